@@ -1,0 +1,1 @@
+"""Analytics: pure functions over Ibis tables, so the same code runs on DuckDB and Spark."""

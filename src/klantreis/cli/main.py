@@ -1,0 +1,82 @@
+"""``klantreis`` command group. Each command lives in its own module and calls one library
+function; this module only wires them together.
+
+Commands are registered in ``COMMAND_MODULES``: each module exposes ``register(cli)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from klantreis.model.journey import check_journey_config
+from klantreis.settings import SETTINGS, Settings
+
+__all__ = ["cli", "settings_from_options", "store_options"]
+
+#: Modules that add commands with ``register(cli)``; add yours here.
+COMMAND_MODULES: list[str] = []
+
+
+def store_options(func: click.decorators.FC) -> click.decorators.FC:
+    """The options every command that opens a store shares."""
+    func = click.option("--config", "journey_config", default=None,
+                        help="Journey configuration TOML (default: built-in webshop journey).")(func)
+    func = click.option("--db", "db_path", default=None,
+                        help="DuckDB file of the event log (env KLANTREIS_DB_PATH).")(func)
+    return func
+
+
+def settings_from_options(**options: object) -> Settings:
+    return Settings.load(**{k: v for k, v in options.items() if v is not None})
+
+
+@click.group(help="klantreis: the customer-event log and honest CX metrics.")
+@click.version_option(package_name="klantreis")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+def cli(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command(help="Create an empty event store (and migrate an old one).")
+@store_options
+def init(db_path: str | None, journey_config: str | None) -> None:
+    from klantreis.app import App
+
+    settings = settings_from_options(db_path=db_path, journey_config=journey_config)
+    with App(settings) as app:
+        click.echo(f"store ready: {settings.db_path} (schema version "
+                   f"{app.store.schema_version()}, {app.store.count():,} events)")
+
+
+@cli.group(help="Check and explain configuration.")
+def config() -> None:
+    pass
+
+
+@config.command("check", help="Validate a journey configuration TOML and list every problem.")
+@click.argument("path", type=click.Path(path_type=Path))
+def config_check(path: Path) -> None:
+    problems = check_journey_config(path)
+    if problems:
+        click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: ok")
+
+
+@config.command("settings", help="List every setting with its default and environment variable.")
+def config_settings() -> None:
+    for s in SETTINGS:
+        default = "(none)" if s.secret else repr(s.default)
+        click.echo(f"KLANTREIS_{s.name.upper():28} {default:22} {s.help}")
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(cli)

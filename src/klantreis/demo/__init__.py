@@ -1,0 +1,1 @@
+"""The demo: a deterministic, believable Dutch webshop and its journey configuration."""

@@ -1,0 +1,255 @@
+"""The canonical customer event: one row of the append-only event log.
+
+Every source (CSV, Parquet, JSON, XES, HTTP) is turned into rows of this shape before it is
+stored. ``validate_events`` splits an Arrow table into valid rows and rejected rows with a
+reason each, so that rows in = rows stored + rows quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_SCHEMA",
+    "KIND_PATTERN",
+    "METRIC_RANGES",
+    "REQUIRED_COLUMNS",
+    "ValidationResult",
+    "derive_event_id",
+    "empty_events",
+    "events_from_records",
+    "validate_events",
+]
+
+#: Column name -> (Arrow type, description). The order is the storage order.
+EVENT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "event_id": (pa.string(), "Unique id; ingest is idempotent on it."),
+    "occurred_at": (pa.timestamp("us", tz="UTC"), "When it happened, stored in UTC."),
+    "customer_id": (pa.string(), "Pseudonymous customer key."),
+    "journey_id": (pa.string(), "The case: an order, booking, return or ticket."),
+    "kind": (pa.string(), "What happened, dotted: order.placed, delivery.completed, ..."),
+    "touchpoint": (pa.string(), "Configured name of the moment, e.g. bezorging."),
+    "channel": (pa.string(), "web, app, phone, email, chat, social, whatsapp, store, ..."),
+    "owner": (pa.string(), "Team or partner responsible, e.g. carrier:postnl."),
+    "metric": (pa.string(), "Feedback metric: nps, ces, csat or stars."),
+    "score": (pa.float64(), "Feedback score in the metric's range."),
+    "text": (pa.string(), "Free text: comment, transcript, mention (untrusted)."),
+    "lang": (pa.string(), "Language of the text: nl, en, ..."),
+    "attrs": (pa.string(), "Anything else as a JSON object: deadline, amount, reason, ..."),
+    "source": (pa.string(), "Where the row came from: file name or api."),
+}
+
+EVENT_SCHEMA = pa.schema(
+    [pa.field(name, typ, nullable=name not in ("event_id", "occurred_at", "kind"))
+     for name, (typ, _) in EVENT_COLUMNS.items()]
+)
+
+REQUIRED_COLUMNS = ("occurred_at", "kind")
+
+#: Allowed inclusive score range per feedback metric.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "nps": (0, 10),
+    "ces": (1, 7),
+    "csat": (1, 5),
+    "stars": (1, 5),
+}
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+
+#: Time stamps outside this window are treated as impossible.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST_YEARS_AHEAD = 5
+MAX_TEXT_CHARS = 100_000
+MAX_FIELD_CHARS = 1_000
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Valid rows conforming to EVENT_SCHEMA, and rejected row indices with reasons."""
+
+    valid: pa.Table
+    rejected_index: list[int]
+    rejected_reason: list[str]
+
+
+def empty_events() -> pa.Table:
+    return EVENT_SCHEMA.empty_table()
+
+
+def derive_event_id(*parts: object) -> str:
+    """A stable id from the content of an event, for sources without ids.
+
+    Re-sending the same row gives the same id, so ingest stays idempotent.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(b"\x1f")
+        h.update(str("" if part is None else part).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def _attrs_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def events_from_records(records: list[Mapping[str, Any]], source: str = "api") -> pa.Table:
+    """Build an (unvalidated) event table from dicts; ``attrs`` may be a dict.
+
+    Time stamps may be datetimes or ISO-8601 strings; naive ones are taken as UTC here
+    (callers that know the source's time zone convert before).
+    """
+    cols: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
+    for rec in records:
+        for name in EVENT_COLUMNS:
+            value = rec.get(name)
+            if name == "attrs":
+                value = _attrs_json(value)
+            elif name == "source":
+                value = value or source
+            cols[name].append(value)
+    arrays = {}
+    for name, (typ, _) in EVENT_COLUMNS.items():
+        if name == "occurred_at":
+            arrays[name] = _parse_timestamps(cols[name])
+        elif name == "score":
+            arrays[name] = pa.array([_to_float(v) for v in cols[name]], pa.float64())
+        else:
+            arrays[name] = pa.array([None if v is None else str(v) for v in cols[name]], typ)
+    return pa.table(arrays)
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _parse_timestamps(values: list[Any]) -> pa.Array:
+    out: list[datetime | None] = []
+    for v in values:
+        if v is None or v == "":
+            out.append(None)
+            continue
+        if isinstance(v, datetime):
+            dt = v
+        else:
+            try:
+                dt = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+            except ValueError:
+                out.append(None)
+                continue
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        out.append(dt.astimezone(UTC))
+    return pa.array(out, pa.timestamp("us", tz="UTC"))
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Reorder/cast a table to EVENT_SCHEMA, adding missing columns as nulls."""
+    arrays = []
+    n = table.num_rows
+    for name, (typ, _) in EVENT_COLUMNS.items():
+        if name in table.column_names:
+            col = table.column(name)
+            if col.type != typ:
+                col = col.cast(typ)
+            arrays.append(col)
+        else:
+            arrays.append(pa.nulls(n, typ))
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationResult:
+    """Check every row; the first failing rule of a row is its reason.
+
+    Rules: occurred_at present and within [1990, now + 5 years]; kind present and dotted
+    lower-case; event_id present (callers derive one when the source has none); a score has a
+    known metric and lies in its range; text at most 100,000 characters, other text fields at
+    most 1,000; attrs, when present, is a JSON object.
+    """
+    table = conform(table)
+    now = now or datetime.now(UTC)
+    latest = now.replace(year=now.year + LATEST_YEARS_AHEAD)
+    n = table.num_rows
+    reasons: list[str | None] = [None] * n
+
+    def mark(mask: pa.Array, reason: str) -> None:
+        for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
+            if reasons[i] is None:
+                reasons[i] = reason
+
+    eid = table.column("event_id")
+    mark(pc.or_(pc.is_null(eid), pc.equal(pc.utf8_length(eid), 0)), "missing event_id")
+    ts = table.column("occurred_at")
+    mark(pc.is_null(ts), "missing or unparseable occurred_at")
+    mark(pc.less(ts, pa.scalar(EARLIEST, pa.timestamp("us", tz="UTC"))),
+         "impossible occurred_at (before 1990)")
+    mark(pc.greater(ts, pa.scalar(latest, pa.timestamp("us", tz="UTC"))),
+         "impossible occurred_at (more than 5 years ahead)")
+    kind = table.column("kind")
+    mark(pc.is_null(kind), "missing kind")
+    mark(pc.invert(pc.match_substring_regex(kind, KIND_PATTERN.pattern)),
+         "kind must be dotted lower-case, e.g. order.placed")
+    for name in EVENT_COLUMNS:
+        if EVENT_COLUMNS[name][0] == pa.string() and name not in ("text", "attrs"):
+            mark(pc.greater(pc.utf8_length(table.column(name)), MAX_FIELD_CHARS),
+                 f"{name} longer than {MAX_FIELD_CHARS} characters")
+    mark(pc.greater(pc.utf8_length(table.column("text")), MAX_TEXT_CHARS),
+         f"text longer than {MAX_TEXT_CHARS} characters")
+    _check_scores(table, mark)
+    _check_attrs(table, reasons)
+
+    bad = [i for i, r in enumerate(reasons) if r is not None]
+    if not bad:
+        return ValidationResult(table, [], [])
+    keep = pa.array([r is None for r in reasons])
+    return ValidationResult(table.filter(keep), bad, [reasons[i] or "" for i in bad])
+
+
+def _check_scores(table: pa.Table, mark: Any) -> None:
+    metric = table.column("metric")
+    score = table.column("score")
+    has_score = pc.is_valid(score)
+    known = pc.is_in(metric, pa.array(list(METRIC_RANGES)))
+    mark(pc.and_(has_score, pc.is_nan(score)), "score is not a number")
+    mark(pc.and_(has_score, pc.invert(pc.fill_null(known, False))),
+         "score without a known metric (nps, ces, csat, stars)")
+    mark(pc.and_(pc.is_valid(metric), pc.invert(has_score)), "metric without a score")
+    mark(pc.and_(pc.is_valid(metric), pc.invert(pc.fill_null(known, False))),
+         "unknown metric (use nps, ces, csat or stars)")
+    for name, (lo, hi) in METRIC_RANGES.items():
+        is_metric = pc.equal(metric, name)
+        out = pc.or_(pc.less(score, lo), pc.greater(score, hi))
+        mark(pc.and_(is_metric, out), f"{name} score outside {lo:g}-{hi:g}")
+
+
+def _check_attrs(table: pa.Table, reasons: list[str | None]) -> None:
+    attrs = table.column("attrs").to_pylist()
+    for i, a in enumerate(attrs):
+        if a is None or reasons[i] is not None:
+            continue
+        if not a.startswith("{"):
+            reasons[i] = "attrs must be a JSON object"
+            continue
+        try:
+            if not isinstance(json.loads(a), dict):
+                reasons[i] = "attrs must be a JSON object"
+        except ValueError:
+            reasons[i] = "attrs is not valid JSON"

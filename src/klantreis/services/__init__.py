@@ -1,0 +1,1 @@
+"""Use cases (ingest, surveys, cases, notifications): orchestration, no SQL."""

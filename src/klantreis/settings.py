@@ -1,0 +1,136 @@
+"""Settings, declared once: name, type, default, help. The one list drives the CLI's help,
+the docs (docs/configuration.md) and a test that checks both mention every setting.
+
+Values come from, in order of precedence: explicit arguments, environment variables
+``KLANTREIS_<NAME>``, the defaults below. Secrets have no default outside demo mode.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db_path", str, "klantreis.duckdb",
+            "DuckDB file holding the event log (':memory:' for a throw-away store)."),
+    Setting("journey_config", str, "",
+            "Journey configuration TOML; empty uses the built-in webshop journey."),
+    Setting("timezone", str, "Europe/Amsterdam",
+            "Time zone for naive source time stamps and for days/weeks in reports."),
+    Setting("min_answers", int, 30,
+            "Below this many answers a score shows as 'too few answers'."),
+    Setting("confidence", float, 0.95, "Confidence level of intervals."),
+    Setting("language", str, "nl", "Default interface language (nl or en)."),
+    Setting("demo_mode", bool, False,
+            "Demo mode: allows generated secrets and the demo accounts."),
+    Setting("secret_key", str, "",
+            "Key that signs sessions and CSRF tokens. Required outside demo mode.", secret=True),
+    Setting("host", str, "127.0.0.1", "Address the web server listens on."),
+    Setting("port", int, 8000, "Port the web server listens on."),
+    Setting("ingest_batch_rows", int, 200_000, "Rows per ingest batch (one transaction each)."),
+    Setting("write_queue_max_delay_ms", int, 20,
+            "Longest a queued API event waits before the writer commits its batch."),
+    Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
+    Setting("max_request_bytes", int, 16 * 1024 * 1024, "Largest API request body in bytes."),
+    Setting("engine", str, "duckdb", "Analytics engine: duckdb, or spark for the same queries."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    if isinstance(value, setting.type) and not (setting.type is int and isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    try:
+        if setting.type is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(text)
+        return setting.type(text)
+    except ValueError as exc:
+        raise SettingsError(
+            f"setting {setting.name}: {value!r} is not a valid {setting.type.__name__}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Explicit, immutable settings. Build with ``Settings.load(...)``."""
+
+    db_path: str = "klantreis.duckdb"
+    journey_config: str = ""
+    timezone: str = "Europe/Amsterdam"
+    min_answers: int = 30
+    confidence: float = 0.95
+    language: str = "nl"
+    demo_mode: bool = False
+    secret_key: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ingest_batch_rows: int = 200_000
+    write_queue_max_delay_ms: int = 20
+    max_request_events: int = 10_000
+    max_request_bytes: int = 16 * 1024 * 1024
+    engine: str = "duckdb"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            key = f"KLANTREIS_{s.name.upper()}"
+            if overrides.get(s.name) is not None:
+                values[s.name] = _coerce(s, overrides[s.name])
+            elif key in env:
+                values[s.name] = _coerce(s, env[key])
+        unknown = set(overrides) - set(_BY_NAME)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def require_secret_key(self) -> str:
+        """The secret key; generated only in demo mode, otherwise it must be set."""
+        if self.secret_key:
+            if len(self.secret_key) < 16:
+                raise SettingsError("secret_key must be at least 16 characters")
+            return self.secret_key
+        if self.demo_mode:
+            return secrets.token_urlsafe(32)
+        raise SettingsError(
+            "secret_key is not set: set KLANTREIS_SECRET_KEY (no default outside demo mode)")
+
+    @property
+    def db_file(self) -> Path | None:
+        return None if self.db_path == ":memory:" else Path(self.db_path)
+
+    def as_dict(self, reveal_secrets: bool = False) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = "***" if _BY_NAME[f.name].secret and v and not reveal_secrets else v
+        return out
+
+
+assert {f.name for f in fields(Settings)} == set(_BY_NAME), "Settings and SETTINGS disagree"

@@ -1,0 +1,5 @@
+"""The event log and its state. One interface; DuckDB by default."""
+
+from klantreis.store.duckdb_store import AppendResult, EventStore, StoreError
+
+__all__ = ["AppendResult", "EventStore", "StoreError"]

@@ -1,0 +1,230 @@
+"""DuckDB event store: append-only events, idempotent on ``event_id``, a quarantine table,
+ingest runs, and schema migrations.
+
+Every ``append`` is one transaction: the batch's events and its quarantined rows are stored
+together or not at all, so a killed ingest leaves no half batch, and running it again stores
+only what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from klantreis.model.events import EVENT_COLUMNS, EVENT_SCHEMA, conform, derive_event_id
+
+__all__ = ["QUARANTINE_SCHEMA", "SCHEMA_VERSION", "AppendResult", "EventStore", "StoreError"]
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("quarantine_id", pa.string()),
+    ("source", pa.string()),
+    ("line", pa.int64()),
+    ("reason", pa.string()),
+    ("raw", pa.string()),
+])
+
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+    pa.float64(): "DOUBLE",
+}
+
+
+def _events_ddl() -> str:
+    cols = []
+    for name, (typ, _) in EVENT_COLUMNS.items():
+        null = " NOT NULL" if name in ("event_id", "occurred_at", "kind") else ""
+        pk = " PRIMARY KEY" if name == "event_id" else ""
+        cols.append(f"{name} {_DUCK_TYPES[typ]}{null}{pk}")
+    cols.append("ingested_at TIMESTAMPTZ DEFAULT current_timestamp")
+    return "CREATE TABLE events (" + ", ".join(cols) + ")"
+
+
+def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_events_ddl()).fetchall()
+    con.execute("""
+        CREATE TABLE quarantine (
+            quarantine_id VARCHAR PRIMARY KEY,
+            source VARCHAR, line BIGINT, reason VARCHAR NOT NULL, raw VARCHAR,
+            quarantined_at TIMESTAMPTZ DEFAULT current_timestamp)""").fetchall()
+    con.execute("""
+        CREATE TABLE ingest_runs (
+            run_id VARCHAR PRIMARY KEY, source VARCHAR, started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ, rows_read BIGINT, events_stored BIGINT,
+            duplicates BIGINT, quarantined BIGINT, status VARCHAR)""").fetchall()
+
+
+#: Ordered migrations; index + 1 is the schema version they lead to.
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    received: int
+    stored: int
+    duplicates: int
+    quarantined: int
+
+    def __add__(self, other: AppendResult) -> AppendResult:
+        return AppendResult(self.received + other.received, self.stored + other.stored,
+                            self.duplicates + other.duplicates,
+                            self.quarantined + other.quarantined)
+
+
+EMPTY_RESULT = AppendResult(0, 0, 0, 0)
+
+
+class EventStore:
+    """The event log in one DuckDB file (or in memory with ``":memory:"``).
+
+    One connection is owned by the store; writes are serialised by a lock, readers take
+    ``cursor()``s. Close with ``close()`` or use as a context manager.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        if not read_only:
+            self.migrate()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for reading in another thread (DuckDB cursors share the database)."""
+        return self.con.cursor()
+
+    def schema_version(self) -> int:
+        self.con.execute("CREATE TABLE IF NOT EXISTS klantreis_meta (key VARCHAR PRIMARY KEY,"
+                         " value VARCHAR)").fetchall()
+        row = self.con.execute(
+            "SELECT value FROM klantreis_meta WHERE key = 'schema_version'").fetchall()
+        return int(row[0][0]) if row else 0
+
+    def migrate(self) -> int:
+        """Bring the schema to SCHEMA_VERSION; returns the number of migrations applied."""
+        with self._lock:
+            current = self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise StoreError(f"store schema version {current} is newer than this klantreis"
+                                 f" ({SCHEMA_VERSION}); upgrade klantreis")
+            for version in range(current, SCHEMA_VERSION):
+                with self.transaction() as con:
+                    MIGRATIONS[version](con)
+                    con.execute("INSERT OR REPLACE INTO klantreis_meta VALUES"
+                                " ('schema_version', ?)", [str(version + 1)]).fetchall()
+                log.info("migrated store %s to schema version %d", self.path, version + 1)
+            return SCHEMA_VERSION - current
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            self.con.execute("BEGIN TRANSACTION").fetchall()
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK").fetchall()
+                raise
+            self.con.execute("COMMIT").fetchall()
+
+    # -- writing -------------------------------------------------------------------------
+    def append(self, events: pa.Table, quarantine: pa.Table | None = None) -> AppendResult:
+        """Store valid events and quarantined rows in one transaction.
+
+        Events whose ``event_id`` is already stored (or repeats inside the batch) are skipped
+        and counted as duplicates. ``events`` must already be validated.
+        """
+        events = conform(events)
+        q = quarantine if quarantine is not None else QUARANTINE_SCHEMA.empty_table()
+        with self.transaction() as con:
+            before = _count(con, "events")
+            if events.num_rows:
+                con.register("_batch", events)
+                try:
+                    con.execute(
+                        "INSERT OR IGNORE INTO events (" + ", ".join(EVENT_COLUMNS) + ")"
+                        " SELECT * FROM _batch").fetchall()
+                finally:
+                    con.unregister("_batch")
+            stored = _count(con, "events") - before
+            if q.num_rows:
+                con.register("_quarantine", q)
+                try:
+                    con.execute("INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
+                                " reason, raw) SELECT * FROM _quarantine").fetchall()
+                finally:
+                    con.unregister("_quarantine")
+        return AppendResult(events.num_rows + q.num_rows, stored,
+                            events.num_rows - stored, q.num_rows)
+
+    def record_run(self, source: str, started_at: datetime, result: AppendResult,
+                   rows_read: int, status: str = "completed") -> str:
+        run_id = uuid.uuid4().hex
+        with self.transaction() as con:
+            con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [run_id, source, started_at, datetime.now(UTC), rows_read,
+                         result.stored, result.duplicates, result.quarantined, status]).fetchall()
+        return run_id
+
+    # -- reading -------------------------------------------------------------------------
+    def count(self, table: str = "events") -> int:
+        with self._lock:
+            return _count(self.con, table)
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """Run a read query on a fresh cursor and return an Arrow table."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).to_arrow_table()
+        finally:
+            cur.close()
+
+    def events(self) -> pa.Table:
+        return self.query("SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events")
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+    return int(rows[0][0])
+
+
+def quarantine_rows(source: str, lines: list[int], reasons: list[str],
+                    raws: list[str]) -> pa.Table:
+    """Build quarantine rows; the id is derived from source, line and raw content, so
+    re-sending the same bad row adds nothing."""
+    ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
+    return pa.table({"quarantine_id": ids, "source": [source] * len(lines), "line": lines,
+                     "reason": reasons, "raw": raws}, schema=QUARANTINE_SCHEMA)
+
+
+_ = EVENT_SCHEMA
