@@ -196,7 +196,7 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
                 reasons[i] = reason
 
     eid = table.column("event_id")
-    mark(pc.or_(pc.is_null(eid), pc.equal(pc.utf8_length(eid), 0)), "missing event_id")
+    mark(pc.or_kleene(pc.is_null(eid), pc.equal(pc.utf8_length(eid), 0)), "missing event_id")
     ts = table.column("occurred_at")
     mark(pc.is_null(ts), "missing or unparseable occurred_at")
     mark(pc.less(ts, pa.scalar(EARLIEST, pa.timestamp("us", tz="UTC"))),

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from klantreis.settings import SETTINGS, Settings, SettingsError
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_environment_and_overrides() -> None:
+    s = Settings.load(env={"KLANTREIS_PORT": "9000", "KLANTREIS_DEMO_MODE": "yes"}, min_answers=5)
+    assert (s.port, s.demo_mode, s.min_answers) == (9000, True, 5)
+
+
+def test_bad_values_are_explained() -> None:
+    with pytest.raises(SettingsError, match="port: 'abc' is not a valid int"):
+        Settings.load(env={"KLANTREIS_PORT": "abc"})
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings.load(env={}, colour="blue")
+
+
+def test_secret_key_never_defaulted_outside_demo_mode() -> None:
+    with pytest.raises(SettingsError, match="secret_key is not set"):
+        Settings.load(env={}).require_secret_key()
+    demo = Settings.load(env={}, demo_mode=True)
+    assert len(demo.require_secret_key()) >= 32
+    assert demo.require_secret_key() != demo.require_secret_key()
+    with pytest.raises(SettingsError, match="at least 16"):
+        Settings.load(env={}, secret_key="short").require_secret_key()
+
+
+def test_secrets_are_hidden_when_listed() -> None:
+    s = Settings.load(env={}, secret_key="x" * 20)
+    assert s.as_dict()["secret_key"] == "***"
+    assert "x" * 20 not in repr(s)
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_documented(setting: object) -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    assert f"KLANTREIS_{setting.name.upper()}" in text  # type: ignore[attr-defined]
