@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -188,12 +190,8 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     now = now or datetime.now(UTC)
     latest = now.replace(year=now.year + LATEST_YEARS_AHEAD)
     n = table.num_rows
-    reasons: list[str | None] = [None] * n
-
-    def mark(mask: pa.Array, reason: str) -> None:
-        for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
-            if reasons[i] is None:
-                reasons[i] = reason
+    reasons = _Reasons(n)
+    mark = reasons.mark
 
     eid = table.column("event_id")
     mark(pc.or_kleene(pc.is_null(eid), pc.equal(pc.utf8_length(eid), 0)), "missing event_id")
@@ -216,11 +214,28 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     _check_scores(table, mark)
     _check_attrs(table, reasons)
 
-    bad = [i for i, r in enumerate(reasons) if r is not None]
-    if not bad:
+    if not reasons.by_index:
         return ValidationResult(table, [], [])
-    keep = pa.array([r is None for r in reasons])
-    return ValidationResult(table.filter(keep), bad, [reasons[i] or "" for i in bad])
+    bad = sorted(reasons.by_index)
+    keep = pa.array(~reasons.marked)
+    return ValidationResult(table.filter(keep), bad, [reasons.by_index[i] for i in bad])
+
+
+class _Reasons:
+    """First failing rule per row; vectorised bookkeeping (Python touches bad rows only)."""
+
+    def __init__(self, n: int) -> None:
+        self.marked = np.zeros(n, dtype=bool)
+        self.by_index: dict[int, str] = {}
+
+    def mark(self, mask: pa.Array | pa.ChunkedArray, reason: str) -> None:
+        hits = pc.fill_null(mask, False)
+        if not pc.any(hits).as_py():
+            return
+        new = np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool) & ~self.marked
+        for i in np.flatnonzero(new).tolist():
+            self.by_index[i] = reason
+        self.marked |= new
 
 
 def _check_scores(table: pa.Table, mark: Any) -> None:
@@ -240,16 +255,17 @@ def _check_scores(table: pa.Table, mark: Any) -> None:
         mark(pc.and_(is_metric, out), f"{name} score outside {lo:g}-{hi:g}")
 
 
-def _check_attrs(table: pa.Table, reasons: list[str | None]) -> None:
-    attrs = table.column("attrs").to_pylist()
-    for i, a in enumerate(attrs):
-        if a is None or reasons[i] is not None:
-            continue
-        if not a.startswith("{"):
-            reasons[i] = "attrs must be a JSON object"
-            continue
-        try:
-            if not isinstance(json.loads(a), dict):
-                reasons[i] = "attrs must be a JSON object"
-        except ValueError:
-            reasons[i] = "attrs is not valid JSON"
+def _check_attrs(table: pa.Table, reasons: _Reasons) -> None:
+    """attrs must be a JSON object: checked vectorised (DuckDB's json_valid), not per row
+    in Python."""
+    attrs = table.column("attrs")
+    if attrs.null_count == len(attrs):
+        return
+    reasons.mark(pc.invert(pc.starts_with(attrs, "{")), "attrs must be a JSON object")
+    con = duckdb.connect()
+    try:
+        con.register("_attrs", pa.table({"a": attrs}))
+        valid = con.sql("SELECT json_valid(a) AS ok FROM _attrs").to_arrow_table().column("ok")
+    finally:
+        con.close()
+    reasons.mark(pc.invert(valid), "attrs is not valid JSON")

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,7 +17,8 @@ from klantreis.model.journey import JourneyConfig
 from klantreis.store import AppendResult, EventStore
 from klantreis.store.duckdb_store import quarantine_rows
 
-__all__ = ["enrich", "ingest_table"]
+__all__ = ["BatchOutcome", "PreparedBatch", "enrich", "ingest_events", "ingest_table",
+           "prepare_events"]
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
@@ -44,13 +47,57 @@ def ingest_table(store: EventStore, table: pa.Table, journey: JourneyConfig,
     Rejected rows go to the quarantine with their reason and line (``first_line`` is the
     line number of the batch's first row in its source).
     """
+    return ingest_events(store, table, journey, source, first_line=first_line).result
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one stored batch did, and the reason of every quarantined entry."""
+
+    result: AppendResult
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A validated, enriched batch ready for ``EventStore.append`` (no store needed to
+    build one, so preparing the next batch can overlap with storing this one)."""
+
+    events: pa.Table
+    quarantine: pa.Table | None
+    reasons: list[str]
+
+    def store(self, store: EventStore) -> BatchOutcome:
+        return BatchOutcome(store.append(self.events, self.quarantine), self.reasons)
+
+
+def prepare_events(table: pa.Table, journey: JourneyConfig, source: str = "api", *,
+                   first_line: int = 1, lines: Sequence[int] | None = None,
+                   extra_quarantine: pa.Table | None = None,
+                   extra_reasons: Sequence[str] = ()) -> PreparedBatch:
+    """Validate and enrich; rejected rows become quarantine rows with their line
+    (``lines[i]``, or ``first_line + i``). ``extra_quarantine`` holds entries rejected
+    upstream (reader or mapping failures) with ``extra_reasons``."""
     table = conform(table)
     result = validate_events(table)
     valid = enrich(result.valid, journey)
-    quarantine = None
+    parts = [] if extra_quarantine is None else [extra_quarantine]
     if result.rejected_index:
         rows = table.take(pa.array(result.rejected_index)).to_pylist()
         raws = [json.dumps(r, default=str, ensure_ascii=False) for r in rows]
-        lines = [first_line + i for i in result.rejected_index]
-        quarantine = quarantine_rows(source, lines, result.rejected_reason, raws)
-    return store.append(valid, quarantine)
+        at = (lambda i: int(lines[i])) if lines is not None else (lambda i: first_line + i)
+        parts.append(quarantine_rows(source, [at(i) for i in result.rejected_index],
+                                     result.rejected_reason, raws))
+    quarantine = pa.concat_tables(parts) if parts else None
+    return PreparedBatch(valid, quarantine, [*extra_reasons, *result.rejected_reason])
+
+
+def ingest_events(store: EventStore, table: pa.Table, journey: JourneyConfig,
+                  source: str = "api", *, first_line: int = 1,
+                  lines: Sequence[int] | None = None,
+                  extra_quarantine: pa.Table | None = None,
+                  extra_reasons: Sequence[str] = ()) -> BatchOutcome:
+    """``prepare_events`` and append in one transaction."""
+    return prepare_events(table, journey, source, first_line=first_line, lines=lines,
+                          extra_quarantine=extra_quarantine,
+                          extra_reasons=extra_reasons).store(store)

@@ -4,6 +4,14 @@ ingest runs, and schema migrations.
 Every ``append`` is one transaction: the batch's events and its quarantined rows are stored
 together or not at all, so a killed ingest leaves no half batch, and running it again stores
 only what is missing.
+
+Idempotency without a primary-key index (schema version 2): the events live in
+``event_log`` with a 128-bit key ``event_key = md5_number(event_id)``; an append inserts
+only the batch rows whose key is not stored yet (a hash anti-join that builds on the batch
+and scans the stored keys). A DuckDB ART index on the key made appends 3-4x slower (about
+270k/s against 1M/s on 1M rows). Uniqueness rests on the single writer: DuckDB allows one
+writing process per file and ``append`` holds the store's write lock. ``events`` is a view
+of the canonical columns, so readers never see the key.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from klantreis.model.events import EVENT_COLUMNS, EVENT_SCHEMA, conform, derive_event_id
 
@@ -66,8 +75,25 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
             duplicates BIGINT, quarantined BIGINT, status VARCHAR)""").fetchall()
 
 
+_CANONICAL = ", ".join(EVENT_COLUMNS)
+
+
+def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Move events into ``event_log`` keyed by a hashed 128-bit key without an index."""
+    cols = ", ".join(
+        f"{name} {_DUCK_TYPES[typ]}{' NOT NULL' if name in ('event_id', 'occurred_at', 'kind') else ''}"
+        for name, (typ, _) in EVENT_COLUMNS.items())
+    con.execute(f"CREATE TABLE event_log (event_key UHUGEINT NOT NULL, {cols},"
+                " ingested_at TIMESTAMPTZ DEFAULT current_timestamp)").fetchall()
+    con.execute(f"INSERT INTO event_log SELECT md5_number(event_id), {_CANONICAL}, ingested_at"
+                " FROM events").fetchall()
+    con.execute("DROP TABLE events").fetchall()
+    con.execute(f"CREATE VIEW events AS SELECT {_CANONICAL}, ingested_at FROM event_log"
+                ).fetchall()
+
+
 #: Ordered migrations; index + 1 is the schema version they lead to.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -167,16 +193,7 @@ class EventStore:
         events = conform(events)
         q = quarantine if quarantine is not None else QUARANTINE_SCHEMA.empty_table()
         with self.transaction() as con:
-            before = _count(con, "events")
-            if events.num_rows:
-                con.register("_batch", events)
-                try:
-                    con.execute(
-                        "INSERT OR IGNORE INTO events (" + ", ".join(EVENT_COLUMNS) + ")"
-                        " SELECT * FROM _batch").fetchall()
-                finally:
-                    con.unregister("_batch")
-            stored = _count(con, "events") - before
+            stored = _insert_new_events(con, events) if events.num_rows else 0
             if q.num_rows:
                 con.register("_quarantine", q)
                 try:
@@ -205,12 +222,40 @@ class EventStore:
         """Run a read query on a fresh cursor and return an Arrow table."""
         cur = self.cursor()
         try:
-            return cur.execute(sql, params or []).to_arrow_table()
+            rel = cur.sql(sql, params=params) if params else cur.sql(sql)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
         finally:
             cur.close()
 
     def events(self) -> pa.Table:
         return self.query("SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events")
+
+
+def _first_of_each_id(events: pa.Table) -> pa.Table:
+    """The batch without repeated event ids (first occurrence kept, order kept)."""
+    ids = events.column("event_id")
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return events
+    index = pa.table({"id": ids, "i": pa.array(range(len(ids)), pa.int64())})
+    first = index.group_by("id", use_threads=False).aggregate([("i", "min")])["i_min"]
+    return events.take(pc.take(first, pc.sort_indices(first)))
+
+
+def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pa.Table) -> int:
+    """Insert the events whose key is not stored yet; returns how many were inserted.
+
+    Repeats inside the batch are dropped in Arrow first (cheap hash count; a DuckDB
+    DISTINCT ON over all columns doubled the insert's CPU time).
+    """
+    con.register("_batch", _first_of_each_id(events))
+    try:
+        rows = con.execute(
+            f"INSERT INTO event_log (event_key, {_CANONICAL})"
+            f" SELECT * FROM (SELECT md5_number(event_id) AS event_key, {_CANONICAL}"
+            f" FROM _batch) AS b ANTI JOIN event_log USING (event_key)").fetchall()
+    finally:
+        con.unregister("_batch")
+    return int(rows[0][0]) if rows else 0
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

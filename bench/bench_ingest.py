@@ -1,0 +1,128 @@
+"""Ingest benchmark: synthetic canonical events from Parquet and CSV into a fresh file store.
+
+``python -m bench.bench_ingest --events 1000000 --formats parquet,csv``
+
+Each ingest runs in its own subprocess (so peak RSS is that run's, read from
+``resource.getrusage(RUSAGE_SELF).ru_maxrss`` reported by the child), next to the bare DuckDB peer
+``INSERT INTO t SELECT * FROM read_parquet(...)`` into a table without keys. Prints a
+markdown table: events/s, seconds, peak RSS and the ratio to the bare insert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+__all__ = ["generate", "main"]
+
+_KINDS = ["web.visit", "order.placed", "payment.completed", "shipment.handed_over",
+          "delivery.completed", "contact.inbound", "survey.response", "invoice.sent"]
+
+
+def generate(path: Path, events: int, fmt: str) -> None:
+    """Synthetic canonical events (deterministic), written by DuckDB straight to disk."""
+    kinds = "[" + ", ".join(f"'{k}'" for k in _KINDS) + "]"
+    query = f"""
+        SELECT 'ev-' || lpad(i::VARCHAR, 10, '0') AS event_id,
+               TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i * 3) AS occurred_at,
+               'c' || (i % 200000)::VARCHAR AS customer_id,
+               'o' || (i // 6)::VARCHAR AS journey_id,
+               {kinds}[1 + i % 8] AS kind,
+               NULL::VARCHAR AS touchpoint,
+               ['web', 'email', 'phone', 'app'][1 + i % 4] AS channel,
+               NULL::VARCHAR AS owner,
+               CASE WHEN i % 8 = 6 THEN 'nps' END AS metric,
+               CASE WHEN i % 8 = 6 THEN (i % 11)::DOUBLE END AS score,
+               CASE WHEN i % 8 = 5 THEN 'Waar blijft mijn pakket? Bestelling ' || i END AS text,
+               CASE WHEN i % 8 IN (5, 6) THEN 'nl' END AS lang,
+               CASE WHEN i % 8 = 5 THEN '{{"reason": "waar_is_mijn_pakket", "resolved": true}}'
+                    ELSE '{{"amount": ' || (i % 500)::VARCHAR || '}}' END AS attrs,
+               'bench' AS source
+        FROM range({events}) r(i)"""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'").fetchall()
+    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    con.execute(f"COPY ({query}) TO '{path}' ({options})").fetchall()
+    con.close()
+
+
+_CHILD_INGEST = """
+import json, sys, time
+import klantreis
+from klantreis.ingest import ingest_paths
+app = klantreis.open(sys.argv[1])
+t0 = time.perf_counter()
+s = ingest_paths(app, [sys.argv[2]], progress=False)
+dt = time.perf_counter() - t0
+import resource
+print(json.dumps({"seconds": dt, "stored": s.events_stored, "quarantined": s.quarantined,
+                  "error": [f.error for f in s.failed],
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+app.close()
+"""
+
+_CHILD_BARE = """
+import duckdb, json, sys, time
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?) LIMIT 0", [sys.argv[2]]).fetchall()
+t0 = time.perf_counter()
+con.execute("INSERT INTO t SELECT * FROM read_parquet(?)", [sys.argv[2]]).fetchall()
+con.execute("CHECKPOINT").fetchall()
+n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+import resource
+print(json.dumps({"seconds": time.perf_counter() - t0, "stored": n, "quarantined": 0,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_child(code: str, *args: str) -> dict[str, float]:
+    """Run ``code`` in a fresh interpreter; its JSON result, including its own peak RSS
+    (``getrusage(RUSAGE_SELF).ru_maxrss`` at its end) in MiB."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, check=True)
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--formats", default="parquet,csv")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="klantreis-bench-") as tmp:
+        folder = Path(tmp)
+        for fmt in [f for f in args.formats.split(",") if f]:
+            data = folder / f"events.{fmt}"
+            t0 = time.perf_counter()
+            generate(data, args.events, fmt)
+            gen_s = time.perf_counter() - t0
+            res = run_child(_CHILD_INGEST, str(folder / f"store-{fmt}.duckdb"), str(data))
+            rows.append((f"klantreis ingest {fmt}", res, gen_s))
+            if fmt == "parquet":
+                bare = run_child(_CHILD_BARE, str(folder / "bare.duckdb"), str(data))
+                rows.append(("bare INSERT ... SELECT FROM read_parquet", bare, gen_s))
+        _print_table(args.events, rows)
+
+
+def _print_table(events: int, rows: list[tuple[str, dict[str, float], float]]) -> None:
+    bare = next((r for name, r, _ in rows if name.startswith("bare")), None)
+    print(f"events: {events:,}\n")
+    print("| run | seconds | events/s | stored | peak RSS (MiB) | x bare |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r, _ in rows:
+        rate = events / r["seconds"]
+        ratio = f"{bare['seconds'] / r['seconds']:.2f}" if bare else "-"
+        print(f"| {name} | {r['seconds']:.2f} | {rate:,.0f} | {int(r['stored']):,}"
+              f" | {r['peak_mib']:,.0f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

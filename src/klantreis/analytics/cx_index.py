@@ -1,0 +1,537 @@
+"""The CX index: one number for how customers feel, moving like a stock index.
+
+The formula is documented in ``docs/cx-index.md``. In short: every survey answer becomes
+points on 0-100 (nps: promoter 100, passive 50, detractor 0; csat: top-2 box 100 else 0;
+ces: inverted, 1 -> 100 ... 7 -> 0; stars: 1 -> 0 ... 5 -> 100); the composite score of a
+period is the mean of those points, each answer weighted by its touchpoint's configured
+``weight``; a day's value uses the answers of the 7 days ending that day; the index is that
+score divided by the score of the base period, times 100.
+
+Filters (the same dict shape the web pages use; every key optional; a value is a string or
+a list of strings)::
+
+    {
+        "channel": ["email", "web"],      # channel of the answer (how it was given)
+        "owner": ["carrier:vlotbezorgd"], # owner of the moment asked about
+        "touchpoint": ["bezorging"],      # touchpoint asked about
+        "segment": ["nieuw"],             # attrs.segment of the answer or of its journey's
+                                          # start event (order.placed)
+        "since": date(2026, 1, 1),        # first day shown (inclusive)
+        "until": date(2026, 3, 31),       # last day shown (inclusive)
+    }
+
+Other keys are passed to :func:`klantreis.analytics.metrics.select_events` (``stage``,
+``lang``, ``attrs.<key>``, ...), so the index filters exactly like the score pages.
+Dimension filters apply to the answers and to the base period, so a filtered index is 100
+when that slice is as good as it was in its base period. ``owner`` also restricts the
+operational drivers (late parcels of that carrier); the other filters do not (they describe
+answers, not parcels). Days are local days in the journey's time zone (Europe/Amsterdam in
+the demo), as on the score pages.
+
+Entry points: :func:`cx_index` (series, components and movers in one
+:class:`IndexResult`; ``.to_dict()`` is JSON-serialisable) and :func:`index_movers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
+
+import ibis
+import pandas as pd
+
+from klantreis.analytics import movers as mv
+from klantreis.analytics.backend import json_text, local_time
+from klantreis.analytics.metrics import select_events
+from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
+from klantreis.model.journey import JourneyConfig
+
+__all__ = [
+    "BASE_DAYS",
+    "DIMENSIONS",
+    "SMOOTHING_DAYS",
+    "ComponentPoint",
+    "ComponentSeries",
+    "IndexFilters",
+    "IndexPoint",
+    "IndexResult",
+    "Mover",
+    "MoversResult",
+    "answer_points",
+    "cx_index",
+    "index_movers",
+]
+
+log = logging.getLogger(__name__)
+
+#: Days of answers behind each day's value (the day itself and the 6 before).
+SMOOTHING_DAYS = 7
+#: Default base period: the first this-many days with survey answers.
+BASE_DAYS = 28
+#: Component dimensions, in display order.
+DIMENSIONS = ("touchpoint", "owner", "channel")
+#: Values are rounded to this many decimals in results.
+DECIMALS = 2
+
+Mover = mv.Mover
+MoversResult = mv.MoversResult
+
+
+class IndexFilters(TypedDict, total=False):
+    """The filter dict of the web pages (every key optional)."""
+
+    channel: list[str]
+    owner: list[str]
+    touchpoint: list[str]
+    segment: list[str]
+    since: date
+    until: date
+
+
+@dataclass(frozen=True)
+class IndexPoint:
+    """One day of the index: ``value`` (None without answers in the window), the answers of
+    that day (``n``) and of its smoothing window (``n_window``), and the 95% interval of the
+    value (from the window's answers; the base taken as fixed; None below 2 answers)."""
+
+    day: date
+    value: float | None
+    n: int
+    n_window: int
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class ComponentPoint:
+    """One day of a component: ``value`` on the index scale (100 x score / base score),
+    ``score`` its 0-100 points, ``n`` answers in the smoothing window."""
+
+    day: date
+    value: float | None
+    score: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class ComponentSeries:
+    """The series of one touchpoint, owner or channel on the index scale.
+
+    ``share`` is its share of the index weight in the last window (0-1); ``current`` the
+    last value; ``change`` the last value minus the first value of the period.
+    """
+
+    dimension: str
+    key: str
+    label_nl: str
+    label_en: str
+    share: float
+    current: float | None
+    change: float | None
+    n: int
+    points: list[ComponentPoint]
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    """The CX index over a period, with its components and movers.
+
+    ``current`` is the last day's value; ``change_today`` = last day minus the day before;
+    ``change_period`` = last day minus the first day with a value. ``base`` is the base period
+    (first and last day, inclusive) and ``base_score`` its 0-100 score (None without answers).
+    ``components`` maps each of DIMENSIONS to its series, largest share first.
+    """
+
+    since: date | None
+    until: date | None
+    base: tuple[date, date] | None
+    base_score: float | None
+    smoothing_days: int
+    series: list[IndexPoint]
+    current: float | None
+    change_today: float | None
+    change_period: float | None
+    n_answers: int
+    components: dict[str, list[ComponentSeries]]
+    movers: MoversResult | None
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when no answer falls in the period."""
+        return self.n_answers == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (dates as ISO strings, tuples as lists)."""
+        out = _jsonable(self)
+        out["empty"] = self.empty
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# -- answers in the engine ------------------------------------------------------------------
+#: The metrics that count in the index.
+METRIC_POINTS = ("nps", "csat", "ces", "stars")
+UNKNOWN = "unknown"
+#: Labels of survey channels: id -> (nl, en). Other channels show their id.
+CHANNEL_LABELS: dict[str, tuple[str, str]] = {
+    "email": ("E-mail", "Email"), "web": ("Website", "Web"), "app": ("App", "App"),
+    "phone": ("Telefoon", "Phone"), "chat": ("Chat", "Chat"), "sms": ("Sms", "Text message"),
+    "whatsapp": ("WhatsApp", "WhatsApp"), "social": ("Social media", "Social media"),
+    "store": ("Winkel", "Store"), UNKNOWN: ("Onbekend", "Unknown"),
+}
+
+
+def answer_points(metric: Any, score: Any) -> Any:
+    """The 0-100 points of one answer, as an Ibis expression (see docs/cx-index.md).
+
+    nps: 9-10 -> 100, 7-8 -> 50, 0-6 -> 0 (the mean is (NPS + 100) / 2); csat: 4-5 -> 100,
+    else 0 (the mean is the top-2-box share); ces (1-7, low effort is good): (7 - score) / 6
+    x 100; stars (1-5): (score - 1) / 4 x 100.
+    """
+    nps = ibis.cases((score >= PROMOTER_MIN, 100.0), (score <= DETRACTOR_MAX, 0.0), else_=50.0)
+    return ibis.cases(
+        (metric == "nps", nps),
+        (metric == "csat", ibis.ifelse(score >= TOP2_MIN, 100.0, 0.0)),
+        (metric == "ces", (7.0 - score) * (100.0 / 6.0)),
+        (metric == "stars", (score - 1.0) * 25.0),
+        else_=ibis.null("float64"),
+    )
+
+
+#: Keys of the filter dict that are the period, not a dimension.
+PERIOD_KEYS = ("since", "until")
+
+
+def answer_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """The dimension filters (empty values dropped, values as lists), without the period."""
+    out: dict[str, Any] = {}
+    for key, value in filters.items():
+        if key in PERIOD_KEYS or value is None or value == "" or value == []:
+            continue
+        out[key] = [value] if isinstance(value, str) else list(value)
+    return out
+
+
+def _answers(events: ibis.Table, journey: JourneyConfig, filters: Mapping[str, Any]
+             ) -> ibis.Table:
+    """Scored answers (any event with a metric and a score, like the score pages) with the
+    dimension filters applied and ``pts`` added."""
+    wanted = answer_filters(filters)
+    segments = wanted.pop("segment", None)
+    t = select_events(events, wanted, journey=journey)
+    t = t.filter(t.score.notnull(), t.metric.isin(list(METRIC_POINTS)))
+    if segments:
+        t = t.filter(_in_segment(events, t, journey, segments))
+    return t.mutate(pts=answer_points(t.metric, t.score))
+
+
+def _in_segment(events: ibis.Table, answers: ibis.Table, journey: JourneyConfig,
+                segments: list[str]) -> Any:
+    """The answer's own ``attrs.segment``, else that of its journey's start event (the
+    demo keeps the segment on ``order.placed`` only), is one of ``segments``."""
+    starts = events.filter(events.kind == journey.journey_start, events.journey_id.notnull())
+    starts = starts.filter(json_text(starts, "segment").isin(segments))
+    own = json_text(answers, "segment")
+    return own.isin(segments) | (own.isnull() & answers.journey_id.isin(starts.journey_id))
+
+
+def _day_span(answers: ibis.Table, zone: str) -> tuple[date, date] | None:
+    """First and last local day with an answer, or None."""
+    row = answers.aggregate(lo=answers.occurred_at.min(), hi=answers.occurred_at.max())
+    lo, hi = row.to_pyarrow().to_pylist()[0].values()
+    if lo is None:
+        return None
+    tz = ZoneInfo(zone)
+    return lo.astimezone(tz).date(), hi.astimezone(tz).date()
+
+
+def _daily_cells(answers: ibis.Table, spans: Iterable[tuple[date, date]],
+                 journey: JourneyConfig) -> pd.DataFrame:
+    """Answers and points per (day, touchpoint, owner, channel) inside ``spans``, with the
+    touchpoint weight applied: ``wp`` = weight x points, ``wn`` = weight x answers."""
+    bounds = [mv.day_bounds(a, b, journey.timezone) for a, b in spans]
+    cond = [(answers.occurred_at >= lo) & (answers.occurred_at < hi) for lo, hi in bounds]
+    t = answers.filter(ibis.or_(*cond)) if cond else answers
+    t = t.mutate(day=local_time(t, journey.timezone).date())
+    agg = t.group_by(["day", "touchpoint", "owner", "channel"]).aggregate(
+        n=t.count(), points=t.pts.sum(), points_sq=(t.pts * t.pts).sum())
+    df = agg.to_pyarrow().to_pandas()
+    for col in ("touchpoint", "owner", "channel"):
+        df[col] = df[col].fillna(UNKNOWN).astype(str)
+    weights = {tp.id: tp.weight for tp in journey.touchpoints}
+    w = df["touchpoint"].map(weights).fillna(1.0).astype(float)
+    df["n"] = df["n"].astype(int)
+    df["wp"] = w * df["points"].astype(float)
+    df["wn"] = w * df["n"]
+    df["w2ss"] = w * w * df["points_sq"].astype(float)
+    df["w2p"] = w * df["wp"]
+    df["w2n"] = w * df["wn"]
+    return df
+
+
+# -- series in Python -----------------------------------------------------------------------
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _rolled(cells: pd.DataFrame, key: str, days: list[date]) -> dict[str, pd.DataFrame]:
+    """Per group of ``key``: daily ``n`` and rolling-window ``wp``/``wn``/``nw`` on ``days``."""
+    g = cells.groupby(["day", key])[list(mv.SUM_COLUMNS)].sum().unstack(key, fill_value=0)
+    out = {col: g[col].reindex(days, fill_value=0) for col in mv.SUM_COLUMNS}
+    for col in mv.SUM_COLUMNS:
+        out[col + "_r"] = out[col].rolling(SMOOTHING_DAYS, min_periods=1).sum()
+    return out
+
+
+def _index_values(wide: Mapping[str, pd.DataFrame], base_score: float | None) -> pd.DataFrame:
+    """100 x window score / base score (NaN without weighted answers or base)."""
+    score = wide["wp_r"] / wide["wn_r"].where(wide["wn_r"] > 0)
+    return (100.0 * score / base_score) if base_score else score * float("nan")
+
+
+def _opt(value: Any) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return round(float(value), DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, DECIMALS) + 0.0
+
+
+def _base_score(cells: pd.DataFrame, base: tuple[date, date]) -> float | None:
+    inside = cells[(cells["day"] >= base[0]) & (cells["day"] <= base[1])]
+    wn = float(inside["wn"].sum())
+    return float(inside["wp"].sum()) / wn if wn > 0 else None
+
+
+def _total_series(cells: pd.DataFrame, days: list[date], shown: list[date],
+                  base_score: float | None) -> list[IndexPoint]:
+    wide = _rolled(cells.assign(all="all"), "all", days)
+    values = _index_values(wide, base_score)
+    if "all" not in values.columns:
+        return [IndexPoint(d, None, 0, 0) for d in shown]
+    rolled = {col: wide[col + "_r"]["all"] for col in mv.SUM_COLUMNS}
+    half = mv.Z95 * mv.standard_error(rolled) * (100.0 / base_score if base_score else math.nan)
+    value = values["all"].loc[shown]
+    return [IndexPoint(*row) for row in zip(
+        shown, _floats(value), _ints(wide["n"]["all"].loc[shown]),
+        _ints(wide["n_r"]["all"].loc[shown]), _floats(value - half.loc[shown]),
+        _floats(value + half.loc[shown]), strict=True)]
+
+
+def _floats(values: pd.Series) -> list[float | None]:
+    """Rounded floats, None for NaN (vectorised; avoids per-cell pandas lookups)."""
+    return [None if math.isnan(v) else v + 0.0 for v in values.round(DECIMALS).tolist()]
+
+
+def _ints(values: pd.Series) -> list[int]:
+    return [int(v) for v in values.tolist()]
+
+
+def _first_last(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    present = [v for v in values if v is not None]
+    return (present[0], present[-1]) if present else (None, None)
+
+
+def _components(cells: pd.DataFrame, dimension: str, days: list[date], shown: list[date],
+                base_score: float | None, labels: Mapping[str, tuple[str, str]]
+                ) -> list[ComponentSeries]:
+    """One series per group of ``dimension`` on the index scale, largest share first."""
+    if cells.empty:
+        return []
+    wide = _rolled(cells, dimension, days)
+    values = _index_values(wide, base_score)
+    score = wide["wp_r"] / wide["wn_r"].where(wide["wn_r"] > 0)
+    last_total = float(wide["wn_r"].loc[shown[-1]].sum())
+    out = []
+    for key in values.columns:
+        points = [ComponentPoint(*row) for row in zip(
+            shown, _floats(values[key].loc[shown]), _floats(score[key].loc[shown]),
+            _ints(wide["n_r"][key].loc[shown]), strict=True)]
+        first, last = _first_last([p.value for p in points])
+        share = float(wide["wn_r"].at[shown[-1], key]) / last_total if last_total else 0.0
+        nl, en = labels.get(key, (key, key))
+        out.append(ComponentSeries(
+            dimension=dimension, key=str(key), label_nl=nl, label_en=en,
+            share=round(share, 4), current=points[-1].value, change=_diff(last, first),
+            n=int(wide["n"].loc[shown, key].sum()), points=points))
+    return sorted(out, key=lambda c: (-c.share, -c.n, c.key))
+
+
+def _labels(journey: JourneyConfig) -> dict[str, dict[str, tuple[str, str]]]:
+    unknown = CHANNEL_LABELS[UNKNOWN]
+    return {
+        "touchpoint": {UNKNOWN: unknown,
+                       **{tp.id: (tp.name_nl, tp.name_en) for tp in journey.touchpoints}},
+        "owner": {UNKNOWN: unknown, **{o.id: (o.name, o.name) for o in journey.owners}},
+        "channel": dict(CHANNEL_LABELS),
+    }
+
+
+# -- public functions -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    """The resolved days of one index computation."""
+
+    since: date
+    until: date
+    base: tuple[date, date]
+    mover_window: int
+
+    @property
+    def spans(self) -> list[tuple[date, date]]:
+        prev, _ = mv.windows(self.until, self.mover_window)
+        first = min(self.since - timedelta(days=SMOOTHING_DAYS - 1), prev[0])
+        return [(first, self.until), self.base]
+
+
+def _plan(span: tuple[date, date], until: date | None, days: int,
+          base: tuple[date, date] | None, filters: Mapping[str, Any], window: int) -> _Plan:
+    end = until or filters.get("until") or span[1]
+    start = filters.get("since") or max(end - timedelta(days=max(days, 1) - 1),
+                                        min(span[0], end))
+    if start > end:
+        raise ValueError(f"since {start} is after until {end}")
+    default_base = (span[0], span[0] + timedelta(days=BASE_DAYS - 1))
+    return _Plan(since=start, until=end, base=base or default_base, mover_window=window)
+
+
+def _empty_result(filters: Mapping[str, Any], base: tuple[date, date] | None) -> IndexResult:
+    return IndexResult(since=filters.get("since"), until=filters.get("until"), base=base,
+                       base_score=None, smoothing_days=SMOOTHING_DAYS, series=[],
+                       current=None, change_today=None, change_period=None, n_answers=0,
+                       components={d: [] for d in DIMENSIONS}, movers=None,
+                       filters=dict(filters))
+
+
+def _prepare(events: ibis.Table, journey: JourneyConfig, until: date | None, days: int,
+             base: tuple[date, date] | None, filters: Mapping[str, Any] | None, window: int
+             ) -> tuple[_Plan, pd.DataFrame, float | None] | None:
+    """Resolve the days and fetch the cells; None when no answer matches the filters."""
+    answers = _answers(events, journey, filters or {})
+    span = _day_span(answers, journey.timezone)
+    if span is None:
+        return None
+    plan = _plan(span, until, days, base, filters or {}, window)
+    cells = _daily_cells(answers, plan.spans, journey)
+    return plan, cells, _base_score(cells, plan.base)
+
+
+def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
+             days: int = 90, base: tuple[date, date] | None = None,
+             filters: Mapping[str, Any] | None = None, mover_window: int = 7,
+             mover_limit: int = 5) -> IndexResult:
+    """The CX index per day over ``days`` days ending ``until`` (default: the last day with
+    answers), with per-touchpoint/owner/channel series and the movers of the last
+    ``mover_window`` days versus the ``mover_window`` before.
+
+    ``base`` is the base period (first, last day inclusive); default: the first 28 days with
+    answers (under the dimension filters). ``filters``: see the module docstring; its
+    ``since``/``until`` override ``days``/the default end. Never raises on an empty store:
+    the result then has ``empty`` True and no series.
+
+    >>> from klantreis.app import open_app
+    >>> app = open_app(":memory:")
+    >>> cx_index(app.events_table(), app.journey).to_dict()["empty"]
+    True
+    >>> app.close()
+    """
+    filters = dict(filters or {})
+    prepared = _prepare(events, journey, until, days, base, filters, mover_window)
+    if prepared is None:
+        return _empty_result(filters, base)
+    plan, cells, base_score = prepared
+    days_all = _days(plan.spans[0][0], plan.until)
+    shown = _days(plan.since, plan.until)
+    series = _total_series(cells, days_all, shown, base_score)
+    first, current = _first_last([p.value for p in series])
+    labels = _labels(journey)
+    components = {d: _components(cells, d, days_all, shown, base_score, labels[d])
+                  for d in DIMENSIONS}
+    yesterday = series[-2].value if len(series) > 1 else None
+    movers = _movers(events, journey, cells, plan, base_score, filters, mover_limit)
+    return IndexResult(
+        since=plan.since, until=plan.until, base=plan.base, base_score=_opt(base_score),
+        smoothing_days=SMOOTHING_DAYS, series=series, current=series[-1].value,
+        change_today=_diff(series[-1].value, yesterday), change_period=_diff(current, first),
+        n_answers=sum(p.n for p in series), components=components, movers=movers,
+        filters=filters)
+
+
+def index_movers(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
+                 window: int = 7, base: tuple[date, date] | None = None,
+                 filters: Mapping[str, Any] | None = None, limit: int = 5
+                 ) -> MoversResult | None:
+    """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
+    days before. None when no answer matches the filters."""
+    filters = dict(filters or {})
+    prepared = _prepare(events, journey, until, 1, base, filters, window)
+    if prepared is None:
+        return None
+    plan, cells, base_score = prepared
+    return _movers(events, journey, cells, plan, base_score, filters, limit)
+
+
+def _movers(events: ibis.Table, journey: JourneyConfig, cells: pd.DataFrame, plan: _Plan,
+            base_score: float | None, filters: Mapping[str, Any], limit: int
+            ) -> MoversResult:
+    prev, cur = mv.windows(plan.until, plan.mover_window)
+    before, after = _window_index(cells, prev, base_score), _window_index(cells, cur, base_score)
+    by_dim: dict[str, list[Mover]] = {d: [] for d in DIMENSIONS}
+    if before is not None and after is not None and base_score:
+        parts = {d: mv.decompose(cells, [d], prev, cur, base_score) for d in DIMENSIONS}
+        pairs = mv.decompose(cells, ["owner", "touchpoint"], prev, cur, base_score)
+        owner_deltas = {str(k): float(v) for k, v in parts["owner"]["delta"].items()}
+        ctx = mv.MoverContext(
+            journey=journey, labels=_labels(journey),
+            facts=mv.collect_facts(events, journey, prev, cur, answer_filters(filters).get("owner")),
+            owner_touchpoints=mv.owner_touchpoints(pairs, owner_deltas))
+        by_dim = {d: [mv.make_mover(ctx, d, str(key), row) for key, row in parts[d].iterrows()]
+                  for d in DIMENSIONS}
+    total = _diff(after, before)
+    p = _window_p_value(cells, prev, cur)
+    return MoversResult(window_days=plan.mover_window, current=cur, previous=prev,
+                        index_before=before, index_after=after, total_change=total,
+                        p_value=None if p is None else round(p, 4),
+                        significant=p is not None and p < mv.ALPHA,
+                        by_dimension=by_dim, top=by_dim["touchpoint"][:limit])
+
+
+def _window_index(cells: pd.DataFrame, span: tuple[date, date],
+                  base_score: float | None) -> float | None:
+    score = _base_score(cells, span)
+    return _opt(100.0 * score / base_score) if score is not None and base_score else None
+
+
+def _window_p_value(cells: pd.DataFrame, prev: tuple[date, date], cur: tuple[date, date]
+                    ) -> float | None:
+    """z-test of the composite score of ``cur`` against ``prev``."""
+    sums = [cells[(cells["day"] >= a) & (cells["day"] <= b)][list(mv.SUM_COLUMNS)].sum()
+            for a, b in (prev, cur)]
+    if min(float(s["wn"]) for s in sums) <= 0:
+        return None
+    frame = pd.DataFrame(sums)
+    se = mv.standard_error(frame)
+    score = frame["wp"] / frame["wn"]
+    return mv.p_value(float(score.iloc[1] - score.iloc[0]), float(se.iloc[0]),
+                      float(se.iloc[1]))

@@ -1,0 +1,202 @@
+"""Process discovery over the event log: directly-follows graph, variants, start and end
+activities, and hand-overs between owners.
+
+Every function is written once in Ibis (portable: DuckDB and Spark). ``discover`` can take a
+:class:`~klantreis.analytics.journey_index.JourneyIndex` for the same answers from a
+pre-ordered step table in DuckDB (the 10M-event speed target); the tests check both agree.
+
+Durations are in seconds: ``mean_s``, ``median_s`` and ``p90_s`` (continuous quantiles) of the
+time from one event to the next in the same journey.
+
+>>> # doctest: +SKIP
+>>> d = discover(app.events_table(), app.journey)
+>>> d.dfg.to_pylist()[0]
+{'source': 'order.placed', 'target': 'payment.completed', 'count': 9120, ...}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from klantreis.analytics.journeys import (
+    FEEDBACK_KINDS,
+    Activity,
+    JourneyFilter,
+    apply_filter,
+    order_keys,
+    selected_journeys,
+    steps,
+)
+from klantreis.model.journey import JourneyConfig
+
+if TYPE_CHECKING:
+    from klantreis.analytics.journey_index import JourneyIndex
+
+__all__ = [
+    "Discovery",
+    "dfg",
+    "discover",
+    "end_activities",
+    "handovers",
+    "start_activities",
+    "variants",
+]
+
+#: Separator of activities in a variant's key (never part of a kind or a touchpoint id).
+VARIANT_SEP = " > "
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Everything the journey map needs, as Arrow tables."""
+
+    journeys: int
+    dfg: pa.Table
+    variants: pa.Table
+    start: pa.Table
+    end: pa.Table
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"journeys": self.journeys, "dfg": self.dfg.to_pylist(),
+                "variants": self.variants.to_pylist(), "start": self.start.to_pylist(),
+                "end": self.end.to_pylist()}
+
+
+def _duration_stats(value: ir.FloatingColumn) -> dict[str, ir.Value]:
+    return {"count": value.count(), "mean_s": value.mean(), "median_s": value.median(),
+            "p90_s": value.quantile(0.9)}
+
+
+def _count_all(table: ir.Table) -> ir.IntegerScalar:
+    return table.count()
+
+
+def dfg_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
+    """Directly-follows edges of (already filtered) events: source, target, count, durations."""
+    s = steps(events, activity)
+    s = s.filter(s.next_at.notnull())
+    out = s.group_by(source=s.activity, target=s.next_activity).aggregate(
+        count=_count_all(s), mean_s=s.wait_s.mean(), median_s=s.wait_s.median(),
+        p90_s=s.wait_s.quantile(0.9))
+    return out.order_by([ibis.desc("count"), "source", "target"])
+
+
+def dfg(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
+        activity: Activity = "kind") -> pa.Table:
+    """The directly-follows graph of the selected journeys."""
+    return _sorted_edges(dfg_expr(apply_filter(events, journey, flt), activity).to_pyarrow())
+
+
+def _sorted_edges(table: pa.Table) -> pa.Table:
+    return table.sort_by([("count", "descending"), ("source", "ascending"),
+                          ("target", "ascending")])
+
+
+def variants_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
+    """Variants of (already filtered) journeys: variant (list of activities) and count."""
+    ev = events.filter(events.journey_id.notnull())
+    act = ev[activity].fill_null("(none)")
+    paths = ev.group_by("journey_id").aggregate(
+        variant=act.collect(order_by=order_keys(ev)))
+    return paths.group_by("variant").aggregate(count=paths.count())
+
+
+def _finish_variants(table: pa.Table, journeys: int, top: int | None) -> pa.Table:
+    keys = [VARIANT_SEP.join(v) for v in table.column("variant").to_pylist()]
+    table = table.append_column("key", pa.array(keys, pa.string()))
+    table = table.sort_by([("count", "descending"), ("key", "ascending")]).drop_columns(["key"])
+    if top is not None:
+        table = table.slice(0, top)
+    shares = [c / journeys if journeys else 0.0 for c in table.column("count").to_pylist()]
+    lengths = [len(v) for v in table.column("variant").to_pylist()]
+    return table.append_column("share", pa.array(shares, pa.float64())).append_column(
+        "length", pa.array(lengths, pa.int64()))
+
+
+def variants(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
+             activity: Activity = "kind", top: int | None = 20) -> pa.Table:
+    """The most frequent paths with their count and share of the selected journeys."""
+    ev = apply_filter(events, journey, flt)
+    total = int(ev.journey_id.nunique().to_pyarrow().as_py() or 0)
+    table = variants_expr(ev, activity).to_pyarrow()
+    return _finish_variants(table, total, top)
+
+
+def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> ir.Table:
+    s = steps(events, activity)
+    s = s.filter(s.seq == 0) if first else s.filter(s.next_at.isnull())
+    out = s.group_by("activity").aggregate(count=s.count())
+    return out.order_by([ibis.desc("count"), "activity"])
+
+
+def start_activities(events: ir.Table, journey: JourneyConfig,
+                     flt: JourneyFilter | None = None, activity: Activity = "kind") -> pa.Table:
+    """How many journeys start with each activity."""
+    ev = apply_filter(events, journey, flt)
+    return _sort_activity_counts(_edge_activities(ev, activity, first=True).to_pyarrow())
+
+
+def end_activities(events: ir.Table, journey: JourneyConfig,
+                   flt: JourneyFilter | None = None, activity: Activity = "kind") -> pa.Table:
+    """How many journeys end with each activity."""
+    ev = apply_filter(events, journey, flt)
+    return _sort_activity_counts(_edge_activities(ev, activity, first=False).to_pyarrow())
+
+
+def _sort_activity_counts(table: pa.Table) -> pa.Table:
+    return table.sort_by([("count", "descending"), ("activity", "ascending")])
+
+
+def handovers_expr(events: ir.Table,
+                   exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS) -> ir.Table:
+    """Consecutive process events of a journey whose owner changes, with the waiting time.
+
+    Feedback and contacts (``exclude_kinds``) are skipped: a survey about the delivery is not a
+    hand-over to the carrier. Events without an owner are skipped too.
+    """
+    ev = events.filter(events.owner.notnull())
+    if exclude_kinds:
+        ev = ev.filter(~ev.kind.isin(list(exclude_kinds)))
+    s = steps(ev, "kind")
+    s = s.filter(s.next_owner.notnull() & (s.owner != s.next_owner))
+    return s.select("journey_id", "owner", "next_owner", "activity", "next_activity",
+                    "occurred_at", "next_at", "wait_s")
+
+
+def handovers(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
+              exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS) -> pa.Table:
+    """Hand-overs between owners: from_owner, to_owner, count, waiting times in seconds."""
+    h = handovers_expr(apply_filter(events, journey, flt), exclude_kinds)
+    out = h.group_by(from_owner=h.owner, to_owner=h.next_owner).aggregate(
+        journeys=h.journey_id.nunique(), **_duration_stats(h.wait_s))
+    table = out.to_pyarrow()
+    return table.sort_by([("count", "descending"), ("from_owner", "ascending"),
+                          ("to_owner", "ascending")])
+
+
+def discover(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
+             activity: Activity = "kind", top: int | None = 20,
+             index: JourneyIndex | None = None) -> Discovery:
+    """Graph, variants, start and end activities of the selected journeys.
+
+    With an ``index`` and a journey-level filter, the answer comes from the index's
+    pre-ordered steps (same numbers, much faster on large logs).
+    """
+    flt = flt or JourneyFilter()
+    if index is not None and flt.journey_level_only:
+        chosen = selected_journeys(events, journey, flt)
+        return index.discover(activity=activity, top=top, journeys=chosen)
+    ev = apply_filter(events, journey, flt)
+    total = int(ev.journey_id.nunique().to_pyarrow().as_py() or 0)
+    return Discovery(
+        journeys=total,
+        dfg=_sorted_edges(dfg_expr(ev, activity).to_pyarrow()),
+        variants=_finish_variants(variants_expr(ev, activity).to_pyarrow(), total, top),
+        start=_sort_activity_counts(_edge_activities(ev, activity, True).to_pyarrow()),
+        end=_sort_activity_counts(_edge_activities(ev, activity, False).to_pyarrow()),
+    )

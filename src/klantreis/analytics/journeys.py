@@ -1,0 +1,182 @@
+"""Journey building blocks shared by discovery, promises, impact and the timeline.
+
+A *journey* is all events with the same ``journey_id`` (events without one belong to no
+journey). Inside a journey, events are ordered by ``occurred_at`` and then by ``event_id``:
+that order is total and stable, so equal time stamps never make results depend on how the
+engine happened to read the rows (pm4py uses the row order of its data frame instead; the
+parity tests in ``tests/journeys`` explain when the two agree).
+
+The *activity* of a step is the event's ``kind`` by default, or its ``touchpoint``.
+
+Filters (:class:`JourneyFilter`) come in two kinds:
+
+- journey-level (owner, channel, segment, period, outcome): keep whole journeys that match,
+  so the directly-follows graph of the remaining journeys is unchanged in shape;
+- event-level (stage): keep only the events of those stages, so the graph shows how
+  customers move *within* the stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+import ibis
+import ibis.expr.types as ir
+
+from klantreis.model.journey import JourneyConfig
+
+__all__ = [
+    "ACTIVITIES",
+    "FEEDBACK_KINDS",
+    "Activity",
+    "JourneyCondition",
+    "JourneyFilter",
+    "apply_filter",
+    "attr_value",
+    "journey_events",
+    "order_keys",
+    "steps",
+]
+
+Activity = Literal["kind", "touchpoint"]
+ACTIVITIES: tuple[str, ...] = ("kind", "touchpoint")
+
+#: Kinds that are a customer's voice rather than a step of the process; hand-overs skip them.
+FEEDBACK_KINDS: tuple[str, ...] = (
+    "survey.response", "review.posted", "social.mention", "contact.inbound", "contact.outbound")
+
+
+class JourneyCondition(Protocol):
+    """Something true or false per journey (a broken promise, many contacts, ...)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def journeys(self, events: ir.Table, journey: JourneyConfig) -> ir.Table:
+        """The distinct ``journey_id`` of the journeys for which the condition holds."""
+        ...
+
+
+@dataclass(frozen=True)
+class JourneyFilter:
+    """Which journeys (and, for ``stages``, which events) an analysis looks at.
+
+    ``owners``/``channels``: journeys with at least one event of that owner/channel.
+    ``segment``: (key, value) pairs; a journey matches when one of its events has that value
+    in the column ``key`` or, when ``key`` is not a column, in ``attrs[key]``.
+    ``start``/``end``: journeys whose first event lies in [start, end).
+    ``outcome``: journeys for which a :class:`JourneyCondition` holds.
+    ``stages``: keep only events whose touchpoint belongs to one of these stages.
+    """
+
+    stages: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    segment: tuple[tuple[str, str], ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    outcome: JourneyCondition | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == JourneyFilter()
+
+    @property
+    def journey_level_only(self) -> bool:
+        """True when the filter only selects whole journeys (no event is dropped)."""
+        return not self.stages
+
+
+def order_keys(events: ir.Table) -> list[ir.Column]:
+    """The order of events inside a journey: time, then event id (total and stable)."""
+    return [events.occurred_at, events.event_id]
+
+
+def journey_events(events: ir.Table) -> ir.Table:
+    """Only events that belong to a journey."""
+    return events.filter(events.journey_id.notnull())
+
+
+def attr_value(events: ir.Table, key: str) -> ir.StringValue:
+    """``attrs[key]`` as a string (null when absent); a column's value when ``key`` is one."""
+    if key in events.columns and key != "attrs":
+        return events[key].cast("string")
+    value = events.attrs.cast("json")[key]
+    return ibis.coalesce(value.str, value.cast("string"))
+
+
+def _matching_journeys(events: ir.Table, predicate: ir.BooleanValue) -> ir.Table:
+    return events.filter(predicate).select("journey_id").distinct()
+
+
+def _semi(events: ir.Table, journeys: ir.Table) -> ir.Table:
+    return events.filter(events.journey_id.isin(journeys.journey_id))
+
+
+def selected_journeys(events: ir.Table, journey: JourneyConfig,
+                      flt: JourneyFilter) -> ir.Table | None:
+    """The journey ids a filter's journey-level parts select, or None for "all of them"."""
+    ev = journey_events(events)
+    parts: list[ir.Table] = []
+    if flt.owners:
+        parts.append(_matching_journeys(ev, ev.owner.isin(list(flt.owners))))
+    if flt.channels:
+        parts.append(_matching_journeys(ev, ev.channel.isin(list(flt.channels))))
+    for key, value in flt.segment:
+        parts.append(_matching_journeys(ev, attr_value(ev, key) == value))
+    if flt.start is not None or flt.end is not None:
+        first = ev.group_by("journey_id").aggregate(first_at=ev.occurred_at.min())
+        if flt.start is not None:
+            first = first.filter(first.first_at >= flt.start)
+        if flt.end is not None:
+            first = first.filter(first.first_at < flt.end)
+        parts.append(first.select("journey_id"))
+    if flt.outcome is not None:
+        parts.append(flt.outcome.journeys(events, journey))
+    if not parts:
+        return None
+    result = parts[0]
+    for part in parts[1:]:
+        result = result.filter(result.journey_id.isin(part.journey_id))
+    return result
+
+
+def apply_filter(events: ir.Table, journey: JourneyConfig,
+                 flt: JourneyFilter | None = None) -> ir.Table:
+    """The events of the selected journeys (and stages), journey-less events dropped."""
+    ev = journey_events(events)
+    if flt is None or flt.is_empty:
+        return ev
+    chosen = selected_journeys(events, journey, flt)
+    if chosen is not None:
+        ev = _semi(ev, chosen)
+    if flt.stages:
+        tp_stage = journey.stage_of_touchpoint()
+        tps = [tp for tp, stage in tp_stage.items() if stage in flt.stages]
+        ev = ev.filter(ev.touchpoint.isin(tps or ["\x00none"]))
+    return ev
+
+
+def steps(events: ir.Table, activity: Activity = "kind") -> ir.Table:
+    """One row per event with the next event of the same journey.
+
+    Columns: journey_id, event_id, occurred_at, activity, owner, seq (0-based), next_activity,
+    next_owner, next_at, wait_s (seconds to the next event; null for the last event).
+    """
+    if activity not in ACTIVITIES:
+        raise ValueError(f"activity must be one of {', '.join(ACTIVITIES)}, not {activity!r}")
+    ev = journey_events(events)
+    w = ibis.window(group_by=ev.journey_id, order_by=order_keys(ev))
+    act = ev[activity]
+    out = ev.select(
+        "journey_id", "event_id", "occurred_at", "owner",
+        activity=act,
+        seq=ibis.row_number().over(w),
+        next_activity=act.lead().over(w),
+        next_owner=ev.owner.lead().over(w),
+        next_at=ev.occurred_at.lead().over(w),
+    )
+    return out.mutate(
+        wait_s=out.next_at.delta(out.occurred_at, unit="microsecond").cast("float64") / 1e6)

@@ -1,0 +1,316 @@
+"""Scores per group (NPS, CES, CSAT, stars), period-over-period changes, the NPS x CES matrix
+and contacts per 100 journeys, over an Ibis event table on any engine (DuckDB, Spark).
+
+The split of work keeps both engines exact and fast: the engine reduces the answers of each
+group to a few sums (:func:`summarize`: n, sum, sum of squares, promoters, detractors, top-2
+boxes); :mod:`klantreis.analytics.stats` turns those small results into values, intervals and
+tests in Python. Sums of integer scores are exact in any order, so DuckDB and Spark agree.
+
+Group keys (``by``): ``period`` (with ``period`` = day/week/month in the journey's time zone,
+see :mod:`klantreis.analytics.periods`), ``touchpoint``, ``stage`` (from the journey config's
+touchpoint -> stage mapping), ``channel``, ``owner``, ``kind``, ``lang``, ``source``, or an
+attribute ``attrs.<key>`` (its value as text). ``filters`` maps the same keys to a value or a
+list of values.
+
+Answers are the events with a ``metric`` and a ``score`` (``survey.response``, but also e.g.
+``review.posted`` with stars), whatever their kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from klantreis.analytics import stats
+from klantreis.analytics.backend import json_text, local_time
+from klantreis.analytics.periods import next_period_start, period_start, to_dates, utc_bound
+from klantreis.model.journey import JourneyConfig
+
+__all__ = [
+    "COLUMN_KEYS",
+    "SUMMARY_FIELDS",
+    "answers",
+    "contacts_per_100_journeys",
+    "group_keys",
+    "nps_ces_matrix",
+    "period_change",
+    "score_table",
+    "select_events",
+    "summarize",
+    "summary_expr",
+]
+
+#: Event columns usable directly as group keys and filters.
+COLUMN_KEYS = ("touchpoint", "channel", "owner", "kind", "lang", "source", "metric")
+SUMMARY_FIELDS = ("n", "total", "total_sq", "promoters", "detractors", "top2")
+DEFAULT_ZONE = "Europe/Amsterdam"
+
+Filters = Mapping[str, Any]
+
+
+# -- expressions ----------------------------------------------------------------------------
+def _zone(journey: JourneyConfig | None, timezone: str | None) -> str:
+    return timezone or (journey.timezone if journey else DEFAULT_ZONE)
+
+
+def stage_expr(events: ir.Table, journey: JourneyConfig | None) -> ir.StringValue:
+    """The journey stage of each event's touchpoint (NULL when unmapped), as a CASE."""
+    mapping = journey.stage_of_touchpoint() if journey else {}
+    if not mapping:
+        return ibis.null().cast("string")
+    branches = [(events.touchpoint == tp, stage) for tp, stage in mapping.items()]
+    return ibis.cases(*branches, else_=ibis.null().cast("string")).cast("string")
+
+
+def key_expr(events: ir.Table, key: str, journey: JourneyConfig | None = None,
+             period: str | None = None, timezone: str | None = None) -> ir.Value:
+    """The Ibis expression for one group key or filter key."""
+    if key == "period":
+        if period is None:
+            raise ValueError("grouping by 'period' needs period='day', 'week' or 'month'")
+        return period_start(local_time(events, _zone(journey, timezone)), period)
+    if key == "stage":
+        return stage_expr(events, journey)
+    if key.startswith("attrs."):
+        return json_text(events, key.removeprefix("attrs."))
+    if key in COLUMN_KEYS:
+        return events[key]
+    raise ValueError(f"cannot group by {key!r}; use period, stage, attrs.<key> or one of "
+                     f"{', '.join(COLUMN_KEYS)}")
+
+
+def group_keys(by: Sequence[str], period: str | None) -> list[str]:
+    """``by`` with ``period`` first when a period is asked for (no duplicates)."""
+    keys = [k for k in by if k != "period"]
+    return (["period"] if period or "period" in by else []) + keys
+
+
+def select_events(events: ir.Table, filters: Filters | None = None, since: Any = None,
+                  until: Any = None, journey: JourneyConfig | None = None,
+                  timezone: str | None = None) -> ir.Table:
+    """Apply ``filters`` (key -> value or list; None matches NULL) and the time bounds."""
+    zone = _zone(journey, timezone)
+    preds = []
+    for key, wanted in (filters or {}).items():
+        expr = key_expr(events, key, journey, timezone=timezone)
+        if wanted is None:
+            preds.append(expr.isnull())
+        elif isinstance(wanted, list | tuple | set | frozenset):
+            preds.append(expr.isin(list(wanted)))
+        else:
+            preds.append(expr == wanted)
+    lo, hi = utc_bound(since, zone), utc_bound(until, zone)
+    if lo is not None:
+        preds.append(events.occurred_at >= lo)
+    if hi is not None:
+        preds.append(events.occurred_at < hi)
+    return events.filter(*preds) if preds else events
+
+
+def answers(events: ir.Table, metrics: Sequence[str]) -> ir.Table:
+    """The feedback answers of ``metrics`` (events with that metric and a score)."""
+    unknown = [m for m in metrics if m not in stats.METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; use {', '.join(stats.METRICS)}")
+    return events.filter(events.metric.isin(list(metrics)), events.score.notnull())
+
+
+# -- engine aggregation ---------------------------------------------------------------------
+def summary_expr(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[str] = (),
+                 period: str | None = None, filters: Filters | None = None,
+                 journey: JourneyConfig | None = None, since: Any = None, until: Any = None,
+                 timezone: str | None = None) -> ir.Table:
+    """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``)."""
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    t = answers(select_events(events, filters, since, until, journey, timezone), metrics)
+    exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
+    s = t.score
+    return t.group_by(metric=t.metric, **exprs).aggregate(
+        n=s.count(), total=s.sum(), total_sq=(s * s).sum(),
+        promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, 1, 0).sum(),
+        detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, 1, 0).sum(),
+        top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum())
+
+
+def summarize(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[str] = (),
+              period: str | None = None, filters: Filters | None = None,
+              journey: JourneyConfig | None = None, since: Any = None, until: Any = None,
+              timezone: str | None = None) -> pd.DataFrame:
+    """Sufficient statistics per (metric, group): one engine query, a small pandas result.
+
+    Columns: ``metric``, the group keys, then ``n, total, total_sq, promoters, detractors,
+    top2``; sorted by metric and keys.
+    """
+    expr = summary_expr(events, metrics, by, period, filters, journey, since, until, timezone)
+    return _tidy(expr.to_pandas(), ["metric", *group_keys(by, period)])
+
+
+def _tidy(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Same types on every engine: dates for periods, None for missing keys, int counts."""
+    if "period" in df.columns:
+        df["period"] = to_dates(df["period"])
+    for key in keys:
+        df[key] = df[key].astype(object).where(df[key].notna(), None)
+    for name in ("n", "promoters", "detractors", "top2", "contacts", "journeys"):
+        if name in df.columns:
+            df[name] = df[name].fillna(0).astype("int64")
+    for name in ("total", "total_sq"):
+        if name in df.columns:
+            df[name] = df[name].astype("float64")
+    return df.sort_values(keys, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _summary_arrays(df: pd.DataFrame, suffix: str = "") -> dict[str, np.ndarray]:
+    return {f: df[f + suffix].to_numpy(dtype=float) for f in SUMMARY_FIELDS}
+
+
+# -- reports --------------------------------------------------------------------------------
+def score_table(events: ir.Table, metric: str | Sequence[str], by: Sequence[str] = (),
+                period: str | None = None, filters: Filters | None = None,
+                journey: JourneyConfig | None = None, min_answers: int | None = None,
+                confidence: float = 0.95, since: Any = None, until: Any = None,
+                timezone: str | None = None) -> pd.DataFrame:
+    """Scores per group: ``metric``, group keys, ``n, value, ci_low, ci_high, std_error,
+    too_few``. ``value`` and the interval are NaN when ``too_few`` (n < ``min_answers``,
+    default the journey's ``min_answers`` or 30). Scales: see :mod:`klantreis.analytics.stats`.
+    """
+    minimum = _min_answers(journey, min_answers)
+    summ = summarize(events, metric, by, period, filters, journey, since, until, timezone)
+    keys = ["metric", *group_keys(by, period)]
+    out = summ[[*keys, "n"]].copy()
+    for col in ("value", "ci_low", "ci_high", "std_error"):
+        out[col] = np.nan
+    out["too_few"] = True
+    for m in out["metric"].unique():
+        rows = (summ["metric"] == m).to_numpy()
+        est = stats.estimate_arrays(m, _summary_arrays(summ[rows]), confidence, minimum)
+        for col in ("value", "ci_low", "ci_high", "std_error", "too_few"):
+            out.loc[rows, col] = est[col]
+    out["too_few"] = out["too_few"].astype(bool)
+    return out
+
+
+def _min_answers(journey: JourneyConfig | None, min_answers: int | None) -> int:
+    if min_answers is not None:
+        return min_answers
+    return journey.min_answers if journey else 30
+
+
+def period_change(events: ir.Table, metric: str, period: str = "week", by: Sequence[str] = (),
+                  filters: Filters | None = None, journey: JourneyConfig | None = None,
+                  min_answers: int | None = None, alpha: float = 0.05, since: Any = None,
+                  until: Any = None, latest: bool = False,
+                  timezone: str | None = None) -> pd.DataFrame:
+    """Each period versus the one before it, per group, with the metric's test.
+
+    Columns: ``metric``, keys (``period`` first), ``previous_period, n_previous, n,
+    value_previous, value, diff, ci_low, ci_high, p_value, significant, too_few, test``;
+    ``diff`` = value - value_previous and its CI at 1 - ``alpha``. A period without answers
+    in the period before has ``n_previous`` 0 (too few). ``latest=True`` keeps only the last
+    period of each group.
+    """
+    summ = summarize(events, metric, by, period, filters, journey, since, until, timezone)
+    keys = group_keys(by, period)
+    others = [k for k in keys if k != "period"]
+    prev = summ.copy()
+    prev["period"] = next_period_start(prev["period"], period) if len(prev) else prev["period"]
+    cur = summ.merge(prev, on=["metric", *keys], how="left", suffixes=("", "_prev"))
+    for f in SUMMARY_FIELDS:
+        cur[f + "_prev"] = cur[f + "_prev"].fillna(0)
+    res = stats.compare_arrays(metric, _summary_arrays(cur, "_prev"), _summary_arrays(cur),
+                               alpha, _min_answers(journey, min_answers))
+    out = cur[["metric", *keys]].copy()
+    out["previous_period"] = _previous_start(out["period"], period)
+    out["n_previous"] = cur["n_prev"].astype("int64")
+    out["n"] = cur["n"].astype("int64")
+    out["value_previous"], out["value"] = res["value_a"], res["value_b"]
+    for col in ("diff", "ci_low", "ci_high", "p_value", "significant", "too_few"):
+        out[col] = res[col]
+    out["test"] = stats.test_name(metric)
+    if latest and len(out):
+        last = out.groupby(others, dropna=False)["period"].transform("max") if others else (
+            out["period"].max())
+        out = out[out["period"] == last].reset_index(drop=True)
+    return out
+
+
+def _previous_start(starts: pd.Series, period: str) -> pd.Series:
+    ts = pd.to_datetime(starts)
+    if period == "month":
+        return (ts - pd.offsets.MonthBegin(1)).dt.date
+    return (ts - pd.Timedelta(days=1 if period == "day" else 7)).dt.date
+
+
+def nps_ces_matrix(events: ir.Table, journey: JourneyConfig, min_answers: int | None = None,
+                   confidence: float = 0.95, filters: Filters | None = None, since: Any = None,
+                   until: Any = None) -> pd.DataFrame:
+    """Per touchpoint: NPS and CES side by side, each with its own n and interval.
+
+    A survey's NPS and CES answers are separate events, so the matrix is not a cross-tab of
+    answers: each touchpoint is one point (x = CES, effort; y = NPS, loyalty). Rows follow the
+    journey's touchpoints (also those without answers), then any other touchpoints seen.
+    Columns: ``touchpoint, stage, nps_n, nps, nps_ci_low, nps_ci_high, nps_too_few`` and the
+    same for ``ces``.
+    """
+    table = score_table(events, ["nps", "ces"], by=["touchpoint"], filters=filters,
+                        journey=journey, min_answers=min_answers, confidence=confidence,
+                        since=since, until=until)
+    known = [tp.id for tp in journey.touchpoints]
+    seen = [tp for tp in table["touchpoint"].dropna().unique() if tp not in known]
+    out = pd.DataFrame({"touchpoint": known + sorted(seen)})
+    out["stage"] = out["touchpoint"].map(journey.stage_of_touchpoint())
+    for m in ("nps", "ces"):
+        part = table[table["metric"] == m].set_index("touchpoint")
+        out[f"{m}_n"] = out["touchpoint"].map(part["n"]).fillna(0).astype("int64")
+        out[m] = out["touchpoint"].map(part["value"])
+        out[f"{m}_ci_low"] = out["touchpoint"].map(part["ci_low"])
+        out[f"{m}_ci_high"] = out["touchpoint"].map(part["ci_high"])
+        out[f"{m}_too_few"] = out["touchpoint"].map(part["too_few"]).fillna(True).astype(bool)
+    return out
+
+
+def contacts_per_100_journeys(events: ir.Table, journey: JourneyConfig,
+                              by: Sequence[str] = (), period: str | None = None,
+                              filters: Filters | None = None, confidence: float = 0.95,
+                              since: Any = None, until: Any = None,
+                              contact_kind: str = "contact.inbound") -> pd.DataFrame:
+    """Inbound contacts per 100 journeys, with an exact (Poisson) interval.
+
+    Journeys = distinct ``journey_id`` with a ``journey.journey_start`` event (e.g.
+    ``order.placed``), counted in the period the journey started; contacts are counted in the
+    period they happened. Keys other than ``period`` (channel, owner, ...) split the contacts
+    only: the denominator is all journeys of the period (or of the whole range).
+    Columns: keys, ``contacts, journeys, per_100, ci_low, ci_high``.
+    """
+    keys = group_keys(by, period)
+    t = select_events(events, filters={k: v for k, v in (filters or {}).items()},
+                      since=since, until=until, journey=journey)
+    contacts = t.filter(t.kind == contact_kind)
+    cexprs = {k: key_expr(contacts, k, journey, period) for k in keys}
+    num = _tidy(contacts.group_by(**cexprs).aggregate(contacts=contacts.count()).to_pandas()
+                if keys else pd.DataFrame({"contacts": [contacts.count().to_pyarrow().as_py()]}),
+                keys)
+    starts = select_events(events, since=since, until=until, journey=journey)
+    starts = starts.filter(starts.kind == journey.journey_start, starts.journey_id.notnull())
+    den = _journey_counts(starts, journey, period if "period" in keys else None)
+    merged = num.merge(den, on=["period"], how="left") if "period" in keys else num.assign(
+        journeys=int(den["journeys"].iloc[0]))
+    merged["journeys"] = merged["journeys"].fillna(0).astype("int64")
+    rate = stats.poisson_rate_arrays(merged["contacts"], merged["journeys"], confidence, 100.0)
+    merged["per_100"], merged["ci_low"], merged["ci_high"] = rate.value, rate.ci_low, rate.ci_high
+    return merged[[*keys, "contacts", "journeys", "per_100", "ci_low", "ci_high"]]
+
+
+def _journey_counts(starts: ir.Table, journey: JourneyConfig, period: str | None) -> pd.DataFrame:
+    if period is None:
+        n = starts.journey_id.nunique().to_pyarrow().as_py()
+        return pd.DataFrame({"journeys": [int(n or 0)]})
+    first = starts.group_by("journey_id").aggregate(occurred_at=starts.occurred_at.min())
+    expr = key_expr(first, "period", journey, period)
+    df = first.group_by(period=expr).aggregate(journeys=first.count()).to_pandas()
+    return _tidy(df, ["period"])

@@ -1,0 +1,452 @@
+"""Movers of the CX index: who moved it, by how many index points, and the operational fact
+behind it ("Bezorging -4,1: VlotBezorgd, 312 te late pakketten").
+
+The change of the index between two windows is split over the groups of a dimension
+(touchpoint, owner or channel) so that the contributions add up exactly to the total change
+(see ``docs/cx-index.md``). With ``a`` a group's share of the index weight, ``S`` its score
+and ``C`` the composite score, window 0 (before) and 1 (after), B the base score::
+
+    contribution = 100 / B * ( mean(a) * (S1 - S0)                 # its score moved
+                             + (a1 - a0) * (mean(S) - mean(C)) )   # its weight moved
+
+The second term sums to zero over groups when all scores are equal, so a group only gains
+or loses points for a change of weight when it is better or worse than the average.
+
+This module is engine-free except :func:`collect_facts`, which counts the drivers (broken
+promises, failed/bounced events, inbound contacts) with Ibis in the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import ibis
+import pandas as pd
+from babel.numbers import format_decimal
+
+from klantreis.analytics.periods import utc_bound
+from klantreis.analytics.promises import promise_outcomes_expr
+from klantreis.model.journey import JourneyConfig
+
+__all__ = [
+    "FAILURE_SUFFIXES",
+    "Facts",
+    "Mover",
+    "MoversResult",
+    "collect_facts",
+    "day_bounds",
+    "decompose",
+    "format_delta",
+    "format_number",
+    "windows",
+]
+
+#: Event kinds ending in one of these count as operational failures of their touchpoint.
+FAILURE_SUFFIXES = ("failed", "bounced", "cancelled", "rejected")
+CONTACT_KIND = "contact.inbound"
+#: How far before the windows a promise may have been made and still be counted.
+PROMISE_LOOKBACK = timedelta(days=60)
+LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+
+#: Nouns for driver counts: key -> (nl one, nl many, en one, en many). Promise nouns are
+#: keyed by the promise's ``promised`` kind.
+NOUNS: dict[str, tuple[str, str, str, str]] = {
+    "delivery.promised": ("te laat pakket", "te late pakketten", "late parcel", "late parcels"),
+    "return.received": ("te late terugbetaling", "te late terugbetalingen",
+                        "late refund", "late refunds"),
+    "invoice.bounced": ("gebouncete factuur", "gebouncete facturen",
+                        "bounced invoice", "bounced invoices"),
+    "payment.failed": ("mislukte betaling", "mislukte betalingen",
+                       "failed payment", "failed payments"),
+    "delivery.failed": ("mislukte bezorging", "mislukte bezorgingen",
+                        "failed delivery", "failed deliveries"),
+    "contact.inbound": ("contact", "contacten", "contact", "contacts"),
+}
+
+
+@dataclass(frozen=True)
+class Mover:
+    """One group's contribution to the change of the index between two windows.
+
+    ``delta_points`` = ``score_effect`` + ``mix_effect`` in index points; ``score_before`` /
+    ``score_after`` are its 0-100 scores (None when it had no answers), ``n_*`` its answers;
+    ``p_value`` tests score_after - score_before (z-test; None when untestable) and
+    ``significant`` is p < ALPHA.
+    ``driver`` is the operational fact behind it: ``{"type": "promise" | "events" |
+    "contacts" | "score", "key", "count", "previous", "total", "owner", "owner_name",
+    "noun_nl", "noun_en", "score_before", "score_after", "n_before", "n_after"}``.
+    """
+
+    dimension: str
+    key: str
+    label_nl: str
+    label_en: str
+    delta_points: float
+    score_effect: float
+    mix_effect: float
+    score_before: float | None
+    score_after: float | None
+    n_before: int
+    n_after: int
+    p_value: float | None
+    significant: bool
+    driver: dict[str, Any]
+    sentence_nl: str
+    sentence_en: str
+
+
+@dataclass(frozen=True)
+class MoversResult:
+    """Movers between ``previous`` and ``current`` (inclusive day ranges of ``window_days``).
+
+    ``total_change`` = ``index_after`` - ``index_before``; within each dimension the movers'
+    ``delta_points`` add up to it; ``p_value`` tests it (z-test of the two windows' weighted
+    mean scores; the base is taken as fixed). ``by_dimension`` holds every group, largest move first;
+    ``top`` the ``limit`` largest touchpoint movers (the headline list).
+    """
+
+    window_days: int
+    current: tuple[date, date]
+    previous: tuple[date, date]
+    index_before: float | None
+    index_after: float | None
+    total_change: float | None
+    p_value: float | None
+    significant: bool
+    by_dimension: dict[str, list[Mover]]
+    top: list[Mover]
+
+
+def windows(until: date, window: int) -> tuple[tuple[date, date], tuple[date, date]]:
+    """(previous, current): two adjacent windows of ``window`` days, current ending ``until``."""
+    cur = (until - timedelta(days=window - 1), until)
+    prev = (cur[0] - timedelta(days=window), cur[0] - timedelta(days=1))
+    return prev, cur
+
+
+# -- decomposition --------------------------------------------------------------------------
+#: Columns of a cell frame that add up over days and groups: weighted points ``wp``,
+#: weighted answers ``wn``, answers ``n``, and for the variance ``w2ss`` (sum of w^2 x^2),
+#: ``w2p`` (sum of w^2 x) and ``w2n`` (sum of w^2).
+SUM_COLUMNS = ("wp", "wn", "n", "w2ss", "w2p", "w2n")
+Z95 = 1.959963984540054
+#: A change is called significant below this p-value.
+ALPHA = 0.05
+
+
+def standard_error(sums: Any) -> Any:
+    """Standard error of the weighted mean score ``wp / wn``, from the SUM_COLUMNS of a
+    DataFrame (or a dict of DataFrames): sqrt(sum w^2 (x - m)^2) / sum w, times
+    sqrt(n / (n - 1)); NaN below 2 answers."""
+    wn = sums["wn"].where(sums["wn"] > 0)
+    m = sums["wp"] / wn
+    ss = (sums["w2ss"] - 2 * m * sums["w2p"] + m * m * sums["w2n"]).clip(lower=0)
+    n = sums["n"].astype(float)
+    return (ss * n / (n - 1).where(n > 1)) ** 0.5 / wn
+
+
+def p_value(diff: float, se0: float, se1: float) -> float | None:
+    """Two-sided p-value of a difference of two independent means (normal approximation)."""
+    if any(math.isnan(x) for x in (diff, se0, se1)):
+        return None
+    se = math.hypot(se0, se1)
+    if se == 0:
+        return 1.0 if diff == 0 else 0.0
+    return math.erfc(abs(diff) / se / math.sqrt(2))
+
+
+def _window_groups(cells: pd.DataFrame, keys: list[str], span: tuple[date, date]
+                   ) -> pd.DataFrame:
+    """Weighted points ``wp``, weighted answers ``wn`` and answers ``n`` per group in a span."""
+    inside = cells[(cells["day"] >= span[0]) & (cells["day"] <= span[1])]
+    return inside.groupby(keys)[list(SUM_COLUMNS)].sum()
+
+
+def decompose(cells: pd.DataFrame, keys: list[str], previous: tuple[date, date],
+              current: tuple[date, date], base_score: float) -> pd.DataFrame:
+    """Split the index change between two windows over the groups of ``keys``.
+
+    ``cells`` has a ``day`` column, the key columns and ``wp`` (weighted points), ``wn``
+    (weighted answers), ``n`` (answers). Returns one row per group with ``delta``,
+    ``score_effect``, ``mix_effect``, ``s0``, ``s1`` (scores, NaN when absent), ``n0``, ``n1``
+    and ``p_value`` (z-test of s1 - s0; None when untestable); empty when either window has
+    no weighted answers.
+    """
+    g0 = _window_groups(cells, keys, previous)
+    g1 = _window_groups(cells, keys, current)
+    g0["se"], g1["se"] = standard_error(g0), standard_error(g1)
+    w0, w1 = float(g0["wn"].sum()), float(g1["wn"].sum())
+    if w0 <= 0 or w1 <= 0 or base_score <= 0:
+        return pd.DataFrame(columns=["delta", "score_effect", "mix_effect", "s0", "s1",
+                                     "n0", "n1", "p_value"])
+    df = g0.join(g1, how="outer", lsuffix="0", rsuffix="1")
+    ses = df[["se0", "se1"]]
+    df = df.fillna(0.0)
+    df = df[(df["wn0"] > 0) | (df["wn1"] > 0)]
+    c_mean = (float(g0["wp"].sum()) / w0 + float(g1["wp"].sum()) / w1) / 2
+    s0 = (df["wp0"] / df["wn0"].where(df["wn0"] > 0))
+    s1 = (df["wp1"] / df["wn1"].where(df["wn1"] > 0))
+    a0, a1 = df["wn0"] / w0, df["wn1"] / w1
+    f0, f1 = s0.fillna(s1), s1.fillna(s0)
+    scale = 100.0 / base_score
+    out = pd.DataFrame({
+        "score_effect": scale * (a0 + a1) / 2 * (f1 - f0),
+        "mix_effect": scale * (a1 - a0) * ((f0 + f1) / 2 - c_mean),
+        "s0": s0, "s1": s1, "n0": df["n0"].astype(int), "n1": df["n1"].astype(int),
+        "p_value": [p_value(b - a, e0, e1) for a, b, e0, e1 in zip(
+            s0, s1, ses["se0"].reindex(df.index), ses["se1"].reindex(df.index), strict=True)],
+    })
+    out["delta"] = out["score_effect"] + out["mix_effect"]
+    return out.sort_values("delta", key=lambda s: -s.abs())
+
+
+# -- drivers --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Facts:
+    """Operational counts in the two windows, per (key, owner): ``key`` is a promise id or an
+    event kind; owner '' when the event has none."""
+
+    current: dict[tuple[str, str], int]
+    previous: dict[tuple[str, str], int]
+
+    def count(self, key: str, owner: str | None = None, current: bool = True) -> int:
+        src = self.current if current else self.previous
+        return sum(v for (k, o), v in src.items() if k == key and (owner is None or o == owner))
+
+    def by_owner(self, key: str) -> dict[str, int]:
+        return {o: v for (k, o), v in self.current.items() if k == key}
+
+
+def day_bounds(first: date, last: date, zone: str) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight starting ``first`` and ending ``last`` (exclusive)."""
+    lo, hi = utc_bound(first, zone), utc_bound(last + timedelta(days=1), zone)
+    assert lo is not None and hi is not None
+    return lo, hi
+
+
+def failure_kinds(journey: JourneyConfig) -> list[str]:
+    """Kinds in the journey's touchpoints that are operational failures (see FAILURE_SUFFIXES)."""
+    return sorted({k for tp in journey.touchpoints for k in tp.kinds
+                   if k.rsplit(".", 1)[-1] in FAILURE_SUFFIXES})
+
+
+def _split(rows: list[dict[str, Any]], key_col: str) -> Facts:
+    cur: dict[tuple[str, str], int] = {}
+    prev: dict[tuple[str, str], int] = {}
+    for r in rows:
+        target = cur if r["is_current"] else prev
+        k = (str(r[key_col]), r["owner"] or "")
+        target[k] = target.get(k, 0) + int(r["count"])
+    return Facts(cur, prev)
+
+
+def _kind_counts(events: ibis.Table, kinds: list[str], start: datetime, middle: datetime,
+                 end: datetime, owners: Sequence[str] | None) -> list[dict[str, Any]]:
+    t = events.filter(events.kind.isin(kinds), events.occurred_at >= start,
+                      events.occurred_at < end)
+    if owners:
+        t = t.filter(t.owner.isin(list(owners)))
+    t = t.mutate(is_current=t.occurred_at >= middle)
+    agg = t.group_by(["kind", "owner", "is_current"]).aggregate(count=t.count())
+    return agg.to_pyarrow().to_pylist()
+
+
+def _promise_counts(events: ibis.Table, journey: JourneyConfig, start: datetime,
+                    middle: datetime, end: datetime, owners: Sequence[str] | None
+                    ) -> list[dict[str, Any]]:
+    """Broken promises per promise and owner, as of ``end``, in the window of the moment they
+    broke: the fulfilment time, or the deadline when still unfulfilled (see promises.py)."""
+    recent = events.filter(events.occurred_at >= start - PROMISE_LOOKBACK,
+                           events.occurred_at < end)
+    out = promise_outcomes_expr(recent, journey, now=end)
+    broke_at = ibis.coalesce(out.fulfilled_at, out.deadline)
+    out = out.filter(out.status == "broken", broke_at >= start, broke_at < end)
+    if owners:
+        out = out.filter(out.owner.isin(list(owners)))
+    out = out.mutate(is_current=broke_at >= middle)
+    agg = out.group_by(["promise_id", "owner", "is_current"]).aggregate(count=out.count())
+    return agg.to_pyarrow().to_pylist()
+
+
+def collect_facts(events: ibis.Table, journey: JourneyConfig, previous: tuple[date, date],
+                  current: tuple[date, date], owners: Sequence[str] | None = None) -> Facts:
+    """Count broken promises (per promise id), failure kinds and inbound contacts (per kind),
+    per owner, in both windows (local days of the journey's time zone). ``owners`` restricts
+    to events of those owners."""
+    start, end = day_bounds(previous[0], current[1], journey.timezone)
+    middle, _ = day_bounds(current[0], current[1], journey.timezone)
+    rows = [{**r, "key": r["kind"]} for r in _kind_counts(
+        events, [*failure_kinds(journey), CONTACT_KIND], start, middle, end, owners)]
+    if journey.promises:
+        rows += [{**r, "key": r["promise_id"]} for r in _promise_counts(
+            events, journey, start, middle, end, owners)]
+    return _split(rows, "key")
+
+
+# -- formatting -----------------------------------------------------------------------------
+def format_number(value: float, lang: str, decimals: int = 0) -> str:
+    """A number in the locale of ``lang`` (nl: 1.240,5; en: 1,240.5)."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return str(format_decimal(value, format=pattern, locale=LOCALES.get(lang, "en_GB")))
+
+
+def format_delta(value: float, lang: str, decimals: int = 1) -> str:
+    """A signed change: nl ``-4,1`` / ``+0,3``; en ``-4.1`` / ``+0.3``."""
+    rounded = round(value, decimals) + 0.0  # turns -0.0 into 0.0
+    body = format_number(abs(rounded), lang, decimals)
+    return ("-" if rounded < 0 else "+") + body
+
+
+def noun(key: str, count: int, lang: str, journey: JourneyConfig) -> str:
+    promise = next((p for p in journey.promises if p.id == key), None)
+    nouns = NOUNS.get(promise.promised if promise else key)
+    if nouns is None:
+        if promise:
+            return (f"keer '{promise.name_nl}' niet gehaald" if lang == "nl"
+                    else f"× '{promise.name_en}' broken")
+        return f"× {key}"
+    one_nl, many_nl, one_en, many_en = nouns
+    if lang == "nl":
+        return one_nl if count == 1 else many_nl
+    return one_en if count == 1 else many_en
+
+
+def labels_of(mapping: Mapping[str, tuple[str, str]], key: str) -> tuple[str, str]:
+    return mapping.get(key, (key, key))
+
+
+# -- movers ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MoverContext:
+    """What building movers needs besides the numbers: config, labels and facts."""
+
+    journey: JourneyConfig
+    labels: Mapping[str, Mapping[str, tuple[str, str]]]
+    facts: Facts
+    #: Per owner: its touchpoints, largest same-signed contribution first.
+    owner_touchpoints: Mapping[str, list[str]]
+
+
+def driver_candidates(journey: JourneyConfig, touchpoint: str) -> list[tuple[str, str]]:
+    """(type, key) of the facts that can explain a touchpoint, most telling first."""
+    tp = journey.touchpoint(touchpoint)
+    kinds = tp.kinds if tp else []
+    out = [("promise", p.id) for p in journey.promises if p.touchpoint == touchpoint]
+    out += [("events", k) for k in kinds if k.rsplit(".", 1)[-1] in FAILURE_SUFFIXES]
+    out += [("contacts", k) for k in kinds if k == CONTACT_KIND]
+    return out
+
+
+def _owner_named(ctx: MoverContext, touchpoint: str, owner: str) -> bool:
+    """Name the owner in a touchpoint's sentence when it is a partner or not the default."""
+    tp = ctx.journey.touchpoint(touchpoint)
+    kind = next((o.type for o in ctx.journey.owners if o.id == owner), "team")
+    return bool(owner) and (kind == "partner" or tp is None or tp.owner != owner)
+
+
+def _fact_driver(ctx: MoverContext, touchpoint: str, owner: str | None) -> dict[str, Any] | None:
+    for typ, key in driver_candidates(ctx.journey, touchpoint):
+        total = ctx.facts.count(key, owner)
+        previous = ctx.facts.count(key, owner, current=False)
+        if total == 0 and previous == 0:
+            continue
+        named = owner
+        count = total
+        if owner is None:
+            per_owner = ctx.facts.by_owner(key)
+            top = max(per_owner, key=lambda o: per_owner[o]) if per_owner else ""
+            if top and _owner_named(ctx, touchpoint, top):
+                named = top
+                count = per_owner[top]
+                previous = ctx.facts.count(key, top, current=False)
+        return {"type": typ, "key": key, "touchpoint": touchpoint, "count": count,
+                "previous": previous, "total": total, "owner": named,
+                "owner_name": ctx.labels["owner"].get(named, (named, named))[0] if named
+                else None}
+    return None
+
+
+def _driver(ctx: MoverContext, dimension: str, key: str) -> dict[str, Any] | None:
+    if dimension == "touchpoint":
+        return _fact_driver(ctx, key, None)
+    if dimension == "owner":
+        for tp in ctx.owner_touchpoints.get(key, []):
+            found = _fact_driver(ctx, tp, key)
+            if found:
+                return found
+    return None
+
+
+def _phrase(driver: dict[str, Any], dimension: str, delta: float, lang: str,
+            journey: JourneyConfig) -> str:
+    if driver["type"] == "score":
+        before, after = driver["score_before"], driver["score_after"]
+        answers = "antwoorden" if lang == "nl" else "answers"
+        n = format_number(driver["n_after"], lang)
+        if before is None or after is None:
+            shown = after if after is not None else before
+            return f"score {format_number(shown, lang, 1)}, {n} {answers}"
+        return (f"score {format_number(before, lang, 1)} → {format_number(after, lang, 1)}, "
+                f"{n} {answers}")
+    count, previous = driver["count"], driver["previous"]
+    text = f"{format_number(count, lang)} {noun(driver['key'], count, lang, journey)}"
+    if driver["type"] == "contacts" and previous > 0:
+        text += f" ({format_delta(100 * (count - previous) / previous, lang, 0)}%)"
+    elif delta > 0 and previous != count:
+        text += f" (was {format_number(previous, lang)})"
+    if driver.get("owner_name") and dimension != "owner":
+        text = f"{driver['owner_name']}, {text}"
+    return text
+
+
+def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, Any]) -> Mover:
+    """One Mover from a row of :func:`decompose`, with its driver and sentences."""
+    s0 = None if pd.isna(row["s0"]) else round(float(row["s0"]), 2)
+    s1 = None if pd.isna(row["s1"]) else round(float(row["s1"]), 2)
+    score = {"score_before": s0, "score_after": s1, "n_before": int(row["n0"]),
+             "n_after": int(row["n1"])}
+    driver = _driver(ctx, dimension, key) or {"type": "score", "key": "score"}
+    driver = {**driver, **score}
+    if driver["type"] != "score":
+        driver["noun_nl"] = noun(driver["key"], driver["count"], "nl", ctx.journey)
+        driver["noun_en"] = noun(driver["key"], driver["count"], "en", ctx.journey)
+    label_nl, label_en = ctx.labels[dimension].get(key, (key, key))
+    delta = float(row["delta"])
+    sentences = {
+        lang: f"{label} {format_delta(delta, lang)}: "
+              f"{_phrase(driver, dimension, delta, lang, ctx.journey)}"
+        for lang, label in (("nl", label_nl), ("en", label_en))}
+    return Mover(dimension=dimension, key=key, label_nl=label_nl, label_en=label_en,
+                 delta_points=_round(delta), score_effect=_round(row["score_effect"]),
+                 mix_effect=_round(row["mix_effect"]), score_before=s0,
+                 score_after=s1, n_before=int(row["n0"]), n_after=int(row["n1"]),
+                 p_value=_p(row["p_value"]), significant=_significant(row["p_value"]),
+                 driver=driver, sentence_nl=sentences["nl"], sentence_en=sentences["en"])
+
+
+def _p(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 4)
+
+
+def _significant(value: Any) -> bool:
+    return value is not None and not pd.isna(value) and float(value) < ALPHA
+
+
+def _round(value: Any) -> float:
+    return round(float(value), 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def owner_touchpoints(pairs: pd.DataFrame, owner_deltas: Mapping[str, float]
+                      ) -> dict[str, list[str]]:
+    """Per owner its touchpoints ordered by contribution in the direction the owner moved.
+
+    ``pairs`` is :func:`decompose` over ("owner", "touchpoint")."""
+    out: dict[str, list[tuple[float, str]]] = {}
+    for (owner, touchpoint), row in pairs.iterrows():
+        sign = 1.0 if owner_deltas.get(owner, 0.0) >= 0 else -1.0
+        out.setdefault(owner, []).append((-sign * float(row["delta"]), touchpoint))
+    return {o: [tp for _, tp in sorted(v)] for o, v in out.items()}

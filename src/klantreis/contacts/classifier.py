@@ -1,0 +1,194 @@
+"""Contact classification: a cold-start phrase matcher from the taxonomy, and a trainable
+model (word + char_wb n-gram TF-IDF, a linear SVM, sigmoid-calibrated probabilities).
+
+A contact whose best probability is below the threshold is ``unknown``: it goes to the
+labelling queue and to the new-reason clusters. CPU only; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+from klantreis.contacts.features import NgramTfidf
+from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
+from klantreis.contacts.text import normalise
+
+__all__ = [
+    "ContactClassifier",
+    "EvaluationReport",
+    "PhraseMatcher",
+    "Prediction",
+    "evaluate",
+    "train_with_holdout",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The reason of one contact, its confidence (0-1) and how it was found."""
+
+    reason: str
+    confidence: float
+    method: str  # "model", "rules" or "label"
+    best: str  # the best reason even when ``reason`` is unknown
+
+
+class PhraseMatcher:
+    """Cold start: a reason scores the summed word counts of its phrases found in the text.
+
+    Confidence is the best reason's share of all matched weight, damped when little matched:
+    one short phrase gives at most 0.6, longer or several phrases up to 0.95.
+    """
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.threshold = taxonomy.unknown_threshold
+        self.phrases = [(r.id, normalise(p)) for r in taxonomy.reasons() for p in r.phrases()]
+
+    def scores(self, text: str) -> dict[str, float]:
+        t = normalise(text)
+        out: dict[str, float] = {}
+        for reason, phrase in self.phrases:
+            if phrase and phrase in t:
+                out[reason] = out.get(reason, 0.0) + len(phrase.split())
+        return out
+
+    def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
+        return [self._one(t or "") for t in texts]
+
+    def _one(self, text: str) -> Prediction:
+        scores = self.scores(text)
+        if not scores:
+            return Prediction(UNKNOWN, 0.0, "rules", UNKNOWN)
+        best = max(scores, key=lambda r: (scores[r], r))
+        share = scores[best] / sum(scores.values())
+        confidence = round(share * min(0.95, 0.3 + 0.15 * scores[best]), 4)
+        reason = best if confidence >= self.threshold else UNKNOWN
+        return Prediction(reason, confidence, "rules", best)
+
+
+class ContactClassifier:
+    """TF-IDF (word 1-2 + char_wb 2-5) -> LinearSVC -> sigmoid calibration (3-fold)."""
+
+    def __init__(self, threshold: float = 0.45, c: float = 0.6, seed: int = 0,
+                 features: NgramTfidf | None = None) -> None:
+        self.threshold = threshold
+        self.c = c
+        self.seed = seed
+        self.features = features or NgramTfidf()
+        self.model: CalibratedClassifierCV | LinearSVC | None = None
+        self.classes_: list[str] = []
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> ContactClassifier:
+        pairs = [(t, y) for t, y in zip(texts, labels, strict=True) if y and y != UNKNOWN]
+        if len({y for _, y in pairs}) < 2:
+            raise ValueError("training needs labelled contacts of at least 2 reasons")
+        x_text, y = zip(*pairs, strict=True)
+        x = self.features.fit_transform(x_text)
+        svm = LinearSVC(C=self.c, random_state=self.seed)
+        least = min(np.unique(np.asarray(y), return_counts=True)[1])
+        if least >= 2:
+            model = CalibratedClassifierCV(svm, method="sigmoid", cv=min(3, int(least)),
+                                           ensemble=False)
+            self.model = model.fit(x, np.asarray(y))
+        else:
+            log.warning("a reason has a single example: confidences are not calibrated")
+            self.model = svm.fit(x, np.asarray(y))
+        self.classes_ = [str(c) for c in self.model.classes_]
+        return self
+
+    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Probability per class (columns in ``classes_`` order)."""
+        if self.model is None:
+            raise RuntimeError("the classifier is not trained")
+        x = self.features.transform(texts)
+        if isinstance(self.model, CalibratedClassifierCV):
+            return np.asarray(self.model.predict_proba(x))
+        d = np.asarray(self.model.decision_function(x)) * 5.0
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+    def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
+        proba = self.predict_proba(texts)
+        best = proba.argmax(axis=1)
+        out = []
+        for i, j in enumerate(best.tolist()):
+            conf = float(proba[i, j])
+            reason = self.classes_[j]
+            out.append(Prediction(reason if conf >= self.threshold else UNKNOWN,
+                                  round(conf, 4), "model", reason))
+        return out
+
+    def predict_labels(self, texts: Sequence[str | None]) -> list[str]:
+        """The best reason of every text, never unknown (for macro-F1)."""
+        proba = self.predict_proba(texts)
+        return [self.classes_[j] for j in proba.argmax(axis=1).tolist()]
+
+
+@dataclass
+class EvaluationReport:
+    """Macro-F1 (forced choice), accuracy, coverage at the threshold, per-class scores and
+    the confusion matrix (rows: true label, columns: predicted, in ``labels`` order)."""
+
+    n: int
+    macro_f1: float
+    accuracy: float
+    coverage: float
+    accuracy_covered: float
+    labels: list[str]
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    confusion: list[list[int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def evaluate(model: ContactClassifier, texts: Sequence[str],
+             labels: Sequence[str]) -> EvaluationReport:
+    preds = model.predict(texts)
+    forced = [p.best for p in preds]
+    truth = list(labels)
+    names = sorted(set(truth) | set(forced))
+    p, r, f, s = precision_recall_fscore_support(truth, forced, labels=names, zero_division=0)
+    per_class = {n: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                     "f1": round(float(f[i]), 4), "support": int(s[i])}
+                 for i, n in enumerate(names)}
+    covered = [i for i, x in enumerate(preds) if x.reason != UNKNOWN]
+    acc_cov = (np.mean([forced[i] == truth[i] for i in covered]) if covered else 0.0)
+    return EvaluationReport(
+        n=len(truth),
+        macro_f1=round(float(f1_score(truth, forced, labels=sorted(set(truth)),
+                                      average="macro", zero_division=0)), 4),
+        accuracy=round(float(np.mean([a == b for a, b in zip(forced, truth, strict=True)])), 4),
+        coverage=round(len(covered) / max(len(truth), 1), 4),
+        accuracy_covered=round(float(acc_cov), 4),
+        labels=names, per_class=per_class,
+        confusion=confusion_matrix(truth, forced, labels=names).tolist())
+
+
+def train_with_holdout(texts: Sequence[str], labels: Sequence[str], test_size: float = 0.2,
+                       seed: int = 0, threshold: float = 0.45,
+                       extra: tuple[Sequence[str], Sequence[str]] | None = None,
+                       ) -> tuple[ContactClassifier, EvaluationReport]:
+    """Evaluate on a stratified held-out split, then refit on everything.
+
+    ``extra`` (e.g. the taxonomy's example phrases) is added to training only, never to the
+    held-out evaluation.
+    """
+    x_tr, x_te, y_tr, y_te = train_test_split(list(texts), list(labels), test_size=test_size,
+                                              random_state=seed, stratify=list(labels))
+    ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
+    held = ContactClassifier(threshold=threshold, seed=seed).fit(x_tr + ex_x, y_tr + ex_y)
+    report = evaluate(held, x_te, y_te)
+    final = ContactClassifier(threshold=threshold, seed=seed).fit(
+        list(texts) + ex_x, list(labels) + ex_y)
+    return final, report

@@ -1,0 +1,71 @@
+"""Contacts and journey events out of the event log, as small pandas frames.
+
+The heavy filtering runs in the engine (an Ibis table: DuckDB or Spark); what comes back is
+only the contacts, their labels and the journey events the root-cause analysis needs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["CONTACT_KIND", "LABEL_KIND", "contacts_frame", "events_frame", "parse_attrs"]
+
+CONTACT_KIND = "contact.inbound"
+#: A human label of a contact: attrs {"contact_id", "reason"}; the latest one wins.
+LABEL_KIND = "contact.labelled"
+
+_COLUMNS = ["event_id", "occurred_at", "customer_id", "journey_id", "kind", "touchpoint",
+            "channel", "owner", "metric", "score", "text", "lang", "attrs"]
+
+
+def parse_attrs(value: Any) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def events_frame(events: Any, kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """Events (optionally only ``kinds``) from an Ibis table, time stamps in UTC."""
+    t = events
+    if kinds is not None:
+        t = t.filter(t.kind.isin(list(kinds)))
+    df = t.select(*_COLUMNS).to_pandas()
+    df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+    return df
+
+
+def _labels(events: Any) -> pd.DataFrame:
+    df = events_frame(events, [LABEL_KIND])
+    rows = []
+    for at, attrs in zip(df["occurred_at"], df["attrs"], strict=True):
+        a = parse_attrs(attrs)
+        if a.get("contact_id") and a.get("reason"):
+            rows.append((str(a["contact_id"]), str(a["reason"]), at))
+    labels = pd.DataFrame(rows, columns=["contact_id", "label", "labelled_at"])
+    labels = labels.sort_values(["labelled_at", "label"]).drop_duplicates("contact_id", keep="last")
+    return labels[["contact_id", "label"]]
+
+
+def contacts_frame(events: Any) -> pd.DataFrame:
+    """Inbound contacts with contact_id, text, channel, response_minutes, resolved, the
+    ground-truth ``attrs.reason`` (``given_reason``) and the latest human ``label``."""
+    df = events_frame(events, [CONTACT_KIND])
+    attrs = [parse_attrs(a) for a in df["attrs"]]
+    df["contact_id"] = [str(a.get("contact_id") or eid) for a, eid in
+                        zip(attrs, df["event_id"], strict=True)]
+    df["given_reason"] = [a.get("reason") for a in attrs]
+    df["response_minutes"] = pd.to_numeric(
+        pd.Series([a.get("response_minutes") for a in attrs], index=df.index, dtype=object),
+        errors="coerce")
+    df["resolved"] = [a.get("resolved") if isinstance(a.get("resolved"), bool) else None
+                      for a in attrs]
+    df = df.merge(_labels(events), on="contact_id", how="left")
+    return df.sort_values("occurred_at", kind="stable").reset_index(drop=True)

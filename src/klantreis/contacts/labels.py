@@ -1,0 +1,103 @@
+"""Labels and the labelling queue.
+
+A human label is an event of kind ``contact.labelled`` with attrs ``{"contact_id", "reason",
+"labeller"}``, on the contact's customer and journey. It goes through ``ingest_table`` like
+every other event, so it is in the log and idempotent: the event id is derived from the
+contact, the reason and the labeller, so labelling the same contact the same way twice stores
+one event. Relabelling stores a new event; the latest label of a contact wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from klantreis.contacts.classifier import ContactClassifier, PhraseMatcher, Prediction
+from klantreis.contacts.data import LABEL_KIND, contacts_frame
+from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
+from klantreis.model.events import derive_event_id, events_from_records
+from klantreis.services.ingest import ingest_table
+from klantreis.store import AppendResult
+
+__all__ = ["QueueItem", "assign_reasons", "labelling_queue", "store_label"]
+
+
+def assign_reasons(contacts: pd.DataFrame, taxonomy: Taxonomy,
+                   model: ContactClassifier | None = None,
+                   trust_given: bool = True) -> pd.DataFrame:
+    """Add ``reason``, ``confidence`` and ``reason_source`` to a contacts frame.
+
+    A human label wins; then (``trust_given``) a known ``attrs.reason`` from the source
+    system; otherwise the model, or the phrase matcher when no model is trained.
+    """
+    df = contacts.copy()
+    known = set(taxonomy.reason_ids())
+    classifier: ContactClassifier | PhraseMatcher = model or PhraseMatcher(taxonomy)
+    preds = classifier.predict(df["text"].fillna("").tolist()) if len(df) else []
+    reasons, confs, sources = [], [], []
+    for i, (label, given) in enumerate(zip(df["label"], df["given_reason"], strict=True)):
+        if isinstance(label, str) and label:
+            reasons.append(label), confs.append(1.0), sources.append("label")
+        elif trust_given and isinstance(given, str) and given in known:
+            reasons.append(given), confs.append(1.0), sources.append("source")
+        else:
+            p = preds[i]
+            reasons.append(p.reason), confs.append(p.confidence), sources.append(p.method)
+    df["reason"] = reasons
+    df["confidence"] = confs
+    df["reason_source"] = sources
+    return df
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    contact_id: str
+    occurred_at: str
+    channel: str | None
+    text: str
+    suggestion: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def labelling_queue(events: Any, taxonomy: Taxonomy, model: ContactClassifier | None = None,
+                    limit: int = 50, max_confidence: float = 1.0) -> list[QueueItem]:
+    """Contacts without a human label, lowest model confidence first."""
+    df = contacts_frame(events)
+    df = df[df["label"].isna()]
+    if df.empty:
+        return []
+    classifier: ContactClassifier | PhraseMatcher = model or PhraseMatcher(taxonomy)
+    preds: list[Prediction] = classifier.predict(df["text"].fillna("").tolist())
+    df = df.assign(suggestion=[p.best for p in preds], confidence=[p.confidence for p in preds])
+    df = df[df["confidence"] <= max_confidence]
+    df = df.sort_values(["confidence", "occurred_at", "contact_id"]).head(limit)
+    return [QueueItem(str(r.contact_id), r.occurred_at.isoformat(), r.channel,
+                      r.text or "", r.suggestion, float(r.confidence))
+            for r in df.itertuples()]
+
+
+def store_label(app: Any, contact_id: str, reason: str, taxonomy: Taxonomy,
+                labeller: str = "user", at: datetime | None = None) -> AppendResult:
+    """Store a human label as a ``contact.labelled`` event (validated against the taxonomy)."""
+    if reason != UNKNOWN and reason not in taxonomy.reason_ids():
+        raise ValueError(f"unknown reason '{reason}' (known: {', '.join(taxonomy.reason_ids())})")
+    contacts = contacts_frame(app.events_table())
+    match = contacts[contacts["contact_id"] == contact_id]
+    if match.empty:
+        raise KeyError(f"no contact with id '{contact_id}'")
+    first = match.iloc[0]
+    record = {
+        "event_id": derive_event_id(LABEL_KIND, contact_id, reason, labeller),
+        "occurred_at": at or datetime.now(UTC), "kind": LABEL_KIND,
+        "customer_id": first["customer_id"], "journey_id": first["journey_id"],
+        "touchpoint": "klantenservice",
+        "attrs": {"contact_id": contact_id, "reason": reason, "labeller": labeller},
+    }
+    return ingest_table(app.store, events_from_records([record], source="label"), app.journey,
+                        source="label")

@@ -1,0 +1,315 @@
+"""Readers: files to batches of raw rows, in bounded memory.
+
+Every reader yields ``RawBatch``es of at most ``batch_rows`` rows, with the source line of
+each row (for the quarantine) and the rows it could not read at all (wrong column count,
+broken JSON line) as ``RowReject``s. CSV goes through pyarrow's streaming reader with every
+column as text (conversion happens in the mapping); Parquet through ``iter_batches``; XES
+is stream-parsed with ``iterparse`` into canonical events.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+__all__ = ["RawBatch", "RowReject", "SourceFile", "detect_encoding", "open_source", "slug"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
+           ".pq": "parquet", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson",
+           ".xes": "xes"}
+CSV_BLOCK_BYTES = 8 << 20
+RAW_PREVIEW_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class RowReject:
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class RawBatch:
+    table: pa.Table
+    lines: np.ndarray
+    rejects: list[RowReject] = field(default_factory=list)
+    canonical: bool = False
+
+    @property
+    def rows_read(self) -> int:
+        return self.table.num_rows + len(self.rejects)
+
+
+def file_format(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".xes.gz"):
+        return "xes"
+    if name.endswith(".csv.gz"):
+        return "csv"
+    return FORMATS.get(path.suffix.lower())
+
+
+def slug(text: str | None) -> str | None:
+    """Python twin of compile.slug_sql (for XES activity names)."""
+    if text is None:
+        return None
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    out = re.sub(r"[^a-z0-9.]+", "_", ascii_text.lower()).strip("_")
+    return out or None
+
+
+def detect_encoding(path: Path, chunk: int = 1 << 20) -> str:
+    """utf-8-sig (BOM), utf-8, else cp1252, else latin-1 (which decodes anything)."""
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(3)
+        if head == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        fh.seek(0)
+        for encoding in ("utf-8", "cp1252"):
+            if _decodes(fh, encoding, chunk):
+                return encoding
+            fh.seek(0)
+    return "latin-1"
+
+
+def _decodes(fh: IO[bytes], encoding: str, chunk: int) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        while data := fh.read(chunk):
+            decoder.decode(data)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class SourceFile:
+    """One input file: its format, encoding and delimiter (detected or given)."""
+
+    def __init__(self, path: Path, delimiter: str | None = None,
+                 encoding: str | None = None) -> None:
+        self.path = path
+        fmt = file_format(path)
+        if fmt is None:
+            raise ValueError(f"{path}: unknown file type (use .csv, .parquet, .json, .ndjson,"
+                             " .xes or .xes.gz)")
+        self.format = fmt
+        self.delimiter = delimiter
+        self.encoding = encoding
+        self.columns: list[str] = []
+
+    def batches(self, batch_rows: int) -> Iterator[RawBatch]:
+        readers = {"csv": self._csv, "parquet": self._parquet, "json": self._json,
+                   "ndjson": self._ndjson, "xes": self._xes}
+        return readers[self.format](batch_rows)
+
+    # -- CSV -----------------------------------------------------------------------------
+    def _csv(self, batch_rows: int) -> Iterator[RawBatch]:
+        self.encoding = self.encoding or detect_encoding(self.path)
+        header, sample = self._csv_head()
+        if not header:
+            return
+        self.delimiter = self.delimiter or sniff_delimiter(sample)
+        self.columns = next(csv.reader([header], delimiter=self.delimiter))
+        rejects: list[RowReject] = []
+
+        def on_invalid(row: Any) -> str:
+            rejects.append(RowReject(
+                int(row.number) if row.number and row.number > 0 else -1,
+                f"wrong column count (expected {row.expected_columns},"
+                f" got {row.actual_columns})", str(row.text)[:RAW_PREVIEW_CHARS]))
+            return "skip"
+
+        reader = pacsv.open_csv(
+            pa.input_stream(str(self.path), compression="detect"),
+            read_options=pacsv.ReadOptions(
+                encoding="utf8" if self.encoding.startswith("utf-8") else self.encoding,
+                block_size=CSV_BLOCK_BYTES, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(self.columns, pa.string()),
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        yield from _rebatch(_csv_stream(reader, rejects), batch_rows)
+
+    def _csv_head(self) -> tuple[str, str]:
+        opener: Any = gzip.open if self.path.name.lower().endswith(".gz") else open
+        assert self.encoding is not None
+        with opener(self.path, "rt", encoding=self.encoding, errors="replace",
+                    newline="") as fh:
+            sample = fh.read(64 * 1024)
+        header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
+        return header, sample
+
+    # -- Parquet -------------------------------------------------------------------------
+    def _parquet(self, batch_rows: int) -> Iterator[RawBatch]:
+        pf = pq.ParquetFile(self.path)
+        self.columns = pf.schema_arrow.names
+        line = 1
+        for rb in pf.iter_batches(batch_size=batch_rows):
+            table = pa.Table.from_batches([rb])
+            yield RawBatch(table, np.arange(line, line + table.num_rows))
+            line += table.num_rows
+
+    # -- JSON ----------------------------------------------------------------------------
+    def _json(self, batch_rows: int) -> Iterator[RawBatch]:
+        with _open_text(self.path) as fh:
+            head = fh.read(4096).lstrip("\ufeff \t\r\n")
+        if not head.startswith("["):
+            yield from self._ndjson(batch_rows)
+            return
+        self.encoding = "utf-8"
+        with _open_text(self.path) as fh:
+            try:
+                records = json.load(fh)
+            except ValueError as exc:
+                raise ValueError(f"{self.path}: not valid JSON: {exc}") from exc
+        for start in range(0, len(records), batch_rows):
+            chunk = records[start:start + batch_rows]
+            yield _records_batch(chunk, start + 1, self)
+
+    def _ndjson(self, batch_rows: int) -> Iterator[RawBatch]:
+        self.encoding = "utf-8"
+        records: list[tuple[int, Any]] = []
+        with _open_text(self.path) as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.strip():
+                    records.append((number, line))
+                if len(records) >= batch_rows:
+                    yield _ndjson_batch(records, self)
+                    records = []
+        if records:
+            yield _ndjson_batch(records, self)
+
+    # -- XES -----------------------------------------------------------------------------
+    def _xes(self, batch_rows: int) -> Iterator[RawBatch]:
+        from klantreis.ingest.xes import xes_batches
+
+        self.encoding = "utf-8"
+        yield from xes_batches(self.path, batch_rows)
+
+
+def open_source(path: Path, delimiter: str | None = None,
+                encoding: str | None = None) -> SourceFile:
+    return SourceFile(path, delimiter, encoding)
+
+
+def sniff_delimiter(sample: str) -> str:
+    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = lines[0] if lines else ""
+        return max(",;\t|", key=first.count)
+
+
+def _open_text(path: Path) -> IO[str]:
+    raw: Any = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict")
+
+
+def _csv_stream(reader: pacsv.CSVStreamingReader,
+                rejects: list[RowReject]) -> Iterator[tuple[pa.RecordBatch, list[RowReject]]]:
+    for rb in reader:
+        taken = list(rejects)
+        rejects.clear()
+        yield rb, taken
+    if rejects:
+        yield pa.RecordBatch.from_pylist([], schema=reader.schema), list(rejects)
+
+
+def _rebatch(stream: Iterator[tuple[pa.RecordBatch, list[RowReject]]],
+             batch_rows: int) -> Iterator[RawBatch]:
+    """Gather pyarrow's blocks into batches of about ``batch_rows`` rows, numbering lines.
+
+    Line of a good row = header line + its position among data rows, shifted past the
+    rejected rows before it (rows spanning several lines are not counted separately).
+    """
+    pending: list[pa.RecordBatch] = []
+    pending_rejects: list[RowReject] = []
+    known_bad: list[int] = []
+    next_line = 2
+    for rb, rejects in stream:
+        pending.append(rb)
+        pending_rejects += rejects
+        known_bad += [r.line for r in rejects if r.line > 0]
+        if sum(b.num_rows for b in pending) >= batch_rows:
+            batch, next_line = _emit(pending, pending_rejects, known_bad, next_line)
+            yield batch
+            pending, pending_rejects = [], []
+    if pending or pending_rejects:
+        batch, _ = _emit(pending, pending_rejects, known_bad, next_line)
+        yield batch
+
+
+def _emit(blocks: list[pa.RecordBatch], rejects: list[RowReject], known_bad: list[int],
+          next_line: int) -> tuple[RawBatch, int]:
+    table = pa.Table.from_batches(blocks) if blocks else pa.table({})
+    n = table.num_rows
+    lines = np.arange(next_line, next_line + n, dtype=np.int64)
+    for bad in sorted(known_bad):
+        lines[lines >= bad] += 1
+    last = int(lines[-1]) + 1 if n else next_line
+    return RawBatch(table, lines, rejects), last
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _records_batch(records: list[Any], first_line: int, src: SourceFile,
+                   lines: list[int] | None = None) -> RawBatch:
+    lines = lines if lines is not None else list(range(first_line, first_line + len(records)))
+    good: list[dict[str, Any]] = []
+    good_lines: list[int] = []
+    rejects: list[RowReject] = []
+    for line, rec in zip(lines, records, strict=True):
+        if not isinstance(rec, dict):
+            rejects.append(RowReject(line, "record is not a JSON object", _json_text(rec) or ""))
+            continue
+        good.append(rec)
+        good_lines.append(line)
+    names = list(dict.fromkeys(k for rec in good for k in rec))
+    src.columns = list(dict.fromkeys([*src.columns, *names]))
+    table = pa.table({k: pa.array([_json_text(r.get(k)) for r in good], pa.string())
+                      for k in names}) if good else pa.table({})
+    return RawBatch(table, np.array(good_lines, dtype=np.int64), rejects)
+
+
+def _ndjson_batch(numbered: list[tuple[int, str]], src: SourceFile) -> RawBatch:
+    records: list[Any] = []
+    lines: list[int] = []
+    rejects: list[RowReject] = []
+    for number, text in numbered:
+        try:
+            records.append(json.loads(text))
+            lines.append(number)
+        except ValueError as exc:
+            rejects.append(RowReject(number, f"invalid JSON: {exc.args[0][:80]}",
+                                     text[:RAW_PREVIEW_CHARS]))
+    batch = _records_batch(records, 0, src, lines)
+    batch.rejects = rejects + batch.rejects
+    return batch

@@ -1,0 +1,297 @@
+"""``ingest_paths``: files, folders and globs into the event store, batch by batch.
+
+Each batch is one transaction (its events and its quarantine entries together), so an
+interrupted run leaves whole batches only and running it again stores just what is
+missing. Every file gets an ``ingest_runs`` row.
+"""
+
+from __future__ import annotations
+
+import glob
+import queue
+import threading
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from klantreis.app import App
+from klantreis.ingest.compile import compile_mapping
+from klantreis.ingest.mapping import Mapping, MappingError, identity_mapping, parse_mapping
+from klantreis.ingest.readers import RawBatch, SourceFile, file_format
+from klantreis.ingest.summary import FileSummary, IngestSummary, reason_class
+from klantreis.model.events import EVENT_COLUMNS
+from klantreis.services.ingest import PreparedBatch, prepare_events
+from klantreis.store import AppendResult
+from klantreis.store.duckdb_store import quarantine_rows
+
+__all__ = ["PM4PY_MAPPING", "expand_paths", "ingest_paths"]
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: Used automatically for CSV exports of process-mining tools (pm4py, Disco, ...).
+PM4PY_MAPPING = """
+[fields]
+journey_id = "case:concept:name"
+kind = { column = "concept:name", transform = "slug" }
+occurred_at = "time:timestamp"
+
+[attrs]
+resource = "org:resource"
+"""
+_PM4PY_COLUMNS = {"case:concept:name", "concept:name", "time:timestamp"}
+
+
+def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Files named, files under folders (known types, sorted) and glob matches."""
+    out: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        if any(ch in text for ch in "*?["):
+            out += sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        elif Path(text).is_dir():
+            out += sorted(p for p in Path(text).rglob("*")
+                          if p.is_file() and file_format(p) is not None)
+        else:
+            out.append(Path(text))
+    return list(dict.fromkeys(out))
+
+
+def ingest_paths(app: App, paths: Sequence[str | Path], mapping: Mapping | None = None,
+                 progress: bool = True, delimiter: str | None = None,
+                 encoding: str | None = None) -> IngestSummary:
+    """Ingest every file; returns per-file counts (see ``klantreis.ingest.summary``).
+
+    A file that cannot be read at all (unknown type, missing column for the mapping, not
+    valid JSON) is reported in its ``error`` and the other files go on.
+    """
+    started = time.perf_counter()
+    summary = IngestSummary()
+    files = expand_paths(paths)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'").fetchall()
+    try:
+        with _progress(progress, len(files)) as advance:
+            for path in files:
+                fs = _ingest_file(app, con, path, mapping, delimiter, encoding, advance)
+                summary.files.append(fs)
+    finally:
+        con.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _ingest_file(app: App, con: duckdb.DuckDBPyConnection, path: Path,
+                 mapping: Mapping | None, delimiter: str | None, encoding: str | None,
+                 advance: Any) -> FileSummary:
+    fs = FileSummary(str(path))
+    started_at, t0 = datetime.now(UTC), time.perf_counter()
+    try:
+        opts = mapping.source if mapping else None
+        src = SourceFile(path, delimiter or (opts.delimiter if opts else None),
+                         encoding or (opts.encoding if opts else None))
+        fs.format = src.format
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        _run_batches(app, con, src, mapping, fs, advance)
+    except (MappingError, ValueError, OSError, pa.ArrowException) as exc:
+        fs.error = str(exc)
+        log.warning("ingest of %s failed: %s", path, exc)
+    fs.seconds = time.perf_counter() - t0
+    app.store.record_run(str(path), started_at,
+                         AppendResult(fs.rows_read, fs.events_stored, fs.duplicates,
+                                      fs.quarantined), fs.rows_read, fs.status)
+    advance(0, 1)
+    return fs
+
+
+@dataclass
+class _Work:
+    """One prepared batch and what the summary needs to count it."""
+
+    rows_read: int
+    rows_rejected: int
+    rows_without_events: int
+    produced: int
+    prepared: PreparedBatch
+
+
+def _run_batches(app: App, con: duckdb.DuckDBPyConnection, src: SourceFile,
+                 mapping: Mapping | None, fs: FileSummary, advance: Any) -> None:
+    """Prepare batch k+1 (read, map, validate) in a thread while batch k is stored."""
+    for work in in_background(_prepared(app, con, src, mapping)):
+        fs.encoding, fs.delimiter = src.encoding, src.delimiter
+        outcome = work.prepared.store(app.store)
+        fs.rows_read += work.rows_read
+        fs.rows_rejected += work.rows_rejected
+        fs.rows_without_events += work.rows_without_events
+        fs.events_produced += work.produced
+        fs.events_stored += outcome.result.stored
+        fs.duplicates += outcome.result.duplicates
+        fs.events_rejected += outcome.result.quarantined - work.rows_rejected
+        fs.reasons.update(reason_class(r) for r in outcome.reasons)
+        advance(work.rows_read, 0)
+    fs.encoding, fs.delimiter = src.encoding, src.delimiter
+
+
+def _prepared(app: App, con: duckdb.DuckDBPyConnection, src: SourceFile,
+              mapping: Mapping | None) -> Iterator[_Work]:
+    sql: str | None = None
+    source = str(src.path)
+    for raw in src.batches(app.settings.ingest_batch_rows):
+        if raw.canonical or (sql is None and mapping is None and _typed_canonical(raw.table)):
+            yield _prepare_canonical(app, raw, source)
+            continue
+        if sql is None:
+            columns = src.columns or raw.table.column_names
+            chosen = mapping or _default_mapping(columns, app.settings.timezone)
+            sql = compile_mapping(chosen, columns, source)
+        yield _prepare_mapped(app, con, sql, raw, source)
+
+
+def _default_mapping(columns: list[str], timezone: str) -> Mapping:
+    if _PM4PY_COLUMNS <= set(columns) and "kind" not in columns:
+        return parse_mapping(PM4PY_MAPPING, "<built-in pm4py mapping>")
+    return identity_mapping(columns, timezone)
+
+
+def _typed_canonical(table: pa.Table) -> bool:
+    """Already canonical and typed (e.g. our own Parquet): skip the mapping step."""
+    names = set(table.column_names)
+    if not {"event_id", "occurred_at", "kind"} <= names or not names <= set(EVENT_COLUMNS):
+        return False
+    ts = table.schema.field("occurred_at").type
+    return pa.types.is_timestamp(ts) and ts.tz is not None
+
+
+def _prepare_canonical(app: App, raw: RawBatch, source: str) -> _Work:
+    table = raw.table
+    if "source" in table.column_names:
+        filled = pc.coalesce(table["source"], pa.scalar(source))
+        table = table.set_column(table.schema.get_field_index("source"), "source", filled)
+    else:
+        table = table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
+    prepared = prepare_events(table, app.journey, source, lines=raw.lines,
+                              extra_quarantine=_reader_quarantine(raw, source),
+                              extra_reasons=[r.reason for r in raw.rejects])
+    return _Work(raw.rows_read, len(raw.rejects), 0, table.num_rows, prepared)
+
+
+def _prepare_mapped(app: App, con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch,
+                    source: str) -> _Work:
+    out = _run_mapping(con, sql, raw)
+    bad_mask = pc.is_valid(out["__reason"])
+    bad = out.filter(bad_mask)
+    good = out.filter(pc.invert(bad_mask))
+    rows_with_events = len(pc.unique(out["__row"])) if out.num_rows else 0
+    events = good.select(list(EVENT_COLUMNS))
+    events = events.set_column(len(EVENT_COLUMNS) - 1, "source",
+                               pc.coalesce(events["source"], pa.scalar(source)))
+    lines = raw.lines[good["__row"].to_numpy()] if good.num_rows else np.array([], np.int64)
+    extra = [t for t in (_reader_quarantine(raw, source), _mapping_quarantine(bad, raw, source))
+             if t is not None]
+    prepared = prepare_events(events, app.journey, source, lines=lines,
+                              extra_quarantine=pa.concat_tables(extra) if extra else None,
+                              extra_reasons=[r.reason for r in raw.rejects]
+                              + bad["__reason"].to_pylist())
+    return _Work(raw.rows_read, len(raw.rejects), raw.table.num_rows - rows_with_events,
+                 out.num_rows, prepared)
+
+
+def _run_mapping(con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch) -> pa.Table:
+    table = raw.table.append_column("__row", pa.array(np.arange(raw.table.num_rows)))
+    con.register("_raw", table)
+    try:
+        return con.sql(sql).to_arrow_table()
+    finally:
+        con.unregister("_raw")
+
+
+_DONE = object()
+
+
+def in_background(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
+    """Iterate ``items`` in a worker thread, at most ``depth`` items ahead; errors in the
+    worker are raised here, and stopping early stops the worker."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="klantreis-ingest-prepare", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _reader_quarantine(raw: RawBatch, source: str) -> pa.Table | None:
+    if not raw.rejects:
+        return None
+    return quarantine_rows(source, [r.line for r in raw.rejects],
+                           [r.reason for r in raw.rejects], [r.raw for r in raw.rejects])
+
+
+def _mapping_quarantine(bad: pa.Table, raw: RawBatch, source: str) -> pa.Table | None:
+    if not bad.num_rows:
+        return None
+    rows = bad["__row"].to_pylist()
+    events = bad["__event"].to_pylist()
+    originals = raw.table.take(pa.array(rows)).to_pylist()
+    raws = [json.dumps({"row": o, "event": e}, ensure_ascii=False, default=str)
+            for o, e in zip(originals, events, strict=True)]
+    return quarantine_rows(source, [int(raw.lines[r]) for r in rows],
+                           bad["__reason"].to_pylist(), raws)
+
+
+@contextmanager
+def _progress(enabled: bool, files: int) -> Iterator[Any]:
+    """A rich progress bar on a terminal; otherwise a no-op ``advance(rows, files)``."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda rows, done: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn)
+
+    columns = (SpinnerColumn(), TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("files · {task.fields[rows]:,} rows"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("ingest", total=files, rows=0)
+        state = {"rows": 0}
+
+        def advance(rows: int, done: int) -> None:
+            state["rows"] += rows
+            bar.update(task, advance=done, rows=state["rows"])
+
+        yield advance

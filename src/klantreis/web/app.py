@@ -1,0 +1,91 @@
+"""The application factory: one FastAPI app per :class:`klantreis.app.App`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI
+
+from klantreis.app import App
+from klantreis.services import accounts
+from klantreis.settings import Settings
+from klantreis.web import PAGE_MODULES
+from klantreis.web.envelope import install_error_handlers
+from klantreis.web.pagekit import NavItem
+from klantreis.web.security import Security
+from klantreis.web.writer import EventWriter
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+CORE_ROUTERS = ["klantreis.web.routes.auth", "klantreis.web.routes.ingest",
+                "klantreis.web.routes.assets", "klantreis.web.routes.admin"]
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("klantreis.web", "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    return env
+
+
+def create_app(app: App, secret_key: str | None = None, page_modules: list[str] | None = None
+               ) -> FastAPI:
+    """Build the web app for ``app``. The writer thread starts and stops with the app's
+    lifespan (``TestClient`` used as a context manager, or uvicorn)."""
+    secret = secret_key or app.settings.require_secret_key()
+    accounts.ensure_schema(app.store)
+    writer = EventWriter(app.store, app.journey, app.settings.write_queue_max_delay_ms,
+                         app.settings.ingest_batch_rows)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+
+    api = FastAPI(title="klantreis", version=_version(), lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url="/api/v1/openapi.json",
+                  description="Customer-experience API: page data, event ingest. Every answer"
+                              " uses one envelope: {ok, data, meta} or {ok, error}.")
+    api.state.klantreis = app
+    api.state.writer = writer
+    api.state.security = Security(secret, app.store)
+    api.state.templates = _templates()
+    api.state.nav = []
+    install_error_handlers(api)
+    for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
+        module = importlib.import_module(name)
+        api.include_router(module.router)
+        nav = getattr(module, "NAV", None)
+        if isinstance(nav, NavItem):
+            api.state.nav.append(nav)
+    api.state.nav.sort(key=lambda n: n.order)
+    return api
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("klantreis")
+    except PackageNotFoundError:
+        return "0"
+
+
+def serve(settings: Settings, **uvicorn_options: Any) -> None:
+    """Open the store, build the app and serve it (one process) until interrupted."""
+    import uvicorn
+
+    with App(settings) as app:
+        api = create_app(app)
+        uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning",
+                    **uvicorn_options)

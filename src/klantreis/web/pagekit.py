@@ -1,0 +1,189 @@
+"""What every page shares: the request context, the common filters, and ``register_page``
+which turns one data function into an HTML page and its JSON endpoint.
+
+A data function has the signature ``data(ctx: PageContext, params) -> dict`` where ``params``
+is an instance of the page's parameter dataclass (default ``Filters``). The HTML page renders
+``templates/<template>`` with ``data``; ``/api/v1/<name>`` returns the same dict in the
+envelope. Charts (Vega-Lite specs) are built from the data by an optional ``charts`` function.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from klantreis.app import App
+from klantreis.web.envelope import ApiError, ok_response
+from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
+from klantreis.web.security import CSRF_COOKIE, Principal
+
+__all__ = ["Filters", "anonymous_context", "NavItem", "PageContext", "page_context", "register_page",
+           "render_html", "require_role"]
+
+PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    title_key: str
+    order: int = 50
+
+
+@dataclass
+class PageContext:
+    """Everything a data function may need about the request."""
+
+    app: App
+    principal: Principal | None
+    lang: str
+    t: Translator
+    request: Request
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return self.principal is not None and self.principal.sees_personal_data
+
+
+@dataclass
+class Filters:
+    """The filters every score page understands: period, channel, segment."""
+
+    period: Annotated[str, Query(
+        description="7d, 30d, 90d, 365d or all (ending at the newest event in the store)",
+        pattern="^(7d|30d|90d|365d|all)$")] = "90d"
+    channel: Annotated[str | None, Query(max_length=100, description="Only this channel.")
+                       ] = None
+    segment: Annotated[str | None, Query(
+        max_length=100, description="Only this customer segment (attrs.segment).")] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+    def window(self, newest: datetime | None) -> tuple[datetime | None, datetime | None]:
+        """(start, end) of the period; the end is the newest event (or now)."""
+        end = newest or datetime.now(UTC)
+        days = PERIODS.get(self.period, 90)
+        return (None if days is None else end - timedelta(days=days)), end
+
+
+def request_app(request: Request) -> App:
+    app: App = request.app.state.klantreis
+    return app
+
+
+def anonymous_context(request: Request) -> PageContext:
+    """The context before login: language but no principal."""
+    app = request_app(request)
+    lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                         app.settings.language)
+    return PageContext(app, None, lang, Translator(lang, app.settings.timezone), request)
+
+
+def page_context(request: Request) -> PageContext:
+    """The context of a logged-in user or a token with the ``read`` scope (else 401/403)."""
+    principal = request.app.state.security.principal(request)
+    if principal is None:
+        raise ApiError(401, "log in first", "unauthorized")
+    if not principal.can_read():
+        raise ApiError(403, "this token has no 'read' scope", "forbidden")
+    ctx = anonymous_context(request)
+    ctx.principal = principal
+    return ctx
+
+
+def require_role(*roles: str) -> Callable[[Request], PageContext]:
+    """A dependency that admits only the given roles (403 for the others)."""
+
+    def dependency(request: Request) -> PageContext:
+        ctx = page_context(request)
+        if ctx.principal is None or ctx.principal.role not in roles:
+            raise ApiError(403, f"needs role {' or '.join(roles)}", "forbidden")
+        return ctx
+
+    return dependency
+
+
+def json_script(value: Any) -> Markup:
+    """JSON safe to place inside <script type="application/json">."""
+    from klantreis.web.envelope import to_jsonable
+
+    text = json.dumps(to_jsonable(value), ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def render_html(ctx: PageContext, template: str, **values: Any) -> Response:
+    """Render a template with the shared context and remember ``?lang=`` in a cookie."""
+    request = ctx.request
+    security = request.app.state.security
+    csrf = security.csrf_for(request)
+    html = request.app.state.templates.get_template(template).render(
+        t=ctx.t, lang=ctx.lang, principal=ctx.principal, nav=request.app.state.nav,
+        path=request.url.path, query=dict(request.query_params), csrf_token=csrf,
+        json_script=json_script, **values)
+    response = HTMLResponse(html)
+    _set_common_cookies(request, response, csrf, ctx.lang)
+    return response
+
+
+def _set_common_cookies(request: Request, response: Response, csrf: str, lang: str) -> None:
+    secure = request.app.state.security.secure_cookies
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure,
+                            max_age=24 * 3600)
+    if request.query_params.get("lang") and request.cookies.get(LANG_COOKIE) != lang:
+        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=secure,
+                            max_age=365 * 24 * 3600)
+
+
+@dataclass
+class PageSpec:
+    name: str
+    path: str
+    template: str
+    data: Callable[[PageContext, Any], dict[str, Any]]
+    params: type = Filters
+    charts: Callable[[dict[str, Any], PageContext], dict[str, Any]] | None = None
+    summary: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def register_page(router: APIRouter, spec: PageSpec) -> None:
+    """Add ``GET spec.path`` (HTML) and ``GET /api/v1/<name>`` (JSON) from one data function."""
+    params_dep = Depends(spec.params)
+
+    def html_page(ctx: PageContext = Depends(page_context), params: Any = params_dep
+                  ) -> Response:
+        data = spec.data(ctx, params)
+        charts = spec.charts(data, ctx) if spec.charts else {}
+        return render_html(ctx, spec.template, data=data, charts=charts, params=params,
+                           page=spec.name)
+
+    def json_page(ctx: PageContext = Depends(page_context), params: Any = params_dep
+                  ) -> Response:
+        data = spec.data(ctx, params)
+        meta = {"params": _params_dict(params), "lang": ctx.lang,
+                "masked": not ctx.sees_personal_data,
+                "generated_at": datetime.now(UTC).isoformat()}
+        return ok_response(data, meta)
+
+    router.add_api_route(spec.path, html_page, methods=["GET"], include_in_schema=False,
+                         response_class=HTMLResponse, name=f"page_{spec.name}")
+    router.add_api_route(f"/api/v1/{spec.name}", json_page, methods=["GET"],
+                         summary=spec.summary or f"Data of the {spec.name} page",
+                         name=f"api_{spec.name}", tags=["pages"])
+
+
+def _params_dict(params: Any) -> dict[str, Any]:
+    try:
+        return {k: v for k, v in asdict(params).items() if v is not None}
+    except TypeError:
+        return {}

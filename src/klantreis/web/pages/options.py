@@ -1,0 +1,31 @@
+"""Values offered in the filter menus (channels and segments that occur in survey answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klantreis.analytics.backend import json_text
+from klantreis.web.pagekit import PageContext
+
+__all__ = ["filter_options"]
+
+
+def filter_options(ctx: PageContext) -> dict[str, list[str]]:
+    """Distinct channels and ``attrs.segment`` values of feedback answers, sorted."""
+    events = ctx.app.events_table()
+    answers = events.filter(events.metric.notnull())
+    channels = _distinct(answers.channel)
+    segments = _distinct(json_text(answers, "segment"))
+    return {"channels": channels, "segments": segments}
+
+
+def _distinct(column: Any) -> list[str]:
+    values = column.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
+    return sorted(str(v) for v in values if v)
+
+
+def newest_answer(ctx: PageContext) -> Any:
+    """Time of the newest feedback answer (None in an empty store): periods end there."""
+    events = ctx.app.events_table()
+    answers = events.filter(events.metric.notnull())
+    return answers.occurred_at.max().to_pyarrow().as_py()

@@ -1,0 +1,73 @@
+"""Verbatims (``/verbatims``): the customer comments behind a number, newest first,
+searchable, filtered like the score pages (and by touchpoint, owner, metric). Viewers see
+them with personal data masked (:mod:`klantreis.services.masking`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from klantreis.analytics.backend import json_text
+from klantreis.services.masking import mask_record
+from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
+from klantreis.web.pages.options import filter_options, newest_answer
+
+router = APIRouter()
+NAV = NavItem("/verbatims", "nav.verbatims", order=40)
+
+COLUMNS = ("event_id", "occurred_at", "kind", "customer_id", "journey_id", "touchpoint",
+           "channel", "owner", "metric", "score", "text", "lang")
+COMMENT_KINDS = ("survey.response", "review.posted")
+
+
+@dataclass
+class VerbatimParams(Filters):
+    """The score filters plus drill-down keys, a search text and paging."""
+
+    q: Annotated[str | None, Query(max_length=200, description="Words to search for")] = None
+    touchpoint: Annotated[str | None, Query(max_length=100)] = None
+    owner: Annotated[str | None, Query(max_length=100)] = None
+    metric: Annotated[str | None, Query(pattern="^(nps|ces|csat|stars)$")] = None
+    limit: Annotated[int, Query(ge=1, le=500)] = 50
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+
+
+def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
+    events = ctx.app.events_table()
+    t = events.filter(events.kind.isin(list(COMMENT_KINDS)), events.text.notnull(),
+                      events.text != "")
+    since, until = params.window(newest_answer(ctx))
+    preds = []
+    if since is not None:
+        preds.append(t.occurred_at >= since)
+    if until is not None:
+        preds.append(t.occurred_at <= until)
+    for name in ("channel", "touchpoint", "owner", "metric"):
+        value = getattr(params, name)
+        if value:
+            preds.append(t[name] == value)
+    if params.segment:
+        preds.append(json_text(t, "segment") == params.segment)
+    if params.q:
+        preds.append(t.text.lower().contains(params.q.lower()))
+    return t.filter(*preds) if preds else t
+
+
+def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
+    """Matching comments, newest first (``limit`` from ``offset``), and their total."""
+    t = _selected(ctx, params)
+    total = int(t.count().to_pyarrow().as_py())
+    page = t.order_by([t.occurred_at.desc(), t.event_id]).select(*COLUMNS).limit(
+        params.limit, offset=params.offset).to_pyarrow().to_pylist()
+    if not ctx.sees_personal_data:
+        page = [mask_record({**r, "journey_id": None}) for r in page]
+    return {"total": total, "offset": params.offset, "limit": params.limit,
+            "masked": not ctx.sees_personal_data, "comments": page,
+            "options": filter_options(ctx)}
+
+
+register_page(router, PageSpec(
+    name="verbatims", path="/verbatims", template="verbatims.html", data=verbatims_data,
+    params=VerbatimParams, summary="Customer comments, newest first, searchable"))

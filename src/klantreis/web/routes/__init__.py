@@ -1,0 +1,1 @@
+"""Routers of the web app that are not pages: login, ingest, assets, admin."""

@@ -1,0 +1,74 @@
+"""run_demo and ``klantreis demo``: ingest through the one ingest path, idempotently."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from klantreis.app import App
+from klantreis.cli.demo_cmd import parse_until
+from klantreis.cli.main import cli
+from klantreis.demo.runner import DemoConflictError, run_demo
+
+
+def test_run_demo_stores_everything_once(app: App) -> None:
+    first = run_demo(app, orders=1_500, seed=3)
+    assert first.quarantined == 0
+    assert first.stored == first.events == app.store.count()
+    assert first.orders == 1_500
+    assert 0 < first.customers < first.orders
+    assert first.contacts == first.kinds["contact.inbound"] > 0
+    assert first.survey_answers > 0
+    assert app.store.count("quarantine") == 0
+    again = run_demo(app, orders=1_500, seed=3)
+    assert again.stored == 0
+    assert again.duplicates == again.events == first.events
+    assert app.store.count() == first.events
+
+
+def test_run_demo_enriches_nothing_it_should_not(app: App) -> None:
+    run_demo(app, orders=500, seed=4)
+    missing = app.store.query("SELECT count(*) AS n FROM events WHERE touchpoint IS NULL"
+                              " OR (owner IS NULL AND kind <> 'survey.response')")
+    assert missing["n"].to_pylist() == [0]
+
+
+def test_run_demo_refuses_to_mix_two_demos(app: App) -> None:
+    run_demo(app, orders=300, seed=3)
+    with pytest.raises(DemoConflictError):
+        run_demo(app, orders=300, seed=4)
+    with pytest.raises(DemoConflictError):
+        run_demo(app, orders=400, seed=3)
+
+
+def test_cli_demo_no_serve(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    args = ["demo", "--no-serve", "--orders", "400", "--db", str(db), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["orders"] == 400
+    assert summary["stored"] == summary["events"] > 0
+    assert summary["quarantined"] == 0
+    rerun = CliRunner().invoke(cli, args)
+    assert json.loads(rerun.output)["stored"] == 0
+    other = CliRunner().invoke(cli, [*args, "--seed", "8"])
+    assert other.exit_code != 0
+    assert "--fresh" in other.output
+    fresh = CliRunner().invoke(cli, [*args, "--seed", "8", "--fresh"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.output)["duplicates"] == 0
+
+
+def test_parse_until() -> None:
+    assert parse_until(None) is None
+    assert parse_until("2026-06-01") == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)
+    assert parse_until("2026-06-01T10:00:00Z") == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    today = parse_until("today")
+    assert today is not None and abs((datetime.now(UTC) - today).total_seconds()) < 120
+    with pytest.raises(Exception, match="today"):
+        parse_until("gisteren")

@@ -1,0 +1,177 @@
+"""Readers: encodings, delimiters, empty files, broken rows, huge fields, JSON, NDJSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from klantreis.app import App
+from klantreis.ingest import ingest_paths
+from klantreis.ingest.readers import detect_encoding, sniff_delimiter
+
+from ingest_helpers import HEADER, assert_counts_add_up
+
+ROWS = ("e1,2024-03-01 10:00,order.placed,web,,,Één bestelling café\n"
+        "e2,2024-03-01T10:05:00Z,survey.response,email,nps,9,Prima geholpen\n")
+
+
+def quarantine(app: App) -> list[dict]:
+    return app.store.query("SELECT line, reason, raw FROM quarantine ORDER BY line").to_pylist()
+
+
+def texts(app: App) -> list[str]:
+    return [r["text"] for r in app.store.query("SELECT text FROM events ORDER BY event_id")
+            .to_pylist()]
+
+
+@pytest.mark.parametrize(("encoding", "reported"), [
+    ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "cp1252"), ("latin-1", "cp1252"),
+])
+def test_csv_encodings_are_detected_and_text_survives(app: App, write, encoding: str,
+                                                      reported: str) -> None:
+    path = write("export.csv", HEADER + ROWS, encoding=encoding)
+    summary = ingest_paths(app, [path], progress=False)
+    f = summary.files[0]
+    assert f.encoding == reported
+    assert_counts_add_up(f)
+    assert f.events_stored == 2
+    assert texts(app)[0] == "Één bestelling café"
+
+
+def test_latin1_bytes_outside_cp1252_fall_back_to_latin1(write) -> None:
+    path = write("odd.csv", "a,b\n\x81é,1\n".encode("latin-1"))
+    assert detect_encoding(path) == "latin-1"
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_delimiter_is_sniffed(app: App, write, delimiter: str) -> None:
+    text = (HEADER + ROWS).replace(",", delimiter)
+    summary = ingest_paths(app, [write("semi.csv", text)], progress=False)
+    assert summary.files[0].delimiter == delimiter
+    assert summary.events_stored == 2
+
+
+def test_sniffer_prefers_the_real_delimiter_with_commas_in_text() -> None:
+    sample = 'a;b;c\n1;"x, y, z";3\n2;"p, q";4\n'
+    assert sniff_delimiter(sample) == ";"
+
+
+def test_explicit_delimiter_wins(app: App, write) -> None:
+    path = write("x.csv", "event_id|occurred_at|kind\ne1|2024-01-01 10:00|web.visit\n")
+    summary = ingest_paths(app, [path], progress=False, delimiter="|")
+    assert summary.events_stored == 1
+
+
+@pytest.mark.parametrize("text", ["", HEADER, "\n"])
+def test_empty_and_header_only_files_store_nothing_and_do_not_fail(app: App, write,
+                                                                   text: str) -> None:
+    summary = ingest_paths(app, [write("empty.csv", text)], progress=False)
+    f = summary.files[0]
+    assert (f.error, f.rows_read, f.events_stored, f.quarantined) == (None, 0, 0, 0)
+    assert app.store.count() == 0
+
+
+def test_wrong_column_count_is_quarantined_with_its_line(app: App, write) -> None:
+    text = HEADER + ROWS + "e3,2024-03-01 11:00,order.placed\n" + \
+        "e4,2024-03-01 12:00,order.placed,web,,,,extra\n" + "e5,2024-03-01 13:00,web.visit,web,,,\n"
+    summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
+    f = summary.files[0]
+    assert_counts_add_up(f)
+    assert (f.rows_read, f.events_stored, f.rows_rejected) == (5, 3, 2)
+    q = quarantine(app)
+    assert [r["line"] for r in q] == [4, 5]
+    assert all(r["reason"].startswith("wrong column count") for r in q)
+    assert "e3" in q[0]["raw"]
+
+
+def test_bad_values_are_quarantined_with_line_and_reason(app: App, write) -> None:
+    text = HEADER + (
+        "g1,2024-03-01 10:00,order.placed,web,,,\n"
+        "b1,2024-02-30 10:00,order.placed,web,,,\n"      # impossible date
+        "b2,1890-01-01 10:00,order.placed,web,,,\n"      # impossible (before 1990)
+        "b3,gisteren,order.placed,web,,,\n"              # not a time stamp
+        "b4,2024-03-01 10:00,survey.response,web,nps,negen,\n"   # wrong type
+        "b5,2024-03-01 10:00,survey.response,web,nps,11,\n"      # out of range
+        "b6,,order.placed,web,,,\n"                      # missing required field
+        "b7,2024-03-01 10:00,,web,,,\n"                  # missing kind
+        "b8,2024-03-01 10:00,Order Placed,web,,,\n")     # not a dotted kind
+    summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
+    f = summary.files[0]
+    assert_counts_add_up(f)
+    assert (f.events_stored, f.quarantined) == (1, 8)
+    reasons = {r["line"]: r["reason"] for r in quarantine(app)}
+    assert reasons[3].startswith("unparseable time stamp") and "2024-02-30" in reasons[3]
+    assert "before 1990" in reasons[4]
+    assert reasons[5].startswith("unparseable time stamp")
+    assert reasons[6].startswith("score is not a number")
+    assert reasons[7] == "nps score outside 0-10"
+    assert "occurred_at" in reasons[8]
+    assert reasons[9] == "missing kind"
+    assert reasons[10].startswith("kind must be dotted")
+
+
+def test_huge_fields_are_quarantined_not_crashing(app: App, write) -> None:
+    big_text = "x" * 150_000
+    big_channel = "y" * 5_000
+    text = HEADER + f"h1,2024-03-01 10:00,contact.inbound,email,,,{big_text}\n" + \
+        f"h2,2024-03-01 10:00,contact.inbound,{big_channel},,,ok\n" + \
+        "h3,2024-03-01 10:00,contact.inbound,email,,,ok\n"
+    summary = ingest_paths(app, [write("huge.csv", text)], progress=False)
+    f = summary.files[0]
+    assert_counts_add_up(f)
+    assert f.events_stored == 1
+    reasons = sorted(r["reason"] for r in quarantine(app))
+    assert reasons == ["channel longer than 1000 characters",
+                       "text longer than 100000 characters"]
+
+
+def test_ndjson_with_a_broken_line(app: App, write) -> None:
+    lines = ['{"event_id": "n1", "occurred_at": "2024-03-01T10:00:00+01:00", "kind": "web.visit",'
+             ' "attrs": {"page": "/", "n": 3}}',
+             '{"event_id": "n2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "web.visit"',
+             '', '[1, 2]',
+             '{"event_id": "n3", "occurred_at": "2024-03-01T11:00:00Z", "kind": "order.placed"}']
+    summary = ingest_paths(app, [write("x.ndjson", "\n".join(lines) + "\n")], progress=False)
+    f = summary.files[0]
+    assert_counts_add_up(f)
+    assert (f.rows_read, f.events_stored, f.rows_rejected) == (4, 2, 2)
+    q = quarantine(app)
+    assert [(r["line"], r["reason"].split(":")[0]) for r in q] == [
+        (2, "invalid JSON"), (4, "record is not a JSON object")]
+    stored = app.store.query("SELECT occurred_at, attrs FROM events WHERE event_id = 'n1'")
+    assert stored.to_pylist()[0]["attrs"] in ('{"page": "/", "n": 3}',)
+    assert stored.column("occurred_at")[0].as_py().hour == 9
+
+
+def test_json_array(app: App, write) -> None:
+    text = ('[{"event_id": "j1", "occurred_at": "2024-03-01 10:00", "kind": "web.visit",'
+            ' "score": null}, {"event_id": "j2", "occurred_at": "2024-03-01 10:00",'
+            ' "kind": "survey.response", "metric": "nps", "score": 8}]')
+    summary = ingest_paths(app, [write("x.json", text)], progress=False)
+    assert summary.events_stored == 2
+    score = app.store.query("SELECT score FROM events WHERE event_id = 'j2'").to_pylist()
+    assert score == [{"score": 8.0}]
+
+
+def test_folders_and_globs(app: App, tmp_path: Path, write) -> None:
+    write("a.csv", HEADER + ROWS)
+    (tmp_path / "sub").mkdir()
+    write("sub/b.csv", HEADER + ROWS.replace("e1", "f1").replace("e2", "f2"))
+    write("notes.md", "not data")
+    by_folder = ingest_paths(app, [tmp_path], progress=False)
+    assert [Path(f.path).name for f in by_folder.files] == ["a.csv", "b.csv"]
+    by_glob = ingest_paths(app, [str(tmp_path / "**" / "*.csv")], progress=False)
+    assert len(by_glob.files) == 2
+    assert by_glob.events_stored == 0 and by_glob.duplicates == 4
+
+
+def test_unknown_type_and_missing_file_are_reported_per_file(app: App, write) -> None:
+    good = write("ok.csv", HEADER + ROWS)
+    summary = ingest_paths(app, [write("x.xlsx", b"PK"), good, good.with_name("nope.csv")],
+                           progress=False)
+    errors = [f.error for f in summary.files]
+    assert errors[0] and "unknown file type" in errors[0]
+    assert errors[1] is None
+    assert errors[2] and "no such file" in errors[2]
+    assert summary.events_stored == 2

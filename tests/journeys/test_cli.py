@@ -1,0 +1,76 @@
+"""``klantreis journeys ...`` and ``klantreis export`` call the library functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from klantreis.app import App
+from klantreis.cli.main import cli
+from klantreis.settings import Settings
+from tests.journeys.logs import load, small_log
+
+NOW = "2025-03-13T09:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("cli") / "store.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, small_log())
+    return path
+
+
+def run(*args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_dfg_json(db: str) -> None:
+    out = json.loads(run("journeys", "dfg", "--db", db, "--json"))
+    assert out["journeys"] == 6
+    assert {"source": "order.placed", "target": "payment.completed"}.items() <= \
+        out["rows"][0].items()
+
+
+def test_variants_and_filters(db: str) -> None:
+    out = json.loads(run("journeys", "variants", "--db", db, "--json", "--top", "1",
+                         "--owner", "carrier:vlotbezorgd", "--no-index"))
+    assert out["journeys"] == 2 and len(out["rows"]) == 1
+    text = run("journeys", "variants", "--db", db, "--segment", "segment=business")
+    assert "journeys: 1" in text and "order.placed > payment.completed" in text
+
+
+def test_handovers_promises_impact_timeline(db: str) -> None:
+    rows = json.loads(run("journeys", "handovers", "--db", db, "--json"))["rows"]
+    assert {"from_owner": "webshop", "to_owner": "finance"}.items() <= rows[0].items()
+    rates = json.loads(run("journeys", "promises", "--db", db, "--now", NOW, "--json"))["rows"]
+    assert {r["group"]: r["broken"] for r in rates} == {
+        "carrier:snelpost": 0, "carrier:vlotbezorgd": 2}
+    risk = json.loads(run("journeys", "promises", "--db", db, "--now", NOW, "--at-risk",
+                          "--json"))["rows"]
+    assert [r["journey_id"] for r in risk] == ["o5"]
+    imp = json.loads(run("journeys", "impact", "--db", db, "--now", NOW, "--condition",
+                         "broken:op_tijd_bezorgd", "--json"))["rows"]
+    assert imp[0]["journeys_with"] == 2 and imp[0]["contacts"]["per100_with"] == 150.0
+    tl = json.loads(run("journeys", "timeline", "--db", db, "--journey", "o2", "--json"))
+    assert [r["kind"] for r in tl["rows"]][:2] == ["order.placed", "payment.completed"]
+
+
+def test_bad_input_is_a_clear_error(db: str) -> None:
+    result = CliRunner().invoke(cli, ["journeys", "impact", "--db", db, "--condition", "late"])
+    assert result.exit_code != 0 and "cannot read condition" in result.output
+    result = CliRunner().invoke(cli, ["journeys", "timeline", "--db", db])
+    assert result.exit_code != 0 and "exactly one" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["xes", "csv"])
+def test_export(db: str, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"log.{fmt}"
+    text = run("export", "--db", db, "--format", fmt, str(out))
+    assert "6 journeys" in text and out.stat().st_size > 1000

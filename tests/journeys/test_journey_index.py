@@ -1,0 +1,53 @@
+"""The journey index stays equal to the plain queries as events arrive."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from klantreis.analytics import discovery
+from klantreis.analytics.journey_index import JourneyIndex, open_index
+from klantreis.app import App
+from klantreis.settings import Settings
+from tests.journeys.logs import T0, edge_counts, ev, load, small_log
+
+
+def test_first_use_builds_then_stays_current(small_app: App) -> None:
+    index = JourneyIndex(small_app.store)
+    first = index.ensure()
+    assert (first.mode, first.journeys) == ("full", 6)
+    assert index.ensure().mode == "current"
+
+
+def test_new_events_refresh_only_their_journeys(small_app: App) -> None:
+    index = JourneyIndex(small_app.store)
+    index.ensure()
+    load(small_app, [ev("o6-z", "o6", "invoice.paid", T0 + timedelta(days=9)),
+                     ev("n1-1", "n1", "order.placed", T0 + timedelta(days=9))])
+    result = index.ensure()
+    assert (result.mode, result.journeys) == ("incremental", 2)
+    t, j = small_app.events_table(), small_app.journey
+    fast = index.discover(top=None)
+    plain = discovery.discover(t, j, top=None)
+    assert edge_counts(fast.dfg) == edge_counts(plain.dfg)
+    assert edge_counts(fast.dfg)[("invoice.sent", "invoice.paid")] == 1
+    assert fast.variants.to_pylist() == plain.variants.to_pylist()
+    assert fast.journeys == 7
+
+
+def test_an_out_of_step_index_is_rebuilt(small_app: App) -> None:
+    index = JourneyIndex(small_app.store)
+    index.ensure()
+    small_app.store.con.execute("DELETE FROM journey_steps WHERE journey_id = 'o1'").fetchall()
+    load(small_app, [ev("n1-1", "n1", "order.placed", T0)])
+    assert index.ensure().mode == "full"
+    assert index.discover().journeys == 7
+
+
+def test_read_only_store_has_no_index(tmp_path: Path) -> None:
+    path = str(tmp_path / "ro.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, small_log())
+    with App(Settings.load(env={}, db_path=path), read_only=True) as app:
+        assert open_index(app.store) is None
+        assert discovery.discover(app.events_table(), app.journey).journeys == 6

@@ -1,0 +1,148 @@
+"""Browser tests: Playwright drives the system Chromium against a real uvicorn server.
+
+Marked ``browser`` and ``slow``; skipped with a reason when /usr/bin/chromium is missing.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from klantreis.app import App
+from klantreis.settings import Settings
+from klantreis.web import create_app
+
+from conftest import PASSWORDS, SCRIPT_COMMENT, SECRET, fill_store  # noqa: I001
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser, pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium at "
+                       "/usr/bin/chromium (apt-get install chromium / make system-deps)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    import uvicorn
+
+    app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
+    fill_store(app)
+    port = free_port()
+    config = uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def logged_in(browser: Any, server: str, user: str, **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    page.goto(f"{server}/")
+    assert "/login" in page.url, "an anonymous visitor is sent to the login page"
+    page.fill("#username", user)
+    page.fill("#password", PASSWORDS[user])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/")
+    return page
+
+
+def chart_marks(page: Any, chart_id: str) -> int:
+    page.wait_for_selector(f"#{chart_id}[data-rendered=true] svg", timeout=15_000)
+    return int(page.locator(f"#{chart_id} svg .mark-line path, #{chart_id} svg .mark-symbol "
+                            f"path, #{chart_id} svg .mark-rect path, #{chart_id} svg "
+                            f".mark-area path").count())
+
+
+def test_login_and_index_chart_has_marks(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "viewer")
+    assert page.locator("[data-testid=index-value]").inner_text().strip() not in ("", "–")
+    assert chart_marks(page, "chart-index") > 0
+    assert page.locator("[data-testid=movers] li").count() > 0
+
+
+def test_index_on_a_phone(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "viewer", viewport={"width": 390, "height": 844},
+                     is_mobile=True)
+    assert chart_marks(page, "chart-index") > 0
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, "no horizontal scrolling on a phone"
+
+
+def test_scores_charts_and_filter_changes_numbers(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "analyst")
+    page.goto(f"{server}/scores?period=30d")
+    for chart in ("chart-series-nps", "chart-series-ces", "chart-series-csat", "chart-matrix"):
+        assert chart_marks(page, chart) > 0, chart
+    before = page.locator("[data-testid=overall-nps-n]").inner_text()
+    page.select_option("select[name=channel]", "email")
+    page.wait_for_url("**channel=email**")
+    after = page.locator("[data-testid=overall-nps-n]").inner_text()
+    assert before != after
+    assert int(after.replace(".", "").replace(",", "")) < int(
+        before.replace(".", "").replace(",", ""))
+
+
+def test_language_switch(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "viewer")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    assert "Wat de index beweegt" in page.content()
+    page.click("#lang-switch")
+    page.wait_for_url("**lang=en**")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "What moves the index" in page.content()
+    page.goto(f"{server}/scores")
+    assert page.locator("html").get_attribute("lang") == "en", "the choice is remembered"
+
+
+def test_viewer_sees_no_personal_data_and_script_is_text(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "viewer")
+    page.goto(f"{server}/verbatims?period=all")
+    text = page.locator("main").inner_text()
+    assert "[telefoon]" in text and "[e-mail]" in text and "[IBAN]" in text
+    for secret in ("06-12345678", "jan.jansen@example.nl", "NL91ABNA0417164300", "C99999"):
+        assert secret not in page.content()
+    assert SCRIPT_COMMENT.split(" pakket")[0] in text, "the comment shows as text"
+    assert page.evaluate("window.__pwned === undefined")
+
+
+def test_analyst_sees_personal_data_and_search_works(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "analyst")
+    page.goto(f"{server}/verbatims?period=all")
+    page.fill("[data-testid=search]", "terugstorten")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**q=terugstorten**")
+    assert page.locator("[data-testid=verbatim]").count() == 1
+    assert "NL91ABNA0417164300" in page.locator("main").inner_text()
