@@ -61,18 +61,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--db", default="", help="keep/reuse the demo store at this path "
+                        "(generated when absent; default: a temporary file)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.duckdb"
+        db = Path(args.db or Path(tmp) / "bench.duckdb")
+        fresh = not db.exists()
         with App(Settings.load(env={}, db_path=str(db))) as app:
             t0 = time.perf_counter()
-            summary = run_demo(app, orders=args.orders)
-            gen = time.perf_counter() - t0
-            n = app.store.count()
-            print(f"{args.orders:,} orders, {n:,} events (demo generated and ingested in "
-                  f"{gen:.1f} s); warm, median of {args.runs} runs\n")
+            if fresh:
+                run_demo(app, orders=args.orders)
+            how = f"generated and ingested in {time.perf_counter() - t0:.1f} s" if fresh \
+                else f"reused {db}"
+            print(f"{app.store.count():,} events ({how}); warm, median of {args.runs} runs\n")
             results = {name: timed(fn, args.runs) for name, fn in cases(app).items()}
-            del summary
     scan = results["peer: plain scan"]
     print("| case | seconds | x plain scan |")
     print("|---|---:|---:|")

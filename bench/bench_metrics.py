@@ -15,6 +15,8 @@ Prints a markdown table with seconds and the ratio to the plain scan.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import statistics
 import tempfile
 import time
@@ -124,12 +126,13 @@ def measure(con: duckdb.DuckDBPyConnection, runs: int) -> list[tuple[str, float,
     scan_s, _ = timed(lambda: con.sql("SELECT count(*), sum(score) FROM events").fetchall(),
                       runs)
     groups = f"{len(table):,} groups"
+    logging.getLogger(__name__).debug("peer rows %s", len(table))
     return [
         ("score_table nps+ces+csat by day x touchpoint", lib_s, groups),
         ("  of which: Ibis compile", compile_s, ""),
         ("  of which: compiled SQL in DuckDB", exec_s, f"{summ.num_rows:,} rows"),
         ("  of which: statistics in Python (numpy/scipy)", stats_s, ""),
-        ("hand-written SQL peer (same grouping)", peer_s, ""),
+        ("hand-written SQL peer (same grouping, timezone() per row)", peer_s, ""),
         ("plain scan: count(*), sum(score)", scan_s, "peer"),
     ]
 
@@ -148,8 +151,9 @@ def main(argv: list[str] | None = None) -> None:
         rows = measure(con, args.runs)
         con.close()
     scan = rows[-1][1]
-    print(f"{args.events:,} events, {args.threads} threads, median of {args.runs} warm runs"
-          f" (generation {gen_s:.1f} s)\n")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{args.events:,} events, {args.threads} DuckDB threads, median of {args.runs} warm"
+          f" runs (generation {gen_s:.1f} s; load average during the run: {load})\n")
     print("| what | seconds | x plain scan | note |\n|---|---:|---:|---|")
     for name, secs, note in rows:
         print(f"| {name} | {secs:.3f} | {secs / scan:.1f} | {note} |")

@@ -48,6 +48,65 @@ class App:
 
         return duckdb_events(self.store)
 
+    # -- metrics (thin delegates to klantreis.analytics.metrics) --------------------------
+    def _metric_defaults(self, kw: dict[str, Any]) -> dict[str, Any]:
+        """The journey, its time zone and minimum, the confidence level from the settings.
+
+        An explicitly set ``min_answers`` setting (KLANTREIS_MIN_ANSWERS) wins over the
+        journey file's ``min_answers``.
+        """
+        from klantreis.settings import SETTINGS
+
+        default_min = next(s.default for s in SETTINGS if s.name == "min_answers")
+        explicit = self.settings.min_answers != default_min
+        kw.setdefault("journey", self.journey)
+        kw.setdefault("min_answers",
+                      self.settings.min_answers if explicit else self.journey.min_answers)
+        return kw
+
+    def scores(self, metric: str | list[str], **kw: Any) -> Any:
+        """Scores per group as a pandas DataFrame; see ``analytics.metrics.score_table``.
+
+        >>> from klantreis.model.events import events_from_records
+        >>> app = open_app(":memory:")
+        >>> rows = [{"event_id": f"s{i}", "occurred_at": "2026-04-01T10:00:00Z",
+        ...          "kind": "survey.response", "metric": "nps", "score": s,
+        ...          "touchpoint": "bezorging"} for i, s in enumerate([10, 9, 8, 3])]
+        >>> _ = app.store.append(events_from_records(rows))
+        >>> df = app.scores("nps", by=["touchpoint"], min_answers=1)
+        >>> df[["touchpoint", "n", "value"]].to_dict("records")
+        [{'touchpoint': 'bezorging', 'n': 4, 'value': 25.0}]
+        >>> bool(app.scores("nps", by=["touchpoint"])["too_few"][0])  # journey minimum: 30
+        True
+        >>> app.close()
+        """
+        from klantreis.analytics.metrics import score_table
+
+        kw.setdefault("confidence", self.settings.confidence)
+        return score_table(self.events_table(), metric, **self._metric_defaults(kw))
+
+    def score_changes(self, metric: str, period: str = "week", **kw: Any) -> Any:
+        """Period-over-period changes with p-values; see ``analytics.metrics.period_change``."""
+        from klantreis.analytics.metrics import period_change
+
+        kw.setdefault("alpha", round(1 - self.settings.confidence, 10))
+        return period_change(self.events_table(), metric, period, **self._metric_defaults(kw))
+
+    def nps_ces_matrix(self, **kw: Any) -> Any:
+        """NPS and CES per touchpoint; see ``analytics.metrics.nps_ces_matrix``."""
+        from klantreis.analytics.metrics import nps_ces_matrix
+
+        kw.setdefault("confidence", self.settings.confidence)
+        kw = self._metric_defaults(kw)
+        return nps_ces_matrix(self.events_table(), kw.pop("journey"), **kw)
+
+    def contacts_per_100_journeys(self, **kw: Any) -> Any:
+        """Inbound contacts per 100 journeys; see ``analytics.metrics``."""
+        from klantreis.analytics.metrics import contacts_per_100_journeys
+
+        kw.setdefault("confidence", self.settings.confidence)
+        return contacts_per_100_journeys(self.events_table(), self.journey, **kw)
+
 
 def open_app(path: str | Path = "klantreis.duckdb", **settings: Any) -> App:
     """Open (or create) a store for use from Python or a notebook.

@@ -34,11 +34,12 @@ def at(day: int, hour: int = 12, minute: int = 0) -> datetime:
 class Events:
     """A tiny builder of event records with unique ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "e") -> None:
+        self.prefix = prefix
         self.rows: list[dict[str, Any]] = []
 
     def add(self, **row: Any) -> None:
-        self.rows.append({"event_id": f"e{len(self.rows)}", **row})
+        self.rows.append({"event_id": f"{self.prefix}{len(self.rows)}", **row})
 
     def answers(self, day: int, touchpoint: str, scores: Iterable[float], *,
                 owner: str | None = None, channel: str = "email", metric: str = "nps",
@@ -59,7 +60,7 @@ class Events:
 
     def ingest(self, app: App) -> None:
         result = ingest_table(app.store, events_from_records(self.rows), app.journey)
-        assert result.quarantined == 0
+        assert result.quarantined == 0 and result.duplicates == 0
 
 
 # Every day the same mix: NPS 3 promoters, 1 passive, 1 detractor -> 70 points on average.
@@ -156,6 +157,11 @@ def test_drop_shows_as_negative_mover_with_late_parcels(app: App) -> None:
 
 def test_contributions_add_up_to_total_change(app: App) -> None:
     drop_history(app)
+    ev = Events(prefix="new")
+    for d in range(DAYS - 3, DAYS):  # a channel and a touchpoint only in the last window
+        ev.answers(d, "reviews", [5, 4, 2], metric="stars", channel="app")
+    ev.answers(DAYS - 10, "website", [9, 9], channel="sms")  # only in the window before
+    ev.ingest(app)
     res = index_movers(app.events_table(), app.journey)
     assert res is not None and res.total_change is not None
     for dim, movers in res.by_dimension.items():
@@ -164,12 +170,19 @@ def test_contributions_add_up_to_total_change(app: App) -> None:
         assert total == pytest.approx(res.total_change, abs=0.01 * len(movers) + 0.01), dim
         for m in movers:
             assert m.delta_points == pytest.approx(m.score_effect + m.mix_effect, abs=0.011)
+    app_channel = next(m for m in res.by_dimension["channel"] if m.key == "app")
+    assert app_channel.score_before is None and app_channel.n_before == 0
+    assert app_channel.score_effect == 0.0 and app_channel.p_value is None
+    sms = next(m for m in res.by_dimension["channel"] if m.key == "sms")
+    assert sms.score_after is None and sms.mix_effect < 0  # a good group left
 
 
 def test_movers_total_matches_the_series(app: App) -> None:
     drop_history(app)
     res = cx_index(app.events_table(), app.journey)
     assert res.movers is not None
+    quick = cx_index(app.events_table(), app.journey, with_movers=False)
+    assert quick.movers is None and quick.series == res.series
     by_day = {p.day: p.value for p in res.series}
     prev, cur = windows(last_day(), 7)
     assert res.movers.index_after == by_day[cur[1]]
@@ -346,3 +359,66 @@ def test_days_are_local_days_of_the_journey_time_zone(app: App) -> None:
 ])
 def test_format_delta(value: float, lang: str, text: str) -> None:
     assert format_delta(value, lang) == text
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    import os
+    import shutil
+    import sys
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("needs Java for Spark")
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (pyspark_sql.SparkSession.builder.master("local[1]").appName("klantreis-index")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.shuffle.partitions", "1")
+               .config("spark.driver.memory", "1g").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_same_index_on_spark(app: App, spark: Any) -> None:
+    from klantreis.analytics.backend import spark_events
+
+    drop_history(app, late_now=7, late_before=2)
+    on_spark = spark_events(spark, app.store.events(), name="index_events")
+    filters = {"segment": ["zakelijk"]}, {"owner": ["carrier:vlotbezorgd"]}, {}
+    for f in filters:
+        duck = cx_index(app.events_table(), app.journey, filters=f).to_dict()
+        assert cx_index(on_spark, app.journey, filters=f).to_dict() == duck
+    assert duck["movers"]["top"][0]["driver"]["count"] == 7
+
+
+def test_broken_promises_follow_the_promises_module(app: App) -> None:
+    from klantreis.analytics.movers import collect_facts, day_bounds
+    from klantreis.analytics.promises import promise_outcomes
+
+    drop_history(app, late_now=6, late_before=3)
+    ev = Events(prefix="extra")
+    ev.add(occurred_at=at(30, 8), kind="delivery.promised", journey_id="never",  # not delivered
+           owner="carrier:snelpost", attrs={"deadline": at(31, 17).isoformat()})
+    ev.add(occurred_at=at(29, 8), kind="delivery.promised", journey_id="late-now-0",  # re-promise
+           owner="carrier:vlotbezorgd", attrs={"deadline": at(40, 17).isoformat()})
+    ev.ingest(app)
+    prev, cur = windows(last_day(), 7)
+    facts = collect_facts(app.events_table(), app.journey, prev, cur)
+    _, end = day_bounds(cur[0], cur[1], app.journey.timezone)
+    start, middle = (day_bounds(w[0], w[1], app.journey.timezone)[0] for w in (prev, cur))
+    oracle = promise_outcomes(app.events_table(), app.journey, ["op_tijd_bezorgd"],
+                              now=end).to_pylist()
+    expected: dict[tuple[str, bool], int] = {}
+    for row in oracle:
+        broke_at = row["fulfilled_at"] or row["deadline"]
+        if row["status"] == "broken" and start <= broke_at < end:
+            key = (row["owner"], broke_at >= middle)
+            expected[key] = expected.get(key, 0) + 1
+    got = {(o, True): v for (k, o), v in facts.current.items() if k == "op_tijd_bezorgd"}
+    got |= {(o, False): v for (k, o), v in facts.previous.items() if k == "op_tijd_bezorgd"}
+    assert got == expected
+    assert got[("carrier:snelpost", True)] == 1  # the parcel that never came

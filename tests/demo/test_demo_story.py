@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -123,3 +124,40 @@ def test_some_journeys_are_at_risk_now(demo_db: duckdb.DuckDBPyConnection) -> No
           AND deadline > TIMESTAMPTZ '2026-11-20 14:00+00'
           AND deadline <= TIMESTAMPTZ '2026-11-20 14:00+00' + INTERVAL 4 HOUR""")[0]
     assert 5 <= at_risk <= 200
+
+
+def test_delivery_satisfaction_dips_at_the_end(demo_db: duckdb.DuckDBPyConnection) -> None:
+    before, after = one(demo_db, """
+        SELECT avg((score >= 4)::INT) FILTER (WHERE occurred_at
+                   < TIMESTAMPTZ '2026-11-20 14:00+00' - INTERVAL 50 DAY),
+               avg((score >= 4)::INT) FILTER (WHERE occurred_at
+                   > TIMESTAMPTZ '2026-11-20 14:00+00' - INTERVAL 14 DAY)
+        FROM events WHERE kind = 'survey.response' AND touchpoint = 'bezorging'
+          AND metric = 'csat'""")
+    assert after < before - 0.06
+
+
+def test_some_customers_order_again(demo_db: duckdb.DuckDBPyConnection) -> None:
+    orders, customers, repeat_segment = one(demo_db, """
+        SELECT count(*), count(DISTINCT customer_id),
+               avg((json_extract_string(attrs, '$.segment') = 'terugkerend')::INT)
+        FROM events WHERE kind = 'order.placed'""")
+    assert 0.5 * orders < customers < 0.9 * orders
+    assert abs(repeat_segment - (1 - customers / orders)) < 1e-9
+
+
+def test_each_journey_happens_in_a_sensible_order(demo_db: duckdb.DuckDBPyConnection) -> None:
+    steps = ["web.visit", "order.placed", "payment.completed", "shipment.handed_over",
+             "delivery.promised", "delivery.completed", "return.requested", "return.received",
+             "refund.paid"]
+    cols = ", ".join(f"min(occurred_at) FILTER (WHERE kind = '{k}') AS \"{k}\"" for k in steps)
+    demo_db.execute(f"CREATE OR REPLACE TEMP TABLE steps AS SELECT journey_id, {cols}"
+                    " FROM events GROUP BY journey_id").fetchall()
+    for before, after in pairwise(steps):
+        wrong = one(demo_db, f'SELECT count(*) FROM steps WHERE "{before}" > "{after}"')[0]
+        assert wrong == 0, f"{before} after {after}"
+    early_contacts = one(demo_db, """
+        SELECT count(*) FROM events c JOIN steps s USING (journey_id)
+        WHERE c.kind = 'contact.inbound' AND c.attrs LIKE '%waar_is_mijn_pakket%'
+          AND c.occurred_at < s."shipment.handed_over" """)[0]
+    assert early_contacts == 0

@@ -149,3 +149,26 @@ def test_reports_identical_across_engines(engine_events: Any, shuffled_duckdb: A
                                           report: str) -> None:
     build, keys = REPORTS[report]
     assert_frames_close(build(engine_events), build(shuffled_duckdb), keys)
+
+
+# -- known gaps -------------------------------------------------------------------------------
+def test_malformed_attrs_read_as_null(engine_events: Any, request: pytest.FixtureRequest) -> None:
+    """attrs that is not JSON: Spark's get_json_object gives NULL, DuckDB's
+    json_extract_string raises. The store never holds such rows (ingest quarantines them),
+    so this only matters for foreign tables; marked until DuckDB gets a tolerant read."""
+    from klantreis.analytics.backend import engine_name, spark_events
+
+    engine = engine_name(engine_events)
+    if engine == "duckdb":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="DuckDB json_extract_string raises on malformed JSON"))
+    bad = pa.table({"attrs": ['{"reason": "x"}', "not json"],
+                    "occurred_at": pa.array([0, 0], pa.timestamp("us", tz="UTC"))})
+    if engine == "duckdb":
+        table = duckdb_table(bad)
+    else:
+        table = spark_events(request.getfixturevalue("spark_session"), bad, "malformed")
+    from klantreis.analytics.backend import json_text
+
+    got = table.select(reason=json_text(table, "reason")).to_pyarrow().column(0).to_pylist()
+    assert got == ["x", None]

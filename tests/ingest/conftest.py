@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture
-def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+def write(tmp_path: Path) -> Callable[..., Path]:
     def _write(name: str, text: str | bytes, encoding: str = "utf-8") -> Path:
         path = tmp_path / name
         if isinstance(text, bytes):

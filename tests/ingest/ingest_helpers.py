@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from klantreis.ingest import FileSummary
+
+#: The ``write`` fixture: (file name, text or bytes, encoding) -> path.
+Writer = Callable[..., Path]
 
 HEADER = "event_id,occurred_at,kind,channel,metric,score,text\n"
 

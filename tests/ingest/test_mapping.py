@@ -161,3 +161,23 @@ def test_offsets_in_the_text_win_over_the_zone(moment: datetime, offset_min: int
     local = moment.astimezone(__import__("datetime").timezone(timedelta(minutes=offset_min)))
     text = local.isoformat()
     assert _convert(text, "Europe/Amsterdam", []) == moment
+
+
+def test_contactcenter_example_explains_every_bad_row(app: App) -> None:
+    mapping = load_mapping(EXAMPLES / "mappings" / "contactcenter.toml")
+    data = EXAMPLES / "data" / "contactcenter_export.csv"
+    f = ingest_paths(app, [data], mapping=mapping, progress=False).files[0]
+    assert_counts_add_up(f)
+    assert (f.encoding, f.delimiter) == ("cp1252", ";")
+    assert (f.rows_read, f.events_stored, f.duplicates, f.quarantined) == (7, 3, 1, 3)
+    q = app.store.query("SELECT line, reason FROM quarantine ORDER BY line").to_pylist()
+    assert [r["line"] for r in q] == [5, 6, 7]
+    assert q[0]["reason"].startswith("unparseable time stamp in column 'Datum/tijd'")
+    assert q[1]["reason"].startswith("not a number in column 'Wachttijd (min)'")
+    assert q[2]["reason"].startswith("wrong column count")
+    rows = app.store.query("SELECT event_id, channel, lang, owner, attrs FROM events"
+                           " ORDER BY event_id").to_pylist()
+    assert [r["channel"] for r in rows] == ["phone", "email", "chat"]
+    assert rows[0]["event_id"] == "T-1001"
+    assert rows[2]["lang"] == "en"
+    assert '"agent":"Joël"' in rows[1]["attrs"]

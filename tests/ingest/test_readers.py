@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ingest_helpers import HEADER, Writer, assert_counts_add_up
 
 from klantreis.app import App
 from klantreis.ingest import ingest_paths
 from klantreis.ingest.readers import detect_encoding, sniff_delimiter
-
-from ingest_helpers import HEADER, assert_counts_add_up
+from klantreis.settings import Settings
 
 ROWS = ("e1,2024-03-01 10:00,order.placed,web,,,Één bestelling café\n"
         "e2,2024-03-01T10:05:00Z,survey.response,email,nps,9,Prima geholpen\n")
@@ -28,7 +28,7 @@ def texts(app: App) -> list[str]:
 @pytest.mark.parametrize(("encoding", "reported"), [
     ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "cp1252"), ("latin-1", "cp1252"),
 ])
-def test_csv_encodings_are_detected_and_text_survives(app: App, write, encoding: str,
+def test_csv_encodings_are_detected_and_text_survives(app: App, write: Writer, encoding: str,
                                                       reported: str) -> None:
     path = write("export.csv", HEADER + ROWS, encoding=encoding)
     summary = ingest_paths(app, [path], progress=False)
@@ -39,13 +39,13 @@ def test_csv_encodings_are_detected_and_text_survives(app: App, write, encoding:
     assert texts(app)[0] == "Één bestelling café"
 
 
-def test_latin1_bytes_outside_cp1252_fall_back_to_latin1(write) -> None:
+def test_latin1_bytes_outside_cp1252_fall_back_to_latin1(write: Writer) -> None:
     path = write("odd.csv", "a,b\n\x81é,1\n".encode("latin-1"))
     assert detect_encoding(path) == "latin-1"
 
 
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
-def test_delimiter_is_sniffed(app: App, write, delimiter: str) -> None:
+def test_delimiter_is_sniffed(app: App, write: Writer, delimiter: str) -> None:
     text = (HEADER + ROWS).replace(",", delimiter)
     summary = ingest_paths(app, [write("semi.csv", text)], progress=False)
     assert summary.files[0].delimiter == delimiter
@@ -57,14 +57,14 @@ def test_sniffer_prefers_the_real_delimiter_with_commas_in_text() -> None:
     assert sniff_delimiter(sample) == ";"
 
 
-def test_explicit_delimiter_wins(app: App, write) -> None:
+def test_explicit_delimiter_wins(app: App, write: Writer) -> None:
     path = write("x.csv", "event_id|occurred_at|kind\ne1|2024-01-01 10:00|web.visit\n")
     summary = ingest_paths(app, [path], progress=False, delimiter="|")
     assert summary.events_stored == 1
 
 
 @pytest.mark.parametrize("text", ["", HEADER, "\n"])
-def test_empty_and_header_only_files_store_nothing_and_do_not_fail(app: App, write,
+def test_empty_and_header_only_files_store_nothing_and_do_not_fail(app: App, write: Writer,
                                                                    text: str) -> None:
     summary = ingest_paths(app, [write("empty.csv", text)], progress=False)
     f = summary.files[0]
@@ -72,7 +72,7 @@ def test_empty_and_header_only_files_store_nothing_and_do_not_fail(app: App, wri
     assert app.store.count() == 0
 
 
-def test_wrong_column_count_is_quarantined_with_its_line(app: App, write) -> None:
+def test_wrong_column_count_is_quarantined_with_its_line(app: App, write: Writer) -> None:
     text = HEADER + ROWS + "e3,2024-03-01 11:00,order.placed\n" + \
         "e4,2024-03-01 12:00,order.placed,web,,,,extra\n" + "e5,2024-03-01 13:00,web.visit,web,,,\n"
     summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
@@ -85,7 +85,7 @@ def test_wrong_column_count_is_quarantined_with_its_line(app: App, write) -> Non
     assert "e3" in q[0]["raw"]
 
 
-def test_bad_values_are_quarantined_with_line_and_reason(app: App, write) -> None:
+def test_bad_values_are_quarantined_with_line_and_reason(app: App, write: Writer) -> None:
     text = HEADER + (
         "g1,2024-03-01 10:00,order.placed,web,,,\n"
         "b1,2024-02-30 10:00,order.placed,web,,,\n"      # impossible date
@@ -111,7 +111,7 @@ def test_bad_values_are_quarantined_with_line_and_reason(app: App, write) -> Non
     assert reasons[10].startswith("kind must be dotted")
 
 
-def test_huge_fields_are_quarantined_not_crashing(app: App, write) -> None:
+def test_huge_fields_are_quarantined_not_crashing(app: App, write: Writer) -> None:
     big_text = "x" * 150_000
     big_channel = "y" * 5_000
     text = HEADER + f"h1,2024-03-01 10:00,contact.inbound,email,,,{big_text}\n" + \
@@ -121,12 +121,13 @@ def test_huge_fields_are_quarantined_not_crashing(app: App, write) -> None:
     f = summary.files[0]
     assert_counts_add_up(f)
     assert f.events_stored == 1
-    reasons = sorted(r["reason"] for r in quarantine(app))
-    assert reasons == ["channel longer than 1000 characters",
-                       "text longer than 100000 characters"]
+    q = quarantine(app)
+    assert sorted(r["reason"] for r in q) == ["channel longer than 1000 characters",
+                                              "text longer than 100000 characters"]
+    assert all(len(r["raw"]) < 25_000 for r in q)
 
 
-def test_ndjson_with_a_broken_line(app: App, write) -> None:
+def test_ndjson_with_a_broken_line(app: App, write: Writer) -> None:
     lines = ['{"event_id": "n1", "occurred_at": "2024-03-01T10:00:00+01:00", "kind": "web.visit",'
              ' "attrs": {"page": "/", "n": 3}}',
              '{"event_id": "n2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "web.visit"',
@@ -144,7 +145,7 @@ def test_ndjson_with_a_broken_line(app: App, write) -> None:
     assert stored.column("occurred_at")[0].as_py().hour == 9
 
 
-def test_json_array(app: App, write) -> None:
+def test_json_array(app: App, write: Writer) -> None:
     text = ('[{"event_id": "j1", "occurred_at": "2024-03-01 10:00", "kind": "web.visit",'
             ' "score": null}, {"event_id": "j2", "occurred_at": "2024-03-01 10:00",'
             ' "kind": "survey.response", "metric": "nps", "score": 8}]')
@@ -154,7 +155,7 @@ def test_json_array(app: App, write) -> None:
     assert score == [{"score": 8.0}]
 
 
-def test_folders_and_globs(app: App, tmp_path: Path, write) -> None:
+def test_folders_and_globs(app: App, tmp_path: Path, write: Writer) -> None:
     write("a.csv", HEADER + ROWS)
     (tmp_path / "sub").mkdir()
     write("sub/b.csv", HEADER + ROWS.replace("e1", "f1").replace("e2", "f2"))
@@ -166,7 +167,7 @@ def test_folders_and_globs(app: App, tmp_path: Path, write) -> None:
     assert by_glob.events_stored == 0 and by_glob.duplicates == 4
 
 
-def test_unknown_type_and_missing_file_are_reported_per_file(app: App, write) -> None:
+def test_unknown_type_and_missing_file_are_reported_per_file(app: App, write: Writer) -> None:
     good = write("ok.csv", HEADER + ROWS)
     summary = ingest_paths(app, [write("x.xlsx", b"PK"), good, good.with_name("nope.csv")],
                            progress=False)
@@ -175,3 +176,23 @@ def test_unknown_type_and_missing_file_are_reported_per_file(app: App, write) ->
     assert errors[1] is None
     assert errors[2] and "no such file" in errors[2]
     assert summary.events_stored == 2
+
+
+def test_line_numbers_stay_right_across_batches(tmp_path: Path, write: Writer) -> None:
+    lines = [HEADER.strip()]
+    for n in range(2, 32):
+        if n in (5, 14, 15):
+            lines.append(f"w{n},2024-03-01 10:00,web.visit")            # wrong column count
+        elif n in (9, 17, 31):
+            lines.append(f"t{n},not a date,web.visit,web,,,")          # bad time stamp
+        else:
+            lines.append(f"g{n},2024-03-01 10:00,web.visit,web,,,")
+    path = write("lines.csv", "\n".join(lines) + "\n")
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"),
+                           ingest_batch_rows=4)) as app:
+        f = ingest_paths(app, [path], progress=False).files[0]
+        assert_counts_add_up(f)
+        q = quarantine(app)
+    assert [r["line"] for r in q] == [5, 9, 14, 15, 17, 31]
+    for r in q:
+        assert f"{'wt'[r['line'] in (9, 17, 31)]}{r['line']}" in r["raw"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.journeys.logs import load, small_log
 
 from klantreis.app import App
-from tests.journeys.logs import load, small_log
 
 
 @pytest.fixture

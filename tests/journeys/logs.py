@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
@@ -100,7 +101,7 @@ def oracle_dfg(traces: Mapping[str, list[dict[str, Any]]], activity: str = "kind
     edges: Counter[tuple[Any, Any]] = Counter()
     for events in traces.values():
         acts = [e.get(activity) for e in events]
-        edges.update(zip(acts, acts[1:], strict=False))
+        edges.update(pairwise(acts))
     return edges
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.journeys.logs import load, small_log
 
 from klantreis.app import App
 from klantreis.cli.main import cli
 from klantreis.settings import Settings
-from tests.journeys.logs import load, small_log
 
 NOW = "2025-03-13T09:00:00Z"
 

@@ -8,13 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from klantreis.analytics import discovery
-from klantreis.analytics.conditions import PromiseBroken
-from klantreis.analytics.journey_index import JourneyIndex
-from klantreis.analytics.journeys import JourneyFilter, steps
-from klantreis.app import App
-from klantreis.settings import Settings
 from tests.journeys.logs import (
     NOW,
     T0,
@@ -26,6 +19,13 @@ from tests.journeys.logs import (
     ordered_traces,
     small_log,
 )
+
+from klantreis.analytics import discovery
+from klantreis.analytics.conditions import PromiseBroken
+from klantreis.analytics.journey_index import JourneyIndex
+from klantreis.analytics.journeys import JourneyFilter, steps
+from klantreis.app import App
+from klantreis.settings import Settings
 
 
 def test_dfg_counts_equal_the_oracle(small_app: App) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from tests.journeys.logs import NOW, T0, ev, load
 
 from klantreis.analytics import stats
 from klantreis.analytics.conditions import (
@@ -19,7 +20,6 @@ from klantreis.analytics.conditions import (
 )
 from klantreis.analytics.impact import impact, impact_ranking
 from klantreis.app import App
-from tests.journeys.logs import NOW, T0, ev, load
 
 D = timedelta
 

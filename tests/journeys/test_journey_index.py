@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from tests.journeys.logs import T0, edge_counts, ev, load, small_log
+
 from klantreis.analytics import discovery
 from klantreis.analytics.journey_index import JourneyIndex, open_index
 from klantreis.app import App
 from klantreis.settings import Settings
-from tests.journeys.logs import T0, edge_counts, ev, load, small_log
 
 
 def test_first_use_builds_then_stays_current(small_app: App) -> None:
@@ -21,7 +22,8 @@ def test_first_use_builds_then_stays_current(small_app: App) -> None:
 
 def test_new_events_refresh_only_their_journeys(small_app: App) -> None:
     index = JourneyIndex(small_app.store)
-    index.ensure()
+    before = index.discover(top=None)  # fills the cached graph of all journeys
+    assert ("invoice.sent", "invoice.paid") not in edge_counts(before.dfg)
     load(small_app, [ev("o6-z", "o6", "invoice.paid", T0 + timedelta(days=9)),
                      ev("n1-1", "n1", "order.placed", T0 + timedelta(days=9))])
     result = index.ensure()
@@ -51,3 +53,14 @@ def test_read_only_store_has_no_index(tmp_path: Path) -> None:
     with App(Settings.load(env={}, db_path=path), read_only=True) as app:
         assert open_index(app.store) is None
         assert discovery.discover(app.events_table(), app.journey).journeys == 6
+
+
+def test_an_index_of_another_version_is_rebuilt(small_app: App) -> None:
+    con = small_app.store.con
+    con.execute("CREATE TABLE journey_index_state (events BIGINT, watermark TIMESTAMPTZ)"
+                ).fetchall()
+    con.execute("INSERT INTO journey_index_state VALUES (33, now())").fetchall()
+    con.execute("CREATE TABLE journey_paths (journey_id VARCHAR, kind_path VARCHAR)").fetchall()
+    index = JourneyIndex(small_app.store)
+    assert index.ensure().mode == "full"
+    assert index.discover().start.to_pylist() == [{"activity": "order.placed", "count": 6}]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from tests.journeys.logs import NOW, T0, ev, load
 
 from klantreis.analytics import promises
 from klantreis.app import App
-from tests.journeys.logs import NOW, T0, ev, load
 
 
 def _by_journey(app: App, **kw: object) -> dict[str, dict[str, object]]:

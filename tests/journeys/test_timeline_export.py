@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tests.journeys.logs import T0, ev, load, small_log
 
 from klantreis.analytics.timeline import timeline
 from klantreis.app import App
-from klantreis.services.export import export_csv, export_log, export_xes, xes_escape
-from tests.journeys.logs import T0, ev, load, small_log
+from klantreis.services.export import export_log, export_xes, xes_escape
 
 XES = "{http://www.xes-standard.org/}"
 NASTY = 'Pakket "kapot" & <script>alert(1)</script>\x00\x07 ünïcødé 😀\r\nnieuwe regel'
@@ -48,10 +48,10 @@ def test_xes_escape_removes_what_xml_cannot_hold() -> None:
 
 
 def _nasty_app(app: App) -> App:
-    load(app, small_log() + [
-        ev("x1", "x&<1>", "contact.inbound", T0, text=NASTY,
-           attrs={"reason": "pakket_beschadigd", "resolved": True, "response_minutes": 12.5,
-                  "n": 3, "nested": {"a": 1}})])
+    load(app, [*small_log(),
+               ev("x1", "x&<1>", "contact.inbound", T0, text=NASTY,
+                  attrs={"reason": "pakket_beschadigd", "resolved": True,
+                         "response_minutes": 12.5, "n": 3, "nested": {"a": 1}})])
     return app
 
 

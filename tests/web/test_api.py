@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import PASSWORDS, bearer, do_login
 from klantreis.app import App
-
-from conftest import PASSWORDS, bearer, do_login  # noqa: I001
+from klantreis.model.events import events_from_records
 
 PAGES = ["index", "scores", "verbatims"]
 
@@ -173,7 +173,8 @@ def test_bad_tokens_are_401(client: TestClient, header: str) -> None:
 
 
 def test_session_cannot_ingest(as_user: Any) -> None:
-    assert_error(as_user("admin").post("/api/v1/events", json=_event("s")), 403)
+    body = assert_error(as_user("admin").post("/api/v1/events", json=_event("s")), 401)
+    assert "token" in body["error"]["message"]
 
 
 # -- login and CSRF ----------------------------------------------------------------------
@@ -318,3 +319,25 @@ def test_ingest_too_many_bytes_is_413(client: TestClient, tokens: dict[str, str]
 
 def test_ingest_needs_a_token(client: TestClient) -> None:
     assert_error(client.post("/api/v1/events", json=_event("anon")), 401)
+
+
+def test_page_cache_reuses_data_until_the_store_changes(web_app: App) -> None:
+    from klantreis.web.pagekit import PageCache, PageSpec
+
+    calls: list[int] = []
+
+    def data(ctx: Any, params: Any) -> dict[str, Any]:
+        calls.append(1)
+        return {"n": web_app.store.count()}
+
+    class Ctx:
+        app, lang, sees_personal_data = web_app, "nl", False
+
+    cache, spec = PageCache(fresh_age=0.0), PageSpec("t", "/t", "t.html", data)
+    first = cache.get(Ctx(), spec, "p")  # type: ignore[arg-type]
+    assert cache.get(Ctx(), spec, "p") == first and len(calls) == 1  # type: ignore[arg-type]
+    cache.get(Ctx(), spec, "other")  # type: ignore[arg-type]
+    assert len(calls) == 2, "other parameters, other entry"
+    web_app.store.append(events_from_records(
+        [{"event_id": "cache-1", "occurred_at": "2026-03-30T10:00:00Z", "kind": "web.visit"}]))
+    assert cache.get(Ctx(), spec, "p")["n"] == first["n"] + 1  # type: ignore[arg-type]

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
+from conftest import PASSWORDS, SCRIPT_COMMENT, SECRET, fill_store
 from klantreis.app import App
 from klantreis.settings import Settings
 from klantreis.web import create_app
-
-from conftest import PASSWORDS, SCRIPT_COMMENT, SECRET, fill_store  # noqa: I001
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -440,15 +440,18 @@ def _prepare(events: ibis.Table, journey: JourneyConfig, until: date | None, day
 def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
              days: int = 90, base: tuple[date, date] | None = None,
              filters: Mapping[str, Any] | None = None, mover_window: int = 7,
-             mover_limit: int = 5) -> IndexResult:
+             mover_limit: int = 5, with_movers: bool = True) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
     answers), with per-touchpoint/owner/channel series and the movers of the last
     ``mover_window`` days versus the ``mover_window`` before.
 
     ``base`` is the base period (first, last day inclusive); default: the first 28 days with
     answers (under the dimension filters). ``filters``: see the module docstring; its
-    ``since``/``until`` override ``days``/the default end. Never raises on an empty store:
-    the result then has ``empty`` True and no series.
+    ``since``/``until`` override ``days``/the default end (ValueError when since > until).
+    ``with_movers=False`` skips the movers and their driver queries (most of the engine
+    time on a large store); ``movers`` is then None.
+    Never raises on an empty store or filters matching nothing: the result then has
+    ``empty`` True and no series.
 
     >>> from klantreis.app import open_app
     >>> app = open_app(":memory:")
@@ -469,7 +472,8 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
     components = {d: _components(cells, d, days_all, shown, base_score, labels[d])
                   for d in DIMENSIONS}
     yesterday = series[-2].value if len(series) > 1 else None
-    movers = _movers(events, journey, cells, plan, base_score, filters, mover_limit)
+    movers = (_movers(events, journey, cells, plan, base_score, filters, mover_limit)
+              if with_movers else None)
     return IndexResult(
         since=plan.since, until=plan.until, base=plan.base, base_score=_opt(base_score),
         smoothing_days=SMOOTHING_DAYS, series=series, current=series[-1].value,

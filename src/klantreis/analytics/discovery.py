@@ -23,6 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from klantreis.analytics import stats
 from klantreis.analytics.journeys import (
     FEEDBACK_KINDS,
     Activity,
@@ -44,11 +45,13 @@ __all__ = [
     "end_activities",
     "handovers",
     "start_activities",
+    "step_stats",
     "variants",
 ]
 
-#: Separator of activities in a variant's key (never part of a kind or a touchpoint id).
-VARIANT_SEP = " > "
+#: Joins a variant's activities into its sort key (the ASCII unit separator, so that the
+#: order equals the journey index's ORDER BY on its stored paths).
+VARIANT_SEP = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,12 @@ def _duration_stats(value: ir.FloatingColumn) -> dict[str, ir.Value]:
             "p90_s": value.quantile(0.9)}
 
 
-def _count_all(table: ir.Table) -> ir.IntegerScalar:
-    return table.count()
-
-
 def dfg_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     """Directly-follows edges of (already filtered) events: source, target, count, durations."""
     s = steps(events, activity)
     s = s.filter(s.next_at.notnull())
     out = s.group_by(source=s.activity, target=s.next_activity).aggregate(
-        count=_count_all(s), mean_s=s.wait_s.mean(), median_s=s.wait_s.median(),
+        count=s.count(), mean_s=s.wait_s.mean(), median_s=s.wait_s.median(),
         p90_s=s.wait_s.quantile(0.9))
     return out.order_by([ibis.desc("count"), "source", "target"])
 
@@ -200,3 +199,57 @@ def discover(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None
         start=_sort_activity_counts(_edge_activities(ev, activity, True).to_pyarrow()),
         end=_sort_activity_counts(_edge_activities(ev, activity, False).to_pyarrow()),
     )
+
+
+def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, float | None]]:
+    """Per touchpoint asked about: (answers, score) of ``metric`` (stats' scale and rules)."""
+    sv = events.filter((events.kind == "survey.response") & (events.metric == metric)
+                       & events.score.notnull() & events.touchpoint.notnull())
+    agg = sv.group_by("touchpoint").aggregate(
+        n=sv.count(), total=sv.score.sum(), total_sq=(sv.score * sv.score).sum(),
+        promoters=(sv.score >= 9).sum(), detractors=(sv.score <= 6).sum(),
+        top2=(sv.score >= 4).sum()).to_pyarrow()
+    if not agg.num_rows:
+        return {}
+    fields = {k: agg.column(k).to_numpy(zero_copy_only=False).astype(float)
+              for k in ("n", "total", "total_sq", "promoters", "detractors", "top2")}
+    est = stats.estimate_arrays(metric, fields, min_answers=1)
+    return {tp: (int(n), None if v != v else float(v))
+            for tp, n, v in zip(agg.column("touchpoint").to_pylist(), fields["n"],
+                                est["value"], strict=True)}
+
+
+def step_stats(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
+               activity: Activity = "kind", metric: str = "csat") -> pa.Table:
+    """Per activity: events, journeys passing it, their inbound contacts per 100 journeys,
+    its usual owner (the most frequent), and the ``metric`` score of its touchpoint.
+
+    Columns: activity, owner, events, journeys, contacts_per_100, touchpoint, score_n, score.
+    """
+    ev = apply_filter(events, journey, flt)
+    act = ev[activity]
+    per_act = ev.group_by(activity=act).aggregate(owner=ev.owner.mode(), events=ev.count())
+    pairs = ev.select("journey_id", activity=act).distinct()
+    contacts = ev.filter(ev.kind == "contact.inbound")
+    contacts = contacts.group_by("journey_id").aggregate(k=contacts.count())
+    j = pairs.left_join(contacts, "journey_id")
+    reach = j.group_by("activity").aggregate(journeys=j.count(), contacts=j.k.fill_null(0).sum())
+    table = per_act.inner_join(reach, "activity").to_pyarrow().sort_by(
+        [("events", "descending"), ("activity", "ascending")])
+    scores = _touchpoint_scores(ev, metric)
+    kind_tp = journey.touchpoint_for_kind()
+    rows = []
+    for r in table.to_pylist():
+        tp = r["activity"] if activity == "touchpoint" else kind_tp.get(r["activity"] or "")
+        n, score = scores.get(tp or "", (0, None))
+        rows.append({"activity": r["activity"], "owner": r["owner"], "events": r["events"],
+                     "journeys": r["journeys"],
+                     "contacts_per_100": 100.0 * r["contacts"] / r["journeys"],
+                     "touchpoint": tp, "score_n": n, "score": score})
+    return pa.Table.from_pylist(rows, schema=_STEP_SCHEMA)
+
+
+_STEP_SCHEMA = pa.schema([("activity", pa.string()), ("owner", pa.string()),
+                          ("events", pa.int64()), ("journeys", pa.int64()),
+                          ("contacts_per_100", pa.float64()), ("touchpoint", pa.string()),
+                          ("score_n", pa.int64()), ("score", pa.float64())])

@@ -27,7 +27,7 @@ from klantreis.analytics.journeys import JourneyFilter, apply_filter
 from klantreis.analytics.promises import promise_outcomes_expr
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["ContactEffect", "Impact", "impact", "impact_ranking", "default_conditions"]
+__all__ = ["ContactEffect", "Impact", "default_conditions", "impact", "impact_ranking"]
 
 SCORE_METRICS = ("nps", "ces", "csat")
 #: Kinds whose presence is worth checking by default (when they occur in the data).

@@ -27,8 +27,15 @@ import numpy as np
 import pandas as pd
 
 from klantreis.analytics import stats
-from klantreis.analytics.backend import json_text, local_time
-from klantreis.analytics.periods import next_period_start, period_start, to_dates, utc_bound
+from klantreis.analytics.backend import json_text
+from klantreis.analytics.periods import (
+    next_period_start,
+    period_starts,
+    previous_period_start,
+    time_span,
+    utc_bound,
+    with_period_key,
+)
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
@@ -71,9 +78,10 @@ def key_expr(events: ir.Table, key: str, journey: JourneyConfig | None = None,
              period: str | None = None, timezone: str | None = None) -> ir.Value:
     """The Ibis expression for one group key or filter key."""
     if key == "period":
-        if period is None:
-            raise ValueError("grouping by 'period' needs period='day', 'week' or 'month'")
-        return period_start(local_time(events, _zone(journey, timezone)), period)
+        if period is None or "_period" not in events.columns:
+            raise ValueError("grouping by 'period' needs period='day', 'week' or 'month'"
+                             " (and a table from with_period_key)")
+        return events["_period"]
     if key == "stage":
         return stage_expr(events, journey)
     if key.startswith("attrs."):
@@ -84,9 +92,19 @@ def key_expr(events: ir.Table, key: str, journey: JourneyConfig | None = None,
                      f"{', '.join(COLUMN_KEYS)}")
 
 
+def _with_period(t: ir.Table, period: str | None, journey: JourneyConfig | None,
+                 timezone: str | None, events: ir.Table | None = None) -> ir.Table:
+    """``t`` with the ``_period`` key; the offset tree covers the time span of ``events``
+    (the unfiltered table, whose span DuckDB knows from statistics)."""
+    if not period:
+        return t
+    span = time_span(events if events is not None else t)
+    return with_period_key(t, period, _zone(journey, timezone), span=span)
+
+
 def group_keys(by: Sequence[str], period: str | None) -> list[str]:
     """``by`` with ``period`` first when a period is asked for (no duplicates)."""
-    keys = [k for k in by if k != "period"]
+    keys = [k for k in by if k not in ("period", "metric")]  # metric is always a key
     return (["period"] if period or "period" in by else []) + keys
 
 
@@ -113,11 +131,19 @@ def select_events(events: ir.Table, filters: Filters | None = None, since: Any =
 
 
 def answers(events: ir.Table, metrics: Sequence[str]) -> ir.Table:
-    """The feedback answers of ``metrics`` (events with that metric and a score)."""
+    """The feedback answers (events with a score) that may belong to ``metrics``.
+
+    One metric is filtered in the engine (``metric = 'nps'``, cheap). For several, the engine
+    only drops events without a score and groups by metric; the caller drops the other
+    metrics' rows (measured on DuckDB: a string ``IN`` filter cost more than the extra groups).
+    """
     unknown = [m for m in metrics if m not in stats.METRICS]
-    if unknown:
+    if unknown or not metrics:
         raise ValueError(f"unknown metric(s) {unknown}; use {', '.join(stats.METRICS)}")
-    return events.filter(events.metric.isin(list(metrics)), events.score.notnull())
+    answered = events.filter(events.score.notnull())
+    if len(metrics) == 1:
+        return answered.filter(answered.metric == metrics[0])
+    return answered
 
 
 # -- engine aggregation ---------------------------------------------------------------------
@@ -125,9 +151,13 @@ def summary_expr(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[st
                  period: str | None = None, filters: Filters | None = None,
                  journey: JourneyConfig | None = None, since: Any = None, until: Any = None,
                  timezone: str | None = None) -> ir.Table:
-    """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``)."""
+    """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``).
+
+    With a ``period`` it runs one small query first: the time span of ``events``.
+    """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     t = answers(select_events(events, filters, since, until, journey, timezone), metrics)
+    t = _with_period(t, period, journey, timezone, events)
     exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
     s = t.score
     return t.group_by(metric=t.metric, **exprs).aggregate(
@@ -146,22 +176,36 @@ def summarize(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[str] 
     Columns: ``metric``, the group keys, then ``n, total, total_sq, promoters, detractors,
     top2``; sorted by metric and keys.
     """
-    expr = summary_expr(events, metrics, by, period, filters, journey, since, until, timezone)
-    return _tidy(expr.to_pandas(), ["metric", *group_keys(by, period)])
+    wanted = [metrics] if isinstance(metrics, str) else list(metrics)
+    expr = summary_expr(events, wanted, by, period, filters, journey, since, until, timezone)
+    df = expr.to_pandas()
+    df = df[df["metric"].isin(wanted)]
+    return _tidy(df, ["metric", *group_keys(by, period)], period)
 
 
-def _tidy(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Same types on every engine: dates for periods, None for missing keys, int counts."""
-    if "period" in df.columns:
-        df["period"] = to_dates(df["period"])
-    for key in keys:
-        df[key] = df[key].astype(object).where(df[key].notna(), None)
-    for name in ("n", "promoters", "detractors", "top2", "contacts", "journeys"):
-        if name in df.columns:
-            df[name] = df[name].fillna(0).astype("int64")
+def _tidy(df: pd.DataFrame, keys: list[str], period: str | None = None) -> pd.DataFrame:
+    """Same types on every engine: dates for periods, None for missing keys, int counts.
+
+    Period keys (day numbers) become start dates; rows of the same period (the days of a
+    month) are summed.
+    """
+    df = df.copy()
+    counts = [c for c in ("n", "promoters", "detractors", "top2", "contacts", "journeys")
+              if c in df.columns]
+    for name in counts:
+        df[name] = df[name].fillna(0).astype("int64")
     for name in ("total", "total_sq"):
         if name in df.columns:
             df[name] = df[name].astype("float64")
+    if "period" in keys and period is not None:
+        df["period"] = period_starts(df["period"], period)
+    for key in keys:
+        df[key] = df[key].astype(object).where(df[key].notna(), None)
+    if period == "month" and len(df):
+        values = [c for c in df.columns if c not in keys]
+        df = df.groupby(keys, dropna=False, sort=False)[values].sum().reset_index()
+        for key in keys:
+            df[key] = df[key].astype(object).where(df[key].notna(), None)
     return df.sort_values(keys, na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -225,7 +269,7 @@ def period_change(events: ir.Table, metric: str, period: str = "week", by: Seque
     res = stats.compare_arrays(metric, _summary_arrays(cur, "_prev"), _summary_arrays(cur),
                                alpha, _min_answers(journey, min_answers))
     out = cur[["metric", *keys]].copy()
-    out["previous_period"] = _previous_start(out["period"], period)
+    out["previous_period"] = previous_period_start(out["period"], period)
     out["n_previous"] = cur["n_prev"].astype("int64")
     out["n"] = cur["n"].astype("int64")
     out["value_previous"], out["value"] = res["value_a"], res["value_b"]
@@ -237,13 +281,6 @@ def period_change(events: ir.Table, metric: str, period: str = "week", by: Seque
             out["period"].max())
         out = out[out["period"] == last].reset_index(drop=True)
     return out
-
-
-def _previous_start(starts: pd.Series, period: str) -> pd.Series:
-    ts = pd.to_datetime(starts)
-    if period == "month":
-        return (ts - pd.offsets.MonthBegin(1)).dt.date
-    return (ts - pd.Timedelta(days=1 if period == "day" else 7)).dt.date
 
 
 def nps_ces_matrix(events: ir.Table, journey: JourneyConfig, min_answers: int | None = None,
@@ -291,10 +328,12 @@ def contacts_per_100_journeys(events: ir.Table, journey: JourneyConfig,
     t = select_events(events, filters={k: v for k, v in (filters or {}).items()},
                       since=since, until=until, journey=journey)
     contacts = t.filter(t.kind == contact_kind)
+    contacts = _with_period(contacts, period if "period" in keys else None, journey, None,
+                            events)
     cexprs = {k: key_expr(contacts, k, journey, period) for k in keys}
     num = _tidy(contacts.group_by(**cexprs).aggregate(contacts=contacts.count()).to_pandas()
                 if keys else pd.DataFrame({"contacts": [contacts.count().to_pyarrow().as_py()]}),
-                keys)
+                keys, period if "period" in keys else None)
     starts = select_events(events, since=since, until=until, journey=journey)
     starts = starts.filter(starts.kind == journey.journey_start, starts.journey_id.notnull())
     den = _journey_counts(starts, journey, period if "period" in keys else None)
@@ -311,6 +350,7 @@ def _journey_counts(starts: ir.Table, journey: JourneyConfig, period: str | None
         n = starts.journey_id.nunique().to_pyarrow().as_py()
         return pd.DataFrame({"journeys": [int(n or 0)]})
     first = starts.group_by("journey_id").aggregate(occurred_at=starts.occurred_at.min())
+    first = _with_period(first, period, journey, None, starts)
     expr = key_expr(first, "period", journey, period)
     df = first.group_by(period=expr).aggregate(journeys=first.count()).to_pandas()
-    return _tidy(df, ["period"])
+    return _tidy(df, ["period"], period)

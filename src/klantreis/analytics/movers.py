@@ -25,12 +25,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import pandas as pd
 from babel.numbers import format_decimal
 
+from klantreis.analytics.backend import json_text
 from klantreis.analytics.periods import utc_bound
-from klantreis.analytics.promises import promise_outcomes_expr
-from klantreis.model.journey import JourneyConfig
+from klantreis.model.journey import JourneyConfig, Promise
 
 __all__ = [
     "FAILURE_SUFFIXES",
@@ -48,8 +49,9 @@ __all__ = [
 #: Event kinds ending in one of these count as operational failures of their touchpoint.
 FAILURE_SUFFIXES = ("failed", "bounced", "cancelled", "rejected")
 CONTACT_KIND = "contact.inbound"
+UTC_TS = dt.Timestamp(timezone="UTC")
 #: How far before the windows a promise may have been made and still be counted.
-PROMISE_LOOKBACK = timedelta(days=60)
+PROMISE_LOOKBACK = timedelta(days=30)
 LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 
 #: Nouns for driver counts: key -> (nl one, nl many, en one, en many). Promise nouns are
@@ -255,21 +257,49 @@ def _kind_counts(events: ibis.Table, kinds: list[str], start: datetime, middle: 
     return agg.to_pyarrow().to_pylist()
 
 
+def _broken_promises(events: ibis.Table, promise: Promise, start: datetime, middle: datetime,
+                     end: datetime) -> ibis.Table:
+    """Per (owner, is_current): promises broken in [start, end), as of ``end``.
+
+    The rules of :mod:`klantreis.analytics.promises`: the journey's first ``promised`` event
+    sets the deadline (``attrs[deadline_attr]``, else its own time), its first
+    ``fulfilled_by`` event fulfils it; broken = fulfilled after deadline + grace, or not
+    fulfilled by ``end`` while deadline + grace has passed. It broke at the fulfilment (or
+    the deadline when unfulfilled); owner = the fulfilling event's owner, else the promised
+    event's. Written with ``json_text`` so it runs natively on DuckDB and Spark.
+    """
+    recent = events.filter(events.journey_id.notnull(),
+                           events.occurred_at >= start - PROMISE_LOOKBACK,
+                           events.occurred_at < end)
+    p = recent.filter(recent.kind == promise.promised)
+    deadline = ibis.coalesce(json_text(p, promise.deadline_attr).try_cast(UTC_TS),
+                             p.occurred_at)
+    p = p.group_by("journey_id").aggregate(deadline=deadline.argmin(p.occurred_at),
+                                           promised_owner=p.owner.argmin(p.occurred_at))
+    f = recent.filter(recent.kind == promise.fulfilled_by)
+    f = f.group_by("journey_id").aggregate(fulfilled_at=f.occurred_at.min(),
+                                           fulfilled_owner=f.owner.argmin(f.occurred_at))
+    j = p.left_join(f, "journey_id")
+    limit = j.deadline + ibis.interval(seconds=int(promise.grace_minutes * 60))
+    broke_at = ibis.coalesce(j.fulfilled_at, j.deadline)
+    j = j.filter(ibis.coalesce(j.fulfilled_at, ibis.literal(end, type=UTC_TS)) > limit,
+                 broke_at >= start, broke_at < end)
+    return j.select(owner=ibis.coalesce(j.fulfilled_owner, j.promised_owner),
+                    is_current=broke_at >= middle)
+
+
 def _promise_counts(events: ibis.Table, journey: JourneyConfig, start: datetime,
                     middle: datetime, end: datetime, owners: Sequence[str] | None
                     ) -> list[dict[str, Any]]:
-    """Broken promises per promise and owner, as of ``end``, in the window of the moment they
-    broke: the fulfilment time, or the deadline when still unfulfilled (see promises.py)."""
-    recent = events.filter(events.occurred_at >= start - PROMISE_LOOKBACK,
-                           events.occurred_at < end)
-    out = promise_outcomes_expr(recent, journey, now=end)
-    broke_at = ibis.coalesce(out.fulfilled_at, out.deadline)
-    out = out.filter(out.status == "broken", broke_at >= start, broke_at < end)
-    if owners:
-        out = out.filter(out.owner.isin(list(owners)))
-    out = out.mutate(is_current=broke_at >= middle)
-    agg = out.group_by(["promise_id", "owner", "is_current"]).aggregate(count=out.count())
-    return agg.to_pyarrow().to_pylist()
+    """Broken promises per promise, owner and window, in one query."""
+    parts = []
+    for promise in journey.promises:
+        broken = _broken_promises(events, promise, start, middle, end)
+        if owners:
+            broken = broken.filter(broken.owner.isin(list(owners)))
+        parts.append(broken.group_by(["owner", "is_current"]).aggregate(
+            count=broken.count()).mutate(promise_id=ibis.literal(promise.id)))
+    return ibis.union(*parts).to_pyarrow().to_pylist()
 
 
 def collect_facts(events: ibis.Table, journey: JourneyConfig, previous: tuple[date, date],

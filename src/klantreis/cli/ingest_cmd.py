@@ -33,17 +33,15 @@ def _summary_table(summary: Any) -> Any:
 
 def _echo_summary(summary: Any) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
-    console = Console()
-    console.print(_summary_table(summary))
+    Console().print(_summary_table(summary))
     for f in summary.failed:
-        console.print(f"[red]failed / mislukt[/red]: {escape(f.error or '')}")
+        click.echo(f"failed / mislukt: {f.error}")
     if summary.quarantined:
-        console.print(f"{summary.quarantined:,} quarantined / in quarantaine"
-                      " (klantreis quarantine shows them); top reasons:")
+        click.echo(f"{summary.quarantined:,} quarantined / in quarantaine"
+                   " (see: klantreis quarantine); top reasons / meest voorkomende redenen:")
         for reason, n in summary.reasons.most_common(5):
-            console.print(f"  {n:>8,}  {escape(reason)}")
+            click.echo(f"  {n:>8,}  {reason}")
 
 
 @click.command(help="Ingest CSV, Parquet, JSON/NDJSON or XES files, folders or globs.")

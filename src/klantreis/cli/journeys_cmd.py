@@ -108,7 +108,8 @@ def _discover(app: Any, flt: Any, activity: str, top: int | None, use_index: boo
     from klantreis.analytics.journey_index import open_index
 
     index = open_index(app.store) if use_index else None
-    return discover(app.events_table(), app.journey, flt, activity, top, index=index)
+    return discover(app.events_table(), app.journey, flt, activity, top,  # type: ignore[arg-type]
+                    index=index)
 
 
 @click.group(help="Discover journeys: graph, variants, hand-overs, promises, impact.")

@@ -19,7 +19,7 @@ from klantreis.settings import SETTINGS, Settings
 __all__ = ["cli", "settings_from_options", "store_options"]
 
 #: Modules that add commands with ``register(cli)``; add yours here.
-COMMAND_MODULES: list[str] = ["klantreis.cli.journeys_cmd", "klantreis.cli.ingest_cmd", "klantreis.cli.demo_cmd", "klantreis.cli.serve_cmd"]
+COMMAND_MODULES: list[str] = ["klantreis.cli.journeys_cmd", "klantreis.cli.ingest_cmd", "klantreis.cli.demo_cmd", "klantreis.cli.serve_cmd", "klantreis.cli.contacts_cmd", "klantreis.cli.metrics_cmd"]
 
 
 def store_options(func: click.decorators.FC) -> click.decorators.FC:

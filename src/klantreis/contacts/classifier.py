@@ -87,6 +87,9 @@ class ContactClassifier:
         self.features = features or NgramTfidf()
         self.model: CalibratedClassifierCV | LinearSVC | None = None
         self.classes_: list[str] = []
+        self.coef_ = np.zeros((0, 0))
+        self.intercept_ = np.zeros(0)
+        self.sigmoid_: tuple[np.ndarray, np.ndarray] | None = None
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> ContactClassifier:
         pairs = [(t, y) for t, y in zip(texts, labels, strict=True) if y and y != UNKNOWN]
@@ -104,18 +107,42 @@ class ContactClassifier:
             log.warning("a reason has a single example: confidences are not calibrated")
             self.model = svm.fit(x, np.asarray(y))
         self.classes_ = [str(c) for c in self.model.classes_]
+        self._compile()
         return self
+
+    def _compile(self) -> None:
+        """Fold the SVM and its sigmoid calibrators into arrays: one matrix product and one
+        vectorised sigmoid per batch at prediction time."""
+        model = self.model
+        svm = model.calibrated_classifiers_[0].estimator if isinstance(
+            model, CalibratedClassifierCV) else model
+        self.coef_ = np.asarray(svm.coef_, dtype=np.float64).T.copy()
+        self.intercept_ = np.asarray(svm.intercept_, dtype=np.float64)
+        if isinstance(model, CalibratedClassifierCV):
+            cal = model.calibrated_classifiers_[0].calibrators
+            self.sigmoid_ = (np.array([c.a_ for c in cal]), np.array([c.b_ for c in cal]))
+        else:
+            self.sigmoid_ = None
 
     def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
         """Probability per class (columns in ``classes_`` order)."""
         if self.model is None:
             raise RuntimeError("the classifier is not trained")
-        x = self.features.transform(texts)
-        if isinstance(self.model, CalibratedClassifierCV):
-            return np.asarray(self.model.predict_proba(x))
-        d = np.asarray(self.model.decision_function(x)) * 5.0
-        e = np.exp(d - d.max(axis=1, keepdims=True))
-        return np.asarray(e / e.sum(axis=1, keepdims=True))
+        if getattr(self, "coef_", np.zeros(0)).size == 0:  # saved before compiling existed
+            self._compile()
+        d = np.asarray(self.features.transform(texts) @ self.coef_) + self.intercept_
+        if self.sigmoid_ is None:
+            d = d * 5.0
+            e = np.exp(d - d.max(axis=1, keepdims=True))
+            return np.asarray(e / e.sum(axis=1, keepdims=True))
+        a, b = self.sigmoid_
+        if len(self.classes_) == 2:  # one decision value and one calibrator
+            p1 = 1.0 / (1.0 + np.exp(d[:, :1] * a + b))
+            return np.hstack([1.0 - p1, p1])
+        p = 1.0 / (1.0 + np.exp(d * a + b))
+        total = p.sum(axis=1, keepdims=True)
+        uniform = np.full_like(p, 1.0 / p.shape[1])
+        return np.where(total > 0, p / np.where(total > 0, total, 1.0), uniform)
 
     def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
         proba = self.predict_proba(texts)
@@ -127,6 +154,18 @@ class ContactClassifier:
             out.append(Prediction(reason if conf >= self.threshold else UNKNOWN,
                                   round(conf, 4), "model", reason))
         return out
+
+    def predict_many(self, texts: Sequence[str | None], n_jobs: int = 1,
+                     chunk: int = 20_000) -> list[Prediction]:
+        """``predict`` over big batches, split across ``n_jobs`` worker processes."""
+        if n_jobs <= 1 or len(texts) <= chunk:
+            return self.predict(texts)
+        from joblib import Parallel, delayed
+
+        parts = [list(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
+        results = Parallel(n_jobs=n_jobs, backend="loky")(
+            delayed(self.predict)(part) for part in parts)
+        return [p for part in results for p in part]
 
     def predict_labels(self, texts: Sequence[str | None]) -> list[str]:
         """The best reason of every text, never unknown (for macro-F1)."""
@@ -184,8 +223,10 @@ def train_with_holdout(texts: Sequence[str], labels: Sequence[str], test_size: f
     ``extra`` (e.g. the taxonomy's example phrases) is added to training only, never to the
     held-out evaluation.
     """
+    counts = np.unique(np.asarray(list(labels)), return_counts=True)[1]
+    stratify = list(labels) if len(counts) and counts.min() >= 2 else None
     x_tr, x_te, y_tr, y_te = train_test_split(list(texts), list(labels), test_size=test_size,
-                                              random_state=seed, stratify=list(labels))
+                                              random_state=seed, stratify=stratify)
     ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
     held = ContactClassifier(threshold=threshold, seed=seed).fit(x_tr + ex_x, y_tr + ex_y)
     report = evaluate(held, x_te, y_te)

@@ -138,11 +138,10 @@ def _tfidf_block(rows: np.ndarray, keys: np.ndarray, n_docs: int, index: _HashIn
         np.log(m.data, out=m.data)
         m.data += 1.0
     m.data *= idf[m.indices]
-    sq = np.add.reduceat(m.data ** 2, m.indptr[:-1]) if m.nnz else np.zeros(n_docs)
-    sq[np.diff(m.indptr) == 0] = 0.0
-    norms = np.sqrt(sq)
+    row_of = np.repeat(np.arange(n_docs), np.diff(m.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=m.data ** 2, minlength=n_docs))
     norms[norms == 0] = 1.0
-    m.data /= np.repeat(norms, np.diff(m.indptr))
+    m.data /= norms[row_of]
     return m
 
 

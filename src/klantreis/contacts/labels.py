@@ -16,13 +16,13 @@ from typing import Any
 import pandas as pd
 
 from klantreis.contacts.classifier import ContactClassifier, PhraseMatcher, Prediction
-from klantreis.contacts.data import LABEL_KIND, contacts_frame
+from klantreis.contacts.data import CONTACT_KIND, LABEL_KIND, contacts_frame, parse_attrs
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.model.events import derive_event_id, events_from_records
 from klantreis.services.ingest import ingest_table
 from klantreis.store import AppendResult
 
-__all__ = ["QueueItem", "assign_reasons", "labelling_queue", "store_label"]
+__all__ = ["QueueItem", "assign_reasons", "label_record", "labelling_queue", "store_label"]
 
 
 def assign_reasons(contacts: pd.DataFrame, taxonomy: Taxonomy,
@@ -37,15 +37,17 @@ def assign_reasons(contacts: pd.DataFrame, taxonomy: Taxonomy,
     known = set(taxonomy.reason_ids())
     classifier: ContactClassifier | PhraseMatcher = model or PhraseMatcher(taxonomy)
     preds = classifier.predict(df["text"].fillna("").tolist()) if len(df) else []
-    reasons, confs, sources = [], [], []
+    rows: list[tuple[str, float, str]] = []
     for i, (label, given) in enumerate(zip(df["label"], df["given_reason"], strict=True)):
         if isinstance(label, str) and label:
-            reasons.append(label), confs.append(1.0), sources.append("label")
+            rows.append((label, 1.0, "label"))
         elif trust_given and isinstance(given, str) and given in known:
-            reasons.append(given), confs.append(1.0), sources.append("source")
+            rows.append((given, 1.0, "source"))
         else:
-            p = preds[i]
-            reasons.append(p.reason), confs.append(p.confidence), sources.append(p.method)
+            rows.append((preds[i].reason, preds[i].confidence, preds[i].method))
+    reasons = [r[0] for r in rows]
+    confs = [r[1] for r in rows]
+    sources = [r[2] for r in rows]
     df["reason"] = reasons
     df["confidence"] = confs
     df["reason_source"] = sources
@@ -82,22 +84,33 @@ def labelling_queue(events: Any, taxonomy: Taxonomy, model: ContactClassifier | 
             for r in df.itertuples()]
 
 
-def store_label(app: Any, contact_id: str, reason: str, taxonomy: Taxonomy,
-                labeller: str = "user", at: datetime | None = None) -> AppendResult:
-    """Store a human label as a ``contact.labelled`` event (validated against the taxonomy)."""
+def label_record(events: Any, contact_id: str, reason: str, taxonomy: Taxonomy,
+                 labeller: str = "user", at: datetime | None = None) -> dict[str, Any]:
+    """The ``contact.labelled`` event of a label (validated against the taxonomy and the
+    contacts in ``events``); raises ValueError for an unknown reason, KeyError for an unknown
+    contact."""
     if reason != UNKNOWN and reason not in taxonomy.reason_ids():
         raise ValueError(f"unknown reason '{reason}' (known: {', '.join(taxonomy.reason_ids())})")
-    contacts = contacts_frame(app.events_table())
-    match = contacts[contacts["contact_id"] == contact_id]
+    t = events.filter(events.kind == CONTACT_KIND)
+    rows = t.filter(t.attrs.contains(contact_id) | (t.event_id == contact_id)).select(
+        "event_id", "customer_id", "journey_id", "attrs").to_pandas()
+    match = rows[[parse_attrs(a).get("contact_id") == contact_id or e == contact_id
+                  for a, e in zip(rows["attrs"], rows["event_id"], strict=True)]]
     if match.empty:
         raise KeyError(f"no contact with id '{contact_id}'")
     first = match.iloc[0]
-    record = {
+    return {
         "event_id": derive_event_id(LABEL_KIND, contact_id, reason, labeller),
-        "occurred_at": at or datetime.now(UTC), "kind": LABEL_KIND,
+        "occurred_at": (at or datetime.now(UTC)).isoformat(), "kind": LABEL_KIND,
         "customer_id": first["customer_id"], "journey_id": first["journey_id"],
         "touchpoint": "klantenservice",
         "attrs": {"contact_id": contact_id, "reason": reason, "labeller": labeller},
     }
+
+
+def store_label(app: Any, contact_id: str, reason: str, taxonomy: Taxonomy,
+                labeller: str = "user", at: datetime | None = None) -> AppendResult:
+    """Store a human label as a ``contact.labelled`` event through ``ingest_table``."""
+    record = label_record(app.events_table(), contact_id, reason, taxonomy, labeller, at)
     return ingest_table(app.store, events_from_records([record], source="label"), app.journey,
                         source="label")

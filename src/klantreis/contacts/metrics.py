@@ -20,7 +20,7 @@ __all__ = ["PERIODS", "channel_service", "contact_rates", "orders_frame", "paret
            "period_of", "repeat_contacts", "survey_csat_frame"]
 
 #: Period names and their pandas frequencies.
-PERIODS = {"day": "D", "week": "W-MON", "month": "M"}
+PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
 
 
 def orders_frame(events: Any, start_kind: str = "order.placed") -> pd.DataFrame:
@@ -57,7 +57,7 @@ def contact_rates(contacts: pd.DataFrame, orders: pd.DataFrame, by: Sequence[str
     if period:
         out["orders"] = out["period"].map(o_counts).fillna(0).astype(int)
     else:
-        out["orders"] = int(o_counts)  # type: ignore[arg-type]
+        out["orders"] = len(orders)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["per_100_orders"] = np.where(out["orders"] > 0,
                                          100.0 * out["contacts"] / out["orders"], np.nan)

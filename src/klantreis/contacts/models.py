@@ -69,7 +69,8 @@ class ModelRegistry:
         return sorted(p.stem for p in self.folder.glob("v*.json"))
 
     def info(self, version: str | None = None) -> ModelInfo | None:
-        version = version or (self.versions() or [None])[-1]
+        versions = self.versions()
+        version = version or (versions[-1] if versions else None)
         if version is None:
             return None
         data = json.loads((self.folder / f"{version}.json").read_text(encoding="utf-8"))

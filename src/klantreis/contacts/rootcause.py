@@ -89,7 +89,7 @@ def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _lift_ci(a: np.ndarray, n1: np.ndarray, c: np.ndarray, n2: np.ndarray,
+def _lift_ci(a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarray | float,
              confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = (a / n1) / (c / n2)
@@ -121,6 +121,8 @@ def root_causes(contacts: pd.DataFrame, conds: pd.DataFrame, journeys: Sequence[
     n1 = c.groupby("reason").size()
     a["contacts"] = a["reason"].map(n1)
     a = a[a["contacts"] >= min_contacts]
+    if a.empty:
+        return pd.DataFrame(columns=[*RootCause.__dataclass_fields__, "precondition_of"])
     cc = a["condition"].map(c_counts).to_numpy(float)
     lift, lo, hi = _lift_ci(a["with_condition"].to_numpy(float), a["contacts"].to_numpy(float),
                             cc, float(n2), confidence)

@@ -168,6 +168,25 @@ def contact_ids(c: Contacts, journey_ids: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(take(journey_ids, c.order), "-C", seq, "")
 
 
+def _agents(n: int, rng: np.random.Generator) -> pa.Array:
+    number = pc.utf8_lpad(pc.cast(pa.array(rng.integers(1, 41, n)), pa.string()), 2, "0")
+    return pc.binary_join_element_wise('"agent-', number, '"', "")
+
+
+def _callbacks(c: Contacts, cid: pa.Array, rng: np.random.Generator) -> Block:
+    """Customer service calls or mails back on some unresolved contacts."""
+    back = np.nonzero(~c.resolved & (rng.random(len(c.order)) < 0.3))[0]
+    n = len(back)
+    t_back = c.t[back] + rng.uniform(HOUR, 26 * HOUR, n).astype("int64")
+    replied = cid.take(pa.array(back, pa.int64()))
+    return Block(
+        kind="contact.outbound", code="co", order=c.order[back], t=t_back, seq=c.seq[back],
+        touchpoint="klantenservice", channel=(("phone", "email"), rng.integers(0, 2, n)),
+        owner="customer_service",
+        attrs=json_object(n, contact_id=jstr(pc.binary_join_element_wise(replied, "-T", ""), n),
+                          in_reply_to=jstr(replied, n), reason=jstr((REASONS, c.reason[back]), n)))
+
+
 def contact_blocks(c: Contacts, f: Fulfilment, english: np.ndarray, journey_ids: pa.Array,
                    rng: np.random.Generator) -> list[Block]:
     """``contact.inbound`` with text and attrs, and call-backs (``contact.outbound``)."""
@@ -176,24 +195,11 @@ def contact_blocks(c: Contacts, f: Fulfilment, english: np.ndarray, journey_ids:
     carriers = [CARRIER_NAMES[k] for k in f.carrier[c.order].tolist()]
     texts = render_contacts(c.reason, en, take(journey_ids, c.order).to_pylist(), carriers, rng)
     cid = contact_ids(c, journey_ids)
-    agent = pc.binary_join_element_wise(
-        '"agent-', pc.utf8_lpad(pc.cast(pa.array(rng.integers(1, 41, n)), pa.string()), 2, "0"),
-        '"', "")
     inbound = Block(
         kind="contact.inbound", code="ci", order=c.order, t=c.t, seq=c.seq,
         touchpoint="klantenservice", channel=(CONTACT_CHANNELS, c.channel),
         owner="customer_service", text=texts, lang=(("nl", "en"), en.astype("int64")),
         attrs=json_object(n, contact_id=jstr(cid, n), reason=jstr((REASONS, c.reason), n),
                           response_minutes=jnum(c.response_minutes, 1),
-                          resolved=jbool(c.resolved), agent=agent))
-    back = np.nonzero(~c.resolved & (rng.random(n) < 0.3))[0]
-    t_back = c.t[back] + rng.uniform(HOUR, 26 * HOUR, len(back)).astype("int64")
-    out_cid = pc.binary_join_element_wise(cid.take(pa.array(back, pa.int64())), "-T", "")
-    outbound = Block(
-        kind="contact.outbound", code="co", order=c.order[back], t=t_back, seq=c.seq[back],
-        touchpoint="klantenservice", channel=(("phone", "email"), rng.integers(0, 2, len(back))),
-        owner="customer_service",
-        attrs=json_object(len(back), contact_id=jstr(out_cid, len(back)),
-                          in_reply_to=jstr(cid.take(pa.array(back, pa.int64())), len(back)),
-                          reason=jstr((REASONS, c.reason[back]), len(back))))
-    return [inbound, outbound]
+                          resolved=jbool(c.resolved), agent=_agents(n, rng)))
+    return [inbound, _callbacks(c, cid, rng)]

@@ -10,7 +10,7 @@ e-mail address, phone number, IBAN) to exercise escaping and masking.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +57,7 @@ class _Ctx(NamedTuple):
     journey_ids: pa.Array
     english: np.ndarray
     rng: np.random.Generator
+    now_us: int
 
 
 class _Survey:
@@ -73,6 +74,8 @@ class _Survey:
             parts.append(pc.cast(pa.array(seq), pa.string()))
         parts.append('"')
         self.survey_id = pc.binary_join_element_wise(*parts, "")
+        #: Extra JSON attrs per respondent (values are JSON texts), e.g. the contact asked about.
+        self.extra: dict[str, Any] = {}
 
     def comments(self, topics: list[str], share: float = 0.35) -> list[str | None]:
         chosen = np.nonzero(self.rng.random(len(self.idx)) < share)[0]
@@ -87,6 +90,7 @@ class _Survey:
         keep = np.arange(len(self.idx)) if subset is None else subset
         n = len(keep)
         k = pa.array(keep, pa.int64())
+        extra = {key: value.take(k) for key, value in self.extra.items()}
         return Block(
             kind="survey.response", code=f"s{self.code}{metric}", order=self.idx[keep],
             t=self.t[keep], seq=None if self.seq is None else self.seq[keep],
@@ -94,19 +98,23 @@ class _Survey:
             owner=owner if isinstance(owner, str) else (CARRIERS, owner[keep]),  # type: ignore[index]
             metric=metric, score=score[keep], lang=(("nl", "en"), self.english[keep].astype("int64")),
             text=None if text is None else [text[i] for i in keep.tolist()],
-            attrs=json_object(n, survey_id=self.survey_id.take(k), survey=f'"{self.name}"'))
+            attrs=json_object(n, survey_id=self.survey_id.take(k), survey=f'"{self.name}"',
+                              **extra))
 
 
-def _inject_nasty(text: list[str | None], english: np.ndarray) -> None:
-    """Put the nasty comments on the first commented answers (deterministic, every batch)."""
-    slots = [i for i, t in enumerate(text) if t is not None][: len(NASTY_COMMENTS)]
+def _inject_nasty(text: list[str | None], english: np.ndarray, score: np.ndarray,
+                  visible: np.ndarray) -> None:
+    """Put the nasty comments on the lowest-scored commented answers given before now
+    (deterministic, in every batch)."""
+    commented = [i for i, t in enumerate(text) if t is not None and visible[i]]
+    slots = sorted(commented, key=lambda i: score[i])[: len(NASTY_COMMENTS)]
     for i, (lang, comment) in zip(slots, NASTY_COMMENTS, strict=False):
         text[i] = comment
         english[i] = lang == "en"
 
 
 def _delivery_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng = ctx
+    journey_ids, english, rng, _ = ctx
     idx = np.nonzero(f.shipped & (rng.random(f.n) < np.where(f.late, 0.36, 0.30)))[0]
     t = f.t_delivered[idx] + rng.uniform(2 * HOUR, 48 * HOUR, len(idx)).astype("int64")
     s = _Survey("b", "na_bezorging", idx, t, journey_ids, english, rng)
@@ -116,7 +124,7 @@ def _delivery_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
                       np.where(f.late[idx] | f.not_received[idx], "bezorging_laat",
                                np.where(c_score >= 4, "bezorging_goed", "algemeen_slecht")))
     text = s.comments(topics.tolist())
-    _inject_nasty(text, s.english)
+    _inject_nasty(text, s.english, c_score, t <= ctx.now_us)
     asked_nps = np.nonzero(rng.random(len(idx)) < 0.75)[0]
     owner = f.carrier[idx]
     return [s.block("csat", c_score, "bezorging", owner, text),
@@ -124,7 +132,7 @@ def _delivery_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _order_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng = ctx
+    journey_ids, english, rng, _ = ctx
     idx = np.nonzero(rng.random(f.n) < 0.18)[0]
     t = f.t_order[idx] + rng.uniform(0.2 * HOUR, 3 * HOUR, len(idx)).astype("int64")
     s = _Survey("o", "na_bestelling", idx, t, journey_ids, english, rng)
@@ -137,34 +145,27 @@ def _order_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _contact_survey(c: Contacts, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng = ctx
+    journey_ids, english, rng, _ = ctx
     pick = np.nonzero(rng.random(len(c.order)) < 0.3)[0]
     idx = c.order[pick]
     t = c.t[pick] + (c.response_minutes[pick] * 60e6).astype("int64") \
         + rng.uniform(0.5 * HOUR, 30 * HOUR, len(pick)).astype("int64")
     s = _Survey("k", "na_contact", idx, t, journey_ids, english, rng, seq=c.seq[pick])
     ch, resolved, repeat = c.channel[pick], c.resolved[pick], c.repeat[pick]
+    s.extra["contact_id"] = jstr(contact_ids(c, journey_ids).take(pa.array(pick, pa.int64())), 0)
+    s.extra["channel_asked"] = jstr((CONTACT_CHANNELS, ch), 0)
     m = mood[idx] + _SERVICE_MOOD[ch] + np.where(resolved, 0.5, -1.2) - 0.4 * repeat
     effort = _SERVICE_EFFORT[ch] + 2.0 * ~resolved + 0.8 * repeat - 0.3 * mood[idx]
     c_score = csat(m, rng)
     topics = np.where(resolved & (c_score >= 4), "service_goed", "service_slecht").tolist()
     asked_nps = np.nonzero(rng.random(len(pick)) < 0.5)[0]
-    blocks = [s.block("csat", c_score, "klantenservice", "customer_service", s.comments(topics)),
-              s.block("ces", ces(effort, rng), "klantenservice", "customer_service"),
-              s.block("nps", nps(m, rng), "klantenservice", "customer_service",
-                      subset=asked_nps)]
-    cid = contact_ids(c, journey_ids).take(pa.array(pick, pa.int64()))
-    for b in blocks:  # link the answer to the contact it is about
-        sub = cid if b.metric != "nps" else cid.take(pa.array(asked_nps, pa.int64()))
-        b.attrs = pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(b.attrs, 0, -1), ', "contact_id": "', sub, '", "channel_asked": "',
-            pa.array(CONTACT_CHANNELS).take(pa.array(ch if b.metric != "nps" else ch[asked_nps])),
-            '"}', "")
-    return blocks
+    return [s.block("csat", c_score, "klantenservice", "customer_service", s.comments(topics)),
+            s.block("ces", ces(effort, rng), "klantenservice", "customer_service"),
+            s.block("nps", nps(m, rng), "klantenservice", "customer_service", subset=asked_nps)]
 
 
 def _return_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng = ctx
+    journey_ids, english, rng, _ = ctx
     idx = np.nonzero(f.refunded & (rng.random(f.n) < 0.3))[0]
     t = f.t_refund[idx] + rng.uniform(2 * HOUR, 48 * HOUR, len(idx)).astype("int64")
     s = _Survey("r", "na_retour", idx, t, journey_ids, english, rng)
@@ -176,7 +177,7 @@ def _return_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _invoice_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng = ctx
+    journey_ids, english, rng, _ = ctx
     idx = np.nonzero(f.shipped & (rng.random(f.n) < np.where(f.bounced, 0.15, 0.05)))[0]
     t = f.t_invoice[idx] + rng.uniform(2 * DAY, 6 * DAY, len(idx)).astype("int64")
     s = _Survey("f", "na_factuur", idx, t, journey_ids, english, rng)
@@ -186,44 +187,46 @@ def _invoice_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
     return [s.block("csat", csat(m, rng), "factuur", "finance", s.comments(topics, 0.25))]
 
 
-def _reviews_and_mentions(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
+def _reviews(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> Block:
     english, rng = ctx.english, ctx.rng
-    effect = delivery_effect(f)
     idx = np.nonzero(f.shipped & (rng.random(f.n) < 0.06))[0]
-    m = mood[idx] + 0.7 * effect[idx]
+    m = mood[idx] + 0.7 * delivery_effect(f)[idx]
     stars = _score(3.9 + 1.1 * m, rng, 0.6, 1, 5)
     topics = np.where(stars >= 4, "algemeen_goed",
                       np.where(f.late[idx], "bezorging_laat", "algemeen_slecht")).tolist()
-    texts = render_comments(topics, english[idx], rng)
-    review = Block(kind="review.posted", code="rv", order=idx,
-                   t=f.t_delivered[idx] + rng.uniform(DAY, 10 * DAY, len(idx)).astype("int64"),
-                   touchpoint="reviews", channel="web", owner="marketing", metric="stars",
-                   score=stars, text=texts, lang=(("nl", "en"), english[idx].astype("int64")),
-                   attrs=json_object(len(idx), platform='"reviewsite"'))
+    return Block(kind="review.posted", code="rv", order=idx,
+                 t=f.t_delivered[idx] + rng.uniform(DAY, 10 * DAY, len(idx)).astype("int64"),
+                 touchpoint="reviews", channel="web", owner="marketing", metric="stars",
+                 score=stars, text=render_comments(topics, english[idx], rng),
+                 lang=(("nl", "en"), english[idx].astype("int64")),
+                 attrs=json_object(len(idx), platform='"reviewsite"'))
+
+
+def _mentions(f: Fulfilment, ctx: _Ctx) -> Block:
+    """Public posts: mostly angry ones after late, missing or damaged parcels."""
+    english, rng = ctx.english, ctx.rng
     r = rng.random(f.n)
     angry = f.shipped & (((f.late | f.not_received) & (r < 0.05)) | (f.damaged & (r < 0.08)))
     happy = f.shipped & ~f.late & ~f.damaged & (r < 0.004)
-    sidx = np.nonzero(angry | happy)[0]
-    topics = np.where(f.damaged[sidx], "beschadigd",
-                      np.where(happy[sidx], "bezorging_goed", "bezorging_laat")).tolist()
-    texts = ["@huisenhaard " + t for t in render_comments(topics, english[sidx], rng)]
-    platform = ("x", "instagram", "facebook")
-    mention = Block(kind="social.mention", code="sm", order=sidx,
-                    t=f.t_delivered[sidx] + rng.uniform(HOUR, 20 * HOUR, len(sidx)).astype("int64"),
-                    touchpoint="reviews", channel="social", owner="marketing", text=texts,
-                    lang=(("nl", "en"), english[sidx].astype("int64")),
-                    attrs=json_object(len(sidx),
-                                      platform=jstr((platform, rng.integers(0, 3, len(sidx))),
-                                                    len(sidx)),
-                                      sentiment=jstr((("positief", "negatief"),
-                                                      angry[sidx].astype("int64")), len(sidx))))
-    return [review, mention]
+    idx = np.nonzero(angry | happy)[0]
+    n = len(idx)
+    topics = np.where(f.damaged[idx], "beschadigd",
+                      np.where(happy[idx], "bezorging_goed", "bezorging_laat")).tolist()
+    texts = ["@huisenhaard " + t for t in render_comments(topics, english[idx], rng)]
+    platform = jstr((("x", "instagram", "facebook"), rng.integers(0, 3, n)), n)
+    sentiment = jstr((("positief", "negatief"), angry[idx].astype("int64")), n)
+    return Block(kind="social.mention", code="sm", order=idx,
+                 t=f.t_delivered[idx] + rng.uniform(HOUR, 20 * HOUR, n).astype("int64"),
+                 touchpoint="reviews", channel="social", owner="marketing", text=texts,
+                 lang=(("nl", "en"), english[idx].astype("int64")),
+                 attrs=json_object(n, platform=platform, sentiment=sentiment))
 
 
 def feedback_blocks(f: Fulfilment, c: Contacts, mood: np.ndarray, english: np.ndarray,
-                    journey_ids: pa.Array, rng: np.random.Generator) -> list[Block]:
+                    journey_ids: pa.Array, rng: np.random.Generator,
+                    now_us: int) -> list[Block]:
     """Every survey answer, review and social mention of the batch."""
-    ctx = _Ctx(journey_ids, english, rng)
+    ctx = _Ctx(journey_ids, english, rng, now_us)
     return (_delivery_survey(f, mood, ctx) + _order_survey(f, mood, ctx)
             + _contact_survey(c, mood, ctx) + _return_survey(f, mood, ctx)
-            + _invoice_survey(f, mood, ctx) + _reviews_and_mentions(f, mood, ctx))
+            + _invoice_survey(f, mood, ctx) + [_reviews(f, mood, ctx), _mentions(f, ctx)])

@@ -115,8 +115,9 @@ def _returns(f: Fulfilment, rng: np.random.Generator) -> list[Block]:
                      touchpoint="retour", owner="warehouse",
                      attrs=json_object(len(r), refund_deadline=jtime(f.refund_deadline[r])))
     p = np.nonzero(f.refunded)[0]
+    # The retour touchpoint's owner keeps the refund promise (same owner as return.received).
     refund = Block(kind="refund.paid", code="rp", order=p, t=f.t_refund[p],
-                   touchpoint="retour", owner="finance",
+                   touchpoint="retour", owner="warehouse",
                    attrs=json_object(len(p), amount=jnum(f.amount[p])))
     return [requested, received, refund]
 

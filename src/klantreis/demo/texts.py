@@ -98,8 +98,9 @@ def _template(reason: str, lang: str, r: int) -> str:
     options = CONTACT_TEMPLATES[lang][reason]
     template = options[r % len(options)]
     if style < 12:
-        prefixes = PREFIXES[lang]
-        template = prefixes[(r // 71) % len(prefixes)] + " " + template
+        prefix = PREFIXES[lang][(r // 71) % len(PREFIXES[lang])]
+        template = (template.replace("{hallo}", "{hallo} " + prefix, 1) if "{hallo}" in template
+                    else prefix + " " + template)
     elif style < 18 and lang == "nl":
         extra = CONFUSERS[reason]
         template = template + " " + extra[(r // 73) % len(extra)]

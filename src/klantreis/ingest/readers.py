@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import io
 import json
 import logging
 import re
@@ -223,8 +222,9 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def _open_text(path: Path) -> IO[str]:
-    raw: Any = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict")
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="strict")
+    return path.open(encoding="utf-8-sig", errors="strict")
 
 
 def _csv_stream(reader: pacsv.CSVStreamingReader,
@@ -239,7 +239,7 @@ def _csv_stream(reader: pacsv.CSVStreamingReader,
 
 def _rebatch(stream: Iterator[tuple[pa.RecordBatch, list[RowReject]]],
              batch_rows: int) -> Iterator[RawBatch]:
-    """Gather pyarrow's blocks into batches of about ``batch_rows`` rows, numbering lines.
+    """Cut pyarrow's blocks into batches of ``batch_rows`` rows, numbering lines.
 
     Line of a good row = header line + its position among data rows, shifted past the
     rejected rows before it (rows spanning several lines are not counted separately).
@@ -252,21 +252,22 @@ def _rebatch(stream: Iterator[tuple[pa.RecordBatch, list[RowReject]]],
         pending.append(rb)
         pending_rejects += rejects
         known_bad += [r.line for r in rejects if r.line > 0]
-        if sum(b.num_rows for b in pending) >= batch_rows:
-            batch, next_line = _emit(pending, pending_rejects, known_bad, next_line)
+        while sum(b.num_rows for b in pending) >= batch_rows:
+            table = pa.Table.from_batches(pending).combine_chunks()
+            head, rest = table.slice(0, batch_rows), table.slice(batch_rows)
+            batch, next_line = _emit(head, pending_rejects, known_bad, next_line)
             yield batch
-            pending, pending_rejects = [], []
+            pending, pending_rejects = rest.to_batches(), []
     if pending or pending_rejects:
-        batch, _ = _emit(pending, pending_rejects, known_bad, next_line)
-        yield batch
+        table = pa.Table.from_batches(pending) if pending else pa.table({})
+        yield _emit(table, pending_rejects, known_bad, next_line)[0]
 
 
-def _emit(blocks: list[pa.RecordBatch], rejects: list[RowReject], known_bad: list[int],
+def _emit(table: pa.Table, rejects: list[RowReject], known_bad: list[int],
           next_line: int) -> tuple[RawBatch, int]:
-    table = pa.Table.from_batches(blocks) if blocks else pa.table({})
     n = table.num_rows
     lines = np.arange(next_line, next_line + n, dtype=np.int64)
-    for bad in sorted(known_bad):
+    for bad in sorted(b for b in known_bad if b >= next_line):
         lines[lines >= bad] += 1
     last = int(lines[-1]) + 1 if n else next_line
     return RawBatch(table, lines, rejects), last

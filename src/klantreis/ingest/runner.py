@@ -8,17 +8,17 @@ missing. Every file gets an ``ingest_runs`` row.
 from __future__ import annotations
 
 import glob
-import queue
-import threading
 import json
 import logging
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import duckdb
@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 
 from klantreis.app import App
 from klantreis.ingest.compile import compile_mapping
-from klantreis.ingest.mapping import Mapping, MappingError, identity_mapping, parse_mapping
+from klantreis.ingest.mapping import (Mapping, MappingError, identity_mapping, load_mapping,
+                                      parse_mapping)
 from klantreis.ingest.readers import RawBatch, SourceFile, file_format
 from klantreis.ingest.summary import FileSummary, IngestSummary, reason_class
 from klantreis.model.events import EVENT_COLUMNS
@@ -69,7 +70,8 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def ingest_paths(app: App, paths: Sequence[str | Path], mapping: Mapping | None = None,
+def ingest_paths(app: App, paths: Sequence[str | Path],
+                 mapping: Mapping | str | Path | None = None,
                  progress: bool = True, delimiter: str | None = None,
                  encoding: str | None = None) -> IngestSummary:
     """Ingest every file; returns per-file counts (see ``klantreis.ingest.summary``).
@@ -78,6 +80,8 @@ def ingest_paths(app: App, paths: Sequence[str | Path], mapping: Mapping | None 
     valid JSON) is reported in its ``error`` and the other files go on.
     """
     started = time.perf_counter()
+    if isinstance(mapping, str | Path):
+        mapping = load_mapping(mapping)
     summary = IngestSummary()
     files = expand_paths(paths)
     con = duckdb.connect()
@@ -162,7 +166,7 @@ def _prepared(app: App, con: duckdb.DuckDBPyConnection, src: SourceFile,
 
 
 def _default_mapping(columns: list[str], timezone: str) -> Mapping:
-    if _PM4PY_COLUMNS <= set(columns) and "kind" not in columns:
+    if set(columns) >= _PM4PY_COLUMNS and "kind" not in columns:
         return parse_mapping(PM4PY_MAPPING, "<built-in pm4py mapping>")
     return identity_mapping(columns, timezone)
 
@@ -240,7 +244,7 @@ def in_background(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
                 if stop.is_set():
                     return
             q.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             q.put(exc)
 
     thread = threading.Thread(target=work, name="klantreis-ingest-prepare", daemon=True)
@@ -281,8 +285,14 @@ def _progress(enabled: bool, files: int) -> Iterator[Any]:
         yield lambda rows, done: None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                               TextColumn, TimeElapsedColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     columns = (SpinnerColumn(), TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
                TextColumn("files · {task.fields[rows]:,} rows"), TimeElapsedColumn())

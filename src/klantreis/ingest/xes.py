@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 from xml.etree.ElementTree import Element, iterparse
@@ -104,7 +104,7 @@ def _record(trace: dict[str, Any], event: dict[str, Any], position: int,
 def xes_batches(path: Path, batch_rows: int) -> Iterator[Any]:
     from klantreis.ingest.readers import RawBatch
 
-    chunk: list[dict[str, Any]] = []
+    chunk: list[Mapping[str, Any]] = []
     line = 1
     for rec in xes_records(path):
         chunk.append(rec)

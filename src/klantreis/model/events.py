@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -262,10 +263,22 @@ def _check_attrs(table: pa.Table, reasons: _Reasons) -> None:
     if attrs.null_count == len(attrs):
         return
     reasons.mark(pc.invert(pc.starts_with(attrs, "{")), "attrs must be a JSON object")
-    con = duckdb.connect()
+    con = _json_connection()
+    con.register("_attrs", pa.table({"a": attrs}))
     try:
-        con.register("_attrs", pa.table({"a": attrs}))
         valid = con.sql("SELECT json_valid(a) AS ok FROM _attrs").to_arrow_table().column("ok")
     finally:
-        con.close()
+        con.unregister("_attrs")
     reasons.mark(pc.invert(valid), "attrs is not valid JSON")
+
+
+_local = threading.local()
+
+
+def _json_connection() -> duckdb.DuckDBPyConnection:
+    """One small in-memory DuckDB per thread for vectorised JSON checks (connecting costs
+    tens of milliseconds, too much per batch)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+    return con

@@ -9,6 +9,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,7 +74,7 @@ class PreparedBatch:
 
 
 def prepare_events(table: pa.Table, journey: JourneyConfig, source: str = "api", *,
-                   first_line: int = 1, lines: Sequence[int] | None = None,
+                   first_line: int = 1, lines: Sequence[int] | npt.NDArray[np.int64] | None = None,
                    extra_quarantine: pa.Table | None = None,
                    extra_reasons: Sequence[str] = ()) -> PreparedBatch:
     """Validate and enrich; rejected rows become quarantine rows with their line
@@ -94,7 +96,7 @@ def prepare_events(table: pa.Table, journey: JourneyConfig, source: str = "api",
 
 def ingest_events(store: EventStore, table: pa.Table, journey: JourneyConfig,
                   source: str = "api", *, first_line: int = 1,
-                  lines: Sequence[int] | None = None,
+                  lines: Sequence[int] | npt.NDArray[np.int64] | None = None,
                   extra_quarantine: pa.Table | None = None,
                   extra_reasons: Sequence[str] = ()) -> BatchOutcome:
     """``prepare_events`` and append in one transaction."""

@@ -48,6 +48,8 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.index",
     "klantreis.web.pages.scores",
     "klantreis.web.pages.verbatims",
+    "klantreis.web.pages.journeys",
+    "klantreis.web.pages.contacts",
 ]
 
 

@@ -16,7 +16,8 @@ from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web import PAGE_MODULES
 from klantreis.web.envelope import install_error_handlers
-from klantreis.web.pagekit import NavItem
+from klantreis.web.pagekit import NavItem, PageCache
+from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security
 from klantreis.web.writer import EventWriter
 
@@ -35,10 +36,11 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def create_app(app: App, secret_key: str | None = None, page_modules: list[str] | None = None
-               ) -> FastAPI:
+def create_app(app: App, secret_key: str | None = None, page_modules: list[str] | None = None,
+               cache_pages: bool = True) -> FastAPI:
     """Build the web app for ``app``. The writer thread starts and stops with the app's
-    lifespan (``TestClient`` used as a context manager, or uvicorn)."""
+    lifespan (``TestClient`` used as a context manager, or uvicorn). ``cache_pages`` reuses
+    page data while the store is unchanged (see :class:`~klantreis.web.pagekit.PageCache`)."""
     secret = secret_key or app.settings.require_secret_key()
     accounts.ensure_schema(app.store)
     writer = EventWriter(app.store, app.journey, app.settings.write_queue_max_delay_ms,
@@ -61,7 +63,9 @@ def create_app(app: App, secret_key: str | None = None, page_modules: list[str] 
     api.state.security = Security(secret, app.store)
     api.state.templates = _templates()
     api.state.nav = []
+    api.state.page_cache = PageCache() if cache_pages else None
     install_error_handlers(api)
+    api.add_middleware(IngestFastPath, state=api.state)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
         module = importlib.import_module(name)
         api.include_router(module.router)
@@ -88,4 +92,5 @@ def serve(settings: Settings, **uvicorn_options: Any) -> None:
     with App(settings) as app:
         api = create_app(app)
         uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning",
+                    access_log=False,
                     **uvicorn_options)

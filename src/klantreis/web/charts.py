@@ -96,9 +96,9 @@ def matrix_scatter(rows: list[dict[str, Any]], title: str, x_label: str,
         height=260, title=title, data={"values": shown},
         layer=[
             {"mark": {"type": "circle", "size": 120, "color": "#1f5fbf"},
-             "encoding": {**enc, "tooltip": [{"field": "touchpoint"},
+             "encoding": {**enc, "tooltip": [{"field": "label"},
                                              {"field": "nps", "format": ".1f"},
                                              {"field": "ces", "format": ".2f"}]}},
             {"mark": {"type": "text", "dy": -12, "fontSize": 11},
-             "encoding": {**enc, "text": {"field": "touchpoint"}}},
+             "encoding": {**enc, "text": {"field": "label"}}},
         ])

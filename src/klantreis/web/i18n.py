@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -28,7 +28,7 @@ LANG_COOKIE = "kr_lang"
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     text = resources.files("klantreis.web").joinpath(f"i18n/{lang}.json").read_text("utf-8")
     data = json.loads(text)

@@ -10,6 +10,7 @@ envelope. Charts (Vega-Lite specs) are built from the data by an optional ``char
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,17 @@ from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
 from klantreis.web.security import CSRF_COOKIE, Principal
 
-__all__ = ["Filters", "anonymous_context", "NavItem", "PageContext", "page_context", "register_page",
-           "render_html", "require_role"]
+__all__ = [
+    "Filters",
+    "NavItem",
+    "PageCache",
+    "PageContext",
+    "anonymous_context",
+    "page_context",
+    "register_page",
+    "render_html",
+    "require_role",
+]
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
 
@@ -156,20 +166,54 @@ class PageSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class PageCache:
+    """Page data per (page, parameters, language, masking), reused while the store has not
+    changed (same number of events) for up to ``max_age`` seconds, and always for
+    ``fresh_age`` seconds (so a busy ingest does not force a recomputation per view)."""
+
+    def __init__(self, fresh_age: float = 2.0, max_age: float = 60.0, size: int = 256) -> None:
+        self.fresh_age, self.max_age, self.size = fresh_age, max_age, size
+        self._entries: dict[tuple[Any, ...], tuple[float, int, dict[str, Any]]] = {}
+
+    def get(self, ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
+        key = (spec.name, repr(params), ctx.lang, ctx.sees_personal_data)
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit and now - hit[0] < self.fresh_age:
+            return hit[2]
+        version = _store_version(ctx.app)
+        if hit and hit[1] == version and now - hit[0] < self.max_age:
+            return hit[2]
+        data = spec.data(ctx, params)
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (now, version, data)
+        return data
+
+
+def _store_version(app: App) -> int:
+    rows = app.store.query("SELECT count(*) AS n FROM events").to_pylist()
+    return int(rows[0]["n"])
+
+
+def page_data(ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
+    cache: PageCache | None = getattr(ctx.request.app.state, "page_cache", None)
+    return cache.get(ctx, spec, params) if cache else spec.data(ctx, params)
+
+
 def register_page(router: APIRouter, spec: PageSpec) -> None:
     """Add ``GET spec.path`` (HTML) and ``GET /api/v1/<name>`` (JSON) from one data function."""
-    params_dep = Depends(spec.params)
+    context = Annotated[PageContext, Depends(page_context)]
+    parameters = Annotated[Any, Depends(spec.params)]
 
-    def html_page(ctx: PageContext = Depends(page_context), params: Any = params_dep
-                  ) -> Response:
-        data = spec.data(ctx, params)
+    def html_page(ctx: context, params: parameters) -> Response:
+        data = page_data(ctx, spec, params)
         charts = spec.charts(data, ctx) if spec.charts else {}
         return render_html(ctx, spec.template, data=data, charts=charts, params=params,
                            page=spec.name)
 
-    def json_page(ctx: PageContext = Depends(page_context), params: Any = params_dep
-                  ) -> Response:
-        data = spec.data(ctx, params)
+    def json_page(ctx: context, params: parameters) -> Response:
+        data = page_data(ctx, spec, params)
         meta = {"params": _params_dict(params), "lang": ctx.lang,
                 "masked": not ctx.sees_personal_data,
                 "generated_at": datetime.now(UTC).isoformat()}

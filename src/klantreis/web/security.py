@@ -110,18 +110,23 @@ class Security:
         self._tokens[secret] = (now, found)
         return found
 
+    def token_principal(self, authorization: str) -> Principal:
+        """The principal of an ``Authorization: Bearer`` header (401 when unusable)."""
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise ApiError(401, "use 'Authorization: Bearer <token>'", "unauthorized")
+        tok = self.token(secret.strip())
+        if tok is None:
+            raise ApiError(401, "invalid API token", "unauthorized")
+        role = "viewer"
+        if tok.user and (user := accounts.get_user(self.store, tok.user)):
+            role = user.role
+        return Principal(tok.name, role, "token", tok.scopes)
+
     def principal(self, request: Request) -> Principal | None:
+        """Who sends ``request``: a token (when a header is given) or a session, else None."""
         auth = request.headers.get("authorization", "")
         if auth:
-            scheme, _, secret = auth.partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
-                raise ApiError(401, "use 'Authorization: Bearer <token>'", "unauthorized")
-            tok = self.token(secret.strip())
-            if tok is None:
-                raise ApiError(401, "invalid API token", "unauthorized")
-            role = "viewer"
-            if tok.user and (user := accounts.get_user(self.store, tok.user)):
-                role = user.role
-            return Principal(tok.name, role, "token", tok.scopes)
+            return self.token_principal(auth)
         user = self.session_user(request)
         return Principal(user.name, user.role, "session") if user else None

@@ -1,10 +1,13 @@
 """One writer thread per store, fed by a queue: concurrent API requests are batched into one
 transaction (datasette's shape, right for DuckDB too).
 
-A request validates its events itself, then ``submit``s the valid table and awaits the
-returned future; the writer collects what arrives within ``write_queue_max_delay_ms`` (or
-until ``max_batch_rows``), enriches and appends it in one transaction, and resolves every
-future only after the commit, so an acknowledgement means the events are durable.
+A request ``submit``s its event records (dicts) and awaits the returned future. The writer
+collects what arrives within ``write_queue_max_delay_ms`` (or until ``max_batch_rows``),
+builds and validates one Arrow table for all of it (validating 1,000 events at once costs
+about what one event alone does), answers requests with a rejected row with
+:class:`Rejected` (their reasons per row; nothing of theirs is stored), enriches and appends
+the rest in one transaction, and resolves their futures only after the commit, so an
+acknowledgement means the events are durable.
 """
 
 from __future__ import annotations
@@ -14,18 +17,23 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
+from klantreis.model.events import conform, events_from_records, validate_events
 from klantreis.model.journey import JourneyConfig
 from klantreis.services.ingest import enrich
 from klantreis.store import EventStore
 
-__all__ = ["WriteResult", "EventWriter"]
+__all__ = ["EventWriter", "Rejected", "WriteResult"]
 
 log = logging.getLogger(__name__)
+
+#: The batch closes when no request arrived for this long (seconds).
+QUIET_GAP = 0.002
 
 
 @dataclass(frozen=True)
@@ -35,9 +43,17 @@ class WriteResult:
     duplicates: int
 
 
+class Rejected(ValueError):
+    """Some events of a request are invalid: ``details`` = [{"index", "reason"}]."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(details)} events rejected")
+        self.details = details
+
+
 @dataclass
 class _Job:
-    table: pa.Table
+    records: list[dict[str, Any]]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[WriteResult]
 
@@ -67,13 +83,14 @@ class EventWriter:
             self._thread.join(timeout=30)
             self._thread = None
 
-    def submit(self, table: pa.Table) -> asyncio.Future[WriteResult]:
-        """Queue validated events; the future resolves after they are committed."""
+    def submit(self, records: list[dict[str, Any]]) -> asyncio.Future[WriteResult]:
+        """Queue event records; the future resolves after they are committed (or raises
+        :class:`Rejected` when one is invalid)."""
         if self._thread is None:
             raise RuntimeError("writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult] = loop.create_future()
-        self._queue.put(_Job(table, loop, future))
+        self._queue.put(_Job(records, loop, future))
         return future
 
     # -- the writer thread -----------------------------------------------------------------
@@ -88,19 +105,21 @@ class EventWriter:
                 return
 
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
-        jobs, rows = [first], first.table.num_rows
+        """Requests that arrive while the batch fills: until ``max_delay`` after the first,
+        ``max_batch_rows``, or a quiet gap of ``QUIET_GAP`` seconds with nothing new."""
+        jobs, rows = [first], len(first.records)
         deadline = time.monotonic() + self.max_delay
         while rows < self.max_batch_rows:
             remaining = deadline - time.monotonic()
             try:
-                job = self._queue.get(timeout=remaining) if remaining > 0 \
+                job = self._queue.get(timeout=min(remaining, QUIET_GAP)) if remaining > 0 \
                     else self._queue.get_nowait()
             except queue.Empty:
                 break
             if job is None:
                 return jobs, True
             jobs.append(job)
-            rows += job.table.num_rows
+            rows += len(job.records)
         return jobs, False
 
     def _write(self, jobs: list[_Job]) -> None:
@@ -113,31 +132,73 @@ class EventWriter:
             return
         self.batches += 1
         for job, result in zip(jobs, results, strict=True):
-            job.loop.call_soon_threadsafe(_set_result, job.future, result)
+            if isinstance(result, Rejected):
+                job.loop.call_soon_threadsafe(_set_exception, job.future, result)
+            else:
+                job.loop.call_soon_threadsafe(_set_result, job.future, result)
 
-    def _append(self, jobs: list[_Job]) -> list[WriteResult]:
-        tables = [j.table for j in jobs]
-        batch = enrich(pa.concat_tables(tables), self.journey)
-        existing = self._existing_ids(batch)
-        self.store.append(batch)
-        seen: Counter[str] = Counter()
-        results = []
-        for table in tables:
-            ids = table.column("event_id").to_pylist()
+    def _validate(self, jobs: list[_Job]) -> tuple[pa.Table, list[Rejected | None]]:
+        """One table for all jobs' records; rows of jobs with a rejected row are dropped."""
+        records = [r for job in jobs for r in job.records]
+        owner = [j for j, job in enumerate(jobs) for _ in job.records]
+        try:
+            table = conform(events_from_records(records, source="api"))
+        except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+            if len(jobs) > 1:
+                return self._validate_each(jobs)
+            return conform(pa.table({})), [Rejected([{"index": None, "reason": str(exc)}])]
+        result = validate_events(table)
+        starts = [0]
+        for job in jobs:
+            starts.append(starts[-1] + len(job.records))
+        verdicts: list[Rejected | None] = [None] * len(jobs)
+        for i, reason in zip(result.rejected_index, result.rejected_reason, strict=True):
+            j = owner[i]
+            if verdicts[j] is None:
+                verdicts[j] = Rejected([])
+            verdicts[j].details.append({"index": i - starts[j], "reason": reason})  # type: ignore[union-attr]
+        keep = pa.array([verdicts[j] is None for j in owner], pa.bool_())
+        return table.filter(keep), verdicts
+
+    def _validate_each(self, jobs: list[_Job]) -> tuple[pa.Table, list[Rejected | None]]:
+        tables, verdicts = [], []
+        for job in jobs:
+            table, (verdict,) = self._validate([job])
+            tables.append(table)
+            verdicts.append(verdict)
+        return pa.concat_tables(tables), verdicts
+
+    def _append(self, jobs: list[_Job]) -> list[WriteResult | Rejected]:
+        table, verdicts = self._validate(jobs)
+        batch = enrich(table, self.journey)
+        started = datetime.now(UTC)
+        duplicates = self.store.append(batch).duplicates if batch.num_rows else 0
+        ids = [[str(r["event_id"]) for r in job.records] if verdict is None else []
+               for job, verdict in zip(jobs, verdicts, strict=True)]
+        repeats = sum(len(i) for i in ids) - len({x for i in ids for x in i})
+        # Only when the store already held some of these ids do we look up which (rare).
+        existing = self._stored_before(batch, started) if duplicates > repeats else set()
+        seen: set[str] = set()
+        results: list[WriteResult | Rejected] = []
+        for job_ids, verdict in zip(ids, verdicts, strict=True):
+            if verdict is not None:
+                results.append(verdict)
+                continue
             stored = 0
-            for event_id in ids:
-                if event_id not in existing and seen[event_id] == 0:
+            for event_id in job_ids:
+                if event_id not in existing and event_id not in seen:
                     stored += 1
-                seen[event_id] += 1
-            results.append(WriteResult(len(ids), stored, len(ids) - stored))
+                seen.add(event_id)
+            results.append(WriteResult(len(job_ids), stored, len(job_ids) - stored))
         return results
 
-    def _existing_ids(self, batch: pa.Table) -> set[str]:
+    def _stored_before(self, batch: pa.Table, started: datetime) -> set[str]:
+        """The batch's ids that were stored before this batch's transaction began."""
         cur = self.store.cursor()
         try:
             cur.register("_ids", batch.select(["event_id"]))
             rows = cur.execute("SELECT e.event_id FROM events e JOIN _ids USING (event_id)"
-                               ).fetchall()
+                               " WHERE e.ingested_at < ?", [started]).fetchall()
         finally:
             cur.close()
         return {r[0] for r in rows}

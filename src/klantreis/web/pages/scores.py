@@ -126,6 +126,16 @@ def _by_key(per_metric: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]
     return list(groups.values())
 
 
+def _labelled(ctx: PageContext, dim: str, rows: list[dict[str, Any]], key: str = "key"
+              ) -> list[dict[str, Any]]:
+    """Add the display name of touchpoints and stages in the page's language."""
+    for row in rows:
+        value = row.get(key)
+        row["label"] = (ctx.app.journey.label(dim, value, ctx.lang)
+                        if dim in ("touchpoint", "stage") and value else value)
+    return rows
+
+
 def _series(q: _Query, grain: str) -> dict[str, list[dict[str, Any]]]:
     table = metrics.score_table(q.events, list(METRICS), period=grain, filters=q.filters,
                                 journey=q.journey, min_answers=q.min_answers,
@@ -148,8 +158,10 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         "confidence": q.confidence, "min_answers": q.min_answers,
         "overall": {m: (rows[0] if rows else None) for m, rows in overall.items()},
         "series": _series(q, grain),
-        "breakdowns": {dim: _by_key(_with_change(q, dim)) for dim in DIMENSIONS},
-        "matrix": _records(matrix),
+        "breakdowns": {dim: _labelled(ctx, dim, _by_key(_with_change(q, dim)))
+                       for dim in DIMENSIONS},
+        "matrix": _labelled(ctx, "touchpoint", _records(matrix), key="touchpoint"),
+        "tests": {m: stats.test_name(m) for m in METRICS},
         "options": filter_options(ctx),
     }
 
@@ -163,7 +175,8 @@ def scores_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
     out["matrix"] = charts.matrix_scatter(data["matrix"], t("scores.matrix"),
                                           t("scores.matrix_x"), t("scores.matrix_y"))
     out["touchpoint_nps"] = charts.bars_with_ci(
-        [r["nps"] for r in data["breakdowns"]["touchpoint"] if "nps" in r], "key",
+        [{**r["nps"], "label": r["label"]} for r in data["breakdowns"]["touchpoint"]
+         if "nps" in r], "label",
         t("scores.breakdown", dim=t("dim.touchpoint").lower()), t("metric.nps.scale"))
     return out
 

@@ -2,13 +2,31 @@
 // Specs sit in <script type="application/json" data-chart-for="ID"> next to <div id="ID">.
 (function () {
   "use strict";
+  // Dutch number and date formats for the charts (English uses Vega's defaults).
+  var NL = {
+    formatLocale: { decimal: ",", thousands: ".", grouping: [3], currency: ["€ ", ""] },
+    timeFormatLocale: {
+      dateTime: "%a %e %B %Y %X", date: "%d-%m-%Y", time: "%H:%M:%S", periods: ["", ""],
+      days: ["zondag", "maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag"],
+      shortDays: ["zo", "ma", "di", "wo", "do", "vr", "za"],
+      months: ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+               "september", "oktober", "november", "december"],
+      shortMonths: ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt",
+                    "nov", "dec"]
+    }
+  };
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
+    var options = { renderer: "svg", actions: false };
+    if (document.documentElement.lang === "nl") {
+      options.formatLocale = NL.formatLocale;
+      options.timeFormatLocale = NL.timeFormatLocale;
+    }
     document.querySelectorAll("script[data-chart-for]").forEach(function (node) {
       var target = document.getElementById(node.getAttribute("data-chart-for"));
       if (!target) { return; }
       var spec = JSON.parse(node.textContent);
-      window.vegaEmbed(target, spec, { renderer: "svg", actions: false })
+      window.vegaEmbed(target, spec, options)
         .then(function () { target.setAttribute("data-rendered", "true"); })
         .catch(function (err) { target.textContent = String(err); });
     });

@@ -1,0 +1,191 @@
+"""Web benchmark (loopback only): ingest events/s over HTTP and the overview page's latency.
+
+One uvicorn process serves a fresh store (``klantreis serve``); this process is the load
+generator: a small keep-alive HTTP/1.1 client on asyncio (httpx itself would be the
+bottleneck), ``--concurrency`` connections in flight.
+
+    python -m bench.bench_web [--single 20000] [--batches 200] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+SECRET = "bench-secret-key-0123456789abcdef"
+TOUCHPOINTS = ["bezorging", "betalen", "website", "bestellen", "retour", "klantenservice"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_event(i: int, rng: random.Random, end: datetime) -> dict[str, Any]:
+    metric = rng.choice(["nps", "ces", "csat"])
+    top = {"nps": 10, "ces": 7, "csat": 5}[metric]
+    return {"event_id": f"bench-{i}", "kind": "survey.response",
+            "occurred_at": (end - timedelta(minutes=rng.randrange(90 * 24 * 60))).isoformat(),
+            "customer_id": f"C{rng.randrange(100_000)}", "journey_id": f"O{i}",
+            "touchpoint": rng.choice(TOUCHPOINTS), "channel": rng.choice(["email", "web", "app"]),
+            "metric": metric, "score": rng.randint(0 if metric == "nps" else 1, top)}
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: send a request, read the whole answer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1",
+                 f"Content-Length: {len(body)}", "Content-Type: application/json"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def load(port: int, bodies: list[bytes], concurrency: int,
+               headers: dict[str, str]) -> float:
+    """Send every body (POST /api/v1/events) with ``concurrency`` connections; seconds."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+
+    async def worker() -> None:
+        conn = await Connection.open(port)
+        try:
+            while not queue.empty():
+                body = queue.get_nowait()
+                status, answer = await conn.request("POST", "/api/v1/events", body, headers)
+                if status != 200:
+                    raise RuntimeError(f"ingest answered {status}: {answer[:200]!r}")
+        finally:
+            conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - t0
+
+
+async def latencies(port: int, path: str, headers: dict[str, str], runs: int) -> list[float]:
+    conn = await Connection.open(port)
+    out = []
+    try:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            status, body = await conn.request("GET", path, headers=headers)
+            out.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}: {body[:200]!r}")
+    finally:
+        conn.close()
+    return out
+
+
+def prepare_store(db: Path) -> str:
+    from klantreis.app import App
+    from klantreis.services import accounts
+    from klantreis.settings import Settings
+
+    with App(Settings.load(env={}, db_path=str(db))) as app:
+        secret, _ = accounts.create_token(app.store, ["ingest", "read"], name="bench")
+    return secret
+
+
+def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KLANTREIS_SECRET_KEY": SECRET, "KLANTREIS_DB_PATH": str(db),
+           "KLANTREIS_PORT": str(port), "KLANTREIS_MAX_REQUEST_EVENTS": "10000"}
+    proc = subprocess.Popen([sys.executable, "-c", "from klantreis.cli.main import cli; cli()",
+                             "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:])
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    rng = random.Random(7)
+    end = datetime.now(UTC)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        secret = prepare_store(db)
+        port = free_port()
+        server = start_server(db, port)
+        auth = {"Authorization": f"Bearer {secret}"}
+        try:
+            singles = [json.dumps(make_event(i, rng, end)).encode() for i in range(args.single)]
+            secs = asyncio.run(load(port, singles, args.concurrency, auth))
+            rows.append(("ingest, 1 event per request", f"{args.single:,} requests, "
+                         f"{args.concurrency} in flight", f"{args.single / secs:,.0f} events/s"))
+            base = args.single
+            batches = [json.dumps([make_event(base + b * 1000 + i, rng, end)
+                                   for i in range(1000)]).encode() for b in range(args.batches)]
+            conc = min(args.concurrency, 8)
+            secs = asyncio.run(load(port, batches, conc, auth))
+            rows.append(("ingest, 1,000 events per request", f"{args.batches:,} requests, "
+                         f"{conc} in flight", f"{args.batches * 1000 / secs:,.0f} events/s"))
+            total = args.single + args.batches * 1000
+            for path in ("/api/v1/index", "/", "/api/v1/scores"):
+                ms = asyncio.run(latencies(port, path, auth, args.page_runs))
+                rows.append((f"GET {path} ({total:,} events)", f"{args.page_runs} runs",
+                             f"p50 {statistics.median(ms):,.0f} ms, p95 {pct(ms, 95):,.0f} ms"))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--single", type=int, default=20_000)
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--page-runs", type=int, default=20)
+    args, _ = parser.parse_known_args(argv)
+    print("| what | load | result |\n|---|---|---|")
+    for what, how, result in run(args):
+        print(f"| {what} | {how} | {result} |")
+
+
+if __name__ == "__main__":
+    main()

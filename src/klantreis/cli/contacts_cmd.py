@@ -1,0 +1,329 @@
+"""``klantreis contacts ...``: thin wrappers around :mod:`klantreis.contacts` — train,
+evaluate, classify, label, the labelling queue, reason metrics, root causes, new-reason
+clusters and the war room."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from klantreis.cli.main import settings_from_options, store_options
+
+__all__ = ["register"]
+
+
+@contextmanager
+def _app(db_path: str | None, journey_config: str | None,
+         read_only: bool = False) -> Iterator[Any]:
+    from klantreis.app import App
+
+    with App(settings_from_options(db_path=db_path, journey_config=journey_config),
+             read_only=read_only) as app:
+        yield app
+
+
+def _taxonomy(path: str | None) -> Any:
+    from klantreis.contacts.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        return load_taxonomy(path)
+    except TaxonomyError as exc:
+        raise click.ClickException("; ".join([exc.path, *exc.problems])) from exc
+
+
+def _registry(models: str | None, db_path: str | None) -> Any:
+    from klantreis.contacts.models import ModelRegistry, models_dir_for
+
+    if models:
+        return ModelRegistry(models)
+    return ModelRegistry(models_dir_for(settings_from_options(db_path=db_path).db_path))
+
+
+def _common(func: Any) -> Any:
+    func = click.option("--taxonomy", default=None,
+                        help="Contact-reason taxonomy TOML (default: built-in webshop).")(func)
+    func = click.option("--models", default=None,
+                        help="Folder of model versions (default: models/contacts next to the"
+                             " store).")(func)
+    return store_options(func)
+
+
+def _table(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("(nothing)")
+        return
+    cols = list(rows[0])
+    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+
+
+def _labelled(app_args: tuple[str | None, str | None], labels: str | None, from_store: bool,
+              taxonomy: Any, any_labels: bool) -> Any:
+    from klantreis.contacts.training import labelled_from_csv, labelled_from_store
+
+    if bool(labels) == bool(from_store):
+        raise click.UsageError("give exactly one of --labels FILE.csv or --from-store")
+    if labels:
+        try:
+            return labelled_from_csv(labels, None if any_labels else taxonomy)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    with _app(*app_args, read_only=True) as app:
+        return labelled_from_store(app.events_table(), taxonomy)
+
+
+def _print_report(report: Any, confusion: bool) -> None:
+    click.echo(f"held-out contacts: {report.n}   macro-F1: {report.macro_f1:.4f}   "
+               f"accuracy: {report.accuracy:.4f}   coverage at threshold: {report.coverage:.3f}")
+    rows = [{"label": k, **v} for k, v in report.per_class.items()]
+    _table(rows, False)
+    if confusion:
+        click.echo("confusion matrix (rows: true, columns: predicted, order as above):")
+        for label, row in zip(report.labels, report.confusion, strict=True):
+            click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
+
+
+@click.group(help="Why do customers contact us? Reasons, classifier, root causes, war room.")
+def contacts() -> None:
+    pass
+
+
+@contacts.command(help="Train a classifier on labelled contacts (CSV with text,label columns,"
+                       " or the store's labelled contacts) and save a new model version.")
+@_common
+@click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--from-store", is_flag=True, help="Use labelled contacts in the store.")
+@click.option("--any-labels", is_flag=True, help="Allow labels the taxonomy does not know.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
+def train(db_path: str | None, journey_config: str | None, models: str | None,
+          taxonomy: str | None, labels: str | None, from_store: bool, any_labels: bool,
+          seed: int, confusion: bool) -> None:
+    from klantreis.contacts.training import train_and_save
+
+    tax = _taxonomy(taxonomy)
+    data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
+    if len(data.texts) < 10:
+        raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
+    info, report = train_and_save(data, _registry(models, db_path),
+                                  None if any_labels else tax, seed=seed)
+    click.echo(f"model {info.version}: {info.training_size} labelled contacts "
+               f"({data.skipped} skipped), {len(info.labels)} reasons")
+    _print_report(report, confusion)
+
+
+@contacts.command(help="Evaluate the current (or a given) model version on labelled contacts.")
+@_common
+@click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--from-store", is_flag=True)
+@click.option("--any-labels", is_flag=True)
+@click.option("--version", "version", default=None, help="Model version (default: newest).")
+@click.option("--confusion", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def evaluate(db_path: str | None, journey_config: str | None, models: str | None,
+             taxonomy: str | None, labels: str | None, from_store: bool, any_labels: bool,
+             version: str | None, confusion: bool, as_json: bool) -> None:
+    from klantreis.contacts.training import evaluate_current
+
+    tax = _taxonomy(taxonomy)
+    data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
+    try:
+        report = evaluate_current(_registry(models, db_path), data, version)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report, confusion)
+
+
+@contacts.command(help="Classify texts: prints reason, confidence and method per text.")
+@_common
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file", type=click.File("r", encoding="utf-8"), default=None,
+              help="One text per line ('-' for stdin).")
+@click.option("--json", "as_json", is_flag=True)
+def classify(db_path: str | None, journey_config: str | None, models: str | None,
+             taxonomy: str | None, texts: tuple[str, ...], file: Any, as_json: bool) -> None:
+    from klantreis.contacts.classifier import PhraseMatcher
+
+    items = list(texts) + ([ln.rstrip("\n") for ln in file if ln.strip()] if file else [])
+    if not items:
+        raise click.UsageError("give texts as arguments or with --file")
+    tax = _taxonomy(taxonomy)
+    model = _registry(models, db_path).load()
+    preds = (model or PhraseMatcher(tax)).predict(items)
+    rows = [{"reason": p.reason, "confidence": p.confidence, "method": p.method, "text": t[:80]}
+            for p, t in zip(preds, items, strict=True)]
+    _table(rows, as_json)
+
+
+@contacts.command(help="Contact metrics: contacts per 100 orders by reason and channel, repeat"
+                       " contacts, the cost Pareto and service by channel.")
+@_common
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default=None)
+@click.option("--repeat-days", default=7.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def reasons(db_path: str | None, journey_config: str | None, models: str | None,
+            taxonomy: str | None, period: str | None, repeat_days: float, as_json: bool) -> None:
+    from klantreis.contacts.reports import reason_report
+
+    tax = _taxonomy(taxonomy)
+    with _app(db_path, journey_config, read_only=True) as app:
+        report = reason_report(app.events_table(), app.journey, tax,
+                               _registry(models, db_path).load(), period=period,
+                               repeat_days=repeat_days)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        return
+    for name, rows in report.items():
+        click.echo(f"\n## {name}")
+        _table(rows if isinstance(rows, list) else [rows], False)
+
+
+@contacts.command(help="The war room: top avoidable reasons, cost, root cause, fix, saving.")
+@_common
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--top", default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def warroom(db_path: str | None, journey_config: str | None, models: str | None,
+            taxonomy: str | None, html_path: Path | None, csv_path: Path | None, lang: str,
+            top: int, as_json: bool) -> None:
+    from klantreis.contacts.warroom import (
+        build_war_room,
+        load_analysis,
+        war_room_csv,
+        war_room_html,
+    )
+
+    tax = _taxonomy(taxonomy)
+    with _app(db_path, journey_config, read_only=True) as app:
+        analysis = load_analysis(app.events_table(), app.journey, tax,
+                                 _registry(models, db_path).load())
+    report = build_war_room(analysis, top=top, lang=lang)
+    if html_path:
+        html_path.write_text(war_room_html(report), encoding="utf-8")
+    if csv_path:
+        csv_path.write_text(war_room_csv(report), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(report.headline)
+    _table([{k: getattr(r, k) for k in ("rank", "reason", "contacts", "cost_per_year",
+                                        "root_cause", "lift", "owner", "saving_per_year")}
+            for r in report.rows], False)
+
+
+@contacts.command(help="Labelling queue: unlabelled contacts, lowest confidence first.")
+@_common
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def queue(db_path: str | None, journey_config: str | None, models: str | None,
+          taxonomy: str | None, limit: int, as_json: bool) -> None:
+    from klantreis.contacts.labels import labelling_queue
+
+    tax = _taxonomy(taxonomy)
+    with _app(db_path, journey_config, read_only=True) as app:
+        items = labelling_queue(app.events_table(), tax, _registry(models, db_path).load(),
+                                limit=limit)
+    _table([{**i.to_dict(), "text": i.text[:70]} for i in items] if not as_json
+           else [i.to_dict() for i in items], as_json)
+
+
+@contacts.command(help="Label a contact (stored as a contact.labelled event).")
+@_common
+@click.argument("contact_id")
+@click.argument("reason")
+@click.option("--labeller", default="cli", show_default=True)
+def label(db_path: str | None, journey_config: str | None, models: str | None,
+          taxonomy: str | None, contact_id: str, reason: str, labeller: str) -> None:
+    from klantreis.contacts.labels import store_label
+
+    tax = _taxonomy(taxonomy)
+    with _app(db_path, journey_config) as app:
+        try:
+            result = store_label(app, contact_id, reason, tax, labeller)
+        except (KeyError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"labelled {contact_id} as {reason} ({result.stored} stored, "
+               f"{result.duplicates} duplicate)")
+
+
+@contacts.command(help="Root causes: journey conditions over-represented before each reason.")
+@_common
+@click.option("--reason", "reason_id", default=None)
+@click.option("--limit", default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def rootcause(db_path: str | None, journey_config: str | None, models: str | None,
+              taxonomy: str | None, reason_id: str | None, limit: int, as_json: bool) -> None:
+    from klantreis.contacts.rootcause import root_causes, top_causes
+    from klantreis.contacts.warroom import load_analysis
+
+    tax = _taxonomy(taxonomy)
+    with _app(db_path, journey_config, read_only=True) as app:
+        a = load_analysis(app.events_table(), app.journey, tax, _registry(models, db_path).load())
+    table = root_causes(a.contacts, a.conditions, a.orders["journey_id"])
+    ids = [reason_id] if reason_id else tax.reason_ids()
+    _table([c.to_dict() for r in ids for c in top_causes(table, r, limit)], as_json)
+
+
+@contacts.command(help="New reasons: clusters of contacts classified as unknown.")
+@_common
+@click.option("--k", default=None, type=int, help="Number of clusters (default: automatic).")
+@click.option("--json", "as_json", is_flag=True)
+def clusters(db_path: str | None, journey_config: str | None, models: str | None,
+             taxonomy: str | None, k: int | None, as_json: bool) -> None:
+    from klantreis.contacts.clusters import new_reason_clusters
+    from klantreis.contacts.data import contacts_frame
+    from klantreis.contacts.labels import assign_reasons
+
+    tax = _taxonomy(taxonomy)
+    with _app(db_path, journey_config, read_only=True) as app:
+        frame = contacts_frame(app.events_table())
+    df = assign_reasons(frame, tax, _registry(models, db_path).load(), trust_given=False)
+    found = new_reason_clusters(df, k=k)
+    _table([{"id": c.id, "size": c.size, "growing": c.growing, "last_week": c.last_week,
+             "top_terms": ", ".join(c.top_terms), "example": c.examples[0][:60]}
+            for c in found] if not as_json else [c.to_dict() for c in found], as_json)
+
+
+@contacts.command("taxonomy-check", help="Validate a taxonomy TOML and list every problem.")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--config", "journey_config", default=None, help="Journey configuration TOML.")
+def taxonomy_check(path: Path, journey_config: str | None) -> None:
+    from klantreis.app import default_journey_config
+    from klantreis.contacts.taxonomy import check_taxonomy
+    from klantreis.model.journey import load_journey_config
+
+    journey = load_journey_config(journey_config) if journey_config else default_journey_config()
+    problems = check_taxonomy(path, journey)
+    if problems:
+        click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+        for p in problems:
+            click.echo(f"  - {p}", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: ok")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(contacts)

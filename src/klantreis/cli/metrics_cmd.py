@@ -1,0 +1,146 @@
+"""``klantreis metrics``: scores (NPS, CES, CSAT, stars) per group with n and intervals, or
+period-over-period changes with p-values, the NPS x CES matrix, contacts per 100 journeys.
+
+A thin shell over :mod:`klantreis.analytics.metrics` (via the App's methods): a table by
+default, ``--json`` or ``--csv`` for machines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from klantreis.cli.main import settings_from_options, store_options
+
+__all__ = ["TOO_FEW", "format_rows", "register", "run_view"]
+
+TOO_FEW = {"nl": "te weinig antwoorden", "en": "too few answers"}
+VIEWS = ("scores", "changes", "matrix", "contacts")
+METRIC_CHOICES = ("nps", "ces", "csat", "stars", "all")
+
+
+def run_view(app: Any, view: str, metric: str, by: list[str], period: str | None,
+             since: str | None, until: str | None, min_answers: int | None) -> Any:
+    """The DataFrame a view shows (the library call behind each ``--view``)."""
+    extra: dict[str, Any] = {"since": since, "until": until}
+    if min_answers is not None and view != "contacts":
+        extra["min_answers"] = min_answers
+    metrics = ["nps", "ces", "csat", "stars"] if metric == "all" else [metric]
+    if view == "scores":
+        return app.scores(metrics, by=by, period=period, **extra)
+    if view == "changes":
+        if metric == "all":
+            raise click.UsageError("--view changes needs one --metric (nps, ces, csat, stars)")
+        return app.score_changes(metric, period=period or "week", by=by, **extra)
+    if view == "matrix":
+        return app.nps_ces_matrix(**extra)
+    return app.contacts_per_100_journeys(by=by, period=period, **extra)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def format_rows(df: Any) -> list[dict[str, Any]]:
+    """DataFrame -> JSON-ready rows (NaN -> null, dates -> ISO strings)."""
+    return [{k: _clean(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def _cell(row: dict[str, Any], col: str, lang: str) -> str:
+    value = row.get(col)
+    too_few_col = "too_few" if col in ("value", "ci_low", "ci_high", "diff") else (
+        f"{col.split('_')[0]}_too_few" if col.startswith(("nps", "ces")) else "")
+    if row.get(too_few_col) is True and value is None and col in ("value", "nps", "ces"):
+        return TOO_FEW[lang]
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return ("ja" if value else "nee") if lang == "nl" else ("yes" if value else "no")
+    if isinstance(value, float):
+        return f"{value:.4f}" if col == "p_value" else f"{value:.2f}"
+    return str(value)
+
+
+def _print_table(rows: list[dict[str, Any]], lang: str, title: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if not rows:
+        console.print("geen antwoorden" if lang == "nl" else "no answers")
+        return
+    cols = [c for c in rows[0] if not c.endswith("too_few") and c != "std_error"]
+    table = Table(title=escape(title))
+    for col in cols:
+        numeric = any(isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool)
+                      for r in rows)
+        table.add_column(escape(col), justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*(escape(_cell(row, c, lang)) for c in cols))
+    console.print(table)
+
+
+def _open(db_path: str | None, journey_config: str | None) -> Any:
+    from klantreis.app import App
+
+    settings = settings_from_options(db_path=db_path, journey_config=journey_config)
+    if settings.db_file is not None and not Path(settings.db_file).exists():
+        raise click.ClickException(f"no event store at {settings.db_path} (run `klantreis"
+                                   " init` or `klantreis ingest` first)")
+    return App(settings, read_only=settings.db_file is not None)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(metrics)
+
+
+@click.command("metrics", help="Scores per group with n and 95% CI; changes with p-values.")
+@click.option("--metric", type=click.Choice(METRIC_CHOICES), default="nps", show_default=True)
+@click.option("--by", default="", help="Comma-separated group keys: touchpoint, stage, channel,"
+              " owner, kind, lang, source, attrs.<key>. E.g. --by touchpoint,owner")
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default=None,
+              help="Also group by day, week or month (journey time zone).")
+@click.option("--since", default=None, help="From this date/time (local, inclusive).")
+@click.option("--until", default=None, help="Until this date/time (local, exclusive).")
+@click.option("--view", type=click.Choice(VIEWS), default="scores", show_default=True,
+              help="scores; changes (period over period, with p-values); matrix (NPS x CES "
+                   "per touchpoint); contacts (per 100 journeys).")
+@click.option("--min-answers", type=int, default=None,
+              help="Minimum answers for a value (default: the journey's min_answers).")
+@click.option("--lang", type=click.Choice(["nl", "en"]), default=None,
+              help="Language of the table (default: the language setting).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@store_options
+def metrics(metric: str, by: str, period: str | None, since: str | None, until: str | None,
+            view: str, min_answers: int | None, lang: str | None, as_json: bool, as_csv: bool,
+            db_path: str | None, journey_config: str | None) -> None:
+    keys = [k.strip() for k in by.split(",") if k.strip()]
+    with _open(db_path, journey_config) as app:
+        try:
+            df = run_view(app, view, metric, keys, period, since, until, min_answers)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        language = lang or app.settings.language
+        if as_csv:
+            click.echo(df.to_csv(index=False), nl=False)
+            return
+        rows = format_rows(df)
+        if as_json:
+            click.echo(json.dumps({"view": view, "metric": metric, "rows": rows},
+                                  ensure_ascii=False, indent=2))
+            return
+        title = {"matrix": "NPS x CES", "contacts": "contacts / 100 journeys"}.get(view, metric)
+        _print_table(rows, language if language in TOO_FEW else "en", f"klantreis {title}")

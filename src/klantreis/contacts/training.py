@@ -1,0 +1,96 @@
+"""Training use cases: labelled contacts from a CSV file or from the store, train with a
+held-out evaluation, save a new model version.
+
+A labels CSV has the columns ``text`` and ``label`` (a reason id of the taxonomy); other
+columns are ignored. Labels the taxonomy does not know are reported, not silently used.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from klantreis.contacts.classifier import EvaluationReport, evaluate, train_with_holdout
+from klantreis.contacts.data import contacts_frame
+from klantreis.contacts.models import ModelInfo, ModelRegistry
+from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
+
+__all__ = ["LabelledSet", "evaluate_current", "labelled_from_csv", "labelled_from_store",
+           "train_and_save"]
+
+
+@dataclass
+class LabelledSet:
+    texts: list[str]
+    labels: list[str]
+    source: str
+    skipped: int = 0
+
+
+def labelled_from_csv(path: str | Path, taxonomy: Taxonomy | None = None) -> LabelledSet:
+    """Rows with a text and a label; with a taxonomy, unknown labels raise ValueError."""
+    p = Path(path)
+    with p.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
+        if "text" not in cols or "label" not in cols:
+            raise ValueError(f"{p}: needs the columns text,label (found: "
+                             f"{', '.join(reader.fieldnames or []) or 'none'})")
+        texts, labels, skipped = [], [], 0
+        for row in reader:
+            text, label = (row[cols["text"]] or "").strip(), (row[cols["label"]] or "").strip()
+            if not text or not label:
+                skipped += 1
+                continue
+            texts.append(text)
+            labels.append(label)
+    if taxonomy is not None:
+        unknown = sorted(set(labels) - set(taxonomy.reason_ids()) - {UNKNOWN})
+        if unknown:
+            raise ValueError(f"{p}: labels not in the taxonomy: {', '.join(unknown[:10])}"
+                             " (use --any-labels to train on them anyway)")
+    return LabelledSet(texts, labels, str(p), skipped)
+
+
+def labelled_from_store(events: Any, taxonomy: Taxonomy, use_given: bool = True) -> LabelledSet:
+    """Contacts with a human label (``contact.labelled``), and with ``use_given`` also those
+    whose source system gave a known ``attrs.reason``."""
+    df = contacts_frame(events)
+    known = set(taxonomy.reason_ids())
+    texts, labels, skipped = [], [], 0
+    for text, label, given in zip(df["text"], df["label"], df["given_reason"], strict=True):
+        y = label if isinstance(label, str) else (given if use_given else None)
+        if not text or y not in known:
+            skipped += 1
+            continue
+        texts.append(str(text))
+        labels.append(str(y))
+    return LabelledSet(texts, labels, "store", skipped)
+
+
+def train_and_save(data: LabelledSet, registry: ModelRegistry, taxonomy: Taxonomy | None,
+                   seed: int = 0, test_size: float = 0.2) -> tuple[ModelInfo, EvaluationReport]:
+    """Evaluate on a held-out split, refit on all, and save as a new version.
+
+    The taxonomy's example phrases are added to the training data (never to the evaluation).
+    """
+    extra = None
+    threshold = 0.45
+    if taxonomy is not None:
+        threshold = taxonomy.unknown_threshold
+        pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
+        extra = ([p for p, _ in pairs], [y for _, y in pairs])
+    model, report = train_with_holdout(data.texts, data.labels, test_size=test_size, seed=seed,
+                                       threshold=threshold, extra=extra)
+    info = registry.save(model, len(data.texts), report, data.source)
+    return info, report
+
+
+def evaluate_current(registry: ModelRegistry, data: LabelledSet,
+                     version: str | None = None) -> EvaluationReport:
+    model = registry.load(version)
+    if model is None:
+        raise LookupError("no trained model yet: run `klantreis contacts train` first")
+    return evaluate(model, data.texts, data.labels)

@@ -1,0 +1,181 @@
+"""Contact reasons (``/contacts``): the war room (top avoidable reasons, cost, root cause with
+lift, owner, likely fix, saving), contacts per 100 orders, the cost Pareto and service by
+channel; the labelling queue (``/contacts/queue``, lowest confidence first, label -> POST);
+and classification of new texts (``/contacts/classify`` and ``/api/v1/contacts_classify``).
+
+Every page and its JSON endpoint come from the same data function. Labels are written as
+``contact.labelled`` events through the app's writer queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from klantreis.contacts.classifier import ContactClassifier, PhraseMatcher
+from klantreis.contacts.labels import label_record, labelling_queue
+from klantreis.contacts.models import ModelRegistry, models_dir_for
+from klantreis.contacts.reports import contacts_overview
+from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv, war_room_html
+from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
+from klantreis.services.masking import mask_text
+from klantreis.web.envelope import ApiError, ok_response
+from klantreis.web.pagekit import NavItem, PageContext, PageSpec, page_context, register_page, require_role
+from klantreis.web.writer import Rejected
+
+router = APIRouter()
+NAV = NavItem("/contacts", "nav.contacts", order=35)
+LABELLER_ROLES = ("admin", "analyst")
+MAX_TEXTS = 1000
+
+
+def _taxonomy(ctx: PageContext) -> Taxonomy:
+    state = ctx.request.app.state
+    if getattr(state, "contact_taxonomy", None) is None:
+        state.contact_taxonomy = default_taxonomy()
+    tax: Taxonomy = state.contact_taxonomy
+    return tax
+
+
+def _model(ctx: PageContext) -> ContactClassifier | None:
+    """The newest trained model next to the store, cached per version on the web app."""
+    registry = ModelRegistry(models_dir_for(ctx.app.settings.db_path))
+    versions = registry.versions()
+    if not versions:
+        return None
+    state = ctx.request.app.state
+    cached = getattr(state, "contact_model", None)
+    if cached is None or cached[0] != versions[-1]:
+        state.contact_model = (versions[-1], registry.load(versions[-1]))
+    model: ContactClassifier | None = state.contact_model[1]
+    return model
+
+
+@dataclass
+class ContactParams:
+    top: Annotated[int, Query(ge=1, le=20, description="Reasons in the war room")] = 5
+    grouping: Annotated[str | None, Query(pattern="^(week|month)$",
+                                          description="Contacts per 100 orders per period")
+                        ] = None
+    repeat_days: Annotated[float, Query(ge=0, le=365, description="Repeat window (days)")
+                           ] = 7
+
+
+def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
+    """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
+    return contacts_overview(ctx.app.events_table(), ctx.app.journey, _taxonomy(ctx),
+                             _model(ctx), top=params.top, period=params.grouping,
+                             repeat_days=params.repeat_days, lang=ctx.lang)
+
+
+@dataclass
+class QueueParams:
+    limit: Annotated[int, Query(ge=1, le=500)] = 25
+
+
+def queue_data(ctx: PageContext, params: QueueParams) -> dict[str, Any]:
+    """Unlabelled contacts, lowest model confidence first; texts masked for viewers."""
+    tax = _taxonomy(ctx)
+    items = [i.to_dict() for i in labelling_queue(ctx.app.events_table(), tax, _model(ctx),
+                                                  limit=params.limit)]
+    if not ctx.sees_personal_data:
+        for item in items:
+            item["text"] = mask_text(item["text"])
+    return {"items": items, "masked": not ctx.sees_personal_data,
+            "can_label": ctx.principal is not None and ctx.principal.role in LABELLER_ROLES,
+            "reasons": [{"id": r.id, "name": r.name(ctx.lang)} for r in tax.reasons()]}
+
+
+@dataclass
+class ClassifyParams:
+    text: Annotated[list[str] | None, Query(max_length=5000, description="Texts to classify")
+                    ] = None
+
+
+def classify_texts(ctx: PageContext, texts: list[str]) -> dict[str, Any]:
+    if len(texts) > MAX_TEXTS:
+        raise ApiError(413, f"at most {MAX_TEXTS} texts per request", "too_many_texts")
+    model = _model(ctx)
+    tax = _taxonomy(ctx)
+    preds = (model or PhraseMatcher(tax)).predict(texts) if texts else []
+    names = {r.id: r.name(ctx.lang) for r in tax.reasons()}
+    return {"model": "trained" if model else "rules",
+            "results": [{"text": t, "reason": p.reason, "name": names.get(p.reason, p.reason),
+                         "confidence": p.confidence, "method": p.method}
+                        for t, p in zip(texts, preds, strict=True)]}
+
+
+def classify_data(ctx: PageContext, params: ClassifyParams) -> dict[str, Any]:
+    """Reason and confidence per text (``?text=...&text=...``)."""
+    return classify_texts(ctx, [t for t in params.text or [] if t.strip()])
+
+
+register_page(router, PageSpec(
+    name="contacts", path="/contacts", template="contacts.html", data=contacts_data,
+    params=ContactParams, summary="Contact reasons: war room, per 100 orders, service"))
+register_page(router, PageSpec(
+    name="contacts_queue", path="/contacts/queue", template="contacts_queue.html",
+    data=queue_data, params=QueueParams, summary="Labelling queue, lowest confidence first"))
+register_page(router, PageSpec(
+    name="contacts_classify", path="/contacts/classify", template="contacts_classify.html",
+    data=classify_data, params=ClassifyParams, summary="Classify texts into contact reasons"))
+
+
+async def _store_label(ctx: PageContext, contact_id: str, reason: str) -> dict[str, Any]:
+    labeller = ctx.principal.name if ctx.principal else "web"
+    try:
+        record = label_record(ctx.app.events_table(), contact_id, reason, _taxonomy(ctx),
+                              labeller)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), "invalid_reason") from exc
+    except KeyError as exc:
+        raise ApiError(404, f"no contact with id '{contact_id}'", "not_found") from exc
+    try:
+        result = await ctx.request.app.state.writer.submit([record])
+    except Rejected as exc:
+        raise ApiError(422, "label rejected", "invalid_events", exc.details[:10]) from exc
+    return {"contact_id": contact_id, "reason": reason, "stored": result.stored,
+            "duplicates": result.duplicates}
+
+
+@router.post("/contacts/label", include_in_schema=False)
+async def label_form(request: Request,
+                     contact_id: Annotated[str, Form(max_length=200)],
+                     reason: Annotated[str, Form(max_length=100)],
+                     csrf_token: Annotated[str, Form(max_length=500)] = "",
+                     ctx: PageContext = Depends(require_role(*LABELLER_ROLES))) -> Response:
+    request.app.state.security.check_csrf(request, csrf_token)
+    await _store_label(ctx, contact_id, reason)
+    return RedirectResponse("/contacts/queue", status_code=303)
+
+
+@router.post("/api/v1/contacts/label", tags=["pages"],
+             summary="Label a contact (a contact.labelled event); token of an admin/analyst")
+async def label_api(contact_id: Annotated[str, Body(max_length=200)],
+                    reason: Annotated[str, Body(max_length=100)],
+                    ctx: PageContext = Depends(require_role(*LABELLER_ROLES))) -> Response:
+    if ctx.principal is None or ctx.principal.via != "token":
+        raise ApiError(403, "use an API token (forms post to /contacts/label)", "forbidden")
+    return ok_response(await _store_label(ctx, contact_id, reason))
+
+
+def _war_room(ctx: PageContext, top: int) -> Any:
+    a = load_analysis(ctx.app.events_table(), ctx.app.journey, _taxonomy(ctx), _model(ctx))
+    return build_war_room(a, top=top, lang=ctx.lang)
+
+
+@router.get("/contacts/warroom.csv", tags=["pages"], summary="War room as CSV")
+def war_room_csv_export(top: Annotated[int, Query(ge=1, le=20)] = 10,
+                        ctx: PageContext = Depends(page_context)) -> Response:
+    return PlainTextResponse(war_room_csv(_war_room(ctx, top)), media_type="text/csv",
+                             headers={"Content-Disposition": "attachment; filename=warroom.csv"})
+
+
+@router.get("/contacts/warroom.html", include_in_schema=False)
+def war_room_html_export(top: Annotated[int, Query(ge=1, le=20)] = 10,
+                         ctx: PageContext = Depends(page_context)) -> Response:
+    return HTMLResponse(war_room_html(_war_room(ctx, top)), headers={
+        "Content-Disposition": "attachment; filename=warroom.html"})

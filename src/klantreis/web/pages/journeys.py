@@ -1,0 +1,148 @@
+"""Journeys (``/journeys``): the journey map, variants, hand-overs, promises, what broken
+promises cost, and the timeline of one journey or customer.
+
+``journeys_data`` is the one data function behind the page and ``/api/v1/journeys``. "Now"
+for promises is the newest event in the store (so a historical log is judged at its own end,
+not at today's date). Viewers see the timeline and the at-risk list with personal data masked.
+Results are cached per store size and parameters (impact needs a few dozen queries).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from klantreis.analytics import discovery, promises
+from klantreis.analytics.impact import impact_ranking
+from klantreis.analytics.journey_index import open_index
+from klantreis.analytics.journeys import JourneyFilter
+from klantreis.analytics.timeline import timeline
+from klantreis.services.masking import mask_customer_id, mask_record
+from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
+from klantreis.web.pages.journeys_map import layout
+from klantreis.web.pages.options import filter_options
+
+__all__ = ["JourneyParams", "journeys_data", "router"]
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+NAV = NavItem("/journeys", "nav.journeys", order=30)
+_CACHE_SIZE = 16
+
+
+@dataclass
+class JourneyParams(Filters):
+    """The common filters, plus what a step is, how the map is coloured, and a timeline."""
+
+    period: Annotated[str, Query(
+        description="Journeys that started in the last 7d, 30d, 90d, 365d or all",
+        pattern="^(7d|30d|90d|365d|all)$")] = "all"
+    activity: Annotated[str, Query(pattern="^(kind|touchpoint)$",
+                                   description="A step is an event kind or a touchpoint")
+                        ] = "touchpoint"
+    color: Annotated[str, Query(pattern="^(score|contacts)$",
+                                description="Colour steps by score or contacts per 100")
+                     ] = "score"
+    metric: Annotated[str, Query(pattern="^(nps|ces|csat)$")] = "csat"
+    journey: Annotated[str | None, Query(max_length=200, description="Journey id")] = None
+    customer: Annotated[str | None, Query(max_length=200, description="Customer id")] = None
+
+
+def _newest(ctx: PageContext) -> datetime | None:
+    events = ctx.app.events_table()
+    value: datetime | None = events.occurred_at.max().to_pyarrow().as_py()
+    return value
+
+
+def _filter(params: JourneyParams, newest: datetime | None) -> JourneyFilter:
+    start, _ = params.window(newest)
+    return JourneyFilter(channels=(params.channel,) if params.channel else (),
+                         segment=(("segment", params.segment),) if params.segment else (),
+                         start=start)
+
+
+def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+            for r in rows]
+
+
+def _discovery(ctx: PageContext, params: JourneyParams, flt: JourneyFilter) -> dict[str, Any]:
+    events, journey = ctx.app.events_table(), ctx.app.journey
+    index = open_index(ctx.app.store)
+    d = discovery.discover(events, journey, flt, params.activity, 10,  # type: ignore[arg-type]
+                           index=index)
+    steps = _records(discovery.step_stats(events, journey, flt, params.activity,  # type: ignore[arg-type]
+                                          params.metric).to_pylist())
+    dfg = _records(d.dfg.to_pylist())
+    return {"journeys": d.journeys, "dfg": dfg, "steps": steps,
+            "variants": _records(d.variants.to_pylist()),
+            "start": d.start.to_pylist(), "end": d.end.to_pylist(),
+            "handovers": _records(discovery.handovers(events, journey, flt).to_pylist()),
+            "map": layout(dfg, steps, journey, params.activity, params.color, params.metric,
+                          ctx.lang)}
+
+
+def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str, Any]:
+    events, journey = ctx.app.events_table(), ctx.app.journey
+    if not journey.promises:
+        return {"now": now, "rates": [], "at_risk": [], "promises": []}
+    risk = _records(promises.at_risk(events, journey, now).to_pylist())[:50]
+    if masked:
+        risk = [{**r, "customer_id": mask_customer_id(r["customer_id"])} for r in risk]
+    names = {p.id: (p.name_nl if ctx.lang == "nl" else p.name_en) for p in journey.promises}
+    return {"now": now, "promises": [{"id": k, "name": v} for k, v in names.items()],
+            "rates": _records(promises.promise_rates(events, journey, "owner", now=now)
+                              .to_pylist()),
+            "at_risk": risk}
+
+
+def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str, Any] | None:
+    if not params.journey and not params.customer:
+        return None
+    table = timeline(ctx.app.events_table(), params.journey,
+                     None if params.journey else params.customer, limit=500)
+    rows = _records(table.to_pylist())
+    if masked:
+        rows = [mask_record(r) for r in rows]
+    return {"journey": params.journey, "customer": None if masked else params.customer,
+            "events": rows}
+
+
+def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any) -> Any:
+    state = ctx.request.app.state
+    cache: dict[tuple[Any, ...], Any] = getattr(state, "journeys_cache", None) or {}
+    state.journeys_cache = cache
+    if key not in cache:
+        if len(cache) >= _CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = build()
+    return cache[key]
+
+
+def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
+    """Everything on the journeys page, as plain data."""
+    masked = not ctx.sees_personal_data
+    newest = _newest(ctx)
+    flt = _filter(params, newest)
+    base = (id(ctx.app), ctx.app.store.count(), ctx.lang)
+    main = _cached(ctx, (*base, "d", params.period, params.channel, params.segment,
+                         params.activity, params.color, params.metric),
+                   lambda: _discovery(ctx, params, flt))
+    ranking = _cached(ctx, (*base, "i", params.period, params.channel, params.segment),
+                      lambda: [i.as_dict() for i in impact_ranking(
+                          ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest)][:10])
+    return {**main, "params": asdict(params), "masked": masked,
+            "promises": _cached(ctx, (*base, "p", masked),
+                                lambda: _promises(ctx, newest, masked)),
+            "impact": ranking, "timeline": _timeline(ctx, params, masked),
+            "options": filter_options(ctx)}
+
+
+register_page(router, PageSpec(
+    name="journeys", path="/journeys", template="journeys.html", data=journeys_data,
+    params=JourneyParams,
+    summary="Journey map, variants, hand-overs, promises, impact and a timeline"))

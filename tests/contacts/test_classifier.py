@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from klantreis.contacts.classifier import (
+    ContactClassifier,
+    PhraseMatcher,
+    evaluate,
+    train_with_holdout,
+)
+from klantreis.contacts.features import NgramTfidf
+from klantreis.contacts.models import ModelRegistry
+from klantreis.contacts.taxonomy import UNKNOWN, default_taxonomy
+
+VOCAB = {
+    "levering": ["pakket", "bezorger", "onderweg", "track", "trace", "bezorgd", "laat"],
+    "factuur": ["factuur", "rekening", "btw", "bedrag", "betaald", "nota", "pdf"],
+    "account": ["inloggen", "wachtwoord", "account", "code", "geblokkeerd", "email", "profiel"],
+}
+FILLER = ["ik", "de", "het", "mijn", "graag", "vandaag", "nog", "niet", "waarom", "al"]
+
+
+def synthetic(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Texts of 3 reasons: 3 topic words and 3 filler words each, shuffled."""
+    rnd = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = sorted(VOCAB)[i % 3]
+        words = rnd.sample(VOCAB[label], 3) + rnd.sample(FILLER, 3)
+        rnd.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def trained() -> ContactClassifier:
+    texts, labels = synthetic(150, seed=1)
+    return ContactClassifier(threshold=0.5, seed=3).fit(texts, labels)
+
+
+def test_accuracy_is_far_above_chance(trained: ContactClassifier) -> None:
+    texts, labels = synthetic(90, seed=2)
+    report = evaluate(trained, texts, labels)
+    assert report.accuracy > 0.9  # chance is 1/3
+    assert report.macro_f1 > 0.9
+    assert len(report.confusion) == 3 and sum(map(sum, report.confusion)) == 90
+    assert set(report.per_class) == set(VOCAB)
+
+
+def test_out_of_domain_text_is_less_confident_and_unknown_below_threshold(
+        trained: ContactClassifier) -> None:
+    inside, outside = trained.predict(["mijn pakket is nog onderweg bij de bezorger",
+                                       "ik vandaag graag niet"])
+    assert inside.reason == "levering" and inside.confidence > outside.confidence
+    strict = ContactClassifier(threshold=0.999, seed=3).fit(*synthetic(150, seed=1))
+    preds = strict.predict(["ik vandaag graag niet", "zzz qqq"])
+    assert [p.reason for p in preds] == [UNKNOWN, UNKNOWN]
+    assert all(p.best in VOCAB for p in preds)
+
+
+def test_compiled_probabilities_equal_sklearn_calibration(trained: ContactClassifier) -> None:
+    probe = synthetic(40, seed=12)[0]
+    expected = trained.model.predict_proba(trained.features.transform(probe))
+    assert np.allclose(trained.predict_proba(probe), expected, atol=1e-12)
+    two = ContactClassifier().fit(*synthetic(60, seed=1)[0:1], [*(["a", "b"] * 30)])
+    assert np.allclose(two.predict_proba(probe),
+                       two.model.predict_proba(two.features.transform(probe)), atol=1e-12)
+
+
+def test_same_seed_same_model() -> None:
+    texts, labels = synthetic(120, seed=5)
+    a = ContactClassifier(seed=7).fit(texts, labels)
+    b = ContactClassifier(seed=7).fit(texts, labels)
+    probe = synthetic(30, seed=6)[0]
+    assert np.array_equal(a.predict_proba(probe), b.predict_proba(probe))
+
+
+def test_save_and_load_give_the_same_predictions(trained: ContactClassifier,
+                                                 tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    assert registry.load() is None
+    report = evaluate(trained, *synthetic(30, seed=9))
+    info = registry.save(trained, 150, report, "synthetic")
+    registry.save(trained, 150, None, "again")
+    assert registry.versions()[0] == info.version and len(registry.versions()) == 2
+    loaded = registry.load(info.version)
+    probe = synthetic(40, seed=8)[0]
+    assert loaded is not None
+    assert np.allclose(loaded.predict_proba(probe), trained.predict_proba(probe))
+    meta = registry.info(info.version)
+    assert meta is not None and meta.training_size == 150
+    assert meta.labels == sorted(VOCAB) and meta.macro_f1 == report.macro_f1
+    assert registry.info().version.startswith("v0002")
+
+
+def test_holdout_training_reports_on_unseen_texts() -> None:
+    texts, labels = synthetic(100, seed=11)
+    model, report = train_with_holdout(texts, labels, test_size=0.3, seed=0)
+    assert report.n == 30
+    assert model.classes_ == sorted(VOCAB)
+
+
+def test_training_needs_two_reasons() -> None:
+    with pytest.raises(ValueError, match="at least 2 reasons"):
+        ContactClassifier().fit(["a b", "c d"], ["x", "x"])
+
+
+def test_phrase_matcher_cold_start() -> None:
+    matcher = PhraseMatcher(default_taxonomy())
+    hit, miss, mixed = matcher.predict(["Waar blijft mijn pakket nou? Al 3 dagen te laat",
+                                        "tralala", "factuur niet ontvangen en ik kan niet"
+                                        " inloggen"])
+    assert hit.reason == "waar_is_mijn_pakket" and hit.method == "rules"
+    assert miss.reason == UNKNOWN and miss.confidence == 0
+    assert mixed.confidence < hit.confidence
+
+
+def test_fast_features_match_sklearn_tfidf() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["waar blijft mijn pakket vandaag", "factuur klopt niet bedrag", "pakket kapot",
+             "inloggen lukt niet wachtwoord", "waar blijft mijn factuur"]
+    ours = NgramTfidf().fit(texts)
+    x = ours.transform(texts).toarray()
+    n_words = len(ours.word_vocab_)
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
+                            sublinear_tf=True).fit_transform(texts)
+    assert n_words == words.shape[1] and x.shape[1] - n_words == chars.shape[1]
+    assert np.allclose(x[:, :n_words] @ x[:, :n_words].T, (words @ words.T).toarray())
+    assert np.allclose(x[:, n_words:] @ x[:, n_words:].T, (chars @ chars.T).toarray())
+    assert not ours.transform(["qqq"]).nnz or ours.transform(["qqq"]).nnz < 3

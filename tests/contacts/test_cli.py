@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from klantreis.cli.main import cli
+
+from .test_classifier import synthetic
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_classify_without_a_model_uses_the_phrase_rules(tmp_path: Path) -> None:
+    code, out = run("contacts", "classify", "--db", str(tmp_path / "s.duckdb"), "--models",
+                    str(tmp_path / "m"), "--json", "waar blijft mijn pakket",
+                    "<b>onzin</b>")
+    rows = json.loads(out)
+    assert code == 0
+    assert rows[0]["reason"] == "waar_is_mijn_pakket" and rows[0]["method"] == "rules"
+    assert rows[1]["reason"] == "unknown"
+
+
+def test_train_from_csv_then_classify_and_evaluate(tmp_path: Path) -> None:
+    texts, labels = synthetic(90, seed=4)
+    path = tmp_path / "labels.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels,
+                                                                           strict=True)))
+    common = ["--db", str(tmp_path / "s.duckdb"), "--models", str(tmp_path / "m")]
+    code, out = run("contacts", "train", *common, "--labels", str(path))
+    assert code == 1 and "not in the taxonomy" in out  # synthetic labels are not reasons
+    code, out = run("contacts", "train", *common, "--labels", str(path), "--any-labels",
+                    "--confusion")
+    assert code == 0 and "macro-F1" in out and "confusion matrix" in out
+    assert len(list((tmp_path / "m").glob("v0001-*.joblib"))) == 1
+    code, out = run("contacts", "classify", *common, "--json", "inloggen wachtwoord code")
+    assert json.loads(out)[0]["reason"] == "account"
+    code, out = run("contacts", "evaluate", *common, "--labels", str(path), "--any-labels",
+                    "--json")
+    assert code == 0 and json.loads(out)["accuracy"] > 0.9
+
+
+def test_train_needs_one_source(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["contacts", "train", "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2 and "--labels" in result.output
+
+
+def test_taxonomy_check_lists_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "t.toml"
+    bad.write_text('[[categories]]\nid = "x"\nname_nl = "X"\nname_en = "X"\n', "utf-8")
+    result = CliRunner().invoke(cli, ["contacts", "taxonomy-check", str(bad)])
+    assert result.exit_code == 1 and "reasons" in result.output

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from klantreis.app import App
+from klantreis.contacts.classifier import ContactClassifier
+from klantreis.contacts.data import LABEL_KIND, contacts_frame
+from klantreis.contacts.labels import assign_reasons, labelling_queue, store_label
+from klantreis.contacts.taxonomy import default_taxonomy
+from klantreis.contacts.training import labelled_from_store
+
+from .helpers import contact, load
+
+TAX = default_taxonomy()
+
+
+@pytest.fixture
+def loaded(app: App) -> App:
+    load(app, [
+        contact("J1", 1, None, text="Waar blijft mijn pakket? Het is te laat"),
+        contact("J2", 2, None, text="mijn factuur niet ontvangen, kunt u de factuur sturen"),
+        contact("J3", 3, None, text="qwerty"),
+        contact("J4", 4, "productvraag", text="welke maat moet ik nemen?"),
+    ])
+    return app
+
+
+def test_queue_is_lowest_confidence_first_and_skips_labelled(loaded: App) -> None:
+    queue = labelling_queue(loaded.events_table(), TAX)
+    assert [q.confidence for q in queue] == sorted(q.confidence for q in queue)
+    assert queue[0].contact_id == "J3-C0" and queue[0].confidence == 0.0
+    store_label(loaded, "J3-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
+    ids = [q.contact_id for q in labelling_queue(loaded.events_table(), TAX)]
+    assert "J3-C0" not in ids and len(ids) == 3
+
+
+def test_labels_are_idempotent_events_and_the_latest_wins(loaded: App) -> None:
+    first = store_label(loaded, "J1-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
+    again = store_label(loaded, "J1-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
+    assert (first.stored, again.stored, again.duplicates) == (1, 0, 1)
+    store_label(loaded, "J1-C0", "waar_is_mijn_pakket", TAX,
+                at=datetime(2026, 3, 10, tzinfo=UTC))
+    t = loaded.events_table()
+    assert t.filter(t.kind == LABEL_KIND).count().execute() == 2
+    frame = contacts_frame(t).set_index("contact_id")
+    assert frame.loc["J1-C0", "label"] == "waar_is_mijn_pakket"
+    assert frame.loc["J1-C0", "journey_id"] == "J1"
+
+
+def test_label_validation(loaded: App) -> None:
+    with pytest.raises(ValueError, match="unknown reason"):
+        store_label(loaded, "J1-C0", "nonsense", TAX)
+    with pytest.raises(KeyError):
+        store_label(loaded, "nope", "productvraag", TAX)
+
+
+def test_reason_sources_label_then_source_then_classifier(loaded: App) -> None:
+    store_label(loaded, "J2-C0", "factuur_onjuist", TAX)
+    frame = assign_reasons(contacts_frame(loaded.events_table()), TAX).set_index("contact_id")
+    assert frame.loc["J2-C0", ["reason", "reason_source"]].tolist() == ["factuur_onjuist",
+                                                                        "label"]
+    assert frame.loc["J4-C0", "reason_source"] == "source"
+    assert frame.loc["J1-C0", ["reason", "reason_source"]].tolist() == ["waar_is_mijn_pakket",
+                                                                        "rules"]
+    data = labelled_from_store(loaded.events_table(), TAX)
+    assert sorted(data.labels) == ["factuur_onjuist", "productvraag"] and data.skipped == 2
+    model = ContactClassifier().fit(["a b c", "d e f", "a b", "d e"], ["x", "y", "x", "y"])
+    untrusted = assign_reasons(contacts_frame(loaded.events_table()), TAX, model,
+                               trust_given=False).set_index("contact_id")
+    assert untrusted.loc["J4-C0", "reason_source"] == "model"

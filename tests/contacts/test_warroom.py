@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import csv
+import io
+
+from klantreis.contacts.warroom import WarRoom, WarRoomRow, war_room_csv, war_room_html
+
+EVIL = "<script>alert(1)</script>"
+
+
+def report(lang: str = "nl") -> WarRoom:
+    row = WarRoomRow(rank=1, reason="waar_is_mijn_pakket", name=f"Waar {EVIL}",
+                     category="bezorging", avoidable=True, contacts=10, per_100_orders=5.0,
+                     cost=65.0, cost_per_year=650.0, saving_per_year=650.0,
+                     fix=f"=cmd|' /C calc'!A0 {EVIL}", root_cause="broken:op_tijd_bezorgd",
+                     root_cause_label="Belofte gebroken", lift=3.0, lift_ci_low=2.0,
+                     lift_ci_high=4.5, owner="carrier:vlotbezorgd", owner_name=f"V {EVIL}")
+    return WarRoom(lang=lang, currency="EUR", period_start=None, period_end=None, days=36.5,
+                   orders=200, contacts=10, per_100_orders=5.0, cost=65.0, cost_per_year=650.0,
+                   unknown_contacts=0, rows=[row], headline=f"Kop {EVIL}")
+
+
+def test_html_escapes_every_text() -> None:
+    page = war_room_html(report())
+    assert "<script>" not in page
+    assert page.count("&lt;script&gt;") == 4
+    assert "lift" not in page.lower() or "3 (2-4.5)" in page
+    assert '<html lang="nl">' in page and "Eigenaar" in page
+    assert "Owner" in war_room_html(report("en"))
+
+
+def test_csv_has_one_row_per_reason_and_defuses_formulas() -> None:
+    rows = list(csv.DictReader(io.StringIO(war_room_csv(report()))))
+    assert len(rows) == 1
+    assert rows[0]["owner"] == "carrier:vlotbezorgd"
+    assert rows[0]["saving_per_year"] == "650.0"
+    assert rows[0]["fix"].startswith("'=")

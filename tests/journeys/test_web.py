@@ -1,0 +1,74 @@
+"""The journeys page and its JSON endpoint (same data function), escaping and masking."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from klantreis.app import App  # noqa: E402
+from klantreis.services import accounts  # noqa: E402
+from klantreis.settings import Settings  # noqa: E402
+from tests.journeys.logs import T0, ev, load, small_log  # noqa: E402
+
+web = pytest.importorskip("klantreis.web")
+EVIL = "<script>window.__pwned=1</script> jan@example.nl"
+
+
+@pytest.fixture
+def clients(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    settings = Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"),
+                             secret_key="test-secret-key-0123456789abcdef")
+    with App(settings) as app:
+        load(app, [*small_log(), ev("o2-x", "o2", "contact.inbound", T0, text=EVIL,
+                                    channel="email", customer_id="C-secret")])
+        accounts.add_user(app.store, "ana", "analyst", "analyst-pass-1")
+        accounts.add_user(app.store, "vic", "viewer", "viewer-pass-1")
+        analyst, _ = accounts.create_token(app.store, ["read"], user="ana")
+        viewer, _ = accounts.create_token(app.store, ["read"], user="vic")
+        with TestClient(web.create_app(app), follow_redirects=False) as client:
+            yield {"client": client, "analyst": {"Authorization": f"Bearer {analyst}"},
+                   "viewer": {"Authorization": f"Bearer {viewer}"}}
+
+
+def _get(c: dict[str, Any], url: str, who: str = "analyst") -> Any:
+    resp = c["client"].get(url, headers=c[who])
+    assert resp.status_code == 200, resp.text[:500]
+    return resp
+
+
+def test_json_endpoint_has_map_promises_and_impact(clients: dict[str, Any]) -> None:
+    body = _get(clients, "/api/v1/journeys?period=all&activity=kind").json()
+    data = body["data"]
+    assert body["ok"] and data["journeys"] == 6
+    nodes = {n["id"]: n for n in data["map"]["nodes"]}
+    assert "delivery.completed" in nodes and nodes["order.placed"]["x"] < nodes[
+        "delivery.completed"]["x"]
+    assert any(e["handover"] for e in data["map"]["edges"])
+    rates = {r["group"]: r for r in data["promises"]["rates"]}
+    assert rates["carrier:vlotbezorgd"]["broken"] == 2
+    assert data["impact"][0]["condition"].startswith("broken:op_tijd_bezorgd")
+
+
+def test_html_page_draws_the_map_and_escapes_text(clients: dict[str, Any]) -> None:
+    html = _get(clients, "/journeys?period=all&journey=o2").text
+    assert html.count('data-testid="map-node"') >= 5 and "<svg" in html
+    assert 'data-testid="timeline-event"' in html
+    assert "<script>window.__pwned" not in html
+    assert "&lt;script&gt;window.__pwned" in html and "jan@example.nl" in html
+
+
+def test_viewer_sees_the_timeline_masked(clients: dict[str, Any]) -> None:
+    data = _get(clients, "/api/v1/journeys?period=all&journey=o2", "viewer").json()["data"]
+    texts = [e["text"] for e in data["timeline"]["events"] if e["text"]]
+    assert texts and not any("jan@example.nl" in t for t in texts)
+    assert all(e["customer_id"] != "C-secret" for e in data["timeline"]["events"])
+    html = _get(clients, "/journeys?period=all&journey=o2", "viewer").text
+    assert "jan@example.nl" not in html and not re.search(r"C-secret", html)

@@ -1,0 +1,84 @@
+"""EventStore: idempotent appends on the hashed key, transactions, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from klantreis.model.events import EVENT_COLUMNS, events_from_records
+from klantreis.store import EventStore
+from klantreis.store.duckdb_store import MIGRATIONS, SCHEMA_VERSION, _migration_1, quarantine_rows
+
+
+def _events(ids: list[str], text: str = "") -> pa.Table:
+    return events_from_records([{"event_id": i, "occurred_at": "2024-03-01T10:00:00Z",
+                                 "kind": "web.visit", "text": text or i} for i in ids])
+
+
+def test_append_skips_repeats_in_batch_and_stored_ids() -> None:
+    with EventStore() as store:
+        first = store.append(_events(["a", "b", "a", "c"]))
+        assert (first.stored, first.duplicates) == (3, 1)
+        second = store.append(_events(["c", "d", "d"]))
+        assert (second.stored, second.duplicates) == (1, 2)
+        assert store.count() == 4
+        texts = store.query("SELECT event_id, text FROM events ORDER BY 1").to_pylist()
+        assert [t["event_id"] for t in texts] == ["a", "b", "c", "d"]
+        assert texts[0]["text"] == "a"
+
+
+def test_events_view_has_the_canonical_columns_and_no_key() -> None:
+    with EventStore() as store:
+        store.append(_events(["a"]))
+        cols = store.query("SELECT * FROM events").column_names
+        assert cols == [*EVENT_COLUMNS, "ingested_at"]
+        keys = store.query("SELECT event_key = md5_number(event_id) AS ok FROM event_log")
+        assert keys.to_pylist() == [{"ok": True}]
+
+
+def test_a_failing_batch_stores_neither_events_nor_quarantine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with EventStore() as store:
+        q = quarantine_rows("f.csv", [3], ["bad"], ["raw"])
+        broken = q.set_column(0, "quarantine_id", pa.array([None], pa.string()))
+        with pytest.raises(duckdb.Error):
+            store.append(_events(["a", "b"]), broken)   # NULL primary key in quarantine
+        assert store.count() == 0 and store.count("quarantine") == 0
+        store.append(_events(["a", "b"]), q)
+        assert store.count() == 2 and store.count("quarantine") == 1
+
+
+def test_quarantine_is_idempotent_too() -> None:
+    with EventStore() as store:
+        q = quarantine_rows("f.csv", [3, 4], ["bad", "worse"], ["x", "y"])
+        store.append(_events([]), q)
+        store.append(_events([]), q)
+        assert store.count("quarantine") == 2
+
+
+def test_a_version_1_store_with_events_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE klantreis_meta (key VARCHAR PRIMARY KEY, value VARCHAR)").fetchall()
+    _migration_1(con)
+    con.execute("INSERT INTO klantreis_meta VALUES ('schema_version', '1')").fetchall()
+    con.register("_old", _events(["old1", "old2"]))
+    con.execute(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM _old").fetchall()
+    con.close()
+    with EventStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 2
+        assert store.count() == 2
+        result = store.append(_events(["old1", "new"]))
+        assert (result.stored, result.duplicates) == (1, 1)
+
+
+def test_reopening_a_file_store_keeps_idempotency(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with EventStore(path) as store:
+        store.append(_events(["a", "b"]))
+    with EventStore(path) as store:
+        assert store.append(_events(["a", "b", "c"])).stored == 1
+        assert store.migrate() == 0

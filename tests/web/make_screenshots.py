@@ -1,0 +1,96 @@
+"""Screenshots of every page for the README: ``python tests/web/make_screenshots.py``.
+
+Serves a demo store (``klantreis demo --no-serve --db demo-data/demo.duckdb`` first) with
+uvicorn on a free loopback port, logs in with a fresh demo account and saves desktop and
+phone-sized PNGs into ``docs/screenshots/``. Needs /usr/bin/chromium and Playwright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+
+from klantreis.app import App
+from klantreis.services.accounts import ensure_demo_accounts
+from klantreis.settings import Settings
+from klantreis.web import create_app
+
+log = logging.getLogger("screenshots")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = [("index", "/", "viewer"), ("scores", "/scores?period=30d", "analyst"),
+         ("verbatims", "/verbatims?period=30d", "viewer"), ("index-en", "/?lang=en", "viewer")]
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _login(page: Page, base: str, user: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def _shoot(browser: object, base: str, passwords: dict[str, str], out: Path) -> None:
+    for size_name, viewport in SIZES.items():
+        for user in ("viewer", "analyst"):
+            ctx = browser.new_context(viewport=viewport, is_mobile=size_name == "phone")  # type: ignore[attr-defined]
+            page = ctx.new_page()
+            if user == "viewer":
+                page.goto(f"{base}/login")
+                page.screenshot(path=str(out / f"login-{size_name}.png"))
+            _login(page, base, user, passwords[user])
+            for name, path, who in PAGES:
+                if who != user:
+                    continue
+                page.goto(base + path)
+                page.wait_for_load_state("networkidle")
+                for chart in page.locator(".chart").all():
+                    chart.locator("svg").first.wait_for(timeout=20_000)
+                page.screenshot(path=str(out / f"{name}-{size_name}.png"), full_page=True)
+                log.info("saved %s-%s.png", name, size_name)
+            ctx.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default="demo-data/demo.duckdb")
+    parser.add_argument("--out", default="docs/screenshots")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = App(Settings.load(db_path=args.db, demo_mode=True))
+    passwords = ensure_demo_accounts(app.store)
+    port = _port()
+    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.1)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            _shoot(browser, f"http://127.0.0.1:{port}", passwords, out)
+            browser.close()
+    finally:
+        server.should_exit = True
+        time.sleep(0.5)
+        app.close()
+
+
+if __name__ == "__main__":
+    main()

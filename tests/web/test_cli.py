@@ -1,0 +1,52 @@
+"""``klantreis user add``, ``token create`` and ``serve`` refusing to run without a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from klantreis.app import App
+from klantreis.cli.main import cli
+from klantreis.services import accounts
+from klantreis.settings import Settings
+
+
+def test_user_add_and_list(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["user", "add", "els", "--role", "analyst", "--password",
+                                 "lang-genoeg-1", "--db", db])
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(cli, ["user", "list", "--db", db])
+    assert "els\tanalyst" in listed.output
+    with App(Settings.load(env={}, db_path=db)) as app:
+        assert accounts.authenticate(app.store, "els", "lang-genoeg-1") is not None
+
+
+def test_user_add_refuses_a_short_password(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["user", "add", "els", "--password", "kort", "--db",
+                                      str(tmp_path / "s.duckdb")])
+    assert result.exit_code != 0 and "8 characters" in result.output
+
+
+def test_token_create_prints_a_working_token(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    result = CliRunner().invoke(cli, ["token", "create", "--scope", "ingest", "--db", db])
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    with App(Settings.load(env={}, db_path=db)) as app:
+        tok = accounts.verify_token(app.store, secret)
+    assert tok is not None and tok.scopes == ("ingest",)
+
+
+def test_serve_needs_a_secret_outside_demo_mode(tmp_path: Path) -> None:
+    result = CliRunner(env={"KLANTREIS_SECRET_KEY": None, "KLANTREIS_DEMO_MODE": None}).invoke(
+        cli, ["serve", "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code != 0 and "secret_key" in result.output
+
+
+def test_commands_have_help() -> None:
+    for args in (["serve"], ["user", "add"], ["token", "create"]):
+        result = CliRunner().invoke(cli, [*args, "--help"])
+        assert result.exit_code == 0 and len(result.output) > 100

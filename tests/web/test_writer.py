@@ -1,0 +1,107 @@
+"""The single writer: concurrent submissions share transactions; results per request."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from klantreis.app import App
+from klantreis.web.writer import EventWriter, Rejected
+
+
+def _table(ids: list[str]) -> list[dict[str, Any]]:
+    return [{"event_id": i, "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit"}
+            for i in ids]
+
+
+def test_concurrent_requests_are_batched(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=50)
+    writer.start()
+
+    async def run() -> list[Any]:
+        futures = [writer.submit(_table([f"e{i}", f"e{i + 1}"])) for i in range(0, 40, 2)]
+        return list(await asyncio.gather(*futures))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert [r.stored for r in results] == [2] * 20
+    assert app.store.count() == 40
+    assert 1 <= writer.batches < 20, "twenty requests, fewer transactions"
+
+
+def test_duplicates_are_counted_per_request(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=20)
+    writer.start()
+
+    async def run() -> list[Any]:
+        first = await writer.submit(_table(["a", "b"]))
+        both = await asyncio.gather(writer.submit(_table(["b", "c"])),
+                                    writer.submit(_table(["c", "d", "d"])))
+        return [first, *both]
+
+    try:
+        first, second, third = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert (first.stored, first.duplicates) == (2, 0)
+    assert (second.stored, second.duplicates) == (1, 1)
+    assert third.received == 3 and second.stored + third.stored == 2
+    assert app.store.count() == 4
+
+
+def test_one_bad_request_does_not_sink_its_batch(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=50)
+    writer.start()
+    bad = [{"event_id": "b1", "occurred_at": "2026-03-01T10:00:00Z", "kind": "Not Valid"},
+           {"event_id": "b2", "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit"}]
+
+    async def run() -> list[Any]:
+        return list(await asyncio.gather(writer.submit(_table(["g1"])), writer.submit(bad),
+                                         writer.submit(_table(["g2"])), return_exceptions=True))
+
+    try:
+        good1, rejected, good2 = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert isinstance(rejected, Rejected)
+    assert rejected.details == [{"index": 0, "reason": rejected.details[0]["reason"]}]
+    assert "kind" in rejected.details[0]["reason"]
+    assert good1.stored == 1 and good2.stored == 1
+    ids = {r["event_id"] for r in app.store.query("SELECT event_id FROM events").to_pylist()}
+    assert ids == {"g1", "g2"}, "nothing of the rejected request is stored"
+
+
+def test_a_failed_write_reaches_every_waiting_request(app: App,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=20)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(app.store, "append", broken)
+    writer.start()
+
+    async def run() -> list[Any]:
+        return list(await asyncio.gather(writer.submit(_table(["x"])),
+                                         writer.submit(_table(["y"])), return_exceptions=True))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert all(isinstance(r, OSError) for r in results)
+    assert app.store.count() == 0
+
+
+def test_submit_needs_a_running_writer(app: App) -> None:
+    writer = EventWriter(app.store, app.journey)
+
+    async def run() -> None:
+        writer.submit(_table(["z"]))
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(run())
