@@ -4,7 +4,7 @@
 temporary DuckDB store, then times, warm, median of ``--runs``:
 
 - ``cx_index``: the library call the index page makes (90 days, with movers and drivers);
-- ``cx_index`` with a channel filter, and ``index_movers`` alone;
+- ``cx_index`` with a channel filter, without movers, and ``index_movers`` alone;
 - its parts: the answer cells query, the driver counts (events + promises);
 - the plain scan peer ``SELECT count(*), sum(score) FROM events``.
 
@@ -49,6 +49,8 @@ def cases(app: App) -> dict[str, Callable[[], Any]]:
         "cx_index (90 days, movers, drivers)": lambda: cxi.cx_index(events, journey),
         "cx_index, channel=email": lambda: cxi.cx_index(
             events, journey, filters={"channel": ["email"]}),
+        "cx_index, with_movers=False": lambda: cxi.cx_index(events, journey,
+                                                            with_movers=False),
         "index_movers alone": lambda: cxi.index_movers(events, journey),
         "part: answer cells query": lambda: cxi._daily_cells(answers, plan.spans, journey),
         "part: driver counts": lambda: mv.collect_facts(events, journey, prev, cur),

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     scan = rows[-1][1]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.events:,} events, {args.threads} DuckDB threads, median of {args.runs} warm"
-          f" runs (generation {gen_s:.1f} s; load average during the run: {load})\n")
+          f" runs (generation {f'{gen_s:.1f} s' if gen_s else 'reused file'}; load average during the run: {load})\n")
     print("| what | seconds | x plain scan | note |\n|---|---:|---:|---|")
     for name, secs, note in rows:
         print(f"| {name} | {secs:.3f} | {secs / scan:.1f} | {note} |")

@@ -37,11 +37,17 @@ def free_port() -> int:
 def make_event(i: int, rng: random.Random, end: datetime) -> dict[str, Any]:
     metric = rng.choice(["nps", "ces", "csat"])
     top = {"nps": 10, "ces": 7, "csat": 5}[metric]
-    return {"event_id": f"bench-{i}", "kind": "survey.response",
-            "occurred_at": (end - timedelta(minutes=rng.randrange(90 * 24 * 60))).isoformat(),
-            "customer_id": f"C{rng.randrange(100_000)}", "journey_id": f"O{i}",
-            "touchpoint": rng.choice(TOUCHPOINTS), "channel": rng.choice(["email", "web", "app"]),
-            "metric": metric, "score": rng.randint(0 if metric == "nps" else 1, top)}
+    return {
+        "event_id": f"bench-{i}",
+        "kind": "survey.response",
+        "occurred_at": (end - timedelta(minutes=rng.randrange(90 * 24 * 60))).isoformat(),
+        "customer_id": f"C{rng.randrange(100_000)}",
+        "journey_id": f"O{i}",
+        "touchpoint": rng.choice(TOUCHPOINTS),
+        "channel": rng.choice(["email", "web", "app"]),
+        "metric": metric,
+        "score": rng.randint(0 if metric == "nps" else 1, top),
+    }
 
 
 class Connection:
@@ -55,10 +61,15 @@ class Connection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1",
-                 f"Content-Length: {len(body)}", "Content-Type: application/json"]
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Content-Length: {len(body)}",
+            "Content-Type: application/json",
+        ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -73,8 +84,7 @@ class Connection:
         self.writer.close()
 
 
-async def load(port: int, bodies: list[bytes], concurrency: int,
-               headers: dict[str, str]) -> float:
+async def load(port: int, bodies: list[bytes], concurrency: int, headers: dict[str, str]) -> float:
     """Send every body (POST /api/v1/events) with ``concurrency`` connections; seconds."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for b in bodies:
@@ -122,11 +132,19 @@ def prepare_store(db: Path) -> str:
 
 
 def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KLANTREIS_SECRET_KEY": SECRET, "KLANTREIS_DB_PATH": str(db),
-           "KLANTREIS_PORT": str(port), "KLANTREIS_MAX_REQUEST_EVENTS": "10000"}
-    proc = subprocess.Popen([sys.executable, "-c", "from klantreis.cli.main import cli; cli()",
-                             "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "KLANTREIS_SECRET_KEY": SECRET,
+        "KLANTREIS_DB_PATH": str(db),
+        "KLANTREIS_PORT": str(port),
+        "KLANTREIS_MAX_REQUEST_EVENTS": "10000",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from klantreis.cli.main import cli; cli()", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -155,20 +173,39 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         try:
             singles = [json.dumps(make_event(i, rng, end)).encode() for i in range(args.single)]
             secs = asyncio.run(load(port, singles, args.concurrency, auth))
-            rows.append(("ingest, 1 event per request", f"{args.single:,} requests, "
-                         f"{args.concurrency} in flight", f"{args.single / secs:,.0f} events/s"))
+            rows.append(
+                (
+                    "ingest, 1 event per request",
+                    f"{args.single:,} requests, {args.concurrency} in flight",
+                    f"{args.single / secs:,.0f} events/s",
+                )
+            )
             base = args.single
-            batches = [json.dumps([make_event(base + b * 1000 + i, rng, end)
-                                   for i in range(1000)]).encode() for b in range(args.batches)]
+            batches = [
+                json.dumps(
+                    [make_event(base + b * 1000 + i, rng, end) for i in range(1000)]
+                ).encode()
+                for b in range(args.batches)
+            ]
             conc = min(args.concurrency, 8)
             secs = asyncio.run(load(port, batches, conc, auth))
-            rows.append(("ingest, 1,000 events per request", f"{args.batches:,} requests, "
-                         f"{conc} in flight", f"{args.batches * 1000 / secs:,.0f} events/s"))
+            rows.append(
+                (
+                    "ingest, 1,000 events per request",
+                    f"{args.batches:,} requests, {conc} in flight",
+                    f"{args.batches * 1000 / secs:,.0f} events/s",
+                )
+            )
             total = args.single + args.batches * 1000
             for path in ("/api/v1/index", "/", "/api/v1/scores"):
                 ms = asyncio.run(latencies(port, path, auth, args.page_runs))
-                rows.append((f"GET {path} ({total:,} events)", f"{args.page_runs} runs",
-                             f"p50 {statistics.median(ms):,.0f} ms, p95 {pct(ms, 95):,.0f} ms"))
+                rows.append(
+                    (
+                        f"GET {path} ({total:,} events)",
+                        f"{args.page_runs} runs",
+                        f"p50 {statistics.median(ms):,.0f} ms, p95 {pct(ms, 95):,.0f} ms",
+                    )
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)

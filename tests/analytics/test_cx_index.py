@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from klantreis.analytics.cx_index import (
     SMOOTHING_DAYS,
@@ -17,7 +20,7 @@ from klantreis.analytics.cx_index import (
     cx_index,
     index_movers,
 )
-from klantreis.analytics.movers import format_delta, windows
+from klantreis.analytics.movers import decompose, format_delta, windows
 from klantreis.app import App
 from klantreis.model.events import events_from_records
 from klantreis.services.ingest import ingest_table
@@ -422,3 +425,44 @@ def test_broken_promises_follow_the_promises_module(app: App) -> None:
     got |= {(o, False): v for (k, o), v in facts.previous.items() if k == "op_tijd_bezorgd"}
     assert got == expected
     assert got[("carrier:snelpost", True)] == 1  # the parcel that never came
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 13), st.sampled_from(["a", "b", "c", "d"]),
+                          st.integers(1, 20), st.floats(0, 100), st.sampled_from([0.5, 1, 1.5])),
+                min_size=1, max_size=40))
+def test_decomposition_adds_up_for_any_cells(rows: list[tuple[int, str, int, float, float]]
+                                             ) -> None:
+    cells = pd.DataFrame([{"day": START + timedelta(days=d), "group": g, "n": n,
+                           "wp": w * n * score, "wn": w * n, "w2ss": w * w * n * score**2,
+                           "w2p": w * w * n * score, "w2n": w * w * n}
+                          for d, g, n, score, w in rows])
+    prev, cur = windows(START + timedelta(days=13), 7)
+    parts = decompose(cells, ["group"], prev, cur, base_score=50.0)
+    inside = [cells[(cells["day"] >= a) & (cells["day"] <= b)] for a, b in (prev, cur)]
+    if min(float(c["wn"].sum()) for c in inside) == 0:
+        assert parts.empty
+        return
+    c0, c1 = (float(c["wp"].sum() / c["wn"].sum()) for c in inside)
+    assert parts["delta"].sum() == pytest.approx(100 / 50.0 * (c1 - c0), abs=1e-9)
+    assert (parts["score_effect"] + parts["mix_effect"] - parts["delta"]).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
+def test_points_match_the_usual_scores(app: App, metric: str) -> None:
+    from klantreis.analytics import stats
+
+    scale = {"nps": range(0, 11), "csat": range(1, 6), "ces": range(1, 8)}[metric]
+    scores = [float(s) for s in scale for _ in range(1 + s % 3)]
+    ev = Events()
+    ev.answers(0, "retour", scores, metric=metric)
+    ev.ingest(app)
+    res = cx_index(app.events_table(), app.journey)
+    summary = stats.Summary.from_scores(scores)
+    expected = {
+        "nps": stats.nps(summary.promoters, summary.detractors, summary.n,
+                         min_answers=1).value / 2 + 50,
+        "csat": stats.csat(summary.top2, summary.n, min_answers=1).value,
+        "ces": (7 - statistics.mean(scores)) / 6 * 100,  # effort inverted: 1 -> 100, 7 -> 0
+    }[metric]
+    assert res.base_score == pytest.approx(expected, abs=0.005)

@@ -69,7 +69,7 @@ def test_classify_page_escapes_and_the_api_classifies(web_app: App) -> None:
                      params=[("text", "waar blijft mijn pakket"), ("text", "qqq")]).json()
     results = api["data"]["results"]
     assert [r["reason"] for r in results] == ["waar_is_mijn_pakket", "unknown"]
-    assert api["data"]["model"] == "rules"
+    assert api["data"]["model"] == "cold start"
     client.__exit__(None, None, None)
 
 

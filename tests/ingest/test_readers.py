@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from ingest_helpers import HEADER, Writer, assert_counts_add_up
 
@@ -196,3 +198,33 @@ def test_line_numbers_stay_right_across_batches(tmp_path: Path, write: Writer) -
     assert [r["line"] for r in q] == [5, 9, 14, 15, 17, 31]
     for r in q:
         assert f"{'wt'[r['line'] in (9, 17, 31)]}{r['line']}" in r["raw"]
+
+
+def test_parquet_canonical_naive_and_foreign(app: App, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from klantreis.ingest import parse_mapping
+    from klantreis.model.events import events_from_records
+
+    typed = events_from_records([
+        {"event_id": "p1", "occurred_at": "2024-03-01T10:00:00Z", "kind": "order.placed"},
+        {"event_id": "p2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "Bad Kind"}])
+    pq.write_table(typed, tmp_path / "typed.parquet")
+    naive = pa.table({"event_id": ["n1"], "kind": ["web.visit"],
+                      "occurred_at": pa.array([datetime(2024, 7, 1, 12, 0)], pa.timestamp("us"))})
+    pq.write_table(naive, tmp_path / "naive.parquet")
+    foreign = pa.table({"order": ["o1", "o2"], "paid": ["2024-03-01 10:00", ""]})
+    pq.write_table(foreign, tmp_path / "foreign.parquet")
+    s = ingest_paths(app, [tmp_path / "typed.parquet", tmp_path / "naive.parquet"],
+                     progress=False)
+    for f in s.files:
+        assert_counts_add_up(f)
+    assert [f.events_stored for f in s.files] == [1, 1]
+    assert [f.quarantined for f in s.files] == [1, 0]
+    when = app.store.query("SELECT occurred_at FROM events WHERE event_id = 'n1'")
+    assert when.column(0)[0].as_py() == datetime(2024, 7, 1, 10, 0, tzinfo=UTC)  # CEST
+    mapping = parse_mapping("[fields]\njourney_id = 'order'\nkind = { value = 'payment.completed' }"
+                            "\noccurred_at = 'paid'\n[[events]]\n")
+    f = ingest_paths(app, [tmp_path / "foreign.parquet"], mapping=mapping,
+                     progress=False).files[0]
+    assert (f.events_stored, f.quarantined) == (1, 1)

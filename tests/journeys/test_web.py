@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
+from tests.journeys.logs import T0, ev, load, small_log
 
-from klantreis.app import App  # noqa: E402
-from klantreis.services import accounts  # noqa: E402
-from klantreis.settings import Settings  # noqa: E402
-from tests.journeys.logs import T0, ev, load, small_log  # noqa: E402
+from klantreis.app import App
+from klantreis.services import accounts
+from klantreis.settings import Settings
 
 web = pytest.importorskip("klantreis.web")
 EVIL = "<script>window.__pwned=1</script> jan@example.nl"

@@ -21,15 +21,22 @@ from klantreis.web import create_app
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORDS = {"admin": "admin-pass-1", "analyst": "analyst-pass-1", "viewer": "viewer-pass-1"}
-TOUCHPOINTS = {"bezorging": "carrier:snelpost", "betalen": "finance", "website": "webshop",
-               "klantenservice": "customer_service", "retour": "warehouse"}
-PII_COMMENT = ("Bel me op 06-12345678 of mail jan.jansen@example.nl, "
-               "terugstorten op NL91ABNA0417164300")
+TOUCHPOINTS = {
+    "bezorging": "carrier:snelpost",
+    "betalen": "finance",
+    "website": "webshop",
+    "klantenservice": "customer_service",
+    "retour": "warehouse",
+}
+PII_COMMENT = (
+    "Bel me op 06-12345678 of mail jan.jansen@example.nl, terugstorten op NL91ABNA0417164300"
+)
 SCRIPT_COMMENT = "<script>window.__pwned = 1</script> pakket kwam niet"
 
 
-def survey_records(days: int = 60, per_day: int = 40, seed: int = 7,
-                   end: datetime | None = None) -> list[dict[str, Any]]:
+def survey_records(
+    days: int = 60, per_day: int = 40, seed: int = 7, end: datetime | None = None
+) -> list[dict[str, Any]]:
     """Survey answers over ``days`` days; bezorging gets worse in the last 10 days."""
     rng = random.Random(seed)
     end = end or datetime(2026, 3, 31, 12, tzinfo=UTC)
@@ -40,26 +47,74 @@ def survey_records(days: int = 60, per_day: int = 40, seed: int = 7,
         for i in range(per_day):
             tp = rng.choice(list(TOUCHPOINTS))
             bad = tp == "bezorging" and late
-            base = dict(occurred_at=(day + timedelta(minutes=i)).isoformat(),
-                        kind="survey.response", touchpoint=tp, owner=TOUCHPOINTS[tp],
-                        channel=rng.choice(["email", "web", "app"]),
-                        customer_id=f"C{rng.randrange(10_000):05d}", journey_id=f"O{d}-{i}",
-                        attrs={"segment": rng.choice(["particulier", "zakelijk"])}, lang="nl")
+            base = dict(
+                occurred_at=(day + timedelta(minutes=i)).isoformat(),
+                kind="survey.response",
+                touchpoint=tp,
+                owner=TOUCHPOINTS[tp],
+                channel=rng.choice(["email", "web", "app"]),
+                customer_id=f"C{rng.randrange(10_000):05d}",
+                journey_id=f"O{d}-{i}",
+                attrs={"segment": rng.choice(["particulier", "zakelijk"])},
+                lang="nl",
+            )
             nps = rng.choice([2, 4, 6, 7] if bad else [6, 7, 8, 9, 10, 10])
-            out.append({**base, "event_id": f"s{d}-{i}-nps", "metric": "nps", "score": nps,
-                        "text": f"opmerking {d}-{i}" if i % 5 == 0 else None})
-            out.append({**base, "event_id": f"s{d}-{i}-ces", "metric": "ces",
-                        "score": rng.choice([4, 5, 6, 7] if bad else [1, 2, 2, 3])})
-            out.append({**base, "event_id": f"s{d}-{i}-csat", "metric": "csat",
-                        "score": rng.choice([1, 2, 3] if bad else [3, 4, 5, 5])})
+            out.append(
+                {
+                    **base,
+                    "event_id": f"s{d}-{i}-nps",
+                    "metric": "nps",
+                    "score": nps,
+                    "text": f"opmerking {d}-{i}" if i % 5 == 0 else None,
+                }
+            )
+            out.append(
+                {
+                    **base,
+                    "event_id": f"s{d}-{i}-ces",
+                    "metric": "ces",
+                    "score": rng.choice([4, 5, 6, 7] if bad else [1, 2, 2, 3]),
+                }
+            )
+            out.append(
+                {
+                    **base,
+                    "event_id": f"s{d}-{i}-csat",
+                    "metric": "csat",
+                    "score": rng.choice([1, 2, 3] if bad else [3, 4, 5, 5]),
+                }
+            )
     last = end.isoformat()
-    out.append(dict(event_id="pii-1", occurred_at=last, kind="survey.response",
-                    touchpoint="betalen", owner="finance", channel="email", metric="nps",
-                    score=3, customer_id="C99999", journey_id="O-pii", text=PII_COMMENT))
-    out.append(dict(event_id="xss-1", occurred_at=last, kind="survey.response",
-                    touchpoint="bezorging", owner="carrier:snelpost", channel="web",
-                    metric="nps", score=1, customer_id="C99998", journey_id="O-xss",
-                    text=SCRIPT_COMMENT))
+    out.append(
+        dict(
+            event_id="pii-1",
+            occurred_at=last,
+            kind="survey.response",
+            touchpoint="betalen",
+            owner="finance",
+            channel="email",
+            metric="nps",
+            score=3,
+            customer_id="C99999",
+            journey_id="O-pii",
+            text=PII_COMMENT,
+        )
+    )
+    out.append(
+        dict(
+            event_id="xss-1",
+            occurred_at=last,
+            kind="survey.response",
+            touchpoint="bezorging",
+            owner="carrier:snelpost",
+            channel="web",
+            metric="nps",
+            score=1,
+            customer_id="C99998",
+            journey_id="O-xss",
+            text=SCRIPT_COMMENT,
+        )
+    )
     return out
 
 
@@ -71,8 +126,14 @@ def fill_store(app: App, **kwargs: Any) -> None:
 
 
 def test_settings(db_path: str) -> Settings:
-    return Settings.load(env={}, db_path=db_path, secret_key=SECRET, write_queue_max_delay_ms=5,
-                         max_request_events=100, max_request_bytes=64_000)
+    return Settings.load(
+        env={},
+        db_path=db_path,
+        secret_key=SECRET,
+        write_queue_max_delay_ms=5,
+        max_request_events=100,
+        max_request_bytes=64_000,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +166,10 @@ def do_login(client: TestClient, user: str) -> TestClient:
     page = client.get("/login")
     token = client.cookies.get("kr_csrf")
     assert token, "the login page sets the CSRF cookie"
-    resp = client.post("/login", data={"username": user, "password": PASSWORDS[user],
-                                       "csrf_token": token, "next": "/"})
+    resp = client.post(
+        "/login",
+        data={"username": user, "password": PASSWORDS[user], "csrf_token": token, "next": "/"},
+    )
     assert resp.status_code == 303, resp.text
     assert page.status_code == 200
     return client

@@ -23,10 +23,21 @@ from klantreis.settings import Settings
 from klantreis.web import create_app
 
 log = logging.getLogger("screenshots")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = [("index", "/", "viewer"), ("scores", "/scores?period=30d", "analyst"),
-         ("verbatims", "/verbatims?period=30d", "viewer"), ("index-en", "/?lang=en", "viewer")]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGES = [
+    ("index", "/", "viewer"),
+    ("scores", "/scores?period=30d", "analyst"),
+    ("verbatims", "/verbatims?period=30d", "viewer"),
+    ("index-en", "/?lang=en", "viewer"),
+]
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
@@ -76,8 +87,9 @@ def main() -> None:
     app = App(Settings.load(db_path=args.db, demo_mode=True))
     passwords = ensure_demo_accounts(app.store)
     port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.1)

@@ -19,7 +19,8 @@ def test_password_hash_is_salted_and_verifies() -> None:
 def test_add_and_authenticate(app: App) -> None:
     accounts.add_user(app.store, "els", "analyst", "lang-genoeg-1")
     assert accounts.authenticate(app.store, "els", "lang-genoeg-1") == accounts.User(
-        "els", "analyst")
+        "els", "analyst"
+    )
     assert accounts.authenticate(app.store, "els", "fout-wachtwoord") is None
     assert accounts.authenticate(app.store, "niemand", "lang-genoeg-1") is None
     accounts.add_user(app.store, "els", "viewer", "nieuw-wachtwoord")
@@ -28,9 +29,15 @@ def test_add_and_authenticate(app: App) -> None:
     assert "wachtwoord" not in stored
 
 
-@pytest.mark.parametrize(("name", "role", "password"), [
-    ("els", "boss", "lang-genoeg-1"), ("els", "viewer", "kort"), ("", "viewer", "lang-genoeg"),
-    ("a b", "viewer", "lang-genoeg-1")])
+@pytest.mark.parametrize(
+    ("name", "role", "password"),
+    [
+        ("els", "boss", "lang-genoeg-1"),
+        ("els", "viewer", "kort"),
+        ("", "viewer", "lang-genoeg"),
+        ("a b", "viewer", "lang-genoeg-1"),
+    ],
+)
 def test_invalid_users_are_refused(app: App, name: str, role: str, password: str) -> None:
     with pytest.raises(accounts.AccountError):
         accounts.add_user(app.store, name, role, password)

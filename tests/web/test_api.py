@@ -56,7 +56,7 @@ def test_pages_redirect_browsers_to_login(client: TestClient, path: str) -> None
 def test_pages_render_for_a_viewer(as_user: Any, path: str) -> None:
     resp = as_user("viewer").get(path)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
-    assert 'data-chart-for=' in resp.text or "verbatim" in resp.text
+    assert "data-chart-for=" in resp.text or "verbatim" in resp.text
 
 
 def test_index_data_has_value_series_and_movers(as_user: Any) -> None:
@@ -87,8 +87,9 @@ def test_scores_mark_significant_changes_with_test(as_user: Any) -> None:
 
 
 def test_bad_query_parameters_are_422_in_the_envelope(as_user: Any) -> None:
-    body = assert_error(as_user("viewer").get("/api/v1/scores?period=forever"), 422,
-                        "invalid_input")
+    body = assert_error(
+        as_user("viewer").get("/api/v1/scores?period=forever"), 422, "invalid_input"
+    )
     assert body["error"]["details"][0]["loc"][-1] == "period"
 
 
@@ -106,9 +107,17 @@ def test_health_and_openapi_without_login(client: TestClient) -> None:
     assert client.get("/docs").status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/static/app.js", "/static/app.css", "/sw.js",
-                                  "/manifest.webmanifest", "/static/vendor/vega-bundle.js",
-                                  "/static/icon-192.png"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/app.js",
+        "/static/app.css",
+        "/sw.js",
+        "/manifest.webmanifest",
+        "/static/vendor/vega-bundle.js",
+        "/static/icon-192.png",
+    ],
+)
 def test_assets_are_served_from_the_package(client: TestClient, path: str) -> None:
     resp = client.get(path)
     assert resp.status_code == 200 and len(resp.content) > 100
@@ -139,12 +148,14 @@ def test_analysts_see_personal_data(as_user: Any, user: str) -> None:
     assert "NL91ABNA0417164300" in row["text"] and row["customer_id"] == "C99999"
 
 
-def test_read_token_masks_unless_it_belongs_to_an_analyst(client: TestClient,
-                                                          tokens: dict[str, str]) -> None:
+def test_read_token_masks_unless_it_belongs_to_an_analyst(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
     url = "/api/v1/verbatims?period=all&q=terugstorten"
     masked = assert_ok(client.get(url, headers=bearer(tokens["read"])))["data"]["comments"][0]
-    plain = assert_ok(client.get(url, headers=bearer(tokens["read_analyst"])))["data"][
-        "comments"][0]
+    plain = assert_ok(client.get(url, headers=bearer(tokens["read_analyst"])))["data"]["comments"][
+        0
+    ]
     assert "[IBAN]" in masked["text"] and "NL91ABNA0417164300" in plain["text"]
 
 
@@ -158,10 +169,12 @@ def test_users_api_is_for_admins(as_user: Any, user: str, status: int) -> None:
 
 
 def test_ingest_token_cannot_read_and_read_token_cannot_ingest(
-        client: TestClient, tokens: dict[str, str]) -> None:
+    client: TestClient, tokens: dict[str, str]
+) -> None:
     assert_error(client.get("/api/v1/index", headers=bearer(tokens["ingest"])), 403)
-    assert_error(client.post("/api/v1/events", json=_event("x"),
-                             headers=bearer(tokens["read"])), 403)
+    assert_error(
+        client.post("/api/v1/events", json=_event("x"), headers=bearer(tokens["read"])), 403
+    )
     assert_ok(client.get("/api/v1/index", headers=bearer(tokens["read"])))
 
 
@@ -180,8 +193,15 @@ def test_session_cannot_ingest(as_user: Any) -> None:
 # -- login and CSRF ----------------------------------------------------------------------
 def test_login_sets_a_safe_session_cookie(client: TestClient) -> None:
     client.get("/login")
-    resp = client.post("/login", data={"username": "viewer", "password": PASSWORDS["viewer"],
-                                       "csrf_token": client.cookies["kr_csrf"], "next": "/"})
+    resp = client.post(
+        "/login",
+        data={
+            "username": "viewer",
+            "password": PASSWORDS["viewer"],
+            "csrf_token": client.cookies["kr_csrf"],
+            "next": "/",
+        },
+    )
     cookie = resp.headers["set-cookie"].lower()
     assert "kr_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
 
@@ -195,23 +215,37 @@ def test_login_without_csrf_token_is_refused(client: TestClient) -> None:
 
 def test_login_with_forged_csrf_token_is_refused(client: TestClient) -> None:
     client.cookies.set("kr_csrf", "forged")
-    resp = client.post("/login", data={"username": "viewer", "password": PASSWORDS["viewer"],
-                                       "csrf_token": "forged"})
+    resp = client.post(
+        "/login",
+        data={"username": "viewer", "password": PASSWORDS["viewer"], "csrf_token": "forged"},
+    )
     assert_error(resp, 403, "csrf_failed")
 
 
 def test_wrong_password_is_401_and_no_session(client: TestClient) -> None:
     client.get("/login")
-    resp = client.post("/login", data={"username": "viewer", "password": "wrong-password",
-                                       "csrf_token": client.cookies["kr_csrf"]})
+    resp = client.post(
+        "/login",
+        data={
+            "username": "viewer",
+            "password": "wrong-password",
+            "csrf_token": client.cookies["kr_csrf"],
+        },
+    )
     assert resp.status_code == 401 and "kr_session" not in resp.headers.get("set-cookie", "")
 
 
 def test_login_never_redirects_off_site(client: TestClient) -> None:
     client.get("/login")
-    resp = client.post("/login", data={"username": "viewer", "password": PASSWORDS["viewer"],
-                                       "csrf_token": client.cookies["kr_csrf"],
-                                       "next": "//evil.example/x"})
+    resp = client.post(
+        "/login",
+        data={
+            "username": "viewer",
+            "password": PASSWORDS["viewer"],
+            "csrf_token": client.cookies["kr_csrf"],
+            "next": "//evil.example/x",
+        },
+    )
     assert resp.headers["location"] == "/"
 
 
@@ -239,13 +273,21 @@ def test_tampered_session_cookie_is_ignored(client: TestClient) -> None:
 
 # -- ingest ------------------------------------------------------------------------------
 def _event(event_id: str, **extra: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "occurred_at": "2026-03-30T10:00:00Z",
-            "kind": "survey.response", "touchpoint": "bezorging", "metric": "nps",
-            "score": 9, "channel": "email", **extra}
+    return {
+        "event_id": event_id,
+        "occurred_at": "2026-03-30T10:00:00Z",
+        "kind": "survey.response",
+        "touchpoint": "bezorging",
+        "metric": "nps",
+        "score": 9,
+        "channel": "email",
+        **extra,
+    }
 
 
-def test_ingest_single_and_batch_then_idempotent(client: TestClient, web_app: App,
-                                                 tokens: dict[str, str]) -> None:
+def test_ingest_single_and_batch_then_idempotent(
+    client: TestClient, web_app: App, tokens: dict[str, str]
+) -> None:
     before = web_app.store.count()
     h = bearer(tokens["ingest"])
     one = assert_ok(client.post("/api/v1/events", json=_event("new-1"), headers=h))["data"]
@@ -258,38 +300,47 @@ def test_ingest_single_and_batch_then_idempotent(client: TestClient, web_app: Ap
     assert web_app.store.count() == before + 5
 
 
-def test_ingest_is_durable_when_acknowledged(client: TestClient, web_app: App,
-                                             tokens: dict[str, str]) -> None:
-    event = {"event_id": "durable-1", "occurred_at": "2026-03-30T10:00:00Z",
-             "kind": "invoice.sent"}
+def test_ingest_is_durable_when_acknowledged(
+    client: TestClient, web_app: App, tokens: dict[str, str]
+) -> None:
+    event = {"event_id": "durable-1", "occurred_at": "2026-03-30T10:00:00Z", "kind": "invoice.sent"}
     assert_ok(client.post("/api/v1/events", json=event, headers=bearer(tokens["ingest"])))
-    rows = web_app.store.query("SELECT owner, touchpoint FROM events WHERE event_id ="
-                               " 'durable-1'").to_pylist()
+    rows = web_app.store.query(
+        "SELECT owner, touchpoint FROM events WHERE event_id = 'durable-1'"
+    ).to_pylist()
     touchpoint = web_app.journey.touchpoint_for_kind()["invoice.sent"]
     owner = next(tp.owner for tp in web_app.journey.touchpoints if tp.id == touchpoint)
-    assert owner and rows == [{"owner": owner, "touchpoint": touchpoint}], \
+    assert owner and rows == [{"owner": owner, "touchpoint": touchpoint}], (
         "stored, and enriched from the journey config, before the answer"
+    )
 
 
-def test_ingest_derives_ids_so_resending_is_idempotent(client: TestClient,
-                                                       tokens: dict[str, str]) -> None:
-    event = {"occurred_at": "2026-03-30T11:00:00+01:00", "kind": "web.visit",
-             "customer_id": "C1"}
+def test_ingest_derives_ids_so_resending_is_idempotent(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    event = {"occurred_at": "2026-03-30T11:00:00+01:00", "kind": "web.visit", "customer_id": "C1"}
     first = assert_ok(client.post("/api/v1/events", json=event, headers=bearer(tokens["ingest"])))
     second = assert_ok(client.post("/api/v1/events", json=event, headers=bearer(tokens["ingest"])))
     assert first["data"]["stored"] == 1 and second["data"]["duplicates"] == 1
 
 
 def test_ingest_rejects_bad_rows_with_reasons_and_stores_nothing(
-        client: TestClient, web_app: App, tokens: dict[str, str]) -> None:
+    client: TestClient, web_app: App, tokens: dict[str, str]
+) -> None:
     before = web_app.store.count()
     batch = [_event("ok-1"), _event("bad-1", score=11), {"kind": "x.y"}, "not an object"]
-    body = assert_error(client.post("/api/v1/events", json=batch,
-                                    headers=bearer(tokens["ingest"])), 422, "invalid_events")
+    body = assert_error(
+        client.post("/api/v1/events", json=batch, headers=bearer(tokens["ingest"])),
+        422,
+        "invalid_events",
+    )
     assert [d["index"] for d in body["error"]["details"]] == [3]
     batch = batch[:3]
-    body = assert_error(client.post("/api/v1/events", json=batch,
-                                    headers=bearer(tokens["ingest"])), 422, "invalid_events")
+    body = assert_error(
+        client.post("/api/v1/events", json=batch, headers=bearer(tokens["ingest"])),
+        422,
+        "invalid_events",
+    )
     reasons = {d["index"]: d["reason"] for d in body["error"]["details"]}
     assert set(reasons) == {1, 2} and "nps score outside" in reasons[1]
     assert "occurred_at" in reasons[2]
@@ -297,24 +348,34 @@ def test_ingest_rejects_bad_rows_with_reasons_and_stores_nothing(
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[]", b"42", b'"text"'])
-def test_ingest_rejects_unusable_bodies(client: TestClient, tokens: dict[str, str],
-                                        body: bytes) -> None:
-    resp = client.post("/api/v1/events", content=body, headers={
-        **bearer(tokens["ingest"]), "content-type": "application/json"})
+def test_ingest_rejects_unusable_bodies(
+    client: TestClient, tokens: dict[str, str], body: bytes
+) -> None:
+    resp = client.post(
+        "/api/v1/events",
+        content=body,
+        headers={**bearer(tokens["ingest"]), "content-type": "application/json"},
+    )
     assert_error(resp, 422)
 
 
 def test_ingest_too_many_events_is_413(client: TestClient, tokens: dict[str, str]) -> None:
     batch = [{"occurred_at": "2026-03-30T10:00:00Z", "kind": "web.visit"}] * 101
-    body = assert_error(client.post("/api/v1/events", json=batch,
-                                    headers=bearer(tokens["ingest"])), 413, "too_many_events")
+    body = assert_error(
+        client.post("/api/v1/events", json=batch, headers=bearer(tokens["ingest"])),
+        413,
+        "too_many_events",
+    )
     assert body["error"]["details"] == {"events": 101, "max": 100}
 
 
 def test_ingest_too_many_bytes_is_413(client: TestClient, tokens: dict[str, str]) -> None:
     big = _event("big", text="x" * 70_000)
-    assert_error(client.post("/api/v1/events", json=big, headers=bearer(tokens["ingest"])),
-                 413, "payload_too_large")
+    assert_error(
+        client.post("/api/v1/events", json=big, headers=bearer(tokens["ingest"])),
+        413,
+        "payload_too_large",
+    )
 
 
 def test_ingest_needs_a_token(client: TestClient) -> None:
@@ -338,6 +399,22 @@ def test_page_cache_reuses_data_until_the_store_changes(web_app: App) -> None:
     assert cache.get(Ctx(), spec, "p") == first and len(calls) == 1  # type: ignore[arg-type]
     cache.get(Ctx(), spec, "other")  # type: ignore[arg-type]
     assert len(calls) == 2, "other parameters, other entry"
-    web_app.store.append(events_from_records(
-        [{"event_id": "cache-1", "occurred_at": "2026-03-30T10:00:00Z", "kind": "web.visit"}]))
+    web_app.store.append(
+        events_from_records(
+            [{"event_id": "cache-1", "occurred_at": "2026-03-30T10:00:00Z", "kind": "web.visit"}]
+        )
+    )
     assert cache.get(Ctx(), spec, "p")["n"] == first["n"] + 1  # type: ignore[arg-type]
+
+
+def test_viewer_cannot_probe_masked_texts_by_searching(as_user: Any) -> None:
+    for q in ("NL91ABNA0417164300", "06-12345678", "jan.jansen@example.nl"):
+        viewer = assert_ok(as_user("viewer").get(f"/api/v1/verbatims?period=all&q={q}"))
+        analyst = assert_ok(as_user("analyst").get(f"/api/v1/verbatims?period=all&q={q}"))
+        assert viewer["data"]["total"] == 0 and analyst["data"]["total"] == 1, q
+
+
+def test_login_redirect_keeps_the_query(client: TestClient) -> None:
+    resp = client.get("/scores?period=7d&channel=web", headers={"accept": "text/html"})
+    assert resp.status_code == 303
+    assert resp.headers["location"] == "/login?next=/scores%3Fperiod%3D7d%26channel%3Dweb"

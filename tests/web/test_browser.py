@@ -20,13 +20,24 @@ from klantreis.settings import Settings
 from klantreis.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium at "
-                       "/usr/bin/chromium (apt-get install chromium / make system-deps)"),
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs the system Chromium at "
+        "/usr/bin/chromium (apt-get install chromium / make system-deps)",
+    ),
 ]
 
 
@@ -80,9 +91,13 @@ def logged_in(browser: Any, server: str, user: str, **context: Any) -> Any:
 
 def chart_marks(page: Any, chart_id: str) -> int:
     page.wait_for_selector(f"#{chart_id}[data-rendered=true] svg", timeout=15_000)
-    return int(page.locator(f"#{chart_id} svg .mark-line path, #{chart_id} svg .mark-symbol "
-                            f"path, #{chart_id} svg .mark-rect path, #{chart_id} svg "
-                            f".mark-area path").count())
+    return int(
+        page.locator(
+            f"#{chart_id} svg .mark-line path, #{chart_id} svg .mark-symbol "
+            f"path, #{chart_id} svg .mark-rect path, #{chart_id} svg "
+            f".mark-area path"
+        ).count()
+    )
 
 
 def test_login_and_index_chart_has_marks(browser: Any, server: str) -> None:
@@ -93,8 +108,9 @@ def test_login_and_index_chart_has_marks(browser: Any, server: str) -> None:
 
 
 def test_index_on_a_phone(browser: Any, server: str) -> None:
-    page = logged_in(browser, server, "viewer", viewport={"width": 390, "height": 844},
-                     is_mobile=True)
+    page = logged_in(
+        browser, server, "viewer", viewport={"width": 390, "height": 844}, is_mobile=True
+    )
     assert chart_marks(page, "chart-index") > 0
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, "no horizontal scrolling on a phone"
@@ -111,7 +127,8 @@ def test_scores_charts_and_filter_changes_numbers(browser: Any, server: str) -> 
     after = page.locator("[data-testid=overall-nps-n]").inner_text()
     assert before != after
     assert int(after.replace(".", "").replace(",", "")) < int(
-        before.replace(".", "").replace(",", ""))
+        before.replace(".", "").replace(",", "")
+    )
 
 
 def test_language_switch(browser: Any, server: str) -> None:

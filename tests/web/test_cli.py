@@ -15,8 +15,9 @@ from klantreis.settings import Settings
 def test_user_add_and_list(tmp_path: Path) -> None:
     db = str(tmp_path / "s.duckdb")
     runner = CliRunner()
-    result = runner.invoke(cli, ["user", "add", "els", "--role", "analyst", "--password",
-                                 "lang-genoeg-1", "--db", db])
+    result = runner.invoke(
+        cli, ["user", "add", "els", "--role", "analyst", "--password", "lang-genoeg-1", "--db", db]
+    )
     assert result.exit_code == 0, result.output
     listed = runner.invoke(cli, ["user", "list", "--db", db])
     assert "els\tanalyst" in listed.output
@@ -25,8 +26,9 @@ def test_user_add_and_list(tmp_path: Path) -> None:
 
 
 def test_user_add_refuses_a_short_password(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["user", "add", "els", "--password", "kort", "--db",
-                                      str(tmp_path / "s.duckdb")])
+    result = CliRunner().invoke(
+        cli, ["user", "add", "els", "--password", "kort", "--db", str(tmp_path / "s.duckdb")]
+    )
     assert result.exit_code != 0 and "8 characters" in result.output
 
 
@@ -42,7 +44,8 @@ def test_token_create_prints_a_working_token(tmp_path: Path) -> None:
 
 def test_serve_needs_a_secret_outside_demo_mode(tmp_path: Path) -> None:
     result = CliRunner(env={"KLANTREIS_SECRET_KEY": None, "KLANTREIS_DEMO_MODE": None}).invoke(
-        cli, ["serve", "--db", str(tmp_path / "s.duckdb")])
+        cli, ["serve", "--db", str(tmp_path / "s.duckdb")]
+    )
     assert result.exit_code != 0 and "secret_key" in result.output
 
 

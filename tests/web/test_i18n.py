@@ -20,7 +20,8 @@ def test_languages_have_the_same_keys() -> None:
 def test_placeholders_agree_between_languages() -> None:
     for key, text in catalogue("nl").items():
         assert set(re.findall(r"{(\w+)}", text)) == set(
-            re.findall(r"{(\w+)}", catalogue("en")[key])), key
+            re.findall(r"{(\w+)}", catalogue("en")[key])
+        ), key
 
 
 def _used_keys() -> set[str]:
@@ -28,8 +29,9 @@ def _used_keys() -> set[str]:
     sources = list(TEMPLATES.glob("*.html")) + list(PAGES.glob("*.py"))
     for path in sources:
         keys.update(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']""", path.read_text("utf-8")))
-        keys.update(re.findall(r"""NavItem\([^,]+,\s*["']([a-z0-9_.]+)["']""",
-                               path.read_text("utf-8")))
+        keys.update(
+            re.findall(r"""NavItem\([^,]+,\s*["']([a-z0-9_.]+)["']""", path.read_text("utf-8"))
+        )
     return {k for k in keys if not k.endswith(".")}  # "dim." ~ name: checked below
 
 
@@ -40,18 +42,23 @@ def test_every_used_key_exists() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize(("prefix", "names"), [
-    ("dim.", ["touchpoint", "stage", "channel", "owner", "segment"]),
-    ("metric.", ["nps", "ces", "csat", "nps.scale", "ces.scale", "csat.scale"]),
-    ("period.", ["7d", "30d", "90d", "365d", "all"]),
-    ("role.", ["admin", "analyst", "viewer"])])
+@pytest.mark.parametrize(
+    ("prefix", "names"),
+    [
+        ("dim.", ["touchpoint", "stage", "channel", "owner", "segment"]),
+        ("metric.", ["nps", "ces", "csat", "nps.scale", "ces.scale", "csat.scale"]),
+        ("period.", ["7d", "30d", "90d", "365d", "all"]),
+        ("role.", ["admin", "analyst", "viewer"]),
+    ],
+)
 def test_keys_built_in_templates_exist(prefix: str, names: list[str]) -> None:
     for lang in LANGUAGES:
         assert [n for n in names if prefix + n not in catalogue(lang)] == []
 
 
-@pytest.mark.parametrize(("lang", "number", "date"), [
-    ("nl", "1.234,5", "31 mrt 2026"), ("en", "1,234.5", "31 Mar 2026")])
+@pytest.mark.parametrize(
+    ("lang", "number", "date"), [("nl", "1.234,5", "31 mrt 2026"), ("en", "1,234.5", "31 Mar 2026")]
+)
 def test_numbers_and_dates_by_locale(lang: str, number: str, date: str) -> None:
     t = Translator(lang)
     assert t.number(1234.5, 1) == number

@@ -12,8 +12,9 @@ from klantreis.web.writer import EventWriter, Rejected
 
 
 def _table(ids: list[str]) -> list[dict[str, Any]]:
-    return [{"event_id": i, "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit"}
-            for i in ids]
+    return [
+        {"event_id": i, "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit"} for i in ids
+    ]
 
 
 def test_concurrent_requests_are_batched(app: App) -> None:
@@ -39,8 +40,9 @@ def test_duplicates_are_counted_per_request(app: App) -> None:
 
     async def run() -> list[Any]:
         first = await writer.submit(_table(["a", "b"]))
-        both = await asyncio.gather(writer.submit(_table(["b", "c"])),
-                                    writer.submit(_table(["c", "d", "d"])))
+        both = await asyncio.gather(
+            writer.submit(_table(["b", "c"])), writer.submit(_table(["c", "d", "d"]))
+        )
         return [first, *both]
 
     try:
@@ -56,12 +58,20 @@ def test_duplicates_are_counted_per_request(app: App) -> None:
 def test_one_bad_request_does_not_sink_its_batch(app: App) -> None:
     writer = EventWriter(app.store, app.journey, max_delay_ms=50)
     writer.start()
-    bad = [{"event_id": "b1", "occurred_at": "2026-03-01T10:00:00Z", "kind": "Not Valid"},
-           {"event_id": "b2", "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit"}]
+    bad = [
+        {"event_id": "b1", "occurred_at": "2026-03-01T10:00:00Z", "kind": "Not Valid"},
+        {"event_id": "b2", "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit"},
+    ]
 
     async def run() -> list[Any]:
-        return list(await asyncio.gather(writer.submit(_table(["g1"])), writer.submit(bad),
-                                         writer.submit(_table(["g2"])), return_exceptions=True))
+        return list(
+            await asyncio.gather(
+                writer.submit(_table(["g1"])),
+                writer.submit(bad),
+                writer.submit(_table(["g2"])),
+                return_exceptions=True,
+            )
+        )
 
     try:
         good1, rejected, good2 = asyncio.run(run())
@@ -75,8 +85,9 @@ def test_one_bad_request_does_not_sink_its_batch(app: App) -> None:
     assert ids == {"g1", "g2"}, "nothing of the rejected request is stored"
 
 
-def test_a_failed_write_reaches_every_waiting_request(app: App,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_reaches_every_waiting_request(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     writer = EventWriter(app.store, app.journey, max_delay_ms=20)
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -86,8 +97,11 @@ def test_a_failed_write_reaches_every_waiting_request(app: App,
     writer.start()
 
     async def run() -> list[Any]:
-        return list(await asyncio.gather(writer.submit(_table(["x"])),
-                                         writer.submit(_table(["y"])), return_exceptions=True))
+        return list(
+            await asyncio.gather(
+                writer.submit(_table(["x"])), writer.submit(_table(["y"])), return_exceptions=True
+            )
+        )
 
     try:
         results = asyncio.run(run())

@@ -8,6 +8,7 @@ Two things Ibis does not express portably are handled here, once, by engine:
 - **Reading a key of the JSON ``attrs`` text as text** (:func:`json_text`): DuckDB's
   ``json_extract_string(attrs, '$.key')`` and Spark's ``get_json_object(attrs, '$.key')`` both
   return the value as text (numbers and booleans as their JSON spelling, e.g. ``3``/``true``).
+  Text that is not JSON reads as NULL on both (DuckDB's call is wrapped in ``try``).
   (Ibis' own ``cast('json')[key].unwrap_as('str')`` runs a Python UDF on Spark, which needs the
   workers' Python to match the driver's; these builtins need nothing.)
 - **Wall-clock time in a time zone** (:func:`local_time`): DuckDB's ``timezone(tz, ts)`` and
@@ -57,6 +58,11 @@ def engine_name(table: ir.Table) -> str:
 # Builtin (engine-native) functions, declared for Ibis. The bodies are never run.
 @ibis.udf.scalar.builtin(name="json_extract_string")
 def _duckdb_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="try", signature=((dt.string,), dt.string))
+def _duckdb_try(value: Any) -> Any:
     ...
 
 
@@ -110,7 +116,7 @@ def json_text(table: ir.Table, key: str, column: str = "attrs") -> ir.StringValu
     path = f"$.{key}"
     engine = engine_name(table)
     if engine == "duckdb":
-        return _duckdb_json_text(table[column], path)
+        return _duckdb_try(_duckdb_json_text(table[column], path))
     if engine == "pyspark":
         return _spark_json_text(table[column], path)
     raise NotImplementedError(f"json_text is not implemented for engine {engine!r}")

@@ -29,7 +29,7 @@ import ibis
 import ibis.expr.types as ir
 
 from klantreis.analytics.discovery import handovers_expr
-from klantreis.analytics.journeys import attr_value, journey_events, order_keys
+from klantreis.analytics.journeys import attr_value, journey_events, paths
 from klantreis.analytics.promises import promise_outcomes_expr
 from klantreis.model.journey import JourneyConfig
 
@@ -151,11 +151,9 @@ class Variant:
         return "variant:" + ",".join(self.path)
 
     def journeys(self, events: ir.Table, journey: JourneyConfig) -> ir.Table:
-        ev = journey_events(events)
-        paths = ev.group_by("journey_id").aggregate(
-            variant=ev.kind.collect(order_by=order_keys(ev)))
+        p = paths(journey_events(events), "kind")
         wanted = ibis.literal(list(self.path), type="array<string>")
-        return _ids(paths.filter(paths.variant == wanted))
+        return _ids(p.filter(p.variant == wanted))
 
     def population(self, events: ir.Table, journey: JourneyConfig) -> ir.Table | None:
         return None

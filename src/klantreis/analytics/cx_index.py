@@ -54,6 +54,7 @@ from klantreis.model.journey import JourneyConfig
 __all__ = [
     "BASE_DAYS",
     "DIMENSIONS",
+    "METRIC_POINTS",
     "SMOOTHING_DAYS",
     "ComponentPoint",
     "ComponentSeries",
@@ -188,7 +189,7 @@ def _jsonable(value: Any) -> Any:
 
 
 # -- answers in the engine ------------------------------------------------------------------
-#: The metrics that count in the index.
+#: The metrics that count in the index (see answer_points); other metrics get no points.
 METRIC_POINTS = ("nps", "csat", "ces", "stars")
 UNKNOWN = "unknown"
 #: Labels of survey channels: id -> (nl, en). Other channels show their id.
@@ -238,10 +239,13 @@ def _answers(events: ibis.Table, journey: JourneyConfig, filters: Mapping[str, A
     wanted = answer_filters(filters)
     segments = wanted.pop("segment", None)
     t = select_events(events, wanted, journey=journey)
-    t = t.filter(t.score.notnull(), t.metric.isin(list(METRIC_POINTS)))
+    t = t.filter(t.score.notnull())
     if segments:
         t = t.filter(_in_segment(events, t, journey, segments))
-    return t.mutate(pts=answer_points(t.metric, t.score))
+    t = t.mutate(pts=answer_points(t.metric, t.score))
+    # Filtering on the points, not on ``metric IN (...)``, is the same (other metrics get no
+    # points) and lets the engine compare strings only for rows with a score.
+    return t.filter(t.pts.notnull())
 
 
 def _in_segment(events: ibis.Table, answers: ibis.Table, journey: JourneyConfig,

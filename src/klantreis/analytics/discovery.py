@@ -29,7 +29,7 @@ from klantreis.analytics.journeys import (
     Activity,
     JourneyFilter,
     apply_filter,
-    order_keys,
+    paths,
     selected_journeys,
     steps,
 )
@@ -98,11 +98,8 @@ def _sorted_edges(table: pa.Table) -> pa.Table:
 
 def variants_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     """Variants of (already filtered) journeys: variant (list of activities) and count."""
-    ev = events.filter(events.journey_id.notnull())
-    act = ev[activity].fill_null("(none)")
-    paths = ev.group_by("journey_id").aggregate(
-        variant=act.collect(order_by=order_keys(ev)))
-    return paths.group_by("variant").aggregate(count=paths.count())
+    p = paths(events, activity)
+    return p.group_by("variant").aggregate(count=p.count())
 
 
 def _finish_variants(table: pa.Table, journeys: int, top: int | None) -> pa.Table:
@@ -228,7 +225,13 @@ def step_stats(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | No
     """
     ev = apply_filter(events, journey, flt)
     act = ev[activity]
-    per_act = ev.group_by(activity=act).aggregate(owner=ev.owner.mode(), events=ev.count())
+    owners = ev.group_by(activity=act, owner=ev.owner).aggregate(n=ev.count())
+    totals = owners.group_by("activity").aggregate(events=owners.n.sum())
+    known = owners.filter(owners.owner.notnull())
+    rank = ibis.row_number().over(group_by=known.activity,
+                                  order_by=[ibis.desc(known.n), known.owner])
+    usual = known.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select("activity", "owner")
+    per_act = totals.left_join(usual, "activity").drop("activity_right")
     pairs = ev.select("journey_id", activity=act).distinct()
     contacts = ev.filter(ev.kind == "contact.inbound")
     contacts = contacts.group_by("journey_id").aggregate(k=contacts.count())

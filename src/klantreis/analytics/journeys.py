@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 import ibis
 import ibis.expr.types as ir
 
+from klantreis.analytics.backend import json_text
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "attr_value",
     "journey_events",
     "order_keys",
+    "paths",
     "steps",
 ]
 
@@ -100,11 +102,12 @@ def journey_events(events: ir.Table) -> ir.Table:
 
 
 def attr_value(events: ir.Table, key: str) -> ir.StringValue:
-    """``attrs[key]`` as a string (null when absent); a column's value when ``key`` is one."""
+    """``attrs[key]`` as text (null when absent); a column's value when ``key`` is one.
+
+    Keys are letters, digits and ``_`` (ValueError otherwise)."""
     if key in events.columns and key != "attrs":
         return events[key].cast("string")
-    value = events.attrs.cast("json")[key]
-    return ibis.coalesce(value.str, value.cast("string"))
+    return json_text(events, key)
 
 
 def _matching_journeys(events: ir.Table, predicate: ir.BooleanValue) -> ir.Table:
@@ -180,3 +183,17 @@ def steps(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     )
     return out.mutate(
         wait_s=out.next_at.delta(out.occurred_at, unit="microsecond").cast("float64") / 1e6)
+
+
+def paths(events: ir.Table, activity: Activity = "kind") -> ir.Table:
+    """Each journey's path: journey_id and ``variant``, its activities in order (a missing
+    activity is ``(none)``).
+
+    Portable: an unordered collect of (seq, activity) pairs, then sorted, because ordered
+    aggregation (``collect(order_by=...)``) does not compile for Spark.
+    """
+    s = steps(events, activity)
+    pair = ibis.struct({"seq": s.seq, "activity": s.activity.fill_null("(none)")})
+    grouped = s.group_by("journey_id").aggregate(pairs=pair.collect())
+    return grouped.select("journey_id",
+                          variant=grouped.pairs.sort().map(lambda p: p.activity))

@@ -332,6 +332,7 @@ def format_delta(value: float, lang: str, decimals: int = 1) -> str:
 
 
 def noun(key: str, count: int, lang: str, journey: JourneyConfig) -> str:
+    """What ``count`` counts, in ``lang``: "te late pakketten", "bounced invoice", ..."""
     promise = next((p for p in journey.promises if p.id == key), None)
     nouns = NOUNS.get(promise.promised if promise else key)
     if nouns is None:
@@ -343,10 +344,6 @@ def noun(key: str, count: int, lang: str, journey: JourneyConfig) -> str:
     if lang == "nl":
         return one_nl if count == 1 else many_nl
     return one_en if count == 1 else many_en
-
-
-def labels_of(mapping: Mapping[str, tuple[str, str]], key: str) -> tuple[str, str]:
-    return mapping.get(key, (key, key))
 
 
 # -- movers ---------------------------------------------------------------------------------
@@ -445,13 +442,13 @@ def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, An
         driver["noun_nl"] = noun(driver["key"], driver["count"], "nl", ctx.journey)
         driver["noun_en"] = noun(driver["key"], driver["count"], "en", ctx.journey)
     label_nl, label_en = ctx.labels[dimension].get(key, (key, key))
-    delta = float(row["delta"])
+    delta = _round(row["delta"])  # the sentence shows the rounded delta_points
     sentences = {
         lang: f"{label} {format_delta(delta, lang)}: "
               f"{_phrase(driver, dimension, delta, lang, ctx.journey)}"
         for lang, label in (("nl", label_nl), ("en", label_en))}
     return Mover(dimension=dimension, key=key, label_nl=label_nl, label_en=label_en,
-                 delta_points=_round(delta), score_effect=_round(row["score_effect"]),
+                 delta_points=delta, score_effect=_round(row["score_effect"]),
                  mix_effect=_round(row["mix_effect"]), score_before=s0,
                  score_after=s1, n_before=int(row["n0"]), n_after=int(row["n1"]),
                  p_value=_p(row["p_value"]), significant=_significant(row["p_value"]),

@@ -163,14 +163,14 @@ def evaluate(db_path: str | None, journey_config: str | None, models: str | None
 @click.option("--json", "as_json", is_flag=True)
 def classify(db_path: str | None, journey_config: str | None, models: str | None,
              taxonomy: str | None, texts: tuple[str, ...], file: Any, as_json: bool) -> None:
-    from klantreis.contacts.classifier import PhraseMatcher
+    from klantreis.contacts.classifier import ColdStart
 
     items = list(texts) + ([ln.rstrip("\n") for ln in file if ln.strip()] if file else [])
     if not items:
         raise click.UsageError("give texts as arguments or with --file")
     tax = _taxonomy(taxonomy)
     model = _registry(models, db_path).load()
-    preds = (model or PhraseMatcher(tax)).predict(items)
+    preds = (model or ColdStart(tax)).predict(items)
     rows = [{"reason": p.reason, "confidence": p.confidence, "method": p.method, "text": t[:80]}
             for p, t in zip(preds, items, strict=True)]
     _table(rows, as_json)

@@ -25,11 +25,17 @@ METRIC_CHOICES = ("nps", "ces", "csat", "stars", "all")
 
 
 def run_view(app: Any, view: str, metric: str, by: list[str], period: str | None,
-             since: str | None, until: str | None, min_answers: int | None) -> Any:
+             since: str | None, until: str | None, min_answers: int | None,
+             confidence: float | None = None) -> Any:
     """The DataFrame a view shows (the library call behind each ``--view``)."""
     extra: dict[str, Any] = {"since": since, "until": until}
     if min_answers is not None and view != "contacts":
         extra["min_answers"] = min_answers
+    if confidence is not None:
+        if view == "changes":
+            extra["alpha"] = round(1 - confidence, 10)
+        else:
+            extra["confidence"] = confidence
     metrics = ["nps", "ces", "csat", "stars"] if metric == "all" else [metric]
     if view == "scores":
         return app.scores(metrics, by=by, period=period, **extra)
@@ -72,7 +78,7 @@ def _cell(row: dict[str, Any], col: str, lang: str) -> str:
     return str(value)
 
 
-def _print_table(rows: list[dict[str, Any]], lang: str, title: str) -> None:
+def _print_table(rows: list[dict[str, Any]], lang: str, title: str, caption: str = "") -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -82,7 +88,7 @@ def _print_table(rows: list[dict[str, Any]], lang: str, title: str) -> None:
         console.print("geen antwoorden" if lang == "nl" else "no answers")
         return
     cols = [c for c in rows[0] if not c.endswith("too_few") and c != "std_error"]
-    table = Table(title=escape(title))
+    table = Table(title=escape(title), caption=escape(caption) or None)
     for col in cols:
         numeric = any(isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool)
                       for r in rows)
@@ -106,7 +112,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(metrics)
 
 
-@click.command("metrics", help="Scores per group with n and 95% CI; changes with p-values.")
+@click.command("metrics", help="Scores per group with n and a CI (95% by default); changes with p-values.")
 @click.option("--metric", type=click.Choice(METRIC_CHOICES), default="nps", show_default=True)
 @click.option("--by", default="", help="Comma-separated group keys: touchpoint, stage, channel,"
               " owner, kind, lang, source, attrs.<key>. E.g. --by touchpoint,owner")
@@ -119,18 +125,23 @@ def register(cli: click.Group) -> None:
                    "per touchpoint); contacts (per 100 journeys).")
 @click.option("--min-answers", type=int, default=None,
               help="Minimum answers for a value (default: the journey's min_answers).")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=None,
+              help="Confidence level of intervals (changes: significance at 1 - level);"
+                   " default: the confidence setting (0.95).")
 @click.option("--lang", type=click.Choice(["nl", "en"]), default=None,
               help="Language of the table (default: the language setting).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @store_options
 def metrics(metric: str, by: str, period: str | None, since: str | None, until: str | None,
-            view: str, min_answers: int | None, lang: str | None, as_json: bool, as_csv: bool,
-            db_path: str | None, journey_config: str | None) -> None:
+            view: str, min_answers: int | None, confidence: float | None, lang: str | None,
+            as_json: bool, as_csv: bool, db_path: str | None,
+            journey_config: str | None) -> None:
     keys = [k.strip() for k in by.split(",") if k.strip()]
     with _open(db_path, journey_config) as app:
         try:
-            df = run_view(app, view, metric, keys, period, since, until, min_answers)
+            df = run_view(app, view, metric, keys, period, since, until, min_answers,
+                          confidence)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         language = lang or app.settings.language
@@ -143,4 +154,8 @@ def metrics(metric: str, by: str, period: str | None, since: str | None, until: 
                                   ensure_ascii=False, indent=2))
             return
         title = {"matrix": "NPS x CES", "contacts": "contacts / 100 journeys"}.get(view, metric)
-        _print_table(rows, language if language in TOO_FEW else "en", f"klantreis {title}")
+        level = confidence or app.settings.confidence
+        caption = (f"{level:.0%} betrouwbaarheidsinterval" if language == "nl"
+                   else f"{level:.0%} confidence interval")
+        _print_table(rows, language if language in TOO_FEW else "en", f"klantreis {title}",
+                     caption)

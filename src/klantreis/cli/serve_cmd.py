@@ -10,20 +10,33 @@ from klantreis.cli.main import settings_from_options, store_options
 __all__ = ["register"]
 
 
-@click.command(help="Serve the dashboard and the JSON API (one process). Needs"
-                    " KLANTREIS_SECRET_KEY unless --demo.")
+@click.command(
+    help="Serve the dashboard and the JSON API (one process). Needs"
+    " KLANTREIS_SECRET_KEY unless --demo."
+)
 @store_options
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default 8000).")
-@click.option("--demo", "demo_mode", is_flag=True, default=None,
-              help="Demo mode: a generated secret key and demo accounts with printed passwords.")
-def serve(db_path: str | None, journey_config: str | None, host: str | None, port: int | None,
-          demo_mode: bool | None) -> None:
+@click.option(
+    "--demo",
+    "demo_mode",
+    is_flag=True,
+    default=None,
+    help="Demo mode: a generated secret key and demo accounts with printed passwords.",
+)
+def serve(
+    db_path: str | None,
+    journey_config: str | None,
+    host: str | None,
+    port: int | None,
+    demo_mode: bool | None,
+) -> None:
     from klantreis.settings import SettingsError
     from klantreis.web import serve as run
 
-    settings = settings_from_options(db_path=db_path, journey_config=journey_config, host=host,
-                                     port=port, demo_mode=demo_mode)
+    settings = settings_from_options(
+        db_path=db_path, journey_config=journey_config, host=host, port=port, demo_mode=demo_mode
+    )
     try:
         settings.require_secret_key()
     except SettingsError as exc:
@@ -48,16 +61,24 @@ def user() -> None:
     pass
 
 
-@user.command("add", help="Add a user (or set a new password and role). Prompts for the"
-                          " password unless --password is given.")
+@user.command(
+    "add",
+    help="Add a user (or set a new password and role). Prompts for the"
+    " password unless --password is given.",
+)
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "analyst", "viewer"]), default="viewer",
-              show_default=True, help="admin: everything; analyst: all data; viewer: pages,"
-                                      " personal data masked.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "analyst", "viewer"]),
+    default="viewer",
+    show_default=True,
+    help="admin: everything; analyst: all data; viewer: pages, personal data masked.",
+)
 @click.option("--password", default=None, help="Password (at least 8 characters).")
 @store_options
-def user_add(name: str, role: str, password: str | None, db_path: str | None,
-             journey_config: str | None) -> None:
+def user_add(
+    name: str, role: str, password: str | None, db_path: str | None, journey_config: str | None
+) -> None:
     from klantreis.app import App
     from klantreis.services.accounts import AccountError, add_user
 
@@ -90,15 +111,29 @@ def token() -> None:
 
 
 @token.command("create", help="Create an API token; it is shown once and stored hashed.")
-@click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(["ingest", "read"]), help="ingest: POST events; read: the API."
-              " Repeat for both.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["ingest", "read"]),
+    help="ingest: POST events; read: the API. Repeat for both.",
+)
 @click.option("--name", default="", help="A name to recognise the token by.")
-@click.option("--user", "user_name", default=None,
-              help="Read as this user (their role decides masking; default: as a viewer).")
+@click.option(
+    "--user",
+    "user_name",
+    default=None,
+    help="Read as this user (their role decides masking; default: as a viewer).",
+)
 @store_options
-def token_create(scopes: tuple[str, ...], name: str, user_name: str | None,
-                 db_path: str | None, journey_config: str | None) -> None:
+def token_create(
+    scopes: tuple[str, ...],
+    name: str,
+    user_name: str | None,
+    db_path: str | None,
+    journey_config: str | None,
+) -> None:
     from klantreis.app import App
     from klantreis.services.accounts import AccountError, create_token
 

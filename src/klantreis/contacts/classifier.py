@@ -22,6 +22,7 @@ from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.contacts.text import normalise
 
 __all__ = [
+    "ColdStart",
     "ContactClassifier",
     "EvaluationReport",
     "PhraseMatcher",
@@ -76,6 +77,25 @@ class PhraseMatcher:
         return Prediction(reason, confidence, "rules", best)
 
 
+class ColdStart:
+    """Before any labels: the phrase rules where they match (precise, little coverage), and
+    elsewhere a classifier trained on the taxonomy's example phrases (method ``phrases``)."""
+
+    def __init__(self, taxonomy: Taxonomy, seed: int = 0) -> None:
+        self.rules = PhraseMatcher(taxonomy)
+        pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
+        self.model = ContactClassifier(threshold=taxonomy.unknown_threshold, seed=seed).fit(
+            [p for p, _ in pairs], [y for _, y in pairs])
+
+    def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
+        out = self.rules.predict(texts)
+        todo = [i for i, p in enumerate(out) if p.reason == UNKNOWN]
+        if todo:
+            for i, p in zip(todo, self.model.predict([texts[i] for i in todo]), strict=True):
+                out[i] = Prediction(p.reason, p.confidence, "phrases", p.best)
+        return out
+
+
 class ContactClassifier:
     """TF-IDF (word 1-2 + char_wb 2-5) -> LinearSVC -> sigmoid calibration (3-fold)."""
 
@@ -114,6 +134,8 @@ class ContactClassifier:
         """Fold the SVM and its sigmoid calibrators into arrays: one matrix product and one
         vectorised sigmoid per batch at prediction time."""
         model = self.model
+        if model is None:
+            raise RuntimeError("the classifier is not trained")
         svm = model.calibrated_classifiers_[0].estimator if isinstance(
             model, CalibratedClassifierCV) else model
         self.coef_ = np.asarray(svm.coef_, dtype=np.float64).T.copy()

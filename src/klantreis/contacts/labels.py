@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from klantreis.contacts.classifier import ContactClassifier, PhraseMatcher, Prediction
+from klantreis.contacts.classifier import ColdStart, ContactClassifier, Prediction
 from klantreis.contacts.data import CONTACT_KIND, LABEL_KIND, contacts_frame, parse_attrs
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.model.events import derive_event_id, events_from_records
@@ -31,11 +31,12 @@ def assign_reasons(contacts: pd.DataFrame, taxonomy: Taxonomy,
     """Add ``reason``, ``confidence`` and ``reason_source`` to a contacts frame.
 
     A human label wins; then (``trust_given``) a known ``attrs.reason`` from the source
-    system; otherwise the model, or the phrase matcher when no model is trained.
+    system; otherwise the model, or the cold start (phrase rules, then a classifier trained
+    on the taxonomy's example phrases) when no model is trained yet.
     """
     df = contacts.copy()
     known = set(taxonomy.reason_ids())
-    classifier: ContactClassifier | PhraseMatcher = model or PhraseMatcher(taxonomy)
+    classifier: ContactClassifier | ColdStart = model or ColdStart(taxonomy)
     preds = classifier.predict(df["text"].fillna("").tolist()) if len(df) else []
     rows: list[tuple[str, float, str]] = []
     for i, (label, given) in enumerate(zip(df["label"], df["given_reason"], strict=True)):
@@ -74,7 +75,7 @@ def labelling_queue(events: Any, taxonomy: Taxonomy, model: ContactClassifier | 
     df = df[df["label"].isna()]
     if df.empty:
         return []
-    classifier: ContactClassifier | PhraseMatcher = model or PhraseMatcher(taxonomy)
+    classifier: ContactClassifier | ColdStart = model or ColdStart(taxonomy)
     preds: list[Prediction] = classifier.predict(df["text"].fillna("").tolist())
     df = df.assign(suggestion=[p.best for p in preds], confidence=[p.confidence for p in preds])
     df = df[df["confidence"] <= max_confidence]

@@ -58,6 +58,8 @@ class _Ctx(NamedTuple):
     english: np.ndarray
     rng: np.random.Generator
     now_us: int
+    #: Per order: 1 for a returning customer ("terugkerend"), 0 for a new one ("nieuw").
+    segment: np.ndarray
 
 
 class _Survey:
@@ -65,7 +67,7 @@ class _Survey:
 
     def __init__(self, code: str, name: str, idx: np.ndarray, t: np.ndarray,
                  journey_ids: pa.Array, english: np.ndarray, rng: np.random.Generator,
-                 seq: np.ndarray | None = None) -> None:
+                 seq: np.ndarray | None = None, segment: np.ndarray | None = None) -> None:
         self.code, self.name, self.idx, self.t, self.seq = code, name, idx, t, seq
         self.rng, self.english = rng, english[idx]
         self.channel = rng.choice(3, size=len(idx), p=[0.55, 0.25, 0.2])
@@ -76,6 +78,9 @@ class _Survey:
         self.survey_id = pc.binary_join_element_wise(*parts, "")
         #: Extra JSON attrs per respondent (values are JSON texts), e.g. the contact asked about.
         self.extra: dict[str, Any] = {}
+        if segment is not None:
+            self.extra["segment"] = jstr((("nieuw", "terugkerend"), segment[idx].astype("int64")),
+                                         len(idx))
 
     def comments(self, topics: list[str], share: float = 0.35) -> list[str | None]:
         chosen = np.nonzero(self.rng.random(len(self.idx)) < share)[0]
@@ -114,10 +119,11 @@ def _inject_nasty(text: list[str | None], english: np.ndarray, score: np.ndarray
 
 
 def _delivery_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng, _ = ctx
+    journey_ids, english, rng, _, _ = ctx
     idx = np.nonzero(f.shipped & (rng.random(f.n) < np.where(f.late, 0.36, 0.30)))[0]
     t = f.t_delivered[idx] + rng.uniform(2 * HOUR, 48 * HOUR, len(idx)).astype("int64")
-    s = _Survey("b", "na_bezorging", idx, t, journey_ids, english, rng)
+    s = _Survey("b", "na_bezorging", idx, t, journey_ids, english, rng,
+                segment=ctx.segment)
     m = mood[idx] + delivery_effect(f)[idx]
     c_score = csat(m, rng)
     topics = np.where(f.damaged[idx], "beschadigd",
@@ -132,10 +138,11 @@ def _delivery_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _order_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng, _ = ctx
+    journey_ids, english, rng, _, _ = ctx
     idx = np.nonzero(rng.random(f.n) < 0.18)[0]
     t = f.t_order[idx] + rng.uniform(0.2 * HOUR, 3 * HOUR, len(idx)).astype("int64")
-    s = _Survey("o", "na_bestelling", idx, t, journey_ids, english, rng)
+    s = _Survey("o", "na_bestelling", idx, t, journey_ids, english, rng,
+                segment=ctx.segment)
     failed = f.pay_failed[idx]
     m = mood[idx] + np.where(failed, -0.9, 0.35)
     effort = 2.0 + 1.8 * failed - 0.4 * mood[idx]
@@ -145,12 +152,13 @@ def _order_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _contact_survey(c: Contacts, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng, _ = ctx
+    journey_ids, english, rng, _, _ = ctx
     pick = np.nonzero(rng.random(len(c.order)) < 0.3)[0]
     idx = c.order[pick]
     t = c.t[pick] + (c.response_minutes[pick] * 60e6).astype("int64") \
         + rng.uniform(0.5 * HOUR, 30 * HOUR, len(pick)).astype("int64")
-    s = _Survey("k", "na_contact", idx, t, journey_ids, english, rng, seq=c.seq[pick])
+    s = _Survey("k", "na_contact", idx, t, journey_ids, english, rng, seq=c.seq[pick],
+                segment=ctx.segment)
     ch, resolved, repeat = c.channel[pick], c.resolved[pick], c.repeat[pick]
     s.extra["contact_id"] = jstr(contact_ids(c, journey_ids).take(pa.array(pick, pa.int64())), 0)
     s.extra["channel_asked"] = jstr((CONTACT_CHANNELS, ch), 0)
@@ -165,10 +173,11 @@ def _contact_survey(c: Contacts, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _return_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng, _ = ctx
+    journey_ids, english, rng, _, _ = ctx
     idx = np.nonzero(f.refunded & (rng.random(f.n) < 0.3))[0]
     t = f.t_refund[idx] + rng.uniform(2 * HOUR, 48 * HOUR, len(idx)).astype("int64")
-    s = _Survey("r", "na_retour", idx, t, journey_ids, english, rng)
+    s = _Survey("r", "na_retour", idx, t, journey_ids, english, rng,
+                segment=ctx.segment)
     late = f.t_refund[idx] > f.refund_deadline[idx]
     m = mood[idx] + np.where(late, -1.3, 0.25)
     topics = np.where(late, "retour_slecht", "retour_goed").tolist()
@@ -177,10 +186,11 @@ def _return_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
 
 
 def _invoice_survey(f: Fulfilment, mood: np.ndarray, ctx: _Ctx) -> list[Block]:
-    journey_ids, english, rng, _ = ctx
+    journey_ids, english, rng, _, _ = ctx
     idx = np.nonzero(f.shipped & (rng.random(f.n) < np.where(f.bounced, 0.15, 0.05)))[0]
     t = f.t_invoice[idx] + rng.uniform(2 * DAY, 6 * DAY, len(idx)).astype("int64")
-    s = _Survey("f", "na_factuur", idx, t, journey_ids, english, rng)
+    s = _Survey("f", "na_factuur", idx, t, journey_ids, english, rng,
+                segment=ctx.segment)
     bounced = f.bounced[idx]
     m = mood[idx] + np.where(bounced, -1.4, 0.2)
     topics = np.where(bounced, "factuur_slecht", "algemeen_goed").tolist()
@@ -224,9 +234,9 @@ def _mentions(f: Fulfilment, ctx: _Ctx) -> Block:
 
 def feedback_blocks(f: Fulfilment, c: Contacts, mood: np.ndarray, english: np.ndarray,
                     journey_ids: pa.Array, rng: np.random.Generator,
-                    now_us: int) -> list[Block]:
+                    now_us: int, segment: np.ndarray) -> list[Block]:
     """Every survey answer, review and social mention of the batch."""
-    ctx = _Ctx(journey_ids, english, rng, now_us)
+    ctx = _Ctx(journey_ids, english, rng, now_us, segment)
     return (_delivery_survey(f, mood, ctx) + _order_survey(f, mood, ctx)
             + _contact_survey(c, mood, ctx) + _return_survey(f, mood, ctx)
             + _invoice_survey(f, mood, ctx) + [_reviews(f, mood, ctx), _mentions(f, ctx)])

@@ -77,7 +77,8 @@ def _batch_table(sk: Skeleton, batch: _Batch, seed: int, period: DemoPeriod,
     contacts = draw_contacts(f, english, rng)
     blocks = (fulfilment_blocks(f, sk.repeat[sl], rng)
               + contact_blocks(contacts, f, english, journey_ids, rng)
-              + feedback_blocks(f, contacts, mood, english, journey_ids, rng, period.now_us))
+              + feedback_blocks(f, contacts, mood, english, journey_ids, rng, period.now_us,
+                                sk.repeat[sl]))
     return conform(assemble(blocks, ctx))
 
 

@@ -28,8 +28,13 @@ import pyarrow.compute as pc
 
 from klantreis.app import App
 from klantreis.ingest.compile import compile_mapping
-from klantreis.ingest.mapping import (Mapping, MappingError, identity_mapping, load_mapping,
-                                      parse_mapping)
+from klantreis.ingest.mapping import (
+    Mapping,
+    MappingError,
+    identity_mapping,
+    load_mapping,
+    parse_mapping,
+)
 from klantreis.ingest.readers import RawBatch, SourceFile, file_format
 from klantreis.ingest.summary import FileSummary, IngestSummary, reason_class
 from klantreis.model.events import EVENT_COLUMNS
@@ -86,6 +91,7 @@ def ingest_paths(app: App, paths: Sequence[str | Path],
     files = expand_paths(paths)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'").fetchall()
+    con.execute("SET enable_progress_bar = false").fetchall()
     try:
         with _progress(progress, len(files)) as advance:
             for path in files:

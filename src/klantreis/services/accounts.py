@@ -91,8 +91,9 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if algo != "scrypt":
         return False
-    got = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), dklen=32,
-                         n=int(n), r=int(r), p=int(p))
+    got = hashlib.scrypt(
+        password.encode("utf-8"), salt=bytes.fromhex(salt), dklen=32, n=int(n), r=int(r), p=int(p)
+    )
     return hmac.compare_digest(got.hex(), digest)
 
 
@@ -100,15 +101,20 @@ def add_user(store: EventStore, name: str, role: str, password: str) -> User:
     """Create or update a user (a new password and role replace the old ones)."""
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-    if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").replace(
-            ".", "").replace("@", "").isalnum():
+    if (
+        not name
+        or len(name) > 100
+        or not name.replace("-", "").replace("_", "").replace(".", "").replace("@", "").isalnum()
+    ):
         raise AccountError("user name: 1-100 letters, digits, '.', '-', '_' or '@'")
     if len(password) < 8:
         raise AccountError("password must be at least 8 characters")
     ensure_schema(store)
     with store.transaction() as con:
-        con.execute("INSERT OR REPLACE INTO users (name, role, password_hash) VALUES (?, ?, ?)",
-                    [name, role, hash_password(password)]).fetchall()
+        con.execute(
+            "INSERT OR REPLACE INTO users (name, role, password_hash) VALUES (?, ?, ?)",
+            [name, role, hash_password(password)],
+        ).fetchall()
     return User(name, role)
 
 
@@ -124,22 +130,25 @@ def list_users(store: EventStore) -> list[User]:
 
 def authenticate(store: EventStore, name: str, password: str) -> User | None:
     """The user when the password matches, else ``None`` (same work either way)."""
-    rows = store.query("SELECT name, role, password_hash FROM users WHERE name = ?",
-                       [name]).to_pylist()
+    rows = store.query(
+        "SELECT name, role, password_hash FROM users WHERE name = ?", [name]
+    ).to_pylist()
     if not rows:
         verify_password(password, hash_password("timing-equaliser"))
         return None
     row = rows[0]
-    return User(row["name"], row["role"]) if verify_password(password, row["password_hash"]) \
-        else None
+    return (
+        User(row["name"], row["role"]) if verify_password(password, row["password_hash"]) else None
+    )
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(store: EventStore, scopes: list[str] | tuple[str, ...], name: str = "",
-                 user: str | None = None) -> tuple[str, ApiToken]:
+def create_token(
+    store: EventStore, scopes: list[str] | tuple[str, ...], name: str = "", user: str | None = None
+) -> tuple[str, ApiToken]:
     """A new API token; the secret is returned once and stored only as a digest."""
     bad = [s for s in scopes if s not in SCOPES]
     if bad or not scopes:
@@ -151,9 +160,11 @@ def create_token(store: EventStore, scopes: list[str] | tuple[str, ...], name: s
     secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     scope_text = ",".join(sorted(set(scopes)))
     with store.transaction() as con:
-        con.execute("INSERT INTO api_tokens (token_id, digest, name, scopes, user_name)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [token_id, _digest(secret), name or token_id, scope_text, user]).fetchall()
+        con.execute(
+            "INSERT INTO api_tokens (token_id, digest, name, scopes, user_name)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [token_id, _digest(secret), name or token_id, scope_text, user],
+        ).fetchall()
     return secret, ApiToken(token_id, name or token_id, tuple(scope_text.split(",")), user)
 
 
@@ -161,8 +172,10 @@ def verify_token(store: EventStore, secret: str) -> ApiToken | None:
     """The token a secret belongs to, else ``None``."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    rows = store.query("SELECT token_id, name, scopes, user_name FROM api_tokens"
-                       " WHERE digest = ?", [_digest(secret)]).to_pylist()
+    rows = store.query(
+        "SELECT token_id, name, scopes, user_name FROM api_tokens WHERE digest = ?",
+        [_digest(secret)],
+    ).to_pylist()
     if not rows:
         return None
     r = rows[0]
@@ -180,4 +193,3 @@ def ensure_demo_accounts(store: EventStore) -> dict[str, str]:
         add_user(store, role, role, password)
         passwords[role] = password
     return passwords
-

@@ -29,20 +29,40 @@ _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3}
 # Phone numbers: +31/0031/0 followed by 9 digits with optional separators; other +CC numbers.
 _PHONE = re.compile(
     r"(?<![\w+])(?:(?:\+|00)\d{2}[\s.-]?(?:\(0\)[\s.-]?)?|0)"
-    r"\d(?:[\s.-]?\d){7,10}(?!\w)")
+    r"\d(?:[\s.-]?\d){7,10}(?!\w)"
+)
 # Customer/order numbers: an explicit label followed by an identifier.
 _CUSTOMER_NO = re.compile(
     r"(?i)\b(klantnummer|klantnr\.?|klant-id|customer\s+(?:id|number|no\.?)|"
     r"ordernummer|ordernr\.?|bestelnummer|order\s+(?:id|number|no\.?))(\s*[:#]?\s*)"
-    r"([A-Z0-9][A-Z0-9-]{2,})")
+    r"([A-Z0-9][A-Z0-9-]{2,})"
+)
 # Names after an introduction or a sign-off: capitalised words (1-3).
 _NAME = re.compile(
     r"(?i:\b(mijn naam is|ik ben|my name is|i am|met vriendelijke groet,?|groeten,?|groet,?|"
     r"mvg,?|regards,?|kind regards,?|greetings,?))(\s+)"
-    r"((?:[A-Z][a-zà-ÿ'-]+|van|de|der|den)(?:\s+(?:[A-Z][a-zà-ÿ'-]+|van|de|der|den)){0,3})")
+    r"((?:[A-Z][a-zà-ÿ'-]+|van|de|der|den)(?:\s+(?:[A-Z][a-zà-ÿ'-]+|van|de|der|den)){0,3})"
+)
 
-_NAME_STOPWORDS = frozenset({"Het", "De", "Een", "The", "A", "Not", "Niet", "Erg", "Heel", "Very",
-                             "Boos", "Blij", "Teleurgesteld", "Happy", "Angry"})
+_NAME_STOPWORDS = frozenset(
+    {
+        "Het",
+        "De",
+        "Een",
+        "The",
+        "A",
+        "Not",
+        "Niet",
+        "Erg",
+        "Heel",
+        "Very",
+        "Boos",
+        "Blij",
+        "Teleurgesteld",
+        "Happy",
+        "Angry",
+    }
+)
 
 
 def _mask_name(match: re.Match[str]) -> str:
@@ -69,7 +89,9 @@ def mask_customer_id(customer_id: str | None) -> str | None:
     return None if customer_id is None else MASK
 
 
-def mask_record(record: Mapping[str, Any], text_fields: Iterable[str] = ("text",)) -> dict[str, Any]:
+def mask_record(
+    record: Mapping[str, Any], text_fields: Iterable[str] = ("text",)
+) -> dict[str, Any]:
     """A copy of ``record`` with its id fields hidden and its free-text fields masked."""
     out = dict(record)
     for name in PII_FIELDS:

@@ -25,26 +25,42 @@ __all__ = ["create_app", "serve"]
 
 log = logging.getLogger(__name__)
 
-CORE_ROUTERS = ["klantreis.web.routes.auth", "klantreis.web.routes.ingest",
-                "klantreis.web.routes.assets", "klantreis.web.routes.admin"]
+CORE_ROUTERS = [
+    "klantreis.web.routes.auth",
+    "klantreis.web.routes.ingest",
+    "klantreis.web.routes.assets",
+    "klantreis.web.routes.admin",
+]
 
 
 def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("klantreis.web", "templates"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("klantreis.web", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     return env
 
 
-def create_app(app: App, secret_key: str | None = None, page_modules: list[str] | None = None,
-               cache_pages: bool = True) -> FastAPI:
+def create_app(
+    app: App,
+    secret_key: str | None = None,
+    page_modules: list[str] | None = None,
+    cache_pages: bool = True,
+) -> FastAPI:
     """Build the web app for ``app``. The writer thread starts and stops with the app's
     lifespan (``TestClient`` used as a context manager, or uvicorn). ``cache_pages`` reuses
     page data while the store is unchanged (see :class:`~klantreis.web.pagekit.PageCache`)."""
     secret = secret_key or app.settings.require_secret_key()
     accounts.ensure_schema(app.store)
-    writer = EventWriter(app.store, app.journey, app.settings.write_queue_max_delay_ms,
-                         app.settings.ingest_batch_rows)
+    writer = EventWriter(
+        app.store,
+        app.journey,
+        app.settings.write_queue_max_delay_ms,
+        app.settings.ingest_batch_rows,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -54,10 +70,16 @@ def create_app(app: App, secret_key: str | None = None, page_modules: list[str] 
         finally:
             writer.stop()
 
-    api = FastAPI(title="klantreis", version=_version(), lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url="/api/v1/openapi.json",
-                  description="Customer-experience API: page data, event ingest. Every answer"
-                              " uses one envelope: {ok, data, meta} or {ok, error}.")
+    api = FastAPI(
+        title="klantreis",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        description="Customer-experience API: page data, event ingest. Every answer"
+        " uses one envelope: {ok, data, meta} or {ok, error}.",
+    )
     api.state.klantreis = app
     api.state.writer = writer
     api.state.security = Security(secret, app.store)
@@ -91,6 +113,11 @@ def serve(settings: Settings, **uvicorn_options: Any) -> None:
 
     with App(settings) as app:
         api = create_app(app)
-        uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning",
-                    access_log=False,
-                    **uvicorn_options)
+        uvicorn.run(
+            api,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            **uvicorn_options,
+        )

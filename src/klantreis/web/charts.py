@@ -12,9 +12,13 @@ __all__ = ["band_line", "bars_with_ci", "index_line", "matrix_scatter"]
 
 _BASE: dict[str, Any] = {
     "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-    "width": "container", "autosize": {"type": "fit-x", "contains": "padding"},
-    "config": {"view": {"stroke": None}, "axis": {"labelFontSize": 11, "titleFontSize": 11},
-               "font": "system-ui, sans-serif"},
+    "width": "container",
+    "autosize": {"type": "fit-x", "contains": "padding"},
+    "config": {
+        "view": {"stroke": None},
+        "axis": {"labelFontSize": 11, "titleFontSize": 11},
+        "font": "system-ui, sans-serif",
+    },
 }
 
 
@@ -22,83 +26,151 @@ def _spec(**parts: Any) -> dict[str, Any]:
     return {**_BASE, **parts}
 
 
-def index_line(points: list[dict[str, Any]], title: str, value_label: str,
-               date_label: str, base: float = 100.0) -> dict[str, Any]:
+def index_line(
+    points: list[dict[str, Any]], title: str, value_label: str, date_label: str, base: float = 100.0
+) -> dict[str, Any]:
     """The index per day, with a rule at the base value (100)."""
     rows = [p for p in points if p.get("value") is not None]
     return _spec(
-        height=220, title=title,
+        height=220,
+        title=title,
         layer=[
-            {"data": {"values": rows}, "mark": {"type": "line", "strokeWidth": 2.5,
-                                                "point": {"size": 18}},
-             "encoding": {"x": {"field": "day", "type": "temporal", "title": date_label},
-                          "y": {"field": "value", "type": "quantitative", "title": value_label,
-                                "scale": {"zero": False}},
-                          "tooltip": [{"field": "day", "type": "temporal", "title": date_label},
-                                      {"field": "value", "type": "quantitative",
-                                       "format": ".1f", "title": value_label}]}},
-            {"data": {"values": [{"base": base}]}, "mark": {"type": "rule", "strokeDash": [4, 4],
-                                                            "color": "#888"},
-             "encoding": {"y": {"field": "base", "type": "quantitative"}}},
-        ])
+            {
+                "data": {"values": rows},
+                "mark": {"type": "line", "strokeWidth": 2.5, "point": {"size": 18}},
+                "encoding": {
+                    "x": {"field": "day", "type": "temporal", "title": date_label},
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": value_label,
+                        "scale": {"zero": False},
+                    },
+                    "tooltip": [
+                        {"field": "day", "type": "temporal", "title": date_label},
+                        {
+                            "field": "value",
+                            "type": "quantitative",
+                            "format": ".1f",
+                            "title": value_label,
+                        },
+                    ],
+                },
+            },
+            {
+                "data": {"values": [{"base": base}]},
+                "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#888"},
+                "encoding": {"y": {"field": "base", "type": "quantitative"}},
+            },
+        ],
+    )
 
 
-def band_line(rows: list[dict[str, Any]], title: str, value_label: str,
-              date_label: str) -> dict[str, Any]:
+def band_line(
+    rows: list[dict[str, Any]], title: str, value_label: str, date_label: str
+) -> dict[str, Any]:
     """A score over time with its confidence band (rows: period, value, ci_low, ci_high, n)."""
     shown = [r for r in rows if r.get("value") is not None]
     x = {"field": "period", "type": "temporal", "title": date_label}
     return _spec(
-        height=180, title=title, data={"values": shown},
+        height=180,
+        title=title,
+        data={"values": shown},
         layer=[
-            {"mark": {"type": "area", "opacity": 0.22, "color": "#1f5fbf"},
-             "encoding": {"x": x, "y": {"field": "ci_low", "type": "quantitative",
-                                        "title": value_label, "scale": {"zero": False}},
-                          "y2": {"field": "ci_high"}}},
-            {"mark": {"type": "line", "point": {"size": 16}, "color": "#1f5fbf"},
-             "encoding": {"x": x, "y": {"field": "value", "type": "quantitative"},
-                          "tooltip": [{"field": "period", "type": "temporal"},
-                                      {"field": "value", "format": ".1f"},
-                                      {"field": "ci_low", "format": ".1f"},
-                                      {"field": "ci_high", "format": ".1f"},
-                                      {"field": "n"}]}},
-        ])
+            {
+                "mark": {"type": "area", "opacity": 0.22, "color": "#1f5fbf"},
+                "encoding": {
+                    "x": x,
+                    "y": {
+                        "field": "ci_low",
+                        "type": "quantitative",
+                        "title": value_label,
+                        "scale": {"zero": False},
+                    },
+                    "y2": {"field": "ci_high"},
+                },
+            },
+            {
+                "mark": {"type": "line", "point": {"size": 16}, "color": "#1f5fbf"},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "value", "type": "quantitative"},
+                    "tooltip": [
+                        {"field": "period", "type": "temporal"},
+                        {"field": "value", "format": ".1f"},
+                        {"field": "ci_low", "format": ".1f"},
+                        {"field": "ci_high", "format": ".1f"},
+                        {"field": "n"},
+                    ],
+                },
+            },
+        ],
+    )
 
 
-def bars_with_ci(rows: list[dict[str, Any]], key: str, title: str,
-                 value_label: str) -> dict[str, Any]:
+def bars_with_ci(
+    rows: list[dict[str, Any]], key: str, title: str, value_label: str
+) -> dict[str, Any]:
     """Horizontal bars per group with interval whiskers (rows: key, value, ci_low, ci_high)."""
     shown = [r for r in rows if r.get("value") is not None]
     y = {"field": key, "type": "nominal", "title": None, "sort": "-x"}
     return _spec(
-        height={"step": 22}, title=title, data={"values": shown},
+        height={"step": 22},
+        title=title,
+        data={"values": shown},
         layer=[
-            {"mark": {"type": "bar", "color": "#7aa6e6"},
-             "encoding": {"y": y, "x": {"field": "value", "type": "quantitative",
-                                        "title": value_label},
-                          "tooltip": [{"field": key}, {"field": "value", "format": ".1f"},
-                                      {"field": "n"}]}},
-            {"mark": {"type": "rule", "color": "#10243f"},
-             "encoding": {"y": y, "x": {"field": "ci_low", "type": "quantitative"},
-                          "x2": {"field": "ci_high"}}},
-        ])
+            {
+                "mark": {"type": "bar", "color": "#7aa6e6"},
+                "encoding": {
+                    "y": y,
+                    "x": {"field": "value", "type": "quantitative", "title": value_label},
+                    "tooltip": [
+                        {"field": key},
+                        {"field": "value", "format": ".1f"},
+                        {"field": "n"},
+                    ],
+                },
+            },
+            {
+                "mark": {"type": "rule", "color": "#10243f"},
+                "encoding": {
+                    "y": y,
+                    "x": {"field": "ci_low", "type": "quantitative"},
+                    "x2": {"field": "ci_high"},
+                },
+            },
+        ],
+    )
 
 
-def matrix_scatter(rows: list[dict[str, Any]], title: str, x_label: str,
-                   y_label: str) -> dict[str, Any]:
+def matrix_scatter(
+    rows: list[dict[str, Any]], title: str, x_label: str, y_label: str
+) -> dict[str, Any]:
     """NPS (y) against CES (x) per touchpoint, labelled."""
     shown = [r for r in rows if r.get("nps") is not None and r.get("ces") is not None]
-    enc = {"x": {"field": "ces", "type": "quantitative", "title": x_label,
-                 "scale": {"zero": False}},
-           "y": {"field": "nps", "type": "quantitative", "title": y_label,
-                 "scale": {"zero": False}}}
+    enc = {
+        "x": {"field": "ces", "type": "quantitative", "title": x_label, "scale": {"zero": False}},
+        "y": {"field": "nps", "type": "quantitative", "title": y_label, "scale": {"zero": False}},
+    }
     return _spec(
-        height=260, title=title, data={"values": shown},
+        height=260,
+        title=title,
+        data={"values": shown},
         layer=[
-            {"mark": {"type": "circle", "size": 120, "color": "#1f5fbf"},
-             "encoding": {**enc, "tooltip": [{"field": "label"},
-                                             {"field": "nps", "format": ".1f"},
-                                             {"field": "ces", "format": ".2f"}]}},
-            {"mark": {"type": "text", "dy": -12, "fontSize": 11},
-             "encoding": {**enc, "text": {"field": "label"}}},
-        ])
+            {
+                "mark": {"type": "circle", "size": 120, "color": "#1f5fbf"},
+                "encoding": {
+                    **enc,
+                    "tooltip": [
+                        {"field": "label"},
+                        {"field": "nps", "format": ".1f"},
+                        {"field": "ces", "format": ".2f"},
+                    ],
+                },
+            },
+            {
+                "mark": {"type": "text", "dy": -12, "fontSize": 11},
+                "encoding": {**enc, "text": {"field": "label"}},
+            },
+        ],
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -18,17 +19,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = ["ApiError", "error_response", "install_error_handlers", "ok_response", "to_jsonable"]
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
-               422: "invalid_input", 429: "too_many_requests", 500: "internal_error",
-               503: "unavailable"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
     """Raised by handlers for a clean error envelope with a status code."""
 
-    def __init__(self, status: int, message: str, code: str | None = None,
-                 details: Any = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str | None = None, details: Any = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _HTTP_CODES.get(status, "error")
@@ -55,24 +66,37 @@ def to_jsonable(value: Any) -> Any:
 
 class EnvelopeJSON(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(to_jsonable(content), ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":")).encode("utf-8")
+        return json.dumps(
+            to_jsonable(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
 
 
 def ok_response(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> JSONResponse:
     return EnvelopeJSON({"ok": True, "data": data, "meta": meta or {}}, status_code=status)
 
 
-def error_response(status: int, message: str, code: str | None = None,
-                   details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"ok": False, "error": {"code": code or _HTTP_CODES.get(status, "error"),
-                                   "message": message, "details": details}}
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {
+        "ok": False,
+        "error": {
+            "code": code or _HTTP_CODES.get(status, "error"),
+            "message": message,
+            "details": details,
+        },
+    }
     return EnvelopeJSON(body, status_code=status, headers=headers)
 
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
-        "accept", "")
+        "accept", ""
+    )
 
 
 async def _api_error(request: Request, exc: Exception) -> Any:
@@ -81,7 +105,10 @@ async def _api_error(request: Request, exc: Exception) -> Any:
     if exc.status == 401 and _wants_html(request):
         from fastapi.responses import RedirectResponse
 
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        from urllib.parse import quote
+
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     return error_response(exc.status, exc.message, exc.code, exc.details, headers)
 
 
@@ -92,8 +119,7 @@ async def _http_error(request: Request, exc: Exception) -> Any:
 
 async def _validation_error(request: Request, exc: Exception) -> Any:
     assert isinstance(exc, RequestValidationError)
-    details = [{"loc": list(e.get("loc", ())), "message": e.get("msg", "")}
-               for e in exc.errors()]
+    details = [{"loc": list(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
     return error_response(422, "invalid request parameters", "invalid_input", details)
 
 

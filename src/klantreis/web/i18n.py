@@ -12,8 +12,9 @@ cookie, then the ``language`` setting.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -71,23 +72,25 @@ class Translator:
         pattern = f"#,##0.{'0' * digits}%" if digits else "#,##0%"
         return str(format_percent(value, format=pattern, locale=self.locale))
 
-    def date(self, value: date | datetime | str | None, fmt: str = "medium") -> str:
+    def date(self, value: dt.date | datetime | str | None, fmt: str = "medium") -> str:
         if value is None or value == "":
             return "–"
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if isinstance(value, datetime):
-            return str(format_datetime(value, format=fmt, locale=self.locale,
-                                       tzinfo=_tz(self.timezone)))
+            return str(
+                format_datetime(value, format=fmt, locale=self.locale, tzinfo=_tz(self.timezone))
+            )
         return str(format_date(value, format=fmt, locale=self.locale))
 
-    def day(self, value: date | datetime | str | None) -> str:
+    def day(self, value: dt.date | datetime | str | None) -> str:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if isinstance(value, datetime):
             value = value.astimezone(_tz(self.timezone)).date() if value.tzinfo else value.date()
-        return "–" if value is None else str(format_date(value, format="medium",
-                                                          locale=self.locale))
+        return (
+            "–" if value is None else str(format_date(value, format="medium", locale=self.locale))
+        )
 
 
 def _tz(name: str) -> Any:

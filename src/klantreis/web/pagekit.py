@@ -66,13 +66,17 @@ class PageContext:
 class Filters:
     """The filters every score page understands: period, channel, segment."""
 
-    period: Annotated[str, Query(
-        description="7d, 30d, 90d, 365d or all (ending at the newest event in the store)",
-        pattern="^(7d|30d|90d|365d|all)$")] = "90d"
-    channel: Annotated[str | None, Query(max_length=100, description="Only this channel.")
-                       ] = None
-    segment: Annotated[str | None, Query(
-        max_length=100, description="Only this customer segment (attrs.segment).")] = None
+    period: Annotated[
+        str,
+        Query(
+            description="7d, 30d, 90d, 365d or all (ending at the newest event in the store)",
+            pattern="^(7d|30d|90d|365d|all)$",
+        ),
+    ] = "90d"
+    channel: Annotated[str | None, Query(max_length=100, description="Only this channel.")] = None
+    segment: Annotated[
+        str | None, Query(max_length=100, description="Only this customer segment (attrs.segment).")
+    ] = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, "")}
@@ -92,8 +96,9 @@ def request_app(request: Request) -> App:
 def anonymous_context(request: Request) -> PageContext:
     """The context before login: language but no principal."""
     app = request_app(request)
-    lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
-                         app.settings.language)
+    lang = pick_language(
+        request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), app.settings.language
+    )
     return PageContext(app, None, lang, Translator(lang, app.settings.timezone), request)
 
 
@@ -136,22 +141,31 @@ def render_html(ctx: PageContext, template: str, **values: Any) -> Response:
     security = request.app.state.security
     csrf = security.csrf_for(request)
     html = request.app.state.templates.get_template(template).render(
-        t=ctx.t, lang=ctx.lang, principal=ctx.principal, nav=request.app.state.nav,
-        path=request.url.path, query=dict(request.query_params), csrf_token=csrf,
-        json_script=json_script, **values)
+        t=ctx.t,
+        lang=ctx.lang,
+        principal=ctx.principal,
+        nav=request.app.state.nav,
+        path=request.url.path,
+        query=dict(request.query_params),
+        csrf_token=csrf,
+        json_script=json_script,
+        **values,
+    )
     response = HTMLResponse(html)
     _set_common_cookies(request, response, csrf, ctx.lang)
     return response
 
 
 def _set_common_cookies(request: Request, response: Response, csrf: str, lang: str) -> None:
-    secure = request.app.state.security.secure_cookies
+    secure = request.app.state.security.secure(request)
     if request.cookies.get(CSRF_COOKIE) != csrf:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure,
-                            max_age=24 * 3600)
+        response.set_cookie(
+            CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, max_age=24 * 3600
+        )
     if request.query_params.get("lang") and request.cookies.get(LANG_COOKIE) != lang:
-        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=secure,
-                            max_age=365 * 24 * 3600)
+        response.set_cookie(
+            LANG_COOKIE, lang, samesite="lax", secure=secure, max_age=365 * 24 * 3600
+        )
 
 
 @dataclass
@@ -203,27 +217,42 @@ def page_data(ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
 
 def register_page(router: APIRouter, spec: PageSpec) -> None:
     """Add ``GET spec.path`` (HTML) and ``GET /api/v1/<name>`` (JSON) from one data function."""
-    context = Annotated[PageContext, Depends(page_context)]
-    parameters = Annotated[Any, Depends(spec.params)]
+    # Defaults, not Annotated: the parameter class is only known here, at run time.
+    context, parameters = Depends(page_context), Depends(spec.params)
 
-    def html_page(ctx: context, params: parameters) -> Response:
+    def html_page(ctx: PageContext = context, params: Any = parameters) -> Response:
         data = page_data(ctx, spec, params)
         charts = spec.charts(data, ctx) if spec.charts else {}
-        return render_html(ctx, spec.template, data=data, charts=charts, params=params,
-                           page=spec.name)
+        return render_html(
+            ctx, spec.template, data=data, charts=charts, params=params, page=spec.name
+        )
 
-    def json_page(ctx: context, params: parameters) -> Response:
+    def json_page(ctx: PageContext = context, params: Any = parameters) -> Response:
         data = page_data(ctx, spec, params)
-        meta = {"params": _params_dict(params), "lang": ctx.lang,
-                "masked": not ctx.sees_personal_data,
-                "generated_at": datetime.now(UTC).isoformat()}
+        meta = {
+            "params": _params_dict(params),
+            "lang": ctx.lang,
+            "masked": not ctx.sees_personal_data,
+            "generated_at": datetime.now(UTC).isoformat(),
+        }
         return ok_response(data, meta)
 
-    router.add_api_route(spec.path, html_page, methods=["GET"], include_in_schema=False,
-                         response_class=HTMLResponse, name=f"page_{spec.name}")
-    router.add_api_route(f"/api/v1/{spec.name}", json_page, methods=["GET"],
-                         summary=spec.summary or f"Data of the {spec.name} page",
-                         name=f"api_{spec.name}", tags=["pages"])
+    router.add_api_route(
+        spec.path,
+        html_page,
+        methods=["GET"],
+        include_in_schema=False,
+        response_class=HTMLResponse,
+        name=f"page_{spec.name}",
+    )
+    router.add_api_route(
+        f"/api/v1/{spec.name}",
+        json_page,
+        methods=["GET"],
+        summary=spec.summary or f"Data of the {spec.name} page",
+        name=f"api_{spec.name}",
+        tags=["pages"],
+    )
 
 
 def _params_dict(params: Any) -> dict[str, Any]:

@@ -51,12 +51,17 @@ class Principal:
 class Security:
     """Signing and checking for one app; built from the app's secret key."""
 
-    def __init__(self, secret_key: str, store: EventStore, secure_cookies: bool = False) -> None:
+    def __init__(self, secret_key: str, store: EventStore, secure_cookies: bool = False
+                 ) -> None:
         self.store = store
         self.secure_cookies = secure_cookies
         self._session = URLSafeTimedSerializer(secret_key, salt="klantreis-session")
         self._csrf = URLSafeTimedSerializer(secret_key, salt="klantreis-csrf")
         self._tokens: dict[str, tuple[float, ApiToken | None]] = {}
+
+    def secure(self, request: Request) -> bool:
+        """Cookies get the Secure flag when asked for, or when the request came over HTTPS."""
+        return self.secure_cookies or request.url.scheme == "https"
 
     # -- sessions ---------------------------------------------------------------------------
     def session_value(self, user: User) -> str:
@@ -93,10 +98,13 @@ class Security:
 
     def check_csrf(self, request: Request, submitted: str | None) -> None:
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        if not (submitted and cookie and hmac.compare_digest(submitted, cookie)
-                and self._csrf_valid(cookie)):
-            raise ApiError(403, "CSRF check failed: reload the page and try again",
-                           "csrf_failed")
+        if not (
+            submitted
+            and cookie
+            and hmac.compare_digest(submitted, cookie)
+            and self._csrf_valid(cookie)
+        ):
+            raise ApiError(403, "CSRF check failed: reload the page and try again", "csrf_failed")
 
     # -- tokens -----------------------------------------------------------------------------
     def token(self, secret: str) -> ApiToken | None:

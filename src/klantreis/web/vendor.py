@@ -28,7 +28,7 @@ def vega_bundle() -> bytes:
             import vl_convert
 
             log.warning("vendored Vega bundle missing; building it with vl-convert")
-            _cache["bundle"] = vl_convert.javascript_bundle().encode("utf-8")
+            _cache["bundle"] = vl_convert.javascript_bundle().encode("utf-8")  # type: ignore[call-arg]
     return _cache["bundle"]
 
 
@@ -37,7 +37,7 @@ def write_bundle(target: Path | None = None) -> Path:
 
     target = target or Path(__file__).parent / BUNDLE_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(vl_convert.javascript_bundle(), encoding="utf-8")
+    target.write_text(vl_convert.javascript_bundle(), encoding="utf-8")  # type: ignore[call-arg]
     return target
 
 

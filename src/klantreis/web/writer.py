@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,8 +62,13 @@ class _Job:
 class EventWriter:
     """The single writer of one store. ``start()`` it, ``submit`` tables, ``stop()`` it."""
 
-    def __init__(self, store: EventStore, journey: JourneyConfig, max_delay_ms: int = 20,
-                 max_batch_rows: int = 200_000) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        journey: JourneyConfig,
+        max_delay_ms: int = 20,
+        max_batch_rows: int = 200_000,
+    ) -> None:
         self.store = store
         self.journey = journey
         self.max_delay = max(0, max_delay_ms) / 1000
@@ -73,8 +79,7 @@ class EventWriter:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="klantreis-writer",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="klantreis-writer", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -112,8 +117,11 @@ class EventWriter:
         while rows < self.max_batch_rows:
             remaining = deadline - time.monotonic()
             try:
-                job = self._queue.get(timeout=min(remaining, QUIET_GAP)) if remaining > 0 \
+                job = (
+                    self._queue.get(timeout=min(remaining, QUIET_GAP))
+                    if remaining > 0
                     else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if job is None:
@@ -139,7 +147,7 @@ class EventWriter:
 
     def _validate(self, jobs: list[_Job]) -> tuple[pa.Table, list[Rejected | None]]:
         """One table for all jobs' records; rows of jobs with a rejected row are dropped."""
-        records = [r for job in jobs for r in job.records]
+        records: list[Mapping[str, Any]] = [r for job in jobs for r in job.records]
         owner = [j for j, job in enumerate(jobs) for _ in job.records]
         try:
             table = conform(events_from_records(records, source="api"))
@@ -173,8 +181,10 @@ class EventWriter:
         batch = enrich(table, self.journey)
         started = datetime.now(UTC)
         duplicates = self.store.append(batch).duplicates if batch.num_rows else 0
-        ids = [[str(r["event_id"]) for r in job.records] if verdict is None else []
-               for job, verdict in zip(jobs, verdicts, strict=True)]
+        ids = [
+            [str(r["event_id"]) for r in job.records] if verdict is None else []
+            for job, verdict in zip(jobs, verdicts, strict=True)
+        ]
         repeats = sum(len(i) for i in ids) - len({x for i in ids for x in i})
         # Only when the store already held some of these ids do we look up which (rare).
         existing = self._stored_before(batch, started) if duplicates > repeats else set()
@@ -197,8 +207,11 @@ class EventWriter:
         cur = self.store.cursor()
         try:
             cur.register("_ids", batch.select(["event_id"]))
-            rows = cur.execute("SELECT e.event_id FROM events e JOIN _ids USING (event_id)"
-                               " WHERE e.ingested_at < ?", [started]).fetchall()
+            rows = cur.execute(
+                "SELECT e.event_id FROM events e JOIN _ids USING (event_id)"
+                " WHERE e.ingested_at < ?",
+                [started],
+            ).fetchall()
         finally:
             cur.close()
         return {r[0] for r in rows}

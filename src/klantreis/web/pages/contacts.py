@@ -15,21 +15,31 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from klantreis.contacts.classifier import ContactClassifier, PhraseMatcher
+from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.labels import label_record, labelling_queue
 from klantreis.contacts.models import ModelRegistry, models_dir_for
 from klantreis.contacts.reports import contacts_overview
-from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv, war_room_html
 from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
+from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv, war_room_html
 from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
-from klantreis.web.pagekit import NavItem, PageContext, PageSpec, page_context, register_page, require_role
+from klantreis.web.pagekit import (
+    NavItem,
+    PageContext,
+    PageSpec,
+    page_context,
+    register_page,
+    render_html,
+    require_role,
+)
 from klantreis.web.writer import Rejected
 
 router = APIRouter()
 NAV = NavItem("/contacts", "nav.contacts", order=35)
 LABELLER_ROLES = ("admin", "analyst")
 MAX_TEXTS = 1000
+Reader = Annotated[PageContext, Depends(page_context)]
+Labeller = Annotated[PageContext, Depends(require_role(*LABELLER_ROLES))]
 
 
 def _taxonomy(ctx: PageContext) -> Taxonomy:
@@ -38,6 +48,14 @@ def _taxonomy(ctx: PageContext) -> Taxonomy:
         state.contact_taxonomy = default_taxonomy()
     tax: Taxonomy = state.contact_taxonomy
     return tax
+
+
+def _cold_start(ctx: PageContext) -> ColdStart:
+    state = ctx.request.app.state
+    if getattr(state, "contact_cold_start", None) is None:
+        state.contact_cold_start = ColdStart(_taxonomy(ctx))
+    cold: ColdStart = state.contact_cold_start
+    return cold
 
 
 def _model(ctx: PageContext) -> ContactClassifier | None:
@@ -100,9 +118,9 @@ def classify_texts(ctx: PageContext, texts: list[str]) -> dict[str, Any]:
         raise ApiError(413, f"at most {MAX_TEXTS} texts per request", "too_many_texts")
     model = _model(ctx)
     tax = _taxonomy(ctx)
-    preds = (model or PhraseMatcher(tax)).predict(texts) if texts else []
+    preds = (model or _cold_start(ctx)).predict(texts) if texts else []
     names = {r.id: r.name(ctx.lang) for r in tax.reasons()}
-    return {"model": "trained" if model else "rules",
+    return {"model": "trained" if model else "cold start",
             "results": [{"text": t, "reason": p.reason, "name": names.get(p.reason, p.reason),
                          "confidence": p.confidence, "method": p.method}
                         for t, p in zip(texts, preds, strict=True)]}
@@ -116,9 +134,21 @@ def classify_data(ctx: PageContext, params: ClassifyParams) -> dict[str, Any]:
 register_page(router, PageSpec(
     name="contacts", path="/contacts", template="contacts.html", data=contacts_data,
     params=ContactParams, summary="Contact reasons: war room, per 100 orders, service"))
-register_page(router, PageSpec(
-    name="contacts_queue", path="/contacts/queue", template="contacts_queue.html",
-    data=queue_data, params=QueueParams, summary="Labelling queue, lowest confidence first"))
+
+
+# The queue is not cached (pagekit's page cache would show a just-labelled contact again).
+@router.get("/contacts/queue", include_in_schema=False, response_class=HTMLResponse)
+def queue_page(ctx: Reader, params: Annotated[QueueParams, Depends()]) -> Response:
+    return render_html(ctx, "contacts_queue.html", data=queue_data(ctx, params), charts={},
+                       params=params, page="contacts_queue")
+
+
+@router.get("/api/v1/contacts_queue", tags=["pages"],
+            summary="Labelling queue, lowest confidence first")
+def queue_api(ctx: Reader, params: Annotated[QueueParams, Depends()]) -> Response:
+    return ok_response(queue_data(ctx, params), {"params": {"limit": params.limit},
+                                                  "lang": ctx.lang,
+                                                  "masked": not ctx.sees_personal_data})
 register_page(router, PageSpec(
     name="contacts_classify", path="/contacts/classify", template="contacts_classify.html",
     data=classify_data, params=ClassifyParams, summary="Classify texts into contact reasons"))
@@ -142,11 +172,10 @@ async def _store_label(ctx: PageContext, contact_id: str, reason: str) -> dict[s
 
 
 @router.post("/contacts/label", include_in_schema=False)
-async def label_form(request: Request,
+async def label_form(request: Request, ctx: Labeller,
                      contact_id: Annotated[str, Form(max_length=200)],
                      reason: Annotated[str, Form(max_length=100)],
-                     csrf_token: Annotated[str, Form(max_length=500)] = "",
-                     ctx: PageContext = Depends(require_role(*LABELLER_ROLES))) -> Response:
+                     csrf_token: Annotated[str, Form(max_length=500)] = "") -> Response:
     request.app.state.security.check_csrf(request, csrf_token)
     await _store_label(ctx, contact_id, reason)
     return RedirectResponse("/contacts/queue", status_code=303)
@@ -154,9 +183,8 @@ async def label_form(request: Request,
 
 @router.post("/api/v1/contacts/label", tags=["pages"],
              summary="Label a contact (a contact.labelled event); token of an admin/analyst")
-async def label_api(contact_id: Annotated[str, Body(max_length=200)],
-                    reason: Annotated[str, Body(max_length=100)],
-                    ctx: PageContext = Depends(require_role(*LABELLER_ROLES))) -> Response:
+async def label_api(ctx: Labeller, contact_id: Annotated[str, Body(max_length=200)],
+                    reason: Annotated[str, Body(max_length=100)]) -> Response:
     if ctx.principal is None or ctx.principal.via != "token":
         raise ApiError(403, "use an API token (forms post to /contacts/label)", "forbidden")
     return ok_response(await _store_label(ctx, contact_id, reason))
@@ -168,14 +196,13 @@ def _war_room(ctx: PageContext, top: int) -> Any:
 
 
 @router.get("/contacts/warroom.csv", tags=["pages"], summary="War room as CSV")
-def war_room_csv_export(top: Annotated[int, Query(ge=1, le=20)] = 10,
-                        ctx: PageContext = Depends(page_context)) -> Response:
+def war_room_csv_export(ctx: Reader, top: Annotated[int, Query(ge=1, le=20)] = 10) -> Response:
     return PlainTextResponse(war_room_csv(_war_room(ctx, top)), media_type="text/csv",
                              headers={"Content-Disposition": "attachment; filename=warroom.csv"})
 
 
 @router.get("/contacts/warroom.html", include_in_schema=False)
-def war_room_html_export(top: Annotated[int, Query(ge=1, le=20)] = 10,
-                         ctx: PageContext = Depends(page_context)) -> Response:
+def war_room_html_export(ctx: Reader, top: Annotated[int, Query(ge=1, le=20)] = 10
+                         ) -> Response:
     return HTMLResponse(war_room_html(_war_room(ctx, top)), headers={
         "Content-Disposition": "attachment; filename=warroom.html"})

@@ -32,48 +32,83 @@ def index_filters(params: Filters) -> dict[str, Any]:
 
 
 def _mover(m: dict[str, Any], lang: str) -> dict[str, Any]:
-    return {"dimension": m["dimension"], "key": m["key"],
-            "label": m["label_nl"] if lang == "nl" else m["label_en"],
-            "delta_points": m["delta_points"], "score_before": m["score_before"],
-            "score_after": m["score_after"], "n_before": m["n_before"], "n_after": m["n_after"],
-            "sentence": m["sentence_nl"] if lang == "nl" else m["sentence_en"],
-            "driver": m["driver"]}
+    return {
+        "dimension": m["dimension"],
+        "key": m["key"],
+        "label": m["label_nl"] if lang == "nl" else m["label_en"],
+        "delta_points": m["delta_points"],
+        "score_before": m["score_before"],
+        "score_after": m["score_after"],
+        "n_before": m["n_before"],
+        "n_after": m["n_after"],
+        "sentence": m["sentence_nl"] if lang == "nl" else m["sentence_en"],
+        "driver": m["driver"],
+    }
 
 
 def _components(result: dict[str, Any], lang: str) -> dict[str, list[dict[str, Any]]]:
     label = "label_nl" if lang == "nl" else "label_en"
-    return {dim: [{"key": c["key"], "label": c[label], "current": c["current"],
-                   "change": c["change"], "share": c["share"], "n": c["n"]} for c in series]
-            for dim, series in result["components"].items()}
+    return {
+        dim: [
+            {
+                "key": c["key"],
+                "label": c[label],
+                "current": c["current"],
+                "change": c["change"],
+                "share": c["share"],
+                "n": c["n"],
+            }
+            for c in series
+        ]
+        for dim, series in result["components"].items()
+    }
 
 
 def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     """The index now, its change today and over the period, its series and its movers."""
     days = PERIODS.get(params.period) or _ALL_DAYS
-    result = cx_index(ctx.app.events_table(), ctx.app.journey, days=days,
-                      filters=index_filters(params)).to_dict()
+    result = cx_index(
+        ctx.app.events_table(), ctx.app.journey, days=days, filters=index_filters(params)
+    ).to_dict()
     movers = result.get("movers") or {}
     return {
-        "empty": result["empty"], "current": result["current"],
-        "change_today": result["change_today"], "change_period": result["change_period"],
-        "since": result["since"], "until": result["until"], "base": result["base"],
-        "base_score": result["base_score"], "n_answers": result["n_answers"],
+        "empty": result["empty"],
+        "current": result["current"],
+        "change_today": result["change_today"],
+        "change_period": result["change_period"],
+        "since": result["since"],
+        "until": result["until"],
+        "base": result["base"],
+        "base_score": result["base_score"],
+        "n_answers": result["n_answers"],
         "smoothing_days": result["smoothing_days"],
-        "series": [{"day": p["day"], "value": p["value"], "n": p["n"]}
-                   for p in result["series"]],
-        "movers": {"window_days": movers.get("window_days"),
-                   "total_change": movers.get("total_change"),
-                   "top": [_mover(m, ctx.lang) for m in movers.get("top", [])]},
+        "series": [{"day": p["day"], "value": p["value"], "n": p["n"]} for p in result["series"]],
+        "movers": {
+            "window_days": movers.get("window_days"),
+            "total_change": movers.get("total_change"),
+            "top": [_mover(m, ctx.lang) for m in movers.get("top", [])],
+        },
         "components": _components(result, ctx.lang),
         "options": filter_options(ctx),
     }
 
 
 def index_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
-    return {"index": charts.index_line(data["series"], ctx.t("index.chart_title"),
-                                       ctx.t("index.value"), ctx.t("date"))}
+    return {
+        "index": charts.index_line(
+            data["series"], ctx.t("index.chart_title"), ctx.t("index.value"), ctx.t("date")
+        )
+    }
 
 
-register_page(router, PageSpec(
-    name="index", path="/", template="index.html", data=index_data, charts=index_charts,
-    summary="The CX index: current value, changes, series per day and movers"))
+register_page(
+    router,
+    PageSpec(
+        name="index",
+        path="/",
+        template="index.html",
+        data=index_data,
+        charts=index_charts,
+        summary="The CX index: current value, changes, series per day and movers",
+    ),
+)

@@ -108,17 +108,19 @@ def _nodes(steps: Sequence[Mapping[str, Any]], pos: Mapping[str, tuple[int, int]
 def layout(dfg: Sequence[Mapping[str, Any]], steps: Sequence[Mapping[str, Any]],
            journey: JourneyConfig, activity: str = "kind", color: str = "score",
            metric: str = "csat", lang: str = "nl", max_nodes: int = 16,
-           max_edges: int = 40) -> dict[str, Any]:
+           max_edges: int = 30, min_share: float = 0.02) -> dict[str, Any]:
     """Nodes (with x, y, w, h, fill), edges (with an SVG path, width, hand-over flag),
-    stage headers and the canvas size. ``steps`` rows come from ``step_stats``."""
+    stage headers and the canvas size. ``steps`` rows come from ``step_stats``; edges
+    rarer than ``min_share`` of the most frequent one are left out (the tables list all)."""
     chosen = [s for s in steps if s["activity"] is not None][:max_nodes]
     pos, headers = _positions([s["activity"] for s in chosen], journey,
                               activity == "touchpoint")
     nodes = _nodes(chosen, pos, color, metric)
     at = {n["id"]: (n["x"], n["y"]) for n in nodes}
     owner = {n["id"]: n["owner"] for n in nodes}
-    kept = [e for e in dfg if e["source"] in at and e["target"] in at][:max_edges]
+    kept = [e for e in dfg if e["source"] in at and e["target"] in at]
     top = max((e["count"] for e in kept), default=1)
+    kept = [e for e in kept if e["count"] >= min_share * top][:max_edges]
     edges = []
     for e in kept:
         path, lx, ly = _edge_path(at[e["source"]], at[e["target"]])

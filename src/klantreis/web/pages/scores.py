@@ -24,8 +24,13 @@ router = APIRouter()
 NAV = NavItem("/scores", "nav.scores", order=20)
 
 METRICS = ("nps", "ces", "csat")
-DIMENSIONS = {"touchpoint": "touchpoint", "stage": "stage", "channel": "channel",
-              "owner": "owner", "segment": "attrs.segment"}
+DIMENSIONS = {
+    "touchpoint": "touchpoint",
+    "stage": "stage",
+    "channel": "channel",
+    "owner": "owner",
+    "segment": "attrs.segment",
+}
 GRAIN = {"7d": "day", "30d": "day", "90d": "week", "365d": "month", "all": "month"}
 
 
@@ -70,11 +75,19 @@ class _Query:
             return None, None
         return self.since - (self.until - self.since), self.since
 
-    def summarize(self, by: list[str], since: Any, until: Any, period: str | None = None
-                  ) -> pd.DataFrame:
-        return metrics.summarize(self.events, list(METRICS), by=by, period=period,
-                                 filters=self.filters, journey=self.journey, since=since,
-                                 until=until)
+    def summarize(
+        self, by: list[str], since: Any, until: Any, period: str | None = None
+    ) -> pd.DataFrame:
+        return metrics.summarize(
+            self.events,
+            list(METRICS),
+            by=by,
+            period=period,
+            filters=self.filters,
+            journey=self.journey,
+            since=since,
+            until=until,
+        )
 
 
 def _summary(df: pd.DataFrame) -> dict[str, Any]:
@@ -108,11 +121,21 @@ def _rows(q: _Query, metric: str, b: pd.DataFrame, col: str | None) -> list[dict
     est = stats.estimate_arrays(metric, _summary(b), q.confidence, q.min_answers)
     prev = {f: b[f + "_prev"].to_numpy(dtype=float) for f in metrics.SUMMARY_FIELDS}
     cmp = stats.compare_arrays(metric, prev, _summary(b), 1 - q.confidence, q.min_answers)
-    frame = pd.DataFrame({
-        "key": b[col] if col else "all", "n": b["n"], "value": est["value"],
-        "ci_low": est["ci_low"], "ci_high": est["ci_high"], "too_few": est["too_few"],
-        "n_previous": b["n_prev"], "value_previous": cmp["value_a"], "diff": cmp["diff"],
-        "p_value": cmp["p_value"], "significant": cmp["significant"]})
+    frame = pd.DataFrame(
+        {
+            "key": b[col] if col else "all",
+            "n": b["n"],
+            "value": est["value"],
+            "ci_low": est["ci_low"],
+            "ci_high": est["ci_high"],
+            "too_few": est["too_few"],
+            "n_previous": b["n_prev"],
+            "value_previous": cmp["value_a"],
+            "diff": cmp["diff"],
+            "p_value": cmp["p_value"],
+            "significant": cmp["significant"],
+        }
+    )
     frame["test"] = stats.test_name(metric)
     return sorted(_records(frame), key=lambda r: -(r["n"] or 0))
 
@@ -126,24 +149,39 @@ def _by_key(per_metric: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]
     return list(groups.values())
 
 
-def _labelled(ctx: PageContext, dim: str, rows: list[dict[str, Any]], key: str = "key"
-              ) -> list[dict[str, Any]]:
+def _labelled(
+    ctx: PageContext, dim: str, rows: list[dict[str, Any]], key: str = "key"
+) -> list[dict[str, Any]]:
     """Add the display name of touchpoints and stages in the page's language."""
     for row in rows:
         value = row.get(key)
-        row["label"] = (ctx.app.journey.label(dim, value, ctx.lang)
-                        if dim in ("touchpoint", "stage") and value else value)
+        row["label"] = (
+            ctx.app.journey.label(dim, value, ctx.lang)
+            if dim in ("touchpoint", "stage") and value
+            else value
+        )
     return rows
 
 
 def _series(q: _Query, grain: str) -> dict[str, list[dict[str, Any]]]:
-    table = metrics.score_table(q.events, list(METRICS), period=grain, filters=q.filters,
-                                journey=q.journey, min_answers=q.min_answers,
-                                confidence=q.confidence, since=q.since, until=q.until)
+    table = metrics.score_table(
+        q.events,
+        list(METRICS),
+        period=grain,
+        filters=q.filters,
+        journey=q.journey,
+        min_answers=q.min_answers,
+        confidence=q.confidence,
+        since=q.since,
+        until=q.until,
+    )
     table["period"] = table["period"].astype(str)
-    return {m: _records(table[table["metric"] == m][["period", "n", "value", "ci_low",
-                                                      "ci_high", "too_few"]])
-            for m in METRICS}
+    return {
+        m: _records(
+            table[table["metric"] == m][["period", "n", "value", "ci_low", "ci_high", "too_few"]]
+        )
+        for m in METRICS
+    }
 
 
 def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
@@ -151,15 +189,27 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     q = _Query(ctx, params)
     grain = GRAIN.get(params.period, "week")
     overall = _with_change(q, None)
-    matrix = metrics.nps_ces_matrix(q.events, q.journey, q.min_answers, q.confidence,
-                                    filters=q.filters, since=q.since, until=q.until)
+    matrix = metrics.nps_ces_matrix(
+        q.events,
+        q.journey,
+        q.min_answers,
+        q.confidence,
+        filters=q.filters,
+        since=q.since,
+        until=q.until,
+    )
     return {
-        "since": q.since, "until": q.until, "previous": list(q.previous()), "grain": grain,
-        "confidence": q.confidence, "min_answers": q.min_answers,
+        "since": q.since,
+        "until": q.until,
+        "previous": list(q.previous()),
+        "grain": grain,
+        "confidence": q.confidence,
+        "min_answers": q.min_answers,
         "overall": {m: (rows[0] if rows else None) for m, rows in overall.items()},
         "series": _series(q, grain),
-        "breakdowns": {dim: _labelled(ctx, dim, _by_key(_with_change(q, dim)))
-                       for dim in DIMENSIONS},
+        "breakdowns": {
+            dim: _labelled(ctx, dim, _by_key(_with_change(q, dim))) for dim in DIMENSIONS
+        },
         "matrix": _labelled(ctx, "touchpoint", _records(matrix), key="touchpoint"),
         "tests": {m: stats.test_name(m) for m in METRICS},
         "options": filter_options(ctx),
@@ -169,19 +219,35 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
 def scores_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
     t = ctx.t
     conf = round(data["confidence"] * 100)
-    out = {f"series_{m}": charts.band_line(
-        data["series"][m], t("scores.over_time", metric=t(f"metric.{m}"), confidence=conf),
-        t(f"metric.{m}.scale"), t("date")) for m in METRICS}
-    out["matrix"] = charts.matrix_scatter(data["matrix"], t("scores.matrix"),
-                                          t("scores.matrix_x"), t("scores.matrix_y"))
+    out = {
+        f"series_{m}": charts.band_line(
+            data["series"][m],
+            t("scores.over_time", metric=t(f"metric.{m}"), confidence=conf),
+            t(f"metric.{m}.scale"),
+            t("date"),
+        )
+        for m in METRICS
+    }
+    out["matrix"] = charts.matrix_scatter(
+        data["matrix"], t("scores.matrix"), t("scores.matrix_x"), t("scores.matrix_y")
+    )
     out["touchpoint_nps"] = charts.bars_with_ci(
-        [{**r["nps"], "label": r["label"]} for r in data["breakdowns"]["touchpoint"]
-         if "nps" in r], "label",
-        t("scores.breakdown", dim=t("dim.touchpoint").lower()), t("metric.nps.scale"))
+        [{**r["nps"], "label": r["label"]} for r in data["breakdowns"]["touchpoint"] if "nps" in r],
+        "label",
+        t("scores.breakdown", dim=t("dim.touchpoint").lower()),
+        t("metric.nps.scale"),
+    )
     return out
 
 
-register_page(router, PageSpec(
-    name="scores", path="/scores", template="scores.html", data=scores_data,
-    charts=scores_charts,
-    summary="NPS, CES and CSAT: overall, over time, breakdowns with significance, matrix"))
+register_page(
+    router,
+    PageSpec(
+        name="scores",
+        path="/scores",
+        template="scores.html",
+        data=scores_data,
+        charts=scores_charts,
+        summary="NPS, CES and CSAT: overall, over time, breakdowns with significance, matrix",
+    ),
+)

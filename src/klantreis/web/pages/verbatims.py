@@ -10,15 +10,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from klantreis.analytics.backend import json_text
-from klantreis.services.masking import mask_record
+from klantreis.services.masking import mask_record, mask_text
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer
 
 router = APIRouter()
 NAV = NavItem("/verbatims", "nav.verbatims", order=40)
 
-COLUMNS = ("event_id", "occurred_at", "kind", "customer_id", "journey_id", "touchpoint",
-           "channel", "owner", "metric", "score", "text", "lang")
+COLUMNS = (
+    "event_id",
+    "occurred_at",
+    "kind",
+    "customer_id",
+    "journey_id",
+    "touchpoint",
+    "channel",
+    "owner",
+    "metric",
+    "score",
+    "text",
+    "lang",
+)
 COMMENT_KINDS = ("survey.response", "review.posted")
 
 
@@ -36,8 +48,9 @@ class VerbatimParams(Filters):
 
 def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
     events = ctx.app.events_table()
-    t = events.filter(events.kind.isin(list(COMMENT_KINDS)), events.text.notnull(),
-                      events.text != "")
+    t = events.filter(
+        events.kind.isin(list(COMMENT_KINDS)), events.text.notnull(), events.text != ""
+    )
     since, until = params.window(newest_answer(ctx))
     preds = []
     if since is not None:
@@ -56,18 +69,41 @@ def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
 
 
 def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
-    """Matching comments, newest first (``limit`` from ``offset``), and their total."""
+    """Matching comments, newest first (``limit`` from ``offset``), and their total.
+
+    A viewer's search for personal data (an e-mail address, phone number, IBAN, ...) finds
+    nothing: otherwise the number of hits would tell what the masked texts contain."""
+    if params.q and not ctx.sees_personal_data and mask_text(params.q) != params.q:
+        params.q = "\x00no match\x00"
     t = _selected(ctx, params)
     total = int(t.count().to_pyarrow().as_py())
-    page = t.order_by([t.occurred_at.desc(), t.event_id]).select(*COLUMNS).limit(
-        params.limit, offset=params.offset).to_pyarrow().to_pylist()
+    page = (
+        t.order_by([t.occurred_at.desc(), t.event_id])
+        .select(*COLUMNS)
+        .limit(params.limit, offset=params.offset)
+        .to_pyarrow()
+        .to_pylist()
+    )
     if not ctx.sees_personal_data:
         page = [mask_record({**r, "journey_id": None}) for r in page]
-    return {"total": total, "offset": params.offset, "limit": params.limit,
-            "masked": not ctx.sees_personal_data, "comments": page,
-            "options": filter_options(ctx)}
+    return {
+        "total": total,
+        "offset": params.offset,
+        "limit": params.limit,
+        "masked": not ctx.sees_personal_data,
+        "comments": page,
+        "options": filter_options(ctx),
+    }
 
 
-register_page(router, PageSpec(
-    name="verbatims", path="/verbatims", template="verbatims.html", data=verbatims_data,
-    params=VerbatimParams, summary="Customer comments, newest first, searchable"))
+register_page(
+    router,
+    PageSpec(
+        name="verbatims",
+        path="/verbatims",
+        template="verbatims.html",
+        data=verbatims_data,
+        params=VerbatimParams,
+        summary="Customer comments, newest first, searchable",
+    ),
+)

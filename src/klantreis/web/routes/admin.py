@@ -17,5 +17,6 @@ ADMIN = require_role("admin")
 
 @router.get("/api/v1/users", summary="Users and their roles (admin only)")
 def users(ctx: Annotated[PageContext, Depends(ADMIN)]) -> Response:
-    return ok_response([{"name": u.name, "role": u.role}
-                        for u in accounts.list_users(ctx.app.store)])
+    return ok_response(
+        [{"name": u.name, "role": u.role} for u in accounts.list_users(ctx.app.store)]
+    )

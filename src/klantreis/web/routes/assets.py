@@ -17,9 +17,15 @@ from klantreis.web.vendor import vega_bundle
 
 router = APIRouter()
 
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json",
-          ".webmanifest": "application/manifest+json", ".map": "application/json"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".map": "application/json",
+}
 _CACHE = "public, max-age=3600"
 
 
@@ -34,14 +40,16 @@ def _static_file(name: str) -> bytes:
 
 @router.get("/static/vendor/vega-bundle.js", include_in_schema=False)
 def vega() -> Response:
-    return Response(vega_bundle(), media_type=_TYPES[".js"],
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        vega_bundle(), media_type=_TYPES[".js"], headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/static/{name:path}", include_in_schema=False)
 def static(name: str) -> Response:
-    return Response(_static_file(name), media_type=_TYPES[Path(name).suffix],
-                    headers={"Cache-Control": _CACHE})
+    return Response(
+        _static_file(name), media_type=_TYPES[Path(name).suffix], headers={"Cache-Control": _CACHE}
+    )
 
 
 @router.get("/manifest.webmanifest", include_in_schema=False)
@@ -52,8 +60,11 @@ def manifest() -> Response:
 @router.get("/sw.js", include_in_schema=False)
 def service_worker() -> Response:
     """Served from the root so that its scope covers every page."""
-    return Response(_static_file("sw.js"), media_type=_TYPES[".js"],
-                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+    return Response(
+        _static_file("sw.js"),
+        media_type=_TYPES[".js"],
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
 
 
 @router.get("/api/v1/health", tags=["meta"], summary="Liveness: the store answers")
@@ -76,10 +87,13 @@ def docs() -> Response:
     if _swagger_dir() is None:
         html = resources.files("klantreis.web").joinpath("static/apidocs.html").read_text("utf-8")
         return HTMLResponse(html)
-    return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="klantreis API",
-                               swagger_js_url="/api/v1/docs/assets/swagger-ui-bundle.js",
-                               swagger_css_url="/api/v1/docs/assets/swagger-ui.css",
-                               swagger_favicon_url="/static/icon.svg")
+    return get_swagger_ui_html(
+        openapi_url="/api/v1/openapi.json",
+        title="klantreis API",
+        swagger_js_url="/api/v1/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/api/v1/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/static/icon.svg",
+    )
 
 
 @router.get("/api/v1/docs/assets/{name}", include_in_schema=False)
@@ -89,5 +103,6 @@ def docs_asset(name: str) -> Response:
     if folder is None or name not in allowed:
         raise ApiError(404, "no such asset", "not_found")
     media = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return Response((folder / name).read_bytes(), media_type=media,
-                    headers={"Cache-Control": _CACHE})
+    return Response(
+        (folder / name).read_bytes(), media_type=media, headers={"Cache-Control": _CACHE}
+    )

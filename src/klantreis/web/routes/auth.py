@@ -26,27 +26,42 @@ def _safe_next(target: str | None) -> str:
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> Response:
     ctx = anonymous_context(request)
-    return render_html(ctx, "login.html", next=_safe_next(next), error=None,
-                       demo=ctx.app.settings.demo_mode)
+    return render_html(
+        ctx, "login.html", next=_safe_next(next), error=None, demo=ctx.app.settings.demo_mode
+    )
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form(max_length=100)] = "",
-          password: Annotated[str, Form(max_length=1000)] = "",
-          csrf_token: Annotated[str, Form(max_length=500)] = "",
-          next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
     security = request.app.state.security
     security.check_csrf(request, csrf_token)
     ctx = anonymous_context(request)
     user = accounts.authenticate(ctx.app.store, username, password)
     if user is None:
-        response = render_html(ctx, "login.html", next=_safe_next(next),
-                               error=ctx.t("login.failed"), demo=ctx.app.settings.demo_mode)
+        response = render_html(
+            ctx,
+            "login.html",
+            next=_safe_next(next),
+            error=ctx.t("login.failed"),
+            demo=ctx.app.settings.demo_mode,
+        )
         response.status_code = 401
         return response
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, security.session_value(user), httponly=True,
-                        samesite="lax", secure=security.secure_cookies, max_age=SESSION_MAX_AGE)
+    response.set_cookie(
+        SESSION_COOKIE,
+        security.session_value(user),
+        httponly=True,
+        samesite="lax",
+        secure=security.secure(request),
+        max_age=SESSION_MAX_AGE,
+    )
     return response
 
 

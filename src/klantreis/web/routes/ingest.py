@@ -35,8 +35,14 @@ _EVENT_SCHEMA: dict[str, Any] = {
     "properties": {name: {"description": desc} for name, (_, desc) in EVENT_COLUMNS.items()},
     "additionalProperties": True,
 }
-_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA}]}}}}
+_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA}]}
+        }
+    },
+}
 
 
 def _require_ingest(state: Any, authorization: str | None) -> None:
@@ -66,24 +72,34 @@ def _records(body: bytes, max_events: int) -> list[dict[str, Any]]:
         raise ApiError(422, f"body is not valid JSON: {exc}", "invalid_json") from exc
     records = payload if isinstance(payload, list) else [payload]
     if len(records) > max_events:
-        raise ApiError(413, f"more than {max_events} events in one request",
-                       "too_many_events", {"events": len(records), "max": max_events})
+        raise ApiError(
+            413,
+            f"more than {max_events} events in one request",
+            "too_many_events",
+            {"events": len(records), "max": max_events},
+        )
     if not records:
         raise ApiError(422, "no events in the request", "invalid_input")
-    bad = [{"index": i, "reason": "an event must be a JSON object"}
-           for i, r in enumerate(records) if not isinstance(r, dict)]
+    bad = [
+        {"index": i, "reason": "an event must be a JSON object"}
+        for i, r in enumerate(records)
+        if not isinstance(r, dict)
+    ]
     if bad:
-        raise ApiError(422, f"{len(bad)} of {len(records)} events rejected", "invalid_events",
-                       bad[:1000])
+        raise ApiError(
+            422, f"{len(bad)} of {len(records)} events rejected", "invalid_events", bad[:1000]
+        )
     for record in records:
         if not record.get("event_id"):
             record["event_id"] = derive_event_id(
-                "api", json.dumps(record, sort_keys=True, default=str))
+                "api", json.dumps(record, sort_keys=True, default=str)
+            )
     return records
 
 
-async def ingest(state: Any, authorization: str | None, content_length: str | None,
-                 chunks: AsyncIterator[bytes]) -> dict[str, int]:
+async def ingest(
+    state: Any, authorization: str | None, content_length: str | None, chunks: AsyncIterator[bytes]
+) -> dict[str, int]:
     """Check the token, read and parse the body, and wait for the writer's commit."""
     _require_ingest(state, authorization)
     settings = state.klantreis.settings
@@ -92,17 +108,28 @@ async def ingest(state: Any, authorization: str | None, content_length: str | No
     try:
         result = await state.writer.submit(records)
     except Rejected as exc:
-        raise ApiError(422, f"{len(exc.details)} of {len(records)} events rejected; nothing"
-                       " stored", "invalid_events", exc.details[:1000]) from exc
-    return {"received": result.received, "stored": result.stored,
-            "duplicates": result.duplicates}
+        raise ApiError(
+            422,
+            f"{len(exc.details)} of {len(records)} events rejected; nothing stored",
+            "invalid_events",
+            exc.details[:1000],
+        ) from exc
+    return {"received": result.received, "stored": result.stored, "duplicates": result.duplicates}
 
 
-@router.post(PATH, summary="Ingest one event or a batch (durable on success)",
-             openapi_extra={"requestBody": _BODY}, status_code=200)
+@router.post(
+    PATH,
+    summary="Ingest one event or a batch (durable on success)",
+    openapi_extra={"requestBody": _BODY},
+    status_code=200,
+)
 async def post_events(request: Request) -> Response:
-    data = await ingest(request.app.state, request.headers.get("authorization"),
-                        request.headers.get("content-length"), request.stream())
+    data = await ingest(
+        request.app.state,
+        request.headers.get("authorization"),
+        request.headers.get("content-length"),
+        request.stream(),
+    )
     return ok_response(data)
 
 
@@ -123,11 +150,18 @@ class IngestFastPath:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-                   if k in (b"authorization", b"content-length")}
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k in (b"authorization", b"content-length")
+        }
         try:
-            data = await ingest(self.state, headers.get("authorization"),
-                                headers.get("content-length"), _chunks(receive))
+            data = await ingest(
+                self.state,
+                headers.get("authorization"),
+                headers.get("content-length"),
+                _chunks(receive),
+            )
             response: Response = EnvelopeJSON({"ok": True, "data": data, "meta": {}})
         except ApiError as exc:
             extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None

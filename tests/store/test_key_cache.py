@@ -1,0 +1,73 @@
+"""The key cache lets new batches skip the duplicate probe without ever letting one in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import klantreis.store.duckdb_store as ds
+from klantreis.model.events import events_from_records
+from klantreis.store import EventStore
+from klantreis.store.keys import KeyCache
+
+
+def _events(start: int, n: int) -> pa.Table:
+    return events_from_records([{"event_id": f"k{i}", "occurred_at": "2024-03-01T10:00:00Z",
+                                 "kind": "web.visit"} for i in range(start, start + n)])
+
+
+def test_cache_runs_find_every_added_key() -> None:
+    rng = np.random.default_rng(7)
+    cache = KeyCache(np.empty(0, np.uint64), 0)
+    added = []
+    for size in (5, 300, 17, 1000, 1, 64):
+        keys = rng.integers(0, 2**63, size, dtype=np.uint64)
+        cache.add(keys, size)
+        added.append(keys)
+        assert len(cache.runs) <= 1 + int(np.log2(max(cache.rows, 1)))
+    for keys in added:
+        assert all(cache.contains_any(keys[i:i + 1]) for i in range(len(keys)))
+    fresh = rng.integers(2**63, 2**64 - 1, 500, dtype=np.uint64)
+    assert not cache.contains_any(fresh)
+
+
+@pytest.fixture
+def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ds, "KEY_CACHE_MIN_ROWS", 10)
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_new_batches_skip_the_probe_and_resent_ones_do_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[bool] = []
+    original = KeyCache.contains_any
+
+    def spy(self: KeyCache, keys: np.ndarray) -> bool:
+        answers.append(original(self, keys))
+        return answers[-1]
+
+    monkeypatch.setattr(KeyCache, "contains_any", spy)
+    with EventStore() as store:
+        assert store.append(_events(0, 20)).stored == 20       # below threshold: no cache
+        assert store.append(_events(20, 10)).stored == 10      # cache: all new, no probe
+        resent = store.append(_events(25, 10))                 # k25-k29 stored already
+        assert (resent.stored, resent.duplicates) == (5, 5)
+        assert answers == [False, True]
+        assert store.count() == 35
+        assert store._keys is not None and store._keys.rows == 35
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_writes_from_another_connection_reload_the_cache(tmp_path: object) -> None:
+    with EventStore() as store:
+        store.append(_events(0, 30))
+        store.append(_events(30, 5))
+        assert store._keys is not None
+        other = store.con.cursor()
+        other.register("_x", _events(100, 3))
+        other.execute("INSERT INTO event_log SELECT md5_number(event_id), *,"
+                      " current_timestamp FROM _x").fetchall()
+        again = store.append(_events(99, 3))                   # k100, k101 stored elsewhere
+        assert (again.stored, again.duplicates) == (1, 2)
+        assert store.count() == 39
