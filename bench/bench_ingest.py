@@ -24,8 +24,16 @@ import duckdb
 
 __all__ = ["generate", "main"]
 
-_KINDS = ["web.visit", "order.placed", "payment.completed", "shipment.handed_over",
-          "delivery.completed", "contact.inbound", "survey.response", "invoice.sent"]
+_KINDS = [
+    "web.visit",
+    "order.placed",
+    "payment.completed",
+    "shipment.handed_over",
+    "delivery.completed",
+    "contact.inbound",
+    "survey.response",
+    "invoice.sent",
+]
 
 
 def generate(path: Path, events: int, fmt: str) -> None:
@@ -89,8 +97,9 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "stored": n, "quarantined
 def run_child(code: str, *args: str) -> dict[str, float]:
     """Run ``code`` in a fresh interpreter; its JSON result, including its own peak RSS
     (``getrusage(RUSAGE_SELF).ru_maxrss`` at its end) in MiB."""
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    )
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -124,9 +133,11 @@ def _print_table(events: int, rows: list[tuple[str, dict[str, float], float]]) -
     for name, r, _ in rows:
         rate = events / r["seconds"]
         ratio = f"{bare['seconds'] / r['seconds']:.2f}" if bare else "-"
-        print(f"| {name} | {r['seconds']:.2f} | {rate:,.0f} | {r.get('cpu', 0):.1f}"
-              f" | {int(r['stored']):,}"
-              f" | {r['peak_mib']:,.0f} | {ratio} |")
+        print(
+            f"| {name} | {r['seconds']:.2f} | {rate:,.0f} | {r.get('cpu', 0):.1f}"
+            f" | {int(r['stored']):,}"
+            f" | {r['peak_mib']:,.0f} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from klantreis.analytics.cx_index import (
     SMOOTHING_DAYS,
     IndexResult,
+    _jsonable,
     cx_index,
     index_movers,
 )
@@ -466,3 +467,103 @@ def test_points_match_the_usual_scores(app: App, metric: str) -> None:
         "ces": (7 - statistics.mean(scores)) / 6 * 100,  # effort inverted: 1 -> 100, 7 -> 0
     }[metric]
     assert res.base_score == pytest.approx(expected, abs=0.005)
+
+
+# -- the fast path (analytics.index_cache) against the portable path -----------------------
+def same(a: Any, b: Any, path: str = "") -> None:
+    """Deep equality, floats to 1e-9 (sums may be added in another order)."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (path, a, b)
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+def mixed_history(app: App) -> None:
+    """drop_history plus answers without owner/channel, CES and stars, and a late answer."""
+    drop_history(app, late_now=7, late_before=2)
+    ev = Events(prefix="mix")
+    for d in range(0, DAYS, 3):
+        ev.answers(d, "betalen", [1, 2, 6], metric="ces", channel="app")
+        ev.answers(d, "reviews", [5, 2], metric="stars", hour=23)  # next day in Amsterdam
+        ev.add(occurred_at=at(d, 9), kind="survey.response", journey_id=f"anon{d}",
+               metric="nps", score=4.0)  # no touchpoint, owner or channel
+    ev.ingest(app)
+
+
+FAST_CASES: list[dict[str, Any]] = [
+    {}, {"channel": ["email"]}, {"channel": "web"}, {"owner": ["carrier:vlotbezorgd"]},
+    {"touchpoint": ["bezorging", "betalen"], "channel": ["app", "email"]},
+    {"channel": ["unknown"]}, {"channel": ["whatsapp"]},
+    {"since": START + timedelta(days=20), "until": START + timedelta(days=30)},
+]
+
+
+@pytest.mark.parametrize("filters", FAST_CASES)
+def test_fast_path_equals_the_portable_path(app: App, filters: dict[str, Any]) -> None:
+    mixed_history(app)
+    events = app.events_table()
+    for kw in ({}, {"days": 10, "base": (START, START + timedelta(days=6))}, {"days": 3650}):
+        fast = cx_index(events, app.journey, filters=filters, **kw).to_dict()
+        slow = cx_index(events, app.journey, filters=filters, fast=False, **kw).to_dict()
+        same(fast, slow)
+    fast_m = index_movers(events, app.journey, filters=filters, window=5)
+    slow_m = index_movers(events, app.journey, filters=filters, window=5, fast=False)
+    same(*(None if m is None else _jsonable(m) for m in (fast_m, slow_m)))
+
+
+def test_cache_is_refreshed_incrementally_after_ingest(file_app: App) -> None:
+    from klantreis.analytics import index_cache
+
+    mixed_history(file_app)
+    events = file_app.events_table()
+    first = cx_index(events, file_app.journey)
+    assert cx_index(file_app.events_table(), file_app.journey) is first  # cached
+    hit = index_cache.store_cache(events)
+    assert hit is not None
+    cells_before = hit[1].cells[file_app.journey.timezone]
+    ev = Events(prefix="later")
+    ev.answers(DAYS, "bezorging", [0, 0, 1], owner="carrier:vlotbezorgd")  # a new, bad day
+    ev.answers(3, "factuur", [10, 10], channel="web")  # late-arriving old answers
+    ev.ingest(file_app)
+    after = cx_index(file_app.events_table(), file_app.journey)
+    assert after is not first and after.until == last_day() + timedelta(days=1)
+    cells_after = hit[1].cells[file_app.journey.timezone]
+    assert int(cells_after["n"].sum()) == int(cells_before["n"].sum()) + 5  # merged, not lost
+    same(after.to_dict(), cx_index(events, file_app.journey, fast=False).to_dict())
+
+
+def test_cache_rebuilds_when_counts_do_not_add_up(file_app: App) -> None:
+    from klantreis.analytics import index_cache
+
+    mixed_history(file_app)
+    events = file_app.events_table()
+    cx_index(events, file_app.journey)
+    # Not something klantreis does (the log is append-only), but a cache must survive it.
+    file_app.store.con.execute("DELETE FROM event_log WHERE touchpoint = 'factuur'").fetchall()
+    ev = Events(prefix="again")
+    ev.answers(5, "retour", [10, 3])
+    ev.ingest(file_app)
+    hit = index_cache.store_cache(events)
+    assert hit is not None
+    res = cx_index(events, file_app.journey)
+    assert {c.key for c in res.components["touchpoint"]} >= {"retour"}
+    assert "factuur" not in {c.key for c in res.components["touchpoint"]}
+    same(res.to_dict(), cx_index(events, file_app.journey, fast=False).to_dict())
+
+
+def test_other_filters_and_tables_take_the_portable_path(app: App) -> None:
+    from klantreis.analytics import index_cache
+
+    events = app.events_table()
+    assert index_cache.fast_store(events, {"segment": ["nieuw"]}) is None
+    assert index_cache.fast_store(events, {"channel": ["web"]}, fast=False) is None
+    assert index_cache.fast_store(events.filter(events.kind == "x"), {}) is None
+    assert index_cache.fast_store(events, {"channel": ["web"]}) is not None

@@ -72,6 +72,24 @@ def test_compiled_probabilities_equal_sklearn_calibration(trained: ContactClassi
                        two.model.predict_proba(two.features.transform(probe)), atol=1e-12)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_part_of_the_ensemble_equals_sklearn(n_classes: int) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels = synthetic(90, seed=13)
+    if n_classes == 2:
+        labels = ["levering" if y == "levering" else "rest" for y in labels]
+    only_lr = ContactClassifier(lr_weight=1.0).fit(texts, labels)
+    x = only_lr.features.transform(texts)
+    expected = LogisticRegression(C=30.0, max_iter=300, random_state=0).fit(x, labels)
+    probe = synthetic(20, seed=14)[0]
+    got = only_lr.predict_proba(probe)
+    assert np.allclose(got, expected.predict_proba(only_lr.features.transform(probe)),
+                       atol=1e-9)
+    mixed = ContactClassifier(lr_weight=0.5).fit(texts, labels).predict_proba(probe)
+    assert np.allclose(mixed.sum(axis=1), 1.0)
+
+
 def test_same_seed_same_model() -> None:
     texts, labels = synthetic(120, seed=5)
     a = ContactClassifier(seed=7).fit(texts, labels)
@@ -135,3 +153,21 @@ def test_fast_features_match_sklearn_tfidf() -> None:
     assert np.allclose(x[:, :n_words] @ x[:, :n_words].T, (words @ words.T).toarray())
     assert np.allclose(x[:, n_words:] @ x[:, n_words:].T, (chars @ chars.T).toarray())
     assert not ours.transform(["qqq"]).nnz or ours.transform(["qqq"]).nnz < 3
+
+
+def test_word_vectors_from_the_training_texts() -> None:
+    texts, labels = synthetic(150, seed=1)
+    features = NgramTfidf(embed_dims=8, embed_weight=0.5).fit(texts)
+    x = features.transform(["pakket bezorger onderweg", "zzz"]).toarray()
+    dense = x[:, -8:]
+    assert features.n_features == x.shape[1]
+    assert np.isclose(np.linalg.norm(dense[0]), 0.5) and not dense[1].any()
+    vec = features.embedding_
+    ids = features.tokens_
+    same = vec[ids["pakket"]] @ vec[ids["bezorger"]]
+    other = vec[ids["pakket"]] @ vec[ids["wachtwoord"]]
+    assert same > other  # words of one topic co-occur
+    again = NgramTfidf(embed_dims=8, embed_weight=0.5).fit(texts)
+    assert np.array_equal(again.embedding_, vec)
+    model = ContactClassifier(features=NgramTfidf(embed_dims=8)).fit(texts, labels)
+    assert evaluate(model, *synthetic(60, seed=3)).accuracy > 0.9

@@ -15,9 +15,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def _csv(tmp_path: Path) -> Path:
     path = tmp_path / "x.csv"
-    path.write_text(HEADER + "a,2024-03-01 10:00,web.visit,web,,,\n"
-                    "b,2024-02-31 10:00,web.visit,web,,,\n"
-                    "c,2024-03-01 10:00,web.visit\n", encoding="utf-8")
+    path.write_text(
+        HEADER + "a,2024-03-01 10:00,web.visit,web,,,\n"
+        "b,2024-02-31 10:00,web.visit,web,,,\n"
+        "c,2024-03-01 10:00,web.visit\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -47,9 +50,18 @@ def test_ingest_table_names_top_reasons_and_quarantine_lists_them(tmp_path: Path
 def test_ingest_with_mapping_and_a_broken_mapping(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     runner = CliRunner()
-    ok = runner.invoke(cli, ["ingest", str(EXAMPLES / "data" / "olist_orders.csv"),
-                             "--mapping", str(EXAMPLES / "mappings" / "olist_orders.toml"),
-                             "--db", str(db), "--json"])
+    ok = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(EXAMPLES / "data" / "olist_orders.csv"),
+            "--mapping",
+            str(EXAMPLES / "mappings" / "olist_orders.toml"),
+            "--db",
+            str(db),
+            "--json",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["totals"]["events_stored"] > 16
     bad = tmp_path / "bad.toml"
@@ -60,7 +72,8 @@ def test_ingest_with_mapping_and_a_broken_mapping(tmp_path: Path) -> None:
 
 
 def test_a_file_that_fails_gives_exit_code_one(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "nope.csv"),
-                                      "--db", str(tmp_path / "s.duckdb")])
+    result = CliRunner().invoke(
+        cli, ["ingest", str(tmp_path / "nope.csv"), "--db", str(tmp_path / "s.duckdb")]
+    )
     assert result.exit_code == 1
     assert "no such file" in result.output

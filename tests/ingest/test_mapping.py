@@ -20,18 +20,27 @@ from klantreis.ingest.mapping import FieldSpec
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("[fields]\nkind = { value = 'x' }\n", "fields: no 'occurred_at'"),
-    ("[fields]\nkind = { value = 'x', column = 'y' }\noccurred_at = 't'\n",
-     "give exactly one of 'column'"),
-    ("[source]\ntimezone = 'Mars/Olympus'\n[fields]\nkind = 'k'\noccurred_at = 't'\n",
-     "unknown time zone 'Mars/Olympus'"),
-    ("[fields]\nkind = 'k'\noccurred_at = 't'\ncolour = 'c'\n", "fields.colour: Extra inputs"),
-    ("[fields]\nkind = 'k'\noccurred_at = { column = 't', transform = 'shout' }\n",
-     "fields.occurred_at.transform"),
-    ("[[events]]\nkind = { value = 'a.b' }\n", "events.0: no 'occurred_at'"),
-    ("[fields\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[fields]\nkind = { value = 'x' }\n", "fields: no 'occurred_at'"),
+        (
+            "[fields]\nkind = { value = 'x', column = 'y' }\noccurred_at = 't'\n",
+            "give exactly one of 'column'",
+        ),
+        (
+            "[source]\ntimezone = 'Mars/Olympus'\n[fields]\nkind = 'k'\noccurred_at = 't'\n",
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        ("[fields]\nkind = 'k'\noccurred_at = 't'\ncolour = 'c'\n", "fields.colour: Extra inputs"),
+        (
+            "[fields]\nkind = 'k'\noccurred_at = { column = 't', transform = 'shout' }\n",
+            "fields.occurred_at.transform",
+        ),
+        ("[[events]]\nkind = { value = 'a.b' }\n", "events.0: no 'occurred_at'"),
+        ("[fields\n", "not valid TOML"),
+    ],
+)
 def test_mapping_problems_are_explained(text: str, expected: str) -> None:
     with pytest.raises(MappingError) as err:
         parse_mapping(text, "m.toml")
@@ -61,15 +70,21 @@ def test_olist_row_gives_five_events_and_empty_stamps_give_none(app: App) -> Non
     filled = sum(sum(1 for v in line.split(",")[3:] if v) for line in lines)
     assert f.events_produced == f.events_stored == filled
     per_order = app.store.query(
-        "SELECT journey_id, list(kind ORDER BY kind) AS kinds FROM events GROUP BY ALL")
+        "SELECT journey_id, list(kind ORDER BY kind) AS kinds FROM events GROUP BY ALL"
+    )
     kinds = {r["journey_id"]: r["kinds"] for r in per_order.to_pylist()}
     assert kinds["e481f51cbdc54678b7cc49136f2d6af7"] == [
-        "delivery.completed", "delivery.promised", "order.placed", "payment.completed",
-        "shipment.handed_over"]
+        "delivery.completed",
+        "delivery.promised",
+        "order.placed",
+        "payment.completed",
+        "shipment.handed_over",
+    ]
     assert kinds["82566a660a982b15fb86e904c8d32918"] == ["delivery.promised", "order.placed"]
     promised = app.store.query(
         "SELECT occurred_at, attrs->>'deadline' AS deadline FROM events WHERE kind ="
-        " 'delivery.promised' AND journey_id = 'e481f51cbdc54678b7cc49136f2d6af7'").to_pylist()
+        " 'delivery.promised' AND journey_id = 'e481f51cbdc54678b7cc49136f2d6af7'"
+    ).to_pylist()
     # 2017-10-18 00:00 in Sao Paulo (UTC-2 in summer time) is 02:00 UTC.
     assert promised[0]["deadline"] == "2017-10-18T02:00:00Z"
     assert promised[0]["occurred_at"] == datetime(2017, 10, 2, 13, 56, 33, tzinfo=UTC)
@@ -84,7 +99,9 @@ def test_value_maps_constants_transforms_and_attrs(app: App, tmp_path: Path) -> 
         "01-03-2024 10:15;Telefoon;K1;Waar is mijn pakket?;12,5;ja\n"
         "02-03-2024 09:00;Mail;K2;Factuur;;nee\n"
         "03-03-2024 25:00;Chat;K3;Retour;3;ja\n"
-        "04-03-2024 08:00;Chat;K4;Retour;veel;ja\n", encoding="utf-8")
+        "04-03-2024 08:00;Chat;K4;Retour;veel;ja\n",
+        encoding="utf-8",
+    )
     mapping = parse_mapping("""
         [source]
         timestamp_formats = ["%d-%m-%Y %H:%M"]
@@ -101,27 +118,34 @@ def test_value_maps_constants_transforms_and_attrs(app: App, tmp_path: Path) -> 
     f = ingest_paths(app, [path], mapping=mapping, progress=False).files[0]
     assert_counts_add_up(f)
     assert (f.events_stored, f.quarantined) == (2, 2)
-    rows = app.store.query("SELECT customer_id, channel, occurred_at, attrs FROM events"
-                           " ORDER BY occurred_at").to_pylist()
+    rows = app.store.query(
+        "SELECT customer_id, channel, occurred_at, attrs FROM events ORDER BY occurred_at"
+    ).to_pylist()
     assert [r["channel"] for r in rows] == ["phone", "email"]
     assert rows[0]["customer_id"] == "nl-k1"
     assert rows[0]["occurred_at"] == datetime(2024, 3, 1, 9, 15, tzinfo=UTC)
     assert rows[0]["attrs"] == '{"response_minutes":12.5,"resolved":true}'
-    reasons = sorted(r["reason"] for r in app.store.query("SELECT reason FROM quarantine")
-                     .to_pylist())
+    reasons = sorted(
+        r["reason"] for r in app.store.query("SELECT reason FROM quarantine").to_pylist()
+    )
     assert reasons[0].startswith("not a number in column 'Minuten': veel")
     assert reasons[1].startswith("unparseable time stamp in column 'Datum': 03-03-2024 25:00")
 
 
 def test_given_event_ids_are_used_and_duplicates_skipped(app: App, tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    path.write_text("id,t,k\na,2024-01-01 10:00,web.visit\na,2024-01-01 11:00,web.visit\n"
-                    "b,2024-01-01 10:00,web.visit\n", encoding="utf-8")
+    path.write_text(
+        "id,t,k\na,2024-01-01 10:00,web.visit\na,2024-01-01 11:00,web.visit\n"
+        "b,2024-01-01 10:00,web.visit\n",
+        encoding="utf-8",
+    )
     mapping = parse_mapping("[fields]\nevent_id = 'id'\noccurred_at = 't'\nkind = 'k'\n")
     f = ingest_paths(app, [path], mapping=mapping, progress=False).files[0]
     assert (f.events_stored, f.duplicates) == (2, 1)
     assert sorted(app.store.query("SELECT event_id FROM events").column(0).to_pylist()) == [
-        "a", "b"]
+        "a",
+        "b",
+    ]
 
 
 _con = duckdb.connect()
@@ -135,11 +159,14 @@ def _convert(text: str, zone: str, formats: list[str]) -> datetime | None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2035, 12, 31)),
-       st.sampled_from(["Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "UTC"]),
-       st.sampled_from([[], ["%d-%m-%Y %H:%M:%S"], ["%Y/%m/%d %H:%M:%S", "%d-%m-%Y %H:%M:%S"]]))
-def test_naive_time_stamps_are_local_time_in_the_zone(local: datetime, zone: str,
-                                                      formats: list[str]) -> None:
+@given(
+    st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2035, 12, 31)),
+    st.sampled_from(["Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "UTC"]),
+    st.sampled_from([[], ["%d-%m-%Y %H:%M:%S"], ["%Y/%m/%d %H:%M:%S", "%d-%m-%Y %H:%M:%S"]]),
+)
+def test_naive_time_stamps_are_local_time_in_the_zone(
+    local: datetime, zone: str, formats: list[str]
+) -> None:
     local = local.replace(microsecond=0)
     text = local.strftime(formats[-1] if formats else "%Y-%m-%d %H:%M:%S")
     got = _convert(text, zone, formats)
@@ -153,9 +180,12 @@ def test_naive_time_stamps_are_local_time_in_the_zone(local: datetime, zone: str
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2035, 12, 31),
-                    timezones=st.just(UTC)),
-       st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: m - m % 15))
+@given(
+    st.datetimes(
+        min_value=datetime(1995, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+    ),
+    st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: m - m % 15),
+)
 def test_offsets_in_the_text_win_over_the_zone(moment: datetime, offset_min: int) -> None:
     moment = moment.replace(microsecond=0)
     local = moment.astimezone(__import__("datetime").timezone(timedelta(minutes=offset_min)))
@@ -175,8 +205,9 @@ def test_contactcenter_example_explains_every_bad_row(app: App) -> None:
     assert q[0]["reason"].startswith("unparseable time stamp in column 'Datum/tijd'")
     assert q[1]["reason"].startswith("not a number in column 'Wachttijd (min)'")
     assert q[2]["reason"].startswith("wrong column count")
-    rows = app.store.query("SELECT event_id, channel, lang, owner, attrs FROM events"
-                           " ORDER BY event_id").to_pylist()
+    rows = app.store.query(
+        "SELECT event_id, channel, lang, owner, attrs FROM events ORDER BY event_id"
+    ).to_pylist()
     assert [r["channel"] for r in rows] == ["phone", "email", "chat"]
     assert rows[0]["event_id"] == "T-1001"
     assert rows[2]["lang"] == "en"

@@ -14,8 +14,10 @@ from klantreis.ingest import ingest_paths
 from klantreis.ingest.readers import detect_encoding, sniff_delimiter
 from klantreis.settings import Settings
 
-ROWS = ("e1,2024-03-01 10:00,order.placed,web,,,Één bestelling café\n"
-        "e2,2024-03-01T10:05:00Z,survey.response,email,nps,9,Prima geholpen\n")
+ROWS = (
+    "e1,2024-03-01 10:00,order.placed,web,,,Één bestelling café\n"
+    "e2,2024-03-01T10:05:00Z,survey.response,email,nps,9,Prima geholpen\n"
+)
 
 
 def quarantine(app: App) -> list[dict]:
@@ -23,15 +25,23 @@ def quarantine(app: App) -> list[dict]:
 
 
 def texts(app: App) -> list[str]:
-    return [r["text"] for r in app.store.query("SELECT text FROM events ORDER BY event_id")
-            .to_pylist()]
+    return [
+        r["text"] for r in app.store.query("SELECT text FROM events ORDER BY event_id").to_pylist()
+    ]
 
 
-@pytest.mark.parametrize(("encoding", "reported"), [
-    ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "cp1252"), ("latin-1", "cp1252"),
-])
-def test_csv_encodings_are_detected_and_text_survives(app: App, write: Writer, encoding: str,
-                                                      reported: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "reported"),
+    [
+        ("utf-8", "utf-8"),
+        ("utf-8-sig", "utf-8-sig"),
+        ("cp1252", "cp1252"),
+        ("latin-1", "cp1252"),
+    ],
+)
+def test_csv_encodings_are_detected_and_text_survives(
+    app: App, write: Writer, encoding: str, reported: str
+) -> None:
     path = write("export.csv", HEADER + ROWS, encoding=encoding)
     summary = ingest_paths(app, [path], progress=False)
     f = summary.files[0]
@@ -66,8 +76,9 @@ def test_explicit_delimiter_wins(app: App, write: Writer) -> None:
 
 
 @pytest.mark.parametrize("text", ["", HEADER, "\n"])
-def test_empty_and_header_only_files_store_nothing_and_do_not_fail(app: App, write: Writer,
-                                                                   text: str) -> None:
+def test_empty_and_header_only_files_store_nothing_and_do_not_fail(
+    app: App, write: Writer, text: str
+) -> None:
     summary = ingest_paths(app, [write("empty.csv", text)], progress=False)
     f = summary.files[0]
     assert (f.error, f.rows_read, f.events_stored, f.quarantined) == (None, 0, 0, 0)
@@ -75,8 +86,13 @@ def test_empty_and_header_only_files_store_nothing_and_do_not_fail(app: App, wri
 
 
 def test_wrong_column_count_is_quarantined_with_its_line(app: App, write: Writer) -> None:
-    text = HEADER + ROWS + "e3,2024-03-01 11:00,order.placed\n" + \
-        "e4,2024-03-01 12:00,order.placed,web,,,,extra\n" + "e5,2024-03-01 13:00,web.visit,web,,,\n"
+    text = (
+        HEADER
+        + ROWS
+        + "e3,2024-03-01 11:00,order.placed\n"
+        + "e4,2024-03-01 12:00,order.placed,web,,,,extra\n"
+        + "e5,2024-03-01 13:00,web.visit,web,,,\n"
+    )
     summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
@@ -90,14 +106,15 @@ def test_wrong_column_count_is_quarantined_with_its_line(app: App, write: Writer
 def test_bad_values_are_quarantined_with_line_and_reason(app: App, write: Writer) -> None:
     text = HEADER + (
         "g1,2024-03-01 10:00,order.placed,web,,,\n"
-        "b1,2024-02-30 10:00,order.placed,web,,,\n"      # impossible date
-        "b2,1890-01-01 10:00,order.placed,web,,,\n"      # impossible (before 1990)
-        "b3,gisteren,order.placed,web,,,\n"              # not a time stamp
-        "b4,2024-03-01 10:00,survey.response,web,nps,negen,\n"   # wrong type
-        "b5,2024-03-01 10:00,survey.response,web,nps,11,\n"      # out of range
-        "b6,,order.placed,web,,,\n"                      # missing required field
-        "b7,2024-03-01 10:00,,web,,,\n"                  # missing kind
-        "b8,2024-03-01 10:00,Order Placed,web,,,\n")     # not a dotted kind
+        "b1,2024-02-30 10:00,order.placed,web,,,\n"  # impossible date
+        "b2,1890-01-01 10:00,order.placed,web,,,\n"  # impossible (before 1990)
+        "b3,gisteren,order.placed,web,,,\n"  # not a time stamp
+        "b4,2024-03-01 10:00,survey.response,web,nps,negen,\n"  # wrong type
+        "b5,2024-03-01 10:00,survey.response,web,nps,11,\n"  # out of range
+        "b6,,order.placed,web,,,\n"  # missing required field
+        "b7,2024-03-01 10:00,,web,,,\n"  # missing kind
+        "b8,2024-03-01 10:00,Order Placed,web,,,\n"
+    )  # not a dotted kind
     summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
@@ -116,41 +133,53 @@ def test_bad_values_are_quarantined_with_line_and_reason(app: App, write: Writer
 def test_huge_fields_are_quarantined_not_crashing(app: App, write: Writer) -> None:
     big_text = "x" * 150_000
     big_channel = "y" * 5_000
-    text = HEADER + f"h1,2024-03-01 10:00,contact.inbound,email,,,{big_text}\n" + \
-        f"h2,2024-03-01 10:00,contact.inbound,{big_channel},,,ok\n" + \
-        "h3,2024-03-01 10:00,contact.inbound,email,,,ok\n"
+    text = (
+        HEADER
+        + f"h1,2024-03-01 10:00,contact.inbound,email,,,{big_text}\n"
+        + f"h2,2024-03-01 10:00,contact.inbound,{big_channel},,,ok\n"
+        + "h3,2024-03-01 10:00,contact.inbound,email,,,ok\n"
+    )
     summary = ingest_paths(app, [write("huge.csv", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert f.events_stored == 1
     q = quarantine(app)
-    assert sorted(r["reason"] for r in q) == ["channel longer than 1000 characters",
-                                              "text longer than 100000 characters"]
+    assert sorted(r["reason"] for r in q) == [
+        "channel longer than 1000 characters",
+        "text longer than 100000 characters",
+    ]
     assert all(len(r["raw"]) < 25_000 for r in q)
 
 
 def test_ndjson_with_a_broken_line(app: App, write: Writer) -> None:
-    lines = ['{"event_id": "n1", "occurred_at": "2024-03-01T10:00:00+01:00", "kind": "web.visit",'
-             ' "attrs": {"page": "/", "n": 3}}',
-             '{"event_id": "n2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "web.visit"',
-             '', '[1, 2]',
-             '{"event_id": "n3", "occurred_at": "2024-03-01T11:00:00Z", "kind": "order.placed"}']
+    lines = [
+        '{"event_id": "n1", "occurred_at": "2024-03-01T10:00:00+01:00", "kind": "web.visit",'
+        ' "attrs": {"page": "/", "n": 3}}',
+        '{"event_id": "n2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "web.visit"',
+        "",
+        "[1, 2]",
+        '{"event_id": "n3", "occurred_at": "2024-03-01T11:00:00Z", "kind": "order.placed"}',
+    ]
     summary = ingest_paths(app, [write("x.ndjson", "\n".join(lines) + "\n")], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert (f.rows_read, f.events_stored, f.rows_rejected) == (4, 2, 2)
     q = quarantine(app)
     assert [(r["line"], r["reason"].split(":")[0]) for r in q] == [
-        (2, "invalid JSON"), (4, "record is not a JSON object")]
+        (2, "invalid JSON"),
+        (4, "record is not a JSON object"),
+    ]
     stored = app.store.query("SELECT occurred_at, attrs FROM events WHERE event_id = 'n1'")
     assert stored.to_pylist()[0]["attrs"] in ('{"page": "/", "n": 3}',)
     assert stored.column("occurred_at")[0].as_py().hour == 9
 
 
 def test_json_array(app: App, write: Writer) -> None:
-    text = ('[{"event_id": "j1", "occurred_at": "2024-03-01 10:00", "kind": "web.visit",'
-            ' "score": null}, {"event_id": "j2", "occurred_at": "2024-03-01 10:00",'
-            ' "kind": "survey.response", "metric": "nps", "score": 8}]')
+    text = (
+        '[{"event_id": "j1", "occurred_at": "2024-03-01 10:00", "kind": "web.visit",'
+        ' "score": null}, {"event_id": "j2", "occurred_at": "2024-03-01 10:00",'
+        ' "kind": "survey.response", "metric": "nps", "score": 8}]'
+    )
     summary = ingest_paths(app, [write("x.json", text)], progress=False)
     assert summary.events_stored == 2
     score = app.store.query("SELECT score FROM events WHERE event_id = 'j2'").to_pylist()
@@ -171,8 +200,9 @@ def test_folders_and_globs(app: App, tmp_path: Path, write: Writer) -> None:
 
 def test_unknown_type_and_missing_file_are_reported_per_file(app: App, write: Writer) -> None:
     good = write("ok.csv", HEADER + ROWS)
-    summary = ingest_paths(app, [write("x.xlsx", b"PK"), good, good.with_name("nope.csv")],
-                           progress=False)
+    summary = ingest_paths(
+        app, [write("x.xlsx", b"PK"), good, good.with_name("nope.csv")], progress=False
+    )
     errors = [f.error for f in summary.files]
     assert errors[0] and "unknown file type" in errors[0]
     assert errors[1] is None
@@ -184,14 +214,13 @@ def test_line_numbers_stay_right_across_batches(tmp_path: Path, write: Writer) -
     lines = [HEADER.strip()]
     for n in range(2, 32):
         if n in (5, 14, 15):
-            lines.append(f"w{n},2024-03-01 10:00,web.visit")            # wrong column count
+            lines.append(f"w{n},2024-03-01 10:00,web.visit")  # wrong column count
         elif n in (9, 17, 31):
-            lines.append(f"t{n},not a date,web.visit,web,,,")          # bad time stamp
+            lines.append(f"t{n},not a date,web.visit,web,,,")  # bad time stamp
         else:
             lines.append(f"g{n},2024-03-01 10:00,web.visit,web,,,")
     path = write("lines.csv", "\n".join(lines) + "\n")
-    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"),
-                           ingest_batch_rows=4)) as app:
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"), ingest_batch_rows=4)) as app:
         f = ingest_paths(app, [path], progress=False).files[0]
         assert_counts_add_up(f)
         q = quarantine(app)
@@ -206,25 +235,33 @@ def test_parquet_canonical_naive_and_foreign(app: App, tmp_path: Path) -> None:
     from klantreis.ingest import parse_mapping
     from klantreis.model.events import events_from_records
 
-    typed = events_from_records([
-        {"event_id": "p1", "occurred_at": "2024-03-01T10:00:00Z", "kind": "order.placed"},
-        {"event_id": "p2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "Bad Kind"}])
+    typed = events_from_records(
+        [
+            {"event_id": "p1", "occurred_at": "2024-03-01T10:00:00Z", "kind": "order.placed"},
+            {"event_id": "p2", "occurred_at": "2024-03-01T10:00:00Z", "kind": "Bad Kind"},
+        ]
+    )
     pq.write_table(typed, tmp_path / "typed.parquet")
-    naive = pa.table({"event_id": ["n1"], "kind": ["web.visit"],
-                      "occurred_at": pa.array([datetime(2024, 7, 1, 12, 0)], pa.timestamp("us"))})
+    naive = pa.table(
+        {
+            "event_id": ["n1"],
+            "kind": ["web.visit"],
+            "occurred_at": pa.array([datetime(2024, 7, 1, 12, 0)], pa.timestamp("us")),
+        }
+    )
     pq.write_table(naive, tmp_path / "naive.parquet")
     foreign = pa.table({"order": ["o1", "o2"], "paid": ["2024-03-01 10:00", ""]})
     pq.write_table(foreign, tmp_path / "foreign.parquet")
-    s = ingest_paths(app, [tmp_path / "typed.parquet", tmp_path / "naive.parquet"],
-                     progress=False)
+    s = ingest_paths(app, [tmp_path / "typed.parquet", tmp_path / "naive.parquet"], progress=False)
     for f in s.files:
         assert_counts_add_up(f)
     assert [f.events_stored for f in s.files] == [1, 1]
     assert [f.quarantined for f in s.files] == [1, 0]
     when = app.store.query("SELECT occurred_at FROM events WHERE event_id = 'n1'")
     assert when.column(0)[0].as_py() == datetime(2024, 7, 1, 10, 0, tzinfo=UTC)  # CEST
-    mapping = parse_mapping("[fields]\njourney_id = 'order'\nkind = { value = 'payment.completed' }"
-                            "\noccurred_at = 'paid'\n[[events]]\n")
-    f = ingest_paths(app, [tmp_path / "foreign.parquet"], mapping=mapping,
-                     progress=False).files[0]
+    mapping = parse_mapping(
+        "[fields]\njourney_id = 'order'\nkind = { value = 'payment.completed' }"
+        "\noccurred_at = 'paid'\n[[events]]\n"
+    )
+    f = ingest_paths(app, [tmp_path / "foreign.parquet"], mapping=mapping, progress=False).files[0]
     assert (f.events_stored, f.quarantined) == (1, 1)

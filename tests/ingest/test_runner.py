@@ -25,15 +25,17 @@ def _events_csv(path: Path, n: int, start: int = 0, bad_every: int = 0) -> Path:
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(HEADER)
         for i in range(start, start + n):
-            when = "2024-13-01 10:00" if bad_every and i % bad_every == 0 else \
-                f"2024-03-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}"
+            when = (
+                "2024-13-01 10:00"
+                if bad_every and i % bad_every == 0
+                else f"2024-03-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}"
+            )
             fh.write(f"ev{i},{when},web.visit,web,,,\n")
     return path
 
 
 def _small_batches(tmp_path: Path, rows: int = 50) -> App:
-    return App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"),
-                             ingest_batch_rows=rows))
+    return App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"), ingest_batch_rows=rows))
 
 
 def test_xes_event_log(app: App, shared_data: Path) -> None:
@@ -80,9 +82,9 @@ def test_pm4py_receipt_csv(app: App, shared_data: Path, with_mapping: bool) -> N
 
 def test_duplicates_in_file_across_files_and_across_runs(tmp_path: Path) -> None:
     a = _events_csv(tmp_path / "a.csv", 120)
-    b = _events_csv(tmp_path / "b.csv", 100, start=60)        # overlaps a by 60
+    b = _events_csv(tmp_path / "b.csv", 100, start=60)  # overlaps a by 60
     with (tmp_path / "a.csv").open("a", encoding="utf-8") as fh:
-        fh.write("ev0,2024-03-01 00:00,web.visit,web,,,\n")   # repeat inside a
+        fh.write("ev0,2024-03-01 00:00,web.visit,web,,,\n")  # repeat inside a
     with _small_batches(tmp_path) as app:
         first = ingest_paths(app, [a, b], progress=False)
         for f in first.files:
@@ -99,10 +101,17 @@ def test_ingest_runs_are_recorded(tmp_path: Path) -> None:
     a = _events_csv(tmp_path / "a.csv", 30, bad_every=10)
     with _small_batches(tmp_path) as app:
         ingest_paths(app, [a, tmp_path / "missing.csv"], progress=False)
-        runs = app.store.query("SELECT source, rows_read, events_stored, quarantined, status"
-                               " FROM ingest_runs ORDER BY source").to_pylist()
-    assert runs[0] == {"source": str(a), "rows_read": 30, "events_stored": 27,
-                       "quarantined": 3, "status": "completed"}
+        runs = app.store.query(
+            "SELECT source, rows_read, events_stored, quarantined, status"
+            " FROM ingest_runs ORDER BY source"
+        ).to_pylist()
+    assert runs[0] == {
+        "source": str(a),
+        "rows_read": 30,
+        "events_stored": 27,
+        "quarantined": 3,
+        "status": "completed",
+    }
     assert runs[1]["status"] == "failed"
 
 
@@ -111,10 +120,12 @@ class Boom(RuntimeError):
 
 
 def test_failure_in_batch_k_leaves_whole_batches_and_rerun_completes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = _events_csv(tmp_path / "a.csv", 500, bad_every=7)
-    with App(Settings.load(env={}, db_path=str(tmp_path / "clean.duckdb"),
-                           ingest_batch_rows=50)) as clean:
+    with App(
+        Settings.load(env={}, db_path=str(tmp_path / "clean.duckdb"), ingest_batch_rows=50)
+    ) as clean:
         expected = ingest_paths(clean, [data], progress=False).files[0]
         clean_events = clean.store.count()
         clean_quarantine = clean.store.count("quarantine")
@@ -164,8 +175,9 @@ ingest_paths(app, [sys.argv[2]], progress=False)
 def test_killed_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
     data = _events_csv(tmp_path / "a.csv", 2000, bad_every=13)
     db = tmp_path / "killed.duckdb"
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(db), str(data)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(db), str(data)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     seen = 0
     deadline = time.monotonic() + 60

@@ -67,6 +67,8 @@ def test_bad_input_is_a_clear_error(db: str) -> None:
     assert result.exit_code != 0 and "cannot read condition" in result.output
     result = CliRunner().invoke(cli, ["journeys", "timeline", "--db", db])
     assert result.exit_code != 0 and "exactly one" in result.output
+    result = CliRunner().invoke(cli, ["journeys", "dfg", "--db", db, "--segment", "a b=c"])
+    assert result.exit_code != 0 and "attribute key" in result.output
 
 
 @pytest.mark.parametrize("fmt", ["xes", "csv"])

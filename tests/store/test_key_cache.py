@@ -13,8 +13,12 @@ from klantreis.store.keys import KeyCache
 
 
 def _events(start: int, n: int) -> pa.Table:
-    return events_from_records([{"event_id": f"k{i}", "occurred_at": "2024-03-01T10:00:00Z",
-                                 "kind": "web.visit"} for i in range(start, start + n)])
+    return events_from_records(
+        [
+            {"event_id": f"k{i}", "occurred_at": "2024-03-01T10:00:00Z", "kind": "web.visit"}
+            for i in range(start, start + n)
+        ]
+    )
 
 
 def test_cache_runs_find_every_added_key() -> None:
@@ -27,7 +31,7 @@ def test_cache_runs_find_every_added_key() -> None:
         added.append(keys)
         assert len(cache.runs) <= 1 + int(np.log2(max(cache.rows, 1)))
     for keys in added:
-        assert all(cache.contains_any(keys[i:i + 1]) for i in range(len(keys)))
+        assert all(cache.contains_any(keys[i : i + 1]) for i in range(len(keys)))
     fresh = rng.integers(2**63, 2**64 - 1, 500, dtype=np.uint64)
     assert not cache.contains_any(fresh)
 
@@ -38,8 +42,7 @@ def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_threshold")
-def test_new_batches_skip_the_probe_and_resent_ones_do_not(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_new_batches_skip_the_probe_and_resent_ones_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
     answers: list[bool] = []
     original = KeyCache.contains_any
 
@@ -49,9 +52,9 @@ def test_new_batches_skip_the_probe_and_resent_ones_do_not(
 
     monkeypatch.setattr(KeyCache, "contains_any", spy)
     with EventStore() as store:
-        assert store.append(_events(0, 20)).stored == 20       # below threshold: no cache
-        assert store.append(_events(20, 10)).stored == 10      # cache: all new, no probe
-        resent = store.append(_events(25, 10))                 # k25-k29 stored already
+        assert store.append(_events(0, 20)).stored == 20  # below threshold: no cache
+        assert store.append(_events(20, 10)).stored == 10  # cache: all new, no probe
+        resent = store.append(_events(25, 10))  # k25-k29 stored already
         assert (resent.stored, resent.duplicates) == (5, 5)
         assert answers == [False, True]
         assert store.count() == 35
@@ -66,8 +69,9 @@ def test_writes_from_another_connection_reload_the_cache(tmp_path: object) -> No
         assert store._keys is not None
         other = store.con.cursor()
         other.register("_x", _events(100, 3))
-        other.execute("INSERT INTO event_log SELECT md5_number(event_id), *,"
-                      " current_timestamp FROM _x").fetchall()
-        again = store.append(_events(99, 3))                   # k100, k101 stored elsewhere
+        other.execute(
+            "INSERT INTO event_log SELECT md5_number(event_id), *, current_timestamp FROM _x"
+        ).fetchall()
+        again = store.append(_events(99, 3))  # k100, k101 stored elsewhere
         assert (again.stored, again.duplicates) == (1, 2)
         assert store.count() == 39

@@ -14,8 +14,17 @@ from klantreis.store.duckdb_store import MIGRATIONS, SCHEMA_VERSION, _migration_
 
 
 def _events(ids: list[str], text: str = "") -> pa.Table:
-    return events_from_records([{"event_id": i, "occurred_at": "2024-03-01T10:00:00Z",
-                                 "kind": "web.visit", "text": text or i} for i in ids])
+    return events_from_records(
+        [
+            {
+                "event_id": i,
+                "occurred_at": "2024-03-01T10:00:00Z",
+                "kind": "web.visit",
+                "text": text or i,
+            }
+            for i in ids
+        ]
+    )
 
 
 def test_append_skips_repeats_in_batch_and_stored_ids() -> None:
@@ -40,12 +49,13 @@ def test_events_view_has_the_canonical_columns_and_no_key() -> None:
 
 
 def test_a_failing_batch_stores_neither_events_nor_quarantine(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with EventStore() as store:
         q = quarantine_rows("f.csv", [3], ["bad"], ["raw"])
         broken = q.set_column(0, "quarantine_id", pa.array([None], pa.string()))
         with pytest.raises(duckdb.Error):
-            store.append(_events(["a", "b"]), broken)   # NULL primary key in quarantine
+            store.append(_events(["a", "b"]), broken)  # NULL primary key in quarantine
         assert store.count() == 0 and store.count("quarantine") == 0
         store.append(_events(["a", "b"]), q)
         assert store.count() == 2 and store.count("quarantine") == 1

@@ -162,3 +162,30 @@ def test_analyst_sees_personal_data_and_search_works(browser: Any, server: str) 
     page.wait_for_url("**q=terugstorten**")
     assert page.locator("[data-testid=verbatim]").count() == 1
     assert "NL91ABNA0417164300" in page.locator("main").inner_text()
+
+
+def test_installable_manifest_and_service_worker(browser: Any, server: str) -> None:
+    page = logged_in(browser, server, "viewer", viewport={"width": 390, "height": 844})
+    assert page.locator("link[rel=manifest]").get_attribute("href") == "/manifest.webmanifest"
+    scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == f"{server}/"
+    manifest = page.evaluate("fetch('/manifest.webmanifest').then(r => r.json())")
+    assert manifest["display"] == "standalone" and manifest["start_url"].startswith("/")
+
+
+def test_api_docs_render_offline(browser: Any, server: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if r.url.startswith("http") and not r.url.startswith(server)
+            else None
+        ),
+    )
+    page.goto(f"{server}/api/v1/docs")
+    page.wait_for_selector(".opblock", timeout=20_000)
+    assert page.locator(".opblock").count() >= 4
+    assert outside == [], "the docs load nothing from other hosts"

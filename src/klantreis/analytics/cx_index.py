@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import pandas as pd
 
+from klantreis.analytics import index_cache as ic
 from klantreis.analytics import movers as mv
 from klantreis.analytics.backend import json_text, local_time
 from klantreis.analytics.metrics import select_events
@@ -278,7 +279,13 @@ def _daily_cells(answers: ibis.Table, spans: Iterable[tuple[date, date]],
     t = t.mutate(day=local_time(t, journey.timezone).date())
     agg = t.group_by(["day", "touchpoint", "owner", "channel"]).aggregate(
         n=t.count(), points=t.pts.sum(), points_sq=(t.pts * t.pts).sum())
-    df = agg.to_pyarrow().to_pandas()
+    return _weighted(agg.to_pyarrow().to_pandas(), journey)
+
+
+def _weighted(df: pd.DataFrame, journey: JourneyConfig) -> pd.DataFrame:
+    """Raw cells (n, points, points_sq) -> with UNKNOWN for missing keys and the weighted
+    sums ``wp``, ``wn``, ``w2ss``, ``w2p``, ``w2n``."""
+    df = df.copy()
     for col in ("touchpoint", "owner", "channel"):
         df[col] = df[col].fillna(UNKNOWN).astype(str)
     weights = {tp.id: tp.weight for tp in journey.touchpoints}
@@ -429,9 +436,15 @@ def _empty_result(filters: Mapping[str, Any], base: tuple[date, date] | None) ->
 
 
 def _prepare(events: ibis.Table, journey: JourneyConfig, until: date | None, days: int,
-             base: tuple[date, date] | None, filters: Mapping[str, Any] | None, window: int
+             base: tuple[date, date] | None, filters: Mapping[str, Any] | None, window: int,
+             all_cells: pd.DataFrame | None = None
              ) -> tuple[_Plan, pd.DataFrame, float | None] | None:
-    """Resolve the days and fetch the cells; None when no answer matches the filters."""
+    """Resolve the days and fetch the cells; None when no answer matches the filters.
+
+    With ``all_cells`` (raw all-history cells of the fast path, see ``index_cache``) the
+    filters, span and spans are cut from that frame instead of queried."""
+    if all_cells is not None:
+        return _from_cells(all_cells, journey, until, days, base, filters or {}, window)
     answers = _answers(events, journey, filters or {})
     span = _day_span(answers, journey.timezone)
     if span is None:
@@ -441,10 +454,27 @@ def _prepare(events: ibis.Table, journey: JourneyConfig, until: date | None, day
     return plan, cells, _base_score(cells, plan.base)
 
 
+def _from_cells(all_cells: pd.DataFrame, journey: JourneyConfig, until: date | None,
+                days: int, base: tuple[date, date] | None, filters: Mapping[str, Any],
+                window: int) -> tuple[_Plan, pd.DataFrame, float | None] | None:
+    cells = all_cells
+    for key, wanted in answer_filters(filters).items():
+        cells = cells[cells[key].isin(wanted)]  # NULL matches no value, as in the engine
+    if cells.empty:
+        return None
+    plan = _plan((min(cells["day"]), max(cells["day"])), until, days, base, filters, window)
+    inside = pd.Series(False, index=cells.index)
+    for lo, hi in plan.spans:
+        inside |= (cells["day"] >= lo) & (cells["day"] <= hi)
+    weighted = _weighted(cells[inside].reset_index(drop=True), journey)
+    return plan, weighted, _base_score(weighted, plan.base)
+
+
 def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
              days: int = 90, base: tuple[date, date] | None = None,
              filters: Mapping[str, Any] | None = None, mover_window: int = 7,
-             mover_limit: int = 5, with_movers: bool = True) -> IndexResult:
+             mover_limit: int = 5, with_movers: bool = True, fast: bool = True
+             ) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
     answers), with per-touchpoint/owner/channel series and the movers of the last
     ``mover_window`` days versus the ``mover_window`` before.
@@ -454,6 +484,9 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
     ``since``/``until`` override ``days``/the default end (ValueError when since > until).
     ``with_movers=False`` skips the movers and their driver queries (most of the engine
     time on a large store); ``movers`` is then None.
+    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cached,
+    incrementally refreshed cells and results; the same numbers); ``fast=False`` forces the
+    portable engine queries (the reference the fast path is tested against).
     Never raises on an empty store or filters matching nothing: the result then has
     ``empty`` True and no series.
 
@@ -464,7 +497,19 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
     >>> app.close()
     """
     filters = dict(filters or {})
-    prepared = _prepare(events, journey, until, days, base, filters, mover_window)
+    key = ("cx_index", until, days, base, ic.freeze(filters), mover_window, mover_limit,
+           with_movers)
+    return ic.cached_call(events, journey, answer_filters(filters), fast, key, lambda hit: (
+        _cx_index(events, journey, until, days, base, filters, mover_window, mover_limit,
+                  with_movers, hit)))
+
+
+def _cx_index(events: ibis.Table, journey: JourneyConfig, until: date | None, days: int,
+              base: tuple[date, date] | None, filters: dict[str, Any], mover_window: int,
+              mover_limit: int, with_movers: bool, hit: tuple[Any, ic.StoreCache] | None
+              ) -> IndexResult:
+    prepared = _prepare(events, journey, until, days, base, filters, mover_window,
+                        hit[1].zone_cells(hit[0], journey.timezone) if hit else None)
     if prepared is None:
         return _empty_result(filters, base)
     plan, cells, base_score = prepared
@@ -476,7 +521,7 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
     components = {d: _components(cells, d, days_all, shown, base_score, labels[d])
                   for d in DIMENSIONS}
     yesterday = series[-2].value if len(series) > 1 else None
-    movers = (_movers(events, journey, cells, plan, base_score, filters, mover_limit)
+    movers = (_movers(events, journey, cells, plan, base_score, filters, mover_limit, hit)
               if with_movers else None)
     return IndexResult(
         since=plan.since, until=plan.until, base=plan.base, base_score=_opt(base_score),
@@ -488,21 +533,30 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
 
 def index_movers(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
                  window: int = 7, base: tuple[date, date] | None = None,
-                 filters: Mapping[str, Any] | None = None, limit: int = 5
+                 filters: Mapping[str, Any] | None = None, limit: int = 5, fast: bool = True
                  ) -> MoversResult | None:
     """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
-    days before. None when no answer matches the filters."""
+    days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
     filters = dict(filters or {})
-    prepared = _prepare(events, journey, until, 1, base, filters, window)
+    key = ("index_movers", until, window, base, ic.freeze(filters), limit)
+    return ic.cached_call(events, journey, answer_filters(filters), fast, key, lambda hit: (
+        _index_movers(events, journey, until, window, base, filters, limit, hit)))
+
+
+def _index_movers(events: ibis.Table, journey: JourneyConfig, until: date | None, window: int,
+                  base: tuple[date, date] | None, filters: dict[str, Any], limit: int,
+                  hit: tuple[Any, ic.StoreCache] | None) -> MoversResult | None:
+    prepared = _prepare(events, journey, until, 1, base, filters, window,
+                        hit[1].zone_cells(hit[0], journey.timezone) if hit else None)
     if prepared is None:
         return None
     plan, cells, base_score = prepared
-    return _movers(events, journey, cells, plan, base_score, filters, limit)
+    return _movers(events, journey, cells, plan, base_score, filters, limit, hit)
 
 
 def _movers(events: ibis.Table, journey: JourneyConfig, cells: pd.DataFrame, plan: _Plan,
-            base_score: float | None, filters: Mapping[str, Any], limit: int
-            ) -> MoversResult:
+            base_score: float | None, filters: Mapping[str, Any], limit: int,
+            hit: tuple[Any, ic.StoreCache] | None = None) -> MoversResult:
     prev, cur = mv.windows(plan.until, plan.mover_window)
     before, after = _window_index(cells, prev, base_score), _window_index(cells, cur, base_score)
     by_dim: dict[str, list[Mover]] = {d: [] for d in DIMENSIONS}
@@ -510,9 +564,10 @@ def _movers(events: ibis.Table, journey: JourneyConfig, cells: pd.DataFrame, pla
         parts = {d: mv.decompose(cells, [d], prev, cur, base_score) for d in DIMENSIONS}
         pairs = mv.decompose(cells, ["owner", "touchpoint"], prev, cur, base_score)
         owner_deltas = {str(k): float(v) for k, v in parts["owner"]["delta"].items()}
+        owners = answer_filters(filters).get("owner")
         ctx = mv.MoverContext(
             journey=journey, labels=_labels(journey),
-            facts=mv.collect_facts(events, journey, prev, cur, answer_filters(filters).get("owner")),
+            facts=ic.facts(events, journey, prev, cur, owners, hit),
             owner_touchpoints=mv.owner_touchpoints(pairs, owner_deltas))
         by_dim = {d: [mv.make_mover(ctx, d, str(key), row) for key, row in parts[d].iterrows()]
                   for d in DIMENSIONS}

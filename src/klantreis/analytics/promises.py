@@ -109,8 +109,8 @@ def promise_outcomes(events: ir.Table, journey: JourneyConfig,
 
 def _group_column(out: ir.Table, by: GroupBy, period: str) -> ir.Value:
     if by == "period":
-        return out.deadline.truncate({"day": "D", "week": "W", "month": "M"}[period]).cast(
-            "string")
+        unit = {"day": "D", "week": "W", "month": "M"}[period]
+        return out.deadline.truncate(unit).date().cast("string")
     if by == "promise":
         return out.promise_id
     return out[by]

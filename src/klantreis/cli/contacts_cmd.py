@@ -113,10 +113,12 @@ def contacts() -> None:
 @click.option("--from-store", is_flag=True, help="Use labelled contacts in the store.")
 @click.option("--any-labels", is_flag=True, help="Allow labels the taxonomy does not know.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--lr-weight", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Also train a logistic regression and average (weight of the regression).")
 @click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
 def train(db_path: str | None, journey_config: str | None, models: str | None,
           taxonomy: str | None, labels: str | None, from_store: bool, any_labels: bool,
-          seed: int, confusion: bool) -> None:
+          seed: int, lr_weight: float, confusion: bool) -> None:
     from klantreis.contacts.training import train_and_save
 
     tax = _taxonomy(taxonomy)
@@ -124,7 +126,8 @@ def train(db_path: str | None, journey_config: str | None, models: str | None,
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
     info, report = train_and_save(data, _registry(models, db_path),
-                                  None if any_labels else tax, seed=seed)
+                                  None if any_labels else tax, seed=seed,
+                                  lr_weight=lr_weight)
     click.echo(f"model {info.version}: {info.training_size} labelled contacts "
                f"({data.skipped} skipped), {len(info.labels)} reasons")
     _print_report(report, confusion)

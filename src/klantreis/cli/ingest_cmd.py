@@ -18,16 +18,41 @@ def _summary_table(summary: Any) -> Any:
     from rich.table import Table
 
     table = Table(title="ingest")
-    for name in ("file", "format", "encoding", "rows read", "events", "stored",
-                 "duplicates", "quarantined", "status"):
+    for name in (
+        "file",
+        "format",
+        "encoding",
+        "rows read",
+        "events",
+        "stored",
+        "duplicates",
+        "quarantined",
+        "status",
+    ):
         table.add_column(name, justify="left" if name in ("file", "status") else "right")
     for f in summary.files:
-        table.add_row(f.path, f.format, f.encoding or "", f"{f.rows_read:,}",
-                      f"{f.events_produced:,}", f"{f.events_stored:,}", f"{f.duplicates:,}",
-                      f"{f.quarantined:,}", f.status)
-    table.add_row("total", "", "", f"{summary.rows_read:,}", f"{summary.events_produced:,}",
-                  f"{summary.events_stored:,}", f"{summary.duplicates:,}",
-                  f"{summary.quarantined:,}", f"{summary.seconds:.1f} s")
+        table.add_row(
+            f.path,
+            f.format,
+            f.encoding or "",
+            f"{f.rows_read:,}",
+            f"{f.events_produced:,}",
+            f"{f.events_stored:,}",
+            f"{f.duplicates:,}",
+            f"{f.quarantined:,}",
+            f.status,
+        )
+    table.add_row(
+        "total",
+        "",
+        "",
+        f"{summary.rows_read:,}",
+        f"{summary.events_produced:,}",
+        f"{summary.events_stored:,}",
+        f"{summary.duplicates:,}",
+        f"{summary.quarantined:,}",
+        f"{summary.seconds:.1f} s",
+    )
     return table
 
 
@@ -38,25 +63,41 @@ def _echo_summary(summary: Any) -> None:
     for f in summary.failed:
         click.echo(f"failed / mislukt: {f.error}")
     if summary.quarantined:
-        click.echo(f"{summary.quarantined:,} quarantined / in quarantaine"
-                   " (see: klantreis quarantine); top reasons / meest voorkomende redenen:")
+        click.echo(
+            f"{summary.quarantined:,} quarantined / in quarantaine"
+            " (see: klantreis quarantine); top reasons / meest voorkomende redenen:"
+        )
         for reason, n in summary.reasons.most_common(5):
             click.echo(f"  {n:>8,}  {reason}")
 
 
 @click.command(help="Ingest CSV, Parquet, JSON/NDJSON or XES files, folders or globs.")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--mapping", "mapping_path", default=None,
-              help="Mapping TOML for a foreign layout (see examples/mappings).")
+@click.option(
+    "--mapping",
+    "mapping_path",
+    default=None,
+    help="Mapping TOML for a foreign layout (see examples/mappings).",
+)
 @click.option("--delimiter", default=None, help="CSV delimiter (default: sniffed).")
-@click.option("--encoding", default=None,
-              help="File encoding (default: detected: utf-8, else cp1252/latin-1).")
+@click.option(
+    "--encoding",
+    default=None,
+    help="File encoding (default: detected: utf-8, else cp1252/latin-1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @store_options
-def ingest(paths: tuple[str, ...], mapping_path: str | None, delimiter: str | None,
-           encoding: str | None, as_json: bool, no_progress: bool, db_path: str | None,
-           journey_config: str | None) -> None:
+def ingest(
+    paths: tuple[str, ...],
+    mapping_path: str | None,
+    delimiter: str | None,
+    encoding: str | None,
+    as_json: bool,
+    no_progress: bool,
+    db_path: str | None,
+    journey_config: str | None,
+) -> None:
     from klantreis.app import App
     from klantreis.ingest import MappingError, ingest_paths, load_mapping
 
@@ -69,8 +110,14 @@ def ingest(paths: tuple[str, ...], mapping_path: str | None, delimiter: str | No
         sys.exit(2)
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
     with App(settings) as app:
-        summary = ingest_paths(app, list(paths), mapping=mapping, progress=not no_progress,
-                               delimiter=delimiter, encoding=encoding)
+        summary = ingest_paths(
+            app,
+            list(paths),
+            mapping=mapping,
+            progress=not no_progress,
+            delimiter=delimiter,
+            encoding=encoding,
+        )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -83,8 +130,7 @@ def ingest(paths: tuple[str, ...], mapping_path: str | None, delimiter: str | No
 @click.option("--limit", default=50, show_default=True, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @store_options
-def quarantine(limit: int, as_json: bool, db_path: str | None,
-               journey_config: str | None) -> None:
+def quarantine(limit: int, as_json: bool, db_path: str | None, journey_config: str | None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -96,7 +142,9 @@ def quarantine(limit: int, as_json: bool, db_path: str | None,
         total = app.store.count("quarantine")
         rows = app.store.query(
             "SELECT source, line, reason, raw FROM quarantine"
-            " ORDER BY quarantined_at DESC, source, line LIMIT ?", [limit]).to_pylist()
+            " ORDER BY quarantined_at DESC, source, line LIMIT ?",
+            [limit],
+        ).to_pylist()
     if as_json:
         click.echo(json.dumps({"total": total, "rows": rows}, ensure_ascii=False, indent=2))
         return
@@ -104,8 +152,12 @@ def quarantine(limit: int, as_json: bool, db_path: str | None,
     for name in ("source", "line", "reason", "raw"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(escape(str(r["source"])), str(r["line"]), escape(str(r["reason"])),
-                      escape(str(r["raw"])[:200]))
+        table.add_row(
+            escape(str(r["source"])),
+            str(r["line"]),
+            escape(str(r["reason"])),
+            escape(str(r["raw"])[:200]),
+        )
     Console().print(table)
 
 

@@ -108,8 +108,11 @@ def _discover(app: Any, flt: Any, activity: str, top: int | None, use_index: boo
     from klantreis.analytics.journey_index import open_index
 
     index = open_index(app.store) if use_index else None
-    return discover(app.events_table(), app.journey, flt, activity, top,  # type: ignore[arg-type]
-                    index=index)
+    try:
+        return discover(app.events_table(), app.journey, flt, activity, top,  # type: ignore[arg-type]
+                        index=index)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(help="Discover journeys: graph, variants, hand-overs, promises, impact.")
@@ -137,7 +140,10 @@ def variants(db_path: str | None, journey_config: str | None, activity: str, as_
              top: int, no_index: bool, **flt: Any) -> None:
     with _app(db_path, journey_config) as app:
         d = _discover(app, _filter(**flt), activity, top, not no_index)
-        _emit(d.variants.to_pylist(), as_json, ["count", "share", "length", "variant"],
+        rows = d.variants.to_pylist()
+        if not as_json:
+            rows = [{**r, "share_%": 100.0 * r["share"]} for r in rows]
+        _emit(rows, as_json, None if as_json else ["count", "share_%", "length", "variant"],
               extra={"journeys": d.journeys})
 
 
@@ -148,7 +154,10 @@ def handovers(db_path: str | None, journey_config: str | None, activity: str, as
     from klantreis.analytics.discovery import handovers as handovers_of
 
     with _app(db_path, journey_config) as app:
-        table = handovers_of(app.events_table(), app.journey, _filter(**flt))
+        try:
+            table = handovers_of(app.events_table(), app.journey, _filter(**flt))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
         _emit(table.to_pylist(), as_json)
 
 

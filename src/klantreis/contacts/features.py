@@ -59,9 +59,9 @@ def _char_hashes(docs: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.
     return np.concatenate(docs_out), np.concatenate(hashes_out)
 
 
-def _word_keys(docs: Sequence[str], vocab: dict[str, int], grow: bool,
-               k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(doc index, key) of word 1..k-grams; a key mixes the token ids of the n-gram."""
+def _token_ids(docs: Sequence[str], vocab: dict[str, int],
+               grow: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (0 = unknown) of all documents in a row, and the document of each."""
     lists = [_TOKEN.findall(doc) for doc in docs]
     lengths = np.fromiter((len(t) for t in lists), dtype=np.int64, count=len(lists))
     flat = [t for toks in lists for t in toks]
@@ -70,8 +70,14 @@ def _word_keys(docs: Sequence[str], vocab: dict[str, int], grow: bool,
     else:
         get = vocab.get
         ids_list = [get(t, 0) for t in flat]
-    ids = np.asarray(ids_list, dtype=np.uint64)
-    doc_of = np.repeat(np.arange(len(docs)), lengths)
+    return (np.asarray(ids_list, dtype=np.int64),
+            np.repeat(np.arange(len(docs)), lengths))
+
+
+def _word_keys(ids_i: np.ndarray, doc_of: np.ndarray, grow: bool,
+               k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(doc index, key) of word 1..k-grams; a key mixes the token ids of the n-gram."""
+    ids = ids_i.astype(np.uint64)
     rows_out, keys_out = [], []
     key = np.zeros(len(ids), dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -161,8 +167,12 @@ class NgramTfidf:
     """Word (1..word_max) and char_wb (char_min..char_max) n-gram TF-IDF, fit on texts."""
 
     def __init__(self, word_max: int = 2, char_min: int = 2, char_max: int = 5,
-                 min_df: int = 1, sublinear_tf: bool = True) -> None:
+                 min_df: int = 1, sublinear_tf: bool = True, embed_dims: int = 0,
+                 embed_weight: float = 1.0) -> None:
         self.word_max = word_max
+        self.embed_dims = embed_dims
+        self.embed_weight = embed_weight
+        self.embedding_ = np.zeros((0, 0), dtype=np.float32)
         self.char_min = char_min
         self.char_max = char_max
         self.min_df = min_df
@@ -186,16 +196,20 @@ class NgramTfidf:
 
     @property
     def n_features(self) -> int:
-        return len(self.word_vocab_) + len(self.char_vocab_)
+        return len(self.word_vocab_) + len(self.char_vocab_) + self.embedding_.shape[1]
 
     def fit(self, texts: Iterable[str | None]) -> NgramTfidf:
         docs = [normalise(t) for t in texts]
         self.tokens_ = {}
-        wr, wk = _word_keys(docs, self.tokens_, True, self.word_max)
+        ids, doc_of = _token_ids(docs, self.tokens_, True)
+        wr, wk = _word_keys(ids, doc_of, True, self.word_max)
         self.word_vocab_, self.word_idf_ = _vocab_and_idf(wr, wk, len(docs), self.min_df)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
         self.char_vocab_, self.char_idf_ = _vocab_and_idf(cr, ck, len(docs), self.min_df)
         self._indexes = None
+        self.embedding_ = np.zeros((len(self.tokens_) + 1, 0), dtype=np.float32)
+        if self.embed_dims > 0:
+            self.embedding_ = word_vectors(ids, doc_of, len(self.tokens_) + 1, self.embed_dims)
         return self
 
     def transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
@@ -210,11 +224,61 @@ class NgramTfidf:
         return self.fit(docs).transform(docs)
 
     def _transform_chunk(self, docs: list[str]) -> sp.csr_matrix:
-        wr, wk = _word_keys(docs, self.tokens_, False, self.word_max)
+        ids, doc_of = _token_ids(docs, self.tokens_, False)
+        wr, wk = _word_keys(ids, doc_of, False, self.word_max)
         word_index, char_index = self._index()
         words = _tfidf_block(wr, wk, len(docs), word_index, self.word_idf_,
                              self.sublinear_tf)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
         chars = _tfidf_block(cr, ck, len(docs), char_index, self.char_idf_,
                              self.sublinear_tf)
-        return sp.csr_matrix(sp.hstack([words, chars], format="csr"))
+        blocks = [words, chars]
+        if self.embedding_.shape[1]:
+            blocks.append(self._embed(ids, doc_of, len(docs)))
+        return sp.csr_matrix(sp.hstack(blocks, format="csr"))
+
+    def _embed(self, ids: np.ndarray, doc_of: np.ndarray, n_docs: int) -> sp.csr_matrix:
+        """Mean word vector of each document (unknown words skipped), L2-normalised."""
+        known = ids > 0
+        counts = sp.csr_matrix((np.ones(int(known.sum())), (doc_of[known], ids[known])),
+                               shape=(n_docs, self.embedding_.shape[0]))
+        dense = np.asarray(counts @ self.embedding_, dtype=np.float64)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(self.embed_weight * dense / norms)
+
+
+def word_vectors(ids: np.ndarray, doc_of: np.ndarray, n_tokens: int, dims: int,
+                 window: int = 4) -> np.ndarray:
+    """Word vectors from the training texts themselves: positive PMI of co-occurrence within
+    ``window`` words (context counts smoothed with power 0.75), reduced by a truncated SVD.
+    Row 0 (unknown words) is zero. Nothing is downloaded."""
+    from sklearn.utils.extmath import randomized_svd
+
+    if n_tokens < 8 or len(ids) < 2:  # too little text to learn anything
+        return np.zeros((n_tokens, 0), dtype=np.float32)
+    rows, cols = [], []
+    for k in range(1, window + 1):
+        same = doc_of[:-k] == doc_of[k:]
+        a, b = ids[:-k][same], ids[k:][same]
+        rows += [a, b]
+        cols += [b, a]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    counts = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_tokens, n_tokens)).tocoo()
+    total = counts.sum()
+    row_sum = np.asarray(counts.sum(axis=1)).ravel()
+    ctx = np.asarray(counts.sum(axis=0)).ravel() ** 0.75
+    ctx = ctx / max(ctx.sum(), 1e-12) * total
+    with np.errstate(divide="ignore"):
+        pmi = np.log(counts.data * total / (row_sum[counts.row] * ctx[counts.col]))
+    keep = (pmi > 0) & (counts.row > 0) & (counts.col > 0)
+    ppmi = sp.csr_matrix((pmi[keep], (counts.row[keep], counts.col[keep])),
+                         shape=(n_tokens, n_tokens))
+    k = max(1, min(dims, n_tokens - 2))
+    u, s, _ = randomized_svd(ppmi, n_components=k, random_state=0)
+    vectors = u * np.sqrt(s)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    vectors = vectors / norms
+    vectors[0] = 0.0
+    return np.asarray(vectors, dtype=np.float32)

@@ -83,8 +83,8 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
 
 def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     """Per journey and condition, the moment it became true and the owner of that moment."""
-    ev = events_frame(events)
-    ev = ev[ev["journey_id"].notna() & ~ev["kind"].isin(EXCLUDED_KINDS[:3])]
+    ev = events_frame(events.filter(~events.kind.isin(list(EXCLUDED_KINDS))
+                                    & events.journey_id.notnull()))
     parts = [_kind_times(ev, journey.journey_start), *_broken_times(ev, journey)]
     return pd.concat(parts, ignore_index=True)
 

@@ -71,7 +71,8 @@ def labelled_from_store(events: Any, taxonomy: Taxonomy, use_given: bool = True)
 
 
 def train_and_save(data: LabelledSet, registry: ModelRegistry, taxonomy: Taxonomy | None,
-                   seed: int = 0, test_size: float = 0.2) -> tuple[ModelInfo, EvaluationReport]:
+                   seed: int = 0, test_size: float = 0.2,
+                   lr_weight: float = 0.0) -> tuple[ModelInfo, EvaluationReport]:
     """Evaluate on a held-out split, refit on all, and save as a new version.
 
     The taxonomy's example phrases are added to the training data (never to the evaluation).
@@ -83,7 +84,8 @@ def train_and_save(data: LabelledSet, registry: ModelRegistry, taxonomy: Taxonom
         pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
         extra = ([p for p, _ in pairs], [y for _, y in pairs])
     model, report = train_with_holdout(data.texts, data.labels, test_size=test_size, seed=seed,
-                                       threshold=threshold, extra=extra)
+                                       threshold=threshold, extra=extra,
+                                       lr_weight=lr_weight)
     info = registry.save(model, len(data.texts), report, data.source)
     return info, report
 

@@ -8,5 +8,13 @@ from klantreis.ingest.mapping import Mapping, MappingError, load_mapping, parse_
 from klantreis.ingest.runner import expand_paths, ingest_paths
 from klantreis.ingest.summary import FileSummary, IngestSummary
 
-__all__ = ["FileSummary", "IngestSummary", "Mapping", "MappingError", "expand_paths",
-           "ingest_paths", "load_mapping", "parse_mapping"]
+__all__ = [
+    "FileSummary",
+    "IngestSummary",
+    "Mapping",
+    "MappingError",
+    "expand_paths",
+    "ingest_paths",
+    "load_mapping",
+    "parse_mapping",
+]

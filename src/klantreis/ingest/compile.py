@@ -36,8 +36,10 @@ def lit(value: object) -> str:
 
 def slug_sql(expr: str) -> str:
     """Lower-case ASCII with runs of other characters as '_' (dots kept)."""
-    return (f"NULLIF(trim(regexp_replace(lower(strip_accents({expr})), '[^a-z0-9.]+', '_', 'g'),"
-            f" '_'), '')")
+    return (
+        f"NULLIF(trim(regexp_replace(lower(strip_accents({expr})), '[^a-z0-9.]+', '_', 'g'),"
+        f" '_'), '')"
+    )
 
 
 def _raw_text(spec: FieldSpec) -> str:
@@ -71,33 +73,39 @@ def timestamp_expr(spec: FieldSpec, timezone: str, formats: list[str]) -> str:
     fmts = spec.formats or formats
     tz = lit(timezone)
     if not fmts:
-        return (f"(CASE WHEN contains({s}, ':') AND regexp_matches(right({s}, 6),"
-                f" {lit(_ZONE_SUFFIX)})"
-                f" THEN TRY_CAST({s} AS TIMESTAMPTZ)"
-                f" ELSE timezone({tz}, TRY_CAST({s} AS TIMESTAMP)) END)")
+        return (
+            f"(CASE WHEN contains({s}, ':') AND regexp_matches(right({s}, 6),"
+            f" {lit(_ZONE_SUFFIX)})"
+            f" THEN TRY_CAST({s} AS TIMESTAMPTZ)"
+            f" ELSE timezone({tz}, TRY_CAST({s} AS TIMESTAMP)) END)"
+        )
     zoned = [f for f in fmts if "%z" in f or "%Z" in f]
     naive = [f for f in fmts if f not in zoned]
     parts = []
     if zoned:
         parts.append(f"CAST(try_strptime({s}, [{', '.join(map(lit, zoned))}]) AS TIMESTAMPTZ)")
     if naive:
-        parts.append(f"timezone({tz}, CAST(try_strptime({s}, [{', '.join(map(lit, naive))}])"
-                     " AS TIMESTAMP))")
+        parts.append(
+            f"timezone({tz}, CAST(try_strptime({s}, [{', '.join(map(lit, naive))}]) AS TIMESTAMP))"
+        )
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
-def _typed_expr(spec: FieldSpec, kind: str, timezone: str,
-                formats: list[str]) -> tuple[str, str | None]:
+def _typed_expr(
+    spec: FieldSpec, kind: str, timezone: str, formats: list[str]
+) -> tuple[str, str | None]:
     """(value expression, failure condition or None) for a typed field or attribute."""
     if kind == "timestamp":
         ts = timestamp_expr(spec, timezone, formats)
         return ts, (f"({_raw_text(spec)} IS NOT NULL AND {ts} IS NULL)" if spec.column else None)
     base = text_expr(spec)
-    casts = {"number": f"coalesce(TRY_CAST({base} AS DOUBLE),"
-                       f" TRY_CAST(replace({base}, ',', '.') AS DOUBLE))",
-             "integer": f"TRY_CAST({base} AS BIGINT)",
-             "bool": f"TRY_CAST({base} AS BOOLEAN)",
-             "json": f"(CASE WHEN json_valid({base}) THEN json({base}) END)"}
+    casts = {
+        "number": f"coalesce(TRY_CAST({base} AS DOUBLE),"
+        f" TRY_CAST(replace({base}, ',', '.') AS DOUBLE))",
+        "integer": f"TRY_CAST({base} AS BIGINT)",
+        "bool": f"TRY_CAST({base} AS BOOLEAN)",
+        "json": f"(CASE WHEN json_valid({base}) THEN json({base}) END)",
+    }
     if kind not in casts:
         return base, None
     return casts[kind], f"({base} IS NOT NULL AND {casts[kind]} IS NULL)"
@@ -105,12 +113,13 @@ def _typed_expr(spec: FieldSpec, kind: str, timezone: str,
 
 def _failure(cond: str, what: str, spec: FieldSpec) -> str:
     col = spec.column or "?"
-    return (f"CASE WHEN {cond} THEN {lit(f'{what} in column {col!r}: ')}"
-            f" || left({_raw_text(spec)}, 60) END")
+    return (
+        f"CASE WHEN {cond} THEN {lit(f'{what} in column {col!r}: ')}"
+        f" || left({_raw_text(spec)}, 60) END"
+    )
 
 
-def _attrs_expr(ev: ResolvedEvent, timezone: str, formats: list[str],
-                failures: list[str]) -> str:
+def _attrs_expr(ev: ResolvedEvent, timezone: str, formats: list[str], failures: list[str]) -> str:
     pairs = []
     for key, spec in ev.attrs.items():
         expr, bad = _typed_expr(spec, spec.type, timezone, formats)
@@ -123,8 +132,10 @@ def _attrs_expr(ev: ResolvedEvent, timezone: str, formats: list[str],
     obj = f"CAST(json_object({', '.join(pairs)}) AS VARCHAR)" if pairs else None
     base = text_expr(ev.fields["attrs"]) if "attrs" in ev.fields else None
     if base and obj:
-        return (f"(CASE WHEN json_valid({base}) THEN CAST(json_merge_patch({base}, {obj})"
-                f" AS VARCHAR) ELSE {base} END)")
+        return (
+            f"(CASE WHEN json_valid({base}) THEN CAST(json_merge_patch({base}, {obj})"
+            f" AS VARCHAR) ELSE {base} END)"
+        )
     return base or obj or "CAST(NULL AS VARCHAR)"
 
 
@@ -139,10 +150,13 @@ def _event_select(ev: ResolvedEvent, index: int, mapping: Mapping, multi: bool) 
         elif spec is None:
             cols.append(f"CAST(NULL AS {'DOUBLE' if name == 'score' else 'VARCHAR'}) AS {name}")
         elif name in ("occurred_at", "score"):
-            expr, bad = _typed_expr(spec, "timestamp" if name == "occurred_at" else "number",
-                                    tz, fmts)
+            expr, bad = _typed_expr(
+                spec, "timestamp" if name == "occurred_at" else "number", tz, fmts
+            )
             if bad:
-                what = "unparseable time stamp" if name == "occurred_at" else "score is not a number"
+                what = (
+                    "unparseable time stamp" if name == "occurred_at" else "score is not a number"
+                )
                 failures.append(_failure(bad, what, spec))
             cols.append(f"{expr} AS {name}")
         else:
@@ -173,9 +187,13 @@ def check_columns(mapping: Mapping, available: Iterable[str], path: str) -> None
     have = set(available)
     missing = sorted(mapping.columns() - have)
     if missing:
-        raise MappingError(path, [
-            f"the mapping uses column(s) {', '.join(map(repr, missing))} that the file does"
-            f" not have (it has: {', '.join(sorted(have))[:400]})"])
+        raise MappingError(
+            path,
+            [
+                f"the mapping uses column(s) {', '.join(map(repr, missing))} that the file does"
+                f" not have (it has: {', '.join(sorted(have))[:400]})"
+            ],
+        )
 
 
 def compile_mapping(mapping: Mapping, available: Iterable[str], path: str = "<file>") -> str:
@@ -183,10 +201,10 @@ def compile_mapping(mapping: Mapping, available: Iterable[str], path: str = "<fi
     check_columns(mapping, available, path)
     events = mapping.resolved_events()
     multi = len(events) > 1
-    union = " UNION ALL ".join(_event_select(ev, i, mapping, multi)
-                               for i, ev in enumerate(events))
+    union = " UNION ALL ".join(_event_select(ev, i, mapping, multi) for i, ev in enumerate(events))
     derived = "event_id" not in events[0].fields
     event_id = _derived_id() if derived else "__given_id"
     content = ", ".join(_CONTENT)
-    return (f"SELECT {event_id} AS event_id, {content}, source, __row, __event, __reason"
-            f" FROM ({union})")
+    return (
+        f"SELECT {event_id} AS event_id, {content}, source, __row, __event, __reason FROM ({union})"
+    )

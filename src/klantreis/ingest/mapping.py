@@ -80,8 +80,9 @@ class FieldSpec(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
         if (self.column is None) == (self.value is None):
-            raise ValueError("give exactly one of 'column' (a source column) or 'value' "
-                             "(a constant)")
+            raise ValueError(
+                "give exactly one of 'column' (a source column) or 'value' (a constant)"
+            )
         return self
 
 
@@ -169,8 +170,10 @@ class Mapping(_Strict):
         out = []
         for ev in self.events:
             fields = {**shared, **ev.specs()}
-            attrs = {**shared_attrs,
-                     **{k: s for k, v in ev.attrs_map.items() if (s := _spec(v)) is not None}}
+            attrs = {
+                **shared_attrs,
+                **{k: s for k, v in ev.attrs_map.items() if (s := _spec(v)) is not None},
+            }
             when = ev.when
             if when is None and len(self.events) > 1:
                 when = fields["occurred_at"].column if "occurred_at" in fields else None
@@ -192,8 +195,9 @@ class Mapping(_Strict):
 class ResolvedEvent:
     """Fields, attributes and the ``when`` column of one event of a row."""
 
-    def __init__(self, fields: dict[str, FieldSpec], attrs: dict[str, FieldSpec],
-                 when: str | None) -> None:
+    def __init__(
+        self, fields: dict[str, FieldSpec], attrs: dict[str, FieldSpec], when: str | None
+    ) -> None:
         self.fields = fields
         self.attrs = attrs
         self.when = when
@@ -244,7 +248,11 @@ def identity_mapping(columns: list[str], timezone: str = "Europe/Amsterdam") -> 
     fields = {c: FieldSpec(column=c) for c in columns if c in EVENT_COLUMNS}
     missing = [c for c in ("occurred_at", "kind") if c not in fields]
     if missing:
-        raise MappingError("<no mapping>", [
-            f"the file has no column {', '.join(missing)} and no mapping was given; "
-            "pass --mapping to say which columns hold the time stamp and the event kind"])
+        raise MappingError(
+            "<no mapping>",
+            [
+                f"the file has no column {', '.join(missing)} and no mapping was given; "
+                "pass --mapping to say which columns hold the time stamp and the event kind"
+            ],
+        )
     return Mapping(source=SourceOptions(timezone=timezone), fields=_Fields(**fields))

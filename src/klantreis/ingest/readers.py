@@ -29,9 +29,17 @@ __all__ = ["RawBatch", "RowReject", "SourceFile", "detect_encoding", "open_sourc
 
 log = logging.getLogger(__name__)
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
-           ".pq": "parquet", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson",
-           ".xes": "xes"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".xes": "xes",
+}
 CSV_BLOCK_BYTES = 8 << 20
 RAW_PREVIEW_CHARS = 2_000
 
@@ -104,21 +112,28 @@ def _decodes(fh: IO[bytes], encoding: str, chunk: int) -> bool:
 class SourceFile:
     """One input file: its format, encoding and delimiter (detected or given)."""
 
-    def __init__(self, path: Path, delimiter: str | None = None,
-                 encoding: str | None = None) -> None:
+    def __init__(
+        self, path: Path, delimiter: str | None = None, encoding: str | None = None
+    ) -> None:
         self.path = path
         fmt = file_format(path)
         if fmt is None:
-            raise ValueError(f"{path}: unknown file type (use .csv, .parquet, .json, .ndjson,"
-                             " .xes or .xes.gz)")
+            raise ValueError(
+                f"{path}: unknown file type (use .csv, .parquet, .json, .ndjson, .xes or .xes.gz)"
+            )
         self.format = fmt
         self.delimiter = delimiter
         self.encoding = encoding
         self.columns: list[str] = []
 
     def batches(self, batch_rows: int) -> Iterator[RawBatch]:
-        readers = {"csv": self._csv, "parquet": self._parquet, "json": self._json,
-                   "ndjson": self._ndjson, "xes": self._xes}
+        readers = {
+            "csv": self._csv,
+            "parquet": self._parquet,
+            "json": self._json,
+            "ndjson": self._ndjson,
+            "xes": self._xes,
+        }
         return readers[self.format](batch_rows)
 
     # -- CSV -----------------------------------------------------------------------------
@@ -132,29 +147,38 @@ class SourceFile:
         rejects: list[RowReject] = []
 
         def on_invalid(row: Any) -> str:
-            rejects.append(RowReject(
-                int(row.number) if row.number and row.number > 0 else -1,
-                f"wrong column count (expected {row.expected_columns},"
-                f" got {row.actual_columns})", str(row.text)[:RAW_PREVIEW_CHARS]))
+            rejects.append(
+                RowReject(
+                    int(row.number) if row.number and row.number > 0 else -1,
+                    f"wrong column count (expected {row.expected_columns},"
+                    f" got {row.actual_columns})",
+                    str(row.text)[:RAW_PREVIEW_CHARS],
+                )
+            )
             return "skip"
 
         reader = pacsv.open_csv(
             pa.input_stream(str(self.path), compression="detect"),
             read_options=pacsv.ReadOptions(
                 encoding="utf8" if self.encoding.startswith("utf-8") else self.encoding,
-                block_size=CSV_BLOCK_BYTES, use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter=self.delimiter,
-                                             invalid_row_handler=on_invalid),
+                block_size=CSV_BLOCK_BYTES,
+                use_threads=False,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=self.delimiter, invalid_row_handler=on_invalid
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(self.columns, pa.string()),
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
         yield from _rebatch(_csv_stream(reader, rejects), batch_rows)
 
     def _csv_head(self) -> tuple[str, str]:
         opener: Any = gzip.open if self.path.name.lower().endswith(".gz") else open
         assert self.encoding is not None
-        with opener(self.path, "rt", encoding=self.encoding, errors="replace",
-                    newline="") as fh:
+        with opener(self.path, "rt", encoding=self.encoding, errors="replace", newline="") as fh:
             sample = fh.read(64 * 1024)
         header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
         return header, sample
@@ -183,7 +207,7 @@ class SourceFile:
             except ValueError as exc:
                 raise ValueError(f"{self.path}: not valid JSON: {exc}") from exc
         for start in range(0, len(records), batch_rows):
-            chunk = records[start:start + batch_rows]
+            chunk = records[start : start + batch_rows]
             yield _records_batch(chunk, start + 1, self)
 
     def _ndjson(self, batch_rows: int) -> Iterator[RawBatch]:
@@ -207,8 +231,9 @@ class SourceFile:
         yield from xes_batches(self.path, batch_rows)
 
 
-def open_source(path: Path, delimiter: str | None = None,
-                encoding: str | None = None) -> SourceFile:
+def open_source(
+    path: Path, delimiter: str | None = None, encoding: str | None = None
+) -> SourceFile:
     return SourceFile(path, delimiter, encoding)
 
 
@@ -227,8 +252,9 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8-sig", errors="strict")
 
 
-def _csv_stream(reader: pacsv.CSVStreamingReader,
-                rejects: list[RowReject]) -> Iterator[tuple[pa.RecordBatch, list[RowReject]]]:
+def _csv_stream(
+    reader: pacsv.CSVStreamingReader, rejects: list[RowReject]
+) -> Iterator[tuple[pa.RecordBatch, list[RowReject]]]:
     for rb in reader:
         taken = list(rejects)
         rejects.clear()
@@ -237,8 +263,9 @@ def _csv_stream(reader: pacsv.CSVStreamingReader,
         yield pa.RecordBatch.from_pylist([], schema=reader.schema), list(rejects)
 
 
-def _rebatch(stream: Iterator[tuple[pa.RecordBatch, list[RowReject]]],
-             batch_rows: int) -> Iterator[RawBatch]:
+def _rebatch(
+    stream: Iterator[tuple[pa.RecordBatch, list[RowReject]]], batch_rows: int
+) -> Iterator[RawBatch]:
     """Cut pyarrow's blocks into batches of ``batch_rows`` rows, numbering lines.
 
     Line of a good row = header line + its position among data rows, shifted past the
@@ -263,8 +290,9 @@ def _rebatch(stream: Iterator[tuple[pa.RecordBatch, list[RowReject]]],
         yield _emit(table, pending_rejects, known_bad, next_line)[0]
 
 
-def _emit(table: pa.Table, rejects: list[RowReject], known_bad: list[int],
-          next_line: int) -> tuple[RawBatch, int]:
+def _emit(
+    table: pa.Table, rejects: list[RowReject], known_bad: list[int], next_line: int
+) -> tuple[RawBatch, int]:
     n = table.num_rows
     lines = np.arange(next_line, next_line + n, dtype=np.int64)
     for bad in sorted(b for b in known_bad if b >= next_line):
@@ -281,8 +309,9 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _records_batch(records: list[Any], first_line: int, src: SourceFile,
-                   lines: list[int] | None = None) -> RawBatch:
+def _records_batch(
+    records: list[Any], first_line: int, src: SourceFile, lines: list[int] | None = None
+) -> RawBatch:
     lines = lines if lines is not None else list(range(first_line, first_line + len(records)))
     good: list[dict[str, Any]] = []
     good_lines: list[int] = []
@@ -295,8 +324,11 @@ def _records_batch(records: list[Any], first_line: int, src: SourceFile,
         good_lines.append(line)
     names = list(dict.fromkeys(k for rec in good for k in rec))
     src.columns = list(dict.fromkeys([*src.columns, *names]))
-    table = pa.table({k: pa.array([_json_text(r.get(k)) for r in good], pa.string())
-                      for k in names}) if good else pa.table({})
+    table = (
+        pa.table({k: pa.array([_json_text(r.get(k)) for r in good], pa.string()) for k in names})
+        if good
+        else pa.table({})
+    )
     return RawBatch(table, np.array(good_lines, dtype=np.int64), rejects)
 
 
@@ -309,8 +341,9 @@ def _ndjson_batch(numbered: list[tuple[int, str]], src: SourceFile) -> RawBatch:
             records.append(json.loads(text))
             lines.append(number)
         except ValueError as exc:
-            rejects.append(RowReject(number, f"invalid JSON: {exc.args[0][:80]}",
-                                     text[:RAW_PREVIEW_CHARS]))
+            rejects.append(
+                RowReject(number, f"invalid JSON: {exc.args[0][:80]}", text[:RAW_PREVIEW_CHARS])
+            )
     batch = _records_batch(records, 0, src, lines)
     batch.rejects = rejects + batch.rejects
     return batch

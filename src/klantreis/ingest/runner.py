@@ -68,17 +68,22 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
         if any(ch in text for ch in "*?["):
             out += sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         elif Path(text).is_dir():
-            out += sorted(p for p in Path(text).rglob("*")
-                          if p.is_file() and file_format(p) is not None)
+            out += sorted(
+                p for p in Path(text).rglob("*") if p.is_file() and file_format(p) is not None
+            )
         else:
             out.append(Path(text))
     return list(dict.fromkeys(out))
 
 
-def ingest_paths(app: App, paths: Sequence[str | Path],
-                 mapping: Mapping | str | Path | None = None,
-                 progress: bool = True, delimiter: str | None = None,
-                 encoding: str | None = None) -> IngestSummary:
+def ingest_paths(
+    app: App,
+    paths: Sequence[str | Path],
+    mapping: Mapping | str | Path | None = None,
+    progress: bool = True,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> IngestSummary:
     """Ingest every file; returns per-file counts (see ``klantreis.ingest.summary``).
 
     A file that cannot be read at all (unknown type, missing column for the mapping, not
@@ -103,15 +108,24 @@ def ingest_paths(app: App, paths: Sequence[str | Path],
     return summary
 
 
-def _ingest_file(app: App, con: duckdb.DuckDBPyConnection, path: Path,
-                 mapping: Mapping | None, delimiter: str | None, encoding: str | None,
-                 advance: Any) -> FileSummary:
+def _ingest_file(
+    app: App,
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    mapping: Mapping | None,
+    delimiter: str | None,
+    encoding: str | None,
+    advance: Any,
+) -> FileSummary:
     fs = FileSummary(str(path))
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     try:
         opts = mapping.source if mapping else None
-        src = SourceFile(path, delimiter or (opts.delimiter if opts else None),
-                         encoding or (opts.encoding if opts else None))
+        src = SourceFile(
+            path,
+            delimiter or (opts.delimiter if opts else None),
+            encoding or (opts.encoding if opts else None),
+        )
         fs.format = src.format
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
@@ -120,9 +134,13 @@ def _ingest_file(app: App, con: duckdb.DuckDBPyConnection, path: Path,
         fs.error = str(exc)
         log.warning("ingest of %s failed: %s", path, exc)
     fs.seconds = time.perf_counter() - t0
-    app.store.record_run(str(path), started_at,
-                         AppendResult(fs.rows_read, fs.events_stored, fs.duplicates,
-                                      fs.quarantined), fs.rows_read, fs.status)
+    app.store.record_run(
+        str(path),
+        started_at,
+        AppendResult(fs.rows_read, fs.events_stored, fs.duplicates, fs.quarantined),
+        fs.rows_read,
+        fs.status,
+    )
     advance(0, 1)
     return fs
 
@@ -138,8 +156,14 @@ class _Work:
     prepared: PreparedBatch
 
 
-def _run_batches(app: App, con: duckdb.DuckDBPyConnection, src: SourceFile,
-                 mapping: Mapping | None, fs: FileSummary, advance: Any) -> None:
+def _run_batches(
+    app: App,
+    con: duckdb.DuckDBPyConnection,
+    src: SourceFile,
+    mapping: Mapping | None,
+    fs: FileSummary,
+    advance: Any,
+) -> None:
     """Prepare batch k+1 (read, map, validate) in a thread while batch k is stored."""
     for work in in_background(_prepared(app, con, src, mapping)):
         fs.encoding, fs.delimiter = src.encoding, src.delimiter
@@ -156,8 +180,9 @@ def _run_batches(app: App, con: duckdb.DuckDBPyConnection, src: SourceFile,
     fs.encoding, fs.delimiter = src.encoding, src.delimiter
 
 
-def _prepared(app: App, con: duckdb.DuckDBPyConnection, src: SourceFile,
-              mapping: Mapping | None) -> Iterator[_Work]:
+def _prepared(
+    app: App, con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping | None
+) -> Iterator[_Work]:
     sql: str | None = None
     source = str(src.path)
     for raw in src.batches(app.settings.ingest_batch_rows):
@@ -193,31 +218,50 @@ def _prepare_canonical(app: App, raw: RawBatch, source: str) -> _Work:
         table = table.set_column(table.schema.get_field_index("source"), "source", filled)
     else:
         table = table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
-    prepared = prepare_events(table, app.journey, source, lines=raw.lines,
-                              extra_quarantine=_reader_quarantine(raw, source),
-                              extra_reasons=[r.reason for r in raw.rejects])
+    prepared = prepare_events(
+        table,
+        app.journey,
+        source,
+        lines=raw.lines,
+        extra_quarantine=_reader_quarantine(raw, source),
+        extra_reasons=[r.reason for r in raw.rejects],
+    )
     return _Work(raw.rows_read, len(raw.rejects), 0, table.num_rows, prepared)
 
 
-def _prepare_mapped(app: App, con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch,
-                    source: str) -> _Work:
+def _prepare_mapped(
+    app: App, con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch, source: str
+) -> _Work:
     out = _run_mapping(con, sql, raw)
     bad_mask = pc.is_valid(out["__reason"])
     bad = out.filter(bad_mask)
     good = out.filter(pc.invert(bad_mask))
     rows_with_events = len(pc.unique(out["__row"])) if out.num_rows else 0
     events = good.select(list(EVENT_COLUMNS))
-    events = events.set_column(len(EVENT_COLUMNS) - 1, "source",
-                               pc.coalesce(events["source"], pa.scalar(source)))
+    events = events.set_column(
+        len(EVENT_COLUMNS) - 1, "source", pc.coalesce(events["source"], pa.scalar(source))
+    )
     lines = raw.lines[good["__row"].to_numpy()] if good.num_rows else np.array([], np.int64)
-    extra = [t for t in (_reader_quarantine(raw, source), _mapping_quarantine(bad, raw, source))
-             if t is not None]
-    prepared = prepare_events(events, app.journey, source, lines=lines,
-                              extra_quarantine=pa.concat_tables(extra) if extra else None,
-                              extra_reasons=[r.reason for r in raw.rejects]
-                              + bad["__reason"].to_pylist())
-    return _Work(raw.rows_read, len(raw.rejects), raw.table.num_rows - rows_with_events,
-                 out.num_rows, prepared)
+    extra = [
+        t
+        for t in (_reader_quarantine(raw, source), _mapping_quarantine(bad, raw, source))
+        if t is not None
+    ]
+    prepared = prepare_events(
+        events,
+        app.journey,
+        source,
+        lines=lines,
+        extra_quarantine=pa.concat_tables(extra) if extra else None,
+        extra_reasons=[r.reason for r in raw.rejects] + bad["__reason"].to_pylist(),
+    )
+    return _Work(
+        raw.rows_read,
+        len(raw.rejects),
+        raw.table.num_rows - rows_with_events,
+        out.num_rows,
+        prepared,
+    )
 
 
 def _run_mapping(con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch) -> pa.Table:
@@ -268,8 +312,12 @@ def in_background(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
 def _reader_quarantine(raw: RawBatch, source: str) -> pa.Table | None:
     if not raw.rejects:
         return None
-    return quarantine_rows(source, [r.line for r in raw.rejects],
-                           [r.reason for r in raw.rejects], [r.raw for r in raw.rejects])
+    return quarantine_rows(
+        source,
+        [r.line for r in raw.rejects],
+        [r.reason for r in raw.rejects],
+        [r.raw for r in raw.rejects],
+    )
 
 
 def _mapping_quarantine(bad: pa.Table, raw: RawBatch, source: str) -> pa.Table | None:
@@ -278,10 +326,13 @@ def _mapping_quarantine(bad: pa.Table, raw: RawBatch, source: str) -> pa.Table |
     rows = bad["__row"].to_pylist()
     events = bad["__event"].to_pylist()
     originals = raw.table.take(pa.array(rows)).to_pylist()
-    raws = [json.dumps({"row": o, "event": e}, ensure_ascii=False, default=str)
-            for o, e in zip(originals, events, strict=True)]
-    return quarantine_rows(source, [int(raw.lines[r]) for r in rows],
-                           bad["__reason"].to_pylist(), raws)
+    raws = [
+        json.dumps({"row": o, "event": e}, ensure_ascii=False, default=str)
+        for o, e in zip(originals, events, strict=True)
+    ]
+    return quarantine_rows(
+        source, [int(raw.lines[r]) for r in rows], bad["__reason"].to_pylist(), raws
+    )
 
 
 @contextmanager
@@ -300,8 +351,14 @@ def _progress(enabled: bool, files: int) -> Iterator[Any]:
         TimeElapsedColumn,
     )
 
-    columns = (SpinnerColumn(), TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("files · {task.fields[rows]:,} rows"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files · {task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("ingest", total=files, rows=0)
         state = {"rows": 0}

@@ -57,19 +57,35 @@ class FileSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "format": self.format, "encoding": self.encoding,
-            "delimiter": self.delimiter, "rows_read": self.rows_read,
+            "path": self.path,
+            "format": self.format,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "rows_read": self.rows_read,
             "rows_rejected": self.rows_rejected,
             "rows_without_events": self.rows_without_events,
-            "events_produced": self.events_produced, "events_stored": self.events_stored,
-            "duplicates": self.duplicates, "events_rejected": self.events_rejected,
-            "quarantined": self.quarantined, "reasons": dict(self.reasons.most_common()),
-            "status": self.status, "error": self.error, "seconds": round(self.seconds, 3),
+            "events_produced": self.events_produced,
+            "events_stored": self.events_stored,
+            "duplicates": self.duplicates,
+            "events_rejected": self.events_rejected,
+            "quarantined": self.quarantined,
+            "reasons": dict(self.reasons.most_common()),
+            "status": self.status,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
         }
 
 
-_TOTALS = ("rows_read", "rows_rejected", "rows_without_events", "events_produced",
-           "events_stored", "duplicates", "events_rejected", "quarantined")
+_TOTALS = (
+    "rows_read",
+    "rows_rejected",
+    "rows_without_events",
+    "events_produced",
+    "events_stored",
+    "duplicates",
+    "events_rejected",
+    "quarantined",
+)
 
 
 @dataclass

@@ -74,7 +74,8 @@ def xes_records(path: Path) -> Iterator[dict[str, Any]]:
             parent = depth_stack[-1] if depth_stack else ""
             if tag in _ATTRIBUTE_TAGS and parent in ("trace", "event") and elem.get("key"):
                 (event if parent == "event" and event is not None else trace)[
-                    str(elem.get("key"))] = _value(elem)
+                    str(elem.get("key"))
+                ] = _value(elem)
             elif tag == "event" and event is not None:
                 position += 1
                 yield _record(trace, event, position, slug)
@@ -84,8 +85,9 @@ def xes_records(path: Path) -> Iterator[dict[str, Any]]:
                 elem.clear()
 
 
-def _record(trace: dict[str, Any], event: dict[str, Any], position: int,
-            slug: Any) -> dict[str, Any]:
+def _record(
+    trace: dict[str, Any], event: dict[str, Any], position: int, slug: Any
+) -> dict[str, Any]:
     case = trace.get("concept:name")
     name = event.pop("concept:name", None)
     when = event.pop("time:timestamp", None)
@@ -109,10 +111,16 @@ def xes_batches(path: Path, batch_rows: int) -> Iterator[Any]:
     for rec in xes_records(path):
         chunk.append(rec)
         if len(chunk) >= batch_rows:
-            yield RawBatch(events_from_records(chunk, str(path)),
-                           np.arange(line, line + len(chunk)), canonical=True)
+            yield RawBatch(
+                events_from_records(chunk, str(path)),
+                np.arange(line, line + len(chunk)),
+                canonical=True,
+            )
             line += len(chunk)
             chunk = []
     if chunk:
-        yield RawBatch(events_from_records(chunk, str(path)),
-                       np.arange(line, line + len(chunk)), canonical=True)
+        yield RawBatch(
+            events_from_records(chunk, str(path)),
+            np.arange(line, line + len(chunk)),
+            canonical=True,
+        )
