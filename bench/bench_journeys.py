@@ -171,9 +171,18 @@ def _index_reads(app: App, rows: list[tuple[str, float, str]]) -> None:
                  f"{fd.journeys:,} journeys"))
 
 
+class _Rows(list):  # type: ignore[type-arg]
+    """Rows that are printed as they are measured (a killed run keeps what it measured)."""
+
+    def append(self, row: tuple[str, float, str]) -> None:
+        super().append(row)
+        print(f"| {row[0]} | {row[1]:.2f} | {row[2]} |", flush=True)
+
+
 def run(store_path: str, events: int, pm4py_events: int, skip_plain: bool,
         reuse: bool = False) -> list[tuple[str, float, str]]:
-    rows: list[tuple[str, float, str]] = []
+    print("| step | seconds | notes |\n|---|---:|---|", flush=True)
+    rows: list[tuple[str, float, str]] = _Rows()
     with App(Settings.load(env={}, db_path=store_path)) as app:
         existing = app.store.count()
     if not (reuse and existing):
@@ -221,9 +230,6 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or str(Path(tmp) / "bench_journeys.duckdb")
         rows = run(path, args.events, pm_events, args.skip_plain, args.reuse)
-    print("| step | seconds | notes |\n|---|---:|---|")
-    for name, seconds, note in rows:
-        print(f"| {name} | {seconds:.2f} | {note} |")
     times = {name: s for name, s, _ in rows}
     warm = next(s for name, s, _ in rows if name.startswith("**our"))
     first = next(s for name, s, _ in rows if "first read after refresh" in name)
@@ -236,3 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     if pm:
         print(f"pm4py discover_dfg / ours: {pm / warm:.0f}x (graph kept),"
               f" {pm / first:.1f}x (first read after a refresh)")
+
+
+if __name__ == "__main__":
+    main()

@@ -125,7 +125,7 @@ def fill_store(app: App, **kwargs: Any) -> None:
         accounts.add_user(app.store, role, role, password)
 
 
-def test_settings(db_path: str) -> Settings:
+def make_settings(db_path: str) -> Settings:
     return Settings.load(
         env={},
         db_path=db_path,
@@ -140,7 +140,7 @@ def test_settings(db_path: str) -> Settings:
 def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic store with its users, built once per session and copied per test."""
     path = tmp_path_factory.mktemp("template") / "store.duckdb"
-    with App(test_settings(str(path))) as a:
+    with App(make_settings(str(path))) as a:
         fill_store(a)
     return path
 
@@ -150,7 +150,7 @@ def web_app(template_store: Path, tmp_path: Path) -> Iterator[App]:
     """A fresh App on a copy of the synthetic store."""
     path = tmp_path / "store.duckdb"
     shutil.copyfile(template_store, path)
-    a = App(test_settings(str(path)))
+    a = App(make_settings(str(path)))
     yield a
     a.close()
 

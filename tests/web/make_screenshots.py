@@ -37,6 +37,7 @@ PAGES = [
     ("scores", "/scores?period=30d", "analyst"),
     ("verbatims", "/verbatims?period=30d", "viewer"),
     ("index-en", "/?lang=en", "viewer"),
+    ("api-docs", "/api/v1/docs", "viewer"),
 ]
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
@@ -69,6 +70,8 @@ def _shoot(browser: object, base: str, passwords: dict[str, str], out: Path) -> 
                     continue
                 page.goto(base + path)
                 page.wait_for_load_state("networkidle")
+                if "docs" in path:
+                    page.wait_for_selector(".opblock", timeout=20_000)
                 for chart in page.locator(".chart").all():
                     chart.locator("svg").first.wait_for(timeout=20_000)
                 page.screenshot(path=str(out / f"{name}-{size_name}.png"), full_page=True)

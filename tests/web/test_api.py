@@ -418,3 +418,14 @@ def test_login_redirect_keeps_the_query(client: TestClient) -> None:
     resp = client.get("/scores?period=7d&channel=web", headers={"accept": "text/html"})
     assert resp.status_code == 303
     assert resp.headers["location"] == "/login?next=/scores%3Fperiod%3D7d%26channel%3Dweb"
+
+
+def test_builtin_docs_page_without_swagger_bundle(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from klantreis.web.routes import assets
+
+    monkeypatch.setattr(assets, "_swagger_dir", lambda: None)
+    resp = client.get("/api/v1/docs")
+    assert resp.status_code == 200 and "/api/v1/openapi.json" in resp.text
+    assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 404

@@ -499,7 +499,7 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
     filters = dict(filters or {})
     key = ("cx_index", until, days, base, ic.freeze(filters), mover_window, mover_limit,
            with_movers)
-    return ic.cached_call(events, journey, answer_filters(filters), fast, key, lambda hit: (
+    return ic.cached_call(events, journey, fast, key, lambda hit: (
         _cx_index(events, journey, until, days, base, filters, mover_window, mover_limit,
                   with_movers, hit)))
 
@@ -509,7 +509,7 @@ def _cx_index(events: ibis.Table, journey: JourneyConfig, until: date | None, da
               mover_limit: int, with_movers: bool, hit: tuple[Any, ic.StoreCache] | None
               ) -> IndexResult:
     prepared = _prepare(events, journey, until, days, base, filters, mover_window,
-                        hit[1].zone_cells(hit[0], journey.timezone) if hit else None)
+                        ic.all_cells(hit, journey.timezone, answer_filters(filters)))
     if prepared is None:
         return _empty_result(filters, base)
     plan, cells, base_score = prepared
@@ -539,7 +539,7 @@ def index_movers(events: ibis.Table, journey: JourneyConfig, *, until: date | No
     days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
     filters = dict(filters or {})
     key = ("index_movers", until, window, base, ic.freeze(filters), limit)
-    return ic.cached_call(events, journey, answer_filters(filters), fast, key, lambda hit: (
+    return ic.cached_call(events, journey, fast, key, lambda hit: (
         _index_movers(events, journey, until, window, base, filters, limit, hit)))
 
 
@@ -547,7 +547,7 @@ def _index_movers(events: ibis.Table, journey: JourneyConfig, until: date | None
                   base: tuple[date, date] | None, filters: dict[str, Any], limit: int,
                   hit: tuple[Any, ic.StoreCache] | None) -> MoversResult | None:
     prepared = _prepare(events, journey, until, 1, base, filters, window,
-                        hit[1].zone_cells(hit[0], journey.timezone) if hit else None)
+                        ic.all_cells(hit, journey.timezone, answer_filters(filters)))
     if prepared is None:
         return None
     plan, cells, base_score = prepared

@@ -13,6 +13,8 @@ rows stored, and the row count plus the newest ``ingested_at`` identify that set
   in pandas. After an ingest only the rows with ``ingested_at`` past the last watermark are
   aggregated and added (sums add up); a count check falls back to a full rebuild if anything
   does not add up (a delete, rows without ``ingested_at``).
+- **Driver counts** of the movers' windows (:mod:`klantreis.analytics.index_facts`):
+  failure/contact counts and per-journey first promise/fulfilment, merged the same way.
 - **Results**: whole :class:`IndexResult` objects per call arguments, dropped when the count
   or watermark changes. A warm call costs one ``count(*)``/``max(ingested_at)`` query.
 
@@ -38,11 +40,12 @@ import pandas as pd
 from ibis.common.exceptions import IbisError
 
 from klantreis.analytics import movers as mv
+from klantreis.analytics.index_facts import FactState
 from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["CELL_KEYS", "FAST_FILTER_KEYS", "StoreCache", "cached_call", "clear", "facts",
-           "fast_store", "raw_cells", "store_cache"]
+__all__ = ["CELL_KEYS", "FAST_FILTER_KEYS", "StoreCache", "all_cells", "cached_call",
+           "cells_apply", "clear", "facts", "raw_cells", "store_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ _POINTS_SQL = f"""CASE metric
     WHEN 'ces' THEN (7.0 - score) * (100.0 / 6.0)
     WHEN 'stars' THEN (score - 1.0) * 25.0 END"""
 
+#: The rows ingested between two versions.
+_DELTA = "ingested_at > $ing_lo AND ingested_at <= $ing_hi"
 _CELLS_SQL = f"""
 SELECT CAST(timezone($zone, occurred_at) AS DATE) AS day, touchpoint, owner, channel,
        count(*) AS n, sum(pts) AS points, sum(pts * pts) AS points_sq
@@ -111,6 +116,7 @@ class StoreCache:
     watermark: datetime | None = None
     cells: dict[str, pd.DataFrame] = field(default_factory=dict)  # per time zone
     results: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    fact_states: dict[Hashable, FactState] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _version(self, con: Any) -> tuple[int, datetime | None]:
@@ -129,20 +135,26 @@ class StoreCache:
         self.results.clear()
         old_count, old_mark = self.count, self.watermark
         self.count, self.watermark = count, mark
-        if old_mark is None or old_count < 0 or not self.cells:
-            self.cells = {}
+        if old_mark is None or old_count < 0:
+            self.cells, self.fact_states = {}, {}
             return
-        window = {"lo": old_mark, "hi": mark}
-        added = self._rows(con, "ingested_at > $lo AND ingested_at <= $hi", window)
+        window = {"ing_lo": old_mark, "ing_hi": mark}
+        added = self._rows(con, _DELTA, window)
         if old_count + added != count:
-            log.info("index cells of %s rebuilt: %d + %d != %d rows", self.table, old_count,
+            log.info("index cache of %s rebuilt: %d + %d != %d rows", self.table, old_count,
                      added, count)
-            self.cells = {}
+            self.cells, self.fact_states = {}, {}
             return
         for zone, cells in self.cells.items():
-            delta = raw_cells(con, self.table, zone, "ingested_at > $lo AND ingested_at <= $hi",
-                              window)
-            self.cells[zone] = _merge(cells, delta)
+            self.cells[zone] = _merge(cells, raw_cells(con, self.table, zone, _DELTA, window))
+        for state in self.fact_states.values():
+            state.load(con, self.table, _DELTA, window)
+
+    def _snapshot(self) -> tuple[str, dict[str, Any]]:
+        """WHERE clause and parameters of all rows up to the current version."""
+        if self.watermark is None:
+            return "TRUE", {}
+        return "ingested_at IS NULL OR ingested_at <= $ing_hi", {"ing_hi": self.watermark}
 
     def _rows(self, con: Any, where: str, params: Mapping[str, Any]) -> int:
         cur = con.cursor()
@@ -155,8 +167,7 @@ class StoreCache:
     def zone_cells(self, con: Any, zone: str) -> pd.DataFrame:
         """All-history answer cells in ``zone`` (built on first use at this version)."""
         if zone not in self.cells:
-            where = "ingested_at IS NULL OR ingested_at <= $hi" if self.watermark else "TRUE"
-            params = {"hi": self.watermark} if self.watermark else {}
+            where, params = self._snapshot()
             cells = raw_cells(con, self.table, zone, where, params)
             expected = self._rows(con, where, params)
             if expected == self.count:
@@ -164,6 +175,13 @@ class StoreCache:
             else:  # rows arrived in between: use this snapshot, keep nothing
                 return cells
         return self.cells[zone]
+
+    def facts(self, con: Any, key: Hashable, make: Callable[[], FactState]) -> mv.Facts:
+        """The driver counts of ``key`` (loaded on first use, refreshed with the cells)."""
+        if key not in self.fact_states:
+            where, params = self._snapshot()
+            self.fact_states[key] = make().load(con, self.table, where, params)
+        return self.fact_states[key].facts()
 
     def result(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         if key in self.results:
@@ -176,6 +194,8 @@ class StoreCache:
         return value
 
 
+T = TypeVar("T")
+Hit = tuple[Any, StoreCache]
 _CACHES: dict[str, StoreCache] = {}
 _LOCK = threading.Lock()
 
@@ -206,25 +226,25 @@ def store_cache(events: ibis.Table) -> tuple[Any, StoreCache] | None:
     return con, cache
 
 
-def fast_store(events: ibis.Table, wanted: Mapping[str, list[Any]], fast: bool = True
-               ) -> tuple[Any, StoreCache] | None:
-    """(connection, cache) when the fast path applies to ``events`` and the dimension
-    filters ``wanted`` (only FAST_FILTER_KEYS with text values), else None."""
-    if not fast or any(k not in FAST_FILTER_KEYS or not all(isinstance(v, str) for v in vs)
-                       for k, vs in wanted.items()):
-        return None
-    return store_cache(events)
+def cells_apply(wanted: Mapping[str, list[Any]]) -> bool:
+    """Whether the cached cells can apply the dimension filters ``wanted`` themselves (only
+    FAST_FILTER_KEYS with text values; others, like ``segment``, need the engine)."""
+    return all(k in FAST_FILTER_KEYS and all(isinstance(v, str) for v in vs)
+               for k, vs in wanted.items())
 
 
-T = TypeVar("T")
-Hit = tuple[Any, "StoreCache"]
+def all_cells(hit: Hit | None, zone: str, wanted: Mapping[str, list[Any]]
+              ) -> pd.DataFrame | None:
+    """The all-history cells when on the fast path and they can apply ``wanted``."""
+    return hit[1].zone_cells(hit[0], zone) if hit and cells_apply(wanted) else None
 
 
-def cached_call(events: ibis.Table, journey: JourneyConfig, wanted: Mapping[str, list[Any]],
-                fast: bool, key: Hashable, compute: Callable[[Hit | None], T]) -> T:
+def cached_call(events: ibis.Table, journey: JourneyConfig, fast: bool, key: Hashable,
+                compute: Callable[[Hit | None], T]) -> T:
     """``compute(hit)`` on the fast path, its result kept per store version under ``key``
-    (plus the journey); ``compute(None)`` when the fast path does not apply."""
-    hit = fast_store(events, wanted, fast)
+    (plus the journey); ``compute(None)`` when the fast path does not apply (``fast``
+    False, not a plain DuckDB table)."""
+    hit = store_cache(events) if fast else None
     if hit is None:
         return compute(None)
     con, cache = hit
@@ -240,8 +260,8 @@ def facts(events: ibis.Table, journey: JourneyConfig, prev: tuple[date, date],
     fast path."""
     if hit is None:
         return mv.collect_facts(events, journey, prev, cur, owners)
-    key = ("facts", journey_key(journey), prev, cur, freeze(owners))
-    return hit[1].result(key, lambda: mv.collect_facts(events, journey, prev, cur, owners))
+    key = (journey_key(journey), prev, cur, freeze(owners))
+    return hit[1].facts(hit[0], key, lambda: FactState(journey, prev, cur, owners))
 
 
 def clear() -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "journey_events",
     "order_keys",
     "paths",
+    "selected_journeys",
     "steps",
 ]
 

@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from klantreis.app import App
 from klantreis.ingest.compile import compile_mapping
@@ -35,6 +36,7 @@ from klantreis.ingest.mapping import (
     load_mapping,
     parse_mapping,
 )
+from klantreis.ingest.parquet_sql import ingest_parquet_sql, sql_compatible
 from klantreis.ingest.readers import RawBatch, SourceFile, file_format
 from klantreis.ingest.summary import FileSummary, IngestSummary, reason_class
 from klantreis.model.events import EVENT_COLUMNS
@@ -42,7 +44,7 @@ from klantreis.services.ingest import PreparedBatch, prepare_events
 from klantreis.store import AppendResult
 from klantreis.store.duckdb_store import quarantine_rows
 
-__all__ = ["PM4PY_MAPPING", "expand_paths", "ingest_paths"]
+__all__ = ["PARQUET_SQL", "PM4PY_MAPPING", "expand_paths", "ingest_paths"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -129,7 +131,10 @@ def _ingest_file(
         fs.format = src.format
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
-        _run_batches(app, con, src, mapping, fs, advance)
+        if _sql_path(src, mapping):
+            ingest_parquet_sql(app, path, fs, advance)
+        else:
+            _run_batches(app, con, src, mapping, fs, advance)
     except (MappingError, ValueError, OSError, pa.ArrowException) as exc:
         fs.error = str(exc)
         log.warning("ingest of %s failed: %s", path, exc)
@@ -143,6 +148,17 @@ def _ingest_file(
     )
     advance(0, 1)
     return fs
+
+
+#: Canonical Parquet files go through ``klantreis.ingest.parquet_sql`` (tests turn it off
+#: to compare with the batch path).
+PARQUET_SQL = True
+
+
+def _sql_path(src: SourceFile, mapping: Mapping | None) -> bool:
+    if not (PARQUET_SQL and src.format == "parquet" and mapping is None):
+        return False
+    return sql_compatible(pq.read_schema(src.path))
 
 
 @dataclass

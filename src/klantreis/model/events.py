@@ -32,6 +32,7 @@ __all__ = [
     "empty_events",
     "events_from_records",
     "validate_events",
+    "validation_reason_sql",
 ]
 
 #: Column name -> (Arrow type, description). The order is the storage order.
@@ -220,6 +221,54 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     bad = sorted(reasons.by_index)
     keep = pa.array(~reasons.marked)
     return ValidationResult(table.filter(keep), bad, [reasons.by_index[i] for i in bad])
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def validation_reason_sql(now: datetime | None = None) -> str:
+    """The rules of ``validate_events`` as one DuckDB CASE expression over the canonical
+    columns: the first failing rule's reason, or NULL for a valid row.
+
+    Same rules, same order, same texts as the Arrow path (DuckDB's ``length`` counts code
+    points like Arrow's ``utf8_length``; both use RE2 for the kind pattern; ``json_valid`` is
+    the same function). ``tests/ingest/test_parquet_sql.py`` checks they agree row by row.
+    """
+    now = now or datetime.now(UTC)
+    latest = now.replace(year=now.year + LATEST_YEARS_AHEAD)
+    known = ", ".join(_sql_text(m) for m in METRIC_RANGES)
+    rules = [
+        ("event_id IS NULL OR length(event_id) = 0", "missing event_id"),
+        ("occurred_at IS NULL", "missing or unparseable occurred_at"),
+        (f"occurred_at < TIMESTAMPTZ {_sql_text(EARLIEST.isoformat())}",
+         "impossible occurred_at (before 1990)"),
+        (f"occurred_at > TIMESTAMPTZ {_sql_text(latest.astimezone(UTC).isoformat())}",
+         "impossible occurred_at (more than 5 years ahead)"),
+        ("kind IS NULL", "missing kind"),
+        (f"NOT regexp_matches(kind, {_sql_text(KIND_PATTERN.pattern)})",
+         "kind must be dotted lower-case, e.g. order.placed"),
+    ]
+    rules += [(f"length({name}) > {MAX_FIELD_CHARS}",
+               f"{name} longer than {MAX_FIELD_CHARS} characters")
+              for name, (typ, _) in EVENT_COLUMNS.items()
+              if typ == pa.string() and name not in ("text", "attrs")]
+    rules += [
+        (f"length(text) > {MAX_TEXT_CHARS}", f"text longer than {MAX_TEXT_CHARS} characters"),
+        ("score IS NOT NULL AND isnan(score)", "score is not a number"),
+        (f"score IS NOT NULL AND coalesce(metric NOT IN ({known}), TRUE)",
+         "score without a known metric (nps, ces, csat, stars)"),
+        ("metric IS NOT NULL AND score IS NULL", "metric without a score"),
+        (f"metric NOT IN ({known})", "unknown metric (use nps, ces, csat or stars)"),
+    ]
+    rules += [(f"metric = {_sql_text(name)} AND (score < {lo!r} OR score > {hi!r})",
+               f"{name} score outside {lo:g}-{hi:g}") for name, (lo, hi) in METRIC_RANGES.items()]
+    rules += [
+        ("NOT starts_with(attrs, '{')", "attrs must be a JSON object"),
+        ("NOT json_valid(attrs)", "attrs is not valid JSON"),
+    ]
+    whens = " ".join(f"WHEN {cond} THEN {_sql_text(reason)}" for cond, reason in rules)
+    return f"(CASE {whens} END)"
 
 
 class _Reasons:

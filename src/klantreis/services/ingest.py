@@ -19,8 +19,8 @@ from klantreis.model.journey import JourneyConfig
 from klantreis.store import AppendResult, EventStore
 from klantreis.store.duckdb_store import quarantine_rows
 
-__all__ = ["BatchOutcome", "PreparedBatch", "enrich", "ingest_events", "ingest_table",
-           "prepare_events"]
+__all__ = ["BatchOutcome", "PreparedBatch", "enrich", "enrich_sql", "ingest_events",
+           "ingest_table", "prepare_events", "rejected_quarantine"]
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
@@ -40,6 +40,33 @@ def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
         owner = pc.coalesce(table["owner"], mapped_owner)
         table = table.set_column(table.schema.get_field_index("owner"), "owner", owner)
     return table
+
+
+def enrich_sql(journey: JourneyConfig) -> tuple[str, str]:
+    """``enrich`` as DuckDB expressions over the canonical columns: (touchpoint, owner)."""
+    kind_tp = journey.touchpoint_for_kind()
+    if not kind_tp:
+        return "touchpoint", "owner"
+    tp_owner = {tp.id: tp.owner for tp in journey.touchpoints if tp.owner}
+    tp = f"coalesce(touchpoint, {_case('kind', kind_tp)})"
+    owner = f"coalesce(owner, {_case(tp, tp_owner)})" if tp_owner else "owner"
+    return tp, owner
+
+
+def _case(expr: str, mapping: dict[str, str]) -> str:
+    def lit(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
+    return f"(CASE {expr} {whens} END)"
+
+
+def rejected_quarantine(rows: pa.Table, lines: Sequence[int], reasons: Sequence[str],
+                        source: str) -> pa.Table:
+    """Quarantine entries for rejected canonical rows: the raw text is the row as JSON (so
+    the entry's id, and re-sending it, do not depend on which ingest path rejected it)."""
+    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in conform(rows).to_pylist()]
+    return quarantine_rows(source, list(lines), list(reasons), raws)
 
 
 def ingest_table(store: EventStore, table: pa.Table, journey: JourneyConfig,
@@ -85,11 +112,10 @@ def prepare_events(table: pa.Table, journey: JourneyConfig, source: str = "api",
     valid = enrich(result.valid, journey)
     parts = [] if extra_quarantine is None else [extra_quarantine]
     if result.rejected_index:
-        rows = table.take(pa.array(result.rejected_index)).to_pylist()
-        raws = [json.dumps(r, default=str, ensure_ascii=False) for r in rows]
         at = (lambda i: int(lines[i])) if lines is not None else (lambda i: first_line + i)
-        parts.append(quarantine_rows(source, [at(i) for i in result.rejected_index],
-                                     result.rejected_reason, raws))
+        parts.append(rejected_quarantine(table.take(pa.array(result.rejected_index)),
+                                         [at(i) for i in result.rejected_index],
+                                         result.rejected_reason, source))
     quarantine = pa.concat_tables(parts) if parts else None
     return PreparedBatch(valid, quarantine, [*extra_reasons, *result.rejected_reason])
 

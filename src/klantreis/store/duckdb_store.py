@@ -36,7 +36,8 @@ import pyarrow.compute as pc
 from klantreis.model.events import EVENT_COLUMNS, EVENT_SCHEMA, conform, derive_event_id
 from klantreis.store.keys import KeyCache, batch_keys
 
-__all__ = ["QUARANTINE_SCHEMA", "SCHEMA_VERSION", "AppendResult", "EventStore", "StoreError"]
+__all__ = ["QUARANTINE_SCHEMA", "SCHEMA_VERSION", "AppendResult", "EventStore", "StoreError",
+           "insert_quarantine"]
 
 log = logging.getLogger(__name__)
 
@@ -206,16 +207,22 @@ class EventStore:
         q = quarantine if quarantine is not None else QUARANTINE_SCHEMA.empty_table()
         with self.transaction() as con:
             stored, keys = self._insert_new_events(con, events)
-            if q.num_rows:
-                con.register("_quarantine", q)
-                try:
-                    con.execute("INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
-                                " reason, raw) SELECT * FROM _quarantine").fetchall()
-                finally:
-                    con.unregister("_quarantine")
+            insert_quarantine(con, q)
         if self._keys is not None:
             self._keys.add(keys, stored)
         return AppendResult(received + q.num_rows, stored, received - stored, q.num_rows)
+
+    @contextmanager
+    def sql_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction for appends done in SQL by the caller (the Parquet fast path,
+        ``klantreis.ingest.parquet_sql``). The caller must keep ``event_log``'s contract
+        (``event_key = md5_number(event_id)``, no stored key twice); the session key cache
+        is dropped afterwards, as those rows do not pass through it."""
+        try:
+            with self.transaction() as con:
+                yield con
+        finally:
+            self._keys = None
 
     def _insert_new_events(self, con: duckdb.DuckDBPyConnection,
                            events: pa.Table) -> tuple[int, Any]:
@@ -286,6 +293,19 @@ _INSERT_NEW = (f"INSERT INTO event_log (event_key, {_CANONICAL})"
 _INSERT_PROBED = (f"INSERT INTO event_log (event_key, {_CANONICAL})"
                   f" SELECT * FROM (SELECT md5_number(event_id) AS event_key, {_CANONICAL}"
                   f" FROM _batch) AS b ANTI JOIN event_log USING (event_key)")
+
+
+def insert_quarantine(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> None:
+    """Insert quarantine rows (QUARANTINE_SCHEMA) inside the caller's transaction; an entry
+    already stored (same id) is left as it is."""
+    if not quarantine.num_rows:
+        return
+    con.register("_quarantine", quarantine)
+    try:
+        con.execute("INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
+                    " reason, raw) SELECT * FROM _quarantine").fetchall()
+    finally:
+        con.unregister("_quarantine")
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -23,7 +23,9 @@ Adding a page (e.g. journeys, contacts)
 
    This gives ``GET /journeys`` (HTML) and ``GET /api/v1/journeys`` (the same dict in the
    JSON envelope). Use your own parameter dataclass (``params=``) for extra query
-   parameters; ``charts=`` builds Vega-Lite specs from the data for the template.
+   parameters; ``charts=`` builds Vega-Lite specs from the data for the template
+   (``klantreis.web.charts``). Page data is reused while the store is unchanged
+   (``PageCache``); pass ``cache=False`` for data that must always be fresh.
    Mask personal data when ``not ctx.sees_personal_data`` (``klantreis.services.masking``).
 2. Add a template ``klantreis/web/templates/<name>.html`` that ``{% extends "base.html" %}``;
    render charts with ``{{ chart(charts.name) }}`` (see ``macros.html``).

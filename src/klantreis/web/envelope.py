@@ -103,9 +103,9 @@ async def _api_error(request: Request, exc: Exception) -> Any:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     if exc.status == 401 and _wants_html(request):
-        from fastapi.responses import RedirectResponse
-
         from urllib.parse import quote
+
+        from fastapi.responses import RedirectResponse
 
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)

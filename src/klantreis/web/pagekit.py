@@ -57,6 +57,14 @@ class PageContext:
     t: Translator
     request: Request
 
+    _events: Any = None
+
+    def events(self) -> Any:
+        """The event log as an Ibis table, opened once per request (one cursor)."""
+        if self._events is None:
+            self._events = self.app.events_table()
+        return self._events
+
     @property
     def sees_personal_data(self) -> bool:
         return self.principal is not None and self.principal.sees_personal_data
@@ -170,6 +178,10 @@ def _set_common_cookies(request: Request, response: Response, csrf: str, lang: s
 
 @dataclass
 class PageSpec:
+    """One page: ``GET path`` renders ``template`` with ``data(ctx, params)``, and
+    ``/api/v1/<name>`` returns the same data. ``cache=False`` for data that must never be
+    reused (e.g. a work queue)."""
+
     name: str
     path: str
     template: str
@@ -178,6 +190,7 @@ class PageSpec:
     charts: Callable[[dict[str, Any], PageContext], dict[str, Any]] | None = None
     summary: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    cache: bool = True
 
 
 class PageCache:
@@ -212,7 +225,7 @@ def _store_version(app: App) -> int:
 
 def page_data(ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
     cache: PageCache | None = getattr(ctx.request.app.state, "page_cache", None)
-    return cache.get(ctx, spec, params) if cache else spec.data(ctx, params)
+    return cache.get(ctx, spec, params) if cache and spec.cache else spec.data(ctx, params)
 
 
 def register_page(router: APIRouter, spec: PageSpec) -> None:

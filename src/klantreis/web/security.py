@@ -51,8 +51,7 @@ class Principal:
 class Security:
     """Signing and checking for one app; built from the app's secret key."""
 
-    def __init__(self, secret_key: str, store: EventStore, secure_cookies: bool = False
-                 ) -> None:
+    def __init__(self, secret_key: str, store: EventStore, secure_cookies: bool = False) -> None:
         self.store = store
         self.secure_cookies = secure_cookies
         self._session = URLSafeTimedSerializer(secret_key, salt="klantreis-session")

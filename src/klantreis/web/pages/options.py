@@ -12,7 +12,7 @@ __all__ = ["filter_options"]
 
 def filter_options(ctx: PageContext) -> dict[str, list[str]]:
     """Distinct channels and ``attrs.segment`` values of feedback answers, sorted."""
-    events = ctx.app.events_table()
+    events = ctx.events()
     answers = events.filter(events.metric.notnull())
     channels = _distinct(answers.channel)
     segments = _distinct(json_text(answers, "segment"))
@@ -26,6 +26,6 @@ def _distinct(column: Any) -> list[str]:
 
 def newest_answer(ctx: PageContext) -> Any:
     """Time of the newest feedback answer (None in an empty store): periods end there."""
-    events = ctx.app.events_table()
+    events = ctx.events()
     answers = events.filter(events.metric.notnull())
     return answers.occurred_at.max().to_pyarrow().as_py()

@@ -61,7 +61,7 @@ class _Query:
 
     def __init__(self, ctx: PageContext, params: Filters) -> None:
         self.ctx = ctx
-        self.events = ctx.app.events_table()
+        self.events = ctx.events()
         self.journey = ctx.app.journey
         self.filters = metric_filters(params)
         self.since, self.until = params.window(newest_answer(ctx))

@@ -47,7 +47,7 @@ class VerbatimParams(Filters):
 
 
 def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
-    events = ctx.app.events_table()
+    events = ctx.events()
     t = events.filter(
         events.kind.isin(list(COMMENT_KINDS)), events.text.notnull(), events.text != ""
     )

@@ -1,5 +1,5 @@
 """Static assets from the package, the web-app manifest, the service worker, health, and
-the OpenAPI docs served offline (Swagger UI from the ``swagger-ui-bundle`` package when it is
+the OpenAPI docs served offline (Swagger UI from the ``swagger-ui-bundle-v2`` package when it is
 installed, else a small built-in page)."""
 
 from __future__ import annotations

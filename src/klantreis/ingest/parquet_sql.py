@@ -1,0 +1,170 @@
+"""The Parquet fast path: a file in the canonical layout goes into the store in SQL.
+
+For a Parquet file whose columns are canonical event columns with canonical types (our own
+exports, the benchmark), the batch pipeline (read into Arrow, validate, enrich, append)
+costs more than DuckDB's own ``INSERT ... SELECT FROM read_parquet``. Here the whole file
+is one transaction of set-based statements:
+
+1. insert the valid rows (``validation_reason_sql`` IS NULL: the rules of
+   ``validate_events``, same order and texts), enriched from the journey configuration, whose
+   ``event_key`` is not stored yet (anti-join);
+2. check the inserted keys are distinct (``event_key`` of the rows with ``rowid`` past the
+   old end of the append-only log); if the file repeats an id, roll back and insert again
+   with the later repeats left out (first occurrence in file order wins, as in the batch path);
+3. when fewer rows were stored than read, fetch the rejected rows with their reason and file
+   row number (line = row number + 1) and quarantine them with the same entries the batch path
+   makes (``services.ingest.rejected_quarantine``).
+
+So the guarantees are those of the batch path: rows in = stored + duplicates + quarantined,
+re-sending adds nothing, and a killed ingest leaves nothing of the file (re-running it
+completes it). Any other Parquet layout takes the batch path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from klantreis.app import App
+from klantreis.ingest.summary import FileSummary, reason_class
+from klantreis.model.events import EVENT_COLUMNS, validation_reason_sql
+from klantreis.services.ingest import enrich_sql, rejected_quarantine
+from klantreis.store.duckdb_store import insert_quarantine
+
+__all__ = ["ingest_parquet_sql", "sql_compatible"]
+
+log = logging.getLogger(__name__)
+
+_CANONICAL = ", ".join(EVENT_COLUMNS)
+
+
+class _RepeatedIds(Exception):
+    """The file repeats an event id: redo the insert leaving later repeats out."""
+
+
+def sql_compatible(schema: pa.Schema) -> bool:
+    """Canonical column names with canonical (or equivalent) types, ids and kinds present,
+    and a time zone on ``occurred_at``: what the SQL path reads without conversion."""
+    names = set(schema.names)
+    if not {"event_id", "occurred_at", "kind"} <= names or not names <= set(EVENT_COLUMNS):
+        return False
+    for field in schema:
+        typ = field.type
+        if field.name == "occurred_at":
+            ok = pa.types.is_timestamp(typ) and typ.tz is not None
+        elif field.name == "score":
+            ok = pa.types.is_floating(typ) or pa.types.is_integer(typ)
+        else:
+            ok = pa.types.is_string(typ) or pa.types.is_large_string(typ)
+        if not ok:
+            return False
+    return True
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_sql(path: Path, names: set[str]) -> str:
+    """The file as canonical rows plus ``__row`` (file row number) and ``__reason``."""
+    cols = []
+    for name, (typ, _) in EVENT_COLUMNS.items():
+        duck = {"occurred_at": "TIMESTAMPTZ", "score": "DOUBLE"}.get(name, "VARCHAR")
+        expr = f"CAST({name} AS {duck})" if name in names else f"CAST(NULL AS {duck})"
+        if name == "source":
+            expr = f"coalesce({expr}, {_lit(str(path))})"
+        cols.append(f"{expr} AS {name}")
+    read = f"read_parquet({_lit(str(path))}, file_row_number = true)"
+    canonical = f"SELECT {', '.join(cols)}, file_row_number AS __row FROM {read}"
+    return f"(SELECT *, {validation_reason_sql()} AS __reason FROM ({canonical}))"
+
+
+def _insert_sql(source: str, tp: str, owner: str, probe: bool, skip_later: bool) -> str:
+    out = [f"{tp} AS touchpoint" if c == "touchpoint" else f"{owner} AS owner"
+           if c == "owner" else c for c in EVENT_COLUMNS]
+    rows = f"SELECT md5_number(event_id) AS event_key, * FROM {source} WHERE __reason IS NULL"
+    if skip_later:
+        rows += " AND __row NOT IN (SELECT __row FROM _later_repeats)"
+    if probe:
+        rows = (f"SELECT * FROM ({rows}) AS b"
+                " ANTI JOIN (SELECT event_key FROM event_log) AS s USING (event_key)")
+    return (f"INSERT INTO event_log (event_key, {_CANONICAL})"
+            f" SELECT event_key, {', '.join(out)} FROM ({rows})")
+
+
+def _later_repeats_sql(source: str) -> str:
+    return ("CREATE OR REPLACE TEMP TABLE _later_repeats AS SELECT __row FROM ("
+            " SELECT __row, row_number() OVER (PARTITION BY event_id ORDER BY __row) AS n"
+            f" FROM {source} WHERE __reason IS NULL) WHERE n > 1")
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
+
+
+def _repeats_among_new(con: duckdb.DuckDBPyConnection, first_rowid: int, inserted: int) -> bool:
+    """Whether the rows just appended (rowid >= first_rowid in the append-only log) hold a
+    key twice. Falls back to the whole log if the rowids are not the expected range."""
+    where = f"WHERE rowid >= {first_rowid}"
+    if _scalar(con, f"SELECT count(*) FROM event_log {where}") != inserted:
+        where = ""
+    sql = f"SELECT count(*) - count(DISTINCT event_key) FROM event_log {where}"
+    return _scalar(con, sql) > 0
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> list[str]:
+    """Quarantine the rejected rows; their reasons."""
+    rejected = con.sql(
+        f"SELECT {_CANONICAL}, __row, __reason FROM {source} WHERE __reason IS NOT NULL"
+        " ORDER BY __row").to_arrow_table()
+    if not rejected.num_rows:
+        return []
+    reasons = rejected["__reason"].to_pylist()
+    lines = (np.asarray(rejected["__row"].to_numpy()) + 1).tolist()
+    rows = rejected.select(list(EVENT_COLUMNS))
+    insert_quarantine(con, rejected_quarantine(rows, lines, reasons, str(path)))
+    return list(reasons)
+
+
+def _ingest(app: App, path: Path, names: set[str], skip_later: bool) -> tuple[int, list[str]]:
+    """One transaction: (events stored, reasons of the quarantined rows)."""
+    source = _source_sql(path, names)
+    tp, owner = enrich_sql(app.journey)
+    with app.store.sql_transaction() as con:
+        first_rowid = _scalar(con, "SELECT count(*) FROM event_log")
+        if skip_later:
+            con.execute(_later_repeats_sql(source)).fetchall()
+        insert = _insert_sql(source, tp, owner, probe=first_rowid > 0, skip_later=skip_later)
+        inserted = _scalar(con, insert)
+        if not skip_later and inserted > 1 and _repeats_among_new(con, first_rowid, inserted):
+            raise _RepeatedIds
+        total = pq.ParquetFile(path).metadata.num_rows
+        reasons = _quarantine(con, source, path) if inserted < total else []
+        if skip_later:
+            con.execute("DROP TABLE IF EXISTS _later_repeats").fetchall()
+    return inserted, reasons
+
+
+def ingest_parquet_sql(app: App, path: Path, fs: FileSummary,
+                       advance: Callable[[int, int], None]) -> None:
+    """Ingest one canonical Parquet file (see ``sql_compatible``) and count it into ``fs``."""
+    names = set(pq.read_schema(path).names)
+    total = pq.ParquetFile(path).metadata.num_rows
+    try:
+        stored, reasons = _ingest(app, path, names, skip_later=False)
+    except _RepeatedIds:
+        log.info("%s repeats event ids; inserting first occurrences only", path)
+        stored, reasons = _ingest(app, path, names, skip_later=True)
+    fs.rows_read += total
+    fs.events_produced += total
+    fs.events_stored += stored
+    fs.events_rejected += len(reasons)
+    fs.duplicates += total - stored - len(reasons)
+    fs.reasons.update(reason_class(r) for r in reasons)
+    advance(total, 0)
