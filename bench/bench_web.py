@@ -255,9 +255,8 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         server = start_server(db, port)
         auth = {"Authorization": f"Bearer {secret}"}
         try:
-            return ingest_rows(port, auth, server.pid, args, rng, end) + page_rows(
-                port, auth, args, rng, end
-            )
+            rows = ingest_rows(port, auth, server.pid, args, rng, end)
+            return rows if args.ingest_only else rows + page_rows(port, auth, args, rng, end)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -270,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--page-runs", type=int, default=20)
     parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--ingest-only", action="store_true", help="skip the page latencies")
     args, _ = parser.parse_known_args(argv)
     print("| what | load | result |\n|---|---|---|")
     for what, how, result in run(args):

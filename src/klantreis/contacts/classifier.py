@@ -184,11 +184,11 @@ class ContactClassifier:
             if self.model is None:
                 raise RuntimeError("the classifier is not trained")
             self._compile()  # a model saved before compiling existed
-        x = self.features.transform(texts)
-        p = self._svm_proba(np.asarray(x @ self.coef_) + self.intercept_)
+        blocks = self.features.transform_blocks(texts)
+        p = self._svm_proba(_linear(blocks, self.coef_, self.intercept_))
         w = getattr(self, "lr_weight", 0.0)
         if w > 0 and self.lr_coef_ is not None and self.lr_intercept_ is not None:
-            z = np.asarray(x @ self.lr_coef_) + self.lr_intercept_
+            z = _linear(blocks, self.lr_coef_, self.lr_intercept_)
             e = np.exp(z - z.max(axis=1, keepdims=True))
             p = (1 - w) * p + w * e / e.sum(axis=1, keepdims=True)
         return p
@@ -234,6 +234,17 @@ class ContactClassifier:
         """The best reason of every text, never unknown (for macro-F1)."""
         proba = self.predict_proba(texts)
         return [self.classes_[j] for j in proba.argmax(axis=1).tolist()]
+
+
+def _linear(blocks: tuple[Any, Any, np.ndarray], coef: np.ndarray,
+            intercept: np.ndarray) -> np.ndarray:
+    """Decision values: each feature block times its rows of the weights."""
+    words, chars, dense = blocks
+    nw, nc = words.shape[1], chars.shape[1]
+    out = np.asarray(words @ coef[:nw]) + np.asarray(chars @ coef[nw:nw + nc]) + intercept
+    if dense.shape[1]:
+        out += dense @ coef[nw + nc:]
+    return out
 
 
 @dataclass

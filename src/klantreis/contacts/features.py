@@ -213,17 +213,30 @@ class NgramTfidf:
         return self
 
     def transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
+        """One sparse matrix: word block, character block, word-vector block."""
+        return sp.csr_matrix(sp.hstack([b for b in self.transform_blocks(texts) if b.shape[1]],
+                                       format="csr"))
+
+    def transform_blocks(self, texts: Iterable[str | None]
+                         ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """The word and character blocks (sparse) and the word-vector block (dense) apart:
+        a linear model multiplies each with its part of the weights, no stacking needed."""
         docs = [normalise(t) for t in texts]
         parts = [self._transform_chunk(docs[i:i + _CHUNK]) for i in range(0, len(docs), _CHUNK)]
         if not parts:
-            return sp.csr_matrix((0, self.n_features))
-        return sp.csr_matrix(sp.vstack(parts, format="csr"))
+            return (sp.csr_matrix((0, len(self.word_vocab_))),
+                    sp.csr_matrix((0, len(self.char_vocab_))),
+                    np.zeros((0, self.embedding_.shape[1])))
+        return (sp.csr_matrix(sp.vstack([p[0] for p in parts], format="csr")),
+                sp.csr_matrix(sp.vstack([p[1] for p in parts], format="csr")),
+                np.vstack([p[2] for p in parts]))
 
     def fit_transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
         docs = list(texts)
         return self.fit(docs).transform(docs)
 
-    def _transform_chunk(self, docs: list[str]) -> sp.csr_matrix:
+    def _transform_chunk(self, docs: list[str]
+                         ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         ids, doc_of = _token_ids(docs, self.tokens_, False)
         wr, wk = _word_keys(ids, doc_of, False, self.word_max)
         word_index, char_index = self._index()
@@ -232,12 +245,11 @@ class NgramTfidf:
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
         chars = _tfidf_block(cr, ck, len(docs), char_index, self.char_idf_,
                              self.sublinear_tf)
-        blocks = [words, chars]
-        if self.embedding_.shape[1]:
-            blocks.append(self._embed(ids, doc_of, len(docs)))
-        return sp.csr_matrix(sp.hstack(blocks, format="csr"))
+        dense = (self._embed(ids, doc_of, len(docs)) if self.embedding_.shape[1]
+                 else np.zeros((len(docs), 0)))
+        return words, chars, dense
 
-    def _embed(self, ids: np.ndarray, doc_of: np.ndarray, n_docs: int) -> sp.csr_matrix:
+    def _embed(self, ids: np.ndarray, doc_of: np.ndarray, n_docs: int) -> np.ndarray:
         """Mean word vector of each document (unknown words skipped), L2-normalised."""
         known = ids > 0
         counts = sp.csr_matrix((np.ones(int(known.sum())), (doc_of[known], ids[known])),
@@ -245,7 +257,7 @@ class NgramTfidf:
         dense = np.asarray(counts @ self.embedding_, dtype=np.float64)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return sp.csr_matrix(self.embed_weight * dense / norms)
+        return np.asarray(self.embed_weight * dense / norms)
 
 
 def word_vectors(ids: np.ndarray, doc_of: np.ndarray, n_tokens: int, dims: int,
