@@ -68,6 +68,8 @@ _CHILD_INGEST = """
 import json, sys, time
 import klantreis
 from klantreis.ingest import ingest_paths
+import klantreis.ingest.runner as runner
+runner.PARQUET_SQL = sys.argv[3] == "sql"
 app = klantreis.open(sys.argv[1])
 t0, c0 = time.perf_counter(), time.process_time()
 s = ingest_paths(app, [sys.argv[2]], progress=False)
@@ -110,27 +112,50 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--formats", default="parquet,csv")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="pairs (ours, bare) per Parquet run; the median is reported")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="pairs (ours, bare) per Parquet run; the median is reported",
+    )
+    parser.add_argument(
+        "--batch-path",
+        action="store_true",
+        help="also run Parquet through the batch path (the SQL fast path turned off)",
+    )
     args = parser.parse_args(argv)
-    rows = []
+    rows: list[tuple[str, dict[str, float], float]] = []
     with tempfile.TemporaryDirectory(prefix="klantreis-bench-") as tmp:
         folder = Path(tmp)
         for fmt in [f for f in args.formats.split(",") if f]:
-            data = folder / f"events.{fmt}"
-            t0 = time.perf_counter()
-            generate(data, args.events, fmt)
-            gen_s = time.perf_counter() - t0
-            repeat = args.repeat if fmt == "parquet" else 1
-            ours, bare = [], []
-            for i in range(repeat):
-                ours.append(run_child(_CHILD_INGEST, str(folder / f"s-{fmt}-{i}.duckdb"), str(data)))
-                if fmt == "parquet":
-                    bare.append(run_child(_CHILD_BARE, str(folder / f"bare-{i}.duckdb"), str(data)))
-            rows.append((f"klantreis ingest {fmt}", _median(ours), gen_s))
-            if bare:
-                rows.append(("bare INSERT ... SELECT FROM read_parquet", _median(bare), gen_s))
+            rows += _bench_format(folder, fmt, args.events, args.repeat, args.batch_path)
         _print_table(args.events, rows, args.repeat)
+
+
+def _bench_format(
+    folder: Path, fmt: str, events: int, repeat: int, batch_path: bool
+) -> list[tuple[str, dict[str, float], float]]:
+    """Generate the file, then run (ours[, batch path], bare) ``repeat`` times in turn."""
+    data = folder / f"events.{fmt}"
+    t0 = time.perf_counter()
+    generate(data, events, fmt)
+    gen_s = time.perf_counter() - t0
+    parquet = fmt == "parquet"
+    kinds = [("sql", f"klantreis ingest {fmt}")]
+    if parquet and batch_path:
+        kinds.append(("batch", "klantreis ingest parquet, batch path (before)"))
+    runs: dict[str, list[dict[str, float]]] = {}
+    for i in range(repeat if parquet else 1):
+        for mode, _ in kinds:
+            store = folder / f"s-{fmt}-{mode}-{i}.duckdb"
+            runs.setdefault(mode, []).append(run_child(_CHILD_INGEST, str(store), str(data), mode))
+        if parquet:
+            bare = run_child(_CHILD_BARE, str(folder / f"bare-{i}.duckdb"), str(data))
+            runs.setdefault("bare", []).append(bare)
+    rows = [(name, _median(runs[mode]), gen_s) for mode, name in kinds]
+    if parquet:
+        rows.append(("bare INSERT ... SELECT FROM read_parquet", _median(runs["bare"]), gen_s))
+    return rows
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -138,12 +163,15 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
-def _print_table(events: int, rows: list[tuple[str, dict[str, float], float]],
-                 repeat: int = 1) -> None:
+def _print_table(
+    events: int, rows: list[tuple[str, dict[str, float], float]], repeat: int = 1
+) -> None:
     bare = next((r for name, r, _ in rows if name.startswith("bare")), None)
     print(f"events: {events:,} (Parquet: median of {repeat} alternating pair(s))\n")
-    print("| run | seconds | events/s | CPU s | stored | peak RSS (MiB) | x bare (wall)"
-          " | x bare (CPU) |")
+    print(
+        "| run | seconds | events/s | CPU s | stored | peak RSS (MiB) | x bare (wall)"
+        " | x bare (CPU) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r, _ in rows:
         rate = events / r["seconds"]

@@ -29,8 +29,11 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def rec(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = {"event_id": "e1", "occurred_at": "2026-10-01T10:00:00+02:00",
-                               "kind": "order.placed"}
+    base: dict[str, object] = {
+        "event_id": "e1",
+        "occurred_at": "2026-10-01T10:00:00+02:00",
+        "kind": "order.placed",
+    }
     base.update(kw)
     return base
 
@@ -41,8 +44,10 @@ BAD_ROWS: list[tuple[dict[str, object], str]] = [
     (rec(event_id=""), "missing event_id"),
     (rec(occurred_at="yesterday"), "missing or unparseable occurred_at"),
     (rec(occurred_at="1970-01-01T00:00:00Z"), "impossible occurred_at (before 1990)"),
-    (rec(occurred_at=(NOW + timedelta(days=6 * 366)).isoformat()),
-     "impossible occurred_at (more than 5 years ahead)"),
+    (
+        rec(occurred_at=(NOW + timedelta(days=6 * 366)).isoformat()),
+        "impossible occurred_at (more than 5 years ahead)",
+    ),
     (rec(kind=None), "missing kind"),
     (rec(kind="Order Placed"), "kind must be dotted lower-case, e.g. order.placed"),
     (rec(kind="order..placed"), "kind must be dotted lower-case, e.g. order.placed"),
@@ -76,10 +81,15 @@ GOOD_ROWS: list[dict[str, object]] = [
 ]
 
 
-def _sql_reasons(table: pa.Table) -> list[str | None]:
+#: Kinds that spare the regular expression; the invalid ones must not be spared.
+KNOWN_KINDS = ["order.placed", "web.visit", "Order Placed", "order.placed\n", "order..placed"]
+
+
+def _sql_reasons(table: pa.Table, known_kinds: list[str] | None = None) -> list[str | None]:
     con = duckdb.connect()
     con.register("t", table)
-    reasons = con.sql(f"SELECT {validation_reason_sql(NOW)} FROM t").fetchall()
+    rule = validation_reason_sql(NOW, known_kinds=known_kinds or [])
+    reasons = con.sql(f"SELECT {rule} FROM t").fetchall()
     con.close()
     return [r[0] for r in reasons]
 
@@ -90,12 +100,14 @@ def test_sql_rules_give_the_arrow_reason(record: dict[str, object], reason: str)
     arrow = validate_events(table, now=NOW)
     assert arrow.rejected_reason == [reason]
     assert _sql_reasons(table) == [None, reason]
+    assert _sql_reasons(table, KNOWN_KINDS) == [None, reason]
 
 
 def test_sql_rules_accept_what_arrow_accepts() -> None:
     table = events_from_records([dict(r, event_id=str(i)) for i, r in enumerate(GOOD_ROWS)])
     assert validate_events(table, now=NOW).rejected_index == []
     assert _sql_reasons(table) == [None] * len(GOOD_ROWS)
+    assert _sql_reasons(table, KNOWN_KINDS) == [None] * len(GOOD_ROWS)
 
 
 # -- whole files: the SQL path against the batch path ----------------------------------------
@@ -106,10 +118,16 @@ def _mixed_file(path: Path) -> Path:
     touchpoints and owners left for enrichment."""
     records: list[dict[str, Any]] = []
     for i in range(40):
-        records.append(rec(event_id=f"g{i}", kind=["delivery.completed", "web.visit"][i % 2],
-                           occurred_at=f"2026-10-{1 + i % 28:02d}T10:00:00Z"))
-    records += [dict(r, event_id=f"b{i}") if r["event_id"] else r
-                for i, (r, _) in enumerate(BAD_ROWS)]
+        records.append(
+            rec(
+                event_id=f"g{i}",
+                kind=["delivery.completed", "web.visit"][i % 2],
+                occurred_at=f"2026-10-{1 + i % 28:02d}T10:00:00Z",
+            )
+        )
+    records += [
+        dict(r, event_id=f"b{i}") if r["event_id"] else r for i, (r, _) in enumerate(BAD_ROWS)
+    ]
     records.append(rec(event_id="g3", text="repeat inside the file"))
     records.append(rec(event_id="late", kind="Bad Kind"))
     records.append(rec(event_id="late", text="first valid occurrence"))
@@ -128,8 +146,9 @@ def _ingest(app: App, path: Path, sql: bool, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(runner, "PARQUET_SQL", sql)
     calls: list[Path] = []
     original = parquet_sql.ingest_parquet_sql
-    monkeypatch.setattr(runner, "ingest_parquet_sql",
-                        lambda a, p, *r: (calls.append(p), original(a, p, *r))[1])
+    monkeypatch.setattr(
+        runner, "ingest_parquet_sql", lambda a, p, *r: (calls.append(p), original(a, p, *r))[1]
+    )
     f = ingest_paths(app, [path], progress=False).files[0]
     assert calls == ([path] if sql else [])
     return f
@@ -137,7 +156,8 @@ def _ingest(app: App, path: Path, sql: bool, monkeypatch: pytest.MonkeyPatch) ->
 
 def _snapshot(app: App) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     events = app.store.query(
-        "SELECT * EXCLUDE (ingested_at) FROM events ORDER BY event_id").to_pylist()
+        "SELECT * EXCLUDE (ingested_at) FROM events ORDER BY event_id"
+    ).to_pylist()
     q = app.store.query(
         "SELECT quarantine_id, source, line, reason, raw FROM quarantine ORDER BY line"
     ).to_pylist()
@@ -148,6 +168,7 @@ def test_sql_path_stores_and_quarantines_exactly_like_the_batch_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _mixed_file(tmp_path / "mixed.parquet")
+    monkeypatch.setattr(parquet_sql, "QUARANTINE_CHUNK_ROWS", 5)
     results = {}
     for sql in (False, True):
         with _file_app(tmp_path, f"s{sql}.duckdb") as app:
@@ -231,7 +252,8 @@ def test_killed_sql_ingest_leaves_nothing_and_rerun_completes(
     n = 20_000
     table = events_from_records(
         [rec(event_id=f"k{i}", kind="web.visit") for i in range(n)]
-        + [rec(event_id="bad", kind="Bad")])
+        + [rec(event_id="bad", kind="Bad")]
+    )
     data = tmp_path / "big.parquet"
     pq.write_table(table, data)
     db = tmp_path / "killed.duckdb"
@@ -261,10 +283,55 @@ def test_killed_sql_ingest_leaves_nothing_and_rerun_completes(
 
 def test_only_canonical_typed_parquet_takes_the_sql_path() -> None:
     ts = pa.timestamp("us", tz="UTC")
-    ok = pa.schema([("event_id", pa.string()), ("occurred_at", ts), ("kind", pa.large_string()),
-                    ("score", pa.int64())])
+    ok = pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("occurred_at", ts),
+            ("kind", pa.large_string()),
+            ("score", pa.int64()),
+        ]
+    )
     assert parquet_sql.sql_compatible(ok)
     assert not parquet_sql.sql_compatible(ok.set(1, pa.field("occurred_at", pa.timestamp("us"))))
     assert not parquet_sql.sql_compatible(ok.append(pa.field("order_no", pa.string())))
     assert not parquet_sql.sql_compatible(ok.remove(2))
     assert not parquet_sql.sql_compatible(ok.set(3, pa.field("score", pa.string())))
+
+
+def test_a_corrupt_file_fails_alone_and_stores_nothing(app: App, tmp_path: Path) -> None:
+    table = events_from_records([rec(event_id=f"c{i}") for i in range(50_000)])
+    good, bad = tmp_path / "good.parquet", tmp_path / "corrupt.parquet"
+    pq.write_table(table, good, compression="snappy")
+    pq.write_table(table, bad, compression="snappy")
+    data = bytearray(bad.read_bytes())
+    data[2000:4000] = b"\x55" * 2000  # page data, not the footer: the schema still reads
+    bad.write_bytes(bytes(data))
+    s = ingest_paths(app, [bad, good], progress=False)
+    assert s.files[0].error and "corrupt.parquet" in s.files[0].error
+    assert s.files[0].events_stored == 0
+    assert s.files[1].error is None and s.files[1].events_stored == 50_000
+    assert app.store.count() == 50_000
+
+
+def test_sql_enrichment_equals_the_arrow_enrichment(app: App) -> None:
+    from klantreis.services.ingest import enrich, enrich_sql
+
+    table = events_from_records(
+        [
+            rec(kind="web.visit"),
+            rec(kind="web.visit", touchpoint="betalen"),
+            rec(kind="web.visit", touchpoint="elders"),
+            rec(kind="delivery.completed"),
+            rec(kind="order.placed", owner="team:x"),
+            rec(kind="iets.anders"),
+        ]
+    )
+    expected = enrich(table, app.journey).select(["touchpoint", "owner"]).to_pylist()
+    tp, owner = enrich_sql(app.journey)
+    con = duckdb.connect()
+    con.register("t", table)
+    got = con.sql(f"SELECT {tp} AS touchpoint, {owner} AS owner FROM t").to_arrow_table()
+    con.close()
+    assert got.to_pylist() == expected
+    assert expected[1] == {"touchpoint": "betalen", "owner": "finance"}
+    assert expected[0]["owner"] == "webshop" and expected[5] == {"touchpoint": None, "owner": None}

@@ -54,6 +54,8 @@ FAST_FILTER_KEYS = ("channel", "owner", "touchpoint")
 CELL_KEYS = ("day", "touchpoint", "owner", "channel")
 #: Results kept per store (distinct filter/period combinations).
 MAX_RESULTS = 64
+#: Driver-count states kept per store (window x owner filter; each is refreshed on ingest).
+MAX_FACT_STATES = 4
 
 _POINTS_SQL = f"""CASE metric
     WHEN 'nps' THEN CASE WHEN score >= {PROMOTER_MIN} THEN 100.0
@@ -181,6 +183,8 @@ class StoreCache:
         if key not in self.fact_states:
             where, params = self._snapshot()
             self.fact_states[key] = make().load(con, self.table, where, params)
+            while len(self.fact_states) > MAX_FACT_STATES:  # oldest first (dicts keep order)
+                self.fact_states.pop(next(iter(self.fact_states)))
         return self.fact_states[key].facts()
 
     def result(self, key: Hashable, compute: Callable[[], Any]) -> Any:

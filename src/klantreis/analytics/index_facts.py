@@ -16,11 +16,13 @@ ingest costs two small queries over the newly ingested rows.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from klantreis.analytics import movers as mv
@@ -53,11 +55,16 @@ _FULFILLED = ["f_at", "f_owner"]
 
 
 def _frame(con: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """The query's rows; UTC time columns as naive datetime64[us] (fast to compare)."""
     cur = con.cursor()
     try:
-        return cur.sql(sql, params=params).to_arrow_table().to_pandas()
+        df = cur.sql(sql, params=params).to_arrow_table().to_pandas()
     finally:
         cur.close()
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+    return df
 
 
 def _first(frame: pd.DataFrame, at: str, cols: list[str]) -> pd.DataFrame:
@@ -68,6 +75,8 @@ def _first(frame: pd.DataFrame, at: str, cols: list[str]) -> pd.DataFrame:
 
 def _merge_journeys(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Old and new per-journey firsts combined: the earlier promise, the earlier fulfilment."""
+    if new.empty:
+        return old
     touched = old.index.intersection(new.index)
     both = pd.concat([old.loc[touched], new])
     merged = _first(both, "p_at", _PROMISED).join(_first(both, "f_at", _FULFILLED),
@@ -85,6 +94,7 @@ class FactState:
     owners: Sequence[str] | None
     kinds: pd.DataFrame = field(default_factory=pd.DataFrame)
     journeys: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _facts: mv.Facts | None = None  # the counts until new rows arrive
 
     @property
     def bounds(self) -> tuple[datetime, datetime, datetime]:
@@ -101,18 +111,27 @@ class FactState:
         kinds = _frame(con, sql, {**params, **by_owner, "middle": middle, "start": start,
                                   "end": end,
                                   "kinds": [*mv.failure_kinds(self.journey), mv.CONTACT_KIND]})
-        self.kinds = kinds if self.kinds.empty else pd.concat([self.kinds, kinds])
+        if not kinds.empty:
+            self._facts = None
+            self.kinds = kinds if self.kinds.empty else pd.concat([self.kinds, kinds])
         for promise in self.journey.promises:
             rows = _frame(con, _JOURNEYS_SQL.format(table=table, where=where), {
                 **params, "promised": promise.promised, "fulfilled": promise.fulfilled_by,
                 "path": f"$.{promise.deadline_attr}", "lo": start - mv.PROMISE_LOOKBACK,
                 "end": end}).set_index("journey_id")
             old = self.journeys.get(promise.id)
+            if old is None or not rows.empty:
+                self._facts = None
             self.journeys[promise.id] = rows if old is None else _merge_journeys(old, rows)
         return self
 
     def facts(self) -> mv.Facts:
         """The counts as :class:`movers.Facts` (same keys as ``collect_facts``)."""
+        if self._facts is None:
+            self._facts = self._count()
+        return self._facts
+
+    def _count(self) -> mv.Facts:
         rows = [{"key": r["kind"], "owner": r["owner"], "is_current": bool(r["is_current"]),
                  "count": int(r["count"])} for r in self.kinds.to_dict("records")]
         for promise in self.journey.promises:
@@ -120,21 +139,28 @@ class FactState:
         return mv._split(rows, "key")
 
     def _broken(self, promise: Promise, j: pd.DataFrame) -> list[dict[str, Any]]:
-        """Broken promises per (owner, is_current): the rules of movers._broken_promises."""
-        start, middle, end = self.bounds
-        j = j[j["p_at"].notna()]
-        limit = j["deadline"] + timedelta(seconds=int(promise.grace_minutes * 60))
-        broke_at = j["f_at"].where(j["f_at"].notna(), j["deadline"])
-        done = j["f_at"].where(j["f_at"].notna(), pd.Timestamp(end))
-        hit = (done > limit) & (broke_at >= pd.Timestamp(start)) & (broke_at < pd.Timestamp(end))
-        owner = j["f_owner"].where(j["f_owner"].notna(), j["p_owner"])[hit]
-        if self.owners:
-            keep = owner.isin(list(self.owners))
-            owner, hit_at = owner[keep], broke_at[hit][keep]
-        else:
-            hit_at = broke_at[hit]
-        counts = pd.DataFrame({"owner": owner.astype(object).where(owner.notna(), None),
-                               "is_current": hit_at >= pd.Timestamp(middle)})
-        grouped = counts.groupby(["owner", "is_current"], dropna=False).size()
-        return [{"key": promise.id, "owner": o if isinstance(o, str) else None,
-                 "is_current": bool(c), "count": int(n)} for (o, c), n in grouped.items()]
+        """Broken promises per (owner, is_current): the rules of movers._broken_promises,
+        on numpy arrays (naive UTC datetime64)."""
+        start, middle, end = (np.datetime64(_naive_utc(t), "us") for t in self.bounds)
+        p_at, deadline, f_at = (_utc_values(j[c]) for c in ("p_at", "deadline", "f_at"))
+        fulfilled = ~np.isnat(f_at)
+        limit = deadline + np.timedelta64(int(promise.grace_minutes * 60_000_000), "us")
+        broke_at = np.where(fulfilled, f_at, deadline)
+        done = np.where(fulfilled, f_at, end)
+        hit = ~np.isnat(p_at) & (done > limit) & (broke_at >= start) & (broke_at < end)
+        f_owner, p_owner = (j[c].to_numpy(dtype=object, na_value=None)
+                            for c in ("f_owner", "p_owner"))
+        owner = np.where([o is not None for o in f_owner], f_owner, p_owner)[hit]
+        counts = Counter(zip(owner.tolist(), (broke_at[hit] >= middle).tolist(), strict=True))
+        return [{"key": promise.id, "owner": o, "is_current": bool(c), "count": n}
+                for (o, c), n in counts.items()
+                if not self.owners or o in self.owners]
+
+
+def _naive_utc(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def _utc_values(s: pd.Series) -> np.ndarray:
+    """A (naive UTC) time column as datetime64[us] (NaT for missing)."""
+    return s.to_numpy(dtype="datetime64[us]")

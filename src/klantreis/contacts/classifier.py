@@ -208,27 +208,36 @@ class ContactClassifier:
         return np.where(total > 0, p / np.where(total > 0, total, 1.0), uniform)
 
     def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
+        best, conf = self._best(texts)
+        return self._predictions(best, conf)
+
+    def _best(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """Index of the best class and its probability, per text (compact, for workers)."""
         proba = self.predict_proba(texts)
         best = proba.argmax(axis=1)
+        return best.astype(np.int32), proba[np.arange(len(best)), best]
+
+    def _predictions(self, best: np.ndarray, conf: np.ndarray) -> list[Prediction]:
         out = []
-        for i, j in enumerate(best.tolist()):
-            conf = float(proba[i, j])
+        for j, c in zip(best.tolist(), np.round(conf, 4).tolist(), strict=True):
             reason = self.classes_[j]
-            out.append(Prediction(reason if conf >= self.threshold else UNKNOWN,
-                                  round(conf, 4), "model", reason))
+            out.append(Prediction(reason if c >= self.threshold else UNKNOWN, c, "model",
+                                  reason))
         return out
 
     def predict_many(self, texts: Sequence[str | None], n_jobs: int = 1,
                      chunk: int = 20_000) -> list[Prediction]:
-        """``predict`` over big batches, split across ``n_jobs`` worker processes."""
+        """``predict`` over big batches, split across ``n_jobs`` worker processes (the
+        workers send back only class indices and probabilities)."""
         if n_jobs <= 1 or len(texts) <= chunk:
             return self.predict(texts)
         from joblib import Parallel, delayed
 
         parts = [list(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
         results = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(self.predict)(part) for part in parts)
-        return [p for part in results for p in part]
+            delayed(self._best)(part) for part in parts)
+        return self._predictions(np.concatenate([r[0] for r in results]),
+                                 np.concatenate([r[1] for r in results]))
 
     def predict_labels(self, texts: Sequence[str | None]) -> list[str]:
         """The best reason of every text, never unknown (for macro-F1)."""

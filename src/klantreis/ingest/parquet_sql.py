@@ -23,7 +23,8 @@ completes it). Any other Parquet layout takes the batch path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,9 @@ __all__ = ["ingest_parquet_sql", "sql_compatible"]
 log = logging.getLogger(__name__)
 
 _CANONICAL = ", ".join(EVENT_COLUMNS)
+
+#: Rejected rows are fetched and quarantined this many at a time.
+QUARANTINE_CHUNK_ROWS = 50_000
 
 
 class _RepeatedIds(Exception):
@@ -71,37 +75,50 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _source_sql(path: Path, names: set[str]) -> str:
-    """The file as canonical rows plus ``__row`` (file row number) and ``__reason``."""
+def _source_sql(
+    path: Path, names: set[str], kinds: Iterable[str], rows: bool, now: datetime
+) -> str:
+    """The file as canonical rows plus ``__reason`` and, with ``rows``, ``__row`` (the file
+    row number, which costs a little to read)."""
     cols = []
-    for name, (typ, _) in EVENT_COLUMNS.items():
+    for name in EVENT_COLUMNS:
         duck = {"occurred_at": "TIMESTAMPTZ", "score": "DOUBLE"}.get(name, "VARCHAR")
         expr = f"CAST({name} AS {duck})" if name in names else f"CAST(NULL AS {duck})"
         if name == "source":
             expr = f"coalesce({expr}, {_lit(str(path))})"
         cols.append(f"{expr} AS {name}")
-    read = f"read_parquet({_lit(str(path))}, file_row_number = true)"
-    canonical = f"SELECT {', '.join(cols)}, file_row_number AS __row FROM {read}"
-    return f"(SELECT *, {validation_reason_sql()} AS __reason FROM ({canonical}))"
+    if rows:
+        cols.append("file_row_number AS __row")
+    read = f"read_parquet({_lit(str(path))}{', file_row_number = true' if rows else ''})"
+    reason = validation_reason_sql(now, known_kinds=kinds)
+    return f"(SELECT *, {reason} AS __reason FROM (SELECT {', '.join(cols)} FROM {read}))"
 
 
 def _insert_sql(source: str, tp: str, owner: str, probe: bool, skip_later: bool) -> str:
-    out = [f"{tp} AS touchpoint" if c == "touchpoint" else f"{owner} AS owner"
-           if c == "owner" else c for c in EVENT_COLUMNS]
+    out = [
+        f"{tp} AS touchpoint" if c == "touchpoint" else f"{owner} AS owner" if c == "owner" else c
+        for c in EVENT_COLUMNS
+    ]
     rows = f"SELECT md5_number(event_id) AS event_key, * FROM {source} WHERE __reason IS NULL"
     if skip_later:
         rows += " AND __row NOT IN (SELECT __row FROM _later_repeats)"
     if probe:
-        rows = (f"SELECT * FROM ({rows}) AS b"
-                " ANTI JOIN (SELECT event_key FROM event_log) AS s USING (event_key)")
-    return (f"INSERT INTO event_log (event_key, {_CANONICAL})"
-            f" SELECT event_key, {', '.join(out)} FROM ({rows})")
+        rows = (
+            f"SELECT * FROM ({rows}) AS b"
+            " ANTI JOIN (SELECT event_key FROM event_log) AS s USING (event_key)"
+        )
+    return (
+        f"INSERT INTO event_log (event_key, {_CANONICAL})"
+        f" SELECT event_key, {', '.join(out)} FROM ({rows})"
+    )
 
 
 def _later_repeats_sql(source: str) -> str:
-    return ("CREATE OR REPLACE TEMP TABLE _later_repeats AS SELECT __row FROM ("
-            " SELECT __row, row_number() OVER (PARTITION BY event_id ORDER BY __row) AS n"
-            f" FROM {source} WHERE __reason IS NULL) WHERE n > 1")
+    return (
+        "CREATE OR REPLACE TEMP TABLE _later_repeats AS SELECT __row FROM ("
+        " SELECT __row, row_number() OVER (PARTITION BY event_id ORDER BY __row) AS n"
+        f" FROM {source} WHERE __reason IS NULL) WHERE n > 1"
+    )
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -114,27 +131,41 @@ def _repeats_among_new(con: duckdb.DuckDBPyConnection, first_rowid: int, inserte
     where = f"WHERE rowid >= {first_rowid}"
     if _scalar(con, f"SELECT count(*) FROM event_log {where}") != inserted:
         where = ""
-    sql = f"SELECT count(*) - count(DISTINCT event_key) FROM event_log {where}"
+    # The upper 64 bits: cheaper, and a false alarm only means taking the exact way.
+    sql = (
+        f"SELECT count(*) - count(DISTINCT CAST(event_key >> 64 AS UBIGINT)) FROM event_log {where}"
+    )
     return _scalar(con, sql) > 0
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> list[str]:
-    """Quarantine the rejected rows; their reasons."""
-    rejected = con.sql(
-        f"SELECT {_CANONICAL}, __row, __reason FROM {source} WHERE __reason IS NOT NULL"
-        " ORDER BY __row").to_arrow_table()
-    if not rejected.num_rows:
-        return []
-    reasons = rejected["__reason"].to_pylist()
-    lines = (np.asarray(rejected["__row"].to_numpy()) + 1).tolist()
-    rows = rejected.select(list(EVENT_COLUMNS))
-    insert_quarantine(con, rejected_quarantine(rows, lines, reasons, str(path)))
-    return list(reasons)
+    """Quarantine the rejected rows, streamed in chunks (a file of bad rows stays in bounded
+    memory); their reasons. The rows are read by a connection of their own, as ``con`` is
+    busy inserting; it reads only the file, not the store."""
+    reasons: list[str] = []
+    reader = duckdb.connect()
+    try:
+        rel = reader.sql(
+            f"SELECT {_CANONICAL}, __row, __reason FROM {source} WHERE __reason IS NOT NULL"
+        )
+        for batch in rel.to_arrow_reader(QUARANTINE_CHUNK_ROWS):
+            if not batch.num_rows:
+                continue
+            chunk = pa.Table.from_batches([batch])
+            found = chunk["__reason"].to_pylist()
+            lines = (np.asarray(chunk["__row"].to_numpy()) + 1).tolist()
+            rows = chunk.select(list(EVENT_COLUMNS))
+            insert_quarantine(con, rejected_quarantine(rows, lines, found, str(path)))
+            reasons += found
+    finally:
+        reader.close()
+    return reasons
 
 
 def _ingest(app: App, path: Path, names: set[str], skip_later: bool) -> tuple[int, list[str]]:
     """One transaction: (events stored, reasons of the quarantined rows)."""
-    source = _source_sql(path, names)
+    kinds, now = app.journey.touchpoint_for_kind(), datetime.now(UTC)
+    source = _source_sql(path, names, kinds, rows=skip_later, now=now)
     tp, owner = enrich_sql(app.journey)
     with app.store.sql_transaction() as con:
         first_rowid = _scalar(con, "SELECT count(*) FROM event_log")
@@ -145,22 +176,29 @@ def _ingest(app: App, path: Path, names: set[str], skip_later: bool) -> tuple[in
         if not skip_later and inserted > 1 and _repeats_among_new(con, first_rowid, inserted):
             raise _RepeatedIds
         total = pq.ParquetFile(path).metadata.num_rows
-        reasons = _quarantine(con, source, path) if inserted < total else []
+        numbered = _source_sql(path, names, kinds, rows=True, now=now)
+        reasons = _quarantine(con, numbered, path) if inserted < total else []
+        if inserted + len(reasons) > total:  # duplicates are what is left: never negative
+            raise RuntimeError(f"{path}: {inserted} stored + {len(reasons)} rejected > {total}")
         if skip_later:
             con.execute("DROP TABLE IF EXISTS _later_repeats").fetchall()
     return inserted, reasons
 
 
-def ingest_parquet_sql(app: App, path: Path, fs: FileSummary,
-                       advance: Callable[[int, int], None]) -> None:
+def ingest_parquet_sql(
+    app: App, path: Path, fs: FileSummary, advance: Callable[[int, int], None]
+) -> None:
     """Ingest one canonical Parquet file (see ``sql_compatible``) and count it into ``fs``."""
     names = set(pq.read_schema(path).names)
     total = pq.ParquetFile(path).metadata.num_rows
     try:
-        stored, reasons = _ingest(app, path, names, skip_later=False)
-    except _RepeatedIds:
-        log.info("%s repeats event ids; inserting first occurrences only", path)
-        stored, reasons = _ingest(app, path, names, skip_later=True)
+        try:
+            stored, reasons = _ingest(app, path, names, skip_later=False)
+        except _RepeatedIds:
+            log.info("%s repeats event ids; inserting first occurrences only", path)
+            stored, reasons = _ingest(app, path, names, skip_later=True)
+    except duckdb.InvalidInputException as exc:  # a corrupt file: this file fails, not the run
+        raise ValueError(f"{path}: {exc}") from exc
     fs.rows_read += total
     fs.events_produced += total
     fs.events_stored += stored

@@ -2,7 +2,9 @@
 
 Each batch is one transaction (its events and its quarantine entries together), so an
 interrupted run leaves whole batches only and running it again stores just what is
-missing. Every file gets an ``ingest_runs`` row.
+missing. Every file gets an ``ingest_runs`` row. Parquet files in the canonical layout
+(without a mapping) take the SQL fast path instead (``klantreis.ingest.parquet_sql``: one
+transaction per file, the same validation, counts and quarantine entries).
 """
 
 from __future__ import annotations

@@ -49,7 +49,11 @@ def enrich_sql(journey: JourneyConfig) -> tuple[str, str]:
         return "touchpoint", "owner"
     tp_owner = {tp.id: tp.owner for tp in journey.touchpoints if tp.owner}
     tp = f"coalesce(touchpoint, {_case('kind', kind_tp)})"
-    owner = f"coalesce(owner, {_case(tp, tp_owner)})" if tp_owner else "owner"
+    if not tp_owner:
+        return tp, "owner"
+    kind_owner = {k: tp_owner[t] for k, t in kind_tp.items() if t in tp_owner}
+    owner = (f"coalesce(owner, CASE WHEN touchpoint IS NULL THEN {_case('kind', kind_owner)}"
+             f" ELSE {_case('touchpoint', tp_owner)} END)")
     return tp, owner
 
 
@@ -57,6 +61,8 @@ def _case(expr: str, mapping: dict[str, str]) -> str:
     def lit(text: str) -> str:
         return "'" + text.replace("'", "''") + "'"
 
+    if not mapping:
+        return "CAST(NULL AS VARCHAR)"
     whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
     return f"(CASE {expr} {whens} END)"
 

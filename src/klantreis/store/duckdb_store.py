@@ -13,7 +13,9 @@ and scans the stored keys). A DuckDB ART index on the key made appends 3-4x slow
 writing process per file and ``append`` holds the store's write lock. ``events`` is a view
 of the canonical columns, so readers never see the key. The anti-join scans every stored
 key, so from 100k stored events on a session cache of the keys (``store.keys``) lets
-batches with only new ids skip it.
+batches with only new ids skip it. Canonical Parquet files bypass ``append``: they are
+inserted in SQL inside ``sql_transaction`` (``klantreis.ingest.parquet_sql``), with the same
+key and the same anti-join.
 """
 
 from __future__ import annotations

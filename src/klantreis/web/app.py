@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -107,14 +108,33 @@ def _version() -> str:
         return "0"
 
 
+def warm_up(app: App) -> threading.Thread:
+    """Compute the overview page's CX index once in the background, so that the first
+    visitor does not pay the cold computation (seconds on 10M events); later calls reuse the
+    index cache until new events arrive."""
+    from klantreis.analytics.cx_index import cx_index
+    from klantreis.web.pagekit import PERIODS
+
+    def run() -> None:
+        try:
+            cx_index(app.events_table(), app.journey, days=PERIODS["90d"] or 90, filters={})
+        except Exception:  # a failed warm-up only means a slower first page
+            log.warning("warming up the CX index failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="klantreis-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(settings: Settings, **uvicorn_options: Any) -> None:
     """Open the store, build the app and serve it (one process) until interrupted."""
     import uvicorn
 
     with App(settings) as app:
         api = create_app(app)
+        warm_up(app)
         uvicorn.run(
-            api,
+            IngestFastPath(api, api.state),  # outermost: ingest skips FastAPI's middleware
             host=settings.host,
             port=settings.port,
             log_level="warning",

@@ -181,6 +181,11 @@ class EventWriter:
         batch = enrich(table, self.journey)
         started = datetime.now(UTC)
         duplicates = self.store.append(batch).duplicates if batch.num_rows else 0
+        if not duplicates:  # the common case: every accepted event is new
+            return [
+                verdict or WriteResult(len(job.records), len(job.records), 0)
+                for job, verdict in zip(jobs, verdicts, strict=True)
+            ]
         ids = [
             [str(r["event_id"]) for r in job.records] if verdict is None else []
             for job, verdict in zip(jobs, verdicts, strict=True)

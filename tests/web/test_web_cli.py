@@ -53,3 +53,20 @@ def test_commands_have_help() -> None:
     for args in (["serve"], ["user", "add"], ["token", "create"]):
         result = CliRunner().invoke(cli, [*args, "--help"])
         assert result.exit_code == 0 and len(result.output) > 100
+
+
+def test_warm_up_fills_the_index_cache(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After the warm-up, the overview page's index comes from the cache."""
+    from klantreis.analytics import index_cache
+    from klantreis.app import App
+    from klantreis.demo.runner import run_demo
+    from klantreis.settings import Settings
+    from klantreis.web.app import warm_up
+
+    with App(Settings.load(env={}, db_path=str(tmp_path / "w.duckdb"))) as app:
+        run_demo(app, 300, 7)
+        hit = index_cache.store_cache(app.events_table())
+        assert hit is not None and not hit[1].results  # nothing cached before
+        warm_up(app).join(timeout=120)
+        hit = index_cache.store_cache(app.events_table())
+        assert hit is not None and len(hit[1].results) == 1
