@@ -1,7 +1,7 @@
 """Banking77 (official split, CC BY 4.0): the classifier on a public intent benchmark.
 
-The issue's target is macro-F1 >= 0.93; this classifier reaches ~0.913 (see
-bench/bench_classifier.py), so the test guards against regressions below 0.905.
+The issue's target is macro-F1 >= 0.93; this classifier reaches 0.9197 (see
+bench/bench_classifier.py), so the test guards against regressions below 0.915.
 """
 
 from __future__ import annotations
@@ -29,4 +29,4 @@ def test_banking77_macro_f1(shared_data: Path) -> None:
     model = ContactClassifier(seed=0).fit(*read(folder / "train.csv"))
     report = evaluate(model, *read(folder / "test.csv"))
     assert report.n == 3080 and len(report.labels) == 77
-    assert report.macro_f1 >= 0.905
+    assert report.macro_f1 >= 0.915

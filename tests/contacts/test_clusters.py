@@ -40,3 +40,13 @@ def test_only_unknown_contacts_are_clustered() -> None:
 def test_normalise_folds_digits_case_and_contractions() -> None:
     assert normalise("I CAN'T find order #HH2600123!") == "i can not find order #hh0!"
     assert normalise(None) == "" and {"de", "the"} <= stop_words()
+
+
+def test_normalise_many_equals_normalise_per_text() -> None:
+    from klantreis.contacts.text import normalise_many
+
+    texts = ["Waar IS mijn pakket #123?", None, "", "  a \t b  ", "I won't", "x\x01y", "Ünïcode 7"]
+    got = normalise_many(texts)
+    assert len(got) == len(texts)
+    assert got[:5] == [normalise(t) for t in texts[:5]] and got[6] == normalise(texts[6])
+    assert got[5] == "x y"  # the batch separator never leaks into a text

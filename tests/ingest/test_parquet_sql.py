@@ -3,6 +3,7 @@ reasons, quarantine entries, events, counts, idempotency and interruption safety
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import subprocess
@@ -296,6 +297,19 @@ def test_only_canonical_typed_parquet_takes_the_sql_path() -> None:
     assert not parquet_sql.sql_compatible(ok.append(pa.field("order_no", pa.string())))
     assert not parquet_sql.sql_compatible(ok.remove(2))
     assert not parquet_sql.sql_compatible(ok.set(3, pa.field("score", pa.string())))
+    ns = pa.field("occurred_at", pa.timestamp("ns", tz="UTC"))
+    assert not parquet_sql.sql_compatible(ok.set(1, ns))
+
+
+def test_a_file_name_with_glob_characters_is_read_as_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "export[1].parquet"
+    pq.write_table(events_from_records([rec(event_id="x1"), rec(event_id="x2")]), data)
+    with _file_app(tmp_path, "glob.duckdb") as app:
+        monkeypatch.setattr(runner, "PARQUET_SQL", True)
+        f = ingest_paths(app, [glob.escape(str(data))], progress=False).files[0]
+        assert (f.path, f.error, f.events_stored) == (str(data), None, 2)
 
 
 def test_a_corrupt_file_fails_alone_and_stores_nothing(app: App, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -119,3 +121,54 @@ def test_submit_needs_a_running_writer(app: App) -> None:
 
     with pytest.raises(RuntimeError):
         asyncio.run(run())
+
+
+def test_odd_field_types_take_the_slow_path_with_the_same_meaning(app: App) -> None:
+    """A batch mixing naive times, numbers as text and ids as numbers is stored as if each
+    event came alone (the vectorised fast path falls back per column)."""
+    writer = EventWriter(app.store, app.journey, max_delay_ms=20)
+    writer.start()
+    odd = [
+        {"event_id": "n1", "occurred_at": "2026-03-01T10:00:00", "kind": "web.visit"},
+        {
+            "event_id": "n2",
+            "occurred_at": "2026-03-01T12:00:00+02:00",
+            "kind": "survey.response",
+            "metric": "nps",
+            "score": "9",
+            "customer_id": 42,
+            "attrs": {"b": 1, "a": [2]},
+        },
+    ]
+
+    async def run() -> list[Any]:
+        return list(await asyncio.gather(writer.submit(odd), writer.submit(_table(["n3"]))))
+
+    try:
+        first, second = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert (first.stored, second.stored) == (2, 1)
+    rows = app.store.query(
+        "SELECT event_id, occurred_at, score, customer_id, attrs FROM events ORDER BY event_id"
+    ).to_pylist()
+    hours = [r["occurred_at"].astimezone(UTC).hour for r in rows]
+    assert hours == [10, 10, 10], "naive taken as UTC; +02:00 converted"
+    assert rows[1]["score"] == 9.0 and rows[1]["customer_id"] == "42"
+    assert json.loads(rows[1]["attrs"]) == {"a": [2], "b": 1}
+
+
+def test_many_concurrent_requests_are_answered_in_few_batches(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=50)
+    writer.start()
+
+    async def run() -> list[Any]:
+        futures = [writer.submit(_table([f"m{i}"])) for i in range(300)]
+        return list(await asyncio.gather(*futures))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert sum(r.stored for r in results) == 300 and app.store.count() == 300
+    assert writer.batches <= 10, "one wake-up per gap, not one transaction per request"

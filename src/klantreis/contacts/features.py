@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from klantreis.contacts.text import normalise
+from klantreis.contacts.text import normalise_many
 
 __all__ = ["NgramTfidf"]
 
@@ -199,7 +199,7 @@ class NgramTfidf:
         return len(self.word_vocab_) + len(self.char_vocab_) + self.embedding_.shape[1]
 
     def fit(self, texts: Iterable[str | None]) -> NgramTfidf:
-        docs = [normalise(t) for t in texts]
+        docs = normalise_many(list(texts))
         self.tokens_ = {}
         ids, doc_of = _token_ids(docs, self.tokens_, True)
         wr, wk = _word_keys(ids, doc_of, True, self.word_max)
@@ -221,7 +221,7 @@ class NgramTfidf:
                          ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """The word and character blocks (sparse) and the word-vector block (dense) apart:
         a linear model multiplies each with its part of the weights, no stacking needed."""
-        docs = [normalise(t) for t in texts]
+        docs = normalise_many(list(texts))
         parts = [self._transform_chunk(docs[i:i + _CHUNK]) for i in range(0, len(docs), _CHUNK)]
         if not parts:
             return (sp.csr_matrix((0, len(self.word_vocab_))),

@@ -10,7 +10,7 @@ import re
 from functools import cache
 from importlib import resources
 
-__all__ = ["normalise", "stop_words"]
+__all__ = ["normalise", "normalise_many", "stop_words"]
 
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
@@ -30,6 +30,24 @@ def normalise(text: str | None) -> str:
             t = t.replace(short, long)
     t = _DIGITS.sub("0", t)
     return _SPACE.sub(" ", t).strip()
+
+
+_SEP = "\x01"
+_AROUND_SEP = re.compile(" ?\x01 ?")
+
+
+def normalise_many(texts: list[str | None]) -> list[str]:
+    """``normalise`` of many texts at once (one pass of each rule over the joined texts)."""
+    if not texts:
+        return []
+    joined = _SEP.join((t or "").replace(_SEP, " ") for t in texts)
+    t = joined.lower().replace("\u2019", "'").replace("\u2018", "'")
+    if "'" in t:
+        for short, long in _CONTRACTIONS:
+            t = t.replace(short, long)
+    t = _DIGITS.sub("0", t)
+    t = _AROUND_SEP.sub(_SEP, _SPACE.sub(" ", t)).strip(" ")
+    return t.split(_SEP)
 
 
 @cache

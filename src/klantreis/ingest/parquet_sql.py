@@ -61,7 +61,8 @@ def sql_compatible(schema: pa.Schema) -> bool:
     for field in schema:
         typ = field.type
         if field.name == "occurred_at":
-            ok = pa.types.is_timestamp(typ) and typ.tz is not None
+            # ns would be truncated here but refused by the batch path's cast: keep them alike
+            ok = pa.types.is_timestamp(typ) and typ.tz is not None and typ.unit != "ns"
         elif field.name == "score":
             ok = pa.types.is_floating(typ) or pa.types.is_integer(typ)
         else:

@@ -160,6 +160,8 @@ PARQUET_SQL = True
 def _sql_path(src: SourceFile, mapping: Mapping | None) -> bool:
     if not (PARQUET_SQL and src.format == "parquet" and mapping is None):
         return False
+    if any(ch in str(src.path) for ch in "*?[{"):  # DuckDB would read the name as a glob
+        return False
     return sql_compatible(pq.read_schema(src.path))
 
 

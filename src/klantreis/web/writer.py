@@ -111,23 +111,30 @@ class EventWriter:
 
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
         """Requests that arrive while the batch fills: until ``max_delay`` after the first,
-        ``max_batch_rows``, or a quiet gap of ``QUIET_GAP`` seconds with nothing new."""
+        ``max_batch_rows``, or a quiet gap of ``QUIET_GAP`` seconds with nothing new.
+
+        The thread naps a gap and then takes everything queued, rather than waking for
+        every request: under load that is one wake-up per gap, not one per request (each
+        wake-up competes with the event loop for the GIL)."""
         jobs, rows = [first], len(first.records)
         deadline = time.monotonic() + self.max_delay
         while rows < self.max_batch_rows:
             remaining = deadline - time.monotonic()
-            try:
-                job = (
-                    self._queue.get(timeout=min(remaining, QUIET_GAP))
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
+            if remaining > 0:
+                time.sleep(min(remaining, QUIET_GAP))
+            got = 0
+            while rows < self.max_batch_rows:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    return jobs, True
+                jobs.append(job)
+                rows += len(job.records)
+                got += 1
+            if not got or remaining <= 0:
                 break
-            if job is None:
-                return jobs, True
-            jobs.append(job)
-            rows += len(job.records)
         return jobs, False
 
     def _write(self, jobs: list[_Job]) -> None:
@@ -135,15 +142,10 @@ class EventWriter:
             results = self._append(jobs)
         except Exception as exc:  # every waiting request must hear about the failure
             log.exception("writer failed to store a batch of %d requests", len(jobs))
-            for job in jobs:
-                job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
+            _resolve(jobs, [exc] * len(jobs))
             return
         self.batches += 1
-        for job, result in zip(jobs, results, strict=True):
-            if isinstance(result, Rejected):
-                job.loop.call_soon_threadsafe(_set_exception, job.future, result)
-            else:
-                job.loop.call_soon_threadsafe(_set_result, job.future, result)
+        _resolve(jobs, results)
 
     def _validate(self, jobs: list[_Job]) -> tuple[pa.Table, list[Rejected | None]]:
         """One table for all jobs' records; rows of jobs with a rejected row are dropped."""
@@ -222,11 +224,28 @@ class EventWriter:
         return {r[0] for r in rows}
 
 
-def _set_result(future: asyncio.Future[WriteResult], result: WriteResult) -> None:
-    if not future.done():
-        future.set_result(result)
+Outcome = WriteResult | Exception
 
 
-def _set_exception(future: asyncio.Future[WriteResult], exc: Exception) -> None:
-    if not future.done():
-        future.set_exception(exc)
+def _resolve(jobs: list[_Job], outcomes: list[WriteResult | Rejected] | list[Exception]) -> None:
+    """Answer every job: one hand-over per event loop (not one per request, each of which
+    would wake the loop separately)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[WriteResult], Outcome]]]
+    by_loop = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        by_loop.setdefault(job.loop, []).append((job.future, outcome))
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, pairs)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            log.warning("event loop closed before %d requests were answered", len(pairs))
+
+
+def _settle(pairs: list[tuple[asyncio.Future[WriteResult], Outcome]]) -> None:
+    for future, outcome in pairs:
+        if future.done():
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
