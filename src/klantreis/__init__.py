@@ -12,6 +12,6 @@ from klantreis.app import App, open_app
 from klantreis.settings import Settings
 
 __version__ = "0.1.0"
-open = open_app  # noqa: A001 - the documented notebook entry point: klantreis.open(path)
+open = open_app  # the documented notebook entry point: klantreis.open(path)
 
 __all__ = ["App", "Settings", "__version__", "open", "open_app"]

@@ -10,6 +10,7 @@ import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,8 +32,8 @@ def store_options(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
-def settings_from_options(**options: object) -> Settings:
-    return Settings.load(**{k: v for k, v in options.items() if v is not None})
+def settings_from_options(**options: Any) -> Settings:
+    return Settings.load(None, **{k: v for k, v in options.items() if v is not None})
 
 
 @click.group(help="klantreis: the customer-event log and honest CX metrics.")
