@@ -5,7 +5,7 @@ generator: a small keep-alive HTTP/1.1 client on asyncio (httpx itself would be 
 bottleneck), ``--concurrency`` connections in flight.
 
     python -m bench.bench_web [--single 20000] [--batches 200] [--concurrency 64]
-        [--wide-concurrency 256] [--ingest-only]
+        [--wide-concurrency 256] [--batch-concurrency 8] [--ingest-only]
 
 The load generator runs in this process, the server in its own: on a small machine they
 share the CPU, so both CPU costs per event are reported.
@@ -215,7 +215,7 @@ def ingest_rows(
         json.dumps([make_event(first + b * 1000 + i, rng, end) for i in range(1000)]).encode()
         for b in range(args.batches)
     ]
-    conc = min(args.concurrency, 8)
+    conc = args.batch_concurrency
     cpu0, client0 = cpu_seconds(pid), time.process_time()
     secs = asyncio.run(load(port, batches, conc, auth))
     events = max(args.batches * 1000, 1)
@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--single", type=int, default=20_000)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--batch-concurrency", type=int, default=8)
     parser.add_argument(
         "--wide-concurrency", type=int, default=256, help="a second single-event run, more clients"
     )

@@ -35,3 +35,16 @@ def test_csv_has_one_row_per_reason_and_defuses_formulas() -> None:
     assert rows[0]["owner"] == "carrier:vlotbezorgd"
     assert rows[0]["saving_per_year"] == "650.0"
     assert rows[0]["fix"].startswith("'=")
+
+
+def test_an_empty_store_gives_an_empty_report(app) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from klantreis.contacts.reports import contacts_overview
+    from klantreis.contacts.taxonomy import default_taxonomy
+
+    overview = contacts_overview(app.events_table(), app.journey, default_taxonomy(),
+                                 period="week", lang="en")
+    json.dumps(overview)
+    assert overview["overall"][0]["contacts"] == 0 and overview["warroom"]["rows"] == []
+    assert overview["warroom"]["headline"] == "No avoidable contact reasons found."

@@ -172,3 +172,30 @@ def test_many_concurrent_requests_are_answered_in_few_batches(app: App) -> None:
         writer.stop()
     assert sum(r.stored for r in results) == 300 and app.store.count() == 300
     assert writer.batches <= 10, "one wake-up per gap, not one transaction per request"
+
+
+def test_big_requests_built_on_submit_keep_their_verdicts_apart(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=50)
+    writer.start()
+    big = _table([f"big{i}" for i in range(100)])
+    big_bad = _table([f"bad{i}" for i in range(100)])
+    big_bad[70]["kind"] = "Not Valid"
+
+    async def run() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                writer.submit(_table(["s1"])),
+                writer.submit(big),
+                writer.submit(big_bad),
+                writer.submit(_table(["s2", "s3"])),
+                return_exceptions=True,
+            )
+        )
+
+    try:
+        small, whole, rejected, pair = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert isinstance(rejected, Rejected) and [d["index"] for d in rejected.details] == [70]
+    assert (small.stored, whole.stored, pair.stored) == (1, 100, 2)
+    assert app.store.count() == 103

@@ -59,13 +59,16 @@ def contacts_frame(events: Any) -> pd.DataFrame:
     ground-truth ``attrs.reason`` (``given_reason``) and the latest human ``label``."""
     df = events_frame(events, [CONTACT_KIND])
     attrs = [parse_attrs(a) for a in df["attrs"]]
-    df["contact_id"] = [str(a.get("contact_id") or eid) for a, eid in
-                        zip(attrs, df["event_id"], strict=True)]
-    df["given_reason"] = [a.get("reason") for a in attrs]
+    df["contact_id"] = pd.Series([str(a.get("contact_id") or eid) for a, eid in
+                                  zip(attrs, df["event_id"], strict=True)],
+                                 index=df.index, dtype=object)
+    df["given_reason"] = pd.Series([a.get("reason") for a in attrs], index=df.index,
+                                   dtype=object)
     df["response_minutes"] = pd.to_numeric(
         pd.Series([a.get("response_minutes") for a in attrs], index=df.index, dtype=object),
         errors="coerce")
-    df["resolved"] = [a.get("resolved") if isinstance(a.get("resolved"), bool) else None
-                      for a in attrs]
-    df = df.merge(_labels(events), on="contact_id", how="left")
+    df["resolved"] = pd.Series([a.get("resolved") if isinstance(a.get("resolved"), bool)
+                                else None for a in attrs], index=df.index, dtype=object)
+    labels = _labels(events).astype(object)
+    df = df.merge(labels, on="contact_id", how="left")
     return df.sort_values("occurred_at", kind="stable").reset_index(drop=True)

@@ -66,6 +66,8 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
     out = []
     for pr in journey.promises:
         p = ev[ev["kind"] == pr.promised].sort_values("occurred_at").drop_duplicates("journey_id")
+        if p.empty:
+            continue
         deadline = [parse_attrs(a).get(pr.deadline_attr) for a in p["attrs"]]
         dl = pd.to_datetime(pd.Series(deadline, index=p.index, dtype=object), utc=True,
                             errors="coerce", format="ISO8601").fillna(p["occurred_at"])
@@ -86,7 +88,10 @@ def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     ev = events_frame(events.filter(~events.kind.isin(list(EXCLUDED_KINDS))
                                     & events.journey_id.notnull()))
     parts = [_kind_times(ev, journey.journey_start), *_broken_times(ev, journey)]
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    for col in ("journey_id", "condition", "owner"):
+        out[col] = out[col].astype(object)
+    return out
 
 
 def _lift_ci(a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarray | float,

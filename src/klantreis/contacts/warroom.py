@@ -181,9 +181,10 @@ def build_war_room(a: ContactAnalysis, top: int = 10, lang: str = "nl",
     return report
 
 
-def _money(value: float, currency: str) -> str:
+def _money(value: float, currency: str, lang: str = "nl") -> str:
     sign = "€" if currency == "EUR" else currency + " "
-    return f"{sign}{value:,.0f}".replace(",", ".")
+    text = f"{sign}{value:,.0f}"
+    return text.replace(",", ".") if lang == "nl" else text
 
 
 def headline(w: WarRoom) -> str:
@@ -202,7 +203,8 @@ def headline(w: WarRoom) -> str:
             text += f", {'vooral bij' if nl else 'concentrated at'} {r.owner} ({r.owner_name})"
         text += "."
     text += (f" {'Besparing als de reden verdwijnt' if nl else 'Saving if the reason disappears'}"
-             f": {_money(r.saving_per_year, w.currency)} {'per jaar' if nl else 'per year'}.")
+             f": {_money(r.saving_per_year, w.currency, w.lang)} "
+             f"{'per jaar' if nl else 'per year'}.")
     return text
 
 
@@ -239,7 +241,7 @@ def war_room_html(w: WarRoom) -> str:
     lang = "nl" if w.lang == "nl" else "en"
     title = "War room: contactredenen" if lang == "nl" else "War room: contact reasons"
     head = "".join(f"<th>{e(h)}</th>" for h in _HEAD[lang])
-    body = "".join(_html_row(r, w.currency) for r in w.rows)
+    body = "".join(_html_row(r, w.currency, lang) for r in w.rows)
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             f"<title>{e(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
@@ -255,15 +257,15 @@ def _summary(w: WarRoom) -> str:
                 f" in {w.days:g} dagen; kosten {_money(w.cost, w.currency)}, "
                 f"{_money(w.cost_per_year, w.currency)} per jaar.")
     return (f"{w.contacts} contacts on {w.orders} orders ({w.per_100_orders:g} per 100) in "
-            f"{w.days:g} days; cost {_money(w.cost, w.currency)}, "
-            f"{_money(w.cost_per_year, w.currency)} per year.")
+            f"{w.days:g} days; cost {_money(w.cost, w.currency, 'en')}, "
+            f"{_money(w.cost_per_year, w.currency, 'en')} per year.")
 
 
-def _html_row(r: WarRoomRow, currency: str) -> str:
+def _html_row(r: WarRoomRow, currency: str, lang: str) -> str:
     e = html.escape
     lift = (f"{r.lift:g} ({r.lift_ci_low:g}-{r.lift_ci_high:g})" if r.lift is not None else "")
     owner = f"{r.owner_name} ({r.owner})" if r.owner else ""
     cells = [str(r.rank), r.name, str(r.contacts), f"{r.per_100_orders:g}",
-             _money(r.cost_per_year, currency), r.root_cause_label or "", lift, owner, r.fix,
-             _money(r.saving_per_year, currency)]
+             _money(r.cost_per_year, currency, lang), r.root_cause_label or "", lift, owner,
+             r.fix, _money(r.saving_per_year, currency, lang)]
     return "<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>"

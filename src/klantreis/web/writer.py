@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 
 #: The batch closes when no request arrived for this long (seconds).
 QUIET_GAP = 0.002
+#: How often the collecting writer looks at the queue (seconds).
+NAP = 0.0005
+#: A request with at least this many events has its table built on the event loop as it is
+#: submitted (alongside the writer committing the previous batch); smaller ones are built
+#: together by the writer (one Arrow table per request would cost more than it saves).
+PREBUILD_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class _Job:
     records: list[dict[str, Any]]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[WriteResult]
+    table: pa.Table | None = None
 
 
 class EventWriter:
@@ -76,6 +83,7 @@ class EventWriter:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.batches = 0
+        self._last_jobs = 0  # requests in the previous batch: about as many come back
 
     def start(self) -> None:
         if self._thread is None:
@@ -95,7 +103,8 @@ class EventWriter:
             raise RuntimeError("writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult] = loop.create_future()
-        self._queue.put(_Job(records, loop, future))
+        table = _prebuild(records) if len(records) >= PREBUILD_ROWS else None
+        self._queue.put(_Job(records, loop, future, table))
         return future
 
     # -- the writer thread -----------------------------------------------------------------
@@ -111,31 +120,44 @@ class EventWriter:
 
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
         """Requests that arrive while the batch fills: until ``max_delay`` after the first,
-        ``max_batch_rows``, or a quiet gap of ``QUIET_GAP`` seconds with nothing new.
+        ``max_batch_rows``, a quiet gap of ``QUIET_GAP`` seconds with nothing new, or as
+        many requests as the previous batch had (clients waiting on it tend to send again).
 
-        The thread naps a gap and then takes everything queued, rather than waking for
-        every request: under load that is one wake-up per gap, not one per request (each
+        The thread naps (``NAP``) and then takes everything queued, rather than waking for
+        every request: under load that is one wake-up per nap, not one per request (each
         wake-up competes with the event loop for the GIL)."""
         jobs, rows = [first], len(first.records)
         deadline = time.monotonic() + self.max_delay
-        while rows < self.max_batch_rows:
-            remaining = deadline - time.monotonic()
-            if remaining > 0:
-                time.sleep(min(remaining, QUIET_GAP))
-            got = 0
-            while rows < self.max_batch_rows:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    return jobs, True
-                jobs.append(job)
-                rows += len(job.records)
-                got += 1
-            if not got or remaining <= 0:
+        last_arrival = time.monotonic()
+        while True:
+            now = time.monotonic()
+            closing = now >= deadline or now - last_arrival >= QUIET_GAP
+            if not closing:
+                time.sleep(min(NAP, deadline - now))
+            got, stopping = self._drain(jobs, self.max_batch_rows - rows)
+            if stopping:
+                return jobs, True
+            if got:
+                last_arrival = time.monotonic()
+                rows += got
+            full = rows >= self.max_batch_rows
+            if closing or full or 1 < self._last_jobs <= len(jobs):
+                return jobs, False
+
+    def _drain(self, jobs: list[_Job], room: int) -> tuple[int, bool]:
+        """Move queued jobs to ``jobs`` until ``room`` rows are taken: (rows taken, whether
+        ``stop`` was asked)."""
+        got = 0
+        while got < room:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
                 break
-        return jobs, False
+            if job is None:
+                return got, True
+            jobs.append(job)
+            got += len(job.records)
+        return got, False
 
     def _write(self, jobs: list[_Job]) -> None:
         try:
@@ -145,23 +167,25 @@ class EventWriter:
             _resolve(jobs, [exc] * len(jobs))
             return
         self.batches += 1
+        self._last_jobs = len(jobs)
         _resolve(jobs, results)
 
     def _validate(self, jobs: list[_Job]) -> tuple[pa.Table, list[Rejected | None]]:
         """One table for all jobs' records; rows of jobs with a rejected row are dropped."""
-        records: list[Mapping[str, Any]] = [r for job in jobs for r in job.records]
-        owner = [j for j, job in enumerate(jobs) for _ in job.records]
         try:
-            table = conform(events_from_records(records, source="api"))
+            table = _build(jobs)
         except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
             if len(jobs) > 1:
                 return self._validate_each(jobs)
             return conform(pa.table({})), [Rejected([{"index": None, "reason": str(exc)}])]
         result = validate_events(table)
+        verdicts: list[Rejected | None] = [None] * len(jobs)
+        if not result.rejected_index:
+            return table, verdicts
+        owner = [j for j, job in enumerate(jobs) for _ in job.records]
         starts = [0]
         for job in jobs:
             starts.append(starts[-1] + len(job.records))
-        verdicts: list[Rejected | None] = [None] * len(jobs)
         for i, reason in zip(result.rejected_index, result.rejected_reason, strict=True):
             j = owner[i]
             if verdicts[j] is None:
@@ -222,6 +246,31 @@ class EventWriter:
         finally:
             cur.close()
         return {r[0] for r in rows}
+
+
+def _prebuild(records: list[dict[str, Any]]) -> pa.Table | None:
+    try:
+        return conform(events_from_records(cast(list[Mapping[str, Any]], records), source="api"))
+    except (TypeError, ValueError, OverflowError, pa.ArrowException):
+        return None  # the writer builds it again and reports the reason
+
+
+def _build(jobs: list[_Job]) -> pa.Table:
+    """One table for all jobs: prebuilt tables as they are, the other jobs' records built
+    together, in job order."""
+    pieces: list[pa.Table] = []
+    pending: list[Mapping[str, Any]] = []
+    for job in jobs:
+        if job.table is None:
+            pending.extend(job.records)
+            continue
+        if pending:
+            pieces.append(conform(events_from_records(pending, source="api")))
+            pending = []
+        pieces.append(job.table)
+    if pending or not pieces:
+        pieces.append(conform(events_from_records(pending, source="api")))
+    return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces).combine_chunks()
 
 
 Outcome = WriteResult | Exception

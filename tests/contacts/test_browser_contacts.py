@@ -1,0 +1,107 @@
+"""Browser test of the contacts pages: Playwright drives the system Chromium against uvicorn.
+War room, labelling a contact in the queue, classifying a text; customer text stays text."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from klantreis.app import App
+from klantreis.settings import Settings
+
+from .helpers import contact, event, load
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "analyst-pass-1"
+EVIL = "<script>window.__pwned = 1</script> waar blijft mijn pakket"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    import uvicorn
+
+    from klantreis.services import accounts
+    from klantreis.web import create_app
+
+    app = App(Settings.load(env={}, db_path=":memory:",
+                            secret_key="test-secret-key-0123456789abcdef"))
+    load(app, [event("order.placed", f"J{i}", i) for i in range(4)]
+         + [contact("J0", 2, None, text=EVIL), contact("J1", 3, "productvraag", text="maat?")])
+    accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
+    config = uvicorn.Config(create_app(app), host="127.0.0.1", port=free_port(),
+                            log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{config.port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context().new_page()
+        page.goto(f"{server}/login")
+        page.fill("#username", "analyst")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server}/")
+        yield page
+        browser.close()
+
+
+def test_war_room_page(page: Any, server: str) -> None:
+    page.goto(f"{server}/contacts?lang=en")
+    assert page.locator("[data-testid=warroom]").is_visible()
+    assert "50" in page.locator("[data-testid=per100]").inner_text()  # 2 contacts, 4 orders
+    rows = page.locator("[data-testid=warroom-row]")
+    assert rows.count() == 1  # the product question is not avoidable
+    assert "Where is my parcel?" in rows.first.inner_text()
+
+
+def test_label_a_contact_in_the_queue(page: Any, server: str) -> None:
+    page.goto(f"{server}/contacts/queue")
+    rows = page.locator("[data-testid=queue-item]")
+    assert rows.count() == 2
+    assert page.evaluate("window.__pwned") is None
+    assert "<script>" in rows.filter(has_text="waar blijft").first.inner_text()
+    row = rows.filter(has_text="waar blijft").first
+    row.locator("select[name=reason]").select_option("waar_is_mijn_pakket")
+    row.locator("button[type=submit]").click()
+    page.wait_for_url(f"{server}/contacts/queue")
+    assert page.locator("[data-testid=queue-item]").count() == 1
+
+
+def test_classify_a_text(page: Any, server: str) -> None:
+    page.goto(f"{server}/contacts/classify")
+    page.fill("[data-testid=classify-text]", "ik kan niet inloggen, wachtwoord vergeten")
+    page.click("form.card button[type=submit]")
+    result = page.locator("[data-testid=classify-result]")
+    result.first.wait_for()
+    assert "inloggen" in result.first.inner_text().lower()
