@@ -157,7 +157,8 @@ def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:])
+    err = proc.stderr.read() if proc.stderr else b""
+    raise RuntimeError("server did not start: " + err.decode()[-2000:])
 
 
 def cpu_seconds(pid: int) -> float:

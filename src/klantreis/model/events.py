@@ -145,7 +145,7 @@ _FAST_SCHEMA = pa.schema(
 def _records_fast(records: list[Mapping[str, Any]], source: str) -> pa.Table:
     """The common case in a few Arrow calls: text fields are strings, scores numbers and
     time stamps ISO-8601 strings with an offset. Raises for anything else."""
-    table = pa.Table.from_pylist(records, schema=_FAST_SCHEMA)  # type: ignore[arg-type]
+    table = pa.Table.from_pylist(records, schema=_FAST_SCHEMA)
     ts = table.column("occurred_at").cast(pa.timestamp("us", tz="UTC"))
     table = table.set_column(1, "occurred_at", ts)
     attrs = _string_array([_attrs_json(rec.get("attrs")) for rec in records])

@@ -1,4 +1,4 @@
-"""Screenshots of every page for the README: ``python tests/web/make_screenshots.py``.
+"""Screenshots of every page for the README: ``python scripts/make_screenshots.py``.
 
 Serves a demo store (``klantreis demo --no-serve --db demo-data/demo.duckdb`` first) with
 uvicorn on a free loopback port, logs in with a fresh demo account and saves desktop and
@@ -36,6 +36,9 @@ PAGES = [
     ("index", "/", "viewer"),
     ("scores", "/scores?period=30d", "analyst"),
     ("verbatims", "/verbatims?period=30d", "viewer"),
+    ("journeys", "/journeys", "analyst"),
+    ("contacts", "/contacts", "analyst"),
+    ("contacts-queue", "/contacts/queue", "analyst"),
     ("index-en", "/?lang=en", "viewer"),
     ("api-docs", "/api/v1/docs", "viewer"),
 ]
