@@ -72,3 +72,24 @@ def test_viewer_sees_the_timeline_masked(clients: dict[str, Any]) -> None:
     assert all(e["customer_id"] != "C-secret" for e in data["timeline"]["events"])
     html = _get(clients, "/journeys?period=all&journey=o2", "viewer").text
     assert "jan@example.nl" not in html and not re.search(r"C-secret", html)
+
+
+
+def test_empty_journey_parameter_falls_back_to_the_customer(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``?journey=&customer=X`` (an empty journey field from a form) is the customer's timeline,
+    not a server error (found by the OpenAPI fuzz test)."""
+    from types import SimpleNamespace
+
+    from klantreis.web.pages import journeys as page
+
+    calls: list[tuple[object, object]] = []
+
+    def fake_timeline(events: object, journey_id: object, customer_id: object,
+                      limit: int = 0) -> object:
+        calls.append((journey_id, customer_id))
+        return SimpleNamespace(to_pylist=lambda: [])
+
+    monkeypatch.setattr(page, "timeline", fake_timeline)
+    ctx = SimpleNamespace(app=SimpleNamespace(events_table=lambda: None))
+    page._timeline(ctx, SimpleNamespace(journey="", customer="K0000001"), masked=False)
+    assert calls == [(None, "K0000001")]

@@ -103,8 +103,9 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
 def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str, Any] | None:
     if not params.journey and not params.customer:
         return None
-    table = timeline(ctx.app.events_table(), params.journey,
-                     None if params.journey else params.customer, limit=500)
+    journey = params.journey or None  # an empty ?journey= means "not given"
+    table = timeline(ctx.app.events_table(), journey,
+                     None if journey else params.customer, limit=500)
     rows = _records(table.to_pylist())
     if masked:
         rows = [mask_record(r) for r in rows]
