@@ -25,8 +25,9 @@ def read_split(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["category"] for r in rows]
 
 
-def throughput(model: ContactClassifier, texts: list[str], n: int = 100_000,
-               jobs: int = 1) -> float:
+def throughput(
+    model: ContactClassifier, texts: list[str], n: int = 100_000, jobs: int = 1
+) -> float:
     """Texts classified per second (features + model + confidence) in ``jobs`` processes."""
     batch = (texts * (n // len(texts) + 1))[:n]
     model.predict(batch[:1000])  # warm up (builds the n-gram hash tables)
@@ -54,8 +55,10 @@ def banking77(data: Path, lr_weight: float) -> list[tuple[str, str]]:
         (f"banking77 accuracy, {name}", f"{report.accuracy:.4f}"),
         (f"banking77 training time, {name}", f"{train_s:.1f} s wall, {train_cpu:.1f} s CPU"),
         ("classification throughput, 1 process", f"{rate:,.0f} texts/s"),
-        ("classification throughput, 2 processes (target >= 20,000/s on 2 cores)",
-         f"{rate2:,.0f} texts/s"),
+        (
+            "classification throughput, 2 processes (target >= 20,000/s on 2 cores)",
+            f"{rate2:,.0f} texts/s",
+        ),
     ]
 
 
@@ -68,8 +71,10 @@ def sklearn_baseline(data: Path) -> list[tuple[str, str]]:
     x_tr, y_tr = read_split(data / "train.csv")
     x_te, y_te = read_split(data / "test.csv")
     t0 = time.perf_counter()
-    pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                         LogisticRegression(C=10, max_iter=2000)).fit(x_tr, y_tr)
+    pipe = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegression(C=10, max_iter=2000),
+    ).fit(x_tr, y_tr)
     train_s = time.perf_counter() - t0
     f1 = f1_score(y_te, pipe.predict(x_te), average="macro")
     return [("baseline TF-IDF + LR macro-F1 / training", f"{f1:.4f} / {train_s:.1f} s")]
@@ -86,8 +91,10 @@ def demo_contacts(orders: int) -> list[tuple[str, str]]:
         run_demo(app, orders=orders, seed=7)
         data = labelled_from_store(app.events_table(), default_taxonomy())
     _, report = train_with_holdout(data.texts, data.labels, test_size=0.25, seed=1)
-    return [("demo contacts (held-out 25%)", f"{report.n:,} of {len(data.texts):,} contacts"),
-            ("demo macro-F1 (target >= 0.90)", f"{report.macro_f1:.4f}")]
+    return [
+        ("demo contacts (held-out 25%)", f"{report.n:,} of {len(data.texts):,} contacts"),
+        ("demo macro-F1 (target >= 0.90)", f"{report.macro_f1:.4f}"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,8 +102,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--demo-orders", type=int, default=20_000)
     parser.add_argument("--baseline", action="store_true", help="also time sklearn TF-IDF + LR")
-    parser.add_argument("--lr-weight", type=float, action="append", default=None,
-                        help="classifier variants to run (0 = SVM only; repeatable)")
+    parser.add_argument(
+        "--lr-weight",
+        type=float,
+        action="append",
+        default=None,
+        help="classifier variants to run (0 = SVM only; repeatable)",
+    )
     parser.add_argument("--skip-demo", action="store_true")
     args, _ = parser.parse_known_args(argv)
     rows: list[tuple[str, str]] = []

@@ -35,22 +35,30 @@ def run(orders: int, seed: int, parquet: Path | None) -> dict[str, float]:
             writer.close()
     seconds = time.perf_counter() - began
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"orders": orders, "events": events, "seconds": seconds,
-            "events_per_s": events / seconds, "peak_mib": peak_mib}
+    return {
+        "orders": orders,
+        "events": events,
+        "seconds": seconds,
+        "events_per_s": events / seconds,
+        "peak_mib": peak_mib,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=1_050_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--parquet", type=Path, default=None,
-                        help="Also write the events to this Parquet file.")
+    parser.add_argument(
+        "--parquet", type=Path, default=None, help="Also write the events to this Parquet file."
+    )
     args, _ = parser.parse_known_args(argv)
     r = run(args.orders, args.seed, args.parquet)
     print("| orders | events | seconds | events/s | peak RSS |")
     print("|---:|---:|---:|---:|---:|")
-    print(f"| {r['orders']:,} | {r['events']:,} | {r['seconds']:.1f} | "
-          f"{r['events_per_s']:,.0f} | {r['peak_mib']:,.0f} MiB |")
+    print(
+        f"| {r['orders']:,} | {r['events']:,} | {r['seconds']:.1f} | "
+        f"{r['events_per_s']:,.0f} | {r['peak_mib']:,.0f} MiB |"
+    )
 
 
 if __name__ == "__main__":

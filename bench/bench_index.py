@@ -57,13 +57,24 @@ def timed(fn: Callable[[], Any], runs: int, before: Callable[[], Any] | None = N
 
 def ingest_answers(app: App, n: int, at: datetime) -> Callable[[], None]:
     """A function appending ``n`` new survey answers at ``at`` (fresh ids each call)."""
+
     def run() -> None:
         tag = uuid.uuid4().hex[:12]
-        rows: list[Mapping[str, Any]] = [{"event_id": f"bench-{tag}-{i}", "occurred_at": at, "kind": "survey.response",
-                 "journey_id": f"bench-{tag}-{i}", "touchpoint": "bezorging",
-                 "channel": "email", "metric": "nps", "score": float(i % 11)}
-                for i in range(n)]
+        rows: list[Mapping[str, Any]] = [
+            {
+                "event_id": f"bench-{tag}-{i}",
+                "occurred_at": at,
+                "kind": "survey.response",
+                "journey_id": f"bench-{tag}-{i}",
+                "touchpoint": "bezorging",
+                "channel": "email",
+                "metric": "nps",
+                "score": float(i % 11),
+            }
+            for i in range(n)
+        ]
         ingest_table(app.store, events_from_records(rows), app.journey, source="bench")
+
     return run
 
 
@@ -90,19 +101,21 @@ def cases(app: App, ingest: int) -> dict[str, tuple[Callable[[], Any], Callable[
         "fast: cold, overview page": (page(), ic.clear),
         "fast: warm, overview page": (page(), None),
         "fast: warm, channel=email": (page(filters=email), None),
-        "fast: channel=email after the default view": (page(filters=email),
-                                                       default_view_only),
-        "part: all-history cells query": (lambda: ic.raw_cells(con, "events",
-                                                               journey.timezone), None),
+        "fast: channel=email after the default view": (page(filters=email), default_view_only),
+        "part: all-history cells query": (
+            lambda: ic.raw_cells(con, "events", journey.timezone),
+            None,
+        ),
         "part: driver counts": (lambda: mv.collect_facts(events, journey, prev, cur), None),
         "part: version check": (lambda: cache._version(con), None),
-        "peer: plain scan": (lambda: app.store.query(
-            "SELECT count(*), sum(score) FROM events"), None),
+        "peer: plain scan": (
+            lambda: app.store.query("SELECT count(*), sum(score) FROM events"),
+            None,
+        ),
     }
     if ingest:
         at = datetime.combine(until, datetime.min.time(), UTC) + timedelta(hours=11)
-        out[f"fast: after ingest of {ingest:,} answers"] = (page(), ingest_answers(app, ingest,
-                                                                                   at))
+        out[f"fast: after ingest of {ingest:,} answers"] = (page(), ingest_answers(app, ingest, at))
     return out
 
 
@@ -110,10 +123,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--ingest", type=int, default=1000,
-                        help="answers appended before each 'after ingest' run (0: skip)")
-    parser.add_argument("--db", default="", help="keep/reuse the demo store at this path "
-                        "(generated when absent; default: a temporary file)")
+    parser.add_argument(
+        "--ingest",
+        type=int,
+        default=1000,
+        help="answers appended before each 'after ingest' run (0: skip)",
+    )
+    parser.add_argument(
+        "--db",
+        default="",
+        help="keep/reuse the demo store at this path "
+        "(generated when absent; default: a temporary file)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(args.db or Path(tmp) / "bench.duckdb")
@@ -122,11 +143,16 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             if fresh:
                 run_demo(app, orders=args.orders)
-            how = f"generated and ingested in {time.perf_counter() - t0:.1f} s" if fresh \
+            how = (
+                f"generated and ingested in {time.perf_counter() - t0:.1f} s"
+                if fresh
                 else f"reused {db}"
+            )
             print(f"{app.store.count():,} events ({how}); median of {args.runs} runs\n")
-            results = {name: timed(fn, args.runs, before)
-                       for name, (fn, before) in cases(app, args.ingest).items()}
+            results = {
+                name: timed(fn, args.runs, before)
+                for name, (fn, before) in cases(app, args.ingest).items()
+            }
     scan = results["peer: plain scan"]
     print("| case | seconds | x plain scan |")
     print("|---|---:|---:|")

@@ -36,45 +36,95 @@ from klantreis.settings import Settings
 log = logging.getLogger(__name__)
 
 #: Path templates: (kind, owner, minutes after the order). 'carrier' is replaced per journey.
-_COMMON = [("web.visit", "webshop", -30), ("order.placed", "webshop", 0),
-           ("payment.completed", "finance", 2), ("shipment.handed_over", "warehouse", 600),
-           ("delivery.promised", "carrier", 620)]
+_COMMON = [
+    ("web.visit", "webshop", -30),
+    ("order.placed", "webshop", 0),
+    ("payment.completed", "finance", 2),
+    ("shipment.handed_over", "warehouse", 600),
+    ("delivery.promised", "carrier", 620),
+]
 TEMPLATES: list[list[tuple[str, str, int]]] = [
-    [*_COMMON, ("delivery.completed", "carrier", 1500), ("invoice.sent", "finance", 1510),
-               ("invoice.paid", "finance", 4000), ("survey.response", "carrier", 3000),
-               ("review.posted", "marketing", 5000)],
-    [*_COMMON, ("contact.inbound", "customer_service", 2900),
-               ("delivery.completed", "carrier", 3100), ("invoice.sent", "finance", 3110),
-               ("contact.inbound", "customer_service", 3200),
-               ("survey.response", "carrier", 4500), ("invoice.paid", "finance", 6000)],
-    [*_COMMON, ("delivery.completed", "carrier", 1400), ("invoice.sent", "finance", 1410),
-               ("invoice.paid", "finance", 2000)],
-    [("order.placed", "webshop", 0), ("payment.failed", "finance", 1),
-     ("payment.completed", "finance", 9), ("shipment.handed_over", "warehouse", 700),
-     ("delivery.promised", "carrier", 720), ("delivery.failed", "carrier", 1500),
-     ("contact.inbound", "customer_service", 1600), ("delivery.completed", "carrier", 3000),
-     ("invoice.sent", "finance", 3010), ("invoice.paid", "finance", 5000)],
-    [*_COMMON, ("delivery.completed", "carrier", 1500), ("return.requested", "warehouse", 4000),
-               ("return.received", "warehouse", 7000), ("refund.paid", "finance", 9000),
-               ("survey.response", "finance", 9500), ("invoice.sent", "finance", 1510)],
-    [*_COMMON, ("delivery.completed", "carrier", 1300), ("invoice.sent", "finance", 1310),
-               ("invoice.bounced", "finance", 1400), ("contact.inbound", "customer_service",
-                                                       1500),
-               ("invoice.sent", "finance", 1600), ("invoice.paid", "finance", 3000)],
-    [("web.visit", "webshop", -60), ("web.visit", "webshop", -20),
-     ("order.placed", "webshop", 0), ("payment.completed", "finance", 3),
-     ("shipment.handed_over", "warehouse", 500), ("delivery.promised", "carrier", 520),
-     ("delivery.completed", "carrier", 1200), ("invoice.sent", "finance", 1210),
-     ("invoice.paid", "finance", 1900)],
-    [*_COMMON, ("delivery.completed", "carrier", 1500), ("invoice.sent", "finance", 1510),
-               ("social.mention", "marketing", 1700), ("invoice.paid", "finance", 3900)],
+    [
+        *_COMMON,
+        ("delivery.completed", "carrier", 1500),
+        ("invoice.sent", "finance", 1510),
+        ("invoice.paid", "finance", 4000),
+        ("survey.response", "carrier", 3000),
+        ("review.posted", "marketing", 5000),
+    ],
+    [
+        *_COMMON,
+        ("contact.inbound", "customer_service", 2900),
+        ("delivery.completed", "carrier", 3100),
+        ("invoice.sent", "finance", 3110),
+        ("contact.inbound", "customer_service", 3200),
+        ("survey.response", "carrier", 4500),
+        ("invoice.paid", "finance", 6000),
+    ],
+    [
+        *_COMMON,
+        ("delivery.completed", "carrier", 1400),
+        ("invoice.sent", "finance", 1410),
+        ("invoice.paid", "finance", 2000),
+    ],
+    [
+        ("order.placed", "webshop", 0),
+        ("payment.failed", "finance", 1),
+        ("payment.completed", "finance", 9),
+        ("shipment.handed_over", "warehouse", 700),
+        ("delivery.promised", "carrier", 720),
+        ("delivery.failed", "carrier", 1500),
+        ("contact.inbound", "customer_service", 1600),
+        ("delivery.completed", "carrier", 3000),
+        ("invoice.sent", "finance", 3010),
+        ("invoice.paid", "finance", 5000),
+    ],
+    [
+        *_COMMON,
+        ("delivery.completed", "carrier", 1500),
+        ("return.requested", "warehouse", 4000),
+        ("return.received", "warehouse", 7000),
+        ("refund.paid", "finance", 9000),
+        ("survey.response", "finance", 9500),
+        ("invoice.sent", "finance", 1510),
+    ],
+    [
+        *_COMMON,
+        ("delivery.completed", "carrier", 1300),
+        ("invoice.sent", "finance", 1310),
+        ("invoice.bounced", "finance", 1400),
+        ("contact.inbound", "customer_service", 1500),
+        ("invoice.sent", "finance", 1600),
+        ("invoice.paid", "finance", 3000),
+    ],
+    [
+        ("web.visit", "webshop", -60),
+        ("web.visit", "webshop", -20),
+        ("order.placed", "webshop", 0),
+        ("payment.completed", "finance", 3),
+        ("shipment.handed_over", "warehouse", 500),
+        ("delivery.promised", "carrier", 520),
+        ("delivery.completed", "carrier", 1200),
+        ("invoice.sent", "finance", 1210),
+        ("invoice.paid", "finance", 1900),
+    ],
+    [
+        *_COMMON,
+        ("delivery.completed", "carrier", 1500),
+        ("invoice.sent", "finance", 1510),
+        ("social.mention", "marketing", 1700),
+        ("invoice.paid", "finance", 3900),
+    ],
 ]
 CARRIERS = ["carrier:snelpost", "carrier:pakketdirect", "carrier:vlotbezorgd"]
 
 
 def _template_sql() -> str:
-    rows = [f"({v}, {pos}, '{k}', '{o}', {m})" for v, tpl in enumerate(TEMPLATES)
-            for pos, (k, o, m) in enumerate(tpl)]
+    rows = [
+        f"({v}, {pos}, '{k}', '{o}', {m})"
+        for v, tpl in enumerate(TEMPLATES)
+        for pos, (k, o, m) in enumerate(tpl)
+    ]
     return "VALUES " + ", ".join(rows)
 
 
@@ -102,8 +152,9 @@ def _generate_sql(first: int, count: int) -> str:
     """
 
 
-def generate(store_path: str, events: int, first_journey: int = 0,
-             chunk_journeys: int = 100_000) -> int:
+def generate(
+    store_path: str, events: int, first_journey: int = 0, chunk_journeys: int = 100_000
+) -> int:
     """Append about ``events`` synthetic events to the store through ``EventStore.append``
     (the store's own idempotent path), in chunks of journeys, each chunk in time order."""
     avg = sum(len(t) for t in TEMPLATES) / len(TEMPLATES)
@@ -140,12 +191,24 @@ WHERE nxt IS NOT NULL GROUP BY ALL
 def _pm4py_dfg(app: App, limit: int) -> tuple[float, float, int]:
     import pm4py
 
-    where = "" if limit >= app.store.count() * 0.98 else (
-        " WHERE journey_id IN (SELECT DISTINCT journey_id FROM events ORDER BY 1"
-        f" LIMIT {limit // 10})")
-    frame_s, df = timed(lambda: app.store.cursor().sql(
-        'SELECT journey_id AS "case:concept:name", kind AS "concept:name",'
-        f' occurred_at AS "time:timestamp" FROM events{where}').df())
+    where = (
+        ""
+        if limit >= app.store.count() * 0.98
+        else (
+            " WHERE journey_id IN (SELECT DISTINCT journey_id FROM events ORDER BY 1"
+            f" LIMIT {limit // 10})"
+        )
+    )
+    frame_s, df = timed(
+        lambda: (
+            app.store.cursor()
+            .sql(
+                'SELECT journey_id AS "case:concept:name", kind AS "concept:name",'
+                f' occurred_at AS "time:timestamp" FROM events{where}'
+            )
+            .df()
+        )
+    )
     dfg_s, dfg = timed(lambda: pm4py.discover_dfg(df)[0])
     log.info("pm4py edges: %d", len(dfg))
     n = len(df)
@@ -155,20 +218,37 @@ def _pm4py_dfg(app: App, limit: int) -> tuple[float, float, int]:
 def _index_reads(app: App, rows: list[tuple[str, float, str]]) -> None:
     index = JourneyIndex(app.store)
     inc_s, res = timed(index.ensure)
-    rows.append(("journey index: incremental refresh", inc_s,
-                 f"{res.mode}, {res.journeys:,} journeys"))
+    rows.append(
+        ("journey index: incremental refresh", inc_s, f"{res.mode}, {res.journeys:,} journeys")
+    )
     first_s, d = timed(lambda: discovery.discover(app.events_table(), app.journey, index=index))
-    rows.append(("our DFG + variants + start/end, first read after refresh"
-                 " (computes exact quantiles)", first_s, f"{d.dfg.num_rows} edges"))
-    warm = sorted(timed(lambda: discovery.discover(app.events_table(), app.journey,
-                                                   index=index))[0] for _ in range(3))
-    rows.append(("**our DFG + variants + start/end (index)**, median of 3", warm[1],
-                 f"{d.journeys:,} journeys"))
+    rows.append(
+        (
+            "our DFG + variants + start/end, first read after refresh (computes exact quantiles)",
+            first_s,
+            f"{d.dfg.num_rows} edges",
+        )
+    )
+    warm = sorted(
+        timed(lambda: discovery.discover(app.events_table(), app.journey, index=index))[0]
+        for _ in range(3)
+    )
+    rows.append(
+        (
+            "**our DFG + variants + start/end (index)**, median of 3",
+            warm[1],
+            f"{d.journeys:,} journeys",
+        )
+    )
     flt = JourneyFilter(owners=("carrier:vlotbezorgd",))
-    f_s, fd = timed(lambda: discovery.discover(app.events_table(), app.journey, flt,
-                                               index=index))
-    rows.append(("our DFG + variants, filtered (owner = one carrier), from the index", f_s,
-                 f"{fd.journeys:,} journeys"))
+    f_s, fd = timed(lambda: discovery.discover(app.events_table(), app.journey, flt, index=index))
+    rows.append(
+        (
+            "our DFG + variants, filtered (owner = one carrier), from the index",
+            f_s,
+            f"{fd.journeys:,} journeys",
+        )
+    )
 
 
 class _Rows(list):  # type: ignore[type-arg]
@@ -179,8 +259,9 @@ class _Rows(list):  # type: ignore[type-arg]
         print(f"| {row[0]} | {row[1]:.2f} | {row[2]} |", flush=True)
 
 
-def run(store_path: str, events: int, pm4py_events: int, skip_plain: bool,
-        reuse: bool = False) -> list[tuple[str, float, str]]:
+def run(
+    store_path: str, events: int, pm4py_events: int, skip_plain: bool, reuse: bool = False
+) -> list[tuple[str, float, str]]:
     print("| step | seconds | notes |\n|---|---:|---|", flush=True)
     rows: list[tuple[str, float, str]] = _Rows()
     with App(Settings.load(env={}, db_path=store_path)) as app:
@@ -191,15 +272,17 @@ def run(store_path: str, events: int, pm4py_events: int, skip_plain: bool,
     with App(Settings.load(env={}, db_path=store_path)) as app:
         n = app.store.count()
         con = app.store.cursor()
-        scan_s, _ = timed(lambda: con.sql(
-            "SELECT count(DISTINCT journey_id) FROM events").fetchall())
+        scan_s, _ = timed(
+            lambda: con.sql("SELECT count(DISTINCT journey_id) FROM events").fetchall()
+        )
         rows.append(("count(DISTINCT journey_id) scan", scan_s, f"{n:,} events"))
         win_s, _ = timed(lambda: con.sql(WINDOW_DFG).fetchall())
         rows.append(("plain window-query DFG (DuckDB SQL)", win_s, ""))
         if not skip_plain:
             ibis_s, d = timed(lambda: discovery.discover(app.events_table(), app.journey))
-            rows.append(("our DFG + variants, portable Ibis (no index)", ibis_s,
-                         f"{d.dfg.num_rows} edges"))
+            rows.append(
+                ("our DFG + variants, portable Ibis (no index)", ibis_s, f"{d.dfg.num_rows} edges")
+            )
         index = JourneyIndex(app.store)
         build_s, res = timed(index.rebuild)
         rows.append(("journey index: full build (one-off)", build_s, f"{res.journeys:,} journeys"))
@@ -218,13 +301,21 @@ def run(store_path: str, events: int, pm4py_events: int, skip_plain: bool,
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--pm4py-events", type=int, default=None,
-                        help="events for the pm4py peer (default: same as --events; 0 skips)")
-    parser.add_argument("--skip-plain", action="store_true",
-                        help="skip the portable Ibis path (slow on 10M)")
+    parser.add_argument(
+        "--pm4py-events",
+        type=int,
+        default=None,
+        help="events for the pm4py peer (default: same as --events; 0 skips)",
+    )
+    parser.add_argument(
+        "--skip-plain", action="store_true", help="skip the portable Ibis path (slow on 10M)"
+    )
     parser.add_argument("--db", default=None, help="DuckDB file (default: a temporary one)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="with --db: reuse the events already there (no generation)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --db: reuse the events already there (no generation)",
+    )
     args, _ = parser.parse_known_args(argv)
     pm_events = args.events if args.pm4py_events is None else args.pm4py_events
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,13 +326,17 @@ def main(argv: list[str] | None = None) -> None:
     first = next(s for name, s, _ in rows if "first read after refresh" in name)
     scan = times["count(DISTINCT journey_id) scan"]
     window = times["plain window-query DFG (DuckDB SQL)"]
-    print(f"\nours (index, graph kept) / plain scan: {warm / scan:.2f}x;"
-          f" first read after a refresh / plain scan: {first / scan:.2f}x;"
-          f" plain window query / first read: {window / first:.1f}x")
+    print(
+        f"\nours (index, graph kept) / plain scan: {warm / scan:.2f}x;"
+        f" first read after a refresh / plain scan: {first / scan:.2f}x;"
+        f" plain window query / first read: {window / first:.1f}x"
+    )
     pm = times.get("pm4py discover_dfg (frame ready)")
     if pm:
-        print(f"pm4py discover_dfg / ours: {pm / warm:.0f}x (graph kept),"
-              f" {pm / first:.1f}x (first read after a refresh)")
+        print(
+            f"pm4py discover_dfg / ours: {pm / warm:.0f}x (graph kept),"
+            f" {pm / first:.1f}x (first read after a refresh)"
+        )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,26 @@ import ibis
 from klantreis.analytics import metrics, stats
 from klantreis.app import default_journey_config
 
-TOUCHPOINTS = ["website", "bestellen", "betalen", "verzending", "bezorging", "factuur",
-               "retour", "klantenservice", "reviews"]
-KINDS = ["web.visit", "order.placed", "payment.completed", "shipment.handed_over",
-         "delivery.completed", "invoice.sent", "contact.inbound"]
+TOUCHPOINTS = [
+    "website",
+    "bestellen",
+    "betalen",
+    "verzending",
+    "bezorging",
+    "factuur",
+    "retour",
+    "klantenservice",
+    "reviews",
+]
+KINDS = [
+    "web.visit",
+    "order.placed",
+    "payment.completed",
+    "shipment.handed_over",
+    "delivery.completed",
+    "invoice.sent",
+    "contact.inbound",
+]
 METRICS = ["nps", "ces", "csat"]
 
 
@@ -107,24 +123,35 @@ def measure(con: duckdb.DuckDBPyConnection, runs: int) -> list[tuple[str, float,
     events = ibis.duckdb.from_connection(con).table("events")
 
     def library() -> Any:
-        return metrics.score_table(events, METRICS, by=["touchpoint"], period="day",
-                                   journey=journey)
+        return metrics.score_table(
+            events, METRICS, by=["touchpoint"], period="day", journey=journey
+        )
 
     def summary_expr() -> Any:
-        return metrics.summary_expr(events, METRICS, by=["touchpoint"], period="day",
-                                    journey=journey)
+        return metrics.summary_expr(
+            events, METRICS, by=["touchpoint"], period="day", journey=journey
+        )
 
     compiled = ibis.to_sql(summary_expr())
     lib_s, table = timed(library, runs)
     compile_s, _ = timed(lambda: ibis.to_sql(summary_expr()), runs)
     exec_s, summ = timed(lambda: con.sql(str(compiled)).to_arrow_table(), runs)
     frame = metrics.summarize(events, METRICS, by=["touchpoint"], period="day", journey=journey)
-    stats_s, _ = timed(lambda: [stats.estimate_arrays(
-        m, {f: frame.loc[frame.metric == m, f].to_numpy(float) for f in metrics.SUMMARY_FIELDS})
-        for m in METRICS], runs)
+    stats_s, _ = timed(
+        lambda: [
+            stats.estimate_arrays(
+                m,
+                {
+                    f: frame.loc[frame.metric == m, f].to_numpy(float)
+                    for f in metrics.SUMMARY_FIELDS
+                },
+            )
+            for m in METRICS
+        ],
+        runs,
+    )
     peer_s, _ = timed(lambda: con.sql(peer_sql()).to_arrow_table(), runs)
-    scan_s, _ = timed(lambda: con.sql("SELECT count(*), sum(score) FROM events").fetchall(),
-                      runs)
+    scan_s, _ = timed(lambda: con.sql("SELECT count(*), sum(score) FROM events").fetchall(), runs)
     groups = f"{len(table):,} groups"
     logging.getLogger(__name__).debug("peer rows %s", len(table))
     return [
@@ -152,8 +179,10 @@ def main(argv: list[str] | None = None) -> None:
         con.close()
     scan = rows[-1][1]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{args.events:,} events, {args.threads} DuckDB threads, median of {args.runs} warm"
-          f" runs (generation {f'{gen_s:.1f} s' if gen_s else 'reused file'}; load average during the run: {load})\n")
+    print(
+        f"{args.events:,} events, {args.threads} DuckDB threads, median of {args.runs} warm"
+        f" runs (generation {f'{gen_s:.1f} s' if gen_s else 'reused file'}; load average during the run: {load})\n"
+    )
     print("| what | seconds | x plain scan | note |\n|---|---:|---:|---|")
     for name, secs, note in rows:
         print(f"| {name} | {secs:.3f} | {secs / scan:.1f} | {note} |")

@@ -38,9 +38,23 @@ def _get(url: str, token: str) -> tuple[int, float]:
 
 
 def _token(db: str, env: dict[str, str]) -> str:
-    out = subprocess.run([str(BIN / "klantreis"), "token", "create", "--scope", "read",
-                          "--name", "bench", "--db", db], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            str(BIN / "klantreis"),
+            "token",
+            "create",
+            "--scope",
+            "read",
+            "--name",
+            "bench",
+            "--db",
+            db,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return next(w for w in out.split() if w.startswith("kr_"))
 
 
@@ -57,15 +71,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", required=True)
     parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--settle", type=float, default=30.0,
-                        help="seconds to wait for the start-up warm-up before timing warm runs")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the start-up warm-up before timing warm runs",
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ, KLANTREIS_SECRET_KEY="bench-secret-key-0123456789")
     token = _token(args.db, env)
     port = _port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(BIN / "klantreis"), "serve", "--db", args.db, "--port",
-                               str(port)], env=env, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(BIN / "klantreis"), "serve", "--db", args.db, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         _wait(base, token, time.time() + 120)
         status, first = _get(f"{base}/api/v1/index", token)
@@ -78,8 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"store: {args.db}; first /api/v1/index right after start: {first:.3f} s"
-          f" (status {status})\n")
+    print(
+        f"store: {args.db}; first /api/v1/index right after start: {first:.3f} s"
+        f" (status {status})\n"
+    )
     print("| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
     for path, p50, p95, worst in rows:
         print(f"| `{path}` | {p50 * 1000:.1f} | {p95 * 1000:.1f} | {worst * 1000:.1f} |")

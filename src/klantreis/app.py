@@ -29,8 +29,10 @@ class App:
     def __init__(self, settings: Settings, read_only: bool = False) -> None:
         self.settings = settings
         self.journey: JourneyConfig = (
-            load_journey_config(settings.journey_config) if settings.journey_config
-            else default_journey_config())
+            load_journey_config(settings.journey_config)
+            if settings.journey_config
+            else default_journey_config()
+        )
         self.store = EventStore(settings.db_path, read_only=read_only)
 
     def __enter__(self) -> App:
@@ -60,8 +62,9 @@ class App:
         default_min = next(s.default for s in SETTINGS if s.name == "min_answers")
         explicit = self.settings.min_answers != default_min
         kw.setdefault("journey", self.journey)
-        kw.setdefault("min_answers",
-                      self.settings.min_answers if explicit else self.journey.min_answers)
+        kw.setdefault(
+            "min_answers", self.settings.min_answers if explicit else self.journey.min_answers
+        )
         return kw
 
     def scores(self, metric: str | list[str], **kw: Any) -> Any:

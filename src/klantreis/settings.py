@@ -31,25 +31,44 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("db_path", str, "klantreis.duckdb",
-            "DuckDB file holding the event log (':memory:' for a throw-away store)."),
-    Setting("journey_config", str, "",
-            "Journey configuration TOML; empty uses the built-in webshop journey."),
-    Setting("timezone", str, "Europe/Amsterdam",
-            "Time zone for naive source time stamps and for days/weeks in reports."),
-    Setting("min_answers", int, 30,
-            "Below this many answers a score shows as 'too few answers'."),
+    Setting(
+        "db_path",
+        str,
+        "klantreis.duckdb",
+        "DuckDB file holding the event log (':memory:' for a throw-away store).",
+    ),
+    Setting(
+        "journey_config",
+        str,
+        "",
+        "Journey configuration TOML; empty uses the built-in webshop journey.",
+    ),
+    Setting(
+        "timezone",
+        str,
+        "Europe/Amsterdam",
+        "Time zone for naive source time stamps and for days/weeks in reports.",
+    ),
+    Setting("min_answers", int, 30, "Below this many answers a score shows as 'too few answers'."),
     Setting("confidence", float, 0.95, "Confidence level of intervals."),
     Setting("language", str, "nl", "Default interface language (nl or en)."),
-    Setting("demo_mode", bool, False,
-            "Demo mode: allows generated secrets and the demo accounts."),
-    Setting("secret_key", str, "",
-            "Key that signs sessions and CSRF tokens. Required outside demo mode.", secret=True),
+    Setting("demo_mode", bool, False, "Demo mode: allows generated secrets and the demo accounts."),
+    Setting(
+        "secret_key",
+        str,
+        "",
+        "Key that signs sessions and CSRF tokens. Required outside demo mode.",
+        secret=True,
+    ),
     Setting("host", str, "127.0.0.1", "Address the web server listens on."),
     Setting("port", int, 8000, "Port the web server listens on."),
     Setting("ingest_batch_rows", int, 200_000, "Rows per ingest batch (one transaction each)."),
-    Setting("write_queue_max_delay_ms", int, 20,
-            "Longest a queued API event waits before the writer commits its batch."),
+    Setting(
+        "write_queue_max_delay_ms",
+        int,
+        20,
+        "Longest a queued API event waits before the writer commits its batch.",
+    ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting("max_request_bytes", int, 16 * 1024 * 1024, "Largest API request body in bytes."),
     Setting("engine", str, "duckdb", "Analytics engine: duckdb, or spark for the same queries."),
@@ -72,7 +91,8 @@ def _coerce(setting: Setting, value: Any) -> Any:
         return setting.type(text)
     except ValueError as exc:
         raise SettingsError(
-            f"setting {setting.name}: {value!r} is not a valid {setting.type.__name__}") from exc
+            f"setting {setting.name}: {value!r} is not a valid {setting.type.__name__}"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -119,7 +139,8 @@ class Settings:
         if self.demo_mode:
             return secrets.token_urlsafe(32)
         raise SettingsError(
-            "secret_key is not set: set KLANTREIS_SECRET_KEY (no default outside demo mode)")
+            "secret_key is not set: set KLANTREIS_SECRET_KEY (no default outside demo mode)"
+        )
 
     @property
     def db_file(self) -> Path | None:

@@ -31,7 +31,8 @@ DAYS = 35  # 28 base days + one week
 
 def at(day: int, hour: int = 12, minute: int = 0) -> datetime:
     return datetime(START.year, START.month, START.day, hour, minute, tzinfo=UTC) + timedelta(
-        days=day)
+        days=day
+    )
 
 
 class Events:
@@ -44,22 +45,43 @@ class Events:
     def add(self, **row: Any) -> None:
         self.rows.append({"event_id": f"{self.prefix}{len(self.rows)}", **row})
 
-    def answers(self, day: int, touchpoint: str, scores: Iterable[float], *,
-                owner: str | None = None, channel: str = "email", metric: str = "nps",
-                segment: str | None = None, hour: int = 12) -> None:
+    def answers(
+        self,
+        day: int,
+        touchpoint: str,
+        scores: Iterable[float],
+        *,
+        owner: str | None = None,
+        channel: str = "email",
+        metric: str = "nps",
+        segment: str | None = None,
+        hour: int = 12,
+    ) -> None:
         for i, score in enumerate(scores):
             attrs = {"segment": segment} if segment else None
-            self.add(occurred_at=at(day, hour, i % 60), kind="survey.response",
-                     journey_id=f"o{day}-{touchpoint}-{i}", touchpoint=touchpoint, owner=owner,
-                     channel=channel, metric=metric, score=score, attrs=attrs)
+            self.add(
+                occurred_at=at(day, hour, i % 60),
+                kind="survey.response",
+                journey_id=f"o{day}-{touchpoint}-{i}",
+                touchpoint=touchpoint,
+                owner=owner,
+                channel=channel,
+                metric=metric,
+                score=score,
+                attrs=attrs,
+            )
 
     def parcel(self, day: int, journey_id: str, carrier: str, late: bool) -> None:
         deadline = at(day, 17)
-        self.add(occurred_at=at(day - 1, 20), kind="delivery.promised", journey_id=journey_id,
-                 owner=carrier, attrs={"deadline": deadline.isoformat()})
+        self.add(
+            occurred_at=at(day - 1, 20),
+            kind="delivery.promised",
+            journey_id=journey_id,
+            owner=carrier,
+            attrs={"deadline": deadline.isoformat()},
+        )
         done = deadline + (timedelta(hours=3) if late else timedelta(hours=-2))
-        self.add(occurred_at=done, kind="delivery.completed", journey_id=journey_id,
-                 owner=carrier)
+        self.add(occurred_at=done, kind="delivery.completed", journey_id=journey_id, owner=carrier)
 
     def ingest(self, app: App) -> None:
         result = ingest_table(app.store, events_from_records(self.rows), app.journey)
@@ -106,8 +128,7 @@ def test_index_is_normalised_to_a_given_base(app: App) -> None:
     first = cx_index(app.events_table(), app.journey, base=(START, START + timedelta(days=13)))
     assert first.base_score == pytest.approx(80.0)
     assert first.current == pytest.approx(125.0)
-    later = cx_index(app.events_table(), app.journey,
-                     base=(START + timedelta(days=20), last_day()))
+    later = cx_index(app.events_table(), app.journey, base=(START + timedelta(days=20), last_day()))
     assert later.current == pytest.approx(100.0)
     assert later.series[0].value == pytest.approx(80.0)
 
@@ -233,14 +254,17 @@ def test_segment_of_the_journey_start_event(app: App) -> None:
         ev.answers(d, "betalen", [10] * 5)
     for row in list(ev.rows):  # the segment lives on the order, as in the demo
         segment = "nieuw" if row["touchpoint"] == "retour" else "terugkerend"
-        ev.add(occurred_at=row["occurred_at"] - timedelta(hours=1), kind="order.placed",
-               journey_id=row["journey_id"], attrs={"segment": segment})
+        ev.add(
+            occurred_at=row["occurred_at"] - timedelta(hours=1),
+            kind="order.placed",
+            journey_id=row["journey_id"],
+            attrs={"segment": segment},
+        )
     ev.ingest(app)
     new = cx_index(app.events_table(), app.journey, filters={"segment": ["nieuw"]})
     assert new.n_answers == 5 * DAYS
     assert {c.key for c in new.components["touchpoint"]} == {"retour"}
-    both = cx_index(app.events_table(), app.journey,
-                    filters={"segment": ["nieuw", "terugkerend"]})
+    both = cx_index(app.events_table(), app.journey, filters={"segment": ["nieuw", "terugkerend"]})
     assert both.n_answers == 10 * DAYS
 
 
@@ -310,10 +334,10 @@ def test_band_is_mean_plus_minus_196_standard_errors(app: App) -> None:
         ev.answers(d, "retour", day_scores)  # weight 1: the plain mean and its standard error
     ev.ingest(app)
     res = cx_index(app.events_table(), app.journey, base=(START, START + timedelta(days=9)))
-    points = [100.0 if s >= 9 else 0.0 if s <= 6 else 50.0 for d in range(3, 10)
-              for s in scores[d]]
+    points = [100.0 if s >= 9 else 0.0 if s <= 6 else 50.0 for d in range(3, 10) for s in scores[d]]
     base = statistics.mean(
-        100.0 if s >= 9 else 0.0 if s <= 6 else 50.0 for v in scores.values() for s in v)
+        100.0 if s >= 9 else 0.0 if s <= 6 else 50.0 for v in scores.values() for s in v
+    )
     half = 1.959963984540054 * statistics.stdev(points) / math.sqrt(len(points))
     last = res.series[-1]
     assert last.n_window == len(points)
@@ -356,10 +380,17 @@ def test_days_are_local_days_of_the_journey_time_zone(app: App) -> None:
     assert [p.n for p in res.series] == [2, 2, 2, 1]
 
 
-@pytest.mark.parametrize(("value", "lang", "text"), [
-    (-4.123, "nl", "-4,1"), (-4.123, "en", "-4.1"), (0.04, "nl", "+0,0"),
-    (-0.04, "en", "+0.0"), (1234.5, "nl", "+1.234,5"), (1234.5, "en", "+1,234.5"),
-])
+@pytest.mark.parametrize(
+    ("value", "lang", "text"),
+    [
+        (-4.123, "nl", "-4,1"),
+        (-4.123, "en", "-4.1"),
+        (0.04, "nl", "+0,0"),
+        (-0.04, "en", "+0.0"),
+        (1234.5, "nl", "+1.234,5"),
+        (1234.5, "en", "+1,234.5"),
+    ],
+)
 def test_format_delta(value: float, lang: str, text: str) -> None:
     assert format_delta(value, lang) == text
 
@@ -374,11 +405,15 @@ def spark() -> Any:
         pytest.skip("needs Java for Spark")
     pyspark_sql = pytest.importorskip("pyspark.sql")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (pyspark_sql.SparkSession.builder.master("local[1]").appName("klantreis-index")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.driver.memory", "1g").getOrCreate())
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[1]")
+        .appName("klantreis-index")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -404,17 +439,28 @@ def test_broken_promises_follow_the_promises_module(app: App) -> None:
 
     drop_history(app, late_now=6, late_before=3)
     ev = Events(prefix="extra")
-    ev.add(occurred_at=at(30, 8), kind="delivery.promised", journey_id="never",  # not delivered
-           owner="carrier:snelpost", attrs={"deadline": at(31, 17).isoformat()})
-    ev.add(occurred_at=at(29, 8), kind="delivery.promised", journey_id="late-now-0",  # re-promise
-           owner="carrier:vlotbezorgd", attrs={"deadline": at(40, 17).isoformat()})
+    ev.add(
+        occurred_at=at(30, 8),
+        kind="delivery.promised",
+        journey_id="never",  # not delivered
+        owner="carrier:snelpost",
+        attrs={"deadline": at(31, 17).isoformat()},
+    )
+    ev.add(
+        occurred_at=at(29, 8),
+        kind="delivery.promised",
+        journey_id="late-now-0",  # re-promise
+        owner="carrier:vlotbezorgd",
+        attrs={"deadline": at(40, 17).isoformat()},
+    )
     ev.ingest(app)
     prev, cur = windows(last_day(), 7)
     facts = collect_facts(app.events_table(), app.journey, prev, cur)
     _, end = day_bounds(cur[0], cur[1], app.journey.timezone)
     start, middle = (day_bounds(w[0], w[1], app.journey.timezone)[0] for w in (prev, cur))
-    oracle = promise_outcomes(app.events_table(), app.journey, ["op_tijd_bezorgd"],
-                              now=end).to_pylist()
+    oracle = promise_outcomes(
+        app.events_table(), app.journey, ["op_tijd_bezorgd"], now=end
+    ).to_pylist()
     expected: dict[tuple[str, bool], int] = {}
     for row in oracle:
         broke_at = row["fulfilled_at"] or row["deadline"]
@@ -428,15 +474,37 @@ def test_broken_promises_follow_the_promises_module(app: App) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 13), st.sampled_from(["a", "b", "c", "d"]),
-                          st.integers(1, 20), st.floats(0, 100), st.sampled_from([0.5, 1, 1.5])),
-                min_size=1, max_size=40))
-def test_decomposition_adds_up_for_any_cells(rows: list[tuple[int, str, int, float, float]]
-                                             ) -> None:
-    cells = pd.DataFrame([{"day": START + timedelta(days=d), "group": g, "n": n,
-                           "wp": w * n * score, "wn": w * n, "w2ss": w * w * n * score**2,
-                           "w2p": w * w * n * score, "w2n": w * w * n}
-                          for d, g, n, score, w in rows])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 13),
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.integers(1, 20),
+            st.floats(0, 100),
+            st.sampled_from([0.5, 1, 1.5]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_decomposition_adds_up_for_any_cells(
+    rows: list[tuple[int, str, int, float, float]],
+) -> None:
+    cells = pd.DataFrame(
+        [
+            {
+                "day": START + timedelta(days=d),
+                "group": g,
+                "n": n,
+                "wp": w * n * score,
+                "wn": w * n,
+                "w2ss": w * w * n * score**2,
+                "w2p": w * w * n * score,
+                "w2n": w * w * n,
+            }
+            for d, g, n, score, w in rows
+        ]
+    )
     prev, cur = windows(START + timedelta(days=13), 7)
     parts = decompose(cells, ["group"], prev, cur, base_score=50.0)
     inside = [cells[(cells["day"] >= a) & (cells["day"] <= b)] for a, b in (prev, cur)]
@@ -460,10 +528,9 @@ def test_points_match_the_usual_scores(app: App, metric: str) -> None:
     res = cx_index(app.events_table(), app.journey)
     summary = stats.Summary.from_scores(scores)
     expected = {
-        "nps": stats.nps(summary.promoters, summary.detractors, summary.n,
-                         min_answers=1).value / 2 + 50,
+        "nps": stats.nps(summary.promoters, summary.detractors, summary.n, min_answers=1).value / 2
+        + 50,
         "csat": stats.csat(summary.top2, summary.n, min_answers=1).value,
         "ces": (7 - statistics.mean(scores)) / 6 * 100,  # effort inverted: 1 -> 100, 7 -> 0
     }[metric]
     assert res.base_score == pytest.approx(expected, abs=0.005)
-

@@ -46,15 +46,24 @@ def mixed_history(app: App) -> None:
     for d in range(0, DAYS, 3):
         ev.answers(d, "betalen", [1, 2, 6], metric="ces", channel="app")
         ev.answers(d, "reviews", [5, 2], metric="stars", hour=23)  # next day in Amsterdam
-        ev.add(occurred_at=at(d, 9), kind="survey.response", journey_id=f"anon{d}",
-               metric="nps", score=4.0)  # no touchpoint, owner or channel
+        ev.add(
+            occurred_at=at(d, 9),
+            kind="survey.response",
+            journey_id=f"anon{d}",
+            metric="nps",
+            score=4.0,
+        )  # no touchpoint, owner or channel
     ev.ingest(app)
 
 
 FAST_CASES: list[dict[str, Any]] = [
-    {}, {"channel": ["email"]}, {"channel": "web"}, {"owner": ["carrier:vlotbezorgd"]},
+    {},
+    {"channel": ["email"]},
+    {"channel": "web"},
+    {"owner": ["carrier:vlotbezorgd"]},
     {"touchpoint": ["bezorging", "betalen"], "channel": ["app", "email"]},
-    {"channel": ["unknown"]}, {"channel": ["whatsapp"]},
+    {"channel": ["unknown"]},
+    {"channel": ["whatsapp"]},
     {"since": START + timedelta(days=20), "until": START + timedelta(days=30)},
 ]
 
@@ -87,8 +96,12 @@ def test_cache_is_refreshed_incrementally_after_ingest(file_app: App) -> None:
     ev.answers(3, "factuur", [10, 10], channel="web")  # late-arriving old answers
     for i in range(3):
         ev.parcel(DAYS - 1 - i, f"late-after-{i}", "carrier:snelpost", late=True)
-    ev.add(occurred_at=at(DAYS, 8), kind="delivery.completed", journey_id="late-now-0",
-           owner="carrier:snelpost")  # a second fulfilment: the first one still counts
+    ev.add(
+        occurred_at=at(DAYS, 8),
+        kind="delivery.completed",
+        journey_id="late-now-0",
+        owner="carrier:snelpost",
+    )  # a second fulfilment: the first one still counts
     ev.add(occurred_at=at(DAYS - 2), kind="delivery.failed", owner="carrier:snelpost")
     ev.ingest(file_app)
     after = cx_index(file_app.events_table(), file_app.journey)
@@ -105,12 +118,26 @@ def test_fast_driver_counts_equal_collect_facts(file_app: App) -> None:
 
     mixed_history(file_app)
     ev = Events(prefix="extra")
-    ev.add(occurred_at=at(30, 8), kind="delivery.promised", journey_id="never",  # not delivered
-           owner="carrier:snelpost", attrs={"deadline": at(31, 17).isoformat()})
-    ev.add(occurred_at=at(29, 8), kind="delivery.promised", journey_id="late-now-0",  # re-promise
-           owner="carrier:vlotbezorgd", attrs={"deadline": at(40, 17).isoformat()})
-    ev.add(occurred_at=at(30, 9), kind="delivery.promised", journey_id="no-owner",
-           attrs={"deadline": "not a date"})  # deadline = its own time; owner unknown
+    ev.add(
+        occurred_at=at(30, 8),
+        kind="delivery.promised",
+        journey_id="never",  # not delivered
+        owner="carrier:snelpost",
+        attrs={"deadline": at(31, 17).isoformat()},
+    )
+    ev.add(
+        occurred_at=at(29, 8),
+        kind="delivery.promised",
+        journey_id="late-now-0",  # re-promise
+        owner="carrier:vlotbezorgd",
+        attrs={"deadline": at(40, 17).isoformat()},
+    )
+    ev.add(
+        occurred_at=at(30, 9),
+        kind="delivery.promised",
+        journey_id="no-owner",
+        attrs={"deadline": "not a date"},
+    )  # deadline = its own time; owner unknown
     ev.add(occurred_at=at(31), kind="delivery.completed", journey_id="no-owner")
     ev.add(occurred_at=at(33), kind="contact.inbound", journey_id="c1", channel="phone")
     ev.ingest(file_app)
@@ -137,10 +164,18 @@ def test_driver_counts_are_refreshed_incrementally(file_app: App) -> None:
     assert hit is not None and len(hit[1].fact_states) == 1
     state = next(iter(hit[1].fact_states.values()))
     ev = Events(prefix="more")  # same windows: no answers on a new day
-    ev.add(occurred_at=at(DAYS - 1, 8), kind="delivery.completed", journey_id="late-now-0",
-           owner="carrier:snelpost")  # a later second fulfilment: the first one counts
-    ev.add(occurred_at=at(29, 10), kind="delivery.completed", journey_id="vlot-ontime-0",
-           owner="carrier:snelpost")  # an earlier fulfilment arriving late: now it counts
+    ev.add(
+        occurred_at=at(DAYS - 1, 8),
+        kind="delivery.completed",
+        journey_id="late-now-0",
+        owner="carrier:snelpost",
+    )  # a later second fulfilment: the first one counts
+    ev.add(
+        occurred_at=at(29, 10),
+        kind="delivery.completed",
+        journey_id="vlot-ontime-0",
+        owner="carrier:snelpost",
+    )  # an earlier fulfilment arriving late: now it counts
     for i in range(3):
         ev.parcel(DAYS - 2, f"late-more-{i}", "carrier:snelpost", late=True)
     ev.add(occurred_at=at(DAYS - 3), kind="payment.failed", journey_id="p1", owner="finance")

@@ -66,8 +66,9 @@ def test_csat_wilson_matches_reference(scores: list[int]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 7), min_size=2, max_size=400),
-       st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+@given(
+    st.lists(st.integers(1, 7), min_size=2, max_size=400), st.sampled_from([0.8, 0.9, 0.95, 0.99])
+)
 def test_ces_t_interval_matches_reference(scores: list[int], confidence: float) -> None:
     s = Summary.from_scores(scores)
     got = _triple(stats.ces(s.n, s.total, s.total_sq, confidence=confidence, min_answers=1))
@@ -132,8 +133,8 @@ def test_unknown_metric_is_rejected() -> None:
 def test_nps_difference_z_test_by_hand() -> None:
     a = Summary(n=400, promoters=160, detractors=80)  # NPS 20
     b = Summary(n=300, promoters=150, detractors=45)  # NPS 35
-    var_a = (0.4 + 0.2 - 0.2 ** 2) / 400
-    var_b = (0.5 + 0.15 - 0.35 ** 2) / 300
+    var_a = (0.4 + 0.2 - 0.2**2) / 400
+    var_b = (0.5 + 0.15 - 0.35**2) / 300
     se = 100 * math.sqrt(var_a + var_b)
     z = 15 / se
     c = stats.compare_nps(a, b)
@@ -189,8 +190,10 @@ def test_degenerate_groups_without_variance() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 10), min_size=2, max_size=200),
-       st.lists(st.integers(0, 10), min_size=2, max_size=200))
+@given(
+    st.lists(st.integers(0, 10), min_size=2, max_size=200),
+    st.lists(st.integers(0, 10), min_size=2, max_size=200),
+)
 def test_compare_arrays_equals_scalar_compare(xa: list[int], xb: list[int]) -> None:
     a, b = Summary.from_scores(xa), Summary.from_scores(xb)
     arrays = stats.compare_arrays("nps", a.as_arrays(), b.as_arrays(), min_answers=2)
@@ -212,8 +215,9 @@ def test_summary_from_scores_counts() -> None:
     assert (s.n, s.promoters, s.detractors, s.total) == (6, 2, 2, 40.0)
 
 
-@pytest.mark.parametrize("module", ["klantreis.analytics.stats", "klantreis.analytics.periods",
-                                    "klantreis.app"])
+@pytest.mark.parametrize(
+    "module", ["klantreis.analytics.stats", "klantreis.analytics.periods", "klantreis.app"]
+)
 def test_docstring_examples(module: str) -> None:
     import doctest
     import importlib

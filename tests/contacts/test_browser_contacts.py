@@ -18,13 +18,23 @@ from klantreis.settings import Settings
 from .helpers import contact, event, load
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "analyst-pass-1"
 EVIL = "<script>window.__pwned = 1</script> waar blijft mijn pakket"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
 
 
 def free_port() -> int:
@@ -40,13 +50,18 @@ def server() -> Iterator[str]:
     from klantreis.services import accounts
     from klantreis.web import create_app
 
-    app = App(Settings.load(env={}, db_path=":memory:",
-                            secret_key="test-secret-key-0123456789abcdef"))
-    load(app, [event("order.placed", f"J{i}", i) for i in range(4)]
-         + [contact("J0", 2, None, text=EVIL), contact("J1", 3, "productvraag", text="maat?")])
+    app = App(
+        Settings.load(env={}, db_path=":memory:", secret_key="test-secret-key-0123456789abcdef")
+    )
+    load(
+        app,
+        [event("order.placed", f"J{i}", i) for i in range(4)]
+        + [contact("J0", 2, None, text=EVIL), contact("J1", 3, "productvraag", text="maat?")],
+    )
     accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
-    config = uvicorn.Config(create_app(app), host="127.0.0.1", port=free_port(),
-                            log_level="warning")
+    config = uvicorn.Config(
+        create_app(app), host="127.0.0.1", port=free_port(), log_level="warning"
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

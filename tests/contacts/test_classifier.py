@@ -53,9 +53,11 @@ def test_accuracy_is_far_above_chance(trained: ContactClassifier) -> None:
 
 
 def test_out_of_domain_text_is_less_confident_and_unknown_below_threshold(
-        trained: ContactClassifier) -> None:
-    inside, outside = trained.predict(["mijn pakket is nog onderweg bij de bezorger",
-                                       "ik vandaag graag niet"])
+    trained: ContactClassifier,
+) -> None:
+    inside, outside = trained.predict(
+        ["mijn pakket is nog onderweg bij de bezorger", "ik vandaag graag niet"]
+    )
     assert inside.reason == "levering" and inside.confidence > outside.confidence
     strict = ContactClassifier(threshold=0.999, seed=3).fit(*synthetic(150, seed=1))
     preds = strict.predict(["ik vandaag graag niet", "zzz qqq"])
@@ -68,8 +70,9 @@ def test_compiled_probabilities_equal_sklearn_calibration(trained: ContactClassi
     expected = trained.model.predict_proba(trained.features.transform(probe))
     assert np.allclose(trained.predict_proba(probe), expected, atol=1e-12)
     two = ContactClassifier().fit(*synthetic(60, seed=1)[0:1], [*(["a", "b"] * 30)])
-    assert np.allclose(two.predict_proba(probe),
-                       two.model.predict_proba(two.features.transform(probe)), atol=1e-12)
+    assert np.allclose(
+        two.predict_proba(probe), two.model.predict_proba(two.features.transform(probe)), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -84,8 +87,7 @@ def test_logistic_part_of_the_ensemble_equals_sklearn(n_classes: int) -> None:
     expected = LogisticRegression(C=30.0, max_iter=300, random_state=0).fit(x, labels)
     probe = synthetic(20, seed=14)[0]
     got = only_lr.predict_proba(probe)
-    assert np.allclose(got, expected.predict_proba(only_lr.features.transform(probe)),
-                       atol=1e-9)
+    assert np.allclose(got, expected.predict_proba(only_lr.features.transform(probe)), atol=1e-9)
     mixed = ContactClassifier(lr_weight=0.5).fit(texts, labels).predict_proba(probe)
     assert np.allclose(mixed.sum(axis=1), 1.0)
 
@@ -98,8 +100,9 @@ def test_same_seed_same_model() -> None:
     assert np.array_equal(a.predict_proba(probe), b.predict_proba(probe))
 
 
-def test_save_and_load_give_the_same_predictions(trained: ContactClassifier,
-                                                 tmp_path: Path) -> None:
+def test_save_and_load_give_the_same_predictions(
+    trained: ContactClassifier, tmp_path: Path
+) -> None:
     registry = ModelRegistry(tmp_path / "models")
     assert registry.load() is None
     report = evaluate(trained, *synthetic(30, seed=9))
@@ -130,9 +133,13 @@ def test_training_needs_two_reasons() -> None:
 
 def test_phrase_matcher_cold_start() -> None:
     matcher = PhraseMatcher(default_taxonomy())
-    hit, miss, mixed = matcher.predict(["Waar blijft mijn pakket nou? Al 3 dagen te laat",
-                                        "tralala", "factuur niet ontvangen en ik kan niet"
-                                        " inloggen"])
+    hit, miss, mixed = matcher.predict(
+        [
+            "Waar blijft mijn pakket nou? Al 3 dagen te laat",
+            "tralala",
+            "factuur niet ontvangen en ik kan niet inloggen",
+        ]
+    )
     assert hit.reason == "waar_is_mijn_pakket" and hit.method == "rules"
     assert miss.reason == UNKNOWN and miss.confidence == 0
     assert mixed.confidence < hit.confidence
@@ -141,14 +148,20 @@ def test_phrase_matcher_cold_start() -> None:
 def test_fast_features_match_sklearn_tfidf() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    texts = ["waar blijft mijn pakket vandaag", "factuur klopt niet bedrag", "pakket kapot",
-             "inloggen lukt niet wachtwoord", "waar blijft mijn factuur"]
+    texts = [
+        "waar blijft mijn pakket vandaag",
+        "factuur klopt niet bedrag",
+        "pakket kapot",
+        "inloggen lukt niet wachtwoord",
+        "waar blijft mijn factuur",
+    ]
     ours = NgramTfidf().fit(texts)
     x = ours.transform(texts).toarray()
     n_words = len(ours.word_vocab_)
     words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
-    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
-                            sublinear_tf=True).fit_transform(texts)
+    chars = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
+    ).fit_transform(texts)
     assert n_words == words.shape[1] and x.shape[1] - n_words == chars.shape[1]
     assert np.allclose(x[:, :n_words] @ x[:, :n_words].T, (words @ words.T).toarray())
     assert np.allclose(x[:, n_words:] @ x[:, n_words:].T, (chars @ chars.T).toarray())

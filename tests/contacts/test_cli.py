@@ -16,9 +16,17 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_classify_without_a_model_uses_the_phrase_rules(tmp_path: Path) -> None:
-    code, out = run("contacts", "classify", "--db", str(tmp_path / "s.duckdb"), "--models",
-                    str(tmp_path / "m"), "--json", "waar blijft mijn pakket",
-                    "<b>onzin</b>")
+    code, out = run(
+        "contacts",
+        "classify",
+        "--db",
+        str(tmp_path / "s.duckdb"),
+        "--models",
+        str(tmp_path / "m"),
+        "--json",
+        "waar blijft mijn pakket",
+        "<b>onzin</b>",
+    )
     rows = json.loads(out)
     assert code == 0
     assert rows[0]["reason"] == "waar_is_mijn_pakket" and rows[0]["method"] == "rules"
@@ -28,19 +36,22 @@ def test_classify_without_a_model_uses_the_phrase_rules(tmp_path: Path) -> None:
 def test_train_from_csv_then_classify_and_evaluate(tmp_path: Path) -> None:
     texts, labels = synthetic(90, seed=4)
     path = tmp_path / "labels.csv"
-    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels,
-                                                                           strict=True)))
+    path.write_text(
+        "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True))
+    )
     common = ["--db", str(tmp_path / "s.duckdb"), "--models", str(tmp_path / "m")]
     code, out = run("contacts", "train", *common, "--labels", str(path))
     assert code == 1 and "not in the taxonomy" in out  # synthetic labels are not reasons
-    code, out = run("contacts", "train", *common, "--labels", str(path), "--any-labels",
-                    "--confusion")
+    code, out = run(
+        "contacts", "train", *common, "--labels", str(path), "--any-labels", "--confusion"
+    )
     assert code == 0 and "macro-F1" in out and "confusion matrix" in out
     assert len(list((tmp_path / "m").glob("v0001-*.joblib"))) == 1
     code, out = run("contacts", "classify", *common, "--json", "inloggen wachtwoord code")
     assert json.loads(out)[0]["reason"] == "account"
-    code, out = run("contacts", "evaluate", *common, "--labels", str(path), "--any-labels",
-                    "--json")
+    code, out = run(
+        "contacts", "evaluate", *common, "--labels", str(path), "--any-labels", "--json"
+    )
     assert code == 0 and json.loads(out)["accuracy"] > 0.9
 
 

@@ -9,17 +9,28 @@ from .helpers import at
 
 
 def frame(rows: list[tuple[str, float]]) -> pd.DataFrame:
-    return pd.DataFrame({"text": [t for t, _ in rows], "occurred_at": [at(d) for _, d in rows],
-                         "reason": "unknown"})
+    return pd.DataFrame(
+        {"text": [t for t, _ in rows], "occurred_at": [at(d) for _, d in rows], "reason": "unknown"}
+    )
 
 
 def test_a_new_topic_that_grows_is_flagged() -> None:
-    cadeau = ["ik wil een cadeaubon inwisselen", "hoe werkt de cadeaubon code",
-              "mijn cadeaubon werkt niet", "cadeaubon saldo opvragen", "cadeaubon verlopen?",
-              "kan ik met een cadeaubon betalen"]
-    sticker = ["de sticker op de doos laat los", "sticker verkeerd geplakt op de doos",
-               "sticker op de doos is onleesbaar", "waarom zit er een sticker op de doos",
-               "de sticker van de doos", "doos sticker scheef"]
+    cadeau = [
+        "ik wil een cadeaubon inwisselen",
+        "hoe werkt de cadeaubon code",
+        "mijn cadeaubon werkt niet",
+        "cadeaubon saldo opvragen",
+        "cadeaubon verlopen?",
+        "kan ik met een cadeaubon betalen",
+    ]
+    sticker = [
+        "de sticker op de doos laat los",
+        "sticker verkeerd geplakt op de doos",
+        "sticker op de doos is onleesbaar",
+        "waarom zit er een sticker op de doos",
+        "de sticker van de doos",
+        "doos sticker scheef",
+    ]
     rows = [(cadeau[0], 1)] + [(t, 8) for t in cadeau[1:]]  # 1 last week, 5 this week
     rows += [(t, 1 + (i % 2) * 7) for i, t in enumerate(sticker)]  # 3 and 3
     found = {tuple(c.top_terms[:1]): c for c in new_reason_clusters(frame(rows), k=2)}

@@ -50,8 +50,9 @@ def test_demo_classifier_macro_f1_on_a_held_out_split(demo_app: App) -> None:
 def test_reason_report_is_json_ready(demo_app: App) -> None:
     import json
 
-    report = reason_report(demo_app.events_table(), demo_app.journey, default_taxonomy(),
-                           period="month")
+    report = reason_report(
+        demo_app.events_table(), demo_app.journey, default_taxonomy(), period="month"
+    )
     json.dumps(report)
     assert report["overall"][0]["orders"] == 4000
     service = {r["channel"]: r for r in report["service_by_channel"]}

@@ -18,12 +18,15 @@ TAX = default_taxonomy()
 
 @pytest.fixture
 def loaded(app: App) -> App:
-    load(app, [
-        contact("J1", 1, None, text="Waar blijft mijn pakket? Het is te laat"),
-        contact("J2", 2, None, text="mijn factuur niet ontvangen, kunt u de factuur sturen"),
-        contact("J3", 3, None, text="qwerty"),
-        contact("J4", 4, "productvraag", text="welke maat moet ik nemen?"),
-    ])
+    load(
+        app,
+        [
+            contact("J1", 1, None, text="Waar blijft mijn pakket? Het is te laat"),
+            contact("J2", 2, None, text="mijn factuur niet ontvangen, kunt u de factuur sturen"),
+            contact("J3", 3, None, text="qwerty"),
+            contact("J4", 4, "productvraag", text="welke maat moet ik nemen?"),
+        ],
+    )
     return app
 
 
@@ -40,8 +43,7 @@ def test_labels_are_idempotent_events_and_the_latest_wins(loaded: App) -> None:
     first = store_label(loaded, "J1-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
     again = store_label(loaded, "J1-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
     assert (first.stored, again.stored, again.duplicates) == (1, 0, 1)
-    store_label(loaded, "J1-C0", "waar_is_mijn_pakket", TAX,
-                at=datetime(2026, 3, 10, tzinfo=UTC))
+    store_label(loaded, "J1-C0", "waar_is_mijn_pakket", TAX, at=datetime(2026, 3, 10, tzinfo=UTC))
     t = loaded.events_table()
     assert t.filter(t.kind == LABEL_KIND).count().execute() == 2
     frame = contacts_frame(t).set_index("contact_id")
@@ -59,14 +61,16 @@ def test_label_validation(loaded: App) -> None:
 def test_reason_sources_label_then_source_then_classifier(loaded: App) -> None:
     store_label(loaded, "J2-C0", "factuur_onjuist", TAX)
     frame = assign_reasons(contacts_frame(loaded.events_table()), TAX).set_index("contact_id")
-    assert frame.loc["J2-C0", ["reason", "reason_source"]].tolist() == ["factuur_onjuist",
-                                                                        "label"]
+    assert frame.loc["J2-C0", ["reason", "reason_source"]].tolist() == ["factuur_onjuist", "label"]
     assert frame.loc["J4-C0", "reason_source"] == "source"
-    assert frame.loc["J1-C0", ["reason", "reason_source"]].tolist() == ["waar_is_mijn_pakket",
-                                                                        "rules"]
+    assert frame.loc["J1-C0", ["reason", "reason_source"]].tolist() == [
+        "waar_is_mijn_pakket",
+        "rules",
+    ]
     data = labelled_from_store(loaded.events_table(), TAX)
     assert sorted(data.labels) == ["factuur_onjuist", "productvraag"] and data.skipped == 2
     model = ContactClassifier().fit(["a b c", "d e f", "a b", "d e"], ["x", "y", "x", "y"])
-    untrusted = assign_reasons(contacts_frame(loaded.events_table()), TAX, model,
-                               trust_given=False).set_index("contact_id")
+    untrusted = assign_reasons(
+        contacts_frame(loaded.events_table()), TAX, model, trust_given=False
+    ).set_index("contact_id")
     assert untrusted.loc["J4-C0", "reason_source"] == "model"

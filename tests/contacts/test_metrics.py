@@ -18,22 +18,58 @@ WAAR, FACTUUR = "waar_is_mijn_pakket", "factuur_niet_ontvangen"
 
 @pytest.fixture
 def data(app: App) -> tuple[pd.DataFrame, pd.DataFrame, App]:
-    load(app, [
-        event("order.placed", "J1", 0), event("order.placed", "J2", 1),
-        event("order.placed", "J3", 8), event("order.placed", "J4", 9),
-        contact("J1", 2, WAAR, "phone", n=0, minutes=4, resolved=False),
-        contact("J1", 3, WAAR, "phone", n=1, minutes=6, resolved=True),
-        contact("J3", 9.5, FACTUUR, "email", n=0, minutes=100, resolved=True),
-        contact("J1", 20, WAAR, "chat", n=2, minutes=2, resolved=True),
-        event("survey.response", "J1", 4, metric="csat", score=2, touchpoint="klantenservice",
-              channel="email", attrs={"contact_id": "J1-C0"}),
-        event("survey.response", "J3", 10, metric="csat", score=5,
-              touchpoint="klantenservice", channel="web", attrs={"contact_id": "J3-C0"}),
-        event("survey.response", "J2", 10, metric="csat", score=4,
-              touchpoint="klantenservice", channel="web", attrs={"channel_asked": "chat"}),
-        event("survey.response", "J2", 10, metric="csat", score=1, touchpoint="bezorging",
-              channel="web"),
-    ])
+    load(
+        app,
+        [
+            event("order.placed", "J1", 0),
+            event("order.placed", "J2", 1),
+            event("order.placed", "J3", 8),
+            event("order.placed", "J4", 9),
+            contact("J1", 2, WAAR, "phone", n=0, minutes=4, resolved=False),
+            contact("J1", 3, WAAR, "phone", n=1, minutes=6, resolved=True),
+            contact("J3", 9.5, FACTUUR, "email", n=0, minutes=100, resolved=True),
+            contact("J1", 20, WAAR, "chat", n=2, minutes=2, resolved=True),
+            event(
+                "survey.response",
+                "J1",
+                4,
+                metric="csat",
+                score=2,
+                touchpoint="klantenservice",
+                channel="email",
+                attrs={"contact_id": "J1-C0"},
+            ),
+            event(
+                "survey.response",
+                "J3",
+                10,
+                metric="csat",
+                score=5,
+                touchpoint="klantenservice",
+                channel="web",
+                attrs={"contact_id": "J3-C0"},
+            ),
+            event(
+                "survey.response",
+                "J2",
+                10,
+                metric="csat",
+                score=4,
+                touchpoint="klantenservice",
+                channel="web",
+                attrs={"channel_asked": "chat"},
+            ),
+            event(
+                "survey.response",
+                "J2",
+                10,
+                metric="csat",
+                score=1,
+                touchpoint="bezorging",
+                channel="web",
+            ),
+        ],
+    )
     events = app.events_table()
     contacts = assign_reasons(contacts_frame(events), default_taxonomy())
     return contacts, m.orders_frame(events), app
@@ -42,7 +78,8 @@ def data(app: App) -> tuple[pd.DataFrame, pd.DataFrame, App]:
 def test_contacts_per_100_orders(data: tuple) -> None:
     c, o, _ = data
     assert m.contact_rates(c, o).to_dict("records") == [
-        {"contacts": 4, "orders": 4, "per_100_orders": 100.0}]
+        {"contacts": 4, "orders": 4, "per_100_orders": 100.0}
+    ]
     by_reason = m.contact_rates(c, o, by=["reason"]).set_index("reason")
     assert by_reason.loc[WAAR, "per_100_orders"] == 75.0
     assert by_reason.loc[FACTUUR, "per_100_orders"] == 25.0

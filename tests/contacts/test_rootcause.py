@@ -22,8 +22,10 @@ LATE = {0, 1, 2, 3}
 def journey_events(i: int) -> list[dict]:
     j = f"J{i}"
     deadline = at(i + 3).isoformat()
-    out = [event("order.placed", j, i),
-           event("delivery.promised", j, i + 1, owner=OWNERS[i], attrs={"deadline": deadline})]
+    out = [
+        event("order.placed", j, i),
+        event("delivery.promised", j, i + 1, owner=OWNERS[i], attrs={"deadline": deadline}),
+    ]
     if i != 3:  # J3 is never delivered
         out.append(event("delivery.completed", j, i + (5 if i in LATE else 2), owner=OWNERS[i]))
     return out
@@ -33,8 +35,10 @@ def journey_events(i: int) -> list[dict]:
 def setup(app: App) -> tuple:
     records = [e for i in range(10) for e in journey_events(i)]
     records += [contact(f"J{i}", i + 4, WAAR) for i in (0, 1, 2)]  # after the deadline
-    records += [contact("J3", 3 + 2, WAAR),  # before J3's deadline (day 6): does not count
-                contact("J5", 5 + 1.5, WAAR)]  # on-time journey
+    records += [
+        contact("J3", 3 + 2, WAAR),  # before J3's deadline (day 6): does not count
+        contact("J5", 5 + 1.5, WAAR),
+    ]  # on-time journey
     load(app, records)
     ev = app.events_table()
     contacts = assign_reasons(contacts_frame(ev), default_taxonomy())
@@ -53,8 +57,9 @@ def test_broken_promise_is_a_condition_with_its_moment_and_owner(setup: tuple) -
 def test_lift_and_its_confidence_interval(setup: tuple) -> None:
     contacts, conds, journeys = setup
     table = rc.root_causes(contacts, conds, journeys, min_contacts=1)
-    row = table[(table["reason"] == WAAR)
-                & (table["condition"] == "broken:op_tijd_bezorgd")].iloc[0]
+    row = table[(table["reason"] == WAAR) & (table["condition"] == "broken:op_tijd_bezorgd")].iloc[
+        0
+    ]
     # 3 of 5 contacts had a broken promise before them; 4 of 10 journeys have one.
     assert (row["with_condition"], row["contacts"]) == (3, 5)
     assert row["lift"] == pytest.approx(0.6 / 0.4)

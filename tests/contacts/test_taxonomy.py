@@ -14,9 +14,18 @@ from klantreis.contacts.taxonomy import (
 )
 
 SHARED_IDS = {
-    "waar_is_mijn_pakket", "pakket_beschadigd", "bezorgd_niet_ontvangen", "retour_aanmelden",
-    "terugbetaling_status", "factuur_niet_ontvangen", "factuur_onjuist", "betaling_mislukt",
-    "bestelling_wijzigen", "bestelling_annuleren", "productvraag", "inloggen_account",
+    "waar_is_mijn_pakket",
+    "pakket_beschadigd",
+    "bezorgd_niet_ontvangen",
+    "retour_aanmelden",
+    "terugbetaling_status",
+    "factuur_niet_ontvangen",
+    "factuur_onjuist",
+    "betaling_mislukt",
+    "bestelling_wijzigen",
+    "bestelling_annuleren",
+    "productvraag",
+    "inloggen_account",
 }
 
 GOOD = """
@@ -47,16 +56,23 @@ def test_a_minimal_file_parses() -> None:
     assert tax.reason("waar").avoidable is True
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (GOOD + GOOD.split("[[categories.reasons]]")[1].join(["[[categories.reasons]]", ""]),
-     "duplicate reason id(s): waar"),
-    (GOOD.replace('phrases_nl = ["waar is het"]', ""), "has no example phrases"),
-    (GOOD.replace('id = "waar"', 'id = "unknown"'), "reserved"),
-    (GOOD.replace('id = "waar"', 'id = "Waar Is"'), "categories.0.reasons.0.id"),
-    (GOOD.replace('touchpoint = "bezorging"', 'touchpoint = "bezorging"\ncolour = "red"'),
-     "colour"),
-    ("[[categories]\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GOOD + GOOD.split("[[categories.reasons]]")[1].join(["[[categories.reasons]]", ""]),
+            "duplicate reason id(s): waar",
+        ),
+        (GOOD.replace('phrases_nl = ["waar is het"]', ""), "has no example phrases"),
+        (GOOD.replace('id = "waar"', 'id = "unknown"'), "reserved"),
+        (GOOD.replace('id = "waar"', 'id = "Waar Is"'), "categories.0.reasons.0.id"),
+        (
+            GOOD.replace('touchpoint = "bezorging"', 'touchpoint = "bezorging"\ncolour = "red"'),
+            "colour",
+        ),
+        ("[[categories]\n", "not valid TOML"),
+    ],
+)
 def test_problems_are_reported_readably(text: str, expected: str) -> None:
     with pytest.raises(TaxonomyError) as err:
         parse_taxonomy(text, "t.toml")

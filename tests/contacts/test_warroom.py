@@ -9,15 +9,41 @@ EVIL = "<script>alert(1)</script>"
 
 
 def report(lang: str = "nl") -> WarRoom:
-    row = WarRoomRow(rank=1, reason="waar_is_mijn_pakket", name=f"Waar {EVIL}",
-                     category="bezorging", avoidable=True, contacts=10, per_100_orders=5.0,
-                     cost=65.0, cost_per_year=650.0, saving_per_year=650.0,
-                     fix=f"=cmd|' /C calc'!A0 {EVIL}", root_cause="broken:op_tijd_bezorgd",
-                     root_cause_label="Belofte gebroken", lift=3.0, lift_ci_low=2.0,
-                     lift_ci_high=4.5, owner="carrier:vlotbezorgd", owner_name=f"V {EVIL}")
-    return WarRoom(lang=lang, currency="EUR", period_start=None, period_end=None, days=36.5,
-                   orders=200, contacts=10, per_100_orders=5.0, cost=65.0, cost_per_year=650.0,
-                   unknown_contacts=0, rows=[row], headline=f"Kop {EVIL}")
+    row = WarRoomRow(
+        rank=1,
+        reason="waar_is_mijn_pakket",
+        name=f"Waar {EVIL}",
+        category="bezorging",
+        avoidable=True,
+        contacts=10,
+        per_100_orders=5.0,
+        cost=65.0,
+        cost_per_year=650.0,
+        saving_per_year=650.0,
+        fix=f"=cmd|' /C calc'!A0 {EVIL}",
+        root_cause="broken:op_tijd_bezorgd",
+        root_cause_label="Belofte gebroken",
+        lift=3.0,
+        lift_ci_low=2.0,
+        lift_ci_high=4.5,
+        owner="carrier:vlotbezorgd",
+        owner_name=f"V {EVIL}",
+    )
+    return WarRoom(
+        lang=lang,
+        currency="EUR",
+        period_start=None,
+        period_end=None,
+        days=36.5,
+        orders=200,
+        contacts=10,
+        per_100_orders=5.0,
+        cost=65.0,
+        cost_per_year=650.0,
+        unknown_contacts=0,
+        rows=[row],
+        headline=f"Kop {EVIL}",
+    )
 
 
 def test_html_escapes_every_text() -> None:
@@ -43,8 +69,9 @@ def test_an_empty_store_gives_an_empty_report(app) -> None:  # type: ignore[no-u
     from klantreis.contacts.reports import contacts_overview
     from klantreis.contacts.taxonomy import default_taxonomy
 
-    overview = contacts_overview(app.events_table(), app.journey, default_taxonomy(),
-                                 period="week", lang="en")
+    overview = contacts_overview(
+        app.events_table(), app.journey, default_taxonomy(), period="week", lang="en"
+    )
     json.dumps(overview)
     assert overview["overall"][0]["contacts"] == 0 and overview["warroom"]["rows"] == []
     assert overview["warroom"]["headline"] == "No avoidable contact reasons found."

@@ -22,14 +22,21 @@ PASSWORD = "analyst-pass-1"
 
 @pytest.fixture
 def web_app(tmp_path: Path) -> Iterator[App]:
-    app = App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"),
-                            secret_key="test-secret-key-0123456789abcdef"))
+    app = App(
+        Settings.load(
+            env={},
+            db_path=str(tmp_path / "s.duckdb"),
+            secret_key="test-secret-key-0123456789abcdef",
+        )
+    )
     records = []
     for i in range(6):
         records.append(event("order.placed", f"J{i}", i))
-    records += [contact("J0", 2, None, text=EVIL), contact("J1", 3, "productvraag",
-                                                            text="welke maat?"),
-                contact("J2", 4, None, text="factuur niet ontvangen")]
+    records += [
+        contact("J0", 2, None, text=EVIL),
+        contact("J1", 3, "productvraag", text="welke maat?"),
+        contact("J2", 4, None, text="factuur niet ontvangen"),
+    ]
     load(app, records)
     accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
     accounts.add_user(app.store, "viewer", "viewer", "viewer-pass-1")
@@ -41,9 +48,15 @@ def login(app: App, user: str, password: str) -> object:
     client = fastapi_testclient.TestClient(web.create_app(app), follow_redirects=False)
     client.__enter__()
     client.get("/login")
-    resp = client.post("/login", data={"username": user, "password": password,
-                                       "csrf_token": client.cookies.get("kr_csrf"),
-                                       "next": "/"})
+    resp = client.post(
+        "/login",
+        data={
+            "username": user,
+            "password": password,
+            "csrf_token": client.cookies.get("kr_csrf"),
+            "next": "/",
+        },
+    )
     assert resp.status_code == 303
     return client
 
@@ -65,8 +78,9 @@ def test_classify_page_escapes_and_the_api_classifies(web_app: App) -> None:
     page = client.get("/contacts/classify", params={"text": EVIL})
     assert page.status_code == 200 and "<script>window.__pwned" not in page.text
     assert "&lt;script&gt;" in page.text
-    api = client.get("/api/v1/contacts_classify",
-                     params=[("text", "waar blijft mijn pakket"), ("text", "qqq")]).json()
+    api = client.get(
+        "/api/v1/contacts_classify", params=[("text", "waar blijft mijn pakket"), ("text", "qqq")]
+    ).json()
     results = api["data"]["results"]
     assert [r["reason"] for r in results] == ["waar_is_mijn_pakket", "unknown"]
     assert api["data"]["model"] == "cold start"
@@ -80,13 +94,19 @@ def test_labelling_queue_and_the_label_form(web_app: App) -> None:
     assert "J0-C0" in ids and queue["can_label"]
     page = client.get("/contacts/queue")
     assert "<script>window.__pwned" not in page.text
-    bad = client.post("/contacts/label", data={"contact_id": "J0-C0",
-                                               "reason": "waar_is_mijn_pakket",
-                                               "csrf_token": "forged"})
+    bad = client.post(
+        "/contacts/label",
+        data={"contact_id": "J0-C0", "reason": "waar_is_mijn_pakket", "csrf_token": "forged"},
+    )
     assert bad.status_code == 403
-    ok = client.post("/contacts/label", data={"contact_id": "J0-C0",
-                                              "reason": "waar_is_mijn_pakket",
-                                              "csrf_token": client.cookies.get("kr_csrf")})
+    ok = client.post(
+        "/contacts/label",
+        data={
+            "contact_id": "J0-C0",
+            "reason": "waar_is_mijn_pakket",
+            "csrf_token": client.cookies.get("kr_csrf"),
+        },
+    )
     assert ok.status_code == 303
     after = client.get("/api/v1/contacts_queue").json()["data"]
     assert "J0-C0" not in [i["contact_id"] for i in after["items"]]
@@ -97,7 +117,13 @@ def test_viewers_cannot_label_and_see_masked_texts(web_app: App) -> None:
     client = login(web_app, "viewer", "viewer-pass-1")
     data = client.get("/api/v1/contacts_queue").json()["data"]
     assert data["masked"] and not data["can_label"]
-    resp = client.post("/contacts/label", data={"contact_id": "J0-C0", "reason": "productvraag",
-                                                "csrf_token": client.cookies.get("kr_csrf")})
+    resp = client.post(
+        "/contacts/label",
+        data={
+            "contact_id": "J0-C0",
+            "reason": "productvraag",
+            "csrf_token": client.cookies.get("kr_csrf"),
+        },
+    )
     assert resp.status_code == 403
     client.__exit__(None, None, None)

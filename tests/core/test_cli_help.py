@@ -13,7 +13,9 @@ from klantreis.cli.main import cli
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def walk(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+def walk(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], click.Command]]:
     out = []
     for name, cmd in sorted(group.commands.items()):
         out.append(((*prefix, name), cmd))

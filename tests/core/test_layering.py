@@ -46,8 +46,11 @@ def test_layer_imports_nothing_above_it(layer: str) -> None:
 
 
 def test_pm4py_is_never_a_runtime_import() -> None:
-    offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-                 if any(n.split(".")[0] == "pm4py" for n in imported_modules(p))]
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if any(n.split(".")[0] == "pm4py" for n in imported_modules(p))
+    ]
     assert offenders == [], "pm4py is AGPL: tests and benchmarks only"
 
 
@@ -57,6 +60,9 @@ def test_no_cdn_or_remote_assets() -> None:
     for p in SRC.rglob("*"):
         if p.suffix in {".html", ".js", ".css", ".py", ".j2", ".webmanifest"} and p.is_file():
             text = p.read_text(encoding="utf-8", errors="replace")
-            offenders += [f"{p.relative_to(SRC)}: {pat}" for pat in pattern
-                          if f"//{pat}" in text or f"https://{pat}" in text]
+            offenders += [
+                f"{p.relative_to(SRC)}: {pat}"
+                for pat in pattern
+                if f"//{pat}" in text or f"https://{pat}" in text
+            ]
     assert offenders == []

@@ -64,8 +64,15 @@ def test_every_kind_belongs_to_the_journey_config(demo_events: pa.Table) -> None
     known = set(journey.touchpoint_for_kind()) | {"survey.response"}
     kinds = set(pc.unique(demo_events["kind"]).to_pylist())
     assert kinds <= known
-    assert {"delivery.failed", "invoice.bounced", "refund.paid", "social.mention",
-            "review.posted", "payment.failed", "contact.outbound"} <= kinds
+    assert {
+        "delivery.failed",
+        "invoice.bounced",
+        "refund.paid",
+        "social.mention",
+        "review.posted",
+        "payment.failed",
+        "contact.outbound",
+    } <= kinds
     touchpoints = {tp.id for tp in journey.touchpoints}
     assert set(pc.unique(demo_events["touchpoint"]).to_pylist()) <= touchpoints
     owners = {o.id for o in journey.owners}
@@ -77,9 +84,12 @@ def test_nothing_happens_after_now_and_the_last_day_is_partial(demo_events: pa.T
     latest = pc.max(demo_events["occurred_at"]).as_py()
     assert latest <= now
     orders = demo_events.filter(pc.equal(demo_events["kind"], "order.placed"))
-    last_day = pc.sum(pc.greater_equal(orders["occurred_at"],
-                                       pa.scalar(now.replace(hour=0, minute=0),
-                                                 pa.timestamp("us", tz="UTC")))).as_py()
+    last_day = pc.sum(
+        pc.greater_equal(
+            orders["occurred_at"],
+            pa.scalar(now.replace(hour=0, minute=0), pa.timestamp("us", tz="UTC")),
+        )
+    ).as_py()
     per_day = DEMO_ORDERS / 120
     assert 0 < last_day < per_day * 0.9
 
@@ -92,8 +102,10 @@ def test_attrs_carry_what_the_features_need(demo_events: pa.Table) -> None:
     assert all("deadline" in a for a in attrs_of("delivery.promised"))
     assert all("refund_deadline" in a for a in attrs_of("return.received"))
     contacts = attrs_of("contact.inbound")
-    assert all({"contact_id", "reason", "response_minutes", "resolved", "agent"} <= set(a)
-               for a in contacts)
+    assert all(
+        {"contact_id", "reason", "response_minutes", "resolved", "agent"} <= set(a)
+        for a in contacts
+    )
     assert {a["reason"] for a in contacts} <= set(REASONS)
     assert all(isinstance(a["resolved"], bool) for a in contacts)
 

@@ -32,8 +32,10 @@ def test_run_demo_stores_everything_once(app: App) -> None:
 
 def test_run_demo_enriches_nothing_it_should_not(app: App) -> None:
     run_demo(app, orders=500, seed=4)
-    missing = app.store.query("SELECT count(*) AS n FROM events WHERE touchpoint IS NULL"
-                              " OR (owner IS NULL AND kind <> 'survey.response')")
+    missing = app.store.query(
+        "SELECT count(*) AS n FROM events WHERE touchpoint IS NULL"
+        " OR (owner IS NULL AND kind <> 'survey.response')"
+    )
     assert missing["n"].to_pylist() == [0]
 
 

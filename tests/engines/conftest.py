@@ -22,8 +22,16 @@ import pytest
 
 from klantreis.model.events import EVENT_SCHEMA, conform
 
-TOUCHPOINTS = ["website", "bestellen", "betalen", "bezorging", "factuur", "retour",
-               "klantenservice", "onbekend"]
+TOUCHPOINTS = [
+    "website",
+    "bestellen",
+    "betalen",
+    "bezorging",
+    "factuur",
+    "retour",
+    "klantenservice",
+    "onbekend",
+]
 OWNERS = ["webshop", "finance", "carrier:snelpost", "carrier:pakketdirect", None]
 CHANNELS = ["email", "web", "app"]
 CONTACT_CHANNELS = ["phone", "email", "chat", "whatsapp"]
@@ -39,42 +47,72 @@ def generate_events(seed: int = 7, journeys: int = 1500) -> pa.Table:
     for j in range(journeys):
         jid = f"o{j:05d}"
         t0 = START + timedelta(minutes=int(rng.integers(0, 60 * 24 * 70)))
-        rows.append({"kind": "order.placed", "journey_id": jid, "occurred_at": t0,
-                     "touchpoint": "bestellen", "owner": "webshop", "channel": "web"})
+        rows.append(
+            {
+                "kind": "order.placed",
+                "journey_id": jid,
+                "occurred_at": t0,
+                "touchpoint": "bestellen",
+                "owner": "webshop",
+                "channel": "web",
+            }
+        )
         for _ in range(int(rng.poisson(0.4))):
-            rows.append({"kind": "contact.inbound", "journey_id": jid,
-                         "occurred_at": t0 + timedelta(hours=float(rng.uniform(1, 400))),
-                         "touchpoint": "klantenservice", "owner": "customer_service",
-                         "channel": CONTACT_CHANNELS[int(rng.integers(0, 4))],
-                         "attrs": _attrs(rng)})
+            rows.append(
+                {
+                    "kind": "contact.inbound",
+                    "journey_id": jid,
+                    "occurred_at": t0 + timedelta(hours=float(rng.uniform(1, 400))),
+                    "touchpoint": "klantenservice",
+                    "owner": "customer_service",
+                    "channel": CONTACT_CHANNELS[int(rng.integers(0, 4))],
+                    "attrs": _attrs(rng),
+                }
+            )
         for _ in range(int(rng.integers(0, 5))):
             rows.append(_answer(rng, jid, t0))
     for i, row in enumerate(rows):
         row["event_id"] = f"e{i:07d}"
         row["customer_id"] = f"c{i % 400:04d}"
     # The classic boundary case: 23:30 UTC on 31 March is 1 April in Amsterdam.
-    rows.append({"event_id": "edge", "kind": "survey.response", "metric": "nps", "score": 10.0,
-                 "occurred_at": datetime(2026, 3, 31, 23, 30, tzinfo=UTC),
-                 "touchpoint": "bezorging", "channel": "email"})
+    rows.append(
+        {
+            "event_id": "edge",
+            "kind": "survey.response",
+            "metric": "nps",
+            "score": 10.0,
+            "occurred_at": datetime(2026, 3, 31, 23, 30, tzinfo=UTC),
+            "touchpoint": "bezorging",
+            "channel": "email",
+        }
+    )
     return conform(pa.Table.from_pylist(rows, schema=_loose_schema()))
 
 
 def _attrs(rng: np.random.Generator) -> str | None:
     reason = REASONS[int(rng.integers(0, len(REASONS)))]
-    return None if reason is None else json.dumps(
-        {"reason": reason, "resolved": bool(rng.integers(0, 2))})
+    return (
+        None
+        if reason is None
+        else json.dumps({"reason": reason, "resolved": bool(rng.integers(0, 2))})
+    )
 
 
 def _answer(rng: np.random.Generator, jid: str, t0: datetime) -> dict[str, Any]:
     metric = list(SCALES)[int(rng.integers(0, 4))]
     lo, hi = SCALES[metric]
     tp = TOUCHPOINTS[int(rng.integers(0, len(TOUCHPOINTS)))]
-    return {"kind": "survey.response", "journey_id": jid, "metric": metric,
-            "score": float(rng.integers(lo, hi + 1)),
-            "occurred_at": t0 + timedelta(minutes=float(rng.uniform(10, 60 * 24 * 20))),
-            "touchpoint": tp, "owner": OWNERS[int(rng.integers(0, len(OWNERS)))],
-            "channel": CHANNELS[int(rng.integers(0, 3))],
-            "attrs": json.dumps({"segment": ["nieuw", "vast"][int(rng.integers(0, 2))]})}
+    return {
+        "kind": "survey.response",
+        "journey_id": jid,
+        "metric": metric,
+        "score": float(rng.integers(lo, hi + 1)),
+        "occurred_at": t0 + timedelta(minutes=float(rng.uniform(10, 60 * 24 * 20))),
+        "touchpoint": tp,
+        "owner": OWNERS[int(rng.integers(0, len(OWNERS)))],
+        "channel": CHANNELS[int(rng.integers(0, 3))],
+        "attrs": json.dumps({"segment": ["nieuw", "vast"][int(rng.integers(0, 2))]}),
+    }
 
 
 def _loose_schema() -> pa.Schema:
@@ -100,19 +138,24 @@ def spark_session() -> Iterator[Any]:
         pytest.skip("Spark parity needs Java (no `java` on PATH and no JAVA_HOME)")
     pyspark_sql = pytest.importorskip("pyspark.sql", reason="Spark parity needs pyspark")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (pyspark_sql.SparkSession.builder.master("local[1]").appName("klantreis-parity")
-             .config("spark.ui.enabled", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.shuffle.partitions", "1")
-             .config("spark.driver.memory", "1g")
-             .getOrCreate())
+    spark = (
+        pyspark_sql.SparkSession.builder.master("local[1]")
+        .appName("klantreis-parity")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     yield spark
     spark.stop()
 
 
-@pytest.fixture(scope="session", params=[
-    "duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])])
+@pytest.fixture(
+    scope="session",
+    params=["duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])],
+)
 def engine_events(request: pytest.FixtureRequest, parity_events: pa.Table) -> ibis.Table:
     """The parity event log as an Ibis table on each engine."""
     if request.param == "duckdb":

@@ -72,9 +72,13 @@ def reference_summary(events: pa.Table, case: dict[str, Any]) -> pd.DataFrame:
     keys = metrics.group_keys(case["by"], case.get("period"))
     cols = {"metric": df["metric"]} | {k: reference_key(df, k, case.get("period")) for k in keys}
     frame = pd.DataFrame(cols).assign(
-        n=1, total=df["score"], total_sq=df["score"] ** 2,
-        promoters=(df["score"] >= 9).astype(int), detractors=(df["score"] <= 6).astype(int),
-        top2=(df["score"] >= 4).astype(int))
+        n=1,
+        total=df["score"],
+        total_sq=df["score"] ** 2,
+        promoters=(df["score"] >= 9).astype(int),
+        detractors=(df["score"] <= 6).astype(int),
+        top2=(df["score"] >= 4).astype(int),
+    )
     return frame.groupby(["metric", *keys], dropna=False).sum().reset_index()
 
 
@@ -92,49 +96,92 @@ def assert_frames_close(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) 
     for col in got.columns:
         a, b = got[col].to_numpy(), want[col].to_numpy()
         if got[col].dtype.kind in "fiub" and want[col].dtype.kind in "fiub":
-            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=0, atol=TOL,
-                                       equal_nan=True, err_msg=col)
+            np.testing.assert_allclose(
+                a.astype(float), b.astype(float), rtol=0, atol=TOL, equal_nan=True, err_msg=col
+            )
         else:
             assert list(a) == list(b), col
 
 
 # -- tests ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("case", SUMMARY_CASES, ids=lambda c: "-".join(
-    [*c["metrics"], *c["by"], c.get("period", "all")]))
-def test_summarize_matches_pandas_reference(engine_events: Any, parity_events: pa.Table,
-                                            case: dict[str, Any]) -> None:
-    got = metrics.summarize(engine_events, case["metrics"], case["by"], case.get("period"),
-                            case.get("filters"), JOURNEY, case.get("since"), case.get("until"))
+@pytest.mark.parametrize(
+    "case", SUMMARY_CASES, ids=lambda c: "-".join([*c["metrics"], *c["by"], c.get("period", "all")])
+)
+def test_summarize_matches_pandas_reference(
+    engine_events: Any, parity_events: pa.Table, case: dict[str, Any]
+) -> None:
+    got = metrics.summarize(
+        engine_events,
+        case["metrics"],
+        case["by"],
+        case.get("period"),
+        case.get("filters"),
+        JOURNEY,
+        case.get("since"),
+        case.get("until"),
+    )
     want = reference_summary(parity_events, case)
     keys = ["metric", *metrics.group_keys(case["by"], case.get("period"))]
     assert_frames_close(got[[*keys, *KEY_FIELDS]], want[[*keys, *KEY_FIELDS]], keys)
 
 
 def test_amsterdam_day_boundary(engine_events: Any) -> None:
-    got = metrics.summarize(engine_events, "nps", ["touchpoint"], "day", journey=JOURNEY,
-                            filters={"touchpoint": "bezorging"})
+    got = metrics.summarize(
+        engine_events,
+        "nps",
+        ["touchpoint"],
+        "day",
+        journey=JOURNEY,
+        filters={"touchpoint": "bezorging"},
+    )
     days = set(got["period"])
     # The edge answer at 23:30 UTC on 31 March is the only bezorging answer on 1 April local.
     assert date(2026, 4, 1) in days
-    edge = metrics.summarize(engine_events, "nps", ["touchpoint"], "day", journey=JOURNEY,
-                             since="2026-04-01", until="2026-04-01T02:00:00")
+    edge = metrics.summarize(
+        engine_events,
+        "nps",
+        ["touchpoint"],
+        "day",
+        journey=JOURNEY,
+        since="2026-04-01",
+        until="2026-04-01T02:00:00",
+    )
     assert edge["n"].sum() == 1 and list(edge["period"]) == [date(2026, 4, 1)]
 
 
 REPORTS = {
-    "score_table": (lambda t: metrics.score_table(
-        t, ["nps", "csat", "ces", "stars"], by=["touchpoint"], period="month", journey=JOURNEY,
-        min_answers=5), ["metric", "period", "touchpoint"]),
-    "period_change": (lambda t: metrics.period_change(
-        t, "nps", period="week", by=["channel"], journey=JOURNEY, min_answers=10),
-        ["metric", "period", "channel"]),
-    "period_change_csat": (lambda t: metrics.period_change(
-        t, "csat", period="month", journey=JOURNEY, min_answers=10), ["metric", "period"]),
+    "score_table": (
+        lambda t: metrics.score_table(
+            t,
+            ["nps", "csat", "ces", "stars"],
+            by=["touchpoint"],
+            period="month",
+            journey=JOURNEY,
+            min_answers=5,
+        ),
+        ["metric", "period", "touchpoint"],
+    ),
+    "period_change": (
+        lambda t: metrics.period_change(
+            t, "nps", period="week", by=["channel"], journey=JOURNEY, min_answers=10
+        ),
+        ["metric", "period", "channel"],
+    ),
+    "period_change_csat": (
+        lambda t: metrics.period_change(t, "csat", period="month", journey=JOURNEY, min_answers=10),
+        ["metric", "period"],
+    ),
     "nps_ces_matrix": (lambda t: metrics.nps_ces_matrix(t, JOURNEY), ["touchpoint"]),
-    "contacts_week_channel": (lambda t: metrics.contacts_per_100_journeys(
-        t, JOURNEY, by=["channel"], period="week"), ["period", "channel"]),
-    "contacts_reason": (lambda t: metrics.contacts_per_100_journeys(
-        t, JOURNEY, by=["attrs.reason", "attrs.resolved"]), ["attrs.reason", "attrs.resolved"]),
+    "contacts_week_channel": (
+        lambda t: metrics.contacts_per_100_journeys(t, JOURNEY, by=["channel"], period="week"),
+        ["period", "channel"],
+    ),
+    "contacts_reason": (
+        lambda t: metrics.contacts_per_100_journeys(
+            t, JOURNEY, by=["attrs.reason", "attrs.resolved"]
+        ),
+        ["attrs.reason", "attrs.resolved"],
+    ),
 }
 
 
@@ -145,8 +192,9 @@ def shuffled_duckdb(parity_events: pa.Table) -> Any:
 
 
 @pytest.mark.parametrize("report", list(REPORTS))
-def test_reports_identical_across_engines(engine_events: Any, shuffled_duckdb: Any,
-                                          report: str) -> None:
+def test_reports_identical_across_engines(
+    engine_events: Any, shuffled_duckdb: Any, report: str
+) -> None:
     build, keys = REPORTS[report]
     assert_frames_close(build(engine_events), build(shuffled_duckdb), keys)
 
@@ -167,8 +215,9 @@ ATTRS_CASES = {
 
 
 @pytest.mark.parametrize("case", list(ATTRS_CASES))
-def test_attrs_text_edge_cases(engine_events: Any, request: pytest.FixtureRequest,
-                               case: str) -> None:
+def test_attrs_text_edge_cases(
+    engine_events: Any, request: pytest.FixtureRequest, case: str
+) -> None:
     """``json_text`` reads odd attrs the same on every engine, except the marked gaps:
     Spark's get_json_object ignores text after the object and spells an overflowing number
     as "Infinity"."""
@@ -177,10 +226,17 @@ def test_attrs_text_edge_cases(engine_events: Any, request: pytest.FixtureReques
     text, expected, differs_on = ATTRS_CASES[case]
     engine = engine_name(engine_events)
     if engine == differs_on:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"known gap: {engine} get_json_object reads {text!r} otherwise"))
-    bad = pa.table({"attrs": ['{"k": "ok"}', text],
-                    "occurred_at": pa.array([0, 0], pa.timestamp("us", tz="UTC"))})
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason=f"known gap: {engine} get_json_object reads {text!r} otherwise"
+            )
+        )
+    bad = pa.table(
+        {
+            "attrs": ['{"k": "ok"}', text],
+            "occurred_at": pa.array([0, 0], pa.timestamp("us", tz="UTC")),
+        }
+    )
     if engine == "duckdb":
         table = duckdb_table(bad)
     else:

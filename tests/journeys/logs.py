@@ -20,36 +20,72 @@ NOW = T0 + timedelta(days=10)
 
 
 def ev(eid: str, jid: str | None, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {"event_id": eid, "journey_id": jid, "kind": kind, "occurred_at": at,
-                           "customer_id": fields.pop("customer_id", f"c-{jid}")}
+    rec: dict[str, Any] = {
+        "event_id": eid,
+        "journey_id": jid,
+        "kind": kind,
+        "occurred_at": at,
+        "customer_id": fields.pop("customer_id", f"c-{jid}"),
+    }
     if "attrs" in fields and not isinstance(fields["attrs"], str):
         fields["attrs"] = json.dumps(fields["attrs"])
     rec.update(fields)
     return rec
 
 
-def _order(jid: str, carrier: str, delivered_after: timedelta | None,
-           contacts: int = 0, csat: float | None = None, channel: str = "web",
-           segment: str = "consumer") -> list[dict[str, Any]]:
+def _order(
+    jid: str,
+    carrier: str,
+    delivered_after: timedelta | None,
+    contacts: int = 0,
+    csat: float | None = None,
+    channel: str = "web",
+    segment: str = "consumer",
+) -> list[dict[str, Any]]:
     d = timedelta
     deadline = T0 + d(days=2)
     recs = [
         ev(f"{jid}-1", jid, "order.placed", T0, channel=channel, attrs={"segment": segment}),
         ev(f"{jid}-2", jid, "payment.completed", T0 + d(minutes=5)),
         ev(f"{jid}-3", jid, "shipment.handed_over", T0 + d(days=1), owner=carrier),
-        ev(f"{jid}-4", jid, "delivery.promised", T0 + d(days=1, minutes=1), owner=carrier,
-           attrs={"deadline": deadline.isoformat().replace("+00:00", "Z")}),
+        ev(
+            f"{jid}-4",
+            jid,
+            "delivery.promised",
+            T0 + d(days=1, minutes=1),
+            owner=carrier,
+            attrs={"deadline": deadline.isoformat().replace("+00:00", "Z")},
+        ),
     ]
     if delivered_after is not None:
-        recs.append(ev(f"{jid}-5", jid, "delivery.completed", T0 + delivered_after,
-                       owner=carrier))
+        recs.append(ev(f"{jid}-5", jid, "delivery.completed", T0 + delivered_after, owner=carrier))
     for i in range(contacts):
-        recs.append(ev(f"{jid}-c{i}", jid, "contact.inbound", T0 + d(days=2, hours=3 + i),
-                       channel="chat", text=f"Waar is <b>{jid}</b>?", lang="nl",
-                       attrs={"reason": "waar_is_mijn_pakket"}))
+        recs.append(
+            ev(
+                f"{jid}-c{i}",
+                jid,
+                "contact.inbound",
+                T0 + d(days=2, hours=3 + i),
+                channel="chat",
+                text=f"Waar is <b>{jid}</b>?",
+                lang="nl",
+                attrs={"reason": "waar_is_mijn_pakket"},
+            )
+        )
     if csat is not None:
-        recs.append(ev(f"{jid}-s", jid, "survey.response", T0 + d(days=4), metric="csat",
-                       score=csat, touchpoint="bezorging", owner=carrier, channel="email"))
+        recs.append(
+            ev(
+                f"{jid}-s",
+                jid,
+                "survey.response",
+                T0 + d(days=4),
+                metric="csat",
+                score=csat,
+                touchpoint="bezorging",
+                owner=carrier,
+                channel="email",
+            )
+        )
     return recs
 
 
@@ -64,8 +100,14 @@ def small_log() -> list[dict[str, Any]]:
     # o5: promised, not delivered, deadline two hours after NOW: open and at risk.
     recs += [
         ev("o5-1", "o5", "order.placed", NOW - d(days=1)),
-        ev("o5-2", "o5", "delivery.promised", NOW - d(hours=5), owner="carrier:snelpost",
-           attrs={"deadline": (NOW + d(hours=2)).isoformat()}),
+        ev(
+            "o5-2",
+            "o5",
+            "delivery.promised",
+            NOW - d(hours=5),
+            owner="carrier:snelpost",
+            attrs={"deadline": (NOW + d(hours=2)).isoformat()},
+        ),
     ]
     # o6: two events at the same instant: the order is decided by event_id (a < b).
     recs += [
@@ -84,8 +126,9 @@ def load(app: App, records: Iterable[Mapping[str, Any]]) -> int:
     return result.stored
 
 
-def ordered_traces(records: Iterable[Mapping[str, Any]], activity: str = "kind"
-                   ) -> dict[str, list[dict[str, Any]]]:
+def ordered_traces(
+    records: Iterable[Mapping[str, Any]], activity: str = "kind"
+) -> dict[str, list[dict[str, Any]]]:
     """Oracle: journeys as lists of events sorted by (occurred_at, event_id)."""
     traces: dict[str, list[dict[str, Any]]] = {}
     for r in records:
@@ -96,8 +139,9 @@ def ordered_traces(records: Iterable[Mapping[str, Any]], activity: str = "kind"
     return traces
 
 
-def oracle_dfg(traces: Mapping[str, list[dict[str, Any]]], activity: str = "kind"
-               ) -> Counter[tuple[Any, Any]]:
+def oracle_dfg(
+    traces: Mapping[str, list[dict[str, Any]]], activity: str = "kind"
+) -> Counter[tuple[Any, Any]]:
     edges: Counter[tuple[Any, Any]] = Counter()
     for events in traces.values():
         acts = [e.get(activity) for e in events]
@@ -105,10 +149,10 @@ def oracle_dfg(traces: Mapping[str, list[dict[str, Any]]], activity: str = "kind
     return edges
 
 
-def oracle_variants(traces: Mapping[str, list[dict[str, Any]]], activity: str = "kind"
-                    ) -> Counter[tuple[str, ...]]:
-    return Counter(tuple(e.get(activity) or "(none)" for e in events)
-                   for events in traces.values())
+def oracle_variants(
+    traces: Mapping[str, list[dict[str, Any]]], activity: str = "kind"
+) -> Counter[tuple[str, ...]]:
+    return Counter(tuple(e.get(activity) or "(none)" for e in events) for events in traces.values())
 
 
 def edge_counts(table: pa.Table) -> dict[tuple[Any, Any], int]:

@@ -34,13 +34,26 @@ def run(*args: str) -> Any:
 def test_dfg_json(db: str) -> None:
     out = json.loads(run("journeys", "dfg", "--db", db, "--json"))
     assert out["journeys"] == 6
-    assert {"source": "order.placed", "target": "payment.completed"}.items() <= \
-        out["rows"][0].items()
+    assert {"source": "order.placed", "target": "payment.completed"}.items() <= out["rows"][
+        0
+    ].items()
 
 
 def test_variants_and_filters(db: str) -> None:
-    out = json.loads(run("journeys", "variants", "--db", db, "--json", "--top", "1",
-                         "--owner", "carrier:vlotbezorgd", "--no-index"))
+    out = json.loads(
+        run(
+            "journeys",
+            "variants",
+            "--db",
+            db,
+            "--json",
+            "--top",
+            "1",
+            "--owner",
+            "carrier:vlotbezorgd",
+            "--no-index",
+        )
+    )
     assert out["journeys"] == 2 and len(out["rows"]) == 1
     text = run("journeys", "variants", "--db", db, "--segment", "segment=business")
     assert "journeys: 1" in text and "order.placed > payment.completed" in text
@@ -51,12 +64,26 @@ def test_handovers_promises_impact_timeline(db: str) -> None:
     assert {"from_owner": "webshop", "to_owner": "finance"}.items() <= rows[0].items()
     rates = json.loads(run("journeys", "promises", "--db", db, "--now", NOW, "--json"))["rows"]
     assert {r["group"]: r["broken"] for r in rates} == {
-        "carrier:snelpost": 0, "carrier:vlotbezorgd": 2}
-    risk = json.loads(run("journeys", "promises", "--db", db, "--now", NOW, "--at-risk",
-                          "--json"))["rows"]
+        "carrier:snelpost": 0,
+        "carrier:vlotbezorgd": 2,
+    }
+    risk = json.loads(run("journeys", "promises", "--db", db, "--now", NOW, "--at-risk", "--json"))[
+        "rows"
+    ]
     assert [r["journey_id"] for r in risk] == ["o5"]
-    imp = json.loads(run("journeys", "impact", "--db", db, "--now", NOW, "--condition",
-                         "broken:op_tijd_bezorgd", "--json"))["rows"]
+    imp = json.loads(
+        run(
+            "journeys",
+            "impact",
+            "--db",
+            db,
+            "--now",
+            NOW,
+            "--condition",
+            "broken:op_tijd_bezorgd",
+            "--json",
+        )
+    )["rows"]
     assert imp[0]["journeys_with"] == 2 and imp[0]["contacts"]["per100_with"] == 150.0
     tl = json.loads(run("journeys", "timeline", "--db", db, "--journey", "o2", "--json"))
     assert [r["kind"] for r in tl["rows"]][:2] == ["order.placed", "payment.completed"]

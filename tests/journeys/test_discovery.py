@@ -36,8 +36,10 @@ def test_dfg_counts_equal_the_oracle(small_app: App) -> None:
 
 
 def test_dfg_durations_in_seconds(small_app: App) -> None:
-    rows = {(r["source"], r["target"]): r
-            for r in discovery.dfg(small_app.events_table(), small_app.journey).to_pylist()}
+    rows = {
+        (r["source"], r["target"]): r
+        for r in discovery.dfg(small_app.events_table(), small_app.journey).to_pylist()
+    }
     promised = rows[("shipment.handed_over", "delivery.promised")]
     assert promised["count"] == 4 and promised["mean_s"] == pytest.approx(60.0)
     # delivery.promised -> delivery.completed: 5h59m (o1), 19h59m (o3), 1d0h59m (o4)
@@ -69,15 +71,17 @@ def test_variants_shares_and_order(small_app: App) -> None:
 def test_start_and_end_activities(small_app: App) -> None:
     t, j = small_app.events_table(), small_app.journey
     assert discovery.start_activities(t, j).to_pylist() == [
-        {"activity": "order.placed", "count": 6}]
+        {"activity": "order.placed", "count": 6}
+    ]
     ends = {r["activity"]: r["count"] for r in discovery.end_activities(t, j).to_pylist()}
     assert ends == {"survey.response": 4, "delivery.promised": 1, "invoice.sent": 1}
 
 
 def test_touchpoint_activity(small_app: App) -> None:
     table = discovery.dfg(small_app.events_table(), small_app.journey, activity="touchpoint")
-    assert edge_counts(table) == dict(oracle_dfg(
-        ordered_traces(_enriched(small_app)), "touchpoint"))
+    assert edge_counts(table) == dict(
+        oracle_dfg(ordered_traces(_enriched(small_app)), "touchpoint")
+    )
     with pytest.raises(ValueError, match="activity"):
         discovery.dfg(small_app.events_table(), small_app.journey, activity="owner")  # type: ignore[arg-type]
 
@@ -87,8 +91,10 @@ def _enriched(app: App) -> list[dict[str, Any]]:
 
 
 def test_handovers_skip_feedback_and_measure_waits(small_app: App) -> None:
-    rows = {(r["from_owner"], r["to_owner"]): r for r in
-            discovery.handovers(small_app.events_table(), small_app.journey).to_pylist()}
+    rows = {
+        (r["from_owner"], r["to_owner"]): r
+        for r in discovery.handovers(small_app.events_table(), small_app.journey).to_pylist()
+    }
     # the survey (owner carrier) and contacts (customer_service) are not hand-overs
     assert not any("customer_service" in key for key in rows)
     assert rows[("webshop", "finance")]["count"] == 5
@@ -114,8 +120,9 @@ def test_journey_filters(small_app: App) -> None:
 
 
 def test_stage_filter_keeps_only_stage_events(small_app: App) -> None:
-    d = discovery.discover(small_app.events_table(), small_app.journey,
-                           JourneyFilter(stages=("aankoop",)))
+    d = discovery.discover(
+        small_app.events_table(), small_app.journey, JourneyFilter(stages=("aankoop",))
+    )
     assert edge_counts(d.dfg) == {("order.placed", "payment.completed"): 5}
     assert d.journeys == 6
 
@@ -123,8 +130,11 @@ def test_stage_filter_keeps_only_stage_events(small_app: App) -> None:
 def test_index_answers_equal_ibis(small_app: App) -> None:
     t, j = small_app.events_table(), small_app.journey
     index = JourneyIndex(small_app.store)
-    for flt in (None, JourneyFilter(owners=("carrier:snelpost",)),
-                JourneyFilter(outcome=PromiseBroken("op_tijd_bezorgd", now=NOW))):
+    for flt in (
+        None,
+        JourneyFilter(owners=("carrier:snelpost",)),
+        JourneyFilter(outcome=PromiseBroken("op_tijd_bezorgd", now=NOW)),
+    ):
         for activity in ("kind", "touchpoint"):
             a = discovery.discover(t, j, flt, activity)  # type: ignore[arg-type]
             b = discovery.discover(t, j, flt, activity, index=index)  # type: ignore[arg-type]
@@ -149,17 +159,20 @@ def random_logs(draw: st.DrawFn) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 40))
     recs = []
     for i in range(n):
-        recs.append(ev(f"e{draw(st.integers(0, 10**6))}-{i}",
-                       draw(st.sampled_from(["j1", "j2", "j3", None])),
-                       draw(st.sampled_from(KINDS)),
-                       T0 + timedelta(minutes=draw(st.integers(0, 5)))))
+        recs.append(
+            ev(
+                f"e{draw(st.integers(0, 10**6))}-{i}",
+                draw(st.sampled_from(["j1", "j2", "j3", None])),
+                draw(st.sampled_from(KINDS)),
+                T0 + timedelta(minutes=draw(st.integers(0, 5))),
+            )
+        )
     return recs
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_logs())
-def test_random_logs_match_the_oracle_with_and_without_index(recs: list[dict[str, Any]]
-                                                              ) -> None:
+def test_random_logs_match_the_oracle_with_and_without_index(recs: list[dict[str, Any]]) -> None:
     with App(Settings.load(env={}, db_path=":memory:")) as app:
         load(app, recs)
         traces = ordered_traces(recs)
@@ -169,5 +182,6 @@ def test_random_logs_match_the_oracle_with_and_without_index(recs: list[dict[str
         for d in (plain, fast):
             assert edge_counts(d.dfg) == dict(oracle_dfg(traces))
             assert {tuple(r["variant"]): r["count"] for r in d.variants.to_pylist()} == dict(
-                oracle_variants(traces))
+                oracle_variants(traces)
+            )
             assert d.journeys == len(traces)

@@ -24,8 +24,13 @@ def test_new_events_refresh_only_their_journeys(small_app: App) -> None:
     index = JourneyIndex(small_app.store)
     before = index.discover(top=None)  # fills the cached graph of all journeys
     assert ("invoice.sent", "invoice.paid") not in edge_counts(before.dfg)
-    load(small_app, [ev("o6-z", "o6", "invoice.paid", T0 + timedelta(days=9)),
-                     ev("n1-1", "n1", "order.placed", T0 + timedelta(days=9))])
+    load(
+        small_app,
+        [
+            ev("o6-z", "o6", "invoice.paid", T0 + timedelta(days=9)),
+            ev("n1-1", "n1", "order.placed", T0 + timedelta(days=9)),
+        ],
+    )
     result = index.ensure()
     assert (result.mode, result.journeys) == ("incremental", 2)
     t, j = small_app.events_table(), small_app.journey
@@ -57,8 +62,9 @@ def test_read_only_store_has_no_index(tmp_path: Path) -> None:
 
 def test_an_index_of_another_version_is_rebuilt(small_app: App) -> None:
     con = small_app.store.con
-    con.execute("CREATE TABLE journey_index_state (events BIGINT, watermark TIMESTAMPTZ)"
-                ).fetchall()
+    con.execute(
+        "CREATE TABLE journey_index_state (events BIGINT, watermark TIMESTAMPTZ)"
+    ).fetchall()
     con.execute("INSERT INTO journey_index_state VALUES (33, now())").fetchall()
     con.execute("CREATE TABLE journey_paths (journey_id VARCHAR, kind_path VARCHAR)").fetchall()
     index = JourneyIndex(small_app.store)

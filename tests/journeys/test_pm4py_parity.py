@@ -34,26 +34,34 @@ def _slug(name: str) -> str:
 def load_frame(app: App, df: Any, channel: str | None = None) -> None:
     """pm4py-style frame -> events: kind = slug(activity), touchpoint = the activity name
     itself (so names compare exactly), event_id in file order (ties keep the row order)."""
-    records = [{"event_id": f"{row[CASE]}#{i:07d}", "journey_id": str(row[CASE]),
-                "kind": _slug(str(row[ACT])), "touchpoint": str(row[ACT]),
-                "occurred_at": row[TIME].to_pydatetime(),
-                "owner": None if pd.isna(row.get(RES)) else str(row[RES]),
-                "channel": None if channel is None else row[channel]}
-               for i, row in enumerate(df.to_dict("records"))]
+    records = [
+        {
+            "event_id": f"{row[CASE]}#{i:07d}",
+            "journey_id": str(row[CASE]),
+            "kind": _slug(str(row[ACT])),
+            "touchpoint": str(row[ACT]),
+            "occurred_at": row[TIME].to_pydatetime(),
+            "owner": None if pd.isna(row.get(RES)) else str(row[RES]),
+            "channel": None if channel is None else row[channel],
+        }
+        for i, row in enumerate(df.to_dict("records"))
+    ]
     result = ingest_table(app.store, events_from_records(records, "pm4py"), app.journey, "pm4py")
     assert (result.stored, result.quarantined) == (len(df), 0)
 
 
 def assert_same_as_pm4py(app: App, df: Any) -> None:
-    dfg, starts, ends = pm4py.discover_dfg(df, case_id_key=CASE, activity_key=ACT,
-                                           timestamp_key=TIME)
+    dfg, starts, ends = pm4py.discover_dfg(
+        df, case_id_key=CASE, activity_key=ACT, timestamp_key=TIME
+    )
     variants = pm4py.get_variants(df, case_id_key=CASE, activity_key=ACT, timestamp_key=TIME)
     t = app.events_table()
     for index in (None, JourneyIndex(app.store)):
         d = discovery.discover(t, app.journey, activity="touchpoint", top=None, index=index)
         assert {(r["source"], r["target"]): r["count"] for r in d.dfg.to_pylist()} == dict(dfg)
         assert {tuple(r["variant"]): r["count"] for r in d.variants.to_pylist()} == {
-            tuple(k): v for k, v in variants.items()}
+            tuple(k): v for k, v in variants.items()
+        }
         assert {r["activity"]: r["count"] for r in d.start.to_pylist()} == dict(starts)
         assert {r["activity"]: r["count"] for r in d.end.to_pylist()} == dict(ends)
         assert d.journeys == df[CASE].nunique()
@@ -70,8 +78,9 @@ def test_receipt_wabo_equals_pm4py(app: App, shared_data: Path) -> None:
     assert len(df) == 8577 and _no_ties(df)
     load_frame(app, df, channel="case:channel")
     assert_same_as_pm4py(app, df)
-    per_channel = discovery.discover(app.events_table(), app.journey,
-                                     JourneyFilter(channels=("Desk",)))
+    per_channel = discovery.discover(
+        app.events_table(), app.journey, JourneyFilter(channels=("Desk",))
+    )
     assert per_channel.journeys == df[df["case:channel"] == "Desk"][CASE].nunique()
 
 
@@ -108,18 +117,37 @@ def test_wabo_through_the_ingest_mapping(app: App, shared_data: Path) -> None:
 
 def test_ties_follow_event_id(app: App) -> None:
     t0 = pd.Timestamp("2025-01-01T10:00:00Z")
-    df = pd.DataFrame({CASE: ["c1", "c1", "c1", "c2", "c2"],
-                       ACT: ["B", "A", "C", "A", "B"],
-                       TIME: [t0, t0, t0 + pd.Timedelta(minutes=1), t0, t0]})
+    df = pd.DataFrame(
+        {
+            CASE: ["c1", "c1", "c1", "c2", "c2"],
+            ACT: ["B", "A", "C", "A", "B"],
+            TIME: [t0, t0, t0 + pd.Timedelta(minutes=1), t0, t0],
+        }
+    )
     load_frame(app, df)  # event ids follow the row order: same answer as pm4py
     assert_same_as_pm4py(app, df)
-    reversed_ids = [{"event_id": "z", "journey_id": "c3", "kind": "x.b", "touchpoint": "B",
-                     "occurred_at": t0.to_pydatetime()},
-                    {"event_id": "a", "journey_id": "c3", "kind": "x.a", "touchpoint": "A",
-                     "occurred_at": t0.to_pydatetime()}]
+    reversed_ids = [
+        {
+            "event_id": "z",
+            "journey_id": "c3",
+            "kind": "x.b",
+            "touchpoint": "B",
+            "occurred_at": t0.to_pydatetime(),
+        },
+        {
+            "event_id": "a",
+            "journey_id": "c3",
+            "kind": "x.a",
+            "touchpoint": "A",
+            "occurred_at": t0.to_pydatetime(),
+        },
+    ]
     ingest_table(app.store, events_from_records(reversed_ids), app.journey)
-    d = discovery.discover(app.events_table(), app.journey,
-                           JourneyFilter(segment=(("journey_id", "c3"),)),
-                           activity="touchpoint")
+    d = discovery.discover(
+        app.events_table(),
+        app.journey,
+        JourneyFilter(segment=(("journey_id", "c3"),)),
+        activity="touchpoint",
+    )
     # pm4py would say B -> A (row order); we say A -> B (event id order)
     assert [(r["source"], r["target"]) for r in d.dfg.to_pylist()] == [("A", "B")]

@@ -12,15 +12,19 @@ from klantreis.app import App
 
 
 def _by_journey(app: App, **kw: object) -> dict[str, dict[str, object]]:
-    table = promises.promise_outcomes(app.events_table(), app.journey, ["op_tijd_bezorgd"],
-                                      **kw)  # type: ignore[arg-type]
+    table = promises.promise_outcomes(app.events_table(), app.journey, ["op_tijd_bezorgd"], **kw)  # type: ignore[arg-type]
     return {r["journey_id"]: r for r in table.to_pylist()}
 
 
 def test_status_and_minutes_late(small_app: App) -> None:
     rows = _by_journey(small_app, now=NOW)
     assert {j: r["status"] for j, r in rows.items()} == {
-        "o1": "kept", "o2": "broken", "o3": "kept", "o4": "broken", "o5": "open"}
+        "o1": "kept",
+        "o2": "broken",
+        "o3": "kept",
+        "o4": "broken",
+        "o5": "open",
+    }
     assert rows["o2"]["minutes_late"] == pytest.approx(24 * 60)
     assert rows["o4"]["minutes_late"] == pytest.approx(60)
     assert rows["o1"]["minutes_late"] == 0 and rows["o5"]["minutes_late"] is None
@@ -43,16 +47,22 @@ def test_at_risk_window(small_app: App) -> None:
 
 
 def test_grace_and_missing_deadline_attr(app: App) -> None:
-    cfg = app.journey.model_copy(update={"promises": [
-        app.journey.promises[0].model_copy(update={"grace_minutes": 90})]})
-    load(app, [
-        ev("a1", "a", "delivery.promised", T0, attrs={"deadline": "2025-03-04T10:00:00Z"}),
-        ev("a2", "a", "delivery.completed", T0 + timedelta(days=1, hours=2)),
-        ev("b1", "b", "delivery.promised", T0, attrs={"deadline": "not a time"}),
-        ev("b2", "b", "delivery.completed", T0 + timedelta(minutes=1)),
-    ])
-    rows = {r["journey_id"]: r for r in promises.promise_outcomes(
-        app.events_table(), cfg, now=NOW).to_pylist()}
+    cfg = app.journey.model_copy(
+        update={"promises": [app.journey.promises[0].model_copy(update={"grace_minutes": 90})]}
+    )
+    load(
+        app,
+        [
+            ev("a1", "a", "delivery.promised", T0, attrs={"deadline": "2025-03-04T10:00:00Z"}),
+            ev("a2", "a", "delivery.completed", T0 + timedelta(days=1, hours=2)),
+            ev("b1", "b", "delivery.promised", T0, attrs={"deadline": "not a time"}),
+            ev("b2", "b", "delivery.completed", T0 + timedelta(minutes=1)),
+        ],
+    )
+    rows = {
+        r["journey_id"]: r
+        for r in promises.promise_outcomes(app.events_table(), cfg, now=NOW).to_pylist()
+    }
     assert rows["a"]["status"] == "kept"  # 60 minutes late, 90 minutes grace
     assert rows["b"]["deadline"] == T0  # unreadable deadline: the promise's own time
     assert rows["b"]["status"] == "kept"  # 1 minute late is within the grace
@@ -60,8 +70,7 @@ def test_grace_and_missing_deadline_attr(app: App) -> None:
 
 def test_rates_by_owner_touchpoint_and_period(small_app: App) -> None:
     t, j = small_app.events_table(), small_app.journey
-    by_owner = {r["group"]: r for r in promises.promise_rates(t, j, "owner", now=NOW)
-                .to_pylist()}
+    by_owner = {r["group"]: r for r in promises.promise_rates(t, j, "owner", now=NOW).to_pylist()}
     snel, vlot = by_owner["carrier:snelpost"], by_owner["carrier:vlotbezorgd"]
     assert (snel["kept"], snel["broken"], snel["open"]) == (2, 0, 1)
     assert snel["kept_rate"] == 100.0 and vlot["kept_rate"] == 0.0

@@ -25,11 +25,15 @@ def spark() -> Iterator[Any]:
 
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java")
-    session = (pyspark_sql.SparkSession.builder.master("local[1]").appName("kr-journeys")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.driver.memory", "1g").getOrCreate())
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[1]")
+        .appName("kr-journeys")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -49,14 +53,17 @@ def _utc(value: Any) -> Any:
 CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "dfg": lambda t, j: discovery.dfg(t, j).to_pylist(),
     "variants": lambda t, j: discovery.variants(t, j, top=None).to_pylist(),
-    "ends": lambda t, j: (discovery.start_activities(t, j).to_pylist(),
-                          discovery.end_activities(t, j, activity="touchpoint").to_pylist()),
+    "ends": lambda t, j: (
+        discovery.start_activities(t, j).to_pylist(),
+        discovery.end_activities(t, j, activity="touchpoint").to_pylist(),
+    ),
     "handovers": lambda t, j: discovery.handovers(t, j).to_pylist(),
     "steps": lambda t, j: discovery.step_stats(t, j).to_pylist(),
     "promises": lambda t, j: promises.promise_outcomes(t, j, now=NOW).to_pylist(),
     "rates": lambda t, j: promises.promise_rates(t, j, "period", now=NOW).to_pylist(),
-    "impact": lambda t, j: impact(t, j, PromiseBroken("op_tijd_bezorgd", now=NOW),
-                                  min_answers=1).as_dict(),
+    "impact": lambda t, j: impact(
+        t, j, PromiseBroken("op_tijd_bezorgd", now=NOW), min_answers=1
+    ).as_dict(),
     "timeline": lambda t, j: timeline.timeline(t, journey_id="o2").to_pylist(),
 }
 
@@ -66,4 +73,5 @@ def test_spark_equals_duckdb(name: str, small_app: App, spark: Any) -> None:
     on_spark = spark_events(spark, small_app.store.events())
     check = CHECKS[name]
     assert _utc(check(on_spark, small_app.journey)) == _utc(
-        check(small_app.events_table(), small_app.journey))
+        check(small_app.events_table(), small_app.journey)
+    )

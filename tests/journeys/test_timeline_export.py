@@ -29,10 +29,15 @@ def test_timeline_of_a_journey_is_in_time_order(small_app: App) -> None:
 
 
 def test_timeline_of_a_customer_spans_journeys_and_loose_events(app: App) -> None:
-    load(app, [ev("a", "j1", "order.placed", T0, customer_id="k"),
-               ev("b", "j2", "order.placed", T0 + timedelta(days=1), customer_id="k"),
-               ev("c", None, "social.mention", T0 + timedelta(hours=1), customer_id="k"),
-               ev("d", "j3", "order.placed", T0, customer_id="other")])
+    load(
+        app,
+        [
+            ev("a", "j1", "order.placed", T0, customer_id="k"),
+            ev("b", "j2", "order.placed", T0 + timedelta(days=1), customer_id="k"),
+            ev("c", None, "social.mention", T0 + timedelta(hours=1), customer_id="k"),
+            ev("d", "j3", "order.placed", T0, customer_id="other"),
+        ],
+    )
     table = timeline(app.events_table(), customer_id="k")
     assert table.column("event_id").to_pylist() == ["a", "c", "b"]
     assert timeline(app.events_table(), customer_id="k", limit=2).num_rows == 2
@@ -43,15 +48,32 @@ def test_timeline_of_a_customer_spans_journeys_and_loose_events(app: App) -> Non
 def test_xes_escape_removes_what_xml_cannot_hold() -> None:
     out = xes_escape(NASTY)
     assert "\x00" not in out and "<" not in out and '"' not in out
-    assert ET.fromstring(f'<a v="{out}"/>').get("v") == NASTY.replace(
-        "\x00", "\ufffd").replace("\x07", "\ufffd")
+    assert ET.fromstring(f'<a v="{out}"/>').get("v") == NASTY.replace("\x00", "\ufffd").replace(
+        "\x07", "\ufffd"
+    )
 
 
 def _nasty_app(app: App) -> App:
-    load(app, [*small_log(),
-               ev("x1", "x&<1>", "contact.inbound", T0, text=NASTY,
-                  attrs={"reason": "pakket_beschadigd", "resolved": True,
-                         "response_minutes": 12.5, "n": 3, "nested": {"a": 1}})])
+    load(
+        app,
+        [
+            *small_log(),
+            ev(
+                "x1",
+                "x&<1>",
+                "contact.inbound",
+                T0,
+                text=NASTY,
+                attrs={
+                    "reason": "pakket_beschadigd",
+                    "resolved": True,
+                    "response_minutes": 12.5,
+                    "n": 3,
+                    "nested": {"a": 1},
+                },
+            ),
+        ],
+    )
     return app
 
 

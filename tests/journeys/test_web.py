@@ -24,18 +24,35 @@ EVIL = "<script>window.__pwned=1</script> jan@example.nl"
 
 @pytest.fixture
 def clients(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    settings = Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"),
-                             secret_key="test-secret-key-0123456789abcdef")
+    settings = Settings.load(
+        env={}, db_path=str(tmp_path / "s.duckdb"), secret_key="test-secret-key-0123456789abcdef"
+    )
     with App(settings) as app:
-        load(app, [*small_log(), ev("o2-x", "o2", "contact.inbound", T0, text=EVIL,
-                                    channel="email", customer_id="C-secret")])
+        load(
+            app,
+            [
+                *small_log(),
+                ev(
+                    "o2-x",
+                    "o2",
+                    "contact.inbound",
+                    T0,
+                    text=EVIL,
+                    channel="email",
+                    customer_id="C-secret",
+                ),
+            ],
+        )
         accounts.add_user(app.store, "ana", "analyst", "analyst-pass-1")
         accounts.add_user(app.store, "vic", "viewer", "viewer-pass-1")
         analyst, _ = accounts.create_token(app.store, ["read"], user="ana")
         viewer, _ = accounts.create_token(app.store, ["read"], user="vic")
         with TestClient(web.create_app(app), follow_redirects=False) as client:
-            yield {"client": client, "analyst": {"Authorization": f"Bearer {analyst}"},
-                   "viewer": {"Authorization": f"Bearer {viewer}"}}
+            yield {
+                "client": client,
+                "analyst": {"Authorization": f"Bearer {analyst}"},
+                "viewer": {"Authorization": f"Bearer {viewer}"},
+            }
 
 
 def _get(c: dict[str, Any], url: str, who: str = "analyst") -> Any:
@@ -49,8 +66,10 @@ def test_json_endpoint_has_map_promises_and_impact(clients: dict[str, Any]) -> N
     data = body["data"]
     assert body["ok"] and data["journeys"] == 6
     nodes = {n["id"]: n for n in data["map"]["nodes"]}
-    assert "delivery.completed" in nodes and nodes["order.placed"]["x"] < nodes[
-        "delivery.completed"]["x"]
+    assert (
+        "delivery.completed" in nodes
+        and nodes["order.placed"]["x"] < nodes["delivery.completed"]["x"]
+    )
     assert any(e["handover"] for e in data["map"]["edges"])
     rates = {r["group"]: r for r in data["promises"]["rates"]}
     assert rates["carrier:vlotbezorgd"]["broken"] == 2
@@ -74,7 +93,6 @@ def test_viewer_sees_the_timeline_masked(clients: dict[str, Any]) -> None:
     assert "jan@example.nl" not in html and not re.search(r"C-secret", html)
 
 
-
 def test_empty_journey_parameter_falls_back_to_the_customer(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """``?journey=&customer=X`` (an empty journey field from a form) is the customer's timeline,
     not a server error (found by the OpenAPI fuzz test)."""
@@ -84,8 +102,9 @@ def test_empty_journey_parameter_falls_back_to_the_customer(monkeypatch) -> None
 
     calls: list[tuple[object, object]] = []
 
-    def fake_timeline(events: object, journey_id: object, customer_id: object,
-                      limit: int = 0) -> object:
+    def fake_timeline(
+        events: object, journey_id: object, customer_id: object, limit: int = 0
+    ) -> object:
         calls.append((journey_id, customer_id))
         return SimpleNamespace(to_pylist=lambda: [])
 

@@ -16,8 +16,11 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def rec(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = {"event_id": "e1", "occurred_at": "2026-10-01T10:00:00+02:00",
-                               "kind": "order.placed"}
+    base: dict[str, object] = {
+        "event_id": "e1",
+        "occurred_at": "2026-10-01T10:00:00+02:00",
+        "kind": "order.placed",
+    }
     base.update(kw)
     return base
 
@@ -29,26 +32,31 @@ def test_valid_event_passes_and_is_utc() -> None:
     assert result.valid["occurred_at"][0].as_py() == datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("record", "reason"), [
-    (rec(event_id=None), "missing event_id"),
-    (rec(occurred_at="yesterday"), "missing or unparseable occurred_at"),
-    (rec(occurred_at="1970-01-01T00:00:00Z"), "impossible occurred_at (before 1990)"),
-    (rec(occurred_at=(NOW + timedelta(days=6 * 366)).isoformat()),
-     "impossible occurred_at (more than 5 years ahead)"),
-    (rec(kind=None), "missing kind"),
-    (rec(kind="Order Placed"), "kind must be dotted lower-case, e.g. order.placed"),
-    (rec(metric="nps", score=11), "nps score outside 0-10"),
-    (rec(metric="ces", score=0), "ces score outside 1-7"),
-    (rec(metric="csat", score=6), "csat score outside 1-5"),
-    (rec(metric="nps", score="hoog"), "score is not a number"),
-    (rec(score=3), "score without a known metric (nps, ces, csat, stars)"),
-    (rec(metric="nps"), "metric without a score"),
-    (rec(metric="effort", score=3), "score without a known metric (nps, ces, csat, stars)"),
-    (rec(attrs="[1, 2]"), "attrs must be a JSON object"),
-    (rec(attrs="{bad json"), "attrs is not valid JSON"),
-    (rec(text="x" * 100_001), "text longer than 100000 characters"),
-    (rec(channel="x" * 1_001), "channel longer than 1000 characters"),
-])
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (rec(event_id=None), "missing event_id"),
+        (rec(occurred_at="yesterday"), "missing or unparseable occurred_at"),
+        (rec(occurred_at="1970-01-01T00:00:00Z"), "impossible occurred_at (before 1990)"),
+        (
+            rec(occurred_at=(NOW + timedelta(days=6 * 366)).isoformat()),
+            "impossible occurred_at (more than 5 years ahead)",
+        ),
+        (rec(kind=None), "missing kind"),
+        (rec(kind="Order Placed"), "kind must be dotted lower-case, e.g. order.placed"),
+        (rec(metric="nps", score=11), "nps score outside 0-10"),
+        (rec(metric="ces", score=0), "ces score outside 1-7"),
+        (rec(metric="csat", score=6), "csat score outside 1-5"),
+        (rec(metric="nps", score="hoog"), "score is not a number"),
+        (rec(score=3), "score without a known metric (nps, ces, csat, stars)"),
+        (rec(metric="nps"), "metric without a score"),
+        (rec(metric="effort", score=3), "score without a known metric (nps, ces, csat, stars)"),
+        (rec(attrs="[1, 2]"), "attrs must be a JSON object"),
+        (rec(attrs="{bad json"), "attrs is not valid JSON"),
+        (rec(text="x" * 100_001), "text longer than 100000 characters"),
+        (rec(channel="x" * 1_001), "channel longer than 1000 characters"),
+    ],
+)
 def test_bad_rows_are_rejected_with_a_reason(record: dict[str, object], reason: str) -> None:
     result = validate_events(events_from_records([rec(event_id="ok"), record]), now=NOW)
     assert result.rejected_index == [1]

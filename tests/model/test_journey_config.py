@@ -36,16 +36,26 @@ def test_minimal_config_parses() -> None:
     assert cfg.label("touchpoint", "bezorging", "en") == "Delivery"
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ('[[touchpoints]]\nid="x"\nname_nl="X"\nname_en="X"\nstage="nergens"\n',
-     "touchpoint 'x' names unknown stage 'nergens'"),
-    ('[[touchpoints]]\nid="y"\nname_nl="Y"\nname_en="Y"\nstage="levering"\n'
-     'kinds=["delivery.completed"]\n', "event kind 'delivery.completed' is in touchpoints"),
-    ('[contact_costs]\nphone = -1\n', "contact cost for 'phone' is negative"),
-    ('[[promises]]\nid="p"\nname_nl="P"\nname_en="P"\npromised="a.b"\nfulfilled_by="a.b"\n',
-     "promise 'p': promised and fulfilled_by are the same kind"),
-    ('colour = "blue"\n', "colour: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            '[[touchpoints]]\nid="x"\nname_nl="X"\nname_en="X"\nstage="nergens"\n',
+            "touchpoint 'x' names unknown stage 'nergens'",
+        ),
+        (
+            '[[touchpoints]]\nid="y"\nname_nl="Y"\nname_en="Y"\nstage="levering"\n'
+            'kinds=["delivery.completed"]\n',
+            "event kind 'delivery.completed' is in touchpoints",
+        ),
+        ("[contact_costs]\nphone = -1\n", "contact cost for 'phone' is negative"),
+        (
+            '[[promises]]\nid="p"\nname_nl="P"\nname_en="P"\npromised="a.b"\nfulfilled_by="a.b"\n',
+            "promise 'p': promised and fulfilled_by are the same kind",
+        ),
+        ('colour = "blue"\n', "colour: Extra inputs are not permitted"),
+    ],
+)
 def test_config_problems_are_explained(extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_journey_config(MINIMAL + extra)

@@ -27,8 +27,14 @@ import pyarrow as pa
 
 from klantreis.store import EventStore
 
-__all__ = ["duckdb_events", "engine_name", "epoch_micros", "json_text", "local_time",
-           "spark_events"]
+__all__ = [
+    "duckdb_events",
+    "engine_name",
+    "epoch_micros",
+    "json_text",
+    "local_time",
+    "spark_events",
+]
 
 
 def duckdb_events(store: EventStore) -> ibis.Table:
@@ -62,8 +68,7 @@ def _duckdb_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
 
 
 @ibis.udf.scalar.builtin(name="try", signature=((dt.string,), dt.string))
-def _duckdb_try(value: Any) -> Any:
-    ...
+def _duckdb_try(value: Any) -> Any: ...
 
 
 @ibis.udf.scalar.builtin(name="get_json_object")
@@ -76,23 +81,19 @@ _NAIVE_TS = dt.Timestamp()
 
 
 @ibis.udf.scalar.builtin(name="timezone", signature=((dt.string, _UTC_TS), _NAIVE_TS))
-def _duckdb_timezone(zone: Any, ts: Any) -> Any:
-    ...
+def _duckdb_timezone(zone: Any, ts: Any) -> Any: ...
 
 
 @ibis.udf.scalar.builtin(name="from_utc_timestamp", signature=((_UTC_TS, dt.string), _NAIVE_TS))
-def _spark_from_utc(ts: Any, zone: Any) -> Any:
-    ...
+def _spark_from_utc(ts: Any, zone: Any) -> Any: ...
 
 
 @ibis.udf.scalar.builtin(name="epoch_us", signature=((_UTC_TS,), dt.int64))
-def _duckdb_epoch_us(ts: Any) -> Any:
-    ...
+def _duckdb_epoch_us(ts: Any) -> Any: ...
 
 
 @ibis.udf.scalar.builtin(name="unix_micros", signature=((_UTC_TS,), dt.int64))
-def _spark_unix_micros(ts: Any) -> Any:
-    ...
+def _spark_unix_micros(ts: Any) -> Any: ...
 
 
 def epoch_micros(table: ir.Table, column: str = "occurred_at") -> ir.IntegerValue:

@@ -203,4 +203,5 @@ def parse_condition(text: str, now: datetime | None = None) -> Condition:
         return Attribute(key.strip(), value.strip())
     raise ValueError(
         f"cannot read condition {text!r}; use broken:<promise>[@owner], kind:<kind>,"
-        " contacts>N, handover[:owner]>MINUTES, variant:a,b,c or attr:key=value")
+        " contacts>N, handover[:owner]>MINUTES, variant:a,b,c or attr:key=value"
+    )

@@ -195,10 +195,16 @@ METRIC_POINTS = ("nps", "csat", "ces", "stars")
 UNKNOWN = "unknown"
 #: Labels of survey channels: id -> (nl, en). Other channels show their id.
 CHANNEL_LABELS: dict[str, tuple[str, str]] = {
-    "email": ("E-mail", "Email"), "web": ("Website", "Web"), "app": ("App", "App"),
-    "phone": ("Telefoon", "Phone"), "chat": ("Chat", "Chat"), "sms": ("Sms", "Text message"),
-    "whatsapp": ("WhatsApp", "WhatsApp"), "social": ("Social media", "Social media"),
-    "store": ("Winkel", "Store"), UNKNOWN: ("Onbekend", "Unknown"),
+    "email": ("E-mail", "Email"),
+    "web": ("Website", "Web"),
+    "app": ("App", "App"),
+    "phone": ("Telefoon", "Phone"),
+    "chat": ("Chat", "Chat"),
+    "sms": ("Sms", "Text message"),
+    "whatsapp": ("WhatsApp", "WhatsApp"),
+    "social": ("Social media", "Social media"),
+    "store": ("Winkel", "Store"),
+    UNKNOWN: ("Onbekend", "Unknown"),
 }
 
 
@@ -233,8 +239,7 @@ def answer_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _answers(events: ibis.Table, journey: JourneyConfig, filters: Mapping[str, Any]
-             ) -> ibis.Table:
+def _answers(events: ibis.Table, journey: JourneyConfig, filters: Mapping[str, Any]) -> ibis.Table:
     """Scored answers (any event with a metric and a score, like the score pages) with the
     dimension filters applied and ``pts`` added."""
     wanted = answer_filters(filters)
@@ -249,8 +254,9 @@ def _answers(events: ibis.Table, journey: JourneyConfig, filters: Mapping[str, A
     return t.filter(t.pts.notnull())
 
 
-def _in_segment(events: ibis.Table, answers: ibis.Table, journey: JourneyConfig,
-                segments: list[str]) -> Any:
+def _in_segment(
+    events: ibis.Table, answers: ibis.Table, journey: JourneyConfig, segments: list[str]
+) -> Any:
     """The answer's own ``attrs.segment``, else that of its journey's start event (the
     demo keeps the segment on ``order.placed`` only), is one of ``segments``."""
     starts = events.filter(events.kind == journey.journey_start, events.journey_id.notnull())
@@ -269,8 +275,9 @@ def _day_span(answers: ibis.Table, zone: str) -> tuple[date, date] | None:
     return lo.astimezone(tz).date(), hi.astimezone(tz).date()
 
 
-def _daily_cells(answers: ibis.Table, spans: Iterable[tuple[date, date]],
-                 journey: JourneyConfig) -> pd.DataFrame:
+def _daily_cells(
+    answers: ibis.Table, spans: Iterable[tuple[date, date]], journey: JourneyConfig
+) -> pd.DataFrame:
     """Answers and points per (day, touchpoint, owner, channel) inside ``spans``, with the
     touchpoint weight applied: ``wp`` = weight x points, ``wn`` = weight x answers."""
     bounds = [mv.day_bounds(a, b, journey.timezone) for a, b in spans]
@@ -278,7 +285,8 @@ def _daily_cells(answers: ibis.Table, spans: Iterable[tuple[date, date]],
     t = answers.filter(ibis.or_(*cond)) if cond else answers
     t = t.mutate(day=local_time(t, journey.timezone).date())
     agg = t.group_by(["day", "touchpoint", "owner", "channel"]).aggregate(
-        n=t.count(), points=t.pts.sum(), points_sq=(t.pts * t.pts).sum())
+        n=t.count(), points=t.pts.sum(), points_sq=(t.pts * t.pts).sum()
+    )
     return _weighted(agg.to_pyarrow().to_pandas(), journey)
 
 
@@ -335,8 +343,9 @@ def _base_score(cells: pd.DataFrame, base: tuple[date, date]) -> float | None:
     return float(inside["wp"].sum()) / wn if wn > 0 else None
 
 
-def _total_series(cells: pd.DataFrame, days: list[date], shown: list[date],
-                  base_score: float | None) -> list[IndexPoint]:
+def _total_series(
+    cells: pd.DataFrame, days: list[date], shown: list[date], base_score: float | None
+) -> list[IndexPoint]:
     wide = _rolled(cells.assign(all="all"), "all", days)
     values = _index_values(wide, base_score)
     if "all" not in values.columns:
@@ -344,10 +353,18 @@ def _total_series(cells: pd.DataFrame, days: list[date], shown: list[date],
     rolled = {col: wide[col + "_r"]["all"] for col in mv.SUM_COLUMNS}
     half = mv.Z95 * mv.standard_error(rolled) * (100.0 / base_score if base_score else math.nan)
     value = values["all"].loc[shown]
-    return [IndexPoint(*row) for row in zip(
-        shown, _floats(value), _ints(wide["n"]["all"].loc[shown]),
-        _ints(wide["n_r"]["all"].loc[shown]), _floats(value - half.loc[shown]),
-        _floats(value + half.loc[shown]), strict=True)]
+    return [
+        IndexPoint(*row)
+        for row in zip(
+            shown,
+            _floats(value),
+            _ints(wide["n"]["all"].loc[shown]),
+            _ints(wide["n_r"]["all"].loc[shown]),
+            _floats(value - half.loc[shown]),
+            _floats(value + half.loc[shown]),
+            strict=True,
+        )
+    ]
 
 
 def _floats(values: pd.Series) -> list[float | None]:
@@ -364,9 +381,14 @@ def _first_last(values: Sequence[float | None]) -> tuple[float | None, float | N
     return (present[0], present[-1]) if present else (None, None)
 
 
-def _components(cells: pd.DataFrame, dimension: str, days: list[date], shown: list[date],
-                base_score: float | None, labels: Mapping[str, tuple[str, str]]
-                ) -> list[ComponentSeries]:
+def _components(
+    cells: pd.DataFrame,
+    dimension: str,
+    days: list[date],
+    shown: list[date],
+    base_score: float | None,
+    labels: Mapping[str, tuple[str, str]],
+) -> list[ComponentSeries]:
     """One series per group of ``dimension`` on the index scale, largest share first."""
     if cells.empty:
         return []
@@ -376,24 +398,42 @@ def _components(cells: pd.DataFrame, dimension: str, days: list[date], shown: li
     last_total = float(wide["wn_r"].loc[shown[-1]].sum())
     out = []
     for key in values.columns:
-        points = [ComponentPoint(*row) for row in zip(
-            shown, _floats(values[key].loc[shown]), _floats(score[key].loc[shown]),
-            _ints(wide["n_r"][key].loc[shown]), strict=True)]
+        points = [
+            ComponentPoint(*row)
+            for row in zip(
+                shown,
+                _floats(values[key].loc[shown]),
+                _floats(score[key].loc[shown]),
+                _ints(wide["n_r"][key].loc[shown]),
+                strict=True,
+            )
+        ]
         first, last = _first_last([p.value for p in points])
         share = float(wide["wn_r"].at[shown[-1], key]) / last_total if last_total else 0.0
         nl, en = labels.get(key, (key, key))
-        out.append(ComponentSeries(
-            dimension=dimension, key=str(key), label_nl=nl, label_en=en,
-            share=round(share, 4), current=points[-1].value, change=_diff(last, first),
-            n=int(wide["n"].loc[shown, key].sum()), points=points))
+        out.append(
+            ComponentSeries(
+                dimension=dimension,
+                key=str(key),
+                label_nl=nl,
+                label_en=en,
+                share=round(share, 4),
+                current=points[-1].value,
+                change=_diff(last, first),
+                n=int(wide["n"].loc[shown, key].sum()),
+                points=points,
+            )
+        )
     return sorted(out, key=lambda c: (-c.share, -c.n, c.key))
 
 
 def _labels(journey: JourneyConfig) -> dict[str, dict[str, tuple[str, str]]]:
     unknown = CHANNEL_LABELS[UNKNOWN]
     return {
-        "touchpoint": {UNKNOWN: unknown,
-                       **{tp.id: (tp.name_nl, tp.name_en) for tp in journey.touchpoints}},
+        "touchpoint": {
+            UNKNOWN: unknown,
+            **{tp.id: (tp.name_nl, tp.name_en) for tp in journey.touchpoints},
+        },
         "owner": {UNKNOWN: unknown, **{o.id: (o.name, o.name) for o in journey.owners}},
         "channel": dict(CHANNEL_LABELS),
     }
@@ -416,11 +456,16 @@ class _Plan:
         return [(first, self.until), self.base]
 
 
-def _plan(span: tuple[date, date], until: date | None, days: int,
-          base: tuple[date, date] | None, filters: Mapping[str, Any], window: int) -> _Plan:
+def _plan(
+    span: tuple[date, date],
+    until: date | None,
+    days: int,
+    base: tuple[date, date] | None,
+    filters: Mapping[str, Any],
+    window: int,
+) -> _Plan:
     end = until or filters.get("until") or span[1]
-    start = filters.get("since") or max(end - timedelta(days=max(days, 1) - 1),
-                                        min(span[0], end))
+    start = filters.get("since") or max(end - timedelta(days=max(days, 1) - 1), min(span[0], end))
     if start > end:
         raise ValueError(f"since {start} is after until {end}")
     default_base = (span[0], span[0] + timedelta(days=BASE_DAYS - 1))
@@ -428,17 +473,33 @@ def _plan(span: tuple[date, date], until: date | None, days: int,
 
 
 def _empty_result(filters: Mapping[str, Any], base: tuple[date, date] | None) -> IndexResult:
-    return IndexResult(since=filters.get("since"), until=filters.get("until"), base=base,
-                       base_score=None, smoothing_days=SMOOTHING_DAYS, series=[],
-                       current=None, change_today=None, change_period=None, n_answers=0,
-                       components={d: [] for d in DIMENSIONS}, movers=None,
-                       filters=dict(filters))
+    return IndexResult(
+        since=filters.get("since"),
+        until=filters.get("until"),
+        base=base,
+        base_score=None,
+        smoothing_days=SMOOTHING_DAYS,
+        series=[],
+        current=None,
+        change_today=None,
+        change_period=None,
+        n_answers=0,
+        components={d: [] for d in DIMENSIONS},
+        movers=None,
+        filters=dict(filters),
+    )
 
 
-def _prepare(events: ibis.Table, journey: JourneyConfig, until: date | None, days: int,
-             base: tuple[date, date] | None, filters: Mapping[str, Any] | None, window: int,
-             all_cells: pd.DataFrame | None = None
-             ) -> tuple[_Plan, pd.DataFrame, float | None] | None:
+def _prepare(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    until: date | None,
+    days: int,
+    base: tuple[date, date] | None,
+    filters: Mapping[str, Any] | None,
+    window: int,
+    all_cells: pd.DataFrame | None = None,
+) -> tuple[_Plan, pd.DataFrame, float | None] | None:
     """Resolve the days and fetch the cells; None when no answer matches the filters.
 
     With ``all_cells`` (raw all-history cells of the fast path, see ``index_cache``) the
@@ -454,9 +515,15 @@ def _prepare(events: ibis.Table, journey: JourneyConfig, until: date | None, day
     return plan, cells, _base_score(cells, plan.base)
 
 
-def _from_cells(all_cells: pd.DataFrame, journey: JourneyConfig, until: date | None,
-                days: int, base: tuple[date, date] | None, filters: Mapping[str, Any],
-                window: int) -> tuple[_Plan, pd.DataFrame, float | None] | None:
+def _from_cells(
+    all_cells: pd.DataFrame,
+    journey: JourneyConfig,
+    until: date | None,
+    days: int,
+    base: tuple[date, date] | None,
+    filters: Mapping[str, Any],
+    window: int,
+) -> tuple[_Plan, pd.DataFrame, float | None] | None:
     cells = all_cells
     for key, wanted in answer_filters(filters).items():
         cells = cells[cells[key].isin(wanted)]  # NULL matches no value, as in the engine
@@ -470,11 +537,19 @@ def _from_cells(all_cells: pd.DataFrame, journey: JourneyConfig, until: date | N
     return plan, weighted, _base_score(weighted, plan.base)
 
 
-def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
-             days: int = 90, base: tuple[date, date] | None = None,
-             filters: Mapping[str, Any] | None = None, mover_window: int = 7,
-             mover_limit: int = 5, with_movers: bool = True, fast: bool = True
-             ) -> IndexResult:
+def cx_index(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    *,
+    until: date | None = None,
+    days: int = 90,
+    base: tuple[date, date] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    mover_window: int = 7,
+    mover_limit: int = 5,
+    with_movers: bool = True,
+    fast: bool = True,
+) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
     answers), with per-touchpoint/owner/channel series and the movers of the last
     ``mover_window`` days versus the ``mover_window`` before.
@@ -497,19 +572,49 @@ def cx_index(events: ibis.Table, journey: JourneyConfig, *, until: date | None =
     >>> app.close()
     """
     filters = dict(filters or {})
-    key = ("cx_index", until, days, base, ic.freeze(filters), mover_window, mover_limit,
-           with_movers)
-    return ic.cached_call(events, journey, fast, key, lambda hit: (
-        _cx_index(events, journey, until, days, base, filters, mover_window, mover_limit,
-                  with_movers, hit)))
+    key = (
+        "cx_index",
+        until,
+        days,
+        base,
+        ic.freeze(filters),
+        mover_window,
+        mover_limit,
+        with_movers,
+    )
+    return ic.cached_call(
+        events,
+        journey,
+        fast,
+        key,
+        lambda hit: _cx_index(
+            events, journey, until, days, base, filters, mover_window, mover_limit, with_movers, hit
+        ),
+    )
 
 
-def _cx_index(events: ibis.Table, journey: JourneyConfig, until: date | None, days: int,
-              base: tuple[date, date] | None, filters: dict[str, Any], mover_window: int,
-              mover_limit: int, with_movers: bool, hit: tuple[Any, ic.StoreCache] | None
-              ) -> IndexResult:
-    prepared = _prepare(events, journey, until, days, base, filters, mover_window,
-                        ic.all_cells(hit, journey.timezone, answer_filters(filters)))
+def _cx_index(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    until: date | None,
+    days: int,
+    base: tuple[date, date] | None,
+    filters: dict[str, Any],
+    mover_window: int,
+    mover_limit: int,
+    with_movers: bool,
+    hit: tuple[Any, ic.StoreCache] | None,
+) -> IndexResult:
+    prepared = _prepare(
+        events,
+        journey,
+        until,
+        days,
+        base,
+        filters,
+        mover_window,
+        ic.all_cells(hit, journey.timezone, answer_filters(filters)),
+    )
     if prepared is None:
         return _empty_result(filters, base)
     plan, cells, base_score = prepared
@@ -518,45 +623,92 @@ def _cx_index(events: ibis.Table, journey: JourneyConfig, until: date | None, da
     series = _total_series(cells, days_all, shown, base_score)
     first, current = _first_last([p.value for p in series])
     labels = _labels(journey)
-    components = {d: _components(cells, d, days_all, shown, base_score, labels[d])
-                  for d in DIMENSIONS}
+    components = {
+        d: _components(cells, d, days_all, shown, base_score, labels[d]) for d in DIMENSIONS
+    }
     yesterday = series[-2].value if len(series) > 1 else None
-    movers = (_movers(events, journey, cells, plan, base_score, filters, mover_limit, hit)
-              if with_movers else None)
+    movers = (
+        _movers(events, journey, cells, plan, base_score, filters, mover_limit, hit)
+        if with_movers
+        else None
+    )
     return IndexResult(
-        since=plan.since, until=plan.until, base=plan.base, base_score=_opt(base_score),
-        smoothing_days=SMOOTHING_DAYS, series=series, current=series[-1].value,
-        change_today=_diff(series[-1].value, yesterday), change_period=_diff(current, first),
-        n_answers=sum(p.n for p in series), components=components, movers=movers,
-        filters=filters)
+        since=plan.since,
+        until=plan.until,
+        base=plan.base,
+        base_score=_opt(base_score),
+        smoothing_days=SMOOTHING_DAYS,
+        series=series,
+        current=series[-1].value,
+        change_today=_diff(series[-1].value, yesterday),
+        change_period=_diff(current, first),
+        n_answers=sum(p.n for p in series),
+        components=components,
+        movers=movers,
+        filters=filters,
+    )
 
 
-def index_movers(events: ibis.Table, journey: JourneyConfig, *, until: date | None = None,
-                 window: int = 7, base: tuple[date, date] | None = None,
-                 filters: Mapping[str, Any] | None = None, limit: int = 5, fast: bool = True
-                 ) -> MoversResult | None:
+def index_movers(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    *,
+    until: date | None = None,
+    window: int = 7,
+    base: tuple[date, date] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    limit: int = 5,
+    fast: bool = True,
+) -> MoversResult | None:
     """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
     days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
     filters = dict(filters or {})
     key = ("index_movers", until, window, base, ic.freeze(filters), limit)
-    return ic.cached_call(events, journey, fast, key, lambda hit: (
-        _index_movers(events, journey, until, window, base, filters, limit, hit)))
+    return ic.cached_call(
+        events,
+        journey,
+        fast,
+        key,
+        lambda hit: _index_movers(events, journey, until, window, base, filters, limit, hit),
+    )
 
 
-def _index_movers(events: ibis.Table, journey: JourneyConfig, until: date | None, window: int,
-                  base: tuple[date, date] | None, filters: dict[str, Any], limit: int,
-                  hit: tuple[Any, ic.StoreCache] | None) -> MoversResult | None:
-    prepared = _prepare(events, journey, until, 1, base, filters, window,
-                        ic.all_cells(hit, journey.timezone, answer_filters(filters)))
+def _index_movers(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    until: date | None,
+    window: int,
+    base: tuple[date, date] | None,
+    filters: dict[str, Any],
+    limit: int,
+    hit: tuple[Any, ic.StoreCache] | None,
+) -> MoversResult | None:
+    prepared = _prepare(
+        events,
+        journey,
+        until,
+        1,
+        base,
+        filters,
+        window,
+        ic.all_cells(hit, journey.timezone, answer_filters(filters)),
+    )
     if prepared is None:
         return None
     plan, cells, base_score = prepared
     return _movers(events, journey, cells, plan, base_score, filters, limit, hit)
 
 
-def _movers(events: ibis.Table, journey: JourneyConfig, cells: pd.DataFrame, plan: _Plan,
-            base_score: float | None, filters: Mapping[str, Any], limit: int,
-            hit: tuple[Any, ic.StoreCache] | None = None) -> MoversResult:
+def _movers(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    cells: pd.DataFrame,
+    plan: _Plan,
+    base_score: float | None,
+    filters: Mapping[str, Any],
+    limit: int,
+    hit: tuple[Any, ic.StoreCache] | None = None,
+) -> MoversResult:
     prev, cur = mv.windows(plan.until, plan.mover_window)
     before, after = _window_index(cells, prev, base_score), _window_index(cells, cur, base_score)
     by_dim: dict[str, list[Mover]] = {d: [] for d in DIMENSIONS}
@@ -566,35 +718,49 @@ def _movers(events: ibis.Table, journey: JourneyConfig, cells: pd.DataFrame, pla
         owner_deltas = {str(k): float(v) for k, v in parts["owner"]["delta"].items()}
         owners = answer_filters(filters).get("owner")
         ctx = mv.MoverContext(
-            journey=journey, labels=_labels(journey),
+            journey=journey,
+            labels=_labels(journey),
             facts=ic.facts(events, journey, prev, cur, owners, hit),
-            owner_touchpoints=mv.owner_touchpoints(pairs, owner_deltas))
-        by_dim = {d: [mv.make_mover(ctx, d, str(key), row) for key, row in parts[d].iterrows()]
-                  for d in DIMENSIONS}
+            owner_touchpoints=mv.owner_touchpoints(pairs, owner_deltas),
+        )
+        by_dim = {
+            d: [mv.make_mover(ctx, d, str(key), row) for key, row in parts[d].iterrows()]
+            for d in DIMENSIONS
+        }
     total = _diff(after, before)
     p = _window_p_value(cells, prev, cur)
-    return MoversResult(window_days=plan.mover_window, current=cur, previous=prev,
-                        index_before=before, index_after=after, total_change=total,
-                        p_value=None if p is None else round(p, 4),
-                        significant=p is not None and p < mv.ALPHA,
-                        by_dimension=by_dim, top=by_dim["touchpoint"][:limit])
+    return MoversResult(
+        window_days=plan.mover_window,
+        current=cur,
+        previous=prev,
+        index_before=before,
+        index_after=after,
+        total_change=total,
+        p_value=None if p is None else round(p, 4),
+        significant=p is not None and p < mv.ALPHA,
+        by_dimension=by_dim,
+        top=by_dim["touchpoint"][:limit],
+    )
 
 
-def _window_index(cells: pd.DataFrame, span: tuple[date, date],
-                  base_score: float | None) -> float | None:
+def _window_index(
+    cells: pd.DataFrame, span: tuple[date, date], base_score: float | None
+) -> float | None:
     score = _base_score(cells, span)
     return _opt(100.0 * score / base_score) if score is not None and base_score else None
 
 
-def _window_p_value(cells: pd.DataFrame, prev: tuple[date, date], cur: tuple[date, date]
-                    ) -> float | None:
+def _window_p_value(
+    cells: pd.DataFrame, prev: tuple[date, date], cur: tuple[date, date]
+) -> float | None:
     """z-test of the composite score of ``cur`` against ``prev``."""
-    sums = [cells[(cells["day"] >= a) & (cells["day"] <= b)][list(mv.SUM_COLUMNS)].sum()
-            for a, b in (prev, cur)]
+    sums = [
+        cells[(cells["day"] >= a) & (cells["day"] <= b)][list(mv.SUM_COLUMNS)].sum()
+        for a, b in (prev, cur)
+    ]
     if min(float(s["wn"]) for s in sums) <= 0:
         return None
     frame = pd.DataFrame(sums)
     se = mv.standard_error(frame)
     score = frame["wp"] / frame["wn"]
-    return mv.p_value(float(score.iloc[1] - score.iloc[0]), float(se.iloc[0]),
-                      float(se.iloc[1]))
+    return mv.p_value(float(score.iloc[1] - score.iloc[0]), float(se.iloc[0]), float(se.iloc[1]))

@@ -65,14 +65,22 @@ class Discovery:
     end: pa.Table
 
     def as_dict(self) -> dict[str, Any]:
-        return {"journeys": self.journeys, "dfg": self.dfg.to_pylist(),
-                "variants": self.variants.to_pylist(), "start": self.start.to_pylist(),
-                "end": self.end.to_pylist()}
+        return {
+            "journeys": self.journeys,
+            "dfg": self.dfg.to_pylist(),
+            "variants": self.variants.to_pylist(),
+            "start": self.start.to_pylist(),
+            "end": self.end.to_pylist(),
+        }
 
 
 def _duration_stats(value: ir.FloatingColumn) -> dict[str, ir.Value]:
-    return {"count": value.count(), "mean_s": value.mean(), "median_s": value.median(),
-            "p90_s": value.quantile(0.9)}
+    return {
+        "count": value.count(),
+        "mean_s": value.mean(),
+        "median_s": value.median(),
+        "p90_s": value.quantile(0.9),
+    }
 
 
 def dfg_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
@@ -80,20 +88,28 @@ def dfg_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     s = steps(events, activity)
     s = s.filter(s.next_at.notnull())
     out = s.group_by(source=s.activity, target=s.next_activity).aggregate(
-        count=s.count(), mean_s=s.wait_s.mean(), median_s=s.wait_s.median(),
-        p90_s=s.wait_s.quantile(0.9))
+        count=s.count(),
+        mean_s=s.wait_s.mean(),
+        median_s=s.wait_s.median(),
+        p90_s=s.wait_s.quantile(0.9),
+    )
     return out.order_by([ibis.desc("count"), "source", "target"])
 
 
-def dfg(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
-        activity: Activity = "kind") -> pa.Table:
+def dfg(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    activity: Activity = "kind",
+) -> pa.Table:
     """The directly-follows graph of the selected journeys."""
     return _sorted_edges(dfg_expr(apply_filter(events, journey, flt), activity).to_pyarrow())
 
 
 def _sorted_edges(table: pa.Table) -> pa.Table:
-    return table.sort_by([("count", "descending"), ("source", "ascending"),
-                          ("target", "ascending")])
+    return table.sort_by(
+        [("count", "descending"), ("source", "ascending"), ("target", "ascending")]
+    )
 
 
 def variants_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
@@ -111,11 +127,17 @@ def _finish_variants(table: pa.Table, journeys: int, top: int | None) -> pa.Tabl
     shares = [c / journeys if journeys else 0.0 for c in table.column("count").to_pylist()]
     lengths = [len(v) for v in table.column("variant").to_pylist()]
     return table.append_column("share", pa.array(shares, pa.float64())).append_column(
-        "length", pa.array(lengths, pa.int64()))
+        "length", pa.array(lengths, pa.int64())
+    )
 
 
-def variants(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
-             activity: Activity = "kind", top: int | None = 20) -> pa.Table:
+def variants(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    activity: Activity = "kind",
+    top: int | None = 20,
+) -> pa.Table:
     """The most frequent paths with their count and share of the selected journeys."""
     ev = apply_filter(events, journey, flt)
     total = int(ev.journey_id.nunique().to_pyarrow().as_py() or 0)
@@ -130,15 +152,23 @@ def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> ir.Ta
     return out.order_by([ibis.desc("count"), "activity"])
 
 
-def start_activities(events: ir.Table, journey: JourneyConfig,
-                     flt: JourneyFilter | None = None, activity: Activity = "kind") -> pa.Table:
+def start_activities(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    activity: Activity = "kind",
+) -> pa.Table:
     """How many journeys start with each activity."""
     ev = apply_filter(events, journey, flt)
     return _sort_activity_counts(_edge_activities(ev, activity, first=True).to_pyarrow())
 
 
-def end_activities(events: ir.Table, journey: JourneyConfig,
-                   flt: JourneyFilter | None = None, activity: Activity = "kind") -> pa.Table:
+def end_activities(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    activity: Activity = "kind",
+) -> pa.Table:
     """How many journeys end with each activity."""
     ev = apply_filter(events, journey, flt)
     return _sort_activity_counts(_edge_activities(ev, activity, first=False).to_pyarrow())
@@ -148,8 +178,7 @@ def _sort_activity_counts(table: pa.Table) -> pa.Table:
     return table.sort_by([("count", "descending"), ("activity", "ascending")])
 
 
-def handovers_expr(events: ir.Table,
-                   exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS) -> ir.Table:
+def handovers_expr(events: ir.Table, exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS) -> ir.Table:
     """Consecutive process events of a journey whose owner changes, with the waiting time.
 
     Feedback and contacts (``exclude_kinds``) are skipped: a survey about the delivery is not a
@@ -160,24 +189,43 @@ def handovers_expr(events: ir.Table,
         ev = ev.filter(~ev.kind.isin(list(exclude_kinds)))
     s = steps(ev, "kind")
     s = s.filter(s.next_owner.notnull() & (s.owner != s.next_owner))
-    return s.select("journey_id", "owner", "next_owner", "activity", "next_activity",
-                    "occurred_at", "next_at", "wait_s")
+    return s.select(
+        "journey_id",
+        "owner",
+        "next_owner",
+        "activity",
+        "next_activity",
+        "occurred_at",
+        "next_at",
+        "wait_s",
+    )
 
 
-def handovers(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
-              exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS) -> pa.Table:
+def handovers(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS,
+) -> pa.Table:
     """Hand-overs between owners: from_owner, to_owner, count, waiting times in seconds."""
     h = handovers_expr(apply_filter(events, journey, flt), exclude_kinds)
     out = h.group_by(from_owner=h.owner, to_owner=h.next_owner).aggregate(
-        journeys=h.journey_id.nunique(), **_duration_stats(h.wait_s))
+        journeys=h.journey_id.nunique(), **_duration_stats(h.wait_s)
+    )
     table = out.to_pyarrow()
-    return table.sort_by([("count", "descending"), ("from_owner", "ascending"),
-                          ("to_owner", "ascending")])
+    return table.sort_by(
+        [("count", "descending"), ("from_owner", "ascending"), ("to_owner", "ascending")]
+    )
 
 
-def discover(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
-             activity: Activity = "kind", top: int | None = 20,
-             index: JourneyIndex | None = None) -> Discovery:
+def discover(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    activity: Activity = "kind",
+    top: int | None = 20,
+    index: JourneyIndex | None = None,
+) -> Discovery:
     """Graph, variants, start and end activities of the selected journeys.
 
     With an ``index`` and a journey-level filter, the answer comes from the index's
@@ -200,24 +248,46 @@ def discover(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None
 
 def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, float | None]]:
     """Per touchpoint asked about: (answers, score) of ``metric`` (stats' scale and rules)."""
-    sv = events.filter((events.kind == "survey.response") & (events.metric == metric)
-                       & events.score.notnull() & events.touchpoint.notnull())
-    agg = sv.group_by("touchpoint").aggregate(
-        n=sv.count(), total=sv.score.sum(), total_sq=(sv.score * sv.score).sum(),
-        promoters=(sv.score >= 9).sum(), detractors=(sv.score <= 6).sum(),
-        top2=(sv.score >= 4).sum()).to_pyarrow()
+    sv = events.filter(
+        (events.kind == "survey.response")
+        & (events.metric == metric)
+        & events.score.notnull()
+        & events.touchpoint.notnull()
+    )
+    agg = (
+        sv.group_by("touchpoint")
+        .aggregate(
+            n=sv.count(),
+            total=sv.score.sum(),
+            total_sq=(sv.score * sv.score).sum(),
+            promoters=(sv.score >= 9).sum(),
+            detractors=(sv.score <= 6).sum(),
+            top2=(sv.score >= 4).sum(),
+        )
+        .to_pyarrow()
+    )
     if not agg.num_rows:
         return {}
-    fields = {k: agg.column(k).to_numpy(zero_copy_only=False).astype(float)
-              for k in ("n", "total", "total_sq", "promoters", "detractors", "top2")}
+    fields = {
+        k: agg.column(k).to_numpy(zero_copy_only=False).astype(float)
+        for k in ("n", "total", "total_sq", "promoters", "detractors", "top2")
+    }
     est = stats.estimate_arrays(metric, fields, min_answers=1)
-    return {tp: (int(n), None if v != v else float(v))
-            for tp, n, v in zip(agg.column("touchpoint").to_pylist(), fields["n"],
-                                est["value"], strict=True)}
+    return {
+        tp: (int(n), None if v != v else float(v))
+        for tp, n, v in zip(
+            agg.column("touchpoint").to_pylist(), fields["n"], est["value"], strict=True
+        )
+    }
 
 
-def step_stats(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None,
-               activity: Activity = "kind", metric: str = "csat") -> pa.Table:
+def step_stats(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: JourneyFilter | None = None,
+    activity: Activity = "kind",
+    metric: str = "csat",
+) -> pa.Table:
     """Per activity: events, journeys passing it, their inbound contacts per 100 journeys,
     its usual owner (the most frequent), and the ``metric`` score of its touchpoint.
 
@@ -228,8 +298,9 @@ def step_stats(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | No
     owners = ev.group_by(activity=act, owner=ev.owner).aggregate(n=ev.count())
     totals = owners.group_by("activity").aggregate(events=owners.n.sum())
     known = owners.filter(owners.owner.notnull())
-    rank = ibis.row_number().over(group_by=known.activity,
-                                  order_by=[ibis.desc(known.n), known.owner])
+    rank = ibis.row_number().over(
+        group_by=known.activity, order_by=[ibis.desc(known.n), known.owner]
+    )
     usual = known.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select("activity", "owner")
     per_act = totals.left_join(usual, "activity").drop("activity_right")
     pairs = ev.select("journey_id", activity=act).distinct()
@@ -237,22 +308,41 @@ def step_stats(events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | No
     contacts = contacts.group_by("journey_id").aggregate(k=contacts.count())
     j = pairs.left_join(contacts, "journey_id")
     reach = j.group_by("activity").aggregate(journeys=j.count(), contacts=j.k.fill_null(0).sum())
-    table = per_act.inner_join(reach, "activity").to_pyarrow().sort_by(
-        [("events", "descending"), ("activity", "ascending")])
+    table = (
+        per_act.inner_join(reach, "activity")
+        .to_pyarrow()
+        .sort_by([("events", "descending"), ("activity", "ascending")])
+    )
     scores = _touchpoint_scores(ev, metric)
     kind_tp = journey.touchpoint_for_kind()
     rows = []
     for r in table.to_pylist():
         tp = r["activity"] if activity == "touchpoint" else kind_tp.get(r["activity"] or "")
         n, score = scores.get(tp or "", (0, None))
-        rows.append({"activity": r["activity"], "owner": r["owner"], "events": r["events"],
-                     "journeys": r["journeys"],
-                     "contacts_per_100": 100.0 * r["contacts"] / r["journeys"],
-                     "touchpoint": tp, "score_n": n, "score": score})
+        rows.append(
+            {
+                "activity": r["activity"],
+                "owner": r["owner"],
+                "events": r["events"],
+                "journeys": r["journeys"],
+                "contacts_per_100": 100.0 * r["contacts"] / r["journeys"],
+                "touchpoint": tp,
+                "score_n": n,
+                "score": score,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=_STEP_SCHEMA)
 
 
-_STEP_SCHEMA = pa.schema([("activity", pa.string()), ("owner", pa.string()),
-                          ("events", pa.int64()), ("journeys", pa.int64()),
-                          ("contacts_per_100", pa.float64()), ("touchpoint", pa.string()),
-                          ("score_n", pa.int64()), ("score", pa.float64())])
+_STEP_SCHEMA = pa.schema(
+    [
+        ("activity", pa.string()),
+        ("owner", pa.string()),
+        ("events", pa.int64()),
+        ("journeys", pa.int64()),
+        ("contacts_per_100", pa.float64()),
+        ("touchpoint", pa.string()),
+        ("score_n", pa.int64()),
+        ("score", pa.float64()),
+    ]
+)

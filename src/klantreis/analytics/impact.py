@@ -59,26 +59,33 @@ class Impact:
 
     def summary(self) -> str:
         """E.g. ``broken:op_tijd_bezorgd: CSAT -21.0 [-25.1, -16.9], +38 contacts per 100``."""
-        parts = [f"{m.upper()} {c.diff:+.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]"
-                 for m, c in self.metrics.items() if c.diff is not None
-                 and c.ci_low is not None and c.ci_high is not None]
+        parts = [
+            f"{m.upper()} {c.diff:+.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]"
+            for m, c in self.metrics.items()
+            if c.diff is not None and c.ci_low is not None and c.ci_high is not None
+        ]
         if self.contacts.diff is not None:
             parts.append(f"{self.contacts.diff:+.0f} contacts per 100 journeys")
         return f"{self.condition}: " + (", ".join(parts) or "too few journeys")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"condition": self.condition, "journeys_with": self.journeys_with,
-                "journeys_without": self.journeys_without, "summary": self.summary(),
-                "metrics": {m: _clean(asdict(c)) for m, c in self.metrics.items()},
-                "contacts": _clean(asdict(self.contacts))}
+        return {
+            "condition": self.condition,
+            "journeys_with": self.journeys_with,
+            "journeys_without": self.journeys_without,
+            "summary": self.summary(),
+            "metrics": {m: _clean(asdict(c)) for m, c in self.metrics.items()},
+            "contacts": _clean(asdict(self.contacts)),
+        }
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
-def _flags(events: ir.Table, journey: JourneyConfig, condition: Condition,
-           flt: JourneyFilter | None) -> ir.Table:
+def _flags(
+    events: ir.Table, journey: JourneyConfig, condition: Condition, flt: JourneyFilter | None
+) -> ir.Table:
     base = apply_filter(events, journey, flt).select("journey_id").distinct()
     population = condition.population(events, journey)
     if population is not None:
@@ -87,21 +94,33 @@ def _flags(events: ir.Table, journey: JourneyConfig, condition: Condition,
     return base.mutate(flag=base.journey_id.isin(hit.journey_id))
 
 
-def _score_summaries(events: ir.Table, flags: ir.Table, metrics: Sequence[str]
-                     ) -> dict[tuple[str, bool], stats.Summary]:
-    ev = events.filter((events.kind == "survey.response") & events.metric.isin(list(metrics))
-                       & events.score.notnull())
+def _score_summaries(
+    events: ir.Table, flags: ir.Table, metrics: Sequence[str]
+) -> dict[tuple[str, bool], stats.Summary]:
+    ev = events.filter(
+        (events.kind == "survey.response")
+        & events.metric.isin(list(metrics))
+        & events.score.notnull()
+    )
     j = ev.inner_join(flags, "journey_id")
     agg = j.group_by(["metric", "flag"]).aggregate(
-        n=j.count(), total=j.score.sum(), total_sq=(j.score * j.score).sum(),
-        promoters=(j.score >= 9).sum(), detractors=(j.score <= 6).sum(),
-        top2=(j.score >= 4).sum())
+        n=j.count(),
+        total=j.score.sum(),
+        total_sq=(j.score * j.score).sum(),
+        promoters=(j.score >= 9).sum(),
+        detractors=(j.score <= 6).sum(),
+        top2=(j.score >= 4).sum(),
+    )
     out = {}
     for row in agg.to_pyarrow().to_pylist():
         out[(row["metric"], bool(row["flag"]))] = stats.Summary(
-            n=int(row["n"]), total=float(row["total"]), total_sq=float(row["total_sq"]),
-            promoters=int(row["promoters"]), detractors=int(row["detractors"]),
-            top2=int(row["top2"]))
+            n=int(row["n"]),
+            total=float(row["total"]),
+            total_sq=float(row["total_sq"]),
+            promoters=int(row["promoters"]),
+            detractors=int(row["detractors"]),
+            top2=int(row["top2"]),
+        )
     return out
 
 
@@ -111,9 +130,12 @@ def _contact_summaries(events: ir.Table, flags: ir.Table) -> dict[bool, stats.Su
     j = flags.left_join(per, "journey_id")
     k = j.k.fill_null(0).cast("float64")
     agg = j.group_by("flag").aggregate(n=j.count(), total=k.sum(), total_sq=(k * k).sum())
-    return {bool(r["flag"]): stats.Summary(n=int(r["n"]), total=float(r["total"] or 0),
-                                           total_sq=float(r["total_sq"] or 0))
-            for r in agg.to_pyarrow().to_pylist()}
+    return {
+        bool(r["flag"]): stats.Summary(
+            n=int(r["n"]), total=float(r["total"] or 0), total_sq=float(r["total_sq"] or 0)
+        )
+        for r in agg.to_pyarrow().to_pylist()
+    }
 
 
 def _contact_effect(s: dict[bool, stats.Summary], alpha: float) -> ContactEffect:
@@ -124,42 +146,69 @@ def _contact_effect(s: dict[bool, stats.Summary], alpha: float) -> ContactEffect
         return None if x is None else 100.0 * x
 
     return ContactEffect(
-        journeys_with=b.n, journeys_without=a.n,
+        journeys_with=b.n,
+        journeys_without=a.n,
         per100_with=per100(b.total / b.n) if b.n else None,
         per100_without=per100(a.total / a.n) if a.n else None,
-        diff=per100(c.diff), ci_low=per100(c.ci_low), ci_high=per100(c.ci_high),
-        p_value=c.p_value, significant=c.significant)
+        diff=per100(c.diff),
+        ci_low=per100(c.ci_low),
+        ci_high=per100(c.ci_high),
+        p_value=c.p_value,
+        significant=c.significant,
+    )
 
 
-def impact(events: ir.Table, journey: JourneyConfig, condition: Condition,
-           flt: JourneyFilter | None = None, metrics: Sequence[str] = SCORE_METRICS,
-           alpha: float = 0.05, min_answers: int | None = None) -> Impact:
+def impact(
+    events: ir.Table,
+    journey: JourneyConfig,
+    condition: Condition,
+    flt: JourneyFilter | None = None,
+    metrics: Sequence[str] = SCORE_METRICS,
+    alpha: float = 0.05,
+    min_answers: int | None = None,
+) -> Impact:
     """The effect of ``condition`` on scores (with - without) and on contacts per 100."""
     min_answers = journey.min_answers if min_answers is None else min_answers
     flags = _flags(events, journey, condition, flt)
     scores = _score_summaries(events, flags, metrics)
     contacts = _contact_summaries(events, flags)
     comparisons = {
-        m: stats.compare(m, scores.get((m, False), stats.Summary(n=0)),
-                         scores.get((m, True), stats.Summary(n=0)), alpha, min_answers)
-        for m in metrics}
+        m: stats.compare(
+            m,
+            scores.get((m, False), stats.Summary(n=0)),
+            scores.get((m, True), stats.Summary(n=0)),
+            alpha,
+            min_answers,
+        )
+        for m in metrics
+    }
     effect = _contact_effect(contacts, alpha)
-    return Impact(condition.label, effect.journeys_with, effect.journeys_without,
-                  comparisons, effect)
+    return Impact(
+        condition.label, effect.journeys_with, effect.journeys_without, comparisons, effect
+    )
 
 
-def default_conditions(events: ir.Table, journey: JourneyConfig,
-                       now: datetime | None = None) -> list[Condition]:
+def default_conditions(
+    events: ir.Table, journey: JourneyConfig, now: datetime | None = None
+) -> list[Condition]:
     """Broken promises (overall and per owner), and trouble kinds present in the data."""
     out: list[Condition] = []
     if journey.promises:
         outcomes = promise_outcomes_expr(events, journey, now=now)
-        owners = outcomes.filter(outcomes.status == "broken").select(
-            "promise_id", "owner").distinct().to_pyarrow().to_pylist()
+        owners = (
+            outcomes.filter(outcomes.status == "broken")
+            .select("promise_id", "owner")
+            .distinct()
+            .to_pyarrow()
+            .to_pylist()
+        )
         for p in journey.promises:
             out.append(PromiseBroken(p.id, None, now))
-            out += [PromiseBroken(p.id, r["owner"], now) for r in owners
-                    if r["promise_id"] == p.id and r["owner"]]
+            out += [
+                PromiseBroken(p.id, r["owner"], now)
+                for r in owners
+                if r["promise_id"] == p.id and r["owner"]
+            ]
     present = events.filter(events.kind.isin(list(TROUBLE_KINDS))).select("kind").distinct()
     kinds = sorted(r["kind"] for r in present.to_pyarrow().to_pylist())
     out += [HasKind(k) for k in kinds]
@@ -180,19 +229,21 @@ def _cost(item: Impact, rank_by: str) -> tuple[int, float]:
     return (0 if comp.significant else 1, -lost)
 
 
-def impact_ranking(events: ir.Table, journey: JourneyConfig,
-                   conditions: Iterable[Condition] | None = None,
-                   flt: JourneyFilter | None = None, rank_by: str = "contacts",
-                   alpha: float = 0.05, min_answers: int | None = None,
-                   now: datetime | None = None) -> list[Impact]:
+def impact_ranking(
+    events: ir.Table,
+    journey: JourneyConfig,
+    conditions: Iterable[Condition] | None = None,
+    flt: JourneyFilter | None = None,
+    rank_by: str = "contacts",
+    alpha: float = 0.05,
+    min_answers: int | None = None,
+    now: datetime | None = None,
+) -> list[Impact]:
     """Impacts of several conditions (default: :func:`default_conditions`), costliest first."""
     if rank_by not in ("contacts", *SCORE_METRICS):
         raise ValueError(f"rank_by must be contacts or one of {', '.join(SCORE_METRICS)}")
-    chosen = list(conditions) if conditions is not None else default_conditions(
-        events, journey, now)
-    items = [impact(events, journey, c, flt, alpha=alpha, min_answers=min_answers)
-             for c in chosen]
+    chosen = (
+        list(conditions) if conditions is not None else default_conditions(events, journey, now)
+    )
+    items = [impact(events, journey, c, flt, alpha=alpha, min_answers=min_answers) for c in chosen]
     return sorted(items, key=lambda i: (*_cost(i, rank_by), i.condition))
-
-
-

@@ -44,8 +44,18 @@ from klantreis.analytics.index_facts import FactState
 from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["CELL_KEYS", "FAST_FILTER_KEYS", "StoreCache", "all_cells", "cached_call",
-           "cells_apply", "clear", "facts", "raw_cells", "store_cache"]
+__all__ = [
+    "CELL_KEYS",
+    "FAST_FILTER_KEYS",
+    "StoreCache",
+    "all_cells",
+    "cached_call",
+    "cells_apply",
+    "clear",
+    "facts",
+    "raw_cells",
+    "store_cache",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +98,9 @@ def _duckdb_con(events: ibis.Table) -> Any | None:
     return backend.con
 
 
-def raw_cells(con: Any, table: str, zone: str, where: str = "TRUE",
-              params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def raw_cells(
+    con: Any, table: str, zone: str, where: str = "TRUE", params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """Answer cells per local day x touchpoint x owner x channel (raw values, NULL kept)."""
     sql = _CELLS_SQL.format(table=table, where=where)
     cur = con.cursor()
@@ -105,8 +116,11 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         return old
     both = pd.concat([old, new], ignore_index=True)
     keys = list(CELL_KEYS)
-    return (both.groupby(keys, dropna=False, sort=False)[["n", "points", "points_sq"]]
-            .sum().reset_index())
+    return (
+        both.groupby(keys, dropna=False, sort=False)[["n", "points", "points_sq"]]
+        .sum()
+        .reset_index()
+    )
 
 
 @dataclass
@@ -143,8 +157,9 @@ class StoreCache:
         window = {"ing_lo": old_mark, "ing_hi": mark}
         added = self._rows(con, _DELTA, window)
         if old_count + added != count:
-            log.info("index cache of %s rebuilt: %d + %d != %d rows", self.table, old_count,
-                     added, count)
+            log.info(
+                "index cache of %s rebuilt: %d + %d != %d rows", self.table, old_count, added, count
+            )
             self.cells, self.fact_states = {}, {}
             return
         for zone, cells in self.cells.items():
@@ -161,8 +176,11 @@ class StoreCache:
     def _rows(self, con: Any, where: str, params: Mapping[str, Any]) -> int:
         cur = con.cursor()
         try:
-            return int(cur.sql(f"SELECT count(*) FROM {self.table} WHERE {where}",
-                               params=dict(params)).fetchall()[0][0])
+            return int(
+                cur.sql(
+                    f"SELECT count(*) FROM {self.table} WHERE {where}", params=dict(params)
+                ).fetchall()[0][0]
+            )
         finally:
             cur.close()
 
@@ -207,8 +225,9 @@ _LOCK = threading.Lock()
 def _store_path(con: Any) -> str | None:
     cur = con.cursor()
     try:
-        rows = cur.sql("SELECT path FROM duckdb_databases() "
-                       "WHERE database_name = current_database()").fetchall()
+        rows = cur.sql(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()
     finally:
         cur.close()
     return str(rows[0][0]) if rows and rows[0][0] else None
@@ -233,18 +252,23 @@ def store_cache(events: ibis.Table) -> tuple[Any, StoreCache] | None:
 def cells_apply(wanted: Mapping[str, list[Any]]) -> bool:
     """Whether the cached cells can apply the dimension filters ``wanted`` themselves (only
     FAST_FILTER_KEYS with text values; others, like ``segment``, need the engine)."""
-    return all(k in FAST_FILTER_KEYS and all(isinstance(v, str) for v in vs)
-               for k, vs in wanted.items())
+    return all(
+        k in FAST_FILTER_KEYS and all(isinstance(v, str) for v in vs) for k, vs in wanted.items()
+    )
 
 
-def all_cells(hit: Hit | None, zone: str, wanted: Mapping[str, list[Any]]
-              ) -> pd.DataFrame | None:
+def all_cells(hit: Hit | None, zone: str, wanted: Mapping[str, list[Any]]) -> pd.DataFrame | None:
     """The all-history cells when on the fast path and they can apply ``wanted``."""
     return hit[1].zone_cells(hit[0], zone) if hit and cells_apply(wanted) else None
 
 
-def cached_call(events: ibis.Table, journey: JourneyConfig, fast: bool, key: Hashable,
-                compute: Callable[[Hit | None], T]) -> T:
+def cached_call(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    fast: bool,
+    key: Hashable,
+    compute: Callable[[Hit | None], T],
+) -> T:
     """``compute(hit)`` on the fast path, its result kept per store version under ``key``
     (plus the journey); ``compute(None)`` when the fast path does not apply (``fast``
     False, not a plain DuckDB table)."""
@@ -257,9 +281,14 @@ def cached_call(events: ibis.Table, journey: JourneyConfig, fast: bool, key: Has
         return cache.result((key, journey_key(journey)), lambda: compute(hit))
 
 
-def facts(events: ibis.Table, journey: JourneyConfig, prev: tuple[date, date],
-          cur: tuple[date, date], owners: list[str] | None,
-          hit: tuple[Any, StoreCache] | None) -> mv.Facts:
+def facts(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    prev: tuple[date, date],
+    cur: tuple[date, date],
+    owners: list[str] | None,
+    hit: tuple[Any, StoreCache] | None,
+) -> mv.Facts:
     """The driver counts (:func:`movers.collect_facts`), kept per store version when on the
     fast path."""
     if hit is None:

@@ -79,8 +79,7 @@ def _merge_journeys(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         return old
     touched = old.index.intersection(new.index)
     both = pd.concat([old.loc[touched], new])
-    merged = _first(both, "p_at", _PROMISED).join(_first(both, "f_at", _FULFILLED),
-                                                   how="outer")
+    merged = _first(both, "p_at", _PROMISED).join(_first(both, "f_at", _FULFILLED), how="outer")
     return pd.concat([old.drop(touched), merged])
 
 
@@ -106,19 +105,37 @@ class FactState:
         """Add the rows selected by ``where`` (all rows, or the newly ingested ones)."""
         start, middle, end = self.bounds
         by_owner = {"owners": list(self.owners)} if self.owners else {}
-        sql = _KINDS_SQL.format(table=table, where=where, owners="AND list_contains($owners,"
-                                " owner)" if by_owner else "")
-        kinds = _frame(con, sql, {**params, **by_owner, "middle": middle, "start": start,
-                                  "end": end,
-                                  "kinds": [*mv.failure_kinds(self.journey), mv.CONTACT_KIND]})
+        sql = _KINDS_SQL.format(
+            table=table, where=where, owners="AND list_contains($owners, owner)" if by_owner else ""
+        )
+        kinds = _frame(
+            con,
+            sql,
+            {
+                **params,
+                **by_owner,
+                "middle": middle,
+                "start": start,
+                "end": end,
+                "kinds": [*mv.failure_kinds(self.journey), mv.CONTACT_KIND],
+            },
+        )
         if not kinds.empty:
             self._facts = None
             self.kinds = kinds if self.kinds.empty else pd.concat([self.kinds, kinds])
         for promise in self.journey.promises:
-            rows = _frame(con, _JOURNEYS_SQL.format(table=table, where=where), {
-                **params, "promised": promise.promised, "fulfilled": promise.fulfilled_by,
-                "path": f"$.{promise.deadline_attr}", "lo": start - mv.PROMISE_LOOKBACK,
-                "end": end}).set_index("journey_id")
+            rows = _frame(
+                con,
+                _JOURNEYS_SQL.format(table=table, where=where),
+                {
+                    **params,
+                    "promised": promise.promised,
+                    "fulfilled": promise.fulfilled_by,
+                    "path": f"$.{promise.deadline_attr}",
+                    "lo": start - mv.PROMISE_LOOKBACK,
+                    "end": end,
+                },
+            ).set_index("journey_id")
             old = self.journeys.get(promise.id)
             if old is None or not rows.empty:
                 self._facts = None
@@ -132,8 +149,15 @@ class FactState:
         return self._facts
 
     def _count(self) -> mv.Facts:
-        rows = [{"key": r["kind"], "owner": r["owner"], "is_current": bool(r["is_current"]),
-                 "count": int(r["count"])} for r in self.kinds.to_dict("records")]
+        rows = [
+            {
+                "key": r["kind"],
+                "owner": r["owner"],
+                "is_current": bool(r["is_current"]),
+                "count": int(r["count"]),
+            }
+            for r in self.kinds.to_dict("records")
+        ]
         for promise in self.journey.promises:
             rows += self._broken(promise, self.journeys[promise.id])
         return mv._split(rows, "key")
@@ -148,13 +172,16 @@ class FactState:
         broke_at = np.where(fulfilled, f_at, deadline)
         done = np.where(fulfilled, f_at, end)
         hit = ~np.isnat(p_at) & (done > limit) & (broke_at >= start) & (broke_at < end)
-        f_owner, p_owner = (j[c].to_numpy(dtype=object, na_value=None)
-                            for c in ("f_owner", "p_owner"))
+        f_owner, p_owner = (
+            j[c].to_numpy(dtype=object, na_value=None) for c in ("f_owner", "p_owner")
+        )
         owner = np.where([o is not None for o in f_owner], f_owner, p_owner)[hit]
         counts = Counter(zip(owner.tolist(), (broke_at[hit] >= middle).tolist(), strict=True))
-        return [{"key": promise.id, "owner": o, "is_current": bool(c), "count": n}
-                for (o, c), n in counts.items()
-                if not self.owners or o in self.owners]
+        return [
+            {"key": promise.id, "owner": o, "is_current": bool(c), "count": n}
+            for (o, c), n in counts.items()
+            if not self.owners or o in self.owners
+        ]
 
 
 def _naive_utc(t: datetime) -> datetime:

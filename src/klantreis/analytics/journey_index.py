@@ -103,8 +103,9 @@ class RefreshResult:
     events: int
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
-          ) -> list[tuple[Any, ...]]:
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> list[tuple[Any, ...]]:
     return con.execute(sql, params or []).fetchall()
 
 
@@ -133,11 +134,18 @@ class JourneyIndex:
     @staticmethod
     def _state(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
         """The saved state; tables of another index version are dropped first."""
-        columns = {r[0] for r in _rows(
-            con, "SELECT column_name FROM duckdb_columns()"
-                 " WHERE table_name = 'journey_index_state'")}
-        state = (_rows(con, "SELECT events, watermark, version FROM journey_index_state")
-                 if "version" in columns else [])
+        columns = {
+            r[0]
+            for r in _rows(
+                con,
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'journey_index_state'",
+            )
+        }
+        state = (
+            _rows(con, "SELECT events, watermark, version FROM journey_index_state")
+            if "version" in columns
+            else []
+        )
         if columns and (not state or state[0][2] != INDEX_VERSION):
             state = []
             for table in _TABLES:
@@ -163,23 +171,30 @@ class JourneyIndex:
         log.info("journey index rebuilt: %d events, %d journeys", n, journeys)
         return RefreshResult("full", journeys, n)
 
-    def _incremental(self, con: duckdb.DuckDBPyConnection, n: int,
-                     watermark: object) -> RefreshResult:
-        _rows(con, "CREATE OR REPLACE TEMP TABLE _journey_index_affected AS SELECT DISTINCT"
-                   " journey_id FROM events WHERE journey_id IS NOT NULL AND"
-                   " ingested_at > ?", [watermark])
+    def _incremental(
+        self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
+    ) -> RefreshResult:
+        _rows(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _journey_index_affected AS SELECT DISTINCT"
+            " journey_id FROM events WHERE journey_id IS NOT NULL AND"
+            " ingested_at > ?",
+            [watermark],
+        )
         try:
             for table in ("journey_steps", "journey_paths"):
-                _rows(con, f"DELETE FROM {table} WHERE journey_id IN"
-                           " (SELECT journey_id FROM _journey_index_affected)")
+                _rows(
+                    con,
+                    f"DELETE FROM {table} WHERE journey_id IN"
+                    " (SELECT journey_id FROM _journey_index_affected)",
+                )
             _rows(con, _STEPS_SQL.format(where=_AFFECTED))
             _rows(con, _PATHS_SQL.format(where=_AFFECTED))
             journeys = _count(con, "SELECT count(*) FROM _journey_index_affected")
         finally:
             _rows(con, "DROP TABLE IF EXISTS _journey_index_affected")
         indexed = _count(con, "SELECT count(*) FROM journey_steps")
-        expected = _count(con, "SELECT count(*) FROM events"
-                                  " WHERE journey_id IS NOT NULL")
+        expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if indexed != expected:
             log.warning("journey index out of step (%d != %d); rebuilding", indexed, expected)
             return self._full(con, n)
@@ -190,8 +205,12 @@ class JourneyIndex:
     @staticmethod
     def _save_state(con: duckdb.DuckDBPyConnection, n: int) -> None:
         _rows(con, "DELETE FROM journey_index_state")
-        _rows(con, "INSERT INTO journey_index_state SELECT ?, coalesce(max(ingested_at),"
-                   " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ? FROM events", [n, INDEX_VERSION])
+        _rows(
+            con,
+            "INSERT INTO journey_index_state SELECT ?, coalesce(max(ingested_at),"
+            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ? FROM events",
+            [n, INDEX_VERSION],
+        )
 
     # -- queries -------------------------------------------------------------------------
     @contextmanager
@@ -204,8 +223,7 @@ class JourneyIndex:
                 return
             ids = cur.sql(ibis.to_sql(journeys)).to_arrow_table().select(["journey_id"])
             cur.register("_journey_selection", ids)
-            yield _Selection(cur, " AND journey_id IN (SELECT journey_id"
-                                  " FROM _journey_selection)")
+            yield _Selection(cur, " AND journey_id IN (SELECT journey_id FROM _journey_selection)")
         finally:
             cur.close()
 
@@ -223,15 +241,19 @@ class JourneyIndex:
     def _dfg(self, a: str, sel: _Selection) -> pa.Table:
         if sel.where:
             return _sorted_edges(sel.query(_DFG_SQL.format(a=a, where=sel.where)))
-        cached_sql = ("SELECT source, target, count, mean_s, median_s, p90_s"
-                      f" FROM journey_dfg WHERE activity = '{a}'")
+        cached_sql = (
+            "SELECT source, target, count, mean_s, median_s, p90_s"
+            f" FROM journey_dfg WHERE activity = '{a}'"
+        )
         cached = sel.query(cached_sql)
         if cached.num_rows:
             return _sorted_edges(cached)
         with self.store.transaction() as con:
             _rows(con, f"DELETE FROM journey_dfg WHERE activity = '{a}'")
-            _rows(con, f"INSERT INTO journey_dfg SELECT '{a}', * FROM ("
-                       f"{_DFG_SQL.format(a=a, where='')})")
+            _rows(
+                con,
+                f"INSERT INTO journey_dfg SELECT '{a}', * FROM ({_DFG_SQL.format(a=a, where='')})",
+            )
         return _sorted_edges(sel.query(cached_sql))
 
     def journey_count(self, journeys: ir.Table | None = None) -> int:
@@ -240,11 +262,15 @@ class JourneyIndex:
 
     @staticmethod
     def _journey_count(sel: _Selection) -> int:
-        return int(sel.query(f"SELECT count(*) AS n FROM journey_paths{sel.where_first}")
-                   .column("n")[0].as_py())
+        return int(
+            sel.query(f"SELECT count(*) AS n FROM journey_paths{sel.where_first}")
+            .column("n")[0]
+            .as_py()
+        )
 
-    def variants(self, activity: str = "kind", journeys: ir.Table | None = None,
-                 top: int | None = 20) -> pa.Table:
+    def variants(
+        self, activity: str = "kind", journeys: ir.Table | None = None, top: int | None = 20
+    ) -> pa.Table:
         """The ``top`` variants (all with None), sorted and limited in SQL."""
         with self._selection(journeys) as sel:
             return self._variants(_column(activity), sel, top, self._journey_count(sel))
@@ -252,31 +278,46 @@ class JourneyIndex:
     @staticmethod
     def _variants(a: str, sel: _Selection, top: int | None, total: int) -> pa.Table:
         limit = "" if top is None else f" LIMIT {int(top)}"
-        table = sel.query(f"SELECT {a}_path AS path, count(*) AS count FROM journey_paths"
-                          f"{sel.where_first} GROUP BY ALL ORDER BY count DESC, path{limit}")
+        table = sel.query(
+            f"SELECT {a}_path AS path, count(*) AS count FROM journey_paths"
+            f"{sel.where_first} GROUP BY ALL ORDER BY count DESC, path{limit}"
+        )
         paths = [p.split(PATH_SEP) for p in table.column("path").to_pylist()]
-        out = pa.table({"variant": pa.array(paths, pa.list_(pa.string())),
-                        "count": table.column("count")})
+        out = pa.table(
+            {"variant": pa.array(paths, pa.list_(pa.string())), "count": table.column("count")}
+        )
         return _finish_variants(out, total, top)
 
     @staticmethod
     def _ends(a: str, sel: _Selection) -> tuple[pa.Table, pa.Table]:
         """Start and end activities, from each journey's first and last step."""
-        first, last = (_sort_activity_counts(sel.query(
-            f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
-            f"{sel.where_first} GROUP BY ALL")) for end in ("first", "last"))
+        first, last = (
+            _sort_activity_counts(
+                sel.query(
+                    f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
+                    f"{sel.where_first} GROUP BY ALL"
+                )
+            )
+            for end in ("first", "last")
+        )
         return first, last
 
-    def discover(self, activity: str = "kind", top: int | None = 20,
-                 journeys: ir.Table | None = None) -> Discovery:
+    def discover(
+        self, activity: str = "kind", top: int | None = 20, journeys: ir.Table | None = None
+    ) -> Discovery:
         """Graph, variants, start and end activities from the index (refreshed first)."""
         self.ensure()
         a = _column(activity)
         with self._selection(journeys) as sel:
             total = self._journey_count(sel)
             start, end = self._ends(a, sel)
-            return Discovery(journeys=total, dfg=self._dfg(a, sel),
-                             variants=self._variants(a, sel, top, total), start=start, end=end)
+            return Discovery(
+                journeys=total,
+                dfg=self._dfg(a, sel),
+                variants=self._variants(a, sel, top, total),
+                start=start,
+                end=end,
+            )
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,12 @@ ACTIVITIES: tuple[str, ...] = ("kind", "touchpoint")
 
 #: Kinds that are a customer's voice rather than a step of the process; hand-overs skip them.
 FEEDBACK_KINDS: tuple[str, ...] = (
-    "survey.response", "review.posted", "social.mention", "contact.inbound", "contact.outbound")
+    "survey.response",
+    "review.posted",
+    "social.mention",
+    "contact.inbound",
+    "contact.outbound",
+)
 
 
 class JourneyCondition(Protocol):
@@ -119,8 +124,9 @@ def _semi(events: ir.Table, journeys: ir.Table) -> ir.Table:
     return events.filter(events.journey_id.isin(journeys.journey_id))
 
 
-def selected_journeys(events: ir.Table, journey: JourneyConfig,
-                      flt: JourneyFilter) -> ir.Table | None:
+def selected_journeys(
+    events: ir.Table, journey: JourneyConfig, flt: JourneyFilter
+) -> ir.Table | None:
     """The journey ids a filter's journey-level parts select, or None for "all of them"."""
     ev = journey_events(events)
     parts: list[ir.Table] = []
@@ -147,8 +153,9 @@ def selected_journeys(events: ir.Table, journey: JourneyConfig,
     return result
 
 
-def apply_filter(events: ir.Table, journey: JourneyConfig,
-                 flt: JourneyFilter | None = None) -> ir.Table:
+def apply_filter(
+    events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None
+) -> ir.Table:
     """The events of the selected journeys (and stages), journey-less events dropped."""
     ev = journey_events(events)
     if flt is None or flt.is_empty:
@@ -175,7 +182,10 @@ def steps(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     w = ibis.window(group_by=ev.journey_id, order_by=order_keys(ev))
     act = ev[activity]
     out = ev.select(
-        "journey_id", "event_id", "occurred_at", "owner",
+        "journey_id",
+        "event_id",
+        "occurred_at",
+        "owner",
         activity=act,
         seq=ibis.row_number().over(w),
         next_activity=act.lead().over(w),
@@ -183,7 +193,8 @@ def steps(events: ir.Table, activity: Activity = "kind") -> ir.Table:
         next_at=ev.occurred_at.lead().over(w),
     )
     return out.mutate(
-        wait_s=out.next_at.delta(out.occurred_at, unit="microsecond").cast("float64") / 1e6)
+        wait_s=out.next_at.delta(out.occurred_at, unit="microsecond").cast("float64") / 1e6
+    )
 
 
 def paths(events: ir.Table, activity: Activity = "kind") -> ir.Table:
@@ -196,5 +207,4 @@ def paths(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     s = steps(events, activity)
     pair = ibis.struct({"seq": s.seq, "activity": s.activity.fill_null("(none)")})
     grouped = s.group_by("journey_id").aggregate(pairs=pair.collect())
-    return grouped.select("journey_id",
-                          variant=grouped.pairs.sort().map(lambda p: p.activity))
+    return grouped.select("journey_id", variant=grouped.pairs.sort().map(lambda p: p.activity))

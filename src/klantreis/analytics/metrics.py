@@ -74,13 +74,20 @@ def stage_expr(events: ir.Table, journey: JourneyConfig | None) -> ir.StringValu
     return ibis.cases(*branches, else_=ibis.null().cast("string")).cast("string")
 
 
-def key_expr(events: ir.Table, key: str, journey: JourneyConfig | None = None,
-             period: str | None = None, timezone: str | None = None) -> ir.Value:
+def key_expr(
+    events: ir.Table,
+    key: str,
+    journey: JourneyConfig | None = None,
+    period: str | None = None,
+    timezone: str | None = None,
+) -> ir.Value:
     """The Ibis expression for one group key or filter key."""
     if key == "period":
         if period is None or "_period" not in events.columns:
-            raise ValueError("grouping by 'period' needs period='day', 'week' or 'month'"
-                             " (and a table from with_period_key)")
+            raise ValueError(
+                "grouping by 'period' needs period='day', 'week' or 'month'"
+                " (and a table from with_period_key)"
+            )
         return events["_period"]
     if key == "stage":
         return stage_expr(events, journey)
@@ -88,12 +95,19 @@ def key_expr(events: ir.Table, key: str, journey: JourneyConfig | None = None,
         return json_text(events, key.removeprefix("attrs."))
     if key in COLUMN_KEYS:
         return events[key]
-    raise ValueError(f"cannot group by {key!r}; use period, stage, attrs.<key> or one of "
-                     f"{', '.join(COLUMN_KEYS)}")
+    raise ValueError(
+        f"cannot group by {key!r}; use period, stage, attrs.<key> or one of "
+        f"{', '.join(COLUMN_KEYS)}"
+    )
 
 
-def _with_period(t: ir.Table, period: str | None, journey: JourneyConfig | None,
-                 timezone: str | None, events: ir.Table | None = None) -> ir.Table:
+def _with_period(
+    t: ir.Table,
+    period: str | None,
+    journey: JourneyConfig | None,
+    timezone: str | None,
+    events: ir.Table | None = None,
+) -> ir.Table:
     """``t`` with the ``_period`` key; the offset tree covers the time span of ``events``
     (the unfiltered table, whose span DuckDB knows from statistics)."""
     if not period:
@@ -108,9 +122,14 @@ def group_keys(by: Sequence[str], period: str | None) -> list[str]:
     return (["period"] if period or "period" in by else []) + keys
 
 
-def select_events(events: ir.Table, filters: Filters | None = None, since: Any = None,
-                  until: Any = None, journey: JourneyConfig | None = None,
-                  timezone: str | None = None) -> ir.Table:
+def select_events(
+    events: ir.Table,
+    filters: Filters | None = None,
+    since: Any = None,
+    until: Any = None,
+    journey: JourneyConfig | None = None,
+    timezone: str | None = None,
+) -> ir.Table:
     """Apply ``filters`` (key -> value or list; None matches NULL) and the time bounds."""
     zone = _zone(journey, timezone)
     preds = []
@@ -147,10 +166,17 @@ def answers(events: ir.Table, metrics: Sequence[str]) -> ir.Table:
 
 
 # -- engine aggregation ---------------------------------------------------------------------
-def summary_expr(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[str] = (),
-                 period: str | None = None, filters: Filters | None = None,
-                 journey: JourneyConfig | None = None, since: Any = None, until: Any = None,
-                 timezone: str | None = None) -> ir.Table:
+def summary_expr(
+    events: ir.Table,
+    metrics: Sequence[str] | str,
+    by: Sequence[str] = (),
+    period: str | None = None,
+    filters: Filters | None = None,
+    journey: JourneyConfig | None = None,
+    since: Any = None,
+    until: Any = None,
+    timezone: str | None = None,
+) -> ir.Table:
     """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``).
 
     With a ``period`` it runs one small query first: the time span of ``events``.
@@ -161,16 +187,26 @@ def summary_expr(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[st
     exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
     s = t.score
     return t.group_by(metric=t.metric, **exprs).aggregate(
-        n=s.count(), total=s.sum(), total_sq=(s * s).sum(),
+        n=s.count(),
+        total=s.sum(),
+        total_sq=(s * s).sum(),
         promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, 1, 0).sum(),
         detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, 1, 0).sum(),
-        top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum())
+        top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum(),
+    )
 
 
-def summarize(events: ir.Table, metrics: Sequence[str] | str, by: Sequence[str] = (),
-              period: str | None = None, filters: Filters | None = None,
-              journey: JourneyConfig | None = None, since: Any = None, until: Any = None,
-              timezone: str | None = None) -> pd.DataFrame:
+def summarize(
+    events: ir.Table,
+    metrics: Sequence[str] | str,
+    by: Sequence[str] = (),
+    period: str | None = None,
+    filters: Filters | None = None,
+    journey: JourneyConfig | None = None,
+    since: Any = None,
+    until: Any = None,
+    timezone: str | None = None,
+) -> pd.DataFrame:
     """Sufficient statistics per (metric, group): one engine query, a small pandas result.
 
     Columns: ``metric``, the group keys, then ``n, total, total_sq, promoters, detractors,
@@ -190,8 +226,11 @@ def _tidy(df: pd.DataFrame, keys: list[str], period: str | None = None) -> pd.Da
     month) are summed.
     """
     df = df.copy()
-    counts = [c for c in ("n", "promoters", "detractors", "top2", "contacts", "journeys")
-              if c in df.columns]
+    counts = [
+        c
+        for c in ("n", "promoters", "detractors", "top2", "contacts", "journeys")
+        if c in df.columns
+    ]
     for name in counts:
         df[name] = df[name].fillna(0).astype("int64")
     for name in ("total", "total_sq"):
@@ -214,11 +253,19 @@ def _summary_arrays(df: pd.DataFrame, suffix: str = "") -> dict[str, np.ndarray]
 
 
 # -- reports --------------------------------------------------------------------------------
-def score_table(events: ir.Table, metric: str | Sequence[str], by: Sequence[str] = (),
-                period: str | None = None, filters: Filters | None = None,
-                journey: JourneyConfig | None = None, min_answers: int | None = None,
-                confidence: float = 0.95, since: Any = None, until: Any = None,
-                timezone: str | None = None) -> pd.DataFrame:
+def score_table(
+    events: ir.Table,
+    metric: str | Sequence[str],
+    by: Sequence[str] = (),
+    period: str | None = None,
+    filters: Filters | None = None,
+    journey: JourneyConfig | None = None,
+    min_answers: int | None = None,
+    confidence: float = 0.95,
+    since: Any = None,
+    until: Any = None,
+    timezone: str | None = None,
+) -> pd.DataFrame:
     """Scores per group: ``metric``, group keys, ``n, value, ci_low, ci_high, std_error,
     too_few``. ``value`` and the interval are NaN when ``too_few`` (n < ``min_answers``,
     default the journey's ``min_answers`` or 30). Scales: see :mod:`klantreis.analytics.stats`.
@@ -245,11 +292,20 @@ def _min_answers(journey: JourneyConfig | None, min_answers: int | None) -> int:
     return journey.min_answers if journey else 30
 
 
-def period_change(events: ir.Table, metric: str, period: str = "week", by: Sequence[str] = (),
-                  filters: Filters | None = None, journey: JourneyConfig | None = None,
-                  min_answers: int | None = None, alpha: float = 0.05, since: Any = None,
-                  until: Any = None, latest: bool = False,
-                  timezone: str | None = None) -> pd.DataFrame:
+def period_change(
+    events: ir.Table,
+    metric: str,
+    period: str = "week",
+    by: Sequence[str] = (),
+    filters: Filters | None = None,
+    journey: JourneyConfig | None = None,
+    min_answers: int | None = None,
+    alpha: float = 0.05,
+    since: Any = None,
+    until: Any = None,
+    latest: bool = False,
+    timezone: str | None = None,
+) -> pd.DataFrame:
     """Each period versus the one before it, per group, with the metric's test.
 
     Columns: ``metric``, keys (``period`` first), ``previous_period, n_previous, n,
@@ -266,8 +322,13 @@ def period_change(events: ir.Table, metric: str, period: str = "week", by: Seque
     cur = summ.merge(prev, on=["metric", *keys], how="left", suffixes=("", "_prev"))
     for f in SUMMARY_FIELDS:
         cur[f + "_prev"] = cur[f + "_prev"].fillna(0)
-    res = stats.compare_arrays(metric, _summary_arrays(cur, "_prev"), _summary_arrays(cur),
-                               alpha, _min_answers(journey, min_answers))
+    res = stats.compare_arrays(
+        metric,
+        _summary_arrays(cur, "_prev"),
+        _summary_arrays(cur),
+        alpha,
+        _min_answers(journey, min_answers),
+    )
     out = cur[["metric", *keys]].copy()
     out["previous_period"] = previous_period_start(out["period"], period)
     out["n_previous"] = cur["n_prev"].astype("int64")
@@ -277,15 +338,24 @@ def period_change(events: ir.Table, metric: str, period: str = "week", by: Seque
         out[col] = res[col]
     out["test"] = stats.test_name(metric)
     if latest and len(out):
-        last = out.groupby(others, dropna=False)["period"].transform("max") if others else (
-            out["period"].max())
+        last = (
+            out.groupby(others, dropna=False)["period"].transform("max")
+            if others
+            else (out["period"].max())
+        )
         out = out[out["period"] == last].reset_index(drop=True)
     return out
 
 
-def nps_ces_matrix(events: ir.Table, journey: JourneyConfig, min_answers: int | None = None,
-                   confidence: float = 0.95, filters: Filters | None = None, since: Any = None,
-                   until: Any = None) -> pd.DataFrame:
+def nps_ces_matrix(
+    events: ir.Table,
+    journey: JourneyConfig,
+    min_answers: int | None = None,
+    confidence: float = 0.95,
+    filters: Filters | None = None,
+    since: Any = None,
+    until: Any = None,
+) -> pd.DataFrame:
     """Per touchpoint: NPS and CES side by side, each with its own n and interval.
 
     A survey's NPS and CES answers are separate events, so the matrix is not a cross-tab of
@@ -294,9 +364,17 @@ def nps_ces_matrix(events: ir.Table, journey: JourneyConfig, min_answers: int | 
     Columns: ``touchpoint, stage, nps_n, nps, nps_ci_low, nps_ci_high, nps_too_few`` and the
     same for ``ces``.
     """
-    table = score_table(events, ["nps", "ces"], by=["touchpoint"], filters=filters,
-                        journey=journey, min_answers=min_answers, confidence=confidence,
-                        since=since, until=until)
+    table = score_table(
+        events,
+        ["nps", "ces"],
+        by=["touchpoint"],
+        filters=filters,
+        journey=journey,
+        min_answers=min_answers,
+        confidence=confidence,
+        since=since,
+        until=until,
+    )
     known = [tp.id for tp in journey.touchpoints]
     seen = [tp for tp in table["touchpoint"].dropna().unique() if tp not in known]
     out = pd.DataFrame({"touchpoint": known + sorted(seen)})
@@ -311,11 +389,17 @@ def nps_ces_matrix(events: ir.Table, journey: JourneyConfig, min_answers: int | 
     return out
 
 
-def contacts_per_100_journeys(events: ir.Table, journey: JourneyConfig,
-                              by: Sequence[str] = (), period: str | None = None,
-                              filters: Filters | None = None, confidence: float = 0.95,
-                              since: Any = None, until: Any = None,
-                              contact_kind: str = "contact.inbound") -> pd.DataFrame:
+def contacts_per_100_journeys(
+    events: ir.Table,
+    journey: JourneyConfig,
+    by: Sequence[str] = (),
+    period: str | None = None,
+    filters: Filters | None = None,
+    confidence: float = 0.95,
+    since: Any = None,
+    until: Any = None,
+    contact_kind: str = "contact.inbound",
+) -> pd.DataFrame:
     """Inbound contacts per 100 journeys, with an exact (Poisson) interval.
 
     Journeys = distinct ``journey_id`` with a ``journey.journey_start`` event (e.g.
@@ -325,20 +409,31 @@ def contacts_per_100_journeys(events: ir.Table, journey: JourneyConfig,
     Columns: keys, ``contacts, journeys, per_100, ci_low, ci_high``.
     """
     keys = group_keys(by, period)
-    t = select_events(events, filters={k: v for k, v in (filters or {}).items()},
-                      since=since, until=until, journey=journey)
+    t = select_events(
+        events,
+        filters={k: v for k, v in (filters or {}).items()},
+        since=since,
+        until=until,
+        journey=journey,
+    )
     contacts = t.filter(t.kind == contact_kind)
-    contacts = _with_period(contacts, period if "period" in keys else None, journey, None,
-                            events)
+    contacts = _with_period(contacts, period if "period" in keys else None, journey, None, events)
     cexprs = {k: key_expr(contacts, k, journey, period) for k in keys}
-    num = _tidy(contacts.group_by(**cexprs).aggregate(contacts=contacts.count()).to_pandas()
-                if keys else pd.DataFrame({"contacts": [contacts.count().to_pyarrow().as_py()]}),
-                keys, period if "period" in keys else None)
+    num = _tidy(
+        contacts.group_by(**cexprs).aggregate(contacts=contacts.count()).to_pandas()
+        if keys
+        else pd.DataFrame({"contacts": [contacts.count().to_pyarrow().as_py()]}),
+        keys,
+        period if "period" in keys else None,
+    )
     starts = select_events(events, since=since, until=until, journey=journey)
     starts = starts.filter(starts.kind == journey.journey_start, starts.journey_id.notnull())
     den = _journey_counts(starts, journey, period if "period" in keys else None)
-    merged = num.merge(den, on=["period"], how="left") if "period" in keys else num.assign(
-        journeys=int(den["journeys"].iloc[0]))
+    merged = (
+        num.merge(den, on=["period"], how="left")
+        if "period" in keys
+        else num.assign(journeys=int(den["journeys"].iloc[0]))
+    )
     merged["journeys"] = merged["journeys"].fillna(0).astype("int64")
     rate = stats.poisson_rate_arrays(merged["contacts"], merged["journeys"], confidence, 100.0)
     merged["per_100"], merged["ci_low"], merged["ci_high"] = rate.value, rate.ci_low, rate.ci_high

@@ -58,14 +58,30 @@ LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 #: keyed by the promise's ``promised`` kind.
 NOUNS: dict[str, tuple[str, str, str, str]] = {
     "delivery.promised": ("te laat pakket", "te late pakketten", "late parcel", "late parcels"),
-    "return.received": ("te late terugbetaling", "te late terugbetalingen",
-                        "late refund", "late refunds"),
-    "invoice.bounced": ("gebouncete factuur", "gebouncete facturen",
-                        "bounced invoice", "bounced invoices"),
-    "payment.failed": ("mislukte betaling", "mislukte betalingen",
-                       "failed payment", "failed payments"),
-    "delivery.failed": ("mislukte bezorging", "mislukte bezorgingen",
-                        "failed delivery", "failed deliveries"),
+    "return.received": (
+        "te late terugbetaling",
+        "te late terugbetalingen",
+        "late refund",
+        "late refunds",
+    ),
+    "invoice.bounced": (
+        "gebouncete factuur",
+        "gebouncete facturen",
+        "bounced invoice",
+        "bounced invoices",
+    ),
+    "payment.failed": (
+        "mislukte betaling",
+        "mislukte betalingen",
+        "failed payment",
+        "failed payments",
+    ),
+    "delivery.failed": (
+        "mislukte bezorging",
+        "mislukte bezorgingen",
+        "failed delivery",
+        "failed deliveries",
+    ),
     "contact.inbound": ("contact", "contacten", "contact", "contacts"),
 }
 
@@ -161,15 +177,19 @@ def p_value(diff: float, se0: float, se1: float) -> float | None:
     return math.erfc(abs(diff) / se / math.sqrt(2))
 
 
-def _window_groups(cells: pd.DataFrame, keys: list[str], span: tuple[date, date]
-                   ) -> pd.DataFrame:
+def _window_groups(cells: pd.DataFrame, keys: list[str], span: tuple[date, date]) -> pd.DataFrame:
     """Weighted points ``wp``, weighted answers ``wn`` and answers ``n`` per group in a span."""
     inside = cells[(cells["day"] >= span[0]) & (cells["day"] <= span[1])]
     return inside.groupby(keys)[list(SUM_COLUMNS)].sum()
 
 
-def decompose(cells: pd.DataFrame, keys: list[str], previous: tuple[date, date],
-              current: tuple[date, date], base_score: float) -> pd.DataFrame:
+def decompose(
+    cells: pd.DataFrame,
+    keys: list[str],
+    previous: tuple[date, date],
+    current: tuple[date, date],
+    base_score: float,
+) -> pd.DataFrame:
     """Split the index change between two windows over the groups of ``keys``.
 
     ``cells`` has a ``day`` column, the key columns and ``wp`` (weighted points), ``wn``
@@ -183,25 +203,35 @@ def decompose(cells: pd.DataFrame, keys: list[str], previous: tuple[date, date],
     g0["se"], g1["se"] = standard_error(g0), standard_error(g1)
     w0, w1 = float(g0["wn"].sum()), float(g1["wn"].sum())
     if w0 <= 0 or w1 <= 0 or base_score <= 0:
-        return pd.DataFrame(columns=["delta", "score_effect", "mix_effect", "s0", "s1",
-                                     "n0", "n1", "p_value"])
+        return pd.DataFrame(
+            columns=["delta", "score_effect", "mix_effect", "s0", "s1", "n0", "n1", "p_value"]
+        )
     df = g0.join(g1, how="outer", lsuffix="0", rsuffix="1")
     ses = df[["se0", "se1"]]
     df = df.fillna(0.0)
     df = df[(df["wn0"] > 0) | (df["wn1"] > 0)]
     c_mean = (float(g0["wp"].sum()) / w0 + float(g1["wp"].sum()) / w1) / 2
-    s0 = (df["wp0"] / df["wn0"].where(df["wn0"] > 0))
-    s1 = (df["wp1"] / df["wn1"].where(df["wn1"] > 0))
+    s0 = df["wp0"] / df["wn0"].where(df["wn0"] > 0)
+    s1 = df["wp1"] / df["wn1"].where(df["wn1"] > 0)
     a0, a1 = df["wn0"] / w0, df["wn1"] / w1
     f0, f1 = s0.fillna(s1), s1.fillna(s0)
     scale = 100.0 / base_score
-    out = pd.DataFrame({
-        "score_effect": scale * (a0 + a1) / 2 * (f1 - f0),
-        "mix_effect": scale * (a1 - a0) * ((f0 + f1) / 2 - c_mean),
-        "s0": s0, "s1": s1, "n0": df["n0"].astype(int), "n1": df["n1"].astype(int),
-        "p_value": [p_value(b - a, e0, e1) for a, b, e0, e1 in zip(
-            s0, s1, ses["se0"].reindex(df.index), ses["se1"].reindex(df.index), strict=True)],
-    })
+    out = pd.DataFrame(
+        {
+            "score_effect": scale * (a0 + a1) / 2 * (f1 - f0),
+            "mix_effect": scale * (a1 - a0) * ((f0 + f1) / 2 - c_mean),
+            "s0": s0,
+            "s1": s1,
+            "n0": df["n0"].astype(int),
+            "n1": df["n1"].astype(int),
+            "p_value": [
+                p_value(b - a, e0, e1)
+                for a, b, e0, e1 in zip(
+                    s0, s1, ses["se0"].reindex(df.index), ses["se1"].reindex(df.index), strict=True
+                )
+            ],
+        }
+    )
     out["delta"] = out["score_effect"] + out["mix_effect"]
     return out.sort_values("delta", key=lambda s: -s.abs())
 
@@ -232,8 +262,14 @@ def day_bounds(first: date, last: date, zone: str) -> tuple[datetime, datetime]:
 
 def failure_kinds(journey: JourneyConfig) -> list[str]:
     """Kinds in the journey's touchpoints that are operational failures (see FAILURE_SUFFIXES)."""
-    return sorted({k for tp in journey.touchpoints for k in tp.kinds
-                   if k.rsplit(".", 1)[-1] in FAILURE_SUFFIXES})
+    return sorted(
+        {
+            k
+            for tp in journey.touchpoints
+            for k in tp.kinds
+            if k.rsplit(".", 1)[-1] in FAILURE_SUFFIXES
+        }
+    )
 
 
 def _split(rows: list[dict[str, Any]], key_col: str) -> Facts:
@@ -246,10 +282,17 @@ def _split(rows: list[dict[str, Any]], key_col: str) -> Facts:
     return Facts(cur, prev)
 
 
-def _kind_counts(events: ibis.Table, kinds: list[str], start: datetime, middle: datetime,
-                 end: datetime, owners: Sequence[str] | None) -> list[dict[str, Any]]:
-    t = events.filter(events.kind.isin(kinds), events.occurred_at >= start,
-                      events.occurred_at < end)
+def _kind_counts(
+    events: ibis.Table,
+    kinds: list[str],
+    start: datetime,
+    middle: datetime,
+    end: datetime,
+    owners: Sequence[str] | None,
+) -> list[dict[str, Any]]:
+    t = events.filter(
+        events.kind.isin(kinds), events.occurred_at >= start, events.occurred_at < end
+    )
     if owners:
         t = t.filter(t.owner.isin(list(owners)))
     t = t.mutate(is_current=t.occurred_at >= middle)
@@ -257,8 +300,9 @@ def _kind_counts(events: ibis.Table, kinds: list[str], start: datetime, middle: 
     return agg.to_pyarrow().to_pylist()
 
 
-def _broken_promises(events: ibis.Table, promise: Promise, start: datetime, middle: datetime,
-                     end: datetime) -> ibis.Table:
+def _broken_promises(
+    events: ibis.Table, promise: Promise, start: datetime, middle: datetime, end: datetime
+) -> ibis.Table:
     """Per (owner, is_current): promises broken in [start, end), as of ``end``.
 
     The rules of :mod:`klantreis.analytics.promises`: the journey's first ``promised`` event
@@ -268,52 +312,78 @@ def _broken_promises(events: ibis.Table, promise: Promise, start: datetime, midd
     the deadline when unfulfilled); owner = the fulfilling event's owner, else the promised
     event's. Written with ``json_text`` so it runs natively on DuckDB and Spark.
     """
-    recent = events.filter(events.journey_id.notnull(),
-                           events.occurred_at >= start - PROMISE_LOOKBACK,
-                           events.occurred_at < end)
+    recent = events.filter(
+        events.journey_id.notnull(),
+        events.occurred_at >= start - PROMISE_LOOKBACK,
+        events.occurred_at < end,
+    )
     p = recent.filter(recent.kind == promise.promised)
-    deadline = ibis.coalesce(json_text(p, promise.deadline_attr).try_cast(UTC_TS),
-                             p.occurred_at)
-    p = p.group_by("journey_id").aggregate(deadline=deadline.argmin(p.occurred_at),
-                                           promised_owner=p.owner.argmin(p.occurred_at))
+    deadline = ibis.coalesce(json_text(p, promise.deadline_attr).try_cast(UTC_TS), p.occurred_at)
+    p = p.group_by("journey_id").aggregate(
+        deadline=deadline.argmin(p.occurred_at), promised_owner=p.owner.argmin(p.occurred_at)
+    )
     f = recent.filter(recent.kind == promise.fulfilled_by)
-    f = f.group_by("journey_id").aggregate(fulfilled_at=f.occurred_at.min(),
-                                           fulfilled_owner=f.owner.argmin(f.occurred_at))
+    f = f.group_by("journey_id").aggregate(
+        fulfilled_at=f.occurred_at.min(), fulfilled_owner=f.owner.argmin(f.occurred_at)
+    )
     j = p.left_join(f, "journey_id")
     limit = j.deadline + ibis.interval(seconds=int(promise.grace_minutes * 60))
     broke_at = ibis.coalesce(j.fulfilled_at, j.deadline)
-    j = j.filter(ibis.coalesce(j.fulfilled_at, ibis.literal(end, type=UTC_TS)) > limit,
-                 broke_at >= start, broke_at < end)
-    return j.select(owner=ibis.coalesce(j.fulfilled_owner, j.promised_owner),
-                    is_current=broke_at >= middle)
+    j = j.filter(
+        ibis.coalesce(j.fulfilled_at, ibis.literal(end, type=UTC_TS)) > limit,
+        broke_at >= start,
+        broke_at < end,
+    )
+    return j.select(
+        owner=ibis.coalesce(j.fulfilled_owner, j.promised_owner), is_current=broke_at >= middle
+    )
 
 
-def _promise_counts(events: ibis.Table, journey: JourneyConfig, start: datetime,
-                    middle: datetime, end: datetime, owners: Sequence[str] | None
-                    ) -> list[dict[str, Any]]:
+def _promise_counts(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    start: datetime,
+    middle: datetime,
+    end: datetime,
+    owners: Sequence[str] | None,
+) -> list[dict[str, Any]]:
     """Broken promises per promise, owner and window, in one query."""
     parts = []
     for promise in journey.promises:
         broken = _broken_promises(events, promise, start, middle, end)
         if owners:
             broken = broken.filter(broken.owner.isin(list(owners)))
-        parts.append(broken.group_by(["owner", "is_current"]).aggregate(
-            count=broken.count()).mutate(promise_id=ibis.literal(promise.id)))
+        parts.append(
+            broken.group_by(["owner", "is_current"])
+            .aggregate(count=broken.count())
+            .mutate(promise_id=ibis.literal(promise.id))
+        )
     return ibis.union(*parts).to_pyarrow().to_pylist()
 
 
-def collect_facts(events: ibis.Table, journey: JourneyConfig, previous: tuple[date, date],
-                  current: tuple[date, date], owners: Sequence[str] | None = None) -> Facts:
+def collect_facts(
+    events: ibis.Table,
+    journey: JourneyConfig,
+    previous: tuple[date, date],
+    current: tuple[date, date],
+    owners: Sequence[str] | None = None,
+) -> Facts:
     """Count broken promises (per promise id), failure kinds and inbound contacts (per kind),
     per owner, in both windows (local days of the journey's time zone). ``owners`` restricts
     to events of those owners."""
     start, end = day_bounds(previous[0], current[1], journey.timezone)
     middle, _ = day_bounds(current[0], current[1], journey.timezone)
-    rows = [{**r, "key": r["kind"]} for r in _kind_counts(
-        events, [*failure_kinds(journey), CONTACT_KIND], start, middle, end, owners)]
+    rows = [
+        {**r, "key": r["kind"]}
+        for r in _kind_counts(
+            events, [*failure_kinds(journey), CONTACT_KIND], start, middle, end, owners
+        )
+    ]
     if journey.promises:
-        rows += [{**r, "key": r["promise_id"]} for r in _promise_counts(
-            events, journey, start, middle, end, owners)]
+        rows += [
+            {**r, "key": r["promise_id"]}
+            for r in _promise_counts(events, journey, start, middle, end, owners)
+        ]
     return _split(rows, "key")
 
 
@@ -337,8 +407,11 @@ def noun(key: str, count: int, lang: str, journey: JourneyConfig) -> str:
     nouns = NOUNS.get(promise.promised if promise else key)
     if nouns is None:
         if promise:
-            return (f"keer '{promise.name_nl}' niet gehaald" if lang == "nl"
-                    else f"× '{promise.name_en}' broken")
+            return (
+                f"keer '{promise.name_nl}' niet gehaald"
+                if lang == "nl"
+                else f"× '{promise.name_en}' broken"
+            )
         return f"× {key}"
     one_nl, many_nl, one_en, many_en = nouns
     if lang == "nl":
@@ -390,10 +463,16 @@ def _fact_driver(ctx: MoverContext, touchpoint: str, owner: str | None) -> dict[
                 named = top
                 count = per_owner[top]
                 previous = ctx.facts.count(key, top, current=False)
-        return {"type": typ, "key": key, "touchpoint": touchpoint, "count": count,
-                "previous": previous, "total": total, "owner": named,
-                "owner_name": ctx.labels["owner"].get(named, (named, named))[0] if named
-                else None}
+        return {
+            "type": typ,
+            "key": key,
+            "touchpoint": touchpoint,
+            "count": count,
+            "previous": previous,
+            "total": total,
+            "owner": named,
+            "owner_name": ctx.labels["owner"].get(named, (named, named))[0] if named else None,
+        }
     return None
 
 
@@ -408,8 +487,9 @@ def _driver(ctx: MoverContext, dimension: str, key: str) -> dict[str, Any] | Non
     return None
 
 
-def _phrase(driver: dict[str, Any], dimension: str, delta: float, lang: str,
-            journey: JourneyConfig) -> str:
+def _phrase(
+    driver: dict[str, Any], dimension: str, delta: float, lang: str, journey: JourneyConfig
+) -> str:
     if driver["type"] == "score":
         before, after = driver["score_before"], driver["score_after"]
         answers = "antwoorden" if lang == "nl" else "answers"
@@ -417,8 +497,10 @@ def _phrase(driver: dict[str, Any], dimension: str, delta: float, lang: str,
         if before is None or after is None:
             shown = after if after is not None else before
             return f"score {format_number(shown, lang, 1)}, {n} {answers}"
-        return (f"score {format_number(before, lang, 1)} → {format_number(after, lang, 1)}, "
-                f"{n} {answers}")
+        return (
+            f"score {format_number(before, lang, 1)} → {format_number(after, lang, 1)}, "
+            f"{n} {answers}"
+        )
     count, previous = driver["count"], driver["previous"]
     text = f"{format_number(count, lang)} {noun(driver['key'], count, lang, journey)}"
     if driver["type"] == "contacts" and previous > 0:
@@ -434,8 +516,12 @@ def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, An
     """One Mover from a row of :func:`decompose`, with its driver and sentences."""
     s0 = None if pd.isna(row["s0"]) else round(float(row["s0"]), 2)
     s1 = None if pd.isna(row["s1"]) else round(float(row["s1"]), 2)
-    score = {"score_before": s0, "score_after": s1, "n_before": int(row["n0"]),
-             "n_after": int(row["n1"])}
+    score = {
+        "score_before": s0,
+        "score_after": s1,
+        "n_before": int(row["n0"]),
+        "n_after": int(row["n1"]),
+    }
     driver = _driver(ctx, dimension, key) or {"type": "score", "key": "score"}
     driver = {**driver, **score}
     if driver["type"] != "score":
@@ -445,14 +531,27 @@ def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, An
     delta = _round(row["delta"])  # the sentence shows the rounded delta_points
     sentences = {
         lang: f"{label} {format_delta(delta, lang)}: "
-              f"{_phrase(driver, dimension, delta, lang, ctx.journey)}"
-        for lang, label in (("nl", label_nl), ("en", label_en))}
-    return Mover(dimension=dimension, key=key, label_nl=label_nl, label_en=label_en,
-                 delta_points=delta, score_effect=_round(row["score_effect"]),
-                 mix_effect=_round(row["mix_effect"]), score_before=s0,
-                 score_after=s1, n_before=int(row["n0"]), n_after=int(row["n1"]),
-                 p_value=_p(row["p_value"]), significant=_significant(row["p_value"]),
-                 driver=driver, sentence_nl=sentences["nl"], sentence_en=sentences["en"])
+        f"{_phrase(driver, dimension, delta, lang, ctx.journey)}"
+        for lang, label in (("nl", label_nl), ("en", label_en))
+    }
+    return Mover(
+        dimension=dimension,
+        key=key,
+        label_nl=label_nl,
+        label_en=label_en,
+        delta_points=delta,
+        score_effect=_round(row["score_effect"]),
+        mix_effect=_round(row["mix_effect"]),
+        score_before=s0,
+        score_after=s1,
+        n_before=int(row["n0"]),
+        n_after=int(row["n1"]),
+        p_value=_p(row["p_value"]),
+        significant=_significant(row["p_value"]),
+        driver=driver,
+        sentence_nl=sentences["nl"],
+        sentence_en=sentences["en"],
+    )
 
 
 def _p(value: Any) -> float | None:
@@ -467,8 +566,9 @@ def _round(value: Any) -> float:
     return round(float(value), 2) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def owner_touchpoints(pairs: pd.DataFrame, owner_deltas: Mapping[str, float]
-                      ) -> dict[str, list[str]]:
+def owner_touchpoints(
+    pairs: pd.DataFrame, owner_deltas: Mapping[str, float]
+) -> dict[str, list[str]]:
     """Per owner its touchpoints ordered by contribution in the direction the owner moved.
 
     ``pairs`` is :func:`decompose` over ("owner", "touchpoint")."""

@@ -103,8 +103,9 @@ def _offset_tree(us: ir.IntegerValue, offsets: Sequence[tuple[int, int]]) -> ir.
     if len(offsets) == 1:
         return ibis.literal(offsets[0][1], type="int64")
     mid = len(offsets) // 2
-    return ibis.ifelse(us < offsets[mid][0], _offset_tree(us, offsets[:mid]),
-                       _offset_tree(us, offsets[mid:]))
+    return ibis.ifelse(
+        us < offsets[mid][0], _offset_tree(us, offsets[:mid]), _offset_tree(us, offsets[mid:])
+    )
 
 
 def time_span(table: ir.Table, column: str = "occurred_at") -> tuple[int, int] | None:
@@ -120,8 +121,9 @@ def time_span(table: ir.Table, column: str = "occurred_at") -> tuple[int, int] |
     return int(lo.timestamp() * 1_000_000), int(hi.timestamp() * 1_000_000)
 
 
-def offsets_within(offsets: Sequence[tuple[int, int]],
-                   span: tuple[int, int] | None) -> list[tuple[int, int]]:
+def offsets_within(
+    offsets: Sequence[tuple[int, int]], span: tuple[int, int] | None
+) -> list[tuple[int, int]]:
     """The offset entries that apply to some instant in ``span`` (all when None)."""
     if span is None:
         return list(offsets)
@@ -131,9 +133,14 @@ def offsets_within(offsets: Sequence[tuple[int, int]],
     return [e for i, e in enumerate(offsets) if i >= first and (i == first or e[0] <= hi)]
 
 
-def with_period_key(table: ir.Table, period: str, zone: str, name: str = "_period",
-                    column: str = "occurred_at",
-                    span: tuple[int, int] | None = None) -> ir.Table:
+def with_period_key(
+    table: ir.Table,
+    period: str,
+    zone: str,
+    name: str = "_period",
+    column: str = "occurred_at",
+    span: tuple[int, int] | None = None,
+) -> ir.Table:
     """``table`` plus the engine-side group key of a period in column ``name``: the local day
     number (day, month) or the day number of the week's Monday (week). Turn the keys into
     dates with :func:`period_starts`.

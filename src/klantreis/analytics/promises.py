@@ -44,17 +44,18 @@ def _now(now: datetime | None) -> datetime:
 def _one_promise(events: ir.Table, promise: Promise, now: datetime) -> ir.Table:
     ev = journey_events(events)
     pr = ev.filter(ev.kind == promise.promised)
-    deadline = ibis.coalesce(attr_value(pr, promise.deadline_attr).try_cast(UTC_TS),
-                             pr.occurred_at)
+    deadline = ibis.coalesce(attr_value(pr, promise.deadline_attr).try_cast(UTC_TS), pr.occurred_at)
     pr = pr.group_by("journey_id").aggregate(
         customer_id=pr.customer_id.argmin(pr.occurred_at),
         promised_at=pr.occurred_at.min(),
         deadline=deadline.argmin(pr.occurred_at),
         promised_owner=pr.owner.argmin(pr.occurred_at),
-        promised_touchpoint=pr.touchpoint.argmin(pr.occurred_at))
+        promised_touchpoint=pr.touchpoint.argmin(pr.occurred_at),
+    )
     ff = ev.filter(ev.kind == promise.fulfilled_by)
     ff = ff.group_by("journey_id").aggregate(
-        fulfilled_at=ff.occurred_at.min(), fulfilled_owner=ff.owner.argmin(ff.occurred_at))
+        fulfilled_at=ff.occurred_at.min(), fulfilled_owner=ff.owner.argmin(ff.occurred_at)
+    )
     j = pr.left_join(ff, "journey_id").drop("journey_id_right")
     return _classify(j, promise, now)
 
@@ -67,41 +68,56 @@ def _classify(j: ir.Table, promise: Promise, now: datetime) -> ir.Table:
         (done & (j.fulfilled_at <= limit), "kept"),
         (done, "broken"),
         (now_lit > limit, "broken"),
-        else_="open")
+        else_="open",
+    )
     late_at = ibis.coalesce(j.fulfilled_at, now_lit)
     late_min = late_at.delta(j.deadline, unit="microsecond").cast("float64") / 6e7
     horizon = now_lit + ibis.interval(seconds=int(promise.at_risk_hours * 3600))
     return j.select(
-        "journey_id", "customer_id",
+        "journey_id",
+        "customer_id",
         promise_id=ibis.literal(promise.id),
         owner=ibis.coalesce(j.fulfilled_owner, j.promised_owner),
         touchpoint=ibis.literal(promise.touchpoint, type="string")
-        if promise.touchpoint else j.promised_touchpoint,
-        promised_at=j.promised_at, deadline=j.deadline, fulfilled_at=j.fulfilled_at,
+        if promise.touchpoint
+        else j.promised_touchpoint,
+        promised_at=j.promised_at,
+        deadline=j.deadline,
+        fulfilled_at=j.fulfilled_at,
         status=status,
-        minutes_late=ibis.cases((status == "kept", 0.0), (status == "broken", late_min),
-                                else_=ibis.null("float64")),
-        at_risk=(status == "open") & (j.deadline <= horizon))
+        minutes_late=ibis.cases(
+            (status == "kept", 0.0), (status == "broken", late_min), else_=ibis.null("float64")
+        ),
+        at_risk=(status == "open") & (j.deadline <= horizon),
+    )
 
 
-def promise_outcomes_expr(events: ir.Table, journey: JourneyConfig,
-                          promise_ids: list[str] | None = None,
-                          now: datetime | None = None) -> ir.Table:
+def promise_outcomes_expr(
+    events: ir.Table,
+    journey: JourneyConfig,
+    promise_ids: list[str] | None = None,
+    now: datetime | None = None,
+) -> ir.Table:
     """Per journey and promise: status (kept/broken/open), minutes late, at risk."""
     chosen = [p for p in journey.promises if not promise_ids or p.id in promise_ids]
     unknown = set(promise_ids or []) - {p.id for p in journey.promises}
     if unknown:
-        raise ValueError(f"unknown promise(s): {', '.join(sorted(unknown))}"
-                         f" (known: {', '.join(p.id for p in journey.promises) or 'none'})")
+        raise ValueError(
+            f"unknown promise(s): {', '.join(sorted(unknown))}"
+            f" (known: {', '.join(p.id for p in journey.promises) or 'none'})"
+        )
     if not chosen:
         raise ValueError("the journey configuration defines no promises")
     parts = [_one_promise(events, p, _now(now)) for p in chosen]
     return parts[0] if len(parts) == 1 else ibis.union(*parts)
 
 
-def promise_outcomes(events: ir.Table, journey: JourneyConfig,
-                     promise_ids: list[str] | None = None,
-                     now: datetime | None = None) -> pa.Table:
+def promise_outcomes(
+    events: ir.Table,
+    journey: JourneyConfig,
+    promise_ids: list[str] | None = None,
+    now: datetime | None = None,
+) -> pa.Table:
     """:func:`promise_outcomes_expr`, executed and sorted by promise and journey."""
     table = promise_outcomes_expr(events, journey, promise_ids, now).to_pyarrow()
     return table.sort_by([("promise_id", "ascending"), ("journey_id", "ascending")])
@@ -116,10 +132,15 @@ def _group_column(out: ir.Table, by: GroupBy, period: str) -> ir.Value:
     return out[by]
 
 
-def promise_rates(events: ir.Table, journey: JourneyConfig, by: GroupBy = "owner",
-                  period: Literal["day", "week", "month"] = "week",
-                  promise_ids: list[str] | None = None, now: datetime | None = None,
-                  confidence: float = 0.95) -> pa.Table:
+def promise_rates(
+    events: ir.Table,
+    journey: JourneyConfig,
+    by: GroupBy = "owner",
+    period: Literal["day", "week", "month"] = "week",
+    promise_ids: list[str] | None = None,
+    now: datetime | None = None,
+    confidence: float = 0.95,
+) -> pa.Table:
     """Promise-kept rate per promise and group, with a Wilson interval over decided promises.
 
     Columns: promise_id, group, journeys, kept, broken, open, kept_rate (kept / (kept +
@@ -133,10 +154,12 @@ def promise_rates(events: ir.Table, journey: JourneyConfig, by: GroupBy = "owner
         broken=(out.status == "broken").sum(),
         open=(out.status == "open").sum(),
         mean_minutes_late=out.minutes_late.mean(where=out.status == "broken"),
-        at_risk=out.at_risk.sum())
+        at_risk=out.at_risk.sum(),
+    )
     table = agg.to_pyarrow()
     return _with_rates(table, confidence).sort_by(
-        [("promise_id", "ascending"), ("group", "ascending")])
+        [("promise_id", "ascending"), ("group", "ascending")]
+    )
 
 
 def _with_rates(table: pa.Table, confidence: float) -> pa.Table:
@@ -148,13 +171,19 @@ def _with_rates(table: pa.Table, confidence: float) -> pa.Table:
     def _masked(values: object) -> pa.Array:
         return pc.if_else(empty, pa.scalar(None, pa.float64()), pa.array(values, pa.float64()))
 
-    return (table.append_column("kept_rate", _masked(interval.value))
-            .append_column("ci_low", _masked(interval.ci_low))
-            .append_column("ci_high", _masked(interval.ci_high)))
+    return (
+        table.append_column("kept_rate", _masked(interval.value))
+        .append_column("ci_low", _masked(interval.ci_low))
+        .append_column("ci_high", _masked(interval.ci_high))
+    )
 
 
-def at_risk(events: ir.Table, journey: JourneyConfig, now: datetime | None = None,
-            promise_ids: list[str] | None = None) -> pa.Table:
+def at_risk(
+    events: ir.Table,
+    journey: JourneyConfig,
+    now: datetime | None = None,
+    promise_ids: list[str] | None = None,
+) -> pa.Table:
     """Open promises whose deadline is within ``at_risk_hours`` of ``now``, soonest first."""
     out = promise_outcomes_expr(events, journey, promise_ids, now)
     out = out.filter(out.at_risk)

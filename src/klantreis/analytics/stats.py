@@ -182,8 +182,9 @@ def nps_variance(p: ArrayLike, d: ArrayLike, n: ArrayLike) -> np.ndarray:
         return (p + d - (p - d) ** 2) / n
 
 
-def nps_arrays(promoters: ArrayLike, detractors: ArrayLike, n: ArrayLike,
-               confidence: float = 0.95) -> Interval:
+def nps_arrays(
+    promoters: ArrayLike, detractors: ArrayLike, n: ArrayLike, confidence: float = 0.95
+) -> Interval:
     """NPS in points with a normal-approximation CI clipped to [-100, 100]."""
     n = _f(n)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -191,8 +192,9 @@ def nps_arrays(promoters: ArrayLike, detractors: ArrayLike, n: ArrayLike,
     value = 100.0 * (p - d)
     se = 100.0 * np.sqrt(np.clip(nps_variance(p, d, n), 0.0, None))
     z = z_critical(confidence)
-    return Interval(value, se, np.clip(value - z * se, -100.0, 100.0),
-                    np.clip(value + z * se, -100.0, 100.0))
+    return Interval(
+        value, se, np.clip(value - z * se, -100.0, 100.0), np.clip(value + z * se, -100.0, 100.0)
+    )
 
 
 def wilson_arrays(successes: ArrayLike, n: ArrayLike, confidence: float = 0.95) -> Interval:
@@ -217,8 +219,9 @@ def _sample_variance(n: np.ndarray, total: np.ndarray, total_sq: np.ndarray) -> 
     return np.where(n > 1, np.clip(var, 0.0, None), np.nan)
 
 
-def mean_arrays(n: ArrayLike, total: ArrayLike, total_sq: ArrayLike,
-                confidence: float = 0.95) -> Interval:
+def mean_arrays(
+    n: ArrayLike, total: ArrayLike, total_sq: ArrayLike, confidence: float = 0.95
+) -> Interval:
     """Mean score with a Student t interval (n - 1 degrees of freedom)."""
     n, total, total_sq = _f(n), _f(total), _f(total_sq)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -238,8 +241,9 @@ def _interval(metric: str, s: Mapping[str, np.ndarray], confidence: float) -> In
     raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
 
 
-def estimate_arrays(metric: str, summaries: Mapping[str, ArrayLike], confidence: float = 0.95,
-                    min_answers: int = 30) -> dict[str, np.ndarray]:
+def estimate_arrays(
+    metric: str, summaries: Mapping[str, ArrayLike], confidence: float = 0.95, min_answers: int = 30
+) -> dict[str, np.ndarray]:
     """Estimates for many groups: ``summaries`` maps Summary field names to arrays.
 
     Returns arrays ``value, std_error, ci_low, ci_high`` (NaN where too few) and ``too_few``.
@@ -252,8 +256,9 @@ def estimate_arrays(metric: str, summaries: Mapping[str, ArrayLike], confidence:
     return out
 
 
-def _p_and_ci(diff: np.ndarray, se: np.ndarray, crit: np.ndarray,
-              p_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _p_and_ci(
+    diff: np.ndarray, se: np.ndarray, crit: np.ndarray, p_value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Degenerate case (no variance in either group): p = 1 if equal else 0, CI = [diff, diff]."""
     degenerate = se == 0
     p = np.where(degenerate, np.where(diff == 0, 1.0, 0.0), p_value)
@@ -261,19 +266,23 @@ def _p_and_ci(diff: np.ndarray, se: np.ndarray, crit: np.ndarray,
     return p, diff - half, diff + half
 
 
-def _compare_nps(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
-                 alpha: float) -> tuple[np.ndarray, ...]:
-    ia, ib = nps_arrays(a["promoters"], a["detractors"], a["n"]), nps_arrays(
-        b["promoters"], b["detractors"], b["n"])
+def _compare_nps(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], alpha: float
+) -> tuple[np.ndarray, ...]:
+    ia, ib = (
+        nps_arrays(a["promoters"], a["detractors"], a["n"]),
+        nps_arrays(b["promoters"], b["detractors"], b["n"]),
+    )
     diff = ib.value - ia.value
-    se = np.sqrt(ia.std_error ** 2 + ib.std_error ** 2)
+    se = np.sqrt(ia.std_error**2 + ib.std_error**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = 2 * sps.norm.sf(np.abs(diff / se))
     return (ia.value, ib.value, diff, *_p_and_ci(diff, se, np.asarray(z_critical(1 - alpha)), p))
 
 
-def _compare_props(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
-                   alpha: float) -> tuple[np.ndarray, ...]:
+def _compare_props(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], alpha: float
+) -> tuple[np.ndarray, ...]:
     na, nb = a["n"], b["n"]
     with np.errstate(divide="ignore", invalid="ignore"):
         pa_, pb_ = a["top2"] / na, b["top2"] / nb
@@ -288,24 +297,27 @@ def _compare_props(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
     return 100.0 * pa_, 100.0 * pb_, diff, p, low, high
 
 
-def _compare_means(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
-                   alpha: float) -> tuple[np.ndarray, ...]:
+def _compare_means(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], alpha: float
+) -> tuple[np.ndarray, ...]:
     na, nb = a["n"], b["n"]
     va = _sample_variance(na, a["total"], a["total_sq"]) / na
     vb = _sample_variance(nb, b["total"], b["total_sq"]) / nb
     with np.errstate(divide="ignore", invalid="ignore"):
         ma, mb = a["total"] / na, b["total"] / nb
         diff, se = mb - ma, np.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+        df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
         p = 2 * sps.t.sf(np.abs(diff / se), df)
         crit = sps.t.ppf(1 - alpha / 2, df)
     return (ma, mb, diff, *_p_and_ci(diff, se, crit, p))
 
 
-_COMPARERS = {"nps": (_compare_nps, "z-test on the NPS difference"),
-              "csat": (_compare_props, "two-proportion z-test"),
-              "ces": (_compare_means, "Welch t-test"),
-              "stars": (_compare_means, "Welch t-test")}
+_COMPARERS = {
+    "nps": (_compare_nps, "z-test on the NPS difference"),
+    "csat": (_compare_props, "two-proportion z-test"),
+    "ces": (_compare_means, "Welch t-test"),
+    "stars": (_compare_means, "Welch t-test"),
+}
 
 
 def test_name(metric: str) -> str:
@@ -318,8 +330,9 @@ def test_name(metric: str) -> str:
 test_name.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported
 
 
-def poisson_rate_arrays(counts: ArrayLike, exposure: ArrayLike, confidence: float = 0.95,
-                        per: float = 100.0) -> Interval:
+def poisson_rate_arrays(
+    counts: ArrayLike, exposure: ArrayLike, confidence: float = 0.95, per: float = 100.0
+) -> Interval:
     """Rate ``per`` x counts / exposure with the exact (Garwood) Poisson interval.
 
     Used for contacts per 100 journeys; NaN where the exposure is 0.
@@ -333,8 +346,13 @@ def poisson_rate_arrays(counts: ArrayLike, exposure: ArrayLike, confidence: floa
     return Interval(k * scale, np.sqrt(k) * scale, lo * scale, hi * scale)
 
 
-def compare_arrays(metric: str, a: Mapping[str, ArrayLike], b: Mapping[str, ArrayLike],
-                   alpha: float = 0.05, min_answers: int = 30) -> dict[str, np.ndarray]:
+def compare_arrays(
+    metric: str,
+    a: Mapping[str, ArrayLike],
+    b: Mapping[str, ArrayLike],
+    alpha: float = 0.05,
+    min_answers: int = 30,
+) -> dict[str, np.ndarray]:
     """B versus A for many pairs of groups at once (Summary field name -> array).
 
     Returns arrays ``value_a, value_b, diff, p_value, ci_low, ci_high`` (NaN where either
@@ -359,21 +377,30 @@ def _opt(x: Any) -> float | None:
     return None if np.isnan(v) else v
 
 
-def estimate(metric: str, summary: Summary, confidence: float = 0.95,
-             min_answers: int = 30) -> Estimate:
+def estimate(
+    metric: str, summary: Summary, confidence: float = 0.95, min_answers: int = 30
+) -> Estimate:
     """The estimate of ``metric`` for one group's :class:`Summary`."""
     r = estimate_arrays(metric, summary.as_arrays(), confidence, min_answers)
-    return Estimate(metric=metric, n=int(summary.n), value=_opt(r["value"]),
-                    ci_low=_opt(r["ci_low"]), ci_high=_opt(r["ci_high"]),
-                    std_error=_opt(r["std_error"]), too_few=bool(r["too_few"][0]),
-                    confidence=confidence)
+    return Estimate(
+        metric=metric,
+        n=int(summary.n),
+        value=_opt(r["value"]),
+        ci_low=_opt(r["ci_low"]),
+        ci_high=_opt(r["ci_high"]),
+        std_error=_opt(r["std_error"]),
+        too_few=bool(r["too_few"][0]),
+        confidence=confidence,
+    )
 
 
-def nps(promoters: int, detractors: int, n: int, confidence: float = 0.95,
-        min_answers: int = 30) -> Estimate:
+def nps(
+    promoters: int, detractors: int, n: int, confidence: float = 0.95, min_answers: int = 30
+) -> Estimate:
     """NPS in points from counts of promoters (9-10), detractors (0-6) and answers."""
-    return estimate("nps", Summary(n=n, promoters=promoters, detractors=detractors),
-                    confidence, min_answers)
+    return estimate(
+        "nps", Summary(n=n, promoters=promoters, detractors=detractors), confidence, min_answers
+    )
 
 
 def csat(top2: int, n: int, confidence: float = 0.95, min_answers: int = 30) -> Estimate:
@@ -386,27 +413,35 @@ def csat(top2: int, n: int, confidence: float = 0.95, min_answers: int = 30) -> 
     return estimate("csat", Summary(n=n, top2=top2), confidence, min_answers)
 
 
-def mean_score(metric: str, n: int, total: float, total_sq: float, confidence: float = 0.95,
-               min_answers: int = 30) -> Estimate:
+def mean_score(
+    metric: str,
+    n: int,
+    total: float,
+    total_sq: float,
+    confidence: float = 0.95,
+    min_answers: int = 30,
+) -> Estimate:
     """Mean of a scale metric (ces, stars) with a t interval, from n, sum and sum of squares."""
-    return estimate(metric, Summary(n=n, total=total, total_sq=total_sq), confidence,
-                    min_answers)
+    return estimate(metric, Summary(n=n, total=total, total_sq=total_sq), confidence, min_answers)
 
 
-def ces(n: int, total: float, total_sq: float, confidence: float = 0.95,
-        min_answers: int = 30) -> Estimate:
+def ces(
+    n: int, total: float, total_sq: float, confidence: float = 0.95, min_answers: int = 30
+) -> Estimate:
     """CES (1-7) mean with a t interval."""
     return mean_score("ces", n, total, total_sq, confidence, min_answers)
 
 
-def stars(n: int, total: float, total_sq: float, confidence: float = 0.95,
-          min_answers: int = 30) -> Estimate:
+def stars(
+    n: int, total: float, total_sq: float, confidence: float = 0.95, min_answers: int = 30
+) -> Estimate:
     """Star rating (1-5) mean with a t interval."""
     return mean_score("stars", n, total, total_sq, confidence, min_answers)
 
 
-def compare(metric: str, a: Summary, b: Summary, alpha: float = 0.05,
-            min_answers: int = 30) -> Comparison:
+def compare(
+    metric: str, a: Summary, b: Summary, alpha: float = 0.05, min_answers: int = 30
+) -> Comparison:
     """Is B different from A? The metric's test, with diff = B - A, its CI and p-value.
 
     >>> a = Summary(n=400, promoters=160, detractors=80)
@@ -417,10 +452,20 @@ def compare(metric: str, a: Summary, b: Summary, alpha: float = 0.05,
     """
     r = compare_arrays(metric, a.as_arrays(), b.as_arrays(), alpha, min_answers)
     return Comparison(
-        metric=metric, test=_COMPARERS[metric][1], n_a=int(a.n), n_b=int(b.n),
-        value_a=_opt(r["value_a"]), value_b=_opt(r["value_b"]), diff=_opt(r["diff"]),
-        ci_low=_opt(r["ci_low"]), ci_high=_opt(r["ci_high"]), p_value=_opt(r["p_value"]),
-        significant=bool(r["significant"][0]), too_few=bool(r["too_few"][0]), alpha=alpha)
+        metric=metric,
+        test=_COMPARERS[metric][1],
+        n_a=int(a.n),
+        n_b=int(b.n),
+        value_a=_opt(r["value_a"]),
+        value_b=_opt(r["value_b"]),
+        diff=_opt(r["diff"]),
+        ci_low=_opt(r["ci_low"]),
+        ci_high=_opt(r["ci_high"]),
+        p_value=_opt(r["p_value"]),
+        significant=bool(r["significant"][0]),
+        too_few=bool(r["too_few"][0]),
+        alpha=alpha,
+    )
 
 
 def compare_nps(a: Summary, b: Summary, alpha: float = 0.05, min_answers: int = 30) -> Comparison:
@@ -428,13 +473,15 @@ def compare_nps(a: Summary, b: Summary, alpha: float = 0.05, min_answers: int = 
     return compare("nps", a, b, alpha, min_answers)
 
 
-def compare_proportions(a: Summary, b: Summary, alpha: float = 0.05,
-                        min_answers: int = 30) -> Comparison:
+def compare_proportions(
+    a: Summary, b: Summary, alpha: float = 0.05, min_answers: int = 30
+) -> Comparison:
     """CSAT top-2 share B - A (in percent points) with a two-proportion z-test."""
     return compare("csat", a, b, alpha, min_answers)
 
 
-def compare_means(metric: str, a: Summary, b: Summary, alpha: float = 0.05,
-                  min_answers: int = 30) -> Comparison:
+def compare_means(
+    metric: str, a: Summary, b: Summary, alpha: float = 0.05, min_answers: int = 30
+) -> Comparison:
     """Mean B - A (ces or stars) with Welch's t-test."""
     return compare(metric, a, b, alpha, min_answers)

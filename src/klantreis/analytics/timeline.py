@@ -14,13 +14,30 @@ from klantreis.analytics.journeys import order_keys
 
 __all__ = ["TIMELINE_COLUMNS", "timeline"]
 
-TIMELINE_COLUMNS = ("occurred_at", "event_id", "journey_id", "customer_id", "kind",
-                    "touchpoint", "channel", "owner", "metric", "score", "text", "lang",
-                    "attrs", "source")
+TIMELINE_COLUMNS = (
+    "occurred_at",
+    "event_id",
+    "journey_id",
+    "customer_id",
+    "kind",
+    "touchpoint",
+    "channel",
+    "owner",
+    "metric",
+    "score",
+    "text",
+    "lang",
+    "attrs",
+    "source",
+)
 
 
-def timeline(events: ir.Table, journey_id: str | None = None, customer_id: str | None = None,
-             limit: int = 1000) -> pa.Table:
+def timeline(
+    events: ir.Table,
+    journey_id: str | None = None,
+    customer_id: str | None = None,
+    limit: int = 1000,
+) -> pa.Table:
     """Events of one journey or one customer (exactly one of both), oldest first.
 
     A customer's timeline holds all their journeys and the events that belong to none

@@ -19,12 +19,12 @@ __all__ = ["register"]
 
 
 @contextmanager
-def _app(db_path: str | None, journey_config: str | None,
-         read_only: bool = False) -> Iterator[Any]:
+def _app(db_path: str | None, journey_config: str | None, read_only: bool = False) -> Iterator[Any]:
     from klantreis.app import App
 
-    with App(settings_from_options(db_path=db_path, journey_config=journey_config),
-             read_only=read_only) as app:
+    with App(
+        settings_from_options(db_path=db_path, journey_config=journey_config), read_only=read_only
+    ) as app:
         yield app
 
 
@@ -46,11 +46,14 @@ def _registry(models: str | None, db_path: str | None) -> Any:
 
 
 def _common(func: Any) -> Any:
-    func = click.option("--taxonomy", default=None,
-                        help="Contact-reason taxonomy TOML (default: built-in webshop).")(func)
-    func = click.option("--models", default=None,
-                        help="Folder of model versions (default: models/contacts next to the"
-                             " store).")(func)
+    func = click.option(
+        "--taxonomy", default=None, help="Contact-reason taxonomy TOML (default: built-in webshop)."
+    )(func)
+    func = click.option(
+        "--models",
+        default=None,
+        help="Folder of model versions (default: models/contacts next to the store).",
+    )(func)
     return store_options(func)
 
 
@@ -75,8 +78,13 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
-def _labelled(app_args: tuple[str | None, str | None], labels: str | None, from_store: bool,
-              taxonomy: Any, any_labels: bool) -> Any:
+def _labelled(
+    app_args: tuple[str | None, str | None],
+    labels: str | None,
+    from_store: bool,
+    taxonomy: Any,
+    any_labels: bool,
+) -> Any:
     from klantreis.contacts.training import labelled_from_csv, labelled_from_store
 
     if bool(labels) == bool(from_store):
@@ -91,8 +99,10 @@ def _labelled(app_args: tuple[str | None, str | None], labels: str | None, from_
 
 
 def _print_report(report: Any, confusion: bool) -> None:
-    click.echo(f"held-out contacts: {report.n}   macro-F1: {report.macro_f1:.4f}   "
-               f"accuracy: {report.accuracy:.4f}   coverage at threshold: {report.coverage:.3f}")
+    click.echo(
+        f"held-out contacts: {report.n}   macro-F1: {report.macro_f1:.4f}   "
+        f"accuracy: {report.accuracy:.4f}   coverage at threshold: {report.coverage:.3f}"
+    )
     rows = [{"label": k, **v} for k, v in report.per_class.items()]
     _table(rows, False)
     if confusion:
@@ -106,30 +116,52 @@ def contacts() -> None:
     pass
 
 
-@contacts.command(help="Train a classifier on labelled contacts (CSV with text,label columns,"
-                       " or the store's labelled contacts) and save a new model version.")
+@contacts.command(
+    help="Train a classifier on labelled contacts (CSV with text,label columns,"
+    " or the store's labelled contacts) and save a new model version."
+)
 @_common
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
 @click.option("--from-store", is_flag=True, help="Use labelled contacts in the store.")
 @click.option("--any-labels", is_flag=True, help="Allow labels the taxonomy does not know.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--lr-weight", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Also train a logistic regression and average (weight of the regression).")
+@click.option(
+    "--lr-weight",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Also train a logistic regression and average (weight of the regression).",
+)
 @click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
-def train(db_path: str | None, journey_config: str | None, models: str | None,
-          taxonomy: str | None, labels: str | None, from_store: bool, any_labels: bool,
-          seed: int, lr_weight: float, confusion: bool) -> None:
+def train(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    labels: str | None,
+    from_store: bool,
+    any_labels: bool,
+    seed: int,
+    lr_weight: float,
+    confusion: bool,
+) -> None:
     from klantreis.contacts.training import train_and_save
 
     tax = _taxonomy(taxonomy)
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
-    info, report = train_and_save(data, _registry(models, db_path),
-                                  None if any_labels else tax, seed=seed,
-                                  lr_weight=lr_weight)
-    click.echo(f"model {info.version}: {info.training_size} labelled contacts "
-               f"({data.skipped} skipped), {len(info.labels)} reasons")
+    info, report = train_and_save(
+        data,
+        _registry(models, db_path),
+        None if any_labels else tax,
+        seed=seed,
+        lr_weight=lr_weight,
+    )
+    click.echo(
+        f"model {info.version}: {info.training_size} labelled contacts "
+        f"({data.skipped} skipped), {len(info.labels)} reasons"
+    )
     _print_report(report, confusion)
 
 
@@ -141,9 +173,18 @@ def train(db_path: str | None, journey_config: str | None, models: str | None,
 @click.option("--version", "version", default=None, help="Model version (default: newest).")
 @click.option("--confusion", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def evaluate(db_path: str | None, journey_config: str | None, models: str | None,
-             taxonomy: str | None, labels: str | None, from_store: bool, any_labels: bool,
-             version: str | None, confusion: bool, as_json: bool) -> None:
+def evaluate(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    labels: str | None,
+    from_store: bool,
+    any_labels: bool,
+    version: str | None,
+    confusion: bool,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.training import evaluate_current
 
     tax = _taxonomy(taxonomy)
@@ -161,11 +202,23 @@ def evaluate(db_path: str | None, journey_config: str | None, models: str | None
 @contacts.command(help="Classify texts: prints reason, confidence and method per text.")
 @_common
 @click.argument("texts", nargs=-1)
-@click.option("--file", "file", type=click.File("r", encoding="utf-8"), default=None,
-              help="One text per line ('-' for stdin).")
+@click.option(
+    "--file",
+    "file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="One text per line ('-' for stdin).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def classify(db_path: str | None, journey_config: str | None, models: str | None,
-             taxonomy: str | None, texts: tuple[str, ...], file: Any, as_json: bool) -> None:
+def classify(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    texts: tuple[str, ...],
+    file: Any,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.classifier import ColdStart
 
     items = list(texts) + ([ln.rstrip("\n") for ln in file if ln.strip()] if file else [])
@@ -174,26 +227,42 @@ def classify(db_path: str | None, journey_config: str | None, models: str | None
     tax = _taxonomy(taxonomy)
     model = _registry(models, db_path).load()
     preds = (model or ColdStart(tax)).predict(items)
-    rows = [{"reason": p.reason, "confidence": p.confidence, "method": p.method, "text": t[:80]}
-            for p, t in zip(preds, items, strict=True)]
+    rows = [
+        {"reason": p.reason, "confidence": p.confidence, "method": p.method, "text": t[:80]}
+        for p, t in zip(preds, items, strict=True)
+    ]
     _table(rows, as_json)
 
 
-@contacts.command(help="Contact metrics: contacts per 100 orders by reason and channel, repeat"
-                       " contacts, the cost Pareto and service by channel.")
+@contacts.command(
+    help="Contact metrics: contacts per 100 orders by reason and channel, repeat"
+    " contacts, the cost Pareto and service by channel."
+)
 @_common
 @click.option("--period", type=click.Choice(["day", "week", "month"]), default=None)
 @click.option("--repeat-days", default=7.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def reasons(db_path: str | None, journey_config: str | None, models: str | None,
-            taxonomy: str | None, period: str | None, repeat_days: float, as_json: bool) -> None:
+def reasons(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    period: str | None,
+    repeat_days: float,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.reports import reason_report
 
     tax = _taxonomy(taxonomy)
     with _app(db_path, journey_config, read_only=True) as app:
-        report = reason_report(app.events_table(), app.journey, tax,
-                               _registry(models, db_path).load(), period=period,
-                               repeat_days=repeat_days)
+        report = reason_report(
+            app.events_table(),
+            app.journey,
+            tax,
+            _registry(models, db_path).load(),
+            period=period,
+            repeat_days=repeat_days,
+        )
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
         return
@@ -209,9 +278,17 @@ def reasons(db_path: str | None, journey_config: str | None, models: str | None,
 @click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
 @click.option("--top", default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def warroom(db_path: str | None, journey_config: str | None, models: str | None,
-            taxonomy: str | None, html_path: Path | None, csv_path: Path | None, lang: str,
-            top: int, as_json: bool) -> None:
+def warroom(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    html_path: Path | None,
+    csv_path: Path | None,
+    lang: str,
+    top: int,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.warroom import (
         build_war_room,
         load_analysis,
@@ -221,8 +298,9 @@ def warroom(db_path: str | None, journey_config: str | None, models: str | None,
 
     tax = _taxonomy(taxonomy)
     with _app(db_path, journey_config, read_only=True) as app:
-        analysis = load_analysis(app.events_table(), app.journey, tax,
-                                 _registry(models, db_path).load())
+        analysis = load_analysis(
+            app.events_table(), app.journey, tax, _registry(models, db_path).load()
+        )
     report = build_war_room(analysis, top=top, lang=lang)
     if html_path:
         html_path.write_text(war_room_html(report), encoding="utf-8")
@@ -232,25 +310,52 @@ def warroom(db_path: str | None, journey_config: str | None, models: str | None,
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
         return
     click.echo(report.headline)
-    _table([{k: getattr(r, k) for k in ("rank", "reason", "contacts", "cost_per_year",
-                                        "root_cause", "lift", "owner", "saving_per_year")}
-            for r in report.rows], False)
+    _table(
+        [
+            {
+                k: getattr(r, k)
+                for k in (
+                    "rank",
+                    "reason",
+                    "contacts",
+                    "cost_per_year",
+                    "root_cause",
+                    "lift",
+                    "owner",
+                    "saving_per_year",
+                )
+            }
+            for r in report.rows
+        ],
+        False,
+    )
 
 
 @contacts.command(help="Labelling queue: unlabelled contacts, lowest confidence first.")
 @_common
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def queue(db_path: str | None, journey_config: str | None, models: str | None,
-          taxonomy: str | None, limit: int, as_json: bool) -> None:
+def queue(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.labels import labelling_queue
 
     tax = _taxonomy(taxonomy)
     with _app(db_path, journey_config, read_only=True) as app:
-        items = labelling_queue(app.events_table(), tax, _registry(models, db_path).load(),
-                                limit=limit)
-    _table([{**i.to_dict(), "text": i.text[:70]} for i in items] if not as_json
-           else [i.to_dict() for i in items], as_json)
+        items = labelling_queue(
+            app.events_table(), tax, _registry(models, db_path).load(), limit=limit
+        )
+    _table(
+        [{**i.to_dict(), "text": i.text[:70]} for i in items]
+        if not as_json
+        else [i.to_dict() for i in items],
+        as_json,
+    )
 
 
 @contacts.command(help="Label a contact (stored as a contact.labelled event).")
@@ -258,8 +363,15 @@ def queue(db_path: str | None, journey_config: str | None, models: str | None,
 @click.argument("contact_id")
 @click.argument("reason")
 @click.option("--labeller", default="cli", show_default=True)
-def label(db_path: str | None, journey_config: str | None, models: str | None,
-          taxonomy: str | None, contact_id: str, reason: str, labeller: str) -> None:
+def label(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    contact_id: str,
+    reason: str,
+    labeller: str,
+) -> None:
     from klantreis.contacts.labels import store_label
 
     tax = _taxonomy(taxonomy)
@@ -268,8 +380,9 @@ def label(db_path: str | None, journey_config: str | None, models: str | None,
             result = store_label(app, contact_id, reason, tax, labeller)
         except (KeyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"labelled {contact_id} as {reason} ({result.stored} stored, "
-               f"{result.duplicates} duplicate)")
+    click.echo(
+        f"labelled {contact_id} as {reason} ({result.stored} stored, {result.duplicates} duplicate)"
+    )
 
 
 @contacts.command(help="Root causes: journey conditions over-represented before each reason.")
@@ -277,8 +390,15 @@ def label(db_path: str | None, journey_config: str | None, models: str | None,
 @click.option("--reason", "reason_id", default=None)
 @click.option("--limit", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def rootcause(db_path: str | None, journey_config: str | None, models: str | None,
-              taxonomy: str | None, reason_id: str | None, limit: int, as_json: bool) -> None:
+def rootcause(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    reason_id: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.rootcause import root_causes, top_causes
     from klantreis.contacts.warroom import load_analysis
 
@@ -294,8 +414,14 @@ def rootcause(db_path: str | None, journey_config: str | None, models: str | Non
 @_common
 @click.option("--k", default=None, type=int, help="Number of clusters (default: automatic).")
 @click.option("--json", "as_json", is_flag=True)
-def clusters(db_path: str | None, journey_config: str | None, models: str | None,
-             taxonomy: str | None, k: int | None, as_json: bool) -> None:
+def clusters(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    k: int | None,
+    as_json: bool,
+) -> None:
     from klantreis.contacts.clusters import new_reason_clusters
     from klantreis.contacts.data import contacts_frame
     from klantreis.contacts.labels import assign_reasons
@@ -305,9 +431,22 @@ def clusters(db_path: str | None, journey_config: str | None, models: str | None
         frame = contacts_frame(app.events_table())
     df = assign_reasons(frame, tax, _registry(models, db_path).load(), trust_given=False)
     found = new_reason_clusters(df, k=k)
-    _table([{"id": c.id, "size": c.size, "growing": c.growing, "last_week": c.last_week,
-             "top_terms": ", ".join(c.top_terms), "example": c.examples[0][:60]}
-            for c in found] if not as_json else [c.to_dict() for c in found], as_json)
+    _table(
+        [
+            {
+                "id": c.id,
+                "size": c.size,
+                "growing": c.growing,
+                "last_week": c.last_week,
+                "top_terms": ", ".join(c.top_terms),
+                "example": c.examples[0][:60],
+            }
+            for c in found
+        ]
+        if not as_json
+        else [c.to_dict() for c in found],
+        as_json,
+    )
 
 
 @contacts.command("taxonomy-check", help="Validate a taxonomy TOML and list every problem.")

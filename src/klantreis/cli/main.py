@@ -20,15 +20,30 @@ from klantreis.settings import SETTINGS, Settings
 __all__ = ["cli", "settings_from_options", "store_options"]
 
 #: Modules that add commands with ``register(cli)``; add yours here.
-COMMAND_MODULES: list[str] = ["klantreis.cli.journeys_cmd", "klantreis.cli.ingest_cmd", "klantreis.cli.demo_cmd", "klantreis.cli.serve_cmd", "klantreis.cli.contacts_cmd", "klantreis.cli.metrics_cmd"]
+COMMAND_MODULES: list[str] = [
+    "klantreis.cli.journeys_cmd",
+    "klantreis.cli.ingest_cmd",
+    "klantreis.cli.demo_cmd",
+    "klantreis.cli.serve_cmd",
+    "klantreis.cli.contacts_cmd",
+    "klantreis.cli.metrics_cmd",
+]
 
 
 def store_options(func: click.decorators.FC) -> click.decorators.FC:
     """The options every command that opens a store shares."""
-    func = click.option("--config", "journey_config", default=None,
-                        help="Journey configuration TOML (default: built-in webshop journey).")(func)
-    func = click.option("--db", "db_path", default=None,
-                        help="DuckDB file of the event log (env KLANTREIS_DB_PATH).")(func)
+    func = click.option(
+        "--config",
+        "journey_config",
+        default=None,
+        help="Journey configuration TOML (default: built-in webshop journey).",
+    )(func)
+    func = click.option(
+        "--db",
+        "db_path",
+        default=None,
+        help="DuckDB file of the event log (env KLANTREIS_DB_PATH).",
+    )(func)
     return func
 
 
@@ -40,8 +55,10 @@ def settings_from_options(**options: Any) -> Settings:
 @click.version_option(package_name="klantreis")
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
 def cli(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @cli.command(help="Create an empty event store (and migrate an old one).")
@@ -51,8 +68,10 @@ def init(db_path: str | None, journey_config: str | None) -> None:
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
     with App(settings) as app:
-        click.echo(f"store ready: {settings.db_path} (schema version "
-                   f"{app.store.schema_version()}, {app.store.count():,} events)")
+        click.echo(
+            f"store ready: {settings.db_path} (schema version "
+            f"{app.store.schema_version()}, {app.store.count():,} events)"
+        )
 
 
 @cli.group(help="Check and explain configuration.")

@@ -24,9 +24,17 @@ VIEWS = ("scores", "changes", "matrix", "contacts")
 METRIC_CHOICES = ("nps", "ces", "csat", "stars", "all")
 
 
-def run_view(app: Any, view: str, metric: str, by: list[str], period: str | None,
-             since: str | None, until: str | None, min_answers: int | None,
-             confidence: float | None = None) -> Any:
+def run_view(
+    app: Any,
+    view: str,
+    metric: str,
+    by: list[str],
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    min_answers: int | None,
+    confidence: float | None = None,
+) -> Any:
     """The DataFrame a view shows (the library call behind each ``--view``)."""
     extra: dict[str, Any] = {"since": since, "until": until}
     if min_answers is not None and view != "contacts":
@@ -65,8 +73,11 @@ def format_rows(df: Any) -> list[dict[str, Any]]:
 
 def _cell(row: dict[str, Any], col: str, lang: str) -> str:
     value = row.get(col)
-    too_few_col = "too_few" if col in ("value", "ci_low", "ci_high", "diff") else (
-        f"{col.split('_')[0]}_too_few" if col.startswith(("nps", "ces")) else "")
+    too_few_col = (
+        "too_few"
+        if col in ("value", "ci_low", "ci_high", "diff")
+        else (f"{col.split('_')[0]}_too_few" if col.startswith(("nps", "ces")) else "")
+    )
     if row.get(too_few_col) is True and value is None and col in ("value", "nps", "ces"):
         return TOO_FEW[lang]
     if value is None:
@@ -90,8 +101,9 @@ def _print_table(rows: list[dict[str, Any]], lang: str, title: str, caption: str
     cols = [c for c in rows[0] if not c.endswith("too_few") and c != "std_error"]
     table = Table(title=escape(title), caption=escape(caption) or None)
     for col in cols:
-        numeric = any(isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool)
-                      for r in rows)
+        numeric = any(
+            isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool) for r in rows
+        )
         table.add_column(escape(col), justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*(escape(_cell(row, c, lang)) for c in cols))
@@ -103,8 +115,10 @@ def _open(db_path: str | None, journey_config: str | None) -> Any:
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
     if settings.db_file is not None and not Path(settings.db_file).exists():
-        raise click.ClickException(f"no event store at {settings.db_path} (run `klantreis"
-                                   " init` or `klantreis ingest` first)")
+        raise click.ClickException(
+            f"no event store at {settings.db_path} (run `klantreis"
+            " init` or `klantreis ingest` first)"
+        )
     return App(settings, read_only=settings.db_file is not None)
 
 
@@ -112,36 +126,73 @@ def register(cli: click.Group) -> None:
     cli.add_command(metrics)
 
 
-@click.command("metrics", help="Scores per group with n and a CI (95% by default); changes with p-values.")
+@click.command(
+    "metrics", help="Scores per group with n and a CI (95% by default); changes with p-values."
+)
 @click.option("--metric", type=click.Choice(METRIC_CHOICES), default="nps", show_default=True)
-@click.option("--by", default="", help="Comma-separated group keys: touchpoint, stage, channel,"
-              " owner, kind, lang, source, attrs.<key>. E.g. --by touchpoint,owner")
-@click.option("--period", type=click.Choice(["day", "week", "month"]), default=None,
-              help="Also group by day, week or month (journey time zone).")
+@click.option(
+    "--by",
+    default="",
+    help="Comma-separated group keys: touchpoint, stage, channel,"
+    " owner, kind, lang, source, attrs.<key>. E.g. --by touchpoint,owner",
+)
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month"]),
+    default=None,
+    help="Also group by day, week or month (journey time zone).",
+)
 @click.option("--since", default=None, help="From this date/time (local, inclusive).")
 @click.option("--until", default=None, help="Until this date/time (local, exclusive).")
-@click.option("--view", type=click.Choice(VIEWS), default="scores", show_default=True,
-              help="scores; changes (period over period, with p-values); matrix (NPS x CES "
-                   "per touchpoint); contacts (per 100 journeys).")
-@click.option("--min-answers", type=int, default=None,
-              help="Minimum answers for a value (default: the journey's min_answers).")
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=None,
-              help="Confidence level of intervals (changes: significance at 1 - level);"
-                   " default: the confidence setting (0.95).")
-@click.option("--lang", type=click.Choice(["nl", "en"]), default=None,
-              help="Language of the table (default: the language setting).")
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    default="scores",
+    show_default=True,
+    help="scores; changes (period over period, with p-values); matrix (NPS x CES "
+    "per touchpoint); contacts (per 100 journeys).",
+)
+@click.option(
+    "--min-answers",
+    type=int,
+    default=None,
+    help="Minimum answers for a value (default: the journey's min_answers).",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0.5, 0.999),
+    default=None,
+    help="Confidence level of intervals (changes: significance at 1 - level);"
+    " default: the confidence setting (0.95).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["nl", "en"]),
+    default=None,
+    help="Language of the table (default: the language setting).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @store_options
-def metrics(metric: str, by: str, period: str | None, since: str | None, until: str | None,
-            view: str, min_answers: int | None, confidence: float | None, lang: str | None,
-            as_json: bool, as_csv: bool, db_path: str | None,
-            journey_config: str | None) -> None:
+def metrics(
+    metric: str,
+    by: str,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    view: str,
+    min_answers: int | None,
+    confidence: float | None,
+    lang: str | None,
+    as_json: bool,
+    as_csv: bool,
+    db_path: str | None,
+    journey_config: str | None,
+) -> None:
     keys = [k.strip() for k in by.split(",") if k.strip()]
     with _open(db_path, journey_config) as app:
         try:
-            df = run_view(app, view, metric, keys, period, since, until, min_answers,
-                          confidence)
+            df = run_view(app, view, metric, keys, period, since, until, min_answers, confidence)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         language = lang or app.settings.language
@@ -150,12 +201,17 @@ def metrics(metric: str, by: str, period: str | None, since: str | None, until: 
             return
         rows = format_rows(df)
         if as_json:
-            click.echo(json.dumps({"view": view, "metric": metric, "rows": rows},
-                                  ensure_ascii=False, indent=2))
+            click.echo(
+                json.dumps(
+                    {"view": view, "metric": metric, "rows": rows}, ensure_ascii=False, indent=2
+                )
+            )
             return
         title = {"matrix": "NPS x CES", "contacts": "contacts / 100 journeys"}.get(view, metric)
         level = confidence or app.settings.confidence
-        caption = (f"{level:.0%} betrouwbaarheidsinterval" if language == "nl"
-                   else f"{level:.0%} confidence interval")
-        _print_table(rows, language if language in TOO_FEW else "en", f"klantreis {title}",
-                     caption)
+        caption = (
+            f"{level:.0%} betrouwbaarheidsinterval"
+            if language == "nl"
+            else f"{level:.0%} confidence interval"
+        )
+        _print_table(rows, language if language in TOO_FEW else "en", f"klantreis {title}", caption)

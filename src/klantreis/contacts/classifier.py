@@ -87,7 +87,8 @@ class ColdStart:
         self.rules = PhraseMatcher(taxonomy)
         pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
         self.model = ContactClassifier(threshold=taxonomy.unknown_threshold, seed=seed).fit(
-            [p for p, _ in pairs], [y for _, y in pairs])
+            [p for p, _ in pairs], [y for _, y in pairs]
+        )
 
     def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
         out = self.rules.predict(texts)
@@ -107,9 +108,15 @@ class ContactClassifier:
     little more accurate on many classes, slower to train, as fast to predict.
     """
 
-    def __init__(self, threshold: float = 0.45, c: float = 1.0, seed: int = 0,
-                 features: NgramTfidf | None = None, lr_weight: float = 0.0,
-                 lr_c: float = 30.0) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.45,
+        c: float = 1.0,
+        seed: int = 0,
+        features: NgramTfidf | None = None,
+        lr_weight: float = 0.0,
+        lr_c: float = 30.0,
+    ) -> None:
         self.threshold = threshold
         self.c = c
         self.seed = seed
@@ -133,8 +140,9 @@ class ContactClassifier:
         svm = LinearSVC(C=self.c, random_state=self.seed)
         least = min(np.unique(np.asarray(y), return_counts=True)[1])
         if least >= 2:
-            model = CalibratedClassifierCV(svm, method="sigmoid", cv=min(3, int(least)),
-                                           ensemble=False)
+            model = CalibratedClassifierCV(
+                svm, method="sigmoid", cv=min(3, int(least)), ensemble=False
+            )
             self.model = model.fit(x, np.asarray(y))
         else:
             log.warning("a reason has a single example: confidences are not calibrated")
@@ -168,8 +176,11 @@ class ContactClassifier:
         model = self.model
         if model is None:
             raise RuntimeError("the classifier is not trained")
-        svm = model.calibrated_classifiers_[0].estimator if isinstance(
-            model, CalibratedClassifierCV) else model
+        svm = (
+            model.calibrated_classifiers_[0].estimator
+            if isinstance(model, CalibratedClassifierCV)
+            else model
+        )
         self.coef_ = np.asarray(svm.coef_, dtype=np.float64).T.copy()
         self.intercept_ = np.asarray(svm.intercept_, dtype=np.float64)
         if isinstance(model, CalibratedClassifierCV):
@@ -221,23 +232,25 @@ class ContactClassifier:
         out = []
         for j, c in zip(best.tolist(), np.round(conf, 4).tolist(), strict=True):
             reason = self.classes_[j]
-            out.append(Prediction(reason if c >= self.threshold else UNKNOWN, c, "model",
-                                  reason))
+            out.append(Prediction(reason if c >= self.threshold else UNKNOWN, c, "model", reason))
         return out
 
-    def predict_many(self, texts: Sequence[str | None], n_jobs: int = 1,
-                     chunk: int = 20_000) -> list[Prediction]:
+    def predict_many(
+        self, texts: Sequence[str | None], n_jobs: int = 1, chunk: int = 20_000
+    ) -> list[Prediction]:
         """``predict`` over big batches, split across ``n_jobs`` worker processes (the
         workers send back only class indices and probabilities)."""
         if n_jobs <= 1 or len(texts) <= chunk:
             return self.predict(texts)
         from joblib import Parallel, delayed
 
-        parts = [list(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
+        parts = [list(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
         results = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(self._best)(part) for part in parts)
-        return self._predictions(np.concatenate([r[0] for r in results]),
-                                 np.concatenate([r[1] for r in results]))
+            delayed(self._best)(part) for part in parts
+        )
+        return self._predictions(
+            np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+        )
 
     def predict_labels(self, texts: Sequence[str | None]) -> list[str]:
         """The best reason of every text, never unknown (for macro-F1)."""
@@ -245,14 +258,15 @@ class ContactClassifier:
         return [self.classes_[j] for j in proba.argmax(axis=1).tolist()]
 
 
-def _linear(blocks: tuple[Any, Any, np.ndarray], coef: np.ndarray,
-            intercept: np.ndarray) -> np.ndarray:
+def _linear(
+    blocks: tuple[Any, Any, np.ndarray], coef: np.ndarray, intercept: np.ndarray
+) -> np.ndarray:
     """Decision values: each feature block times its rows of the weights."""
     words, chars, dense = blocks
     nw, nc = words.shape[1], chars.shape[1]
-    out = np.asarray(words @ coef[:nw]) + np.asarray(chars @ coef[nw:nw + nc]) + intercept
+    out = np.asarray(words @ coef[:nw]) + np.asarray(chars @ coef[nw : nw + nc]) + intercept
     if dense.shape[1]:
-        out += dense @ coef[nw + nc:]
+        out += dense @ coef[nw + nc :]
     return out
 
 
@@ -274,33 +288,51 @@ class EvaluationReport:
         return asdict(self)
 
 
-def evaluate(model: ContactClassifier, texts: Sequence[str],
-             labels: Sequence[str]) -> EvaluationReport:
+def evaluate(
+    model: ContactClassifier, texts: Sequence[str], labels: Sequence[str]
+) -> EvaluationReport:
     preds = model.predict(texts)
     forced = [p.best for p in preds]
     truth = list(labels)
     names = sorted(set(truth) | set(forced))
     p, r, f, s = precision_recall_fscore_support(truth, forced, labels=names, zero_division=0)
-    per_class = {n: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
-                     "f1": round(float(f[i]), 4), "support": int(s[i])}
-                 for i, n in enumerate(names)}
+    per_class = {
+        n: {
+            "precision": round(float(p[i]), 4),
+            "recall": round(float(r[i]), 4),
+            "f1": round(float(f[i]), 4),
+            "support": int(s[i]),
+        }
+        for i, n in enumerate(names)
+    }
     covered = [i for i, x in enumerate(preds) if x.reason != UNKNOWN]
-    acc_cov = (np.mean([forced[i] == truth[i] for i in covered]) if covered else 0.0)
+    acc_cov = np.mean([forced[i] == truth[i] for i in covered]) if covered else 0.0
     return EvaluationReport(
         n=len(truth),
-        macro_f1=round(float(f1_score(truth, forced, labels=sorted(set(truth)),
-                                      average="macro", zero_division=0)), 4),
+        macro_f1=round(
+            float(
+                f1_score(truth, forced, labels=sorted(set(truth)), average="macro", zero_division=0)
+            ),
+            4,
+        ),
         accuracy=round(float(np.mean([a == b for a, b in zip(forced, truth, strict=True)])), 4),
         coverage=round(len(covered) / max(len(truth), 1), 4),
         accuracy_covered=round(float(acc_cov), 4),
-        labels=names, per_class=per_class,
-        confusion=confusion_matrix(truth, forced, labels=names).tolist())
+        labels=names,
+        per_class=per_class,
+        confusion=confusion_matrix(truth, forced, labels=names).tolist(),
+    )
 
 
-def train_with_holdout(texts: Sequence[str], labels: Sequence[str], test_size: float = 0.2,
-                       seed: int = 0, threshold: float = 0.45,
-                       extra: tuple[Sequence[str], Sequence[str]] | None = None,
-                       lr_weight: float = 0.0) -> tuple[ContactClassifier, EvaluationReport]:
+def train_with_holdout(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    test_size: float = 0.2,
+    seed: int = 0,
+    threshold: float = 0.45,
+    extra: tuple[Sequence[str], Sequence[str]] | None = None,
+    lr_weight: float = 0.0,
+) -> tuple[ContactClassifier, EvaluationReport]:
     """Evaluate on a stratified held-out split, then refit on everything.
 
     ``extra`` (e.g. the taxonomy's example phrases) is added to training only, never to the
@@ -308,12 +340,15 @@ def train_with_holdout(texts: Sequence[str], labels: Sequence[str], test_size: f
     """
     counts = np.unique(np.asarray(list(labels)), return_counts=True)[1]
     stratify = list(labels) if len(counts) and counts.min() >= 2 else None
-    x_tr, x_te, y_tr, y_te = train_test_split(list(texts), list(labels), test_size=test_size,
-                                              random_state=seed, stratify=stratify)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        list(texts), list(labels), test_size=test_size, random_state=seed, stratify=stratify
+    )
     ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
     held = ContactClassifier(threshold=threshold, seed=seed, lr_weight=lr_weight).fit(
-        x_tr + ex_x, y_tr + ex_y)
+        x_tr + ex_x, y_tr + ex_y
+    )
     report = evaluate(held, x_te, y_te)
     final = ContactClassifier(threshold=threshold, seed=seed, lr_weight=lr_weight).fit(
-        list(texts) + ex_x, list(labels) + ex_y)
+        list(texts) + ex_x, list(labels) + ex_y
+    )
     return final, report

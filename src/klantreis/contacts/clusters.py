@@ -42,13 +42,19 @@ def _auto_k(n: int) -> int:
     return max(2, min(20, round(math.sqrt(n / 2))))
 
 
-def cluster_texts(texts: list[str], k: int | None = None, seed: int = 0,
-                  terms: int = 6, examples: int = 3) -> tuple[np.ndarray, list[Cluster]]:
+def cluster_texts(
+    texts: list[str], k: int | None = None, seed: int = 0, terms: int = 6, examples: int = 3
+) -> tuple[np.ndarray, list[Cluster]]:
     """Cluster labels per text and a description of each cluster (largest first)."""
     if len(texts) < 2:
         return np.zeros(len(texts), dtype=int), []
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1,
-                          stop_words=sorted(stop_words()), token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
+    vec = TfidfVectorizer(
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        min_df=1,
+        stop_words=sorted(stop_words()),
+        token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
+    )
     docs = [normalise(t) for t in texts]
     x = vec.fit_transform(docs)
     k = min(k or _auto_k(len(texts)), len(texts))
@@ -68,8 +74,13 @@ def cluster_texts(texts: list[str], k: int | None = None, seed: int = 0,
     return km.labels_, out
 
 
-def new_reason_clusters(contacts: pd.DataFrame, k: int | None = None, seed: int = 0,
-                        min_growing: int = 3, tz: str = "Europe/Amsterdam") -> list[Cluster]:
+def new_reason_clusters(
+    contacts: pd.DataFrame,
+    k: int | None = None,
+    seed: int = 0,
+    min_growing: int = 3,
+    tz: str = "Europe/Amsterdam",
+) -> list[Cluster]:
     """Clusters of the ``unknown`` contacts, with weekly counts and a growth flag: a cluster
     grows when its last week has at least ``min_growing`` contacts and 1.5x the week before."""
     unknown = contacts[(contacts["reason"] == UNKNOWN) & contacts["text"].notna()]

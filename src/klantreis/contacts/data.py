@@ -18,8 +18,21 @@ CONTACT_KIND = "contact.inbound"
 #: A human label of a contact: attrs {"contact_id", "reason"}; the latest one wins.
 LABEL_KIND = "contact.labelled"
 
-_COLUMNS = ["event_id", "occurred_at", "customer_id", "journey_id", "kind", "touchpoint",
-            "channel", "owner", "metric", "score", "text", "lang", "attrs"]
+_COLUMNS = [
+    "event_id",
+    "occurred_at",
+    "customer_id",
+    "journey_id",
+    "kind",
+    "touchpoint",
+    "channel",
+    "owner",
+    "metric",
+    "score",
+    "text",
+    "lang",
+    "attrs",
+]
 
 
 def parse_attrs(value: Any) -> dict[str, Any]:
@@ -59,16 +72,21 @@ def contacts_frame(events: Any) -> pd.DataFrame:
     ground-truth ``attrs.reason`` (``given_reason``) and the latest human ``label``."""
     df = events_frame(events, [CONTACT_KIND])
     attrs = [parse_attrs(a) for a in df["attrs"]]
-    df["contact_id"] = pd.Series([str(a.get("contact_id") or eid) for a, eid in
-                                  zip(attrs, df["event_id"], strict=True)],
-                                 index=df.index, dtype=object)
-    df["given_reason"] = pd.Series([a.get("reason") for a in attrs], index=df.index,
-                                   dtype=object)
+    df["contact_id"] = pd.Series(
+        [str(a.get("contact_id") or eid) for a, eid in zip(attrs, df["event_id"], strict=True)],
+        index=df.index,
+        dtype=object,
+    )
+    df["given_reason"] = pd.Series([a.get("reason") for a in attrs], index=df.index, dtype=object)
     df["response_minutes"] = pd.to_numeric(
         pd.Series([a.get("response_minutes") for a in attrs], index=df.index, dtype=object),
-        errors="coerce")
-    df["resolved"] = pd.Series([a.get("resolved") if isinstance(a.get("resolved"), bool)
-                                else None for a in attrs], index=df.index, dtype=object)
+        errors="coerce",
+    )
+    df["resolved"] = pd.Series(
+        [a.get("resolved") if isinstance(a.get("resolved"), bool) else None for a in attrs],
+        index=df.index,
+        dtype=object,
+    )
     labels = _labels(events).astype(object)
     df = df.merge(labels, on="contact_id", how="left")
     return df.sort_values("occurred_at", kind="stable").reset_index(drop=True)

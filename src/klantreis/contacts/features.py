@@ -45,7 +45,7 @@ def _char_hashes(docs: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.
             m = len(codes) - n + 1
             if m <= 0:
                 break
-            h = h[:m] * _MULT + codes[n - 1:n - 1 + m] + np.uint64(n)
+            h = h[:m] * _MULT + codes[n - 1 : n - 1 + m] + np.uint64(n)
             if n < lo:
                 continue
             start = np.arange(m)
@@ -59,8 +59,9 @@ def _char_hashes(docs: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.
     return np.concatenate(docs_out), np.concatenate(hashes_out)
 
 
-def _token_ids(docs: Sequence[str], vocab: dict[str, int],
-               grow: bool) -> tuple[np.ndarray, np.ndarray]:
+def _token_ids(
+    docs: Sequence[str], vocab: dict[str, int], grow: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (0 = unknown) of all documents in a row, and the document of each."""
     lists = [_TOKEN.findall(doc) for doc in docs]
     lengths = np.fromiter((len(t) for t in lists), dtype=np.int64, count=len(lists))
@@ -70,12 +71,12 @@ def _token_ids(docs: Sequence[str], vocab: dict[str, int],
     else:
         get = vocab.get
         ids_list = [get(t, 0) for t in flat]
-    return (np.asarray(ids_list, dtype=np.int64),
-            np.repeat(np.arange(len(docs)), lengths))
+    return (np.asarray(ids_list, dtype=np.int64), np.repeat(np.arange(len(docs)), lengths))
 
 
-def _word_keys(ids_i: np.ndarray, doc_of: np.ndarray, grow: bool,
-               k: int) -> tuple[np.ndarray, np.ndarray]:
+def _word_keys(
+    ids_i: np.ndarray, doc_of: np.ndarray, grow: bool, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(doc index, key) of word 1..k-grams; a key mixes the token ids of the n-gram."""
     ids = ids_i.astype(np.uint64)
     rows_out, keys_out = [], []
@@ -85,11 +86,11 @@ def _word_keys(ids_i: np.ndarray, doc_of: np.ndarray, grow: bool,
             m = len(ids) - n + 1
             if m <= 0:
                 break
-            key = key[:m] * _MULT + ids[n - 1:n - 1 + m]
-            ok = doc_of[:m] == doc_of[n - 1:n - 1 + m]
+            key = key[:m] * _MULT + ids[n - 1 : n - 1 + m]
+            ok = doc_of[:m] == doc_of[n - 1 : n - 1 + m]
             known = np.ones(m, bool) if grow else ids[:m] > 0
             for j in range(1, n):  # unknown tokens make unknown n-grams
-                known &= grow or ids[j:j + m] > 0
+                known &= grow or ids[j : j + m] > 0
             ok &= known
             rows_out.append(doc_of[:m][ok])
             keys_out.append(key[ok] ^ (np.uint64(n) << np.uint64(60)))
@@ -107,8 +108,9 @@ class _HashIndex:
         self.mask = size - 1
         self.slot_key = np.zeros(size, dtype=np.uint64)
         self.slot_col = np.full(size, -1, dtype=np.int64)
-        for col, (key, pos) in enumerate(zip(keys.tolist(), self._home(keys).tolist(),
-                                             strict=True)):
+        for col, (key, pos) in enumerate(
+            zip(keys.tolist(), self._home(keys).tolist(), strict=True)
+        ):
             while self.slot_key[pos] != 0:
                 pos = (pos + 1) & self.mask
             self.slot_key[pos] = key
@@ -133,26 +135,34 @@ class _HashIndex:
         return out
 
 
-def _tfidf_block(rows: np.ndarray, keys: np.ndarray, n_docs: int, index: _HashIndex,
-                 idf: np.ndarray, sublinear: bool) -> sp.csr_matrix:
+def _tfidf_block(
+    rows: np.ndarray,
+    keys: np.ndarray,
+    n_docs: int,
+    index: _HashIndex,
+    idf: np.ndarray,
+    sublinear: bool,
+) -> sp.csr_matrix:
     cols = index.lookup(keys)
     known = cols >= 0
-    m = sp.csr_matrix((np.ones(int(known.sum())), (rows[known], cols[known])),
-                      shape=(n_docs, len(idf)))
+    m = sp.csr_matrix(
+        (np.ones(int(known.sum())), (rows[known], cols[known])), shape=(n_docs, len(idf))
+    )
     m.sum_duplicates()
     if sublinear:
         np.log(m.data, out=m.data)
         m.data += 1.0
     m.data *= idf[m.indices]
     row_of = np.repeat(np.arange(n_docs), np.diff(m.indptr))
-    norms = np.sqrt(np.bincount(row_of, weights=m.data ** 2, minlength=n_docs))
+    norms = np.sqrt(np.bincount(row_of, weights=m.data**2, minlength=n_docs))
     norms[norms == 0] = 1.0
     m.data /= norms[row_of]
     return m
 
 
-def _vocab_and_idf(rows: np.ndarray, keys: np.ndarray, n_docs: int,
-                   min_df: int) -> tuple[np.ndarray, np.ndarray]:
+def _vocab_and_idf(
+    rows: np.ndarray, keys: np.ndarray, n_docs: int, min_df: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Sorted known keys and their smoothed idf; a key's df counts distinct documents."""
     with np.errstate(over="ignore"):
         pair = keys * _MIX + rows.astype(np.uint64)
@@ -166,9 +176,16 @@ def _vocab_and_idf(rows: np.ndarray, keys: np.ndarray, n_docs: int,
 class NgramTfidf:
     """Word (1..word_max) and char_wb (char_min..char_max) n-gram TF-IDF, fit on texts."""
 
-    def __init__(self, word_max: int = 2, char_min: int = 2, char_max: int = 5,
-                 min_df: int = 1, sublinear_tf: bool = True, embed_dims: int = 0,
-                 embed_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        word_max: int = 2,
+        char_min: int = 2,
+        char_max: int = 5,
+        min_df: int = 1,
+        sublinear_tf: bool = True,
+        embed_dims: int = 0,
+        embed_weight: float = 1.0,
+    ) -> None:
         self.word_max = word_max
         self.embed_dims = embed_dims
         self.embed_weight = embed_weight
@@ -214,54 +231,63 @@ class NgramTfidf:
 
     def transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
         """One sparse matrix: word block, character block, word-vector block."""
-        return sp.csr_matrix(sp.hstack([b for b in self.transform_blocks(texts) if b.shape[1]],
-                                       format="csr"))
+        return sp.csr_matrix(
+            sp.hstack([b for b in self.transform_blocks(texts) if b.shape[1]], format="csr")
+        )
 
-    def transform_blocks(self, texts: Iterable[str | None]
-                         ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    def transform_blocks(
+        self, texts: Iterable[str | None]
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """The word and character blocks (sparse) and the word-vector block (dense) apart:
         a linear model multiplies each with its part of the weights, no stacking needed."""
         docs = normalise_many(list(texts))
-        parts = [self._transform_chunk(docs[i:i + _CHUNK]) for i in range(0, len(docs), _CHUNK)]
+        parts = [self._transform_chunk(docs[i : i + _CHUNK]) for i in range(0, len(docs), _CHUNK)]
         if not parts:
-            return (sp.csr_matrix((0, len(self.word_vocab_))),
-                    sp.csr_matrix((0, len(self.char_vocab_))),
-                    np.zeros((0, self.embedding_.shape[1])))
-        return (sp.csr_matrix(sp.vstack([p[0] for p in parts], format="csr")),
-                sp.csr_matrix(sp.vstack([p[1] for p in parts], format="csr")),
-                np.vstack([p[2] for p in parts]))
+            return (
+                sp.csr_matrix((0, len(self.word_vocab_))),
+                sp.csr_matrix((0, len(self.char_vocab_))),
+                np.zeros((0, self.embedding_.shape[1])),
+            )
+        return (
+            sp.csr_matrix(sp.vstack([p[0] for p in parts], format="csr")),
+            sp.csr_matrix(sp.vstack([p[1] for p in parts], format="csr")),
+            np.vstack([p[2] for p in parts]),
+        )
 
     def fit_transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
         docs = list(texts)
         return self.fit(docs).transform(docs)
 
-    def _transform_chunk(self, docs: list[str]
-                         ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    def _transform_chunk(self, docs: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         ids, doc_of = _token_ids(docs, self.tokens_, False)
         wr, wk = _word_keys(ids, doc_of, False, self.word_max)
         word_index, char_index = self._index()
-        words = _tfidf_block(wr, wk, len(docs), word_index, self.word_idf_,
-                             self.sublinear_tf)
+        words = _tfidf_block(wr, wk, len(docs), word_index, self.word_idf_, self.sublinear_tf)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
-        chars = _tfidf_block(cr, ck, len(docs), char_index, self.char_idf_,
-                             self.sublinear_tf)
-        dense = (self._embed(ids, doc_of, len(docs)) if self.embedding_.shape[1]
-                 else np.zeros((len(docs), 0)))
+        chars = _tfidf_block(cr, ck, len(docs), char_index, self.char_idf_, self.sublinear_tf)
+        dense = (
+            self._embed(ids, doc_of, len(docs))
+            if self.embedding_.shape[1]
+            else np.zeros((len(docs), 0))
+        )
         return words, chars, dense
 
     def _embed(self, ids: np.ndarray, doc_of: np.ndarray, n_docs: int) -> np.ndarray:
         """Mean word vector of each document (unknown words skipped), L2-normalised."""
         known = ids > 0
-        counts = sp.csr_matrix((np.ones(int(known.sum())), (doc_of[known], ids[known])),
-                               shape=(n_docs, self.embedding_.shape[0]))
+        counts = sp.csr_matrix(
+            (np.ones(int(known.sum())), (doc_of[known], ids[known])),
+            shape=(n_docs, self.embedding_.shape[0]),
+        )
         dense = np.asarray(counts @ self.embedding_, dtype=np.float64)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return np.asarray(self.embed_weight * dense / norms)
 
 
-def word_vectors(ids: np.ndarray, doc_of: np.ndarray, n_tokens: int, dims: int,
-                 window: int = 4) -> np.ndarray:
+def word_vectors(
+    ids: np.ndarray, doc_of: np.ndarray, n_tokens: int, dims: int, window: int = 4
+) -> np.ndarray:
     """Word vectors from the training texts themselves: positive PMI of co-occurrence within
     ``window`` words (context counts smoothed with power 0.75), reduced by a truncated SVD.
     Row 0 (unknown words) is zero. Nothing is downloaded."""
@@ -284,8 +310,9 @@ def word_vectors(ids: np.ndarray, doc_of: np.ndarray, n_tokens: int, dims: int,
     with np.errstate(divide="ignore"):
         pmi = np.log(counts.data * total / (row_sum[counts.row] * ctx[counts.col]))
     keep = (pmi > 0) & (counts.row > 0) & (counts.col > 0)
-    ppmi = sp.csr_matrix((pmi[keep], (counts.row[keep], counts.col[keep])),
-                         shape=(n_tokens, n_tokens))
+    ppmi = sp.csr_matrix(
+        (pmi[keep], (counts.row[keep], counts.col[keep])), shape=(n_tokens, n_tokens)
+    )
     k = max(1, min(dims, n_tokens - 2))
     u, s, _ = randomized_svd(ppmi, n_components=k, random_state=0)
     vectors = u * np.sqrt(s)

@@ -25,9 +25,12 @@ from klantreis.store import AppendResult
 __all__ = ["QueueItem", "assign_reasons", "label_record", "labelling_queue", "store_label"]
 
 
-def assign_reasons(contacts: pd.DataFrame, taxonomy: Taxonomy,
-                   model: ContactClassifier | None = None,
-                   trust_given: bool = True) -> pd.DataFrame:
+def assign_reasons(
+    contacts: pd.DataFrame,
+    taxonomy: Taxonomy,
+    model: ContactClassifier | None = None,
+    trust_given: bool = True,
+) -> pd.DataFrame:
     """Add ``reason``, ``confidence`` and ``reason_source`` to a contacts frame.
 
     A human label wins; then (``trust_given``) a known ``attrs.reason`` from the source
@@ -68,8 +71,13 @@ class QueueItem:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def labelling_queue(events: Any, taxonomy: Taxonomy, model: ContactClassifier | None = None,
-                    limit: int = 50, max_confidence: float = 1.0) -> list[QueueItem]:
+def labelling_queue(
+    events: Any,
+    taxonomy: Taxonomy,
+    model: ContactClassifier | None = None,
+    limit: int = 50,
+    max_confidence: float = 1.0,
+) -> list[QueueItem]:
     """Contacts without a human label, lowest model confidence first."""
     df = contacts_frame(events)
     df = df[df["label"].isna()]
@@ -80,38 +88,68 @@ def labelling_queue(events: Any, taxonomy: Taxonomy, model: ContactClassifier | 
     df = df.assign(suggestion=[p.best for p in preds], confidence=[p.confidence for p in preds])
     df = df[df["confidence"] <= max_confidence]
     df = df.sort_values(["confidence", "occurred_at", "contact_id"]).head(limit)
-    return [QueueItem(str(r.contact_id), r.occurred_at.isoformat(), r.channel,
-                      r.text or "", r.suggestion, float(r.confidence))
-            for r in df.itertuples()]
+    return [
+        QueueItem(
+            str(r.contact_id),
+            r.occurred_at.isoformat(),
+            r.channel,
+            r.text or "",
+            r.suggestion,
+            float(r.confidence),
+        )
+        for r in df.itertuples()
+    ]
 
 
-def label_record(events: Any, contact_id: str, reason: str, taxonomy: Taxonomy,
-                 labeller: str = "user", at: datetime | None = None) -> dict[str, Any]:
+def label_record(
+    events: Any,
+    contact_id: str,
+    reason: str,
+    taxonomy: Taxonomy,
+    labeller: str = "user",
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """The ``contact.labelled`` event of a label (validated against the taxonomy and the
     contacts in ``events``); raises ValueError for an unknown reason, KeyError for an unknown
     contact."""
     if reason != UNKNOWN and reason not in taxonomy.reason_ids():
         raise ValueError(f"unknown reason '{reason}' (known: {', '.join(taxonomy.reason_ids())})")
     t = events.filter(events.kind == CONTACT_KIND)
-    rows = t.filter(t.attrs.contains(contact_id) | (t.event_id == contact_id)).select(
-        "event_id", "customer_id", "journey_id", "attrs").to_pandas()
-    match = rows[[parse_attrs(a).get("contact_id") == contact_id or e == contact_id
-                  for a, e in zip(rows["attrs"], rows["event_id"], strict=True)]]
+    rows = (
+        t.filter(t.attrs.contains(contact_id) | (t.event_id == contact_id))
+        .select("event_id", "customer_id", "journey_id", "attrs")
+        .to_pandas()
+    )
+    match = rows[
+        [
+            parse_attrs(a).get("contact_id") == contact_id or e == contact_id
+            for a, e in zip(rows["attrs"], rows["event_id"], strict=True)
+        ]
+    ]
     if match.empty:
         raise KeyError(f"no contact with id '{contact_id}'")
     first = match.iloc[0]
     return {
         "event_id": derive_event_id(LABEL_KIND, contact_id, reason, labeller),
-        "occurred_at": (at or datetime.now(UTC)).isoformat(), "kind": LABEL_KIND,
-        "customer_id": first["customer_id"], "journey_id": first["journey_id"],
+        "occurred_at": (at or datetime.now(UTC)).isoformat(),
+        "kind": LABEL_KIND,
+        "customer_id": first["customer_id"],
+        "journey_id": first["journey_id"],
         "touchpoint": "klantenservice",
         "attrs": {"contact_id": contact_id, "reason": reason, "labeller": labeller},
     }
 
 
-def store_label(app: Any, contact_id: str, reason: str, taxonomy: Taxonomy,
-                labeller: str = "user", at: datetime | None = None) -> AppendResult:
+def store_label(
+    app: Any,
+    contact_id: str,
+    reason: str,
+    taxonomy: Taxonomy,
+    labeller: str = "user",
+    at: datetime | None = None,
+) -> AppendResult:
     """Store a human label as a ``contact.labelled`` event through ``ingest_table``."""
     record = label_record(app.events_table(), contact_id, reason, taxonomy, labeller, at)
-    return ingest_table(app.store, events_from_records([record], source="label"), app.journey,
-                        source="label")
+    return ingest_table(
+        app.store, events_from_records([record], source="label"), app.journey, source="label"
+    )

@@ -16,8 +16,16 @@ import pandas as pd
 from klantreis.analytics.stats import wilson_arrays
 from klantreis.contacts.data import events_frame, parse_attrs
 
-__all__ = ["PERIODS", "channel_service", "contact_rates", "orders_frame", "pareto",
-           "period_of", "repeat_contacts", "survey_csat_frame"]
+__all__ = [
+    "PERIODS",
+    "channel_service",
+    "contact_rates",
+    "orders_frame",
+    "pareto",
+    "period_of",
+    "repeat_contacts",
+    "survey_csat_frame",
+]
 
 #: Period names and their pandas frequencies.
 PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
@@ -38,8 +46,13 @@ def period_of(times: pd.Series, period: str, tz: str = "Europe/Amsterdam") -> pd
     return local.dt.to_period(PERIODS[period]).dt.start_time.dt.strftime("%Y-%m-%d")
 
 
-def contact_rates(contacts: pd.DataFrame, orders: pd.DataFrame, by: Sequence[str] = (),
-                  period: str | None = None, tz: str = "Europe/Amsterdam") -> pd.DataFrame:
+def contact_rates(
+    contacts: pd.DataFrame,
+    orders: pd.DataFrame,
+    by: Sequence[str] = (),
+    period: str | None = None,
+    tz: str = "Europe/Amsterdam",
+) -> pd.DataFrame:
     """Contacts per 100 orders, overall or by columns of ``contacts`` (reason, channel) and
     period. The denominator is the orders placed in the same period (all orders otherwise)."""
     c = contacts.copy()
@@ -59,14 +72,16 @@ def contact_rates(contacts: pd.DataFrame, orders: pd.DataFrame, by: Sequence[str
     else:
         out["orders"] = len(orders)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["per_100_orders"] = np.where(out["orders"] > 0,
-                                         100.0 * out["contacts"] / out["orders"], np.nan)
+        out["per_100_orders"] = np.where(
+            out["orders"] > 0, 100.0 * out["contacts"] / out["orders"], np.nan
+        )
     order = (["period", "contacts"], [True, False]) if period else (["contacts"], [False])
     return out.sort_values(order[0], ascending=order[1], kind="stable").reset_index(drop=True)
 
 
-def repeat_contacts(contacts: pd.DataFrame, within_days: float = 7,
-                    by: str | None = None) -> pd.DataFrame:
+def repeat_contacts(
+    contacts: pd.DataFrame, within_days: float = 7, by: str | None = None
+) -> pd.DataFrame:
     """A contact is a repeat when the same customer contacted us about the same journey in
     the ``within_days`` before it. Returns contacts, repeats and the repeat rate (%)."""
     c = contacts.sort_values("occurred_at").copy()
@@ -80,8 +95,9 @@ def repeat_contacts(contacts: pd.DataFrame, within_days: float = 7,
         out = pd.DataFrame({"size": [len(c)], "sum": [int(c["is_repeat"].sum())]})
     out = out.rename(columns={"size": "contacts", "sum": "repeats"})
     out["repeats"] = out["repeats"].astype(int)
-    out["repeat_rate"] = np.where(out["contacts"] > 0, 100.0 * out["repeats"] / out["contacts"],
-                                  np.nan)
+    out["repeat_rate"] = np.where(
+        out["contacts"] > 0, 100.0 * out["repeats"] / out["contacts"], np.nan
+    )
     return out
 
 
@@ -93,9 +109,12 @@ def contact_cost(contacts: pd.DataFrame, costs: Mapping[str, float]) -> pd.Serie
 def pareto(contacts: pd.DataFrame, costs: Mapping[str, float]) -> pd.DataFrame:
     """Reasons by cost, with share and cumulative share of all contact cost (%)."""
     c = contacts.assign(cost=contact_cost(contacts, costs))
-    out = (c.groupby("reason").agg(contacts=("reason", "size"), cost=("cost", "sum"))
-           .reset_index().sort_values(["cost", "contacts", "reason"],
-                                      ascending=[False, False, True]))
+    out = (
+        c.groupby("reason")
+        .agg(contacts=("reason", "size"), cost=("cost", "sum"))
+        .reset_index()
+        .sort_values(["cost", "contacts", "reason"], ascending=[False, False, True])
+    )
     total = out["cost"].sum()
     out["cost_share"] = 100.0 * out["cost"] / total if total else 0.0
     out["cumulative_share"] = out["cost_share"].cumsum()
@@ -103,8 +122,9 @@ def pareto(contacts: pd.DataFrame, costs: Mapping[str, float]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def survey_csat_frame(events: Any, contacts: pd.DataFrame,
-                      touchpoint: str = "klantenservice") -> pd.DataFrame:
+def survey_csat_frame(
+    events: Any, contacts: pd.DataFrame, touchpoint: str = "klantenservice"
+) -> pd.DataFrame:
     """CSAT answers about customer service, with the channel of the contact they are about
     (``attrs.contact_id``), else ``attrs.channel_asked``, else the survey's own channel."""
     s = events_frame(events, ["survey.response"])
@@ -117,20 +137,23 @@ def survey_csat_frame(events: Any, contacts: pd.DataFrame,
     return pd.DataFrame({"channel": channels, "score": s["score"].to_numpy()})
 
 
-def channel_service(contacts: pd.DataFrame, csat: pd.DataFrame | None = None,
-                    confidence: float = 0.95) -> pd.DataFrame:
+def channel_service(
+    contacts: pd.DataFrame, csat: pd.DataFrame | None = None, confidence: float = 0.95
+) -> pd.DataFrame:
     """Per channel: contacts, median and p90 response minutes, resolution % with a Wilson
     interval, and CSAT (% of 4-5 answers) with a Wilson interval and its n."""
     c = contacts
     resolved = c["resolved"].map(lambda v: v if isinstance(v, bool) else np.nan)
     g = c.assign(res=resolved.astype(float)).groupby("channel")
-    out = pd.DataFrame({
-        "contacts": g.size(),
-        "response_median_min": g["response_minutes"].median(),
-        "response_p90_min": g["response_minutes"].quantile(0.9),
-        "resolved_n": g["res"].count(),
-        "resolved_k": g["res"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "contacts": g.size(),
+            "response_median_min": g["response_minutes"].median(),
+            "response_p90_min": g["response_minutes"].quantile(0.9),
+            "resolved_n": g["res"].count(),
+            "resolved_k": g["res"].sum(),
+        }
+    )
     w = wilson_arrays(out["resolved_k"], out["resolved_n"], confidence)
     out["resolved_pct"], out["resolved_low"], out["resolved_high"] = w.value, w.ci_low, w.ci_high
     if csat is not None and len(csat):

@@ -48,18 +48,30 @@ class ModelRegistry:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
-    def save(self, model: ContactClassifier, training_size: int,
-             report: EvaluationReport | None, source: str = "") -> ModelInfo:
+    def save(
+        self,
+        model: ContactClassifier,
+        training_size: int,
+        report: EvaluationReport | None,
+        source: str = "",
+    ) -> ModelInfo:
         self.folder.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
         number = len(self.versions()) + 1
         version = f"v{number:04d}-{now:%Y%m%dT%H%M%S}"
-        info = ModelInfo(version, now.isoformat(timespec="seconds"), training_size,
-                         list(model.classes_), report.macro_f1 if report else None,
-                         report.to_dict() if report else None, source)
+        info = ModelInfo(
+            version,
+            now.isoformat(timespec="seconds"),
+            training_size,
+            list(model.classes_),
+            report.macro_f1 if report else None,
+            report.to_dict() if report else None,
+            source,
+        )
         joblib.dump(model, self.folder / f"{version}.joblib", compress=3)
         (self.folder / f"{version}.json").write_text(
-            json.dumps(info.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+            json.dumps(info.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         log.info("saved contact classifier %s (%d examples)", version, training_size)
         return info
 

@@ -38,17 +38,28 @@ def records(df: pd.DataFrame, digits: int = 3) -> list[dict[str, Any]]:
     return out
 
 
-def reason_report(events: Any, journey: JourneyConfig, taxonomy: Taxonomy,
-                  model: ContactClassifier | None = None, period: str | None = None,
-                  repeat_days: float = 7, lang: str = "nl") -> dict[str, Any]:
+def reason_report(
+    events: Any,
+    journey: JourneyConfig,
+    taxonomy: Taxonomy,
+    model: ContactClassifier | None = None,
+    period: str | None = None,
+    repeat_days: float = 7,
+    lang: str = "nl",
+) -> dict[str, Any]:
     """Rates per 100 orders (overall, by reason, by channel, by period), repeats, the cost
     Pareto and service by channel, as JSON-ready rows."""
     a = load_analysis(events, journey, taxonomy, model)
     return report_from(a, events, period, repeat_days, lang)
 
 
-def report_from(a: ContactAnalysis, events: Any, period: str | None = None,
-                repeat_days: float = 7, lang: str = "nl") -> dict[str, Any]:
+def report_from(
+    a: ContactAnalysis,
+    events: Any,
+    period: str | None = None,
+    repeat_days: float = 7,
+    lang: str = "nl",
+) -> dict[str, Any]:
     c, o, journey = a.contacts, a.orders, a.journey
     names = {r.id: r.name(lang) for r in a.taxonomy.reasons()}
     by_reason = contact_rates(c, o, by=["reason"])
@@ -67,10 +78,16 @@ def report_from(a: ContactAnalysis, events: Any, period: str | None = None,
     return report
 
 
-def contacts_overview(events: Any, journey: JourneyConfig, taxonomy: Taxonomy,
-                      model: ContactClassifier | None = None, top: int = 5,
-                      period: str | None = None, repeat_days: float = 7,
-                      lang: str = "nl") -> dict[str, Any]:
+def contacts_overview(
+    events: Any,
+    journey: JourneyConfig,
+    taxonomy: Taxonomy,
+    model: ContactClassifier | None = None,
+    top: int = 5,
+    period: str | None = None,
+    repeat_days: float = 7,
+    lang: str = "nl",
+) -> dict[str, Any]:
     """The war room and the reason report from one analysis (the contacts web page)."""
     a = load_analysis(events, journey, taxonomy, model)
     room = build_war_room(a, top=top, lang=lang)

@@ -30,12 +30,25 @@ from klantreis.analytics.stats import z_critical
 from klantreis.contacts.data import events_frame, parse_attrs
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["EXCLUDED_KINDS", "RootCause", "condition_times", "owner_breakdown", "root_causes",
-           "top_causes"]
+__all__ = [
+    "EXCLUDED_KINDS",
+    "RootCause",
+    "condition_times",
+    "owner_breakdown",
+    "root_causes",
+    "top_causes",
+]
 
 #: Kinds that are not journey conditions (feedback and the contacts themselves).
-EXCLUDED_KINDS = ("contact.inbound", "contact.outbound", "contact.labelled", "survey.response",
-                  "review.posted", "social.mention", "web.visit")
+EXCLUDED_KINDS = (
+    "contact.inbound",
+    "contact.outbound",
+    "contact.labelled",
+    "survey.response",
+    "review.posted",
+    "social.mention",
+    "web.visit",
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,14 @@ class RootCause:
 def _kind_times(ev: pd.DataFrame, start_kind: str) -> pd.DataFrame:
     e = ev[~ev["kind"].isin([*EXCLUDED_KINDS, start_kind])]
     first = e.sort_values("occurred_at").drop_duplicates(["journey_id", "kind"])
-    return pd.DataFrame({"journey_id": first["journey_id"], "condition": "kind:" + first["kind"],
-                         "at": first["occurred_at"], "owner": first["owner"]})
+    return pd.DataFrame(
+        {
+            "journey_id": first["journey_id"],
+            "condition": "kind:" + first["kind"],
+            "at": first["occurred_at"],
+            "owner": first["owner"],
+        }
+    )
 
 
 def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame]:
@@ -69,24 +88,40 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
         if p.empty:
             continue
         deadline = [parse_attrs(a).get(pr.deadline_attr) for a in p["attrs"]]
-        dl = pd.to_datetime(pd.Series(deadline, index=p.index, dtype=object), utc=True,
-                            errors="coerce", format="ISO8601").fillna(p["occurred_at"])
+        dl = pd.to_datetime(
+            pd.Series(deadline, index=p.index, dtype=object),
+            utc=True,
+            errors="coerce",
+            format="ISO8601",
+        ).fillna(p["occurred_at"])
         due = dl + pd.Timedelta(minutes=pr.grace_minutes)
-        f = (ev[ev["kind"] == pr.fulfilled_by].groupby("journey_id")["occurred_at"].min()
-             .rename("done"))
+        f = (
+            ev[ev["kind"] == pr.fulfilled_by]
+            .groupby("journey_id")["occurred_at"]
+            .min()
+            .rename("done")
+        )
         j = pd.DataFrame({"journey_id": p["journey_id"], "due": due, "owner": p["owner"]})
         j = j.join(f, on="journey_id")
         broken = j[j["done"].isna() | (j["done"] > j["due"])]
-        out.append(pd.DataFrame({"journey_id": broken["journey_id"],
-                                 "condition": f"broken:{pr.id}", "at": broken["due"],
-                                 "owner": broken["owner"]}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "journey_id": broken["journey_id"],
+                    "condition": f"broken:{pr.id}",
+                    "at": broken["due"],
+                    "owner": broken["owner"],
+                }
+            )
+        )
     return out
 
 
 def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     """Per journey and condition, the moment it became true and the owner of that moment."""
-    ev = events_frame(events.filter(~events.kind.isin(list(EXCLUDED_KINDS))
-                                    & events.journey_id.notnull()))
+    ev = events_frame(
+        events.filter(~events.kind.isin(list(EXCLUDED_KINDS)) & events.journey_id.notnull())
+    )
     parts = [_kind_times(ev, journey.journey_start), *_broken_times(ev, journey)]
     out = pd.concat(parts, ignore_index=True)
     for col in ("journey_id", "condition", "owner"):
@@ -94,8 +129,9 @@ def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     return out
 
 
-def _lift_ci(a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarray | float,
-             confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lift_ci(
+    a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarray | float, confidence: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = (a / n1) / (c / n2)
         se = np.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n2)
@@ -106,12 +142,18 @@ def _lift_ci(a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarra
 def _held_before(contacts: pd.DataFrame, conds: pd.DataFrame) -> pd.DataFrame:
     """One row per (contact, condition) that held before the contact."""
     m = contacts[["contact_id", "journey_id", "reason", "occurred_at"]].merge(
-        conds, on="journey_id", how="inner")
+        conds, on="journey_id", how="inner"
+    )
     return m[m["at"] < m["occurred_at"]].drop_duplicates(["contact_id", "condition"])
 
 
-def root_causes(contacts: pd.DataFrame, conds: pd.DataFrame, journeys: Sequence[str],
-                confidence: float = 0.95, min_contacts: int = 5) -> pd.DataFrame:
+def root_causes(
+    contacts: pd.DataFrame,
+    conds: pd.DataFrame,
+    journeys: Sequence[str],
+    confidence: float = 0.95,
+    min_contacts: int = 5,
+) -> pd.DataFrame:
     """Every (reason, condition) with lift, CI and attributable share, best first per reason.
 
     ``journeys``: the ids of all journeys (the population, e.g. those with an order).
@@ -129,8 +171,13 @@ def root_causes(contacts: pd.DataFrame, conds: pd.DataFrame, journeys: Sequence[
     if a.empty:
         return pd.DataFrame(columns=[*RootCause.__dataclass_fields__, "precondition_of"])
     cc = a["condition"].map(c_counts).to_numpy(float)
-    lift, lo, hi = _lift_ci(a["with_condition"].to_numpy(float), a["contacts"].to_numpy(float),
-                            cc, float(n2), confidence)
+    lift, lo, hi = _lift_ci(
+        a["with_condition"].to_numpy(float),
+        a["contacts"].to_numpy(float),
+        cc,
+        float(n2),
+        confidence,
+    )
     a["p_contacts"] = a["with_condition"] / a["contacts"]
     a["p_journeys"] = cc / n2
     a["lift"], a["ci_low"], a["ci_high"] = lift, lo, hi
@@ -152,10 +199,13 @@ def _preconditions(table: pd.DataFrame, base: pd.DataFrame, top: int = 6) -> lis
         rows = group.head(top)
         for i, a in rows.iterrows():
             for _, b in rows.iterrows():
-                if (str(b["condition"]).startswith("broken:") and b["lift"] > a["lift"]
-                        and b["condition"] != a["condition"]
-                        and b["ci_low"] > 1 and _inside(sets[b["condition"]],
-                                                       sets[a["condition"]])):
+                if (
+                    str(b["condition"]).startswith("broken:")
+                    and b["lift"] > a["lift"]
+                    and b["condition"] != a["condition"]
+                    and b["ci_low"] > 1
+                    and _inside(sets[b["condition"]], sets[a["condition"]])
+                ):
                     out[int(i)] = str(b["condition"])
                     break
     return out
@@ -165,19 +215,31 @@ def _inside(inner: set[str], outer: set[str]) -> bool:
     return len(inner & outer) >= 0.99 * len(inner)
 
 
-def top_causes(table: pd.DataFrame, reason: str, limit: int = 3,
-               min_lift: float = 1.5) -> list[RootCause]:
+def top_causes(
+    table: pd.DataFrame, reason: str, limit: int = 3, min_lift: float = 1.5
+) -> list[RootCause]:
     """The reason's conditions with lift >= ``min_lift`` and significantly above 1 (CI), that
     are not mere preconditions, most explaining first."""
-    t = table[(table["reason"] == reason) & (table["ci_low"] > 1)
-              & (table["lift"] >= min_lift)
-              & table["precondition_of"].isna()].head(limit)
-    return [RootCause(**{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-            for row in t[list(RootCause.__dataclass_fields__)].to_dict("records")]
+    t = table[
+        (table["reason"] == reason)
+        & (table["ci_low"] > 1)
+        & (table["lift"] >= min_lift)
+        & table["precondition_of"].isna()
+    ].head(limit)
+    return [
+        RootCause(**{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+        for row in t[list(RootCause.__dataclass_fields__)].to_dict("records")
+    ]
 
 
-def owner_breakdown(contacts: pd.DataFrame, conds: pd.DataFrame, reason: str, condition: str,
-                    journeys: Sequence[str], confidence: float = 0.95) -> pd.DataFrame:
+def owner_breakdown(
+    contacts: pd.DataFrame,
+    conds: pd.DataFrame,
+    reason: str,
+    condition: str,
+    journeys: Sequence[str],
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Which owner of the condition concentrates the reason's contacts.
 
     Per owner: contacts (of the reason, with the condition before it), journeys of the
@@ -189,16 +251,24 @@ def owner_breakdown(contacts: pd.DataFrame, conds: pd.DataFrame, reason: str, co
     cond = conds[(conds["condition"] == condition) & conds["journey_id"].isin(pop)]
     held = _held_before(c, cond)
     per_owner = held.groupby("owner").size().rename("contacts")
-    exposure = (conds[conds["journey_id"].isin(pop) & conds["owner"].notna()]
-                .drop_duplicates(["journey_id", "owner"]).groupby("owner").size())
+    exposure = (
+        conds[conds["journey_id"].isin(pop) & conds["owner"].notna()]
+        .drop_duplicates(["journey_id", "owner"])
+        .groupby("owner")
+        .size()
+    )
     exposure = exposure[exposure.index.isin(cond["owner"].dropna().unique())]
     out = pd.DataFrame({"journeys": exposure}).join(per_owner, how="left").fillna(0)
     total_c, total_j = out["contacts"].sum(), out["journeys"].sum()
     out["expected"] = total_c * out["journeys"] / total_j if total_j else 0.0
     out["excess"] = out["contacts"] - out["expected"]
-    lift, lo, hi = _lift_ci(out["contacts"].to_numpy(float), float(total_c),
-                            out["journeys"].to_numpy(float), float(total_j), confidence)
+    lift, lo, hi = _lift_ci(
+        out["contacts"].to_numpy(float),
+        float(total_c),
+        out["journeys"].to_numpy(float),
+        float(total_j),
+        confidence,
+    )
     out["lift"], out["ci_low"], out["ci_high"] = lift, lo, hi
     out["contacts"] = out["contacts"].astype(int)
-    return out.reset_index(names="owner").sort_values("excess", ascending=False,
-                                                      ignore_index=True)
+    return out.reset_index(names="owner").sort_values("excess", ascending=False, ignore_index=True)

@@ -119,8 +119,10 @@ class Taxonomy(_Strict):
         out = []
         for r in self.reasons():
             if r.touchpoint not in tps:
-                out.append(f"reason '{r.id}' names touchpoint '{r.touchpoint}' that the journey "
-                           f"configuration does not have (known: {', '.join(sorted(tps))})")
+                out.append(
+                    f"reason '{r.id}' names touchpoint '{r.touchpoint}' that the journey "
+                    f"configuration does not have (known: {', '.join(sorted(tps))})"
+                )
             if r.stage and r.stage not in stages:
                 out.append(f"reason '{r.id}' names unknown stage '{r.stage}'")
         return out

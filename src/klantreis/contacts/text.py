@@ -15,8 +15,14 @@ __all__ = ["normalise", "normalise_many", "stop_words"]
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 _CONTRACTIONS = (
-    ("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'m", " am"),
-    ("'re", " are"), ("'ve", " have"), ("'ll", " will"), ("'d", " would"),
+    ("can't", "can not"),
+    ("won't", "will not"),
+    ("n't", " not"),
+    ("'m", " am"),
+    ("'re", " are"),
+    ("'ve", " have"),
+    ("'ll", " will"),
+    ("'d", " would"),
 )
 
 

@@ -17,8 +17,13 @@ from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.models import ModelInfo, ModelRegistry
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 
-__all__ = ["LabelledSet", "evaluate_current", "labelled_from_csv", "labelled_from_store",
-           "train_and_save"]
+__all__ = [
+    "LabelledSet",
+    "evaluate_current",
+    "labelled_from_csv",
+    "labelled_from_store",
+    "train_and_save",
+]
 
 
 @dataclass
@@ -36,8 +41,10 @@ def labelled_from_csv(path: str | Path, taxonomy: Taxonomy | None = None) -> Lab
         reader = csv.DictReader(fh)
         cols = {c.strip().lower(): c for c in reader.fieldnames or []}
         if "text" not in cols or "label" not in cols:
-            raise ValueError(f"{p}: needs the columns text,label (found: "
-                             f"{', '.join(reader.fieldnames or []) or 'none'})")
+            raise ValueError(
+                f"{p}: needs the columns text,label (found: "
+                f"{', '.join(reader.fieldnames or []) or 'none'})"
+            )
         texts, labels, skipped = [], [], 0
         for row in reader:
             text, label = (row[cols["text"]] or "").strip(), (row[cols["label"]] or "").strip()
@@ -49,8 +56,10 @@ def labelled_from_csv(path: str | Path, taxonomy: Taxonomy | None = None) -> Lab
     if taxonomy is not None:
         unknown = sorted(set(labels) - set(taxonomy.reason_ids()) - {UNKNOWN})
         if unknown:
-            raise ValueError(f"{p}: labels not in the taxonomy: {', '.join(unknown[:10])}"
-                             " (use --any-labels to train on them anyway)")
+            raise ValueError(
+                f"{p}: labels not in the taxonomy: {', '.join(unknown[:10])}"
+                " (use --any-labels to train on them anyway)"
+            )
     return LabelledSet(texts, labels, str(p), skipped)
 
 
@@ -70,9 +79,14 @@ def labelled_from_store(events: Any, taxonomy: Taxonomy, use_given: bool = True)
     return LabelledSet(texts, labels, "store", skipped)
 
 
-def train_and_save(data: LabelledSet, registry: ModelRegistry, taxonomy: Taxonomy | None,
-                   seed: int = 0, test_size: float = 0.2,
-                   lr_weight: float = 0.0) -> tuple[ModelInfo, EvaluationReport]:
+def train_and_save(
+    data: LabelledSet,
+    registry: ModelRegistry,
+    taxonomy: Taxonomy | None,
+    seed: int = 0,
+    test_size: float = 0.2,
+    lr_weight: float = 0.0,
+) -> tuple[ModelInfo, EvaluationReport]:
     """Evaluate on a held-out split, refit on all, and save as a new version.
 
     The taxonomy's example phrases are added to the training data (never to the evaluation).
@@ -83,15 +97,22 @@ def train_and_save(data: LabelledSet, registry: ModelRegistry, taxonomy: Taxonom
         threshold = taxonomy.unknown_threshold
         pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
         extra = ([p for p, _ in pairs], [y for _, y in pairs])
-    model, report = train_with_holdout(data.texts, data.labels, test_size=test_size, seed=seed,
-                                       threshold=threshold, extra=extra,
-                                       lr_weight=lr_weight)
+    model, report = train_with_holdout(
+        data.texts,
+        data.labels,
+        test_size=test_size,
+        seed=seed,
+        threshold=threshold,
+        extra=extra,
+        lr_weight=lr_weight,
+    )
     info = registry.save(model, len(data.texts), report, data.source)
     return info, report
 
 
-def evaluate_current(registry: ModelRegistry, data: LabelledSet,
-                     version: str | None = None) -> EvaluationReport:
+def evaluate_current(
+    registry: ModelRegistry, data: LabelledSet, version: str | None = None
+) -> EvaluationReport:
     model = registry.load(version)
     if model is None:
         raise LookupError("no trained model yet: run `klantreis contacts train` first")

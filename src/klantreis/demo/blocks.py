@@ -18,8 +18,17 @@ import pyarrow.compute as pc
 
 from klantreis.model.events import EVENT_SCHEMA, conform
 
-__all__ = ["Block", "BlockContext", "assemble", "jbool", "jnum", "json_object", "jstr",
-           "jtime", "take"]
+__all__ = [
+    "Block",
+    "BlockContext",
+    "assemble",
+    "jbool",
+    "jnum",
+    "json_object",
+    "jstr",
+    "jtime",
+    "take",
+]
 
 Cat = tuple[Sequence[str], np.ndarray]
 Value = Union[str, Cat, pa.Array, list, None]  # noqa: UP007 (runtime alias)
@@ -96,7 +105,8 @@ def block_table(block: Block, ctx: BlockContext) -> pa.Table:
         "channel": _column(block.channel, n),
         "owner": _column(block.owner, n),
         "metric": _column(block.metric, n),
-        "score": pa.nulls(n, pa.float64()) if block.score is None
+        "score": pa.nulls(n, pa.float64())
+        if block.score is None
         else pa.array(block.score, pa.float64()),
         "text": _column(block.text, n),
         "lang": _column(block.lang, n),
@@ -146,8 +156,7 @@ def jbool(mask: np.ndarray) -> pa.Array:
 def jtime(t_us: np.ndarray) -> pa.Array:
     """ISO-8601 UTC to the minute: "2026-11-20T17:00:00Z"."""
     ts = pa.array(t_us.astype("int64"), pa.int64()).cast(_TS)
-    return pc.binary_join_element_wise('"', pc.strftime(ts, format="%Y-%m-%dT%H:%M"),
-                                       ':00Z"', "")
+    return pc.binary_join_element_wise('"', pc.strftime(ts, format="%Y-%m-%dT%H:%M"), ':00Z"', "")
 
 
 def json_object(n: int, **fields: pa.Array | str) -> pa.Array:

@@ -66,8 +66,10 @@ class DemoPeriod:
         tz = ZoneInfo(self.timezone)
         first = self.start - timedelta(days=_MARGIN_BEFORE)
         total = self.days + _MARGIN_BEFORE + _MARGIN_AFTER
-        return np.array([_us(datetime.combine(first + timedelta(days=i), time(0), tz))
-                         for i in range(total)], dtype="int64")
+        return np.array(
+            [_us(datetime.combine(first + timedelta(days=i), time(0), tz)) for i in range(total)],
+            dtype="int64",
+        )
 
     def local(self, day: np.ndarray, offset_us: np.ndarray | int) -> np.ndarray:
         """UTC time of local day index ``day`` (0 = start) plus a clock offset."""

@@ -65,30 +65,42 @@ def _delivery_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -
     missing = np.nonzero(s & f.not_received & (r < 0.85))[0]
     return [
         ("waar_is_mijn_pakket", late, _between(rng, f.deadline[late], f.t_delivered[late])),
-        ("waar_is_mijn_pakket", anxious,
-         _between(rng, f.t_promised[anxious], f.t_delivered[anxious])),
+        (
+            "waar_is_mijn_pakket",
+            anxious,
+            _between(rng, f.t_promised[anxious], f.t_delivered[anxious]),
+        ),
         ("pakket_beschadigd", damaged, _after(rng, f.t_delivered[damaged], HOUR, 48 * HOUR)),
-        ("bezorgd_niet_ontvangen", missing,
-         _after(rng, f.t_delivered[missing], 2 * HOUR, 30 * HOUR)),
+        (
+            "bezorgd_niet_ontvangen",
+            missing,
+            _after(rng, f.t_delivered[missing], 2 * HOUR, 30 * HOUR),
+        ),
     ]
 
 
 def _return_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list:
     ask = np.nonzero(f.returned & (r < 0.25))[0]
-    t_ask = np.maximum(f.t_return_requested[ask] - rng.uniform(HOUR, 30 * HOUR, len(ask)),
-                       f.t_delivered[ask] + 10 * MINUTE).astype("int64")
+    t_ask = np.maximum(
+        f.t_return_requested[ask] - rng.uniform(HOUR, 30 * HOUR, len(ask)),
+        f.t_delivered[ask] + 10 * MINUTE,
+    ).astype("int64")
     refund_late = f.refunded & (f.t_refund > f.refund_deadline)
     late = np.nonzero(refund_late & (r < 0.6))[0]
     impatient = np.nonzero(f.refunded & ~refund_late & (r < 0.04))[0]
-    t_imp = np.minimum(_after(rng, f.t_return_received[impatient], 2 * DAY, 6 * DAY),
-                       f.t_refund[impatient] - HOUR)
+    t_imp = np.minimum(
+        _after(rng, f.t_return_received[impatient], 2 * DAY, 6 * DAY), f.t_refund[impatient] - HOUR
+    )
     rejected = np.nonzero(f.returned & ~f.refunded & (r < 0.5))[0]
     return [
         ("retour_aanmelden", ask, t_ask),
         ("terugbetaling_status", late, _between(rng, f.refund_deadline[late], f.t_refund[late])),
         ("terugbetaling_status", impatient, t_imp),
-        ("terugbetaling_status", rejected,
-         _after(rng, f.t_return_received[rejected], 5 * DAY, 15 * DAY)),
+        (
+            "terugbetaling_status",
+            rejected,
+            _after(rng, f.t_return_received[rejected], 5 * DAY, 15 * DAY),
+        ),
     ]
 
 
@@ -102,8 +114,11 @@ def _other_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> l
     payment = np.nonzero(f.pay_failed & (r < np.where(f.paid, 0.35, 0.6)))[0]
     question = np.nonzero((u >= 0.012) & (u < 0.042))[0]
     after = s[question] & (rng.random(len(question)) < 0.5)
-    t_q = np.where(after, _after(rng, f.t_delivered[question], DAY, 20 * DAY),
-                   f.t_order[question] - rng.uniform(HOUR, 3 * DAY, len(question)).astype("int64"))
+    t_q = np.where(
+        after,
+        _after(rng, f.t_delivered[question], DAY, 20 * DAY),
+        f.t_order[question] - rng.uniform(HOUR, 3 * DAY, len(question)).astype("int64"),
+    )
     login = np.nonzero((u >= 0.042) & (u < 0.052))[0]
     return [
         ("factuur_niet_ontvangen", bounced, _after(rng, f.t_invoice[bounced], DAY, 10 * DAY)),
@@ -113,13 +128,15 @@ def _other_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> l
         ("bestelling_wijzigen", np.nonzero(f.change_request)[0], f.t_request[f.change_request]),
         ("bestelling_annuleren", np.nonzero(f.cancel_request)[0], f.t_request[f.cancel_request]),
         ("productvraag", question, t_q),
-        ("inloggen_account", login,
-         f.t_order[login] - rng.uniform(10 * MINUTE, 2 * DAY, len(login)).astype("int64")),
+        (
+            "inloggen_account",
+            login,
+            f.t_order[login] - rng.uniform(10 * MINUTE, 2 * DAY, len(login)).astype("int64"),
+        ),
     ]
 
 
-def _channels(english: np.ndarray, rng: np.random.Generator, phone_bias: float = 0.0
-              ) -> np.ndarray:
+def _channels(english: np.ndarray, rng: np.random.Generator, phone_bias: float = 0.0) -> np.ndarray:
     p_nl = _CHANNEL_P_NL.copy()
     p_nl[0] += phone_bias
     cum_nl, cum_en = np.cumsum(p_nl / p_nl.sum()), np.cumsum(_CHANNEL_P_EN)
@@ -129,8 +146,9 @@ def _channels(english: np.ndarray, rng: np.random.Generator, phone_bias: float =
     return np.where(english, ch_en, ch_nl).clip(0, len(CONTACT_CHANNELS) - 1)
 
 
-def _handling(channel: np.ndarray, reason: np.ndarray, repeat: np.ndarray,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _handling(
+    channel: np.ndarray, reason: np.ndarray, repeat: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(channel)
     minutes = _RESPONSE_MEDIAN_MIN[channel] * np.exp(rng.normal(0, 1, n) * _RESPONSE_SIGMA[channel])
     p = _RESOLVED_P[channel] * np.where(reason == _REASON["bezorgd_niet_ontvangen"], 0.7, 1.0)
@@ -141,8 +159,9 @@ def _handling(channel: np.ndarray, reason: np.ndarray, repeat: np.ndarray,
 def draw_contacts(f: Fulfilment, english: np.ndarray, rng: np.random.Generator) -> Contacts:
     """Who contacts us, why, when and how; plus repeats of unresolved contacts."""
     r = rng.random(f.n)
-    triggers = (_delivery_triggers(f, r, rng) + _return_triggers(f, r, rng)
-                + _other_triggers(f, r, rng))
+    triggers = (
+        _delivery_triggers(f, r, rng) + _return_triggers(f, r, rng) + _other_triggers(f, r, rng)
+    )
     order = np.concatenate([idx for _, idx, _ in triggers]).astype("int64")
     reason = np.concatenate([np.full(len(idx), _REASON[name]) for name, idx, _ in triggers])
     t = np.concatenate([ts for _, _, ts in triggers]).astype("int64")
@@ -156,11 +175,14 @@ def draw_contacts(f: Fulfilment, english: np.ndarray, rng: np.random.Generator) 
     r_minutes, r_resolved = _handling(r_channel, reason[again], np.ones(len(again), "int64"), rng)
     r_t = t[again] + rng.uniform(3 * HOUR, 60 * HOUR, len(again)).astype("int64")
     return Contacts(
-        order=np.concatenate([order, order[again]]), reason=np.concatenate([reason, reason[again]]),
-        t=np.concatenate([t, r_t]), channel=np.concatenate([channel, r_channel]),
+        order=np.concatenate([order, order[again]]),
+        reason=np.concatenate([reason, reason[again]]),
+        t=np.concatenate([t, r_t]),
+        channel=np.concatenate([channel, r_channel]),
         repeat=np.concatenate([np.zeros(len(order), "int64"), np.ones(len(again), "int64")]),
         resolved=np.concatenate([resolved, r_resolved]),
-        response_minutes=np.concatenate([minutes, r_minutes]))
+        response_minutes=np.concatenate([minutes, r_minutes]),
+    )
 
 
 def contact_ids(c: Contacts, journey_ids: pa.Array) -> pa.Array:
@@ -180,15 +202,26 @@ def _callbacks(c: Contacts, cid: pa.Array, rng: np.random.Generator) -> Block:
     t_back = c.t[back] + rng.uniform(HOUR, 26 * HOUR, n).astype("int64")
     replied = cid.take(pa.array(back, pa.int64()))
     return Block(
-        kind="contact.outbound", code="co", order=c.order[back], t=t_back, seq=c.seq[back],
-        touchpoint="klantenservice", channel=(("phone", "email"), rng.integers(0, 2, n)),
+        kind="contact.outbound",
+        code="co",
+        order=c.order[back],
+        t=t_back,
+        seq=c.seq[back],
+        touchpoint="klantenservice",
+        channel=(("phone", "email"), rng.integers(0, 2, n)),
         owner="customer_service",
-        attrs=json_object(n, contact_id=jstr(pc.binary_join_element_wise(replied, "-T", ""), n),
-                          in_reply_to=jstr(replied, n), reason=jstr((REASONS, c.reason[back]), n)))
+        attrs=json_object(
+            n,
+            contact_id=jstr(pc.binary_join_element_wise(replied, "-T", ""), n),
+            in_reply_to=jstr(replied, n),
+            reason=jstr((REASONS, c.reason[back]), n),
+        ),
+    )
 
 
-def contact_blocks(c: Contacts, f: Fulfilment, english: np.ndarray, journey_ids: pa.Array,
-                   rng: np.random.Generator) -> list[Block]:
+def contact_blocks(
+    c: Contacts, f: Fulfilment, english: np.ndarray, journey_ids: pa.Array, rng: np.random.Generator
+) -> list[Block]:
     """``contact.inbound`` with text and attrs, and call-backs (``contact.outbound``)."""
     n = len(c.order)
     en = english[c.order]
@@ -196,10 +229,23 @@ def contact_blocks(c: Contacts, f: Fulfilment, english: np.ndarray, journey_ids:
     texts = render_contacts(c.reason, en, take(journey_ids, c.order).to_pylist(), carriers, rng)
     cid = contact_ids(c, journey_ids)
     inbound = Block(
-        kind="contact.inbound", code="ci", order=c.order, t=c.t, seq=c.seq,
-        touchpoint="klantenservice", channel=(CONTACT_CHANNELS, c.channel),
-        owner="customer_service", text=texts, lang=(("nl", "en"), en.astype("int64")),
-        attrs=json_object(n, contact_id=jstr(cid, n), reason=jstr((REASONS, c.reason), n),
-                          response_minutes=jnum(c.response_minutes, 1),
-                          resolved=jbool(c.resolved), agent=_agents(n, rng)))
+        kind="contact.inbound",
+        code="ci",
+        order=c.order,
+        t=c.t,
+        seq=c.seq,
+        touchpoint="klantenservice",
+        channel=(CONTACT_CHANNELS, c.channel),
+        owner="customer_service",
+        text=texts,
+        lang=(("nl", "en"), en.astype("int64")),
+        attrs=json_object(
+            n,
+            contact_id=jstr(cid, n),
+            reason=jstr((REASONS, c.reason), n),
+            response_minutes=jnum(c.response_minutes, 1),
+            resolved=jbool(c.resolved),
+            agent=_agents(n, rng),
+        ),
+    )
     return [inbound, _callbacks(c, cid, rng)]

@@ -43,8 +43,9 @@ class _Batch:
     hi: int
 
 
-def demo_period(start: date | None = None, days: int = 120,
-                now: datetime | None = None) -> DemoPeriod:
+def demo_period(
+    start: date | None = None, days: int = 120, now: datetime | None = None
+) -> DemoPeriod:
     """The period: ``days`` days from ``start``, or ending at ``now`` (default: the fixed
     DEFAULT_END, 20 November 2026 15:00 Amsterdam time)."""
     if start is not None and now is not None:
@@ -65,25 +66,38 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
     return pc.binary_join_element_wise(prefix, pc.utf8_lpad(text, width, "0"), "")
 
 
-def _batch_table(sk: Skeleton, batch: _Batch, seed: int, period: DemoPeriod,
-                 prefix: str) -> pa.Table:
+def _batch_table(
+    sk: Skeleton, batch: _Batch, seed: int, period: DemoPeriod, prefix: str
+) -> pa.Table:
     rng = np.random.default_rng([seed, 1, batch.number])
     sl = slice(batch.lo, batch.hi)
     english, mood = sk.english[sl], sk.mood[sl]
     journey_ids = _ids("HH", np.arange(batch.lo, batch.hi) + FIRST_ORDER_NUMBER, 8)
-    ctx = BlockContext(journey_ids=journey_ids, customer_ids=_ids("K", sk.customer[sl] + 1, 7),
-                       prefix=prefix, now_us=period.now_us)
+    ctx = BlockContext(
+        journey_ids=journey_ids,
+        customer_ids=_ids("K", sk.customer[sl] + 1, 7),
+        prefix=prefix,
+        now_us=period.now_us,
+    )
     f = fulfil(sk.t_order[sl], period, rng)
     contacts = draw_contacts(f, english, rng)
-    blocks = (fulfilment_blocks(f, sk.repeat[sl], rng)
-              + contact_blocks(contacts, f, english, journey_ids, rng)
-              + feedback_blocks(f, contacts, mood, english, journey_ids, rng, period.now_us,
-                                sk.repeat[sl]))
+    blocks = (
+        fulfilment_blocks(f, sk.repeat[sl], rng)
+        + contact_blocks(contacts, f, english, journey_ids, rng)
+        + feedback_blocks(
+            f, contacts, mood, english, journey_ids, rng, period.now_us, sk.repeat[sl]
+        )
+    )
     return conform(assemble(blocks, ctx))
 
 
-def generate_demo(orders: int, seed: int = 7, start: date | None = None, days: int = 120,
-                  now: datetime | None = None) -> Iterator[pa.Table]:
+def generate_demo(
+    orders: int,
+    seed: int = 7,
+    start: date | None = None,
+    days: int = 120,
+    now: datetime | None = None,
+) -> Iterator[pa.Table]:
     """Yield the demo's events in batches of ``BATCH_ORDERS`` orders (EVENT_SCHEMA tables).
 
     ``orders`` placed over ``days`` days; the last day is partial (cut at ``now``) and

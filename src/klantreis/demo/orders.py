@@ -19,8 +19,34 @@ CARRIERS = ("carrier:snelpost", "carrier:pakketdirect", "carrier:vlotbezorgd")
 CARRIER_NAMES = ("SnelPost", "PakketDirect", "VlotBezorgd")
 METHODS = ("ideal", "creditcard", "klarna")
 
-_HOUR_PROFILE = np.array([0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.6, 0.9, 1.0, 1.1, 1.1, 1.2,
-                          1.2, 1.1, 1.1, 1.1, 1.2, 1.3, 1.6, 1.9, 2.0, 1.6, 0.8])
+_HOUR_PROFILE = np.array(
+    [
+        0.2,
+        0.1,
+        0.05,
+        0.05,
+        0.05,
+        0.1,
+        0.3,
+        0.6,
+        0.9,
+        1.0,
+        1.1,
+        1.1,
+        1.2,
+        1.2,
+        1.1,
+        1.1,
+        1.1,
+        1.2,
+        1.3,
+        1.6,
+        1.9,
+        2.0,
+        1.6,
+        0.8,
+    ]
+)
 _WEEKDAY = np.array([1.1, 1.0, 1.0, 0.95, 0.9, 0.8, 1.15])
 _CARRIER_SHARE_START = np.array([0.42, 0.35, 0.23])
 _CARRIER_SHARE_END = np.array([0.30, 0.28, 0.42])
@@ -65,8 +91,9 @@ def skeleton(n: int, period: DemoPeriod, rng: np.random.Generator) -> Skeleton:
     repeat[first] = False
     english = rng.random(n_customers) < 0.15
     mood = rng.normal(0.0, 0.45, n_customers)
-    return Skeleton(_order_times(n, period, rng), customer, repeat, english[customer],
-                    mood[customer])
+    return Skeleton(
+        _order_times(n, period, rng), customer, repeat, english[customer], mood[customer]
+    )
 
 
 @dataclass
@@ -122,11 +149,20 @@ def _payment(t_order: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndar
     failed = rng.random(n) < fail_p
     retried = rng.random(n) < 0.75
     t_failed = t_order + _uniform(rng, 20e6, 3 * MINUTE, n)
-    t_paid = np.where(failed, t_failed + _uniform(rng, 2 * MINUTE, 40 * MINUTE, n),
-                      t_order + _uniform(rng, 10e6, 90e6, n))
+    t_paid = np.where(
+        failed,
+        t_failed + _uniform(rng, 2 * MINUTE, 40 * MINUTE, n),
+        t_order + _uniform(rng, 10e6, 90e6, n),
+    )
     amount = np.round(np.exp(rng.normal(np.log(65), 0.8, n)), 2) + 4.95
-    return {"method": method, "pay_failed": failed, "t_pay_failed": t_failed,
-            "paid": ~failed | retried, "t_paid": t_paid, "amount": amount}
+    return {
+        "method": method,
+        "pay_failed": failed,
+        "t_pay_failed": t_failed,
+        "paid": ~failed | retried,
+        "t_paid": t_paid,
+        "amount": amount,
+    }
 
 
 def _handover(t_order: np.ndarray, period: DemoPeriod, rng: np.random.Generator) -> np.ndarray:
@@ -137,14 +173,17 @@ def _handover(t_order: np.ndarray, period: DemoPeriod, rng: np.random.Generator)
 
 
 def _carrier(decline: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    share = (_CARRIER_SHARE_START[None, :] * (1 - decline[:, None])
-             + _CARRIER_SHARE_END[None, :] * decline[:, None])
+    share = (
+        _CARRIER_SHARE_START[None, :] * (1 - decline[:, None])
+        + _CARRIER_SHARE_END[None, :] * decline[:, None]
+    )
     cum = np.cumsum(share, axis=1)
     return (rng.random(len(decline))[:, None] > cum).sum(axis=1).clip(0, 2)
 
 
-def _deadline(t_handover: np.ndarray, carrier: np.ndarray, period: DemoPeriod,
-              rng: np.random.Generator) -> np.ndarray:
+def _deadline(
+    t_handover: np.ndarray, carrier: np.ndarray, period: DemoPeriod, rng: np.random.Generator
+) -> np.ndarray:
     day = period.day_of(t_handover) + 1
     day = day + (period.weekday(day) == 6)  # no deliveries on Sunday
     slot_p = np.array([[0.25, 0.5, 0.25], [0.2, 0.5, 0.3], [0.1, 0.4, 0.5]])[carrier]
@@ -156,16 +195,18 @@ def _delivery(f: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     carrier, decline, deadline = f["carrier"], f["decline"], f["deadline"]
     n = len(carrier)
     on_time_p = np.array([0.962, 0.905, 0.80])[carrier]
-    on_time_p = np.where(carrier == 2, on_time_p - 0.45 * decline ** 1.3, on_time_p)
+    on_time_p = np.where(carrier == 2, on_time_p - 0.45 * decline**1.3, on_time_p)
     late = rng.random(n) > on_time_p
     attempt_failed = late & (rng.random(n) < np.array([0.25, 0.3, 0.35])[carrier])
     t_attempt = deadline - _uniform(rng, 0.5 * HOUR, 4 * HOUR, n)
     mean_late = 14 * HOUR * (1 + decline * (carrier == 2))
     late_by = (0.25 * HOUR + rng.exponential(1.0, n) * mean_late).clip(0, 120 * HOUR)
-    late_by = np.where(attempt_failed, DAY + rng.normal(0, 2 * HOUR, n).clip(-3 * HOUR, 3 * HOUR),
-                       late_by)
-    early = np.maximum(deadline - _uniform(rng, 0.2 * HOUR, 7 * HOUR, n),
-                       f["t_handover"] + 10 * HOUR)
+    late_by = np.where(
+        attempt_failed, DAY + rng.normal(0, 2 * HOUR, n).clip(-3 * HOUR, 3 * HOUR), late_by
+    )
+    early = np.maximum(
+        deadline - _uniform(rng, 0.2 * HOUR, 7 * HOUR, n), f["t_handover"] + 10 * HOUR
+    )
     f["late"], f["attempt_failed"], f["t_attempt"] = late, attempt_failed, t_attempt
     f["t_delivered"] = np.where(late, deadline + late_by.astype("int64"), early)
     f["damaged"] = rng.random(n) < np.array([0.012, 0.02, 0.04])[carrier]
@@ -188,8 +229,9 @@ def _invoice(f: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     n = len(f["t_order"])
     f["t_invoice"] = f["t_handover"] + _uniform(rng, MINUTE, 15 * MINUTE, n)
     f["bounced"] = rng.random(n) < 0.03
-    pay_after = np.where(f["bounced"], _uniform(rng, 15 * DAY, 30 * DAY, n),
-                         _uniform(rng, DAY, 13 * DAY, n))
+    pay_after = np.where(
+        f["bounced"], _uniform(rng, 15 * DAY, 30 * DAY, n), _uniform(rng, DAY, 13 * DAY, n)
+    )
     f["t_invoice_paid"] = f["t_invoice"] + pay_after
 
 
@@ -202,8 +244,11 @@ def _returns(f: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     f["refund_deadline"] = f["t_return_received"] + 14 * DAY
     late = rng.random(n) < 0.11
     f["refunded"] = f["returned"] & (rng.random(n) < 0.97)
-    f["t_refund"] = np.where(late, f["refund_deadline"] + _uniform(rng, DAY, 12 * DAY, n),
-                             f["t_return_received"] + _uniform(rng, DAY, 9 * DAY, n))
+    f["t_refund"] = np.where(
+        late,
+        f["refund_deadline"] + _uniform(rng, DAY, 12 * DAY, n),
+        f["t_return_received"] + _uniform(rng, DAY, 9 * DAY, n),
+    )
 
 
 def fulfil(t_order: np.ndarray, period: DemoPeriod, rng: np.random.Generator) -> Fulfilment:

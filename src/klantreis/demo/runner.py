@@ -38,13 +38,17 @@ class DemoConflictError(RuntimeError):
 
 
 def _check_no_other_demo(app: App, prefix: str) -> None:
-    rows = app.store.query("SELECT event_id FROM events WHERE source = 'demo' AND NOT"
-                           " starts_with(event_id, ?) LIMIT 1", [prefix]).to_pylist()
+    rows = app.store.query(
+        "SELECT event_id FROM events WHERE source = 'demo' AND NOT"
+        " starts_with(event_id, ?) LIMIT 1",
+        [prefix],
+    ).to_pylist()
     if rows:
         raise DemoConflictError(
             f"{app.store.path} already holds a demo with another seed, size or period; "
             "start from an empty store (klantreis demo --fresh) / deze opslag bevat al een "
-            "andere demo; begin opnieuw met --fresh")
+            "andere demo; begin opnieuw met --fresh"
+        )
 
 
 @dataclass
@@ -72,17 +76,33 @@ class DemoSummary:
         return self.kinds["survey.response"]
 
     def as_dict(self) -> dict[str, object]:
-        return {"seed": self.seed, "period_start": self.period_start.isoformat(),
-                "period_end": self.period_end.isoformat(), "orders": self.orders,
-                "customers": self.customers, "events": self.events, "stored": self.stored,
-                "duplicates": self.duplicates, "quarantined": self.quarantined,
-                "contacts": self.contacts, "survey_answers": self.survey_answers,
-                "kinds": dict(sorted(self.kinds.items())), "seconds": round(self.seconds, 2)}
+        return {
+            "seed": self.seed,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "orders": self.orders,
+            "customers": self.customers,
+            "events": self.events,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "contacts": self.contacts,
+            "survey_answers": self.survey_answers,
+            "kinds": dict(sorted(self.kinds.items())),
+            "seconds": round(self.seconds, 2),
+        }
 
 
-def run_demo(app: App, orders: int = DEFAULT_ORDERS, seed: int = 7, *, days: int = 120,
-             start: date | None = None, now: datetime | None = None,
-             progress: Callable[[int, int], None] | None = None) -> DemoSummary:
+def run_demo(
+    app: App,
+    orders: int = DEFAULT_ORDERS,
+    seed: int = 7,
+    *,
+    days: int = 120,
+    start: date | None = None,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoSummary:
     """Generate ``orders`` orders of the demo webshop and ingest them into ``app``'s store.
 
     ``progress(orders_done, orders)`` is called after each batch. Nothing is quarantined:
@@ -96,8 +116,9 @@ def run_demo(app: App, orders: int = DEFAULT_ORDERS, seed: int = 7, *, days: int
     result: AppendResult = EMPTY_RESULT
     customers: set[str] = set()
     for table in generate_demo(orders, seed, days=days, now=period.now):
-        result = result + ingest_table(app.store, table, app.journey, source="demo",
-                                       first_line=summary.events + 1)
+        result = result + ingest_table(
+            app.store, table, app.journey, source="demo", first_line=summary.events + 1
+        )
         summary.events += table.num_rows
         kinds = pc.value_counts(table["kind"]).to_pylist()
         summary.kinds.update({k["values"]: k["counts"] for k in kinds})
@@ -110,6 +131,11 @@ def run_demo(app: App, orders: int = DEFAULT_ORDERS, seed: int = 7, *, days: int
     summary.quarantined = result.quarantined
     summary.seconds = time.perf_counter() - began
     app.store.record_run("demo", started_at, result, rows_read=summary.events)
-    log.info("demo: %d events, %d stored, %d duplicates in %.1f s", summary.events,
-             summary.stored, summary.duplicates, summary.seconds)
+    log.info(
+        "demo: %d events, %d stored, %d duplicates in %.1f s",
+        summary.events,
+        summary.stored,
+        summary.duplicates,
+        summary.seconds,
+    )
     return summary

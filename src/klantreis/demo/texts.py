@@ -24,9 +24,18 @@ __all__ = ["NASTY_COMMENTS", "REASONS", "render_comments", "render_contacts"]
 
 #: Contact reason ids, in a fixed order (their index is the reason code in the generator).
 REASONS: tuple[str, ...] = (
-    "waar_is_mijn_pakket", "pakket_beschadigd", "bezorgd_niet_ontvangen", "retour_aanmelden",
-    "terugbetaling_status", "factuur_niet_ontvangen", "factuur_onjuist", "betaling_mislukt",
-    "bestelling_wijzigen", "bestelling_annuleren", "productvraag", "inloggen_account",
+    "waar_is_mijn_pakket",
+    "pakket_beschadigd",
+    "bezorgd_niet_ontvangen",
+    "retour_aanmelden",
+    "terugbetaling_status",
+    "factuur_niet_ontvangen",
+    "factuur_onjuist",
+    "betaling_mislukt",
+    "bestelling_wijzigen",
+    "bestelling_annuleren",
+    "productvraag",
+    "inloggen_account",
 )
 
 #: Comments that exercise escaping and masking (fictional data; the IBAN is a test number).
@@ -71,8 +80,8 @@ def _typo(text: str, r: int) -> str:
         return text
     pos = 2 + (r // 41) % (len(text) - 4)
     if (r // 43) % 2:
-        return text[:pos] + text[pos + 1] + text[pos] + text[pos + 2:]
-    return text[:pos] + text[pos + 1:]
+        return text[:pos] + text[pos + 1] + text[pos] + text[pos + 2 :]
+    return text[:pos] + text[pos + 1 :]
 
 
 def _vary(text: str, r: int) -> str:
@@ -99,30 +108,38 @@ def _template(reason: str, lang: str, r: int) -> str:
     template = options[r % len(options)]
     if style < 12:
         prefix = PREFIXES[lang][(r // 71) % len(PREFIXES[lang])]
-        template = (template.replace("{hallo}", "{hallo} " + prefix, 1) if "{hallo}" in template
-                    else prefix + " " + template)
+        template = (
+            template.replace("{hallo}", "{hallo} " + prefix, 1)
+            if "{hallo}" in template
+            else prefix + " " + template
+        )
     elif style < 18 and lang == "nl":
         extra = CONFUSERS[reason]
         template = template + " " + extra[(r // 73) % len(extra)]
     return template
 
 
-def render_contacts(reasons: np.ndarray, english: np.ndarray, order_ids: list[str],
-                    carriers: list[str], rng: np.random.Generator) -> list[str]:
+def render_contacts(
+    reasons: np.ndarray,
+    english: np.ndarray,
+    order_ids: list[str],
+    carriers: list[str],
+    rng: np.random.Generator,
+) -> list[str]:
     """One customer message per contact: reason codes (index in REASONS), English flags,
     the order id and the (display) carrier name of each contact."""
     draws = rng.integers(0, 2**62, size=len(reasons)).tolist()
     out = []
-    for code, en, order_id, carrier, r in zip(reasons.tolist(), english.tolist(), order_ids,
-                                              carriers, draws, strict=True):
+    for code, en, order_id, carrier, r in zip(
+        reasons.tolist(), english.tolist(), order_ids, carriers, draws, strict=True
+    ):
         lang = "en" if en else "nl"
         template = _template(REASONS[code], lang, r)
         out.append(_vary(_fill(template, lang, r, order_id, carrier), r))
     return out
 
 
-def render_comments(topics: list[str], english: np.ndarray,
-                    rng: np.random.Generator) -> list[str]:
+def render_comments(topics: list[str], english: np.ndarray, rng: np.random.Generator) -> list[str]:
     """One comment per topic (a key of COMMENTS), in Dutch or English, with variation."""
     draws = rng.integers(0, 2**62, size=len(topics)).tolist()
     out = []

@@ -54,8 +54,10 @@ EVENT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
 }
 
 EVENT_SCHEMA = pa.schema(
-    [pa.field(name, typ, nullable=name not in ("event_id", "occurred_at", "kind"))
-     for name, (typ, _) in EVENT_COLUMNS.items()]
+    [
+        pa.field(name, typ, nullable=name not in ("event_id", "occurred_at", "kind"))
+        for name, (typ, _) in EVENT_COLUMNS.items()
+    ]
 )
 
 REQUIRED_COLUMNS = ("occurred_at", "kind")
@@ -137,8 +139,11 @@ def events_from_records(records: list[Mapping[str, Any]], source: str = "api") -
 
 
 _FAST_SCHEMA = pa.schema(
-    [(name, pa.float64() if name == "score" else pa.string())
-     for name in EVENT_COLUMNS if name not in ("attrs", "source")]
+    [
+        (name, pa.float64() if name == "score" else pa.string())
+        for name in EVENT_COLUMNS
+        if name not in ("attrs", "source")
+    ]
 )
 
 
@@ -241,20 +246,30 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     mark(pc.or_kleene(pc.is_null(eid), pc.equal(pc.utf8_length(eid), 0)), "missing event_id")
     ts = table.column("occurred_at")
     mark(pc.is_null(ts), "missing or unparseable occurred_at")
-    mark(pc.less(ts, pa.scalar(EARLIEST, pa.timestamp("us", tz="UTC"))),
-         "impossible occurred_at (before 1990)")
-    mark(pc.greater(ts, pa.scalar(latest, pa.timestamp("us", tz="UTC"))),
-         "impossible occurred_at (more than 5 years ahead)")
+    mark(
+        pc.less(ts, pa.scalar(EARLIEST, pa.timestamp("us", tz="UTC"))),
+        "impossible occurred_at (before 1990)",
+    )
+    mark(
+        pc.greater(ts, pa.scalar(latest, pa.timestamp("us", tz="UTC"))),
+        "impossible occurred_at (more than 5 years ahead)",
+    )
     kind = table.column("kind")
     mark(pc.is_null(kind), "missing kind")
-    mark(pc.invert(pc.match_substring_regex(kind, KIND_PATTERN.pattern)),
-         "kind must be dotted lower-case, e.g. order.placed")
+    mark(
+        pc.invert(pc.match_substring_regex(kind, KIND_PATTERN.pattern)),
+        "kind must be dotted lower-case, e.g. order.placed",
+    )
     for name in EVENT_COLUMNS:
         if EVENT_COLUMNS[name][0] == pa.string() and name not in ("text", "attrs"):
-            mark(pc.greater(pc.utf8_length(table.column(name)), MAX_FIELD_CHARS),
-                 f"{name} longer than {MAX_FIELD_CHARS} characters")
-    mark(pc.greater(pc.utf8_length(table.column("text")), MAX_TEXT_CHARS),
-         f"text longer than {MAX_TEXT_CHARS} characters")
+            mark(
+                pc.greater(pc.utf8_length(table.column(name)), MAX_FIELD_CHARS),
+                f"{name} longer than {MAX_FIELD_CHARS} characters",
+            )
+    mark(
+        pc.greater(pc.utf8_length(table.column("text")), MAX_TEXT_CHARS),
+        f"text longer than {MAX_TEXT_CHARS} characters",
+    )
     _check_scores(table, mark)
     _check_attrs(table, reasons)
 
@@ -289,27 +304,39 @@ def validation_reason_sql(now: datetime | None = None, known_kinds: Iterable[str
     rules = [
         ("event_id IS NULL OR length(event_id) = 0", "missing event_id"),
         ("occurred_at IS NULL", "missing or unparseable occurred_at"),
-        (f"occurred_at < TIMESTAMPTZ {_sql_text(EARLIEST.isoformat())}",
-         "impossible occurred_at (before 1990)"),
-        (f"occurred_at > TIMESTAMPTZ {_sql_text(latest.astimezone(UTC).isoformat())}",
-         "impossible occurred_at (more than 5 years ahead)"),
+        (
+            f"occurred_at < TIMESTAMPTZ {_sql_text(EARLIEST.isoformat())}",
+            "impossible occurred_at (before 1990)",
+        ),
+        (
+            f"occurred_at > TIMESTAMPTZ {_sql_text(latest.astimezone(UTC).isoformat())}",
+            "impossible occurred_at (more than 5 years ahead)",
+        ),
         ("kind IS NULL", "missing kind"),
         (kind_rule, "kind must be dotted lower-case, e.g. order.placed"),
     ]
-    rules += [(f"length({name}) > {MAX_FIELD_CHARS}",
-               f"{name} longer than {MAX_FIELD_CHARS} characters")
-              for name, (typ, _) in EVENT_COLUMNS.items()
-              if typ == pa.string() and name not in ("text", "attrs")]
+    rules += [
+        (f"length({name}) > {MAX_FIELD_CHARS}", f"{name} longer than {MAX_FIELD_CHARS} characters")
+        for name, (typ, _) in EVENT_COLUMNS.items()
+        if typ == pa.string() and name not in ("text", "attrs")
+    ]
     rules += [
         (f"length(text) > {MAX_TEXT_CHARS}", f"text longer than {MAX_TEXT_CHARS} characters"),
         ("score IS NOT NULL AND isnan(score)", "score is not a number"),
-        (f"score IS NOT NULL AND coalesce(metric NOT IN ({known}), TRUE)",
-         "score without a known metric (nps, ces, csat, stars)"),
+        (
+            f"score IS NOT NULL AND coalesce(metric NOT IN ({known}), TRUE)",
+            "score without a known metric (nps, ces, csat, stars)",
+        ),
         ("metric IS NOT NULL AND score IS NULL", "metric without a score"),
         (f"metric NOT IN ({known})", "unknown metric (use nps, ces, csat or stars)"),
     ]
-    rules += [(f"metric = {_sql_text(name)} AND (score < {lo!r} OR score > {hi!r})",
-               f"{name} score outside {lo:g}-{hi:g}") for name, (lo, hi) in METRIC_RANGES.items()]
+    rules += [
+        (
+            f"metric = {_sql_text(name)} AND (score < {lo!r} OR score > {hi!r})",
+            f"{name} score outside {lo:g}-{hi:g}",
+        )
+        for name, (lo, hi) in METRIC_RANGES.items()
+    ]
     rules += [
         ("NOT starts_with(attrs, '{')", "attrs must be a JSON object"),
         ("NOT json_valid(attrs)", "attrs is not valid JSON"),
@@ -341,11 +368,15 @@ def _check_scores(table: pa.Table, mark: Any) -> None:
     has_score = pc.is_valid(score)
     known = pc.is_in(metric, pa.array(list(METRIC_RANGES)))
     mark(pc.and_(has_score, pc.is_nan(score)), "score is not a number")
-    mark(pc.and_(has_score, pc.invert(pc.fill_null(known, False))),
-         "score without a known metric (nps, ces, csat, stars)")
+    mark(
+        pc.and_(has_score, pc.invert(pc.fill_null(known, False))),
+        "score without a known metric (nps, ces, csat, stars)",
+    )
     mark(pc.and_(pc.is_valid(metric), pc.invert(has_score)), "metric without a score")
-    mark(pc.and_(pc.is_valid(metric), pc.invert(pc.fill_null(known, False))),
-         "unknown metric (use nps, ces, csat or stars)")
+    mark(
+        pc.and_(pc.is_valid(metric), pc.invert(pc.fill_null(known, False))),
+        "unknown metric (use nps, ces, csat or stars)",
+    )
     for name, (lo, hi) in METRIC_RANGES.items():
         is_metric = pc.equal(metric, name)
         out = pc.or_(pc.less(score, lo), pc.greater(score, hi))

@@ -69,7 +69,7 @@ class Touchpoint(_Strict):
 
 
 class Promise(_Strict):
-    """"``fulfilled_by`` happens before the deadline announced by ``promised``", per journey.
+    """ "``fulfilled_by`` happens before the deadline announced by ``promised``", per journey.
 
     The deadline is ``attrs[deadline_attr]`` of the ``promised`` event, or, when that attribute
     is absent, the ``promised`` event's own ``occurred_at``.
@@ -108,23 +108,30 @@ class JourneyConfig(_Strict):
         stage_ids = [s.id for s in self.stages]
         tp_ids = [t.id for t in self.touchpoints]
         owner_ids = {o.id for o in self.owners}
-        for label, ids in (("stage", stage_ids), ("touchpoint", tp_ids),
-                           ("owner", [o.id for o in self.owners]),
-                           ("promise", [p.id for p in self.promises])):
+        for label, ids in (
+            ("stage", stage_ids),
+            ("touchpoint", tp_ids),
+            ("owner", [o.id for o in self.owners]),
+            ("promise", [p.id for p in self.promises]),
+        ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 problems.append(f"duplicate {label} id(s): {', '.join(dupes)}")
         kind_owner: dict[str, str] = {}
         for tp in self.touchpoints:
             if tp.stage not in stage_ids:
-                problems.append(f"touchpoint '{tp.id}' names unknown stage '{tp.stage}'"
-                                f" (known: {', '.join(stage_ids) or 'none'})")
+                problems.append(
+                    f"touchpoint '{tp.id}' names unknown stage '{tp.stage}'"
+                    f" (known: {', '.join(stage_ids) or 'none'})"
+                )
             if tp.owner and tp.owner not in owner_ids:
                 problems.append(f"touchpoint '{tp.id}' names unknown owner '{tp.owner}'")
             for kind in tp.kinds:
                 if kind in kind_owner:
-                    problems.append(f"event kind '{kind}' is in touchpoints '{kind_owner[kind]}'"
-                                    f" and '{tp.id}'; give it to one")
+                    problems.append(
+                        f"event kind '{kind}' is in touchpoints '{kind_owner[kind]}'"
+                        f" and '{tp.id}'; give it to one"
+                    )
                 kind_owner[kind] = tp.id
         for pr in self.promises:
             if pr.touchpoint and pr.touchpoint not in tp_ids:
@@ -150,8 +157,7 @@ class JourneyConfig(_Strict):
 
     def label(self, kind: str, item_id: str, lang: str = "nl") -> str:
         """The display name of a stage or touchpoint in ``lang`` (falls back to the id)."""
-        items: list[Stage] | list[Touchpoint] = (
-            self.stages if kind == "stage" else self.touchpoints)
+        items: list[Stage] | list[Touchpoint] = self.stages if kind == "stage" else self.touchpoints
         for item in items:
             if item.id == item_id:
                 return item.name_nl if lang == "nl" else item.name_en

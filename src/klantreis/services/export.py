@@ -61,19 +61,32 @@ class ExportResult:
 def xes_escape(value: str) -> str:
     """Escape for an XML attribute value; characters XML cannot hold become U+FFFD."""
     value = _XML_INVALID.sub("\ufffd", value)
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
-            .replace("\t", "&#9;"))
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#9;")
+    )
 
 
-def _ordered_batches(events: ir.Table, journeys_only: bool, batch_journeys: int
-                     ) -> Iterator[list[dict[str, Any]]]:
+def _ordered_batches(
+    events: ir.Table, journeys_only: bool, batch_journeys: int
+) -> Iterator[list[dict[str, Any]]]:
     """Events ordered by journey and time, a range of journeys at a time (keyset paging, so
     no single query has to return the whole log); journey-less events last."""
     ev = events.select(*EVENT_COLUMNS)
     with_journey = ev.filter(ev.journey_id.notnull())
-    ids = (with_journey.select("journey_id").distinct().order_by("journey_id")
-           .to_pyarrow().column("journey_id").to_pylist())
+    ids = (
+        with_journey.select("journey_id")
+        .distinct()
+        .order_by("journey_id")
+        .to_pyarrow()
+        .column("journey_id")
+        .to_pylist()
+    )
     for i in range(0, len(ids), batch_journeys):
         first, last = ids[i], ids[min(i + batch_journeys, len(ids)) - 1]
         part = with_journey.filter(with_journey.journey_id.between(first, last))
@@ -110,13 +123,17 @@ def _attrs(raw: str | None) -> dict[str, Any]:
 
 
 def _xes_event(row: dict[str, Any]) -> str:
-    parts = [_typed_attr(_XES_KEYS.get(name, name), row[name])
-             for name in EVENT_COLUMNS if name not in _SKIP and row[name] is not None]
+    parts = [
+        _typed_attr(_XES_KEYS.get(name, name), row[name])
+        for name in EVENT_COLUMNS
+        if name not in _SKIP and row[name] is not None
+    ]
     parts.insert(1, f'<date key="time:timestamp" value="{_iso(row["occurred_at"])}"/>')
     if row["score"] is not None:
         parts.append(_typed_attr("score", float(row["score"])))
-    parts += [_typed_attr(f"attrs.{k}", v) for k, v in _attrs(row["attrs"]).items()
-              if v is not None]
+    parts += [
+        _typed_attr(f"attrs.{k}", v) for k, v in _attrs(row["attrs"]).items() if v is not None
+    ]
     return "\t\t<event>\n" + "".join(f"\t\t\t{p}\n" for p in parts) + "\t\t</event>\n"
 
 
@@ -133,8 +150,10 @@ def export_xes(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -> E
                     out.write("\t</trace>\n")
                 current = row["journey_id"]
                 traces += 1
-                out.write(f'\t<trace>\n\t\t<string key="concept:name"'
-                          f' value="{xes_escape(str(current))}"/>\n')
+                out.write(
+                    f'\t<trace>\n\t\t<string key="concept:name"'
+                    f' value="{xes_escape(str(current))}"/>\n'
+                )
             out.write(_xes_event(row))
             n += 1
     if current is not None:

@@ -19,8 +19,16 @@ from klantreis.model.journey import JourneyConfig
 from klantreis.store import AppendResult, EventStore
 from klantreis.store.duckdb_store import quarantine_rows
 
-__all__ = ["BatchOutcome", "PreparedBatch", "enrich", "enrich_sql", "ingest_events",
-           "ingest_table", "prepare_events", "rejected_quarantine"]
+__all__ = [
+    "BatchOutcome",
+    "PreparedBatch",
+    "enrich",
+    "enrich_sql",
+    "ingest_events",
+    "ingest_table",
+    "prepare_events",
+    "rejected_quarantine",
+]
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
@@ -52,8 +60,10 @@ def enrich_sql(journey: JourneyConfig) -> tuple[str, str]:
     if not tp_owner:
         return tp, "owner"
     kind_owner = {k: tp_owner[t] for k, t in kind_tp.items() if t in tp_owner}
-    owner = (f"coalesce(owner, CASE WHEN touchpoint IS NULL THEN {_case('kind', kind_owner)}"
-             f" ELSE {_case('touchpoint', tp_owner)} END)")
+    owner = (
+        f"coalesce(owner, CASE WHEN touchpoint IS NULL THEN {_case('kind', kind_owner)}"
+        f" ELSE {_case('touchpoint', tp_owner)} END)"
+    )
     return tp, owner
 
 
@@ -67,16 +77,22 @@ def _case(expr: str, mapping: dict[str, str]) -> str:
     return f"(CASE {expr} {whens} END)"
 
 
-def rejected_quarantine(rows: pa.Table, lines: Sequence[int], reasons: Sequence[str],
-                        source: str) -> pa.Table:
+def rejected_quarantine(
+    rows: pa.Table, lines: Sequence[int], reasons: Sequence[str], source: str
+) -> pa.Table:
     """Quarantine entries for rejected canonical rows: the raw text is the row as JSON (so
     the entry's id, and re-sending it, do not depend on which ingest path rejected it)."""
     raws = [json.dumps(r, default=str, ensure_ascii=False) for r in conform(rows).to_pylist()]
     return quarantine_rows(source, list(lines), list(reasons), raws)
 
 
-def ingest_table(store: EventStore, table: pa.Table, journey: JourneyConfig,
-                 source: str = "api", first_line: int = 1) -> AppendResult:
+def ingest_table(
+    store: EventStore,
+    table: pa.Table,
+    journey: JourneyConfig,
+    source: str = "api",
+    first_line: int = 1,
+) -> AppendResult:
     """Validate, enrich and store one batch of events in one transaction.
 
     Rejected rows go to the quarantine with their reason and line (``first_line`` is the
@@ -106,10 +122,16 @@ class PreparedBatch:
         return BatchOutcome(store.append(self.events, self.quarantine), self.reasons)
 
 
-def prepare_events(table: pa.Table, journey: JourneyConfig, source: str = "api", *,
-                   first_line: int = 1, lines: Sequence[int] | npt.NDArray[np.int64] | None = None,
-                   extra_quarantine: pa.Table | None = None,
-                   extra_reasons: Sequence[str] = ()) -> PreparedBatch:
+def prepare_events(
+    table: pa.Table,
+    journey: JourneyConfig,
+    source: str = "api",
+    *,
+    first_line: int = 1,
+    lines: Sequence[int] | npt.NDArray[np.int64] | None = None,
+    extra_quarantine: pa.Table | None = None,
+    extra_reasons: Sequence[str] = (),
+) -> PreparedBatch:
     """Validate and enrich; rejected rows become quarantine rows with their line
     (``lines[i]``, or ``first_line + i``). ``extra_quarantine`` holds entries rejected
     upstream (reader or mapping failures) with ``extra_reasons``."""
@@ -119,19 +141,36 @@ def prepare_events(table: pa.Table, journey: JourneyConfig, source: str = "api",
     parts = [] if extra_quarantine is None else [extra_quarantine]
     if result.rejected_index:
         at = (lambda i: int(lines[i])) if lines is not None else (lambda i: first_line + i)
-        parts.append(rejected_quarantine(table.take(pa.array(result.rejected_index)),
-                                         [at(i) for i in result.rejected_index],
-                                         result.rejected_reason, source))
+        parts.append(
+            rejected_quarantine(
+                table.take(pa.array(result.rejected_index)),
+                [at(i) for i in result.rejected_index],
+                result.rejected_reason,
+                source,
+            )
+        )
     quarantine = pa.concat_tables(parts) if parts else None
     return PreparedBatch(valid, quarantine, [*extra_reasons, *result.rejected_reason])
 
 
-def ingest_events(store: EventStore, table: pa.Table, journey: JourneyConfig,
-                  source: str = "api", *, first_line: int = 1,
-                  lines: Sequence[int] | npt.NDArray[np.int64] | None = None,
-                  extra_quarantine: pa.Table | None = None,
-                  extra_reasons: Sequence[str] = ()) -> BatchOutcome:
+def ingest_events(
+    store: EventStore,
+    table: pa.Table,
+    journey: JourneyConfig,
+    source: str = "api",
+    *,
+    first_line: int = 1,
+    lines: Sequence[int] | npt.NDArray[np.int64] | None = None,
+    extra_quarantine: pa.Table | None = None,
+    extra_reasons: Sequence[str] = (),
+) -> BatchOutcome:
     """``prepare_events`` and append in one transaction."""
-    return prepare_events(table, journey, source, first_line=first_line, lines=lines,
-                          extra_quarantine=extra_quarantine,
-                          extra_reasons=extra_reasons).store(store)
+    return prepare_events(
+        table,
+        journey,
+        source,
+        first_line=first_line,
+        lines=lines,
+        extra_quarantine=extra_quarantine,
+        extra_reasons=extra_reasons,
+    ).store(store)

@@ -38,18 +38,26 @@ import pyarrow.compute as pc
 from klantreis.model.events import EVENT_COLUMNS, EVENT_SCHEMA, conform, derive_event_id
 from klantreis.store.keys import KeyCache, batch_keys
 
-__all__ = ["QUARANTINE_SCHEMA", "SCHEMA_VERSION", "AppendResult", "EventStore", "StoreError",
-           "insert_quarantine"]
+__all__ = [
+    "QUARANTINE_SCHEMA",
+    "SCHEMA_VERSION",
+    "AppendResult",
+    "EventStore",
+    "StoreError",
+    "insert_quarantine",
+]
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_SCHEMA = pa.schema([
-    ("quarantine_id", pa.string()),
-    ("source", pa.string()),
-    ("line", pa.int64()),
-    ("reason", pa.string()),
-    ("raw", pa.string()),
-])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("quarantine_id", pa.string()),
+        ("source", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
 
 _DUCK_TYPES = {
     pa.string(): "VARCHAR",
@@ -89,14 +97,17 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     """Move events into ``event_log`` keyed by a hashed 128-bit key without an index."""
     cols = ", ".join(
         f"{name} {_DUCK_TYPES[typ]}{' NOT NULL' if name in ('event_id', 'occurred_at', 'kind') else ''}"
-        for name, (typ, _) in EVENT_COLUMNS.items())
-    con.execute(f"CREATE TABLE event_log (event_key UHUGEINT NOT NULL, {cols},"
-                " ingested_at TIMESTAMPTZ DEFAULT current_timestamp)").fetchall()
-    con.execute(f"INSERT INTO event_log SELECT md5_number(event_id), {_CANONICAL}, ingested_at"
-                " FROM events").fetchall()
+        for name, (typ, _) in EVENT_COLUMNS.items()
+    )
+    con.execute(
+        f"CREATE TABLE event_log (event_key UHUGEINT NOT NULL, {cols},"
+        " ingested_at TIMESTAMPTZ DEFAULT current_timestamp)"
+    ).fetchall()
+    con.execute(
+        f"INSERT INTO event_log SELECT md5_number(event_id), {_CANONICAL}, ingested_at FROM events"
+    ).fetchall()
     con.execute("DROP TABLE events").fetchall()
-    con.execute(f"CREATE VIEW events AS SELECT {_CANONICAL}, ingested_at FROM event_log"
-                ).fetchall()
+    con.execute(f"CREATE VIEW events AS SELECT {_CANONICAL}, ingested_at FROM event_log").fetchall()
 
 
 #: Ordered migrations; index + 1 is the schema version they lead to.
@@ -119,9 +130,12 @@ class AppendResult:
     quarantined: int
 
     def __add__(self, other: AppendResult) -> AppendResult:
-        return AppendResult(self.received + other.received, self.stored + other.stored,
-                            self.duplicates + other.duplicates,
-                            self.quarantined + other.quarantined)
+        return AppendResult(
+            self.received + other.received,
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            self.quarantined + other.quarantined,
+        )
 
 
 EMPTY_RESULT = AppendResult(0, 0, 0, 0)
@@ -164,10 +178,12 @@ class EventStore:
         return self.con.cursor()
 
     def schema_version(self) -> int:
-        self.con.execute("CREATE TABLE IF NOT EXISTS klantreis_meta (key VARCHAR PRIMARY KEY,"
-                         " value VARCHAR)").fetchall()
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS klantreis_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+        ).fetchall()
         row = self.con.execute(
-            "SELECT value FROM klantreis_meta WHERE key = 'schema_version'").fetchall()
+            "SELECT value FROM klantreis_meta WHERE key = 'schema_version'"
+        ).fetchall()
         return int(row[0][0]) if row else 0
 
     def migrate(self) -> int:
@@ -175,13 +191,17 @@ class EventStore:
         with self._lock:
             current = self.schema_version()
             if current > SCHEMA_VERSION:
-                raise StoreError(f"store schema version {current} is newer than this klantreis"
-                                 f" ({SCHEMA_VERSION}); upgrade klantreis")
+                raise StoreError(
+                    f"store schema version {current} is newer than this klantreis"
+                    f" ({SCHEMA_VERSION}); upgrade klantreis"
+                )
             for version in range(current, SCHEMA_VERSION):
                 with self.transaction() as con:
                     MIGRATIONS[version](con)
-                    con.execute("INSERT OR REPLACE INTO klantreis_meta VALUES"
-                                " ('schema_version', ?)", [str(version + 1)]).fetchall()
+                    con.execute(
+                        "INSERT OR REPLACE INTO klantreis_meta VALUES ('schema_version', ?)",
+                        [str(version + 1)],
+                    ).fetchall()
                 log.info("migrated store %s to schema version %d", self.path, version + 1)
             return SCHEMA_VERSION - current
 
@@ -226,8 +246,9 @@ class EventStore:
         finally:
             self._keys = None
 
-    def _insert_new_events(self, con: duckdb.DuckDBPyConnection,
-                           events: pa.Table) -> tuple[int, Any]:
+    def _insert_new_events(
+        self, con: duckdb.DuckDBPyConnection, events: pa.Table
+    ) -> tuple[int, Any]:
         """Insert the events whose id is not stored yet; (inserted, their 64-bit keys).
 
         The exact 128-bit anti-join runs only when the key cache says a batch key may be
@@ -253,13 +274,30 @@ class EventStore:
             self._keys = KeyCache.load(con)
         return self._keys
 
-    def record_run(self, source: str, started_at: datetime, result: AppendResult,
-                   rows_read: int, status: str = "completed") -> str:
+    def record_run(
+        self,
+        source: str,
+        started_at: datetime,
+        result: AppendResult,
+        rows_read: int,
+        status: str = "completed",
+    ) -> str:
         run_id = uuid.uuid4().hex
         with self.transaction() as con:
-            con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [run_id, source, started_at, datetime.now(UTC), rows_read,
-                         result.stored, result.duplicates, result.quarantined, status]).fetchall()
+            con.execute(
+                "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    source,
+                    started_at,
+                    datetime.now(UTC),
+                    rows_read,
+                    result.stored,
+                    result.duplicates,
+                    result.quarantined,
+                    status,
+                ],
+            ).fetchall()
         return run_id
 
     # -- reading -------------------------------------------------------------------------
@@ -290,11 +328,15 @@ def _first_of_each_id(events: pa.Table) -> pa.Table:
     return events.take(pc.take(first, pc.sort_indices(first)))
 
 
-_INSERT_NEW = (f"INSERT INTO event_log (event_key, {_CANONICAL})"
-               f" SELECT md5_number(event_id), {_CANONICAL} FROM _batch")
-_INSERT_PROBED = (f"INSERT INTO event_log (event_key, {_CANONICAL})"
-                  f" SELECT * FROM (SELECT md5_number(event_id) AS event_key, {_CANONICAL}"
-                  f" FROM _batch) AS b ANTI JOIN event_log USING (event_key)")
+_INSERT_NEW = (
+    f"INSERT INTO event_log (event_key, {_CANONICAL})"
+    f" SELECT md5_number(event_id), {_CANONICAL} FROM _batch"
+)
+_INSERT_PROBED = (
+    f"INSERT INTO event_log (event_key, {_CANONICAL})"
+    f" SELECT * FROM (SELECT md5_number(event_id) AS event_key, {_CANONICAL}"
+    f" FROM _batch) AS b ANTI JOIN event_log USING (event_key)"
+)
 
 
 def insert_quarantine(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> None:
@@ -304,8 +346,10 @@ def insert_quarantine(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> N
         return
     con.register("_quarantine", quarantine)
     try:
-        con.execute("INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
-                    " reason, raw) SELECT * FROM _quarantine").fetchall()
+        con.execute(
+            "INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
+            " reason, raw) SELECT * FROM _quarantine"
+        ).fetchall()
     finally:
         con.unregister("_quarantine")
 
@@ -319,15 +363,21 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 MAX_RAW_CHARS = 20_000
 
 
-def quarantine_rows(source: str, lines: list[int], reasons: list[str],
-                    raws: list[str]) -> pa.Table:
+def quarantine_rows(source: str, lines: list[int], reasons: list[str], raws: list[str]) -> pa.Table:
     """Build quarantine rows; the id is derived from source, line and raw content, so
     re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut."""
     ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
-    cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]"
-           for r in raws]
-    return pa.table({"quarantine_id": ids, "source": [source] * len(lines), "line": lines,
-                     "reason": reasons, "raw": cut}, schema=QUARANTINE_SCHEMA)
+    cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]" for r in raws]
+    return pa.table(
+        {
+            "quarantine_id": ids,
+            "source": [source] * len(lines),
+            "line": lines,
+            "reason": reasons,
+            "raw": cut,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
 
 
 _ = EVENT_SCHEMA

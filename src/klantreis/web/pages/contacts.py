@@ -75,18 +75,25 @@ def _model(ctx: PageContext) -> ContactClassifier | None:
 @dataclass
 class ContactParams:
     top: Annotated[int, Query(ge=1, le=20, description="Reasons in the war room")] = 5
-    grouping: Annotated[str | None, Query(pattern="^(week|month)$",
-                                          description="Contacts per 100 orders per period")
-                        ] = None
-    repeat_days: Annotated[float, Query(ge=0, le=365, description="Repeat window (days)")
-                           ] = 7
+    grouping: Annotated[
+        str | None,
+        Query(pattern="^(week|month)$", description="Contacts per 100 orders per period"),
+    ] = None
+    repeat_days: Annotated[float, Query(ge=0, le=365, description="Repeat window (days)")] = 7
 
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
-    return contacts_overview(ctx.app.events_table(), ctx.app.journey, _taxonomy(ctx),
-                             _model(ctx), top=params.top, period=params.grouping,
-                             repeat_days=params.repeat_days, lang=ctx.lang)
+    return contacts_overview(
+        ctx.app.events_table(),
+        ctx.app.journey,
+        _taxonomy(ctx),
+        _model(ctx),
+        top=params.top,
+        period=params.grouping,
+        repeat_days=params.repeat_days,
+        lang=ctx.lang,
+    )
 
 
 @dataclass
@@ -97,20 +104,26 @@ class QueueParams:
 def queue_data(ctx: PageContext, params: QueueParams) -> dict[str, Any]:
     """Unlabelled contacts, lowest model confidence first; texts masked for viewers."""
     tax = _taxonomy(ctx)
-    items = [i.to_dict() for i in labelling_queue(ctx.app.events_table(), tax, _model(ctx),
-                                                  limit=params.limit)]
+    items = [
+        i.to_dict()
+        for i in labelling_queue(ctx.app.events_table(), tax, _model(ctx), limit=params.limit)
+    ]
     if not ctx.sees_personal_data:
         for item in items:
             item["text"] = mask_text(item["text"])
-    return {"items": items, "masked": not ctx.sees_personal_data,
-            "can_label": ctx.principal is not None and ctx.principal.role in LABELLER_ROLES,
-            "reasons": [{"id": r.id, "name": r.name(ctx.lang)} for r in tax.reasons()]}
+    return {
+        "items": items,
+        "masked": not ctx.sees_personal_data,
+        "can_label": ctx.principal is not None and ctx.principal.role in LABELLER_ROLES,
+        "reasons": [{"id": r.id, "name": r.name(ctx.lang)} for r in tax.reasons()],
+    }
 
 
 @dataclass
 class ClassifyParams:
-    text: Annotated[list[str] | None, Query(max_length=5000, description="Texts to classify")
-                    ] = None
+    text: Annotated[list[str] | None, Query(max_length=5000, description="Texts to classify")] = (
+        None
+    )
 
 
 def classify_texts(ctx: PageContext, texts: list[str]) -> dict[str, Any]:
@@ -120,10 +133,19 @@ def classify_texts(ctx: PageContext, texts: list[str]) -> dict[str, Any]:
     tax = _taxonomy(ctx)
     preds = (model or _cold_start(ctx)).predict(texts) if texts else []
     names = {r.id: r.name(ctx.lang) for r in tax.reasons()}
-    return {"model": "trained" if model else "cold start",
-            "results": [{"text": t, "reason": p.reason, "name": names.get(p.reason, p.reason),
-                         "confidence": p.confidence, "method": p.method}
-                        for t, p in zip(texts, preds, strict=True)]}
+    return {
+        "model": "trained" if model else "cold start",
+        "results": [
+            {
+                "text": t,
+                "reason": p.reason,
+                "name": names.get(p.reason, p.reason),
+                "confidence": p.confidence,
+                "method": p.method,
+            }
+            for t, p in zip(texts, preds, strict=True)
+        ],
+    }
 
 
 def classify_data(ctx: PageContext, params: ClassifyParams) -> dict[str, Any]:
@@ -131,34 +153,59 @@ def classify_data(ctx: PageContext, params: ClassifyParams) -> dict[str, Any]:
     return classify_texts(ctx, [t for t in params.text or [] if t.strip()])
 
 
-register_page(router, PageSpec(
-    name="contacts", path="/contacts", template="contacts.html", data=contacts_data,
-    params=ContactParams, summary="Contact reasons: war room, per 100 orders, service"))
+register_page(
+    router,
+    PageSpec(
+        name="contacts",
+        path="/contacts",
+        template="contacts.html",
+        data=contacts_data,
+        params=ContactParams,
+        summary="Contact reasons: war room, per 100 orders, service",
+    ),
+)
 
 
 # The queue is not cached (pagekit's page cache would show a just-labelled contact again).
 @router.get("/contacts/queue", include_in_schema=False, response_class=HTMLResponse)
 def queue_page(ctx: Reader, params: Annotated[QueueParams, Depends()]) -> Response:
-    return render_html(ctx, "contacts_queue.html", data=queue_data(ctx, params), charts={},
-                       params=params, page="contacts_queue")
+    return render_html(
+        ctx,
+        "contacts_queue.html",
+        data=queue_data(ctx, params),
+        charts={},
+        params=params,
+        page="contacts_queue",
+    )
 
 
-@router.get("/api/v1/contacts_queue", tags=["pages"],
-            summary="Labelling queue, lowest confidence first")
+@router.get(
+    "/api/v1/contacts_queue", tags=["pages"], summary="Labelling queue, lowest confidence first"
+)
 def queue_api(ctx: Reader, params: Annotated[QueueParams, Depends()]) -> Response:
-    return ok_response(queue_data(ctx, params), {"params": {"limit": params.limit},
-                                                  "lang": ctx.lang,
-                                                  "masked": not ctx.sees_personal_data})
-register_page(router, PageSpec(
-    name="contacts_classify", path="/contacts/classify", template="contacts_classify.html",
-    data=classify_data, params=ClassifyParams, summary="Classify texts into contact reasons"))
+    return ok_response(
+        queue_data(ctx, params),
+        {"params": {"limit": params.limit}, "lang": ctx.lang, "masked": not ctx.sees_personal_data},
+    )
+
+
+register_page(
+    router,
+    PageSpec(
+        name="contacts_classify",
+        path="/contacts/classify",
+        template="contacts_classify.html",
+        data=classify_data,
+        params=ClassifyParams,
+        summary="Classify texts into contact reasons",
+    ),
+)
 
 
 async def _store_label(ctx: PageContext, contact_id: str, reason: str) -> dict[str, Any]:
     labeller = ctx.principal.name if ctx.principal else "web"
     try:
-        record = label_record(ctx.app.events_table(), contact_id, reason, _taxonomy(ctx),
-                              labeller)
+        record = label_record(ctx.app.events_table(), contact_id, reason, _taxonomy(ctx), labeller)
     except ValueError as exc:
         raise ApiError(422, str(exc), "invalid_reason") from exc
     except KeyError as exc:
@@ -167,24 +214,37 @@ async def _store_label(ctx: PageContext, contact_id: str, reason: str) -> dict[s
         result = await ctx.request.app.state.writer.submit([record])
     except Rejected as exc:
         raise ApiError(422, "label rejected", "invalid_events", exc.details[:10]) from exc
-    return {"contact_id": contact_id, "reason": reason, "stored": result.stored,
-            "duplicates": result.duplicates}
+    return {
+        "contact_id": contact_id,
+        "reason": reason,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+    }
 
 
 @router.post("/contacts/label", include_in_schema=False)
-async def label_form(request: Request, ctx: Labeller,
-                     contact_id: Annotated[str, Form(max_length=200)],
-                     reason: Annotated[str, Form(max_length=100)],
-                     csrf_token: Annotated[str, Form(max_length=500)] = "") -> Response:
+async def label_form(
+    request: Request,
+    ctx: Labeller,
+    contact_id: Annotated[str, Form(max_length=200)],
+    reason: Annotated[str, Form(max_length=100)],
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     request.app.state.security.check_csrf(request, csrf_token)
     await _store_label(ctx, contact_id, reason)
     return RedirectResponse("/contacts/queue", status_code=303)
 
 
-@router.post("/api/v1/contacts/label", tags=["pages"],
-             summary="Label a contact (a contact.labelled event); token of an admin/analyst")
-async def label_api(ctx: Labeller, contact_id: Annotated[str, Body(max_length=200)],
-                    reason: Annotated[str, Body(max_length=100)]) -> Response:
+@router.post(
+    "/api/v1/contacts/label",
+    tags=["pages"],
+    summary="Label a contact (a contact.labelled event); token of an admin/analyst",
+)
+async def label_api(
+    ctx: Labeller,
+    contact_id: Annotated[str, Body(max_length=200)],
+    reason: Annotated[str, Body(max_length=100)],
+) -> Response:
     if ctx.principal is None or ctx.principal.via != "token":
         raise ApiError(403, "use an API token (forms post to /contacts/label)", "forbidden")
     return ok_response(await _store_label(ctx, contact_id, reason))
@@ -197,12 +257,16 @@ def _war_room(ctx: PageContext, top: int) -> Any:
 
 @router.get("/contacts/warroom.csv", tags=["pages"], summary="War room as CSV")
 def war_room_csv_export(ctx: Reader, top: Annotated[int, Query(ge=1, le=20)] = 10) -> Response:
-    return PlainTextResponse(war_room_csv(_war_room(ctx, top)), media_type="text/csv",
-                             headers={"Content-Disposition": "attachment; filename=warroom.csv"})
+    return PlainTextResponse(
+        war_room_csv(_war_room(ctx, top)),
+        media_type="text/csv",
+        headers={"Content-Disposition": "attachment; filename=warroom.csv"},
+    )
 
 
 @router.get("/contacts/warroom.html", include_in_schema=False)
-def war_room_html_export(ctx: Reader, top: Annotated[int, Query(ge=1, le=20)] = 10
-                         ) -> Response:
-    return HTMLResponse(war_room_html(_war_room(ctx, top)), headers={
-        "Content-Disposition": "attachment; filename=warroom.html"})
+def war_room_html_export(ctx: Reader, top: Annotated[int, Query(ge=1, le=20)] = 10) -> Response:
+    return HTMLResponse(
+        war_room_html(_war_room(ctx, top)),
+        headers={"Content-Disposition": "attachment; filename=warroom.html"},
+    )

@@ -38,15 +38,23 @@ _CACHE_SIZE = 16
 class JourneyParams(Filters):
     """The common filters, plus what a step is, how the map is coloured, and a timeline."""
 
-    period: Annotated[str, Query(
-        description="Journeys that started in the last 7d, 30d, 90d, 365d or all",
-        pattern="^(7d|30d|90d|365d|all)$")] = "all"
-    activity: Annotated[str, Query(pattern="^(kind|touchpoint)$",
-                                   description="A step is an event kind or a touchpoint")
-                        ] = "touchpoint"
-    color: Annotated[str, Query(pattern="^(score|contacts)$",
-                                description="Colour steps by score or contacts per 100")
-                     ] = "score"
+    period: Annotated[
+        str,
+        Query(
+            description="Journeys that started in the last 7d, 30d, 90d, 365d or all",
+            pattern="^(7d|30d|90d|365d|all)$",
+        ),
+    ] = "all"
+    activity: Annotated[
+        str,
+        Query(pattern="^(kind|touchpoint)$", description="A step is an event kind or a touchpoint"),
+    ] = "touchpoint"
+    color: Annotated[
+        str,
+        Query(
+            pattern="^(score|contacts)$", description="Colour steps by score or contacts per 100"
+        ),
+    ] = "score"
     metric: Annotated[str, Query(pattern="^(nps|ces|csat)$")] = "csat"
     journey: Annotated[str | None, Query(max_length=200, description="Journey id")] = None
     customer: Annotated[str | None, Query(max_length=200, description="Customer id")] = None
@@ -60,30 +68,50 @@ def _newest(ctx: PageContext) -> datetime | None:
 
 def _filter(params: JourneyParams, newest: datetime | None) -> JourneyFilter:
     start, _ = params.window(newest)
-    return JourneyFilter(channels=(params.channel,) if params.channel else (),
-                         segment=(("segment", params.segment),) if params.segment else (),
-                         start=start)
+    return JourneyFilter(
+        channels=(params.channel,) if params.channel else (),
+        segment=(("segment", params.segment),) if params.segment else (),
+        start=start,
+    )
 
 
 def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-            for r in rows]
+    return [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows
+    ]
 
 
 def _discovery(ctx: PageContext, params: JourneyParams, flt: JourneyFilter) -> dict[str, Any]:
     events, journey = ctx.app.events_table(), ctx.app.journey
     index = open_index(ctx.app.store)
-    d = discovery.discover(events, journey, flt, params.activity, 10,  # type: ignore[arg-type]
-                           index=index)
-    steps = _records(discovery.step_stats(events, journey, flt, params.activity,  # type: ignore[arg-type]
-                                          params.metric).to_pylist())
+    d = discovery.discover(
+        events,
+        journey,
+        flt,
+        params.activity,  # type: ignore[arg-type]
+        10,
+        index=index,
+    )
+    steps = _records(
+        discovery.step_stats(
+            events,
+            journey,
+            flt,
+            params.activity,  # type: ignore[arg-type]
+            params.metric,
+        ).to_pylist()
+    )
     dfg = _records(d.dfg.to_pylist())
-    return {"journeys": d.journeys, "dfg": dfg, "steps": steps,
-            "variants": _records(d.variants.to_pylist()),
-            "start": d.start.to_pylist(), "end": d.end.to_pylist(),
-            "handovers": _records(discovery.handovers(events, journey, flt).to_pylist()),
-            "map": layout(dfg, steps, journey, params.activity, params.color, params.metric,
-                          ctx.lang)}
+    return {
+        "journeys": d.journeys,
+        "dfg": dfg,
+        "steps": steps,
+        "variants": _records(d.variants.to_pylist()),
+        "start": d.start.to_pylist(),
+        "end": d.end.to_pylist(),
+        "handovers": _records(discovery.handovers(events, journey, flt).to_pylist()),
+        "map": layout(dfg, steps, journey, params.activity, params.color, params.metric, ctx.lang),
+    }
 
 
 def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str, Any]:
@@ -94,23 +122,29 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
     if masked:
         risk = [{**r, "customer_id": mask_customer_id(r["customer_id"])} for r in risk]
     names = {p.id: (p.name_nl if ctx.lang == "nl" else p.name_en) for p in journey.promises}
-    return {"now": now, "promises": [{"id": k, "name": v} for k, v in names.items()],
-            "rates": _records(promises.promise_rates(events, journey, "owner", now=now)
-                              .to_pylist()),
-            "at_risk": risk}
+    return {
+        "now": now,
+        "promises": [{"id": k, "name": v} for k, v in names.items()],
+        "rates": _records(promises.promise_rates(events, journey, "owner", now=now).to_pylist()),
+        "at_risk": risk,
+    }
 
 
 def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str, Any] | None:
     if not params.journey and not params.customer:
         return None
     journey = params.journey or None  # an empty ?journey= means "not given"
-    table = timeline(ctx.app.events_table(), journey,
-                     None if journey else params.customer, limit=500)
+    table = timeline(
+        ctx.app.events_table(), journey, None if journey else params.customer, limit=500
+    )
     rows = _records(table.to_pylist())
     if masked:
         rows = [mask_record(r) for r in rows]
-    return {"journey": params.journey, "customer": None if masked else params.customer,
-            "events": rows}
+    return {
+        "journey": params.journey,
+        "customer": None if masked else params.customer,
+        "events": rows,
+    }
 
 
 def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any) -> Any:
@@ -130,20 +164,47 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     newest = _newest(ctx)
     flt = _filter(params, newest)
     base = (id(ctx.app), ctx.app.store.count(), ctx.lang)
-    main = _cached(ctx, (*base, "d", params.period, params.channel, params.segment,
-                         params.activity, params.color, params.metric),
-                   lambda: _discovery(ctx, params, flt))
-    ranking = _cached(ctx, (*base, "i", params.period, params.channel, params.segment),
-                      lambda: [i.as_dict() for i in impact_ranking(
-                          ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest)][:10])
-    return {**main, "params": asdict(params), "masked": masked,
-            "promises": _cached(ctx, (*base, "p", masked),
-                                lambda: _promises(ctx, newest, masked)),
-            "impact": ranking, "timeline": _timeline(ctx, params, masked),
-            "options": filter_options(ctx)}
+    main = _cached(
+        ctx,
+        (
+            *base,
+            "d",
+            params.period,
+            params.channel,
+            params.segment,
+            params.activity,
+            params.color,
+            params.metric,
+        ),
+        lambda: _discovery(ctx, params, flt),
+    )
+    ranking = _cached(
+        ctx,
+        (*base, "i", params.period, params.channel, params.segment),
+        lambda: [
+            i.as_dict()
+            for i in impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest)
+        ][:10],
+    )
+    return {
+        **main,
+        "params": asdict(params),
+        "masked": masked,
+        "promises": _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked)),
+        "impact": ranking,
+        "timeline": _timeline(ctx, params, masked),
+        "options": filter_options(ctx),
+    }
 
 
-register_page(router, PageSpec(
-    name="journeys", path="/journeys", template="journeys.html", data=journeys_data,
-    params=JourneyParams,
-    summary="Journey map, variants, hand-overs, promises, impact and a timeline"))
+register_page(
+    router,
+    PageSpec(
+        name="journeys",
+        path="/journeys",
+        template="journeys.html",
+        data=journeys_data,
+        params=JourneyParams,
+        summary="Journey map, variants, hand-overs, promises, impact and a timeline",
+    ),
+)

@@ -21,8 +21,12 @@ __all__ = ["goodness", "layout"]
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD, HEADER = 170, 46, 70, 26, 16, 34
 #: How a metric's value maps to 0 (bad) .. 1 (good).
-_SCALES = {"csat": (0.0, 100.0, False), "nps": (-100.0, 100.0, False),
-           "ces": (1.0, 7.0, True), "stars": (1.0, 5.0, False)}
+_SCALES = {
+    "csat": (0.0, 100.0, False),
+    "nps": (-100.0, 100.0, False),
+    "ces": (1.0, 7.0, True),
+    "stars": (1.0, 5.0, False),
+}
 
 
 def goodness(value: float | None, color: str, metric: str) -> float | None:
@@ -42,8 +46,9 @@ def _fill(g: float | None) -> str:
     return f"hsl({round(120 * g)}, 65%, 78%)"
 
 
-def _positions(activities: Sequence[str], journey: JourneyConfig, by_touchpoint: bool
-               ) -> tuple[dict[str, tuple[int, int]], list[str]]:
+def _positions(
+    activities: Sequence[str], journey: JourneyConfig, by_touchpoint: bool
+) -> tuple[dict[str, tuple[int, int]], list[str]]:
     stage_order = {s.id: i for i, s in enumerate(sorted(journey.stages, key=lambda s: s.order))}
     kind_rank: dict[str, int] = {}
     tp_stage = journey.stage_of_touchpoint()
@@ -67,8 +72,11 @@ def _positions(activities: Sequence[str], journey: JourneyConfig, by_touchpoint:
         rows.setdefault(column[col_key(act)], []).append(act)
     pos: dict[str, tuple[int, int]] = {}
     for col, acts in rows.items():
-        key = (lambda a: kind_rank.get("tp:" + a, 999)) if by_touchpoint else (
-            lambda a: kind_rank.get(a, 999))
+        key = (
+            (lambda a: kind_rank.get("tp:" + a, 999))
+            if by_touchpoint
+            else (lambda a: kind_rank.get(a, 999))
+        )
         for row, act in enumerate(sorted(acts, key=lambda a: (key(a), a))):
             pos[act] = (col, row)
     ids = {v: k for k, v in stage_order.items()}
@@ -81,40 +89,63 @@ def _edge_path(a: tuple[float, float], b: tuple[float, float]) -> tuple[str, flo
     sx, sy, tx, ty = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
     if tx > sx:
         dx = (tx - sx) / 2
-        return (f"M{sx:.0f},{sy:.0f} C{sx + dx:.0f},{sy:.0f} {tx - dx:.0f},{ty:.0f}"
-                f" {tx:.0f},{ty:.0f}", (sx + tx) / 2, (sy + ty) / 2)
+        return (
+            f"M{sx:.0f},{sy:.0f} C{sx + dx:.0f},{sy:.0f} {tx - dx:.0f},{ty:.0f} {tx:.0f},{ty:.0f}",
+            (sx + tx) / 2,
+            (sy + ty) / 2,
+        )
     # backwards or within a column: leave at the bottom, loop under, come back from below
     sx, sy, tx, ty = x1 + NODE_W / 2 + 12, y1 + NODE_H, x2 + NODE_W / 2 - 12, y2 + NODE_H
     depth = 40 + abs(sx - tx) / 6
     low = max(sy, ty) + depth
-    return (f"M{sx:.0f},{sy:.0f} C{sx:.0f},{low:.0f} {tx:.0f},{low:.0f} {tx:.0f},{ty:.0f}",
-            (sx + tx) / 2, low - depth / 4)
+    return (
+        f"M{sx:.0f},{sy:.0f} C{sx:.0f},{low:.0f} {tx:.0f},{low:.0f} {tx:.0f},{ty:.0f}",
+        (sx + tx) / 2,
+        low - depth / 4,
+    )
 
 
-def _nodes(steps: Sequence[Mapping[str, Any]], pos: Mapping[str, tuple[int, int]],
-           color: str, metric: str) -> list[dict[str, Any]]:
+def _nodes(
+    steps: Sequence[Mapping[str, Any]], pos: Mapping[str, tuple[int, int]], color: str, metric: str
+) -> list[dict[str, Any]]:
     nodes = []
     for s in steps:
         if s["activity"] not in pos:
             continue
         col, row = pos[s["activity"]]
         value = s["contacts_per_100"] if color == "contacts" else s["score"]
-        nodes.append({**s, "id": s["activity"], "x": PAD + col * (NODE_W + GAP_X),
-                      "y": PAD + HEADER + row * (NODE_H + GAP_Y), "w": NODE_W, "h": NODE_H,
-                      "value": value, "fill": _fill(goodness(value, color, metric))})
+        nodes.append(
+            {
+                **s,
+                "id": s["activity"],
+                "x": PAD + col * (NODE_W + GAP_X),
+                "y": PAD + HEADER + row * (NODE_H + GAP_Y),
+                "w": NODE_W,
+                "h": NODE_H,
+                "value": value,
+                "fill": _fill(goodness(value, color, metric)),
+            }
+        )
     return nodes
 
 
-def layout(dfg: Sequence[Mapping[str, Any]], steps: Sequence[Mapping[str, Any]],
-           journey: JourneyConfig, activity: str = "kind", color: str = "score",
-           metric: str = "csat", lang: str = "nl", max_nodes: int = 16,
-           max_edges: int = 30, min_share: float = 0.02) -> dict[str, Any]:
+def layout(
+    dfg: Sequence[Mapping[str, Any]],
+    steps: Sequence[Mapping[str, Any]],
+    journey: JourneyConfig,
+    activity: str = "kind",
+    color: str = "score",
+    metric: str = "csat",
+    lang: str = "nl",
+    max_nodes: int = 16,
+    max_edges: int = 30,
+    min_share: float = 0.02,
+) -> dict[str, Any]:
     """Nodes (with x, y, w, h, fill), edges (with an SVG path, width, hand-over flag),
     stage headers and the canvas size. ``steps`` rows come from ``step_stats``; edges
     rarer than ``min_share`` of the most frequent one are left out (the tables list all)."""
     chosen = [s for s in steps if s["activity"] is not None][:max_nodes]
-    pos, headers = _positions([s["activity"] for s in chosen], journey,
-                              activity == "touchpoint")
+    pos, headers = _positions([s["activity"] for s in chosen], journey, activity == "touchpoint")
     nodes = _nodes(chosen, pos, color, metric)
     at = {n["id"]: (n["x"], n["y"]) for n in nodes}
     owner = {n["id"]: n["owner"] for n in nodes}
@@ -125,15 +156,34 @@ def layout(dfg: Sequence[Mapping[str, Any]], steps: Sequence[Mapping[str, Any]],
     for e in kept:
         path, lx, ly = _edge_path(at[e["source"]], at[e["target"]])
         a, b = owner.get(e["source"]), owner.get(e["target"])
-        edges.append({**e, "path": path, "label_x": round(lx), "label_y": round(ly),
-                      "width": round(1 + 5 * math.sqrt(e["count"] / top), 2),
-                      "handover": bool(a and b and a != b)})
+        edges.append(
+            {
+                **e,
+                "path": path,
+                "label_x": round(lx),
+                "label_y": round(ly),
+                "width": round(1 + 5 * math.sqrt(e["count"] / top), 2),
+                "handover": bool(a and b and a != b),
+            }
+        )
     cols = max((p[0] for p in pos.values()), default=0) + 1
     rows = max((p[1] for p in pos.values()), default=0) + 1
     width = 2 * PAD + cols * NODE_W + (cols - 1) * GAP_X
     height = 2 * PAD + HEADER + rows * (NODE_H + GAP_Y) + 90
-    stage_headers = [{"x": PAD + i * (NODE_W + GAP_X) + NODE_W / 2, "y": PAD + 12,
-                      "label": journey.label("stage", sid, lang) if sid else "–"}
-                     for i, sid in enumerate(headers)]
-    return {"width": width, "height": height, "nodes": nodes, "edges": edges,
-            "stages": stage_headers, "color": color, "metric": metric}
+    stage_headers = [
+        {
+            "x": PAD + i * (NODE_W + GAP_X) + NODE_W / 2,
+            "y": PAD + 12,
+            "label": journey.label("stage", sid, lang) if sid else "–",
+        }
+        for i, sid in enumerate(headers)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "nodes": nodes,
+        "edges": edges,
+        "stages": stage_headers,
+        "color": color,
+        "metric": metric,
+    }
