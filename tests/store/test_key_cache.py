@@ -75,3 +75,32 @@ def test_writes_from_another_connection_reload_the_cache(tmp_path: object) -> No
         again = store.append(_events(99, 3))  # k100, k101 stored elsewhere
         assert (again.stored, again.duplicates) == (1, 2)
         assert store.count() == 39
+
+
+def test_python_keys_equal_duckdb_keys() -> None:
+    from klantreis.store.keys import batch_keys, event_keys
+
+    ids = pa.array(["a", "", "ë-ü-ß", "order/123#4", "x" * 5000, "😀 emoji", "k1"])
+    with EventStore() as store:
+        got_py = event_keys(ids)
+        store.con.register("_ids", pa.table({"event_id": ids}))
+        got_db = batch_keys(store.con, "_ids")
+    assert got_py.dtype == np.uint64
+    assert got_py.tolist() == got_db.tolist()
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_new_ids_written_elsewhere_do_not_fool_the_unprobed_insert() -> None:
+    with EventStore() as store:
+        store.append(_events(0, 30))
+        store.append(_events(30, 5))
+        assert store._keys is not None
+        other = store.con.cursor()
+        other.register("_x", _events(200, 4))  # new ids: the count moves, the cache does not know
+        other.execute(
+            "INSERT INTO event_log SELECT md5_number(event_id), *, current_timestamp FROM _x"
+        ).fetchall()
+        again = store.append(_events(199, 3))  # k200, k201 were stored by the other connection
+        assert (again.stored, again.duplicates) == (1, 2)
+        assert store.count() == 40
+        assert store._keys is not None and store._keys.rows == 40

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from klantreis.model.events import EVENT_COLUMNS, EVENT_SCHEMA, conform, derive_event_id
-from klantreis.store.keys import KeyCache, batch_keys
+from klantreis.store.keys import KeyCache, Keys, event_keys
 
 __all__ = [
     "QUARANTINE_SCHEMA",
@@ -158,6 +158,7 @@ class EventStore:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._keys: KeyCache | None = None
+        self._rows_hint: int | None = None  # event_log rows, followed while below the cache
         # DuckDB would draw its own progress bar on stdout during long statements.
         self.con.execute("SET enable_progress_bar = false").fetchall()
         if not read_only:
@@ -221,18 +222,27 @@ class EventStore:
         """Store valid events and quarantined rows in one transaction.
 
         Events whose ``event_id`` is already stored (or repeats inside the batch) are skipped
-        and counted as duplicates. ``events`` must already be validated.
-        """
+        and counted as duplicates. ``events`` must already be validated. Without quarantine
+        rows the events go in with one INSERT, which is its own transaction."""
         events = conform(events)
         received = events.num_rows
         events = _first_of_each_id(events)
         q = quarantine if quarantine is not None else QUARANTINE_SCHEMA.empty_table()
-        with self.transaction() as con:
-            stored, keys = self._insert_new_events(con, events)
-            insert_quarantine(con, q)
+        with self._lock:
+            if q.num_rows:
+                with self.transaction() as con:
+                    stored, keys = self._insert_new_events(con, events)
+                    insert_quarantine(con, q)
+            else:
+                stored, keys = self._insert_new_events(self.con, events)
+            self._after_commit(keys, stored)
+        return AppendResult(received + q.num_rows, stored, received - stored, q.num_rows)
+
+    def _after_commit(self, keys: Keys, stored: int) -> None:
         if self._keys is not None:
             self._keys.add(keys, stored)
-        return AppendResult(received + q.num_rows, stored, received - stored, q.num_rows)
+        if self._rows_hint is not None:
+            self._rows_hint += stored
 
     @contextmanager
     def sql_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -245,28 +255,42 @@ class EventStore:
                 yield con
         finally:
             self._keys = None
+            self._rows_hint = None
 
     def _insert_new_events(
         self, con: duckdb.DuckDBPyConnection, events: pa.Table
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Keys]:
         """Insert the events whose id is not stored yet; (inserted, their 64-bit keys).
 
-        The exact 128-bit anti-join runs only when the key cache says a batch key may be
-        stored already (see ``klantreis.store.keys``)."""
+        One statement in the common case. With the key cache loaded: a batch with a key the
+        cache holds runs the exact 128-bit anti-join (see ``klantreis.store.keys``); one
+        without goes in unprobed, on condition that the stored row count is still the
+        cache's (else another connection wrote: nothing is inserted, the cache is reloaded
+        and the batch checked again). Without the cache every batch runs the anti-join."""
         if not events.num_rows:
             return 0, np.empty(0, np.uint64)
-        con.register("_batch", events)
-        try:
-            keys = batch_keys(con, "_batch")
-            cache = self._key_cache(con)
-            probe = cache is None or cache.contains_any(keys)
-            rows = con.execute(_INSERT_PROBED if probe else _INSERT_NEW).fetchall()
-        finally:
-            con.unregister("_batch")
-        return (int(rows[0][0]) if rows else 0), keys
+        keys = event_keys(events.column("event_id"))
+        if self._keys is not None:
+            if self._keys.contains_any(keys):  # exact probe; a stale count shows next time
+                return _run_insert(con, _INSERT_PROBED, events), keys
+            guard = f" WHERE (SELECT count(*) FROM event_log) = {int(self._keys.rows)}"
+            inserted = _run_insert(con, _INSERT_NEW + guard, events)
+            if inserted:
+                return inserted, keys
+        cache = self._key_cache(con)
+        probe = cache is None or cache.contains_any(keys)
+        return _run_insert(con, _INSERT_PROBED if probe else _INSERT_NEW, events), keys
 
     def _key_cache(self, con: duckdb.DuckDBPyConnection) -> KeyCache | None:
+        """The key cache, (re)loaded when the stored count is not what it expects; None
+        below KEY_CACHE_MIN_ROWS. While the store is that small, the count is taken once
+        and then followed (``_rows_hint``): rows written by another connection only delay
+        the cache, as every append without it runs the exact probe."""
+        hint = self._rows_hint
+        if self._keys is None and hint is not None and hint < KEY_CACHE_MIN_ROWS:
+            return None
         stored = _count(con, "event_log")
+        self._rows_hint = stored
         if stored < KEY_CACHE_MIN_ROWS:
             self._keys = None
             return None
@@ -339,19 +363,23 @@ _INSERT_PROBED = (
 )
 
 
+def _run_insert(con: duckdb.DuckDBPyConnection, sql: str, _batch: pa.Table) -> int:
+    """Run an INSERT reading ``_batch`` (found by DuckDB's replacement scan of this frame's
+    locals: cheaper than register + unregister); the number of rows inserted."""
+    rows = con.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
 def insert_quarantine(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> None:
     """Insert quarantine rows (QUARANTINE_SCHEMA) inside the caller's transaction; an entry
     already stored (same id) is left as it is."""
     if not quarantine.num_rows:
         return
-    con.register("_quarantine", quarantine)
-    try:
-        con.execute(
-            "INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
-            " reason, raw) SELECT * FROM _quarantine"
-        ).fetchall()
-    finally:
-        con.unregister("_quarantine")
+    _quarantine = quarantine  # read by the replacement scan below
+    con.execute(
+        "INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
+        " reason, raw) SELECT * FROM _quarantine"
+    ).fetchall()
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

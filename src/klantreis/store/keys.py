@@ -13,11 +13,14 @@ not what the cache expects (another connection wrote).
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-__all__ = ["KeyCache", "batch_keys"]
+__all__ = ["KeyCache", "batch_keys", "event_keys"]
 
 Keys = npt.NDArray[np.uint64]
 
@@ -34,6 +37,15 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> Keys:
 def batch_keys(con: duckdb.DuckDBPyConnection, relation: str) -> Keys:
     """The 64-bit keys of the events in a registered relation."""
     return _fetch(con, f"SELECT {KEY64_OF_ID} FROM {relation}")
+
+
+def event_keys(event_ids: pa.ChunkedArray | pa.Array) -> Keys:
+    """The 64-bit keys of event ids computed in Python, equal to ``KEY64_OF_ID`` in DuckDB:
+    ``md5_number`` reads the md5 digest of the UTF-8 bytes as a little-endian 128-bit number,
+    so its upper 64 bits are digest bytes 8-16 (little-endian). Cheaper than a query
+    (about 30 us for 64 ids and 0.45 ms for 1,000, against 0.8 ms for the statement)."""
+    digests = b"".join(hashlib.md5(i.encode(), usedforsecurity=False).digest() for i in event_ids.to_pylist())
+    return np.frombuffer(digests, dtype="<u8")[1::2].astype(np.uint64)
 
 
 class KeyCache:
