@@ -265,3 +265,65 @@ def test_parquet_canonical_naive_and_foreign(app: App, tmp_path: Path) -> None:
     )
     f = ingest_paths(app, [tmp_path / "foreign.parquet"], mapping=mapping, progress=False).files[0]
     assert (f.events_stored, f.quarantined) == (1, 1)
+
+
+def _array_items(text: str, chunk: int) -> list[tuple[int, object]]:
+    import io
+
+    from klantreis.ingest.readers import json_array_items
+
+    return list(json_array_items(io.StringIO(text), chunk=chunk))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
+def test_json_array_items_stream_across_any_chunk_size(chunk: int) -> None:
+    import json
+
+    from klantreis.ingest.readers import JsonArrayError
+
+    values = [{"a": 1, "t": 'é ] , [ " x'}, 12345, -0.5e3, "s", [1, [2]], None, True, {}]
+    got = _array_items(" \n" + json.dumps(values, indent=1) + "\n ", chunk)
+    assert not any(isinstance(v, JsonArrayError) for _, v in got)
+    assert [n for n, _ in got] == list(range(1, len(values) + 1))
+    assert [v for _, v in got] == values
+    assert _array_items("[]", chunk) == [] and _array_items(" [ ] ", chunk) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "what"),
+    [
+        ('[{"a": 1}, {"a": 2', 2, "Expecting"),
+        ('[{"a": 1} {"a": 2}]', 2, "expected ','"),
+        ('[{"a": 1}] trailing', 2, "text after the closing"),
+        ('{"a": 1}', 1, "does not start with '['"),
+        ('[{"a": 1},', 2, "Expecting value"),
+    ],
+)
+def test_json_array_items_name_the_broken_element(text: str, number: int, what: str) -> None:
+    from klantreis.ingest.readers import JsonArrayError
+
+    for chunk in (3, 1 << 20):
+        got = _array_items(text, chunk)
+        last_number, last = got[-1]
+        assert isinstance(last, JsonArrayError), got
+        assert last_number == number and what in last.reason
+        assert "the rest of the file was not read" in last.reason
+        assert all(not isinstance(v, JsonArrayError) for _, v in got[:-1])
+
+
+def test_a_truncated_json_array_stores_what_came_before_and_quarantines_the_rest(
+    app: App, write: Writer
+) -> None:
+    good = [
+        f'{{"event_id": "t{i}", "occurred_at": "2024-03-01T10:00:00Z", "kind": "web.visit"}}'
+        for i in range(5)
+    ]
+    text = "[" + ", ".join(good) + ', {"event_id": "t5", "occurred_at": "2024-0'
+    summary = ingest_paths(app, [write("cut.json", text)], progress=False)
+    f = summary.files[0]
+    assert_counts_add_up(f)
+    assert (f.rows_read, f.events_stored, f.rows_rejected) == (6, 5, 1)
+    (q,) = quarantine(app)
+    assert q["line"] == 6
+    assert q["reason"].startswith("invalid JSON in element 6")
+    assert q["raw"].startswith('{"event_id": "t5"')

@@ -201,14 +201,22 @@ class SourceFile:
             yield from self._ndjson(batch_rows)
             return
         self.encoding = "utf-8"
+        records: list[Any] = []
+        lines: list[int] = []
         with _open_text(self.path) as fh:
-            try:
-                records = json.load(fh)
-            except ValueError as exc:
-                raise ValueError(f"{self.path}: not valid JSON: {exc}") from exc
-        for start in range(0, len(records), batch_rows):
-            chunk = records[start : start + batch_rows]
-            yield _records_batch(chunk, start + 1, self)
+            for number, item in json_array_items(fh):
+                if isinstance(item, JsonArrayError):
+                    batch = _records_batch(records, 0, self, lines)
+                    batch.rejects.append(RowReject(number, item.reason, item.raw))
+                    yield batch
+                    return
+                records.append(item)
+                lines.append(number)
+                if len(records) >= batch_rows:
+                    yield _records_batch(records, 0, self, lines)
+                    records, lines = [], []
+        if records:
+            yield _records_batch(records, 0, self, lines)
 
     def _ndjson(self, batch_rows: int) -> Iterator[RawBatch]:
         self.encoding = "utf-8"
@@ -299,6 +307,96 @@ def _emit(
         lines[lines >= bad] += 1
     last = int(lines[-1]) + 1 if n else next_line
     return RawBatch(table, lines, rejects), last
+
+
+@dataclass(frozen=True)
+class JsonArrayError:
+    """Where a JSON array stops being valid: the rest of the file is not read."""
+
+    reason: str
+    raw: str
+
+
+_JSON_SPACE = re.compile(r"[ \t\r\n\ufeff]*")
+
+#: A single array element larger than this is refused (bounded memory).
+MAX_JSON_ELEMENT_CHARS = 64 << 20
+
+
+def json_array_items(
+    fh: IO[str], chunk: int = 1 << 20
+) -> Iterator[tuple[int, Any | JsonArrayError]]:
+    """The elements of a top-level JSON array, one at a time, numbered from 1, reading ``fh``
+    in chunks: memory stays near one chunk plus the largest element, not the whole file.
+
+    A syntax error ends the stream with a ``JsonArrayError`` naming the element it is in;
+    the elements before it were yielded already."""
+    decoder = json.JSONDecoder()
+    buf, pos, eof, want = "", 0, False, chunk
+
+    def fill() -> bool:
+        nonlocal buf, pos, eof, want
+        if eof:
+            return False
+        more = fh.read(want)
+        if not more:
+            eof = True
+            return False
+        buf, pos = buf[pos:] + more, 0
+        return True
+
+    def skip_space() -> None:
+        nonlocal pos
+        while True:
+            pos = _JSON_SPACE.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos < len(buf) or not fill():
+                return
+
+    def error(number: int, what: str) -> tuple[int, JsonArrayError]:
+        preview = buf[pos : pos + RAW_PREVIEW_CHARS]
+        return number, JsonArrayError(
+            f"invalid JSON in element {number}: {what}; the rest of the file was not read",
+            preview,
+        )
+
+    skip_space()
+    if buf[pos : pos + 1] != "[":
+        yield error(1, "the file does not start with '['")
+        return
+    pos += 1
+    number = 0
+    skip_space()
+    if buf[pos : pos + 1] == "]":
+        return
+    while True:
+        number += 1
+        skip_space()
+        while True:
+            try:
+                item, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as exc:
+                if len(buf) - pos < MAX_JSON_ELEMENT_CHARS and fill():
+                    want = min(want * 2, MAX_JSON_ELEMENT_CHARS)
+                    continue
+                yield error(number, exc.msg if eof else "element too large")
+                return
+            if end < len(buf) or eof or not fill():
+                break  # a value that ends at the buffer's end may go on (a number)
+        want = chunk
+        pos = end
+        yield number, item
+        skip_space()
+        sep = buf[pos : pos + 1]
+        pos += 1
+        if sep == "]":
+            skip_space()
+            if pos < len(buf):
+                yield error(number + 1, "text after the closing ']'")
+            return
+        if sep != ",":
+            pos -= 1
+            yield error(number + 1, "expected ',' or ']' after element " + str(number))
+            return
 
 
 def _json_text(value: Any) -> str | None:
