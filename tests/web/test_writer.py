@@ -199,3 +199,32 @@ def test_big_requests_built_on_submit_keep_their_verdicts_apart(app: App) -> Non
     assert isinstance(rejected, Rejected) and [d["index"] for d in rejected.details] == [70]
     assert (small.stored, whole.stored, pair.stored) == (1, 100, 2)
     assert app.store.count() == 103
+
+
+def test_requests_of_one_turn_are_split_at_max_batch_rows(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=20, max_batch_rows=5)
+    writer.start()
+
+    async def run() -> list[Any]:
+        futures = [writer.submit(_table([f"r{i}a", f"r{i}b"])) for i in range(6)]
+        return list(await asyncio.gather(*futures))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert [r.stored for r in results] == [2] * 6 and app.store.count() == 12
+    assert writer.batches >= 3, "at most two requests (four rows) per transaction"
+
+
+def test_stop_still_writes_what_was_submitted(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=20)
+    writer.start()
+
+    async def run() -> Any:
+        future = writer.submit(_table(["last"]))
+        writer.stop()  # before the event loop handed the request to the writer
+        return await future
+
+    assert asyncio.run(run()).stored == 1
+    assert app.store.count() == 1

@@ -7,6 +7,7 @@ reason each, so that rows in = rows stored + rows quarantined.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -31,6 +32,7 @@ __all__ = [
     "derive_event_id",
     "empty_events",
     "events_from_records",
+    "quick_valid",
     "validate_events",
     "validation_reason_sql",
 ]
@@ -214,6 +216,8 @@ def _parse_timestamps(values: list[Any]) -> pa.Array:
 
 def conform(table: pa.Table) -> pa.Table:
     """Reorder/cast a table to EVENT_SCHEMA, adding missing columns as nulls."""
+    if table.schema.equals(EVENT_SCHEMA):
+        return table  # already canonical (the common case on the ingest paths)
     arrays = []
     n = table.num_rows
     for name, (typ, _) in EVENT_COLUMNS.items():
@@ -278,6 +282,66 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     bad = sorted(reasons.by_index)
     keep = pa.array(~reasons.marked)
     return ValidationResult(table.filter(keep), bad, [reasons.by_index[i] for i in bad])
+
+
+_PLAIN_FIELDS = ("customer_id", "journey_id", "touchpoint", "channel", "owner", "lang", "source")
+
+
+def quick_valid(
+    records: list[Mapping[str, Any]], table: pa.Table, now: datetime | None = None
+) -> bool:
+    """True only when ``validate_events(table)`` would reject no row, where ``table`` is
+    ``conform(events_from_records(records))``: the plain case (text fields are strings, a
+    score is a number with its metric) checked per record in Python, cheaper than the
+    vectorised rules for small batches. False means "run ``validate_events``" (which finds
+    the reasons), not necessarily that a row is invalid."""
+    for rec in records:
+        eid = rec.get("event_id")
+        if type(eid) is not str or not 0 < len(eid) <= MAX_FIELD_CHARS:
+            return False
+        kind = rec.get("kind")
+        if type(kind) is not str or not _plain_kind(kind):
+            return False
+        for name in _PLAIN_FIELDS:
+            value = rec.get(name)
+            if value is not None and (type(value) is not str or len(value) > MAX_FIELD_CHARS):
+                return False
+        text = rec.get("text")
+        if text is not None and (type(text) is not str or len(text) > MAX_TEXT_CHARS):
+            return False
+        metric, score = rec.get("metric"), rec.get("score")
+        if metric is None:
+            if score is not None:
+                return False
+        else:
+            bounds = METRIC_RANGES.get(metric) if type(metric) is str else None
+            if bounds is None or not (type(score) is int or type(score) is float):
+                return False
+            if not bounds[0] <= score <= bounds[1]:  # also False for NaN
+                return False
+    ts = table.column("occurred_at")
+    if ts.null_count or table.num_rows != len(records):
+        return False
+    if table.num_rows:
+        now = now or datetime.now(UTC)
+        bounds_ts = pc.min_max(ts)
+        earliest, latest = bounds_ts["min"].as_py(), bounds_ts["max"].as_py()
+        if earliest < EARLIEST or latest > now.replace(year=now.year + LATEST_YEARS_AHEAD):
+            return False
+    attrs = table.column("attrs")
+    if attrs.null_count != len(attrs):
+        reasons = _Reasons(table.num_rows)
+        _check_attrs(table, reasons)
+        if reasons.by_index:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_kind(kind: str) -> bool:
+    """The kind rules of ``validate_events`` for one value (Arrow's RE2 ``$`` does not match
+    before a final newline, so a newline is never plain)."""
+    return len(kind) <= MAX_FIELD_CHARS and "\n" not in kind and bool(KIND_PATTERN.fullmatch(kind))
 
 
 def _sql_text(value: str) -> str:

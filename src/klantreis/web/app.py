@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security
 from klantreis.web.writer import EventWriter
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "server_config"]
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +127,106 @@ def warm_up(app: App) -> threading.Thread:
     return thread
 
 
-def serve(settings: Settings, **uvicorn_options: Any) -> None:
-    """Open the store, build the app and serve it (one process) until interrupted."""
+class _OneWriteTransport:
+    """A transport that writes a response head together with the body that follows it.
+
+    uvicorn writes the status line and headers, then the body, each with its own
+    ``transport.write``: two system calls and two TCP segments per small answer. This wrapper
+    holds a head (``HTTP/...`` up to the blank line) until the next write, and writes both at
+    once; a head with no body in the same turn of the event loop is written at its end.
+    Everything else passes through."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held = b""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._held:
+            data, self._held = self._held + bytes(data), b""
+        elif data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n":
+            self._held = bytes(data)
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._held:
+            held, self._held = self._held, b""
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def writelines(self, lines: Any) -> None:
+        self.write(b"".join(lines))
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol with :class:`_OneWriteTransport` ("auto" without
+    httptools)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
+        return "auto"
+
+    class OneWriteHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(_OneWriteTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    return OneWriteHttpToolsProtocol
+
+
+def server_config(
+    api: FastAPI, settings: Settings, access_log: bool = False, **uvicorn_options: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The ASGI application and the ``uvicorn.run`` options that :func:`serve` runs ``api``
+    with.
+
+    Event ingest is answered by :class:`IngestFastPath`, outermost: before uvicorn's proxy
+    headers middleware (ingest does not use the client address or scheme; every other route
+    still gets them) and without an access log line per request unless ``access_log``
+    (``klantreis serve --access-log``): at thousands of events per second both are
+    measurable. uvicorn picks uvloop and httptools (``uvicorn[standard]``); each answer's
+    head and body go out in one write (:class:`_OneWriteTransport`)."""
+    import os
+
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = uvicorn_options.pop("forwarded_allow_ips", None) or os.environ.get(
+        "FORWARDED_ALLOW_IPS", "127.0.0.1,::1"
+    )
+    inner: Any = api
+    if uvicorn_options.pop("proxy_headers", True):
+        inner = ProxyHeadersMiddleware(cast(Any, api), trusted_hosts=trusted)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info" if access_log else "warning",
+        "access_log": access_log,
+        "http": _http_protocol(),
+        **uvicorn_options,
+        "proxy_headers": False,  # applied above, inside the ingest fast path
+    }
+    return IngestFastPath(inner, api.state), options
+
+
+def serve(settings: Settings, access_log: bool = False, **uvicorn_options: Any) -> None:
+    """Open the store, build the app and serve it (one process) until interrupted; see
+    :func:`server_config`."""
     import uvicorn
 
     with App(settings) as app:
         api = create_app(app)
         warm_up(app)
-        uvicorn.run(
-            IngestFastPath(api, api.state),  # outermost: ingest skips FastAPI's middleware
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            **uvicorn_options,
-        )
+        asgi, options = server_config(api, settings, access_log, **uvicorn_options)
+        uvicorn.run(asgi, **options)

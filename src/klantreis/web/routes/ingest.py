@@ -115,9 +115,13 @@ async def ingest(
 ) -> dict[str, int]:
     """Check the token, read and parse the body, and wait for the writer's commit."""
     _require_ingest(state, authorization)
-    settings = state.klantreis.settings
-    body = await _read_body(chunks, content_length, settings.max_request_bytes)
-    records = _records(body, settings.max_request_events)
+    body = await _read_body(chunks, content_length, state.klantreis.settings.max_request_bytes)
+    return await _store(state, body)
+
+
+async def _store(state: Any, body: bytes) -> dict[str, int]:
+    """Parse the body, hand the events to the writer and wait for its commit."""
+    records = _records(body, state.klantreis.settings.max_request_events)
     try:
         result = await state.writer.submit(records)
     except Rejected as exc:
@@ -153,7 +157,11 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class IngestFastPath:
-    """ASGI layer answering ``POST /api/v1/events`` directly (everything else passes on)."""
+    """ASGI layer answering ``POST /api/v1/events`` directly (everything else passes on).
+
+    Per request it reads two headers and the body straight from the ASGI messages and
+    answers with two raw messages: at thousands of requests per second, FastAPI's routing,
+    a ``Request`` object and a ``Response`` object each cost measurably."""
 
     def __init__(self, app: Any, state: Any) -> None:
         self.app = app
@@ -163,18 +171,17 @@ class IngestFastPath:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in scope["headers"]
-            if k in (b"authorization", b"content-length")
-        }
+        authorization = declared = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+            elif key == b"content-length":
+                declared = value.decode("latin-1")
         try:
-            data = await ingest(
-                self.state,
-                headers.get("authorization"),
-                headers.get("content-length"),
-                _chunks(receive),
-            )
+            _require_ingest(self.state, authorization)
+            limit = self.state.klantreis.settings.max_request_bytes
+            body = await _receive_body(receive, declared, limit)
+            data = await _store(self.state, body)
         except ApiError as exc:
             extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             response = error_response(exc.status, exc.message, exc.code, exc.details, extra)
@@ -190,18 +197,33 @@ class IngestFastPath:
 
 
 async def _send_ok(send: Send, body: bytes) -> None:
-    """The success answer as two raw ASGI messages (a Starlette response object per
-    request is measurable at thousands of requests per second)."""
+    """The success answer as two raw ASGI messages (the server writes them together)."""
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _receive_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The request body from the ASGI messages (413 past ``limit`` bytes). The common case,
+    a body in one message, takes one ``receive``."""
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body larger than {limit} bytes", "payload_too_large")
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise ApiError(413, f"request body larger than {limit} bytes", "payload_too_large")
+    if not message.get("more_body", False) or message["type"] == "http.disconnect":
+        return body
+    parts, size = [body], len(body)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
-        yield message.get("body", b"")
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body larger than {limit} bytes", "payload_too_large")
+        parts.append(chunk)
         if not message.get("more_body", False):
-            return
+            break
+    return b"".join(parts)
