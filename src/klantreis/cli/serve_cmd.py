@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from klantreis.cli.main import settings_from_options, store_options
@@ -24,15 +26,23 @@ __all__ = ["register"]
     default=None,
     help="Demo mode: a generated secret key and demo accounts with printed passwords.",
 )
+@click.option(
+    "--access-log",
+    is_flag=True,
+    default=False,
+    help="Log one line per request (off by default: at thousands of ingest requests per"
+    " second the log itself costs measurably).",
+)
 def serve(
     db_path: str | None,
     journey_config: str | None,
     host: str | None,
     port: int | None,
     demo_mode: bool | None,
+    access_log: bool,
 ) -> None:
     from klantreis.settings import SettingsError
-    from klantreis.web import serve as run
+    from klantreis.web.app import serve as run
 
     settings = settings_from_options(
         db_path=db_path, journey_config=journey_config, host=host, port=port, demo_mode=demo_mode
@@ -44,7 +54,7 @@ def serve(
     if settings.demo_mode:
         _print_demo_accounts(settings)
     click.echo(f"klantreis: http://{settings.host}:{settings.port}/  (Ctrl+C to stop)")
-    run(settings)
+    run(settings, access_log=access_log)
 
 
 def _print_demo_accounts(settings: object) -> None:
@@ -61,10 +71,33 @@ def user() -> None:
     pass
 
 
+def _read_password(password_stdin: bool) -> str:
+    """A new password: the first line of stdin with --password-stdin, else a hidden prompt
+    (asked twice)."""
+    if password_stdin:
+        import sys
+
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+_PASSWORD_STDIN = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (for scripts) instead of a prompt.",
+)
+
+
+def _open_app(db_path: str | None, journey_config: str | None) -> Any:
+    from klantreis.app import App
+
+    return App(settings_from_options(db_path=db_path, journey_config=journey_config))
+
+
 @user.command(
     "add",
-    help="Add a user (or set a new password and role). Prompts for the"
-    " password unless --password is given.",
+    help="Add a user (or set a new password and role, which ends their sessions). Prompts for"
+    " the password unless --password-stdin or --password is given.",
 )
 @click.argument("name")
 @click.option(
@@ -74,18 +107,27 @@ def user() -> None:
     show_default=True,
     help="admin: everything; analyst: all data; viewer: pages, personal data masked.",
 )
-@click.option("--password", default=None, help="Password (at least 8 characters).")
+@click.option(
+    "--password",
+    default=None,
+    help="Password (at least 8 characters). Visible in the process list and shell history:"
+    " prefer the prompt or --password-stdin.",
+)
+@_PASSWORD_STDIN
 @store_options
 def user_add(
-    name: str, role: str, password: str | None, db_path: str | None, journey_config: str | None
+    name: str,
+    role: str,
+    password: str | None,
+    password_stdin: bool,
+    db_path: str | None,
+    journey_config: str | None,
 ) -> None:
-    from klantreis.app import App
     from klantreis.services.accounts import AccountError, add_user
 
     if password is None:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    settings = settings_from_options(db_path=db_path, journey_config=journey_config)
-    with App(settings) as app:
+        password = _read_password(password_stdin)
+    with _open_app(db_path, journey_config) as app:
         try:
             add_user(app.store, name, role, password)
         except AccountError as exc:
@@ -93,16 +135,68 @@ def user_add(
     click.echo(f"user {name}: {role}")
 
 
-@user.command("list", help="List users and their roles.")
+@user.command("list", help="List users: name, role and state (active or disabled).")
 @store_options
 def user_list(db_path: str | None, journey_config: str | None) -> None:
-    from klantreis.app import App
     from klantreis.services.accounts import ensure_schema, list_users
 
-    with App(settings_from_options(db_path=db_path, journey_config=journey_config)) as app:
+    with _open_app(db_path, journey_config) as app:
         ensure_schema(app.store)
         for u in list_users(app.store):
-            click.echo(f"{u.name}\t{u.role}")
+            click.echo(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}")
+
+
+@user.command(
+    "passwd",
+    help="Set a new password for a user (prompted, or --password-stdin); their existing"
+    " sessions end.",
+)
+@click.argument("name")
+@_PASSWORD_STDIN
+@store_options
+def user_passwd(
+    name: str, password_stdin: bool, db_path: str | None, journey_config: str | None
+) -> None:
+    from klantreis.services.accounts import AccountError, get_user, set_password
+
+    with _open_app(db_path, journey_config) as app:
+        if get_user(app.store, name) is None:
+            raise click.ClickException(f"no user {name!r}")
+        password = _read_password(password_stdin)
+        try:
+            set_password(app.store, name, password)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {name}: new password; existing sessions ended")
+
+
+def _set_disabled(name: str, disabled: bool, db_path: str | None, jc: str | None) -> None:
+    from klantreis.services.accounts import AccountError, set_disabled
+
+    with _open_app(db_path, jc) as app:
+        try:
+            set_disabled(app.store, name, disabled)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@user.command(
+    "disable",
+    help="Disable a user: no login, existing sessions end, their API tokens are refused.",
+)
+@click.argument("name")
+@store_options
+def user_disable(name: str, db_path: str | None, journey_config: str | None) -> None:
+    _set_disabled(name, True, db_path, journey_config)
+    click.echo(f"user {name}: disabled")
+
+
+@user.command("enable", help="Enable a disabled user again (they log in anew).")
+@click.argument("name")
+@store_options
+def user_enable(name: str, db_path: str | None, journey_config: str | None) -> None:
+    _set_disabled(name, False, db_path, journey_config)
+    click.echo(f"user {name}: enabled")
 
 
 @click.group(help="Manage API tokens.")
@@ -126,24 +220,82 @@ def token() -> None:
     default=None,
     help="Read as this user (their role decides masking; default: as a viewer).",
 )
+@click.option(
+    "--expires-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Refuse the token after this many days (default: never expires).",
+)
 @store_options
 def token_create(
     scopes: tuple[str, ...],
     name: str,
     user_name: str | None,
+    expires_days: int | None,
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
-    from klantreis.app import App
     from klantreis.services.accounts import AccountError, create_token
 
-    with App(settings_from_options(db_path=db_path, journey_config=journey_config)) as app:
+    with _open_app(db_path, journey_config) as app:
         try:
-            secret, tok = create_token(app.store, list(scopes), name=name, user=user_name)
+            secret, tok = create_token(
+                app.store, list(scopes), name=name, user=user_name, expires_days=expires_days
+            )
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"token {tok.name} ({', '.join(tok.scopes)}):")
+    expires = f", expires {tok.expires_at:%Y-%m-%d %H:%M} UTC" if tok.expires_at else ""
+    click.echo(f"token {tok.name} [{tok.token_id}] ({', '.join(tok.scopes)}{expires}):")
     click.echo(secret)
+
+
+def _when(value: object) -> str:
+    from datetime import UTC, datetime
+
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return "-"
+
+
+@token.command(
+    "list",
+    help="List API tokens (never their secrets): id, name, scopes, user, state, created,"
+    " expires, last used (UTC).",
+)
+@click.option("--active", is_flag=True, help="Leave out revoked tokens.")
+@store_options
+def token_list(active: bool, db_path: str | None, journey_config: str | None) -> None:
+    from klantreis.services.accounts import ensure_schema, list_tokens
+
+    with _open_app(db_path, journey_config) as app:
+        ensure_schema(app.store)
+        found = list_tokens(app.store, include_revoked=not active)
+    click.echo("id\tname\tscopes\tuser\tstate\tcreated\texpires\tlast_used")
+    for t in found:
+        fields = [
+            t.token_id,
+            t.name,
+            ",".join(t.scopes),
+            t.user or "-",
+            t.state,
+            _when(t.created_at),
+            _when(t.expires_at),
+            _when(t.last_used_at),
+        ]
+        click.echo("\t".join(fields))
+
+
+@token.command("revoke", help="Revoke an API token by its id (see 'token list').")
+@click.argument("token_id")
+@store_options
+def token_revoke(token_id: str, db_path: str | None, journey_config: str | None) -> None:
+    from klantreis.services.accounts import revoke_token
+
+    with _open_app(db_path, journey_config) as app:
+        info = revoke_token(app.store, token_id)
+    if info is None:
+        raise click.ClickException(f"no token {token_id!r}")
+    click.echo(f"token {info.name} [{info.token_id}]: revoked")
 
 
 def register(cli: click.Group) -> None:

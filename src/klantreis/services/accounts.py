@@ -7,6 +7,15 @@ API tokens are random and stored only as a SHA-256 digest, so a stolen database 
 Roles: ``admin`` (everything, manages users), ``analyst`` (all data, personal data visible),
 ``viewer`` (pages and aggregates; personal data masked). Token scopes: ``ingest`` (POST events),
 ``read`` (the JSON API).
+
+Every user has a random ``session_key`` that is part of their signed session cookie. Setting a
+new password (``set_password``, or ``add_user`` on an existing name) or disabling the user
+draws a new key, so every session issued before stops working at once. A disabled user can
+neither log in nor use their API tokens. Tokens may expire (``expires_days``) and can be
+revoked; revoked tokens are kept (with ``revoked_at``) so the list shows what happened.
+
+``changes()`` counts account changes made in this process; callers that cache tokens (the web
+app's :class:`~klantreis.web.security.Security`) drop their cache when it moves.
 """
 
 from __future__ import annotations
@@ -14,7 +23,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
 from klantreis.store import EventStore
 
@@ -23,15 +37,23 @@ __all__ = [
     "SCOPES",
     "AccountError",
     "ApiToken",
+    "TokenInfo",
     "User",
     "add_user",
     "authenticate",
+    "changes",
     "create_token",
     "ensure_demo_accounts",
     "ensure_schema",
+    "get_token",
     "get_user",
     "hash_password",
+    "list_tokens",
     "list_users",
+    "record_token_use",
+    "revoke_token",
+    "set_disabled",
+    "set_password",
     "verify_password",
     "verify_token",
 ]
@@ -40,6 +62,31 @@ ROLES = ("admin", "analyst", "viewer")
 SCOPES = ("ingest", "read")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 TOKEN_PREFIX = "kr_"
+MAX_EXPIRES_DAYS = 3650
+
+_USER_COLUMNS = {
+    "disabled": "BOOLEAN NOT NULL DEFAULT false",
+    "session_key": "VARCHAR NOT NULL DEFAULT ''",
+}
+_TOKEN_COLUMNS = {
+    "expires_at": "TIMESTAMPTZ",
+    "revoked_at": "TIMESTAMPTZ",
+    "last_used_at": "TIMESTAMPTZ",
+}
+
+_changes = 0
+_changes_lock = threading.Lock()
+
+
+def changes() -> int:
+    """How many account changes (password, disable, revoke, ...) this process has made."""
+    return _changes
+
+
+def _changed() -> None:
+    global _changes
+    with _changes_lock:
+        _changes += 1
 
 
 class AccountError(ValueError):
@@ -50,6 +97,9 @@ class AccountError(ValueError):
 class User:
     name: str
     role: str
+    disabled: bool = False
+    #: Part of every session cookie of this user; a new key ends all their sessions.
+    session_key: str = field(default="", compare=False, repr=False)
 
     @property
     def sees_personal_data(self) -> bool:
@@ -62,10 +112,50 @@ class ApiToken:
     name: str
     scopes: tuple[str, ...]
     user: str | None
+    expires_at: datetime | None = field(default=None, compare=False)
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown about a token: everything but its secret (and digest)."""
+
+    token_id: str
+    name: str
+    scopes: tuple[str, ...]
+    user: str | None
+    created_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            return "expired"
+        return "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.token_id,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "user": self.user,
+            "state": self.state,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "last_used_at": self.last_used_at,
+            "revoked_at": self.revoked_at,
+        }
 
 
 def ensure_schema(store: EventStore) -> None:
-    """Create the account tables when missing (idempotent)."""
+    """Create the account tables when missing and add newer columns (idempotent)."""
     with store.transaction() as con:
         con.execute("""CREATE TABLE IF NOT EXISTS users (
             name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, password_hash VARCHAR NOT NULL,
@@ -74,8 +164,20 @@ def ensure_schema(store: EventStore) -> None:
             token_id VARCHAR PRIMARY KEY, digest VARCHAR NOT NULL UNIQUE, name VARCHAR,
             scopes VARCHAR NOT NULL, user_name VARCHAR,
             created_at TIMESTAMPTZ DEFAULT current_timestamp)""").fetchall()
+        present = {
+            (t, c)
+            for t, c in con.execute(
+                "SELECT table_name, column_name FROM duckdb_columns()"
+                " WHERE schema_name = 'main' AND table_name IN ('users', 'api_tokens')"
+            ).fetchall()
+        }
+        for table, columns in (("users", _USER_COLUMNS), ("api_tokens", _TOKEN_COLUMNS)):
+            for column, ddl in columns.items():
+                if (table, column) not in present:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}").fetchall()
 
 
+# -- passwords and users ---------------------------------------------------------------------
 def hash_password(password: str) -> str:
     """``scrypt$n$r$p$salt$hash`` (hex)."""
     salt = secrets.token_bytes(16)
@@ -97,89 +199,241 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-def add_user(store: EventStore, name: str, role: str, password: str) -> User:
-    """Create or update a user (a new password and role replace the old ones)."""
-    if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users, so that they cost one scrypt as well."""
+    return hash_password(secrets.token_hex(16))
+
+
+def _check_name(name: str) -> None:
     if (
         not name
         or len(name) > 100
         or not name.replace("-", "").replace("_", "").replace(".", "").replace("@", "").isalnum()
     ):
         raise AccountError("user name: 1-100 letters, digits, '.', '-', '_' or '@'")
+
+
+def _check_password(password: str) -> None:
     if len(password) < 8:
         raise AccountError("password must be at least 8 characters")
+    if len(password) > 1000:
+        raise AccountError("password must be at most 1000 characters")
+
+
+def _new_session_key() -> str:
+    return secrets.token_hex(8)
+
+
+def add_user(store: EventStore, name: str, role: str, password: str) -> User:
+    """Create or update a user (a new password and role replace the old ones, and end the
+    user's sessions). Whether an existing user is disabled stays as it was."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    _check_name(name)
+    _check_password(password)
     ensure_schema(store)
+    key = _new_session_key()
     with store.transaction() as con:
         con.execute(
-            "INSERT OR REPLACE INTO users (name, role, password_hash) VALUES (?, ?, ?)",
-            [name, role, hash_password(password)],
+            "INSERT INTO users (name, role, password_hash, session_key) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
+            " password_hash = excluded.password_hash, session_key = excluded.session_key",
+            [name, role, hash_password(password), key],
         ).fetchall()
-    return User(name, role)
+        rows = con.execute("SELECT disabled FROM users WHERE name = ?", [name]).fetchall()
+    _changed()
+    return User(name, role, bool(rows[0][0]), key)
+
+
+def _user(row: Mapping[str, Any]) -> User:
+    return User(row["name"], row["role"], bool(row["disabled"]), row["session_key"] or "")
+
+
+_USER_SELECT = "SELECT name, role, disabled, session_key FROM users"
 
 
 def get_user(store: EventStore, name: str) -> User | None:
-    rows = store.query("SELECT name, role FROM users WHERE name = ?", [name]).to_pylist()
-    return User(rows[0]["name"], rows[0]["role"]) if rows else None
+    """The user (also when disabled: check ``.disabled``), else ``None``."""
+    rows = store.query(f"{_USER_SELECT} WHERE name = ?", [name]).to_pylist()
+    return _user(rows[0]) if rows else None
 
 
 def list_users(store: EventStore) -> list[User]:
-    rows = store.query("SELECT name, role FROM users ORDER BY name").to_pylist()
-    return [User(r["name"], r["role"]) for r in rows]
+    return [_user(r) for r in store.query(f"{_USER_SELECT} ORDER BY name").to_pylist()]
 
 
-def authenticate(store: EventStore, name: str, password: str) -> User | None:
-    """The user when the password matches, else ``None`` (same work either way)."""
-    rows = store.query(
-        "SELECT name, role, password_hash FROM users WHERE name = ?", [name]
-    ).to_pylist()
-    if not rows:
-        verify_password(password, hash_password("timing-equaliser"))
-        return None
-    row = rows[0]
-    return (
-        User(row["name"], row["role"]) if verify_password(password, row["password_hash"]) else None
+def _update_user(store: EventStore, name: str, sql: str, params: list[Any]) -> User:
+    ensure_schema(store)
+    with store.transaction() as con:
+        found = con.execute("SELECT count(*) FROM users WHERE name = ?", [name]).fetchall()
+        if not found[0][0]:
+            raise AccountError(f"no user {name!r}")
+        con.execute(f"UPDATE users SET {sql} WHERE name = ?", [*params, name]).fetchall()
+    _changed()
+    user = get_user(store, name)
+    assert user is not None
+    return user
+
+
+def set_password(store: EventStore, name: str, password: str) -> User:
+    """A new password for an existing user; their existing sessions end."""
+    _check_password(password)
+    return _update_user(
+        store,
+        name,
+        "password_hash = ?, session_key = ?",
+        [hash_password(password), _new_session_key()],
     )
 
 
+def set_disabled(store: EventStore, name: str, disabled: bool = True) -> User:
+    """Disable (or enable again) a user. Disabling ends their sessions; a disabled user cannot
+    log in and their API tokens are refused. Enabling does not bring old sessions back."""
+    return _update_user(
+        store, name, "disabled = ?, session_key = ?", [disabled, _new_session_key()]
+    )
+
+
+def authenticate(store: EventStore, name: str, password: str) -> User | None:
+    """The user when the password matches and the user is not disabled, else ``None``.
+
+    Unknown users cost the same one scrypt verification as known ones."""
+    rows = store.query(
+        "SELECT name, role, disabled, session_key, password_hash FROM users WHERE name = ?",
+        [name],
+    ).to_pylist()
+    if not rows:
+        verify_password(password, _dummy_hash())
+        return None
+    row = rows[0]
+    if not verify_password(password, row["password_hash"]) or row["disabled"]:
+        return None
+    return _user(row)
+
+
+# -- API tokens ------------------------------------------------------------------------------
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def create_token(
-    store: EventStore, scopes: list[str] | tuple[str, ...], name: str = "", user: str | None = None
+    store: EventStore,
+    scopes: list[str] | tuple[str, ...],
+    name: str = "",
+    user: str | None = None,
+    expires_days: int | None = None,
 ) -> tuple[str, ApiToken]:
-    """A new API token; the secret is returned once and stored only as a digest."""
+    """A new API token; the secret is returned once and stored only as a digest.
+
+    ``expires_days``: the token is refused that many days from now (default: never)."""
     bad = [s for s in scopes if s not in SCOPES]
     if bad or not scopes:
         raise AccountError(f"scopes must be among {', '.join(SCOPES)}; got {list(scopes)}")
+    if len(name) > 100:
+        raise AccountError("token name: at most 100 characters")
+    expires_at = None
+    if expires_days is not None:
+        if not 1 <= expires_days <= MAX_EXPIRES_DAYS:
+            raise AccountError(f"expires_days must be between 1 and {MAX_EXPIRES_DAYS}")
+        expires_at = datetime.now(UTC) + timedelta(days=expires_days)
     ensure_schema(store)
-    if user is not None and get_user(store, user) is None:
-        raise AccountError(f"no user {user!r}")
+    if user is not None:
+        owner = get_user(store, user)
+        if owner is None:
+            raise AccountError(f"no user {user!r}")
+        if owner.disabled:
+            raise AccountError(f"user {user!r} is disabled")
     token_id = secrets.token_hex(6)
     secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     scope_text = ",".join(sorted(set(scopes)))
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO api_tokens (token_id, digest, name, scopes, user_name)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [token_id, _digest(secret), name or token_id, scope_text, user],
+            "INSERT INTO api_tokens (token_id, digest, name, scopes, user_name, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [token_id, _digest(secret), name or token_id, scope_text, user, expires_at],
         ).fetchall()
-    return secret, ApiToken(token_id, name or token_id, tuple(scope_text.split(",")), user)
+    return secret, ApiToken(
+        token_id, name or token_id, tuple(scope_text.split(",")), user, expires_at
+    )
 
 
 def verify_token(store: EventStore, secret: str) -> ApiToken | None:
-    """The token a secret belongs to, else ``None``."""
+    """The token a secret belongs to, else ``None`` (also when revoked, expired, or when its
+    user is disabled or gone)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     rows = store.query(
-        "SELECT token_id, name, scopes, user_name FROM api_tokens WHERE digest = ?",
+        "SELECT t.token_id, t.name, t.scopes, t.user_name, t.expires_at FROM api_tokens t"
+        " LEFT JOIN users u ON u.name = t.user_name"
+        " WHERE t.digest = ? AND t.revoked_at IS NULL"
+        " AND (t.expires_at IS NULL OR t.expires_at > current_timestamp)"
+        " AND (t.user_name IS NULL OR (u.name IS NOT NULL AND NOT u.disabled))",
         [_digest(secret)],
     ).to_pylist()
     if not rows:
         return None
     r = rows[0]
-    return ApiToken(r["token_id"], r["name"], tuple(r["scopes"].split(",")), r["user_name"])
+    return ApiToken(
+        r["token_id"], r["name"], tuple(r["scopes"].split(",")), r["user_name"], r["expires_at"]
+    )
+
+
+_TOKEN_SELECT = (
+    "SELECT token_id, name, scopes, user_name, created_at, expires_at, last_used_at, revoked_at"
+    " FROM api_tokens"
+)
+
+
+def _token_info(r: Mapping[str, Any]) -> TokenInfo:
+    return TokenInfo(
+        r["token_id"],
+        r["name"],
+        tuple(r["scopes"].split(",")),
+        r["user_name"],
+        r["created_at"],
+        r["expires_at"],
+        r["last_used_at"],
+        r["revoked_at"],
+    )
+
+
+def list_tokens(store: EventStore, include_revoked: bool = True) -> list[TokenInfo]:
+    """All tokens, newest first, without their secrets."""
+    where = "" if include_revoked else " WHERE revoked_at IS NULL"
+    rows = store.query(f"{_TOKEN_SELECT}{where} ORDER BY created_at DESC, token_id").to_pylist()
+    return [_token_info(r) for r in rows]
+
+
+def get_token(store: EventStore, token_id: str) -> TokenInfo | None:
+    rows = store.query(f"{_TOKEN_SELECT} WHERE token_id = ?", [token_id]).to_pylist()
+    return _token_info(rows[0]) if rows else None
+
+
+def revoke_token(store: EventStore, token_id: str) -> TokenInfo | None:
+    """Revoke a token from now on (idempotent); ``None`` when there is no such token."""
+    ensure_schema(store)
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE api_tokens SET revoked_at = current_timestamp"
+            " WHERE token_id = ? AND revoked_at IS NULL",
+            [token_id],
+        ).fetchall()
+    _changed()
+    return get_token(store, token_id)
+
+
+def record_token_use(store: EventStore, used: Mapping[str, datetime]) -> None:
+    """Store the last-use times of tokens (token id -> when); only ever moves forward."""
+    if not used:
+        return
+    with store.transaction() as con:
+        for token_id, when in used.items():
+            con.execute(
+                "UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?"
+                " AND (last_used_at IS NULL OR last_used_at < ?)",
+                [when, token_id, when],
+            ).fetchall()
 
 
 def ensure_demo_accounts(store: EventStore) -> dict[str, str]:

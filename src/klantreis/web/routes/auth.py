@@ -1,7 +1,13 @@
-"""Log in and out. The login form is protected by the signed double-submit CSRF token."""
+"""Log in and out. The login form is protected by the signed double-submit CSRF token.
+
+Failed logins are throttled per user name and per client address
+(:class:`klantreis.web.security.LoginThrottle`): once over the limit, the form answers 429
+with a message saying when to try again, without checking the password.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -9,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from klantreis.services import accounts
-from klantreis.web.pagekit import anonymous_context, render_html
+from klantreis.web.pagekit import PageContext, anonymous_context, render_html
 from klantreis.web.security import SESSION_COOKIE, SESSION_MAX_AGE
 
 router = APIRouter(include_in_schema=False)
@@ -42,17 +48,16 @@ def login(
     security = request.app.state.security
     security.check_csrf(request, csrf_token)
     ctx = anonymous_context(request)
+    address = request.client.host if request.client else None
+    wait = security.throttle.retry_after(username, address)
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        return _login_error(ctx, next, ctx.t("login.throttled", minutes=minutes), 429, wait)
     user = accounts.authenticate(ctx.app.store, username, password)
     if user is None:
-        response = render_html(
-            ctx,
-            "login.html",
-            next=_safe_next(next),
-            error=ctx.t("login.failed"),
-            demo=ctx.app.settings.demo_mode,
-        )
-        response.status_code = 401
-        return response
+        security.throttle.failed(username, address)
+        return _login_error(ctx, next, ctx.t("login.failed"), 401)
+    security.throttle.succeeded(username)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -62,6 +67,18 @@ def login(
         secure=security.secure(request),
         max_age=SESSION_MAX_AGE,
     )
+    return response
+
+
+def _login_error(
+    ctx: PageContext, next: str, message: str, status: int, retry_after: float = 0
+) -> Response:
+    response = render_html(
+        ctx, "login.html", next=_safe_next(next), error=message, demo=ctx.app.settings.demo_mode
+    )
+    response.status_code = status
+    if retry_after > 0:
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response
 
 

@@ -1,0 +1,76 @@
+"""Administration for people (``/admin``, admins only): the users with their role and state,
+and the API tokens (never their secrets) with a button to revoke each.
+
+Users and tokens are created on the command line (``klantreis user ...``,
+``klantreis token ...``); this page shows them and revokes tokens. Anonymous visitors are
+sent to the login page; other roles get a 403 page. The same data is in the JSON API
+(``/api/v1/users``, ``/api/v1/tokens``, :mod:`klantreis.web.routes.admin`).
+
+The router is included by :mod:`klantreis.web.routes.admin` (a core router), so this module
+is not listed in ``PAGE_MODULES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from klantreis.services import accounts
+from klantreis.web.envelope import ApiError
+from klantreis.web.pagekit import NavItem, PageContext, page_context, render_html, require_role
+
+__all__ = ["NAV", "RoleNavItem", "admin_data", "router"]
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class RoleNavItem(NavItem):
+    """A menu entry shown only to the given roles (``base.html`` checks ``roles``)."""
+
+    roles: tuple[str, ...] = ()
+
+
+NAV = RoleNavItem("/admin", "nav.admin", order=90, roles=("admin",))
+ADMIN = require_role("admin")
+TOKEN_ID = Path(min_length=1, max_length=64, description="The token's id (not its secret).")
+
+
+def admin_data(ctx: PageContext) -> dict[str, Any]:
+    """Users (name, role, disabled) and tokens (no secrets), for the page and the API."""
+    store = ctx.app.store
+    return {
+        "users": [
+            {"name": u.name, "role": u.role, "disabled": u.disabled}
+            for u in accounts.list_users(store)
+        ],
+        "tokens": [t.to_dict() for t in accounts.list_tokens(store)],
+    }
+
+
+@router.get("/admin", include_in_schema=False, response_class=HTMLResponse)
+def admin_page(request: Request, ctx: Annotated[PageContext, Depends(page_context)]) -> Response:
+    if ctx.principal is None or ctx.principal.role != "admin":
+        response = render_html(ctx, "forbidden.html")
+        response.status_code = 403
+        return response
+    request.app.state.security.flush_token_use(force=True)
+    revoked = request.query_params.get("revoked", "")
+    return render_html(ctx, "admin.html", data=admin_data(ctx), revoked=revoked[:100])
+
+
+@router.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
+def revoke_form(
+    request: Request,
+    ctx: Annotated[PageContext, Depends(ADMIN)],
+    token_id: Annotated[str, TOKEN_ID],
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    request.app.state.security.check_csrf(request, csrf_token)
+    info = accounts.revoke_token(ctx.app.store, token_id)
+    if info is None:
+        raise ApiError(404, f"no token {token_id!r}", "not_found")
+    return RedirectResponse(f"/admin?revoked={info.token_id}", status_code=303)
