@@ -52,6 +52,7 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.verbatims",
     "klantreis.web.pages.journeys",
     "klantreis.web.pages.contacts",
+    "klantreis.web.pages.contacts_models",
 ]
 
 

@@ -109,7 +109,25 @@ async def _api_error(request: Request, exc: Exception) -> Any:
 
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+    if exc.status == 403 and _wants_html(request):
+        page = _forbidden_page(request)
+        if page is not None:
+            return page
     return error_response(exc.status, exc.message, exc.code, exc.details, headers)
+
+
+def _forbidden_page(request: Request) -> Any:
+    """The translated 'not for your role' page for a logged-in person (None: use JSON)."""
+    from klantreis.web.pagekit import anonymous_context, render_html
+
+    principal = request.app.state.security.principal(request)
+    if principal is None or principal.via != "session":
+        return None
+    ctx = anonymous_context(request)
+    ctx.principal = principal
+    response = render_html(ctx, "forbidden.html")
+    response.status_code = 403
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Any:

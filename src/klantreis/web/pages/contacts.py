@@ -25,6 +25,7 @@ from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
     NavItem,
+    PageCache,
     PageContext,
     PageSpec,
     page_context,
@@ -58,6 +59,15 @@ def _cold_start(ctx: PageContext) -> ColdStart:
     return cold
 
 
+def forget_model(state: Any) -> None:
+    """Drop the cached model and the cached page data (after a new model version was saved):
+    the next request loads the newest version and classifies with it."""
+    state.contact_model = None
+    cache = getattr(state, "page_cache", None)
+    if cache is not None:  # a fresh cache: pages computed with the old model are not reused
+        state.page_cache = PageCache(cache.fresh_age, cache.max_age, cache.size)
+
+
 def _model(ctx: PageContext) -> ContactClassifier | None:
     """The newest trained model next to the store, cached per version on the web app."""
     registry = ModelRegistry(models_dir_for(ctx.app.settings.db_path))
@@ -67,8 +77,8 @@ def _model(ctx: PageContext) -> ContactClassifier | None:
     state = ctx.request.app.state
     cached = getattr(state, "contact_model", None)
     if cached is None or cached[0] != versions[-1]:
-        state.contact_model = (versions[-1], registry.load(versions[-1]))
-    model: ContactClassifier | None = state.contact_model[1]
+        cached = state.contact_model = (versions[-1], registry.load(versions[-1]))
+    model: ContactClassifier | None = cached[1]  # not state's: forget_model may clear it
     return model
 
 

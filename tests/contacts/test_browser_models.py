@@ -1,0 +1,148 @@
+"""Browser test of the contact-models page: Playwright drives the system Chromium against
+uvicorn. Upload a labelled CSV with the form, the page refreshes itself while the model
+trains and then shows the metrics and the confusion table; classification uses the model."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from klantreis.app import App
+from klantreis.settings import Settings
+
+from .helpers import contact, event, load
+from .test_web_models import PROBE, labelled, labels_csv
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "analyst-pass-1"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    from klantreis.services import accounts
+    from klantreis.web import create_app
+
+    folder = tmp_path_factory.mktemp("models-browser")  # the models go next to the store
+    app = App(
+        Settings.load(
+            env={},
+            db_path=str(folder / "s.duckdb"),
+            secret_key="test-secret-key-0123456789abcdef",
+        )
+    )
+    load(app, [event("order.placed", "J0", 0), contact("J0", 1, None, text="hallo")])
+    accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
+    config = uvicorn.Config(
+        create_app(app), host="127.0.0.1", port=free_port(), log_level="warning"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{config.port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context().new_page()
+        page.goto(f"{server}/login")
+        page.fill("#username", "analyst")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server}/")
+        yield page
+        browser.close()
+
+
+def test_train_with_an_upload_and_see_the_evaluation(page: Any, server: str) -> None:
+    page.goto(f"{server}/contacts?lang=en")
+    page.click("[data-testid=models-link]")
+    page.wait_for_url(f"{server}/contacts/models")
+    assert page.locator("[data-testid=version-row]").count() == 0
+    assert page.locator("[data-testid=train-status]").get_attribute("data-state") == "idle"
+
+    page.check("input[name=source][value=csv]")
+    page.set_input_files(
+        "[data-testid=train-file]",
+        {
+            "name": "labels.csv",
+            "mimeType": "text/csv",
+            "buffer": labels_csv(labelled(60)).encode("utf-8"),
+        },
+    )
+    page.click("[data-testid=train-submit]")
+    page.wait_for_url(f"{server}/contacts/models")
+    # While it trains the page reloads itself every 3 s; then the evaluation appears.
+    page.locator("[data-testid=confusion]").wait_for(timeout=90_000)
+
+    status = page.locator("[data-testid=train-status]")
+    assert status.get_attribute("data-state") == "done"
+    assert page.locator("[data-testid=version-row]").count() == 1
+    assert "upload: labels.csv" in page.locator("[data-testid=version-row]").inner_text()
+    f1 = float(page.locator("[data-testid=macro-f1]").inner_text())
+    assert 0.8 < f1 <= 1.0
+    assert page.locator("[data-testid=per-class-row]").count() == 3
+    rows = page.locator("[data-testid=confusion-row]")
+    assert rows.count() == 3
+    table = page.locator("[data-testid=confusion]").inner_text()
+    assert "Invoice incorrect" in table and "Where is my parcel?" in table
+
+    page.goto(f"{server}/contacts/classify?lang=en")
+    page.fill("[data-testid=classify-text]", PROBE)
+    page.click("form.card button[type=submit]")
+    result = page.locator("[data-testid=classify-result]")
+    result.first.wait_for()
+    assert "Invoice incorrect" in result.first.inner_text()
+
+
+def test_a_bad_upload_shows_the_reason(page: Any, server: str) -> None:
+    page.goto(f"{server}/contacts/models?lang=en")
+    page.check("input[name=source][value=csv]")
+    page.set_input_files(
+        "[data-testid=train-file]",
+        {"name": "<b>bad</b>.csv", "mimeType": "text/csv", "buffer": b"a,b\n1,2\n"},
+    )
+    page.click("[data-testid=train-submit]")
+    error = page.locator("[data-testid=train-error]")
+    error.wait_for()
+    assert "needs the columns text,label" in error.inner_text()
+    assert page.locator("[data-testid=train-error] b").count() == 0  # text, not markup
