@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ["ingest", "metrics", "journeys", "index", "web", "classifier", "generate"]
+AREAS = ["ingest", "metrics", "journeys", "index", "web", "classifier", "generate", "export"]
 
 
 def machine() -> str:
