@@ -1,7 +1,8 @@
 """Banking77 (official split, CC BY 4.0): the classifier on a public intent benchmark.
 
-The issue's target is macro-F1 >= 0.93; this classifier reaches 0.9197 (see
-bench/bench_classifier.py), so the test guards against regressions below 0.915.
+The issue's target is macro-F1 >= 0.93; the classifier (calibrated SVM + two small
+networks) reaches about 0.929 (see bench/bench_classifier.py and docs/benchmarks.md), so the
+test guards against regressions below 0.925.
 """
 
 from __future__ import annotations
@@ -29,4 +30,4 @@ def test_banking77_macro_f1(shared_data: Path) -> None:
     model = ContactClassifier(seed=0).fit(*read(folder / "train.csv"))
     report = evaluate(model, *read(folder / "test.csv"))
     assert report.n == 3080 and len(report.labels) == 77
-    assert report.macro_f1 >= 0.915
+    assert report.macro_f1 >= 0.925

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from klantreis.contacts.classifier import (
     ContactClassifier,
     PhraseMatcher,
     evaluate,
+    train_mlp,
     train_with_holdout,
 )
 from klantreis.contacts.features import NgramTfidf
@@ -65,11 +67,12 @@ def test_out_of_domain_text_is_less_confident_and_unknown_below_threshold(
     assert all(p.best in VOCAB for p in preds)
 
 
-def test_compiled_probabilities_equal_sklearn_calibration(trained: ContactClassifier) -> None:
+def test_compiled_probabilities_equal_sklearn_calibration() -> None:
+    linear = ContactClassifier(threshold=0.5, seed=3, mlp_models=0).fit(*synthetic(150, seed=1))
     probe = synthetic(40, seed=12)[0]
-    expected = trained.model.predict_proba(trained.features.transform(probe))
-    assert np.allclose(trained.predict_proba(probe), expected, atol=1e-12)
-    two = ContactClassifier().fit(*synthetic(60, seed=1)[0:1], [*(["a", "b"] * 30)])
+    expected = linear.model.predict_proba(linear.features.transform(probe))
+    assert np.allclose(linear.predict_proba(probe), expected, atol=1e-12)
+    two = ContactClassifier(mlp_models=0).fit(*synthetic(60, seed=1)[0:1], [*(["a", "b"] * 30)])
     assert np.allclose(
         two.predict_proba(probe), two.model.predict_proba(two.features.transform(probe)), atol=1e-12
     )
@@ -82,14 +85,44 @@ def test_logistic_part_of_the_ensemble_equals_sklearn(n_classes: int) -> None:
     texts, labels = synthetic(90, seed=13)
     if n_classes == 2:
         labels = ["levering" if y == "levering" else "rest" for y in labels]
-    only_lr = ContactClassifier(lr_weight=1.0).fit(texts, labels)
+    only_lr = ContactClassifier(lr_weight=1.0, mlp_models=0).fit(texts, labels)
     x = only_lr.features.transform(texts)
     expected = LogisticRegression(C=30.0, max_iter=300, random_state=0).fit(x, labels)
     probe = synthetic(20, seed=14)[0]
     got = only_lr.predict_proba(probe)
     assert np.allclose(got, expected.predict_proba(only_lr.features.transform(probe)), atol=1e-9)
-    mixed = ContactClassifier(lr_weight=0.5).fit(texts, labels).predict_proba(probe)
+    mixed = ContactClassifier(lr_weight=0.5, mlp_models=0).fit(texts, labels).predict_proba(probe)
     assert np.allclose(mixed.sum(axis=1), 1.0)
+
+
+def test_networks_learn_and_are_mixed_with_the_svm(trained: ContactClassifier) -> None:
+    texts, labels = synthetic(150, seed=1)
+    classes = sorted(VOCAB)
+    y = np.array([classes.index(v) for v in labels])
+    features = NgramTfidf().fit(texts)
+    net = train_mlp(features.transform(texts), y, 3, hidden=32, seed=1)
+    probe, truth = synthetic(60, seed=4)
+    proba = net.proba(features.transform_blocks(probe))
+    assert proba.shape == (60, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert np.mean(proba.argmax(axis=1) == [classes.index(v) for v in truth]) > 0.9
+    # the default model: two networks side by side, mixed with the calibrated SVM
+    assert trained.mlp_ is not None and trained.mlp_.w2.shape[0] == 2
+    blocks = trained.features.transform_blocks(probe)
+    svm = trained.model.predict_proba(trained.features.transform(probe))
+    w = trained.mlp_weight
+    expected = (1 - w) * svm + w * trained.mlp_.proba(blocks)
+    assert 0 < w < 1 and np.allclose(trained.predict_proba(probe), expected, atol=1e-5)
+
+
+def test_model_saved_before_the_networks_still_loads(trained: ContactClassifier) -> None:
+    state = trained.__getstate__()
+    for key in ("mlp_", "mlp_models", "mlp_weight", "mlp_hidden", "_fused_"):
+        del state[key]
+    old = ContactClassifier.__new__(ContactClassifier)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    probe = synthetic(20, seed=15)[0]
+    svm = trained.model.predict_proba(trained.features.transform(probe))
+    assert old.mlp_ is None and np.allclose(old.predict_proba(probe), svm, atol=1e-12)
 
 
 def test_same_seed_same_model() -> None:
@@ -112,7 +145,8 @@ def test_save_and_load_give_the_same_predictions(
     loaded = registry.load(info.version)
     probe = synthetic(40, seed=8)[0]
     assert loaded is not None
-    assert np.allclose(loaded.predict_proba(probe), trained.predict_proba(probe))
+    assert np.array_equal(loaded.predict_proba(probe), trained.predict_proba(probe))
+    assert loaded.mlp_ is not None and loaded.mlp_.w1.dtype == np.float32
     meta = registry.info(info.version)
     assert meta is not None and meta.training_size == 150
     assert meta.labels == sorted(VOCAB) and meta.macro_f1 == report.macro_f1

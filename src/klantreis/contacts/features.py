@@ -99,51 +99,25 @@ def _word_keys(
     return np.concatenate(rows_out), np.concatenate(keys_out)
 
 
-class _HashIndex:
-    """Open-addressing table from 64-bit n-gram key to column, looked up with NumPy."""
-
-    def __init__(self, keys: np.ndarray) -> None:
-        size = 1 << max(4, int(8 * max(len(keys), 1) - 1).bit_length())
-        self.shift = np.uint64(64 - size.bit_length() + 1)
-        self.mask = size - 1
-        self.slot_key = np.zeros(size, dtype=np.uint64)
-        self.slot_col = np.full(size, -1, dtype=np.int64)
-        for col, (key, pos) in enumerate(
-            zip(keys.tolist(), self._home(keys).tolist(), strict=True)
-        ):
-            while self.slot_key[pos] != 0:
-                pos = (pos + 1) & self.mask
-            self.slot_key[pos] = key
-            self.slot_col[pos] = col
-
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return ((keys * _MIX) >> self.shift).astype(np.int64)
-
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Column of every key, -1 when unknown."""
-        pos = self._home(keys)
-        out = np.full(len(keys), -1, dtype=np.int64)
-        todo = np.arange(len(keys))
-        while len(todo):
-            p = pos[todo]
-            found = self.slot_key[p]
-            hit = found == keys[todo]
-            out[todo[hit]] = self.slot_col[p[hit]]
-            todo = todo[~hit & (found != 0)]
-            pos[todo] = (pos[todo] + 1) & self.mask
-        return out
+def _columns(vocab: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Column of every key in the sorted vocabulary, -1 when unknown (a binary search:
+    faster than a NumPy hash table here)."""
+    if not len(vocab):
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = np.searchsorted(vocab, keys)
+    pos[pos == len(vocab)] = 0
+    return np.where(vocab[pos] == keys, pos, -1)
 
 
 def _tfidf_block(
     rows: np.ndarray,
     keys: np.ndarray,
     n_docs: int,
-    index: _HashIndex,
+    vocab: np.ndarray,
     idf: np.ndarray,
     sublinear: bool,
 ) -> sp.csr_matrix:
-    cols = index.lookup(keys)
+    cols = _columns(vocab, keys)
     known = cols >= 0
     m = sp.csr_matrix(
         (np.ones(int(known.sum())), (rows[known], cols[known])), shape=(n_docs, len(idf))
@@ -199,17 +173,10 @@ class NgramTfidf:
         self.word_idf_ = np.zeros(0)
         self.char_vocab_ = np.zeros(0, np.uint64)
         self.char_idf_ = np.zeros(0)
-        self._indexes: tuple[_HashIndex, _HashIndex] | None = None
 
-    def __getstate__(self) -> dict[str, object]:
-        state = dict(self.__dict__)
-        state["_indexes"] = None  # rebuilt on first use: smaller files
-        return state
-
-    def _index(self) -> tuple[_HashIndex, _HashIndex]:
-        if self._indexes is None:
-            self._indexes = (_HashIndex(self.word_vocab_), _HashIndex(self.char_vocab_))
-        return self._indexes
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state.pop("_indexes", None)  # hash tables of models saved by older versions
+        self.__dict__.update(state)
 
     @property
     def n_features(self) -> int:
@@ -223,7 +190,6 @@ class NgramTfidf:
         self.word_vocab_, self.word_idf_ = _vocab_and_idf(wr, wk, len(docs), self.min_df)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
         self.char_vocab_, self.char_idf_ = _vocab_and_idf(cr, ck, len(docs), self.min_df)
-        self._indexes = None
         self.embedding_ = np.zeros((len(self.tokens_) + 1, 0), dtype=np.float32)
         if self.embed_dims > 0:
             self.embedding_ = word_vectors(ids, doc_of, len(self.tokens_) + 1, self.embed_dims)
@@ -261,10 +227,9 @@ class NgramTfidf:
     def _transform_chunk(self, docs: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         ids, doc_of = _token_ids(docs, self.tokens_, False)
         wr, wk = _word_keys(ids, doc_of, False, self.word_max)
-        word_index, char_index = self._index()
-        words = _tfidf_block(wr, wk, len(docs), word_index, self.word_idf_, self.sublinear_tf)
+        words = _tfidf_block(wr, wk, len(docs), self.word_vocab_, self.word_idf_, self.sublinear_tf)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
-        chars = _tfidf_block(cr, ck, len(docs), char_index, self.char_idf_, self.sublinear_tf)
+        chars = _tfidf_block(cr, ck, len(docs), self.char_vocab_, self.char_idf_, self.sublinear_tf)
         dense = (
             self._embed(ids, doc_of, len(docs))
             if self.embedding_.shape[1]
