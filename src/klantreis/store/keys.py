@@ -44,7 +44,9 @@ def event_keys(event_ids: pa.ChunkedArray | pa.Array) -> Keys:
     ``md5_number`` reads the md5 digest of the UTF-8 bytes as a little-endian 128-bit number,
     so its upper 64 bits are digest bytes 8-16 (little-endian). Cheaper than a query
     (about 30 us for 64 ids and 0.45 ms for 1,000, against 0.8 ms for the statement)."""
-    digests = b"".join(hashlib.md5(i.encode(), usedforsecurity=False).digest() for i in event_ids.to_pylist())
+    digests = b"".join(
+        hashlib.md5(i.encode(), usedforsecurity=False).digest() for i in event_ids.to_pylist()
+    )
     return np.frombuffer(digests, dtype="<u8")[1::2].astype(np.uint64)
 
 
