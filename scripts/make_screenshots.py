@@ -39,6 +39,8 @@ PAGES = [
     ("journeys", "/journeys", "analyst"),
     ("contacts", "/contacts", "analyst"),
     ("contacts-queue", "/contacts/queue", "analyst"),
+    ("contacts-models", "/contacts/models", "analyst"),
+    ("admin", "/admin", "admin"),
     ("index-en", "/?lang=en", "viewer"),
     ("api-docs", "/api/v1/docs", "viewer"),
 ]
@@ -61,7 +63,7 @@ def _login(page: Page, base: str, user: str, password: str) -> None:
 
 def _shoot(browser: object, base: str, passwords: dict[str, str], out: Path) -> None:
     for size_name, viewport in SIZES.items():
-        for user in ("viewer", "analyst"):
+        for user in ("viewer", "analyst", "admin"):
             ctx = browser.new_context(viewport=viewport, is_mobile=size_name == "phone")  # type: ignore[attr-defined]
             page = ctx.new_page()
             if user == "viewer":
