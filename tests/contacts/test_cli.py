@@ -65,3 +65,38 @@ def test_taxonomy_check_lists_problems(tmp_path: Path) -> None:
     bad.write_text('[[categories]]\nid = "x"\nname_nl = "X"\nname_en = "X"\n', "utf-8")
     result = CliRunner().invoke(cli, ["contacts", "taxonomy-check", str(bad)])
     assert result.exit_code == 1 and "reasons" in result.output
+
+
+def test_models_lists_versions_and_keep_prunes_the_oldest(tmp_path: Path) -> None:
+    import pytest
+
+    from klantreis.contacts.models import ModelRegistry
+
+    texts, labels = synthetic(40, seed=5)
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True))
+    )
+    common = ["--db", str(tmp_path / "s.duckdb"), "--models", str(tmp_path / "m")]
+    for _ in range(3):
+        code, out = run("contacts", "train", *common, "--labels", str(path), "--any-labels")
+        assert code == 0, out
+    code, out = run("contacts", "models", *common, "--json")
+    listed = json.loads(out)
+    assert code == 0 and listed["deleted"] == []
+    names = [v["version"] for v in listed["versions"]]
+    assert [n[:5] for n in names] == ["v0003", "v0002", "v0001"]  # newest first
+    code, out = run("contacts", "models", *common, "--keep", "1", "--json")
+    pruned = json.loads(out)
+    assert [d[:5] for d in pruned["deleted"]] == ["v0001", "v0002"]
+    assert [v["version"] for v in pruned["versions"]] == names[:1]
+    assert sorted(p.name[:5] for p in (tmp_path / "m").iterdir()) == ["v0003", "v0003"]
+    # numbering goes on after a prune, so the newest stays the current version
+    code, out = run("contacts", "train", *common, "--labels", str(path), "--any-labels")
+    registry = ModelRegistry(tmp_path / "m")
+    assert [v[:5] for v in registry.versions()] == ["v0003", "v0004"]
+    assert registry.info() is not None and registry.info().version.startswith("v0004")  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="at least one"):
+        registry.prune(0)
+    code, out = run("contacts", "models", *common, "--keep", "0")
+    assert code == 2

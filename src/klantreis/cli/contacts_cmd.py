@@ -165,6 +165,42 @@ def train(
     _print_report(report, confusion)
 
 
+@contacts.command(
+    "models", help="List the saved model versions; --keep N deletes all but the newest N."
+)
+@_common
+@click.option("--keep", type=click.IntRange(min=1), default=None, help="Keep the newest N.")
+@click.option("--json", "as_json", is_flag=True)
+def models_cmd(
+    db_path: str | None,
+    journey_config: str | None,
+    models: str | None,
+    taxonomy: str | None,
+    keep: int | None,
+    as_json: bool,
+) -> None:
+    registry = _registry(models, db_path)
+    deleted = registry.prune(keep) if keep else []
+    rows = []
+    for version in reversed(registry.versions()):
+        info = registry.info(version)
+        rows.append(
+            {
+                "version": info.version,
+                "created_at": info.created_at,
+                "training_size": info.training_size,
+                "macro_f1": info.macro_f1,
+                "source": info.source,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps({"versions": rows, "deleted": deleted}, indent=2))
+        return
+    for version in deleted:
+        click.echo(f"deleted {version}")
+    _table(rows, False)
+
+
 @contacts.command(help="Evaluate the current (or a given) model version on labelled contacts.")
 @_common
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))

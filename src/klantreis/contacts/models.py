@@ -57,7 +57,7 @@ class ModelRegistry:
     ) -> ModelInfo:
         self.folder.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
-        number = len(self.versions()) + 1
+        number = max((int(v[1:5]) for v in self.versions() if v[1:5].isdigit()), default=0) + 1
         version = f"v{number:04d}-{now:%Y%m%dT%H%M%S}"
         info = ModelInfo(
             version,
@@ -87,6 +87,19 @@ class ModelRegistry:
             return None
         data = json.loads((self.folder / f"{version}.json").read_text(encoding="utf-8"))
         return ModelInfo(**data)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` versions (at least one is always kept); the
+        versions deleted, oldest first. A saved model can be tens of MB."""
+        if keep < 1:
+            raise ValueError("keep at least one model version")
+        old = self.versions()[:-keep]
+        for version in old:
+            for suffix in (".joblib", ".json"):
+                (self.folder / f"{version}{suffix}").unlink(missing_ok=True)
+        if old:
+            log.info("deleted %d old contact classifier versions", len(old))
+        return old
 
     def load(self, version: str | None = None) -> ContactClassifier | None:
         """The given or newest version, or None when nothing was trained yet."""
