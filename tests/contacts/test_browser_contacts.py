@@ -3,52 +3,26 @@ War room, labelling a contact in the queue, classifying a text; customer text st
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
 
 from klantreis.app import App
 from klantreis.settings import Settings
 
 from .helpers import contact, event, load
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "analyst-pass-1"
 EVIL = "<script>window.__pwned = 1</script> waar blijft mijn pakket"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    import uvicorn
-
     from klantreis.services import accounts
-    from klantreis.web import create_app
 
     app = App(
         Settings.load(env={}, db_path=":memory:", secret_key="test-secret-key-0123456789abcdef")
@@ -59,36 +33,16 @@ def server() -> Iterator[str]:
         + [contact("J0", 2, None, text=EVIL), contact("J1", 3, "productvraag", text="maat?")],
     )
     accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
-    config = uvicorn.Config(
-        create_app(app), host="127.0.0.1", port=free_port(), log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{config.port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    app.close()
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         page = browser.new_context().new_page()
-        page.goto(f"{server}/login")
-        page.fill("#username", "analyst")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{server}/")
+        log_in(page, server, "analyst", PASSWORD)
         yield page
-        browser.close()
 
 
 def test_war_room_page(page: Any, server: str) -> None:

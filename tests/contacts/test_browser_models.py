@@ -4,14 +4,11 @@ trains and then shows the metrics and the confusion table; classification uses t
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
 
 from klantreis.app import App
 from klantreis.settings import Settings
@@ -19,37 +16,14 @@ from klantreis.settings import Settings
 from .helpers import contact, event, load
 from .test_web_models import PROBE, labelled, labels_csv
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "analyst-pass-1"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from klantreis.services import accounts
-    from klantreis.web import create_app
 
     folder = tmp_path_factory.mktemp("models-browser")  # the models go next to the store
     app = App(
@@ -61,36 +35,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     load(app, [event("order.placed", "J0", 0), contact("J0", 1, None, text="hallo")])
     accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
-    config = uvicorn.Config(
-        create_app(app), host="127.0.0.1", port=free_port(), log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{config.port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    app.close()
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         page = browser.new_context().new_page()
-        page.goto(f"{server}/login")
-        page.fill("#username", "analyst")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{server}/")
+        log_in(page, server, "analyst", PASSWORD)
         yield page
-        browser.close()
 
 
 def test_train_with_an_upload_and_see_the_evaluation(page: Any, server: str) -> None:
