@@ -8,13 +8,13 @@ every problem as a readable message.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from klantreis.model.journey import JourneyConfig
+from klantreis.model.tomlfile import ConfigFileError, parse_toml_model
 
 __all__ = [
     "UNKNOWN",
@@ -34,13 +34,8 @@ UNKNOWN = "unknown"
 _ID = r"^[a-z][a-z0-9_]*$"
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(ConfigFileError):
     """A taxonomy file that cannot be used; ``problems`` lists every reason."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
 
 
 class _Strict(BaseModel):
@@ -128,24 +123,8 @@ class Taxonomy(_Strict):
         return out
 
 
-def _format_errors(err: ValidationError) -> list[str]:
-    out = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        out.append(f"{where}: {msg}" if where else msg)
-    return out
-
-
 def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TaxonomyError(path, [f"not valid TOML: {exc}"]) from exc
-    try:
-        return Taxonomy.model_validate(data)
-    except ValidationError as exc:
-        raise TaxonomyError(path, _format_errors(exc)) from exc
+    return parse_toml_model(text, path, Taxonomy, TaxonomyError)
 
 
 def default_taxonomy() -> Taxonomy:

@@ -29,14 +29,14 @@ vectorised; rows whose time stamp or number cannot be parsed get a ``__reason``.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from klantreis.model.events import EVENT_COLUMNS
+from klantreis.model.tomlfile import ConfigFileError, parse_toml_model
 
 __all__ = [
     "EventSpec",
@@ -52,13 +52,8 @@ __all__ = [
 Scalar = str | int | float | bool
 
 
-class MappingError(ValueError):
+class MappingError(ConfigFileError):
     """A mapping file that cannot be used; ``problems`` lists every reason."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
 
 
 class _Strict(BaseModel):
@@ -203,7 +198,7 @@ class ResolvedEvent:
         self.when = when
 
 
-def _format_errors(err: ValidationError) -> list[str]:
+def _messages(err: ValidationError) -> list[str]:
     """Readable messages; for a field that is 'a column name or a table', the message of
     the branch the user meant (a table) wins over 'should be a valid string'."""
     found: list[tuple[str, str]] = []
@@ -223,17 +218,14 @@ def _format_errors(err: ValidationError) -> list[str]:
 
 def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
     """Validate a mapping TOML text; raises MappingError listing every problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(path, [f"not valid TOML: {exc}"]) from exc
+    return parse_toml_model(text, path, Mapping, MappingError, _rename_event_attrs, _messages)
+
+
+def _rename_event_attrs(data: dict[str, Any]) -> None:
+    """``attrs`` of an ``[[events]]`` entry is the model's ``attrs_map``."""
     for ev in data.get("events", []) if isinstance(data.get("events"), list) else []:
         if isinstance(ev, dict) and "attrs" in ev:
             ev["attrs_map"] = ev.pop("attrs")
-    try:
-        return Mapping.model_validate(data)
-    except ValidationError as exc:
-        raise MappingError(path, _format_errors(exc)) from exc
 
 
 def load_mapping(path: str | Path) -> Mapping:

@@ -6,11 +6,12 @@ problem as a readable message instead of raising, for ``klantreis config check``
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from klantreis.model.tomlfile import ConfigFileError, parse_toml_model
 
 __all__ = [
     "MOMENTS_OF_TRUTH",
@@ -30,13 +31,8 @@ __all__ = [
 MOMENTS_OF_TRUTH = ("ZMOT", "FMOT", "SMOT", "UMOT")
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigFileError):
     """A configuration file that cannot be used; ``problems`` lists every reason."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
 
 
 class _Strict(BaseModel):
@@ -164,24 +160,8 @@ class JourneyConfig(_Strict):
         return item_id
 
 
-def _format_errors(err: ValidationError) -> list[str]:
-    out = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        out.append(f"{where}: {msg}" if where else msg)
-    return out
-
-
 def parse_journey_config(text: str, path: str = "<journey>") -> JourneyConfig:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
-    try:
-        return JourneyConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(path, _format_errors(exc)) from exc
+    return parse_toml_model(text, path, JourneyConfig, ConfigError)
 
 
 def load_journey_config(path: str | Path) -> JourneyConfig:
