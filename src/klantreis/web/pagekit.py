@@ -202,6 +202,11 @@ class PageCache:
         self.fresh_age, self.max_age, self.size = fresh_age, max_age, size
         self._entries: dict[tuple[Any, ...], tuple[float, int, dict[str, Any]]] = {}
 
+    def clear(self) -> None:
+        """Forget every page (e.g. after something the store's count does not show changed,
+        such as a new classifier version)."""
+        self._entries = {}
+
     def get(self, ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
         key = (spec.name, repr(params), ctx.lang, ctx.sees_personal_data)
         now = time.monotonic()

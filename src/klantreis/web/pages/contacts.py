@@ -25,7 +25,6 @@ from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
     NavItem,
-    PageCache,
     PageContext,
     PageSpec,
     page_context,
@@ -64,8 +63,8 @@ def forget_model(state: Any) -> None:
     the next request loads the newest version and classifies with it."""
     state.contact_model = None
     cache = getattr(state, "page_cache", None)
-    if cache is not None:  # a fresh cache: pages computed with the old model are not reused
-        state.page_cache = PageCache(cache.fresh_age, cache.max_age, cache.size)
+    if cache is not None:  # pages computed with the old model are not reused
+        cache.clear()
 
 
 def _model(ctx: PageContext) -> ContactClassifier | None:
