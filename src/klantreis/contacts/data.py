@@ -12,27 +12,15 @@ from typing import Any
 
 import pandas as pd
 
+from klantreis.model.events import EVENT_COLUMNS
+
 __all__ = ["CONTACT_KIND", "LABEL_KIND", "contacts_frame", "events_frame", "parse_attrs"]
 
 CONTACT_KIND = "contact.inbound"
 #: A human label of a contact: attrs {"contact_id", "reason"}; the latest one wins.
 LABEL_KIND = "contact.labelled"
 
-_COLUMNS = [
-    "event_id",
-    "occurred_at",
-    "customer_id",
-    "journey_id",
-    "kind",
-    "touchpoint",
-    "channel",
-    "owner",
-    "metric",
-    "score",
-    "text",
-    "lang",
-    "attrs",
-]
+_COLUMNS = [c for c in EVENT_COLUMNS if c != "source"]
 
 
 def parse_attrs(value: Any) -> dict[str, Any]:
