@@ -145,11 +145,12 @@ def variants(
     return _finish_variants(table, total, top)
 
 
-def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> ir.Table:
+def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> pa.Table:
+    """How many journeys start (``first``) or end with each activity, most first."""
     s = steps(events, activity)
     s = s.filter(s.seq == 0) if first else s.filter(s.next_at.isnull())
     out = s.group_by("activity").aggregate(count=s.count())
-    return out.order_by([ibis.desc("count"), "activity"])
+    return _sort_activity_counts(out.to_pyarrow())
 
 
 def start_activities(
@@ -160,7 +161,7 @@ def start_activities(
 ) -> pa.Table:
     """How many journeys start with each activity."""
     ev = apply_filter(events, journey, flt)
-    return _sort_activity_counts(_edge_activities(ev, activity, first=True).to_pyarrow())
+    return _edge_activities(ev, activity, first=True)
 
 
 def end_activities(
@@ -171,7 +172,7 @@ def end_activities(
 ) -> pa.Table:
     """How many journeys end with each activity."""
     ev = apply_filter(events, journey, flt)
-    return _sort_activity_counts(_edge_activities(ev, activity, first=False).to_pyarrow())
+    return _edge_activities(ev, activity, first=False)
 
 
 def _sort_activity_counts(table: pa.Table) -> pa.Table:
@@ -241,8 +242,8 @@ def discover(
         journeys=total,
         dfg=_sorted_edges(dfg_expr(ev, activity).to_pyarrow()),
         variants=_finish_variants(variants_expr(ev, activity).to_pyarrow(), total, top),
-        start=_sort_activity_counts(_edge_activities(ev, activity, True).to_pyarrow()),
-        end=_sort_activity_counts(_edge_activities(ev, activity, False).to_pyarrow()),
+        start=_edge_activities(ev, activity, True),
+        end=_edge_activities(ev, activity, False),
     )
 
 
