@@ -104,3 +104,23 @@ def test_new_ids_written_elsewhere_do_not_fool_the_unprobed_insert() -> None:
         assert (again.stored, again.duplicates) == (1, 2)
         assert store.count() == 40
         assert store._keys is not None and store._keys.rows == 40
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_keys_given_by_the_caller_follow_the_first_of_each_id() -> None:
+    """The HTTP writer passes keys it hashed itself: with an id repeated in the batch, the
+    cache must still learn the key of every stored row (else a re-sent id would slip past
+    the unprobed insert)."""
+    from klantreis.store.keys import event_keys
+
+    with EventStore() as store:
+        store.append(_events(0, 20))  # the cache is loaded from here on
+        batch = pa.concat_tables([_events(20, 3), _events(20, 1), _events(23, 2)])
+        result = store.append(batch, keys=event_keys(batch.column("event_id")))
+        assert (result.stored, result.duplicates) == (5, 1)
+        again = store.append(_events(24, 1))
+        assert (again.stored, again.duplicates) == (0, 1)
+        assert store.count() == 25
+        with pytest.raises(ValueError, match="2 keys for 5 events"):
+            store.append(_events(30, 5), keys=event_keys(_events(30, 2).column("event_id")))
+        assert store.count() == 25

@@ -228,3 +228,85 @@ def test_stop_still_writes_what_was_submitted(app: App) -> None:
 
     assert asyncio.run(run()).stored == 1
     assert app.store.count() == 1
+
+
+def test_big_requests_get_the_reasons_validate_events_gives(app: App) -> None:
+    """Requests built on submit are checked in SQL by the writer: the same rows are rejected
+    for the same reasons as by the Arrow rules, request by request."""
+    from klantreis.model.events import conform, events_from_records, validate_events
+
+    requests = [_table([f"q{j}-{i}" for i in range(80)]) for j in range(4)]
+    requests[0][3]["kind"] = "Not Valid"
+    requests[0][50]["score"], requests[0][50]["metric"] = 11, "nps"
+    requests[1][0]["occurred_at"] = "1970-01-01T00:00:00Z"
+    requests[1][79]["attrs"] = "[1, 2]"
+    requests[2][7]["kind"] = "survey.response"  # valid, though not one of the journey's kinds
+    requests[3][10]["metric"] = "nps"  # a metric without a score
+    requests[3][11]["channel"] = "x" * 1001
+
+    async def run() -> list[Any]:
+        return list(
+            await asyncio.gather(*(writer.submit(r) for r in requests), return_exceptions=True)
+        )
+
+    writer = EventWriter(app.store, app.journey, max_delay_ms=50)
+    writer.start()
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.stop()
+    for request, result in zip(requests, results, strict=True):
+        expected = validate_events(conform(events_from_records(request)))
+        if not expected.rejected_index:
+            assert not isinstance(result, Exception) and result.stored == len(request)
+            continue
+        assert isinstance(result, Rejected)
+        got = [(d["index"], d["reason"]) for d in result.details]
+        assert got == list(zip(expected.rejected_index, expected.rejected_reason, strict=True))
+    assert app.store.count() == 80, "only the valid request is stored"
+
+
+def test_repeated_ids_across_big_requests_are_stored_once(app: App) -> None:
+    first = _table([f"d{i}" for i in range(100)])
+    second = _table([f"d{i}" for i in range(50, 150)])
+
+    async def run() -> list[Any]:
+        before = await writer.submit(_table([f"d{i}" for i in range(10)]))
+        return [before, *await asyncio.gather(writer.submit(first), writer.submit(second))]
+
+    writer = EventWriter(app.store, app.journey, max_delay_ms=50)
+    writer.start()
+    try:
+        before, a, b = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert before.stored == 10
+    assert a.stored + b.stored == 140 and a.duplicates + b.duplicates == 60
+    assert app.store.count() == 150
+
+
+def test_a_failed_check_reaches_every_request_of_the_batch(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=20)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("check failed")
+
+    monkeypatch.setattr(writer, "_check", broken)
+    writer.start()
+
+    async def run() -> list[Any]:
+        big = _table([f"b{i}" for i in range(100)])
+        return list(
+            await asyncio.gather(
+                writer.submit(big), writer.submit(_table(["s"])), return_exceptions=True
+            )
+        )
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert app.store.count() == 0

@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -218,23 +219,33 @@ class EventStore:
             self.con.execute("COMMIT").fetchall()
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, events: pa.Table, quarantine: pa.Table | None = None) -> AppendResult:
+    def append(
+        self, events: pa.Table, quarantine: pa.Table | None = None, keys: Keys | None = None
+    ) -> AppendResult:
         """Store valid events and quarantined rows in one transaction.
 
         Events whose ``event_id`` is already stored (or repeats inside the batch) are skipped
         and counted as duplicates. ``events`` must already be validated. Without quarantine
-        rows the events go in with one INSERT, which is its own transaction."""
+        rows the events go in with one INSERT, which is its own transaction. ``keys`` are
+        the rows' ``event_keys`` when the caller has them already (the HTTP writer computes
+        them as requests arrive)."""
         events = conform(events)
         received = events.num_rows
-        events = _first_of_each_id(events)
+        events, first = _first_of_each_id(events)
+        if keys is None:
+            keys = event_keys(events.column("event_id"))
+        elif len(keys) != received:
+            raise ValueError(f"{len(keys)} keys for {received} events")
+        elif first is not None:
+            keys = keys[first]
         q = quarantine if quarantine is not None else QUARANTINE_SCHEMA.empty_table()
         with self._lock:
             if q.num_rows:
                 with self.transaction() as con:
-                    stored, keys = self._insert_new_events(con, events)
+                    stored = self._insert_new_events(con, events, keys)
                     insert_quarantine(con, q)
             else:
-                stored, keys = self._insert_new_events(self.con, events)
+                stored = self._insert_new_events(self.con, events, keys)
             self._after_commit(keys, stored)
         return AppendResult(received + q.num_rows, stored, received - stored, q.num_rows)
 
@@ -258,9 +269,10 @@ class EventStore:
             self._rows_hint = None
 
     def _insert_new_events(
-        self, con: duckdb.DuckDBPyConnection, events: pa.Table
-    ) -> tuple[int, Keys]:
-        """Insert the events whose id is not stored yet; (inserted, their 64-bit keys).
+        self, con: duckdb.DuckDBPyConnection, events: pa.Table, keys: Keys
+    ) -> int:
+        """Insert the events whose id is not stored yet (``keys``: their 64-bit keys); the
+        number inserted.
 
         One statement in the common case. With the key cache loaded: a batch with a key the
         cache holds runs the exact 128-bit anti-join (see ``klantreis.store.keys``); one
@@ -268,18 +280,17 @@ class EventStore:
         cache's (else another connection wrote: nothing is inserted, the cache is reloaded
         and the batch checked again). Without the cache every batch runs the anti-join."""
         if not events.num_rows:
-            return 0, np.empty(0, np.uint64)
-        keys = event_keys(events.column("event_id"))
+            return 0
         if self._keys is not None:
             if self._keys.contains_any(keys):  # exact probe; a stale count shows next time
-                return _run_insert(con, _INSERT_PROBED, events), keys
+                return _run_insert(con, _INSERT_PROBED, events)
             guard = f" WHERE (SELECT count(*) FROM event_log) = {int(self._keys.rows)}"
             inserted = _run_insert(con, _INSERT_NEW + guard, events)
             if inserted:
-                return inserted, keys
+                return inserted
         cache = self._key_cache(con)
         probe = cache is None or cache.contains_any(keys)
-        return _run_insert(con, _INSERT_PROBED if probe else _INSERT_NEW, events), keys
+        return _run_insert(con, _INSERT_PROBED if probe else _INSERT_NEW, events)
 
     def _key_cache(self, con: duckdb.DuckDBPyConnection) -> KeyCache | None:
         """The key cache, (re)loaded when the stored count is not what it expects; None
@@ -342,14 +353,16 @@ class EventStore:
         return self.query("SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events")
 
 
-def _first_of_each_id(events: pa.Table) -> pa.Table:
-    """The batch without repeated event ids (first occurrence kept, order kept)."""
+def _first_of_each_id(events: pa.Table) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
+    """The batch without repeated event ids (first occurrence kept, order kept), and the
+    rows kept (None when every id is distinct: the batch as it is)."""
     ids = events.column("event_id")
     if pc.count_distinct(ids).as_py() == len(ids):
-        return events
+        return events, None
     index = pa.table({"id": ids, "i": pa.array(range(len(ids)), pa.int64())})
     first = index.group_by("id", use_threads=False).aggregate([("i", "min")])["i_min"]
-    return events.take(pc.take(first, pc.sort_indices(first)))
+    rows = pc.take(first, pc.sort_indices(first))
+    return events.take(rows), rows.to_numpy()
 
 
 _INSERT_NEW = (
