@@ -66,6 +66,11 @@ QUIET_GAP = 0.002
 #: does not hold the GIL. Smaller ones are built together by the writer (one Arrow table
 #: per request would cost more than it saves).
 PREBUILD_ROWS = 64
+#: A batch with fewer rows does not queue behind the commit in progress: the checker keeps
+#: gathering requests until the committer is free (a commit costs milliseconds whatever its
+#: size, so for small requests fewer commits beat overlapping them). Larger batches are
+#: checked at once, overlapping the commit.
+PIPELINE_ROWS = 4096
 #: Batches up to this many rows are first checked per record (``quick_valid``): cheaper than
 #: the vectorised rules until about a thousand rows.
 QUICK_ROWS = 512
@@ -125,6 +130,7 @@ class EventWriter:
         self._committer: threading.Thread | None = None
         #: Checked batches: one waits while the previous one commits.
         self._commits: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self._committer_idle = threading.Event()
         self.batches = 0
         self._last_jobs = 0  # requests in the previous batch: about as many come back
         self._cursor: duckdb.DuckDBPyConnection | None = None  # the writer's checks
@@ -203,7 +209,7 @@ class EventWriter:
                     return
                 jobs, stopping = first, False
             if not stopping:
-                stopping = self._collect(jobs)
+                stopping = self._collect(jobs) or self._gather_while_committing(jobs)
             jobs, carry = _split(jobs, self.max_batch_rows)
             self._write(jobs)
             while stopping and carry:
@@ -239,6 +245,21 @@ class EventWriter:
                 return True
         return False
 
+    def _gather_while_committing(self, jobs: list[_Job]) -> bool:
+        """While the committer is busy and the batch is small, add requests as they come;
+        True when ``stop`` was asked."""
+        rows = sum(len(job.records) for job in jobs)
+        while rows < PIPELINE_ROWS and not self._committer_idle.is_set():
+            try:
+                more = self._queue.get(timeout=0.001)
+            except queue.Empty:
+                continue
+            if more is None:
+                return True
+            jobs.extend(more)
+            rows += sum(len(job.records) for job in more)
+        return False
+
     def _take_queued(self, jobs: list[_Job]) -> bool:
         """Move every queued hand-over to ``jobs``; True when ``stop`` was asked."""
         while True:
@@ -263,11 +284,17 @@ class EventWriter:
             _resolve(jobs, [exc] * len(jobs))
             return
         self._last_jobs = len(jobs)
+        self._committer_idle.clear()
         self._commits.put(batch)
 
     def _commit_run(self) -> None:
         """The committer thread: append each checked batch, then answer its requests."""
-        while (batch := self._commits.get()) is not None:
+        while True:
+            if self._commits.empty():
+                self._committer_idle.set()
+            batch = self._commits.get()
+            if batch is None:
+                return
             try:
                 results = self._commit(batch)
             except Exception as exc:  # every waiting request must hear about the failure
