@@ -33,7 +33,9 @@ class App:
             if settings.journey_config
             else default_journey_config()
         )
-        self.store = EventStore(settings.db_path, read_only=read_only)
+        self.store = EventStore(
+            settings.db_path, read_only=read_only, checkpoint_mb=settings.checkpoint_mb
+        )
 
     def __enter__(self) -> App:
         return self

@@ -64,6 +64,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", int, 8000, "Port the web server listens on."),
     Setting("ingest_batch_rows", int, 200_000, "Rows per ingest batch (one transaction each)."),
     Setting(
+        "checkpoint_mb",
+        int,
+        64,
+        "Write-ahead log size (MiB) at which DuckDB checkpoints into the database file.",
+    ),
+    Setting(
         "write_queue_max_delay_ms",
         int,
         20,
@@ -110,6 +116,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     ingest_batch_rows: int = 200_000
+    checkpoint_mb: int = 64
     write_queue_max_delay_ms: int = 20
     max_request_events: int = 10_000
     max_request_bytes: int = 16 * 1024 * 1024

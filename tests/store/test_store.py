@@ -92,3 +92,19 @@ def test_reopening_a_file_store_keeps_idempotency(tmp_path: Path) -> None:
     with EventStore(path) as store:
         assert store.append(_events(["a", "b", "c"])).stored == 1
         assert store.migrate() == 0
+
+
+def test_checkpoint_threshold_follows_the_setting(tmp_path: Path) -> None:
+    from klantreis.app import App
+    from klantreis.settings import Settings
+
+    def threshold(store: EventStore) -> str:
+        return str(
+            store.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+        )
+
+    settings = Settings.load(env={"KLANTREIS_CHECKPOINT_MB": "48"}, db_path=str(tmp_path / "a.db"))
+    with App(settings) as app:
+        assert threshold(app.store) == "48.0 MiB"
+    with EventStore(tmp_path / "b.db", checkpoint_mb=0) as store:
+        assert threshold(store) == "16.0 MiB"  # DuckDB's own default

@@ -149,7 +149,9 @@ class EventStore:
     ``cursor()``s. Close with ``close()`` or use as a context manager.
     """
 
-    def __init__(self, path: str | Path = ":memory:", read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path = ":memory:", read_only: bool = False, checkpoint_mb: int = 64
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +164,10 @@ class EventStore:
         self._rows_hint: int | None = None  # event_log rows, followed while below the cache
         # DuckDB would draw its own progress bar on stdout during long statements.
         self.con.execute("SET enable_progress_bar = false").fetchall()
+        # DuckDB's default (16 MB) checkpoints often while events stream in, and each
+        # checkpoint stops writes; 64 MB made HTTP batch ingest 5-20% faster (bench_web).
+        if checkpoint_mb > 0 and not read_only:
+            self.con.execute(f"SET checkpoint_threshold = '{int(checkpoint_mb)}MiB'").fetchall()
         if not read_only:
             self.migrate()
 
