@@ -4,8 +4,8 @@ One uvicorn process serves a fresh store (``klantreis serve``); this process is 
 generator: a small keep-alive HTTP/1.1 client on asyncio (httpx itself would be the
 bottleneck), ``--concurrency`` connections in flight.
 
-    python -m bench.bench_web [--single 20000] [--batches 200] [--concurrency 64]
-        [--wide-concurrency 256] [--batch-concurrency 8] [--ingest-only]
+    python -m bench.bench_web [--single 20000] [--batches 1000] [--concurrency 64]
+        [--wide-concurrency 256] [--batch-concurrency 8,32] [--ingest-only]
 
 The load generator runs in this process, the server in its own: on a small machine they
 share the CPU, so both CPU costs per event are reported.
@@ -228,18 +228,19 @@ def ingest_rows(
             )
         )
     first = args.single * 2
-    batches = [
-        json.dumps([make_event(first + b * 1000 + i, rng, end) for i in range(1000)]).encode()
-        for b in range(args.batches)
-    ]
-    conc = args.batch_concurrency
-    rows.append(
-        (
-            "ingest, 1,000 events per request",
-            f"{args.batches:,} requests, {conc} in flight",
-            measure(pid, port, batches, conc, auth, max(args.batches * 1000, 1)),
+    for k, conc in enumerate(int(c) for c in str(args.batch_concurrency).split(",")):
+        start = first + k * args.batches * 1000
+        batches = [
+            json.dumps([make_event(start + b * 1000 + i, rng, end) for i in range(1000)]).encode()
+            for b in range(args.batches)
+        ]
+        rows.append(
+            (
+                "ingest, 1,000 events per request",
+                f"{args.batches:,} requests, {conc} in flight",
+                measure(pid, port, batches, conc, auth, max(args.batches * 1000, 1)),
+            )
         )
-    )
     return rows
 
 
@@ -289,9 +290,13 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=20_000)
-    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--batch-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--batch-concurrency",
+        default="8,32",
+        help="requests of 1,000 events in flight; a comma-separated list gives one run each",
+    )
     parser.add_argument(
         "--wide-concurrency", type=int, default=256, help="a second single-event run, more clients"
     )

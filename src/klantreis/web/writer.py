@@ -130,7 +130,6 @@ class EventWriter:
         self._committer: threading.Thread | None = None
         #: Checked batches: one waits while the previous one commits.
         self._commits: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
-        self._committer_idle = threading.Event()
         self.batches = 0
         self._last_jobs = 0  # requests in the previous batch: about as many come back
         self._cursor: duckdb.DuckDBPyConnection | None = None  # the writer's checks
@@ -207,6 +206,8 @@ class EventWriter:
                 first = self._queue.get()
                 if first is None:
                     return
+                if not first:  # the committer's "idle" note, with nothing waiting
+                    continue
                 jobs, stopping = first, False
             if not stopping:
                 stopping = self._collect(jobs) or self._gather_while_committing(jobs)
@@ -247,13 +248,11 @@ class EventWriter:
 
     def _gather_while_committing(self, jobs: list[_Job]) -> bool:
         """While the committer is busy and the batch is small, add requests as they come;
-        True when ``stop`` was asked."""
+        True when ``stop`` was asked. The committer's note that it is done (an empty
+        hand-over on the same queue) ends the wait, so nothing polls."""
         rows = sum(len(job.records) for job in jobs)
-        while rows < PIPELINE_ROWS and not self._committer_idle.is_set():
-            try:
-                more = self._queue.get(timeout=0.001)
-            except queue.Empty:
-                continue
+        while rows < PIPELINE_ROWS and self._committing():
+            more = self._queue.get()
             if more is None:
                 return True
             jobs.extend(more)
@@ -272,7 +271,9 @@ class EventWriter:
             jobs.extend(more)
 
     def _write(self, jobs: list[_Job]) -> None:
-        """Check a batch (this thread) and queue it for the committer."""
+        """Check a batch (this thread); commit it here when it is small and the committer
+        is idle, else queue it for the committer (which commits while this thread checks
+        the next batch)."""
         # The requests built here come first, then those built on submit: the batch's rows
         # and the per-request counts (first occurrence of an id is the stored one) follow
         # this order.
@@ -284,25 +285,32 @@ class EventWriter:
             _resolve(jobs, [exc] * len(jobs))
             return
         self._last_jobs = len(jobs)
-        self._committer_idle.clear()
-        self._commits.put(batch)
+        if sum(len(job.records) for job in jobs) < PIPELINE_ROWS and not self._committing():
+            self._commit_and_answer(batch)
+        else:
+            self._commits.put(batch)
+
+    def _committing(self) -> bool:
+        """Whether the committer has a batch (in hand or queued)."""
+        return bool(self._commits.unfinished_tasks)
 
     def _commit_run(self) -> None:
         """The committer thread: append each checked batch, then answer its requests."""
-        while True:
-            if self._commits.empty():
-                self._committer_idle.set()
-            batch = self._commits.get()
-            if batch is None:
-                return
-            try:
-                results = self._commit(batch)
-            except Exception as exc:  # every waiting request must hear about the failure
-                log.exception("writer failed to store a batch of %d requests", len(batch.jobs))
-                _resolve(batch.jobs, [exc] * len(batch.jobs))
-                continue
-            self.batches += 1
-            _resolve(batch.jobs, results)
+        while (batch := self._commits.get()) is not None:
+            self._commit_and_answer(batch)
+            self._commits.task_done()
+            if not self._committing():
+                self._queue.put([])  # wakes the checker if it waits for this (an empty hand-over)
+
+    def _commit_and_answer(self, batch: _Batch) -> None:
+        try:
+            results = self._commit(batch)
+        except Exception as exc:  # every waiting request must hear about the failure
+            log.exception("writer failed to store a batch of %d requests", len(batch.jobs))
+            _resolve(batch.jobs, [exc] * len(batch.jobs))
+            return
+        self.batches += 1
+        _resolve(batch.jobs, results)
 
     def _check_batch(self, jobs: list[_Job]) -> _Batch:
         """The jobs' valid rows, enriched, with their keys, and a verdict per job (jobs
