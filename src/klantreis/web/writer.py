@@ -60,11 +60,10 @@ log = logging.getLogger(__name__)
 
 #: The batch closes when no request arrived for this long (seconds).
 QUIET_GAP = 0.002
-#: A request with at least this many events is prepared on the event loop as it is
-#: submitted (table built, validated, enriched, keys hashed), alongside the writer
-#: committing the previous batch: the writer then only runs the insert, whose DuckDB part
-#: does not hold the GIL. Smaller ones are built together by the writer (one Arrow table
-#: per request would cost more than it saves).
+#: A request with at least this many events has its Arrow table built on the event loop as
+#: it is submitted, while the writer works on earlier batches; the checker then validates
+#: and hashes all such tables of a batch in one DuckDB statement. Smaller ones are built
+#: together by the checker (one Arrow table per request would cost more than it saves).
 PREBUILD_ROWS = 64
 #: A batch with fewer rows does not queue behind the commit in progress: the checker keeps
 #: gathering requests until the committer is free (a commit costs milliseconds whatever its
