@@ -164,8 +164,8 @@ class EventStore:
         self._rows_hint: int | None = None  # event_log rows, followed while below the cache
         # DuckDB would draw its own progress bar on stdout during long statements.
         self.con.execute("SET enable_progress_bar = false").fetchall()
-        # DuckDB's default (16 MB) checkpoints often while events stream in, and each
-        # checkpoint stops writes; 64 MB made HTTP batch ingest 5-20% faster (bench_web).
+        # DuckDB's default (16 MiB) checkpoints often while events stream in, and each
+        # checkpoint stops writes; 64 MiB made HTTP batch ingest 5-20% faster (bench_web).
         if checkpoint_mb > 0 and not read_only:
             self.con.execute(f"SET checkpoint_threshold = '{int(checkpoint_mb)}MiB'").fetchall()
         if not read_only:

@@ -32,13 +32,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -183,11 +184,10 @@ class EventWriter:
     def _prepare(self, job: _Job) -> Rejected | None:
         """Build a large request's table (on the event loop, while the writer commits);
         a :class:`Rejected` when it cannot be built. The writer checks its rows."""
-        records = cast(list[Mapping[str, Any]], job.records)
-        try:
-            job.table = conform(events_from_records(records, source="api"))
-        except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
-            return Rejected([{"index": None, "reason": str(exc)}])
+        built = _build(job.records)
+        if isinstance(built, Rejected):
+            return built
+        job.table = built
         return None
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -383,18 +383,10 @@ class EventWriter:
         result = self._cursor.sql(sql).to_arrow_table()
         keys = np.asarray(pc.fill_null(result.column("k"), 0).to_numpy(), dtype=np.uint64)
         reasons = result.column("reason")
-        verdicts: list[Rejected | None] = [None] * len(tables)
         if reasons.null_count == len(reasons):
-            return _checked, keys, verdicts
-        starts = np.cumsum([0] + [t.num_rows for t in tables])
-        for i, reason in enumerate(reasons.to_pylist()):
-            if reason is None:
-                continue
-            j = int(np.searchsorted(starts, i, side="right")) - 1
-            if verdicts[j] is None:
-                verdicts[j] = Rejected([])
-            verdicts[j].details.append({"index": i - int(starts[j]), "reason": reason})  # type: ignore[union-attr]
-        keep = np.repeat([v is None for v in verdicts], [t.num_rows for t in tables])
+            return _checked, keys, [None] * len(tables)
+        rejected = [(i, r) for i, r in enumerate(reasons.to_pylist()) if r is not None]
+        verdicts, keep = _verdicts([t.num_rows for t in tables], rejected)
         return _checked.filter(pa.array(keep)), keys[keep], verdicts
 
     def _stored_before(self, batch: pa.Table, started: datetime) -> set[str]:
@@ -422,34 +414,49 @@ def _split(jobs: list[_Job], max_rows: int) -> tuple[list[_Job], list[_Job]]:
     return jobs, []
 
 
+def _build(records: list[dict[str, Any]]) -> pa.Table | Rejected:
+    """The records' canonical table, or :class:`Rejected` (no row index) when the values
+    cannot be typed."""
+    try:
+        return conform(events_from_records(cast(list[Mapping[str, Any]], records), "api"))
+    except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+        return Rejected([{"index": None, "reason": str(exc)}])
+
+
 def _validate(requests: list[list[dict[str, Any]]]) -> tuple[pa.Table, list[Rejected | None]]:
     """One table for the requests' records, and a verdict per request: the rows of a
     request with a rejected row are dropped (nothing of it is stored)."""
-    records: list[Mapping[str, Any]] = [r for request in requests for r in request]
-    try:
-        table = conform(events_from_records(records, "api"))
-    except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+    records = [r for request in requests for r in request]
+    table = _build(records)
+    if isinstance(table, Rejected):
         if len(requests) > 1:  # find whose it is
             parts = [_validate([request]) for request in requests]
             return pa.concat_tables([t for t, _ in parts]), [v for _, (v,) in parts]
-        return conform(pa.table({})), [Rejected([{"index": None, "reason": str(exc)}])]
-    verdicts: list[Rejected | None] = [None] * len(requests)
-    if table.num_rows <= QUICK_ROWS and quick_valid(records, table):
-        return table, verdicts
+        return conform(pa.table({})), [table]
+    if table.num_rows <= QUICK_ROWS and quick_valid(cast(list[Mapping[str, Any]], records), table):
+        return table, [None] * len(requests)
     result = validate_events(table)
     if not result.rejected_index:
-        return table, verdicts
-    owner = [j for j, request in enumerate(requests) for _ in request]
-    starts = [0]
-    for request in requests:
-        starts.append(starts[-1] + len(request))
-    for i, reason in zip(result.rejected_index, result.rejected_reason, strict=True):
-        j = owner[i]
-        if verdicts[j] is None:
-            verdicts[j] = Rejected([])
-        verdicts[j].details.append({"index": i - starts[j], "reason": reason})  # type: ignore[union-attr]
-    keep = pa.array([verdicts[j] is None for j in owner], pa.bool_())
-    return table.filter(keep), verdicts
+        return table, [None] * len(requests)
+    rejected = zip(result.rejected_index, result.rejected_reason, strict=True)
+    verdicts, keep = _verdicts([len(request) for request in requests], rejected)
+    return table.filter(pa.array(keep)), verdicts
+
+
+def _verdicts(
+    sizes: list[int], rejected: Iterable[tuple[int, str]]
+) -> tuple[list[Rejected | None], npt.NDArray[np.bool_]]:
+    """Per request (``sizes``: its rows, in table order), a :class:`Rejected` with the
+    reasons of its rejected rows (``rejected``: table row, reason) or None; and which table
+    rows to keep (those of requests without a rejected row)."""
+    starts = np.cumsum([0, *sizes])
+    verdicts: list[Rejected | None] = [None] * len(sizes)
+    for i, reason in rejected:
+        j = int(np.searchsorted(starts, i, side="right")) - 1
+        verdict = verdicts[j] = verdicts[j] or Rejected([])
+        verdict.details.append({"index": i - int(starts[j]), "reason": reason})
+    keep = np.repeat([v is None for v in verdicts], sizes)
+    return verdicts, keep
 
 
 Outcome = WriteResult | Exception
