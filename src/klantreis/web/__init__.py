@@ -29,7 +29,7 @@ Adding a page (e.g. journeys, contacts)
    Mask personal data when ``not ctx.sees_personal_data`` (``klantreis.services.masking``).
 2. Add a template ``klantreis/web/templates/<name>.html`` that ``{% extends "base.html" %}``;
    render charts with ``{{ chart(charts.name) }}`` (see ``macros.html``).
-3. Add its texts to ``web/i18n/nl.json`` and ``web/i18n/en.json`` (same keys in both).
+3. Add its texts to ``wording/nl.json`` and ``wording/en.json`` (same keys in both).
 4. Append ``"klantreis.web.pages.<name>"`` to ``PAGE_MODULES`` below.
 """
 
