@@ -20,10 +20,11 @@ from klantreis.analytics.cx_index import (
     cx_index,
     index_movers,
 )
-from klantreis.analytics.movers import decompose, format_delta, windows
+from klantreis.analytics.movers import decompose, windows
 from klantreis.app import App
 from klantreis.model.events import events_from_records
 from klantreis.services.ingest import ingest_table
+from klantreis.wording import Names, Wording, format_delta, mover_sentence
 
 START = date(2026, 1, 1)
 DAYS = 35  # 28 base days + one week
@@ -152,6 +153,11 @@ def drop_history(app: App, late_now: int = 5, late_before: int = 1) -> None:
     ev.ingest(app)
 
 
+def sentence(app: App, mover: Any, lang: str) -> str:
+    """A mover in words, as the pages and the CLI show it."""
+    return mover_sentence(mover, Names(app.journey, Wording(lang)))
+
+
 def test_drop_shows_as_negative_mover_with_late_parcels(app: App) -> None:
     drop_history(app, late_now=7, late_before=2)
     res = cx_index(app.events_table(), app.journey)
@@ -166,17 +172,17 @@ def test_drop_shows_as_negative_mover_with_late_parcels(app: App) -> None:
     assert top.driver["owner"] == "carrier:vlotbezorgd"
     assert top.driver["count"] == 7 and top.driver["previous"] == 2
     delta_nl = format_delta(top.delta_points, "nl")
-    assert top.sentence_nl == f"Bezorging {delta_nl}: VlotBezorgd, 7 te late pakketten"
-    assert top.sentence_en.startswith(f"Delivery {format_delta(top.delta_points, 'en')}: ")
-    assert top.sentence_en.endswith("VlotBezorgd, 7 late parcels")
+    assert sentence(app, top, "nl") == f"Bezorging {delta_nl}: VlotBezorgd, 7 te late pakketten"
+    assert sentence(app, top, "en").startswith(f"Delivery {format_delta(top.delta_points, 'en')}: ")
+    assert sentence(app, top, "en").endswith("VlotBezorgd, 7 late parcels")
     owners = {m.key: m for m in movers.by_dimension["owner"]}
     vlot = owners["carrier:vlotbezorgd"]
     assert vlot.delta_points < 0 and vlot.driver["count"] == 7
-    assert vlot.sentence_nl.endswith(": 7 te late pakketten")
+    assert sentence(app, vlot, "nl").endswith(": 7 te late pakketten")
     assert abs(owners["carrier:snelpost"].delta_points) < abs(vlot.delta_points)
     factuur = next(m for m in movers.by_dimension["touchpoint"] if m.key == "factuur")
     assert factuur.driver["type"] == "events" and factuur.driver["count"] == 1
-    assert "1 gebouncete factuur" in factuur.sentence_nl
+    assert "1 gebouncete factuur" in sentence(app, factuur, "nl")
 
 
 def test_contributions_add_up_to_total_change(app: App) -> None:
@@ -323,7 +329,8 @@ def test_to_dict_is_json_serialisable(app: App) -> None:
     data = json.loads(json.dumps(res.to_dict()))
     assert data["until"] == last_day().isoformat()
     assert data["series"][-1]["value"] == res.current
-    assert data["movers"]["top"][0]["sentence_en"] == res.movers.top[0].sentence_en  # type: ignore[union-attr]
+    top = res.movers.top[0]  # type: ignore[union-attr]
+    assert sentence(app, data["movers"]["top"][0], "en") == sentence(app, top, "en")
     assert data["base"] == [START.isoformat(), (START + timedelta(days=27)).isoformat()]
 
 

@@ -719,7 +719,6 @@ def _movers(
         owners = answer_filters(filters).get("owner")
         ctx = mv.MoverContext(
             journey=journey,
-            labels=_labels(journey),
             facts=ic.facts(events, journey, prev, cur, owners, hit),
             owner_touchpoints=mv.owner_touchpoints(pairs, owner_deltas),
         )

@@ -1,5 +1,5 @@
 """Movers of the CX index: who moved it, by how many index points, and the operational fact
-behind it ("Bezorging -4,1: VlotBezorgd, 312 te late pakketten").
+behind it (a promise broken 312 times at VlotBezorgd); :mod:`klantreis.wording` words it.
 
 The change of the index between two windows is split over the groups of a dimension
 (touchpoint, owner or channel) so that the contributions add up exactly to the total change
@@ -27,7 +27,6 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
-from babel.numbers import format_decimal
 
 from klantreis.analytics.backend import json_text
 from klantreis.analytics.periods import utc_bound
@@ -41,8 +40,6 @@ __all__ = [
     "collect_facts",
     "day_bounds",
     "decompose",
-    "format_delta",
-    "format_number",
     "windows",
 ]
 
@@ -52,38 +49,6 @@ CONTACT_KIND = "contact.inbound"
 UTC_TS = dt.Timestamp(timezone="UTC")
 #: How far before the windows a promise may have been made and still be counted.
 PROMISE_LOOKBACK = timedelta(days=30)
-LOCALES = {"nl": "nl_NL", "en": "en_GB"}
-
-#: Nouns for driver counts: key -> (nl one, nl many, en one, en many). Promise nouns are
-#: keyed by the promise's ``promised`` kind.
-NOUNS: dict[str, tuple[str, str, str, str]] = {
-    "delivery.promised": ("te laat pakket", "te late pakketten", "late parcel", "late parcels"),
-    "return.received": (
-        "te late terugbetaling",
-        "te late terugbetalingen",
-        "late refund",
-        "late refunds",
-    ),
-    "invoice.bounced": (
-        "gebouncete factuur",
-        "gebouncete facturen",
-        "bounced invoice",
-        "bounced invoices",
-    ),
-    "payment.failed": (
-        "mislukte betaling",
-        "mislukte betalingen",
-        "failed payment",
-        "failed payments",
-    ),
-    "delivery.failed": (
-        "mislukte bezorging",
-        "mislukte bezorgingen",
-        "failed delivery",
-        "failed deliveries",
-    ),
-    "contact.inbound": ("contact", "contacten", "contact", "contacts"),
-}
 
 
 @dataclass(frozen=True)
@@ -95,14 +60,13 @@ class Mover:
     ``p_value`` tests score_after - score_before (z-test; None when untestable) and
     ``significant`` is p < ALPHA.
     ``driver`` is the operational fact behind it: ``{"type": "promise" | "events" |
-    "contacts" | "score", "key", "count", "previous", "total", "owner", "owner_name",
-    "noun_nl", "noun_en", "score_before", "score_after", "n_before", "n_after"}``.
+    "contacts" | "score", "key", "count", "previous", "total", "owner", "score_before",
+    "score_after", "n_before", "n_after"}``. Its sentence is written by
+    :func:`klantreis.wording.mover_sentence` (names from the journey configuration).
     """
 
     dimension: str
     key: str
-    label_nl: str
-    label_en: str
     delta_points: float
     score_effect: float
     mix_effect: float
@@ -113,8 +77,6 @@ class Mover:
     p_value: float | None
     significant: bool
     driver: dict[str, Any]
-    sentence_nl: str
-    sentence_en: str
 
 
 @dataclass(frozen=True)
@@ -387,45 +349,12 @@ def collect_facts(
     return _split(rows, "key")
 
 
-# -- formatting -----------------------------------------------------------------------------
-def format_number(value: float, lang: str, decimals: int = 0) -> str:
-    """A number in the locale of ``lang`` (nl: 1.240,5; en: 1,240.5)."""
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return str(format_decimal(value, format=pattern, locale=LOCALES.get(lang, "en_GB")))
-
-
-def format_delta(value: float, lang: str, decimals: int = 1) -> str:
-    """A signed change: nl ``-4,1`` / ``+0,3``; en ``-4.1`` / ``+0.3``."""
-    rounded = round(value, decimals) + 0.0  # turns -0.0 into 0.0
-    body = format_number(abs(rounded), lang, decimals)
-    return ("-" if rounded < 0 else "+") + body
-
-
-def noun(key: str, count: int, lang: str, journey: JourneyConfig) -> str:
-    """What ``count`` counts, in ``lang``: "te late pakketten", "bounced invoice", ..."""
-    promise = next((p for p in journey.promises if p.id == key), None)
-    nouns = NOUNS.get(promise.promised if promise else key)
-    if nouns is None:
-        if promise:
-            return (
-                f"keer '{promise.name_nl}' niet gehaald"
-                if lang == "nl"
-                else f"× '{promise.name_en}' broken"
-            )
-        return f"× {key}"
-    one_nl, many_nl, one_en, many_en = nouns
-    if lang == "nl":
-        return one_nl if count == 1 else many_nl
-    return one_en if count == 1 else many_en
-
-
 # -- movers ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MoverContext:
-    """What building movers needs besides the numbers: config, labels and facts."""
+    """What building movers needs besides the numbers: config and facts."""
 
     journey: JourneyConfig
-    labels: Mapping[str, Mapping[str, tuple[str, str]]]
     facts: Facts
     #: Per owner: its touchpoints, largest same-signed contribution first.
     owner_touchpoints: Mapping[str, list[str]]
@@ -471,7 +400,6 @@ def _fact_driver(ctx: MoverContext, touchpoint: str, owner: str | None) -> dict[
             "previous": previous,
             "total": total,
             "owner": named,
-            "owner_name": ctx.labels["owner"].get(named, (named, named))[0] if named else None,
         }
     return None
 
@@ -487,33 +415,8 @@ def _driver(ctx: MoverContext, dimension: str, key: str) -> dict[str, Any] | Non
     return None
 
 
-def _phrase(
-    driver: dict[str, Any], dimension: str, delta: float, lang: str, journey: JourneyConfig
-) -> str:
-    if driver["type"] == "score":
-        before, after = driver["score_before"], driver["score_after"]
-        answers = "antwoorden" if lang == "nl" else "answers"
-        n = format_number(driver["n_after"], lang)
-        if before is None or after is None:
-            shown = after if after is not None else before
-            return f"score {format_number(shown, lang, 1)}, {n} {answers}"
-        return (
-            f"score {format_number(before, lang, 1)} → {format_number(after, lang, 1)}, "
-            f"{n} {answers}"
-        )
-    count, previous = driver["count"], driver["previous"]
-    text = f"{format_number(count, lang)} {noun(driver['key'], count, lang, journey)}"
-    if driver["type"] == "contacts" and previous > 0:
-        text += f" ({format_delta(100 * (count - previous) / previous, lang, 0)}%)"
-    elif delta > 0 and previous != count:
-        text += f" (was {format_number(previous, lang)})"
-    if driver.get("owner_name") and dimension != "owner":
-        text = f"{driver['owner_name']}, {text}"
-    return text
-
-
 def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, Any]) -> Mover:
-    """One Mover from a row of :func:`decompose`, with its driver and sentences."""
+    """One Mover from a row of :func:`decompose`, with its driver."""
     s0 = None if pd.isna(row["s0"]) else round(float(row["s0"]), 2)
     s1 = None if pd.isna(row["s1"]) else round(float(row["s1"]), 2)
     score = {
@@ -523,23 +426,10 @@ def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, An
         "n_after": int(row["n1"]),
     }
     driver = _driver(ctx, dimension, key) or {"type": "score", "key": "score"}
-    driver = {**driver, **score}
-    if driver["type"] != "score":
-        driver["noun_nl"] = noun(driver["key"], driver["count"], "nl", ctx.journey)
-        driver["noun_en"] = noun(driver["key"], driver["count"], "en", ctx.journey)
-    label_nl, label_en = ctx.labels[dimension].get(key, (key, key))
-    delta = _round(row["delta"])  # the sentence shows the rounded delta_points
-    sentences = {
-        lang: f"{label} {format_delta(delta, lang)}: "
-        f"{_phrase(driver, dimension, delta, lang, ctx.journey)}"
-        for lang, label in (("nl", label_nl), ("en", label_en))
-    }
     return Mover(
         dimension=dimension,
         key=key,
-        label_nl=label_nl,
-        label_en=label_en,
-        delta_points=delta,
+        delta_points=_round(row["delta"]),
         score_effect=_round(row["score_effect"]),
         mix_effect=_round(row["mix_effect"]),
         score_before=s0,
@@ -548,9 +438,7 @@ def make_mover(ctx: MoverContext, dimension: str, key: str, row: Mapping[str, An
         n_after=int(row["n1"]),
         p_value=_p(row["p_value"]),
         significant=_significant(row["p_value"]),
-        driver=driver,
-        sentence_nl=sentences["nl"],
-        sentence_en=sentences["en"],
+        driver={**driver, **score},
     )
 
 

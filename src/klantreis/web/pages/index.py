@@ -14,6 +14,7 @@ from klantreis.analytics.cx_index import cx_index
 from klantreis.web import charts
 from klantreis.web.pagekit import PERIODS, Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options
+from klantreis.wording import Names, mover_label, mover_sentence
 
 router = APIRouter()
 NAV = NavItem("/", "nav.index", order=10)
@@ -31,17 +32,17 @@ def index_filters(params: Filters) -> dict[str, Any]:
     return out
 
 
-def _mover(m: dict[str, Any], lang: str) -> dict[str, Any]:
+def _mover(m: dict[str, Any], names: Names) -> dict[str, Any]:
     return {
         "dimension": m["dimension"],
         "key": m["key"],
-        "label": m["label_nl"] if lang == "nl" else m["label_en"],
+        "label": mover_label(m, names),
         "delta_points": m["delta_points"],
         "score_before": m["score_before"],
         "score_after": m["score_after"],
         "n_before": m["n_before"],
         "n_after": m["n_after"],
-        "sentence": m["sentence_nl"] if lang == "nl" else m["sentence_en"],
+        "sentence": mover_sentence(m, names),
         "driver": m["driver"],
     }
 
@@ -71,6 +72,7 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         ctx.events(), ctx.app.journey, days=days, filters=index_filters(params)
     ).to_dict()
     movers = result.get("movers") or {}
+    names = Names(ctx.app.journey, ctx.t)
     return {
         "empty": result["empty"],
         "current": result["current"],
@@ -86,7 +88,7 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         "movers": {
             "window_days": movers.get("window_days"),
             "total_change": movers.get("total_change"),
-            "top": [_mover(m, ctx.lang) for m in movers.get("top", [])],
+            "top": [_mover(m, names) for m in movers.get("top", [])],
         },
         "components": _components(result, ctx.lang),
         "options": filter_options(ctx),
