@@ -12,6 +12,7 @@ from scipy import stats as sps
 
 from klantreis.analytics import stats
 from klantreis.analytics.stats import Summary
+from klantreis.wording import Wording, test_label
 
 Z95 = 1.959963984540054
 
@@ -167,7 +168,8 @@ def test_welch_matches_scipy() -> None:
     ci = res.confidence_interval(0.95)
     assert (c.ci_low, c.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-9)
     assert c.diff == pytest.approx(np.mean(xb) - np.mean(xa))
-    assert c.test == "Welch t-test"
+    assert c.test == "welch-t-test"
+    assert test_label(c.test, Wording("en")) == "Welch t-test"
 
 
 def test_no_difference_is_not_significant() -> None:

@@ -313,15 +313,17 @@ def _compare_means(
 
 
 _COMPARERS = {
-    "nps": (_compare_nps, "z-test on the NPS difference"),
-    "csat": (_compare_props, "two-proportion z-test"),
-    "ces": (_compare_means, "Welch t-test"),
-    "stars": (_compare_means, "Welch t-test"),
+    "nps": (_compare_nps, "nps-z-test"),
+    "csat": (_compare_props, "two-proportion-z-test"),
+    "ces": (_compare_means, "welch-t-test"),
+    "stars": (_compare_means, "welch-t-test"),
 }
 
 
 def test_name(metric: str) -> str:
-    """The name of the two-group test used for ``metric``."""
+    """The key of the two-group test used for ``metric`` (``welch-t-test``, ...).
+
+    Its name for people is :func:`klantreis.wording.test_label`."""
     if metric not in _COMPARERS:
         raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     return _COMPARERS[metric][1]

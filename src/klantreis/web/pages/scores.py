@@ -19,6 +19,7 @@ from klantreis.analytics import metrics, stats
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer
+from klantreis.wording import test_label
 
 router = APIRouter()
 NAV = NavItem("/scores", "nav.scores", order=20)
@@ -211,7 +212,7 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
             dim: _labelled(ctx, dim, _by_key(_with_change(q, dim))) for dim in DIMENSIONS
         },
         "matrix": _labelled(ctx, "touchpoint", _records(matrix), key="touchpoint"),
-        "tests": {m: stats.test_name(m) for m in METRICS},
+        "tests": {m: test_label(stats.test_name(m), ctx.t) for m in METRICS},
         "options": filter_options(ctx),
     }
 
