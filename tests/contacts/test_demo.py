@@ -11,6 +11,8 @@ from klantreis.contacts.reports import reason_report
 from klantreis.contacts.taxonomy import UNKNOWN, default_taxonomy
 from klantreis.contacts.training import labelled_from_store
 from klantreis.contacts.warroom import build_war_room, load_analysis
+from klantreis.wording import Names, Wording
+from klantreis.wording.warroom import worded_war_room
 
 demo = pytest.importorskip("klantreis.demo.runner")
 
@@ -28,14 +30,17 @@ def demo_app() -> App:
 def test_war_room_names_the_late_carrier_with_the_saving(demo_app: App) -> None:
     tax = default_taxonomy()
     analysis = load_analysis(demo_app.events_table(), demo_app.journey, tax)
-    room = build_war_room(analysis, top=3, lang="en")
+    room = worded_war_room(
+        build_war_room(analysis, top=3, lang="en"), Names(demo_app.journey, Wording("en"))
+    )
     top = room.rows[0]
     assert top.reason == "waar_is_mijn_pakket"
     assert top.root_cause == "broken:op_tijd_bezorgd" and top.lift_ci_low > 1
     assert top.owner == "carrier:vlotbezorgd"
     assert top.saving_per_year == pytest.approx(top.cost * 365 / room.days, rel=0.01)
     assert top.saving_per_year > room.rows[1].saving_per_year > 0
-    assert "carrier:vlotbezorgd" in room.headline
+    # named as configured ("VlotBezorgd"), no longer as the raw id "carrier:vlotbezorgd"
+    assert "VlotBezorgd" in room.headline and "carrier:vlotbezorgd" not in room.headline
 
 
 def test_demo_classifier_macro_f1_on_a_held_out_split(demo_app: App) -> None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 import csv
 import io
 
-from klantreis.contacts.warroom import WarRoom, WarRoomRow, war_room_csv, war_room_html
+from klantreis.contacts.warroom import WarRoom, WarRoomRow, war_room_csv
+from klantreis.wording import Names, Wording
+from klantreis.wording.warroom import war_room_html, worded_war_room_dict
 
 EVIL = "<script>alert(1)</script>"
 
@@ -50,7 +52,7 @@ def test_html_escapes_every_text() -> None:
     page = war_room_html(report())
     assert "<script>" not in page
     assert page.count("&lt;script&gt;") == 4
-    assert "lift" not in page.lower() or "3 (2-4.5)" in page
+    assert "lift" not in page.lower() or "3 (2-4,5)" in page  # Dutch page, decimal comma
     assert '<html lang="nl">' in page and "Eigenaar" in page
     assert "Owner" in war_room_html(report("en"))
 
@@ -74,4 +76,5 @@ def test_an_empty_store_gives_an_empty_report(app) -> None:  # type: ignore[no-u
     )
     json.dumps(overview)
     assert overview["overall"][0]["contacts"] == 0 and overview["warroom"]["rows"] == []
-    assert overview["warroom"]["headline"] == "No avoidable contact reasons found."
+    worded = worded_war_room_dict(overview["warroom"], Names(app.journey, Wording("en")))
+    assert worded["headline"] == "No avoidable contact reasons found."

@@ -325,19 +325,17 @@ def warroom(
     top: int,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.warroom import (
-        build_war_room,
-        load_analysis,
-        war_room_csv,
-        war_room_html,
-    )
+    from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
+    from klantreis.wording import Names, Wording
+    from klantreis.wording.warroom import war_room_html, worded_war_room
 
     tax = _taxonomy(taxonomy)
     with _app(db_path, journey_config, read_only=True) as app:
         analysis = load_analysis(
             app.events_table(), app.journey, tax, _registry(models, db_path).load()
         )
-    report = build_war_room(analysis, top=top, lang=lang)
+        names = Names(app.journey, Wording(lang))
+    report = worded_war_room(build_war_room(analysis, top=top, lang=lang), names)
     if html_path:
         html_path.write_text(war_room_html(report), encoding="utf-8")
     if csv_path:

@@ -1,13 +1,13 @@
 """The war room: the avoidable contact reasons that cost most, why they happen (the root
 cause with its lift, and the owner that concentrates it), the likely journey fix, and what it
-would save per year if the reason disappeared. Data first (``build_war_room``), then an HTML
-export with every text escaped and a CSV export, for a meeting.
+would save per year if the reason disappeared. Data here (``build_war_room``, the CSV export);
+the headline, the root-cause names and the HTML export are words for people and live in
+:mod:`klantreis.wording.warroom`.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,10 +27,8 @@ __all__ = [
     "WarRoom",
     "WarRoomRow",
     "build_war_room",
-    "describe_condition",
     "load_analysis",
     "war_room_csv",
-    "war_room_html",
 ]
 
 
@@ -67,18 +65,6 @@ def load_analysis(
         journey,
         taxonomy,
     )
-
-
-def describe_condition(condition: str, journey: JourneyConfig, lang: str = "nl") -> str:
-    """A readable name: ``broken:op_tijd_bezorgd`` -> 'Belofte gebroken: Op tijd bezorgd'."""
-    kind, _, value = condition.partition(":")
-    if kind == "broken":
-        pr = next((p for p in journey.promises if p.id == value), None)
-        name = (pr.name_nl if lang == "nl" else pr.name_en) if pr else value
-        return f"{'Belofte gebroken' if lang == 'nl' else 'Promise broken'}: {name}"
-    if kind == "kind":
-        return f"{'Gebeurtenis' if lang == 'nl' else 'Event'}: {value}"
-    return condition
 
 
 def _owner_name(journey: JourneyConfig, owner_id: str) -> str:
@@ -125,6 +111,7 @@ class WarRoom:
     cost_per_year: float
     unknown_contacts: int
     rows: list[WarRoomRow] = field(default_factory=list)
+    #: Filled by :func:`klantreis.wording.warroom.worded_war_room`, empty from the analysis.
     headline: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,13 +145,12 @@ def _row(
     )
     causes = top_causes(rc, reason_id, limit=1)
     if causes:
-        _add_cause(a, row, causes[0], lang)
+        _add_cause(a, row, causes[0])
     return row
 
 
-def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any, lang: str) -> None:
+def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
     row.root_cause = cause.condition
-    row.root_cause_label = describe_condition(cause.condition, a.journey, lang)
     row.lift, row.lift_ci_low, row.lift_ci_high = (
         round(cause.lift, 2),
         round(cause.ci_low, 2),
@@ -226,41 +212,7 @@ def build_war_room(
         unknown_contacts=int((c["reason"] == UNKNOWN).sum()),
         rows=rows,
     )
-    report.headline = headline(report)
     return report
-
-
-def _money(value: float, currency: str, lang: str = "nl") -> str:
-    sign = "€" if currency == "EUR" else currency + " "
-    text = f"{sign}{value:,.0f}"
-    return text.replace(",", ".") if lang == "nl" else text
-
-
-def headline(w: WarRoom) -> str:
-    if not w.rows:
-        return (
-            "Geen vermijdbare contactredenen gevonden."
-            if w.lang == "nl"
-            else "No avoidable contact reasons found."
-        )
-    r = w.rows[0]
-    nl = w.lang == "nl"
-    text = (
-        f"{'Grootste vermijdbare reden' if nl else 'Biggest avoidable reason'}: {r.name} "
-        f"({r.contacts} {'contacten' if nl else 'contacts'}, {r.per_100_orders:g} "
-        f"{'per 100 bestellingen' if nl else 'per 100 orders'})."
-    )
-    if r.root_cause_label:
-        text += f" {'Oorzaak' if nl else 'Root cause'}: {r.root_cause_label} (lift {r.lift:g})"
-        if r.owner:
-            text += f", {'vooral bij' if nl else 'concentrated at'} {r.owner} ({r.owner_name})"
-        text += "."
-    text += (
-        f" {'Besparing als de reden verdwijnt' if nl else 'Saving if the reason disappears'}"
-        f": {_money(r.saving_per_year, w.currency, w.lang)} "
-        f"{'per jaar' if nl else 'per year'}."
-    )
-    return text
 
 
 CSV_COLUMNS = [f for f in WarRoomRow.__dataclass_fields__]
@@ -280,82 +232,3 @@ def _csv_safe(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return value
-
-
-_HEAD = {
-    "nl": [
-        "#",
-        "Reden",
-        "Contacten",
-        "Per 100 bestellingen",
-        "Kosten per jaar",
-        "Oorzaak",
-        "Lift (95%-BI)",
-        "Eigenaar",
-        "Waarschijnlijke oplossing",
-        "Besparing per jaar",
-    ],
-    "en": [
-        "#",
-        "Reason",
-        "Contacts",
-        "Per 100 orders",
-        "Cost per year",
-        "Root cause",
-        "Lift (95% CI)",
-        "Owner",
-        "Likely fix",
-        "Saving per year",
-    ],
-}
-
-
-def war_room_html(w: WarRoom) -> str:
-    """A self-contained HTML page (no scripts, no remote assets); all text escaped."""
-    e = html.escape
-    lang = "nl" if w.lang == "nl" else "en"
-    title = "War room: contactredenen" if lang == "nl" else "War room: contact reasons"
-    head = "".join(f"<th>{e(h)}</th>" for h in _HEAD[lang])
-    body = "".join(_html_row(r, w.currency, lang) for r in w.rows)
-    return (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        f"<title>{e(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "vertical-align:top}</style></head><body>"
-        f"<h1>{e(title)}</h1><p><strong>{e(w.headline)}</strong></p>"
-        f"<p>{e(_summary(w))}</p><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table></body></html>"
-    )
-
-
-def _summary(w: WarRoom) -> str:
-    if w.lang == "nl":
-        return (
-            f"{w.contacts} contacten bij {w.orders} bestellingen ({w.per_100_orders:g} per 100)"
-            f" in {w.days:g} dagen; kosten {_money(w.cost, w.currency)}, "
-            f"{_money(w.cost_per_year, w.currency)} per jaar."
-        )
-    return (
-        f"{w.contacts} contacts on {w.orders} orders ({w.per_100_orders:g} per 100) in "
-        f"{w.days:g} days; cost {_money(w.cost, w.currency, 'en')}, "
-        f"{_money(w.cost_per_year, w.currency, 'en')} per year."
-    )
-
-
-def _html_row(r: WarRoomRow, currency: str, lang: str) -> str:
-    e = html.escape
-    lift = f"{r.lift:g} ({r.lift_ci_low:g}-{r.lift_ci_high:g})" if r.lift is not None else ""
-    owner = f"{r.owner_name} ({r.owner})" if r.owner else ""
-    cells = [
-        str(r.rank),
-        r.name,
-        str(r.contacts),
-        f"{r.per_100_orders:g}",
-        _money(r.cost_per_year, currency, lang),
-        r.root_cause_label or "",
-        lift,
-        owner,
-        r.fix,
-        _money(r.saving_per_year, currency, lang),
-    ]
-    return "<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>"

@@ -20,7 +20,7 @@ from klantreis.contacts.labels import label_record, labelling_queue
 from klantreis.contacts.models import ModelRegistry, models_dir_for
 from klantreis.contacts.reports import contacts_overview
 from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
-from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv, war_room_html
+from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
 from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
@@ -33,6 +33,8 @@ from klantreis.web.pagekit import (
     require_role,
 )
 from klantreis.web.writer import Rejected
+from klantreis.wording import Names
+from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
 
 router = APIRouter()
 NAV = NavItem("/contacts", "nav.contacts", order=35)
@@ -93,7 +95,7 @@ class ContactParams:
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
-    return contacts_overview(
+    data = contacts_overview(
         ctx.app.events_table(),
         ctx.app.journey,
         _taxonomy(ctx),
@@ -103,6 +105,8 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         repeat_days=params.repeat_days,
         lang=ctx.lang,
     )
+    names = Names(ctx.app.journey, ctx.t)
+    return {**data, "warroom": worded_war_room_dict(data["warroom"], names)}
 
 
 @dataclass
@@ -261,7 +265,7 @@ async def label_api(
 
 def _war_room(ctx: PageContext, top: int) -> Any:
     a = load_analysis(ctx.app.events_table(), ctx.app.journey, _taxonomy(ctx), _model(ctx))
-    return build_war_room(a, top=top, lang=ctx.lang)
+    return worded_war_room(build_war_room(a, top=top, lang=ctx.lang), Names(ctx.app.journey, ctx.t))
 
 
 @router.get("/contacts/warroom.csv", tags=["pages"], summary="War room as CSV")
