@@ -20,6 +20,8 @@ from klantreis.analytics.conditions import (
 )
 from klantreis.analytics.impact import impact, impact_ranking
 from klantreis.app import App
+from klantreis.wording import Wording
+from klantreis.wording.impact import impact_summary
 
 D = timedelta
 
@@ -128,7 +130,7 @@ def test_ranking_puts_the_costly_condition_first(impact_app: App) -> None:
     labels = [r.condition for r in ranked]
     assert labels[0] in ("broken:op_tijd_bezorgd", "broken:op_tijd_bezorgd@carrier:vlotbezorgd")
     assert "broken:op_tijd_bezorgd@carrier:vlotbezorgd" in labels
-    summary = ranked[0].summary()
+    summary = impact_summary(ranked[0], Wording("en"))
     assert "CSAT -" in summary and "contacts per 100" in summary
     by_csat = impact_ranking(
         impact_app.events_table(),

@@ -57,23 +57,11 @@ class Impact:
     metrics: dict[str, stats.Comparison]
     contacts: ContactEffect
 
-    def summary(self) -> str:
-        """E.g. ``broken:op_tijd_bezorgd: CSAT -21.0 [-25.1, -16.9], +38 contacts per 100``."""
-        parts = [
-            f"{m.upper()} {c.diff:+.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]"
-            for m, c in self.metrics.items()
-            if c.diff is not None and c.ci_low is not None and c.ci_high is not None
-        ]
-        if self.contacts.diff is not None:
-            parts.append(f"{self.contacts.diff:+.0f} contacts per 100 journeys")
-        return f"{self.condition}: " + (", ".join(parts) or "too few journeys")
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "condition": self.condition,
             "journeys_with": self.journeys_with,
             "journeys_without": self.journeys_without,
-            "summary": self.summary(),
             "metrics": {m: _clean(asdict(c)) for m, c in self.metrics.items()},
             "contacts": _clean(asdict(self.contacts)),
         }

@@ -284,6 +284,8 @@ def impact(
 ) -> None:
     from klantreis.analytics.conditions import parse_condition
     from klantreis.analytics.impact import impact_ranking
+    from klantreis.wording import Wording
+    from klantreis.wording.impact import impact_summary
 
     with _app(db_path, journey_config) as app:
         try:
@@ -294,10 +296,11 @@ def impact(
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         if as_json:
-            _emit([i.as_dict() for i in items], True)
+            w = Wording("en")
+            _emit([{**i.as_dict(), "summary": impact_summary(i, w)} for i in items], True)
         else:
             for item in items:
-                click.echo(item.summary())
+                click.echo(impact_summary(item, Wording("en")))
 
 
 @journeys.command(help="All events of one journey or one customer, in time order.")

@@ -111,16 +111,16 @@ class Taxonomy(_Strict):
         """Problems with the journey configuration: touchpoints or stages it does not know."""
         tps = {t.id for t in journey.touchpoints}
         stages = {s.id for s in journey.stages}
-        out = []
+        problems: list[str] = []
         for r in self.reasons():
             if r.touchpoint not in tps:
-                out.append(
+                problems.append(
                     f"reason '{r.id}' names touchpoint '{r.touchpoint}' that the journey "
                     f"configuration does not have (known: {', '.join(sorted(tps))})"
                 )
             if r.stage and r.stage not in stages:
-                out.append(f"reason '{r.id}' names unknown stage '{r.stage}'")
-        return out
+                problems.append(f"reason '{r.id}' names unknown stage '{r.stage}'")
+        return problems
 
 
 def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:

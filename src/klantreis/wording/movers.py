@@ -33,7 +33,7 @@ def driver_noun(key: str, count: float, names: Names) -> str:
         return w.noun(noun_key, count)
     if promise:
         return w.noun("driver.promise_broken", count, name=names.promise(key))
-    return w.noun("driver.other", count, key=key)
+    return w.noun("driver.other", count, kind=key)
 
 
 def driver_phrase(driver: Mapping[str, Any], dimension: str, delta: float, names: Names) -> str:

@@ -25,6 +25,7 @@ from klantreis.services.masking import mask_customer_id, mask_record
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options
+from klantreis.wording.impact import impact_summary
 
 __all__ = ["JourneyParams", "journeys_data", "router"]
 
@@ -191,7 +192,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         "params": asdict(params),
         "masked": masked,
         "promises": _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked)),
-        "impact": ranking,
+        "impact": [{**i, "summary": impact_summary(i, ctx.t)} for i in ranking],
         "timeline": _timeline(ctx, params, masked),
         "options": filter_options(ctx),
     }
