@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from klantreis.app import App
-from klantreis.web.writer import EventWriter, Rejected
+from klantreis.ingest.writer import EventWriter, Rejected
 
 
 def _table(ids: list[str]) -> list[dict[str, Any]]:
@@ -233,7 +233,8 @@ def test_stop_still_writes_what_was_submitted(app: App) -> None:
 def test_big_requests_get_the_reasons_validate_events_gives(app: App) -> None:
     """Requests built on submit are checked in SQL by the writer: the same rows are rejected
     for the same reasons as by the Arrow rules, request by request."""
-    from klantreis.model.events import conform, events_from_records, validate_events
+    from klantreis.model.events import conform, events_from_records
+    from klantreis.model.validation import validate_events
 
     requests = [_table([f"q{j}-{i}" for i in range(80)]) for j in range(4)]
     requests[0][3]["kind"] = "Not Valid"

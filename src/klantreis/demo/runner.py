@@ -1,6 +1,6 @@
 """``run_demo``: generate the demo webshop's events and ingest them into an App's store.
 
-Ingest goes through ``klantreis.services.ingest.ingest_table`` like every other source, one
+Ingest goes through ``klantreis.ingest.pipeline.ingest_table`` like every other source, one
 transaction per batch. Event ids are deterministic, so running it again on the same store
 stores nothing new (all duplicates).
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
-from klantreis.services.ingest import ingest_table
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.store.duckdb_store import EMPTY_RESULT, AppendResult
 
 if TYPE_CHECKING:

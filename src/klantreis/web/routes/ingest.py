@@ -22,9 +22,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from klantreis.ingest.writer import Rejected
 from klantreis.model.events import EVENT_COLUMNS, derive_event_id
 from klantreis.web.envelope import ApiError, error_response, ok_response
-from klantreis.web.writer import Rejected
 
 __all__ = ["PATH", "IngestFastPath", "ingest", "router"]
 

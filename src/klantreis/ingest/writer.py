@@ -1,5 +1,9 @@
-"""One writer per store, fed by a queue: concurrent API requests are batched into one
-transaction (datasette's shape, right for DuckDB too).
+"""The single writer of a served store (HTTP ingest), fed by a queue: concurrent API
+requests are batched into one transaction (datasette's shape, right for DuckDB too).
+
+It runs the stages of ``klantreis.ingest.pipeline`` (conform, validate, enrich, append),
+tuned for many small requests; a request with a rejected row is refused whole (nothing of it
+is stored, so nothing is quarantined: the client gets the reasons).
 
 A request ``submit``s its event records (dicts) and awaits the returned future. A large
 request (``PREBUILD_ROWS`` or more) has its Arrow table built on the event loop as it is
@@ -43,15 +47,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from klantreis.model.events import (
-    conform,
-    events_from_records,
-    quick_valid,
-    validate_events,
-    validation_reason_sql,
-)
+from klantreis.ingest.pipeline import enrich
+from klantreis.model.events import conform, events_from_records
 from klantreis.model.journey import JourneyConfig
-from klantreis.services.ingest import enrich
+from klantreis.model.validation import quick_valid, validate_events, validation_reason_sql
 from klantreis.store import EventStore
 from klantreis.store.keys import KEY64_OF_ID, Keys, event_keys
 
