@@ -311,3 +311,25 @@ def test_a_failed_check_reaches_every_request_of_the_batch(
         writer.stop()
     assert all(isinstance(r, RuntimeError) for r in results)
     assert app.store.count() == 0
+
+
+def test_records_without_an_id_get_one_from_their_content(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=0)
+    writer.start()
+
+    def records() -> list[dict[str, Any]]:
+        return [
+            {"occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit", "customer_id": c}
+            for c in ("A", "B")
+        ]
+
+    async def run() -> list[Any]:
+        return [await writer.submit(records()), await writer.submit(records())]
+
+    try:
+        first, again = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert (first.stored, again.stored, again.duplicates) == (2, 0, 2)
+    ids = app.store.query("SELECT event_id FROM events").column("event_id").to_pylist()
+    assert len(set(ids)) == 2 and all(len(i) == 32 for i in ids)

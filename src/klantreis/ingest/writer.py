@@ -32,6 +32,7 @@ ones the DuckDB insert and commit (about 2-3 us an event) set it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import threading
@@ -48,7 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from klantreis.ingest.pipeline import enrich
-from klantreis.model.events import conform, events_from_records
+from klantreis.model.events import conform, derive_event_id, events_from_records
 from klantreis.model.journey import JourneyConfig
 from klantreis.model.validation import quick_valid, validate_events, validation_reason_sql
 from klantreis.store import EventStore
@@ -159,12 +160,18 @@ class EventWriter:
 
     def submit(self, records: list[dict[str, Any]]) -> asyncio.Future[WriteResult]:
         """Queue event records; the future resolves after they are committed (or raises
-        :class:`Rejected` when one is invalid).
+        :class:`Rejected` when one is invalid). A record without an ``event_id`` gets one
+        derived from its content, so re-sending it adds nothing.
 
         Requests submitted during one turn of the event loop reach the writer together (one
         hand-over per turn, not one thread wake-up per request)."""
         if self._thread is None:
             raise RuntimeError("writer is not running")
+        for record in records:
+            if not record.get("event_id"):
+                record["event_id"] = derive_event_id(
+                    "api", json.dumps(record, sort_keys=True, default=str)
+                )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult] = loop.create_future()
         job = _Job(records, loop, future)
