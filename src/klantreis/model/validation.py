@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import numpy as np
@@ -65,7 +65,8 @@ MAX_TEXT_CHARS = 100_000
 MAX_FIELD_CHARS = 1_000
 
 _TS = pa.timestamp("us", tz="UTC")
-Column = pa.Array | pa.ChunkedArray | pa.Scalar
+#: What a compiled expression gives in Arrow: an array, a chunked array or a scalar.
+Column: TypeAlias = pa.Array | pa.ChunkedArray | pa.Scalar
 
 
 @dataclass(frozen=True)
