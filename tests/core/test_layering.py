@@ -18,6 +18,7 @@ FORBIDDEN = {
     "contacts": ["web", "cli"],
     "services": ["web", "cli"],
     "ingest": ["services", "web", "cli", "app"],
+    "demo": ["services", "web", "cli", "app"],
 }
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -48,12 +49,24 @@ __all__ = [
     "BatchOutcome",
     "Destination",
     "PreparedBatch",
+    "Target",
     "enrich",
     "enrich_sql",
     "ingest_events",
     "ingest_table",
     "prepare_events",
 ]
+
+
+class Target(Protocol):
+    """Anything with a store and a journey configuration: a :class:`Destination`, or the
+    App (which this package never imports)."""
+
+    @property
+    def store(self) -> EventStore: ...
+
+    @property
+    def journey(self) -> JourneyConfig: ...
 
 
 @dataclass(frozen=True)
