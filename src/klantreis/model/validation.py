@@ -524,9 +524,24 @@ def validation_reason_sql(now: datetime | None = None, known_kinds: Iterable[str
     """
     params = _params(now, known_kinds)
     whens = " ".join(
-        f"WHEN {rule.fails.sql(params)} THEN {_sql_text(rule.reason)}" for rule in RULES
+        static or f"WHEN {rule.fails.sql(params)} THEN {_sql_text(rule.reason)}"
+        for rule, static in zip(RULES, _static_whens(), strict=True)
     )
     return f"(CASE {whens} END)"
+
+
+@functools.cache
+def _static_whens() -> tuple[str | None, ...]:
+    """Each rule's ``WHEN`` clause when it does not depend on the parameters (rendered once:
+    the HTTP writer asks for the expression per batch), else None."""
+    one = Params(datetime(2000, 1, 1, tzinfo=UTC), ("a.b",))
+    two = Params(datetime(2001, 1, 1, tzinfo=UTC), ())
+    return tuple(
+        f"WHEN {rule.fails.sql(one)} THEN {_sql_text(rule.reason)}"
+        if rule.fails.sql(one) == rule.fails.sql(two)
+        else None
+        for rule in RULES
+    )
 
 
 # -- the per-record shortcut ----------------------------------------------------------------
