@@ -41,6 +41,9 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "METRIC_RANGES",
     "RULES",
+    "ArrowEnv",
+    "Expr",
+    "Params",
     "Rule",
     "ValidationResult",
     "quick_valid",
@@ -85,10 +88,30 @@ class Expr:
     """A condition or value over the canonical columns, compiled to Arrow or to SQL."""
 
     def arrow(self, table: pa.Table, p: Params) -> Column:
+        """Evaluate on ``table`` with Arrow compute."""
+        return ArrowEnv(table, p).eval(self)
+
+    def _arrow(self, env: ArrowEnv) -> Column:
         raise NotImplementedError
 
     def sql(self, p: Params) -> str:
         raise NotImplementedError
+
+
+class ArrowEnv:
+    """One evaluation over one table: a subexpression shared by several rules (a column's
+    null mask, the known-metric test) is computed once."""
+
+    def __init__(self, table: pa.Table, params: Params) -> None:
+        self.table = table
+        self.params = params
+        self._memo: dict[Expr, Column] = {}
+
+    def eval(self, expr: Expr) -> Column:
+        value = self._memo.get(expr)
+        if value is None:
+            value = self._memo[expr] = expr._arrow(self)
+        return value
 
 
 def _sql_text(value: str) -> str:
@@ -99,8 +122,8 @@ def _sql_text(value: str) -> str:
 class Col(Expr):
     name: str
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return table.column(self.name)
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return env.table.column(self.name)
 
     def sql(self, p: Params) -> str:
         return self.name
@@ -112,7 +135,7 @@ class Value(Expr):
 
     value: str | float | datetime
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
+    def _arrow(self, env: ArrowEnv) -> Column:
         if isinstance(self.value, datetime):
             return pa.scalar(self.value, _TS)
         return pa.scalar(self.value)
@@ -129,8 +152,8 @@ class Value(Expr):
 class Latest(Expr):
     """The latest possible time stamp (``now`` + ``LATEST_YEARS_AHEAD`` years)."""
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pa.scalar(p.latest, _TS)
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pa.scalar(env.params.latest, _TS)
 
     def sql(self, p: Params) -> str:
         return Value(p.latest).sql(p)
@@ -140,8 +163,8 @@ class Latest(Expr):
 class IsNull(Expr):
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.is_null(self.arg.arrow(table, p))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.is_null(env.eval(self.arg))
 
     def sql(self, p: Params) -> str:
         return f"{self.arg.sql(p)} IS NULL"
@@ -151,8 +174,8 @@ class IsNull(Expr):
 class IsValid(Expr):
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.is_valid(self.arg.arrow(table, p))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.is_valid(env.eval(self.arg))
 
     def sql(self, p: Params) -> str:
         return f"{self.arg.sql(p)} IS NOT NULL"
@@ -164,8 +187,8 @@ class Length(Expr):
 
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.utf8_length(self.arg.arrow(table, p))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.utf8_length(env.eval(self.arg))
 
     def sql(self, p: Params) -> str:
         return f"length({self.arg.sql(p)})"
@@ -180,8 +203,8 @@ class Compare(Expr):
     op: str  # one of _COMPARE
     right: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return _COMPARE[self.op](self.left.arrow(table, p), self.right.arrow(table, p))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return _COMPARE[self.op](env.eval(self.left), env.eval(self.right))
 
     def sql(self, p: Params) -> str:
         return f"{self.left.sql(p)} {self.op} {self.right.sql(p)}"
@@ -191,8 +214,8 @@ class Compare(Expr):
 class And(Expr):
     args: tuple[Expr, ...]
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return functools.reduce(pc.and_kleene, (a.arrow(table, p) for a in self.args))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return functools.reduce(pc.and_kleene, (env.eval(a) for a in self.args))
 
     def sql(self, p: Params) -> str:
         return "(" + " AND ".join(a.sql(p) for a in self.args) + ")"
@@ -202,8 +225,8 @@ class And(Expr):
 class Or(Expr):
     args: tuple[Expr, ...]
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return functools.reduce(pc.or_kleene, (a.arrow(table, p) for a in self.args))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return functools.reduce(pc.or_kleene, (env.eval(a) for a in self.args))
 
     def sql(self, p: Params) -> str:
         return "(" + " OR ".join(a.sql(p) for a in self.args) + ")"
@@ -213,8 +236,8 @@ class Or(Expr):
 class Not(Expr):
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.invert(self.arg.arrow(table, p))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.invert(env.eval(self.arg))
 
     def sql(self, p: Params) -> str:
         return f"NOT ({self.arg.sql(p)})"
@@ -227,8 +250,8 @@ class IsIn(Expr):
     arg: Expr
     values: tuple[str, ...]
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        values = self.arg.arrow(table, p)
+    def _arrow(self, env: ArrowEnv) -> Column:
+        values = env.eval(self.arg)
         found = pc.is_in(values, value_set=pa.array(self.values, pa.string()))
         return pc.if_else(pc.is_valid(values), found, pa.scalar(None, pa.bool_()))
 
@@ -243,8 +266,8 @@ class Otherwise(Expr):
     arg: Expr
     default: bool
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.fill_null(self.arg.arrow(table, p), self.default)
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.fill_null(env.eval(self.arg), self.default)
 
     def sql(self, p: Params) -> str:
         return f"coalesce({self.arg.sql(p)}, {str(self.default).upper()})"
@@ -254,8 +277,8 @@ class Otherwise(Expr):
 class IsNan(Expr):
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.is_nan(self.arg.arrow(table, p))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.is_nan(env.eval(self.arg))
 
     def sql(self, p: Params) -> str:
         return f"isnan({self.arg.sql(p)})"
@@ -266,8 +289,8 @@ class StartsWith(Expr):
     arg: Expr
     prefix: str
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.starts_with(self.arg.arrow(table, p), self.prefix)
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.starts_with(env.eval(self.arg), self.prefix)
 
     def sql(self, p: Params) -> str:
         return f"starts_with({self.arg.sql(p)}, {_sql_text(self.prefix)})"
@@ -280,8 +303,8 @@ class NotKind(Expr):
 
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        return pc.invert(pc.match_substring_regex(self.arg.arrow(table, p), KIND_PATTERN.pattern))
+    def _arrow(self, env: ArrowEnv) -> Column:
+        return pc.invert(pc.match_substring_regex(env.eval(self.arg), KIND_PATTERN.pattern))
 
     def sql(self, p: Params) -> str:
         value = self.arg.sql(p)
@@ -298,8 +321,8 @@ class JsonValid(Expr):
 
     arg: Expr
 
-    def arrow(self, table: pa.Table, p: Params) -> Column:
-        values = self.arg.arrow(table, p)
+    def _arrow(self, env: ArrowEnv) -> Column:
+        values = env.eval(self.arg)
         if values.null_count == len(values):
             return pa.nulls(len(values), pa.bool_())
         con = _json_connection()
@@ -484,10 +507,10 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     most 1,000; attrs, when present, is a JSON object.
     """
     table = conform(table)
-    params = _params(now)
+    env = ArrowEnv(table, _params(now))
     reasons = _Reasons(table.num_rows)
     for rule in RULES:
-        reasons.mark(rule.fails.arrow(table, params), rule.reason)
+        reasons.mark(env.eval(rule.fails), rule.reason)
     if not reasons.by_index:
         return ValidationResult(table, [], [])
     bad = sorted(reasons.by_index)
@@ -571,8 +594,9 @@ def quick_valid(
     attrs = table.column("attrs")
     if attrs.null_count != len(attrs):
         reasons = _Reasons(table.num_rows)
+        env = ArrowEnv(table, params)
         for rule in _ATTRS_RULES:
-            reasons.mark(rule.fails.arrow(table, params), rule.reason)
+            reasons.mark(env.eval(rule.fails), rule.reason)
         if reasons.by_index:
             return False
     return True
