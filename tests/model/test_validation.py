@@ -10,11 +10,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from klantreis.model.conditions import Params
 from klantreis.model.events import conform, events_from_records
 from klantreis.model.validation import (
     METRIC_RANGES,
     RULES,
-    Params,
     Rule,
     quick_valid,
     validate_events,
