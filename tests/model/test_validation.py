@@ -10,8 +10,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from klantreis.model.conditions import Params
 from klantreis.model.events import conform, events_from_records
+from klantreis.model.expressions import Params
 from klantreis.model.validation import (
     METRIC_RANGES,
     RULES,

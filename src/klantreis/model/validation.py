@@ -1,7 +1,7 @@
 """The validation rules of the canonical event, side by side, each defined once.
 
 A rule is data: a name, the reason a rejected row gets, and the condition under which a row
-fails it, written in the small expression language of ``klantreis.model.conditions``, which
+fails it, written in the small expression language of ``klantreis.model.expressions``, which
 compiles both ways:
 
 * to Arrow compute (``validate_events``: files, the demo, HTTP batches), and
@@ -30,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from klantreis.model.conditions import (
+from klantreis.model.events import EVENT_COLUMNS, conform
+from klantreis.model.expressions import (
     And,
     ArrowEnv,
     Col,
@@ -53,7 +54,6 @@ from klantreis.model.conditions import (
     Value,
     sql_text,
 )
-from klantreis.model.events import EVENT_COLUMNS, conform
 
 __all__ = [
     "EARLIEST",

@@ -1,4 +1,4 @@
-"""Conditions over the canonical event columns, written once and compiled two ways.
+"""Expressions over the canonical event columns, written once and compiled two ways.
 
 A condition (:class:`Expr`) is a small tree — columns, constants, comparisons, ``AND``/``OR``/
 ``NOT``, ``IN``, lengths, a regular expression, ``json_valid`` — that evaluates with Arrow
