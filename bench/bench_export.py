@@ -48,7 +48,7 @@ print(json.dumps({
 def build_store(path: Path, orders: int, seed: int) -> int:
     from klantreis.app import App
     from klantreis.demo.generator import generate_demo
-    from klantreis.services.ingest import ingest_table
+    from klantreis.ingest.pipeline import ingest_table
     from klantreis.settings import Settings
 
     with App(Settings.load(env={}, db_path=str(path))) as app:

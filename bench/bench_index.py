@@ -33,8 +33,8 @@ from klantreis.analytics import index_cache as ic
 from klantreis.analytics import movers as mv
 from klantreis.app import App
 from klantreis.demo.runner import run_demo
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
-from klantreis.services.ingest import ingest_table
 from klantreis.settings import Settings
 
 #: The overview page asks for all days (web/pages/index.py).

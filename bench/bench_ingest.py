@@ -67,12 +67,11 @@ def generate(path: Path, events: int, fmt: str) -> None:
 _CHILD_INGEST = """
 import json, sys, time
 import klantreis
-from klantreis.ingest import ingest_paths
 import klantreis.ingest.runner as runner
 runner.PARQUET_SQL = sys.argv[3] == "sql"
 app = klantreis.open(sys.argv[1])
 t0, c0 = time.perf_counter(), time.process_time()
-s = ingest_paths(app, [sys.argv[2]], progress=False)
+s = app.ingest_paths([sys.argv[2]], progress=False)
 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
 import resource
 ru = resource.getrusage(resource.RUSAGE_SELF)

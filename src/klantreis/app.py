@@ -6,13 +6,17 @@ notebook entry point and returns an App.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from klantreis.model.journey import JourneyConfig, load_journey_config, parse_journey_config
 from klantreis.settings import Settings
 from klantreis.store import EventStore
+
+if TYPE_CHECKING:
+    from klantreis.ingest import Destination, IngestSummary, Mapping
 
 __all__ = ["App", "default_journey_config", "open_app"]
 
@@ -51,6 +55,27 @@ class App:
         from klantreis.analytics.backend import duckdb_events
 
         return duckdb_events(self.store)
+
+    # -- ingest (klantreis.ingest is below the App: it is given what it needs) -----------
+    @property
+    def destination(self) -> Destination:
+        """This App's store and journey, with the ingest settings, for ``klantreis.ingest``."""
+        from klantreis.ingest import Destination
+
+        return Destination(
+            self.store,
+            self.journey,
+            batch_rows=self.settings.ingest_batch_rows,
+            timezone=self.settings.timezone,
+        )
+
+    def ingest_paths(
+        self, paths: Sequence[str | Path], mapping: Mapping | str | Path | None = None, **kw: Any
+    ) -> IngestSummary:
+        """Ingest files into this App's store; see ``klantreis.ingest.ingest_paths``."""
+        from klantreis.ingest import ingest_paths
+
+        return ingest_paths(self.destination, paths, mapping, **kw)
 
     # -- metrics (thin delegates to klantreis.analytics.metrics) --------------------------
     def _metric_defaults(self, kw: dict[str, Any]) -> dict[str, Any]:

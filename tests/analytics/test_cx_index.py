@@ -22,8 +22,8 @@ from klantreis.analytics.cx_index import (
 )
 from klantreis.analytics.movers import decompose, windows
 from klantreis.app import App
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
-from klantreis.services.ingest import ingest_table
 from klantreis.wording import Names, Wording, format_delta, mover_sentence
 
 START = date(2026, 1, 1)

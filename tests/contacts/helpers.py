@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import derive_event_id, events_from_records
-from klantreis.services.ingest import ingest_table
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 

@@ -1,4 +1,5 @@
-"""The core never imports the adapters: model < store < analytics < services < cli/web."""
+"""The core never imports the adapters: model < store < ingest, analytics < services < App <
+cli/web."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ FORBIDDEN = {
     "analytics": ["services", "web", "cli", "demo", "app"],
     "contacts": ["web", "cli"],
     "services": ["web", "cli"],
-    "ingest": ["web", "cli"],
+    "ingest": ["services", "web", "cli", "app"],
+    "demo": ["services", "web", "cli", "app"],
 }
 
 

@@ -16,7 +16,8 @@ from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.generator import generate_demo
 from klantreis.demo.templates import CONTACT_TEMPLATES
 from klantreis.demo.texts import NASTY_COMMENTS, REASONS
-from klantreis.model.events import EVENT_SCHEMA, validate_events
+from klantreis.model.events import EVENT_SCHEMA
+from klantreis.model.validation import validate_events
 
 from .conftest import DEMO_ORDERS
 

@@ -47,6 +47,12 @@ def test_run_demo_refuses_to_mix_two_demos(app: App) -> None:
         run_demo(app, orders=400, seed=3)
 
 
+def test_run_demo_needs_only_a_store_and_a_journey(app: App) -> None:
+    summary = run_demo(app.destination, orders=200, seed=5)
+    assert summary.stored == summary.events == app.store.count() > 0
+    assert run_demo(app.destination, orders=200, seed=5).duplicates == summary.events
+
+
 def test_cli_demo_no_serve(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
     args = ["demo", "--no-serve", "--orders", "400", "--db", str(db), "--json"]

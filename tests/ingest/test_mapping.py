@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ingest_helpers import assert_counts_add_up
 
 from klantreis.app import App
-from klantreis.ingest import MappingError, ingest_paths, load_mapping, parse_mapping
+from klantreis.ingest import MappingError, load_mapping, parse_mapping
 from klantreis.ingest.compile import timestamp_expr
 from klantreis.ingest.mapping import FieldSpec
 
@@ -51,7 +51,7 @@ def test_missing_columns_fail_the_file_with_a_clear_message(app: App, tmp_path: 
     path = tmp_path / "x.csv"
     path.write_text("when,what\n2024-01-01 10:00,a\n", encoding="utf-8")
     mapping = parse_mapping("[fields]\nkind = 'kind_col'\noccurred_at = 'when'\n")
-    f = ingest_paths(app, [path], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([path], mapping=mapping, progress=False).files[0]
     assert f.error and "'kind_col'" in f.error and "when" in f.error
     assert app.store.count() == 0
 
@@ -64,7 +64,7 @@ def test_examples_are_valid() -> None:
 def test_olist_row_gives_five_events_and_empty_stamps_give_none(app: App) -> None:
     mapping = load_mapping(EXAMPLES / "mappings" / "olist_orders.toml")
     data = EXAMPLES / "data" / "olist_orders.csv"
-    f = ingest_paths(app, [data], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([data], mapping=mapping, progress=False).files[0]
     assert_counts_add_up(f, one_event_per_row=False)
     lines = data.read_text(encoding="utf-8").splitlines()[1:]
     filled = sum(sum(1 for v in line.split(",")[3:] if v) for line in lines)
@@ -95,7 +95,7 @@ def test_olist_row_gives_five_events_and_empty_stamps_give_none(app: App) -> Non
     assert promised[0]["deadline"] == deadline.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     bought = datetime.strptime(full[3], "%Y-%m-%d %H:%M:%S").replace(tzinfo=sao_paulo)
     assert promised[0]["occurred_at"] == bought.astimezone(UTC)
-    again = ingest_paths(app, [data], mapping=mapping, progress=False).files[0]
+    again = app.ingest_paths([data], mapping=mapping, progress=False).files[0]
     assert (again.events_stored, again.duplicates) == (0, f.events_stored)
 
 
@@ -122,7 +122,7 @@ def test_value_maps_constants_transforms_and_attrs(app: App, tmp_path: Path) -> 
         response_minutes = { column = "Minuten", type = "number" }
         resolved = { column = "Opgelost", map = { ja = "true", nee = "false" }, type = "bool" }
     """)
-    f = ingest_paths(app, [path], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([path], mapping=mapping, progress=False).files[0]
     assert_counts_add_up(f)
     assert (f.events_stored, f.quarantined) == (2, 2)
     rows = app.store.query(
@@ -147,7 +147,7 @@ def test_given_event_ids_are_used_and_duplicates_skipped(app: App, tmp_path: Pat
         encoding="utf-8",
     )
     mapping = parse_mapping("[fields]\nevent_id = 'id'\noccurred_at = 't'\nkind = 'k'\n")
-    f = ingest_paths(app, [path], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([path], mapping=mapping, progress=False).files[0]
     assert (f.events_stored, f.duplicates) == (2, 1)
     assert sorted(app.store.query("SELECT event_id FROM events").column(0).to_pylist()) == [
         "a",
@@ -203,7 +203,7 @@ def test_offsets_in_the_text_win_over_the_zone(moment: datetime, offset_min: int
 def test_contactcenter_example_explains_every_bad_row(app: App) -> None:
     mapping = load_mapping(EXAMPLES / "mappings" / "contactcenter.toml")
     data = EXAMPLES / "data" / "contactcenter_export.csv"
-    f = ingest_paths(app, [data], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([data], mapping=mapping, progress=False).files[0]
     assert_counts_add_up(f)
     assert (f.encoding, f.delimiter) == ("cp1252", ";")
     assert (f.rows_read, f.events_stored, f.duplicates, f.quarantined) == (7, 3, 1, 3)

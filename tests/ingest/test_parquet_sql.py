@@ -22,8 +22,9 @@ from ingest_helpers import assert_counts_add_up
 import klantreis.ingest.parquet_sql as parquet_sql
 import klantreis.ingest.runner as runner
 from klantreis.app import App
-from klantreis.ingest import FileSummary, ingest_paths
-from klantreis.model.events import events_from_records, validate_events, validation_reason_sql
+from klantreis.ingest import FileSummary
+from klantreis.model.events import events_from_records
+from klantreis.model.validation import validate_events, validation_reason_sql
 from klantreis.settings import Settings
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -150,7 +151,7 @@ def _ingest(app: App, path: Path, sql: bool, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(
         runner, "ingest_parquet_sql", lambda a, p, *r: (calls.append(p), original(a, p, *r))[1]
     )
-    f = ingest_paths(app, [path], progress=False).files[0]
+    f = app.ingest_paths([path], progress=False).files[0]
     assert calls == ([path] if sql else [])
     return f
 
@@ -232,7 +233,6 @@ _CHILD = """
 import sys, time
 import klantreis.ingest.parquet_sql as ps
 from klantreis.app import App
-from klantreis.ingest import ingest_paths
 from klantreis.settings import Settings
 original = ps._repeats_among_new
 def slow(*args):
@@ -242,7 +242,7 @@ def slow(*args):
     return result
 ps._repeats_among_new = slow
 app = App(Settings.load(env={}, db_path=sys.argv[1]))
-ingest_paths(app, [sys.argv[2]], progress=False)
+app.ingest_paths([sys.argv[2]], progress=False)
 """
 
 
@@ -308,7 +308,7 @@ def test_a_file_name_with_glob_characters_is_read_as_a_name(
     pq.write_table(events_from_records([rec(event_id="x1"), rec(event_id="x2")]), data)
     with _file_app(tmp_path, "glob.duckdb") as app:
         monkeypatch.setattr(runner, "PARQUET_SQL", True)
-        f = ingest_paths(app, [glob.escape(str(data))], progress=False).files[0]
+        f = app.ingest_paths([glob.escape(str(data))], progress=False).files[0]
         assert (f.path, f.error, f.events_stored) == (str(data), None, 2)
 
 
@@ -320,7 +320,7 @@ def test_a_corrupt_file_fails_alone_and_stores_nothing(app: App, tmp_path: Path)
     data = bytearray(bad.read_bytes())
     data[2000:4000] = b"\x55" * 2000  # page data, not the footer: the schema still reads
     bad.write_bytes(bytes(data))
-    s = ingest_paths(app, [bad, good], progress=False)
+    s = app.ingest_paths([bad, good], progress=False)
     assert s.files[0].error and "corrupt.parquet" in s.files[0].error
     assert s.files[0].events_stored == 0
     assert s.files[1].error is None and s.files[1].events_stored == 50_000
@@ -328,7 +328,7 @@ def test_a_corrupt_file_fails_alone_and_stores_nothing(app: App, tmp_path: Path)
 
 
 def test_sql_enrichment_equals_the_arrow_enrichment(app: App) -> None:
-    from klantreis.services.ingest import enrich, enrich_sql
+    from klantreis.ingest.pipeline import enrich, enrich_sql
 
     table = events_from_records(
         [

@@ -10,7 +10,6 @@ import pytest
 from ingest_helpers import HEADER, Writer, assert_counts_add_up
 
 from klantreis.app import App
-from klantreis.ingest import ingest_paths
 from klantreis.ingest.readers import detect_encoding, sniff_delimiter
 from klantreis.settings import Settings
 
@@ -43,7 +42,7 @@ def test_csv_encodings_are_detected_and_text_survives(
     app: App, write: Writer, encoding: str, reported: str
 ) -> None:
     path = write("export.csv", HEADER + ROWS, encoding=encoding)
-    summary = ingest_paths(app, [path], progress=False)
+    summary = app.ingest_paths([path], progress=False)
     f = summary.files[0]
     assert f.encoding == reported
     assert_counts_add_up(f)
@@ -59,7 +58,7 @@ def test_latin1_bytes_outside_cp1252_fall_back_to_latin1(write: Writer) -> None:
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
 def test_delimiter_is_sniffed(app: App, write: Writer, delimiter: str) -> None:
     text = (HEADER + ROWS).replace(",", delimiter)
-    summary = ingest_paths(app, [write("semi.csv", text)], progress=False)
+    summary = app.ingest_paths([write("semi.csv", text)], progress=False)
     assert summary.files[0].delimiter == delimiter
     assert summary.events_stored == 2
 
@@ -71,7 +70,7 @@ def test_sniffer_prefers_the_real_delimiter_with_commas_in_text() -> None:
 
 def test_explicit_delimiter_wins(app: App, write: Writer) -> None:
     path = write("x.csv", "event_id|occurred_at|kind\ne1|2024-01-01 10:00|web.visit\n")
-    summary = ingest_paths(app, [path], progress=False, delimiter="|")
+    summary = app.ingest_paths([path], progress=False, delimiter="|")
     assert summary.events_stored == 1
 
 
@@ -79,7 +78,7 @@ def test_explicit_delimiter_wins(app: App, write: Writer) -> None:
 def test_empty_and_header_only_files_store_nothing_and_do_not_fail(
     app: App, write: Writer, text: str
 ) -> None:
-    summary = ingest_paths(app, [write("empty.csv", text)], progress=False)
+    summary = app.ingest_paths([write("empty.csv", text)], progress=False)
     f = summary.files[0]
     assert (f.error, f.rows_read, f.events_stored, f.quarantined) == (None, 0, 0, 0)
     assert app.store.count() == 0
@@ -93,7 +92,7 @@ def test_wrong_column_count_is_quarantined_with_its_line(app: App, write: Writer
         + "e4,2024-03-01 12:00,order.placed,web,,,,extra\n"
         + "e5,2024-03-01 13:00,web.visit,web,,,\n"
     )
-    summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
+    summary = app.ingest_paths([write("bad.csv", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert (f.rows_read, f.events_stored, f.rows_rejected) == (5, 3, 2)
@@ -115,7 +114,7 @@ def test_bad_values_are_quarantined_with_line_and_reason(app: App, write: Writer
         "b7,2024-03-01 10:00,,web,,,\n"  # missing kind
         "b8,2024-03-01 10:00,Order Placed,web,,,\n"
     )  # not a dotted kind
-    summary = ingest_paths(app, [write("bad.csv", text)], progress=False)
+    summary = app.ingest_paths([write("bad.csv", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert (f.events_stored, f.quarantined) == (1, 8)
@@ -139,7 +138,7 @@ def test_huge_fields_are_quarantined_not_crashing(app: App, write: Writer) -> No
         + f"h2,2024-03-01 10:00,contact.inbound,{big_channel},,,ok\n"
         + "h3,2024-03-01 10:00,contact.inbound,email,,,ok\n"
     )
-    summary = ingest_paths(app, [write("huge.csv", text)], progress=False)
+    summary = app.ingest_paths([write("huge.csv", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert f.events_stored == 1
@@ -160,7 +159,7 @@ def test_ndjson_with_a_broken_line(app: App, write: Writer) -> None:
         "[1, 2]",
         '{"event_id": "n3", "occurred_at": "2024-03-01T11:00:00Z", "kind": "order.placed"}',
     ]
-    summary = ingest_paths(app, [write("x.ndjson", "\n".join(lines) + "\n")], progress=False)
+    summary = app.ingest_paths([write("x.ndjson", "\n".join(lines) + "\n")], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert (f.rows_read, f.events_stored, f.rows_rejected) == (4, 2, 2)
@@ -180,7 +179,7 @@ def test_json_array(app: App, write: Writer) -> None:
         ' "score": null}, {"event_id": "j2", "occurred_at": "2024-03-01 10:00",'
         ' "kind": "survey.response", "metric": "nps", "score": 8}]'
     )
-    summary = ingest_paths(app, [write("x.json", text)], progress=False)
+    summary = app.ingest_paths([write("x.json", text)], progress=False)
     assert summary.events_stored == 2
     score = app.store.query("SELECT score FROM events WHERE event_id = 'j2'").to_pylist()
     assert score == [{"score": 8.0}]
@@ -191,17 +190,17 @@ def test_folders_and_globs(app: App, tmp_path: Path, write: Writer) -> None:
     (tmp_path / "sub").mkdir()
     write("sub/b.csv", HEADER + ROWS.replace("e1", "f1").replace("e2", "f2"))
     write("notes.md", "not data")
-    by_folder = ingest_paths(app, [tmp_path], progress=False)
+    by_folder = app.ingest_paths([tmp_path], progress=False)
     assert [Path(f.path).name for f in by_folder.files] == ["a.csv", "b.csv"]
-    by_glob = ingest_paths(app, [str(tmp_path / "**" / "*.csv")], progress=False)
+    by_glob = app.ingest_paths([str(tmp_path / "**" / "*.csv")], progress=False)
     assert len(by_glob.files) == 2
     assert by_glob.events_stored == 0 and by_glob.duplicates == 4
 
 
 def test_unknown_type_and_missing_file_are_reported_per_file(app: App, write: Writer) -> None:
     good = write("ok.csv", HEADER + ROWS)
-    summary = ingest_paths(
-        app, [write("x.xlsx", b"PK"), good, good.with_name("nope.csv")], progress=False
+    summary = app.ingest_paths(
+        [write("x.xlsx", b"PK"), good, good.with_name("nope.csv")], progress=False
     )
     errors = [f.error for f in summary.files]
     assert errors[0] and "unknown file type" in errors[0]
@@ -221,7 +220,7 @@ def test_line_numbers_stay_right_across_batches(tmp_path: Path, write: Writer) -
             lines.append(f"g{n},2024-03-01 10:00,web.visit,web,,,")
     path = write("lines.csv", "\n".join(lines) + "\n")
     with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"), ingest_batch_rows=4)) as app:
-        f = ingest_paths(app, [path], progress=False).files[0]
+        f = app.ingest_paths([path], progress=False).files[0]
         assert_counts_add_up(f)
         q = quarantine(app)
     assert [r["line"] for r in q] == [5, 9, 14, 15, 17, 31]
@@ -252,7 +251,7 @@ def test_parquet_canonical_naive_and_foreign(app: App, tmp_path: Path) -> None:
     pq.write_table(naive, tmp_path / "naive.parquet")
     foreign = pa.table({"order": ["o1", "o2"], "paid": ["2024-03-01 10:00", ""]})
     pq.write_table(foreign, tmp_path / "foreign.parquet")
-    s = ingest_paths(app, [tmp_path / "typed.parquet", tmp_path / "naive.parquet"], progress=False)
+    s = app.ingest_paths([tmp_path / "typed.parquet", tmp_path / "naive.parquet"], progress=False)
     for f in s.files:
         assert_counts_add_up(f)
     assert [f.events_stored for f in s.files] == [1, 1]
@@ -263,7 +262,7 @@ def test_parquet_canonical_naive_and_foreign(app: App, tmp_path: Path) -> None:
         "[fields]\njourney_id = 'order'\nkind = { value = 'payment.completed' }"
         "\noccurred_at = 'paid'\n[[events]]\n"
     )
-    f = ingest_paths(app, [tmp_path / "foreign.parquet"], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([tmp_path / "foreign.parquet"], mapping=mapping, progress=False).files[0]
     assert (f.events_stored, f.quarantined) == (1, 1)
 
 
@@ -319,7 +318,7 @@ def test_a_truncated_json_array_stores_what_came_before_and_quarantines_the_rest
         for i in range(5)
     ]
     text = "[" + ", ".join(good) + ', {"event_id": "t5", "occurred_at": "2024-0'
-    summary = ingest_paths(app, [write("cut.json", text)], progress=False)
+    summary = app.ingest_paths([write("cut.json", text)], progress=False)
     f = summary.files[0]
     assert_counts_add_up(f)
     assert (f.rows_read, f.events_stored, f.rows_rejected) == (6, 5, 1)

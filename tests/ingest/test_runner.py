@@ -14,7 +14,7 @@ import pytest
 from ingest_helpers import HEADER, assert_counts_add_up
 
 from klantreis.app import App
-from klantreis.ingest import ingest_paths, load_mapping
+from klantreis.ingest import load_mapping
 from klantreis.settings import Settings
 from klantreis.store import EventStore
 
@@ -40,21 +40,21 @@ def _small_batches(tmp_path: Path, rows: int = 50) -> App:
 
 def test_xes_event_log(app: App, shared_data: Path) -> None:
     path = shared_data / "eventlogs" / "bpic2013_closed_problems.xes.gz"
-    f = ingest_paths(app, [path], progress=False).files[0]
+    f = app.ingest_paths([path], progress=False).files[0]
     assert_counts_add_up(f)
     assert (f.format, f.rows_read, f.events_stored) == ("xes", 6660, 6660)
     cases = app.store.query("SELECT count(DISTINCT journey_id) AS n FROM events").to_pylist()
     assert cases == [{"n": 1487}]
     one = app.store.query("SELECT kind, attrs->>'resource' AS r FROM events LIMIT 1").to_pylist()
     assert one[0]["kind"].isidentifier() and one[0]["r"]
-    assert ingest_paths(app, [path], progress=False).files[0].duplicates == 6660
+    assert app.ingest_paths([path], progress=False).files[0].duplicates == 6660
 
 
 def test_xes_matches_pm4py(app: App, shared_data: Path) -> None:
     pm4py = pytest.importorskip("pm4py")
     path = shared_data / "eventlogs" / "bpic2013_closed_problems.xes.gz"
     log = pm4py.read_xes(str(path))
-    ingest_paths(app, [path], progress=False)
+    app.ingest_paths([path], progress=False)
     per_case = app.store.query("SELECT journey_id, count(*) AS n FROM events GROUP BY ALL")
     ours = {r["journey_id"]: r["n"] for r in per_case.to_pylist()}
     theirs = log.groupby("case:concept:name").size().to_dict()
@@ -65,7 +65,7 @@ def test_xes_matches_pm4py(app: App, shared_data: Path) -> None:
 def test_pm4py_receipt_csv(app: App, shared_data: Path, with_mapping: bool) -> None:
     path = shared_data / "eventlogs" / "receipt_wabo.csv"
     mapping = load_mapping(EXAMPLES / "mappings" / "pm4py_csv.toml") if with_mapping else None
-    f = ingest_paths(app, [path], mapping=mapping, progress=False).files[0]
+    f = app.ingest_paths([path], mapping=mapping, progress=False).files[0]
     assert_counts_add_up(f)
     with path.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -86,13 +86,13 @@ def test_duplicates_in_file_across_files_and_across_runs(tmp_path: Path) -> None
     with (tmp_path / "a.csv").open("a", encoding="utf-8") as fh:
         fh.write("ev0,2024-03-01 00:00,web.visit,web,,,\n")  # repeat inside a
     with _small_batches(tmp_path) as app:
-        first = ingest_paths(app, [a, b], progress=False)
+        first = app.ingest_paths([a, b], progress=False)
         for f in first.files:
             assert_counts_add_up(f)
         assert [f.events_stored for f in first.files] == [120, 40]
         assert [f.duplicates for f in first.files] == [1, 60]
         assert app.store.count() == 160
-        again = ingest_paths(app, [a, b], progress=False)
+        again = app.ingest_paths([a, b], progress=False)
         assert again.events_stored == 0 and again.duplicates == 221
         assert app.store.count() == 160
 
@@ -100,7 +100,7 @@ def test_duplicates_in_file_across_files_and_across_runs(tmp_path: Path) -> None
 def test_ingest_runs_are_recorded(tmp_path: Path) -> None:
     a = _events_csv(tmp_path / "a.csv", 30, bad_every=10)
     with _small_batches(tmp_path) as app:
-        ingest_paths(app, [a, tmp_path / "missing.csv"], progress=False)
+        app.ingest_paths([a, tmp_path / "missing.csv"], progress=False)
         runs = app.store.query(
             "SELECT source, rows_read, events_stored, quarantined, status"
             " FROM ingest_runs ORDER BY source"
@@ -126,7 +126,7 @@ def test_failure_in_batch_k_leaves_whole_batches_and_rerun_completes(
     with App(
         Settings.load(env={}, db_path=str(tmp_path / "clean.duckdb"), ingest_batch_rows=50)
     ) as clean:
-        expected = ingest_paths(clean, [data], progress=False).files[0]
+        expected = clean.ingest_paths([data], progress=False).files[0]
         clean_events = clean.store.count()
         clean_quarantine = clean.store.count("quarantine")
     calls = {"n": 0}
@@ -141,12 +141,12 @@ def test_failure_in_batch_k_leaves_whole_batches_and_rerun_completes(
     with _small_batches(tmp_path) as app:
         monkeypatch.setattr(EventStore, "append", failing_append)
         with pytest.raises(Boom):
-            ingest_paths(app, [data], progress=False)
+            app.ingest_paths([data], progress=False)
         monkeypatch.setattr(EventStore, "append", original)
         assert app.store.count() > 0 and app.store.count() % 1 == 0
         partial = app.store.count()
         assert partial < clean_events
-        rerun = ingest_paths(app, [data], progress=False).files[0]
+        rerun = app.ingest_paths([data], progress=False).files[0]
         assert app.store.count() == clean_events
         assert app.store.count("quarantine") == clean_quarantine
         assert rerun.events_stored == clean_events - partial
@@ -157,7 +157,6 @@ _CHILD = """
 import sys, time
 import klantreis.store.duckdb_store as ds
 from klantreis.app import App
-from klantreis.ingest import ingest_paths
 from klantreis.settings import Settings
 original = ds.EventStore.append
 def slow_append(self, *a, **k):
@@ -167,7 +166,7 @@ def slow_append(self, *a, **k):
     return result
 ds.EventStore.append = slow_append
 app = App(Settings.load(env={}, db_path=sys.argv[1], ingest_batch_rows=100))
-ingest_paths(app, [sys.argv[2]], progress=False)
+app.ingest_paths([sys.argv[2]], progress=False)
 """
 
 
@@ -190,10 +189,10 @@ def test_killed_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
     with App(Settings.load(env={}, db_path=str(db))) as app:
         partial = app.store.count()
         assert 0 < partial < 2000 and partial % 1 == 0
-        f = ingest_paths(app, [data], progress=False).files[0]
+        f = app.ingest_paths([data], progress=False).files[0]
         assert_counts_add_up(f)
         with App(Settings.load(env={}, db_path=":memory:")) as clean:
-            ingest_paths(clean, [data], progress=False)
+            clean.ingest_paths([data], progress=False)
             assert app.store.count() == clean.store.count()
             assert app.store.count("quarantine") == clean.store.count("quarantine")
         ids = app.store.query("SELECT count(*) - count(DISTINCT event_id) AS d FROM events")

@@ -12,8 +12,8 @@ from typing import Any
 import pyarrow as pa
 
 from klantreis.app import App
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
-from klantreis.services.ingest import ingest_table
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=10)

@@ -18,8 +18,8 @@ from klantreis.analytics import discovery
 from klantreis.analytics.journey_index import JourneyIndex
 from klantreis.analytics.journeys import JourneyFilter
 from klantreis.app import App
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
-from klantreis.services.ingest import ingest_table
 
 pm4py = pytest.importorskip("pm4py")
 pd = pytest.importorskip("pandas")
@@ -101,9 +101,8 @@ def test_bpic2013_equals_pm4py(app: App, shared_data: Path) -> None:
 
 @pytest.mark.data
 def test_wabo_through_the_ingest_mapping(app: App, shared_data: Path) -> None:
-    runner = pytest.importorskip("klantreis.ingest.runner")
     path = shared_data / "eventlogs" / "receipt_wabo.csv"
-    runner.ingest_paths(app, [path], progress=False)
+    app.ingest_paths([path], progress=False)
     df = pd.read_csv(path)
     df[TIME] = pd.to_datetime(df[TIME], utc=True, format="ISO8601")
     assert app.store.count() == len(df)

@@ -9,8 +9,8 @@ from klantreis.model.events import (
     EVENT_SCHEMA,
     derive_event_id,
     events_from_records,
-    validate_events,
 )
+from klantreis.model.validation import validate_events
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

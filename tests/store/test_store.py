@@ -8,9 +8,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from klantreis.ingest.quarantine import quarantine_rows
 from klantreis.model.events import EVENT_COLUMNS, events_from_records
 from klantreis.store import EventStore
-from klantreis.store.duckdb_store import MIGRATIONS, SCHEMA_VERSION, _migration_1, quarantine_rows
+from klantreis.store.duckdb_store import MIGRATIONS, SCHEMA_VERSION, _migration_1
 
 
 def _events(ids: list[str], text: str = "") -> pa.Table:

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from klantreis.app import App
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
 from klantreis.services import accounts
-from klantreis.services.ingest import ingest_table
 from klantreis.settings import Settings
 from klantreis.web import create_app
 

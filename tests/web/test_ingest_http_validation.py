@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from klantreis.model.events import conform, events_from_records, quick_valid, validate_events
+from klantreis.model.events import conform, events_from_records
+from klantreis.model.validation import quick_valid, validate_events
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from klantreis.app import App
-from klantreis.web.writer import EventWriter, Rejected
+from klantreis.ingest.writer import EventWriter, Rejected
 
 
 def _table(ids: list[str]) -> list[dict[str, Any]]:
@@ -233,7 +233,8 @@ def test_stop_still_writes_what_was_submitted(app: App) -> None:
 def test_big_requests_get_the_reasons_validate_events_gives(app: App) -> None:
     """Requests built on submit are checked in SQL by the writer: the same rows are rejected
     for the same reasons as by the Arrow rules, request by request."""
-    from klantreis.model.events import conform, events_from_records, validate_events
+    from klantreis.model.events import conform, events_from_records
+    from klantreis.model.validation import validate_events
 
     requests = [_table([f"q{j}-{i}" for i in range(80)]) for j in range(4)]
     requests[0][3]["kind"] = "Not Valid"
@@ -310,3 +311,25 @@ def test_a_failed_check_reaches_every_request_of_the_batch(
         writer.stop()
     assert all(isinstance(r, RuntimeError) for r in results)
     assert app.store.count() == 0
+
+
+def test_records_without_an_id_get_one_from_their_content(app: App) -> None:
+    writer = EventWriter(app.store, app.journey, max_delay_ms=0)
+    writer.start()
+
+    def records() -> list[dict[str, Any]]:
+        return [
+            {"occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit", "customer_id": c}
+            for c in ("A", "B")
+        ]
+
+    async def run() -> list[Any]:
+        return [await writer.submit(records()), await writer.submit(records())]
+
+    try:
+        first, again = asyncio.run(run())
+    finally:
+        writer.stop()
+    assert (first.stored, again.stored, again.duplicates) == (2, 0, 2)
+    ids = app.store.query("SELECT event_id FROM events").column("event_id").to_pylist()
+    assert len(set(ids)) == 2 and all(len(i) == 32 for i in ids)

@@ -99,7 +99,7 @@ def ingest(
     journey_config: str | None,
 ) -> None:
     from klantreis.app import App
-    from klantreis.ingest import MappingError, ingest_paths, load_mapping
+    from klantreis.ingest import MappingError, load_mapping
 
     try:
         mapping = load_mapping(mapping_path) if mapping_path else None
@@ -110,8 +110,7 @@ def ingest(
         sys.exit(2)
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
     with App(settings) as app:
-        summary = ingest_paths(
-            app,
+        summary = app.ingest_paths(
             list(paths),
             mapping=mapping,
             progress=not no_progress,

@@ -18,8 +18,8 @@ import pandas as pd
 from klantreis.contacts.classifier import ColdStart, ContactClassifier, Prediction
 from klantreis.contacts.data import CONTACT_KIND, LABEL_KIND, contacts_frame, parse_attrs
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import derive_event_id, events_from_records
-from klantreis.services.ingest import ingest_table
 from klantreis.store import AppendResult
 
 __all__ = ["QueueItem", "assign_reasons", "label_record", "labelling_queue", "store_label"]

@@ -1,8 +1,9 @@
-"""``run_demo``: generate the demo webshop's events and ingest them into an App's store.
+"""``run_demo``: generate the demo webshop's events and ingest them into a store.
 
-Ingest goes through ``klantreis.services.ingest.ingest_table`` like every other source, one
-transaction per batch. Event ids are deterministic, so running it again on the same store
-stores nothing new (all duplicates).
+Ingest goes through ``klantreis.ingest.pipeline.ingest_table`` like every other source, one
+transaction per batch, into the store and journey the caller gives (the App, or a
+``klantreis.ingest.Destination``): the demo does not know the App. Event ids are
+deterministic, so running it again on the same store stores nothing new (all duplicates).
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
-from klantreis.services.ingest import ingest_table
+from klantreis.ingest.pipeline import Target, ingest_table
 from klantreis.store.duckdb_store import EMPTY_RESULT, AppendResult
-
-if TYPE_CHECKING:
-    from klantreis.app import App
 
 __all__ = ["DEFAULT_ORDERS", "DemoConflictError", "DemoSummary", "run_demo"]
 
@@ -37,7 +34,7 @@ class DemoConflictError(RuntimeError):
     """The store already holds a demo generated with other settings."""
 
 
-def _check_no_other_demo(app: App, prefix: str) -> None:
+def _check_no_other_demo(app: Target, prefix: str) -> None:
     rows = app.store.query(
         "SELECT event_id FROM events WHERE source = 'demo' AND NOT"
         " starts_with(event_id, ?) LIMIT 1",
@@ -94,7 +91,7 @@ class DemoSummary:
 
 
 def run_demo(
-    app: App,
+    app: Target,
     orders: int = DEFAULT_ORDERS,
     seed: int = 7,
     *,

@@ -13,7 +13,7 @@ is one transaction of set-based statements:
    with the later repeats left out (first occurrence in file order wins, as in the batch path);
 3. when fewer rows were stored than read, fetch the rejected rows with their reason and file
    row number (line = row number + 1) and quarantine them with the same entries the batch path
-   makes (``services.ingest.rejected_quarantine``).
+   makes (``klantreis.ingest.quarantine.rejected_rows``).
 
 So the guarantees are those of the batch path: rows in = stored + duplicates + quarantined,
 re-sending adds nothing, and a killed ingest leaves nothing of the file (re-running it
@@ -32,10 +32,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from klantreis.app import App
+from klantreis.ingest.pipeline import Destination, enrich_sql
+from klantreis.ingest.quarantine import rejected_rows
 from klantreis.ingest.summary import FileSummary, reason_class
-from klantreis.model.events import EVENT_COLUMNS, validation_reason_sql
-from klantreis.services.ingest import enrich_sql, rejected_quarantine
+from klantreis.model.events import EVENT_COLUMNS
+from klantreis.model.validation import validation_reason_sql
 from klantreis.store.duckdb_store import insert_quarantine
 
 __all__ = ["ingest_parquet_sql", "sql_compatible"]
@@ -156,19 +157,21 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> list
             found = chunk["__reason"].to_pylist()
             lines = (np.asarray(chunk["__row"].to_numpy()) + 1).tolist()
             rows = chunk.select(list(EVENT_COLUMNS))
-            insert_quarantine(con, rejected_quarantine(rows, lines, found, str(path)))
+            insert_quarantine(con, rejected_rows(rows, lines, found, str(path)))
             reasons += found
     finally:
         reader.close()
     return reasons
 
 
-def _ingest(app: App, path: Path, names: set[str], skip_later: bool) -> tuple[int, list[str]]:
+def _ingest(
+    dest: Destination, path: Path, names: set[str], skip_later: bool
+) -> tuple[int, list[str]]:
     """One transaction: (events stored, reasons of the quarantined rows)."""
-    kinds, now = app.journey.touchpoint_for_kind(), datetime.now(UTC)
+    kinds, now = dest.journey.touchpoint_for_kind(), datetime.now(UTC)
     source = _source_sql(path, names, kinds, rows=skip_later, now=now)
-    tp, owner = enrich_sql(app.journey)
-    with app.store.sql_transaction() as con:
+    tp, owner = enrich_sql(dest.journey)
+    with dest.store.sql_transaction() as con:
         first_rowid = _scalar(con, "SELECT count(*) FROM event_log")
         if skip_later:
             con.execute(_later_repeats_sql(source)).fetchall()
@@ -187,17 +190,17 @@ def _ingest(app: App, path: Path, names: set[str], skip_later: bool) -> tuple[in
 
 
 def ingest_parquet_sql(
-    app: App, path: Path, fs: FileSummary, advance: Callable[[int, int], None]
+    dest: Destination, path: Path, fs: FileSummary, advance: Callable[[int, int], None]
 ) -> None:
     """Ingest one canonical Parquet file (see ``sql_compatible``) and count it into ``fs``."""
     names = set(pq.read_schema(path).names)
     total = pq.ParquetFile(path).metadata.num_rows
     try:
         try:
-            stored, reasons = _ingest(app, path, names, skip_later=False)
+            stored, reasons = _ingest(dest, path, names, skip_later=False)
         except _RepeatedIds:
             log.info("%s repeats event ids; inserting first occurrences only", path)
-            stored, reasons = _ingest(app, path, names, skip_later=True)
+            stored, reasons = _ingest(dest, path, names, skip_later=True)
     except duckdb.InvalidInputException as exc:  # a corrupt file: this file fails, not the run
         raise ValueError(f"{path}: {exc}") from exc
     fs.rows_read += total

@@ -1,4 +1,5 @@
-"""``ingest_paths``: files, folders and globs into the event store, batch by batch.
+"""``ingest_paths``: files, folders and globs into the event store, batch by batch, through
+the stages of ``klantreis.ingest.pipeline``.
 
 Each batch is one transaction (its events and its quarantine entries together), so an
 interrupted run leaves whole batches only and running it again stores just what is
@@ -10,7 +11,6 @@ transaction per file, the same validation, counts and quarantine entries).
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import queue
 import sys
@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from klantreis.app import App
 from klantreis.ingest.compile import compile_mapping
 from klantreis.ingest.mapping import (
     Mapping,
@@ -39,12 +38,12 @@ from klantreis.ingest.mapping import (
     parse_mapping,
 )
 from klantreis.ingest.parquet_sql import ingest_parquet_sql, sql_compatible
+from klantreis.ingest.pipeline import Destination, PreparedBatch, prepare_events
+from klantreis.ingest.quarantine import mapping_rejects, reader_rejects
 from klantreis.ingest.readers import RawBatch, SourceFile, file_format
 from klantreis.ingest.summary import FileSummary, IngestSummary, reason_class
 from klantreis.model.events import EVENT_COLUMNS
-from klantreis.services.ingest import PreparedBatch, prepare_events
 from klantreis.store import AppendResult
-from klantreis.store.duckdb_store import quarantine_rows
 
 __all__ = ["PARQUET_SQL", "PM4PY_MAPPING", "expand_paths", "ingest_paths"]
 
@@ -81,14 +80,15 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def ingest_paths(
-    app: App,
+    dest: Destination,
     paths: Sequence[str | Path],
     mapping: Mapping | str | Path | None = None,
     progress: bool = True,
     delimiter: str | None = None,
     encoding: str | None = None,
 ) -> IngestSummary:
-    """Ingest every file; returns per-file counts (see ``klantreis.ingest.summary``).
+    """Ingest every file into ``dest`` (``App.ingest_paths`` passes the App's); returns
+    per-file counts (see ``klantreis.ingest.summary``).
 
     A file that cannot be read at all (unknown type, missing column for the mapping, not
     valid JSON) is reported in its ``error`` and the other files go on.
@@ -104,7 +104,7 @@ def ingest_paths(
     try:
         with _progress(progress, len(files)) as advance:
             for path in files:
-                fs = _ingest_file(app, con, path, mapping, delimiter, encoding, advance)
+                fs = _ingest_file(dest, con, path, mapping, delimiter, encoding, advance)
                 summary.files.append(fs)
     finally:
         con.close()
@@ -113,7 +113,7 @@ def ingest_paths(
 
 
 def _ingest_file(
-    app: App,
+    dest: Destination,
     con: duckdb.DuckDBPyConnection,
     path: Path,
     mapping: Mapping | None,
@@ -134,14 +134,14 @@ def _ingest_file(
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         if _sql_path(src, mapping):
-            ingest_parquet_sql(app, path, fs, advance)
+            ingest_parquet_sql(dest, path, fs, advance)
         else:
-            _run_batches(app, con, src, mapping, fs, advance)
+            _run_batches(dest, con, src, mapping, fs, advance)
     except (MappingError, ValueError, OSError, pa.ArrowException) as exc:
         fs.error = str(exc)
         log.warning("ingest of %s failed: %s", path, exc)
     fs.seconds = time.perf_counter() - t0
-    app.store.record_run(
+    dest.store.record_run(
         str(path),
         started_at,
         AppendResult(fs.rows_read, fs.events_stored, fs.duplicates, fs.quarantined),
@@ -177,7 +177,7 @@ class _Work:
 
 
 def _run_batches(
-    app: App,
+    dest: Destination,
     con: duckdb.DuckDBPyConnection,
     src: SourceFile,
     mapping: Mapping | None,
@@ -185,9 +185,9 @@ def _run_batches(
     advance: Any,
 ) -> None:
     """Prepare batch k+1 (read, map, validate) in a thread while batch k is stored."""
-    for work in in_background(_prepared(app, con, src, mapping)):
+    for work in in_background(_prepared(dest, con, src, mapping)):
         fs.encoding, fs.delimiter = src.encoding, src.delimiter
-        outcome = work.prepared.store(app.store)
+        outcome = work.prepared.store(dest.store)
         fs.rows_read += work.rows_read
         fs.rows_rejected += work.rows_rejected
         fs.rows_without_events += work.rows_without_events
@@ -201,19 +201,19 @@ def _run_batches(
 
 
 def _prepared(
-    app: App, con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping | None
+    dest: Destination, con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping | None
 ) -> Iterator[_Work]:
     sql: str | None = None
     source = str(src.path)
-    for raw in src.batches(app.settings.ingest_batch_rows):
+    for raw in src.batches(dest.batch_rows):
         if raw.canonical or (sql is None and mapping is None and _typed_canonical(raw.table)):
-            yield _prepare_canonical(app, raw, source)
+            yield _prepare_canonical(dest, raw, source)
             continue
         if sql is None:
             columns = src.columns or raw.table.column_names
-            chosen = mapping or _default_mapping(columns, app.settings.timezone)
+            chosen = mapping or _default_mapping(columns, dest.timezone)
             sql = compile_mapping(chosen, columns, source)
-        yield _prepare_mapped(app, con, sql, raw, source)
+        yield _prepare_mapped(dest, con, sql, raw, source)
 
 
 def _default_mapping(columns: list[str], timezone: str) -> Mapping:
@@ -231,7 +231,7 @@ def _typed_canonical(table: pa.Table) -> bool:
     return pa.types.is_timestamp(ts) and ts.tz is not None
 
 
-def _prepare_canonical(app: App, raw: RawBatch, source: str) -> _Work:
+def _prepare_canonical(dest: Destination, raw: RawBatch, source: str) -> _Work:
     table = raw.table
     if "source" in table.column_names:
         filled = pc.coalesce(table["source"], pa.scalar(source))
@@ -240,7 +240,7 @@ def _prepare_canonical(app: App, raw: RawBatch, source: str) -> _Work:
         table = table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
     prepared = prepare_events(
         table,
-        app.journey,
+        dest.journey,
         source,
         lines=raw.lines,
         extra_quarantine=_reader_quarantine(raw, source),
@@ -250,7 +250,7 @@ def _prepare_canonical(app: App, raw: RawBatch, source: str) -> _Work:
 
 
 def _prepare_mapped(
-    app: App, con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch, source: str
+    dest: Destination, con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch, source: str
 ) -> _Work:
     out = _run_mapping(con, sql, raw)
     bad_mask = pc.is_valid(out["__reason"])
@@ -269,7 +269,7 @@ def _prepare_mapped(
     ]
     prepared = prepare_events(
         events,
-        app.journey,
+        dest.journey,
         source,
         lines=lines,
         extra_quarantine=pa.concat_tables(extra) if extra else None,
@@ -330,13 +330,9 @@ def in_background(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
 
 
 def _reader_quarantine(raw: RawBatch, source: str) -> pa.Table | None:
-    if not raw.rejects:
-        return None
-    return quarantine_rows(
-        source,
-        [r.line for r in raw.rejects],
-        [r.reason for r in raw.rejects],
-        [r.raw for r in raw.rejects],
+    rejects = raw.rejects
+    return reader_rejects(
+        source, [r.line for r in rejects], [r.reason for r in rejects], [r.raw for r in rejects]
     )
 
 
@@ -344,14 +340,10 @@ def _mapping_quarantine(bad: pa.Table, raw: RawBatch, source: str) -> pa.Table |
     if not bad.num_rows:
         return None
     rows = bad["__row"].to_pylist()
-    events = bad["__event"].to_pylist()
     originals = raw.table.take(pa.array(rows)).to_pylist()
-    raws = [
-        json.dumps({"row": o, "event": e}, ensure_ascii=False, default=str)
-        for o, e in zip(originals, events, strict=True)
-    ]
-    return quarantine_rows(
-        source, [int(raw.lines[r]) for r in rows], bad["__reason"].to_pylist(), raws
+    lines = raw.lines[np.asarray(rows, dtype=np.int64)]
+    return mapping_rejects(
+        source, originals, bad["__event"].to_pylist(), lines, bad["__reason"].to_pylist()
     )
 
 

@@ -36,7 +36,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from klantreis.model.events import EVENT_COLUMNS, EVENT_SCHEMA, conform, derive_event_id
+from klantreis.model.events import EVENT_COLUMNS, conform
 from klantreis.store.keys import KeyCache, Keys, event_keys
 
 __all__ = [
@@ -404,27 +404,3 @@ def insert_quarantine(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> N
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     return int(rows[0][0])
-
-
-#: Quarantined raw rows are cut to this many characters (a 10 MB field stays out).
-MAX_RAW_CHARS = 20_000
-
-
-def quarantine_rows(source: str, lines: list[int], reasons: list[str], raws: list[str]) -> pa.Table:
-    """Build quarantine rows; the id is derived from source, line and raw content, so
-    re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut."""
-    ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
-    cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]" for r in raws]
-    return pa.table(
-        {
-            "quarantine_id": ids,
-            "source": [source] * len(lines),
-            "line": lines,
-            "reason": reasons,
-            "raw": cut,
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-
-
-_ = EVENT_SCHEMA

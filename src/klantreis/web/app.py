@@ -14,6 +14,7 @@ import jinja2
 from fastapi import FastAPI
 
 from klantreis.app import App
+from klantreis.ingest.writer import EventWriter
 from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web import PAGE_MODULES
@@ -21,7 +22,6 @@ from klantreis.web.envelope import install_error_handlers
 from klantreis.web.pagekit import NavItem, PageCache
 from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security
-from klantreis.web.writer import EventWriter
 
 __all__ = ["create_app", "serve", "server_config"]
 

@@ -21,6 +21,7 @@ from klantreis.contacts.models import ModelRegistry, models_dir_for
 from klantreis.contacts.reports import contacts_overview
 from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
 from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
+from klantreis.ingest.writer import Rejected
 from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
@@ -32,7 +33,6 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
-from klantreis.web.writer import Rejected
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
 

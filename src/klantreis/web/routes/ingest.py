@@ -1,7 +1,7 @@
-"""``POST /api/v1/events``: event ingest over HTTP.
+"""``POST /api/v1/events``: event ingest over HTTP, a thin adapter.
 
-One event (a JSON object) or a batch (a JSON array), handed to the writer queue, which
-validates it (422 with a reason per rejected row; nothing of the request is stored) and
+It checks the token, reads and parses the request, and hands the events to the single writer
+(``klantreis.ingest.writer``, where events are written), which validates them (422 with a reason per rejected row; nothing of the request is stored) and
 answers only after it has committed, so ``ok: true`` means durable. Events are idempotent on
 ``event_id`` (derived from the content when absent). Limits: the ``max_request_bytes`` and
 ``max_request_events`` settings (413). Needs a token with the ``ingest`` scope.
@@ -22,9 +22,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from klantreis.model.events import EVENT_COLUMNS, derive_event_id
+from klantreis.ingest.writer import Rejected
+from klantreis.model.events import EVENT_COLUMNS
 from klantreis.web.envelope import ApiError, error_response, ok_response
-from klantreis.web.writer import Rejected
 
 __all__ = ["PATH", "IngestFastPath", "ingest", "router"]
 
@@ -102,11 +102,6 @@ def _records(body: bytes, max_events: int) -> list[dict[str, Any]]:
         raise ApiError(
             422, f"{len(bad)} of {len(records)} events rejected", "invalid_events", bad[:1000]
         )
-    for record in records:
-        if not record.get("event_id"):
-            record["event_id"] = derive_event_id(
-                "api", json.dumps(record, sort_keys=True, default=str)
-            )
     return records
 
 

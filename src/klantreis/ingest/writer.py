@@ -1,5 +1,9 @@
-"""One writer per store, fed by a queue: concurrent API requests are batched into one
-transaction (datasette's shape, right for DuckDB too).
+"""The single writer of a served store (HTTP ingest), fed by a queue: concurrent API
+requests are batched into one transaction (datasette's shape, right for DuckDB too).
+
+It runs the stages of ``klantreis.ingest.pipeline`` (conform, validate, enrich, append),
+tuned for many small requests; a request with a rejected row is refused whole (nothing of it
+is stored, so nothing is quarantined: the client gets the reasons).
 
 A request ``submit``s its event records (dicts) and awaits the returned future. A large
 request (``PREBUILD_ROWS`` or more) has its Arrow table built on the event loop as it is
@@ -28,6 +32,7 @@ ones the DuckDB insert and commit (about 2-3 us an event) set it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import threading
@@ -43,15 +48,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from klantreis.model.events import (
-    conform,
-    events_from_records,
-    quick_valid,
-    validate_events,
-    validation_reason_sql,
-)
+from klantreis.ingest.pipeline import enrich
+from klantreis.model.events import conform, derive_event_id, events_from_records
 from klantreis.model.journey import JourneyConfig
-from klantreis.services.ingest import enrich
+from klantreis.model.validation import quick_valid, validate_events, validation_reason_sql
 from klantreis.store import EventStore
 from klantreis.store.keys import KEY64_OF_ID, Keys, event_keys
 
@@ -160,12 +160,18 @@ class EventWriter:
 
     def submit(self, records: list[dict[str, Any]]) -> asyncio.Future[WriteResult]:
         """Queue event records; the future resolves after they are committed (or raises
-        :class:`Rejected` when one is invalid).
+        :class:`Rejected` when one is invalid). A record without an ``event_id`` gets one
+        derived from its content, so re-sending it adds nothing.
 
         Requests submitted during one turn of the event loop reach the writer together (one
         hand-over per turn, not one thread wake-up per request)."""
         if self._thread is None:
             raise RuntimeError("writer is not running")
+        for record in records:
+            if not record.get("event_id"):
+                record["event_id"] = derive_event_id(
+                    "api", json.dumps(record, sort_keys=True, default=str)
+                )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult] = loop.create_future()
         job = _Job(records, loop, future)

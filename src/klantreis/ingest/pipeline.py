@@ -1,34 +1,84 @@
-"""Ingest: validate, enrich from the journey config, and store in batches.
+"""Where events are written: the one ingest pipeline, for every way in.
 
-``ingest_table`` is the one path every source takes (files, HTTP, the demo generator).
+Every event that reaches the store passes the same five stages, defined here once:
+
+1. **conform**: to the canonical columns (``klantreis.model.events.conform``);
+2. **validate**: against the rules of ``klantreis.model.validation`` (each rule is data,
+   compiled to Arrow for batches and to SQL for the Parquet fast path and the HTTP writer);
+3. **enrich**: empty touchpoint and owner filled from the journey configuration
+   (``enrich``, and its SQL twin ``enrich_sql``);
+4. **append**: ``EventStore.append``, one transaction per batch, idempotent on ``event_id``;
+5. **quarantine**: rejected rows, with their reasons, in the same transaction
+   (entries built by ``klantreis.ingest.quarantine``).
+
+The ways in and the module that runs the stages for each:
+
+======================  ================================================================
+files (CSV, JSON, XES)  ``klantreis.ingest.runner.ingest_paths``: batches through
+                        ``prepare_events`` (preparing the next batch while one is stored)
+canonical Parquet       ``klantreis.ingest.parquet_sql``: the same stages as one SQL
+                        transaction per file (``validation_reason_sql``, ``enrich_sql``)
+HTTP                    ``klantreis.ingest.writer.EventWriter``: the single writer of a
+                        served store; batches concurrent requests (``web/routes/ingest.py``
+                        only parses the request and awaits it)
+demo, labels, Python    ``ingest_table`` below
+======================  ================================================================
+
+Nothing here knows the ``App``: the store, the journey configuration and the settings values
+are passed in (as a :class:`Destination` or as arguments); the App calls ingest.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from klantreis.model.events import conform, validate_events
+from klantreis.ingest.quarantine import rejected_rows
+from klantreis.model.events import conform
 from klantreis.model.journey import JourneyConfig
+from klantreis.model.validation import validate_events
 from klantreis.store import AppendResult, EventStore
-from klantreis.store.duckdb_store import quarantine_rows
 
 __all__ = [
     "BatchOutcome",
+    "Destination",
     "PreparedBatch",
+    "Target",
     "enrich",
     "enrich_sql",
     "ingest_events",
     "ingest_table",
     "prepare_events",
-    "rejected_quarantine",
 ]
+
+
+class Target(Protocol):
+    """Anything with a store and a journey configuration: a :class:`Destination`, or the
+    App (which this package never imports)."""
+
+    @property
+    def store(self) -> EventStore: ...
+
+    @property
+    def journey(self) -> JourneyConfig: ...
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where events go and the settings values ingest needs: the store, the journey
+    configuration (for enrichment), the rows per batch (one transaction each) and the time
+    zone of naive time stamps in files. ``App.destination`` builds one from its settings."""
+
+    store: EventStore
+    journey: JourneyConfig
+    batch_rows: int = 200_000
+    timezone: str = "UTC"
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
@@ -75,15 +125,6 @@ def _case(expr: str, mapping: dict[str, str]) -> str:
         return "CAST(NULL AS VARCHAR)"
     whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
     return f"(CASE {expr} {whens} END)"
-
-
-def rejected_quarantine(
-    rows: pa.Table, lines: Sequence[int], reasons: Sequence[str], source: str
-) -> pa.Table:
-    """Quarantine entries for rejected canonical rows: the raw text is the row as JSON (so
-    the entry's id, and re-sending it, do not depend on which ingest path rejected it)."""
-    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in conform(rows).to_pylist()]
-    return quarantine_rows(source, list(lines), list(reasons), raws)
 
 
 def ingest_table(
@@ -142,7 +183,7 @@ def prepare_events(
     if result.rejected_index:
         at = (lambda i: int(lines[i])) if lines is not None else (lambda i: first_line + i)
         parts.append(
-            rejected_quarantine(
+            rejected_rows(
                 table.take(pa.array(result.rejected_index)),
                 [at(i) for i in result.rejected_index],
                 result.rejected_reason,

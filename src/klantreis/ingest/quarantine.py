@@ -1,0 +1,92 @@
+"""Quarantine entries: the one place they are built, for every way in.
+
+A row that cannot become a valid event is never dropped: it becomes a quarantine entry with
+its source, line, reason and raw text (rows in = rows stored + duplicates + quarantined).
+Rows are rejected at three stages, each with its own raw text, and all entries are made by
+``quarantine_rows``:
+
+* the reader could not parse a line (``reader_rejects``: the raw line),
+* a mapping could not produce an event from a row (``mapping_rejects``: the source row and
+  the event it gave, as JSON),
+* a canonical row failed a validation rule (``rejected_rows``: the row as JSON, so the entry's
+  id, and re-sending it, do not depend on which ingest path rejected it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from klantreis.model.events import conform, derive_event_id
+from klantreis.store.duckdb_store import QUARANTINE_SCHEMA
+
+__all__ = [
+    "MAX_RAW_CHARS",
+    "mapping_rejects",
+    "quarantine_rows",
+    "reader_rejects",
+    "rejected_rows",
+]
+
+#: Quarantined raw rows are cut to this many characters (a 10 MB field stays out).
+MAX_RAW_CHARS = 20_000
+
+
+def quarantine_rows(
+    source: str, lines: Sequence[int], reasons: Sequence[str], raws: Sequence[str]
+) -> pa.Table:
+    """Build quarantine rows; the id is derived from source, line and raw content, so
+    re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut."""
+    ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
+    cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]" for r in raws]
+    return pa.table(
+        {
+            "quarantine_id": ids,
+            "source": [source] * len(lines),
+            "line": list(lines),
+            "reason": list(reasons),
+            "raw": cut,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def rejected_rows(
+    rows: pa.Table, lines: Sequence[int], reasons: Sequence[str], source: str
+) -> pa.Table:
+    """Entries for canonical rows that failed a validation rule: the raw text is the row
+    as JSON."""
+    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in conform(rows).to_pylist()]
+    return quarantine_rows(source, lines, reasons, raws)
+
+
+def reader_rejects(
+    source: str, lines: Sequence[int], reasons: Sequence[str], raws: Sequence[str]
+) -> pa.Table | None:
+    """Entries for lines the reader could not parse (their raw text), or None for none."""
+    if not lines:
+        return None
+    return quarantine_rows(source, lines, reasons, raws)
+
+
+def mapping_rejects(
+    source: str,
+    originals: Sequence[dict[str, Any]],
+    events: Sequence[Any],
+    lines: npt.NDArray[np.int64] | Sequence[int],
+    reasons: Sequence[str],
+) -> pa.Table | None:
+    """Entries for source rows a mapping could not turn into a valid event: the raw text
+    holds the source row and the event it gave."""
+    if not reasons:
+        return None
+    raws = [
+        json.dumps({"row": o, "event": e}, ensure_ascii=False, default=str)
+        for o, e in zip(originals, events, strict=True)
+    ]
+    return quarantine_rows(source, [int(n) for n in lines], reasons, raws)
