@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.types as ir
@@ -36,6 +37,7 @@ __all__ = [
     "NAMED_WINDOWS",
     "Scope",
     "as_scope",
+    "newest_answer_day",
     "parse_scope",
     "select",
 ]
@@ -170,8 +172,6 @@ _DAYS = ("as_of", "since", "until")
 
 
 def _values(value: Any) -> Values:
-    if value is None:
-        return (None,)
     if isinstance(value, list | tuple | set | frozenset):
         return tuple(None if v is None else str(v) for v in value)
     return (str(value),)
@@ -190,8 +190,9 @@ def _day(value: Any) -> date | None:
 def parse_scope(params: Mapping[str, Any] | None) -> Scope:
     """A scope from parameters: ``period``, ``as_of``, ``since``, ``until`` (dates),
     ``touchpoint``, ``channel``, ``owner``, ``stage``, ``kind``, ``lang``, ``source``,
-    ``metric``, ``segment`` (a value or a list; None matches a missing value) and
-    ``attrs.<key>``. Empty values (``""``, ``[]``) are ignored; unknown keys raise ValueError.
+    ``metric``, ``segment`` (a value or a list; None *in a list* matches a missing value) and
+    ``attrs.<key>``. Values not given (``None``, ``""``, ``[]``) are ignored; unknown keys
+    raise ValueError.
 
     >>> s = parse_scope({"period": "30d", "channel": "web", "attrs.agent": ["a1", "a2"]})
     >>> s.period, s.channels, s.attrs
@@ -200,7 +201,7 @@ def parse_scope(params: Mapping[str, Any] | None) -> Scope:
     kw: dict[str, Any] = {}
     attrs: dict[str, Values] = {}
     for key, value in (params or {}).items():
-        if value == "" or value == [] or value == ():
+        if value is None or value == "" or value == [] or value == ():
             continue
         if key == "period":
             kw["period"] = value or None
@@ -223,6 +224,14 @@ def parse_scope(params: Mapping[str, Any] | None) -> Scope:
 def as_scope(value: Scope | Mapping[str, Any] | None) -> Scope:
     """A scope as it is, or parsed from parameters (see :func:`parse_scope`)."""
     return value if isinstance(value, Scope) else parse_scope(value)
+
+
+def newest_answer_day(events: ir.Table, zone: str) -> date | None:
+    """The local day of the newest feedback answer (an event with a metric), None when there
+    is none: the ``as_of`` the pages give their scopes, so they all end on the same day."""
+    answers = events.filter(events.metric.notnull())
+    newest: datetime | None = answers.occurred_at.max().to_pyarrow().as_py()
+    return None if newest is None else newest.astimezone(ZoneInfo(zone)).date()
 
 
 # -- applying -------------------------------------------------------------------------------

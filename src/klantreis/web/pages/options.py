@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from klantreis.analytics import scope
 from klantreis.analytics.backend import json_text
 from klantreis.web.pagekit import PageContext
 
-__all__ = ["filter_options"]
+__all__ = ["filter_options", "newest_answer", "newest_answer_day"]
 
 
 def filter_options(ctx: PageContext) -> dict[str, list[str]]:
@@ -22,6 +24,12 @@ def filter_options(ctx: PageContext) -> dict[str, list[str]]:
 def _distinct(column: Any) -> list[str]:
     values = column.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
     return sorted(str(v) for v in values if v)
+
+
+def newest_answer_day(ctx: PageContext) -> date | None:
+    """The local day (journey time zone) of the newest feedback answer: where every page's
+    period ends (``Filters.scope``)."""
+    return scope.newest_answer_day(ctx.events(), ctx.app.journey.timezone)
 
 
 def newest_answer(ctx: PageContext) -> Any:
