@@ -11,6 +11,15 @@ A :class:`Scope` is what the score pages, the CX index and the API mean by their
   tuple of values; ``None`` in a tuple matches a missing value), ``attrs`` (key -> values).
 - **segment**: ``segments`` is the customer segment: the answer's own ``attrs.segment``,
   else that of its journey's start event (the demo keeps it on ``order.placed`` only).
+- ``start``/``end``: optional instant bounds [start, end) within the days (a naive
+  date-time is wall-clock time in the journey's time zone), for callers that need finer
+  bounds than days.
+- ``outcome``: journeys only (a :class:`JourneyCondition`, e.g. a broken promise).
+
+Answer analyses (scores, the CX index) select *events*. Journey analyses
+(:mod:`klantreis.analytics.journeys`) read the same scope per *journey*: a journey is in
+scope when one of its events matches each filter and its first event lies in the window;
+``stages`` alone keeps only the events of those stages.
 
 :func:`select` applies a scope to an Ibis event table (portable: DuckDB and Spark);
 :func:`parse_scope` reads the one textual form used by query strings, the CLI and the Python
@@ -22,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -35,8 +44,10 @@ from klantreis.model.journey import JourneyConfig
 __all__ = [
     "COLUMN_FILTERS",
     "NAMED_WINDOWS",
+    "JourneyCondition",
     "Scope",
     "as_scope",
+    "attr_value",
     "newest_answer_day",
     "parse_scope",
     "select",
@@ -55,6 +66,17 @@ COLUMN_FILTERS = {
     "metrics": "metric",
 }
 Values = tuple[str | None, ...]
+
+
+class JourneyCondition(Protocol):
+    """Something true or false per journey (a broken promise, many contacts, ...)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def journeys(self, events: ir.Table, journey: JourneyConfig) -> ir.Table:
+        """The distinct ``journey_id`` of the journeys for which the condition holds."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,9 @@ class Scope:
     metrics: Values = ()
     segments: Values = ()
     attrs: tuple[tuple[str, Values], ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    outcome: JourneyCondition | None = None
 
     def __post_init__(self) -> None:
         if self.period is not None and self.period not in NAMED_WINDOWS:
@@ -107,9 +132,13 @@ class Scope:
         return self.first_day(newest), self.last_day(newest)
 
     def bounds(self, zone: str) -> tuple[datetime | None, datetime | None]:
-        """UTC instants [local midnight of the first day, local midnight after the last)."""
+        """UTC instants [local midnight of the first day, local midnight after the last),
+        narrowed by ``start``/``end``."""
         first, last = self.days()
-        return utc_bound(first, zone), utc_bound(last + timedelta(days=1) if last else None, zone)
+        lo = _later(utc_bound(first, zone), utc_bound(self.start, zone))
+        hi = utc_bound(last + timedelta(days=1) if last else None, zone)
+        end = utc_bound(self.end, zone)
+        return lo, (end if hi is None or (end is not None and end < hi) else hi)
 
     def previous(self) -> Scope | None:
         """The same filters over the window of the same length just before (None when open)."""
@@ -136,7 +165,12 @@ class Scope:
         return not (self.stages or self.segments or self.attrs)
 
     def without_window(self) -> Scope:
-        return replace(self, period=None, as_of=None, since=None, until=None)
+        return replace(self, period=None, as_of=None, since=None, until=None, start=None, end=None)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the scope selects everything."""
+        return self == Scope()
 
     def to_dict(self) -> dict[str, Any]:
         """The set fields, JSON-ready (dates as ISO strings, tuples as lists)."""
@@ -145,7 +179,9 @@ class Scope:
             value = getattr(self, f.name)
             if value in (None, ()):
                 continue
-            if isinstance(value, date):
+            if f.name == "outcome":
+                value = value.label
+            elif isinstance(value, date):
                 value = value.isoformat()
             elif f.name == "attrs":
                 value = {k: list(v) for k, v in value}
@@ -153,6 +189,10 @@ class Scope:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return a if b is None else b if a is None else max(a, b)
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -226,15 +266,31 @@ def as_scope(value: Scope | Mapping[str, Any] | None) -> Scope:
     return value if isinstance(value, Scope) else parse_scope(value)
 
 
-def newest_answer_day(events: ir.Table, zone: str) -> date | None:
-    """The local day of the newest feedback answer (an event with a metric), None when there
-    is none: the ``as_of`` the pages give their scopes, so they all end on the same day."""
-    answers = events.filter(events.metric.notnull())
-    newest: datetime | None = answers.occurred_at.max().to_pyarrow().as_py()
+def newest_answer_day(events: ir.Table, zone: str, answers_only: bool = True) -> date | None:
+    """The local day of the newest feedback answer (an event with a metric), else of the
+    newest event (a log without answers), None for an empty log: the ``as_of`` the answer
+    pages (scores, index, verbatims) give their scopes, so they all end on the same day.
+    ``answers_only=False``: the newest event's day (the journeys page, whose journeys may
+    start after the last answer)."""
+    newest: datetime | None = None
+    if answers_only:
+        answers = events.filter(events.metric.notnull())
+        newest = answers.occurred_at.max().to_pyarrow().as_py()
+    if newest is None:
+        newest = events.occurred_at.max().to_pyarrow().as_py()
     return None if newest is None else newest.astimezone(ZoneInfo(zone)).date()
 
 
 # -- applying -------------------------------------------------------------------------------
+def attr_value(events: ir.Table, key: str) -> ir.StringValue:
+    """``attrs[key]`` as text (null when absent); a column's value when ``key`` is one.
+
+    Keys are letters, digits and ``_`` (ValueError otherwise)."""
+    if key in events.columns and key != "attrs":
+        return events[key].cast("string")
+    return json_text(events, key)
+
+
 def _match(expr: ir.Value, wanted: Values) -> ir.BooleanValue:
     present = [v for v in wanted if v is not None]
     pred = expr.isin(present) if present else ibis.literal(False)
@@ -275,8 +331,10 @@ def predicates(
     preds = [_match(rows[col], wanted) for col, wanted in scope.columns().items()]
     if scope.stages:
         preds.append(_match(stage_expr(rows, journey), scope.stages))
+    if scope.outcome is not None and journey is not None:
+        preds.append(rows.journey_id.isin(scope.outcome.journeys(events, journey).journey_id))
     for key, wanted in scope.attrs:
-        preds.append(_match(json_text(rows, key), wanted))
+        preds.append(_match(attr_value(rows, key), wanted))
     if scope.segments:
         preds.append(in_segment(events, rows, journey, scope.segments))
     if window:

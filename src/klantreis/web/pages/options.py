@@ -26,10 +26,10 @@ def _distinct(column: Any) -> list[str]:
     return sorted(str(v) for v in values if v)
 
 
-def newest_answer_day(ctx: PageContext) -> date | None:
-    """The local day (journey time zone) of the newest feedback answer: where every page's
-    period ends (``Filters.scope``)."""
-    return scope.newest_answer_day(ctx.events(), ctx.app.journey.timezone)
+def newest_answer_day(ctx: PageContext, answers_only: bool = True) -> date | None:
+    """The local day (journey time zone) of the newest feedback answer: where every answer
+    page's period ends (``Filters.scope``; see ``analytics.scope.newest_answer_day``)."""
+    return scope.newest_answer_day(ctx.events(), ctx.app.journey.timezone, answers_only)
 
 
 def newest_answer(ctx: PageContext) -> Any:
