@@ -173,21 +173,21 @@ class Scope:
         return self == Scope()
 
     def to_dict(self) -> dict[str, Any]:
-        """The set fields, JSON-ready (dates as ISO strings, tuples as lists)."""
+        """The set parts as parameters (what :func:`parse_scope` reads back), JSON-ready."""
+        names = {field: name for name, field in _PARAMS.items()}
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value in (None, ()):
+            if value is None or value == ():
                 continue
             if f.name == "outcome":
-                value = value.label
-            elif isinstance(value, date):
-                value = value.isoformat()
+                out["outcome"] = value.label
             elif f.name == "attrs":
-                value = {k: list(v) for k, v in value}
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
+                out.update({f"attrs.{k}": list(v) for k, v in value})
+            elif isinstance(value, date):
+                out[f.name] = value.isoformat()
+            else:
+                out[names.get(f.name, f.name)] = list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -209,6 +209,7 @@ _PARAMS = {
     "segment": "segments",
 }
 _DAYS = ("as_of", "since", "until")
+_INSTANTS = ("start", "end")
 
 
 def _values(value: Any) -> Values:
@@ -231,7 +232,8 @@ def parse_scope(params: Mapping[str, Any] | None) -> Scope:
     """A scope from parameters: ``period``, ``as_of``, ``since``, ``until`` (dates),
     ``touchpoint``, ``channel``, ``owner``, ``stage``, ``kind``, ``lang``, ``source``,
     ``metric``, ``segment`` (a value or a list; None *in a list* matches a missing value) and
-    ``attrs.<key>``. Values not given (``None``, ``""``, ``[]``) are ignored; unknown keys
+    ``attrs.<key>``; ``start``/``end`` (instants) and ``outcome`` (a condition's short
+    form, see :mod:`klantreis.analytics.conditions`). Values not given (``None``, ``""``, ``[]``) are ignored; unknown keys
     raise ValueError.
 
     >>> s = parse_scope({"period": "30d", "channel": "web", "attrs.agent": ["a1", "a2"]})
@@ -247,14 +249,20 @@ def parse_scope(params: Mapping[str, Any] | None) -> Scope:
             kw["period"] = value or None
         elif key in _DAYS:
             kw[key] = _day(value)
+        elif key in _INSTANTS:
+            kw[key] = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        elif key == "outcome":
+            from klantreis.analytics.conditions import parse_condition  # conditions use scope
+
+            kw["outcome"] = value if not isinstance(value, str) else parse_condition(value)
         elif key in _PARAMS:
             kw[_PARAMS[key]] = _values(value)
         elif key.startswith("attrs."):
             attrs[key.removeprefix("attrs.")] = _values(value)
         else:
             raise ValueError(
-                f"cannot filter on {key!r}; use period, since, until, as_of, attrs.<key> or"
-                f" one of {', '.join(_PARAMS)}"
+                f"cannot filter on {key!r}; use period, since, until, as_of, start, end,"
+                f" outcome, attrs.<key> or one of {', '.join(_PARAMS)}"
             )
     if "segment" in attrs:  # attrs.segment is the segment: one meaning everywhere
         kw["segments"] = tuple(dict.fromkeys((*kw.get("segments", ()), *attrs.pop("segment"))))
