@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -102,12 +102,6 @@ class Filters:
                 "as_of": as_of,
             }
         )
-
-    def window(self, newest: datetime | None) -> tuple[datetime | None, datetime | None]:
-        """(start, end) of the period; the end is the newest event (or now)."""
-        end = newest or datetime.now(UTC)
-        days = PERIODS.get(self.period, 90)
-        return (None if days is None else end - timedelta(days=days)), end
 
 
 def request_app(request: Request) -> App:

@@ -9,7 +9,7 @@ from klantreis.analytics import scope
 from klantreis.analytics.backend import json_text
 from klantreis.web.pagekit import PageContext
 
-__all__ = ["filter_options", "newest_answer", "newest_answer_day"]
+__all__ = ["filter_options", "newest_answer_day"]
 
 
 def filter_options(ctx: PageContext) -> dict[str, list[str]]:
@@ -30,10 +30,3 @@ def newest_answer_day(ctx: PageContext, answers_only: bool = True) -> date | Non
     """The local day (journey time zone) of the newest feedback answer: where every answer
     page's period ends (``Filters.scope``; see ``analytics.scope.newest_answer_day``)."""
     return scope.newest_answer_day(ctx.events(), ctx.app.journey.timezone, answers_only)
-
-
-def newest_answer(ctx: PageContext) -> Any:
-    """Time of the newest feedback answer (None in an empty store): periods end there."""
-    events = ctx.events()
-    answers = events.filter(events.metric.notnull())
-    return answers.occurred_at.max().to_pyarrow().as_py()
