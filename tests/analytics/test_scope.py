@@ -140,3 +140,12 @@ def test_metrics_index_and_journeys_share_the_scope(segmented: App) -> None:
     # journeys: the four orders carry the segment but started on 1 March, before the window
     assert discover(t, journey, scope).journeys == 0
     assert discover(t, journey, scope.without_window()).journeys == 4
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from klantreis.analytics import scope
+
+    result = doctest.testmod(scope)
+    assert result.attempted > 0 and result.failed == 0
