@@ -23,7 +23,8 @@ from tests.journeys.logs import (
 from klantreis.analytics import discovery
 from klantreis.analytics.conditions import PromiseBroken
 from klantreis.analytics.journey_index import JourneyIndex
-from klantreis.analytics.journeys import JourneyFilter, steps
+from klantreis.analytics.journeys import steps
+from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.settings import Settings
 
@@ -106,23 +107,21 @@ def test_journey_filters(small_app: App) -> None:
     t, j = small_app.events_table(), small_app.journey
 
     def journeys(**kw: Any) -> int:
-        return discovery.discover(t, j, JourneyFilter(**kw)).journeys
+        return discovery.discover(t, j, Scope(**kw)).journeys
 
     assert journeys() == 6
     assert journeys(owners=("carrier:vlotbezorgd",)) == 2
     assert journeys(channels=("app",)) == 1
-    assert journeys(segment=(("segment", "business"),)) == 1
-    assert journeys(segment=(("channel", "chat"),)) == 2
+    assert journeys(attrs=(("segment", ("business",)),)) == 1
+    assert journeys(attrs=(("channel", ("chat",)),)) == 2
     assert journeys(start=NOW - timedelta(days=2)) == 1
     assert journeys(end=T0 + timedelta(minutes=30)) == 4
     assert journeys(outcome=PromiseBroken("op_tijd_bezorgd", now=NOW)) == 2
-    assert journeys(owners=("carrier:snelpost",), segment=(("segment", "business"),)) == 1
+    assert journeys(owners=("carrier:snelpost",), attrs=(("segment", ("business",)),)) == 1
 
 
 def test_stage_filter_keeps_only_stage_events(small_app: App) -> None:
-    d = discovery.discover(
-        small_app.events_table(), small_app.journey, JourneyFilter(stages=("aankoop",))
-    )
+    d = discovery.discover(small_app.events_table(), small_app.journey, Scope(stages=("aankoop",)))
     assert edge_counts(d.dfg) == {("order.placed", "payment.completed"): 5}
     assert d.journeys == 6
 
@@ -132,8 +131,8 @@ def test_index_answers_equal_ibis(small_app: App) -> None:
     index = JourneyIndex(small_app.store)
     for flt in (
         None,
-        JourneyFilter(owners=("carrier:snelpost",)),
-        JourneyFilter(outcome=PromiseBroken("op_tijd_bezorgd", now=NOW)),
+        Scope(owners=("carrier:snelpost",)),
+        Scope(outcome=PromiseBroken("op_tijd_bezorgd", now=NOW)),
     ):
         for activity in ("kind", "touchpoint"):
             a = discovery.discover(t, j, flt, activity)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import pytest
 
 from klantreis.analytics import discovery
 from klantreis.analytics.journey_index import JourneyIndex
-from klantreis.analytics.journeys import JourneyFilter
+from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
@@ -78,9 +78,7 @@ def test_receipt_wabo_equals_pm4py(app: App, shared_data: Path) -> None:
     assert len(df) == 8577 and _no_ties(df)
     load_frame(app, df, channel="case:channel")
     assert_same_as_pm4py(app, df)
-    per_channel = discovery.discover(
-        app.events_table(), app.journey, JourneyFilter(channels=("Desk",))
-    )
+    per_channel = discovery.discover(app.events_table(), app.journey, Scope(channels=("Desk",)))
     assert per_channel.journeys == df[df["case:channel"] == "Desk"][CASE].nunique()
 
 
@@ -145,7 +143,7 @@ def test_ties_follow_event_id(app: App) -> None:
     d = discovery.discover(
         app.events_table(),
         app.journey,
-        JourneyFilter(segment=(("journey_id", "c3"),)),
+        Scope(attrs=(("journey_id", ("c3",)),)),
         activity="touchpoint",
     )
     # pm4py would say B -> A (row order); we say A -> B (event id order)

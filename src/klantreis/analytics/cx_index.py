@@ -7,8 +7,8 @@ period is the mean of those points, each answer weighted by its touchpoint's con
 ``weight``; a day's value uses the answers of the 7 days ending that day; the index is that
 score divided by the score of the base period, times 100.
 
-Filters (the same dict shape the web pages use; every key optional; a value is a string or
-a list of strings)::
+Filters: one :class:`klantreis.analytics.scope.Scope` (or its parameters, parsed by
+:func:`klantreis.analytics.scope.parse_scope`), the same as the score pages, e.g.::
 
     {
         "channel": ["email", "web"],      # channel of the answer (how it was given)
@@ -16,13 +16,12 @@ a list of strings)::
         "touchpoint": ["bezorging"],      # touchpoint asked about
         "segment": ["nieuw"],             # attrs.segment of the answer or of its journey's
                                           # start event (order.placed)
+        "period": "30d",                  # the 30 days ending as_of (or the last answer day)
         "since": date(2026, 1, 1),        # first day shown (inclusive)
         "until": date(2026, 3, 31),       # last day shown (inclusive)
     }
 
-Other keys are passed to :func:`klantreis.analytics.metrics.select_events` (``stage``,
-``lang``, ``attrs.<key>``, ...), so the index filters exactly like the score pages.
-Dimension filters apply to the answers and to the base period, so a filtered index is 100
+so the index selects exactly the answers the score pages select. Dimension filters apply to the answers and to the base period, so a filtered index is 100
 when that slice is as good as it was in its base period. ``owner`` also restricts the
 operational drivers (late parcels of that carrier); the other filters do not (they describe
 answers, not parcels). Days are local days in the journey's time zone (Europe/Amsterdam in
@@ -37,9 +36,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -47,8 +46,8 @@ import pandas as pd
 
 from klantreis.analytics import index_cache as ic
 from klantreis.analytics import movers as mv
-from klantreis.analytics.backend import json_text, local_time
-from klantreis.analytics.metrics import select_events
+from klantreis.analytics.backend import local_time
+from klantreis.analytics.scope import Scope, as_scope, select
 from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import JourneyConfig
 
@@ -59,7 +58,6 @@ __all__ = [
     "SMOOTHING_DAYS",
     "ComponentPoint",
     "ComponentSeries",
-    "IndexFilters",
     "IndexPoint",
     "IndexResult",
     "Mover",
@@ -82,17 +80,6 @@ DECIMALS = 2
 
 Mover = mv.Mover
 MoversResult = mv.MoversResult
-
-
-class IndexFilters(TypedDict, total=False):
-    """The filter dict of the web pages (every key optional)."""
-
-    channel: list[str]
-    owner: list[str]
-    touchpoint: list[str]
-    segment: list[str]
-    since: date
-    until: date
 
 
 @dataclass(frozen=True)
@@ -225,44 +212,22 @@ def answer_points(metric: Any, score: Any) -> Any:
     )
 
 
-#: Keys of the filter dict that are the period, not a dimension.
-PERIOD_KEYS = ("since", "until")
-
-
-def answer_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
-    """The dimension filters (empty values dropped, values as lists), without the period."""
-    out: dict[str, Any] = {}
-    for key, value in filters.items():
-        if key in PERIOD_KEYS or value is None or value == "" or value == []:
-            continue
-        out[key] = [value] if isinstance(value, str) else list(value)
-    return out
-
-
-def _answers(events: ibis.Table, journey: JourneyConfig, filters: Mapping[str, Any]) -> ibis.Table:
+def _answers(events: ibis.Table, journey: JourneyConfig, scope: Scope) -> ibis.Table:
     """Scored answers (any event with a metric and a score, like the score pages) with the
-    dimension filters applied and ``pts`` added."""
-    wanted = answer_filters(filters)
-    segments = wanted.pop("segment", None)
-    t = select_events(events, wanted, journey=journey)
+    scope's filters (not its window: the days are cut later) applied and ``pts`` added."""
+    t = select(events, scope, journey, journey.timezone, window=False)
     t = t.filter(t.score.notnull())
-    if segments:
-        t = t.filter(_in_segment(events, t, journey, segments))
     t = t.mutate(pts=answer_points(t.metric, t.score))
     # Filtering on the points, not on ``metric IN (...)``, is the same (other metrics get no
     # points) and lets the engine compare strings only for rows with a score.
     return t.filter(t.pts.notnull())
 
 
-def _in_segment(
-    events: ibis.Table, answers: ibis.Table, journey: JourneyConfig, segments: list[str]
-) -> Any:
-    """The answer's own ``attrs.segment``, else that of its journey's start event (the
-    demo keeps the segment on ``order.placed`` only), is one of ``segments``."""
-    starts = events.filter(events.kind == journey.journey_start, events.journey_id.notnull())
-    starts = starts.filter(json_text(starts, "segment").isin(segments))
-    own = json_text(answers, "segment")
-    return own.isin(segments) | (own.isnull() & answers.journey_id.isin(starts.journey_id))
+def _cell_filters(scope: Scope) -> dict[str, list[Any]] | None:
+    """The scope's filters as cell-column filters, or None when cells cannot apply them."""
+    if not scope.filters_only_columns:
+        return None
+    return {col: list(values) for col, values in scope.columns().items()}
 
 
 def _day_span(answers: ibis.Table, zone: str) -> tuple[date, date] | None:
@@ -456,27 +421,42 @@ class _Plan:
         return [(first, self.until), self.base]
 
 
-def _plan(
-    span: tuple[date, date],
-    until: date | None,
-    days: int,
-    base: tuple[date, date] | None,
-    filters: Mapping[str, Any],
-    window: int,
-) -> _Plan:
-    end = until or filters.get("until") or span[1]
-    start = filters.get("since") or max(end - timedelta(days=max(days, 1) - 1), min(span[0], end))
+@dataclass(frozen=True)
+class _Call:
+    """The arguments of one index or movers computation (see :func:`cx_index`)."""
+
+    scope: Scope
+    days: int
+    base: tuple[date, date] | None
+    mover_window: int
+    mover_limit: int = 5
+    with_movers: bool = True
+
+
+def _plan(span: tuple[date, date], call: _Call) -> _Plan:
+    """The days shown: the scope's window (its named period, else ``days``) ending at its
+    last day (default the last day with answers), never before the first answer day."""
+    scope = call.scope
+    end = scope.last_day(span[1]) or span[1]
+    if scope.since is not None:
+        start = scope.since
+    else:
+        days = scope.window_days or max(call.days, 1)
+        first = span[0] if scope.period == "all" else end - timedelta(days=days - 1)
+        start = max(first, min(span[0], end))
     if start > end:
         raise ValueError(f"since {start} is after until {end}")
     default_base = (span[0], span[0] + timedelta(days=BASE_DAYS - 1))
-    return _Plan(since=start, until=end, base=base or default_base, mover_window=window)
+    return _Plan(
+        since=start, until=end, base=call.base or default_base, mover_window=call.mover_window
+    )
 
 
-def _empty_result(filters: Mapping[str, Any], base: tuple[date, date] | None) -> IndexResult:
+def _empty_result(call: _Call) -> IndexResult:
     return IndexResult(
-        since=filters.get("since"),
-        until=filters.get("until"),
-        base=base,
+        since=call.scope.since,
+        until=call.scope.until,
+        base=call.base,
         base_score=None,
         smoothing_days=SMOOTHING_DAYS,
         series=[],
@@ -486,50 +466,42 @@ def _empty_result(filters: Mapping[str, Any], base: tuple[date, date] | None) ->
         n_answers=0,
         components={d: [] for d in DIMENSIONS},
         movers=None,
-        filters=dict(filters),
+        filters=call.scope.to_dict(),
     )
 
 
 def _prepare(
     events: ibis.Table,
     journey: JourneyConfig,
-    until: date | None,
-    days: int,
-    base: tuple[date, date] | None,
-    filters: Mapping[str, Any] | None,
-    window: int,
-    all_cells: pd.DataFrame | None = None,
+    call: _Call,
+    hit: tuple[Any, ic.StoreCache] | None,
 ) -> tuple[_Plan, pd.DataFrame, float | None] | None:
     """Resolve the days and fetch the cells; None when no answer matches the filters.
 
-    With ``all_cells`` (raw all-history cells of the fast path, see ``index_cache``) the
-    filters, span and spans are cut from that frame instead of queried."""
-    if all_cells is not None:
-        return _from_cells(all_cells, journey, until, days, base, filters or {}, window)
-    answers = _answers(events, journey, filters or {})
+    On the fast path (raw all-history cells, see ``index_cache``) the filters, span and
+    spans are cut from that frame instead of queried, when the cells can apply them."""
+    wanted = _cell_filters(call.scope)
+    all_cells = ic.all_cells(hit, journey.timezone, wanted) if wanted is not None else None
+    if all_cells is not None and wanted is not None:
+        return _from_cells(all_cells, journey, call, wanted)
+    answers = _answers(events, journey, call.scope)
     span = _day_span(answers, journey.timezone)
     if span is None:
         return None
-    plan = _plan(span, until, days, base, filters or {}, window)
+    plan = _plan(span, call)
     cells = _daily_cells(answers, plan.spans, journey)
     return plan, cells, _base_score(cells, plan.base)
 
 
 def _from_cells(
-    all_cells: pd.DataFrame,
-    journey: JourneyConfig,
-    until: date | None,
-    days: int,
-    base: tuple[date, date] | None,
-    filters: Mapping[str, Any],
-    window: int,
+    all_cells: pd.DataFrame, journey: JourneyConfig, call: _Call, wanted: Mapping[str, list[Any]]
 ) -> tuple[_Plan, pd.DataFrame, float | None] | None:
     cells = all_cells
-    for key, wanted in answer_filters(filters).items():
-        cells = cells[cells[key].isin(wanted)]  # NULL matches no value, as in the engine
+    for key, values in wanted.items():
+        cells = cells[cells[key].isin(values)]  # NULL matches no value, as in the engine
     if cells.empty:
         return None
-    plan = _plan((min(cells["day"]), max(cells["day"])), until, days, base, filters, window)
+    plan = _plan((min(cells["day"]), max(cells["day"])), call)
     inside = pd.Series(False, index=cells.index)
     for lo, hi in plan.spans:
         inside |= (cells["day"] >= lo) & (cells["day"] <= hi)
@@ -544,19 +516,20 @@ def cx_index(
     until: date | None = None,
     days: int = 90,
     base: tuple[date, date] | None = None,
-    filters: Mapping[str, Any] | None = None,
+    filters: Scope | Mapping[str, Any] | None = None,
     mover_window: int = 7,
     mover_limit: int = 5,
     with_movers: bool = True,
     fast: bool = True,
 ) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
-    answers), with per-touchpoint/owner/channel series and the movers of the last
+    answers; the scope's ``until``/``as_of`` when set), with per-touchpoint/owner/channel series and the movers of the last
     ``mover_window`` days versus the ``mover_window`` before.
 
     ``base`` is the base period (first, last day inclusive); default: the first 28 days with
-    answers (under the dimension filters). ``filters``: see the module docstring; its
-    ``since``/``until`` override ``days``/the default end (ValueError when since > until).
+    answers (under the dimension filters). ``filters``: a Scope or its parameters (see the
+    module docstring); its ``period`` or ``since`` overrides ``days``, its ``until`` the
+    default end (ValueError when since > until).
     ``with_movers=False`` skips the movers and their driver queries (most of the engine
     time on a large store); ``movers`` is then None.
     ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cached,
@@ -571,52 +544,26 @@ def cx_index(
     True
     >>> app.close()
     """
-    filters = dict(filters or {})
-    key = (
-        "cx_index",
-        until,
-        days,
-        base,
-        ic.freeze(filters),
-        mover_window,
-        mover_limit,
-        with_movers,
+    scope = as_scope(filters)
+    call = _Call(
+        scope=replace(scope, as_of=until) if until else scope,
+        days=days,
+        base=base,
+        mover_window=mover_window,
+        mover_limit=mover_limit,
+        with_movers=with_movers,
     )
     return ic.cached_call(
-        events,
-        journey,
-        fast,
-        key,
-        lambda hit: _cx_index(
-            events, journey, until, days, base, filters, mover_window, mover_limit, with_movers, hit
-        ),
+        events, journey, fast, ("cx_index", call), lambda hit: _cx_index(events, journey, call, hit)
     )
 
 
 def _cx_index(
-    events: ibis.Table,
-    journey: JourneyConfig,
-    until: date | None,
-    days: int,
-    base: tuple[date, date] | None,
-    filters: dict[str, Any],
-    mover_window: int,
-    mover_limit: int,
-    with_movers: bool,
-    hit: tuple[Any, ic.StoreCache] | None,
+    events: ibis.Table, journey: JourneyConfig, call: _Call, hit: tuple[Any, ic.StoreCache] | None
 ) -> IndexResult:
-    prepared = _prepare(
-        events,
-        journey,
-        until,
-        days,
-        base,
-        filters,
-        mover_window,
-        ic.all_cells(hit, journey.timezone, answer_filters(filters)),
-    )
+    prepared = _prepare(events, journey, call, hit)
     if prepared is None:
-        return _empty_result(filters, base)
+        return _empty_result(call)
     plan, cells, base_score = prepared
     days_all = _days(plan.spans[0][0], plan.until)
     shown = _days(plan.since, plan.until)
@@ -628,9 +575,7 @@ def _cx_index(
     }
     yesterday = series[-2].value if len(series) > 1 else None
     movers = (
-        _movers(events, journey, cells, plan, base_score, filters, mover_limit, hit)
-        if with_movers
-        else None
+        _movers(events, journey, cells, plan, base_score, call, hit) if call.with_movers else None
     )
     return IndexResult(
         since=plan.since,
@@ -645,7 +590,7 @@ def _cx_index(
         n_answers=sum(p.n for p in series),
         components=components,
         movers=movers,
-        filters=filters,
+        filters=call.scope.to_dict(),
     )
 
 
@@ -656,47 +601,37 @@ def index_movers(
     until: date | None = None,
     window: int = 7,
     base: tuple[date, date] | None = None,
-    filters: Mapping[str, Any] | None = None,
+    filters: Scope | Mapping[str, Any] | None = None,
     limit: int = 5,
     fast: bool = True,
 ) -> MoversResult | None:
     """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
     days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
-    filters = dict(filters or {})
-    key = ("index_movers", until, window, base, ic.freeze(filters), limit)
+    scope = as_scope(filters)
+    call = _Call(
+        scope=replace(scope, as_of=until, period=None) if until else replace(scope, period=None),
+        days=1,
+        base=base,
+        mover_window=window,
+        mover_limit=limit,
+    )
     return ic.cached_call(
         events,
         journey,
         fast,
-        key,
-        lambda hit: _index_movers(events, journey, until, window, base, filters, limit, hit),
+        ("index_movers", call),
+        lambda hit: _index_movers(events, journey, call, hit),
     )
 
 
 def _index_movers(
-    events: ibis.Table,
-    journey: JourneyConfig,
-    until: date | None,
-    window: int,
-    base: tuple[date, date] | None,
-    filters: dict[str, Any],
-    limit: int,
-    hit: tuple[Any, ic.StoreCache] | None,
+    events: ibis.Table, journey: JourneyConfig, call: _Call, hit: tuple[Any, ic.StoreCache] | None
 ) -> MoversResult | None:
-    prepared = _prepare(
-        events,
-        journey,
-        until,
-        1,
-        base,
-        filters,
-        window,
-        ic.all_cells(hit, journey.timezone, answer_filters(filters)),
-    )
+    prepared = _prepare(events, journey, call, hit)
     if prepared is None:
         return None
     plan, cells, base_score = prepared
-    return _movers(events, journey, cells, plan, base_score, filters, limit, hit)
+    return _movers(events, journey, cells, plan, base_score, call, hit)
 
 
 def _movers(
@@ -705,8 +640,7 @@ def _movers(
     cells: pd.DataFrame,
     plan: _Plan,
     base_score: float | None,
-    filters: Mapping[str, Any],
-    limit: int,
+    call: _Call,
     hit: tuple[Any, ic.StoreCache] | None = None,
 ) -> MoversResult:
     prev, cur = mv.windows(plan.until, plan.mover_window)
@@ -716,7 +650,7 @@ def _movers(
         parts = {d: mv.decompose(cells, [d], prev, cur, base_score) for d in DIMENSIONS}
         pairs = mv.decompose(cells, ["owner", "touchpoint"], prev, cur, base_score)
         owner_deltas = {str(k): float(v) for k, v in parts["owner"]["delta"].items()}
-        owners = answer_filters(filters).get("owner")
+        owners = [o for o in call.scope.owners if o is not None] or None
         ctx = mv.MoverContext(
             journey=journey,
             facts=ic.facts(events, journey, prev, cur, owners, hit),
@@ -738,7 +672,7 @@ def _movers(
         p_value=None if p is None else round(p, 4),
         significant=p is not None and p < mv.ALPHA,
         by_dimension=by_dim,
-        top=by_dim["touchpoint"][:limit],
+        top=by_dim["touchpoint"][: call.mover_limit],
     )
 
 

@@ -27,12 +27,13 @@ from klantreis.analytics import stats
 from klantreis.analytics.journeys import (
     FEEDBACK_KINDS,
     Activity,
-    JourneyFilter,
     apply_filter,
+    journey_level_only,
     paths,
     selected_journeys,
     steps,
 )
+from klantreis.analytics.scope import Scope
 from klantreis.model.journey import JourneyConfig
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def dfg_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
 def dfg(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     activity: Activity = "kind",
 ) -> pa.Table:
     """The directly-follows graph of the selected journeys."""
@@ -134,7 +135,7 @@ def _finish_variants(table: pa.Table, journeys: int, top: int | None) -> pa.Tabl
 def variants(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     activity: Activity = "kind",
     top: int | None = 20,
 ) -> pa.Table:
@@ -156,7 +157,7 @@ def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> pa.Ta
 def start_activities(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     activity: Activity = "kind",
 ) -> pa.Table:
     """How many journeys start with each activity."""
@@ -167,7 +168,7 @@ def start_activities(
 def end_activities(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     activity: Activity = "kind",
 ) -> pa.Table:
     """How many journeys end with each activity."""
@@ -205,7 +206,7 @@ def handovers_expr(events: ir.Table, exclude_kinds: tuple[str, ...] = FEEDBACK_K
 def handovers(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS,
 ) -> pa.Table:
     """Hand-overs between owners: from_owner, to_owner, count, waiting times in seconds."""
@@ -222,7 +223,7 @@ def handovers(
 def discover(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     activity: Activity = "kind",
     top: int | None = 20,
     index: JourneyIndex | None = None,
@@ -232,8 +233,8 @@ def discover(
     With an ``index`` and a journey-level filter, the answer comes from the index's
     pre-ordered steps (same numbers, much faster on large logs).
     """
-    flt = flt or JourneyFilter()
-    if index is not None and flt.journey_level_only:
+    flt = flt or Scope()
+    if index is not None and journey_level_only(flt):
         chosen = selected_journeys(events, journey, flt)
         return index.discover(activity=activity, top=top, journeys=chosen)
     ev = apply_filter(events, journey, flt)
@@ -285,7 +286,7 @@ def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, fl
 def step_stats(
     events: ir.Table,
     journey: JourneyConfig,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     activity: Activity = "kind",
     metric: str = "csat",
 ) -> pa.Table:

@@ -23,8 +23,9 @@ import ibis.expr.types as ir
 
 from klantreis.analytics import stats
 from klantreis.analytics.conditions import CONTACT_KIND, Condition, HasKind, PromiseBroken
-from klantreis.analytics.journeys import JourneyFilter, apply_filter
+from klantreis.analytics.journeys import apply_filter
 from klantreis.analytics.promises import promise_outcomes_expr
+from klantreis.analytics.scope import Scope
 from klantreis.model.journey import JourneyConfig
 
 __all__ = ["ContactEffect", "Impact", "default_conditions", "impact", "impact_ranking"]
@@ -72,7 +73,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _flags(
-    events: ir.Table, journey: JourneyConfig, condition: Condition, flt: JourneyFilter | None
+    events: ir.Table, journey: JourneyConfig, condition: Condition, flt: Scope | None
 ) -> ir.Table:
     base = apply_filter(events, journey, flt).select("journey_id").distinct()
     population = condition.population(events, journey)
@@ -150,7 +151,7 @@ def impact(
     events: ir.Table,
     journey: JourneyConfig,
     condition: Condition,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     metrics: Sequence[str] = SCORE_METRICS,
     alpha: float = 0.05,
     min_answers: int | None = None,
@@ -221,7 +222,7 @@ def impact_ranking(
     events: ir.Table,
     journey: JourneyConfig,
     conditions: Iterable[Condition] | None = None,
-    flt: JourneyFilter | None = None,
+    flt: Scope | None = None,
     rank_by: str = "contacts",
     alpha: float = 0.05,
     min_answers: int | None = None,

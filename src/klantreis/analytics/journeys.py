@@ -8,24 +8,25 @@ parity tests in ``tests/journeys`` explain when the two agree).
 
 The *activity* of a step is the event's ``kind`` by default, or its ``touchpoint``.
 
-Filters (:class:`JourneyFilter`) come in two kinds:
+Filters are the one :class:`klantreis.analytics.scope.Scope`, read per journey:
 
-- journey-level (owner, channel, segment, period, outcome): keep whole journeys that match,
-  so the directly-follows graph of the remaining journeys is unchanged in shape;
+- journey-level (touchpoint, owner, channel, kind, ..., segment, attrs, window, outcome):
+  keep whole journeys with an event that matches (for the window: whose first event lies in
+  it), so the directly-follows graph of the remaining journeys is unchanged in shape;
+  ``attrs`` keys may also name a column (``journey_id``, ``channel``);
 - event-level (stage): keep only the events of those stages, so the graph shows how
   customers move *within* the stage.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
 
 from klantreis.analytics.backend import json_text
+from klantreis.analytics.scope import JourneyCondition, Scope, attr_value
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
@@ -33,10 +34,10 @@ __all__ = [
     "FEEDBACK_KINDS",
     "Activity",
     "JourneyCondition",
-    "JourneyFilter",
     "apply_filter",
     "attr_value",
     "journey_events",
+    "journey_level_only",
     "order_keys",
     "paths",
     "selected_journeys",
@@ -56,47 +57,6 @@ FEEDBACK_KINDS: tuple[str, ...] = (
 )
 
 
-class JourneyCondition(Protocol):
-    """Something true or false per journey (a broken promise, many contacts, ...)."""
-
-    @property
-    def label(self) -> str: ...
-
-    def journeys(self, events: ir.Table, journey: JourneyConfig) -> ir.Table:
-        """The distinct ``journey_id`` of the journeys for which the condition holds."""
-        ...
-
-
-@dataclass(frozen=True)
-class JourneyFilter:
-    """Which journeys (and, for ``stages``, which events) an analysis looks at.
-
-    ``owners``/``channels``: journeys with at least one event of that owner/channel.
-    ``segment``: (key, value) pairs; a journey matches when one of its events has that value
-    in the column ``key`` or, when ``key`` is not a column, in ``attrs[key]``.
-    ``start``/``end``: journeys whose first event lies in [start, end).
-    ``outcome``: journeys for which a :class:`JourneyCondition` holds.
-    ``stages``: keep only events whose touchpoint belongs to one of these stages.
-    """
-
-    stages: tuple[str, ...] = ()
-    owners: tuple[str, ...] = ()
-    channels: tuple[str, ...] = ()
-    segment: tuple[tuple[str, str], ...] = ()
-    start: datetime | None = None
-    end: datetime | None = None
-    outcome: JourneyCondition | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return self == JourneyFilter()
-
-    @property
-    def journey_level_only(self) -> bool:
-        """True when the filter only selects whole journeys (no event is dropped)."""
-        return not self.stages
-
-
 def order_keys(events: ir.Table) -> list[ir.Column]:
     """The order of events inside a journey: time, then event id (total and stable)."""
     return [events.occurred_at, events.event_id]
@@ -107,15 +67,6 @@ def journey_events(events: ir.Table) -> ir.Table:
     return events.filter(events.journey_id.notnull())
 
 
-def attr_value(events: ir.Table, key: str) -> ir.StringValue:
-    """``attrs[key]`` as text (null when absent); a column's value when ``key`` is one.
-
-    Keys are letters, digits and ``_`` (ValueError otherwise)."""
-    if key in events.columns and key != "attrs":
-        return events[key].cast("string")
-    return json_text(events, key)
-
-
 def _matching_journeys(events: ir.Table, predicate: ir.BooleanValue) -> ir.Table:
     return events.filter(predicate).select("journey_id").distinct()
 
@@ -124,24 +75,29 @@ def _semi(events: ir.Table, journeys: ir.Table) -> ir.Table:
     return events.filter(events.journey_id.isin(journeys.journey_id))
 
 
-def selected_journeys(
-    events: ir.Table, journey: JourneyConfig, flt: JourneyFilter
-) -> ir.Table | None:
-    """The journey ids a filter's journey-level parts select, or None for "all of them"."""
+def _values(expr: ir.Value, wanted: tuple[str | None, ...]) -> ir.BooleanValue:
+    present = [v for v in wanted if v is not None]
+    pred = expr.isin(present) if present else ibis.literal(False)
+    return (pred | expr.isnull()) if None in wanted else pred
+
+
+def selected_journeys(events: ir.Table, journey: JourneyConfig, flt: Scope) -> ir.Table | None:
+    """The journey ids a scope's journey-level parts select, or None for "all of them"."""
     ev = journey_events(events)
     parts: list[ir.Table] = []
-    if flt.owners:
-        parts.append(_matching_journeys(ev, ev.owner.isin(list(flt.owners))))
-    if flt.channels:
-        parts.append(_matching_journeys(ev, ev.channel.isin(list(flt.channels))))
-    for key, value in flt.segment:
-        parts.append(_matching_journeys(ev, attr_value(ev, key) == value))
-    if flt.start is not None or flt.end is not None:
+    for column, wanted in flt.columns().items():
+        parts.append(_matching_journeys(ev, _values(ev[column], wanted)))
+    for key, wanted in flt.attrs:
+        parts.append(_matching_journeys(ev, _values(attr_value(ev, key), wanted)))
+    if flt.segments:
+        parts.append(_matching_journeys(ev, _values(json_text(ev, "segment"), flt.segments)))
+    start, end = flt.bounds(journey.timezone)
+    if start is not None or end is not None:
         first = ev.group_by("journey_id").aggregate(first_at=ev.occurred_at.min())
-        if flt.start is not None:
-            first = first.filter(first.first_at >= flt.start)
-        if flt.end is not None:
-            first = first.filter(first.first_at < flt.end)
+        if start is not None:
+            first = first.filter(first.first_at >= start)
+        if end is not None:
+            first = first.filter(first.first_at < end)
         parts.append(first.select("journey_id"))
     if flt.outcome is not None:
         parts.append(flt.outcome.journeys(events, journey))
@@ -153,9 +109,12 @@ def selected_journeys(
     return result
 
 
-def apply_filter(
-    events: ir.Table, journey: JourneyConfig, flt: JourneyFilter | None = None
-) -> ir.Table:
+def journey_level_only(flt: Scope) -> bool:
+    """True when the scope only selects whole journeys (no event is dropped)."""
+    return not flt.stages
+
+
+def apply_filter(events: ir.Table, journey: JourneyConfig, flt: Scope | None = None) -> ir.Table:
     """The events of the selected journeys (and stages), journey-less events dropped."""
     ev = journey_events(events)
     if flt is None or flt.is_empty:

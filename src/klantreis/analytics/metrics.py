@@ -9,8 +9,9 @@ tests in Python. Sums of integer scores are exact in any order, so DuckDB and Sp
 Group keys (``by``): ``period`` (with ``period`` = day/week/month in the journey's time zone,
 see :mod:`klantreis.analytics.periods`), ``touchpoint``, ``stage`` (from the journey config's
 touchpoint -> stage mapping), ``channel``, ``owner``, ``kind``, ``lang``, ``source``, or an
-attribute ``attrs.<key>`` (its value as text). ``filters`` maps the same keys to a value or a
-list of values.
+attribute ``attrs.<key>`` (its value as text). ``filters`` is a
+:class:`klantreis.analytics.scope.Scope` (or its parameters, e.g. ``{"channel": "email"}``):
+its filters and its window (local days) select the answers, as on every page.
 
 Answers are the events with a ``metric`` and a ``score`` (``survey.response``, but also e.g.
 ``review.posted`` with stars), whatever their kind.
@@ -36,6 +37,7 @@ from klantreis.analytics.periods import (
     utc_bound,
     with_period_key,
 )
+from klantreis.analytics.scope import Scope, as_scope, predicates, stage_expr
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
@@ -57,21 +59,12 @@ COLUMN_KEYS = ("touchpoint", "channel", "owner", "kind", "lang", "source", "metr
 SUMMARY_FIELDS = ("n", "total", "total_sq", "promoters", "detractors", "top2")
 DEFAULT_ZONE = "Europe/Amsterdam"
 
-Filters = Mapping[str, Any]
+Filters = Scope | Mapping[str, Any]
 
 
 # -- expressions ----------------------------------------------------------------------------
 def _zone(journey: JourneyConfig | None, timezone: str | None) -> str:
     return timezone or (journey.timezone if journey else DEFAULT_ZONE)
-
-
-def stage_expr(events: ir.Table, journey: JourneyConfig | None) -> ir.StringValue:
-    """The journey stage of each event's touchpoint (NULL when unmapped), as a CASE."""
-    mapping = journey.stage_of_touchpoint() if journey else {}
-    if not mapping:
-        return ibis.null().cast("string")
-    branches = [(events.touchpoint == tp, stage) for tp, stage in mapping.items()]
-    return ibis.cases(*branches, else_=ibis.null().cast("string")).cast("string")
 
 
 def key_expr(
@@ -130,17 +123,10 @@ def select_events(
     journey: JourneyConfig | None = None,
     timezone: str | None = None,
 ) -> ir.Table:
-    """Apply ``filters`` (key -> value or list; None matches NULL) and the time bounds."""
+    """Apply the scope ``filters`` (its filters and window) and the extra time bounds
+    ``since`` (inclusive) and ``until`` (exclusive)."""
     zone = _zone(journey, timezone)
-    preds = []
-    for key, wanted in (filters or {}).items():
-        expr = key_expr(events, key, journey, timezone=timezone)
-        if wanted is None:
-            preds.append(expr.isnull())
-        elif isinstance(wanted, list | tuple | set | frozenset):
-            preds.append(expr.isin(list(wanted)))
-        else:
-            preds.append(expr == wanted)
+    preds = predicates(events, events, as_scope(filters), journey, zone)
     lo, hi = utc_bound(since, zone), utc_bound(until, zone)
     if lo is not None:
         preds.append(events.occurred_at >= lo)
@@ -409,13 +395,8 @@ def contacts_per_100_journeys(
     Columns: keys, ``contacts, journeys, per_100, ci_low, ci_high``.
     """
     keys = group_keys(by, period)
-    t = select_events(
-        events,
-        filters={k: v for k, v in (filters or {}).items()},
-        since=since,
-        until=until,
-        journey=journey,
-    )
+    scope = as_scope(filters)
+    t = select_events(events, scope, since=since, until=until, journey=journey)
     contacts = t.filter(t.kind == contact_kind)
     contacts = _with_period(contacts, period if "period" in keys else None, journey, None, events)
     cexprs = {k: key_expr(contacts, k, journey, period) for k in keys}
@@ -426,7 +407,8 @@ def contacts_per_100_journeys(
         keys,
         period if "period" in keys else None,
     )
-    starts = select_events(events, since=since, until=until, journey=journey)
+    window = Scope(since=scope.since, until=scope.until, as_of=scope.as_of, period=scope.period)
+    starts = select_events(events, window, since=since, until=until, journey=journey)
     starts = starts.filter(starts.kind == journey.journey_start, starts.journey_id.notnull())
     den = _journey_counts(starts, journey, period if "period" in keys else None)
     merged = (

@@ -104,23 +104,23 @@ def _filter(
     outcome: str | None,
 ) -> Any:
     from klantreis.analytics.conditions import parse_condition
-    from klantreis.analytics.journeys import JourneyFilter
+    from klantreis.analytics.scope import Scope
 
-    pairs = []
+    pairs: dict[str, tuple[str | None, ...]] = {}
     for item in segment:
         if "=" not in item:
             raise click.BadParameter(f"--segment needs key=value, got {item!r}")
         key, _, value = item.partition("=")
-        pairs.append((key, value))
+        pairs[key] = (*pairs.get(key, ()), value)
     try:
         cond = parse_condition(outcome) if outcome else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    return JourneyFilter(
+    return Scope(
         stages=stage,
         owners=owner,
         channels=channel,
-        segment=tuple(pairs),
+        attrs=tuple(sorted(pairs.items())),
         start=_when(since),
         end=_when(until),
         outcome=cond,

@@ -114,11 +114,14 @@ def warm_up(app: App) -> threading.Thread:
     visitor does not pay the cold computation (seconds on 10M events); later calls reuse the
     index cache until new events arrive."""
     from klantreis.analytics.cx_index import cx_index
-    from klantreis.web.pagekit import PERIODS
+    from klantreis.analytics.scope import newest_answer_day
+    from klantreis.web.pagekit import Filters
 
     def run() -> None:
-        try:
-            cx_index(app.events_table(), app.journey, days=PERIODS["90d"] or 90, filters={})
+        try:  # the overview page's default scope (Filters(): 90d ending the newest answer day)
+            events = app.events_table()
+            day = newest_answer_day(events, app.journey.timezone)
+            cx_index(events, app.journey, filters=Filters().scope(day))
         except Exception:  # a failed warm-up only means a slower first page
             log.warning("warming up the CX index failed", exc_info=True)
 

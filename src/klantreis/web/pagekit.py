@@ -13,13 +13,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from klantreis.analytics.scope import NAMED_WINDOWS, Scope, parse_scope
 from klantreis.app import App
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
@@ -37,7 +38,7 @@ __all__ = [
     "require_role",
 ]
 
-PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
+PERIODS = NAMED_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,18 @@ class Filters:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, "")}
 
-    def window(self, newest: datetime | None) -> tuple[datetime | None, datetime | None]:
-        """(start, end) of the period; the end is the newest event (or now)."""
-        end = newest or datetime.now(UTC)
-        days = PERIODS.get(self.period, 90)
-        return (None if days is None else end - timedelta(days=days)), end
+    def scope(self, as_of: date | None) -> Scope:
+        """These filters as the analytics scope: the period's local days ending ``as_of``
+        (the newest answer's day, see ``options.newest_answer_day``); one meaning on every
+        page."""
+        return parse_scope(
+            {
+                "period": self.period,
+                "channel": self.channel,
+                "segment": self.segment,
+                "as_of": as_of,
+            }
+        )
 
 
 def request_app(request: Request) -> App:

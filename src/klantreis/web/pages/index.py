@@ -11,25 +11,19 @@ from typing import Any
 from fastapi import APIRouter
 
 from klantreis.analytics.cx_index import cx_index
+from klantreis.analytics.scope import Scope
 from klantreis.web import charts
-from klantreis.web.pagekit import PERIODS, Filters, NavItem, PageContext, PageSpec, register_page
-from klantreis.web.pages.options import filter_options
+from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
+from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.wording import Names, mover_label, mover_sentence
 
 router = APIRouter()
 NAV = NavItem("/", "nav.index", order=10)
 
-_ALL_DAYS = 3650
 
-
-def index_filters(params: Filters) -> dict[str, Any]:
-    """Page filters -> the filter dict of :func:`cx_index`."""
-    out: dict[str, Any] = {}
-    if params.channel:
-        out["channel"] = [params.channel]
-    if params.segment:
-        out["segment"] = [params.segment]
-    return out
+def index_scope(ctx: PageContext, params: Filters) -> Scope:
+    """The page's scope: the same window and segment as the score pages."""
+    return params.scope(newest_answer_day(ctx))
 
 
 def _mover(m: dict[str, Any], names: Names) -> dict[str, Any]:
@@ -67,10 +61,7 @@ def _components(result: dict[str, Any], lang: str) -> dict[str, list[dict[str, A
 
 def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     """The index now, its change today and over the period, its series and its movers."""
-    days = PERIODS.get(params.period) or _ALL_DAYS
-    result = cx_index(
-        ctx.events(), ctx.app.journey, days=days, filters=index_filters(params)
-    ).to_dict()
+    result = cx_index(ctx.events(), ctx.app.journey, filters=index_scope(ctx, params)).to_dict()
     movers = result.get("movers") or {}
     names = Names(ctx.app.journey, ctx.t)
     return {

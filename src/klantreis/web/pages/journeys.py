@@ -19,12 +19,12 @@ from fastapi import APIRouter, Query
 from klantreis.analytics import discovery, promises
 from klantreis.analytics.impact import impact_ranking
 from klantreis.analytics.journey_index import open_index
-from klantreis.analytics.journeys import JourneyFilter
+from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
 from klantreis.services.masking import mask_customer_id, mask_record
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.journeys_map import layout
-from klantreis.web.pages.options import filter_options
+from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.wording.impact import impact_summary
 
 __all__ = ["JourneyParams", "journeys_data", "router"]
@@ -67,13 +67,10 @@ def _newest(ctx: PageContext) -> datetime | None:
     return value
 
 
-def _filter(params: JourneyParams, newest: datetime | None) -> JourneyFilter:
-    start, _ = params.window(newest)
-    return JourneyFilter(
-        channels=(params.channel,) if params.channel else (),
-        segment=(("segment", params.segment),) if params.segment else (),
-        start=start,
-    )
+def _filter(ctx: PageContext, params: JourneyParams) -> Scope:
+    """Journeys that started in the period's days (ending the newest event's day), with an
+    event of the channel and of the segment."""
+    return params.scope(newest_answer_day(ctx, answers_only=False))
 
 
 def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,7 +79,7 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _discovery(ctx: PageContext, params: JourneyParams, flt: JourneyFilter) -> dict[str, Any]:
+def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str, Any]:
     events, journey = ctx.app.events_table(), ctx.app.journey
     index = open_index(ctx.app.store)
     d = discovery.discover(
@@ -163,7 +160,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     """Everything on the journeys page, as plain data."""
     masked = not ctx.sees_personal_data
     newest = _newest(ctx)
-    flt = _filter(params, newest)
+    flt = _filter(ctx, params)
     base = (id(ctx.app), ctx.app.store.count(), ctx.lang)
     main = _cached(
         ctx,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from klantreis.analytics import scope
 from klantreis.analytics.backend import json_text
 from klantreis.web.pagekit import PageContext
 
-__all__ = ["filter_options"]
+__all__ = ["filter_options", "newest_answer_day"]
 
 
 def filter_options(ctx: PageContext) -> dict[str, list[str]]:
@@ -24,8 +26,7 @@ def _distinct(column: Any) -> list[str]:
     return sorted(str(v) for v in values if v)
 
 
-def newest_answer(ctx: PageContext) -> Any:
-    """Time of the newest feedback answer (None in an empty store): periods end there."""
-    events = ctx.events()
-    answers = events.filter(events.metric.notnull())
-    return answers.occurred_at.max().to_pyarrow().as_py()
+def newest_answer_day(ctx: PageContext, answers_only: bool = True) -> date | None:
+    """The local day (journey time zone) of the newest feedback answer: where every answer
+    page's period ends (``Filters.scope``; see ``analytics.scope.newest_answer_day``)."""
+    return scope.newest_answer_day(ctx.events(), ctx.app.journey.timezone, answers_only)

@@ -9,7 +9,7 @@ The numbers come from :mod:`klantreis.analytics.metrics` (sums per group in the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from klantreis.analytics import metrics, stats
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
-from klantreis.web.pages.options import filter_options, newest_answer
+from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.wording import test_label
 
 router = APIRouter()
@@ -35,16 +35,6 @@ DIMENSIONS = {
 GRAIN = {"7d": "day", "30d": "day", "90d": "week", "365d": "month", "all": "month"}
 
 
-def metric_filters(params: Filters) -> dict[str, Any]:
-    """Page filters -> the filter mapping of :mod:`klantreis.analytics.metrics`."""
-    out: dict[str, Any] = {}
-    if params.channel:
-        out["channel"] = params.channel
-    if params.segment:
-        out["attrs.segment"] = params.segment
-    return out
-
-
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return None
@@ -58,23 +48,29 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 class _Query:
-    """The events, journey and time window shared by all numbers of one page view."""
+    """The events, journey and scope shared by all numbers of one page view: the window is
+    the scope's local days (the same days as the index page), ``since``/``until`` their UTC
+    bounds (``until`` exclusive)."""
 
     def __init__(self, ctx: PageContext, params: Filters) -> None:
         self.ctx = ctx
         self.events = ctx.events()
         self.journey = ctx.app.journey
-        self.filters = metric_filters(params)
-        self.since, self.until = params.window(newest_answer(ctx))
-        if self.until is not None:
-            self.until = self.until + timedelta(seconds=1)
+        self.scope = params.scope(newest_answer_day(ctx))
+        self.filters = self.scope.without_window()
+        self.since, self.until = self.scope.bounds(self.journey.timezone)
         self.min_answers = ctx.app.settings.min_answers
         self.confidence = ctx.app.settings.confidence
 
     def previous(self) -> tuple[datetime | None, datetime | None]:
-        if self.since is None or self.until is None:
-            return None, None
-        return self.since - (self.until - self.since), self.since
+        """UTC bounds of the same number of days just before (None, None for ``all``)."""
+        before = self.scope.previous()
+        return (None, None) if before is None else before.bounds(self.journey.timezone)
+
+    def window(self) -> dict[str, Any]:
+        """The first and last local day of the window (inclusive; first None for ``all``)."""
+        first, last = self.scope.days()
+        return {"first_day": first, "last_day": last}
 
     def summarize(
         self, by: list[str], since: Any, until: Any, period: str | None = None
@@ -203,6 +199,7 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         "since": q.since,
         "until": q.until,
         "previous": list(q.previous()),
+        "window": q.window(),
         "grain": grain,
         "confidence": q.confidence,
         "min_answers": q.min_answers,

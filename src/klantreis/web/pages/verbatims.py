@@ -4,15 +4,15 @@ them with personal data masked (:mod:`klantreis.services.masking`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from klantreis.analytics.backend import json_text
+from klantreis.analytics.scope import predicates
 from klantreis.services.masking import mask_record, mask_text
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
-from klantreis.web.pages.options import filter_options, newest_answer
+from klantreis.web.pages.options import filter_options, newest_answer_day
 
 router = APIRouter()
 NAV = NavItem("/verbatims", "nav.verbatims", order=40)
@@ -51,18 +51,13 @@ def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
     t = events.filter(
         events.kind.isin(list(COMMENT_KINDS)), events.text.notnull(), events.text != ""
     )
-    since, until = params.window(newest_answer(ctx))
-    preds = []
-    if since is not None:
-        preds.append(t.occurred_at >= since)
-    if until is not None:
-        preds.append(t.occurred_at <= until)
-    for name in ("channel", "touchpoint", "owner", "metric"):
-        value = getattr(params, name)
-        if value:
-            preds.append(t[name] == value)
-    if params.segment:
-        preds.append(json_text(t, "segment") == params.segment)
+    scope = replace(
+        params.scope(newest_answer_day(ctx)),
+        touchpoints=(params.touchpoint,) if params.touchpoint else (),
+        owners=(params.owner,) if params.owner else (),
+        metrics=(params.metric,) if params.metric else (),
+    )
+    preds = predicates(events, t, scope, ctx.app.journey, ctx.app.journey.timezone)
     if params.q:
         preds.append(t.text.lower().contains(params.q.lower()))
     return t.filter(*preds) if preds else t
