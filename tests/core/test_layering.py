@@ -11,11 +11,35 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "klantreis"
 
 #: package -> packages it must never import.
 FORBIDDEN = {
-    "model": ["store", "analytics", "services", "contacts", "web", "cli", "demo", "ingest", "app"],
-    "store": ["analytics", "services", "contacts", "web", "cli", "demo", "ingest", "app"],
-    "analytics": ["services", "web", "cli", "demo", "app"],
+    "model": [
+        "store",
+        "analytics",
+        "services",
+        "access",
+        "export",
+        "contacts",
+        "web",
+        "cli",
+        "demo",
+        "ingest",
+        "app",
+    ],
+    "store": [
+        "analytics",
+        "services",
+        "access",
+        "export",
+        "contacts",
+        "web",
+        "cli",
+        "demo",
+        "ingest",
+        "app",
+    ],
+    "analytics": ["services", "access", "export", "web", "cli", "demo", "app"],
     "contacts": ["web", "cli"],
     "services": ["web", "cli"],
+    "access": ["web", "cli", "demo", "app"],
     "ingest": ["web", "cli"],
 }
 

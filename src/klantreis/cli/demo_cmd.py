@@ -77,8 +77,8 @@ def _serve(settings: object) -> None:
             " stored. / De webapp is niet beschikbaar; de demodata is opgeslagen."
         )
         return
+    from klantreis.access.accounts import ensure_demo_accounts
     from klantreis.app import App
-    from klantreis.services.accounts import ensure_demo_accounts
 
     with App(settings) as app:  # type: ignore[arg-type]
         passwords = ensure_demo_accounts(app.store)

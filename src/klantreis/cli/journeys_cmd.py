@@ -1,6 +1,6 @@
 """``klantreis journeys ...`` and ``klantreis export``: thin wrappers around
 :mod:`klantreis.analytics.discovery`, ``promises``, ``impact``, ``timeline`` and
-:mod:`klantreis.services.export`."""
+:mod:`klantreis.export`."""
 
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ def timeline(
 )
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
 def export(db_path: str | None, journey_config: str | None, fmt: str, out: str) -> None:
-    from klantreis.services.export import export_log
+    from klantreis.export import export_log
 
     with _app(db_path, journey_config) as app:
         result = export_log(app.events_table(), out, fmt)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
 """``klantreis serve``, ``klantreis user ...`` and ``klantreis token ...``: thin wrappers over
-:func:`klantreis.web.serve` and :mod:`klantreis.services.accounts`."""
+:func:`klantreis.web.serve` and :mod:`klantreis.access.accounts`."""
 
 from __future__ import annotations
 
@@ -58,8 +58,8 @@ def serve(
 
 
 def _print_demo_accounts(settings: object) -> None:
+    from klantreis.access.accounts import ensure_demo_accounts
     from klantreis.app import App
-    from klantreis.services.accounts import ensure_demo_accounts
 
     with App(settings) as app:  # type: ignore[arg-type]
         for name, password in ensure_demo_accounts(app.store).items():
@@ -123,7 +123,7 @@ def user_add(
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
-    from klantreis.services.accounts import AccountError, add_user
+    from klantreis.access.accounts import AccountError, add_user
 
     if password is None:
         password = _read_password(password_stdin)
@@ -138,7 +138,7 @@ def user_add(
 @user.command("list", help="List users: name, role and state (active or disabled).")
 @store_options
 def user_list(db_path: str | None, journey_config: str | None) -> None:
-    from klantreis.services.accounts import ensure_schema, list_users
+    from klantreis.access.accounts import ensure_schema, list_users
 
     with _open_app(db_path, journey_config) as app:
         ensure_schema(app.store)
@@ -157,7 +157,7 @@ def user_list(db_path: str | None, journey_config: str | None) -> None:
 def user_passwd(
     name: str, password_stdin: bool, db_path: str | None, journey_config: str | None
 ) -> None:
-    from klantreis.services.accounts import AccountError, get_user, set_password
+    from klantreis.access.accounts import AccountError, get_user, set_password
 
     with _open_app(db_path, journey_config) as app:
         if get_user(app.store, name) is None:
@@ -171,7 +171,7 @@ def user_passwd(
 
 
 def _set_disabled(name: str, disabled: bool, db_path: str | None, jc: str | None) -> None:
-    from klantreis.services.accounts import AccountError, set_disabled
+    from klantreis.access.accounts import AccountError, set_disabled
 
     with _open_app(db_path, jc) as app:
         try:
@@ -235,7 +235,7 @@ def token_create(
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
-    from klantreis.services.accounts import AccountError, create_token
+    from klantreis.access.accounts import AccountError, create_token
 
     with _open_app(db_path, journey_config) as app:
         try:
@@ -265,7 +265,7 @@ def _when(value: object) -> str:
 @click.option("--active", is_flag=True, help="Leave out revoked tokens.")
 @store_options
 def token_list(active: bool, db_path: str | None, journey_config: str | None) -> None:
-    from klantreis.services.accounts import ensure_schema, list_tokens
+    from klantreis.access.accounts import ensure_schema, list_tokens
 
     with _open_app(db_path, journey_config) as app:
         ensure_schema(app.store)
@@ -289,7 +289,7 @@ def token_list(active: bool, db_path: str | None, journey_config: str | None) ->
 @click.argument("token_id")
 @store_options
 def token_revoke(token_id: str, db_path: str | None, journey_config: str | None) -> None:
-    from klantreis.services.accounts import revoke_token
+    from klantreis.access.accounts import revoke_token
 
     with _open_app(db_path, journey_config) as app:
         info = revoke_token(app.store, token_id)

@@ -1,1 +1,2 @@
-"""Use cases (ingest, surveys, cases, notifications): orchestration, no SQL."""
+"""Ingest orchestration (``services.ingest``); accounts and masking moved to ``klantreis.access``,
+export to ``klantreis.export``."""

@@ -26,7 +26,7 @@ Adding a page (e.g. journeys, contacts)
    parameters; ``charts=`` builds Vega-Lite specs from the data for the template
    (``klantreis.web.charts``). Page data is reused while the store is unchanged
    (``PageCache``); pass ``cache=False`` for data that must always be fresh.
-   Mask personal data when ``not ctx.sees_personal_data`` (``klantreis.services.masking``).
+   Mask personal data when ``not ctx.sees_personal_data`` (``klantreis.access.masking``).
 2. Add a template ``klantreis/web/templates/<name>.html`` that ``{% extends "base.html" %}``;
    render charts with ``{{ chart(charts.name) }}`` (see ``macros.html``).
 3. Add its texts to ``web/i18n/nl.json`` and ``web/i18n/en.json`` (same keys in both).

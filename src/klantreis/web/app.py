@@ -13,8 +13,8 @@ from typing import Any, cast
 import jinja2
 from fastapi import FastAPI
 
+from klantreis.access import accounts
 from klantreis.app import App
-from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web import PAGE_MODULES
 from klantreis.web.envelope import install_error_handlers

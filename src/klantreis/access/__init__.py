@@ -1,0 +1,1 @@
+"""Who may do what: accounts and roles (``accounts``), masking of personal data (``masking``)."""
