@@ -140,7 +140,7 @@ def demo(
     as_json: bool,
 ) -> None:
     from klantreis.app import App
-    from klantreis.cli.main import settings_from_options  # not at import: main imports us
+    from klantreis.cli.options import settings_from_options
     from klantreis.demo.runner import DEFAULT_ORDERS, DemoConflictError, run_demo
 
     now = parse_until(until)
