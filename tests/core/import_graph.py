@@ -3,12 +3,13 @@
 Shared by the layering test and the import-cycle test. Only imports that run when a module is
 loaded count: imports inside functions and under ``if TYPE_CHECKING:`` are left out (they are
 how a module reaches upwards lazily or for type hints only); ``deferred=True`` adds the imports
-inside functions, never those under ``TYPE_CHECKING``.
+inside functions and ``type_hints=True`` those under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -29,15 +30,18 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _import_nodes(tree: ast.Module, deferred: bool) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Import statements outside ``if TYPE_CHECKING:``; with ``deferred=False`` only those
-    that run when the module is loaded (not inside a function or class body)."""
+def _import_nodes(
+    tree: ast.Module, deferred: bool, type_hints: bool = False
+) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements; with ``deferred=False`` only those that run when the module is
+    loaded (not inside a function body); with ``type_hints=False`` none under
+    ``if TYPE_CHECKING:``."""
     stack: list[ast.AST] = list(tree.body)
     while stack:
         node = stack.pop()
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
-        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+        elif isinstance(node, ast.If) and _is_type_checking(node.test) and not type_hints:
             stack.extend(node.orelse)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             if deferred:  # a body that runs later, when the function is called
@@ -46,15 +50,31 @@ def _import_nodes(tree: ast.Module, deferred: bool) -> Iterator[ast.Import | ast
             stack.extend(ast.iter_child_nodes(node))
 
 
+@functools.lru_cache(maxsize=4096)
+def _imported_names(
+    source: str, module: str, is_package: bool, deferred: bool, type_hints: bool
+) -> frozenset[str]:
+    return frozenset(
+        imported_names(
+            source, module, is_package=is_package, deferred=deferred, type_hints=type_hints
+        )
+    )
+
+
 def imported_names(
-    source: str, module: str, *, is_package: bool = False, deferred: bool = False
+    source: str,
+    module: str,
+    *,
+    is_package: bool = False,
+    deferred: bool = False,
+    type_hints: bool = False,
 ) -> set[str]:
     """Absolute dotted names ``module`` imports; ``from a import b`` gives ``a.b`` and ``a``
     (``a.b`` matters only when it is a module, see :func:`import_graph`)."""
     tree = ast.parse(source)
     names: set[str] = set()
     package = module if is_package else module.rpartition(".")[0]
-    for node in _import_nodes(tree, deferred):
+    for node in _import_nodes(tree, deferred, type_hints):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
             continue
@@ -69,10 +89,15 @@ def imported_names(
 
 
 def import_graph(
-    src: Path = SRC, *, deferred: bool = False, extra: Mapping[str, str] | None = None
+    src: Path = SRC,
+    *,
+    deferred: bool = False,
+    type_hints: bool = False,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, set[str]]:
-    """Module -> the klantreis modules it imports. ``extra`` adds modules given as source text
-    (name -> text), so a test can plant one without writing into the package."""
+    """Module -> the klantreis modules it imports (see :func:`imported_names` for ``deferred``
+    and ``type_hints``). ``extra`` adds modules given as source text (name -> text), so a test
+    can plant one without writing into the package."""
     sources = {
         module_name(p, src): (p.read_text(encoding="utf-8"), p.name == "__init__.py")
         for p in sorted((src / PACKAGE).rglob("*.py"))
@@ -81,7 +106,7 @@ def import_graph(
         sources[name] = (text, False)
     graph: dict[str, set[str]] = {}
     for name, (text, is_package) in sources.items():
-        found = imported_names(text, name, is_package=is_package, deferred=deferred)
+        found = _imported_names(text, name, is_package, deferred, type_hints)
         graph[name] = {m for m in found if m in sources and m != name}
         # ``from pkg import sub`` names the module pkg.sub; drop the bare pkg then unless a
         # non-module name was imported from it too.
