@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -93,10 +93,10 @@ def output_options(func: F) -> F:
         click.option("--json", "as_json", is_flag=True, help="Print JSON (= --format json)."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV (= --format csv)."),
     ]
-    decorated: Any = wrapper
+    decorated: Callable[..., Any] = wrapper
     for option in reversed(options):
         decorated = option(decorated)
-    return decorated  # type: ignore[no-any-return]
+    return cast(F, decorated)
 
 
 def resolve_output(output_format: str | None, as_json: bool, as_csv: bool) -> str:

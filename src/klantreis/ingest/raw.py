@@ -33,7 +33,7 @@ class RawBatch:
 
     @property
     def rows_read(self) -> int:
-        return self.table.num_rows + len(self.rejects)
+        return int(self.table.num_rows) + len(self.rejects)
 
 
 def slug(text: str | None) -> str | None:
