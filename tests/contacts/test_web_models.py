@@ -20,7 +20,7 @@ from .helpers import contact, event, load
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 web = pytest.importorskip("klantreis.web")
-accounts = pytest.importorskip("klantreis.services.accounts")
+accounts = pytest.importorskip("klantreis.access.accounts")
 contacts_models = pytest.importorskip("klantreis.web.pages.contacts_models")
 
 PASSWORDS = {"analyst": "analyst-pass-1", "viewer": "viewer-pass-1"}

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conftest import PASSWORDS, bearer
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.cli.main import cli
-from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web.security import LoginThrottle
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.cli.main import cli
-from klantreis.services import accounts
 from klantreis.settings import Settings
 
 

@@ -31,12 +31,12 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from klantreis.analytics.discovery import (
+from klantreis.analytics.discovery_tables import (
     VARIANT_SEP,
     Discovery,
-    _finish_variants,
-    _sort_activity_counts,
-    _sorted_edges,
+    finish_variants,
+    sort_activity_counts,
+    sort_edges,
 )
 from klantreis.analytics.journeys import ACTIVITIES
 from klantreis.store import EventStore
@@ -240,21 +240,21 @@ class JourneyIndex:
 
     def _dfg(self, a: str, sel: _Selection) -> pa.Table:
         if sel.where:
-            return _sorted_edges(sel.query(_DFG_SQL.format(a=a, where=sel.where)))
+            return sort_edges(sel.query(_DFG_SQL.format(a=a, where=sel.where)))
         cached_sql = (
             "SELECT source, target, count, mean_s, median_s, p90_s"
             f" FROM journey_dfg WHERE activity = '{a}'"
         )
         cached = sel.query(cached_sql)
         if cached.num_rows:
-            return _sorted_edges(cached)
+            return sort_edges(cached)
         with self.store.transaction() as con:
             _rows(con, f"DELETE FROM journey_dfg WHERE activity = '{a}'")
             _rows(
                 con,
                 f"INSERT INTO journey_dfg SELECT '{a}', * FROM ({_DFG_SQL.format(a=a, where='')})",
             )
-        return _sorted_edges(sel.query(cached_sql))
+        return sort_edges(sel.query(cached_sql))
 
     def journey_count(self, journeys: ir.Table | None = None) -> int:
         with self._selection(journeys) as sel:
@@ -286,13 +286,13 @@ class JourneyIndex:
         out = pa.table(
             {"variant": pa.array(paths, pa.list_(pa.string())), "count": table.column("count")}
         )
-        return _finish_variants(out, total, top)
+        return finish_variants(out, total, top)
 
     @staticmethod
     def _ends(a: str, sel: _Selection) -> tuple[pa.Table, pa.Table]:
         """Start and end activities, from each journey's first and last step."""
         first, last = (
-            _sort_activity_counts(
+            sort_activity_counts(
                 sel.query(
                     f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
                     f"{sel.where_first} GROUP BY ALL"

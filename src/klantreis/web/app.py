@@ -13,13 +13,13 @@ from typing import Any, cast
 import jinja2
 from fastapi import FastAPI
 
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.ingest.writer import EventWriter
-from klantreis.services import accounts
 from klantreis.settings import Settings
-from klantreis.web import PAGE_MODULES
-from klantreis.web.envelope import install_error_handlers
+from klantreis.web.errors import install_error_handlers
 from klantreis.web.pagekit import NavItem, PageCache
+from klantreis.web.pages import PAGE_MODULES
 from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security
 

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from klantreis.analytics.scope import NAMED_WINDOWS, Scope, parse_scope
 from klantreis.app import App
-from klantreis.web.envelope import ApiError, ok_response
+from klantreis.web.envelope import ApiError, ok_response, to_jsonable
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
 from klantreis.web.security import CSRF_COOKIE, Principal
 
@@ -144,8 +144,6 @@ def require_role(*roles: str) -> Callable[[Request], PageContext]:
 
 def json_script(value: Any) -> Markup:
     """JSON safe to place inside <script type="application/json">."""
-    from klantreis.web.envelope import to_jsonable
-
     text = json.dumps(to_jsonable(value), ensure_ascii=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)

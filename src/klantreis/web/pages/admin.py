@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from klantreis.services import accounts
+from klantreis.access import accounts
 from klantreis.web.envelope import ApiError
 from klantreis.web.pagekit import NavItem, PageContext, page_context, render_html, require_role
 

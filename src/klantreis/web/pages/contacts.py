@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from klantreis.access.masking import mask_text
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.labels import label_record, labelling_queue
 from klantreis.contacts.models import ModelRegistry, models_dir_for
@@ -22,7 +23,6 @@ from klantreis.contacts.reports import contacts_overview
 from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
 from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
 from klantreis.ingest.writer import Rejected
-from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
     NavItem,

@@ -16,12 +16,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from klantreis.access.masking import mask_customer_id, mask_record
 from klantreis.analytics import discovery, promises
 from klantreis.analytics.impact import impact_ranking
 from klantreis.analytics.journey_index import open_index
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
-from klantreis.services.masking import mask_customer_id, mask_record
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from klantreis.services import accounts
+from klantreis.access import accounts
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import PageContext
 from klantreis.web.pages import admin as admin_page

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from klantreis.services import accounts
+from klantreis.access import accounts
 from klantreis.web.pagekit import PageContext, anonymous_context, render_html
 from klantreis.web.security import SESSION_COOKIE, SESSION_MAX_AGE
 
