@@ -107,7 +107,7 @@ def anonymous_context(request: Request) -> PageContext:
     lang = pick_language(
         request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), app.settings.language
     )
-    return PageContext(app, None, lang, Translator(lang, app.settings.timezone), request)
+    return PageContext(app, None, lang, Translator(lang, app.defaults.timezone), request)
 
 
 def page_context(request: Request) -> PageContext:

@@ -67,8 +67,8 @@ class _Query:
         self.since, self.until = params.window(newest_answer(ctx))
         if self.until is not None:
             self.until = self.until + timedelta(seconds=1)
-        self.min_answers = ctx.app.settings.min_answers
-        self.confidence = ctx.app.settings.confidence
+        self.min_answers = ctx.app.defaults.min_answers
+        self.confidence = ctx.app.defaults.confidence
 
     def previous(self) -> tuple[datetime | None, datetime | None]:
         if self.since is None or self.until is None:
