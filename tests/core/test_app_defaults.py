@@ -52,8 +52,7 @@ def fill(app: App) -> None:
 def cli_nps(db: Path, journey: Path) -> dict[str, Any]:
     result = CliRunner().invoke(
         cli,
-        ["metrics", "--metric", "nps", "--json", "--db", str(db)]
-        + ["--config", str(journey)],
+        ["metrics", "--metric", "nps", "--json", "--db", str(db), "--config", str(journey)],
         env={"KLANTREIS_MIN_ANSWERS": None},
     )
     assert result.exit_code == 0, result.output
@@ -125,7 +124,9 @@ def test_an_explicit_setting_wins_over_the_journey(
     assert defaults.min_answers == expected
     assert defaults.timezone == "UTC"  # the time zone follows the journey when not set
     zoned = Settings.load(
-        env={"KLANTREIS_TIMEZONE": "Europe/Amsterdam"}, db_path=":memory:", journey_config=str(journey)
+        env={"KLANTREIS_TIMEZONE": "Europe/Amsterdam"},
+        db_path=":memory:",
+        journey_config=str(journey),
     )
     with App(zoned) as app:  # set explicitly: wins, and the analytics follow it
         assert app.defaults.timezone == app.journey.timezone == "Europe/Amsterdam"
