@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-__all__ = ["Caches"]
+__all__ = ["Caches", "Results"]
 
 T = TypeVar("T")
 
@@ -43,3 +43,38 @@ class Caches:
         changed, such as a new classifier version)."""
         with self._lock:
             self._entries.clear()
+
+
+class Results:
+    """Results per key computed at one store version: kept while :meth:`Caches.version`
+    stays the same, all dropped when it changes; at most ``size`` (oldest dropped first)."""
+
+    def __init__(self, caches: Caches, size: int = 16) -> None:
+        self._caches, self.size = caches, size
+        self._lock = threading.Lock()
+        self._version: Hashable = None
+        self._entries: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The result of ``key`` at the store's current version (``build()`` on a miss)."""
+        version = self._caches.version()
+        with self._lock:
+            if version != self._version:
+                self._entries, self._version = {}, version
+            if key in self._entries:
+                hit: T = self._entries[key]
+                return hit
+        value = build()
+        with self._lock:
+            if self._version == version:
+                while len(self._entries) >= self.size:
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries[key] = value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)

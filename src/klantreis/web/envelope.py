@@ -119,8 +119,9 @@ async def _api_error(request: Request, exc: Exception) -> Any:
 def _forbidden_page(request: Request) -> Any:
     """The translated 'not for your role' page for a logged-in person (None: use JSON)."""
     from klantreis.web.pagekit import anonymous_context, render_html
+    from klantreis.web.state import web_state
 
-    principal = request.app.state.security.principal(request)
+    principal = web_state(request).security.principal(request)
     if principal is None or principal.via != "session":
         return None
     ctx = anonymous_context(request)

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 
 from klantreis.model.events import EVENT_COLUMNS, derive_event_id
 from klantreis.web.envelope import ApiError, error_response, ok_response
+from klantreis.web.state import web_state
 from klantreis.web.writer import Rejected
 
 __all__ = ["PATH", "IngestFastPath", "ingest", "router"]
@@ -115,13 +116,13 @@ async def ingest(
 ) -> dict[str, int]:
     """Check the token, read and parse the body, and wait for the writer's commit."""
     _require_ingest(state, authorization)
-    body = await _read_body(chunks, content_length, state.klantreis.settings.max_request_bytes)
+    body = await _read_body(chunks, content_length, state.app.settings.max_request_bytes)
     return await _store(state, body)
 
 
 async def _store(state: Any, body: bytes) -> dict[str, int]:
     """Parse the body, hand the events to the writer and wait for its commit."""
-    records = _records(body, state.klantreis.settings.max_request_events)
+    records = _records(body, state.app.settings.max_request_events)
     try:
         result = await state.writer.submit(records)
     except Rejected as exc:
@@ -142,7 +143,7 @@ async def _store(state: Any, body: bytes) -> dict[str, int]:
 )
 async def post_events(request: Request) -> Response:
     data = await ingest(
-        request.app.state,
+        web_state(request),
         request.headers.get("authorization"),
         request.headers.get("content-length"),
         request.stream(),
@@ -179,7 +180,7 @@ class IngestFastPath:
                 declared = value.decode("latin-1")
         try:
             _require_ingest(self.state, authorization)
-            limit = self.state.klantreis.settings.max_request_bytes
+            limit = self.state.app.settings.max_request_bytes
             body = await _receive_body(receive, declared, limit)
             data = await _store(self.state, body)
         except ApiError as exc:
