@@ -95,6 +95,20 @@ class App:
     def close(self) -> None:
         self.store.close()
 
+    def index_cache(self) -> Any:
+        """The CX index's fast-path cache of this store (an ``index_cache.StoreCache`` in
+        :attr:`caches`); pass it as ``cache=`` to ``cx_index``/``index_movers``."""
+        from klantreis.analytics.index_cache import StoreCache
+
+        return self.caches.get("cx_index", lambda: StoreCache("events", self.store.version))
+
+    def cx_index(self, **kw: Any) -> Any:
+        """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
+        from klantreis.analytics.cx_index import cx_index
+
+        kw.setdefault("cache", self.index_cache())
+        return cx_index(self.events_table(), self.journey, **kw)
+
     def events_table(self) -> Any:
         """The event log as an Ibis table on this App's DuckDB store."""
         from klantreis.analytics.backend import duckdb_events

@@ -549,6 +549,7 @@ def cx_index(
     mover_limit: int = 5,
     with_movers: bool = True,
     fast: bool = True,
+    cache: ic.StoreCache | None = None,
 ) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
     answers), with per-touchpoint/owner/channel series and the movers of the last
@@ -559,9 +560,10 @@ def cx_index(
     ``since``/``until`` override ``days``/the default end (ValueError when since > until).
     ``with_movers=False`` skips the movers and their driver queries (most of the engine
     time on a large store); ``movers`` is then None.
-    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cached,
-    incrementally refreshed cells and results; the same numbers); ``fast=False`` forces the
-    portable engine queries (the reference the fast path is tested against).
+    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cells and
+    results, kept and incrementally refreshed in ``cache``, the App's ``app.index_cache()``;
+    the same numbers); ``fast=False`` forces the portable engine queries (the reference the
+    fast path is tested against).
     Never raises on an empty store or filters matching nothing: the result then has
     ``empty`` True and no series.
 
@@ -590,6 +592,7 @@ def cx_index(
         lambda hit: _cx_index(
             events, journey, until, days, base, filters, mover_window, mover_limit, with_movers, hit
         ),
+        cache,
     )
 
 
@@ -659,9 +662,11 @@ def index_movers(
     filters: Mapping[str, Any] | None = None,
     limit: int = 5,
     fast: bool = True,
+    cache: ic.StoreCache | None = None,
 ) -> MoversResult | None:
     """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
-    days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
+    days before. None when no answer matches the filters. ``fast``, ``cache``: see
+    :func:`cx_index`."""
     filters = dict(filters or {})
     key = ("index_movers", until, window, base, ic.freeze(filters), limit)
     return ic.cached_call(
@@ -670,6 +675,7 @@ def index_movers(
         fast,
         key,
         lambda hit: _index_movers(events, journey, until, window, base, filters, limit, hit),
+        cache,
     )
 
 

@@ -117,13 +117,12 @@ def _version() -> str:
 def warm_up(app: App) -> threading.Thread:
     """Compute the overview page's CX index once in the background, so that the first
     visitor does not pay the cold computation (seconds on 10M events); later calls reuse the
-    index cache until new events arrive."""
-    from klantreis.analytics.cx_index import cx_index
+    App's index cache until new events arrive."""
     from klantreis.web.pagekit import PERIODS
 
     def run() -> None:
         try:
-            cx_index(app.events_table(), app.journey, days=PERIODS["90d"] or 90, filters={})
+            app.cx_index(days=PERIODS["90d"] or 90, filters={})
         except Exception:  # a failed warm-up only means a slower first page
             log.warning("warming up the CX index failed", exc_info=True)
 

@@ -68,7 +68,11 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     """The index now, its change today and over the period, its series and its movers."""
     days = PERIODS.get(params.period) or _ALL_DAYS
     result = cx_index(
-        ctx.events(), ctx.app.journey, days=days, filters=index_filters(params)
+        ctx.events(),
+        ctx.app.journey,
+        days=days,
+        filters=index_filters(params),
+        cache=ctx.app.index_cache(),
     ).to_dict()
     movers = result.get("movers") or {}
     return {
