@@ -102,6 +102,16 @@ class App:
 
         return self.caches.get("cx_index", lambda: StoreCache("events", self.store.version))
 
+    def journey_index(self) -> Any:
+        """The store's journey index (``analytics.journey_index``), refreshed when the store
+        changed; None when the store cannot hold one (read-only)."""
+        from klantreis.analytics.journey_index import JourneyIndex, open_index
+
+        index = self.caches.get(
+            "journey_index", lambda: JourneyIndex(self.store, self.store.version)
+        )
+        return open_index(self.store, index)
+
     def cx_index(self, **kw: Any) -> Any:
         """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
         from klantreis.analytics.cx_index import cx_index

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Query
 
 from klantreis.analytics import discovery, promises
 from klantreis.analytics.impact import impact_ranking
-from klantreis.analytics.journey_index import open_index
 from klantreis.analytics.journeys import JourneyFilter
 from klantreis.analytics.timeline import timeline
 from klantreis.caches import Results
@@ -85,7 +84,7 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _discovery(ctx: PageContext, params: JourneyParams, flt: JourneyFilter) -> dict[str, Any]:
     events, journey = ctx.app.events_table(), ctx.app.journey
-    index = open_index(ctx.app.store)
+    index = ctx.app.journey_index()
     d = discovery.discover(
         events,
         journey,
