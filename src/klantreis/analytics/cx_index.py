@@ -521,6 +521,7 @@ def cx_index(
     mover_limit: int = 5,
     with_movers: bool = True,
     fast: bool = True,
+    cache: ic.StoreCache | None = None,
 ) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
     answers; the scope's ``until``/``as_of`` when set), with per-touchpoint/owner/channel series and the movers of the last
@@ -532,9 +533,10 @@ def cx_index(
     default end (ValueError when since > until).
     ``with_movers=False`` skips the movers and their driver queries (most of the engine
     time on a large store); ``movers`` is then None.
-    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cached,
-    incrementally refreshed cells and results; the same numbers); ``fast=False`` forces the
-    portable engine queries (the reference the fast path is tested against).
+    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cells and
+    results, kept and incrementally refreshed in ``cache``, the App's ``app.index_cache()``;
+    the same numbers); ``fast=False`` forces the portable engine queries (the reference the
+    fast path is tested against).
     Never raises on an empty store or filters matching nothing: the result then has
     ``empty`` True and no series.
 
@@ -554,7 +556,12 @@ def cx_index(
         with_movers=with_movers,
     )
     return ic.cached_call(
-        events, journey, fast, ("cx_index", call), lambda hit: _cx_index(events, journey, call, hit)
+        events,
+        journey,
+        fast,
+        ("cx_index", call),
+        lambda hit: _cx_index(events, journey, call, hit),
+        cache,
     )
 
 
@@ -604,9 +611,11 @@ def index_movers(
     filters: Scope | Mapping[str, Any] | None = None,
     limit: int = 5,
     fast: bool = True,
+    cache: ic.StoreCache | None = None,
 ) -> MoversResult | None:
     """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
-    days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
+    days before. None when no answer matches the filters. ``fast``, ``cache``: see
+    :func:`cx_index`."""
     scope = as_scope(filters)
     call = _Call(
         scope=replace(scope, as_of=until, period=None) if until else replace(scope, period=None),
@@ -621,6 +630,7 @@ def index_movers(
         fast,
         ("index_movers", call),
         lambda hit: _index_movers(events, journey, call, hit),
+        cache,
     )
 
 

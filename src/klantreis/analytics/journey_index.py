@@ -21,7 +21,7 @@ back to a full rebuild if anything does not add up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -114,14 +114,29 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 class JourneyIndex:
-    """The journey index of one store. Cheap to create; ``ensure()`` brings it up to date."""
+    """The journey index of one store. Cheap to create; ``ensure()`` brings it up to date.
 
-    def __init__(self, store: EventStore) -> None:
+    ``version`` (the store's fingerprint, ``EventStore.version``; the App passes it) lets
+    ``ensure()`` skip its write transaction and count query while the store is unchanged."""
+
+    def __init__(self, store: EventStore, version: Callable[[], Hashable] | None = None) -> None:
         self.store = store
+        self.version = version
+        self._current: tuple[Hashable, int] | None = None  # (version, events) last ensured
 
     # -- maintenance ---------------------------------------------------------------------
     def ensure(self) -> RefreshResult:
         """Refresh when the event count changed since the last refresh (else do nothing)."""
+        if self.version is None:
+            return self._ensure()
+        seen = self.version()  # before the refresh: a write after it moves the next one
+        if self._current is not None and self._current[0] == seen:
+            return RefreshResult("current", 0, self._current[1])
+        result = self._ensure()
+        self._current = (seen, result.events)
+        return result
+
+    def _ensure(self) -> RefreshResult:
         with self.store.transaction() as con:
             state = self._state(con)
             n = _count(con, "SELECT count(*) FROM events")
@@ -156,6 +171,7 @@ class JourneyIndex:
 
     def rebuild(self) -> RefreshResult:
         """Drop and rebuild the whole index."""
+        self._current = None
         with self.store.transaction() as con:
             self._state(con)
             n = _count(con, "SELECT count(*) FROM events")
@@ -341,9 +357,10 @@ def _column(activity: str) -> str:
     return activity
 
 
-def open_index(store: EventStore) -> JourneyIndex | None:
-    """The store's journey index, refreshed; None when the store cannot hold one (read-only)."""
-    index = JourneyIndex(store)
+def open_index(store: EventStore, index: JourneyIndex | None = None) -> JourneyIndex | None:
+    """The store's journey index (``index``, e.g. the App's, or a new one), refreshed; None
+    when the store cannot hold one (read-only)."""
+    index = index or JourneyIndex(store)
     try:
         index.ensure()
     except duckdb.Error as exc:

@@ -82,9 +82,8 @@ def _filter(
 
 def _discover(app: Any, flt: Any, activity: str, top: int | None, use_index: bool) -> Any:
     from klantreis.analytics.discovery import discover
-    from klantreis.analytics.journey_index import open_index
 
-    index = open_index(app.store) if use_index else None
+    index = app.journey_index() if use_index else None
     try:
         return discover(
             app.events_table(),

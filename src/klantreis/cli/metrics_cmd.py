@@ -206,7 +206,7 @@ def metrics(
             )
             return
         title = {"matrix": "NPS x CES", "contacts": "contacts / 100 journeys"}.get(view, metric)
-        level = confidence or app.settings.confidence
+        level = confidence or app.defaults.confidence
         caption = (
             f"{level:.0%} betrouwbaarheidsinterval"
             if language == "nl"

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from klantreis.web.envelope import ApiError, error_response
 from klantreis.web.pagekit import anonymous_context, render_html
+from klantreis.web.state import web_state
 
 __all__ = ["install_error_handlers"]
 
@@ -46,7 +47,7 @@ async def _api_error(request: Request, exc: Exception) -> Any:
 
 def _forbidden_page(request: Request) -> Any:
     """The translated 'not for your role' page for a logged-in person (None: use JSON)."""
-    principal = request.app.state.security.principal(request)
+    principal = web_state(request).security.principal(request)
     if principal is None or principal.via != "session":
         return None
     ctx = anonymous_context(request)

@@ -61,7 +61,12 @@ def _components(result: dict[str, Any], lang: str) -> dict[str, list[dict[str, A
 
 def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     """The index now, its change today and over the period, its series and its movers."""
-    result = cx_index(ctx.events(), ctx.app.journey, filters=index_scope(ctx, params)).to_dict()
+    result = cx_index(
+        ctx.events(),
+        ctx.app.journey,
+        filters=index_scope(ctx, params),
+        cache=ctx.app.index_cache(),
+    ).to_dict()
     movers = result.get("movers") or {}
     names = Names(ctx.app.journey, ctx.t)
     return {
