@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from klantreis.services import accounts
+from klantreis.access import accounts
 
 from klantreis.app import App, MetricDefaults
 from klantreis.cli.main import cli
