@@ -231,6 +231,15 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
+def years_ahead(now: datetime, years: int) -> datetime:
+    """``now`` moved ``years`` calendar years on; 29 February becomes 28 February when the
+    target year is not a leap year (``datetime.replace`` would raise)."""
+    try:
+        return now.replace(year=now.year + years)
+    except ValueError:  # 29 February -> a year without one
+        return now.replace(year=now.year + years, day=28)
+
+
 def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationResult:
     """Check every row; the first failing rule of a row is its reason.
 
@@ -241,7 +250,7 @@ def validate_events(table: pa.Table, now: datetime | None = None) -> ValidationR
     """
     table = conform(table)
     now = now or datetime.now(UTC)
-    latest = now.replace(year=now.year + LATEST_YEARS_AHEAD)
+    latest = years_ahead(now, LATEST_YEARS_AHEAD)
     n = table.num_rows
     reasons = _Reasons(n)
     mark = reasons.mark
@@ -326,7 +335,7 @@ def quick_valid(
         now = now or datetime.now(UTC)
         bounds_ts = pc.min_max(ts)
         earliest, latest = bounds_ts["min"].as_py(), bounds_ts["max"].as_py()
-        if earliest < EARLIEST or latest > now.replace(year=now.year + LATEST_YEARS_AHEAD):
+        if earliest < EARLIEST or latest > years_ahead(now, LATEST_YEARS_AHEAD):
             return False
     attrs = table.column("attrs")
     if attrs.null_count != len(attrs):
@@ -363,7 +372,7 @@ def validation_reason_sql(now: datetime | None = None, known_kinds: Iterable[str
     kind_rule = f"NOT regexp_matches(kind, {_sql_text(KIND_PATTERN.pattern)})"
     if spared:
         kind_rule = f"kind NOT IN ({', '.join(map(_sql_text, spared))}) AND {kind_rule}"
-    latest = now.replace(year=now.year + LATEST_YEARS_AHEAD)
+    latest = years_ahead(now, LATEST_YEARS_AHEAD)
     known = ", ".join(_sql_text(m) for m in METRIC_RANGES)
     rules = [
         ("event_id IS NULL OR length(event_id) = 0", "missing event_id"),
