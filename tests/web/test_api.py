@@ -429,3 +429,25 @@ def test_builtin_docs_page_without_swagger_bundle(
     resp = client.get("/api/v1/docs")
     assert resp.status_code == 200 and "/api/v1/openapi.json" in resp.text
     assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "q", ["nl91abna0417164300", "0417164300", "12345678", "6-1234", "jansen", "n.jansen@ex"]
+)
+def test_viewer_search_runs_on_the_masked_text(as_user: Any, q: str) -> None:
+    viewer = assert_ok(as_user("viewer").get(f"/api/v1/verbatims?period=all&q={q}"))["data"]
+    analyst = assert_ok(as_user("analyst").get(f"/api/v1/verbatims?period=all&q={q}"))["data"]
+    assert viewer["total"] == 0 and viewer["comments"] == [], q
+    assert analyst["total"] == 1, q
+
+
+def test_viewer_search_counts_what_the_viewer_sees(as_user: Any) -> None:
+    viewer = as_user("viewer")
+    for q in ("terugstorten op [iban]", "[e-mail]", "Bel me op"):
+        data = assert_ok(viewer.get("/api/v1/verbatims", params={"period": "all", "q": q}))
+        assert data["data"]["total"] == 1, q
+        assert "[IBAN]" in data["data"]["comments"][0]["text"]
+    paged = assert_ok(viewer.get("/api/v1/verbatims?period=all&q=opmerking&limit=5&offset=5"))
+    everything = assert_ok(viewer.get("/api/v1/verbatims?period=all&q=opmerking&limit=500"))
+    assert paged["data"]["total"] == everything["data"]["total"] > 10
+    assert paged["data"]["comments"] == everything["data"]["comments"][5:10]

@@ -4,6 +4,7 @@ them with personal data masked (:mod:`klantreis.services.masking`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -63,28 +64,59 @@ def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
             preds.append(t[name] == value)
     if params.segment:
         preds.append(json_text(t, "segment") == params.segment)
-    if params.q:
+    if params.q and (ctx.sees_personal_data or not _BRACKETS.search(params.q)):
+        # For a viewer this is only a pre-filter: a bracket-free piece of a masked text is
+        # a piece of the raw text, so every masked match is among these rows.
         preds.append(t.text.lower().contains(params.q.lower()))
     return t.filter(*preds) if preds else t
+
+
+_BRACKETS = re.compile(r"[\[\]]")
+
+
+def _masked_matches(t: Any, q: str) -> list[str]:
+    """Event ids of the rows of ``t`` whose masked text contains ``q`` (any case), newest
+    first: a viewer searches what a viewer sees."""
+    rows = (
+        t.order_by([t.occurred_at.desc(), t.event_id])
+        .select("event_id", "text")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    needle = q.lower()
+    return [r["event_id"] for r in rows if needle in (mask_text(r["text"]) or "").lower()]
+
+
+def _page(t: Any, params: VerbatimParams) -> tuple[int, list[dict[str, Any]]]:
+    ordered = t.order_by([t.occurred_at.desc(), t.event_id]).select(*COLUMNS)
+    total = int(t.count().to_pyarrow().as_py())
+    page = ordered.limit(params.limit, offset=params.offset).to_pyarrow().to_pylist()
+    return total, page
+
+
+def _viewer_page(t: Any, params: VerbatimParams) -> tuple[int, list[dict[str, Any]]]:
+    if not params.q:
+        return _page(t, params)
+    ids = _masked_matches(t, params.q)
+    wanted = ids[params.offset : params.offset + params.limit]
+    if not wanted:
+        return len(ids), []
+    rows = t.filter(t.event_id.isin(wanted)).select(*COLUMNS).to_pyarrow().to_pylist()
+    by_id = {r["event_id"]: r for r in rows}
+    return len(ids), [by_id[i] for i in wanted if i in by_id]
 
 
 def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
     """Matching comments, newest first (``limit`` from ``offset``), and their total.
 
-    A viewer's search for personal data (an e-mail address, phone number, IBAN, ...) finds
-    nothing: otherwise the number of hits would tell what the masked texts contain."""
-    if params.q and not ctx.sees_personal_data and mask_text(params.q) != params.q:
-        params.q = "\x00no match\x00"
+    A viewer's search runs on the masked texts, so ``total`` counts only what the viewer
+    can see: a search for masked personal data (an e-mail address, phone number, IBAN, ...)
+    finds nothing, and the count tells nothing about what the masks hide."""
     t = _selected(ctx, params)
-    total = int(t.count().to_pyarrow().as_py())
-    page = (
-        t.order_by([t.occurred_at.desc(), t.event_id])
-        .select(*COLUMNS)
-        .limit(params.limit, offset=params.offset)
-        .to_pyarrow()
-        .to_pylist()
-    )
-    if not ctx.sees_personal_data:
+    if ctx.sees_personal_data:
+        total, page = _page(t, params)
+    else:
+        total, page = _viewer_page(t, params)
         page = [mask_record({**r, "journey_id": None}) for r in page]
     return {
         "total": total,
