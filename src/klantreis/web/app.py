@@ -20,7 +20,7 @@ from klantreis.web import PAGE_MODULES
 from klantreis.web.envelope import install_error_handlers
 from klantreis.web.pagekit import NavItem, PageCache
 from klantreis.web.routes.ingest import IngestFastPath
-from klantreis.web.security import Security
+from klantreis.web.security import Security, SecurityHeaders
 from klantreis.web.writer import EventWriter
 
 __all__ = ["create_app", "serve", "server_config"]
@@ -84,12 +84,18 @@ def create_app(
     )
     api.state.klantreis = app
     api.state.writer = writer
-    api.state.security = Security(secret, app.store)
+    api.state.security = Security(
+        secret,
+        app.store,
+        secure_cookies=app.settings.secure_cookies,
+        idle_minutes=app.settings.session_idle_minutes,
+    )
     api.state.templates = _templates()
     api.state.nav = []
     api.state.page_cache = PageCache() if cache_pages else None
     install_error_handlers(api)
     api.add_middleware(IngestFastPath, state=api.state)
+    api.add_middleware(SecurityHeaders)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
         module = importlib.import_module(name)
         api.include_router(module.router)

@@ -17,7 +17,9 @@
   };
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
-    var options = { renderer: "svg", actions: false };
+    // ast + the interpreter: no eval (the Content-Security-Policy allows no 'unsafe-eval');
+    // defaultStyle false: no inline <style> element (nor 'unsafe-inline').
+    var options = { renderer: "svg", actions: false, ast: true, defaultStyle: false };
     if (document.documentElement.lang === "nl") {
       options.formatLocale = NL.formatLocale;
       options.timeFormatLocale = NL.timeFormatLocale;
