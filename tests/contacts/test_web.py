@@ -138,3 +138,11 @@ def test_viewer_queue_with_a_contact_without_text(web_app: App) -> None:
     assert texts.count("") == 2
     assert client.get("/contacts/queue").status_code == 200
     client.__exit__(None, None, None)
+
+
+def test_viewer_queue_shows_handles_not_contact_ids(web_app: App) -> None:
+    client = login(web_app, "viewer", "viewer-pass-1")
+    items = client.get("/api/v1/contacts_queue").json()["data"]["items"]
+    assert items and all(i["contact_id"].startswith("h_") for i in items)
+    assert "J0-C0" not in client.get("/contacts/queue").text
+    client.__exit__(None, None, None)

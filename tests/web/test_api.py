@@ -451,3 +451,14 @@ def test_viewer_search_counts_what_the_viewer_sees(as_user: Any) -> None:
     everything = assert_ok(viewer.get("/api/v1/verbatims?period=all&q=opmerking&limit=500"))
     assert paged["data"]["total"] == everything["data"]["total"] > 10
     assert paged["data"]["comments"] == everything["data"]["comments"][5:10]
+
+
+def test_viewer_sees_event_handles_not_event_ids(as_user: Any) -> None:
+    viewer = assert_ok(as_user("viewer").get("/api/v1/verbatims?period=all&limit=100"))
+    analyst = assert_ok(as_user("analyst").get("/api/v1/verbatims?period=all&limit=100"))
+    raw = {c["event_id"] for c in analyst["data"]["comments"]}
+    shown = [c["event_id"] for c in viewer["data"]["comments"]]
+    assert "pii-1" in raw and all(e.startswith("h_") for e in shown)
+    assert raw.isdisjoint(shown)
+    page = as_user("viewer").get("/verbatims?period=all&limit=100").text
+    assert "pii-1" not in page and "C99999" not in page

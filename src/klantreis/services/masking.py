@@ -20,6 +20,7 @@ withheld), not in free text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,6 +29,8 @@ __all__ = [
     "MASK",
     "PII_FIELDS",
     "PLACEHOLDERS",
+    "SAFE_ATTR_KEYS",
+    "mask_attrs",
     "mask_customer_id",
     "mask_record",
     "mask_text",
@@ -303,11 +306,74 @@ def mask_customer_id(customer_id: str | None) -> str | None:
     return None if customer_id is None else MASK
 
 
+#: ``attrs`` keys a viewer may see (their text values still pass :func:`mask_text`); every
+#: other key's value is replaced by :data:`MASK`, whatever a mapping put there.
+SAFE_ATTR_KEYS = frozenset(
+    {
+        "segment",
+        "reason",
+        "reason_label",
+        "deadline",
+        "promised",
+        "amount",
+        "currency",
+        "carrier",
+        "resolved",
+        "response_minutes",
+        "status",
+        "items",
+        "method",
+        "payment_method",
+        "store",
+        "stage",
+        "priority",
+        "category",
+        "product",
+        "sku",
+        "quantity",
+        "duration_minutes",
+    }
+)
+
+
+def mask_attrs(attrs: str | Mapping[str, Any] | None) -> str | dict[str, Any] | None:
+    """``attrs`` as a viewer sees it: keys of :data:`SAFE_ATTR_KEYS` kept (texts masked),
+    every other value replaced by :data:`MASK`. A JSON text stays a JSON text; a text that
+    is not a JSON object is withheld entirely.
+
+    >>> mask_attrs('{"segment": "zakelijk", "email": "a@b.nl"}')
+    '{"segment": "zakelijk", "email": "•••"}'
+    """
+    if attrs is None:
+        return None
+    as_text = isinstance(attrs, str)
+    try:
+        value = json.loads(attrs) if isinstance(attrs, str) else attrs
+    except ValueError:
+        return MASK
+    if not isinstance(value, Mapping):
+        return MASK
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in SAFE_ATTR_KEYS:
+            out[key] = MASK
+        elif isinstance(item, str):
+            out[key] = mask_text(item)
+        elif isinstance(item, (int, float, bool)) or item is None:
+            out[key] = item
+        else:
+            out[key] = MASK
+    return json.dumps(out, ensure_ascii=False) if as_text else out
+
+
 def mask_record(
     record: Mapping[str, Any], text_fields: Iterable[str] = ("text",)
 ) -> dict[str, Any]:
-    """A copy of ``record`` with its id fields hidden and its free-text fields masked."""
+    """A copy of ``record`` with its id fields hidden, its free-text fields masked and its
+    ``attrs`` reduced to the safe keys (:func:`mask_attrs`)."""
     out = dict(record)
+    if "attrs" in out:
+        out["attrs"] = mask_attrs(out["attrs"])
     for name in PII_FIELDS:
         if name in out:
             out[name] = mask_customer_id(out[name])

@@ -44,6 +44,7 @@ from klantreis.services import accounts
 from klantreis.services.accounts import ApiToken, User
 from klantreis.store import EventStore
 from klantreis.web.envelope import ApiError
+from klantreis.web.handles import Handles
 
 __all__ = [
     "CSRF_COOKIE",
@@ -169,6 +170,7 @@ class Security:
         self.secure_cookies = secure_cookies
         self.idle = timedelta(minutes=idle_minutes) if idle_minutes > 0 else None
         self._touched: dict[str, float] = {}
+        self.handles = Handles(secret_key)
         self._session = URLSafeTimedSerializer(secret_key, salt="klantreis-session")
         self._csrf = URLSafeTimedSerializer(secret_key, salt="klantreis-csrf")
         self._tokens: dict[str, tuple[float, ApiToken | None]] = {}

@@ -117,7 +117,11 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
         total, page = _page(t, params)
     else:
         total, page = _viewer_page(t, params)
-        page = [mask_record({**r, "journey_id": None}) for r in page]
+        handles = ctx.request.app.state.security.handles
+        page = [
+            mask_record({**r, "journey_id": None, "event_id": handles.of(r["event_id"])})
+            for r in page
+        ]
     return {
         "total": total,
         "offset": params.offset,
