@@ -462,3 +462,13 @@ def test_viewer_sees_event_handles_not_event_ids(as_user: Any) -> None:
     assert raw.isdisjoint(shown)
     page = as_user("viewer").get("/verbatims?period=all&limit=100").text
     assert "pii-1" not in page and "C99999" not in page
+
+
+def test_viewer_search_scan_is_capped(as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from klantreis.web.pages import verbatims
+
+    monkeypatch.setattr(verbatims, "MAX_VIEWER_SCAN", 5)
+    data = assert_ok(as_user("viewer").get("/api/v1/verbatims?period=all&q=opmerking"))["data"]
+    assert data["total"] == 5 and data["total_capped"] is True
+    analyst = assert_ok(as_user("analyst").get("/api/v1/verbatims?period=all&q=opmerking"))
+    assert analyst["data"]["total"] > 5 and analyst["data"]["total_capped"] is False

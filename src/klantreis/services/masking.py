@@ -277,7 +277,13 @@ def _mask_names(text: str) -> str:
     return _NAME_AFTER_GREETING.sub(_mask_greeting_name, out)
 
 
+_MAYBE_EMAIL = re.compile(r"@|(?i:[(\[{]\s*(?:at|apenstaartje)\s*[)\]}]|\sat\s)")
+_DIGIT = re.compile(r"\d")
+
+
 def _mask_numbers(text: str) -> str:
+    if not _DIGIT.search(text):  # every pattern below needs a digit; most texts have none
+        return text
     out = _BIRTH.sub(lambda m: f"{m.group(1)}[geboortedatum]", text)
     out = _OLD_DATE.sub("[geboortedatum]", out)
     out = _STREET.sub("[adres]", out)
@@ -295,7 +301,7 @@ def mask_text(text: str | None) -> str | None:
     (:data:`PLACEHOLDERS`). ``None`` stays ``None``. A heuristic: see the module notes."""
     if not text:
         return text
-    out = _EMAIL.sub("[e-mail]", text)
+    out = _EMAIL.sub("[e-mail]", text) if _MAYBE_EMAIL.search(text) else text
     out = _IBAN.sub(_mask_iban, out)
     out = _mask_numbers(out)
     return _mask_names(out)

@@ -4,6 +4,7 @@ them with personal data masked (:mod:`klantreis.services.masking`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -72,38 +73,53 @@ def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
 
 
 _BRACKETS = re.compile(r"[\[\]]")
+#: A viewer's search masks at most this many candidate comments (the newest), so one search
+#: stays within a few seconds; ``total_capped`` says when there were more.
+MAX_VIEWER_SCAN = 20_000
 
 
-def _masked_matches(t: Any, q: str) -> list[str]:
+@functools.lru_cache(maxsize=MAX_VIEWER_SCAN)
+def _masked_lower(text: str) -> str:
+    return (mask_text(text) or "").lower()
+
+
+def _masked_matches(t: Any, q: str) -> tuple[list[str], bool]:
     """Event ids of the rows of ``t`` whose masked text contains ``q`` (any case), newest
-    first: a viewer searches what a viewer sees."""
+    first, and whether the scan stopped at :data:`MAX_VIEWER_SCAN` candidates: a viewer
+    searches what a viewer sees."""
     rows = (
         t.order_by([t.occurred_at.desc(), t.event_id])
         .select("event_id", "text")
+        .limit(MAX_VIEWER_SCAN + 1)
         .to_pyarrow()
         .to_pylist()
     )
+    capped = len(rows) > MAX_VIEWER_SCAN
     needle = q.lower()
-    return [r["event_id"] for r in rows if needle in (mask_text(r["text"]) or "").lower()]
+    ids = [r["event_id"] for r in rows[:MAX_VIEWER_SCAN] if needle in _masked_lower(r["text"])]
+    return ids, capped
 
 
-def _page(t: Any, params: VerbatimParams) -> tuple[int, list[dict[str, Any]]]:
+Page = tuple[int, list[dict[str, Any]], bool]
+
+
+def _page(t: Any, params: VerbatimParams) -> Page:
     ordered = t.order_by([t.occurred_at.desc(), t.event_id]).select(*COLUMNS)
     total = int(t.count().to_pyarrow().as_py())
     page = ordered.limit(params.limit, offset=params.offset).to_pyarrow().to_pylist()
-    return total, page
+    return total, page, False
 
 
-def _viewer_page(t: Any, params: VerbatimParams) -> tuple[int, list[dict[str, Any]]]:
+def _viewer_page(t: Any, params: VerbatimParams) -> Page:
     if not params.q:
         return _page(t, params)
-    ids = _masked_matches(t, params.q)
+    ids, capped = _masked_matches(t, params.q)
     wanted = ids[params.offset : params.offset + params.limit]
     if not wanted:
-        return len(ids), []
+        return len(ids), [], capped
     rows = t.filter(t.event_id.isin(wanted)).select(*COLUMNS).to_pyarrow().to_pylist()
     by_id = {r["event_id"]: r for r in rows}
-    return len(ids), [by_id[i] for i in wanted if i in by_id]
+    return len(ids), [by_id[i] for i in wanted if i in by_id], capped
 
 
 def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
@@ -111,12 +127,13 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
 
     A viewer's search runs on the masked texts, so ``total`` counts only what the viewer
     can see: a search for masked personal data (an e-mail address, phone number, IBAN, ...)
-    finds nothing, and the count tells nothing about what the masks hide."""
+    finds nothing, and the count tells nothing about what the masks hide. A viewer's search
+    looks at the newest :data:`MAX_VIEWER_SCAN` candidates (``total_capped`` when more)."""
     t = _selected(ctx, params)
     if ctx.sees_personal_data:
-        total, page = _page(t, params)
+        total, page, capped = _page(t, params)
     else:
-        total, page = _viewer_page(t, params)
+        total, page, capped = _viewer_page(t, params)
         handles = ctx.request.app.state.security.handles
         page = [
             mask_record({**r, "journey_id": None, "event_id": handles.of(r["event_id"])})
@@ -124,6 +141,7 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
         ]
     return {
         "total": total,
+        "total_capped": capped,
         "offset": params.offset,
         "limit": params.limit,
         "masked": not ctx.sees_personal_data,
