@@ -83,6 +83,18 @@ SCOPES = ("ingest", "read")
 OWASP_SCRYPT_COST = {"n": 2**17, "r": 8, "p": 1}
 SCRYPT_COST = dict(OWASP_SCRYPT_COST)
 _SCRYPT_MAXMEM = 256 * 1024 * 1024  # N=2^17, r=8 needs 128 MiB; hashlib's default is 32
+#: At most this many scrypt computations at once (each takes 128 MiB), so a burst of logins
+#: queues instead of exhausting memory.
+_SCRYPT_SLOTS = threading.BoundedSemaphore(2)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _SCRYPT_SLOTS:
+        return hashlib.scrypt(
+            password.encode("utf-8"), salt=salt, dklen=32, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM
+        )
+
+
 TOKEN_PREFIX = "kr_"
 MAX_EXPIRES_DAYS = 3650
 
@@ -209,9 +221,7 @@ def hash_password(password: str) -> str:
     """``scrypt$n$r$p$salt$hash`` (hex), at :data:`SCRYPT_COST`."""
     salt = secrets.token_bytes(16)
     n, r, p = SCRYPT_COST["n"], SCRYPT_COST["r"], SCRYPT_COST["p"]
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, dklen=32, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM
-    )
+    digest = _scrypt(password, salt, n, r, p)
     return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
 
 
@@ -229,15 +239,10 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if algo != "scrypt":
         return False
-    got = hashlib.scrypt(
-        password.encode("utf-8"),
-        salt=bytes.fromhex(salt),
-        dklen=32,
-        n=int(n),
-        r=int(r),
-        p=int(p),
-        maxmem=_SCRYPT_MAXMEM,
-    )
+    try:
+        got = _scrypt(password, bytes.fromhex(salt), int(n), int(r), int(p))
+    except ValueError:  # a malformed stored hash (or parameters scrypt refuses)
+        return False
     return hmac.compare_digest(got.hex(), digest)
 
 
