@@ -141,6 +141,8 @@ def test_viewer_follows_a_handle_to_the_timeline(clients: dict[str, Any]) -> Non
     again = _get(clients, f"/api/v1/journeys?period=all&journey={handle}", "viewer").json()
     events = again["data"]["timeline"]["events"]
     assert events == first["timeline"]["events"]
+    analyst = _get(clients, f"/api/v1/journeys?period=all&journey={handle}").json()["data"]
+    assert {e["journey_id"] for e in analyst["timeline"]["events"]} == {"o2"}
     unknown = "h_" + "0" * 24
     none = _get(clients, f"/api/v1/journeys?period=all&journey={unknown}", "viewer").json()
     assert none["data"]["timeline"]["events"] == []

@@ -162,7 +162,7 @@ def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str
     if masked and not journey:
         raise ApiError(403, "looking up a customer needs the analyst or admin role", "forbidden")
     shown = journey
-    if masked and journey and Handles.is_handle(journey):
+    if journey and Handles.is_handle(journey):  # a link a viewer shares works for everyone
         journey = _handles(ctx).resolve(journey, ctx.app.events_table()) or "\x00unknown"
     table = timeline(
         ctx.app.events_table(), journey, None if journey else params.customer, limit=500
