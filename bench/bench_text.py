@@ -14,13 +14,26 @@ import time
 from collections.abc import Callable
 
 from klantreis.contacts.classifier import ContactClassifier
+from klantreis.contacts.features import NgramTfidf
 from klantreis.contacts.styles import CrossStyleReport, cross_style
 
 Predict = Callable[[list[str]], list[str]]
 
 
+def fit_plain(texts: list[str], labels: list[str]) -> Predict:
+    """The classifier as it was before issue 16: surface n-grams only, no augmentation."""
+    features = NgramTfidf(embed_dims=150, embed_weight=1.5)
+    return ContactClassifier(seed=0, features=features).fit(texts, labels).predict_labels
+
+
 def fit_current(texts: list[str], labels: list[str]) -> Predict:
+    """Stems + webshop concepts (the default features), no augmentation."""
     return ContactClassifier(seed=0).fit(texts, labels).predict_labels
+
+
+def fit_augmented(texts: list[str], labels: list[str]) -> Predict:
+    """As trained by ``klantreis contacts train``: concepts and augmentation (share 0.5)."""
+    return ContactClassifier(seed=0, augment_share=0.5).fit(texts, labels).predict_labels
 
 
 def fit_baseline(texts: list[str], labels: list[str]) -> Predict:
@@ -38,7 +51,9 @@ def fit_baseline(texts: list[str], labels: list[str]) -> Predict:
 
 MODELS: dict[str, Callable[[list[str], list[str]], Predict]] = {
     "TF-IDF + LR baseline": fit_baseline,
-    "ContactClassifier (default)": fit_current,
+    "ContactClassifier, surface n-grams (before)": fit_plain,
+    "ContactClassifier + stems/concepts": fit_current,
+    "ContactClassifier + stems/concepts + augmentation": fit_augmented,
 }
 
 

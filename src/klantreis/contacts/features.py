@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from klantreis.contacts.lexicon import WordAnalyzer
 from klantreis.contacts.text import normalise_many
 
 __all__ = ["NgramTfidf"]
@@ -60,10 +61,12 @@ def _char_hashes(docs: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.
 
 
 def _token_ids(
-    docs: Sequence[str], vocab: dict[str, int], grow: bool
+    docs: Sequence[str], vocab: dict[str, int], grow: bool, analyzer: WordAnalyzer | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (0 = unknown) of all documents in a row, and the document of each."""
     lists = [_TOKEN.findall(doc) for doc in docs]
+    if analyzer is not None:
+        lists = [analyzer.expand(tokens) for tokens in lists]
     lengths = np.fromiter((len(t) for t in lists), dtype=np.int64, count=len(lists))
     flat = [t for toks in lists for t in toks]
     if grow:
@@ -159,8 +162,10 @@ class NgramTfidf:
         sublinear_tf: bool = True,
         embed_dims: int = 0,
         embed_weight: float = 1.0,
+        analyzer: WordAnalyzer | None = None,
     ) -> None:
         self.word_max = word_max
+        self.analyzer = analyzer
         self.embed_dims = embed_dims
         self.embed_weight = embed_weight
         self.embedding_ = np.zeros((0, 0), dtype=np.float32)
@@ -176,6 +181,7 @@ class NgramTfidf:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         state.pop("_indexes", None)  # hash tables of models saved by older versions
+        state.setdefault("analyzer", None)  # models saved before word analysis existed
         self.__dict__.update(state)
 
     @property
@@ -185,7 +191,7 @@ class NgramTfidf:
     def fit(self, texts: Iterable[str | None]) -> NgramTfidf:
         docs = normalise_many(list(texts))
         self.tokens_ = {}
-        ids, doc_of = _token_ids(docs, self.tokens_, True)
+        ids, doc_of = _token_ids(docs, self.tokens_, True, self.analyzer)
         wr, wk = _word_keys(ids, doc_of, True, self.word_max)
         self.word_vocab_, self.word_idf_ = _vocab_and_idf(wr, wk, len(docs), self.min_df)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
@@ -225,7 +231,7 @@ class NgramTfidf:
         return self.fit(docs).transform(docs)
 
     def _transform_chunk(self, docs: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        ids, doc_of = _token_ids(docs, self.tokens_, False)
+        ids, doc_of = _token_ids(docs, self.tokens_, False, self.analyzer)
         wr, wk = _word_keys(ids, doc_of, False, self.word_max)
         words = _tfidf_block(wr, wk, len(docs), self.word_vocab_, self.word_idf_, self.sublinear_tf)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
