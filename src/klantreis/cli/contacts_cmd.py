@@ -5,6 +5,7 @@ clusters and the war room."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ import click
 from klantreis.cli.main import settings_from_options, store_options
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -111,6 +114,27 @@ def _print_report(report: Any, confusion: bool) -> None:
             click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
 
 
+@contextmanager
+def _training_progress(enabled: bool) -> Iterator[Any]:
+    """A rich bar per training stage on a terminal; otherwise one log line per stage."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda stage, done: log.info("training: %s %.0f%%", stage, 100 * done)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(stage: str, done: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=done)
+
+        yield advance
+
+
 @click.group(help="Why do customers contact us? Reasons, classifier, root causes, war room.")
 def contacts() -> None:
     pass
@@ -133,6 +157,7 @@ def contacts() -> None:
     help="Also train a logistic regression and average (weight of the regression).",
 )
 @click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train(
     db_path: str | None,
     journey_config: str | None,
@@ -144,6 +169,7 @@ def train(
     seed: int,
     lr_weight: float,
     confusion: bool,
+    no_progress: bool,
 ) -> None:
     from klantreis.contacts.training import train_and_save
 
@@ -151,13 +177,15 @@ def train(
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
-    info, report = train_and_save(
-        data,
-        _registry(models, db_path),
-        None if any_labels else tax,
-        seed=seed,
-        lr_weight=lr_weight,
-    )
+    with _training_progress(not no_progress) as progress:
+        info, report = train_and_save(
+            data,
+            _registry(models, db_path),
+            None if any_labels else tax,
+            seed=seed,
+            lr_weight=lr_weight,
+            progress=progress,
+        )
     click.echo(
         f"model {info.version}: {info.training_size} labelled contacts "
         f"({data.skipped} skipped), {len(info.labels)} reasons"
