@@ -513,6 +513,45 @@ def clusters(
     )
 
 
+@contacts.command(help="Sentiment of texts, per sentence (Dutch and English lexicon).")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def sentiment(texts: tuple[str, ...], as_json: bool) -> None:
+    from klantreis.text.reports import sentiment_rows
+
+    rows = sentiment_rows(list(texts))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['label']:8} {row['score']:+.2f}  {row['text']}")
+        for s in row["sentences"] if len(row["sentences"]) > 1 else []:
+            click.echo(f"  {s['label']:8} {s['score']:+.2f}  [{s['start']}:{s['end']}] {s['text']}")
+
+
+@contacts.command(help="Themes of texts (multi-label, from the theme file's example phrases).")
+@click.argument("texts", nargs=-1, required=True)
+@click.option(
+    "--themes",
+    "themes_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A theme TOML file (default: the shipped webshop themes).",
+)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def themes(texts: tuple[str, ...], themes_path: str | None, lang: str, as_json: bool) -> None:
+    from klantreis.text.reports import theme_rows
+
+    rows = theme_rows(list(texts), themes_path, lang)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        found = ", ".join(f"{t['name']} ({t['confidence']:.2f})" for t in row["themes"])
+        click.echo(f"{row['text']}\n  -> {found or '-'}")
+
+
 @contacts.command("taxonomy-check", help="Validate a taxonomy TOML and list every problem.")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--config", "journey_config", default=None, help="Journey configuration TOML.")

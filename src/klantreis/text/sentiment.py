@@ -120,7 +120,13 @@ def split_sentences(text: str) -> list[tuple[str, int, int]]:
                 out.append((text[start:cut], start, cut))
                 start = cut
         out.append((text[start : m.end()], start, m.end()))
-    return [(t.strip(" ,"), s, e) for t, s, e in out if t.strip(" ,")]
+    spans = []
+    for part, s, e in out:
+        core = part.strip(" ,\t")
+        if core:
+            start = s + part.index(core)
+            spans.append((core, start, start + len(core)))
+    return spans
 
 
 class LexiconSentiment:
