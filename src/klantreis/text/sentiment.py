@@ -121,7 +121,7 @@ def split_sentences(text: str) -> list[tuple[str, int, int]]:
                 start = cut
         out.append((text[start : m.end()], start, m.end()))
     spans = []
-    for part, s, e in out:
+    for part, s, _ in out:
         core = part.strip(" ,\t")
         if core:
             start = s + part.index(core)
