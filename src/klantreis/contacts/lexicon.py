@@ -67,7 +67,7 @@ class WordAnalyzer:
     abbreviations: dict[str, tuple[str, ...]]
     prefixes: dict[str, tuple[str, ...]]  # word beginning (or whole short word) -> concepts
     phrases: dict[str, list[tuple[tuple[str, ...], str]]]  # first word -> (rest, concept)
-    _cache: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(
+    _cache: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = field(
         default_factory=dict, repr=False
     )
 
@@ -99,27 +99,37 @@ class WordAnalyzer:
             found.update(self.prefixes.get(word[len(word) - n :], ()))
         return tuple(sorted(found))
 
-    def _analyse(self, token: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        hit = self._cache.get(token)
-        if hit is None:
-            words = self.abbreviations.get(token) or (fold_accents(token),)
-            stems = tuple(stem(w) for w in words)
-            concepts = tuple(sorted({c for w in words for c in self.concepts_of(w)}))
-            hit = self._cache[token] = (stems, tuple(CONCEPT_PREFIX + c for c in concepts))
+    def _analyse(self, token: str) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+        words = self.abbreviations.get(token) or (fold_accents(token),)
+        stems = tuple(stem(w) for w in words)
+        concepts = tuple(sorted({c for w in words for c in self.concepts_of(w)}))
+        hit = (stems, tuple(CONCEPT_PREFIX + c for c in concepts), token in self.phrases)
+        self._cache[token] = hit
         return hit
+
+    def word(self, token: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The stems and the concept tokens of one word (cached)."""
+        hit = self._cache.get(token) or self._analyse(token)
+        return hit[0], hit[1]
+
+    def phrase_concepts(self, tokens: Sequence[str]) -> list[str]:
+        """Concept tokens of the two-word entries found in a text."""
+        out = []
+        for i, token in enumerate(tokens):
+            for rest, concept in self.phrases.get(token, ()):
+                if tuple(tokens[i + 1 : i + 1 + len(rest)]) == rest:
+                    out.append(CONCEPT_PREFIX + concept)
+        return out
 
     def expand(self, tokens: Sequence[str]) -> list[str]:
         """Stems in text order, then the concept tokens (one per word naming it)."""
-        stems: list[str] = []
-        concepts: list[str] = []
-        for i, token in enumerate(tokens):
-            s, c = self._analyse(token)
-            stems.extend(s)
-            concepts.extend(c)
-            for rest, concept in self.phrases.get(token, ()):
-                if tuple(tokens[i + 1 : i + 1 + len(rest)]) == rest:
-                    concepts.append(CONCEPT_PREFIX + concept)
-        return stems + concepts
+        get = self._cache.get
+        hits = [get(t) or self._analyse(t) for t in tokens]
+        out = [s for h in hits for s in h[0]]
+        out += [c for h in hits for c in h[1]]
+        if any(h[2] for h in hits):
+            out += self.phrase_concepts(tokens)
+        return out
 
 
 @cache
