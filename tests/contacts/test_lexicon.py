@@ -52,6 +52,9 @@ def test_own_concept_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "c.toml"
     path.write_text('[abbreviations]\nzz = "zonder"\n[concepts]\nfiets = ["fiets", "bike"]\n')
     a = default_analyzer(path)
+    assert a.expand(["bikes", "zz"]) == ["bik", "zonder", "§fiets", "§fiets", "§fiets"]
+    a.concept_repeat = 1
+    a._cache.clear()
     assert a.expand(["bikes", "zz"]) == ["bik", "zonder", "§fiets"]
     assert isinstance(a, WordAnalyzer)
 

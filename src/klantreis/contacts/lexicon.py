@@ -67,6 +67,7 @@ class WordAnalyzer:
     abbreviations: dict[str, tuple[str, ...]]
     prefixes: dict[str, tuple[str, ...]]  # word beginning (or whole short word) -> concepts
     phrases: dict[str, list[tuple[tuple[str, ...], str]]]  # first word -> (rest, concept)
+    concept_repeat: int = 3  # each concept token this many times (its weight, sublinear tf)
     _cache: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = field(
         default_factory=dict, repr=False
     )
@@ -103,7 +104,8 @@ class WordAnalyzer:
         words = self.abbreviations.get(token) or (fold_accents(token),)
         stems = tuple(stem(w) for w in words)
         concepts = tuple(sorted({c for w in words for c in self.concepts_of(w)}))
-        hit = (stems, tuple(CONCEPT_PREFIX + c for c in concepts), token in self.phrases)
+        tags = tuple(CONCEPT_PREFIX + c for c in concepts for _ in range(self.concept_repeat))
+        hit = (stems, tags, token in self.phrases)
         self._cache[token] = hit
         return hit
 
