@@ -82,3 +82,15 @@ def test_typo_changes_long_words_by_one_edit() -> None:
         t = typo("bestelling", rng)
         assert abs(len(t) - len("bestelling")) <= 1
     assert typo("de", rng) == "de"
+
+
+def test_cached_token_ids_give_the_same_features_as_the_plain_path() -> None:
+    from klantreis.contacts.styles import generate
+
+    texts, _ = generate("long", 3)
+    probe = [*generate("chat", 2)[0], "geld terug pls", "zzz qqq", ""]
+    f = NgramTfidf(embed_dims=8, analyzer=default_analyzer()).fit(texts)
+    cached = f.transform(probe)
+    assert f._id_cache  # filled while transforming
+    f._id_cache = None  # type: ignore[assignment]  # the uncached path
+    assert (f.transform(probe) != cached).nnz == 0
