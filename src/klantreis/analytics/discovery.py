@@ -28,6 +28,7 @@ from klantreis.analytics.journeys import (
     FEEDBACK_KINDS,
     Activity,
     apply_filter,
+    journey_events,
     journey_level_only,
     paths,
     selected_journeys,
@@ -45,6 +46,8 @@ __all__ = [
     "discover",
     "end_activities",
     "handovers",
+    "owner_handovers",
+    "owner_handovers_expr",
     "start_activities",
     "step_stats",
     "variants",
@@ -216,6 +219,55 @@ def handovers(
     )
     table = out.to_pyarrow()
     return table.sort_by(
+        [("count", "descending"), ("from_owner", "ascending"), ("to_owner", "ascending")]
+    )
+
+
+def owner_handovers_expr(
+    events: ir.Table, exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS
+) -> ir.Table:
+    """Hand-overs along each journey's owner sequence: the owners in the order of their first
+    event in the journey, and from each owner to the next one.
+
+    An owner's later events (finance sending the invoice while the parcel waits for the
+    carrier) do not start a new hand-over, so interleaved work of an unrelated owner does not
+    hide the real hand-over (warehouse -> carrier). ``wait_s`` is the time from the giving
+    owner's last event before the hand-over to the receiving owner's first event.
+    Feedback and contacts (``exclude_kinds``) and events without an owner are skipped.
+    """
+    ev = journey_events(events).filter(lambda t: t.owner.notnull())
+    if exclude_kinds:
+        ev = ev.filter(~ev.kind.isin(list(exclude_kinds)))
+    first = ev.group_by("journey_id", "owner").aggregate(first_at=ev.occurred_at.min())
+    w = ibis.window(group_by=first.journey_id, order_by=[first.first_at, first.owner])
+    seq = first.mutate(
+        next_owner=first.owner.lead().over(w), next_at=first.first_at.lead().over(w)
+    )
+    seq = seq.filter(seq.next_owner.notnull())
+    own = ev.select(j_id=ev.journey_id, j_owner=ev.owner, j_at=ev.occurred_at)
+    joined = seq.join(own, [seq.journey_id == own.j_id, seq.owner == own.j_owner])
+    joined = joined.filter(joined.j_at <= joined.next_at)
+    out = joined.group_by("journey_id", "owner", "next_owner", "next_at").aggregate(
+        last_at=joined.j_at.max()
+    )
+    return out.mutate(
+        wait_s=out.next_at.delta(out.last_at, unit="microsecond").cast("float64") / 1e6
+    )
+
+
+def owner_handovers(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: Scope | None = None,
+    exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS,
+) -> pa.Table:
+    """Hand-overs between owners per owner sequence (see :func:`owner_handovers_expr`):
+    from_owner, to_owner, journeys, count, waiting times in seconds; most frequent first."""
+    h = owner_handovers_expr(apply_filter(events, journey, flt), exclude_kinds)
+    out = h.group_by(from_owner=h.owner, to_owner=h.next_owner).aggregate(
+        journeys=h.journey_id.nunique(), **_duration_stats(h.wait_s)
+    )
+    return out.to_pyarrow().sort_by(
         [("count", "descending"), ("from_owner", "ascending"), ("to_owner", "ascending")]
     )
 

@@ -107,7 +107,7 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         "variants": _records(d.variants.to_pylist()),
         "start": d.start.to_pylist(),
         "end": d.end.to_pylist(),
-        "handovers": _records(discovery.handovers(events, journey, flt).to_pylist()),
+        "handovers": _records(discovery.owner_handovers(events, journey, flt).to_pylist()),
         "map": layout(dfg, steps, journey, params.activity, params.color, params.metric, ctx.lang),
     }
 
