@@ -28,7 +28,9 @@
       var spec = JSON.parse(node.textContent);
       window.vegaEmbed(target, spec, options)
         .then(function () { target.setAttribute("data-rendered", "true"); })
-        .catch(function (err) { target.textContent = String(err); });
+        .catch(function (err) {
+          target.textContent = String(err); target.setAttribute("data-rendered", "error");
+        });
     });
   }
   function autoSubmitFilters() {
