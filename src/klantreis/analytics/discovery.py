@@ -49,6 +49,7 @@ __all__ = [
     "owner_handovers",
     "owner_handovers_expr",
     "start_activities",
+    "step_owners",
     "step_stats",
     "variants",
 ]
@@ -300,8 +301,11 @@ def discover(
     )
 
 
-def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, float | None]]:
-    """Per touchpoint asked about: (answers, score) of ``metric`` (stats' scale and rules)."""
+def _score_groups(
+    events: ir.Table, metric: str, keys: tuple[str, ...]
+) -> dict[tuple[Any, ...], tuple[int, float | None]]:
+    """Per group of ``keys`` asked about: (answers, score) of ``metric`` (stats' scale and
+    rules)."""
     sv = events.filter(
         (events.kind == "survey.response")
         & (events.metric == metric)
@@ -309,7 +313,7 @@ def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, fl
         & events.touchpoint.notnull()
     )
     agg = (
-        sv.group_by("touchpoint")
+        sv.group_by(list(keys))
         .aggregate(
             n=sv.count(),
             total=sv.score.sum(),
@@ -327,12 +331,55 @@ def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, fl
         for k in ("n", "total", "total_sq", "promoters", "detractors", "top2")
     }
     est = stats.estimate_arrays(metric, fields, min_answers=1)
+    groups = zip(*(agg.column(k).to_pylist() for k in keys), strict=True)
     return {
-        tp: (int(n), None if v != v else float(v))
-        for tp, n, v in zip(
-            agg.column("touchpoint").to_pylist(), fields["n"], est["value"], strict=True
-        )
+        g: (int(n), None if v != v else float(v))
+        for g, n, v in zip(groups, fields["n"], est["value"], strict=True)
     }
+
+
+def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, float | None]]:
+    """Per touchpoint asked about: (answers, score) of ``metric``."""
+    return {k[0]: v for k, v in _score_groups(events, metric, ("touchpoint",)).items()}
+
+
+def step_owners(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: Scope | None = None,
+    activity: Activity = "kind",
+    metric: str = "csat",
+) -> pa.Table:
+    """Every owner of each step (three carriers deliver), most events first, with the
+    ``metric`` score of the step's touchpoint for that owner's answers.
+
+    Columns: activity, owner, events, score_n, score (None without answers).
+    """
+    ev = apply_filter(events, journey, flt)
+    process = ev.filter(~ev.kind.isin(list(FEEDBACK_KINDS)) & ev.owner.notnull())
+    own = (
+        process.group_by(activity=process[activity], owner=process.owner)
+        .aggregate(events=process.count())
+        .to_pyarrow()
+        .sort_by([("activity", "ascending"), ("events", "descending"), ("owner", "ascending")])
+    )
+    scores = _score_groups(ev, metric, ("touchpoint", "owner"))
+    kind_tp = journey.touchpoint_for_kind()
+    rows = []
+    for r in own.to_pylist():
+        tp = r["activity"] if activity == "touchpoint" else kind_tp.get(r["activity"] or "")
+        n, score = scores.get((tp, r["owner"]), (0, None))
+        rows.append({**r, "score_n": n, "score": score})
+    schema = pa.schema(
+        [
+            ("activity", pa.string()),
+            ("owner", pa.string()),
+            ("events", pa.int64()),
+            ("score_n", pa.int64()),
+            ("score", pa.float64()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def step_stats(
