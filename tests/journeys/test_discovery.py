@@ -116,13 +116,22 @@ def test_owner_handovers_follow_the_owner_sequence(app: App) -> None:
             ev(f"{j}-3", j, "shipment.handed_over", T0 + d(hours=10), owner="warehouse"),
             ev(f"{j}-4", j, "invoice.sent", T0 + d(hours=10, minutes=10), owner="finance"),
             ev(f"{j}-5", j, "delivery.promised", T0 + d(hours=10, minutes=40), owner=carrier),
-            ev(f"{j}-6", j, "survey.response", T0 + d(days=2), owner=carrier, metric="csat",
-               score=4),
+            ev(
+                f"{j}-6",
+                j,
+                "survey.response",
+                T0 + d(days=2),
+                owner=carrier,
+                metric="csat",
+                score=4,
+            ),
             ev(f"{j}-7", j, "invoice.paid", T0 + d(days=3), owner="finance"),
         ]
     load(app, recs)
     t, jc = app.events_table(), app.journey
-    new = {(r["from_owner"], r["to_owner"]): r for r in discovery.owner_handovers(t, jc).to_pylist()}
+    new = {
+        (r["from_owner"], r["to_owner"]): r for r in discovery.owner_handovers(t, jc).to_pylist()
+    }
     assert set(new) == {
         ("webshop", "finance"),
         ("finance", "warehouse"),

@@ -98,9 +98,7 @@ def test_no_page_is_wider_than_the_viewport(
     too_wide = {}
     for path in _pages(role, _first_at_risk(page, server)):
         _visit(page, server + path)
-        scroll, inner = page.evaluate(
-            "[document.documentElement.scrollWidth, window.innerWidth]"
-        )
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         if scroll > inner:
             too_wide[path] = scroll
     assert too_wide == {}, f"pages wider than {SIZES[size][0]} px ({role}, {lang})"

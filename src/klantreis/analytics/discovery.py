@@ -241,9 +241,7 @@ def owner_handovers_expr(
         ev = ev.filter(~ev.kind.isin(list(exclude_kinds)))
     first = ev.group_by("journey_id", "owner").aggregate(first_at=ev.occurred_at.min())
     w = ibis.window(group_by=first.journey_id, order_by=[first.first_at, first.owner])
-    seq = first.mutate(
-        next_owner=first.owner.lead().over(w), next_at=first.first_at.lead().over(w)
-    )
+    seq = first.mutate(next_owner=first.owner.lead().over(w), next_at=first.first_at.lead().over(w))
     seq = seq.filter(seq.next_owner.notnull())
     own = ev.select(j_id=ev.journey_id, j_owner=ev.owner, j_at=ev.occurred_at)
     joined = seq.join(own, [seq.journey_id == own.j_id, seq.owner == own.j_owner])
