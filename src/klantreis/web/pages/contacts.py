@@ -23,8 +23,10 @@ from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
 from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
 from klantreis.ingest.writer import Rejected
 from klantreis.services.masking import mask_text
+from klantreis.web import charts
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
+    Filters,
     NavItem,
     PageContext,
     PageSpec,
@@ -33,6 +35,7 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
+from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
 
@@ -84,19 +87,27 @@ def _model(ctx: PageContext) -> ContactClassifier | None:
 
 
 @dataclass
-class ContactParams:
+class ContactParams(Filters):
+    """The common filters (period, channel, segment), plus the war room's size, a grouping
+    of the rates, the repeat window and one reason to show the contacts of."""
+
     top: Annotated[int, Query(ge=1, le=20, description="Reasons in the war room")] = 5
     grouping: Annotated[
         str | None,
         Query(pattern="^(week|month)$", description="Contacts per 100 orders per period"),
     ] = None
     repeat_days: Annotated[float, Query(ge=0, le=365, description="Repeat window (days)")] = 7
+    reason: Annotated[
+        str | None, Query(max_length=100, description="Show the newest contacts of this reason")
+    ] = None
 
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
+    events = ctx.app.events_table()
+    newest = events.occurred_at.max().to_pyarrow().as_py()
     data = contacts_overview(
-        ctx.app.events_table(),
+        events,
         ctx.app.journey,
         _taxonomy(ctx),
         _model(ctx),
@@ -104,9 +115,49 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         period=params.grouping,
         repeat_days=params.repeat_days,
         lang=ctx.lang,
+        scope=params.scope(newest_answer_day(ctx, answers_only=False)),
+        reason=params.reason,
+        now=newest,
     )
     names = Names(ctx.app.journey, ctx.t)
-    return {**data, "warroom": worded_war_room_dict(data["warroom"], names)}
+    if not ctx.sees_personal_data:
+        data["reason_contacts"] = [
+            {**r, "text": mask_text(r["text"] or ""), "customer_id": None}
+            for r in data["reason_contacts"]
+        ]
+    reason_names = {r.id: r.name(ctx.lang) for r in _taxonomy(ctx).reasons()}
+    for b in data["trend"]["breaks"]:
+        b["name"] = names.promise(b["promise_id"])
+    return {
+        **data,
+        "warroom": worded_war_room_dict(data["warroom"], names),
+        "reason_name": reason_names.get(params.reason or "", params.reason),
+        "reason_names": reason_names,
+        "masked": not ctx.sees_personal_data,
+        "options": filter_options(ctx),
+    }
+
+
+def contacts_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
+    """The weekly trend per reason and the promise breaks beside it."""
+    return {
+        "trend": charts.weekly_lines(
+            data["trend"]["contacts"],
+            series="name",
+            title=ctx.t("contacts.trend"),
+            value_label=ctx.t("contacts.per100"),
+            date_label=ctx.t("contacts.week"),
+            series_label=ctx.t("contacts.reason"),
+        ),
+        "breaks": charts.weekly_lines(
+            data["trend"]["breaks"],
+            series="name",
+            title=ctx.t("contacts.breaks"),
+            value_label=ctx.t("contacts.breaks_per100"),
+            date_label=ctx.t("contacts.week"),
+            series_label=ctx.t("journeys.promise"),
+        ),
+    }
 
 
 @dataclass
@@ -174,7 +225,8 @@ register_page(
         template="contacts.html",
         data=contacts_data,
         params=ContactParams,
-        summary="Contact reasons: war room, per 100 orders, service",
+        charts=contacts_charts,
+        summary="Contact reasons: war room, per 100 orders, weekly trend, service",
     ),
 )
 
