@@ -43,17 +43,20 @@ __all__ = [
     "authenticate",
     "changes",
     "create_token",
+    "demo_secret",
     "ensure_demo_accounts",
     "ensure_schema",
     "get_token",
     "get_user",
     "hash_password",
+    "keep_demo_secret",
     "list_tokens",
     "list_users",
     "record_token_use",
     "revoke_token",
     "set_disabled",
     "set_password",
+    "stable_demo_accounts",
     "verify_password",
     "verify_token",
 ]
@@ -445,5 +448,50 @@ def ensure_demo_accounts(store: EventStore) -> dict[str, str]:
     for role in ROLES:
         password = f"{role}-{secrets.token_hex(4)}"
         add_user(store, role, role, password)
+        passwords[role] = password
+    return passwords
+
+
+def keep_demo_secret(store: EventStore, value: str) -> None:
+    """Keep ``value`` as the store's demo secret (a demo store made again keeps its
+    passwords)."""
+    with store.transaction() as con:
+        con.execute(
+            "INSERT OR REPLACE INTO klantreis_meta VALUES ('demo_accounts_secret', ?)", [value]
+        ).fetchall()
+
+
+def demo_secret(store: EventStore) -> str:
+    """A random secret kept in the store (``klantreis_meta``), made on first use."""
+    with store.transaction() as con:
+        row = con.execute(
+            "SELECT value FROM klantreis_meta WHERE key = 'demo_accounts_secret'"
+        ).fetchall()
+        if row:
+            return str(row[0][0])
+        value = secrets.token_hex(16)
+        con.execute(
+            "INSERT INTO klantreis_meta VALUES ('demo_accounts_secret', ?)", [value]
+        ).fetchall()
+        return value
+
+
+def stable_demo_accounts(store: EventStore) -> dict[str, str]:
+    """Demo mode only: admin/analyst/viewer with passwords derived from a secret kept in the
+    store, so they stay the same for this store across restarts (and differ between stores).
+    A user whose password and role are already right is left alone (sessions survive).
+
+    Returns name -> password so the caller can print them.
+    """
+    ensure_schema(store)
+    secret = demo_secret(store).encode()
+    passwords = {}
+    for role in ROLES:
+        digest = hmac.new(secret, role.encode(), hashlib.sha256).hexdigest()
+        password = f"{role}-{digest[:10]}"
+        user = authenticate(store, role, password)
+        if user is None or user.role != role:
+            add_user(store, role, role, password)
+            set_disabled(store, role, False)
         passwords[role] = password
     return passwords
