@@ -116,7 +116,8 @@ def test_no_wcag_aa_violation(browser: Any, server: str, role: str, lang: str) -
         result = page.evaluate(
             "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
             ".then(r => r.violations.map(v => v.id + ': ' + v.help + ' -> '"
-            " + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')))",
+            " + v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' ' + n.html.slice(0, 90))"
+            ".join(' | ')))",
             AXE_TAGS,
         )
         if result:

@@ -38,6 +38,16 @@
       sel.addEventListener("change", function () { sel.form.submit(); });
     });
   }
+  // A card or table that scrolls sideways can be reached and scrolled with the keyboard.
+  function focusableScrollers() {
+    document.querySelectorAll(".scroll, .card").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+      }
+    });
+  }
+  window.addEventListener("load", focusableScrollers);
+  window.addEventListener("resize", focusableScrollers);
   if ("serviceWorker" in navigator && window.isSecureContext) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
   }
