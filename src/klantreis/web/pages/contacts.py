@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from klantreis.analytics.backend import json_text
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.labels import label_record, labelling_queue
 from klantreis.contacts.models import ModelRegistry, models_dir_for
@@ -134,7 +135,22 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         "reason_name": reason_names.get(params.reason or "", params.reason),
         "reason_names": reason_names,
         "masked": not ctx.sees_personal_data,
-        "options": filter_options(ctx),
+        "options": _contact_options(ctx),
+    }
+
+
+def _contact_options(ctx: PageContext) -> dict[str, list[str]]:
+    """The filter choices of this page: the channels contacts came in on, and the segments
+    of the answers and of the journeys' start events."""
+    events = ctx.events()
+    contacts = events.filter(events.kind == "contact.inbound")
+    starts = events.filter(events.kind == ctx.app.journey.journey_start)
+    answers = filter_options(ctx)
+    channels = contacts.channel.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
+    segs = json_text(starts, "segment").name("v").as_table().distinct().to_pyarrow()["v"]
+    return {
+        "channels": sorted(str(c) for c in channels if c),
+        "segments": sorted({*answers["segments"], *(str(v) for v in segs.to_pylist() if v)}),
     }
 
 
