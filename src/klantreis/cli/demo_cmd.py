@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import socket
+import sys
 import threading
 import time as clock
 from datetime import UTC, date, datetime, time
@@ -154,8 +155,8 @@ def announce_when_listening(
 
 def _progress_bar(orders: int, quiet: bool = False) -> tuple[Any, Any]:
     """A progress bar on standard error (standard output stays clean for ``--json``)."""
-    stream = io.StringIO() if quiet else click.get_text_stream("stderr")
-    bar = click.progressbar(
+    stream: Any = io.StringIO() if quiet else sys.stderr
+    bar: Any = click.progressbar(
         length=orders, label="Demo orders / bestellingen", show_pos=True, file=stream
     )
     done = [0]

@@ -308,15 +308,15 @@ def _place_horizontal(
     lang: str,
     h: int,
 ) -> tuple[dict[str, tuple[float, float]], list[dict[str, Any]], float, float]:
-    at = {
-        act: (PAD + col * (NODE_W + GAP_X), PAD + HEADER + row * (h + GAP_Y))
+    at: dict[str, tuple[float, float]] = {
+        act: (float(PAD + col * (NODE_W + GAP_X)), float(PAD + HEADER + row * (h + GAP_Y)))
         for act, (col, row) in pos.items()
     }
     cols = max((p[0] for p in pos.values()), default=0) + 1
     rows = max((p[1] for p in pos.values()), default=0) + 1
     width = 2 * PAD + cols * NODE_W + (cols - 1) * GAP_X
     height = 2 * PAD + HEADER + rows * (h + GAP_Y) + 40
-    stage_headers = [
+    stage_headers: list[dict[str, Any]] = [
         {
             "x": PAD + i * (NODE_W + GAP_X) + NODE_W / 2,
             "y": PAD + 12,
