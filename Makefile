@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: The runtime-only install (what `make demo` needs): no dev or Spark extras.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-fast bench lint format typecheck clean system-deps
@@ -16,11 +18,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(RUNTIME_STAMP): pyproject.toml
+	@echo "[1/3] virtual environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "[2/3] pip (upgrade)"
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@echo "[3/3] klantreis and its runtime dependencies (no dev/spark extras)"
+	@$(BIN)/python -m pip install -e . 2>&1 | grep -E --line-buffered '^(Collecting|Successfully|ERROR)'; \
+	  test $${PIPESTATUS[0]} -eq 0
+	@$(BIN)/klantreis --version >/dev/null
+	touch $(RUNTIME_STAMP)
+
 ## Java (for the Spark parity suite) and Chromium (for the browser suite), from Debian.
 system-deps:
 	@bash scripts/system-deps.sh
 
-demo: $(STAMP)
+## The demo needs only the runtime install (a full `make venv` satisfies it too).
+demo: $(RUNTIME_STAMP)
 	$(BIN)/klantreis demo $(DEMO_ARGS)
 
 test: $(STAMP) system-deps

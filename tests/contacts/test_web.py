@@ -146,3 +146,71 @@ def test_viewer_queue_shows_handles_not_contact_ids(web_app: App) -> None:
     assert items and all(i["contact_id"].startswith("h_") for i in items)
     assert "J0-C0" not in client.get("/contacts/queue").text
     client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from datetime import UTC, datetime
+
+    from klantreis.demo.runner import run_demo
+
+    path = tmp_path_factory.mktemp("demo") / "d.duckdb"
+    app = App(Settings.load(env={}, db_path=str(path), secret_key="test-secret-key-0123456789ab"))
+    run_demo(app, 3000, seed=5, days=90, now=datetime(2026, 11, 20, 14, tzinfo=UTC))
+    accounts.add_user(app.store, "viewer", "viewer", "viewer-pass-1")
+    client = login(app, "viewer", "viewer-pass-1")
+    yield client
+    client.__exit__(None, None, None)  # type: ignore[attr-defined]
+    app.close()
+
+
+def test_contacts_filters_narrow_the_page_and_the_api(demo_client: object) -> None:
+    c: object = demo_client
+
+    def data(**params: str) -> dict:  # type: ignore[type-arg]
+        resp = c.get("/api/v1/contacts", params=params)  # type: ignore[attr-defined]
+        assert resp.status_code == 200, resp.text
+        return resp.json()["data"]  # type: ignore[no-any-return]
+
+    everything = data(period="all")["overall"][0]
+    week = data(period="7d")["overall"][0]
+    assert week["orders"] < everything["orders"] / 5 and week["contacts"] < everything["contacts"]
+    phone = data(period="all", channel="phone")
+    assert phone["overall"][0]["orders"] == everything["orders"], "orders stay all orders"
+    assert 0 < phone["overall"][0]["contacts"] < everything["contacts"]
+    assert {r["channel"] for r in phone["by_channel"]} == {"phone"}
+    business = data(period="all", segment="nieuw")["overall"][0]
+    assert 0 < business["orders"] < everything["orders"]
+    page = c.get("/contacts", params={"channel": "phone", "period": "all"})  # type: ignore[attr-defined]
+    assert 'value="phone" selected' in page.text
+
+
+def test_contacts_trend_shows_the_rise_and_the_promise_breaks(demo_client: object) -> None:
+    resp = demo_client.get("/api/v1/contacts", params={"period": "all"})  # type: ignore[attr-defined]
+    d = resp.json()["data"]
+    waar = [r for r in d["trend"]["contacts"] if r["reason"] == "waar_is_mijn_pakket"]
+    assert len(waar) >= 10, "one point a week"
+    first, last = waar[1:4], waar[-4:-1]  # whole weeks
+    assert sum(r["per_100_orders"] for r in last) > 1.3 * sum(r["per_100_orders"] for r in first)
+    breaks = [b for b in d["trend"]["breaks"] if b["promise_id"] == "op_tijd_bezorgd"]
+    assert len(breaks) >= 10 and all(b["name"] == "Op tijd bezorgd" for b in breaks)
+    top = d["warroom"]["rows"][0]
+    assert top["reason"] == "waar_is_mijn_pakket"
+    low, mid, high = (
+        top["saving_root_cause_low_per_year"],
+        top["saving_root_cause_per_year"],
+        top["saving_root_cause_high_per_year"],
+    )
+    assert 0 < low <= mid <= high < top["cost_per_year"], "the cause's share, not all of it"
+    html = demo_client.get("/contacts", params={"period": "all"}).text  # type: ignore[attr-defined]
+    assert 'id="chart-trend"' in html and 'id="chart-breaks"' in html
+    assert 'data-testid="reason-link"' in html and "reason=waar_is_mijn_pakket#reason" in html
+
+
+def test_a_reason_links_to_its_contacts_and_their_journeys(demo_client: object) -> None:
+    html = demo_client.get(  # type: ignore[attr-defined]
+        "/contacts", params={"period": "all", "reason": "waar_is_mijn_pakket"}
+    ).text
+    assert 'data-testid="reason-contacts"' in html
+    assert html.count('data-testid="reason-contact"') == 20
+    assert "#timeline" in html and "/journeys?journey=" in html

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -80,3 +82,43 @@ def test_parse_until() -> None:
     assert today is not None and abs((datetime.now(UTC) - today).total_seconds()) < 120
     with pytest.raises(Exception, match="today"):
         parse_until("gisteren")
+
+
+def test_cli_demo_ends_today_and_is_made_again_on_a_later_day(tmp_path: Path) -> None:
+    from klantreis.access.accounts import stable_demo_accounts
+    from klantreis.demo.runner import demo_end, remember_demo_end
+    from klantreis.settings import Settings
+
+    db = str(tmp_path / "demo.duckdb")
+    args = ["demo", "--no-serve", "--orders", "300", "--db", db, "--json"]
+    first = json.loads(CliRunner().invoke(cli, args).output)
+    end = datetime.fromisoformat(first["period_end"])
+    assert abs((datetime.now(UTC) - end).total_seconds()) < 300, "the demo ends now"
+    settings = Settings.load(env={}, db_path=db, demo_mode=True)
+    with App(settings) as app:
+        passwords = stable_demo_accounts(app.store)
+        remember_demo_end(app.store, end - timedelta(days=3))  # as if made three days ago
+    later = CliRunner().invoke(cli, args)
+    assert later.exit_code == 0, later.output
+    assert "making it again" in later.output
+    with App(settings) as app:
+        assert demo_end(app.store) is not None
+        assert demo_end(app.store).date() == datetime.now(UTC).date()  # type: ignore[union-attr]
+        assert stable_demo_accounts(app.store) == passwords, "passwords survive the remake"
+
+
+def test_address_is_announced_only_once_the_port_accepts(capsys: Any) -> None:
+    import socket
+
+    from klantreis.cli.demo_cmd import announce_when_listening, port_accepts
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        thread = announce_when_listening("127.0.0.1", port, "serving now", wait_s=5)
+        time.sleep(0.4)
+        assert "serving now" not in capsys.readouterr().out, "not before it listens"
+        assert not port_accepts("127.0.0.1", port)
+        s.listen()
+        thread.join(timeout=3)
+    assert "serving now" in capsys.readouterr().out

@@ -103,6 +103,51 @@ def test_handovers_skip_feedback_and_measure_waits(small_app: App) -> None:
     assert vlot["count"] == 2 and vlot["median_s"] == pytest.approx(86_100.0)
 
 
+def test_owner_handovers_follow_the_owner_sequence(app: App) -> None:
+    """Finance's invoice between the warehouse and the carrier does not hide the real
+    warehouse -> carrier hand-over (the per-event hand-overs report finance -> carrier)."""
+    d = timedelta
+    recs = []
+    for i, carrier in enumerate(["carrier:snelpost", "carrier:snelpost", "carrier:vlotbezorgd"]):
+        j = f"h{i}"
+        recs += [
+            ev(f"{j}-1", j, "order.placed", T0, owner="webshop"),
+            ev(f"{j}-2", j, "payment.completed", T0 + d(minutes=5), owner="finance"),
+            ev(f"{j}-3", j, "shipment.handed_over", T0 + d(hours=10), owner="warehouse"),
+            ev(f"{j}-4", j, "invoice.sent", T0 + d(hours=10, minutes=10), owner="finance"),
+            ev(f"{j}-5", j, "delivery.promised", T0 + d(hours=10, minutes=40), owner=carrier),
+            ev(
+                f"{j}-6",
+                j,
+                "survey.response",
+                T0 + d(days=2),
+                owner=carrier,
+                metric="csat",
+                score=4,
+            ),
+            ev(f"{j}-7", j, "invoice.paid", T0 + d(days=3), owner="finance"),
+        ]
+    load(app, recs)
+    t, jc = app.events_table(), app.journey
+    new = {
+        (r["from_owner"], r["to_owner"]): r for r in discovery.owner_handovers(t, jc).to_pylist()
+    }
+    assert set(new) == {
+        ("webshop", "finance"),
+        ("finance", "warehouse"),
+        ("warehouse", "carrier:snelpost"),
+        ("warehouse", "carrier:vlotbezorgd"),
+    }
+    snel = new[("warehouse", "carrier:snelpost")]
+    assert snel["count"] == 2 and snel["journeys"] == 2
+    assert snel["median_s"] == pytest.approx(40 * 60.0), "from the shipment, not the invoice"
+    assert new[("finance", "warehouse")]["median_s"] == pytest.approx(9 * 3600 + 55 * 60.0)
+    old = {(r["from_owner"], r["to_owner"]) for r in discovery.handovers(t, jc).to_pylist()}
+    assert ("finance", "carrier:snelpost") in old and ("warehouse", "carrier:snelpost") not in old
+    only_vlot = discovery.owner_handovers(t, jc, Scope(owners=("carrier:vlotbezorgd",)))
+    assert sum(only_vlot.column("count").to_pylist()) == 3
+
+
 def test_journey_filters(small_app: App) -> None:
     t, j = small_app.events_table(), small_app.journey
 

@@ -58,6 +58,7 @@ CHECKS: dict[str, Callable[[Any, Any], Any]] = {
         discovery.end_activities(t, j, activity="touchpoint").to_pylist(),
     ),
     "handovers": lambda t, j: discovery.handovers(t, j).to_pylist(),
+    "owner_handovers": lambda t, j: discovery.owner_handovers(t, j).to_pylist(),
     "steps": lambda t, j: discovery.step_stats(t, j).to_pylist(),
     "promises": lambda t, j: promises.promise_outcomes(t, j, now=NOW).to_pylist(),
     "rates": lambda t, j: promises.promise_rates(t, j, "period", now=NOW).to_pylist(),

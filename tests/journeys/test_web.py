@@ -171,3 +171,67 @@ def test_customer_lookups_are_for_analysts(clients: dict[str, Any]) -> None:
     assert page.status_code == 403 and "C-secret" not in page.text
     events = _get(clients, url).json()["data"]["timeline"]["events"]
     assert events and {e["customer_id"] for e in events} == {"C-secret"}
+
+
+def test_at_risk_list_is_complete_and_paged_and_opens_the_timeline(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tests.journeys.logs import NOW
+
+    settings = Settings.load(
+        env={}, db_path=str(tmp_path / "r.duckdb"), secret_key="test-secret-key-0123456789abcdef"
+    )
+    risky = []
+    for i in range(45):
+        j = f"r{i:02d}"
+        risky += [
+            ev(f"{j}-1", j, "order.placed", NOW - timedelta(days=1)),
+            ev(
+                f"{j}-2",
+                j,
+                "delivery.promised",
+                NOW - timedelta(hours=1),
+                owner="carrier:vlotbezorgd",
+                attrs={"deadline": (NOW + timedelta(minutes=60 + i)).isoformat()},
+            ),
+        ]
+    with App(settings) as app:
+        load(app, [*small_log(), *risky])
+        accounts.add_user(app.store, "ana", "analyst", "analyst-pass-1")
+        token, _ = accounts.create_token(app.store, ["read"], user="ana")
+        c = {"analyst": {"Authorization": f"Bearer {token}"}}
+        with TestClient(web.create_app(app), follow_redirects=False) as client:
+            c["client"] = client
+            data = _get(c, "/api/v1/journeys?period=all").json()["data"]
+            assert len(data["promises"]["at_risk"]) == 46, "complete (45 + o5), not cut at 20"
+            assert data["at_risk_page"]["pages"] == 3 and len(data["at_risk_page"]["rows"]) == 20
+            html = _get(c, "/journeys?period=all").text
+            assert "(46)" in html and html.count('data-testid="at-risk-row"') == 20
+            assert 'href="?period=all&amp;journey=r00#timeline"' in html
+            assert 'data-testid="at-risk-pager"' in html and "risk_page=2" in html
+            last = _get(c, "/journeys?period=all&risk_page=3").text
+            assert last.count('data-testid="at-risk-row"') == 6 and "r44" in last
+            assert "VlotBezorgd" in last, "owners by their configured name"
+            one = _get(c, "/journeys?period=all&journey=o2&lang=en").text
+            assert 'id="timeline"' in one and 'data-testid="timeline-promises"' in one
+            assert 'data-status="broken"' in one and "Delivered on time" in one
+            promised = _get(c, "/api/v1/journeys?period=all&journey=r03").json()["data"]
+            (p,) = promised["timeline"]["promises"]
+            assert p["status"] == "open" and p["at_risk"] and p["deadline"] is not None
+
+
+def test_handovers_follow_the_owner_sequence_on_the_page(clients: dict[str, Any]) -> None:
+    data = _get(clients, "/api/v1/journeys?period=all").json()["data"]
+    pairs = {(h["from_owner"], h["to_owner"]) for h in data["handovers"]}
+    assert ("finance", "carrier:vlotbezorgd") in pairs  # small log: payment, then the carrier
+    names = {h["to_name"] for h in data["handovers"]}
+    assert "VlotBezorgd" in names
+    bezorging = [o for o in data["step_owners"] if o["activity"] == "bezorging"]
+    assert {o["owner"] for o in bezorging} == {"carrier:snelpost", "carrier:vlotbezorgd"}
+    node = next(n for n in data["map"]["nodes"] if n["id"] == "bezorging")
+    assert [o["name"] for o in node["owners"]][:2] in (
+        ["SnelPost", "VlotBezorgd"],
+        ["VlotBezorgd", "SnelPost"],
+    )
+    phone = data["map_phone"]
+    assert phone["width"] < 480 and all(n["x"] == phone["nodes"][0]["x"] for n in phone["nodes"])

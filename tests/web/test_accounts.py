@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from klantreis.access import accounts
@@ -68,3 +70,19 @@ def test_demo_accounts_have_fresh_passwords(app: App) -> None:
     assert set(first) == {"admin", "analyst", "viewer"} and first != second
     assert accounts.authenticate(app.store, "viewer", second["viewer"]) is not None
     assert accounts.authenticate(app.store, "viewer", first["viewer"]) is None
+
+
+def test_demo_passwords_are_stable_for_a_store(tmp_path: Any) -> None:
+    from klantreis.settings import Settings
+
+    def passwords(path: str) -> dict[str, str]:
+        with App(Settings.load(env={}, db_path=path, demo_mode=True)) as app:
+            return accounts.stable_demo_accounts(app.store)
+
+    first = passwords(str(tmp_path / "a.duckdb"))
+    again = passwords(str(tmp_path / "a.duckdb"))
+    other = passwords(str(tmp_path / "b.duckdb"))
+    assert first == again and set(first) == {"admin", "analyst", "viewer"}
+    assert first["viewer"] != other["viewer"], "each store has its own"
+    with App(Settings.load(env={}, db_path=str(tmp_path / "a.duckdb"), demo_mode=True)) as app:
+        assert accounts.authenticate(app.store, "viewer", first["viewer"]) is not None

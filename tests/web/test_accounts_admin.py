@@ -401,3 +401,59 @@ def test_new_commands_have_help() -> None:
 def test_revoked_message_is_escaped(as_user: Any) -> None:
     html = as_user("admin").get("/admin", params={"revoked": "<b>x</b>"}).text
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+# -- adding users and creating tokens from the page ------------------------------------------
+def test_admin_adds_disables_and_enables_a_user_from_the_page(
+    as_user: Any, web_app: App, client: TestClient
+) -> None:
+    admin = as_user("admin")
+    admin.get("/admin")
+    csrf = admin.cookies.get("kr_csrf")
+    form = {"name": "nieuw", "role": "analyst", "password": "nieuw-pass-1", "csrf_token": csrf}
+    assert error_code(admin.post("/admin/users", data={**form, "csrf_token": "x"}), 403)
+    done = admin.post("/admin/users", data=form)
+    assert done.status_code == 303 and "done=user_added" in done.headers["location"]
+    user = accounts.get_user(web_app.store, "nieuw")
+    assert user is not None and user.role == "analyst" and not user.disabled
+    assert accounts.authenticate(web_app.store, "nieuw", "nieuw-pass-1") is not None
+    again = admin.post("/admin/users", data={**form, "password": "other-pass-1"})
+    assert again.status_code == 409 and 'data-testid="admin-error"' in again.text
+    assert accounts.authenticate(web_app.store, "nieuw", "nieuw-pass-1") is not None
+    bad = admin.post("/admin/users", data={**form, "name": "x2", "role": "god"})
+    assert bad.status_code == 422 and accounts.get_user(web_app.store, "x2") is None
+    off = admin.post("/admin/users/nieuw/disable", data={"csrf_token": csrf})
+    assert off.status_code == 303
+    assert accounts.get_user(web_app.store, "nieuw").disabled  # type: ignore[union-attr]
+    assert 'data-testid="enable-user"' in admin.get("/admin").text
+    on = admin.post("/admin/users/nieuw/enable", data={"csrf_token": csrf})
+    assert on.status_code == 303
+    assert not accounts.get_user(web_app.store, "nieuw").disabled  # type: ignore[union-attr]
+    self_off = admin.post("/admin/users/admin/disable", data={"csrf_token": csrf})
+    assert self_off.status_code == 409
+    viewer = as_user("viewer")
+    viewer.get("/")
+    denied = viewer.post("/admin/users", data={**form, "csrf_token": viewer.cookies.get("kr_csrf")})
+    assert error_code(denied, 403) == "forbidden"
+
+
+def test_admin_creates_a_token_and_sees_its_secret_once(
+    as_user: Any, web_app: App, client: TestClient
+) -> None:
+    admin = as_user("admin")
+    admin.get("/admin")
+    csrf = admin.cookies.get("kr_csrf")
+    form = {"name": "bi-export", "scopes": ["read"], "user": "analyst", "expires_days": "30"}
+    resp = admin.post("/admin/tokens", data={**form, "csrf_token": csrf})
+    assert resp.status_code == 200 and resp.headers["cache-control"] == "no-store"
+    secret = resp.text.split('data-testid="token-secret"')[0].rsplit('value="', 1)[1].split('"')[0]
+    assert len(secret) > 20
+    assert client.get("/api/v1/users", headers=bearer(secret)).status_code == 403  # analyst
+    assert client.get("/api/v1/journeys", headers=bearer(secret)).status_code == 200
+    tok = next(t for t in accounts.list_tokens(web_app.store) if t.name == "bi-export")
+    assert tuple(tok.scopes) == ("read",) and tok.user == "analyst" and tok.expires_at is not None
+    assert secret not in admin.get("/admin").text, "shown once"
+    bad = admin.post("/admin/tokens", data={**form, "scopes": [], "csrf_token": csrf})
+    assert bad.status_code == 422 and 'data-testid="admin-error"' in bad.text
+    odd = admin.post("/admin/tokens", data={**form, "expires_days": "soon", "csrf_token": csrf})
+    assert odd.status_code == 422

@@ -54,6 +54,7 @@ __all__ = [
     "authenticate",
     "changes",
     "create_token",
+    "demo_secret",
     "end_session",
     "end_user_sessions",
     "ensure_demo_accounts",
@@ -61,6 +62,7 @@ __all__ = [
     "get_token",
     "get_user",
     "hash_password",
+    "keep_demo_secret",
     "list_sessions",
     "list_tokens",
     "list_users",
@@ -70,6 +72,7 @@ __all__ = [
     "session_user",
     "set_disabled",
     "set_password",
+    "stable_demo_accounts",
     "start_session",
     "touch_session",
     "verify_password",
@@ -596,5 +599,50 @@ def ensure_demo_accounts(store: EventStore) -> dict[str, str]:
     for role in ROLES:
         password = f"{role}-{secrets.token_hex(4)}"
         add_user(store, role, role, password)
+        passwords[role] = password
+    return passwords
+
+
+def keep_demo_secret(store: EventStore, value: str) -> None:
+    """Keep ``value`` as the store's demo secret (a demo store made again keeps its
+    passwords)."""
+    with store.transaction() as con:
+        con.execute(
+            "INSERT OR REPLACE INTO klantreis_meta VALUES ('demo_accounts_secret', ?)", [value]
+        ).fetchall()
+
+
+def demo_secret(store: EventStore) -> str:
+    """A random secret kept in the store (``klantreis_meta``), made on first use."""
+    with store.transaction() as con:
+        row = con.execute(
+            "SELECT value FROM klantreis_meta WHERE key = 'demo_accounts_secret'"
+        ).fetchall()
+        if row:
+            return str(row[0][0])
+        value = secrets.token_hex(16)
+        con.execute(
+            "INSERT INTO klantreis_meta VALUES ('demo_accounts_secret', ?)", [value]
+        ).fetchall()
+        return value
+
+
+def stable_demo_accounts(store: EventStore) -> dict[str, str]:
+    """Demo mode only: admin/analyst/viewer with passwords derived from a secret kept in the
+    store, so they stay the same for this store across restarts (and differ between stores).
+    A user whose password and role are already right is left alone (sessions survive).
+
+    Returns name -> password so the caller can print them.
+    """
+    ensure_schema(store)
+    secret = demo_secret(store).encode()
+    passwords = {}
+    for role in ROLES:
+        digest = hmac.new(secret, role.encode(), hashlib.sha256).hexdigest()
+        password = f"{role}-{digest[:10]}"
+        user = authenticate(store, role, password)
+        if user is None or user.role != role:
+            add_user(store, role, role, password)
+            set_disabled(store, role, False)
         passwords[role] = password
     return passwords

@@ -16,7 +16,7 @@ time from one event to the next in the same journey.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
@@ -33,6 +33,7 @@ from klantreis.analytics.journeys import (
     FEEDBACK_KINDS,
     Activity,
     apply_filter,
+    journey_events,
     journey_level_only,
     paths,
     selected_journeys,
@@ -50,7 +51,10 @@ __all__ = [
     "discover",
     "end_activities",
     "handovers",
+    "owner_handovers",
+    "owner_handovers_expr",
     "start_activities",
+    "step_owners",
     "step_stats",
     "variants",
 ]
@@ -178,6 +182,53 @@ def handovers(
     )
 
 
+def owner_handovers_expr(
+    events: ir.Table, exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS
+) -> ir.Table:
+    """Hand-overs along each journey's owner sequence: the owners in the order of their first
+    event in the journey, and from each owner to the next one.
+
+    An owner's later events (finance sending the invoice while the parcel waits for the
+    carrier) do not start a new hand-over, so interleaved work of an unrelated owner does not
+    hide the real hand-over (warehouse -> carrier). ``wait_s`` is the time from the giving
+    owner's last event before the hand-over to the receiving owner's first event.
+    Feedback and contacts (``exclude_kinds``) and events without an owner are skipped.
+    """
+    ev = journey_events(events).filter(lambda t: t.owner.notnull())
+    if exclude_kinds:
+        ev = ev.filter(~ev.kind.isin(list(exclude_kinds)))
+    first = ev.group_by("journey_id", "owner").aggregate(first_at=ev.occurred_at.min())
+    w = ibis.window(group_by=first.journey_id, order_by=[first.first_at, first.owner])
+    seq = first.mutate(next_owner=first.owner.lead().over(w), next_at=first.first_at.lead().over(w))
+    seq = seq.filter(seq.next_owner.notnull())
+    own = ev.select(j_id=ev.journey_id, j_owner=ev.owner, j_at=ev.occurred_at)
+    joined = seq.join(own, [seq.journey_id == own.j_id, seq.owner == own.j_owner])
+    joined = joined.filter(joined.j_at <= joined.next_at)
+    out = joined.group_by("journey_id", "owner", "next_owner", "next_at").aggregate(
+        last_at=joined.j_at.max()
+    )
+    return out.mutate(
+        wait_s=out.next_at.delta(out.last_at, unit="microsecond").cast("float64") / 1e6
+    )
+
+
+def owner_handovers(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: Scope | None = None,
+    exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS,
+) -> pa.Table:
+    """Hand-overs between owners per owner sequence (see :func:`owner_handovers_expr`):
+    from_owner, to_owner, journeys, count, waiting times in seconds; most frequent first."""
+    h = owner_handovers_expr(apply_filter(events, journey, flt), exclude_kinds)
+    out = h.group_by(from_owner=h.owner, to_owner=h.next_owner).aggregate(
+        journeys=h.journey_id.nunique(), **_duration_stats(h.wait_s)
+    )
+    return out.to_pyarrow().sort_by(
+        [("count", "descending"), ("from_owner", "ascending"), ("to_owner", "ascending")]
+    )
+
+
 def discover(
     events: ir.Table,
     journey: JourneyConfig,
@@ -206,8 +257,11 @@ def discover(
     )
 
 
-def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, float | None]]:
-    """Per touchpoint asked about: (answers, score) of ``metric`` (stats' scale and rules)."""
+def _score_groups(
+    events: ir.Table, metric: str, keys: tuple[str, ...]
+) -> dict[tuple[Any, ...], tuple[int, float | None]]:
+    """Per group of ``keys`` asked about: (answers, score) of ``metric`` (stats' scale and
+    rules)."""
     sv = events.filter(
         (events.kind == "survey.response")
         & (events.metric == metric)
@@ -215,7 +269,7 @@ def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, fl
         & events.touchpoint.notnull()
     )
     agg = (
-        sv.group_by("touchpoint")
+        sv.group_by(list(keys))
         .aggregate(
             n=sv.count(),
             total=sv.score.sum(),
@@ -233,12 +287,55 @@ def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, fl
         for k in ("n", "total", "total_sq", "promoters", "detractors", "top2")
     }
     est = stats.estimate_arrays(metric, fields, min_answers=1)
+    groups = zip(*(agg.column(k).to_pylist() for k in keys), strict=True)
     return {
-        tp: (int(n), None if v != v else float(v))
-        for tp, n, v in zip(
-            agg.column("touchpoint").to_pylist(), fields["n"], est["value"], strict=True
-        )
+        g: (int(n), None if v != v else float(v))
+        for g, n, v in zip(groups, fields["n"], est["value"], strict=True)
     }
+
+
+def _touchpoint_scores(events: ir.Table, metric: str) -> dict[str, tuple[int, float | None]]:
+    """Per touchpoint asked about: (answers, score) of ``metric``."""
+    return {k[0]: v for k, v in _score_groups(events, metric, ("touchpoint",)).items()}
+
+
+def step_owners(
+    events: ir.Table,
+    journey: JourneyConfig,
+    flt: Scope | None = None,
+    activity: Activity = "kind",
+    metric: str = "csat",
+) -> pa.Table:
+    """Every owner of each step (three carriers deliver), most events first, with the
+    ``metric`` score of the step's touchpoint for that owner's answers.
+
+    Columns: activity, owner, events, score_n, score (None without answers).
+    """
+    ev = apply_filter(events, journey, flt)
+    process = ev.filter(~ev.kind.isin(list(FEEDBACK_KINDS)) & ev.owner.notnull())
+    own = (
+        process.group_by(activity=process[activity], owner=process.owner)
+        .aggregate(events=process.count())
+        .to_pyarrow()
+        .sort_by([("activity", "ascending"), ("events", "descending"), ("owner", "ascending")])
+    )
+    scores = _score_groups(ev, metric, ("touchpoint", "owner"))
+    kind_tp = journey.touchpoint_for_kind()
+    rows = []
+    for r in own.to_pylist():
+        tp = r["activity"] if activity == "touchpoint" else kind_tp.get(r["activity"] or "")
+        n, score = scores.get((tp, r["owner"]), (0, None))
+        rows.append({**r, "score_n": n, "score": score})
+    schema = pa.schema(
+        [
+            ("activity", pa.string()),
+            ("owner", pa.string()),
+            ("events", pa.int64()),
+            ("score_n", pa.int64()),
+            ("score", pa.float64()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def step_stats(

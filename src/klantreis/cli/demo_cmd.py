@@ -1,17 +1,27 @@
-"""``klantreis demo``: a thin wrapper over ``klantreis.demo.runner.run_demo``, then (unless
-``--no-serve``) the web app on the demo store."""
+"""``klantreis demo``: a thin wrapper over ``klantreis.demo.runner.run_demo`` (with a
+progress bar), then (unless ``--no-serve``) the web app on the demo store.
+
+The demo period ends now by default (``--until``), so "today" on the dashboard is today. The
+demo accounts' passwords are derived from a secret kept in the store: the same on every start
+of one store. The address is printed once the port accepts connections."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import socket
+import sys
+import threading
+import time as clock
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-__all__ = ["demo", "parse_until", "register"]
+__all__ = ["announce_when_listening", "demo", "parse_until", "port_accepts", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,29 @@ def parse_until(value: str | None) -> datetime | None:
     except ValueError as exc:
         raise click.BadParameter(f"{value!r}: use 'today', YYYY-MM-DD or an ISO date-time") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _recorded_end(settings: Any) -> datetime | None:
+    """The period end an existing demo store was made with (None: no store or not known)."""
+    if settings.db_file is None or not settings.db_file.exists():
+        return None
+    from klantreis.app import App
+    from klantreis.demo.runner import demo_end
+
+    with App(settings) as app:
+        return demo_end(app.store)
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo("Europe/Amsterdam")).date()
+
+
+def _demo_secret_of(settings: Any) -> str:
+    from klantreis.access.accounts import demo_secret
+    from klantreis.app import App
+
+    with App(settings) as app:
+        return demo_secret(app.store)
 
 
 def _remove_store(db_path: str) -> None:
@@ -77,16 +110,62 @@ def _serve(settings: object) -> None:
             " stored. / De webapp is niet beschikbaar; de demodata is opgeslagen."
         )
         return
-    from klantreis.access.accounts import ensure_demo_accounts
+    from klantreis.access.accounts import stable_demo_accounts
     from klantreis.app import App
 
     with App(settings) as app:  # type: ignore[arg-type]
-        passwords = ensure_demo_accounts(app.store)
+        passwords = stable_demo_accounts(app.store)
     host, port = settings.host, settings.port  # type: ignore[attr-defined]
-    click.echo(f"\nklantreis demo: http://{host}:{port}/  (Ctrl+C to stop / om te stoppen)")
-    for name, password in passwords.items():
-        click.echo(f"  login: {name} / {password}")
+    click.echo("Starting the web server / De webserver start …")
+    lines = [f"\nklantreis demo: http://{host}:{port}/  (Ctrl+C to stop / om te stoppen)"]
+    lines += [f"  login: {name} / {password}" for name, password in passwords.items()]
+    announce_when_listening(host, port, "\n".join(lines))
     serve(settings)  # type: ignore[arg-type]
+
+
+def port_accepts(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Whether a TCP connection to ``host:port`` is accepted now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def announce_when_listening(
+    host: str, port: int, message: str, wait_s: float = 120.0
+) -> threading.Thread:
+    """Print ``message`` (from a background thread) as soon as the port accepts; say so if it
+    never does within ``wait_s`` seconds."""
+    probe = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+
+    def wait() -> None:
+        deadline = clock.monotonic() + wait_s
+        while clock.monotonic() < deadline:
+            if port_accepts(probe, port):
+                click.echo(message)
+                return
+            clock.sleep(0.1)
+        click.echo(f"The server did not start listening on {host}:{port}.", err=True)
+
+    thread = threading.Thread(target=wait, name="demo-announce", daemon=True)
+    thread.start()
+    return thread
+
+
+def _progress_bar(orders: int, quiet: bool = False) -> tuple[Any, Any]:
+    """A progress bar on standard error (standard output stays clean for ``--json``)."""
+    stream: Any = io.StringIO() if quiet else sys.stderr
+    bar: Any = click.progressbar(
+        length=orders, label="Demo orders / bestellingen", show_pos=True, file=stream
+    )
+    done = [0]
+
+    def progress(orders_done: int, _total: int) -> None:
+        bar.update(orders_done - done[0])
+        done[0] = orders_done
+
+    return bar, progress
 
 
 @click.command(
@@ -110,9 +189,10 @@ def _serve(settings: object) -> None:
 @click.option(
     "--until",
     "until",
-    default=None,
-    help="End of the period: 'today' for a live-looking demo, YYYY-MM-DD, or an "
-    "ISO date-time (default: the fixed 2026-11-20 15:00 Amsterdam).",
+    default="today",
+    show_default=True,
+    help="End of the period: 'today' (now: the dashboard's today is today), YYYY-MM-DD, "
+    "or an ISO date-time. A store keeps the period it was made with (use --fresh).",
 )
 @click.option(
     "--db", "db_path", default=DEFAULT_DB, show_default=True, help="DuckDB file for the demo store."
@@ -125,7 +205,8 @@ def _serve(settings: object) -> None:
 )
 @click.option("--fresh", is_flag=True, help="Delete the demo store first.")
 @click.option("--no-serve", is_flag=True, help="Stop after generating and ingesting.")
-@click.option("--port", default=None, type=int, help="Port of the web server.")
+@click.option("--port", default=None, type=int, help="Port of the web server (default 8000).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(
     orders: int | None,
@@ -137,23 +218,45 @@ def demo(
     fresh: bool,
     no_serve: bool,
     port: int | None,
+    host: str | None,
     as_json: bool,
 ) -> None:
     from klantreis.app import App
     from klantreis.cli.options import settings_from_options
-    from klantreis.demo.runner import DEFAULT_ORDERS, DemoConflictError, run_demo
+    from klantreis.demo.runner import (
+        DEFAULT_ORDERS,
+        DemoConflictError,
+        remember_demo_end,
+        run_demo,
+    )
 
     now = parse_until(until)
     settings = settings_from_options(
-        db_path=db_path, journey_config=journey_config, demo_mode=True, port=port
+        db_path=db_path, journey_config=journey_config, demo_mode=True, port=port, host=host
     )
+    secret = None
+    if settings.db_file is not None and not fresh and until == "today":
+        ended = _recorded_end(settings)
+        if ended is not None and _local_day(ended) == _local_day(now):  # type: ignore[arg-type]
+            now = ended  # made earlier today: the same demo again (adds nothing)
+        elif ended is not None:
+            click.echo(f"The demo in {db_path} ended {_local_day(ended)}; making it again.")
+            secret, fresh = _demo_secret_of(settings), True
     if fresh and settings.db_file is not None:
         _remove_store(db_path)
+    total = orders or DEFAULT_ORDERS
     with App(settings) as app:
+        if secret:
+            from klantreis.access.accounts import keep_demo_secret
+
+            keep_demo_secret(app.store, secret)  # the same passwords as before
+        bar, progress = _progress_bar(total, quiet=as_json)
         try:
-            summary = run_demo(app, orders or DEFAULT_ORDERS, seed, days=days, now=now)
+            with bar:
+                summary = run_demo(app, total, seed, days=days, now=now, progress=progress)
         except DemoConflictError as exc:
             raise click.ClickException(str(exc)) from exc
+        remember_demo_end(app.store, summary.period_end)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:

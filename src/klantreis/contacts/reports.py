@@ -1,18 +1,29 @@
 """One data function for the contact-reasons report (CLI table, JSON endpoint and web page
-share it): rates per 100 orders, repeats, the cost Pareto and service by channel."""
+share it): rates per 100 orders, repeats, the cost Pareto and service by channel; the weekly
+trend per reason with the promise breaks beside it; the contacts of one reason.
+
+A :class:`~klantreis.analytics.scope.Scope` narrows everything (:func:`contact_events`): the
+period and the customer segment select orders and contacts alike; a channel selects the
+contacts on that channel (the orders stay all orders, so "per 100 orders" keeps its meaning).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
+import ibis.expr.types as ir
 import pandas as pd
 
+from klantreis.analytics import promises
+from klantreis.analytics.scope import Scope, select
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.metrics import (
     channel_service,
     contact_rates,
     pareto,
+    period_of,
     repeat_contacts,
     survey_csat_frame,
 )
@@ -20,7 +31,17 @@ from klantreis.contacts.taxonomy import Taxonomy
 from klantreis.contacts.warroom import ContactAnalysis, build_war_room, load_analysis
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["contacts_overview", "reason_report", "records", "report_from"]
+__all__ = [
+    "contact_events",
+    "contacts_overview",
+    "reason_contacts",
+    "reason_report",
+    "records",
+    "report_from",
+    "weekly_trend",
+]
+
+CONTACT_KINDS = ("contact.inbound", "contact.outbound")
 
 
 def records(df: pd.DataFrame, digits: int = 3) -> list[dict[str, Any]]:
@@ -78,6 +99,60 @@ def report_from(
     return report
 
 
+def contact_events(events: ir.Table, journey: JourneyConfig, scope: Scope | None) -> ir.Table:
+    """The events the contact reports read under ``scope``: its window and segment for every
+    event; its channels only for contacts."""
+    if scope is None or scope.is_empty:
+        return events
+    rest = select(events, replace(scope, channels=()), journey, journey.timezone)
+    if not scope.channels:
+        return rest
+    is_contact = rest.kind.isin(list(CONTACT_KINDS))
+    return rest.filter(~is_contact | rest.channel.isin([c for c in scope.channels if c]))
+
+
+def weekly_trend(
+    a: ContactAnalysis, events: ir.Table, now: Any = None, lang: str = "nl", top: int = 6
+) -> dict[str, Any]:
+    """Contacts per 100 orders per reason per week (the ``top`` reasons by contacts) and the
+    broken promises per week (by deadline) per 100 orders of that week."""
+    tz = a.journey.timezone
+    names = {r.id: r.name(lang) for r in a.taxonomy.reasons()}
+    c = a.contacts
+    chosen = c["reason"].value_counts().index[:top]
+    rates = contact_rates(
+        c[c["reason"].isin(chosen)], a.orders, by=["reason"], period="week", tz=tz
+    )
+    rates.insert(2, "name", rates["reason"].map(names).fillna(rates["reason"]))
+    orders = a.orders.assign(period=period_of(a.orders["occurred_at"], "week", tz))
+    per_week = orders.groupby("period").size()
+    breaks: list[dict[str, Any]] = []
+    if a.journey.promises and len(a.orders):
+        out = promises.promise_outcomes_expr(events, a.journey, now=now)
+        broken = out.filter(out.status == "broken").select("promise_id", "deadline").to_pandas()
+        broken["period"] = period_of(broken["deadline"], "week", tz) if len(broken) else []
+        counts = broken.groupby(["period", "promise_id"]).size()
+        for (week, pid), n in counts.items():
+            if week in per_week.index:
+                breaks.append(
+                    {
+                        "period": week,
+                        "promise_id": pid,
+                        "broken": int(n),
+                        "orders": int(per_week[week]),
+                        "per_100_orders": round(100.0 * n / per_week[week], 3),
+                    }
+                )
+    return {"contacts": records(rates), "breaks": breaks}
+
+
+def reason_contacts(a: ContactAnalysis, reason: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest contacts of one reason: contact id, journey, time, channel and text."""
+    c = a.contacts[a.contacts["reason"] == reason]
+    cols = ["contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text"]
+    return records(c.sort_values("occurred_at", ascending=False)[cols].head(limit))
+
+
 def contacts_overview(
     events: Any,
     journey: JourneyConfig,
@@ -87,8 +162,18 @@ def contacts_overview(
     period: str | None = None,
     repeat_days: float = 7,
     lang: str = "nl",
+    scope: Scope | None = None,
+    reason: str | None = None,
+    now: Any = None,
 ) -> dict[str, Any]:
-    """The war room and the reason report from one analysis (the contacts web page)."""
+    """The war room, the reason report, the weekly trend and (with ``reason``) that reason's
+    contacts, from one analysis of the events in ``scope`` (the contacts web page)."""
+    events = contact_events(events, journey, scope)
     a = load_analysis(events, journey, taxonomy, model)
     room = build_war_room(a, top=top, lang=lang)
-    return {"warroom": room.to_dict(), **report_from(a, events, period, repeat_days, lang)}
+    return {
+        "warroom": room.to_dict(),
+        **report_from(a, events, period, repeat_days, lang),
+        "trend": weekly_trend(a, events, now, lang),
+        "reason_contacts": reason_contacts(a, reason) if reason else [],
+    }

@@ -1,6 +1,9 @@
 """The war room: the avoidable contact reasons that cost most, why they happen (the root
 cause with its lift, and the owner that concentrates it), the likely journey fix, and what it
-would save per year if the reason disappeared. Data here (``build_war_room``, the CSV export);
+would save per year. ``saving_per_year`` is the upper bound (the whole reason disappears);
+``saving_root_cause_per_year`` is the honest figure: the share of the reason's yearly cost
+that its root cause explains (the attributable fraction), with a 95% interval from the lift's
+interval (``..._low``/``..._high``). Data here (``build_war_room``, the CSV export);
 the headline, the root-cause names and the HTML export are words for people and live in
 :mod:`klantreis.wording.warroom`.
 """
@@ -26,6 +29,7 @@ __all__ = [
     "ContactAnalysis",
     "WarRoom",
     "WarRoomRow",
+    "attributable_share",
     "build_war_room",
     "load_analysis",
     "war_room_csv",
@@ -91,6 +95,8 @@ class WarRoomRow:
     lift_ci_high: float | None = None
     explained_share: float | None = None
     saving_root_cause_per_year: float | None = None
+    saving_root_cause_low_per_year: float | None = None
+    saving_root_cause_high_per_year: float | None = None
     owner: str | None = None
     owner_name: str | None = None
     owner_lift: float | None = None
@@ -149,6 +155,13 @@ def _row(
     return row
 
 
+def attributable_share(p_contacts: float, lift: float) -> float:
+    """The share of a reason's contacts a condition explains: p x (lift - 1) / lift, or 0
+    when the lift is not above 1 (monotone in the lift, so a lift interval maps to a share
+    interval)."""
+    return p_contacts * (lift - 1.0) / lift if lift > 1.0 else 0.0
+
+
 def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
     row.root_cause = cause.condition
     row.lift, row.lift_ci_low, row.lift_ci_high = (
@@ -158,6 +171,9 @@ def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
     )
     row.explained_share = round(cause.attributable, 3)
     row.saving_root_cause_per_year = round(cause.attributable * row.cost_per_year, 2)
+    low, high = (attributable_share(cause.p_contacts, x) for x in (cause.ci_low, cause.ci_high))
+    row.saving_root_cause_low_per_year = round(low * row.cost_per_year, 2)
+    row.saving_root_cause_high_per_year = round(high * row.cost_per_year, 2)
     owners = owner_breakdown(
         a.contacts, a.conditions, row.reason, cause.condition, a.orders["journey_id"]
     )

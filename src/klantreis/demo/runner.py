@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -21,7 +22,16 @@ from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
 from klantreis.ingest.pipeline import Target, ingest_table
 from klantreis.store.duckdb_store import EMPTY_RESULT, AppendResult
 
-__all__ = ["DEFAULT_ORDERS", "DemoConflictError", "DemoSummary", "run_demo"]
+__all__ = [
+    "DEFAULT_ORDERS",
+    "DemoConflictError",
+    "DemoSummary",
+    "demo_end",
+    "remember_demo_end",
+    "run_demo",
+]
+
+_END_KEY = "demo_period_end"
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +146,17 @@ def run_demo(
         summary.seconds,
     )
     return summary
+
+
+def remember_demo_end(store: Any, end: datetime) -> None:
+    """Keep the end of the demo period in the store (``klantreis_meta``)."""
+    with store.transaction() as con:
+        con.execute(
+            "INSERT OR REPLACE INTO klantreis_meta VALUES (?, ?)", [_END_KEY, end.isoformat()]
+        ).fetchall()
+
+
+def demo_end(store: Any) -> datetime | None:
+    """The end of the demo period the store was made with (None: not recorded)."""
+    rows = store.query("SELECT value FROM klantreis_meta WHERE key = ?", [_END_KEY]).to_pylist()
+    return datetime.fromisoformat(rows[0]["value"]) if rows else None

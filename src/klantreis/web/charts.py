@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["band_line", "bars_with_ci", "index_line", "matrix_scatter"]
+__all__ = ["band_line", "bars_with_ci", "index_line", "matrix_scatter", "weekly_lines"]
 
 _BASE: dict[str, Any] = {
     "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -173,4 +173,44 @@ def matrix_scatter(
                 "encoding": {**enc, "text": {"field": "label"}},
             },
         ],
+    )
+
+
+def weekly_lines(
+    rows: list[dict[str, Any]],
+    series: str,
+    title: str,
+    value_label: str,
+    date_label: str,
+    series_label: str,
+    value: str = "per_100_orders",
+) -> dict[str, Any]:
+    """One line per ``series`` over the weeks (``period``: the week's first day), the legend
+    below the chart (so it fits a phone)."""
+    points = [r for r in rows if r.get(value) is not None]
+    return _spec(
+        height=240,
+        title=title,
+        data={"values": points},
+        mark={"type": "line", "point": {"size": 20}, "strokeWidth": 2},
+        encoding={
+            "x": {
+                "field": "period",
+                "type": "temporal",
+                "timeUnit": "yearmonthdate",
+                "title": date_label,
+            },
+            "y": {"field": value, "type": "quantitative", "title": value_label},
+            "color": {
+                "field": series,
+                "type": "nominal",
+                "title": series_label,
+                "legend": {"orient": "bottom", "columns": 2, "labelLimit": 260},
+            },
+            "tooltip": [
+                {"field": series, "type": "nominal", "title": series_label},
+                {"field": "period", "type": "temporal", "title": date_label},
+                {"field": value, "type": "quantitative", "format": ".2f", "title": value_label},
+            ],
+        },
     )

@@ -1,9 +1,10 @@
 """Administration for people (``/admin``, admins only): the users with their role and state,
 and the API tokens (never their secrets) with a button to revoke each.
 
-Users and tokens are created on the command line (``klantreis user ...``,
-``klantreis token ...``); this page shows them, revokes tokens, and, while the server runs,
-ends a user's sessions and disables or enables a user (disabling ends their sessions too). Anonymous visitors are
+From the page an admin adds a user (name, role, first password), disables and re-enables
+users, ends a user's sessions, and creates an API token (name, scopes, optional user and expiry): its secret is
+shown once, on the answer to that form, and never again. The same can be done on the command
+line (``klantreis user ...``, ``klantreis token ...``). Anonymous visitors are
 sent to the login page; other roles get a 403 page. The same data is in the JSON API
 (``/api/v1/users``, ``/api/v1/tokens``, :mod:`klantreis.web.routes.admin`).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -69,9 +71,104 @@ def admin_page(request: Request, ctx: Annotated[PageContext, Depends(page_contex
         response = render_html(ctx, "forbidden.html")
         response.status_code = 403
         return response
+    return _admin_html(request, ctx)
+
+
+def _admin_html(
+    request: Request,
+    ctx: PageContext,
+    secret: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     web_state(request).security.flush_token_use(force=True)
-    revoked = request.query_params.get("revoked", "")
-    return render_html(ctx, "admin.html", data=admin_data(ctx), revoked=revoked[:100])
+    q = request.query_params
+    response = render_html(
+        ctx,
+        "admin.html",
+        data=admin_data(ctx),
+        revoked=q.get("revoked", "")[:100],
+        done=q.get("done", "")[:40],
+        done_name=q.get("name", "")[:100],
+        roles=accounts.ROLES,
+        scopes=accounts.SCOPES,
+        max_expires=accounts.MAX_EXPIRES_DAYS,
+        new_secret=secret,
+        error=error,
+    )
+    response.status_code = status
+    if secret:  # the secret is on this answer only: never keep it in a cache
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _done(what: str, name: str) -> Response:
+    return RedirectResponse("/admin?" + urlencode({"done": what, "name": name}), status_code=303)
+
+
+@router.post("/admin/users", include_in_schema=False)
+def add_user_form(
+    request: Request,
+    ctx: Annotated[PageContext, Depends(ADMIN)],
+    name: Annotated[str, Form(max_length=100)],
+    role: Annotated[str, Form(max_length=20)],
+    password: Annotated[str, Form(max_length=500)],
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A new user; an existing name is refused (passwords change on the command line)."""
+    web_state(request).security.check_csrf(request, csrf_token)
+    name = name.strip()
+    if accounts.get_user(ctx.app.store, name) is not None:
+        return _admin_html(request, ctx, error=ctx.t("admin.users.exists", name=name), status=409)
+    try:
+        accounts.add_user(ctx.app.store, name, role, password)
+    except accounts.AccountError as exc:
+        return _admin_html(request, ctx, error=str(exc), status=422)
+    return _done("user_added", name)
+
+
+@router.post("/admin/users/{name}/{action}", include_in_schema=False)
+def disable_form(
+    request: Request,
+    ctx: Annotated[PageContext, Depends(ADMIN)],
+    name: Annotated[str, Path(min_length=1, max_length=100)],
+    action: Annotated[str, Path(pattern="^(disable|enable)$")],
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    web_state(request).security.check_csrf(request, csrf_token)
+    if accounts.get_user(ctx.app.store, name) is None:
+        raise ApiError(404, f"no user {name!r}", "not_found")
+    if action == "disable" and ctx.principal is not None and ctx.principal.name == name:
+        return _admin_html(request, ctx, error=ctx.t("admin.users.not_self"), status=409)
+    accounts.set_disabled(ctx.app.store, name, action == "disable")
+    return _done(f"user_{action}d", name)
+
+
+@router.post("/admin/tokens", include_in_schema=False)
+def create_token_form(
+    request: Request,
+    ctx: Annotated[PageContext, Depends(ADMIN)],
+    name: Annotated[str, Form(max_length=100)] = "",
+    scopes: Annotated[list[str] | None, Form(max_length=20)] = None,
+    user: Annotated[str, Form(max_length=100)] = "",
+    expires_days: Annotated[str, Form(max_length=10)] = "",
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A new token; the answer is the page with the secret, shown this once."""
+    web_state(request).security.check_csrf(request, csrf_token)
+    try:
+        days = int(expires_days) if expires_days.strip() else None
+    except ValueError:
+        return _admin_html(request, ctx, error=ctx.t("admin.tokens.bad_expiry"), status=422)
+    if user and accounts.get_user(ctx.app.store, user) is None:
+        return _admin_html(request, ctx, error=f"no user {user!r}", status=422)
+    try:
+        secret, _ = accounts.create_token(
+            ctx.app.store, scopes or [], name=name.strip(), user=user or None, expires_days=days
+        )
+    except accounts.AccountError as exc:
+        return _admin_html(request, ctx, error=str(exc), status=422)
+    return _admin_html(request, ctx, secret=secret)
 
 
 @router.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
@@ -115,17 +212,4 @@ def end_sessions_form(
 ) -> Response:
     web_state(request).security.check_csrf(request, csrf_token)
     end_sessions(ctx, name)
-    return RedirectResponse("/admin", status_code=303)
-
-
-@router.post("/admin/users/{name}/{action}", include_in_schema=False)
-def disable_form(
-    request: Request,
-    ctx: Annotated[PageContext, Depends(ADMIN)],
-    name: Annotated[str, USER_NAME],
-    action: Annotated[str, Path(pattern="^(disable|enable)$")],
-    csrf_token: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    web_state(request).security.check_csrf(request, csrf_token)
-    set_disabled(ctx, name, action == "disable")
     return RedirectResponse("/admin", status_code=303)

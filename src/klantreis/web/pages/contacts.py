@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from klantreis.access.masking import mask_text
+from klantreis.analytics.backend import json_text
 from klantreis.app import App
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.labels import label_record, labelling_queue
@@ -23,8 +24,10 @@ from klantreis.contacts.reports import contacts_overview
 from klantreis.contacts.taxonomy import Taxonomy
 from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
 from klantreis.ingest.writer import Rejected
+from klantreis.web import charts
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
+    Filters,
     NavItem,
     PageCache,
     PageContext,
@@ -34,6 +37,7 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
+from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.web.state import web_state
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
@@ -67,19 +71,27 @@ def _model(ctx: PageContext) -> ContactClassifier | None:
 
 
 @dataclass
-class ContactParams:
+class ContactParams(Filters):
+    """The common filters (period, channel, segment), plus the war room's size, a grouping
+    of the rates, the repeat window and one reason to show the contacts of."""
+
     top: Annotated[int, Query(ge=1, le=20, description="Reasons in the war room")] = 5
     grouping: Annotated[
         str | None,
         Query(pattern="^(week|month)$", description="Contacts per 100 orders per period"),
     ] = None
     repeat_days: Annotated[float, Query(ge=0, le=365, description="Repeat window (days)")] = 7
+    reason: Annotated[
+        str | None, Query(max_length=100, description="Show the newest contacts of this reason")
+    ] = None
 
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
+    events = ctx.app.events_table()
+    newest = events.occurred_at.max().to_pyarrow().as_py()
     data = contacts_overview(
-        ctx.app.events_table(),
+        events,
         ctx.app.journey,
         _taxonomy(ctx),
         _model(ctx),
@@ -87,9 +99,64 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         period=params.grouping,
         repeat_days=params.repeat_days,
         lang=ctx.lang,
+        scope=params.scope(newest_answer_day(ctx, answers_only=False)),
+        reason=params.reason,
+        now=newest,
     )
     names = Names(ctx.app.journey, ctx.t)
-    return {**data, "warroom": worded_war_room_dict(data["warroom"], names)}
+    if not ctx.sees_personal_data:
+        data["reason_contacts"] = [
+            {**r, "text": mask_text(r["text"] or ""), "customer_id": None}
+            for r in data["reason_contacts"]
+        ]
+    reason_names = {r.id: r.name(ctx.lang) for r in _taxonomy(ctx).reasons()}
+    for b in data["trend"]["breaks"]:
+        b["name"] = names.promise(b["promise_id"])
+    return {
+        **data,
+        "warroom": worded_war_room_dict(data["warroom"], names),
+        "reason_name": reason_names.get(params.reason or "", params.reason),
+        "reason_names": reason_names,
+        "masked": not ctx.sees_personal_data,
+        "options": _contact_options(ctx),
+    }
+
+
+def _contact_options(ctx: PageContext) -> dict[str, list[str]]:
+    """The filter choices of this page: the channels contacts came in on, and the segments
+    of the answers and of the journeys' start events."""
+    events = ctx.events()
+    contacts = events.filter(events.kind == "contact.inbound")
+    starts = events.filter(events.kind == ctx.app.journey.journey_start)
+    answers = filter_options(ctx)
+    channels = contacts.channel.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
+    segs = json_text(starts, "segment").name("v").as_table().distinct().to_pyarrow()["v"]
+    return {
+        "channels": sorted(str(c) for c in channels if c),
+        "segments": sorted({*answers["segments"], *(str(v) for v in segs.to_pylist() if v)}),
+    }
+
+
+def contacts_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
+    """The weekly trend per reason and the promise breaks beside it."""
+    return {
+        "trend": charts.weekly_lines(
+            data["trend"]["contacts"],
+            series="name",
+            title=ctx.t("contacts.trend"),
+            value_label=ctx.t("contacts.per100"),
+            date_label=ctx.t("contacts.week"),
+            series_label=ctx.t("contacts.reason"),
+        ),
+        "breaks": charts.weekly_lines(
+            data["trend"]["breaks"],
+            series="name",
+            title=ctx.t("contacts.breaks"),
+            value_label=ctx.t("contacts.breaks_per100"),
+            date_label=ctx.t("contacts.week"),
+            series_label=ctx.t("journeys.promise"),
+        ),
+    }
 
 
 @dataclass
@@ -160,7 +227,8 @@ register_page(
         template="contacts.html",
         data=contacts_data,
         params=ContactParams,
-        summary="Contact reasons: war room, per 100 orders, service",
+        charts=contacts_charts,
+        summary="Contact reasons: war room, per 100 orders, weekly trend, service",
     ),
 )
 

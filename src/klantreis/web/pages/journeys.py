@@ -32,6 +32,7 @@ from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, regis
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.web.state import web_state
+from klantreis.wording import Names
 from klantreis.wording.impact import impact_summary
 
 __all__ = ["JourneyParams", "journeys_data", "router"]
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 NAV = NavItem("/journeys", "nav.journeys", order=30)
 _CACHE_SIZE = 16
+#: At-risk journeys per page of the HTML list (the JSON has them all).
+RISK_PAGE_SIZE = 20
 
 
 @dataclass
@@ -66,6 +69,9 @@ class JourneyParams(Filters):
     metric: Annotated[str, Query(pattern="^(nps|ces|csat)$")] = "csat"
     journey: Annotated[str | None, Query(max_length=200, description="Journey id")] = None
     customer: Annotated[str | None, Query(max_length=200, description="Customer id")] = None
+    risk_page: Annotated[
+        int, Query(ge=1, le=10_000, description="Page of the at-risk list on the page")
+    ] = 1
 
 
 def _newest(ctx: PageContext) -> datetime | None:
@@ -107,6 +113,25 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         ).to_pylist()
     )
     dfg = _records(d.dfg.to_pylist())
+    owners = _records(
+        discovery.step_owners(
+            events,
+            journey,
+            flt,
+            params.activity,  # type: ignore[arg-type]
+            params.metric,
+        ).to_pylist()
+    )
+    names = Names(journey, ctx.t)
+    shape = dict(
+        journey=journey,
+        activity=params.activity,
+        color=params.color,
+        metric=params.metric,
+        lang=ctx.lang,
+        owners=owners,
+        owner_name=names.owner,
+    )
     return {
         "journeys": d.journeys,
         "dfg": dfg,
@@ -114,8 +139,13 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         "variants": _records(d.variants.to_pylist()),
         "start": d.start.to_pylist(),
         "end": d.end.to_pylist(),
-        "handovers": _records(discovery.handovers(events, journey, flt).to_pylist()),
-        "map": layout(dfg, steps, journey, params.activity, params.color, params.metric, ctx.lang),
+        "handovers": [
+            {**h, "from_name": names.owner(h["from_owner"]), "to_name": names.owner(h["to_owner"])}
+            for h in _records(discovery.owner_handovers(events, journey, flt).to_pylist())
+        ],
+        "step_owners": owners,
+        "map": layout(dfg, steps, orientation="horizontal", **shape),  # type: ignore[arg-type]
+        "map_phone": layout(dfg, steps, orientation="vertical", **shape),  # type: ignore[arg-type]
     }
 
 
@@ -123,7 +153,7 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
     events, journey = ctx.app.events_table(), ctx.app.journey
     if not journey.promises:
         return {"now": now, "rates": [], "at_risk": [], "promises": []}
-    risk = _records(promises.at_risk(events, journey, now).to_pylist())[:50]
+    risk = _records(promises.at_risk(events, journey, now).to_pylist())
     if masked:
         handles = _handles(ctx)
         risk = [
@@ -134,6 +164,8 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
             }
             for r in risk
         ]
+    owner = Names(journey, ctx.t).owner
+    risk = [{**r, "owner_name": owner(r["owner"]) if r["owner"] else None} for r in risk]
     names = {p.id: (p.name_nl if ctx.lang == "nl" else p.name_en) for p in journey.promises}
     return {
         "now": now,
@@ -176,7 +208,23 @@ def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str
         "journey": shown,
         "customer": None if masked else params.customer,
         "events": rows,
+        "promises": _journey_promises(ctx, journey) if journey else [],
     }
+
+
+def _journey_promises(ctx: PageContext, journey_id: str) -> list[dict[str, Any]]:
+    """The journey's promises: name, deadline, status (kept/broken/open), minutes late."""
+    events, journey = ctx.app.events_table(), ctx.app.journey
+    if not journey.promises:
+        return []
+    out = promises.promise_outcomes_expr(events, journey, now=_newest(ctx))
+    rows = _records(out.filter(out.journey_id == journey_id).to_pyarrow().to_pylist())
+    names = Names(journey, ctx.t)
+    keep = ("promise_id", "owner", "deadline", "fulfilled_at", "status", "minutes_late", "at_risk")
+    return [
+        {**{k: r[k] for k in keep}, "name": names.promise(r["promise_id"])}
+        for r in sorted(rows, key=lambda r: (r["deadline"] is None, r["deadline"]))
+    ]
 
 
 def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any) -> Any:
@@ -205,6 +253,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         ),
         lambda: _discovery(ctx, params, flt),
     )
+    promise_data = _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked))
     ranking = _cached(
         ctx,
         (*base, "i", params.period, params.channel, params.segment),
@@ -213,11 +262,20 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
             for i in impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest)
         ][:10],
     )
+    risk = promise_data["at_risk"]
+    pages = max(1, -(-len(risk) // RISK_PAGE_SIZE))
+    page = min(params.risk_page, pages)
     return {
         **main,
+        "at_risk_page": {
+            "page": page,
+            "pages": pages,
+            "size": RISK_PAGE_SIZE,
+            "rows": risk[(page - 1) * RISK_PAGE_SIZE : page * RISK_PAGE_SIZE],
+        },
         "params": asdict(params),
         "masked": masked,
-        "promises": _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked)),
+        "promises": promise_data,
         "impact": [{**i, "summary": impact_summary(i, ctx.t)} for i in ranking],
         "timeline": _timeline(ctx, params, masked),
         "options": filter_options(ctx),

@@ -7,6 +7,11 @@ which the journey configuration lists their kinds. Boxes are coloured by the sco
 step's touchpoint or by the contacts per 100 journeys that pass the step (red = bad,
 green = good, grey = no data); an edge whose two steps have different owners is a hand-over
 and is drawn dashed.
+
+Two orientations: ``horizontal`` (stages as columns, for a laptop; the SVG scales to its
+card) and ``vertical`` (one step a row, stages as bands, edges as arcs beside the column,
+for a phone). Each box lists the step's owners (three carriers deliver) with their score.
+Edge labels that would overlap are moved apart.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from klantreis.model.journey import JourneyConfig
 __all__ = ["goodness", "layout"]
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD, HEADER = 170, 46, 70, 26, 16, 34
+#: Owners listed in a box; the rest are counted ("+2").
+MAX_OWNERS = 3
+OWNER_LINE = 14
+#: A label closer than this (x, y) to an earlier one is moved down.
+LABEL_GAP = (34, 13)
 #: How a metric's value maps to 0 (bad) .. 1 (good).
 _SCALES = {
     "csat": (0.0, 100.0, False),
@@ -80,9 +90,12 @@ def _positions(
     return pos, headers
 
 
-def _edge_path(a: tuple[float, float], b: tuple[float, float]) -> tuple[str, float, float]:
+def _edge_path(
+    a: tuple[float, float], b: tuple[float, float], h: float
+) -> tuple[str, float, float]:
+    """Horizontal map: a curve from the right of box ``a`` to the left of box ``b``."""
     (x1, y1), (x2, y2) = a, b
-    sx, sy, tx, ty = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
+    sx, sy, tx, ty = x1 + NODE_W, y1 + h / 2, x2, y2 + h / 2
     if tx > sx:
         dx = (tx - sx) / 2
         return (
@@ -91,7 +104,7 @@ def _edge_path(a: tuple[float, float], b: tuple[float, float]) -> tuple[str, flo
             (sy + ty) / 2,
         )
     # backwards or within a column: leave at the bottom, loop under, come back from below
-    sx, sy, tx, ty = x1 + NODE_W / 2 + 12, y1 + NODE_H, x2 + NODE_W / 2 - 12, y2 + NODE_H
+    sx, sy, tx, ty = x1 + NODE_W / 2 + 12, y1 + h, x2 + NODE_W / 2 - 12, y2 + h
     depth = 40 + abs(sx - tx) / 6
     low = max(sy, ty) + depth
     return (
@@ -101,28 +114,66 @@ def _edge_path(a: tuple[float, float], b: tuple[float, float]) -> tuple[str, flo
     )
 
 
-def _nodes(
-    steps: Sequence[Mapping[str, Any]], pos: Mapping[str, tuple[int, int]], color: str, metric: str
+def _arc_path(
+    a: tuple[float, float], b: tuple[float, float], h: float, span: int
+) -> tuple[str, float, float]:
+    """Vertical map: an arc beside the column, forwards on the right, backwards on the
+    left, wider for steps further apart (so arcs nest instead of crossing labels)."""
+    (x1, y1), (_, y2) = a, b
+    if span == 1 and y2 > y1:  # the next box: straight down
+        x = x1 + NODE_W / 2
+        return f"M{x:.0f},{y1 + h:.0f} L{x:.0f},{y2:.0f}", x + 14, (y1 + h + y2) / 2 + 4
+    right = y2 > y1
+    side = x1 + NODE_W if right else x1
+    bulge = (18 + 16 * min(span, 6)) * (1 if right else -1)
+    sy, ty = y1 + h / 2, y2 + h / 2
+    cx = side + bulge * 4 / 3
+    return (
+        f"M{side:.0f},{sy:.0f} C{cx:.0f},{sy:.0f} {cx:.0f},{ty:.0f} {side:.0f},{ty:.0f}",
+        side + bulge,
+        (sy + ty) / 2 + 4,
+    )
+
+
+def _spread_labels(edges: list[dict[str, Any]]) -> None:
+    """Move a label down while it would overlap one placed before it."""
+    placed: list[tuple[float, float]] = []
+    for e in edges:
+        x, y = e["label_x"], e["label_y"]
+        while any(abs(x - px) < LABEL_GAP[0] and abs(y - py) < LABEL_GAP[1] for px, py in placed):
+            y += LABEL_GAP[1]
+        e["label_y"] = y
+        placed.append((x, y))
+
+
+def _owner_lines(
+    owners: Sequence[Mapping[str, Any]], name: Any, metric: str
 ) -> list[dict[str, Any]]:
-    nodes = []
-    for s in steps:
-        if s["activity"] not in pos:
-            continue
-        col, row = pos[s["activity"]]
-        value = s["contacts_per_100"] if color == "contacts" else s["score"]
-        nodes.append(
+    lines = [
+        {
+            "owner": o["owner"],
+            "name": name(o["owner"]),
+            "score": o.get("score"),
+            "score_n": o.get("score_n", 0),
+            "metric": metric,
+        }
+        for o in owners[:MAX_OWNERS]
+    ]
+    if len(owners) > MAX_OWNERS:
+        lines.append(
             {
-                **s,
-                "id": s["activity"],
-                "x": PAD + col * (NODE_W + GAP_X),
-                "y": PAD + HEADER + row * (NODE_H + GAP_Y),
-                "w": NODE_W,
-                "h": NODE_H,
-                "value": value,
-                "fill": _fill(goodness(value, color, metric)),
+                "owner": None,
+                "name": f"+{len(owners) - MAX_OWNERS}",
+                "score": None,
+                "score_n": 0,
+                "metric": metric,
             }
         )
-    return nodes
+    return lines
+
+
+def _box_height(owner_lines: int) -> int:
+    return max(NODE_H, 24 + OWNER_LINE * max(owner_lines, 1))
 
 
 def layout(
@@ -136,21 +187,101 @@ def layout(
     max_nodes: int = 16,
     max_edges: int = 30,
     min_share: float = 0.02,
+    owners: Sequence[Mapping[str, Any]] = (),
+    orientation: str = "horizontal",
+    owner_name: Any = None,
 ) -> dict[str, Any]:
-    """Nodes (with x, y, w, h, fill), edges (with an SVG path, width, hand-over flag),
-    stage headers and the canvas size. ``steps`` rows come from ``step_stats``; edges
-    rarer than ``min_share`` of the most frequent one are left out (the tables list all)."""
+    """Nodes (with x, y, w, h, fill, label and owner lines), edges (with an SVG path, width,
+    hand-over flag and a label position), stage headers and the canvas size. ``steps`` rows
+    come from ``step_stats``, ``owners`` rows from ``step_owners``; edges rarer than
+    ``min_share`` of the most frequent one are left out (the tables list all)."""
+    name = owner_name or (lambda o: next((x.name for x in journey.owners if x.id == o), o))
     chosen = [s for s in steps if s["activity"] is not None][:max_nodes]
     pos, headers = _positions([s["activity"] for s in chosen], journey, activity == "touchpoint")
-    nodes = _nodes(chosen, pos, color, metric)
-    at = {n["id"]: (n["x"], n["y"]) for n in nodes}
+    per_step: dict[str, list[Mapping[str, Any]]] = {}
+    for o in owners:
+        per_step.setdefault(o["activity"], []).append(o)
+    lines = {
+        s["activity"]: _owner_lines(
+            per_step.get(s["activity"])
+            or [{"owner": s["owner"], "score": s["score"], "score_n": s["score_n"]}]
+            if s["owner"]
+            else [],
+            name,
+            metric,
+        )
+        for s in chosen
+    }
+    h = _box_height(max((len(v) for v in lines.values()), default=1))
+    vertical = orientation == "vertical"
+    place = _place_vertical if vertical else _place_horizontal
+    at, stage_headers, width, height = place(pos, headers, journey, lang, h)
+    nodes = [
+        {
+            **s,
+            "id": s["activity"],
+            "label": (
+                journey.label("touchpoint", s["activity"], lang)
+                if activity == "touchpoint"
+                else s["activity"]
+            ),
+            "x": at[s["activity"]][0],
+            "y": at[s["activity"]][1],
+            "w": NODE_W,
+            "h": h,
+            "value": s["contacts_per_100"] if color == "contacts" else s["score"],
+            "owners": lines[s["activity"]],
+            "fill": _fill(
+                goodness(
+                    s["contacts_per_100"] if color == "contacts" else s["score"], color, metric
+                )
+            ),
+        }
+        for s in chosen
+        if s["activity"] in at
+    ]
+    edges = _edges(dfg, nodes, at, h, vertical, max_edges, min_share)
+    offset = 0
+    if vertical:
+        width = max([width] + [e["label_x"] + 24 for e in edges])
+        offset = max([0] + [24 - e["label_x"] for e in edges])
+        width += offset
+    else:
+        height = max([height] + [e["label_y"] + 16 for e in edges])
+    return {
+        "width": round(width),
+        "height": round(height),
+        "nodes": nodes,
+        "edges": edges,
+        "stages": stage_headers,
+        "color": color,
+        "metric": metric,
+        "orientation": orientation,
+        "offset_x": round(offset),
+    }
+
+
+def _edges(
+    dfg: Sequence[Mapping[str, Any]],
+    nodes: Sequence[Mapping[str, Any]],
+    at: Mapping[str, tuple[float, float]],
+    h: float,
+    vertical: bool,
+    max_edges: int,
+    min_share: float,
+) -> list[dict[str, Any]]:
     owner = {n["id"]: n["owner"] for n in nodes}
+    order = {n["id"]: i for i, n in enumerate(sorted(nodes, key=lambda n: (n["y"], n["x"])))}
     kept = [e for e in dfg if e["source"] in at and e["target"] in at]
     top = max((e["count"] for e in kept), default=1)
     kept = [e for e in kept if e["count"] >= min_share * top][:max_edges]
     edges = []
     for e in kept:
-        path, lx, ly = _edge_path(at[e["source"]], at[e["target"]])
+        if vertical:
+            span = abs(order[e["target"]] - order[e["source"]])
+            path, lx, ly = _arc_path(at[e["source"]], at[e["target"]], h, span)
+        else:
+            path, lx, ly = _edge_path(at[e["source"]], at[e["target"]], h)
         a, b = owner.get(e["source"]), owner.get(e["target"])
         edges.append(
             {
@@ -162,24 +293,60 @@ def layout(
                 "handover": bool(a and b and a != b),
             }
         )
+    _spread_labels(edges)
+    return edges
+
+
+def _place_horizontal(
+    pos: Mapping[str, tuple[int, int]],
+    headers: Sequence[str],
+    journey: JourneyConfig,
+    lang: str,
+    h: int,
+) -> tuple[dict[str, tuple[float, float]], list[dict[str, Any]], float, float]:
+    at: dict[str, tuple[float, float]] = {
+        act: (float(PAD + col * (NODE_W + GAP_X)), float(PAD + HEADER + row * (h + GAP_Y)))
+        for act, (col, row) in pos.items()
+    }
     cols = max((p[0] for p in pos.values()), default=0) + 1
     rows = max((p[1] for p in pos.values()), default=0) + 1
     width = 2 * PAD + cols * NODE_W + (cols - 1) * GAP_X
-    height = 2 * PAD + HEADER + rows * (NODE_H + GAP_Y) + 90
-    stage_headers = [
+    height = 2 * PAD + HEADER + rows * (h + GAP_Y) + 40
+    stage_headers: list[dict[str, Any]] = [
         {
             "x": PAD + i * (NODE_W + GAP_X) + NODE_W / 2,
             "y": PAD + 12,
+            "anchor": "middle",
             "label": journey.label("stage", sid, lang) if sid else "–",
         }
         for i, sid in enumerate(headers)
     ]
-    return {
-        "width": width,
-        "height": height,
-        "nodes": nodes,
-        "edges": edges,
-        "stages": stage_headers,
-        "color": color,
-        "metric": metric,
-    }
+    return at, stage_headers, width, height
+
+
+def _place_vertical(
+    pos: Mapping[str, tuple[int, int]],
+    headers: Sequence[str],
+    journey: JourneyConfig,
+    lang: str,
+    h: int,
+) -> tuple[dict[str, tuple[float, float]], list[dict[str, Any]], float, float]:
+    at: dict[str, tuple[float, float]] = {}
+    stage_headers = []
+    y = float(PAD)
+    for col, sid in enumerate(headers):
+        stage_headers.append(
+            {
+                "x": PAD,
+                "y": y + 14,
+                "anchor": "start",
+                "label": journey.label("stage", sid, lang) if sid else "–",
+            }
+        )
+        y += HEADER - 6
+        for act, _ in sorted(
+            ((a, p[1]) for a, p in pos.items() if p[0] == col), key=lambda item: item[1]
+        ):
+            at[act] = (PAD, y)
+            y += h + GAP_Y
+    return at, stage_headers, 2 * PAD + NODE_W, y + PAD

@@ -34,7 +34,9 @@
       var spec = JSON.parse(node.textContent);
       window.vegaEmbed(target, spec, options)
         .then(function () { target.setAttribute("data-rendered", "true"); })
-        .catch(function (err) { target.textContent = String(err); });
+        .catch(function (err) {
+          target.textContent = String(err); target.setAttribute("data-rendered", "error");
+        });
     });
   }
   function autoSubmitFilters() {
@@ -42,6 +44,16 @@
       sel.addEventListener("change", function () { sel.form.submit(); });
     });
   }
+  // A card or table that scrolls sideways can be reached and scrolled with the keyboard.
+  function focusableScrollers() {
+    document.querySelectorAll(".scroll, .card").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+      }
+    });
+  }
+  window.addEventListener("load", focusableScrollers);
+  window.addEventListener("resize", focusableScrollers);
   if ("serviceWorker" in navigator && window.isSecureContext) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
   }

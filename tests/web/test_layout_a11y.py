@@ -1,0 +1,125 @@
+"""Layout and accessibility of every page, in a real browser, on a small demo store.
+
+- Layout: no page is wider than the viewport (``scrollWidth <= innerWidth``) on a 1366 px
+  laptop and a 390 px phone, in Dutch and English, for every role. Wide tables scroll inside
+  their card; the journey map fits.
+- Accessibility: axe-core (vendored in ``tests/vendor``, MPL-2.0) finds no WCAG 2.2 AA
+  violation (tags wcag2a, wcag2aa, wcag21a, wcag21aa, wcag22aa) on any page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+
+from conftest import PASSWORDS, SECRET
+from klantreis.access import accounts
+from klantreis.app import App
+from klantreis.demo.runner import run_demo
+from klantreis.settings import Settings
+
+pytestmark = BROWSER_MARKS
+
+AXE = Path(__file__).parent.parent / "vendor" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
+PAGES = [
+    "/",
+    "/scores",
+    "/verbatims",
+    "/journeys",
+    "/contacts",
+    "/contacts/queue",
+    "/contacts/classify?text=waar+blijft+mijn+pakket",
+]
+ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
+DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
+    run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+    for role, password in PASSWORDS.items():
+        accounts.add_user(app.store, role, role, password)
+    with serving(app) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+def _pages(role: str, at_risk: str | None = None) -> list[str]:
+    pages = PAGES + ROLE_PAGES.get(role, [])
+    return pages + ([f"/journeys?journey={at_risk}"] if at_risk else [])
+
+
+def _visit(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    # charts draw after load; wait until each says it has rendered (or gave up)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered)",
+        timeout=15_000,
+    )
+
+
+def _session(browser: Any, server: str, role: str, lang: str, size: str) -> Any:
+    width, height = SIZES[size]
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    log_in(page, server, role, PASSWORDS[role])
+    page.goto(f"{server}/?lang={lang}")
+    assert page.locator("html").get_attribute("lang") == lang
+    return page
+
+
+def _first_at_risk(page: Any, server: str) -> str | None:
+    data = page.evaluate("fetch('/api/v1/journeys').then(r => r.json())")
+    risk = data["data"]["promises"]["at_risk"]
+    return risk[0]["journey_id"] if risk else None
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("role", ["viewer", "analyst", "admin"])
+def test_no_page_is_wider_than_the_viewport(
+    browser: Any, server: str, role: str, lang: str, size: str
+) -> None:
+    page = _session(browser, server, role, lang, size)
+    too_wide = {}
+    for path in _pages(role, _first_at_risk(page, server)):
+        _visit(page, server + path)
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll > inner:
+            too_wide[path] = scroll
+    assert too_wide == {}, f"pages wider than {SIZES[size][0]} px ({role}, {lang})"
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("role", ["viewer", "analyst", "admin"])
+def test_no_wcag_aa_violation(browser: Any, server: str, role: str, lang: str) -> None:
+    page = _session(browser, server, role, lang, "laptop")
+    script = AXE.read_text("utf-8")
+    found: dict[str, list[str]] = {}
+    for path in _pages(role, _first_at_risk(page, server)):
+        _visit(page, server + path)
+        page.add_script_tag(content=script)
+        result = page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+            ".then(r => r.violations.map(v => v.id + ': ' + v.help + ' -> '"
+            " + v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' ' + n.html.slice(0, 90))"
+            ".join(' | ')))",
+            AXE_TAGS,
+        )
+        if result:
+            found[path] = result
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
