@@ -61,8 +61,28 @@ def rejected_rows(
 ) -> pa.Table:
     """Entries for canonical rows that failed a validation rule: the raw text is the row
     as JSON."""
-    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in conform(rows).to_pylist()]
+    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in _row_dicts(conform(rows))]
     return quarantine_rows(source, lines, reasons, raws)
+
+
+def _row_dicts(rows: pa.Table) -> list[dict[str, Any]]:
+    """The rows as dicts; a value Python cannot hold (a time stamp in year 0, which Arrow
+    and DuckDB can) becomes Arrow's text for it, so such a row is quarantined, not fatal."""
+    try:
+        return rows.to_pylist()
+    except (OverflowError, ValueError):
+        return [_row_dict(rows.slice(i, 1)) for i in range(rows.num_rows)]
+
+
+def _row_dict(row: pa.Table) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in row.column_names:
+        value = row.column(name)[0]
+        try:
+            out[name] = value.as_py()
+        except (OverflowError, ValueError):
+            out[name] = value.cast(pa.string()).as_py()
+    return out
 
 
 def reader_rejects(
