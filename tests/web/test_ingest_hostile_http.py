@@ -9,10 +9,10 @@ import threading
 from typing import Any
 
 import pytest
+from tests.web.test_ingest_http_server import Conn, server  # noqa: F401 (the fixture)
 
 from klantreis.app import App
 from klantreis.ingest.writer import EventWriter, Rejected
-from tests.web.test_ingest_http_server import Conn, server  # noqa: F401 (the fixture)
 
 POISON_TIME = "0001-01-01T00:30:00+01:00"
 
@@ -97,7 +97,7 @@ def test_hostile_bodies_get_a_clear_4xx(
     status: int,
     words: str,
 ) -> None:
-    port, secret, app = server
+    port, secret, _ = server
     auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     conn = Conn(port)
     try:

@@ -80,7 +80,7 @@ class Destination:
     journey: JourneyConfig
     batch_rows: int = 200_000
     timezone: str = "UTC"
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
