@@ -42,6 +42,7 @@ def quarantine_rows(
 ) -> pa.Table:
     """Build quarantine rows; the id is derived from source, line and raw content, so
     re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut."""
+    raws = [_utf8(r) for r in raws]
     ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
     cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]" for r in raws]
     return pa.table(
@@ -49,11 +50,21 @@ def quarantine_rows(
             "quarantine_id": ids,
             "source": [source] * len(lines),
             "line": list(lines),
-            "reason": list(reasons),
+            "reason": [_utf8(r) for r in reasons],
             "raw": cut,
         },
         schema=QUARANTINE_SCHEMA,
     )
+
+
+def _utf8(text: str) -> str:
+    """Text that can be stored: a lone surrogate (valid in a JSON string, not in UTF-8)
+    is written as its escape."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def rejected_rows(
