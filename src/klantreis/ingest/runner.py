@@ -140,7 +140,8 @@ def _ingest_file(
             _run_batches(dest, con, src, mapping, fs, advance)
     except (MappingError, ValueError, OSError, pa.ArrowException) as exc:
         fs.error = one_line(exc)
-        log.warning("ingest of %s failed: %s", path, fs.error, exc_info=isinstance(exc, ReadFailed))
+        log.warning("ingest of %s failed: %s", path, fs.error)
+        log.debug("ingest of %s failed", path, exc_info=True)
     fs.seconds = time.perf_counter() - t0
     dest.store.record_run(
         str(path),

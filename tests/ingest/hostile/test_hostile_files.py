@@ -41,7 +41,7 @@ def ingest_cli(
         env=env or {},
         catch_exceptions=True,
     )
-    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    output = result.output  # stdout and stderr, interleaved
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"uncaught {result.exception!r}"
     )
