@@ -98,9 +98,9 @@ def ingest(
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
-    from klantreis.app import App
     import duckdb
 
+    from klantreis.app import App
     from klantreis.ingest import MappingError, load_mapping
     from klantreis.store import StoreError
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from klantreis.store import EventStore
 from tests.ingest.hostile.conftest import GOOD_CSV
 from tests.ingest.hostile.test_hostile_files import ingest_cli
+
+from klantreis.store import EventStore
 
 _FIELDS = '[fields]\nevent_id = "event_id"\noccurred_at = "occurred_at"\nkind = "kind"\n'
 
