@@ -19,6 +19,7 @@ from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web import PAGE_MODULES
 from klantreis.web.envelope import install_error_handlers
+from klantreis.web.openapi_errors import declare_error_statuses
 from klantreis.web.pagekit import NavItem, PageCache
 from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security
@@ -89,6 +90,7 @@ def create_app(
     api.state.nav = []
     api.state.page_cache = PageCache() if cache_pages else None
     install_error_handlers(api)
+    declare_error_statuses(api)
     api.add_middleware(IngestFastPath, state=api.state)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
         module = importlib.import_module(name)
