@@ -13,6 +13,7 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import logging
 import re
@@ -596,6 +597,9 @@ def _encodable(rec: dict[str, Any]) -> bool:
 
 
 def _preview(value: Any) -> str:
+    """The start of a record as JSON (a record of a million keys is not dumped whole)."""
+    if isinstance(value, dict) and len(value) > 100:
+        value = dict(itertools.islice(value.items(), 100))
     return (_json_text(value) or "")[:RAW_PREVIEW_CHARS]
 
 

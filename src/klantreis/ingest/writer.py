@@ -314,7 +314,8 @@ class EventWriter:
             # reason), not the server's.
             log.warning("a request failed its check: %r", exc)
             reason = f"the events could not be checked: {type(exc).__name__}: {exc}"[:500]
-            _resolve(jobs, [Rejected([{"index": None, "reason": reason}])])
+            rejected: list[WriteResult | Rejected] = [Rejected([{"index": None, "reason": reason}])]
+            _resolve(jobs, rejected)
             return
         except Exception as exc:  # every waiting request must hear about the failure
             log.exception("writer failed to check a batch of %d requests", len(jobs))

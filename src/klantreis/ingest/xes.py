@@ -49,7 +49,7 @@ FEED_BYTES = 64 << 10
 def _parse_events(fh: IO[bytes], source: str, limits: Limits) -> Iterator[tuple[str, Element]]:
     """``iterparse``'s (event, element) pairs, fed in chunks; past ``max_field_bytes`` fed
     without a completed element, :class:`LimitExceeded`."""
-    parser = XMLPullParser(events=("start", "end"))
+    parser: XMLPullParser = XMLPullParser(events=("start", "end"))
     quiet = 0
     while chunk := fh.read(FEED_BYTES):
         parser.feed(chunk)
