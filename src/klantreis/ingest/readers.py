@@ -270,7 +270,7 @@ class SourceFile:
         self.encoding = "utf-8"
         records: list[tuple[int, bytes]] = []
         with self._open_binary() as fh:
-            for number, line in enumerate(fh, start=1):
+            for number, line in enumerate(_bounded_lines(fh, MAX_JSON_ELEMENT_CHARS), start=1):
                 if number == 1 and line.startswith(codecs.BOM_UTF8):
                     line = line[len(codecs.BOM_UTF8) :]
                 if line.strip():
@@ -629,11 +629,32 @@ def _record_problem(rec: Any, limits: Limits, known: dict[str, None]) -> str | N
     return None
 
 
+class _LongLine(bytes):
+    """The start of a line longer than the limit (the rest was skipped)."""
+
+
+def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[bytes]:
+    """The lines of ``fh``; a line longer than ``limit`` bytes is given as a
+    :class:`_LongLine` holding its start, and the rest of it is skipped (bounded memory)."""
+    while line := fh.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while (more := fh.readline(1 << 20)) and not more.endswith(b"\n"):
+            pass
+        yield _LongLine(line[:RAW_PREVIEW_CHARS])
+
+
 def _ndjson_batch(numbered: list[tuple[int, bytes]], src: SourceFile) -> RawBatch:
     records: list[Any] = []
     lines: list[int] = []
     rejects: list[RowReject] = []
     for number, data in numbered:
+        if isinstance(data, _LongLine):
+            raw = data.decode("utf-8", "replace")
+            reason = f"line longer than {MAX_JSON_ELEMENT_CHARS:,} bytes"
+            rejects.append(RowReject(number, reason, raw))
+            continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
