@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner
-from tests.ingest.hostile.conftest import GOOD_CSV, HOSTILE_FILES
+from tests.ingest.hostile.corpus import GOOD_CSV, HOSTILE_FILES
 
 from klantreis.cli.main import cli
 

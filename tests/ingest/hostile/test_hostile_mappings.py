@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from tests.ingest.hostile.conftest import GOOD_CSV
+from tests.ingest.hostile.corpus import GOOD_CSV
 from tests.ingest.hostile.test_hostile_files import ingest_cli
 
 from klantreis.store import EventStore

@@ -1,4 +1,5 @@
-"""The hostile-input corpus: every hostile file is made by a builder here, small ones on
+"""The hostile-input corpus: every hostile file is made by a builder here (the test
+fixtures of ``test_hostile_files.py``), small ones on
 disk in the test's folder, big ones generated on the fly (nothing large is checked in).
 
 ``HOSTILE_FILES`` maps a case name to (builder, expected outcome): ``"rows"`` (read, bad
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 GOOD_CSV = (
     "event_id,occurred_at,kind\n"
@@ -256,10 +256,3 @@ HOSTILE_FILES: dict[str, tuple[Builder, str]] = {
     "year_zero_csv": (year_zero_csv, "rows"),
     "gzip_bomb": (gzip_bomb, "file"),
 }
-
-
-@pytest.fixture
-def good_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "good.csv"
-    path.write_text(GOOD_CSV, "utf-8")
-    return path
