@@ -1,6 +1,5 @@
-"""The hostile-input corpus: every hostile file is made by a builder here (the test
-fixtures of ``test_hostile_files.py``), small ones on
-disk in the test's folder, big ones generated on the fly (nothing large is checked in).
+"""The hostile-input corpus: every hostile file is made by a builder here, in the test's
+temporary folder (nothing is checked in; big ones are generated on the fly).
 
 ``HOSTILE_FILES`` maps a case name to (builder, expected outcome): ``"rows"`` (read, bad
 records quarantined with a reason) or ``"file"`` (the file fails with a one-line reason).
