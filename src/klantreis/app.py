@@ -134,12 +134,14 @@ class App:
     def destination(self) -> Destination:
         """This App's store and journey, with the ingest settings, for ``klantreis.ingest``."""
         from klantreis.ingest import Destination
+        from klantreis.ingest.limits import Limits
 
         return Destination(
             self.store,
             self.journey,
             batch_rows=self.settings.ingest_batch_rows,
             timezone=self.settings.timezone,
+            limits=Limits.from_settings(self.settings),
         )
 
     def ingest_paths(

@@ -95,6 +95,32 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting("max_request_bytes", int, 16 * 1024 * 1024, "Largest API request body in bytes."),
+    Setting(
+        "max_record_fields",
+        int,
+        1_000,
+        "Most columns (CSV) or keys (JSON) per ingested record and per file; past it the"
+        " record is quarantined (a CSV header with more columns fails its file).",
+    ),
+    Setting(
+        "max_field_bytes",
+        int,
+        4 * 1024 * 1024,
+        "Largest value in one ingested field (CSV cell, JSON value, XML element); past it"
+        " the record is quarantined, or its file fails when it cannot be parsed in bounds.",
+    ),
+    Setting(
+        "max_json_depth",
+        int,
+        64,
+        "Deepest nesting of JSON objects and arrays in one record (files and the API).",
+    ),
+    Setting(
+        "max_decompressed_bytes",
+        int,
+        4 * 1024 * 1024 * 1024,
+        "Most bytes read from one compressed (.gz) file after decompression.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -174,6 +200,10 @@ class Settings:
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     max_request_events: int = _default("max_request_events")
     max_request_bytes: int = _default("max_request_bytes")
+    max_record_fields: int = _default("max_record_fields")
+    max_field_bytes: int = _default("max_field_bytes")
+    max_json_depth: int = _default("max_json_depth")
+    max_decompressed_bytes: int = _default("max_decompressed_bytes")
     explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def is_set(self, name: str) -> bool:

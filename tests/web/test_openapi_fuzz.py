@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 def _check_operation(operation: Any, headers: dict[str, str]) -> int:
     calls = []
+    declared = set(operation.definition.raw.get("responses", {}))
 
     @settings(
         max_examples=MAX_EXAMPLES.get(operation.method.upper(), 6),
@@ -34,6 +35,10 @@ def _check_operation(operation: Any, headers: dict[str, str]) -> int:
         response = case.call(headers=headers)
         calls.append(response.status_code)
         assert response.status_code < 500, (case.path, case.query, response.text[:500])
+        assert str(response.status_code) in declared, (
+            f"{operation.method.upper()} {operation.path} answered {response.status_code},"
+            f" which the spec does not declare ({sorted(declared)})"
+        )
         if "application/json" in str(response.headers.get("content-type", "")):
             body = response.json()
             assert body.get("ok") in (True, False) and ("data" in body or "error" in body)
@@ -56,3 +61,16 @@ def test_api_never_answers_5xx(web_app: App, page_module: str) -> None:
             _check_operation(op, {"Authorization": f"Bearer {secret}"}) for op in operations
         )
     assert calls >= len(operations) * 3
+
+
+def test_spec_declares_the_error_statuses(web_app: App) -> None:
+    spec = create_app(web_app).openapi()
+    assert spec["components"]["schemas"]["Error"]["required"] == ["ok", "error"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            declared = set(operation["responses"])
+            assert {"401", "403", "422", "429"} <= declared, (method, path)
+            if method == "post":
+                assert "413" in declared, (method, path)
+    events = spec["paths"]["/api/v1/events"]["post"]["responses"]
+    assert {"200", "401", "403", "413", "422"} <= set(events)

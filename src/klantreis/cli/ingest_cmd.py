@@ -98,8 +98,11 @@ def ingest(
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
+    import duckdb
+
     from klantreis.app import App
     from klantreis.ingest import MappingError, load_mapping
+    from klantreis.store import StoreError
 
     try:
         mapping = load_mapping(mapping_path) if mapping_path else None
@@ -109,14 +112,18 @@ def ingest(
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
-    with App(settings) as app:
-        summary = app.ingest_paths(
-            list(paths),
-            mapping=mapping,
-            progress=not no_progress,
-            delimiter=delimiter,
-            encoding=encoding,
-        )
+    try:
+        with App(settings) as app:
+            summary = app.ingest_paths(
+                list(paths),
+                mapping=mapping,
+                progress=not no_progress,
+                delimiter=delimiter,
+                encoding=encoding,
+            )
+    except (StoreError, duckdb.Error) as exc:  # locked, full or broken store: one line
+        click.echo(f"error: {' '.join(str(exc).split())[:500]}", err=True)
+        sys.exit(2)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -1,6 +1,7 @@
 """Compile a Mapping to one DuckDB SELECT over a raw batch registered as ``_raw``.
 
-The raw batch carries the source columns plus ``__row`` (its row index in the batch). The
+The raw batch carries the source columns plus ``__row`` (its row index in the batch; named
+by ``row_column`` when the source has a column ``__row``). The
 query returns the canonical event columns plus ``__row``, ``__event`` (which event of the
 row) and ``__reason`` (why the event cannot be used, e.g. an unparseable time stamp, or
 NULL). Derived event ids are ``md5`` over the mapped content (not the file name), so sending
@@ -139,10 +140,23 @@ def _attrs_expr(ev: ResolvedEvent, timezone: str, formats: list[str], failures: 
     return base or obj or "CAST(NULL AS VARCHAR)"
 
 
-def _event_select(ev: ResolvedEvent, index: int, mapping: Mapping, multi: bool) -> str:
+def row_column(available: Iterable[str]) -> str:
+    """The name of the raw batch's row-index column: ``__row``, unless the source has a
+    column of that name (then ``__row_1``, ...), so a source column is never shadowed."""
+    taken = set(available)
+    name, n = "__row", 0
+    while name in taken:
+        n += 1
+        name = f"__row_{n}"
+    return name
+
+
+def _event_select(
+    ev: ResolvedEvent, index: int, mapping: Mapping, multi: bool, row: str = "__row"
+) -> str:
     tz, fmts = mapping.source.timezone, mapping.source.timestamp_formats
     failures: list[str] = []
-    cols = [f"__row, {index} AS __event"]
+    cols = [f'"{row}" AS __row, {index} AS __event']
     for name in _CONTENT:
         spec = ev.fields.get(name)
         if name == "attrs":
@@ -201,7 +215,11 @@ def compile_mapping(mapping: Mapping, available: Iterable[str], path: str = "<fi
     check_columns(mapping, available, path)
     events = mapping.resolved_events()
     multi = len(events) > 1
-    union = " UNION ALL ".join(_event_select(ev, i, mapping, multi) for i, ev in enumerate(events))
+    available = list(available)
+    row = row_column(available)
+    union = " UNION ALL ".join(
+        _event_select(ev, i, mapping, multi, row) for i, ev in enumerate(events)
+    )
     derived = "event_id" not in events[0].fields
     event_id = _derived_id() if derived else "__given_id"
     content = ", ".join(_CONTENT)

@@ -29,6 +29,8 @@ vectorised; rows whose time stamp or number cannot be parsed get a ``__reason``.
 
 from __future__ import annotations
 
+import codecs
+import math
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +74,23 @@ class FieldSpec(_Strict):
     formats: list[str] | None = None
     type: Literal["string", "number", "integer", "bool", "timestamp", "json"] = "string"
 
+    @field_validator("value", "default")
+    @classmethod
+    def _finite(cls, value: Scalar | None) -> Scalar | None:
+        return _finite_scalar(value)
+
+    @field_validator("map")
+    @classmethod
+    def _finite_map(cls, value: dict[str, Scalar] | None) -> dict[str, Scalar] | None:
+        for v in (value or {}).values():
+            _finite_scalar(v)
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _strptime_formats(value)
+
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
         if (self.column is None) == (self.value is None):
@@ -82,6 +101,28 @@ class FieldSpec(_Strict):
 
 
 FieldInput = str | FieldSpec
+
+#: The directives of DuckDB's strptime (a ``-`` may follow the ``%``).
+_STRPTIME_DIRECTIVES = set("aAwdbBmyYHIpMSfgnzZjUWcxX%")
+
+
+def _strptime_formats(formats: list[str]) -> list[str]:
+    """Refuse a format DuckDB's strptime does not know (it would fail every file)."""
+    for fmt in formats:
+        i = 0
+        while (i := fmt.find("%", i)) >= 0:
+            j = i + 2 if fmt[i + 1 : i + 2] == "-" else i + 1
+            directive = fmt[j : j + 1]
+            if directive not in _STRPTIME_DIRECTIVES or not directive:
+                raise ValueError(f"unknown strptime directive %{directive} in {fmt!r}")
+            i = j + 1
+    return formats
+
+
+def _finite_scalar(value: Scalar | None) -> Scalar | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a usable constant (use a finite number)")
+    return value
 
 
 def _spec(value: FieldInput | None) -> FieldSpec | None:
@@ -95,6 +136,21 @@ class SourceOptions(_Strict):
     timestamp_formats: list[str] = Field(default_factory=list)
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {value!r} (use e.g. utf-8, cp1252)") from exc
+        return value
+
+    @field_validator("timestamp_formats")
+    @classmethod
+    def _formats(cls, value: list[str]) -> list[str]:
+        return _strptime_formats(value)
 
     @field_validator("timezone")
     @classmethod
@@ -232,7 +288,15 @@ def load_mapping(path: str | Path) -> Mapping:
     p = Path(path)
     if not p.is_file():
         raise MappingError(str(p), ["file not found"])
-    return parse_mapping(p.read_text(encoding="utf-8"), str(p))
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            str(p), [f"not UTF-8 text (byte {exc.start}); save it as UTF-8"]
+        ) from exc
+    except OSError as exc:
+        raise MappingError(str(p), [f"cannot be read: {exc.strerror or exc}"]) from exc
+    return parse_mapping(text, str(p))
 
 
 def identity_mapping(columns: list[str], timezone: str = "Europe/Amsterdam") -> Mapping:

@@ -39,6 +39,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from klantreis.ingest.limits import Limits
 from klantreis.ingest.quarantine import rejected_rows
 from klantreis.model.events import conform
 from klantreis.model.journey import JourneyConfig
@@ -72,13 +73,14 @@ class Target(Protocol):
 @dataclass(frozen=True)
 class Destination:
     """Where events go and the settings values ingest needs: the store, the journey
-    configuration (for enrichment), the rows per batch (one transaction each) and the time
-    zone of naive time stamps in files. ``App.destination`` builds one from its settings."""
+    configuration (for enrichment), the rows per batch (one transaction each), the time
+    zone of naive time stamps in files and the input :class:`Limits`. ``App.destination`` builds one from its settings."""
 
     store: EventStore
     journey: JourneyConfig
     batch_rows: int = 200_000
     timezone: str = "UTC"
+    limits: Limits = field(default_factory=Limits)
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:

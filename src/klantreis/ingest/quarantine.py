@@ -42,6 +42,7 @@ def quarantine_rows(
 ) -> pa.Table:
     """Build quarantine rows; the id is derived from source, line and raw content, so
     re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut."""
+    raws = [_utf8(r) for r in raws]
     ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
     cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]" for r in raws]
     return pa.table(
@@ -49,11 +50,21 @@ def quarantine_rows(
             "quarantine_id": ids,
             "source": [source] * len(lines),
             "line": list(lines),
-            "reason": list(reasons),
+            "reason": [_utf8(r) for r in reasons],
             "raw": cut,
         },
         schema=QUARANTINE_SCHEMA,
     )
+
+
+def _utf8(text: str) -> str:
+    """Text that can be stored: a lone surrogate (valid in a JSON string, not in UTF-8)
+    is written as its escape."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def rejected_rows(
@@ -61,8 +72,29 @@ def rejected_rows(
 ) -> pa.Table:
     """Entries for canonical rows that failed a validation rule: the raw text is the row
     as JSON."""
-    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in conform(rows).to_pylist()]
+    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in _row_dicts(conform(rows))]
     return quarantine_rows(source, lines, reasons, raws)
+
+
+def _row_dicts(rows: pa.Table) -> list[dict[str, Any]]:
+    """The rows as dicts; a value Python cannot hold (a time stamp in year 0, which Arrow
+    and DuckDB can) becomes Arrow's text for it, so such a row is quarantined, not fatal."""
+    try:
+        dicts: list[dict[str, Any]] = rows.to_pylist()
+        return dicts
+    except (OverflowError, ValueError):
+        return [_row_dict(rows.slice(i, 1)) for i in range(rows.num_rows)]
+
+
+def _row_dict(row: pa.Table) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in row.column_names:
+        value = row.column(name)[0]
+        try:
+            out[name] = value.as_py()
+        except (OverflowError, ValueError):
+            out[name] = value.cast(pa.string()).as_py()
+    return out
 
 
 def reader_rejects(

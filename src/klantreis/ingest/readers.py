@@ -12,22 +12,42 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
+import itertools
 import json
 import logging
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from klantreis.ingest.json_array import (
+    MAX_JSON_ELEMENT_CHARS,
+    RAW_PREVIEW_CHARS,
+    JsonArrayError,
+    JsonElementError,
+    json_array_items,
+)
+from klantreis.ingest.limits import LimitExceeded, Limits, capped, too_deep
 from klantreis.ingest.raw import RawBatch, RowReject, slug
 
-__all__ = ["RawBatch", "RowReject", "SourceFile", "detect_encoding", "open_source", "slug"]
+__all__ = [
+    "MAX_JSON_ELEMENT_CHARS",
+    "JsonArrayError",
+    "JsonElementError",
+    "RawBatch",
+    "RowReject",
+    "SourceFile",
+    "detect_encoding",
+    "json_array_items",
+    "open_source",
+    "slug",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +63,6 @@ FORMATS = {
     ".xes": "xes",
 }
 CSV_BLOCK_BYTES = 8 << 20
-RAW_PREVIEW_CHARS = 2_000
 
 
 def file_format(path: Path) -> str | None:
@@ -55,13 +74,24 @@ def file_format(path: Path) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def detect_encoding(path: Path, chunk: int = 1 << 20) -> str:
-    """utf-8-sig (BOM), utf-8, else cp1252, else latin-1 (which decodes anything)."""
+    """By byte-order mark (UTF-8, UTF-16, UTF-32), else utf-8, else cp1252, else latin-1
+    (which decodes anything)."""
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
-        head = fh.read(3)
-        if head == codecs.BOM_UTF8:
-            return "utf-8-sig"
+        head = fh.read(4)
+        for bom, name in _BOMS:  # UTF-32 LE before UTF-16 LE: its BOM starts the same
+            if head.startswith(bom):
+                return name
         fh.seek(0)
         for encoding in ("utf-8", "cp1252"):
             if _decodes(fh, encoding, chunk):
@@ -85,9 +115,14 @@ class SourceFile:
     """One input file: its format, encoding and delimiter (detected or given)."""
 
     def __init__(
-        self, path: Path, delimiter: str | None = None, encoding: str | None = None
+        self,
+        path: Path,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.path = path
+        self.limits = limits or Limits()
         fmt = file_format(path)
         if fmt is None:
             raise ValueError(
@@ -115,6 +150,11 @@ class SourceFile:
         if not header:
             return
         self.delimiter = self.delimiter or sniff_delimiter(sample)
+        limit = self.limits.max_record_fields
+        if header.count(self.delimiter) >= limit:
+            raise LimitExceeded(
+                f"{self.path}: more than {limit:,} columns (setting max_record_fields)"
+            )
         self.columns = next(csv.reader([header], delimiter=self.delimiter))
         rejects: list[RowReject] = []
 
@@ -130,10 +170,12 @@ class SourceFile:
             return "skip"
 
         reader = pacsv.open_csv(
-            pa.input_stream(str(self.path), compression="detect"),
+            self._binary_stream(),
             read_options=pacsv.ReadOptions(
                 encoding="utf8" if self.encoding.startswith("utf-8") else self.encoding,
-                block_size=CSV_BLOCK_BYTES,
+                # a row must fit in a block: room for a field of max_field_bytes (a larger
+                # row fails the file; a field past the limit quarantines its row)
+                block_size=max(CSV_BLOCK_BYTES, 4 * self.limits.max_field_bytes),
                 use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(
@@ -145,12 +187,27 @@ class SourceFile:
                 quoted_strings_can_be_null=False,
             ),
         )
-        yield from _rebatch(_csv_stream(reader, rejects), batch_rows)
+        batches = _rebatch(_csv_stream(reader, rejects), batch_rows)
+        yield from _drop_oversized(batches, self.limits.max_field_bytes)
+
+    def _binary_stream(self) -> Any:
+        """The file's bytes for pyarrow; a .gz decompressed in Python, capped at
+        ``max_decompressed_bytes``."""
+        if not self.path.name.lower().endswith(".gz"):
+            return pa.input_stream(str(self.path))
+        return pa.PythonFile(self._open_binary(), mode="r")
+
+    def _open_binary(self) -> IO[bytes]:
+        if self.path.name.lower().endswith(".gz"):
+            limit = self.limits.max_decompressed_bytes
+            return capped(gzip.open(self.path, "rb"), limit, str(self.path))  # type: ignore[arg-type]
+        return open(self.path, "rb")
 
     def _csv_head(self) -> tuple[str, str]:
-        opener: Any = gzip.open if self.path.name.lower().endswith(".gz") else open
         assert self.encoding is not None
-        with opener(self.path, "rt", encoding=self.encoding, errors="replace", newline="") as fh:
+        with io.TextIOWrapper(
+            self._open_binary(), encoding=self.encoding, errors="replace", newline=""
+        ) as fh:
             sample = fh.read(64 * 1024)
         header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
         return header, sample
@@ -161,13 +218,13 @@ class SourceFile:
         self.columns = pf.schema_arrow.names
         line = 1
         for rb in pf.iter_batches(batch_size=batch_rows):
-            table = pa.Table.from_batches([rb])
+            table = _microseconds(pa.Table.from_batches([rb]))
             yield RawBatch(table, np.arange(line, line + table.num_rows))
             line += table.num_rows
 
     # -- JSON ----------------------------------------------------------------------------
     def _json(self, batch_rows: int) -> Iterator[RawBatch]:
-        with _open_text(self.path) as fh:
+        with self._open_text() as fh:
             head = fh.read(4096).lstrip("\ufeff \t\r\n")
         if not head.startswith("["):
             yield from self._ndjson(batch_rows)
@@ -175,8 +232,12 @@ class SourceFile:
         self.encoding = "utf-8"
         records: list[Any] = []
         lines: list[int] = []
-        with _open_text(self.path) as fh:
+        with self._open_text() as fh:
             for number, item in json_array_items(fh):
+                if isinstance(item, JsonElementError):
+                    records.append(item)
+                    lines.append(number)
+                    continue
                 if isinstance(item, JsonArrayError):
                     batch = _records_batch(records, 0, self, lines)
                     batch.rejects.append(RowReject(number, item.reason, item.raw))
@@ -191,10 +252,13 @@ class SourceFile:
             yield _records_batch(records, 0, self, lines)
 
     def _ndjson(self, batch_rows: int) -> Iterator[RawBatch]:
+        """One record per line; a line that is not UTF-8 or not JSON is quarantined alone."""
         self.encoding = "utf-8"
-        records: list[tuple[int, Any]] = []
-        with _open_text(self.path) as fh:
-            for number, line in enumerate(fh, start=1):
+        records: list[tuple[int, bytes]] = []
+        with self._open_binary() as fh:
+            for number, line in enumerate(_bounded_lines(fh, MAX_JSON_ELEMENT_CHARS), start=1):
+                if number == 1 and line.startswith(codecs.BOM_UTF8):
+                    line = line[len(codecs.BOM_UTF8) :]
                 if line.strip():
                     records.append((number, line))
                 if len(records) >= batch_rows:
@@ -208,13 +272,20 @@ class SourceFile:
         from klantreis.ingest.xes import xes_batches
 
         self.encoding = "utf-8"
-        yield from xes_batches(self.path, batch_rows)
+        with self._open_binary() as fh:
+            yield from xes_batches(fh, str(self.path), batch_rows, self.limits)
+
+    def _open_text(self) -> IO[str]:
+        return io.TextIOWrapper(self._open_binary(), encoding="utf-8-sig", errors="strict")
 
 
 def open_source(
-    path: Path, delimiter: str | None = None, encoding: str | None = None
+    path: Path,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    limits: Limits | None = None,
 ) -> SourceFile:
-    return SourceFile(path, delimiter, encoding)
+    return SourceFile(path, delimiter, encoding, limits)
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -226,10 +297,37 @@ def sniff_delimiter(sample: str) -> str:
         return max(",;\t|", key=first.count)
 
 
-def _open_text(path: Path) -> IO[str]:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="strict")
-    return path.open(encoding="utf-8-sig", errors="strict")
+def _microseconds(table: pa.Table) -> pa.Table:
+    """Nanosecond time stamps truncated to microseconds (the store's precision)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns":
+            us = pc.cast(table.column(i), pa.timestamp("us", f.type.tz), safe=False)
+            table = table.set_column(i, f.name, us)
+    return table
+
+
+def _drop_oversized(batches: Iterator[RawBatch], limit: int) -> Iterator[RawBatch]:
+    """Rows with a field of more than ``limit`` bytes become rejects with their line."""
+    for batch in batches:
+        table, big = batch.table, None
+        for column in table.columns:
+            over = pc.greater(pc.binary_length(column), limit)
+            big = over if big is None else pc.or_(big, over)
+        if big is None or not pc.any(big).as_py():
+            yield batch
+            continue
+        mask = np.asarray(pc.fill_null(big, False).to_numpy(zero_copy_only=False), dtype=bool)
+        reason = f"a field larger than {limit:,} bytes (setting max_field_bytes)"
+        batch.rejects += [
+            RowReject(int(line), reason, _row_preview(row))
+            for line, row in zip(batch.lines[mask], table.filter(big).to_pylist(), strict=True)
+        ]
+        batch.table, batch.lines = table.filter(pc.invert(big)), batch.lines[~mask]
+        yield batch
+
+
+def _row_preview(row: dict[str, Any]) -> str:
+    return json.dumps({k: (v or "")[:200] for k, v in row.items()}, ensure_ascii=False)
 
 
 def _csv_stream(
@@ -281,96 +379,6 @@ def _emit(
     return RawBatch(table, lines, rejects), last
 
 
-@dataclass(frozen=True)
-class JsonArrayError:
-    """Where a JSON array stops being valid: the rest of the file is not read."""
-
-    reason: str
-    raw: str
-
-
-_JSON_SPACE = re.compile(r"[ \t\r\n\ufeff]*")
-
-#: A single array element larger than this is refused (bounded memory).
-MAX_JSON_ELEMENT_CHARS = 64 << 20
-
-
-def json_array_items(
-    fh: IO[str], chunk: int = 1 << 20
-) -> Iterator[tuple[int, Any | JsonArrayError]]:
-    """The elements of a top-level JSON array, one at a time, numbered from 1, reading ``fh``
-    in chunks: memory stays near one chunk plus the largest element, not the whole file.
-
-    A syntax error ends the stream with a ``JsonArrayError`` naming the element it is in;
-    the elements before it were yielded already."""
-    decoder = json.JSONDecoder()
-    buf, pos, eof, want = "", 0, False, chunk
-
-    def fill() -> bool:
-        nonlocal buf, pos, eof, want
-        if eof:
-            return False
-        more = fh.read(want)
-        if not more:
-            eof = True
-            return False
-        buf, pos = buf[pos:] + more, 0
-        return True
-
-    def skip_space() -> None:
-        nonlocal pos
-        while True:
-            pos = _JSON_SPACE.match(buf, pos).end()  # type: ignore[union-attr]
-            if pos < len(buf) or not fill():
-                return
-
-    def error(number: int, what: str) -> tuple[int, JsonArrayError]:
-        preview = buf[pos : pos + RAW_PREVIEW_CHARS]
-        return number, JsonArrayError(
-            f"invalid JSON in element {number}: {what}; the rest of the file was not read",
-            preview,
-        )
-
-    skip_space()
-    if buf[pos : pos + 1] != "[":
-        yield error(1, "the file does not start with '['")
-        return
-    pos += 1
-    number = 0
-    skip_space()
-    if buf[pos : pos + 1] == "]":
-        return
-    while True:
-        number += 1
-        skip_space()
-        while True:
-            try:
-                item, end = decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError as exc:
-                if len(buf) - pos < MAX_JSON_ELEMENT_CHARS and fill():
-                    want = min(want * 2, MAX_JSON_ELEMENT_CHARS)
-                    continue
-                yield error(number, exc.msg if eof else "element too large")
-                return
-            if end < len(buf) or eof or not fill():
-                break  # a value that ends at the buffer's end may go on (a number)
-        want = chunk
-        pos = end
-        yield number, item
-        skip_space()
-        sep = buf[pos : pos + 1]
-        pos += 1
-        if sep == "]":
-            skip_space()
-            if pos < len(buf):
-                yield error(number + 1, "text after the closing ']'")
-            return
-        if sep != ",":
-            pos -= 1
-            yield error(number + 1, "expected ',' or ']' after element " + str(number))
-            return
-
-
 def _json_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -386,33 +394,130 @@ def _records_batch(
     good: list[dict[str, Any]] = []
     good_lines: list[int] = []
     rejects: list[RowReject] = []
+    known = dict.fromkeys(src.columns)
     for line, rec in zip(lines, records, strict=True):
-        if not isinstance(rec, dict):
-            rejects.append(RowReject(line, "record is not a JSON object", _json_text(rec) or ""))
+        problem = _record_problem(rec, src.limits, known)
+        if problem is not None:
+            raw = rec.raw if isinstance(rec, JsonElementError) else _preview(rec)
+            rejects.append(RowReject(line, problem, raw))
             continue
+        known.update(dict.fromkeys(rec))
         good.append(rec)
         good_lines.append(line)
     names = list(dict.fromkeys(k for rec in good for k in rec))
-    src.columns = list(dict.fromkeys([*src.columns, *names]))
-    table = (
-        pa.table({k: pa.array([_json_text(r.get(k)) for r in good], pa.string()) for k in names})
-        if good
-        else pa.table({})
-    )
+    src.columns = list(known)
+    try:
+        table = _string_table(good, names)
+    except UnicodeError:  # a lone surrogate somewhere: find the records that hold one
+        keep = [_encodable(rec) for rec in good]
+        rejects += [
+            RowReject(line, "text that is not valid Unicode (a lone surrogate)", _preview(rec))
+            for line, rec, ok in zip(good_lines, good, keep, strict=True)
+            if not ok
+        ]
+        good = [rec for rec, ok in zip(good, keep, strict=True) if ok]
+        good_lines = [line for line, ok in zip(good_lines, keep, strict=True) if ok]
+        table = _string_table(good, names)
     return RawBatch(table, np.array(good_lines, dtype=np.int64), rejects)
 
 
-def _ndjson_batch(numbered: list[tuple[int, str]], src: SourceFile) -> RawBatch:
+def _string_table(records: list[dict[str, Any]], names: list[str]) -> pa.Table:
+    if not records:
+        return pa.table({})
+    return pa.table(
+        {k: pa.array([_json_text(r.get(k)) for r in records], pa.string()) for k in names}
+    )
+
+
+def _encodable(rec: dict[str, Any]) -> bool:
+    try:
+        for key, value in rec.items():
+            key.encode("utf-8")
+            text = _json_text(value)
+            if text is not None:
+                text.encode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _preview(value: Any) -> str:
+    """The start of a record as JSON (a record of a million keys is not dumped whole)."""
+    if isinstance(value, dict) and len(value) > 100:
+        value = dict(itertools.islice(value.items(), 100))
+    return (_json_text(value) or "")[:RAW_PREVIEW_CHARS]
+
+
+def _record_problem(rec: Any, limits: Limits, known: dict[str, None]) -> str | None:
+    """Why a parsed JSON record cannot be read (the :class:`Limits`), or None."""
+    if isinstance(rec, JsonElementError):
+        return rec.reason
+    if not isinstance(rec, dict):
+        return "record is not a JSON object"
+    most = limits.max_record_fields
+    if len(rec) > most:
+        return f"more than {most:,} keys (setting max_record_fields)"
+    if len(known) + len(rec) > most and len(known | dict.fromkeys(rec)) > most:
+        return f"the file would have more than {most:,} distinct keys (setting max_record_fields)"
+    big = limits.max_field_bytes
+    nested = False
+    for value in rec.values():
+        if (
+            isinstance(value, str)
+            and len(value) > big // 4
+            and len(value.encode("utf-8", "surrogatepass")) > big
+        ):
+            return f"a field larger than {big:,} bytes (setting max_field_bytes)"
+        nested = nested or isinstance(value, dict | list)
+    if nested and too_deep(rec, limits.max_json_depth):
+        return f"nested deeper than {limits.max_json_depth} levels (setting max_json_depth)"
+    return None
+
+
+class _LongLine(bytes):
+    """The start of a line longer than the limit (the rest was skipped)."""
+
+
+def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[bytes]:
+    """The lines of ``fh``; a line longer than ``limit`` bytes is given as a
+    :class:`_LongLine` holding its start, and the rest of it is skipped (bounded memory)."""
+    while line := fh.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while (more := fh.readline(1 << 20)) and not more.endswith(b"\n"):
+            pass
+        yield _LongLine(line[:RAW_PREVIEW_CHARS])
+
+
+def _ndjson_batch(numbered: list[tuple[int, bytes]], src: SourceFile) -> RawBatch:
     records: list[Any] = []
     lines: list[int] = []
     rejects: list[RowReject] = []
-    for number, text in numbered:
+    for number, data in numbered:
+        if isinstance(data, _LongLine):
+            raw = data.decode("utf-8", "replace")
+            reason = f"line longer than {MAX_JSON_ELEMENT_CHARS:,} bytes"
+            rejects.append(RowReject(number, reason, raw))
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raw = data[:RAW_PREVIEW_CHARS].decode("utf-8", "replace")
+            rejects.append(RowReject(number, f"not valid UTF-8 (byte {exc.start})", raw))
+            continue
         try:
             records.append(json.loads(text))
             lines.append(number)
+        except RecursionError:
+            rejects.append(
+                RowReject(number, "invalid JSON: nested too deeply", text[:RAW_PREVIEW_CHARS])
+            )
         except ValueError as exc:
             rejects.append(
-                RowReject(number, f"invalid JSON: {exc.args[0][:80]}", text[:RAW_PREVIEW_CHARS])
+                RowReject(
+                    number, f"invalid JSON: {str(exc.args[0])[:80]}", text[:RAW_PREVIEW_CHARS]
+                )
             )
     batch = _records_batch(records, 0, src, lines)
     batch.rejects = rejects + batch.rejects

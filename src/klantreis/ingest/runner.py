@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from klantreis.ingest.compile import compile_mapping
+from klantreis.ingest.compile import compile_mapping, row_column
 from klantreis.ingest.mapping import (
     Mapping,
     MappingError,
@@ -129,6 +129,7 @@ def _ingest_file(
             path,
             delimiter or (opts.delimiter if opts else None),
             encoding or (opts.encoding if opts else None),
+            dest.limits,
         )
         fs.format = src.format
         if not path.is_file():
@@ -138,8 +139,9 @@ def _ingest_file(
         else:
             _run_batches(dest, con, src, mapping, fs, advance)
     except (MappingError, ValueError, OSError, pa.ArrowException) as exc:
-        fs.error = str(exc)
-        log.warning("ingest of %s failed: %s", path, exc)
+        fs.error = one_line(exc)
+        log.warning("ingest of %s failed: %s", path, fs.error)
+        log.debug("ingest of %s failed", path, exc_info=True)
     fs.seconds = time.perf_counter() - t0
     dest.store.record_run(
         str(path),
@@ -150,6 +152,35 @@ def _ingest_file(
     )
     advance(0, 1)
     return fs
+
+
+class ReadFailed(ValueError):
+    """Reading, mapping or checking a file failed (whatever the error: this file fails with
+    a one-line reason, the other files go on). Errors of the store are not wrapped: they
+    end the run."""
+
+
+def _guarded(items: Iterator[_T]) -> Iterator[_T]:
+    """``items``, with any error raised while producing one turned into :class:`ReadFailed`."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except ReadFailed:
+            raise
+        except Exception as exc:
+            plain = isinstance(exc, ValueError | OSError | pa.ArrowException | duckdb.Error)
+            raise ReadFailed(one_line(exc, with_type=not plain)) from exc
+        yield item
+
+
+def one_line(exc: BaseException, with_type: bool = False, most: int = 300) -> str:
+    """An exception as a one-line reason for the summary (its first line, cut)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if with_type or isinstance(exc, EOFError | RecursionError | SyntaxError | LookupError):
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 #: Canonical Parquet files go through ``klantreis.ingest.parquet_sql`` (tests turn it off
@@ -185,7 +216,7 @@ def _run_batches(
     advance: Any,
 ) -> None:
     """Prepare batch k+1 (read, map, validate) in a thread while batch k is stored."""
-    for work in in_background(_prepared(dest, con, src, mapping)):
+    for work in in_background(_guarded(_prepared(dest, con, src, mapping))):
         fs.encoding, fs.delimiter = src.encoding, src.delimiter
         outcome = work.prepared.store(dest.store)
         fs.rows_read += work.rows_read
@@ -204,6 +235,7 @@ def _prepared(
     dest: Destination, con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping | None
 ) -> Iterator[_Work]:
     sql: str | None = None
+    row = "__row"
     source = str(src.path)
     for raw in src.batches(dest.batch_rows):
         if raw.canonical or (sql is None and mapping is None and _typed_canonical(raw.table)):
@@ -212,8 +244,8 @@ def _prepared(
         if sql is None:
             columns = src.columns or raw.table.column_names
             chosen = mapping or _default_mapping(columns, dest.timezone)
-            sql = compile_mapping(chosen, columns, source)
-        yield _prepare_mapped(dest, con, sql, raw, source)
+            sql, row = compile_mapping(chosen, columns, source), row_column(columns)
+        yield _prepare_mapped(dest, con, sql, raw, source, row)
 
 
 def _default_mapping(columns: list[str], timezone: str) -> Mapping:
@@ -250,9 +282,14 @@ def _prepare_canonical(dest: Destination, raw: RawBatch, source: str) -> _Work:
 
 
 def _prepare_mapped(
-    dest: Destination, con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch, source: str
+    dest: Destination,
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    raw: RawBatch,
+    source: str,
+    row: str = "__row",
 ) -> _Work:
-    out = _run_mapping(con, sql, raw)
+    out = _run_mapping(con, sql, raw, row)
     bad_mask = pc.is_valid(out["__reason"])
     bad = out.filter(bad_mask)
     good = out.filter(pc.invert(bad_mask))
@@ -284,8 +321,10 @@ def _prepare_mapped(
     )
 
 
-def _run_mapping(con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch) -> pa.Table:
-    table = raw.table.append_column("__row", pa.array(np.arange(raw.table.num_rows)))
+def _run_mapping(
+    con: duckdb.DuckDBPyConnection, sql: str, raw: RawBatch, row: str = "__row"
+) -> pa.Table:
+    table = raw.table.append_column(row, pa.array(np.arange(raw.table.num_rows)))
     con.register("_raw", table)
     try:
         return con.sql(sql).to_arrow_table()

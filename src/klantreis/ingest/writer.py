@@ -76,6 +76,22 @@ PIPELINE_ROWS = 4096
 QUICK_ROWS = 512
 
 
+#: Errors a request's values can cause while it is checked (a time stamp beyond Python's
+#: datetime, a number beyond 64 bits, text Arrow cannot hold): the batch is checked again
+#: request by request, and the request that still fails is answered 422. Other errors are
+#: the server's and reach every request of the batch.
+VALUE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    ArithmeticError,
+    RecursionError,
+    pa.ArrowException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+    duckdb.InvalidInputException,
+)
+
+
 @dataclass(frozen=True)
 class WriteResult:
     received: int
@@ -87,8 +103,11 @@ class Rejected(ValueError):
     """Some events of a request are invalid: ``details`` = [{"index", "reason"}]."""
 
     def __init__(self, details: list[dict[str, Any]]) -> None:
-        super().__init__(f"{len(details)} events rejected")
+        super().__init__("events rejected")
         self.details = details
+
+    def __str__(self) -> str:
+        return f"{len(self.details)} events rejected"
 
 
 @dataclass
@@ -285,6 +304,19 @@ class EventWriter:
         jobs = [j for j in jobs if j.table is None] + [j for j in jobs if j.table is not None]
         try:
             batch = self._check_batch(jobs)
+        except VALUE_ERRORS as exc:
+            if len(jobs) > 1:  # one poisoned request fails only itself: check each alone
+                log.warning("a batch of %d requests failed its check (%s)", len(jobs), exc)
+                for job in jobs:
+                    self._write([job])
+                return
+            # A value the checks could not handle: the request's fault (422 with the
+            # reason), not the server's.
+            log.warning("a request failed its check: %r", exc)
+            reason = f"the events could not be checked: {type(exc).__name__}: {exc}"[:500]
+            rejected: list[WriteResult | Rejected] = [Rejected([{"index": None, "reason": reason}])]
+            _resolve(jobs, rejected)
+            return
         except Exception as exc:  # every waiting request must hear about the failure
             log.exception("writer failed to check a batch of %d requests", len(jobs))
             _resolve(jobs, [exc] * len(jobs))

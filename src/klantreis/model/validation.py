@@ -325,9 +325,12 @@ def quick_valid(
         return False
     params = _params(now)
     if table.num_rows:
+        # Compared in Arrow: a time stamp outside Python's datetime range (year 0) has no
+        # ``as_py`` and must reach the rules, which reject it with a reason.
         bounds_ts = pc.min_max(ts)
-        earliest, latest = bounds_ts["min"].as_py(), bounds_ts["max"].as_py()
-        if earliest < EARLIEST or latest > params.latest:
+        too_early = pc.less(bounds_ts["min"], pa.scalar(EARLIEST, ts.type))
+        too_late = pc.greater(bounds_ts["max"], pa.scalar(params.latest, ts.type))
+        if too_early.as_py() or too_late.as_py():
             return False
     attrs = table.column("attrs")
     if attrs.null_count != len(attrs):

@@ -18,6 +18,7 @@ from klantreis.app import App
 from klantreis.ingest.writer import EventWriter
 from klantreis.settings import Settings
 from klantreis.web.errors import install_error_handlers
+from klantreis.web.openapi_errors import declare_error_statuses
 from klantreis.web.pagekit import NavItem, PageCache
 from klantreis.web.pages import PAGE_MODULES
 from klantreis.web.routes.ingest import IngestFastPath
@@ -99,6 +100,7 @@ def create_app(
     )
     api.state.web = state
     install_error_handlers(api)
+    declare_error_statuses(api)
     api.add_middleware(IngestFastPath, state=state)
     api.add_middleware(SecurityHeaders)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):

@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from klantreis.ingest.limits import too_deep
 from klantreis.ingest.writer import Rejected
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.web.envelope import ApiError, error_response, ok_response
@@ -76,14 +77,22 @@ async def _read_body(chunks: AsyncIterator[bytes], declared: str | None, limit: 
     return b"".join(parts)
 
 
-def _records(body: bytes, max_events: int) -> list[dict[str, Any]]:
+def _parse(body: bytes) -> Any:
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:  # the standard parser also takes huge integers, and words errors familiarly
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise ApiError(422, f"body is not valid JSON: {exc}", "invalid_json") from exc
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower():  # orjson stops at 1,024 levels
+            raise ApiError(422, "body is nested deeper than 1,024 levels", "invalid_json") from exc
+    try:  # the standard parser also takes huge integers, and words errors familiarly
+        return json.loads(body)
+    except RecursionError as exc:
+        raise ApiError(422, "body is nested too deeply", "invalid_json") from exc
+    except ValueError as exc:  # also 5,000-digit integers (int_max_str_digits)
+        raise ApiError(422, f"body is not valid JSON: {exc}"[:500], "invalid_json") from exc
+
+
+def _records(body: bytes, max_events: int, max_depth: int = 64) -> list[dict[str, Any]]:
+    payload = _parse(body)
     records = payload if isinstance(payload, list) else [payload]
     if len(records) > max_events:
         raise ApiError(
@@ -95,15 +104,24 @@ def _records(body: bytes, max_events: int) -> list[dict[str, Any]]:
     if not records:
         raise ApiError(422, "no events in the request", "invalid_input")
     bad = [
-        {"index": i, "reason": "an event must be a JSON object"}
+        {"index": i, "reason": reason}
         for i, r in enumerate(records)
-        if not isinstance(r, dict)
+        if (reason := _record_problem(r, max_depth))
     ]
     if bad:
         raise ApiError(
             422, f"{len(bad)} of {len(records)} events rejected", "invalid_events", bad[:1000]
         )
     return records
+
+
+def _record_problem(record: Any, max_depth: int) -> str | None:
+    """Why a parsed record cannot be an event (before the validation rules), or None."""
+    if not isinstance(record, dict):
+        return "an event must be a JSON object"
+    if any(isinstance(v, dict | list) for v in record.values()) and too_deep(record, max_depth):
+        return f"nested deeper than {max_depth} levels (setting max_json_depth)"
+    return None
 
 
 async def ingest(
@@ -117,7 +135,8 @@ async def ingest(
 
 async def _store(state: Any, body: bytes) -> dict[str, int]:
     """Parse the body, hand the events to the writer and wait for its commit."""
-    records = _records(body, state.app.settings.max_request_events)
+    settings = state.app.settings
+    records = _records(body, settings.max_request_events, settings.max_json_depth)
     try:
         result = await state.writer.submit(records)
     except Rejected as exc:
