@@ -112,3 +112,12 @@ def test_empty_journey_parameter_falls_back_to_the_customer(monkeypatch) -> None
     ctx = SimpleNamespace(app=SimpleNamespace(events_table=lambda: None))
     page._timeline(ctx, SimpleNamespace(journey="", customer="K0000001"), masked=False)
     assert calls == [(None, "K0000001")]
+
+
+def test_promise_table_tells_late_from_not_delivered(clients: dict[str, Any]) -> None:
+    data = _get(clients, "/api/v1/journeys?period=all&activity=kind").json()["data"]
+    rates = {r["group"]: r for r in data["promises"]["rates"]}
+    late = rates["carrier:vlotbezorgd"]
+    assert (late["late"], late["undelivered"]) == (2, 0)
+    html = _get(clients, "/journeys?period=all").text
+    assert "Niet bezorgd" in html or "Not delivered" in html
