@@ -20,6 +20,7 @@ from klantreis.app import App
 from klantreis.cli.main import cli
 from klantreis.ingest import MappingError, load_mapping, parse_mapping
 from klantreis.ingest.formats import detect_formats
+from klantreis.settings import Settings
 
 ORDERS_MAPPING = """
 [source]
@@ -337,3 +338,39 @@ def test_ingest_exits_non_zero_when_a_file_stored_nothing(tmp_path: Path, write:
 def test_detect_formats(values: list[str], expected: str | None) -> None:
     found = detect_formats(values)
     assert (found[0] if found else None) == expected
+
+
+OLIST_LIKE = (
+    "review_id;order_id;customer_unique_id;review_score;review_comment_message;"
+    "review_creation_date;review_answer_timestamp;order_status\n"
+    "r1;o1;c1;4;;18-01-2018 00:00;18-01-2018 21:46;delivered\n"
+    "r2;o2;c2;5;Recebi bem antes do prazo estipulado e gostei muito do produto, obrigado;"
+    "10-03-2018 00:00;11-03-2018 03:05;delivered\n"
+    "r3;o3;c3;1;;17-02-2018 00:00;;canceled\n"
+)
+
+
+def test_mapping_suggest_drafts_a_mapping_that_ingests(tmp_path: Path, write: Writer) -> None:
+    data = write("reviews.csv", OLIST_LIKE)
+    result = CliRunner().invoke(cli, ["mapping", "suggest", str(data)])
+    assert result.exit_code == 0, result.output
+    draft = result.output
+    mapping = parse_mapping(draft, "draft.toml")
+    assert mapping.source.timestamp_formats == ["%d-%m-%Y %H:%M"]
+    assert mapping.source.delimiter == ";"
+    fields = mapping.fields.specs()
+    assert fields["journey_id"].column == "order_id"
+    assert fields["customer_id"].column == "customer_unique_id"
+    assert fields["score"].column == "review_score" and fields["metric"].value == "stars"
+    assert fields["text"].column == "review_comment_message"
+    assert [e.fields["occurred_at"].column for e in mapping.resolved_events()] == [
+        "review_creation_date",
+        "review_answer_timestamp",
+    ]
+    assert 'template = "{review_id}-{order_id}"' in draft
+    saved = write("draft.toml", draft)
+    db = str(tmp_path / "d.duckdb")
+    ok = CliRunner().invoke(cli, ["ingest", str(data), "--mapping", str(saved), "--db", db])
+    assert ok.exit_code == 0, ok.output
+    with App(Settings.load(env={}, db_path=db)) as app:
+        assert app.store.count() == 5 and app.store.count("quarantine") == 0
