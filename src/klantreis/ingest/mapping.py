@@ -1,12 +1,16 @@
 """The mapping file (TOML): how a foreign export becomes canonical events.
 
 A mapping names, per event field, a source column (a plain string) or a table with
-``column`` or ``value`` (a constant) and optional ``map`` (value map), ``transform``
-(slug/lower/upper), ``prefix``, ``default`` and, for time stamps, ``formats``. ``[fields]``
-are shared by every event of a row; each ``[[events]]`` entry adds one event per row (an
-order export row can give order.placed, payment.completed, ... ); an event is produced only
-when its ``when`` column (default: its ``occurred_at`` column, when there are several
-events) is not empty. ``[attrs]`` and ``events.attrs`` build the ``attrs`` JSON object.
+``column``, ``value`` (a constant), ``template`` (``"{review_id}-{order_id}"``) or
+``coalesce`` (the first non-empty of several columns) and optional ``map`` (value map),
+``transform`` (slug/lower/upper), ``prefix``, ``default``, ``type`` (honoured on every field)
+and, for time stamps, ``formats`` and ``date_only``. ``[fields]`` are shared by every event of
+a row; each ``[[events]]`` entry adds one event per row (an order export row can give
+order.placed, payment.completed, ... ); an event is produced only when its ``when``
+conditions hold (default: its ``occurred_at`` is not empty, when there are several events).
+``[source] where`` keeps only the rows meeting its conditions; ``[source] atomic_rows``
+stores a row's events all or none. ``[attrs]`` and ``events.attrs`` build the ``attrs`` JSON
+object. docs/ingest.md has a worked example of each.
 
 Example::
 
