@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from klantreis.analytics import stats
+from klantreis.analytics.answer_context import CONTEXT_KEYS, with_journey_context
 from klantreis.analytics.backend import json_text
 from klantreis.analytics.periods import (
     next_period_start,
@@ -165,10 +166,15 @@ def summary_expr(
 ) -> ir.Table:
     """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``).
 
+    Grouped by owner, touchpoint or stage, an answer without them takes its journey's
+    (:mod:`klantreis.analytics.answer_context`).
+
     With a ``period`` it runs one small query first: the time span of ``events``.
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     t = answers(select_events(events, filters, since, until, journey, timezone), metrics)
+    if any(k in CONTEXT_KEYS for k in by):  # answers linked only by their order number
+        t = with_journey_context(t, events)
     t = _with_period(t, period, journey, timezone, events)
     exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
     s = t.score
