@@ -50,7 +50,9 @@ def _log() -> list[dict[str, Any]]:
 def test_scores_by_owner_reach_answers_linked_by_order(app: App) -> None:
     table = events_from_records(_log(), source="test")
     assert ingest_table(app.store, table, app.journey, "test").quarantined == 0
-    df = app.scores("stars", by=["owner"], min_answers=1)
+    plain = app.scores("stars", by=["owner"], min_answers=1)
+    assert plain["owner"].isna().sum() == 1 and plain["n"].sum() == 7  # without: no owner
+    df = app.scores("stars", by=["owner"], min_answers=1, journey_context=True)
     got = {
         (r["owner"] if isinstance(r["owner"], str) else None): (r["n"], r["value"])
         for r in df.to_dict("records")
@@ -61,6 +63,6 @@ def test_scores_by_owner_reach_answers_linked_by_order(app: App) -> None:
         "klantenservice": (1, 1.0),  # given owners are kept
         None: (1, 4.0),  # no journey: no context
     }
-    by_tp = app.scores("stars", by=["touchpoint"], min_answers=1)
+    by_tp = app.scores("stars", by=["touchpoint"], min_answers=1, journey_context=True)
     tps = {r["touchpoint"] for r in by_tp.to_dict("records") if isinstance(r["touchpoint"], str)}
     assert "bezorging" in tps  # delivery.completed's touchpoint from the journey configuration
