@@ -255,6 +255,10 @@ def test_atomic_rows_hold_back_the_whole_row(app: App, write: Writer, atomic: bo
         assert len(entries) == 1 and entries[0]["line"] == 3
         assert entries[0]["reason"].startswith("row held back whole (atomic_rows): unparseable")
         assert f.rows_rejected == 1 and f.events_rejected == 0
+        assert list(f.reasons) == [
+            "row held back whole (atomic_rows): unparseable time stamp in column 'paid'"
+        ]
+        assert f.suggestions == {}  # "yesterday" is no format
         assert f.rows_read == f.rows_rejected + 2 + f.rows_without_events
     else:
         assert orders == ["1", "2", "3"] and len(stored) == 6  # order 2 without payment
@@ -374,3 +378,15 @@ def test_mapping_suggest_drafts_a_mapping_that_ingests(tmp_path: Path, write: Wr
     assert ok.exit_code == 0, ok.output
     with App(Settings.load(env={}, db_path=db)) as app:
         assert app.store.count() == 5 and app.store.count("quarantine") == 0
+
+
+def test_atomic_rows_also_hold_back_a_row_failing_a_validation_rule(
+    app: App, write: Writer
+) -> None:
+    rows = "order,placed,paid,delivered\n1,2026-01-01 10:00,2026-01-01 10:05,1980-01-03 12:00\n"
+    mapping = parse_mapping(ATOMIC.format(atomic="true"))
+    f = app.ingest_paths([write("o.csv", rows)], mapping=mapping, progress=False).files[0]
+    assert (f.events_stored, f.rows_rejected, f.quarantined) == (0, 1, 1)
+    reason = app.store.query("SELECT reason FROM quarantine").to_pylist()[0]["reason"]
+    assert reason.startswith("row held back whole (atomic_rows): ")
+    assert "occurred_at" in reason or "time" in reason, reason

@@ -34,7 +34,10 @@ __all__ = ["FileSummary", "IngestSummary", "reason_class"]
 
 
 def reason_class(reason: str) -> str:
-    """A reason without its example value, for counting ("... in column 'x': 31-02")."""
+    """A reason without its example value, for counting ("... in column 'x': 31-02"); a row
+    held back by ``atomic_rows`` keeps the reason of the event that failed."""
+    if reason.startswith(ATOMIC_PREFIX):
+        return ATOMIC_PREFIX + reason_class(reason.removeprefix(ATOMIC_PREFIX))
     return re.split(r": ", reason, maxsplit=1)[0]
 
 
