@@ -390,3 +390,39 @@ def test_atomic_rows_also_hold_back_a_row_failing_a_validation_rule(
     reason = app.store.query("SELECT reason FROM quarantine").to_pylist()[0]["reason"]
     assert reason.startswith("row held back whole (atomic_rows): ")
     assert "occurred_at" in reason or "time" in reason, reason
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_canonical_date_only_deadlines_are_end_of_day(app: App, write: Writer, fmt: str) -> None:
+    recs = [
+        {
+            "event_id": "p1",
+            "journey_id": "1",
+            "occurred_at": "2026-09-20T10:00:00Z",
+            "kind": "delivery.promised",
+            "attrs": json.dumps({"deadline": "2026-09-24", "other": "2026-09-24"}),
+        },
+        {
+            "event_id": "d1",
+            "journey_id": "1",
+            "occurred_at": "2026-09-24T19:30:00Z",
+            "kind": "delivery.completed",
+        },
+    ]
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, ["event_id", "journey_id", "occurred_at", "kind", "attrs"])
+        w.writeheader()
+        w.writerows(recs)
+        path = write("events.csv", buf.getvalue())
+    else:
+        path = write("events.ndjson", "\n".join(json.dumps(r) for r in recs) + "\n")
+    f = app.ingest_paths([path], progress=False).files[0]
+    assert f.deadline_dates == 1 and f.events_stored == 2
+    attrs = app.store.query("SELECT attrs FROM events WHERE event_id = 'p1'").to_pylist()[0]
+    assert json.loads(attrs["attrs"]) == {"deadline": "2026-09-24T21:59:59Z", "other": "2026-09-24"}
+    row = _kept(app)
+    assert (row["kept"], row["late"]) == (1, 0)  # delivered 21:30 local on the promised day

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from klantreis.ingest.atomic import held_rows
 from klantreis.ingest.compile import compile_mapping, where_sql
+from klantreis.ingest.deadlines import end_of_day_deadlines
 from klantreis.ingest.mapping import (
     Mapping,
     MappingError,
@@ -240,7 +241,7 @@ def _typed_canonical(table: pa.Table) -> bool:
 
 
 def _prepare_canonical(dest: Destination, raw: RawBatch, source: str) -> _Work:
-    table = raw.table
+    table, dates = end_of_day_deadlines(raw.table, dest.journey)
     if "source" in table.column_names:
         filled = pc.coalesce(table["source"], pa.scalar(source))
         table = table.set_column(table.schema.get_field_index("source"), "source", filled)
@@ -254,7 +255,7 @@ def _prepare_canonical(dest: Destination, raw: RawBatch, source: str) -> _Work:
         extra_quarantine=_reader_quarantine(raw, source),
         extra_reasons=[r.reason for r in raw.rejects],
     )
-    return _Work(raw.rows_read, len(raw.rejects), 0, table.num_rows, prepared)
+    return _Work(raw.rows_read, len(raw.rejects), 0, table.num_rows, prepared, deadline_dates=dates)
 
 
 def _prepare_mapped(
@@ -276,7 +277,7 @@ def _prepare_mapped(
     bad_mask = pc.is_valid(out["__reason"])
     bad = out.filter(bad_mask)
     good = out.filter(pc.invert(bad_mask))
-    events = good.select(list(EVENT_COLUMNS))
+    events, text_dates = end_of_day_deadlines(good.select(list(EVENT_COLUMNS)), dest.journey)
     events = events.set_column(
         len(EVENT_COLUMNS) - 1, "source", pc.coalesce(events["source"], pa.scalar(source))
     )
@@ -305,7 +306,7 @@ def _prepare_mapped(
         out.num_rows,
         prepared,
         skipped,
-        int(pc.sum(good["__end_of_day"]).as_py() or 0) if good.num_rows else 0,
+        text_dates + (int(pc.sum(good["__end_of_day"]).as_py() or 0) if good.num_rows else 0),
     )
 
 
