@@ -235,3 +235,12 @@ def test_handovers_follow_the_owner_sequence_on_the_page(clients: dict[str, Any]
     )
     phone = data["map_phone"]
     assert phone["width"] < 480 and all(n["x"] == phone["nodes"][0]["x"] for n in phone["nodes"])
+
+
+def test_promise_table_tells_late_from_not_delivered(clients: dict[str, Any]) -> None:
+    data = _get(clients, "/api/v1/journeys?period=all&activity=kind").json()["data"]
+    rates = {r["group"]: r for r in data["promises"]["rates"]}
+    late = rates["carrier:vlotbezorgd"]
+    assert (late["late"], late["undelivered"]) == (2, 0)
+    html = _get(clients, "/journeys?period=all").text
+    assert "Niet bezorgd" in html or "Not delivered" in html

@@ -8,8 +8,13 @@ shipped.
 ``parse_condition`` reads the short form used by the CLI and the web page:
 
 ==========================================  ==================================================
-``broken:op_tijd_bezorgd``                   the promise was broken
+``broken:op_tijd_bezorgd``                   the promise was broken: late or not delivered
+                                             (compared with kept promises)
 ``broken:op_tijd_bezorgd@carrier:snelpost``  ... and its owner was this carrier
+``late:op_tijd_bezorgd[@owner]``             fulfilled, but after the deadline (compared
+                                             with promises fulfilled in time)
+``undelivered:op_tijd_bezorgd[@owner]``      deadline passed and never fulfilled, cancelled
+                                             orders included (compared with fulfilled ones)
 ``kind:delivery.failed``                     the journey has an event of this kind
 ``contacts>1``                               more than 1 inbound contact
 ``handover>1440``                            a hand-over between owners waited > 1440 minutes
@@ -24,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -34,6 +40,7 @@ from klantreis.analytics.promises import promise_outcomes_expr
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
+    "PROMISE_OUTCOMES",
     "Attribute",
     "HasKind",
     "ManyContacts",
@@ -50,31 +57,43 @@ def _ids(table: ir.Table) -> ir.Table:
     return table.select("journey_id").distinct()
 
 
+#: Promise outcomes a condition can name: which outcomes hold, and which population the
+#: journeys are compared within (see :mod:`klantreis.analytics.promises`).
+PROMISE_OUTCOMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "broken": (("late", "undelivered"), ("kept", "late", "undelivered")),
+    "late": (("late",), ("kept", "late")),
+    "undelivered": (("undelivered",), ("kept", "late", "undelivered")),
+}
+
+
 @dataclass(frozen=True)
 class PromiseBroken:
-    """The promise was broken (optionally: by this owner); compared with decided promises."""
+    """The promise was broken (``outcome="broken"``: late or not delivered), or only late,
+    or only not delivered (optionally: by this owner); compared within the population of
+    :data:`PROMISE_OUTCOMES`."""
 
     promise_id: str
     owner: str | None = None
     now: datetime | None = field(default=None, compare=False)
+    outcome: Literal["broken", "late", "undelivered"] = "broken"
 
     @property
     def label(self) -> str:
-        return f"broken:{self.promise_id}" + (f"@{self.owner}" if self.owner else "")
+        return f"{self.outcome}:{self.promise_id}" + (f"@{self.owner}" if self.owner else "")
 
     def _outcomes(self, events: ir.Table, journey: JourneyConfig) -> ir.Table:
         return promise_outcomes_expr(events, journey, [self.promise_id], self.now)
 
     def journeys(self, events: ir.Table, journey: JourneyConfig) -> ir.Table:
         out = self._outcomes(events, journey)
-        out = out.filter(out.status == "broken")
+        out = out.filter(out.outcome.isin(list(PROMISE_OUTCOMES[self.outcome][0])))
         if self.owner:
             out = out.filter(out.owner == self.owner)
         return _ids(out)
 
     def population(self, events: ir.Table, journey: JourneyConfig) -> ir.Table | None:
         out = self._outcomes(events, journey)
-        return _ids(out.filter(out.status.isin(["kept", "broken"])))
+        return _ids(out.filter(out.outcome.isin(list(PROMISE_OUTCOMES[self.outcome][1]))))
 
 
 @dataclass(frozen=True)
@@ -191,9 +210,9 @@ def parse_condition(text: str, now: datetime | None = None) -> Condition:
         return ManyContacts(int(text[9:]))
     if m := _HANDOVER.match(text):
         return SlowHandover(float(m["minutes"]), m["to"] or None)
-    if kind == "broken" and rest:
+    if kind in PROMISE_OUTCOMES and rest:
         promise, _, owner = rest.partition("@")
-        return PromiseBroken(promise, owner or None, now)
+        return PromiseBroken(promise, owner or None, now, kind)  # type: ignore[arg-type]
     if kind == "kind" and rest:
         return HasKind(rest)
     if kind == "variant" and rest:
@@ -202,6 +221,7 @@ def parse_condition(text: str, now: datetime | None = None) -> Condition:
         key, _, value = rest.partition("=")
         return Attribute(key.strip(), value.strip())
     raise ValueError(
-        f"cannot read condition {text!r}; use broken:<promise>[@owner], kind:<kind>,"
+        f"cannot read condition {text!r}; use broken:<promise>[@owner] (or late:,"
+        " undelivered:), kind:<kind>,"
         " contacts>N, handover[:owner]>MINUTES, variant:a,b,c or attr:key=value"
     )

@@ -1,9 +1,11 @@
 """What a journey condition costs: its effect on scores and on contacts.
 
-For a condition (a broken promise, a slow hand-over, many contacts, a path, an attribute),
+For a condition (a broken, late or undelivered promise, a slow hand-over, many contacts, a
+path, an attribute),
 journeys in the condition's population are split into *with* (B) and *without* (A). Per metric
-the survey answers of both groups are compared with the tests of
-:mod:`klantreis.analytics.stats` (diff = with - without, its CI and p-value), and inbound
+(nps, ces, csat and stars: every metric the store knows) the survey answers of both groups
+are compared with the tests of :mod:`klantreis.analytics.stats` (diff = with - without, its
+CI and p-value; the mean metrics ces and stars with Welch's t-test), and inbound
 contacts per 100 journeys are compared with Welch's t-test on contacts per journey.
 
 The ranking orders conditions by the extra contacts they cause in total (per-journey difference
@@ -28,9 +30,21 @@ from klantreis.analytics.promises import promise_outcomes_expr
 from klantreis.analytics.scope import Scope
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["ContactEffect", "Impact", "default_conditions", "impact", "impact_ranking"]
+__all__ = [
+    "RANK_BY",
+    "SCORE_METRICS",
+    "ContactEffect",
+    "Impact",
+    "default_conditions",
+    "impact",
+    "impact_ranking",
+]
 
-SCORE_METRICS = ("nps", "ces", "csat")
+#: Every metric the store knows: nps (Newcombe-style difference of NPS), csat (two
+#: proportions), ces and stars (means, Welch's t-test) -- the tests of ``stats.compare``.
+SCORE_METRICS = stats.METRICS
+#: What a ranking can order by: extra contacts, or lost points of a score metric.
+RANK_BY = ("contacts", *SCORE_METRICS)
 #: Kinds whose presence is worth checking by default (when they occur in the data).
 TROUBLE_KINDS = ("delivery.failed", "payment.failed", "invoice.bounced", "return.requested")
 
@@ -180,24 +194,29 @@ def impact(
 def default_conditions(
     events: ir.Table, journey: JourneyConfig, now: datetime | None = None
 ) -> list[Condition]:
-    """Broken promises (overall and per owner), and trouble kinds present in the data."""
+    """Broken promises (overall and per owner); where some were never fulfilled, also late
+    and not delivered apart (so a late delivery's cost is not mixed with cancellations); and
+    trouble kinds present in the data."""
     out: list[Condition] = []
     if journey.promises:
         outcomes = promise_outcomes_expr(events, journey, now=now)
-        owners = (
+        found = (
             outcomes.filter(outcomes.status == "broken")
-            .select("promise_id", "owner")
+            .select("promise_id", "owner", "outcome")
             .distinct()
             .to_pyarrow()
             .to_pylist()
         )
         for p in journey.promises:
+            mine = [r for r in found if r["promise_id"] == p.id]
             out.append(PromiseBroken(p.id, None, now))
-            out += [
-                PromiseBroken(p.id, r["owner"], now)
-                for r in owners
-                if r["promise_id"] == p.id and r["owner"]
-            ]
+            owners = sorted({r["owner"] for r in mine if r["owner"]})
+            out += [PromiseBroken(p.id, owner, now) for owner in owners]
+            if any(r["outcome"] == "undelivered" for r in mine):
+                out += [
+                    PromiseBroken(p.id, None, now, "late"),
+                    PromiseBroken(p.id, None, now, "undelivered"),
+                ]
     present = events.filter(events.kind.isin(list(TROUBLE_KINDS))).select("kind").distinct()
     kinds = sorted(r["kind"] for r in present.to_pyarrow().to_pylist())
     out += [HasKind(k) for k in kinds]
@@ -213,7 +232,7 @@ def _cost(item: Impact, rank_by: str) -> tuple[int, float]:
     if comp is None or comp.diff is None:
         return (2, 0.0)
     lost = -comp.diff * item.journeys_with
-    if rank_by == "ces":  # assumed: higher CES = more effort (worse)
+    if rank_by == "ces":  # assumed: higher CES = more effort (worse); stars: higher is better
         lost = -lost
     return (0 if comp.significant else 1, -lost)
 
@@ -229,8 +248,8 @@ def impact_ranking(
     now: datetime | None = None,
 ) -> list[Impact]:
     """Impacts of several conditions (default: :func:`default_conditions`), costliest first."""
-    if rank_by not in ("contacts", *SCORE_METRICS):
-        raise ValueError(f"rank_by must be contacts or one of {', '.join(SCORE_METRICS)}")
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}")
     chosen = (
         list(conditions) if conditions is not None else default_conditions(events, journey, now)
     )

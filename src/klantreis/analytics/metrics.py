@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from klantreis.analytics import stats
+from klantreis.analytics.answer_context import CONTEXT_KEYS, with_journey_context
 from klantreis.analytics.backend import json_text
 from klantreis.analytics.periods import (
     next_period_start,
@@ -162,13 +163,20 @@ def summary_expr(
     since: Any = None,
     until: Any = None,
     timezone: str | None = None,
+    journey_context: bool = False,
 ) -> ir.Table:
     """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``).
+
+    With ``journey_context`` and grouped by owner, touchpoint or stage, an answer without
+    them takes its journey's (:mod:`klantreis.analytics.answer_context`): review answers
+    linked only by their order number are broken down by the order's carrier.
 
     With a ``period`` it runs one small query first: the time span of ``events``.
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     t = answers(select_events(events, filters, since, until, journey, timezone), metrics)
+    if journey_context and any(k in CONTEXT_KEYS for k in by):
+        t = with_journey_context(t, events)
     t = _with_period(t, period, journey, timezone, events)
     exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
     s = t.score
@@ -192,6 +200,7 @@ def summarize(
     since: Any = None,
     until: Any = None,
     timezone: str | None = None,
+    journey_context: bool = False,
 ) -> pd.DataFrame:
     """Sufficient statistics per (metric, group): one engine query, a small pandas result.
 
@@ -199,7 +208,9 @@ def summarize(
     top2``; sorted by metric and keys.
     """
     wanted = [metrics] if isinstance(metrics, str) else list(metrics)
-    expr = summary_expr(events, wanted, by, period, filters, journey, since, until, timezone)
+    expr = summary_expr(
+        events, wanted, by, period, filters, journey, since, until, timezone, journey_context
+    )
     df = expr.to_pandas()
     df = df[df["metric"].isin(wanted)]
     return _tidy(df, ["metric", *group_keys(by, period)], period)
@@ -251,13 +262,18 @@ def score_table(
     since: Any = None,
     until: Any = None,
     timezone: str | None = None,
+    journey_context: bool = False,
 ) -> pd.DataFrame:
     """Scores per group: ``metric``, group keys, ``n, value, ci_low, ci_high, std_error,
     too_few``. ``value`` and the interval are NaN when ``too_few`` (n < ``min_answers``,
     default the journey's ``min_answers`` or 30). Scales: see :mod:`klantreis.analytics.stats`.
+    ``journey_context``: answers without owner/touchpoint take their journey's (see
+    :func:`summary_expr`).
     """
     minimum = _min_answers(journey, min_answers)
-    summ = summarize(events, metric, by, period, filters, journey, since, until, timezone)
+    summ = summarize(
+        events, metric, by, period, filters, journey, since, until, timezone, journey_context
+    )
     keys = ["metric", *group_keys(by, period)]
     out = summ[[*keys, "n"]].copy()
     for col in ("value", "ci_low", "ci_high", "std_error"):

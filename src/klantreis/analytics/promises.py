@@ -1,5 +1,5 @@
-"""Promises from the journey configuration: kept, broken or open per journey, how late,
-kept-rates by owner, touchpoint and period, and the journeys at risk right now.
+"""Promises from the journey configuration: kept, late, not delivered or open per journey,
+how late, kept-rates by owner, touchpoint and period, and the journeys at risk right now.
 
 Rules (one promise, one journey):
 
@@ -7,8 +7,15 @@ Rules (one promise, one journey):
   what the customer was told first); its deadline is ``attrs[deadline_attr]`` (ISO-8601), or,
   when absent or unreadable, the promised event's own time;
 - it is fulfilled by the journey's first ``fulfilled_by`` event;
-- kept: fulfilled at or before deadline + grace; broken: fulfilled later, or not fulfilled while
-  ``now`` is past deadline + grace; open: not fulfilled and the deadline + grace not yet passed;
+- ``outcome``: kept: fulfilled at or before deadline + grace; late: fulfilled later;
+  undelivered (not delivered): not fulfilled while ``now`` is past deadline + grace (a
+  cancelled order counts here: it was never fulfilled); open: not fulfilled and the deadline +
+  grace not yet passed;
+- ``status`` (kept / broken / open): broken = late or undelivered, as before; the rates keep
+  ``broken`` and ``kept_rate`` = kept / (kept + late + undelivered), and add
+  ``on_time_rate`` = kept / (kept + late): of the fulfilled promises, the share in time;
+- a deadline given as a date only is the end of that local day; that is decided at ingest
+  (see ``klantreis.ingest.compile``; ``Promise.deadline_date`` says otherwise);
 - ``minutes_late``: minutes after the deadline (fulfilment time, or ``now`` when unfulfilled)
   for broken promises, 0 for kept ones, null for open ones;
 - at risk: open, and the deadline is at most ``at_risk_hours`` after ``now``;
@@ -23,6 +30,7 @@ from typing import Literal
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,12 +72,13 @@ def _classify(j: ir.Table, promise: Promise, now: datetime) -> ir.Table:
     now_lit = ibis.literal(now, type=UTC_TS)
     limit = j.deadline + ibis.interval(seconds=int(promise.grace_minutes * 60))
     done = j.fulfilled_at.notnull()
-    status = ibis.cases(
+    outcome = ibis.cases(
         (done & (j.fulfilled_at <= limit), "kept"),
-        (done, "broken"),
-        (now_lit > limit, "broken"),
+        (done, "late"),
+        (now_lit > limit, "undelivered"),
         else_="open",
     )
+    status = ibis.cases((outcome.isin(["late", "undelivered"]), "broken"), else_=outcome)
     late_at = ibis.coalesce(j.fulfilled_at, now_lit)
     late_min = late_at.delta(j.deadline, unit="microsecond").cast("float64") / 6e7
     horizon = now_lit + ibis.interval(seconds=int(promise.at_risk_hours * 3600))
@@ -85,6 +94,7 @@ def _classify(j: ir.Table, promise: Promise, now: datetime) -> ir.Table:
         deadline=j.deadline,
         fulfilled_at=j.fulfilled_at,
         status=status,
+        outcome=outcome,
         minutes_late=ibis.cases(
             (status == "kept", 0.0), (status == "broken", late_min), else_=ibis.null("float64")
         ),
@@ -98,7 +108,8 @@ def promise_outcomes_expr(
     promise_ids: list[str] | None = None,
     now: datetime | None = None,
 ) -> ir.Table:
-    """Per journey and promise: status (kept/broken/open), minutes late, at risk."""
+    """Per journey and promise: status (kept/broken/open), outcome (kept/late/undelivered/
+    open), minutes late, at risk."""
     chosen = [p for p in journey.promises if not promise_ids or p.id in promise_ids]
     unknown = set(promise_ids or []) - {p.id for p in journey.promises}
     if unknown:
@@ -143,8 +154,10 @@ def promise_rates(
 ) -> pa.Table:
     """Promise-kept rate per promise and group, with a Wilson interval over decided promises.
 
-    Columns: promise_id, group, journeys, kept, broken, open, kept_rate (kept / (kept +
-    broken), in percent), ci_low, ci_high, mean_minutes_late (of broken promises), at_risk.
+    Columns: promise_id, group, journeys, kept, broken, open, late, undelivered (broken =
+    late + undelivered), kept_rate (kept / (kept + broken), in percent), ci_low, ci_high,
+    mean_minutes_late (of broken promises), at_risk, on_time_rate (kept / (kept + late): the
+    fulfilled promises in time), on_time_ci_low, on_time_ci_high.
     """
     out = promise_outcomes_expr(events, journey, promise_ids, now)
     out = out.mutate(group=_group_column(out, by, period))
@@ -153,6 +166,8 @@ def promise_rates(
         kept=(out.status == "kept").sum(),
         broken=(out.status == "broken").sum(),
         open=(out.status == "open").sum(),
+        late=(out.outcome == "late").sum(),
+        undelivered=(out.outcome == "undelivered").sum(),
         mean_minutes_late=out.minutes_late.mean(where=out.status == "broken"),
         at_risk=out.at_risk.sum(),
     )
@@ -163,19 +178,27 @@ def promise_rates(
 
 
 def _with_rates(table: pa.Table, confidence: float) -> pa.Table:
-    kept = table.column("kept").to_numpy(zero_copy_only=False).astype(float)
-    decided = kept + table.column("broken").to_numpy(zero_copy_only=False).astype(float)
-    interval = wilson_arrays(kept, decided, confidence)
-    empty = pa.array(decided == 0)
+    def col(name: str) -> np.ndarray:
+        values: np.ndarray = table.column(name).to_numpy(zero_copy_only=False).astype(float)
+        return values
 
-    def _masked(values: object) -> pa.Array:
-        return pc.if_else(empty, pa.scalar(None, pa.float64()), pa.array(values, pa.float64()))
+    kept = col("kept")
+    for prefix, other in (("", "broken"), ("on_time_", "late")):
+        n = kept + col(other)
+        interval = wilson_arrays(kept, n, confidence)
+        empty = pa.array(n == 0)
 
-    return (
-        table.append_column("kept_rate", _masked(interval.value))
-        .append_column("ci_low", _masked(interval.ci_low))
-        .append_column("ci_high", _masked(interval.ci_high))
-    )
+        def masked(values: object, empty: pa.Array = empty) -> pa.Array:
+            none = pa.scalar(None, pa.float64())
+            return pc.if_else(empty, none, pa.array(values, pa.float64()))
+
+        rate = "kept_rate" if not prefix else "on_time_rate"
+        table = (
+            table.append_column(rate, masked(interval.value))
+            .append_column(f"{prefix}ci_low", masked(interval.ci_low))
+            .append_column(f"{prefix}ci_high", masked(interval.ci_high))
+        )
+    return table
 
 
 def at_risk(

@@ -62,6 +62,7 @@ def _echo_summary(summary: Any) -> None:
     Console().print(_summary_table(summary))
     for f in summary.failed:
         click.echo(f"failed / mislukt: {f.error}")
+    _echo_notes(summary)
     if summary.quarantined:
         click.echo(
             f"{summary.quarantined:,} quarantined / in quarantaine"
@@ -69,9 +70,35 @@ def _echo_summary(summary: Any) -> None:
         )
         for reason, n in summary.reasons.most_common(5):
             click.echo(f"  {n:>8,}  {reason}")
+    _echo_suggestions(summary)
 
 
-@click.command(help="Ingest CSV, Parquet, JSON/NDJSON or XES files, folders or globs.")
+def _echo_notes(summary: Any) -> None:
+    skipped = summary.total("rows_skipped")
+    if skipped:
+        click.echo(f"{skipped:,} rows skipped by where / overgeslagen door where")
+    dates = summary.total("deadline_dates")
+    if dates:
+        click.echo(
+            f"{dates:,} deadlines were dates: read as end of day"
+            " / deadlines waren datums: gelezen als einde van de dag"
+        )
+    for f in summary.files:
+        if f.stored_nothing:
+            click.echo(f"stored nothing / niets opgeslagen: {f.path}")
+
+
+def _echo_suggestions(summary: Any) -> None:
+    for f in summary.files:
+        for reason, formats in f.suggestions.items():
+            shown = ", ".join(f'"{x}"' for x in formats[:3])
+            click.echo(f"  {reason}: try / probeer [source] timestamp_formats = [{shown}]")
+
+
+@click.command(
+    help="Ingest CSV, Parquet, JSON/NDJSON or XES files, folders or globs. Exits 1 when a"
+    " file failed or stored nothing (no events stored and none already there)."
+)
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--mapping",
@@ -128,7 +155,7 @@ def ingest(
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:
         _echo_summary(summary)
-    if summary.failed:
+    if summary.failed or any(f.stored_nothing for f in summary.files):
         sys.exit(1)
 
 
@@ -167,6 +194,29 @@ def quarantine(limit: int, as_json: bool, db_path: str | None, journey_config: s
     Console().print(table)
 
 
+@click.group(help="Mapping files: draft one from an export.")
+def mapping() -> None:
+    pass
+
+
+@mapping.command(
+    help="Draft a mapping TOML from a file's header and values: time columns with their"
+    " formats, id-like columns, score columns. Review it, then pass it to ingest --mapping."
+)
+@click.argument("path")
+@click.option("--rows", default=1000, show_default=True, help="Rows to look at.")
+@click.option("--delimiter", default=None, help="CSV delimiter (default: sniffed).")
+@click.option("--encoding", default=None, help="File encoding (default: detected).")
+def suggest(path: str, rows: int, delimiter: str | None, encoding: str | None) -> None:
+    from klantreis.ingest.suggest import suggest_mapping
+
+    try:
+        click.echo(suggest_mapping(path, rows, delimiter, encoding), nl=False)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(ingest)
     cli.add_command(quarantine)
+    cli.add_command(mapping)

@@ -215,14 +215,16 @@ def promises(
     "--condition",
     "conditions",
     multiple=True,
-    help="e.g. broken:op_tijd_bezorgd, contacts>1, handover>1440 (default: all"
-    " broken promises and trouble kinds).",
+    help="e.g. broken:op_tijd_bezorgd (late or not delivered), late:op_tijd_bezorgd,"
+    " undelivered:op_tijd_bezorgd, contacts>1, handover>1440 (default: all broken promises"
+    " and trouble kinds).",
 )
 @click.option(
     "--rank-by",
-    type=click.Choice(["contacts", "nps", "ces", "csat"]),
+    type=click.Choice(["contacts", "nps", "ces", "csat", "stars"]),
     default="contacts",
     show_default=True,
+    help="Order by extra contacts, or by lost points of a score (stars and ces: mean score).",
 )
 @click.option("--now", help="The moment to judge open promises at (ISO; default: now).")
 @output_options

@@ -1,12 +1,16 @@
 """The mapping file (TOML): how a foreign export becomes canonical events.
 
 A mapping names, per event field, a source column (a plain string) or a table with
-``column`` or ``value`` (a constant) and optional ``map`` (value map), ``transform``
-(slug/lower/upper), ``prefix``, ``default`` and, for time stamps, ``formats``. ``[fields]``
-are shared by every event of a row; each ``[[events]]`` entry adds one event per row (an
-order export row can give order.placed, payment.completed, ... ); an event is produced only
-when its ``when`` column (default: its ``occurred_at`` column, when there are several
-events) is not empty. ``[attrs]`` and ``events.attrs`` build the ``attrs`` JSON object.
+``column``, ``value`` (a constant), ``template`` (``"{review_id}-{order_id}"``) or
+``coalesce`` (the first non-empty of several columns) and optional ``map`` (value map),
+``transform`` (slug/lower/upper), ``prefix``, ``default``, ``type`` (honoured on every field)
+and, for time stamps, ``formats`` and ``date_only``. ``[fields]`` are shared by every event of
+a row; each ``[[events]]`` entry adds one event per row (an order export row can give
+order.placed, payment.completed, ... ); an event is produced only when its ``when``
+conditions hold (default: its ``occurred_at`` is not empty, when there are several events).
+``[source] where`` keeps only the rows meeting its conditions; ``[source] atomic_rows``
+stores a row's events all or none. ``[attrs]`` and ``events.attrs`` build the ``attrs`` JSON
+object. docs/ingest.md has a worked example of each.
 
 Example::
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import codecs
 import math
+import string
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,7 +50,9 @@ __all__ = [
     "FieldSpec",
     "Mapping",
     "MappingError",
+    "RowCondition",
     "SourceOptions",
+    "conditions_of",
     "identity_mapping",
     "load_mapping",
     "parse_mapping",
@@ -63,16 +70,22 @@ class _Strict(BaseModel):
 
 
 class FieldSpec(_Strict):
-    """Where one event field (or attribute) comes from."""
+    """Where one event field (or attribute) comes from: exactly one of ``column``, ``value``
+    (a constant), ``template`` (``"{review_id}-{order_id}"``: empty when a column in it is
+    empty) or ``coalesce`` (the first non-empty of several columns)."""
 
     column: str | None = None
     value: Scalar | None = None
+    template: str | None = None
+    coalesce: list[str] | None = Field(default=None, min_length=1)
     map: dict[str, Scalar] | None = None
     transform: Literal["slug", "lower", "upper"] | None = None
     prefix: str = ""
     default: Scalar | None = None
     formats: list[str] | None = None
     type: Literal["string", "number", "integer", "bool", "timestamp", "json"] = "string"
+    #: A time stamp given as a date only: the end or the start of that local day.
+    date_only: Literal["end_of_day", "start_of_day"] | None = None
 
     @field_validator("value", "default")
     @classmethod
@@ -93,11 +106,75 @@ class FieldSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
-        if (self.column is None) == (self.value is None):
+        given = [self.column, self.value, self.template, self.coalesce]
+        if sum(g is not None for g in given) != 1:
             raise ValueError(
-                "give exactly one of 'column' (a source column) or 'value' (a constant)"
+                "give exactly one of 'column' (a source column), 'value' (a constant),"
+                " 'template' (e.g. \"{review_id}-{order_id}\") or 'coalesce' (a list of columns)"
             )
+        if self.template is not None and not template_columns(self.template):
+            raise ValueError(f"template {self.template!r} names no column (write {{column}})")
         return self
+
+    def source_columns(self) -> list[str]:
+        """The source columns this field reads."""
+        if self.column is not None:
+            return [self.column]
+        if self.template is not None:
+            return template_columns(self.template)
+        return list(self.coalesce or [])
+
+    @property
+    def label(self) -> str:
+        """How messages name the source: a column, a template or a coalesce."""
+        if self.column is not None:
+            return f"column {self.column!r}"
+        if self.template is not None:
+            return f"template {self.template!r}"
+        if self.coalesce is not None:
+            return f"columns {', '.join(map(repr, self.coalesce))}"
+        return "a constant"
+
+
+def template_parts(template: str) -> list[tuple[str, str | None]]:
+    """``(literal text, column or None)`` pieces of a template (``{{``/``}}`` are braces)."""
+    try:
+        return [(lit, col) for lit, col, _, _ in string.Formatter().parse(template)]
+    except ValueError as exc:
+        raise ValueError(f"template {template!r}: {exc}") from exc
+
+
+def template_columns(template: str) -> list[str]:
+    return [col for _, col in template_parts(template) if col]
+
+
+class RowCondition(_Strict):
+    """A test on one source column: not empty (only ``column`` given), or ``equals``,
+    ``not_equals``, ``in``, ``not_in``, ``matches`` (a regular expression), ``empty``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    column: str
+    equals: Scalar | None = None
+    not_equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+    matches: str | None = None
+    empty: bool | None = None
+
+
+RowConditions = str | RowCondition | list[RowCondition]
+
+
+def conditions_of(value: RowConditions | None) -> list[RowCondition]:
+    """A ``where``/``when`` value as a list of conditions (all must hold)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [RowCondition(column=value)]
+    if isinstance(value, RowCondition):
+        return [value]
+    return list(value)
 
 
 FieldInput = str | FieldSpec
@@ -136,6 +213,15 @@ class SourceOptions(_Strict):
     timestamp_formats: list[str] = Field(default_factory=list)
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str | None = None
+    #: Only rows meeting these conditions become events; the others are counted as
+    #: "skipped by where" (not quarantined).
+    where: RowConditions | None = None
+    #: All or nothing per source row: when one event of a row fails, the whole row goes to
+    #: the quarantine (one entry, with the reason) and none of its events is stored.
+    atomic_rows: bool = False
+    #: Time stamps given as a date only (default: deadlines of promises end of day, other
+    #: time stamps start of day); a field's own ``date_only`` wins.
+    date_only: Literal["end_of_day", "start_of_day"] | None = None
 
     @field_validator("encoding")
     @classmethod
@@ -190,8 +276,18 @@ class _Fields(_Strict):
 class EventSpec(_Fields):
     """One event produced per source row (fields here override ``[fields]``)."""
 
-    when: str | None = None
+    when: RowConditions | None = None
     attrs_map: dict[str, FieldInput] = Field(default_factory=dict)
+
+
+_TEXT_TYPES = ("string", "integer", "number", "bool")
+#: The ``type`` each event field accepts (text fields: the value is stored as text, so an
+#: ``integer`` 3.0 is stored as "3").
+FIELD_TYPES: dict[str, tuple[str, ...]] = {
+    "occurred_at": ("string", "timestamp"),
+    "score": ("string", "number", "integer"),
+    "attrs": ("string", "json"),
+}
 
 
 class Mapping(_Strict):
@@ -208,6 +304,14 @@ class Mapping(_Strict):
                 if name not in ev.fields:
                     where = f"events.{i}" if self.events else "fields"
                     problems.append(f"{where}: no '{name}' (set it in [fields] or the event)")
+            for name, spec in ev.fields.items():
+                allowed = FIELD_TYPES.get(name, _TEXT_TYPES)
+                if spec.type not in allowed:
+                    where = f"events.{i}" if self.events else "fields"
+                    problems.append(
+                        f"{where}.{name}: type {spec.type!r} does not fit this field"
+                        f" (use {' or '.join(map(repr, allowed))})"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -217,7 +321,7 @@ class Mapping(_Strict):
         shared = self.fields.specs()
         shared_attrs = {k: s for k, v in self.attrs.items() if (s := _spec(v)) is not None}
         if not self.events:
-            return [ResolvedEvent(shared, shared_attrs, None)]
+            return [ResolvedEvent(shared, shared_attrs, [])]
         out = []
         for ev in self.events:
             fields = {**shared, **ev.specs()}
@@ -225,10 +329,10 @@ class Mapping(_Strict):
                 **shared_attrs,
                 **{k: s for k, v in ev.attrs_map.items() if (s := _spec(v)) is not None},
             }
-            when = ev.when
-            if when is None and len(self.events) > 1:
-                when = fields["occurred_at"].column if "occurred_at" in fields else None
-            out.append(ResolvedEvent(fields, attrs, when))
+            filled = None
+            if ev.when is None and len(self.events) > 1:
+                filled = fields.get("occurred_at")
+            out.append(ResolvedEvent(fields, attrs, conditions_of(ev.when), filled))
         return out
 
     def columns(self) -> set[str]:
@@ -236,22 +340,27 @@ class Mapping(_Strict):
         cols: set[str] = set()
         for ev in self.resolved_events():
             for spec in [*ev.fields.values(), *ev.attrs.values()]:
-                if spec.column is not None:
-                    cols.add(spec.column)
-            if ev.when:
-                cols.add(ev.when)
+                cols.update(spec.source_columns())
+            cols.update(c.column for c in ev.when)
+        cols.update(c.column for c in conditions_of(self.source.where))
         return cols
 
 
 class ResolvedEvent:
-    """Fields, attributes and the ``when`` column of one event of a row."""
+    """Fields, attributes and the conditions (``when``, all must hold) of one event of a row."""
 
     def __init__(
-        self, fields: dict[str, FieldSpec], attrs: dict[str, FieldSpec], when: str | None
+        self,
+        fields: dict[str, FieldSpec],
+        attrs: dict[str, FieldSpec],
+        when: list[RowCondition],
+        filled: FieldSpec | None = None,
     ) -> None:
         self.fields = fields
         self.attrs = attrs
         self.when = when
+        #: The event is produced only when this field (its time stamp) is not empty.
+        self.filled = filled
 
 
 def _messages(err: ValidationError) -> list[str]:
@@ -285,17 +394,22 @@ def _rename_event_attrs(data: dict[str, Any]) -> None:
 
 
 def load_mapping(path: str | Path) -> Mapping:
+    """Read and validate a mapping file. The file is opened and read once, so a pipe or
+    process substitution (``--mapping <(...)``) works as well as a regular file."""
     p = Path(path)
-    if not p.is_file():
-        raise MappingError(str(p), ["file not found"])
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        with open(p, encoding="utf-8-sig") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise MappingError(str(p), ["file not found"]) from None
+    except IsADirectoryError:
+        raise MappingError(str(p), ["is a folder, not a mapping file"]) from None
     except UnicodeDecodeError as exc:
         raise MappingError(
             str(p), [f"not UTF-8 text (byte {exc.start}); save it as UTF-8"]
-        ) from exc
+        ) from None
     except OSError as exc:
-        raise MappingError(str(p), [f"cannot be read: {exc.strerror or exc}"]) from exc
+        raise MappingError(str(p), [f"cannot be read: {exc.strerror or exc}"]) from None
     return parse_mapping(text, str(p))
 
 

@@ -179,7 +179,11 @@ class SourceFile:
                 use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(
-                delimiter=self.delimiter, invalid_row_handler=on_invalid
+                delimiter=self.delimiter,
+                invalid_row_handler=on_invalid,
+                # quoted text may hold line breaks and bare carriage returns (social-media
+                # exports): without this a block boundary inside one splits the record
+                newlines_in_values=True,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(self.columns, pa.string()),

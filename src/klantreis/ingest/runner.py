@@ -29,7 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from klantreis.ingest.compile import compile_mapping, row_column
+from klantreis.ingest.atomic import held_rows
+from klantreis.ingest.compile import compile_mapping, row_column, where_sql
+from klantreis.ingest.deadlines import end_of_day_deadlines
 from klantreis.ingest.mapping import (
     Mapping,
     MappingError,
@@ -205,6 +207,8 @@ class _Work:
     rows_without_events: int
     produced: int
     prepared: PreparedBatch
+    rows_skipped: int = 0
+    deadline_dates: int = 0
 
 
 def _run_batches(
@@ -222,11 +226,14 @@ def _run_batches(
         fs.rows_read += work.rows_read
         fs.rows_rejected += work.rows_rejected
         fs.rows_without_events += work.rows_without_events
+        fs.rows_skipped += work.rows_skipped
+        fs.deadline_dates += work.deadline_dates
         fs.events_produced += work.produced
         fs.events_stored += outcome.result.stored
         fs.duplicates += outcome.result.duplicates
         fs.events_rejected += outcome.result.quarantined - work.rows_rejected
         fs.reasons.update(reason_class(r) for r in outcome.reasons)
+        fs.note_examples(outcome.reasons)
         advance(work.rows_read, 0)
     fs.encoding, fs.delimiter = src.encoding, src.delimiter
 
@@ -236,6 +243,7 @@ def _prepared(
 ) -> Iterator[_Work]:
     sql: str | None = None
     row = "__row"
+    chosen: Mapping | None = None
     source = str(src.path)
     for raw in src.batches(dest.batch_rows):
         if raw.canonical or (sql is None and mapping is None and _typed_canonical(raw.table)):
@@ -244,8 +252,10 @@ def _prepared(
         if sql is None:
             columns = src.columns or raw.table.column_names
             chosen = mapping or _default_mapping(columns, dest.timezone)
-            sql, row = compile_mapping(chosen, columns, source), row_column(columns)
-        yield _prepare_mapped(dest, con, sql, raw, source, row)
+            sql = compile_mapping(chosen, columns, source, dest.journey)
+            row = row_column(columns)
+        assert chosen is not None
+        yield _prepare_mapped(dest, con, sql, raw, source, chosen, row)
 
 
 def _default_mapping(columns: list[str], timezone: str) -> Mapping:
@@ -264,7 +274,7 @@ def _typed_canonical(table: pa.Table) -> bool:
 
 
 def _prepare_canonical(dest: Destination, raw: RawBatch, source: str) -> _Work:
-    table = raw.table
+    table, dates = end_of_day_deadlines(raw.table, dest.journey)
     if "source" in table.column_names:
         filled = pc.coalesce(table["source"], pa.scalar(source))
         table = table.set_column(table.schema.get_field_index("source"), "source", filled)
@@ -278,7 +288,7 @@ def _prepare_canonical(dest: Destination, raw: RawBatch, source: str) -> _Work:
         extra_quarantine=_reader_quarantine(raw, source),
         extra_reasons=[r.reason for r in raw.rejects],
     )
-    return _Work(raw.rows_read, len(raw.rejects), 0, table.num_rows, prepared)
+    return _Work(raw.rows_read, len(raw.rejects), 0, table.num_rows, prepared, deadline_dates=dates)
 
 
 def _prepare_mapped(
@@ -287,38 +297,75 @@ def _prepare_mapped(
     sql: str,
     raw: RawBatch,
     source: str,
+    mapping: Mapping,
     row: str = "__row",
 ) -> _Work:
     out = _run_mapping(con, sql, raw, row)
+    skipped = _skipped_by_where(con, mapping, raw)
+    rows_with_events = len(pc.unique(out["__row"])) if out.num_rows else 0
+    held: pa.Table | None = None
+    if mapping.source.atomic_rows:
+        out, held_at, held_reasons = held_rows(out)
+        held = _held_quarantine(raw, source, held_at, held_reasons)
+        rows_with_events -= len(held_at)
     bad_mask = pc.is_valid(out["__reason"])
     bad = out.filter(bad_mask)
     good = out.filter(pc.invert(bad_mask))
-    rows_with_events = len(pc.unique(out["__row"])) if out.num_rows else 0
-    events = good.select(list(EVENT_COLUMNS))
+    events, text_dates = end_of_day_deadlines(good.select(list(EVENT_COLUMNS)), dest.journey)
     events = events.set_column(
         len(EVENT_COLUMNS) - 1, "source", pc.coalesce(events["source"], pa.scalar(source))
     )
     lines = raw.lines[good["__row"].to_numpy()] if good.num_rows else np.array([], np.int64)
     extra = [
         t
-        for t in (_reader_quarantine(raw, source), _mapping_quarantine(bad, raw, source))
+        for t in (_reader_quarantine(raw, source), held, _mapping_quarantine(bad, raw, source))
         if t is not None
     ]
+    held_n = 0 if held is None else held.num_rows
+    held_reasons_list = [] if held is None else held["reason"].to_pylist()
     prepared = prepare_events(
         events,
         dest.journey,
         source,
         lines=lines,
         extra_quarantine=pa.concat_tables(extra) if extra else None,
-        extra_reasons=[r.reason for r in raw.rejects] + bad["__reason"].to_pylist(),
+        extra_reasons=[r.reason for r in raw.rejects]
+        + held_reasons_list
+        + bad["__reason"].to_pylist(),
     )
     return _Work(
         raw.rows_read,
-        len(raw.rejects),
-        raw.table.num_rows - rows_with_events,
+        len(raw.rejects) + held_n,
+        raw.table.num_rows - rows_with_events - held_n - skipped,
         out.num_rows,
         prepared,
+        skipped,
+        text_dates + (int(pc.sum(good["__end_of_day"]).as_py() or 0) if good.num_rows else 0),
     )
+
+
+def _skipped_by_where(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: RawBatch) -> int:
+    """Rows the mapping's ``where`` filters out (counted, not quarantined)."""
+    cond = where_sql(mapping)
+    if cond is None:
+        return 0
+    con.register("_raw", raw.table)
+    try:
+        rows = con.sql(f"SELECT count(*) FILTER (WHERE NOT ({cond})) FROM _raw").fetchall()
+    finally:
+        con.unregister("_raw")
+    return int(rows[0][0])
+
+
+def _held_quarantine(
+    raw: RawBatch, source: str, rows: list[int], reasons: list[str]
+) -> pa.Table | None:
+    """One quarantine entry per source row held back by ``atomic_rows``."""
+    if not rows:
+        return None
+    originals = raw.table.take(pa.array(rows)).to_pylist()
+    lines = raw.lines[np.asarray(rows, dtype=np.int64)]
+    return mapping_rejects(source, originals, ["all"] * len(rows), lines, reasons)
 
 
 def _run_mapping(

@@ -77,6 +77,9 @@ class Promise(_Strict):
     promised: str
     fulfilled_by: str
     deadline_attr: str = "deadline"
+    #: A deadline given as a date only (a mapping reading "24-09-2026") means the end of
+    #: that local day; "start_of_day" reads it as midnight.
+    deadline_date: Literal["end_of_day", "start_of_day"] = "end_of_day"
     touchpoint: str | None = None
     #: Minutes of grace before a promise counts as broken.
     grace_minutes: float = Field(default=0, ge=0)
