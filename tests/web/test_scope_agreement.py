@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from klantreis.services.ingest import ingest_table
+from klantreis.ingest.pipeline import ingest_table
 from test_api import assert_ok
 
 from klantreis.app import App
