@@ -23,7 +23,7 @@ __all__ = ["main"]
 _CHILD = """
 import json, resource, sys, time
 from klantreis.analytics.backend import duckdb_events
-from klantreis.services import export
+from klantreis import export
 from klantreis.store import EventStore
 
 db, fmt, path, out = sys.argv[1:5]

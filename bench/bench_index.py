@@ -83,22 +83,26 @@ def cases(app: App, ingest: int) -> dict[str, tuple[Callable[[], Any], Callable[
     until = cxi.cx_index(events, journey, days=1).until
     assert until is not None
     prev, cur = mv.windows(until, 7)
-    hit = ic.store_cache(events)
+    holder = {"cache": ic.StoreCache("events", app.store.version)}  # the App's kind of cache
+    hit = ic.store_cache(events, holder["cache"])
     assert hit is not None
     con, cache = hit
     email = {"channel": ["email"]}
 
     def page(**kw: Any) -> Callable[[], Any]:
-        return lambda: cxi.cx_index(events, journey, days=PAGE_DAYS, **kw)
+        return lambda: cxi.cx_index(events, journey, days=PAGE_DAYS, cache=holder["cache"], **kw)
+
+    def clear() -> None:
+        holder["cache"] = ic.StoreCache("events", app.store.version)
 
     def default_view_only() -> None:
-        ic.clear()
+        clear()
         page()()
 
     out = {
         "portable: cx_index, overview page": (page(fast=False), None),
         "portable: cx_index, channel=email": (page(fast=False, filters=email), None),
-        "fast: cold, overview page": (page(), ic.clear),
+        "fast: cold, overview page": (page(), clear),
         "fast: warm, overview page": (page(), None),
         "fast: warm, channel=email": (page(filters=email), None),
         "fast: channel=email after the default view": (page(filters=email), default_view_only),
@@ -107,7 +111,11 @@ def cases(app: App, ingest: int) -> dict[str, tuple[Callable[[], Any], Callable[
             None,
         ),
         "part: driver counts": (lambda: mv.collect_facts(events, journey, prev, cur), None),
-        "part: version check": (lambda: cache._version(con), None),
+        "part: version check": (app.store.version, None),
+        "part: count and watermark (after a change)": (
+            lambda: cache._count_and_watermark(con),
+            None,
+        ),
         "peer: plain scan": (
             lambda: app.store.query("SELECT count(*), sum(score) FROM events"),
             None,

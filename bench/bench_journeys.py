@@ -28,7 +28,7 @@ import duckdb
 
 from klantreis.analytics import discovery
 from klantreis.analytics.journey_index import JourneyIndex
-from klantreis.analytics.journeys import JourneyFilter
+from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.model.events import conform
 from klantreis.settings import Settings
@@ -240,7 +240,7 @@ def _index_reads(app: App, rows: list[tuple[str, float, str]]) -> None:
             f"{d.journeys:,} journeys",
         )
     )
-    flt = JourneyFilter(owners=("carrier:vlotbezorgd",))
+    flt = Scope(owners=("carrier:vlotbezorgd",))
     f_s, fd = timed(lambda: discovery.discover(app.events_table(), app.journey, flt, index=index))
     rows.append(
         (

@@ -126,8 +126,8 @@ async def latencies(port: int, path: str, headers: dict[str, str], runs: int) ->
 
 
 def prepare_store(db: Path) -> str:
+    from klantreis.access import accounts
     from klantreis.app import App
-    from klantreis.services import accounts
     from klantreis.settings import Settings
 
     with App(Settings.load(env={}, db_path=str(db))) as app:

@@ -17,8 +17,8 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
+from klantreis.access.accounts import ensure_demo_accounts
 from klantreis.app import App
-from klantreis.services.accounts import ensure_demo_accounts
 from klantreis.settings import Settings
 from klantreis.web import create_app
 

@@ -1,16 +1,24 @@
-"""The application object: explicit settings -> one App with its store and journey config.
+"""The application object: explicit settings -> one App with its store, journey config,
+metric defaults, contacts context and caches.
 
-No import-time state: tests build many Apps side by side. ``klantreis.open(path)`` is the
-notebook entry point and returns an App.
+The App is the one owner of context and defaults: the CLI, the Python API and the web pages
+read ``min_answers``, the confidence level and the time zone from ``app.defaults``, the
+contact taxonomy and model from ``app.contacts``, and keep derived results in
+``app.caches`` (checked against one store fingerprint). No import-time state: tests build
+many Apps side by side. ``klantreis.open(path)`` is the notebook entry point and returns an
+App.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from klantreis.caches import Caches
+from klantreis.contacts.context import ContactsContext
 from klantreis.model.journey import JourneyConfig, load_journey_config, parse_journey_config
 from klantreis.settings import Settings
 from klantreis.store import EventStore
@@ -18,7 +26,7 @@ from klantreis.store import EventStore
 if TYPE_CHECKING:
     from klantreis.ingest import Destination, IngestSummary, Mapping
 
-__all__ = ["App", "default_journey_config", "open_app"]
+__all__ = ["App", "MetricDefaults", "default_journey_config", "open_app"]
 
 
 def default_journey_config() -> JourneyConfig:
@@ -27,19 +35,60 @@ def default_journey_config() -> JourneyConfig:
     return parse_journey_config(text, "klantreis/demo/journey.toml")
 
 
-class App:
-    """Settings, the journey configuration and the event store, built explicitly."""
+@dataclass(frozen=True)
+class MetricDefaults:
+    """The defaults every score uses, decided once per App (see :meth:`of`)."""
 
-    def __init__(self, settings: Settings, read_only: bool = False) -> None:
-        self.settings = settings
-        self.journey: JourneyConfig = (
-            load_journey_config(settings.journey_config)
-            if settings.journey_config
-            else default_journey_config()
+    min_answers: int
+    confidence: float
+    timezone: str
+
+    @classmethod
+    def of(cls, settings: Settings, journey: JourneyConfig) -> MetricDefaults:
+        """An explicitly set ``min_answers`` or ``timezone`` setting wins over the journey
+        file's; otherwise the journey file's applies. The confidence level is a setting."""
+        return cls(
+            min_answers=(
+                settings.min_answers if settings.is_set("min_answers") else journey.min_answers
+            ),
+            confidence=settings.confidence,
+            timezone=settings.timezone if settings.is_set("timezone") else journey.timezone,
         )
+
+
+class App:
+    """Settings, the journey configuration, the event store, the metric defaults, the
+    contacts context and the caches, built explicitly.
+
+    ``contacts_taxonomy``/``contacts_models`` choose another taxonomy file or model folder
+    (the CLI's ``--taxonomy``/``--models``); by default the built-in taxonomy and
+    ``models/contacts`` next to the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        read_only: bool = False,
+        contacts_taxonomy: str | Path | None = None,
+        contacts_models: str | Path | None = None,
+    ) -> None:
+        self.settings = settings
+        journey = self.load_journey(settings)
+        self.defaults = MetricDefaults.of(settings, journey)
+        if journey.timezone != self.defaults.timezone:  # the analytics read the journey's
+            journey = journey.model_copy(update={"timezone": self.defaults.timezone})
+        self.journey: JourneyConfig = journey
         self.store = EventStore(
             settings.db_path, read_only=read_only, checkpoint_mb=settings.checkpoint_mb
         )
+        self.contacts = ContactsContext(settings.db_path, contacts_taxonomy, contacts_models)
+        self.caches = Caches(self.store.version)
+
+    @staticmethod
+    def load_journey(settings: Settings) -> JourneyConfig:
+        """The journey file of ``settings`` as written (the built-in one when not set)."""
+        if settings.journey_config:
+            return load_journey_config(settings.journey_config)
+        return default_journey_config()
 
     def __enter__(self) -> App:
         return self
@@ -49,6 +98,30 @@ class App:
 
     def close(self) -> None:
         self.store.close()
+
+    def index_cache(self) -> Any:
+        """The CX index's fast-path cache of this store (an ``index_cache.StoreCache`` in
+        :attr:`caches`); pass it as ``cache=`` to ``cx_index``/``index_movers``."""
+        from klantreis.analytics.index_cache import StoreCache
+
+        return self.caches.get("cx_index", lambda: StoreCache("events", self.store.version))
+
+    def journey_index(self) -> Any:
+        """The store's journey index (``analytics.journey_index``), refreshed when the store
+        changed; None when the store cannot hold one (read-only)."""
+        from klantreis.analytics.journey_index import JourneyIndex, open_index
+
+        index = self.caches.get(
+            "journey_index", lambda: JourneyIndex(self.store, self.store.version)
+        )
+        return open_index(self.store, index)
+
+    def cx_index(self, **kw: Any) -> Any:
+        """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
+        from klantreis.analytics.cx_index import cx_index
+
+        kw.setdefault("cache", self.index_cache())
+        return cx_index(self.events_table(), self.journey, **kw)
 
     def events_table(self) -> Any:
         """The event log as an Ibis table on this App's DuckDB store."""
@@ -79,19 +152,9 @@ class App:
 
     # -- metrics (thin delegates to klantreis.analytics.metrics) --------------------------
     def _metric_defaults(self, kw: dict[str, Any]) -> dict[str, Any]:
-        """The journey, its time zone and minimum, the confidence level from the settings.
-
-        An explicitly set ``min_answers`` setting (KLANTREIS_MIN_ANSWERS) wins over the
-        journey file's ``min_answers``.
-        """
-        from klantreis.settings import SETTINGS
-
-        default_min = next(s.default for s in SETTINGS if s.name == "min_answers")
-        explicit = self.settings.min_answers != default_min
+        """The journey (with its time zone) and the minimum from :attr:`defaults`."""
         kw.setdefault("journey", self.journey)
-        kw.setdefault(
-            "min_answers", self.settings.min_answers if explicit else self.journey.min_answers
-        )
+        kw.setdefault("min_answers", self.defaults.min_answers)
         return kw
 
     def scores(self, metric: str | list[str], **kw: Any) -> Any:
@@ -112,21 +175,21 @@ class App:
         """
         from klantreis.analytics.metrics import score_table
 
-        kw.setdefault("confidence", self.settings.confidence)
+        kw.setdefault("confidence", self.defaults.confidence)
         return score_table(self.events_table(), metric, **self._metric_defaults(kw))
 
     def score_changes(self, metric: str, period: str = "week", **kw: Any) -> Any:
         """Period-over-period changes with p-values; see ``analytics.metrics.period_change``."""
         from klantreis.analytics.metrics import period_change
 
-        kw.setdefault("alpha", round(1 - self.settings.confidence, 10))
+        kw.setdefault("alpha", round(1 - self.defaults.confidence, 10))
         return period_change(self.events_table(), metric, period, **self._metric_defaults(kw))
 
     def nps_ces_matrix(self, **kw: Any) -> Any:
         """NPS and CES per touchpoint; see ``analytics.metrics.nps_ces_matrix``."""
         from klantreis.analytics.metrics import nps_ces_matrix
 
-        kw.setdefault("confidence", self.settings.confidence)
+        kw.setdefault("confidence", self.defaults.confidence)
         kw = self._metric_defaults(kw)
         return nps_ces_matrix(self.events_table(), kw.pop("journey"), **kw)
 
@@ -134,7 +197,7 @@ class App:
         """Inbound contacts per 100 journeys; see ``analytics.metrics``."""
         from klantreis.analytics.metrics import contacts_per_100_journeys
 
-        kw.setdefault("confidence", self.settings.confidence)
+        kw.setdefault("confidence", self.defaults.confidence)
         return contacts_per_100_journeys(self.events_table(), self.journey, **kw)
 
 

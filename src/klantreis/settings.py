@@ -2,7 +2,12 @@
 the docs (docs/configuration.md) and a test that checks both mention every setting.
 
 Values come from, in order of precedence: explicit arguments, environment variables
-``KLANTREIS_<NAME>``, the defaults below. Secrets have no default outside demo mode.
+``KLANTREIS_<NAME>``, the defaults below (written once, in ``SETTINGS``; the ``Settings``
+fields take them from there). Secrets have no default outside demo mode.
+
+A setting given as an argument or in the environment is *explicitly set*
+(:meth:`Settings.is_set`): the App lets an explicit ``min_answers`` or ``timezone`` win over
+the journey file's, and otherwise follows the journey file.
 """
 
 from __future__ import annotations
@@ -77,7 +82,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting("max_request_bytes", int, 16 * 1024 * 1024, "Largest API request body in bytes."),
-    Setting("engine", str, "duckdb", "Analytics engine: duckdb, or spark for the same queries."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -101,26 +105,41 @@ def _coerce(setting: Setting, value: Any) -> Any:
         ) from exc
 
 
+def _default(name: str) -> Any:
+    """The registry's default of ``name`` (the one place defaults are written)."""
+    return _BY_NAME[name].default
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Explicit, immutable settings. Build with ``Settings.load(...)``."""
+    """Explicit, immutable settings. Build with ``Settings.load(...)``.
 
-    db_path: str = "klantreis.duckdb"
-    journey_config: str = ""
-    timezone: str = "Europe/Amsterdam"
-    min_answers: int = 30
-    confidence: float = 0.95
-    language: str = "nl"
-    demo_mode: bool = False
-    secret_key: str = field(default="", repr=False)
-    host: str = "127.0.0.1"
-    port: int = 8000
-    ingest_batch_rows: int = 200_000
-    checkpoint_mb: int = 64
-    write_queue_max_delay_ms: int = 20
-    max_request_events: int = 10_000
-    max_request_bytes: int = 16 * 1024 * 1024
-    engine: str = "duckdb"
+    ``explicit`` names the settings given as arguments or in the environment (see
+    :meth:`is_set`); it is not itself a setting."""
+
+    db_path: str = _default("db_path")
+    journey_config: str = _default("journey_config")
+    timezone: str = _default("timezone")
+    min_answers: int = _default("min_answers")
+    confidence: float = _default("confidence")
+    language: str = _default("language")
+    demo_mode: bool = _default("demo_mode")
+    secret_key: str = field(default=_default("secret_key"), repr=False)
+    host: str = _default("host")
+    port: int = _default("port")
+    ingest_batch_rows: int = _default("ingest_batch_rows")
+    checkpoint_mb: int = _default("checkpoint_mb")
+    write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
+    max_request_events: int = _default("max_request_events")
+    max_request_bytes: int = _default("max_request_bytes")
+    explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def is_set(self, name: str) -> bool:
+        """Whether ``name`` was set explicitly: given to :meth:`load` (as an argument or in the
+        environment), or passed to the constructor with a value other than its default."""
+        if name not in _BY_NAME:
+            raise SettingsError(f"unknown setting: {name}")
+        return name in self.explicit or getattr(self, name) != _BY_NAME[name].default
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -135,7 +154,7 @@ class Settings:
         unknown = set(overrides) - set(_BY_NAME)
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return cls(**values, explicit=frozenset(values))
 
     def require_secret_key(self) -> str:
         """The secret key; generated only in demo mode, otherwise it must be set."""
@@ -155,10 +174,14 @@ class Settings:
 
     def as_dict(self, reveal_secrets: bool = False) -> dict[str, Any]:
         out = {}
-        for f in fields(self):
+        for f in _setting_fields():
             v = getattr(self, f.name)
             out[f.name] = "***" if _BY_NAME[f.name].secret and v and not reveal_secrets else v
         return out
 
 
-assert {f.name for f in fields(Settings)} == set(_BY_NAME), "Settings and SETTINGS disagree"
+def _setting_fields() -> list[Any]:
+    return [f for f in fields(Settings) if f.name != "explicit"]
+
+
+assert {f.name for f in _setting_fields()} == set(_BY_NAME), "Settings and SETTINGS disagree"

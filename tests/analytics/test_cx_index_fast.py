@@ -73,10 +73,12 @@ def test_fast_path_equals_the_portable_path(app: App, filters: dict[str, Any]) -
     mixed_history(app)
     events = app.events_table()
     for kw in ({"days": 10, "base": (START, START + timedelta(days=6))}, {"days": 3650}):
-        fast = cx_index(events, app.journey, filters=filters, **kw).to_dict()
+        fast = cx_index(
+            events, app.journey, filters=filters, **kw, cache=app.index_cache()
+        ).to_dict()
         slow = cx_index(events, app.journey, filters=filters, fast=False, **kw).to_dict()
         same(fast, slow)
-    fast_m = index_movers(events, app.journey, filters=filters, window=5)
+    fast_m = index_movers(events, app.journey, filters=filters, window=5, cache=app.index_cache())
     slow_m = index_movers(events, app.journey, filters=filters, window=5, fast=False)
     same(*(None if m is None else _jsonable(m) for m in (fast_m, slow_m)))
 
@@ -86,9 +88,11 @@ def test_cache_is_refreshed_incrementally_after_ingest(file_app: App) -> None:
 
     mixed_history(file_app)
     events = file_app.events_table()
-    first = cx_index(events, file_app.journey)
-    assert cx_index(file_app.events_table(), file_app.journey) is first  # cached
-    hit = index_cache.store_cache(events)
+    first = cx_index(events, file_app.journey, cache=file_app.index_cache())
+    assert (
+        cx_index(file_app.events_table(), file_app.journey, cache=file_app.index_cache()) is first
+    )  # cached
+    hit = index_cache.store_cache(events, file_app.index_cache())
     assert hit is not None
     cells_before = hit[1].cells[file_app.journey.timezone]
     ev = Events(prefix="later")
@@ -104,7 +108,7 @@ def test_cache_is_refreshed_incrementally_after_ingest(file_app: App) -> None:
     )  # a second fulfilment: the first one still counts
     ev.add(occurred_at=at(DAYS - 2), kind="delivery.failed", owner="carrier:snelpost")
     ev.ingest(file_app)
-    after = cx_index(file_app.events_table(), file_app.journey)
+    after = cx_index(file_app.events_table(), file_app.journey, cache=file_app.index_cache())
     assert after is not first and after.until == last_day() + timedelta(days=1)
     cells_after = hit[1].cells[file_app.journey.timezone]
     assert int(cells_after["n"].sum()) == int(cells_before["n"].sum()) + 5  # merged, not lost
@@ -142,7 +146,7 @@ def test_fast_driver_counts_equal_collect_facts(file_app: App) -> None:
     ev.add(occurred_at=at(33), kind="contact.inbound", journey_id="c1", channel="phone")
     ev.ingest(file_app)
     events = file_app.events_table()
-    hit = index_cache.store_cache(events)
+    hit = index_cache.store_cache(events, file_app.index_cache())
     assert hit is not None
     prev, cur = windows(last_day(), 7)
     got = {}
@@ -159,8 +163,8 @@ def test_driver_counts_are_refreshed_incrementally(file_app: App) -> None:
 
     drop_history(file_app, late_now=4, late_before=2)
     events = file_app.events_table()
-    first = cx_index(events, file_app.journey)
-    hit = index_cache.store_cache(events)
+    first = cx_index(events, file_app.journey, cache=file_app.index_cache())
+    hit = index_cache.store_cache(events, file_app.index_cache())
     assert hit is not None and len(hit[1].fact_states) == 1
     state = next(iter(hit[1].fact_states.values()))
     ev = Events(prefix="more")  # same windows: no answers on a new day
@@ -180,7 +184,7 @@ def test_driver_counts_are_refreshed_incrementally(file_app: App) -> None:
         ev.parcel(DAYS - 2, f"late-more-{i}", "carrier:snelpost", late=True)
     ev.add(occurred_at=at(DAYS - 3), kind="payment.failed", journey_id="p1", owner="finance")
     ev.ingest(file_app)
-    after = cx_index(events, file_app.journey)
+    after = cx_index(events, file_app.journey, cache=file_app.index_cache())
     assert next(iter(hit[1].fact_states.values())) is state  # merged, not reloaded
     assert after.to_dict()["movers"] != first.to_dict()["movers"]
     same(after.to_dict(), cx_index(events, file_app.journey, fast=False).to_dict())
@@ -191,15 +195,15 @@ def test_cache_rebuilds_when_counts_do_not_add_up(file_app: App) -> None:
 
     mixed_history(file_app)
     events = file_app.events_table()
-    cx_index(events, file_app.journey)
+    cx_index(events, file_app.journey, cache=file_app.index_cache())
     # Not something klantreis does (the log is append-only), but a cache must survive it.
     file_app.store.con.execute("DELETE FROM event_log WHERE touchpoint = 'factuur'").fetchall()
     ev = Events(prefix="again")
     ev.answers(5, "retour", [10, 3])
     ev.ingest(file_app)
-    hit = index_cache.store_cache(events)
+    hit = index_cache.store_cache(events, file_app.index_cache())
     assert hit is not None
-    res = cx_index(events, file_app.journey)
+    res = cx_index(events, file_app.journey, cache=file_app.index_cache())
     assert {c.key for c in res.components["touchpoint"]} >= {"retour"}
     assert "factuur" not in {c.key for c in res.components["touchpoint"]}
     same(res.to_dict(), cx_index(events, file_app.journey, fast=False).to_dict())
@@ -211,15 +215,52 @@ def test_other_filters_and_tables_take_the_portable_path(file_app: App) -> None:
     events = file_app.events_table()
     assert not index_cache.cells_apply({"segment": ["nieuw"]})
     assert index_cache.cells_apply({"channel": ["web"], "owner": ["warehouse"]})
-    assert index_cache.store_cache(events.filter(events.kind == "x")) is None
-    assert index_cache.store_cache(events) is not None
+    assert (
+        index_cache.store_cache(events.filter(events.kind == "x"), file_app.index_cache()) is None
+    )
+    assert index_cache.store_cache(events, file_app.index_cache()) is not None
     ev = Events()
     for d in range(DAYS):
         ev.answers(d, "retour", FLAT, segment="zakelijk")
         ev.answers(d, "retour", [10] * 5 if d >= 28 else FLAT, segment="particulier")
     ev.ingest(file_app)
-    zak = cx_index(events, file_app.journey, filters={"segment": ["zakelijk"]})
-    assert cx_index(events, file_app.journey, filters={"segment": ["zakelijk"]}) is zak
+    zak = cx_index(
+        events, file_app.journey, filters={"segment": ["zakelijk"]}, cache=file_app.index_cache()
+    )
+    assert (
+        cx_index(
+            events,
+            file_app.journey,
+            filters={"segment": ["zakelijk"]},
+            cache=file_app.index_cache(),
+        )
+        is zak
+    )
     slow = cx_index(events, file_app.journey, filters={"segment": ["zakelijk"]}, fast=False)
     same(zak.to_dict(), slow.to_dict())
     assert zak.n_answers == 5 * DAYS
+
+
+def test_the_cache_is_the_apps_and_checked_by_the_store_version(file_app: App) -> None:
+    """One cache per App (none per module), and a warm call checks only the store's version
+    (no count/watermark query of its own)."""
+    from klantreis.analytics import index_cache
+    from klantreis.settings import Settings
+
+    assert not hasattr(index_cache, "_CACHES")
+    mixed_history(file_app)
+    cache = file_app.index_cache()
+    assert file_app.index_cache() is cache and cache.version is not None
+    first = file_app.cx_index()
+    queries: list[int] = []
+    own_query = cache._count_and_watermark
+    cache._count_and_watermark = lambda con: queries.append(1) or own_query(con)  # type: ignore[method-assign]
+    assert file_app.cx_index() is first and not queries  # warm: the version was enough
+    ev = Events(prefix="moved")
+    ev.answers(DAYS, "retour", [10, 10])
+    ev.ingest(file_app)
+    after = file_app.cx_index()
+    assert after is not first and queries == [1]  # the version moved: one refresh
+    with App(Settings.load(env={}, db_path=file_app.settings.db_path)) as other:
+        assert other.index_cache() is not cache  # two Apps never share a cache
+        same(other.cx_index().to_dict(), after.to_dict())

@@ -22,7 +22,7 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    from klantreis.services import accounts
+    from klantreis.access import accounts
 
     app = App(
         Settings.load(env={}, db_path=":memory:", secret_key="test-secret-key-0123456789abcdef")

@@ -23,7 +23,7 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from klantreis.services import accounts
+    from klantreis.access import accounts
 
     folder = tmp_path_factory.mktemp("models-browser")  # the models go next to the store
     app = App(

@@ -14,7 +14,7 @@ from .helpers import contact, event, load
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 web = pytest.importorskip("klantreis.web")
-accounts = pytest.importorskip("klantreis.services.accounts")
+accounts = pytest.importorskip("klantreis.access.accounts")
 
 EVIL = "<script>window.__pwned=1</script> waar blijft mijn pakket"
 PASSWORD = "analyst-pass-1"

@@ -15,12 +15,13 @@ import pytest
 
 from klantreis.app import App
 from klantreis.settings import Settings
+from klantreis.web.state import web_state
 
 from .helpers import contact, event, load
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 web = pytest.importorskip("klantreis.web")
-accounts = pytest.importorskip("klantreis.services.accounts")
+accounts = pytest.importorskip("klantreis.access.accounts")
 contacts_models = pytest.importorskip("klantreis.web.pages.contacts_models")
 
 PASSWORDS = {"analyst": "analyst-pass-1", "viewer": "viewer-pass-1"}
@@ -106,7 +107,7 @@ def upload(client: Any, text: str | bytes, name: str = "labels.csv", **fields: s
 
 def finish(client: Any) -> dict[str, Any]:
     """Wait for the background training, then the status from the API."""
-    client.app.state.contact_trainer.join(120)
+    web_state(client.app).trainer().join(120)
     body = client.get("/api/v1/contacts/train").json()
     assert body["ok"]
     status: dict[str, Any] = body["data"]
@@ -170,13 +171,13 @@ def test_train_from_the_store_with_a_token_and_show_an_older_version(web_app: Ap
         first = client.post("/api/v1/contacts/train", data={"source": "store"}, headers=auth)
         assert first.status_code == 202, first.text  # a token needs no CSRF token
         assert first.json()["data"]["training_size"] == 36
-        client.app.state.contact_trainer.join(120)
+        web_state(client.app).trainer().join(120)
         done = client.get("/api/v1/contacts/train", headers=auth).json()["data"]
         assert done["state"] == "done" and done["source"] == "store"
 
         second = client.post("/api/v1/contacts/train", headers=auth)  # no body: the store
         assert second.status_code == 202, second.text
-        client.app.state.contact_trainer.join(120)
+        web_state(client.app).trainer().join(120)
         newest = client.get("/api/v1/contacts/train", headers=auth).json()["data"]["version"]
 
         models = client.get("/api/v1/contacts/models", headers=auth).json()["data"]

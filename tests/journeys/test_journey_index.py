@@ -70,3 +70,29 @@ def test_an_index_of_another_version_is_rebuilt(small_app: App) -> None:
     index = JourneyIndex(small_app.store)
     assert index.ensure().mode == "full"
     assert index.discover().start.to_pylist() == [{"activity": "order.placed", "count": 6}]
+
+
+def test_the_apps_index_checks_the_store_version_first(small_app: App) -> None:
+    """The App's index skips its write transaction while the store is unchanged."""
+    index = small_app.journey_index()
+    assert index is not None and small_app.journey_index() is index  # one per App
+    transactions: list[int] = []
+    opened = small_app.store.transaction
+
+    def counting() -> object:
+        transactions.append(1)
+        return opened()
+
+    small_app.store.transaction = counting  # type: ignore[method-assign]
+    assert index.ensure().mode == "current" and not transactions
+    load(small_app, [ev("n1-1", "n1", "order.placed", T0 + timedelta(days=9))])
+    assert index.ensure().mode == "incremental" and transactions
+    assert index.discover().journeys == 7
+
+
+def test_a_read_only_app_has_no_index(tmp_path: Path) -> None:
+    path = str(tmp_path / "ro.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, small_log())
+    with App(Settings.load(env={}, db_path=path), read_only=True) as app:
+        assert app.journey_index() is None

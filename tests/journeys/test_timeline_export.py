@@ -19,8 +19,7 @@ from tests.journeys.logs import T0, ev, load, small_log
 
 from klantreis.analytics.timeline import timeline
 from klantreis.app import App
-from klantreis.model.events import conform, events_from_records
-from klantreis.services.export import (
+from klantreis.export import (
     ExportResult,
     _portable_csv,
     _portable_xes,
@@ -29,6 +28,7 @@ from klantreis.services.export import (
     export_xes,
     xes_escape,
 )
+from klantreis.model.events import conform, events_from_records
 
 XES = "{http://www.xes-standard.org/}"
 NASTY = 'Pakket "kapot" & <script>alert(1)</script>\x00\x07 ünïcødé 😀\r\nnieuwe regel'

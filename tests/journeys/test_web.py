@@ -14,8 +14,8 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 from tests.journeys.logs import T0, ev, load, small_log
 
+from klantreis.access import accounts
 from klantreis.app import App
-from klantreis.services import accounts
 from klantreis.settings import Settings
 
 web = pytest.importorskip("klantreis.web")

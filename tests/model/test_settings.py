@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,33 @@ def test_secrets_are_hidden_when_listed() -> None:
 def test_every_setting_is_documented(setting: object) -> None:
     text = DOCS.read_text(encoding="utf-8")
     assert f"KLANTREIS_{setting.name.upper()}" in text  # type: ignore[attr-defined]
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "klantreis"
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_read_somewhere(setting: object) -> None:
+    """A setting in the registry that no code reads would be a documented promise that
+    does nothing (as KLANTREIS_ENGINE was)."""
+    name = setting.name  # type: ignore[attr-defined]
+    # the secret key is read through Settings.require_secret_key (which checks it)
+    via = r"|\.require_secret_key\(" if name == "secret_key" else ""
+    pattern = re.compile(rf"\.{name}\b|is_set\(\"{name}\"\){via}")
+    readers = [
+        p.relative_to(SRC).as_posix()
+        for p in SRC.rglob("*.py")
+        if p.name != "settings.py" and pattern.search(p.read_text(encoding="utf-8"))
+    ]
+    assert readers, f"no code reads the setting {name}"
+
+
+def test_explicitly_set_is_known_to_the_settings() -> None:
+    assert not Settings.load(env={}).is_set("min_answers")
+    assert Settings.load(env={"KLANTREIS_MIN_ANSWERS": "30"}).is_set("min_answers")  # = default
+    assert Settings.load(env={}, min_answers=30).is_set("min_answers")
+    assert Settings(min_answers=12).is_set("min_answers")
+    assert not Settings(port=9000).is_set("min_answers")
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings().is_set("engine")
+    assert Settings.load(env={}, port=1) == Settings(port=1)  # ``explicit`` is not compared

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
-from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web import create_app
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from klantreis.access import accounts
 from klantreis.app import App
-from klantreis.services import accounts
 
 
 def test_password_hash_is_salted_and_verifies() -> None:

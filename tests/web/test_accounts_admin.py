@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conftest import PASSWORDS, bearer
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.cli.main import cli
-from klantreis.services import accounts
 from klantreis.settings import Settings
 from klantreis.web.security import LoginThrottle
+from klantreis.web.state import web_state
 
 
 def error_code(resp: Any, status: int) -> str:
@@ -60,9 +61,7 @@ def test_token_list_shows_no_secrets(
     assert by_name["admin-read"]["user"] == "admin"
     digests = [
         r["digest"]
-        for r in client.app.state.klantreis.store.query(  # type: ignore[attr-defined]
-            "SELECT digest FROM api_tokens"
-        ).to_pylist()
+        for r in web_state(client.app).app.store.query("SELECT digest FROM api_tokens").to_pylist()
     ]
     for secret in [*tokens.values(), admin_token]:
         assert secret not in resp.text
@@ -135,7 +134,7 @@ def test_expired_token_is_refused_from_the_cache(client: TestClient, web_app: Ap
     from datetime import UTC, datetime, timedelta
 
     secret, tok = accounts.create_token(web_app.store, ["read"], user="admin", expires_days=1)
-    security = client.app.state.security  # type: ignore[attr-defined]
+    security = web_state(client.app).security
     assert security.token(secret) == tok
     cached_at, cached = security._tokens[secret]
     past = datetime.now(UTC) - timedelta(seconds=1)
@@ -242,7 +241,7 @@ def test_schema_upgrade_keeps_old_users_and_tokens(app: App) -> None:
 # -- login throttling ----------------------------------------------------------------------
 def test_login_is_throttled_per_user_name(client: TestClient) -> None:
     now = [1000.0]
-    throttle = client.app.state.security.throttle  # type: ignore[attr-defined]
+    throttle = web_state(client.app).security.throttle
     throttle.clock = lambda: now[0]
     for _ in range(5):
         assert post_login(client, "analyst", "fout-wachtwoord").status_code == 401
@@ -263,7 +262,7 @@ def test_login_is_throttled_per_user_name(client: TestClient) -> None:
 
 
 def test_login_is_throttled_per_address(client: TestClient) -> None:
-    throttle = client.app.state.security.throttle  # type: ignore[attr-defined]
+    throttle = web_state(client.app).security.throttle
     for i in range(throttle.per_address):
         assert post_login(client, f"gok{i}", "fout-wachtwoord").status_code == 401
     assert post_login(client, "viewer", PASSWORDS["viewer"]).status_code == 429

@@ -13,8 +13,8 @@ import pytest
 from tests.browser_support import BROWSER_MARKS, chromium, serving
 
 from conftest import PASSWORDS, SECRET, fill_store
+from klantreis.access import accounts
 from klantreis.app import App
-from klantreis.services import accounts
 from klantreis.settings import Settings
 
 pytestmark = BROWSER_MARKS

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from klantreis.access import accounts
 from klantreis.app import App
-from klantreis.services import accounts
 from klantreis.web import create_app
 from klantreis.web.app import _OneWriteTransport, server_config
 

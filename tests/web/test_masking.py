@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from klantreis.services.masking import MASK, mask_customer_id, mask_record, mask_text
+from klantreis.access.masking import MASK, mask_customer_id, mask_record, mask_text
 
 
 @pytest.mark.parametrize(

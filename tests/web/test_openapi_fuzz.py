@@ -10,8 +10,8 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from klantreis.access import accounts
 from klantreis.app import App
-from klantreis.services import accounts
 from klantreis.web import PAGE_MODULES, create_app
 
 #: Examples per operation: the page endpoints run real analytics, so few; ingest is cheap.

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from klantreis.ingest.pipeline import ingest_table
 from test_api import assert_ok
 
 from klantreis.app import App
+from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
 
 SCORE_METRICS = ("nps", "ces", "csat")

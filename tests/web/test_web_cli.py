@@ -6,9 +6,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.cli.main import cli
-from klantreis.services import accounts
 from klantreis.settings import Settings
 
 
@@ -65,8 +65,8 @@ def test_warm_up_fills_the_index_cache(tmp_path) -> None:  # type: ignore[no-unt
 
     with App(Settings.load(env={}, db_path=str(tmp_path / "w.duckdb"))) as app:
         run_demo(app, 300, 7)
-        hit = index_cache.store_cache(app.events_table())
+        hit = index_cache.store_cache(app.events_table(), app.index_cache())
         assert hit is not None and not hit[1].results  # nothing cached before
         warm_up(app).join(timeout=120)
-        hit = index_cache.store_cache(app.events_table())
+        hit = index_cache.store_cache(app.events_table(), app.index_cache())
         assert hit is not None and len(hit[1].results) == 1

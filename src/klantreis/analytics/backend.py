@@ -18,6 +18,7 @@ Two things Ibis does not express portably are handled here, once, by engine:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import ibis
@@ -61,17 +62,24 @@ def engine_name(table: ir.Table) -> str:
     return str(table._find_backend().name)
 
 
-# Builtin (engine-native) functions, declared for Ibis. The bodies are never run.
-@ibis.udf.scalar.builtin(name="json_extract_string")
+# Builtin (engine-native) functions, declared for Ibis. The bodies are never run. The
+# decorator is untyped in Ibis; typed here: a declared function becomes an Ibis builtin that
+# takes and returns Ibis expressions (hence ``Callable[..., Any]``).
+_builtin: Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]] = (
+    ibis.udf.scalar.builtin
+)
+
+
+@_builtin(name="json_extract_string")
 def _duckdb_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
     ...
 
 
-@ibis.udf.scalar.builtin(name="try", signature=((dt.string,), dt.string))
+@_builtin(name="try", signature=((dt.string,), dt.string))
 def _duckdb_try(value: Any) -> Any: ...
 
 
-@ibis.udf.scalar.builtin(name="get_json_object")
+@_builtin(name="get_json_object")
 def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
     ...
 
@@ -80,19 +88,19 @@ _UTC_TS = dt.Timestamp(timezone="UTC")
 _NAIVE_TS = dt.Timestamp()
 
 
-@ibis.udf.scalar.builtin(name="timezone", signature=((dt.string, _UTC_TS), _NAIVE_TS))
+@_builtin(name="timezone", signature=((dt.string, _UTC_TS), _NAIVE_TS))
 def _duckdb_timezone(zone: Any, ts: Any) -> Any: ...
 
 
-@ibis.udf.scalar.builtin(name="from_utc_timestamp", signature=((_UTC_TS, dt.string), _NAIVE_TS))
+@_builtin(name="from_utc_timestamp", signature=((_UTC_TS, dt.string), _NAIVE_TS))
 def _spark_from_utc(ts: Any, zone: Any) -> Any: ...
 
 
-@ibis.udf.scalar.builtin(name="epoch_us", signature=((_UTC_TS,), dt.int64))
+@_builtin(name="epoch_us", signature=((_UTC_TS,), dt.int64))
 def _duckdb_epoch_us(ts: Any) -> Any: ...
 
 
-@ibis.udf.scalar.builtin(name="unix_micros", signature=((_UTC_TS,), dt.int64))
+@_builtin(name="unix_micros", signature=((_UTC_TS,), dt.int64))
 def _spark_unix_micros(ts: Any) -> Any: ...
 
 

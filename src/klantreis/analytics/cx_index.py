@@ -546,6 +546,7 @@ def cx_index(
     mover_limit: int = 5,
     with_movers: bool = True,
     fast: bool = True,
+    cache: ic.StoreCache | None = None,
     min_answers: int = 1,
 ) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
@@ -560,9 +561,10 @@ def cx_index(
     the period's first value is then the first day with enough answers.
     ``with_movers=False`` skips the movers and their driver queries (most of the engine
     time on a large store); ``movers`` is then None.
-    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cached,
-    incrementally refreshed cells and results; the same numbers); ``fast=False`` forces the
-    portable engine queries (the reference the fast path is tested against).
+    ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cells and
+    results, kept and incrementally refreshed in ``cache``, the App's ``app.index_cache()``;
+    the same numbers); ``fast=False`` forces the portable engine queries (the reference the
+    fast path is tested against).
     Never raises on an empty store or filters matching nothing: the result then has
     ``empty`` True and no series.
 
@@ -583,7 +585,12 @@ def cx_index(
         min_answers=max(1, min_answers),
     )
     return ic.cached_call(
-        events, journey, fast, ("cx_index", call), lambda hit: _cx_index(events, journey, call, hit)
+        events,
+        journey,
+        fast,
+        ("cx_index", call),
+        lambda hit: _cx_index(events, journey, call, hit),
+        cache,
     )
 
 
@@ -654,9 +661,11 @@ def index_movers(
     filters: Scope | Mapping[str, Any] | None = None,
     limit: int = 5,
     fast: bool = True,
+    cache: ic.StoreCache | None = None,
 ) -> MoversResult | None:
     """The movers alone: the last ``window`` days (ending ``until``) versus the ``window``
-    days before. None when no answer matches the filters. ``fast``: see :func:`cx_index`."""
+    days before. None when no answer matches the filters. ``fast``, ``cache``: see
+    :func:`cx_index`."""
     scope = as_scope(filters)
     call = _Call(
         scope=replace(scope, as_of=until, period=None) if until else replace(scope, period=None),
@@ -671,6 +680,7 @@ def index_movers(
         fast,
         ("index_movers", call),
         lambda hit: _index_movers(events, journey, call, hit),
+        cache,
     )
 
 

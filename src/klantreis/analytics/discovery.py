@@ -16,14 +16,19 @@ time from one event to the next in the same journey.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from klantreis.analytics import stats
+from klantreis.analytics.discovery_tables import (
+    Discovery,
+    finish_variants,
+    sort_activity_counts,
+    sort_edges,
+)
 from klantreis.analytics.journeys import (
     FEEDBACK_KINDS,
     Activity,
@@ -49,30 +54,6 @@ __all__ = [
     "step_stats",
     "variants",
 ]
-
-#: Joins a variant's activities into its sort key (the ASCII unit separator, so that the
-#: order equals the journey index's ORDER BY on its stored paths).
-VARIANT_SEP = "\x1f"
-
-
-@dataclass(frozen=True)
-class Discovery:
-    """Everything the journey map needs, as Arrow tables."""
-
-    journeys: int
-    dfg: pa.Table
-    variants: pa.Table
-    start: pa.Table
-    end: pa.Table
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "journeys": self.journeys,
-            "dfg": self.dfg.to_pylist(),
-            "variants": self.variants.to_pylist(),
-            "start": self.start.to_pylist(),
-            "end": self.end.to_pylist(),
-        }
 
 
 def _duration_stats(value: ir.FloatingColumn) -> dict[str, ir.Value]:
@@ -104,32 +85,13 @@ def dfg(
     activity: Activity = "kind",
 ) -> pa.Table:
     """The directly-follows graph of the selected journeys."""
-    return _sorted_edges(dfg_expr(apply_filter(events, journey, flt), activity).to_pyarrow())
-
-
-def _sorted_edges(table: pa.Table) -> pa.Table:
-    return table.sort_by(
-        [("count", "descending"), ("source", "ascending"), ("target", "ascending")]
-    )
+    return sort_edges(dfg_expr(apply_filter(events, journey, flt), activity).to_pyarrow())
 
 
 def variants_expr(events: ir.Table, activity: Activity = "kind") -> ir.Table:
     """Variants of (already filtered) journeys: variant (list of activities) and count."""
     p = paths(events, activity)
     return p.group_by("variant").aggregate(count=p.count())
-
-
-def _finish_variants(table: pa.Table, journeys: int, top: int | None) -> pa.Table:
-    keys = [VARIANT_SEP.join(v) for v in table.column("variant").to_pylist()]
-    table = table.append_column("key", pa.array(keys, pa.string()))
-    table = table.sort_by([("count", "descending"), ("key", "ascending")]).drop_columns(["key"])
-    if top is not None:
-        table = table.slice(0, top)
-    shares = [c / journeys if journeys else 0.0 for c in table.column("count").to_pylist()]
-    lengths = [len(v) for v in table.column("variant").to_pylist()]
-    return table.append_column("share", pa.array(shares, pa.float64())).append_column(
-        "length", pa.array(lengths, pa.int64())
-    )
 
 
 def variants(
@@ -143,7 +105,7 @@ def variants(
     ev = apply_filter(events, journey, flt)
     total = int(ev.journey_id.nunique().to_pyarrow().as_py() or 0)
     table = variants_expr(ev, activity).to_pyarrow()
-    return _finish_variants(table, total, top)
+    return finish_variants(table, total, top)
 
 
 def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> pa.Table:
@@ -151,7 +113,7 @@ def _edge_activities(events: ir.Table, activity: Activity, first: bool) -> pa.Ta
     s = steps(events, activity)
     s = s.filter(s.seq == 0) if first else s.filter(s.next_at.isnull())
     out = s.group_by("activity").aggregate(count=s.count())
-    return _sort_activity_counts(out.to_pyarrow())
+    return sort_activity_counts(out.to_pyarrow())
 
 
 def start_activities(
@@ -174,10 +136,6 @@ def end_activities(
     """How many journeys end with each activity."""
     ev = apply_filter(events, journey, flt)
     return _edge_activities(ev, activity, first=False)
-
-
-def _sort_activity_counts(table: pa.Table) -> pa.Table:
-    return table.sort_by([("count", "descending"), ("activity", "ascending")])
 
 
 def handovers_expr(events: ir.Table, exclude_kinds: tuple[str, ...] = FEEDBACK_KINDS) -> ir.Table:
@@ -241,8 +199,8 @@ def discover(
     total = int(ev.journey_id.nunique().to_pyarrow().as_py() or 0)
     return Discovery(
         journeys=total,
-        dfg=_sorted_edges(dfg_expr(ev, activity).to_pyarrow()),
-        variants=_finish_variants(variants_expr(ev, activity).to_pyarrow(), total, top),
+        dfg=sort_edges(dfg_expr(ev, activity).to_pyarrow()),
+        variants=finish_variants(variants_expr(ev, activity).to_pyarrow(), total, top),
         start=_edge_activities(ev, activity, True),
         end=_edge_activities(ev, activity, False),
     )

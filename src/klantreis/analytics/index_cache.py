@@ -16,11 +16,16 @@ rows stored, and the row count plus the newest ``ingested_at`` identify that set
 - **Driver counts** of the movers' windows (:mod:`klantreis.analytics.index_facts`):
   failure/contact counts and per-journey first promise/fulfilment, merged the same way.
 - **Results**: whole :class:`IndexResult` objects per call arguments, dropped when the count
-  or watermark changes. A warm call costs one ``count(*)``/``max(ingested_at)`` query.
+  or watermark changes.
 
-Only plain ``events`` tables of file-backed DuckDB stores are cached (an in-memory database
-has no identity to key on); other DuckDB tables still get the one-query cells, and other
-engines the portable path. Tests check this path equals the portable one on the same data.
+The cache is a :class:`StoreCache` owned by the App (``app.index_cache()``, kept in
+``app.caches``), never a module-level one: callers pass it as ``cache=``. Given the store's
+version function (``EventStore.version``, the one "has the store changed?" check of every
+App cache), a warm call costs that check only (one ``count(*)``, ~2 ms on 10M events); the
+``count(*)``/``max(ingested_at)`` query that drives the incremental refresh runs only after
+the version moved. Without a cache (or for another table than the cache's) a call gets a
+fresh, unshared one: the one-query cells, nothing kept. Filtered tables and other engines take
+the portable path. Tests check this path equals the portable one on the same data.
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ __all__ = [
     "all_cells",
     "cached_call",
     "cells_apply",
-    "clear",
     "facts",
     "raw_cells",
     "store_cache",
@@ -125,9 +129,14 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class StoreCache:
-    """What is known about one store file at one version (row count, newest ingest)."""
+    """What is known about one store's ``table`` at one version (row count, newest ingest).
+
+    ``version`` (the store's cheap fingerprint) lets :meth:`refresh` skip its own count and
+    watermark query while the store has not changed."""
 
     table: str
+    version: Callable[[], Hashable] | None = None
+    seen: Hashable = None  # the version the cells and results belong to
     count: int = -1
     watermark: datetime | None = None
     cells: dict[str, pd.DataFrame] = field(default_factory=dict)  # per time zone
@@ -135,7 +144,7 @@ class StoreCache:
     fact_states: dict[Hashable, FactState] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def _version(self, con: Any) -> tuple[int, datetime | None]:
+    def _count_and_watermark(self, con: Any) -> tuple[int, datetime | None]:
         cur = con.cursor()
         try:
             row = cur.sql(f"SELECT count(*), max(ingested_at) FROM {self.table}").fetchall()[0]
@@ -145,7 +154,12 @@ class StoreCache:
 
     def refresh(self, con: Any) -> None:
         """Bring the cached cells to the store's current version (incrementally)."""
-        count, mark = self._version(con)
+        if self.version is not None:
+            seen = self.version()  # before the count: a write after it moves the next one
+            if seen == self.seen and self.count >= 0:
+                return
+            self.seen = seen
+        count, mark = self._count_and_watermark(con)
         if (count, mark) == (self.count, self.watermark):
             return
         self.results.clear()
@@ -218,34 +232,17 @@ class StoreCache:
 
 T = TypeVar("T")
 Hit = tuple[Any, StoreCache]
-_CACHES: dict[str, StoreCache] = {}
-_LOCK = threading.Lock()
 
 
-def _store_path(con: Any) -> str | None:
-    cur = con.cursor()
-    try:
-        rows = cur.sql(
-            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-        ).fetchall()
-    finally:
-        cur.close()
-    return str(rows[0][0]) if rows and rows[0][0] else None
-
-
-def store_cache(events: ibis.Table) -> tuple[Any, StoreCache] | None:
-    """(connection, refreshed cache) for a plain DuckDB ``events`` table; None otherwise.
-
-    In-memory databases get a fresh, unshared cache (nothing to key on across calls)."""
+def store_cache(events: ibis.Table, cache: StoreCache | None = None) -> Hit | None:
+    """(connection, cache) for a plain DuckDB ``events`` table; None otherwise. ``cache`` (the
+    App's) is used when it is for this table; else the call gets a fresh, unshared one."""
     con = _duckdb_con(events)
     if con is None:
         return None
     table = events.get_name()
-    path = _store_path(con)
-    if path is None:
+    if cache is None or cache.table != table:
         return con, StoreCache(table=table)
-    with _LOCK:
-        cache = _CACHES.setdefault(f"{path}\x1f{table}", StoreCache(table=table))
     return con, cache
 
 
@@ -268,11 +265,12 @@ def cached_call(
     fast: bool,
     key: Hashable,
     compute: Callable[[Hit | None], T],
+    cache: StoreCache | None = None,
 ) -> T:
     """``compute(hit)`` on the fast path, its result kept per store version under ``key``
-    (plus the journey); ``compute(None)`` when the fast path does not apply (``fast``
-    False, not a plain DuckDB table)."""
-    hit = store_cache(events) if fast else None
+    (plus the journey) in ``cache``; ``compute(None)`` when the fast path does not apply
+    (``fast`` False, not a plain DuckDB table)."""
+    hit = store_cache(events, cache) if fast else None
     if hit is None:
         return compute(None)
     con, cache = hit
@@ -295,12 +293,6 @@ def facts(
         return mv.collect_facts(events, journey, prev, cur, owners)
     key = (journey_key(journey), prev, cur, freeze(owners))
     return hit[1].facts(hit[0], key, lambda: FactState(journey, prev, cur, owners))
-
-
-def clear() -> None:
-    """Forget every cached store (tests; after replacing a store file)."""
-    with _LOCK:
-        _CACHES.clear()
 
 
 def journey_key(journey: JourneyConfig) -> str:

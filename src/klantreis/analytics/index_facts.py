@@ -190,4 +190,5 @@ def _naive_utc(t: datetime) -> datetime:
 
 def _utc_values(s: pd.Series) -> np.ndarray:
     """A (naive UTC) time column as datetime64[us] (NaT for missing)."""
-    return s.to_numpy(dtype="datetime64[us]")
+    values: np.ndarray = s.to_numpy(dtype="datetime64[us]")
+    return values

@@ -21,7 +21,7 @@ back to a full rebuild if anything does not add up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +31,12 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from klantreis.analytics.discovery import (
+from klantreis.analytics.discovery_tables import (
     VARIANT_SEP,
     Discovery,
-    _finish_variants,
-    _sort_activity_counts,
-    _sorted_edges,
+    finish_variants,
+    sort_activity_counts,
+    sort_edges,
 )
 from klantreis.analytics.journeys import ACTIVITIES
 from klantreis.store import EventStore
@@ -114,14 +114,29 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 class JourneyIndex:
-    """The journey index of one store. Cheap to create; ``ensure()`` brings it up to date."""
+    """The journey index of one store. Cheap to create; ``ensure()`` brings it up to date.
 
-    def __init__(self, store: EventStore) -> None:
+    ``version`` (the store's fingerprint, ``EventStore.version``; the App passes it) lets
+    ``ensure()`` skip its write transaction and count query while the store is unchanged."""
+
+    def __init__(self, store: EventStore, version: Callable[[], Hashable] | None = None) -> None:
         self.store = store
+        self.version = version
+        self._current: tuple[Hashable, int] | None = None  # (version, events) last ensured
 
     # -- maintenance ---------------------------------------------------------------------
     def ensure(self) -> RefreshResult:
         """Refresh when the event count changed since the last refresh (else do nothing)."""
+        if self.version is None:
+            return self._ensure()
+        seen = self.version()  # before the refresh: a write after it moves the next one
+        if self._current is not None and self._current[0] == seen:
+            return RefreshResult("current", 0, self._current[1])
+        result = self._ensure()
+        self._current = (seen, result.events)
+        return result
+
+    def _ensure(self) -> RefreshResult:
         with self.store.transaction() as con:
             state = self._state(con)
             n = _count(con, "SELECT count(*) FROM events")
@@ -156,6 +171,7 @@ class JourneyIndex:
 
     def rebuild(self) -> RefreshResult:
         """Drop and rebuild the whole index."""
+        self._current = None
         with self.store.transaction() as con:
             self._state(con)
             n = _count(con, "SELECT count(*) FROM events")
@@ -240,21 +256,21 @@ class JourneyIndex:
 
     def _dfg(self, a: str, sel: _Selection) -> pa.Table:
         if sel.where:
-            return _sorted_edges(sel.query(_DFG_SQL.format(a=a, where=sel.where)))
+            return sort_edges(sel.query(_DFG_SQL.format(a=a, where=sel.where)))
         cached_sql = (
             "SELECT source, target, count, mean_s, median_s, p90_s"
             f" FROM journey_dfg WHERE activity = '{a}'"
         )
         cached = sel.query(cached_sql)
         if cached.num_rows:
-            return _sorted_edges(cached)
+            return sort_edges(cached)
         with self.store.transaction() as con:
             _rows(con, f"DELETE FROM journey_dfg WHERE activity = '{a}'")
             _rows(
                 con,
                 f"INSERT INTO journey_dfg SELECT '{a}', * FROM ({_DFG_SQL.format(a=a, where='')})",
             )
-        return _sorted_edges(sel.query(cached_sql))
+        return sort_edges(sel.query(cached_sql))
 
     def journey_count(self, journeys: ir.Table | None = None) -> int:
         with self._selection(journeys) as sel:
@@ -286,13 +302,13 @@ class JourneyIndex:
         out = pa.table(
             {"variant": pa.array(paths, pa.list_(pa.string())), "count": table.column("count")}
         )
-        return _finish_variants(out, total, top)
+        return finish_variants(out, total, top)
 
     @staticmethod
     def _ends(a: str, sel: _Selection) -> tuple[pa.Table, pa.Table]:
         """Start and end activities, from each journey's first and last step."""
         first, last = (
-            _sort_activity_counts(
+            sort_activity_counts(
                 sel.query(
                     f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
                     f"{sel.where_first} GROUP BY ALL"
@@ -341,9 +357,10 @@ def _column(activity: str) -> str:
     return activity
 
 
-def open_index(store: EventStore) -> JourneyIndex | None:
-    """The store's journey index, refreshed; None when the store cannot hold one (read-only)."""
-    index = JourneyIndex(store)
+def open_index(store: EventStore, index: JourneyIndex | None = None) -> JourneyIndex | None:
+    """The store's journey index (``index``, e.g. the App's, or a new one), refreshed; None
+    when the store cannot hold one (read-only)."""
+    index = index or JourneyIndex(store)
     try:
         index.ensure()
     except duckdb.Error as exc:

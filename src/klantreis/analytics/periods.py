@@ -208,4 +208,5 @@ def utc_bound(value: Any, zone: str) -> datetime | None:
         raise TypeError(f"cannot use {value!r} as a time bound")
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(UTC)
+    bound: datetime = value.astimezone(UTC)
+    return bound

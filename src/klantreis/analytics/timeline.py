@@ -2,7 +2,7 @@
 text and score, so whoever helps the customer has the context.
 
 Texts are returned as stored (untrusted; escape when rendering). Masking personal data for
-viewers is the job of the caller (``klantreis.services.masking`` in the web layer).
+viewers is the job of the caller (``klantreis.access.masking`` in the web layer).
 """
 
 from __future__ import annotations

@@ -13,36 +13,46 @@ from typing import Any
 
 import click
 
-from klantreis.cli.main import settings_from_options, store_options
+from klantreis.cli.options import settings_from_options, store_options
 
 __all__ = ["register"]
 
 
+def _checked(contacts: Any) -> Any:
+    """The contacts context, its taxonomy read now (a bad file is a clear CLI error)."""
+    from klantreis.contacts.taxonomy import TaxonomyError
+
+    try:
+        contacts.taxonomy  # noqa: B018 - read once, kept by the context
+    except TaxonomyError as exc:
+        raise click.ClickException("; ".join([exc.path, *exc.problems])) from exc
+    return contacts
+
+
 @contextmanager
-def _app(db_path: str | None, journey_config: str | None, read_only: bool = False) -> Iterator[Any]:
+def _app(
+    db_path: str | None,
+    journey_config: str | None,
+    read_only: bool = False,
+    taxonomy: str | None = None,
+    models: str | None = None,
+) -> Iterator[Any]:
+    """The App, its contacts context (``app.contacts``) following ``--taxonomy``/``--models``."""
     from klantreis.app import App
 
-    with App(
-        settings_from_options(db_path=db_path, journey_config=journey_config), read_only=read_only
-    ) as app:
+    settings = settings_from_options(db_path=db_path, journey_config=journey_config)
+    with App(settings, read_only, contacts_taxonomy=taxonomy, contacts_models=models) as app:
+        _checked(app.contacts)
         yield app
 
 
-def _taxonomy(path: str | None) -> Any:
-    from klantreis.contacts.taxonomy import TaxonomyError, load_taxonomy
+def _contacts(db_path: str | None, taxonomy: str | None, models: str | None) -> Any:
+    """The contacts context of the store ``db_path`` without opening the store (for
+    commands that need only the taxonomy and the model versions)."""
+    from klantreis.contacts.context import ContactsContext
 
-    try:
-        return load_taxonomy(path)
-    except TaxonomyError as exc:
-        raise click.ClickException("; ".join([exc.path, *exc.problems])) from exc
-
-
-def _registry(models: str | None, db_path: str | None) -> Any:
-    from klantreis.contacts.models import ModelRegistry, models_dir_for
-
-    if models:
-        return ModelRegistry(models)
-    return ModelRegistry(models_dir_for(settings_from_options(db_path=db_path).db_path))
+    db = settings_from_options(db_path=db_path).db_path
+    return _checked(ContactsContext(db, taxonomy, models))
 
 
 def _common(func: Any) -> Any:
@@ -147,13 +157,14 @@ def train(
 ) -> None:
     from klantreis.contacts.training import train_and_save
 
-    tax = _taxonomy(taxonomy)
+    contacts = _contacts(db_path, taxonomy, models)
+    tax = contacts.taxonomy
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
     info, report = train_and_save(
         data,
-        _registry(models, db_path),
+        contacts.registry,
         None if any_labels else tax,
         seed=seed,
         lr_weight=lr_weight,
@@ -179,7 +190,7 @@ def models_cmd(
     keep: int | None,
     as_json: bool,
 ) -> None:
-    registry = _registry(models, db_path)
+    registry = _contacts(db_path, taxonomy, models).registry
     deleted = registry.prune(keep) if keep else []
     rows = []
     for version in reversed(registry.versions()):
@@ -223,10 +234,10 @@ def evaluate(
 ) -> None:
     from klantreis.contacts.training import evaluate_current
 
-    tax = _taxonomy(taxonomy)
-    data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
+    contacts = _contacts(db_path, taxonomy, models)
+    data = _labelled((db_path, journey_config), labels, from_store, contacts.taxonomy, any_labels)
     try:
-        report = evaluate_current(_registry(models, db_path), data, version)
+        report = evaluate_current(contacts.registry, data, version)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -255,14 +266,11 @@ def classify(
     file: Any,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.classifier import ColdStart
-
     items = list(texts) + ([ln.rstrip("\n") for ln in file if ln.strip()] if file else [])
     if not items:
         raise click.UsageError("give texts as arguments or with --file")
-    tax = _taxonomy(taxonomy)
-    model = _registry(models, db_path).load()
-    preds = (model or ColdStart(tax)).predict(items)
+    contacts = _contacts(db_path, taxonomy, models)
+    preds = (contacts.model() or contacts.cold_start()).predict(items)
     rows = [
         {"reason": p.reason, "confidence": p.confidence, "method": p.method, "text": t[:80]}
         for p, t in zip(preds, items, strict=True)
@@ -289,13 +297,12 @@ def reasons(
 ) -> None:
     from klantreis.contacts.reports import reason_report
 
-    tax = _taxonomy(taxonomy)
-    with _app(db_path, journey_config, read_only=True) as app:
+    with _app(db_path, journey_config, True, taxonomy, models) as app:
         report = reason_report(
             app.events_table(),
             app.journey,
-            tax,
-            _registry(models, db_path).load(),
+            app.contacts.taxonomy,
+            app.contacts.model(),
             period=period,
             repeat_days=repeat_days,
         )
@@ -329,10 +336,9 @@ def warroom(
     from klantreis.wording import Names, Wording
     from klantreis.wording.warroom import war_room_html, worded_war_room
 
-    tax = _taxonomy(taxonomy)
-    with _app(db_path, journey_config, read_only=True) as app:
+    with _app(db_path, journey_config, True, taxonomy, models) as app:
         analysis = load_analysis(
-            app.events_table(), app.journey, tax, _registry(models, db_path).load()
+            app.events_table(), app.journey, app.contacts.taxonomy, app.contacts.model()
         )
         names = Names(app.journey, Wording(lang))
     report = worded_war_room(build_war_room(analysis, top=top, lang=lang), names)
@@ -379,10 +385,9 @@ def queue(
 ) -> None:
     from klantreis.contacts.labels import labelling_queue
 
-    tax = _taxonomy(taxonomy)
-    with _app(db_path, journey_config, read_only=True) as app:
+    with _app(db_path, journey_config, True, taxonomy, models) as app:
         items = labelling_queue(
-            app.events_table(), tax, _registry(models, db_path).load(), limit=limit
+            app.events_table(), app.contacts.taxonomy, app.contacts.model(), limit=limit
         )
     _table(
         [{**i.to_dict(), "text": i.text[:70]} for i in items]
@@ -408,10 +413,9 @@ def label(
 ) -> None:
     from klantreis.contacts.labels import store_label
 
-    tax = _taxonomy(taxonomy)
-    with _app(db_path, journey_config) as app:
+    with _app(db_path, journey_config, False, taxonomy, models) as app:
         try:
-            result = store_label(app, contact_id, reason, tax, labeller)
+            result = store_label(app, contact_id, reason, app.contacts.taxonomy, labeller)
         except (KeyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(
@@ -436,9 +440,9 @@ def rootcause(
     from klantreis.contacts.rootcause import root_causes, top_causes
     from klantreis.contacts.warroom import load_analysis
 
-    tax = _taxonomy(taxonomy)
-    with _app(db_path, journey_config, read_only=True) as app:
-        a = load_analysis(app.events_table(), app.journey, tax, _registry(models, db_path).load())
+    with _app(db_path, journey_config, True, taxonomy, models) as app:
+        tax = app.contacts.taxonomy
+        a = load_analysis(app.events_table(), app.journey, tax, app.contacts.model())
     table = root_causes(a.contacts, a.conditions, a.orders["journey_id"])
     ids = [reason_id] if reason_id else tax.reason_ids()
     _table([c.to_dict() for r in ids for c in top_causes(table, r, limit)], as_json)
@@ -460,10 +464,10 @@ def clusters(
     from klantreis.contacts.data import contacts_frame
     from klantreis.contacts.labels import assign_reasons
 
-    tax = _taxonomy(taxonomy)
-    with _app(db_path, journey_config, read_only=True) as app:
+    with _app(db_path, journey_config, True, taxonomy, models) as app:
         frame = contacts_frame(app.events_table())
-    df = assign_reasons(frame, tax, _registry(models, db_path).load(), trust_given=False)
+        tax, model = app.contacts.taxonomy, app.contacts.model()
+    df = assign_reasons(frame, tax, model, trust_given=False)
     found = new_reason_clusters(df, k=k)
     _table(
         [

@@ -77,8 +77,8 @@ def _serve(settings: object) -> None:
             " stored. / De webapp is niet beschikbaar; de demodata is opgeslagen."
         )
         return
+    from klantreis.access.accounts import ensure_demo_accounts
     from klantreis.app import App
-    from klantreis.services.accounts import ensure_demo_accounts
 
     with App(settings) as app:  # type: ignore[arg-type]
         passwords = ensure_demo_accounts(app.store)
@@ -140,7 +140,7 @@ def demo(
     as_json: bool,
 ) -> None:
     from klantreis.app import App
-    from klantreis.cli.main import settings_from_options  # not at import: main imports us
+    from klantreis.cli.options import settings_from_options
     from klantreis.demo.runner import DEFAULT_ORDERS, DemoConflictError, run_demo
 
     now = parse_until(until)

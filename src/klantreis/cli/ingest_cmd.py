@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from klantreis.cli.main import settings_from_options, store_options
+from klantreis.cli.options import settings_from_options, store_options
 
 __all__ = ["register"]
 

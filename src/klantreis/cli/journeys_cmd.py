@@ -1,28 +1,18 @@
 """``klantreis journeys ...`` and ``klantreis export``: thin wrappers around
 :mod:`klantreis.analytics.discovery`, ``promises``, ``impact``, ``timeline`` and
-:mod:`klantreis.services.export`."""
+:mod:`klantreis.export`."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from klantreis.cli.main import settings_from_options, store_options
+from klantreis.cli.options import emit, open_app, output_options, store_options
 
 __all__ = ["register"]
-
-
-@contextmanager
-def _app(db_path: str | None, journey_config: str | None) -> Iterator[Any]:
-    from klantreis.app import App
-
-    with App(settings_from_options(db_path=db_path, journey_config=journey_config)) as app:
-        yield app
 
 
 def _when(value: str | None) -> datetime | None:
@@ -33,42 +23,6 @@ def _when(value: str | None) -> datetime | None:
     except ValueError as exc:
         raise click.BadParameter(f"not an ISO-8601 time: {value}") from exc
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _emit(
-    rows: Sequence[dict[str, Any]],
-    as_json: bool,
-    columns: Sequence[str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    if as_json:
-        click.echo(
-            json.dumps(
-                {**(extra or {}), "rows": list(rows)}, default=str, ensure_ascii=False, indent=2
-            )
-        )
-        return
-    for key, value in (extra or {}).items():
-        click.echo(f"{key}: {value}")
-    if not rows:
-        click.echo("(nothing)")
-        return
-    cols = list(columns or rows[0].keys())
-    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, list):
-        return " > ".join(str(v) for v in value)
-    return str(value).replace("\n", " ")[:120]
 
 
 def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,11 +41,10 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--since", help="Journeys that started at or after this time (ISO)."),
         click.option("--until", help="Journeys that started before this time (ISO)."),
         click.option("--outcome", help="A condition, e.g. broken:op_tijd_bezorgd."),
-        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
     ]
     for opt in reversed(opts):
         func = opt(func)
-    return store_options(func)
+    return output_options(store_options(func))
 
 
 def _filter(
@@ -129,9 +82,8 @@ def _filter(
 
 def _discover(app: Any, flt: Any, activity: str, top: int | None, use_index: bool) -> Any:
     from klantreis.analytics.discovery import discover
-    from klantreis.analytics.journey_index import open_index
 
-    index = open_index(app.store) if use_index else None
+    index = app.journey_index() if use_index else None
     try:
         return discover(
             app.events_table(),
@@ -157,15 +109,15 @@ def dfg(
     db_path: str | None,
     journey_config: str | None,
     activity: str,
-    as_json: bool,
+    output: str,
     no_index: bool,
     **flt: Any,
 ) -> None:
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         d = _discover(app, _filter(**flt), activity, 20, not no_index)
-        _emit(
+        emit(
             d.dfg.to_pylist(),
-            as_json,
+            output,
             extra={"journeys": d.journeys, "start": d.start.to_pylist(), "end": d.end.to_pylist()},
         )
 
@@ -178,20 +130,20 @@ def variants(
     db_path: str | None,
     journey_config: str | None,
     activity: str,
-    as_json: bool,
+    output: str,
     top: int,
     no_index: bool,
     **flt: Any,
 ) -> None:
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         d = _discover(app, _filter(**flt), activity, top, not no_index)
         rows = d.variants.to_pylist()
-        if not as_json:
+        if output != "json":
             rows = [{**r, "share_%": 100.0 * r["share"]} for r in rows]
-        _emit(
+        emit(
             rows,
-            as_json,
-            None if as_json else ["count", "share_%", "length", "variant"],
+            output,
+            None if output == "json" else ["count", "share_%", "length", "variant"],
             extra={"journeys": d.journeys},
         )
 
@@ -199,16 +151,16 @@ def variants(
 @journeys.command(help="Hand-overs between owners with their waiting times (s).")
 @filter_options
 def handovers(
-    db_path: str | None, journey_config: str | None, activity: str, as_json: bool, **flt: Any
+    db_path: str | None, journey_config: str | None, activity: str, output: str, **flt: Any
 ) -> None:
     from klantreis.analytics.discovery import handovers as handovers_of
 
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         try:
             table = handovers_of(app.events_table(), app.journey, _filter(**flt))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        _emit(table.to_pylist(), as_json)
+        emit(table.to_pylist(), output)
 
 
 @journeys.command(help="Promise-kept rates by owner, touchpoint or period; or those at risk.")
@@ -225,7 +177,7 @@ def handovers(
 @click.option("--promise", "promise_ids", multiple=True, help="Only this promise (repeatable).")
 @click.option("--now", help="The moment to judge open promises at (ISO; default: now).")
 @click.option("--at-risk", is_flag=True, help="List the journeys at risk instead.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@output_options
 def promises(
     db_path: str | None,
     journey_config: str | None,
@@ -234,11 +186,11 @@ def promises(
     promise_ids: tuple[str, ...],
     now: str | None,
     at_risk: bool,
-    as_json: bool,
+    output: str,
 ) -> None:
     from klantreis.analytics import promises as pr
 
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         ids = list(promise_ids) or None
         try:
             if at_risk:
@@ -254,7 +206,7 @@ def promises(
                 )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        _emit(table.to_pylist(), as_json)
+        emit(table.to_pylist(), output)
 
 
 @journeys.command(help="What conditions cost in scores and contacts, costliest first.")
@@ -273,21 +225,21 @@ def promises(
     show_default=True,
 )
 @click.option("--now", help="The moment to judge open promises at (ISO; default: now).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@output_options
 def impact(
     db_path: str | None,
     journey_config: str | None,
     conditions: tuple[str, ...],
     rank_by: str,
     now: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     from klantreis.analytics.conditions import parse_condition
     from klantreis.analytics.impact import impact_ranking
     from klantreis.wording import Wording
     from klantreis.wording.impact import impact_summary
 
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         try:
             chosen = [parse_condition(c, _when(now)) for c in conditions] or None
             items = impact_ranking(
@@ -295,9 +247,9 @@ def impact(
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        if as_json:
+        if output != "table":
             w = Wording("en")
-            _emit([{**i.as_dict(), "summary": impact_summary(i, w)} for i in items], True)
+            emit([{**i.as_dict(), "summary": impact_summary(i, w)} for i in items], output)
         else:
             for item in items:
                 click.echo(impact_summary(item, Wording("en")))
@@ -308,25 +260,25 @@ def impact(
 @click.option("--journey", "journey_id", help="The journey (order) id.")
 @click.option("--customer", "customer_id", help="The customer id.")
 @click.option("--limit", default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@output_options
 def timeline(
     db_path: str | None,
     journey_config: str | None,
     journey_id: str | None,
     customer_id: str | None,
     limit: int,
-    as_json: bool,
+    output: str,
 ) -> None:
     from klantreis.analytics.timeline import timeline as timeline_of
 
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         try:
             table = timeline_of(app.events_table(), journey_id, customer_id, limit)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
-        _emit(
+        emit(
             table.to_pylist(),
-            as_json,
+            output,
             ["occurred_at", "journey_id", "kind", "channel", "owner", "metric", "score", "text"],
         )
 
@@ -338,9 +290,9 @@ def timeline(
 )
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
 def export(db_path: str | None, journey_config: str | None, fmt: str, out: str) -> None:
-    from klantreis.services.export import export_log
+    from klantreis.export import export_log
 
-    with _app(db_path, journey_config) as app:
+    with open_app(db_path, journey_config) as app:
         result = export_log(app.events_table(), out, fmt)  # type: ignore[arg-type]
     click.echo(
         f"{out}: {result.events:,} events in {result.traces:,} journeys"

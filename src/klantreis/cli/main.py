@@ -1,7 +1,9 @@
 """``klantreis`` command group. Each command lives in its own module and calls one library
 function; this module only wires them together.
 
-Commands are registered in ``COMMAND_MODULES``: each module exposes ``register(cli)``.
+Commands are registered in ``COMMAND_MODULES``: each module exposes ``register(cli)``. Options
+they share (store, output format) live in :mod:`klantreis.cli.options`; ``store_options`` and
+``settings_from_options`` are re-exported here for older imports.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from klantreis.cli.options import settings_from_options, store_options
 from klantreis.model.journey import check_journey_config
-from klantreis.settings import SETTINGS, Settings
+from klantreis.settings import SETTINGS
 
 __all__ = ["cli", "settings_from_options", "store_options"]
 
@@ -25,30 +27,10 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.ingest_cmd",
     "klantreis.cli.demo_cmd",
     "klantreis.cli.serve_cmd",
+    "klantreis.cli.accounts_cmd",
     "klantreis.cli.contacts_cmd",
     "klantreis.cli.metrics_cmd",
 ]
-
-
-def store_options(func: click.decorators.FC) -> click.decorators.FC:
-    """The options every command that opens a store shares."""
-    func = click.option(
-        "--config",
-        "journey_config",
-        default=None,
-        help="Journey configuration TOML (default: built-in webshop journey).",
-    )(func)
-    func = click.option(
-        "--db",
-        "db_path",
-        default=None,
-        help="DuckDB file of the event log (env KLANTREIS_DB_PATH).",
-    )(func)
-    return func
-
-
-def settings_from_options(**options: Any) -> Settings:
-    return Settings.load(None, **{k: v for k, v in options.items() if v is not None})
 
 
 @click.group(help="klantreis: the customer-event log and honest CX metrics.")

@@ -2,7 +2,7 @@
 period-over-period changes with p-values, the NPS x CES matrix, contacts per 100 journeys.
 
 A thin shell over :mod:`klantreis.analytics.metrics` (via the App's methods): a table by
-default, ``--json`` or ``--csv`` for machines.
+default, ``--format json`` or ``--format csv`` (``--json``, ``--csv``) for machines.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from klantreis.cli.main import settings_from_options, store_options
+from klantreis.cli.options import output_options, settings_from_options, store_options
 
 __all__ = ["TOO_FEW", "format_rows", "register", "run_view"]
 
@@ -171,8 +171,7 @@ def register(cli: click.Group) -> None:
     default=None,
     help="Language of the table (default: the language setting).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@output_options
 @store_options
 def metrics(
     metric: str,
@@ -184,8 +183,7 @@ def metrics(
     min_answers: int | None,
     confidence: float | None,
     lang: str | None,
-    as_json: bool,
-    as_csv: bool,
+    output: str,
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
@@ -196,11 +194,11 @@ def metrics(
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         language = lang or app.settings.language
-        if as_csv:
+        if output == "csv":
             click.echo(df.to_csv(index=False), nl=False)
             return
         rows = format_rows(df)
-        if as_json:
+        if output == "json":
             click.echo(
                 json.dumps(
                     {"view": view, "metric": metric, "rows": rows}, ensure_ascii=False, indent=2
@@ -208,7 +206,7 @@ def metrics(
             )
             return
         title = {"matrix": "NPS x CES", "contacts": "contacts / 100 journeys"}.get(view, metric)
-        level = confidence or app.settings.confidence
+        level = confidence or app.defaults.confidence
         caption = (
             f"{level:.0%} betrouwbaarheidsinterval"
             if language == "nl"

@@ -274,7 +274,10 @@ class ContactClassifier:
         p = 1.0 / (1.0 + np.exp(d * a + b))
         total = p.sum(axis=1, keepdims=True)
         uniform = np.full_like(p, 1.0 / p.shape[1])
-        return np.where(total > 0, p / np.where(total > 0, total, 1.0), uniform)
+        probabilities: np.ndarray = np.where(
+            total > 0, p / np.where(total > 0, total, 1.0), uniform
+        )
+        return probabilities
 
     def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
         best, conf = self._best(texts)
@@ -355,7 +358,8 @@ class Mlp:
         out = np.zeros((h.shape[0], self.w2.shape[2]))
         for i in range(k):
             out += _softmax(h[:, i * hidden : (i + 1) * hidden] @ self.w2[i] + self.b2[i])
-        return out / k
+        mean: np.ndarray = out / k
+        return mean
 
 
 def _float32(blocks: tuple[Any, Any, np.ndarray]) -> tuple[Any, Any, np.ndarray]:
@@ -449,7 +453,9 @@ def _linear(
     """Decision values: each feature block times its rows of the weights."""
     words, chars, dense = blocks
     nw, nc = words.shape[1], chars.shape[1]
-    out = np.asarray(words @ coef[:nw]) + np.asarray(chars @ coef[nw : nw + nc]) + intercept
+    out: np.ndarray = (
+        np.asarray(words @ coef[:nw]) + np.asarray(chars @ coef[nw : nw + nc]) + intercept
+    )
     if dense.shape[1]:
         out += dense @ coef[nw + nc :]
     return out

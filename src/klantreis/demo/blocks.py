@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 Cat = tuple[Sequence[str], np.ndarray]
-Value = Union[str, Cat, pa.Array, list, None]  # noqa: UP007 (runtime alias)
+Value = Union[str, Cat, pa.Array, list[Any], None]  # noqa: UP007 (runtime alias)
 
 _TS = pa.timestamp("us", tz="UTC")
 _STRING = pa.string()

@@ -73,7 +73,8 @@ class DemoPeriod:
 
     def local(self, day: np.ndarray, offset_us: np.ndarray | int) -> np.ndarray:
         """UTC time of local day index ``day`` (0 = start) plus a clock offset."""
-        return self.midnights[day + _MARGIN_BEFORE] + offset_us
+        at: np.ndarray = self.midnights[day + _MARGIN_BEFORE] + offset_us
+        return at
 
     def day_of(self, t_us: np.ndarray) -> np.ndarray:
         """Local day index (0 = start) of UTC times."""

@@ -46,18 +46,25 @@ class Contacts:
     @property
     def seq(self) -> np.ndarray:
         """Unique per journey: one first contact and one repeat per reason."""
-        return self.reason * 2 + self.repeat
+        seq: np.ndarray = self.reason * 2 + self.repeat
+        return seq
+
+
+#: (reason id, indices of the orders that contact us, the moments they do).
+Trigger = tuple[str, np.ndarray, np.ndarray]
 
 
 def _between(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a + (rng.uniform(0.1, 0.9, len(a)) * np.maximum(b - a, MINUTE)).astype("int64")
+    t: np.ndarray = a + (rng.uniform(0.1, 0.9, len(a)) * np.maximum(b - a, MINUTE)).astype("int64")
+    return t
 
 
 def _after(rng: np.random.Generator, t: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return t + rng.uniform(lo, hi, len(t)).astype("int64")
+    later: np.ndarray = t + rng.uniform(lo, hi, len(t)).astype("int64")
+    return later
 
 
-def _delivery_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list:
+def _delivery_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list[Trigger]:
     s = f.shipped
     late = np.nonzero(s & f.late & (r < 0.45 + 0.2 * f.attempt_failed))[0]
     anxious = np.nonzero(s & ~f.late & (r < 0.025))[0]
@@ -79,7 +86,7 @@ def _delivery_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -
     ]
 
 
-def _return_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list:
+def _return_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list[Trigger]:
     ask = np.nonzero(f.returned & (r < 0.25))[0]
     t_ask = np.maximum(
         f.t_return_requested[ask] - rng.uniform(HOUR, 30 * HOUR, len(ask)),
@@ -104,7 +111,7 @@ def _return_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> 
     ]
 
 
-def _other_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list:
+def _other_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list[Trigger]:
     s = f.shipped
     p_bounce = np.where(f.method == 2, 0.6, 0.35)
     bounced = np.nonzero(s & f.bounced & (r < p_bounce))[0]

@@ -135,7 +135,8 @@ class Fulfilment:
 
     @property
     def late_hours(self) -> np.ndarray:
-        return np.maximum(self.t_delivered - self.deadline, 0) / HOUR
+        hours: np.ndarray = np.maximum(self.t_delivered - self.deadline, 0) / HOUR
+        return hours
 
 
 def _uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
@@ -178,7 +179,8 @@ def _carrier(decline: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         + _CARRIER_SHARE_END[None, :] * decline[:, None]
     )
     cum = np.cumsum(share, axis=1)
-    return (rng.random(len(decline))[:, None] > cum).sum(axis=1).clip(0, 2)
+    carrier: np.ndarray = (rng.random(len(decline))[:, None] > cum).sum(axis=1).clip(0, 2)
+    return carrier
 
 
 def _deadline(

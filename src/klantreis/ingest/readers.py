@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from klantreis.ingest.raw import RawBatch, RowReject, slug
 
 __all__ = ["RawBatch", "RowReject", "SourceFile", "detect_encoding", "open_source", "slug"]
 
@@ -44,25 +46,6 @@ CSV_BLOCK_BYTES = 8 << 20
 RAW_PREVIEW_CHARS = 2_000
 
 
-@dataclass(frozen=True)
-class RowReject:
-    line: int
-    reason: str
-    raw: str
-
-
-@dataclass
-class RawBatch:
-    table: pa.Table
-    lines: np.ndarray
-    rejects: list[RowReject] = field(default_factory=list)
-    canonical: bool = False
-
-    @property
-    def rows_read(self) -> int:
-        return self.table.num_rows + len(self.rejects)
-
-
 def file_format(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(".xes.gz"):
@@ -70,17 +53,6 @@ def file_format(path: Path) -> str | None:
     if name.endswith(".csv.gz"):
         return "csv"
     return FORMATS.get(path.suffix.lower())
-
-
-def slug(text: str | None) -> str | None:
-    """Python twin of compile.slug_sql (for XES activity names)."""
-    if text is None:
-        return None
-    import unicodedata
-
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    out = re.sub(r"[^a-z0-9.]+", "_", ascii_text.lower()).strip("_")
-    return out or None
 
 
 def detect_encoding(path: Path, chunk: int = 1 << 20) -> str:

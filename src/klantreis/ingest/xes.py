@@ -19,6 +19,7 @@ from xml.etree.ElementTree import Element, iterparse
 
 import numpy as np
 
+from klantreis.ingest.raw import RawBatch, slug
 from klantreis.model.events import derive_event_id, events_from_records
 
 __all__ = ["xes_batches", "xes_records"]
@@ -54,8 +55,6 @@ def _value(elem: Element) -> Any:
 
 def xes_records(path: Path) -> Iterator[dict[str, Any]]:
     """One canonical record per XES event, in file order."""
-    from klantreis.ingest.readers import slug
-
     with _open(path) as fh:
         depth_stack: list[str] = []
         trace: dict[str, Any] = {}
@@ -103,9 +102,7 @@ def _record(
     }
 
 
-def xes_batches(path: Path, batch_rows: int) -> Iterator[Any]:
-    from klantreis.ingest.readers import RawBatch
-
+def xes_batches(path: Path, batch_rows: int) -> Iterator[RawBatch]:
     chunk: list[Mapping[str, Any]] = []
     line = 1
     for rec in xes_records(path):

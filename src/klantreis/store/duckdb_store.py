@@ -162,6 +162,7 @@ class EventStore:
         self._lock = threading.RLock()
         self._keys: KeyCache | None = None
         self._rows_hint: int | None = None  # event_log rows, followed while below the cache
+        self._event_writes = 0  # event appends committed through this object (see version())
         # DuckDB would draw its own progress bar on stdout during long statements.
         self.con.execute("SET enable_progress_bar = false").fetchall()
         # DuckDB's default (16 MiB) checkpoints often while events stream in, and each
@@ -256,6 +257,7 @@ class EventStore:
         return AppendResult(received + q.num_rows, stored, received - stored, q.num_rows)
 
     def _after_commit(self, keys: Keys, stored: int) -> None:
+        self._event_writes += 1
         if self._keys is not None:
             self._keys.add(keys, stored)
         if self._rows_hint is not None:
@@ -271,6 +273,7 @@ class EventStore:
             with self.transaction() as con:
                 yield con
         finally:
+            self._event_writes += 1
             self._keys = None
             self._rows_hint = None
 
@@ -342,6 +345,19 @@ class EventStore:
         return run_id
 
     # -- reading -------------------------------------------------------------------------
+    def version(self) -> tuple[int, int]:
+        """A cheap fingerprint of the event log, the one "has the store changed?" check of
+        every cache (``klantreis.caches``): the event writes committed through this object
+        and the number of events (a ``count(*)``, about 2 ms on 10M events; it also sees
+        rows written through another handle on the same file). Equal fingerprints mean the
+        same events; writes to other tables (accounts, the journey index) do not change it."""
+        writes = self._event_writes  # read first: a write after it changes the next answer
+        cur = self.cursor()  # not the shared connection: no wait for a running append
+        try:
+            return writes, _count(cur, "events")
+        finally:
+            cur.close()
+
     def count(self, table: str = "events") -> int:
         with self._lock:
             return _count(self.con, table)

@@ -26,7 +26,7 @@ Adding a page (e.g. journeys, contacts)
    parameters; ``charts=`` builds Vega-Lite specs from the data for the template
    (``klantreis.web.charts``). Page data is reused while the store is unchanged
    (``PageCache``); pass ``cache=False`` for data that must always be fresh.
-   Mask personal data when ``not ctx.sees_personal_data`` (``klantreis.services.masking``).
+   Mask personal data when ``not ctx.sees_personal_data`` (``klantreis.access.masking``).
 2. Add a template ``klantreis/web/templates/<name>.html`` that ``{% extends "base.html" %}``;
    render charts with ``{{ chart(charts.name) }}`` (see ``macros.html``).
 3. Add its texts to ``wording/nl.json`` and ``wording/en.json`` (same keys in both).
@@ -43,17 +43,11 @@ if TYPE_CHECKING:
     from klantreis.app import App
     from klantreis.settings import Settings
 
-__all__ = ["PAGE_MODULES", "create_app", "serve"]
+# The list lives in ``web/pages/__init__.py`` (``web.app`` reads it there, so this package's
+# lazy ``create_app`` and ``web.app`` do not import each other).
+from klantreis.web.pages import PAGE_MODULES
 
-#: Page modules; each exposes ``router`` (and optionally ``NAV``). Add yours here.
-PAGE_MODULES: list[str] = [
-    "klantreis.web.pages.index",
-    "klantreis.web.pages.scores",
-    "klantreis.web.pages.verbatims",
-    "klantreis.web.pages.journeys",
-    "klantreis.web.pages.contacts",
-    "klantreis.web.pages.contacts_models",
-]
+__all__ = ["PAGE_MODULES", "create_app", "serve"]
 
 
 def create_app(app: App, **options: Any) -> FastAPI:

@@ -13,15 +13,16 @@ from typing import Any, cast
 import jinja2
 from fastapi import FastAPI
 
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.ingest.writer import EventWriter
-from klantreis.services import accounts
 from klantreis.settings import Settings
-from klantreis.web import PAGE_MODULES
-from klantreis.web.envelope import install_error_handlers
+from klantreis.web.errors import install_error_handlers
 from klantreis.web.pagekit import NavItem, PageCache
+from klantreis.web.pages import PAGE_MODULES
 from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security
+from klantreis.web.state import WebState
 
 __all__ = ["create_app", "serve", "server_config"]
 
@@ -54,7 +55,9 @@ def create_app(
 ) -> FastAPI:
     """Build the web app for ``app``. The writer thread starts and stops with the app's
     lifespan (``TestClient`` used as a context manager, or uvicorn). ``cache_pages`` reuses
-    page data while the store is unchanged (see :class:`~klantreis.web.pagekit.PageCache`)."""
+    page data while the store is unchanged (see :class:`~klantreis.web.pagekit.PageCache`;
+    the cache is the App's, shared by every web app built on it). What the routes share is
+    one typed :class:`~klantreis.web.state.WebState` (``api.state.web``)."""
     secret = secret_key or app.settings.require_secret_key()
     accounts.ensure_schema(app.store)
     writer = EventWriter(
@@ -82,21 +85,23 @@ def create_app(
         description="Customer-experience API: page data, event ingest. Every answer"
         " uses one envelope: {ok, data, meta} or {ok, error}.",
     )
-    api.state.klantreis = app
-    api.state.writer = writer
-    api.state.security = Security(secret, app.store)
-    api.state.templates = _templates()
-    api.state.nav = []
-    api.state.page_cache = PageCache() if cache_pages else None
+    state = WebState(
+        app=app,
+        writer=writer,
+        security=Security(secret, app.store),
+        templates=_templates(),
+        page_cache=app.caches.get("pages", PageCache) if cache_pages else None,
+    )
+    api.state.web = state
     install_error_handlers(api)
-    api.add_middleware(IngestFastPath, state=api.state)
+    api.add_middleware(IngestFastPath, state=state)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
         module = importlib.import_module(name)
         api.include_router(module.router)
         nav = getattr(module, "NAV", None)
         if isinstance(nav, NavItem):
-            api.state.nav.append(nav)
-    api.state.nav.sort(key=lambda n: n.order)
+            state.nav.append(nav)
+    state.nav.sort(key=lambda n: n.order)
     return api
 
 
@@ -112,8 +117,7 @@ def _version() -> str:
 def warm_up(app: App) -> threading.Thread:
     """Compute the overview page's CX index once in the background, so that the first
     visitor does not pay the cold computation (seconds on 10M events); later calls reuse the
-    index cache until new events arrive."""
-    from klantreis.analytics.cx_index import cx_index
+    App's index cache until new events arrive."""
     from klantreis.analytics.scope import newest_answer_day
     from klantreis.web.pagekit import Filters
 
@@ -121,7 +125,7 @@ def warm_up(app: App) -> threading.Thread:
         try:  # the overview page's default scope (Filters(): 90d ending the newest answer day)
             events = app.events_table()
             day = newest_answer_day(events, app.journey.timezone)
-            cx_index(events, app.journey, filters=Filters().scope(day))
+            app.cx_index(filters=Filters().scope(day))
         except Exception:  # a failed warm-up only means a slower first page
             log.warning("warming up the CX index failed", exc_info=True)
 
@@ -220,7 +224,7 @@ def server_config(
         **uvicorn_options,
         "proxy_headers": False,  # applied above, inside the ingest fast path
     }
-    return IngestFastPath(inner, api.state), options
+    return IngestFastPath(inner, api.state.web), options
 
 
 def serve(settings: Settings, access_log: bool = False, **uvicorn_options: Any) -> None:

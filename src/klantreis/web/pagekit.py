@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -22,9 +22,10 @@ from markupsafe import Markup
 
 from klantreis.analytics.scope import NAMED_WINDOWS, Scope, parse_scope
 from klantreis.app import App
-from klantreis.web.envelope import ApiError, ok_response
+from klantreis.web.envelope import ApiError, ok_response, to_jsonable
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
 from klantreis.web.security import CSRF_COOKIE, Principal
+from klantreis.web.state import web_state
 
 __all__ = [
     "Filters",
@@ -105,8 +106,7 @@ class Filters:
 
 
 def request_app(request: Request) -> App:
-    app: App = request.app.state.klantreis
-    return app
+    return web_state(request).app
 
 
 def anonymous_context(request: Request) -> PageContext:
@@ -115,12 +115,12 @@ def anonymous_context(request: Request) -> PageContext:
     lang = pick_language(
         request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), app.settings.language
     )
-    return PageContext(app, None, lang, Translator(lang, app.settings.timezone), request)
+    return PageContext(app, None, lang, Translator(lang, app.defaults.timezone), request)
 
 
 def page_context(request: Request) -> PageContext:
     """The context of a logged-in user or a token with the ``read`` scope (else 401/403)."""
-    principal = request.app.state.security.principal(request)
+    principal = web_state(request).security.principal(request)
     if principal is None:
         raise ApiError(401, "log in first", "unauthorized")
     if not principal.can_read():
@@ -144,8 +144,6 @@ def require_role(*roles: str) -> Callable[[Request], PageContext]:
 
 def json_script(value: Any) -> Markup:
     """JSON safe to place inside <script type="application/json">."""
-    from klantreis.web.envelope import to_jsonable
-
     text = json.dumps(to_jsonable(value), ensure_ascii=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)
@@ -154,13 +152,13 @@ def json_script(value: Any) -> Markup:
 def render_html(ctx: PageContext, template: str, **values: Any) -> Response:
     """Render a template with the shared context and remember ``?lang=`` in a cookie."""
     request = ctx.request
-    security = request.app.state.security
-    csrf = security.csrf_for(request)
-    html = request.app.state.templates.get_template(template).render(
+    state = web_state(request)
+    csrf = state.security.csrf_for(request)
+    html = state.templates.get_template(template).render(
         t=ctx.t,
         lang=ctx.lang,
         principal=ctx.principal,
-        nav=request.app.state.nav,
+        nav=state.nav,
         path=request.url.path,
         query=dict(request.query_params),
         csrf_token=csrf,
@@ -173,7 +171,7 @@ def render_html(ctx: PageContext, template: str, **values: Any) -> Response:
 
 
 def _set_common_cookies(request: Request, response: Response, csrf: str, lang: str) -> None:
-    secure = request.app.state.security.secure(request)
+    secure = web_state(request).security.secure(request)
     if request.cookies.get(CSRF_COOKIE) != csrf:
         response.set_cookie(
             CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, max_age=24 * 3600
@@ -203,12 +201,13 @@ class PageSpec:
 
 class PageCache:
     """Page data per (page, parameters, language, masking), reused while the store has not
-    changed (same number of events) for up to ``max_age`` seconds, and always for
-    ``fresh_age`` seconds (so a busy ingest does not force a recomputation per view)."""
+    changed (the App's store version, ``app.caches.version()``) for up to ``max_age``
+    seconds, and always for ``fresh_age`` seconds (so a busy ingest does not force a
+    recomputation per view). One per App, in ``app.caches``."""
 
     def __init__(self, fresh_age: float = 2.0, max_age: float = 60.0, size: int = 256) -> None:
         self.fresh_age, self.max_age, self.size = fresh_age, max_age, size
-        self._entries: dict[tuple[Any, ...], tuple[float, int, dict[str, Any]]] = {}
+        self._entries: dict[tuple[Any, ...], tuple[float, Hashable, dict[str, Any]]] = {}
 
     def clear(self) -> None:
         """Forget every page (e.g. after something the store's count does not show changed,
@@ -221,7 +220,7 @@ class PageCache:
         hit = self._entries.get(key)
         if hit and now - hit[0] < self.fresh_age:
             return hit[2]
-        version = _store_version(ctx.app)
+        version = ctx.app.caches.version()
         if hit and hit[1] == version and now - hit[0] < self.max_age:
             return hit[2]
         data = spec.data(ctx, params)
@@ -231,13 +230,8 @@ class PageCache:
         return data
 
 
-def _store_version(app: App) -> int:
-    rows = app.store.query("SELECT count(*) AS n FROM events").to_pylist()
-    return int(rows[0]["n"])
-
-
 def page_data(ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
-    cache: PageCache | None = getattr(ctx.request.app.state, "page_cache", None)
+    cache = web_state(ctx.request).page_cache
     return cache.get(ctx, spec, params) if cache and spec.cache else spec.data(ctx, params)
 
 

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from klantreis.services import accounts
-from klantreis.services.accounts import ApiToken, User
+from klantreis.access import accounts
+from klantreis.access.accounts import ApiToken, User
 from klantreis.store import EventStore
 from klantreis.web.envelope import ApiError
 

@@ -1,2 +1,14 @@
-"""Page modules: each exposes ``router`` (and optionally ``NAV``); listed in
-``klantreis.web.PAGE_MODULES``."""
+"""Page modules: each exposes ``router`` (and optionally ``NAV``), listed in ``PAGE_MODULES``
+(also importable as ``klantreis.web.PAGE_MODULES``)."""
+
+__all__ = ["PAGE_MODULES"]
+
+#: Page modules; each exposes ``router`` (and optionally ``NAV``). Add yours here.
+PAGE_MODULES: list[str] = [
+    "klantreis.web.pages.index",
+    "klantreis.web.pages.scores",
+    "klantreis.web.pages.verbatims",
+    "klantreis.web.pages.journeys",
+    "klantreis.web.pages.contacts",
+    "klantreis.web.pages.contacts_models",
+]

@@ -18,9 +18,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from klantreis.services import accounts
+from klantreis.access import accounts
 from klantreis.web.envelope import ApiError
 from klantreis.web.pagekit import NavItem, PageContext, page_context, render_html, require_role
+from klantreis.web.state import web_state
 
 __all__ = ["NAV", "RoleNavItem", "admin_data", "router"]
 
@@ -57,7 +58,7 @@ def admin_page(request: Request, ctx: Annotated[PageContext, Depends(page_contex
         response = render_html(ctx, "forbidden.html")
         response.status_code = 403
         return response
-    request.app.state.security.flush_token_use(force=True)
+    web_state(request).security.flush_token_use(force=True)
     revoked = request.query_params.get("revoked", "")
     return render_html(ctx, "admin.html", data=admin_data(ctx), revoked=revoked[:100])
 
@@ -69,7 +70,7 @@ def revoke_form(
     token_id: Annotated[str, TOKEN_ID],
     csrf_token: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    request.app.state.security.check_csrf(request, csrf_token)
+    web_state(request).security.check_csrf(request, csrf_token)
     info = accounts.revoke_token(ctx.app.store, token_id)
     if info is None:
         raise ApiError(404, f"no token {token_id!r}", "not_found")

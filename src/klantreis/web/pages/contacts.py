@@ -15,17 +15,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from klantreis.access.masking import mask_text
+from klantreis.app import App
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.labels import label_record, labelling_queue
-from klantreis.contacts.models import ModelRegistry, models_dir_for
 from klantreis.contacts.reports import contacts_overview
-from klantreis.contacts.taxonomy import Taxonomy, default_taxonomy
+from klantreis.contacts.taxonomy import Taxonomy
 from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
 from klantreis.ingest.writer import Rejected
-from klantreis.services.masking import mask_text
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
     NavItem,
+    PageCache,
     PageContext,
     PageSpec,
     page_context,
@@ -33,6 +34,7 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
+from klantreis.web.state import web_state
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
 
@@ -45,42 +47,23 @@ Labeller = Annotated[PageContext, Depends(require_role(*LABELLER_ROLES))]
 
 
 def _taxonomy(ctx: PageContext) -> Taxonomy:
-    state = ctx.request.app.state
-    if getattr(state, "contact_taxonomy", None) is None:
-        state.contact_taxonomy = default_taxonomy()
-    tax: Taxonomy = state.contact_taxonomy
-    return tax
+    return ctx.app.contacts.taxonomy
 
 
 def _cold_start(ctx: PageContext) -> ColdStart:
-    state = ctx.request.app.state
-    if getattr(state, "contact_cold_start", None) is None:
-        state.contact_cold_start = ColdStart(_taxonomy(ctx))
-    cold: ColdStart = state.contact_cold_start
-    return cold
+    return ctx.app.contacts.cold_start()
 
 
-def forget_model(state: Any) -> None:
-    """Drop the cached model and the cached page data (after a new model version was saved):
+def forget_model(app: App) -> None:
+    """Drop the loaded model and the cached page data (after a new model version was saved):
     the next request loads the newest version and classifies with it."""
-    state.contact_model = None
-    cache = getattr(state, "page_cache", None)
-    if cache is not None:  # pages computed with the old model are not reused
-        cache.clear()
+    app.contacts.forget_model()
+    app.caches.get("pages", PageCache).clear()  # pages computed with the old model
 
 
 def _model(ctx: PageContext) -> ContactClassifier | None:
-    """The newest trained model next to the store, cached per version on the web app."""
-    registry = ModelRegistry(models_dir_for(ctx.app.settings.db_path))
-    versions = registry.versions()
-    if not versions:
-        return None
-    state = ctx.request.app.state
-    cached = getattr(state, "contact_model", None)
-    if cached is None or cached[0] != versions[-1]:
-        cached = state.contact_model = (versions[-1], registry.load(versions[-1]))
-    model: ContactClassifier | None = cached[1]  # not state's: forget_model may clear it
-    return model
+    """The newest trained model next to the store (the App's contacts context keeps it)."""
+    return ctx.app.contacts.model()
 
 
 @dataclass
@@ -224,7 +207,7 @@ async def _store_label(ctx: PageContext, contact_id: str, reason: str) -> dict[s
     except KeyError as exc:
         raise ApiError(404, f"no contact with id '{contact_id}'", "not_found") from exc
     try:
-        result = await ctx.request.app.state.writer.submit([record])
+        result = await web_state(ctx.request).writer.submit([record])
     except Rejected as exc:
         raise ApiError(422, "label rejected", "invalid_events", exc.details[:10]) from exc
     return {
@@ -243,7 +226,7 @@ async def label_form(
     reason: Annotated[str, Form(max_length=100)],
     csrf_token: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    request.app.state.security.check_csrf(request, csrf_token)
+    web_state(request).security.check_csrf(request, csrf_token)
     await _store_label(ctx, contact_id, reason)
     return RedirectResponse("/contacts/queue", status_code=303)
 

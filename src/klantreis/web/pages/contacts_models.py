@@ -38,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
-from klantreis.contacts.models import ModelRegistry, models_dir_for
+from klantreis.contacts.models import ModelRegistry
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.contacts.training import (
     LabelledSet,
@@ -55,6 +55,7 @@ from klantreis.web.pagekit import (
     require_role,
 )
 from klantreis.web.pages.contacts import LABELLER_ROLES, _taxonomy, forget_model
+from klantreis.web.state import web_state
 
 __all__ = ["Trainer", "evaluation", "models_data", "router"]
 
@@ -72,7 +73,6 @@ MAX_MATRIX = 20
 #: Confused pairs listed (most often confused first).
 TOP_PAIRS = 25
 _TRUE = ("1", "true", "on", "yes")
-_trainer_lock = threading.Lock()
 
 
 class Trainer:
@@ -156,17 +156,12 @@ def _now() -> str:
 
 
 def trainer_for(request: Request) -> Trainer:
-    """The web app's trainer (one per app)."""
-    state = request.app.state
-    with _trainer_lock:
-        if getattr(state, "contact_trainer", None) is None:
-            state.contact_trainer = Trainer()
-        trainer: Trainer = state.contact_trainer
-    return trainer
+    """The web app's trainer (one per app, on its :class:`~klantreis.web.state.WebState`)."""
+    return web_state(request).trainer()
 
 
 def _registry(ctx: PageContext) -> ModelRegistry:
-    return ModelRegistry(models_dir_for(ctx.app.settings.db_path))
+    return ctx.app.contacts.registry
 
 
 def _require_labeller(ctx: PageContext) -> None:
@@ -386,7 +381,7 @@ async def _start_training(request: Request, ctx: PageContext) -> dict[str, Any]:
         principal = ctx.principal
         if principal is not None and principal.via == "session":
             submitted = _field(form, "csrf_token") or request.headers.get("x-csrf-token", "")
-            request.app.state.security.check_csrf(request, submitted)
+            web_state(request).security.check_csrf(request, submitted)
         upload = form.get("file")
         has_file = isinstance(upload, UploadFile) and bool(upload.filename or upload.size)
         source = _field(form, "source") or ("csv" if has_file else "store")
@@ -417,12 +412,12 @@ async def _start_training(request: Request, ctx: PageContext) -> dict[str, Any]:
         raise ApiError(
             422, "the labelled contacts need at least 2 different reasons", "too_few_labels"
         )
-    state = request.app.state
+    app = ctx.app
     return trainer.start(
         data,
         _registry(ctx),
         taxonomy,
-        lambda: forget_model(state),
+        lambda: forget_model(app),
         ctx.principal.name if ctx.principal else "",
     )
 

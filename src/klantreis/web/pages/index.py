@@ -98,9 +98,12 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     """The index now, its change on the last day and over the period (with their tests),
     its series with the daily interval (days with too few answers are gaps), the base
     period, how fresh the data is, and its movers."""
-    min_answers = ctx.app.settings.min_answers
     result = cx_index(
-        ctx.events(), ctx.app.journey, filters=index_scope(ctx, params), min_answers=min_answers
+        ctx.events(),
+        ctx.app.journey,
+        filters=index_scope(ctx, params),
+        cache=ctx.app.index_cache(),
+        min_answers=ctx.app.settings.min_answers,
     ).to_dict()
     movers = result.get("movers") or {}
     names = Names(ctx.app.journey, ctx.t)

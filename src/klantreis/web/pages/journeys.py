@@ -4,7 +4,8 @@ promises cost, and the timeline of one journey or customer.
 ``journeys_data`` is the one data function behind the page and ``/api/v1/journeys``. "Now"
 for promises is the newest event in the store (so a historical log is judged at its own end,
 not at today's date). Viewers see the timeline and the at-risk list with personal data masked.
-Results are cached per store size and parameters (impact needs a few dozen queries).
+Results are kept per parameters in the App's caches while the store is unchanged (impact
+needs a few dozen queries).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from klantreis.access.masking import mask_customer_id, mask_record
 from klantreis.analytics import discovery, promises
 from klantreis.analytics.impact import impact_ranking
-from klantreis.analytics.journey_index import open_index
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
-from klantreis.services.masking import mask_customer_id, mask_record
+from klantreis.caches import Results
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day
@@ -81,7 +82,7 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str, Any]:
     events, journey = ctx.app.events_table(), ctx.app.journey
-    index = open_index(ctx.app.store)
+    index = ctx.app.journey_index()
     d = discovery.discover(
         events,
         journey,
@@ -146,14 +147,9 @@ def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str
 
 
 def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any) -> Any:
-    state = ctx.request.app.state
-    cache: dict[tuple[Any, ...], Any] = getattr(state, "journeys_cache", None) or {}
-    state.journeys_cache = cache
-    if key not in cache:
-        if len(cache) >= _CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[key] = build()
-    return cache[key]
+    """``build()`` kept per key in the App's caches while the store is unchanged."""
+    app = ctx.app
+    return app.caches.get("journeys_page", lambda: Results(app.caches, _CACHE_SIZE)).get(key, build)
 
 
 def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
@@ -161,7 +157,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     masked = not ctx.sees_personal_data
     newest = _newest(ctx)
     flt = _filter(ctx, params)
-    base = (id(ctx.app), ctx.app.store.count(), ctx.lang)
+    base = (ctx.lang,)
     main = _cached(
         ctx,
         (

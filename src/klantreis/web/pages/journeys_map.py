@@ -72,12 +72,8 @@ def _positions(
         rows.setdefault(column[col_key(act)], []).append(act)
     pos: dict[str, tuple[int, int]] = {}
     for col, acts in rows.items():
-        key = (
-            (lambda a: kind_rank.get("tp:" + a, 999))
-            if by_touchpoint
-            else (lambda a: kind_rank.get(a, 999))
-        )
-        for row, act in enumerate(sorted(acts, key=lambda a: (key(a), a))):
+        prefix = "tp:" if by_touchpoint else ""
+        for row, act in enumerate(sorted(acts, key=lambda a: (kind_rank.get(prefix + a, 999), a))):
             pos[act] = (col, row)
     ids = {v: k for k, v in stage_order.items()}
     headers = [ids.get(c, "") for c in used]

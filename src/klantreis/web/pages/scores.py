@@ -59,8 +59,8 @@ class _Query:
         self.scope = params.scope(newest_answer_day(ctx))
         self.filters = self.scope.without_window()
         self.since, self.until = self.scope.bounds(self.journey.timezone)
-        self.min_answers = ctx.app.settings.min_answers
-        self.confidence = ctx.app.settings.confidence
+        self.min_answers = ctx.app.defaults.min_answers
+        self.confidence = ctx.app.defaults.confidence
 
     def previous(self) -> tuple[datetime | None, datetime | None]:
         """UTC bounds of the same number of days just before (None, None for ``all``)."""

@@ -1,6 +1,6 @@
 """Verbatims (``/verbatims``): the customer comments behind a number, newest first,
 searchable, filtered like the score pages (and by touchpoint, owner, metric). Viewers see
-them with personal data masked (:mod:`klantreis.services.masking`)."""
+them with personal data masked (:mod:`klantreis.access.masking`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from klantreis.access.masking import mask_record, mask_text
 from klantreis.analytics.scope import predicates
-from klantreis.services.masking import mask_record, mask_text
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer_day
 

@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from klantreis.services import accounts
+from klantreis.access import accounts
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import PageContext
 from klantreis.web.pages import admin as admin_page
+from klantreis.web.state import web_state
 
 router = APIRouter(tags=["admin"])
 ADMIN = admin_page.ADMIN
@@ -36,7 +37,7 @@ def tokens(
     ctx: Annotated[PageContext, Depends(ADMIN)],
     include_revoked: Annotated[bool, Query(description="Also list revoked tokens.")] = True,
 ) -> Response:
-    request.app.state.security.flush_token_use(force=True)
+    web_state(request).security.flush_token_use(force=True)
     found = accounts.list_tokens(ctx.app.store, include_revoked=include_revoked)
     return ok_response([t.to_dict() for t in found])
 

@@ -13,6 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from klantreis.web.envelope import ApiError, ok_response
+from klantreis.web.state import web_state
 from klantreis.web.vendor import vega_bundle
 
 router = APIRouter()
@@ -69,7 +70,7 @@ def service_worker() -> Response:
 
 @router.get("/api/v1/health", tags=["meta"], summary="Liveness: the store answers")
 def health(request: Request) -> Response:
-    store = request.app.state.klantreis.store
+    store = web_state(request).app.store
     rows = store.query("SELECT count(*) AS n FROM events").to_pylist()
     return ok_response({"status": "ok", "events": rows[0]["n"]})
 

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from klantreis.services import accounts
+from klantreis.access import accounts
 from klantreis.web.pagekit import PageContext, anonymous_context, render_html
 from klantreis.web.security import SESSION_COOKIE, SESSION_MAX_AGE
+from klantreis.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,7 +46,7 @@ def login(
     csrf_token: Annotated[str, Form(max_length=500)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    security = request.app.state.security
+    security = web_state(request).security
     security.check_csrf(request, csrf_token)
     ctx = anonymous_context(request)
     address = request.client.host if request.client else None
@@ -84,7 +85,7 @@ def _login_error(
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form(max_length=500)] = "") -> Response:
-    request.app.state.security.check_csrf(request, csrf_token)
+    web_state(request).security.check_csrf(request, csrf_token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

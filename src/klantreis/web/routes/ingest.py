@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from klantreis.ingest.writer import Rejected
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.web.envelope import ApiError, error_response, ok_response
+from klantreis.web.state import web_state
 
 __all__ = ["PATH", "IngestFastPath", "ingest", "router"]
 
@@ -110,13 +111,13 @@ async def ingest(
 ) -> dict[str, int]:
     """Check the token, read and parse the body, and wait for the writer's commit."""
     _require_ingest(state, authorization)
-    body = await _read_body(chunks, content_length, state.klantreis.settings.max_request_bytes)
+    body = await _read_body(chunks, content_length, state.app.settings.max_request_bytes)
     return await _store(state, body)
 
 
 async def _store(state: Any, body: bytes) -> dict[str, int]:
     """Parse the body, hand the events to the writer and wait for its commit."""
-    records = _records(body, state.klantreis.settings.max_request_events)
+    records = _records(body, state.app.settings.max_request_events)
     try:
         result = await state.writer.submit(records)
     except Rejected as exc:
@@ -137,7 +138,7 @@ async def _store(state: Any, body: bytes) -> dict[str, int]:
 )
 async def post_events(request: Request) -> Response:
     data = await ingest(
-        request.app.state,
+        web_state(request),
         request.headers.get("authorization"),
         request.headers.get("content-length"),
         request.stream(),
@@ -174,7 +175,7 @@ class IngestFastPath:
                 declared = value.decode("latin-1")
         try:
             _require_ingest(self.state, authorization)
-            limit = self.state.klantreis.settings.max_request_bytes
+            limit = self.state.app.settings.max_request_bytes
             body = await _receive_body(receive, declared, limit)
             data = await _store(self.state, body)
         except ApiError as exc:

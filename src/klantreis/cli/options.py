@@ -1,0 +1,174 @@
+"""What the commands share: where the store is (``store_options``, ``open_app``) and how a
+read command prints its rows (``output_options``, ``emit``).
+
+Every read command takes ``--format table|json|csv``; the older ``--json`` and ``--csv`` flags
+stay as shorthands for ``--format json`` and ``--format csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import click
+
+from klantreis.settings import Settings
+
+if TYPE_CHECKING:
+    from klantreis.app import App
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "emit",
+    "open_app",
+    "output_options",
+    "settings_from_options",
+    "store_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: How a read command can print its rows.
+OUTPUT_FORMATS = ("table", "json", "csv")
+
+
+def store_options(func: F) -> F:
+    """The options every command that opens a store shares: ``--db`` and ``--config``."""
+    func = click.option(
+        "--config",
+        "journey_config",
+        default=None,
+        help="Journey configuration TOML (default: built-in webshop journey).",
+    )(func)
+    func = click.option(
+        "--db",
+        "db_path",
+        default=None,
+        help="DuckDB file of the event log (env KLANTREIS_DB_PATH).",
+    )(func)
+    return func
+
+
+def settings_from_options(**options: Any) -> Settings:
+    """Settings from the environment, overridden by the options that were given."""
+    return Settings.load(None, **{k: v for k, v in options.items() if v is not None})
+
+
+@contextmanager
+def open_app(
+    db_path: str | None, journey_config: str | None, *, read_only: bool = False
+) -> Iterator[App]:
+    """The App for ``--db``/``--config``, closed when the block ends."""
+    from klantreis.app import App
+
+    settings = settings_from_options(db_path=db_path, journey_config=journey_config)
+    with App(settings, read_only=read_only) as app:
+        yield app
+
+
+def output_options(func: F) -> F:
+    """Add ``--format table|json|csv`` (and ``--json``/``--csv`` as shorthands); the command
+    receives one argument ``output``, one of :data:`OUTPUT_FORMATS`."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any, output_format: str | None, as_json: bool, as_csv: bool, **kwargs: Any
+    ) -> Any:
+        kwargs["output"] = resolve_output(output_format, as_json, as_csv)
+        return func(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(OUTPUT_FORMATS),
+            default=None,
+            help="How to print the result (default: table).",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON (= --format json)."),
+        click.option("--csv", "as_csv", is_flag=True, help="Print CSV (= --format csv)."),
+    ]
+    decorated: Callable[..., Any] = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast(F, decorated)
+
+
+def resolve_output(output_format: str | None, as_json: bool, as_csv: bool) -> str:
+    """The one output format the flags ask for; contradicting flags are a usage error."""
+    asked = {f for f, on in (("json", as_json), ("csv", as_csv)) if on}
+    if output_format is not None:
+        asked.add(output_format)
+    if len(asked) > 1:
+        raise click.UsageError(f"choose one output format, not {' and '.join(sorted(asked))}")
+    return asked.pop() if asked else "table"
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    output: str,
+    columns: Sequence[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Print rows as an aligned table, JSON (``{**extra, "rows": [...]}``) or CSV.
+
+    ``columns`` picks and orders the table's and the CSV's columns (default: all, in the first
+    row's order); ``extra`` (totals and the like) heads the table and is part of the JSON, and
+    is left out of the CSV so it stays one rectangle.
+    """
+    if output == "json":
+        body = {**(extra or {}), "rows": list(rows)}
+        click.echo(json.dumps(body, default=str, ensure_ascii=False, indent=2))
+    elif output == "csv":
+        click.echo(_csv_text(rows, columns), nl=False)
+    else:
+        _print_plain_table(rows, columns, extra)
+
+
+def _csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> str:
+    cols = list(columns or (rows[0].keys() if rows else []))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(cols)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in cols])
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def _print_plain_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str] | None, extra: dict[str, Any] | None
+) -> None:
+    for key, value in (extra or {}).items():
+        click.echo(f"{key}: {value}")
+    if not rows:
+        click.echo("(nothing)")
+        return
+    cols = list(columns or rows[0].keys())
+    cells = [[_table_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _table_cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, list):
+        return " > ".join(str(v) for v in value)
+    return str(value).replace("\n", " ")[:120]

@@ -1,1 +1,0 @@
-"""Use cases (ingest, surveys, cases, notifications): orchestration, no SQL."""

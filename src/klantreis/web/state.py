@@ -1,0 +1,56 @@
+"""The typed state of one web app: what the routes share besides the App itself.
+
+``create_app`` builds one :class:`WebState` and keeps it as ``api.state.web``; routes reach it
+with :func:`web_state`. Context and caches that are not about the web (journey, metric
+defaults, contacts taxonomy and model, derived results) live on the :class:`~klantreis.app.App`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from klantreis.app import App
+    from klantreis.ingest.writer import EventWriter
+    from klantreis.web.pagekit import NavItem, PageCache
+    from klantreis.web.pages.contacts_models import Trainer
+    from klantreis.web.security import Security
+
+__all__ = ["WebState", "web_state"]
+
+
+@dataclass
+class WebState:
+    """The App, the writer queue, security, templates, navigation, the page cache (None:
+    pages are not reused) and the contact-model trainer (made on first use)."""
+
+    app: App
+    writer: EventWriter
+    security: Security
+    templates: jinja2.Environment
+    nav: list[NavItem] = field(default_factory=list)
+    page_cache: PageCache | None = None
+    _trainer: Trainer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def trainer(self) -> Trainer:
+        """The one background trainer of contact models of this web app."""
+        from klantreis.web.pages.contacts_models import Trainer
+
+        with self._lock:
+            if self._trainer is None:
+                self._trainer = Trainer()
+            return self._trainer
+
+
+def web_state(source: Request | FastAPI | Any) -> WebState:
+    """The :class:`WebState` of a request or of the FastAPI app."""
+    api = source.app if isinstance(source, Request) else source
+    state: WebState = api.state.web
+    return state
