@@ -83,3 +83,33 @@ def test_fresh_data_says_today_without_a_notice(fresh_client: TestClient) -> Non
     page = fresh_client.get("/").text
     assert 'data-testid="stale"' not in page
     assert "vandaag" in _span(page, "change-today")
+
+
+def test_all_has_no_previous_period_and_no_change_sentence(as_user: Any) -> None:
+    analyst = as_user("analyst")
+    data = analyst.get("/api/v1/scores?period=all").json()["data"]
+    assert data["previous_coverage"] is None
+    assert all(row["diff"] is None for row in data["overall"].values() if row)
+    page = analyst.get("/scores?period=all").text
+    assert 'data-testid="change-explain"' not in page and "Alles ervoor" not in page
+    assert "Alles tegenover" not in page
+
+
+def test_a_previous_period_with_missing_days_is_flagged(as_user: Any) -> None:
+    """The store holds 60 days: the previous 30 days are whole, the previous 90 are not."""
+    analyst = as_user("analyst")
+    whole = analyst.get("/api/v1/scores?period=30d").json()["data"]["previous_coverage"]
+    assert whole["days"] == 30 and whole["days_with_data"] == 30 and not whole["partial"]
+    assert 'data-testid="previous-partial"' not in analyst.get("/scores?period=30d").text
+    part = analyst.get("/api/v1/scores?period=90d").json()["data"]["previous_coverage"]
+    assert part == {
+        "first_day": "2025-10-03",
+        "last_day": "2025-12-31",
+        "days": 90,
+        "days_with_data": 0,
+        "partial": True,
+    }
+    page = analyst.get("/scores?period=7d&lang=en").text
+    assert 'data-testid="previous-partial"' not in page
+    flagged = analyst.get("/scores?period=90d&lang=nl").text
+    assert "vorige periode: 0 van 90 dagen met gegevens" in flagged

@@ -103,7 +103,7 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         ctx.app.journey,
         filters=index_scope(ctx, params),
         cache=ctx.app.index_cache(),
-        min_answers=ctx.app.settings.min_answers,
+        min_answers=ctx.app.defaults.min_answers,
     ).to_dict()
     movers = result.get("movers") or {}
     names = Names(ctx.app.journey, ctx.t)

@@ -67,6 +67,27 @@ class _Query:
         before = self.scope.previous()
         return (None, None) if before is None else before.bounds(self.journey.timezone)
 
+    def previous_coverage(self) -> dict[str, Any] | None:
+        """The previous period's length in days and how many of them hold answers (None for
+        ``all``, which has no previous period): a comparison with a period that holds only
+        part of its days is flagged on the page ("vorige periode: 29 van 30 dagen")."""
+        before = self.scope.previous()
+        if before is None:
+            return None
+        first, last = before.days()
+        assert first is not None and last is not None
+        since, until = before.bounds(self.journey.timezone)
+        per_day = self.summarize([], since, until, period="day")
+        with_data = int(per_day["period"].nunique()) if not per_day.empty else 0
+        days = (last - first).days + 1
+        return {
+            "first_day": first,
+            "last_day": last,
+            "days": days,
+            "days_with_data": with_data,
+            "partial": with_data < days,
+        }
+
     def window(self) -> dict[str, Any]:
         """The first and last local day of the window (inclusive; first None for ``all``)."""
         first, last = self.scope.days()
@@ -199,6 +220,7 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         "since": q.since,
         "until": q.until,
         "previous": list(q.previous()),
+        "previous_coverage": q.previous_coverage(),
         "window": q.window(),
         "grain": grain,
         "confidence": q.confidence,
