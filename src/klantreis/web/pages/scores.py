@@ -170,14 +170,14 @@ def _by_key(per_metric: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]
 def _labelled(
     ctx: PageContext, dim: str, rows: list[dict[str, Any]], key: str = "key"
 ) -> list[dict[str, Any]]:
-    """Add the display name of touchpoints and stages in the page's language."""
+    """Add ``label``: the name of the group in the page's language (configured names of
+    touchpoints, stages, owners; worded channels and segments); the id stays in ``key``."""
+    names = ctx.names
     for row in rows:
         value = row.get(key)
-        row["label"] = (
-            ctx.app.journey.label(dim, value, ctx.lang)
-            if dim in ("touchpoint", "stage") and value
-            else value
-        )
+        row["label"] = names(dim, value) if value is not None else None
+        if "stage" in row and key != "stage":
+            row["stage_label"] = names("stage", row["stage"]) if row["stage"] else None
     return rows
 
 
