@@ -66,11 +66,7 @@ def page_paths(api: Any) -> list[str]:
     routes = [getattr(r, "original_router", r) for r in api.routes]
     flat = [x for r in routes for x in getattr(r, "routes", [r])]
     return sorted(
-        {
-            r.path
-            for r in flat
-            if getattr(r, "name", "").startswith("page_") and "{" not in r.path
-        }
+        {r.path for r in flat if getattr(r, "name", "").startswith("page_") and "{" not in r.path}
     )
 
 
@@ -100,6 +96,21 @@ def configured_ids(app: App) -> set[str]:
     }
 
 
+def english_phrases() -> list[str]:
+    """English catalogue texts of two or more words (placeholders cut out) that differ from
+    their Dutch text: one on a Dutch page means a word was not translated."""
+    nl, en = catalogue("nl"), catalogue("en")
+    out = set()
+    for key, english in en.items():
+        if english == nl.get(key):
+            continue
+        for part in re.split(r"\{\w+\}|[:;,.()]", english):
+            part = part.strip()
+            if len(part.split()) >= 2 and part not in nl.get(key, ""):
+                out.add(part)
+    return sorted(out)
+
+
 def problems(text: str, lang: str, ids: set[str]) -> list[str]:
     found = []
     for token in sorted(ids):
@@ -114,6 +125,9 @@ def problems(text: str, lang: str, ids: set[str]) -> list[str]:
         for key, english in en.items():
             if key.startswith("test.") and english != nl[key] and english in text:
                 found.append(f"English test name {english!r}")
+        for english in english_phrases():
+            if english in text:
+                found.append(f"English phrase {english!r}")
         for m in re.finditer(r"(?<![\d.,])\d+\.\d{1,2}(?![\d])", text):
             found.append(f"English decimal {m.group(0)!r}")
         for key, other in nl.items():
@@ -127,14 +141,15 @@ def test_the_crawler_finds_what_it_should() -> None:
     ids = {"carrier:vlotbezorgd", "customer_service", "orientatie"}
     text = visible_text(
         '<p>Bezorging door carrier:vlotbezorgd</p><a href="/x?owner=customer_service">'
-        'Klantenservice</a><p data-user-text>orientatie</p> 8.93 per 100, 1 opmerkingen'
+        "Klantenservice</a><p data-user-text>orientatie</p> 8.93 per 100, 1 opmerkingen"
     )
     found = problems(text, "nl", ids)
     assert "raw id 'carrier:vlotbezorgd'" in found
     assert not any("customer_service" in f or "orientatie" in f for f in found)
     assert "English decimal '8.93'" in found
     assert "plural after 1: '1 opmerkingen'" in found
-    assert problems("Welch t-test", "nl", set()) == ["English test name 'Welch t-test'"]
+    assert "English test name 'Welch t-test'" in problems("Welch t-test", "nl", set())
+    assert "English phrase 'Delivery promised'" in problems("Delivery promised", "nl", set())
     assert problems("Welch t-test", "en", set()) == []
 
 
@@ -150,15 +165,22 @@ def test_no_raw_ids_on_any_page(
     assert {"carrier:vlotbezorgd", "customer_service", "waar_is_mijn_pakket"} <= ids
     report: dict[str, list[str]] = {}
     seen = 0
-    for path in paths:
-        for query in ("", "period=30d"):
-            resp = c.get(f"{path}?lang={lang}&{query}", headers={"accept": "text/html"})
-            if resp.status_code == 403:
-                continue
-            assert resp.status_code == 200, (path, resp.status_code)
-            seen += 1
-            found = problems(visible_text(resp.text), lang, ids)
-            if found:
-                report[f"{path}?{query}"] = sorted(set(found))
+    journey = demo_app.store.query(
+        "SELECT journey_id FROM events WHERE kind = 'delivery.promised' ORDER BY event_id LIMIT 1"
+    )["journey_id"].to_pylist()[0]
+    visits = [(p, q) for p in paths for q in ("", "period=30d")]
+    visits.append(("/journeys", f"journey={journey}"))
+    timeline = ""
+    for path, query in visits:
+        resp = c.get(f"{path}?lang={lang}&{query}", headers={"accept": "text/html"})
+        if resp.status_code == 403:
+            continue
+        assert resp.status_code == 200, (path, resp.status_code)
+        seen += 1
+        timeline = resp.text if query.startswith("journey=") else timeline
+        found = problems(visible_text(resp.text), lang, ids)
+        if found:
+            report[f"{path}?{query}"] = sorted(set(found))
     assert seen >= 6
+    assert 'data-testid="timeline-event"' in timeline
     assert not report, "\n".join(f"{page}: {', '.join(found)}" for page, found in report.items())
