@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import SECRET, do_login
 from klantreis.app import App
 from klantreis.web import create_app
-
-from conftest import SECRET, do_login
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
 

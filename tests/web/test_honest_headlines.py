@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, do_login, fill_store, make_settings
 from fastapi.testclient import TestClient
 
+from conftest import SECRET, do_login, fill_store, make_settings
 from klantreis.app import App
 from klantreis.web import create_app
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORDS, SECRET, do_login, make_settings
 from fastapi.testclient import TestClient
 
+from conftest import PASSWORDS, SECRET, do_login, make_settings
+from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.contacts.taxonomy import default_taxonomy
 from klantreis.demo.runner import run_demo
-from klantreis.access import accounts
 from klantreis.web import create_app
 from klantreis.wording import catalogue
 
@@ -130,10 +130,10 @@ def problems(text: str, lang: str, ids: set[str]) -> list[str]:
                 found.append(f"English phrase {english!r}")
         for m in re.finditer(r"(?<![\d.,])\d+\.\d{1,2}(?![\d])", text):
             found.append(f"English decimal {m.group(0)!r}")
-        for key, other in nl.items():
-            if key.startswith("noun.") and key.endswith(".other"):
-                if re.search(rf"(?<![\d.,])1 {re.escape(other)}\b", text):
-                    found.append(f"plural after 1: '1 {other}'")
+        plurals = [v for k, v in nl.items() if k.startswith("noun.") and k.endswith(".other")]
+        for other in plurals:
+            if re.search(rf"(?<![\d.,])1 {re.escape(other)}\b", text):
+                found.append(f"plural after 1: '1 {other}'")
     return found
 
 
