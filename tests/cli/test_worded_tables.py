@@ -5,6 +5,7 @@ by whether it is better (CES: lower is better); JSON keeps ids and raw numbers."
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -70,3 +71,31 @@ def test_too_few_and_missing_values() -> None:
     )
     assert headers == ["Fase", "Waarde", "Significant"]
     assert rows == [["Oriëntatie", "te weinig antwoorden", "nee"]]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from klantreis.demo.runner import run_demo
+
+    path = str(tmp_path_factory.mktemp("cli-demo") / "demo.duckdb")
+    with App(make_settings(path)) as app:
+        run_demo(app, orders=400, seed=2, days=30)
+    return path
+
+
+def test_journeys_tables_speak_the_language(demo_db: str) -> None:
+    out = run("journeys", "handovers", "--db", demo_db, "--lang", "nl")
+    assert "Van" in out and "Naar" in out and "Magazijn" in out
+    assert "carrier:" not in out and "warehouse" not in out
+    english = run("journeys", "promises", "--by", "owner", "--db", demo_db, "--lang", "en")
+    assert "Promise" in english and "VlotBezorgd" in english and "carrier:" not in english
+    raw = json.loads(run("journeys", "handovers", "--db", demo_db, "--json"))
+    assert any(r["from_owner"].startswith("carrier:") or r["to_owner"].startswith("carrier:")
+               for r in raw["rows"])  # fmt: skip
+
+
+def test_journey_impact_names_conditions(demo_db: str) -> None:
+    out = run("journeys", "impact", "--db", demo_db, "--lang", "nl")
+    assert "Belofte gebroken: Op tijd bezorgd (VlotBezorgd)" in out
+    assert "Gebeurtenis: Retour aangemeld" in out
+    assert re.search(r"\b(broken|kind):", out) is None

@@ -59,6 +59,8 @@ def table_cell(column: str, value: Any, names: Names, too_few: bool = False) -> 
         return w("word.yes") if value else w("word.no")
     if column == "test":
         return test_label(str(value), w)
+    if isinstance(value, list):
+        return " > ".join(str(v) for v in value)
     if column in NAMED_COLUMNS and isinstance(value, str):
         return names(NAMED_COLUMNS[column], value)
     if isinstance(value, int):

@@ -47,13 +47,13 @@ def _mover(m: dict[str, Any], names: Names) -> dict[str, Any]:
     }
 
 
-def _components(result: dict[str, Any], lang: str) -> dict[str, list[dict[str, Any]]]:
-    label = "label_nl" if lang == "nl" else "label_en"
+def _components(result: dict[str, Any], names: Names) -> dict[str, list[dict[str, Any]]]:
+    """Per dimension: the components with their configured names (``label``) beside ids."""
     return {
         dim: [
             {
                 "key": c["key"],
-                "label": c[label],
+                "label": names(dim, c["key"]),
                 "current": c["current"],
                 "change": c["change"],
                 "share": c["share"],
@@ -106,7 +106,7 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         min_answers=ctx.app.defaults.min_answers,
     ).to_dict()
     movers = result.get("movers") or {}
-    names = Names(ctx.app.journey, ctx.t)
+    names = ctx.names
     return {
         "empty": result["empty"],
         "current": result["current"],
@@ -140,7 +140,7 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
             "total_change": movers.get("total_change"),
             "top": [_mover(m, names) for m in movers.get("top", [])],
         },
-        "components": _components(result, ctx.lang),
+        "components": _components(result, names),
         "options": filter_options(ctx),
     }
 
