@@ -423,7 +423,10 @@ def _labels(journey: JourneyConfig) -> dict[str, dict[str, tuple[str, str]]]:
             UNKNOWN: unknown,
             **{tp.id: (tp.name_nl, tp.name_en) for tp in journey.touchpoints},
         },
-        "owner": {UNKNOWN: unknown, **{o.id: (o.name, o.name) for o in journey.owners}},
+        "owner": {
+            UNKNOWN: unknown,
+            **{o.id: (o.label("nl"), o.label("en")) for o in journey.owners},
+        },
         "channel": dict(CHANNEL_LABELS),
     }
 

@@ -1,5 +1,6 @@
 """Names of configured things in the reader's language: touchpoints, stages and promises
-carry ``name_nl``/``name_en`` in the journey configuration, owners one ``name``, contact
+carry ``name_nl``/``name_en`` in the journey configuration, owners a ``name`` (and
+optionally ``name_nl``/``name_en``), contact
 reasons and their categories ``name_nl``/``name_en`` in the contacts taxonomy; channels,
 metrics, segments, event kinds and "unknown" come from the catalogue. An id without a name
 is shown as it is.
@@ -67,7 +68,8 @@ class Names:
         return key
 
     def owner(self, owner_id: str) -> str:
-        return next((o.name for o in self.journey.owners if o.id == owner_id), owner_id)
+        found = next((o for o in self.journey.owners if o.id == owner_id), None)
+        return found.label(self.w.lang) if found is not None else owner_id
 
     def _catalogued(self, prefix: str, key: str, default: str | None = None) -> str:
         full = f"{prefix}.{key}"
