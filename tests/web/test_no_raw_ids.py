@@ -111,8 +111,21 @@ def english_phrases() -> list[str]:
     return sorted(out)
 
 
-def problems(text: str, lang: str, ids: set[str]) -> list[str]:
+def dutch_names(app: App) -> set[str]:
+    """Dutch names of configured things that have another English name."""
+    j = app.journey
+    pairs = [(i.name_nl, i.name_en) for i in [*j.touchpoints, *j.stages, *j.promises]]
+    pairs += [(o.label("nl"), o.label("en")) for o in j.owners]
+    pairs += [(r.name_nl, r.name_en) for r in default_taxonomy().reasons()]
+    return {nl for nl, en in pairs if nl != en}
+
+
+def problems(text: str, lang: str, ids: set[str], dutch: set[str] = frozenset()) -> list[str]:
     found = []
+    if lang == "en":
+        found += [
+            f"Dutch name {n!r}" for n in sorted(dutch) if re.search(rf"\b{re.escape(n)}", text)
+        ]
     for token in sorted(ids):
         if re.search(rf"(?<![\w:.-]){re.escape(token)}(?![\w:-])", text):
             found.append(f"raw id {token!r}")
@@ -150,6 +163,7 @@ def test_the_crawler_finds_what_it_should() -> None:
     assert "plural after 1: '1 opmerkingen'" in found
     assert "English test name 'Welch t-test'" in problems("Welch t-test", "nl", set())
     assert "English phrase 'Delivery promised'" in problems("Delivery promised", "nl", set())
+    assert problems("To Magazijn", "en", set(), {"Magazijn"}) == ["Dutch name 'Magazijn'"]
     assert problems("Welch t-test", "en", set()) == []
 
 
@@ -162,6 +176,8 @@ def test_no_raw_ids_on_any_page(
     paths = page_paths(browsers["api"])
     assert {"/", "/scores", "/verbatims"} <= set(paths)
     ids = configured_ids(demo_app)
+    dutch = dutch_names(demo_app)
+    assert {"Magazijn", "Oriëntatie", "Waar is mijn pakket?"} <= dutch
     assert {"carrier:vlotbezorgd", "customer_service", "waar_is_mijn_pakket"} <= ids
     report: dict[str, list[str]] = {}
     seen = 0
@@ -178,7 +194,7 @@ def test_no_raw_ids_on_any_page(
         assert resp.status_code == 200, (path, resp.status_code)
         seen += 1
         timeline = resp.text if query.startswith("journey=") else timeline
-        found = problems(visible_text(resp.text), lang, ids)
+        found = problems(visible_text(resp.text), lang, ids, dutch)
         if found:
             report[f"{path}?{query}"] = sorted(set(found))
     assert seen >= 6
