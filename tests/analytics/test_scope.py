@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from klantreis.analytics import metrics
+from klantreis.analytics.conditions import parse_condition
 from klantreis.analytics.cx_index import cx_index
 from klantreis.analytics.discovery import discover
 from klantreis.analytics.scope import Scope, newest_answer_day, parse_scope, select
@@ -74,9 +75,11 @@ def test_parse_scope_reads_query_and_api_parameters() -> None:
     )
     assert hash(scope) == hash(parse_scope(scope.to_dict()))
     assert parse_scope(scope.to_dict()) == scope
-    broken = parse_scope({"outcome": "broken:op_tijd_bezorgd", "start": "2026-03-01T00:00:00"})
+    broken = parse_scope(
+        {"outcome": "broken:op_tijd_bezorgd", "start": "2026-03-01T00:00:00"}, parse_condition
+    )
     assert broken.outcome is not None and broken.outcome.label == "broken:op_tijd_bezorgd"
-    assert parse_scope(broken.to_dict()) == broken
+    assert parse_scope(broken.to_dict(), parse_condition) == broken
     with pytest.raises(ValueError, match="cannot filter"):
         parse_scope({"colour": "red"})
     with pytest.raises(ValueError, match="unknown period"):

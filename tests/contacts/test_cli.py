@@ -100,3 +100,17 @@ def test_models_lists_versions_and_keep_prunes_the_oldest(tmp_path: Path) -> Non
         registry.prune(0)
     code, out = run("contacts", "models", *common, "--keep", "0")
     assert code == 2
+
+
+def test_sentiment_and_themes_commands() -> None:
+    code, out = run("contacts", "sentiment", "--json", "snelle levering maar kapot aangekomen")
+    rows = json.loads(out)
+    assert code == 0 and rows[0]["label"] == "negative"
+    assert [s["label"] for s in rows[0]["sentences"]] == ["positive", "negative"]
+    code, out = run("contacts", "sentiment", "Great service")
+    assert code == 0 and out.startswith("positive")
+    code, out = run("contacts", "themes", "--json", "Late, and the driver was rude")
+    found = {t["theme"] for t in json.loads(out)[0]["themes"]}
+    assert code == 0 and {"late_delivery", "rude_driver"} <= found
+    code, out = run("contacts", "themes", "--lang", "en", "Late, and the driver was rude")
+    assert code == 0 and "Rude driver" in out

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from klantreis.access import accounts
 
+from klantreis.access import accounts
 from klantreis.app import App, MetricDefaults
 from klantreis.cli.main import cli
 from klantreis.model.events import events_from_records

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("demo",),  # generates the demo webshop and ingests it into an App
     ("app",),  # App(settings): store, journey, contexts, caches
     ("wording",),  # every word a person reads; phrases what the layers below return
+    ("text",),  # sentiment and themes of what customers write; builds on contacts features
     ("contacts",),  # reasons, classifier, war room; stores labels through ingest
     ("ingest",),  # every way in
     ("analytics", "export", "access"),  # portable Ibis; every way out; accounts and masking

@@ -172,7 +172,7 @@ class IndexResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (dates as ISO strings, tuples as lists)."""
-        out = _jsonable(self)
+        out: dict[str, Any] = _jsonable(self)
         out["empty"] = self.empty
         out["change_today_significant"] = self.change_today_significant
         out["change_period_significant"] = self.change_period_significant

@@ -28,7 +28,7 @@ API (``{"channel": "web", "segment": ["zakelijk"], "period": "30d"}``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -228,13 +228,17 @@ def _day(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def parse_scope(params: Mapping[str, Any] | None) -> Scope:
+def parse_scope(
+    params: Mapping[str, Any] | None,
+    read_condition: Callable[[str], JourneyCondition] | None = None,
+) -> Scope:
     """A scope from parameters: ``period``, ``as_of``, ``since``, ``until`` (dates),
     ``touchpoint``, ``channel``, ``owner``, ``stage``, ``kind``, ``lang``, ``source``,
     ``metric``, ``segment`` (a value or a list; None *in a list* matches a missing value) and
-    ``attrs.<key>``; ``start``/``end`` (instants) and ``outcome`` (a condition's short
-    form, see :mod:`klantreis.analytics.conditions`). Values not given (``None``, ``""``, ``[]``) are ignored; unknown keys
-    raise ValueError.
+    ``attrs.<key>``; ``start``/``end`` (instants) and ``outcome`` (a condition, or its short
+    form read by ``read_condition``, e.g. :func:`klantreis.analytics.conditions.parse_condition`,
+    which sits above this module). Values not given (``None``, ``""``, ``[]``) are ignored;
+    unknown keys raise ValueError.
 
     >>> s = parse_scope({"period": "30d", "channel": "web", "attrs.agent": ["a1", "a2"]})
     >>> s.period, s.channels, s.attrs
@@ -252,9 +256,11 @@ def parse_scope(params: Mapping[str, Any] | None) -> Scope:
         elif key in _INSTANTS:
             kw[key] = value if isinstance(value, datetime) else datetime.fromisoformat(value)
         elif key == "outcome":
-            from klantreis.analytics.conditions import parse_condition  # conditions use scope
-
-            kw["outcome"] = value if not isinstance(value, str) else parse_condition(value)
+            if isinstance(value, str):
+                if read_condition is None:
+                    raise ValueError("an outcome in its short form needs read_condition")
+                value = read_condition(value)
+            kw["outcome"] = value
         elif key in _PARAMS:
             kw[_PARAMS[key]] = _values(value)
         elif key.startswith("attrs."):

@@ -5,6 +5,7 @@ clusters and the war room."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ import click
 from klantreis.cli.options import settings_from_options, store_options
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 def _checked(contacts: Any) -> Any:
@@ -121,6 +124,27 @@ def _print_report(report: Any, confusion: bool) -> None:
             click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
 
 
+@contextmanager
+def _training_progress(enabled: bool) -> Iterator[Any]:
+    """A rich bar per training stage on a terminal; otherwise one log line per stage."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda stage, done: log.info("training: %s %.0f%%", stage, 100 * done)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(stage: str, done: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=done)
+
+        yield advance
+
+
 @click.group(help="Why do customers contact us? Reasons, classifier, root causes, war room.")
 def contacts() -> None:
     pass
@@ -143,6 +167,7 @@ def contacts() -> None:
     help="Also train a logistic regression and average (weight of the regression).",
 )
 @click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train(
     db_path: str | None,
     journey_config: str | None,
@@ -154,6 +179,7 @@ def train(
     seed: int,
     lr_weight: float,
     confusion: bool,
+    no_progress: bool,
 ) -> None:
     from klantreis.contacts.training import train_and_save
 
@@ -162,13 +188,15 @@ def train(
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
-    info, report = train_and_save(
-        data,
-        contacts.registry,
-        None if any_labels else tax,
-        seed=seed,
-        lr_weight=lr_weight,
-    )
+    with _training_progress(not no_progress) as progress:
+        info, report = train_and_save(
+            data,
+            contacts.registry,
+            None if any_labels else tax,
+            seed=seed,
+            lr_weight=lr_weight,
+            progress=progress,
+        )
     click.echo(
         f"model {info.version}: {info.training_size} labelled contacts "
         f"({data.skipped} skipped), {len(info.labels)} reasons"
@@ -485,6 +513,45 @@ def clusters(
         else [c.to_dict() for c in found],
         as_json,
     )
+
+
+@contacts.command(help="Sentiment of texts, per sentence (Dutch and English lexicon).")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def sentiment(texts: tuple[str, ...], as_json: bool) -> None:
+    from klantreis.text.reports import sentiment_rows
+
+    rows = sentiment_rows(list(texts))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['label']:8} {row['score']:+.2f}  {row['text']}")
+        for s in row["sentences"] if len(row["sentences"]) > 1 else []:
+            click.echo(f"  {s['label']:8} {s['score']:+.2f}  [{s['start']}:{s['end']}] {s['text']}")
+
+
+@contacts.command(help="Themes of texts (multi-label, from the theme file's example phrases).")
+@click.argument("texts", nargs=-1, required=True)
+@click.option(
+    "--themes",
+    "themes_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A theme TOML file (default: the shipped webshop themes).",
+)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def themes(texts: tuple[str, ...], themes_path: str | None, lang: str, as_json: bool) -> None:
+    from klantreis.text.reports import theme_rows
+
+    rows = theme_rows(list(texts), themes_path, lang)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        found = ", ".join(f"{t['name']} ({t['confidence']:.2f})" for t in row["themes"])
+        click.echo(f"{row['text']}\n  -> {found or '-'}")
 
 
 @contacts.command("taxonomy-check", help="Validate a taxonomy TOML and list every problem.")

@@ -8,6 +8,7 @@ defaults, contacts taxonomy and model, derived results) live on the :class:`~kla
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,16 +37,18 @@ class WebState:
     templates: jinja2.Environment
     nav: list[NavItem] = field(default_factory=list)
     page_cache: PageCache | None = None
+    make_trainer: Callable[[], Trainer] | None = None
     _trainer: Trainer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def trainer(self) -> Trainer:
-        """The one background trainer of contact models of this web app."""
-        from klantreis.web.pages.contacts_models import Trainer
-
+        """The one background trainer of contact models of this web app (made on first use
+        by ``make_trainer``, which the contact-models page registers)."""
         with self._lock:
             if self._trainer is None:
-                self._trainer = Trainer()
+                if self.make_trainer is None:
+                    raise RuntimeError("no contact-model trainer in this web app")
+                self._trainer = self.make_trainer()
             return self._trainer
 
 

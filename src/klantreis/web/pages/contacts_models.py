@@ -92,7 +92,7 @@ class Trainer:
     @property
     def running(self) -> bool:
         with self._lock:
-            return self._status["state"] == "running"
+            return bool(self._status["state"] == "running")
 
     def start(
         self,
@@ -157,7 +157,10 @@ def _now() -> str:
 
 def trainer_for(request: Request) -> Trainer:
     """The web app's trainer (one per app, on its :class:`~klantreis.web.state.WebState`)."""
-    return web_state(request).trainer()
+    state = web_state(request)
+    if state.make_trainer is None:
+        state.make_trainer = Trainer
+    return state.trainer()
 
 
 def _registry(ctx: PageContext) -> ModelRegistry:
