@@ -149,6 +149,21 @@ class IndexResult:
     components: dict[str, list[ComponentSeries]]
     movers: MoversResult | None
     filters: dict[str, Any] = field(default_factory=dict)
+    #: Days whose smoothing window holds fewer answers than this have no value (a gap).
+    min_answers: int = 1
+    #: z-tests of the changes (None when untestable): ``change_today`` compares the answers
+    #: of the day that entered the window with those of the day that left it (that is what
+    #: moves a rolling mean); ``change_period`` the last window with the first day's window.
+    change_today_p: float | None = None
+    change_period_p: float | None = None
+
+    @property
+    def change_today_significant(self) -> bool:
+        return self.change_today_p is not None and self.change_today_p < mv.ALPHA
+
+    @property
+    def change_period_significant(self) -> bool:
+        return self.change_period_p is not None and self.change_period_p < mv.ALPHA
 
     @property
     def empty(self) -> bool:
@@ -159,6 +174,8 @@ class IndexResult:
         """A JSON-serialisable dict (dates as ISO strings, tuples as lists)."""
         out: dict[str, Any] = _jsonable(self)
         out["empty"] = self.empty
+        out["change_today_significant"] = self.change_today_significant
+        out["change_period_significant"] = self.change_period_significant
         return out
 
 
@@ -309,15 +326,22 @@ def _base_score(cells: pd.DataFrame, base: tuple[date, date]) -> float | None:
 
 
 def _total_series(
-    cells: pd.DataFrame, days: list[date], shown: list[date], base_score: float | None
+    cells: pd.DataFrame,
+    days: list[date],
+    shown: list[date],
+    base_score: float | None,
+    min_answers: int = 1,
 ) -> list[IndexPoint]:
+    """The index per shown day; a day whose window holds fewer than ``min_answers`` answers
+    has no value and no interval (a gap in the line, not a number)."""
     wide = _rolled(cells.assign(all="all"), "all", days)
     values = _index_values(wide, base_score)
     if "all" not in values.columns:
         return [IndexPoint(d, None, 0, 0) for d in shown]
     rolled = {col: wide[col + "_r"]["all"] for col in mv.SUM_COLUMNS}
     half = mv.Z95 * mv.standard_error(rolled) * (100.0 / base_score if base_score else math.nan)
-    value = values["all"].loc[shown]
+    enough = wide["n_r"]["all"] >= min_answers
+    value = values["all"].where(enough).loc[shown]
     return [
         IndexPoint(*row)
         for row in zip(
@@ -399,7 +423,10 @@ def _labels(journey: JourneyConfig) -> dict[str, dict[str, tuple[str, str]]]:
             UNKNOWN: unknown,
             **{tp.id: (tp.name_nl, tp.name_en) for tp in journey.touchpoints},
         },
-        "owner": {UNKNOWN: unknown, **{o.id: (o.name, o.name) for o in journey.owners}},
+        "owner": {
+            UNKNOWN: unknown,
+            **{o.id: (o.label("nl"), o.label("en")) for o in journey.owners},
+        },
         "channel": dict(CHANNEL_LABELS),
     }
 
@@ -431,6 +458,7 @@ class _Call:
     mover_window: int
     mover_limit: int = 5
     with_movers: bool = True
+    min_answers: int = 1
 
 
 def _plan(span: tuple[date, date], call: _Call) -> _Plan:
@@ -522,6 +550,7 @@ def cx_index(
     with_movers: bool = True,
     fast: bool = True,
     cache: ic.StoreCache | None = None,
+    min_answers: int = 1,
 ) -> IndexResult:
     """The CX index per day over ``days`` days ending ``until`` (default: the last day with
     answers; the scope's ``until``/``as_of`` when set), with per-touchpoint/owner/channel series and the movers of the last
@@ -531,6 +560,8 @@ def cx_index(
     answers (under the dimension filters). ``filters``: a Scope or its parameters (see the
     module docstring); its ``period`` or ``since`` overrides ``days``, its ``until`` the
     default end (ValueError when since > until).
+    ``min_answers``: a day whose smoothing window holds fewer answers gets no value (a gap);
+    the period's first value is then the first day with enough answers.
     ``with_movers=False`` skips the movers and their driver queries (most of the engine
     time on a large store); ``movers`` is then None.
     ``fast`` (default) uses :mod:`klantreis.analytics.index_cache` on DuckDB stores (cells and
@@ -554,6 +585,7 @@ def cx_index(
         mover_window=mover_window,
         mover_limit=mover_limit,
         with_movers=with_movers,
+        min_answers=max(1, min_answers),
     )
     return ic.cached_call(
         events,
@@ -574,7 +606,7 @@ def _cx_index(
     plan, cells, base_score = prepared
     days_all = _days(plan.spans[0][0], plan.until)
     shown = _days(plan.since, plan.until)
-    series = _total_series(cells, days_all, shown, base_score)
+    series = _total_series(cells, days_all, shown, base_score, call.min_answers)
     first, current = _first_last([p.value for p in series])
     labels = _labels(journey)
     components = {
@@ -598,7 +630,28 @@ def _cx_index(
         components=components,
         movers=movers,
         filters=call.scope.to_dict(),
+        min_answers=call.min_answers,
+        **_change_tests(cells, series),
     )
+
+
+def _change_tests(cells: pd.DataFrame, series: list[IndexPoint]) -> dict[str, float | None]:
+    """p-values of ``change_today`` and ``change_period`` (see :class:`IndexResult`)."""
+    valued = [p.day for p in series if p.value is not None]
+    today = None
+    if len(series) > 1 and series[-1].value is not None and series[-2].value is not None:
+        entered = series[-1].day
+        left = entered - timedelta(days=SMOOTHING_DAYS)
+        today = _window_p_value(cells, (left, left), (entered, entered))
+    period = None
+    if len(valued) > 1 and series[-1].value is not None:
+        span = timedelta(days=SMOOTHING_DAYS - 1)
+        first, last = valued[0], series[-1].day
+        period = _window_p_value(cells, (first - span, first), (last - span, last))
+    return {
+        "change_today_p": None if today is None else round(today, 4),
+        "change_period_p": None if period is None else round(period, 4),
+    }
 
 
 def index_movers(

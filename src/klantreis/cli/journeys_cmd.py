@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from klantreis.cli.options import emit, open_app, output_options, store_options
+from klantreis.cli.options import (
+    emit,
+    lang_option,
+    open_app,
+    output_options,
+    store_options,
+    table_names,
+)
 
 __all__ = ["register"]
 
@@ -103,6 +110,7 @@ def journeys() -> None:
 
 
 @journeys.command(help="The directly-follows graph: edges with counts and durations (s).")
+@lang_option
 @filter_options
 @click.option("--no-index", is_flag=True, help="Do not build or use the journey index.")
 def dfg(
@@ -111,6 +119,7 @@ def dfg(
     activity: str,
     output: str,
     no_index: bool,
+    lang: str | None,
     **flt: Any,
 ) -> None:
     with open_app(db_path, journey_config) as app:
@@ -119,10 +128,12 @@ def dfg(
             d.dfg.to_pylist(),
             output,
             extra={"journeys": d.journeys, "start": d.start.to_pylist(), "end": d.end.to_pylist()},
+            names=table_names(app, lang),
         )
 
 
 @journeys.command(help="The most frequent paths with their count and share.")
+@lang_option
 @filter_options
 @click.option("--top", default=20, show_default=True, help="How many variants.")
 @click.option("--no-index", is_flag=True, help="Do not build or use the journey index.")
@@ -133,6 +144,7 @@ def variants(
     output: str,
     top: int,
     no_index: bool,
+    lang: str | None,
     **flt: Any,
 ) -> None:
     with open_app(db_path, journey_config) as app:
@@ -145,13 +157,20 @@ def variants(
             output,
             None if output == "json" else ["count", "share_%", "length", "variant"],
             extra={"journeys": d.journeys},
+            names=table_names(app, lang),
         )
 
 
 @journeys.command(help="Hand-overs between owners with their waiting times (s).")
+@lang_option
 @filter_options
 def handovers(
-    db_path: str | None, journey_config: str | None, activity: str, output: str, **flt: Any
+    db_path: str | None,
+    journey_config: str | None,
+    activity: str,
+    output: str,
+    lang: str | None,
+    **flt: Any,
 ) -> None:
     from klantreis.analytics.discovery import handovers as handovers_of
 
@@ -160,10 +179,11 @@ def handovers(
             table = handovers_of(app.events_table(), app.journey, _filter(**flt))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        emit(table.to_pylist(), output)
+        emit(table.to_pylist(), output, names=table_names(app, lang))
 
 
 @journeys.command(help="Promise-kept rates by owner, touchpoint or period; or those at risk.")
+@lang_option
 @store_options
 @click.option(
     "--by",
@@ -187,6 +207,7 @@ def promises(
     now: str | None,
     at_risk: bool,
     output: str,
+    lang: str | None,
 ) -> None:
     from klantreis.analytics import promises as pr
 
@@ -206,10 +227,11 @@ def promises(
                 )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        emit(table.to_pylist(), output)
+        emit(table.to_pylist(), output, names=table_names(app, lang))
 
 
 @journeys.command(help="What conditions cost in scores and contacts, costliest first.")
+@lang_option
 @store_options
 @click.option(
     "--condition",
@@ -235,6 +257,7 @@ def impact(
     rank_by: str,
     now: str | None,
     output: str,
+    lang: str | None,
 ) -> None:
     from klantreis.analytics.conditions import parse_condition
     from klantreis.analytics.impact import impact_ranking
@@ -249,15 +272,17 @@ def impact(
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
+        names = table_names(app, lang)
+        w = names.w if names is not None else Wording("en")
         if output != "table":
-            w = Wording("en")
             emit([{**i.as_dict(), "summary": impact_summary(i, w)} for i in items], output)
         else:
             for item in items:
-                click.echo(impact_summary(item, Wording("en")))
+                click.echo(impact_summary(item, w, names))
 
 
 @journeys.command(help="All events of one journey or one customer, in time order.")
+@lang_option
 @store_options
 @click.option("--journey", "journey_id", help="The journey (order) id.")
 @click.option("--customer", "customer_id", help="The customer id.")
@@ -270,6 +295,7 @@ def timeline(
     customer_id: str | None,
     limit: int,
     output: str,
+    lang: str | None,
 ) -> None:
     from klantreis.analytics.timeline import timeline as timeline_of
 
@@ -282,6 +308,7 @@ def timeline(
             table.to_pylist(),
             output,
             ["occurred_at", "journey_id", "kind", "channel", "owner", "metric", "score", "text"],
+            names=table_names(app, lang),
         )
 
 

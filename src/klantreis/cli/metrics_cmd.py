@@ -17,9 +17,8 @@ import click
 
 from klantreis.cli.options import output_options, settings_from_options, store_options
 
-__all__ = ["TOO_FEW", "format_rows", "register", "run_view"]
+__all__ = ["format_rows", "register", "run_view"]
 
-TOO_FEW = {"nl": "te weinig antwoorden", "en": "too few answers"}
 VIEWS = ("scores", "changes", "matrix", "contacts")
 METRIC_CHOICES = ("nps", "ces", "csat", "stars", "all")
 
@@ -71,42 +70,36 @@ def format_rows(df: Any) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
-def _cell(row: dict[str, Any], col: str, lang: str) -> str:
-    value = row.get(col)
-    too_few_col = (
-        "too_few"
-        if col in ("value", "ci_low", "ci_high", "diff")
-        else (f"{col.split('_')[0]}_too_few" if col.startswith(("nps", "ces")) else "")
-    )
-    if row.get(too_few_col) is True and value is None and col in ("value", "nps", "ces"):
-        return TOO_FEW[lang]
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return ("ja" if value else "nee") if lang == "nl" else ("yes" if value else "no")
-    if isinstance(value, float):
-        return f"{value:.4f}" if col == "p_value" else f"{value:.2f}"
-    return str(value)
-
-
-def _print_table(rows: list[dict[str, Any]], lang: str, title: str, caption: str = "") -> None:
+def _print_table(rows: list[dict[str, Any]], names: Any, title: str, caption: str = "") -> None:
+    """Rows as a table in the names' language: worded headers, names instead of ids, locale
+    numbers; a significant change green when better and red when worse (CES: lower is
+    better), noise uncoloured."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from klantreis.wording.table import change_colour, worded_table
+
     console = Console()
     if not rows:
-        console.print("geen antwoorden" if lang == "nl" else "no answers")
+        console.print(escape(names.w("cli.no_answers")))
         return
-    cols = [c for c in rows[0] if not c.endswith("too_few") and c != "std_error"]
+    columns = [c for c in rows[0] if not c.endswith("too_few") and c != "std_error"]
+    headers, cells = worded_table(rows, names, columns)
     table = Table(title=escape(title), caption=escape(caption) or None)
-    for col in cols:
+    for col, header in zip(columns, headers, strict=True):
         numeric = any(
             isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool) for r in rows
         )
-        table.add_column(escape(col), justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*(escape(_cell(row, c, lang)) for c in cols))
+        table.add_column(escape(header), justify="right" if numeric else "left")
+    for row, line in zip(rows, cells, strict=True):
+        colour = change_colour(row)
+        table.add_row(
+            *(
+                f"[{colour}]{escape(cell)}[/]" if colour and col == "diff" else escape(cell)
+                for col, cell in zip(columns, line, strict=True)
+            )
+        )
     console.print(table)
 
 
@@ -205,11 +198,11 @@ def metrics(
                 )
             )
             return
-        title = {"matrix": "NPS x CES", "contacts": "contacts / 100 journeys"}.get(view, metric)
+        from klantreis.wording import Names, Wording
+
+        names = Names(app.journey, Wording(language))
+        w = names.w
+        title = w(f"cli.title.{view}") if w.has(f"cli.title.{view}") else names.metric(metric)
         level = confidence or app.defaults.confidence
-        caption = (
-            f"{level:.0%} betrouwbaarheidsinterval"
-            if language == "nl"
-            else f"{level:.0%} confidence interval"
-        )
-        _print_table(rows, language if language in TOO_FEW else "en", f"klantreis {title}", caption)
+        caption = w("cli.confidence", level=w.percent(level))
+        _print_table(rows, names, f"klantreis {title}", caption)

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_FORMATS",
     "emit",
+    "lang_option",
     "open_app",
     "output_options",
     "settings_from_options",
     "store_options",
+    "table_names",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,18 +116,24 @@ def emit(
     output: str,
     columns: Sequence[str] | None = None,
     extra: dict[str, Any] | None = None,
+    *,
+    names: Any = None,
 ) -> None:
     """Print rows as an aligned table, JSON (``{**extra, "rows": [...]}``) or CSV.
 
     ``columns`` picks and orders the table's and the CSV's columns (default: all, in the first
     row's order); ``extra`` (totals and the like) heads the table and is part of the JSON, and
-    is left out of the CSV so it stays one rectangle.
+    is left out of the CSV so it stays one rectangle. ``names`` (a
+    :class:`klantreis.wording.Names`, from ``--lang``) words the table: headers, configured
+    names instead of ids, locale numbers; JSON and CSV keep ids and raw values.
     """
     if output == "json":
         body = {**(extra or {}), "rows": list(rows)}
         click.echo(json.dumps(body, default=str, ensure_ascii=False, indent=2))
     elif output == "csv":
         click.echo(_csv_text(rows, columns), nl=False)
+    elif names is not None:
+        _print_worded_table(rows, columns, extra, names)
     else:
         _print_plain_table(rows, columns, extra)
 
@@ -146,6 +154,49 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, default=str, ensure_ascii=False)
     return str(value)
+
+
+def _print_worded_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str] | None,
+    extra: dict[str, Any] | None,
+    names: Any,
+) -> None:
+    from klantreis.wording.table import table_cell, table_header, worded_table
+
+    for key, value in (extra or {}).items():
+        click.echo(f"{table_header(key, names)}: {table_cell(key, value, names)}")
+    if not rows:
+        click.echo(names.w("cli.nothing"))
+        return
+    headers, cells = worded_table(rows, names, list(columns or rows[0].keys()))
+    _echo_aligned(headers, cells)
+
+
+def _echo_aligned(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def lang_option(func: F) -> F:
+    """Add ``--lang nl|en``: a table in that language (worded headers, configured names,
+    locale numbers); without it the table shows the raw columns and ids. The command
+    receives ``lang`` (None when not given)."""
+    return click.option(
+        "--lang",
+        type=click.Choice(["nl", "en"]),
+        default=None,
+        help="Print the table in this language, with names instead of ids.",
+    )(func)
+
+
+def table_names(app: Any, lang: str | None) -> Any:
+    """Names in ``lang`` for :func:`emit`; None (a raw table) when no language is asked."""
+    from klantreis.wording import Names, Wording
+
+    return None if lang is None else Names(app.journey, Wording(lang))
 
 
 def _print_plain_table(

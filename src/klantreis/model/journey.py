@@ -49,8 +49,16 @@ class Stage(_Strict):
 
 class Owner(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_\-]*(:[a-z0-9_\-]+)?$")
+    #: The name people read; ``name_nl``/``name_en`` override it per language (a team such as
+    #: "Magazijn" / "Warehouse"; a partner's brand usually needs only ``name``).
     name: str
+    name_nl: str | None = None
+    name_en: str | None = None
     type: Literal["team", "partner"] = "team"
+
+    def label(self, lang: str = "nl") -> str:
+        """The name in ``lang``: ``name_nl``/``name_en`` when set, else ``name``."""
+        return (self.name_nl if lang == "nl" else self.name_en) or self.name
 
 
 class Touchpoint(_Strict):

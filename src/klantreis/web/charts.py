@@ -27,19 +27,45 @@ def _spec(**parts: Any) -> dict[str, Any]:
 
 
 def index_line(
-    points: list[dict[str, Any]], title: str, value_label: str, date_label: str, base: float = 100.0
+    points: list[dict[str, Any]],
+    title: str,
+    value_label: str,
+    date_label: str,
+    base: float = 100.0,
+    band_label: str = "95%",
 ) -> dict[str, Any]:
-    """The index per day, with a rule at the base value (100)."""
-    rows = [p for p in points if p.get("value") is not None]
+    """The index per day with its interval band and a rule at the base value (100). Days
+    without a value (too few answers) stay in the data so that the line breaks there
+    (``invalid: null``) instead of jumping over the gap."""
+    x = {"field": "day", "type": "temporal", "title": date_label}
+    banded = [p for p in points if p.get("ci_low") is not None and p.get("value") is not None]
     return _spec(
         height=220,
         title=title,
         layer=[
             {
-                "data": {"values": rows},
-                "mark": {"type": "line", "strokeWidth": 2.5, "point": {"size": 18}},
+                "data": {"values": banded},
+                "mark": {"type": "area", "opacity": 0.2, "color": "#1f5fbf"},
                 "encoding": {
-                    "x": {"field": "day", "type": "temporal", "title": date_label},
+                    "x": x,
+                    "y": {"field": "ci_low", "type": "quantitative", "title": value_label},
+                    "y2": {"field": "ci_high"},
+                    "tooltip": [
+                        {"field": "ci_low", "format": ".1f", "title": band_label},
+                        {"field": "ci_high", "format": ".1f", "title": band_label},
+                    ],
+                },
+            },
+            {
+                "data": {"values": points},
+                "mark": {
+                    "type": "line",
+                    "strokeWidth": 2.5,
+                    "point": {"size": 18},
+                    "invalid": None,
+                },
+                "encoding": {
+                    "x": x,
                     "y": {
                         "field": "value",
                         "type": "quantitative",
@@ -54,6 +80,7 @@ def index_line(
                             "format": ".1f",
                             "title": value_label,
                         },
+                        {"field": "n_window", "type": "quantitative", "title": "n"},
                     ],
                 },
             },

@@ -26,6 +26,7 @@ from klantreis.web.envelope import ApiError, ok_response, to_jsonable
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
 from klantreis.web.security import CSRF_COOKIE, Principal
 from klantreis.web.state import web_state
+from klantreis.wording import Names
 
 __all__ = [
     "Filters",
@@ -70,6 +71,16 @@ class PageContext:
     @property
     def sees_personal_data(self) -> bool:
         return self.principal is not None and self.principal.sees_personal_data
+
+    @property
+    def names(self) -> Names:
+        """Names of configured things in the page's language: the journey configuration and
+        the contact taxonomy (without it when it cannot be read: reasons keep their ids)."""
+        try:
+            taxonomy = self.app.contacts.taxonomy
+        except Exception:  # a broken taxonomy file must not take every page down
+            taxonomy = None
+        return Names(self.app.journey, self.t, taxonomy)
 
 
 @dataclass
@@ -163,6 +174,7 @@ def render_html(ctx: PageContext, template: str, **values: Any) -> Response:
         query=dict(request.query_params),
         csrf_token=csrf,
         json_script=json_script,
+        names=ctx.names,
         **values,
     )
     response = HTMLResponse(html)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from klantreis.wording.core import Wording
+from klantreis.wording.names import Names
 
 __all__ = ["impact_summary"]
 
@@ -15,8 +16,10 @@ def _get(obj: Any, name: str) -> Any:
     return obj[name] if isinstance(obj, Mapping) else getattr(obj, name)
 
 
-def impact_summary(effect: Any, w: Wording) -> str:
-    """An :class:`~klantreis.analytics.impact.Impact` (or its ``as_dict()``) in one line."""
+def impact_summary(effect: Any, w: Wording, names: Names | None = None) -> str:
+    """An :class:`~klantreis.analytics.impact.Impact` (or its ``as_dict()``) in one line;
+    with ``names`` the condition is named ("Belofte gebroken: Op tijd bezorgd"), else its
+    id."""
     parts = []
     for metric, c in _get(effect, "metrics").items():
         diff, low, high = _get(c, "diff"), _get(c, "ci_low"), _get(c, "ci_high")
@@ -35,4 +38,6 @@ def impact_summary(effect: Any, w: Wording) -> str:
     if _get(contacts, "diff") is not None:
         parts.append(w("impact.contacts", diff=w.number(_get(contacts, "diff"), 0, signed=True)))
     body = ", ".join(parts) or w("impact.too_few")
-    return w("impact.summary", condition=_get(effect, "condition"), body=body)
+    condition = _get(effect, "condition")
+    named = names.condition(condition) if names is not None else condition
+    return w("impact.summary", condition=named, body=body)

@@ -27,13 +27,9 @@ __all__ = [
 
 
 def condition_label(condition: str, names: Names) -> str:
-    """``broken:op_tijd_bezorgd`` -> "Belofte gebroken: Op tijd bezorgd"."""
-    kind, _, value = condition.partition(":")
-    if kind == "broken":
-        return names.w("warroom.condition.broken", name=names.promise(value))
-    if kind == "kind":
-        return names.w("warroom.condition.kind", name=value)
-    return condition
+    """``broken:op_tijd_bezorgd`` -> "Belofte gebroken: Op tijd bezorgd" (see
+    :meth:`Names.condition`)."""
+    return names.condition(condition)
 
 
 def war_room_headline(room: WarRoom, w: Wording) -> str:

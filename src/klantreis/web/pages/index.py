@@ -6,7 +6,9 @@ Read-only and mobile-first, for every employee. Data from
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 
@@ -15,10 +17,12 @@ from klantreis.analytics.scope import Scope
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer_day
-from klantreis.wording import Names, mover_label, mover_sentence
+from klantreis.wording import Names, Wording, mover_label, mover_sentence
 
 router = APIRouter()
 NAV = NavItem("/", "nav.index", order=10)
+#: Data whose newest event is this many days old or older gets a notice.
+STALE_DAYS = 2
 
 
 def index_scope(ctx: PageContext, params: Filters) -> Scope:
@@ -37,17 +41,19 @@ def _mover(m: dict[str, Any], names: Names) -> dict[str, Any]:
         "n_before": m["n_before"],
         "n_after": m["n_after"],
         "sentence": mover_sentence(m, names),
+        "p_value": m.get("p_value"),
+        "significant": bool(m.get("significant")),
         "driver": m["driver"],
     }
 
 
-def _components(result: dict[str, Any], lang: str) -> dict[str, list[dict[str, Any]]]:
-    label = "label_nl" if lang == "nl" else "label_en"
+def _components(result: dict[str, Any], names: Names) -> dict[str, list[dict[str, Any]]]:
+    """Per dimension: the components with their configured names (``label``) beside ids."""
     return {
         dim: [
             {
                 "key": c["key"],
-                "label": c[label],
+                "label": names(dim, c["key"]),
                 "current": c["current"],
                 "change": c["change"],
                 "share": c["share"],
@@ -59,34 +65,82 @@ def _components(result: dict[str, Any], lang: str) -> dict[str, list[dict[str, A
     }
 
 
+def local_today(zone: str) -> date:
+    """Today in the journey's time zone (what "vandaag" means on the page)."""
+    return datetime.now(ZoneInfo(zone)).date()
+
+
+def freshness(ctx: PageContext, until: str | None) -> dict[str, Any]:
+    """How old the data is: the newest event's day, its age in days, whether that is stale
+    (``STALE_DAYS`` or more), and the word for the index's last day ("vandaag",
+    "gisteren" or its date: never "vandaag" for a day weeks ago)."""
+    zone = ctx.app.journey.timezone
+    today = local_today(zone)
+    newest = newest_answer_day(ctx, answers_only=False)
+    age = None if newest is None else (today - newest).days
+    last = date.fromisoformat(until) if until else None
+    w: Wording = ctx.t
+    if last == today:
+        word = w("index.today")
+    elif last == today - timedelta(days=1):
+        word = w("index.yesterday")
+    else:
+        word = w("index.on_day", day=w.date(last, "d MMM")) if last else w("index.today")
+    return {
+        "newest_day": newest,
+        "age_days": age,
+        "stale": age is not None and age >= STALE_DAYS,
+        "last_day_word": word,
+    }
+
+
 def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
-    """The index now, its change today and over the period, its series and its movers."""
+    """The index now, its change on the last day and over the period (with their tests),
+    its series with the daily interval (days with too few answers are gaps), the base
+    period, how fresh the data is, and its movers."""
     result = cx_index(
         ctx.events(),
         ctx.app.journey,
         filters=index_scope(ctx, params),
         cache=ctx.app.index_cache(),
+        min_answers=ctx.app.defaults.min_answers,
     ).to_dict()
     movers = result.get("movers") or {}
-    names = Names(ctx.app.journey, ctx.t)
+    names = ctx.names
     return {
         "empty": result["empty"],
         "current": result["current"],
         "change_today": result["change_today"],
+        "change_today_p": result["change_today_p"],
+        "change_today_significant": result["change_today_significant"],
         "change_period": result["change_period"],
+        "change_period_p": result["change_period_p"],
+        "change_period_significant": result["change_period_significant"],
         "since": result["since"],
         "until": result["until"],
         "base": result["base"],
         "base_score": result["base_score"],
         "n_answers": result["n_answers"],
+        "min_answers": result["min_answers"],
         "smoothing_days": result["smoothing_days"],
-        "series": [{"day": p["day"], "value": p["value"], "n": p["n"]} for p in result["series"]],
+        "freshness": freshness(ctx, result["until"]),
+        "series": [
+            {
+                "day": p["day"],
+                "value": p["value"],
+                "ci_low": p["ci_low"],
+                "ci_high": p["ci_high"],
+                "n": p["n"],
+                "n_window": p["n_window"],
+            }
+            for p in result["series"]
+        ],
         "movers": {
             "window_days": movers.get("window_days"),
             "total_change": movers.get("total_change"),
             "top": [_mover(m, names) for m in movers.get("top", [])],
         },
-        "components": _components(result, ctx.lang),
+        "components": _components(result, names),
         "options": filter_options(ctx),
     }
 
@@ -94,7 +148,11 @@ def index_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
 def index_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
     return {
         "index": charts.index_line(
-            data["series"], ctx.t("index.chart_title"), ctx.t("index.value"), ctx.t("date")
+            data["series"],
+            ctx.t("index.chart_title"),
+            ctx.t("index.value"),
+            ctx.t("date"),
+            band_label=ctx.t("index.band"),
         )
     }
 

@@ -67,6 +67,27 @@ class _Query:
         before = self.scope.previous()
         return (None, None) if before is None else before.bounds(self.journey.timezone)
 
+    def previous_coverage(self) -> dict[str, Any] | None:
+        """The previous period's length in days and how many of them hold answers (None for
+        ``all``, which has no previous period): a comparison with a period that holds only
+        part of its days is flagged on the page ("vorige periode: 29 van 30 dagen")."""
+        before = self.scope.previous()
+        if before is None:
+            return None
+        first, last = before.days()
+        assert first is not None and last is not None
+        since, until = before.bounds(self.journey.timezone)
+        per_day = self.summarize([], since, until, period="day")
+        with_data = int(per_day["period"].nunique()) if not per_day.empty else 0
+        days = (last - first).days + 1
+        return {
+            "first_day": first,
+            "last_day": last,
+            "days": days,
+            "days_with_data": with_data,
+            "partial": with_data < days,
+        }
+
     def window(self) -> dict[str, Any]:
         """The first and last local day of the window (inclusive; first None for ``all``)."""
         first, last = self.scope.days()
@@ -149,14 +170,14 @@ def _by_key(per_metric: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]
 def _labelled(
     ctx: PageContext, dim: str, rows: list[dict[str, Any]], key: str = "key"
 ) -> list[dict[str, Any]]:
-    """Add the display name of touchpoints and stages in the page's language."""
+    """Add ``label``: the name of the group in the page's language (configured names of
+    touchpoints, stages, owners; worded channels and segments); the id stays in ``key``."""
+    names = ctx.names
     for row in rows:
         value = row.get(key)
-        row["label"] = (
-            ctx.app.journey.label(dim, value, ctx.lang)
-            if dim in ("touchpoint", "stage") and value
-            else value
-        )
+        row["label"] = names(dim, value) if value is not None else None
+        if "stage" in row and key != "stage":
+            row["stage_label"] = names("stage", row["stage"]) if row["stage"] else None
     return rows
 
 
@@ -199,6 +220,7 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         "since": q.since,
         "until": q.until,
         "previous": list(q.previous()),
+        "previous_coverage": q.previous_coverage(),
         "window": q.window(),
         "grain": grain,
         "confidence": q.confidence,

@@ -16,6 +16,7 @@ from klantreis.analytics.scope import predicates
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.web.state import web_state
+from klantreis.wording import Names
 
 router = APIRouter()
 NAV = NavItem("/verbatims", "nav.verbatims", order=40)
@@ -135,6 +136,8 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
             mask_record({**r, "journey_id": None, "event_id": handles.of(r["event_id"])})
             for r in page
         ]
+    names = ctx.names
+    page = [_worded(r, names) for r in page]
     return {
         "total": total,
         "total_capped": capped,
@@ -142,8 +145,23 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
         "limit": params.limit,
         "masked": not ctx.sees_personal_data,
         "comments": page,
+        "drill_down": {
+            dim: {"key": value, "label": names(dim, value)}
+            for dim in ("touchpoint", "owner", "metric")
+            if (value := getattr(params, dim))
+        },
         "options": filter_options(ctx),
     }
+
+
+def _worded(row: dict[str, Any], names: Names) -> dict[str, Any]:
+    """A comment with ``*_label`` fields in the reader's language beside its ids."""
+    out = dict(row)
+    for dim in ("touchpoint", "channel", "owner"):
+        out[f"{dim}_label"] = names(dim, row[dim]) if row.get(dim) else None
+    metric = row.get("metric")
+    out["score_label"] = names.score(metric, row.get("score")) if metric else None
+    return out
 
 
 register_page(

@@ -1,0 +1,102 @@
+"""Tables a person reads in a terminal (the CLI's read commands with ``--lang``): worded
+column headers, names of configured things instead of ids, locale numbers, "ja"/"nee", test
+names, and the colour of a change (green better, red worse, only when significant; CES
+lower is better). JSON and CSV keep the ids and raw numbers; only tables are worded.
+
+>>> from klantreis.app import default_journey_config
+>>> from klantreis.wording.core import Wording
+>>> names = Names(default_journey_config(), Wording("nl"))
+>>> headers, rows = worded_table(
+...     [{"owner": "carrier:vlotbezorgd", "metric": "ces", "n": 1240, "value": 3.456}], names
+... )
+>>> headers, rows
+(['Eigenaar', 'Maat', 'n', 'Waarde'], [['VlotBezorgd', 'CES', '1.240', '3,46']])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from klantreis.wording.names import Names
+from klantreis.wording.stats import test_label
+
+__all__ = ["change_colour", "table_cell", "table_header", "worded_table"]
+
+#: Columns whose values are ids of configured things, and the dimension that names them.
+NAMED_COLUMNS = {
+    "touchpoint": "touchpoint",
+    "stage": "stage",
+    "owner": "owner",
+    "from_owner": "owner",
+    "to_owner": "owner",
+    "group": "owner",
+    "channel": "channel",
+    "metric": "metric",
+    "segment": "segment",
+    "attrs.segment": "segment",
+    "kind": "kind",
+    "promise_id": "promise",
+    "condition": "condition",
+    "reason": "reason",
+}
+#: Columns shown with this many decimals (others: 2 for fractions, 0 for whole numbers).
+DECIMALS = {"p_value": 4, "n": 0, "n_previous": 0, "contacts": 0, "journeys": 0}
+
+
+def table_header(column: str, names: Names) -> str:
+    """``ci_low`` -> "Ondergrens"; a column without a catalogue word keeps its name."""
+    key = f"col.{column}"
+    return names.w(key) if names.w.has(key) else column
+
+
+def table_cell(column: str, value: Any, names: Names, too_few: bool = False) -> str:
+    """One value as a person reads it, in the names' language."""
+    w = names.w
+    if value is None:
+        return w("scores.too_few") if too_few else "–"
+    if isinstance(value, bool):
+        return w("word.yes") if value else w("word.no")
+    if column == "test":
+        return test_label(str(value), w)
+    if isinstance(value, list):
+        return " > ".join(str(v) for v in value)
+    if column in NAMED_COLUMNS and isinstance(value, str):
+        return names(NAMED_COLUMNS[column], value)
+    if isinstance(value, int):
+        return w.number(value, 0)
+    if isinstance(value, float):
+        digits = DECIMALS.get(column, 0 if value.is_integer() and column.endswith("_n") else 2)
+        return w.number(value, digits)
+    return str(value)
+
+
+def _too_few(row: Mapping[str, Any], column: str) -> bool:
+    if column in ("value", "ci_low", "ci_high", "diff"):
+        return row.get("too_few") is True
+    prefix = column.split("_")[0]
+    return column in ("nps", "ces") and row.get(f"{prefix}_too_few") is True
+
+
+def change_colour(row: Mapping[str, Any]) -> str | None:
+    """ "green" or "red" for the ``diff`` of a significant change (CES: lower is better),
+    None for noise or no change."""
+    diff = row.get("diff")
+    if not row.get("significant") or not isinstance(diff, int | float) or diff == 0:
+        return None
+    better = diff < 0 if row.get("metric") == "ces" else diff > 0
+    return "green" if better else "red"
+
+
+def worded_table(
+    rows: Sequence[Mapping[str, Any]], names: Names, columns: Sequence[str] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of ``rows`` (``columns`` or the first row's keys, without the
+    ``too_few`` flags and standard errors they are shown through)."""
+    if columns is None:
+        columns = [
+            c for c in (rows[0] if rows else {}) if not c.endswith("too_few") and c != "std_error"
+        ]
+    headers = [table_header(c, names) for c in columns]
+    cells = [[table_cell(c, r.get(c), names, _too_few(r, c)) for c in columns] for r in rows]
+    return headers, cells
