@@ -21,5 +21,5 @@ def test_holdout_training_reports_both_models() -> None:
     seen: set[str] = set()
     texts, labels = generate("short", 5)
     model, report = train_with_holdout(texts, labels, progress=lambda s, d: seen.add(s))
-    assert {s.split(":")[0] for s in seen} == {"held-out model", "final model"}
+    assert {s.split("/")[0] for s in seen} == {"held_out", "final"}
     assert model.augment_share == 0.5 and report.n > 0

@@ -125,10 +125,17 @@ def _print_report(report: Any, confusion: bool) -> None:
 
 
 @contextmanager
+def _stage_label(stage: str) -> str:
+    """``held_out/<stage>`` or ``final/<stage>`` (the classifier's keys) for people."""
+    model, _, step = stage.partition("/")
+    which = {"held_out": "held-out model", "final": "final model"}.get(model, model)
+    return f"{which}: {step}" if step else which
+
+
 def _training_progress(enabled: bool) -> Iterator[Any]:
     """A rich bar per training stage on a terminal; otherwise one log line per stage."""
     if not (enabled and sys.stderr.isatty()):
-        yield lambda stage, done: log.info("training: %s %.0f%%", stage, 100 * done)
+        yield lambda stage, done: log.info("training: %s %.0f%%", _stage_label(stage), 100 * done)
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -139,7 +146,7 @@ def _training_progress(enabled: bool) -> Iterator[Any]:
 
         def advance(stage: str, done: float) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=1.0)
+                tasks[stage] = bar.add_task(_stage_label(stage), total=1.0)
             bar.update(tasks[stage], completed=done)
 
         yield advance

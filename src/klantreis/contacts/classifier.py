@@ -592,12 +592,12 @@ def train_with_holdout(
         )
 
     held = model().fit(
-        x_tr + ex_x, y_tr + ex_y, lambda stage, done: report_to(f"held-out model: {stage}", done)
+        x_tr + ex_x, y_tr + ex_y, lambda stage, done: report_to(f"held_out/{stage}", done)
     )
     report = evaluate(held, x_te, y_te)
     final = model().fit(
         list(texts) + ex_x,
         list(labels) + ex_y,
-        lambda stage, done: report_to(f"final model: {stage}", done),
+        lambda stage, done: report_to(f"final/{stage}", done),
     )
     return final, report

@@ -62,7 +62,8 @@ class Names:
             "condition": self.condition,
         }.get(dimension)
         if named is not None:
-            return named(key)
+            worded: str = named(key)
+            return worded
         if dimension in ("touchpoint", "stage"):
             return self.journey.label(dimension, key, self.w.lang)
         return key
