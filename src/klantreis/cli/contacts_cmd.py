@@ -124,7 +124,6 @@ def _print_report(report: Any, confusion: bool) -> None:
             click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
 
 
-@contextmanager
 def _stage_label(stage: str) -> str:
     """``held_out/<stage>`` or ``final/<stage>`` (the classifier's keys) for people."""
     model, _, step = stage.partition("/")
@@ -132,6 +131,7 @@ def _stage_label(stage: str) -> str:
     return f"{which}: {step}" if step else which
 
 
+@contextmanager
 def _training_progress(enabled: bool) -> Iterator[Any]:
     """A rich bar per training stage on a terminal; otherwise one log line per stage."""
     if not (enabled and sys.stderr.isatty()):

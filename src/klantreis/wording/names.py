@@ -65,7 +65,7 @@ class Names:
             worded: str = named(key)
             return worded
         if dimension in ("touchpoint", "stage"):
-            return self.journey.label(dimension, key, self.w.lang)
+            return str(self.journey.label(dimension, key, self.w.lang))
         return key
 
     def owner(self, owner_id: str) -> str:
