@@ -66,7 +66,7 @@ class Names:
             return worded
         if dimension in ("touchpoint", "stage"):
             return str(self.journey.label(dimension, key, self.w.lang))
-        return key
+        return str(key)
 
     def owner(self, owner_id: str) -> str:
         found = next((o for o in self.journey.owners if o.id == owner_id), None)
