@@ -12,7 +12,7 @@ App.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +82,26 @@ class App:
         )
         self.contacts = ContactsContext(settings.db_path, contacts_taxonomy, contacts_models)
         self.caches = Caches(self.store.version)
+        #: The store this App reads a snapshot of (see :meth:`reader`); None: the store itself.
+        self.snapshot_of: str | None = None
+
+    @classmethod
+    def reader(cls, settings: Settings, read_only: bool = False, **kw: Any) -> App:
+        """An App for reading: on the store itself when it is free; when a running
+        ``klantreis serve`` holds it, read-only on a snapshot the server makes now (see
+        :mod:`klantreis.live`; the snapshot is as of this call, ``snapshot_of`` names the
+        store). A lock held by anything else raises ``StoreLockedError`` (one line)."""
+        from klantreis.live import LiveClient
+        from klantreis.store import StoreLockedError
+
+        try:
+            return cls(settings, read_only, **kw)
+        except StoreLockedError as exc:
+            snapshot = LiveClient.for_locked(exc).snapshot()
+        copy = replace(settings, db_path=str(snapshot), explicit=settings.explicit | {"db_path"})
+        app = cls(copy, True, **kw)
+        app.snapshot_of = settings.db_path
+        return app
 
     @staticmethod
     def load_journey(settings: Settings) -> JourneyConfig:
@@ -202,11 +222,13 @@ class App:
 
 
 def open_app(path: str | Path = "klantreis.duckdb", **settings: Any) -> App:
-    """Open (or create) a store for use from Python or a notebook.
+    """Open (or create) a store for use from Python or a notebook. While ``klantreis serve``
+    holds the store, the App reads a snapshot made by the server now (``app.snapshot_of``
+    is then the store's path; open again for newer data); see :meth:`App.reader`.
 
     >>> app = open_app(":memory:")
     >>> app.store.count()
     0
     >>> app.close()
     """
-    return App(Settings.load(db_path=str(path), **settings))
+    return App.reader(Settings.load(db_path=str(path), **settings))

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("wording",),  # every word a person reads; phrases what the layers below return
     ("contacts",),  # reasons, classifier, war room; stores labels through ingest
     ("ingest",),  # every way in
+    ("live",),  # a running server's discovery file, admin client and snapshots
     ("analytics", "export", "access"),  # portable Ibis; every way out; accounts and masking
     ("store",),  # where events live
     ("model",),  # what an event is

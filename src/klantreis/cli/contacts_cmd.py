@@ -41,7 +41,10 @@ def _app(
     from klantreis.app import App
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
-    with App(settings, read_only, contacts_taxonomy=taxonomy, contacts_models=models) as app:
+    kw: dict[str, Any] = {"contacts_taxonomy": taxonomy, "contacts_models": models}
+    # a reading command reads a snapshot while `klantreis serve` holds the store
+    opened = App.reader(settings, True, **kw) if read_only else App(settings, **kw)
+    with opened as app:
         _checked(app.contacts)
         yield app
 

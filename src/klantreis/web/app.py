@@ -6,8 +6,8 @@ import asyncio
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import jinja2
@@ -33,6 +33,7 @@ CORE_ROUTERS = [
     "klantreis.web.routes.ingest",
     "klantreis.web.routes.assets",
     "klantreis.web.routes.admin",
+    "klantreis.web.routes.live",
 ]
 
 
@@ -236,4 +237,25 @@ def serve(settings: Settings, access_log: bool = False, **uvicorn_options: Any) 
         api = create_app(app)
         warm_up(app)
         asgi, options = server_config(api, settings, access_log, **uvicorn_options)
-        uvicorn.run(asgi, **options)
+        with announced(api, app, options["host"], options["port"]):
+            uvicorn.run(asgi, **options)
+
+
+@contextmanager
+def announced(api: FastAPI, app: App, host: str, port: int) -> Iterator[None]:
+    """Tell other processes on this machine that this server holds ``app``'s store (the
+    discovery file of :mod:`klantreis.live`) while the block runs; an in-memory store is not
+    announced."""
+    from klantreis.live import Snapshots, announce, withdraw
+    from klantreis.web.routes.live import LocalAccess
+
+    if app.settings.db_file is None:
+        yield
+        return
+    local_host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+    info = announce(app.settings.db_path, f"http://{local_host}:{port}")
+    api.state.local = LocalAccess(info.secret, Snapshots(app.store))
+    try:
+        yield
+    finally:
+        withdraw(info)
