@@ -6,8 +6,8 @@ import asyncio
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import jinja2
@@ -237,25 +237,32 @@ def serve(settings: Settings, access_log: bool = False, **uvicorn_options: Any) 
         api = create_app(app)
         warm_up(app)
         asgi, options = server_config(api, settings, access_log, **uvicorn_options)
-        with announced(api, app, options["host"], options["port"]):
-            uvicorn.run(asgi, **options)
+        announce_while_serving(api, app, options["host"], options["port"])
+        uvicorn.run(asgi, **options)
 
 
-@contextmanager
-def announced(api: FastAPI, app: App, host: str, port: int) -> Iterator[None]:
+def announce_while_serving(api: FastAPI, app: App, host: str, port: int) -> None:
     """Tell other processes on this machine that this server holds ``app``'s store (the
-    discovery file of :mod:`klantreis.live`) while the block runs; an in-memory store is not
-    announced."""
+    discovery file of :mod:`klantreis.live`) from the start of ``api``'s lifespan to its
+    end. In the lifespan, not around ``uvicorn.run``: uvicorn re-raises SIGTERM after its
+    shutdown, which ends the process before code after ``run`` would. An in-memory store is
+    not announced."""
     from klantreis.live import Snapshots, announce, withdraw
     from klantreis.web.routes.live import LocalAccess
 
     if app.settings.db_file is None:
-        yield
         return
     local_host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
-    info = announce(app.settings.db_path, f"http://{local_host}:{port}")
-    api.state.local = LocalAccess(info.secret, Snapshots(app.store))
-    try:
-        yield
-    finally:
-        withdraw(info)
+    inner = api.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi: Any) -> AsyncIterator[Any]:
+        async with inner(asgi) as state:
+            info = announce(app.settings.db_path, f"http://{local_host}:{port}")
+            api.state.local = LocalAccess(info.secret, Snapshots(app.store))
+            try:
+                yield state
+            finally:
+                withdraw(info)
+
+    api.router.lifespan_context = lifespan
