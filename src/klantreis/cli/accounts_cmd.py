@@ -2,8 +2,9 @@
 :mod:`klantreis.access.accounts`. ``user list`` and ``token list`` print a table (tab-separated)
 by default, or ``--format json|csv``.
 
-While ``klantreis serve`` holds the store, a change goes to that server's admin API
-(:mod:`klantreis.live`) and a list reads the server's snapshot: the commands work the same.
+While ``klantreis serve`` holds the store, every one of them goes to that server's admin API
+(:mod:`klantreis.live`, with the local secret of its discovery file): the commands work the
+same.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def _change(
     here: Callable[[App], T],
     via_server: Callable[[LiveClient], T],
 ) -> T:
-    """Run an account change on the store (``here``), or through the running server that
-    holds it (``via_server``); refusals of either are one-line errors."""
+    """Run an account change or look-up on the store (``here``), or through the running
+    server that holds it (``via_server``); refusals of either are one-line errors."""
     from klantreis.access.accounts import AccountError
     from klantreis.live import LiveClient, LiveError
     from klantreis.store import StoreLockedError
@@ -47,13 +48,6 @@ def _change(
         return via_server(client)
     except LiveError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _ensure_schema(app: App) -> None:
-    from klantreis.access.accounts import ensure_schema
-
-    if not app.store.read_only:  # a snapshot of a running server's store has it already
-        ensure_schema(app.store)
 
 
 @click.group(help="Manage users of the dashboard.")
@@ -127,14 +121,19 @@ def user_add(
 @store_options
 @output_options
 def user_list(db_path: str | None, journey_config: str | None, output: str) -> None:
-    from klantreis.access.accounts import list_users
+    from klantreis.access.accounts import ensure_schema, list_users
 
-    with open_app(db_path, journey_config) as app:
-        _ensure_schema(app)
-        rows = [
-            {"name": u.name, "role": u.role, "state": "disabled" if u.disabled else "active"}
-            for u in list_users(app.store)
+    def here(app: App) -> list[dict[str, Any]]:
+        ensure_schema(app.store)
+        return [
+            {"name": u.name, "role": u.role, "disabled": u.disabled} for u in list_users(app.store)
         ]
+
+    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/admin/users"))
+    rows = [
+        {"name": u["name"], "role": u["role"], "state": "disabled" if u["disabled"] else "active"}
+        for u in found
+    ]
     if output != "table":
         emit(rows, output, ["name", "role", "state"])
         return
@@ -281,23 +280,26 @@ def _when(value: object) -> str:
 @store_options
 @output_options
 def token_list(active: bool, db_path: str | None, journey_config: str | None, output: str) -> None:
-    from klantreis.access.accounts import list_tokens
+    from klantreis.access.accounts import ensure_schema, list_tokens
 
-    with open_app(db_path, journey_config) as app:
-        _ensure_schema(app)
-        found = list_tokens(app.store, include_revoked=not active)
+    def here(app: App) -> list[dict[str, Any]]:
+        ensure_schema(app.store)
+        return [t.to_dict() for t in list_tokens(app.store)]
+
+    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/admin/tokens"))
     rows = [
         {
-            "id": t.token_id,
-            "name": t.name,
-            "scopes": ",".join(t.scopes),
-            "user": t.user or "-",
-            "state": t.state,
-            "created": _when(t.created_at),
-            "expires": _when(t.expires_at),
-            "last_used": _when(t.last_used_at),
+            "id": t["id"],
+            "name": t["name"],
+            "scopes": ",".join(t["scopes"]),
+            "user": t["user"] or "-",
+            "state": t["state"],
+            "created": _when(t["created_at"]),
+            "expires": _when(t["expires_at"]),
+            "last_used": _when(t["last_used_at"]),
         }
         for t in found
+        if not (active and t["revoked_at"])
     ]
     if output != "table":
         emit(rows, output, list(_TOKEN_COLUMNS))

@@ -160,6 +160,18 @@ def revoke_token(
     return ok_response(info.to_dict())
 
 
+@router.get("/api/v1/admin/users", summary="Users with role and state (for `user list`)")
+def list_users(app: AdminApp) -> Response:
+    found = accounts.list_users(app.store)
+    return ok_response([{"name": u.name, "role": u.role, "disabled": u.disabled} for u in found])
+
+
+@router.get("/api/v1/admin/tokens", summary="API tokens without secrets (for `token list`)")
+def list_tokens(app: AdminApp, request: Request) -> Response:
+    web_state(request).security.flush_token_use(force=True)
+    return ok_response([t.to_dict() for t in accounts.list_tokens(app.store)])
+
+
 @router.post("/api/v1/local/snapshot", summary="A current read-only copy of the store")
 def snapshot(local: Annotated[LocalAccess, Depends(local_only)]) -> Response:
     return ok_response({"path": str(local.snapshots.fresh())})
