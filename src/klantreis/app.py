@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from klantreis.app_api import AnalysesMixin
 from klantreis.caches import Caches
 from klantreis.contacts.context import ContactsContext
 from klantreis.model.journey import JourneyConfig, load_journey_config, parse_journey_config
@@ -56,13 +57,21 @@ class MetricDefaults:
         )
 
 
-class App:
+class App(AnalysesMixin):
     """Settings, the journey configuration, the event store, the metric defaults, the
     contacts context and the caches, built explicitly.
 
     ``contacts_taxonomy``/``contacts_models`` choose another taxonomy file or model folder
     (the CLI's ``--taxonomy``/``--models``); by default the built-in taxonomy and
-    ``models/contacts`` next to the store."""
+    ``models/contacts`` next to the store.
+
+    The analyses the commands run are methods too (from
+    :class:`~klantreis.app_api.AnalysesMixin`): ``dfg``, ``variants``, ``handovers``,
+    ``promises``, ``promises_at_risk``, ``impact``, ``timeline``, ``classify``,
+    ``contacts_per_100_orders``, ``contact_report`` and ``war_room``, besides ``scores``,
+    ``score_changes``, ``nps_ces_matrix`` and ``cx_index`` here."""
+
+    defaults: MetricDefaults
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("web",),  # pages, JSON API, HTML error pages
     ("demo",),  # generates the demo webshop and ingests it into an App
     ("app",),  # App(settings): store, journey, contexts, caches
+    ("app_api",),  # the App's analyses (a mixin): thin delegates to analytics and contacts
     ("wording",),  # every word a person reads; phrases what the layers below return
     ("contacts",),  # reasons, classifier, war room; stores labels through ingest
     ("ingest",),  # every way in
