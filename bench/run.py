@@ -15,7 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ["ingest", "metrics", "journeys", "index", "web", "classifier", "generate", "export"]
+AREAS = [
+    "ingest",
+    "metrics",
+    "journeys",
+    "index",
+    "web",
+    "classifier",
+    "generate",
+    "export",
+    "text",
+]
 
 
 def machine() -> str:

@@ -35,3 +35,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """Tests hash at a low scrypt cost (production: N=2^17, see accounts.SCRYPT_COST);
+    tests/web/test_accounts.py checks the real cost and the re-hash on login."""
+    from klantreis.access import accounts
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(accounts.SCRYPT_COST, "n", 2**10)
+        yield

@@ -8,6 +8,10 @@ Text is escaped, and characters XML 1.0 forbids are replaced by U+FFFD, so the f
 XML whatever customers typed.
 
 CSV: every event column (journeys first ordered by journey and time), time stamps ISO-8601 UTC.
+Spreadsheet-safe by default: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return gets a leading ``'`` so spreadsheet programs show it instead of running it as
+a formula (``=HYPERLINK(...)`` in a customer comment); ``spreadsheet_safe=False`` writes the
+text unchanged for tools that read CSV as data.
 
 Both are written in batches, so the log never has to fit in memory at once. On DuckDB the text
 is built in SQL and streamed as Arrow batches straight to the file (one ordered query per range
@@ -39,7 +43,15 @@ import pyarrow.compute as pc
 
 from klantreis.model.events import EVENT_COLUMNS
 
-__all__ = ["ExportResult", "export_csv", "export_log", "export_xes", "xes_escape"]
+__all__ = [
+    "FORMULA_STARTS",
+    "ExportResult",
+    "defuse_cell",
+    "export_csv",
+    "export_log",
+    "export_xes",
+    "xes_escape",
+]
 
 Format = Literal["xes", "csv"]
 
@@ -192,13 +204,28 @@ def export_csv(
     *,
     rows_per_query: int = ROWS_PER_QUERY,
     batch_rows: int = BATCH_ROWS,
+    spreadsheet_safe: bool = True,
 ) -> ExportResult:
     """Write every event as one CSV row (header: the event columns); see :func:`export_xes`
-    for the parameters."""
+    for the parameters. ``spreadsheet_safe``: text cells that a spreadsheet would run as a
+    formula get a leading ``'`` (see the module notes)."""
     source = _duckdb_source(events)
     if source is None:
-        return _portable_csv(events, out, batch_journeys)
-    return _duckdb_csv(*source, out, batch_rows, rows_per_query)
+        return _portable_csv(events, out, batch_journeys, spreadsheet_safe)
+    return _duckdb_csv(*source, out, batch_rows, rows_per_query, spreadsheet_safe)
+
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_cell(value: str) -> str:
+    """``value`` with a leading ``'`` when a spreadsheet would read it as a formula.
+
+    >>> defuse_cell("=1+2"), defuse_cell("ok")
+    ("'=1+2", 'ok')
+    """
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 # -- DuckDB path: the XML and CSV text is built in SQL ---------------------------------------
@@ -338,7 +365,13 @@ def _sql_csv_field(expr: str) -> str:
     )
 
 
-def _csv_query(source_sql: str, where: str) -> str:
+def _sql_defused(expr: str) -> str:
+    """SQL for :func:`defuse_cell`."""
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    return f"CASE WHEN left({expr}, 1) IN ({starts}) THEN chr(39) || {expr} ELSE {expr} END"
+
+
+def _csv_query(source_sql: str, where: str, spreadsheet_safe: bool = True) -> str:
     """The events matching ``where``, in order, as CSV lines."""
     fields = []
     for name in EVENT_COLUMNS:
@@ -347,7 +380,7 @@ def _csv_query(source_sql: str, where: str) -> str:
         elif name == "score":
             fields.append("coalesce(CAST(score AS VARCHAR), '')")
         else:
-            fields.append(_sql_csv_field(name))
+            fields.append(_sql_csv_field(_sql_defused(name) if spreadsheet_safe else name))
     line = "concat(concat_ws(',', " + ", ".join(fields) + "), chr(10))"
     cols = ", ".join(EVENT_COLUMNS)
     return (
@@ -513,14 +546,19 @@ def _duckdb_xes(
 
 
 def _duckdb_csv(
-    con: Any, source_sql: str, out: TextIO, batch_rows: int, rows_per_query: int
+    con: Any,
+    source_sql: str,
+    out: TextIO,
+    batch_rows: int,
+    rows_per_query: int,
+    spreadsheet_safe: bool = True,
 ) -> ExportResult:
     out.write(",".join(EVENT_COLUMNS) + "\n")
     sink = _sink(out)
     n = journeys = 0
     last = pa.nulls(1, pa.string())
     ranges = _journey_ranges(con, source_sql, rows_per_query)
-    queries = [_csv_query(source_sql, c) for c in [*ranges, "journey_id IS NULL"]]
+    queries = [_csv_query(source_sql, c, spreadsheet_safe) for c in [*ranges, "journey_id IS NULL"]]
     for batch in _stream(con, queries, batch_rows):
         ids = batch.column("_journey")
         journeys += pc.sum(_new_keys(ids, last)).as_py() or 0
@@ -557,8 +595,11 @@ def _portable_xes(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -
     return ExportResult(n, traces, skipped)
 
 
-def _portable_csv(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -> ExportResult:
+def _portable_csv(
+    events: ir.Table, out: TextIO, batch_journeys: int = 20_000, spreadsheet_safe: bool = True
+) -> ExportResult:
     writer = csv.writer(out, lineterminator="\n")
+    text_columns = [c for c in EVENT_COLUMNS if c not in ("occurred_at", "score")]
     writer.writerow(list(EVENT_COLUMNS))
     n = 0
     journeys: set[str] = set()
@@ -567,14 +608,23 @@ def _portable_csv(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -
             row["occurred_at"] = _iso(row["occurred_at"])
             if row["journey_id"] is not None:
                 journeys.add(row["journey_id"])
+            if spreadsheet_safe:
+                for c in text_columns:
+                    if isinstance(row[c], str):
+                        row[c] = defuse_cell(row[c])
             writer.writerow(["" if row[c] is None else row[c] for c in EVENT_COLUMNS])
             n += 1
     return ExportResult(n, len(journeys), 0)
 
 
-def export_log(events: ir.Table, path: str | Path, fmt: Format = "xes") -> ExportResult:
-    """Export to a file; ``fmt`` is ``xes`` or ``csv``."""
+def export_log(
+    events: ir.Table, path: str | Path, fmt: Format = "xes", *, spreadsheet_safe: bool = True
+) -> ExportResult:
+    """Export to a file; ``fmt`` is ``xes`` or ``csv`` (``spreadsheet_safe``: see
+    :func:`export_csv`)."""
     if fmt not in ("xes", "csv"):
         raise ValueError(f"format must be xes or csv, not {fmt!r}")
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        return export_xes(events, fh) if fmt == "xes" else export_csv(events, fh)
+        if fmt == "xes":
+            return export_xes(events, fh)
+        return export_csv(events, fh, spreadsheet_safe=spreadsheet_safe)

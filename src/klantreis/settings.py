@@ -16,10 +16,11 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError"]
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "weak_key_reason"]
 
 
 class SettingsError(ValueError):
@@ -64,6 +65,18 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Key that signs sessions and CSRF tokens. Required outside demo mode.",
         secret=True,
+    ),
+    Setting(
+        "secure_cookies",
+        bool,
+        False,
+        "Always mark session and CSRF cookies Secure (HTTPS only); set it behind a TLS proxy.",
+    ),
+    Setting(
+        "session_idle_minutes",
+        int,
+        120,
+        "A web session unused this many minutes ends (0: only the 14-day limit).",
     ),
     Setting("host", str, "127.0.0.1", "Address the web server listens on."),
     Setting("port", int, 8000, "Port the web server listens on."),
@@ -110,6 +123,33 @@ def _default(name: str) -> Any:
     return _BY_NAME[name].default
 
 
+MIN_SECRET_CHARS = 16
+MIN_SECRET_DISTINCT = 8
+
+
+def weak_key_reason(key: str) -> str | None:
+    """Why ``key`` is too weak to sign sessions, or ``None``: shorter than 16 characters,
+    fewer than 8 different characters, a repeated piece (``abcabc...``) or a string
+    of mostly consecutive characters (``0123...``, ``abcd...``).
+
+    >>> weak_key_reason("abcdefgh" * 3)
+    'is a repeated or consecutive string'
+    >>> weak_key_reason("f3a9c1e07b5d2846aa31") is None
+    True
+    """
+    if len(key) < MIN_SECRET_CHARS:
+        return f"must be at least {MIN_SECRET_CHARS} characters"
+    if len(set(key)) < MIN_SECRET_DISTINCT:
+        return f"must have at least {MIN_SECRET_DISTINCT} different characters"
+    repeated = any(
+        len(key) % n == 0 and key == key[:n] * (len(key) // n) for n in range(1, len(key) // 2 + 1)
+    )
+    steps = [ord(b) - ord(a) for a, b in pairwise(key)]
+    if repeated or max(steps.count(1), steps.count(-1)) >= 0.75 * len(steps):
+        return "is a repeated or consecutive string"
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Explicit, immutable settings. Build with ``Settings.load(...)``.
@@ -125,6 +165,8 @@ class Settings:
     language: str = _default("language")
     demo_mode: bool = _default("demo_mode")
     secret_key: str = field(default=_default("secret_key"), repr=False)
+    secure_cookies: bool = _default("secure_cookies")
+    session_idle_minutes: int = _default("session_idle_minutes")
     host: str = _default("host")
     port: int = _default("port")
     ingest_batch_rows: int = _default("ingest_batch_rows")
@@ -159,8 +201,9 @@ class Settings:
     def require_secret_key(self) -> str:
         """The secret key; generated only in demo mode, otherwise it must be set."""
         if self.secret_key:
-            if len(self.secret_key) < 16:
-                raise SettingsError("secret_key must be at least 16 characters")
+            weak = weak_key_reason(self.secret_key)
+            if weak and not (self.demo_mode and len(self.secret_key) >= MIN_SECRET_CHARS):
+                raise SettingsError(f"secret_key {weak}: use e.g. `openssl rand -hex 32`")
             return self.secret_key
         if self.demo_mode:
             return secrets.token_urlsafe(32)

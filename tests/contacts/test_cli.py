@@ -112,11 +112,14 @@ def test_train_and_evaluate_read_named_columns_and_show_progress(tmp_path: Path)
     code, out = run("contacts", "train", *common)
     assert code == 1 and "needs the columns text,label" in out
     named = ["--text-column", "bericht", "--label-column", "reden"]
-    result = CliRunner().invoke(cli, ["contacts", "train", *common, *named, "--progress"])
+    result = CliRunner().invoke(cli, ["contacts", "train", *common, *named])
     assert result.exit_code == 0, result.output
-    assert "90 labelled contacts" in result.stderr and "saved model v0001" in result.stderr
-    assert "[" not in result.stdout.splitlines()[0]  # progress stays off stdout
+    assert result.stdout.startswith("model v0001-") and ": 90 labelled contacts" in result.stdout
     assert "accuracy where sure" in result.stdout
+    shown = CliRunner().invoke(cli, ["contacts", "evaluate", *common, *named, "--progress"])
+    assert shown.exit_code == 0, shown.output
+    assert "90 labelled contacts" in shown.stderr and "classifying 90" in shown.stderr
+    assert "[" not in shown.stdout.splitlines()[0]  # progress stays off stdout
     quiet = CliRunner().invoke(cli, ["contacts", "evaluate", *common, *named, "--json"])
     assert quiet.exit_code == 0 and quiet.stderr == ""  # not a terminal: no progress
     assert json.loads(quiet.stdout)["accuracy"] > 0.9
@@ -132,3 +135,17 @@ def test_train_evaluate_and_classify_explain_the_unknown_threshold() -> None:
         assert "unknown_threshold" in text and "unknown" in text, command
     evaluate = " ".join(CliRunner().invoke(cli, ["contacts", "evaluate", "--help"]).output.split())
     assert "forced choice" in evaluate and "coverage" in evaluate
+
+
+def test_sentiment_and_themes_commands() -> None:
+    code, out = run("contacts", "sentiment", "--json", "snelle levering maar kapot aangekomen")
+    rows = json.loads(out)
+    assert code == 0 and rows[0]["label"] == "negative"
+    assert [s["label"] for s in rows[0]["sentences"]] == ["positive", "negative"]
+    code, out = run("contacts", "sentiment", "Great service")
+    assert code == 0 and out.startswith("positive")
+    code, out = run("contacts", "themes", "--json", "Late, and the driver was rude")
+    found = {t["theme"] for t in json.loads(out)[0]["themes"]}
+    assert code == 0 and {"late_delivery", "rude_driver"} <= found
+    code, out = run("contacts", "themes", "--lang", "en", "Late, and the driver was rude")
+    assert code == 0 and "Rude driver" in out

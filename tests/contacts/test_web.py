@@ -127,3 +127,22 @@ def test_viewers_cannot_label_and_see_masked_texts(web_app: App) -> None:
     )
     assert resp.status_code == 403
     client.__exit__(None, None, None)
+
+
+def test_viewer_queue_with_a_contact_without_text(web_app: App) -> None:
+    load(web_app, [contact("J3", 5, None, text=None), contact("J4", 5, None, text="")])  # type: ignore[arg-type]
+    client = login(web_app, "viewer", "viewer-pass-1")
+    resp = client.get("/api/v1/contacts_queue")
+    assert resp.status_code == 200, resp.text
+    texts = [i["text"] for i in resp.json()["data"]["items"]]
+    assert texts.count("") == 2
+    assert client.get("/contacts/queue").status_code == 200
+    client.__exit__(None, None, None)
+
+
+def test_viewer_queue_shows_handles_not_contact_ids(web_app: App) -> None:
+    client = login(web_app, "viewer", "viewer-pass-1")
+    items = client.get("/api/v1/contacts_queue").json()["data"]["items"]
+    assert items and all(i["contact_id"].startswith("h_") for i in items)
+    assert "J0-C0" not in client.get("/contacts/queue").text
+    client.__exit__(None, None, None)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.journeys.logs import load, small_log
+from tests.journeys.logs import T0, ev, load, small_log
 
 from klantreis.app import App
 from klantreis.cli.main import cli
@@ -103,3 +104,16 @@ def test_export(db: str, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"log.{fmt}"
     text = run("export", "--db", db, "--format", fmt, str(out))
     assert "6 journeys" in text and out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(("flag", "cell"), [(None, "'=1+2"), ("--no-spreadsheet-safe", "=1+2")])
+def test_csv_export_is_spreadsheet_safe_unless_asked(
+    tmp_path: Path, flag: str | None, cell: str
+) -> None:
+    path = str(tmp_path / "store.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, [ev("f1", "j1", "contact.inbound", T0, text="=1+2")])
+    out = tmp_path / "log.csv"
+    run("export", "--db", path, "--format", "csv", *([flag] if flag else []), str(out))
+    with open(out, encoding="utf-8", newline="") as fh:
+        assert next(csv.DictReader(fh))["text"] == cell

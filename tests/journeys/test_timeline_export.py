@@ -252,3 +252,35 @@ def test_pm4py_reads_our_xes_with_odd_attrs(tmp_path: Path) -> None:
     )
     floats = df[df["case:concept:name"] == "floats"].sort_values("event_id")
     assert floats["attrs.v"].tolist() == _random_floats(100)
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","klik")', "+31 6 1234", "-2+3", "@SUM(A1)", "\tx"]
+
+
+def _formula_table() -> Any:
+    recs = [
+        ev(f"f{i}", f"j{i}", "contact.inbound", T0, text=t, owner=t) for i, t in enumerate(FORMULAS)
+    ]
+    recs.append(ev("plain", "j9", "contact.inbound", T0, text="gewoon = tekst"))
+    con = duckdb.connect()
+    con.register("staged", conform(events_from_records(recs)))
+    con.execute("CREATE TABLE events AS SELECT * FROM staged").fetchall()
+    return ibis.duckdb.from_connection(con).table("events")
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_csv_is_spreadsheet_safe_by_default(safe: bool) -> None:
+    events = _formula_table()
+    want, got = io.StringIO(), io.StringIO()
+    _portable_csv(events, want, 3, spreadsheet_safe=safe)
+    export_csv(events, got, spreadsheet_safe=safe)
+    assert got.getvalue() == want.getvalue()
+    rows = {r["event_id"]: r for r in csv.DictReader(io.StringIO(got.getvalue(), newline=""))}
+    for i, text in enumerate(FORMULAS):
+        expected = "'" + text if safe else text
+        assert rows[f"f{i}"]["text"] == expected and rows[f"f{i}"]["owner"] == expected
+    assert rows["plain"]["text"] == "gewoon = tekst"
+    if safe:
+        default = io.StringIO()
+        export_csv(events, default)
+        assert default.getvalue() == got.getvalue()

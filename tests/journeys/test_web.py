@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,12 @@ import pytest
 pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
-from tests.journeys.logs import T0, ev, load, small_log
+from tests.journeys.logs import NOW, T0, ev, load, small_log
 
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.settings import Settings
+from klantreis.web.state import web_state
 
 web = pytest.importorskip("klantreis.web")
 EVIL = "<script>window.__pwned=1</script> jan@example.nl"
@@ -40,6 +43,7 @@ def clients(tmp_path: Path) -> Iterator[dict[str, Any]]:
                     text=EVIL,
                     channel="email",
                     customer_id="C-secret",
+                    attrs={"segment": "zakelijk", "email": "piet@example.nl", "naam": "Piet"},
                 ),
             ],
         )
@@ -112,3 +116,58 @@ def test_empty_journey_parameter_falls_back_to_the_customer(monkeypatch) -> None
     ctx = SimpleNamespace(app=SimpleNamespace(events_table=lambda: None))
     page._timeline(ctx, SimpleNamespace(journey="", customer="K0000001"), masked=False)
     assert calls == [(None, "K0000001")]
+
+
+def test_viewer_timeline_withholds_attrs_and_shows_handles(clients: dict[str, Any]) -> None:
+    data = _get(clients, "/api/v1/journeys?period=all&journey=o2", "viewer").json()["data"]
+    events = data["timeline"]["events"]
+    secret = next(e for e in events if e["attrs"] and "zakelijk" in e["attrs"])
+    assert json.loads(secret["attrs"]) == {"segment": "zakelijk", "email": "•••", "naam": "•••"}
+    assert all(e["journey_id"].startswith("h_") and e["journey_id"] != "o2" for e in events)
+    assert all(e["event_id"].startswith("h_") for e in events)
+    assert data["timeline"]["journey"] == events[0]["journey_id"]
+    body = json.dumps(data)
+    assert "piet@example.nl" not in body and '"o2-x"' not in body
+    html = _get(clients, "/journeys?period=all&journey=o2", "viewer").text
+    assert "piet@example.nl" not in html and "o2-x" not in html
+    analyst = _get(clients, "/api/v1/journeys?period=all&journey=o2").json()["data"]
+    assert any("piet@example.nl" in (e["attrs"] or "") for e in analyst["timeline"]["events"])
+
+
+def test_viewer_follows_a_handle_to_the_timeline(clients: dict[str, Any]) -> None:
+    first = _get(clients, "/api/v1/journeys?period=all&journey=o2", "viewer").json()["data"]
+    handle = first["timeline"]["journey"]
+    assert handle.startswith("h_")
+    web_state(clients["client"].app).security.handles._memo.clear()  # resolve from the store
+    again = _get(clients, f"/api/v1/journeys?period=all&journey={handle}", "viewer").json()
+    events = again["data"]["timeline"]["events"]
+    assert events == first["timeline"]["events"]
+    analyst = _get(clients, f"/api/v1/journeys?period=all&journey={handle}").json()["data"]
+    assert {e["journey_id"] for e in analyst["timeline"]["events"]} == {"o2"}
+    unknown = "h_" + "0" * 24
+    none = _get(clients, f"/api/v1/journeys?period=all&journey={unknown}", "viewer").json()
+    assert none["data"]["timeline"]["events"] == []
+
+
+def test_viewer_at_risk_list_shows_handles(clients: dict[str, Any]) -> None:
+    # o5's deadline is after the newest event once a later event arrives: open and at risk
+    app = web_state(clients["client"].app).app
+    load(app, [ev("late-1", "o9", "order.placed", NOW + timedelta(hours=1))])
+    raw = _get(clients, "/api/v1/journeys?period=all").json()["data"]["promises"]["at_risk"]
+    data = _get(clients, "/api/v1/journeys?period=all", "viewer").json()["data"]
+    at_risk = data["promises"]["at_risk"]
+    assert [r["journey_id"] for r in raw] == ["o5"] and len(at_risk) == 1
+    handle = at_risk[0]["journey_id"]
+    assert handle.startswith("h_") and '"o5"' not in json.dumps(data)
+    html = _get(clients, "/journeys?period=all", "viewer").text
+    assert ">o5<" not in html and f"journey={handle}" in html
+
+
+def test_customer_lookups_are_for_analysts(clients: dict[str, Any]) -> None:
+    url = "/api/v1/journeys?period=all&customer=C-secret"
+    refused = clients["client"].get(url, headers=clients["viewer"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    page = clients["client"].get("/journeys?customer=C-secret", headers=clients["viewer"])
+    assert page.status_code == 403 and "C-secret" not in page.text
+    events = _get(clients, url).json()["data"]["timeline"]["events"]
+    assert events and {e["customer_id"] for e in events} == {"C-secret"}

@@ -9,8 +9,9 @@ from klantreis.model.events import (
     EVENT_SCHEMA,
     derive_event_id,
     events_from_records,
+    years_ahead,
 )
-from klantreis.model.validation import validate_events
+from klantreis.model.validation import quick_valid, validate_events, validation_reason_sql
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -83,3 +84,23 @@ def test_attrs_dict_is_stored_as_json_object() -> None:
     table = events_from_records([rec(attrs={"deadline": "2026-10-02T12:00:00Z"})])
     assert table["attrs"][0].as_py() == '{"deadline": "2026-10-02T12:00:00Z"}'
     assert isinstance(table, pa.Table)
+
+
+LEAP_DAY = datetime(2028, 2, 29, 12, 0, tzinfo=UTC)
+
+
+def test_leap_day_validates_and_moves_the_limit_to_28_february() -> None:
+    ok = rec(occurred_at="2028-02-29T10:00:00Z")
+    late = rec(event_id="e2", occurred_at="2033-03-01T00:00:00Z")
+    result = validate_events(events_from_records([ok, late]), now=LEAP_DAY)
+    assert result.valid["event_id"].to_pylist() == ["e1"]
+    assert result.rejected_reason == ["impossible occurred_at (more than 5 years ahead)"]
+    assert years_ahead(LEAP_DAY, 5) == datetime(2033, 2, 28, 12, 0, tzinfo=UTC)
+    assert years_ahead(LEAP_DAY, 4) == datetime(2032, 2, 29, 12, 0, tzinfo=UTC)
+
+
+def test_leap_day_quick_check_and_sql_rules() -> None:
+    records = [rec(occurred_at="2028-02-29T10:00:00Z")]
+    assert quick_valid(records, events_from_records(records), now=LEAP_DAY)
+    sql = validation_reason_sql(now=LEAP_DAY)
+    assert "2033-02-28" in sql

@@ -72,3 +72,19 @@ def test_explicitly_set_is_known_to_the_settings() -> None:
     with pytest.raises(SettingsError, match="unknown setting"):
         Settings().is_set("engine")
     assert Settings.load(env={}, port=1) == Settings(port=1)  # ``explicit`` is not compared
+
+
+@pytest.mark.parametrize(
+    "key", ["a" * 32, "abcabcabcabcabcabc", "0123456789abcdefghij", "aabbccddaabbccddaabb"]
+)
+def test_weak_secret_keys_are_refused_outside_demo_mode(key: str) -> None:
+    with pytest.raises(SettingsError, match="secret_key"):
+        Settings.load(env={}, secret_key=key).require_secret_key()
+    assert Settings.load(env={}, secret_key=key, demo_mode=True).require_secret_key() == key
+
+
+def test_a_random_secret_key_is_accepted() -> None:
+    key = "9f86d081884c7d659a2feaa0c55ad015"
+    assert Settings.load(env={}, secret_key=key).require_secret_key() == key
+    assert Settings.load(env={}, secure_cookies="yes").secure_cookies is True
+    assert Settings.load(env={"KLANTREIS_SESSION_IDLE_MINUTES": "5"}).session_idle_minutes == 5

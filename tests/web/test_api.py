@@ -429,3 +429,46 @@ def test_builtin_docs_page_without_swagger_bundle(
     resp = client.get("/api/v1/docs")
     assert resp.status_code == 200 and "/api/v1/openapi.json" in resp.text
     assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "q", ["nl91abna0417164300", "0417164300", "12345678", "6-1234", "jansen", "n.jansen@ex"]
+)
+def test_viewer_search_runs_on_the_masked_text(as_user: Any, q: str) -> None:
+    viewer = assert_ok(as_user("viewer").get(f"/api/v1/verbatims?period=all&q={q}"))["data"]
+    analyst = assert_ok(as_user("analyst").get(f"/api/v1/verbatims?period=all&q={q}"))["data"]
+    assert viewer["total"] == 0 and viewer["comments"] == [], q
+    assert analyst["total"] == 1, q
+
+
+def test_viewer_search_counts_what_the_viewer_sees(as_user: Any) -> None:
+    viewer = as_user("viewer")
+    for q in ("terugstorten op [iban]", "[e-mail]", "Bel me op"):
+        data = assert_ok(viewer.get("/api/v1/verbatims", params={"period": "all", "q": q}))
+        assert data["data"]["total"] == 1, q
+        assert "[IBAN]" in data["data"]["comments"][0]["text"]
+    paged = assert_ok(viewer.get("/api/v1/verbatims?period=all&q=opmerking&limit=5&offset=5"))
+    everything = assert_ok(viewer.get("/api/v1/verbatims?period=all&q=opmerking&limit=500"))
+    assert paged["data"]["total"] == everything["data"]["total"] > 10
+    assert paged["data"]["comments"] == everything["data"]["comments"][5:10]
+
+
+def test_viewer_sees_event_handles_not_event_ids(as_user: Any) -> None:
+    viewer = assert_ok(as_user("viewer").get("/api/v1/verbatims?period=all&limit=100"))
+    analyst = assert_ok(as_user("analyst").get("/api/v1/verbatims?period=all&limit=100"))
+    raw = {c["event_id"] for c in analyst["data"]["comments"]}
+    shown = [c["event_id"] for c in viewer["data"]["comments"]]
+    assert "pii-1" in raw and all(e.startswith("h_") for e in shown)
+    assert raw.isdisjoint(shown)
+    page = as_user("viewer").get("/verbatims?period=all&limit=100").text
+    assert "pii-1" not in page and "C99999" not in page
+
+
+def test_viewer_search_scan_is_capped(as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from klantreis.web.pages import verbatims
+
+    monkeypatch.setattr(verbatims, "MAX_VIEWER_SCAN", 5)
+    data = assert_ok(as_user("viewer").get("/api/v1/verbatims?period=all&q=opmerking"))["data"]
+    assert data["total"] == 5 and data["total_capped"] is True
+    analyst = assert_ok(as_user("analyst").get("/api/v1/verbatims?period=all&q=opmerking"))
+    assert analyst["data"]["total"] > 5 and analyst["data"]["total_capped"] is False

@@ -1,16 +1,24 @@
 """Accounts: users with a role, hashed passwords, and API tokens with scopes.
 
-Kept in the event store's DuckDB database (tables ``users`` and ``api_tokens``, created by
-``ensure_schema``). Passwords are hashed with scrypt (salted, parameters stored with the hash);
+Kept in the event store's DuckDB database (tables ``users``, ``api_tokens`` and ``sessions``,
+created by ``ensure_schema``). Passwords are hashed with scrypt at OWASP's current cost
+(N=2^17, r=8, p=1; salted, parameters stored with the hash); a hash made at a lower cost is
+replaced on the next successful login (``authenticate``);
 API tokens are random and stored only as a SHA-256 digest, so a stolen database reveals neither.
 
 Roles: ``admin`` (everything, manages users), ``analyst`` (all data, personal data visible),
 ``viewer`` (pages and aggregates; personal data masked). Token scopes: ``ingest`` (POST events),
 ``read`` (the JSON API).
 
-Every user has a random ``session_key`` that is part of their signed session cookie. Setting a
-new password (``set_password``, or ``add_user`` on an existing name) or disabling the user
-draws a new key, so every session issued before stops working at once. A disabled user can
+Web sessions are kept in the store (table ``sessions``, created by ``ensure_schema``): the
+cookie carries a random session secret, the store only its SHA-256 digest, the user and the
+last use. ``end_session`` (log out) and ``end_user_sessions`` (an admin ending them) end them
+while the server runs; a session unused longer than the idle limit ends too.
+
+Every user also has a random ``session_key`` that is part of their signed session cookie.
+Setting a new password (``set_password``, or ``add_user`` on an existing name) or disabling
+the user draws a new key and ends their stored sessions, so every session issued before
+stops working at once. A disabled user can
 neither log in nor use their API tokens. Tokens may expire (``expires_days``) and can be
 revoked; revoked tokens are kept (with ``revoked_at``) so the list shows what happened.
 
@@ -33,34 +41,60 @@ from typing import Any
 from klantreis.store import EventStore
 
 __all__ = [
+    "OWASP_SCRYPT_COST",
     "ROLES",
     "SCOPES",
+    "SCRYPT_COST",
     "AccountError",
     "ApiToken",
+    "SessionInfo",
     "TokenInfo",
     "User",
     "add_user",
     "authenticate",
     "changes",
     "create_token",
+    "end_session",
+    "end_user_sessions",
     "ensure_demo_accounts",
     "ensure_schema",
     "get_token",
     "get_user",
     "hash_password",
+    "list_sessions",
     "list_tokens",
     "list_users",
+    "needs_rehash",
     "record_token_use",
     "revoke_token",
+    "session_user",
     "set_disabled",
     "set_password",
+    "start_session",
+    "touch_session",
     "verify_password",
     "verify_token",
 ]
 
 ROLES = ("admin", "analyst", "viewer")
 SCOPES = ("ingest", "read")
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+#: scrypt parameters for new hashes (OWASP's current recommendation). Tests may lower them
+#: (``tests/conftest.py``); a stored hash made at a lower cost is re-hashed at login.
+OWASP_SCRYPT_COST = {"n": 2**17, "r": 8, "p": 1}
+SCRYPT_COST = dict(OWASP_SCRYPT_COST)
+_SCRYPT_MAXMEM = 256 * 1024 * 1024  # N=2^17, r=8 needs 128 MiB; hashlib's default is 32
+#: At most this many scrypt computations at once (each takes 128 MiB), so a burst of logins
+#: queues instead of exhausting memory.
+_SCRYPT_SLOTS = threading.BoundedSemaphore(2)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _SCRYPT_SLOTS:
+        return hashlib.scrypt(
+            password.encode("utf-8"), salt=salt, dklen=32, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM
+        )
+
+
 TOKEN_PREFIX = "kr_"
 MAX_EXPIRES_DAYS = 3650
 
@@ -164,6 +198,11 @@ def ensure_schema(store: EventStore) -> None:
             token_id VARCHAR PRIMARY KEY, digest VARCHAR NOT NULL UNIQUE, name VARCHAR,
             scopes VARCHAR NOT NULL, user_name VARCHAR,
             created_at TIMESTAMPTZ DEFAULT current_timestamp)""").fetchall()
+        con.execute("""CREATE TABLE IF NOT EXISTS sessions (
+            digest VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            last_seen_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            ended_at TIMESTAMPTZ)""").fetchall()
         present = {
             (t, c)
             for t, c in con.execute(
@@ -179,11 +218,18 @@ def ensure_schema(store: EventStore) -> None:
 
 # -- passwords and users ---------------------------------------------------------------------
 def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (hex)."""
+    """``scrypt$n$r$p$salt$hash`` (hex), at :data:`SCRYPT_COST`."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
-    n, r, p = _SCRYPT["n"], _SCRYPT["r"], _SCRYPT["p"]
+    n, r, p = SCRYPT_COST["n"], SCRYPT_COST["r"], SCRYPT_COST["p"]
+    digest = _scrypt(password, salt, n, r, p)
     return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when ``stored`` was made with other parameters than :data:`SCRYPT_COST`."""
+    parts = stored.split("$")
+    current = [str(SCRYPT_COST[k]) for k in ("n", "r", "p")]
+    return len(parts) != 6 or parts[0] != "scrypt" or parts[1:4] != current
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -193,9 +239,10 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if algo != "scrypt":
         return False
-    got = hashlib.scrypt(
-        password.encode("utf-8"), salt=bytes.fromhex(salt), dklen=32, n=int(n), r=int(r), p=int(p)
-    )
+    try:
+        got = _scrypt(password, bytes.fromhex(salt), int(n), int(r), int(p))
+    except ValueError:  # a malformed stored hash (or parameters scrypt refuses)
+        return False
     return hmac.compare_digest(got.hex(), digest)
 
 
@@ -242,6 +289,7 @@ def add_user(store: EventStore, name: str, role: str, password: str) -> User:
             [name, role, hash_password(password), key],
         ).fetchall()
         rows = con.execute("SELECT disabled FROM users WHERE name = ?", [name]).fetchall()
+        con.execute(_END_USER_SESSIONS, [name]).fetchall()
     _changed()
     return User(name, role, bool(rows[0][0]), key)
 
@@ -264,12 +312,14 @@ def list_users(store: EventStore) -> list[User]:
 
 
 def _update_user(store: EventStore, name: str, sql: str, params: list[Any]) -> User:
+    """Update a user and end their stored sessions (every caller draws a new session key)."""
     ensure_schema(store)
     with store.transaction() as con:
         found = con.execute("SELECT count(*) FROM users WHERE name = ?", [name]).fetchall()
         if not found[0][0]:
             raise AccountError(f"no user {name!r}")
         con.execute(f"UPDATE users SET {sql} WHERE name = ?", [*params, name]).fetchall()
+        con.execute(_END_USER_SESSIONS, [name]).fetchall()
     _changed()
     user = get_user(store, name)
     assert user is not None
@@ -309,7 +359,108 @@ def authenticate(store: EventStore, name: str, password: str) -> User | None:
     row = rows[0]
     if not verify_password(password, row["password_hash"]) or row["disabled"]:
         return None
+    if needs_rehash(row["password_hash"]):  # made at an older, lower cost
+        with store.transaction() as con:
+            con.execute(
+                "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
+                [hash_password(password), name, row["password_hash"]],
+            ).fetchall()
     return _user(row)
+
+
+# -- web sessions ----------------------------------------------------------------------------
+_END_USER_SESSIONS = (
+    "UPDATE sessions SET ended_at = current_timestamp WHERE user_name = ? AND ended_at IS NULL"
+)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What may be shown about a session: not its secret."""
+
+    session_id: str  # the first 12 hex digits of the digest
+    user: str
+    created_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def start_session(store: EventStore, user: User) -> str:
+    """A new session for ``user``; returns its secret (for the cookie), stores its digest."""
+    ensure_schema(store)
+    secret = secrets.token_urlsafe(32)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO sessions (digest, user_name) VALUES (?, ?)", [_digest(secret), user.name]
+        ).fetchall()
+    return secret
+
+
+def session_user(
+    store: EventStore, secret: str, idle: timedelta | None = None, now: datetime | None = None
+) -> User | None:
+    """The user of a live session: not ended, not idle longer than ``idle``, user enabled."""
+    now = now or datetime.now(UTC)
+    rows = store.query(
+        "SELECT s.last_seen_at, u.name, u.role, u.disabled, u.session_key FROM sessions s"
+        " JOIN users u ON u.name = s.user_name WHERE s.digest = ? AND s.ended_at IS NULL",
+        [_digest(secret)],
+    ).to_pylist()
+    if not rows or rows[0]["disabled"]:
+        return None
+    if idle is not None and idle.total_seconds() > 0 and now - rows[0]["last_seen_at"] > idle:
+        return None
+    return _user(rows[0])
+
+
+def touch_session(store: EventStore, secret: str, now: datetime | None = None) -> None:
+    """Record that a session was used (for the idle limit)."""
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE sessions SET last_seen_at = ? WHERE digest = ? AND ended_at IS NULL",
+            [now or datetime.now(UTC), _digest(secret)],
+        ).fetchall()
+
+
+def end_session(store: EventStore, secret: str) -> None:
+    """End one session (log out); idempotent."""
+    ensure_schema(store)
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE sessions SET ended_at = current_timestamp WHERE digest = ?"
+            " AND ended_at IS NULL",
+            [_digest(secret)],
+        ).fetchall()
+
+
+def end_user_sessions(store: EventStore, name: str) -> int:
+    """End every live session of user ``name``; returns how many were live."""
+    ensure_schema(store)
+    with store.transaction() as con:
+        live = con.execute(
+            "SELECT count(*) FROM sessions WHERE user_name = ? AND ended_at IS NULL", [name]
+        ).fetchall()[0][0]
+        con.execute(_END_USER_SESSIONS, [name]).fetchall()
+    _changed()
+    return int(live)
+
+
+def list_sessions(store: EventStore, name: str | None = None) -> list[SessionInfo]:
+    """Live sessions (of ``name``, or everyone's), most recently used first."""
+    ensure_schema(store)
+    where, params = ("AND user_name = ?", [name]) if name else ("", [])
+    rows = store.query(
+        "SELECT left(digest, 12) AS sid, user_name, created_at, last_seen_at, ended_at"
+        f" FROM sessions WHERE ended_at IS NULL {where} ORDER BY last_seen_at DESC",
+        params,
+    ).to_pylist()
+    return [
+        SessionInfo(r["sid"], r["user_name"], r["created_at"], r["last_seen_at"], r["ended_at"])
+        for r in rows
+    ]
 
 
 # -- API tokens ------------------------------------------------------------------------------

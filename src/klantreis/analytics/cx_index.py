@@ -157,7 +157,7 @@ class IndexResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (dates as ISO strings, tuples as lists)."""
-        out = _jsonable(self)
+        out: dict[str, Any] = _jsonable(self)
         out["empty"] = self.empty
         return out
 

@@ -276,7 +276,8 @@ def cached_call(
     con, cache = hit
     with cache.lock:
         cache.refresh(con)
-        return cache.result((key, journey_key(journey)), lambda: compute(hit))
+        result: T = cache.result((key, journey_key(journey)), lambda: compute(hit))
+        return result
 
 
 def facts(

@@ -259,7 +259,8 @@ def _kind_counts(
         t = t.filter(t.owner.isin(list(owners)))
     t = t.mutate(is_current=t.occurred_at >= middle)
     agg = t.group_by(["kind", "owner", "is_current"]).aggregate(count=t.count())
-    return agg.to_pyarrow().to_pylist()
+    rows: list[dict[str, Any]] = agg.to_pyarrow().to_pylist()
+    return rows
 
 
 def _broken_promises(
@@ -320,7 +321,8 @@ def _promise_counts(
             .aggregate(count=broken.count())
             .mutate(promise_id=ibis.literal(promise.id))
         )
-    return ibis.union(*parts).to_pyarrow().to_pylist()
+    rows: list[dict[str, Any]] = ibis.union(*parts).to_pyarrow().to_pylist()
+    return rows
 
 
 def collect_facts(

@@ -256,9 +256,11 @@ def parse_scope(
         elif key in _INSTANTS:
             kw[key] = value if isinstance(value, datetime) else datetime.fromisoformat(value)
         elif key == "outcome":
-            if isinstance(value, str) and read_condition is None:
-                raise ValueError("an outcome in its short form needs read_condition")
-            kw["outcome"] = read_condition(value) if isinstance(value, str) else value
+            if isinstance(value, str):
+                if read_condition is None:
+                    raise ValueError("an outcome in its short form needs read_condition")
+                value = read_condition(value)
+            kw["outcome"] = value
         elif key in _PARAMS:
             kw[_PARAMS[key]] = _values(value)
         elif key.startswith("attrs."):

@@ -179,7 +179,8 @@ def nps_variance(p: ArrayLike, d: ArrayLike, n: ArrayLike) -> np.ndarray:
     """Variance of the share difference p - d: (p + d - (p - d)^2) / n (shares in 0..1)."""
     p, d, n = _f(p), _f(d), _f(n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (p + d - (p - d) ** 2) / n
+        variance: np.ndarray = (p + d - (p - d) ** 2) / n
+    return variance
 
 
 def nps_arrays(

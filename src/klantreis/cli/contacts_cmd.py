@@ -5,6 +5,7 @@ clusters and the war room."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ import click
 from klantreis.cli.options import settings_from_options, store_options
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 def _checked(contacts: Any) -> Any:
@@ -163,6 +166,8 @@ _COLUMNS = [
 ]
 
 
+#: ``evaluate``'s progress switch (``train`` has ``--no-progress`` for its bar, which also
+#: silences these lines).
 _PROGRESS = click.option(
     "--progress/--no-progress",
     default=None,
@@ -174,8 +179,8 @@ _PROGRESS = click.option(
 
 
 def _column_options(func: Any) -> Any:
-    """``--text-column``, ``--label-column`` and ``--progress`` (train and evaluate)."""
-    for option in reversed([*_COLUMNS, _PROGRESS]):
+    """``--text-column`` and ``--label-column`` (train and evaluate)."""
+    for option in reversed(_COLUMNS):
         func = option(func)
     return func
 
@@ -203,6 +208,27 @@ def _print_report(report: Any, confusion: bool) -> None:
             click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
 
 
+@contextmanager
+def _training_progress(enabled: bool) -> Iterator[Any]:
+    """A rich bar per training stage on a terminal; otherwise one log line per stage."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda stage, done: log.info("training: %s %.0f%%", stage, 100 * done)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(stage: str, done: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=done)
+
+        yield advance
+
+
 @click.group(help="Why do customers contact us? Reasons, classifier, root causes, war room.")
 def contacts() -> None:
     pass
@@ -227,6 +253,7 @@ def contacts() -> None:
     help="Also train a logistic regression and average (weight of the regression).",
 )
 @click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train(
     db_path: str | None,
     journey_config: str | None,
@@ -238,6 +265,7 @@ def train(
     seed: int,
     lr_weight: float,
     confusion: bool,
+    no_progress: bool,
     text_column: str,
     label_column: str,
 ) -> None:
@@ -249,14 +277,18 @@ def train(
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels, columns)
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
-    _progress("training on 80%, scoring the held-out 20%, refitting on all (the slow part)")
-    info, report = train_and_save(
-        data,
-        contacts.registry,
-        None if any_labels else tax,
-        seed=seed,
-        lr_weight=lr_weight,
-    )
+    if no_progress:
+        click.get_current_context().meta["klantreis.progress"] = False
+    _progress("training on 80%, scoring the held-out 20%, refitting on all")
+    with _training_progress(not no_progress) as progress:
+        info, report = train_and_save(
+            data,
+            contacts.registry,
+            None if any_labels else tax,
+            seed=seed,
+            lr_weight=lr_weight,
+            progress=progress,
+        )
     _progress(f"saved model {info.version}")
     click.echo(
         f"model {info.version}: {info.training_size} labelled contacts "
@@ -308,6 +340,7 @@ def models_cmd(
 @_common
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
 @_column_options
+@_PROGRESS
 @click.option("--from-store", is_flag=True)
 @click.option("--any-labels", is_flag=True)
 @click.option("--version", "version", default=None, help="Model version (default: newest).")
@@ -589,6 +622,45 @@ def clusters(
         else [c.to_dict() for c in found],
         as_json,
     )
+
+
+@contacts.command(help="Sentiment of texts, per sentence (Dutch and English lexicon).")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def sentiment(texts: tuple[str, ...], as_json: bool) -> None:
+    from klantreis.text.reports import sentiment_rows
+
+    rows = sentiment_rows(list(texts))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['label']:8} {row['score']:+.2f}  {row['text']}")
+        for s in row["sentences"] if len(row["sentences"]) > 1 else []:
+            click.echo(f"  {s['label']:8} {s['score']:+.2f}  [{s['start']}:{s['end']}] {s['text']}")
+
+
+@contacts.command(help="Themes of texts (multi-label, from the theme file's example phrases).")
+@click.argument("texts", nargs=-1, required=True)
+@click.option(
+    "--themes",
+    "themes_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A theme TOML file (default: the shipped webshop themes).",
+)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def themes(texts: tuple[str, ...], themes_path: str | None, lang: str, as_json: bool) -> None:
+    from klantreis.text.reports import theme_rows
+
+    rows = theme_rows(list(texts), themes_path, lang)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        found = ", ".join(f"{t['name']} ({t['confidence']:.2f})" for t in row["themes"])
+        click.echo(f"{row['text']}\n  -> {found or '-'}")
 
 
 @contacts.command("taxonomy-check", help="Validate a taxonomy TOML and list every problem.")

@@ -288,12 +288,26 @@ def timeline(
 @click.option(
     "--format", "fmt", type=click.Choice(["xes", "csv"]), default="xes", show_default=True
 )
+@click.option(
+    "--spreadsheet-safe/--no-spreadsheet-safe",
+    default=True,
+    show_default=True,
+    help="CSV: prefix cells starting with = + - @ tab or CR with ' so spreadsheets do not "
+    "run them as formulas.",
+)
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
-def export(db_path: str | None, journey_config: str | None, fmt: str, out: str) -> None:
+def export(
+    db_path: str | None, journey_config: str | None, fmt: str, spreadsheet_safe: bool, out: str
+) -> None:
     from klantreis.export import export_log
 
     with open_app(db_path, journey_config) as app:
-        result = export_log(app.events_table(), out, fmt)  # type: ignore[arg-type]
+        result = export_log(
+            app.events_table(),
+            out,
+            fmt,  # type: ignore[arg-type]
+            spreadsheet_safe=spreadsheet_safe,
+        )
     click.echo(
         f"{out}: {result.events:,} events in {result.traces:,} journeys"
         + (f" ({result.skipped:,} events without a journey skipped)" if result.skipped else "")

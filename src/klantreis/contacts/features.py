@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from klantreis.contacts.lexicon import WordAnalyzer
 from klantreis.contacts.text import normalise_many
 
 __all__ = ["NgramTfidf"]
@@ -60,10 +61,18 @@ def _char_hashes(docs: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.
 
 
 def _token_ids(
-    docs: Sequence[str], vocab: dict[str, int], grow: bool
+    docs: Sequence[str],
+    vocab: dict[str, int],
+    grow: bool,
+    analyzer: WordAnalyzer | None = None,
+    id_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (0 = unknown) of all documents in a row, and the document of each."""
     lists = [_TOKEN.findall(doc) for doc in docs]
+    if analyzer is not None:
+        if not grow and id_cache is not None:
+            return _analysed_ids(lists, vocab, analyzer, id_cache)
+        lists = [analyzer.expand(tokens) for tokens in lists]
     lengths = np.fromiter((len(t) for t in lists), dtype=np.int64, count=len(lists))
     flat = [t for toks in lists for t in toks]
     if grow:
@@ -72,6 +81,36 @@ def _token_ids(
         get = vocab.get
         ids_list = [get(t, 0) for t in flat]
     return (np.asarray(ids_list, dtype=np.int64), np.repeat(np.arange(len(docs)), lengths))
+
+
+def _analysed_ids(
+    lists: list[list[str]],
+    vocab: dict[str, int],
+    analyzer: WordAnalyzer,
+    cache: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """As ``analyzer.expand`` then a vocabulary look-up, but with the ids of each distinct
+    token cached: one dict look-up per token at prediction time."""
+    get = cache.get
+    firsts = analyzer.phrases.keys()
+
+    def look(token: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        stems, concepts = analyzer.word(token)
+        hit = (tuple(vocab.get(w, 0) for w in stems), tuple(vocab.get(c, 0) for c in concepts))
+        cache[token] = hit
+        return hit
+
+    flat: list[int] = []
+    lengths = np.zeros(len(lists), dtype=np.int64)
+    for k, tokens in enumerate(lists):
+        hits = [get(t) or look(t) for t in tokens]
+        ids = [i for h in hits for i in h[0]]
+        ids += [i for h in hits for i in h[1]]
+        if not firsts.isdisjoint(tokens):
+            ids += [vocab.get(c, 0) for c in analyzer.phrase_concepts(tokens)]
+        flat += ids
+        lengths[k] = len(ids)
+    return np.asarray(flat, dtype=np.int64), np.repeat(np.arange(len(lists)), lengths)
 
 
 def _word_keys(
@@ -159,8 +198,11 @@ class NgramTfidf:
         sublinear_tf: bool = True,
         embed_dims: int = 0,
         embed_weight: float = 1.0,
+        analyzer: WordAnalyzer | None = None,
     ) -> None:
         self.word_max = word_max
+        self.analyzer = analyzer
+        self._id_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.embed_dims = embed_dims
         self.embed_weight = embed_weight
         self.embedding_ = np.zeros((0, 0), dtype=np.float32)
@@ -174,8 +216,13 @@ class NgramTfidf:
         self.char_vocab_ = np.zeros(0, np.uint64)
         self.char_idf_ = np.zeros(0)
 
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_id_cache": {}}
+
     def __setstate__(self, state: dict[str, object]) -> None:
         state.pop("_indexes", None)  # hash tables of models saved by older versions
+        state.setdefault("analyzer", None)  # models saved before word analysis existed
+        state["_id_cache"] = {}
         self.__dict__.update(state)
 
     @property
@@ -185,7 +232,8 @@ class NgramTfidf:
     def fit(self, texts: Iterable[str | None]) -> NgramTfidf:
         docs = normalise_many(list(texts))
         self.tokens_ = {}
-        ids, doc_of = _token_ids(docs, self.tokens_, True)
+        self._id_cache = {}
+        ids, doc_of = _token_ids(docs, self.tokens_, True, self.analyzer)
         wr, wk = _word_keys(ids, doc_of, True, self.word_max)
         self.word_vocab_, self.word_idf_ = _vocab_and_idf(wr, wk, len(docs), self.min_df)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)
@@ -225,7 +273,7 @@ class NgramTfidf:
         return self.fit(docs).transform(docs)
 
     def _transform_chunk(self, docs: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        ids, doc_of = _token_ids(docs, self.tokens_, False)
+        ids, doc_of = _token_ids(docs, self.tokens_, False, self.analyzer, self._id_cache)
         wr, wk = _word_keys(ids, doc_of, False, self.word_max)
         words = _tfidf_block(wr, wk, len(docs), self.word_vocab_, self.word_idf_, self.sublinear_tf)
         cr, ck = _char_hashes(docs, self.char_min, self.char_max)

@@ -93,7 +93,7 @@ def labelling_queue(
             str(r.contact_id),
             r.occurred_at.isoformat(),
             r.channel,
-            r.text or "",
+            r.text if isinstance(r.text, str) else "",  # NaN/None when a contact has no text
             r.suggestion,
             float(r.confidence),
         )

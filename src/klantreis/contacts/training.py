@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klantreis.contacts.classifier import EvaluationReport, evaluate, train_with_holdout
+from klantreis.contacts.classifier import (
+    EvaluationReport,
+    Progress,
+    evaluate,
+    train_with_holdout,
+)
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.models import ModelInfo, ModelRegistry
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
@@ -95,10 +100,12 @@ def train_and_save(
     seed: int = 0,
     test_size: float = 0.2,
     lr_weight: float = 0.0,
+    progress: Progress | None = None,
 ) -> tuple[ModelInfo, EvaluationReport]:
     """Evaluate on a held-out split, refit on all, and save as a new version.
 
     The taxonomy's example phrases are added to the training data (never to the evaluation).
+    ``progress(stage, fraction_done)`` follows both fits (see ``ContactClassifier.fit``).
     """
     extra = None
     threshold = 0.45
@@ -114,6 +121,7 @@ def train_and_save(
         threshold=threshold,
         extra=extra,
         lr_weight=lr_weight,
+        progress=progress,
     )
     info = registry.save(model, len(data.texts), report, data.source)
     return info, report

@@ -47,7 +47,7 @@ class ContactAnalysis:
         times = pd.concat([self.orders["occurred_at"], self.contacts["occurred_at"]])
         if times.empty:
             return 0.0
-        return max((times.max() - times.min()).total_seconds() / 86400.0, 1.0)
+        return max(float((times.max() - times.min()).total_seconds()) / 86400.0, 1.0)
 
 
 def load_analysis(

@@ -192,3 +192,12 @@ def conform(table: pa.Table) -> pa.Table:
         else:
             arrays.append(pa.nulls(n, typ))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def years_ahead(now: datetime, years: int) -> datetime:
+    """``now`` moved ``years`` calendar years on; 29 February becomes 28 February when the
+    target year is not a leap year (``datetime.replace`` would raise)."""
+    try:
+        return now.replace(year=now.year + years)
+    except ValueError:  # 29 February -> a year without one
+        return now.replace(year=now.year + years, day=28)

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from klantreis.model.events import EVENT_COLUMNS, conform
+from klantreis.model.events import EVENT_COLUMNS, conform, years_ahead
 from klantreis.model.expressions import (
     And,
     ArrowEnv,
@@ -221,7 +221,7 @@ RULES: tuple[Rule, ...] = _rules()
 
 def _params(now: datetime | None, known_kinds: Iterable[str] = ()) -> Params:
     now = now or datetime.now(UTC)
-    return Params(now.replace(year=now.year + LATEST_YEARS_AHEAD), tuple(known_kinds))
+    return Params(years_ahead(now, LATEST_YEARS_AHEAD), tuple(known_kinds))
 
 
 # -- the Arrow compilation ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from klantreis.web.errors import install_error_handlers
 from klantreis.web.pagekit import NavItem, PageCache
 from klantreis.web.pages import PAGE_MODULES
 from klantreis.web.routes.ingest import IngestFastPath
-from klantreis.web.security import Security
+from klantreis.web.security import Security, SecurityHeaders
 from klantreis.web.state import WebState
 
 __all__ = ["create_app", "serve", "server_config"]
@@ -89,13 +89,19 @@ def create_app(
     state = WebState(
         app=app,
         writer=writer,
-        security=Security(secret, app.store),
+        security=Security(
+            secret,
+            app.store,
+            secure_cookies=app.settings.secure_cookies,
+            idle_minutes=app.settings.session_idle_minutes,
+        ),
         templates=_templates(),
         page_cache=app.caches.get("pages", PageCache) if cache_pages else None,
     )
     api.state.web = state
     install_error_handlers(api)
     api.add_middleware(IngestFastPath, state=state)
+    api.add_middleware(SecurityHeaders)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
         module = importlib.import_module(name)
         api.include_router(module.router)

@@ -1,11 +1,20 @@
 """Who is asking: session cookies for people, Bearer tokens for programs, CSRF for forms.
 
-* Session: an itsdangerous-signed cookie holding the user name and the user's current
-  ``session_key`` (HttpOnly, SameSite=Lax). The role, the key and whether the user is
-  disabled are read from the store on each request, so a changed role applies at once, and
-  a new password or disabling the user (which draw a new key) ends every session at once.
-* CSRF: signed double submit. A random value is signed and set as a cookie; forms echo it in
-  a hidden field; a POST is accepted only when both are equal and the signature is valid.
+* Session: kept in the store (:func:`klantreis.access.accounts.start_session`); the
+  cookie is an itsdangerous-signed value holding the user name, the user's current
+  ``session_key`` and the session's random secret (HttpOnly, SameSite=Lax, Secure over HTTPS
+  or with the ``secure_cookies`` setting). The session, the role, the key and whether the user
+  is disabled are read from the store on each request, so logging out, an admin ending the
+  sessions, a new password or disabling the user end them at once, and a changed role applies
+  at once. A session unused for ``session_idle_minutes`` ends.
+* CSRF: signed double submit, bound to the session. A random value and a digest of the
+  session secret (empty before login) are signed and set as a cookie; forms echo it in a
+  hidden field; a POST is accepted only when both are equal, the signature is valid and the
+  token belongs to the request's session. Logging in issues a new token.
+* Headers (:class:`SecurityHeaders`): every answer gets a Content-Security-Policy (own origin
+  only), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and a
+  Referrer-Policy; pages and JSON (everything but static assets) get
+  ``Cache-Control: no-store``, because they may carry personal data.
 * Tokens: ``Authorization: Bearer kr_...`` checked against the stored digest, with scopes.
   Answers are cached for 30 s; the cache is dropped whenever this process changes an account
   (revoking a token, disabling a user, ...), so a revoked token is refused at once. The last
@@ -16,6 +25,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -24,7 +34,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -33,8 +44,16 @@ from klantreis.access import accounts
 from klantreis.access.accounts import ApiToken, User
 from klantreis.store import EventStore
 from klantreis.web.envelope import ApiError
+from klantreis.web.handles import Handles
 
-__all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "LoginThrottle", "Principal", "Security"]
+__all__ = [
+    "CSRF_COOKIE",
+    "SESSION_COOKIE",
+    "LoginThrottle",
+    "Principal",
+    "Security",
+    "SecurityHeaders",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +63,7 @@ SESSION_MAX_AGE = 14 * 24 * 3600
 CSRF_MAX_AGE = 24 * 3600
 _TOKEN_CACHE_SECONDS = 30.0
 _TOKEN_USE_FLUSH_SECONDS = 60.0
+_SESSION_TOUCH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -139,9 +159,18 @@ class LoginThrottle:
 class Security:
     """Signing and checking for one app; built from the app's secret key."""
 
-    def __init__(self, secret_key: str, store: EventStore, secure_cookies: bool = False) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        store: EventStore,
+        secure_cookies: bool = False,
+        idle_minutes: int = 0,
+    ) -> None:
         self.store = store
         self.secure_cookies = secure_cookies
+        self.idle = timedelta(minutes=idle_minutes) if idle_minutes > 0 else None
+        self._touched: dict[str, float] = {}
+        self.handles = Handles(secret_key)
         self._session = URLSafeTimedSerializer(secret_key, salt="klantreis-session")
         self._csrf = URLSafeTimedSerializer(secret_key, salt="klantreis-csrf")
         self._tokens: dict[str, tuple[float, ApiToken | None]] = {}
@@ -155,10 +184,13 @@ class Security:
         return self.secure_cookies or request.url.scheme == "https"
 
     # -- sessions ---------------------------------------------------------------------------
-    def session_value(self, user: User) -> str:
-        return self._session.dumps({"u": user.name, "k": user.session_key})
+    def start_session(self, user: User) -> tuple[str, str]:
+        """A new stored session for ``user``: (cookie value, its CSRF token)."""
+        secret = accounts.start_session(self.store, user)
+        value = self._session.dumps({"u": user.name, "k": user.session_key, "s": secret})
+        return value, self.new_csrf(secret)
 
-    def session_user(self, request: Request) -> User | None:
+    def _session_payload(self, request: Request) -> dict[str, Any] | None:
         raw = request.cookies.get(SESSION_COOKIE)
         if not raw:
             return None
@@ -166,33 +198,81 @@ class Security:
             payload = self._session.loads(raw, max_age=SESSION_MAX_AGE)
         except BadSignature:
             return None
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict) or not all(
+            isinstance(payload.get(k), str) for k in ("u", "k", "s")
+        ):
             return None
-        name, key = payload.get("u"), payload.get("k", "")
-        if not isinstance(name, str) or not isinstance(key, str):
+        return payload
+
+    def _session_secret(self, request: Request) -> str:
+        payload = self._session_payload(request)
+        return payload["s"] if payload else ""
+
+    def session_user(self, request: Request) -> User | None:
+        payload = self._session_payload(request)
+        if payload is None:
             return None
-        user = accounts.get_user(self.store, name)
-        if user is None or user.disabled or not hmac.compare_digest(key, user.session_key):
+        secret = payload["s"]
+        user = accounts.session_user(self.store, secret, self.idle)
+        if (
+            user is None
+            or user.name != payload["u"]
+            or not hmac.compare_digest(payload["k"], user.session_key)
+        ):
             return None
+        self._touch(secret)
         return user
 
+    def _touch(self, secret: str) -> None:
+        """Record the session's use in the store, at most once a minute per session."""
+        now = time.monotonic()
+        if now - self._touched.get(secret, -_SESSION_TOUCH_SECONDS) < _SESSION_TOUCH_SECONDS:
+            return
+        if len(self._touched) > 10_000:
+            self._touched.clear()
+        self._touched[secret] = now
+        try:
+            accounts.touch_session(self.store, secret)
+        except Exception:  # the idle clock is kept best effort; the session itself is valid
+            log.warning("could not record the use of a session", exc_info=True)
+
+    def end_session(self, request: Request) -> None:
+        """Log out: the request's session ends in the store (its cookie is refused after)."""
+        secret = self._session_secret(request)
+        if secret:
+            accounts.end_session(self.store, secret)
+            self._touched.pop(secret, None)
+
     # -- CSRF -------------------------------------------------------------------------------
-    def new_csrf(self) -> str:
-        return self._csrf.dumps(secrets.token_hex(16))
+    @staticmethod
+    def _binding(session_secret: str) -> str:
+        if not session_secret:
+            return ""
+        return hashlib.sha256(b"csrf:" + session_secret.encode()).hexdigest()[:32]
+
+    def new_csrf(self, session_secret: str = "") -> str:
+        """A CSRF token bound to the session with ``session_secret`` ("": no session)."""
+        return self._csrf.dumps([secrets.token_hex(16), self._binding(session_secret)])
 
     def csrf_for(self, request: Request) -> str:
         """The request's valid CSRF token, or a fresh one (the caller sets the cookie)."""
         current = request.cookies.get(CSRF_COOKIE, "")
-        return current if self._csrf_valid(current) else self.new_csrf()
+        secret = self._session_secret(request)
+        return current if self._csrf_valid(current, secret) else self.new_csrf(secret)
 
-    def _csrf_valid(self, token: str) -> bool:
+    def _csrf_valid(self, token: str, session_secret: str) -> bool:
         if not token:
             return False
         try:
-            self._csrf.loads(token, max_age=CSRF_MAX_AGE)
+            payload = self._csrf.loads(token, max_age=CSRF_MAX_AGE)
         except BadSignature:
             return False
-        return True
+        return (
+            isinstance(payload, list)
+            and len(payload) == 2
+            and isinstance(payload[1], str)
+            and hmac.compare_digest(payload[1], self._binding(session_secret))
+        )
 
     def check_csrf(self, request: Request, submitted: str | None) -> None:
         cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -200,7 +280,7 @@ class Security:
             submitted
             and cookie
             and hmac.compare_digest(submitted, cookie)
-            and self._csrf_valid(cookie)
+            and self._csrf_valid(cookie, self._session_secret(request))
         ):
             raise ApiError(403, "CSRF check failed: reload the page and try again", "csrf_failed")
 
@@ -264,3 +344,52 @@ class Security:
             return self.token_principal(auth)
         user = self.session_user(request)
         return Principal(user.name, user.role, "session") if user else None
+
+
+#: The Content-Security-Policy of every answer: scripts, styles, images, fonts and
+#: connections from this origin only; no plug-ins, no framing, forms post only here.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none';"
+    " form-action 'self'; frame-ancestors 'none'"
+)
+#: The API docs page (no personal data) runs Swagger UI's inline start-up script.
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+_STATIC_PREFIXES = ("/static/", "/api/v1/docs/assets/", "/sw.js", "/manifest.webmanifest")
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every answer (see the module notes).
+    ``Cache-Control: no-store`` goes on everything but static assets, unless the route set
+    its own ``Cache-Control``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        csp = DOCS_CSP if path == "/api/v1/docs" else CSP
+        static = path.startswith(_STATIC_PREFIXES)
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = [
+                    (b"content-security-policy", csp.encode()),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if not static:
+                    extra.append((b"cache-control", b"no-store"))
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -2,7 +2,8 @@
 and the API tokens (never their secrets) with a button to revoke each.
 
 Users and tokens are created on the command line (``klantreis user ...``,
-``klantreis token ...``); this page shows them and revokes tokens. Anonymous visitors are
+``klantreis token ...``); this page shows them, revokes tokens, and, while the server runs,
+ends a user's sessions and disables or enables a user (disabling ends their sessions too). Anonymous visitors are
 sent to the login page; other roles get a 403 page. The same data is in the JSON API
 (``/api/v1/users``, ``/api/v1/tokens``, :mod:`klantreis.web.routes.admin`).
 
@@ -38,14 +39,24 @@ class RoleNavItem(NavItem):
 NAV = RoleNavItem("/admin", "nav.admin", order=90, roles=("admin",))
 ADMIN = require_role("admin")
 TOKEN_ID = Path(min_length=1, max_length=64, description="The token's id (not its secret).")
+USER_NAME = Path(min_length=1, max_length=100, description="The user's name.")
 
 
 def admin_data(ctx: PageContext) -> dict[str, Any]:
-    """Users (name, role, disabled) and tokens (no secrets), for the page and the API."""
+    """Users (name, role, disabled, live sessions) and tokens (no secrets), for the page and
+    the API."""
     store = ctx.app.store
+    live: dict[str, int] = {}
+    for session in accounts.list_sessions(store):
+        live[session.user] = live.get(session.user, 0) + 1
     return {
         "users": [
-            {"name": u.name, "role": u.role, "disabled": u.disabled}
+            {
+                "name": u.name,
+                "role": u.role,
+                "disabled": u.disabled,
+                "sessions": live.get(u.name, 0),
+            }
             for u in accounts.list_users(store)
         ],
         "tokens": [t.to_dict() for t in accounts.list_tokens(store)],
@@ -75,3 +86,46 @@ def revoke_form(
     if info is None:
         raise ApiError(404, f"no token {token_id!r}", "not_found")
     return RedirectResponse(f"/admin?revoked={info.token_id}", status_code=303)
+
+
+def end_sessions(ctx: PageContext, name: str) -> int:
+    """End every session of user ``name`` (404 when there is no such user)."""
+    if accounts.get_user(ctx.app.store, name) is None:
+        raise ApiError(404, f"no user {name!r}", "not_found")
+    return accounts.end_user_sessions(ctx.app.store, name)
+
+
+def set_disabled(ctx: PageContext, name: str, disabled: bool) -> accounts.User:
+    """Disable (ending the sessions) or enable user ``name``; an admin cannot disable
+    themselves (409), so there is always someone left to undo it."""
+    if disabled and ctx.principal is not None and ctx.principal.name == name:
+        raise ApiError(409, "you cannot disable yourself", "conflict")
+    try:
+        return accounts.set_disabled(ctx.app.store, name, disabled)
+    except accounts.AccountError as exc:
+        raise ApiError(404, str(exc), "not_found") from exc
+
+
+@router.post("/admin/users/{name}/sessions/end", include_in_schema=False)
+def end_sessions_form(
+    request: Request,
+    ctx: Annotated[PageContext, Depends(ADMIN)],
+    name: Annotated[str, USER_NAME],
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    web_state(request).security.check_csrf(request, csrf_token)
+    end_sessions(ctx, name)
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/users/{name}/{action}", include_in_schema=False)
+def disable_form(
+    request: Request,
+    ctx: Annotated[PageContext, Depends(ADMIN)],
+    name: Annotated[str, USER_NAME],
+    action: Annotated[str, Path(pattern="^(disable|enable)$")],
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    web_state(request).security.check_csrf(request, csrf_token)
+    set_disabled(ctx, name, action == "disable")
+    return RedirectResponse("/admin", status_code=303)

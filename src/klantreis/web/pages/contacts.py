@@ -98,15 +98,18 @@ class QueueParams:
 
 
 def queue_data(ctx: PageContext, params: QueueParams) -> dict[str, Any]:
-    """Unlabelled contacts, lowest model confidence first; texts masked for viewers."""
+    """Unlabelled contacts, lowest model confidence first; for viewers the texts are masked
+    and the contact ids are opaque handles (:mod:`klantreis.web.handles`)."""
     tax = _taxonomy(ctx)
     items = [
         i.to_dict()
         for i in labelling_queue(ctx.app.events_table(), tax, _model(ctx), limit=params.limit)
     ]
     if not ctx.sees_personal_data:
+        handles = web_state(ctx.request).security.handles
         for item in items:
             item["text"] = mask_text(item["text"])
+            item["contact_id"] = handles.of(item["contact_id"])
     return {
         "items": items,
         "masked": not ctx.sees_personal_data,

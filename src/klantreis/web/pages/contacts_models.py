@@ -92,7 +92,7 @@ class Trainer:
     @property
     def running(self) -> bool:
         with self._lock:
-            return self._status["state"] == "running"
+            return bool(self._status["state"] == "running")
 
     def start(
         self,

@@ -3,7 +3,10 @@ promises cost, and the timeline of one journey or customer.
 
 ``journeys_data`` is the one data function behind the page and ``/api/v1/journeys``. "Now"
 for promises is the newest event in the store (so a historical log is judged at its own end,
-not at today's date). Viewers see the timeline and the at-risk list with personal data masked.
+not at today's date). Viewers see the timeline and the at-risk list with personal data masked,
+``attrs`` reduced to an allow-list, and opaque handles instead of journey and event ids
+(:mod:`klantreis.web.handles`; ``?journey=`` takes a handle too). Looking up a customer's
+history (``?customer=``) is for analysts and admins: viewers get 403.
 Results are kept per parameters in the App's caches while the store is unchanged (impact
 needs a few dozen queries).
 """
@@ -23,9 +26,12 @@ from klantreis.analytics.impact import impact_ranking
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
 from klantreis.caches import Results
+from klantreis.web.envelope import ApiError
+from klantreis.web.handles import Handles
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day
+from klantreis.web.state import web_state
 from klantreis.wording.impact import impact_summary
 
 __all__ = ["JourneyParams", "journeys_data", "router"]
@@ -119,7 +125,15 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
         return {"now": now, "rates": [], "at_risk": [], "promises": []}
     risk = _records(promises.at_risk(events, journey, now).to_pylist())[:50]
     if masked:
-        risk = [{**r, "customer_id": mask_customer_id(r["customer_id"])} for r in risk]
+        handles = _handles(ctx)
+        risk = [
+            {
+                **r,
+                "customer_id": mask_customer_id(r["customer_id"]),
+                "journey_id": handles.of(r["journey_id"]),
+            }
+            for r in risk
+        ]
     names = {p.id: (p.name_nl if ctx.lang == "nl" else p.name_en) for p in journey.promises}
     return {
         "now": now,
@@ -129,18 +143,37 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
     }
 
 
+def _handles(ctx: PageContext) -> Handles:
+    handles: Handles = web_state(ctx.request).security.handles
+    return handles
+
+
+def _viewer_event(handles: Handles, row: dict[str, Any]) -> dict[str, Any]:
+    out = mask_record(row)
+    out["journey_id"] = handles.of(row["journey_id"])
+    out["event_id"] = handles.of(row["event_id"])
+    return out
+
+
 def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str, Any] | None:
     if not params.journey and not params.customer:
         return None
     journey = params.journey or None  # an empty ?journey= means "not given"
+    if masked and not journey:
+        raise ApiError(403, "looking up a customer needs the analyst or admin role", "forbidden")
+    shown = journey
+    if journey and Handles.is_handle(journey):  # a link a viewer shares works for everyone
+        journey = _handles(ctx).resolve(journey, ctx.app.events_table()) or "\x00unknown"
     table = timeline(
         ctx.app.events_table(), journey, None if journey else params.customer, limit=500
     )
     rows = _records(table.to_pylist())
     if masked:
-        rows = [mask_record(r) for r in rows]
+        handles = _handles(ctx)
+        rows = [_viewer_event(handles, r) for r in rows]
+        shown = handles.of(journey) if rows else shown
     return {
-        "journey": params.journey,
+        "journey": shown,
         "customer": None if masked else params.customer,
         "events": rows,
     }

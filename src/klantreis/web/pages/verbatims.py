@@ -4,6 +4,8 @@ them with personal data masked (:mod:`klantreis.access.masking`)."""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from klantreis.access.masking import mask_record, mask_text
 from klantreis.analytics.scope import predicates
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer_day
+from klantreis.web.state import web_state
 
 router = APIRouter()
 NAV = NavItem("/verbatims", "nav.verbatims", order=40)
@@ -58,31 +61,83 @@ def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
         metrics=(params.metric,) if params.metric else (),
     )
     preds = predicates(events, t, scope, ctx.app.journey, ctx.app.journey.timezone)
-    if params.q:
+    if params.q and (ctx.sees_personal_data or not _BRACKETS.search(params.q)):
+        # For a viewer this is only a pre-filter: a bracket-free piece of a masked text is
+        # a piece of the raw text, so every masked match is among these rows.
         preds.append(t.text.lower().contains(params.q.lower()))
     return t.filter(*preds) if preds else t
+
+
+_BRACKETS = re.compile(r"[\[\]]")
+#: A viewer's search masks at most this many candidate comments (the newest), so one search
+#: stays within a few seconds; ``total_capped`` says when there were more.
+MAX_VIEWER_SCAN = 20_000
+
+
+@functools.lru_cache(maxsize=MAX_VIEWER_SCAN)
+def _masked_lower(text: str) -> str:
+    return (mask_text(text) or "").lower()
+
+
+def _masked_matches(t: Any, q: str) -> tuple[list[str], bool]:
+    """Event ids of the rows of ``t`` whose masked text contains ``q`` (any case), newest
+    first, and whether the scan stopped at :data:`MAX_VIEWER_SCAN` candidates: a viewer
+    searches what a viewer sees."""
+    rows = (
+        t.order_by([t.occurred_at.desc(), t.event_id])
+        .select("event_id", "text")
+        .limit(MAX_VIEWER_SCAN + 1)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    capped = len(rows) > MAX_VIEWER_SCAN
+    needle = q.lower()
+    ids = [r["event_id"] for r in rows[:MAX_VIEWER_SCAN] if needle in _masked_lower(r["text"])]
+    return ids, capped
+
+
+Page = tuple[int, list[dict[str, Any]], bool]
+
+
+def _page(t: Any, params: VerbatimParams) -> Page:
+    ordered = t.order_by([t.occurred_at.desc(), t.event_id]).select(*COLUMNS)
+    total = int(t.count().to_pyarrow().as_py())
+    page = ordered.limit(params.limit, offset=params.offset).to_pyarrow().to_pylist()
+    return total, page, False
+
+
+def _viewer_page(t: Any, params: VerbatimParams) -> Page:
+    if not params.q:
+        return _page(t, params)
+    ids, capped = _masked_matches(t, params.q)
+    wanted = ids[params.offset : params.offset + params.limit]
+    if not wanted:
+        return len(ids), [], capped
+    rows = t.filter(t.event_id.isin(wanted)).select(*COLUMNS).to_pyarrow().to_pylist()
+    by_id = {r["event_id"]: r for r in rows}
+    return len(ids), [by_id[i] for i in wanted if i in by_id], capped
 
 
 def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
     """Matching comments, newest first (``limit`` from ``offset``), and their total.
 
-    A viewer's search for personal data (an e-mail address, phone number, IBAN, ...) finds
-    nothing: otherwise the number of hits would tell what the masked texts contain."""
-    if params.q and not ctx.sees_personal_data and mask_text(params.q) != params.q:
-        params.q = "\x00no match\x00"
+    A viewer's search runs on the masked texts, so ``total`` counts only what the viewer
+    can see: a search for masked personal data (an e-mail address, phone number, IBAN, ...)
+    finds nothing, and the count tells nothing about what the masks hide. A viewer's search
+    looks at the newest :data:`MAX_VIEWER_SCAN` candidates (``total_capped`` when more)."""
     t = _selected(ctx, params)
-    total = int(t.count().to_pyarrow().as_py())
-    page = (
-        t.order_by([t.occurred_at.desc(), t.event_id])
-        .select(*COLUMNS)
-        .limit(params.limit, offset=params.offset)
-        .to_pyarrow()
-        .to_pylist()
-    )
-    if not ctx.sees_personal_data:
-        page = [mask_record({**r, "journey_id": None}) for r in page]
+    if ctx.sees_personal_data:
+        total, page, capped = _page(t, params)
+    else:
+        total, page, capped = _viewer_page(t, params)
+        handles = web_state(ctx.request).security.handles
+        page = [
+            mask_record({**r, "journey_id": None, "event_id": handles.of(r["event_id"])})
+            for r in page
+        ]
     return {
         "total": total,
+        "total_capped": capped,
         "offset": params.offset,
         "limit": params.limit,
         "masked": not ctx.sees_personal_data,

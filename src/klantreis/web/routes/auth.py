@@ -1,5 +1,8 @@
 """Log in and out. The login form is protected by the signed double-submit CSRF token.
 
+Logging in starts a session stored server-side and issues a CSRF token bound to it; logging
+out ends that session in the store, so a captured copy of the cookie no longer works.
+
 Failed logins are throttled per user name and per client address
 (:class:`klantreis.web.security.LoginThrottle`): once over the limit, the form answers 429
 with a message saying when to try again, without checking the password.
@@ -16,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from klantreis.access import accounts
 from klantreis.web.pagekit import PageContext, anonymous_context, render_html
-from klantreis.web.security import SESSION_COOKIE, SESSION_MAX_AGE
+from klantreis.web.security import CSRF_COOKIE, CSRF_MAX_AGE, SESSION_COOKIE, SESSION_MAX_AGE
 from klantreis.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -59,14 +62,20 @@ def login(
         security.throttle.failed(username, address)
         return _login_error(ctx, next, ctx.t("login.failed"), 401)
     security.throttle.succeeded(username)
+    session, csrf = security.start_session(user)
     response = RedirectResponse(_safe_next(next), status_code=303)
+    secure = security.secure(request)
     response.set_cookie(
         SESSION_COOKIE,
-        security.session_value(user),
+        session,
         httponly=True,
         samesite="lax",
-        secure=security.secure(request),
+        secure=secure,
         max_age=SESSION_MAX_AGE,
+    )
+    # The login page's token belonged to no session: forms after login need a bound one.
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, max_age=CSRF_MAX_AGE
     )
     return response
 
@@ -85,7 +94,10 @@ def _login_error(
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form(max_length=500)] = "") -> Response:
-    web_state(request).security.check_csrf(request, csrf_token)
+    security = web_state(request).security
+    security.check_csrf(request, csrf_token)
+    security.end_session(request)  # a copy of the cookie is refused from now on
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
     return response

@@ -17,7 +17,13 @@
   };
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
-    var options = { renderer: "svg", actions: false };
+    // ast + the interpreter: no eval (the Content-Security-Policy allows no 'unsafe-eval');
+    // defaultStyle false and the tooltip's disableDefaultStyle: no inline <style> elements
+    // (nor 'unsafe-inline'); the tooltip's style is in app.css.
+    var options = {
+      renderer: "svg", actions: false, ast: true, defaultStyle: false,
+      tooltip: { disableDefaultStyle: true }
+    };
     if (document.documentElement.lang === "nl") {
       options.formatLocale = NL.formatLocale;
       options.timeFormatLocale = NL.timeFormatLocale;

@@ -1,0 +1,189 @@
+"""Text benchmarks (issue 16): the cross-style evaluation of contact-reason classifiers,
+sentiment on held-out scored comments, and multi-label themes.
+
+Twelve webshop reasons, Dutch and English, four styles (klantreis.contacts.styles): each model
+is trained on one style and scored (macro-F1) on all four. In-style is the mean of the
+diagonal, cross-style the mean of the other cells; the gap is what new phrasing costs.
+
+Sentiment and themes use the labelled comment set of klantreis.text.comments: trained on
+comments written with one half of each theme's clauses, tested on the other half (wording
+never seen in training), and on the demo's survey comments (written separately).
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text [--train-per-reason 100] [--skip-styles]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from klantreis.contacts.classifier import ContactClassifier
+from klantreis.contacts.features import NgramTfidf
+from klantreis.contacts.styles import CrossStyleReport, cross_style
+
+Predict = Callable[[list[str]], list[str]]
+
+
+def fit_plain(texts: list[str], labels: list[str]) -> Predict:
+    """The classifier as it was before issue 16: surface n-grams only, no augmentation."""
+    features = NgramTfidf(embed_dims=150, embed_weight=1.5)
+    return ContactClassifier(seed=0, features=features).fit(texts, labels).predict_labels
+
+
+def fit_current(texts: list[str], labels: list[str]) -> Predict:
+    """Stems + webshop concepts (the default features), no augmentation."""
+    return ContactClassifier(seed=0).fit(texts, labels).predict_labels
+
+
+def fit_augmented(texts: list[str], labels: list[str]) -> Predict:
+    """As trained by ``klantreis contacts train``: concepts and augmentation (share 0.5)."""
+    return ContactClassifier(seed=0, augment_share=0.5).fit(texts, labels).predict_labels
+
+
+def fit_baseline(texts: list[str], labels: list[str]) -> Predict:
+    """scikit-learn TF-IDF (word 1-2-grams) + logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    pipe = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegression(C=10, max_iter=2000),
+    ).fit(texts, labels)
+    return lambda xs: [str(p) for p in pipe.predict(xs)]
+
+
+MODELS: dict[str, Callable[[list[str], list[str]], Predict]] = {
+    "TF-IDF + LR baseline": fit_baseline,
+    "ContactClassifier, surface n-grams (before)": fit_plain,
+    "ContactClassifier + stems/concepts": fit_current,
+    "ContactClassifier + stems/concepts + augmentation": fit_augmented,
+}
+
+
+def run_cross_style(per_reason: int) -> list[tuple[str, CrossStyleReport, float]]:
+    out = []
+    for name, fit in MODELS.items():
+        t0 = time.perf_counter()
+        report = cross_style(fit, train_per_reason=per_reason)
+        out.append((name, report, time.perf_counter() - t0))
+    return out
+
+
+def sentiment_rows(n_train: int = 3000, n_test: int = 1000) -> list[tuple[str, str]]:
+    import numpy as np
+
+    from klantreis.demo.templates import COMMENTS
+    from klantreis.text.comments import generate_comments
+    from klantreis.text.sentiment import LexiconSentiment, ScoreSentiment, polarity_from_score
+
+    train = generate_comments(n_train, seed=0)
+    test = generate_comments(n_test, seed=1, part="test")
+    polar = [(c.text, polarity_from_score("nps", c.score)) for c in test]
+    polar = [(t, p) for t, p in polar if p != "neutral"]
+    truth = np.array([p == "positive" for _, p in polar])
+    lex = LexiconSentiment()
+    t0 = time.perf_counter()
+    lex_scores = np.array([lex.comment(t) for t, _ in polar])
+    lex_rate = len(polar) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    y = [polarity_from_score("nps", c.score) for c in train]
+    model = ScoreSentiment().fit([c.text for c in train], y)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model_scores = model.score([t for t, _ in polar])
+    model_rate = len(polar) / (time.perf_counter() - t0)
+    demo = [
+        (t, not topic.endswith("_goed"))
+        for topics in COMMENTS.values()
+        for topic, texts in topics.items()
+        for t in texts
+    ]
+    demo_acc = np.mean([(lex.comment(t) < 0) == negative for t, negative in demo])
+    demo_model = np.mean(
+        (model.score([t for t, _ in demo]) < 0) == np.array([neg for _, neg in demo])
+    )
+    return [
+        (
+            "scored comments: train / held-out polar (NPS <= 6 or >= 9)",
+            f"{len(train)} / {len(polar)}",
+        ),
+        ("sentiment accuracy, lexicon (no training)", f"{np.mean((lex_scores > 0) == truth):.4f}"),
+        (
+            "sentiment accuracy, weak model (score as label)",
+            f"{np.mean((model_scores > 0) == truth):.4f}",
+        ),
+        (
+            "sentiment accuracy on the demo's comments (n, lexicon / model)",
+            f"{len(demo)}, {demo_acc:.4f} / {demo_model:.4f}",
+        ),
+        ("weak model training time", f"{train_s:.1f} s"),
+        (
+            "sentiment throughput, lexicon / model",
+            f"{lex_rate:,.0f} / {model_rate:,.0f} comments/s",
+        ),
+    ]
+
+
+def theme_rows(n_train: int = 2000, n_test: int = 1000) -> tuple[list[tuple[str, str]], str]:
+    from klantreis.text.comments import generate_comments
+    from klantreis.text.themes import ThemeTagger, default_themes, evaluate_themes
+
+    tax = default_themes()
+    train = generate_comments(n_train, seed=0)
+    test = generate_comments(n_test, seed=1, part="test")
+    same = generate_comments(n_test, seed=1, part="train")
+    x, y = [c.text for c in test], [c.themes for c in test]
+    seeded = evaluate_themes(ThemeTagger(tax).fit(), x, y)
+    t0 = time.perf_counter()
+    tagger = ThemeTagger(tax).fit([c.text for c in train], [c.themes for c in train])
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = evaluate_themes(tagger, x, y)
+    rate = len(x) / (time.perf_counter() - t0)
+    in_style = evaluate_themes(tagger, [c.text for c in same], [c.themes for c in same])
+    rows = [
+        ("themes: comments train / test, themes", f"{n_train} / {n_test}, {len(tax.ids())}"),
+        (
+            "theme micro / macro F1, example phrases only",
+            f"{seeded.micro_f1:.4f} / {seeded.macro_f1:.4f}",
+        ),
+        (
+            "theme micro / macro F1, trained, new wording",
+            f"{report.micro_f1:.4f} / {report.macro_f1:.4f}",
+        ),
+        (
+            "theme micro / macro F1, trained, seen wording",
+            f"{in_style.micro_f1:.4f} / {in_style.macro_f1:.4f}",
+        ),
+        ("theme tagger training / tagging", f"{train_s:.1f} s / {rate:,.0f} comments/s"),
+    ]
+    return rows, report.table()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train-per-reason", type=int, default=100)
+    parser.add_argument("--skip-styles", action="store_true", help="only sentiment and themes")
+    args, _ = parser.parse_known_args(argv)
+    rows = sentiment_rows()
+    theme, per_theme = theme_rows()
+    print("| measure | value |\n|---|---|")
+    for name, value in rows + theme:
+        print(f"| {name} | {value} |")
+    print(f"\nper theme (trained, new wording)\n\n{per_theme}\n")
+    if args.skip_styles:
+        return
+    results = run_cross_style(args.train_per_reason)
+    print(
+        "| model | in-style macro-F1 | cross-style macro-F1 | gap | time |\n|---|---|---|---|---|"
+    )
+    for name, r, secs in results:
+        print(f"| {name} | {r.in_style:.4f} | {r.cross_style:.4f} | {r.gap:.4f} | {secs:.1f} s |")
+    for name, r, _ in results:
+        print(f"\n{name} (rows: training style, columns: test style)\n\n{r.table()}")
+
+
+if __name__ == "__main__":
+    main()
