@@ -31,7 +31,6 @@ from klantreis.model.events import events_from_records
 from klantreis.settings import Settings
 from klantreis.store import EventStore, StoreLockedError
 from klantreis.web import create_app
-from klantreis.web.routes.live import LocalAccess
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -146,37 +145,49 @@ def test_snapshots_are_consistent_reused_and_renewed(tmp_path: Path) -> None:
 def served(tmp_path: Path) -> Iterator[tuple[TestClient, App, str]]:
     app = App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"), secret_key=SECRET))
     api = create_app(app, page_modules=[])
-    api.state.local = LocalAccess("local-secret-" + "x" * 20, Snapshots(app.store))
+    api.state.local_secret = "local-secret-" + "x" * 20
+    api.state.snapshots = Snapshots(app.store)
     with TestClient(api) as client:
-        yield client, app, api.state.local.secret
+        yield client, app, api.state.local_secret
     app.close()
 
 
-def test_the_admin_routes_need_the_local_secret_or_an_admin_token(
+def test_the_account_routes_need_the_local_secret_or_an_admin_token(
     served: tuple[TestClient, App, str],
 ) -> None:
     client, app, secret = served
     body = {"name": "bo", "role": "viewer", "password": "password-1"}
-    assert client.post("/api/v1/admin/users", json=body).status_code == 403
+    assert client.post("/api/v1/users", json=body).status_code == 403
     wrong = {SECRET_HEADER: "nope"}
-    assert client.post("/api/v1/admin/users", json=body, headers=wrong).status_code == 403
+    assert client.post("/api/v1/users", json=body, headers=wrong).status_code == 403
     accounts.add_user(app.store, "vi", "viewer", "password-1")
     viewer, _ = accounts.create_token(app.store, ["read"], user="vi")
     as_viewer = {"Authorization": f"Bearer {viewer}"}
-    assert client.post("/api/v1/admin/users", json=body, headers=as_viewer).status_code == 403
+    assert client.post("/api/v1/users", json=body, headers=as_viewer).status_code == 403
     local = {SECRET_HEADER: secret}
     assert client.post("/api/v1/local/snapshot", headers=as_viewer).status_code == 403
-    answer = client.post("/api/v1/admin/users", json=body, headers=local)
+    answer = client.post("/api/v1/users", json=body, headers=local)
     assert answer.status_code == 200, answer.text
     assert accounts.get_user(app.store, "bo") is not None
+    # the local admin also uses the admin routes that were there already
+    listed = client.get("/api/v1/users", headers=local).json()["data"]
+    assert {"name": "bo", "role": "viewer", "disabled": False} in listed
+    off = client.put("/api/v1/users/bo/disabled", json={"disabled": True}, headers=local)
+    assert off.status_code == 200 and accounts.get_user(app.store, "bo").disabled  # type: ignore[union-attr]
+    renewed = client.put(
+        "/api/v1/users/bo/password", json={"password": "password-2"}, headers=local
+    )
+    assert renewed.status_code == 200
+    assert accounts.authenticate(app.store, "bo", "password-2") is None  # disabled stays so
     accounts.add_user(app.store, "ad", "admin", "password-1")
     admin, _ = accounts.create_token(app.store, ["read"], user="ad")
     as_admin = {"Authorization": f"Bearer {admin}"}
-    made = client.post("/api/v1/admin/tokens", json={"scopes": ["read"]}, headers=as_admin)
+    made = client.post("/api/v1/tokens", json={"scopes": ["read"]}, headers=as_admin)
     assert made.status_code == 200 and made.json()["data"]["secret"].startswith("kr_")
-    short = client.post(
-        "/api/v1/admin/users", json={**body, "password": "short"}, headers=local
-    ).json()
+    token_id = made.json()["data"]["token"]["id"]
+    revoked = client.delete(f"/api/v1/tokens/{token_id}", headers=local).json()["data"]
+    assert revoked["state"] == "revoked"
+    short = client.post("/api/v1/users", json={**body, "password": "short"}, headers=local).json()
     assert short["ok"] is False and "8" in short["error"]["message"]
     snap = client.post("/api/v1/local/snapshot", headers=local).json()["data"]["path"]
     with duckdb.connect(snap, read_only=True) as con:

@@ -111,7 +111,7 @@ def user_add(
         journey_config,
         lambda app: add_user(app.store, name, role, secret),
         lambda server: server.call(
-            "POST", "/api/v1/admin/users", {"name": name, "role": role, "password": secret}
+            "POST", "/api/v1/users", {"name": name, "role": role, "password": secret}
         ),
     )
     click.echo(f"user {name}: {role}")
@@ -129,7 +129,7 @@ def user_list(db_path: str | None, journey_config: str | None, output: str) -> N
             {"name": u.name, "role": u.role, "disabled": u.disabled} for u in list_users(app.store)
         ]
 
-    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/admin/users"))
+    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/users"))
     rows = [
         {"name": u["name"], "role": u["role"], "state": "disabled" if u["disabled"] else "active"}
         for u in found
@@ -161,7 +161,7 @@ def user_passwd(
 
     def via_server(server: LiveClient) -> None:
         body = {"password": _read_password(password_stdin)}
-        server.call("POST", f"/api/v1/admin/users/{_quote(name)}/password", body)
+        server.call("PUT", f"/api/v1/users/{_quote(name)}/password", body)
 
     _change(db_path, journey_config, here, via_server)
     click.echo(f"user {name}: new password; existing sessions ended")
@@ -175,7 +175,7 @@ def _set_disabled(name: str, disabled: bool, db_path: str | None, jc: str | None
         jc,
         lambda app: set_disabled(app.store, name, disabled),
         lambda server: server.call(
-            "POST", f"/api/v1/admin/users/{_quote(name)}/disabled", {"disabled": disabled}
+            "PUT", f"/api/v1/users/{_quote(name)}/disabled", {"disabled": disabled}
         ),
     )
 
@@ -252,7 +252,7 @@ def token_create(
 
     def via_server(server: LiveClient) -> tuple[str, dict[str, Any]]:
         body = {"scopes": list(scopes), "name": name, "user": user_name}
-        answer = server.call("POST", "/api/v1/admin/tokens", {**body, "expires_days": expires_days})
+        answer = server.call("POST", "/api/v1/tokens", {**body, "expires_days": expires_days})
         return answer["secret"], answer["token"]
 
     secret, tok = _change(db_path, journey_config, here, via_server)
@@ -286,7 +286,7 @@ def token_list(active: bool, db_path: str | None, journey_config: str | None, ou
         ensure_schema(app.store)
         return [t.to_dict() for t in list_tokens(app.store)]
 
-    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/admin/tokens"))
+    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/tokens"))
     rows = [
         {
             "id": t["id"],
@@ -325,8 +325,7 @@ def token_revoke(token_id: str, db_path: str | None, journey_config: str | None)
         return info.name
 
     def via_server(server: LiveClient) -> str:
-        path = f"/api/v1/admin/tokens/{_quote(token_id)}/revoke"
-        return str(server.call("POST", path)["name"])
+        return str(server.call("DELETE", f"/api/v1/tokens/{_quote(token_id)}")["name"])
 
     name = _change(db_path, journey_config, here, via_server)
     click.echo(f"token {name} [{token_id}]: revoked")

@@ -254,7 +254,6 @@ def announce_while_serving(api: FastAPI, app: App, host: str, port: int) -> None
     shutdown, which ends the process before code after ``run`` would. An in-memory store is
     not announced."""
     from klantreis.live import Snapshots, announce, withdraw
-    from klantreis.web.routes.live import LocalAccess
 
     if app.settings.db_file is None:
         return
@@ -265,7 +264,8 @@ def announce_while_serving(api: FastAPI, app: App, host: str, port: int) -> None
     async def lifespan(asgi: Any) -> AsyncIterator[Any]:
         async with inner(asgi) as state:
             info = announce(app.settings.db_path, f"http://{local_host}:{port}")
-            api.state.local = LocalAccess(info.secret, Snapshots(app.store))
+            api.state.local_secret = info.secret  # see web.security.local_admin
+            api.state.snapshots = Snapshots(app.store)
             try:
                 yield state
             finally:
