@@ -121,14 +121,15 @@ def withdraw(info: ServerInfo) -> None:
 
 def find_server(db_path: str | Path) -> ServerInfo | None:
     """The running server of the store at ``db_path``: None when there is no discovery
-    file, its process is gone, or the file is readable by others than its owner."""
+    file, its process is gone, or the file is not this user's alone (another owner, or
+    readable by others)."""
     target = info_path(db_path)
     try:
-        mode = target.stat().st_mode
+        found = target.stat()
     except OSError:
         return None
-    if mode & 0o077:
-        log.warning("ignoring %s: readable by others than its owner", target)
+    if found.st_mode & 0o077 or found.st_uid != os.getuid():
+        log.warning("ignoring %s: not private to this user", target)
         return None
     info = _read(target)
     return info if info is not None and _alive(info.pid) else None
