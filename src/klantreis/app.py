@@ -12,11 +12,12 @@ App.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from klantreis.app_api import AnalysesMixin
 from klantreis.caches import Caches
 from klantreis.contacts.context import ContactsContext
 from klantreis.model.journey import JourneyConfig, load_journey_config, parse_journey_config
@@ -56,13 +57,21 @@ class MetricDefaults:
         )
 
 
-class App:
+class App(AnalysesMixin):
     """Settings, the journey configuration, the event store, the metric defaults, the
     contacts context and the caches, built explicitly.
 
     ``contacts_taxonomy``/``contacts_models`` choose another taxonomy file or model folder
     (the CLI's ``--taxonomy``/``--models``); by default the built-in taxonomy and
-    ``models/contacts`` next to the store."""
+    ``models/contacts`` next to the store.
+
+    The analyses the commands run are methods too (from
+    :class:`~klantreis.app_api.AnalysesMixin`): ``dfg``, ``variants``, ``handovers``,
+    ``promises``, ``promises_at_risk``, ``impact``, ``timeline``, ``classify``,
+    ``contacts_per_100_orders``, ``contact_report`` and ``war_room``, besides ``scores``,
+    ``score_changes``, ``nps_ces_matrix`` and ``cx_index`` here."""
+
+    defaults: MetricDefaults
 
     def __init__(
         self,
@@ -82,6 +91,26 @@ class App:
         )
         self.contacts = ContactsContext(settings.db_path, contacts_taxonomy, contacts_models)
         self.caches = Caches(self.store.version)
+        #: The store this App reads a snapshot of (see :meth:`reader`); None: the store itself.
+        self.snapshot_of: str | None = None
+
+    @classmethod
+    def reader(cls, settings: Settings, read_only: bool = False, **kw: Any) -> App:
+        """An App for reading: on the store itself when it is free; when a running
+        ``klantreis serve`` holds it, read-only on a snapshot the server makes now (see
+        :mod:`klantreis.live`; the snapshot is as of this call, ``snapshot_of`` names the
+        store). A lock held by anything else raises ``StoreLockedError`` (one line)."""
+        from klantreis.live import LiveClient
+        from klantreis.store import StoreLockedError
+
+        try:
+            return cls(settings, read_only, **kw)
+        except StoreLockedError as exc:
+            snapshot = LiveClient.for_locked(exc).snapshot()
+        copy = replace(settings, db_path=str(snapshot), explicit=settings.explicit | {"db_path"})
+        app = cls(copy, True, **kw)
+        app.snapshot_of = settings.db_path
+        return app
 
     @staticmethod
     def load_journey(settings: Settings) -> JourneyConfig:
@@ -204,11 +233,13 @@ class App:
 
 
 def open_app(path: str | Path = "klantreis.duckdb", **settings: Any) -> App:
-    """Open (or create) a store for use from Python or a notebook.
+    """Open (or create) a store for use from Python or a notebook. While ``klantreis serve``
+    holds the store, the App reads a snapshot made by the server now (``app.snapshot_of``
+    is then the store's path; open again for newer data); see :meth:`App.reader`.
 
     >>> app = open_app(":memory:")
     >>> app.store.count()
     0
     >>> app.close()
     """
-    return App(Settings.load(db_path=str(path), **settings))
+    return App.reader(Settings.load(db_path=str(path), **settings))

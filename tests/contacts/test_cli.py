@@ -102,6 +102,41 @@ def test_models_lists_versions_and_keep_prunes_the_oldest(tmp_path: Path) -> Non
     assert code == 2
 
 
+def test_train_and_evaluate_read_named_columns_and_show_progress(tmp_path: Path) -> None:
+    texts, labels = synthetic(90, seed=4)
+    path = tmp_path / "export.csv"
+    rows = "".join(f"{i},{t},{y}\n" for i, (t, y) in enumerate(zip(texts, labels, strict=True)))
+    path.write_text("id,Bericht, Reden \n" + rows)
+    common = ["--db", str(tmp_path / "s.duckdb"), "--models", str(tmp_path / "m")]
+    common += ["--labels", str(path), "--any-labels"]
+    code, out = run("contacts", "train", *common)
+    assert code == 1 and "needs the columns text,label" in out
+    named = ["--text-column", "bericht", "--label-column", "reden"]
+    result = CliRunner().invoke(cli, ["contacts", "train", *common, *named])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("model v0001-") and ": 90 labelled contacts" in result.stdout
+    assert "accuracy where sure" in result.stdout
+    shown = CliRunner().invoke(cli, ["contacts", "evaluate", *common, *named, "--progress"])
+    assert shown.exit_code == 0, shown.output
+    assert "90 labelled contacts" in shown.stderr and "classifying 90" in shown.stderr
+    assert "[" not in shown.stdout.splitlines()[0]  # progress stays off stdout
+    quiet = CliRunner().invoke(cli, ["contacts", "evaluate", *common, *named, "--json"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""  # not a terminal: no progress
+    assert json.loads(quiet.stdout)["accuracy"] > 0.9
+    store = ["--db", str(tmp_path / "s.duckdb"), "--from-store", *named]
+    code, out = run("contacts", "evaluate", *store)
+    assert code == 2 and "--labels FILE.csv" in out
+
+
+def test_train_evaluate_and_classify_explain_the_unknown_threshold() -> None:
+    for command in ("train", "evaluate", "classify"):
+        result = CliRunner().invoke(cli, ["contacts", command, "--help"], terminal_width=200)
+        text = " ".join(result.output.split())
+        assert "unknown_threshold" in text and "unknown" in text, command
+    evaluate = " ".join(CliRunner().invoke(cli, ["contacts", "evaluate", "--help"]).output.split())
+    assert "forced choice" in evaluate and "coverage" in evaluate
+
+
 def test_sentiment_and_themes_commands() -> None:
     code, out = run("contacts", "sentiment", "--json", "snelle levering maar kapot aangekomen")
     rows = json.loads(out)

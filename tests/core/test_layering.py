@@ -24,10 +24,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("web",),  # pages, JSON API, HTML error pages
     ("demo",),  # generates the demo webshop and ingests it into an App
     ("app",),  # App(settings): store, journey, contexts, caches
+    ("app_api",),  # the App's analyses (a mixin): thin delegates to analytics and contacts
     ("wording",),  # every word a person reads; phrases what the layers below return
     ("text",),  # sentiment and themes of what customers write; builds on contacts features
     ("contacts",),  # reasons, classifier, war room; stores labels through ingest
     ("ingest",),  # every way in
+    ("live",),  # a running server's discovery file, admin client and snapshots
     ("analytics", "export", "access"),  # portable Ibis; every way out; accounts and masking
     ("store",),  # where events live
     ("model",),  # what an event is

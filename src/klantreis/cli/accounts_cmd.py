@@ -1,14 +1,53 @@
 """``klantreis user ...`` and ``klantreis token ...``: thin wrappers over
 :mod:`klantreis.access.accounts`. ``user list`` and ``token list`` print a table (tab-separated)
-by default, or ``--format json|csv``."""
+by default, or ``--format json|csv``.
+
+While ``klantreis serve`` holds the store, every one of them goes to that server's admin API
+(:mod:`klantreis.live`, with the local secret of its discovery file): the commands work the
+same.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from klantreis.cli.options import emit, open_app, output_options, store_options
 
+if TYPE_CHECKING:
+    from klantreis.app import App
+    from klantreis.live import LiveClient
+
 __all__ = ["register"]
+
+T = TypeVar("T")
+
+
+def _change(
+    db_path: str | None,
+    journey_config: str | None,
+    here: Callable[[App], T],
+    via_server: Callable[[LiveClient], T],
+) -> T:
+    """Run an account change or look-up on the store (``here``), or through the running
+    server that holds it (``via_server``); refusals of either are one-line errors."""
+    from klantreis.access.accounts import AccountError
+    from klantreis.live import LiveClient, LiveError
+    from klantreis.store import StoreLockedError
+
+    try:
+        with open_app(db_path, journey_config, writes=True) as app:
+            return here(app)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    except StoreLockedError as exc:
+        client = LiveClient.for_locked(exc)
+    try:
+        return via_server(client)
+    except LiveError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group(help="Manage users of the dashboard.")
@@ -62,15 +101,19 @@ def user_add(
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
-    from klantreis.access.accounts import AccountError, add_user
+    from klantreis.access.accounts import add_user
 
     if password is None:
         password = _read_password(password_stdin)
-    with open_app(db_path, journey_config) as app:
-        try:
-            add_user(app.store, name, role, password)
-        except AccountError as exc:
-            raise click.ClickException(str(exc)) from exc
+    secret = password
+    _change(
+        db_path,
+        journey_config,
+        lambda app: add_user(app.store, name, role, secret),
+        lambda server: server.call(
+            "POST", "/api/v1/users", {"name": name, "role": role, "password": secret}
+        ),
+    )
     click.echo(f"user {name}: {role}")
 
 
@@ -80,12 +123,17 @@ def user_add(
 def user_list(db_path: str | None, journey_config: str | None, output: str) -> None:
     from klantreis.access.accounts import ensure_schema, list_users
 
-    with open_app(db_path, journey_config) as app:
+    def here(app: App) -> list[dict[str, Any]]:
         ensure_schema(app.store)
-        rows = [
-            {"name": u.name, "role": u.role, "state": "disabled" if u.disabled else "active"}
-            for u in list_users(app.store)
+        return [
+            {"name": u.name, "role": u.role, "disabled": u.disabled} for u in list_users(app.store)
         ]
+
+    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/users"))
+    rows = [
+        {"name": u["name"], "role": u["role"], "state": "disabled" if u["disabled"] else "active"}
+        for u in found
+    ]
     if output != "table":
         emit(rows, output, ["name", "role", "state"])
         return
@@ -104,27 +152,38 @@ def user_list(db_path: str | None, journey_config: str | None, output: str) -> N
 def user_passwd(
     name: str, password_stdin: bool, db_path: str | None, journey_config: str | None
 ) -> None:
-    from klantreis.access.accounts import AccountError, get_user, set_password
+    from klantreis.access.accounts import get_user, set_password
 
-    with open_app(db_path, journey_config) as app:
+    def here(app: App) -> None:
         if get_user(app.store, name) is None:
             raise click.ClickException(f"no user {name!r}")
-        password = _read_password(password_stdin)
-        try:
-            set_password(app.store, name, password)
-        except AccountError as exc:
-            raise click.ClickException(str(exc)) from exc
+        set_password(app.store, name, _read_password(password_stdin))
+
+    def via_server(server: LiveClient) -> None:
+        body = {"password": _read_password(password_stdin)}
+        server.call("PUT", f"/api/v1/users/{_quote(name)}/password", body)
+
+    _change(db_path, journey_config, here, via_server)
     click.echo(f"user {name}: new password; existing sessions ended")
 
 
 def _set_disabled(name: str, disabled: bool, db_path: str | None, jc: str | None) -> None:
-    from klantreis.access.accounts import AccountError, set_disabled
+    from klantreis.access.accounts import set_disabled
 
-    with open_app(db_path, jc) as app:
-        try:
-            set_disabled(app.store, name, disabled)
-        except AccountError as exc:
-            raise click.ClickException(str(exc)) from exc
+    _change(
+        db_path,
+        jc,
+        lambda app: set_disabled(app.store, name, disabled),
+        lambda server: server.call(
+            "PUT", f"/api/v1/users/{_quote(name)}/disabled", {"disabled": disabled}
+        ),
+    )
+
+
+def _quote(part: str) -> str:
+    from urllib.parse import quote
+
+    return quote(part, safe="")
 
 
 @user.command(
@@ -182,23 +241,31 @@ def token_create(
     db_path: str | None,
     journey_config: str | None,
 ) -> None:
-    from klantreis.access.accounts import AccountError, create_token
+    from klantreis.access.accounts import create_token
 
-    with open_app(db_path, journey_config) as app:
-        try:
-            secret, tok = create_token(
-                app.store, list(scopes), name=name, user=user_name, expires_days=expires_days
-            )
-        except AccountError as exc:
-            raise click.ClickException(str(exc)) from exc
-    expires = f", expires {tok.expires_at:%Y-%m-%d %H:%M} UTC" if tok.expires_at else ""
-    click.echo(f"token {tok.name} [{tok.token_id}] ({', '.join(tok.scopes)}{expires}):")
+    def here(app: App) -> tuple[str, dict[str, Any]]:
+        secret, tok = create_token(
+            app.store, list(scopes), name=name, user=user_name, expires_days=expires_days
+        )
+        shown = {"id": tok.token_id, "name": tok.name, "scopes": list(tok.scopes)}
+        return secret, {**shown, "expires_at": tok.expires_at}
+
+    def via_server(server: LiveClient) -> tuple[str, dict[str, Any]]:
+        body = {"scopes": list(scopes), "name": name, "user": user_name}
+        answer = server.call("POST", "/api/v1/tokens", {**body, "expires_days": expires_days})
+        return answer["secret"], answer["token"]
+
+    secret, tok = _change(db_path, journey_config, here, via_server)
+    expires = f", expires {_when(tok['expires_at'])} UTC" if tok["expires_at"] else ""
+    click.echo(f"token {tok['name']} [{tok['id']}] ({', '.join(tok['scopes'])}{expires}):")
     click.echo(secret)
 
 
 def _when(value: object) -> str:
     from datetime import UTC, datetime
 
+    if isinstance(value, str):  # from the server's JSON
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     return "-"
@@ -215,21 +282,24 @@ def _when(value: object) -> str:
 def token_list(active: bool, db_path: str | None, journey_config: str | None, output: str) -> None:
     from klantreis.access.accounts import ensure_schema, list_tokens
 
-    with open_app(db_path, journey_config) as app:
+    def here(app: App) -> list[dict[str, Any]]:
         ensure_schema(app.store)
-        found = list_tokens(app.store, include_revoked=not active)
+        return [t.to_dict() for t in list_tokens(app.store)]
+
+    found = _change(db_path, journey_config, here, lambda s: s.call("GET", "/api/v1/tokens"))
     rows = [
         {
-            "id": t.token_id,
-            "name": t.name,
-            "scopes": ",".join(t.scopes),
-            "user": t.user or "-",
-            "state": t.state,
-            "created": _when(t.created_at),
-            "expires": _when(t.expires_at),
-            "last_used": _when(t.last_used_at),
+            "id": t["id"],
+            "name": t["name"],
+            "scopes": ",".join(t["scopes"]),
+            "user": t["user"] or "-",
+            "state": t["state"],
+            "created": _when(t["created_at"]),
+            "expires": _when(t["expires_at"]),
+            "last_used": _when(t["last_used_at"]),
         }
         for t in found
+        if not (active and t["revoked_at"])
     ]
     if output != "table":
         emit(rows, output, list(_TOKEN_COLUMNS))
@@ -248,11 +318,17 @@ _TOKEN_COLUMNS = ("id", "name", "scopes", "user", "state", "created", "expires",
 def token_revoke(token_id: str, db_path: str | None, journey_config: str | None) -> None:
     from klantreis.access.accounts import revoke_token
 
-    with open_app(db_path, journey_config) as app:
+    def here(app: App) -> str:
         info = revoke_token(app.store, token_id)
-    if info is None:
-        raise click.ClickException(f"no token {token_id!r}")
-    click.echo(f"token {info.name} [{info.token_id}]: revoked")
+        if info is None:
+            raise click.ClickException(f"no token {token_id!r}")
+        return info.name
+
+    def via_server(server: LiveClient) -> str:
+        return str(server.call("DELETE", f"/api/v1/tokens/{_quote(token_id)}")["name"])
+
+    name = _change(db_path, journey_config, here, via_server)
+    click.echo(f"token {name} [{token_id}]: revoked")
 
 
 def register(cli: click.Group) -> None:

@@ -44,7 +44,10 @@ def _app(
     from klantreis.app import App
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
-    with App(settings, read_only, contacts_taxonomy=taxonomy, contacts_models=models) as app:
+    kw: dict[str, Any] = {"contacts_taxonomy": taxonomy, "contacts_models": models}
+    # a reading command reads a snapshot while `klantreis serve` holds the store
+    opened = App.reader(settings, True, **kw) if read_only else App(settings, **kw)
+    with opened as app:
         _checked(app.contacts)
         yield app
 
@@ -97,24 +100,105 @@ def _labelled(
     from_store: bool,
     taxonomy: Any,
     any_labels: bool,
+    columns: tuple[str, str] = ("text", "label"),
 ) -> Any:
+    """The labelled contacts of ``--labels`` (its ``columns``: text, label) or of the store,
+    with a progress line on stderr."""
     from klantreis.contacts.training import labelled_from_csv, labelled_from_store
 
     if bool(labels) == bool(from_store):
         raise click.UsageError("give exactly one of --labels FILE.csv or --from-store")
+    if from_store and columns != ("text", "label"):
+        raise click.UsageError("--text-column/--label-column name columns of --labels FILE.csv")
+    _progress(f"reading labelled contacts from {labels or 'the store'}")
     if labels:
         try:
-            return labelled_from_csv(labels, None if any_labels else taxonomy)
+            data = labelled_from_csv(labels, None if any_labels else taxonomy, *columns)
         except (OSError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
-    with _app(*app_args, read_only=True) as app:
-        return labelled_from_store(app.events_table(), taxonomy)
+    else:
+        with _app(*app_args, read_only=True) as app:
+            data = labelled_from_store(app.events_table(), taxonomy)
+    _progress(
+        f"{len(data.texts):,} labelled contacts, {len(set(data.labels))} reasons"
+        f" ({data.skipped:,} rows without text or label skipped)"
+    )
+    return data
+
+
+def _progress(message: str) -> None:
+    """One progress line on stderr (stdout stays the result) with the seconds since the
+    command started; shown when stderr is a terminal, or with ``--progress`` (like git)."""
+    import time
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    shown = ctx.meta.get("klantreis.progress")
+    if shown is None:
+        shown = sys.stderr.isatty()
+    if not shown:
+        return
+    started = ctx.meta.setdefault("klantreis.started", time.monotonic())
+    click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
+
+
+def _set_progress(ctx: click.Context, _: Any, value: bool | None) -> None:
+    import time
+
+    ctx.meta["klantreis.progress"] = value
+    ctx.meta["klantreis.started"] = time.monotonic()
+
+
+_COLUMNS = [
+    click.option(
+        "--text-column",
+        default="text",
+        show_default=True,
+        help="Column of --labels FILE.csv holding the contact's text (case-insensitive).",
+    ),
+    click.option(
+        "--label-column",
+        default="label",
+        show_default=True,
+        help="Column of --labels FILE.csv holding its reason id (case-insensitive).",
+    ),
+]
+
+
+#: ``evaluate``'s progress switch (``train`` has ``--no-progress`` for its bar, which also
+#: silences these lines).
+_PROGRESS = click.option(
+    "--progress/--no-progress",
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_progress,
+    help="Progress lines on stderr (default: when stderr is a terminal).",
+)
+
+
+def _column_options(func: Any) -> Any:
+    """``--text-column`` and ``--label-column`` (train and evaluate)."""
+    for option in reversed(_COLUMNS):
+        func = option(func)
+    return func
+
+
+THRESHOLD_HELP = (
+    " The taxonomy's unknown threshold (unknown_threshold, default 0.45) does not change"
+    " macro-F1 and accuracy: they score every contact's best reason (forced choice)."
+    " It sets coverage, the share of contacts whose best reason reaches the threshold, and"
+    " accuracy where sure, the accuracy on those. `contacts classify` and the reports answer"
+    " `unknown` below it: a higher threshold means fewer, surer reasons and more unknown."
+)
 
 
 def _print_report(report: Any, confusion: bool) -> None:
     click.echo(
         f"held-out contacts: {report.n}   macro-F1: {report.macro_f1:.4f}   "
         f"accuracy: {report.accuracy:.4f}   coverage at threshold: {report.coverage:.3f}"
+        f"   accuracy where sure: {report.accuracy_covered:.4f}"
     )
     rows = [{"label": k, **v} for k, v in report.per_class.items()]
     _table(rows, False)
@@ -158,11 +242,13 @@ def contacts() -> None:
 
 
 @contacts.command(
-    help="Train a classifier on labelled contacts (CSV with text,label columns,"
-    " or the store's labelled contacts) and save a new model version."
+    help="Train a classifier on labelled contacts (a CSV with text and label columns, see"
+    " --text-column/--label-column, or the store's labelled contacts) and save a new model"
+    " version. It is scored on a held-out 20% first, then refitted on everything." + THRESHOLD_HELP
 )
 @_common
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
+@_column_options
 @click.option("--from-store", is_flag=True, help="Use labelled contacts in the store.")
 @click.option("--any-labels", is_flag=True, help="Allow labels the taxonomy does not know.")
 @click.option("--seed", default=0, show_default=True)
@@ -187,14 +273,20 @@ def train(
     lr_weight: float,
     confusion: bool,
     no_progress: bool,
+    text_column: str,
+    label_column: str,
 ) -> None:
     from klantreis.contacts.training import train_and_save
 
     contacts = _contacts(db_path, taxonomy, models)
     tax = contacts.taxonomy
-    data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels)
+    columns = (text_column, label_column)
+    data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels, columns)
     if len(data.texts) < 10:
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
+    if no_progress:
+        click.get_current_context().meta["klantreis.progress"] = False
+    _progress("training on 80%, scoring the held-out 20%, refitting on all")
     with _training_progress(not no_progress) as progress:
         info, report = train_and_save(
             data,
@@ -204,6 +296,7 @@ def train(
             lr_weight=lr_weight,
             progress=progress,
         )
+    _progress(f"saved model {info.version}")
     click.echo(
         f"model {info.version}: {info.training_size} labelled contacts "
         f"({data.skipped} skipped), {len(info.labels)} reasons"
@@ -247,9 +340,14 @@ def models_cmd(
     _table(rows, False)
 
 
-@contacts.command(help="Evaluate the current (or a given) model version on labelled contacts.")
+@contacts.command(
+    help="Evaluate the current (or a given) model version on labelled contacts (a CSV with"
+    " text and label columns, see --text-column/--label-column, or the store's)." + THRESHOLD_HELP
+)
 @_common
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
+@_column_options
+@_PROGRESS
 @click.option("--from-store", is_flag=True)
 @click.option("--any-labels", is_flag=True)
 @click.option("--version", "version", default=None, help="Model version (default: newest).")
@@ -266,22 +364,33 @@ def evaluate(
     version: str | None,
     confusion: bool,
     as_json: bool,
+    text_column: str,
+    label_column: str,
 ) -> None:
     from klantreis.contacts.training import evaluate_current
 
     contacts = _contacts(db_path, taxonomy, models)
-    data = _labelled((db_path, journey_config), labels, from_store, contacts.taxonomy, any_labels)
+    columns = (text_column, label_column)
+    tax = contacts.taxonomy
+    data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels, columns)
+    _progress(f"classifying {len(data.texts):,} contacts with model {version or 'newest'}")
     try:
         report = evaluate_current(contacts.registry, data, version)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
+    _progress("done")
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_report(report, confusion)
 
 
-@contacts.command(help="Classify texts: prints reason, confidence and method per text.")
+@contacts.command(
+    help="Classify texts: prints reason, confidence and method per text. A text whose best"
+    " reason's confidence is below the taxonomy's unknown threshold (unknown_threshold,"
+    " default 0.45) gets the reason `unknown`; `contacts evaluate` reports how often that"
+    " happens as 1 - coverage."
+)
 @_common
 @click.argument("texts", nargs=-1)
 @click.option(

@@ -33,7 +33,23 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-@click.group(help="klantreis: the customer-event log and honest CX metrics.")
+class _Commands(click.Group):
+    """The command group; a store that cannot be opened (locked by another process, a
+    server that refuses) is one line on stderr and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from klantreis.live import LiveError, explain_lock
+        from klantreis.store import StoreError, StoreLockedError
+
+        try:
+            return super().invoke(ctx)
+        except StoreLockedError as exc:
+            raise click.ClickException(explain_lock(exc)) from None
+        except (StoreError, LiveError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, help="klantreis: the customer-event log and honest CX metrics.")
 @click.version_option(package_name="klantreis")
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
 def cli(verbose: bool) -> None:

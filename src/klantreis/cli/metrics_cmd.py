@@ -112,7 +112,7 @@ def _open(db_path: str | None, journey_config: str | None) -> Any:
             f"no event store at {settings.db_path} (run `klantreis"
             " init` or `klantreis ingest` first)"
         )
-    return App(settings, read_only=settings.db_file is not None)
+    return App.reader(settings, read_only=settings.db_file is not None)
 
 
 def register(cli: click.Group) -> None:

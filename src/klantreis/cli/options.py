@@ -63,13 +63,20 @@ def settings_from_options(**options: Any) -> Settings:
 
 @contextmanager
 def open_app(
-    db_path: str | None, journey_config: str | None, *, read_only: bool = False
+    db_path: str | None,
+    journey_config: str | None,
+    *,
+    read_only: bool = False,
+    writes: bool = False,
 ) -> Iterator[App]:
-    """The App for ``--db``/``--config``, closed when the block ends."""
+    """The App for ``--db``/``--config``, closed when the block ends. A reading command
+    (``writes=False``) reads a snapshot while ``klantreis serve`` holds the store
+    (:meth:`App.reader`); a writing one gets the store or ``StoreLockedError``."""
     from klantreis.app import App
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
-    with App(settings, read_only=read_only) as app:
+    opened = App(settings, read_only) if writes else App.reader(settings, read_only)
+    with opened as app:
         yield app
 
 

@@ -1,8 +1,8 @@
 """Training use cases: labelled contacts from a CSV file or from the store, train with a
 held-out evaluation, save a new model version.
 
-A labels CSV has the columns ``text`` and ``label`` (a reason id of the taxonomy); other
-columns are ignored. Labels the taxonomy does not know are reported, not silently used.
+A labels CSV has the columns ``text`` and ``label`` (a reason id of the taxonomy), or others
+named with ``text_column``/``label_column``; other columns are ignored. Labels the taxonomy does not know are reported, not silently used.
 """
 
 from __future__ import annotations
@@ -39,20 +39,29 @@ class LabelledSet:
     skipped: int = 0
 
 
-def labelled_from_csv(path: str | Path, taxonomy: Taxonomy | None = None) -> LabelledSet:
-    """Rows with a text and a label; with a taxonomy, unknown labels raise ValueError."""
+def labelled_from_csv(
+    path: str | Path,
+    taxonomy: Taxonomy | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> LabelledSet:
+    """Rows with a text and a label (the columns ``text_column`` and ``label_column``,
+    matched without regard to case or surrounding spaces); with a taxonomy, unknown labels
+    raise ValueError."""
     p = Path(path)
+    want = {"text": text_column.strip().lower(), "label": label_column.strip().lower()}
     with p.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         cols = {c.strip().lower(): c for c in reader.fieldnames or []}
-        if "text" not in cols or "label" not in cols:
+        if want["text"] not in cols or want["label"] not in cols:
             raise ValueError(
-                f"{p}: needs the columns text,label (found: "
+                f"{p}: needs the columns {text_column},{label_column} (found: "
                 f"{', '.join(reader.fieldnames or []) or 'none'})"
             )
+        text_col, label_col = cols[want["text"]], cols[want["label"]]
         texts, labels, skipped = [], [], 0
         for row in reader:
-            text, label = (row[cols["text"]] or "").strip(), (row[cols["label"]] or "").strip()
+            text, label = (row[text_col] or "").strip(), (row[label_col] or "").strip()
             if not text or not label:
                 skipped += 1
                 continue

@@ -34,6 +34,7 @@ CORE_ROUTERS = [
     "klantreis.web.routes.ingest",
     "klantreis.web.routes.assets",
     "klantreis.web.routes.admin",
+    "klantreis.web.routes.live",
 ]
 
 
@@ -244,4 +245,32 @@ def serve(settings: Settings, access_log: bool = False, **uvicorn_options: Any) 
         api = create_app(app)
         warm_up(app)
         asgi, options = server_config(api, settings, access_log, **uvicorn_options)
+        announce_while_serving(api, app, options["host"], options["port"])
         uvicorn.run(asgi, **options)
+
+
+def announce_while_serving(api: FastAPI, app: App, host: str, port: int) -> None:
+    """Tell other processes on this machine that this server holds ``app``'s store (the
+    discovery file of :mod:`klantreis.live`) from the start of ``api``'s lifespan to its
+    end. In the lifespan, not around ``uvicorn.run``: uvicorn re-raises SIGTERM after its
+    shutdown, which ends the process before code after ``run`` would. An in-memory store is
+    not announced."""
+    from klantreis.live import Snapshots, announce, withdraw
+
+    if app.settings.db_file is None:
+        return
+    local_host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+    inner = api.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi: Any) -> AsyncIterator[Any]:
+        async with inner(asgi) as state:
+            info = announce(app.settings.db_path, f"http://{local_host}:{port}")
+            api.state.local_secret = info.secret  # see web.security.local_admin
+            api.state.snapshots = Snapshots(app.store)
+            try:
+                yield state
+            finally:
+                withdraw(info)
+
+    api.router.lifespan_context = lifespan

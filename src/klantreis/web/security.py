@@ -42,6 +42,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from klantreis.access import accounts
 from klantreis.access.accounts import ApiToken, User
+from klantreis.live import SECRET_HEADER
 from klantreis.store import EventStore
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
@@ -338,12 +339,31 @@ class Security:
         return Principal(tok.name, role, "token", tok.scopes)
 
     def principal(self, request: Request) -> Principal | None:
-        """Who sends ``request``: a token (when a header is given) or a session, else None."""
+        """Who sends ``request``: the local admin (a command on this machine with the secret
+        of the server's discovery file, see :mod:`klantreis.live`), a token (when a header is
+        given) or a session, else None."""
+        local = local_admin(request)
+        if local is not None:
+            return local
         auth = request.headers.get("authorization", "")
         if auth:
             return self.token_principal(auth)
         user = self.session_user(request)
         return Principal(user.name, user.role, "session") if user else None
+
+
+#: The local admin: ``klantreis user ...``/``token ...`` while the server holds the store.
+LOCAL_ADMIN = Principal("(local)", "admin", "token", ("read",))
+
+
+def local_admin(request: Request) -> Principal | None:
+    """:data:`LOCAL_ADMIN` when ``request`` carries this server's local admin secret
+    (``api.state.local_secret``, set when the server announces itself), else None."""
+    expected = getattr(request.app.state, "local_secret", None)
+    given = request.headers.get(SECRET_HEADER, "")
+    if isinstance(expected, str) and given and hmac.compare_digest(given, expected):
+        return LOCAL_ADMIN
+    return None
 
 
 #: The Content-Security-Policy of every answer: scripts, styles, images, fonts and
