@@ -9,6 +9,10 @@ XML whatever customers typed.
 
 CSV: every event column (journeys first ordered by journey and time), time stamps ISO-8601 UTC.
 
+Inside a journey, events are in the order of ``klantreis.analytics.journeys.order_keys``
+(time, then ``source_order``, then event id). ``source_order`` itself is not written: the
+order of the events in the file is its meaning, and reading the file back numbers them so.
+
 Both are written in batches, so the log never has to fit in memory at once. On DuckDB the text
 is built in SQL and streamed as Arrow batches straight to the file (one ordered query per range
 of journeys, so no sort holds the whole log); rows whose ``attrs`` SQL cannot type exactly as
@@ -73,6 +77,11 @@ _XES_HEADER = """<?xml version="1.0" encoding="UTF-8" ?>
 #: Event fields written under their own XES keys; the rest become plain attributes.
 _XES_KEYS = {"kind": "concept:name", "owner": "org:resource"}
 _SKIP = {"journey_id", "occurred_at", "attrs", "score"}
+#: The columns written (``source_order`` is the order of the rows, see the module docs).
+_EXPORTED = tuple(c for c in EVENT_COLUMNS if c != "source_order")
+#: The order of a journey's events (as ``klantreis.analytics.journeys.order_keys``).
+_ORDER = ["occurred_at", "source_order", "event_id"]
+_ORDER_SQL = ", ".join(_ORDER)
 #: Events per ordered query on DuckDB (bounds the memory of its sort), and rows per batch.
 ROWS_PER_QUERY = 100_000
 BATCH_ROWS = 16_384
@@ -117,9 +126,9 @@ def _ordered_batches(
     for i in range(0, len(ids), batch_journeys):
         first, last = ids[i], ids[min(i + batch_journeys, len(ids)) - 1]
         part = with_journey.filter(with_journey.journey_id.between(first, last))
-        yield part.order_by(["journey_id", "occurred_at", "event_id"]).to_pyarrow().to_pylist()
+        yield part.order_by(["journey_id", *_ORDER]).to_pyarrow().to_pylist()
     if not journeys_only:
-        rest = ev.filter(ev.journey_id.isnull()).order_by(["occurred_at", "event_id"])
+        rest = ev.filter(ev.journey_id.isnull()).order_by(_ORDER)
         yield rest.to_pyarrow().to_pylist()
 
 
@@ -152,7 +161,7 @@ def _attrs(raw: str | None) -> dict[str, Any]:
 def _xes_event(row: dict[str, Any]) -> str:
     parts = [
         _typed_attr(_XES_KEYS.get(name, name), row[name])
-        for name in EVENT_COLUMNS
+        for name in _EXPORTED
         if name not in _SKIP and row[name] is not None
     ]
     parts.insert(1, f'<date key="time:timestamp" value="{_iso(row["occurred_at"])}"/>')
@@ -288,7 +297,7 @@ def _sql_xes_event() -> str:
     growing text at every step."""
     parts = ["'\t\t<event>\n'", _sql_attr("string", "'event_id'", _sql_esc("event_id"))]
     parts.append(_sql_attr("date", "'time:timestamp'", _sql_iso("occurred_at")))
-    for name in EVENT_COLUMNS:
+    for name in _EXPORTED:
         if name in _SKIP or name == "event_id":
             continue
         key = _lit(xes_escape(_XES_KEYS.get(name, name)))
@@ -301,7 +310,7 @@ def _sql_xes_event() -> str:
 def _xes_query(source_sql: str, where: str) -> str:
     """The events matching ``where`` (journeys only), in order, as XES text per event."""
     cols = ", ".join(EVENT_COLUMNS)
-    raw = ", ".join(f"CASE WHEN safe THEN NULL ELSE {c} END AS _raw_{c}" for c in EVENT_COLUMNS)
+    raw = ", ".join(f"CASE WHEN safe THEN NULL ELSE {c} END AS _raw_{c}" for c in _EXPORTED)
     name = _sql_attr("string", "'concept:name'", _sql_esc("journey_id"), "\t\t")
     opening = _lit(_CLOSE_TRACE + "\t<trace>\n") + " || " + name
     # An object as DuckDB reads it; DuckDB also reads trailing commas, Python does not (the
@@ -325,7 +334,7 @@ marked AS (
     FROM elements)
 SELECT journey_id AS _journey, CASE WHEN safe THEN {_sql_xes_event()} END AS _xml, {raw},
     {opening} AS _open
-FROM marked ORDER BY journey_id, occurred_at, event_id"""
+FROM marked ORDER BY journey_id, {_ORDER_SQL}"""
 
 
 def _sql_csv_field(expr: str) -> str:
@@ -341,7 +350,7 @@ def _sql_csv_field(expr: str) -> str:
 def _csv_query(source_sql: str, where: str) -> str:
     """The events matching ``where``, in order, as CSV lines."""
     fields = []
-    for name in EVENT_COLUMNS:
+    for name in _EXPORTED:
         if name == "occurred_at":
             fields.append(_sql_iso(name))
         elif name == "score":
@@ -353,7 +362,7 @@ def _csv_query(source_sql: str, where: str) -> str:
     return (
         f"SELECT journey_id AS _journey, {line} AS _line"
         f" FROM (SELECT {cols} FROM ({source_sql}) WHERE {where})"
-        " ORDER BY journey_id, occurred_at, event_id"
+        f" ORDER BY journey_id, {_ORDER_SQL}"
     )
 
 
@@ -399,7 +408,11 @@ def _duckdb_source(events: ir.Table) -> tuple[Any, str] | None:
         if name not in schema:
             return None
         dtype = schema[name]
-        want = {"occurred_at": dtype.is_timestamp(), "score": dtype.is_float64()}
+        want = {
+            "occurred_at": dtype.is_timestamp(),
+            "score": dtype.is_float64(),
+            "source_order": dtype.is_integer(),
+        }
         if not want.get(name, dtype.is_string()):
             return None
         if name == "occurred_at" and dtype.timezone not in ("UTC", "Etc/UTC"):
@@ -494,8 +507,8 @@ def _duckdb_xes(
         xml = batch.column("_xml")
         if xml.null_count:  # rows SQL leaves to Python (unusual attrs)
             texts = xml.to_pylist()
-            raw = batch.select([f"_raw_{c}" for c in EVENT_COLUMNS])
-            raw = raw.rename_columns(list(EVENT_COLUMNS))
+            raw = batch.select([f"_raw_{c}" for c in _EXPORTED])
+            raw = raw.rename_columns(list(_EXPORTED))
             for i in pc.indices_nonzero(pc.is_null(xml)).to_pylist():
                 texts[i] = _xes_event(raw.slice(i, 1).to_pylist()[0])
             xml = pa.array(texts, pa.string())
@@ -515,7 +528,7 @@ def _duckdb_xes(
 def _duckdb_csv(
     con: Any, source_sql: str, out: TextIO, batch_rows: int, rows_per_query: int
 ) -> ExportResult:
-    out.write(",".join(EVENT_COLUMNS) + "\n")
+    out.write(",".join(_EXPORTED) + "\n")
     sink = _sink(out)
     n = journeys = 0
     last = pa.nulls(1, pa.string())
@@ -559,7 +572,7 @@ def _portable_xes(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -
 
 def _portable_csv(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -> ExportResult:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(EVENT_COLUMNS))
+    writer.writerow(list(_EXPORTED))
     n = 0
     journeys: set[str] = set()
     for rows in _ordered_batches(events, False, batch_journeys):
@@ -567,7 +580,7 @@ def _portable_csv(events: ir.Table, out: TextIO, batch_journeys: int = 20_000) -
             row["occurred_at"] = _iso(row["occurred_at"])
             if row["journey_id"] is not None:
                 journeys.add(row["journey_id"])
-            writer.writerow(["" if row[c] is None else row[c] for c in EVENT_COLUMNS])
+            writer.writerow(["" if row[c] is None else row[c] for c in _EXPORTED])
             n += 1
     return ExportResult(n, len(journeys), 0)
 
