@@ -39,6 +39,7 @@ __all__ = [
     "attr_value",
     "journey_events",
     "journey_level_only",
+    "kind_labels",
     "order_keys",
     "paths",
     "selected_journeys",
@@ -62,6 +63,21 @@ def order_keys(events: ir.Table) -> list[ir.Column]:
     """The order of events inside a journey: time, then the order the source gave them in
     (``source_order``: equal time stamps keep it), then event id (total and stable)."""
     return [events.occurred_at, events.source_order, events.event_id]
+
+
+def kind_labels(events: ir.Table) -> dict[str, str]:
+    """Kind -> the source's own name for it (``attrs.label``, kept by the XES reader when it
+    slugs "Resolve ticket" to ``resolve_ticket``), for kinds that have one (the smallest
+    label when a kind has several)."""
+    label = json_text(events, "label")
+    rows = (
+        events.filter(label.notnull())
+        .group_by("kind")
+        .aggregate(label=label.min())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {r["kind"]: r["label"] for r in rows if r["kind"] is not None}
 
 
 def journey_events(events: ir.Table) -> ir.Table:

@@ -1,9 +1,13 @@
 """Names of configured things in the reader's language: touchpoints, stages and promises
 carry ``name_nl``/``name_en`` in the journey configuration, owners one ``name``; channels and
-"unknown" come from the catalogue. An id without a name is shown as it is.
+"unknown" come from the catalogue; event kinds the source's own label (``kind_labels``, e.g.
+"Resolve ticket" for ``resolve_ticket`` from an XES log). An id without a name is shown as it
+is.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from klantreis.model.journey import JourneyConfig
 from klantreis.wording.core import Wording
@@ -17,9 +21,15 @@ UNKNOWN = "unknown"
 class Names:
     """``names("touchpoint", "bezorging")`` -> "Bezorging" / "Delivery"."""
 
-    def __init__(self, journey: JourneyConfig, wording: Wording) -> None:
+    def __init__(
+        self,
+        journey: JourneyConfig,
+        wording: Wording,
+        kind_labels: Mapping[str, str] | None = None,
+    ) -> None:
         self.journey = journey
         self.w = wording
+        self.kind_labels = dict(kind_labels or {})
 
     def __call__(self, dimension: str, key: str) -> str:
         if key == UNKNOWN:
@@ -32,6 +42,8 @@ class Names:
             return self.promise(key)
         if dimension in ("touchpoint", "stage"):
             return self.journey.label(dimension, key, self.w.lang)
+        if dimension == "kind":
+            return self.kind_labels.get(key, key)
         return key
 
     def owner(self, owner_id: str) -> str:

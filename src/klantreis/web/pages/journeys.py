@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query
 from klantreis.access.masking import mask_customer_id, mask_record
 from klantreis.analytics import discovery, promises
 from klantreis.analytics.impact import impact_ranking
+from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
 from klantreis.caches import Results
@@ -27,6 +28,7 @@ from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, regis
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.wording.impact import impact_summary
+from klantreis.wording.names import Names
 
 __all__ = ["JourneyParams", "journeys_data", "router"]
 
@@ -101,7 +103,12 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         ).to_pylist()
     )
     dfg = _records(d.dfg.to_pylist())
+    labels = kind_labels(events) if params.activity == "kind" else {}
+    names = Names(journey, ctx.t, labels)
+    shown = {s["activity"] for s in steps if s["activity"] is not None}
+    shown |= {a for v in d.variants.column("variant").to_pylist() for a in v}
     return {
+        "names": {a: names(params.activity, a) for a in sorted(shown)},
         "journeys": d.journeys,
         "dfg": dfg,
         "steps": steps,
