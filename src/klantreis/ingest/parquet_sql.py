@@ -84,9 +84,8 @@ def _source_sql(
 ) -> str:
     """The file as canonical rows plus ``__reason`` and, with ``rows``, ``__row`` (the file
     row number). A missing ``source_order`` is the file row number + 1 (ties keep the file's
-    order), so the row number is read then too (it costs a little)."""
+    order), so the row number is always read (it costs a little)."""
     cols = []
-    numbered = rows or "source_order" not in names
     for name in EVENT_COLUMNS:
         duck = {"occurred_at": "TIMESTAMPTZ", "score": "DOUBLE", "source_order": "BIGINT"}.get(
             name, "VARCHAR"
@@ -95,11 +94,11 @@ def _source_sql(
         if name == "source":
             expr = f"coalesce({expr}, {_lit(str(path))})"
         elif name == "source_order":
-            expr = f"coalesce({expr}, file_row_number + 1)" if numbered else expr
+            expr = f"coalesce({expr}, file_row_number + 1)"
         cols.append(f"{expr} AS {name}")
     if rows:
         cols.append("file_row_number AS __row")
-    read = f"read_parquet({_lit(str(path))}{', file_row_number = true' if numbered else ''})"
+    read = f"read_parquet({_lit(str(path))}, file_row_number = true)"
     reason = validation_reason_sql(now, known_kinds=kinds)
     return f"(SELECT *, {reason} AS __reason FROM (SELECT {', '.join(cols)} FROM {read}))"
 
