@@ -13,6 +13,10 @@ carriage return gets a leading ``'`` so spreadsheet programs show it instead of 
 a formula (``=HYPERLINK(...)`` in a customer comment); ``spreadsheet_safe=False`` writes the
 text unchanged for tools that read CSV as data.
 
+Inside a journey, events are in the order of ``klantreis.analytics.journeys.order_keys``
+(time, then ``source_order``, then event id). ``source_order`` itself is not written: the
+order of the events in the file is its meaning, and reading the file back numbers them so.
+
 Both are written in batches, so the log never has to fit in memory at once. On DuckDB the text
 is built in SQL and streamed as Arrow batches straight to the file (one ordered query per range
 of journeys, so no sort holds the whole log); rows whose ``attrs`` SQL cannot type exactly as
@@ -85,6 +89,11 @@ _XES_HEADER = """<?xml version="1.0" encoding="UTF-8" ?>
 #: Event fields written under their own XES keys; the rest become plain attributes.
 _XES_KEYS = {"kind": "concept:name", "owner": "org:resource"}
 _SKIP = {"journey_id", "occurred_at", "attrs", "score"}
+#: The columns written (``source_order`` is the order of the rows, see the module docs).
+_EXPORTED = tuple(c for c in EVENT_COLUMNS if c != "source_order")
+#: The order of a journey's events (as ``klantreis.analytics.journeys.order_keys``).
+_ORDER = ["occurred_at", "source_order", "event_id"]
+_ORDER_SQL = ", ".join(_ORDER)
 #: Events per ordered query on DuckDB (bounds the memory of its sort), and rows per batch.
 ROWS_PER_QUERY = 100_000
 BATCH_ROWS = 16_384
@@ -129,9 +138,9 @@ def _ordered_batches(
     for i in range(0, len(ids), batch_journeys):
         first, last = ids[i], ids[min(i + batch_journeys, len(ids)) - 1]
         part = with_journey.filter(with_journey.journey_id.between(first, last))
-        yield part.order_by(["journey_id", "occurred_at", "event_id"]).to_pyarrow().to_pylist()
+        yield part.order_by(["journey_id", *_ORDER]).to_pyarrow().to_pylist()
     if not journeys_only:
-        rest = ev.filter(ev.journey_id.isnull()).order_by(["occurred_at", "event_id"])
+        rest = ev.filter(ev.journey_id.isnull()).order_by(_ORDER)
         yield rest.to_pyarrow().to_pylist()
 
 
@@ -164,7 +173,7 @@ def _attrs(raw: str | None) -> dict[str, Any]:
 def _xes_event(row: dict[str, Any]) -> str:
     parts = [
         _typed_attr(_XES_KEYS.get(name, name), row[name])
-        for name in EVENT_COLUMNS
+        for name in _EXPORTED
         if name not in _SKIP and row[name] is not None
     ]
     parts.insert(1, f'<date key="time:timestamp" value="{_iso(row["occurred_at"])}"/>')
@@ -315,7 +324,7 @@ def _sql_xes_event() -> str:
     growing text at every step."""
     parts = ["'\t\t<event>\n'", _sql_attr("string", "'event_id'", _sql_esc("event_id"))]
     parts.append(_sql_attr("date", "'time:timestamp'", _sql_iso("occurred_at")))
-    for name in EVENT_COLUMNS:
+    for name in _EXPORTED:
         if name in _SKIP or name == "event_id":
             continue
         key = _lit(xes_escape(_XES_KEYS.get(name, name)))
@@ -328,7 +337,7 @@ def _sql_xes_event() -> str:
 def _xes_query(source_sql: str, where: str) -> str:
     """The events matching ``where`` (journeys only), in order, as XES text per event."""
     cols = ", ".join(EVENT_COLUMNS)
-    raw = ", ".join(f"CASE WHEN safe THEN NULL ELSE {c} END AS _raw_{c}" for c in EVENT_COLUMNS)
+    raw = ", ".join(f"CASE WHEN safe THEN NULL ELSE {c} END AS _raw_{c}" for c in _EXPORTED)
     name = _sql_attr("string", "'concept:name'", _sql_esc("journey_id"), "\t\t")
     opening = _lit(_CLOSE_TRACE + "\t<trace>\n") + " || " + name
     # An object as DuckDB reads it; DuckDB also reads trailing commas, Python does not (the
@@ -352,7 +361,7 @@ marked AS (
     FROM elements)
 SELECT journey_id AS _journey, CASE WHEN safe THEN {_sql_xes_event()} END AS _xml, {raw},
     {opening} AS _open
-FROM marked ORDER BY journey_id, occurred_at, event_id"""
+FROM marked ORDER BY journey_id, {_ORDER_SQL}"""
 
 
 def _sql_csv_field(expr: str) -> str:
@@ -374,7 +383,7 @@ def _sql_defused(expr: str) -> str:
 def _csv_query(source_sql: str, where: str, spreadsheet_safe: bool = True) -> str:
     """The events matching ``where``, in order, as CSV lines."""
     fields = []
-    for name in EVENT_COLUMNS:
+    for name in _EXPORTED:
         if name == "occurred_at":
             fields.append(_sql_iso(name))
         elif name == "score":
@@ -386,7 +395,7 @@ def _csv_query(source_sql: str, where: str, spreadsheet_safe: bool = True) -> st
     return (
         f"SELECT journey_id AS _journey, {line} AS _line"
         f" FROM (SELECT {cols} FROM ({source_sql}) WHERE {where})"
-        " ORDER BY journey_id, occurred_at, event_id"
+        f" ORDER BY journey_id, {_ORDER_SQL}"
     )
 
 
@@ -432,7 +441,11 @@ def _duckdb_source(events: ir.Table) -> tuple[Any, str] | None:
         if name not in schema:
             return None
         dtype = schema[name]
-        want = {"occurred_at": dtype.is_timestamp(), "score": dtype.is_float64()}
+        want = {
+            "occurred_at": dtype.is_timestamp(),
+            "score": dtype.is_float64(),
+            "source_order": dtype.is_integer(),
+        }
         if not want.get(name, dtype.is_string()):
             return None
         if name == "occurred_at" and dtype.timezone not in ("UTC", "Etc/UTC"):
@@ -527,8 +540,8 @@ def _duckdb_xes(
         xml = batch.column("_xml")
         if xml.null_count:  # rows SQL leaves to Python (unusual attrs)
             texts = xml.to_pylist()
-            raw = batch.select([f"_raw_{c}" for c in EVENT_COLUMNS])
-            raw = raw.rename_columns(list(EVENT_COLUMNS))
+            raw = batch.select([f"_raw_{c}" for c in _EXPORTED])
+            raw = raw.rename_columns(list(_EXPORTED))
             for i in pc.indices_nonzero(pc.is_null(xml)).to_pylist():
                 texts[i] = _xes_event(raw.slice(i, 1).to_pylist()[0])
             xml = pa.array(texts, pa.string())
@@ -553,7 +566,7 @@ def _duckdb_csv(
     rows_per_query: int,
     spreadsheet_safe: bool = True,
 ) -> ExportResult:
-    out.write(",".join(EVENT_COLUMNS) + "\n")
+    out.write(",".join(_EXPORTED) + "\n")
     sink = _sink(out)
     n = journeys = 0
     last = pa.nulls(1, pa.string())
@@ -599,8 +612,8 @@ def _portable_csv(
     events: ir.Table, out: TextIO, batch_journeys: int = 20_000, spreadsheet_safe: bool = True
 ) -> ExportResult:
     writer = csv.writer(out, lineterminator="\n")
-    text_columns = [c for c in EVENT_COLUMNS if c not in ("occurred_at", "score")]
-    writer.writerow(list(EVENT_COLUMNS))
+    text_columns = [c for c in _EXPORTED if c not in ("occurred_at", "score")]
+    writer.writerow(list(_EXPORTED))
     n = 0
     journeys: set[str] = set()
     for rows in _ordered_batches(events, False, batch_journeys):
@@ -612,7 +625,7 @@ def _portable_csv(
                 for c in text_columns:
                     if isinstance(row[c], str):
                         row[c] = defuse_cell(row[c])
-            writer.writerow(["" if row[c] is None else row[c] for c in EVENT_COLUMNS])
+            writer.writerow(["" if row[c] is None else row[c] for c in _EXPORTED])
             n += 1
     return ExportResult(n, len(journeys), 0)
 

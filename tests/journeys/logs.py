@@ -109,11 +109,12 @@ def small_log() -> list[dict[str, Any]]:
             attrs={"deadline": (NOW + d(hours=2)).isoformat()},
         ),
     ]
-    # o6: two events at the same instant: the order is decided by event_id (a < b).
+    # o6: two events at the same instant from a source that gives no order (source_order
+    # equal, as for events stored before schema version 3): event_id decides (a < b).
     recs += [
-        ev("o6-b", "o6", "payment.completed", T0 + d(hours=1)),
-        ev("o6-a", "o6", "order.placed", T0 + d(hours=1)),
-        ev("o6-c", "o6", "invoice.sent", T0 + d(hours=2)),
+        ev("o6-b", "o6", "payment.completed", T0 + d(hours=1), source_order=0),
+        ev("o6-a", "o6", "order.placed", T0 + d(hours=1), source_order=0),
+        ev("o6-c", "o6", "invoice.sent", T0 + d(hours=2), source_order=0),
     ]
     recs.append(ev("m1", None, "social.mention", T0, channel="social", text="Top!"))
     return recs
@@ -129,13 +130,18 @@ def load(app: App, records: Iterable[Mapping[str, Any]]) -> int:
 def ordered_traces(
     records: Iterable[Mapping[str, Any]], activity: str = "kind"
 ) -> dict[str, list[dict[str, Any]]]:
-    """Oracle: journeys as lists of events sorted by (occurred_at, event_id)."""
+    """Oracle: journeys as lists of events sorted by (occurred_at, source order, event_id);
+    the source order is a record's ``source_order``, else its position in ``records`` from 1
+    (as ``load`` stores them)."""
     traces: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
+    for position, r in enumerate(records, start=1):
         if r.get("journey_id") is not None:
-            traces.setdefault(r["journey_id"], []).append(dict(r))
+            order = r.get("source_order")
+            traces.setdefault(r["journey_id"], []).append(
+                {**r, "_order": position if order is None else order}
+            )
     for events in traces.values():
-        events.sort(key=lambda r: (r["occurred_at"], r["event_id"]))
+        events.sort(key=lambda r: (r["occurred_at"], r["_order"], r["event_id"]))
     return traces
 
 

@@ -76,3 +76,29 @@ def test_spark_equals_duckdb(name: str, small_app: App, spark: Any) -> None:
     assert _utc(check(on_spark, small_app.journey)) == _utc(
         check(small_app.events_table(), small_app.journey)
     )
+
+
+def test_spark_keeps_the_source_order_of_ties(app: App, spark: Any) -> None:
+    """Ties whose source order differs from their id order (and a journey without a source
+    order): the same paths and timeline on Spark as on DuckDB, in the source order."""
+    from tests.journeys.logs import T0, ev, load
+
+    load(
+        app,
+        [
+            ev("z", "s1", "order.placed", T0),
+            ev("m", "s1", "delivery.promised", T0),
+            ev("a", "s1", "payment.completed", T0),
+            ev("y", "s2", "payment.completed", T0, source_order=0),
+            ev("b", "s2", "order.placed", T0, source_order=0),
+        ],
+    )
+    on_spark = spark_events(spark, app.store.events())
+    for table in (on_spark, app.events_table()):
+        variants = discovery.variants(table, app.journey, top=None).to_pylist()
+        assert sorted(tuple(v["variant"]) for v in variants) == [
+            ("order.placed", "delivery.promised", "payment.completed"),
+            ("order.placed", "payment.completed"),  # no source order: event id decides
+        ]
+        kinds = timeline.timeline(table, journey_id="s1").column("kind").to_pylist()
+        assert kinds == ["order.placed", "delivery.promised", "payment.completed"]

@@ -70,7 +70,8 @@ def test_writes_from_another_connection_reload_the_cache(tmp_path: object) -> No
         other = store.con.cursor()
         other.register("_x", _events(100, 3))
         other.execute(
-            "INSERT INTO event_log SELECT md5_number(event_id), *, current_timestamp FROM _x"
+            "INSERT INTO event_log BY NAME SELECT md5_number(event_id) AS event_key, *,"
+            " current_timestamp AS ingested_at FROM _x"
         ).fetchall()
         again = store.append(_events(99, 3))  # k100, k101 stored elsewhere
         assert (again.stored, again.duplicates) == (1, 2)
@@ -98,7 +99,8 @@ def test_new_ids_written_elsewhere_do_not_fool_the_unprobed_insert() -> None:
         other = store.con.cursor()
         other.register("_x", _events(200, 4))  # new ids: the count moves, the cache does not know
         other.execute(
-            "INSERT INTO event_log SELECT md5_number(event_id), *, current_timestamp FROM _x"
+            "INSERT INTO event_log BY NAME SELECT md5_number(event_id) AS event_key, *,"
+            " current_timestamp AS ingested_at FROM _x"
         ).fetchall()
         again = store.append(_events(199, 3))  # k200, k201 were stored by the other connection
         assert (again.stored, again.duplicates) == (1, 2)

@@ -76,14 +76,23 @@ def test_a_version_1_store_with_events_is_migrated(tmp_path: Path) -> None:
     con.execute("CREATE TABLE klantreis_meta (key VARCHAR PRIMARY KEY, value VARCHAR)").fetchall()
     _migration_1(con)
     con.execute("INSERT INTO klantreis_meta VALUES ('schema_version', '1')").fetchall()
-    con.register("_old", _events(["old1", "old2"]))
-    con.execute(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM _old").fetchall()
+    v1_columns = [c for c in EVENT_COLUMNS if c != "source_order"]  # added in version 3
+    con.register("_old", _events(["old1", "old2"]).select(v1_columns))
+    con.execute(f"INSERT INTO events ({', '.join(v1_columns)}) SELECT * FROM _old").fetchall()
     con.close()
     with EventStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 2
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 3
         assert store.count() == 2
         result = store.append(_events(["old1", "new"]))
         assert (result.stored, result.duplicates) == (1, 1)
+        # Events stored before version 3 have no source order: 0, so ties fall to event_id;
+        # a direct append keeps the batch's row order.
+        orders = store.query("SELECT event_id, source_order FROM events ORDER BY event_id")
+        assert orders.to_pylist() == [
+            {"event_id": "new", "source_order": 2},
+            {"event_id": "old1", "source_order": 0},
+            {"event_id": "old2", "source_order": 0},
+        ]
 
 
 def test_reopening_a_file_store_keeps_idempotency(tmp_path: Path) -> None:

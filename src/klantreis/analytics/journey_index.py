@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 PATH_SEP = VARIANT_SEP
 
 #: Bump when the tables below change: an index of another version is dropped and rebuilt.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 _TABLES = ("journey_steps", "journey_paths", "journey_dfg", "journey_index_state")
 _DDL = (
     "CREATE TABLE IF NOT EXISTS journey_steps (journey_id VARCHAR, seq BIGINT, kind VARCHAR,"
@@ -63,24 +63,26 @@ _DDL = (
     " version INTEGER)",
 )
 
-_STEPS_SQL = """
+#: The order of events inside a journey (``klantreis.analytics.journeys.order_keys``).
+_ORDER = "occurred_at, source_order, event_id"
+
+_STEPS_SQL = f"""
 INSERT INTO journey_steps
 SELECT journey_id, row_number() OVER w - 1, kind, touchpoint,
        lead(kind) OVER w, lead(touchpoint) OVER w,
        date_diff('microsecond', occurred_at, lead(occurred_at) OVER w) / 1e6
-FROM events WHERE journey_id IS NOT NULL {where}
-WINDOW w AS (PARTITION BY journey_id ORDER BY occurred_at, event_id)
+FROM events WHERE journey_id IS NOT NULL {{where}}
+WINDOW w AS (PARTITION BY journey_id ORDER BY {_ORDER})
 """
 
-_PATHS_SQL = """
+_PATHS_SQL = f"""
 INSERT INTO journey_paths
 SELECT journey_id,
-       string_agg(coalesce(kind, '(none)'), chr(31) ORDER BY occurred_at, event_id),
-       string_agg(coalesce(touchpoint, '(none)'), chr(31) ORDER BY occurred_at, event_id),
-       first(kind ORDER BY occurred_at, event_id), last(kind ORDER BY occurred_at, event_id),
-       first(touchpoint ORDER BY occurred_at, event_id),
-       last(touchpoint ORDER BY occurred_at, event_id)
-FROM events WHERE journey_id IS NOT NULL {where}
+       string_agg(coalesce(kind, '(none)'), chr(31) ORDER BY {_ORDER}),
+       string_agg(coalesce(touchpoint, '(none)'), chr(31) ORDER BY {_ORDER}),
+       first(kind ORDER BY {_ORDER}), last(kind ORDER BY {_ORDER}),
+       first(touchpoint ORDER BY {_ORDER}), last(touchpoint ORDER BY {_ORDER})
+FROM events WHERE journey_id IS NOT NULL {{where}}
 GROUP BY journey_id
 """
 

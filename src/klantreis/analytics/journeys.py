@@ -1,10 +1,11 @@
 """Journey building blocks shared by discovery, promises, impact and the timeline.
 
 A *journey* is all events with the same ``journey_id`` (events without one belong to no
-journey). Inside a journey, events are ordered by ``occurred_at`` and then by ``event_id``:
-that order is total and stable, so equal time stamps never make results depend on how the
-engine happened to read the rows (pm4py uses the row order of its data frame instead; the
-parity tests in ``tests/journeys`` explain when the two agree).
+journey). Inside a journey, events are ordered by ``occurred_at``, then by ``source_order``
+(the position the source gave the event: XES trace position, file row and the mapping's
+``[[events]]`` order, HTTP arrival order), then by ``event_id``: that order is total and
+stable, so equal time stamps keep the source's order, as pm4py keeps its data frame's row
+order (the parity tests in ``tests/journeys`` check both agree).
 
 The *activity* of a step is the event's ``kind`` by default, or its ``touchpoint``.
 
@@ -38,6 +39,7 @@ __all__ = [
     "attr_value",
     "journey_events",
     "journey_level_only",
+    "kind_labels",
     "order_keys",
     "paths",
     "selected_journeys",
@@ -58,8 +60,24 @@ FEEDBACK_KINDS: tuple[str, ...] = (
 
 
 def order_keys(events: ir.Table) -> list[ir.Column]:
-    """The order of events inside a journey: time, then event id (total and stable)."""
-    return [events.occurred_at, events.event_id]
+    """The order of events inside a journey: time, then the order the source gave them in
+    (``source_order``: equal time stamps keep it), then event id (total and stable)."""
+    return [events.occurred_at, events.source_order, events.event_id]
+
+
+def kind_labels(events: ir.Table) -> dict[str, str]:
+    """Kind -> the source's own name for it (``attrs.label``, kept by the XES reader when it
+    slugs "Resolve ticket" to ``resolve_ticket``), for kinds that have one (the smallest
+    label when a kind has several)."""
+    label = json_text(events, "label")
+    rows = (
+        events.filter(label.notnull())
+        .group_by("kind")
+        .aggregate(label=label.min())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {r["kind"]: r["label"] for r in rows if r["kind"] is not None}
 
 
 def journey_events(events: ir.Table) -> ir.Table:

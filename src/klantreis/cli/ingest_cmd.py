@@ -159,7 +159,10 @@ def ingest(
         sys.exit(1)
 
 
-@click.command(help="List quarantined rows with their source, line and reason.")
+@click.command(
+    help="List quarantined rows with their source, record number, physical line and reason"
+    " (a CSV record whose quoted text holds line breaks spans several lines)."
+)
 @click.option("--limit", default=50, show_default=True, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @store_options
@@ -174,19 +177,20 @@ def quarantine(limit: int, as_json: bool, db_path: str | None, journey_config: s
     with App(settings) as app:
         total = app.store.count("quarantine")
         rows = app.store.query(
-            "SELECT source, line, reason, raw FROM quarantine"
-            " ORDER BY quarantined_at DESC, source, line LIMIT ?",
+            "SELECT source, record, line, reason, raw FROM quarantine"
+            " ORDER BY quarantined_at DESC, source, record, line LIMIT ?",
             [limit],
         ).to_pylist()
     if as_json:
         click.echo(json.dumps({"total": total, "rows": rows}, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"quarantine ({total:,} rows)")
-    for name in ("source", "line", "reason", "raw"):
+    for name in ("source", "record", "line", "reason", "raw"):
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(
             escape(str(r["source"])),
+            str(r["record"]),
             str(r["line"]),
             escape(str(r["reason"])),
             escape(str(r["raw"])[:200]),

@@ -112,6 +112,8 @@ def block_table(block: Block, ctx: BlockContext) -> pa.Table:
         "lang": _column(block.lang, n),
         "attrs": _column(block.attrs, n),
         "source": pa.repeat(pa.scalar("demo"), n),
+        # set on ingest from the row's place after ``assemble`` (ties keep the block order)
+        "source_order": pa.nulls(n, pa.int64()),
     }
     return pa.Table.from_pydict(cols, schema=EVENT_SCHEMA)
 

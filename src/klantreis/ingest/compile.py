@@ -31,7 +31,9 @@ __all__ = ["compile_mapping", "condition_sql", "deadline_rules", "slug_sql", "wh
 #: Matched against the last 6 characters of a time stamp that contains ':' (a time):
 #: cheaper than a regular expression over the whole text.
 _ZONE_SUFFIX = r"(Z|z|UTC|[+-]\d{2}(:?\d{2})?)$"
-_CONTENT = [c for c in EVENT_COLUMNS if c not in ("event_id", "source")]
+#: The mapped content (``source_order`` is set by the runner: the row's record number and the
+#: event's place in ``[[events]]``).
+_CONTENT = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "source_order")]
 
 
 def ident(name: str) -> str:
@@ -401,6 +403,7 @@ def compile_mapping(
     event_id = _derived_id() if derived else "__given_id"
     content = ", ".join(_CONTENT)
     return (
-        f"SELECT {event_id} AS event_id, {content}, source, __row, __event, __reason,"
+        f"SELECT {event_id} AS event_id, {content}, source,"
+        f" CAST(NULL AS BIGINT) AS source_order, __row, __event, __reason,"
         f" __end_of_day FROM ({union})"
     )

@@ -267,7 +267,7 @@ class _Fields(_Strict):
     def specs(self) -> dict[str, FieldSpec]:
         out = {}
         for name in EVENT_COLUMNS:
-            spec = _spec(getattr(self, name))
+            spec = _spec(getattr(self, name, None))  # source_order is not mapped
             if spec is not None:
                 out[name] = spec
         return out
@@ -415,7 +415,7 @@ def load_mapping(path: str | Path) -> Mapping:
 
 def identity_mapping(columns: list[str], timezone: str = "Europe/Amsterdam") -> Mapping:
     """The mapping for files that already have canonical column names."""
-    fields = {c: FieldSpec(column=c) for c in columns if c in EVENT_COLUMNS}
+    fields = {c: FieldSpec(column=c) for c in columns if c in EVENT_COLUMNS and c != "source_order"}
     missing = [c for c in ("occurred_at", "kind") if c not in fields]
     if missing:
         raise MappingError(

@@ -66,6 +66,8 @@ def sql_compatible(schema: pa.Schema) -> bool:
             ok = pa.types.is_timestamp(typ) and typ.tz is not None and typ.unit != "ns"
         elif field.name == "score":
             ok = pa.types.is_floating(typ) or pa.types.is_integer(typ)
+        elif field.name == "source_order":
+            ok = pa.types.is_integer(typ)
         else:
             ok = pa.types.is_string(typ) or pa.types.is_large_string(typ)
         if not ok:
@@ -81,17 +83,22 @@ def _source_sql(
     path: Path, names: set[str], kinds: Iterable[str], rows: bool, now: datetime
 ) -> str:
     """The file as canonical rows plus ``__reason`` and, with ``rows``, ``__row`` (the file
-    row number, which costs a little to read)."""
+    row number). A missing ``source_order`` is the file row number + 1 (ties keep the file's
+    order), so the row number is always read (it costs a little)."""
     cols = []
     for name in EVENT_COLUMNS:
-        duck = {"occurred_at": "TIMESTAMPTZ", "score": "DOUBLE"}.get(name, "VARCHAR")
+        duck = {"occurred_at": "TIMESTAMPTZ", "score": "DOUBLE", "source_order": "BIGINT"}.get(
+            name, "VARCHAR"
+        )
         expr = f"CAST({name} AS {duck})" if name in names else f"CAST(NULL AS {duck})"
         if name == "source":
             expr = f"coalesce({expr}, {_lit(str(path))})"
+        elif name == "source_order":
+            expr = f"coalesce({expr}, file_row_number + 1)"
         cols.append(f"{expr} AS {name}")
     if rows:
         cols.append("file_row_number AS __row")
-    read = f"read_parquet({_lit(str(path))}{', file_row_number = true' if rows else ''})"
+    read = f"read_parquet({_lit(str(path))}, file_row_number = true)"
     reason = validation_reason_sql(now, known_kinds=kinds)
     return f"(SELECT *, {reason} AS __reason FROM (SELECT {', '.join(cols)} FROM {read}))"
 

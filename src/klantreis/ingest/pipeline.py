@@ -56,6 +56,7 @@ __all__ = [
     "ingest_events",
     "ingest_table",
     "prepare_events",
+    "with_source_order",
 ]
 
 
@@ -178,7 +179,12 @@ def prepare_events(
     """Validate and enrich; rejected rows become quarantine rows with their line
     (``lines[i]``, or ``first_line + i``). ``extra_quarantine`` holds entries rejected
     upstream (reader or mapping failures) with ``extra_reasons``."""
-    table = conform(table)
+    at_lines = (
+        np.asarray(lines, dtype=np.int64)
+        if lines is not None
+        else np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
+    )
+    table = with_source_order(conform(table), at_lines)
     result = validate_events(table)
     valid = enrich(result.valid, journey)
     parts = [] if extra_quarantine is None else [extra_quarantine]
@@ -194,6 +200,16 @@ def prepare_events(
         )
     quarantine = pa.concat_tables(parts) if parts else None
     return PreparedBatch(valid, quarantine, [*extra_reasons, *result.rejected_reason])
+
+
+def with_source_order(table: pa.Table, order: npt.NDArray[np.int64]) -> pa.Table:
+    """``source_order`` filled where it is missing with ``order`` (the rows' positions in
+    their source: line or record numbers), so equal time stamps keep the source's order."""
+    column = table.column("source_order")
+    if column.null_count == 0:
+        return table
+    filled = pc.coalesce(column, pa.array(order, pa.int64()))
+    return table.set_column(table.schema.get_field_index("source_order"), "source_order", filled)
 
 
 def ingest_events(

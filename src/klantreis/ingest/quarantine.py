@@ -38,12 +38,21 @@ MAX_RAW_CHARS = 20_000
 
 
 def quarantine_rows(
-    source: str, lines: Sequence[int], reasons: Sequence[str], raws: Sequence[str]
+    source: str,
+    lines: Sequence[int],
+    reasons: Sequence[str],
+    raws: Sequence[str],
+    records: Sequence[int] | None = None,
 ) -> pa.Table:
-    """Build quarantine rows; the id is derived from source, line and raw content, so
-    re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut."""
+    """Build quarantine rows; the id is derived from source, record number and raw content,
+    so re-sending the same bad row adds nothing. Raw text longer than MAX_RAW_CHARS is cut.
+
+    ``records`` are the rows' record numbers in their source (a CSV row whose quoted text
+    holds line breaks is one record over several physical ``lines``); without them the
+    record number is the line."""
+    records = lines if records is None else records
     raws = [_utf8(r) for r in raws]
-    ids = [derive_event_id(source, ln, raw) for ln, raw in zip(lines, raws, strict=True)]
+    ids = [derive_event_id(source, rec, raw) for rec, raw in zip(records, raws, strict=True)]
     cut = [r if len(r) <= MAX_RAW_CHARS else r[:MAX_RAW_CHARS] + " ...[truncated]" for r in raws]
     return pa.table(
         {
@@ -52,6 +61,7 @@ def quarantine_rows(
             "line": list(lines),
             "reason": [_utf8(r) for r in reasons],
             "raw": cut,
+            "record": list(records),
         },
         schema=QUARANTINE_SCHEMA,
     )
@@ -68,12 +78,17 @@ def _utf8(text: str) -> str:
 
 
 def rejected_rows(
-    rows: pa.Table, lines: Sequence[int], reasons: Sequence[str], source: str
+    rows: pa.Table,
+    lines: Sequence[int],
+    reasons: Sequence[str],
+    source: str,
+    records: Sequence[int] | None = None,
 ) -> pa.Table:
     """Entries for canonical rows that failed a validation rule: the raw text is the row
-    as JSON."""
-    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in _row_dicts(conform(rows))]
-    return quarantine_rows(source, lines, reasons, raws)
+    as JSON (without its ``source_order``, which depends on the way in)."""
+    canonical = conform(rows).drop_columns(["source_order"])
+    raws = [json.dumps(r, default=str, ensure_ascii=False) for r in _row_dicts(canonical)]
+    return quarantine_rows(source, lines, reasons, raws, records)
 
 
 def _row_dicts(rows: pa.Table) -> list[dict[str, Any]]:
@@ -98,12 +113,16 @@ def _row_dict(row: pa.Table) -> dict[str, Any]:
 
 
 def reader_rejects(
-    source: str, lines: Sequence[int], reasons: Sequence[str], raws: Sequence[str]
+    source: str,
+    lines: Sequence[int],
+    reasons: Sequence[str],
+    raws: Sequence[str],
+    records: Sequence[int] | None = None,
 ) -> pa.Table | None:
     """Entries for lines the reader could not parse (their raw text), or None for none."""
     if not lines:
         return None
-    return quarantine_rows(source, lines, reasons, raws)
+    return quarantine_rows(source, lines, reasons, raws, records)
 
 
 def mapping_rejects(
@@ -112,6 +131,7 @@ def mapping_rejects(
     events: Sequence[Any],
     lines: npt.NDArray[np.int64] | Sequence[int],
     reasons: Sequence[str],
+    records: npt.NDArray[np.int64] | Sequence[int] | None = None,
 ) -> pa.Table | None:
     """Entries for source rows a mapping could not turn into a valid event: the raw text
     holds the source row and the event it gave."""
@@ -121,4 +141,10 @@ def mapping_rejects(
         json.dumps({"row": o, "event": e}, ensure_ascii=False, default=str)
         for o, e in zip(originals, events, strict=True)
     ]
-    return quarantine_rows(source, [int(n) for n in lines], reasons, raws)
+    return quarantine_rows(
+        source,
+        [int(n) for n in lines],
+        reasons,
+        raws,
+        None if records is None else [int(n) for n in records],
+    )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -132,6 +133,22 @@ class SourceFile:
         self.delimiter = delimiter
         self.encoding = encoding
         self.columns: list[str] = []
+        self._lines: _CsvLines | None = None
+
+    def physical_lines(self, records: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The physical line each record starts on (records numbered as ``RawBatch.lines``
+        and the quarantine's ``record``: in a CSV file the header is record 1). A record
+        whose quoted text holds line breaks spans several lines, so in a CSV file the two
+        differ; in other formats they are the same. Costs a scan of the file up to the
+        last record asked for (only done for quarantined rows)."""
+        records = np.asarray(records, dtype=np.int64)
+        if self.format != "csv" or not len(records):
+            return records
+        if self._lines is None:
+            self._lines = _CsvLines(self.path, self.encoding or "utf-8", self.delimiter or ",")
+        unique = np.unique(records)  # sorted: one forward scan
+        starts = np.array([self._lines.start_of(int(r)) for r in unique], dtype=np.int64)
+        return starts[np.searchsorted(unique, records)]
 
     def batches(self, batch_rows: int) -> Iterator[RawBatch]:
         readers = {
@@ -281,6 +298,39 @@ class SourceFile:
 
     def _open_text(self) -> IO[str]:
         return io.TextIOWrapper(self._open_binary(), encoding="utf-8-sig", errors="strict")
+
+
+class _CsvLines:
+    """Record number -> physical start line, by an incremental scan with Python's csv reader
+    (the same quoting rules as pyarrow's: double quotes, doubled to escape)."""
+
+    def __init__(self, path: Path, encoding: str, delimiter: str) -> None:
+        self.path, self.encoding, self.delimiter = path, encoding, delimiter
+        self._restart()
+
+    def _restart(self) -> None:
+        opener: Any = gzip.open if self.path.name.lower().endswith(".gz") else open
+        self._fh = opener(self.path, "rt", encoding=self.encoding, errors="replace", newline="")
+        self._reader = csv.reader(self._fh, delimiter=self.delimiter)
+        self._record = 0  # records read so far
+        self._next_start = 1  # physical line of the next record
+
+    def start_of(self, record: int) -> int:
+        if record <= 0:
+            return record
+        if record <= self._record:  # asked for an earlier record: scan again (rare)
+            self._fh.close()
+            self._restart()
+        start = self._next_start
+        while self._record < record:
+            start = self._next_start
+            try:
+                next(self._reader)
+            except (StopIteration, csv.Error):
+                return start
+            self._record += 1
+            self._next_start = self._reader.line_num + 1
+        return start
 
 
 def open_source(

@@ -10,6 +10,7 @@ transaction per file, the same validation, counts and quarantine entries).
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import queue
@@ -244,18 +245,33 @@ def _prepared(
     sql: str | None = None
     row = "__row"
     chosen: Mapping | None = None
+    per_row = 1  # events a mapped row can give: source_order = record * per_row + event
     source = str(src.path)
     for raw in src.batches(dest.batch_rows):
         if raw.canonical or (sql is None and mapping is None and _typed_canonical(raw.table)):
-            yield _prepare_canonical(dest, raw, source)
+            yield _located(_prepare_canonical(dest, raw, source), src)
             continue
         if sql is None:
             columns = src.columns or raw.table.column_names
             chosen = mapping or _default_mapping(columns, dest.timezone)
             sql = compile_mapping(chosen, columns, source, dest.journey)
             row = row_column(columns)
+            per_row = len(chosen.resolved_events())
         assert chosen is not None
-        yield _prepare_mapped(dest, con, sql, raw, source, chosen, row)
+        yield _located(_prepare_mapped(dest, con, sql, raw, source, chosen, row, per_row), src)
+
+
+def _located(work: _Work, src: SourceFile) -> _Work:
+    """Quarantine entries with their physical line next to the record number (they differ
+    in a CSV file whose quoted texts hold line breaks)."""
+    q = work.prepared.quarantine
+    if q is None or not q.num_rows or src.format != "csv":
+        return work
+    records = q.column("record").to_numpy(zero_copy_only=False).astype(np.int64)
+    lines = pa.array(src.physical_lines(records), pa.int64())
+    q = q.set_column(q.schema.get_field_index("line"), "line", lines)
+    work.prepared = dataclasses.replace(work.prepared, quarantine=q)
+    return work
 
 
 def _default_mapping(columns: list[str], timezone: str) -> Mapping:
@@ -299,6 +315,7 @@ def _prepare_mapped(
     source: str,
     mapping: Mapping,
     row: str = "__row",
+    per_row: int = 1,
 ) -> _Work:
     out = _run_mapping(con, sql, raw, row)
     skipped = _skipped_by_where(con, mapping, raw)
@@ -313,9 +330,17 @@ def _prepare_mapped(
     good = out.filter(pc.invert(bad_mask))
     events, text_dates = end_of_day_deadlines(good.select(list(EVENT_COLUMNS)), dest.journey)
     events = events.set_column(
-        len(EVENT_COLUMNS) - 1, "source", pc.coalesce(events["source"], pa.scalar(source))
+        events.schema.get_field_index("source"),
+        "source",
+        pc.coalesce(events["source"], pa.scalar(source)),
     )
     lines = raw.lines[good["__row"].to_numpy()] if good.num_rows else np.array([], np.int64)
+    # Ties keep the source order: the row's record number, then the event's place in the
+    # mapping's [[events]].
+    order = lines.astype(np.int64) * per_row + good["__event"].to_numpy().astype(np.int64)
+    events = events.set_column(
+        events.schema.get_field_index("source_order"), "source_order", pa.array(order, pa.int64())
+    )
     extra = [
         t
         for t in (_reader_quarantine(raw, source), held, _mapping_quarantine(bad, raw, source))

@@ -32,6 +32,7 @@ ones the DuckDB insert and commit (about 2-3 us an event) set it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import queue
@@ -152,6 +153,10 @@ class EventWriter:
         self.batches = 0
         self._last_jobs = 0  # requests in the previous batch: about as many come back
         self._cursor: duckdb.DuckDBPyConnection | None = None  # the writer's checks
+        #: Ties keep the arrival order (position in the request, then requests as they
+        #: came): microseconds since the epoch at start, one up per event, so a restarted
+        #: writer continues above the last run unless it took over a million events a second.
+        self._arrivals = itertools.count(time.time_ns() // 1000)
 
     def start(self) -> None:
         if self._thread is None:
@@ -191,6 +196,8 @@ class EventWriter:
                 record["event_id"] = derive_event_id(
                     "api", json.dumps(record, sort_keys=True, default=str)
                 )
+            if record.get("source_order") is None:  # after the id: re-sending adds nothing
+                record["source_order"] = next(self._arrivals)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[WriteResult] = loop.create_future()
         job = _Job(records, loop, future)

@@ -1,11 +1,13 @@
 """XES event logs (plain or .xes.gz), stream-parsed with ``iterparse``.
 
 A trace's ``concept:name`` becomes ``journey_id``; an event's ``concept:name`` becomes the
-``kind`` (slugged: "Accepted/In Progress" -> accepted_in_progress), ``time:timestamp``
-becomes ``occurred_at``; ``org:resource`` and every other event attribute go to ``attrs``
-(trace attributes as ``case:<key>``). Event ids derive from the trace, the event's position
-in it, its name and time, so re-reading the log adds nothing. Lines in the quarantine are the
-event's ordinal number in the file.
+``kind`` (slugged: "Accepted/In Progress" -> accepted_in_progress) and is kept as written in
+``attrs.label`` (for display); ``time:timestamp`` becomes ``occurred_at``; ``org:resource``
+becomes the ``owner`` (and stays in ``attrs.resource``), so hand-overs work for XES logs; every
+other event attribute goes to ``attrs`` (trace attributes as ``case:<key>``). Event ids derive
+from the trace, the event's position in it, its name and time, so re-reading the log adds
+nothing. The event's ordinal number in the file is its ``source_order`` (equal time stamps keep
+the trace order) and its line and record number in the quarantine.
 
 The parser is fed in chunks, and a file whose XML goes on for more than ``max_field_bytes``
 without completing an element (one huge attribute, which old expat re-scans per chunk:
@@ -132,12 +134,16 @@ def _record(
     name = event.pop("concept:name", None)
     when = event.pop("time:timestamp", None)
     attrs = {**{f"case:{k}": v for k, v in trace.items() if k != "concept:name"}, **event}
-    if "org:resource" in attrs:
-        attrs["resource"] = attrs.pop("org:resource")
+    resource = attrs.pop("org:resource", None)
+    if resource is not None:
+        attrs["resource"] = resource
+    if name is not None:
+        attrs.setdefault("label", str(name))
     return {
         "event_id": derive_event_id("xes", case, position, name, when),
         "journey_id": None if case is None else str(case),
         "kind": slug(None if name is None else str(name)),
+        "owner": None if resource is None else str(resource),
         "occurred_at": when,
         "attrs": json.dumps(attrs, ensure_ascii=False, default=str, sort_keys=True),
     }

@@ -41,6 +41,11 @@ EVENT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "lang": (pa.string(), "Language of the text: nl, en, ..."),
     "attrs": (pa.string(), "Anything else as a JSON object: deadline, amount, reason, ..."),
     "source": (pa.string(), "Where the row came from: file name or api."),
+    "source_order": (
+        pa.int64(),
+        "Position in its source, the tie-breaker for equal time stamps: XES trace position,"
+        " file row then the mapping's [[events]] order, HTTP arrival order.",
+    ),
 }
 
 EVENT_SCHEMA = pa.schema(
@@ -98,6 +103,8 @@ def events_from_records(records: list[Mapping[str, Any]], source: str = "api") -
             arrays[name] = _string_array([_attrs_json(v) for v in values])
         elif name == "source":
             arrays[name] = _string_array([v or source for v in values])
+        elif name == "source_order":
+            arrays[name] = pa.array([None if v is None else int(v) for v in values], pa.int64())
         else:
             arrays[name] = _string_array(values)
     return pa.table(arrays)
@@ -107,7 +114,7 @@ _FAST_SCHEMA = pa.schema(
     [
         (name, pa.float64() if name == "score" else pa.string())
         for name in EVENT_COLUMNS
-        if name not in ("attrs", "source")
+        if name not in ("attrs", "source", "source_order")
     ]
 )
 
@@ -121,7 +128,8 @@ def _records_fast(records: list[Mapping[str, Any]], source: str) -> pa.Table:
     attrs = _string_array([_attrs_json(rec.get("attrs")) for rec in records])
     table = table.add_column(table.num_columns, "attrs", attrs)
     origin = pa.array([rec.get("source") or source for rec in records], pa.string())
-    return table.append_column("source", origin)
+    order = pa.array([rec.get("source_order") for rec in records], pa.int64())
+    return table.append_column("source", origin).append_column("source_order", order)
 
 
 def _string_array(values: list[Any]) -> pa.Array:

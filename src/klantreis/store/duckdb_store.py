@@ -59,6 +59,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("line", pa.int64()),
         ("reason", pa.string()),
         ("raw", pa.string()),
+        ("record", pa.int64()),
     ]
 )
 
@@ -66,12 +67,16 @@ _DUCK_TYPES = {
     pa.string(): "VARCHAR",
     pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
     pa.float64(): "DOUBLE",
+    pa.int64(): "BIGINT",
 }
+
+#: The event columns as schema versions 1 and 2 knew them (migrations stay as they were).
+_V2_COLUMNS = {k: v for k, v in EVENT_COLUMNS.items() if k != "source_order"}
 
 
 def _events_ddl() -> str:
     cols = []
-    for name, (typ, _) in EVENT_COLUMNS.items():
+    for name, (typ, _) in _V2_COLUMNS.items():
         null = " NOT NULL" if name in ("event_id", "occurred_at", "kind") else ""
         pk = " PRIMARY KEY" if name == "event_id" else ""
         cols.append(f"{name} {_DUCK_TYPES[typ]}{null}{pk}")
@@ -94,27 +99,47 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
 
 
 _CANONICAL = ", ".join(EVENT_COLUMNS)
+_V2_CANONICAL = ", ".join(_V2_COLUMNS)
 
 
 def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     """Move events into ``event_log`` keyed by a hashed 128-bit key without an index."""
     cols = ", ".join(
         f"{name} {_DUCK_TYPES[typ]}{' NOT NULL' if name in ('event_id', 'occurred_at', 'kind') else ''}"
-        for name, (typ, _) in EVENT_COLUMNS.items()
+        for name, (typ, _) in _V2_COLUMNS.items()
     )
     con.execute(
         f"CREATE TABLE event_log (event_key UHUGEINT NOT NULL, {cols},"
         " ingested_at TIMESTAMPTZ DEFAULT current_timestamp)"
     ).fetchall()
     con.execute(
-        f"INSERT INTO event_log SELECT md5_number(event_id), {_CANONICAL}, ingested_at FROM events"
+        f"INSERT INTO event_log SELECT md5_number(event_id), {_V2_CANONICAL}, ingested_at"
+        " FROM events"
     ).fetchall()
     con.execute("DROP TABLE events").fetchall()
+    con.execute(
+        f"CREATE VIEW events AS SELECT {_V2_CANONICAL}, ingested_at FROM event_log"
+    ).fetchall()
+
+
+def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
+    """``source_order``: the tie-breaker for equal time stamps (events stored before have 0,
+    so their ties stay ordered by event id as before); the quarantine's ``record`` number
+    next to its physical ``line``."""
+    con.execute("DROP VIEW events").fetchall()
+    con.execute("ALTER TABLE event_log ADD COLUMN source_order BIGINT DEFAULT 0").fetchall()
+    con.execute("ALTER TABLE event_log ALTER COLUMN source_order DROP DEFAULT").fetchall()
     con.execute(f"CREATE VIEW events AS SELECT {_CANONICAL}, ingested_at FROM event_log").fetchall()
+    con.execute("ALTER TABLE quarantine ADD COLUMN record BIGINT").fetchall()
+    con.execute("UPDATE quarantine SET record = line").fetchall()
 
 
 #: Ordered migrations; index + 1 is the schema version they lead to.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Below this many stored events the anti-join is cheap and the key cache is not kept.
@@ -264,7 +289,7 @@ class EventStore:
         rows the events go in with one INSERT, which is its own transaction. ``keys`` are
         the rows' ``event_keys`` when the caller has them already (the HTTP writer computes
         them as requests arrive)."""
-        events = conform(events)
+        events = _in_batch_order(conform(events))
         received = events.num_rows
         events, first = _first_of_each_id(events)
         if keys is None:
@@ -427,6 +452,18 @@ class EventStore:
         return target
 
 
+def _in_batch_order(events: pa.Table) -> pa.Table:
+    """A missing ``source_order`` is the row's position in the batch (from 1): the order
+    the caller gave the rows in. The ingest paths set it from the source (file rows, XES
+    trace positions, HTTP arrival)."""
+    column = events.column("source_order")
+    if column.null_count == 0:
+        return events
+    position = pa.array(np.arange(1, events.num_rows + 1, dtype=np.int64))
+    filled = pc.coalesce(column, position)
+    return events.set_column(events.schema.get_field_index("source_order"), "source_order", filled)
+
+
 def _first_of_each_id(events: pa.Table) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
     """The batch without repeated event ids (first occurrence kept, order kept), and the
     rows kept (None when every id is distinct: the batch as it is)."""
@@ -465,7 +502,7 @@ def insert_quarantine(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> N
     _quarantine = quarantine  # read by the replacement scan below
     con.execute(
         "INSERT OR IGNORE INTO quarantine (quarantine_id, source, line,"
-        " reason, raw) SELECT * FROM _quarantine"
+        " reason, raw, record) SELECT * FROM _quarantine"
     ).fetchall()
 
 

@@ -2,7 +2,8 @@
 carry ``name_nl``/``name_en`` in the journey configuration, owners a ``name`` (and
 optionally ``name_nl``/``name_en``), contact
 reasons and their categories ``name_nl``/``name_en`` in the contacts taxonomy; channels,
-metrics, segments, event kinds and "unknown" come from the catalogue. An id without a name
+metrics, segments and "unknown" come from the catalogue; event kinds the source's own label
+(``kind_labels``, e.g. "Resolve ticket" from an XES log), else the catalogue. An id without a name
 is shown as it is.
 
 >>> from klantreis.app import default_journey_config
@@ -16,6 +17,7 @@ is shown as it is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from klantreis.model.journey import JourneyConfig
@@ -37,12 +39,19 @@ class Names:
     """``names("touchpoint", "bezorging")`` -> "Bezorging" / "Delivery".
 
     ``taxonomy`` (a :class:`klantreis.contacts.taxonomy.Taxonomy`, optional) names contact
-    reasons and their categories."""
+    reasons and their categories; ``kind_labels`` the event kinds by the source's own labels."""
 
-    def __init__(self, journey: JourneyConfig, wording: Wording, taxonomy: Any = None) -> None:
+    def __init__(
+        self,
+        journey: JourneyConfig,
+        wording: Wording,
+        taxonomy: Any = None,
+        kind_labels: Mapping[str, str] | None = None,
+    ) -> None:
         self.journey = journey
         self.w = wording
         self.taxonomy = taxonomy
+        self.kind_labels = dict(kind_labels or {})
 
     def __call__(self, dimension: str, key: Any) -> str:
         if key is None or key == "":
@@ -89,7 +98,10 @@ class Names:
         return self._catalogued("segment", segment, segment[:1].upper() + segment[1:])
 
     def kind(self, kind: str) -> str:
-        """An event kind: ``invoice.bounced`` -> "Factuur onbestelbaar"."""
+        """An event kind: the source's label when known, else the catalogue's
+        (``invoice.bounced`` -> "Factuur onbestelbaar")."""
+        if kind in self.kind_labels:
+            return self.kind_labels[kind]
         return self._catalogued("kind", kind)
 
     def promise(self, promise_id: str) -> str:
@@ -122,8 +134,8 @@ class Names:
         onbestelbaar"."""
         body, _, owner = condition.partition("@")
         kind, _, value = body.partition(":")
-        if kind == "broken":
-            text = self.w("warroom.condition.broken", name=self.promise(value))
+        if kind in ("broken", "late", "undelivered"):
+            text = self.w(f"warroom.condition.{kind}", name=self.promise(value))
         elif kind == "kind":
             text = self.w("warroom.condition.kind", name=self.kind(value))
         else:

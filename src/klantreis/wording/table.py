@@ -72,7 +72,7 @@ def table_cell(column: str, value: Any, names: Names, too_few: bool = False) -> 
 
 
 def _too_few(row: Mapping[str, Any], column: str) -> bool:
-    if column in ("value", "ci_low", "ci_high", "diff"):
+    if column in ("value", "diff"):  # the bounds of a hidden value are just "–"
         return row.get("too_few") is True
     prefix = column.split("_")[0]
     return column in ("nps", "ces") and row.get(f"{prefix}_too_few") is True

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Query
 from klantreis.access.masking import mask_customer_id, mask_record
 from klantreis.analytics import discovery, promises
 from klantreis.analytics.impact import impact_ranking
+from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
 from klantreis.caches import Results
@@ -122,7 +123,10 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
             params.metric,
         ).to_pylist()
     )
-    names = Names(journey, ctx.t)
+    labels = kind_labels(events) if params.activity == "kind" else {}
+    names = Names(journey, ctx.t, kind_labels=labels)
+    shown = {s["activity"] for s in steps if s["activity"] is not None}
+    shown |= {a for v in d.variants.column("variant").to_pylist() for a in v}
     shape = dict(
         journey=journey,
         activity=params.activity,
@@ -133,6 +137,7 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         owner_name=names.owner,
     )
     return {
+        "names": {a: names(params.activity, a) for a in sorted(shown)},
         "journeys": d.journeys,
         "dfg": dfg,
         "steps": steps,
