@@ -60,7 +60,7 @@ def test_xes_resources_are_owners_and_labels_are_kept(app: App, tmp_path: Path) 
         "resolve_ticket": "Resolve ticket",
         "close_ticket": "Close ticket",
     }
-    names = Names(app.journey, Wording("en"), labels)
+    names = Names(app.journey, Wording("en"), kind_labels=labels)
     assert names("kind", "resolve_ticket") == "Resolve ticket"
     assert names("kind", "order.placed") == "order.placed"  # no label: the id
 

@@ -85,8 +85,8 @@ def test_a_locked_store_is_one_line(tmp_path: Path) -> None:
         holder.wait()
     assert code == 2
     lines = [ln for ln in output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: cannot open store"), output
-    assert "lock" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: "), output
+    assert "in use by another process" in lines[0]
 
 
 def test_a_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
