@@ -62,7 +62,8 @@ def test_xes_resources_are_owners_and_labels_are_kept(app: App, tmp_path: Path) 
     }
     names = Names(app.journey, Wording("en"), kind_labels=labels)
     assert names("kind", "resolve_ticket") == "Resolve ticket"
-    assert names("kind", "order.placed") == "order.placed"  # no label: the id
+    assert names("kind", "order.placed") == "Order placed"  # no label: the catalogue
+    assert names("kind", "thing.happened") == "thing.happened"  # neither: the id
 
 
 def test_the_journeys_page_shows_the_labels(tmp_path: Path) -> None:
