@@ -34,7 +34,6 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from klantreis.model.events import EVENT_COLUMNS, conform
 from klantreis.store.keys import KeyCache, Keys, event_keys
@@ -378,6 +377,8 @@ class EventStore:
 def _first_of_each_id(events: pa.Table) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
     """The batch without repeated event ids (first occurrence kept, order kept), and the
     rows kept (None when every id is distinct: the batch as it is)."""
+    import pyarrow.compute as pc  # 0.1 s to import: only a write needs it
+
     ids = events.column("event_id")
     if pc.count_distinct(ids).as_py() == len(ids):
         return events, None
