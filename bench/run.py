@@ -17,6 +17,7 @@ from pathlib import Path
 
 AREAS = [
     "ingest",
+    "cli",
     "metrics",
     "journeys",
     "index",
