@@ -173,7 +173,7 @@ def _bench_format(
     if parquet and batch_path:
         kinds.append(("batch", "klantreis ingest parquet, batch path (before)"))
     runs: dict[str, list[dict[str, float]]] = {}
-    for i in range(repeat if parquet else 1):
+    for i in range(repeat):
         for mode, _ in kinds:
             store = folder / f"s-{fmt}-{mode}-{i}.duckdb"
             runs.setdefault(mode, []).append(run_child(_CHILD_INGEST, str(store), str(data), mode))
@@ -199,7 +199,7 @@ def _print_table(
 ) -> None:
     bare = next((r for name, r, _ in rows if name.startswith("bare")), None)
     print(
-        f"events: {events:,} (Parquet: median of {repeat} alternating round(s));"
+        f"events: {events:,} (median of {repeat} alternating round(s));"
         f" load average {load_average()}\n"
     )
     print(
