@@ -111,7 +111,7 @@ def run_child(code: str, *args: str) -> dict[str, float]:
     and ``process_peak_mib`` (start to exit, close and checkpoint included)."""
     run = run_process([sys.executable, "-c", code, *args])
     if run.returncode != 0:
-        raise subprocess.CalledProcessError(run.returncode, code)
+        raise subprocess.CalledProcessError(run.returncode, code, run.stdout, run.stderr)
     result: dict[str, float] = json.loads(run.stdout.strip().splitlines()[-1])
     result.update(process_s=run.wall_s, process_cpu=run.cpu_s, process_peak_mib=run.peak_mib)
     return result
@@ -122,7 +122,7 @@ def run_cli(store: Path, data: Path) -> dict[str, float]:
     argv = klantreis_command("ingest", str(data), "--db", str(store), "--json", "--no-progress")
     run = run_process(argv)
     if run.returncode != 0:
-        raise subprocess.CalledProcessError(run.returncode, argv)
+        raise subprocess.CalledProcessError(run.returncode, argv, run.stdout, run.stderr)
     summary = json.loads(run.stdout[run.stdout.index("{") :])
     stored = summary["totals"]["events_stored"]
     return {

@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,29 +30,34 @@ class ProcessRun:
     peak_mib: float
     returncode: int
     stdout: str
+    stderr: str
 
 
 def run_process(argv: Sequence[str], env: Mapping[str, str] | None = None) -> ProcessRun:
     """Run ``argv`` to its exit; its wall time, CPU time and peak RSS (its own)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=None if env is None else dict(env),
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=None if env is None else dict(env),
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        errors = err.read()[-4000:].decode("utf-8", "replace")
     return ProcessRun(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
         peak_mib=usage.ru_maxrss / 1024,  # KiB on Linux
         returncode=proc.returncode,
         stdout=out.decode("utf-8", "replace"),
+        stderr=errors,
     )
 
 
@@ -64,7 +70,7 @@ def interleaved(
         for name, argv in commands.items():
             run = run_process(argv)
             if run.returncode != 0:
-                raise RuntimeError(f"{name} exited with {run.returncode}: {' '.join(argv)}")
+                raise RuntimeError(f"{name} exited with {run.returncode}: {run.stderr[-500:]}")
             if i >= warmup:
                 runs[name].append(run)
     return runs
