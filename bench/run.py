@@ -18,6 +18,7 @@ from pathlib import Path
 AREAS = [
     "ingest",
     "cli",
+    "pages",
     "metrics",
     "journeys",
     "index",
