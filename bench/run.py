@@ -17,6 +17,8 @@ from pathlib import Path
 
 AREAS = [
     "ingest",
+    "cli",
+    "pages",
     "metrics",
     "journeys",
     "index",

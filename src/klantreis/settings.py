@@ -94,6 +94,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest a queued API event waits before the writer commits its batch.",
     ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
+    Setting(
+        "stale_pages",
+        bool,
+        False,
+        "After new events, serve the journeys page's previous results (marked with their as-of"
+        " time) while one background refresh runs.",
+    ),
     Setting("max_request_bytes", int, 16 * 1024 * 1024, "Largest API request body in bytes."),
     Setting(
         "max_record_fields",
@@ -199,6 +206,7 @@ class Settings:
     checkpoint_mb: int = _default("checkpoint_mb")
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     max_request_events: int = _default("max_request_events")
+    stale_pages: bool = _default("stale_pages")
     max_request_bytes: int = _default("max_request_bytes")
     max_record_fields: int = _default("max_record_fields")
     max_field_bytes: int = _default("max_field_bytes")

@@ -10,17 +10,23 @@ It imports neither of them: both import it (before, the index used private helpe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
 __all__ = [
+    "ACTIVITIES",
     "VARIANT_SEP",
+    "Activity",
     "Discovery",
     "finish_variants",
     "sort_activity_counts",
     "sort_edges",
 ]
+
+#: What a step of a journey is: the event's kind or its touchpoint.
+Activity = Literal["kind", "touchpoint"]
+ACTIVITIES: tuple[str, ...] = ("kind", "touchpoint")
 
 #: Joins a variant's activities into its sort key (the ASCII unit separator, so that the
 #: order equals the journey index's ORDER BY on its stored paths).

@@ -24,22 +24,21 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import ibis
-import ibis.expr.types as ir
 import pyarrow as pa
 
 from klantreis.analytics.discovery_tables import (
+    ACTIVITIES,
     VARIANT_SEP,
     Discovery,
-    finish_variants,
-    sort_activity_counts,
     sort_edges,
 )
-from klantreis.analytics.journeys import ACTIVITIES
 from klantreis.store import EventStore
+
+if TYPE_CHECKING:  # Ibis is imported only when a selection of journeys is asked for
+    import ibis.expr.types as ir
 
 __all__ = ["JourneyIndex", "RefreshResult", "open_index"]
 
@@ -239,6 +238,8 @@ class JourneyIndex:
             if journeys is None:
                 yield _Selection(cur, "")
                 return
+            import ibis
+
             ids = cur.sql(ibis.to_sql(journeys)).to_arrow_table().select(["journey_id"])
             cur.register("_journey_selection", ids)
             yield _Selection(cur, " AND journey_id IN (SELECT journey_id FROM _journey_selection)")
@@ -259,13 +260,13 @@ class JourneyIndex:
     def _dfg(self, a: str, sel: _Selection) -> pa.Table:
         if sel.where:
             return sort_edges(sel.query(_DFG_SQL.format(a=a, where=sel.where)))
-        cached_sql = (
+        cached_sql = (  # sorted as sort_edges sorts, in SQL (no pyarrow.compute at start-up)
             "SELECT source, target, count, mean_s, median_s, p90_s"
-            f" FROM journey_dfg WHERE activity = '{a}'"
+            f" FROM journey_dfg WHERE activity = '{a}' ORDER BY count DESC, source, target"
         )
         cached = sel.query(cached_sql)
         if cached.num_rows:
-            return sort_edges(cached)
+            return cached
         with self.store.transaction() as con:
             _rows(con, f"DELETE FROM journey_dfg WHERE activity = '{a}'")
             _rows(
@@ -295,26 +296,26 @@ class JourneyIndex:
 
     @staticmethod
     def _variants(a: str, sel: _Selection, top: int | None, total: int) -> pa.Table:
+        """What ``finish_variants`` gives, all in SQL: the path order is the variant key's
+        order (same separator), and no Python list becomes Arrow (that would make pyarrow
+        import pandas, 0.6 s of a CLI command's start)."""
         limit = "" if top is None else f" LIMIT {int(top)}"
+        share = f"count::DOUBLE / {int(total)}" if total else "0.0::DOUBLE"
         table = sel.query(
+            f"SELECT string_split(path, chr({ord(PATH_SEP)})) AS variant, count,"
+            f" {share} AS share, len(variant)::BIGINT AS length FROM ("
             f"SELECT {a}_path AS path, count(*) AS count FROM journey_paths"
-            f"{sel.where_first} GROUP BY ALL ORDER BY count DESC, path{limit}"
+            f"{sel.where_first} GROUP BY ALL) ORDER BY count DESC, path{limit}"
         )
-        paths = [p.split(PATH_SEP) for p in table.column("path").to_pylist()]
-        out = pa.table(
-            {"variant": pa.array(paths, pa.list_(pa.string())), "count": table.column("count")}
-        )
-        return finish_variants(out, total, top)
+        return _as_item_lists(table)
 
     @staticmethod
     def _ends(a: str, sel: _Selection) -> tuple[pa.Table, pa.Table]:
         """Start and end activities, from each journey's first and last step."""
-        first, last = (
-            sort_activity_counts(
-                sel.query(
-                    f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
-                    f"{sel.where_first} GROUP BY ALL"
-                )
+        first, last = (  # sorted as sort_activity_counts sorts, in SQL (no pyarrow.compute)
+            sel.query(
+                f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
+                f"{sel.where_first} GROUP BY ALL ORDER BY count DESC, activity"
             )
             for end in ("first", "last")
         )
@@ -351,6 +352,14 @@ class _Selection:
 
     def query(self, sql: str) -> pa.Table:
         return self.cur.sql(sql).to_arrow_table()
+
+
+def _as_item_lists(table: pa.Table) -> pa.Table:
+    """``variant`` typed ``list<item: string>`` as the Ibis path's (DuckDB names the child
+    ``l``); a zero-copy view, since a cast would import pyarrow.compute."""
+    target = pa.list_(pa.string())
+    chunks = [chunk.view(target) for chunk in table.column("variant").chunks]
+    return table.set_column(0, "variant", pa.chunked_array(chunks, target))
 
 
 def _column(activity: str) -> str:

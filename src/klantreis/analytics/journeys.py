@@ -21,12 +21,11 @@ Filters are the one :class:`klantreis.analytics.scope.Scope`, read per journey:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import ibis
 import ibis.expr.types as ir
 
 from klantreis.analytics.backend import json_text
+from klantreis.analytics.discovery_tables import ACTIVITIES, Activity
 from klantreis.analytics.scope import JourneyCondition, Scope, attr_value
 from klantreis.model.journey import JourneyConfig
 
@@ -46,8 +45,6 @@ __all__ = [
     "steps",
 ]
 
-Activity = Literal["kind", "touchpoint"]
-ACTIVITIES: tuple[str, ...] = ("kind", "touchpoint")
 
 #: Kinds that are a customer's voice rather than a step of the process; hand-overs skip them.
 FEEDBACK_KINDS: tuple[str, ...] = (

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats as sps
 
 __all__ = [
     "DETRACTOR_MAX",
@@ -68,6 +67,15 @@ __all__ = [
     "wilson_arrays",
     "z_critical",
 ]
+
+
+def _sps() -> Any:
+    """scipy.stats, imported on first use (about 1 s at start-up; a command that computes
+    no interval, such as ``journeys dfg --owner``, never pays it)."""
+    from scipy import stats
+
+    return stats
+
 
 #: The feedback metrics, and how each is reported.
 METRICS = ("nps", "ces", "csat", "stars")
@@ -168,7 +176,7 @@ def z_critical(confidence: float) -> float:
     """Two-sided normal critical value, e.g. 1.959964 for 0.95."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return float(_sps().norm.ppf(0.5 + confidence / 2))
 
 
 def _f(x: ArrayLike) -> np.ndarray:
@@ -228,7 +236,7 @@ def mean_arrays(
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = total / n
         se = np.sqrt(_sample_variance(n, total, total_sq) / n)
-        t = sps.t.ppf(0.5 + confidence / 2, np.where(n > 1, n - 1, np.nan))
+        t = _sps().t.ppf(0.5 + confidence / 2, np.where(n > 1, n - 1, np.nan))
     return Interval(mean, se, mean - t * se, mean + t * se)
 
 
@@ -277,7 +285,7 @@ def _compare_nps(
     diff = ib.value - ia.value
     se = np.sqrt(ia.std_error**2 + ib.std_error**2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = 2 * sps.norm.sf(np.abs(diff / se))
+        p = 2 * _sps().norm.sf(np.abs(diff / se))
     return (ia.value, ib.value, diff, *_p_and_ci(diff, se, np.asarray(z_critical(1 - alpha)), p))
 
 
@@ -290,7 +298,7 @@ def _compare_props(
         pooled = (a["top2"] + b["top2"]) / (na + nb)
         se_pooled = np.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
         se = np.sqrt(pa_ * (1 - pa_) / na + pb_ * (1 - pb_) / nb)
-        p = 2 * sps.norm.sf(np.abs((pb_ - pa_) / se_pooled))
+        p = 2 * _sps().norm.sf(np.abs((pb_ - pa_) / se_pooled))
     diff = 100.0 * (pb_ - pa_)
     p = np.where(se_pooled == 0, np.where(diff == 0, 1.0, 0.0), p)
     crit = np.asarray(z_critical(1 - alpha))
@@ -308,8 +316,8 @@ def _compare_means(
         ma, mb = a["total"] / na, b["total"] / nb
         diff, se = mb - ma, np.sqrt(va + vb)
         df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-        p = 2 * sps.t.sf(np.abs(diff / se), df)
-        crit = sps.t.ppf(1 - alpha / 2, df)
+        p = 2 * _sps().t.sf(np.abs(diff / se), df)
+        crit = _sps().t.ppf(1 - alpha / 2, df)
     return (ma, mb, diff, *_p_and_ci(diff, se, crit, p))
 
 
@@ -342,8 +350,8 @@ def poisson_rate_arrays(
     """
     k, e = _f(counts), _f(exposure)
     alpha = 1 - confidence
-    lo = np.where(k > 0, sps.chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
-    hi = sps.chi2.ppf(1 - alpha / 2, 2 * (k + 1)) / 2
+    lo = np.where(k > 0, _sps().chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
+    hi = _sps().chi2.ppf(1 - alpha / 2, 2 * (k + 1)) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(e > 0, per / e, np.nan)
     return Interval(k * scale, np.sqrt(k) * scale, lo * scale, hi * scale)

@@ -16,7 +16,6 @@ from pathlib import Path
 import click
 
 from klantreis.cli.options import settings_from_options, store_options
-from klantreis.model.journey import check_journey_config
 from klantreis.settings import SETTINGS
 
 __all__ = ["cli", "settings_from_options", "store_options"]
@@ -80,6 +79,8 @@ def config() -> None:
 @config.command("check", help="Validate a journey configuration TOML and list every problem.")
 @click.argument("path", type=click.Path(path_type=Path))
 def config_check(path: Path) -> None:
+    from klantreis.model.journey import check_journey_config
+
     problems = check_journey_config(path)
     if problems:
         click.echo(f"{path}: {len(problems)} problem(s)", err=True)

@@ -11,11 +11,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
-
-from klantreis.contacts.classifier import ContactClassifier, EvaluationReport
+if TYPE_CHECKING:  # joblib and the classifier pull in scikit-learn: imported when used
+    from klantreis.contacts.classifier import ContactClassifier, EvaluationReport
 
 __all__ = ["ModelInfo", "ModelRegistry", "models_dir_for"]
 
@@ -68,6 +67,8 @@ class ModelRegistry:
             report.to_dict() if report else None,
             source,
         )
+        import joblib
+
         joblib.dump(model, self.folder / f"{version}.joblib", compress=3)
         (self.folder / f"{version}.json").write_text(
             json.dumps(info.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
@@ -106,6 +107,10 @@ class ModelRegistry:
         info = self.info(version)
         if info is None:
             return None
+        import joblib
+
+        from klantreis.contacts.classifier import ContactClassifier
+
         model = joblib.load(self.folder / f"{info.version}.joblib")
         if not isinstance(model, ContactClassifier):
             raise TypeError(f"{info.version} is not a contact classifier")

@@ -35,7 +35,6 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from klantreis.model.events import EVENT_COLUMNS, conform
 from klantreis.store.keys import KeyCache, Keys, event_keys
@@ -459,6 +458,8 @@ def _in_batch_order(events: pa.Table) -> pa.Table:
     column = events.column("source_order")
     if column.null_count == 0:
         return events
+    import pyarrow.compute as pc  # the write path only: keeps read-only start-up light
+
     position = pa.array(np.arange(1, events.num_rows + 1, dtype=np.int64))
     filled = pc.coalesce(column, position)
     return events.set_column(events.schema.get_field_index("source_order"), "source_order", filled)
@@ -467,6 +468,8 @@ def _in_batch_order(events: pa.Table) -> pa.Table:
 def _first_of_each_id(events: pa.Table) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
     """The batch without repeated event ids (first occurrence kept, order kept), and the
     rows kept (None when every id is distinct: the batch as it is)."""
+    import pyarrow.compute as pc  # 0.1 s to import: only a write needs it
+
     ids = events.column("event_id")
     if pc.count_distinct(ids).as_py() == len(ids):
         return events, None

@@ -26,7 +26,7 @@ from klantreis.analytics.impact import impact_ranking
 from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
-from klantreis.caches import Results
+from klantreis.caches import Results, StaleResults
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
@@ -232,10 +232,20 @@ def _journey_promises(ctx: PageContext, journey_id: str) -> list[dict[str, Any]]
     ]
 
 
-def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any) -> Any:
-    """``build()`` kept per key in the App's caches while the store is unchanged."""
+def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any, as_of: list[str]) -> Any:
+    """``build()`` kept per key in the App's caches while the store is unchanged. With the
+    ``stale_pages`` setting, after new events the previous result is served while one
+    background refresh runs, and its as-of time (ISO, UTC) is added to ``as_of``."""
     app = ctx.app
-    return app.caches.get("journeys_page", lambda: Results(app.caches, _CACHE_SIZE)).get(key, build)
+    if not app.settings.stale_pages:
+        return app.caches.get("journeys_page", lambda: Results(app.caches, _CACHE_SIZE)).get(
+            key, build
+        )
+    cache = app.caches.get("journeys_page_stale", lambda: StaleResults(app.caches, _CACHE_SIZE))
+    served = cache.get(key, build)
+    if served.stale:
+        as_of.append(served.as_of.isoformat(timespec="seconds"))
+    return served.value
 
 
 def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
@@ -244,6 +254,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     newest = _newest(ctx)
     flt = _filter(ctx, params)
     base = (ctx.lang,)
+    as_of: list[str] = []  # as-of times of results served stale (``stale_pages``)
     main = _cached(
         ctx,
         (
@@ -257,8 +268,9 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
             params.metric,
         ),
         lambda: _discovery(ctx, params, flt),
+        as_of,
     )
-    promise_data = _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked))
+    promise_data = _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked), as_of)
     ranking = _cached(
         ctx,
         (*base, "i", params.period, params.channel, params.segment),
@@ -266,6 +278,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
             i.as_dict()
             for i in impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest)
         ][:10],
+        as_of,
     )
     risk = promise_data["at_risk"]
     pages = max(1, -(-len(risk) // RISK_PAGE_SIZE))
@@ -284,6 +297,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         "impact": [{**i, "summary": impact_summary(i, ctx.t)} for i in ranking],
         "timeline": _timeline(ctx, params, masked),
         "options": filter_options(ctx),
+        "as_of": min(as_of) if as_of else None,  # None: every part is current
     }
 
 

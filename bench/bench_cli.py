@@ -1,0 +1,50 @@
+"""CLI start-up benchmark: ``klantreis journeys dfg`` on a stored graph against a bare DuckDB
+query process, each timed as a whole process, interleaved.
+
+``python -m bench.bench_cli --db demo-data/demo.duckdb --rounds 7``
+
+The store needs its journey index and stored graph: the benchmark runs the command once
+first (uncounted). Target (issue 17): the dfg command within 2x of the bare process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.process import interleaved, klantreis_command, load_average, median
+
+__all__ = ["main"]
+
+_BARE = "import duckdb; duckdb.connect({db!r}, read_only=True).sql('select 1').fetchall()"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default="demo-data/demo.duckdb", help="a store with events")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    commands = {
+        "klantreis journeys dfg": klantreis_command("journeys", "dfg", "--db", args.db),
+        "klantreis --help": klantreis_command("--help"),
+        "bare DuckDB query process": [sys.executable, "-c", _BARE.format(db=args.db)],
+    }
+    before = load_average()
+    runs = interleaved(commands, args.rounds)
+    bare = runs["bare DuckDB query process"]
+    print(
+        f"median of {args.rounds} interleaved rounds; load average {before} -> {load_average()}\n"
+    )
+    print("| command | wall s | CPU s | peak MiB | x bare (wall) | x bare (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rs in runs.items():
+        ratio_wall = median(rs, "wall_s") / median(bare, "wall_s")
+        ratio_cpu = median(rs, "cpu_s") / median(bare, "cpu_s")
+        print(
+            f"| {name} | {median(rs, 'wall_s'):.3f} | {median(rs, 'cpu_s'):.3f}"
+            f" | {median(rs, 'peak_mib'):.0f} | {ratio_wall:.2f} | {ratio_cpu:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

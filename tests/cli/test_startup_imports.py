@@ -1,0 +1,96 @@
+"""A command imports only what it needs: ``klantreis --help`` and ``journeys dfg`` on a
+stored graph must not pay for the web server, the classifier or the analytics engine
+(issue 17: a dfg command within 2x of a bare DuckDB query process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.journeys.logs import load, small_log
+
+from klantreis.analytics import discovery
+from klantreis.app import App
+
+#: Heavy packages no start-up path below may import.
+NEVER = ("fastapi", "uvicorn", "starlette", "sklearn", "scipy", "joblib")
+#: Also absent when the journey index answers alone (no filter): the portable engine.
+NOT_ON_STORED_GRAPH = ("ibis", "pandas", "sqlglot", "pyarrow.compute")
+
+_PROBE = """
+import json, sys
+from klantreis.cli.main import cli
+try:
+    cli(sys.argv[1:])
+except SystemExit as exc:
+    if exc.code:
+        raise
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def _run(*args: str) -> tuple[str, set[str]]:
+    """What the command printed, and every module it had imported when it ended."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    modules = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    return done.stdout, modules | {m.split(".")[0] for m in modules}
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["journeys", "--help"], ["journeys", "dfg", "--help"]]
+)
+def test_help_imports_no_server_classifier_or_store(args: list[str]) -> None:
+    _, loaded = _run(*args)
+    assert not loaded & {*NEVER, *NOT_ON_STORED_GRAPH, "duckdb", "pydantic"}
+
+
+def test_dfg_on_a_stored_graph_imports_no_engine(file_app: App) -> None:
+    load(file_app, small_log())
+    reference = discovery.discover(file_app.events_table(), file_app.journey, top=20)
+    index = file_app.journey_index()
+    assert index is not None
+    index.discover()  # builds the index and stores the graph
+    db = str(file_app.settings.db_path)
+    file_app.close()
+
+    out, loaded = _run("journeys", "dfg", "--db", db, "--json")
+    assert "duckdb" in loaded  # it did open the store
+    assert not loaded & {*NEVER, *NOT_ON_STORED_GRAPH}
+    body = json.loads(out)
+    assert body["journeys"] == reference.journeys
+    assert body["start"] == reference.start.to_pylist()
+    assert body["end"] == reference.end.to_pylist()
+    assert _approx_rows(body["rows"]) == _approx_rows(reference.dfg.to_pylist())
+
+    out, loaded = _run("journeys", "variants", "--db", db, "--json")
+    assert not loaded & {*NEVER, *NOT_ON_STORED_GRAPH}
+    assert json.loads(out)["rows"] == reference.variants.to_pylist()
+
+
+def test_dfg_with_a_filter_still_answers(file_app: App) -> None:
+    """A filter needs the portable engine; the answer is still the index's filtered one."""
+    load(file_app, small_log())
+    db = str(file_app.settings.db_path)
+    file_app.close()
+    out, loaded = _run("journeys", "dfg", "--db", db, "--json", "--owner", "carrier:snelpost")
+    assert "ibis" in loaded
+    assert not loaded & set(NEVER)
+    assert json.loads(out)["journeys"] == 3  # o1, o3 and o5
+
+
+def _approx_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
