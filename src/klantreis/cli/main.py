@@ -37,15 +37,21 @@ class _Commands(click.Group):
     server that refuses) is one line on stderr and exit code 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from klantreis.live import LiveError, explain_lock
-        from klantreis.store import StoreError, StoreLockedError
-
         try:
             return super().invoke(ctx)
-        except StoreLockedError as exc:
-            raise click.ClickException(explain_lock(exc)) from None
-        except (StoreError, LiveError) as exc:
-            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            # A store or server error can only come from a command that loaded them: the
+            # store (and DuckDB) stay unimported for --help and commands that do not need it.
+            if "klantreis.store" not in sys.modules:
+                raise
+            from klantreis.live import LiveError, explain_lock
+            from klantreis.store import StoreError, StoreLockedError
+
+            if isinstance(exc, StoreLockedError):
+                raise click.ClickException(explain_lock(exc)) from None
+            if isinstance(exc, StoreError | LiveError):
+                raise click.ClickException(str(exc)) from None
+            raise
 
 
 @click.group(cls=_Commands, help="klantreis: the customer-event log and honest CX metrics.")
