@@ -200,3 +200,23 @@ def test_no_raw_ids_on_any_page(
     assert seen >= 6
     assert 'data-testid="timeline-event"' in timeline
     assert not report, "\n".join(f"{page}: {', '.join(found)}" for page, found in report.items())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_journey_routes_use_touchpoint_names(browsers: dict[str, TestClient], lang: str) -> None:
+    """Touchpoint ids that are lower-case words ("bestellen", "bezorging") are ids too: the
+    routes table and the map's edge titles show the configured names."""
+    page = (
+        browsers["analyst"]
+        .get(f"/journeys?lang={lang}&period=all", headers={"accept": "text/html"})
+        .text
+    )
+    variants = page[page.index('data-testid="variants"') : page.index('data-testid="handovers"')]
+    rows = re.findall(r"<tr><td class=\"num\">.*?</tr>", variants, flags=re.S)
+    assert rows
+    cells = [visible_text(r) for r in rows]
+    delivery = "Bezorging" if lang == "nl" else "Delivery"
+    assert any(delivery in c for c in cells), cells[:3]
+    assert not any(re.search(r"\b(website|bestellen|bezorging|verzending)\b", c) for c in cells)
+    titles = re.findall(r"<title>([^<]*→[^<]*)</title>", page)
+    assert titles and not any(re.search(r"\b(website|bestellen)\b", t) for t in titles)
