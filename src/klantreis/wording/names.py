@@ -118,12 +118,15 @@ class Names:
 
     def condition(self, condition: str) -> str:
         """A journey condition: ``broken:<promise>[@<owner>]`` -> "Belofte gebroken: Op tijd
-        bezorgd (VlotBezorgd)", ``kind:<kind>[@<owner>]`` -> "Gebeurtenis: Factuur
-        onbestelbaar"."""
+        bezorgd (VlotBezorgd)", ``late:<promise>`` -> "Te laat: Op tijd bezorgd",
+        ``undelivered:<promise>`` -> "Niet bezorgd: …", ``kind:<kind>[@<owner>]`` ->
+        "Gebeurtenis: Factuur onbestelbaar"."""
         body, _, owner = condition.partition("@")
         kind, _, value = body.partition(":")
         if kind == "broken":
             text = self.w("warroom.condition.broken", name=self.promise(value))
+        elif kind in ("late", "undelivered"):
+            text = self.w(f"warroom.condition.{kind}", name=self.promise(value))
         elif kind == "kind":
             text = self.w("warroom.condition.kind", name=self.kind(value))
         else:
