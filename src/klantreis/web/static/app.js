@@ -15,6 +15,20 @@
                     "nov", "dec"]
     }
   };
+  // One date format on every time axis, "13 sep" (Vega's own mixes "sep 13", "ma 31" and
+  // "december" on one axis, and "sep 13, 2026" with a time unit).
+  function dayAxes(spec) {
+    if (!spec || typeof spec !== "object") { return; }
+    var x = spec.encoding && spec.encoding.x;
+    if (x && x.type === "temporal" && x.axis !== null) {
+      x.axis = x.axis || {};
+      if (!("format" in x.axis)) { x.axis.format = "%-d %b"; }
+    }
+    ["layer", "concat", "hconcat", "vconcat"].forEach(function (key) {
+      (spec[key] || []).forEach(dayAxes);
+    });
+    dayAxes(spec.spec);
+  }
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
     // ast + the interpreter: no eval (the Content-Security-Policy allows no 'unsafe-eval');
@@ -32,6 +46,7 @@
       var target = document.getElementById(node.getAttribute("data-chart-for"));
       if (!target) { return; }
       var spec = JSON.parse(node.textContent);
+      dayAxes(spec);
       window.vegaEmbed(target, spec, options)
         .then(function () { target.setAttribute("data-rendered", "true"); })
         .catch(function (err) {
