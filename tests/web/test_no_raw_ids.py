@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
 from conftest import PASSWORDS, SECRET, do_login, make_settings
@@ -62,11 +63,29 @@ def browsers(demo_app: App) -> Iterator[dict[str, TestClient]]:
 
 
 def page_paths(api: Any) -> list[str]:
-    """Every HTML page without path parameters (pages are routes named ``page_*``)."""
-    routes = [getattr(r, "original_router", r) for r in api.routes]
-    flat = [x for r in routes for x in getattr(r, "routes", [r])]
+    """Every HTML page without path parameters: routes named ``page_*`` and GET routes that
+    answer HTML (``/admin``, ``/contacts/queue``, the war room's HTML export)."""
+
+    def flatten(routes: list[Any]) -> Iterator[Any]:
+        for r in routes:
+            r = getattr(r, "original_router", r)
+            if hasattr(r, "routes"):
+                yield from flatten(r.routes)
+            else:
+                yield r
+
+    flat = [r for r in flatten(api.routes) if hasattr(r, "path")]
+
+    def html(r: Any) -> bool:
+        return getattr(r, "response_class", None) is HTMLResponse and "GET" in r.methods
+
     return sorted(
-        {r.path for r in flat if getattr(r, "name", "").startswith("page_") and "{" not in r.path}
+        {
+            r.path
+            for r in flat
+            if (getattr(r, "name", "").startswith("page_") or html(r)) and "{" not in r.path
+        }
+        | {"/contacts/warroom.html"}
     )
 
 
@@ -174,7 +193,7 @@ def test_no_raw_ids_on_any_page(
 ) -> None:
     c = browsers[role]
     paths = page_paths(browsers["api"])
-    assert {"/", "/scores", "/verbatims"} <= set(paths)
+    assert {"/", "/scores", "/verbatims", "/admin", "/contacts/queue"} <= set(paths)
     ids = configured_ids(demo_app)
     dutch = dutch_names(demo_app)
     assert {"Magazijn", "Oriëntatie", "Waar is mijn pakket?"} <= dutch
