@@ -29,6 +29,19 @@
     });
     dayAxes(spec.spec);
   }
+  // A title longer than its chart is cut at both ends (a phone): break it into lines.
+  function wrapTitle(spec, width) {
+    if (typeof spec.title !== "string" || !width) { return; }
+    var max = Math.max(12, Math.floor((width - 70) / 7.5));  // the title centres on the plot
+    if (spec.title.length <= max) { return; }
+    var lines = [], line = "";
+    spec.title.split(" ").forEach(function (word) {
+      if (line && (line + " " + word).length > max) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    if (line) { lines.push(line); }
+    spec.title = { text: lines };
+  }
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
     // ast + the interpreter: no eval (the Content-Security-Policy allows no 'unsafe-eval');
@@ -47,6 +60,7 @@
       if (!target) { return; }
       var spec = JSON.parse(node.textContent);
       dayAxes(spec);
+      wrapTitle(spec, target.clientWidth);
       window.vegaEmbed(target, spec, options)
         .then(function () { target.setAttribute("data-rendered", "true"); })
         .catch(function (err) {
