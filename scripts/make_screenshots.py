@@ -1,7 +1,7 @@
 """Screenshots of every page for the README: ``python scripts/make_screenshots.py``.
 
 Serves a demo store (``klantreis demo --no-serve --db demo-data/demo.duckdb`` first) with
-uvicorn on a free loopback port, logs in with a fresh demo account and saves desktop and
+uvicorn on a free loopback port, logs in with the store's demo accounts (``stable_demo_accounts``) and saves desktop and
 phone-sized PNGs into ``docs/screenshots/``. Needs /usr/bin/chromium and Playwright.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
-from klantreis.access.accounts import ensure_demo_accounts
+from klantreis.access.accounts import stable_demo_accounts
 from klantreis.app import App
 from klantreis.settings import Settings
 from klantreis.web import create_app
@@ -32,19 +32,21 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# (file name, path, role, language): every page in Dutch, the index and journeys in English too.
 PAGES = [
-    ("index", "/", "viewer"),
-    ("scores", "/scores?period=30d", "analyst"),
-    ("verbatims", "/verbatims?period=30d", "viewer"),
-    ("journeys", "/journeys", "analyst"),
-    ("contacts", "/contacts", "analyst"),
-    ("contacts-queue", "/contacts/queue", "analyst"),
-    ("contacts-models", "/contacts/models", "analyst"),
-    ("admin", "/admin", "admin"),
-    ("index-en", "/?lang=en", "viewer"),
-    ("api-docs", "/api/v1/docs", "viewer"),
+    ("index", "/", "viewer", "nl"),
+    ("scores", "/scores?period=30d", "analyst", "nl"),
+    ("verbatims", "/verbatims?period=30d", "viewer", "nl"),
+    ("journeys", "/journeys", "analyst", "nl"),
+    ("contacts", "/contacts", "analyst", "nl"),
+    ("contacts-queue", "/contacts/queue", "analyst", "nl"),
+    ("contacts-models", "/contacts/models", "analyst", "nl"),
+    ("admin", "/admin", "admin", "nl"),
+    ("index-en", "/", "viewer", "en"),
+    ("journeys-en", "/journeys", "analyst", "en"),
+    ("api-docs", "/api/v1/docs", "viewer", "en"),
 ]
-SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 
 
 def _port() -> int:
@@ -67,13 +69,14 @@ def _shoot(browser: object, base: str, passwords: dict[str, str], out: Path) -> 
             ctx = browser.new_context(viewport=viewport, is_mobile=size_name == "phone")  # type: ignore[attr-defined]
             page = ctx.new_page()
             if user == "viewer":
-                page.goto(f"{base}/login")
+                page.goto(f"{base}/login?lang=nl")
                 page.screenshot(path=str(out / f"login-{size_name}.png"))
             _login(page, base, user, passwords[user])
-            for name, path, who in PAGES:
+            for name, path, who, lang in PAGES:
                 if who != user:
                     continue
-                page.goto(base + path)
+                sep = "&" if "?" in path else "?"
+                page.goto(f"{base}{path}{sep}lang={lang}")
                 page.wait_for_load_state("networkidle")
                 if "docs" in path:
                     page.wait_for_selector(".opblock", timeout=20_000)
@@ -93,7 +96,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     app = App(Settings.load(db_path=args.db, demo_mode=True))
-    passwords = ensure_demo_accounts(app.store)
+    passwords = stable_demo_accounts(app.store)
     port = _port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning")

@@ -54,6 +54,37 @@ def test_war_room_page(page: Any, server: str) -> None:
     assert "Where is my parcel?" in rows.first.inner_text()
 
 
+def test_war_room_saving_column_is_in_view_on_a_laptop(page: Any, server: str) -> None:
+    """The saving, the war room's key column, is inside its card at 1366 px without
+    scrolling the card sideways; the likely fix reads on its own line under the row."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{server}/contacts?lang=nl")
+    card = page.locator("[data-testid=warroom]")
+    saving = card.locator("[data-testid=saving]").first
+    box, card_box = saving.bounding_box(), card.bounding_box()
+    assert box is not None and card_box is not None
+    assert box["x"] + box["width"] <= card_box["x"] + card_box["width"]
+    assert card.evaluate("el => el.scrollWidth <= el.clientWidth")
+    fix = card.locator("[data-testid=warroom-fix]").first
+    assert fix.inner_text().strip().startswith("Waarschijnlijke oplossing:")
+
+
+def test_chart_titles_fit_a_phone(page: Any, server: str) -> None:
+    """A chart title longer than the chart is broken into lines, not cut at both ends."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server}/contacts?lang=nl")
+    page.wait_for_selector("#chart-trend[data-rendered=true] svg", timeout=15_000)
+    inside = page.eval_on_selector(
+        "#chart-trend svg",
+        """svg => { const box = svg.getBoundingClientRect();
+            const titles = [...svg.querySelectorAll('.role-title-text text')];
+            return titles.length > 0 && titles.every(t => { const b = t.getBoundingClientRect();
+                return b.left >= box.left - 1 && b.right <= box.right + 1; }); }""",
+    )
+    assert inside
+    page.set_viewport_size({"width": 1366, "height": 768})
+
+
 def test_label_a_contact_in_the_queue(page: Any, server: str) -> None:
     page.goto(f"{server}/contacts/queue")
     rows = page.locator("[data-testid=queue-item]")

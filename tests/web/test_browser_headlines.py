@@ -54,6 +54,26 @@ def test_index_draws_its_band_and_says_the_data_is_old(browser: Any, server: str
     assert "100 = gemiddelde van" in page.locator("[data-testid=index-explain]").inner_text()
 
 
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_time_axes_read_day_month(browser: Any, server: str, lang: str) -> None:
+    """Every label of the index chart's time axis is "13 sep" (Dutch months on Dutch pages),
+    not Vega's mix of "sep 13", "ma 31" and "december"."""
+    page = logged_in(browser, server, "viewer")
+    page.goto(f"{server}/?lang={lang}")
+    page.wait_for_selector("#chart-index[data-rendered=true] svg", timeout=15_000)
+    labels = page.eval_on_selector_all(
+        "#chart-index svg .role-axis-label text", "nodes => nodes.map(n => n.textContent)"
+    )
+    dates = [x for x in labels if not x.replace(",", "").replace(".", "").isdigit()]
+    assert dates, labels
+    months = "jan feb mrt apr mei jun jul aug sep okt nov dec"
+    if lang == "en":
+        months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
+    for label in dates:
+        day, _, month = label.partition(" ")
+        assert day.isdigit() and month in months.split(), labels
+
+
 def test_filters_follow_across_pages(browser: Any, server: str) -> None:
     page = logged_in(browser, server, "analyst")
     page.goto(f"{server}/scores?period=30d&channel=email")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
 from conftest import PASSWORDS, SECRET, do_login, make_settings
@@ -62,11 +63,29 @@ def browsers(demo_app: App) -> Iterator[dict[str, TestClient]]:
 
 
 def page_paths(api: Any) -> list[str]:
-    """Every HTML page without path parameters (pages are routes named ``page_*``)."""
-    routes = [getattr(r, "original_router", r) for r in api.routes]
-    flat = [x for r in routes for x in getattr(r, "routes", [r])]
+    """Every HTML page without path parameters: routes named ``page_*`` and GET routes that
+    answer HTML (``/admin``, ``/contacts/queue``, the war room's HTML export)."""
+
+    def flatten(routes: list[Any]) -> Iterator[Any]:
+        for r in routes:
+            r = getattr(r, "original_router", r)
+            if hasattr(r, "routes"):
+                yield from flatten(r.routes)
+            else:
+                yield r
+
+    flat = [r for r in flatten(api.routes) if hasattr(r, "path")]
+
+    def html(r: Any) -> bool:
+        return getattr(r, "response_class", None) is HTMLResponse and "GET" in r.methods
+
     return sorted(
-        {r.path for r in flat if getattr(r, "name", "").startswith("page_") and "{" not in r.path}
+        {
+            r.path
+            for r in flat
+            if (getattr(r, "name", "").startswith("page_") or html(r)) and "{" not in r.path
+        }
+        | {"/contacts/warroom.html"}
     )
 
 
@@ -174,7 +193,7 @@ def test_no_raw_ids_on_any_page(
 ) -> None:
     c = browsers[role]
     paths = page_paths(browsers["api"])
-    assert {"/", "/scores", "/verbatims"} <= set(paths)
+    assert {"/", "/scores", "/verbatims", "/admin", "/contacts/queue"} <= set(paths)
     ids = configured_ids(demo_app)
     dutch = dutch_names(demo_app)
     assert {"Magazijn", "Oriëntatie", "Waar is mijn pakket?"} <= dutch
@@ -200,3 +219,23 @@ def test_no_raw_ids_on_any_page(
     assert seen >= 6
     assert 'data-testid="timeline-event"' in timeline
     assert not report, "\n".join(f"{page}: {', '.join(found)}" for page, found in report.items())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_journey_routes_use_touchpoint_names(browsers: dict[str, TestClient], lang: str) -> None:
+    """Touchpoint ids that are lower-case words ("bestellen", "bezorging") are ids too: the
+    routes table and the map's edge titles show the configured names."""
+    page = (
+        browsers["analyst"]
+        .get(f"/journeys?lang={lang}&period=all", headers={"accept": "text/html"})
+        .text
+    )
+    variants = page[page.index('data-testid="variants"') : page.index('data-testid="handovers"')]
+    rows = re.findall(r"<tr><td class=\"num\">.*?</tr>", variants, flags=re.S)
+    assert rows
+    cells = [visible_text(r) for r in rows]
+    delivery = "Bezorging" if lang == "nl" else "Delivery"
+    assert any(delivery in c for c in cells), cells[:3]
+    assert not any(re.search(r"\b(website|bestellen|bezorging|verzending)\b", c) for c in cells)
+    titles = re.findall(r"<title>([^<]*→[^<]*)</title>", page)
+    assert titles and not any(re.search(r"\b(website|bestellen)\b", t) for t in titles)

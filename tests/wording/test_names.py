@@ -48,3 +48,14 @@ def test_conditions_and_scores(names: Names) -> None:
         assert names.score("stars", 4) == "4 stars"
     assert names.score("nps", 9) == "NPS 9"
     assert names.condition("contacts>1") == "contacts>1"
+
+
+def test_late_and_undelivered_conditions_are_named(names: Names) -> None:
+    late = names.condition("late:op_tijd_bezorgd")
+    undelivered = names.condition("undelivered:op_tijd_bezorgd@carrier:snelpost")
+    if names.w.lang == "nl":
+        assert late == "Te laat: Op tijd bezorgd"
+        assert undelivered == "Niet bezorgd: Op tijd bezorgd (SnelPost)"
+    else:
+        assert late == "Late: Delivered on time"
+        assert undelivered == "Not delivered: Delivered on time (SnelPost)"

@@ -130,8 +130,9 @@ class Names:
 
     def condition(self, condition: str) -> str:
         """A journey condition: ``broken:<promise>[@<owner>]`` -> "Belofte gebroken: Op tijd
-        bezorgd (VlotBezorgd)", ``kind:<kind>[@<owner>]`` -> "Gebeurtenis: Factuur
-        onbestelbaar"."""
+        bezorgd (VlotBezorgd)", ``late:<promise>`` -> "Te laat: Op tijd bezorgd",
+        ``undelivered:<promise>`` -> "Niet bezorgd: …", ``kind:<kind>[@<owner>]`` ->
+        "Gebeurtenis: Factuur onbestelbaar"."""
         body, _, owner = condition.partition("@")
         kind, _, value = body.partition(":")
         if kind in ("broken", "late", "undelivered"):

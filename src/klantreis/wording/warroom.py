@@ -140,7 +140,7 @@ def _html_row(r: WarRoomRow, currency: str, w: Wording) -> str:
         if r.lift is not None
         else ""
     )
-    owner = f"{r.owner_name} ({r.owner})" if r.owner else ""
+    owner = (r.owner_name or r.owner) if r.owner else ""
     cells = [
         str(r.rank),
         r.name,

@@ -15,6 +15,33 @@
                     "nov", "dec"]
     }
   };
+  // One date format on every time axis, "13 sep" (Vega's own mixes "sep 13", "ma 31" and
+  // "december" on one axis, and "sep 13, 2026" with a time unit).
+  function dayAxes(spec) {
+    if (!spec || typeof spec !== "object") { return; }
+    var x = spec.encoding && spec.encoding.x;
+    if (x && x.type === "temporal" && x.axis !== null) {
+      x.axis = x.axis || {};
+      if (!("format" in x.axis)) { x.axis.format = "%-d %b"; }
+    }
+    ["layer", "concat", "hconcat", "vconcat"].forEach(function (key) {
+      (spec[key] || []).forEach(dayAxes);
+    });
+    dayAxes(spec.spec);
+  }
+  // A title longer than its chart is cut at both ends (a phone): break it into lines.
+  function wrapTitle(spec, width) {
+    if (typeof spec.title !== "string" || !width) { return; }
+    var max = Math.max(12, Math.floor((width - 70) / 7.5));  // the title centres on the plot
+    if (spec.title.length <= max) { return; }
+    var lines = [], line = "";
+    spec.title.split(" ").forEach(function (word) {
+      if (line && (line + " " + word).length > max) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    if (line) { lines.push(line); }
+    spec.title = { text: lines };
+  }
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
     // ast + the interpreter: no eval (the Content-Security-Policy allows no 'unsafe-eval');
@@ -32,6 +59,8 @@
       var target = document.getElementById(node.getAttribute("data-chart-for"));
       if (!target) { return; }
       var spec = JSON.parse(node.textContent);
+      dayAxes(spec);
+      wrapTitle(spec, target.clientWidth);
       window.vegaEmbed(target, spec, options)
         .then(function () { target.setAttribute("data-rendered", "true"); })
         .catch(function (err) {
