@@ -136,11 +136,12 @@ def disable_form(
     csrf_token: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     web_state(request).security.check_csrf(request, csrf_token)
-    if accounts.get_user(ctx.app.store, name) is None:
-        raise ApiError(404, f"no user {name!r}", "not_found")
-    if action == "disable" and ctx.principal is not None and ctx.principal.name == name:
+    try:
+        set_disabled(ctx, name, action == "disable")  # the API's rules: 404, not yourself
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
         return _admin_html(request, ctx, error=ctx.t("admin.users.not_self"), status=409)
-    accounts.set_disabled(ctx.app.store, name, action == "disable")
     return _done(f"user_{action}d", name)
 
 
