@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from klantreis.cli.options import settings_from_options, store_options
+from klantreis.cli.options import echo_aligned, settings_from_options, store_options
 
 __all__ = ["register"]
 
@@ -81,11 +81,7 @@ def _table(rows: list[dict[str, Any]], as_json: bool) -> None:
         click.echo("(nothing)")
         return
     cols = list(rows[0])
-    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    echo_aligned(cols, [[_fmt(r.get(c)) for c in cols] for r in rows])
 
 
 def _fmt(v: Any) -> str:

@@ -177,10 +177,11 @@ def _print_worded_table(
         click.echo(names.w("cli.nothing"))
         return
     headers, cells = worded_table(rows, names, list(columns or rows[0].keys()))
-    _echo_aligned(headers, cells)
+    echo_aligned(headers, cells)
 
 
-def _echo_aligned(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+def echo_aligned(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+    """Print a plain table: headers and cells, each column left-aligned to its widest."""
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in cells:
@@ -215,11 +216,7 @@ def _print_plain_table(
         click.echo("(nothing)")
         return
     cols = list(columns or rows[0].keys())
-    cells = [[_table_cell(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    echo_aligned(cols, [[_table_cell(r.get(c)) for c in cols] for r in rows])
 
 
 def _table_cell(value: Any) -> str:
