@@ -25,12 +25,15 @@ LAYERS: list[tuple[str, ...]] = [
     ("demo",),  # generates the demo webshop and ingests it into an App
     ("app",),  # App(settings): store, journey, contexts, caches
     ("app_api",),  # the App's analyses (a mixin): thin delegates to analytics and contacts
+    ("act",),  # cases routed to owners, SLA clocks, proactive messages with holdout, alerts
+    ("listen",),  # surveys, triggers, contact rules (fatigue), ledger, links, the form
     ("wording",),  # every word a person reads; phrases what the layers below return
     ("text",),  # sentiment and themes of what customers write; builds on contacts features
     ("contacts",),  # reasons, classifier, war room; stores labels through ingest
     ("ingest",),  # every way in
     ("live",),  # a running server's discovery file, admin client and snapshots
-    ("analytics", "export", "access"),  # portable Ibis; every way out; accounts and masking
+    # portable Ibis; every way out; accounts and masking; contact details and consent; messages out
+    ("analytics", "export", "access", "directory", "outbox"),
     ("store",),  # where events live
     ("model",),  # what an event is
     ("caches", "settings"),  # importable from anywhere

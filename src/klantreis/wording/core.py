@@ -1,6 +1,8 @@
 """Messages, numbers, plurals, money and dates in one language.
 
-Catalogues live next to this module as ``<lang>.json``: flat ``{"message.id": "text"}`` maps
+Catalogues live next to this module as ``<lang>.json``, plus one fragment per area in
+``parts/<area>.<lang>.json`` (surveys, cases, ...; a key may be defined only once): flat
+``{"message.id": "text"}`` maps
 whose ``{name}`` placeholders are filled with ``str.format``. Plural nouns are two ids,
 ``<id>.one`` and ``<id>.other``; babel's plural rules of the language pick one. We chose JSON
 over gettext .po/.mo: no compile step, and the same file is easy to edit and to diff.
@@ -31,10 +33,22 @@ _CURRENCY_SIGNS = {"EUR": "€", "GBP": "£", "USD": "$"}
 @cache
 def catalogue(lang: str) -> dict[str, str]:
     """Every message of ``lang`` (``nl`` or ``en``) by id."""
-    text = resources.files("klantreis.wording").joinpath(f"{lang}.json").read_text("utf-8")
-    data = json.loads(text)
-    assert isinstance(data, dict)
-    return {str(k): str(v) for k, v in data.items()}
+    root = resources.files("klantreis.wording")
+    files = [root.joinpath(f"{lang}.json")]
+    parts = root.joinpath("parts")
+    if parts.is_dir():
+        files += sorted(
+            (f for f in parts.iterdir() if f.name.endswith(f".{lang}.json")), key=lambda f: f.name
+        )
+    merged: dict[str, str] = {}
+    for file in files:
+        data = json.loads(file.read_text("utf-8"))
+        assert isinstance(data, dict), file.name
+        for key, value in data.items():
+            if key in merged:
+                raise ValueError(f"wording key {key!r} defined twice ({file.name})")
+            merged[str(key)] = str(value)
+    return merged
 
 
 def format_number(value: float, lang: str, decimals: int = 0) -> str:
