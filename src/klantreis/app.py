@@ -11,6 +11,7 @@ App.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -25,6 +26,7 @@ from klantreis.settings import Settings
 from klantreis.store import EventStore
 
 if TYPE_CHECKING:
+    from klantreis.act.proactive import ProactiveConfig
     from klantreis.ingest import Destination, IngestSummary, Mapping
 
 __all__ = ["App", "MetricDefaults", "default_journey_config", "open_app"]
@@ -118,6 +120,23 @@ class App(AnalysesMixin):
         if settings.journey_config:
             return load_journey_config(settings.journey_config)
         return default_journey_config()
+
+    @functools.cached_property
+    def proactive(self) -> ProactiveConfig:
+        """The proactive-message rules (see ``klantreis.act.proactive``): the setting's file,
+        else the built-in webshop's rules when the journey is the built-in one, else none."""
+        from klantreis.act.proactive import (
+            ProactiveConfig,
+            load_proactive_config,
+            parse_proactive_config,
+        )
+
+        if self.settings.proactive_config:
+            return load_proactive_config(self.settings.proactive_config, self.journey)
+        if self.settings.journey_config:
+            return ProactiveConfig()
+        text = resources.files("klantreis.demo").joinpath("proactive.toml").read_text("utf-8")
+        return parse_proactive_config(text, "klantreis/demo/proactive.toml", self.journey)
 
     def __enter__(self) -> App:
         return self

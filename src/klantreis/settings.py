@@ -50,6 +50,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Journey configuration TOML; empty uses the built-in webshop journey.",
     ),
     Setting(
+        "proactive_config",
+        str,
+        "",
+        "Proactive-message rules TOML; empty uses the built-in webshop's rules with the"
+        " built-in journey, and none with your own journey.",
+    ),
+    Setting(
         "timezone",
         str,
         "Europe/Amsterdam",
@@ -192,6 +199,7 @@ class Settings:
 
     db_path: str = _default("db_path")
     journey_config: str = _default("journey_config")
+    proactive_config: str = _default("proactive_config")
     timezone: str = _default("timezone")
     min_answers: int = _default("min_answers")
     confidence: float = _default("confidence")

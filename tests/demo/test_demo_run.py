@@ -20,7 +20,9 @@ from klantreis.demo.runner import DemoConflictError, run_demo
 def test_run_demo_stores_everything_once(app: App) -> None:
     first = run_demo(app, orders=1_500, seed=3)
     assert first.quarantined == 0
-    assert first.stored == first.events == app.store.count()
+    assert first.stored == first.events
+    # plus the pilot's proactive decisions, stored as events of their own
+    assert app.store.count() == first.events + sum(first.proactive.values())
     assert first.orders == 1_500
     assert 0 < first.customers < first.orders
     assert first.contacts == first.kinds["contact.inbound"] > 0
@@ -29,7 +31,8 @@ def test_run_demo_stores_everything_once(app: App) -> None:
     again = run_demo(app, orders=1_500, seed=3)
     assert again.stored == 0
     assert again.duplicates == again.events == first.events
-    assert app.store.count() == first.events
+    assert sum(again.proactive.values()) == 0  # decided once
+    assert app.store.count() == first.events + sum(first.proactive.values())
 
 
 def test_run_demo_enriches_nothing_it_should_not(app: App) -> None:

@@ -37,6 +37,7 @@ PAGES = [
     "/contacts",
     "/contacts/queue",
     "/contacts/classify?text=waar+blijft+mijn+pakket",
+    "/proactive",
 ]
 ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

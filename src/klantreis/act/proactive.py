@@ -83,6 +83,8 @@ class Rule(_Strict):
     promise: str | None = None
     #: For ``event``: the event kind that is the signal.
     kind: str | None = None
+    #: Only signals whose owner (e.g. the carrier) is one of these (empty: any owner).
+    owners: list[str] = Field(default_factory=list)
     #: For ``promise``: hours before the deadline (negative: after it) the signal fires.
     lead_hours: float = 4.0
     #: The share of eligible signals that gets no message (the control group).
@@ -134,10 +136,16 @@ def parse_proactive_config(
     config = parse_toml_model(text, path, ProactiveConfig, ProactiveConfigError)
     if journey is not None:
         known = {p.id for p in journey.promises}
+        owners = {o.id for o in journey.owners}
         problems = [
             f"rule '{r.id}': unknown promise '{r.promise}'"
             for r in config.rules
             if r.promise and r.promise not in known
+        ] + [
+            f"rule '{r.id}': unknown owner '{o}'"
+            for r in config.rules
+            for o in r.owners
+            if o not in owners
         ]
         if problems:
             raise ProactiveConfigError(path, problems)
@@ -245,6 +253,8 @@ def signals(
             expr = _repromise_signals(events, journey, rule, now)
         else:
             expr = _event_signals(events, rule, now)
+        if rule.owners:
+            expr = expr.filter(expr.owner.isin(rule.owners))
         if rule.start is not None:
             start = datetime.combine(rule.start, datetime.min.time(), UTC)
             expr = expr.filter(expr.signal_at >= ibis.literal(start))
@@ -467,15 +477,13 @@ def _kept_after(
         return np.zeros(len(journey_ids), dtype=bool)
     from klantreis.analytics.backend import duckdb_events
 
-    out = promise_outcomes_expr(duckdb_events(store), journey, [rule.promise or ""]).select(
-        "journey_id", "outcome"
+    out = (
+        promise_outcomes_expr(duckdb_events(store), journey, [rule.promise or ""])
+        .select("journey_id", "outcome")
+        .to_pyarrow()
     )
     outcome = dict(
-        zip(
-            out.journey_id.to_pyarrow().to_pylist(),
-            out.outcome.to_pyarrow().to_pylist(),
-            strict=True,
-        )
+        zip(out.column("journey_id").to_pylist(), out.column("outcome").to_pylist(), strict=True)
     )
     return np.array([outcome.get(j) == "kept" for j in journey_ids])
 

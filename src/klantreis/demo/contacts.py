@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from klantreis.demo.blocks import Block, jbool, jnum, json_object, jstr, take
 from klantreis.demo.clock import DAY, HOUR, MINUTE
 from klantreis.demo.orders import CARRIER_NAMES, Fulfilment
+from klantreis.demo.pilot import MESSAGE_EFFECT
 from klantreis.demo.texts import REASONS, render_contacts
 
 __all__ = ["CONTACT_CHANNELS", "Contacts", "contact_blocks", "draw_contacts"]
@@ -64,9 +65,12 @@ def _after(rng: np.random.Generator, t: np.ndarray, lo: float, hi: float) -> np.
     return later
 
 
-def _delivery_triggers(f: Fulfilment, r: np.ndarray, rng: np.random.Generator) -> list[Trigger]:
+def _delivery_triggers(
+    f: Fulfilment, r: np.ndarray, rng: np.random.Generator, calmed: np.ndarray
+) -> list[Trigger]:
     s = f.shipped
-    late = np.nonzero(s & f.late & (r < 0.45 + 0.2 * f.attempt_failed))[0]
+    p_late = (0.45 + 0.2 * f.attempt_failed) * np.where(calmed, 1 - MESSAGE_EFFECT, 1.0)
+    late = np.nonzero(s & f.late & (r < p_late))[0]
     anxious = np.nonzero(s & ~f.late & (r < 0.025))[0]
     damaged = np.nonzero(s & f.damaged & (r < 0.7))[0]
     missing = np.nonzero(s & f.not_received & (r < 0.85))[0]
@@ -163,11 +167,22 @@ def _handling(
     return np.round(minutes, 1), rng.random(n) < p
 
 
-def draw_contacts(f: Fulfilment, english: np.ndarray, rng: np.random.Generator) -> Contacts:
-    """Who contacts us, why, when and how; plus repeats of unresolved contacts."""
+def draw_contacts(
+    f: Fulfilment,
+    english: np.ndarray,
+    rng: np.random.Generator,
+    calmed: np.ndarray | None = None,
+) -> Contacts:
+    """Who contacts us, why, when and how; plus repeats of unresolved contacts.
+
+    ``calmed`` marks the orders whose customer got a proactive message about the late parcel
+    (``klantreis.demo.pilot``): they ask "waar is mijn pakket?" less often."""
     r = rng.random(f.n)
+    calmed = np.zeros(f.n, dtype=bool) if calmed is None else calmed
     triggers = (
-        _delivery_triggers(f, r, rng) + _return_triggers(f, r, rng) + _other_triggers(f, r, rng)
+        _delivery_triggers(f, r, rng, calmed)
+        + _return_triggers(f, r, rng)
+        + _other_triggers(f, r, rng)
     )
     order = np.concatenate([idx for _, idx, _ in triggers]).astype("int64")
     reason = np.concatenate([np.full(len(idx), _REASON[name]) for name, idx, _ in triggers])

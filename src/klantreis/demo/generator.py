@@ -27,6 +27,7 @@ from klantreis.demo.contacts import contact_blocks, draw_contacts
 from klantreis.demo.feedback import feedback_blocks
 from klantreis.demo.journey_events import fulfilment_blocks
 from klantreis.demo.orders import Skeleton, fulfil, skeleton
+from klantreis.demo.pilot import treated
 from klantreis.model.events import conform, derive_event_id
 
 __all__ = ["BATCH_ORDERS", "DemoPeriod", "demo_period", "event_id_prefix", "generate_demo"]
@@ -80,7 +81,8 @@ def _batch_table(
         now_us=period.now_us,
     )
     f = fulfil(sk.t_order[sl], period, rng)
-    contacts = draw_contacts(f, english, rng)
+    calmed = treated(f, journey_ids, ctx.customer_ids, period)
+    contacts = draw_contacts(f, english, rng, calmed)
     blocks = (
         fulfilment_blocks(f, sk.repeat[sl], rng)
         + contact_blocks(contacts, f, english, journey_ids, rng)

@@ -18,7 +18,11 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from klantreis.act.proactive import Decision
+from klantreis.act.proactive import run as run_proactive
+from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
+from klantreis.demo.pilot import has_consent, pilot_config
 from klantreis.ingest.pipeline import Target, ingest_table
 from klantreis.store.duckdb_store import EMPTY_RESULT, AppendResult
 
@@ -72,6 +76,8 @@ class DemoSummary:
     duplicates: int = 0
     quarantined: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
+    #: The pilot's proactive decisions per arm (message / holdout / ineligible).
+    proactive: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -96,6 +102,7 @@ class DemoSummary:
             "contacts": self.contacts,
             "survey_answers": self.survey_answers,
             "kinds": dict(sorted(self.kinds.items())),
+            "proactive": dict(sorted(self.proactive.items())),
             "seconds": round(self.seconds, 2),
         }
 
@@ -132,6 +139,7 @@ def run_demo(
         customers.update(pc.unique(table["customer_id"]).to_pylist())
         if progress is not None:
             progress(summary.kinds["order.placed"], orders)
+    summary.proactive.update(d.arm for d in _run_pilot(app, period))
     summary.orders = summary.kinds["order.placed"]
     summary.customers = len(customers)
     summary.stored, summary.duplicates = result.stored, result.duplicates
@@ -146,6 +154,18 @@ def run_demo(
         summary.seconds,
     )
     return summary
+
+
+def _demo_may_contact(customer_id: str, purpose: str, channel: str) -> tuple[bool, str | None]:
+    return (True, None) if has_consent(customer_id) else (False, "no_consent")
+
+
+def _run_pilot(app: Target, period: DemoPeriod) -> list[Decision]:
+    """klantreis acting on the demo: the pilot's rule decides every signal up to the end."""
+    decisions, _ = run_proactive(
+        app.store, app.journey, pilot_config(period), period.now, _demo_may_contact
+    )
+    return decisions
 
 
 def remember_demo_end(store: Any, end: datetime) -> None:
