@@ -28,6 +28,8 @@ from klantreis.store import EventStore
 if TYPE_CHECKING:
     from klantreis.act.proactive import ProactiveConfig
     from klantreis.ingest import Destination, IngestSummary, Mapping
+    from klantreis.scheduler import Job
+    from klantreis.wording import Names
 
 __all__ = ["App", "MetricDefaults", "default_journey_config", "open_app"]
 
@@ -137,6 +139,43 @@ class App(AnalysesMixin):
             return ProactiveConfig()
         text = resources.files("klantreis.demo").joinpath("proactive.toml").read_text("utf-8")
         return parse_proactive_config(text, "klantreis/demo/proactive.toml", self.journey)
+
+    def names(self, lang: str) -> Names:
+        """Names from the journey configuration (and the contact taxonomy) in ``lang``."""
+        from klantreis.wording import Names, Wording
+
+        return Names(self.journey, Wording(lang, self.defaults.timezone), self.contacts.taxonomy)
+
+    def check_alerts(self) -> list[Any]:
+        """One alert round (``klantreis.act.alerts.check``) on this store."""
+        from klantreis.act import alerts
+
+        return alerts.check(
+            self.store,
+            self.journey,
+            self.events_table(),
+            self.names,
+            self.send_alert,
+            cache=self.index_cache(),
+        )
+
+    def send_alert(self, sub: Any, text: str, payload: dict[str, Any], key: str) -> None:
+        """Deliver one alert: a webhook POST of ``payload`` (JSON) with a timeout."""
+        import json
+        import urllib.request
+
+        if sub.channel != "webhook":
+            raise ValueError(f"alerts by {sub.channel} need the outbox")
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        request = urllib.request.Request(sub.target, body, headers, method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def jobs(self) -> list[Job]:
+        """The time-driven work of a running server (see ``klantreis.scheduler``)."""
+        from klantreis.scheduler import Job
+
+        return [Job("alerts", self.settings.alert_check_seconds, self.check_alerts)]
 
     def __enter__(self) -> App:
         return self

@@ -50,6 +50,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Journey configuration TOML; empty uses the built-in webshop journey.",
     ),
     Setting(
+        "alert_check_seconds",
+        int,
+        300,
+        "How often a running server looks for significant moves to alert subscribers about.",
+    ),
+    Setting(
         "proactive_config",
         str,
         "",
@@ -200,6 +206,7 @@ class Settings:
     db_path: str = _default("db_path")
     journey_config: str = _default("journey_config")
     proactive_config: str = _default("proactive_config")
+    alert_check_seconds: int = _default("alert_check_seconds")
     timezone: str = _default("timezone")
     min_answers: int = _default("min_answers")
     confidence: float = _default("confidence")

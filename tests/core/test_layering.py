@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("analytics", "export", "access", "directory", "outbox"),
     ("store",),  # where events live
     ("model",),  # what an event is
-    ("caches", "settings"),  # importable from anywhere
+    ("caches", "settings", "scheduler"),  # importable from anywhere
 ]
 
 RANK = {name: rank for rank, row in enumerate(LAYERS) for name in row}

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.ingest.writer import EventWriter
+from klantreis.scheduler import Scheduler
 from klantreis.settings import Settings
 from klantreis.web.errors import install_error_handlers
 from klantreis.web.openapi_errors import declare_error_statuses
@@ -35,6 +36,7 @@ CORE_ROUTERS = [
     "klantreis.web.routes.assets",
     "klantreis.web.routes.admin",
     "klantreis.web.routes.live",
+    "klantreis.web.routes.stream",
 ]
 
 
@@ -54,12 +56,14 @@ def create_app(
     secret_key: str | None = None,
     page_modules: list[str] | None = None,
     cache_pages: bool = True,
+    run_jobs: bool = False,
 ) -> FastAPI:
     """Build the web app for ``app``. The writer thread starts and stops with the app's
     lifespan (``TestClient`` used as a context manager, or uvicorn). ``cache_pages`` reuses
     page data while the store is unchanged (see :class:`~klantreis.web.pagekit.PageCache`;
     the cache is the App's, shared by every web app built on it). What the routes share is
-    one typed :class:`~klantreis.web.state.WebState` (``api.state.web``)."""
+    one typed :class:`~klantreis.web.state.WebState` (``api.state.web``). ``run_jobs`` runs
+    the App's time-driven jobs (alerts, ...; :mod:`klantreis.scheduler`) while it serves."""
     secret = secret_key or app.settings.require_secret_key()
     accounts.ensure_schema(app.store)
     writer = EventWriter(
@@ -69,12 +73,16 @@ def create_app(
         app.settings.ingest_batch_rows,
     )
 
+    scheduler = Scheduler(app.jobs() if run_jobs else [])
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        scheduler.start()
         try:
             yield
         finally:
+            scheduler.stop()
             writer.stop()
 
     api = FastAPI(
@@ -242,7 +250,7 @@ def serve(settings: Settings, access_log: bool = False, **uvicorn_options: Any) 
     import uvicorn
 
     with App(settings) as app:
-        api = create_app(app)
+        api = create_app(app, run_jobs=True)
         warm_up(app)
         asgi, options = server_config(api, settings, access_log, **uvicorn_options)
         announce_while_serving(api, app, options["host"], options["port"])

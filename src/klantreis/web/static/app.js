@@ -86,5 +86,41 @@
   if ("serviceWorker" in navigator && window.isSecureContext) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
   }
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); autoSubmitFilters(); });
+  // Live index: new events -> fetch this page again and swap its content (no reload);
+  // new alerts -> one line each in a polite live region. Server-sent events, same origin.
+  function liveUpdates() {
+    var live = document.getElementById("live");
+    if (!live || typeof window.EventSource !== "function") { return; }
+    var source = new EventSource(live.getAttribute("data-stream"));
+    var busy = false;
+    source.addEventListener("update", function () {
+      if (busy) { return; }
+      busy = true;
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.querySelector("main");
+          var main = document.querySelector("main");
+          if (!fresh || !main) { return; }
+          var keep = document.getElementById("live");
+          main.replaceChildren.apply(main, Array.prototype.slice.call(fresh.childNodes));
+          var slot = document.getElementById("live");
+          if (slot && keep) { slot.replaceWith(keep); }
+          keep.querySelector("[role=status]").textContent = keep.getAttribute("data-updated");
+          drawCharts(); autoSubmitFilters(); focusableScrollers();
+        })
+        .catch(function () {})
+        .then(function () { busy = false; });
+    });
+    source.addEventListener("alert", function (e) {
+      var data = JSON.parse(e.data);
+      var item = document.createElement("li");
+      item.className = "card notice";
+      item.textContent = data.text;  // text, never HTML: alerts may quote customer words
+      var list = live.querySelector("ul.alerts");
+      list.insertBefore(item, list.firstChild);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); autoSubmitFilters(); liveUpdates(); });
 })();
