@@ -38,6 +38,7 @@ PAGES = [
     "/contacts/queue",
     "/contacts/classify?text=waar+blijft+mijn+pakket",
     "/proactive",
+    "/alerts",
 ]
 ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

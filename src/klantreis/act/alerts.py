@@ -421,3 +421,18 @@ def check(
         else []
     )
     return dispatch(store, find_alerts(movers, falls), names_for, send, now)
+
+
+def remove_subscription(store: EventStore, user: str, subscription_id: str) -> bool:
+    """Remove ``user``'s subscription (its log stays); False when there was none."""
+    ensure_schema(store)
+    with store.transaction() as con:
+        found = con.execute(
+            "SELECT count(*) FROM alert_subscriptions WHERE subscription_id = ? AND user_name = ?",
+            [subscription_id, user],
+        ).fetchall()[0][0]
+        con.execute(
+            "DELETE FROM alert_subscriptions WHERE subscription_id = ? AND user_name = ?",
+            [subscription_id, user],
+        ).fetchall()
+    return bool(found)

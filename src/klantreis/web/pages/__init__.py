@@ -12,4 +12,5 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.contacts",
     "klantreis.web.pages.contacts_models",
     "klantreis.web.pages.proactive",
+    "klantreis.web.pages.alerts",
 ]

@@ -1,0 +1,66 @@
+"""/alerts: a user subscribes and unsubscribes with the form (CSRF checked), bad addresses
+say why, the log shows the user's own alerts only."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from klantreis.act import alerts
+from klantreis.act.alerts import AlertSignal
+from klantreis.app import App
+
+
+def _form(client: Any, path: str, **data: Any) -> Any:
+    return client.post(path, data={**data, "csrf_token": client.cookies.get("kr_csrf")})
+
+
+def test_subscribe_see_alerts_and_unsubscribe(as_user: Any, web_app: App) -> None:
+    viewer = as_user("viewer")
+    assert "Je hebt nog geen abonnementen" in viewer.get("/alerts?lang=nl").text
+    done = _form(
+        viewer,
+        "/alerts/subscriptions",
+        channel="webhook",
+        target="https://hooks.example/x",
+        subject="owner:carrier:snelpost",
+        daily_budget="2",
+    )
+    assert done.status_code == 303
+    page = viewer.get("/alerts?lang=nl&done=added").text
+    assert "Abonnement toegevoegd" in page and "SnelPost" in page
+    subs = alerts.subscriptions(web_app.store, "viewer")
+    assert [(s.dimension, s.key, s.daily_budget) for s in subs] == [
+        ("owner", "carrier:snelpost", 2)
+    ]
+    # an alert for the viewer and one for someone else
+    alerts.add_subscription(web_app.store, "analyst", "email", "a@huisenhaard.example")
+    signal = AlertSignal("index", "index", -4.4, 0.001, date(2026, 3, 31))
+    alerts.dispatch(web_app.store, [signal], web_app.names, lambda *a: None)
+    api = viewer.get("/api/v1/alerts").json()["data"]
+    assert api["alerts"] == []  # the viewer subscribed to SnelPost only, not the index
+    assert viewer.get("/api/v1/alerts").json()["data"]["subscriptions"][0]["subject"] == "SnelPost"
+    analyst = as_user("analyst")
+    log = analyst.get("/api/v1/alerts").json()["data"]["alerts"]
+    assert len(log) == 1 and "CX-index" in log[0]["text"]
+    gone = _form(viewer, f"/alerts/subscriptions/{subs[0].subscription_id}/delete")
+    assert gone.status_code == 303
+    assert alerts.subscriptions(web_app.store, "viewer") == []
+
+
+def test_a_bad_address_says_why_and_stores_nothing(as_user: Any, web_app: App) -> None:
+    viewer = as_user("viewer")
+    bad = _form(viewer, "/alerts/subscriptions?lang=nl", channel="email", target="niemand")
+    assert bad.status_code == 422 and "geldig e-mailadres" in bad.text
+    bad = _form(viewer, "/alerts/subscriptions", channel="webhook", target="ftp://x")
+    assert bad.status_code == 422
+    assert alerts.subscriptions(web_app.store, "viewer") == []
+
+
+def test_the_form_needs_its_csrf_token(as_user: Any, web_app: App) -> None:
+    viewer = as_user("viewer")
+    refused = viewer.post(
+        "/alerts/subscriptions", data={"channel": "webhook", "target": "https://x.example"}
+    )
+    assert refused.status_code == 403
+    assert alerts.subscriptions(web_app.store, "viewer") == []
