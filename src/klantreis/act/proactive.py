@@ -15,7 +15,8 @@ a later ``promised`` event with a later deadline), or an event such as ``invoice
 
 What happens becomes an event in the log (``proactive.sent``, ``proactive.held_out``,
 ``proactive.ineligible``; ids only, event ids derived from rule and journey so deciding twice
-stores nothing new). The effect is then an ordinary query — :func:`holdout_report` compares
+stores nothing new). The journey is in ``attrs.journey_id``, not ``journey_id``: a decision is
+not a step of the customer's journey, so journey maps, variants and hand-overs are unchanged. The effect is then an ordinary query — :func:`holdout_report` compares
 the arms on the rule's outcome (e.g. "waar is mijn pakket?" contacts within 7 days) with a 95%
 interval; without a holdout it reports no "contacts avoided" at all.
 """
@@ -173,7 +174,15 @@ def arm_of(rule: Rule, journey_id: str) -> Arm:
 
 
 # -- signals ----------------------------------------------------------------------------------
-_SIGNAL_COLUMNS = ["rule_id", "journey_id", "customer_id", "signal_at", "owner", "deadline"]
+_SIGNAL_COLUMNS = [
+    "rule_id",
+    "journey_id",
+    "customer_id",
+    "signal_at",
+    "owner",
+    "touchpoint",
+    "deadline",
+]
 
 
 def _promise_signals(events: ir.Table, journey: JourneyConfig, rule: Rule, now: datetime) -> Any:
@@ -188,6 +197,7 @@ def _promise_signals(events: ir.Table, journey: JourneyConfig, rule: Rule, now: 
         customer_id=out.customer_id,
         signal_at=out.signal_at,
         owner=out.owner,
+        touchpoint=out.touchpoint,
         deadline=out.deadline,
     )
 
@@ -204,6 +214,7 @@ def _repromise_signals(events: ir.Table, journey: JourneyConfig, rule: Rule, now
         signal_at=later.occurred_at.min(),
         customer_id=later.customer_id.arbitrary(),
         owner=later.owner.arbitrary(),
+        touchpoint=later.touchpoint_right.arbitrary(),
         deadline=later.deadline.arbitrary(),
     )
     return firsts.filter(firsts.signal_at <= ibis.literal(now)).select(
@@ -212,6 +223,7 @@ def _repromise_signals(events: ir.Table, journey: JourneyConfig, rule: Rule, now
         customer_id=firsts.customer_id,
         signal_at=firsts.signal_at,
         owner=firsts.owner,
+        touchpoint=firsts.touchpoint,
         deadline=firsts.deadline,
     )
 
@@ -223,6 +235,7 @@ def _event_signals(events: ir.Table, rule: Rule, now: datetime) -> Any:
         signal_at=ev.occurred_at.min(),
         customer_id=ev.customer_id.argmin(ev.occurred_at),
         owner=ev.owner.argmin(ev.occurred_at),
+        touchpoint=ev.touchpoint.argmin(ev.occurred_at),
     )
     return firsts.select(
         rule_id=ibis.literal(rule.id),
@@ -230,6 +243,7 @@ def _event_signals(events: ir.Table, rule: Rule, now: datetime) -> Any:
         customer_id=firsts.customer_id,
         signal_at=firsts.signal_at,
         owner=firsts.owner,
+        touchpoint=firsts.touchpoint,
         deadline=ibis.null("timestamp('UTC')"),
     )
 
@@ -274,6 +288,7 @@ _SIGNAL_SCHEMA = pa.schema(
         ("customer_id", pa.string()),
         ("signal_at", pa.timestamp("us", "UTC")),
         ("owner", pa.string()),
+        ("touchpoint", pa.string()),
         ("deadline", pa.timestamp("us", "UTC")),
     ]
 )
@@ -289,6 +304,7 @@ class Decision:
     owner: str | None
     arm: Arm
     reason: str | None = None
+    touchpoint: str | None = None
 
 
 def decide(
@@ -314,6 +330,7 @@ def decide(
                 row["owner"],
                 arm,
                 None if ok else (reason or "no_consent"),
+                row["touchpoint"],
             )
         )
     return out
@@ -327,7 +344,12 @@ def decision_records(
     for d in decisions:
         rule = config.rule(d.rule_id)
         assert rule is not None
-        attrs: dict[str, Any] = {"rule": d.rule_id, "arm": d.arm, "salt": rule.salt}
+        attrs: dict[str, Any] = {
+            "rule": d.rule_id,
+            "arm": d.arm,
+            "salt": rule.salt,
+            "journey_id": d.journey_id,
+        }
         if d.reason:
             attrs["reason"] = d.reason
         records.append(
@@ -336,9 +358,12 @@ def decision_records(
                 "occurred_at": d.signal_at,
                 "kind": KIND_OF_ARM[d.arm],
                 "customer_id": d.customer_id,
-                "journey_id": d.journey_id,
+                # the journey goes in attrs: a decision is not a step of the customer's
+                # journey (maps, variants and hand-overs stay as they were)
+                "journey_id": None,
                 "channel": rule.channel if d.arm == "message" else None,
                 "owner": d.owner,
+                "touchpoint": d.touchpoint,
                 "attrs": attrs,
             }
         )
@@ -420,13 +445,14 @@ class RuleReport:
 def _decisions_frame(store: EventStore, rule: Rule) -> pa.Table:
     kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
     return store.query(
-        f"""SELECT journey_id, any_value(customer_id) AS customer_id,
+        f"""SELECT json_extract_string(attrs, '$.journey_id') AS journey_id,
+                   any_value(customer_id) AS customer_id,
                    min(occurred_at) AS signal_at, any_value(kind) AS kind
             FROM events
             WHERE kind IN ({kinds})
               AND json_extract_string(attrs, '$.rule') = ?
               AND json_extract_string(attrs, '$.salt') = ?
-            GROUP BY journey_id""",
+            GROUP BY 1""",
         [rule.id, rule.salt],
     )
 
@@ -442,11 +468,12 @@ def _outcomes(store: EventStore, rule: Rule) -> pa.Table:
     kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
     sql = f"""
         WITH d AS (
-            SELECT journey_id, min(occurred_at) AS signal_at, any_value(kind) AS kind
+            SELECT json_extract_string(attrs, '$.journey_id') AS journey_id,
+                   min(occurred_at) AS signal_at, any_value(kind) AS kind
             FROM events
             WHERE kind IN ({kinds}) AND json_extract_string(attrs, '$.rule') = ?
               AND json_extract_string(attrs, '$.salt') = ?
-            GROUP BY journey_id
+            GROUP BY 1
         ), c AS (
             SELECT d.journey_id, count(c.event_id) AS contacts,
                    list(c.channel) FILTER (WHERE c.event_id IS NOT NULL) AS channels
@@ -616,7 +643,8 @@ def _decided_keys(store: EventStore) -> set[tuple[str, str, str]]:
     kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
     rows = store.query(
         "SELECT DISTINCT json_extract_string(attrs, '$.rule') AS rule,"
-        " json_extract_string(attrs, '$.salt') AS salt, journey_id"
+        " json_extract_string(attrs, '$.salt') AS salt,"
+        " json_extract_string(attrs, '$.journey_id') AS journey_id"
         f" FROM events WHERE kind IN ({kinds})"
     ).to_pylist()
     return {(r["rule"], r["salt"], r["journey_id"]) for r in rows}
