@@ -50,6 +50,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Journey configuration TOML; empty uses the built-in webshop journey.",
     ),
     Setting(
+        "case_rules",
+        str,
+        "",
+        "Case rules TOML (follow-up cases, SLA calendar, escalation); empty uses the built-in rules.",
+    ),
+    Setting(
         "timezone",
         str,
         "Europe/Amsterdam",
@@ -192,6 +198,7 @@ class Settings:
 
     db_path: str = _default("db_path")
     journey_config: str = _default("journey_config")
+    case_rules: str = _default("case_rules")
     timezone: str = _default("timezone")
     min_answers: int = _default("min_answers")
     confidence: float = _default("confidence")

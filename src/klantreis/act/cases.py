@@ -9,7 +9,8 @@ Tables (created by :func:`ensure_schema`, like ``access.accounts``):
   never in the event log).
 
 Events (through the one ingest pipeline, ``ingest_table``; no personal data: ids, codes and
-the owner only): ``case.opened``, ``case.first_action`` (the first *human* action: a note or
+the owner only; on the customer, with the journey in ``attrs.journey_id`` so that journey
+discovery is not mixed with case work): ``case.opened``, ``case.first_action`` (the first *human* action: a note or
 a status change; an automatic one never counts), ``case.paused``/``case.resumed`` (entering
 or leaving "waiting for the customer / a third party"), ``case.closed`` (with the root-cause
 code). Event ids are derived from the case and the log entry, so writing them again stores
@@ -160,9 +161,15 @@ def _event(
         "occurred_at": at.astimezone(UTC).isoformat(),
         "kind": kind,
         "customer_id": case["customer_id"],
-        "journey_id": case["journey_id"],
         "owner": case["owner"],
-        "attrs": {"case_id": case["case_id"], "rule_id": case["rule_id"], **attrs},
+        # The journey in attrs, not in journey_id: a case's steps are work about the journey,
+        # not steps of it (journey maps, variants and hand-overs stay the customer's).
+        "attrs": {
+            "case_id": case["case_id"],
+            "rule_id": case["rule_id"],
+            "journey_id": case["journey_id"],
+            **attrs,
+        },
     }
 
 
@@ -373,39 +380,82 @@ def apply_actions(
     target: Target, rules: CaseRules, actions: Sequence[Action], write: bool = True
 ) -> CaseUpdate:
     """Apply actions in order, in one transaction; all or nothing (a bad one raises
-    ``CaseError`` and changes nothing)."""
+    ``CaseError`` and changes nothing). Many actions cost a few statements, not a few per
+    action: the cases are read once, changed in memory and written back in bulk."""
     ensure_schema(target.store)
     update = CaseUpdate()
+    if not actions:
+        return update
+    ids = sorted({a.case_id for a in actions})
+    names = [c.strip() for c in _CASE_COLUMNS.split(",")]
     with target.store.transaction() as con:
+        rows = con.execute(
+            f"SELECT {_CASE_COLUMNS}, coalesce((SELECT max(seq) FROM case_log l"
+            " WHERE l.case_id = cases.case_id), 0) AS seq FROM cases"
+            " WHERE list_contains(?, case_id)",
+            [ids],
+        ).fetchall()
+        cases = {r[0]: dict(zip([*names, "seq"], r, strict=True)) for r in rows}
+        log: list[dict[str, Any]] = []
         for action in actions:
-            row = con.execute(
-                f"SELECT {_CASE_COLUMNS}, (SELECT max(seq) FROM case_log l"
-                " WHERE l.case_id = cases.case_id) AS seq FROM cases WHERE case_id = ?",
-                [action.case_id],
-            ).fetchall()
-            if not row:
+            case = cases.get(action.case_id)
+            if case is None:
                 raise CaseError(f"no case '{action.case_id}'")
-            names = [*(c.strip() for c in _CASE_COLUMNS.split(",")), "seq"]
-            case = dict(zip(names, row[0], strict=True))
             _check(action, case, rules)
-            update.records += _apply(con, case, action, int(case["seq"]) + 1)
+            case["seq"] += 1
+            update.records += _apply(case, action, case["seq"], log)
             if action.case_id not in update.case_ids:
                 update.case_ids.append(action.case_id)
+        _write_back(con, [cases[i] for i in update.case_ids], names, log)
     return _finish(target, update, write)
 
 
-def _apply(con: Any, case: dict[str, Any], action: Action, seq: int) -> list[dict[str, Any]]:
+_LOG_COLUMNS = (
+    "case_id", "seq", "happened_at", "action", "actor", "automatic", "status_from", "status_to",
+    "note", "value",
+)
+
+
+def _write_back(
+    con: Any, changed: list[dict[str, Any]], names: list[str], log: list[dict[str, Any]]
+) -> None:
+    entries = pa.Table.from_pylist(log).select(list(_LOG_COLUMNS))
+    states = pa.Table.from_pylist([{k: c[k] for k in names} for c in changed])
+    con.register("new_log", entries)
+    con.register("new_state", states)
+    try:
+        con.execute(
+            f"INSERT INTO case_log ({', '.join(_LOG_COLUMNS)}) SELECT * FROM new_log"
+        ).fetchall()
+        sets = ", ".join(f"{k} = s.{k}" for k in names if k != "case_id")
+        con.execute(
+            f"UPDATE cases SET {sets} FROM new_state s WHERE cases.case_id = s.case_id"
+        ).fetchall()
+    finally:
+        con.unregister("new_log")
+        con.unregister("new_state")
+
+
+def _apply(
+    case: dict[str, Any], action: Action, seq: int, log: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     at = action.at
     status_from = case["status"]
     status_to = action.value if action.kind == "status" else None
-    con.execute(
-        "INSERT INTO case_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            case["case_id"], seq, at, action.kind, action.actor, action.automatic,
-            status_from if status_to else None, status_to, action.note,
-            action.root_cause if status_to == "closed" else action.value,
-        ],
-    ).fetchall()
+    log.append(
+        {
+            "case_id": case["case_id"],
+            "seq": seq,
+            "happened_at": at,
+            "action": action.kind,
+            "actor": action.actor,
+            "automatic": action.automatic,
+            "status_from": status_from if status_to else None,
+            "status_to": status_to,
+            "note": action.note,
+            "value": action.root_cause if status_to == "closed" else action.value,
+        }
+    )
     events: list[dict[str, Any]] = []
     sets: dict[str, Any] = {"updated_at": at}
     human = not action.automatic and action.kind in ("note", "status")
@@ -426,10 +476,6 @@ def _apply(con: Any, case: dict[str, Any], action: Action, seq: int) -> list[dic
         if status_to == "closed":
             sets["closed_at"] = at
             sets["root_cause"] = action.root_cause
-    assignments = ", ".join(f"{k} = ?" for k in sets)
-    con.execute(
-        f"UPDATE cases SET {assignments} WHERE case_id = ?", [*sets.values(), case["case_id"]]
-    ).fetchall()
     case.update(sets)
     return events
 
