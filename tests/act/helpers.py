@@ -22,12 +22,22 @@ def ev(eid: str, hours: float, kind: str, journey: str, customer: str, **kw: Any
     }
 
 
-def late_parcel(j: str, c: str, score: float | None = None, text: str | None = None) -> list[dict[str, Any]]:
+def late_parcel(
+    j: str, c: str, score: float | None = None, text: str | None = None
+) -> list[dict[str, Any]]:
     """Ordered, promised for +24 h, delivered at +50 h by VlotBezorgd; optionally a survey."""
     deadline = (T0 + timedelta(hours=24)).isoformat()
     out = [
         ev(f"{j}-o", 0, "order.placed", j, c),
-        ev(f"{j}-p", 1, "delivery.promised", j, c, owner="carrier:vlotbezorgd", attrs={"deadline": deadline}),
+        ev(
+            f"{j}-p",
+            1,
+            "delivery.promised",
+            j,
+            c,
+            owner="carrier:vlotbezorgd",
+            attrs={"deadline": deadline},
+        ),
         ev(f"{j}-d", 50, "delivery.completed", j, c, owner="carrier:vlotbezorgd"),
     ]
     if score is not None:
@@ -39,7 +49,15 @@ def on_time(j: str, c: str, **survey: Any) -> list[dict[str, Any]]:
     deadline = (T0 + timedelta(hours=24)).isoformat()
     out = [
         ev(f"{j}-o", 0, "order.placed", j, c),
-        ev(f"{j}-p", 1, "delivery.promised", j, c, owner="carrier:snelpost", attrs={"deadline": deadline}),
+        ev(
+            f"{j}-p",
+            1,
+            "delivery.promised",
+            j,
+            c,
+            owner="carrier:snelpost",
+            attrs={"deadline": deadline},
+        ),
         ev(f"{j}-d", 20, "delivery.completed", j, c, owner="carrier:snelpost"),
     ]
     if survey:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tests.act.helpers import T0, ev, late_parcel, load, story
 
 from klantreis.act import cases, outcomes
 from klantreis.act.engine import phrase_pattern, rule_triggers
@@ -20,7 +21,6 @@ from klantreis.act.rules import (
 from klantreis.act.runner import cases_for_batch, evaluate_cases, run_escalations
 from klantreis.app import App
 from klantreis.model.events import events_from_records
-from tests.act.helpers import T0, ev, late_parcel, load, story
 
 
 @pytest.fixture
@@ -145,13 +145,17 @@ def test_case_events_carry_no_personal_data(app: App, rules: object) -> None:
     load(app, story())
     evaluate_cases(app, rules)  # type: ignore[arg-type]
     case = cases.list_cases(app.store, owner="finance")[0]
-    cases.add_note(app, rules, case.case_id, "Klant heet Jan, 06-12345678", "anna", at=T0 + timedelta(days=2))  # type: ignore[arg-type]
+    cases.add_note(
+        app, rules, case.case_id, "Klant heet Jan, 06-12345678", "anna", at=T0 + timedelta(days=2)
+    )  # type: ignore[arg-type]
     rows = app.store.query(
         "SELECT text, attrs FROM events WHERE kind LIKE 'case.%' AND attrs LIKE '%' || ? || '%'",
         [case.case_id],
     ).to_pylist()
     assert len(rows) == 2  # opened, first_action
-    assert all(r["text"] is None and "06-" not in r["attrs"] and "anna" not in r["attrs"] for r in rows)
+    assert all(
+        r["text"] is None and "06-" not in r["attrs"] and "anna" not in r["attrs"] for r in rows
+    )
 
 
 # -- the life of a case -----------------------------------------------------------------------
@@ -165,12 +169,18 @@ def test_statuses_pauses_and_closure_are_events(app: App, rules: object) -> None
     cases.set_status(app, rules, cid, "in_progress", "anna", at=day + timedelta(hours=5))  # type: ignore[arg-type]
     with pytest.raises(cases.CaseError, match="root-cause"):
         cases.set_status(app, rules, cid, "closed", "anna", at=day + timedelta(hours=6))  # type: ignore[arg-type]
-    cases.set_status(app, rules, cid, "closed", "anna", at=day + timedelta(hours=6), root_cause="te_laat_bezorgd")  # type: ignore[arg-type]
-    kinds = app.store.query(
-        "SELECT kind FROM events WHERE json_extract_string(attrs, '$.case_id') = ?"
-        " ORDER BY occurred_at, kind",
-        [cid],
-    ).column("kind").to_pylist()
+    cases.set_status(
+        app, rules, cid, "closed", "anna", at=day + timedelta(hours=6), root_cause="te_laat_bezorgd"
+    )  # type: ignore[arg-type]
+    kinds = (
+        app.store.query(
+            "SELECT kind FROM events WHERE json_extract_string(attrs, '$.case_id') = ?"
+            " ORDER BY occurred_at, kind",
+            [cid],
+        )
+        .column("kind")
+        .to_pylist()
+    )
     assert kinds == [
         "case.opened",
         "case.first_action",
@@ -189,7 +199,15 @@ def test_automatic_actions_do_not_stop_the_first_action_clock(app: App, rules: o
     load(app, story())
     evaluate_cases(app, rules)  # type: ignore[arg-type]
     cid = cases.case_id_for("factuur_onbestelbaar", "J6")
-    cases.add_note(app, rules, cid, "Automatisch bericht verstuurd", "klantreis", at=T0 + timedelta(days=1, hours=1), automatic=True)  # type: ignore[arg-type]
+    cases.add_note(
+        app,
+        rules,
+        cid,
+        "Automatisch bericht verstuurd",
+        "klantreis",
+        at=T0 + timedelta(days=1, hours=1),
+        automatic=True,
+    )  # type: ignore[arg-type]
     case = cases.get_case(app.store, cid)
     assert case is not None and case.first_action_at is None
     cases.add_note(app, rules, cid, "Gebeld", "anna", at=T0 + timedelta(days=1, hours=2))  # type: ignore[arg-type]
@@ -201,7 +219,9 @@ def test_policy_change_keeps_the_pause(app: App, rules: object) -> None:
     load(app, story())
     evaluate_cases(app, rules)  # type: ignore[arg-type]
     cid = cases.case_id_for("factuur_onbestelbaar", "J6")  # opened Tue 17 Nov 15:00 UTC
-    cases.set_status(app, rules, cid, "waiting_customer", "anna", at=T0 + timedelta(days=1, hours=7))  # type: ignore[arg-type]
+    cases.set_status(
+        app, rules, cid, "waiting_customer", "anna", at=T0 + timedelta(days=1, hours=7)
+    )  # type: ignore[arg-type]
     cases.set_status(app, rules, cid, "in_progress", "anna", at=T0 + timedelta(days=3))  # type: ignore[arg-type]
     now = T0 + timedelta(days=3, hours=1)
     before = cases.case_clocks(cases.get_case(app.store, cid), rules, now)["resolution"]  # type: ignore[arg-type]
@@ -236,7 +256,9 @@ def test_no_escalation_after_a_human_action(app: App, rules: object) -> None:
     load(app, story())
     evaluate_cases(app, rules)  # type: ignore[arg-type]
     for case in cases.list_cases(app.store):
-        cases.add_note(app, rules, case.case_id, "Opgepakt", "anna", at=case.opened_at + timedelta(minutes=5))  # type: ignore[arg-type]
+        cases.add_note(
+            app, rules, case.case_id, "Opgepakt", "anna", at=case.opened_at + timedelta(minutes=5)
+        )  # type: ignore[arg-type]
     assert run_escalations(app, rules, T0 + timedelta(days=30)) == []  # type: ignore[arg-type]
 
 
@@ -257,7 +279,10 @@ def test_recovery_sla_repeat_contacts_and_backlog(app: App, rules: object) -> No
             ev("J7-c3", 24 * 5, "contact.inbound", "J7", "C7"),
         ],
     )
-    table = {r["group"]: r for r in outcomes.outcome_table(app.store, rules, "owner", T0 + timedelta(days=10))}  # type: ignore[arg-type]
+    table = {
+        r["group"]: r
+        for r in outcomes.outcome_table(app.store, rules, "owner", T0 + timedelta(days=10))
+    }  # type: ignore[arg-type]
     vlot = table["carrier:vlotbezorgd"]
     assert vlot["recovered_9"]["n"] == 2  # J1's two cases (criticus, belofte_gebroken)
     assert vlot["recovered_9"]["value"] == 100.0 and vlot["recovered_9"]["ci_low"] < 100.0

@@ -65,13 +65,18 @@ def test_dutch_holidays_2026() -> None:
 
 
 def test_koningsdag_moves_to_saturday_when_on_sunday() -> None:
-    assert "koningsdag" == dutch_holidays(2025)[date(2025, 4, 26)]
+    assert dutch_holidays(2025)[date(2025, 4, 26)] == "koningsdag"
     assert date(2025, 4, 27) not in dutch_holidays(2025)
 
 
 @pytest.mark.parametrize(
     ("rule", "year", "closed"),
-    [("lustrum", 2025, True), ("lustrum", 2026, False), ("yearly", 2026, True), ("never", 2025, False)],
+    [
+        ("lustrum", 2025, True),
+        ("lustrum", 2026, False),
+        ("yearly", 2026, True),
+        ("never", 2025, False),
+    ],
 )
 def test_bevrijdingsdag_is_configurable(rule: str, year: int, closed: bool) -> None:
     assert (date(year, 5, 5) in dutch_holidays(year, liberation_day=rule)) is closed  # type: ignore[arg-type]
@@ -149,7 +154,9 @@ def test_bug_osticket_3034_clock_pauses_while_waiting_for_the_customer() -> None
     state = clock_state(OFFICE, 8.0, opened, now=ams(2026, 11, 18, 11), pauses=pauses)
     assert state.elapsed == 2 * HOUR  # 09-10 Monday, 10-11 Wednesday
     assert not state.breached
-    waiting = clock_state(OFFICE, 8.0, opened, now=ams(2026, 11, 17, 12), pauses=[Pause(ams(2026, 11, 16, 10))])
+    waiting = clock_state(
+        OFFICE, 8.0, opened, now=ams(2026, 11, 17, 12), pauses=[Pause(ams(2026, 11, 16, 10))]
+    )
     assert waiting.paused and waiting.due_at is None and waiting.elapsed == HOUR
 
 
@@ -196,7 +203,9 @@ def test_ladder_steps_fire_once_in_order() -> None:
 
 def test_no_escalation_while_paused() -> None:
     opened = ams(2026, 11, 16, 9)
-    clock = clock_state(OFFICE, 1.0, opened, now=ams(2026, 11, 17, 9), pauses=[Pause(ams(2026, 11, 16, 9, 40))])
+    clock = clock_state(
+        OFFICE, 1.0, opened, now=ams(2026, 11, 17, 9), pauses=[Pause(ams(2026, 11, 16, 9, 40))]
+    )
     assert clock.paused
     assert due_escalations("c", "t", clock, [], date(2026, 11, 17)) == []
 
@@ -206,11 +215,17 @@ def test_alert_budget_per_team_per_day() -> None:
     opened = ams(2026, 11, 16, 9)
     clock = clock_state(OFFICE, 1.0, opened, now=ams(2026, 11, 16, 17))
     day = date(2026, 11, 16)
-    alerts = [e for i in range(3) for e in due_escalations(f"c{i}", "finance", clock, ["team_lead", "reassign"], day)]
+    alerts = [
+        e
+        for i in range(3)
+        for e in due_escalations(f"c{i}", "finance", clock, ["team_lead", "reassign"], day)
+    ]
     assert [budget.take(e) for e in alerts] == [True, True, False]
     other_team = due_escalations("x", "warehouse", clock, ["team_lead", "reassign"], day)
     assert budget.take(other_team[0]) is True
-    next_day = due_escalations("c0", "finance", clock, ["team_lead", "reassign"], day + timedelta(days=1))
+    next_day = due_escalations(
+        "c0", "finance", clock, ["team_lead", "reassign"], day + timedelta(days=1)
+    )
     assert budget.take(next_day[0]) is True
     reassign = due_escalations("c9", "finance", clock, ["owner", "team_lead"], day)
     assert budget.take(reassign[0]) is True  # a reassignment is never held back
@@ -219,3 +234,41 @@ def test_alert_budget_per_team_per_day() -> None:
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         business_seconds(OFFICE, datetime(2026, 1, 5, 9), datetime(2026, 1, 6, 9, tzinfo=UTC))
+
+
+def test_clock_arrays_agree_with_clock_state() -> None:
+    import numpy as np
+    from bench.bench_cases import NOW, make_cases
+
+    from klantreis.act.sla import clock_arrays
+
+    c = make_cases(400, seed=3)
+    targets = np.full(400, 8.0)
+    out = clock_arrays(
+        OFFICE,
+        targets,
+        c["started"],
+        NOW.timestamp(),
+        None,
+        c["pause_case"],
+        c["pause_start"],
+        c["pause_end"],
+    )
+    for i in range(400):
+        mine = c["pause_case"] == i
+        pauses = [
+            Pause(
+                datetime.fromtimestamp(a, UTC),
+                None if np.isnan(b) else datetime.fromtimestamp(b, UTC),
+            )
+            for a, b in zip(c["pause_start"][mine], c["pause_end"][mine], strict=True)
+        ]
+        st = clock_state(
+            OFFICE, 8.0, datetime.fromtimestamp(c["started"][i], UTC), NOW, None, pauses
+        )
+        assert out.elapsed[i] == pytest.approx(st.elapsed, abs=1e-3)
+        assert bool(out.paused[i]) is st.paused
+        if st.due_at is None:
+            assert np.isnan(out.due[i])
+        else:
+            assert out.due[i] == pytest.approx(st.due_at.timestamp(), abs=1e-3)

@@ -41,12 +41,13 @@ __all__ = [
     "PAUSED_STATUSES",
     "STATUSES",
     "Action",
+    "ActionKind",
     "Case",
     "CaseError",
     "CaseUpdate",
+    "add_note",
     "apply_actions",
     "assign",
-    "add_note",
     "case_clocks",
     "case_id_for",
     "change_policy",
@@ -55,6 +56,7 @@ __all__ = [
     "list_cases",
     "open_cases",
     "set_status",
+    "with_logs",
     "write_events",
 ]
 
@@ -90,9 +92,7 @@ def ensure_schema(store: EventStore) -> None:
             action VARCHAR NOT NULL, actor VARCHAR, automatic BOOLEAN NOT NULL DEFAULT false,
             status_from VARCHAR, status_to VARCHAR, note VARCHAR, value VARCHAR,
             PRIMARY KEY (case_id, seq))""").fetchall()
-        con.execute(
-            "CREATE INDEX IF NOT EXISTS cases_owner ON cases (owner, status)"
-        ).fetchall()
+        con.execute("CREATE INDEX IF NOT EXISTS cases_owner ON cases (owner, status)").fetchall()
 
 
 @dataclass(frozen=True)
@@ -153,9 +153,7 @@ class CaseUpdate:
     written: AppendResult | None = None
 
 
-def _event(
-    kind: str, case: dict[str, Any], at: datetime, seq: int, **attrs: Any
-) -> dict[str, Any]:
+def _event(kind: str, case: dict[str, Any], at: datetime, seq: int, **attrs: Any) -> dict[str, Any]:
     return {
         "event_id": derive_event_id(kind, case["case_id"], seq),
         "occurred_at": at.astimezone(UTC).isoformat(),
@@ -216,8 +214,15 @@ def open_cases(
             {
                 k: r[k]
                 for k in (
-                    "case_id", "rule_id", "journey_id", "customer_id", "owner", "sla",
-                    "event_id", "triggered_at", "opened_at",
+                    "case_id",
+                    "rule_id",
+                    "journey_id",
+                    "customer_id",
+                    "owner",
+                    "sla",
+                    "event_id",
+                    "triggered_at",
+                    "opened_at",
                 )
             }
             for r in rows
@@ -232,7 +237,8 @@ def open_cases(
                 SELECT n.case_id, n.rule_id, n.journey_id, n.customer_id, n.owner, 'open', n.sla,
                    n.event_id, n.triggered_at, n.opened_at, n.opened_at
                 FROM new_cases n ANTI JOIN cases c USING (case_id)
-                RETURNING case_id""").fetchall()
+                RETURNING case_id"""
+            ).fetchall()
             new_ids = {row[0] for row in new}
             if new_ids:
                 con.execute(
@@ -255,8 +261,7 @@ def open_cases(
 # -- reading ------------------------------------------------------------------------------
 def _case_rows(store: EventStore, where: str, params: list[Any], limit: int) -> list[Case]:
     rows = store.query(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where}"
-        " ORDER BY opened_at DESC, case_id LIMIT ?",
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where} ORDER BY opened_at DESC, case_id LIMIT ?",
         [*params, limit],
     ).to_pylist()
     return [Case(**r) for r in rows]
@@ -286,7 +291,8 @@ def list_cases(
 ) -> list[Case]:
     """Cases, newest first, filtered by owner, assignee and status (without their logs)."""
     ensure_schema(store)
-    where, params = ["true"], []
+    where: list[str] = ["true"]
+    params: list[Any] = []
     if owner is not None:
         where.append("owner = ?")
         params.append(owner)
@@ -359,10 +365,10 @@ def _check(action: Action, case: dict[str, Any], rules: CaseRules) -> None:
     if action.kind == "status":
         if action.value not in STATUSES:
             raise CaseError(f"unknown status '{action.value}' (known: {', '.join(STATUSES)})")
-        if action.value == "closed":
-            if not action.root_cause or rules.root_cause(action.root_cause) is None:
-                known = ", ".join(c.id for c in rules.root_causes)
-                raise CaseError(f"closing needs a root-cause code (known: {known})")
+        cause = rules.root_cause(action.root_cause) if action.root_cause else None
+        if action.value == "closed" and cause is None:
+            known = ", ".join(c.id for c in rules.root_causes)
+            raise CaseError(f"closing needs a root-cause code (known: {known})")
     if action.kind == "note" and not (action.note or "").strip():
         raise CaseError("a note needs text")
     if action.kind == "note" and len(action.note or "") > MAX_NOTE:
@@ -411,8 +417,16 @@ def apply_actions(
 
 
 _LOG_COLUMNS = (
-    "case_id", "seq", "happened_at", "action", "actor", "automatic", "status_from", "status_to",
-    "note", "value",
+    "case_id",
+    "seq",
+    "happened_at",
+    "action",
+    "actor",
+    "automatic",
+    "status_from",
+    "status_to",
+    "note",
+    "value",
 )
 
 
@@ -495,8 +509,14 @@ def _status_events(
 
 
 def add_note(
-    target: Target, rules: CaseRules, case_id: str, note: str, actor: str,
-    at: datetime | None = None, automatic: bool = False, write: bool = True,
+    target: Target,
+    rules: CaseRules,
+    case_id: str,
+    note: str,
+    actor: str,
+    at: datetime | None = None,
+    automatic: bool = False,
+    write: bool = True,
 ) -> CaseUpdate:
     """A note on a case (a human note is the first action when none came before)."""
     action = Action(case_id, "note", at or datetime.now(UTC), actor, note=note, automatic=automatic)
@@ -504,21 +524,37 @@ def add_note(
 
 
 def set_status(
-    target: Target, rules: CaseRules, case_id: str, status: str, actor: str,
-    at: datetime | None = None, root_cause: str | None = None, automatic: bool = False,
+    target: Target,
+    rules: CaseRules,
+    case_id: str,
+    status: str,
+    actor: str,
+    at: datetime | None = None,
+    root_cause: str | None = None,
+    automatic: bool = False,
     write: bool = True,
 ) -> CaseUpdate:
     """Move a case to ``status``; closing needs a ``root_cause`` code of the rules file."""
     action = Action(
-        case_id, "status", at or datetime.now(UTC), actor, value=status,
-        root_cause=root_cause, automatic=automatic,
+        case_id,
+        "status",
+        at or datetime.now(UTC),
+        actor,
+        value=status,
+        root_cause=root_cause,
+        automatic=automatic,
     )
     return apply_actions(target, rules, [action], write)
 
 
 def assign(
-    target: Target, rules: CaseRules, case_id: str, assignee: str | None, actor: str,
-    at: datetime | None = None, write: bool = True,
+    target: Target,
+    rules: CaseRules,
+    case_id: str,
+    assignee: str | None,
+    actor: str,
+    at: datetime | None = None,
+    write: bool = True,
 ) -> CaseUpdate:
     """Give a case to a person (None: back to the owner's queue)."""
     action = Action(case_id, "assign", at or datetime.now(UTC), actor, value=assignee)
@@ -526,8 +562,13 @@ def assign(
 
 
 def change_policy(
-    target: Target, rules: CaseRules, case_id: str, sla: str, actor: str,
-    at: datetime | None = None, write: bool = True,
+    target: Target,
+    rules: CaseRules,
+    case_id: str,
+    sla: str,
+    actor: str,
+    at: datetime | None = None,
+    write: bool = True,
 ) -> CaseUpdate:
     """Apply another SLA policy; the clocks are recomputed with it, pauses kept."""
     action = Action(case_id, "policy", at or datetime.now(UTC), actor, value=sla)

@@ -121,7 +121,11 @@ def _first_per_journey(hits: ir.Table) -> ir.Table:
 
 
 def _broken_promise_rule(
-    rule: CaseRule, broken: ir.Table | None, events: ir.Table, journey: JourneyConfig, now: datetime,
+    rule: CaseRule,
+    broken: ir.Table | None,
+    events: ir.Table,
+    journey: JourneyConfig,
+    now: datetime,
     journeys: ir.Table | None,
 ) -> ir.Table | None:
     if rule.promises:
@@ -151,9 +155,9 @@ def _with_owner(first: ir.Table, rule: CaseRule, broken: ir.Table | None) -> ir.
         owner = ibis.coalesce(first.step_owner, fallback)
     elif rule.owner == "broken_step":
         if broken is not None:
-            first = first.left_join(
-                broken.select("journey_id", "broken_owner"), "journey_id"
-            ).drop("journey_id_right")
+            first = first.left_join(broken.select("journey_id", "broken_owner"), "journey_id").drop(
+                "journey_id_right"
+            )
             owner = ibis.coalesce(first.broken_owner, first.step_owner, fallback)
         else:
             owner = ibis.coalesce(first.step_owner, fallback)
@@ -187,7 +191,9 @@ def rule_triggers(
     if journeys is not None:
         if not journeys:
             return TRIGGER_SCHEMA.empty_table()
-        scope = ibis.memtable(pa.table({"journey_id": pa.array(sorted(set(journeys)), pa.string())}))
+        scope = ibis.memtable(
+            pa.table({"journey_id": pa.array(sorted(set(journeys)), pa.string())})
+        )
     broken = broken_step_owners(events, journey, now, scope)
     parts = []
     for rule in rules.enabled():
@@ -202,4 +208,6 @@ def rule_triggers(
         return TRIGGER_SCHEMA.empty_table()
     union = parts[0] if len(parts) == 1 else ibis.union(*parts)
     table = union.to_pyarrow()
-    return table.cast(TRIGGER_SCHEMA).sort_by([("rule_id", "ascending"), ("journey_id", "ascending")])
+    return table.cast(TRIGGER_SCHEMA).sort_by(
+        [("rule_id", "ascending"), ("journey_id", "ascending")]
+    )

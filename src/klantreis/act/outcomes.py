@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from klantreis.act.cases import Case, case_clocks, ensure_schema, list_cases, with_logs
+from klantreis.act.cases import case_clocks, ensure_schema, list_cases, with_logs
 from klantreis.act.rules import CaseRules
 from klantreis.analytics.stats import wilson_arrays
 from klantreis.store import EventStore
@@ -206,10 +206,4 @@ def resurvey_requests(
         """,
         [due_before, limit],
     ).to_pylist()
-    return rows
-
-
-def cases_of(store: EventStore, case_ids: Sequence[str]) -> list[Case]:
-    """The given cases with their logs (for a page that shows a list)."""
-    wanted = set(case_ids)
-    return with_logs(store, [c for c in list_cases(store, limit=1_000_000) if c.case_id in wanted])
+    return list(rows)

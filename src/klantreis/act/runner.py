@@ -95,7 +95,9 @@ def run_escalations(
     now = now or datetime.now(UTC)
     ensure_schema(target.store)
     store = target.store
-    open_ = [c for c in list_cases(store, status=["open"], limit=1_000_000) if c.first_action_at is None]
+    open_ = [
+        c for c in list_cases(store, status=["open"], limit=1_000_000) if c.first_action_at is None
+    ]
     budget = AlertBudget(rules.escalation.alert_budget_per_team_per_day, _used_today(store, now))
     ladder = rules.escalation.steps()
     actions: list[Action] = []
@@ -106,8 +108,15 @@ def run_escalations(
         for esc in due_escalations(case.case_id, case.owner, clock, fired, now.date(), ladder):
             sent = budget.take(esc)
             actions.append(
-                Action(case.case_id, "escalated", now, "klantreis", esc.step.action,
-                       note="sent" if sent else "held", automatic=True)
+                Action(
+                    case.case_id,
+                    "escalated",
+                    now,
+                    "klantreis",
+                    esc.step.action,
+                    note="sent" if sent else "held",
+                    automatic=True,
+                )
             )
             if sent and esc.step.action != "reassign":
                 lead = rules.escalation.team_leads.get(case.owner)

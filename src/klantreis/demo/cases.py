@@ -12,6 +12,7 @@ derived ids.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,7 +39,9 @@ class DemoCases:
     events: int = 0
 
 
-def act_on_demo(target: Target, now: datetime, seed: int = 7, share_closed: float = 0.6) -> DemoCases:
+def act_on_demo(
+    target: Target, now: datetime, seed: int = 7, share_closed: float = 0.6
+) -> DemoCases:
     """Open the demo's cases and close ``share_closed`` of those opened at least five days
     before ``now``, each with a re-survey answer for most of them."""
     rules = default_case_rules(target.journey)
@@ -48,7 +51,7 @@ def act_on_demo(target: Target, now: datetime, seed: int = 7, share_closed: floa
     rng = random.Random(seed)
     cases = sorted(list_cases(target.store, limit=1_000_000), key=lambda c: c.case_id)
     actions: list[Action] = []
-    answers: list[dict[str, object]] = []
+    answers: list[Mapping[str, object]] = []
     closed = assigned = 0
     for case in cases:
         if case.status != "open" or case.first_action_at is not None:
@@ -61,8 +64,16 @@ def act_on_demo(target: Target, now: datetime, seed: int = 7, share_closed: floa
             if answer is not None:
                 answers.append(answer)
         elif assigned < 12 and not old_enough:
-            actions.append(Action(case.case_id, "assign", case.opened_at + timedelta(minutes=30),
-                                  "demo", value=DEMO_USERS[assigned % 2], automatic=True))
+            actions.append(
+                Action(
+                    case.case_id,
+                    "assign",
+                    case.opened_at + timedelta(minutes=30),
+                    "demo",
+                    value=DEMO_USERS[assigned % 2],
+                    automatic=True,
+                )
+            )
             assigned += 1
     stored = run.update.written.stored if run.update and run.update.written else 0
     if actions:
@@ -75,7 +86,9 @@ def act_on_demo(target: Target, now: datetime, seed: int = 7, share_closed: floa
     return DemoCases(len(run.opened), closed, len(answers), assigned, stored)
 
 
-def _play_out(case: object, now: datetime, rng: random.Random) -> tuple[list[Action], dict[str, object] | None]:
+def _play_out(
+    case: object, now: datetime, rng: random.Random
+) -> tuple[list[Action], dict[str, object] | None]:
     c = case  # a klantreis.act.cases.Case
     start = c.opened_at  # type: ignore[attr-defined]
     carrier = str(c.owner).startswith("carrier:")  # type: ignore[attr-defined]
@@ -89,7 +102,13 @@ def _play_out(case: object, now: datetime, rng: random.Random) -> tuple[list[Act
     cid = c.case_id  # type: ignore[attr-defined]
     steps = [
         Action(cid, "note", first, "demo", note=note),
-        Action(cid, "status", first, "demo", value="waiting_third_party" if carrier else "waiting_customer"),
+        Action(
+            cid,
+            "status",
+            first,
+            "demo",
+            value="waiting_third_party" if carrier else "waiting_customer",
+        ),
         Action(cid, "status", wait_end, "demo", value="in_progress"),
         Action(cid, "status", close, "demo", value="closed", root_cause=_cause(c)),
     ]
@@ -116,4 +135,6 @@ def _cause(case: object) -> str:
     owner = str(case.owner)  # type: ignore[attr-defined]
     if owner.startswith("carrier:"):
         return "te_laat_bezorgd"
-    return {"finance": "factuur_fout", "warehouse": "beschadigd"}.get(owner, "informatie_onduidelijk")
+    return {"finance": "factuur_fout", "warehouse": "beschadigd"}.get(
+        owner, "informatie_onduidelijk"
+    )

@@ -137,7 +137,9 @@ def cases_data(ctx: PageContext, params: CasesParams) -> dict[str, Any]:
     mine: list[dict[str, Any]] = []
     if personal and ctx.principal is not None:
         found = act_cases.list_cases(
-            ctx.app.store, assignee=ctx.principal.name, status=_statuses(params.status),
+            ctx.app.store,
+            assignee=ctx.principal.name,
+            status=_statuses(params.status),
             limit=LIST_LIMIT,
         )
         mine = _rows(ctx, found)
@@ -208,8 +210,8 @@ def _cause_name(rules: CaseRules, code: str | None, lang: str) -> str | None:
 
 def _log_entry(entry: dict[str, Any], rules: CaseRules, lang: str) -> dict[str, Any]:
     out = dict(entry)
-    if entry["action"] == "status" and entry["status_to"] == "closed":
-        out["root_cause_name"] = _cause_name(rules, entry["value"], lang)
+    closing = entry["action"] == "status" and entry["status_to"] == "closed"
+    out["root_cause_name"] = _cause_name(rules, entry["value"], lang) if closing else None
     return out
 
 
@@ -238,7 +240,9 @@ def cases_api(ctx: Reader, params: Annotated[CasesParams, Depends()]) -> Respons
 )
 def team_page(ctx: Reader, params: Annotated[TeamParams, Depends()]) -> Response:
     data = team_data(ctx, params)
-    return render_html(ctx, "cases_team.html", data=data, charts={}, params=params, page="cases_team")
+    return render_html(
+        ctx, "cases_team.html", data=data, charts={}, params=params, page="cases_team"
+    )
 
 
 @router.get("/api/v1/cases/team", tags=["cases"], summary="One owner's case queue")
@@ -263,12 +267,20 @@ async def _change(ctx: PageContext, action: act_cases.Action) -> dict[str, Any]:
         update = act_cases.apply_actions(ctx.app, case_rules(ctx.app), [action], write=False)
     except act_cases.CaseError as exc:
         status = 404 if str(exc).startswith("no case") else 422
-        raise ApiError(status, str(exc), "not_found" if status == 404 else "invalid_change") from exc
+        raise ApiError(
+            status, str(exc), "not_found" if status == 404 else "invalid_change"
+        ) from exc
     try:
-        result = await web_state(ctx.request).writer.submit(update.records) if update.records else None
+        result = (
+            await web_state(ctx.request).writer.submit(update.records) if update.records else None
+        )
     except Rejected as exc:
         raise ApiError(422, "case events rejected", "invalid_events", exc.details[:10]) from exc
-    return {"case_id": action.case_id, "events": len(update.records), "stored": result.stored if result else 0}
+    return {
+        "case_id": action.case_id,
+        "events": len(update.records),
+        "stored": result.stored if result else 0,
+    }
 
 
 def _actor(ctx: PageContext) -> str:
@@ -276,11 +288,20 @@ def _actor(ctx: PageContext) -> str:
 
 
 def _action(
-    ctx: PageContext, case_id: str, kind: str, value: str | None = None, note: str | None = None,
+    ctx: PageContext,
+    case_id: str,
+    kind: act_cases.ActionKind,
+    value: str | None = None,
+    note: str | None = None,
     root_cause: str | None = None,
 ) -> act_cases.Action:
     return act_cases.Action(
-        case_id[:100], kind, _now(), _actor(ctx), value=value, note=note,  # type: ignore[arg-type]
+        case_id[:100],
+        kind,
+        _now(),
+        _actor(ctx),
+        value=value,
+        note=note,
         root_cause=root_cause or None,
     )
 
@@ -294,7 +315,9 @@ Csrf = Annotated[str, Form(max_length=500)]
 
 
 @router.post("/cases/{case_id}/note", include_in_schema=False)
-async def note_form(request: Request, ctx: Worker, case_id: str, note: Note, csrf_token: Csrf = "") -> Response:
+async def note_form(
+    request: Request, ctx: Worker, case_id: str, note: Note, csrf_token: Csrf = ""
+) -> Response:
     _form_guard(request, csrf_token)
     await _change(ctx, _action(ctx, case_id, "note", note=note))
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
@@ -333,7 +356,9 @@ def _token_only(ctx: PageContext) -> None:
 
 
 @router.post("/api/v1/cases/{case_id}/notes", tags=["cases"], summary="Add a note to a case")
-async def note_api(ctx: Worker, case_id: str, note: Annotated[str, Body(embed=True, max_length=act_cases.MAX_NOTE)]) -> Response:
+async def note_api(
+    ctx: Worker, case_id: str, note: Annotated[str, Body(embed=True, max_length=act_cases.MAX_NOTE)]
+) -> Response:
     _token_only(ctx)
     return ok_response(await _change(ctx, _action(ctx, case_id, "note", note=note)))
 
@@ -346,12 +371,16 @@ async def status_api(
     root_cause: Annotated[str | None, Body(max_length=100)] = None,
 ) -> Response:
     _token_only(ctx)
-    return ok_response(await _change(ctx, _action(ctx, case_id, "status", value=status, root_cause=root_cause)))
+    return ok_response(
+        await _change(ctx, _action(ctx, case_id, "status", value=status, root_cause=root_cause))
+    )
 
 
 @router.post("/api/v1/cases/{case_id}/assign", tags=["cases"], summary="Assign a case")
 async def assign_api(
-    ctx: Worker, case_id: str, assignee: Annotated[str | None, Body(embed=True, max_length=100)] = None
+    ctx: Worker,
+    case_id: str,
+    assignee: Annotated[str | None, Body(embed=True, max_length=100)] = None,
 ) -> Response:
     _token_only(ctx)
     return ok_response(await _change(ctx, _action(ctx, case_id, "assign", value=assignee)))
