@@ -61,6 +61,10 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Proactive-message rules TOML; empty uses the built-in webshop's rules with the"
         " built-in journey, and none with your own journey.",
+        "case_rules",
+        str,
+        "",
+        "Case rules TOML (follow-up cases, SLA calendar, escalation); empty uses the built-in rules.",
     ),
     Setting(
         "timezone",
@@ -207,6 +211,7 @@ class Settings:
     journey_config: str = _default("journey_config")
     proactive_config: str = _default("proactive_config")
     alert_check_seconds: int = _default("alert_check_seconds")
+    case_rules: str = _default("case_rules")
     timezone: str = _default("timezone")
     min_answers: int = _default("min_answers")
     confidence: float = _default("confidence")

@@ -21,8 +21,10 @@ def test_run_demo_stores_everything_once(app: App) -> None:
     first = run_demo(app, orders=1_500, seed=3)
     assert first.quarantined == 0
     assert first.stored == first.events
-    # plus the pilot's proactive decisions, stored as events of their own
-    assert app.store.count() == first.events + sum(first.proactive.values())
+    assert first.cases is not None and first.cases.opened > 0  # the demo acts (demo.cases)
+    # plus what klantreis did on the demo: case events and the pilot's proactive decisions
+    acted = first.cases.events + sum(first.proactive.values())
+    assert app.store.count() == first.events + acted
     assert first.orders == 1_500
     assert 0 < first.customers < first.orders
     assert first.contacts == first.kinds["contact.inbound"] > 0
@@ -32,14 +34,14 @@ def test_run_demo_stores_everything_once(app: App) -> None:
     assert again.stored == 0
     assert again.duplicates == again.events == first.events
     assert sum(again.proactive.values()) == 0  # decided once
-    assert app.store.count() == first.events + sum(first.proactive.values())
+    assert app.store.count() == first.events + acted
 
 
 def test_run_demo_enriches_nothing_it_should_not(app: App) -> None:
     run_demo(app, orders=500, seed=4)
     missing = app.store.query(
-        "SELECT count(*) AS n FROM events WHERE touchpoint IS NULL"
-        " OR (owner IS NULL AND kind <> 'survey.response')"
+        "SELECT count(*) AS n FROM events WHERE source <> 'case' AND (touchpoint IS NULL"
+        " OR (owner IS NULL AND kind <> 'survey.response'))"
     )
     assert missing["n"].to_pylist() == [0]
 
@@ -54,8 +56,8 @@ def test_run_demo_refuses_to_mix_two_demos(app: App) -> None:
 
 def test_run_demo_needs_only_a_store_and_a_journey(app: App) -> None:
     summary = run_demo(app.destination, orders=200, seed=5)
-    assert summary.stored == summary.events > 0
-    assert app.store.count() == summary.events + sum(summary.proactive.values())
+    acted = (summary.cases.events if summary.cases else 0) + sum(summary.proactive.values())
+    assert summary.stored == summary.events == app.store.count() - acted > 0
     assert run_demo(app.destination, orders=200, seed=5).duplicates == summary.events
 
 

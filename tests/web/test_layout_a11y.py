@@ -39,6 +39,9 @@ PAGES = [
     "/contacts/classify?text=waar+blijft+mijn+pakket",
     "/proactive",
     "/alerts",
+    "/cases",
+    "/cases/team",
+    "/cases/team?owner=carrier:vlotbezorgd&status=all",
 ]
 ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
@@ -60,9 +63,20 @@ def browser() -> Iterator[Any]:
         yield b
 
 
-def _pages(role: str, at_risk: str | None = None) -> list[str]:
+def _pages(role: str, at_risk: str | None = None, case: str | None = None) -> list[str]:
     pages = PAGES + ROLE_PAGES.get(role, [])
+    if case and role != "viewer":  # a case is for analysts and admins
+        pages = [*pages, f"/cases/{case}"]
     return pages + ([f"/journeys?journey={at_risk}"] if at_risk else [])
+
+
+def _first_case(page: Any) -> str | None:
+    """An open case of VlotBezorgd (the one with the forms), for analysts and admins."""
+    data = page.evaluate(
+        "fetch('/api/v1/cases/team?owner=carrier:vlotbezorgd').then(r => r.json())"
+    )
+    rows = data["data"]["cases"]
+    return rows[0]["case_id"] if rows else None
 
 
 def _visit(page: Any, url: str) -> None:
@@ -105,7 +119,7 @@ def test_no_page_is_wider_than_the_viewport(
 ) -> None:
     page = _session(browser, server, role, lang, size)
     too_wide = {}
-    for path in _pages(role, _first_at_risk(page, server)):
+    for path in _pages(role, _first_at_risk(page, server), _first_case(page)):
         _visit(page, server + path)
         scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         if scroll > inner:
@@ -119,7 +133,7 @@ def test_no_wcag_aa_violation(browser: Any, server: str, role: str, lang: str) -
     page = _session(browser, server, role, lang, "laptop", bypass_csp=True)
     script = AXE.read_text("utf-8")
     found: dict[str, list[str]] = {}
-    for path in _pages(role, _first_at_risk(page, server)):
+    for path in _pages(role, _first_at_risk(page, server), _first_case(page)):
         _visit(page, server + path)
         page.add_script_tag(content=script)
         result = page.evaluate(

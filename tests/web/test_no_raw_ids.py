@@ -205,6 +205,11 @@ def test_no_raw_ids_on_any_page(
     )["journey_id"].to_pylist()[0]
     visits = [(p, q) for p in paths for q in ("", "period=30d")]
     visits.append(("/journeys", f"journey={journey}"))
+    cases = demo_app.store.query(
+        "SELECT case_id FROM cases WHERE status = 'closed' ORDER BY case_id LIMIT 1"
+    )["case_id"].to_pylist()
+    assert cases, "the demo acts: it opens and closes cases"
+    visits.append((f"/cases/{cases[0]}", ""))  # a closed case: history, root cause, timeline
     timeline = ""
     for path, query in visits:
         resp = c.get(f"{path}?lang={lang}&{query}", headers={"accept": "text/html"})

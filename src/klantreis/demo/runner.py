@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from klantreis.act.proactive import Decision
 from klantreis.act.proactive import run as run_proactive
 from klantreis.demo.clock import DemoPeriod
+from klantreis.demo.cases import DemoCases, act_on_demo
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
 from klantreis.demo.pilot import has_consent, pilot_config
 from klantreis.ingest.pipeline import Target, ingest_table
@@ -79,6 +80,8 @@ class DemoSummary:
     #: The pilot's proactive decisions per arm (message / holdout / ineligible).
     proactive: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    #: What the demo's case rules did (``klantreis.demo.cases.act_on_demo``).
+    cases: DemoCases | None = None
 
     @property
     def contacts(self) -> int:
@@ -120,7 +123,8 @@ def run_demo(
     """Generate ``orders`` orders of the demo webshop and ingest them into ``app``'s store.
 
     ``progress(orders_done, orders)`` is called after each batch. Nothing is quarantined:
-    the generator only produces valid events. Raises ``DemoConflictError`` when the store
+    the generator only produces valid events. Then the demo acts (``demo.cases``): the case
+    rules open cases, part of them are worked and closed, with re-survey answers. Raises ``DemoConflictError`` when the store
     holds a demo made with other settings (mixing two would corrupt both stories).
     """
     began, started_at = time.perf_counter(), datetime.now(UTC)
@@ -144,6 +148,7 @@ def run_demo(
     summary.customers = len(customers)
     summary.stored, summary.duplicates = result.stored, result.duplicates
     summary.quarantined = result.quarantined
+    summary.cases = act_on_demo(app, period.now, seed)
     summary.seconds = time.perf_counter() - began
     app.store.record_run("demo", started_at, result, rows_read=summary.events)
     log.info(

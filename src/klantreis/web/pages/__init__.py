@@ -13,4 +13,5 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.contacts_models",
     "klantreis.web.pages.proactive",
     "klantreis.web.pages.alerts",
+    "klantreis.web.pages.cases",
 ]
