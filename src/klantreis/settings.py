@@ -61,10 +61,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Proactive-message rules TOML; empty uses the built-in webshop's rules with the"
         " built-in journey, and none with your own journey.",
+    ),
+    Setting(
         "case_rules",
         str,
         "",
-        "Case rules TOML (follow-up cases, SLA calendar, escalation); empty uses the built-in rules.",
+        "Case rules TOML (follow-up cases, SLA calendar, escalation); empty uses the built-in"
+        " rules.",
     ),
     Setting(
         "timezone",

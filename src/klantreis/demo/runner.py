@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 
 from klantreis.act.proactive import Decision
 from klantreis.act.proactive import run as run_proactive
-from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.cases import DemoCases, act_on_demo
+from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
 from klantreis.demo.pilot import has_consent, pilot_config
 from klantreis.ingest.pipeline import Target, ingest_table
