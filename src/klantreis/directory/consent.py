@@ -34,6 +34,7 @@ CHANNEL_FIELDS = {
     "whatsapp": "phone",
     "phone": "phone",
     "webhook": "phone",
+    "csv": "email",
 }
 
 
