@@ -23,14 +23,17 @@ def directory_file(settings: Settings) -> str:
     return str(store.with_name(f"{store.stem}.directory.duckdb"))
 
 
-def open_directory(settings: Settings, *, path: str | Path | None = None) -> Directory:
+def open_directory(
+    settings: Settings, *, path: str | Path | None = None, signing: bool = True
+) -> Directory:
     """The directory of these settings. Unsubscribe tokens are signed with a key derived
     from ``secret_key`` (required outside demo mode; in demo mode without one, tokens only
-    hold while the process runs)."""
+    hold while the process runs). ``signing=False`` opens it without the key (imports,
+    erasure and consent from the command line need none)."""
     policy = ConsentPolicy(surveys=settings.surveys_basis, service=settings.service_basis)
     return Directory.open(
         path or directory_file(settings),
-        secret=settings.require_secret_key(),
+        secret=settings.require_secret_key() if signing else None,
         policy=policy,
         default_country=settings.phone_country_code,
     )
