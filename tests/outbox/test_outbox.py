@@ -62,6 +62,9 @@ def test_enqueue_is_idempotent_on_the_key(store: EventStore) -> None:
     assert first == again == message_id_for("survey-inv:1")
     assert store.query("SELECT count(*) AS n FROM outbox_messages").column("n")[0].as_py() == 1
     assert ob.counts()["queued"] == 1
+    twice = ob.enqueue_many([survey(2), survey(2), survey(1)])
+    assert twice == [message_id_for("survey-inv:2")] * 2 + [first]
+    assert ob.counts()["queued"] == 2
 
 
 @pytest.mark.parametrize(

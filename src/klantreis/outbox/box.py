@@ -26,9 +26,12 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import duckdb
+import pyarrow as pa
 
 from klantreis.outbox.message import (
     STATES,
@@ -113,6 +116,67 @@ def doubtful_state(message: Message) -> str:
     return "queued"
 
 
+_BATCH_SCHEMA = pa.schema(
+    [
+        *[
+            (name, pa.string())
+            for name in (
+                "message_id",
+                "message_key",
+                "channel",
+                "customer_id",
+                "recipient",
+                "purpose",
+                "subject",
+                "body_text",
+                "body_html",
+                "payload",
+                "headers",
+            )
+        ],
+        ("not_before", pa.timestamp("us", tz="UTC")),
+        ("position", pa.int64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt's result and the state it leads to, waiting to be recorded."""
+
+    stored: StoredMessage
+    result: SendResult
+    started: datetime
+    finished: datetime
+    state: str
+    reason: str | None
+    next_at: datetime | None
+    status: str
+
+    def count(self, report: DeliveryReport) -> None:
+        if self.status == "retry":
+            report.retrying += 1
+        elif self.status == "not_sent":
+            report.not_sent += 1
+            key = self.reason or "no_address"
+            report.reasons[key] = report.reasons.get(key, 0) + 1
+        else:
+            setattr(report, self.status, getattr(report, self.status) + 1)
+
+
+def _address(
+    message: Message, resolve: Resolve | None, lookup: Lookup | None
+) -> tuple[str | None, str | None]:
+    """``(address, None)`` or ``(None, reason)`` for a message to a customer."""
+    assert message.customer_id is not None
+    if lookup is not None:
+        address, reason = lookup(message.customer_id, message.purpose, message.channel)
+        return address, (reason or "no_address") if address is None else None
+    assert resolve is not None
+    address = resolve(message.customer_id, message.channel)
+    return address, "no_address" if address is None else None
+
+
 class Outbox:
     """The persisted outbox in ``store`` (tables created on first use)."""
 
@@ -133,34 +197,41 @@ class Outbox:
         for message in batch:
             message.check()
         now = _utc(None)
-        rows = [
-            (
-                m.message_id,
-                m.key,
-                m.channel,
-                m.customer_id,
-                m.to,
-                m.purpose,
-                m.subject,
-                m.text,
-                m.html,
-                _json(m.payload),
-                _json(m.headers),
-                m.not_before,
-                now,
-                now,
-            )
-            for m in batch
-        ]
+        unique = list({m.message_id: m for m in reversed(batch)}.values())[::-1]
+        table = pa.table(
+            {
+                "message_id": [m.message_id for m in unique],
+                "message_key": [m.key for m in unique],
+                "channel": [m.channel for m in unique],
+                "customer_id": [m.customer_id for m in unique],
+                "recipient": [m.to for m in unique],
+                "purpose": [m.purpose for m in unique],
+                "subject": [m.subject for m in unique],
+                "body_text": [m.text for m in unique],
+                "body_html": [m.html for m in unique],
+                "payload": [_json(m.payload) for m in unique],
+                "headers": [_json(m.headers) for m in unique],
+                "not_before": pa.array(
+                    [m.not_before for m in unique], pa.timestamp("us", tz="UTC")
+                ),
+                "position": pa.array(range(len(unique)), pa.int64()),
+            },
+            schema=_BATCH_SCHEMA,
+        )
         with self.store.transaction() as con:
-            con.executemany(
-                "INSERT INTO outbox_messages (message_id, message_key, channel, customer_id,"
-                " recipient, purpose, subject, body_text, body_html, payload, headers,"
-                " not_before, created_at, updated_at, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')"
-                " ON CONFLICT DO NOTHING",
-                rows,
-            )
+            con.register("outbox_batch", table)
+            try:
+                con.execute(
+                    "INSERT INTO outbox_messages (message_id, message_key, channel,"
+                    " customer_id, recipient, purpose, subject, body_text, body_html, payload,"
+                    " headers, not_before, created_at, updated_at, state)"
+                    " SELECT message_id, message_key, channel, customer_id, recipient, purpose,"
+                    " subject, body_text, body_html, payload, headers, not_before, ?, ?,"
+                    " 'queued' FROM outbox_batch ORDER BY position ON CONFLICT DO NOTHING",
+                    [now, now],
+                ).fetchall()
+            finally:
+                con.unregister("outbox_batch")
         return [m.message_id for m in batch]
 
     # -- reading ---------------------------------------------------------------------------
@@ -233,18 +304,21 @@ class Outbox:
             [process_token(), at],
         )
         requeued = held = 0
+        cut = SendResult("ambiguous", None, "interrupted: the run ended during the send")
         for stored in interrupted:
             state = doubtful_state(stored.message)
-            reason = "interrupted" if state == "unknown" else None
-            self._finish(
+            outcome = _Outcome(
                 stored,
-                state,
+                cut,
                 at,
-                SendResult("ambiguous", None, "interrupted: the run ended during the send"),
-                reason=reason,
-                attempt=stored.attempts,
-                started=at,
+                at,
+                state,
+                "interrupted" if state == "unknown" else None,
+                None,
+                "interrupted",
             )
+            with self.store.transaction() as con:
+                self._record(con, outcome)
             if state == "unknown":
                 held += 1
                 log.warning(
@@ -265,181 +339,138 @@ class Outbox:
         close_senders: bool = True,
     ) -> DeliveryReport:
         """Send every message due at ``now`` whose channel has a sender; returns what
-        happened. Interrupted sends are settled first (:meth:`recover`)."""
+        happened. Interrupted sends are settled first (:meth:`recover`).
+
+        Each message is claimed before it is sent and recorded after; the record of one
+        message and the claim of the next share a transaction (one commit per message)."""
         if resolve is not None and lookup is not None:
             raise ValueError("give resolve or lookup, not both")
         at = _utc(now)
         report = DeliveryReport()
         report.requeued, report.held = self.recover(at)
-        due_where = (
+        due = self._rows(
             "state = 'queued' AND (not_before IS NULL OR not_before <= ?)"
             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-        )
-        due = self._rows(
-            f"{due_where} ORDER BY coalesce(next_attempt_at, not_before, created_at), seq"
+            " ORDER BY coalesce(next_attempt_at, not_before, created_at), seq"
             + (f" LIMIT {int(limit)}" if limit is not None else ""),
             [at, at],
         )
+
+        def clock() -> datetime:
+            return at if now is not None else _utc(None)
+
+        pending: _Outcome | None = None
         try:
             for stored in due:
-                message = stored.message
-                sender = senders.get(message.channel)
-                needs_address = message.customer_id is not None
-                if sender is None or (needs_address and resolve is None and lookup is None):
+                sender = senders.get(stored.message.channel)
+                if sender is None or (
+                    stored.message.customer_id is not None and resolve is None and lookup is None
+                ):
                     report.skipped += 1
                     continue
-                self._deliver(stored, sender, resolve, lookup, at if now else None, report)
+                started = clock()
+                with self.store.transaction() as con:
+                    if pending is not None:
+                        self._record(con, pending)
+                        pending = None
+                    claimed = self._claim(con, stored, started)
+                if claimed is not None:
+                    pending = self._attempt(claimed, sender, resolve, lookup, started, clock)
+                    pending.count(report)
         finally:
+            if pending is not None:
+                with self.store.transaction() as con:
+                    self._record(con, pending)
             if close_senders:
                 for sender in senders.values():
                     sender.close()
         return report
 
-    def _claim(self, stored: StoredMessage, at: datetime) -> StoredMessage | None:
+    def _claim(
+        self, con: duckdb.DuckDBPyConnection, stored: StoredMessage, at: datetime
+    ) -> StoredMessage | None:
         lease = at + timedelta(seconds=self.policy.lease_seconds)
-        with self.store.transaction() as con:
-            rows = con.execute(
-                "UPDATE outbox_messages SET state = 'sending', lease_owner = ?,"
-                " lease_until = ?, attempts = attempts + 1, tries = tries + 1, updated_at = ?"
-                " WHERE message_id = ? AND state = 'queued' RETURNING attempts, tries",
-                [process_token(), lease, at, stored.message_id],
-            ).fetchall()
+        rows = con.execute(
+            "UPDATE outbox_messages SET state = 'sending', lease_owner = ?,"
+            " lease_until = ?, attempts = attempts + 1, tries = tries + 1, updated_at = ?"
+            " WHERE message_id = ? AND state = 'queued' RETURNING attempts, tries",
+            [process_token(), lease, at, stored.message_id],
+        ).fetchall()
         if not rows:
             return None
         return replace(stored, state="sending", attempts=rows[0][0], tries=rows[0][1])
 
-    def _deliver(
+    def _attempt(
         self,
-        stored: StoredMessage,
+        claimed: StoredMessage,
         sender: Sender,
         resolve: Resolve | None,
         lookup: Lookup | None,
-        fixed_now: datetime | None,
-        report: DeliveryReport,
-    ) -> None:
-        started = fixed_now or _utc(None)
-        claimed = self._claim(stored, started)
-        if claimed is None:
-            return
+        started: datetime,
+        clock: Callable[[], datetime],
+    ) -> _Outcome:
+        """Look up the address, send, and decide what the result means (not yet stored)."""
         message = claimed.message
         address: str | None = None
         if message.customer_id is not None:
             try:
-                address, reason = self._address(message, resolve, lookup)
+                address, reason = _address(message, resolve, lookup)
             except Exception as exc:  # a failing look-up is tried again later
                 log.exception("outbox: address look-up failed for %s", claimed.message_id)
-                self._after(
-                    claimed,
-                    SendResult("retry", None, f"look-up failed: {type(exc).__name__}"),
-                    started,
-                    fixed_now,
-                    report,
-                )
-                return
+                failed = SendResult("retry", None, f"look-up failed: {type(exc).__name__}")
+                return self._judge(claimed, failed, started, clock())
             if address is None:
-                self._finish(
-                    claimed,
-                    "not_sent",
-                    fixed_now or _utc(None),
-                    SendResult("failed", None, reason),
-                    reason=reason,
-                    started=started,
-                    status="not_sent",
+                result = SendResult("failed", None, reason)
+                return _Outcome(
+                    claimed, result, started, clock(), "not_sent", reason, None, "not_sent"
                 )
-                report.not_sent += 1
-                report.reasons[reason or "no_address"] = (
-                    report.reasons.get(reason or "no_address", 0) + 1
-                )
-                return
         try:
             result = sender.send(message, claimed.message_id, address)
-        except Exception as exc:  # a sender's bug: it may have sent, so treat it as doubtful
+        except Exception as exc:  # a sender's bug: it may have sent, so it is doubtful
             log.exception("outbox: sender for %s raised", message.channel)
             result = SendResult("ambiguous", None, scrub(f"{type(exc).__name__}: {exc}", address))
-        self._after(claimed, result, started, fixed_now, report)
+        return self._judge(claimed, result, started, clock())
 
-    @staticmethod
-    def _address(
-        message: Message, resolve: Resolve | None, lookup: Lookup | None
-    ) -> tuple[str | None, str | None]:
-        assert message.customer_id is not None
-        if lookup is not None:
-            address, reason = lookup(message.customer_id, message.purpose, message.channel)
-            return address, (reason or "no_address") if address is None else None
-        assert resolve is not None
-        address = resolve(message.customer_id, message.channel)
-        return address, "no_address" if address is None else None
-
-    def _after(
-        self,
-        claimed: StoredMessage,
-        result: SendResult,
-        started: datetime,
-        fixed_now: datetime | None,
-        report: DeliveryReport,
-    ) -> None:
-        finished = fixed_now or _utc(None)
+    def _judge(
+        self, claimed: StoredMessage, result: SendResult, started: datetime, finished: datetime
+    ) -> _Outcome:
+        """The state a send result leads to (see the module's delivery rules)."""
         outcome = result.outcome
         if outcome == "ambiguous":
             if doubtful_state(claimed.message) == "unknown":
-                self._finish(
-                    claimed, "unknown", finished, result, reason="doubtful", started=started
+                return _Outcome(
+                    claimed, result, started, finished, "unknown", "doubtful", None, "unknown"
                 )
-                report.unknown += 1
-                return
             outcome = "retry"
         if outcome == "sent":
-            self._finish(claimed, "sent", finished, result, started=started)
-            report.sent += 1
-        elif outcome == "retry" and claimed.tries < self.policy.max_attempts:
+            return _Outcome(claimed, result, started, finished, "sent", None, None, "sent")
+        if outcome == "retry" and claimed.tries < self.policy.max_attempts:
             wait = self.policy.delay(claimed.tries, result.retry_after)
-            self._finish(
-                claimed,
-                "queued",
-                finished,
-                result,
-                started=started,
-                next_at=finished + timedelta(seconds=wait),
-                status="retry",
-            )
-            report.retrying += 1
-        else:
-            reason = "max_attempts" if outcome == "retry" else "refused"
-            self._finish(claimed, "failed", finished, result, reason=reason, started=started)
-            report.failed += 1
+            next_at = finished + timedelta(seconds=wait)
+            return _Outcome(claimed, result, started, finished, "queued", None, next_at, "retry")
+        reason = "max_attempts" if outcome == "retry" else "refused"
+        return _Outcome(claimed, result, started, finished, "failed", reason, None, "failed")
 
-    def _finish(
-        self,
-        stored: StoredMessage,
-        state: str,
-        at: datetime,
-        result: SendResult,
-        *,
-        started: datetime,
-        reason: str | None = None,
-        next_at: datetime | None = None,
-        attempt: int | None = None,
-        status: str | None = None,
-    ) -> None:
-        with self.store.transaction() as con:
-            con.execute(
-                "UPDATE outbox_messages SET state = ?, reason = ?, next_attempt_at = ?,"
-                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,"
-                " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE message_id = ?",
-                [state, reason, next_at, state, at, at, stored.message_id],
-            ).fetchall()
-            con.execute(
-                "INSERT INTO outbox_deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    stored.message_id,
-                    stored.attempts if attempt is None else attempt,
-                    started,
-                    at,
-                    status or (state if state != "queued" else "retry"),
-                    result.code,
-                    result.error,
-                ],
-            ).fetchall()
+    @staticmethod
+    def _record(con: duckdb.DuckDBPyConnection, o: _Outcome) -> None:
+        con.execute(
+            "UPDATE outbox_messages SET state = ?, reason = ?, next_attempt_at = ?,"
+            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,"
+            " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE message_id = ?",
+            [o.state, o.reason, o.next_at, o.state, o.finished, o.finished, o.stored.message_id],
+        ).fetchall()
+        con.execute(
+            "INSERT INTO outbox_deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                o.stored.message_id,
+                o.stored.attempts,
+                o.started,
+                o.finished,
+                o.status,
+                o.result.code,
+                o.result.error,
+            ],
+        ).fetchall()
 
     # -- replay ----------------------------------------------------------------------------
     def replay(self, message_id: str, *, force: bool = False) -> StoredMessage:
