@@ -4,7 +4,8 @@ Enqueues ``--messages`` survey e-mails to customers into a fresh store file, the
 them (the address resolved at send time) to a local SMTP server — aiosmtpd's ``Sink``
 handler in its own process, so it does not share this process's interpreter — over one
 SMTP connection. Also delivers a second batch with a sender that does nothing, which is
-the outbox's own cost (claim and record: two DuckDB transactions per message). Prints a
+the outbox's own cost (claim and record: one DuckDB commit per message), and a peer: a
+bare single-row UPDATE and commit per message in the same store file. Prints a
 markdown table with the load average before each row (the machine may be shared).
 """
 
@@ -83,6 +84,19 @@ def _row(label: str, n: int, seconds: float, load: float) -> str:
     return f"| {label} | {n:,} | {seconds:.2f} s | **{n / seconds:,.0f}/s** | {load:.1f} |"
 
 
+def _peer(store: EventStore, n: int) -> str:
+    """The floor of one commit per message: a bare single-row UPDATE per transaction."""
+    with store.transaction() as con:
+        con.execute("CREATE TABLE peer (id BIGINT PRIMARY KEY, state VARCHAR)").fetchall()
+        con.execute("INSERT INTO peer SELECT range, 'queued' FROM range(?)", [n]).fetchall()
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    for i in range(n):
+        with store.transaction() as con:
+            con.execute("UPDATE peer SET state = 'sent' WHERE id = ?", [i]).fetchall()
+    return _row("peer: bare DuckDB, one UPDATE + commit each", n, time.perf_counter() - t0, load)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             assert report.sent == n, report
             rows.append(_row("deliver, sender does nothing", n, time.perf_counter() - t0, load))
+            rows.append(_peer(store, n))
     finally:
         server.terminate()
         server.wait(10)

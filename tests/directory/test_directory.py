@@ -173,6 +173,8 @@ def test_erasure_leaves_nothing_readable_in_the_file(tmp_path: Path) -> None:
 def test_erased_customer_can_come_back_explicitly(d: Directory) -> None:
     d.upsert("c1", email="jan@example.nl")
     d.erase("c1")
+    assert d.set_consents([("c1", "service", False)], source="call with the customer") == 0
+    assert d.consent_history("c1") == []
     d.upsert("c1", email="jan@example.nl", revive=True)
     assert d.may_contact("c1", "service", "email") == (True, None)
 

@@ -340,7 +340,9 @@ class Directory:
         source: str,
         at: datetime | None = None,
     ) -> int:
-        """Record many ``(customer_id, purpose, granted)`` at once (one transaction)."""
+        """Record many ``(customer_id, purpose, granted)`` at once (one transaction);
+        returns how many were stored. Records for erased customers are not stored (their
+        tombstone already stops every contact, and a consent record is about them)."""
         given_at, now = _aware(at), _now()
         rows = []
         for customer_id, purpose, granted in records:
@@ -349,12 +351,15 @@ class Directory:
         if not source.strip():
             raise ValueError("consent needs a source (where it was given)")
         with self._transaction() as con:
-            con.executemany(
-                "INSERT INTO consents (customer_id, purpose, granted, source, given_at,"
-                " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [(c, p, g, source, given_at, now) for c, p, g in rows],
-            )
-        return len(rows)
+            erased = self._erased(con, [r[0] for r in rows])
+            kept = [(c, p, g, source, given_at, now) for c, p, g in rows if c not in erased]
+            if kept:
+                con.executemany(
+                    "INSERT INTO consents (customer_id, purpose, granted, source, given_at,"
+                    " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    kept,
+                )
+        return len(kept)
 
     def consent_history(self, customer_id: str) -> list[ConsentRecord]:
         rows = self._query(
