@@ -236,3 +236,24 @@ def test_the_file_sits_beside_the_store_unless_set() -> None:
         == "/x/d.duckdb"
     )
     assert directory_file(Settings(db_path=":memory:")) == ":memory:"
+
+
+def test_one_customer_and_many_at_once_agree(d: Directory) -> None:
+    """``may_contact`` takes point queries, ``decisions`` one bulk query: same answers."""
+    d.upsert("mail", email="m@example.nl")
+    d.upsert("phone", phone="+31612345678")
+    d.upsert("both", email="b@example.nl", phone="+31687654321")
+    d.upsert("blocked", email="x@example.nl", phone="+31611111111")
+    d.upsert("gone", email="g@example.nl")
+    d.set_consents([("mail", "surveys", True), ("both", "surveys", True)], source="x")
+    d.set_consents([("blocked", "surveys", True), ("phone", "service", False)], source="x")
+    d.suppress("x@example.nl", "bounce")
+    d.suppress("+31611111111", "complaint")
+    d.erase("gone")
+    ids = ["mail", "phone", "both", "blocked", "gone", "nobody"]
+    for purpose in ("surveys", "service"):
+        for channel in ("email", "sms", "push"):
+            bulk = d.decisions(ids, purpose, channel)
+            single = {cid: d.may_contact(cid, purpose, channel)[1] for cid in ids}
+            assert bulk == single, (purpose, channel)
+    assert d.decisions(ids, "service", "sms")["blocked"] == "suppressed"
