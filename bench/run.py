@@ -28,6 +28,7 @@ AREAS = [
     "export",
     "text",
     "outbox",
+    "directory",
 ]
 
 
