@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -83,10 +84,23 @@ class SmtpSink:
 
 
 @contextmanager
-def smtp_server(sink: SmtpSink | None = None) -> Iterator[tuple[SmtpSink, int]]:
+def smtp_server(
+    sink: SmtpSink | None = None, login: tuple[str, str] | None = None
+) -> Iterator[tuple[SmtpSink, int]]:
+    """A running SMTP server; with ``login``, AUTH (without TLS) is required."""
     sink = sink or SmtpSink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    extra: dict[str, Any] = {}
+    if login is not None:
+
+        def authenticator(
+            server: Any, session: Any, envelope: Any, mechanism: str, auth: Any
+        ) -> AuthResult:
+            given = (auth.login.decode(), auth.password.decode())
+            return AuthResult(success=given == login)
+
+        extra = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **extra)
     controller.start()
     try:
         yield sink, port

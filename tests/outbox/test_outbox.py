@@ -296,3 +296,30 @@ def test_scrub_removes_addresses_and_numbers() -> None:
     text = scrub("550 <jan@x.nl> unknown; call +31 6 1234 5678", None)
     assert "jan@x.nl" not in text and "1234" not in text
     assert len(scrub("x" * 1000)) == 300
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_login_html_and_extra_headers(store: EventStore) -> None:
+    ob = Outbox(store)
+    ob.enqueue(
+        survey(
+            1,
+            html="<p>Geef ons een <b>cijfer</b></p>",
+            headers={"List-Unsubscribe": "<https://shop.example/u/u1.abc>"},
+        )
+    )
+    with smtp_server(login=("cx", "s3cret-pass")) as (sink, port):
+        wrong = SmtpSender(
+            "127.0.0.1", port, FROM, security="none", user="cx", password="nope", timeout=2
+        )
+        refused = ob.deliver_due(senders={"email": wrong}, resolve=addresses)
+        assert (refused.retrying, sink.received) == (1, [])  # a login failure is retried
+        right = SmtpSender(
+            "127.0.0.1", port, FROM, security="none", user="cx", password="s3cret-pass"
+        )
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        assert ob.deliver_due(later, senders={"email": right}, resolve=addresses).sent == 1
+    body = sink.received[0].body.decode()
+    assert "List-Unsubscribe: <https://shop.example/u/u1.abc>" in body
+    assert "multipart/alternative" in body and "<b>cijfer</b>" in body
+    assert "s3cret" not in repr(store.query("SELECT * FROM outbox_deliveries").to_pylist())
