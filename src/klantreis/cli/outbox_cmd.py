@@ -62,6 +62,8 @@ def deliver(
         senders = senders_from_settings(settings)
     except (SettingsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if "email" not in senders:
+        click.echo("e-mail is not sent: KLANTREIS_SMTP_HOST is not set", err=True)
     with _outbox(db_path, journey_config) as ob, open_directory(settings, signing=False) as d:
         report = ob.deliver_due(senders=senders, lookup=d.lookup, limit=limit)
     data = report.to_dict()
