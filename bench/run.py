@@ -27,6 +27,8 @@ AREAS = [
     "generate",
     "export",
     "text",
+    "outbox",
+    "directory",
 ]
 
 

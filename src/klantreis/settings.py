@@ -148,6 +148,73 @@ SETTINGS: tuple[Setting, ...] = (
         4 * 1024 * 1024 * 1024,
         "Most bytes read from one compressed (.gz) file after decompression.",
     ),
+    # -- the customer directory and the outbox (docs/outbox.md) --
+    Setting(
+        "directory_path",
+        str,
+        "",
+        "DuckDB file of the customer directory (contact details, consent); empty: beside the"
+        " store as <store stem>.directory.duckdb.",
+    ),
+    Setting(
+        "surveys_basis",
+        str,
+        "consent",
+        "Legal basis for surveys: 'consent' (an explicit yes is needed) or"
+        " 'legitimate_interest' (allowed until the customer objects).",
+    ),
+    Setting(
+        "service_basis",
+        str,
+        "legitimate_interest",
+        "Legal basis for service messages: 'consent' or 'legitimate_interest'.",
+    ),
+    Setting(
+        "phone_country_code",
+        str,
+        "31",
+        "Country calling code given to national phone numbers (leading 0) in the directory.",
+    ),
+    Setting("smtp_host", str, "", "SMTP server for e-mail; empty: e-mail is not sent."),
+    Setting("smtp_port", int, 587, "SMTP server port."),
+    Setting(
+        "smtp_security",
+        str,
+        "starttls",
+        "SMTP connection security: 'starttls', 'ssl' (implicit TLS) or 'none' (local only).",
+    ),
+    Setting("smtp_user", str, "", "SMTP login name; empty: no login."),
+    Setting("smtp_password", str, "", "SMTP password.", secret=True),
+    Setting("smtp_from", str, "", "Sender address of e-mail (From)."),
+    Setting("smtp_timeout_seconds", float, 30.0, "Time-out of one SMTP conversation step."),
+    Setting(
+        "webhook_url",
+        str,
+        "",
+        "Receiver of webhook messages to customers (an SMS or WhatsApp provider's endpoint).",
+    ),
+    Setting(
+        "webhook_secret",
+        str,
+        "",
+        "Signing secret of outgoing webhooks (Standard Webhooks, 'whsec_' + base64).",
+        secret=True,
+    ),
+    Setting("webhook_timeout_seconds", float, 15.0, "Time-out of one webhook request."),
+    Setting("outbox_max_attempts", int, 8, "Most delivery attempts of one message."),
+    Setting(
+        "outbox_backoff_seconds",
+        float,
+        5.0,
+        "Wait before the first retry; doubled per attempt, with random jitter.",
+    ),
+    Setting("outbox_backoff_max_seconds", float, 6 * 3600.0, "Longest wait between attempts."),
+    Setting(
+        "outbox_lease_seconds",
+        int,
+        300,
+        "How long a claimed message may stay 'sending' before it counts as interrupted.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -235,6 +302,24 @@ class Settings:
     max_field_bytes: int = _default("max_field_bytes")
     max_json_depth: int = _default("max_json_depth")
     max_decompressed_bytes: int = _default("max_decompressed_bytes")
+    directory_path: str = _default("directory_path")
+    surveys_basis: str = _default("surveys_basis")
+    service_basis: str = _default("service_basis")
+    phone_country_code: str = _default("phone_country_code")
+    smtp_host: str = _default("smtp_host")
+    smtp_port: int = _default("smtp_port")
+    smtp_security: str = _default("smtp_security")
+    smtp_user: str = _default("smtp_user")
+    smtp_password: str = field(default=_default("smtp_password"), repr=False)
+    smtp_from: str = _default("smtp_from")
+    smtp_timeout_seconds: float = _default("smtp_timeout_seconds")
+    webhook_url: str = _default("webhook_url")
+    webhook_secret: str = field(default=_default("webhook_secret"), repr=False)
+    webhook_timeout_seconds: float = _default("webhook_timeout_seconds")
+    outbox_max_attempts: int = _default("outbox_max_attempts")
+    outbox_backoff_seconds: float = _default("outbox_backoff_seconds")
+    outbox_backoff_max_seconds: float = _default("outbox_backoff_max_seconds")
+    outbox_lease_seconds: int = _default("outbox_lease_seconds")
     explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def is_set(self, name: str) -> bool:

@@ -29,6 +29,8 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.accounts_cmd",
     "klantreis.cli.contacts_cmd",
     "klantreis.cli.metrics_cmd",
+    "klantreis.cli.outbox_cmd",
+    "klantreis.cli.directory_cmd",
 ]
 
 
