@@ -12,6 +12,7 @@ App.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -27,9 +28,13 @@ from klantreis.store import EventStore
 
 if TYPE_CHECKING:
     from klantreis.act.proactive import ProactiveConfig
+    from klantreis.directory import Directory
     from klantreis.ingest import Destination, IngestSummary, Mapping
+    from klantreis.outbox import Outbox
     from klantreis.scheduler import Job
     from klantreis.wording import Names
+
+log = logging.getLogger(__name__)
 
 __all__ = ["App", "MetricDefaults", "default_journey_config", "open_app"]
 
@@ -160,22 +165,91 @@ class App(AnalysesMixin):
         )
 
     def send_alert(self, sub: Any, text: str, payload: dict[str, Any], key: str) -> None:
-        """Deliver one alert: a webhook POST of ``payload`` (JSON) with a timeout."""
-        import json
-        import urllib.request
+        """Queue one alert in the outbox (idempotent on ``key``): a webhook with ``payload``
+        or an e-mail with ``text`` to the subscriber (staff, not a customer)."""
+        from klantreis.outbox import Message
 
-        if sub.channel != "webhook":
-            raise ValueError(f"alerts by {sub.channel} need the outbox")
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
-        request = urllib.request.Request(sub.target, body, headers, method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
+        subject = self.names(sub.lang).w("alert.subject")
+        self.outbox.enqueue(
+            Message(
+                key=key,
+                channel=sub.channel,
+                to=sub.target,
+                subject=subject if sub.channel == "email" else None,
+                text=text,
+                payload=payload if sub.channel == "webhook" else None,
+                purpose="system",
+            )
+        )
+
+    @functools.cached_property
+    def outbox(self) -> Outbox:
+        """The one persisted outbox (``klantreis.outbox``) in this App's store."""
+        from klantreis.outbox import Outbox
+
+        return Outbox(self.store)
+
+    @functools.cached_property
+    def directory(self) -> Directory:
+        """The customer directory (contact details and consent, its own DuckDB file)."""
+        from klantreis.directory.configured import open_directory
+
+        return open_directory(self.settings)
+
+    def run_proactive(self, now: Any = None) -> list[Any]:
+        """Decide new proactive signals (consent from the directory) and queue the messages
+        of the message arm in the outbox; see ``klantreis.act.proactive``."""
+        from klantreis.act import proactive
+        from klantreis.outbox import Message
+
+        decisions, _ = proactive.run(
+            self.store, self.journey, self.proactive, now, self.directory.may_contact
+        )
+        for d in decisions:
+            rule = self.proactive.rule(d.rule_id)
+            if d.arm != "message" or rule is None:
+                continue
+            contact = self.directory.contact(d.customer_id)
+            subject, text = proactive.message_for(
+                rule, (contact.lang if contact else None) or "nl", d.journey_id
+            )
+            self.outbox.enqueue(
+                Message(
+                    key=f"proactive:{rule.salt}:{rule.id}:{d.journey_id}",
+                    channel=rule.channel,
+                    customer_id=d.customer_id,
+                    subject=subject,
+                    text=text,
+                    purpose="service",
+                )
+            )
+        return decisions
+
+    def deliver_outbox(self) -> Any:
+        """Send what is due in the outbox with the configured senders; customer addresses
+        and consent come from the directory at send time."""
+        from klantreis.outbox.configured import senders_from_settings
+
+        return self.outbox.deliver_due(
+            senders=senders_from_settings(self.settings), lookup=self.directory.lookup
+        )
 
     def jobs(self) -> list[Job]:
         """The time-driven work of a running server (see ``klantreis.scheduler``)."""
         from klantreis.scheduler import Job
 
-        return [Job("alerts", self.settings.alert_check_seconds, self.check_alerts)]
+        jobs = [Job("alerts", self.settings.alert_check_seconds, self.check_alerts)]
+        if self.proactive.rules:
+            jobs.append(Job("proactive", 60, self.run_proactive))
+        try:
+            from klantreis.outbox.configured import senders_from_settings
+
+            senders_from_settings(self.settings)
+        except ValueError as exc:  # e.g. no webhook secret outside demo mode: say it once
+            log.warning("the outbox is not delivering: %s", exc)
+        else:
+            jobs.append(Job("outbox", 15, self.deliver_outbox))
+        return jobs
 
     def __enter__(self) -> App:
         return self
@@ -184,6 +258,8 @@ class App(AnalysesMixin):
         self.close()
 
     def close(self) -> None:
+        if "directory" in self.__dict__:
+            self.directory.close()
         self.store.close()
 
     def index_cache(self) -> Any:
