@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.listen.kit import FakeDirectory, surveys
 
 from klantreis.listen import rules
 from klantreis.listen.ledger import Contact
-from tests.listen.kit import FakeDirectory, surveys
 
 CONFIG = surveys(1.0)
 RULES = CONFIG.contact_rules

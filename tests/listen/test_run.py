@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.listen.kit import T0, FakeDirectory, FakeOutbox, add, delivery_records, surveys
 
 from klantreis.listen import rates, rules
 from klantreis.listen.ledger import Invitation, set_status
 from klantreis.listen.run import Scheduler, message_key
 from klantreis.model.journey import JourneyConfig
 from klantreis.store.duckdb_store import EventStore
-from tests.listen.kit import T0, FakeDirectory, FakeOutbox, add, delivery_records, surveys
 
 
 def _link(inv: Invitation) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.listen.kit import T0, add, delivery_records, surveys
+
 from klantreis.listen import triggers
 from klantreis.listen.ledger import ensure_schema
 from klantreis.model.events import events_from_records
 from klantreis.model.journey import JourneyConfig
 from klantreis.store.duckdb_store import EventStore
-from tests.listen.kit import T0, add, delivery_records, surveys
 
 
 def _rows(store: EventStore) -> dict[str, tuple[str, str | None]]:
