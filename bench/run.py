@@ -27,6 +27,7 @@ AREAS = [
     "generate",
     "export",
     "text",
+    "listen",
 ]
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.accounts_cmd",
     "klantreis.cli.contacts_cmd",
     "klantreis.cli.metrics_cmd",
+    "klantreis.cli.surveys_cmd",
 ]
 
 

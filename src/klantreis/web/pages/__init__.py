@@ -11,4 +11,5 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.journeys",
     "klantreis.web.pages.contacts",
     "klantreis.web.pages.contacts_models",
+    "klantreis.web.pages.surveys_invitations",
 ]
