@@ -23,6 +23,7 @@ from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.demo.runner import run_demo
 from klantreis.settings import Settings
+from tests.listen.kit import listen_on
 
 pytestmark = BROWSER_MARKS
 
@@ -37,8 +38,12 @@ PAGES = [
     "/contacts",
     "/contacts/queue",
     "/contacts/classify?text=waar+blijft+mijn+pakket",
+    "/surveys/invitations",
 ]
-ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
+ROLE_PAGES = {
+    "analyst": ["/contacts/models", "/surveys/invitations?customer={asked}"],
+    "admin": ["/contacts/models", "/admin"],
+}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
@@ -46,6 +51,8 @@ DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 def server() -> Iterator[str]:
     app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
     run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+    global ASKED
+    ASKED = listen_on(app, DEMO_END, days=20) or "nobody"
     for role, password in PASSWORDS.items():
         accounts.add_user(app.store, role, role, password)
     with serving(app) as base:
@@ -58,8 +65,11 @@ def browser() -> Iterator[Any]:
         yield b
 
 
+ASKED = "nobody"  # a customer with an invitation not sent (set by the server fixture)
+
+
 def _pages(role: str, at_risk: str | None = None) -> list[str]:
-    pages = PAGES + ROLE_PAGES.get(role, [])
+    pages = PAGES + [p.format(asked=ASKED) for p in ROLE_PAGES.get(role, [])]
     return pages + ([f"/journeys?journey={at_risk}"] if at_risk else [])
 
 

@@ -26,6 +26,7 @@ from klantreis.contacts.taxonomy import default_taxonomy
 from klantreis.demo.runner import run_demo
 from klantreis.web import create_app
 from klantreis.wording import catalogue
+from tests.listen.kit import listen_on
 
 ROLES = ("admin", "analyst", "viewer")
 LANGS = ("nl", "en")
@@ -36,6 +37,8 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     with App(make_settings(str(path))) as app:
         run_demo(app, orders=1_500, seed=5, days=60)
+        newest = app.store.query("SELECT max(occurred_at) AS t FROM events")["t"][0].as_py()
+        assert listen_on(app, newest, days=20)  # the invitations page shows a ledger
         for role, password in PASSWORDS.items():
             accounts.add_user(app.store, role, role, password)
     return path
@@ -205,6 +208,11 @@ def test_no_raw_ids_on_any_page(
     )["journey_id"].to_pylist()[0]
     visits = [(p, q) for p in paths for q in ("", "period=30d")]
     visits.append(("/journeys", f"journey={journey}"))
+    asked = demo_app.store.query(
+        "SELECT customer_id FROM survey_invitations WHERE reason IS NOT NULL"
+        " ORDER BY customer_id LIMIT 1"
+    )["customer_id"].to_pylist()
+    visits += [("/surveys/invitations", f"customer={c}") for c in asked]
     timeline = ""
     for path, query in visits:
         resp = c.get(f"{path}?lang={lang}&{query}", headers={"accept": "text/html"})
