@@ -8,11 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
+from tests.listen.kit import SURVEYS, T0, delivery_records
 
 from klantreis.cli.main import cli
 from klantreis.model.events import events_from_records
 from klantreis.store.duckdb_store import EventStore
-from tests.listen.kit import SURVEYS, T0, delivery_records
 
 
 def _run(*args: str, code: int = 0) -> str:

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.listen.kit import listen_on
 
 from conftest import PASSWORDS, SECRET
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.demo.runner import run_demo
 from klantreis.settings import Settings
-from tests.listen.kit import listen_on
 
 pytestmark = BROWSER_MARKS
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
+from tests.listen.kit import listen_on
 
 from conftest import PASSWORDS, SECRET, do_login, make_settings
 from klantreis.access import accounts
@@ -26,7 +27,6 @@ from klantreis.contacts.taxonomy import default_taxonomy
 from klantreis.demo.runner import run_demo
 from klantreis.web import create_app
 from klantreis.wording import catalogue
-from tests.listen.kit import listen_on
 
 ROLES = ("admin", "analyst", "viewer")
 LANGS = ("nl", "en")

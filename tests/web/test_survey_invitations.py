@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from tests.listen.kit import T0, FakeDirectory, FakeOutbox, delivery_records, surveys
+from tests.web.conftest import bearer
 
 from klantreis.app import App
 from klantreis.listen.run import Scheduler
 from klantreis.model.events import events_from_records
-from tests.listen.kit import T0, FakeDirectory, FakeOutbox, delivery_records, surveys
-from tests.web.conftest import bearer
 
 
 def _listen(app: App) -> None:
