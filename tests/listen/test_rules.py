@@ -4,6 +4,7 @@ daylight-saving change), reminders in their own budget but counted for min days 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tests.listen.kit import FakeDirectory, surveys
@@ -103,3 +104,42 @@ def test_every_reason_is_worded_in_both_languages() -> None:
         words = catalogue(lang)
         missing = [r for r in rules.REASONS if f"listen.reason.{r}" not in words]
         assert missing == [], lang
+
+
+def _history() -> Any:
+    from hypothesis import strategies as st
+
+    contact = st.tuples(
+        st.sampled_from(["a", "b", "c", "d"]),  # invitation
+        st.sampled_from(["na_bezorging", "x", "y"]),
+        st.integers(0, 2),  # reminder number
+        st.floats(0, 90, allow_nan=False),  # days ago
+    )
+    return st.lists(contact, max_size=8)
+
+
+def test_a_yes_never_breaks_a_rule() -> None:
+    """For any history: when the rules say yes, the new invitation keeps the cap, the min
+    days between and the cooldown (checked by brute force, not by the engine)."""
+    from hypothesis import given, settings
+
+    @settings(max_examples=400, deadline=None)
+    @given(_history(), st_segment())
+    def check(history: list[tuple[str, str, int, float]], segment: str) -> None:
+        past = [Contact(i, s, n, NOW - timedelta(days=d)) for i, s, n, d in history]
+        if rules.check_contact_rules(RULES, SURVEY, past, NOW, {"segment": segment}) is not None:
+            return
+        assert segment != "zakelijk_contract"
+        invitations = [c for c in past if c.n == 0 and NOW - c.at < timedelta(days=30)]
+        assert len(invitations) + 1 <= RULES.max_per_period
+        assert all(NOW - c.at >= timedelta(days=RULES.min_days_between) for c in past)
+        same = [c for c in past if c.n == 0 and c.survey_id == SURVEY.id]
+        assert all(NOW - c.at >= timedelta(days=SURVEY.cooldown_days) for c in same)
+
+    check()
+
+
+def st_segment() -> Any:
+    from hypothesis import strategies as st
+
+    return st.sampled_from(["nieuw", "terugkerend", "zakelijk_contract"])
