@@ -4,6 +4,7 @@ full and incremental planning agree."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from tests.listen.kit import T0, add, delivery_records, surveys
 
@@ -108,3 +109,51 @@ def test_default_window_skips_triggers_that_would_have_expired(
     add(store, delivery_records(3, 3))
     [result] = triggers.plan(store, surveys(1.0), journey, T0 + timedelta(days=30))
     assert result.triggers == 0
+
+
+def _with_promise(status: str) -> Any:
+    from klantreis.model.survey import PromiseCondition
+
+    config = surveys(1.0)
+    survey = config.surveys[0]
+    when = survey.trigger.when.model_copy(
+        update={"promise": PromiseCondition(id="op_tijd_bezorgd", status=status)}
+    )
+    trigger = survey.trigger.model_copy(update={"when": when})
+    return config.model_copy(update={"surveys": [survey.model_copy(update={"trigger": trigger})]})
+
+
+def test_promise_condition_broken_only_asks_the_late(
+    store: EventStore, journey: JourneyConfig
+) -> None:
+    records = delivery_records(4, 4)  # delivered at T0 + 2d
+    for i in range(4):  # j0, j1: deadline T0 + 1d (late); j2, j3: T0 + 3d (kept)
+        deadline = T0 + timedelta(days=1 if i < 2 else 3)
+        records.append(
+            {
+                "event_id": f"p{i}",
+                "occurred_at": T0.isoformat(),
+                "kind": "delivery.promised",
+                "customer_id": f"c{i}",
+                "journey_id": f"j{i}",
+                "attrs": {"deadline": deadline.isoformat()},
+            }
+        )
+    add(store, records)
+    now = T0 + timedelta(days=3)
+    [result] = triggers.plan(store, _with_promise("broken"), journey, now, since=T0)
+    assert (result.planned, result.not_matching) == (2, 2)
+    planned = store.query(
+        "SELECT journey_id FROM survey_invitations WHERE status = 'planned' ORDER BY 1"
+    )["journey_id"].to_pylist()
+    assert planned == ["j0", "j1"]
+    # at send time the same condition is checked again, from the log as it is then
+    config = _with_promise("broken")
+    survey = config.surveys[0]
+    due = store.query(
+        "SELECT invitation_id, customer_id, journey_id, trigger_event_id FROM survey_invitations"
+    )
+    facts = triggers.journey_facts(store, survey, journey, due, now, ["segment"])
+    matching = {f["attrs"]["segment"] for f in facts.values()}
+    assert matching == {"nieuw"}  # the journey start's attribute
+    assert sum(f["matching"] for f in facts.values()) == 2
