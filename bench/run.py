@@ -29,6 +29,7 @@ AREAS = [
     "text",
     "outbox",
     "directory",
+    "listen",
 ]
 
 

@@ -30,19 +30,32 @@ if TYPE_CHECKING:
     from klantreis.act.proactive import ProactiveConfig
     from klantreis.directory import Directory
     from klantreis.ingest import Destination, IngestSummary, Mapping
+    from klantreis.model.survey import SurveyConfig
     from klantreis.outbox import Outbox
     from klantreis.scheduler import Job
     from klantreis.wording import Names
 
 log = logging.getLogger(__name__)
 
-__all__ = ["App", "MetricDefaults", "default_journey_config", "open_app"]
+__all__ = ["App", "MetricDefaults", "default_journey_config", "open_app", "surveys_path"]
 
 
 def default_journey_config() -> JourneyConfig:
     """The built-in webshop journey (the demo's)."""
     text = resources.files("klantreis.demo").joinpath("journey.toml").read_text("utf-8")
     return parse_journey_config(text, "klantreis/demo/journey.toml")
+
+
+def surveys_path(settings: Settings) -> Path:
+    """The surveys file: the ``surveys_path`` setting, else ``surveys.toml`` next to the
+    journey file, else the demo's."""
+    if settings.surveys_path:
+        return Path(settings.surveys_path)
+    if settings.journey_config:
+        beside = Path(settings.journey_config).with_name("surveys.toml")
+        if beside.exists():
+            return beside
+    return Path(str(resources.files("klantreis.demo").joinpath("surveys.toml")))
 
 
 @dataclass(frozen=True)
@@ -285,6 +298,26 @@ class App(AnalysesMixin):
 
         kw.setdefault("cache", self.index_cache())
         return cx_index(self.events_table(), self.journey, **kw)
+
+    @property
+    def surveys_path(self) -> Path:
+        """The surveys file of this App's settings (see :func:`surveys_path`)."""
+        return surveys_path(self.settings)
+
+    @property
+    def surveys(self) -> SurveyConfig:
+        """The surveys file, read and checked against the journey (``SurveyConfigError``
+        lists every problem); read again when the file changed."""
+        from klantreis.model.survey import load_survey_config
+
+        path = self.surveys_path
+        stamp = path.stat().st_mtime_ns if path.exists() else 0
+        cached = getattr(self, "_surveys", None)
+        if cached is None or cached[0] != (path, stamp):
+            self._surveys = ((path, stamp), load_survey_config(path, self.journey))
+            cached = self._surveys
+        config: SurveyConfig = cached[1]
+        return config
 
     def events_table(self) -> Any:
         """The event log as an Ibis table on this App's DuckDB store."""

@@ -75,6 +75,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Europe/Amsterdam",
         "Time zone for naive source time stamps and for days/weeks in reports.",
     ),
+    Setting(
+        "surveys_path",
+        str,
+        "",
+        "Surveys TOML (what klantreis asks, when, and the contact rules); empty uses"
+        " surveys.toml next to the journey file, else the demo's surveys.",
+    ),
     Setting("min_answers", int, 30, "Below this many answers a score shows as 'too few answers'."),
     Setting("confidence", float, 0.95, "Confidence level of intervals."),
     Setting("language", str, "nl", "Default interface language (nl or en)."),
@@ -282,6 +289,7 @@ class Settings:
     proactive_config: str = _default("proactive_config")
     alert_check_seconds: int = _default("alert_check_seconds")
     case_rules: str = _default("case_rules")
+    surveys_path: str = _default("surveys_path")
     timezone: str = _default("timezone")
     min_answers: int = _default("min_answers")
     confidence: float = _default("confidence")

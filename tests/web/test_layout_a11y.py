@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.listen.kit import listen_on
 
 from conftest import PASSWORDS, SECRET
 from klantreis.access import accounts
@@ -42,8 +43,12 @@ PAGES = [
     "/cases",
     "/cases/team",
     "/cases/team?owner=carrier:vlotbezorgd&status=all",
+    "/surveys/invitations",
 ]
-ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
+ROLE_PAGES = {
+    "analyst": ["/contacts/models", "/surveys/invitations?customer={asked}"],
+    "admin": ["/contacts/models", "/admin"],
+}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
@@ -51,6 +56,8 @@ DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 def server() -> Iterator[str]:
     app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
     run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+    global ASKED
+    ASKED = listen_on(app, DEMO_END, days=20) or "nobody"
     for role, password in PASSWORDS.items():
         accounts.add_user(app.store, role, role, password)
     with serving(app) as base:
@@ -67,6 +74,13 @@ def _pages(role: str, at_risk: str | None = None, case: str | None = None) -> li
     pages = PAGES + ROLE_PAGES.get(role, [])
     if case and role != "viewer":  # a case is for analysts and admins
         pages = [*pages, f"/cases/{case}"]
+
+
+ASKED = "nobody"  # a customer with an invitation not sent (set by the server fixture)
+
+
+def _pages(role: str, at_risk: str | None = None) -> list[str]:
+    pages = PAGES + [p.format(asked=ASKED) for p in ROLE_PAGES.get(role, [])]
     return pages + ([f"/journeys?journey={at_risk}"] if at_risk else [])
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
+from tests.listen.kit import listen_on
 
 from conftest import PASSWORDS, SECRET, do_login, make_settings
 from klantreis.access import accounts
@@ -36,6 +37,8 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     with App(make_settings(str(path))) as app:
         run_demo(app, orders=1_500, seed=5, days=60)
+        newest = app.store.query("SELECT max(occurred_at) AS t FROM events")["t"][0].as_py()
+        assert listen_on(app, newest, days=20)  # the invitations page shows a ledger
         for role, password in PASSWORDS.items():
             accounts.add_user(app.store, role, role, password)
     return path
@@ -210,6 +213,11 @@ def test_no_raw_ids_on_any_page(
     )["case_id"].to_pylist()
     assert cases, "the demo acts: it opens and closes cases"
     visits.append((f"/cases/{cases[0]}", ""))  # a closed case: history, root cause, timeline
+    asked = demo_app.store.query(
+        "SELECT customer_id FROM survey_invitations WHERE reason IS NOT NULL"
+        " ORDER BY customer_id LIMIT 1"
+    )["customer_id"].to_pylist()
+    visits += [("/surveys/invitations", f"customer={c}") for c in asked]
     timeline = ""
     for path, query in visits:
         resp = c.get(f"{path}?lang={lang}&{query}", headers={"accept": "text/html"})

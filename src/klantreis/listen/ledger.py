@@ -9,6 +9,13 @@ Statuses: ``planned`` (waiting for its send time), ``queued`` (handed to the out
 ``sent``, ``suppressed`` (a contact rule or eligibility said no: see ``reason``), ``answered``,
 ``expired``. ``origin`` says whether the system sampled the customer or staff handed the
 invitation out (staff invitations are kept apart in response-rate analyses).
+
+Next to it, ``survey_contacts`` holds every message handed to the outbox: the invitation
+itself (``n = 0``) and its reminders (``n = 1, 2, ...``), with the customer and the time. The
+contact rules read a customer's history from it (one indexed look-up), and a test checks every
+rule against it after the fact. ``handed_at`` is set once the outbox has the message and its
+event is in the log: a row without it is work a killed run left, done again on the next run
+(the outbox is idempotent on the message key, the log on the event id).
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from klantreis.store.duckdb_store import EventStore
 
 __all__ = [
     "STATUSES",
+    "Contact",
     "Invitation",
+    "contacts_of",
     "ensure_schema",
     "get",
     "insert_new",
@@ -58,12 +67,30 @@ class Invitation:
     expires_at: datetime | None = None
     answered_at: datetime | None = None
     reminders: int = 0
+    #: When it was handed to the outbox (status ``queued``), UTC.
+    queued_at: datetime | None = None
+    #: When the last reminder was handed to the outbox, UTC.
+    reminded_at: datetime | None = None
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _COLUMNS = [f.name for f in fields(Invitation)]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One message to a customer: an invitation (``n = 0``) or its ``n``-th reminder."""
+
+    invitation_id: str
+    survey_id: str
+    n: int
+    at: datetime
+
+    @property
+    def is_reminder(self) -> bool:
+        return self.n > 0
 
 
 def invitation_id(survey_id: str, trigger_event_id: str) -> str:
@@ -96,9 +123,33 @@ def ensure_schema(store: EventStore) -> None:
                 reminders INTEGER NOT NULL DEFAULT 0
             )"""
         ).fetchall()
+        for column in ("queued_at TIMESTAMPTZ", "reminded_at TIMESTAMPTZ"):
+            con.execute(
+                f"ALTER TABLE survey_invitations ADD COLUMN IF NOT EXISTS {column}"
+            ).fetchall()
+        # an event (survey.suppressed) still to be written for this row (see listen.run)
+        con.execute(
+            "ALTER TABLE survey_invitations ADD COLUMN IF NOT EXISTS"
+            " event_pending BOOLEAN DEFAULT false"
+        ).fetchall()
         con.execute(
             "CREATE INDEX IF NOT EXISTS survey_invitations_customer"
             " ON survey_invitations (customer_id)"
+        ).fetchall()
+        con.execute(
+            """CREATE TABLE IF NOT EXISTS survey_contacts (
+                invitation_id VARCHAR NOT NULL,
+                n INTEGER NOT NULL,
+                customer_id VARCHAR NOT NULL,
+                survey_id VARCHAR NOT NULL,
+                channel VARCHAR,
+                contacted_at TIMESTAMPTZ NOT NULL,
+                handed_at TIMESTAMPTZ,
+                PRIMARY KEY (invitation_id, n)
+            )"""
+        ).fetchall()
+        con.execute(
+            "CREATE INDEX IF NOT EXISTS survey_contacts_customer ON survey_contacts (customer_id)"
         ).fetchall()
 
 
@@ -134,8 +185,9 @@ def set_status(
     reason: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Move invitations to ``status`` (``sent``/``answered`` also stamp their time)."""
-    stamp = {"sent": "sent_at", "answered": "answered_at"}.get(status)
+    """Move invitations to ``status`` (``queued``/``sent``/``answered`` also stamp their
+    time)."""
+    stamp = {"queued": "queued_at", "sent": "sent_at", "answered": "answered_at"}.get(status)
     extra = f", {stamp} = ?" if stamp else ""
     with store.transaction() as con:
         for inv_id in ids:
@@ -147,3 +199,20 @@ def set_status(
                 " WHERE invitation_id = ?",
                 [*params, inv_id],
             ).fetchall()
+
+
+def contacts_of(con: Any, customer_id: str, since: datetime | None = None) -> list[Contact]:
+    """The messages handed out to ``customer_id`` (from ``since``), oldest first: one
+    look-up on the ``survey_contacts`` index. ``con`` is a store or a DuckDB cursor."""
+    sql = (
+        "SELECT invitation_id, survey_id, n, contacted_at AS at FROM survey_contacts"
+        " WHERE customer_id = ?"
+    )
+    params: list[Any] = [customer_id]
+    if since is not None:
+        sql += " AND contacted_at >= ?"
+        params.append(since)
+    if isinstance(con, EventStore):
+        rows = con.query(sql + " ORDER BY contacted_at, n", params).to_pylist()
+        return [Contact(**r) for r in rows]
+    return [Contact(*r) for r in con.execute(sql + " ORDER BY contacted_at, n", params).fetchall()]

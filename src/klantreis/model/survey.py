@@ -24,6 +24,7 @@ contact rules that apply to every survey and channel, and the surveys themselves
     delay = "1d"
     sample = 0.5                   # share of eligible customers invited
     expires = "7d"                 # a link is valid this long after sending
+    unless = ["return.requested"]  # not sent when one of these follows the trigger
     [survey.trigger.when]          # re-checked at send time
     owner = ["carrier:vlotbezorgd"]
     promise = { id = "op_tijd_bezorgd", status = "broken" }
@@ -202,7 +203,18 @@ class Trigger(_Strict):
     delay: str = "1d"
     sample: float = Field(default=1.0, ge=0, le=1)
     expires: str = "7d"
+    #: Event kinds that cancel the invitation when one happens in the trigger's journey (or,
+    #: for a trigger without a journey, to the customer) after the trigger and before sending.
+    unless: list[str] = Field(default_factory=list)
     when: When = Field(default_factory=When)
+
+    @field_validator("unless")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if not re.match(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$", k)]
+        if bad:
+            raise ValueError(f"unless: '{bad[0]}' is not an event kind (e.g. 'return.requested')")
+        return v
 
     @field_validator("delay", "expires")
     @classmethod

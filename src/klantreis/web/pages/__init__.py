@@ -14,4 +14,5 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.proactive",
     "klantreis.web.pages.alerts",
     "klantreis.web.pages.cases",
+    "klantreis.web.pages.surveys_invitations",
 ]

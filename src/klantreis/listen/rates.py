@@ -1,0 +1,70 @@
+"""Response rates and non-response of the invitations, and the invitations not sent by
+reason: keys and numbers (the pages word them).
+
+An invitation counts as *invited* once it was handed to the outbox (``queued_at`` or
+``sent_at`` set), and as *answered* once it has ``answered_at`` (or status ``answered``).
+Only invitations the system sampled count (``origin = 'system'``): staff hand-outs are a
+different population. The response rate is answered / invited with a Wilson interval.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pyarrow as pa
+
+from klantreis.analytics.stats import wilson_arrays
+from klantreis.listen import ledger
+from klantreis.store.duckdb_store import EventStore
+
+__all__ = ["GROUPS", "response_rates", "status_counts", "suppressed_by_reason"]
+
+Group = Literal["touchpoint", "owner", "channel", "survey_id"]
+GROUPS: tuple[str, ...] = ("touchpoint", "owner", "channel", "survey_id")
+
+
+def response_rates(
+    store: EventStore, by: Group = "touchpoint", confidence: float = 0.95
+) -> pa.Table:
+    """Per ``by`` value: invited, answered, non_response (invited - answered), rate (a share
+    0-1), ci_low, ci_high (Wilson); the groups sorted by key."""
+    if by not in GROUPS:
+        raise ValueError(f"group by one of {', '.join(GROUPS)}, not '{by}'")
+    ledger.ensure_schema(store)
+    table = store.query(
+        f"""SELECT {by} AS "group", count(*) AS invited,
+                   count(*) FILTER (WHERE answered_at IS NOT NULL OR status = 'answered')
+                       AS answered
+            FROM survey_invitations
+            WHERE origin = 'system' AND (queued_at IS NOT NULL OR sent_at IS NOT NULL
+                                         OR status = 'answered')
+            GROUP BY ALL ORDER BY "group" NULLS LAST"""
+    )
+    invited = table.column("invited").to_numpy(zero_copy_only=False).astype(float)
+    answered = table.column("answered").to_numpy(zero_copy_only=False).astype(float)
+    interval = wilson_arrays(answered, invited, confidence)
+    return (
+        table.append_column("non_response", pa.array((invited - answered).astype("int64")))
+        .append_column("rate", pa.array(interval.value / 100.0, pa.float64()))
+        .append_column("ci_low", pa.array(interval.ci_low / 100.0, pa.float64()))
+        .append_column("ci_high", pa.array(interval.ci_high / 100.0, pa.float64()))
+    )
+
+
+def suppressed_by_reason(store: EventStore) -> pa.Table:
+    """Invitations not sent, per reason (most first): reason, invitations, customers."""
+    ledger.ensure_schema(store)
+    return store.query(
+        """SELECT reason, count(*) AS invitations, count(DISTINCT customer_id) AS customers
+           FROM survey_invitations WHERE reason IS NOT NULL
+           GROUP BY reason ORDER BY invitations DESC, reason"""
+    )
+
+
+def status_counts(store: EventStore) -> pa.Table:
+    """Invitations per survey and status: survey_id, status, invitations."""
+    ledger.ensure_schema(store)
+    return store.query(
+        """SELECT survey_id, status, count(*) AS invitations FROM survey_invitations
+           GROUP BY ALL ORDER BY survey_id, status"""
+    )
