@@ -515,7 +515,9 @@ def _base_event(inv: Invitation, kind: str, at: datetime, *parts: object) -> dic
         "occurred_at": at.isoformat(),
         "kind": kind,
         "customer_id": inv.customer_id,
-        "journey_id": inv.journey_id,
+        # the journey goes in attrs: asking is not a step of the customer's journey (maps,
+        # variants and hand-overs stay as they were); survey.response keeps its journey
+        "journey_id": None,
         "touchpoint": inv.touchpoint,
         "owner": inv.owner,
     }
@@ -528,6 +530,7 @@ def _contact_event(inv: Invitation, n: int, at: datetime) -> dict[str, Any]:
     event["attrs"] = {
         "survey_id": inv.survey_id,
         "invitation_id": inv.invitation_id,
+        "journey_id": inv.journey_id,
         "reminder": n,
         "origin": inv.origin,
     }
@@ -539,6 +542,7 @@ def _suppressed_event(inv: Invitation, at: datetime) -> dict[str, Any]:
     event["attrs"] = {
         "survey_id": inv.survey_id,
         "invitation_id": inv.invitation_id,
+        "journey_id": inv.journey_id,
         "reason": inv.reason,
     }
     return event
