@@ -37,6 +37,9 @@ PAGES = [
     "/contacts",
     "/contacts/queue",
     "/contacts/classify?text=waar+blijft+mijn+pakket",
+    "/comments/themes",
+    "/comments/themes?owner=carrier:vlotbezorgd&group=low&period=30d",
+    "/comments/themes/queue",
 ]
 ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
