@@ -9,7 +9,14 @@ Sentiment and themes use the labelled comment set of klantreis.text.comments: tr
 comments written with one half of each theme's clauses, tested on the other half (wording
 never seen in training), and on the demo's survey comments (written separately).
 
+Training speed and throughput (``--speed``, ``--speed-only``): 20,000 labelled contacts of the
+four styles train the contact-reason classifier (with and without its networks), 20,000
+comments train the theme tagger and the sentiment model; then classification rates (texts/s)
+in one and two processes. The load average is printed beside them: on a shared machine the
+times are inflated.
+
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text [--train-per-reason 100] [--skip-styles]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --speed-only [--speed-n 20000]
 """
 
 from __future__ import annotations
@@ -162,11 +169,117 @@ def theme_rows(n_train: int = 2000, n_test: int = 1000) -> tuple[list[tuple[str,
     return rows, report.table()
 
 
+def _timed_fit(fit: Callable[[Callable[[str, float], None]], object]) -> tuple[float, int]:
+    """Seconds of one fit and how many progress reports it made."""
+    calls = [0]
+
+    def progress(stage: str, done: float) -> None:
+        calls[0] += 1
+
+    t0 = time.perf_counter()
+    fit(progress)
+    return time.perf_counter() - t0, calls[0]
+
+
+def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> float:
+    """Texts per second, best of two runs."""
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        predict(texts)
+        best = min(best, time.perf_counter() - t0)
+    return len(texts) / best
+
+
+def speed_rows(n: int = 20_000) -> list[tuple[str, str]]:
+    import os
+
+    from klantreis.contacts.styles import LANGS, REASONS, generate
+    from klantreis.text.comments import generate_comments
+    from klantreis.text.sentiment import ScoreSentiment, polarity_from_score
+    from klantreis.text.themes import ThemeTagger, default_themes
+
+    per = max(1, n // (4 * len(REASONS) * len(LANGS)))
+    texts, labels = [], []
+    for style in ("short", "long", "chat", "typo"):
+        x, y = generate(style, per, seed=0)
+        texts += x
+        labels += y
+    rows = [
+        ("load average (1/5/15 min) at the start", " / ".join(f"{v:.1f}" for v in os.getloadavg()))
+    ]
+    full = ContactClassifier(seed=0)
+    secs, calls = _timed_fit(lambda p: full.fit(texts, labels, progress=p))
+    rows.append(
+        (
+            f"contact reasons: train {len(texts):,} texts, SVM + 2 networks",
+            f"{secs:.1f} s ({calls} progress reports)",
+        )
+    )
+    linear = ContactClassifier(seed=0, mlp_models=0)
+    secs, calls = _timed_fit(lambda p: linear.fit(texts, labels, progress=p))
+    rows.append(
+        (
+            f"contact reasons: train {len(texts):,} texts, SVM only",
+            f"{secs:.1f} s ({calls} progress reports)",
+        )
+    )
+    comments = generate_comments(n, seed=0)
+    ctexts = [c.text for c in comments]
+    tax = default_themes()
+    tagger = ThemeTagger(tax)
+    secs, calls = _timed_fit(lambda p: tagger.fit(ctexts, [c.themes for c in comments], progress=p))
+    rows.append((f"themes: train {n:,} comments", f"{secs:.1f} s ({calls} progress reports)"))
+    sentiment = ScoreSentiment()
+    polar = [polarity_from_score("nps", c.score) for c in comments]
+    secs, calls = _timed_fit(lambda p: sentiment.fit(ctexts, polar, progress=p))
+    rows.append((f"sentiment: train {n:,} comments", f"{secs:.1f} s ({calls} progress reports)"))
+    big = (texts * (40_000 // len(texts) + 1))[:40_000]
+    rows.append(
+        (
+            "classify contact reasons, 1 process (SVM + 2 networks)",
+            f"{_rate(full.predict, big):,.0f} texts/s",
+        )
+    )
+    rows.append(
+        (
+            "classify contact reasons, 2 processes",
+            f"{_rate(lambda xs: full.predict_many(xs, n_jobs=2), big):,.0f} texts/s",
+        )
+    )
+    rows.append(
+        (
+            "classify contact reasons, 1 process, SVM only",
+            f"{_rate(linear.predict, big):,.0f} texts/s",
+        )
+    )
+    rows.append(("tag themes, 1 process", f"{_rate(tagger.predict_proba, ctexts):,.0f} comments/s"))
+    rows.append(
+        (
+            "sentiment (trained model), 1 process",
+            f"{_rate(sentiment.score, ctexts):,.0f} comments/s",
+        )
+    )
+    rows.append(
+        ("load average (1/5/15 min) at the end", " / ".join(f"{v:.1f}" for v in os.getloadavg()))
+    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train-per-reason", type=int, default=100)
     parser.add_argument("--skip-styles", action="store_true", help="only sentiment and themes")
+    parser.add_argument("--speed", action="store_true", help="also training speed and texts/s")
+    parser.add_argument("--speed-only", action="store_true", help="only training speed and texts/s")
+    parser.add_argument("--speed-n", type=int, default=20_000)
     args, _ = parser.parse_known_args(argv)
+    if args.speed or args.speed_only:
+        print("| measure | value |\n|---|---|")
+        for name, value in speed_rows(args.speed_n):
+            print(f"| {name} | {value} |")
+        if args.speed_only:
+            return
     rows = sentiment_rows()
     theme, per_theme = theme_rows()
     print("| measure | value |\n|---|---|")

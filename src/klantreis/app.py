@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from klantreis.app_api import AnalysesMixin
 from klantreis.caches import Caches
 from klantreis.contacts.context import ContactsContext
-from klantreis.text.models import TextContext
 from klantreis.model.journey import JourneyConfig, load_journey_config, parse_journey_config
 from klantreis.settings import Settings
 from klantreis.store import EventStore
+from klantreis.text.models import TextContext
 
 if TYPE_CHECKING:
     from klantreis.ingest import Destination, IngestSummary, Mapping

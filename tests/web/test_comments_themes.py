@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,9 +134,11 @@ def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
         accounts.add_user(app.store, "analyst", "analyst", PASSWORDS["analyst"])
     copy = tmp_path_factory.mktemp("demo-themes-copy") / "demo.duckdb"
     shutil.copyfile(path, copy)
-    with App(make_settings(str(copy))) as app:
-        with TestClient(create_app(app, secret_key=SECRET), follow_redirects=False) as c:
-            yield do_login(c, "analyst")
+    with (
+        App(make_settings(str(copy))) as app,
+        TestClient(create_app(app, secret_key=SECRET), follow_redirects=False) as c,
+    ):
+        yield do_login(c, "analyst")
 
 
 def test_demo_late_delivery_story_shows_in_vlotbezorgd_detractors(demo_client: TestClient) -> None:

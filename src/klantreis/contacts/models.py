@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # joblib and the classifier pull in scikit-learn: imported when used
-    from klantreis.contacts.classifier import ContactClassifier, EvaluationReport
+    from klantreis.contacts.classifier import EvaluationReport
 
 __all__ = ["ModelInfo", "ModelRegistry", "data_hash", "models_dir_for"]
 
@@ -175,9 +175,9 @@ class ModelRegistry:
         info = self.info(version)
         if info is None:
             return None
-        import joblib
-
         import importlib
+
+        import joblib
 
         module, _, name = (
             self.expected or "klantreis.contacts.classifier:ContactClassifier"

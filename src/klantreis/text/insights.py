@@ -92,7 +92,7 @@ def theme_shares(df: pd.DataFrame, theme_ids: Sequence[str]) -> list[dict[str, A
     """Per theme: comments mentioning it (``k``) of all (``n``), the share with its Wilson
     interval, and the mean sentiment of the mentioning comments; most mentioned first."""
     n = len(df)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for theme in theme_ids:
         hit = _mentions(df, theme) if n else np.zeros(0, bool)
         k = int(hit.sum())
@@ -180,7 +180,7 @@ def top_themes_by(
 ) -> list[dict[str, Any]]:
     """Per value of ``column`` (owner or touchpoint): its comments and its ``top`` most
     mentioned themes with shares and Wilson intervals; the most commented value first."""
-    out = []
+    out: list[dict[str, Any]] = []
     for key, part in df.groupby(column, sort=True):
         shares = [r for r in theme_shares(part, theme_ids) if r["k"] > 0][:top]
         out.append({"key": str(key), "n": len(part), "themes": shares})
@@ -256,7 +256,7 @@ def key_drivers(
         f = _relative_weights(x[idx], y[idx])
         samples[b] = f.weights / f.r2 if f.r2 > 0 else 0.0
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j, theme in enumerate(used):
         share = float(fit.weights[j] / fit.r2) if fit.r2 > 0 else 0.0
         rows.append(

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # scikit-learn comes with these: imported when used
 
 __all__ = [
     "Progress",
-    "TextContext",
     "Tags",
+    "TextContext",
     "TrainingSet",
     "sentiment_training_set",
     "theme_training_set",
