@@ -44,10 +44,18 @@ COMMENT_KINDS = ("survey.response", "review.posted")
 VERDICTS = ("yes", "no")
 
 
-def comments_frame(events: Any) -> pd.DataFrame:
-    """Comments (events of :data:`COMMENT_KINDS` with a text), oldest first."""
+def comments_frame(
+    events: Any, newest: int | None = None, ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Comments (events of :data:`COMMENT_KINDS` with a text), oldest first: all, only the
+    ``newest`` ones, or only those with the event ids ``ids`` (filtered in the engine)."""
     t = events.filter(events.kind.isin(list(COMMENT_KINDS)), events.text.notnull())
-    df = events_frame(t.filter(t.text != ""))
+    t = t.filter(t.text != "")
+    if ids is not None:
+        t = t.filter(t.event_id.isin(list(ids)))
+    if newest is not None:
+        t = t.order_by([t.occurred_at.desc(), t.event_id.desc()]).limit(newest)
+    df = events_frame(t)
     return df.sort_values(["occurred_at", "event_id"], kind="stable").reset_index(drop=True)
 
 
@@ -77,8 +85,7 @@ def labelled_comments(events: Any, theme_ids: Sequence[str]) -> tuple[list[str],
         accepted.setdefault(cid, [])
         if verdict == "yes" and theme in known:
             accepted[cid].append(theme)
-    comments = comments_frame(events)
-    comments = comments[comments["event_id"].isin(list(accepted))]
+    comments = comments_frame(events, ids=list(accepted))
     texts = [str(t) for t in comments["text"]]
     return texts, [sorted(accepted[c]) for c in comments["event_id"]]
 
@@ -105,7 +112,7 @@ def theme_queue(
     """Suggested themes without a verdict, the least certain first (confidence nearest the
     tagging threshold): for each of the ``newest`` comments, its best suggestion that has
     no verdict yet (a suggestion above the threshold, else the best below it)."""
-    comments = comments_frame(events).tail(newest)
+    comments = comments_frame(events, newest=newest)
     if comments.empty:
         return []
     done = {(c, t) for c, t, _ in theme_labels(events).itertuples(index=False)}

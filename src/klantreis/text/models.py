@@ -44,7 +44,7 @@ Progress = Callable[[str, float], None]
 #: Fewest labelled comments to hold some out for the evaluation (below: train on all).
 MIN_HELD_OUT = 20
 #: Tags kept in memory per context (comment ids x model version).
-MAX_TAG_CACHE = 500_000
+MAX_TAG_CACHE = 300_000
 
 
 def _no_progress(stage: str, done: float) -> None:
@@ -192,7 +192,7 @@ class TextContext:
         self._taxonomy: ThemeTaxonomy | None = None
         self._cold: ThemeTagger | None = None
         self._loaded: dict[str, tuple[str, Any]] = {}
-        self._tags: dict[tuple[str, str, str], Tags] = {}
+        self._tags: dict[tuple[str, str], Tags] = {}
 
     @property
     def taxonomy(self) -> ThemeTaxonomy:
@@ -246,20 +246,25 @@ class TextContext:
         return [lex.comment(t) for t in texts]
 
     def tags(self, ids: Sequence[str], texts: Sequence[str]) -> list[Tags]:
-        """Themes and sentiment per comment (cached per model version and comment id)."""
+        """Themes and sentiment per comment (cached per model version and comment id: events
+        are never changed, so an id always has the same text)."""
         versions = self.versions_in_use()
         key = f"{versions['themes']}|{versions['sentiment']}"
-        todo = [i for i, cid in enumerate(ids) if (key, cid, texts[i]) not in self._tags]
+        with self._lock:
+            found = {i: hit for i, cid in enumerate(ids) if (hit := self._tags.get((key, cid)))}
+        todo = [i for i in range(len(ids)) if i not in found]
         if todo:
             texts_todo = [texts[i] for i in todo]
             themes = self.tagger().tag(texts_todo)
             scores = self.sentiment_scores(texts_todo)
+            for i, th, s in zip(todo, themes, scores, strict=True):
+                found[i] = Tags(th, round(s, 4))
             with self._lock:
                 if len(self._tags) + len(todo) > MAX_TAG_CACHE:
                     self._tags.clear()
-                for i, th, s in zip(todo, themes, scores, strict=True):
-                    self._tags[(key, ids[i], texts[i])] = Tags(th, round(s, 4))
-        return [self._tags[(key, cid, text)] for cid, text in zip(ids, texts, strict=True)]
+                for i in todo:
+                    self._tags[(key, ids[i])] = found[i]
+        return [found[i] for i in range(len(ids))]
 
     def forget(self) -> None:
         """Drop the loaded models and the tags (after training or a rollback)."""

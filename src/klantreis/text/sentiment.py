@@ -224,11 +224,13 @@ class ScoreSentiment:
         self.features: NgramTfidf | None = None
         self.model: LogisticRegression | None = None
 
-    def _x(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def _x(self, texts: Sequence[str], features: sp.csr_matrix | None = None) -> sp.csr_matrix:
         if self.features is None:
             raise RuntimeError("the sentiment model is not trained")
+        if features is None:
+            features = self.features.transform(texts)
         lex = np.array([[self.lexicon_weight * self.lexicon.comment(t)] for t in texts])
-        return sp.csr_matrix(sp.hstack([self.features.transform(texts), sp.csr_matrix(lex)]))
+        return sp.csr_matrix(sp.hstack([features, sp.csr_matrix(lex.reshape(-1, 1))]))
 
     def fit(
         self,
@@ -242,14 +244,15 @@ class ScoreSentiment:
             raise ValueError("training needs both positive and negative scored comments")
         x_text = [t for t, _ in pairs]
         report("features", 0.0)
-        self.features = NgramTfidf(char_min=3, char_max=5).fit(x_text)
+        self.features = NgramTfidf(char_min=3, char_max=5)
+        x = self._x(x_text, self.features.fit_transform(x_text))
         report("features", 1.0)
         report("model", 0.0)
         y = np.array([p == "positive" for _, p in pairs], dtype=int)
         self.model = LogisticRegression(
             C=self.c, max_iter=1000, class_weight="balanced", random_state=self.seed
         )
-        self.model.fit(self._x(x_text), y)
+        self.model.fit(x, y)
         report("model", 1.0)
         return self
 

@@ -128,8 +128,8 @@ class ThemeTagger:
         if not x_text:
             raise ValueError("nothing to train on: no comments and no example phrases")
         report("features", 0.0)
-        self.features = NgramTfidf(analyzer=default_analyzer()).fit(x_text)
-        x = self.features.transform(x_text)
+        self.features = NgramTfidf(analyzer=default_analyzer())
+        x = self.features.fit_transform(x_text)
         report("features", 1.0)
         coefs, intercepts = [], []
         for k, theme_id in enumerate(self.theme_ids):
