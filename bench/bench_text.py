@@ -9,14 +9,21 @@ Sentiment and themes use the labelled comment set of klantreis.text.comments: tr
 comments written with one half of each theme's clauses, tested on the other half (wording
 never seen in training), and on the demo's survey comments (written separately).
 
+Training speed and throughput (``--speed``, ``--speed-only``): 20,000 labelled contacts of the
+four styles train the contact-reason classifier (with and without its networks), 20,000
+comments train the theme tagger and the sentiment model; then classification rates (texts/s)
+in one and two processes. The load average is printed beside them: on a shared machine the
+times are inflated.
+
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text [--train-per-reason 100] [--skip-styles]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --speed-only [--speed-n 20000]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.features import NgramTfidf
@@ -162,11 +169,102 @@ def theme_rows(n_train: int = 2000, n_test: int = 1000) -> tuple[list[tuple[str,
     return rows, report.table()
 
 
+def _timed_fit(fit: Callable[[Callable[[str, float], None]], object]) -> str:
+    """Wall and CPU seconds of one fit and how many progress reports it made. On a shared
+    machine the CPU time (this process) is the closer estimate of a quiet machine's wall
+    time (one training uses one core)."""
+    calls = [0]
+
+    def progress(stage: str, done: float) -> None:
+        calls[0] += 1
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    fit(progress)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return f"{wall:.1f} s wall, {cpu:.1f} s CPU ({calls[0]} progress reports)"
+
+
+def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> str:
+    """Texts per second of wall time and of CPU time (this process), best of two runs."""
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(2):
+        t0, c0 = time.perf_counter(), time.process_time()
+        predict(texts)
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return f"{len(texts) / wall:,.0f} /s wall, {len(texts) / max(cpu, 1e-9):,.0f} /s CPU"
+
+
+def speed_rows(n: int = 20_000) -> Iterator[tuple[str, str]]:
+    """The speed table, row by row (printed as it goes: the slow rows come last)."""
+    import os
+
+    from klantreis.contacts.styles import LANGS, REASONS, generate
+    from klantreis.text.comments import generate_comments
+    from klantreis.text.sentiment import ScoreSentiment, polarity_from_score
+    from klantreis.text.themes import ThemeTagger, default_themes
+
+    def load() -> str:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+
+    yield "load average (1/5/15 min) at the start", load()
+    comments = generate_comments(n, seed=0)
+    ctexts = [c.text for c in comments]
+    tagger = ThemeTagger(default_themes())
+    themes = [c.themes for c in comments]
+    yield (
+        f"themes: train {n:,} comments",
+        _timed_fit(lambda p: tagger.fit(ctexts, themes, progress=p)),
+    )
+    yield "themes: tag, 1 process", _rate(tagger.predict_proba, ctexts)
+    sentiment = ScoreSentiment()
+    polar = [polarity_from_score("nps", c.score) for c in comments]
+    yield (
+        f"sentiment: train {n:,} comments",
+        _timed_fit(lambda p: sentiment.fit(ctexts, polar, progress=p)),
+    )
+    yield "sentiment (trained model): score, 1 process", _rate(sentiment.score, ctexts)
+    per = max(1, n // (4 * len(REASONS) * len(LANGS)))
+    texts, labels = [], []
+    for style in ("short", "long", "chat", "typo"):
+        x, y = generate(style, per, seed=0)
+        texts += x
+        labels += y
+    big = (texts * (40_000 // len(texts) + 1))[:40_000]
+    linear = ContactClassifier(seed=0, mlp_models=0)
+    yield (
+        f"contact reasons: train {len(texts):,} texts of 4 styles, SVM only",
+        _timed_fit(lambda p: linear.fit(texts, labels, progress=p)),
+    )
+    yield "contact reasons, SVM only: classify, 1 process", _rate(linear.predict, big)
+    full = ContactClassifier(seed=0)
+    yield (
+        f"contact reasons: train {len(texts):,} texts, SVM + 2 networks (the default)",
+        _timed_fit(lambda p: full.fit(texts, labels, progress=p)),
+    )
+    yield "contact reasons (default): classify, 1 process", _rate(full.predict, big)
+    yield (
+        "contact reasons (default): classify, 2 processes",
+        _rate(lambda xs: full.predict_many(xs, n_jobs=2, chunk=10_000), big)
+        + " (CPU: parent only)",
+    )
+    yield "load average (1/5/15 min) at the end", load()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train-per-reason", type=int, default=100)
     parser.add_argument("--skip-styles", action="store_true", help="only sentiment and themes")
+    parser.add_argument("--speed", action="store_true", help="also training speed and texts/s")
+    parser.add_argument("--speed-only", action="store_true", help="only training speed and texts/s")
+    parser.add_argument("--speed-n", type=int, default=20_000)
     args, _ = parser.parse_known_args(argv)
+    if args.speed or args.speed_only:
+        print("| measure | value |\n|---|---|")
+        for name, value in speed_rows(args.speed_n):
+            print(f"| {name} | {value} |", flush=True)
+        if args.speed_only:
+            return
     rows = sentiment_rows()
     theme, per_theme = theme_rows()
     print("| measure | value |\n|---|---|")

@@ -25,6 +25,7 @@ from klantreis.contacts.context import ContactsContext
 from klantreis.model.journey import JourneyConfig, load_journey_config, parse_journey_config
 from klantreis.settings import Settings
 from klantreis.store import EventStore
+from klantreis.text.models import TextContext
 
 if TYPE_CHECKING:
     from klantreis.act.proactive import ProactiveConfig
@@ -112,6 +113,8 @@ class App(AnalysesMixin):
             settings.db_path, read_only=read_only, checkpoint_mb=settings.checkpoint_mb
         )
         self.contacts = ContactsContext(settings.db_path, contacts_taxonomy, contacts_models)
+        #: Theme taxonomy, theme tagger and sentiment model (``klantreis.text.models``).
+        self.text = TextContext(settings.db_path)
         self.caches = Caches(self.store.version)
         #: The store this App reads a snapshot of (see :meth:`reader`); None: the store itself.
         self.snapshot_of: str | None = None

@@ -69,6 +69,8 @@ def test_split_sentences_spans() -> None:
         ("csat", 2, "negative"),
         ("csat", 4, "positive"),
         ("ces", 4, "neutral"),
+        ("ces", 6, "negative"),  # CES is effort: higher is worse
+        ("ces", 2, "positive"),
     ],
 )
 def test_polarity_from_score(metric: str, score: int, expected: str) -> None:

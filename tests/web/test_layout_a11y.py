@@ -44,6 +44,9 @@ PAGES = [
     "/cases/team",
     "/cases/team?owner=carrier:vlotbezorgd&status=all",
     "/surveys/invitations",
+    "/comments/themes",
+    "/comments/themes?owner=carrier:vlotbezorgd&group=low&period=30d",
+    "/comments/themes/queue",
 ]
 ROLE_PAGES = {
     "analyst": ["/contacts/models", "/surveys/invitations?customer={asked}"],

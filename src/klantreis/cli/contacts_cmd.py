@@ -212,7 +212,7 @@ def _stage_label(stage: str) -> str:
 
 
 @contextmanager
-def _training_progress(enabled: bool) -> Iterator[Any]:
+def training_progress(enabled: bool) -> Iterator[Any]:
     """A rich bar per training stage on a terminal; otherwise one log line per stage."""
     if not (enabled and sys.stderr.isatty()):
         yield lambda stage, done: log.info("training: %s %.0f%%", _stage_label(stage), 100 * done)
@@ -283,7 +283,7 @@ def train(
     if no_progress:
         click.get_current_context().meta["klantreis.progress"] = False
     _progress("training on 80%, scoring the held-out 20%, refitting on all")
-    with _training_progress(not no_progress) as progress:
+    with training_progress(not no_progress) as progress:
         info, report = train_and_save(
             data,
             contacts.registry,

@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.serve_cmd",
     "klantreis.cli.accounts_cmd",
     "klantreis.cli.contacts_cmd",
+    "klantreis.cli.text_cmd",
     "klantreis.cli.metrics_cmd",
     "klantreis.cli.outbox_cmd",
     "klantreis.cli.directory_cmd",

@@ -60,13 +60,15 @@ class ContactsContext:
             return self._cold_start
 
     def model(self) -> ContactClassifier | None:
-        """The newest trained model in the registry (loaded once per version), or None."""
-        versions = self.registry.versions()
-        if not versions:
+        """The trained model in use (the newest, or the one a rollback chose; loaded once per
+        version), or None."""
+        version = self.registry.current()
+        if version is None:
             return None
         with self._lock:
-            if self._model is None or self._model[0] != versions[-1]:
-                self._model = (versions[-1], self.registry.load(versions[-1]))
+            if self._model is None or self._model[0] != version:
+                model: ContactClassifier | None = self.registry.load(version)
+                self._model = (version, model)
             return self._model[1]
 
     def forget_model(self) -> None:

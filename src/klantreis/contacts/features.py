@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -230,7 +231,12 @@ class NgramTfidf:
         return len(self.word_vocab_) + len(self.char_vocab_) + self.embedding_.shape[1]
 
     def fit(self, texts: Iterable[str | None]) -> NgramTfidf:
-        docs = normalise_many(list(texts))
+        self._fit(normalise_many(list(texts)))
+        return self
+
+    def _fit(self, docs: list[str]) -> tuple[np.ndarray, ...]:
+        """Learn the vocabularies, idf and word vectors; return the keys of the training
+        documents so that ``fit_transform`` need not compute them again."""
         self.tokens_ = {}
         self._id_cache = {}
         ids, doc_of = _token_ids(docs, self.tokens_, True, self.analyzer)
@@ -241,7 +247,7 @@ class NgramTfidf:
         self.embedding_ = np.zeros((len(self.tokens_) + 1, 0), dtype=np.float32)
         if self.embed_dims > 0:
             self.embedding_ = word_vectors(ids, doc_of, len(self.tokens_) + 1, self.embed_dims)
-        return self
+        return ids, doc_of, wr, wk, cr, ck
 
     def transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
         """One sparse matrix: word block, character block, word-vector block."""
@@ -269,8 +275,17 @@ class NgramTfidf:
         )
 
     def fit_transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:
-        docs = list(texts)
-        return self.fit(docs).transform(docs)
+        """``fit(texts).transform(texts)``, computing the n-grams of the texts once (every
+        training token is in the vocabulary, so the keys of the fit are the transform's)."""
+        docs = normalise_many(list(texts))
+        ids, doc_of, wr, wk, cr, ck = self._fit(docs)
+        n = len(docs)
+        words = _tfidf_block(wr, wk, n, self.word_vocab_, self.word_idf_, self.sublinear_tf)
+        chars = _tfidf_block(cr, ck, n, self.char_vocab_, self.char_idf_, self.sublinear_tf)
+        blocks: list[Any] = [words, chars]
+        if self.embedding_.shape[1]:
+            blocks.append(self._embed(ids, doc_of, n))
+        return sp.csr_matrix(sp.hstack([b for b in blocks if b.shape[1]], format="csr"))
 
     def _transform_chunk(self, docs: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         ids, doc_of = _token_ids(docs, self.tokens_, False, self.analyzer, self._id_cache)

@@ -8,6 +8,7 @@ named with ``text_column``/``label_column``; other columns are ignored. Labels t
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from klantreis.contacts.classifier import (
     train_with_holdout,
 )
 from klantreis.contacts.data import contacts_frame
-from klantreis.contacts.models import ModelInfo, ModelRegistry
+from klantreis.contacts.models import ModelInfo, ModelRegistry, data_hash
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 
 __all__ = [
@@ -113,6 +114,7 @@ def train_and_save(
         threshold = taxonomy.unknown_threshold
         pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
         extra = ([p for p, _ in pairs], [y for _, y in pairs])
+    started = time.perf_counter()
     model, report = train_with_holdout(
         data.texts,
         data.labels,
@@ -123,7 +125,14 @@ def train_and_save(
         lr_weight=lr_weight,
         progress=progress,
     )
-    info = registry.save(model, len(data.texts), report, data.source)
+    metrics = {
+        "macro_f1": report.macro_f1,
+        "accuracy": report.accuracy,
+        "held_out": report.n,
+        "training_seconds": round(time.perf_counter() - started, 2),
+    }
+    digest = data_hash(zip(data.texts, data.labels, strict=True))
+    info = registry.save(model, len(data.texts), report, data.source, digest, metrics)
     return info, report
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -204,8 +204,11 @@ class LexiconSentiment:
 
 def polarity_from_score(metric: str, score: float) -> Polarity:
     """The weak label of a scored comment: NPS 0-6 / 7-8 / 9-10; CSAT and stars (1-5) 1-2 /
-    3 / 4-5; CES (1-7, 7 = very easy) 1-3 / 4 / 5-7."""
-    low, high = {"nps": (6, 9), "csat": (2, 4), "stars": (2, 4), "ces": (3, 5)}[metric]
+    3 / 4-5; CES (1-7, customer effort: 7 = very hard, as everywhere in klantreis) 5-7 /
+    4 / 1-3."""
+    if metric == "ces":
+        return "negative" if score >= 5 else "positive" if score <= 3 else "neutral"
+    low, high = {"nps": (6, 9), "csat": (2, 4), "stars": (2, 4)}[metric]
     return "negative" if score <= low else "positive" if score >= high else "neutral"
 
 
@@ -221,23 +224,36 @@ class ScoreSentiment:
         self.features: NgramTfidf | None = None
         self.model: LogisticRegression | None = None
 
-    def _x(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def _x(self, texts: Sequence[str], features: sp.csr_matrix | None = None) -> sp.csr_matrix:
         if self.features is None:
             raise RuntimeError("the sentiment model is not trained")
+        if features is None:
+            features = self.features.transform(texts)
         lex = np.array([[self.lexicon_weight * self.lexicon.comment(t)] for t in texts])
-        return sp.csr_matrix(sp.hstack([self.features.transform(texts), sp.csr_matrix(lex)]))
+        return sp.csr_matrix(sp.hstack([features, sp.csr_matrix(lex.reshape(-1, 1))]))
 
-    def fit(self, texts: Sequence[str], polarities: Sequence[Polarity]) -> ScoreSentiment:
+    def fit(
+        self,
+        texts: Sequence[str],
+        polarities: Sequence[Polarity],
+        progress: Callable[[str, float], None] | None = None,
+    ) -> ScoreSentiment:
+        report = progress or (lambda stage, done: None)
         pairs = [(t, p) for t, p in zip(texts, polarities, strict=True) if p != "neutral"]
         if len({p for _, p in pairs}) < 2:
             raise ValueError("training needs both positive and negative scored comments")
         x_text = [t for t, _ in pairs]
-        self.features = NgramTfidf(char_min=3, char_max=5).fit(x_text)
+        report("features", 0.0)
+        self.features = NgramTfidf(char_min=3, char_max=5)
+        x = self._x(x_text, self.features.fit_transform(x_text))
+        report("features", 1.0)
+        report("model", 0.0)
         y = np.array([p == "positive" for _, p in pairs], dtype=int)
         self.model = LogisticRegression(
             C=self.c, max_iter=1000, class_weight="balanced", random_state=self.seed
         )
-        self.model.fit(self._x(x_text), y)
+        self.model.fit(x, y)
+        report("model", 1.0)
         return self
 
     def score(self, texts: Sequence[str]) -> np.ndarray:

@@ -11,7 +11,7 @@ every theme whose probability reaches the taxonomy's threshold.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -114,9 +114,12 @@ class ThemeTagger:
         texts: Sequence[str] = (),
         themes: Sequence[Sequence[str]] = (),
         use_phrases: bool = True,
+        progress: Callable[[str, float], None] | None = None,
     ) -> ThemeTagger:
         """Train on labelled comments (``themes``: the theme ids of each; empty = none) and,
-        with ``use_phrases``, the taxonomy's example phrases."""
+        with ``use_phrases``, the taxonomy's example phrases. ``progress(stage, fraction)``
+        follows the features and then each theme's regression."""
+        report = progress or (lambda stage, done: None)
         x_text, y_sets = list(texts), [set(t) for t in themes]
         if use_phrases:
             for theme in self.taxonomy.themes:
@@ -124,10 +127,13 @@ class ThemeTagger:
                 y_sets += [{theme.id}] * len(theme.phrases())
         if not x_text:
             raise ValueError("nothing to train on: no comments and no example phrases")
-        self.features = NgramTfidf(analyzer=default_analyzer()).fit(x_text)
-        x = self.features.transform(x_text)
+        report("features", 0.0)
+        self.features = NgramTfidf(analyzer=default_analyzer())
+        x = self.features.fit_transform(x_text)
+        report("features", 1.0)
         coefs, intercepts = [], []
-        for theme_id in self.theme_ids:
+        for k, theme_id in enumerate(self.theme_ids):
+            report("themes", k / len(self.theme_ids))
             y = np.array([theme_id in s for s in y_sets], dtype=int)
             if y.min() == y.max():  # no example (or only examples) of this theme
                 coefs.append(np.zeros(x.shape[1]))
@@ -140,6 +146,7 @@ class ThemeTagger:
             intercepts.append(float(lr.intercept_[0]))
         self.coef_ = np.array(coefs).T
         self.intercept_ = np.array(intercepts)
+        report("themes", 1.0)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -39,6 +39,8 @@ class WebState:
     page_cache: PageCache | None = None
     make_trainer: Callable[[], Trainer] | None = None
     _trainer: Trainer | None = None
+    #: Other per-web-app helpers made on first use (see :meth:`extra`).
+    extras: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def trainer(self) -> Trainer:
@@ -50,6 +52,13 @@ class WebState:
                     raise RuntimeError("no contact-model trainer in this web app")
                 self._trainer = self.make_trainer()
             return self._trainer
+
+    def extra(self, name: str, make: Callable[[], Any]) -> Any:
+        """The helper called ``name`` (e.g. the text-model trainer), made once by ``make``."""
+        with self._lock:
+            if name not in self.extras:
+                self.extras[name] = make()
+            return self.extras[name]
 
 
 def web_state(source: Request | FastAPI | Any) -> WebState:

@@ -8,6 +8,8 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.index",
     "klantreis.web.pages.scores",
     "klantreis.web.pages.verbatims",
+    "klantreis.web.pages.comments_themes",
+    "klantreis.web.pages.comments_labels",
     "klantreis.web.pages.journeys",
     "klantreis.web.pages.contacts",
     "klantreis.web.pages.contacts_models",

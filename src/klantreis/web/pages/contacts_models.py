@@ -116,6 +116,8 @@ class Trainer:
                 "version": None,
                 "macro_f1": None,
                 "error": None,
+                "stage": None,
+                "progress": 0.0,
             }
             self._thread = threading.Thread(
                 target=self._run,
@@ -125,6 +127,18 @@ class Trainer:
             )
             self._thread.start()
             return dict(self._status)
+
+    def _progress(self, stage: str, done: float) -> None:
+        """Overall progress 0-1: the held-out fit is the first half, the final fit the
+        second; within a fit the stages (features, linear model, networks) count alike."""
+        fit, _, step = stage.partition("/")
+        order = ["features", "linear model", "network 1/2", "network 2/2"]
+        index = order.index(step) if step in order else len(order) - 1
+        within = (index + max(0.0, min(1.0, done))) / len(order)
+        with self._lock:
+            previous = float(self._status.get("progress") or 0.0)
+            overall = max(previous, 0.5 * (fit == "final") + 0.5 * within * 0.999)
+            self._status.update(stage=stage, progress=round(overall, 3))
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the running training (for tests and shutdown)."""
@@ -141,9 +155,14 @@ class Trainer:
     ) -> None:
         update: dict[str, Any]
         try:
-            info, report = train_and_save(data, registry, taxonomy)
+            info, report = train_and_save(data, registry, taxonomy, progress=self._progress)
             on_saved()
-            update = {"state": "done", "version": info.version, "macro_f1": report.macro_f1}
+            update = {
+                "state": "done",
+                "version": info.version,
+                "macro_f1": report.macro_f1,
+                "progress": 1.0,
+            }
         except Exception as exc:  # reported in the status, not raised into nowhere
             log.warning("training a contact classifier failed", exc_info=True)
             update = {"state": "failed", "error": str(exc) or type(exc).__name__}

@@ -1,0 +1,159 @@
+"""The "what customers write" page and its JSON endpoint, the theme labelling queue, text-model
+training with progress and rollback; masking and escaping of customer text; the demo's
+late-delivery story in the themes of VlotBezorgd's detractors."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import PASSWORDS, SECRET, bearer, do_login, make_settings
+from klantreis.access import accounts
+from klantreis.app import App
+from klantreis.demo.runner import run_demo
+from klantreis.web import create_app
+
+
+def test_page_and_json_share_one_function(as_user: Any) -> None:
+    c = as_user("analyst")
+    page = c.get("/comments/themes?period=all")
+    assert page.status_code == 200
+    assert 'data-testid="theme-table"' in page.text and 'data-testid="drivers"' in page.text
+    data = c.get("/api/v1/comments/themes?period=all").json()["data"]
+    assert data["n"] > 0 and data["group"] == "all"
+    assert {"themes", "weekly", "by_owner", "by_touchpoint", "drivers", "models"} <= set(data)
+    assert data["models"] == {"themes": None, "sentiment": None}
+    low = c.get("/api/v1/comments/themes?period=all&group=low").json()["data"]
+    assert 0 < low["n"] < data["n"]
+    bad = c.get("/api/v1/comments/themes?theme=nope")
+    assert bad.status_code == 422 and bad.json()["ok"] is False
+
+
+def test_viewer_sees_no_personal_data_and_text_is_escaped(as_user: Any) -> None:
+    admin, viewer = as_user("admin"), as_user("viewer")
+    themes = admin.get("/api/v1/comments/themes?period=all").json()["data"]["themes"]
+    mentioned = [r["theme"] for r in themes if r["k"] > 0]
+    assert mentioned
+    seen_raw = False
+    for theme in mentioned:
+        q = f"?period=all&theme={theme}"
+        raw = str(admin.get("/api/v1/comments/themes" + q).json()["data"]["examples"])
+        seen_raw = seen_raw or "06-12345678" in raw or "<script>" in raw
+        masked = viewer.get("/api/v1/comments/themes" + q).json()["data"]
+        assert masked["masked"] is True
+        text = str(masked["examples"])
+        assert "06-12345678" not in text and "jan.jansen@example.nl" not in text
+        assert "NL91ABNA0417164300" not in text
+        assert all(not e["comment_id"].startswith(("pii", "xss", "s")) for e in masked["examples"])
+        html = admin.get("/comments/themes" + q).text
+        assert "<script>window.__pwned" not in html
+    assert seen_raw, "the admin sees a personal or hostile comment among the examples"
+    queue = viewer.get("/api/v1/comments/themes/queue?limit=200").json()["data"]
+    assert queue["can_label"] is False and "06-12345678" not in str(queue["items"])
+
+
+def test_verdicts_go_through_the_writer_and_leave_the_queue(as_user: Any, web_app: App) -> None:
+    c = as_user("analyst")
+    items = c.get("/api/v1/comments/themes/queue?limit=5").json()["data"]["items"]
+    assert items
+    item = items[0]
+    page = c.get("/comments/themes/queue")
+    assert page.status_code == 200 and 'data-testid="theme-queue-item"' in page.text
+    token = c.cookies.get("kr_csrf")
+    form = {"comment_id": item["comment_id"], "theme": item["theme"], "verdict": "no"}
+    assert c.post("/comments/themes/label", data=form).status_code == 403  # no CSRF token
+    resp = c.post("/comments/themes/label", data={**form, "csrf_token": token})
+    assert resp.status_code == 303
+    events = web_app.events_table()
+    stored = events.filter(events.kind == "comment.themed").to_pyarrow().to_pylist()
+    assert len(stored) == 1 and '"verdict": "no"' in stored[0]["attrs"].replace('":"', '": "')
+    left = c.get("/api/v1/comments/themes/queue?limit=200").json()["data"]["items"]
+    assert (item["comment_id"], item["theme"]) not in {(i["comment_id"], i["theme"]) for i in left}
+    viewer = as_user("viewer")
+    vt = viewer.cookies.get("kr_csrf")
+    assert viewer.post("/comments/themes/label", data={**form, "csrf_token": vt}).status_code == 403
+
+
+def test_train_with_progress_and_roll_back(client: TestClient, tokens: dict[str, str]) -> None:
+    h = bearer(tokens["read_analyst"])
+    assert (
+        client.post("/api/v1/comments/themes/train", json={"kind": "themes"}, headers=h).status_code
+        == 422
+    )  # no verdicts yet
+    versions = []
+    for _ in range(2):
+        r = client.post("/api/v1/comments/themes/train", json={"kind": "sentiment"}, headers=h)
+        assert r.status_code == 202, r.text
+        for _ in range(300):
+            status = client.get("/api/v1/comments/themes/train", headers=h).json()["data"]
+            if status["state"] != "running":
+                break
+            time.sleep(0.1)
+        assert status["state"] == "done" and status["progress"] == 1.0, status
+        versions.append(status["version"])
+    data = client.get("/api/v1/comments/themes/queue", headers=h).json()["data"]
+    assert data["in_use"]["sentiment"] == versions[1]
+    row = data["models"]["sentiment"][0]
+    assert row["data_hash"] and row["accuracy"] is not None and row["training_seconds"] is not None
+    page = client.get("/api/v1/comments/themes?period=all", headers=h).json()["data"]
+    assert page["models"]["sentiment"] == versions[1]
+    r = client.post(
+        "/api/v1/comments/themes/rollback",
+        json={"kind": "sentiment", "version": versions[0]},
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json()["data"]["version"] == versions[0]
+    page = client.get("/api/v1/comments/themes?period=all", headers=h).json()["data"]
+    assert page["models"]["sentiment"] == versions[0]  # the page cache was dropped
+    r = client.post(
+        "/api/v1/comments/themes/rollback",
+        json={"kind": "sentiment", "version": "v9999-x"},
+        headers=h,
+    )
+    assert r.status_code == 404
+    read_only = bearer(tokens["read"])
+    assert (
+        client.post(
+            "/api/v1/comments/themes/train", json={"kind": "sentiment"}, headers=read_only
+        ).status_code
+        == 403
+    )
+
+
+# -- the demo's story ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    path = tmp_path_factory.mktemp("demo-themes") / "demo.duckdb"
+    with App(make_settings(str(path))) as app:
+        run_demo(app, orders=4_000, seed=11, days=70)
+        accounts.add_user(app.store, "analyst", "analyst", PASSWORDS["analyst"])
+    copy = tmp_path_factory.mktemp("demo-themes-copy") / "demo.duckdb"
+    shutil.copyfile(path, copy)
+    with (
+        App(make_settings(str(copy))) as app,
+        TestClient(create_app(app, secret_key=SECRET), follow_redirects=False) as c,
+    ):
+        yield do_login(c, "analyst")
+
+
+def test_demo_late_delivery_story_shows_in_vlotbezorgd_detractors(demo_client: TestClient) -> None:
+    """VlotBezorgd delivers late more and more: its unhappy customers write about late
+    delivery more than about anything else, and more than the other carriers' do."""
+    q = "/api/v1/comments/themes?period=30d&group=low&owner=carrier:vlotbezorgd"
+    data = demo_client.get(q).json()["data"]
+    assert data["n"] >= 10
+    top = data["themes"][0]
+    assert top["theme"] == "late_delivery", data["themes"][:3]
+    assert top["share"] > 0.4 and top["low"] > 0.2
+    other = demo_client.get(
+        "/api/v1/comments/themes?period=30d&group=high&owner=carrier:vlotbezorgd"
+    ).json()["data"]
+    late_happy = next(r for r in other["themes"] if r["theme"] == "late_delivery")
+    assert late_happy["n"] == 0 or late_happy["share"] < top["share"]
+    page = demo_client.get(q.replace("/api/v1", ""))
+    assert page.status_code == 200 and 'data-theme="late_delivery"' in page.text
