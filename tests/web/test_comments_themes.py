@@ -130,7 +130,7 @@ def test_train_with_progress_and_roll_back(client: TestClient, tokens: dict[str,
 def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = tmp_path_factory.mktemp("demo-themes") / "demo.duckdb"
     with App(make_settings(str(path))) as app:
-        run_demo(app, orders=4_000, seed=11, days=70)
+        run_demo(app, orders=6_000, seed=11, days=70)
         accounts.add_user(app.store, "analyst", "analyst", PASSWORDS["analyst"])
     copy = tmp_path_factory.mktemp("demo-themes-copy") / "demo.duckdb"
     shutil.copyfile(path, copy)
