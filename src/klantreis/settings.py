@@ -128,6 +128,27 @@ SETTINGS: tuple[Setting, ...] = (
         4 * 1024 * 1024 * 1024,
         "Most bytes read from one compressed (.gz) file after decompression.",
     ),
+    # -- surveys: the respondent form and its links (docs/surveys.md) --
+    Setting(
+        "surveys_config",
+        str,
+        "",
+        "Surveys TOML (what to ask, when, contact rules); empty uses the built-in demo surveys"
+        " (read-only: the web editor then needs a path).",
+    ),
+    Setting(
+        "survey_base_url",
+        str,
+        "",
+        "Public address personal survey links start with (e.g. https://cx.example.nl); empty:"
+        " the address a request came in on.",
+    ),
+    Setting(
+        "survey_posts_per_minute",
+        int,
+        30,
+        "Most answers (form posts, widget calls) one client address may send per minute.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -212,6 +233,9 @@ class Settings:
     max_field_bytes: int = _default("max_field_bytes")
     max_json_depth: int = _default("max_json_depth")
     max_decompressed_bytes: int = _default("max_decompressed_bytes")
+    surveys_config: str = _default("surveys_config")
+    survey_base_url: str = _default("survey_base_url")
+    survey_posts_per_minute: int = _default("survey_posts_per_minute")
     explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def is_set(self, name: str) -> bool:
