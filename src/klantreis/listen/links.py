@@ -29,9 +29,10 @@ from typing import Literal
 
 from klantreis.listen import ledger, responses
 from klantreis.listen.ledger import Invitation
+from klantreis.settings import Settings
 from klantreis.store.duckdb_store import EventStore
 
-__all__ = ["REASONS", "Links", "Refusal", "Verified", "derive_key"]
+__all__ = ["REASONS", "Links", "Refusal", "Verified", "derive_key", "link_base"]
 
 Refusal = Literal["bad_signature", "expired", "already_answered", "unknown"]
 REASONS: tuple[Refusal, ...] = ("bad_signature", "expired", "already_answered", "unknown")
@@ -46,6 +47,12 @@ def derive_key(secret: str | bytes) -> bytes:
     """The link-signing key, derived from the application's secret for this one use."""
     raw = secret.encode("utf-8") if isinstance(secret, str) else secret
     return hmac.new(raw, b"klantreis.listen.links.v1", hashlib.sha256).digest()
+
+
+def link_base(settings: Settings, request_base: str) -> str:
+    """Where personal links start: the ``survey_base_url`` setting, else the address the
+    request came in on."""
+    return (settings.survey_base_url or request_base).rstrip("/")
 
 
 @dataclass(frozen=True)

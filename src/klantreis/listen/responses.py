@@ -55,6 +55,7 @@ __all__ = [
     "Response",
     "answers",
     "close",
+    "closed_records",
     "ensure_schema",
     "finish",
     "get",
@@ -65,6 +66,7 @@ __all__ = [
     "recover",
     "response_events",
     "response_id",
+    "save_all",
     "save_answer",
     "settle",
     "store_sink",
@@ -378,12 +380,7 @@ def record(
 ) -> list[dict[str, Any]]:
     """Steps 2 and 3 for a closed response: write its events through ``sink`` and settle.
     Returns the event records."""
-    response = get(store, invitation.invitation_id)
-    if response is None or response.finished_at is None:
-        raise ValueError("the response is not finished")
-    records = response_events(
-        invitation, survey, response, answers(store, invitation.invitation_id)
-    )
+    records = closed_records(store, survey, invitation)
     sink(records)
     settle(store, invitation, queue)
     return records
@@ -402,19 +399,18 @@ def finish(
     return record(store, survey, invitation, sink, queue)
 
 
-def submit_all(
+def save_all(
     store: EventStore,
     survey: Survey,
     invitation: Invitation,
     given: Mapping[str, Any],
-    sink: EventSink,
     via: Via = "api",
     lang: str | None = None,
     at: datetime | None = None,
-    queue: webhooks_out.WebhookQueue | None = None,
-) -> list[dict[str, Any]]:
-    """A whole response at once (the API, an import): every answer checked first (the
-    first problem raises :class:`AnswerError`, nothing saved), then saved and finished."""
+) -> None:
+    """Save a whole response at once (the API, an import, the widget): every answer is
+    checked first (the first problem raises :class:`AnswerError`, nothing saved), then all
+    are saved; :class:`Closed` when the response is finished already."""
     unknown = [k for k in given if k not in {q.id for q in survey.questions}]
     if unknown:
         raise AnswerError("unknown_question", unknown[0])
@@ -428,7 +424,33 @@ def submit_all(
         raise Closed()
     for q in survey.questions:
         save_answer(store, survey, invitation.invitation_id, q.id, given.get(q.id), at)
+
+
+def submit_all(
+    store: EventStore,
+    survey: Survey,
+    invitation: Invitation,
+    given: Mapping[str, Any],
+    sink: EventSink,
+    via: Via = "api",
+    lang: str | None = None,
+    at: datetime | None = None,
+    queue: webhooks_out.WebhookQueue | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`save_all` and :func:`finish`: a whole response from one call."""
+    save_all(store, survey, invitation, given, via, lang, at)
     return finish(store, survey, invitation, sink, at, queue)
+
+
+def closed_records(
+    store: EventStore, survey: Survey, invitation: Invitation
+) -> list[dict[str, Any]]:
+    """The event records of a closed response (for a caller with its own writer, which
+    then calls :func:`settle`)."""
+    response = get(store, invitation.invitation_id)
+    if response is None or response.finished_at is None:
+        raise ValueError("the response is not finished")
+    return response_events(invitation, survey, response, answers(store, invitation.invitation_id))
 
 
 def unrecorded(store: EventStore) -> list[str]:

@@ -11,4 +11,6 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.journeys",
     "klantreis.web.pages.contacts",
     "klantreis.web.pages.contacts_models",
+    "klantreis.web.pages.survey_form",
+    "klantreis.web.pages.surveys",
 ]
