@@ -38,7 +38,11 @@ PAGES = [
     "/contacts/queue",
     "/contacts/classify?text=waar+blijft+mijn+pakket",
 ]
-ROLE_PAGES = {"analyst": ["/contacts/models"], "admin": ["/contacts/models", "/admin"]}
+SURVEY_PAGES = ["/surveys", "/surveys/edit", "/surveys/na_bezorging/preview"]
+ROLE_PAGES = {
+    "analyst": ["/contacts/models", *SURVEY_PAGES],
+    "admin": ["/contacts/models", "/admin", *SURVEY_PAGES, "/surveys/webhooks"],
+}
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
