@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,46 @@ def test_form_error_thanks_and_refusal_pages_are_axe_clean(
     found["expired"] = _axe(page)
     assert {k: v for k, v in found.items() if v} == {}
     context.close()
+
+
+def test_the_widget_on_a_shop_page_of_another_origin(browser: Any, site: Any) -> None:
+    """A shop page (its own server and origin) embeds the widget; the server says yes once,
+    the customer answers, and asking again is refused by the server's fatigue decision."""
+    base, _ = site
+    shop_html = (
+        "<!doctype html><html lang='en'><head><title>Shop</title></head><body><main>"
+        "<h1>Order confirmed</h1><div id='klantreis-survey'></div></main>"
+        f"<script src='{base}/static/survey-widget.js' defer data-survey='na_bezorging'"
+        " data-customer='SHOP-1' data-journey='O-shop' data-lang='en'></script></body></html>"
+    ).encode()
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(shop_html)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    shop = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{shop.server_address[1]}/")
+        legend = page.locator("#klantreis-survey legend").first
+        legend.wait_for()
+        assert legend.inner_text().startswith("How likely")
+        page.locator("#klantreis-survey input[name=nps][value='9']").check()
+        page.get_by_role("button", name="Send").click()
+        page.get_by_text("Thank you").wait_for()
+        assert context.cookies() == []
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#klantreis-survey form").count() == 0  # not asked again
+    finally:
+        context.close()
+        shop.shutdown()
+        shop.server_close()

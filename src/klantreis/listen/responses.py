@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import duckdb
+
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.listen import ledger, webhooks_out
 from klantreis.listen.ledger import Invitation
@@ -144,20 +146,21 @@ def ensure_schema(store: EventStore) -> None:
         ).fetchall()
 
 
-def _has_tables(store: EventStore) -> bool:
-    rows = store.query(
-        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'survey_responses'"
-    ).to_pylist()
-    return bool(rows and rows[0]["n"])
+def _rows(store: EventStore, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a query on the response tables; none when they do not exist yet."""
+    try:
+        rows: list[dict[str, Any]] = store.query(sql, params).to_pylist()
+    except duckdb.CatalogException:
+        return []
+    return rows
 
 
 def get(store: EventStore, invitation_id: str) -> Response | None:
-    if not _has_tables(store):
-        return None
-    rows = store.query(
+    rows = _rows(
+        store,
         f"SELECT {', '.join(_RESPONSE_COLUMNS)} FROM survey_responses WHERE invitation_id = ?",
         [invitation_id],
-    ).to_pylist()
+    )
     return Response(**rows[0]) if rows else None
 
 
@@ -194,11 +197,11 @@ def open_response(
 
 def answers(store: EventStore, invitation_id: str) -> dict[str, Value]:
     """The saved answers by question id (``None``: an optional question skipped)."""
-    if not _has_tables(store):
-        return {}
-    rows = store.query(
-        "SELECT question_id, value FROM survey_answers WHERE invitation_id = ?", [invitation_id]
-    ).to_pylist()
+    rows = _rows(
+        store,
+        "SELECT question_id, value FROM survey_answers WHERE invitation_id = ?",
+        [invitation_id],
+    )
     return {r["question_id"]: json.loads(r["value"]) if r["value"] else None for r in rows}
 
 
@@ -455,12 +458,11 @@ def closed_records(
 
 def unrecorded(store: EventStore) -> list[str]:
     """Invitation ids of responses that were closed but not recorded (a crash between)."""
-    if not _has_tables(store):
-        return []
-    rows = store.query(
+    rows = _rows(
+        store,
         "SELECT invitation_id FROM survey_responses WHERE finished_at IS NOT NULL"
-        " AND recorded_at IS NULL ORDER BY finished_at"
-    ).to_pylist()
+        " AND recorded_at IS NULL ORDER BY finished_at",
+    )
     return [r["invitation_id"] for r in rows]
 
 

@@ -392,7 +392,7 @@ def _cors(payload: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers=_CORS)
 
 
-@router.get("/s/widget/ask", tags=["surveys"], summary="Widget: may this customer be asked now?")
+@router.get("/s/widget/ask", include_in_schema=False)
 def widget_ask(
     request: Request,
     survey: Annotated[str, Query(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
@@ -432,7 +432,7 @@ def widget_ask(
     )
 
 
-@router.post("/s/widget/{token}", tags=["surveys"], summary="Widget: send the answers")
+@router.post("/s/widget/{token}", include_in_schema=False)
 async def widget_answer(request: Request, token: str) -> Response:
     """The widget's answers as a JSON object ``{"answers": {question id: value}}`` (sent as
     text/plain, so no preflight is needed)."""
