@@ -143,19 +143,20 @@ def test_errors_are_announced_and_tied_to_the_question(survey_app: App, web: Tes
 
 
 @pytest.mark.parametrize(
-    ("lang", "query", "expected"),
+    ("lang", "query", "expected", "shown"),
     [
-        ("nl", "?lang=en", "How likely are you to recommend us"),
-        ("en", "", "How likely are you to recommend us"),
-        ("nl-BE", "", "Hoe waarschijnlijk is het dat u ons aanbeveelt"),
-        ("de", "", "Hoe waarschijnlijk is het dat je ons aanbeveelt"),  # the survey's default
+        ("nl", "?lang=en", "How likely are you to recommend us", "en"),
+        ("en", "", "How likely are you to recommend us", "en"),
+        ("nl-BE", "", "Hoe waarschijnlijk is het dat u ons aanbeveelt", "nl-BE"),
+        ("de", "", "Hoe waarschijnlijk is het dat je ons aanbeveelt", "nl"),  # the default
     ],
 )
 def test_language_by_invitation_with_override_and_fallback(
-    survey_app: App, web: TestClient, lang: str, query: str, expected: str
+    survey_app: App, web: TestClient, lang: str, query: str, expected: str, shown: str
 ) -> None:
     page = web.get(invite(survey_app, "e-" + lang, lang) + query)
     assert expected in page.text
+    assert f'<html lang="{shown}">' in page.text  # the language the questions are in
 
 
 def test_refused_links_say_why(survey_app: App, web: TestClient) -> None:
@@ -308,3 +309,27 @@ def test_webhook_test_button_sends_a_real_signed_sample(survey_app: App, web: Te
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_response_closed_before_a_crash_is_recorded_after_the_restart(survey_app: App) -> None:
+    """The server died between closing a response and writing its events: the restarted
+    server records it on its first survey request, once."""
+    link = invite(survey_app, "crash")
+    inv = ledger.get(survey_app.store, ledger.invitation_id("na_bezorging", "crash"))
+    assert inv is not None
+    survey = runtime(survey_app).survey("na_bezorging")
+    assert survey is not None
+    responses.open_response(survey_app.store, inv, "form", "nl")
+    responses.save_answer(survey_app.store, survey, inv.invitation_id, "nps", 2)
+    responses.save_answer(survey_app.store, survey, inv.invitation_id, "waarom", "")
+    responses.close(survey_app.store, survey, inv.invitation_id)  # ... and then the kill
+    assert responses.unrecorded(survey_app.store) == [inv.invitation_id]
+    with TestClient(create_app(survey_app), follow_redirects=False) as restarted:
+        assert restarted.get("/s/widget/ask?survey=na_bezorging&customer=other").status_code == 200
+        assert restarted.get(link).status_code == 409  # finished and recorded
+    assert responses.unrecorded(survey_app.store) == []
+    n = survey_app.store.query(
+        "SELECT count(*) AS n FROM events WHERE journey_id = 'O-crash'"
+    ).to_pylist()[0]["n"]
+    assert n == 1
+    assert ledger.get(survey_app.store, inv.invitation_id).status == "answered"  # type: ignore[union-attr]

@@ -20,10 +20,13 @@ _LANG = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 
 
 def form_lang(asked: str | None, invitation_lang: str | None, survey: Survey) -> str:
-    """The language of the form: ``?lang=`` when it is a language code, else the
-    invitation's, else the survey's default."""
+    """The language of the form: ``?lang=`` when the survey speaks it (``nl-BE`` counts when
+    it has ``nl-BE`` or ``nl`` texts), else the invitation's, else the survey's default — so
+    the page's ``lang`` is the language its questions are shown in."""
+    spoken = {key for q in survey.questions for key in q.text}
+    spoken |= {key.split("-")[0] for key in spoken}
     for lang in (asked, invitation_lang):
-        if lang and _LANG.match(lang):
+        if lang and _LANG.match(lang) and (lang in spoken or lang.split("-")[0] in spoken):
             return lang
     return survey.default_lang
 

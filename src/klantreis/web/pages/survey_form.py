@@ -340,6 +340,7 @@ async def form_post(request: Request, token: str) -> Response:
     if isinstance(body, HTMLResponse):
         return body
     state = web_state(request)
+    await recover_once(state)
     o = _open(state, request, token)
     if isinstance(o, HTMLResponse):
         return o
@@ -393,7 +394,7 @@ def _cors(payload: dict[str, Any], status: int = 200) -> JSONResponse:
 
 
 @router.get("/s/widget/ask", include_in_schema=False)
-def widget_ask(
+async def widget_ask(
     request: Request,
     survey: Annotated[str, Query(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
     customer: Annotated[str, Query(min_length=1, max_length=200)],
@@ -407,6 +408,7 @@ def widget_ask(
     rt = runtime(state.app)
     if not rt.limit.allow(_client(request)):
         return _cors({"ok": False, "error": {"code": "too_many_requests"}}, 429)
+    await recover_once(state)
     found = rt.survey(survey)
     allowed, reason = rt.decide(customer, survey)
     if found is None or not allowed:
@@ -437,6 +439,7 @@ async def widget_answer(request: Request, token: str) -> Response:
     """The widget's answers as a JSON object ``{"answers": {question id: value}}`` (sent as
     text/plain, so no preflight is needed)."""
     state = web_state(request)
+    await recover_once(state)
     body = await _guarded_body(request, None)
     if isinstance(body, HTMLResponse):
         code = "too_many_requests" if body.status_code == 429 else "too_large"
@@ -508,6 +511,7 @@ async def api_response(
         raise ApiError(401, "send an API token with the 'ingest' scope", "unauthorized")
     if "ingest" not in principal.scopes:
         raise ApiError(403, "this token has no 'ingest' scope", "forbidden")
+    await recover_once(state)
     rt = runtime(state.app)
     survey = rt.survey(survey_id)
     invitation = ledger.get(state.app.store, invitation_id)
