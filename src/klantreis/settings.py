@@ -222,6 +222,20 @@ SETTINGS: tuple[Setting, ...] = (
         300,
         "How long a claimed message may stay 'sending' before it counts as interrupted.",
     ),
+    # -- surveys: the respondent form and its links (docs/surveys.md) --
+    Setting(
+        "survey_base_url",
+        str,
+        "",
+        "Public address personal survey links start with (e.g. https://cx.example.nl); empty:"
+        " the address a request came in on.",
+    ),
+    Setting(
+        "survey_posts_per_minute",
+        int,
+        30,
+        "Most answers (form posts, widget calls) one client address may send per minute.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -328,6 +342,8 @@ class Settings:
     outbox_backoff_seconds: float = _default("outbox_backoff_seconds")
     outbox_backoff_max_seconds: float = _default("outbox_backoff_max_seconds")
     outbox_lease_seconds: int = _default("outbox_lease_seconds")
+    survey_base_url: str = _default("survey_base_url")
+    survey_posts_per_minute: int = _default("survey_posts_per_minute")
     explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def is_set(self, name: str) -> bool:

@@ -48,9 +48,10 @@ PAGES = [
     "/comments/themes?owner=carrier:vlotbezorgd&group=low&period=30d",
     "/comments/themes/queue",
 ]
+SURVEY_PAGES = ["/surveys", "/surveys/edit", "/surveys/na_bezorging/preview"]
 ROLE_PAGES = {
-    "analyst": ["/contacts/models", "/surveys/invitations?customer={asked}"],
-    "admin": ["/contacts/models", "/admin"],
+    "analyst": ["/contacts/models", "/surveys/invitations?customer={asked}", *SURVEY_PAGES],
+    "admin": ["/contacts/models", "/admin", *SURVEY_PAGES, "/surveys/webhooks"],
 }
 DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 

@@ -17,4 +17,6 @@ PAGE_MODULES: list[str] = [
     "klantreis.web.pages.alerts",
     "klantreis.web.pages.cases",
     "klantreis.web.pages.surveys_invitations",
+    "klantreis.web.pages.survey_form",
+    "klantreis.web.pages.surveys",
 ]
