@@ -45,3 +45,11 @@ def test_demo_at_risk_list_holds_due_and_overdue_promises(tmp_path: Path) -> Non
             html = client.get("/journeys?period=all", headers=auth).text
             assert f"Nu in gevaar ({len(risk)})" in html and len(risk) > 0
             assert "te laat, nog niet nagekomen" in html and "deadline over" in html
+            # durations in words, no negative zero, no finding said twice
+            assert "Min. te laat" not in html and "Gem. te laat" in html
+            assert " dag" in html or " uur" in html
+            assert "-0,0" not in html and "−0,0" not in html
+            conditions = [i["condition"] for i in data["impact"]]
+            assert "broken:op_tijd_bezorgd" in conditions
+            assert "late:op_tijd_bezorgd" not in conditions
+            assert "Te laat of niet bezorgd: Op tijd bezorgd" in html
