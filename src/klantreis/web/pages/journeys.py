@@ -127,7 +127,9 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
     names = Names(journey, ctx.t, kind_labels=labels)
     shown = {s["activity"] for s in steps if s["activity"] is not None}
     shown |= {a for v in d.variants.column("variant").to_pylist() for a in v}
+    handovers = _records(discovery.owner_handovers(events, journey, flt).to_pylist())
     shape = dict(
+        handovers={(h["from_owner"], h["to_owner"]) for h in handovers},
         journey=journey,
         activity=params.activity,
         color=params.color,
@@ -146,11 +148,11 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         "end": d.end.to_pylist(),
         "handovers": [
             {**h, "from_name": names.owner(h["from_owner"]), "to_name": names.owner(h["to_owner"])}
-            for h in _records(discovery.owner_handovers(events, journey, flt).to_pylist())
+            for h in handovers
         ],
         "step_owners": owners,
         "map": layout(dfg, steps, orientation="horizontal", **shape),  # type: ignore[arg-type]
-        "map_phone": layout(dfg, steps, orientation="vertical", **shape),  # type: ignore[arg-type]
+        "map_phone": layout(dfg, steps, orientation="vertical", max_edges=10, **shape),  # type: ignore[arg-type]
     }
 
 
