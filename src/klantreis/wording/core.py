@@ -98,6 +98,7 @@ class Wording:
         if minutes is None or minutes != minutes:
             return MISSING
         minutes = abs(float(minutes))
+        n: float
         if minutes < 90:
             key, n, digits = "duration.minutes", round(minutes), 0
         elif minutes < 48 * 60:
