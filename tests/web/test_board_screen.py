@@ -94,3 +94,89 @@ def test_journey_map_labels_do_not_overlap_and_the_map_fits(
     # several owners per step with their scores: the three carriers at delivery
     delivery = next(o for o in m["owners"] if any("SnelPost" in x for x in o))
     assert len(delivery) == 3 and all("CSAT" in x for x in delivery), delivery
+
+
+#: Cells of a table's key columns: their boxes, and whether the table scrolls sideways.
+KEY_CELLS = """([table, cols]) => {
+  const t = document.querySelector(`[data-testid="${table}"]`);
+  const wrap = t.closest('.scroll') || t.parentElement;
+  const cells = [...t.querySelectorAll('tbody tr')].flatMap(
+    tr => cols.map(i => tr.children[i]).filter(Boolean));
+  return {
+    cells: cells.map(c => { const r = c.getBoundingClientRect();
+      return [r.left, r.right, r.width, c.textContent.trim()]; }),
+    scrolls: wrap.scrollWidth > wrap.clientWidth + 1,
+  };
+}"""
+
+#: (page, table, indexes of its key columns in a body row)
+PHONE_TABLES = [
+    ("/?period=30d", "components", [0, 1, 2, 4]),  # name, value, change, n
+    ("/scores?period=30d", "overall", [0, 1, 3, 4]),  # metric, value, n, change
+    ("/scores?period=30d", "breakdown-touchpoint", [0, 1, 2, 3, 4, 7, 8, 9]),
+    ("/scores?period=30d", "breakdown-owner", [0, 1, 3, 7, 9]),
+    ("/journeys?period=all", "promise-table", [0, 1, 2, 3, 6]),
+    ("/journeys?period=all", "impact-table", [0, 1, 2, 3, 4]),
+]
+
+
+@pytest.mark.parametrize(("path", "table", "cols"), PHONE_TABLES)
+def test_key_columns_are_in_view_on_a_phone(
+    browser: Any, server: str, path: str, table: str, cols: list[int]
+) -> None:
+    page = _page(browser, server, "phone")
+    page.goto(server + path)
+    found = page.evaluate(KEY_CELLS, [table, cols])
+    assert found["cells"], f"{table}: no rows"
+    assert not found["scrolls"], f"{table} scrolls sideways inside its card"
+    outside = [c for c in found["cells"] if c[2] > 0 and (c[0] < 0 or c[1] > 390)]
+    assert outside == [], f"{table}: key cells beyond the 390 px screen"
+
+
+def test_component_changes_are_coloured_only_when_their_test_says_so(
+    browser: Any, server: str
+) -> None:
+    page = _page(browser, server, "laptop")
+    data = page.evaluate("fetch('/api/v1/index?period=30d').then(r => r.json())")["data"]
+    comps = data["components"]["touchpoint"]
+    assert all("change_p" in c for c in comps)
+    page.goto(f"{server}/?period=30d")
+    cells = page.locator('[data-testid="component-change"] .delta').all()
+    assert len(cells) == len(comps)
+    for c, cell in zip(comps, cells, strict=True):
+        coloured = any(k in (cell.get_attribute("class") or "") for k in ("better", "worse"))
+        significant = c["change_p"] is not None and c["change_p"] < 0.05 and c["change"] != 0
+        assert coloured == significant, (c["key"], c["change"], c["change_p"])
+    assert any(c["change_p"] is not None and c["change_p"] < 0.05 for c in comps), (
+        "the demo's delivery drop is a significant component change"
+    )
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_chart_axis_titles_fit_their_axis(browser: Any, server: str, size: str) -> None:
+    """A vertical axis title longer than its axis is cut on a phone (CES, issue 13)."""
+    page = _page(browser, server, size)
+    page.goto(f"{server}/scores?period=30d")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered)",
+        timeout=15_000,
+    )
+    fits = page.evaluate(
+        """() => [...document.querySelectorAll('.chart svg')].flatMap(svg => {
+          const s = svg.getBoundingClientRect();
+          return [...svg.querySelectorAll('.role-axis')].map(axis => {
+            const title = axis.querySelector('.role-axis-title');
+            const domain = axis.querySelector('.role-axis-domain');
+            if (!title || !domain) { return null; }
+            const t = title.getBoundingClientRect(), d = domain.getBoundingClientRect();
+            const vertical = d.height > d.width;
+            const along = vertical ? [t.height, d.height] : [t.width, d.width];
+            return {text: title.textContent, along, inside: t.top >= s.top - 1 &&
+                    t.bottom <= s.bottom + 1 && t.left >= s.left - 1 && t.right <= s.right + 1};
+          }).filter(Boolean);
+        })"""
+    )
+    assert any("CES" in f["text"] for f in fits)
+    for f in fits:
+        assert f["inside"], f
+        assert f["along"][0] <= f["along"][1] + 2, ("title longer than its axis", f)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 
 from klantreis.analytics.cx_index import cx_index
+from klantreis.analytics.movers import ALPHA
 from klantreis.analytics.scope import Scope
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
@@ -56,6 +57,8 @@ def _components(result: dict[str, Any], names: Names) -> dict[str, list[dict[str
                 "label": names(dim, c["key"]),
                 "current": c["current"],
                 "change": c["change"],
+                "change_p": c.get("change_p"),
+                "significant": c.get("change_p") is not None and c["change_p"] < ALPHA,
                 "share": c["share"],
                 "n": c["n"],
             }
