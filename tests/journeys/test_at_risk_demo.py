@@ -44,7 +44,7 @@ def test_demo_at_risk_list_holds_due_and_overdue_promises(tmp_path: Path) -> Non
             assert len(risk) >= 0.1 * opened, (len(risk), opened)
             html = client.get("/journeys?period=all", headers=auth).text
             assert f"Nu in gevaar ({len(risk)})" in html and len(risk) > 0
-            assert "te laat, nog niet nagekomen" in html and "deadline over" in html
+            assert "te laat</span>, nog niet nagekomen" in html and "deadline over" in html
             # durations in words, no negative zero, no finding said twice
             assert "Min. te laat" not in html and "Gem. te laat" in html
             assert " dag" in html or " uur" in html

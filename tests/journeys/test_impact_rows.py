@@ -22,6 +22,7 @@ def test_a_late_row_that_is_its_broken_row_is_left_out() -> None:
         _row("late:op_tijd_bezorgd@carrier:vlotbezorgd", 1990),
         _row("late:terugbetaling_binnen_termijn", 205),
         _row("broken:terugbetaling_binnen_termijn", 278),
+        _row("broken:terugbetaling_binnen_termijn@warehouse", 278),
         _row("kind:delivery.failed", 1097),
     ]
     kept = [r["condition"] for r in merge_near_duplicates(rows)]

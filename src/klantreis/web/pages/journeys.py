@@ -265,16 +265,18 @@ NEAR_DUPLICATE = 0.9
 def merge_near_duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The impact ranking without ``late:<promise>[@owner]`` rows that are (nearly) their
     ``broken:`` row: "Belofte gebroken" and "Te laat" on 3,380 and 3,331 journeys with the
-    same effects are one finding. A ``late:`` row that differs stays (worded "Te laat")."""
-    broken = {
-        r["condition"][len("broken:") :]: r for r in rows if r["condition"].startswith("broken:")
-    }
+    same effects are one finding. A ``late:`` row that differs stays (worded "Te laat").
+    Likewise a ``<condition>@<owner>`` row on exactly the journeys of ``<condition>``."""
+    by_condition = {r["condition"]: r for r in rows}
     out = []
     for r in rows:
         kind, _, rest = r["condition"].partition(":")
-        twin = broken.get(rest) if kind == "late" else None
+        twin = by_condition.get(f"broken:{rest}") if kind == "late" else None
         if twin and r["journeys_with"] >= NEAR_DUPLICATE * twin["journeys_with"]:
             continue
+        whole = by_condition.get(r["condition"].partition("@")[0])
+        if "@" in r["condition"] and whole and whole["journeys_with"] == r["journeys_with"]:
+            continue  # one owner holds all of them: the row without the owner says it
         out.append(r)
     return out
 
