@@ -117,6 +117,8 @@ PHONE_TABLES = [
     ("/scores?period=30d", "breakdown-owner", [0, 1, 3, 7, 9]),
     ("/journeys?period=all", "promise-table", [0, 1, 2, 3, 6]),
     ("/journeys?period=all", "impact-table", [0, 1, 2, 3, 4]),
+    ("/contacts?period=30d", "warroom-table", [1, 2, 3, 4, 8]),
+    ("/contacts?period=30d", "service-table", [0, 1, 2, 3, 4]),
 ]
 
 
