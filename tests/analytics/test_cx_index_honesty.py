@@ -61,3 +61,24 @@ def test_a_small_wobble_is_noise_and_a_collapse_is_news(app: App) -> None:
     assert collapse.change_today_significant and collapse.change_today_p is not None
     assert collapse.change_today_p < 0.05
     assert SMOOTHING_DAYS == 7 and START.day == 1
+
+
+def test_each_component_change_has_its_own_test(app: App) -> None:
+    """A component that collapses is significant; one that stays flat is not (issue 13: the
+    components' change column was never coloured, for want of a test per component)."""
+    ev = Events()
+    for d in range(35):
+        ev.answers(d, "factuur", FLAT * 4, channel="web")
+        late = d >= 28
+        ev.answers(d, "bezorging", [0, 2, 3, 5] * 5 if late else FLAT * 4, owner="carrier:x")
+    ev.ingest(app)
+    res = cx_index(app.events_table(), app.journey, filters={"period": "30d"})
+    comps = {c.key: c for c in res.components["touchpoint"]}
+    bezorging, factuur = comps["bezorging"], comps["factuur"]
+    assert bezorging.change is not None and bezorging.change < -10
+    assert bezorging.change_p is not None and bezorging.change_p < 0.001
+    assert bezorging.change_significant
+    assert factuur.change == 0.0 and factuur.change_p is not None and factuur.change_p > 0.5
+    assert not factuur.change_significant
+    as_json = {c["key"]: c for c in res.to_dict()["components"]["touchpoint"]}
+    assert as_json["bezorging"]["change_p"] == bezorging.change_p

@@ -128,3 +128,20 @@ def test_address_is_announced_only_once_the_port_accepts(capsys: Any) -> None:
         s.listen()
         thread.join(timeout=3)
     assert "serving now" in capsys.readouterr().out
+
+
+def test_demo_help_says_what_until_does(tmp_path: Path) -> None:
+    """The ``--until`` help is true (issue 13): each behaviour it names happens."""
+    text = " ".join(CliRunner().invoke(cli, ["demo", "--help"]).output.split())
+    for words in ("'today': now", "made again (same passwords)", "15:00 Amsterdam", "--fresh"):
+        assert words in text, words
+    assert "keeps the period it was made with" not in text
+    db = str(tmp_path / "d.duckdb")
+    args = ["demo", "--no-serve", "--json", "--orders", "30", "--days", "10", "--db", db]
+    made = CliRunner().invoke(cli, [*args, "--until", "2026-06-01"])
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["period_end"].startswith("2026-06-01T13:00")  # 15:00 CEST
+    other = CliRunner().invoke(cli, [*args, "--until", "2026-06-02"])
+    assert other.exit_code != 0 and "--fresh" in other.output
+    again = CliRunner().invoke(cli, [*args, "--until", "2026-06-02", "--fresh"])
+    assert again.exit_code == 0, again.output

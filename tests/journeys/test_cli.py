@@ -56,8 +56,15 @@ def test_variants_and_filters(db: str) -> None:
         )
     )
     assert out["journeys"] == 2 and len(out["rows"]) == 1
+    # tables are worded by default (the language setting, nl), like the web and `metrics`
     text = run("journeys", "variants", "--db", db, "--segment", "segment=business")
-    assert "journeys: 1" in text and "order.placed > payment.completed" in text
+    assert "Klantreizen: 1" in text and "order.placed" not in text, text
+    english = run(
+        "journeys", "variants", "--db", db, "--segment", "segment=business", "--lang", "en"
+    )
+    assert "Journeys: 1" in english and "Path" in english, english
+    raw = run("journeys", "variants", "--db", db, "--segment", "segment=business", "--csv")
+    assert "order.placed > payment.completed" in raw or "order.placed" in raw, raw
 
 
 def test_handovers_promises_impact_timeline(db: str) -> None:

@@ -36,14 +36,27 @@ def test_open_promise_becomes_broken_once_now_passes_the_deadline(small_app: App
     later = NOW + timedelta(hours=3)
     row = _by_journey(small_app, now=later)["o5"]
     assert row["status"] == "broken" and row["minutes_late"] == pytest.approx(60)
-    assert not row["at_risk"]
+    assert not row["at_risk"] and row["overdue"], "late and still not delivered: overdue"
 
 
 def test_at_risk_window(small_app: App) -> None:
     t, j = small_app.events_table(), small_app.journey
     assert promises.at_risk(t, j, now=NOW).column("journey_id").to_pylist() == ["o5"]
-    # five hours before the deadline is outside the 4-hour window
-    assert promises.at_risk(t, j, now=NOW - timedelta(hours=3)).num_rows == 0
+    deadline = _by_journey(small_app, now=NOW)["o5"]["deadline"]
+    window = timedelta(hours=j.promises[0].at_risk_hours)
+    # an hour before the window opens, nothing is at risk yet
+    assert promises.at_risk(t, j, now=deadline - window - timedelta(hours=1)).num_rows == 0
+
+
+def test_overdue_unfulfilled_promises_stay_on_the_at_risk_list(small_app: App) -> None:
+    """A deadline that passed without a delivery is the most urgent case (the customer is
+    still waiting), until ``overdue_hours`` after the deadline."""
+    t, j = small_app.events_table(), small_app.journey
+    deadline = _by_journey(small_app, now=NOW)["o5"]["deadline"]
+    late = promises.at_risk(t, j, now=deadline + timedelta(hours=2)).to_pylist()
+    assert [(r["journey_id"], r["overdue"], r["at_risk"]) for r in late] == [("o5", True, False)]
+    long_ago = deadline + timedelta(hours=j.promises[0].overdue_hours + 1)
+    assert promises.at_risk(t, j, now=long_ago).num_rows == 0
 
 
 def test_grace_and_missing_deadline_attr(app: App) -> None:

@@ -112,7 +112,9 @@ class ComponentSeries:
     """The series of one touchpoint, owner or channel on the index scale.
 
     ``share`` is its share of the index weight in the last window (0-1); ``current`` the
-    last value; ``change`` the last value minus the first value of the period.
+    last value; ``change`` the last value minus the first value of the period; ``change_p``
+    the p-value of that change (the z-test of the index change, on this component's answers
+    of the first and the last window; None without a change).
     """
 
     dimension: str
@@ -124,6 +126,11 @@ class ComponentSeries:
     change: float | None
     n: int
     points: list[ComponentPoint]
+    change_p: float | None = None
+
+    @property
+    def change_significant(self) -> bool:
+        return self.change_p is not None and self.change_p < mv.ALPHA
 
 
 @dataclass(frozen=True)
@@ -398,6 +405,7 @@ def _components(
             )
         ]
         first, last = _first_last([p.value for p in points])
+        change_p = _component_p_value(cells[cells[dimension] == key], points)
         share = float(wide["wn_r"].at[shown[-1], key]) / last_total if last_total else 0.0
         nl, en = labels.get(key, (key, key))
         out.append(
@@ -411,9 +419,22 @@ def _components(
                 change=_diff(last, first),
                 n=int(wide["n"].loc[shown, key].sum()),
                 points=points,
+                change_p=change_p,
             )
         )
     return sorted(out, key=lambda c: (-c.share, -c.n, c.key))
+
+
+def _component_p_value(cells: pd.DataFrame, points: Sequence[ComponentPoint]) -> float | None:
+    """p-value of a component's change (its first valued window against its last), from
+    the component's own cells: the same test as the index's ``change_period_p``."""
+    valued = [p.day for p in points if p.value is not None]
+    if len(valued) < 2:
+        return None
+    span = timedelta(days=SMOOTHING_DAYS - 1)
+    first, last = valued[0], valued[-1]
+    p = _window_p_value(cells, (first - span, first), (last - span, last))
+    return None if p is None else round(p, 4)
 
 
 def _labels(journey: JourneyConfig) -> dict[str, dict[str, tuple[str, str]]]:

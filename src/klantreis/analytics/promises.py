@@ -19,6 +19,8 @@ Rules (one promise, one journey):
 - ``minutes_late``: minutes after the deadline (fulfilment time, or ``now`` when unfulfilled)
   for broken promises, 0 for kept ones, null for open ones;
 - at risk: open, and the deadline is at most ``at_risk_hours`` after ``now``;
+- overdue: not fulfilled, and the deadline passed at most ``overdue_hours`` before ``now``
+  (the customer is still waiting); the at-risk list holds the at-risk and the overdue ones;
 - the owner is the owner of the fulfilling event, else of the promised event (the carrier).
 """
 
@@ -82,6 +84,7 @@ def _classify(j: ir.Table, promise: Promise, now: datetime) -> ir.Table:
     late_at = ibis.coalesce(j.fulfilled_at, now_lit)
     late_min = late_at.delta(j.deadline, unit="microsecond").cast("float64") / 6e7
     horizon = now_lit + ibis.interval(seconds=int(promise.at_risk_hours * 3600))
+    since = now_lit - ibis.interval(seconds=int(promise.overdue_hours * 3600))
     return j.select(
         "journey_id",
         "customer_id",
@@ -99,6 +102,7 @@ def _classify(j: ir.Table, promise: Promise, now: datetime) -> ir.Table:
             (status == "kept", 0.0), (status == "broken", late_min), else_=ibis.null("float64")
         ),
         at_risk=(status == "open") & (j.deadline <= horizon),
+        overdue=(outcome == "undelivered") & (j.deadline >= since),
     )
 
 
@@ -207,8 +211,9 @@ def at_risk(
     now: datetime | None = None,
     promise_ids: list[str] | None = None,
 ) -> pa.Table:
-    """Open promises whose deadline is within ``at_risk_hours`` of ``now``, soonest first."""
+    """Open promises whose deadline is within ``at_risk_hours`` of ``now``, and unfulfilled
+    ones overdue by at most ``overdue_hours`` (column ``overdue``), soonest deadline first."""
     out = promise_outcomes_expr(events, journey, promise_ids, now)
-    out = out.filter(out.at_risk)
+    out = out.filter(out.at_risk | out.overdue)
     table = out.to_pyarrow()
     return table.sort_by([("deadline", "ascending"), ("journey_id", "ascending")])

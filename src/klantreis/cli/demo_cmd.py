@@ -30,7 +30,8 @@ DEFAULT_DB = "demo-data/demo.duckdb"
 
 def parse_until(value: str | None) -> datetime | None:
     """``today``/``now`` -> this minute; ``YYYY-MM-DD`` -> 15:00 Amsterdam time that day;
-    an ISO-8601 date-time as given (UTC if naive); nothing -> the fixed default end."""
+    an ISO-8601 date-time as given (UTC if naive); nothing (only from Python: the command's
+    default is ``today``) -> None, the fixed default end of ``run_demo``."""
     if not value:
         return None
     if value.lower() in ("today", "now", "vandaag", "nu"):
@@ -191,8 +192,10 @@ def _progress_bar(orders: int, quiet: bool = False) -> tuple[Any, Any]:
     "until",
     default="today",
     show_default=True,
-    help="End of the period: 'today' (now: the dashboard's today is today), YYYY-MM-DD, "
-    "or an ISO date-time. A store keeps the period it was made with (use --fresh).",
+    help="End of the demo period (the dashboard's 'today'). 'today': now; a store made"
+    " earlier today is kept as it is, one made on an earlier day is made again (same"
+    " passwords). YYYY-MM-DD: 15:00 Amsterdam time that day; or an ISO date-time (UTC"
+    " when it has no zone). A store made with another end date needs --fresh.",
 )
 @click.option(
     "--db", "db_path", default=DEFAULT_DB, show_default=True, help="DuckDB file for the demo store."

@@ -269,7 +269,6 @@ def impact(
 ) -> None:
     from klantreis.analytics.conditions import parse_condition
     from klantreis.analytics.impact import impact_ranking
-    from klantreis.wording import Wording
     from klantreis.wording.impact import impact_summary
 
     with open_app(db_path, journey_config) as app:
@@ -281,7 +280,7 @@ def impact(
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         names = table_names(app, lang)
-        w = names.w if names is not None else Wording("en")
+        w = names.w
         if output != "table":
             emit([{**i.as_dict(), "summary": impact_summary(i, w)} for i in items], output)
         else:

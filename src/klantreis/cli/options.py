@@ -189,22 +189,23 @@ def echo_aligned(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None
 
 
 def lang_option(func: F) -> F:
-    """Add ``--lang nl|en``: a table in that language (worded headers, configured names,
-    locale numbers); without it the table shows the raw columns and ids. The command
-    receives ``lang`` (None when not given)."""
+    """Add ``--lang nl|en``: the table's language (worded headers, configured names, locale
+    numbers). Without it the table is worded in the ``language`` setting (default nl, like
+    the web and ``klantreis metrics``); ``--json`` and ``--csv`` keep ids and raw values.
+    The command receives ``lang`` (None when not given)."""
     return click.option(
         "--lang",
         type=click.Choice(["nl", "en"]),
         default=None,
-        help="Print the table in this language, with names instead of ids.",
+        help="Language of the table (default: the language setting, nl).",
     )(func)
 
 
 def table_names(app: Any, lang: str | None) -> Any:
-    """Names in ``lang`` for :func:`emit`; None (a raw table) when no language is asked."""
+    """Names for :func:`emit` in ``lang``, or else in the app's ``language`` setting."""
     from klantreis.wording import Names, Wording
 
-    return None if lang is None else Names(app.journey, Wording(lang))
+    return Names(app.journey, Wording(lang or app.settings.language))
 
 
 def _print_plain_table(

@@ -93,6 +93,9 @@ class Promise(_Strict):
     grace_minutes: float = Field(default=0, ge=0)
     #: A journey is "at risk" when the deadline is within this many hours and unfulfilled.
     at_risk_hours: float = Field(default=4, ge=0)
+    #: An unfulfilled promise whose deadline passed at most this many hours ago stays on the
+    #: at-risk list (overdue: the customer is still waiting; act now). 0 leaves them off.
+    overdue_hours: float = Field(default=72, ge=0)
 
 
 class JourneyConfig(_Strict):

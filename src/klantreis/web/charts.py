@@ -26,6 +26,25 @@ def _spec(**parts: Any) -> dict[str, Any]:
     return {**_BASE, **parts}
 
 
+#: Width of one character of an axis title (11 px system font), for wrapping.
+_TITLE_CHAR_PX = 6.6
+
+
+def axis_title(text: str, length: float) -> str | list[str]:
+    """An axis title that fits along an axis ``length`` px long: longer titles break into
+    lines at spaces (a vertical title longer than a phone's chart is cut at both ends)."""
+    per_line = max(8, int(length / _TITLE_CHAR_PX))
+    if len(text) <= per_line:
+        return text
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def index_line(
     points: list[dict[str, Any]],
     title: str,
@@ -48,7 +67,11 @@ def index_line(
                 "mark": {"type": "area", "opacity": 0.2, "color": "#1f5fbf"},
                 "encoding": {
                     "x": x,
-                    "y": {"field": "ci_low", "type": "quantitative", "title": value_label},
+                    "y": {
+                        "field": "ci_low",
+                        "type": "quantitative",
+                        "title": axis_title(value_label, 220),
+                    },
                     "y2": {"field": "ci_high"},
                     "tooltip": [
                         {"field": "ci_low", "format": ".1f", "title": band_label},
@@ -69,7 +92,7 @@ def index_line(
                     "y": {
                         "field": "value",
                         "type": "quantitative",
-                        "title": value_label,
+                        "title": axis_title(value_label, 220),
                         "scale": {"zero": False},
                     },
                     "tooltip": [
@@ -111,7 +134,7 @@ def band_line(
                     "y": {
                         "field": "ci_low",
                         "type": "quantitative",
-                        "title": value_label,
+                        "title": axis_title(value_label, 180),
                         "scale": {"zero": False},
                     },
                     "y2": {"field": "ci_high"},
@@ -177,7 +200,12 @@ def matrix_scatter(
     shown = [r for r in rows if r.get("nps") is not None and r.get("ces") is not None]
     enc = {
         "x": {"field": "ces", "type": "quantitative", "title": x_label, "scale": {"zero": False}},
-        "y": {"field": "nps", "type": "quantitative", "title": y_label, "scale": {"zero": False}},
+        "y": {
+            "field": "nps",
+            "type": "quantitative",
+            "title": axis_title(y_label, 260),
+            "scale": {"zero": False},
+        },
     }
     return _spec(
         height=260,
@@ -227,7 +255,7 @@ def weekly_lines(
                 "timeUnit": "yearmonthdate",
                 "title": date_label,
             },
-            "y": {"field": value, "type": "quantitative", "title": value_label},
+            "y": {"field": value, "type": "quantitative", "title": axis_title(value_label, 240)},
             "color": {
                 "field": series,
                 "type": "nominal",

@@ -89,7 +89,27 @@ class Wording:
             return MISSING
         if signed:
             return format_delta(float(value), self.lang, digits)
+        if round(float(value), digits) == 0:
+            value = 0  # never a negative zero ("-0,0")
         return format_number(value, self.lang, digits)
+
+    def duration(self, minutes: float | int | None) -> str:
+        """A span of time for people: "45 minuten", "13 uur", "3,5 dagen" (en: "13 hours")."""
+        if minutes is None or minutes != minutes:
+            return MISSING
+        minutes = abs(float(minutes))
+        n: float
+        if minutes < 90:
+            key, n, digits = "duration.minutes", round(minutes), 0
+        elif minutes < 48 * 60:
+            key, n, digits = "duration.hours", round(minutes / 60), 0
+        else:
+            days = minutes / 1440
+            digits = 0 if days >= 10 else 1
+            key, n = "duration.days", round(days, digits)
+            if n == int(n):
+                digits = 0
+        return self.noun(key, n, n=self.number(n, digits))
 
     def short(self, value: float | int | None) -> str:
         """Up to two decimals, trailing zeros dropped: 8,93 / 6,1 / 12 (what ``:g`` was)."""

@@ -1,6 +1,6 @@
-"""Tables a person reads in a terminal (the CLI's read commands with ``--lang``): worded
+"""Tables a person reads in a terminal (the CLI's read commands' tables): worded
 column headers, names of configured things instead of ids, locale numbers, "ja"/"nee", test
-names, and the colour of a change (green better, red worse, only when significant; CES
+names, steps by name, durations in words, dates, and the colour of a change (green better, red worse, only when significant; CES
 lower is better). JSON and CSV keep the ids and raw numbers; only tables are worded.
 
 >>> from klantreis.app import default_journey_config
@@ -16,6 +16,7 @@ lower is better). JSON and CSV keep the ids and raw numbers; only tables are wor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from klantreis.wording.names import Names
@@ -40,6 +41,12 @@ NAMED_COLUMNS = {
     "condition": "condition",
     "reason": "reason",
 }
+#: Columns holding journey steps (event kinds or touchpoints).
+STEP_COLUMNS = ("source", "target", "activity", "variant")
+#: Columns of minutes, shown as a duration ("13 dagen"); ``*_s`` columns are seconds.
+MINUTE_COLUMNS = ("minutes_late", "mean_minutes_late")
+#: Columns of a status word, and the catalogue prefix that words them.
+STATUS_COLUMNS = {"status": "journeys.status", "outcome": "col.outcome"}
 #: Columns shown with this many decimals (others: 2 for fractions, 0 for whole numbers).
 DECIMALS = {"p_value": 4, "n": 0, "n_previous": 0, "contacts": 0, "journeys": 0}
 
@@ -60,15 +67,41 @@ def table_cell(column: str, value: Any, names: Names, too_few: bool = False) -> 
     if column == "test":
         return test_label(str(value), w)
     if isinstance(value, list):
-        return " > ".join(str(v) for v in value)
+        return " > ".join(_list_item(v, names) for v in value)
+    if column in STEP_COLUMNS and isinstance(value, str):
+        return step_name(value, names)
     if column in NAMED_COLUMNS and isinstance(value, str):
         return names(NAMED_COLUMNS[column], value)
+    if column in STATUS_COLUMNS and isinstance(value, str):
+        key = f"{STATUS_COLUMNS[column]}.{value}"
+        return w(key) if w.has(key) else value
+    if isinstance(value, int | float) and column in MINUTE_COLUMNS:
+        return w.duration(value)
+    if isinstance(value, int | float) and column.endswith("_s"):
+        return w.duration(value / 60)
+    if isinstance(value, datetime):
+        return w.date(value, "short")
     if isinstance(value, int):
         return w.number(value, 0)
     if isinstance(value, float):
         digits = DECIMALS.get(column, 0 if value.is_integer() and column.endswith("_n") else 2)
         return w.number(value, digits)
     return str(value)
+
+
+def step_name(step: str, names: Names) -> str:
+    """A journey step: a configured touchpoint by its name, else an event kind's name."""
+    if any(tp.id == step for tp in names.journey.touchpoints):
+        return names("touchpoint", step)
+    return names("kind", step)
+
+
+def _list_item(value: Any, names: Names) -> str:
+    if isinstance(value, Mapping) and "activity" in value:  # start/end steps with a count
+        count = value.get("count")
+        text = step_name(str(value["activity"]), names)
+        return f"{text} {names.w.number(count, 0)}" if count is not None else text
+    return step_name(value, names) if isinstance(value, str) else str(value)
 
 
 def _too_few(row: Mapping[str, Any], column: str) -> bool:

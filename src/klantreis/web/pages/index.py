@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 
 from klantreis.analytics.cx_index import cx_index
+from klantreis.analytics.movers import ALPHA
 from klantreis.analytics.scope import Scope
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.options import filter_options, newest_answer_day
-from klantreis.wording import Names, Wording, mover_label, mover_sentence
+from klantreis.wording import Names, Wording, driver_phrase, mover_label, mover_sentence
 
 router = APIRouter()
 NAV = NavItem("/", "nav.index", order=10)
@@ -41,6 +42,8 @@ def _mover(m: dict[str, Any], names: Names) -> dict[str, Any]:
         "n_before": m["n_before"],
         "n_after": m["n_after"],
         "sentence": mover_sentence(m, names),
+        # what the page shows under the mover's name (the sentence repeats name and change)
+        "phrase": driver_phrase(m["driver"], m["dimension"], m["delta_points"], names),
         "p_value": m.get("p_value"),
         "significant": bool(m.get("significant")),
         "driver": m["driver"],
@@ -56,6 +59,8 @@ def _components(result: dict[str, Any], names: Names) -> dict[str, list[dict[str
                 "label": names(dim, c["key"]),
                 "current": c["current"],
                 "change": c["change"],
+                "change_p": c.get("change_p"),
+                "significant": c.get("change_p") is not None and c["change_p"] < ALPHA,
                 "share": c["share"],
                 "n": c["n"],
             }

@@ -127,7 +127,9 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
     names = Names(journey, ctx.t, kind_labels=labels)
     shown = {s["activity"] for s in steps if s["activity"] is not None}
     shown |= {a for v in d.variants.column("variant").to_pylist() for a in v}
+    handovers = _records(discovery.owner_handovers(events, journey, flt).to_pylist())
     shape = dict(
+        handovers={(h["from_owner"], h["to_owner"]) for h in handovers},
         journey=journey,
         activity=params.activity,
         color=params.color,
@@ -146,11 +148,11 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
         "end": d.end.to_pylist(),
         "handovers": [
             {**h, "from_name": names.owner(h["from_owner"]), "to_name": names.owner(h["to_owner"])}
-            for h in _records(discovery.owner_handovers(events, journey, flt).to_pylist())
+            for h in handovers
         ],
         "step_owners": owners,
         "map": layout(dfg, steps, orientation="horizontal", **shape),  # type: ignore[arg-type]
-        "map_phone": layout(dfg, steps, orientation="vertical", **shape),  # type: ignore[arg-type]
+        "map_phone": layout(dfg, steps, orientation="vertical", max_edges=10, **shape),  # type: ignore[arg-type]
     }
 
 
@@ -170,7 +172,14 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
             for r in risk
         ]
     owner = Names(journey, ctx.t).owner
-    risk = [{**r, "owner_name": owner(r["owner"]) if r["owner"] else None} for r in risk]
+    risk = [
+        {
+            **r,
+            "owner_name": owner(r["owner"]) if r["owner"] else None,
+            "due_in_minutes": _minutes_between(now, r["deadline"]),
+        }
+        for r in risk
+    ]
     names = {p.id: (p.name_nl if ctx.lang == "nl" else p.name_en) for p in journey.promises}
     return {
         "now": now,
@@ -178,6 +187,13 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
         "rates": _records(promises.promise_rates(events, journey, "owner", now=now).to_pylist()),
         "at_risk": risk,
     }
+
+
+def _minutes_between(now: datetime | None, deadline: datetime | None) -> float | None:
+    """Minutes from ``now`` to ``deadline`` (negative once it has passed)."""
+    if now is None or deadline is None:
+        return None
+    return (deadline - now).total_seconds() / 60
 
 
 def _handles(ctx: PageContext) -> Handles:
@@ -225,11 +241,54 @@ def _journey_promises(ctx: PageContext, journey_id: str) -> list[dict[str, Any]]
     out = promises.promise_outcomes_expr(events, journey, now=_newest(ctx))
     rows = _records(out.filter(out.journey_id == journey_id).to_pyarrow().to_pylist())
     names = Names(journey, ctx.t)
-    keep = ("promise_id", "owner", "deadline", "fulfilled_at", "status", "minutes_late", "at_risk")
+    keep = (
+        "promise_id",
+        "owner",
+        "deadline",
+        "fulfilled_at",
+        "status",
+        "minutes_late",
+        "at_risk",
+        "overdue",
+    )
     return [
         {**{k: r[k] for k in keep}, "name": names.promise(r["promise_id"])}
         for r in sorted(rows, key=lambda r: (r["deadline"] is None, r["deadline"]))
     ]
+
+
+#: A ``late:`` row holding at least this share of its ``broken:`` row's journeys says the
+#: same thing (broken = late or not delivered): it is left out.
+NEAR_DUPLICATE = 0.9
+
+
+def merge_near_duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The impact ranking without ``late:<promise>[@owner]`` rows that are (nearly) their
+    ``broken:`` row: "Belofte gebroken" and "Te laat" on 3,380 and 3,331 journeys with the
+    same effects are one finding. A ``late:`` row that differs stays (worded "Te laat").
+    Likewise a ``<condition>@<owner>`` row on exactly the journeys of ``<condition>``."""
+    by_condition = {r["condition"]: r for r in rows}
+    out = []
+    for r in rows:
+        kind, _, rest = r["condition"].partition(":")
+        twin = by_condition.get(f"broken:{rest}") if kind == "late" else None
+        if twin and r["journeys_with"] >= NEAR_DUPLICATE * twin["journeys_with"]:
+            continue
+        whole = by_condition.get(r["condition"].partition("@")[0])
+        if "@" in r["condition"] and whole and whole["journeys_with"] == r["journeys_with"]:
+            continue  # one owner holds all of them: the row without the owner says it
+        out.append(r)
+    return out
+
+
+def _condition_name(names: Names, condition: str) -> str:
+    """A condition in words; ``broken:`` says what it covers ("Te laat of niet bezorgd")."""
+    body, _, owner = condition.partition("@")
+    kind, _, promise = body.partition(":")
+    if kind != "broken":
+        return names.condition(condition)
+    text = names.w("journeys.condition.broken_or_late", name=names.promise(promise))
+    return f"{text} ({names.owner(owner)})" if owner else text
 
 
 def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any, as_of: list[str]) -> Any:
@@ -274,12 +333,17 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     ranking = _cached(
         ctx,
         (*base, "i", params.period, params.channel, params.segment),
-        lambda: [
-            i.as_dict()
-            for i in impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest)
-        ][:10],
+        lambda: merge_near_duplicates(
+            [
+                i.as_dict()
+                for i in impact_ranking(
+                    ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest
+                )
+            ]
+        )[:10],
         as_of,
     )
+    names = Names(ctx.app.journey, ctx.t)
     risk = promise_data["at_risk"]
     pages = max(1, -(-len(risk) // RISK_PAGE_SIZE))
     page = min(params.risk_page, pages)
@@ -294,7 +358,14 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         "params": asdict(params),
         "masked": masked,
         "promises": promise_data,
-        "impact": [{**i, "summary": impact_summary(i, ctx.t)} for i in ranking],
+        "impact": [
+            {
+                **i,
+                "name": _condition_name(names, i["condition"]),
+                "summary": impact_summary(i, ctx.t, names),
+            }
+            for i in ranking
+        ],
         "timeline": _timeline(ctx, params, masked),
         "options": filter_options(ctx),
         "as_of": min(as_of) if as_of else None,  # None: every part is current

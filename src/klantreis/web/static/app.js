@@ -23,6 +23,9 @@
     if (x && x.type === "temporal" && x.axis !== null) {
       x.axis = x.axis || {};
       if (!("format" in x.axis)) { x.axis.format = "%-d %b"; }
+      // ticks a few days apart across a month's end ("31 okt" "3 nov") would touch
+      if (!("labelOverlap" in x.axis)) { x.axis.labelOverlap = "greedy"; }
+      if (!("labelSeparation" in x.axis)) { x.axis.labelSeparation = 6; }
     }
     ["layer", "concat", "hconcat", "vconcat"].forEach(function (key) {
       (spec[key] || []).forEach(dayAxes);
