@@ -11,6 +11,7 @@ App.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from klantreis.ingest import Destination, IngestSummary, Mapping
 
 __all__ = ["App", "MetricDefaults", "default_journey_config", "open_app"]
+
+log = logging.getLogger(__name__)
 
 
 def default_journey_config() -> JourneyConfig:
@@ -144,6 +147,24 @@ class App(AnalysesMixin):
             "journey_index", lambda: JourneyIndex(self.store, self.store.version)
         )
         return open_index(self.store, index)
+
+    def derived_views(self) -> Any:
+        """The store's derived views of the journeys page (``analytics.derived_views``),
+        refreshed for the journeys new events touched; None when the store cannot hold them
+        (read-only)."""
+        import duckdb
+
+        from klantreis.analytics.derived_views import DerivedViews
+
+        views = self.caches.get(
+            "derived_views", lambda: DerivedViews(self.store, self.journey, self.store.version)
+        )
+        try:
+            views.ensure()
+        except duckdb.Error as exc:
+            log.info("derived views unavailable (%s); using plain queries", exc)
+            return None
+        return views
 
     def cx_index(self, **kw: Any) -> Any:
         """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
