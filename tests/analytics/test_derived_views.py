@@ -180,3 +180,21 @@ def test_scopes_the_views_cannot_answer_are_refused() -> None:
 def test_the_kind_lists_match_the_portable_modules() -> None:
     assert derived_views.FEEDBACK_KINDS == journeys.FEEDBACK_KINDS
     assert derived_views.TROUBLE_KINDS == impact.TROUBLE_KINDS
+
+
+def test_views_out_of_step_are_rebuilt() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey, app.store.version)
+        load(app, [ev("a1", "j1", "order.placed", T0), ev("a2", "j2", "order.placed", T0)])
+        views.ensure()
+        with app.store.transaction() as con:
+            con.execute("DELETE FROM dv_steps WHERE journey_id = 'j2'").fetchall()
+        load(app, [ev("a3", "j1", "payment.completed", T0)])
+        assert views.ensure().mode == "full"
+        stats = dr.step_stats(views, app.journey, None, "kind")
+        assert dict(
+            zip(*stats.select(["activity", "events"]).to_pydict().values(), strict=True)
+        ) == {
+            "order.placed": 2,
+            "payment.completed": 1,
+        }

@@ -393,7 +393,7 @@ def _signatures(
             f" LEFT JOIN (SELECT journey_id, outcome, owner FROM ({_outcomes_sql(journey, '', [p.id])}))"
             f" p{i} USING (journey_id)"
         )
-        cols += [f"p{i}.outcome AS o{i}", f"p{i}.owner AS w{i}"]
+        cols += [f"p{i}.outcome" + f" AS o{i}", f"p{i}.owner" + f" AS w{i}"]
     where = r.where.replace(" AND ", " WHERE ", 1)
     base = f"SELECT j.journey_id, j.contacts, {', '.join(cols)} FROM (SELECT * FROM dv_journey{where}) j{''.join(joins)}"
     sig = ", ".join(c.split(" AS ")[1] for c in cols)
