@@ -114,13 +114,15 @@ GROUP BY ALL
 """
 
 _STEPS_SQL = f"""
-SELECT journey_id, act_by, activity, owner, count(*), count(*) FILTER (process)
-FROM (SELECT journey_id, owner, kind, touchpoint,
-             owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}) AS process
-      FROM events WHERE journey_id IS NOT NULL {{where}})
-CROSS JOIN LATERAL (SELECT unnest(['kind', 'touchpoint']) AS act_by)
-CROSS JOIN LATERAL (SELECT CASE act_by WHEN 'kind' THEN kind ELSE touchpoint END AS activity)
-GROUP BY ALL
+WITH g AS (
+  SELECT journey_id, kind, touchpoint, owner, count(*) AS events,
+         count(*) FILTER (owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}))
+           AS process_events
+  FROM events WHERE journey_id IS NOT NULL {{where}} GROUP BY ALL)
+SELECT journey_id, 'kind', kind, owner, sum(events), sum(process_events) FROM g GROUP BY ALL
+UNION ALL
+SELECT journey_id, 'touchpoint', touchpoint, owner, sum(events), sum(process_events)
+FROM g GROUP BY ALL
 """
 
 _HANDOVERS_SQL = f"""
