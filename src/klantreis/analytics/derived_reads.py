@@ -186,9 +186,9 @@ def step_stats(
             usual AS (SELECT activity, first(owner ORDER BY n DESC, owner) AS owner
                       FROM owners WHERE owner IS NOT NULL GROUP BY activity),
             reach AS (
-              SELECT p.activity, count(*) AS journeys, sum(coalesce(j.contacts, 0))::BIGINT AS contacts
-              FROM (SELECT DISTINCT journey_id, activity FROM dv_steps WHERE act_by = ?{r.where}) p
-              LEFT JOIN dv_journey j USING (journey_id) GROUP BY p.activity)
+              SELECT activity, count(*) FILTER (first_of_activity) AS journeys,
+                     coalesce(sum(contacts) FILTER (first_of_activity), 0)::BIGINT AS contacts
+              FROM dv_steps WHERE act_by = ?{r.where} GROUP BY activity)
             SELECT t.activity, u.owner, t.events::BIGINT AS events, reach.journeys,
                    reach.contacts
             FROM totals t LEFT JOIN usual u ON t.activity = u.activity

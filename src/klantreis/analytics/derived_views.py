@@ -15,7 +15,8 @@ Tables (all derived, safe to drop; one row per journey unless said):
 - ``dv_journey``: first event time, channels, segments, inbound contacts, trouble kinds;
 - ``dv_answers``: per journey x metric x touchpoint x owner: the sums a score needs;
 - ``dv_steps``: per journey x activity type (kind, touchpoint) x activity x owner: events and
-  process events (not feedback, with an owner);
+  process events (not feedback, with an owner), and on the first row of each activity the
+  journey's inbound contacts (so "journeys passing a step" needs no DISTINCT or join);
 - ``dv_handovers``: per hand-over along the journey's owner sequence: owners and wait;
 - ``dv_promise``: per journey x promise: first promise, its deadline, first fulfilment, owners;
 - ``dv_kinds``: events per trouble kind in the whole log (journey-less events too);
@@ -51,7 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: views of another layout are dropped and rebuilt.
-LAYOUT = 1
+LAYOUT = 2
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -79,7 +80,7 @@ _DDL = {
     " n BIGINT, total DOUBLE, total_sq DOUBLE, promoters BIGINT, detractors BIGINT,"
     " top2 BIGINT",
     "steps": "journey_id VARCHAR, act_by VARCHAR, activity VARCHAR, owner VARCHAR, events BIGINT,"
-    " process_events BIGINT",
+    " process_events BIGINT, first_of_activity BOOLEAN, contacts BIGINT",
     "handovers": "journey_id VARCHAR, owner VARCHAR, next_owner VARCHAR,"
     " next_at TIMESTAMPTZ, wait_s DOUBLE",
     "promise": "journey_id VARCHAR, promise_id VARCHAR, customer_id VARCHAR,"
@@ -118,11 +119,20 @@ WITH g AS (
   SELECT journey_id, kind, touchpoint, owner, count(*) AS events,
          count(*) FILTER (owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}))
            AS process_events
-  FROM events WHERE journey_id IS NOT NULL {{where}} GROUP BY ALL)
-SELECT journey_id, 'kind', kind, owner, sum(events), sum(process_events) FROM g GROUP BY ALL
-UNION ALL
-SELECT journey_id, 'touchpoint', touchpoint, owner, sum(events), sum(process_events)
-FROM g GROUP BY ALL
+  FROM events WHERE journey_id IS NOT NULL {{where}} GROUP BY ALL),
+per AS (
+  SELECT journey_id, 'kind' AS act_by, kind AS activity, owner, sum(events) AS events,
+         sum(process_events) AS process_events FROM g GROUP BY ALL
+  UNION ALL
+  SELECT journey_id, 'touchpoint', touchpoint, owner, sum(events), sum(process_events)
+  FROM g GROUP BY ALL),
+c AS (SELECT journey_id, coalesce(sum(events) FILTER (kind = '{CONTACT_KIND}'), 0) AS contacts
+      FROM g GROUP BY journey_id)
+SELECT p.journey_id, p.act_by, p.activity, p.owner, p.events, p.process_events,
+       row_number() OVER (PARTITION BY p.journey_id, p.act_by, p.activity
+                          ORDER BY p.owner NULLS FIRST) = 1,
+       c.contacts
+FROM per p JOIN c USING (journey_id)
 """
 
 _HANDOVERS_SQL = f"""
