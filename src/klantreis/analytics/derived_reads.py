@@ -257,7 +257,7 @@ def owner_handovers(
     with _Reader(views, journey, flt) as r:
         table = r.arrow(
             "SELECT owner AS from_owner, next_owner AS to_owner,"
-            " count(DISTINCT journey_id) AS journeys, count(wait_s) AS count,"
+            " count(*) FILTER (first_of_pair) AS journeys, count(wait_s) AS count,"
             " avg(wait_s) AS mean_s, quantile_cont(wait_s, 0.5) AS median_s,"
             " quantile_cont(wait_s, 0.9) AS p90_s"
             f" FROM dv_handovers WHERE true{r.where} GROUP BY ALL"

@@ -17,7 +17,8 @@ Tables (all derived, safe to drop; one row per journey unless said):
 - ``dv_steps``: per journey x activity type (kind, touchpoint) x activity x owner: events and
   process events (not feedback, with an owner), and on the first row of each activity the
   journey's inbound contacts (so "journeys passing a step" needs no DISTINCT or join);
-- ``dv_handovers``: per hand-over along the journey's owner sequence: owners and wait;
+- ``dv_handovers``: per hand-over along the journey's owner sequence: owners and wait, and
+  whether it is the journey's first of that pair (journeys per pair without DISTINCT);
 - ``dv_promise``: per journey x promise: first promise, its deadline, first fulfilment, owners;
 - ``dv_kinds``: events per trouble kind in the whole log (journey-less events too);
 - ``dv_state``: events seen, ingested-at watermark, layout version, configuration
@@ -52,7 +53,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: views of another layout are dropped and rebuilt.
-LAYOUT = 2
+LAYOUT = 3
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -82,7 +83,7 @@ _DDL = {
     "steps": "journey_id VARCHAR, act_by VARCHAR, activity VARCHAR, owner VARCHAR, events BIGINT,"
     " process_events BIGINT, first_of_activity BOOLEAN, contacts BIGINT",
     "handovers": "journey_id VARCHAR, owner VARCHAR, next_owner VARCHAR,"
-    " next_at TIMESTAMPTZ, wait_s DOUBLE",
+    " next_at TIMESTAMPTZ, wait_s DOUBLE, first_of_pair BOOLEAN",
     "promise": "journey_id VARCHAR, promise_id VARCHAR, customer_id VARCHAR,"
     " promised_at TIMESTAMPTZ, deadline TIMESTAMPTZ, promised_owner VARCHAR,"
     " promised_touchpoint VARCHAR, fulfilled_at TIMESTAMPTZ, fulfilled_owner VARCHAR",
@@ -145,7 +146,9 @@ seq AS (
   SELECT journey_id, owner, lead(owner) OVER w AS next_owner, lead(first_at) OVER w AS next_at
   FROM firsts WINDOW w AS (PARTITION BY journey_id ORDER BY first_at, owner))
 SELECT s.journey_id, s.owner, s.next_owner, s.next_at,
-       date_diff('microsecond', max(e.occurred_at), s.next_at) / 1e6
+       date_diff('microsecond', max(e.occurred_at), s.next_at) / 1e6,
+       row_number() OVER (PARTITION BY s.journey_id, s.owner, s.next_owner
+                          ORDER BY s.next_at) = 1
 FROM seq s JOIN ev e
   ON e.journey_id = s.journey_id AND e.owner = s.owner AND e.occurred_at <= s.next_at
 WHERE s.next_owner IS NOT NULL
