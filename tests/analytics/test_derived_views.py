@@ -180,6 +180,7 @@ def test_scopes_the_views_cannot_answer_are_refused() -> None:
 def test_the_kind_lists_match_the_portable_modules() -> None:
     assert derived_views.FEEDBACK_KINDS == journeys.FEEDBACK_KINDS
     assert derived_views.TROUBLE_KINDS == impact.TROUBLE_KINDS
+    assert derived_views.SCORE_METRICS == impact.SCORE_METRICS
 
 
 def test_views_out_of_step_are_rebuilt() -> None:

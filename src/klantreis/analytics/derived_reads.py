@@ -24,7 +24,7 @@ from klantreis.analytics.conditions import (
     HasKind,
     PromiseBroken,
 )
-from klantreis.analytics.derived_views import DerivedViews
+from klantreis.analytics.derived_views import SUMS, TROUBLE_KINDS, DerivedViews
 from klantreis.analytics.discovery_tables import Activity
 from klantreis.analytics.impact import (
     RANK_BY,
@@ -387,7 +387,10 @@ def _signatures(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Journeys in scope grouped by what the conditions look at (each promise's outcome and
     owner, the trouble kinds): contact sums per group, and score sums per group and metric."""
-    joins, cols = [], ["j.trouble AS trouble"]
+    mask = " + ".join(
+        f"list_contains(j.trouble, '{k}')::INTEGER * {1 << b}" for b, k in enumerate(TROUBLE_KINDS)
+    )
+    joins, cols = [], [f"({mask}) AS trouble"]
     for i, p in enumerate(journey.promises):
         joins.append(
             f" LEFT JOIN (SELECT journey_id, outcome, owner FROM ({_outcomes_sql(journey, '', [p.id])}))"
@@ -395,30 +398,35 @@ def _signatures(
         )
         cols += [f"p{i}.outcome" + f" AS o{i}", f"p{i}.owner" + f" AS w{i}"]
     where = r.where.replace(" AND ", " WHERE ", 1)
-    base = f"SELECT j.journey_id, j.contacts, {', '.join(cols)} FROM (SELECT * FROM dv_journey{where}) j{''.join(joins)}"
     sig = ", ".join(c.split(" AS ")[1] for c in cols)
-    r.cur.execute(f"CREATE OR REPLACE TEMP TABLE _dv_sig AS {base}", {"now": now})
-    contacts = r.rows(
-        f"SELECT {sig}, count(*) AS n, sum(contacts)::DOUBLE AS total,"
-        f" sum(contacts * contacts)::DOUBLE AS total_sq FROM _dv_sig GROUP BY ALL"
+    sums = ", ".join(
+        f"sum(j.{m}_{x})::{'DOUBLE' if x.startswith('total') else 'BIGINT'} AS {m}_{x}"
+        for m in metrics
+        for x in SUMS
     )
-    scores = r.rows(
-        f"SELECT {sig}, a.metric, sum(a.n)::BIGINT AS n, sum(a.total) AS total,"
-        " sum(a.total_sq) AS total_sq, sum(a.promoters)::BIGINT AS promoters,"
-        " sum(a.detractors)::BIGINT AS detractors, sum(a.top2)::BIGINT AS top2"
-        " FROM _dv_sig s JOIN dv_answers a USING (journey_id)"
-        " WHERE a.metric IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL",
-        [list(metrics)],
+    rows = r.rows(
+        f"SELECT {', '.join(cols)}, count(*) AS n, sum(j.contacts)::DOUBLE AS total,"
+        f" sum(j.contacts * j.contacts)::DOUBLE AS total_sq, {sums}"
+        f" FROM (SELECT * FROM dv_journey{where}) j{''.join(joins)} GROUP BY {sig}",
+        {"now": now},
     )
-    r.cur.execute("DROP TABLE IF EXISTS _dv_sig")
-    return contacts, scores
+    keys = [c.split(" AS ")[1] for c in cols]
+    scores = [
+        {**{k: row[k] for k in keys}, "metric": m, **{x: row[f"{m}_{x}"] for x in SUMS}}
+        for row in rows
+        for m in metrics
+    ]
+    return rows, scores
 
 
 def _tests(condition: Condition, journey: JourneyConfig) -> tuple[Any, Any]:
     """(in population, has the condition) as predicates on a signature row."""
     if isinstance(condition, HasKind):
         kind = condition.kind
-        return (lambda s: True), (lambda s: kind in (s["trouble"] or []))
+        if kind not in TROUBLE_KINDS:
+            raise ValueError(f"the derived views keep trouble kinds only, not {kind!r}")
+        bit = 1 << TROUBLE_KINDS.index(kind)
+        return (lambda s: True), (lambda s: bool(s["trouble"] & bit))
     if isinstance(condition, PromiseBroken):
         i = [p.id for p in journey.promises].index(condition.promise_id)
         hit, population = PROMISE_OUTCOMES[condition.outcome]

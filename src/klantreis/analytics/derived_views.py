@@ -12,7 +12,8 @@ property test checks both agree after random append sequences.
 
 Tables (all derived, safe to drop; one row per journey unless said):
 
-- ``dv_journey``: first event time, channels, segments, inbound contacts, trouble kinds;
+- ``dv_journey``: first event time, channels, segments, inbound contacts, trouble kinds, and
+  the answer sums per metric (what impact compares, without a join);
 - ``dv_answers``: per journey x metric x touchpoint x owner: the sums a score needs;
 - ``dv_steps``: per journey x activity type (kind, touchpoint) x activity x owner: events and
   process events (not feedback, with an owner), and on the first row of each activity the
@@ -53,7 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: views of another layout are dropped and rebuilt.
-LAYOUT = 3
+LAYOUT = 4
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -74,9 +75,42 @@ def _quoted(values: tuple[str, ...]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+#: The metrics whose answer sums ``dv_journey`` keeps per journey (``stats.METRICS``; a test
+#: checks they are equal), and the sums.
+SCORE_METRICS = ("nps", "ces", "csat", "stars")
+SUMS = ("n", "total", "total_sq", "promoters", "detractors", "top2")
+_SUM_SQL = {
+    "n": "count(*)",
+    "total": "sum(score)",
+    "total_sq": "sum(score * score)",
+    "promoters": "count(*)",
+    "detractors": "count(*)",
+    "top2": "count(*)",
+}
+_SUM_FILTER = {
+    "promoters": " AND score >= 9",
+    "detractors": " AND score <= 6",
+    "top2": " AND score >= 4",
+}
+
+
+def _answer_sums() -> tuple[str, str]:
+    """The DDL columns and the aggregates of the per-metric answer sums of ``dv_journey``."""
+    ddl, agg = [], []
+    for m in SCORE_METRICS:
+        for s in SUMS:
+            typ = "DOUBLE" if s.startswith("total") else "BIGINT"
+            ddl.append(f"{m}_{s} {typ}")
+            cond = f"kind = 'survey.response' AND metric = '{m}' AND score IS NOT NULL"
+            agg.append(f"coalesce({_SUM_SQL[s]} FILTER ({cond}{_SUM_FILTER.get(s, '')}), 0)")
+    return ", ".join(ddl), ",\n       ".join(agg)
+
+
+_SUMS_DDL, _SUMS_AGG = _answer_sums()
+
 _DDL = {
     "journey": "journey_id VARCHAR, first_at TIMESTAMPTZ, channels VARCHAR[],"
-    " segments VARCHAR[], contacts BIGINT, trouble VARCHAR[]",
+    " segments VARCHAR[], contacts BIGINT, trouble VARCHAR[], " + _SUMS_DDL,
     "answers": "journey_id VARCHAR, metric VARCHAR, touchpoint VARCHAR, owner VARCHAR,"
     " n BIGINT, total DOUBLE, total_sq DOUBLE, promoters BIGINT, detractors BIGINT,"
     " top2 BIGINT",
@@ -100,7 +134,8 @@ SELECT journey_id, min(occurred_at),
        coalesce(list(DISTINCT seg ORDER BY seg) FILTER (seg IS NOT NULL), []),
        count(*) FILTER (kind = '{CONTACT_KIND}'),
        coalesce(list(DISTINCT kind ORDER BY kind)
-                FILTER (kind IN ({_quoted(TROUBLE_KINDS)})), [])
+                FILTER (kind IN ({_quoted(TROUBLE_KINDS)})), []),
+       {_SUMS_AGG}
 FROM (SELECT *, try(json_extract_string(attrs, '$.segment')) AS seg FROM events
       WHERE journey_id IS NOT NULL {{where}})
 GROUP BY journey_id
