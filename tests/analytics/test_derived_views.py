@@ -199,3 +199,13 @@ def test_views_out_of_step_are_rebuilt() -> None:
             "order.placed": 2,
             "payment.completed": 1,
         }
+
+
+def test_a_window_holding_every_journey_is_trimmed() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey)
+        load(app, [ev("a1", "j1", "order.placed", T0), ev("a2", "j2", "order.placed", NOW)])
+        whole = Scope(period="all", as_of=NOW.date(), channels=("web",))
+        assert dr.trim_scope(views, app.journey, whole) == Scope(channels=("web",))
+        cut = Scope(since=NOW.date(), until=NOW.date())
+        assert dr.trim_scope(views, app.journey, cut) == cut

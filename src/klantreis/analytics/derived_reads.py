@@ -46,6 +46,7 @@ __all__ = [
     "step_owners",
     "step_stats",
     "supports",
+    "trim_scope",
 ]
 
 _SCOPE_FIELDS = ("period", "as_of", "since", "until", "start", "end", "channels", "segments")
@@ -59,6 +60,28 @@ def supports(flt: Scope | None) -> bool:
         if name not in _SCOPE_FIELDS and getattr(flt, name) not in (None, ()):
             return False
     return None not in flt.channels and None not in flt.segments
+
+
+def trim_scope(views: DerivedViews, journey: JourneyConfig, flt: Scope | None) -> Scope | None:
+    """``flt`` without its time window when the window holds every journey's first event
+    (the page's "all" period still ends at the newest day): the same journeys, and the
+    readers (and the journey index) need not select them one by one."""
+    if flt is None or not supports(flt):
+        return flt
+    lo, hi = flt.bounds(journey.timezone)
+    if lo is None and hi is None:
+        return flt
+    views.ensure()
+    cur = views.store.cursor()
+    try:
+        first, last = cur.execute("SELECT min(first_at), max(first_at) FROM dv_journey").fetchall()[
+            0
+        ]
+    finally:
+        cur.close()
+    if first is None or ((lo is None or lo <= first) and (hi is None or last < hi)):
+        return Scope(channels=flt.channels, segments=flt.segments)
+    return flt
 
 
 class _Reader:

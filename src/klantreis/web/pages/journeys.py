@@ -323,6 +323,8 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     newest = _newest(ctx)
     flt = _filter(ctx, params)
     views = _views(ctx, flt)
+    if views is not None:
+        flt = derived_reads.trim_scope(views, ctx.app.journey, flt) or flt
     as_of: list[str] = []  # as-of times of results served stale (``stale_pages``)
     act, metric = params.activity, params.metric
     graph = _cached(ctx, ("g", flt, act), lambda: _graph(ctx, params, flt), as_of)
