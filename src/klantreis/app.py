@@ -295,6 +295,24 @@ class App(AnalysesMixin):
         )
         return open_index(self.store, index)
 
+    def derived_views(self) -> Any:
+        """The store's derived views of the journeys page (``analytics.derived_views``),
+        refreshed for the journeys new events touched; None when the store cannot hold them
+        (read-only)."""
+        import duckdb
+
+        from klantreis.analytics.derived_views import DerivedViews
+
+        views = self.caches.get(
+            "derived_views", lambda: DerivedViews(self.store, self.journey, self.store.version)
+        )
+        try:
+            views.ensure()
+        except duckdb.Error as exc:
+            log.info("derived views unavailable (%s); using plain queries", exc)
+            return None
+        return views
+
     def cx_index(self, **kw: Any) -> Any:
         """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
         from klantreis.analytics.cx_index import cx_index

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Caches", "Results", "Served", "StaleResults"]
+__all__ = ["Caches", "KeyedResults", "Results", "Served", "StaleResults"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,37 @@ class Results:
                 while len(self._entries) >= self.size:
                     self._entries.pop(next(iter(self._entries)))
                 self._entries[key] = value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class KeyedResults:
+    """Results per key, kept until evicted (at most ``size``, least recently used first):
+    the key itself says what the result was computed from (e.g. the version counters of the
+    derived views it reads), so a change the result does not read keeps it."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._entries:
+                hit: T = self._entries.pop(key)
+                self._entries[key] = hit  # most recently used last
+                return hit
+        value = build()
+        with self._lock:
+            while len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = value
         return value
 
     def clear(self) -> None:

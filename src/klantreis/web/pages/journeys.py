@@ -21,12 +21,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from klantreis.access.masking import mask_customer_id, mask_record
-from klantreis.analytics import discovery, promises
-from klantreis.analytics.impact import impact_ranking
+from klantreis.analytics import derived_reads, discovery, promises
+from klantreis.analytics.derived_views import DerivedViews
+from klantreis.analytics.impact import Impact, impact_ranking
 from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
-from klantreis.caches import Results, StaleResults
+from klantreis.caches import KeyedResults, Results, StaleResults
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
@@ -93,41 +94,91 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str, Any]:
+def _views(ctx: PageContext, flt: Scope | None) -> DerivedViews | None:
+    """The derived views when they can answer ``flt`` (else None: the portable functions)."""
+    if flt is not None and not derived_reads.supports(flt):
+        return None
+    views: DerivedViews | None = ctx.app.derived_views()
+    return views
+
+
+def _part(
+    ctx: PageContext,
+    views: DerivedViews | None,
+    reads: tuple[str, ...],
+    key: tuple[Any, ...],
+    build: Any,
+    as_of: list[str],
+    moving: tuple[Any, ...] = (),
+) -> Any:
+    """``build()`` kept under ``key`` plus the version counters of the derived views it
+    ``reads`` and the ``moving`` values it depends on (the newest event's time): a batch that
+    changed none of them keeps the result. Without views, kept while
+    the store is unchanged (:func:`_cached`), as with the ``stale_pages`` setting (served
+    stale while one refresh runs)."""
+    if views is None or ctx.app.settings.stale_pages:
+        return _cached(ctx, key, build, as_of)
+    versions = views.versions()
+    cache = ctx.app.caches.get("journeys_parts", lambda: KeyedResults(4 * _CACHE_SIZE))
+    return cache.get((*key, *moving, *(versions[r] for r in reads)), build)
+
+
+def _step_parts(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str, Any]:
+    """Step statistics and step owners (from the derived views when they can answer)."""
     events, journey = ctx.app.events_table(), ctx.app.journey
-    index = ctx.app.journey_index()
+    views = _views(ctx, flt)
+    act: Any = params.activity
+    if views is not None:
+        steps = derived_reads.step_stats(views, journey, flt, act, params.metric)
+        owners = derived_reads.step_owners(views, journey, flt, act, params.metric)
+    else:
+        steps = discovery.step_stats(events, journey, flt, act, params.metric)
+        owners = discovery.step_owners(events, journey, flt, act, params.metric)
+    return {"steps": _records(steps.to_pylist()), "owners": _records(owners.to_pylist())}
+
+
+def _handovers(ctx: PageContext, flt: Scope) -> list[dict[str, Any]]:
+    views = _views(ctx, flt)
+    if views is not None:
+        table = derived_reads.owner_handovers(views, ctx.app.journey, flt)
+    else:
+        table = discovery.owner_handovers(ctx.app.events_table(), ctx.app.journey, flt)
+    return _records(table.to_pylist())
+
+
+def _graph(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str, Any]:
+    """The graph, variants, start and end (journey index) and the kind labels."""
+    events, journey = ctx.app.events_table(), ctx.app.journey
     d = discovery.discover(
         events,
         journey,
         flt,
         params.activity,  # type: ignore[arg-type]
         10,
-        index=index,
+        index=ctx.app.journey_index(),
     )
-    steps = _records(
-        discovery.step_stats(
-            events,
-            journey,
-            flt,
-            params.activity,  # type: ignore[arg-type]
-            params.metric,
-        ).to_pylist()
-    )
-    dfg = _records(d.dfg.to_pylist())
-    owners = _records(
-        discovery.step_owners(
-            events,
-            journey,
-            flt,
-            params.activity,  # type: ignore[arg-type]
-            params.metric,
-        ).to_pylist()
-    )
-    labels = kind_labels(events) if params.activity == "kind" else {}
-    names = Names(journey, ctx.t, kind_labels=labels)
+    return {
+        "journeys": d.journeys,
+        "dfg": _records(d.dfg.to_pylist()),
+        "variants": _records(d.variants.to_pylist()),
+        "start": d.start.to_pylist(),
+        "end": d.end.to_pylist(),
+        "labels": kind_labels(events) if params.activity == "kind" else {},
+    }
+
+
+def _discovery(
+    ctx: PageContext,
+    params: JourneyParams,
+    graph: dict[str, Any],
+    step_parts: dict[str, Any],
+    handovers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    journey = ctx.app.journey
+    steps, owners, dfg = step_parts["steps"], step_parts["owners"], graph["dfg"]
+    names = Names(journey, ctx.t, kind_labels=graph["labels"])
     shown = {s["activity"] for s in steps if s["activity"] is not None}
-    shown |= {a for v in d.variants.column("variant").to_pylist() for a in v}
-    handovers = _records(discovery.owner_handovers(events, journey, flt).to_pylist())
+    shown |= {a for v in graph["variants"] for a in v["variant"]}
     shape = dict(
         handovers={(h["from_owner"], h["to_owner"]) for h in handovers},
         journey=journey,
@@ -140,19 +191,19 @@ def _discovery(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str,
     )
     return {
         "names": {a: names(params.activity, a) for a in sorted(shown)},
-        "journeys": d.journeys,
+        "journeys": graph["journeys"],
         "dfg": dfg,
         "steps": steps,
-        "variants": _records(d.variants.to_pylist()),
-        "start": d.start.to_pylist(),
-        "end": d.end.to_pylist(),
+        "variants": graph["variants"],
+        "start": graph["start"],
+        "end": graph["end"],
         "handovers": [
             {**h, "from_name": names.owner(h["from_owner"]), "to_name": names.owner(h["to_owner"])}
             for h in handovers
         ],
         "step_owners": owners,
-        "map": layout(dfg, steps, orientation="horizontal", **shape),  # type: ignore[arg-type]
-        "map_phone": layout(dfg, steps, orientation="vertical", max_edges=10, **shape),  # type: ignore[arg-type]
+        "map": layout(dfg, steps, orientation="horizontal", **shape),
+        "map_phone": layout(dfg, steps, orientation="vertical", max_edges=10, **shape),
     }
 
 
@@ -160,7 +211,14 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
     events, journey = ctx.app.events_table(), ctx.app.journey
     if not journey.promises:
         return {"now": now, "rates": [], "at_risk": [], "promises": []}
-    risk = _records(promises.at_risk(events, journey, now).to_pylist())
+    views = _views(ctx, None)
+    if views is not None:
+        risk_table = derived_reads.at_risk(views, journey, now)
+        rates = derived_reads.promise_rates(views, journey, "owner", now=now)
+    else:
+        risk_table = promises.at_risk(events, journey, now)
+        rates = promises.promise_rates(events, journey, "owner", now=now)
+    risk = _records(risk_table.to_pylist())
     if masked:
         handles = _handles(ctx)
         risk = [
@@ -184,7 +242,7 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
     return {
         "now": now,
         "promises": [{"id": k, "name": v} for k, v in names.items()],
-        "rates": _records(promises.promise_rates(events, journey, "owner", now=now).to_pylist()),
+        "rates": _records(rates.to_pylist()),
         "at_risk": risk,
     }
 
@@ -291,6 +349,14 @@ def _condition_name(names: Names, condition: str) -> str:
     return f"{text} ({names.owner(owner)})" if owner else text
 
 
+def _ranking(
+    ctx: PageContext, views: DerivedViews | None, flt: Scope, now: datetime | None
+) -> list[Impact]:
+    if views is not None:
+        return derived_reads.impact_ranking(views, ctx.app.journey, flt=flt, now=now)
+    return impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=now)
+
+
 def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any, as_of: list[str]) -> Any:
     """``build()`` kept per key in the App's caches while the store is unchanged. With the
     ``stale_pages`` setting, after new events the previous result is served while one
@@ -308,40 +374,50 @@ def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any, as_of: list[str]
 
 
 def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
-    """Everything on the journeys page, as plain data."""
+    """Everything on the journeys page, as plain data. Each part is cached on what it reads:
+    the graph while the store is unchanged (the journey index refreshes only the touched
+    journeys), the other parts while the derived views they read are unchanged."""
     masked = not ctx.sees_personal_data
     newest = _newest(ctx)
     flt = _filter(ctx, params)
-    base = (ctx.lang,)
+    views = _views(ctx, flt)
+    if views is not None:
+        flt = derived_reads.trim_scope(views, ctx.app.journey, flt) or flt
     as_of: list[str] = []  # as-of times of results served stale (``stale_pages``)
-    main = _cached(
+    act, metric = params.activity, params.metric
+    graph = _cached(ctx, ("g", flt, act), lambda: _graph(ctx, params, flt), as_of)
+    step_parts = _part(
         ctx,
-        (
-            *base,
-            "d",
-            params.period,
-            params.channel,
-            params.segment,
-            params.activity,
-            params.color,
-            params.metric,
-        ),
-        lambda: _discovery(ctx, params, flt),
+        views,
+        ("steps", "answers", "journey"),
+        ("s", flt, act, metric),
+        lambda: _step_parts(ctx, params, flt),
         as_of,
     )
-    promise_data = _cached(ctx, (*base, "p", masked), lambda: _promises(ctx, newest, masked), as_of)
-    ranking = _cached(
+    handovers = _part(
+        ctx, views, ("handovers", "journey"), ("h", flt), lambda: _handovers(ctx, flt), as_of
+    )
+    main = _discovery(ctx, params, graph, step_parts, handovers)
+    promise_views = _views(ctx, None)
+    promise_data = _part(
         ctx,
-        (*base, "i", params.period, params.channel, params.segment),
-        lambda: merge_near_duplicates(
-            [
-                i.as_dict()
-                for i in impact_ranking(
-                    ctx.app.events_table(), ctx.app.journey, flt=flt, now=newest
-                )
-            ]
-        )[:10],
+        promise_views,
+        ("promise",),
+        (ctx.lang, "p", masked),
+        lambda: _promises(ctx, newest, masked),
         as_of,
+        (newest,),
+    )
+    ranking = _part(
+        ctx,
+        views,
+        ("journey", "answers", "promise"),
+        ("i", flt),
+        lambda: merge_near_duplicates([i.as_dict() for i in _ranking(ctx, views, flt, newest)])[
+            :10
+        ],
+        as_of,
+        (newest,),
     )
     names = Names(ctx.app.journey, ctx.t)
     risk = promise_data["at_risk"]

@@ -1,0 +1,147 @@
+"""Pages at every size: seconds of the JSON of ``/journeys``, ``/scores``, ``/contacts`` and
+``/`` (``/api/v1/<name>``, in-process client, page cache on as a user gets it) on a copy of a
+large store: the first view after a restart, the first view after an ingest of 1 and of
+100,000 events, and a warm view.
+
+``nice python -m bench.bench_views --db /work/bench-data/demo10m.duckdb --rounds 3``
+
+Made with ``klantreis demo --no-serve --orders 1000000`` (9.7M events). The copy is prepared
+once (journey index and derived views built, timed); each round copies it, opens a new App
+("restart"), views every page, appends events through the ingest pipeline (new ids on
+existing journeys, one day later) and views every page again. Prints medians and the load
+average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.process import load_average
+
+__all__ = ["main"]
+
+PAGES = {"/journeys": "journeys", "/scores": "scores", "/contacts": "contacts", "/": "index"}
+SECRET = "bench-secret-key-0123456789abcdef"
+
+
+def _settings(db: Path) -> Any:
+    from klantreis.settings import Settings
+
+    return Settings.load(env={}, db_path=str(db), secret_key=SECRET)
+
+
+def prepare(source: Path, target: Path) -> dict[str, float]:
+    """Copy the store and build what a running server keeps (timed)."""
+    from klantreis.access import accounts
+    from klantreis.app import App
+
+    shutil.copy(source, target)
+    out = {}
+    with App(_settings(target)) as app:
+        accounts.add_user(app.store, "ana", "analyst", "analyst-pass-1")
+        t0 = time.perf_counter()
+        app.journey_index()
+        out["journey index (build or refresh)"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        app.derived_views()
+        out["derived views (full build, or nothing when the source has them)"] = (
+            time.perf_counter() - t0
+        )
+    return out
+
+
+def _new_events(app: Any, n: int, tag: str) -> Any:
+    """``n`` events copied from existing journeys with new ids, one day later."""
+    return app.store.query(
+        "SELECT * EXCLUDE (event_id, occurred_at, ingested_at),"
+        f" '{tag}-' || event_id AS event_id, occurred_at + INTERVAL 1 DAY AS occurred_at"
+        f" FROM events WHERE journey_id IS NOT NULL ORDER BY event_id LIMIT {int(n)}"
+    )
+
+
+def _views(client: Any, headers: dict[str, str]) -> dict[str, float]:
+    """Seconds of one view of every page, printed as they come (a round is long)."""
+    out = {}
+    for page, name in PAGES.items():
+        t0 = time.perf_counter()
+        client.get(f"/api/v1/{name}", headers=headers).raise_for_status()
+        out[page] = time.perf_counter() - t0
+        print(f"  {page}: {out[page]:.3f} s (load {load_average()})", flush=True)
+    return out
+
+
+def one_round(base: Path, tmp: Path, n: int) -> dict[str, dict[str, float]]:
+    from fastapi.testclient import TestClient
+
+    from klantreis.access import accounts
+    from klantreis.app import App
+    from klantreis.ingest.pipeline import ingest_table
+    from klantreis.model.events import events_from_records
+    from klantreis.web import create_app
+
+    db = tmp / f"round{n}.duckdb"
+    shutil.copy(base, db)
+    out: dict[str, dict[str, float]] = {}
+    with App(_settings(db)) as app:
+        token, _ = accounts.create_token(app.store, ["read"], user="ana")
+        headers = {"Authorization": f"Bearer {token}"}
+        with TestClient(create_app(app)) as client:
+            out["first view after restart"] = _views(client, headers)
+            warm = [_views(client, headers) for _ in range(3)]
+            out["warm (median of 3)"] = {p: statistics.median(w[p] for w in warm) for p in PAGES}
+            for count in (1, 100_000):
+                rows = _new_events(app, count, f"b{n}x{count}").to_pylist()
+                table = events_from_records(rows, source="bench")
+                t0 = time.perf_counter()
+                ingest_table(app.store, table, app.journey, source="bench")
+                ingest_s = time.perf_counter() - t0
+                views = _views(client, headers)
+                out[f"first view after ingest of {count:,}"] = views
+                out[f"(ingest of {count:,} itself)"] = {"/": ingest_s}
+    db.unlink()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default="/work/bench-data/demo10m.duckdb")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated paths")
+    args = parser.parse_args(argv)
+    for page in [p for p in PAGES if p not in args.pages.split(",")]:
+        del PAGES[page]
+    before = load_average()
+    with tempfile.TemporaryDirectory(prefix="klantreis-views-", dir="/tmp") as tmp_name:
+        tmp = Path(tmp_name)
+        base = tmp / "base.duckdb"
+        prepared = prepare(Path(args.db), base)
+        print(f"prepared: {prepared}", flush=True)
+        rounds = []
+        for i in range(args.rounds):
+            rounds.append(one_round(base, tmp, i))
+            print(f"round {i}: {rounds[-1]} (load {load_average()})", flush=True)
+    print(f"load average {before} -> {load_average()}; median of {args.rounds} rounds\n")
+    for step, seconds in prepared.items():
+        print(f"- {step}: {seconds:.2f} s")
+    print("\n| step | " + " | ".join(f"`{p}` (s)" for p in PAGES) + " |")
+    print("|---|" + "---:|" * len(PAGES))
+    for step in rounds[0]:
+        cells = [
+            f"{statistics.median(r[step][p] for r in rounds):.3f}" if p in rounds[0][step] else ""
+            for p in PAGES
+        ]
+        print(f"| {step} | " + " | ".join(cells) + " |")
+    print("\nper round (s):")
+    for i, r in enumerate(rounds):
+        print(i, {s: {p: round(v, 3) for p, v in d.items()} for s, d in r.items()})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

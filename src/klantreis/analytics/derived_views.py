@@ -1,0 +1,434 @@
+"""Derived views of the journeys page, kept per journey in the store's DuckDB and refreshed
+incrementally: only the journeys that received events since the last refresh are recomputed.
+
+Why: the portable Ibis functions (impact, hand-overs, step statistics, promise rates, at-risk
+lists) read the whole event log on every call: 20-30 s on 10M events. Each of them is an
+aggregation of per-journey parts, so these tables keep the per-journey parts, and a refresh
+deletes and recomputes the rows of the touched journeys only (time proportional to the batch,
+like the journey index of :mod:`klantreis.analytics.journey_index`). The reads
+(:mod:`klantreis.analytics.derived_reads`) aggregate the tables at query time, so scopes,
+``now`` and exact quantiles stay exact. The portable functions remain the reference; a
+property test checks both agree after random append sequences.
+
+Tables (all derived, safe to drop; one row per journey unless said):
+
+- ``dv_journey``: first event time, channels, segments, inbound contacts, trouble kinds, and
+  the answer sums per metric (what impact compares, without a join);
+- ``dv_answers``: per journey x metric x touchpoint x owner: the sums a score needs;
+- ``dv_steps``: per journey x activity type (kind, touchpoint) x activity x owner: events and
+  process events (not feedback, with an owner), and on the first row of each activity the
+  journey's inbound contacts (so "journeys passing a step" needs no DISTINCT or join);
+- ``dv_handovers``: per hand-over along the journey's owner sequence: owners and wait, and
+  whether it is the journey's first of that pair (journeys per pair without DISTINCT);
+- ``dv_promise``: per journey x promise: first promise, its deadline, first fulfilment, owners;
+- ``dv_kinds``: events per trouble kind in the whole log (journey-less events too);
+- ``dv_state``: events seen, ingested-at watermark, layout version, configuration
+  fingerprint, and one version counter per view, bumped only when a refresh changed its rows.
+
+The per-view counters (``versions()``) let page caches keep a result while the views it reads
+are unchanged (e.g. a new survey answer does not touch the hand-overs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from klantreis.model.journey import JourneyConfig
+from klantreis.store import EventStore
+
+__all__ = [
+    "FEEDBACK_KINDS",
+    "TROUBLE_KINDS",
+    "VIEWS",
+    "DerivedViews",
+    "ViewRefresh",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bump when a table below changes: views of another layout are dropped and rebuilt.
+LAYOUT = 4
+#: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
+FEEDBACK_KINDS = (
+    "survey.response",
+    "review.posted",
+    "social.mention",
+    "contact.inbound",
+    "contact.outbound",
+)
+#: As :data:`klantreis.analytics.impact.TROUBLE_KINDS` (a test checks they are equal).
+TROUBLE_KINDS = ("delivery.failed", "payment.failed", "invoice.bounced", "return.requested")
+CONTACT_KIND = "contact.inbound"
+#: The views with a version counter (``dv_kinds`` counts with ``journey``).
+VIEWS = ("journey", "answers", "steps", "handovers", "promise")
+_ORDER = "occurred_at, source_order, event_id"
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+#: The metrics whose answer sums ``dv_journey`` keeps per journey (``stats.METRICS``; a test
+#: checks they are equal), and the sums.
+SCORE_METRICS = ("nps", "ces", "csat", "stars")
+SUMS = ("n", "total", "total_sq", "promoters", "detractors", "top2")
+_SUM_SQL = {
+    "n": "count(*)",
+    "total": "sum(score)",
+    "total_sq": "sum(score * score)",
+    "promoters": "count(*)",
+    "detractors": "count(*)",
+    "top2": "count(*)",
+}
+_SUM_FILTER = {
+    "promoters": " AND score >= 9",
+    "detractors": " AND score <= 6",
+    "top2": " AND score >= 4",
+}
+
+
+def _answer_sums() -> tuple[str, str]:
+    """The DDL columns and the aggregates of the per-metric answer sums of ``dv_journey``."""
+    ddl, agg = [], []
+    for m in SCORE_METRICS:
+        for s in SUMS:
+            typ = "DOUBLE" if s.startswith("total") else "BIGINT"
+            ddl.append(f"{m}_{s} {typ}")
+            cond = f"kind = 'survey.response' AND metric = '{m}' AND score IS NOT NULL"
+            agg.append(f"coalesce({_SUM_SQL[s]} FILTER ({cond}{_SUM_FILTER.get(s, '')}), 0)")
+    return ", ".join(ddl), ",\n       ".join(agg)
+
+
+_SUMS_DDL, _SUMS_AGG = _answer_sums()
+
+_DDL = {
+    "journey": "journey_id VARCHAR, first_at TIMESTAMPTZ, channels VARCHAR[],"
+    " segments VARCHAR[], contacts BIGINT, trouble VARCHAR[], " + _SUMS_DDL,
+    "answers": "journey_id VARCHAR, metric VARCHAR, touchpoint VARCHAR, owner VARCHAR,"
+    " n BIGINT, total DOUBLE, total_sq DOUBLE, promoters BIGINT, detractors BIGINT,"
+    " top2 BIGINT",
+    "steps": "journey_id VARCHAR, act_by VARCHAR, activity VARCHAR, owner VARCHAR, events BIGINT,"
+    " process_events BIGINT, first_of_activity BOOLEAN, contacts BIGINT",
+    "handovers": "journey_id VARCHAR, owner VARCHAR, next_owner VARCHAR,"
+    " next_at TIMESTAMPTZ, wait_s DOUBLE, first_of_pair BOOLEAN",
+    "promise": "journey_id VARCHAR, promise_id VARCHAR, customer_id VARCHAR,"
+    " promised_at TIMESTAMPTZ, deadline TIMESTAMPTZ, promised_owner VARCHAR,"
+    " promised_touchpoint VARCHAR, fulfilled_at TIMESTAMPTZ, fulfilled_owner VARCHAR",
+}
+_STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS dv_state (events BIGINT, watermark TIMESTAMPTZ,"
+    " layout INTEGER, config VARCHAR, " + ", ".join(f"v_{v} BIGINT" for v in VIEWS) + ")",
+    "CREATE TABLE IF NOT EXISTS dv_kinds (kind VARCHAR, n BIGINT)",
+)
+
+_JOURNEY_SQL = f"""
+SELECT journey_id, min(occurred_at),
+       coalesce(list(DISTINCT channel ORDER BY channel) FILTER (channel IS NOT NULL), []),
+       coalesce(list(DISTINCT seg ORDER BY seg) FILTER (seg IS NOT NULL), []),
+       count(*) FILTER (kind = '{CONTACT_KIND}'),
+       coalesce(list(DISTINCT kind ORDER BY kind)
+                FILTER (kind IN ({_quoted(TROUBLE_KINDS)})), []),
+       {_SUMS_AGG}
+FROM (SELECT *, try(json_extract_string(attrs, '$.segment')) AS seg FROM events
+      WHERE journey_id IS NOT NULL {{where}})
+GROUP BY journey_id
+"""
+
+_ANSWERS_SQL = """
+SELECT journey_id, metric, touchpoint, owner, count(*), sum(score), sum(score * score),
+       count(*) FILTER (score >= 9), count(*) FILTER (score <= 6), count(*) FILTER (score >= 4)
+FROM events
+WHERE journey_id IS NOT NULL AND kind = 'survey.response' AND score IS NOT NULL
+      AND metric IS NOT NULL {where}
+GROUP BY ALL
+"""
+
+_STEPS_SQL = f"""
+WITH g AS (
+  SELECT journey_id, kind, touchpoint, owner, count(*) AS events,
+         count(*) FILTER (owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}))
+           AS process_events
+  FROM events WHERE journey_id IS NOT NULL {{where}} GROUP BY ALL),
+per AS (
+  SELECT journey_id, 'kind' AS act_by, kind AS activity, owner, sum(events) AS events,
+         sum(process_events) AS process_events FROM g GROUP BY ALL
+  UNION ALL
+  SELECT journey_id, 'touchpoint', touchpoint, owner, sum(events), sum(process_events)
+  FROM g GROUP BY ALL),
+c AS (SELECT journey_id, coalesce(sum(events) FILTER (kind = '{CONTACT_KIND}'), 0) AS contacts
+      FROM g GROUP BY journey_id)
+SELECT p.journey_id, p.act_by, p.activity, p.owner, p.events, p.process_events,
+       row_number() OVER (PARTITION BY p.journey_id, p.act_by, p.activity
+                          ORDER BY p.owner NULLS FIRST) = 1,
+       c.contacts
+FROM per p JOIN c USING (journey_id)
+"""
+
+_HANDOVERS_SQL = f"""
+WITH ev AS (
+  SELECT journey_id, owner, occurred_at FROM events
+  WHERE journey_id IS NOT NULL AND owner IS NOT NULL
+        AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}) {{where}}),
+firsts AS (SELECT journey_id, owner, min(occurred_at) AS first_at FROM ev GROUP BY ALL),
+seq AS (
+  SELECT journey_id, owner, lead(owner) OVER w AS next_owner, lead(first_at) OVER w AS next_at
+  FROM firsts WINDOW w AS (PARTITION BY journey_id ORDER BY first_at, owner))
+SELECT s.journey_id, s.owner, s.next_owner, s.next_at,
+       date_diff('microsecond', max(e.occurred_at), s.next_at) / 1e6,
+       row_number() OVER (PARTITION BY s.journey_id, s.owner, s.next_owner
+                          ORDER BY s.next_at) = 1
+FROM seq s JOIN ev e
+  ON e.journey_id = s.journey_id AND e.owner = s.owner AND e.occurred_at <= s.next_at
+WHERE s.next_owner IS NOT NULL
+GROUP BY s.journey_id, s.owner, s.next_owner, s.next_at
+"""
+
+_PROMISE_SQL = f"""
+WITH pr AS (
+  SELECT journey_id,
+         first(customer_id ORDER BY {_ORDER}) AS customer_id,
+         min(occurred_at) AS promised_at,
+         first(coalesce(TRY_CAST(try(json_extract_string(attrs, '$.{{attr}}')) AS TIMESTAMPTZ),
+                        occurred_at) ORDER BY {_ORDER}) AS deadline,
+         first(owner ORDER BY {_ORDER}) AS promised_owner,
+         first(touchpoint ORDER BY {_ORDER}) AS promised_touchpoint
+  FROM events WHERE journey_id IS NOT NULL AND kind = $promised {{where}}
+  GROUP BY journey_id),
+ff AS (
+  SELECT journey_id, min(occurred_at) AS fulfilled_at,
+         first(owner ORDER BY {_ORDER}) AS fulfilled_owner
+  FROM events WHERE journey_id IS NOT NULL AND kind = $fulfilled {{where}}
+  GROUP BY journey_id)
+SELECT pr.journey_id, $promise_id, pr.customer_id, pr.promised_at, pr.deadline,
+       pr.promised_owner, pr.promised_touchpoint, ff.fulfilled_at, ff.fulfilled_owner
+FROM pr LEFT JOIN ff USING (journey_id)
+"""
+
+_AFFECTED = "AND journey_id IN (SELECT journey_id FROM _dv_affected)"
+
+
+@dataclass(frozen=True)
+class ViewRefresh:
+    """What a refresh did: ``mode`` current, incremental or full; ``changed``: the views whose
+    rows changed (their version counters were bumped)."""
+
+    mode: str
+    journeys: int
+    events: int
+    changed: tuple[str, ...] = ()
+
+
+def config_fingerprint(journey: JourneyConfig) -> str:
+    """What of the journey configuration the views depend on: the promises."""
+    parts = [(p.id, p.promised, p.fulfilled_by, p.deadline_attr) for p in journey.promises]
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(_rows(con, sql)[0][0])
+
+
+class DerivedViews:
+    """The derived views of one store. Cheap to create; ``ensure()`` brings them up to date.
+
+    ``version`` (the store's fingerprint) lets ``ensure()`` skip its transaction while the
+    store is unchanged."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        journey: JourneyConfig,
+        version: Callable[[], Hashable] | None = None,
+    ) -> None:
+        self.store, self.journey, self.version = store, journey, version
+        self.config = config_fingerprint(journey)
+        self._lock = threading.Lock()
+        self._current: tuple[Hashable, dict[str, int]] | None = None
+
+    # -- maintenance -----------------------------------------------------------------------
+    def ensure(self) -> ViewRefresh:
+        """Refresh when events arrived since the last refresh (else do nothing)."""
+        with self._lock:
+            seen = self.version() if self.version is not None else None
+            if seen is not None and self._current is not None and self._current[0] == seen:
+                return ViewRefresh("current", 0, 0)
+            result = self._ensure()
+            if seen is not None:
+                self._current = (seen, self._read_versions())
+            return result
+
+    def versions(self) -> dict[str, int]:
+        """The version counter of every view, refreshed first."""
+        self.ensure()
+        with self._lock:
+            if self._current is not None:
+                return dict(self._current[1])
+            return self._read_versions()
+
+    def _read_versions(self) -> dict[str, int]:
+        cur = self.store.cursor()
+        try:
+            cols = ", ".join(f"v_{v}" for v in VIEWS)
+            row = cur.execute(f"SELECT {cols} FROM dv_state").fetchall()
+        finally:
+            cur.close()
+        return dict(zip(VIEWS, (int(v) for v in row[0]), strict=True)) if row else {}
+
+    def _ensure(self) -> ViewRefresh:
+        with self.store.transaction() as con:
+            state = self._state(con)
+            n = _count(con, "SELECT count(*) FROM events")
+            if state and int(state[0]) == n:
+                return ViewRefresh("current", 0, n)
+            if not state:
+                return self._full(con, n, bump=VIEWS)
+            return self._incremental(con, n, state[1])
+
+    def rebuild(self) -> ViewRefresh:
+        """Drop and rebuild every view (e.g. after a bulk load)."""
+        with self._lock:
+            self._current = None
+            with self.store.transaction() as con:
+                self._state(con)
+                return self._full(con, _count(con, "SELECT count(*) FROM events"), VIEWS)
+
+    def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+        """The saved state; views of another layout or configuration are dropped first."""
+        for ddl in _STATE_DDL:
+            _rows(con, ddl)
+        rows = _rows(con, "SELECT events, watermark, layout, config FROM dv_state")
+        if rows and (rows[0][2] != LAYOUT or rows[0][3] != self.config):
+            for view in VIEWS:
+                _rows(con, f"DROP TABLE IF EXISTS dv_{view}")
+            rows = []
+        for view, columns in _DDL.items():
+            _rows(con, f"CREATE TABLE IF NOT EXISTS dv_{view} ({columns})")
+        return rows[0] if rows else None
+
+    def _fill(self, con: duckdb.DuckDBPyConnection, where: str) -> None:
+        """Insert the rows of the journeys ``where`` selects ("" = all) into every view."""
+        _rows(con, f"INSERT INTO dv_journey {_JOURNEY_SQL.format(where=where)}")
+        _rows(con, f"INSERT INTO dv_answers {_ANSWERS_SQL.format(where=where)}")
+        _rows(con, f"INSERT INTO dv_steps {_STEPS_SQL.format(where=where)}")
+        _rows(con, f"INSERT INTO dv_handovers {_HANDOVERS_SQL.format(where=where)}")
+        for p in self.journey.promises:
+            _rows(
+                con,
+                f"INSERT INTO dv_promise {_PROMISE_SQL.format(where=where, attr=p.deadline_attr)}",
+                {"promised": p.promised, "fulfilled": p.fulfilled_by, "promise_id": p.id},
+            )
+
+    def _full(self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]) -> ViewRefresh:
+        for view in VIEWS:
+            _rows(con, f"DELETE FROM dv_{view}")
+        _rows(con, "DELETE FROM dv_kinds")
+        self._fill(con, "")
+        _rows(
+            con,
+            "INSERT INTO dv_kinds SELECT kind, count(*) FROM events"
+            f" WHERE kind IN ({_quoted(TROUBLE_KINDS)}) GROUP BY kind",
+        )
+        journeys = _count(con, "SELECT count(*) FROM dv_journey")
+        self._save_state(con, n, None, bump)
+        log.info("derived views rebuilt: %d events, %d journeys", n, journeys)
+        return ViewRefresh("full", journeys, n, bump)
+
+    def _incremental(
+        self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
+    ) -> ViewRefresh:
+        _rows(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _dv_new AS SELECT journey_id, kind FROM events"
+            " WHERE ingested_at > ?",
+            [watermark],
+        )
+        try:
+            _rows(
+                con,
+                "CREATE OR REPLACE TEMP TABLE _dv_affected AS SELECT DISTINCT journey_id"
+                " FROM _dv_new WHERE journey_id IS NOT NULL",
+            )
+            changed = self._replace_affected(con)
+            kinds = _rows(
+                con,
+                "SELECT kind, count(*) FROM _dv_new"
+                f" WHERE kind IN ({_quoted(TROUBLE_KINDS)}) GROUP BY kind",
+            )
+            if kinds:
+                _rows(
+                    con,
+                    "INSERT INTO dv_kinds VALUES " + ", ".join("(?, ?)" for _ in kinds),
+                    [x for row in kinds for x in row],
+                )
+                changed = tuple(dict.fromkeys((*changed, "journey")))
+            journeys = _count(con, "SELECT count(*) FROM _dv_affected")
+        finally:
+            for temp in ("_dv_new", "_dv_affected", "_dv_old"):
+                _rows(con, f"DROP TABLE IF EXISTS {temp}")
+        viewed = _count(con, "SELECT coalesce(sum(events), 0) FROM dv_steps WHERE act_by = 'kind'")
+        expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
+        if viewed != expected:
+            log.warning("derived views out of step (%d != %d); rebuilding", viewed, expected)
+            return self._full(con, n, VIEWS)
+        self._save_state(con, n, watermark, changed)
+        return ViewRefresh("incremental", journeys, n, changed)
+
+    def _replace_affected(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+        """Recompute the affected journeys' rows; the views whose rows changed."""
+        olds = {}
+        for view in VIEWS:
+            _rows(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT * FROM dv_{view}"
+                " WHERE journey_id IN (SELECT journey_id FROM _dv_affected)",
+            )
+            _rows(
+                con,
+                f"DELETE FROM dv_{view} WHERE journey_id IN (SELECT journey_id FROM _dv_affected)",
+            )
+            olds[view] = f"_dv_old_{view}"
+        self._fill(con, _AFFECTED)
+        changed = []
+        for view, old in olds.items():
+            new = f"(SELECT * FROM dv_{view} WHERE journey_id IN (SELECT journey_id FROM _dv_affected))"
+            diff = _count(
+                con,
+                f"SELECT count(*) FROM ((SELECT * FROM {old} EXCEPT ALL SELECT * FROM {new})"
+                f" UNION ALL (SELECT * FROM {new} EXCEPT ALL SELECT * FROM {old}))",
+            )
+            if diff:
+                changed.append(view)
+            _rows(con, f"DROP TABLE IF EXISTS {old}")
+        return tuple(changed)
+
+    def _save_state(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        n: int,
+        watermark: object,
+        bump: tuple[str, ...],
+    ) -> None:
+        old = _rows(con, "SELECT " + ", ".join(f"v_{v}" for v in VIEWS) + " FROM dv_state")
+        counters = dict(zip(VIEWS, old[0], strict=True)) if old else dict.fromkeys(VIEWS, 0)
+        for view in bump:
+            counters[view] = int(counters[view]) + 1
+        _rows(con, "DELETE FROM dv_state")
+        _rows(
+            con,
+            "INSERT INTO dv_state SELECT ?, coalesce(max(ingested_at),"
+            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, "
+            + ", ".join("?" for _ in VIEWS)
+            + " FROM events",
+            [n, LAYOUT, self.config, *(counters[v] for v in VIEWS)],
+        )

@@ -1,0 +1,211 @@
+"""The derived views of the journeys page equal their portable references after every append:
+random batches with tied time stamps, events older than what is stored, repeated event ids,
+promises that arrive after their fulfilment, journey-less events; whole store and scopes."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.journeys.logs import NOW, T0, ev, load
+
+from klantreis.analytics import derived_reads as dr
+from klantreis.analytics import derived_views, discovery, impact, journeys, promises
+from klantreis.analytics.derived_views import VIEWS, DerivedViews
+from klantreis.analytics.scope import Scope
+from klantreis.app import App
+from klantreis.settings import Settings
+
+KINDS = [
+    "order.placed",
+    "payment.completed",
+    "shipment.handed_over",
+    "delivery.promised",
+    "delivery.completed",
+    "delivery.failed",
+    "contact.inbound",
+    "survey.response",
+    "return.received",
+    "refund.paid",
+    "invoice.sent",
+]
+OWNERS = [None, "webshop", "carrier:snelpost", "carrier:vlotbezorgd", "finance"]
+#: Kinds whose first event per journey the promise rules pick (time stamps kept unique, since
+#: the portable reference breaks ties of ``argmin`` arbitrarily).
+UNIQUE_TIME = {"delivery.promised", "delivery.completed", "return.received", "refund.paid"}
+SCOPES = [
+    None,
+    Scope(channels=("chat",)),
+    Scope(segments=("business",)),
+    Scope(since=(T0 + timedelta(days=2)).date(), until=(T0 + timedelta(days=6)).date()),
+]
+
+_event = st.tuples(
+    st.integers(0, 7),  # journey (7: none)
+    st.sampled_from(KINDS),
+    st.integers(0, 240),  # hours after T0: out of order across batches, ties inside
+    st.sampled_from(OWNERS),
+    st.sampled_from(["web", "chat", "email"]),
+    st.sampled_from(["consumer", "business", None]),
+    st.integers(0, 10),  # score
+    st.sampled_from(["nps", "csat", "ces"]),
+    st.integers(-30, 60),  # deadline hours after the event
+    st.integers(0, 40),  # a repeated id: reuse an earlier event's id when < 4
+)
+
+
+def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for i, (j, kind, h, owner, channel, segment, score, metric, dl, again) in enumerate(batch):
+        at = T0 + timedelta(hours=h)
+        if kind in UNIQUE_TIME:
+            at += timedelta(seconds=1000 * n + i + 1)
+        eid = seen[again] if again < 4 and again < len(seen) else f"b{n}-{i}"
+        attrs: dict[str, Any] = {"deadline": (at + timedelta(hours=dl)).isoformat()}
+        attrs["refund_deadline"] = attrs["deadline"] if dl % 3 else "not a date"
+        if segment:
+            attrs["segment"] = segment
+        fields: dict[str, Any] = {"owner": owner, "channel": channel, "attrs": attrs}
+        if kind == "survey.response":
+            fields.update(metric=metric, score=float(score % (11 if metric == "nps" else 6)))
+        out.append(ev(eid, f"j{j}" if j < 7 else None, kind, at, **fields))
+        seen.append(eid)
+    return out
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _same(mine: Any, reference: Any, what: str) -> None:
+    if isinstance(mine, pa.Table):
+        assert mine.schema == reference.schema, what
+        mine, reference = mine.to_pylist(), reference.to_pylist()
+    assert _close(mine, reference), f"{what}:\n{mine}\n!=\n{reference}"
+
+
+def _check(app: App, views: DerivedViews) -> None:
+    events, journey = app.events_table(), app.journey
+    for flt in SCOPES:
+        for activity in ("kind", "touchpoint"):
+            _same(
+                dr.step_stats(views, journey, flt, activity, "csat"),
+                discovery.step_stats(events, journey, flt, activity, "csat"),
+                f"step_stats {activity} {flt}",
+            )
+            _same(
+                dr.step_owners(views, journey, flt, activity, "nps"),
+                discovery.step_owners(events, journey, flt, activity, "nps"),
+                f"step_owners {activity} {flt}",
+            )
+        _same(
+            dr.owner_handovers(views, journey, flt),
+            discovery.owner_handovers(events, journey, flt),
+            f"owner_handovers {flt}",
+        )
+        _same(
+            [i.as_dict() for i in dr.impact_ranking(views, journey, flt=flt, now=NOW)],
+            [i.as_dict() for i in impact.impact_ranking(events, journey, flt=flt, now=NOW)],
+            f"impact_ranking {flt}",
+        )
+    for by in ("owner", "touchpoint", "promise"):
+        _same(
+            dr.promise_rates(views, journey, by, now=NOW),
+            promises.promise_rates(events, journey, by, now=NOW),  # type: ignore[arg-type]
+            f"promise_rates {by}",
+        )
+    _same(dr.at_risk(views, journey, NOW), promises.at_risk(events, journey, NOW), "at_risk")
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(_event, min_size=1, max_size=12), min_size=1, max_size=4))
+def test_views_equal_the_portable_references_after_every_append(
+    batches: list[list[tuple[Any, ...]]],
+) -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey, app.store.version)
+        seen: list[str] = []
+        load(app, _records(batches[0], 0, seen))
+        assert views.ensure().mode == "full"
+        _check(app, views)
+        for n, batch in enumerate(batches[1:], start=1):
+            load(app, _records(batch, n, seen))
+            result = views.ensure()
+            assert result.mode in ("incremental", "current")
+            _check(app, views)
+        rebuilt = DerivedViews(app.store, app.journey)
+        before = views.versions()
+        assert rebuilt.rebuild().mode == "full"
+        assert all(rebuilt.versions()[v] == before[v] + 1 for v in VIEWS)
+
+
+def test_versions_move_only_for_the_views_a_batch_changed() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey, app.store.version)
+        base = [
+            ev("a1", "j1", "order.placed", T0, owner="webshop"),
+            ev("a2", "j1", "shipment.handed_over", T0 + timedelta(hours=5), owner="carrier:x"),
+        ]
+        load(app, base)
+        first = views.versions()
+        load(app, [ev("n1", None, "web.visit", T0)])  # no journey: no view changes
+        assert views.versions() == first
+        load(app, [ev("s1", "j1", "survey.response", T0, metric="csat", score=4.0)])
+        after = views.versions()
+        changed = {v for v in VIEWS if after[v] != first[v]}
+        assert changed == {"answers", "steps", "journey"}  # not the hand-overs or promises
+
+
+def test_scopes_the_views_cannot_answer_are_refused() -> None:
+    assert dr.supports(Scope(channels=("chat",), period="30d"))
+    assert not dr.supports(Scope(stages=("levering",)))
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey)
+        with pytest.raises(ValueError, match="cannot answer"):
+            dr.step_stats(views, app.journey, Scope(owners=("webshop",)))
+
+
+def test_the_kind_lists_match_the_portable_modules() -> None:
+    assert derived_views.FEEDBACK_KINDS == journeys.FEEDBACK_KINDS
+    assert derived_views.TROUBLE_KINDS == impact.TROUBLE_KINDS
+    assert derived_views.SCORE_METRICS == impact.SCORE_METRICS
+
+
+def test_views_out_of_step_are_rebuilt() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey, app.store.version)
+        load(app, [ev("a1", "j1", "order.placed", T0), ev("a2", "j2", "order.placed", T0)])
+        views.ensure()
+        with app.store.transaction() as con:
+            con.execute("DELETE FROM dv_steps WHERE journey_id = 'j2'").fetchall()
+        load(app, [ev("a3", "j1", "payment.completed", T0)])
+        assert views.ensure().mode == "full"
+        stats = dr.step_stats(views, app.journey, None, "kind")
+        assert dict(
+            zip(*stats.select(["activity", "events"]).to_pydict().values(), strict=True)
+        ) == {
+            "order.placed": 2,
+            "payment.completed": 1,
+        }
+
+
+def test_a_window_holding_every_journey_is_trimmed() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey)
+        load(app, [ev("a1", "j1", "order.placed", T0), ev("a2", "j2", "order.placed", NOW)])
+        whole = Scope(period="all", as_of=NOW.date(), channels=("web",))
+        assert dr.trim_scope(views, app.journey, whole) == Scope(channels=("web",))
+        cut = Scope(since=NOW.date(), until=NOW.date())
+        assert dr.trim_scope(views, app.journey, cut) == cut
