@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -50,29 +51,40 @@ PATH_SEP = VARIANT_SEP
 #: Bump when the tables below change: an index of another version is dropped and rebuilt.
 INDEX_VERSION = 3
 _TABLES = ("journey_steps", "journey_paths", "journey_dfg", "journey_index_state")
+_STEPS_COLUMNS = (
+    "(journey_id VARCHAR, seq BIGINT, kind VARCHAR, touchpoint VARCHAR, next_kind VARCHAR,"
+    " next_touchpoint VARCHAR, wait_s DOUBLE)"
+)
+_PATHS_COLUMNS = (
+    "(journey_id VARCHAR, kind_path VARCHAR, touchpoint_path VARCHAR, first_kind VARCHAR,"
+    " last_kind VARCHAR, first_touchpoint VARCHAR, last_touchpoint VARCHAR)"
+)
 _DDL = (
-    "CREATE TABLE IF NOT EXISTS journey_steps (journey_id VARCHAR, seq BIGINT, kind VARCHAR,"
-    " touchpoint VARCHAR, next_kind VARCHAR, next_touchpoint VARCHAR, wait_s DOUBLE)",
-    "CREATE TABLE IF NOT EXISTS journey_paths (journey_id VARCHAR, kind_path VARCHAR,"
-    " touchpoint_path VARCHAR, first_kind VARCHAR, last_kind VARCHAR,"
-    " first_touchpoint VARCHAR, last_touchpoint VARCHAR)",
+    f"CREATE TABLE IF NOT EXISTS journey_steps {_STEPS_COLUMNS}",
+    f"CREATE TABLE IF NOT EXISTS journey_paths {_PATHS_COLUMNS}",
     "CREATE TABLE IF NOT EXISTS journey_dfg (activity VARCHAR, source VARCHAR, target VARCHAR,"
     " count BIGINT, mean_s DOUBLE, median_s DOUBLE, p90_s DOUBLE)",
     "CREATE TABLE IF NOT EXISTS journey_index_state (events BIGINT, watermark TIMESTAMPTZ,"
     " version INTEGER)",
 )
+#: A full build fills these, one committed key range at a time, then puts them in place of
+#: ``journey_steps`` and ``journey_paths`` in one transaction (readers never see half).
+_BUILD_TABLES = {
+    "journey_steps": ("journey_steps_build", _STEPS_COLUMNS),
+    "journey_paths": ("journey_paths_build", _PATHS_COLUMNS),
+}
 
 #: The order of events inside a journey (``klantreis.analytics.journeys.order_keys``).
 _ORDER = "occurred_at, source_order, event_id"
 
-_STEPS_SQL = f"""
-INSERT INTO journey_steps
+_STEPS_SELECT = f"""
 SELECT journey_id, row_number() OVER w - 1, kind, touchpoint,
        lead(kind) OVER w, lead(touchpoint) OVER w,
        date_diff('microsecond', occurred_at, lead(occurred_at) OVER w) / 1e6
 FROM events WHERE journey_id IS NOT NULL {{where}}
 WINDOW w AS (PARTITION BY journey_id ORDER BY {_ORDER})
 """
+_STEPS_SQL = "INSERT INTO journey_steps" + _STEPS_SELECT
 
 _PATHS_SQL = f"""
 INSERT INTO journey_paths
@@ -85,6 +97,27 @@ FROM events WHERE journey_id IS NOT NULL {{where}}
 GROUP BY journey_id
 """
 
+#: A full build's paths of one key range, from that range's steps (already committed, so
+#: the range condition skips the other ranges' row groups): grouped by journey and
+#: ordered by ``seq``, the same order as ``_ORDER`` (event ids are unique). A journey's
+#: last step is its one row without a successor (``occurred_at`` is never NULL, so
+#: ``wait_s`` is NULL only there).
+_RANGE_PATHS_SQL = """
+INSERT INTO journey_paths_build
+SELECT journey_id,
+       string_agg(coalesce(kind, '(none)'), chr(31) ORDER BY seq),
+       string_agg(coalesce(touchpoint, '(none)'), chr(31) ORDER BY seq),
+       first(kind) FILTER (WHERE seq = 0), first(kind) FILTER (WHERE wait_s IS NULL),
+       first(touchpoint) FILTER (WHERE seq = 0), first(touchpoint) FILTER (WHERE wait_s IS NULL)
+FROM journey_steps_build WHERE journey_id IS NOT NULL{where} GROUP BY journey_id
+"""
+
+#: Events per journey-key range of a full build (the ``index_range_events`` setting).
+DEFAULT_RANGE_EVENTS = 1_000_000
+
+#: Journey ids sampled to place the range boundaries (per range; at least 10,000 in all).
+_SAMPLE_PER_RANGE = 2_000
+
 _DFG_SQL = """
 SELECT source, target, count, mean_s, q[1] AS median_s, q[2] AS p90_s FROM (
   SELECT {a} AS source, next_{a} AS target, count(*) AS count, avg(wait_s) AS mean_s,
@@ -93,6 +126,11 @@ SELECT source, target, count, mean_s, q[1] AS median_s, q[2] AS p90_s FROM (
 """
 
 _AFFECTED = "AND journey_id IN (SELECT journey_id FROM _journey_index_affected)"
+
+
+class _OutOfStep(Exception):
+    """An incremental refresh does not add up: its transaction is rolled back and the
+    index rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +158,17 @@ class JourneyIndex:
     ``version`` (the store's fingerprint, ``EventStore.version``; the App passes it) lets
     ``ensure()`` skip its write transaction and count query while the store is unchanged."""
 
-    def __init__(self, store: EventStore, version: Callable[[], Hashable] | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        version: Callable[[], Hashable] | None = None,
+        range_events: int = DEFAULT_RANGE_EVENTS,
+    ) -> None:
+        if range_events < 1:
+            raise ValueError(f"range_events must be at least 1, not {range_events}")
         self.store = store
         self.version = version
+        self.range_events = range_events
         self._current: tuple[Hashable, int] | None = None  # (version, events) last ensured
 
     # -- maintenance ---------------------------------------------------------------------
@@ -138,14 +184,18 @@ class JourneyIndex:
         return result
 
     def _ensure(self) -> RefreshResult:
-        with self.store.transaction() as con:
-            state = self._state(con)
-            n = _count(con, "SELECT count(*) FROM events")
-            if state and int(state[0][0]) == n:
-                return RefreshResult("current", 0, n)
-            if not state:
-                return self._full(con, n)
-            return self._incremental(con, n, state[0][1])
+        with self.store.write_lock():  # no append between the check and a full build
+            try:
+                with self.store.transaction() as con:
+                    state = self._state(con)
+                    n = _count(con, "SELECT count(*) FROM events")
+                    if state and int(state[0][0]) == n:
+                        return RefreshResult("current", 0, n)
+                    if state:
+                        return self._incremental(con, n, state[0][1])
+            except _OutOfStep as exc:  # rolled back; rebuilt below
+                log.warning("journey index out of step (%s); rebuilding", exc)
+            return self._full()
 
     @staticmethod
     def _state(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
@@ -171,21 +221,48 @@ class JourneyIndex:
         return state
 
     def rebuild(self) -> RefreshResult:
-        """Drop and rebuild the whole index."""
+        """Rebuild the whole index."""
         self._current = None
-        with self.store.transaction() as con:
-            self._state(con)
-            n = _count(con, "SELECT count(*) FROM events")
-            return self._full(con, n)
+        return self._full()
 
-    def _full(self, con: duckdb.DuckDBPyConnection, n: int) -> RefreshResult:
-        for table in _TABLES:
-            _rows(con, f"DELETE FROM {table}")
-        _rows(con, _STEPS_SQL.format(where=""))
-        _rows(con, _PATHS_SQL.format(where=""))
-        journeys = _count(con, "SELECT count(*) FROM journey_paths")
-        self._save_state(con, n)
-        log.info("journey index rebuilt: %d events, %d journeys", n, journeys)
+    def _full(self) -> RefreshResult:
+        """Rebuild every table, one journey-key range of about ``range_events`` events at a
+        time, each range its own transaction into build tables that replace the index in
+        one last transaction. The sort and the grouping hold one range, not the store (the
+        whole store at once peaked at ~0.45 GiB per million events and grew faster than
+        the store); a range's scan of the event log skips the row groups whose journey
+        ids lie outside it. Appends wait (the store's write lock) until the index is in
+        place; a build that stops half-way leaves the old index and its state as they
+        were (the build tables are dropped by the next build)."""
+        with self.store.write_lock():
+            with self.store.transaction() as con:
+                self._state(con)
+                n = _count(con, "SELECT count(*) FROM events")
+                for build, columns in _BUILD_TABLES.values():
+                    _rows(con, f"DROP TABLE IF EXISTS {build}")
+                    _rows(con, f"CREATE TABLE {build} {columns}")
+                ranges = _key_ranges(con, n, self.range_events)
+            for where, params in ranges:
+                with self.store.transaction() as con:
+                    _rows(
+                        con,
+                        "INSERT INTO journey_steps_build" + _STEPS_SELECT.format(where=where),
+                        params,
+                    )
+                    _rows(con, _RANGE_PATHS_SQL.format(where=where), params)
+            with self.store.transaction() as con:
+                for table, (build, _) in _BUILD_TABLES.items():
+                    _rows(con, f"DROP TABLE {table}")
+                    _rows(con, f"ALTER TABLE {build} RENAME TO {table}")
+                _rows(con, "DELETE FROM journey_dfg")
+                journeys = _count(con, "SELECT count(*) FROM journey_paths")
+                self._save_state(con, n)
+        log.info(
+            "journey index rebuilt: %d events, %d journeys, %d key ranges",
+            n,
+            journeys,
+            len(ranges),
+        )
         return RefreshResult("full", journeys, n)
 
     def _incremental(
@@ -213,8 +290,7 @@ class JourneyIndex:
         indexed = _count(con, "SELECT count(*) FROM journey_steps")
         expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if indexed != expected:
-            log.warning("journey index out of step (%d != %d); rebuilding", indexed, expected)
-            return self._full(con, n)
+            raise _OutOfStep(f"{indexed} steps for {expected} events")
         _rows(con, "DELETE FROM journey_dfg")
         self._save_state(con, n)
         return RefreshResult("incremental", journeys, n)
@@ -360,6 +436,33 @@ def _as_item_lists(table: pa.Table) -> pa.Table:
     target = pa.list_(pa.string())
     chunks = [chunk.view(target) for chunk in table.column("variant").chunks]
     return table.set_column(0, "variant", pa.chunked_array(chunks, target))
+
+
+def _key_ranges(
+    con: duckdb.DuckDBPyConnection, events: int, range_events: int
+) -> list[tuple[str, list[object]]]:
+    """Conditions (SQL and parameters) that split the journeys into contiguous ranges of
+    ``journey_id`` of about ``range_events`` events each, together covering every journey
+    once. The boundaries are quantiles of a sample of the events' journey ids, so a range
+    holds about as many events (not journeys) as the next; one journey is never split."""
+    parts = -(-events // range_events)
+    if parts <= 1:
+        return [("", [])]
+    sample = max(10_000, parts * _SAMPLE_PER_RANGE)
+    rows = _rows(
+        con,
+        "SELECT quantile_disc(journey_id, ?) FROM (SELECT journey_id FROM events"
+        f" WHERE journey_id IS NOT NULL USING SAMPLE reservoir({int(sample)} ROWS)"
+        " REPEATABLE (17))",
+        [[i / parts for i in range(1, parts)]],
+    )
+    bounds = sorted(set(rows[0][0] or []))
+    if not bounds:
+        return [("", [])]
+    ranges: list[tuple[str, list[object]]] = [(" AND journey_id < ?", [bounds[0]])]
+    ranges += [(" AND journey_id >= ? AND journey_id < ?", [lo, hi]) for lo, hi in pairwise(bounds)]
+    ranges.append((" AND journey_id >= ?", [bounds[-1]]))
+    return ranges
 
 
 def _column(activity: str) -> str:
