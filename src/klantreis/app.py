@@ -141,7 +141,8 @@ class App(AnalysesMixin):
         from klantreis.analytics.journey_index import JourneyIndex, open_index
 
         index = self.caches.get(
-            "journey_index", lambda: JourneyIndex(self.store, self.store.version)
+            "journey_index",
+            lambda: JourneyIndex(self.store, self.store.version, self.settings.index_range_events),
         )
         return open_index(self.store, index)
 
