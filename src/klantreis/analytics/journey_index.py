@@ -98,18 +98,19 @@ GROUP BY journey_id
 """
 
 #: A full build's paths of one key range, from that range's steps (already committed, so
-#: the range condition skips the other ranges' row groups): grouped by journey and
-#: ordered by ``seq``, the same order as ``_ORDER`` (event ids are unique). A journey's
-#: last step is its one row without a successor (``occurred_at`` is never NULL, so
-#: ``wait_s`` is NULL only there).
+#: the range condition skips the other ranges' row groups): each journey's steps as one
+#: list sorted by ``seq`` (the order of ``_ORDER``, as event ids are unique), joined. A
+#: hash aggregate with a small sort per journey: about twice as fast as ordered
+#: ``string_agg``s, which sort the whole range.
 _RANGE_PATHS_SQL = """
 INSERT INTO journey_paths_build
 SELECT journey_id,
-       string_agg(coalesce(kind, '(none)'), chr(31) ORDER BY seq),
-       string_agg(coalesce(touchpoint, '(none)'), chr(31) ORDER BY seq),
-       first(kind) FILTER (WHERE seq = 0), first(kind) FILTER (WHERE wait_s IS NULL),
-       first(touchpoint) FILTER (WHERE seq = 0), first(touchpoint) FILTER (WHERE wait_s IS NULL)
-FROM journey_steps_build WHERE journey_id IS NOT NULL{where} GROUP BY journey_id
+       array_to_string(list_transform(steps, lambda s: coalesce(s.kind, '(none)')), chr(31)),
+       array_to_string(list_transform(steps, lambda s: coalesce(s.tp, '(none)')), chr(31)),
+       steps[1].kind, steps[-1].kind, steps[1].tp, steps[-1].tp
+FROM (SELECT journey_id, list_sort(list(struct_pack(seq := seq, kind := kind, tp := touchpoint)))
+             AS steps
+      FROM journey_steps_build WHERE journey_id IS NOT NULL{where} GROUP BY journey_id)
 """
 
 #: Events per journey-key range of a full build (the ``index_range_events`` setting).
