@@ -245,7 +245,10 @@ def main(argv: list[str] | None = None) -> None:
             commands["pm4py: store -> pandas -> discover_dfg (peer)"] = _python(
                 _CHILD_PM4PY, str(store)
             )
-        _table("journey index build (first read after a bulk load)", _interleaved(commands, args.rounds))
+        _table(
+            "journey index build (first read after a bulk load)",
+            _interleaved(commands, args.rounds),
+        )
     if "command" in steps:
         commands = {
             "`klantreis journeys dfg --db STORE` (graph stored)": klantreis_command(

@@ -86,6 +86,24 @@ def test_many_small_ranges_equal_one_range(app: App, seed: int) -> None:
     assert got.end.to_pylist() == plain.end.to_pylist()
 
 
+def test_waits_equal_date_diff_across_summer_time(app: App) -> None:
+    at = [T0, T0.replace(month=3, day=29, hour=0, minute=59, microsecond=999_999)]
+    at += [at[1] + timedelta(hours=5, microseconds=2), T0.replace(month=10, day=26, hour=3)]
+    load(app, [ev(f"d-{i}", "dst", KINDS[i % 4], t) for i, t in enumerate(sorted(at))])
+    app.store.con.execute("SET TimeZone = 'Europe/Amsterdam'").fetchall()
+    ji.JourneyIndex(app.store, range_events=2).rebuild()
+    rows = app.store.con.execute(
+        "SELECT s.wait_s, date_diff('microsecond', e.occurred_at, n.occurred_at) / 1e6"
+        " FROM journey_steps s"
+        " JOIN (SELECT *, row_number() OVER (ORDER BY occurred_at) - 1 AS seq FROM events) e"
+        " USING (seq) LEFT JOIN (SELECT *, row_number() OVER (ORDER BY occurred_at) - 2 AS seq"
+        " FROM events) n USING (seq) ORDER BY s.seq"
+    ).fetchall()
+    assert len(rows) == 4 and rows[-1] == (None, None)
+    assert all(wait == expected for wait, expected in rows[:-1])
+    assert rows[1][0] == 5 * 3600 + 2e-6
+
+
 def test_a_range_per_event_and_a_single_journey(app: App) -> None:
     load(app, [ev(f"x-{i}", "only", KINDS[i % 4], T0) for i in range(6)])
     index = ji.JourneyIndex(app.store, range_events=1)
