@@ -4,7 +4,9 @@ its peers, every figure a whole process as a user runs it (issue 17).
 ``python -m bench.bench_scale --parquet demo10m.parquet --store scale10m.duckdb --rounds 3``
 
 The events come from the demo generator (``python -m bench.bench_generate --orders N
---parquet FILE``: ~9.7 events per order). Per step, the commands run interleaved (A B C A B C
+--parquet FILE``: ~9.7 events per order); without ``--parquet`` they are generated for
+``--orders`` (default 103,000: about 1M events) into a temporary folder, as ``make bench``
+runs it. Per step, the commands run interleaved (A B C A B C
 ...) for ``--rounds`` rounds (no warm-up round: the steps are long), and the median of the
 rounds is reported with its min-max; a target counts only in the median. Every command is a
 fresh process, timed from start to exit with its own peak RSS (``os.wait4``,
@@ -31,12 +33,15 @@ printed with the table: at a high load the seconds are inflated and a quiet re-r
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bench.bench_generate import run as generate_demo_parquet
 from bench.process import ProcessRun, klantreis_command, load_average, run_process
 
 __all__ = ["main"]
@@ -158,8 +163,7 @@ def _interleaved(
             run = run_process(argv)
             if run.returncode != 0:
                 raise RuntimeError(f"{name} exited with {run.returncode}: {run.stderr[-800:]}")
-            lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
-            inner = json.loads(lines[-1]) if lines else {}
+            inner = _inner_figures(run.stdout)
             runs[name].append((run, inner))
             print(
                 f"  round {i + 1} {name}: {run.wall_s:.2f} s, {run.peak_mib:,.0f} MiB"
@@ -168,6 +172,16 @@ def _interleaved(
                 flush=True,
             )
     return runs
+
+
+def _inner_figures(stdout: str) -> dict[str, float]:
+    """The one-line JSON a child of ours prints last (its in-process figures), else {}."""
+    lines = stdout.strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        return {}
+    return found if isinstance(found, dict) and "seconds" in found else {}
 
 
 def _cell(values: Sequence[float], fmt: str) -> str:
@@ -203,16 +217,25 @@ def _table(step: str, runs: dict[str, list[tuple[ProcessRun, dict[str, float]]]]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parquet", type=Path, required=True, help="demo events (Parquet)")
-    parser.add_argument("--store", type=Path, required=True, help="store file to (re)create")
+    parser.add_argument("--parquet", type=Path, default=None, help="demo events (Parquet)")
+    parser.add_argument("--store", type=Path, default=None, help="store file to (re)create")
+    parser.add_argument("--orders", type=int, default=103_000, help="without --parquet")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", default="ingest,build,command")
     parser.add_argument("--range-events", type=int, default=1_000_000)
     parser.add_argument("--pm4py", action="store_true", help="add pm4py to the build step")
     parser.add_argument("--no-polars", action="store_true")
     args, _ = parser.parse_known_args(argv)
+    with tempfile.TemporaryDirectory(prefix="klantreis-scale-") as tmp:
+        data = args.parquet
+        if data is None:
+            data = Path(tmp) / "events.parquet"
+            generate_demo_parquet(args.orders, 7, data)
+        _run(args, data, args.store or Path(tmp) / "scale.duckdb")
+
+
+def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
     steps = args.steps.split(",")
-    store, data = args.store, args.parquet
     print(f"events file {data}; store {store}; load average at start {load_average()}")
     if "ingest" in steps:
         bare = store.with_name(store.stem + "-bare.duckdb")
@@ -237,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
                 _CHILD_WINDOW, str(store), WINDOW_DFG
             ),
         }
-        if not args.no_polars:
+        if not args.no_polars and importlib.util.find_spec("polars") is not None:
             commands["polars: scan Parquet, sort, shift, group (peer)"] = _python(
                 _CHILD_POLARS, str(data)
             )
