@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--range-events", type=int, default=1_000_000)
     parser.add_argument("--pm4py", action="store_true", help="add pm4py to the build step")
     parser.add_argument("--no-polars", action="store_true")
+    parser.add_argument(
+        "--no-bare-ingest", action="store_true", help="skip the bare DuckDB ingest peer"
+    )
     args, _ = parser.parse_known_args(argv)
     with tempfile.TemporaryDirectory(prefix="klantreis-scale-") as tmp:
         data = args.parquet
@@ -248,6 +251,8 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
             ),
         }
         names = list(commands)
+        if args.no_bare_ingest:
+            del commands[names[1]]
         runs = _interleaved(commands, args.rounds, {names[0]: store, names[1]: bare})
         _table("ingest", runs)
         bare.unlink(missing_ok=True)

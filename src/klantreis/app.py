@@ -142,7 +142,12 @@ class App(AnalysesMixin):
 
         index = self.caches.get(
             "journey_index",
-            lambda: JourneyIndex(self.store, self.store.version, self.settings.index_range_events),
+            lambda: JourneyIndex(
+                self.store,
+                self.store.version,
+                self.settings.index_range_events,
+                self.settings.index_memory_mb,
+            ),
         )
         return open_index(self.store, index)
 

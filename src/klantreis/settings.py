@@ -102,6 +102,14 @@ SETTINGS: tuple[Setting, ...] = (
         " load): bounds the build's memory (~0.1 GiB per million in a range), not the store.",
         minimum=1,
     ),
+    Setting(
+        "index_memory_mb",
+        int,
+        1024,
+        "DuckDB memory limit (MiB) while the journey index is built in bulk; past it DuckDB"
+        " evicts its cache and spills to disk (0: DuckDB's own limit).",
+        minimum=0,
+    ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting(
         "stale_pages",
@@ -222,6 +230,7 @@ class Settings:
     checkpoint_mb: int = _default("checkpoint_mb")
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     index_range_events: int = _default("index_range_events")
+    index_memory_mb: int = _default("index_memory_mb")
     max_request_events: int = _default("max_request_events")
     stale_pages: bool = _default("stale_pages")
     max_request_bytes: int = _default("max_request_bytes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -14,6 +15,7 @@ from tests.journeys.logs import T0, ev, load
 from klantreis.analytics import discovery
 from klantreis.analytics import journey_index as ji
 from klantreis.app import App
+from klantreis.settings import Settings
 
 KINDS = ["order.placed", "payment.completed", "delivery.completed", "contact.inbound"]
 TOUCHPOINTS = [None, "bezorging", "factuur"]
@@ -137,3 +139,34 @@ def test_a_build_that_fails_half_way_keeps_the_old_index(
 def test_range_events_must_be_positive(app: App) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ji.JourneyIndex(app.store, range_events=0)
+
+
+def test_a_build_under_a_small_memory_limit_puts_the_limit_back(tmp_path: Path) -> None:
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"))) as app:
+        load(app, _random_log(5, journeys=300))
+        con = app.store.con
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        seen: list[str] = []
+        original = ji._RANGE_PATHS_SQL
+
+        class Spy(str):
+            def format(self, *args: Any, **kw: Any) -> str:
+                seen.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+                return original.format(*args, **kw)
+
+        index = ji.JourneyIndex(app.store, range_events=50, memory_mb=64)
+        ji._RANGE_PATHS_SQL = Spy(original)
+        try:
+            assert index.rebuild().journeys == 300
+        finally:
+            ji._RANGE_PATHS_SQL = original
+        assert seen and set(seen) == {"64.0 MiB"}
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before
+        assert _tables(app) == _single_statement(app)
+
+
+def test_sizes_as_duckdb_prints_them() -> None:
+    assert ji._bytes_of("18.8 GiB") == 18.8 * 2**30
+    assert ji._bytes_of("512.0 MiB") == 512 * 2**20
+    assert ji._bytes_of("1000 bytes") == 1000
+    assert ji._bytes_of("lots") == float("inf")

@@ -120,6 +120,11 @@ FROM (SELECT journey_id, list_sort(list(struct_pack(seq := seq, kind := kind, tp
 #: Events per journey-key range of a full build (the ``index_range_events`` setting).
 DEFAULT_RANGE_EVENTS = 1_000_000
 
+#: DuckDB's memory limit (MiB) while a full build runs (the ``index_memory_mb`` setting):
+#: past it DuckDB evicts cached blocks and spills to its temporary directory, so the
+#: process stays near it whatever the store's size; 0 leaves DuckDB's own limit.
+DEFAULT_MEMORY_MB = 1024
+
 #: Journey ids sampled to place the range boundaries (per range; at least 10,000 in all).
 _SAMPLE_PER_RANGE = 2_000
 
@@ -168,12 +173,14 @@ class JourneyIndex:
         store: EventStore,
         version: Callable[[], Hashable] | None = None,
         range_events: int = DEFAULT_RANGE_EVENTS,
+        memory_mb: int = DEFAULT_MEMORY_MB,
     ) -> None:
         if range_events < 1:
             raise ValueError(f"range_events must be at least 1, not {range_events}")
         self.store = store
         self.version = version
         self.range_events = range_events
+        self.memory_mb = memory_mb
         self._current: tuple[Hashable, int] | None = None  # (version, events) last ensured
 
     # -- maintenance ---------------------------------------------------------------------
@@ -239,7 +246,7 @@ class JourneyIndex:
         ids lie outside it. Appends wait (the store's write lock) until the index is in
         place; a build that stops half-way leaves the old index and its state as they
         were (the build tables are dropped by the next build)."""
-        with self.store.write_lock():
+        with self.store.write_lock(), _memory_limit(self.store.con, self.memory_mb):
             with self.store.transaction() as con:
                 self._state(con)
                 n = _count(con, "SELECT count(*) FROM events")
@@ -257,8 +264,7 @@ class JourneyIndex:
                     _rows(con, _RANGE_PATHS_SQL.format(where=where), params)
             with self.store.transaction() as con:
                 for table, (build, _) in _BUILD_TABLES.items():
-                    _rows(con, f"DROP TABLE {table}")
-                    _rows(con, f"ALTER TABLE {build} RENAME TO {table}")
+                    _rows(con, f"DROP TABLE {table}; ALTER TABLE {build} RENAME TO {table}")
                 _rows(con, "DELETE FROM journey_dfg")
                 journeys = _count(con, "SELECT count(*) FROM journey_paths")
                 self._save_state(con, n)
@@ -441,6 +447,44 @@ def _as_item_lists(table: pa.Table) -> pa.Table:
     target = pa.list_(pa.string())
     chunks = [chunk.view(target) for chunk in table.column("variant").chunks]
     return table.set_column(0, "variant", pa.chunked_array(chunks, target))
+
+
+@contextmanager
+def _memory_limit(con: duckdb.DuckDBPyConnection, mb: int) -> Iterator[None]:
+    """DuckDB's ``memory_limit`` lowered to ``mb`` MiB for the block (never raised; 0: left
+    alone), then put back: reset to DuckDB's default when it was that, else set again."""
+    before = _current_limit(con)
+    lower = 0 < mb * 2**20 < _bytes_of(before)
+    if lower:
+        _rows(con, "SET memory_limit = '" + str(int(mb)) + "MiB'")  # SQL, not a sentence
+    try:
+        yield
+    finally:
+        if lower:
+            _rows(con, "RESET memory_limit")
+            if _current_limit(con) != before:
+                _rows(con, "SET memory_limit = '" + _sql_text(before) + "'")
+
+
+def _current_limit(con: duckdb.DuckDBPyConnection) -> str:
+    return str(_rows(con, "SELECT current_setting('memory_limit')")[0][0])
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+_UNITS = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS |= {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+def _bytes_of(size: str) -> float:
+    """Bytes of a DuckDB size text such as ``18.8 GiB`` (unknown units: infinite)."""
+    number, _, unit = size.strip().partition(" ")
+    try:
+        return float(number) * _UNITS[unit.lower() or "bytes"]
+    except (KeyError, ValueError):
+        return float("inf")
 
 
 def _key_ranges(
