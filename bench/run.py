@@ -21,6 +21,7 @@ AREAS = [
     "pages",
     "metrics",
     "journeys",
+    "scale",
     "index",
     "web",
     "classifier",

@@ -291,7 +291,13 @@ class App(AnalysesMixin):
         from klantreis.analytics.journey_index import JourneyIndex, open_index
 
         index = self.caches.get(
-            "journey_index", lambda: JourneyIndex(self.store, self.store.version)
+            "journey_index",
+            lambda: JourneyIndex(
+                self.store,
+                self.store.version,
+                self.settings.index_range_events,
+                self.settings.index_memory_mb,
+            ),
         )
         return open_index(self.store, index)
 

@@ -34,6 +34,7 @@ class Setting:
     default: Any
     help: str
     secret: bool = False
+    minimum: int | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -119,6 +120,22 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         20,
         "Longest a queued API event waits before the writer commits its batch.",
+    ),
+    Setting(
+        "index_range_events",
+        int,
+        1_000_000,
+        "Events per journey-key range when the journey index is built in bulk (after a bulk"
+        " load): bounds the build's memory (~0.1 GiB per million in a range), not the store.",
+        minimum=1,
+    ),
+    Setting(
+        "index_memory_mb",
+        int,
+        1024,
+        "DuckDB memory limit (MiB) while the journey index is built in bulk; past it DuckDB"
+        " evicts its cache and spills to disk (0: DuckDB's own limit).",
+        minimum=0,
     ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting(
@@ -242,6 +259,13 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def _coerce(setting: Setting, value: Any) -> Any:
+    coerced = _coerce_type(setting, value)
+    if setting.minimum is not None and coerced < setting.minimum:
+        raise SettingsError(f"setting {setting.name}: {value!r} is below {setting.minimum}")
+    return coerced
+
+
+def _coerce_type(setting: Setting, value: Any) -> Any:
     if isinstance(value, setting.type) and not (setting.type is int and isinstance(value, bool)):
         return value
     text = str(value).strip()
@@ -317,6 +341,8 @@ class Settings:
     ingest_batch_rows: int = _default("ingest_batch_rows")
     checkpoint_mb: int = _default("checkpoint_mb")
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
+    index_range_events: int = _default("index_range_events")
+    index_memory_mb: int = _default("index_memory_mb")
     max_request_events: int = _default("max_request_events")
     stale_pages: bool = _default("stale_pages")
     max_request_bytes: int = _default("max_request_bytes")

@@ -88,3 +88,9 @@ def test_a_random_secret_key_is_accepted() -> None:
     assert Settings.load(env={}, secret_key=key).require_secret_key() == key
     assert Settings.load(env={}, secure_cookies="yes").secure_cookies is True
     assert Settings.load(env={"KLANTREIS_SESSION_IDLE_MINUTES": "5"}).session_idle_minutes == 5
+
+
+def test_a_setting_below_its_minimum_is_explained() -> None:
+    with pytest.raises(SettingsError, match="index_range_events: '0' is below 1"):
+        Settings.load(env={"KLANTREIS_INDEX_RANGE_EVENTS": "0"})
+    assert Settings.load(env={"KLANTREIS_INDEX_RANGE_EVENTS": "5"}).index_range_events == 5

@@ -277,6 +277,13 @@ class EventStore:
                 raise
             self.con.execute("COMMIT").fetchall()
 
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the write lock across several transactions (re-entrant): no append of this
+        object runs in between, e.g. while a derived table is rebuilt in committed steps."""
+        with self._lock:
+            yield
+
     # -- writing -------------------------------------------------------------------------
     def append(
         self, events: pa.Table, quarantine: pa.Table | None = None, keys: Keys | None = None

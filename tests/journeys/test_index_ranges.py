@@ -1,0 +1,172 @@
+"""The journey index built in many small journey-key ranges equals the one-range build and
+the single-statement queries it replaced, ties included (issue 17)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from tests.journeys.logs import T0, ev, load
+
+from klantreis.analytics import discovery
+from klantreis.analytics import journey_index as ji
+from klantreis.app import App
+from klantreis.settings import Settings
+
+KINDS = ["order.placed", "payment.completed", "delivery.completed", "contact.inbound"]
+TOUCHPOINTS = [None, "bezorging", "factuur"]
+
+
+def _random_log(seed: int, journeys: int = 120) -> list[dict[str, Any]]:
+    """Journeys of 1-9 events with equal time stamps, equal source orders (the event id
+    decides) and ids whose string order differs from their numeric order; missing
+    touchpoints; events without a journey; ids of every length (range boundaries fall
+    between 'j10' and 'j9')."""
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    for j in range(journeys):
+        jid = f"j{rng.randrange(10 ** rng.randrange(1, 5))}-{j}"
+        for e in range(rng.randrange(1, 10)):
+            records.append(
+                ev(
+                    f"{jid}-e{rng.randrange(100)}-{e}",
+                    jid,
+                    rng.choice(KINDS),
+                    T0 + timedelta(minutes=rng.choice([0, 0, 1, 5])),  # many equal stamps
+                    source_order=rng.choice([0, 0, 1, 2]),  # ties left to the event id
+                    touchpoint=rng.choice(TOUCHPOINTS),
+                )
+            )
+    records += [ev(f"loose-{i}", None, "contact.inbound", T0) for i in range(5)]
+    return records
+
+
+def _tables(app: App) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    con = app.store.con
+    steps = con.execute("SELECT * FROM journey_steps ORDER BY journey_id, seq").fetchall()
+    paths = con.execute("SELECT * FROM journey_paths ORDER BY journey_id").fetchall()
+    return steps, paths
+
+
+def _single_statement(app: App) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The tables as the incremental refresh's single statements compute them over all
+    events (the paths with six ordered aggregates over the event log)."""
+    con = app.store.con
+    steps = con.execute(
+        f"SELECT * FROM ({ji._STEPS_SELECT.format(where='')}) ORDER BY 1, 2"
+    ).fetchall()
+    paths_sql = ji._PATHS_SQL.format(where="").replace("INSERT INTO journey_paths", "")
+    paths = con.execute(f"SELECT * FROM ({paths_sql}) ORDER BY 1").fetchall()
+    return steps, paths
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_many_small_ranges_equal_one_range(app: App, seed: int) -> None:
+    load(app, _random_log(seed))
+    n = app.store.count()
+    assert len(ji._key_ranges(app.store.con, n, 7)) > 20  # really many ranges
+    one = ji.JourneyIndex(app.store, range_events=10**9)
+    assert one.rebuild().mode == "full"
+    whole = _tables(app)
+    assert whole == _single_statement(app)
+    assert len(whole[0]) == n - 5 and len(whole[1]) == 120
+    whole_discovery = one.discover(top=None)
+
+    many = ji.JourneyIndex(app.store, range_events=7)
+    assert many.rebuild().journeys == 120
+    assert _tables(app) == whole
+    got = many.discover(top=None)
+    assert got.variants.to_pylist() == whole_discovery.variants.to_pylist()
+    assert got.dfg.to_pylist() == whole_discovery.dfg.to_pylist()
+    plain = discovery.discover(app.events_table(), app.journey, top=None)
+    assert got.variants.to_pylist() == plain.variants.to_pylist()
+    assert got.start.to_pylist() == plain.start.to_pylist()
+    assert got.end.to_pylist() == plain.end.to_pylist()
+
+
+def test_waits_equal_date_diff_across_summer_time(app: App) -> None:
+    at = [T0, T0.replace(month=3, day=29, hour=0, minute=59, microsecond=999_999)]
+    at += [at[1] + timedelta(hours=5, microseconds=2), T0.replace(month=10, day=26, hour=3)]
+    load(app, [ev(f"d-{i}", "dst", KINDS[i % 4], t) for i, t in enumerate(sorted(at))])
+    app.store.con.execute("SET TimeZone = 'Europe/Amsterdam'").fetchall()
+    ji.JourneyIndex(app.store, range_events=2).rebuild()
+    rows = app.store.con.execute(
+        "SELECT s.wait_s, date_diff('microsecond', e.occurred_at, n.occurred_at) / 1e6"
+        " FROM journey_steps s"
+        " JOIN (SELECT *, row_number() OVER (ORDER BY occurred_at) - 1 AS seq FROM events) e"
+        " USING (seq) LEFT JOIN (SELECT *, row_number() OVER (ORDER BY occurred_at) - 2 AS seq"
+        " FROM events) n USING (seq) ORDER BY s.seq"
+    ).fetchall()
+    assert len(rows) == 4 and rows[-1] == (None, None)
+    assert all(wait == expected for wait, expected in rows[:-1])
+    assert rows[1][0] == 5 * 3600 + 2e-6
+
+
+def test_a_range_per_event_and_a_single_journey(app: App) -> None:
+    load(app, [ev(f"x-{i}", "only", KINDS[i % 4], T0) for i in range(6)])
+    index = ji.JourneyIndex(app.store, range_events=1)
+    assert index.rebuild().journeys == 1
+    steps, paths = _tables(app)
+    assert [s[1] for s in steps] == list(range(6))
+    assert (steps, paths) == _single_statement(app)
+
+
+def test_a_build_that_fails_half_way_keeps_the_old_index(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(app, _random_log(4))
+    index = ji.JourneyIndex(app.store, range_events=20)
+    index.ensure()
+    before = _tables(app)
+    monkeypatch.setattr(ji, "_RANGE_PATHS_SQL", "SELECT no_such_column FROM events")
+    with pytest.raises(duckdb.Error):
+        index.rebuild()
+    assert _tables(app) == before
+    assert index.ensure().mode == "current"  # its state was not touched either
+    monkeypatch.undo()
+    assert index.rebuild().mode == "full"  # the next build clears the half-built tables
+    assert _tables(app) == before
+    leftovers = app.store.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%_build'"
+    ).fetchall()
+    assert leftovers == []
+
+
+def test_range_events_must_be_positive(app: App) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ji.JourneyIndex(app.store, range_events=0)
+
+
+def test_a_build_under_a_small_memory_limit_puts_the_limit_back(tmp_path: Path) -> None:
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"))) as app:
+        load(app, _random_log(5, journeys=300))
+        con = app.store.con
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        seen: list[str] = []
+        original = ji._RANGE_PATHS_SQL
+
+        class Spy(str):
+            def format(self, *args: Any, **kw: Any) -> str:
+                seen.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+                return original.format(*args, **kw)
+
+        index = ji.JourneyIndex(app.store, range_events=50, memory_mb=64)
+        ji._RANGE_PATHS_SQL = Spy(original)
+        try:
+            assert index.rebuild().journeys == 300
+        finally:
+            ji._RANGE_PATHS_SQL = original
+        assert seen and set(seen) == {"64.0 MiB"}
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before
+        assert _tables(app) == _single_statement(app)
+
+
+def test_sizes_as_duckdb_prints_them() -> None:
+    assert ji._bytes_of("18.8 GiB") == 18.8 * 2**30
+    assert ji._bytes_of("512.0 MiB") == 512 * 2**20
+    assert ji._bytes_of("1000 bytes") == 1000
+    assert ji._bytes_of("lots") == float("inf")
