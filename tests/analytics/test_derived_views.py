@@ -72,7 +72,9 @@ def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict
             attrs["segment"] = segment
         fields: dict[str, Any] = {"owner": owner, "channel": channel, "attrs": attrs}
         if kind == "survey.response":
-            fields.update(metric=metric, score=float(score % (11 if metric == "nps" else 6)))
+            # a valid score for its scale (nps 0-10, the others 1-5)
+            valid = score % 11 if metric == "nps" else 1 + score % 5
+            fields.update(metric=metric, score=float(valid))
         out.append(ev(eid, f"j{j}" if j < 7 else None, kind, at, **fields))
         seen.append(eid)
     return out
