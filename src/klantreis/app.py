@@ -285,11 +285,11 @@ class App(AnalysesMixin):
     def deliver_outbox(self) -> Any:
         """Send what is due in the outbox with the configured senders; customer addresses
         and consent come from the directory at send time."""
+        from klantreis.listen.webhooks_out import secret_for
         from klantreis.outbox.configured import senders_from_settings
 
-        return self.outbox.deliver_due(
-            senders=senders_from_settings(self.settings), lookup=self.directory.lookup
-        )
+        senders = senders_from_settings(self.settings, secret_for=secret_for(self.store))
+        return self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
 
     def jobs(self) -> list[Job]:
         """The time-driven work of a running server (see ``klantreis.scheduler``)."""
