@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from klantreis.act.proactive import ProactiveConfig
     from klantreis.directory import Directory
     from klantreis.ingest import Destination, IngestSummary, Mapping
+    from klantreis.listen.ledger import Invitation
+    from klantreis.listen.links import Links
+    from klantreis.listen.run import SendReport
     from klantreis.model.survey import SurveyConfig
     from klantreis.outbox import Outbox
     from klantreis.scheduler import Job
@@ -212,6 +216,43 @@ class App(AnalysesMixin):
 
         return open_directory(self.settings)
 
+    @functools.cached_property
+    def links(self) -> Links:
+        """The signer of personal survey links (key derived from ``secret_key``; in demo mode
+        without one, a random key for this App's life)."""
+        from klantreis.listen import responses
+        from klantreis.listen.links import Links, derive_key
+
+        responses.ensure_schema(self.store)
+        return Links(derive_key(self.settings.require_secret_key()), self.store)
+
+    def survey_link(self, invitation: Invitation) -> str:
+        """The personal link of ``invitation``: signed with :attr:`links`, starting at the
+        ``survey_base_url`` setting (else this server's own address)."""
+        from klantreis.listen.links import link_base
+
+        own = f"http://{self.settings.host}:{self.settings.port}"
+        return self.links.sign(invitation, link_base(self.settings, own))
+
+    def run_surveys(self, now: datetime | None = None) -> SendReport:
+        """Plan invitations from the log (the triggers whose invitation could still be sent:
+        idempotent, so each run re-reads only that window) and hand the due ones to the
+        outbox, with contact rules and consent from the directory (``klantreis.listen.run``)."""
+        from klantreis.listen.run import Scheduler
+        from klantreis.outbox import Message
+
+        now = now or datetime.now(UTC)
+        scheduler = Scheduler(
+            self.store,
+            self.surveys,
+            self.journey,
+            self.survey_link,
+            timezone=self.defaults.timezone,
+            message_type=Message,
+        )
+        scheduler.plan(now)
+        return scheduler.send_due(now, self.outbox, self.directory)
+
     def run_proactive(self, now: Any = None) -> list[Any]:
         """Decide new proactive signals (consent from the directory) and queue the messages
         of the message arm in the outbox; see ``klantreis.act.proactive``."""
@@ -244,11 +285,11 @@ class App(AnalysesMixin):
     def deliver_outbox(self) -> Any:
         """Send what is due in the outbox with the configured senders; customer addresses
         and consent come from the directory at send time."""
+        from klantreis.listen.webhooks_out import secret_for
         from klantreis.outbox.configured import senders_from_settings
 
-        return self.outbox.deliver_due(
-            senders=senders_from_settings(self.settings), lookup=self.directory.lookup
-        )
+        senders = senders_from_settings(self.settings, secret_for=secret_for(self.store))
+        return self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
 
     def jobs(self) -> list[Job]:
         """The time-driven work of a running server (see ``klantreis.scheduler``)."""
@@ -257,6 +298,8 @@ class App(AnalysesMixin):
         jobs = [Job("alerts", self.settings.alert_check_seconds, self.check_alerts)]
         if self.proactive.rules:
             jobs.append(Job("proactive", 60, self.run_proactive))
+        if self._surveys_to_send():
+            jobs.append(Job("surveys", 300, self.run_surveys))
         try:
             from klantreis.outbox.configured import senders_from_settings
 
@@ -266,6 +309,17 @@ class App(AnalysesMixin):
         else:
             jobs.append(Job("outbox", 15, self.deliver_outbox))
         return jobs
+
+    def _surveys_to_send(self) -> bool:
+        from klantreis.model.survey import SurveyConfigError
+        from klantreis.settings import SettingsError
+
+        try:
+            self.settings.require_secret_key()
+            return any(s.active for s in self.surveys.surveys)
+        except (SurveyConfigError, SettingsError) as exc:  # say it once, serve the rest
+            log.warning("surveys are not sent: %s", exc)
+            return False
 
     def __enter__(self) -> App:
         return self

@@ -1,11 +1,12 @@
 """``klantreis surveys``: check a surveys file, plan from the log, why-not, rates, and
-send-due refusing clearly while the outbox/directory/links are not installed."""
+send-due through the App's outbox, directory and link signer."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from tests.listen.kit import SURVEYS, T0, delivery_records
@@ -49,7 +50,40 @@ def test_plan_why_not_and_rates(tmp_path: Path) -> None:
     assert "no invitation was planned" in _run("surveys", "why-not", "nobody", "--db", db)
     assert json.loads(_run("surveys", "rates", "--db", db, "--json"))["rows"] == []
     out = _run("surveys", "send-due", *args, "--now", now, code=1)
-    assert "send-due needs the outbox" in out and "Traceback" not in out
+    assert "secret_key is not set" in out and "Traceback" not in out
+
+
+def test_send_due_hands_signed_links_to_the_outbox(tmp_path: Path, monkeypatch: Any) -> None:
+    from klantreis.app import App
+    from klantreis.directory import Directory
+    from klantreis.settings import Settings
+
+    db = str(tmp_path / "s.duckdb")
+    with EventStore(db) as store:
+        store.append(events_from_records(delivery_records(4, 4)))
+    surveys = tmp_path / "surveys.toml"
+    surveys.write_text(SURVEYS.format(sample=1.0), encoding="utf-8")
+    with Directory.open(tmp_path / "s.directory.duckdb") as book:
+        book.upsert("c1", email="c1@example.invalid", phone=None, name=None, lang="nl")
+        book.set_consent("c1", "surveys", True, source="test")
+    monkeypatch.setenv("KLANTREIS_SECRET_KEY", "f3c9a1e07b5d4c2a8e6f1b3d9c7a5e2f4b8d6a0c")
+    monkeypatch.setenv("KLANTREIS_SURVEY_BASE_URL", "https://cx.example.nl")
+    now = (T0 + timedelta(days=3, hours=2)).isoformat()
+    args = ["--db", db, "--surveys", str(surveys), "--now", now, "--json"]
+    report = json.loads(_run("surveys", "send-due", *args))["rows"][0]
+    assert report["queued"] == report["handed_over"] == 1
+    assert report["suppressed"] == {"no_consent": 3}
+    settings = Settings.load(db_path=db)
+    with App(settings) as app:
+        rows = app.store.query("SELECT message_id FROM outbox_messages").to_pylist()
+        assert len(rows) == 1
+        stored = app.outbox.message(rows[0]["message_id"])
+        assert stored is not None and stored.message.customer_id == "c1"
+        link = stored.message.payload["link"]  # type: ignore[index]
+        assert link.startswith("https://cx.example.nl/s/s1.")
+        assert app.links.check_signature(link.rsplit("/", 1)[1]) is not None
+    again = json.loads(_run("surveys", "send-due", *args))["rows"][0]
+    assert again["queued"] == again["handed_over"] == 0
 
 
 def test_bad_time_is_a_usage_error(tmp_path: Path) -> None:

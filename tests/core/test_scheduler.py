@@ -37,3 +37,20 @@ def test_the_thread_runs_jobs_and_stops() -> None:
     count = len(ticks)
     time.sleep(0.2)
     assert len(ticks) == count  # stopped
+
+
+def test_the_app_sends_surveys_only_with_a_secret(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from klantreis.app import App
+    from klantreis.settings import Settings
+
+    db = str(Path(str(tmp_path)) / "s.duckdb")
+    with App(Settings.load(env={}, db_path=db)) as app:
+        assert "surveys" not in [j.name for j in app.jobs()]  # no secret_key: said once
+    key = "f3c9a1e07b5d4c2a8e6f1b3d9c7a5e2f4b8d6a0c"
+    with App(Settings.load(env={}, db_path=db, secret_key=key)) as app:
+        job = next(j for j in app.jobs() if j.name == "surveys")
+        report = job.run()
+        assert report.queued == 0 and report.failed == 0  # type: ignore[attr-defined]
+        assert app.store.count("survey_invitations") == 0  # nothing to plan in an empty log

@@ -22,8 +22,10 @@ def test_run_demo_stores_everything_once(app: App) -> None:
     assert first.quarantined == 0
     assert first.stored == first.events
     assert first.cases is not None and first.cases.opened > 0  # the demo acts (demo.cases)
-    # plus what klantreis did on the demo: case events and the pilot's proactive decisions
-    acted = first.cases.events + sum(first.proactive.values())
+    # plus what klantreis did on the demo: case events, the pilot's proactive decisions and
+    # the surveys it sent (invited / reminded / suppressed, and the answers)
+    assert first.listening is not None and first.listening.events > 0
+    acted = first.cases.events + sum(first.proactive.values()) + first.listening.events
     assert app.store.count() == first.events + acted
     assert first.orders == 1_500
     assert 0 < first.customers < first.orders
@@ -34,6 +36,7 @@ def test_run_demo_stores_everything_once(app: App) -> None:
     assert again.stored == 0
     assert again.duplicates == again.events == first.events
     assert sum(again.proactive.values()) == 0  # decided once
+    assert again.listening is not None and again.listening.events == 0  # asked once
     assert app.store.count() == first.events + acted
 
 
@@ -57,6 +60,7 @@ def test_run_demo_refuses_to_mix_two_demos(app: App) -> None:
 def test_run_demo_needs_only_a_store_and_a_journey(app: App) -> None:
     summary = run_demo(app.destination, orders=200, seed=5)
     acted = (summary.cases.events if summary.cases else 0) + sum(summary.proactive.values())
+    acted += summary.listening.events if summary.listening else 0
     assert summary.stored == summary.events == app.store.count() - acted > 0
     assert run_demo(app.destination, orders=200, seed=5).duplicates == summary.events
 

@@ -108,24 +108,13 @@ def add(store: EventStore, records: list[dict[str, Any]]) -> None:
 
 
 def listen_on(app: Any, now: datetime, days: int = 30) -> str | None:
-    """Run the app's surveys over the last ``days`` of its log (planned, then the scheduler
-    every 6 hours, every tenth customer objecting) so pages have a ledger to show; returns a
-    customer with an invitation that was not sent (for why-not pages), or None."""
-    from klantreis.listen.run import Scheduler
+    """The demo's listening (``klantreis.demo.runner.listen_demo``: directory, contact rules,
+    outbox, simulated respondents) over the last ``days`` before ``now`` — idempotent, so
+    after ``run_demo`` it only adds the days before the demo's own window; returns a customer
+    with an invitation that was not sent (for why-not pages), or None."""
+    from klantreis.demo.runner import listen_demo
 
-    s = Scheduler(app.store, app.surveys, app.journey, lambda inv: "https://x.test/s")
-    s.plan(now, since=now - timedelta(days=days))
-
-    class Directory:
-        def may_contact(
-            self, customer_id: str, purpose: str, channel: str
-        ) -> tuple[bool, str | None]:
-            return (hash(customer_id) % 10 != 0, "objected")
-
-    at = now - timedelta(days=days)
-    while at <= now:
-        s.send_due(at, FakeOutbox(), Directory())
-        at += timedelta(hours=6)
+    listen_demo(app, now, days)
     rows = app.store.query(
         "SELECT customer_id FROM survey_invitations WHERE status = 'suppressed'"
         " AND reason NOT IN ('not_sampled') ORDER BY customer_id LIMIT 1"

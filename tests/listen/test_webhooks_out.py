@@ -19,6 +19,8 @@ import pytest
 from klantreis.listen import ledger, responses, webhooks_out
 from klantreis.listen.ledger import Invitation
 from klantreis.listen.survey_file import load_surveys
+from klantreis.outbox import Outbox, WebhookSender, message_id_for
+from klantreis.outbox.webhooks import new_secret
 from klantreis.settings import Settings
 from klantreis.store.duckdb_store import EventStore
 
@@ -99,17 +101,23 @@ def test_one_response_finished_per_response_whatever_the_entry_point(
         # an imported response to another invitation: its own message
         other = _invitation(store, "e2")
         responses.submit_all(store, survey, other, {"nps": 4}, lambda r: None, via="import")
-        delivered = webhooks_out.deliver_due(store)
-        assert [d.ok for d in delivered] == [True, True]
-        assert webhooks_out.deliver_due(store) == []  # nothing left, nothing sent twice
+        # through the outbox, whose webhook sender signs with the subscription's own secret
+        # (its global secret is another one)
+        outbox = Outbox(store)
+        sender = WebhookSender(new_secret(), secret_for=webhooks_out.secret_for(store))
+        report = outbox.deliver_due(senders={"webhook": sender})
+        assert report.sent == 2 and report.failed == report.retrying == 0
+        again = outbox.deliver_due(senders={"webhook": sender})
+        assert again.sent == 0  # nothing left, nothing sent twice
         assert len(got) == 2
         first = json.loads(got[0]["body"])
         assert first["type"] == "response.finished"
         assert first["data"]["answers"] == {"nps": 10, "waarom": "top"}
         assert first["data"]["owner"] == "carrier:vlotbezorgd"
-        assert got[0]["headers"]["webhook-id"] == (
-            f"response.finished:{responses.response_id(inv.invitation_id)}:{sub.subscription_id}"
-        )
+        key = f"response.finished:{responses.response_id(inv.invitation_id)}:{sub.subscription_id}"
+        assert got[0]["headers"]["webhook-id"] == message_id_for(key)
+        stored = outbox.message(message_id_for(key))
+        assert stored is not None and stored.state == "sent" and stored.message.to == url + "/hook"
         assert all(_verify_independently(g["headers"], g["body"]) for g in got)
         signer = webhooks_out.StandardWebhookSigner(SECRET)
         assert signer.verify(got[1]["headers"], got[1]["body"])

@@ -74,17 +74,13 @@ def browser() -> Iterator[Any]:
         yield b
 
 
-def _pages(role: str, at_risk: str | None = None, case: str | None = None) -> list[str]:
-    pages = PAGES + ROLE_PAGES.get(role, [])
-    if case and role != "viewer":  # a case is for analysts and admins
-        pages = [*pages, f"/cases/{case}"]
-
-
 ASKED = "nobody"  # a customer with an invitation not sent (set by the server fixture)
 
 
-def _pages(role: str, at_risk: str | None = None) -> list[str]:
+def _pages(role: str, at_risk: str | None = None, case: str | None = None) -> list[str]:
     pages = PAGES + [p.format(asked=ASKED) for p in ROLE_PAGES.get(role, [])]
+    if case and role != "viewer":  # a case is for analysts and admins
+        pages = [*pages, f"/cases/{case}"]
     return pages + ([f"/journeys?journey={at_risk}"] if at_risk else [])
 
 

@@ -70,7 +70,9 @@ def _demo_secret_of(settings: Any) -> str:
 
 
 def _remove_store(db_path: str) -> None:
-    for path in (Path(db_path), Path(db_path + ".wal")):
+    """The store and its directory (the demo's contact details) beside it."""
+    book = Path(db_path).with_name(f"{Path(db_path).stem}.directory.duckdb")
+    for path in (Path(db_path), Path(db_path + ".wal"), book, Path(f"{book}.wal")):
         if path.exists():
             path.unlink()
 

@@ -4,7 +4,6 @@ wrappers around :mod:`klantreis.listen`."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,25 +146,11 @@ def rates_cmd(db_path: str | None, journey_config: str | None, by: Any, output: 
     emit(rows, output)
 
 
-def _wiring(app: Any) -> tuple[Any, Any, Any, Any]:
-    """The outbox, the directory, the link signer and the outbox's message class, when this
-    installation has them (``klantreis.outbox``, ``klantreis.directory``,
-    ``klantreis.listen.links``)."""
-    try:
-        outbox_mod = importlib.import_module("klantreis.outbox")
-        directory_mod = importlib.import_module("klantreis.directory")
-        links = importlib.import_module("klantreis.listen.links")
-        outbox = outbox_mod.Outbox(app.store)
-        directory = directory_mod.Directory(app.store)
-        secret = app.settings.require_secret_key()
-        return outbox, directory, lambda inv: links.sign(inv, secret), outbox_mod.Message
-    except (ImportError, AttributeError, TypeError) as exc:
-        raise click.ClickException(
-            f"send-due needs the outbox, the directory and personal links ({exc})"
-        ) from None
-
-
-@surveys.command("send-due", help="Hand the due invitations and reminders to the outbox.")
+@surveys.command(
+    "send-due",
+    help="Plan, then hand the due invitations and reminders to the outbox (sending is the"
+    " outbox's: klantreis outbox deliver).",
+)
 @store_options
 @_surveys_option
 @click.option("--now", default=None, help="Run as of this time (default: now; UTC if no zone).")
@@ -177,18 +162,12 @@ def send_due(
     now: str | None,
     output: str,
 ) -> None:
-    from klantreis.listen.run import Scheduler
+    from klantreis.settings import SettingsError
 
     with open_app(db_path, journey_config, writes=True) as app:
-        config = _with_surveys(app, surveys_path)
-        outbox, directory, link_for, message = _wiring(app)
-        scheduler = Scheduler(
-            app.store,
-            config,
-            app.journey,
-            link_for,
-            timezone=app.defaults.timezone,
-            message_type=message,
-        )
-        report = scheduler.send_due(_now(now), outbox, directory)
+        _with_surveys(app, surveys_path)
+        try:
+            report = app.run_surveys(_now(now))
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
     emit([report.to_dict()], output)

@@ -8,7 +8,9 @@ deterministic, so running it again on the same store stores nothing new (all dup
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,8 +25,13 @@ from klantreis.act.proactive import run as run_proactive
 from klantreis.demo.cases import DemoCases, act_on_demo
 from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
+from klantreis.demo.listening import LISTEN_DAYS, Listening, listen_on
 from klantreis.demo.pilot import has_consent, pilot_config
+from klantreis.directory import Directory
 from klantreis.ingest.pipeline import Target, ingest_table
+from klantreis.listen.links import Links, derive_key
+from klantreis.outbox import Outbox
+from klantreis.settings import SettingsError
 from klantreis.store.duckdb_store import EMPTY_RESULT, AppendResult
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "DemoConflictError",
     "DemoSummary",
     "demo_end",
+    "listen_demo",
     "remember_demo_end",
     "run_demo",
 ]
@@ -82,6 +90,8 @@ class DemoSummary:
     seconds: float = 0.0
     #: What the demo's case rules did (``klantreis.demo.cases.act_on_demo``).
     cases: DemoCases | None = None
+    #: What the demo's surveys did (``klantreis.demo.listening.listen_on``).
+    listening: Listening | None = None
 
     @property
     def contacts(self) -> int:
@@ -106,6 +116,7 @@ class DemoSummary:
             "survey_answers": self.survey_answers,
             "kinds": dict(sorted(self.kinds.items())),
             "proactive": dict(sorted(self.proactive.items())),
+            "listening": self.listening.as_dict() if self.listening else None,
             "seconds": round(self.seconds, 2),
         }
 
@@ -149,6 +160,7 @@ def run_demo(
     summary.stored, summary.duplicates = result.stored, result.duplicates
     summary.quarantined = result.quarantined
     summary.cases = act_on_demo(app, period.now, seed)
+    summary.listening = listen_demo(app, period.now)
     summary.seconds = time.perf_counter() - began
     app.store.record_run("demo", started_at, result, rows_read=summary.events)
     log.info(
@@ -171,6 +183,48 @@ def _run_pilot(app: Target, period: DemoPeriod) -> list[Decision]:
         app.store, app.journey, pilot_config(period), period.now, _demo_may_contact
     )
     return decisions
+
+
+def listen_demo(app: Target, end: datetime, days: int = LISTEN_DAYS) -> Listening:
+    """The demo's surveys on the ``days`` before ``end``: with the App's directory, outbox,
+    surveys and link signer when ``app`` is one; else (a bare store and journey) a directory
+    in memory, the store's outbox, the demo's surveys and links with a key for this run."""
+    try:  # an App without a secret outside demo mode has no directory or links to lend
+        directory, link_for = getattr(app, "directory", None), getattr(app, "survey_link", None)
+        getattr(app, "links", None)
+    except SettingsError:
+        directory = link_for = None
+    own = directory is None
+    book: Directory = Directory.open(":memory:") if directory is None else directory
+    outbox = getattr(app, "outbox", None) or Outbox(app.store)
+    config = getattr(app, "surveys", None) or demo_surveys(app.journey)
+    if link_for is None:
+        links = Links(derive_key(secrets.token_bytes(32)), app.store)
+        link_for = functools.partial(links.sign, base_url="http://127.0.0.1:8000")
+    try:
+        return listen_on(
+            app.store,
+            app.journey,
+            config,
+            end,
+            directory=book,
+            outbox=outbox,
+            link_for=link_for,
+            days=days,
+        )
+    finally:
+        if own:
+            book.close()
+
+
+def demo_surveys(journey: Any) -> Any:
+    """The demo's surveys file, checked against ``journey``."""
+    from importlib import resources
+
+    from klantreis.model.survey import load_survey_config
+
+    path = resources.files("klantreis.demo").joinpath("surveys.toml")
+    return load_survey_config(str(path), journey)
 
 
 def remember_demo_end(store: Any, end: datetime) -> None:

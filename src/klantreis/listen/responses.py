@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import duckdb
+import pyarrow as pa
 
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.listen import ledger, webhooks_out
@@ -73,6 +74,7 @@ __all__ = [
     "settle",
     "store_sink",
     "submit_all",
+    "submit_many",
     "unrecorded",
 ]
 
@@ -112,6 +114,7 @@ class Response:
 
 
 _RESPONSE_COLUMNS = list(Response.__dataclass_fields__)
+_ANSWER_COLUMNS = ("invitation_id", "question_id", "value", "answered_at")
 
 
 def response_id(invitation_id: str) -> str:
@@ -443,6 +446,96 @@ def submit_all(
     """:func:`save_all` and :func:`finish`: a whole response from one call."""
     save_all(store, survey, invitation, given, via, lang, at)
     return finish(store, survey, invitation, sink, at, queue)
+
+
+def submit_many(
+    store: EventStore,
+    items: Sequence[tuple[Survey, Invitation, Mapping[str, Any], datetime]],
+    sink: EventSink,
+    via: Via = "import",
+    queue: webhooks_out.WebhookQueue | None = None,
+) -> int:
+    """Many whole responses at once (an import, the demo's respondents): ``(survey,
+    invitation, answers, finished at)`` each, checked like :func:`save_all`; an invitation
+    that has a response already is left alone. Saved and closed in one transaction, their
+    events written through ``sink`` in one call, then settled. Returns how many were new."""
+    ensure_schema(store)
+    taken = {
+        r["invitation_id"]
+        for r in _rows(
+            store,
+            "SELECT invitation_id FROM survey_responses WHERE invitation_id"
+            " IN (SELECT unnest(?::VARCHAR[]))",
+            [[i.invitation_id for _, i, _, _ in items]],
+        )
+    }
+    todo, answer_rows = [], []
+    for survey, invitation, given, at in items:
+        if invitation.invitation_id in taken:
+            continue
+        checked = {}
+        for q in survey.questions:
+            try:
+                checked[q.id] = q.check_answer(given.get(q.id))
+            except ValueError as exc:
+                raise AnswerError(str(exc), q.id) from None
+        lang = invitation.lang or survey.default_lang
+        resp = Response(
+            response_id(invitation.invitation_id),
+            invitation.invitation_id,
+            survey.id,
+            via,
+            lang,
+            at,
+            at,
+        )
+        todo.append((survey, invitation, resp, checked))
+        taken.add(invitation.invitation_id)
+        answer_rows += [
+            (
+                invitation.invitation_id,
+                qid,
+                None if v is None else json.dumps(v, ensure_ascii=False),
+                at,
+            )
+            for qid, v in checked.items()
+        ]
+    if not todo:
+        return 0
+    resp_rows = pa.Table.from_pylist([vars(r) for _, _, r, _ in todo])
+    answer_table = pa.table(
+        {k: [row[i] for row in answer_rows] for i, k in enumerate(_ANSWER_COLUMNS)}
+    )
+    with store.transaction() as con:
+        con.register("_resp", resp_rows)
+        con.register("_ans", answer_table)
+        cols = ", ".join(_RESPONSE_COLUMNS)
+        con.execute(
+            f"INSERT INTO survey_responses ({cols}) SELECT {cols} FROM _resp ON CONFLICT DO NOTHING"
+        ).fetchall()
+        con.execute("INSERT OR REPLACE INTO survey_answers SELECT * FROM _ans").fetchall()
+        con.unregister("_resp")
+        con.unregister("_ans")
+    sink([rec for survey, inv, r, saved in todo for rec in response_events(inv, survey, r, saved)])
+    if webhooks_out.list_subscriptions(store, "response.finished"):
+        for _, inv, r, saved in todo:
+            data = webhook_data(inv, r, saved)
+            webhooks_out.publish(
+                store, "response.finished", r.response_id, data, queue, r.finished_at
+            )
+    with store.transaction() as con:
+        con.register("_resp", resp_rows.select(["invitation_id", "finished_at"]))
+        con.execute(
+            "UPDATE survey_invitations i SET status = 'answered', reason = NULL,"
+            " answered_at = r.finished_at FROM _resp r WHERE i.invitation_id = r.invitation_id"
+        ).fetchall()
+        con.execute(
+            "UPDATE survey_responses s SET recorded_at = ? FROM _resp r"
+            " WHERE s.invitation_id = r.invitation_id",
+            [datetime.now(UTC)],
+        ).fetchall()
+        con.unregister("_resp")
+    return len(todo)
 
 
 def closed_records(

@@ -81,12 +81,15 @@ class InvitationMessage:
 
 
 class OutboxLike(Protocol):
-    """The outbox seam (``klantreis.outbox.Outbox``): idempotent on the message key."""
+    """The outbox seam (``klantreis.outbox.Outbox``): idempotent on the message key; an
+    outbox with ``enqueue_many`` gets each run's messages in one call."""
 
     def enqueue(self, message: Any) -> Any: ...
 
 
 LinkFor = Callable[[Invitation], str]
+#: An invitation (or reminder ``n``) with its contact time and its outbox message.
+_Built = tuple[Invitation, int, datetime, Any]
 
 
 @dataclass
@@ -427,8 +430,7 @@ class Scheduler:
             " JOIN survey_invitations i USING (invitation_id)"
             " WHERE c.handed_at IS NULL ORDER BY c.contacted_at, c.invitation_id, c.n"
         ).to_pylist()
-        done: list[tuple[str, int]] = []
-        events: list[dict[str, Any]] = []
+        built: list[_Built] = []
         for row in rows:
             n, at = row.pop("_n"), row.pop("_at")
             inv = Invitation(**row)
@@ -436,33 +438,13 @@ class Scheduler:
             if survey is None or inv.channel is None:
                 continue
             try:
-                link = self.link_for(inv)
-                subject, text, body = compose(survey, inv, link, n, self.timezone)
-                outbox.enqueue(
-                    self.message_type(
-                        key=message_key(inv.invitation_id, n),
-                        channel=inv.channel,
-                        customer_id=inv.customer_id,
-                        to=None,
-                        subject=subject,
-                        text=text,
-                        html=body,
-                        payload={
-                            "invitation_id": inv.invitation_id,
-                            "survey_id": survey.id,
-                            "reminder": n,
-                            "link": link,
-                        },
-                        not_before=None,
-                        purpose=PURPOSE,
-                    )
-                )
+                built.append((inv, n, at, self._message(survey, inv, n)))
             except Exception:  # one bad message must not stop the others; retried next run
                 log.exception("invitation %s: not handed to the outbox", inv.invitation_id)
                 report.failed += 1
-                continue
-            done.append((inv.invitation_id, n))
-            events.append(_contact_event(inv, n, at))
+        handed = _enqueue(outbox, built, report)
+        done = [(inv.invitation_id, n) for inv, n, _, _ in handed]
+        events = [_contact_event(inv, n, at) for inv, n, at, _ in handed]
         report.events += self._write_events(events)
         if done:
             with self.store.transaction() as con:
@@ -474,6 +456,27 @@ class Scheduler:
                     [now],
                 )
         report.handed_over += len(done)
+
+    def _message(self, survey: Survey, inv: Invitation, n: int) -> Any:
+        link = self.link_for(inv)
+        subject, text, body = compose(survey, inv, link, n, self.timezone)
+        return self.message_type(
+            key=message_key(inv.invitation_id, n),
+            channel=inv.channel,
+            customer_id=inv.customer_id,
+            to=None,
+            subject=subject,
+            text=text,
+            html=body,
+            payload={
+                "invitation_id": inv.invitation_id,
+                "survey_id": survey.id,
+                "reminder": n,
+                "link": link,
+            },
+            not_before=None,
+            purpose=PURPOSE,
+        )
 
     def _log_suppressed(self, now: datetime, report: SendReport) -> None:
         cols = ", ".join(ledger._COLUMNS)
@@ -497,6 +500,28 @@ class Scheduler:
             return 0
         table = events_from_records(list(records), source=SOURCE)
         return ingest_table(self.store, table, self.journey, source=SOURCE).stored
+
+
+def _enqueue(outbox: OutboxLike, built: list[_Built], report: SendReport) -> list[_Built]:
+    """Hand ``built`` messages to the outbox: in one call when it takes many
+    (``enqueue_many``: one transaction), else one by one; returns those it took."""
+    many = getattr(outbox, "enqueue_many", None)
+    if many is not None and built:
+        try:
+            many([message for *_, message in built])
+            return built
+        except Exception:  # fall back to one by one, to find the bad one
+            log.exception("the outbox refused a batch; handing the messages over one by one")
+    handed = []
+    for item in built:
+        try:
+            outbox.enqueue(item[3])
+        except Exception:  # one bad message must not stop the others; retried next run
+            log.exception("invitation %s: not handed to the outbox", item[0].invitation_id)
+            report.failed += 1
+            continue
+        handed.append(item)
+    return handed
 
 
 def _bulk(

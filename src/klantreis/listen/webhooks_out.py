@@ -3,20 +3,20 @@
 Subscriptions are a small table (``webhook_subscriptions``: url, signing secret, the event
 types, active), managed from the surveys' webhooks page or :func:`add_subscription`.
 
-Every message goes into a queue under a *message key*: ``<event type>:<response id>:<subscription
-id>`` for a response. The queue refuses a key it already holds, so a response yields exactly one
-``response.finished`` per subscription whatever the entry point (form, widget, API, import)
-and however often finishing is repeated. The key is also the ``webhook-id`` header, so a
-receiver can drop a redelivery.
-
-The queue is a seam (:class:`WebhookQueue`): :class:`StoreWebhookQueue` is a minimal one in
-the store (one table, delivered by :func:`deliver_due` with :class:`StandardWebhookSigner`);
-the project's persisted outbox (retries with back-off, delivery log, replay) takes its place
-by implementing ``enqueue``.
+Every message goes into the project's outbox (``klantreis.outbox``: retries with back-off,
+a delivery log, replay) on channel ``webhook``, to the subscription's URL, under the message
+key ``<event type>:<response id>:<subscription id>``. The outbox drops a key it already holds,
+so a response yields exactly one ``response.finished`` per subscription whatever the entry
+point (form, widget, API, import) and however often finishing is repeated. The outbox's
+``webhook-id`` header is derived from the key (``message_id_for``), so a receiver can drop a
+redelivery.
 
 Signing follows Standard Webhooks: headers ``webhook-id``, ``webhook-timestamp`` (unix
 seconds) and ``webhook-signature`` = ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, the
-key being the base64 part of a ``whsec_...`` secret.
+key being the base64 part of a ``whsec_...`` secret. Each subscription keeps its own secret
+(shown once to the admin who added it): the outbox's webhook sender signs a message to a
+subscription's URL with that secret (:func:`secret_for`), everything else with the global
+``webhook_secret``.
 """
 
 from __future__ import annotations
@@ -29,34 +29,33 @@ import logging
 import secrets
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from klantreis.outbox import Message, Outbox, message_id_for
 from klantreis.store.duckdb_store import EventStore
 
 __all__ = [
     "EVENT_TYPES",
+    "OutboxWebhookQueue",
     "StandardWebhookSigner",
-    "StoreWebhookQueue",
     "Subscription",
     "WebhookQueue",
     "add_subscription",
-    "deliver_due",
     "ensure_schema",
     "list_subscriptions",
     "publish",
     "remove_subscription",
     "sample_payload",
+    "secret_for",
     "send_test",
 ]
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("response.finished",)
-#: Attempts of one message before the store queue gives up on it.
-MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -96,20 +95,6 @@ def ensure_schema(store: EventStore) -> None:
                 events VARCHAR NOT NULL,
                 active BOOLEAN NOT NULL DEFAULT true,
                 created_at TIMESTAMPTZ NOT NULL
-            )"""
-        ).fetchall()
-        con.execute(
-            """CREATE TABLE IF NOT EXISTS webhook_queue (
-                message_key VARCHAR PRIMARY KEY,
-                subscription_id VARCHAR NOT NULL,
-                event_type VARCHAR NOT NULL,
-                payload VARCHAR NOT NULL,
-                created_at TIMESTAMPTZ NOT NULL,
-                status VARCHAR NOT NULL DEFAULT 'pending',
-                attempts INTEGER NOT NULL DEFAULT 0,
-                last_status INTEGER,
-                last_error VARCHAR,
-                delivered_at TIMESTAMPTZ
             )"""
         ).fetchall()
 
@@ -166,29 +151,31 @@ def list_subscriptions(store: EventStore, event_type: str | None = None) -> list
     return [s for s in subs if event_type is None or (s.active and event_type in s.events)]
 
 
-class StoreWebhookQueue:
-    """The minimal queue: one row per message key in ``webhook_queue``."""
+class OutboxWebhookQueue:
+    """The queue is the outbox: one ``webhook`` message per key, to the subscription's URL."""
 
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-        ensure_schema(store)
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
 
     def enqueue(
         self, key: str, subscription: Subscription, event_type: str, payload: Mapping[str, Any]
     ) -> bool:
-        with self.store.transaction() as con:
-            rows = con.execute(
-                "INSERT INTO webhook_queue (message_key, subscription_id, event_type, payload,"
-                " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-                [
-                    key,
-                    subscription.subscription_id,
-                    event_type,
-                    json.dumps(payload, ensure_ascii=False, sort_keys=True),
-                    datetime.now(UTC),
-                ],
-            ).fetchall()
-        return bool(rows)
+        new = self.outbox.message(message_id_for(key)) is None
+        self.outbox.enqueue(
+            Message(key=key, channel="webhook", to=subscription.url, payload=dict(payload))
+        )
+        return new
+
+
+def secret_for(store: EventStore) -> Callable[[str], str | None]:
+    """The signing secret of the (newest active) subscription at a URL, for the outbox's
+    webhook sender; None for any other URL."""
+
+    def find(url: str) -> str | None:
+        subs = [s for s in list_subscriptions(store) if s.active and s.url == url]
+        return subs[-1].secret if subs else None
+
+    return find
 
 
 def publish(
@@ -201,14 +188,17 @@ def publish(
 ) -> int:
     """Queue ``event_type`` about ``object_id`` (e.g. a response id) for every active
     subscription to it; returns how many messages were new (0 when published before)."""
-    queue = queue or StoreWebhookQueue(store)
+    subs = list_subscriptions(store, event_type)
+    if not subs:
+        return 0
+    queue = queue or OutboxWebhookQueue(Outbox(store))
     payload = {
         "type": event_type,
         "timestamp": (at or datetime.now(UTC)).isoformat(),
         "data": dict(data),
     }
     new = 0
-    for sub in list_subscriptions(store, event_type):
+    for sub in subs:
         key = f"{event_type}:{object_id}:{sub.subscription_id}"
         new += queue.enqueue(key, sub, event_type, payload)
     return new
@@ -276,48 +266,6 @@ def _post(
         return Delivery(key, int(exc.code), f"HTTP {exc.code}")
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         return Delivery(key, None, str(getattr(exc, "reason", exc))[:200])
-
-
-def deliver_due(store: EventStore, timeout: float = 15.0, limit: int = 100) -> list[Delivery]:
-    """One attempt at each pending message of the store queue (oldest first)."""
-    ensure_schema(store)
-    rows = store.query(
-        "SELECT q.message_key, q.payload, q.subscription_id FROM webhook_queue q"
-        " WHERE q.status = 'pending' ORDER BY q.created_at LIMIT ?",
-        [limit],
-    ).to_pylist()
-    subs = {s.subscription_id: s for s in list_subscriptions(store)}
-    out = []
-    for row in rows:
-        sub = subs.get(row["subscription_id"])
-        if sub is None:
-            delivery = Delivery(row["message_key"], None, "subscription removed")
-        else:
-            delivery = _post(sub, row["message_key"], row["payload"].encode(), timeout)
-        _record(store, delivery, gone=sub is None)
-        out.append(delivery)
-    return out
-
-
-def _record(store: EventStore, d: Delivery, gone: bool) -> None:
-    with store.transaction() as con:
-        con.execute(
-            "UPDATE webhook_queue SET attempts = attempts + 1, last_status = ?, last_error = ?,"
-            " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END,"
-            " status = CASE WHEN ? THEN 'delivered'"
-            " WHEN ? OR attempts + 1 >= ? THEN 'failed' ELSE 'pending' END"
-            " WHERE message_key = ?",
-            [
-                d.status,
-                d.error,
-                d.ok,
-                datetime.now(UTC),
-                d.ok,
-                gone,
-                MAX_ATTEMPTS,
-                d.message_key,
-            ],
-        ).fetchall()
 
 
 def sample_payload(at: datetime | None = None) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from klantreis.outbox.sender import Sender
 from klantreis.outbox.smtp import SmtpSender
 from klantreis.outbox.webhooks import WebhookSender, new_secret
@@ -22,9 +24,12 @@ def webhook_secret(settings: Settings) -> str:
     )
 
 
-def senders_from_settings(settings: Settings) -> dict[str, Sender]:
+def senders_from_settings(
+    settings: Settings, *, secret_for: Callable[[str], str | None] | None = None
+) -> dict[str, Sender]:
     """``email`` when an SMTP host is set; ``webhook`` always (it signs with
-    :func:`webhook_secret`, so outside demo mode the secret must be set)."""
+    :func:`webhook_secret`, so outside demo mode the secret must be set; a message to a
+    subscriber's URL with ``secret_for(url)``'s secret when it gives one)."""
     senders: dict[str, Sender] = {}
     if settings.smtp_host:
         if settings.smtp_user and not settings.smtp_password:
@@ -42,5 +47,6 @@ def senders_from_settings(settings: Settings) -> dict[str, Sender]:
         webhook_secret(settings),
         url=settings.webhook_url or None,
         timeout=settings.webhook_timeout_seconds,
+        secret_for=secret_for,
     )
     return senders

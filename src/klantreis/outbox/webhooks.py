@@ -23,7 +23,7 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from klantreis.outbox.message import Message, SendResult
@@ -121,7 +121,8 @@ def _retry_after(value: str | None) -> float | None:
 
 class WebhookSender:
     """POSTs signed JSON. ``url`` receives messages to customers (which have no ``to``);
-    a message with its own ``to`` goes there."""
+    a message with its own ``to`` goes there, signed with ``secret_for(to)`` when that gives
+    one (a subscriber's own secret), else with ``secret``."""
 
     def __init__(
         self,
@@ -130,10 +131,12 @@ class WebhookSender:
         url: str | None = None,
         timeout: float = 15.0,
         user_agent: str = "klantreis-webhooks/1",
+        secret_for: Callable[[str], str | None] | None = None,
     ) -> None:
         if len(decode_secret(secret)) < MIN_SECRET_BYTES:
             raise ValueError(f"webhook secret must hold at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
+        self.secret_for = secret_for
         self.url = url
         self.timeout = timeout
         self.user_agent = user_agent
@@ -152,9 +155,13 @@ class WebhookSender:
             "user-agent": self.user_agent,
             "webhook-id": message_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(self._secret, message_id, stamp, body),
+            "webhook-signature": sign(self._secret_of(message), message_id, stamp, body),
         }
         return urllib.request.Request(url, data=body, headers=headers, method="POST")
+
+    def _secret_of(self, message: Message) -> str:
+        own = self.secret_for(message.to) if self.secret_for and message.to else None
+        return own or self._secret
 
     def send(self, message: Message, message_id: str, address: str | None) -> SendResult:
         try:

@@ -43,7 +43,7 @@ from klantreis.ingest.writer import Rejected
 from klantreis.listen import ledger, responses
 from klantreis.listen.form import form_lang, survey_view, ui_lang
 from klantreis.listen.ledger import Invitation
-from klantreis.listen.links import Links, Verified, derive_key, link_base
+from klantreis.listen.links import Links, Verified, link_base
 from klantreis.listen.survey_file import load_surveys, writable_path
 from klantreis.listen.widget import MayAsk, simple_may_ask, widget_invitation
 from klantreis.model.survey import Survey, SurveyConfig, SurveyConfigError
@@ -135,10 +135,7 @@ def runtime(app: App) -> SurveyRuntime:
 
     def make() -> SurveyRuntime:
         responses.ensure_schema(app.store)
-        key = derive_key(app.settings.require_secret_key())
-        return SurveyRuntime(
-            app, Links(key, app.store), PostLimit(app.settings.survey_posts_per_minute)
-        )
+        return SurveyRuntime(app, app.links, PostLimit(app.settings.survey_posts_per_minute))
 
     return app.caches.get("surveys_runtime", make)
 
