@@ -43,6 +43,9 @@ def proactive_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     return {
         "rules": rules,
         "currency": app.journey.currency,
+        "currency_sign": {"EUR": "€", "GBP": "£", "USD": "$"}.get(
+            app.journey.currency, app.journey.currency + " "
+        ),
         "confidence": app.defaults.confidence,
     }
 
