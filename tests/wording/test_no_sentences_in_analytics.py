@@ -19,7 +19,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "klantreis"
 TWO_WORDS = re.compile(r"[^\W\d_]{2,} [^\W\d_]{2,}")
-SQL = re.compile(r"\b(SELECT|DELETE|INSERT|DROP|CASE|UPDATE|CREATE)\b")
+SQL = re.compile(r"\b(SELECT|DELETE|INSERT|DROP|CASE|UPDATE|CREATE|AND|AS|FILTER|WHERE|JOIN)\b")
 LOG_CALLS = {"debug", "info", "warning", "error", "exception", "critical"}
 
 
