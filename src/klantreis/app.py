@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from klantreis.listen.run import SendReport
     from klantreis.model.survey import SurveyConfig
     from klantreis.outbox import Outbox
+    from klantreis.outbox.vapid import VapidKey
     from klantreis.scheduler import Job
     from klantreis.wording import Names
 
@@ -185,11 +186,15 @@ class App(AnalysesMixin):
         )
 
     def send_alert(self, sub: Any, text: str, payload: dict[str, Any], key: str) -> None:
-        """Queue one alert in the outbox (idempotent on ``key``): a webhook with ``payload``
-        or an e-mail with ``text`` to the subscriber (staff, not a customer)."""
+        """Queue one alert in the outbox (idempotent on ``key``): a webhook with ``payload``,
+        an e-mail with ``text``, or a push message to each of the subscriber's devices
+        (staff, not a customer)."""
         from klantreis.outbox import Message
 
         subject = self.names(sub.lang).w("alert.subject")
+        if sub.channel == "push":
+            self._push_alert(sub.user, subject, text, payload, key)
+            return
         self.outbox.enqueue(
             Message(
                 key=key,
@@ -201,6 +206,37 @@ class App(AnalysesMixin):
                 purpose="system",
             )
         )
+
+    def _push_alert(
+        self, user: str, title: str, text: str, payload: dict[str, Any], key: str
+    ) -> None:
+        from klantreis.act import push
+        from klantreis.outbox import Message
+
+        alert = payload.get("alert", {})
+        tag = f"{alert.get('dimension', 'alert')}:{alert.get('key', key)}"
+        body = {"title": title, "body": text, "url": "/", "tag": tag}
+        messages = [
+            Message(
+                key=f"{key}:{device.device_id}",
+                channel="push",
+                to=device.endpoint,
+                text=text,
+                payload=body,
+                purpose="system",
+            )
+            for device in push.devices(self.store, user)
+        ]
+        if messages:
+            self.outbox.enqueue_many(messages)
+
+    @functools.cached_property
+    def push_key(self) -> VapidKey | None:
+        """The VAPID key of Web Push (``klantreis.outbox.configured.push_key``), or None:
+        push is off (no key set outside demo mode)."""
+        from klantreis.outbox.configured import push_key
+
+        return push_key(self.settings)
 
     @functools.cached_property
     def outbox(self) -> Outbox:
@@ -285,10 +321,15 @@ class App(AnalysesMixin):
     def deliver_outbox(self) -> Any:
         """Send what is due in the outbox with the configured senders; customer addresses
         and consent come from the directory at send time."""
+        from klantreis.act import push
         from klantreis.listen.webhooks_out import secret_for
         from klantreis.outbox.configured import senders_from_settings
 
-        senders = senders_from_settings(self.settings, secret_for=secret_for(self.store))
+        senders = senders_from_settings(
+            self.settings,
+            secret_for=secret_for(self.store),
+            push=(self.push_key, push.keys_for(self.store), push.forget_endpoint(self.store)),
+        )
         return self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
 
     def jobs(self) -> list[Job]:

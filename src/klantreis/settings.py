@@ -225,6 +225,37 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting("webhook_timeout_seconds", float, 15.0, "Time-out of one webhook request."),
+    Setting(
+        "push_vapid_private_key",
+        str,
+        "",
+        "VAPID private key of Web Push (URL-safe base64 of 32 bytes; `klantreis push keys`"
+        " makes a pair). Empty: no push, except in demo mode, which keeps one in the data"
+        " folder.",
+        secret=True,
+    ),
+    Setting(
+        "push_vapid_subject",
+        str,
+        "",
+        "Contact push services may use (a mailto: or https: URL), sent in every VAPID token;"
+        " required with a VAPID key outside demo mode.",
+    ),
+    Setting(
+        "push_ttl_seconds",
+        int,
+        12 * 3600,
+        "How long a push service may hold an alert for a device that is offline.",
+        minimum=0,
+    ),
+    Setting("push_timeout_seconds", float, 15.0, "Time-out of one request to a push service."),
+    Setting(
+        "push_max_devices",
+        int,
+        10,
+        "Most devices (push subscriptions) one user may have; the oldest goes first.",
+        minimum=1,
+    ),
     Setting("outbox_max_attempts", int, 8, "Most delivery attempts of one message."),
     Setting(
         "outbox_backoff_seconds",
@@ -364,6 +395,11 @@ class Settings:
     webhook_url: str = _default("webhook_url")
     webhook_secret: str = field(default=_default("webhook_secret"), repr=False)
     webhook_timeout_seconds: float = _default("webhook_timeout_seconds")
+    push_vapid_private_key: str = field(default=_default("push_vapid_private_key"), repr=False)
+    push_vapid_subject: str = _default("push_vapid_subject")
+    push_ttl_seconds: int = _default("push_ttl_seconds")
+    push_timeout_seconds: float = _default("push_timeout_seconds")
+    push_max_devices: int = _default("push_max_devices")
     outbox_max_attempts: int = _default("outbox_max_attempts")
     outbox_backoff_seconds: float = _default("outbox_backoff_seconds")
     outbox_backoff_max_seconds: float = _default("outbox_backoff_max_seconds")

@@ -1,7 +1,9 @@
 """Alerts: when the CX index, a touchpoint or an owner moves — by a test, not a threshold on
 noise — or a promise's kept-rate falls, the people who subscribed get the mover sentence
-("Bezorging -4,1: VlotBezorgd, 312 te late pakketten") by e-mail or a signed webhook (a
-Slack/Teams-compatible ``{"text": ...}`` payload), within a daily budget per subscription.
+("Bezorging -4,1: VlotBezorgd, 312 te late pakketten") by e-mail, a signed webhook (a
+Slack/Teams-compatible ``{"text": ...}`` payload) or Web Push to every device where the
+subscriber turned push on (:mod:`klantreis.act.push`), within a daily budget per
+subscription.
 
 - **What fires** (:func:`find_alerts`): the index's total change between the last two windows
   when its test says significant; every touchpoint/owner mover that is significant and moved at
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 Dimension = Literal["index", "touchpoint", "owner", "promise"]
-CHANNELS = ("email", "webhook")
+CHANNELS = ("email", "webhook", "push")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class Subscription:
     subscription_id: str
     user: str
     channel: str
-    #: A staff e-mail address or a webhook URL (not customer data).
+    #: A staff e-mail address or a webhook URL (not customer data); empty for push (it goes
+    #: to the user's devices).
     target: str
     #: Only alerts about this dimension (and key); None: every alert.
     dimension: str | None = None
@@ -133,6 +136,8 @@ def add_subscription(
     """Subscribe ``user``; ValueError (with the reason) for a bad channel, target or budget."""
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
+    if channel == "push":
+        target = ""  # the user's devices (klantreis.act.push), whichever they are then
     if channel == "webhook" and not target.startswith(("https://", "http://")):
         raise ValueError("a webhook target must be an http(s) URL")
     if channel == "email" and ("@" not in target or " " in target.strip()):

@@ -87,6 +87,8 @@ class Message:
             raise ValueError("a message needs a customer_id or a 'to'")
         elif self.channel == "webhook" and not self.to.startswith(("https://", "http://")):
             raise ValueError("a webhook's 'to' must be an http(s) URL")
+        elif self.channel == "push" and not self.to.startswith(("https://", "http://")):
+            raise ValueError("a push message's 'to' must be its subscription's http(s) endpoint")
         elif self.channel == "email" and "@" not in self.to:
             raise ValueError("an e-mail's 'to' must be an e-mail address")
         if self.payload is not None:
