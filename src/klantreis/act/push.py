@@ -25,6 +25,8 @@ from klantreis.store import EventStore
 __all__ = [
     "Device",
     "add_device",
+    "check",
+    "device_id_for",
     "devices",
     "ensure_schema",
     "forget_endpoint",
