@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.text_cmd",
     "klantreis.cli.metrics_cmd",
     "klantreis.cli.outbox_cmd",
+    "klantreis.cli.push_cmd",
     "klantreis.cli.directory_cmd",
     "klantreis.cli.surveys_cmd",
 ]

@@ -27,7 +27,7 @@ def _outbox(db_path: str | None, journey_config: str | None) -> Iterator[Outbox]
         yield Outbox(store, policy=RetryPolicy.from_settings(settings))
 
 
-@click.group(help="The outbox: every message klantreis sends (e-mail, webhooks).")
+@click.group(help="The outbox: every message klantreis sends (e-mail, webhooks, Web Push).")
 def outbox() -> None:
     pass
 
@@ -57,14 +57,19 @@ def deliver(
     from klantreis.outbox import senders_from_settings
     from klantreis.settings import SettingsError
 
+    from klantreis.act import push
+    from klantreis.outbox.configured import push_key
+
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
-    try:
-        senders = senders_from_settings(settings)
-    except (SettingsError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if "email" not in senders:
-        click.echo("e-mail is not sent: KLANTREIS_SMTP_HOST is not set", err=True)
     with _outbox(db_path, journey_config) as ob, open_directory(settings, signing=False) as d:
+        try:
+            gone, keys_for = push.forget_endpoint(ob.store), push.keys_for(ob.store)
+            senders = senders_from_settings(settings, push=(push_key(settings), keys_for, gone))
+        except (SettingsError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        for channel, why in (("email", "KLANTREIS_SMTP_HOST"), ("push", "a VAPID key")):
+            if channel not in senders:
+                click.echo(f"{channel} is not sent: {why} is not set", err=True)
         report = ob.deliver_due(senders=senders, lookup=d.lookup, limit=limit)
     data = report.to_dict()
     reasons = data.pop("reasons")
