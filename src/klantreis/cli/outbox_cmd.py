@@ -53,12 +53,11 @@ def status(db_path: str | None, journey_config: str | None, output: str) -> None
 def deliver(
     db_path: str | None, journey_config: str | None, limit: int | None, output: str
 ) -> None:
+    from klantreis.act import push
     from klantreis.directory import open_directory
     from klantreis.outbox import senders_from_settings
-    from klantreis.settings import SettingsError
-
-    from klantreis.act import push
     from klantreis.outbox.configured import push_key
+    from klantreis.settings import SettingsError
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
     with _outbox(db_path, journey_config) as ob, open_directory(settings, signing=False) as d:
