@@ -66,9 +66,8 @@ def deliver(
             senders = senders_from_settings(settings, push=(push_key(settings), keys_for, gone))
         except (SettingsError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-        for channel, why in (("email", "KLANTREIS_SMTP_HOST"), ("push", "a VAPID key")):
-            if channel not in senders:
-                click.echo(f"{channel} is not sent: {why} is not set", err=True)
+        if "email" not in senders:
+            click.echo("e-mail is not sent: KLANTREIS_SMTP_HOST is not set", err=True)
         report = ob.deliver_due(senders=senders, lookup=d.lookup, limit=limit)
     data = report.to_dict()
     reasons = data.pop("reasons")
