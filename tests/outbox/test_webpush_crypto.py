@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from klantreis.outbox import ece, vapid
+from klantreis.outbox import Message, ece, vapid
 from klantreis.outbox.ece import b64url, unb64url
+from klantreis.outbox.webpush import push_body
 
 # RFC 8291, appendix A (line breaks removed).
 PLAINTEXT = b"When I grow up, I want to be a watermelon"
@@ -97,3 +98,16 @@ def test_vapid_key_text_round_trips_and_bad_text_says_why() -> None:
         vapid.VapidKey.from_text("tooshort", "mailto:a@b.example")
     with pytest.raises(vapid.VapidError, match="subject"):
         vapid.VapidKey.from_text(key.private_text, "a@b.example")
+
+
+def test_a_long_alert_is_shortened_to_fit_one_push_message() -> None:
+    text = "Bezorging -4,1: VlotBezorgd, 312 te late pakketten. " * 200
+    payload = {"title": "Melding van klantreis", "url": "/"}
+    message = Message("k", "push", to="https://push.example/x", text=text, payload=payload)
+    raw = push_body(message)
+    assert len(raw) <= ece.MAX_PLAINTEXT
+    data = json.loads(raw)
+    assert data["title"] == "Melding van klantreis" and data["body"].endswith("…")
+    assert text.startswith(data["body"][:-1])
+    short = push_body(Message("k", "push", to="https://push.example/x", text="kort"))
+    assert json.loads(short) == {"body": "kort"}

@@ -50,8 +50,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
     phone = Browser("https://fcm.googleapis.com/fcm/send/" + "x" * 140)
     push.add_device(app.store, "analyst", phone.endpoint, phone.p256dh, phone.auth_text)
+    SERVED.append(app)
     with serving(app) as base:
         yield base
+    SERVED.clear()
+
+
+SERVED: list[App] = []  # the served App, so a test can turn push off for a moment
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +187,37 @@ def test_alerts_with_push_is_axe_clean_and_fits(
         AXE_TAGS,
     )
     assert violations == []
+
+
+def test_without_javascript_the_page_says_so_and_email_still_works(
+    browser: Any, server: str
+) -> None:
+    page = _page(browser, server, java_script_enabled=False)
+    page.goto(f"{server}/alerts?lang=en")
+    assert "needs JavaScript" in page.locator("#push-status").inner_text()
+    assert not page.locator("#push-enable").is_visible()
+    page.select_option("#channel", "email")
+    page.fill("#target", "anna@huisenhaard.example")
+    page.click("[data-testid=subscribe] button[type=submit]")
+    assert "Subscription added." in page.locator("[data-testid=done]").inner_text()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_alerts_without_push_says_so_and_is_axe_clean(browser: Any, server: str, size: str) -> None:
+    app = SERVED[0]
+    key = app.push_key
+    app.push_key = None  # type: ignore[misc]
+    try:
+        page = _page(browser, server, size, bypass_csp=True)
+        page.goto(f"{server}/alerts?lang=en")
+        assert "Push is not set up on this server" in page.locator("#push").inner_text()
+        assert page.locator("#channel option[value=push]").count() == 0
+        page.add_script_tag(content=Path(AXE).read_text("utf-8"))
+        violations = page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+            ".then(r => r.violations.map(v => v.id))",
+            AXE_TAGS,
+        )
+        assert violations == []
+    finally:
+        app.push_key = key  # type: ignore[misc]
