@@ -151,9 +151,9 @@ def remove_device(store: EventStore, user: str, device_id: str) -> bool:
 
 def forget_endpoint(store: EventStore) -> Callable[[str], None]:
     """``gone(endpoint)`` for the push sender: the push service dropped it (404/410)."""
+    ensure_schema(store)
 
     def gone(endpoint: str) -> None:
-        ensure_schema(store)
         with store.transaction() as con:
             con.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", [endpoint]).fetchall()
 
@@ -162,9 +162,9 @@ def forget_endpoint(store: EventStore) -> Callable[[str], None]:
 
 def keys_for(store: EventStore) -> Callable[[str], tuple[str, str] | None]:
     """``keys_for(endpoint)`` for the push sender: ``(p256dh, auth)`` or None."""
+    ensure_schema(store)
 
     def lookup(endpoint: str) -> tuple[str, str] | None:
-        ensure_schema(store)
         rows = store.query(
             "SELECT p256dh, auth FROM push_subscriptions WHERE endpoint = ?", [endpoint]
         ).to_pylist()
