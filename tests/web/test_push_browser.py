@@ -144,6 +144,30 @@ def test_a_push_message_shows_the_mover_sentence(browser: Any, server: str) -> N
             break
         page.wait_for_timeout(200)
     assert shown == [["Melding van klantreis", sentence, f"{server}/", "t:1"]]
+    # A click (dispatched in the service worker: headless Chromium shows no notification to
+    # click, and without a real click's activation the browser refuses to open or focus a
+    # window, so those two calls are recorded instead) opens the linked page when no window
+    # shows it, and focuses the window that does.
+    [worker] = [w for w in page.context.service_workers if w.url == f"{server}/sw.js"]
+    click = (
+        "() => { const did = [];"
+        " Clients.prototype.openWindow = url => {"
+        "  did.push(['open', url]); return Promise.resolve(null); };"
+        " WindowClient.prototype.focus = function () {"
+        "  did.push(['focus', this.url]); return Promise.resolve(this); };"
+        " return self.registration.getNotifications().then(ns => new Promise(done => {"
+        "  const e = new NotificationEvent('notificationclick', {notification: ns[0]});"
+        "  let wait = Promise.resolve(); e.waitUntil = p => { wait = p; };"
+        "  self.dispatchEvent(e); wait.then(() => done(did)); })); }"
+    )
+    assert worker.evaluate(click) == [["open", f"{server}/"]]  # the page is on /alerts
+    page.goto(f"{server}/")
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": server, "registrationId": registrations[0], "data": json.dumps(data)},
+    )
+    page.wait_for_timeout(1000)
+    assert worker.evaluate(click) == [["focus", f"{server}/"]]
 
 
 def test_turning_push_on_offline_says_why_in_words(browser: Any, server: str) -> None:

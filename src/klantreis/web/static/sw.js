@@ -60,10 +60,7 @@ self.addEventListener("notificationclick", (event) => {
   const url = sameOrigin(event.notification.data && event.notification.data.url);
   event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true })
     .then((windows) => {
-      const open = windows.find((w) => w.url === url) || windows[0];
-      if (open) {
-        return (open.url === url ? open.focus() : open.navigate(url).then((w) => (w || open).focus()));
-      }
-      return self.clients.openWindow(url);
+      const open = windows.find((w) => w.url === url);
+      return open ? open.focus() : self.clients.openWindow(url);
     }));
 });
