@@ -51,7 +51,10 @@ def _demo_key(path: Path | None, subject: str) -> VapidKey:
     if path.exists():
         return VapidKey.from_text(path.read_text("ascii"), subject)
     key = new_key(subject)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it just now: use theirs
+        return VapidKey.from_text(path.read_text("ascii"), subject)
     with os.fdopen(fd, "w", encoding="ascii") as out:
         out.write(key.private_text + "\n")
     log.info("demo mode: a new VAPID key for Web Push in %s", path)
