@@ -250,6 +250,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("push_timeout_seconds", float, 15.0, "Time-out of one request to a push service."),
     Setting(
+        "push_service_hosts",
+        str,
+        "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
+        "Push services a browser's subscription may point at (host names, comma-separated; a"
+        " host below one counts too). The server posts to these only, so a signed-in user"
+        " cannot make it call an internal address. Empty: any https host.",
+    ),
+    Setting(
         "push_max_devices",
         int,
         10,
@@ -400,6 +408,7 @@ class Settings:
     push_ttl_seconds: int = _default("push_ttl_seconds")
     push_timeout_seconds: float = _default("push_timeout_seconds")
     push_max_devices: int = _default("push_max_devices")
+    push_service_hosts: str = _default("push_service_hosts")
     outbox_max_attempts: int = _default("outbox_max_attempts")
     outbox_backoff_seconds: float = _default("outbox_backoff_seconds")
     outbox_backoff_max_seconds: float = _default("outbox_backoff_max_seconds")

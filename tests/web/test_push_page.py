@@ -75,7 +75,7 @@ def test_another_user_cannot_remove_my_device(as_user: Any, with_push: App) -> N
 
 def test_push_posts_need_csrf_and_good_keys(as_user: Any, with_push: App) -> None:
     viewer = as_user("viewer")
-    phone = Browser("https://push.example/x")
+    phone = Browser("https://fcm.googleapis.com/fcm/send/x")
     fields = {"endpoint": phone.endpoint, "p256dh": phone.p256dh, "auth": phone.auth_text}
     assert viewer.post("/alerts/push", data=fields).status_code == 403
     bad = _post(viewer, "/alerts/push", **{**fields, "auth": "AAAA"})
@@ -83,6 +83,31 @@ def test_push_posts_need_csrf_and_good_keys(as_user: Any, with_push: App) -> Non
     plain = _post(viewer, "/alerts/push", **{**fields, "endpoint": "http://push.example/x"})
     assert plain.status_code == 422
     assert push.devices(with_push.store, "viewer") == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://169.254.169.254/latest/meta-data",
+        "https://intranet.example/admin",
+        "https://fcm.googleapis.com.evil.example/x",
+        "http://127.0.0.1:8080/x",
+    ],
+)
+def test_a_device_must_point_at_a_known_push_service(
+    as_user: Any, with_push: App, endpoint: str
+) -> None:
+    """The server posts to a subscription's endpoint: a signed-in user may not aim it at an
+    internal address; only the configured push services (``push_service_hosts``) count."""
+    viewer = as_user("viewer")
+    phone = Browser(endpoint)
+    fields = {"endpoint": endpoint, "p256dh": phone.p256dh, "auth": phone.auth_text}
+    refused = _post(viewer, "/alerts/push", **fields)
+    assert refused.status_code == 422, refused.text
+    assert push.devices(with_push.store, "viewer") == []
+    below = Browser("https://updates.push.services.mozilla.com/wpush/v2/abc")
+    fields = {"endpoint": below.endpoint, "p256dh": below.p256dh, "auth": below.auth_text}
+    assert _post(viewer, "/alerts/push", **fields).status_code == 200
 
 
 def test_push_is_a_channel_of_the_subscription_form(as_user: Any, with_push: App) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -75,15 +75,28 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def check(endpoint: str, p256dh: str, auth: str) -> None:
+def allowed_hosts(setting: str) -> tuple[str, ...]:
+    """The ``push_service_hosts`` setting as lower-case host names (empty: any host)."""
+    return tuple(h.strip().lower().strip(".") for h in setting.split(",") if h.strip())
+
+
+def _host_allowed(host: str, hosts: Sequence[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def check(endpoint: str, p256dh: str, auth: str, *, hosts: Sequence[str] = ()) -> None:
     """ValueError saying what is wrong: an endpoint must be https (http only on this
-    machine, for tests), ``p256dh`` a 65-byte P-256 point, ``auth`` 16 bytes."""
+    machine, for tests) on one of ``hosts`` when any are given (the push services the
+    server may call), ``p256dh`` a 65-byte P-256 point, ``auth`` 16 bytes."""
     parts = urlsplit(endpoint)
     host = parts.hostname or ""
     if len(endpoint) > MAX_ENDPOINT_CHARS or not host:
         raise ValueError("the push endpoint is not a URL")
     if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
         raise ValueError("the push endpoint must be an https URL")
+    if hosts and not _host_allowed(host, hosts):
+        raise ValueError(f"the push endpoint's host {host} is not a push service this server uses")
     try:
         point, secret = unb64url(p256dh), unb64url(auth)
     except (binascii.Error, ValueError):
@@ -95,12 +108,20 @@ def check(endpoint: str, p256dh: str, auth: str) -> None:
 
 
 def add_device(
-    store: EventStore, user: str, endpoint: str, p256dh: str, auth: str, *, max_devices: int = 10
+    store: EventStore,
+    user: str,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    *,
+    max_devices: int = 10,
+    hosts: Sequence[str] = (),
 ) -> Device:
-    """Store ``user``'s push subscription (ValueError when it is malformed); the same
-    endpoint again takes the new keys and user; beyond ``max_devices`` the oldest goes."""
+    """Store ``user``'s push subscription (ValueError when it is malformed or its host is
+    not among ``hosts``); the same endpoint again takes the new keys and user; beyond
+    ``max_devices`` the oldest goes."""
     endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
-    check(endpoint, p256dh, auth)
+    check(endpoint, p256dh, auth, hosts=hosts)
     ensure_schema(store)
     device = Device(device_id_for(endpoint), user, endpoint, p256dh, auth)
     with store.transaction() as con:

@@ -196,6 +196,7 @@ def push_subscribe(
             p256dh,
             auth,
             max_devices=ctx.app.settings.push_max_devices,
+            hosts=push.allowed_hosts(ctx.app.settings.push_service_hosts),
         )
     except ValueError as exc:
         raise ApiError(422, ctx.t("push.error.invalid"), "invalid", str(exc)) from None
