@@ -250,6 +250,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("push_timeout_seconds", float, 15.0, "Time-out of one request to a push service."),
     Setting(
+        "alert_webhook_hosts",
+        str,
+        "hooks.slack.com,webhook.office.com,logic.azure.com",
+        "Hosts an alert webhook of a non-admin user may point at (comma-separated; a host"
+        " below one counts too): chat services. Admins may enter any URL.",
+    ),
+    Setting(
         "push_service_hosts",
         str,
         "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
@@ -409,6 +416,7 @@ class Settings:
     push_timeout_seconds: float = _default("push_timeout_seconds")
     push_max_devices: int = _default("push_max_devices")
     push_service_hosts: str = _default("push_service_hosts")
+    alert_webhook_hosts: str = _default("alert_webhook_hosts")
     outbox_max_attempts: int = _default("outbox_max_attempts")
     outbox_backoff_seconds: float = _default("outbox_backoff_seconds")
     outbox_backoff_max_seconds: float = _default("outbox_backoff_max_seconds")

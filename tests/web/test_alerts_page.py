@@ -22,7 +22,7 @@ def test_subscribe_see_alerts_and_unsubscribe(as_user: Any, web_app: App) -> Non
         viewer,
         "/alerts/subscriptions",
         channel="webhook",
-        target="https://hooks.example/x",
+        target="https://hooks.slack.com/services/T0/B0/x",
         subject="owner:carrier:snelpost",
         daily_budget="2",
     )
@@ -64,3 +64,23 @@ def test_the_form_needs_its_csrf_token(as_user: Any, web_app: App) -> None:
     )
     assert refused.status_code == 403
     assert alerts.subscriptions(web_app.store, "viewer") == []
+
+
+def test_only_an_admin_aims_an_alert_webhook_beyond_the_chat_services(
+    as_user: Any, web_app: App
+) -> None:
+    """The server posts alerts to a webhook: a viewer or analyst may not point it at an
+    internal address (only the hosts of ``alert_webhook_hosts``); an admin may."""
+    for role in ("viewer", "analyst"):
+        user = as_user(role)
+        refused = _form(
+            user, "/alerts/subscriptions?lang=en", channel="webhook", target="http://10.0.0.5/x"
+        )
+        assert refused.status_code == 422 and "Only an administrator" in refused.text
+        assert alerts.subscriptions(web_app.store, role) == []
+    admin = as_user("admin")
+    done = _form(admin, "/alerts/subscriptions", channel="webhook", target="https://cx.internal/x")
+    assert done.status_code == 303
+    assert [s.target for s in alerts.subscriptions(web_app.store, "admin")] == [
+        "https://cx.internal/x"
+    ]

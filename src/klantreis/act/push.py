@@ -20,6 +20,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from klantreis.outbox.ece import unb64url
+from klantreis.outbox.hosts import host_allowed
 from klantreis.store import EventStore
 
 __all__ = [
@@ -75,16 +76,6 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def allowed_hosts(setting: str) -> tuple[str, ...]:
-    """The ``push_service_hosts`` setting as lower-case host names (empty: any host)."""
-    return tuple(h.strip().lower().strip(".") for h in setting.split(",") if h.strip())
-
-
-def _host_allowed(host: str, hosts: Sequence[str]) -> bool:
-    host = host.lower().rstrip(".")
-    return any(host == h or host.endswith("." + h) for h in hosts)
-
-
 def check(endpoint: str, p256dh: str, auth: str, *, hosts: Sequence[str] = ()) -> None:
     """ValueError saying what is wrong: an endpoint must be https (http only on this
     machine, for tests) on one of ``hosts`` when any are given (the push services the
@@ -95,7 +86,7 @@ def check(endpoint: str, p256dh: str, auth: str, *, hosts: Sequence[str] = ()) -
         raise ValueError("the push endpoint is not a URL")
     if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
         raise ValueError("the push endpoint must be an https URL")
-    if hosts and not _host_allowed(host, hosts):
+    if hosts and not host_allowed(endpoint, hosts):
         raise ValueError(f"the push endpoint's host {host} is not a push service this server uses")
     try:
         point, secret = unb64url(p256dh), unb64url(auth)

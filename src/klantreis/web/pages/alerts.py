@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from klantreis.act import alerts, push
+from klantreis.outbox.hosts import allowed_hosts, host_allowed
 from klantreis.settings import SettingsError
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import (
@@ -142,6 +143,10 @@ def subscribe(
         return _page(ctx, error=ctx.t("alerts.error.subject"), status=422)
     if channel == "push" and _push_key(ctx) is None:
         return _page(ctx, error=ctx.t("push.off"), status=422)
+    hosts = allowed_hosts(ctx.app.settings.alert_webhook_hosts)
+    if channel == "webhook" and ctx.principal.role != "admin" and not host_allowed(target, hosts):
+        # the server posts to it: only an admin may aim it beyond the chat services listed
+        return _page(ctx, error=ctx.t("alerts.error.webhook_host"), status=422)
     try:
         alerts.add_subscription(
             ctx.app.store,
@@ -196,7 +201,7 @@ def push_subscribe(
             p256dh,
             auth,
             max_devices=ctx.app.settings.push_max_devices,
-            hosts=push.allowed_hosts(ctx.app.settings.push_service_hosts),
+            hosts=allowed_hosts(ctx.app.settings.push_service_hosts),
         )
     except ValueError as exc:
         raise ApiError(422, ctx.t("push.error.invalid"), "invalid", str(exc)) from None
