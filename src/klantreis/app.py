@@ -284,12 +284,16 @@ class App(AnalysesMixin):
 
     def deliver_outbox(self) -> Any:
         """Send what is due in the outbox with the configured senders; customer addresses
-        and consent come from the directory at send time."""
+        and consent come from the directory at send time. The outcome of survey invitations
+        is copied into their ledger (``klantreis.listen.delivery``)."""
+        from klantreis.listen.delivery import sync_from_outbox
         from klantreis.listen.webhooks_out import secret_for
         from klantreis.outbox.configured import senders_from_settings
 
         senders = senders_from_settings(self.settings, secret_for=secret_for(self.store))
-        return self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
+        report = self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
+        sync_from_outbox(self.store)  # the invitations ledger learns what was really sent
+        return report
 
     def jobs(self) -> list[Job]:
         """The time-driven work of a running server (see ``klantreis.scheduler``)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from click.testing import CliRunner
 from tests.listen.kit import SURVEYS, T0, delivery_records
+from tests.outbox.servers import smtp_server
 
 from klantreis.cli.main import cli
 from klantreis.model.events import events_from_records
@@ -84,6 +85,20 @@ def test_send_due_hands_signed_links_to_the_outbox(tmp_path: Path, monkeypatch: 
         assert app.links.check_signature(link.rsplit("/", 1)[1]) is not None
     again = json.loads(_run("surveys", "send-due", *args))["rows"][0]
     assert again["queued"] == again["handed_over"] == 0
+    with smtp_server() as (sink, port):  # --deliver sends, and the ledger says sent
+        monkeypatch.setenv("KLANTREIS_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("KLANTREIS_SMTP_PORT", str(port))
+        monkeypatch.setenv("KLANTREIS_SMTP_SECURITY", "none")
+        monkeypatch.setenv("KLANTREIS_SMTP_FROM", "cx@shop.example")
+        monkeypatch.setenv("KLANTREIS_WEBHOOK_SECRET", "whsec_" + "A" * 43 + "=")
+        sent = json.loads(_run("surveys", "send-due", *args, "--deliver"))["rows"][0]
+    assert (sent["delivered"], sent["delivery_failed"]) == (1, 0)
+    assert sink.received[0].rcpt == ["c1@example.invalid"]
+    with EventStore(db) as store:
+        [row] = store.query(
+            "SELECT status, sent_at FROM survey_invitations WHERE customer_id = 'c1'"
+        ).to_pylist()
+    assert row["status"] == "sent" and row["sent_at"] is not None
 
 
 def test_bad_time_is_a_usage_error(tmp_path: Path) -> None:

@@ -129,6 +129,9 @@ def test_reminders_then_expiry_and_response_rates(
     s = _scheduler(store, journey)
     box = FakeOutbox()
     s.send_due(T0 + timedelta(days=3), box, FakeDirectory())
+    # the outbox sent them (the real copy-back from the outbox: tests/listen/test_delivery.py)
+    every = store.query("SELECT invitation_id FROM survey_invitations")["invitation_id"]
+    set_status(store, every.to_pylist(), "sent", at=T0 + timedelta(days=3))
     answered = store.query("SELECT invitation_id FROM survey_invitations WHERE customer_id = 'c0'")
     set_status(store, answered["invitation_id"].to_pylist(), "answered", at=T0 + timedelta(days=4))
     report = s.send_due(T0 + timedelta(days=6, hours=1), box, FakeDirectory())

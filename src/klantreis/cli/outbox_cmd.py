@@ -54,6 +54,7 @@ def deliver(
     db_path: str | None, journey_config: str | None, limit: int | None, output: str
 ) -> None:
     from klantreis.directory import open_directory
+    from klantreis.listen.delivery import sync_from_outbox
     from klantreis.outbox import senders_from_settings
     from klantreis.settings import SettingsError
 
@@ -66,6 +67,7 @@ def deliver(
         click.echo("e-mail is not sent: KLANTREIS_SMTP_HOST is not set", err=True)
     with _outbox(db_path, journey_config) as ob, open_directory(settings, signing=False) as d:
         report = ob.deliver_due(senders=senders, lookup=d.lookup, limit=limit)
+        sync_from_outbox(ob.store)
     data = report.to_dict()
     reasons = data.pop("reasons")
     emit(

@@ -148,18 +148,26 @@ def rates_cmd(db_path: str | None, journey_config: str | None, by: Any, output: 
 
 @surveys.command(
     "send-due",
-    help="Plan, then hand the due invitations and reminders to the outbox (sending is the"
-    " outbox's: klantreis outbox deliver).",
+    help="Plan, then hand the due invitations and reminders to the outbox; with --deliver"
+    " also send what is due (else the outbox's job or klantreis outbox deliver sends it). The"
+    " ledger gets the outbox's outcome (sent, failed, unknown) either way.",
 )
 @store_options
 @_surveys_option
 @click.option("--now", default=None, help="Run as of this time (default: now; UTC if no zone).")
+@click.option(
+    "--deliver",
+    is_flag=True,
+    default=False,
+    help="Send the due messages now with the configured SMTP server / webhook receiver.",
+)
 @output_options
 def send_due(
     db_path: str | None,
     journey_config: str | None,
     surveys_path: str | None,
     now: str | None,
+    deliver: bool,
     output: str,
 ) -> None:
     from klantreis.settings import SettingsError
@@ -167,7 +175,11 @@ def send_due(
     with open_app(db_path, journey_config, writes=True) as app:
         _with_surveys(app, surveys_path)
         try:
-            report = app.run_surveys(_now(now))
-        except SettingsError as exc:
+            report = app.run_surveys(_now(now)).to_dict()
+            if deliver:
+                delivered = app.deliver_outbox().to_dict()
+                report["delivered"] = delivered["sent"]
+                report["delivery_failed"] = delivered["failed"] + delivered["not_sent"]
+        except (SettingsError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-    emit([report.to_dict()], output)
+    emit([report], output)

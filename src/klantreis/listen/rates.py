@@ -1,8 +1,10 @@
 """Response rates and non-response of the invitations, and the invitations not sent by
 reason: keys and numbers (the pages word them).
 
-An invitation counts as *invited* once it was handed to the outbox (``queued_at`` or
-``sent_at`` set), and as *answered* once it has ``answered_at`` (or status ``answered``).
+An invitation counts as *invited* once the outbox really sent it (``sent_at``, copied from
+the outbox by :func:`klantreis.listen.delivery.sync_from_outbox`; handed over but not yet sent,
+failed or doubtful ones do not count), and as *answered* once it has ``answered_at`` (or
+status ``answered``: an answer proves the link arrived).
 Only invitations the system sampled count (``origin = 'system'``): staff hand-outs are a
 different population. The response rate is answered / invited with a Wilson interval.
 """
@@ -36,7 +38,7 @@ def response_rates(
                    count(*) FILTER (WHERE answered_at IS NOT NULL OR status = 'answered')
                        AS answered
             FROM survey_invitations
-            WHERE origin = 'system' AND (queued_at IS NOT NULL OR sent_at IS NOT NULL
+            WHERE origin = 'system' AND (sent_at IS NOT NULL OR answered_at IS NOT NULL
                                          OR status = 'answered')
             GROUP BY ALL ORDER BY "group" NULLS LAST"""
     )
@@ -56,7 +58,7 @@ def suppressed_by_reason(store: EventStore) -> pa.Table:
     ledger.ensure_schema(store)
     return store.query(
         """SELECT reason, count(*) AS invitations, count(DISTINCT customer_id) AS customers
-           FROM survey_invitations WHERE reason IS NOT NULL
+           FROM survey_invitations WHERE reason IS NOT NULL AND status <> 'unknown'
            GROUP BY reason ORDER BY invitations DESC, reason"""
     )
 

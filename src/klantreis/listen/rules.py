@@ -85,6 +85,12 @@ REASONS: tuple[str, ...] = (
     "min_days_between",
     "cap",
     *DIRECTORY_REASONS,
+    # the outbox's, copied back by klantreis.listen.delivery (failed or doubtful sends)
+    "refused",
+    "max_attempts",
+    "no_address",
+    "doubtful",
+    "interrupted",
 )
 
 #: The purpose an invitation is sent for (the directory keeps consent per purpose).

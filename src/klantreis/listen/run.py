@@ -3,6 +3,8 @@ the old ones, send reminders — idempotent, and resumable after a kill.
 
 One :meth:`Scheduler.send_due` run:
 
+0. copies the outbox's outcome of earlier messages into the ledger (sent, failed, unknown:
+   :func:`klantreis.listen.delivery.sync_from_outbox`);
 1. expires what is past its time: ``planned`` past ``expires_at`` becomes ``expired`` with
    reason ``not_sent_in_time``; ``queued``/``sent`` past ``expires_at`` (unanswered) becomes
    ``expired``;
@@ -36,7 +38,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from klantreis.ingest.pipeline import ingest_table
-from klantreis.listen import ledger, rules, triggers
+from klantreis.listen import delivery, ledger, rules, triggers
 from klantreis.listen.ledger import Contact, Invitation
 from klantreis.listen.rules import PURPOSE, DirectoryLike
 from klantreis.model.events import derive_event_id, events_from_records
@@ -103,6 +105,8 @@ class SendReport:
     handed_over: int = 0
     failed: int = 0
     events: int = 0
+    #: Invitations whose outbox outcome was copied into the ledger at the start of the run.
+    synced: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +198,7 @@ class Scheduler:
         """One scheduler run at ``now`` (see the module)."""
         now = _utc(now)
         report = SendReport()
+        report.synced = delivery.sync_from_outbox(self.store)
         self._expire(now, report)
         while self._decide_batch(now, directory, report):
             pass
