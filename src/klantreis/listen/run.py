@@ -161,7 +161,9 @@ class Scheduler:
 
     ``link_for(invitation) -> str`` gives the personal link (``links.sign`` of the form's
     module); ``message_type`` builds outbox messages (default :class:`InvitationMessage`);
-    ``timezone`` is the customers' local time for quiet hours (default: the journey's)."""
+    ``timezone`` is the customers' local time for quiet hours (default: the journey's) —
+    a customer whose directory entry has its own time zone (``directory.timezones``) gets
+    quiet hours in that one."""
 
     def __init__(
         self,
@@ -246,6 +248,16 @@ class Scheduler:
             out[customer].append(Contact(inv_id, survey_id, n, at))
         return out
 
+    @staticmethod
+    def _zones(directory: DirectoryLike, customers: Sequence[str]) -> dict[str, str]:
+        """The customers' own time zones, when the directory keeps them
+        (``timezones(customer_ids) -> {customer: IANA name}``); the rest use the journey's."""
+        lookup = getattr(directory, "timezones", None)
+        if lookup is None or not customers:
+            return {}
+        zones: dict[str, str] = lookup(sorted(set(customers)))
+        return zones
+
     def _due(self, now: datetime) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.store.query(
             "SELECT invitation_id, survey_id, customer_id, journey_id, trigger_event_id"
@@ -291,6 +303,7 @@ class Scheduler:
             return False
         facts = self._facts(due, now)
         past = self._histories([r["customer_id"] for r in due], now)
+        zones = self._zones(directory, [r["customer_id"] for r in due])
         sends: list[tuple[str, str, str, str]] = []
         suppressed: list[tuple[str, str]] = []
         moved: list[tuple[str, datetime]] = []
@@ -301,8 +314,9 @@ class Scheduler:
                 suppressed.append((inv_id, "survey_inactive"))
                 continue
             fact = facts.get(inv_id, {"matching": False})  # trigger event gone from the log
+            zone = zones.get(customer, self.timezone)
             decision = rules.decide(
-                self.rules, survey, customer, past[customer], now, self.timezone, directory, fact
+                self.rules, survey, customer, past[customer], now, zone, directory, fact
             )
             if decision.action == "send" and decision.channel:
                 sends.append((inv_id, customer, survey.id, decision.channel))
@@ -386,13 +400,15 @@ class Scheduler:
         if not rows:
             return
         past = self._histories([row["customer_id"] for row in rows], now)
+        zones = self._zones(directory, [row["customer_id"] for row in rows])
         reminders: list[tuple[str, str, str, str, int]] = []
         for row in rows:
             survey = self.config.survey(row["survey_id"])
             customer, inv_id = row["customer_id"], row["invitation_id"]
             if survey is None or not survey.active or not row["channel"]:
                 continue
-            if not rules.reminder_allowed(r, inv_id, past[customer], now, self.timezone):
+            zone = zones.get(customer, self.timezone)
+            if not rules.reminder_allowed(r, inv_id, past[customer], now, zone):
                 continue
             ok, _ = directory.may_contact(customer, PURPOSE, row["channel"])
             if not ok:
