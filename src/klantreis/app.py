@@ -234,6 +234,34 @@ class App(AnalysesMixin):
         own = f"http://{self.settings.host}:{self.settings.port}"
         return self.links.sign(invitation, link_base(self.settings, own))
 
+    def staff_link(
+        self,
+        survey_id: str,
+        customer_id: str,
+        *,
+        journey_id: str | None = None,
+        owner: str | None = None,
+        lang: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[str, Any]:
+        """A personal link a staff member hands to ``customer_id``, and its
+        ``StaffInvitation`` (``klantreis.listen.staff``: origin staff, counted as a contact
+        and in response rates)."""
+        from klantreis.listen.staff import staff_invitation
+
+        made = staff_invitation(
+            self.store,
+            self.surveys,
+            self.journey,
+            survey_id,
+            customer_id,
+            journey_id=journey_id,
+            owner=owner,
+            lang=lang,
+            now=now,
+        )
+        return self.survey_link(made.invitation), made
+
     def run_surveys(self, now: datetime | None = None) -> SendReport:
         """Plan invitations from the log (the triggers whose invitation could still be sent:
         idempotent, so each run re-reads only that window) and hand the due ones to the

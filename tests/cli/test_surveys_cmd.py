@@ -104,3 +104,23 @@ def test_send_due_hands_signed_links_to_the_outbox(tmp_path: Path, monkeypatch: 
 def test_bad_time_is_a_usage_error(tmp_path: Path) -> None:
     out = _run("surveys", "plan", "--db", str(tmp_path / "s.duckdb"), "--now", "gisteren", code=2)
     assert "is not a date/time" in out
+
+
+def test_staff_link_counts_as_an_invitation(tmp_path: Path, monkeypatch: Any) -> None:
+    db = str(tmp_path / "s.duckdb")
+    surveys = tmp_path / "surveys.toml"
+    surveys.write_text(SURVEYS.format(sample=1.0), encoding="utf-8")
+    monkeypatch.setenv("KLANTREIS_SECRET_KEY", "f3c9a1e07b5d4c2a8e6f1b3d9c7a5e2f4b8d6a0c")
+    monkeypatch.setenv("KLANTREIS_SURVEY_BASE_URL", "https://cx.example.nl")
+    args = ["--db", db, "--surveys", str(surveys), "--json"]
+    out = json.loads(_run("surveys", "staff-link", "C7", "--survey", "na_bezorging", *args))
+    [row] = out["rows"]
+    assert row["link"].startswith("https://cx.example.nl/s/s1.") and row["new"] is True
+    rates = json.loads(_run("surveys", "rates", "--db", db, "--origin", "staff", "--json"))
+    assert [(r["invited"], r["staff_invited"]) for r in rates["rows"]] == [(1, 1)]
+    assert (
+        json.loads(_run("surveys", "rates", "--db", db, "--origin", "system", "--json"))["rows"]
+        == []
+    )
+    bad = _run("surveys", "staff-link", "C7", "--survey", "nope", *args, code=1)
+    assert "no active survey" in bad and "Traceback" not in bad

@@ -54,6 +54,7 @@ __all__ = [
     "Scheduler",
     "SendReport",
     "compose",
+    "contact_event",
     "message_key",
 ]
 
@@ -465,7 +466,7 @@ class Scheduler:
                 report.failed += 1
         handed = _enqueue(outbox, built, report)
         done = [(inv.invitation_id, n) for inv, n, _, _ in handed]
-        events = [_contact_event(inv, n, at) for inv, n, at, _ in handed]
+        events = [contact_event(inv, n, at) for inv, n, at, _ in handed]
         report.events += self._write_events(events)
         if done:
             with self.store.transaction() as con:
@@ -569,7 +570,9 @@ def _base_event(inv: Invitation, kind: str, at: datetime, *parts: object) -> dic
     }
 
 
-def _contact_event(inv: Invitation, n: int, at: datetime) -> dict[str, Any]:
+def contact_event(inv: Invitation, n: int, at: datetime) -> dict[str, Any]:
+    """The ``survey.invited`` (``n = 0``) or ``survey.reminded`` event of a message handed
+    out (ids only; ``attrs.origin`` system or staff)."""
     kind = "survey.reminded" if n else "survey.invited"
     event = _base_event(inv, kind, at, n)
     event["channel"] = inv.channel
