@@ -53,14 +53,10 @@ def default_journey_config() -> JourneyConfig:
 
 def surveys_path(settings: Settings) -> Path:
     """The surveys file: the ``surveys_path`` setting, else ``surveys.toml`` next to the
-    journey file, else the demo's."""
-    if settings.surveys_path:
-        return Path(settings.surveys_path)
-    if settings.journey_config:
-        beside = Path(settings.journey_config).with_name("surveys.toml")
-        if beside.exists():
-            return beside
-    return Path(str(resources.files("klantreis.demo").joinpath("surveys.toml")))
+    journey file, else the demo's (the one locator: ``klantreis.listen.survey_file``)."""
+    from klantreis.listen.survey_file import surveys_path as locate
+
+    return locate(settings)
 
 
 @dataclass(frozen=True)
@@ -421,15 +417,12 @@ class App(AnalysesMixin):
     def surveys(self) -> SurveyConfig:
         """The surveys file, read and checked against the journey (``SurveyConfigError``
         lists every problem); read again when the file changed."""
-        from klantreis.model.survey import load_survey_config
+        from klantreis.listen.survey_file import SurveysCache
 
-        path = self.surveys_path
-        stamp = path.stat().st_mtime_ns if path.exists() else 0
-        cached = getattr(self, "_surveys", None)
-        if cached is None or cached[0] != (path, stamp):
-            self._surveys = ((path, stamp), load_survey_config(path, self.journey))
-            cached = self._surveys
-        config: SurveyConfig = cached[1]
+        cache = getattr(self, "_surveys", None)
+        if cache is None:
+            cache = self._surveys = SurveysCache()
+        config: SurveyConfig = cache.get(self.settings, self.journey)
         return config
 
     def events_table(self) -> Any:

@@ -32,7 +32,6 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -44,7 +43,6 @@ from klantreis.listen import ledger, responses
 from klantreis.listen.form import form_lang, survey_view, ui_lang
 from klantreis.listen.ledger import Invitation
 from klantreis.listen.links import Links, Verified, link_base
-from klantreis.listen.survey_file import load_surveys, writable_path
 from klantreis.listen.widget import (
     MayAsk,
     check_customer,
@@ -107,23 +105,22 @@ class SurveyRuntime:
     links: Links
     limit: PostLimit
     may_ask: MayAsk | None = None
-    _config: tuple[Any, SurveyConfig | None, list[str]] | None = None
     recovered: bool = False
 
     def config(self) -> SurveyConfig | None:
-        """The surveys (None when the file has problems: :meth:`problems` lists them)."""
-        path = writable_path(self.app.settings)
-        stamp: Any = Path(path).stat().st_mtime_ns if path and Path(path).exists() else path
-        if self._config is None or self._config[0] != stamp:
-            try:
-                self._config = (stamp, load_surveys(self.app.settings, self.app.journey), [])
-            except SurveyConfigError as exc:
-                self._config = (stamp, None, exc.problems)
-        return self._config[1]
+        """The App's surveys (``App.surveys``: one reader, re-read when the file changes);
+        None when the file has problems (:meth:`problems` lists them)."""
+        try:
+            return self.app.surveys
+        except SurveyConfigError:
+            return None
 
     def problems(self) -> list[str]:
-        self.config()
-        return self._config[2] if self._config else []
+        try:
+            _ = self.app.surveys
+        except SurveyConfigError as exc:
+            return list(exc.problems)
+        return []
 
     def survey(self, survey_id: str) -> Survey | None:
         config = self.config()
