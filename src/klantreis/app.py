@@ -316,7 +316,8 @@ class App(AnalysesMixin):
 
         senders = senders_from_settings(self.settings, secret_for=secret_for(self.store))
         report = self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
-        sync_from_outbox(self.store)  # the invitations ledger learns what was really sent
+        if report.attempted or report.requeued or report.held:  # an idle run changed nothing
+            sync_from_outbox(self.store)  # the invitations ledger learns what was really sent
         return report
 
     def jobs(self) -> list[Job]:

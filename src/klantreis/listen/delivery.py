@@ -18,6 +18,10 @@ so a second call changes nothing: it is idempotent, and every delivery path — 
 ``surveys send-due`` / ``outbox deliver`` commands, the server's outbox job — calls it after
 delivering, and every scheduler run calls it before deciding.
 
+Cost: one join of the ledger with the outbox; 0.6-0.9 s for 1M invitations and 1M messages
+on the shared 2-core machine at load 27-30 (a run with nothing to change), so the server's
+outbox job (every 15 s) copies only after a run that attempted or settled something.
+
 Response rates count an invitation as *invited* from ``sent_at`` (the outbox really sent it),
 not from the hand-over.
 """
