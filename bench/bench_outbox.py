@@ -4,9 +4,10 @@ Enqueues ``--messages`` survey e-mails to customers into a fresh store file, the
 them (the address resolved at send time) to a local SMTP server — aiosmtpd's ``Sink``
 handler in its own process, so it does not share this process's interpreter — over one
 SMTP connection. Also delivers a second batch with a sender that does nothing, which is
-the outbox's own cost (claim and record: one DuckDB commit per message), and a peer: a
-bare single-row UPDATE and commit per message in the same store file. Prints a
-markdown table with the load average before each row (the machine may be shared).
+the outbox's own cost (claim and record: two DuckDB commits per batch of 100, plus one
+fsync'd attempt-journal line per message), and a peer: a bare single-row UPDATE and commit
+per message in the same store file. Prints a markdown table with the load average before
+each row (the machine may be shared).
 """
 
 from __future__ import annotations

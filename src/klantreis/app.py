@@ -54,14 +54,10 @@ def default_journey_config() -> JourneyConfig:
 
 def surveys_path(settings: Settings) -> Path:
     """The surveys file: the ``surveys_path`` setting, else ``surveys.toml`` next to the
-    journey file, else the demo's."""
-    if settings.surveys_path:
-        return Path(settings.surveys_path)
-    if settings.journey_config:
-        beside = Path(settings.journey_config).with_name("surveys.toml")
-        if beside.exists():
-            return beside
-    return Path(str(resources.files("klantreis.demo").joinpath("surveys.toml")))
+    journey file, else the demo's (the one locator: ``klantreis.listen.survey_file``)."""
+    from klantreis.listen.survey_file import surveys_path as locate
+
+    return locate(settings)
 
 
 @dataclass(frozen=True)
@@ -270,6 +266,34 @@ class App(AnalysesMixin):
         own = f"http://{self.settings.host}:{self.settings.port}"
         return self.links.sign(invitation, link_base(self.settings, own))
 
+    def staff_link(
+        self,
+        survey_id: str,
+        customer_id: str,
+        *,
+        journey_id: str | None = None,
+        owner: str | None = None,
+        lang: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[str, Any]:
+        """A personal link a staff member hands to ``customer_id``, and its
+        ``StaffInvitation`` (``klantreis.listen.staff``: origin staff, counted as a contact
+        and in response rates)."""
+        from klantreis.listen.staff import staff_invitation
+
+        made = staff_invitation(
+            self.store,
+            self.surveys,
+            self.journey,
+            survey_id,
+            customer_id,
+            journey_id=journey_id,
+            owner=owner,
+            lang=lang,
+            now=now,
+        )
+        return self.survey_link(made.invitation), made
+
     def run_surveys(self, now: datetime | None = None) -> SendReport:
         """Plan invitations from the log (the triggers whose invitation could still be sent:
         idempotent, so each run re-reads only that window) and hand the due ones to the
@@ -320,8 +344,10 @@ class App(AnalysesMixin):
 
     def deliver_outbox(self) -> Any:
         """Send what is due in the outbox with the configured senders; customer addresses
-        and consent come from the directory at send time."""
+        and consent come from the directory at send time. The outcome of survey invitations
+        is copied into their ledger (``klantreis.listen.delivery``)."""
         from klantreis.act import push
+        from klantreis.listen.delivery import sync_from_outbox
         from klantreis.listen.webhooks_out import secret_for
         from klantreis.outbox.configured import senders_from_settings
 
@@ -330,7 +356,10 @@ class App(AnalysesMixin):
             secret_for=secret_for(self.store),
             push=(self.push_key, push.keys_for(self.store), push.forget_endpoint(self.store)),
         )
-        return self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
+        report = self.outbox.deliver_due(senders=senders, lookup=self.directory.lookup)
+        if report.attempted or report.requeued or report.held:  # an idle run changed nothing
+            sync_from_outbox(self.store)  # the invitations ledger learns what was really sent
+        return report
 
     def jobs(self) -> list[Job]:
         """The time-driven work of a running server (see ``klantreis.scheduler``)."""
@@ -430,15 +459,12 @@ class App(AnalysesMixin):
     def surveys(self) -> SurveyConfig:
         """The surveys file, read and checked against the journey (``SurveyConfigError``
         lists every problem); read again when the file changed."""
-        from klantreis.model.survey import load_survey_config
+        from klantreis.listen.survey_file import SurveysCache
 
-        path = self.surveys_path
-        stamp = path.stat().st_mtime_ns if path.exists() else 0
-        cached = getattr(self, "_surveys", None)
-        if cached is None or cached[0] != (path, stamp):
-            self._surveys = ((path, stamp), load_survey_config(path, self.journey))
-            cached = self._surveys
-        config: SurveyConfig = cached[1]
+        cache = getattr(self, "_surveys", None)
+        if cache is None:
+            cache = self._surveys = SurveysCache()
+        config: SurveyConfig = cache.get(self.settings, self.journey)
         return config
 
     def events_table(self) -> Any:

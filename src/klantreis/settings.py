@@ -224,6 +224,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Signing secret of outgoing webhooks (Standard Webhooks, 'whsec_' + base64).",
         secret=True,
     ),
+    Setting(
+        "widget_secret",
+        str,
+        "",
+        "Key with which the shop signs the customer id it puts in the survey widget"
+        " (HMAC-SHA256 over '<customer id>.<expiry>'). Required for the widget outside demo mode.",
+        secret=True,
+    ),
     Setting("webhook_timeout_seconds", float, 15.0, "Time-out of one webhook request."),
     Setting(
         "push_vapid_private_key",
@@ -409,6 +417,7 @@ class Settings:
     smtp_timeout_seconds: float = _default("smtp_timeout_seconds")
     webhook_url: str = _default("webhook_url")
     webhook_secret: str = field(default=_default("webhook_secret"), repr=False)
+    widget_secret: str = field(default=_default("widget_secret"), repr=False)
     webhook_timeout_seconds: float = _default("webhook_timeout_seconds")
     push_vapid_private_key: str = field(default=_default("push_vapid_private_key"), repr=False)
     push_vapid_subject: str = _default("push_vapid_subject")

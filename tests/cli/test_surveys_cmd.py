@@ -10,6 +10,7 @@ from typing import Any
 
 from click.testing import CliRunner
 from tests.listen.kit import SURVEYS, T0, delivery_records
+from tests.outbox.servers import smtp_server
 
 from klantreis.cli.main import cli
 from klantreis.model.events import events_from_records
@@ -84,8 +85,42 @@ def test_send_due_hands_signed_links_to_the_outbox(tmp_path: Path, monkeypatch: 
         assert app.links.check_signature(link.rsplit("/", 1)[1]) is not None
     again = json.loads(_run("surveys", "send-due", *args))["rows"][0]
     assert again["queued"] == again["handed_over"] == 0
+    with smtp_server() as (sink, port):  # --deliver sends, and the ledger says sent
+        monkeypatch.setenv("KLANTREIS_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("KLANTREIS_SMTP_PORT", str(port))
+        monkeypatch.setenv("KLANTREIS_SMTP_SECURITY", "none")
+        monkeypatch.setenv("KLANTREIS_SMTP_FROM", "cx@shop.example")
+        monkeypatch.setenv("KLANTREIS_WEBHOOK_SECRET", "whsec_" + "A" * 43 + "=")
+        sent = json.loads(_run("surveys", "send-due", *args, "--deliver"))["rows"][0]
+    assert (sent["delivered"], sent["delivery_failed"]) == (1, 0)
+    assert sink.received[0].rcpt == ["c1@example.invalid"]
+    with EventStore(db) as store:
+        [row] = store.query(
+            "SELECT status, sent_at FROM survey_invitations WHERE customer_id = 'c1'"
+        ).to_pylist()
+    assert row["status"] == "sent" and row["sent_at"] is not None
 
 
 def test_bad_time_is_a_usage_error(tmp_path: Path) -> None:
     out = _run("surveys", "plan", "--db", str(tmp_path / "s.duckdb"), "--now", "gisteren", code=2)
     assert "is not a date/time" in out
+
+
+def test_staff_link_counts_as_an_invitation(tmp_path: Path, monkeypatch: Any) -> None:
+    db = str(tmp_path / "s.duckdb")
+    surveys = tmp_path / "surveys.toml"
+    surveys.write_text(SURVEYS.format(sample=1.0), encoding="utf-8")
+    monkeypatch.setenv("KLANTREIS_SECRET_KEY", "f3c9a1e07b5d4c2a8e6f1b3d9c7a5e2f4b8d6a0c")
+    monkeypatch.setenv("KLANTREIS_SURVEY_BASE_URL", "https://cx.example.nl")
+    args = ["--db", db, "--surveys", str(surveys), "--json"]
+    out = json.loads(_run("surveys", "staff-link", "C7", "--survey", "na_bezorging", *args))
+    [row] = out["rows"]
+    assert row["link"].startswith("https://cx.example.nl/s/s1.") and row["new"] is True
+    rates = json.loads(_run("surveys", "rates", "--db", db, "--origin", "staff", "--json"))
+    assert [(r["invited"], r["staff_invited"]) for r in rates["rows"]] == [(1, 1)]
+    assert (
+        json.loads(_run("surveys", "rates", "--db", db, "--origin", "system", "--json"))["rows"]
+        == []
+    )
+    bad = _run("surveys", "staff-link", "C7", "--survey", "nope", *args, code=1)
+    assert "no active survey" in bad and "Traceback" not in bad

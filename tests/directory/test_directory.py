@@ -257,3 +257,29 @@ def test_one_customer_and_many_at_once_agree(d: Directory) -> None:
             single = {cid: d.may_contact(cid, purpose, channel)[1] for cid in ids}
             assert bulk == single, (purpose, channel)
     assert d.decisions(ids, "service", "sms")["blocked"] == "suppressed"
+
+
+def test_a_contacts_own_time_zone_from_the_csv_validated(d: Directory, tmp_path: Path) -> None:
+    f = tmp_path / "zones.csv"
+    f.write_text(
+        "customer_id,email,timezone\n"
+        "cw1,a@example.cw,America/Curacao\n"
+        "nl1,b@example.nl,\n"
+        "bad1,c@example.nl,Mars/Olympus\n"
+        "bad2,d@example.nl,../../etc/passwd\n",
+        encoding="utf-8",
+    )
+    summary = d.import_csv(f)
+    assert (summary.stored, [r.line for r in summary.rejected]) == (2, [4, 5])
+    assert {r.reason for r in summary.rejected} == {
+        "time zone must be an IANA name like Europe/Amsterdam"
+    }
+    assert d.contact("cw1").timezone == "America/Curacao"  # type: ignore[union-attr]
+    assert d.timezones(["cw1", "nl1", "nobody"]) == {"cw1": "America/Curacao"}
+    d.upsert("nl1", timezone="Europe/Amsterdam")
+    d.upsert("cw1", email="a2@example.cw")  # None keeps the stored zone
+    assert d.timezones(["cw1", "nl1"]) == {"cw1": "America/Curacao", "nl1": "Europe/Amsterdam"}
+    d.upsert("cw1", timezone="")  # empty clears it: the journey's applies again
+    assert d.timezones(["cw1"]) == {}
+    with pytest.raises(ValueError, match="IANA"):
+        d.upsert("nl1", timezone="Amsterdam")

@@ -221,3 +221,34 @@ def test_a_crash_between_closing_and_the_event_write_is_recovered(tmp_path: Path
         row = store.query("SELECT owner, score, text FROM events").to_pylist()[0]
         assert row == {"owner": "carrier:vlotbezorgd", "score": 3.0, "text": "kapot"}
         assert ledger.get(store, inv.invitation_id).status == "answered"  # type: ignore[union-attr]
+
+
+def test_one_reader_for_the_surveys_file(tmp_path: Path) -> None:
+    """App.surveys, the survey form's runtime and the editor's writer use one locator and one
+    cached reader: a save is seen by both at once, a broken file by both as its problems."""
+    from dataclasses import replace as _replace
+
+    from klantreis.app import App, surveys_path
+    from klantreis.listen.survey_file import BUILT_IN, save_surveys, survey_text, writable_path
+    from klantreis.model.survey import SurveyConfigError
+    from klantreis.web.pages.survey_form import runtime
+
+    built_in = Settings.load(env={}, db_path=":memory:")
+    assert writable_path(built_in) is None and str(surveys_path(built_in)).endswith(
+        BUILT_IN.split("/", 1)[1]
+    )
+    path = tmp_path / "surveys.toml"
+    path.write_text(survey_text(built_in), encoding="utf-8")
+    settings = _replace(built_in, surveys_path=str(path), secret_key="f3c9a1e07b5d4c2a8e6f1b3d")
+    with App(settings) as app:
+        rt = runtime(app)
+        assert app.surveys_path == path == writable_path(app.settings)
+        assert rt.config() is app.surveys  # the same object: read once
+        text = path.read_text("utf-8").replace('id = "na_bezorging"', 'id = "na_levering"', 1)
+        save_surveys(app.settings, text, app.journey)
+        assert app.surveys.survey("na_levering") is not None
+        assert rt.survey("na_levering") is not None and rt.survey("na_bezorging") is None
+        path.write_text("[[survey]]\nid = 3\n", encoding="utf-8")
+        with pytest.raises(SurveyConfigError):
+            _ = app.surveys
+        assert rt.config() is None and rt.problems()

@@ -129,6 +129,9 @@ def test_reminders_then_expiry_and_response_rates(
     s = _scheduler(store, journey)
     box = FakeOutbox()
     s.send_due(T0 + timedelta(days=3), box, FakeDirectory())
+    # the outbox sent them (the real copy-back from the outbox: tests/listen/test_delivery.py)
+    every = store.query("SELECT invitation_id FROM survey_invitations")["invitation_id"]
+    set_status(store, every.to_pylist(), "sent", at=T0 + timedelta(days=3))
     answered = store.query("SELECT invitation_id FROM survey_invitations WHERE customer_id = 'c0'")
     set_status(store, answered["invitation_id"].to_pylist(), "answered", at=T0 + timedelta(days=4))
     report = s.send_due(T0 + timedelta(days=6, hours=1), box, FakeDirectory())
@@ -212,3 +215,36 @@ def test_a_kill_between_the_outbox_and_the_mark_sends_nothing_twice(
     report = s.send_due(T0 + timedelta(days=3, minutes=1), box, FakeDirectory())
     assert report.handed_over == 3 and len(box.messages) == 3  # the outbox dropped the repeats
     assert len(_events(store, "survey.invited")) == 3
+
+
+class _ZonedDirectory(FakeDirectory):
+    """A directory that keeps some customers' own time zones."""
+
+    def __init__(self, zones: dict[str, str]) -> None:
+        super().__init__()
+        self.zones = zones
+
+    def timezones(self, customer_ids: list[str]) -> dict[str, str]:
+        return {c: self.zones[c] for c in customer_ids if c in self.zones}
+
+
+def test_quiet_hours_in_the_customers_own_time_zone(
+    store: EventStore, journey: JourneyConfig
+) -> None:
+    add(store, delivery_records(3, 3))  # due 2026-03-05 10:00 UTC
+    s = _scheduler(store, journey)
+    directory = _ZonedDirectory({"c1": "America/Curacao", "c2": "Europe/Amsterdam"})
+    now = datetime(2026, 3, 5, 11, tzinfo=UTC)  # Amsterdam 12:00, Curacao 07:00 (quiet)
+    report = s.send_due(now, FakeOutbox(), directory)
+    assert (report.queued, report.moved) == (2, 1)
+    rows = {
+        r["customer_id"]: r
+        for r in store.query(
+            "SELECT customer_id, status, send_at FROM survey_invitations"
+        ).to_pylist()
+    }
+    assert rows["c2"]["status"] == rows["c0"]["status"] == "queued"  # c0: the journey's zone
+    assert rows["c1"]["status"] == "planned"
+    assert rows["c1"]["send_at"] == datetime(2026, 3, 5, 12, tzinfo=UTC)  # 08:00 in Curacao
+    later = s.send_due(datetime(2026, 3, 5, 12, 1, tzinfo=UTC), FakeOutbox(), directory)
+    assert later.queued == 1

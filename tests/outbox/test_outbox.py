@@ -323,3 +323,32 @@ def test_login_html_and_extra_headers(store: EventStore) -> None:
     assert "List-Unsubscribe: <https://shop.example/u/u1.abc>" in body
     assert "multipart/alternative" in body and "<b>cijfer</b>" in body
     assert "s3cret" not in repr(store.query("SELECT * FROM outbox_deliveries").to_pylist())
+
+
+def test_recovery_reads_the_attempt_journal(store: EventStore) -> None:
+    ob = Outbox(store, batch=3)
+    for n in range(3):
+        ob.enqueue(survey(n))
+    at = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    ob.journal.begin_batch()
+    with store.transaction() as con:
+        claimed = ob._claim_many(con, ob._rows("true ORDER BY seq", []), at)
+    first, second, third = (c.message_id for c in claimed)
+    ob.journal.start(first, 1, at)
+    ob.journal.done(first, 1, SendResult("sent", 250), at + timedelta(seconds=1))
+    ob.journal.start(second, 1, at + timedelta(seconds=1))  # under way when it was killed
+    ob.journal.end_batch()
+    with store.transaction() as con:  # as a killed process leaves them
+        con.execute("UPDATE outbox_messages SET lease_owner = 'another-process'").fetchall()
+    assert ob.recover(at + timedelta(minutes=1)) == (1, 1)
+    got = {m: ob.message(m) for m in (first, second, third)}
+    assert got[first] is not None and got[first].state == "sent"
+    assert got[first].sent_at == at + timedelta(seconds=1)
+    assert got[second] is not None and (got[second].state, got[second].reason) == (
+        "unknown",
+        "interrupted",
+    )
+    assert got[third] is not None and (got[third].state, got[third].attempts) == ("queued", 0)
+    assert [d.status for d in ob.deliveries(first)] == ["sent"]
+    assert ob.deliveries(third) == []
+    assert ob.journal.read() == {}  # nothing is sending any more: emptied

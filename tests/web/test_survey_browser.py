@@ -7,10 +7,14 @@ scale, arrow keys to choose, Enter to send)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +33,7 @@ pytestmark = BROWSER_MARKS
 
 AXE = Path(__file__).parent.parent / "vendor" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+WIDGET_SECRET = "f1b3d9c7a5e2f4b89c1e07b5d4c2a8e6"
 CARRIER = "carrier:vlotbezorgd"  # a carrier with no answers in the synthetic store yet
 
 
@@ -58,7 +63,7 @@ def _link(app: App, event: str, expires_in_days: float = 6) -> str:
 def site(tmp_path_factory: pytest.TempPathFactory, template_store: Path) -> Iterator[Any]:
     path = tmp_path_factory.mktemp("survey-browser") / "store.duckdb"
     shutil.copyfile(template_store, path)
-    app = App(make_settings(str(path)))
+    app = App(replace(make_settings(str(path)), widget_secret=WIDGET_SECRET))
     links = {name: _link(app, name) for name in ("phone", "keys", "axe", "errors")}
     links["expired"] = _link(app, "expired", -0.01)
     with serving(app) as base:
@@ -179,11 +184,14 @@ def test_the_widget_on_a_shop_page_of_another_origin(browser: Any, site: Any) ->
     """A shop page (its own server and origin) embeds the widget; the server says yes once,
     the customer answers, and asking again is refused by the server's fatigue decision."""
     base, _ = site
+    expires = int(time.time()) + 3600  # the shop signs its customer id (docs/surveys.md)
+    sig = hmac.new(WIDGET_SECRET.encode(), f"SHOP-1.{expires}".encode(), hashlib.sha256)
     shop_html = (
         "<!doctype html><html lang='en'><head><title>Shop</title></head><body><main>"
         "<h1>Order confirmed</h1><div id='klantreis-survey'></div></main>"
         f"<script src='{base}/static/survey-widget.js' defer data-survey='na_bezorging'"
-        " data-customer='SHOP-1' data-journey='O-shop' data-lang='en'></script></body></html>"
+        f" data-customer='SHOP-1' data-expires='{expires}' data-signature='{sig.hexdigest()}'"
+        " data-journey='O-shop' data-lang='en'></script></body></html>"
     ).encode()
 
     class Shop(BaseHTTPRequestHandler):

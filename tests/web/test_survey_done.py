@@ -50,7 +50,7 @@ def browser() -> Iterator[Any]:
 
 def _open_invitations(app: App) -> list[ledger.Invitation]:
     rows = app.store.query(
-        "SELECT invitation_id FROM survey_invitations WHERE status = 'queued'"
+        "SELECT invitation_id FROM survey_invitations WHERE status IN ('queued', 'sent')"
         " AND survey_id = 'na_bezorging' AND owner LIKE 'carrier:%' AND expires_at > now()"
         " AND journey_id NOT IN (SELECT journey_id FROM events WHERE kind = 'survey.response'"
         " AND journey_id IS NOT NULL)"

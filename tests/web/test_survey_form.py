@@ -5,9 +5,12 @@ test_survey_browser.py)."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -28,6 +31,15 @@ from klantreis.web import create_app
 from klantreis.web.pages.survey_form import runtime
 
 OWNER = "carrier:snelpost"
+WIDGET_SECRET = "9c1e07b5d4c2a8e6f1b3d9c7a5e2f4b8"
+
+
+def shop_signed(customer: str, ttl: int = 3600, secret: str = WIDGET_SECRET) -> str:
+    """``&customer=...&expires=...&sig=...`` as the shop's server computes it (independently
+    of klantreis: hashlib and hmac only)."""
+    expires = int(time.time()) + ttl
+    sig = hmac.new(secret.encode(), f"{customer}.{expires}".encode(), hashlib.sha256)
+    return f"&customer={customer}&expires={expires}&sig={sig.hexdigest()}"
 
 
 def invite(
@@ -64,7 +76,9 @@ def survey_app(template_store: Path, tmp_path: Path) -> Iterator[App]:
     surveys.write_text(
         resources.files("klantreis.demo").joinpath("surveys.toml").read_text("utf-8"), "utf-8"
     )
-    settings = replace(make_settings(str(path)), surveys_path=str(surveys))
+    settings = replace(
+        make_settings(str(path)), surveys_path=str(surveys), widget_secret=WIDGET_SECRET
+    )
     a = App(settings)
     yield a
     a.close()
@@ -188,7 +202,7 @@ def test_posts_are_limited_in_rate_and_size(survey_app: App, web: TestClient) ->
 
 
 def test_widget_asks_the_server_and_answers_once(survey_app: App, web: TestClient) -> None:
-    ask = web.get("/s/widget/ask?survey=na_bezorging&customer=W1&lang=en")
+    ask = web.get("/s/widget/ask?survey=na_bezorging&lang=en" + shop_signed("W1"))
     assert ask.status_code == 200 and ask.headers["access-control-allow-origin"] == "*"
     data = ask.json()["data"]
     assert data["ask"] is True and data["survey"]["questions"][0]["scale"] == list(range(11))
@@ -199,15 +213,52 @@ def test_widget_asks_the_server_and_answers_once(survey_app: App, web: TestClien
     assert ok.status_code == 200 and ok.json()["data"]["thanks"].startswith("Thank you")
     again = web.post(f"/s/widget/{token}", content=json.dumps({"answers": {"nps": 1}}))
     assert again.status_code == 409
-    later = web.get("/s/widget/ask?survey=na_bezorging&customer=W1").json()["data"]
+    later = web.get("/s/widget/ask?survey=na_bezorging" + shop_signed("W1")).json()["data"]
     assert later == {"ask": False, "reason": "cooldown"}
-    other = web.get("/s/widget/ask?survey=na_contact&customer=W1").json()["data"]
+    other = web.get("/s/widget/ask?survey=na_contact" + shop_signed("W1")).json()["data"]
     assert other == {"ask": False, "reason": "min_days_between"}
     # the decision is a seam the contact-rule engine replaces
     runtime(survey_app).may_ask = lambda customer, survey: (False, "quiet_hours")
-    assert web.get("/s/widget/ask?survey=na_bezorging&customer=W2").json()["data"]["reason"] == (
-        "quiet_hours"
-    )
+    asked = web.get("/s/widget/ask?survey=na_bezorging" + shop_signed("W2")).json()["data"]
+    assert asked["reason"] == "quiet_hours"
+
+
+def test_widget_refuses_unsigned_forged_and_expired_customer_ids(
+    survey_app: App, web: TestClient
+) -> None:
+    ask = "/s/widget/ask?survey=na_bezorging&lang=en"
+    unsigned = web.get(ask + "&customer=W9")
+    assert unsigned.status_code == 403 and unsigned.headers["access-control-allow-origin"] == "*"
+    error = unsigned.json()["error"]
+    assert error["code"] == "unsigned" and "signature" in error["message"]
+    # a visitor who edits the page to ask in another customer's name
+    forged = shop_signed("W9").replace("customer=W9", "customer=W10")
+    assert web.get(ask + forged).json()["error"]["code"] == "bad_signature"
+    wrong_key = shop_signed("W9", secret="another-shop-secret-of-32-chars!!")
+    assert web.get(ask + wrong_key).json()["error"]["code"] == "bad_signature"
+    longer = shop_signed("W9").replace("expires=", "expires=1")  # the expiry changed
+    assert web.get(ask + longer).json()["error"]["code"] == "bad_signature"
+    expired = web.get(ask + shop_signed("W9", ttl=-5))
+    assert expired.status_code == 403 and expired.json()["error"]["code"] == "expired"
+    assert "expired" in expired.json()["error"]["message"]
+    month = web.get(ask + shop_signed("W9", ttl=31 * 86400)).json()["error"]["code"]
+    assert month == "too_long_lived"
+    nl = web.get("/s/widget/ask?survey=na_bezorging&lang=nl&customer=W9").json()
+    assert "handtekening" in nl["error"]["message"]
+    # nothing was recorded for the refused ones
+    n = survey_app.store.query(
+        "SELECT count(*) AS n FROM survey_invitations WHERE customer_id IN ('W9', 'W10')"
+    ).to_pylist()[0]["n"]
+    assert n == 0
+    valid = web.get(ask + shop_signed("W9"))
+    assert valid.status_code == 200 and valid.json()["data"]["ask"] is True
+
+
+def test_widget_without_a_secret_is_off_outside_demo_mode(survey_app: App) -> None:
+    settings = replace(survey_app.settings, widget_secret="")
+    with App(settings) as app, TestClient(create_app(app)) as c:
+        off = c.get("/s/widget/ask?survey=na_bezorging" + shop_signed("W1"))
+    assert off.status_code == 503 and off.json()["error"]["code"] == "widget_not_configured"
 
 
 def test_the_responses_api_finishes_once(survey_app: App, web: TestClient) -> None:
@@ -325,7 +376,8 @@ def test_a_response_closed_before_a_crash_is_recorded_after_the_restart(survey_a
     responses.close(survey_app.store, survey, inv.invitation_id)  # ... and then the kill
     assert responses.unrecorded(survey_app.store) == [inv.invitation_id]
     with TestClient(create_app(survey_app), follow_redirects=False) as restarted:
-        assert restarted.get("/s/widget/ask?survey=na_bezorging&customer=other").status_code == 200
+        ask = "/s/widget/ask?survey=na_bezorging" + shop_signed("other")
+        assert restarted.get(ask).status_code == 200
         assert restarted.get(link).status_code == 409  # finished and recorded
     assert responses.unrecorded(survey_app.store) == []
     n = survey_app.store.query(

@@ -7,21 +7,32 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from tests.listen.kit import T0, FakeDirectory, FakeOutbox, delivery_records, surveys
+from tests.listen.kit import T0, FakeDirectory, delivery_records, surveys
 from tests.web.conftest import bearer
 
 from klantreis.app import App
+from klantreis.demo.listening import RecordingSender
+from klantreis.listen.delivery import sync_from_outbox
 from klantreis.listen.run import Scheduler
 from klantreis.model.events import events_from_records
+from klantreis.outbox import Message, Outbox
 
 
 def _listen(app: App) -> None:
     records = delivery_records(6, 3)
     app.store.append(events_from_records(records))
-    s = Scheduler(app.store, surveys(1.0), app.journey, lambda inv: "https://x.test/s")
+    s = Scheduler(
+        app.store, surveys(1.0), app.journey, lambda inv: "https://x.test/s", message_type=Message
+    )
     s.plan(T0 + timedelta(days=3), since=T0)
     directory = FakeDirectory({("c2", "*"): "objected"})
-    s.send_due(T0 + timedelta(days=3), FakeOutbox(), directory)
+    outbox = Outbox(app.store)
+    s.send_due(T0 + timedelta(days=3), outbox, directory)
+    # the outbox sends them (to nobody) and the ledger learns it: only sent ones are invited
+    outbox.deliver_due(
+        T0 + timedelta(days=3), senders={"email": RecordingSender()}, resolve=lambda c, ch: c
+    )
+    sync_from_outbox(app.store)
 
 
 def test_analyst_sees_why_a_customer_was_not_asked(web_app: App, as_user: Any) -> None:

@@ -55,6 +55,7 @@ def deliver(
 ) -> None:
     from klantreis.act import push
     from klantreis.directory import open_directory
+    from klantreis.listen.delivery import sync_from_outbox
     from klantreis.outbox import senders_from_settings
     from klantreis.outbox.configured import push_key
     from klantreis.settings import SettingsError
@@ -69,6 +70,7 @@ def deliver(
         if "email" not in senders:
             click.echo("e-mail is not sent: KLANTREIS_SMTP_HOST is not set", err=True)
         report = ob.deliver_due(senders=senders, lookup=d.lookup, limit=limit)
+        sync_from_outbox(ob.store)
     data = report.to_dict()
     reasons = data.pop("reasons")
     emit(

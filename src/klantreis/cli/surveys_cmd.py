@@ -137,29 +137,46 @@ def why_not(db_path: str | None, journey_config: str | None, customer: str, outp
     default="touchpoint",
     show_default=True,
 )
+@click.option(
+    "--origin",
+    type=click.Choice(["all", "system", "staff"]),
+    default="all",
+    show_default=True,
+    help="Every invitation, the system-sampled ones only (unbiased) or staff hand-outs only.",
+)
 @output_options
-def rates_cmd(db_path: str | None, journey_config: str | None, by: Any, output: str) -> None:
+def rates_cmd(
+    db_path: str | None, journey_config: str | None, by: Any, origin: Any, output: str
+) -> None:
     from klantreis.listen import rates
 
     with open_app(db_path, journey_config, writes=True) as app:
-        rows = rates.response_rates(app.store, by, app.defaults.confidence).to_pylist()
+        rows = rates.response_rates(app.store, by, app.defaults.confidence, origin).to_pylist()
     emit(rows, output)
 
 
 @surveys.command(
-    "send-due",
-    help="Plan, then hand the due invitations and reminders to the outbox (sending is the"
-    " outbox's: klantreis outbox deliver).",
+    "staff-link",
+    help="A personal link a staff member hands to CUSTOMER (origin staff: it counts as a"
+    " contact for the contact rules and in response rates).",
 )
+@click.argument("customer")
+@click.option("--survey", "survey_id", required=True, help="The survey's id.")
+@click.option("--journey", "journey_id", default=None, help="The order/ticket it is about.")
+@click.option("--owner", default=None, help="The owner the answers count for.")
+@click.option("--lang", default=None, help="The customer's language (default: the survey's).")
 @store_options
 @_surveys_option
-@click.option("--now", default=None, help="Run as of this time (default: now; UTC if no zone).")
 @output_options
-def send_due(
+def staff_link(
+    customer: str,
+    survey_id: str,
+    journey_id: str | None,
+    owner: str | None,
+    lang: str | None,
     db_path: str | None,
     journey_config: str | None,
     surveys_path: str | None,
-    now: str | None,
     output: str,
 ) -> None:
     from klantreis.settings import SettingsError
@@ -167,7 +184,48 @@ def send_due(
     with open_app(db_path, journey_config, writes=True) as app:
         _with_surveys(app, surveys_path)
         try:
-            report = app.run_surveys(_now(now))
-        except SettingsError as exc:
+            link, made = app.staff_link(
+                survey_id, customer, journey_id=journey_id, owner=owner, lang=lang
+            )
+        except (SettingsError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-    emit([report.to_dict()], output)
+    emit([{"link": link, "new": made.new, "rule_reason": made.rule_reason}], output)
+
+
+@surveys.command(
+    "send-due",
+    help="Plan, then hand the due invitations and reminders to the outbox; with --deliver"
+    " also send what is due (else the outbox's job or klantreis outbox deliver sends it). The"
+    " ledger gets the outbox's outcome (sent, failed, unknown) either way.",
+)
+@store_options
+@_surveys_option
+@click.option("--now", default=None, help="Run as of this time (default: now; UTC if no zone).")
+@click.option(
+    "--deliver",
+    is_flag=True,
+    default=False,
+    help="Send the due messages now with the configured SMTP server / webhook receiver.",
+)
+@output_options
+def send_due(
+    db_path: str | None,
+    journey_config: str | None,
+    surveys_path: str | None,
+    now: str | None,
+    deliver: bool,
+    output: str,
+) -> None:
+    from klantreis.settings import SettingsError
+
+    with open_app(db_path, journey_config, writes=True) as app:
+        _with_surveys(app, surveys_path)
+        try:
+            report = app.run_surveys(_now(now)).to_dict()
+            if deliver:
+                delivered = app.deliver_outbox().to_dict()
+                report["delivered"] = delivered["sent"]
+                report["delivery_failed"] = delivered["failed"] + delivered["not_sent"]
+        except (SettingsError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    emit([report], output)

@@ -10,8 +10,9 @@ the demo period, through the same parts a real installation uses.
   the invitations to the outbox.
 * Simulated respondents answer a stable share of them (``listen.responses``), so
   ``survey.response`` events arrive on the invitation's journey, touchpoint and carrier.
-* Nothing is really sent: the outbox delivers to :class:`RecordingSender`, which keeps the
-  message ids in memory and reports them sent.
+* Nothing is really sent: each day the outbox delivers to :class:`RecordingSender`, which
+  keeps the message ids in memory and reports them sent; the ledger gets the outcome
+  (``sent``, or ``failed`` with the directory's reason at send time) before anyone answers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from klantreis.directory import Directory
 from klantreis.listen import ledger, responses
+from klantreis.listen.delivery import sync_from_outbox
 from klantreis.listen.ledger import Invitation
 from klantreis.listen.run import Scheduler
 from klantreis.model.journey import JourneyConfig
@@ -186,11 +188,12 @@ def _respond(
 
 
 def _handed_at(store: EventStore, at: datetime) -> list[Invitation]:
-    """The invitations the run at ``at`` handed over, still open (not reminders)."""
+    """The invitations the run at ``at`` handed over and the outbox sent, still open (not
+    reminders)."""
     cols = ", ".join(f"i.{c}" for c in ledger._COLUMNS)
     rows = store.query(
         f"SELECT {cols} FROM survey_invitations i JOIN survey_contacts c USING (invitation_id)"
-        " WHERE c.n = 0 AND c.handed_at = ? AND i.status = 'queued'"
+        " WHERE c.n = 0 AND c.handed_at = ? AND i.status = 'sent'"
         " ORDER BY i.invitation_id",
         [at],
     ).to_pylist()
@@ -232,18 +235,21 @@ def listen_on(
         store, config, journey, link_for, timezone=journey.timezone, message_type=Message
     )
     at = start
+    sender = RecordingSender()
     while at <= end:
         out.planned += sum(r.planned for r in scheduler.plan(at, since=at - timedelta(days=1)))
         report = scheduler.send_due(at, outbox, decide)
         out.queued += report.queued
         out.reminded += report.reminded
         out.suppressed.update(report.suppressed)
+        delivered = outbox.deliver_due(
+            at, senders={"email": sender}, lookup=decide.lookup, close_senders=False
+        )
+        out.sent += delivered.sent
+        sync_from_outbox(store)  # the ledger says sent (or failed) as the outbox did
         answered = _respond(store, config, journey, _handed_at(store, at), at, end)
         out.answered += answered
         at = datetime.combine(at.astimezone(zone).date() + timedelta(days=1), time(10), zone)
     out.events = store.count() - before
-    sender = RecordingSender()
-    delivered = outbox.deliver_due(end, senders={"email": sender}, lookup=decide.lookup)
-    out.sent = delivered.sent
     out.seconds = round(time_.perf_counter() - began, 2)
     return out

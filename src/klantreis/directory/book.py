@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import pyarrow as pa
@@ -64,10 +65,15 @@ _SCHEMA = (
         digest VARCHAR PRIMARY KEY, reason VARCHAR NOT NULL, suppressed_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS erasures (
         customer_id VARCHAR PRIMARY KEY, erased_at TIMESTAMPTZ NOT NULL)""",
+    # the customer's own time zone (IANA name) for quiet hours; added after the first version
+    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS timezone VARCHAR",
 )
 
 _CONTACT_SCHEMA = pa.schema(
-    [(name, pa.string()) for name in ("customer_id", "email", "phone", "name", "lang", "source")]
+    [
+        (name, pa.string())
+        for name in ("customer_id", "email", "phone", "name", "lang", "source", "timezone")
+    ]
 )
 
 #: The merge of new rows (``batch``) into ``contacts``: ``None`` keeps the stored value,
@@ -79,7 +85,8 @@ SELECT b.customer_id,
        CASE WHEN b.phone = '' THEN NULL ELSE coalesce(b.phone, o.phone) END,
        CASE WHEN b.name = '' THEN NULL ELSE coalesce(b.name, o.name) END,
        CASE WHEN b.lang = '' THEN NULL ELSE coalesce(b.lang, o.lang) END,
-       b.source, ?
+       b.source, ?,
+       CASE WHEN b.timezone = '' THEN NULL ELSE coalesce(b.timezone, o.timezone) END
 FROM batch b LEFT JOIN contacts o USING (customer_id)
 """
 
@@ -121,6 +128,8 @@ class Contact:
     phone: str | None
     name: str | None
     lang: str | None
+    #: The customer's time zone (IANA name), None: the journey's.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,7 @@ class ContactRow:
     name: str | None
     lang: str | None
     source: str
+    timezone: str | None = None
 
 
 def _now() -> datetime:
@@ -151,6 +161,23 @@ def _aware(at: datetime | None) -> datetime:
     if at is None:
         return _now()
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def check_timezone(value: str) -> str:
+    """``value`` trimmed when it is an IANA time zone name (``Europe/Amsterdam``,
+    ``America/Curacao``); a ``ValueError`` saying so otherwise.
+
+    >>> check_timezone(" America/Curacao ")
+    'America/Curacao'
+    """
+    text = value.strip()
+    if not text or len(text) > 64 or text.startswith("/") or ".." in text:
+        raise ValueError("time zone must be an IANA name like Europe/Amsterdam")
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("time zone must be an IANA name like Europe/Amsterdam") from None
+    return text
 
 
 def check_customer_id(customer_id: str) -> str:
@@ -240,6 +267,7 @@ class Directory:
         name: str | None = None,
         lang: str | None = None,
         source: str = "import",
+        timezone: str | None = None,
     ) -> ContactRow:
         """The row as it would be stored; ``ValueError`` naming the bad field."""
         cid = check_customer_id(customer_id)
@@ -249,8 +277,15 @@ class Directory:
             raise ValueError("name is longer than 200 characters")
         if lang and not (2 <= len(lang.strip()) <= 12):
             raise ValueError("language must be a code like nl, en or nl-BE")
+        zone = check_timezone(timezone) if timezone else timezone
         return ContactRow(
-            cid, mail, tel, name.strip() if name else name, lang.strip() if lang else lang, source
+            cid,
+            mail,
+            tel,
+            name.strip() if name else name,
+            lang.strip() if lang else lang,
+            source,
+            zone,
         )
 
     def upsert(
@@ -263,13 +298,20 @@ class Directory:
         lang: str | None = None,
         source: str = "import",
         revive: bool = False,
+        timezone: str | None = None,
     ) -> None:
         """Store or update a customer's details: ``None`` keeps what is stored, ``""``
         clears it. A bad e-mail address or phone number is a ``ValueError`` saying why. An
         erased customer is refused (:class:`ErasedError`) unless ``revive`` (they gave their
         details again)."""
         row = self.validated(
-            customer_id, email=email, phone=phone, name=name, lang=lang, source=source
+            customer_id,
+            email=email,
+            phone=phone,
+            name=name,
+            lang=lang,
+            source=source,
+            timezone=timezone,
         )
         with self._transaction() as con:
             if self._erased(con, [row.customer_id]):
@@ -318,10 +360,21 @@ class Directory:
 
     def contact(self, customer_id: str) -> Contact | None:
         rows = self._query(
-            "SELECT customer_id, email, phone, name, lang FROM contacts WHERE customer_id = ?",
+            "SELECT customer_id, email, phone, name, lang, timezone FROM contacts"
+            " WHERE customer_id = ?",
             [customer_id],
         )
         return Contact(*rows[0]) if rows else None
+
+    def timezones(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """The customers' own time zones (those that have one), in one query: what the
+        contact rules use for quiet hours instead of the journey's."""
+        rows = self._query(
+            "SELECT customer_id, timezone FROM contacts WHERE timezone IS NOT NULL"
+            " AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(customer_ids)],
+        )
+        return {cid: zone for cid, zone in rows}
 
     def count(self) -> int:
         return int(self._query("SELECT count(*) FROM contacts")[0][0])

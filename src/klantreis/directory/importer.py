@@ -1,7 +1,8 @@
 """Importing contact details (and consent) from a CSV file.
 
 Columns (header names case-insensitive; order free): ``customer_id`` (required), ``email``,
-``phone``, ``name``, ``lang``, and per purpose ``consent_surveys`` / ``consent_service``
+``phone``, ``name``, ``lang``, ``timezone`` (an IANA name such as ``America/Curacao``: quiet
+hours in the customer's own time; empty: the journey's), and per purpose ``consent_surveys`` / ``consent_service``
 (``yes``/``no``, ``ja``/``nee``, ``true``/``false``, ``1``/``0``; empty: not recorded).
 UTF-8 with or without a byte-order mark, Windows-1252 or Latin-1; CRLF or LF; comma or
 semicolon separated. Every row is stored or rejected with its line and reason (rows in =
@@ -30,6 +31,7 @@ _ALIASES = {
     "phone": ("phone", "telefoon", "telephone", "mobile", "mobiel", "phone_number"),
     "name": ("name", "naam", "full_name"),
     "lang": ("lang", "language", "taal"),
+    "timezone": ("timezone", "time_zone", "tz", "tijdzone"),
     **{f"consent_{p}": (f"consent_{p}",) for p in PURPOSES},
 }
 _YES = {"yes", "y", "ja", "j", "true", "1", "granted"}
@@ -161,6 +163,7 @@ def _parse(
         name=cell("name"),
         lang=cell("lang"),
         source=source,
+        timezone=cell("timezone"),
     )
     flags = []
     for purpose in PURPOSES:

@@ -6,8 +6,11 @@ customer not asked?" is one query. The ledger holds ids only (the pseudonymous c
 journey, the trigger event) — contact details stay in ``klantreis.directory``.
 
 Statuses: ``planned`` (waiting for its send time), ``queued`` (handed to the outbox),
-``sent``, ``suppressed`` (a contact rule or eligibility said no: see ``reason``), ``answered``,
-``expired``. ``origin`` says whether the system sampled the customer or staff handed the
+``sent`` (the outbox sent it: ``sent_at``), ``failed`` (the outbox could not send it: see
+``reason``), ``unknown`` (a doubtful send the outbox holds for a person), ``suppressed`` (a
+contact rule or eligibility said no: see ``reason``), ``answered``, ``expired``. The outbox's
+outcome is copied back by :func:`klantreis.listen.delivery.sync_from_outbox` (time in
+``outcome_at``). ``origin`` says whether the system sampled the customer or staff handed the
 invitation out (staff invitations are kept apart in response-rate analyses).
 
 Next to it, ``survey_contacts`` holds every message handed to the outbox: the invitation
@@ -40,8 +43,19 @@ __all__ = [
     "set_status",
 ]
 
-Status = Literal["planned", "queued", "sent", "suppressed", "answered", "expired"]
-STATUSES: tuple[str, ...] = ("planned", "queued", "sent", "suppressed", "answered", "expired")
+Status = Literal[
+    "planned", "queued", "sent", "failed", "unknown", "suppressed", "answered", "expired"
+]
+STATUSES: tuple[str, ...] = (
+    "planned",
+    "queued",
+    "sent",
+    "failed",
+    "unknown",
+    "suppressed",
+    "answered",
+    "expired",
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class Invitation:
     queued_at: datetime | None = None
     #: When the last reminder was handed to the outbox, UTC.
     reminded_at: datetime | None = None
+    #: When the outbox reached its outcome (sent, failed, held as unknown), UTC.
+    outcome_at: datetime | None = None
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,7 +139,11 @@ def ensure_schema(store: EventStore) -> None:
                 reminders INTEGER NOT NULL DEFAULT 0
             )"""
         ).fetchall()
-        for column in ("queued_at TIMESTAMPTZ", "reminded_at TIMESTAMPTZ"):
+        for column in (
+            "queued_at TIMESTAMPTZ",
+            "reminded_at TIMESTAMPTZ",
+            "outcome_at TIMESTAMPTZ",
+        ):
             con.execute(
                 f"ALTER TABLE survey_invitations ADD COLUMN IF NOT EXISTS {column}"
             ).fetchall()

@@ -19,7 +19,8 @@ this order; the first that says no is the reason:
    the one used): ``no_consent``, ``objected``, ``no_contact_details``, ``suppressed``,
    ``erased`` (the reason of the first channel when none may be used).
 
-Quiet hours (local time of the journey's time zone) do not suppress: an invitation that comes
+Quiet hours (local time: the customer's own time zone when the directory has one, else the
+journey's; the scheduler passes it as ``zone``) do not suppress: an invitation that comes
 due inside them is moved to the end of the quiet hours, and every rule is checked again then.
 
 Reminders have their own budget (``max_reminders`` per invitation, ``reminder_after`` after
@@ -85,6 +86,12 @@ REASONS: tuple[str, ...] = (
     "min_days_between",
     "cap",
     *DIRECTORY_REASONS,
+    # the outbox's, copied back by klantreis.listen.delivery (failed or doubtful sends)
+    "refused",
+    "max_attempts",
+    "no_address",
+    "doubtful",
+    "interrupted",
 )
 
 #: The purpose an invitation is sent for (the directory keeps consent per purpose).
@@ -93,7 +100,9 @@ PURPOSE = "surveys"
 
 class DirectoryLike(Protocol):
     """The directory seam (``klantreis.directory.Directory``): may this customer be contacted
-    for this purpose on this channel, and if not, why (one of :data:`DIRECTORY_REASONS`)."""
+    for this purpose on this channel, and if not, why (one of :data:`DIRECTORY_REASONS`).
+    A directory may also offer ``timezones(customer_ids) -> {customer_id: IANA name}``: the
+    scheduler then applies quiet hours in each customer's own time zone."""
 
     def may_contact(
         self, customer_id: str, purpose: str, channel: str

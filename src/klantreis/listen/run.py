@@ -3,6 +3,8 @@ the old ones, send reminders — idempotent, and resumable after a kill.
 
 One :meth:`Scheduler.send_due` run:
 
+0. copies the outbox's outcome of earlier messages into the ledger (sent, failed, unknown:
+   :func:`klantreis.listen.delivery.sync_from_outbox`);
 1. expires what is past its time: ``planned`` past ``expires_at`` becomes ``expired`` with
    reason ``not_sent_in_time``; ``queued``/``sent`` past ``expires_at`` (unanswered) becomes
    ``expired``;
@@ -36,7 +38,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from klantreis.ingest.pipeline import ingest_table
-from klantreis.listen import ledger, rules, triggers
+from klantreis.listen import delivery, ledger, rules, triggers
 from klantreis.listen.ledger import Contact, Invitation
 from klantreis.listen.rules import PURPOSE, DirectoryLike
 from klantreis.model.events import derive_event_id, events_from_records
@@ -52,6 +54,7 @@ __all__ = [
     "Scheduler",
     "SendReport",
     "compose",
+    "contact_event",
     "message_key",
 ]
 
@@ -103,6 +106,8 @@ class SendReport:
     handed_over: int = 0
     failed: int = 0
     events: int = 0
+    #: Invitations whose outbox outcome was copied into the ledger at the start of the run.
+    synced: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,7 +162,9 @@ class Scheduler:
 
     ``link_for(invitation) -> str`` gives the personal link (``links.sign`` of the form's
     module); ``message_type`` builds outbox messages (default :class:`InvitationMessage`);
-    ``timezone`` is the customers' local time for quiet hours (default: the journey's)."""
+    ``timezone`` is the customers' local time for quiet hours (default: the journey's) —
+    a customer whose directory entry has its own time zone (``directory.timezones``) gets
+    quiet hours in that one."""
 
     def __init__(
         self,
@@ -194,6 +201,7 @@ class Scheduler:
         """One scheduler run at ``now`` (see the module)."""
         now = _utc(now)
         report = SendReport()
+        report.synced = delivery.sync_from_outbox(self.store)
         self._expire(now, report)
         while self._decide_batch(now, directory, report):
             pass
@@ -241,6 +249,16 @@ class Scheduler:
             out[customer].append(Contact(inv_id, survey_id, n, at))
         return out
 
+    @staticmethod
+    def _zones(directory: DirectoryLike, customers: Sequence[str]) -> dict[str, str]:
+        """The customers' own time zones, when the directory keeps them
+        (``timezones(customer_ids) -> {customer: IANA name}``); the rest use the journey's."""
+        lookup = getattr(directory, "timezones", None)
+        if lookup is None or not customers:
+            return {}
+        zones: dict[str, str] = lookup(sorted(set(customers)))
+        return zones
+
     def _due(self, now: datetime) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.store.query(
             "SELECT invitation_id, survey_id, customer_id, journey_id, trigger_event_id"
@@ -286,6 +304,7 @@ class Scheduler:
             return False
         facts = self._facts(due, now)
         past = self._histories([r["customer_id"] for r in due], now)
+        zones = self._zones(directory, [r["customer_id"] for r in due])
         sends: list[tuple[str, str, str, str]] = []
         suppressed: list[tuple[str, str]] = []
         moved: list[tuple[str, datetime]] = []
@@ -296,8 +315,9 @@ class Scheduler:
                 suppressed.append((inv_id, "survey_inactive"))
                 continue
             fact = facts.get(inv_id, {"matching": False})  # trigger event gone from the log
+            zone = zones.get(customer, self.timezone)
             decision = rules.decide(
-                self.rules, survey, customer, past[customer], now, self.timezone, directory, fact
+                self.rules, survey, customer, past[customer], now, zone, directory, fact
             )
             if decision.action == "send" and decision.channel:
                 sends.append((inv_id, customer, survey.id, decision.channel))
@@ -381,13 +401,15 @@ class Scheduler:
         if not rows:
             return
         past = self._histories([row["customer_id"] for row in rows], now)
+        zones = self._zones(directory, [row["customer_id"] for row in rows])
         reminders: list[tuple[str, str, str, str, int]] = []
         for row in rows:
             survey = self.config.survey(row["survey_id"])
             customer, inv_id = row["customer_id"], row["invitation_id"]
             if survey is None or not survey.active or not row["channel"]:
                 continue
-            if not rules.reminder_allowed(r, inv_id, past[customer], now, self.timezone):
+            zone = zones.get(customer, self.timezone)
+            if not rules.reminder_allowed(r, inv_id, past[customer], now, zone):
                 continue
             ok, _ = directory.may_contact(customer, PURPOSE, row["channel"])
             if not ok:
@@ -444,7 +466,7 @@ class Scheduler:
                 report.failed += 1
         handed = _enqueue(outbox, built, report)
         done = [(inv.invitation_id, n) for inv, n, _, _ in handed]
-        events = [_contact_event(inv, n, at) for inv, n, at, _ in handed]
+        events = [contact_event(inv, n, at) for inv, n, at, _ in handed]
         report.events += self._write_events(events)
         if done:
             with self.store.transaction() as con:
@@ -548,7 +570,9 @@ def _base_event(inv: Invitation, kind: str, at: datetime, *parts: object) -> dic
     }
 
 
-def _contact_event(inv: Invitation, n: int, at: datetime) -> dict[str, Any]:
+def contact_event(inv: Invitation, n: int, at: datetime) -> dict[str, Any]:
+    """The ``survey.invited`` (``n = 0``) or ``survey.reminded`` event of a message handed
+    out (ids only; ``attrs.origin`` system or staff)."""
     kind = "survey.reminded" if n else "survey.invited"
     event = _base_event(inv, kind, at, n)
     event["channel"] = inv.channel

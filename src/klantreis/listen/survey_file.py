@@ -1,4 +1,6 @@
-"""The surveys file of an App's settings: read it, and write it from the web editor.
+"""The surveys file of an App's settings: where it is, reading it (cached until it changes),
+and writing it from the web editor — the one place every reader uses (``App.surveys``, the
+survey form and widget, the editor, the CLI).
 
 The file is the ``surveys_path`` setting, else ``surveys.toml`` beside the journey file;
 without either the built-in demo surveys are used (read-only). A
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +22,15 @@ from klantreis.model.journey import JourneyConfig
 from klantreis.model.survey import SurveyConfig, SurveyConfigError, parse_survey_config
 from klantreis.settings import Settings
 
-__all__ = ["BUILT_IN", "load_surveys", "save_surveys", "survey_text", "writable_path"]
+__all__ = [
+    "BUILT_IN",
+    "SurveysCache",
+    "load_surveys",
+    "save_surveys",
+    "survey_text",
+    "surveys_path",
+    "writable_path",
+]
 
 BUILT_IN = "klantreis/demo/surveys.toml"
 #: The largest surveys file the editor accepts (characters).
@@ -37,6 +48,14 @@ def writable_path(settings: Settings) -> Path | None:
     return None
 
 
+def surveys_path(settings: Settings) -> Path:
+    """The file the surveys are read from: :func:`writable_path`, else the built-in one."""
+    path = writable_path(settings)
+    if path is not None:
+        return path
+    return Path(str(resources.files("klantreis.demo").joinpath("surveys.toml")))
+
+
 def survey_text(settings: Settings) -> str:
     """The surveys file as written."""
     path = writable_path(settings)
@@ -51,6 +70,34 @@ def load_surveys(settings: Settings, journey: JourneyConfig | None = None) -> Su
     if path is not None and not path.exists():
         raise SurveyConfigError(str(path), ["file not found"])
     return parse_survey_config(survey_text(settings), str(path or BUILT_IN), journey)
+
+
+class SurveysCache:
+    """The surveys of an App, read once and again only when the file changed (its path or
+    its modification time): a valid file gives its :class:`SurveyConfig`, a file with
+    problems raises the same :class:`SurveyConfigError` until it is fixed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[object, SurveyConfig | None, SurveyConfigError | None] | None = None
+
+    def get(self, settings: Settings, journey: JourneyConfig) -> SurveyConfig:
+        path = writable_path(settings)
+        stamp: object = (path, None)
+        if path is not None and path.exists():
+            st = path.stat()  # an atomic save replaces the file: a new inode, whatever the clock
+            stamp = (path, st.st_mtime_ns, st.st_ino, st.st_size)
+        with self._lock:
+            if self._entry is None or self._entry[0] != stamp:
+                try:
+                    self._entry = (stamp, load_surveys(settings, journey), None)
+                except SurveyConfigError as exc:
+                    self._entry = (stamp, None, exc)
+            _, config, error = self._entry
+        if error is not None:
+            raise error
+        assert config is not None
+        return config
 
 
 def save_surveys(settings: Settings, text: str, journey: JourneyConfig) -> SurveyConfig:

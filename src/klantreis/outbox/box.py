@@ -2,15 +2,20 @@
 
 Delivery rules (docs/outbox.md):
 
-- A due message is **claimed** in its own transaction (state ``sending``, a lease with this
-  process's token) before anything is sent, and its result is recorded in a second one.
+- Due messages are **claimed** in batches, in one transaction (state ``sending``, a lease
+  with this process's token) before anything is sent, and their results are recorded in a
+  second one per batch. Between the two, the attempt journal (:mod:`klantreis.outbox.journal`)
+  holds a durable ``start`` line written before each send and a ``done`` line with its
+  result after it, so a kill mid-batch loses no result, and a message claimed but never
+  started goes back to the queue.
 - A message to a customer gets its address at send time from ``resolve(customer_id,
   channel)`` or ``lookup(customer_id, purpose, channel)``; no address means ``not_sent``
   with the reason, never retried.
 - A failure that is known to be before hand-over is retried with exponential back-off and
   jitter until ``max_attempts``; a permanent refusal (SMTP 5xx, HTTP 410) fails at once.
-- **Doubtful sends** — an interrupted run that left a message ``sending``, or a sender that
-  lost the connection after handing the message over — are **held as ``unknown``** when the
+- **Doubtful sends** — an interrupted run that left a message ``sending`` with a ``start``
+  but no ``done`` in the journal, or a sender that lost the connection after handing the
+  message over — are **held as ``unknown``** when the
   message goes to a customer by e-mail (or push): the customer never gets it twice; a person
   checks the mail server's log for its Message-ID and replays it or leaves it. Webhooks and
   messages to staff are retried (at least once; webhook receivers dedupe on ``webhook-id``).
@@ -25,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +39,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from klantreis.outbox.journal import Journal
 from klantreis.outbox.message import (
     STATES,
     Delivery,
@@ -116,6 +123,8 @@ def doubtful_state(message: Message) -> str:
     return "queued"
 
 
+_TS = pa.timestamp("us", tz="UTC")
+
 _BATCH_SCHEMA = pa.schema(
     [
         *[
@@ -180,9 +189,16 @@ def _address(
 class Outbox:
     """The persisted outbox in ``store`` (tables created on first use)."""
 
-    def __init__(self, store: EventStore, *, policy: RetryPolicy | None = None) -> None:
+    #: Messages claimed and recorded per transaction (see the module).
+    BATCH = 100
+
+    def __init__(
+        self, store: EventStore, *, policy: RetryPolicy | None = None, batch: int | None = None
+    ) -> None:
         self.store = store
         self.policy = policy or RetryPolicy()
+        self.batch = max(1, batch or self.BATCH)
+        self.journal = Journal(store.path, memory_key=store)
         ensure_schema(store)
 
     # -- enqueue ---------------------------------------------------------------------------
@@ -297,28 +313,32 @@ class Outbox:
     # -- delivering ------------------------------------------------------------------------
     def recover(self, now: datetime | None = None) -> tuple[int, int]:
         """Settle sends interrupted by a crash (claimed by another process, or whose lease
-        ran out): ``(requeued, held as unknown)``. :meth:`deliver_due` does this first."""
+        ran out): ``(requeued, held as unknown)``. With the attempt journal: a finished
+        attempt is recorded with its result, one never started goes back to the queue, one
+        under way is doubtful. :meth:`deliver_due` does this first."""
         at = _utc(now)
         interrupted = self._rows(
             "state = 'sending' AND (lease_owner IS DISTINCT FROM ? OR lease_until < ?)",
             [process_token(), at],
         )
+        journal = self.journal.read() if self.journal.exists else None
         requeued = held = 0
+        outcomes: list[_Outcome] = []
+        untouched: list[StoredMessage] = []
         cut = SendResult("ambiguous", None, "interrupted: the run ended during the send")
         for stored in interrupted:
+            entry = journal.get((stored.message_id, stored.attempts)) if journal else None
+            if journal is not None and entry is None:
+                untouched.append(stored)  # claimed, never sent
+                requeued += 1
+                continue
+            if entry is not None and entry.result is not None:
+                outcomes.append(self._replayed(stored, entry.result, entry.started, entry.finished))
+                continue
             state = doubtful_state(stored.message)
-            outcome = _Outcome(
-                stored,
-                cut,
-                at,
-                at,
-                state,
-                "interrupted" if state == "unknown" else None,
-                None,
-                "interrupted",
-            )
-            with self.store.transaction() as con:
-                self._record(con, outcome)
+            started = entry.started if entry is not None else at
+            reason = "interrupted" if state == "unknown" else None
+            outcomes.append(_Outcome(stored, cut, started, at, state, reason, None, "interrupted"))
             if state == "unknown":
                 held += 1
                 log.warning(
@@ -326,7 +346,37 @@ class Outbox:
                 )
             else:
                 requeued += 1
+        if outcomes or untouched:
+            with self.store.transaction() as con:
+                self._record_many(con, outcomes, untouched, at)
+        self._clear_journal()
         return requeued, held
+
+    def _replayed(
+        self,
+        stored: StoredMessage,
+        result: SendResult,
+        started: datetime,
+        finished: datetime | None,
+    ) -> _Outcome:
+        """The outcome of an attempt the journal saw finish (see :meth:`recover`)."""
+        end = finished or started
+        if result.outcome == "not_sent":
+            reason = result.error or "no_address"
+            failed = SendResult("failed", None, reason)
+            return _Outcome(stored, failed, started, end, "not_sent", reason, None, "not_sent")
+        return self._judge(stored, result, started, end)
+
+    def _clear_journal(self) -> None:
+        cur = self.store.cursor()
+        try:
+            sending = cur.execute(
+                "SELECT count(*) FROM outbox_messages WHERE state = 'sending'"
+            ).fetchall()[0][0]
+        finally:
+            cur.close()
+        if not sending:
+            self.journal.clear()
 
     def deliver_due(
         self,
@@ -341,8 +391,9 @@ class Outbox:
         """Send every message due at ``now`` whose channel has a sender; returns what
         happened. Interrupted sends are settled first (:meth:`recover`).
 
-        Each message is claimed before it is sent and recorded after; the record of one
-        message and the claim of the next share a transaction (one commit per message)."""
+        Messages are claimed and recorded :attr:`batch` at a time (two transactions per
+        batch); the attempt journal covers the time between (see the module). A batch stops
+        early, releasing what it did not start, when half the lease has passed."""
         if resolve is not None and lookup is not None:
             raise ValueError("give resolve or lookup, not both")
         at = _utc(now)
@@ -359,46 +410,83 @@ class Outbox:
         def clock() -> datetime:
             return at if now is not None else _utc(None)
 
-        pending: _Outcome | None = None
+        sendable = []
+        for stored in due:
+            if senders.get(stored.message.channel) is None or (
+                stored.message.customer_id is not None and resolve is None and lookup is None
+            ):
+                report.skipped += 1
+            else:
+                sendable.append(stored)
         try:
-            for stored in due:
-                sender = senders.get(stored.message.channel)
-                if sender is None or (
-                    stored.message.customer_id is not None and resolve is None and lookup is None
-                ):
-                    report.skipped += 1
-                    continue
-                started = clock()
-                with self.store.transaction() as con:
-                    if pending is not None:
-                        self._record(con, pending)
-                        pending = None
-                    claimed = self._claim(con, stored, started)
-                if claimed is not None:
-                    pending = self._attempt(claimed, sender, resolve, lookup, started, clock)
-                    pending.count(report)
+            for first in range(0, len(sendable), self.batch):
+                chunk = sendable[first : first + self.batch]
+                self._deliver_batch(chunk, senders, resolve, lookup, clock, report)
         finally:
-            if pending is not None:
-                with self.store.transaction() as con:
-                    self._record(con, pending)
             if close_senders:
                 for sender in senders.values():
                     sender.close()
         return report
 
-    def _claim(
-        self, con: duckdb.DuckDBPyConnection, stored: StoredMessage, at: datetime
-    ) -> StoredMessage | None:
+    def _deliver_batch(
+        self,
+        chunk: list[StoredMessage],
+        senders: Mapping[str, Sender],
+        resolve: Resolve | None,
+        lookup: Lookup | None,
+        clock: Callable[[], datetime],
+        report: DeliveryReport,
+    ) -> None:
+        """Claim ``chunk`` (one transaction), send each with its journal lines, record the
+        outcomes and release what was not started (one transaction)."""
+        self.journal.begin_batch()
+        try:
+            claimed_at = clock()
+            with self.store.transaction() as con:
+                claimed = self._claim_many(con, chunk, claimed_at)
+            deadline = time.monotonic() + self.policy.lease_seconds / 2
+            outcomes: list[_Outcome] = []
+            done = 0
+            try:
+                for stored in claimed:
+                    if time.monotonic() > deadline:
+                        break
+                    started = clock()
+                    self.journal.start(stored.message_id, stored.attempts, started)
+                    done += 1
+                    sender = senders[stored.message.channel]
+                    outcome = self._attempt(stored, sender, resolve, lookup, started, clock)
+                    result = outcome.result
+                    if outcome.status == "not_sent":
+                        result = SendResult("not_sent", None, outcome.reason)
+                    self.journal.done(stored.message_id, stored.attempts, result, outcome.finished)
+                    outcomes.append(outcome)
+                    outcome.count(report)
+            finally:
+                # a send cut short by an exception (not a kill) stays ``sending``: doubtful
+                untouched = claimed[done:]
+                with self.store.transaction() as con:
+                    self._record_many(con, outcomes, untouched, clock())
+        finally:
+            self.journal.end_batch()
+
+    def _claim_many(
+        self, con: duckdb.DuckDBPyConnection, chunk: list[StoredMessage], at: datetime
+    ) -> list[StoredMessage]:
         lease = at + timedelta(seconds=self.policy.lease_seconds)
         rows = con.execute(
             "UPDATE outbox_messages SET state = 'sending', lease_owner = ?,"
             " lease_until = ?, attempts = attempts + 1, tries = tries + 1, updated_at = ?"
-            " WHERE message_id = ? AND state = 'queued' RETURNING attempts, tries",
-            [process_token(), lease, at, stored.message_id],
+            " WHERE message_id IN (SELECT unnest(?::VARCHAR[])) AND state = 'queued'"
+            " RETURNING message_id, attempts, tries",
+            [process_token(), lease, at, [m.message_id for m in chunk]],
         ).fetchall()
-        if not rows:
-            return None
-        return replace(stored, state="sending", attempts=rows[0][0], tries=rows[0][1])
+        got = {mid: (attempts, tries) for mid, attempts, tries in rows}
+        return [
+            replace(m, state="sending", attempts=got[m.message_id][0], tries=got[m.message_id][1])
+            for m in chunk
+            if m.message_id in got
+        ]
 
     def _attempt(
         self,
@@ -452,25 +540,48 @@ class Outbox:
         return _Outcome(claimed, result, started, finished, "failed", reason, None, "failed")
 
     @staticmethod
-    def _record(con: duckdb.DuckDBPyConnection, o: _Outcome) -> None:
-        con.execute(
-            "UPDATE outbox_messages SET state = ?, reason = ?, next_attempt_at = ?,"
-            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,"
-            " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE message_id = ?",
-            [o.state, o.reason, o.next_at, o.state, o.finished, o.finished, o.stored.message_id],
-        ).fetchall()
-        con.execute(
-            "INSERT INTO outbox_deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                o.stored.message_id,
-                o.stored.attempts,
-                o.started,
-                o.finished,
-                o.status,
-                o.result.code,
-                o.result.error,
-            ],
-        ).fetchall()
+    def _record_many(
+        con: duckdb.DuckDBPyConnection,
+        outcomes: list[_Outcome],
+        untouched: list[StoredMessage],
+        at: datetime,
+    ) -> None:
+        """Record ``outcomes`` (state + delivery log) and put ``untouched`` claims back in
+        the queue (their attempt undone): set-based, a few statements for a whole batch."""
+        if outcomes:
+            _rows = pa.table(  # read by DuckDB's replacement scan
+                {
+                    "message_id": [o.stored.message_id for o in outcomes],
+                    "attempt": pa.array([o.stored.attempts for o in outcomes], pa.int32()),
+                    "state": [o.state for o in outcomes],
+                    "reason": pa.array([o.reason for o in outcomes], pa.string()),
+                    "next_at": pa.array([o.next_at for o in outcomes], _TS),
+                    "started": pa.array([o.started for o in outcomes], _TS),
+                    "finished": pa.array([o.finished for o in outcomes], _TS),
+                    "status": [o.status for o in outcomes],
+                    "code": pa.array([o.result.code for o in outcomes], pa.int32()),
+                    "error": pa.array([o.result.error for o in outcomes], pa.string()),
+                }
+            )
+            con.execute(
+                "UPDATE outbox_messages m SET state = r.state, reason = r.reason,"
+                " next_attempt_at = r.next_at,"
+                " sent_at = CASE WHEN r.state = 'sent' THEN r.finished ELSE m.sent_at END,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = r.finished"
+                " FROM _rows r WHERE m.message_id = r.message_id"
+            ).fetchall()
+            con.execute(
+                "INSERT INTO outbox_deliveries SELECT message_id, attempt, started, finished,"
+                " status, code, error FROM _rows"
+            ).fetchall()
+            del _rows
+        if untouched:
+            con.execute(
+                "UPDATE outbox_messages SET state = 'queued', attempts = attempts - 1,"
+                " tries = tries - 1, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " WHERE message_id IN (SELECT unnest(?::VARCHAR[])) AND state = 'sending'",
+                [at, [m.message_id for m in untouched]],
+            ).fetchall()
 
     # -- replay ----------------------------------------------------------------------------
     def replay(self, message_id: str, *, force: bool = False) -> StoredMessage:

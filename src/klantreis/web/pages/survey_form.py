@@ -32,7 +32,6 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -44,9 +43,15 @@ from klantreis.listen import ledger, responses
 from klantreis.listen.form import form_lang, survey_view, ui_lang
 from klantreis.listen.ledger import Invitation
 from klantreis.listen.links import Links, Verified, link_base
-from klantreis.listen.survey_file import load_surveys, writable_path
-from klantreis.listen.widget import MayAsk, simple_may_ask, widget_invitation
+from klantreis.listen.widget import (
+    MayAsk,
+    check_customer,
+    simple_may_ask,
+    widget_invitation,
+    widget_secret,
+)
 from klantreis.model.survey import Survey, SurveyConfig, SurveyConfigError
+from klantreis.settings import Settings, SettingsError
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.state import WebState, web_state
 from klantreis.wording import Wording
@@ -100,23 +105,22 @@ class SurveyRuntime:
     links: Links
     limit: PostLimit
     may_ask: MayAsk | None = None
-    _config: tuple[Any, SurveyConfig | None, list[str]] | None = None
     recovered: bool = False
 
     def config(self) -> SurveyConfig | None:
-        """The surveys (None when the file has problems: :meth:`problems` lists them)."""
-        path = writable_path(self.app.settings)
-        stamp: Any = Path(path).stat().st_mtime_ns if path and Path(path).exists() else path
-        if self._config is None or self._config[0] != stamp:
-            try:
-                self._config = (stamp, load_surveys(self.app.settings, self.app.journey), [])
-            except SurveyConfigError as exc:
-                self._config = (stamp, None, exc.problems)
-        return self._config[1]
+        """The App's surveys (``App.surveys``: one reader, re-read when the file changes);
+        None when the file has problems (:meth:`problems` lists them)."""
+        try:
+            return self.app.surveys
+        except SurveyConfigError:
+            return None
 
     def problems(self) -> list[str]:
-        self.config()
-        return self._config[2] if self._config else []
+        try:
+            _ = self.app.surveys
+        except SurveyConfigError as exc:
+            return list(exc.problems)
+        return []
 
     def survey(self, survey_id: str) -> Survey | None:
         config = self.config()
@@ -390,6 +394,27 @@ def _cors(payload: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers=_CORS)
 
 
+def _identity_refused(
+    settings: Settings, customer: str, expires: str | None, sig: str | None, lang: str | None
+) -> Response | None:
+    """A 403 (or 503 when the widget has no secret) in the widget's envelope, or None when
+    the shop's signature of ``customer`` is valid."""
+    base = (lang or settings.language).split("-")[0]
+    w = Wording(base if base in ("nl", "en") else settings.language)
+    try:
+        secret = widget_secret(settings)
+    except SettingsError:
+        log.warning("the survey widget is off: KLANTREIS_WIDGET_SECRET is not set")
+        error = {"code": "widget_not_configured", "message": w("listen.widget.not_configured")}
+        return _cors({"ok": False, "error": error}, 503)
+    reason = check_customer(secret, customer, expires, sig)
+    if reason is None:
+        return None
+    return _cors(
+        {"ok": False, "error": {"code": reason, "message": w(f"listen.widget.{reason}")}}, 403
+    )
+
+
 @router.get("/s/widget/ask", include_in_schema=False)
 async def widget_ask(
     request: Request,
@@ -397,14 +422,20 @@ async def widget_ask(
     customer: Annotated[str, Query(min_length=1, max_length=200)],
     journey: Annotated[str | None, Query(max_length=200)] = None,
     lang: Annotated[str | None, Query(max_length=10)] = None,
+    expires: Annotated[str | None, Query(max_length=20)] = None,
+    sig: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
     """The server's fatigue decision for ``customer`` and ``survey``; when yes, the survey's
     questions in the customer's language and a signed token to answer with (valid two
-    hours, one per customer, survey and day)."""
+    hours, one per customer, survey and day). ``customer`` must come with the shop's
+    signature (``expires``, ``sig``: :func:`klantreis.listen.widget.check_customer`)."""
     state = web_state(request)
     rt = runtime(state.app)
     if not rt.limit.allow(_client(request)):
         return _cors({"ok": False, "error": {"code": "too_many_requests"}}, 429)
+    refused = _identity_refused(state.app.settings, customer, expires, sig, lang)
+    if refused is not None:
+        return refused
     await recover_once(state)
     found = rt.survey(survey)
     allowed, reason = rt.decide(customer, survey)

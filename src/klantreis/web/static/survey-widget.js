@@ -5,6 +5,7 @@
    <div id="klantreis-survey"></div>
    <script src="https://cx.example.nl/static/survey-widget.js" defer
            data-survey="na_bezorging" data-customer="C01234" data-journey="O-5678"
+           data-expires="1767225600" data-signature="(the shop's HMAC, see docs/surveys.md)"
            data-lang="nl" data-target="klantreis-survey"></script>
 */
 (function () {
@@ -97,8 +98,16 @@
   var params = new URLSearchParams({ survey: d.survey, customer: d.customer });
   if (d.journey) params.set("journey", d.journey);
   params.set("lang", d.lang || document.documentElement.lang || "nl");
+  /* the shop's signature of the customer id: refused without it */
+  if (d.expires) params.set("expires", d.expires);
+  if (d.signature) params.set("sig", d.signature);
   fetch(server + "/s/widget/ask?" + params.toString(), { credentials: "omit" })
     .then(function (r) { return r.json(); })
-    .then(function (answer) { if (answer.ok && answer.data.ask) render(answer.data); })
+    .then(function (answer) {
+      if (answer.ok && answer.data.ask) render(answer.data);
+      else if (!answer.ok && answer.error && window.console) {
+        console.warn("klantreis survey widget: " + (answer.error.message || answer.error.code));
+      }
+    })
     .catch(function () { /* no survey: the page goes on as it was */ });
 })();
