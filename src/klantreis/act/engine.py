@@ -108,6 +108,7 @@ def broken_step_owners(
         broken_at=broke_at.min(),
         broken_customer=out.customer_id.argmin(out.deadline),
         promise_id=out.promise_id.argmin(out.deadline),
+        first_deadline=out.deadline.min(),
     )
 
 
@@ -137,9 +138,12 @@ def _broken_promise_rule(
             broken_owner=out.owner.argmin(out.deadline),
             broken_at=ibis.coalesce(out.fulfilled_at, out.deadline).min(),
             broken_customer=out.customer_id.argmin(out.deadline),
+            first_deadline=out.deadline.min(),
         )
     if broken is None:
         return None
+    if rule.only_if:
+        broken = _confirmed(rule, broken, events, journeys)
     return broken.select(
         "journey_id",
         customer_id=broken.broken_customer,
@@ -147,6 +151,34 @@ def _broken_promise_rule(
         event_id=ibis.null("string"),
         triggered_at=broken.broken_at,
     )
+
+
+def _bad_score(ev: ir.Table) -> ir.BooleanValue:
+    """A feedback score on the bad side: NPS 0-6, CES 5-7, CSAT or stars 1-2."""
+    return (
+        ((ev.metric == "nps") & (ev.score <= 6))
+        | ((ev.metric == "ces") & (ev.score >= 5))
+        | (ev.metric.isin(["csat", "stars"]) & (ev.score <= 2))
+    )
+
+
+def _confirmed(
+    rule: CaseRule, broken: ir.Table, events: ir.Table, journeys: ir.Table | None
+) -> ir.Table:
+    """The broken promises that ``rule.only_if`` confirms: the journey also has an inbound
+    contact at or after the deadline ("contact") or a bad score ("detractor"). The case is
+    triggered when both are true (the later of the two moments)."""
+    ev = _scoped(events, journeys)
+    j = ev.join(broken.select("journey_id", "first_deadline"), "journey_id")
+    conds = []
+    if "contact" in rule.only_if:
+        conds.append((j.kind == "contact.inbound") & (j.occurred_at >= j.first_deadline))
+    if "detractor" in rule.only_if:
+        conds.append(j.score.notnull() & _bad_score(j))
+    hits = j.filter(ibis.or_(*conds))
+    first = hits.group_by("journey_id").aggregate(confirmed_at=hits.occurred_at.min())
+    b = broken.join(first, "journey_id")
+    return b.mutate(broken_at=ibis.greatest(b.broken_at, b.confirmed_at.cast(b.broken_at.type())))
 
 
 def _with_owner(first: ir.Table, rule: CaseRule, broken: ir.Table | None) -> ir.Table:

@@ -88,6 +88,11 @@ class CaseRule(_Strict):
     min_contacts: int = Field(default=2, ge=2)
     # broken_promise: promise ids (empty: every promise of the journey file)
     promises: list[str] = Field(default_factory=list)
+    # broken_promise: open a case only when the journey also has one of these (empty: every
+    # broken promise). "contact": an inbound contact at or after the promise's deadline (the
+    # customer asked about it); "detractor": a feedback score on the bad side (NPS 0-6,
+    # CES 5-7, CSAT/stars 1-2).
+    only_if: list[Literal["contact", "detractor"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> CaseRule:
@@ -101,6 +106,8 @@ class CaseRule(_Strict):
             problems.append("a text rule needs 'phrases'")
         if self.type == "event" and not self.kinds:
             problems.append("an event rule needs 'kinds'")
+        if self.only_if and self.type != "broken_promise":
+            problems.append("'only_if' belongs to a broken_promise rule")
         if problems:
             raise ValueError(f"rule '{self.id}': " + "; ".join(problems))
         return self
@@ -213,6 +220,10 @@ class CaseRules(_Strict):
     root_causes: list[RootCause] = Field(default_factory=list)
     #: Days after closure when a case is due a re-survey (see ``act.outcomes``).
     resurvey_after_days: float = Field(default=3, ge=0)
+    #: The survey (of the surveys file) that re-asks each metric after closure: the same
+    #: question and scale as the answer that opened the case (NPS for cases not opened by
+    #: an answer). Planned by ``klantreis.act.resurvey``; a metric without one: no re-survey.
+    resurvey_surveys: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> CaseRules:

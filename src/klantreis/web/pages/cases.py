@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from klantreis.act import cases as act_cases
 from klantreis.act.outcomes import case_outcomes, outcome_table, root_cause_backlog
-from klantreis.act.rules import CaseRules, load_case_rules
+from klantreis.act.rules import CaseRules
 from klantreis.analytics.timeline import timeline
 from klantreis.app import App
 from klantreis.ingest.writer import Rejected
@@ -41,9 +41,8 @@ Worker = Annotated[PageContext, Depends(require_role(*WORKER_ROLES))]
 
 def case_rules(app: App) -> CaseRules:
     """The App's case rules (its ``case_rules`` setting, else the shipped ones), read once."""
-    return app.caches.get(
-        "case_rules", lambda: load_case_rules(app.settings.case_rules, app.journey)
-    )
+    rules: CaseRules = app.case_rules
+    return rules
 
 
 def _now() -> datetime:
