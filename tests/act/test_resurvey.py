@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
-from tests.act.helpers import T0, ev, load, story
+from tests.act.helpers import T0, load, story
 from tests.outbox.servers import SmtpSink, smtp_server
 
 from klantreis.act import cases, outcomes
