@@ -207,6 +207,11 @@ class RootCause(_Strict):
     name_en: str
     #: Who can remove the cause (an owner id of the journey file); empty: the case's owner.
     owner: str | None = None
+    #: What a fix should move (``klantreis.act.fixes``): the contact reasons this cause
+    #: produces (taxonomy ids), and the score (metric, on these touchpoints; empty: all).
+    contact_reasons: list[str] = Field(default_factory=list)
+    metric: Literal["nps", "ces", "csat", "stars"] = "nps"
+    touchpoints: list[str] = Field(default_factory=list)
 
     def name(self, lang: str = "nl") -> str:
         return self.name_nl if lang == "nl" else self.name_en
@@ -283,9 +288,13 @@ class CaseRules(_Strict):
                 out.append(f"rule '{rule.id}' names unknown promise(s): {', '.join(missing)}")
             if rule.type == "broken_promise" and not promises:
                 out.append(f"rule '{rule.id}': the journey configuration defines no promises")
+        touchpoints = {t.id for t in journey.touchpoints}
         for cause in self.root_causes:
             if cause.owner and cause.owner not in owners:
                 out.append(f"root cause '{cause.id}' names unknown owner '{cause.owner}'")
+            for tp in cause.touchpoints:
+                if tp not in touchpoints:
+                    out.append(f"root cause '{cause.id}' names unknown touchpoint '{tp}'")
         for owner in self.escalation.team_leads:
             if owner not in owners:
                 out.append(f"escalation.team_leads names unknown owner '{owner}'")
