@@ -51,9 +51,9 @@ __all__ = [
     "assign",
     "case_clocks",
     "case_id_for",
+    "change_policy",
     "clocks_for",
     "count_cases",
-    "change_policy",
     "ensure_schema",
     "get_case",
     "list_cases",
@@ -410,22 +410,22 @@ def clocks_for(
             p_case.append(index[cid])
             p_start.append(began.pop(cid).timestamp())
             p_end.append(r["happened_at"].timestamp())
-    for cid, at in began.items():
+    for cid, since in began.items():
         p_case.append(index[cid])
-        p_start.append(at.timestamp())
+        p_start.append(since.timestamp())
         p_end.append(float("nan"))
     started = np.array([c.opened_at.timestamp() for c in found])
     first_t = np.array([policies[c.sla].first_action_hours for c in found], dtype=float)
     res_t = np.array([policies[c.sla].resolution_hours for c in found], dtype=float)
     first_stop = np.array([_epoch(c.first_action_at) for c in found])
     closed = np.array([_epoch(c.closed_at) for c in found])
-    at = now.timestamp()
-    first = clock_arrays(calendar, first_t, started, at, first_stop)
+    at_s = now.timestamp()
+    first = clock_arrays(calendar, first_t, started, at_s, first_stop)
     res = clock_arrays(
         calendar,
         res_t,
         started,
-        at,
+        at_s,
         closed,
         np.array(p_case, dtype=np.int64),
         np.array(p_start, dtype=float),
