@@ -33,6 +33,7 @@ from klantreis.store import EventStore
 
 __all__ = [
     "REPEAT_DAYS",
+    "GroupBy",
     "case_outcomes",
     "outcome_table",
     "recovered",

@@ -33,6 +33,7 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.outbox_cmd",
     "klantreis.cli.directory_cmd",
     "klantreis.cli.surveys_cmd",
+    "klantreis.cli.cases_cmd",
 ]
 
 
