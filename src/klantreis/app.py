@@ -239,6 +239,7 @@ class App(AnalysesMixin):
         idempotent, so each run re-reads only that window) and hand the due ones to the
         outbox, with contact rules and consent from the directory (``klantreis.listen.run``)."""
         from klantreis.listen.run import Scheduler
+        from klantreis.model.tomlfile import ConfigFileError
         from klantreis.outbox import Message
 
         now = now or datetime.now(UTC)
@@ -251,7 +252,10 @@ class App(AnalysesMixin):
             message_type=Message,
         )
         scheduler.plan(now)
-        self.plan_resurveys(now)
+        try:
+            self.plan_resurveys(now)
+        except ConfigFileError as exc:  # bad case rules: say so, still send the surveys
+            log.warning("re-surveys are not planned: %s", exc)
         return scheduler.send_due(now, self.outbox, self.directory)
 
     @property
