@@ -299,6 +299,7 @@ class App(AnalysesMixin):
         idempotent, so each run re-reads only that window) and hand the due ones to the
         outbox, with contact rules and consent from the directory (``klantreis.listen.run``)."""
         from klantreis.listen.run import Scheduler
+        from klantreis.model.tomlfile import ConfigFileError
         from klantreis.outbox import Message
 
         now = now or datetime.now(UTC)
@@ -311,7 +312,35 @@ class App(AnalysesMixin):
             message_type=Message,
         )
         scheduler.plan(now)
+        try:
+            self.plan_resurveys(now)
+        except ConfigFileError as exc:  # bad case rules: say so, still send the surveys
+            log.warning("re-surveys are not planned: %s", exc)
         return scheduler.send_due(now, self.outbox, self.directory)
+
+    @property
+    def case_rules(self) -> Any:
+        """The case rules (``klantreis.act.rules``): the ``case_rules`` setting's file, else
+        the shipped ones; read once per App."""
+        from klantreis.act.rules import load_case_rules
+
+        return self.caches.get(
+            "case_rules", lambda: load_case_rules(self.settings.case_rules, self.journey)
+        )
+
+    def plan_resurveys(self, now: datetime | None = None) -> Any:
+        """Plan the re-surveys of closed cases into the invitations ledger (sent by the next
+        :meth:`run_surveys`, with consent and contact rules); see ``klantreis.act.resurvey``."""
+        from klantreis.act.resurvey import plan_resurveys
+
+        return plan_resurveys(self.store, self.case_rules, self.surveys, now)
+
+    def run_cases(self, now: datetime | None = None) -> Any:
+        """Open the cases the case rules find in the log (idempotent; see
+        ``klantreis.act.runner``)."""
+        from klantreis.act.runner import evaluate_cases
+
+        return evaluate_cases(self, self.case_rules, now=now)
 
     def run_proactive(self, now: Any = None) -> list[Any]:
         """Decide new proactive signals (consent from the directory) and queue the messages
@@ -365,7 +394,10 @@ class App(AnalysesMixin):
         """The time-driven work of a running server (see ``klantreis.scheduler``)."""
         from klantreis.scheduler import Job
 
-        jobs = [Job("alerts", self.settings.alert_check_seconds, self.check_alerts)]
+        jobs = [
+            Job("alerts", self.settings.alert_check_seconds, self.check_alerts),
+            Job("cases", 300, self.run_cases),
+        ]
         if self.proactive.rules:
             jobs.append(Job("proactive", 60, self.run_proactive))
         if self._surveys_to_send():

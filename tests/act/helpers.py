@@ -23,9 +23,10 @@ def ev(eid: str, hours: float, kind: str, journey: str, customer: str, **kw: Any
 
 
 def late_parcel(
-    j: str, c: str, score: float | None = None, text: str | None = None
+    j: str, c: str, score: float | None = None, text: str | None = None, contact: bool = True
 ) -> list[dict[str, Any]]:
-    """Ordered, promised for +24 h, delivered at +50 h by VlotBezorgd; optionally a survey."""
+    """Ordered, promised for +24 h, delivered at +50 h by VlotBezorgd; the customer called at
+    +30 h (unless ``contact=False``); optionally a survey."""
     deadline = (T0 + timedelta(hours=24)).isoformat()
     out = [
         ev(f"{j}-o", 0, "order.placed", j, c),
@@ -40,6 +41,8 @@ def late_parcel(
         ),
         ev(f"{j}-d", 50, "delivery.completed", j, c, owner="carrier:vlotbezorgd"),
     ]
+    if contact:
+        out.append(ev(f"{j}-w", 30, "contact.inbound", j, c, channel="phone"))
     if score is not None:
         out.append(ev(f"{j}-s", 52, "survey.response", j, c, metric="nps", score=score, text=text))
     return out

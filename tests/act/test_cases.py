@@ -109,6 +109,46 @@ def test_each_rule_finds_its_journeys_and_the_owner_who_can_fix_it(app: App, rul
     }
 
 
+def test_a_broken_promise_opens_a_case_only_when_the_customer_contacted_us(
+    app: App, rules: object
+) -> None:
+    """The shipped default is narrow (only_if = ["contact"]): a late parcel nobody asked
+    about opens no case; one the customer called about does; a detractor's late parcel
+    gets its case from 'criticus' (routed to the carrier)."""
+    load(app, late_parcel("Q1", "D1", contact=False))
+    load(app, late_parcel("Q2", "D2", score=4, contact=False))
+    load(app, late_parcel("Q3", "D3"))
+    found = _by_rule(app, rules)
+    assert found == {
+        ("criticus", "Q2"): "carrier:vlotbezorgd",
+        ("belofte_gebroken", "Q3"): "carrier:vlotbezorgd",
+    }
+    table = rule_triggers(app.events_table(), rules, app.journey)  # type: ignore[arg-type]
+    q3 = next(r for r in table.to_pylist() if r["journey_id"] == "Q3")
+    # the later of the two moments: the late delivery (+50 h) after the call (+30 h)
+    assert q3["triggered_at"] == T0 + timedelta(hours=50)
+
+
+def test_only_if_detractor_and_every_broken_promise(app: App) -> None:
+    base = default_case_rules(app.journey)
+    rule = base.rule("belofte_gebroken")
+    assert rule is not None and rule.only_if == ["contact"]
+    every = base.model_copy(update={"rules": [rule.model_copy(update={"only_if": []})]})
+    detractor = base.model_copy(
+        update={"rules": [rule.model_copy(update={"only_if": ["detractor"]})]}
+    )
+    load(app, late_parcel("Q1", "D1", contact=False))
+    load(app, late_parcel("Q2", "D2", score=4, contact=False))
+    assert set(_by_rule(app, every)) == {("belofte_gebroken", "Q1"), ("belofte_gebroken", "Q2")}
+    assert set(_by_rule(app, detractor)) == {("belofte_gebroken", "Q2")}
+    with pytest.raises(ValueError, match="only_if"):
+        parse_case_rules(
+            '[[sla]]\nid = "standaard"\nfirst_action_hours = 1\nresolution_hours = 2\n'
+            '[[rules]]\nid = "a"\nname_nl = "A"\nname_en = "A"\ntype = "event"\n'
+            'kinds = ["x.y"]\nonly_if = ["contact"]\n'
+        )
+
+
 def test_phrases_match_at_word_starts_only() -> None:
     import re
 
@@ -274,7 +314,7 @@ def test_recovery_sla_repeat_contacts_and_backlog(app: App, rules: object) -> No
         app,
         [
             ev("J1-rs", 24 * 6, "survey.response", "J1", "C1", metric="nps", score=9),
-            ev("J4-rs", 24 * 6, "survey.response", "J4", "C4", metric="nps", score=7),
+            ev("J4-rs", 24 * 6, "survey.response", "J4", "C4", metric="ces", score=3),  # its scale
             ev("J5-rs", 24 * 6, "survey.response", "J5", "C5", metric="nps", score=3),
             ev("J7-c3", 24 * 5, "contact.inbound", "J7", "C7"),
         ],

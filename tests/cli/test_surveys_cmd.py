@@ -24,7 +24,7 @@ def _run(*args: str, code: int = 0) -> str:
 
 
 def test_check_lists_every_problem(tmp_path: Path) -> None:
-    assert "ok (3 surveys, 3 active)" in _run("surveys", "check")
+    assert "ok (6 surveys, 6 active)" in _run("surveys", "check")
     bad = tmp_path / "bad.toml"
     bad.write_text(SURVEYS.format(sample=2), encoding="utf-8")
     out = _run("surveys", "check", str(bad), code=1)

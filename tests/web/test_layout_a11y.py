@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from tests.listen.kit import listen_on
 
 from conftest import PASSWORDS, SECRET
 from klantreis.access import accounts
+from klantreis.act.fixes import mark_fix
+from klantreis.act.rules import default_case_rules
 from klantreis.app import App
 from klantreis.demo.runner import run_demo
 from klantreis.settings import Settings
@@ -43,6 +45,7 @@ PAGES = [
     "/cases",
     "/cases/team",
     "/cases/team?owner=carrier:vlotbezorgd&status=all",
+    "/cases/team?owner=carrier:vlotbezorgd&status=all&page=2",  # a pager both ways
     "/surveys/invitations",
     "/comments/themes",
     "/comments/themes?owner=carrier:vlotbezorgd&group=low&period=30d",
@@ -60,6 +63,15 @@ DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 def server() -> Iterator[str]:
     app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
     run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+    # a root cause marked fixed: /cases shows its before/after sentences
+    mark_fix(
+        app.store,
+        default_case_rules(app.journey),
+        "te_laat_bezorgd",
+        date(2026, 10, 20),
+        "admin",
+        at=DEMO_END,
+    )
     global ASKED
     ASKED = listen_on(app, DEMO_END, days=20) or "nobody"
     for role, password in PASSWORDS.items():

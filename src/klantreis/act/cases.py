@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 from klantreis.act.rules import CaseRules
-from klantreis.act.sla import ClockState, Pause, clock_state
+from klantreis.act.sla import ClockState, Pause, clock_arrays, clock_state
 from klantreis.ingest.pipeline import Target, ingest_table
 from klantreis.model.events import derive_event_id, events_from_records
 from klantreis.store import AppendResult, EventStore
@@ -51,6 +52,8 @@ __all__ = [
     "case_clocks",
     "case_id_for",
     "change_policy",
+    "clocks_for",
+    "count_cases",
     "ensure_schema",
     "get_case",
     "list_cases",
@@ -259,10 +262,13 @@ def open_cases(
 
 
 # -- reading ------------------------------------------------------------------------------
-def _case_rows(store: EventStore, where: str, params: list[Any], limit: int) -> list[Case]:
+def _case_rows(
+    store: EventStore, where: str, params: list[Any], limit: int, offset: int = 0
+) -> list[Case]:
     rows = store.query(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where} ORDER BY opened_at DESC, case_id LIMIT ?",
-        [*params, limit],
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where}"
+        " ORDER BY opened_at DESC, case_id LIMIT ? OFFSET ?",
+        [*params, limit, offset],
     ).to_pylist()
     return [Case(**r) for r in rows]
 
@@ -288,8 +294,32 @@ def list_cases(
     assignee: str | None = None,
     status: Iterable[str] | None = None,
     limit: int = 200,
+    offset: int = 0,
 ) -> list[Case]:
-    """Cases, newest first, filtered by owner, assignee and status (without their logs)."""
+    """Cases, newest first, filtered by owner, assignee and status (without their logs);
+    ``offset`` skips that many (a page)."""
+    where, params = _filters(store, owner, assignee, status)
+    return _case_rows(store, where, params, limit, offset)
+
+
+def count_cases(
+    store: EventStore,
+    owner: str | None = None,
+    assignee: str | None = None,
+    status: Iterable[str] | None = None,
+) -> int:
+    """How many cases :func:`list_cases` would list without a limit."""
+    where, params = _filters(store, owner, assignee, status)
+    rows = store.query(f"SELECT count(*) AS n FROM cases WHERE {where}", params).to_pylist()
+    return int(rows[0]["n"])
+
+
+def _filters(
+    store: EventStore,
+    owner: str | None,
+    assignee: str | None,
+    status: Iterable[str] | None,
+) -> tuple[str, list[Any]]:
     ensure_schema(store)
     where: list[str] = ["true"]
     params: list[Any] = []
@@ -302,7 +332,7 @@ def list_cases(
     if status is not None:
         where.append("list_contains(?, status)")
         params.append(list(status))
-    return _case_rows(store, " AND ".join(where), params, limit)
+    return " AND ".join(where), params
 
 
 def _logs(store: EventStore, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -339,6 +369,79 @@ def case_clocks(case: Case, rules: CaseRules, now: datetime) -> dict[str, ClockS
         calendar, policy.resolution_hours, case.opened_at, now, case.closed_at, case.pauses()
     )
     return {"first_action": first, "resolution": resolution}
+
+
+def _epoch(at: datetime | None) -> float:
+    return float("nan") if at is None else at.timestamp()
+
+
+def _state(
+    target: float, elapsed: float, due: float, stopped: datetime | None, paused: bool
+) -> ClockState:
+    due_at = None if np.isnan(due) else datetime.fromtimestamp(float(due), UTC)
+    return ClockState(target, float(elapsed), due_at, stopped, bool(paused))
+
+
+def clocks_for(
+    store: EventStore, found: Sequence[Case], rules: CaseRules, now: datetime
+) -> list[dict[str, ClockState]]:
+    """:func:`case_clocks` for many cases at once with the vectorised ``clock_arrays``: one
+    query for the pauses (from the case log), numpy for the clocks (a queue of thousands in
+    milliseconds). Same numbers as :func:`case_clocks` (a test checks it)."""
+    if not found:
+        return []
+    calendar = rules.business_calendar()
+    policies = {sla: rules.policy(sla) for sla in {c.sla for c in found}}
+    index = {c.case_id: i for i, c in enumerate(found)}
+    rows = store.query(
+        "SELECT case_id, happened_at, status_to FROM case_log WHERE action = 'status'"
+        " AND list_contains(?, case_id) ORDER BY case_id, seq",
+        [list(index)],
+    ).to_pylist()
+    p_case: list[int] = []
+    p_start: list[float] = []
+    p_end: list[float] = []
+    began: dict[str, datetime] = {}
+    for r in rows:
+        cid, to_paused = r["case_id"], r["status_to"] in PAUSED_STATUSES
+        if to_paused and cid not in began:
+            began[cid] = r["happened_at"]
+        elif not to_paused and cid in began:
+            p_case.append(index[cid])
+            p_start.append(began.pop(cid).timestamp())
+            p_end.append(r["happened_at"].timestamp())
+    for cid, since in began.items():
+        p_case.append(index[cid])
+        p_start.append(since.timestamp())
+        p_end.append(float("nan"))
+    started = np.array([c.opened_at.timestamp() for c in found])
+    first_t = np.array([policies[c.sla].first_action_hours for c in found], dtype=float)
+    res_t = np.array([policies[c.sla].resolution_hours for c in found], dtype=float)
+    first_stop = np.array([_epoch(c.first_action_at) for c in found])
+    closed = np.array([_epoch(c.closed_at) for c in found])
+    at_s = now.timestamp()
+    first = clock_arrays(calendar, first_t, started, at_s, first_stop)
+    res = clock_arrays(
+        calendar,
+        res_t,
+        started,
+        at_s,
+        closed,
+        np.array(p_case, dtype=np.int64),
+        np.array(p_start, dtype=float),
+        np.array(p_end, dtype=float),
+    )
+    return [
+        {
+            "first_action": _state(
+                first_t[i] * 3600, first.elapsed[i], first.due[i], c.first_action_at, False
+            ),
+            "resolution": _state(
+                res_t[i] * 3600, res.elapsed[i], res.due[i], c.closed_at, res.paused[i]
+            ),
+        }
+        for i, c in enumerate(found)
+    ]
 
 
 # -- changing -----------------------------------------------------------------------------

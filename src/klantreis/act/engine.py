@@ -108,6 +108,7 @@ def broken_step_owners(
         broken_at=broke_at.min(),
         broken_customer=out.customer_id.argmin(out.deadline),
         promise_id=out.promise_id.argmin(out.deadline),
+        first_deadline=out.deadline.min(),
     )
 
 
@@ -137,9 +138,12 @@ def _broken_promise_rule(
             broken_owner=out.owner.argmin(out.deadline),
             broken_at=ibis.coalesce(out.fulfilled_at, out.deadline).min(),
             broken_customer=out.customer_id.argmin(out.deadline),
+            first_deadline=out.deadline.min(),
         )
     if broken is None:
         return None
+    if rule.only_if:
+        broken = _confirmed(rule, broken, events, journeys)
     return broken.select(
         "journey_id",
         customer_id=broken.broken_customer,
@@ -147,6 +151,34 @@ def _broken_promise_rule(
         event_id=ibis.null("string"),
         triggered_at=broken.broken_at,
     )
+
+
+def _bad_score(ev: ir.Table) -> ir.BooleanValue:
+    """A feedback score on the bad side: NPS 0-6, CES 5-7, CSAT or stars 1-2."""
+    return (
+        ((ev.metric == "nps") & (ev.score <= 6))
+        | ((ev.metric == "ces") & (ev.score >= 5))
+        | (ev.metric.isin(["csat", "stars"]) & (ev.score <= 2))
+    )
+
+
+def _confirmed(
+    rule: CaseRule, broken: ir.Table, events: ir.Table, journeys: ir.Table | None
+) -> ir.Table:
+    """The broken promises that ``rule.only_if`` confirms: the journey also has an inbound
+    contact at or after the deadline ("contact") or a bad score ("detractor"). The case is
+    triggered when both are true (the later of the two moments)."""
+    ev = _scoped(events, journeys)
+    j = ev.join(broken.select("journey_id", "first_deadline"), "journey_id")
+    conds = []
+    if "contact" in rule.only_if:
+        conds.append((j.kind == "contact.inbound") & (j.occurred_at >= j.first_deadline))
+    if "detractor" in rule.only_if:
+        conds.append(j.score.notnull() & _bad_score(j))
+    hits = j.filter(ibis.or_(*conds))
+    first = hits.group_by("journey_id").aggregate(confirmed_at=hits.occurred_at.min())
+    b = broken.join(first, "journey_id")
+    return b.mutate(broken_at=ibis.greatest(b.broken_at, b.confirmed_at.cast(b.broken_at.type())))
 
 
 def _with_owner(first: ir.Table, rule: CaseRule, broken: ir.Table | None) -> ir.Table:
@@ -173,6 +205,35 @@ def _with_owner(first: ir.Table, rule: CaseRule, broken: ir.Table | None) -> ir.
     )
 
 
+def _subset(events: ir.Table, journeys: list[str]) -> ir.Table:
+    """The events an evaluation of ``journeys`` can need: theirs, and every event of their
+    customers (repeat contacts span journeys). On DuckDB they are read once (two look-ups
+    with literal lists, which use the table's zone maps; an IN over a sub-query scanned the
+    whole log) and kept in memory, so each rule works on a few thousand rows instead of the
+    whole log. Elsewhere (Spark) the same filter stays part of each rule's plan."""
+    backend = events._find_backend()
+    if backend.name != "duckdb":
+        mine = events.journey_id.isin(journeys)
+        customers = events.filter(mine & events.customer_id.notnull()).customer_id
+        return events.filter(mine | events.customer_id.isin(customers))
+    con, name = backend.con, events.get_name()
+    customers = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT customer_id FROM {name} WHERE customer_id IS NOT NULL"
+            " AND journey_id IN (SELECT unnest(?::VARCHAR[]))",
+            [journeys],
+        ).fetchall()
+    ]
+    needed = con.sql(
+        f"SELECT * FROM {name} WHERE journey_id IN (SELECT unnest(?::VARCHAR[]))"
+        f" UNION SELECT * FROM {name} WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
+        params=[journeys, customers],
+    ).to_arrow_table()
+    con.register("_case_scope", needed)
+    return backend.table("_case_scope")
+
+
 def rule_triggers(
     events: ir.Table,
     rules: CaseRules,
@@ -194,6 +255,7 @@ def rule_triggers(
         scope = ibis.memtable(
             pa.table({"journey_id": pa.array(sorted(set(journeys)), pa.string())})
         )
+        events = _subset(events, sorted(set(journeys)))
     broken = broken_step_owners(events, journey, now, scope)
     parts = []
     for rule in rules.enabled():

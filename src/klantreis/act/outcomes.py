@@ -4,10 +4,12 @@ root-cause backlog; and the closed cases due a re-survey.
 
 Keys and numbers only (the page words them). Definitions:
 
-- **recovery**: of the closed cases whose customer answered an NPS question on the same
-  journey after the closure (the re-survey), the share scoring >= 7 and the share >= 9, each
-  with a Wilson interval; ``answered`` is that n (cases without an answer are not counted as
-  unrecovered: they are unknown);
+- **recovery**: of the closed cases whose customer answered the re-survey (the first answer
+  on the same journey after the closure, on the scale of the answer that opened the case;
+  NPS for cases opened otherwise — see :mod:`klantreis.act.resurvey`), the share "recovered"
+  (NPS >= 7; CSAT/stars >= 4; CES <= 3) and "fully recovered" (NPS >= 9; CSAT/stars 5;
+  CES <= 2), each with a Wilson interval; ``answered`` is that n (cases without an answer are
+  not counted as unrecovered: they are unknown);
 - **time to first action**: business hours from opening to the first human action (median,
   p90) over cases that had one;
 - **closed within SLA**: share of closed cases whose resolution clock (pauses left out) met
@@ -31,8 +33,10 @@ from klantreis.store import EventStore
 
 __all__ = [
     "REPEAT_DAYS",
+    "GroupBy",
     "case_outcomes",
     "outcome_table",
+    "recovered",
     "resurvey_requests",
     "root_cause_backlog",
 ]
@@ -56,6 +60,7 @@ def case_outcomes(
         clocks = case_clocks(case, rules, now)
         first, resolution = clocks["first_action"], clocks["resolution"]
         extra = after.get(case.case_id, {})
+        score, metric = extra.get("resurvey_score"), extra.get("metric") or "nps"
         out.append(
             {
                 "case_id": case.case_id,
@@ -65,7 +70,10 @@ def case_outcomes(
                 "root_cause": case.root_cause,
                 "first_action_hours": first.elapsed / 3600 if case.first_action_at else None,
                 "within_sla": resolution.met if case.closed_at else None,
-                "resurvey_score": extra.get("resurvey_score"),
+                "resurvey_score": score,
+                "resurvey_metric": metric if score is not None else None,
+                "recovered": None if score is None else recovered(metric, score, full=False),
+                "fully_recovered": None if score is None else recovered(metric, score, full=True),
                 "repeat_contact": extra.get("repeat_contact") if case.closed_at else None,
             }
         )
@@ -73,23 +81,39 @@ def case_outcomes(
 
 
 def _after_closure(store: EventStore) -> dict[str, dict[str, Any]]:
-    """Per closed case: the first NPS answer of the same customer and journey after the
-    closure, and whether a contact followed within ``REPEAT_DAYS`` days."""
+    """Per closed case: the first answer of the same customer and journey after the
+    closure on the case's scale (the metric of the answer that opened it, else NPS), and
+    whether a contact followed within ``REPEAT_DAYS`` days."""
     rows = store.query(
         f"""
-        SELECT c.case_id,
+        WITH c AS (
+          SELECT c.*, coalesce(t.metric, 'nps') AS metric
+          FROM cases c LEFT JOIN events t ON t.event_id = c.trigger_event_id
+          WHERE c.closed_at IS NOT NULL)
+        SELECT c.case_id, c.metric,
           (SELECT arg_min(e.score, e.occurred_at) FROM events e
-            WHERE e.kind = 'survey.response' AND e.metric = 'nps'
+            WHERE e.kind = 'survey.response' AND e.metric = c.metric
               AND e.journey_id = c.journey_id AND e.customer_id IS NOT DISTINCT FROM c.customer_id
               AND e.occurred_at > c.closed_at) AS resurvey_score,
           EXISTS (SELECT 1 FROM events e
             WHERE e.kind = 'contact.inbound' AND e.customer_id = c.customer_id
               AND e.occurred_at > c.closed_at
               AND e.occurred_at <= c.closed_at + INTERVAL {REPEAT_DAYS} DAY) AS repeat_contact
-        FROM cases c WHERE c.closed_at IS NOT NULL
+        FROM c
         """
     ).to_pylist()
     return {r.pop("case_id"): r for r in rows}
+
+
+def recovered(metric: str, score: float, full: bool = False) -> bool:
+    """Whether a re-survey ``score`` on ``metric``'s scale counts as recovered (NPS >= 7,
+    CSAT/stars >= 4, CES <= 3) or, with ``full``, fully recovered (NPS >= 9, CSAT/stars 5,
+    CES <= 2)."""
+    if metric == "ces":
+        return score <= (2 if full else 3)
+    if metric in ("csat", "stars"):
+        return score >= (5 if full else 4)
+    return score >= (9 if full else 7)
 
 
 def _share(successes: int, n: int, confidence: float) -> dict[str, Any]:
@@ -114,7 +138,7 @@ def _quantiles(values: Sequence[float]) -> dict[str, float | None]:
 
 def _summarise(rows: Sequence[dict[str, Any]], confidence: float) -> dict[str, Any]:
     closed = [r for r in rows if r["status"] == "closed"]
-    answered = [r["resurvey_score"] for r in closed if r["resurvey_score"] is not None]
+    answered = [r for r in closed if r["resurvey_score"] is not None]
     sla = [r["within_sla"] for r in closed if r["within_sla"] is not None]
     repeat = [r["repeat_contact"] for r in closed if r["repeat_contact"] is not None]
     firsts = [r["first_action_hours"] for r in rows if r["first_action_hours"] is not None]
@@ -122,8 +146,10 @@ def _summarise(rows: Sequence[dict[str, Any]], confidence: float) -> dict[str, A
         "cases": len(rows),
         "open": len(rows) - len(closed),
         "closed": len(closed),
-        "recovered_7": _share(sum(s >= 7 for s in answered), len(answered), confidence),
-        "recovered_9": _share(sum(s >= 9 for s in answered), len(answered), confidence),
+        "recovered_7": _share(sum(r["recovered"] for r in answered), len(answered), confidence),
+        "recovered_9": _share(
+            sum(r["fully_recovered"] for r in answered), len(answered), confidence
+        ),
         "first_action_hours": {"n": len(firsts), **_quantiles(firsts)},
         "within_sla": _share(sum(bool(s) for s in sla), len(sla), confidence),
         "repeat_contact": _share(sum(bool(s) for s in repeat), len(repeat), confidence),
@@ -181,15 +207,19 @@ def root_cause_backlog(
 
 
 def resurvey_requests(
-    store: EventStore, rules: CaseRules, now: datetime | None = None, limit: int = 10_000
+    store: EventStore,
+    rules: CaseRules,
+    now: datetime | None = None,
+    limit: int = 10_000,
+    closed_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Closed cases due a re-survey: closed at least ``resurvey_after_days`` ago, with a
     customer, and no feedback answer from that customer on that journey since the closure.
 
     Each row says what to ask again (the same metric and touchpoint as the answer that
     opened the case; NPS when a case was not opened by an answer). The survey engine sends
-    them through the outbox (this function sends nothing; it is safe to call repeatedly, the
-    invitations ledger keeps a customer from getting it twice)."""
+    them through the outbox (:mod:`klantreis.act.resurvey` plans them; this function sends
+    nothing). ``closed_since``: only cases closed from then on (older ones are too late)."""
     now = now or datetime.now(UTC)
     ensure_schema(store)
     due_before = now - timedelta(days=rules.resurvey_after_days)
@@ -198,12 +228,13 @@ def resurvey_requests(
         SELECT c.case_id, c.customer_id, c.journey_id, c.owner, c.rule_id, c.closed_at,
           coalesce(t.metric, 'nps') AS metric, t.touchpoint
         FROM cases c LEFT JOIN events t ON t.event_id = c.trigger_event_id
-        WHERE c.closed_at IS NOT NULL AND c.closed_at <= ? AND c.customer_id IS NOT NULL
+        WHERE c.closed_at IS NOT NULL AND c.closed_at <= ? AND c.closed_at >= ?
+          AND c.customer_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.kind = 'survey.response'
             AND e.journey_id = c.journey_id AND e.customer_id = c.customer_id
             AND e.occurred_at > c.closed_at)
         ORDER BY c.closed_at, c.case_id LIMIT ?
         """,
-        [due_before, limit],
+        [due_before, closed_since or datetime(1970, 1, 1, tzinfo=UTC), limit],
     ).to_pylist()
     return list(rows)

@@ -88,6 +88,11 @@ class CaseRule(_Strict):
     min_contacts: int = Field(default=2, ge=2)
     # broken_promise: promise ids (empty: every promise of the journey file)
     promises: list[str] = Field(default_factory=list)
+    # broken_promise: open a case only when the journey also has one of these (empty: every
+    # broken promise). "contact": an inbound contact at or after the promise's deadline (the
+    # customer asked about it); "detractor": a feedback score on the bad side (NPS 0-6,
+    # CES 5-7, CSAT/stars 1-2).
+    only_if: list[Literal["contact", "detractor"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> CaseRule:
@@ -101,6 +106,8 @@ class CaseRule(_Strict):
             problems.append("a text rule needs 'phrases'")
         if self.type == "event" and not self.kinds:
             problems.append("an event rule needs 'kinds'")
+        if self.only_if and self.type != "broken_promise":
+            problems.append("'only_if' belongs to a broken_promise rule")
         if problems:
             raise ValueError(f"rule '{self.id}': " + "; ".join(problems))
         return self
@@ -200,6 +207,11 @@ class RootCause(_Strict):
     name_en: str
     #: Who can remove the cause (an owner id of the journey file); empty: the case's owner.
     owner: str | None = None
+    #: What a fix should move (``klantreis.act.fixes``): the contact reasons this cause
+    #: produces (taxonomy ids), and the score (metric, on these touchpoints; empty: all).
+    contact_reasons: list[str] = Field(default_factory=list)
+    metric: Literal["nps", "ces", "csat", "stars"] = "nps"
+    touchpoints: list[str] = Field(default_factory=list)
 
     def name(self, lang: str = "nl") -> str:
         return self.name_nl if lang == "nl" else self.name_en
@@ -213,6 +225,10 @@ class CaseRules(_Strict):
     root_causes: list[RootCause] = Field(default_factory=list)
     #: Days after closure when a case is due a re-survey (see ``act.outcomes``).
     resurvey_after_days: float = Field(default=3, ge=0)
+    #: The survey (of the surveys file) that re-asks each metric after closure: the same
+    #: question and scale as the answer that opened the case (NPS for cases not opened by
+    #: an answer). Planned by ``klantreis.act.resurvey``; a metric without one: no re-survey.
+    resurvey_surveys: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> CaseRules:
@@ -272,9 +288,13 @@ class CaseRules(_Strict):
                 out.append(f"rule '{rule.id}' names unknown promise(s): {', '.join(missing)}")
             if rule.type == "broken_promise" and not promises:
                 out.append(f"rule '{rule.id}': the journey configuration defines no promises")
+        touchpoints = {t.id for t in journey.touchpoints}
         for cause in self.root_causes:
             if cause.owner and cause.owner not in owners:
                 out.append(f"root cause '{cause.id}' names unknown owner '{cause.owner}'")
+            for tp in cause.touchpoints:
+                if tp not in touchpoints:
+                    out.append(f"root cause '{cause.id}' names unknown touchpoint '{tp}'")
         for owner in self.escalation.team_leads:
             if owner not in owners:
                 out.append(f"escalation.team_leads names unknown owner '{owner}'")

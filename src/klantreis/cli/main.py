@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "klantreis.cli.push_cmd",
     "klantreis.cli.directory_cmd",
     "klantreis.cli.surveys_cmd",
+    "klantreis.cli.cases_cmd",
 ]
 
 

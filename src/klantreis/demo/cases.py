@@ -1,31 +1,29 @@
 """The demo acts: open the cases the shipped rules find in the demo's log (VlotBezorgd's late
 parcels go to VlotBezorgd), and play out part of them: the carrier is called, the case waits
-for the carrier, is closed with a root cause, and the customer answers a re-survey, so the
-recovery rate on ``/cases`` has numbers. Some open cases are given to the demo accounts
+for the carrier and is closed with a root cause. The re-surveys of the closed cases are not
+made up here: the demo's listening (``demo.runner.listen_demo``) plans them with
+``klantreis.act.resurvey`` and sends them like every invitation (consent, contact rules,
+outbox); its simulated respondents answer through ``listen.responses``, so the recovery rate
+on ``/cases`` counts real ledger answers. Some open cases are given to the demo accounts
 (``admin``, ``analyst``) so "my cases" is not empty.
 
 Deterministic for a store (a seeded generator; event ids derived from the case) and safe to
-run again: cases exist once, closed cases are not touched again, re-survey answers have
-derived ids.
+run again: cases exist once, closed cases are not touched again.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from klantreis.act.cases import Action, apply_actions, list_cases
 from klantreis.act.rules import default_case_rules
 from klantreis.act.runner import evaluate_cases
-from klantreis.ingest.pipeline import Target, ingest_table
-from klantreis.model.events import derive_event_id, events_from_records
+from klantreis.ingest.pipeline import Target
 
 __all__ = ["DemoCases", "act_on_demo"]
 
-#: The share of played-out cases whose customer answers the re-survey.
-ANSWER_RATE = 0.7
 DEMO_USERS = ("analyst", "admin")
 
 
@@ -33,8 +31,9 @@ DEMO_USERS = ("analyst", "admin")
 class DemoCases:
     opened: int
     closed: int
-    resurveyed: int
     assigned: int
+    #: Re-survey answers (filled in by the demo's listening, see the module).
+    resurveyed: int = 0
     #: Events the acting stored (case events and re-survey answers).
     events: int = 0
 
@@ -43,26 +42,22 @@ def act_on_demo(
     target: Target, now: datetime, seed: int = 7, share_closed: float = 0.6
 ) -> DemoCases:
     """Open the demo's cases and close ``share_closed`` of those opened at least five days
-    before ``now``, each with a re-survey answer for most of them."""
+    before ``now``."""
     rules = default_case_rules(target.journey)
     if list_cases(target.store, limit=1):
-        return DemoCases(0, 0, 0, 0)  # the demo acted on this store before
+        return DemoCases(0, 0, 0)  # the demo acted on this store before
     run = evaluate_cases(target, rules, now=now)
     rng = random.Random(seed)
     cases = sorted(list_cases(target.store, limit=1_000_000), key=lambda c: c.case_id)
     actions: list[Action] = []
-    answers: list[Mapping[str, object]] = []
     closed = assigned = 0
     for case in cases:
         if case.status != "open" or case.first_action_at is not None:
             continue
         old_enough = case.opened_at <= now - timedelta(days=5)
         if old_enough and rng.random() < share_closed:
-            steps, answer = _play_out(case, now, rng)
-            actions += steps
+            actions += _play_out(case, now, rng)
             closed += 1
-            if answer is not None:
-                answers.append(answer)
         elif assigned < 12 and not old_enough:
             actions.append(
                 Action(
@@ -79,16 +74,10 @@ def act_on_demo(
     if actions:
         done = apply_actions(target, rules, actions)
         stored += done.written.stored if done.written else 0
-    if answers:
-        # their own source: "demo" marks the generator's events (see runner's conflict check)
-        table = events_from_records(answers, source="demo.resurvey")
-        stored += ingest_table(target.store, table, target.journey, source="demo.resurvey").stored
-    return DemoCases(len(run.opened), closed, len(answers), assigned, stored)
+    return DemoCases(len(run.opened), closed, assigned, events=stored)
 
 
-def _play_out(
-    case: object, now: datetime, rng: random.Random
-) -> tuple[list[Action], dict[str, object] | None]:
+def _play_out(case: object, now: datetime, rng: random.Random) -> list[Action]:
     c = case  # a klantreis.act.cases.Case
     start = c.opened_at  # type: ignore[attr-defined]
     carrier = str(c.owner).startswith("carrier:")  # type: ignore[attr-defined]
@@ -112,23 +101,7 @@ def _play_out(
         Action(cid, "status", wait_end, "demo", value="in_progress"),
         Action(cid, "status", close, "demo", value="closed", root_cause=_cause(c)),
     ]
-    answer_at = close + timedelta(days=rng.uniform(2, 4))
-    if c.customer_id is None or answer_at > now or rng.random() > ANSWER_RATE:  # type: ignore[attr-defined]
-        return steps, None
-    score = rng.choices(range(11), weights=[2, 1, 2, 3, 4, 6, 8, 14, 18, 20, 22])[0]
-    answer = {
-        "event_id": derive_event_id("demo.resurvey", cid),
-        "occurred_at": answer_at.isoformat(),
-        "kind": "survey.response",
-        "customer_id": c.customer_id,  # type: ignore[attr-defined]
-        "journey_id": c.journey_id,  # type: ignore[attr-defined]
-        "channel": "email",
-        "touchpoint": "klantenservice",  # the follow-up is service; its owner comes from there
-        "metric": "nps",
-        "score": float(score),
-        "attrs": {"survey": "heronderzoek", "case_id": cid},
-    }
-    return steps, answer
+    return steps
 
 
 def _cause(case: object) -> str:

@@ -219,9 +219,12 @@ def listen_on(
     outbox: Outbox,
     link_for: Callable[[Invitation], str],
     days: int = LISTEN_DAYS,
+    plan_more: Callable[[datetime], object] | None = None,
 ) -> Listening:
     """Run ``config``'s surveys on the store's journeys over the ``days`` before ``end``
-    (see the module). Idempotent: a second run on the same store adds nothing."""
+    (see the module). ``plan_more(at)`` plans other invitations into the ledger before each
+    day's sending (the closed cases' re-surveys). Idempotent: a second run on the same store
+    adds nothing."""
     out, began = Listening(), time_.perf_counter()
     before = store.count()
     zone = ZoneInfo(journey.timezone)
@@ -238,6 +241,8 @@ def listen_on(
     sender = RecordingSender()
     while at <= end:
         out.planned += sum(r.planned for r in scheduler.plan(at, since=at - timedelta(days=1)))
+        if plan_more is not None:
+            plan_more(at)
         report = scheduler.send_due(at, outbox, decide)
         out.queued += report.queued
         out.reminded += report.reminded

@@ -14,7 +14,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 
 from klantreis.act.proactive import Decision
 from klantreis.act.proactive import run as run_proactive
+from klantreis.act.resurvey import plan_resurveys
+from klantreis.act.rules import default_case_rules
 from klantreis.demo.cases import DemoCases, act_on_demo
 from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.generator import demo_period, event_id_prefix, generate_demo
@@ -135,7 +137,9 @@ def run_demo(
 
     ``progress(orders_done, orders)`` is called after each batch. Nothing is quarantined:
     the generator only produces valid events. Then the demo acts (``demo.cases``): the case
-    rules open cases, part of them are worked and closed, with re-survey answers. Raises ``DemoConflictError`` when the store
+    rules open cases, part of them are worked and closed; then it listens (``listen_demo``):
+    surveys and the closed cases' re-surveys are sent and partly answered. Raises
+    ``DemoConflictError`` when the store
     holds a demo made with other settings (mixing two would corrupt both stories).
     """
     began, started_at = time.perf_counter(), datetime.now(UTC)
@@ -161,6 +165,7 @@ def run_demo(
     summary.quarantined = result.quarantined
     summary.cases = act_on_demo(app, period.now, seed)
     summary.listening = listen_demo(app, period.now)
+    summary.cases = replace(summary.cases, resurveyed=resurvey_answers(app.store))
     summary.seconds = time.perf_counter() - began
     app.store.record_run("demo", started_at, result, rows_read=summary.events)
     log.info(
@@ -198,6 +203,7 @@ def listen_demo(app: Target, end: datetime, days: int = LISTEN_DAYS) -> Listenin
     book: Directory = Directory.open(":memory:") if directory is None else directory
     outbox = getattr(app, "outbox", None) or Outbox(app.store)
     config = getattr(app, "surveys", None) or demo_surveys(app.journey)
+    rules = default_case_rules(app.journey)  # the rules act_on_demo opened the cases with
     if link_for is None:
         links = Links(derive_key(secrets.token_bytes(32)), app.store)
         link_for = functools.partial(links.sign, base_url="http://127.0.0.1:8000")
@@ -211,10 +217,23 @@ def listen_demo(app: Target, end: datetime, days: int = LISTEN_DAYS) -> Listenin
             outbox=outbox,
             link_for=link_for,
             days=days,
+            plan_more=lambda at: plan_resurveys(app.store, rules, config, at),
         )
     finally:
         if own:
             book.close()
+
+
+def resurvey_answers(store: Any) -> int:
+    """How many answers to the case rules' re-surveys the store holds."""
+    ids = sorted(set(default_case_rules().resurvey_surveys.values()))
+    rows = store.query(
+        "SELECT count(DISTINCT json_extract_string(attrs, '$.invitation_id')) AS n FROM events"
+        " WHERE kind = 'survey.response' AND json_extract_string(attrs, '$.survey_id')"
+        " IN (SELECT unnest(?::VARCHAR[]))",
+        [ids],
+    ).to_pylist()
+    return int(rows[0]["n"])
 
 
 def demo_surveys(journey: Any) -> Any:

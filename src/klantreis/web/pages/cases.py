@@ -13,15 +13,17 @@ events (an assignment).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from klantreis.act import cases as act_cases
+from klantreis.act import fixes as act_fixes
 from klantreis.act.outcomes import case_outcomes, outcome_table, root_cause_backlog
-from klantreis.act.rules import CaseRules, load_case_rules
+from klantreis.act.rules import CaseRules
+from klantreis.act.sla import ClockState
 from klantreis.analytics.timeline import timeline
 from klantreis.app import App
 from klantreis.ingest.writer import Rejected
@@ -34,16 +36,17 @@ __all__ = ["case_data", "case_rules", "cases_data", "router", "team_data"]
 router = APIRouter()
 NAV = NavItem("/cases", "nav.cases", order=38)
 WORKER_ROLES = ("admin", "analyst")
-LIST_LIMIT = 200
+PAGE_SIZE = 50
+#: The most cases one owner's queue is ordered over (by urgency) before paging.
+QUEUE_LIMIT = 100_000
 Reader = Annotated[PageContext, Depends(page_context)]
 Worker = Annotated[PageContext, Depends(require_role(*WORKER_ROLES))]
 
 
 def case_rules(app: App) -> CaseRules:
     """The App's case rules (its ``case_rules`` setting, else the shipped ones), read once."""
-    return app.caches.get(
-        "case_rules", lambda: load_case_rules(app.settings.case_rules, app.journey)
-    )
+    rules: CaseRules = app.case_rules
+    return rules
 
 
 def _now() -> datetime:
@@ -70,9 +73,13 @@ def _counts(ctx: PageContext) -> list[dict[str, Any]]:
     return sorted(out.values(), key=lambda e: (-e["open"], e["owner_name"]))
 
 
-def _row(ctx: PageContext, case: act_cases.Case, rules: CaseRules, now: datetime) -> dict[str, Any]:
+def _row(
+    ctx: PageContext,
+    case: act_cases.Case,
+    rules: CaseRules,
+    clocks: dict[str, ClockState],
+) -> dict[str, Any]:
     rule = rules.rule(case.rule_id)
-    clocks = act_cases.case_clocks(case, rules, now)
     return {
         "case_id": case.case_id,
         "rule_id": case.rule_id,
@@ -91,8 +98,25 @@ def _row(ctx: PageContext, case: act_cases.Case, rules: CaseRules, now: datetime
 
 
 def _rows(ctx: PageContext, found: list[act_cases.Case]) -> list[dict[str, Any]]:
-    rules, now = case_rules(ctx.app), _now()
-    return [_row(ctx, c, rules, now) for c in act_cases.with_logs(ctx.app.store, found)]
+    """Rows of a page of cases; their clocks computed together (``clocks_for``)."""
+    rules = case_rules(ctx.app)
+    clocks = act_cases.clocks_for(ctx.app.store, found, rules, _now())
+    return [_row(ctx, c, rules, k) for c, k in zip(found, clocks, strict=True)]
+
+
+def _pager(page: int, total: int) -> dict[str, Any]:
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * PAGE_SIZE
+    return {
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "size": PAGE_SIZE,
+        "first": first + 1 if total else 0,
+        "last": min(first + PAGE_SIZE, total),
+        "offset": first,
+    }
 
 
 def _outcomes(ctx: PageContext) -> dict[str, Any]:
@@ -102,6 +126,7 @@ def _outcomes(ctx: PageContext) -> dict[str, Any]:
     by_owner = outcome_table(ctx.app.store, rules, "owner", confidence=confidence, rows=rows)
     by_rule = outcome_table(ctx.app.store, rules, "rule_id", confidence=confidence, rows=rows)
     backlog = root_cause_backlog(ctx.app.store, rules, rows=rows)
+    marks = act_fixes.fixes(ctx.app.store)
     names = ctx.names
     for r in by_owner:
         r["name"] = names.owner(r["group"])
@@ -112,6 +137,18 @@ def _outcomes(ctx: PageContext) -> dict[str, Any]:
         cause = rules.root_cause(b["root_cause"])
         b["name"] = cause.name(ctx.lang) if cause else b["root_cause"]
         b["owner_name"] = names.owner(b["owner"])
+        mark = marks.get(b["root_cause"])
+        b["fix"] = mark
+        b["effect"] = None
+        if mark and cause:
+            b["effect"] = act_fixes.fix_effect(
+                ctx.app.store,
+                ctx.app.journey,
+                cause,
+                mark["fixed_on"],
+                confidence=confidence,
+                min_answers=ctx.app.defaults.min_answers,
+            )
     return {"by_owner": by_owner, "by_rule": by_rule, "backlog": backlog}
 
 
@@ -120,6 +157,7 @@ class CasesParams:
     status: Annotated[
         str, Query(pattern="^(active|closed|all)$", description="active, closed or all")
     ] = "active"
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of 50 cases")] = 1
 
 
 def _statuses(which: str) -> list[str] | None:
@@ -135,18 +173,24 @@ def cases_data(ctx: PageContext, params: CasesParams) -> dict[str, Any]:
     Viewers get the counts and the outcome numbers only."""
     personal = ctx.sees_personal_data
     mine: list[dict[str, Any]] = []
+    pager = _pager(1, 0)
     if personal and ctx.principal is not None:
+        who, statuses = ctx.principal.name, _statuses(params.status)
+        total = act_cases.count_cases(ctx.app.store, assignee=who, status=statuses)
+        pager = _pager(params.page, total)
         found = act_cases.list_cases(
             ctx.app.store,
-            assignee=ctx.principal.name,
-            status=_statuses(params.status),
-            limit=LIST_LIMIT,
+            assignee=who,
+            status=statuses,
+            limit=PAGE_SIZE,
+            offset=pager["offset"],
         )
         mine = _rows(ctx, found)
     return {
         "masked": not personal,
         "counts": _counts(ctx),
         "mine": mine,
+        "pager": pager,
         "outcomes": _outcomes(ctx),
         "status": params.status,
     }
@@ -156,22 +200,32 @@ def cases_data(ctx: PageContext, params: CasesParams) -> dict[str, Any]:
 class TeamParams:
     owner: Annotated[str | None, Query(max_length=200, description="Owner id (a team)")] = None
     status: Annotated[str, Query(pattern="^(active|closed|all)$")] = "active"
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of 50 cases")] = 1
 
 
 def team_data(ctx: PageContext, params: TeamParams) -> dict[str, Any]:
-    """One owner's queue (oldest due first), with the owners to choose from."""
+    """One owner's queue, most urgent first (the share of the resolution time used, over
+    the whole queue: every clock computed at once with ``clocks_for``), 50 a page, with the
+    owners to choose from."""
     owners = _counts(ctx)
     owner = params.owner or (owners[0]["owner"] if owners else None)
     rows: list[dict[str, Any]] = []
+    pager = _pager(1, 0)
     if ctx.sees_personal_data and owner:
+        rules = case_rules(ctx.app)
         found = act_cases.list_cases(
-            ctx.app.store, owner=owner, status=_statuses(params.status), limit=LIST_LIMIT
+            ctx.app.store, owner=owner, status=_statuses(params.status), limit=QUEUE_LIMIT
         )
-        rows = sorted(
-            _rows(ctx, found),
-            key=lambda r: (r["status"] == "closed", -r["clocks"]["resolution"]["fraction"]),
+        clocks = act_cases.clocks_for(ctx.app.store, found, rules, _now())
+        order = sorted(
+            range(len(found)),
+            key=lambda i: (found[i].status == "closed", -clocks[i]["resolution"].fraction),
         )
+        pager = _pager(params.page, len(found))
+        page = order[pager["offset"] : pager["offset"] + PAGE_SIZE]
+        rows = [_row(ctx, found[i], rules, clocks[i]) for i in page]
     return {
+        "pager": pager,
         "masked": not ctx.sees_personal_data,
         "owner": owner,
         "owner_name": ctx.names.owner(owner) if owner else None,
@@ -189,7 +243,7 @@ def case_data(ctx: PageContext, case_id: str) -> dict[str, Any]:
     if case is None:
         raise ApiError(404, f"no case '{case_id}'", "not_found")
     rules = case_rules(ctx.app)
-    row = _row(ctx, case, rules, _now())
+    row = _row(ctx, case, rules, act_cases.case_clocks(case, rules, _now()))
     events = timeline(ctx.app.events_table(), case.journey_id, limit=500).to_pylist()
     return {
         **row,
@@ -348,6 +402,34 @@ async def assign_form(
     _form_guard(request, csrf_token)
     await _change(ctx, _action(ctx, case_id, "assign", value=assignee.strip() or None))
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/root-causes/fix", include_in_schema=False)
+async def fix_form(
+    request: Request,
+    ctx: Worker,
+    code: Annotated[str, Form(max_length=100)],
+    fixed_on: Annotated[str, Form(max_length=20)],
+    csrf_token: Csrf = "",
+) -> Response:
+    """An analyst marks a root cause "fix shipped on <date>" (see ``klantreis.act.fixes``)."""
+    _form_guard(request, csrf_token)
+    try:
+        day = date.fromisoformat(fixed_on.strip())
+    except ValueError as exc:
+        raise ApiError(422, "the fix date is not a date (YYYY-MM-DD)", "invalid_date") from exc
+    try:
+        act_fixes.mark_fix(
+            ctx.app.store,
+            case_rules(ctx.app),
+            code[:100],
+            day,
+            _actor(ctx),
+            timezone=ctx.app.journey.timezone,
+        )
+    except act_fixes.FixError as exc:
+        raise ApiError(422, str(exc), "invalid_fix") from exc
+    return RedirectResponse("/cases#root-cause-backlog", status_code=303)
 
 
 def _token_only(ctx: PageContext) -> None:
