@@ -164,8 +164,12 @@ def summary_expr(
     until: Any = None,
     timezone: str | None = None,
     journey_context: bool = False,
+    weight: str | None = None,
 ) -> ir.Table:
     """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``).
+
+    ``weight``: a column of counts, each row standing for that many answers with its score
+    (the score cells of :mod:`klantreis.analytics.derived_scores`); sums come out the same.
 
     With ``journey_context`` and grouped by owner, touchpoint or stage, an answer without
     them takes its journey's (:mod:`klantreis.analytics.answer_context`): review answers
@@ -180,13 +184,23 @@ def summary_expr(
     t = _with_period(t, period, journey, timezone, events)
     exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
     s = t.score
+    if weight is None:
+        return t.group_by(metric=t.metric, **exprs).aggregate(
+            n=s.count(),
+            total=s.sum(),
+            total_sq=(s * s).sum(),
+            promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, 1, 0).sum(),
+            detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, 1, 0).sum(),
+            top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum(),
+        )
+    w = t[weight]
     return t.group_by(metric=t.metric, **exprs).aggregate(
-        n=s.count(),
-        total=s.sum(),
-        total_sq=(s * s).sum(),
-        promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, 1, 0).sum(),
-        detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, 1, 0).sum(),
-        top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum(),
+        n=w.sum(),
+        total=(s * w).sum(),
+        total_sq=(s * s * w).sum(),
+        promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, w, 0).sum(),
+        detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, w, 0).sum(),
+        top2=ibis.ifelse(s >= stats.TOP2_MIN, w, 0).sum(),
     )
 
 
@@ -201,6 +215,7 @@ def summarize(
     until: Any = None,
     timezone: str | None = None,
     journey_context: bool = False,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Sufficient statistics per (metric, group): one engine query, a small pandas result.
 
@@ -209,7 +224,17 @@ def summarize(
     """
     wanted = [metrics] if isinstance(metrics, str) else list(metrics)
     expr = summary_expr(
-        events, wanted, by, period, filters, journey, since, until, timezone, journey_context
+        events,
+        wanted,
+        by,
+        period,
+        filters,
+        journey,
+        since,
+        until,
+        timezone,
+        journey_context,
+        weight,
     )
     df = expr.to_pandas()
     df = df[df["metric"].isin(wanted)]
@@ -263,6 +288,7 @@ def score_table(
     until: Any = None,
     timezone: str | None = None,
     journey_context: bool = False,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Scores per group: ``metric``, group keys, ``n, value, ci_low, ci_high, std_error,
     too_few``. ``value`` and the interval are NaN when ``too_few`` (n < ``min_answers``,
@@ -272,7 +298,17 @@ def score_table(
     """
     minimum = _min_answers(journey, min_answers)
     summ = summarize(
-        events, metric, by, period, filters, journey, since, until, timezone, journey_context
+        events,
+        metric,
+        by,
+        period,
+        filters,
+        journey,
+        since,
+        until,
+        timezone,
+        journey_context,
+        weight,
     )
     keys = ["metric", *group_keys(by, period)]
     out = summ[[*keys, "n"]].copy()
@@ -357,6 +393,7 @@ def nps_ces_matrix(
     filters: Filters | None = None,
     since: Any = None,
     until: Any = None,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Per touchpoint: NPS and CES side by side, each with its own n and interval.
 
@@ -376,6 +413,7 @@ def nps_ces_matrix(
         confidence=confidence,
         since=since,
         until=until,
+        weight=weight,
     )
     known = [tp.id for tp in journey.touchpoints]
     seen = [tp for tp in table["touchpoint"].dropna().unique() if tp not in known]

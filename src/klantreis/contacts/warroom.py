@@ -60,8 +60,12 @@ def load_analysis(
     taxonomy: Taxonomy,
     model: ContactClassifier | None = None,
     trust_given: bool = True,
+    contacts: pd.DataFrame | None = None,
 ) -> ContactAnalysis:
-    contacts = assign_reasons(contacts_frame(events), taxonomy, model, trust_given)
+    """Contacts with reasons (``contacts``: already reasoned, e.g. the kept ones of
+    :mod:`klantreis.contacts.derived`; else classified now), orders and conditions."""
+    if contacts is None:
+        contacts = assign_reasons(contacts_frame(events), taxonomy, model, trust_given)
     return ContactAnalysis(
         contacts,
         orders_frame(events, journey.journey_start),
