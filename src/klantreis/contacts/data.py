@@ -42,13 +42,17 @@ def parse_attrs(value: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def events_frame(events: Any, kinds: Sequence[str] | None = None) -> pd.DataFrame:
-    """Events (optionally only ``kinds``) from an Ibis table, time stamps in UTC."""
+def events_frame(
+    events: Any, kinds: Sequence[str] | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Events (optionally only ``kinds``, only ``columns``) from an Ibis table, time stamps
+    in UTC."""
     t = events
     if kinds is not None:
         t = t.filter(t.kind.isin(list(kinds)))
-    df = t.select(*_COLUMNS).to_pandas()
-    df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+    df = t.select(*(columns or _COLUMNS)).to_pandas()
+    if "occurred_at" in df:
+        df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
     return df
 
 

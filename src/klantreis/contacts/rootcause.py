@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -119,8 +120,12 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
 
 def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     """Per journey and condition, the moment it became true and the owner of that moment."""
+    t = events.filter(~events.kind.isin(list(EXCLUDED_KINDS)) & events.journey_id.notnull())
+    # only what the conditions read: the attributes of promise events only (their deadline)
+    promised = list({p.promised for p in journey.promises})
+    attrs = ibis.ifelse(t.kind.isin(promised), t.attrs, ibis.null().cast("string"))
     ev = events_frame(
-        events.filter(~events.kind.isin(list(EXCLUDED_KINDS)) & events.journey_id.notnull())
+        t.mutate(attrs=attrs), None, ["journey_id", "kind", "occurred_at", "owner", "attrs"]
     )
     parts = [_kind_times(ev, journey.journey_start), *_broken_times(ev, journey)]
     out = pd.concat(parts, ignore_index=True)
