@@ -139,20 +139,23 @@ class ContactViews:
         self._current: tuple[Hashable, str, int] | None = None
 
     # -- the classifier ------------------------------------------------------------------
-    def _classifier(self) -> tuple[str, ContactClassifier | ColdStart]:
-        """(fingerprint, classifier): the trained model in use, else the cold start."""
-        taxonomy = self.contacts.taxonomy
-        reasons = ",".join(taxonomy.reason_ids())
+    def _fingerprint(self) -> str:
+        """The classifier in use (a trained model's version, else the cold start) and the
+        taxonomy's reasons, without loading either."""
+        reasons = ",".join(self.contacts.taxonomy.reason_ids())
+        name = f"model:{self.contacts.registry.current() or 'cold'}"
+        return hashlib.blake2b(f"{name}|{reasons}".encode(), digest_size=8).hexdigest()
+
+    def _classifier(self) -> ContactClassifier | ColdStart:
+        """The trained model in use, else the cold start (loaded only when a text needs it)."""
         model = self.contacts.model()
-        name = f"model:{self.contacts.registry.current()}" if model is not None else "cold"
-        digest = hashlib.blake2b(f"{name}|{reasons}".encode(), digest_size=8).hexdigest()
-        return digest, model if model is not None else self.contacts.cold_start()
+        return model if model is not None else self.contacts.cold_start()
 
     # -- maintenance ---------------------------------------------------------------------
     def ensure(self) -> ContactsRefresh:
         """Refresh when events arrived or the classifier changed (else do nothing)."""
         with self._lock:
-            fingerprint, classifier = self._classifier()
+            fingerprint, classifier = self._fingerprint(), self._classifier
             seen = self.version()
             if self._current is not None and self._current[:2] == (seen, fingerprint):
                 return ContactsRefresh("current")
@@ -173,7 +176,7 @@ class ContactViews:
         """Drop and rebuild the tables (e.g. after a bulk load)."""
         with self._lock:
             self._current = None
-            fingerprint, classifier = self._classifier()
+            fingerprint, classifier = self._fingerprint(), self._classifier
             with self.store.transaction() as con:
                 self._state(con)
                 return self._full(con, fingerprint, classifier)
@@ -330,7 +333,7 @@ class ContactViews:
         ]
         todo = [i for i in range(len(df)) if not (labelled[i] or given[i])]
         texts = df["text"].fillna("").tolist()
-        preds = classifier.predict([texts[i] for i in todo]) if todo else []
+        preds = classifier().predict([texts[i] for i in todo]) if todo else []
         reason: list[Any] = [None] * len(df)
         conf: list[float] = [1.0] * len(df)
         source: list[str] = [""] * len(df)
@@ -351,7 +354,7 @@ class ContactViews:
         )
         if df.empty:
             return 0
-        preds = classifier.predict(df["text"].fillna("").tolist())
+        preds = classifier().predict(df["text"].fillna("").tolist())
         new = pa.table(
             {
                 "ord": pa.array(df["ord"], pa.int64()),
