@@ -92,20 +92,24 @@ def _same_frames(mine: pd.DataFrame, ref: pd.DataFrame, what: str) -> None:
 
 def _check(app: App, cells: ScoreCells) -> None:
     events, journey, zone = app.events_table(), app.journey, app.journey.timezone
-    table = cells.table()
+    table, frame = cells.table(), cells.frame()
     for flt in SCOPES:
         for by, period in GROUPS:
             kw: dict[str, Any] = {"by": by, "period": period, "filters": flt, "journey": journey}
+            ref = metrics.summarize(events, METRICS, **kw)
             _same_frames(
-                metrics.summarize(table, METRICS, weight="w", **kw),
-                metrics.summarize(events, METRICS, **kw),
-                f"summarize {by} {period} {flt}",
+                metrics.summarize(table, METRICS, weight="w", **kw), ref, f"cells {by} {flt}"
             )
-    since, until = T0 + timedelta(days=1), T0 + timedelta(days=5)
+            _same_frames(metrics.summarize(frame, METRICS, **kw), ref, f"frame {by} {flt}")
+    # windows of whole local days (the pages' windows; the cells hold days)
+    days = Scope(since=(T0 + timedelta(days=1)).date(), until=(T0 + timedelta(days=5)).date())
+    since, until = days.bounds(zone)
+    ref = metrics.nps_ces_matrix(events, journey, since=since, until=until)
     _same_frames(
-        metrics.nps_ces_matrix(table, journey, since=since, until=until, weight="w"),
-        metrics.nps_ces_matrix(events, journey, since=since, until=until),
-        "matrix",
+        metrics.nps_ces_matrix(table, journey, since=since, until=until, weight="w"), ref, "m"
+    )
+    _same_frames(
+        metrics.nps_ces_matrix(cells.frame(since), journey, since=since, until=until), ref, "m2"
     )
     for answers_only in (True, False):
         assert cells.newest_day(answers_only) == newest_answer_day(events, zone, answers_only)

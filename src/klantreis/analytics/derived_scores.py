@@ -259,6 +259,26 @@ class ScoreCells:
         self.ensure()
         return ibis.duckdb.from_connection(self.store.cursor()).table("ds_cells")
 
+    def frame(self, since: datetime | None = None) -> pd.DataFrame:
+        """The cells with ``occurred_at`` from ``since`` on, in memory, for
+        :func:`klantreis.analytics.metrics.summarize` (one read per page view)."""
+        self.ensure()
+        where = "" if since is None else "WHERE occurred_at >= $since"
+        cur = self.store.cursor()
+        try:
+            rel = cur.sql(
+                "SELECT occurred_at, CAST(day - DATE '1970-01-01' AS BIGINT) AS day_number,"
+                " metric, touchpoint, owner, channel,"
+                " try(json_extract_string(attrs, '$.segment')) AS segment, score, w"
+                f" FROM ds_cells {where}",
+                params={"since": since} if since is not None else None,
+            )
+            df = rel.to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+        return df
+
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         self.ensure()
         cur = self.store.cursor()

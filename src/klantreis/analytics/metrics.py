@@ -52,6 +52,7 @@ __all__ = [
     "score_table",
     "select_events",
     "summarize",
+    "summarize_cells",
     "summary_expr",
 ]
 
@@ -223,6 +224,8 @@ def summarize(
     top2``; sorted by metric and keys.
     """
     wanted = [metrics] if isinstance(metrics, str) else list(metrics)
+    if isinstance(events, pd.DataFrame):  # score cells in memory (derived_scores.frame)
+        return summarize_cells(events, wanted, by, period, filters, journey, since, until, timezone)
     expr = summary_expr(
         events,
         wanted,
@@ -239,6 +242,75 @@ def summarize(
     df = expr.to_pandas()
     df = df[df["metric"].isin(wanted)]
     return _tidy(df, ["metric", *group_keys(by, period)], period)
+
+
+def _matches(values: pd.Series, wanted: Sequence[Any]) -> np.ndarray:
+    """As ``scope._match``: one of the present values, or missing when None is wanted."""
+    present = [v for v in wanted if v is not None]
+    hit = np.asarray(values.isin(present).to_numpy(dtype=bool))
+    return (hit | values.isna().to_numpy(dtype=bool)) if None in wanted else hit
+
+
+def summarize_cells(
+    cells: pd.DataFrame,
+    metrics: Sequence[str],
+    by: Sequence[str] = (),
+    period: str | None = None,
+    filters: Filters | None = None,
+    journey: JourneyConfig | None = None,
+    since: Any = None,
+    until: Any = None,
+    timezone: str | None = None,
+) -> pd.DataFrame:
+    """:func:`summarize` over score cells in memory (``derived_scores.ScoreCells.frame``:
+    ``occurred_at, day_number, metric, touchpoint, owner, channel, segment, score, w``), for
+    scopes the cells answer (``derived_scores.supports``) and windows of whole local days;
+    the same rows and types as the engine query."""
+    zone = _zone(journey, timezone)
+    scope = as_scope(filters)
+    df = cells[cells["score"].notna().to_numpy() & cells["metric"].isin(list(metrics)).to_numpy()]
+    mask = np.ones(len(df), dtype=bool)
+    for col, wanted in scope.columns().items():
+        mask &= _matches(df[col], wanted)
+    stage_of = journey.stage_of_touchpoint() if journey else {}
+    stages = df["touchpoint"].map(stage_of) if stage_of else pd.Series(None, index=df.index)
+    if scope.stages:
+        mask &= _matches(stages, scope.stages)
+    bounds = [*scope.bounds(zone), utc_bound(since, zone), utc_bound(until, zone)]
+    for i, bound in enumerate(bounds):
+        if bound is not None:
+            at = df["occurred_at"]
+            mask &= (at >= bound if i % 2 == 0 else at < bound).to_numpy(dtype=bool)
+    df = df[mask]
+    keys = group_keys(by, period)
+    columns: dict[str, Any] = {}
+    for key in keys:
+        if key == "period":
+            day = df["day_number"]
+            columns[key] = day - (day + 3) % 7 if period == "week" else day
+        elif key == "stage":
+            columns[key] = stages[mask] if len(df) else stages.iloc[0:0]
+        elif key == "attrs.segment":
+            columns[key] = df["segment"]
+        elif key in COLUMN_KEYS and key in df.columns:
+            columns[key] = df[key]
+        else:
+            raise ValueError(f"score cells cannot group by {key!r}")
+    s, w = df["score"].astype(float), df["w"].astype("int64")
+    parts = pd.DataFrame(
+        {
+            "metric": df["metric"],
+            **columns,
+            "n": w,
+            "total": s * w,
+            "total_sq": s * s * w,
+            "promoters": w.where(s >= stats.PROMOTER_MIN, 0),
+            "detractors": w.where(s <= stats.DETRACTOR_MAX, 0),
+            "top2": w.where(s >= stats.TOP2_MIN, 0),
+        }
+    )
+    out = parts.groupby(["metric", *keys], dropna=False, sort=False)[list(SUMMARY_FIELDS)].sum()
+    return _tidy(out.reset_index(), ["metric", *keys], period)
 
 
 def _tidy(df: pd.DataFrame, keys: list[str], period: str | None = None) -> pd.DataFrame:

@@ -57,11 +57,12 @@ class _Query:
         self.journey = ctx.app.journey
         self.scope = params.scope(newest_answer_day(ctx))
         self.filters = self.scope.without_window()
-        cells = score_cells(ctx, self.scope)
-        # the kept score cells when they answer the scope (else the event log itself)
-        self.events = cells.table() if cells is not None else ctx.events()
-        self.weight = "w" if cells is not None else None
         self.since, self.until = self.scope.bounds(self.journey.timezone)
+        cells = score_cells(ctx, self.scope)
+        # the kept score cells of both periods in memory when they answer the scope (one
+        # read), else the event log itself
+        self.events = ctx.events() if cells is None else cells.frame(self.previous()[0])
+        self.weight = None
         self.min_answers = ctx.app.defaults.min_answers
         self.confidence = ctx.app.defaults.confidence
 
