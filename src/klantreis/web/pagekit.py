@@ -243,7 +243,8 @@ class PageCache:
         data = spec.data(ctx, params)
         if len(self._entries) >= self.size:
             self._entries.clear()
-        self._entries[key] = (now, version, data)
+        # aged from when the data is ready: a page slower than max_age is still reused
+        self._entries[key] = (time.monotonic(), version, data)
         return data
 
 
