@@ -439,7 +439,15 @@ class App(AnalysesMixin):
         :attr:`caches`); pass it as ``cache=`` to ``cx_index``/``index_movers``."""
         from klantreis.analytics.index_cache import StoreCache
 
-        return self.caches.get("cx_index", lambda: StoreCache("events", self.store.version))
+        return self.caches.get(
+            "cx_index",
+            lambda: StoreCache("events", self.store.version, seed=self._index_seed),
+        )
+
+    def _index_seed(self, zone: str) -> Any:
+        """The CX index's all-history cells from the kept score cells (no log scan)."""
+        cells = self.score_cells()
+        return cells.index_cells(zone) if cells is not None else None
 
     def journey_index(self) -> Any:
         """The store's journey index (``analytics.journey_index``), refreshed when the store
@@ -472,6 +480,43 @@ class App(AnalysesMixin):
             views.ensure()
         except duckdb.Error as exc:
             log.info("derived views unavailable (%s); using plain queries", exc)
+            return None
+        return views
+
+    def score_cells(self) -> Any:
+        """The store's score cells (``analytics.derived_scores``: answers per day x metric x
+        touchpoint x owner x channel x segment x score), refreshed with the batches that
+        arrived; None when the store cannot hold them (read-only)."""
+        import duckdb
+
+        from klantreis.analytics.derived_scores import ScoreCells
+
+        cells = self.caches.get(
+            "score_cells",
+            lambda: ScoreCells(self.store, self.journey.timezone, self.store.version),
+        )
+        try:
+            cells.ensure()
+        except duckdb.Error as exc:
+            log.info("score cells unavailable (%s); using plain queries", exc)
+            return None
+        return cells
+
+    def contact_views(self) -> Any:
+        """The store's kept contacts (``contacts.derived``: every inbound contact with its
+        reason, classified once), refreshed with the batches that arrived; None when the
+        store cannot hold them (read-only)."""
+        import duckdb
+
+        from klantreis.contacts.derived import ContactViews
+
+        views = self.caches.get(
+            "contact_views", lambda: ContactViews(self.store, self.journey, self.contacts)
+        )
+        try:
+            views.ensure()
+        except duckdb.Error as exc:
+            log.info("contact views unavailable (%s); using plain queries", exc)
             return None
         return views
 

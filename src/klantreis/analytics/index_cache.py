@@ -143,6 +143,9 @@ class StoreCache:
     results: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
     fact_states: dict[Hashable, FactState] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: Kept cells to start from (``zone`` -> (events they cover, cells) or None): the score
+    #: cells of :mod:`klantreis.analytics.derived_scores`, so a restart does not re-scan.
+    seed: Callable[[str], tuple[int, pd.DataFrame] | None] | None = None
 
     def _count_and_watermark(self, con: Any) -> tuple[int, datetime | None]:
         cur = con.cursor()
@@ -201,6 +204,10 @@ class StoreCache:
     def zone_cells(self, con: Any, zone: str) -> pd.DataFrame:
         """All-history answer cells in ``zone`` (built on first use at this version)."""
         if zone not in self.cells:
+            seeded = self.seed(zone) if self.seed is not None else None
+            if seeded is not None and seeded[0] == self.count:
+                self.cells[zone] = seeded[1]
+                return seeded[1]
             where, params = self._snapshot()
             cells = raw_cells(con, self.table, zone, where, params)
             expected = self._rows(con, where, params)

@@ -52,6 +52,7 @@ __all__ = [
     "score_table",
     "select_events",
     "summarize",
+    "summarize_cells",
     "summary_expr",
 ]
 
@@ -164,8 +165,12 @@ def summary_expr(
     until: Any = None,
     timezone: str | None = None,
     journey_context: bool = False,
+    weight: str | None = None,
 ) -> ir.Table:
     """The Ibis expression behind :func:`summarize` (for inspection and ``ibis.to_sql``).
+
+    ``weight``: a column of counts, each row standing for that many answers with its score
+    (the score cells of :mod:`klantreis.analytics.derived_scores`); sums come out the same.
 
     With ``journey_context`` and grouped by owner, touchpoint or stage, an answer without
     them takes its journey's (:mod:`klantreis.analytics.answer_context`): review answers
@@ -180,13 +185,23 @@ def summary_expr(
     t = _with_period(t, period, journey, timezone, events)
     exprs = {k: key_expr(t, k, journey, period, timezone) for k in group_keys(by, period)}
     s = t.score
+    if weight is None:
+        return t.group_by(metric=t.metric, **exprs).aggregate(
+            n=s.count(),
+            total=s.sum(),
+            total_sq=(s * s).sum(),
+            promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, 1, 0).sum(),
+            detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, 1, 0).sum(),
+            top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum(),
+        )
+    w = t[weight]
     return t.group_by(metric=t.metric, **exprs).aggregate(
-        n=s.count(),
-        total=s.sum(),
-        total_sq=(s * s).sum(),
-        promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, 1, 0).sum(),
-        detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, 1, 0).sum(),
-        top2=ibis.ifelse(s >= stats.TOP2_MIN, 1, 0).sum(),
+        n=w.sum(),
+        total=(s * w).sum(),
+        total_sq=(s * s * w).sum(),
+        promoters=ibis.ifelse(s >= stats.PROMOTER_MIN, w, 0).sum(),
+        detractors=ibis.ifelse(s <= stats.DETRACTOR_MAX, w, 0).sum(),
+        top2=ibis.ifelse(s >= stats.TOP2_MIN, w, 0).sum(),
     )
 
 
@@ -201,6 +216,7 @@ def summarize(
     until: Any = None,
     timezone: str | None = None,
     journey_context: bool = False,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Sufficient statistics per (metric, group): one engine query, a small pandas result.
 
@@ -208,12 +224,93 @@ def summarize(
     top2``; sorted by metric and keys.
     """
     wanted = [metrics] if isinstance(metrics, str) else list(metrics)
+    if isinstance(events, pd.DataFrame):  # score cells in memory (derived_scores.frame)
+        return summarize_cells(events, wanted, by, period, filters, journey, since, until, timezone)
     expr = summary_expr(
-        events, wanted, by, period, filters, journey, since, until, timezone, journey_context
+        events,
+        wanted,
+        by,
+        period,
+        filters,
+        journey,
+        since,
+        until,
+        timezone,
+        journey_context,
+        weight,
     )
     df = expr.to_pandas()
     df = df[df["metric"].isin(wanted)]
     return _tidy(df, ["metric", *group_keys(by, period)], period)
+
+
+def _matches(values: pd.Series, wanted: Sequence[Any]) -> np.ndarray:
+    """As ``scope._match``: one of the present values, or missing when None is wanted."""
+    present = [v for v in wanted if v is not None]
+    hit = np.asarray(values.isin(present).to_numpy(dtype=bool))
+    return (hit | values.isna().to_numpy(dtype=bool)) if None in wanted else hit
+
+
+def summarize_cells(
+    cells: pd.DataFrame,
+    metrics: Sequence[str],
+    by: Sequence[str] = (),
+    period: str | None = None,
+    filters: Filters | None = None,
+    journey: JourneyConfig | None = None,
+    since: Any = None,
+    until: Any = None,
+    timezone: str | None = None,
+) -> pd.DataFrame:
+    """:func:`summarize` over score cells in memory (``derived_scores.ScoreCells.frame``:
+    ``occurred_at, day_number, metric, touchpoint, owner, channel, segment, score, w``), for
+    scopes the cells answer (``derived_scores.supports``) and windows of whole local days;
+    the same rows and types as the engine query."""
+    zone = _zone(journey, timezone)
+    scope = as_scope(filters)
+    df = cells[cells["score"].notna().to_numpy() & cells["metric"].isin(list(metrics)).to_numpy()]
+    mask = np.ones(len(df), dtype=bool)
+    for col, wanted in scope.columns().items():
+        mask &= _matches(df[col], wanted)
+    stage_of = journey.stage_of_touchpoint() if journey else {}
+    stages = df["touchpoint"].map(stage_of) if stage_of else pd.Series(None, index=df.index)
+    if scope.stages:
+        mask &= _matches(stages, scope.stages)
+    bounds = [*scope.bounds(zone), utc_bound(since, zone), utc_bound(until, zone)]
+    for i, bound in enumerate(bounds):
+        if bound is not None:
+            at = df["occurred_at"]
+            mask &= (at >= bound if i % 2 == 0 else at < bound).to_numpy(dtype=bool)
+    df = df[mask]
+    keys = group_keys(by, period)
+    columns: dict[str, Any] = {}
+    for key in keys:
+        if key == "period":
+            day = df["day_number"]
+            columns[key] = day - (day + 3) % 7 if period == "week" else day
+        elif key == "stage":
+            columns[key] = stages[mask] if len(df) else stages.iloc[0:0]
+        elif key == "attrs.segment":
+            columns[key] = df["segment"]
+        elif key in COLUMN_KEYS and key in df.columns:
+            columns[key] = df[key]
+        else:
+            raise ValueError(f"score cells cannot group by {key!r}")
+    s, w = df["score"].astype(float), df["w"].astype("int64")
+    parts = pd.DataFrame(
+        {
+            "metric": df["metric"],
+            **columns,
+            "n": w,
+            "total": s * w,
+            "total_sq": s * s * w,
+            "promoters": w.where(s >= stats.PROMOTER_MIN, 0),
+            "detractors": w.where(s <= stats.DETRACTOR_MAX, 0),
+            "top2": w.where(s >= stats.TOP2_MIN, 0),
+        }
+    )
+    out = parts.groupby(["metric", *keys], dropna=False, sort=False)[list(SUMMARY_FIELDS)].sum()
+    return _tidy(out.reset_index(), ["metric", *keys], period)
 
 
 def _tidy(df: pd.DataFrame, keys: list[str], period: str | None = None) -> pd.DataFrame:
@@ -263,6 +360,7 @@ def score_table(
     until: Any = None,
     timezone: str | None = None,
     journey_context: bool = False,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Scores per group: ``metric``, group keys, ``n, value, ci_low, ci_high, std_error,
     too_few``. ``value`` and the interval are NaN when ``too_few`` (n < ``min_answers``,
@@ -272,7 +370,17 @@ def score_table(
     """
     minimum = _min_answers(journey, min_answers)
     summ = summarize(
-        events, metric, by, period, filters, journey, since, until, timezone, journey_context
+        events,
+        metric,
+        by,
+        period,
+        filters,
+        journey,
+        since,
+        until,
+        timezone,
+        journey_context,
+        weight,
     )
     keys = ["metric", *group_keys(by, period)]
     out = summ[[*keys, "n"]].copy()
@@ -357,6 +465,7 @@ def nps_ces_matrix(
     filters: Filters | None = None,
     since: Any = None,
     until: Any = None,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Per touchpoint: NPS and CES side by side, each with its own n and interval.
 
@@ -376,6 +485,7 @@ def nps_ces_matrix(
         confidence=confidence,
         since=since,
         until=until,
+        weight=weight,
     )
     known = [tp.id for tp in journey.touchpoints]
     seen = [tp for tp in table["touchpoint"].dropna().unique() if tp not in known]

@@ -14,7 +14,16 @@ import pandas as pd
 
 from klantreis.model.events import EVENT_COLUMNS
 
-__all__ = ["CONTACT_KIND", "LABEL_KIND", "contacts_frame", "events_frame", "parse_attrs"]
+__all__ = [
+    "CONTACT_KIND",
+    "LABEL_KIND",
+    "contact_rows",
+    "contacts_frame",
+    "events_frame",
+    "label_rows",
+    "latest_labels",
+    "parse_attrs",
+]
 
 CONTACT_KIND = "contact.inbound"
 #: A human label of a contact: attrs {"contact_id", "reason"}; the latest one wins.
@@ -33,32 +42,45 @@ def parse_attrs(value: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def events_frame(events: Any, kinds: Sequence[str] | None = None) -> pd.DataFrame:
-    """Events (optionally only ``kinds``) from an Ibis table, time stamps in UTC."""
+def events_frame(
+    events: Any, kinds: Sequence[str] | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Events (optionally only ``kinds``, only ``columns``) from an Ibis table, time stamps
+    in UTC."""
     t = events
     if kinds is not None:
         t = t.filter(t.kind.isin(list(kinds)))
-    df = t.select(*_COLUMNS).to_pandas()
-    df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+    df = t.select(*(columns or _COLUMNS)).to_pandas()
+    if "occurred_at" in df:
+        df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
     return df
 
 
-def _labels(events: Any) -> pd.DataFrame:
-    df = events_frame(events, [LABEL_KIND])
+def label_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Every human label in an events frame of ``contact.labelled`` events: contact_id,
+    label, labelled_at (not yet reduced to the latest per contact)."""
     rows = []
     for at, attrs in zip(df["occurred_at"], df["attrs"], strict=True):
         a = parse_attrs(attrs)
         if a.get("contact_id") and a.get("reason"):
             rows.append((str(a["contact_id"]), str(a["reason"]), at))
-    labels = pd.DataFrame(rows, columns=["contact_id", "label", "labelled_at"])
+    return pd.DataFrame(rows, columns=["contact_id", "label", "labelled_at"])
+
+
+def latest_labels(labels: pd.DataFrame) -> pd.DataFrame:
+    """The latest label per contact (ties: the greatest label), with its time."""
     labels = labels.sort_values(["labelled_at", "label"]).drop_duplicates("contact_id", keep="last")
+    return labels.reset_index(drop=True)
+
+
+def _labels(events: Any) -> pd.DataFrame:
+    labels = latest_labels(label_rows(events_frame(events, [LABEL_KIND])))
     return labels[["contact_id", "label"]]
 
 
-def contacts_frame(events: Any) -> pd.DataFrame:
-    """Inbound contacts with contact_id, text, channel, response_minutes, resolved, the
-    ground-truth ``attrs.reason`` (``given_reason``) and the latest human ``label``."""
-    df = events_frame(events, [CONTACT_KIND])
+def contact_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """An events frame of inbound contacts with contact_id, the ground-truth ``attrs.reason``
+    (``given_reason``), response_minutes and resolved from its attributes."""
     attrs = [parse_attrs(a) for a in df["attrs"]]
     df["contact_id"] = pd.Series(
         [str(a.get("contact_id") or eid) for a, eid in zip(attrs, df["event_id"], strict=True)],
@@ -75,6 +97,13 @@ def contacts_frame(events: Any) -> pd.DataFrame:
         index=df.index,
         dtype=object,
     )
+    return df
+
+
+def contacts_frame(events: Any) -> pd.DataFrame:
+    """Inbound contacts with contact_id, text, channel, response_minutes, resolved, the
+    ground-truth ``attrs.reason`` (``given_reason``) and the latest human ``label``."""
+    df = contact_rows(events_frame(events, [CONTACT_KIND]))
     labels = _labels(events).astype(object)
     df = df.merge(labels, on="contact_id", how="left")
     return df.sort_values("occurred_at", kind="stable").reset_index(drop=True)

@@ -33,7 +33,7 @@ PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
 
 def orders_frame(events: Any, start_kind: str = "order.placed") -> pd.DataFrame:
     """One row per journey that has a ``start_kind`` event (its first one)."""
-    df = events_frame(events, [start_kind])[["journey_id", "customer_id", "occurred_at"]]
+    df = events_frame(events, [start_kind], ["journey_id", "customer_id", "occurred_at"])
     df = df.dropna(subset=["journey_id"]).sort_values("occurred_at")
     return df.drop_duplicates("journey_id").reset_index(drop=True)
 
@@ -127,8 +127,8 @@ def survey_csat_frame(
 ) -> pd.DataFrame:
     """CSAT answers about customer service, with the channel of the contact they are about
     (``attrs.contact_id``), else ``attrs.channel_asked``, else the survey's own channel."""
-    s = events_frame(events, ["survey.response"])
-    s = s[(s["metric"] == "csat") & (s["touchpoint"] == touchpoint)]
+    answers = events.filter((events.metric == "csat") & (events.touchpoint == touchpoint))
+    s = events_frame(answers, ["survey.response"], ["attrs", "channel", "score"])
     by_contact = dict(zip(contacts["contact_id"], contacts["channel"], strict=True))
     channels = []
     for attrs, own in zip(s["attrs"], s["channel"], strict=True):

@@ -165,11 +165,14 @@ def contacts_overview(
     scope: Scope | None = None,
     reason: str | None = None,
     now: Any = None,
+    contacts: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The war room, the reason report, the weekly trend and (with ``reason``) that reason's
-    contacts, from one analysis of the events in ``scope`` (the contacts web page)."""
+    contacts, from one analysis of the events in ``scope`` (the contacts web page).
+    ``contacts``: the contacts in ``scope`` with their reasons when they are kept (else they
+    are read and classified now)."""
     events = contact_events(events, journey, scope)
-    a = load_analysis(events, journey, taxonomy, model)
+    a = load_analysis(events, journey, taxonomy, model, contacts=contacts)
     room = build_war_room(a, top=top, lang=lang)
     return {
         "warroom": room.to_dict(),

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -35,6 +36,7 @@ __all__ = [
     "RootCause",
     "condition_times",
     "owner_breakdown",
+    "owner_exposure",
     "root_causes",
     "top_causes",
 ]
@@ -119,8 +121,12 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
 
 def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     """Per journey and condition, the moment it became true and the owner of that moment."""
+    t = events.filter(~events.kind.isin(list(EXCLUDED_KINDS)) & events.journey_id.notnull())
+    # only what the conditions read: the attributes of promise events only (their deadline)
+    promised = list({p.promised for p in journey.promises})
+    attrs = ibis.ifelse(t.kind.isin(promised), t.attrs, ibis.null().cast("string"))
     ev = events_frame(
-        events.filter(~events.kind.isin(list(EXCLUDED_KINDS)) & events.journey_id.notnull())
+        t.mutate(attrs=attrs), None, ["journey_id", "kind", "occurred_at", "owner", "attrs"]
     )
     parts = [_kind_times(ev, journey.journey_start), *_broken_times(ev, journey)]
     out = pd.concat(parts, ignore_index=True)
@@ -193,7 +199,14 @@ def _preconditions(table: pd.DataFrame, base: pd.DataFrame, top: int = 6) -> lis
     journeys lie (99%) inside A's and B has a higher, significant lift — e.g.
     ``kind:return.received`` before ``broken:terugbetaling_binnen_termijn``. The broken promise
     is the root cause; A is only its precondition."""
-    sets = {k: set(g) for k, g in base.groupby("condition")["journey_id"]}
+    groups = base.groupby("condition")["journey_id"]
+    sets: dict[str, set[str]] = {}
+
+    def journeys_of(condition: str) -> set[str]:  # built only for the pairs compared
+        if condition not in sets:
+            sets[condition] = set(groups.get_group(condition))
+        return sets[condition]
+
     out: list[str | None] = [None] * len(table)
     for _, group in table.groupby("reason", sort=False):
         rows = group.head(top)
@@ -204,7 +217,7 @@ def _preconditions(table: pd.DataFrame, base: pd.DataFrame, top: int = 6) -> lis
                     and b["lift"] > a["lift"]
                     and b["condition"] != a["condition"]
                     and b["ci_low"] > 1
-                    and _inside(sets[b["condition"]], sets[a["condition"]])
+                    and _inside(journeys_of(b["condition"]), journeys_of(a["condition"]))
                 ):
                     out[int(i)] = str(b["condition"])
                     break
@@ -232,6 +245,18 @@ def top_causes(
     ]
 
 
+def owner_exposure(conds: pd.DataFrame, journeys: Sequence[str] | set[str]) -> pd.Series:
+    """Per owner: the journeys of ``journeys`` with a condition of that owner (the same for
+    every reason and condition: compute once, pass to :func:`owner_breakdown`)."""
+    pop = journeys if isinstance(journeys, set) else set(journeys)
+    return (
+        conds[conds["journey_id"].isin(pop) & conds["owner"].notna()]
+        .drop_duplicates(["journey_id", "owner"])
+        .groupby("owner")
+        .size()
+    )
+
+
 def owner_breakdown(
     contacts: pd.DataFrame,
     conds: pd.DataFrame,
@@ -239,6 +264,7 @@ def owner_breakdown(
     condition: str,
     journeys: Sequence[str],
     confidence: float = 0.95,
+    exposure: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Which owner of the condition concentrates the reason's contacts.
 
@@ -251,12 +277,8 @@ def owner_breakdown(
     cond = conds[(conds["condition"] == condition) & conds["journey_id"].isin(pop)]
     held = _held_before(c, cond)
     per_owner = held.groupby("owner").size().rename("contacts")
-    exposure = (
-        conds[conds["journey_id"].isin(pop) & conds["owner"].notna()]
-        .drop_duplicates(["journey_id", "owner"])
-        .groupby("owner")
-        .size()
-    )
+    if exposure is None:
+        exposure = owner_exposure(conds, pop)
     exposure = exposure[exposure.index.isin(cond["owner"].dropna().unique())]
     out = pd.DataFrame({"journeys": exposure}).join(per_owner, how="left").fillna(0)
     total_c, total_j = out["contacts"].sum(), out["journeys"].sum()

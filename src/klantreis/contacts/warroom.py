@@ -21,7 +21,13 @@ from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.labels import assign_reasons
 from klantreis.contacts.metrics import contact_cost, orders_frame
-from klantreis.contacts.rootcause import condition_times, owner_breakdown, root_causes, top_causes
+from klantreis.contacts.rootcause import (
+    condition_times,
+    owner_breakdown,
+    owner_exposure,
+    root_causes,
+    top_causes,
+)
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.model.journey import JourneyConfig
 
@@ -45,6 +51,8 @@ class ContactAnalysis:
     conditions: pd.DataFrame
     journey: JourneyConfig
     taxonomy: Taxonomy
+    #: Journeys per owner among the orders' journeys (``owner_exposure``), computed once.
+    exposure: pd.Series | None = None
 
     @property
     def days(self) -> float:
@@ -60,8 +68,12 @@ def load_analysis(
     taxonomy: Taxonomy,
     model: ContactClassifier | None = None,
     trust_given: bool = True,
+    contacts: pd.DataFrame | None = None,
 ) -> ContactAnalysis:
-    contacts = assign_reasons(contacts_frame(events), taxonomy, model, trust_given)
+    """Contacts with reasons (``contacts``: already reasoned, e.g. the kept ones of
+    :mod:`klantreis.contacts.derived`; else classified now), orders and conditions."""
+    if contacts is None:
+        contacts = assign_reasons(contacts_frame(events), taxonomy, model, trust_given)
     return ContactAnalysis(
         contacts,
         orders_frame(events, journey.journey_start),
@@ -174,8 +186,15 @@ def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
     low, high = (attributable_share(cause.p_contacts, x) for x in (cause.ci_low, cause.ci_high))
     row.saving_root_cause_low_per_year = round(low * row.cost_per_year, 2)
     row.saving_root_cause_high_per_year = round(high * row.cost_per_year, 2)
+    if a.exposure is None:
+        a.exposure = owner_exposure(a.conditions, set(a.orders["journey_id"]))
     owners = owner_breakdown(
-        a.contacts, a.conditions, row.reason, cause.condition, a.orders["journey_id"]
+        a.contacts,
+        a.conditions,
+        row.reason,
+        cause.condition,
+        a.orders["journey_id"],
+        exposure=a.exposure,
     )
     owners = owners[(owners["excess"] > 0) & (owners["ci_low"] > 1)]
     if len(owners):

@@ -77,6 +77,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        import ibis.backends.duckdb  # noqa: F401  (the pages' engine: loaded at start, not on a first view)
+
         writer.start()
         scheduler.start()
         try:

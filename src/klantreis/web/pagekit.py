@@ -198,7 +198,9 @@ def _set_common_cookies(request: Request, response: Response, csrf: str, lang: s
 class PageSpec:
     """One page: ``GET path`` renders ``template`` with ``data(ctx, params)``, and
     ``/api/v1/<name>`` returns the same data. ``cache=False`` for data that must never be
-    reused (e.g. a work queue)."""
+    reused (e.g. a work queue). ``reads``: the version of what the data reads (e.g. the
+    counters of kept derived tables); the page cache keys on it instead of the whole
+    store's version, so a batch that changed nothing the page reads keeps the page."""
 
     name: str
     path: str
@@ -209,6 +211,7 @@ class PageSpec:
     summary: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     cache: bool = True
+    reads: Callable[[PageContext, Any], Hashable] | None = None
 
 
 class PageCache:
@@ -232,13 +235,16 @@ class PageCache:
         hit = self._entries.get(key)
         if hit and now - hit[0] < self.fresh_age:
             return hit[2]
-        version = ctx.app.caches.version()
+        version = spec.reads(ctx, params) if spec.reads is not None else None
+        if version is None:
+            version = ctx.app.caches.version()
         if hit and hit[1] == version and now - hit[0] < self.max_age:
             return hit[2]
         data = spec.data(ctx, params)
         if len(self._entries) >= self.size:
             self._entries.clear()
-        self._entries[key] = (now, version, data)
+        # aged from when the data is ready: a page slower than max_age is still reused
+        self._entries[key] = (time.monotonic(), version, data)
         return data
 
 

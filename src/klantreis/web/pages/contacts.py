@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from klantreis.access.masking import mask_text
+from klantreis.analytics import derived_scores
 from klantreis.analytics.backend import json_text
+from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.labels import label_record, labelling_queue
@@ -37,7 +40,7 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
-from klantreis.web.pages.options import filter_options, newest_answer_day
+from klantreis.web.pages.options import filter_options, newest_answer_day, score_cells
 from klantreis.web.state import web_state
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
@@ -89,7 +92,11 @@ class ContactParams(Filters):
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
     events = ctx.app.events_table()
-    newest = events.occurred_at.max().to_pyarrow().as_py()
+    cells = score_cells(ctx)
+    newest = cells.stamp()[1] if cells is not None else None
+    if newest is None:
+        newest = events.occurred_at.max().to_pyarrow().as_py()
+    scope = params.scope(newest_answer_day(ctx, answers_only=False))
     data = contacts_overview(
         events,
         ctx.app.journey,
@@ -99,9 +106,10 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         period=params.grouping,
         repeat_days=params.repeat_days,
         lang=ctx.lang,
-        scope=params.scope(newest_answer_day(ctx, answers_only=False)),
+        scope=scope,
         reason=params.reason,
         now=newest,
+        contacts=_kept_contacts(ctx, scope, bool(params.reason)),
     )
     names = Names(ctx.app.journey, ctx.t)
     if not ctx.sees_personal_data:
@@ -120,6 +128,19 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         "masked": not ctx.sees_personal_data,
         "options": _contact_options(ctx),
     }
+
+
+def _kept_contacts(ctx: PageContext, scope: Scope, with_text: bool) -> pd.DataFrame | None:
+    """The contacts in ``scope`` with their kept reasons (classified once, when they
+    arrived), or None when the scope needs the log (a segment) or nothing is kept."""
+    if scope.segments or not derived_scores.supports(scope) or scope.columns().keys() - {"channel"}:
+        return None
+    views = ctx.app.contact_views()
+    if views is None:
+        return None
+    since, until = scope.bounds(ctx.app.journey.timezone)
+    frame: pd.DataFrame = views.frame(since, until, scope.channels, with_text)
+    return frame
 
 
 def _contact_options(ctx: PageContext) -> dict[str, list[str]]:

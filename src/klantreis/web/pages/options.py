@@ -1,4 +1,5 @@
-"""Values offered in the filter menus (channels and segments that occur in survey answers)."""
+"""Values offered in the filter menus (channels and segments that occur in survey answers),
+the newest answer's day, and the kept score cells the answer pages read when they can."""
 
 from __future__ import annotations
 
@@ -7,13 +8,26 @@ from typing import Any
 
 from klantreis.analytics import scope
 from klantreis.analytics.backend import json_text
+from klantreis.analytics.derived_scores import ScoreCells, supports
+from klantreis.analytics.scope import Scope
 from klantreis.web.pagekit import PageContext
 
-__all__ = ["filter_options", "newest_answer_day"]
+__all__ = ["filter_options", "newest_answer_day", "score_cells"]
+
+
+def score_cells(ctx: PageContext, flt: Scope | None = None) -> ScoreCells | None:
+    """The App's kept score cells when they can answer ``flt`` (None: read the log)."""
+    if flt is not None and not supports(flt):
+        return None
+    cells: ScoreCells | None = ctx.app.score_cells()
+    return cells
 
 
 def filter_options(ctx: PageContext) -> dict[str, list[str]]:
     """Distinct channels and ``attrs.segment`` values of feedback answers, sorted."""
+    cells = score_cells(ctx)
+    if cells is not None:
+        return cells.options()
     events = ctx.events()
     answers = events.filter(events.metric.notnull())
     channels = _distinct(answers.channel)
@@ -29,4 +43,7 @@ def _distinct(column: Any) -> list[str]:
 def newest_answer_day(ctx: PageContext, answers_only: bool = True) -> date | None:
     """The local day (journey time zone) of the newest feedback answer: where every answer
     page's period ends (``Filters.scope``; see ``analytics.scope.newest_answer_day``)."""
+    cells = score_cells(ctx)
+    if cells is not None and cells.zone == ctx.app.journey.timezone:
+        return cells.newest_day(answers_only)
     return scope.newest_answer_day(ctx.events(), ctx.app.journey.timezone, answers_only)

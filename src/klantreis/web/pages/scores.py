@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from klantreis.analytics import metrics, stats
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
-from klantreis.web.pages.options import filter_options, newest_answer_day
+from klantreis.web.pages.options import filter_options, newest_answer_day, score_cells
 from klantreis.wording import test_label
 
 router = APIRouter()
@@ -54,11 +54,15 @@ class _Query:
 
     def __init__(self, ctx: PageContext, params: Filters) -> None:
         self.ctx = ctx
-        self.events = ctx.events()
         self.journey = ctx.app.journey
         self.scope = params.scope(newest_answer_day(ctx))
         self.filters = self.scope.without_window()
         self.since, self.until = self.scope.bounds(self.journey.timezone)
+        cells = score_cells(ctx, self.scope)
+        # the kept score cells of both periods in memory when they answer the scope (one
+        # read), else the event log itself
+        self.events = ctx.events() if cells is None else cells.frame(self.previous()[0])
+        self.weight = None
         self.min_answers = ctx.app.defaults.min_answers
         self.confidence = ctx.app.defaults.confidence
 
@@ -105,6 +109,7 @@ class _Query:
             journey=self.journey,
             since=since,
             until=until,
+            weight=self.weight,
         )
 
 
@@ -192,6 +197,7 @@ def _series(q: _Query, grain: str) -> dict[str, list[dict[str, Any]]]:
         confidence=q.confidence,
         since=q.since,
         until=q.until,
+        weight=q.weight,
     )
     table["period"] = table["period"].astype(str)
     return {
@@ -215,6 +221,7 @@ def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
         filters=q.filters,
         since=q.since,
         until=q.until,
+        weight=q.weight,
     )
     return {
         "since": q.since,
@@ -260,6 +267,12 @@ def scores_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
     return out
 
 
+def scores_reads(ctx: PageContext, params: Filters) -> Any:
+    """What the page reads when the score cells answer it: their version (None: the log)."""
+    cells = score_cells(ctx, params.scope(None))
+    return None if cells is None else ("score_cells", cells.stamp()[0])
+
+
 register_page(
     router,
     PageSpec(
@@ -269,5 +282,6 @@ register_page(
         data=scores_data,
         charts=scores_charts,
         summary="NPS, CES and CSAT: overall, over time, breakdowns with significance, matrix",
+        reads=scores_reads,
     ),
 )

@@ -1,0 +1,461 @@
+"""The inbound contacts with their reasons, kept in the store's DuckDB: classified once, when
+a contact arrives (or when a new model version is taken into use), never per page view.
+
+Why: the contact pages read :func:`klantreis.contacts.data.contacts_frame` (parse every
+contact's attributes, join the latest human labels) and
+:func:`klantreis.contacts.labels.assign_reasons` (classify every text) on every view: on a
+10M-event log that is 300k texts per view. These tables keep the result; a refresh reads only
+the events ingested since the last one (new contacts are parsed and classified, new labels
+re-reason the contacts they name), so its time follows the batch. The portable functions
+stay the reference: a property test checks the kept rows equal them after random appends.
+
+Tables (derived, safe to drop):
+
+- ``dc_contacts``: one row per ``contact.inbound`` event: its columns, ``contact_id``,
+  ``given_reason``, ``response_minutes``, ``resolved``, the latest ``label``, and ``reason``,
+  ``confidence``, ``reason_source`` as :func:`~klantreis.contacts.labels.assign_reasons` gives
+  them (``trust_given``), and ``ord`` (the order the log holds them in);
+- ``dc_labels``: the latest human label per contact id (and its time);
+- ``dc_state``: events seen, ``ingested_at`` watermark, layout, the classifier in use (a
+  trained model's version or the cold start, with the taxonomy's reasons) and a version
+  counter bumped whenever the rows change. Another classifier re-reasons every row that is
+  not labelled or given by the source; a count check (rows = contacts in the log) rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from klantreis.contacts.data import (
+    CONTACT_KIND,
+    LABEL_KIND,
+    contact_rows,
+    label_rows,
+    latest_labels,
+)
+from klantreis.model.journey import JourneyConfig
+from klantreis.store import EventStore
+
+if TYPE_CHECKING:
+    from klantreis.contacts.classifier import ColdStart, ContactClassifier
+    from klantreis.contacts.context import ContactsContext
+
+__all__ = ["COLUMNS", "ContactViews", "ContactsRefresh"]
+
+log = logging.getLogger(__name__)
+
+#: Bump when a table below changes: tables of another layout are rebuilt.
+LAYOUT = 1
+_EVENT_COLS = (
+    "event_id",
+    "occurred_at",
+    "customer_id",
+    "journey_id",
+    "touchpoint",
+    "channel",
+    "owner",
+    "lang",
+    "text",
+)
+_TYPES = {
+    "event_id": "VARCHAR",
+    "occurred_at": "TIMESTAMPTZ",
+    "customer_id": "VARCHAR",
+    "journey_id": "VARCHAR",
+    "touchpoint": "VARCHAR",
+    "channel": "VARCHAR",
+    "owner": "VARCHAR",
+    "lang": "VARCHAR",
+    "text": "VARCHAR",
+    "contact_id": "VARCHAR",
+    "given_reason": "VARCHAR",
+    "response_minutes": "DOUBLE",
+    "resolved": "BOOLEAN",
+    "label": "VARCHAR",
+    "reason": "VARCHAR",
+    "confidence": "DOUBLE",
+    "reason_source": "VARCHAR",
+    "ord": "BIGINT",
+}
+#: The columns of ``dc_contacts``, in order.
+COLUMNS = tuple(_TYPES)
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS dc_contacts ("
+    + ", ".join(f"{c} {t}" for c, t in _TYPES.items())
+    + ")",
+    "CREATE TABLE IF NOT EXISTS dc_labels (contact_id VARCHAR, label VARCHAR,"
+    " labelled_at TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS dc_state (events BIGINT, watermark TIMESTAMPTZ,"
+    " layout INTEGER, classifier VARCHAR, version BIGINT)",
+)
+_SELECT = "SELECT " + ", ".join(_EVENT_COLS) + ", attrs FROM events WHERE kind = ? {where}"
+
+
+class ContactsRefresh:
+    """What a refresh did: ``mode`` current, incremental or full; contacts added and
+    contacts whose reason was set again."""
+
+    def __init__(self, mode: str, added: int = 0, reasoned: int = 0) -> None:
+        self.mode, self.added, self.reasoned = mode, added, reasoned
+
+    def __repr__(self) -> str:
+        return f"ContactsRefresh({self.mode!r}, added={self.added}, reasoned={self.reasoned})"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.DataFrame:
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
+    df = rel.to_arrow_table().to_pandas()
+    if "occurred_at" in df:
+        df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+    return df
+
+
+class ContactViews:
+    """The kept contacts of one store, classified with the App's contacts context (its
+    taxonomy and the trained model in use, else the cold start)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        journey: JourneyConfig,
+        contacts: ContactsContext,
+        version: Callable[[], Hashable] | None = None,
+    ) -> None:
+        self.store, self.journey, self.contacts = store, journey, contacts
+        self.version = version if version is not None else store.version
+        self._lock = threading.Lock()
+        self._current: tuple[Hashable, str, int] | None = None
+
+    # -- the classifier ------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        """The classifier in use (a trained model's version, else the cold start) and the
+        taxonomy's reasons, without loading either."""
+        reasons = ",".join(self.contacts.taxonomy.reason_ids())
+        name = f"model:{self.contacts.registry.current() or 'cold'}"
+        return hashlib.blake2b(f"{name}|{reasons}".encode(), digest_size=8).hexdigest()
+
+    def _classifier(self) -> ContactClassifier | ColdStart:
+        """The trained model in use, else the cold start (loaded only when a text needs it)."""
+        model = self.contacts.model()
+        return model if model is not None else self.contacts.cold_start()
+
+    # -- maintenance ---------------------------------------------------------------------
+    def ensure(self) -> ContactsRefresh:
+        """Refresh when events arrived or the classifier changed (else do nothing)."""
+        with self._lock:
+            fingerprint, classifier = self._fingerprint(), self._classifier
+            seen = self.version()
+            if self._current is not None and self._current[:2] == (seen, fingerprint):
+                return ContactsRefresh("current")
+            with self.store.transaction() as con:
+                result = self._ensure(con, fingerprint, classifier)
+                counter = int(_rows(con, "SELECT version FROM dc_state")[0][0])
+            self._current = (seen, fingerprint, counter)
+            return result
+
+    def counter(self) -> int:
+        """The version counter of the kept contacts (refreshed first): page caches key on it."""
+        self.ensure()
+        with self._lock:
+            assert self._current is not None
+            return self._current[2]
+
+    def rebuild(self) -> ContactsRefresh:
+        """Drop and rebuild the tables (e.g. after a bulk load)."""
+        with self._lock:
+            self._current = None
+            fingerprint, classifier = self._fingerprint(), self._classifier
+            with self.store.transaction() as con:
+                self._state(con)
+                return self._full(con, fingerprint, classifier)
+
+    def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+        for ddl in _DDL:
+            _rows(con, ddl)
+        rows = _rows(con, "SELECT events, watermark, layout, classifier, version FROM dc_state")
+        return rows[0] if rows else None
+
+    def _ensure(
+        self, con: duckdb.DuckDBPyConnection, fingerprint: str, classifier: Any
+    ) -> ContactsRefresh:
+        state = self._state(con)
+        n = int(_rows(con, "SELECT count(*) FROM events")[0][0])
+        if state is None or state[2] != LAYOUT:
+            return self._full(con, fingerprint, classifier)
+        result = ContactsRefresh("current")
+        if int(state[0]) != n:
+            result = self._incremental(con, n, state, classifier)
+            if result.mode == "full":
+                return self._full(con, fingerprint, classifier)
+        if state[3] != fingerprint:
+            reasoned = self._reclassify(con, classifier)
+            self._save(con, n, None, fingerprint, bump=True)
+            return ContactsRefresh("reclassified", result.added, reasoned)
+        return result
+
+    def _full(
+        self, con: duckdb.DuckDBPyConnection, fingerprint: str, classifier: Any
+    ) -> ContactsRefresh:
+        _rows(con, "DELETE FROM dc_contacts")
+        _rows(con, "DELETE FROM dc_labels")
+        labels = label_rows(_frame(con, _SELECT.format(where=""), [LABEL_KIND]))
+        self._merge_labels(con, labels)
+        contacts = _frame(con, _SELECT.format(where=""), [CONTACT_KIND])
+        added = self._insert(con, contacts, 0, classifier)
+        n = int(_rows(con, "SELECT count(*) FROM events")[0][0])
+        self._save(con, n, "max", fingerprint, bump=True)
+        log.info("kept contacts rebuilt: %d contacts", added)
+        return ContactsRefresh("full", added, added)
+
+    def _incremental(
+        self, con: duckdb.DuckDBPyConnection, n: int, state: tuple[Any, ...], classifier: Any
+    ) -> ContactsRefresh:
+        mark = state[1]
+        added_events = int(
+            _rows(con, "SELECT count(*) FROM events WHERE ingested_at > ?", [mark])[0][0]
+        )
+        if int(state[0]) + added_events != n:
+            log.warning("kept contacts out of step (%d + %d != %d)", state[0], added_events, n)
+            return ContactsRefresh("full")
+        where = "AND ingested_at > ?"
+        labels = label_rows(_frame(con, _SELECT.format(where=where), [LABEL_KIND, mark]))
+        relabelled = self._merge_labels(con, labels)
+        reasoned = self._relabel(con, relabelled)
+        contacts = _frame(con, _SELECT.format(where=where), [CONTACT_KIND, mark])
+        start = int(_rows(con, "SELECT coalesce(max(ord) + 1, 0) FROM dc_contacts")[0][0])
+        added = self._insert(con, contacts, start, classifier)
+        kept = int(_rows(con, "SELECT count(*) FROM dc_contacts")[0][0])
+        logged = int(_rows(con, "SELECT count(*) FROM events WHERE kind = ?", [CONTACT_KIND])[0][0])
+        if kept != logged:
+            log.warning("kept contacts out of step (%d != %d); rebuilding", kept, logged)
+            return ContactsRefresh("full")
+        self._save(con, n, "max", str(state[3]), bump=bool(added or reasoned))
+        return ContactsRefresh("incremental", added, reasoned + added)
+
+    def _merge_labels(self, con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> list[str]:
+        """Add new label rows; the contact ids whose latest label they changed."""
+        if labels.empty:
+            return []
+        ids = sorted(set(labels["contact_id"]))
+        con.register("_dc_ids", pa.table({"contact_id": ids}))
+        try:
+            old = _frame(
+                con,
+                "SELECT contact_id, label, labelled_at FROM dc_labels"
+                " WHERE contact_id IN (SELECT contact_id FROM _dc_ids)",
+            )
+            _rows(con, "DELETE FROM dc_labels WHERE contact_id IN (SELECT contact_id FROM _dc_ids)")
+        finally:
+            con.unregister("_dc_ids")
+        both = pd.concat([old, labels], ignore_index=True)
+        both["labelled_at"] = pd.to_datetime(both["labelled_at"], utc=True)
+        latest = latest_labels(both)[["contact_id", "label", "labelled_at"]]
+        con.register("_dc_latest", pa.Table.from_pandas(latest, preserve_index=False))
+        try:
+            _rows(con, "INSERT INTO dc_labels SELECT * FROM _dc_latest")
+        finally:
+            con.unregister("_dc_latest")
+        return ids
+
+    def _relabel(self, con: duckdb.DuckDBPyConnection, ids: list[str]) -> int:
+        """Kept contacts named by new labels take their latest label as reason."""
+        if not ids:
+            return 0
+        con.register("_dc_ids", pa.table({"contact_id": ids}))
+        try:
+            changed = _rows(
+                con,
+                "SELECT count(*) FROM dc_contacts c JOIN dc_labels l USING (contact_id)"
+                " WHERE c.contact_id IN (SELECT contact_id FROM _dc_ids)",
+            )[0][0]
+            _rows(
+                con,
+                "UPDATE dc_contacts SET label = l.label, reason = l.label, confidence = 1.0,"
+                " reason_source = 'label' FROM dc_labels l"
+                " WHERE dc_contacts.contact_id = l.contact_id"
+                " AND dc_contacts.contact_id IN (SELECT contact_id FROM _dc_ids)",
+            )
+        finally:
+            con.unregister("_dc_ids")
+        return int(changed)
+
+    def _insert(
+        self, con: duckdb.DuckDBPyConnection, events: pd.DataFrame, start: int, classifier: Any
+    ) -> int:
+        """Parse, label and classify new contact events and append them."""
+        if events.empty:
+            return 0
+        df = contact_rows(events).drop(columns=["attrs"])
+        ids = sorted(set(df["contact_id"]))
+        con.register("_dc_ids", pa.table({"contact_id": ids}))
+        try:
+            labels = _frame(
+                con,
+                "SELECT contact_id, label FROM dc_labels"
+                " WHERE contact_id IN (SELECT contact_id FROM _dc_ids)",
+            )
+        finally:
+            con.unregister("_dc_ids")
+        df = df.merge(labels.astype(object), on="contact_id", how="left")
+        df = self._reasons(df, classifier)
+        df["given_reason"] = [g if isinstance(g, str) else None for g in df["given_reason"]]
+        df["label"] = [v if isinstance(v, str) else None for v in df["label"]]
+        df["ord"] = range(start, start + len(df))
+        table = pa.Table.from_pandas(df[list(COLUMNS)], preserve_index=False)
+        table = table.cast(pa.schema([(c, _arrow_type(t)) for c, t in _TYPES.items()]))
+        con.register("_dc_new", table)
+        try:
+            _rows(con, "INSERT INTO dc_contacts SELECT * FROM _dc_new")
+        finally:
+            con.unregister("_dc_new")
+        return len(df)
+
+    def _reasons(self, df: pd.DataFrame, classifier: Any) -> pd.DataFrame:
+        """``reason``, ``confidence``, ``reason_source`` as ``assign_reasons`` (trust_given),
+        classifying only the contacts neither labelled nor given a known reason."""
+        known = set(self.contacts.taxonomy.reason_ids())
+        labelled = [isinstance(v, str) and bool(v) for v in df["label"]]
+        given = [
+            not lab and isinstance(g, str) and g in known
+            for lab, g in zip(labelled, df["given_reason"], strict=True)
+        ]
+        todo = [i for i in range(len(df)) if not (labelled[i] or given[i])]
+        texts = df["text"].fillna("").tolist()
+        preds = classifier().predict([texts[i] for i in todo]) if todo else []
+        reason: list[Any] = [None] * len(df)
+        conf: list[float] = [1.0] * len(df)
+        source: list[str] = [""] * len(df)
+        for i in range(len(df)):
+            if labelled[i]:
+                reason[i], source[i] = df["label"].iloc[i], "label"
+            elif given[i]:
+                reason[i], source[i] = df["given_reason"].iloc[i], "source"
+        for i, p in zip(todo, preds, strict=True):
+            reason[i], conf[i], source[i] = p.reason, p.confidence, p.method
+        return df.assign(reason=reason, confidence=conf, reason_source=source)
+
+    def _reclassify(self, con: duckdb.DuckDBPyConnection, classifier: Any) -> int:
+        """Classify again every kept contact that is neither labelled nor source-given."""
+        df = _frame(
+            con,
+            "SELECT ord, text FROM dc_contacts WHERE reason_source NOT IN ('label', 'source')",
+        )
+        if df.empty:
+            return 0
+        preds = classifier().predict(df["text"].fillna("").tolist())
+        new = pa.table(
+            {
+                "ord": pa.array(df["ord"], pa.int64()),
+                "reason": [p.reason for p in preds],
+                "confidence": pa.array([p.confidence for p in preds], pa.float64()),
+                "reason_source": [p.method for p in preds],
+            }
+        )
+        con.register("_dc_new", new)
+        try:
+            _rows(
+                con,
+                "UPDATE dc_contacts SET reason = n.reason, confidence = n.confidence,"
+                " reason_source = n.reason_source FROM _dc_new n WHERE dc_contacts.ord = n.ord",
+            )
+        finally:
+            con.unregister("_dc_new")
+        return len(df)
+
+    def _save(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        n: int,
+        mark: str | None,
+        fingerprint: str,
+        bump: bool,
+    ) -> None:
+        old = _rows(con, "SELECT version, watermark FROM dc_state")
+        version = (int(old[0][0]) if old else 0) + (1 if bump else 0)
+        watermark = old[0][1] if old and mark is None else None
+        _rows(con, "DELETE FROM dc_state")
+        _rows(
+            con,
+            "INSERT INTO dc_state SELECT ?, coalesce(?, max(ingested_at),"
+            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, ? FROM events",
+            [n, watermark, LAYOUT, fingerprint, version],
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+    def frame(
+        self,
+        since: Any = None,
+        until: Any = None,
+        channels: tuple[str | None, ...] = (),
+        with_text: bool = False,
+    ) -> pd.DataFrame:
+        """The kept contacts with ``occurred_at`` in [since, until) and (when given) on one
+        of ``channels``, oldest first: the frame of ``assign_reasons(contacts_frame(...))``
+        (``text`` only ``with_text``)."""
+        self.ensure()
+        cols = [c for c in COLUMNS if c != "ord" and (with_text or c != "text")]
+        where, params = ["TRUE"], []
+        if since is not None:
+            where.append("occurred_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("occurred_at < ?")
+            params.append(until)
+        wanted = [c for c in channels if c is not None]
+        if channels:
+            parts = ["channel IN (SELECT unnest(?))"] if wanted else []
+            if None in channels:
+                parts.append("channel IS NULL")
+            where.append("(" + (" OR ".join(parts) or "FALSE") + ")")
+            if wanted:
+                params.append(wanted)
+        cur = self.store.cursor()
+        try:
+            df = _frame(
+                cur,
+                f"SELECT {', '.join(cols)} FROM dc_contacts WHERE {' AND '.join(where)}"
+                " ORDER BY occurred_at, ord",
+                params,
+            )
+        finally:
+            cur.close()
+        if not with_text:
+            df["text"] = None
+        df["kind"] = CONTACT_KIND
+        for col in ("label", "given_reason", "resolved"):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+        return df
+
+    def texts(self, contact_ids: list[str]) -> dict[str, str | None]:
+        """The text of each of ``contact_ids`` (the few a page shows)."""
+        cur = self.store.cursor()
+        try:
+            rows = cur.execute(
+                "SELECT contact_id, text FROM dc_contacts WHERE contact_id IN (SELECT unnest(?))",
+                [contact_ids],
+            ).fetchall()
+        finally:
+            cur.close()
+        return {str(k): v for k, v in rows}
+
+
+def _arrow_type(sql: str) -> pa.DataType:
+    return {
+        "VARCHAR": pa.string(),
+        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+        "DOUBLE": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "BIGINT": pa.int64(),
+    }[sql]
