@@ -37,8 +37,12 @@ system-deps:
 demo: $(RUNTIME_STAMP)
 	$(BIN)/klantreis demo $(DEMO_ARGS)
 
+#: The suite runs on every core (pytest-xdist), whole files per worker so a module's
+#: fixtures are built once; `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= auto
+
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
