@@ -270,3 +270,20 @@ def test_wait_quantiles_from_the_histogram_are_within_alpha(seed: int) -> None:
         estimate = hist_quantile(hist, q)
         assert estimate is not None
         assert math.isclose(estimate, exact, rel_tol=ALPHA, abs_tol=1e-9), (q, estimate, exact)
+
+
+def test_totals_of_another_layout_are_summed_again_from_the_views() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey, app.store.version)
+        load(app, [ev("a1", "j1", "order.placed", T0), ev("a2", "j2", "order.placed", T0)])
+        views.ensure()
+        kept = _totals(app, views)
+        with app.store.transaction() as con:
+            con.execute("DELETE FROM dv_step_totals").fetchall()
+            con.execute("UPDATE dv_totals_state SET layout = -1").fetchall()
+        load(app, [ev("a3", "j1", "payment.completed", T0)])
+        assert views.ensure().mode == "incremental"  # the views stay; the totals are summed
+        load(app, [])
+        fresh = DerivedViews(app.store, app.journey)
+        assert fresh.rebuild().mode == "full"
+        assert _totals(app, fresh) == _totals(app, views) != kept

@@ -56,7 +56,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: views of another layout are dropped and rebuilt.
-LAYOUT = 5
+LAYOUT = 4
+#: Bump when a kept total (``derived_totals``) or an extra table changes: they are summed again
+#: from the per-journey views (no scan of the log for the totals).
+TOTALS_LAYOUT = 1
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -128,6 +131,7 @@ _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS dv_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, config VARCHAR, " + ", ".join(f"v_{v} BIGINT" for v in VIEWS) + ")",
     "CREATE TABLE IF NOT EXISTS dv_kinds (kind VARCHAR, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS dv_totals_state (layout INTEGER, config VARCHAR)",
 )
 
 _JOURNEY_SQL = f"""
@@ -243,10 +247,7 @@ class ViewRefresh:
 
 def config_fingerprint(journey: JourneyConfig) -> str:
     """What of the journey configuration the views depend on: the promises."""
-    parts = [
-        (p.id, p.promised, p.fulfilled_by, p.deadline_attr, p.grace_minutes, p.touchpoint)
-        for p in journey.promises
-    ]
+    parts = [(p.id, p.promised, p.fulfilled_by, p.deadline_attr) for p in journey.promises]
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
@@ -309,6 +310,8 @@ class DerivedViews:
         with self.store.transaction() as con:
             state = self._state(con)
             n = _count(con, "SELECT count(*) FROM events")
+            if state and not self._totals_current(con):
+                self._sum_totals(con)  # e.g. after an upgrade: from the views, not the log
             if state and int(state[0]) == n:
                 return ViewRefresh("current", 0, n)
             if not state or n < int(state[0]):  # events were removed (erasure): rebuild
@@ -372,23 +375,47 @@ class DerivedViews:
             _rows(con, f"INSERT INTO {total.table} SELECT * FROM _dv_total")
             _rows(con, "DROP TABLE _dv_total")
 
-    def _full(self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]) -> ViewRefresh:
-        for view in VIEWS:
-            _rows(con, f"DELETE FROM dv_{view}")
-        for table in ("dv_kinds", *_EXTRA_DDL):
-            _rows(con, f"DELETE FROM {table}")
-        self._fill(con, "events", "dv_")
+    def _totals_config(self) -> str:
+        parts = [(TOTALS_LAYOUT, TROUBLE_KINDS)] + [
+            (p.id, p.grace_minutes, p.touchpoint) for p in self.journey.promises
+        ]
+        return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+    def _totals_current(self, con: duckdb.DuckDBPyConnection) -> bool:
+        rows = _rows(con, "SELECT layout, config FROM dv_totals_state")
+        return bool(rows) and rows[0] == (TOTALS_LAYOUT, self._totals_config())
+
+    def _sum_totals(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The kept totals summed afresh from the views, and the extra tables from the log
+        (both made anew: their layout may have changed)."""
+        for total in self.totals:
+            _rows(con, f"DROP TABLE IF EXISTS {total.table}")
+            _rows(con, total.ddl())
+        for table, columns in _EXTRA_DDL.items():
+            _rows(con, f"DROP TABLE IF EXISTS {table}")
+            _rows(con, f"CREATE TABLE {table} ({columns})")
         self._merge_totals(con, "dv_", None)
-        _rows(
-            con,
-            "INSERT INTO dv_kinds SELECT kind, count(*) FROM events"
-            f" WHERE kind IN ({_quoted(TROUBLE_KINDS)}) GROUP BY kind",
-        )
         _rows(con, f"INSERT INTO dv_options {_OPTIONS_SQL.format(src='events')}")
         _rows(
             con,
             "INSERT INTO dv_newest SELECT max(occurred_at),"
             " max(occurred_at) FILTER (metric IS NOT NULL) FROM events",
+        )
+        _rows(con, "DELETE FROM dv_totals_state")
+        _rows(
+            con, "INSERT INTO dv_totals_state VALUES (?, ?)", [TOTALS_LAYOUT, self._totals_config()]
+        )
+
+    def _full(self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]) -> ViewRefresh:
+        for view in VIEWS:
+            _rows(con, f"DELETE FROM dv_{view}")
+        _rows(con, "DELETE FROM dv_kinds")
+        self._fill(con, "events", "dv_")
+        self._sum_totals(con)
+        _rows(
+            con,
+            "INSERT INTO dv_kinds SELECT kind, count(*) FROM events"
+            f" WHERE kind IN ({_quoted(TROUBLE_KINDS)}) GROUP BY kind",
         )
         journeys = _count(con, "SELECT count(*) FROM dv_journey")
         self._save_state(con, n, None, bump)
