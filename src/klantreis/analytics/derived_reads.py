@@ -7,6 +7,29 @@ per-journey rows instead of the event log.
 A scope is read from ``dv_journey`` (the period's window on the journey's first event, the
 channels and segments of its events). Scopes the views cannot answer (stages, owners,
 touchpoints, ...: :func:`supports`) are for the portable functions; callers check first.
+Unscoped reads come from the kept totals (:mod:`klantreis.analytics.derived_totals`): a few
+hundred rows merged per batch, plus, for promises and impact, the unfulfilled promises
+classified at ``now`` (the only part that depends on it).
+
+Where each rule lives. The portable Ibis functions are the rules: they define the product's
+numbers on every engine (DuckDB, Spark) and are what docs/journeys.md describes. The SQL here
+and in ``derived_views``/``derived_totals`` is a DuckDB-only restatement of them for speed,
+never a second definition: the property test ``tests/analytics/test_derived_views.py``
+compares every reader with its rule after random append sequences, so changing one side
+alone fails it. Restated rules and their homes:
+
+- promise outcome (kept/late/not delivered/open, grace, at risk, overdue):
+  ``promises._classify``; here :func:`_outcome_sql`, whose "kept or late" of a fulfilled
+  promise is :func:`~klantreis.analytics.derived_totals.settled_outcome_sql`, the one SQL
+  home that the kept totals use too;
+- what a broken/late/not-delivered condition counts (``conditions.PROMISE_OUTCOMES``): used
+  as is (:func:`_tests`);
+- impact effects (contact difference, score comparisons): ``impact._contact_effect`` and
+  ``stats.compare``, called with the sums (no restatement);
+- step statistics, step owners, hand-overs: ``discovery.step_stats``, ``step_owners``,
+  ``owner_handovers``; the per-journey parts in ``derived_views`` (``_STEPS_SQL``,
+  ``_HANDOVERS_SQL``);
+- scores: ``stats.estimate_arrays`` on the sums (no restatement).
 """
 
 from __future__ import annotations
@@ -24,6 +47,7 @@ from klantreis.analytics.conditions import (
     HasKind,
     PromiseBroken,
 )
+from klantreis.analytics.derived_totals import hist_quantile, settled_outcome_sql
 from klantreis.analytics.derived_views import SUMS, TROUBLE_KINDS, DerivedViews
 from klantreis.analytics.discovery_tables import Activity
 from klantreis.analytics.impact import (
@@ -155,11 +179,12 @@ def _score_groups(
 ) -> dict[tuple[Any, ...], tuple[int, float | None]]:
     """As ``discovery._score_groups``: (answers, score) of ``metric`` per group of ``keys``."""
     cols = ", ".join(keys)
+    source = "dv_answers" if r.where else "dv_answer_totals"
     agg = r.arrow(
         f"SELECT {cols}, sum(n)::BIGINT AS n, sum(total) AS total, sum(total_sq) AS total_sq,"
         " sum(promoters)::BIGINT AS promoters, sum(detractors)::BIGINT AS detractors,"
         " sum(top2)::BIGINT AS top2"
-        f" FROM dv_answers WHERE metric = ? AND touchpoint IS NOT NULL{r.where}"
+        f" FROM {source} WHERE metric = ? AND touchpoint IS NOT NULL{r.where}"
         f" GROUP BY {cols}",
         [metric],
     )
@@ -200,18 +225,28 @@ def step_stats(
 ) -> pa.Table:
     """:func:`klantreis.analytics.discovery.step_stats` from the views."""
     with _Reader(views, journey, flt) as r:
+        # unscoped: the kept totals (a few hundred rows) instead of a row per journey x step
+        steps, journeys, contacts = (
+            (
+                "dv_steps",
+                "count(*) FILTER (first_of_activity)",
+                "sum(contacts) FILTER (first_of_activity)",
+            )
+            if r.where
+            else ("dv_step_totals", "sum(journeys)::BIGINT", "sum(contacts)")
+        )
         table = r.arrow(
             f"""
             WITH owners AS (
-              SELECT activity, owner, sum(events) AS n FROM dv_steps
+              SELECT activity, owner, sum(events) AS n FROM {steps}
               WHERE act_by = ?{r.where} GROUP BY ALL),
             totals AS (SELECT activity, sum(n) AS events FROM owners GROUP BY activity),
             usual AS (SELECT activity, first(owner ORDER BY n DESC, owner) AS owner
                       FROM owners WHERE owner IS NOT NULL GROUP BY activity),
             reach AS (
-              SELECT activity, count(*) FILTER (first_of_activity) AS journeys,
-                     coalesce(sum(contacts) FILTER (first_of_activity), 0)::BIGINT AS contacts
-              FROM dv_steps WHERE act_by = ?{r.where} GROUP BY activity)
+              SELECT activity, {journeys} AS journeys,
+                     coalesce({contacts}, 0)::BIGINT AS contacts
+              FROM {steps} WHERE act_by = ?{r.where} GROUP BY activity)
             SELECT t.activity, u.owner, t.events::BIGINT AS events, reach.journeys,
                    reach.contacts
             FROM totals t LEFT JOIN usual u ON t.activity = u.activity
@@ -249,8 +284,9 @@ def step_owners(
 ) -> pa.Table:
     """:func:`klantreis.analytics.discovery.step_owners` from the views."""
     with _Reader(views, journey, flt) as r:
+        steps = "dv_steps" if r.where else "dv_step_totals"
         own = r.arrow(
-            "SELECT activity, owner, sum(process_events)::BIGINT AS events FROM dv_steps"
+            f"SELECT activity, owner, sum(process_events)::BIGINT AS events FROM {steps}"
             f" WHERE act_by = ? AND owner IS NOT NULL{r.where} GROUP BY ALL HAVING events > 0",
             [activity],
         ).sort_by([("activity", "ascending"), ("events", "descending"), ("owner", "ascending")])
@@ -273,21 +309,61 @@ def step_owners(
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+_HANDOVER_SCHEMA = pa.schema(
+    [
+        ("from_owner", pa.string()),
+        ("to_owner", pa.string()),
+        ("journeys", pa.int64()),
+        ("count", pa.int64()),
+        ("mean_s", pa.float64()),
+        ("median_s", pa.float64()),
+        ("p90_s", pa.float64()),
+    ]
+)
+
+
 def owner_handovers(
     views: DerivedViews, journey: JourneyConfig, flt: Scope | None = None
 ) -> pa.Table:
-    """:func:`klantreis.analytics.discovery.owner_handovers` from the views."""
+    """:func:`klantreis.analytics.discovery.owner_handovers` from the views. Unscoped, from
+    the kept wait histogram: counts and means exact, median and p90 within
+    :data:`~klantreis.analytics.derived_totals.ALPHA` (relative) of the exact values."""
     with _Reader(views, journey, flt) as r:
-        table = r.arrow(
-            "SELECT owner AS from_owner, next_owner AS to_owner,"
-            " count(*) FILTER (first_of_pair) AS journeys, count(wait_s) AS count,"
-            " avg(wait_s) AS mean_s, quantile_cont(wait_s, 0.5) AS median_s,"
-            " quantile_cont(wait_s, 0.9) AS p90_s"
-            f" FROM dv_handovers WHERE true{r.where} GROUP BY ALL"
-        )
+        if r.where:
+            table = r.arrow(
+                "SELECT owner AS from_owner, next_owner AS to_owner,"
+                " count(*) FILTER (first_of_pair) AS journeys, count(wait_s) AS count,"
+                " avg(wait_s) AS mean_s, quantile_cont(wait_s, 0.5) AS median_s,"
+                " quantile_cont(wait_s, 0.9) AS p90_s"
+                f" FROM dv_handovers WHERE true{r.where} GROUP BY ALL"
+            )
+        else:
+            table = _handovers_from_hist(r.rows("SELECT * FROM dv_wait_hist"))
     return table.sort_by(
         [("count", "descending"), ("from_owner", "ascending"), ("to_owner", "ascending")]
     )
+
+
+def _handovers_from_hist(rows: list[dict[str, Any]]) -> pa.Table:
+    pairs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        pairs.setdefault((row["owner"], row["next_owner"]), []).append(row)
+    out = []
+    for (a, b), buckets in pairs.items():
+        n = sum(x["n"] for x in buckets)
+        hist = [(x["bucket"], x["n"]) for x in buckets]
+        out.append(
+            {
+                "from_owner": a,
+                "to_owner": b,
+                "journeys": sum(x["journeys"] for x in buckets),
+                "count": n,
+                "mean_s": sum(x["wait_s"] for x in buckets) / n,
+                "median_s": hist_quantile(hist, 0.5),
+                "p90_s": hist_quantile(hist, 0.9),
+            }
+        )
+    return pa.Table.from_pylist(out, schema=_HANDOVER_SCHEMA)
 
 
 # -- promises ------------------------------------------------------------------------------
@@ -303,8 +379,7 @@ def _outcome_sql(p: Promise) -> str:
     overdue = int(p.overdue_hours * 3600)
     limit = f"(deadline + INTERVAL {grace} SECOND)"
     outcome = (
-        f"CASE WHEN fulfilled_at IS NOT NULL AND fulfilled_at <= {limit} THEN 'kept'"
-        " WHEN fulfilled_at IS NOT NULL THEN 'late'"
+        f"CASE WHEN fulfilled_at IS NOT NULL THEN {settled_outcome_sql(p)}"
         f" WHEN $now > {limit} THEN 'undelivered' ELSE 'open' END"
     )
     tp = "'" + p.touchpoint.replace("'", "''") + "'" if p.touchpoint else "promised_touchpoint"
@@ -322,6 +397,10 @@ def _outcome_sql(p: Promise) -> str:
           FROM (SELECT *, {outcome} AS outcome FROM dv_promise
                 WHERE promise_id = '{p.id}' {{where}}))
     """
+
+
+#: Only unfulfilled promises depend on "now" (at risk, overdue, not delivered yet).
+_UNFULFILLED = " AND fulfilled_at IS NULL"
 
 
 def _outcomes_sql(journey: JourneyConfig, where: str, promise_ids: Sequence[str] = ()) -> str:
@@ -343,16 +422,27 @@ def promise_rates(
         raise ValueError("the journey configuration defines no promises")
     group = "promise_id" if by == "promise" else by
     with _Reader(views, journey, None) as r:
+        # fulfilled promises from the kept totals (final), the unfulfilled ones classified now
         table = r.arrow(
-            f'SELECT promise_id, {group} AS "group", count(*) AS journeys,'
-            " count(*) FILTER (status = 'kept') AS kept,"
-            " count(*) FILTER (status = 'broken') AS broken,"
-            " count(*) FILTER (status = 'open') AS open,"
-            " count(*) FILTER (outcome = 'late') AS late,"
-            " count(*) FILTER (outcome = 'undelivered') AS undelivered,"
-            " avg(minutes_late) FILTER (status = 'broken') AS mean_minutes_late,"
-            " count(*) FILTER (at_risk) AS at_risk"
-            f" FROM ({_outcomes_sql(journey, '')}) GROUP BY ALL",
+            f'SELECT promise_id, {group} AS "group", sum(n)::BIGINT AS journeys,'
+            + ", ".join(
+                f"coalesce(sum(n) FILTER ({c}), 0)::BIGINT AS {name}"
+                for name, c in (
+                    ("kept", "status = 'kept'"),
+                    ("broken", "status = 'broken'"),
+                    ("open", "status = 'open'"),
+                    ("late", "outcome = 'late'"),
+                    ("undelivered", "outcome = 'undelivered'"),
+                )
+            )
+            + ", sum(minutes_late) FILTER (status = 'broken')"
+            " / sum(n) FILTER (status = 'broken') AS mean_minutes_late,"
+            " coalesce(sum(at_risk), 0)::BIGINT AS at_risk"
+            " FROM (SELECT promise_id, owner, touchpoint, outcome,"
+            " CASE outcome WHEN 'late' THEN 'broken' ELSE outcome END AS status, n,"
+            " minutes_late, 0 AS at_risk FROM dv_promise_settled"
+            " UNION ALL SELECT promise_id, owner, touchpoint, outcome, status, 1, minutes_late,"
+            f" at_risk::INTEGER FROM ({_outcomes_sql(journey, _UNFULFILLED)})) GROUP BY ALL",
             {"now": _now(now)},
         )
     return _with_rates(table, confidence).sort_by(
@@ -366,7 +456,7 @@ def at_risk(views: DerivedViews, journey: JourneyConfig, now: datetime | None = 
         raise ValueError("the journey configuration defines no promises")
     with _Reader(views, journey, None) as r:
         table = r.arrow(
-            f"SELECT * FROM ({_outcomes_sql(journey, '')}) WHERE at_risk OR overdue",
+            f"SELECT * FROM ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE at_risk OR overdue",
             {"now": _now(now)},
         )
     return table.sort_by([("deadline", "ascending"), ("journey_id", "ascending")])
@@ -380,9 +470,10 @@ def default_conditions(
     out: list[Condition] = []
     with _Reader(views, journey, None) as r:
         found = (
-            r.rows(
-                "SELECT DISTINCT promise_id, owner, outcome FROM"
-                f" ({_outcomes_sql(journey, '')}) WHERE status = 'broken'",
+            r.rows(  # fulfilled late from the kept totals; not delivered (yet) classified now
+                "SELECT DISTINCT promise_id, owner, outcome FROM dv_promise_settled"
+                " WHERE outcome = 'late' UNION SELECT promise_id, owner, outcome FROM"
+                f" ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE status = 'broken'",
                 {"now": _now(now)},
             )
             if journey.promises
@@ -411,18 +502,56 @@ def _signatures(
     r: _Reader, journey: JourneyConfig, now: datetime, metrics: Sequence[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Journeys in scope grouped by what the conditions look at (each promise's outcome and
-    owner, the trouble kinds): contact sums per group, and score sums per group and metric."""
+    owner, the trouble kinds): contact sums per group, and score sums per group and metric.
+    Unscoped: the journeys whose promises are all fulfilled from the kept totals (their
+    outcomes are final), the others grouped now."""
+    if r.where:
+        rows = _grouped(r, journey, now, metrics, r.where.replace(" AND ", " WHERE ", 1), "")
+    else:
+        r.cur.execute(
+            "CREATE OR REPLACE TEMP TABLE _dv_pending AS SELECT DISTINCT journey_id"
+            " FROM dv_promise WHERE fulfilled_at IS NULL"
+        )
+        pending = " journey_id IN (SELECT journey_id FROM _dv_pending)"
+        rows = _grouped(r, journey, now, metrics, " WHERE" + pending, " AND" + pending)
+        rows += [_settled_row(row) for row in r.rows("SELECT * FROM dv_impact_settled")]
+    keys = ["trouble", *(f"{x}{i}" for i in range(len(journey.promises)) for x in "ow")]
+    scores = [
+        {**{k: row[k] for k in keys}, "metric": m, **{x: row[f"{m}_{x}"] for x in SUMS}}
+        for row in rows
+        for m in metrics
+    ]
+    return rows, scores
+
+
+def _settled_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``dv_impact_settled`` as the signature rows :func:`_grouped` gives."""
+    out = {k: v for k, v in row.items() if k not in ("outcomes", "owners")}
+    for i, (o, w) in enumerate(zip(row["outcomes"], row["owners"], strict=True)):
+        out[f"o{i}"], out[f"w{i}"] = o, w
+    return out
+
+
+def _grouped(
+    r: _Reader,
+    journey: JourneyConfig,
+    now: datetime,
+    metrics: Sequence[str],
+    where: str,
+    outcome_where: str,
+) -> list[dict[str, Any]]:
+    """The journeys ``where`` selects grouped by signature, outcomes classified at ``now``."""
     mask = " + ".join(
         f"list_contains(j.trouble, '{k}')::INTEGER * {1 << b}" for b, k in enumerate(TROUBLE_KINDS)
     )
     joins, cols = [], [f"({mask}) AS trouble"]
     for i, p in enumerate(journey.promises):
         joins.append(
-            f" LEFT JOIN (SELECT journey_id, outcome, owner FROM ({_outcomes_sql(journey, '', [p.id])}))"
+            " LEFT JOIN (SELECT journey_id, outcome, owner FROM"
+            f" ({_outcomes_sql(journey, outcome_where, [p.id])}))"
             f" p{i} USING (journey_id)"
         )
         cols += [f"p{i}.outcome" + f" AS o{i}", f"p{i}.owner" + f" AS w{i}"]
-    where = r.where.replace(" AND ", " WHERE ", 1)
     sig = ", ".join(c.split(" AS ")[1] for c in cols)
     sums = ", ".join(
         f"sum(j.{m}_{x})::{'DOUBLE' if x.startswith('total') else 'BIGINT'} AS {m}_{x}"
@@ -435,13 +564,7 @@ def _signatures(
         f" FROM (SELECT * FROM dv_journey{where}) j{''.join(joins)} GROUP BY {sig}",
         {"now": now},
     )
-    keys = [c.split(" AS ")[1] for c in cols]
-    scores = [
-        {**{k: row[k] for k in keys}, "metric": m, **{x: row[f"{m}_{x}"] for x in SUMS}}
-        for row in rows
-        for m in metrics
-    ]
-    return rows, scores
+    return rows
 
 
 def _tests(condition: Condition, journey: JourneyConfig) -> tuple[Any, Any]:

@@ -36,10 +36,12 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import duckdb
 
+from klantreis.analytics.derived_totals import totals_for
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: views of another layout are dropped and rebuilt.
 LAYOUT = 4
+#: Bump when a kept total (``derived_totals``) or an extra table changes: they are summed again
+#: from the per-journey views (no scan of the log for the totals).
+TOTALS_LAYOUT = 1
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -126,6 +131,7 @@ _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS dv_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, config VARCHAR, " + ", ".join(f"v_{v} BIGINT" for v in VIEWS) + ")",
     "CREATE TABLE IF NOT EXISTS dv_kinds (kind VARCHAR, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS dv_totals_state (layout INTEGER, config VARCHAR)",
 )
 
 _JOURNEY_SQL = f"""
@@ -136,17 +142,17 @@ SELECT journey_id, min(occurred_at),
        coalesce(list(DISTINCT kind ORDER BY kind)
                 FILTER (kind IN ({_quoted(TROUBLE_KINDS)})), []),
        {_SUMS_AGG}
-FROM (SELECT *, try(json_extract_string(attrs, '$.segment')) AS seg FROM events
-      WHERE journey_id IS NOT NULL {{where}})
+FROM (SELECT *, try(json_extract_string(attrs, '$.segment')) AS seg FROM {{src}}
+      WHERE journey_id IS NOT NULL)
 GROUP BY journey_id
 """
 
 _ANSWERS_SQL = """
 SELECT journey_id, metric, touchpoint, owner, count(*), sum(score), sum(score * score),
        count(*) FILTER (score >= 9), count(*) FILTER (score <= 6), count(*) FILTER (score >= 4)
-FROM events
+FROM {src}
 WHERE journey_id IS NOT NULL AND kind = 'survey.response' AND score IS NOT NULL
-      AND metric IS NOT NULL {where}
+      AND metric IS NOT NULL
 GROUP BY ALL
 """
 
@@ -155,7 +161,7 @@ WITH g AS (
   SELECT journey_id, kind, touchpoint, owner, count(*) AS events,
          count(*) FILTER (owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}))
            AS process_events
-  FROM events WHERE journey_id IS NOT NULL {{where}} GROUP BY ALL),
+  FROM {{src}} WHERE journey_id IS NOT NULL GROUP BY ALL),
 per AS (
   SELECT journey_id, 'kind' AS act_by, kind AS activity, owner, sum(events) AS events,
          sum(process_events) AS process_events FROM g GROUP BY ALL
@@ -173,9 +179,9 @@ FROM per p JOIN c USING (journey_id)
 
 _HANDOVERS_SQL = f"""
 WITH ev AS (
-  SELECT journey_id, owner, occurred_at FROM events
+  SELECT journey_id, owner, occurred_at FROM {{src}}
   WHERE journey_id IS NOT NULL AND owner IS NOT NULL
-        AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}) {{where}}),
+        AND kind NOT IN ({_quoted(FEEDBACK_KINDS)})),
 firsts AS (SELECT journey_id, owner, min(occurred_at) AS first_at FROM ev GROUP BY ALL),
 seq AS (
   SELECT journey_id, owner, lead(owner) OVER w AS next_owner, lead(first_at) OVER w AS next_at
@@ -199,19 +205,33 @@ WITH pr AS (
                         occurred_at) ORDER BY {_ORDER}) AS deadline,
          first(owner ORDER BY {_ORDER}) AS promised_owner,
          first(touchpoint ORDER BY {_ORDER}) AS promised_touchpoint
-  FROM events WHERE journey_id IS NOT NULL AND kind = $promised {{where}}
+  FROM {{src}} WHERE journey_id IS NOT NULL AND kind = $promised
   GROUP BY journey_id),
 ff AS (
   SELECT journey_id, min(occurred_at) AS fulfilled_at,
          first(owner ORDER BY {_ORDER}) AS fulfilled_owner
-  FROM events WHERE journey_id IS NOT NULL AND kind = $fulfilled {{where}}
+  FROM {{src}} WHERE journey_id IS NOT NULL AND kind = $fulfilled
   GROUP BY journey_id)
 SELECT pr.journey_id, $promise_id, pr.customer_id, pr.promised_at, pr.deadline,
        pr.promised_owner, pr.promised_touchpoint, ff.fulfilled_at, ff.fulfilled_owner
 FROM pr LEFT JOIN ff USING (journey_id)
 """
 
-_AFFECTED = "AND journey_id IN (SELECT journey_id FROM _dv_affected)"
+_AFFECTED = "journey_id IN (SELECT journey_id FROM _dv_affected)"
+#: Kept beside the views (dropped with them on a layout change): the filter menus' values
+#: (channels and segments of answers) and the newest event and answer times.
+_EXTRA_DDL = {
+    "dv_options": "field VARCHAR, value VARCHAR",
+    "dv_newest": "newest_at TIMESTAMPTZ, newest_answer_at TIMESTAMPTZ",
+}
+_OPTIONS_SQL = """
+SELECT DISTINCT field, value FROM (
+  SELECT 'channels' AS field, channel AS value FROM {src} WHERE metric IS NOT NULL
+  UNION ALL
+  SELECT 'segments', try(json_extract_string(attrs, '$.segment')) FROM {src}
+  WHERE metric IS NOT NULL)
+WHERE value IS NOT NULL AND value <> ''
+"""
 
 
 @dataclass(frozen=True)
@@ -239,6 +259,12 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(_rows(con, sql)[0][0])
 
 
+def _checksum(con: duckdb.DuckDBPyConnection, table: str) -> tuple[Any, ...]:
+    """An order-independent fingerprint of a table's rows (as a multiset): one scan, where
+    ``EXCEPT ALL`` both ways hashed and compared every row twice (seconds for 100k journeys)."""
+    return tuple(_rows(con, f"SELECT count(*), sum(hash(t))::HUGEINT FROM {table} t")[0])
+
+
 class DerivedViews:
     """The derived views of one store. Cheap to create; ``ensure()`` brings them up to date.
 
@@ -253,6 +279,7 @@ class DerivedViews:
     ) -> None:
         self.store, self.journey, self.version = store, journey, version
         self.config = config_fingerprint(journey)
+        self.totals = totals_for(journey, TROUBLE_KINDS)
         self._lock = threading.Lock()
         self._current: tuple[Hashable, dict[str, int]] | None = None
 
@@ -289,9 +316,11 @@ class DerivedViews:
         with self.store.transaction() as con:
             state = self._state(con)
             n = _count(con, "SELECT count(*) FROM events")
+            if state and not self._totals_current(con):
+                self._sum_totals(con)  # e.g. after an upgrade: from the views, not the log
             if state and int(state[0]) == n:
                 return ViewRefresh("current", 0, n)
-            if not state:
+            if not state or n < int(state[0]):  # events were removed (erasure): rebuild
                 return self._full(con, n, bump=VIEWS)
             return self._incremental(con, n, state[1])
 
@@ -309,31 +338,86 @@ class DerivedViews:
             _rows(con, ddl)
         rows = _rows(con, "SELECT events, watermark, layout, config FROM dv_state")
         if rows and (rows[0][2] != LAYOUT or rows[0][3] != self.config):
-            for view in VIEWS:
-                _rows(con, f"DROP TABLE IF EXISTS dv_{view}")
+            for table in (
+                *(f"dv_{v}" for v in VIEWS),
+                *_EXTRA_DDL,
+                *(t.table for t in self.totals),
+            ):
+                _rows(con, f"DROP TABLE IF EXISTS {table}")
             rows = []
         for view, columns in _DDL.items():
             _rows(con, f"CREATE TABLE IF NOT EXISTS dv_{view} ({columns})")
+        for table, columns in _EXTRA_DDL.items():
+            _rows(con, f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        for total in self.totals:
+            _rows(con, total.ddl())
         return rows[0] if rows else None
 
-    def _fill(self, con: duckdb.DuckDBPyConnection, where: str) -> None:
-        """Insert the rows of the journeys ``where`` selects ("" = all) into every view."""
-        _rows(con, f"INSERT INTO dv_journey {_JOURNEY_SQL.format(where=where)}")
-        _rows(con, f"INSERT INTO dv_answers {_ANSWERS_SQL.format(where=where)}")
-        _rows(con, f"INSERT INTO dv_steps {_STEPS_SQL.format(where=where)}")
-        _rows(con, f"INSERT INTO dv_handovers {_HANDOVERS_SQL.format(where=where)}")
+    def _fill(self, con: duckdb.DuckDBPyConnection, src: str, prefix: str) -> None:
+        """Insert the rows of every journey in ``src`` (the event log, or the events of the
+        touched journeys) into the views named ``prefix`` + view."""
+        _rows(con, f"INSERT INTO {prefix}journey {_JOURNEY_SQL.format(src=src)}")
+        _rows(con, f"INSERT INTO {prefix}answers {_ANSWERS_SQL.format(src=src)}")
+        _rows(con, f"INSERT INTO {prefix}steps {_STEPS_SQL.format(src=src)}")
+        _rows(con, f"INSERT INTO {prefix}handovers {_HANDOVERS_SQL.format(src=src)}")
         for p in self.journey.promises:
             _rows(
                 con,
-                f"INSERT INTO dv_promise {_PROMISE_SQL.format(where=where, attr=p.deadline_attr)}",
+                f"INSERT INTO {prefix}promise {_PROMISE_SQL.format(src=src, attr=p.deadline_attr)}",
                 {"promised": p.promised, "fulfilled": p.fulfilled_by, "promise_id": p.id},
             )
+
+    def _merge_totals(self, con: duckdb.DuckDBPyConnection, new: str, old: str | None) -> None:
+        """Add the contributions of the views ``new`` + view and take away those of ``old`` +
+        view (None: the totals are summed afresh from ``new``)."""
+        for total in self.totals:
+            parts = [(total.rows_sql.format(**{v: f"{new}{v}" for v in VIEWS}), 1)]
+            if old is None:
+                _rows(con, f"DELETE FROM {total.table}")
+            else:
+                parts.append((total.rows_sql.format(**{v: f"{old}{v}" for v in VIEWS}), -1))
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE _dv_total AS {total.merge_sql(parts)}")
+            _rows(con, f"DELETE FROM {total.table}")
+            _rows(con, f"INSERT INTO {total.table} SELECT * FROM _dv_total")
+            _rows(con, "DROP TABLE _dv_total")
+
+    def _totals_config(self) -> str:
+        parts = [(TOTALS_LAYOUT, TROUBLE_KINDS)] + [
+            (p.id, p.grace_minutes, p.touchpoint) for p in self.journey.promises
+        ]
+        return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+    def _totals_current(self, con: duckdb.DuckDBPyConnection) -> bool:
+        rows = _rows(con, "SELECT layout, config FROM dv_totals_state")
+        return bool(rows) and rows[0] == (TOTALS_LAYOUT, self._totals_config())
+
+    def _sum_totals(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The kept totals summed afresh from the views, and the extra tables from the log
+        (both made anew: their layout may have changed)."""
+        for total in self.totals:
+            _rows(con, f"DROP TABLE IF EXISTS {total.table}")
+            _rows(con, total.ddl())
+        for table, columns in _EXTRA_DDL.items():
+            _rows(con, f"DROP TABLE IF EXISTS {table}")
+            _rows(con, f"CREATE TABLE {table} ({columns})")
+        self._merge_totals(con, "dv_", None)
+        _rows(con, f"INSERT INTO dv_options {_OPTIONS_SQL.format(src='events')}")
+        _rows(
+            con,
+            "INSERT INTO dv_newest SELECT max(occurred_at),"
+            " max(occurred_at) FILTER (metric IS NOT NULL) FROM events",
+        )
+        _rows(con, "DELETE FROM dv_totals_state")
+        _rows(
+            con, "INSERT INTO dv_totals_state VALUES (?, ?)", [TOTALS_LAYOUT, self._totals_config()]
+        )
 
     def _full(self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]) -> ViewRefresh:
         for view in VIEWS:
             _rows(con, f"DELETE FROM dv_{view}")
         _rows(con, "DELETE FROM dv_kinds")
-        self._fill(con, "")
+        self._fill(con, "events", "dv_")
+        self._sum_totals(con)
         _rows(
             con,
             "INSERT INTO dv_kinds SELECT kind, count(*) FROM events"
@@ -349,8 +433,8 @@ class DerivedViews:
     ) -> ViewRefresh:
         _rows(
             con,
-            "CREATE OR REPLACE TEMP TABLE _dv_new AS SELECT journey_id, kind FROM events"
-            " WHERE ingested_at > ?",
+            "CREATE OR REPLACE TEMP TABLE _dv_new AS SELECT journey_id, kind, occurred_at,"
+            " metric, channel, attrs FROM events WHERE ingested_at > ?",
             [watermark],
         )
         try:
@@ -372,11 +456,16 @@ class DerivedViews:
                     [x for row in kinds for x in row],
                 )
                 changed = tuple(dict.fromkeys((*changed, "journey")))
+            self._add_options(con)
             journeys = _count(con, "SELECT count(*) FROM _dv_affected")
         finally:
-            for temp in ("_dv_new", "_dv_affected", "_dv_old"):
+            for temp in ("_dv_new", "_dv_affected", "_dv_ev"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
-        viewed = _count(con, "SELECT coalesce(sum(events), 0) FROM dv_steps WHERE act_by = 'kind'")
+        # the kept step totals count every journey event (a few dozen rows; summing dv_steps
+        # would scan ~20M rows per refresh on 10M events)
+        viewed = _count(
+            con, "SELECT coalesce(sum(events), 0) FROM dv_step_totals WHERE act_by = 'kind'"
+        )
         expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if viewed != expected:
             log.warning("derived views out of step (%d != %d); rebuilding", viewed, expected)
@@ -384,33 +473,71 @@ class DerivedViews:
         self._save_state(con, n, watermark, changed)
         return ViewRefresh("incremental", journeys, n, changed)
 
+    @staticmethod
+    def _add_options(con: duckdb.DuckDBPyConnection) -> None:
+        """The batch's new filter values and newest times (both only grow between rebuilds)."""
+        _rows(
+            con,
+            f"INSERT INTO dv_options SELECT * FROM ({_OPTIONS_SQL.format(src='_dv_new')})"
+            " EXCEPT SELECT field, value FROM dv_options",
+        )
+        _rows(
+            con,
+            "UPDATE dv_newest SET"
+            " newest_at = greatest(newest_at, (SELECT max(occurred_at) FROM _dv_new)),"
+            " newest_answer_at = greatest(newest_answer_at,"
+            " (SELECT max(occurred_at) FROM _dv_new WHERE metric IS NOT NULL))",
+        )
+
     def _replace_affected(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-        """Recompute the affected journeys' rows; the views whose rows changed."""
-        olds = {}
+        """Recompute the affected journeys' rows (from their events, read once) and merge the
+        difference into the totals; the views whose rows changed."""
+        _rows(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE _dv_ev AS SELECT * FROM events WHERE {_AFFECTED}",
+        )
         for view in VIEWS:
             _rows(
                 con,
                 f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT * FROM dv_{view}"
-                " WHERE journey_id IN (SELECT journey_id FROM _dv_affected)",
+                f" WHERE {_AFFECTED}",
             )
+            _rows(con, f"DELETE FROM dv_{view} WHERE {_AFFECTED}")
             _rows(
-                con,
-                f"DELETE FROM dv_{view} WHERE journey_id IN (SELECT journey_id FROM _dv_affected)",
+                con, f"CREATE OR REPLACE TEMP TABLE _dv_cur_{view} AS FROM _dv_old_{view} LIMIT 0"
             )
-            olds[view] = f"_dv_old_{view}"
-        self._fill(con, _AFFECTED)
+        self._fill(con, "_dv_ev", "_dv_cur_")
         changed = []
-        for view, old in olds.items():
-            new = f"(SELECT * FROM dv_{view} WHERE journey_id IN (SELECT journey_id FROM _dv_affected))"
-            diff = _count(
-                con,
-                f"SELECT count(*) FROM ((SELECT * FROM {old} EXCEPT ALL SELECT * FROM {new})"
-                f" UNION ALL (SELECT * FROM {new} EXCEPT ALL SELECT * FROM {old}))",
-            )
-            if diff:
+        for view in VIEWS:
+            new, old = f"_dv_cur_{view}", f"_dv_old_{view}"
+            _rows(con, f"INSERT INTO dv_{view} SELECT * FROM {new}")
+            if _checksum(con, old) != _checksum(con, new):
                 changed.append(view)
-            _rows(con, f"DROP TABLE IF EXISTS {old}")
+        self._merge_totals(con, "_dv_cur_", "_dv_old_")
+        for view in VIEWS:
+            for temp in (f"_dv_cur_{view}", f"_dv_old_{view}"):
+                _rows(con, f"DROP TABLE IF EXISTS {temp}")
         return tuple(changed)
+
+    # -- kept values ------------------------------------------------------------------------
+    def newest(self) -> tuple[datetime | None, datetime | None]:
+        """The newest event's and the newest answer's time (refreshed first)."""
+        self.ensure()
+        rows = self._read("SELECT newest_at, newest_answer_at FROM dv_newest")
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    def options(self) -> dict[str, list[str]]:
+        """The channels and segments of answers, sorted (the filter menus; refreshed first)."""
+        self.ensure()
+        rows = self._read("SELECT field, value FROM dv_options")
+        return {f: sorted(v for k, v in rows if k == f) for f in ("channels", "segments")}
+
+    def _read(self, sql: str) -> list[tuple[Any, ...]]:
+        cur = self.store.cursor()
+        try:
+            return cur.execute(sql).fetchall()
+        finally:
+            cur.close()
 
     def _save_state(
         self,

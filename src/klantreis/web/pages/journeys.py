@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
@@ -76,16 +77,26 @@ class JourneyParams(Filters):
     ] = 1
 
 
-def _newest(ctx: PageContext) -> datetime | None:
+def _newest(ctx: PageContext, views: DerivedViews | None = None) -> datetime | None:
+    """The newest event's time: kept by the derived views (else a scan of the log)."""
+    if views is not None:
+        return views.newest()[0]
     events = ctx.app.events_table()
     value: datetime | None = events.occurred_at.max().to_pyarrow().as_py()
     return value
 
 
-def _filter(ctx: PageContext, params: JourneyParams) -> Scope:
+def _filter(ctx: PageContext, params: JourneyParams, newest: datetime | None) -> Scope:
     """Journeys that started in the period's days (ending the newest event's day), with an
     event of the channel and of the segment."""
-    return params.scope(newest_answer_day(ctx, answers_only=False))
+    if newest is None:
+        return params.scope(newest_answer_day(ctx, answers_only=False))
+    return params.scope(newest.astimezone(ZoneInfo(ctx.app.journey.timezone)).date())
+
+
+def _options(ctx: PageContext, views: DerivedViews | None) -> dict[str, list[str]]:
+    """The filter menus' values: kept by the derived views (else a scan of the log)."""
+    return views.options() if views is not None else filter_options(ctx)
 
 
 def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -296,7 +307,7 @@ def _journey_promises(ctx: PageContext, journey_id: str) -> list[dict[str, Any]]
     events, journey = ctx.app.events_table(), ctx.app.journey
     if not journey.promises:
         return []
-    out = promises.promise_outcomes_expr(events, journey, now=_newest(ctx))
+    out = promises.promise_outcomes_expr(events, journey, now=_newest(ctx, _views(ctx, None)))
     rows = _records(out.filter(out.journey_id == journey_id).to_pyarrow().to_pylist())
     names = Names(journey, ctx.t)
     keep = (
@@ -378,8 +389,9 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     the graph while the store is unchanged (the journey index refreshes only the touched
     journeys), the other parts while the derived views they read are unchanged."""
     masked = not ctx.sees_personal_data
-    newest = _newest(ctx)
-    flt = _filter(ctx, params)
+    promise_views = _views(ctx, None)
+    newest = _newest(ctx, promise_views)
+    flt = _filter(ctx, params, newest)
     views = _views(ctx, flt)
     if views is not None:
         flt = derived_reads.trim_scope(views, ctx.app.journey, flt) or flt
@@ -398,7 +410,6 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         ctx, views, ("handovers", "journey"), ("h", flt), lambda: _handovers(ctx, flt), as_of
     )
     main = _discovery(ctx, params, graph, step_parts, handovers)
-    promise_views = _views(ctx, None)
     promise_data = _part(
         ctx,
         promise_views,
@@ -443,7 +454,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
             for i in ranking
         ],
         "timeline": _timeline(ctx, params, masked),
-        "options": filter_options(ctx),
+        "options": _options(ctx, promise_views),
         "as_of": min(as_of) if as_of else None,  # None: every part is current
     }
 
