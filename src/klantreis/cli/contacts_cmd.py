@@ -208,6 +208,7 @@ def _stage_label(stage: str) -> str:
     """``held_out/<stage>`` or ``final/<stage>`` (the classifier's keys) for people."""
     model, _, step = stage.partition("/")
     which = {"held_out": "held-out model", "final": "final model"}.get(model, model)
+    step = {"model": "SVM and networks"}.get(step, step)
     return f"{which}: {step}" if step else which
 
 
