@@ -74,3 +74,31 @@ def test_reason_sources_label_then_source_then_classifier(loaded: App) -> None:
         contacts_frame(loaded.events_table()), TAX, model, trust_given=False
     ).set_index("contact_id")
     assert untrusted.loc["J4-C0", "reason_source"] == "model"
+
+
+def test_a_label_adds_no_step_to_the_journey_graph(loaded: App) -> None:
+    from klantreis.analytics.discovery import discover
+
+    before = discover(loaded.events_table(), loaded.journey).as_dict()
+    store_label(loaded, "J1-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
+    t = loaded.events_table()
+    assert discover(t, loaded.journey).as_dict() == before
+    row = t.filter(t.kind == LABEL_KIND).to_pyarrow().to_pylist()[0]
+    assert row["journey_id"] is None and row["touchpoint"] is None
+    assert '"journey_id": "J1"' in row["attrs"] and '"touchpoint": "klantenservice"' in row["attrs"]
+
+
+def test_labels_stored_in_the_old_shape_are_still_read(loaded: App) -> None:
+    """Labels written before the journey moved to attrs carry it in the columns."""
+    old = {
+        "event_id": "old-label",
+        "occurred_at": datetime(2026, 3, 9, tzinfo=UTC),
+        "kind": LABEL_KIND,
+        "customer_id": "K-J3",
+        "journey_id": "J3",
+        "touchpoint": "klantenservice",
+        "attrs": {"contact_id": "J3-C0", "reason": "productvraag", "labeller": "user"},
+    }
+    load(loaded, [old])
+    frame = contacts_frame(loaded.events_table()).set_index("contact_id")
+    assert frame.loc["J3-C0", "label"] == "productvraag"

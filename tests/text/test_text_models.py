@@ -150,3 +150,34 @@ def test_contact_registry_keeps_old_metadata_readable(tmp_path: Path) -> None:
     registry = ModelRegistry(folder)
     info = registry.info()
     assert info is not None and info.data_hash is None and registry.current() == info.version
+
+
+def test_a_verdict_adds_no_step_to_the_journey_graph(app: App) -> None:
+    from klantreis.analytics.discovery import discover
+
+    ids = app.text.taxonomy.ids()
+    before = discover(app.events_table(), app.journey).as_dict()
+    store_theme_label(app, "c3", "price", "yes", ids, labeller="ana")
+    events = app.events_table()
+    assert discover(events, app.journey).as_dict() == before
+    row = events.filter(events.kind == THEME_LABEL_KIND).to_pyarrow().to_pylist()[0]
+    assert row["journey_id"] is None and row["touchpoint"] is None
+    assert '"journey_id": "O3"' in row["attrs"] and '"touchpoint": "bezorging"' in row["attrs"]
+
+
+def test_verdicts_stored_in_the_old_shape_are_still_read(app: App) -> None:
+    """Verdicts written before the journey moved to attrs carry it in the columns."""
+    old = {
+        "event_id": "old-verdict",
+        "occurred_at": "2026-03-20T10:00:00+00:00",
+        "kind": THEME_LABEL_KIND,
+        "customer_id": "K5",
+        "journey_id": "O5",
+        "touchpoint": "bezorging",
+        "attrs": {"comment_id": "c5", "theme": "price", "verdict": "yes", "labeller": "ana"},
+    }
+    ingest_table(app.store, events_from_records([old], source="t"), app.journey, source="t")
+    latest = theme_labels(app.events_table())
+    assert latest.to_dict("records") == [{"comment_id": "c5", "theme": "price", "verdict": "yes"}]
+    texts, themes = labelled_comments(app.events_table(), app.text.taxonomy.ids())
+    assert themes == [["price"]] and len(texts) == 1

@@ -208,6 +208,7 @@ def _stage_label(stage: str) -> str:
     """``held_out/<stage>`` or ``final/<stage>`` (the classifier's keys) for people."""
     model, _, step = stage.partition("/")
     which = {"held_out": "held-out model", "final": "final model"}.get(model, model)
+    step = {"model": "SVM and networks"}.get(step, step)
     return f"{which}: {step}" if step else which
 
 
@@ -627,43 +628,75 @@ def clusters(
     )
 
 
-@contacts.command(help="Sentiment of texts, per sentence (Dutch and English lexicon).")
+def _text_context(db_path: str | None, themes_path: str | None = None) -> Any:
+    """The text models next to the store ``db_path`` (without opening the store)."""
+    from klantreis.text.models import TextContext
+
+    return TextContext(settings_from_options(db_path=db_path).db_path, themes_path)
+
+
+def _model_line(used: dict[str, Any], baseline: str) -> str:
+    if used["trained"]:
+        return f"model: {used['kind']} version {used['version']} (trained, in use)"
+    return f"model: {baseline} (no trained {used['kind']} version in use)"
+
+
+_DB_HELP = "DuckDB file of the event log; its trained model in use is used (env KLANTREIS_DB_PATH)."
+
+
+@contacts.command(
+    help="Sentiment of texts, per sentence: the trained sentiment model in use next to the"
+    " store when there is one (`klantreis text train --kind sentiment`), else the shipped"
+    " Dutch and English lexicon. Says which one was used."
+)
 @click.argument("texts", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True)
-def sentiment(texts: tuple[str, ...], as_json: bool) -> None:
+@click.option("--db", "db_path", default=None, help=_DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Rows as JSON; each says its model.")
+def sentiment(texts: tuple[str, ...], db_path: str | None, as_json: bool) -> None:
     from klantreis.text.reports import sentiment_rows
 
-    rows = sentiment_rows(list(texts))
+    rows, used = sentiment_rows(list(texts), _text_context(db_path))
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps([r | {"model": used} for r in rows], ensure_ascii=False, indent=2))
         return
     for row in rows:
         click.echo(f"{row['label']:8} {row['score']:+.2f}  {row['text']}")
         for s in row["sentences"] if len(row["sentences"]) > 1 else []:
             click.echo(f"  {s['label']:8} {s['score']:+.2f}  [{s['start']}:{s['end']}] {s['text']}")
+    click.echo(_model_line(used, "shipped lexicon"))
 
 
-@contacts.command(help="Themes of texts (multi-label, from the theme file's example phrases).")
+@contacts.command(
+    help="Themes of texts (multi-label): the trained theme tagger in use next to the store"
+    " when there is one (`klantreis text train --kind themes`), else the theme file's example"
+    " phrases. Says which one was used."
+)
 @click.argument("texts", nargs=-1, required=True)
 @click.option(
     "--themes",
     "themes_path",
     default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="A theme TOML file (default: the shipped webshop themes).",
+    help="A theme TOML file (default: the shipped webshop themes). A trained tagger is used"
+    " only when it tags the same themes.",
 )
+@click.option("--db", "db_path", default=None, help=_DB_HELP)
 @click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def themes(texts: tuple[str, ...], themes_path: str | None, lang: str, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Rows as JSON; each says its model.")
+def themes(
+    texts: tuple[str, ...], themes_path: str | None, db_path: str | None, lang: str, as_json: bool
+) -> None:
     from klantreis.text.reports import theme_rows
 
-    rows = theme_rows(list(texts), themes_path, lang)
+    context = _text_context(db_path, themes_path)
+    rows, used = theme_rows(list(texts), themes_path, lang, context)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps([r | {"model": used} for r in rows], ensure_ascii=False, indent=2))
         return
     for row in rows:
         found = ", ".join(f"{t['name']} ({t['confidence']:.2f})" for t in row["themes"])
         click.echo(f"{row['text']}\n  -> {found or '-'}")
+    click.echo(_model_line(used, "example phrases of the theme file"))
 
 
 @contacts.command("taxonomy-check", help="Validate a taxonomy TOML and list every problem.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -240,13 +241,22 @@ class NgramTfidf:
         self.tokens_ = {}
         self._id_cache = {}
         ids, doc_of = _token_ids(docs, self.tokens_, True, self.analyzer)
-        wr, wk = _word_keys(ids, doc_of, True, self.word_max)
-        self.word_vocab_, self.word_idf_ = _vocab_and_idf(wr, wk, len(docs), self.min_df)
-        cr, ck = _char_hashes(docs, self.char_min, self.char_max)
-        self.char_vocab_, self.char_idf_ = _vocab_and_idf(cr, ck, len(docs), self.min_df)
-        self.embedding_ = np.zeros((len(self.tokens_) + 1, 0), dtype=np.float32)
-        if self.embed_dims > 0:
-            self.embedding_ = word_vectors(ids, doc_of, len(self.tokens_) + 1, self.embed_dims)
+        n_tokens = len(self.tokens_) + 1
+        self.embedding_ = np.zeros((n_tokens, 0), dtype=np.float32)
+        with ThreadPoolExecutor(1, thread_name_prefix="klantreis-vectors") as pool:
+            # the word vectors (a sparse SVD: NumPy and SciPy release the GIL) are learnt
+            # while this thread computes the n-grams
+            vectors = (
+                pool.submit(word_vectors, ids, doc_of, n_tokens, self.embed_dims)
+                if self.embed_dims > 0
+                else None
+            )
+            wr, wk = _word_keys(ids, doc_of, True, self.word_max)
+            self.word_vocab_, self.word_idf_ = _vocab_and_idf(wr, wk, len(docs), self.min_df)
+            cr, ck = _char_hashes(docs, self.char_min, self.char_max)
+            self.char_vocab_, self.char_idf_ = _vocab_and_idf(cr, ck, len(docs), self.min_df)
+            if vectors is not None:
+                self.embedding_ = vectors.result()
         return ids, doc_of, wr, wk, cr, ck
 
     def transform(self, texts: Iterable[str | None]) -> sp.csr_matrix:

@@ -1,7 +1,12 @@
 """Labels and the labelling queue.
 
 A human label is an event of kind ``contact.labelled`` with attrs ``{"contact_id", "reason",
-"labeller"}``, on the contact's customer and journey. It goes through ``ingest_table`` like
+"labeller", "journey_id", "touchpoint"}``, on the contact's customer. The journey and the
+touchpoint are in ``attrs`` (as for ``case.*`` and ``proactive.*`` events), not in the
+columns: a label is work about the contact, not a step of the customer's journey, so journey
+discovery, hand-overs and answer contexts never see it. Labels stored before that carry the
+journey in the columns; the readers read only ``attrs.contact_id``/``attrs.reason``, so both
+shapes work. It goes through ``ingest_table`` like
 every other event, so it is in the log and idempotent: the event id is derived from the
 contact, the reason and the labeller, so labelling the same contact the same way twice stores
 one event. Relabelling stores a new event; the latest label of a contact wins.
@@ -134,9 +139,14 @@ def label_record(
         "occurred_at": (at or datetime.now(UTC)).isoformat(),
         "kind": LABEL_KIND,
         "customer_id": first["customer_id"],
-        "journey_id": first["journey_id"],
-        "touchpoint": "klantenservice",
-        "attrs": {"contact_id": contact_id, "reason": reason, "labeller": labeller},
+        "journey_id": None,  # in attrs: a label is not a step of the journey
+        "attrs": {
+            "contact_id": contact_id,
+            "reason": reason,
+            "labeller": labeller,
+            "journey_id": first["journey_id"],
+            "touchpoint": "klantenservice",
+        },
     }
 
 

@@ -2,7 +2,10 @@
 
 An analyst accepts or rejects a theme suggested for a comment. The verdict is an event of
 kind ``comment.themed`` with attrs ``{"comment_id", "theme", "verdict", "labeller"}``
-(``verdict``: ``yes`` or ``no``) on the comment's customer and journey, stored through
+(``verdict``: ``yes`` or ``no``) and the comment's ``journey_id`` and ``touchpoint`` on the
+comment's customer — the journey in ``attrs``, not in the columns, so a verdict is never a
+step of the journey (verdicts stored before that carry them in the columns; the readers use
+only ``attrs``, so both shapes are read). Stored through
 ``ingest_table`` (the web app's writer uses the same pipeline), so it is in the log and
 idempotent: the event id comes from the comment, the theme, the verdict and the labeller.
 The latest verdict per comment and theme wins.
@@ -168,13 +171,14 @@ def theme_label_record(
         "occurred_at": (at or datetime.now(UTC)).isoformat(),
         "kind": THEME_LABEL_KIND,
         "customer_id": row["customer_id"],
-        "journey_id": row["journey_id"],
-        "touchpoint": row["touchpoint"],
+        "journey_id": None,  # in attrs: a verdict is not a step of the journey
         "attrs": {
             "comment_id": comment_id,
             "theme": theme,
             "verdict": verdict,
             "labeller": labeller,
+            "journey_id": row["journey_id"],
+            "touchpoint": row["touchpoint"],
         },
     }
 

@@ -13,10 +13,8 @@ queue read-only, with masked texts and opaque comment handles.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
@@ -36,6 +34,7 @@ from klantreis.text.models import (
 from klantreis.web.envelope import ApiError, ok_response
 from klantreis.web.pagekit import PageCache, PageContext, PageSpec, register_page, require_role
 from klantreis.web.state import web_state
+from klantreis.web.training import BackgroundTraining, Progress, add_status_route
 
 __all__ = ["TextTrainer", "router", "theme_queue_data"]
 
@@ -48,67 +47,32 @@ KINDS = ("themes", "sentiment")
 MIN_EXAMPLES = {"themes": 10, "sentiment": 20}
 
 
-class TextTrainer:
-    """One text-model training at a time, in a daemon thread; ``status()`` reports the
-    state (idle, running, done, failed), the stage and the fraction done."""
+class TextTrainer(BackgroundTraining):
+    """One text-model training at a time (:class:`BackgroundTraining`); the stage's own
+    fraction is shown."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._status: dict[str, Any] = {"state": "idle"}
-        self._thread: threading.Thread | None = None
+        super().__init__("klantreis-text-train")
 
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._status)
+    def train(self, kind: str, job: Callable[[Progress], Any], by: str) -> dict[str, Any]:
+        def run(progress: Progress) -> dict[str, Any]:
+            return {"version": job(progress).version}
 
-    def _progress(self, stage: str, done: float) -> None:
-        with self._lock:
-            self._status.update(stage=stage, progress=round(max(0.0, min(1.0, done)), 3))
-
-    def start(
-        self, kind: str, job: Callable[[Callable[[str, float], None]], Any], by: str
-    ) -> dict[str, Any]:
-        with self._lock:
-            if self._status["state"] == "running":
-                raise ApiError(409, "a training is already running; wait for it", "conflict")
-            self._status = {
-                "state": "running",
-                "kind": kind,
-                "started_by": by,
-                "started_at": _now(),
-                "stage": None,
-                "progress": 0.0,
-                "version": None,
-                "error": None,
-            }
-            self._thread = threading.Thread(
-                target=self._run, args=(job,), name="klantreis-text-train", daemon=True
-            )
-            self._thread.start()
-            return dict(self._status)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self, job: Callable[[Callable[[str, float], None]], Any]) -> None:
-        try:
-            info = job(self._progress)
-            update = {"state": "done", "version": info.version, "progress": 1.0}
-        except Exception as exc:  # reported in the status, not raised into nowhere
-            log.warning("training a text model failed", exc_info=True)
-            update = {"state": "failed", "error": str(exc) or type(exc).__name__}
-        with self._lock:
-            self._status.update(update, finished_at=_now())
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+        return self.start(run, {"kind": kind, "started_by": by})
 
 
 def trainer_for(request: Request) -> TextTrainer:
     trainer: TextTrainer = web_state(request).extra("text-trainer", TextTrainer)
     return trainer
+
+
+add_status_route(
+    router,
+    "/api/v1/comments/themes/train",
+    "State and progress of the last text-model training",
+    trainer_for,
+    LABELLER_ROLES,
+)
 
 
 def _text(ctx: PageContext) -> TextContext:
@@ -280,7 +244,7 @@ def _start(ctx: PageContext, kind: str) -> dict[str, Any]:
         return info
 
     by = ctx.principal.name if ctx.principal else ""
-    return trainer_for(ctx.request).start(kind, job, by)
+    return trainer_for(ctx.request).train(kind, job, by)
 
 
 def _rollback(ctx: PageContext, kind: str, version: str) -> dict[str, Any]:
@@ -317,15 +281,6 @@ def train_api(ctx: Labeller, kind: Annotated[str, Body(embed=True, max_length=20
         raise ApiError(403, "use an API token (forms post to /comments/themes/train)", "forbidden")
     status = _start(ctx, kind)
     return ok_response(status, {"status_url": "/api/v1/comments/themes/train"}, status=202)
-
-
-@router.get(
-    "/api/v1/comments/themes/train",
-    tags=["pages"],
-    summary="State and progress of the last text-model training",
-)
-def train_status(request: Request, ctx: Labeller) -> Response:
-    return ok_response(trainer_for(request).status())
 
 
 @router.post("/comments/themes/rollback", include_in_schema=False)
