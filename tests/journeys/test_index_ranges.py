@@ -16,6 +16,7 @@ from klantreis.analytics import discovery
 from klantreis.analytics import journey_index as ji
 from klantreis.app import App
 from klantreis.settings import Settings
+from klantreis.store.memory import bytes_of
 
 KINDS = ["order.placed", "payment.completed", "delivery.completed", "contact.inbound"]
 TOUCHPOINTS = [None, "bezorging", "factuur"]
@@ -166,10 +167,10 @@ def test_a_build_under_a_small_memory_limit_puts_the_limit_back(tmp_path: Path) 
 
 
 def test_sizes_as_duckdb_prints_them() -> None:
-    assert ji._bytes_of("18.8 GiB") == 18.8 * 2**30
-    assert ji._bytes_of("512.0 MiB") == 512 * 2**20
-    assert ji._bytes_of("1000 bytes") == 1000
-    assert ji._bytes_of("lots") == float("inf")
+    assert bytes_of("18.8 GiB") == 18.8 * 2**30
+    assert bytes_of("512.0 MiB") == 512 * 2**20
+    assert bytes_of("1000 bytes") == 1000
+    assert bytes_of("lots") == float("inf")
 
 
 def test_ties_on_time_and_source_order_are_redone_by_event_id(

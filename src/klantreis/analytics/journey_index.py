@@ -37,6 +37,7 @@ from klantreis.analytics.discovery_tables import (
     sort_edges,
 )
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit as _memory_limit
 
 if TYPE_CHECKING:  # Ibis is imported only when a selection of journeys is asked for
     import ibis.expr.types as ir
@@ -467,44 +468,6 @@ def _as_item_lists(table: pa.Table) -> pa.Table:
     target = pa.list_(pa.string())
     chunks = [chunk.view(target) for chunk in table.column("variant").chunks]
     return table.set_column(0, "variant", pa.chunked_array(chunks, target))
-
-
-@contextmanager
-def _memory_limit(con: duckdb.DuckDBPyConnection, mb: int) -> Iterator[None]:
-    """DuckDB's ``memory_limit`` lowered to ``mb`` MiB for the block (never raised; 0: left
-    alone), then put back: reset to DuckDB's default when it was that, else set again."""
-    before = _current_limit(con)
-    lower = 0 < mb * 2**20 < _bytes_of(before)
-    if lower:
-        _rows(con, "SET memory_limit = '" + str(int(mb)) + "MiB'")  # SQL, not a sentence
-    try:
-        yield
-    finally:
-        if lower:
-            _rows(con, "RESET memory_limit")
-            if _current_limit(con) != before:
-                _rows(con, "SET memory_limit = '" + _sql_text(before) + "'")
-
-
-def _current_limit(con: duckdb.DuckDBPyConnection) -> str:
-    return str(_rows(con, "SELECT current_setting('memory_limit')")[0][0])
-
-
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")
-
-
-_UNITS = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_UNITS |= {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-
-
-def _bytes_of(size: str) -> float:
-    """Bytes of a DuckDB size text such as ``18.8 GiB`` (unknown units: infinite)."""
-    number, _, unit = size.strip().partition(" ")
-    try:
-        return float(number) * _UNITS[unit.lower() or "bytes"]
-    except (KeyError, ValueError):
-        return float("inf")
 
 
 def _key_ranges(

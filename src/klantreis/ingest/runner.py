@@ -47,6 +47,7 @@ from klantreis.ingest.readers import RawBatch, SourceFile, file_format
 from klantreis.ingest.summary import FileSummary, IngestSummary, reason_class
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.store import AppendResult
+from klantreis.store.memory import memory_limit
 
 __all__ = ["PARQUET_SQL", "PM4PY_MAPPING", "expand_paths", "ingest_paths"]
 
@@ -105,14 +106,29 @@ def ingest_paths(
     con.execute("SET TimeZone = 'UTC'").fetchall()
     con.execute("SET enable_progress_bar = false").fetchall()
     try:
-        with _progress(progress, len(files)) as advance:
-            for path in files:
-                fs = _ingest_file(dest, con, path, mapping, delimiter, encoding, advance)
-                summary.files.append(fs)
+        with memory_limit(dest.store.con, dest.memory_mb):
+            with _progress(progress, len(files)) as advance:
+                for path in files:
+                    fs = _ingest_file(dest, con, path, mapping, delimiter, encoding, advance)
+                    summary.files.append(fs)
+            _checkpoint(dest)
     finally:
         con.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _checkpoint(dest: Destination) -> None:
+    """The store's checkpoint, under the ingest's memory limit: DuckDB would otherwise do it
+    when the store closes, with its own limit (it added ~0.85 GiB to a 10M-event CSV
+    ingest). Skipped, not failed, when another transaction keeps DuckDB from it."""
+    if dest.memory_mb <= 0 or dest.store.path == ":memory:" or dest.store.read_only:
+        return
+    with dest.store.write_lock():
+        try:
+            dest.store.con.execute("CHECKPOINT").fetchall()
+        except duckdb.Error as exc:
+            log.info("no checkpoint after the ingest (%s)", exc)
 
 
 def _ingest_file(
