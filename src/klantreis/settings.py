@@ -141,7 +141,7 @@ SETTINGS: tuple[Setting, ...] = (
         "ingest_memory_mb",
         int,
         512,
-        "DuckDB memory limit (MiB) while files are ingested (klantreis ingest, uploads),"
+        "DuckDB memory limit (MiB) while files are ingested in batches (not canonical Parquet),"
         " the final checkpoint included; past it DuckDB evicts its cache (0: DuckDB's own"
         " limit).",
         minimum=0,

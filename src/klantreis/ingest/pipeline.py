@@ -83,8 +83,8 @@ class Destination:
     batch_rows: int = 200_000
     timezone: str = "UTC"
     limits: Limits = field(default_factory=Limits)
-    #: DuckDB's memory limit (MiB) while files are ingested, final checkpoint included
-    #: (``ingest_memory_mb``; 0: DuckDB's own limit).
+    #: DuckDB's memory limit (MiB) while files are ingested in batches and for the final
+    #: checkpoint (``ingest_memory_mb``; 0: DuckDB's own limit).
     memory_mb: int = 0
 
 

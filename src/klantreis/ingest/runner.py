@@ -106,12 +106,11 @@ def ingest_paths(
     con.execute("SET TimeZone = 'UTC'").fetchall()
     con.execute("SET enable_progress_bar = false").fetchall()
     try:
-        with memory_limit(dest.store.con, dest.memory_mb):
-            with _progress(progress, len(files)) as advance:
-                for path in files:
-                    fs = _ingest_file(dest, con, path, mapping, delimiter, encoding, advance)
-                    summary.files.append(fs)
-            _checkpoint(dest)
+        with _progress(progress, len(files)) as advance:
+            for path in files:
+                fs = _ingest_file(dest, con, path, mapping, delimiter, encoding, advance)
+                summary.files.append(fs)
+        _checkpoint(dest)
     finally:
         con.close()
     summary.seconds = time.perf_counter() - started
@@ -121,10 +120,11 @@ def ingest_paths(
 def _checkpoint(dest: Destination) -> None:
     """The store's checkpoint, under the ingest's memory limit: DuckDB would otherwise do it
     when the store closes, with its own limit (it added ~0.85 GiB to a 10M-event CSV
-    ingest). Skipped, not failed, when another transaction keeps DuckDB from it."""
+    ingest). Skipped, not failed, when DuckDB cannot (another transaction, or too little
+    memory: then the close does it as before)."""
     if dest.memory_mb <= 0 or dest.store.path == ":memory:" or dest.store.read_only:
         return
-    with dest.store.write_lock():
+    with dest.store.write_lock(), memory_limit(dest.store.con, dest.memory_mb):
         try:
             dest.store.con.execute("CHECKPOINT").fetchall()
         except duckdb.Error as exc:
@@ -155,8 +155,10 @@ def _ingest_file(
             raise FileNotFoundError(f"{path}: no such file")
         if _sql_path(src, mapping):
             ingest_parquet_sql(dest, path, fs, advance)
-        else:
-            _run_batches(dest, con, src, mapping, fs, advance)
+        else:  # batches under the ingest's memory limit (the SQL path is one transaction:
+            # a 100M-event file ran out of memory under 512 MiB, so it keeps DuckDB's own)
+            with memory_limit(dest.store.con, dest.memory_mb):
+                _run_batches(dest, con, src, mapping, fs, advance)
     except (MappingError, ValueError, OSError, pa.ArrowException) as exc:
         fs.error = one_line(exc)
         log.warning("ingest of %s failed: %s", path, fs.error)
