@@ -563,6 +563,7 @@ class App(AnalysesMixin):
             batch_rows=self.settings.ingest_batch_rows,
             timezone=self.settings.timezone,
             limits=Limits.from_settings(self.settings),
+            memory_mb=self.settings.ingest_memory_mb,
         )
 
     def ingest_paths(

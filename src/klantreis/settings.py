@@ -137,6 +137,15 @@ SETTINGS: tuple[Setting, ...] = (
         " evicts its cache and spills to disk (0: DuckDB's own limit).",
         minimum=0,
     ),
+    Setting(
+        "ingest_memory_mb",
+        int,
+        512,
+        "DuckDB memory limit (MiB) while files are ingested in batches (not canonical Parquet),"
+        " the final checkpoint included; past it DuckDB evicts its cache (0: DuckDB's own"
+        " limit).",
+        minimum=0,
+    ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting(
         "stale_pages",
@@ -397,6 +406,7 @@ class Settings:
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     index_range_events: int = _default("index_range_events")
     index_memory_mb: int = _default("index_memory_mb")
+    ingest_memory_mb: int = _default("ingest_memory_mb")
     max_request_events: int = _default("max_request_events")
     stale_pages: bool = _default("stale_pages")
     max_request_bytes: int = _default("max_request_bytes")

@@ -16,6 +16,7 @@ from klantreis.analytics import discovery
 from klantreis.analytics import journey_index as ji
 from klantreis.app import App
 from klantreis.settings import Settings
+from klantreis.store.memory import bytes_of
 
 KINDS = ["order.placed", "payment.completed", "delivery.completed", "contact.inbound"]
 TOUCHPOINTS = [None, "bezorging", "factuur"]
@@ -166,7 +167,24 @@ def test_a_build_under_a_small_memory_limit_puts_the_limit_back(tmp_path: Path) 
 
 
 def test_sizes_as_duckdb_prints_them() -> None:
-    assert ji._bytes_of("18.8 GiB") == 18.8 * 2**30
-    assert ji._bytes_of("512.0 MiB") == 512 * 2**20
-    assert ji._bytes_of("1000 bytes") == 1000
-    assert ji._bytes_of("lots") == float("inf")
+    assert bytes_of("18.8 GiB") == 18.8 * 2**30
+    assert bytes_of("512.0 MiB") == 512 * 2**20
+    assert bytes_of("1000 bytes") == 1000
+    assert bytes_of("lots") == float("inf")
+
+
+def test_ties_on_time_and_source_order_are_redone_by_event_id(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range is ordered by time and source order only; journeys with a tie on both are
+    redone in the full order (the event id decides). Without that second pass the steps
+    differ, so the test sees it."""
+    ids = ["t-9", "t-10", "t-1", "t-05", "t-x", "t-0"]  # string order differs from list order
+    load(app, [ev(i, "tie", KINDS[n % 4], T0, source_order=3) for n, i in enumerate(ids)])
+    load(app, [ev(f"u-{n}", "plain", KINDS[n % 4], T0 + timedelta(minutes=n)) for n in range(4)])
+    expected = _single_statement(app)
+    ji.JourneyIndex(app.store, range_events=10**9).rebuild()
+    assert _tables(app) == expected
+    monkeypatch.setattr(ji, "_RANGE_TIES_SQL", ji._RANGE_TIES_SQL.replace("seq < 0", "false"))
+    ji.JourneyIndex(app.store, range_events=10**9).rebuild()
+    assert _tables(app) != expected

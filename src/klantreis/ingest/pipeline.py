@@ -75,13 +75,17 @@ class Target(Protocol):
 class Destination:
     """Where events go and the settings values ingest needs: the store, the journey
     configuration (for enrichment), the rows per batch (one transaction each), the time
-    zone of naive time stamps in files and the input :class:`Limits`. ``App.destination`` builds one from its settings."""
+    zone of naive time stamps in files, the input :class:`Limits` and the memory limit of a
+    file ingest. ``App.destination`` builds one from its settings."""
 
     store: EventStore
     journey: JourneyConfig
     batch_rows: int = 200_000
     timezone: str = "UTC"
     limits: Limits = field(default_factory=Limits)
+    #: DuckDB's memory limit (MiB) while files are ingested in batches and for the final
+    #: checkpoint (``ingest_memory_mb``; 0: DuckDB's own limit).
+    memory_mb: int = 0
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:
