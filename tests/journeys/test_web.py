@@ -153,9 +153,9 @@ def test_viewer_at_risk_list_shows_handles(clients: dict[str, Any]) -> None:
     # o5's deadline is after the newest event once a later event arrives: open and at risk
     app = web_state(clients["client"].app).app
     load(app, [ev("late-1", "o9", "order.placed", NOW + timedelta(hours=1))])
-    raw = _get(clients, "/api/v1/journeys?period=all").json()["data"]["promises"]["at_risk"]
+    raw = _get(clients, "/api/v1/journeys?period=all").json()["data"]["at_risk"]["rows"]
     data = _get(clients, "/api/v1/journeys?period=all", "viewer").json()["data"]
-    at_risk = data["promises"]["at_risk"]
+    at_risk = data["at_risk"]["rows"]
     assert [r["journey_id"] for r in raw] == ["o5"] and len(at_risk) == 1
     handle = at_risk[0]["journey_id"]
     assert handle.startswith("h_") and '"o5"' not in json.dumps(data)
@@ -173,7 +173,7 @@ def test_customer_lookups_are_for_analysts(clients: dict[str, Any]) -> None:
     assert events and {e["customer_id"] for e in events} == {"C-secret"}
 
 
-def test_at_risk_list_is_complete_and_paged_and_opens_the_timeline(tmp_path: Path) -> None:
+def test_at_risk_list_is_paged_completely_and_opens_the_timeline(tmp_path: Path) -> None:
     from datetime import timedelta
 
     from tests.journeys.logs import NOW
@@ -203,14 +203,32 @@ def test_at_risk_list_is_complete_and_paged_and_opens_the_timeline(tmp_path: Pat
         with TestClient(web.create_app(app), follow_redirects=False) as client:
             c["client"] = client
             data = _get(c, "/api/v1/journeys?period=all").json()["data"]
-            assert len(data["promises"]["at_risk"]) == 46, "complete (45 + o5), not cut at 20"
-            assert data["at_risk_page"]["pages"] == 3 and len(data["at_risk_page"]["rows"]) == 20
+            first = data["at_risk"]
+            assert (first["total"], first["pages"], len(first["rows"])) == (46, 3, 20)
+            assert first["next_offset"] == 20 and first["prev_offset"] is None
+            assert first["next"] == "/api/v1/journeys?period=all&offset=20"
+            assert "at_risk" not in data["promises"], "the whole list is not in the JSON"
+            whole = _get(c, "/api/v1/journeys?period=all&limit=1000").json()["data"]["at_risk"]
+            assert whole["total"] == len(whole["rows"]) == 46 and whole["next"] is None
+            paged, url = [], "/api/v1/journeys?period=all&limit=7"
+            while url:
+                page = _get(c, url).json()["data"]["at_risk"]
+                assert page["total"] == 46 and len(page["rows"]) <= 7
+                paged += page["rows"]
+                url = page["next"]
+            assert paged == whole["rows"], "the pages cover the list exactly once, in order"
+            keys = [(r["journey_id"], r["promise_id"]) for r in paged]
+            assert len(set(keys)) == 46 and {j for j, _ in keys} >= {f"r{i:02d}" for i in range(45)}
             html = _get(c, "/journeys?period=all").text
             assert "(46)" in html and html.count('data-testid="at-risk-row"') == 20
             assert 'href="?period=all&amp;journey=r00#timeline"' in html
-            assert 'data-testid="at-risk-pager"' in html and "risk_page=2" in html
-            last = _get(c, "/journeys?period=all&risk_page=3").text
+            assert 'data-testid="at-risk-pager"' in html and "offset=20#at-risk" in html
+            last = _get(c, "/journeys?period=all&offset=40").text
             assert last.count('data-testid="at-risk-row"') == 6 and "r44" in last
+            assert "offset=20#at-risk" in last and 'rel="next"' not in last
+            for bad in ("limit=0", "limit=1001", "offset=-1", "limit=x"):
+                refused = c["client"].get(f"/api/v1/journeys?{bad}", headers=c["analyst"])
+                assert refused.status_code in (400, 422) and not refused.json()["ok"], bad
             assert "VlotBezorgd" in last, "owners by their configured name"
             one = _get(c, "/journeys?period=all&journey=o2&lang=en").text
             assert 'id="timeline"' in one and 'data-testid="timeline-promises"' in one

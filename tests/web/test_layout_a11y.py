@@ -133,7 +133,7 @@ def _session(
 
 def _first_at_risk(page: Any, server: str) -> str | None:
     data = page.evaluate("fetch('/api/v1/journeys').then(r => r.json())")
-    risk = data["data"]["promises"]["at_risk"]
+    risk = data["data"]["at_risk"]["rows"]
     return risk[0]["journey_id"] if risk else None
 
 

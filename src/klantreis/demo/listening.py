@@ -68,7 +68,10 @@ class Listening:
 
 
 class RecordingSender:
-    """Sends nothing: records the message ids and reports each one sent (the demo's)."""
+    """Sends nothing: records the message ids and reports each one sent (the demo's).
+    Nothing leaves the process, so the outbox keeps no per-message journal for it."""
+
+    external = False
 
     def __init__(self) -> None:
         self.sent: list[str] = []

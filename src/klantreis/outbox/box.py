@@ -7,7 +7,9 @@ Delivery rules (docs/outbox.md):
   second one per batch. Between the two, the attempt journal (:mod:`klantreis.outbox.journal`)
   holds a durable ``start`` line written before each send and a ``done`` line with its
   result after it, so a kill mid-batch loses no result, and a message claimed but never
-  started goes back to the queue.
+  started goes back to the queue. A sender with no effect outside the process
+  (``external = False``, the demo's) gets no journal lines: after a kill its claimed
+  messages go back to the queue, and sending them again harms no one.
 - A message to a customer gets its address at send time from ``resolve(customer_id,
   channel)`` or ``lookup(customer_id, purpose, channel)``; no address means ``not_sent``
   with the reason, never retried.
@@ -50,7 +52,7 @@ from klantreis.outbox.message import (
 )
 from klantreis.outbox.retry import RetryPolicy
 from klantreis.outbox.schema import ensure_schema
-from klantreis.outbox.sender import Sender, scrub
+from klantreis.outbox.sender import Sender, is_external, scrub
 from klantreis.store import EventStore
 
 __all__ = ["Lookup", "Outbox", "OutboxError", "Resolve"]
@@ -452,14 +454,14 @@ class Outbox:
                     if time.monotonic() > deadline:
                         break
                     started = clock()
-                    self.journal.start(stored.message_id, stored.attempts, started)
-                    done += 1
                     sender = senders[stored.message.channel]
+                    journaled = is_external(sender)
+                    if journaled:
+                        self.journal.start(stored.message_id, stored.attempts, started)
+                    done += 1
                     outcome = self._attempt(stored, sender, resolve, lookup, started, clock)
-                    result = outcome.result
-                    if outcome.status == "not_sent":
-                        result = SendResult("not_sent", None, outcome.reason)
-                    self.journal.done(stored.message_id, stored.attempts, result, outcome.finished)
+                    if journaled:
+                        self._journal_done(stored, outcome)
                     outcomes.append(outcome)
                     outcome.count(report)
             finally:
@@ -469,6 +471,12 @@ class Outbox:
                     self._record_many(con, outcomes, untouched, clock())
         finally:
             self.journal.end_batch()
+
+    def _journal_done(self, stored: StoredMessage, outcome: _Outcome) -> None:
+        result = outcome.result
+        if outcome.status == "not_sent":
+            result = SendResult("not_sent", None, outcome.reason)
+        self.journal.done(stored.message_id, stored.attempts, result, outcome.finished)
 
     def _claim_many(
         self, con: duckdb.DuckDBPyConnection, chunk: list[StoredMessage], at: datetime

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from klantreis.outbox.message import Message, SendResult
 
-__all__ = ["MAX_ERROR_CHARS", "Sender", "scrub"]
+__all__ = ["MAX_ERROR_CHARS", "Sender", "is_external", "scrub"]
 
 MAX_ERROR_CHARS = 300
 _EMAIL = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
@@ -15,11 +15,22 @@ _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
 class Sender(Protocol):
-    """Sends one message to one address (``None`` for a message with its own ``to``)."""
+    """Sends one message to one address (``None`` for a message with its own ``to``).
+
+    A sender may set ``external = False`` when a send has no effect outside this process
+    (the demo's recording sender): sending it twice after a kill harms no one, so the
+    outbox writes no per-message attempt journal for it (:func:`is_external`). Without the
+    attribute a sender counts as external, as SMTP, webhooks, Web Push and the CSV
+    hand-over file are."""
 
     def send(self, message: Message, message_id: str, address: str | None) -> SendResult: ...
 
     def close(self) -> None: ...
+
+
+def is_external(sender: object) -> bool:
+    """Whether a send through ``sender`` can be seen outside this process (the default)."""
+    return getattr(sender, "external", True) is not False
 
 
 def scrub(text: str, *addresses: str | None) -> str:

@@ -1,7 +1,8 @@
 """Journeys (``/journeys``): the journey map, variants, hand-overs, promises, what broken
 promises cost, and the timeline of one journey or customer.
 
-``journeys_data`` is the one data function behind the page and ``/api/v1/journeys``. "Now"
+``journeys_data`` is the one data function behind the page and ``/api/v1/journeys``; both
+show one page of the at-risk list (``limit`` from ``offset``, with its ``total``). "Now"
 for promises is the newest event in the store (so a historical log is judged at its own end,
 not at today's date). Viewers see the timeline and the at-risk list with personal data masked,
 ``attrs`` reduced to an allow-list, and opaque handles instead of journey and event ids
@@ -44,8 +45,12 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 NAV = NavItem("/journeys", "nav.journeys", order=30)
 _CACHE_SIZE = 16
-#: At-risk journeys per page of the HTML list (the JSON has them all).
+#: At-risk journeys per page when ``limit`` is not given (the page and the JSON alike).
 RISK_PAGE_SIZE = 20
+#: The most at-risk journeys one request may ask for (``limit``).
+MAX_RISK_LIMIT = 1_000
+#: The highest ``offset`` into the at-risk list a request may give.
+MAX_RISK_OFFSET = 10_000_000
 
 
 @dataclass
@@ -72,9 +77,24 @@ class JourneyParams(Filters):
     metric: Annotated[str, Query(pattern="^(nps|ces|csat)$")] = "csat"
     journey: Annotated[str | None, Query(max_length=200, description="Journey id")] = None
     customer: Annotated[str | None, Query(max_length=200, description="Customer id")] = None
-    risk_page: Annotated[
-        int, Query(ge=1, le=10_000, description="Page of the at-risk list on the page")
-    ] = 1
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_RISK_LIMIT,
+            description="At-risk journeys per page (the at-risk list is paged; `total` counts"
+            " them all)",
+        ),
+    ] = RISK_PAGE_SIZE
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_RISK_OFFSET,
+            description="The first at-risk journey of the page (0 = the first; the"
+            " response's `at_risk.next_offset` gives the next page's)",
+        ),
+    ] = 0
 
 
 def _newest(ctx: PageContext, views: DerivedViews | None = None) -> datetime | None:
@@ -258,6 +278,39 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
     }
 
 
+def _risk_page(
+    ctx: PageContext, risk: list[dict[str, Any]], offset: int, limit: int
+) -> dict[str, Any]:
+    """One page of the at-risk list (the whole list stays cached): ``limit`` rows from
+    ``offset``, the ``total``, and the offsets and links of the pages before and after (None
+    at either end). A link keeps the request's path and other parameters, so the page links
+    to the page and the JSON to the JSON."""
+    total = len(risk)
+    pages = max(1, -(-total // limit))
+    nxt = offset + limit if offset + limit < total else None
+    prev = max(0, min(offset, total) - limit) if offset > 0 else None
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next_offset": nxt,
+        "prev_offset": prev,
+        "next": _link(ctx, nxt),
+        "prev": _link(ctx, prev),
+        "page": min(offset // limit + 1, pages),
+        "pages": pages,
+        "rows": risk[offset : offset + limit],
+    }
+
+
+def _link(ctx: PageContext, offset: int | None) -> str | None:
+    """The request's path and query with ``offset`` set (None for no such page)."""
+    if offset is None:
+        return None
+    url = ctx.request.url.include_query_params(offset=offset)
+    return f"{url.path}?{url.query}"
+
+
 def _minutes_between(now: datetime | None, deadline: datetime | None) -> float | None:
     """Minutes from ``now`` to ``deadline`` (negative once it has passed)."""
     if now is None or deadline is None:
@@ -432,19 +485,12 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     )
     names = Names(ctx.app.journey, ctx.t)
     risk = promise_data["at_risk"]
-    pages = max(1, -(-len(risk) // RISK_PAGE_SIZE))
-    page = min(params.risk_page, pages)
     return {
         **main,
-        "at_risk_page": {
-            "page": page,
-            "pages": pages,
-            "size": RISK_PAGE_SIZE,
-            "rows": risk[(page - 1) * RISK_PAGE_SIZE : page * RISK_PAGE_SIZE],
-        },
+        "at_risk": _risk_page(ctx, risk, params.offset, params.limit),
         "params": asdict(params),
         "masked": masked,
-        "promises": promise_data,
+        "promises": {k: v for k, v in promise_data.items() if k != "at_risk"},
         "impact": [
             {
                 **i,
@@ -467,6 +513,7 @@ register_page(
         template="journeys.html",
         data=journeys_data,
         params=JourneyParams,
-        summary="Journey map, variants, hand-overs, promises, impact and a timeline",
+        summary="Journey map, variants, hand-overs, promises, impact, a timeline and one page"
+        " of the journeys at risk (limit, offset)",
     ),
 )
