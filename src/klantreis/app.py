@@ -344,13 +344,16 @@ class App(AnalysesMixin):
 
     def run_proactive(self, now: Any = None) -> list[Any]:
         """Decide new proactive signals (consent from the directory) and queue the messages
-        of the message arm in the outbox; see ``klantreis.act.proactive``."""
+        of the message arm in the outbox; see ``klantreis.act.proactive``. Incremental: only
+        the journeys that can have a new signal since the last run are searched
+        (``klantreis.act.proactive_watch``)."""
         from klantreis.act import proactive
+        from klantreis.act.proactive_watch import run_since
         from klantreis.outbox import Message
 
-        decisions, _ = proactive.run(
+        decisions = run_since(
             self.store, self.journey, self.proactive, now, self.directory.may_contact
-        )
+        ).decisions
         for d in decisions:
             rule = self.proactive.rule(d.rule_id)
             if d.arm != "message" or rule is None:
