@@ -337,10 +337,11 @@ class App(AnalysesMixin):
 
     def run_cases(self, now: datetime | None = None) -> Any:
         """Open the cases the case rules find in the log (idempotent; see
-        ``klantreis.act.runner``)."""
-        from klantreis.act.runner import evaluate_cases
+        ``klantreis.act.runner``). Incremental: only the journeys that can have a new match
+        since the last run are evaluated (``klantreis.act.case_watch``)."""
+        from klantreis.act.case_watch import cases_since
 
-        return evaluate_cases(self, self.case_rules, now=now)
+        return cases_since(self, self.case_rules, now).run
 
     def run_proactive(self, now: Any = None) -> list[Any]:
         """Decide new proactive signals (consent from the directory) and queue the messages

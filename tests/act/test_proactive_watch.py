@@ -75,7 +75,7 @@ def _may_contact(customer: str, purpose: str, channel: str) -> tuple[bool, str |
     return (False, "no_consent") if customer.endswith("7") else (True, None)
 
 
-def _journey(rng: np.random.Generator, j: str, now: datetime) -> list[dict[str, Any]]:
+def journey_around(rng: np.random.Generator, j: str, now: datetime) -> list[dict[str, Any]]:
     """A journey around ``now``: some of its events lie in the future (a deadline, a planned
     delivery), some journeys get a later promise or a bounced invoice."""
     c = f"K{j}"
@@ -105,6 +105,14 @@ def _journey(rng: np.random.Generator, j: str, now: datetime) -> list[dict[str, 
         later = deadline + timedelta(hours=24)
         out.append(e("p2", t + timedelta(hours=float(rng.uniform(2, 20))), "delivery.promised",
                      owner=owner, attrs={"deadline": later.isoformat()}))  # fmt: skip
+    if rng.random() < 0.3:  # a call, maybe in the future
+        at = t + timedelta(hours=float(rng.uniform(0, 40)))
+        out.append(e("c", at, "contact.inbound", channel="phone",
+                     attrs={"reason": "waar_is_mijn_pakket"}))  # fmt: skip
+    if rng.random() < 0.3:
+        at = t + timedelta(hours=float(rng.uniform(5, 50)))
+        out.append(e("s", at, "survey.response", metric="nps", score=float(rng.integers(0, 11)),
+                     touchpoint="bezorging"))  # fmt: skip
     if rng.random() < 0.15:
         out.append(e("i", t + timedelta(hours=float(rng.uniform(0, 40))), "invoice.bounced"))
     return out
@@ -130,7 +138,7 @@ def test_incremental_decides_what_the_full_search_decides(tmp_path: Path, seed: 
         for step in range(14):
             records: list[dict[str, Any]] = []
             for _ in range(int(rng.integers(0, 25))):
-                records += _journey(rng, f"J{made:05d}", now)
+                records += journey_around(rng, f"J{made:05d}", now)
                 made += 1
             if made and rng.random() < 0.5:  # late events of existing journeys
                 for k in rng.integers(0, made, 4):
