@@ -16,7 +16,12 @@ The store is copied into ``--work`` first (the original is never written). Measu
    it and queues the e-mail in the outbox. The job runs every ``PROACTIVE_EVERY`` seconds, so
    a signal waits up to that long for the next run: the latency is (wait) + (run time); we
    report the run time (p50, p90, max) and the p90 of the latency for signals arriving at a
-   uniformly random moment (simulated with the measured run times).
+   uniformly random moment (simulated with the measured run times). The job is incremental
+   (``klantreis.act.proactive_watch``): its first run searches the whole log and keeps the
+   state, later runs look only at the journeys that can have a new signal;
+4. with ``--cases-job``: the scheduler's ``cases`` job (``App.run_cases``, incremental:
+   ``klantreis.act.case_watch``) after each of ``--batches`` new batches, after a first full
+   run that keeps its state.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-rows", type=int, default=1_000)
     ap.add_argument("--signals", type=int, default=10)
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--cases-job", action="store_true")
     args = ap.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -134,6 +140,30 @@ def main(argv: list[str] | None = None) -> None:
             f" ({args.batch_rows / med:,.0f} events/s), all {[round(x, 2) for x in per_batch]},"
             f" {opened} cases opened  load {os.getloadavg()}"
         )
+
+        # 4. the cases job (incremental after its first run)
+        if args.cases_job:
+            t = time.perf_counter()
+            first_run = app.run_cases(newest)
+            print(
+                f"cases job, first (full) run: {time.perf_counter() - t:.1f} s,"
+                f" {len(first_run.opened)} opened  load {os.getloadavg()}"
+            )
+            job: list[float] = []
+            for b in range(args.batches):
+                records = _late_parcels(
+                    f"bench-j{b}", args.batch_rows // 5, newest - timedelta(days=3)
+                )
+                store.append(events_from_records(records))
+                t = time.perf_counter()
+                job_run = app.run_cases(newest)
+                job.append(time.perf_counter() - t)
+                opened += len(job_run.opened)
+            print(
+                f"cases job after a batch of {args.batch_rows} events: median"
+                f" {statistics.median(job):.2f} s, all {[round(x, 2) for x in job]}"
+                f"  load {os.getloadavg()}"
+            )
 
         # 3. risk signal -> queued proactive message
         now = datetime.now(UTC)

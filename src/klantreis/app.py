@@ -337,20 +337,24 @@ class App(AnalysesMixin):
 
     def run_cases(self, now: datetime | None = None) -> Any:
         """Open the cases the case rules find in the log (idempotent; see
-        ``klantreis.act.runner``)."""
-        from klantreis.act.runner import evaluate_cases
+        ``klantreis.act.runner``). Incremental: only the journeys that can have a new match
+        since the last run are evaluated (``klantreis.act.case_watch``)."""
+        from klantreis.act.case_watch import cases_since
 
-        return evaluate_cases(self, self.case_rules, now=now)
+        return cases_since(self, self.case_rules, now).run
 
     def run_proactive(self, now: Any = None) -> list[Any]:
         """Decide new proactive signals (consent from the directory) and queue the messages
-        of the message arm in the outbox; see ``klantreis.act.proactive``."""
+        of the message arm in the outbox; see ``klantreis.act.proactive``. Incremental: only
+        the journeys that can have a new signal since the last run are searched
+        (``klantreis.act.proactive_watch``)."""
         from klantreis.act import proactive
+        from klantreis.act.proactive_watch import run_since
         from klantreis.outbox import Message
 
-        decisions, _ = proactive.run(
+        decisions = run_since(
             self.store, self.journey, self.proactive, now, self.directory.may_contact
-        )
+        ).decisions
         for d in decisions:
             rule = self.proactive.rule(d.rule_id)
             if d.arm != "message" or rule is None:

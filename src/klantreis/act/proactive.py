@@ -51,9 +51,11 @@ __all__ = [
     "Rule",
     "arm_of",
     "decide",
+    "decide_new",
     "holdout_report",
     "load_proactive_config",
     "parse_proactive_config",
+    "promise_candidates",
     "record",
     "signals",
 ]
@@ -185,13 +187,21 @@ _SIGNAL_COLUMNS = [
 ]
 
 
-def _promise_signals(events: ir.Table, journey: JourneyConfig, rule: Rule, now: datetime) -> Any:
+def promise_candidates(
+    events: ir.Table, journey: JourneyConfig, rule: Rule, now: datetime
+) -> ir.Table:
+    """The promises of ``rule`` not fulfilled by their signal time (``lead_hours`` before the
+    deadline), whatever ``now``: a signal once its signal time has come."""
     assert rule.promise
     out = promise_outcomes_expr(events, journey, [rule.promise], now)
     signal_at = out.deadline - ibis.interval(seconds=int(rule.lead_hours * 3600))
     out = out.mutate(signal_at=signal_at)
-    not_done = out.fulfilled_at.isnull() | (out.fulfilled_at > out.signal_at)
-    return out.filter(not_done & (out.signal_at <= ibis.literal(now))).select(
+    return out.filter(out.fulfilled_at.isnull() | (out.fulfilled_at > out.signal_at))
+
+
+def _promise_signals(events: ir.Table, journey: JourneyConfig, rule: Rule, now: datetime) -> Any:
+    out = promise_candidates(events, journey, rule, now)
+    return out.filter(out.signal_at <= ibis.literal(now)).select(
         rule_id=ibis.literal(rule.id),
         journey_id=out.journey_id,
         customer_id=out.customer_id,
@@ -629,7 +639,20 @@ def run(
     from klantreis.analytics.backend import duckdb_events
 
     found = signals(duckdb_events(store), journey, config, now)
-    done = _decided_keys(store)
+    return decide_new(store, journey, config, found, may_contact)
+
+
+def decide_new(
+    store: EventStore,
+    journey: JourneyConfig,
+    config: ProactiveConfig,
+    found: pa.Table,
+    may_contact: MayContact | None = None,
+    journeys: Sequence[str] | None = None,
+) -> tuple[list[Decision], AppendResult]:
+    """Decide and store the signals of ``found`` not decided before (for the same rule and
+    salt); ``journeys``: the journeys ``found`` was searched in (None: all of them)."""
+    done = _decided_keys(store, journeys)
     salts = {r.id: r.salt for r in config.rules}
     pairs = zip(
         found.column("rule_id").to_pylist(), found.column("journey_id").to_pylist(), strict=True
@@ -639,12 +662,21 @@ def run(
     return decisions, record(store, journey, decisions, config)
 
 
-def _decided_keys(store: EventStore) -> set[tuple[str, str, str]]:
+def _decided_keys(
+    store: EventStore, journeys: Sequence[str] | None = None
+) -> set[tuple[str, str, str]]:
     kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
-    rows = store.query(
+    sql = (
         "SELECT DISTINCT json_extract_string(attrs, '$.rule') AS rule,"
         " json_extract_string(attrs, '$.salt') AS salt,"
         " json_extract_string(attrs, '$.journey_id') AS journey_id"
         f" FROM events WHERE kind IN ({kinds})"
-    ).to_pylist()
+    )
+    params: list[Any] = []
+    if journeys is not None:
+        if not journeys:
+            return set()
+        sql += " AND json_extract_string(attrs, '$.journey_id') IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(list(journeys))
+    rows = store.query(sql, params).to_pylist()
     return {(r["rule"], r["salt"], r["journey_id"]) for r in rows}
