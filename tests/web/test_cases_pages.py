@@ -91,3 +91,13 @@ def test_team_queue_and_api_with_a_token(web_app: App, as_user: Any, client: Any
     assert missing.status_code == 404
     assert client.get("/api/v1/cases").status_code == 401
     assert len(list_cases(web_app.store, owner="carrier:vlotbezorgd")) >= 1
+
+
+def test_open_count_per_owner_matches_the_team_queue(web_app: App, as_user: Any) -> None:
+    _with_cases(web_app)
+    analyst = as_user("analyst")
+    counts = analyst.get("/api/v1/cases").json()["data"]["counts"]
+    for c in counts:
+        team = analyst.get("/api/v1/cases/team", params={"owner": c["owner"]}).json()["data"]
+        assert c["open"] == team["pager"]["total"] >= 1, c  # each case once, not twice
+        assert c["total"] == c["open"] + c.get("closed", 0)

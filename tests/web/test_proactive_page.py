@@ -45,6 +45,8 @@ def test_the_pilot_shows_its_holdout_comparison_to_a_viewer(viewer: TestClient) 
     effect = re.search(r'data-testid="effect">(.*?)</p>', html, re.S)
     assert effect is not None and "per 100 signalen" in effect.group(1)
     assert "Significant" in effect.group(1)
+    assert "&amp;lt;" not in effect.group(1)  # "p < 0,001" escaped once, not twice
+    assert re.search(r"p (&lt;|=) 0,\d{3}", effect.group(1))
     avoided = re.search(r'data-testid="avoided">([^<]*)<', html)
     assert avoided is not None and re.fullmatch(r"[\d.]+ \([\d.]+ tot [\d.]+\)", avoided.group(1))
     saved = re.search(r'data-testid="saved">([^<]*)<', html)

@@ -84,7 +84,8 @@ def _print_summary(summary: object) -> None:
     data = summary.as_dict()  # type: ignore[attr-defined]
     end = str(data["period_end"])[:16].replace("T", " ")
     table = Table(
-        title=f"Huis & Haard demo, seed {data['seed']}\n{data['period_start']} .. {end} UTC"
+        title=f"Huis & Haard demo, seed {data['seed']}\n{data['period_start']} .. {end} UTC",
+        show_header=False,
     )
     table.add_column("")
     table.add_column("", justify="right")
@@ -93,14 +94,14 @@ def _print_summary(summary: object) -> None:
         ("customers / klanten", "customers"),
         ("contacts / contacten", "contacts"),
         ("survey answers / antwoorden", "survey_answers"),
-        ("events", "events"),
+        ("events / gebeurtenissen", "events"),
         ("stored / opgeslagen", "stored"),
         ("duplicates / dubbel", "duplicates"),
         ("quarantined / quarantaine", "quarantined"),
     ]
     for label, key in rows:
         table.add_row(label, f"{data[key]:,}")
-    table.add_row("seconds", f"{data['seconds']:.1f}")
+    table.add_row("seconds / seconden", f"{data['seconds']:.1f}")
     Console().print(table)
 
 
@@ -268,6 +269,11 @@ def demo(
         _print_summary(summary)
     if not no_serve:
         _serve(settings)
+    elif not as_json:
+        click.echo(
+            f"Serve it / Bekijk het: klantreis serve --demo --db {db_path}"
+            " (prints the logins / toont de logins)"
+        )
 
 
 def register(cli: click.Group) -> None:

@@ -56,11 +56,11 @@ def serve(
 
 
 def _print_demo_accounts(settings: object) -> None:
-    from klantreis.access.accounts import ensure_demo_accounts
+    from klantreis.access.accounts import stable_demo_accounts
     from klantreis.app import App
 
     with App(settings) as app:  # type: ignore[arg-type]
-        for name, password in ensure_demo_accounts(app.store).items():
+        for name, password in stable_demo_accounts(app.store).items():
             click.echo(f"  login: {name} / {password}")
 
 

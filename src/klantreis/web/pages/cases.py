@@ -66,7 +66,8 @@ def _counts(ctx: PageContext) -> list[dict[str, Any]]:
             r["owner"],
             {"owner": r["owner"], "owner_name": names.owner(r["owner"]), "total": 0, "open": 0},
         )
-        entry[r["status"]] = r["n"]
+        if r["status"] != "open":  # "open" is every case not closed (waiting ones too)
+            entry[r["status"]] = r["n"]
         entry["total"] += r["n"]
         if r["status"] != "closed":
             entry["open"] += r["n"]
