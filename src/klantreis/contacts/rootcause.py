@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import ibis
 import numpy as np
@@ -159,7 +159,7 @@ def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
 
 
 #: The journeys of the population: a sequence or set of ids, or their Arrow array.
-Journeys = Collection[str] | pd.Series | pa.Array
+Journeys: TypeAlias = Collection[str] | pd.Series | pa.Array
 
 
 def _population(journeys: Journeys) -> pa.Array:
@@ -189,9 +189,11 @@ def _member(values: pd.Series, pop: pa.Array) -> np.ndarray:
     try:
         value_set = pop if pop.type == arr.type else pop.cast(arr.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return values.isin(set(pop.to_pylist())).to_numpy(dtype=bool)
+        fallback: np.ndarray = values.isin(set(pop.to_pylist())).to_numpy(dtype=bool)
+        return fallback
     hit = pc.fill_null(pc.is_in(arr, value_set=value_set), False)
-    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+    out: np.ndarray = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+    return out
 
 
 def _lift_ci(
