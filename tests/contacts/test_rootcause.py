@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from klantreis.app import App
 from klantreis.contacts import rootcause as rc
-from klantreis.contacts.data import contacts_frame, parse_attrs
+from klantreis.contacts.data import attr_values, contacts_frame, parse_attrs
 from klantreis.contacts.labels import assign_reasons
 from klantreis.contacts.metrics import orders_frame
 from klantreis.contacts.taxonomy import default_taxonomy
@@ -122,11 +122,13 @@ _JSON_VALUES = st.one_of(
     st.lists(st.integers(), max_size=2),
 )
 
+KEYS = ("deadline", "x")
+
 
 @settings(max_examples=150, deadline=None)
 @given(
     attrs=st.one_of(
-        st.dictionaries(st.sampled_from(["deadline", "x"]), _JSON_VALUES, max_size=2).map(
+        st.dictionaries(st.sampled_from(["deadline", "x", "y"]), _JSON_VALUES, max_size=3).map(
             json.dumps
         ),
         st.text(max_size=12),
@@ -135,8 +137,10 @@ _JSON_VALUES = st.one_of(
     )
 )
 def test_fast_attribute_read_equals_parse_attrs(attrs: str | None) -> None:
-    """The deadline read (orjson, json for anything but text) gives what parse_attrs gave:
-    same type, same value (repr: NaN equals NaN, 1 differs from 1.0)."""
-    fast, slow = rc._attr(attrs, "deadline"), parse_attrs(attrs).get("deadline")
-    assert type(fast) is type(slow)
-    assert repr(fast) == repr(slow)
+    """The attribute read (orjson; json for floats, containers, refused texts) gives what
+    parse_attrs gave: same type, same value (repr: NaN equals NaN, 1 differs from 1.0)."""
+    parsed = parse_attrs(attrs)
+    for fast, key in zip(attr_values(attrs, KEYS), KEYS, strict=True):
+        slow = parsed.get(key)
+        assert type(fast) is type(slow)
+        assert repr(fast) == repr(slow)
