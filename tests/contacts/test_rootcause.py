@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import json
 import math
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from klantreis.app import App
 from klantreis.contacts import rootcause as rc
-from klantreis.contacts.data import contacts_frame
+from klantreis.contacts.data import attr_values, contacts_frame, parse_attrs
 from klantreis.contacts.labels import assign_reasons
 from klantreis.contacts.metrics import orders_frame
 from klantreis.contacts.taxonomy import default_taxonomy
@@ -85,3 +89,58 @@ def test_top_causes_need_a_significant_lift(setup: tuple) -> None:
     assert rc.top_causes(table, WAAR) == []  # 5 contacts: the CI includes 1
     strong = table.assign(ci_low=2.0, lift=3.0, precondition_of=None)
     assert rc.top_causes(strong, WAAR, limit=1)[0].condition == "broken:op_tijd_bezorgd"
+
+
+_IDS = st.sampled_from(["j1", "j2", "j3", "é", "", "j-10"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), _IDS), max_size=12),
+    journeys=st.lists(_IDS, max_size=8),
+    arrow=st.booleans(),
+)
+def test_membership_by_arrow_equals_pandas_isin(
+    values: list[str | None], journeys: list[str], arrow: bool
+) -> None:
+    """The population filter (Arrow's hash set) selects what ``isin(set(journeys))`` did,
+    on Arrow-backed and object columns alike, and counts the distinct journeys."""
+    series = pd.Series(values, dtype="string[pyarrow]" if arrow else object)
+    pop = rc._population(pd.Series(journeys, dtype="string[pyarrow]" if arrow else object))
+    assert len(pop) == len(set(journeys))
+    expected = series.isin(set(journeys)).to_numpy(dtype=bool)
+    assert rc._member(series, pop).tolist() == expected.tolist()
+    assert rc._member(series, rc._population(set(journeys))).tolist() == expected.tolist()
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True),
+    st.text(max_size=6),
+    st.lists(st.integers(), max_size=2),
+)
+
+KEYS = ("deadline", "x")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    attrs=st.one_of(
+        st.dictionaries(st.sampled_from(["deadline", "x", "y"]), _JSON_VALUES, max_size=3).map(
+            json.dumps
+        ),
+        st.text(max_size=12),
+        st.sampled_from(['{"deadline": "\\ud800"}', '{"deadline": 1e400}', "[1]", "", "null"]),
+        st.none(),
+    )
+)
+def test_fast_attribute_read_equals_parse_attrs(attrs: str | None) -> None:
+    """The attribute read (orjson; json for floats, containers, refused texts) gives what
+    parse_attrs gave: same type, same value (repr: NaN equals NaN, 1 differs from 1.0)."""
+    parsed = parse_attrs(attrs)
+    for fast, key in zip(attr_values(attrs, KEYS), KEYS, strict=True):
+        slow = parsed.get(key)
+        assert type(fast) is type(slow)
+        assert repr(fast) == repr(slow)

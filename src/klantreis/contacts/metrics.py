@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from klantreis.analytics.stats import wilson_arrays
-from klantreis.contacts.data import events_frame, parse_attrs
+from klantreis.contacts.data import attr_values, events_frame
 
 __all__ = [
     "PERIODS",
@@ -132,8 +132,8 @@ def survey_csat_frame(
     by_contact = dict(zip(contacts["contact_id"], contacts["channel"], strict=True))
     channels = []
     for attrs, own in zip(s["attrs"], s["channel"], strict=True):
-        a = parse_attrs(attrs)
-        channels.append(by_contact.get(str(a.get("contact_id")), a.get("channel_asked") or own))
+        contact_id, asked = attr_values(attrs, ("contact_id", "channel_asked"))
+        channels.append(by_contact.get(str(contact_id), asked or own))
     return pd.DataFrame({"channel": channels, "score": s["score"].to_numpy()})
 
 

@@ -19,16 +19,18 @@ expected from the owner's share of journeys, the excess, and the owner's lift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from klantreis.analytics.stats import z_critical
-from klantreis.contacts.data import events_frame, parse_attrs
+from klantreis.contacts.data import attr_values, events_frame
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
@@ -89,7 +91,7 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
         p = ev[ev["kind"] == pr.promised].sort_values("occurred_at").drop_duplicates("journey_id")
         if p.empty:
             continue
-        deadline = [parse_attrs(a).get(pr.deadline_attr) for a in p["attrs"]]
+        deadline = [attr_values(a, (pr.deadline_attr,))[0] for a in p["attrs"]]
         dl = pd.to_datetime(
             pd.Series(deadline, index=p.index, dtype=object),
             utc=True,
@@ -135,6 +137,44 @@ def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
     return out
 
 
+#: The journeys of the population: a sequence or set of ids, or their Arrow array.
+Journeys: TypeAlias = Collection[str] | pd.Series | pa.Array
+
+
+def _population(journeys: Journeys) -> pa.Array:
+    """The distinct journey ids as an Arrow array (what ``set(journeys)`` holds; ids are
+    never null: they come from the orders, which drop journeys without an id)."""
+    if isinstance(journeys, pa.Array):
+        arr = journeys
+    elif isinstance(journeys, pd.Series):
+        arr = pa.array(journeys, from_pandas=True)
+    else:
+        arr = pa.array(list(journeys), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_null(arr.type):
+        arr = arr.cast(pa.string())
+    return pc.unique(pc.drop_null(arr))
+
+
+def _member(values: pd.Series, pop: pa.Array) -> np.ndarray:
+    """``values.isin(pop)`` by Arrow's hash set (pandas' own isin on Arrow strings builds a
+    Python scalar per id of ``pop``: seconds per call on a million journeys)."""
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if len(pop) == 0 or pa.types.is_null(arr.type):
+        return np.zeros(len(values), dtype=bool)
+    try:
+        value_set = pop if pop.type == arr.type else pop.cast(arr.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        fallback: np.ndarray = values.isin(set(pop.to_pylist())).to_numpy(dtype=bool)
+        return fallback
+    hit = pc.fill_null(pc.is_in(arr, value_set=value_set), False)
+    out: np.ndarray = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+    return out
+
+
 def _lift_ci(
     a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarray | float, confidence: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,7 +196,7 @@ def _held_before(contacts: pd.DataFrame, conds: pd.DataFrame) -> pd.DataFrame:
 def root_causes(
     contacts: pd.DataFrame,
     conds: pd.DataFrame,
-    journeys: Sequence[str],
+    journeys: Journeys,
     confidence: float = 0.95,
     min_contacts: int = 5,
 ) -> pd.DataFrame:
@@ -164,10 +204,10 @@ def root_causes(
 
     ``journeys``: the ids of all journeys (the population, e.g. those with an order).
     """
-    pop = set(journeys)
-    c = contacts[contacts["journey_id"].isin(pop)]
+    pop = _population(journeys)
+    c = contacts[_member(contacts["journey_id"], pop)]
     n2 = len(pop)
-    base = conds[conds["journey_id"].isin(pop)].drop_duplicates(["journey_id", "condition"])
+    base = conds[_member(conds["journey_id"], pop)].drop_duplicates(["journey_id", "condition"])
     c_counts = base.groupby("condition").size()
     held = _held_before(c, base)
     a = held.groupby(["reason", "condition"]).size().rename("with_condition").reset_index()
@@ -245,12 +285,12 @@ def top_causes(
     ]
 
 
-def owner_exposure(conds: pd.DataFrame, journeys: Sequence[str] | set[str]) -> pd.Series:
+def owner_exposure(conds: pd.DataFrame, journeys: Journeys) -> pd.Series:
     """Per owner: the journeys of ``journeys`` with a condition of that owner (the same for
     every reason and condition: compute once, pass to :func:`owner_breakdown`)."""
-    pop = journeys if isinstance(journeys, set) else set(journeys)
+    owned = conds[conds["owner"].notna()]
     return (
-        conds[conds["journey_id"].isin(pop) & conds["owner"].notna()]
+        owned[_member(owned["journey_id"], _population(journeys))]
         .drop_duplicates(["journey_id", "owner"])
         .groupby("owner")
         .size()
@@ -262,7 +302,7 @@ def owner_breakdown(
     conds: pd.DataFrame,
     reason: str,
     condition: str,
-    journeys: Sequence[str],
+    journeys: Journeys,
     confidence: float = 0.95,
     exposure: pd.Series | None = None,
 ) -> pd.DataFrame:
@@ -272,9 +312,11 @@ def owner_breakdown(
     owner (journeys with any event of that owner), expected contacts if every owner had the
     same rate, the excess and the lift (contacts share / journeys share) with its CI.
     """
-    pop = set(journeys)
-    c = contacts[(contacts["reason"] == reason) & contacts["journey_id"].isin(pop)]
-    cond = conds[(conds["condition"] == condition) & conds["journey_id"].isin(pop)]
+    pop = _population(journeys)
+    c = contacts[contacts["reason"] == reason]
+    c = c[_member(c["journey_id"], pop)]
+    cond = conds[conds["condition"] == condition]
+    cond = cond[_member(cond["journey_id"], pop)]
     held = _held_before(c, cond)
     per_owner = held.groupby("owner").size().rename("contacts")
     if exposure is None:

@@ -187,7 +187,7 @@ def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
     row.saving_root_cause_low_per_year = round(low * row.cost_per_year, 2)
     row.saving_root_cause_high_per_year = round(high * row.cost_per_year, 2)
     if a.exposure is None:
-        a.exposure = owner_exposure(a.conditions, set(a.orders["journey_id"]))
+        a.exposure = owner_exposure(a.conditions, a.orders["journey_id"])
     owners = owner_breakdown(
         a.contacts,
         a.conditions,
