@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -473,56 +473,46 @@ class App(AnalysesMixin):
         """The store's derived views of the journeys page (``analytics.derived_views``),
         refreshed for the journeys new events touched; None when the store cannot hold them
         (read-only)."""
-        import duckdb
-
         from klantreis.analytics.derived_views import DerivedViews
 
-        views = self.caches.get(
+        return self._kept(
             "derived_views", lambda: DerivedViews(self.store, self.journey, self.store.version)
         )
+
+    def _kept(self, name: str, make: Callable[[], Any]) -> Any:
+        """The cached kept tables ``name`` (made by ``make``), brought up to date with the
+        batches that arrived; None when the store cannot hold them (read-only), so the
+        caller falls back to plain queries."""
+        import duckdb
+
+        kept = self.caches.get(name, make)
         try:
-            views.ensure()
+            kept.ensure()
         except duckdb.Error as exc:
-            log.info("derived views unavailable (%s); using plain queries", exc)
+            log.info("%s unavailable (%s); using plain queries", name, exc)
             return None
-        return views
+        return kept
 
     def score_cells(self) -> Any:
         """The store's score cells (``analytics.derived_scores``: answers per day x metric x
         touchpoint x owner x channel x segment x score), refreshed with the batches that
         arrived; None when the store cannot hold them (read-only)."""
-        import duckdb
-
         from klantreis.analytics.derived_scores import ScoreCells
 
-        cells = self.caches.get(
+        return self._kept(
             "score_cells",
             lambda: ScoreCells(self.store, self.journey.timezone, self.store.version),
         )
-        try:
-            cells.ensure()
-        except duckdb.Error as exc:
-            log.info("score cells unavailable (%s); using plain queries", exc)
-            return None
-        return cells
 
     def contact_views(self) -> Any:
         """The store's kept contacts (``contacts.derived``: every inbound contact with its
         reason, classified once), refreshed with the batches that arrived; None when the
         store cannot hold them (read-only)."""
-        import duckdb
-
         from klantreis.contacts.derived import ContactViews
 
-        views = self.caches.get(
+        return self._kept(
             "contact_views", lambda: ContactViews(self.store, self.journey, self.contacts)
         )
-        try:
-            views.ensure()
-        except duckdb.Error as exc:
-            log.info("contact views unavailable (%s); using plain queries", exc)
-            return None
-        return views
 
     def cx_index(self, **kw: Any) -> Any:
         """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
