@@ -181,6 +181,19 @@ class App(AnalysesMixin):
             cache=self.index_cache(),
         )
 
+    def run_escalations(self, now: datetime | None = None) -> list[Any]:
+        """Fire the escalation ladder's steps due now on open cases (each once, within the
+        rules' budget per team; ``klantreis.act.runner``) and send their alerts to the
+        subscriptions that follow the case's owner or its team lead (``act.alerts``)."""
+        from klantreis.act import alerts
+        from klantreis.act.runner import run_escalations
+
+        due = run_escalations(self, self.case_rules, now)
+        if not due:
+            return []
+        signals = alerts.escalation_signals(due, self.case_rules)
+        return alerts.dispatch(self.store, signals, self.names, self.send_alert, now)
+
     def send_alert(self, sub: Any, text: str, payload: dict[str, Any], key: str) -> None:
         """Queue one alert in the outbox (idempotent on ``key``): a webhook with ``payload``,
         an e-mail with ``text``, or a push message to each of the subscriber's devices
@@ -401,6 +414,7 @@ class App(AnalysesMixin):
         jobs = [
             Job("alerts", self.settings.alert_check_seconds, self.check_alerts),
             Job("cases", 300, self.run_cases),
+            Job("escalations", 300, self.run_escalations),
         ]
         if self.proactive.rules:
             jobs.append(Job("proactive", 60, self.run_proactive))

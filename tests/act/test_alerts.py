@@ -206,3 +206,64 @@ def test_the_demo_decline_reaches_a_local_webhook_receiver(receiver: str) -> Non
         for p in _Receiver.received
         if p["alert"]["dimension"] != "promise"
     )
+
+
+def test_escalations_reach_the_owners_followers_and_the_team_lead(tmp_path: Any) -> None:
+    """The escalation ladder's alerts go out through the server's job: to whoever follows
+    the case's owner (or every case), at the team-lead step also to the lead the rules
+    name, worded in each subscriber's language, each step once."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "src/klantreis/act/rules.toml").read_text()
+    text = text.replace(
+        "[escalation]\n", '[escalation]\nteam_leads = { "carrier:vlotbezorgd" = "ilse" }\n'
+    )
+    (tmp_path / "rules.toml").write_text(text)
+    settings = Settings.load(env={}, db_path=":memory:", case_rules=str(tmp_path / "rules.toml"))
+    with App(settings) as app:
+        _escalate(app)
+
+
+def _escalate(app: App) -> None:
+    from datetime import timedelta
+
+    from tests.act.helpers import T0, load, story
+
+    from klantreis.act.runner import evaluate_cases
+
+    assert app.case_rules.escalation.team_leads == {"carrier:vlotbezorgd": "ilse"}
+    assert "escalations" in [job.name for job in app.jobs()]
+    load(app, story())
+    evaluate_cases(app, app.case_rules)
+    owners = {c["owner"] for c in app.store.query("SELECT owner FROM cases").to_pylist()}
+    assert "carrier:vlotbezorgd" in owners and len(owners) > 1
+    follows = {
+        "bram": ("owner", "carrier:vlotbezorgd", "nl"),  # follows VlotBezorgd
+        "cees": ("case", None, "en"),  # every case that escalates
+        "dana": ("touchpoint", "bezorging", "nl"),  # a touchpoint: no escalations
+        "ilse": ("index", None, "nl"),  # VlotBezorgd's team lead: the lead step only
+    }
+    for user, (dimension, key, lang) in follows.items():
+        alerts.add_subscription(
+            app.store, user, "email", f"{user}@huisenhaard.example", dimension=dimension,
+            key=key, daily_budget=50, lang=lang,
+        )  # fmt: skip
+    assert app.run_escalations(T0 + timedelta(hours=1)) == []  # nothing is due yet
+    sent = app.run_escalations(T0 + timedelta(days=6))
+    by_user: dict[str, list[str]] = {}
+    subs = {s.subscription_id: s.user for s in alerts.subscriptions(app.store)}
+    for a in sent:
+        by_user.setdefault(subs[a.subscription_id], []).append(a.text)
+    assert "dana" not in by_user
+    assert by_user["bram"] and all("VlotBezorgd" in t for t in by_user["bram"])
+    assert any("wacht op een eerste actie: 50%" in t for t in by_user["bram"])
+    assert all(t.startswith("A case") for t in by_user["cees"])
+    assert len(by_user["cees"]) > len(by_user["bram"])  # every owner's cases
+    assert by_user["ilse"] and all("teamleider" in t for t in by_user["ilse"])
+    # queued in the outbox as e-mails to the subscribers (staff addresses), once
+    queued = app.store.query(
+        "SELECT recipient, body_text FROM outbox_messages WHERE message_key LIKE 'alert:%'"
+    ).to_pylist()
+    assert len(queued) == len(sent)
+    assert {r["recipient"] for r in queued} == {f"{u}@huisenhaard.example" for u in by_user}
+    assert app.run_escalations(T0 + timedelta(days=6, hours=1)) == []  # each step once

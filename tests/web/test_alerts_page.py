@@ -84,3 +84,23 @@ def test_only_an_admin_aims_an_alert_webhook_beyond_the_chat_services(
     assert [s.target for s in alerts.subscriptions(web_app.store, "admin")] == [
         "https://cx.internal/x"
     ]
+
+
+def test_a_user_follows_the_cases_that_escalate(as_user: Any, web_app: App) -> None:
+    viewer = as_user("viewer")
+    page = viewer.get("/alerts?lang=nl").text
+    assert "Zaken die escaleren (alle eigenaren)" in page
+    assert "Zaken die escaleren bij SnelPost" in page
+    for subject in ("case:", "case:carrier:snelpost"):
+        done = _form(
+            viewer,
+            "/alerts/subscriptions",
+            channel="email",
+            target="v@huisenhaard.example",
+            subject=subject,
+        )
+        assert done.status_code == 303
+    subs = alerts.subscriptions(web_app.store, "viewer")
+    assert {(s.dimension, s.key) for s in subs} == {("case", None), ("case", "carrier:snelpost")}
+    subjects = {s["subject"] for s in viewer.get("/api/v1/alerts").json()["data"]["subscriptions"]}
+    assert subjects == {"Zaken die escaleren (alle eigenaren)", "Zaken die escaleren bij SnelPost"}

@@ -14,6 +14,11 @@ subscription.
 - **Budget**: at most ``daily_budget`` alerts per subscription per day; the rest are recorded
   as ``over_budget`` (shown on the page, never sent), largest moves first.
 
+- **Escalations** (:func:`escalation_signals`): a follow-up case that waits for its first
+  action past a step of the rules' escalation ladder (50% of the target: the owner's
+  followers; 100%: the team lead too) — the ladder and its budget per team are
+  :mod:`klantreis.act.runner`'s; the subscriptions' own daily budget applies on top.
+
 Subscriptions, the alert log and the sending are kept in the main store; the message goes out
 through whatever ``send`` the caller gives (the outbox in the App).
 """
@@ -40,12 +45,13 @@ __all__ = [
     "alert_log",
     "dispatch",
     "ensure_schema",
+    "escalation_signals",
     "find_alerts",
     "promise_falls",
     "subscriptions",
 ]
 
-Dimension = Literal["index", "touchpoint", "owner", "promise"]
+Dimension = Literal["index", "touchpoint", "owner", "promise", "case"]
 CHANNELS = ("email", "webhook", "push")
 
 
@@ -84,6 +90,8 @@ class Subscription:
     lang: str = "nl"
 
     def wants(self, signal: AlertSignal) -> bool:
+        if signal.dimension == "case" and signal.detail.get("lead") == self.user:
+            return True  # the escalation ladder's team-lead step names this user
         if self.dimension is None:
             return True
         if self.dimension != signal.dimension and not (
@@ -92,7 +100,9 @@ class Subscription:
             return False
         if self.key is None:
             return True
-        return self.key == signal.key or (self.dimension == "owner" and self.key == signal.owner)
+        return self.key == signal.key or (
+            self.dimension in ("owner", "case") and self.key == signal.owner
+        )
 
 
 @dataclass(frozen=True)
@@ -142,8 +152,8 @@ def add_subscription(
         raise ValueError("a webhook target must be an http(s) URL")
     if channel == "email" and ("@" not in target or " " in target.strip()):
         raise ValueError("an e-mail target must be an e-mail address")
-    if dimension not in (None, "index", "touchpoint", "owner", "promise"):
-        raise ValueError("dimension must be index, touchpoint, owner or promise")
+    if dimension not in (None, "index", "touchpoint", "owner", "promise", "case"):
+        raise ValueError("dimension must be index, touchpoint, owner, promise or case")
     if not 1 <= daily_budget <= 100:
         raise ValueError("daily_budget must be between 1 and 100")
     ensure_schema(store)
@@ -256,6 +266,35 @@ def promise_falls(
     return out
 
 
+def escalation_signals(escalations: Sequence[Any], rules: Any) -> list[AlertSignal]:
+    """Alert signals for the escalation ladder's steps (``act.runner.run_escalations``): a
+    case waiting for its first action. They reach the subscriptions that follow the case's
+    owner (``owner:<id>``, ``case:<id>``), every case (``case:``) or everything, and at the
+    team-lead step also every subscription of the lead the rules name for that owner."""
+    out = []
+    for e in escalations:
+        rule = rules.rule(e.rule_id)
+        names = {lang: rule.name(lang) if rule else "" for lang in ("nl", "en")}
+        out.append(
+            AlertSignal(
+                "case",
+                f"{e.case_id}@{e.action}",
+                e.fraction,
+                None,
+                e.at.date(),
+                owner=e.owner,
+                detail={
+                    "case_id": e.case_id,
+                    "action": e.action,
+                    "fraction": e.fraction,
+                    "rule_name": names,
+                    "lead": e.to if e.action == "team_lead" and e.to != e.owner else None,
+                },
+            )
+        )
+    return out
+
+
 # -- words -------------------------------------------------------------------------------------
 def alert_text(signal: AlertSignal, names: Names) -> str:
     """The sentence a subscriber reads (the mover sentence; the index with its top mover)."""
@@ -277,6 +316,14 @@ def alert_text(signal: AlertSignal, names: Names) -> str:
             after=w.percent((d["rate_after"] or 0) / 100),
             broken=w.number(d["broken_after"], 0),
         )
+    if signal.dimension == "case":
+        d = signal.detail
+        return w(
+            f"alert.case.{d['action']}",
+            rule=d["rule_name"].get(w.lang) or d["rule_name"].get("nl") or "",
+            owner=names.owner(signal.owner or ""),
+            share=w.percent(d["fraction"]),
+        )
     assert signal.mover is not None
     return mover_sentence(signal.mover, names)
 
@@ -297,6 +344,9 @@ def alert_payload(signal: AlertSignal, text: str, names: Names) -> dict[str, Any
             "change": signal.change,
             "p_value": signal.p_value,
             "window_end": signal.window_end.isoformat(),
+            **(
+                {"case": f"/cases/{signal.detail['case_id']}"} if signal.dimension == "case" else {}
+            ),
         },
     }
 

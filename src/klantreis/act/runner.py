@@ -85,6 +85,10 @@ class Alert:
     action: str
     to: str | None
     at: datetime
+    #: The case's rule (for the alert's sentence) and the ladder step's share of the
+    #: first-action target that was reached.
+    rule_id: str = ""
+    fraction: float = 0.0
 
 
 def run_escalations(
@@ -121,7 +125,17 @@ def run_escalations(
             if sent and esc.step.action != "reassign":
                 lead = rules.escalation.team_leads.get(case.owner)
                 to = case.owner if esc.step.action == "owner" else (lead or case.owner)
-                alerts.append(Alert(case.case_id, case.owner, esc.step.action, to, now))
+                alerts.append(
+                    Alert(
+                        case.case_id,
+                        case.owner,
+                        esc.step.action,
+                        to,
+                        now,
+                        case.rule_id,
+                        esc.step.fraction,
+                    )
+                )
     if actions:
         apply_actions(target, rules, actions, write)
     return alerts

@@ -1,7 +1,7 @@
 """Alerts (``/alerts``): the reader's subscriptions and the alerts they got.
 
 Anyone logged in subscribes to significant moves — everything, the index, one touchpoint or
-one owner — by e-mail, webhook or Web Push to their devices, with a daily budget; alerts
+one owner, or the follow-up cases that escalate (of every owner or one) — by e-mail, webhook or Web Push to their devices, with a daily budget; alerts
 over the budget are listed, not sent. The alerts are mover sentences (no personal data).
 ``/api/v1/alerts`` has the same data; :mod:`klantreis.act.alerts` decides what fires.
 
@@ -51,6 +51,14 @@ def _subjects(ctx: PageContext) -> list[dict[str, str]]:
         for tp in journey.touchpoints
     ]
     out += [{"value": f"owner:{o.id}", "label": names("owner", o.id)} for o in journey.owners]
+    out.append({"value": "case:", "label": ctx.t("alerts.subject.cases")})
+    out += [
+        {
+            "value": f"case:{o.id}",
+            "label": ctx.t("alerts.subject.cases_owner", owner=names("owner", o.id)),
+        }
+        for o in journey.owners
+    ]
     return out
 
 
