@@ -101,3 +101,19 @@ def test_open_count_per_owner_matches_the_team_queue(web_app: App, as_user: Any)
         team = analyst.get("/api/v1/cases/team", params={"owner": c["owner"]}).json()["data"]
         assert c["open"] == team["pager"]["total"] >= 1, c  # each case once, not twice
         assert c["total"] == c["open"] + c.get("closed", 0)
+
+
+def test_the_case_page_shows_the_answer_that_opened_it(web_app: App, as_user: Any) -> None:
+    cid = _with_cases(web_app)
+    analyst = as_user("analyst")
+    data = analyst.get(f"/api/v1/cases/{cid}").json()["data"]
+    case = get_case(web_app.store, cid)
+    assert case is not None and data["trigger"]["event_id"] == case.trigger_event_id
+    assert data["trigger"]["kind"] == "survey.response" and data["trigger"]["score"] == 2
+    marked = [e for e in data["timeline"] if e["trigger"]]
+    assert [e["event_id"] for e in marked] == [case.trigger_event_id]
+    page = analyst.get(f"/cases/{cid}?lang=nl").text
+    why = page.split('data-testid="case-trigger"')[1].split("</section>")[0]
+    assert "Waarom deze zaak" in why and "kapot" in why and "&lt;script&gt;" in why
+    assert page.count('class="trigger"') == 1 and "opende deze zaak" in page
+    assert "Why this case" in analyst.get(f"/cases/{cid}?lang=en").text

@@ -3,7 +3,7 @@ reasons for everyone, the ledger and "why was this customer not asked?" for anal
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -77,6 +77,36 @@ def test_json_twin_keeps_codes_and_labels(web_app: App, tokens: dict[str, str]) 
             "/api/v1/surveys/invitations", params={"customer": "c2"}, headers=bearer(tokens["read"])
         ).json()["data"]
         assert viewer["why_not"] is None and viewer["recent"] is None and viewer["total"] == 6
+        assert viewer["upcoming"] is None
+
+
+def test_planned_invitations_are_listed_apart_next_first(web_app: App, as_user: Any) -> None:
+    """The latest list holds what was decided up to now; what is planned for later (e.g.
+    held until after quiet hours) is its own list, the next one first."""
+    _listen(web_app)
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    later = soon + timedelta(days=1)
+    ids = (
+        web_app.store.query(
+            "SELECT invitation_id FROM survey_invitations ORDER BY invitation_id LIMIT 2"
+        )
+        .column(0)
+        .to_pylist()
+    )
+    with web_app.store.transaction() as con:
+        for iid, at in ((ids[0], later), (ids[1], soon)):
+            con.execute(
+                "UPDATE survey_invitations SET send_at = ? WHERE invitation_id = ?", [at, iid]
+            ).fetchall()
+    data = as_user("analyst").get("/api/v1/surveys/invitations").json()["data"]
+    assert [r["send_at"][:13] for r in data["upcoming"]] == [
+        soon.isoformat()[:13],
+        later.isoformat()[:13],
+    ]
+    assert len(data["recent"]) == 4
+    assert all(r["send_at"] <= datetime.now(UTC).isoformat() for r in data["recent"])
+    page = as_user("analyst").get("/surveys/invitations?lang=nl").text
+    assert page.index("Gepland, de eerstvolgende eerst") < page.index("Laatste uitnodigingen")
 
 
 def test_customer_text_is_escaped(web_app: App, as_user: Any) -> None:

@@ -237,7 +237,8 @@ def team_data(ctx: PageContext, params: TeamParams) -> dict[str, Any]:
 
 
 def case_data(ctx: PageContext, case_id: str) -> dict[str, Any]:
-    """One case: its row, clocks, log (notes, status changes) and the journey timeline."""
+    """One case: its row, clocks, log (notes, status changes), the event that opened it
+    (``trigger``; also marked in the journey timeline) and the journey timeline."""
     if not ctx.sees_personal_data:
         raise ApiError(403, "a case is for analysts and admins", "forbidden")
     case = act_cases.get_case(ctx.app.store, case_id)
@@ -246,6 +247,10 @@ def case_data(ctx: PageContext, case_id: str) -> dict[str, Any]:
     rules = case_rules(ctx.app)
     row = _row(ctx, case, rules, act_cases.case_clocks(case, rules, _now()))
     events = timeline(ctx.app.events_table(), case.journey_id, limit=500).to_pylist()
+    trigger = None  # the event that opened the case (an answer, a contact...), marked
+    for e in events:
+        e["trigger"] = case.trigger_event_id is not None and e["event_id"] == case.trigger_event_id
+        trigger = {**e, "trigger": False} if e["trigger"] else trigger
     return {
         **row,
         "root_cause": case.root_cause,
@@ -253,6 +258,7 @@ def case_data(ctx: PageContext, case_id: str) -> dict[str, Any]:
         "sla": case.sla,
         "log": [_log_entry(e, rules, ctx.lang) for e in case.log],
         "timeline": events,
+        "trigger": trigger,
         "statuses": list(act_cases.STATUSES),
         "root_causes": [{"id": c.id, "name": c.name(ctx.lang)} for c in rules.root_causes],
     }

@@ -7,6 +7,7 @@ JSON twin: ``/api/v1/surveys/invitations``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -101,15 +102,24 @@ def invitations_data(ctx: PageContext, params: InvitationParams) -> dict[str, An
         "customer": None,
         "why_not": None,
         "recent": None,
+        "upcoming": None,
     }
     if not ctx.sees_personal_data:
         return data
-    latest = store.query(
-        "SELECT survey_id, status, reason, channel, send_at, reminders FROM survey_invitations"
+    cols = "survey_id, status, reason, channel, send_at, reminders"
+    now = datetime.now(UTC)
+    latest = store.query(  # what was decided up to now, newest first...
+        f"SELECT {cols} FROM survey_invitations WHERE send_at <= ?"
         " ORDER BY send_at DESC, invitation_id LIMIT ?",
-        [params.limit],
+        [now, params.limit],
+    ).to_pylist()
+    upcoming = store.query(  # ...and apart from it what is planned, the next one first
+        f"SELECT {cols} FROM survey_invitations WHERE send_at > ?"
+        " ORDER BY send_at, invitation_id LIMIT ?",
+        [now, params.limit],
     ).to_pylist()
     data["recent"] = [_worded_row(r, w, config) for r in latest]
+    data["upcoming"] = [_worded_row(r, w, config) for r in upcoming]
     if params.customer:
         data["customer"] = params.customer
         data["why_not"] = [_worded_row(r, w, config) for r in rules.why_not(store, params.customer)]
