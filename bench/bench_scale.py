@@ -200,7 +200,8 @@ def _interleaved(
             inner = _inner_figures(run.stdout)
             runs[name].append((run, inner))
             print(
-                f"  round {i + 1} {name}: {run.wall_s:.2f} s, {run.peak_mib:,.0f} MiB"
+                f"  round {i + 1} {name}: {run.wall_s:.2f} s, CPU {run.cpu_s:.2f} s,"
+                f" {run.peak_mib:,.0f} MiB"
                 f" {inner if inner else ''} (load {load_average()})",
                 file=sys.stderr,
                 flush=True,
