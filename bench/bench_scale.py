@@ -163,6 +163,7 @@ _CHILD_BARE_INGEST_WINDOW = """
 import duckdb, json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 con = duckdb.connect(sys.argv[1])
+con.execute("SET enable_progress_bar = false").fetchall()
 con.execute("CREATE TABLE events AS SELECT * FROM read_parquet(?)", [sys.argv[2]]).fetchall()
 insert = time.perf_counter() - t0
 rows = con.execute(sys.argv[3]).fetchall()
