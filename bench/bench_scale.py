@@ -23,6 +23,11 @@ Steps and peers:
   directly-follows graph on the same store, polars computing the same graph from the
   Parquet file (lazy scan, sort, shift) and, with ``--pm4py``, pm4py's ``discover_dfg``
   on a pandas frame read from the store (load + discover).
+- **oningest** (not in the default steps): ``klantreis ingest`` keeping the journey index
+  (``index_on_ingest``, the default) plus the first read after it, against the same ingest
+  with ``KLANTREIS_INDEX_ON_INGEST=false`` plus the first read that builds the index, and
+  against a bare DuckDB insert plus the window query in one process; whole-process wall and
+  CPU seconds, and the totals of the medians.
 - **command**: ``klantreis journeys dfg --db STORE`` (graph stored by the build) against a
   bare DuckDB query process (``select 1`` on the store, read-only).
 
@@ -138,6 +143,36 @@ con.close()
 print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
+_CHILD_FIRST_READ = """
+import json, resource, sys, time
+from klantreis.analytics.journey_index import JourneyIndex
+from klantreis.store import EventStore
+store = EventStore(sys.argv[1])
+index = JourneyIndex(store, range_events=int(sys.argv[2]))
+t0, c0 = time.perf_counter(), time.process_time()
+mode = index.ensure().mode
+refresh = time.perf_counter() - t0
+edges = index.dfg().num_rows
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+store.close()
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "refresh_s": refresh, "edges": edges,
+                  "full_build": float(mode == "full")}))
+"""
+
+_CHILD_BARE_INGEST_WINDOW = """
+import duckdb, json, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
+con = duckdb.connect(sys.argv[1])
+con.execute("SET enable_progress_bar = false").fetchall()
+con.execute("CREATE TABLE events AS SELECT * FROM read_parquet(?)", [sys.argv[2]]).fetchall()
+insert = time.perf_counter() - t0
+rows = con.execute(sys.argv[3]).fetchall()
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+con.close()
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "insert_s": insert,
+                  "window_s": seconds - insert, "edges": len(rows)}))
+"""
+
 _CHILD_BARE_QUERY = """
 import duckdb
 duckdb.connect(__import__("sys").argv[1], read_only=True).sql("select 1").fetchall()
@@ -166,7 +201,8 @@ def _interleaved(
             inner = _inner_figures(run.stdout)
             runs[name].append((run, inner))
             print(
-                f"  round {i + 1} {name}: {run.wall_s:.2f} s, {run.peak_mib:,.0f} MiB"
+                f"  round {i + 1} {name}: {run.wall_s:.2f} s, CPU {run.cpu_s:.2f} s,"
+                f" {run.peak_mib:,.0f} MiB"
                 f" {inner if inner else ''} (load {load_average()})",
                 file=sys.stderr,
                 flush=True,
@@ -193,22 +229,28 @@ def _cell(values: Sequence[float], fmt: str) -> str:
 
 def _table(step: str, runs: dict[str, list[tuple[ProcessRun, dict[str, float]]]]) -> None:
     print(f"\n**{step}** (load average after: {load_average()})\n")
-    print("| command | whole process s | peak MiB | in-process s | notes |")
-    print("|---|---:|---:|---:|---|")
+    print("| command | whole process s | CPU s | peak MiB | in-process s | notes |")
+    print("|---|---:|---:|---:|---:|---|")
     for name, rs in runs.items():
         inner = [r for _, r in rs]
         secs = [r["seconds"] for r in inner if "seconds" in r]
         notes = []
-        for key in ("first_read_s", "close_s", "load_s"):
+        for key in ("first_read_s", "close_s", "load_s", "refresh_s", "insert_s", "window_s"):
             vals = [r[key] for r in inner if key in r]
             if vals:
                 notes.append(f"{key.removesuffix('_s').replace('_', ' ')} {_cell(vals, '.2f')} s")
+        cpu_in = [r["cpu_s"] for r in inner if "cpu_s" in r]
+        if cpu_in:
+            notes.append(f"in-process CPU {_cell(cpu_in, '.2f')} s")
+        if inner and "full_build" in inner[0]:
+            notes.append("built the index" if inner[0]["full_build"] else "index was current")
         if inner and "peak_build_mib" in inner[0]:
             notes.append(f"peak before close {_cell([r['peak_build_mib'] for r in inner], ',.0f')}")
         if inner and "edges" in inner[0]:
             notes.append(f"{int(inner[0]['edges'])} edges")
         print(
             f"| {name} | {_cell([p.wall_s for p, _ in rs], '.2f')}"
+            f" | {_cell([p.cpu_s for p, _ in rs], '.2f')}"
             f" | {_cell([p.peak_mib for p, _ in rs], ',.0f')}"
             f" | {_cell(secs, '.2f') if secs else '-'} | {'; '.join(notes)} |",
             flush=True,
@@ -256,6 +298,8 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
         runs = _interleaved(commands, args.rounds, {names[0]: store, names[1]: bare})
         _table("ingest", runs)
         bare.unlink(missing_ok=True)
+    if "oningest" in steps:
+        _on_ingest_step(args, data, store)
     if "build" in steps:
         commands = {
             f"journey index build, ranges of {args.range_events:,} events": _python(
@@ -285,6 +329,49 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
             "bare DuckDB query process (peer)": _python(_CHILD_BARE_QUERY, str(store)),
         }
         _table("command", _interleaved(commands, args.rounds))
+
+
+def _on_ingest_step(args: argparse.Namespace, data: Path, store: Path) -> None:
+    """Ingest with the index kept (``index_on_ingest``, the default) and its first read,
+    against ingest without it and the first read that builds, and against a bare DuckDB
+    insert plus the window query in one process; totals from the medians."""
+    on, off = (store.with_name(f"{store.stem}-{tag}.duckdb") for tag in ("on", "off"))
+    bare = store.with_name(store.stem + "-bare.duckdb")
+    rng = str(args.range_events)
+    ingest = ("ingest", str(data), "--json", "--no-progress")
+    commands = {
+        "A `klantreis ingest` (index kept, default)": klantreis_command(*ingest, "--db", str(on)),
+        "A' first read after it (refresh + graph)": _python(_CHILD_FIRST_READ, str(on), rng),
+        "B `klantreis ingest`, KLANTREIS_INDEX_ON_INGEST=false": [
+            "env",
+            "KLANTREIS_INDEX_ON_INGEST=false",
+            *klantreis_command(*ingest, "--db", str(off)),
+        ],
+        "B' first read after it (full build + graph)": _python(_CHILD_FIRST_READ, str(off), rng),
+        "P bare DuckDB insert + window query, one process (peer)": _python(
+            _CHILD_BARE_INGEST_WINDOW, str(bare), str(data), WINDOW_DFG
+        ),
+    }
+    names = list(commands)
+    runs = _interleaved(commands, args.rounds, {names[0]: on, names[2]: off, names[4]: bare})
+    _table("ingest with the index kept, against ingest + build and the bare peer", runs)
+
+    def total(*keys: str) -> tuple[float, float]:
+        wall = sum(statistics.median(p.wall_s for p, _ in runs[names[k]]) for k in keys)
+        cpu = sum(statistics.median(p.cpu_s for p, _ in runs[names[k]]) for k in keys)
+        return wall, cpu
+
+    a, b, peer = total(0, 1), total(2, 3), total(4)
+    for label, (wall, cpu) in (("A+A'", a), ("B+B'", b), ("P", peer)):
+        print(f"- total {label}: {wall:.2f} s wall, {cpu:.2f} s CPU (whole processes, medians)")
+    print(
+        f"- A+A' / P: {a[0] / peer[0]:.2f}x wall, {a[1] / peer[1]:.2f}x CPU;"
+        f" B+B' / P: {b[0] / peer[0]:.2f}x wall, {b[1] / peer[1]:.2f}x CPU",
+        flush=True,
+    )
+    for path in (on, off, bare):
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

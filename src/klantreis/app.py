@@ -572,6 +572,9 @@ class App(AnalysesMixin):
             timezone=self.settings.timezone,
             limits=Limits.from_settings(self.settings),
             memory_mb=self.settings.ingest_memory_mb,
+            index_on_ingest=self.settings.index_on_ingest,
+            index_range_events=self.settings.index_range_events,
+            index_memory_mb=self.settings.index_memory_mb,
         )
 
     def ingest_paths(

@@ -146,6 +146,14 @@ SETTINGS: tuple[Setting, ...] = (
         " limit).",
         minimum=0,
     ),
+    Setting(
+        "index_on_ingest",
+        bool,
+        True,
+        "A file ingest (`klantreis ingest`) keeps the journey index up to date when it was"
+        " current before (or the store empty), so the first read after a bulk load builds"
+        " nothing; costs the ingest about the build's time (off: the first read builds it).",
+    ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
     Setting(
         "stale_pages",
@@ -407,6 +415,7 @@ class Settings:
     index_range_events: int = _default("index_range_events")
     index_memory_mb: int = _default("index_memory_mb")
     ingest_memory_mb: int = _default("ingest_memory_mb")
+    index_on_ingest: bool = _default("index_on_ingest")
     max_request_events: int = _default("max_request_events")
     stale_pages: bool = _default("stale_pages")
     max_request_bytes: int = _default("max_request_bytes")

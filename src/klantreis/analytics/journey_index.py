@@ -134,13 +134,13 @@ _TIES = "AND journey_id IN (SELECT journey_id FROM _journey_index_ties)"
 #: ordered ``string_agg`` sorts the whole range, a ``list_sort`` of structs compares
 #: structs), then joined.
 _RANGE_PATHS_SQL = """
-INSERT INTO journey_paths_build
+INSERT INTO {paths}
 SELECT journey_id,
        array_to_string(list_transform(g, lambda i: coalesce(ks[i], '(none)')), chr(31)),
        array_to_string(list_transform(g, lambda i: coalesce(ts[i], '(none)')), chr(31)),
        ks[g[1]], ks[g[-1]], ts[g[1]], ts[g[-1]]
 FROM (SELECT journey_id, list(kind) AS ks, list(touchpoint) AS ts, list_grade_up(list(seq)) AS g
-      FROM journey_steps_build WHERE journey_id IS NOT NULL{where} GROUP BY journey_id)
+      FROM {steps} WHERE journey_id IS NOT NULL{where} GROUP BY journey_id)
 """
 
 #: Events per journey-key range of a full build (the ``index_range_events`` setting).
@@ -471,22 +471,29 @@ def _as_item_lists(table: pa.Table) -> pa.Table:
 
 
 def _key_ranges(
-    con: duckdb.DuckDBPyConnection, events: int, range_events: int
+    con: duckdb.DuckDBPyConnection,
+    events: int,
+    range_events: int,
+    where: str = "",
+    params: list[object] | None = None,
 ) -> list[tuple[str, list[object]]]:
     """Conditions (SQL and parameters) that split the journeys into contiguous ranges of
     ``journey_id`` of about ``range_events`` events each, together covering every journey
-    once. The boundaries are quantiles of a sample of the events' journey ids, so a range
-    holds about as many events (not journeys) as the next; one journey is never split."""
+    once. The boundaries are quantiles of a sample of the journey ids of the ``events``
+    events that ``where`` (with ``params``) selects, all by default, so a range holds about
+    as many of them (not journeys) as the next; one journey is never split."""
     parts = -(-events // range_events)
     if parts <= 1:
         return [("", [])]
     sample = max(10_000, parts * _SAMPLE_PER_RANGE)
+    # the sample is drawn before a WHERE: a condition of the caller's filters first
+    selected = f"(SELECT journey_id FROM events WHERE journey_id IS NOT NULL{where})"
     rows = _rows(
         con,
-        "SELECT quantile_disc(journey_id, ?) FROM (SELECT journey_id FROM events"
-        f" WHERE journey_id IS NOT NULL USING SAMPLE reservoir({int(sample)} ROWS)"
-        " REPEATABLE (17))",
-        [[i / parts for i in range(1, parts)]],
+        f"SELECT quantile_disc(journey_id, ?) FROM (SELECT journey_id FROM"
+        f" {selected if where else 'events'} WHERE journey_id IS NOT NULL"
+        f" USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE (17))",
+        [[i / parts for i in range(1, parts)], *(params or [])],
     )
     bounds = sorted(set(rows[0][0] or []))
     if not bounds:
@@ -512,7 +519,10 @@ def _build_range(con: duckdb.DuckDBPyConnection, where: str, params: list[object
             )
     finally:
         _rows(con, "DROP TABLE IF EXISTS _journey_index_ties")
-    _rows(con, _RANGE_PATHS_SQL.format(where=where), params)
+    paths_sql = _RANGE_PATHS_SQL.format(
+        paths="journey_paths_build", steps="journey_steps_build", where=where
+    )
+    _rows(con, paths_sql, params)
 
 
 def _column(activity: str) -> str:

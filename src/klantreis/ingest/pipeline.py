@@ -75,8 +75,9 @@ class Target(Protocol):
 class Destination:
     """Where events go and the settings values ingest needs: the store, the journey
     configuration (for enrichment), the rows per batch (one transaction each), the time
-    zone of naive time stamps in files, the input :class:`Limits` and the memory limit of a
-    file ingest. ``App.destination`` builds one from its settings."""
+    zone of naive time stamps in files, the input :class:`Limits`, the memory limit of a
+    file ingest and whether (and how) a file ingest keeps the journey index up to date.
+    ``App.destination`` builds one from its settings."""
 
     store: EventStore
     journey: JourneyConfig
@@ -86,6 +87,12 @@ class Destination:
     #: DuckDB's memory limit (MiB) while files are ingested in batches and for the final
     #: checkpoint (``ingest_memory_mb``; 0: DuckDB's own limit).
     memory_mb: int = 0
+    #: Keep the journey index up to date in a file ingest when it was current before
+    #: (``index_on_ingest``), in key ranges of ``index_range_events`` events under
+    #: ``index_memory_mb`` (``klantreis.analytics.journey_index_ingest``).
+    index_on_ingest: bool = False
+    index_range_events: int = 1_000_000
+    index_memory_mb: int = 1024
 
 
 def enrich(table: pa.Table, journey: JourneyConfig) -> pa.Table:

@@ -106,15 +106,40 @@ def ingest_paths(
     con.execute("SET TimeZone = 'UTC'").fetchall()
     con.execute("SET enable_progress_bar = false").fetchall()
     try:
+        mark = _index_mark(dest)
         with _progress(progress, len(files)) as advance:
             for path in files:
                 fs = _ingest_file(dest, con, path, mapping, delimiter, encoding, advance)
                 summary.files.append(fs)
+        _update_index(dest, mark)
         _checkpoint(dest)
     finally:
         con.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _index_mark(dest: Destination) -> Any:
+    """The journey index's state before the files, when the ingest is to keep it current
+    (``index_on_ingest`` and the index current or the store empty); else None."""
+    if not dest.index_on_ingest:
+        return None
+    from klantreis.analytics.journey_index_ingest import index_mark
+
+    return index_mark(dest.store)
+
+
+def _update_index(dest: Destination, mark: Any) -> None:
+    """The journey index brought up to date after the files (see ``_index_mark``). A
+    failure here does not fail the ingest: the first read refreshes the index as before."""
+    if mark is None:
+        return
+    from klantreis.analytics.journey_index_ingest import update_after_ingest
+
+    try:
+        update_after_ingest(dest.store, mark, dest.index_range_events, dest.index_memory_mb)
+    except duckdb.Error as exc:
+        log.warning("journey index not updated by the ingest (%s); the first read will", exc)
 
 
 def _checkpoint(dest: Destination) -> None:
