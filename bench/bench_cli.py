@@ -1,7 +1,10 @@
 """CLI start-up benchmark: ``klantreis journeys dfg`` on a stored graph against a bare DuckDB
 query process, each timed as a whole process, interleaved.
 
-``python -m bench.bench_cli --db demo-data/demo.duckdb --rounds 7``
+``python -m bench.bench_cli --db demo-data/demo.duckdb --rounds 7 [--before OLD/src]``
+
+With ``--before``, the same commands of another checkout's ``src`` (e.g. ``git archive main
+src | tar -x -C /tmp/old``) run in the same rounds, interleaved.
 
 The store needs its journey index and stored graph: the benchmark runs the command once
 first (uncounted). Target (issue 17): the dfg command within 2x of the bare process.
@@ -29,9 +32,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", default="demo-data/demo.duckdb", help="a store with events")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--before", help="the src folder of another checkout, run alongside")
     args = parser.parse_args(argv)
     compile_package("klantreis")
-    commands = {
+    commands: dict[str, list[str]] = {}
+    if args.before:
+        compileall.compile_dir(args.before, quiet=1)
+        commands |= {
+            "before: klantreis journeys dfg": _from_src(
+                args.before, "journeys", "dfg", "--db", args.db
+            ),
+            "before: klantreis --help": _from_src(args.before, "--help"),
+        }
+    commands |= {
         "klantreis journeys dfg": klantreis_command("journeys", "dfg", "--db", args.db),
         "klantreis journeys dfg --json": klantreis_command(
             "journeys", "dfg", "--db", args.db, "--json"
@@ -54,6 +67,12 @@ def main(argv: list[str] | None = None) -> None:
             f"| {name} | {median(rs, 'wall_s'):.3f} | {median(rs, 'cpu_s'):.3f}"
             f" | {median(rs, 'peak_mib'):.0f} | {ratio_wall:.2f} | {ratio_cpu:.2f} |"
         )
+
+
+def _from_src(src: str, *args: str) -> list[str]:
+    """``klantreis ARGS`` with the package of ``src`` (first on the path)."""
+    code = f"import sys; sys.path.insert(0, {src!r}); from klantreis.cli.main import cli; cli()"
+    return [sys.executable, "-c", code, *args]
 
 
 def compile_package(name: str) -> None:
