@@ -4,6 +4,7 @@ stored graph must not pay for the web server, the classifier or the analytics en
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -18,6 +19,7 @@ from tests.journeys.logs import load, small_log
 
 from klantreis.analytics import discovery
 from klantreis.app import App
+from klantreis.cli import options
 from klantreis.cli.main import COMMAND_MODULES, COMMANDS
 
 #: Heavy packages no start-up path below may import.
@@ -121,3 +123,16 @@ def test_dfg_with_a_filter_still_answers(file_app: App) -> None:
 
 def _approx_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+def test_a_server_collects_with_pythons_thresholds() -> None:
+    """One command collects seldom; a command that goes on to serve gets Python's own
+    thresholds back (its memory and pauses were measured with them)."""
+    before = gc.get_threshold()
+    try:
+        options.tune_collector_for_one_command()
+        assert gc.get_threshold()[0] == options.GC_YOUNG_THRESHOLD
+        options.collector_for_a_server()
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)

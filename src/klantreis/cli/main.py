@@ -11,8 +11,6 @@ share (store, output format) live in :mod:`klantreis.cli.options`; ``store_optio
 
 from __future__ import annotations
 
-import atexit
-import gc
 import importlib
 import logging
 import sys
@@ -22,7 +20,11 @@ from typing import Any
 
 import click
 
-from klantreis.cli.options import settings_from_options, store_options
+from klantreis.cli.options import (
+    settings_from_options,
+    store_options,
+    tune_collector_for_one_command,
+)
 from klantreis.settings import SETTINGS
 
 __all__ = ["cli", "settings_from_options", "store_options"]
@@ -53,21 +55,6 @@ COMMANDS: dict[str, str] = {
 COMMAND_MODULES: list[str] = list(dict.fromkeys(COMMANDS.values()))
 
 
-#: Allocations between two young-generation collections while a command runs (Python's
-#: default is 700): importing pydantic, pyarrow and numpy would otherwise trigger hundreds of
-#: collections that find nothing (~0.05 s CPU of a ``journeys dfg``).
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def _tune_collector_for_one_command() -> None:
-    """Cyclic garbage collection for a process that runs one command and ends: collect less
-    often while modules load, and skip the collections Python's exit runs over everything
-    still alive (~0.1 s CPU; freezing spares only the collector, refcounts still free all).
-    Not for tests and callers passing ``args``, which live on."""
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    atexit.register(gc.freeze)
-
-
 class _Commands(click.Group):
     """The command group. Commands of :data:`COMMANDS` are loaded on first use. A store that
     cannot be opened (locked by another process, a server that refuses) is one line on
@@ -83,7 +70,7 @@ class _Commands(click.Group):
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kw: Any) -> Any:
         if args is None:  # the process's own command line: the process ends with it
-            _tune_collector_for_one_command()
+            tune_collector_for_one_command()
         return super().main(args, *rest, **kw)
 
     def load_all(self) -> dict[str, click.Command]:
