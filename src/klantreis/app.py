@@ -126,12 +126,13 @@ class App(AnalysesMixin):
         ``klantreis serve`` holds it, read-only on a snapshot the server makes now (see
         :mod:`klantreis.live`; the snapshot is as of this call, ``snapshot_of`` names the
         store). A lock held by anything else raises ``StoreLockedError`` (one line)."""
-        from klantreis.live import LiveClient
         from klantreis.store import StoreLockedError
 
         try:
             return cls(settings, read_only, **kw)
         except StoreLockedError as exc:
+            from klantreis.live import LiveClient  # only then: urllib, ssl, http.client
+
             snapshot = LiveClient.for_locked(exc).snapshot()
         copy = replace(settings, db_path=str(snapshot), explicit=settings.explicit | {"db_path"})
         app = cls(copy, True, **kw)

@@ -4,6 +4,8 @@ stored graph must not pay for the web server, the classifier or the analytics en
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import os
 import subprocess
@@ -11,16 +13,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from tests.journeys.logs import load, small_log
 
 from klantreis.analytics import discovery
 from klantreis.app import App
+from klantreis.cli import options
+from klantreis.cli.main import COMMAND_MODULES, COMMANDS
 
 #: Heavy packages no start-up path below may import.
 NEVER = ("fastapi", "uvicorn", "starlette", "sklearn", "scipy", "joblib")
-#: Also absent when the journey index answers alone (no filter): the portable engine.
-NOT_ON_STORED_GRAPH = ("ibis", "pandas", "sqlglot", "pyarrow.compute")
+#: Also absent when the journey index answers alone (no filter): the portable engine, the
+#: live-server client (only for a store a server holds) and the other command modules.
+NOT_ON_STORED_GRAPH = (
+    "ibis",
+    "pandas",
+    "sqlglot",
+    "pyarrow.compute",
+    "klantreis.live",
+    "urllib.request",
+    "ssl",
+    *(m for m in COMMAND_MODULES if m != "klantreis.cli.journeys_cmd"),
+)
 
 _PROBE = """
 import json, sys
@@ -54,8 +69,22 @@ def _run(*args: str) -> tuple[str, set[str]]:
     "args", [["--help"], ["journeys", "--help"], ["journeys", "dfg", "--help"]]
 )
 def test_help_imports_no_server_classifier_or_store(args: list[str]) -> None:
-    _, loaded = _run(*args)
-    assert not loaded & {*NEVER, *NOT_ON_STORED_GRAPH, "duckdb", "pydantic"}
+    out, loaded = _run(*args)
+    assert "Usage:" in out
+    heavy = {*NEVER, *NOT_ON_STORED_GRAPH, "duckdb", "pydantic", "pyarrow", "numpy"}
+    if args != ["--help"]:  # the top-level help imports every command module for its list
+        assert not loaded & heavy
+    else:
+        assert not loaded & (heavy - set(COMMAND_MODULES))
+        assert all(f"  {name} " in out for name in COMMANDS)
+
+
+@pytest.mark.parametrize("module", COMMAND_MODULES)
+def test_commands_name_what_each_module_registers(module: str) -> None:
+    """The lazy table is right: each module adds exactly the commands listed for it."""
+    group = click.Group()
+    importlib.import_module(module).register(group)
+    assert set(group.commands) == {name for name, m in COMMANDS.items() if m == module}
 
 
 def test_dfg_on_a_stored_graph_imports_no_engine(file_app: App) -> None:
@@ -94,3 +123,16 @@ def test_dfg_with_a_filter_still_answers(file_app: App) -> None:
 
 def _approx_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+def test_a_server_collects_with_pythons_thresholds() -> None:
+    """One command collects seldom; a command that goes on to serve gets Python's own
+    thresholds back (its memory and pauses were measured with them)."""
+    before = gc.get_threshold()
+    try:
+        options.tune_collector_for_one_command()
+        assert gc.get_threshold()[0] == options.GC_YOUNG_THRESHOLD
+        options.collector_for_a_server()
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)

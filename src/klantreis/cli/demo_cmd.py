@@ -124,6 +124,9 @@ def _serve(settings: object) -> None:
     lines = [f"\nklantreis demo: http://{host}:{port}/  (Ctrl+C to stop / om te stoppen)"]
     lines += [f"  login: {name} / {password}" for name, password in passwords.items()]
     announce_when_listening(host, port, "\n".join(lines))
+    from klantreis.cli.options import collector_for_a_server
+
+    collector_for_a_server()
     serve(settings)  # type: ignore[arg-type]
 
 

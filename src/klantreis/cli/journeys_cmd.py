@@ -131,7 +131,9 @@ def dfg(
     **flt: Any,
 ) -> None:
     with open_app(db_path, journey_config) as app:
-        d = _discover(app, _scope(**flt), activity, 20, not no_index)
+        # top=0: this command prints no variants, and counting them is most of a stored
+        # graph's read (0.1 s CPU of 10M events)
+        d = _discover(app, _scope(**flt), activity, 0, not no_index)
         emit(
             d.dfg.to_pylist(),
             output,

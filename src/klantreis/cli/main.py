@@ -1,8 +1,11 @@
 """``klantreis`` command group. Each command lives in its own module and calls one library
 function; this module only wires them together.
 
-Commands are registered in ``COMMAND_MODULES``: each module exposes ``register(cli)``. Options
-they share (store, output format) live in :mod:`klantreis.cli.options`; ``store_options`` and
+Commands are listed in ``COMMANDS`` (top-level name -> module); each module exposes
+``register(cli)``, which adds its commands. A module is imported only when one of its commands
+runs or a help page lists it, so ``klantreis journeys dfg`` pays for the journeys module and
+nothing else (issue 17; ``tests/cli/test_startup_imports.py`` keeps it so). Options they
+share (store, output format) live in :mod:`klantreis.cli.options`; ``store_options`` and
 ``settings_from_options`` are re-exported here for older imports.
 """
 
@@ -11,36 +14,70 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from klantreis.cli.options import settings_from_options, store_options
+from klantreis.cli.options import (
+    settings_from_options,
+    store_options,
+    tune_collector_for_one_command,
+)
 from klantreis.settings import SETTINGS
 
 __all__ = ["cli", "settings_from_options", "store_options"]
 
-#: Modules that add commands with ``register(cli)``; add yours here.
-COMMAND_MODULES: list[str] = [
-    "klantreis.cli.journeys_cmd",
-    "klantreis.cli.ingest_cmd",
-    "klantreis.cli.demo_cmd",
-    "klantreis.cli.serve_cmd",
-    "klantreis.cli.accounts_cmd",
-    "klantreis.cli.contacts_cmd",
-    "klantreis.cli.text_cmd",
-    "klantreis.cli.metrics_cmd",
-    "klantreis.cli.outbox_cmd",
-    "klantreis.cli.push_cmd",
-    "klantreis.cli.directory_cmd",
-    "klantreis.cli.surveys_cmd",
-    "klantreis.cli.cases_cmd",
-]
+#: Every top-level command and the module whose ``register(cli)`` adds it; add yours here (a
+#: test checks each module adds exactly the names listed for it).
+COMMANDS: dict[str, str] = {
+    "journeys": "klantreis.cli.journeys_cmd",
+    "export": "klantreis.cli.journeys_cmd",
+    "ingest": "klantreis.cli.ingest_cmd",
+    "quarantine": "klantreis.cli.ingest_cmd",
+    "mapping": "klantreis.cli.ingest_cmd",
+    "demo": "klantreis.cli.demo_cmd",
+    "serve": "klantreis.cli.serve_cmd",
+    "user": "klantreis.cli.accounts_cmd",
+    "token": "klantreis.cli.accounts_cmd",
+    "contacts": "klantreis.cli.contacts_cmd",
+    "text": "klantreis.cli.text_cmd",
+    "metrics": "klantreis.cli.metrics_cmd",
+    "outbox": "klantreis.cli.outbox_cmd",
+    "push": "klantreis.cli.push_cmd",
+    "directory": "klantreis.cli.directory_cmd",
+    "surveys": "klantreis.cli.surveys_cmd",
+    "cases": "klantreis.cli.cases_cmd",
+}
+
+#: The modules of :data:`COMMANDS`, in a stable order.
+COMMAND_MODULES: list[str] = list(dict.fromkeys(COMMANDS.values()))
 
 
 class _Commands(click.Group):
-    """The command group; a store that cannot be opened (locked by another process, a
-    server that refuses) is one line on stderr and exit code 1, not a traceback."""
+    """The command group. Commands of :data:`COMMANDS` are loaded on first use. A store that
+    cannot be opened (locked by another process, a server that refuses) is one line on
+    stderr and exit code 1, not a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name]).register(self)
+        return self.commands.get(cmd_name)
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kw: Any) -> Any:
+        if args is None:  # the process's own command line: the process ends with it
+            tune_collector_for_one_command()
+        return super().main(args, *rest, **kw)
+
+    def load_all(self) -> dict[str, click.Command]:
+        """Every command, each module imported (for tests and tools that walk the tree)."""
+        for name in COMMANDS:
+            self.get_command(click.Context(self), name)
+        return dict(self.commands)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -107,7 +144,3 @@ def config_settings() -> None:
     for s in SETTINGS:
         default = "(none)" if s.secret else repr(s.default)
         click.echo(f"KLANTREIS_{s.name.upper():28} {default:22} {s.help}")
-
-
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(cli)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from klantreis.cli.options import settings_from_options, store_options
+from klantreis.cli.options import collector_for_a_server, settings_from_options, store_options
 
 __all__ = ["register"]
 
@@ -52,6 +52,7 @@ def serve(
     if settings.demo_mode:
         _print_demo_accounts(settings)
     click.echo(f"klantreis: http://{settings.host}:{settings.port}/  (Ctrl+C to stop)")
+    collector_for_a_server()
     run(settings, access_log=access_log)
 
 
