@@ -15,6 +15,7 @@ import pandas as pd
 
 from klantreis.analytics.stats import wilson_arrays
 from klantreis.contacts.data import attr_values, events_frame
+from klantreis.contacts.rootcause import in_store_order
 
 __all__ = [
     "PERIODS",
@@ -32,10 +33,12 @@ PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
 
 
 def orders_frame(events: Any, start_kind: str = "order.placed") -> pd.DataFrame:
-    """One row per journey that has a ``start_kind`` event (its first one)."""
-    df = events_frame(events, [start_kind], ["journey_id", "customer_id", "occurred_at"])
-    df = df.dropna(subset=["journey_id"]).sort_values("occurred_at")
-    return df.drop_duplicates("journey_id").reset_index(drop=True)
+    """One row per journey that has a ``start_kind`` event (its first one in the store's
+    order: time, source order, event id)."""
+    cols = ["journey_id", "customer_id", "occurred_at", "source_order", "event_id"]
+    df = in_store_order(events_frame(events, [start_kind], cols).dropna(subset=["journey_id"]))
+    df = df.drop_duplicates("journey_id")[cols[:3]]
+    return df.reset_index(drop=True)
 
 
 def period_of(times: pd.Series, period: str, tz: str = "Europe/Amsterdam") -> pd.Series:
