@@ -274,6 +274,20 @@ class ConditionViews:
             df[col] = df[col].astype(object)
         return df
 
+    def conditions(self, window: Window) -> pd.DataFrame:
+        """``condition_times`` of the events in ``window``: journey_id, condition, at, owner."""
+        self.ensure()
+        sql, params = window_conditions_sql(self.journey, window)
+        cur = self.store.cursor()
+        try:
+            df = cur.sql(sql, params=params).to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+        for col in ("journey_id", "condition", "owner"):
+            df[col] = df[col].astype(object)
+        return df
+
 
 def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The rows that are the first of their journey (and kind) inside ``window``."""

@@ -136,9 +136,9 @@ class KeptCauses:
         both = self._shared.get((inner, outer), 0)
         return mostly_inside(both, int(self.counts.journeys.get(inner, 0)))
 
-    def table(self) -> pd.DataFrame:
+    def table(self, min_contacts: int = 5) -> pd.DataFrame:
         """:func:`~klantreis.contacts.rootcause.root_causes` of the window."""
-        return cause_table(self.counts, self._inside, self.confidence)
+        return cause_table(self.counts, self._inside, self.confidence, min_contacts)
 
     def owners(self, reason: str, condition: str) -> pd.DataFrame:
         """:func:`~klantreis.contacts.rootcause.owner_breakdown` of one reason and condition."""

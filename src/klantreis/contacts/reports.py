@@ -19,6 +19,8 @@ import pandas as pd
 from klantreis.analytics import promises
 from klantreis.analytics.scope import Scope, select
 from klantreis.contacts.classifier import ContactClassifier
+from klantreis.contacts.conditions import ConditionViews, Window
+from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.metrics import (
     channel_service,
     contact_rates,
@@ -34,6 +36,7 @@ from klantreis.model.journey import JourneyConfig
 __all__ = [
     "contact_events",
     "contacts_overview",
+    "kept_analysis",
     "reason_contacts",
     "reason_report",
     "records",
@@ -153,6 +156,19 @@ def reason_contacts(a: ContactAnalysis, reason: str, limit: int = 20) -> list[di
     return records(c.sort_values("occurred_at", ascending=False)[cols].head(limit))
 
 
+def kept_analysis(
+    conditions: ConditionViews,
+    window: Window,
+    contacts: pd.DataFrame,
+    journey: JourneyConfig,
+    taxonomy: Taxonomy,
+) -> ContactAnalysis:
+    """The analysis of ``window`` (local days) from the kept conditions and orders: what
+    :func:`~klantreis.contacts.warroom.load_analysis` gives for the window's events."""
+    causes = KeptCauses(conditions.store, journey, window, contacts)
+    return ContactAnalysis(contacts, conditions.orders(window), None, journey, taxonomy, causes)
+
+
 def contacts_overview(
     events: Any,
     journey: JourneyConfig,
@@ -166,13 +182,18 @@ def contacts_overview(
     reason: str | None = None,
     now: Any = None,
     contacts: pd.DataFrame | None = None,
+    conditions: ConditionViews | None = None,
 ) -> dict[str, Any]:
     """The war room, the reason report, the weekly trend and (with ``reason``) that reason's
     contacts, from one analysis of the events in ``scope`` (the contacts web page).
     ``contacts``: the contacts in ``scope`` with their reasons when they are kept (else they
-    are read and classified now)."""
+    are read and classified now); ``conditions``: the kept conditions and orders (with kept
+    ``contacts`` and a scope of whole days only: its window and channels)."""
     events = contact_events(events, journey, scope)
-    a = load_analysis(events, journey, taxonomy, model, contacts=contacts)
+    if conditions is not None and contacts is not None:
+        a = kept_analysis(conditions, (scope or Scope()).days(), contacts, journey, taxonomy)
+    else:
+        a = load_analysis(events, journey, taxonomy, model, contacts=contacts)
     room = build_war_room(a, top=top, lang=lang)
     return {
         "warroom": room.to_dict(),
