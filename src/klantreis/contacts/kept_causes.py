@@ -64,8 +64,9 @@ class KeptCauses:
         ).fetchall()
         conds, params = window_conditions_sql(journey, window)
         cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT * FROM ({conds})"
-            " WHERE journey_id IN (SELECT journey_id FROM _kc_pop)",
+            # a hash join (pop holds each journey once); ``IN (subquery)`` was ~7x the CPU
+            f"CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT w.* FROM ({conds}) w"
+            " JOIN _kc_pop USING (journey_id)",
             params,
         ).fetchall()
         contacts = pa.table(
@@ -119,8 +120,8 @@ class KeptCauses:
         )
         self._exposure = _frame(
             cur,
-            "SELECT owner, count(DISTINCT journey_id) AS n FROM _kc_w"
-            " WHERE owner IS NOT NULL GROUP BY ALL",
+            "SELECT owner, count(*) AS n FROM (SELECT DISTINCT owner, journey_id FROM _kc_w"
+            " WHERE owner IS NOT NULL) GROUP BY ALL",
         ).set_index("owner")["n"]
         owners = _frame(cur, "SELECT DISTINCT condition, owner FROM _kc_w WHERE owner IS NOT NULL")
         self._owners = owners.groupby("condition")["owner"].agg(set).to_dict()
