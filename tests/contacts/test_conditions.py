@@ -21,7 +21,7 @@ from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.metrics import orders_frame
-from klantreis.contacts.reports import contact_events
+from klantreis.contacts.reports import broken_per_week, contact_events
 from klantreis.contacts.rootcause import condition_times, owner_breakdown, root_causes
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
@@ -58,11 +58,13 @@ _event = st.tuples(
 
 def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:
     out = []
-    for i, (k, j, h, owner, dl, reason, again, bad, order) in enumerate(batch):
+    for i, (k, j, h, owner, _dl, reason, again, bad, order) in enumerate(batch):
         eid = seen[again] if again < 3 and again < len(seen) else f"b{n}-{i}"
         kind, at = KINDS[k], T0 + timedelta(hours=h)
         attrs: dict[str, Any] = {}
-        deadline = DEADLINES[dl]
+        # one deadline per journey and time: the journeys page's promise outcomes (the
+        # reference of the weekly breaks) take any of tied promises
+        deadline = DEADLINES[(j + h // 6) % len(DEADLINES)]
         if isinstance(deadline, int):
             deadline = (at + timedelta(hours=deadline)).isoformat()
         if deadline is not None:
@@ -104,6 +106,10 @@ def _check(app: App, views: ConditionViews, window: tuple[date | None, date | No
         _sorted(orders, ["journey_id"]),
         check_dtype=False,
     )
+    now = T0 + timedelta(days=3)
+    ref_breaks = broken_per_week(events, app.journey, now)
+    breaks = views.weekly_breaks(window, now).set_index(["period", "promise_id"])["broken"]
+    assert breaks.to_dict() == ref_breaks.to_dict()
     contacts = contacts_frame(events)
     contacts["reason"] = contacts["given_reason"]
     ref = root_causes(contacts, conds, orders["journey_id"], min_contacts=1)

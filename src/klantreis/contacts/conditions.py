@@ -39,6 +39,7 @@ import duckdb
 import pandas as pd
 
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
+from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
@@ -286,6 +287,45 @@ class ConditionViews:
         df["at"] = pd.to_datetime(df["at"], utc=True)
         for col in ("journey_id", "condition", "owner"):
             df[col] = df[col].astype(object)
+        return df
+
+    def supports_breaks(self) -> bool:
+        """Can :meth:`weekly_breaks` answer (no promise kind is excluded from the kept kinds
+        and no deadline is read from an event column)?"""
+        kinds = {k for p in self.journey.promises for k in (p.promised, p.fulfilled_by)}
+        columns = {p.deadline_attr for p in self.journey.promises} & set(EVENT_COLUMNS)
+        return not (kinds & set(EXCLUDED_KINDS)) and not columns
+
+    def weekly_breaks(self, window: Window, now: Any) -> pd.DataFrame:
+        """Broken promises of the window's events per local week of their deadline:
+        ``promise_outcomes_expr`` (status broken: fulfilled after the deadline plus grace,
+        or not fulfilled while ``now`` is past it) counted by week and promise."""
+        self.ensure()
+        where, params = first_in_window(window, {"zone": self.zone, "now": now})
+        parts = []
+        for i, p in enumerate(self.journey.promises):
+            params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
+            params[f"grace{i}"] = round(p.grace_minutes * 60_000_000)
+            parts.append(
+                f"SELECT p.promise_id, p.due - to_microseconds($grace{i}) AS deadline"
+                f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
+                f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
+                f" AND {where}) f USING (journey_id)"
+                " WHERE f.first_at > p.due OR (f.first_at IS NULL AND $now > p.due)"
+            )
+        if not parts:
+            return pd.DataFrame({"period": [], "promise_id": [], "broken": []})
+        sql = (
+            "SELECT strftime(date_trunc('week', timezone($zone, deadline)), '%Y-%m-%d')"
+            " AS period, promise_id, count(*) AS broken FROM ("
+            + " UNION ALL ".join(parts)
+            + ") GROUP BY ALL ORDER BY period, promise_id"
+        )
+        cur = self.store.cursor()
+        try:
+            df: pd.DataFrame = cur.sql(sql, params=params).to_arrow_table().to_pandas()
+        finally:
+            cur.close()
         return df
 
 

@@ -34,6 +34,7 @@ from klantreis.contacts.warroom import ContactAnalysis, build_war_room, load_ana
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
+    "broken_per_week",
     "contact_events",
     "contacts_overview",
     "kept_analysis",
@@ -115,10 +116,16 @@ def contact_events(events: ir.Table, journey: JourneyConfig, scope: Scope | None
 
 
 def weekly_trend(
-    a: ContactAnalysis, events: ir.Table, now: Any = None, lang: str = "nl", top: int = 6
+    a: ContactAnalysis,
+    events: ir.Table,
+    now: Any = None,
+    lang: str = "nl",
+    top: int = 6,
+    broken: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Contacts per 100 orders per reason per week (the ``top`` reasons by contacts) and the
-    broken promises per week (by deadline) per 100 orders of that week."""
+    broken promises per week (by deadline) per 100 orders of that week (``broken``: those
+    counts when kept, :meth:`~klantreis.contacts.conditions.ConditionViews.weekly_breaks`)."""
     tz = a.journey.timezone
     names = {r.id: r.name(lang) for r in a.taxonomy.reasons()}
     c = a.contacts
@@ -131,10 +138,11 @@ def weekly_trend(
     per_week = orders.groupby("period").size()
     breaks: list[dict[str, Any]] = []
     if a.journey.promises and len(a.orders):
-        out = promises.promise_outcomes_expr(events, a.journey, now=now)
-        broken = out.filter(out.status == "broken").select("promise_id", "deadline").to_pandas()
-        broken["period"] = period_of(broken["deadline"], "week", tz) if len(broken) else []
-        counts = broken.groupby(["period", "promise_id"]).size()
+        counts = (
+            broken_per_week(events, a.journey, now)
+            if broken is None
+            else broken.set_index(["period", "promise_id"])["broken"]
+        )
         for (week, pid), n in counts.items():
             if week in per_week.index:
                 breaks.append(
@@ -147,6 +155,16 @@ def weekly_trend(
                     }
                 )
     return {"contacts": records(rates), "breaks": breaks}
+
+
+def broken_per_week(events: ir.Table, journey: JourneyConfig, now: Any) -> pd.Series:
+    """Broken promises per (local week of the deadline, promise), from the events."""
+    out = promises.promise_outcomes_expr(events, journey, now=now)
+    broken = out.filter(out.status == "broken").select("promise_id", "deadline").to_pandas()
+    broken["period"] = (
+        period_of(broken["deadline"], "week", journey.timezone) if len(broken) else []
+    )
+    return broken.groupby(["period", "promise_id"]).size()
 
 
 def reason_contacts(a: ContactAnalysis, reason: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -190,14 +208,18 @@ def contacts_overview(
     are read and classified now); ``conditions``: the kept conditions and orders (with kept
     ``contacts`` and a scope of whole days only: its window and channels)."""
     events = contact_events(events, journey, scope)
+    broken = None
     if conditions is not None and contacts is not None:
-        a = kept_analysis(conditions, (scope or Scope()).days(), contacts, journey, taxonomy)
+        window = (scope or Scope()).days()
+        a = kept_analysis(conditions, window, contacts, journey, taxonomy)
+        if now is not None and conditions.supports_breaks():
+            broken = conditions.weekly_breaks(window, now)
     else:
         a = load_analysis(events, journey, taxonomy, model, contacts=contacts)
     room = build_war_room(a, top=top, lang=lang)
     return {
         "warroom": room.to_dict(),
         **report_from(a, events, period, repeat_days, lang),
-        "trend": weekly_trend(a, events, now, lang),
+        "trend": weekly_trend(a, events, now, lang, broken=broken),
         "reason_contacts": reason_contacts(a, reason) if reason else [],
     }
