@@ -57,6 +57,7 @@ def prepare(source: Path, target: Path) -> dict[str, float]:
                 "score_cells",
             ),
             "kept contacts (full build incl. classification)": ("/contacts", "contact_views"),
+            "kept conditions (full build)": ("/contacts", "condition_views"),
         }
         for step, (pages, name) in steps.items():
             build = getattr(app, name, None)  # None: code without it (a baseline run)

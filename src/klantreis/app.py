@@ -529,6 +529,14 @@ class App(AnalysesMixin):
             "contact_views", lambda: ContactViews(self.store, self.journey, self.contacts)
         )
 
+    def condition_views(self) -> Any:
+        """The store's kept journey conditions and orders (``contacts.conditions``: per
+        journey x condition x local day), refreshed with the batches that arrived; None when
+        the store cannot hold them (read-only)."""
+        from klantreis.contacts.conditions import ConditionViews
+
+        return self._kept("condition_views", lambda: ConditionViews(self.store, self.journey))
+
     def cx_index(self, **kw: Any) -> Any:
         """The CX index of this store with this App's cache; see ``analytics.cx_index``."""
         from klantreis.analytics.cx_index import cx_index

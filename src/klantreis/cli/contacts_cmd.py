@@ -578,13 +578,14 @@ def rootcause(
     limit: int,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.rootcause import root_causes, top_causes
+    from klantreis.contacts.rootcause import top_causes
     from klantreis.contacts.warroom import load_analysis
 
     with _app(db_path, journey_config, True, taxonomy, models) as app:
         tax = app.contacts.taxonomy
         a = load_analysis(app.events_table(), app.journey, tax, app.contacts.model())
-    table = root_causes(a.contacts, a.conditions, a.orders["journey_id"])
+    assert a.causes is not None
+    table = a.causes.table()
     ids = [reason_id] if reason_id else tax.reason_ids()
     _table([c.to_dict() for r in ids for c in top_causes(table, r, limit)], as_json)
 

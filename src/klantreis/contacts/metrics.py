@@ -15,6 +15,7 @@ import pandas as pd
 
 from klantreis.analytics.stats import wilson_arrays
 from klantreis.contacts.data import attr_values, events_frame
+from klantreis.contacts.rootcause import in_store_order
 
 __all__ = [
     "PERIODS",
@@ -32,10 +33,12 @@ PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
 
 
 def orders_frame(events: Any, start_kind: str = "order.placed") -> pd.DataFrame:
-    """One row per journey that has a ``start_kind`` event (its first one)."""
-    df = events_frame(events, [start_kind], ["journey_id", "customer_id", "occurred_at"])
-    df = df.dropna(subset=["journey_id"]).sort_values("occurred_at")
-    return df.drop_duplicates("journey_id").reset_index(drop=True)
+    """One row per journey that has a ``start_kind`` event (its first one in the store's
+    order: time, source order, event id)."""
+    cols = ["journey_id", "customer_id", "occurred_at", "source_order", "event_id"]
+    df = in_store_order(events_frame(events, [start_kind], cols).dropna(subset=["journey_id"]))
+    df = df.drop_duplicates("journey_id")[cols[:3]]
+    return df.reset_index(drop=True)
 
 
 def period_of(times: pd.Series, period: str, tz: str = "Europe/Amsterdam") -> pd.Series:
@@ -129,9 +132,12 @@ def survey_csat_frame(
     (``attrs.contact_id``), else ``attrs.channel_asked``, else the survey's own channel."""
     answers = events.filter((events.metric == "csat") & (events.touchpoint == touchpoint))
     s = events_frame(answers, ["survey.response"], ["attrs", "channel", "score"])
-    by_contact = dict(zip(contacts["contact_id"], contacts["channel"], strict=True))
+    by_contact = dict(
+        zip(contacts["contact_id"].tolist(), contacts["channel"].tolist(), strict=True)
+    )
     channels = []
-    for attrs, own in zip(s["attrs"], s["channel"], strict=True):
+    # plain lists: iterating Arrow-backed columns builds a scalar per row (seconds on 70k)
+    for attrs, own in zip(s["attrs"].tolist(), s["channel"].tolist(), strict=True):
         contact_id, asked = attr_values(attrs, ("contact_id", "channel_asked"))
         channels.append(by_contact.get(str(contact_id), asked or own))
     return pd.DataFrame({"channel": channels, "score": s["score"].to_numpy()})

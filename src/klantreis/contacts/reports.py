@@ -19,6 +19,8 @@ import pandas as pd
 from klantreis.analytics import promises
 from klantreis.analytics.scope import Scope, select
 from klantreis.contacts.classifier import ContactClassifier
+from klantreis.contacts.conditions import ConditionViews, Window
+from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.metrics import (
     channel_service,
     contact_rates,
@@ -32,8 +34,10 @@ from klantreis.contacts.warroom import ContactAnalysis, build_war_room, load_ana
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
+    "broken_per_week",
     "contact_events",
     "contacts_overview",
+    "kept_analysis",
     "reason_contacts",
     "reason_report",
     "records",
@@ -112,10 +116,16 @@ def contact_events(events: ir.Table, journey: JourneyConfig, scope: Scope | None
 
 
 def weekly_trend(
-    a: ContactAnalysis, events: ir.Table, now: Any = None, lang: str = "nl", top: int = 6
+    a: ContactAnalysis,
+    events: ir.Table,
+    now: Any = None,
+    lang: str = "nl",
+    top: int = 6,
+    broken: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Contacts per 100 orders per reason per week (the ``top`` reasons by contacts) and the
-    broken promises per week (by deadline) per 100 orders of that week."""
+    broken promises per week (by deadline) per 100 orders of that week (``broken``: those
+    counts when kept, :meth:`~klantreis.contacts.conditions.ConditionViews.weekly_breaks`)."""
     tz = a.journey.timezone
     names = {r.id: r.name(lang) for r in a.taxonomy.reasons()}
     c = a.contacts
@@ -128,10 +138,11 @@ def weekly_trend(
     per_week = orders.groupby("period").size()
     breaks: list[dict[str, Any]] = []
     if a.journey.promises and len(a.orders):
-        out = promises.promise_outcomes_expr(events, a.journey, now=now)
-        broken = out.filter(out.status == "broken").select("promise_id", "deadline").to_pandas()
-        broken["period"] = period_of(broken["deadline"], "week", tz) if len(broken) else []
-        counts = broken.groupby(["period", "promise_id"]).size()
+        counts = (
+            broken_per_week(events, a.journey, now)
+            if broken is None
+            else broken.set_index(["period", "promise_id"])["broken"]
+        )
         for (week, pid), n in counts.items():
             if week in per_week.index:
                 breaks.append(
@@ -146,11 +157,34 @@ def weekly_trend(
     return {"contacts": records(rates), "breaks": breaks}
 
 
+def broken_per_week(events: ir.Table, journey: JourneyConfig, now: Any) -> pd.Series:
+    """Broken promises per (local week of the deadline, promise), from the events."""
+    out = promises.promise_outcomes_expr(events, journey, now=now)
+    broken = out.filter(out.status == "broken").select("promise_id", "deadline").to_pandas()
+    broken["period"] = (
+        period_of(broken["deadline"], "week", journey.timezone) if len(broken) else []
+    )
+    return broken.groupby(["period", "promise_id"]).size()
+
+
 def reason_contacts(a: ContactAnalysis, reason: str, limit: int = 20) -> list[dict[str, Any]]:
     """The newest contacts of one reason: contact id, journey, time, channel and text."""
     c = a.contacts[a.contacts["reason"] == reason]
     cols = ["contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text"]
     return records(c.sort_values("occurred_at", ascending=False)[cols].head(limit))
+
+
+def kept_analysis(
+    conditions: ConditionViews,
+    window: Window,
+    contacts: pd.DataFrame,
+    journey: JourneyConfig,
+    taxonomy: Taxonomy,
+) -> ContactAnalysis:
+    """The analysis of ``window`` (local days) from the kept conditions and orders: what
+    :func:`~klantreis.contacts.warroom.load_analysis` gives for the window's events."""
+    causes = KeptCauses(conditions.store, journey, window, contacts)
+    return ContactAnalysis(contacts, conditions.orders(window), None, journey, taxonomy, causes)
 
 
 def contacts_overview(
@@ -166,17 +200,26 @@ def contacts_overview(
     reason: str | None = None,
     now: Any = None,
     contacts: pd.DataFrame | None = None,
+    conditions: ConditionViews | None = None,
 ) -> dict[str, Any]:
     """The war room, the reason report, the weekly trend and (with ``reason``) that reason's
     contacts, from one analysis of the events in ``scope`` (the contacts web page).
     ``contacts``: the contacts in ``scope`` with their reasons when they are kept (else they
-    are read and classified now)."""
+    are read and classified now); ``conditions``: the kept conditions and orders (with kept
+    ``contacts`` and a scope of whole days only: its window and channels)."""
     events = contact_events(events, journey, scope)
-    a = load_analysis(events, journey, taxonomy, model, contacts=contacts)
+    broken = None
+    if conditions is not None and contacts is not None:
+        window = (scope or Scope()).days()
+        a = kept_analysis(conditions, window, contacts, journey, taxonomy)
+        if now is not None and conditions.supports_breaks():
+            broken = conditions.weekly_breaks(window, now)
+    else:
+        a = load_analysis(events, journey, taxonomy, model, contacts=contacts)
     room = build_war_room(a, top=top, lang=lang)
     return {
         "warroom": room.to_dict(),
         **report_from(a, events, period, repeat_days, lang),
-        "trend": weekly_trend(a, events, now, lang),
+        "trend": weekly_trend(a, events, now, lang, broken=broken),
         "reason_contacts": reason_contacts(a, reason) if reason else [],
     }

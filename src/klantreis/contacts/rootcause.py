@@ -19,9 +19,9 @@ expected from the owner's share of journeys, the excess, and the owner's lift.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import ibis
 import numpy as np
@@ -35,10 +35,18 @@ from klantreis.model.journey import JourneyConfig
 
 __all__ = [
     "EXCLUDED_KINDS",
+    "STORE_ORDER",
+    "CauseCounts",
+    "Causes",
+    "FrameCauses",
     "RootCause",
+    "cause_table",
     "condition_times",
+    "in_store_order",
+    "mostly_inside",
     "owner_breakdown",
     "owner_exposure",
+    "owner_table",
     "root_causes",
     "top_causes",
 ]
@@ -72,9 +80,21 @@ class RootCause:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+#: The store's order of events: ties of ``occurred_at`` go by source order, then event id
+#: (as in the journey index), so "the first event" and its owner are always the same one.
+STORE_ORDER = ["occurred_at", "source_order", "event_id"]
+
+
+def in_store_order(ev: pd.DataFrame) -> pd.DataFrame:
+    """``ev`` sorted in the store's order (:data:`STORE_ORDER`; the columns it lacks are
+    left out), stably."""
+    cols = [c for c in STORE_ORDER if c in ev.columns]
+    return ev.sort_values(cols, kind="stable", na_position="last")
+
+
 def _kind_times(ev: pd.DataFrame, start_kind: str) -> pd.DataFrame:
     e = ev[~ev["kind"].isin([*EXCLUDED_KINDS, start_kind])]
-    first = e.sort_values("occurred_at").drop_duplicates(["journey_id", "kind"])
+    first = in_store_order(e).drop_duplicates(["journey_id", "kind"])
     return pd.DataFrame(
         {
             "journey_id": first["journey_id"],
@@ -88,7 +108,7 @@ def _kind_times(ev: pd.DataFrame, start_kind: str) -> pd.DataFrame:
 def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame]:
     out = []
     for pr in journey.promises:
-        p = ev[ev["kind"] == pr.promised].sort_values("occurred_at").drop_duplicates("journey_id")
+        p = in_store_order(ev[ev["kind"] == pr.promised]).drop_duplicates("journey_id")
         if p.empty:
             continue
         deadline = [attr_values(a, (pr.deadline_attr,))[0] for a in p["attrs"]]
@@ -122,13 +142,16 @@ def _broken_times(ev: pd.DataFrame, journey: JourneyConfig) -> list[pd.DataFrame
 
 
 def condition_times(events: Any, journey: JourneyConfig) -> pd.DataFrame:
-    """Per journey and condition, the moment it became true and the owner of that moment."""
+    """Per journey and condition, the moment it became true and the owner of that moment
+    (the first event in the store's order, :data:`STORE_ORDER`)."""
     t = events.filter(~events.kind.isin(list(EXCLUDED_KINDS)) & events.journey_id.notnull())
     # only what the conditions read: the attributes of promise events only (their deadline)
     promised = list({p.promised for p in journey.promises})
     attrs = ibis.ifelse(t.kind.isin(promised), t.attrs, ibis.null().cast("string"))
     ev = events_frame(
-        t.mutate(attrs=attrs), None, ["journey_id", "kind", "occurred_at", "owner", "attrs"]
+        t.mutate(attrs=attrs),
+        None,
+        ["journey_id", "kind", "occurred_at", "source_order", "event_id", "owner", "attrs"],
     )
     parts = [_kind_times(ev, journey.journey_start), *_broken_times(ev, journey)]
     out = pd.concat(parts, ignore_index=True)
@@ -206,17 +229,56 @@ def root_causes(
     """
     pop = _population(journeys)
     c = contacts[_member(contacts["journey_id"], pop)]
-    n2 = len(pop)
     base = conds[_member(conds["journey_id"], pop)].drop_duplicates(["journey_id", "condition"])
-    c_counts = base.groupby("condition").size()
     held = _held_before(c, base)
-    a = held.groupby(["reason", "condition"]).size().rename("with_condition").reset_index()
-    n1 = c.groupby("reason").size()
-    a["contacts"] = a["reason"].map(n1)
+    counts = CauseCounts(
+        held.groupby(["reason", "condition"]).size().rename("with_condition").reset_index(),
+        c.groupby("reason").size(),
+        base.groupby("condition").size(),
+        len(pop),
+    )
+    groups = base.groupby("condition")["journey_id"]
+    sets: dict[str, set[str]] = {}
+
+    def journeys_of(condition: str) -> set[str]:  # built only for the pairs compared
+        if condition not in sets:
+            sets[condition] = set(groups.get_group(condition))
+        return sets[condition]
+
+    def inside(inner: str, outer: str) -> bool:
+        return _inside(journeys_of(inner), journeys_of(outer))
+
+    return cause_table(counts, inside, confidence, min_contacts)
+
+
+@dataclass(frozen=True)
+class CauseCounts:
+    """What the root-cause table is computed from: per (reason, condition) the contacts with
+    the condition before them (``held``: reason, condition, with_condition), contacts per
+    reason (``contacts``), journeys per condition (``journeys``) and all journeys (``n``),
+    each within the population."""
+
+    held: pd.DataFrame
+    contacts: pd.Series
+    journeys: pd.Series
+    n: int
+
+
+def cause_table(
+    counts: CauseCounts,
+    inside: Callable[[str, str], bool],
+    confidence: float = 0.95,
+    min_contacts: int = 5,
+) -> pd.DataFrame:
+    """The root-cause table from its counts; ``inside(b, a)``: are (99% of) condition b's
+    journeys also a's (see :func:`_preconditions`)."""
+    a = counts.held.copy()
+    n2 = counts.n
+    a["contacts"] = a["reason"].map(counts.contacts)
     a = a[a["contacts"] >= min_contacts]
     if a.empty:
         return pd.DataFrame(columns=[*RootCause.__dataclass_fields__, "precondition_of"])
-    cc = a["condition"].map(c_counts).to_numpy(float)
+    cc = a["condition"].map(counts.journeys).to_numpy(float)
     lift, lo, hi = _lift_ci(
         a["with_condition"].to_numpy(float),
         a["contacts"].to_numpy(float),
@@ -228,25 +290,23 @@ def root_causes(
     a["p_journeys"] = cc / n2
     a["lift"], a["ci_low"], a["ci_high"] = lift, lo, hi
     a["attributable"] = np.where(lift > 1, a["p_contacts"] * (lift - 1) / lift, 0.0)
-    a = a.sort_values(["reason", "attributable", "lift"], ascending=[True, False, False])
+    a = a.sort_values(
+        ["reason", "attributable", "lift", "condition"],
+        ascending=[True, False, False, True],
+        kind="stable",
+    )
     a = a.reset_index(drop=True)
-    a["precondition_of"] = _preconditions(a, base)
+    a["precondition_of"] = _preconditions(a, inside)
     return a
 
 
-def _preconditions(table: pd.DataFrame, base: pd.DataFrame, top: int = 6) -> list[str | None]:
+def _preconditions(
+    table: pd.DataFrame, inside: Callable[[str, str], bool], top: int = 6
+) -> list[str | None]:
     """Mark a condition that merely precedes a broken promise: the broken promise B's
     journeys lie (99%) inside A's and B has a higher, significant lift — e.g.
     ``kind:return.received`` before ``broken:terugbetaling_binnen_termijn``. The broken promise
     is the root cause; A is only its precondition."""
-    groups = base.groupby("condition")["journey_id"]
-    sets: dict[str, set[str]] = {}
-
-    def journeys_of(condition: str) -> set[str]:  # built only for the pairs compared
-        if condition not in sets:
-            sets[condition] = set(groups.get_group(condition))
-        return sets[condition]
-
     out: list[str | None] = [None] * len(table)
     for _, group in table.groupby("reason", sort=False):
         rows = group.head(top)
@@ -257,7 +317,7 @@ def _preconditions(table: pd.DataFrame, base: pd.DataFrame, top: int = 6) -> lis
                     and b["lift"] > a["lift"]
                     and b["condition"] != a["condition"]
                     and b["ci_low"] > 1
-                    and _inside(journeys_of(b["condition"]), journeys_of(a["condition"]))
+                    and inside(str(b["condition"]), str(a["condition"]))
                 ):
                     out[int(i)] = str(b["condition"])
                     break
@@ -265,7 +325,12 @@ def _preconditions(table: pd.DataFrame, base: pd.DataFrame, top: int = 6) -> lis
 
 
 def _inside(inner: set[str], outer: set[str]) -> bool:
-    return len(inner & outer) >= 0.99 * len(inner)
+    return mostly_inside(len(inner & outer), len(inner))
+
+
+def mostly_inside(shared: int, inner: int) -> bool:
+    """Do (99% of) the ``inner`` journeys of one condition lie in another (``shared``)?"""
+    return shared >= 0.99 * inner
 
 
 def top_causes(
@@ -322,7 +387,16 @@ def owner_breakdown(
     if exposure is None:
         exposure = owner_exposure(conds, pop)
     exposure = exposure[exposure.index.isin(cond["owner"].dropna().unique())]
-    out = pd.DataFrame({"journeys": exposure}).join(per_owner, how="left").fillna(0)
+    return owner_table(per_owner, exposure, confidence)
+
+
+def owner_table(
+    per_owner: pd.Series, exposure: pd.Series, confidence: float = 0.95
+) -> pd.DataFrame:
+    """The owner breakdown from its counts: contacts per owner (``per_owner``) and journeys
+    per owner among the owners of the condition (``exposure``)."""
+    out = pd.DataFrame({"journeys": exposure}).join(per_owner.rename("contacts"), how="left")
+    out = out.fillna(0)
     total_c, total_j = out["contacts"].sum(), out["journeys"].sum()
     out["expected"] = total_c * out["journeys"] / total_j if total_j else 0.0
     out["excess"] = out["contacts"] - out["expected"]
@@ -335,4 +409,38 @@ def owner_breakdown(
     )
     out["lift"], out["ci_low"], out["ci_high"] = lift, lo, hi
     out["contacts"] = out["contacts"].astype(int)
-    return out.reset_index(names="owner").sort_values("excess", ascending=False, ignore_index=True)
+    out = out.rename_axis("owner").reset_index().sort_values("owner", kind="stable")
+    return out.sort_values("excess", ascending=False, ignore_index=True, kind="stable")
+
+
+class Causes(Protocol):
+    """Where the war room gets its root causes from: the frames (:class:`FrameCauses`, the
+    portable reference) or the kept tables (``contacts.kept_causes``)."""
+
+    def table(self) -> pd.DataFrame:
+        """:func:`root_causes` of the contacts, conditions and orders."""
+        ...
+
+    def owners(self, reason: str, condition: str) -> pd.DataFrame:
+        """:func:`owner_breakdown` of one reason and condition."""
+        ...
+
+
+class FrameCauses:
+    """Root causes from frames: contacts with reasons, ``condition_times`` and the orders'
+    journeys (the population)."""
+
+    def __init__(self, contacts: pd.DataFrame, conds: pd.DataFrame, journeys: Journeys) -> None:
+        self.contacts, self.conds = contacts, conds
+        self.pop = _population(journeys)
+        self._exposure: pd.Series | None = None
+
+    def table(self) -> pd.DataFrame:
+        return root_causes(self.contacts, self.conds, self.pop)
+
+    def owners(self, reason: str, condition: str) -> pd.DataFrame:
+        if self._exposure is None:
+            self._exposure = owner_exposure(self.conds, self.pop)
+        return owner_breakdown(
+            self.contacts, self.conds, reason, condition, self.pop, exposure=self._exposure
+        )

@@ -21,13 +21,7 @@ from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.labels import assign_reasons
 from klantreis.contacts.metrics import contact_cost, orders_frame
-from klantreis.contacts.rootcause import (
-    condition_times,
-    owner_breakdown,
-    owner_exposure,
-    root_causes,
-    top_causes,
-)
+from klantreis.contacts.rootcause import Causes, FrameCauses, condition_times, top_causes
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.model.journey import JourneyConfig
 
@@ -44,15 +38,22 @@ __all__ = [
 
 @dataclass
 class ContactAnalysis:
-    """Everything the reports need, loaded once: contacts with reasons, orders, conditions."""
+    """Everything the reports need, loaded once: contacts with reasons, orders, conditions
+    (``condition_times``; None when the root causes come from kept tables) and where the
+    root causes come from (``causes``; by default from these frames)."""
 
     contacts: pd.DataFrame
     orders: pd.DataFrame
-    conditions: pd.DataFrame
+    conditions: pd.DataFrame | None
     journey: JourneyConfig
     taxonomy: Taxonomy
-    #: Journeys per owner among the orders' journeys (``owner_exposure``), computed once.
-    exposure: pd.Series | None = None
+    causes: Causes | None = None
+
+    def __post_init__(self) -> None:
+        if self.causes is None:
+            if self.conditions is None:
+                raise ValueError("give the conditions or the causes")
+            self.causes = FrameCauses(self.contacts, self.conditions, self.orders["journey_id"])
 
     @property
     def days(self) -> float:
@@ -186,16 +187,8 @@ def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
     low, high = (attributable_share(cause.p_contacts, x) for x in (cause.ci_low, cause.ci_high))
     row.saving_root_cause_low_per_year = round(low * row.cost_per_year, 2)
     row.saving_root_cause_high_per_year = round(high * row.cost_per_year, 2)
-    if a.exposure is None:
-        a.exposure = owner_exposure(a.conditions, a.orders["journey_id"])
-    owners = owner_breakdown(
-        a.contacts,
-        a.conditions,
-        row.reason,
-        cause.condition,
-        a.orders["journey_id"],
-        exposure=a.exposure,
-    )
+    assert a.causes is not None
+    owners = a.causes.owners(row.reason, cause.condition)
     owners = owners[(owners["excess"] > 0) & (owners["ci_low"] > 1)]
     if len(owners):
         top = owners.iloc[0]
@@ -213,7 +206,8 @@ def build_war_room(
     per_year = 365.0 / days if days else 0.0
     known = c[c["reason"] != UNKNOWN]
     ranked = known.groupby("reason")["cost"].sum().sort_values(ascending=False)
-    rc = root_causes(a.contacts, a.conditions, a.orders["journey_id"])
+    assert a.causes is not None
+    rc = a.causes.table()
     rows: list[WarRoomRow] = []
     for reason_id in ranked.index:
         reason = a.taxonomy.reason(str(reason_id))

@@ -22,6 +22,7 @@ from klantreis.analytics.backend import json_text
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
+from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.labels import label_record, labelling_queue
 from klantreis.contacts.reports import contacts_overview
 from klantreis.contacts.taxonomy import Taxonomy
@@ -97,6 +98,7 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     if newest is None:
         newest = events.occurred_at.max().to_pyarrow().as_py()
     scope = params.scope(newest_answer_day(ctx, answers_only=False))
+    kept = _kept_contacts(ctx, scope, bool(params.reason))
     data = contacts_overview(
         events,
         ctx.app.journey,
@@ -109,7 +111,8 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         scope=scope,
         reason=params.reason,
         now=newest,
-        contacts=_kept_contacts(ctx, scope, bool(params.reason)),
+        contacts=kept,
+        conditions=_kept_conditions(ctx, scope) if kept is not None else None,
     )
     names = Names(ctx.app.journey, ctx.t)
     if not ctx.sees_personal_data:
@@ -141,6 +144,14 @@ def _kept_contacts(ctx: PageContext, scope: Scope, with_text: bool) -> pd.DataFr
     since, until = scope.bounds(ctx.app.journey.timezone)
     frame: pd.DataFrame = views.frame(since, until, scope.channels, with_text)
     return frame
+
+
+def _kept_conditions(ctx: PageContext, scope: Scope) -> ConditionViews | None:
+    """The kept conditions and orders when the scope is whole days (else None: the log)."""
+    if scope.start is not None or scope.end is not None:
+        return None
+    views: ConditionViews | None = ctx.app.condition_views()
+    return views
 
 
 def _contact_options(ctx: PageContext) -> dict[str, list[str]]:

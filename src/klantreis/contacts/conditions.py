@@ -1,0 +1,368 @@
+"""The journey conditions and orders the root causes read, kept per journey x local day in the
+store's DuckDB and refreshed per ingest batch: a refresh recomputes only the rows of the
+journeys the batch touched, so its time follows the batch.
+
+Why: :func:`klantreis.contacts.rootcause.condition_times` and
+:func:`klantreis.contacts.metrics.orders_frame` read ~6M events and 1M orders from a 10M-event
+log on every view of ``/contacts``. The page's numbers count a condition only when its event
+lies inside the period (local days), so a table per journey would not do; per journey x
+condition x local day is enough: the first occurrence in a window of days is the first row of
+the window, and each row knows the day of the row before it (``prev_day``), so "first in the
+window" is a filter, not a grouping. The portable functions stay the reference: a property
+test checks the page's numbers from these tables equal theirs after random appends.
+
+Ties: the first event is the first in the store's order (``occurred_at``, then
+``source_order``, then ``event_id``), as in the journey index; the reference uses the same.
+
+Tables (derived, safe to drop):
+
+- ``dk_kinds``: per journey x kind x local day, for the kinds that are conditions (not
+  :data:`~klantreis.contacts.rootcause.EXCLUDED_KINDS`) and the journey start kind: the
+  first event's time, owner and customer, and ``prev_day`` (the journey's previous day with
+  that kind, or null). Orders, kind conditions and fulfilments are read from it;
+- ``dk_promised``: per journey x promise x local day: the first promised event's time, owner
+  and due time (its deadline attribute, else its time, plus the grace), and ``prev_day``;
+- ``dk_state``: events seen, ``ingested_at`` watermark, layout, configuration fingerprint
+  and a version counter bumped whenever a refresh changed rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from datetime import date
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from klantreis.contacts.rootcause import EXCLUDED_KINDS
+from klantreis.model.events import EVENT_COLUMNS
+from klantreis.model.journey import JourneyConfig
+from klantreis.store import EventStore
+
+__all__ = [
+    "ConditionRefresh",
+    "ConditionViews",
+    "Window",
+    "first_in_window",
+    "window_conditions_sql",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bump when a table below changes: tables of another layout are rebuilt.
+LAYOUT = 1
+#: The store's order of events (ties of ``occurred_at``), as in the journey index.
+ORDER = "occurred_at, source_order, event_id"
+#: A window of local days, both inclusive; None = open.
+Window = tuple[date | None, date | None]
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS dk_kinds (journey_id VARCHAR, kind VARCHAR, day DATE,"
+    " first_at TIMESTAMPTZ, owner VARCHAR, customer_id VARCHAR, prev_day DATE)",
+    "CREATE TABLE IF NOT EXISTS dk_promised (journey_id VARCHAR, promise_id VARCHAR, day DATE,"
+    " first_at TIMESTAMPTZ, owner VARCHAR, due TIMESTAMPTZ, prev_day DATE)",
+    "CREATE TABLE IF NOT EXISTS dk_state (events BIGINT, watermark TIMESTAMPTZ,"
+    " layout INTEGER, config VARCHAR, version BIGINT)",
+)
+
+_KINDS_SQL = f"""
+SELECT journey_id, kind, day, first_at, owner, customer_id,
+       lag(day) OVER (PARTITION BY journey_id, kind ORDER BY day) AS prev_day
+FROM (
+  SELECT journey_id, kind, CAST(timezone($zone, occurred_at) AS DATE) AS day,
+         min(occurred_at) AS first_at,
+         first(owner ORDER BY {ORDER}) AS owner,
+         first(customer_id ORDER BY {ORDER}) AS customer_id
+  FROM {{src}}
+  WHERE journey_id IS NOT NULL AND (kind NOT IN (SELECT unnest($excluded)) OR kind = $start)
+  GROUP BY ALL)
+"""
+
+_PROMISED_SQL = f"""
+SELECT journey_id, $promise_id, day, first_at, owner,
+       coalesce(deadline, first_at) + to_microseconds($grace_us) AS due,
+       lag(day) OVER (PARTITION BY journey_id ORDER BY day) AS prev_day
+FROM (
+  SELECT journey_id, CAST(timezone($zone, occurred_at) AS DATE) AS day,
+         min(occurred_at) AS first_at,
+         first(owner ORDER BY {ORDER}) AS owner,
+         first(TRY_CAST(try(json_extract_string(attrs, $path)) AS TIMESTAMPTZ)
+               ORDER BY {ORDER}) AS deadline
+  FROM {{src}}
+  WHERE journey_id IS NOT NULL AND kind = $promised
+  GROUP BY ALL)
+"""
+
+
+class ConditionRefresh:
+    """What a refresh did: ``mode`` current, incremental or full; journeys recomputed."""
+
+    def __init__(self, mode: str, journeys: int = 0) -> None:
+        self.mode, self.journeys = mode, journeys
+
+    def __repr__(self) -> str:
+        return f"ConditionRefresh({self.mode!r}, journeys={self.journeys})"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> int:
+    return int(_rows(con, sql, params)[0][0])
+
+
+class ConditionViews:
+    """The kept conditions and orders of one store (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        journey: JourneyConfig,
+        version: Callable[[], Hashable] | None = None,
+    ) -> None:
+        self.store, self.journey = store, journey
+        self.version = version if version is not None else store.version
+        self._lock = threading.Lock()
+        self._current: tuple[Hashable, int] | None = None
+
+    @property
+    def zone(self) -> str:
+        return self.journey.timezone
+
+    def fingerprint(self) -> str:
+        """What the rows depend on besides the events: time zone, start kind, promises."""
+        parts = [self.zone, self.journey.journey_start, ",".join(EXCLUDED_KINDS)]
+        parts += [
+            f"{p.id}|{p.promised}|{p.fulfilled_by}|{p.deadline_attr}|{p.grace_minutes}"
+            for p in self.journey.promises
+        ]
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=8).hexdigest()
+
+    # -- maintenance ---------------------------------------------------------------------
+    def ensure(self) -> ConditionRefresh:
+        """Refresh when events arrived (else do nothing)."""
+        with self._lock:
+            seen = self.version()
+            if self._current is not None and self._current[0] == seen:
+                return ConditionRefresh("current")
+            with self.store.transaction() as con:
+                result = self._ensure(con)
+                counter = _count(con, "SELECT version FROM dk_state")
+            self._current = (seen, counter)
+            return result
+
+    def counter(self) -> int:
+        """The version counter of the kept rows (refreshed first): page caches key on it."""
+        self.ensure()
+        with self._lock:
+            assert self._current is not None
+            return self._current[1]
+
+    def rebuild(self) -> ConditionRefresh:
+        """Drop and rebuild the tables (e.g. after a bulk load)."""
+        with self._lock:
+            self._current = None
+            with self.store.transaction() as con:
+                self._state(con)
+                return self._full(con)
+
+    def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+        for ddl in _DDL:
+            _rows(con, ddl)
+        rows = _rows(con, "SELECT events, watermark, layout, config, version FROM dk_state")
+        return rows[0] if rows else None
+
+    def _ensure(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
+        state = self._state(con)
+        n = _count(con, "SELECT count(*) FROM events")
+        if state is None or state[2] != LAYOUT or state[3] != self.fingerprint():
+            return self._full(con)
+        if int(state[0]) == n:
+            return ConditionRefresh("current")
+        added = _count(con, "SELECT count(*) FROM events WHERE ingested_at > ?", [state[1]])
+        if int(state[0]) + added != n:
+            log.warning("kept conditions out of step (%d + %d != %d)", state[0], added, n)
+            return self._full(con)
+        return self._incremental(con, n, state[1])
+
+    def _fill(self, con: duckdb.DuckDBPyConnection, src: str) -> None:
+        """Insert the rows of the events in ``src`` (whole journeys) into the tables."""
+        params = {
+            "zone": self.zone,
+            "excluded": list(EXCLUDED_KINDS),
+            "start": self.journey.journey_start,
+        }
+        _rows(con, "INSERT INTO dk_kinds " + _KINDS_SQL.format(src=src), params)
+        for p in self.journey.promises:
+            _rows(
+                con,
+                "INSERT INTO dk_promised " + _PROMISED_SQL.format(src=src),
+                {
+                    "zone": self.zone,
+                    "promise_id": p.id,
+                    "promised": p.promised,
+                    "path": f"$.{p.deadline_attr}",
+                    "grace_us": round(p.grace_minutes * 60_000_000),
+                },
+            )
+
+    def _full(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
+        _rows(con, "DELETE FROM dk_kinds")
+        _rows(con, "DELETE FROM dk_promised")
+        self._fill(con, "events")
+        n = _count(con, "SELECT count(*) FROM events")
+        journeys = _count(con, "SELECT count(DISTINCT journey_id) FROM dk_kinds")
+        self._save(con, n, None, bump=True)
+        log.info("kept conditions rebuilt: %d events", n)
+        return ConditionRefresh("full", journeys)
+
+    def _incremental(
+        self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any
+    ) -> ConditionRefresh:
+        affected = "journey_id IN (SELECT journey_id FROM _dk_affected)"
+        _rows(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _dk_affected AS SELECT DISTINCT journey_id"
+            " FROM events WHERE ingested_at > ? AND journey_id IS NOT NULL",
+            [watermark],
+        )
+        try:
+            journeys = _count(con, "SELECT count(*) FROM _dk_affected")
+            if journeys:
+                _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_ev AS FROM events WHERE {affected}")
+                _rows(con, f"DELETE FROM dk_kinds WHERE {affected}")
+                _rows(con, f"DELETE FROM dk_promised WHERE {affected}")
+                self._fill(con, "_dk_ev")
+        finally:
+            _rows(con, "DROP TABLE IF EXISTS _dk_affected")
+            _rows(con, "DROP TABLE IF EXISTS _dk_ev")
+        self._save(con, n, None, bump=journeys > 0)
+        return ConditionRefresh("incremental", journeys)
+
+    def _save(self, con: duckdb.DuckDBPyConnection, n: int, _: Any, bump: bool) -> None:
+        old = _rows(con, "SELECT version FROM dk_state")
+        version = (int(old[0][0]) if old else 0) + (1 if bump else 0)
+        _rows(con, "DELETE FROM dk_state")
+        _rows(
+            con,
+            "INSERT INTO dk_state SELECT ?, coalesce(max(ingested_at),"
+            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, ? FROM events",
+            [n, LAYOUT, self.fingerprint(), version],
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+    def orders(self, window: Window) -> pd.DataFrame:
+        """One row per journey with a start event in ``window`` (its first one there):
+        ``orders_frame`` of the window's events, oldest first."""
+        self.ensure()
+        where, params = first_in_window(window, {"start": self.journey.journey_start})
+        sql = (
+            "SELECT journey_id, customer_id, first_at AS occurred_at FROM dk_kinds"
+            f" WHERE kind = $start AND {where} ORDER BY occurred_at, journey_id"
+        )
+        cur = self.store.cursor()
+        try:
+            df = cur.sql(sql, params=params).to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+        for col in ("journey_id", "customer_id"):
+            df[col] = df[col].astype(object)
+        return df
+
+    def conditions(self, window: Window) -> pd.DataFrame:
+        """``condition_times`` of the events in ``window``: journey_id, condition, at, owner."""
+        self.ensure()
+        sql, params = window_conditions_sql(self.journey, window)
+        cur = self.store.cursor()
+        try:
+            df = cur.sql(sql, params=params).to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+        for col in ("journey_id", "condition", "owner"):
+            df[col] = df[col].astype(object)
+        return df
+
+    def supports_breaks(self) -> bool:
+        """Can :meth:`weekly_breaks` answer (no promise kind is excluded from the kept kinds
+        and no deadline is read from an event column)?"""
+        kinds = {k for p in self.journey.promises for k in (p.promised, p.fulfilled_by)}
+        columns = {p.deadline_attr for p in self.journey.promises} & set(EVENT_COLUMNS)
+        return not (kinds & set(EXCLUDED_KINDS)) and not columns
+
+    def weekly_breaks(self, window: Window, now: Any) -> pd.DataFrame:
+        """Broken promises of the window's events per local week of their deadline:
+        ``promise_outcomes_expr`` (status broken: fulfilled after the deadline plus grace,
+        or not fulfilled while ``now`` is past it) counted by week and promise."""
+        self.ensure()
+        where, params = first_in_window(window, {"zone": self.zone, "now": now})
+        parts = []
+        for i, p in enumerate(self.journey.promises):
+            params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
+            params[f"grace{i}"] = round(p.grace_minutes * 60_000_000)
+            parts.append(
+                f"SELECT p.promise_id, p.due - to_microseconds($grace{i}) AS deadline"
+                f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
+                f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
+                f" AND {where}) f USING (journey_id)"
+                " WHERE f.first_at > p.due OR (f.first_at IS NULL AND $now > p.due)"
+            )
+        if not parts:
+            return pd.DataFrame({"period": [], "promise_id": [], "broken": []})
+        sql = (
+            "SELECT strftime(date_trunc('week', timezone($zone, deadline)), '%Y-%m-%d')"
+            " AS period, promise_id, count(*) AS broken FROM ("
+            + " UNION ALL ".join(parts)
+            + ") GROUP BY ALL ORDER BY period, promise_id"
+        )
+        cur = self.store.cursor()
+        try:
+            df: pd.DataFrame = cur.sql(sql, params=params).to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        return df
+
+
+def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The rows that are the first of their journey (and kind) inside ``window``."""
+    first, last = window
+    where = ["TRUE"]
+    if first is not None:
+        where.append("day >= $first AND (prev_day IS NULL OR prev_day < $first)")
+        params["first"] = first
+    else:
+        where.append("prev_day IS NULL")
+    if last is not None:
+        where.append("day <= $last")
+        params["last"] = last
+    return " AND ".join(where), params
+
+
+def window_conditions_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
+    """SQL of ``condition_times`` over the events in ``window``, from the kept tables:
+    journey_id, condition, at, owner (one row per journey and condition)."""
+    params: dict[str, Any] = {
+        "start": journey.journey_start,
+        "excluded": list(EXCLUDED_KINDS),
+    }
+    where, params = first_in_window(window, params)
+    parts = [
+        "SELECT journey_id, 'kind:' || kind AS condition, first_at AS at, owner FROM dk_kinds"
+        f" WHERE {where} AND kind <> $start AND kind NOT IN (SELECT unnest($excluded))"
+    ]
+    for i, p in enumerate(journey.promises):
+        params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
+        parts.append(
+            f"SELECT p.journey_id, 'broken:' || $pid{i} AS condition, p.due AS at, p.owner"
+            f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
+            f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
+            f" AND kind NOT IN (SELECT unnest($excluded)) AND {where}) f USING (journey_id)"
+            " WHERE f.first_at IS NULL OR f.first_at > p.due"
+        )
+    return " UNION ALL ".join(parts), params
