@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
@@ -26,6 +25,7 @@ from sklearn.svm import LinearSVC
 from klantreis.contacts.augment import augment
 from klantreis.contacts.features import NgramTfidf
 from klantreis.contacts.lexicon import default_analyzer
+from klantreis.contacts.network import Mlp, compiled_step, float32_blocks, linear, train_mlp
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.contacts.text import normalise
 
@@ -236,7 +236,7 @@ class ContactClassifier:
         index = {c: i for i, c in enumerate(self.classes_)}
         y_idx = np.array([index[str(v)] for v in y], dtype=np.int64)
 
-        def linear() -> None:
+        def calibrated_svm() -> None:
             self._fit_linear(x, y_arr)
             tally.advance(0, 1, 1)
 
@@ -253,11 +253,13 @@ class ContactClassifier:
                 on_epoch=lambda done, total: tally.advance(1 + k, done, total),
             )
 
-        # the SVM and the networks are independent: on n_jobs threads (scikit-learn's
-        # liblinear and NumPy's large array operations release the GIL)
+        if nets:
+            compiled_step()  # one compiled kernel for every thread (loaded or compiled now)
+        # the SVM and the networks are independent: on n_jobs threads (liblinear and the
+        # compiled network step release the GIL)
         workers = max(1, min(int(getattr(self, "n_jobs", 1)), 1 + nets))
         with ThreadPoolExecutor(workers, thread_name_prefix="klantreis-fit") as pool:
-            svm = pool.submit(linear)
+            svm = pool.submit(calibrated_svm)
             jobs = [pool.submit(network, k) for k in range(nets)]
             svm.result()
             trained = [job.result() for job in jobs]
@@ -350,15 +352,15 @@ class ContactClassifier:
             # the SVM's weights side by side with the networks' first layers: one float32
             # product per feature block for both
             coef, intercept = self._fused()
-            z = _linear(_float32(blocks), coef, intercept)
+            z = linear(float32_blocks(blocks), coef, intercept)
             split = self.coef_.shape[1]
             p = (1 - self.mlp_weight) * self._svm_proba(z[:, :split].astype(np.float64))
             p += self.mlp_weight * self.mlp_.output(z[:, split:])
         else:
-            p = self._svm_proba(_linear(blocks, self.coef_, self.intercept_))
+            p = self._svm_proba(linear(blocks, self.coef_, self.intercept_))
         w = getattr(self, "lr_weight", 0.0)
         if w > 0 and self.lr_coef_ is not None and self.lr_intercept_ is not None:
-            z = _linear(blocks, self.lr_coef_, self.lr_intercept_)
+            z = linear(blocks, self.lr_coef_, self.lr_intercept_)
             e = np.exp(z - z.max(axis=1, keepdims=True))
             p = (1 - w) * p + w * e / e.sum(axis=1, keepdims=True)
         return p
@@ -418,153 +420,6 @@ class ContactClassifier:
         """The best reason of every text, never unknown (for macro-F1)."""
         proba = self.predict_proba(texts)
         return [self.classes_[j] for j in proba.argmax(axis=1).tolist()]
-
-
-@dataclass
-class Mlp:
-    """One or more one-hidden-layer networks over the same input, stacked for prediction:
-    the first layers side by side (one sparse product for all), the second layers apart.
-    Shapes: ``w1`` (features, k * hidden), ``b1`` (k * hidden,), ``w2`` (k, hidden,
-    classes), ``b2`` (k, classes). Pickled with ``w1`` in float16 (half the file)."""
-
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-    b2: np.ndarray
-
-    @classmethod
-    def stack(cls, nets: Sequence[Mlp]) -> Mlp:
-        return cls(
-            np.hstack([n.w1 for n in nets]),
-            np.concatenate([n.b1 for n in nets]),
-            np.concatenate([n.w2 for n in nets]),
-            np.concatenate([n.b2 for n in nets]),
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "w1": self.w1.astype(np.float16)}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.w1 = np.asarray(self.w1, dtype=np.float32)
-
-    def proba(self, blocks: tuple[Any, Any, np.ndarray]) -> np.ndarray:
-        """Mean softmax of the networks."""
-        return self.output(_linear(_float32(blocks), self.w1, self.b1))
-
-    def output(self, z1: np.ndarray) -> np.ndarray:
-        """Mean softmax of the networks from the first layers' outputs (before the ReLU)."""
-        h = np.maximum(z1, 0.0)
-        k, hidden = self.w2.shape[0], self.w2.shape[1]
-        out = np.zeros((h.shape[0], self.w2.shape[2]))
-        for i in range(k):
-            out += _softmax(h[:, i * hidden : (i + 1) * hidden] @ self.w2[i] + self.b2[i])
-        mean: np.ndarray = out / k
-        return mean
-
-
-def _float32(blocks: tuple[Any, Any, np.ndarray]) -> tuple[Any, Any, np.ndarray]:
-    words, chars, dense = blocks
-    return words.astype(np.float32), chars.astype(np.float32), dense.astype(np.float32)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
-
-
-def train_mlp(
-    x: Any,
-    y: np.ndarray,
-    n_classes: int,
-    hidden: int = 256,
-    epochs: int = 10,
-    lr: float = 3e-3,
-    batch: int = 64,
-    drop_in: float = 0.2,
-    drop_hidden: float = 0.5,
-    min_steps: int = 200,
-    seed: int = 0,
-    on_epoch: Callable[[int, int], None] | None = None,
-) -> Mlp:
-    """A ReLU network with one hidden layer on sparse features (float32, NumPy only).
-
-    Adam with a learning rate decaying linearly to 0, softmax cross-entropy, dropout of the
-    input's non-zeros (``drop_in``) and of the hidden units. The first layer is updated only
-    in the rows of the features present in a batch (lazy Adam), so a step costs the batch's
-    non-zeros times ``hidden``, not the whole vocabulary. Small training sets get at least
-    ``min_steps`` steps.
-    """
-    rng = np.random.default_rng(seed)
-    x = sp.csr_matrix(x, dtype=np.float32)
-    n, n_features = x.shape
-    # the feature blocks have unit norm: hidden pre-activations start with variance ~0.05
-    w1 = (rng.standard_normal((n_features, hidden)) * np.sqrt(2.0 / 150)).astype(np.float32)
-    b1 = np.zeros(hidden, np.float32)
-    w2 = (rng.standard_normal((hidden, n_classes)) / np.sqrt(hidden)).astype(np.float32)
-    b2 = np.zeros(n_classes, np.float32)
-    params = [w1, b1, w2, b2]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    onehot = np.eye(n_classes, dtype=np.float32)[y]
-    per_epoch = (n + batch - 1) // batch
-    epochs = max(epochs, -(-min_steps // per_epoch))
-    total, t = epochs * per_epoch, 0
-    for epoch in range(epochs):
-        if on_epoch is not None:
-            on_epoch(epoch, epochs)
-        order = rng.permutation(n)
-        for start in range(0, n, batch):
-            idx = order[start : start + batch]
-            xb = x[idx]
-            if drop_in > 0:
-                keep = rng.random(xb.nnz) > drop_in
-                xb.data = xb.data * keep / np.float32(1 - drop_in)
-            z1 = np.asarray(xb @ w1) + b1
-            mask = (rng.random(z1.shape) > drop_hidden).astype(np.float32) / (1 - drop_hidden)
-            mask *= z1 > 0
-            h = np.maximum(z1, 0) * mask
-            d2 = (_softmax(h @ w2 + b2).astype(np.float32) - onehot[idx]) / len(idx)
-            dh = (d2 @ w2.T) * mask
-            rows = np.unique(xb.indices)
-            g_rows = np.asarray(xb.tocsc()[:, rows].T @ dh, dtype=np.float32)
-            t += 1
-            step = lr * (1 - (t - 1) / total) * np.sqrt(1 - beta2**t) / (1 - beta1**t)
-            for i, g in ((1, dh.sum(axis=0)), (2, h.T @ d2), (3, d2.sum(axis=0))):
-                m[i] = beta1 * m[i] + (1 - beta1) * g
-                v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                params[i] -= (step * m[i] / (np.sqrt(v[i]) + eps)).astype(np.float32)
-            mr, vr = m[0][rows], v[0][rows]
-            mr *= beta1
-            mr += (1 - beta1) * g_rows
-            g_rows *= g_rows
-            vr *= beta2
-            vr += (1 - beta2) * g_rows
-            m[0][rows], v[0][rows] = mr, vr
-            np.sqrt(vr, out=vr)
-            vr += eps
-            np.divide(mr, vr, out=mr)
-            mr *= np.float32(step)
-            w1[rows] -= mr
-    if on_epoch is not None:
-        on_epoch(epochs, epochs)
-    w1 = w1.astype(np.float16).astype(np.float32)  # as saved: loading changes nothing
-    return Mlp(w1, b1, w2[None], b2[None])
-
-
-def _linear(
-    blocks: tuple[Any, Any, np.ndarray], coef: np.ndarray, intercept: np.ndarray
-) -> np.ndarray:
-    """Decision values: each feature block times its rows of the weights."""
-    words, chars, dense = blocks
-    nw, nc = words.shape[1], chars.shape[1]
-    out: np.ndarray = (
-        np.asarray(words @ coef[:nw]) + np.asarray(chars @ coef[nw : nw + nc]) + intercept
-    )
-    if dense.shape[1]:
-        out += dense @ coef[nw + nc :]
-    return out
 
 
 @dataclass

@@ -1,0 +1,91 @@
+"""The compiled network step (numba) computes what the NumPy step it replaced computed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from klantreis.contacts import network
+from klantreis.contacts.network import compiled_step, softmax, train_mlp
+
+
+def _numpy_adam(
+    x: sp.csr_matrix, y: np.ndarray, params: list[np.ndarray], steps: int, lr: float
+) -> None:
+    """The NumPy step of the earlier version (lazy Adam on the batch's rows), without
+    dropout, the whole of ``x`` as one batch each step."""
+    w1, b1, w2, b2 = params
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    onehot = np.eye(w2.shape[1], dtype=np.float32)[y]
+    for t in range(1, steps + 1):
+        z1 = np.asarray(x @ w1) + b1
+        h = np.maximum(z1, 0)
+        d2 = (softmax(h @ w2 + b2).astype(np.float32) - onehot) / x.shape[0]
+        dh = (d2 @ w2.T) * (z1 > 0)
+        rows = np.unique(x.indices)
+        grads = {0: np.asarray(x.tocsc()[:, rows].T @ dh), 1: dh.sum(0), 2: h.T @ d2}
+        grads[3] = d2.sum(0)
+        step = lr * (1 - (t - 1) / steps) * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        for i, g in grads.items():
+            target = (rows, slice(None)) if i == 0 else (slice(None),)
+            m[i][target] = 0.9 * m[i][target] + 0.1 * g
+            v[i][target] = 0.999 * v[i][target] + 0.001 * g * g
+            params[i][target] -= step * m[i][target] / (np.sqrt(v[i][target]) + 1e-8)
+
+
+def test_the_compiled_step_equals_the_numpy_step() -> None:
+    rng = np.random.default_rng(3)
+    dense = rng.random((12, 40)) * (rng.random((12, 40)) < 0.2)
+    x = sp.csr_matrix(dense, dtype=np.float32)
+    y = rng.integers(0, 3, 12)
+    got = train_mlp(x, y, 3, hidden=8, epochs=4, batch=12, drop_in=0, drop_hidden=0, min_steps=1)
+    start = np.random.default_rng(0)  # train_mlp's first draws: the initial weights
+    params = [
+        (start.standard_normal((40, 8)) * np.sqrt(2.0 / 150)).astype(np.float32),
+        np.zeros(8, np.float32),
+        (start.standard_normal((8, 3)) / np.sqrt(8)).astype(np.float32),
+        np.zeros(3, np.float32),
+    ]
+    initial = params[0].copy()
+    _numpy_adam(x, y, params, steps=4, lr=3e-3)
+    assert np.allclose(got.w1, params[0], atol=2e-3)  # w1 is rounded to float16 as saved
+    for mine, theirs in zip((got.b1, got.w2[0], got.b2[0]), params[1:], strict=True):
+        assert np.allclose(mine, theirs, atol=1e-5)
+    assert np.abs(got.w1 - initial).max() > 5e-3  # the weights did move
+
+
+def test_training_is_reproducible_and_reports_each_epoch() -> None:
+    rng = np.random.default_rng(5)
+    x = sp.random(300, 60, density=0.1, random_state=5, format="csr", dtype=np.float32)
+    y = rng.integers(0, 4, 300)
+    seen: list[tuple[int, int]] = []
+    kw: dict[str, Any] = {"hidden": 16, "epochs": 3, "min_steps": 20, "seed": 2}
+    one = train_mlp(x, y, 4, **kw, on_epoch=lambda d, t: seen.append((d, t)))
+    two = train_mlp(x, y, 4, **kw)
+    assert np.array_equal(one.w1, two.w1) and np.array_equal(one.w2, two.w2)
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)  # 20 steps at least: 4 epochs of 5 batches
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_without_a_writable_cache_the_step_is_compiled_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numba
+
+    real = numba.njit
+    asked: list[bool] = []
+
+    def njit(**options: Any) -> Any:  # as compiled_step calls it: options only
+        asked.append(bool(options.get("cache")))
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function '_epoch': no locator available")
+        return real(**options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    step = compiled_step.__wrapped__()
+    assert asked == [True, False]
+    assert step.py_func is network._epoch
