@@ -86,6 +86,25 @@ SELECT min(occurred_at), max(newest), {_KEYS}, sum(w)::BIGINT FROM ds_cells GROU
 """
 
 
+#: The answered cells with the score summed out (``ScoreCells.frame``): the sums of
+#: ``metrics.SUMMARY_FIELDS``, so the page's fifteen summaries group ~10x fewer rows.
+_FRAME_SQL = f"""
+SELECT min(occurred_at) AS occurred_at, CAST(day - DATE '1970-01-01' AS BIGINT) AS day_number,
+       metric, touchpoint, owner, channel,
+       try(json_extract_string(attrs, '$.segment')) AS segment,
+       sum(w)::BIGINT AS n, sum(score * w)::DOUBLE AS total,
+       sum(score * score * w)::DOUBLE AS total_sq,
+       sum(CASE WHEN score >= {PROMOTER_MIN} THEN w ELSE 0 END)::BIGINT AS promoters,
+       sum(CASE WHEN score <= {DETRACTOR_MAX} THEN w ELSE 0 END)::BIGINT AS detractors,
+       sum(CASE WHEN score >= {TOP2_MIN} THEN w ELSE 0 END)::BIGINT AS top2
+FROM ds_cells WHERE score IS NOT NULL {{where}}
+GROUP BY day, metric, touchpoint, owner, channel, segment
+ORDER BY day, metric, touchpoint, owner, channel, segment
+"""
+#: In-memory frames kept per cells version (one per distinct ``since``).
+_FRAMES_KEPT = 8
+
+
 def supports(scope: Scope | None) -> bool:
     """Whether the cells answer ``scope`` exactly: a window, channels, touchpoints, owners,
     metrics and stages (of the touchpoint) are columns of the cells; segments (which also
@@ -133,6 +152,7 @@ class ScoreCells:
         self.store, self.zone, self.version = store, zone, version
         self._lock = threading.Lock()
         self._current: tuple[Hashable, tuple[int, datetime | None]] | None = None
+        self._frames: dict[tuple[int, datetime | None], pd.DataFrame] = {}
 
     # -- maintenance -------------------------------------------------------------------
     def ensure(self) -> CellsRefresh:
@@ -260,23 +280,32 @@ class ScoreCells:
         return ibis.duckdb.from_connection(self.store.cursor()).table("ds_cells")
 
     def frame(self, since: datetime | None = None) -> pd.DataFrame:
-        """The cells with ``occurred_at`` from ``since`` on, in memory, for
-        :func:`klantreis.analytics.metrics.summarize` (one read per page view)."""
-        self.ensure()
-        where = "" if since is None else "WHERE occurred_at >= $since"
+        """The answered cells with ``occurred_at`` from ``since`` on, in memory, the score
+        summed out (``n, total, total_sq, promoters, detractors, top2`` per day x metric x
+        touchpoint x owner x channel x segment), for
+        :func:`klantreis.analytics.metrics.summarize` (one read per page view). Kept per
+        cells version: a batch without answers does not re-read it."""
+        version = self.stamp()[0]
+        key = (version, since)
+        with self._lock:
+            if key in self._frames:
+                return self._frames[key]
+        where = "" if since is None else "AND occurred_at >= $since"
         cur = self.store.cursor()
         try:
             rel = cur.sql(
-                "SELECT occurred_at, CAST(day - DATE '1970-01-01' AS BIGINT) AS day_number,"
-                " metric, touchpoint, owner, channel,"
-                " try(json_extract_string(attrs, '$.segment')) AS segment, score, w"
-                f" FROM ds_cells {where}",
+                _FRAME_SQL.format(where=where),
                 params={"since": since} if since is not None else None,
             )
             df = rel.to_arrow_table().to_pandas()
         finally:
             cur.close()
         df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
+        with self._lock:
+            self._frames = {k: v for k, v in self._frames.items() if k[0] == version}
+            while len(self._frames) >= _FRAMES_KEPT:
+                self._frames.pop(next(iter(self._frames)))
+            self._frames[key] = df
         return df
 
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
