@@ -460,13 +460,20 @@ class App(AnalysesMixin):
 
         return self.caches.get(
             "cx_index",
-            lambda: StoreCache("events", self.store.version, seed=self._index_seed),
+            lambda: StoreCache(
+                "events", self.store.version, seed=self._index_seed, facts_seed=self._facts_seed
+            ),
         )
 
     def _index_seed(self, zone: str) -> Any:
         """The CX index's all-history cells from the kept score cells (no log scan)."""
         cells = self.score_cells()
         return cells.index_cells(zone) if cells is not None else None
+
+    def _facts_seed(self, state: Any) -> int | None:
+        """The movers' driver counts from the kept tables beside the score cells."""
+        cells = self.score_cells()
+        return cells.load_facts(state) if cells is not None else None
 
     def journey_index(self) -> Any:
         """The store's journey index (``analytics.journey_index``), refreshed when the store
@@ -516,7 +523,9 @@ class App(AnalysesMixin):
 
         return self._kept(
             "score_cells",
-            lambda: ScoreCells(self.store, self.journey.timezone, self.store.version),
+            lambda: ScoreCells(
+                self.store, self.journey.timezone, self.store.version, self.journey.promises
+            ),
         )
 
     def contact_views(self) -> Any:

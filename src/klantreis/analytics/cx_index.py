@@ -392,6 +392,9 @@ def _components(
     values = _index_values(wide, base_score)
     score = wide["wp_r"] / wide["wn_r"].where(wide["wn_r"] > 0)
     last_total = float(wide["wn_r"].loc[shown[-1]].sum())
+    # the tests' window sums from daily sums per group (far fewer rows than the cells)
+    daily = cells.groupby(["day", dimension], sort=False)[list(mv.SUM_COLUMNS)].sum()
+    daily = daily.reset_index()
     out = []
     for key in values.columns:
         points = [
@@ -405,7 +408,7 @@ def _components(
             )
         ]
         first, last = _first_last([p.value for p in points])
-        change_p = _component_p_value(cells[cells[dimension] == key], points)
+        change_p = _component_p_value(daily[daily[dimension] == key], points)
         share = float(wide["wn_r"].at[shown[-1], key]) / last_total if last_total else 0.0
         nl, en = labels.get(key, (key, key))
         out.append(
@@ -652,7 +655,7 @@ def _cx_index(
         movers=movers,
         filters=call.scope.to_dict(),
         min_answers=call.min_answers,
-        **_change_tests(cells, series),
+        **_change_tests(cells.groupby("day")[list(mv.SUM_COLUMNS)].sum().reset_index(), series),
     )
 
 

@@ -146,6 +146,10 @@ class StoreCache:
     #: Kept cells to start from (``zone`` -> (events they cover, cells) or None): the score
     #: cells of :mod:`klantreis.analytics.derived_scores`, so a restart does not re-scan.
     seed: Callable[[str], tuple[int, pd.DataFrame] | None] | None = None
+    #: Loads a new driver-count state from kept tables and returns the events they cover
+    #: (None: not kept): ``derived_scores.ScoreCells.load_facts``, so a restart does not
+    #: scan the log for the movers' drivers.
+    facts_seed: Callable[[FactState], int | None] | None = None
 
     def _count_and_watermark(self, con: Any) -> tuple[int, datetime | None]:
         cur = con.cursor()
@@ -220,11 +224,20 @@ class StoreCache:
     def facts(self, con: Any, key: Hashable, make: Callable[[], FactState]) -> mv.Facts:
         """The driver counts of ``key`` (loaded on first use, refreshed with the cells)."""
         if key not in self.fact_states:
-            where, params = self._snapshot()
-            self.fact_states[key] = make().load(con, self.table, where, params)
+            self.fact_states[key] = self._seeded_facts(make) or make().load(
+                con, self.table, *self._snapshot()
+            )
             while len(self.fact_states) > MAX_FACT_STATES:  # oldest first (dicts keep order)
                 self.fact_states.pop(next(iter(self.fact_states)))
         return self.fact_states[key].facts()
+
+    def _seeded_facts(self, make: Callable[[], FactState]) -> FactState | None:
+        """A state loaded from the kept driver counts when they cover this version."""
+        if self.facts_seed is None:
+            return None
+        state = make()
+        covered = self.facts_seed(state)
+        return state if covered is not None and covered == self.count else None
 
     def result(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         if key in self.results:

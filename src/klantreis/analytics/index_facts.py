@@ -28,7 +28,7 @@ import pandas as pd
 from klantreis.analytics import movers as mv
 from klantreis.model.journey import JourneyConfig, Promise
 
-__all__ = ["FactState"]
+__all__ = ["FactState", "frame"]
 
 _KINDS_SQL = """
 SELECT kind, owner, occurred_at >= $middle AS is_current, count(*) AS count
@@ -54,13 +54,15 @@ _PROMISED = ["p_at", "deadline", "p_owner"]
 _FULFILLED = ["f_at", "f_owner"]
 
 
-def _frame(con: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """The query's rows; UTC time columns as naive datetime64[us] (fast to compare)."""
-    cur = con.cursor()
+def frame(con: Any, sql: str, params: dict[str, Any], own_cursor: bool = True) -> pd.DataFrame:
+    """The query's rows; UTC time columns as naive datetime64[us] (fast to compare). On a
+    cursor of its own unless ``own_cursor`` is False (the caller's transaction)."""
+    cur = con.cursor() if own_cursor else con
     try:
         df = cur.sql(sql, params=params).to_arrow_table().to_pandas()
     finally:
-        cur.close()
+        if own_cursor:
+            cur.close()
     for col in df.columns:
         if isinstance(df[col].dtype, pd.DatetimeTZDtype):
             df[col] = df[col].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
@@ -101,6 +103,15 @@ class FactState:
         middle, _ = mv.day_bounds(self.current[0], self.current[1], self.journey.timezone)
         return start, middle, end
 
+    @property
+    def days(self) -> tuple[date, date, date]:
+        """(first day, first day of the current window, last day): local days."""
+        return self.previous[0], self.current[0], self.current[1]
+
+    @property
+    def kinds_wanted(self) -> list[str]:
+        return [*mv.failure_kinds(self.journey), mv.CONTACT_KIND]
+
     def load(self, con: Any, table: str, where: str, params: dict[str, Any]) -> FactState:
         """Add the rows selected by ``where`` (all rows, or the newly ingested ones)."""
         start, middle, end = self.bounds
@@ -108,7 +119,7 @@ class FactState:
         sql = _KINDS_SQL.format(
             table=table, where=where, owners="AND list_contains($owners, owner)" if by_owner else ""
         )
-        kinds = _frame(
+        kinds = frame(
             con,
             sql,
             {
@@ -117,14 +128,11 @@ class FactState:
                 "middle": middle,
                 "start": start,
                 "end": end,
-                "kinds": [*mv.failure_kinds(self.journey), mv.CONTACT_KIND],
+                "kinds": self.kinds_wanted,
             },
         )
-        if not kinds.empty:
-            self._facts = None
-            self.kinds = kinds if self.kinds.empty else pd.concat([self.kinds, kinds])
-        for promise in self.journey.promises:
-            rows = _frame(
+        journeys = {
+            promise.id: frame(
                 con,
                 _JOURNEYS_SQL.format(table=table, where=where),
                 {
@@ -136,6 +144,18 @@ class FactState:
                     "end": end,
                 },
             ).set_index("journey_id")
+            for promise in self.journey.promises
+        }
+        return self.add(kinds, journeys)
+
+    def add(self, kinds: pd.DataFrame, journeys: dict[str, pd.DataFrame]) -> FactState:
+        """Add counts per (kind, owner, is_current) and per promise the journeys' firsts
+        (from the log, or from the kept tables of ``derived_facts``)."""
+        if not kinds.empty:
+            self._facts = None
+            self.kinds = kinds if self.kinds.empty else pd.concat([self.kinds, kinds])
+        for promise in self.journey.promises:
+            rows = journeys[promise.id]
             old = self.journeys.get(promise.id)
             if old is None or not rows.empty:
                 self._facts = None

@@ -263,12 +263,15 @@ def summarize_cells(
     timezone: str | None = None,
 ) -> pd.DataFrame:
     """:func:`summarize` over score cells in memory (``derived_scores.ScoreCells.frame``:
-    ``occurred_at, day_number, metric, touchpoint, owner, channel, segment, score, w``), for
+    ``occurred_at, day_number, metric, touchpoint, owner, channel, segment`` and either
+    ``score, w`` or the six sums of SUMMARY_FIELDS, the score already summed out), for
     scopes the cells answer (``derived_scores.supports``) and windows of whole local days;
     the same rows and types as the engine query."""
     zone = _zone(journey, timezone)
     scope = as_scope(filters)
-    df = cells[cells["score"].notna().to_numpy() & cells["metric"].isin(list(metrics)).to_numpy()]
+    reduced = "n" in cells.columns  # the six sums already there (ScoreCells.frame)
+    answered = np.ones(len(cells), dtype=bool) if reduced else cells["score"].notna().to_numpy()
+    df = cells[answered & cells["metric"].isin(list(metrics)).to_numpy()]
     mask = np.ones(len(df), dtype=bool)
     for col, wanted in scope.columns().items():
         mask &= _matches(df[col], wanted)
@@ -296,21 +299,25 @@ def summarize_cells(
             columns[key] = df[key]
         else:
             raise ValueError(f"score cells cannot group by {key!r}")
-    s, w = df["score"].astype(float), df["w"].astype("int64")
-    parts = pd.DataFrame(
-        {
-            "metric": df["metric"],
-            **columns,
-            "n": w,
-            "total": s * w,
-            "total_sq": s * s * w,
-            "promoters": w.where(s >= stats.PROMOTER_MIN, 0),
-            "detractors": w.where(s <= stats.DETRACTOR_MAX, 0),
-            "top2": w.where(s >= stats.TOP2_MIN, 0),
-        }
-    )
+    parts = pd.DataFrame({"metric": df["metric"], **columns, **_cell_sums(df, reduced)})
     out = parts.groupby(["metric", *keys], dropna=False, sort=False)[list(SUMMARY_FIELDS)].sum()
     return _tidy(out.reset_index(), ["metric", *keys], period)
+
+
+def _cell_sums(df: pd.DataFrame, reduced: bool) -> dict[str, pd.Series]:
+    """The six sums of each cell: taken as they are from reduced cells, else from its
+    ``score`` and answer count ``w``."""
+    if reduced:
+        return {f: df[f] for f in SUMMARY_FIELDS}
+    s, w = df["score"].astype(float), df["w"].astype("int64")
+    return {
+        "n": w,
+        "total": s * w,
+        "total_sq": s * s * w,
+        "promoters": w.where(s >= stats.PROMOTER_MIN, 0),
+        "detractors": w.where(s <= stats.DETRACTOR_MAX, 0),
+        "top2": w.where(s >= stats.TOP2_MIN, 0),
+    }
 
 
 def _tidy(df: pd.DataFrame, keys: list[str], period: str | None = None) -> pd.DataFrame:

@@ -78,6 +78,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         import ibis.backends.duckdb  # noqa: F401  (the pages' engine: loaded at start, not on a first view)
+        import scipy.stats  # noqa: F401  (intervals and tests of every score page: ~1-5 s to import)
 
         writer.start()
         scheduler.start()
