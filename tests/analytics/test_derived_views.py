@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.journeys.logs import NOW, T0, ev, load
 
+from klantreis.analytics import derived_promises as dp
 from klantreis.analytics import derived_reads as dr
 from klantreis.analytics import derived_views, discovery, impact, journeys, promises
 from klantreis.analytics.backend import json_text
@@ -133,17 +134,17 @@ def _check(app: App, views: DerivedViews) -> None:
             approximate=flt is None,
         )
         _same(
-            [i.as_dict() for i in dr.impact_ranking(views, journey, flt=flt, now=NOW)],
+            [i.as_dict() for i in dp.impact_ranking(views, journey, flt=flt, now=NOW)],
             [i.as_dict() for i in impact.impact_ranking(events, journey, flt=flt, now=NOW)],
             f"impact_ranking {flt}",
         )
     for by in ("owner", "touchpoint", "promise"):
         _same(
-            dr.promise_rates(views, journey, by, now=NOW),
+            dp.promise_rates(views, journey, by, now=NOW),
             promises.promise_rates(events, journey, by, now=NOW),  # type: ignore[arg-type]
             f"promise_rates {by}",
         )
-    _same(dr.at_risk(views, journey, NOW), promises.at_risk(events, journey, NOW), "at_risk")
+    _same(dp.at_risk(views, journey, NOW), promises.at_risk(events, journey, NOW), "at_risk")
     answers = events.filter(events.metric.notnull())
     assert views.options() == {
         "channels": _distinct(answers.channel),

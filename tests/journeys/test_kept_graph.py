@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.journeys.logs import T0, assert_kept_graph, ev, load
+from tests.journeys.logs import NOW, T0, assert_kept_graph, ev, load
 
-from klantreis.analytics import discovery
+from klantreis.analytics import derived_scope, discovery
 from klantreis.analytics.journey_index import JourneyIndex
+from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.settings import Settings
 
@@ -108,3 +110,26 @@ def test_kept_quantiles_are_within_the_stated_error_on_spread_waits(small_app: A
     kept = index.dfg("kind").to_pylist()
     exact = discovery.dfg(small_app.events_table(), small_app.journey).to_pylist()
     assert_kept_graph(kept, exact)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        Scope(channels=("chat",)),
+        Scope(segments=("business",)),
+        Scope(start=NOW - timedelta(days=2)),
+        Scope(end=T0 + timedelta(minutes=30), channels=("web", "chat")),
+        Scope(start=T0 + timedelta(days=400)),  # no journey
+    ],
+)
+def test_a_selection_from_the_views_equals_the_one_from_the_log(small_app: App, flt: Scope) -> None:
+    """The page selects a scope's journeys from ``dv_journey``: the same graph, variants and
+    ends as the portable selection over the event log."""
+    views = small_app.derived_views()
+    index = JourneyIndex(small_app.store)
+    t, j = small_app.events_table(), small_app.journey
+    for activity in ("kind", "touchpoint"):
+        fast = index.discover(activity, None, derived_scope.journey_sql(views, j, flt))
+        plain = discovery.discover(t, j, flt, activity, None, index=index)  # type: ignore[arg-type]
+        assert fast.as_dict() == plain.as_dict()
+    assert derived_scope.journey_sql(views, j, Scope()) is None

@@ -51,7 +51,7 @@ from klantreis.store.memory import memory_limit as _memory_limit
 if TYPE_CHECKING:  # Ibis is imported only when a selection of journeys is asked for
     import ibis.expr.types as ir
 
-__all__ = ["JourneyIndex", "RefreshResult", "open_index"]
+__all__ = ["JourneyIndex", "JourneySql", "RefreshResult", "open_index"]
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,16 @@ FROM e ORDER BY count DESC, source, target
 """
 
 _AFFECTED = "AND journey_id IN (SELECT journey_id FROM _journey_index_affected)"
+
+
+@dataclass(frozen=True)
+class JourneySql:
+    """A selection of journeys as a DuckDB query of ``journey_id`` on the store (and its
+    parameters): e.g. from the derived views' ``dv_journey`` (one row per journey) instead of
+    an Ibis expression over the event log."""
+
+    sql: str
+    params: tuple[object, ...] = ()
 
 
 class _OutOfStep(Exception):
@@ -432,22 +442,27 @@ class JourneyIndex:
 
     # -- queries -------------------------------------------------------------------------
     @contextmanager
-    def _selection(self, journeys: ir.Table | None) -> Iterator[_Selection]:
+    def _selection(self, journeys: ir.Table | JourneySql | None) -> Iterator[_Selection]:
         """A cursor on which the selected journey ids (if any) are computed once."""
         cur = self.store.cursor()
         try:
             if journeys is None:
                 yield _Selection(cur, "")
                 return
-            import ibis
+            if isinstance(journeys, JourneySql):
+                ids = cur.sql(journeys.sql, params=list(journeys.params)).to_arrow_table()
+            else:
+                import ibis
 
-            ids = cur.sql(ibis.to_sql(journeys)).to_arrow_table().select(["journey_id"])
-            cur.register("_journey_selection", ids)
+                ids = cur.sql(ibis.to_sql(journeys)).to_arrow_table()
+            cur.register("_journey_selection", ids.select(["journey_id"]))
             yield _Selection(cur, " AND journey_id IN (SELECT journey_id FROM _journey_selection)")
         finally:
             cur.close()
 
-    def dfg(self, activity: str = "kind", journeys: ir.Table | None = None) -> pa.Table:
+    def dfg(
+        self, activity: str = "kind", journeys: ir.Table | JourneySql | None = None
+    ) -> pa.Table:
         """Directly-follows edges, as :func:`klantreis.analytics.discovery.dfg` returns them.
 
         For a selection of journeys, one aggregation; median and p90 come from one
@@ -470,7 +485,7 @@ class JourneyIndex:
             _rows(con, f"INSERT INTO journey_dfg {_HIST_SQL.format(a=a, steps='journey_steps')}")
         return sel.query(_EDGES_SQL.format(a=a))
 
-    def journey_count(self, journeys: ir.Table | None = None) -> int:
+    def journey_count(self, journeys: ir.Table | JourneySql | None = None) -> int:
         with self._selection(journeys) as sel:
             return self._journey_count(sel)
 
@@ -483,7 +498,10 @@ class JourneyIndex:
         )
 
     def variants(
-        self, activity: str = "kind", journeys: ir.Table | None = None, top: int | None = 20
+        self,
+        activity: str = "kind",
+        journeys: ir.Table | JourneySql | None = None,
+        top: int | None = 20,
     ) -> pa.Table:
         """The ``top`` variants (all with None), sorted and limited in SQL."""
         with self._selection(journeys) as sel:
@@ -517,7 +535,10 @@ class JourneyIndex:
         return first, last
 
     def discover(
-        self, activity: str = "kind", top: int | None = 20, journeys: ir.Table | None = None
+        self,
+        activity: str = "kind",
+        top: int | None = 20,
+        journeys: ir.Table | JourneySql | None = None,
     ) -> Discovery:
         """Graph, variants, start and end activities from the index (refreshed first)."""
         self.ensure()
