@@ -58,17 +58,26 @@ __all__ = [
 
 
 # -- steps ---------------------------------------------------------------------------------
+def _source(r: Reader, per_journey: str, totals: str, days: str) -> tuple[str, str]:
+    """Where a read of steps or answers comes from, and its condition: the per-day totals
+    when they answer the scope exactly (a window of whole days), the per-journey rows for
+    other scopes, the all-history totals unscoped."""
+    if r.days is not None:
+        return days, r.days
+    return (per_journey, r.where) if r.where else (totals, "")
+
+
 def _score_groups(
     r: Reader, metric: str, keys: tuple[str, ...]
 ) -> dict[tuple[Any, ...], tuple[int, float | None]]:
     """As ``discovery._score_groups``: (answers, score) of ``metric`` per group of ``keys``."""
     cols = ", ".join(keys)
-    source = "dv_answers" if r.where else "dv_answer_totals"
+    source, where = _source(r, "dv_answers", "dv_answer_totals", "dv_answer_days")
     agg = r.arrow(
         f"SELECT {cols}, sum(n)::BIGINT AS n, sum(total) AS total, sum(total_sq) AS total_sq,"
         " sum(promoters)::BIGINT AS promoters, sum(detractors)::BIGINT AS detractors,"
         " sum(top2)::BIGINT AS top2"
-        f" FROM {source} WHERE metric = ? AND touchpoint IS NOT NULL{r.where}"
+        f" FROM {source} WHERE metric = ? AND touchpoint IS NOT NULL{where}"
         f" GROUP BY {cols}",
         [metric],
     )
@@ -109,28 +118,26 @@ def step_stats(
 ) -> pa.Table:
     """:func:`klantreis.analytics.discovery.step_stats` from the views."""
     with Reader(views, journey, flt) as r:
-        # unscoped: the kept totals (a few hundred rows) instead of a row per journey x step
-        steps, journeys, contacts = (
-            (
-                "dv_steps",
-                "count(*) FILTER (first_of_activity)",
-                "sum(contacts) FILTER (first_of_activity)",
-            )
-            if r.where
-            else ("dv_step_totals", "sum(journeys)::BIGINT", "sum(contacts)")
+        # kept totals (per day for a window, else all history) unless the scope selects
+        # journeys one by one: a few hundred rows instead of a row per journey x step
+        steps, where = _source(r, "dv_steps", "dv_step_totals", "dv_step_days")
+        journeys, contacts = (
+            ("count(*) FILTER (first_of_activity)", "sum(contacts) FILTER (first_of_activity)")
+            if steps == "dv_steps"
+            else ("sum(journeys)::BIGINT", "sum(contacts)")
         )
         table = r.arrow(
             f"""
             WITH owners AS (
               SELECT activity, owner, sum(events) AS n FROM {steps}
-              WHERE act_by = ?{r.where} GROUP BY ALL),
+              WHERE act_by = ?{where} GROUP BY ALL),
             totals AS (SELECT activity, sum(n) AS events FROM owners GROUP BY activity),
             usual AS (SELECT activity, first(owner ORDER BY n DESC, owner) AS owner
                       FROM owners WHERE owner IS NOT NULL GROUP BY activity),
             reach AS (
               SELECT activity, {journeys} AS journeys,
                      coalesce({contacts}, 0)::BIGINT AS contacts
-              FROM {steps} WHERE act_by = ?{r.where} GROUP BY activity)
+              FROM {steps} WHERE act_by = ?{where} GROUP BY activity)
             SELECT t.activity, u.owner, t.events::BIGINT AS events, reach.journeys,
                    reach.contacts
             FROM totals t LEFT JOIN usual u ON t.activity = u.activity
@@ -168,10 +175,10 @@ def step_owners(
 ) -> pa.Table:
     """:func:`klantreis.analytics.discovery.step_owners` from the views."""
     with Reader(views, journey, flt) as r:
-        steps = "dv_steps" if r.where else "dv_step_totals"
+        steps, where = _source(r, "dv_steps", "dv_step_totals", "dv_step_days")
         own = r.arrow(
             f"SELECT activity, owner, sum(process_events)::BIGINT AS events FROM {steps}"
-            f" WHERE act_by = ? AND owner IS NOT NULL{r.where} GROUP BY ALL HAVING events > 0",
+            f" WHERE act_by = ? AND owner IS NOT NULL{where} GROUP BY ALL HAVING events > 0",
             [activity],
         ).sort_by([("activity", "ascending"), ("events", "descending"), ("owner", "ascending")])
         scores = _score_groups(r, metric, ("touchpoint", "owner"))

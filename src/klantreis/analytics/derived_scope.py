@@ -6,8 +6,9 @@ scope's journeys as a temp table."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -18,6 +19,7 @@ from klantreis.model.journey import JourneyConfig
 
 __all__ = [
     "Reader",
+    "day_condition",
     "journey_sql",
     "now_utc",
     "scope_condition",
@@ -70,6 +72,8 @@ class Reader:
         views.ensure()
         self.cur = views.store.cursor()
         self.where = ""
+        #: a condition on ``day`` of the per-day totals when they answer the scope exactly
+        self.days = day_condition(flt, journey)
         cond, params = scope_condition(flt, journey)
         if cond:
             self.cur.execute(
@@ -92,6 +96,24 @@ class Reader:
         table = self.arrow(sql, params)
         out: list[dict[str, Any]] = table.to_pylist()
         return out
+
+
+def day_condition(flt: Scope | None, journey: JourneyConfig) -> str | None:
+    """The scope as a condition on the local ``day`` of the per-day totals
+    (``dv_step_days``, ``dv_answer_days``) when that is exact: a window only (no channel or
+    segment), whose ends are local midnights; else None."""
+    if flt is None or flt.channels or flt.segments:
+        return None
+    zone = ZoneInfo(journey.timezone)
+    parts = []
+    for end, op in zip(flt.bounds(journey.timezone), (">=", "<"), strict=True):
+        if end is None:
+            continue
+        local = end.astimezone(zone)
+        if local.timetz().replace(tzinfo=None) != time(0):
+            return None
+        parts.append(f" AND day {op} DATE '{local.date().isoformat()}'")
+    return "".join(parts) if parts else None
 
 
 def utc(table: pa.Table) -> pa.Table:

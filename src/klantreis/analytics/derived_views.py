@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 LAYOUT = 5
 #: Bump when a kept total (``derived_totals``) or an extra table changes: they are summed again
 #: from the per-journey views (no scan of the log for the totals).
-TOTALS_LAYOUT = 1
+TOTALS_LAYOUT = 2
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -393,7 +393,7 @@ class DerivedViews:
             _rows(con, "DROP TABLE _dv_total")
 
     def _totals_config(self) -> str:
-        parts = [(TOTALS_LAYOUT, TROUBLE_KINDS)] + [
+        parts = [(TOTALS_LAYOUT, TROUBLE_KINDS, self.journey.timezone)] + [
             (p.id, p.grace_minutes, p.touchpoint) for p in self.journey.promises
         ]
         return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
