@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.journeys.logs import NOW, T0, ev, load
 
+from klantreis.analytics import derived_promises as dp
 from klantreis.analytics import derived_reads as dr
 from klantreis.analytics import derived_views, discovery, impact, journeys, promises
 from klantreis.analytics.backend import json_text
@@ -45,6 +46,8 @@ SCOPES = [
     Scope(channels=("chat",)),
     Scope(segments=("business",)),
     Scope(since=(T0 + timedelta(days=2)).date(), until=(T0 + timedelta(days=6)).date()),
+    Scope(since=(T0 + timedelta(days=3)).date()),  # whole days: the per-day totals
+    Scope(start=T0 + timedelta(hours=30)),  # not at midnight: the per-journey rows
 ]
 
 _event = st.tuples(
@@ -133,17 +136,17 @@ def _check(app: App, views: DerivedViews) -> None:
             approximate=flt is None,
         )
         _same(
-            [i.as_dict() for i in dr.impact_ranking(views, journey, flt=flt, now=NOW)],
+            [i.as_dict() for i in dp.impact_ranking(views, journey, flt=flt, now=NOW)],
             [i.as_dict() for i in impact.impact_ranking(events, journey, flt=flt, now=NOW)],
             f"impact_ranking {flt}",
         )
     for by in ("owner", "touchpoint", "promise"):
         _same(
-            dr.promise_rates(views, journey, by, now=NOW),
+            dp.promise_rates(views, journey, by, now=NOW),
             promises.promise_rates(events, journey, by, now=NOW),  # type: ignore[arg-type]
             f"promise_rates {by}",
         )
-    _same(dr.at_risk(views, journey, NOW), promises.at_risk(events, journey, NOW), "at_risk")
+    _same(dp.at_risk(views, journey, NOW), promises.at_risk(events, journey, NOW), "at_risk")
     answers = events.filter(events.metric.notnull())
     assert views.options() == {
         "channels": _distinct(answers.channel),
@@ -290,3 +293,21 @@ def test_totals_of_another_layout_are_summed_again_from_the_views() -> None:
         fresh = DerivedViews(app.store, app.journey)
         assert fresh.rebuild().mode == "full"
         assert _totals(app, fresh) == _totals(app, views) != kept
+
+
+def test_whole_day_windows_read_the_per_day_totals() -> None:
+    """A window of whole local days (and nothing else) is a condition on the day totals;
+    a channel, a segment or a window end inside a day is not."""
+    from klantreis.analytics.derived_scope import day_condition
+    from klantreis.model.journey import JourneyConfig
+
+    journey = JourneyConfig()
+    day = T0.date()
+    assert day_condition(Scope(since=day, until=day + timedelta(days=2)), journey) == (
+        f" AND day >= DATE '{day}' AND day < DATE '{day + timedelta(days=3)}'"
+    )
+    assert day_condition(Scope(since=day), journey) == f" AND day >= DATE '{day}'"
+    assert day_condition(None, journey) is None
+    assert day_condition(Scope(), journey) is None
+    assert day_condition(Scope(since=day, channels=("web",)), journey) is None
+    assert day_condition(Scope(start=T0 + timedelta(hours=5)), journey) is None

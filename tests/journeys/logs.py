@@ -10,6 +10,7 @@ from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from klantreis.app import App
 from klantreis.ingest.pipeline import ingest_table
@@ -163,3 +164,19 @@ def oracle_variants(
 
 def edge_counts(table: pa.Table) -> dict[tuple[Any, Any], int]:
     return {(r["source"], r["target"]): r["count"] for r in table.to_pylist()}
+
+
+def assert_kept_graph(kept: list[dict[str, Any]], exact: list[dict[str, Any]]) -> None:
+    """The kept graph (``journey_dfg``'s histogram) against the exact one: the same edges in
+    the same order with the same counts, means equal, median and p90 within ``ALPHA``
+    (relative) of the exact ``quantile_cont``."""
+    from klantreis.analytics.derived_totals import ALPHA
+
+    def key(e: dict[str, Any]) -> tuple[Any, Any, int]:
+        return (e["source"], e["target"], e["count"])
+
+    assert [key(e) for e in kept] == [key(e) for e in exact]
+    for k, x in zip(kept, exact, strict=True):
+        assert k["mean_s"] == pytest.approx(x["mean_s"], rel=1e-9, abs=1e-6)
+        for q in ("median_s", "p90_s"):
+            assert abs(k[q] - x[q]) <= ALPHA * abs(x[q]) + 1e-9, (k, x, q)

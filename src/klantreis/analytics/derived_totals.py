@@ -10,6 +10,9 @@ build sums them; scoped reads still aggregate them).
 - ``dv_step_totals``: per activity type x activity x owner: events, process events, journeys
   passing the step and their inbound contacts (step statistics and step owners);
 - ``dv_answer_totals``: per metric x touchpoint x owner: the sums a score needs;
+- ``dv_step_days`` and ``dv_answer_days``: the same per local day of the journey's first event
+  (the configuration's time zone), so a period window of whole days (the page's periods) is a
+  sum over its days, exact like the per-journey rows, without a scan of them;
 - ``dv_wait_hist``: per hand-over pair x wait bucket: hand-overs, journeys, summed waits. The
   buckets are logarithmic (:data:`ALPHA`): a median or p90 read from them is within a relative
   error of ``ALPHA`` of the exact ``quantile_cont`` (a DDSketch-like histogram; count and mean
@@ -200,7 +203,32 @@ def totals_for(journey: JourneyConfig, trouble_kinds: Sequence[str]) -> tuple[To
     """The kept totals of this configuration (the promise totals depend on its promises)."""
     score_types = tuple("DOUBLE" if s.startswith("total") else "BIGINT" for s in _SCORE_SUMS)
     impact_sums = tuple(f"{m}_{x}" for m in _METRICS for x in _SCORE_SUMS)
+    zone = _quoted(journey.timezone)
+    day = f"CAST(timezone({zone}, j.first_at) AS DATE) AS day"
     return (
+        Total(
+            "step_days",
+            ("day", "act_by", "activity", "owner"),
+            ("DATE", "VARCHAR", "VARCHAR", "VARCHAR"),
+            ("events", "process_events", "journeys", "contacts"),
+            ("BIGINT",) * 4,
+            f"SELECT {day}, s.act_by, s.activity, s.owner, s.events, s.process_events,"
+            " s.first_of_activity::BIGINT AS journeys,"
+            " CASE WHEN s.first_of_activity THEN s.contacts ELSE 0 END AS contacts"
+            " FROM {steps} s JOIN {journey} j USING (journey_id)",
+            ("steps", "journey"),
+        ),
+        Total(
+            "answer_days",
+            ("day", "metric", "touchpoint", "owner"),
+            ("DATE", "VARCHAR", "VARCHAR", "VARCHAR"),
+            _SCORE_SUMS,
+            score_types,
+            f"SELECT {day}, a.metric, a.touchpoint, a.owner,"
+            f" {', '.join('a.' + x for x in _SCORE_SUMS)}"
+            " FROM {answers} a JOIN {journey} j USING (journey_id)",
+            ("answers", "journey"),
+        ),
         Total(
             "step_totals",
             ("act_by", "activity", "owner"),
@@ -252,4 +280,12 @@ def totals_for(journey: JourneyConfig, trouble_kinds: Sequence[str]) -> tuple[To
     )
 
 
-TOTALS = ("step_totals", "answer_totals", "wait_hist", "promise_settled", "impact_settled")
+TOTALS = (
+    "step_days",
+    "answer_days",
+    "step_totals",
+    "answer_totals",
+    "wait_hist",
+    "promise_settled",
+    "impact_settled",
+)

@@ -55,11 +55,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Bump when a table below changes: views of another layout are dropped and rebuilt.
-LAYOUT = 4
+#: Bump when a table below changes: views of another layout are dropped and rebuilt (5: a
+#: full build writes every view in journey-id order, so a refresh's scans skip row groups).
+LAYOUT = 5
 #: Bump when a kept total (``derived_totals``) or an extra table changes: they are summed again
 #: from the per-journey views (no scan of the log for the totals).
-TOTALS_LAYOUT = 1
+TOTALS_LAYOUT = 2
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -353,17 +354,27 @@ class DerivedViews:
             _rows(con, total.ddl())
         return rows[0] if rows else None
 
-    def _fill(self, con: duckdb.DuckDBPyConnection, src: str, prefix: str) -> None:
+    def _fill(
+        self, con: duckdb.DuckDBPyConnection, src: str, prefix: str, ordered: bool = False
+    ) -> None:
         """Insert the rows of every journey in ``src`` (the event log, or the events of the
-        touched journeys) into the views named ``prefix`` + view."""
-        _rows(con, f"INSERT INTO {prefix}journey {_JOURNEY_SQL.format(src=src)}")
-        _rows(con, f"INSERT INTO {prefix}answers {_ANSWERS_SQL.format(src=src)}")
-        _rows(con, f"INSERT INTO {prefix}steps {_STEPS_SQL.format(src=src)}")
-        _rows(con, f"INSERT INTO {prefix}handovers {_HANDOVERS_SQL.format(src=src)}")
+        touched journeys) into the views named ``prefix`` + view; ``ordered`` (a full build):
+        in journey-id order, so that the row groups' min/max let a refresh's scans of the
+        touched key range skip the others (dv_steps unordered: 0.9 s CPU per 100k-event
+        refresh for the old rows; ordered, a fraction)."""
+        order = " ORDER BY journey_id" if ordered else ""
+
+        def insert(view: str, sql: str, params: Any = None) -> None:
+            _rows(con, f"INSERT INTO {prefix}{view} SELECT * FROM ({sql}){order}", params)
+
+        insert("journey", _JOURNEY_SQL.format(src=src))
+        insert("answers", _ANSWERS_SQL.format(src=src))
+        insert("steps", _STEPS_SQL.format(src=src))
+        insert("handovers", _HANDOVERS_SQL.format(src=src))
         for p in self.journey.promises:
-            _rows(
-                con,
-                f"INSERT INTO {prefix}promise {_PROMISE_SQL.format(src=src, attr=p.deadline_attr)}",
+            insert(
+                "promise",
+                _PROMISE_SQL.format(src=src, attr=p.deadline_attr),
                 {"promised": p.promised, "fulfilled": p.fulfilled_by, "promise_id": p.id},
             )
 
@@ -382,7 +393,7 @@ class DerivedViews:
             _rows(con, "DROP TABLE _dv_total")
 
     def _totals_config(self) -> str:
-        parts = [(TOTALS_LAYOUT, TROUBLE_KINDS)] + [
+        parts = [(TOTALS_LAYOUT, TROUBLE_KINDS, self.journey.timezone)] + [
             (p.id, p.grace_minutes, p.touchpoint) for p in self.journey.promises
         ]
         return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
@@ -416,7 +427,7 @@ class DerivedViews:
         for view in VIEWS:
             _rows(con, f"DELETE FROM dv_{view}")
         _rows(con, "DELETE FROM dv_kinds")
-        self._fill(con, "events", "dv_")
+        self._fill(con, "events", "dv_", ordered=True)
         self._sum_totals(con)
         _rows(
             con,
@@ -491,18 +502,29 @@ class DerivedViews:
 
     def _replace_affected(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
         """Recompute the affected journeys' rows (from their events, read once) and merge the
-        difference into the totals; the views whose rows changed."""
+        difference into the totals; the views whose rows changed. Every scan gets the touched
+        key range as constants (row groups outside it are skipped: the log is stored roughly
+        by journey, the views are built in journey order), and old rows are deleted by row
+        id (a second scan by journey id cost as much as the first: 0.7 s CPU on dv_steps)."""
+        bounds = list(_rows(con, "SELECT min(journey_id), max(journey_id) FROM _dv_affected")[0])
+        within = f"journey_id BETWEEN ? AND ? AND {_AFFECTED}"
         _rows(
             con,
-            f"CREATE OR REPLACE TEMP TABLE _dv_ev AS SELECT * FROM events WHERE {_AFFECTED}",
+            f"CREATE OR REPLACE TEMP TABLE _dv_ev AS SELECT * FROM events WHERE {within}",
+            bounds,
         )
         for view in VIEWS:
             _rows(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT * FROM dv_{view}"
-                f" WHERE {_AFFECTED}",
+                f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT rowid AS _dv_rid, *"
+                f" FROM dv_{view} WHERE {within}",
+                bounds,
             )
-            _rows(con, f"DELETE FROM dv_{view} WHERE {_AFFECTED}")
+            _rows(
+                con,
+                f"DELETE FROM dv_{view} WHERE rowid IN (SELECT _dv_rid FROM _dv_old_{view})",
+            )
+            _rows(con, f"ALTER TABLE _dv_old_{view} DROP COLUMN _dv_rid")
             _rows(
                 con, f"CREATE OR REPLACE TEMP TABLE _dv_cur_{view} AS FROM _dv_old_{view} LIMIT 0"
             )

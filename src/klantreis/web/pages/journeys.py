@@ -23,7 +23,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 
 from klantreis.access.masking import mask_customer_id, mask_record
-from klantreis.analytics import derived_reads, discovery, promises
+from klantreis.analytics import (
+    derived_promises,
+    derived_reads,
+    derived_scope,
+    discovery,
+    promises,
+)
 from klantreis.analytics.derived_views import DerivedViews
 from klantreis.analytics.impact import Impact, impact_ranking
 from klantreis.analytics.journeys import kind_labels
@@ -178,16 +184,17 @@ def _handovers(ctx: PageContext, flt: Scope) -> list[dict[str, Any]]:
 
 
 def _graph(ctx: PageContext, params: JourneyParams, flt: Scope) -> dict[str, Any]:
-    """The graph, variants, start and end (journey index) and the kind labels."""
+    """The graph, variants, start and end (journey index) and the kind labels. A scope the
+    derived views answer selects its journeys from ``dv_journey`` (one row per journey), not
+    from the event log."""
     events, journey = ctx.app.events_table(), ctx.app.journey
-    d = discovery.discover(
-        events,
-        journey,
-        flt,
-        params.activity,  # type: ignore[arg-type]
-        10,
-        index=ctx.app.journey_index(),
-    )
+    index, views = ctx.app.journey_index(), _views(ctx, flt)
+    act: Any = params.activity
+    if index is not None and views is not None:
+        selection = derived_scope.journey_sql(views, journey, flt)
+        d = index.discover(activity=act, top=10, journeys=selection)
+    else:
+        d = discovery.discover(events, journey, flt, act, 10, index=index)
     return {
         "journeys": d.journeys,
         "dfg": _records(d.dfg.to_pylist()),
@@ -244,8 +251,8 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
         return {"now": now, "rates": [], "at_risk": [], "promises": []}
     views = _views(ctx, None)
     if views is not None:
-        risk_table = derived_reads.at_risk(views, journey, now)
-        rates = derived_reads.promise_rates(views, journey, "owner", now=now)
+        risk_table = derived_promises.at_risk(views, journey, now)
+        rates = derived_promises.promise_rates(views, journey, "owner", now=now)
     else:
         risk_table = promises.at_risk(events, journey, now)
         rates = promises.promise_rates(events, journey, "owner", now=now)
@@ -417,7 +424,7 @@ def _ranking(
     ctx: PageContext, views: DerivedViews | None, flt: Scope, now: datetime | None
 ) -> list[Impact]:
     if views is not None:
-        return derived_reads.impact_ranking(views, ctx.app.journey, flt=flt, now=now)
+        return derived_promises.impact_ranking(views, ctx.app.journey, flt=flt, now=now)
     return impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=now)
 
 

@@ -1,0 +1,307 @@
+"""The journeys page's promise rates, at-risk list and impact ranking read from the derived
+views (:mod:`klantreis.analytics.derived_views`): the same tables and values as
+``promises.promise_rates``, ``promises.at_risk``, ``impact.default_conditions`` and
+``impact.impact_ranking``. Fulfilled promises and the journeys whose promises are all
+fulfilled come from the kept totals (their outcome is final); only unfulfilled promises are
+classified at ``now``. Where each restated rule lives: see
+:mod:`klantreis.analytics.derived_reads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from klantreis.analytics import stats
+from klantreis.analytics.conditions import (
+    PROMISE_OUTCOMES,
+    Condition,
+    HasKind,
+    PromiseBroken,
+)
+from klantreis.analytics.derived_scope import Reader, now_utc
+from klantreis.analytics.derived_totals import settled_outcome_sql
+from klantreis.analytics.derived_views import SUMS, TROUBLE_KINDS, DerivedViews
+from klantreis.analytics.impact import (
+    RANK_BY,
+    SCORE_METRICS,
+    Impact,
+    _contact_effect,
+    _cost,
+)
+from klantreis.analytics.promises import _with_rates
+from klantreis.analytics.scope import Scope
+from klantreis.model.journey import JourneyConfig, Promise
+
+__all__ = ["at_risk", "default_conditions", "impact_ranking", "promise_rates"]
+
+
+# -- promises ------------------------------------------------------------------------------
+def _outcome_sql(p: Promise) -> str:
+    """One promise's rows classified at ``$now`` (as ``promises._classify``)."""
+    grace = int(p.grace_minutes * 60)
+    horizon = int(p.at_risk_hours * 3600)
+    overdue = int(p.overdue_hours * 3600)
+    limit = f"(deadline + INTERVAL {grace} SECOND)"
+    outcome = (
+        f"CASE WHEN fulfilled_at IS NOT NULL THEN {settled_outcome_sql(p)}"
+        f" WHEN $now > {limit} THEN 'undelivered' ELSE 'open' END"
+    )
+    tp = "'" + p.touchpoint.replace("'", "''") + "'" if p.touchpoint else "promised_touchpoint"
+    return f"""
+    SELECT journey_id, customer_id, promise_id,
+           coalesce(fulfilled_owner, promised_owner) AS owner, {tp} AS touchpoint,
+           promised_at, deadline, fulfilled_at, status, outcome,
+           CASE status WHEN 'kept' THEN 0.0 WHEN 'broken' THEN
+             date_diff('microsecond', deadline, coalesce(fulfilled_at, $now)) / 6e7 END
+             AS minutes_late,
+           status = 'open' AND deadline <= $now + INTERVAL {horizon} SECOND AS at_risk,
+           outcome = 'undelivered' AND deadline >= $now - INTERVAL {overdue} SECOND AS overdue
+    FROM (SELECT *, CASE WHEN outcome IN ('late', 'undelivered') THEN 'broken'
+                    ELSE outcome END AS status
+          FROM (SELECT *, {outcome} AS outcome FROM dv_promise
+                WHERE promise_id = '{p.id}' {{where}}))
+    """
+
+
+#: Only unfulfilled promises depend on "now" (at risk, overdue, not delivered yet).
+_UNFULFILLED = " AND fulfilled_at IS NULL"
+
+
+def _outcomes_sql(journey: JourneyConfig, where: str, promise_ids: Sequence[str] = ()) -> str:
+    chosen = [p for p in journey.promises if not promise_ids or p.id in promise_ids]
+    return " UNION ALL ".join(f"({_outcome_sql(p).format(where=where)})" for p in chosen)
+
+
+def promise_rates(
+    views: DerivedViews,
+    journey: JourneyConfig,
+    by: str = "owner",
+    now: datetime | None = None,
+    confidence: float = 0.95,
+) -> pa.Table:
+    """:func:`klantreis.analytics.promises.promise_rates` (by owner, touchpoint or promise)."""
+    if by not in ("owner", "touchpoint", "promise"):
+        raise ValueError("by must be owner, touchpoint or promise here")
+    if not journey.promises:
+        raise ValueError("the journey configuration defines no promises")
+    group = "promise_id" if by == "promise" else by
+    with Reader(views, journey, None) as r:
+        # fulfilled promises from the kept totals (final), the unfulfilled ones classified now
+        table = r.arrow(
+            f'SELECT promise_id, {group} AS "group", sum(n)::BIGINT AS journeys,'
+            + ", ".join(
+                f"coalesce(sum(n) FILTER ({c}), 0)::BIGINT AS {name}"
+                for name, c in (
+                    ("kept", "status = 'kept'"),
+                    ("broken", "status = 'broken'"),
+                    ("open", "status = 'open'"),
+                    ("late", "outcome = 'late'"),
+                    ("undelivered", "outcome = 'undelivered'"),
+                )
+            )
+            + ", sum(minutes_late) FILTER (status = 'broken')"
+            " / sum(n) FILTER (status = 'broken') AS mean_minutes_late,"
+            " coalesce(sum(at_risk), 0)::BIGINT AS at_risk"
+            " FROM (SELECT promise_id, owner, touchpoint, outcome,"
+            " CASE outcome WHEN 'late' THEN 'broken' ELSE outcome END AS status, n,"
+            " minutes_late, 0 AS at_risk FROM dv_promise_settled"
+            " UNION ALL SELECT promise_id, owner, touchpoint, outcome, status, 1, minutes_late,"
+            f" at_risk::INTEGER FROM ({_outcomes_sql(journey, _UNFULFILLED)})) GROUP BY ALL",
+            {"now": now_utc(now)},
+        )
+    return _with_rates(table, confidence).sort_by(
+        [("promise_id", "ascending"), ("group", "ascending")]
+    )
+
+
+def at_risk(views: DerivedViews, journey: JourneyConfig, now: datetime | None = None) -> pa.Table:
+    """:func:`klantreis.analytics.promises.at_risk` from the views."""
+    if not journey.promises:
+        raise ValueError("the journey configuration defines no promises")
+    with Reader(views, journey, None) as r:
+        table = r.arrow(
+            f"SELECT * FROM ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE at_risk OR overdue",
+            {"now": now_utc(now)},
+        )
+    return table.sort_by([("deadline", "ascending"), ("journey_id", "ascending")])
+
+
+# -- impact --------------------------------------------------------------------------------
+def default_conditions(
+    views: DerivedViews, journey: JourneyConfig, now: datetime | None = None
+) -> list[Condition]:
+    """:func:`klantreis.analytics.impact.default_conditions` from the views."""
+    out: list[Condition] = []
+    with Reader(views, journey, None) as r:
+        found = (
+            r.rows(  # fulfilled late from the kept totals; not delivered (yet) classified now
+                "SELECT DISTINCT promise_id, owner, outcome FROM dv_promise_settled"
+                " WHERE outcome = 'late' UNION SELECT promise_id, owner, outcome FROM"
+                f" ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE status = 'broken'",
+                {"now": now_utc(now)},
+            )
+            if journey.promises
+            else []
+        )
+        kinds = [
+            row["kind"]
+            for row in r.rows(
+                "SELECT kind FROM dv_kinds GROUP BY kind HAVING sum(n) > 0 ORDER BY kind"
+            )
+        ]
+    for p in journey.promises:
+        mine = [row for row in found if row["promise_id"] == p.id]
+        out.append(PromiseBroken(p.id, None, now))
+        owners = sorted({row["owner"] for row in mine if row["owner"]})
+        out += [PromiseBroken(p.id, owner, now) for owner in owners]
+        if any(row["outcome"] == "undelivered" for row in mine):
+            out += [
+                PromiseBroken(p.id, None, now, "late"),
+                PromiseBroken(p.id, None, now, "undelivered"),
+            ]
+    return out + [HasKind(k) for k in kinds]
+
+
+def _signatures(
+    r: Reader, journey: JourneyConfig, now: datetime, metrics: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Journeys in scope grouped by what the conditions look at (each promise's outcome and
+    owner, the trouble kinds): contact sums per group, and score sums per group and metric.
+    Unscoped: the journeys whose promises are all fulfilled from the kept totals (their
+    outcomes are final), the others grouped now."""
+    if r.where:
+        rows = _grouped(r, journey, now, metrics, r.where.replace(" AND ", " WHERE ", 1), "")
+    else:
+        r.cur.execute(
+            "CREATE OR REPLACE TEMP TABLE _dv_pending AS SELECT DISTINCT journey_id"
+            " FROM dv_promise WHERE fulfilled_at IS NULL"
+        )
+        pending = " journey_id IN (SELECT journey_id FROM _dv_pending)"
+        rows = _grouped(r, journey, now, metrics, " WHERE" + pending, " AND" + pending)
+        rows += [_settled_row(row) for row in r.rows("SELECT * FROM dv_impact_settled")]
+    keys = ["trouble", *(f"{x}{i}" for i in range(len(journey.promises)) for x in "ow")]
+    scores = [
+        {**{k: row[k] for k in keys}, "metric": m, **{x: row[f"{m}_{x}"] for x in SUMS}}
+        for row in rows
+        for m in metrics
+    ]
+    return rows, scores
+
+
+def _settled_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``dv_impact_settled`` as the signature rows :func:`_grouped` gives."""
+    out = {k: v for k, v in row.items() if k not in ("outcomes", "owners")}
+    for i, (o, w) in enumerate(zip(row["outcomes"], row["owners"], strict=True)):
+        out[f"o{i}"], out[f"w{i}"] = o, w
+    return out
+
+
+def _grouped(
+    r: Reader,
+    journey: JourneyConfig,
+    now: datetime,
+    metrics: Sequence[str],
+    where: str,
+    outcome_where: str,
+) -> list[dict[str, Any]]:
+    """The journeys ``where`` selects grouped by signature, outcomes classified at ``now``."""
+    mask = " + ".join(
+        f"list_contains(j.trouble, '{k}')::INTEGER * {1 << b}" for b, k in enumerate(TROUBLE_KINDS)
+    )
+    joins, cols = [], [f"({mask}) AS trouble"]
+    for i, p in enumerate(journey.promises):
+        joins.append(
+            " LEFT JOIN (SELECT journey_id, outcome, owner FROM"
+            f" ({_outcomes_sql(journey, outcome_where, [p.id])}))"
+            f" p{i} USING (journey_id)"
+        )
+        cols += [f"p{i}.outcome" + f" AS o{i}", f"p{i}.owner" + f" AS w{i}"]
+    sig = ", ".join(c.split(" AS ")[1] for c in cols)
+    sums = ", ".join(
+        f"sum(j.{m}_{x})::{'DOUBLE' if x.startswith('total') else 'BIGINT'} AS {m}_{x}"
+        for m in metrics
+        for x in SUMS
+    )
+    rows = r.rows(
+        f"SELECT {', '.join(cols)}, count(*) AS n, sum(j.contacts)::DOUBLE AS total,"
+        f" sum(j.contacts * j.contacts)::DOUBLE AS total_sq, {sums}"
+        f" FROM (SELECT * FROM dv_journey{where}) j{''.join(joins)} GROUP BY {sig}",
+        {"now": now},
+    )
+    return rows
+
+
+def _tests(condition: Condition, journey: JourneyConfig) -> tuple[Any, Any]:
+    """(in population, has the condition) as predicates on a signature row."""
+    if isinstance(condition, HasKind):
+        kind = condition.kind
+        if kind not in TROUBLE_KINDS:
+            raise ValueError(f"the derived views keep trouble kinds only, not {kind!r}")
+        bit = 1 << TROUBLE_KINDS.index(kind)
+        return (lambda s: True), (lambda s: bool(s["trouble"] & bit))
+    if isinstance(condition, PromiseBroken):
+        i = [p.id for p in journey.promises].index(condition.promise_id)
+        hit, population = PROMISE_OUTCOMES[condition.outcome]
+        owner = condition.owner
+        return (
+            lambda s: s[f"o{i}"] in population,
+            lambda s: s[f"o{i}"] in hit and (owner is None or s[f"w{i}"] == owner),
+        )
+    raise ValueError(f"the derived views cannot evaluate {condition!r}")
+
+
+def _summary(rows: list[dict[str, Any]]) -> stats.Summary:
+    if not rows:
+        return stats.Summary(n=0)
+    return stats.Summary(
+        n=int(sum(r["n"] for r in rows)),
+        total=float(sum(r["total"] or 0.0 for r in rows)),
+        total_sq=float(sum(r["total_sq"] or 0.0 for r in rows)),
+        promoters=int(sum(r.get("promoters") or 0 for r in rows)),
+        detractors=int(sum(r.get("detractors") or 0 for r in rows)),
+        top2=int(sum(r.get("top2") or 0 for r in rows)),
+    )
+
+
+def impact_ranking(
+    views: DerivedViews,
+    journey: JourneyConfig,
+    conditions: Sequence[Condition] | None = None,
+    flt: Scope | None = None,
+    rank_by: str = "contacts",
+    alpha: float = 0.05,
+    min_answers: int | None = None,
+    now: datetime | None = None,
+) -> list[Impact]:
+    """:func:`klantreis.analytics.impact.impact_ranking` from the views (promise and kind
+    conditions)."""
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}")
+    min_answers = journey.min_answers if min_answers is None else min_answers
+    chosen = list(conditions) if conditions is not None else default_conditions(views, journey, now)
+    with Reader(views, journey, flt) as r:
+        contacts, scores = _signatures(r, journey, now_utc(now), SCORE_METRICS)
+    items = []
+    for condition in chosen:
+        in_pop, has = _tests(condition, journey)
+        split = {
+            flag: _summary([s for s in contacts if in_pop(s) and bool(has(s)) == flag])
+            for flag in (False, True)
+        }
+        effect = _contact_effect({k: v for k, v in split.items() if v.n}, alpha)
+        comparisons = {}
+        for m in SCORE_METRICS:
+            mine = [s for s in scores if s["metric"] == m and in_pop(s)]
+            without = _summary([s for s in mine if not has(s)])
+            with_ = _summary([s for s in mine if has(s)])
+            comparisons[m] = stats.compare(m, without, with_, alpha, min_answers)
+        items.append(
+            Impact(
+                condition.label, effect.journeys_with, effect.journeys_without, comparisons, effect
+            )
+        )
+    return sorted(items, key=lambda i: (*_cost(i, rank_by), i.condition))
