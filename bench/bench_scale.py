@@ -82,6 +82,8 @@ print(json.dumps({"seconds": build, "first_read_s": first_read, "close_s": close
 _CHILD_WINDOW = """
 import duckdb, json, sys, time
 con = duckdb.connect(sys.argv[1], read_only=True)
+if int(sys.argv[3]) > 0:
+    con.execute(f"SET memory_limit = '{int(sys.argv[3])}MB'")
 t0 = time.perf_counter()
 rows = con.execute(sys.argv[2]).fetchall()
 print(json.dumps({"seconds": time.perf_counter() - t0, "edges": len(rows)}))
@@ -166,7 +168,8 @@ def _interleaved(
             inner = _inner_figures(run.stdout)
             runs[name].append((run, inner))
             print(
-                f"  round {i + 1} {name}: {run.wall_s:.2f} s, {run.peak_mib:,.0f} MiB"
+                f"  round {i + 1} {name}: {run.wall_s:.2f} s, CPU {run.cpu_s:.2f} s,"
+                f" {run.peak_mib:,.0f} MiB"
                 f" {inner if inner else ''} (load {load_average()})",
                 file=sys.stderr,
                 flush=True,
@@ -193,8 +196,8 @@ def _cell(values: Sequence[float], fmt: str) -> str:
 
 def _table(step: str, runs: dict[str, list[tuple[ProcessRun, dict[str, float]]]]) -> None:
     print(f"\n**{step}** (load average after: {load_average()})\n")
-    print("| command | whole process s | peak MiB | in-process s | notes |")
-    print("|---|---:|---:|---:|---|")
+    print("| command | whole process s | CPU s | peak MiB | in-process s | notes |")
+    print("|---|---:|---:|---:|---:|---|")
     for name, rs in runs.items():
         inner = [r for _, r in rs]
         secs = [r["seconds"] for r in inner if "seconds" in r]
@@ -209,6 +212,7 @@ def _table(step: str, runs: dict[str, list[tuple[ProcessRun, dict[str, float]]]]
             notes.append(f"{int(inner[0]['edges'])} edges")
         print(
             f"| {name} | {_cell([p.wall_s for p, _ in rs], '.2f')}"
+            f" | {_cell([p.cpu_s for p, _ in rs], '.2f')}"
             f" | {_cell([p.peak_mib for p, _ in rs], ',.0f')}"
             f" | {_cell(secs, '.2f') if secs else '-'} | {'; '.join(notes)} |",
             flush=True,
@@ -225,6 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--range-events", type=int, default=1_000_000)
     parser.add_argument("--pm4py", action="store_true", help="add pm4py to the build step")
     parser.add_argument("--no-polars", action="store_true")
+    parser.add_argument(
+        "--peer-memory-mb",
+        type=int,
+        default=0,
+        help="DuckDB memory_limit of the window-query peer (0: DuckDB's default, 80%% of RAM)",
+    )
     parser.add_argument(
         "--no-bare-ingest", action="store_true", help="skip the bare DuckDB ingest peer"
     )
@@ -262,7 +272,7 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
                 _CHILD_BUILD, str(store), str(args.range_events)
             ),
             "plain DuckDB window query of the graph (peer)": _python(
-                _CHILD_WINDOW, str(store), WINDOW_DFG
+                _CHILD_WINDOW, str(store), WINDOW_DFG, str(args.peer_memory_mb)
             ),
         }
         if not args.no_polars and importlib.util.find_spec("polars") is not None:
