@@ -87,6 +87,8 @@ print(json.dumps({"seconds": build, "first_read_s": first_read, "close_s": close
 _CHILD_WINDOW = """
 import duckdb, json, sys, time
 con = duckdb.connect(sys.argv[1], read_only=True)
+if int(sys.argv[3]) > 0:
+    con.execute(f"SET memory_limit = '{int(sys.argv[3])}MB'")
 t0 = time.perf_counter()
 rows = con.execute(sys.argv[2]).fetchall()
 print(json.dumps({"seconds": time.perf_counter() - t0, "edges": len(rows)}))
@@ -268,6 +270,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pm4py", action="store_true", help="add pm4py to the build step")
     parser.add_argument("--no-polars", action="store_true")
     parser.add_argument(
+        "--peer-memory-mb",
+        type=int,
+        default=0,
+        help="DuckDB memory_limit of the window-query peer (0: DuckDB's default, 80%% of RAM)",
+    )
+    parser.add_argument(
         "--no-bare-ingest", action="store_true", help="skip the bare DuckDB ingest peer"
     )
     args, _ = parser.parse_known_args(argv)
@@ -306,7 +314,7 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
                 _CHILD_BUILD, str(store), str(args.range_events)
             ),
             "plain DuckDB window query of the graph (peer)": _python(
-                _CHILD_WINDOW, str(store), WINDOW_DFG
+                _CHILD_WINDOW, str(store), WINDOW_DFG, str(args.peer_memory_mb)
             ),
         }
         if not args.no_polars and importlib.util.find_spec("polars") is not None:

@@ -498,7 +498,10 @@ class App(AnalysesMixin):
         from klantreis.analytics.derived_views import DerivedViews
 
         return self._kept(
-            "derived_views", lambda: DerivedViews(self.store, self.journey, self.store.version)
+            "derived_views",
+            lambda: DerivedViews(
+                self.store, self.journey, self.store.version, self.settings.index_memory_mb
+            ),
         )
 
     def _kept(self, name: str, make: Callable[[], Any]) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -311,3 +312,45 @@ def test_whole_day_windows_read_the_per_day_totals() -> None:
     assert day_condition(Scope(), journey) is None
     assert day_condition(Scope(since=day, channels=("web",)), journey) is None
     assert day_condition(Scope(start=T0 + timedelta(hours=5)), journey) is None
+
+
+def test_a_full_build_runs_under_its_memory_limit_and_puts_it_back(tmp_path: Path) -> None:
+    """Every view built afresh under ``memory_mb`` (at 100M events DuckDB's own limit, 80% of
+    the machine, was filled), the limit put back after; the views equal an unlimited build."""
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"))) as app:
+        load(
+            app,
+            _records(
+                [
+                    (j % 7, KINDS[j % 11], j, OWNERS[j % 5], "web", None, j % 11, "nps", 5, 40)
+                    for j in range(60)
+                ],
+                0,
+                [],
+            ),
+        )
+        con = app.store.con
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        seen: list[str] = []
+        views = DerivedViews(app.store, app.journey, memory_mb=64)
+        fill = views._fill
+
+        def spy(c: Any, src: str, prefix: str, ordered: bool = False) -> None:
+            seen.append(c.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+            fill(c, src, prefix, ordered)
+
+        views._fill = spy  # type: ignore[method-assign]
+        assert views.rebuild().mode == "full"
+        assert seen == ["64.0 MiB"]
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before
+        tables = [f"dv_{v}" for v in VIEWS]
+        limited = (
+            _totals(app, views),
+            [app.store.query(f"FROM {t} ORDER BY ALL").to_pylist() for t in tables],
+        )
+        assert DerivedViews(app.store, app.journey).rebuild().mode == "full"
+        unlimited = (
+            _totals(app, views),
+            [app.store.query(f"FROM {t} ORDER BY ALL").to_pylist() for t in tables],
+        )
+        assert limited[1][0] and _close(limited, unlimited)

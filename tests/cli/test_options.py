@@ -126,3 +126,11 @@ def test_user_and_token_lists_in_every_format(tmp_path: Path) -> None:
     assert [(t["name"], t["scopes"], t["state"]) for t in tokens] == [("bi", "read", "active")]
     table = run("token", "list", "--db", db).splitlines()
     assert table[0].split("\t") == list(tokens[0])
+
+
+def test_a_table_without_rows_prints_its_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    """``klantreis cases outcomes`` on a store without cases (100M demo log) crashed here."""
+    from klantreis.cli.options import echo_aligned
+
+    echo_aligned(["owner", "cases"], [])
+    assert capsys.readouterr().out.split() == ["owner", "cases"]

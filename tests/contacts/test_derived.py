@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tests.journeys.logs import T0, ev
 
 from klantreis.app import App
+from klantreis.contacts import derived
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.derived import ContactViews
 from klantreis.contacts.labels import assign_reasons
@@ -159,3 +160,51 @@ def test_kept_contacts_out_of_step_are_rebuilt() -> None:
         _load(app, [ev("b", "j1", "contact.inbound", T0, text="y")])
         assert views.ensure().mode == "full"
         assert sorted(views.frame()["event_id"]) == ["a", "b"]
+
+
+def test_a_full_build_in_chunks_equals_the_portable_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The full build reads the contacts ``CHUNK_ROWS`` at a time (its memory at 100M events);
+    with chunks of 3 and a label, the kept contacts still equal the reference, each once."""
+    monkeypatch.setattr(derived, "CHUNK_ROWS", 3)
+    reads: list[str] = []
+    frame = derived._frame
+
+    def spy(con: Any, sql: str, params: Any = None) -> pd.DataFrame:
+        reads.append(sql)
+        return frame(con, sql, params)
+
+    monkeypatch.setattr(derived, "_frame", spy)
+    texts = ["waar blijft mijn pakket", "factuur klopt niet", "retour aanmelden", "x"]
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(
+            app,
+            [
+                ev(
+                    f"c{i}",
+                    f"j{i % 3}",
+                    "contact.inbound",
+                    T0 + timedelta(minutes=i),
+                    text=texts[i % 4],
+                    channel="chat",
+                )
+                for i in range(10)
+            ]
+            + [
+                ev(
+                    "l",
+                    "j1",
+                    "contact.labelled",
+                    T0,
+                    attrs={"contact_id": "c4", "reason": "factuur_onjuist"},
+                )
+            ],
+        )
+        views = ContactViews(app.store, app.journey, app.contacts)
+        assert views.rebuild().added == 10
+        _check(app, views)
+        kept = views.frame()
+        assert len(kept) == 10 and kept["event_id"].is_unique
+        assert sum("_dc_all" in r for r in reads) == 4  # 10 contacts in chunks of 3
+        assert kept.loc[kept["event_id"] == "c4", "reason_source"].tolist() == ["label"]

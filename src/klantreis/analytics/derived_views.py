@@ -44,6 +44,7 @@ import duckdb
 from klantreis.analytics.derived_totals import totals_for
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit
 
 __all__ = [
     "FEEDBACK_KINDS",
@@ -270,15 +271,19 @@ class DerivedViews:
     """The derived views of one store. Cheap to create; ``ensure()`` brings them up to date.
 
     ``version`` (the store's fingerprint) lets ``ensure()`` skip its transaction while the
-    store is unchanged."""
+    store is unchanged. ``memory_mb``: DuckDB's memory limit while every view is built
+    afresh (the ``index_memory_mb`` setting; 0: DuckDB's own, 80% of the machine's memory,
+    which a full build of 100M events filled)."""
 
     def __init__(
         self,
         store: EventStore,
         journey: JourneyConfig,
         version: Callable[[], Hashable] | None = None,
+        memory_mb: int = 0,
     ) -> None:
         self.store, self.journey, self.version = store, journey, version
+        self.memory_mb = memory_mb
         self.config = config_fingerprint(journey)
         self.totals = totals_for(journey, TROUBLE_KINDS)
         self._lock = threading.Lock()
@@ -424,6 +429,13 @@ class DerivedViews:
         )
 
     def _full(self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]) -> ViewRefresh:
+        """Every view built afresh from the log, under ``memory_mb``."""
+        with memory_limit(con, self.memory_mb):
+            return self._full_unlimited(con, n, bump)
+
+    def _full_unlimited(
+        self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]
+    ) -> ViewRefresh:
         for view in VIEWS:
             _rows(con, f"DELETE FROM dv_{view}")
         _rows(con, "DELETE FROM dv_kinds")

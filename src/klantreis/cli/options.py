@@ -209,7 +209,7 @@ def _print_worded_table(
 
 def echo_aligned(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
     """Print a plain table: headers and cells, each column left-aligned to its widest."""
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))

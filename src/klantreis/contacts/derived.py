@@ -96,6 +96,8 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS dc_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, classifier VARCHAR, version BIGINT)",
 )
+#: Contacts per frame while the kept contacts are built afresh (bounds the build's memory).
+CHUNK_ROWS = 200_000
 _SELECT = "SELECT " + ", ".join(_EVENT_COLS) + ", attrs FROM events WHERE kind = ? {where}"
 
 
@@ -212,12 +214,34 @@ class ContactViews:
         _rows(con, "DELETE FROM dc_labels")
         labels = label_rows(_frame(con, _SELECT.format(where=""), [LABEL_KIND]))
         self._merge_labels(con, labels)
-        contacts = _frame(con, _SELECT.format(where=""), [CONTACT_KIND])
-        added = self._insert(con, contacts, 0, classifier)
+        added = self._insert_all(con, classifier)
         n = int(_rows(con, "SELECT count(*) FROM events")[0][0])
         self._save(con, n, "max", fingerprint, bump=True)
         log.info("kept contacts rebuilt: %d contacts", added)
         return ContactsRefresh("full", added, added)
+
+    def _insert_all(self, con: duckdb.DuckDBPyConnection, classifier: Any) -> int:
+        """Every inbound contact parsed, labelled, classified and appended, ``CHUNK_ROWS`` at
+        a time: one frame of them all held 7.5 GB at 100M events (2.9M contacts)."""
+        _rows(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _dc_all AS SELECT row_number() OVER () AS _rn, *"
+            f" FROM ({_SELECT.format(where='')})",
+            [CONTACT_KIND],
+        )
+        try:
+            total = int(_rows(con, "SELECT count(*) FROM _dc_all")[0][0])
+            added = 0
+            for low in range(0, total, CHUNK_ROWS):
+                chunk = _frame(
+                    con,
+                    "SELECT * EXCLUDE (_rn) FROM _dc_all WHERE _rn > ? AND _rn <= ? ORDER BY _rn",
+                    [low, low + CHUNK_ROWS],
+                )
+                added += self._insert(con, chunk, added, classifier)
+        finally:
+            _rows(con, "DROP TABLE IF EXISTS _dc_all")
+        return added
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, state: tuple[Any, ...], classifier: Any
