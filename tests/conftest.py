@@ -46,3 +46,41 @@ def _cheap_password_hashes() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(accounts.SCRYPT_COST, "n", 2**10)
         yield
+
+
+#: Files measured as the longest (whole file, 2 workers): `--dist loadfile` hands these out
+#: first. xdist's own order (most tests first) starts a one-test file such as Banking77 last,
+#: and the run then waits for it on one worker. Stale entries only change the order.
+LONGEST_FILES = (
+    "tests/analytics/test_derived_views.py",
+    "tests/journeys/test_pm4py_parity.py",
+    "tests/contacts/test_banking77.py",
+    "tests/contacts/test_web_models.py",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadfile``: the longest files first, then xdist's order (most tests first)."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):  # type: ignore[misc]
+        ordered = False
+
+        def _assign_work_unit(self, node: object) -> None:
+            # The queue is complete before the first unit is handed out; reorder it once
+            # (the workers' collections stay as they are: units name tests by index).
+            if not self.ordered:
+                self.ordered = True
+                units = sorted(self.workqueue.items(), key=lambda kv: _rank(kv[0]))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
+
+
+def _rank(scope: str) -> int:
+    return LONGEST_FILES.index(scope) if scope in LONGEST_FILES else len(LONGEST_FILES)

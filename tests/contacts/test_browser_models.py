@@ -14,6 +14,7 @@ from klantreis.app import App
 from klantreis.settings import Settings
 
 from .helpers import contact, event, load
+from .small_models import linear_only_training
 from .test_web_models import PROBE, labelled, labels_csv
 
 PASSWORD = "analyst-pass-1"
@@ -35,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     load(app, [event("order.placed", "J0", 0), contact("J0", 1, None, text="hallo")])
     accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
-    with serving(app) as base:
+    with linear_only_training(), serving(app) as base:  # the page, not the model
         yield base
 
 

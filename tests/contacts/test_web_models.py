@@ -18,6 +18,7 @@ from klantreis.settings import Settings
 from klantreis.web.state import web_state
 
 from .helpers import contact, event, load
+from .small_models import linear_only_training
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 web = pytest.importorskip("klantreis.web")
@@ -49,6 +50,13 @@ def labelled(n: int, seed: int = 1) -> list[tuple[str, str]]:
 
 def labels_csv(rows: list[tuple[str, str]]) -> str:
     return "text,label\n" + "".join(f"{t},{y}\n" for t, y in rows)
+
+
+@pytest.fixture(autouse=True)
+def _linear_only() -> Iterator[None]:
+    """The pages train the linear model alone (the full model: tests/contacts/test_classifier)."""
+    with linear_only_training():
+        yield
 
 
 @pytest.fixture
