@@ -149,3 +149,26 @@ def test_a_kept_state_of_another_time_zone_is_not_used() -> None:
         _load(app, _records([(1, "contact.inbound", 5, 0, 9)], 0, []))
         prev, cur = windows((T0 + timedelta(days=1)).date(), 7)
         assert cells.load_facts(FactState(app.journey, prev, cur, None)) is None
+
+
+def test_a_missing_owner_counts_as_no_owner_however_pandas_holds_it() -> None:
+    """Found by the property test: batches with and without owners concatenated held a
+    missing owner as NaN, which the reference (None) counts under ''."""
+    import numpy as np
+    import pandas as pd
+
+    from klantreis.model.journey import JourneyConfig
+
+    day = date(2026, 3, 9)
+    state = FactState(JourneyConfig(promises=[]), (day, day), (day, day), None)
+    for owner in (None, np.nan, "finance"):
+        state.add(
+            pd.DataFrame(
+                {"kind": ["delivery.failed"], "owner": [owner], "is_current": [False], "count": [1]}
+            ),
+            {},
+        )
+    assert dict(state.facts().previous) == {
+        ("delivery.failed", ""): 2,
+        ("delivery.failed", "finance"): 1,
+    }

@@ -51,8 +51,9 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS df_state (layout INTEGER, zone VARCHAR, promises VARCHAR,"
     " version BIGINT)",
 )
-_DRIVER_KINDS = "(kind = '{contact}' OR string_split(kind, '.')[-1] IN ({suffixes}))".format(
-    contact=mv.CONTACT_KIND, suffixes=", ".join(f"'{s}'" for s in mv.FAILURE_SUFFIXES)
+_SUFFIXES = ", ".join(f"'{s}'" for s in mv.FAILURE_SUFFIXES)
+_DRIVER_KINDS = (  # SQL, built by concatenation
+    "(kind = '" + mv.CONTACT_KIND + "' OR string_split(kind, '.')[-1] IN (" + _SUFFIXES + "))"
 )
 _KINDS_SQL = f"""
 INSERT INTO df_kinds

@@ -172,7 +172,8 @@ class FactState:
         rows = [
             {
                 "key": r["kind"],
-                "owner": r["owner"],
+                # a missing owner as None whatever pandas made of it (NaN after a concat)
+                "owner": r["owner"] if isinstance(r["owner"], str) else None,
                 "is_current": bool(r["is_current"]),
                 "count": int(r["count"]),
             }
