@@ -179,3 +179,14 @@ def test_ties_go_by_source_order_then_event_id_in_both_paths() -> None:
             assert owners["broken:op_tijd_bezorgd"] == "carrier:y"
         for orders in (orders_frame(events), views.orders((None, None))):
             assert orders["customer_id"].tolist() == ["k-first"]
+
+
+def test_an_owner_table_without_journeys_is_empty_not_an_error() -> None:
+    """Found on the merged code by the property test: a window in which no owner of the
+    condition has journeys left the totals at 0.0 (Python floats: ZeroDivisionError)."""
+    from klantreis.contacts.rootcause import owner_table
+
+    empty = owner_table(pd.Series(dtype=float), pd.Series(dtype=float))
+    assert empty.empty and {"owner", "contacts", "journeys", "lift"} <= set(empty.columns)
+    one = owner_table(pd.Series({"finance": 0.0}), pd.Series({"finance": 0.0}))
+    assert one["contacts"].tolist() == [0] and one["lift"].isna().all()

@@ -201,6 +201,7 @@ def _member(values: pd.Series, pop: pa.Array) -> np.ndarray:
 def _lift_ci(
     a: np.ndarray, n1: np.ndarray | float, c: np.ndarray, n2: np.ndarray | float, confidence: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n1, n2 = np.float64(n1), np.float64(n2)  # a zero total: inf/nan, not ZeroDivisionError
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = (a / n1) / (c / n2)
         se = np.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n2)
