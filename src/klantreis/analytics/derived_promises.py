@@ -31,6 +31,7 @@ from klantreis.analytics.impact import (
     Impact,
     _contact_effect,
     _cost,
+    promise_conditions,
 )
 from klantreis.analytics.promises import _with_rates
 from klantreis.analytics.scope import Scope
@@ -153,16 +154,7 @@ def default_conditions(
                 "SELECT kind FROM dv_kinds GROUP BY kind HAVING sum(n) > 0 ORDER BY kind"
             )
         ]
-    for p in journey.promises:
-        mine = [row for row in found if row["promise_id"] == p.id]
-        out.append(PromiseBroken(p.id, None, now))
-        owners = sorted({row["owner"] for row in mine if row["owner"]})
-        out += [PromiseBroken(p.id, owner, now) for owner in owners]
-        if any(row["outcome"] == "undelivered" for row in mine):
-            out += [
-                PromiseBroken(p.id, None, now, "late"),
-                PromiseBroken(p.id, None, now, "undelivered"),
-            ]
+    out += promise_conditions(journey, found, now)
     return out + [HasKind(k) for k in kinds]
 
 

@@ -191,6 +191,26 @@ def impact(
     )
 
 
+def promise_conditions(
+    journey: JourneyConfig, found: list[dict[str, Any]], now: datetime | None
+) -> list[Condition]:
+    """Per promise: broken overall and per owner, and — where some were never fulfilled —
+    late and not delivered apart; ``found`` holds the distinct (promise_id, owner, outcome)
+    of the broken promises (from the log, or from the kept views)."""
+    out: list[Condition] = []
+    for p in journey.promises:
+        mine = [r for r in found if r["promise_id"] == p.id]
+        out.append(PromiseBroken(p.id, None, now))
+        owners = sorted({r["owner"] for r in mine if r["owner"]})
+        out += [PromiseBroken(p.id, owner, now) for owner in owners]
+        if any(r["outcome"] == "undelivered" for r in mine):
+            out += [
+                PromiseBroken(p.id, None, now, "late"),
+                PromiseBroken(p.id, None, now, "undelivered"),
+            ]
+    return out
+
+
 def default_conditions(
     events: ir.Table, journey: JourneyConfig, now: datetime | None = None
 ) -> list[Condition]:
@@ -207,16 +227,7 @@ def default_conditions(
             .to_pyarrow()
             .to_pylist()
         )
-        for p in journey.promises:
-            mine = [r for r in found if r["promise_id"] == p.id]
-            out.append(PromiseBroken(p.id, None, now))
-            owners = sorted({r["owner"] for r in mine if r["owner"]})
-            out += [PromiseBroken(p.id, owner, now) for owner in owners]
-            if any(r["outcome"] == "undelivered" for r in mine):
-                out += [
-                    PromiseBroken(p.id, None, now, "late"),
-                    PromiseBroken(p.id, None, now, "undelivered"),
-                ]
+        out += promise_conditions(journey, found, now)
     present = events.filter(events.kind.isin(list(TROUBLE_KINDS))).select("kind").distinct()
     kinds = sorted(r["kind"] for r in present.to_pyarrow().to_pylist())
     out += [HasKind(k) for k in kinds]
