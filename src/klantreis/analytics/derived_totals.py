@@ -35,8 +35,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from klantreis.model.journey import JourneyConfig, Promise
+if TYPE_CHECKING:  # type hints only: the kept graph's reader imports no pydantic
+    from klantreis.model.journey import JourneyConfig, Promise
 
 __all__ = [
     "ALPHA",

@@ -38,13 +38,15 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from klantreis.analytics.derived_totals import BUCKET_SQL, GAMMA
+from klantreis.analytics.derived_totals import BUCKET_SQL
 from klantreis.analytics.discovery_tables import (
     ACTIVITIES,
     VARIANT_SEP,
     Discovery,
     sort_edges,
 )
+from klantreis.analytics.kept_graph import EDGES_SQL as _EDGES_SQL
+from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit as _memory_limit
 
@@ -58,8 +60,6 @@ log = logging.getLogger(__name__)
 #: Separator inside stored paths (the ASCII unit separator; never in kinds or touchpoint ids).
 PATH_SEP = VARIANT_SEP
 
-#: Bump when the tables below change: an index of another version is dropped and rebuilt.
-INDEX_VERSION = 4
 _TABLES = ("journey_steps", "journey_paths", "journey_dfg", "journey_index_state")
 _STEPS_COLUMNS = (
     "(journey_id VARCHAR, seq BIGINT, kind VARCHAR, touchpoint VARCHAR, next_kind VARCHAR,"
@@ -183,37 +183,6 @@ FROM {{steps}} WHERE wait_s IS NOT NULL GROUP BY ALL
 _MERGE_SQL = """
 SELECT activity, source, target, bucket, sum(n)::BIGINT AS n, sum(wait_s) AS wait_s
 FROM ({parts}) GROUP BY ALL HAVING sum(n) <> 0
-"""
-
-#: The value a wait bucket stands for (``derived_totals.bucket_value``).
-_BUCKET_VALUE = (
-    f"CASE WHEN bucket IS NULL THEN 0.0 ELSE 2 * {GAMMA!r} ** bucket / {GAMMA + 1!r} END"
-)
-
-#: The edges of one activity from the kept histogram: count and mean exact, median and p90
-#: as ``quantile_cont`` interpolates between the order statistics around ``q * (n - 1)``,
-#: each taken as its bucket's value (``derived_totals.hist_quantile``, in SQL).
-_EDGES_SQL = f"""
-WITH h AS (
-  SELECT source, target, {_BUCKET_VALUE} AS v, n, wait_s,
-         sum(n) OVER (PARTITION BY source, target ORDER BY bucket ASC NULLS FIRST
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum,
-         sum(n) OVER (PARTITION BY source, target) AS total
-  FROM journey_dfg WHERE activity = '{{a}}'),
-r AS (
-  SELECT *, floor(0.5 * (total - 1)) AS lo5, 0.5 * (total - 1) - floor(0.5 * (total - 1)) AS f5,
-         floor(0.9 * (total - 1)) AS lo9, 0.9 * (total - 1) - floor(0.9 * (total - 1)) AS f9
-  FROM h),
-e AS (
-  SELECT source, target, max(total)::BIGINT AS count, sum(wait_s) / max(total) AS mean_s,
-         arg_min(v, cum) FILTER (cum > lo5) AS a5,
-         arg_min(v, cum) FILTER (cum > least(lo5 + 1, total - 1)) AS b5, max(f5) AS f5,
-         arg_min(v, cum) FILTER (cum > lo9) AS a9,
-         arg_min(v, cum) FILTER (cum > least(lo9 + 1, total - 1)) AS b9, max(f9) AS f9
-  FROM r GROUP BY source, target)
-SELECT source, target, count, mean_s, a5 + f5 * (b5 - a5) AS median_s,
-       a9 + f9 * (b9 - a9) AS p90_s
-FROM e ORDER BY count DESC, source, target
 """
 
 _AFFECTED = "AND journey_id IN (SELECT journey_id FROM _journey_index_affected)"

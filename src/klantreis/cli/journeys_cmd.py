@@ -12,9 +12,11 @@ import click
 
 from klantreis.cli.options import (
     emit,
+    journey_names,
     lang_option,
     open_app,
     output_options,
+    settings_from_options,
     store_options,
     table_names,
 )
@@ -130,6 +132,19 @@ def dfg(
     lang: str | None,
     **flt: Any,
 ) -> None:
+    settings = settings_from_options(db_path=db_path, journey_config=journey_config)
+    if not no_index and not any(flt.values()):  # all journeys: the kept graph, if current
+        from klantreis.analytics.kept_graph import read_kept_graph
+
+        kept = read_kept_graph(settings.db_path, activity)
+        if kept is not None:
+            emit(
+                kept.edges,
+                output,
+                extra={"journeys": kept.journeys, "start": kept.start, "end": kept.end},
+                names=journey_names(settings, lang) if output == "table" else None,
+            )
+            return
     with open_app(db_path, journey_config) as app:
         # top=0: this command prints no variants, and counting them is most of a stored
         # graph's read (0.1 s CPU of 10M events)

@@ -15,6 +15,7 @@ import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -28,6 +29,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "collector_for_a_server",
     "emit",
+    "journey_names",
     "lang_option",
     "open_app",
     "output_options",
@@ -230,9 +232,25 @@ def lang_option(func: F) -> F:
 
 def table_names(app: Any, lang: str | None) -> Any:
     """Names for :func:`emit` in ``lang``, or else in the app's ``language`` setting."""
-    from klantreis.wording import Names, Wording
+    from klantreis.wording.core import Wording
+    from klantreis.wording.names import Names
 
     return Names(app.journey, Wording(lang or app.settings.language))
+
+
+def journey_names(settings: Settings, lang: str | None) -> Any:
+    """:func:`table_names` without an App: the journey file of ``settings`` (the built-in
+    one when not set), for a command that reads the store without opening one."""
+    from klantreis.model.journey import load_journey_config, parse_journey_config
+    from klantreis.wording.core import Wording
+    from klantreis.wording.names import Names
+
+    if settings.journey_config:
+        journey = load_journey_config(settings.journey_config)
+    else:
+        text = resources.files("klantreis.demo").joinpath("journey.toml").read_text("utf-8")
+        journey = parse_journey_config(text, "klantreis/demo/journey.toml")
+    return Names(journey, Wording(lang or settings.language))
 
 
 def _print_plain_table(

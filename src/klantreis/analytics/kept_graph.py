@@ -1,0 +1,126 @@
+"""The kept directly-follows graph of all journeys, read straight from the store's file.
+
+The journey index (:mod:`klantreis.analytics.journey_index`) keeps the graph of all journeys
+as a wait histogram (``journey_dfg``) and each journey's path (``journey_paths``). When the
+index is current (its state names this version of the index and as many events as the log
+holds), the graph, the journey count and the start and end steps are four small queries.
+:func:`read_kept_graph` runs them on a read-only connection and nothing else: no App, no
+store object, no Arrow, numpy or pydantic, so ``klantreis journeys dfg`` starts about as
+fast as a bare DuckDB query process (issue 17). Whenever it cannot answer exactly as the
+index would (no index yet, out of date, another version, a store a server holds), it
+answers None and the caller takes the usual way, which refreshes the index.
+
+This module holds what both ways share: the index version and the SQL that reads the edges
+from the histogram (counts and means exact, median and p90 within
+:data:`~klantreis.analytics.derived_totals.ALPHA`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from klantreis.analytics.derived_totals import GAMMA
+
+__all__ = ["EDGES_SQL", "INDEX_VERSION", "KeptGraph", "read_kept_graph"]
+
+log = logging.getLogger(__name__)
+
+#: Bump when the index's tables change: an index of another version is dropped and rebuilt
+#: (``JourneyIndex.ensure``), and :func:`read_kept_graph` does not read it.
+INDEX_VERSION = 4
+
+#: The value a wait bucket stands for (``derived_totals.bucket_value``).
+_BUCKET_VALUE = (
+    f"CASE WHEN bucket IS NULL THEN 0.0 ELSE 2 * {GAMMA!r} ** bucket / {GAMMA + 1!r} END"
+)
+
+#: The edges of one activity from the kept histogram: count and mean exact, median and p90
+#: as ``quantile_cont`` interpolates between the order statistics around ``q * (n - 1)``,
+#: each taken as its bucket's value (``derived_totals.hist_quantile``, in SQL).
+EDGES_SQL = f"""
+WITH h AS (
+  SELECT source, target, {_BUCKET_VALUE} AS v, n, wait_s,
+         sum(n) OVER (PARTITION BY source, target ORDER BY bucket ASC NULLS FIRST
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum,
+         sum(n) OVER (PARTITION BY source, target) AS total
+  FROM journey_dfg WHERE activity = '{{a}}'),
+r AS (
+  SELECT *, floor(0.5 * (total - 1)) AS lo5, 0.5 * (total - 1) - floor(0.5 * (total - 1)) AS f5,
+         floor(0.9 * (total - 1)) AS lo9, 0.9 * (total - 1) - floor(0.9 * (total - 1)) AS f9
+  FROM h),
+e AS (
+  SELECT source, target, max(total)::BIGINT AS count, sum(wait_s) / max(total) AS mean_s,
+         arg_min(v, cum) FILTER (cum > lo5) AS a5,
+         arg_min(v, cum) FILTER (cum > least(lo5 + 1, total - 1)) AS b5, max(f5) AS f5,
+         arg_min(v, cum) FILTER (cum > lo9) AS a9,
+         arg_min(v, cum) FILTER (cum > least(lo9 + 1, total - 1)) AS b9, max(f9) AS f9
+  FROM r GROUP BY source, target)
+SELECT source, target, count, mean_s, a5 + f5 * (b5 - a5) AS median_s,
+       a9 + f9 * (b9 - a9) AS p90_s
+FROM e ORDER BY count DESC, source, target
+"""
+
+#: The index's state and the log's size, in one row (an index is current when they agree).
+_STATE_SQL = "SELECT version, events, (SELECT count(*) FROM events) FROM journey_index_state"
+
+#: Start (``first``) or end (``last``) steps with their journeys, as ``JourneyIndex`` sorts
+#: them.
+_ENDS_SQL = (
+    "SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
+    " GROUP BY ALL ORDER BY count DESC, activity"
+)
+
+_ACTIVITIES = ("kind", "touchpoint")
+
+
+@dataclass(frozen=True)
+class KeptGraph:
+    """What ``JourneyIndex.discover`` gives for all journeys, as plain rows: ``edges`` as
+    ``Discovery.dfg.to_pylist()``, ``start`` and ``end`` as theirs."""
+
+    journeys: int
+    edges: list[dict[str, Any]]
+    start: list[dict[str, Any]]
+    end: list[dict[str, Any]]
+
+
+def read_kept_graph(db_path: str, activity: str = "kind") -> KeptGraph | None:
+    """The kept graph of all journeys in the store at ``db_path``, or None when only a
+    refresh of the index could give it (see the module's text)."""
+    if activity not in _ACTIVITIES or db_path == ":memory:" or not Path(db_path).is_file():
+        return None
+    try:
+        con = duckdb.connect(db_path, read_only=True)
+    except duckdb.Error as exc:  # held by a writer (a server), or not a store
+        log.debug("kept graph not read (%s)", exc)
+        return None
+    try:
+        return _read(con, activity)
+    except duckdb.Error as exc:  # no index tables, or an older layout
+        log.debug("kept graph not read (%s)", exc)
+        return None
+    finally:
+        con.close()
+
+
+def _read(con: duckdb.DuckDBPyConnection, activity: str) -> KeptGraph | None:
+    state = con.execute(_STATE_SQL).fetchall()
+    if len(state) != 1 or state[0][0] != INDEX_VERSION or state[0][1] != state[0][2]:
+        return None
+    edges = _dicts(con, EDGES_SQL.format(a=activity))
+    if not edges:  # not kept yet: the index fills it
+        return None
+    (journeys,) = con.execute("SELECT count(*) FROM journey_paths").fetchall()[0]
+    start, end = (_dicts(con, _ENDS_SQL.format(end=e, a=activity)) for e in ("first", "last"))
+    return KeptGraph(journeys=int(journeys), edges=edges, start=start, end=end)
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
