@@ -13,7 +13,6 @@ the journey file's, and otherwise follows the journey file.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from itertools import pairwise
@@ -483,6 +482,8 @@ class Settings:
                 raise SettingsError(f"secret_key {weak}: use e.g. `openssl rand -hex 32`")
             return self.secret_key
         if self.demo_mode:
+            import secrets  # here only: hmac and OpenSSL stay off a command's start
+
             return secrets.token_urlsafe(32)
         raise SettingsError(
             "secret_key is not set: set KLANTREIS_SECRET_KEY (no default outside demo mode)"

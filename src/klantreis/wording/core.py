@@ -72,11 +72,10 @@ class Wording:
         self.locale = LOCALES[self.lang]
         self.timezone = timezone
         self._messages = catalogue(self.lang)
-        self._fallback = catalogue("en")
         self._plural = Locale.parse(self.locale).plural_form
 
     def __call__(self, key: str, **values: Any) -> str:
-        text = self._messages.get(key) or self._fallback.get(key) or key
+        text = self._messages.get(key) or catalogue("en").get(key) or key
         return text.format(**values) if values else text
 
     def has(self, key: str) -> bool:

@@ -18,10 +18,12 @@ is shown as it is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from klantreis.model.journey import JourneyConfig
 from klantreis.wording.core import Wording
+
+if TYPE_CHECKING:  # a hint only: naming the built-in journey's steps needs no pydantic
+    from klantreis.model.journey import JourneyConfig
 
 __all__ = ["UNKNOWN", "Names"]
 
