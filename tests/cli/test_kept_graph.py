@@ -19,6 +19,8 @@ from klantreis.cli.main import cli
 from klantreis.settings import Settings
 from klantreis.store import EventStore
 
+DEMO_JOURNEY = Path(__file__).resolve().parents[2] / "src/klantreis/demo/journey.toml"
+
 
 def _stored(app: App) -> str:
     """The app's store with a current index and its kept graphs (kind and touchpoint)."""
@@ -47,6 +49,7 @@ def _dfg(*args: str) -> str:
         ["--activity", "touchpoint", "--lang", "en"],
         ["--json"],
         ["--csv", "--activity", "touchpoint"],
+        ["--config", str(DEMO_JOURNEY), "--lang", "en"],  # a journey file given: validated
     ],
 )
 def test_prints_what_the_index_prints(
@@ -108,3 +111,18 @@ def test_no_store_or_a_held_one_takes_the_usual_way(tmp_path: Path, file_app: Ap
     db = _stored(file_app)
     with EventStore(db):  # held by a writer (here: this process, read-write)
         assert read_kept_graph(db) is None
+
+
+@pytest.mark.parametrize("args", [["--json"], [], ["--no-index"]])
+def test_a_journey_file_that_cannot_be_used_is_one_line(
+    file_app: App, tmp_path: Path, args: list[str]
+) -> None:
+    """Validated as opening the App validates it, also when the output names nothing."""
+    db = _stored(file_app)
+    result = CliRunner().invoke(
+        cli, ["journeys", "dfg", "--db", db, "--config", str(tmp_path / "none.toml"), *args]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'none.toml'}: file not found"
+    ]

@@ -142,7 +142,7 @@ def dfg(
                 kept.edges,
                 output,
                 extra={"journeys": kept.journeys, "start": kept.start, "end": kept.end},
-                names=journey_names(settings, lang) if output == "table" else None,
+                names=journey_names(settings, lang, output),
             )
             return
     with open_app(db_path, journey_config) as app:

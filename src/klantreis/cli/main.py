@@ -57,8 +57,8 @@ COMMAND_MODULES: list[str] = list(dict.fromkeys(COMMANDS.values()))
 
 class _Commands(click.Group):
     """The command group. Commands of :data:`COMMANDS` are loaded on first use. A store that
-    cannot be opened (locked by another process, a server that refuses) is one line on
-    stderr and exit code 1, not a traceback."""
+    cannot be opened (locked by another process, a server that refuses) or a configuration
+    file that cannot be used is one line on stderr and exit code 1, not a traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS})
@@ -83,6 +83,11 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            if "klantreis.model.tomlfile" in sys.modules:  # a configuration file's problems
+                from klantreis.model.tomlfile import ConfigFileError
+
+                if isinstance(exc, ConfigFileError):
+                    raise click.ClickException(str(exc)) from None
             # A store or server error can only come from a command that loaded them: the
             # store (and DuckDB) stay unimported for --help and commands that do not need it.
             if "klantreis.store" not in sys.modules:

@@ -237,20 +237,24 @@ def table_names(app: Any, lang: str | None) -> Any:
     return Names(app.journey, Wording(lang or app.settings.language))
 
 
-def journey_names(settings: Settings, lang: str | None) -> Any:
-    """:func:`table_names` without an App: the journey file of ``settings`` (the built-in
-    one when not set), for a command that reads the store without opening one."""
-    from klantreis.wording.core import Wording
-    from klantreis.wording.names import Names
-
+def journey_names(settings: Settings, lang: str | None, output: str = "table") -> Any:
+    """:func:`table_names` without an App, for a command that reads the store without opening
+    one: Names for a table, None for JSON and CSV (which name nothing). A journey file the
+    settings name is read and validated either way, as opening the App does; the built-in
+    one (validated by the tests) is read for its names only, as plain TOML."""
     if settings.journey_config:
         from klantreis.model.journey import load_journey_config
 
         journey: Any = load_journey_config(settings.journey_config)
-    else:  # the built-in file, validated by the tests: its names as plain TOML
+    elif output == "table":
         from klantreis.cli.builtin_journey import builtin_journey_names
 
         journey = builtin_journey_names()
+    if output != "table":
+        return None
+    from klantreis.wording.core import Wording
+    from klantreis.wording.names import Names
+
     return Names(journey, Wording(lang or settings.language))
 
 
