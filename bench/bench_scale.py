@@ -19,7 +19,8 @@ Steps and peers:
 - **ingest**: ``klantreis ingest FILE --db NEW`` against a bare DuckDB
   ``CREATE TABLE t AS SELECT * FROM read_parquet(FILE)`` (no key, no validation).
 - **index build**: ``JourneyIndex.rebuild()`` on the ingested store (then its first read,
-  which computes the graph's exact quantiles) against the plain DuckDB window query of the
+  which computes the graph's exact quantiles; with ``--baseline-src DIR`` also the same
+  build by another checkout's code, for a before/after in the same rounds) against the plain DuckDB window query of the
   directly-follows graph on the same store, polars computing the same graph from the
   Parquet file (lazy scan, sort, shift) and, with ``--pm4py``, pm4py's ``discover_dfg``
   on a pandas frame read from the store (load + discover).
@@ -69,9 +70,9 @@ from klantreis.analytics.journey_index import JourneyIndex
 from klantreis.store import EventStore
 store = EventStore(sys.argv[1])
 index = JourneyIndex(store, range_events=int(sys.argv[2]))
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 result = index.rebuild()
-build = time.perf_counter() - t0
+build, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 edges = index.dfg().num_rows
@@ -79,7 +80,7 @@ first_read = time.perf_counter() - t0
 t0 = time.perf_counter()
 store.close()
 close = time.perf_counter() - t0
-print(json.dumps({"seconds": build, "first_read_s": first_read, "close_s": close,
+print(json.dumps({"seconds": build, "cpu_s": cpu, "first_read_s": first_read, "close_s": close,
                   "journeys": result.journeys, "edges": edges, "peak_build_mib": peak_build,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -89,9 +90,10 @@ import duckdb, json, sys, time
 con = duckdb.connect(sys.argv[1], read_only=True)
 if int(sys.argv[3]) > 0:
     con.execute(f"SET memory_limit = '{int(sys.argv[3])}MB'")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 rows = con.execute(sys.argv[2]).fetchall()
-print(json.dumps({"seconds": time.perf_counter() - t0, "edges": len(rows)}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                  "edges": len(rows)}))
 con.close()
 """
 
@@ -278,6 +280,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-bare-ingest", action="store_true", help="skip the bare DuckDB ingest peer"
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout's src/ (e.g. /work/main/src): the build step also runs its"
+        " build, interleaved, for a before/after in the same rounds",
+    )
     args, _ = parser.parse_known_args(argv)
     with tempfile.TemporaryDirectory(prefix="klantreis-scale-") as tmp:
         data = args.parquet
@@ -317,6 +326,12 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
                 _CHILD_WINDOW, str(store), WINDOW_DFG, str(args.peer_memory_mb)
             ),
         }
+        if args.baseline_src is not None:  # the same build with other code (e.g. main's)
+            commands[f"journey index build, code of {args.baseline_src}"] = [
+                "env",
+                f"PYTHONPATH={args.baseline_src.resolve()}",
+                *_python(_CHILD_BUILD, str(store), str(args.range_events)),
+            ]
         if not args.no_polars and importlib.util.find_spec("polars") is not None:
             commands["polars: scan Parquet, sort, shift, group (peer)"] = _python(
                 _CHILD_POLARS, str(data)
