@@ -379,7 +379,7 @@ def _on_ingest_step(args: argparse.Namespace, data: Path, store: Path) -> None:
     runs = _interleaved(commands, args.rounds, {names[0]: on, names[2]: off, names[4]: bare})
     _table("ingest with the index kept, against ingest + build and the bare peer", runs)
 
-    def total(*keys: str) -> tuple[float, float]:
+    def total(*keys: int) -> tuple[float, float]:
         wall = sum(statistics.median(p.wall_s for p, _ in runs[names[k]]) for k in keys)
         cpu = sum(statistics.median(p.cpu_s for p, _ in runs[names[k]]) for k in keys)
         return wall, cpu

@@ -18,6 +18,10 @@ Freshness is keyed by the event count: the index refreshes lazily when the count
 recomputing only journeys with events ingested after the watermark (``ingested_at``); a final
 count check falls back to a full rebuild if anything does not add up.
 
+A full build goes by journey-key ranges; a range whose events the log stores journey by
+journey is read in that order without the window's sort (``_RANGE_STORED_SQL``), any other
+by the window.
+
 The kept graph is mergeable: a refresh takes away the old steps of the touched journeys and
 adds their new ones (time proportional to the batch; before, every refresh dropped the graph
 and the next view recomputed exact quantiles over every step, 1-4.7 s on 10M events). Counts
