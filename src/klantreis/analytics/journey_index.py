@@ -173,8 +173,12 @@ FROM (
     FROM events WHERE journey_id IS NOT NULL{{where}}))
 """
 
-#: Steps at most per key range of a build from the stored order when it has more than one
-#: range: its statement runs on one thread, so the ranges run side by side instead.
+#: Key ranges built from the stored order side by side (their statement runs on one
+#: thread); None: as many as DuckDB's threads, each range then at most 1/threads of the
+#: events (but at least ``_STORED_MIN_RANGE``). One at a time is the default: side by side
+#: took 14.7 CPU s in all at 10M against 12.7 (the store's checkpoint grew by 1.3-1.8 CPU s)
+#: and no less wall time at a load of 10-14 on 2 cores (docs/benchmarks.md, "Scaling").
+_STORED_WORKERS: int | None = 1
 _STORED_MIN_RANGE = 50_000
 
 #: A key range's paths from its steps (already in ``{steps}``; the range condition skips the
@@ -392,9 +396,11 @@ class JourneyIndex:
                 for build, columns in _BUILD_TABLES.values():
                     _rows(con, f"DROP TABLE IF EXISTS {build}")
                     _rows(con, f"CREATE TABLE {build} {columns}")
-                workers = max(1, int(_rows(con, "SELECT current_setting('threads')")[0][0]))
+                workers = _STORED_WORKERS or int(
+                    _rows(con, "SELECT current_setting('threads')")[0][0]
+                )
                 per_range = self.range_events
-                if n >= 2 * _STORED_MIN_RANGE:  # at least a range per thread
+                if workers > 1 and n >= 2 * _STORED_MIN_RANGE:  # a range per worker at least
                     per_range = min(per_range, max(_STORED_MIN_RANGE, -(-n // workers)))
                 ranges = _key_ranges(con, n, per_range)
             for where, params in self._build_stored(ranges, workers):
