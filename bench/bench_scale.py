@@ -19,7 +19,8 @@ Steps and peers:
 - **ingest**: ``klantreis ingest FILE --db NEW`` against a bare DuckDB
   ``CREATE TABLE t AS SELECT * FROM read_parquet(FILE)`` (no key, no validation).
 - **index build**: ``JourneyIndex.rebuild()`` on the ingested store (then its first read,
-  which computes the graph's exact quantiles) against the plain DuckDB window query of the
+  which computes the graph's exact quantiles; with ``--baseline-src DIR`` also the same
+  build by another checkout's code, for a before/after in the same rounds) against the plain DuckDB window query of the
   directly-follows graph on the same store, polars computing the same graph from the
   Parquet file (lazy scan, sort, shift) and, with ``--pm4py``, pm4py's ``discover_dfg``
   on a pandas frame read from the store (load + discover).
@@ -69,9 +70,12 @@ from klantreis.analytics.journey_index import JourneyIndex
 from klantreis.store import EventStore
 store = EventStore(sys.argv[1])
 index = JourneyIndex(store, range_events=int(sys.argv[2]))
-t0 = time.perf_counter()
+if len(sys.argv) > 3:  # key ranges built side by side from the stored order (0: all threads)
+    import klantreis.analytics.journey_index as ji
+    ji._STORED_WORKERS = int(sys.argv[3]) or None
+t0, c0 = time.perf_counter(), time.process_time()
 result = index.rebuild()
-build = time.perf_counter() - t0
+build, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 edges = index.dfg().num_rows
@@ -79,7 +83,7 @@ first_read = time.perf_counter() - t0
 t0 = time.perf_counter()
 store.close()
 close = time.perf_counter() - t0
-print(json.dumps({"seconds": build, "first_read_s": first_read, "close_s": close,
+print(json.dumps({"seconds": build, "cpu_s": cpu, "first_read_s": first_read, "close_s": close,
                   "journeys": result.journeys, "edges": edges, "peak_build_mib": peak_build,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -89,9 +93,10 @@ import duckdb, json, sys, time
 con = duckdb.connect(sys.argv[1], read_only=True)
 if int(sys.argv[3]) > 0:
     con.execute(f"SET memory_limit = '{int(sys.argv[3])}MB'")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 rows = con.execute(sys.argv[2]).fetchall()
-print(json.dumps({"seconds": time.perf_counter() - t0, "edges": len(rows)}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                  "edges": len(rows)}))
 con.close()
 """
 
@@ -151,6 +156,9 @@ from klantreis.analytics.journey_index import JourneyIndex
 from klantreis.store import EventStore
 store = EventStore(sys.argv[1])
 index = JourneyIndex(store, range_events=int(sys.argv[2]))
+if len(sys.argv) > 3:  # key ranges built side by side from the stored order (0: all threads)
+    import klantreis.analytics.journey_index as ji
+    ji._STORED_WORKERS = int(sys.argv[3]) or None
 t0, c0 = time.perf_counter(), time.process_time()
 mode = index.ensure().mode
 refresh = time.perf_counter() - t0
@@ -278,6 +286,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-bare-ingest", action="store_true", help="skip the bare DuckDB ingest peer"
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout's src/ (e.g. /work/main/src): the build step also runs its"
+        " build, interleaved, for a before/after in the same rounds",
+    )
+    parser.add_argument(
+        "--stored-workers",
+        type=int,
+        default=None,
+        help="the build step also runs the build with this many key ranges side by side when"
+        " the log is stored in journey order (0: DuckDB's threads; the default builds one at a"
+        " time)",
+    )
     args, _ = parser.parse_known_args(argv)
     with tempfile.TemporaryDirectory(prefix="klantreis-scale-") as tmp:
         data = args.parquet
@@ -317,6 +340,16 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
                 _CHILD_WINDOW, str(store), WINDOW_DFG, str(args.peer_memory_mb)
             ),
         }
+        if args.baseline_src is not None:  # the same build with other code (e.g. main's)
+            commands[f"journey index build, code of {args.baseline_src}"] = [
+                "env",
+                f"PYTHONPATH={args.baseline_src.resolve()}",
+                *_python(_CHILD_BUILD, str(store), str(args.range_events)),
+            ]
+        if args.stored_workers is not None:  # the same build, ranges side by side
+            commands[
+                f"journey index build, {args.stored_workers or 'all'} stored ranges at once"
+            ] = _python(_CHILD_BUILD, str(store), str(args.range_events), str(args.stored_workers))
         if not args.no_polars and importlib.util.find_spec("polars") is not None:
             commands["polars: scan Parquet, sort, shift, group (peer)"] = _python(
                 _CHILD_POLARS, str(data)
@@ -364,7 +397,7 @@ def _on_ingest_step(args: argparse.Namespace, data: Path, store: Path) -> None:
     runs = _interleaved(commands, args.rounds, {names[0]: on, names[2]: off, names[4]: bare})
     _table("ingest with the index kept, against ingest + build and the bare peer", runs)
 
-    def total(*keys: str) -> tuple[float, float]:
+    def total(*keys: int) -> tuple[float, float]:
         wall = sum(statistics.median(p.wall_s for p, _ in runs[names[k]]) for k in keys)
         cpu = sum(statistics.median(p.cpu_s for p, _ in runs[names[k]]) for k in keys)
         return wall, cpu

@@ -18,6 +18,10 @@ Freshness is keyed by the event count: the index refreshes lazily when the count
 recomputing only journeys with events ingested after the watermark (``ingested_at``); a final
 count check falls back to a full rebuild if anything does not add up.
 
+A full build goes by journey-key ranges; a range whose events the log stores journey by
+journey is read in that order without the window's sort (``_RANGE_STORED_SQL``), any other
+by the window.
+
 The kept graph is mergeable: a refresh takes away the old steps of the touched journeys and
 adds their new ones (time proportional to the batch; before, every refresh dropped the graph
 and the next view recomputed exact quantiles over every step, 1-4.7 s on 10M events). Counts
@@ -29,7 +33,9 @@ exact ``quantile_cont``. A selection of journeys (a scope) still gets exact quan
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -136,20 +142,66 @@ SELECT DISTINCT journey_id FROM journey_steps_build WHERE seq < 0{where}
 """
 _TIES = "AND journey_id IN (SELECT journey_id FROM _journey_index_ties)"
 
-#: A full build's paths of one key range, from that range's steps (already in the build
-#: table, so the range condition skips the other ranges' row groups): each journey's kinds
-#: and touchpoints as lists in any order, put in ``seq`` order by ``list_grade_up`` of the
-#: small integer list ``seq`` (a hash aggregate with a tiny integer sort per journey; an
-#: ordered ``string_agg`` sorts the whole range, a ``list_sort`` of structs compares
-#: structs), then joined.
+#: A full build's steps of one key range in the order the log stores its events, with no
+#: sort at all: ``lead``/``lag`` and ``row_number`` over the scan (DuckDB's streaming window)
+#: and each journey's ``seq`` as the row's position minus that of the journey's first row.
+#: That is the window's answer only when the range's events come journey after journey
+#: (ids ascending), each journey's in its (``occurred_at``, ``source_order``) order, as a
+#: bulk load of a file written journey by journey stores them: a pair of neighbours out of
+#: that order stops the statement with :data:`_UNORDERED` (the range is then built by the
+#: window, ``_RANGE_STEPS_SQL``). Neighbours that tie on both keys get ``seq`` -1, as there.
+#: The window's sort was about half of a build's CPU time (issue 17).
+_UNORDERED = "journey index: events not stored in journey order"
+_RANGE_STORED_SQL = f"""
+INSERT INTO journey_steps_build
+SELECT journey_id,
+       CASE WHEN bad THEN error('{_UNORDERED}')::BIGINT WHEN tie THEN -1
+            ELSE p - max(CASE WHEN start THEN p END)
+                     OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END,
+       kind, touchpoint, CASE WHEN same THEN nk END, CASE WHEN same THEN nt END,
+       CASE WHEN same THEN (nu - u) / 1e6 END
+FROM (
+  SELECT *, nj = journey_id AS same,
+         nj < journey_id OR (nj = journey_id AND (nu < u OR (nu = u AND (ns < s
+             OR (s IS NULL AND ns IS NOT NULL))))) AS bad,
+         nj = journey_id AND nu = u AND ns IS NOT DISTINCT FROM s AS tie
+  FROM (
+    SELECT journey_id, kind, touchpoint, epoch_us(occurred_at) AS u, source_order AS s,
+           row_number() OVER () AS p, lag(journey_id) OVER () IS DISTINCT FROM journey_id AS start,
+           lead(journey_id) OVER () AS nj, lead(kind) OVER () AS nk, lead(touchpoint) OVER () AS nt,
+           lead(epoch_us(occurred_at)) OVER () AS nu, lead(source_order) OVER () AS ns
+    FROM events WHERE journey_id IS NOT NULL{{where}}))
+"""
+
+#: Key ranges built from the stored order side by side (their statement runs on one
+#: thread); None: as many as DuckDB's threads, each range then at most 1/threads of the
+#: events (but at least ``_STORED_MIN_RANGE``). One at a time is the default: side by side
+#: took 14.7 CPU s in all at 10M against 12.7 (the store's checkpoint grew by 1.3-1.8 CPU s)
+#: and no less wall time at a load of 10-14 on 2 cores (docs/benchmarks.md, "Scaling").
+_STORED_WORKERS: int | None = 1
+_STORED_MIN_RANGE = 50_000
+
+#: A key range's paths from its steps (already in ``{steps}``; the range condition skips the
+#: other ranges' row groups): each journey's kinds and touchpoints as lists, by one hash
+#: aggregate. The lists mostly come out in ``seq`` order already (checked: ``list(seq)``
+#: equals ``range(n)``) and are then joined as they are; otherwise, or where a value is
+#: NULL (``'(none)'`` in a path), they are put in ``seq`` order by ``list_grade_up`` of the
+#: small integer list (an ordered ``string_agg`` sorts the whole range, a ``list_sort`` of
+#: structs compares structs) and joined element by element.
 _RANGE_PATHS_SQL = """
 INSERT INTO {paths}
 SELECT journey_id,
-       array_to_string(list_transform(g, lambda i: coalesce(ks[i], '(none)')), chr(31)),
-       array_to_string(list_transform(g, lambda i: coalesce(ts[i], '(none)')), chr(31)),
+       CASE WHEN o AND nk THEN array_to_string(ks, chr(31)) ELSE array_to_string(
+            list_transform(g, lambda i: coalesce(ks[i], '(none)')), chr(31)) END,
+       CASE WHEN o AND nt THEN array_to_string(ts, chr(31)) ELSE array_to_string(
+            list_transform(g, lambda i: coalesce(ts[i], '(none)')), chr(31)) END,
        ks[g[1]], ks[g[-1]], ts[g[1]], ts[g[-1]]
-FROM (SELECT journey_id, list(kind) AS ks, list(touchpoint) AS ts, list_grade_up(list(seq)) AS g
-      FROM {steps} WHERE journey_id IS NOT NULL{where} GROUP BY journey_id)
+FROM (SELECT journey_id, ks, ts, o, nk, nt,
+             CASE WHEN o THEN range(1, n + 1) ELSE list_grade_up(sq) END AS g
+      FROM (SELECT journey_id, list(kind) AS ks, list(touchpoint) AS ts, list(seq) AS sq,
+                   count(*) AS n, list(seq) = range(count(*)) AS o,
+                   count(kind) = count(*) AS nk, count(touchpoint) = count(*) AS nt
+            FROM {steps} WHERE journey_id IS NOT NULL{where} GROUP BY journey_id))
 """
 
 #: Events per journey-key range of a full build (the ``index_range_events`` setting).
@@ -313,9 +365,15 @@ class JourneyIndex:
                 for build, columns in _BUILD_TABLES.values():
                     _rows(con, f"DROP TABLE IF EXISTS {build}")
                     _rows(con, f"CREATE TABLE {build} {columns}")
-                ranges = _key_ranges(con, n, self.range_events)
-            for where, params in ranges:
-                with self.store.transaction() as con:
+                workers = _STORED_WORKERS or int(
+                    _rows(con, "SELECT current_setting('threads')")[0][0]
+                )
+                per_range = self.range_events
+                if workers > 1 and n >= 2 * _STORED_MIN_RANGE:  # a range per worker at least
+                    per_range = min(per_range, max(_STORED_MIN_RANGE, -(-n // workers)))
+                ranges = _key_ranges(con, n, per_range)
+            for where, params in self._build_stored(ranges, workers):
+                with self.store.transaction() as con:  # not in journey order: by the window
                     _build_range(con, where, params)
             with self.store.transaction() as con:
                 for table, (build, _) in _BUILD_TABLES.items():
@@ -330,6 +388,45 @@ class JourneyIndex:
             len(ranges),
         )
         return RefreshResult("full", journeys, n)
+
+    def _build_stored(
+        self, ranges: list[tuple[str, list[object]]], workers: int
+    ) -> list[tuple[str, list[object]]]:
+        """Build the key ranges from the log's stored order (``_RANGE_STORED_SQL``), up to
+        ``workers`` side by side, each on its own cursor in its own committed transaction
+        (the statement runs on one thread; appends to one table from several transactions
+        do not conflict in DuckDB). Returns the ranges left to build by the window: the one
+        whose events were out of journey order (rolled back) and every range not started
+        after it (a log out of order in one range mostly is in the next ones too)."""
+        unordered = threading.Event()
+
+        def build(key_range: tuple[str, list[object]]) -> bool:
+            if unordered.is_set():
+                return False
+            cur = self.store.cursor()
+            try:
+                _rows(cur, "BEGIN TRANSACTION")
+                try:
+                    _build_range(cur, *key_range, stored_order=True)
+                except BaseException as exc:
+                    _rows(cur, "ROLLBACK")
+                    if isinstance(exc, duckdb.Error) and _UNORDERED in str(exc):
+                        unordered.set()
+                        return False
+                    raise
+                _rows(cur, "COMMIT")
+                return True
+            finally:
+                cur.close()
+
+        with ThreadPoolExecutor(max(1, min(workers, len(ranges)))) as pool:
+            built = list(pool.map(build, ranges))
+        left = [key_range for key_range, done in zip(ranges, built, strict=True) if not done]
+        if left:
+            log.info(
+                "journey index: %d of %d key ranges built by the window", len(left), len(ranges)
+            )
+        return left
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
@@ -581,10 +678,15 @@ def _key_ranges(
     return ranges
 
 
-def _build_range(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> None:
-    """Steps and paths of one key range into the build tables: the steps by the fixed-width
-    keys, the journeys with a tie on them again by the full order, then the paths."""
-    _rows(con, _RANGE_STEPS_SQL.format(where=where), params)
+def _build_range(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[object], stored_order: bool = False
+) -> None:
+    """Steps and paths of one key range into the build tables: the steps from the stored
+    order (``stored_order``; raises a ``duckdb.Error`` with :data:`_UNORDERED` when the
+    events are not in journey order) or by the window on the fixed-width keys, the journeys
+    with a tie on them again by the full order, then the paths."""
+    steps_sql = _RANGE_STORED_SQL if stored_order else _RANGE_STEPS_SQL
+    _rows(con, steps_sql.format(where=where), params)
     _rows(con, _RANGE_TIES_SQL.format(where=where), params)
     try:
         if _count(con, "SELECT count(*) FROM _journey_index_ties"):
