@@ -161,6 +161,18 @@ def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start: " + err.decode()[-2000:])
 
 
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server (a scheduled job it is running may hold it up: then kill it after
+    30 s, so the figures already taken are still printed)."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        print("the server did not stop within 30 s: killed", file=sys.stderr)
+        server.kill()
+        server.wait(timeout=30)
+
+
 def cpu_seconds(pid: int, task: int | None = None) -> float:
     """User + system CPU time of a process (Linux), to show the server's own cost; with
     ``task``, of that thread only (the process id is its event-loop thread)."""
@@ -287,8 +299,7 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             rows = ingest_rows(port, auth, server.pid, runs)
             return rows if args.ingest_only else rows + page_rows(port, auth, args, rng, end)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
 
 
 def main(argv: list[str] | None = None) -> None:
