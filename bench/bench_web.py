@@ -161,6 +161,18 @@ def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start: " + err.decode()[-2000:])
 
 
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server (a scheduled job it is running may hold it up: then kill it after
+    30 s, so the figures already taken are still printed)."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        print("the server did not stop within 30 s: killed", file=sys.stderr)
+        server.kill()
+        server.wait(timeout=30)
+
+
 def cpu_seconds(pid: int, task: int | None = None) -> float:
     """User + system CPU time of a process (Linux), to show the server's own cost; with
     ``task``, of that thread only (the process id is its event-loop thread)."""
@@ -208,25 +220,19 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def ingest_rows(
-    port: int,
-    auth: dict[str, str],
-    pid: int,
-    args: argparse.Namespace,
-    rng: random.Random,
-    end: datetime,
-) -> list[tuple[str, str, str]]:
-    rows = []
+def ingest_bodies(
+    args: argparse.Namespace, rng: random.Random, end: datetime
+) -> list[tuple[str, str, int, list[bytes], int]]:
+    """Every ingest run's request bodies, built before the server starts: building them
+    takes the load client seconds, which between two runs would be a pause in ingest (the
+    server's scheduled jobs run in such pauses). Per run: what, load, in flight, bodies,
+    events."""
+    runs = []
     for k, conc in enumerate(dict.fromkeys([args.concurrency, args.wide_concurrency])):
         first = args.single * k
         singles = [json.dumps(make_event(first + i, rng, end)).encode() for i in range(args.single)]
-        rows.append(
-            (
-                "ingest, 1 event per request",
-                f"{args.single:,} requests, {conc} in flight",
-                measure(pid, port, singles, conc, auth, args.single),
-            )
-        )
+        load_text = f"{args.single:,} requests, {conc} in flight"
+        runs.append(("ingest, 1 event per request", load_text, conc, singles, args.single))
     first = args.single * 2
     for k, conc in enumerate(int(c) for c in str(args.batch_concurrency).split(",")):
         start = first + k * args.batches * 1000
@@ -234,14 +240,23 @@ def ingest_rows(
             json.dumps([make_event(start + b * 1000 + i, rng, end) for i in range(1000)]).encode()
             for b in range(args.batches)
         ]
-        rows.append(
-            (
-                "ingest, 1,000 events per request",
-                f"{args.batches:,} requests, {conc} in flight",
-                measure(pid, port, batches, conc, auth, max(args.batches * 1000, 1)),
-            )
-        )
-    return rows
+        load_text = f"{args.batches:,} requests, {conc} in flight"
+        events = max(args.batches * 1000, 1)
+        runs.append(("ingest, 1,000 events per request", load_text, conc, batches, events))
+    return runs
+
+
+def ingest_rows(
+    port: int,
+    auth: dict[str, str],
+    pid: int,
+    runs: list[tuple[str, str, int, list[bytes], int]],
+) -> list[tuple[str, str, str]]:
+    """Send each run's bodies, one run after the other without a pause."""
+    return [
+        (what, load_text, measure(pid, port, bodies, conc, auth, events))
+        for what, load_text, conc, bodies, events in runs
+    ]
 
 
 def page_rows(
@@ -276,15 +291,15 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
         secret = prepare_store(db)
+        runs = ingest_bodies(args, rng, end)
         port = free_port()
         server = start_server(db, port)
         auth = {"Authorization": f"Bearer {secret}"}
         try:
-            rows = ingest_rows(port, auth, server.pid, args, rng, end)
+            rows = ingest_rows(port, auth, server.pid, runs)
             return rows if args.ingest_only else rows + page_rows(port, auth, args, rng, end)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
 
 
 def main(argv: list[str] | None = None) -> None:

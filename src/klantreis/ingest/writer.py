@@ -157,6 +157,12 @@ class EventWriter:
         #: came): microseconds since the epoch at start, one up per event, so a restarted
         #: writer continues above the last run unless it took over a million events a second.
         self._arrivals = itertools.count(time.time_ns() // 1000)
+        #: When a request last arrived or a batch was last answered, and how many requests
+        #: were handed over and answered (``idle_seconds``).
+        self._last_busy = time.monotonic()
+        self._submitted = 0
+        self._answered = 0
+        self._answered_lock = threading.Lock()
 
     def start(self) -> None:
         if self._thread is None:
@@ -182,6 +188,15 @@ class EventWriter:
             self._cursor.close()
             self._cursor = None
 
+    def idle_seconds(self) -> float:
+        """Seconds since a request last arrived or a batch was last answered, 0 while a
+        request waits for its answer (a long commit or checkpoint is not a pause): background
+        work (the server's scheduled jobs) waits for a pause in ingest, see
+        ``klantreis.web.app.IngestFirstScheduler``."""
+        if self._submitted != self._answered:
+            return 0.0
+        return time.monotonic() - self._last_busy
+
     def submit(self, records: list[dict[str, Any]]) -> asyncio.Future[WriteResult]:
         """Queue event records; the future resolves after they are committed (or raises
         :class:`Rejected` when one is invalid). A record without an ``event_id`` gets one
@@ -191,6 +206,7 @@ class EventWriter:
         hand-over per turn, not one thread wake-up per request)."""
         if self._thread is None:
             raise RuntimeError("writer is not running")
+        self._last_busy = time.monotonic()
         for record in records:
             if not record.get("event_id"):
                 record["event_id"] = derive_event_id(
@@ -206,6 +222,7 @@ class EventWriter:
             if rejected is not None:  # nothing of it is stored: the writer need not see it
                 future.set_exception(rejected)
                 return future
+        self._submitted += 1  # only the event loop counts up (one writer per event loop)
         pending = self._pending.get(loop)
         if pending is None:
             pending = self._pending[loop] = []
@@ -322,17 +339,25 @@ class EventWriter:
             log.warning("a request failed its check: %r", exc)
             reason = f"the events could not be checked: {type(exc).__name__}: {exc}"[:500]
             rejected: list[WriteResult | Rejected] = [Rejected([{"index": None, "reason": reason}])]
-            _resolve(jobs, rejected)
+            self._answer(jobs, rejected)
             return
         except Exception as exc:  # every waiting request must hear about the failure
             log.exception("writer failed to check a batch of %d requests", len(jobs))
-            _resolve(jobs, [exc] * len(jobs))
+            self._answer(jobs, [exc] * len(jobs))
             return
         self._last_jobs = len(jobs)
         if sum(len(job.records) for job in jobs) < PIPELINE_ROWS and not self._committing():
             self._commit_and_answer(batch)
         else:
             self._commits.put(batch)
+
+    def _answer(
+        self, jobs: list[_Job], outcomes: list[WriteResult | Rejected] | list[Exception]
+    ) -> None:
+        with self._answered_lock:  # the checker and the committer both answer
+            self._answered += len(jobs)
+            self._last_busy = time.monotonic()
+        _resolve(jobs, outcomes)
 
     def _committing(self) -> bool:
         """Whether the committer has a batch (in hand or queued)."""
@@ -351,10 +376,10 @@ class EventWriter:
             results = self._commit(batch)
         except Exception as exc:  # every waiting request must hear about the failure
             log.exception("writer failed to store a batch of %d requests", len(batch.jobs))
-            _resolve(batch.jobs, [exc] * len(batch.jobs))
+            self._answer(batch.jobs, [exc] * len(batch.jobs))
             return
         self.batches += 1
-        _resolve(batch.jobs, results)
+        self._answer(batch.jobs, results)
 
     def _check_batch(self, jobs: list[_Job]) -> _Batch:
         """The jobs' valid rows, enriched, with their keys, and a verdict per job (jobs

@@ -6,7 +6,8 @@ import asyncio
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from fastapi import FastAPI
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.ingest.writer import EventWriter
-from klantreis.scheduler import Scheduler
+from klantreis.scheduler import Job, Scheduler
 from klantreis.settings import Settings
 from klantreis.web.errors import install_error_handlers
 from klantreis.web.openapi_errors import declare_error_statuses
@@ -26,7 +27,7 @@ from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Security, SecurityHeaders
 from klantreis.web.state import WebState
 
-__all__ = ["create_app", "serve", "server_config"]
+__all__ = ["IngestFirstScheduler", "create_app", "serve", "server_config"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,49 @@ CORE_ROUTERS = [
     "klantreis.web.routes.live",
     "klantreis.web.routes.stream",
 ]
+
+
+#: Scheduled jobs wait until no event was submitted or answered for this long (seconds) ...
+JOBS_WAIT_FOR_QUIET = 1.0
+#: ... but a due job waits at most this long (seconds; and never longer than its interval).
+JOBS_WAIT_AT_MOST = 60.0
+
+
+class IngestFirstScheduler(Scheduler):
+    """The server's scheduler: due jobs wait for a pause in event ingest.
+
+    The jobs (alerts, cases, escalations, proactive messages, surveys) read the event log
+    and refresh kept tables: seconds of CPU each round, mostly holding the GIL, and their
+    transactions hold the store's write lock, so a round that falls within a stream of
+    ingest requests slows it down two- to three-fold (issue 17: the first round, five
+    seconds after start, fell in the HTTP ingest benchmark). While the writer had a request
+    within ``quiet`` seconds, a due job waits (checked every tick), at most ``at_most``
+    seconds or its own interval: nothing is skipped, every job is idempotent and reads what
+    was stored, it only starts later. ``deferred`` counts the ticks that waited."""
+
+    def __init__(
+        self,
+        jobs: Sequence[Job],
+        writer: EventWriter,
+        tick: float = 1.0,
+        quiet: float = JOBS_WAIT_FOR_QUIET,
+        at_most: float = JOBS_WAIT_AT_MOST,
+    ) -> None:
+        super().__init__(jobs, tick)
+        self.writer = writer
+        self.quiet = quiet
+        self.at_most = at_most
+        self.deferred = 0
+
+    def run_due(self, now: float | None = None) -> list[str]:
+        if now is None and self.writer.idle_seconds() < self.quiet:
+            at = time.monotonic()
+            # A job due for longer than it may wait runs now (with the others due).
+            overdue = [j for j in self.jobs if at - j._due >= min(self.at_most, j.every_seconds)]
+            if not overdue and any(at >= j._due for j in self.jobs):
+                self.deferred += 1
+                return []
+        return super().run_due(now)
 
 
 def _templates() -> jinja2.Environment:
@@ -63,7 +107,8 @@ def create_app(
     page data while the store is unchanged (see :class:`~klantreis.web.pagekit.PageCache`;
     the cache is the App's, shared by every web app built on it). What the routes share is
     one typed :class:`~klantreis.web.state.WebState` (``api.state.web``). ``run_jobs`` runs
-    the App's time-driven jobs (alerts, ...; :mod:`klantreis.scheduler`) while it serves."""
+    the App's time-driven jobs (alerts, ...; :mod:`klantreis.scheduler`) while it serves,
+    in pauses of event ingest (:class:`IngestFirstScheduler`)."""
     secret = secret_key or app.settings.require_secret_key()
     accounts.ensure_schema(app.store)
     writer = EventWriter(
@@ -73,7 +118,7 @@ def create_app(
         app.settings.ingest_batch_rows,
     )
 
-    scheduler = Scheduler(app.jobs() if run_jobs else [])
+    scheduler = IngestFirstScheduler(app.jobs() if run_jobs else [], writer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
