@@ -302,6 +302,28 @@ def list_cases(
     return _case_rows(store, where, params, limit, offset)
 
 
+def escalation_candidates(
+    store: EventStore, actions: Iterable[str]
+) -> list[tuple[Case, tuple[str, ...]]]:
+    """Open cases whose first-action clock still runs and that have a ladder step
+    (``actions``) left, newest first, each with the steps already fired (sent or held).
+
+    One query: a store with hundreds of thousands of open cases gets the few that can
+    still escalate, not every case with its whole log."""
+    ensure_schema(store)
+    cols = ", ".join(f"c.{c.strip()}" for c in _CASE_COLUMNS.split(","))
+    rows = store.query(
+        f"SELECT {cols}, coalesce(f.fired, []) AS fired FROM cases c LEFT JOIN ("
+        " SELECT case_id, list(DISTINCT value) AS fired FROM case_log"
+        " WHERE action = 'escalated' GROUP BY case_id) f ON f.case_id = c.case_id"
+        " WHERE c.status = 'open' AND c.first_action_at IS NULL"
+        " AND NOT list_has_all(coalesce(f.fired, []), ?::VARCHAR[])"
+        " ORDER BY c.opened_at DESC, c.case_id",
+        [sorted(set(actions))],
+    ).to_pylist()
+    return [(Case(**{k: v for k, v in r.items() if k != "fired"}), tuple(r["fired"])) for r in rows]
+
+
 def count_cases(
     store: EventStore,
     owner: str | None = None,

@@ -22,11 +22,10 @@ from klantreis.act.cases import (
     Action,
     CaseUpdate,
     apply_actions,
-    case_clocks,
+    clocks_for,
     ensure_schema,
-    list_cases,
+    escalation_candidates,
     open_cases,
-    with_logs,
 )
 from klantreis.act.engine import rule_triggers
 from klantreis.act.rules import CaseRules
@@ -99,17 +98,16 @@ def run_escalations(
     now = now or datetime.now(UTC)
     ensure_schema(target.store)
     store = target.store
-    open_ = [
-        c for c in list_cases(store, status=["open"], limit=1_000_000) if c.first_action_at is None
-    ]
     budget = AlertBudget(rules.escalation.alert_budget_per_team_per_day, _used_today(store, now))
     ladder = rules.escalation.steps()
     actions: list[Action] = []
     alerts: list[Alert] = []
-    for case in with_logs(store, open_):
-        fired = [e["value"] for e in case.log if e["action"] == "escalated"]
-        clock = case_clocks(case, rules, now)["first_action"]
-        for esc in due_escalations(case.case_id, case.owner, clock, fired, now.date(), ladder):
+    found = escalation_candidates(store, [s.action for s in ladder])
+    clocks = clocks_for(store, [c for c, _ in found], rules, now)  # vectorised
+    for (case, fired), clock in zip(found, clocks, strict=True):
+        for esc in due_escalations(
+            case.case_id, case.owner, clock["first_action"], fired, now.date(), ladder
+        ):
             sent = budget.take(esc)
             actions.append(
                 Action(
