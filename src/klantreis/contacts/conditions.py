@@ -22,6 +22,11 @@ Tables (derived, safe to drop):
   that kind, or null). Orders, kind conditions and fulfilments are read from it;
 - ``dk_promised``: per journey x promise x local day: the first promised event's time, owner
   and due time (its deadline attribute, else its time, plus the grace), and ``prev_day``;
+- ``dk_csat``: per CSAT answer about the service (:data:`~klantreis.contacts.metrics.SERVICE_TOUCHPOINT`):
+  its local day, ``attrs.contact_id``, the channel it falls back to (``attrs.channel_asked``,
+  else its own) and its score; the service table's CSAT is a join of the window's answers with
+  the window's contacts (:func:`~klantreis.contacts.metrics.csat_channels`). Answers are
+  added as they arrive (an answer is an event: it never changes);
 - ``dk_state``: events seen, ``ingested_at`` watermark, layout, configuration fingerprint
   and a version counter bumped whenever a refresh changed rows.
 """
@@ -38,6 +43,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
@@ -54,7 +60,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: tables of another layout are rebuilt.
-LAYOUT = 1
+LAYOUT = 2
 #: The store's order of events (ties of ``occurred_at``), as in the journey index.
 ORDER = "occurred_at, source_order, event_id"
 #: A window of local days, both inclusive; None = open.
@@ -65,6 +71,8 @@ _DDL = (
     " first_at TIMESTAMPTZ, owner VARCHAR, customer_id VARCHAR, prev_day DATE)",
     "CREATE TABLE IF NOT EXISTS dk_promised (journey_id VARCHAR, promise_id VARCHAR, day DATE,"
     " first_at TIMESTAMPTZ, owner VARCHAR, due TIMESTAMPTZ, prev_day DATE)",
+    "CREATE TABLE IF NOT EXISTS dk_csat (day DATE, contact_id VARCHAR, fallback VARCHAR,"
+    " score DOUBLE)",
     "CREATE TABLE IF NOT EXISTS dk_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, config VARCHAR, version BIGINT)",
 )
@@ -95,6 +103,16 @@ FROM (
   FROM {{src}}
   WHERE journey_id IS NOT NULL AND kind = $promised
   GROUP BY ALL)
+"""
+
+
+_CSAT_SQL = """
+SELECT CAST(timezone($zone, occurred_at) AS DATE) AS day,
+       try(json_extract_string(attrs, '$.contact_id')) AS contact_id,
+       coalesce(nullif(try(json_extract_string(attrs, '$.channel_asked')), ''), channel),
+       score
+FROM events
+WHERE kind = 'survey.response' AND metric = 'csat' AND touchpoint = $touchpoint {where}
 """
 
 
@@ -137,6 +155,7 @@ class ConditionViews:
     def fingerprint(self) -> str:
         """What the rows depend on besides the events: time zone, start kind, promises."""
         parts = [self.zone, self.journey.journey_start, ",".join(EXCLUDED_KINDS)]
+        parts.append(SERVICE_TOUCHPOINT)
         parts += [
             f"{p.id}|{p.promised}|{p.fulfilled_by}|{p.deadline_attr}|{p.grace_minutes}"
             for p in self.journey.promises
@@ -214,7 +233,9 @@ class ConditionViews:
     def _full(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
         _rows(con, "DELETE FROM dk_kinds")
         _rows(con, "DELETE FROM dk_promised")
+        _rows(con, "DELETE FROM dk_csat")
         self._fill(con, "events")
+        self._answers(con, "")
         n = _count(con, "SELECT count(*) FROM events")
         journeys = _count(con, "SELECT count(DISTINCT journey_id) FROM dk_kinds")
         self._save(con, n, None, bump=True)
@@ -241,8 +262,16 @@ class ConditionViews:
         finally:
             _rows(con, "DROP TABLE IF EXISTS _dk_affected")
             _rows(con, "DROP TABLE IF EXISTS _dk_ev")
-        self._save(con, n, None, bump=journeys > 0)
+        answers = self._answers(con, "AND ingested_at > $watermark", watermark)
+        self._save(con, n, None, bump=journeys > 0 or answers > 0)
         return ConditionRefresh("incremental", journeys)
+
+    def _answers(self, con: duckdb.DuckDBPyConnection, where: str, watermark: Any = None) -> int:
+        """Add the CSAT answers of the events (those after ``watermark``): how many."""
+        params = {"zone": self.zone, "touchpoint": SERVICE_TOUCHPOINT}
+        if watermark is not None:
+            params["watermark"] = watermark
+        return int(_rows(con, "INSERT INTO dk_csat " + _CSAT_SQL.format(where=where), params)[0][0])
 
     def _save(self, con: duckdb.DuckDBPyConnection, n: int, _: Any, bump: bool) -> None:
         old = _rows(con, "SELECT version FROM dk_state")
@@ -287,6 +316,30 @@ class ConditionViews:
         df["at"] = pd.to_datetime(df["at"], utc=True)
         for col in ("journey_id", "condition", "owner"):
             df[col] = df[col].astype(object)
+        return df
+
+    def answers(self, window: Window) -> pd.DataFrame:
+        """The CSAT answers about the service in ``window``: contact_id, fallback, score
+        (what :func:`~klantreis.contacts.metrics.csat_channels` reads)."""
+        self.ensure()
+        where, params = ["TRUE"], {}
+        if window[0] is not None:
+            where.append("day >= $first")
+            params["first"] = window[0]
+        if window[1] is not None:
+            where.append("day <= $last")
+            params["last"] = window[1]
+        cur = self.store.cursor()
+        try:
+            rel = cur.sql(
+                f"SELECT contact_id, fallback, score FROM dk_csat WHERE {' AND '.join(where)}",
+                params=params or None,
+            )
+            df: pd.DataFrame = rel.to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        for col in ("contact_id", "fallback"):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
         return df
 
     def supports_breaks(self) -> bool:
