@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.journeys.logs import T0, ev
 
+from klantreis.analytics.backend import json_text
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.contacts.conditions import ConditionViews
@@ -75,6 +76,8 @@ def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict
             attrs["deadline" if kind == "delivery.promised" else "refund_deadline"] = deadline
         if kind == "contact.inbound":
             attrs = {"reason": REASONS[reason], "contact_id": f"c{(i + n) % 4}"}
+        if kind == "order.placed" and reason:  # a segment, or none
+            attrs["segment"] = ["", "b2b", "consumer"][order % 3]
         rec = ev(eid, f"j{j}" if j < 3 else None, kind, at, owner=OWNERS[owner], attrs=attrs)
         rec["channel"] = "chat" if owner % 2 else "phone"
         if kind == "survey.response":  # about a contact (c4: none such), or not
@@ -141,6 +144,20 @@ def _check(app: App, views: ConditionViews, window: tuple[date | None, date | No
         )
 
 
+def _check_options(app: App, views: ConditionViews) -> None:
+    """The kept filter choices equal the log's: channels of inbound contacts, segments of
+    the start events."""
+    events = app.events_table()
+    contacts = events.filter(events.kind == "contact.inbound")
+    starts = events.filter(events.kind == app.journey.journey_start)
+    channels = contacts.channel.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
+    segs = json_text(starts, "segment").name("v").as_table().distinct().to_pyarrow()["v"]
+    assert views.options() == {
+        "channels": sorted(str(c) for c in channels if c),
+        "segments": sorted(str(v) for v in segs.to_pylist() if v),
+    }
+
+
 _days = st.sampled_from([None, 0, 1, 2, 4]).map(
     lambda d: None if d is None else T0.date() + timedelta(days=d)
 )
@@ -164,6 +181,7 @@ def test_kept_conditions_equal_the_portable_reference_after_every_append(
             assert views.ensure().mode in (("full",) if n == 0 else ("incremental", "current"))
             for window in windows:
                 _check(app, views, window)
+            _check_options(app, views)
         before = views.counter()
         assert views.rebuild().mode == "full"
         assert views.counter() == before + 1

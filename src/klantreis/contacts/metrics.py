@@ -50,7 +50,12 @@ def period_of(times: pd.Series, period: str, tz: str = "Europe/Amsterdam") -> pd
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
     local = pd.to_datetime(times, utc=True).dt.tz_convert(tz).dt.tz_localize(None)
-    return local.dt.to_period(PERIODS[period]).dt.start_time.dt.strftime("%Y-%m-%d")
+    # the text of each distinct day once (strftime of 800k stamps took ~0.2-0.6 s)
+    codes, days = pd.factorize(local.dt.normalize())
+    labels = pd.Series(days).dt.to_period(PERIODS[period]).dt.start_time.dt.strftime("%Y-%m-%d")
+    values = labels.to_numpy(object)[codes]
+    values[codes < 0] = np.nan  # no time: no period
+    return pd.Series(values, index=local.index, dtype=labels.dtype)
 
 
 def contact_rates(
