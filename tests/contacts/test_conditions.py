@@ -2,10 +2,13 @@
 them in SQL (``contacts.kept_causes``) equal their portable reference (``condition_times``,
 ``orders_frame``, ``root_causes``, ``owner_breakdown`` over the window's events) after random
 append sequences: tied time stamps (the store's order decides), repeated event ids,
-quarantined rows, journey-less events, deadlines valid, missing or not dates, windows of days."""
+quarantined rows, journey-less events, deadlines valid, missing or not dates, windows of days;
+and the kept CSAT answers about the service give the service table's CSAT per channel of the
+reference (``survey_csat_frame``)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,12 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.journeys.logs import T0, ev
 
+from klantreis.analytics.backend import json_text
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.kept_causes import KeptCauses
-from klantreis.contacts.metrics import orders_frame
+from klantreis.contacts.metrics import csat_channels, orders_frame, survey_csat_frame
 from klantreis.contacts.reports import broken_per_week, contact_events
 from klantreis.contacts.rootcause import condition_times, owner_breakdown, root_causes
 from klantreis.ingest.pipeline import ingest_table
@@ -42,6 +46,7 @@ KINDS = [
 OWNERS = [None, "carrier:a", "carrier:b", "finance"]
 DEADLINES = [None, 0, 3, 30, "not a date", "2025-03-04"]  # hours after the event, or text
 REASONS = ["waar", "factuur", "retour"]
+ASKED = [None, "", "phone", None, "email", None]  # attrs.channel_asked of an answer
 
 _event = st.tuples(
     st.integers(0, len(KINDS) - 1),
@@ -71,8 +76,19 @@ def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict
             attrs["deadline" if kind == "delivery.promised" else "refund_deadline"] = deadline
         if kind == "contact.inbound":
             attrs = {"reason": REASONS[reason], "contact_id": f"c{(i + n) % 4}"}
+        if kind == "order.placed" and reason:  # a segment, or none
+            attrs["segment"] = ["", "b2b", "consumer"][order % 3]
         rec = ev(eid, f"j{j}" if j < 3 else None, kind, at, owner=OWNERS[owner], attrs=attrs)
-        rec["channel"] = "chat"
+        rec["channel"] = "chat" if owner % 2 else "phone"
+        if kind == "survey.response":  # about a contact (c4: none such), or not
+            rec["attrs"] = json.dumps(
+                {
+                    "contact_id": f"c{(i + order) % 5}" if order else None,
+                    "channel_asked": ASKED[_dl],
+                }
+            )
+            rec.update(metric="csat", score=float(1 + 2 * reason), channel="web")
+            rec["touchpoint"] = "bezorging" if owner == 3 else "klantenservice"
         rec["source_order"] = order
         if bad == 0:
             rec["kind"] = None  # quarantined by the pipeline
@@ -112,6 +128,11 @@ def _check(app: App, views: ConditionViews, window: tuple[date | None, date | No
     assert breaks.to_dict() == ref_breaks.to_dict()
     contacts = contacts_frame(events)
     contacts["reason"] = contacts["given_reason"]
+    csat = csat_channels(views.answers(window), contacts)
+    ref_csat = survey_csat_frame(events, contacts)
+    assert sorted(map(tuple, csat.fillna("-").to_numpy().tolist())) == sorted(
+        map(tuple, ref_csat.fillna("-").to_numpy().tolist())
+    )
     ref = root_causes(contacts, conds, orders["journey_id"], min_contacts=1)
     kept = KeptCauses(app.store, app.journey, window, contacts)
     pd.testing.assert_frame_equal(kept.table(min_contacts=1), ref, check_dtype=False)
@@ -121,6 +142,20 @@ def _check(app: App, views: ConditionViews, window: tuple[date | None, date | No
             owner_breakdown(contacts, conds, reason, condition, orders["journey_id"]),
             check_dtype=False,
         )
+
+
+def _check_options(app: App, views: ConditionViews) -> None:
+    """The kept filter choices equal the log's: channels of inbound contacts, segments of
+    the start events."""
+    events = app.events_table()
+    contacts = events.filter(events.kind == "contact.inbound")
+    starts = events.filter(events.kind == app.journey.journey_start)
+    channels = contacts.channel.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
+    segs = json_text(starts, "segment").name("v").as_table().distinct().to_pyarrow()["v"]
+    assert views.options() == {
+        "channels": sorted(str(c) for c in channels if c),
+        "segments": sorted(str(v) for v in segs.to_pylist() if v),
+    }
 
 
 _days = st.sampled_from([None, 0, 1, 2, 4]).map(
@@ -146,6 +181,7 @@ def test_kept_conditions_equal_the_portable_reference_after_every_append(
             assert views.ensure().mode in (("full",) if n == 0 else ("incremental", "current"))
             for window in windows:
                 _check(app, views, window)
+            _check_options(app, views)
         before = views.counter()
         assert views.rebuild().mode == "full"
         assert views.counter() == before + 1

@@ -125,3 +125,20 @@ def test_service_by_channel_with_csat_of_the_contacted_channel(data: tuple) -> N
     assert s.loc["phone", "response_median_min"] == 5.0
     assert s.loc["phone", "csat_pct"] == 0.0 and s.loc["email", "csat_pct"] == 100.0
     assert s.loc["phone", "resolved_low"] < 50.0 < s.loc["phone", "resolved_high"]
+
+
+@pytest.mark.parametrize("period", sorted(m.PERIODS))
+def test_period_of_equals_the_per_stamp_text(period: str) -> None:
+    """``period_of`` makes the text once per distinct day: the same labels (and NaN for no
+    time) as formatting every stamp, on any index, across a summer-time change."""
+    times = pd.Series(
+        pd.to_datetime(
+            ["2026-03-28 23:30", "2026-03-29 00:30", None, "2026-10-25 22:59", "2026-03-29 00:30"],
+            utc=True,
+        ),
+        index=[7, 3, 9, 1, 5],
+    )
+    local = times.dt.tz_convert("Europe/Amsterdam").dt.tz_localize(None)
+    ref = local.dt.to_period(m.PERIODS[period]).dt.start_time.dt.strftime("%Y-%m-%d")
+    pd.testing.assert_series_equal(m.period_of(times, period), ref)
+    assert m.period_of(times.iloc[:0], period).empty

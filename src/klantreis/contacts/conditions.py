@@ -22,6 +22,13 @@ Tables (derived, safe to drop):
   that kind, or null). Orders, kind conditions and fulfilments are read from it;
 - ``dk_promised``: per journey x promise x local day: the first promised event's time, owner
   and due time (its deadline attribute, else its time, plus the grace), and ``prev_day``;
+- ``dk_csat``: per CSAT answer about the service (:data:`~klantreis.contacts.metrics.SERVICE_TOUCHPOINT`):
+  its local day, ``attrs.contact_id``, the channel it falls back to (``attrs.channel_asked``,
+  else its own) and its score; the service table's CSAT is a join of the window's answers with
+  the window's contacts (:func:`~klantreis.contacts.metrics.csat_channels`). Answers are
+  added as they arrive (an answer is an event: it never changes);
+- ``dk_options``: the filter choices of the page: the channels of inbound contacts and the
+  ``attrs.segment`` values of the start events (distinct, added as they arrive);
 - ``dk_state``: events seen, ``ingested_at`` watermark, layout, configuration fingerprint
   and a version counter bumped whenever a refresh changed rows.
 """
@@ -38,6 +45,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
@@ -48,13 +56,14 @@ __all__ = [
     "ConditionViews",
     "Window",
     "first_in_window",
+    "window_condition_rows_sql",
     "window_conditions_sql",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: tables of another layout are rebuilt.
-LAYOUT = 1
+LAYOUT = 3
 #: The store's order of events (ties of ``occurred_at``), as in the journey index.
 ORDER = "occurred_at, source_order, event_id"
 #: A window of local days, both inclusive; None = open.
@@ -65,6 +74,9 @@ _DDL = (
     " first_at TIMESTAMPTZ, owner VARCHAR, customer_id VARCHAR, prev_day DATE)",
     "CREATE TABLE IF NOT EXISTS dk_promised (journey_id VARCHAR, promise_id VARCHAR, day DATE,"
     " first_at TIMESTAMPTZ, owner VARCHAR, due TIMESTAMPTZ, prev_day DATE)",
+    "CREATE TABLE IF NOT EXISTS dk_csat (day DATE, contact_id VARCHAR, fallback VARCHAR,"
+    " score DOUBLE)",
+    "CREATE TABLE IF NOT EXISTS dk_options (field VARCHAR, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS dk_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, config VARCHAR, version BIGINT)",
 )
@@ -95,6 +107,26 @@ FROM (
   FROM {{src}}
   WHERE journey_id IS NOT NULL AND kind = $promised
   GROUP BY ALL)
+"""
+
+
+_CSAT_SQL = """
+SELECT CAST(timezone($zone, occurred_at) AS DATE) AS day,
+       try(json_extract_string(attrs, '$.contact_id')) AS contact_id,
+       coalesce(nullif(try(json_extract_string(attrs, '$.channel_asked')), ''), channel),
+       score
+FROM events
+WHERE kind = 'survey.response' AND metric = 'csat' AND touchpoint = $touchpoint {where}
+"""
+
+_OPTIONS_SQL = """
+SELECT DISTINCT field, value FROM (
+  SELECT 'channels' AS field, channel AS value FROM events
+  WHERE kind = 'contact.inbound' {where}
+  UNION ALL
+  SELECT 'segments', try(json_extract_string(attrs, '$.segment')) FROM events
+  WHERE kind = $start {where})
+WHERE value IS NOT NULL AND value <> ''
 """
 
 
@@ -137,6 +169,7 @@ class ConditionViews:
     def fingerprint(self) -> str:
         """What the rows depend on besides the events: time zone, start kind, promises."""
         parts = [self.zone, self.journey.journey_start, ",".join(EXCLUDED_KINDS)]
+        parts.append(SERVICE_TOUCHPOINT)
         parts += [
             f"{p.id}|{p.promised}|{p.fulfilled_by}|{p.deadline_attr}|{p.grace_minutes}"
             for p in self.journey.promises
@@ -214,7 +247,10 @@ class ConditionViews:
     def _full(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
         _rows(con, "DELETE FROM dk_kinds")
         _rows(con, "DELETE FROM dk_promised")
+        _rows(con, "DELETE FROM dk_csat")
+        _rows(con, "DELETE FROM dk_options")
         self._fill(con, "events")
+        self._answers(con, "")
         n = _count(con, "SELECT count(*) FROM events")
         journeys = _count(con, "SELECT count(DISTINCT journey_id) FROM dk_kinds")
         self._save(con, n, None, bump=True)
@@ -241,8 +277,29 @@ class ConditionViews:
         finally:
             _rows(con, "DROP TABLE IF EXISTS _dk_affected")
             _rows(con, "DROP TABLE IF EXISTS _dk_ev")
-        self._save(con, n, None, bump=journeys > 0)
+        answers = self._answers(con, "AND ingested_at > $watermark", watermark)
+        self._save(con, n, None, bump=journeys > 0 or answers > 0)
         return ConditionRefresh("incremental", journeys)
+
+    def _answers(self, con: duckdb.DuckDBPyConnection, where: str, watermark: Any = None) -> int:
+        """Add the CSAT answers and new filter choices of the events (those after
+        ``watermark``): how many rows."""
+        params = {"zone": self.zone, "touchpoint": SERVICE_TOUCHPOINT}
+        options: dict[str, Any] = {"start": self.journey.journey_start}
+        if watermark is not None:
+            params["watermark"] = options["watermark"] = watermark
+        added = int(
+            _rows(con, "INSERT INTO dk_csat " + _CSAT_SQL.format(where=where), params)[0][0]
+        )
+        added += int(
+            _rows(
+                con,
+                "INSERT INTO dk_options SELECT * FROM (" + _OPTIONS_SQL.format(where=where) + ")"
+                " EXCEPT SELECT field, value FROM dk_options",
+                options,
+            )[0][0]
+        )
+        return added
 
     def _save(self, con: duckdb.DuckDBPyConnection, n: int, _: Any, bump: bool) -> None:
         old = _rows(con, "SELECT version FROM dk_state")
@@ -288,6 +345,40 @@ class ConditionViews:
         for col in ("journey_id", "condition", "owner"):
             df[col] = df[col].astype(object)
         return df
+
+    def answers(self, window: Window) -> pd.DataFrame:
+        """The CSAT answers about the service in ``window``: contact_id, fallback, score
+        (what :func:`~klantreis.contacts.metrics.csat_channels` reads)."""
+        self.ensure()
+        where, params = ["TRUE"], {}
+        if window[0] is not None:
+            where.append("day >= $first")
+            params["first"] = window[0]
+        if window[1] is not None:
+            where.append("day <= $last")
+            params["last"] = window[1]
+        cur = self.store.cursor()
+        try:
+            rel = cur.sql(
+                f"SELECT contact_id, fallback, score FROM dk_csat WHERE {' AND '.join(where)}",
+                params=params or None,
+            )
+            df: pd.DataFrame = rel.to_arrow_table().to_pandas()
+        finally:
+            cur.close()
+        for col in ("contact_id", "fallback"):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+        return df
+
+    def options(self) -> dict[str, list[str]]:
+        """The channels of inbound contacts and the segments of the start events, sorted."""
+        self.ensure()
+        cur = self.store.cursor()
+        try:
+            rows = cur.execute("SELECT field, value FROM dk_options").fetchall()
+        finally:
+            cur.close()
+        return {f: sorted(str(v) for k, v in rows if k == f) for f in ("channels", "segments")}
 
     def supports_breaks(self) -> bool:
         """Can :meth:`weekly_breaks` answer (no promise kind is excluded from the kept kinds
@@ -347,22 +438,34 @@ def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[s
 def window_conditions_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
     """SQL of ``condition_times`` over the events in ``window``, from the kept tables:
     journey_id, condition, at, owner (one row per journey and condition)."""
-    params: dict[str, Any] = {
-        "start": journey.journey_start,
-        "excluded": list(EXCLUDED_KINDS),
-    }
+    rows, params = window_condition_rows_sql(journey, window)
+    sql = (
+        "SELECT journey_id, CASE WHEN broken THEN 'broken:' ELSE 'kind:' END || name"
+        f' AS condition, "at", owner FROM ({rows})'
+    )
+    return sql, params
+
+
+def window_condition_rows_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
+    """:func:`window_conditions_sql` before the condition's name is made (millions of rows
+    need no new text): journey_id, name (the kind, or the promise of a broken promise),
+    broken, at, owner."""
+    params: dict[str, Any] = {"start": journey.journey_start}
     where, params = first_in_window(window, params)
+    # dk_kinds holds no excluded kind besides the start kind (see _KINDS_SQL)
     parts = [
-        "SELECT journey_id, 'kind:' || kind AS condition, first_at AS at, owner FROM dk_kinds"
-        f" WHERE {where} AND kind <> $start AND kind NOT IN (SELECT unnest($excluded))"
+        "SELECT journey_id, kind AS name, FALSE AS broken, first_at AS at, owner FROM dk_kinds"
+        f" WHERE {where} AND kind <> $start"
     ]
+    if journey.promises:
+        params["excluded"] = list(EXCLUDED_KINDS)
     for i, p in enumerate(journey.promises):
         params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
         parts.append(
-            f"SELECT p.journey_id, 'broken:' || $pid{i} AS condition, p.due AS at, p.owner"
+            f"SELECT p.journey_id, $pid{i} AS name, TRUE AS broken, p.due AS at, p.owner"
             f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
             f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
-            f" AND kind NOT IN (SELECT unnest($excluded)) AND {where}) f USING (journey_id)"
+            f" AND NOT list_contains($excluded, kind) AND {where}) f USING (journey_id)"
             " WHERE f.first_at IS NULL OR f.first_at > p.due"
         )
     return " UNION ALL ".join(parts), params

@@ -15,23 +15,34 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from klantreis.contacts.conditions import Window, first_in_window, window_conditions_sql
+from klantreis.contacts.conditions import Window, first_in_window, window_condition_rows_sql
 from klantreis.contacts.rootcause import CauseCounts, cause_table, mostly_inside, owner_table
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
 __all__ = ["KeptCauses"]
 
-_TEMPS = ("_kc_pop", "_kc_w", "_kc_held", "_kc_first")
+_TEMPS = ("_kc_pop", "_kc_w", "_kc_held")
 
 
 def _frame(cur: Any, sql: str, params: Any = None) -> pd.DataFrame:
     rel = cur.sql(sql, params=params) if params else cur.sql(sql)
     df: pd.DataFrame = rel.to_arrow_table().to_pandas()
     return df
+
+
+def _named(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with ``name`` and ``broken`` as rows with the condition's name (``kind:...`` or
+    ``broken:...``): the names are made on the few grouped rows, not on millions."""
+    prefix = np.where(df["broken"].to_numpy(bool), "broken:", "kind:")
+    condition = pd.Series(prefix, index=df.index, dtype=object) + df["name"].astype(object)
+    out = df.drop(columns=["name", "broken"])
+    out.insert(0, "condition", condition)
+    return out
 
 
 class KeptCauses:
@@ -57,16 +68,18 @@ class KeptCauses:
 
     def _load(self, cur: Any, journey: JourneyConfig, window: Window, c: pd.DataFrame) -> None:
         where, params = first_in_window(window, {"start": journey.journey_start})
+        # the population numbered: the millions of condition rows carry an integer key
         cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _kc_pop AS SELECT journey_id FROM dk_kinds"
+            "CREATE OR REPLACE TEMP TABLE _kc_pop AS SELECT journey_id,"
+            " CAST(row_number() OVER () AS INTEGER) AS jk FROM dk_kinds"
             f" WHERE kind = $start AND {where}",
             params,
         ).fetchall()
-        conds, params = window_conditions_sql(journey, window)
+        conds, params = window_condition_rows_sql(journey, window)
         cur.execute(
             # a hash join (pop holds each journey once); ``IN (subquery)`` was ~7x the CPU
-            f"CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT w.* FROM ({conds}) w"
-            " JOIN _kc_pop USING (journey_id)",
+            "CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT p.jk, w.name, w.broken, w.at,"
+            f" w.owner FROM ({conds}) w JOIN _kc_pop p USING (journey_id)",
             params,
         ).fetchall()
         contacts = pa.table(
@@ -85,53 +98,71 @@ class KeptCauses:
             cur.unregister("_kc_c")
 
     def _counts(self, cur: Any) -> None:
+        # the contacts of the population's journeys, with their journey's key
         cur.execute(
             "CREATE OR REPLACE TEMP TABLE _kc_held AS SELECT c.contact_id, c.reason, c.pos,"
-            " w.condition, w.owner FROM _kc_c c JOIN _kc_w w USING (journey_id)"
+            " w.name, w.broken, w.owner FROM (SELECT c.*, p.jk FROM _kc_c c"
+            " JOIN _kc_pop p USING (journey_id)) c JOIN _kc_w w USING (jk)"
             " WHERE w.at < c.occurred_at"
         ).fetchall()
         # the first contact (frame order) per contact id and condition, as drop_duplicates
-        held = _frame(
-            cur,
-            "SELECT h.reason, h.condition, count(*) AS with_condition FROM _kc_held h"
-            " JOIN (SELECT contact_id, condition, min(pos) AS pos FROM _kc_held GROUP BY ALL)"
-            " USING (contact_id, condition, pos) GROUP BY ALL ORDER BY ALL",
+        held = _named(
+            _frame(
+                cur,
+                # one row per contact id and condition: the frame's first (pos is unique)
+                "SELECT reason, name, broken, count(*) AS with_condition FROM (SELECT"
+                " arg_min_null(reason, pos) AS reason, name, broken FROM _kc_held"
+                " GROUP BY contact_id, name, broken) GROUP BY ALL",
+            )
         )
+        held = held[["reason", "condition", "with_condition"]]
+        held = held.sort_values(["reason", "condition"], kind="stable").reset_index(drop=True)
         # per reason the same, among that reason's contacts only (``owner_breakdown``)
-        self._per_owner = _frame(
-            cur,
-            "SELECT h.reason, h.condition, h.owner, count(*) AS contacts FROM _kc_held h"
-            " JOIN (SELECT reason, contact_id, condition, min(pos) AS pos FROM _kc_held"
-            " GROUP BY ALL) USING (reason, contact_id, condition, pos)"
-            " WHERE h.owner IS NOT NULL GROUP BY ALL",
+        self._per_owner = _named(
+            _frame(
+                cur,
+                "SELECT reason, name, broken, owner, count(*) AS contacts FROM (SELECT reason,"
+                " name, broken, arg_min_null(owner, pos) AS owner FROM _kc_held"
+                " GROUP BY reason, contact_id, name, broken) WHERE owner IS NOT NULL"
+                " GROUP BY ALL",
+            )
         )
         n1 = _frame(
             cur,
             "SELECT reason, count(*) AS n FROM _kc_c"
             " WHERE journey_id IN (SELECT journey_id FROM _kc_pop) GROUP BY ALL",
         )
-        per_condition = _frame(cur, "SELECT condition, count(*) AS n FROM _kc_w GROUP BY ALL")
-        n2 = int(cur.execute("SELECT count(*) FROM _kc_pop").fetchall()[0][0])
-        self.counts = CauseCounts(
-            held,
-            n1.set_index("reason")["n"],
-            per_condition.set_index("condition")["n"],
-            n2,
+        # journeys per condition and the owners of each, in one pass
+        per_owner = _named(
+            _frame(cur, "SELECT name, broken, owner, count(*) AS n FROM _kc_w GROUP BY ALL")
         )
+        per_condition = per_owner.groupby("condition")["n"].sum()
+        n2 = int(cur.execute("SELECT count(*) FROM _kc_pop").fetchall()[0][0])
+        self.counts = CauseCounts(held, n1.set_index("reason")["n"], per_condition, n2)
+        # journeys per owner: a bit per journey key (1..n2), ~5x cheaper than DISTINCT
         self._exposure = _frame(
             cur,
-            "SELECT owner, count(*) AS n FROM (SELECT DISTINCT owner, journey_id FROM _kc_w"
-            " WHERE owner IS NOT NULL) GROUP BY ALL",
+            "SELECT owner, bit_count(bitstring_agg(jk, 1, $n)) AS n FROM _kc_w"
+            " WHERE owner IS NOT NULL GROUP BY ALL",
+            {"n": max(n2, 1)},
         ).set_index("owner")["n"]
-        owners = _frame(cur, "SELECT DISTINCT condition, owner FROM _kc_w WHERE owner IS NOT NULL")
+        owners = per_owner[per_owner["owner"].notna()]
         self._owners = owners.groupby("condition")["owner"].agg(set).to_dict()
-        pairs = _frame(
-            cur,
-            "SELECT b.condition AS inner_c, a.condition AS outer_c, count(*) AS n"
-            " FROM _kc_w b JOIN _kc_w a USING (journey_id)"
-            " WHERE b.condition LIKE 'broken:%' GROUP BY ALL",
+        pairs = _named(
+            _frame(
+                cur,
+                "SELECT b.name, a.name AS outer_name, a.broken AS outer_broken, count(*) AS n"
+                " FROM _kc_w b JOIN _kc_w a USING (jk) WHERE b.broken GROUP BY ALL",
+            ).assign(broken=True)
         )
-        self._shared = {(i, o): int(n) for i, o, n in pairs.itertuples(index=False)}
+        outer = _named(
+            pairs[["outer_name", "outer_broken"]].rename(
+                columns={"outer_name": "name", "outer_broken": "broken"}
+            )
+        )["condition"]
+        self._shared = {
+            (i, o): int(n) for i, o, n in zip(pairs["condition"], outer, pairs["n"], strict=True)
+        }
 
     def _inside(self, inner: str, outer: str) -> bool:
         both = self._shared.get((inner, outer), 0)

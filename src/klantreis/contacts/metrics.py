@@ -19,8 +19,10 @@ from klantreis.contacts.rootcause import in_store_order
 
 __all__ = [
     "PERIODS",
+    "SERVICE_TOUCHPOINT",
     "channel_service",
     "contact_rates",
+    "csat_channels",
     "orders_frame",
     "pareto",
     "period_of",
@@ -28,6 +30,8 @@ __all__ = [
     "survey_csat_frame",
 ]
 
+#: The touchpoint whose CSAT answers rate the service (``channel_service``).
+SERVICE_TOUCHPOINT = "klantenservice"
 #: Period names and their pandas frequencies.
 PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
 
@@ -46,7 +50,12 @@ def period_of(times: pd.Series, period: str, tz: str = "Europe/Amsterdam") -> pd
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
     local = pd.to_datetime(times, utc=True).dt.tz_convert(tz).dt.tz_localize(None)
-    return local.dt.to_period(PERIODS[period]).dt.start_time.dt.strftime("%Y-%m-%d")
+    # the text of each distinct day once (strftime of 800k stamps took ~0.2-0.6 s)
+    codes, days = pd.factorize(local.dt.normalize())
+    labels = pd.Series(days).dt.to_period(PERIODS[period]).dt.start_time.dt.strftime("%Y-%m-%d")
+    values = labels.to_numpy(object)[codes]
+    values[codes < 0] = np.nan  # no time: no period
+    return pd.Series(values, index=local.index, dtype=labels.dtype)
 
 
 def contact_rates(
@@ -126,21 +135,34 @@ def pareto(contacts: pd.DataFrame, costs: Mapping[str, float]) -> pd.DataFrame:
 
 
 def survey_csat_frame(
-    events: Any, contacts: pd.DataFrame, touchpoint: str = "klantenservice"
+    events: Any, contacts: pd.DataFrame, touchpoint: str = SERVICE_TOUCHPOINT
 ) -> pd.DataFrame:
     """CSAT answers about customer service, with the channel of the contact they are about
     (``attrs.contact_id``), else ``attrs.channel_asked``, else the survey's own channel."""
     answers = events.filter((events.metric == "csat") & (events.touchpoint == touchpoint))
     s = events_frame(answers, ["survey.response"], ["attrs", "channel", "score"])
-    by_contact = dict(
-        zip(contacts["contact_id"].tolist(), contacts["channel"].tolist(), strict=True)
-    )
-    channels = []
+    ids, fallback = [], []
     # plain lists: iterating Arrow-backed columns builds a scalar per row (seconds on 70k)
     for attrs, own in zip(s["attrs"].tolist(), s["channel"].tolist(), strict=True):
         contact_id, asked = attr_values(attrs, ("contact_id", "channel_asked"))
-        channels.append(by_contact.get(str(contact_id), asked or own))
-    return pd.DataFrame({"channel": channels, "score": s["score"].to_numpy()})
+        ids.append(None if contact_id is None else str(contact_id))
+        fallback.append(asked or own)
+    frame = pd.DataFrame({"contact_id": ids, "fallback": fallback, "score": s["score"].to_numpy()})
+    return csat_channels(frame, contacts)
+
+
+def csat_channels(answers: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+    """``answers`` (contact_id as text, ``fallback`` channel, score) with the channel of the
+    contact each is about when that contact is among ``contacts`` (the last row of a repeated
+    id), else the fallback: channel and score."""
+    by_contact = dict(
+        zip(contacts["contact_id"].tolist(), contacts["channel"].tolist(), strict=True)
+    )
+    channels = [
+        by_contact.get(i, f)
+        for i, f in zip(answers["contact_id"].tolist(), answers["fallback"].tolist(), strict=True)
+    ]
+    return pd.DataFrame({"channel": channels, "score": answers["score"].to_numpy()})
 
 
 def channel_service(
@@ -149,8 +171,9 @@ def channel_service(
     """Per channel: contacts, median and p90 response minutes, resolution % with a Wilson
     interval, and CSAT (% of 4-5 answers) with a Wilson interval and its n."""
     c = contacts
-    resolved = c["resolved"].map(lambda v: v if isinstance(v, bool) else np.nan)
-    g = c.assign(res=resolved.astype(float)).groupby("channel")
+    # a plain list: ``Series.map`` with a function costs ~0.5 s on 230k contacts
+    resolved = [float(v) if isinstance(v, bool) else np.nan for v in c["resolved"].tolist()]
+    g = c.assign(res=np.asarray(resolved, dtype=float)).groupby("channel")
     out = pd.DataFrame(
         {
             "contacts": g.size(),

@@ -24,6 +24,7 @@ from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.metrics import (
     channel_service,
     contact_rates,
+    csat_channels,
     pareto,
     period_of,
     repeat_contacts,
@@ -87,6 +88,7 @@ def report_from(
 ) -> dict[str, Any]:
     c, o, journey = a.contacts, a.orders, a.journey
     names = {r.id: r.name(lang) for r in a.taxonomy.reasons()}
+    csat = survey_csat_frame(events, c) if a.answers is None else csat_channels(a.answers, c)
     by_reason = contact_rates(c, o, by=["reason"])
     by_reason.insert(1, "name", by_reason["reason"].map(names).fillna(by_reason["reason"]))
     report: dict[str, Any] = {
@@ -96,7 +98,7 @@ def report_from(
         "repeats": records(repeat_contacts(c, repeat_days)),
         "repeats_by_channel": records(repeat_contacts(c, repeat_days, by="channel")),
         "pareto": records(pareto(c, journey.contact_costs)),
-        "service_by_channel": records(channel_service(c, survey_csat_frame(events, c))),
+        "service_by_channel": records(channel_service(c, csat)),
     }
     if period:
         report["by_period"] = records(contact_rates(c, o, period=period))
@@ -184,7 +186,9 @@ def kept_analysis(
     """The analysis of ``window`` (local days) from the kept conditions and orders: what
     :func:`~klantreis.contacts.warroom.load_analysis` gives for the window's events."""
     causes = KeptCauses(conditions.store, journey, window, contacts)
-    return ContactAnalysis(contacts, conditions.orders(window), None, journey, taxonomy, causes)
+    orders = conditions.orders(window)
+    answers = conditions.answers(window)
+    return ContactAnalysis(contacts, orders, None, journey, taxonomy, causes, answers)
 
 
 def contacts_overview(

@@ -40,7 +40,9 @@ __all__ = [
 class ContactAnalysis:
     """Everything the reports need, loaded once: contacts with reasons, orders, conditions
     (``condition_times``; None when the root causes come from kept tables) and where the
-    root causes come from (``causes``; by default from these frames)."""
+    root causes come from (``causes``; by default from these frames); ``answers``: the
+    period's CSAT answers about the service when kept (``ConditionViews.answers``; None:
+    the report reads them from the events)."""
 
     contacts: pd.DataFrame
     orders: pd.DataFrame
@@ -48,6 +50,7 @@ class ContactAnalysis:
     journey: JourneyConfig
     taxonomy: Taxonomy
     causes: Causes | None = None
+    answers: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.causes is None:

@@ -157,10 +157,17 @@ def _kept_conditions(ctx: PageContext, scope: Scope) -> ConditionViews | None:
 def _contact_options(ctx: PageContext) -> dict[str, list[str]]:
     """The filter choices of this page: the channels contacts came in on, and the segments
     of the answers and of the journeys' start events."""
+    answers = filter_options(ctx)
+    kept: ConditionViews | None = ctx.app.condition_views()
+    if kept is not None:
+        mine = kept.options()
+        return {
+            "channels": mine["channels"],
+            "segments": sorted({*answers["segments"], *mine["segments"]}),
+        }
     events = ctx.events()
     contacts = events.filter(events.kind == "contact.inbound")
     starts = events.filter(events.kind == ctx.app.journey.journey_start)
-    answers = filter_options(ctx)
     channels = contacts.channel.name("v").as_table().distinct().to_pyarrow()["v"].to_pylist()
     segs = json_text(starts, "segment").name("v").as_table().distinct().to_pyarrow()["v"]
     return {
