@@ -520,14 +520,19 @@ def apply_actions(
     ids = sorted({a.case_id for a in actions})
     names = [c.strip() for c in _CASE_COLUMNS.split(",")]
     with target.store.transaction() as con:
+        # the ids as a joined table and the last log entry per case grouped once: a
+        # correlated max per case over a list made a round on many cases quadratic
         rows = con.execute(
-            f"SELECT {_CASE_COLUMNS}, coalesce((SELECT max(seq) FROM case_log l"
-            " WHERE l.case_id = cases.case_id), 0) AS seq FROM cases"
-            " WHERE list_contains(?, case_id)",
+            f"WITH ids AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS case_id),"
+            " last AS (SELECT case_id, max(seq) AS seq FROM case_log"
+            " WHERE case_id IN (SELECT case_id FROM ids) GROUP BY case_id)"
+            f" SELECT {_CASE_COLUMNS}, coalesce(last.seq, 0) AS seq"
+            " FROM cases JOIN ids USING (case_id) LEFT JOIN last USING (case_id)",
             [ids],
         ).fetchall()
         cases = {r[0]: dict(zip([*names, "seq"], r, strict=True)) for r in rows}
         log: list[dict[str, Any]] = []
+        touched: set[str] = set(update.case_ids)  # membership in a list made this quadratic
         for action in actions:
             case = cases.get(action.case_id)
             if case is None:
@@ -535,7 +540,8 @@ def apply_actions(
             _check(action, case, rules)
             case["seq"] += 1
             update.records += _apply(case, action, case["seq"], log)
-            if action.case_id not in update.case_ids:
+            if action.case_id not in touched:
+                touched.add(action.case_id)
                 update.case_ids.append(action.case_id)
         _write_back(con, [cases[i] for i in update.case_ids], names, log)
     return _finish(target, update, write)
