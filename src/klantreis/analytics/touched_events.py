@@ -22,7 +22,16 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["COLUMNS", "CONSUMERS", "IDS", "KEEP_MAX_ROWS", "TABLE", "done", "drop", "touched_events"]
+__all__ = [
+    "COLUMNS",
+    "CONSUMERS",
+    "IDS",
+    "KEEP_MAX_ROWS",
+    "TABLE",
+    "done",
+    "drop",
+    "touched_events",
+]
 
 #: The temporary table that holds the touched journeys' events.
 TABLE = "_kr_touched_events"
