@@ -42,6 +42,8 @@ from typing import Any
 import duckdb
 
 from klantreis.analytics.derived_totals import totals_for
+from klantreis.analytics.touched_events import done as touched_done
+from klantreis.analytics.touched_events import touched_events
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit
@@ -136,6 +138,14 @@ _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS dv_totals_state (layout INTEGER, config VARCHAR)",
 )
 
+#: An event's segment (``attrs.segment``). The JSON is parsed only where the text can hold
+#: the key: as written (``segment``) or with an escape (``\\u``) — the same values, without
+#: parsing every event's attributes (most have no segment; a fifth of a refresh's CPU).
+_SEGMENT = (
+    "CASE WHEN strpos(attrs, 'segment') > 0 OR strpos(attrs, '\\u') > 0"
+    " THEN try(json_extract_string(attrs, '$.segment')) END"
+)
+
 _JOURNEY_SQL = f"""
 SELECT journey_id, min(occurred_at),
        coalesce(list(DISTINCT channel ORDER BY channel) FILTER (channel IS NOT NULL), []),
@@ -144,8 +154,7 @@ SELECT journey_id, min(occurred_at),
        coalesce(list(DISTINCT kind ORDER BY kind)
                 FILTER (kind IN ({_quoted(TROUBLE_KINDS)})), []),
        {_SUMS_AGG}
-FROM (SELECT *, try(json_extract_string(attrs, '$.segment')) AS seg FROM {{src}}
-      WHERE journey_id IS NOT NULL)
+FROM (SELECT *, {_SEGMENT} AS seg FROM {{src}} WHERE journey_id IS NOT NULL)
 GROUP BY journey_id
 """
 
@@ -219,7 +228,6 @@ SELECT pr.journey_id, $promise_id, pr.customer_id, pr.promised_at, pr.deadline,
 FROM pr LEFT JOIN ff USING (journey_id)
 """
 
-_AFFECTED = "journey_id IN (SELECT journey_id FROM _dv_affected)"
 #: Kept beside the views (dropped with them on a layout change): the filter menus' values
 #: (channels and segments of answers) and the newest event and answer times.
 _EXTRA_DDL = {
@@ -461,12 +469,8 @@ class DerivedViews:
             [watermark],
         )
         try:
-            _rows(
-                con,
-                "CREATE OR REPLACE TEMP TABLE _dv_affected AS SELECT DISTINCT journey_id"
-                " FROM _dv_new WHERE journey_id IS NOT NULL",
-            )
-            changed = self._replace_affected(con)
+            src, ids, bounds = touched_events(con, watermark, "views")
+            changed = self._replace_affected(con, src, ids, bounds)
             kinds = _rows(
                 con,
                 "SELECT kind, count(*) FROM _dv_new"
@@ -480,10 +484,10 @@ class DerivedViews:
                 )
                 changed = tuple(dict.fromkeys((*changed, "journey")))
             self._add_options(con)
-            journeys = _count(con, "SELECT count(*) FROM _dv_affected")
+            journeys = _count(con, f"SELECT count(*) FROM {ids}")
         finally:
-            for temp in ("_dv_new", "_dv_affected", "_dv_ev"):
-                _rows(con, f"DROP TABLE IF EXISTS {temp}")
+            _rows(con, "DROP TABLE IF EXISTS _dv_new")
+            touched_done(con)
         # the kept step totals count every journey event (a few dozen rows; summing dv_steps
         # would scan ~20M rows per refresh on 10M events)
         viewed = _count(
@@ -512,19 +516,17 @@ class DerivedViews:
             " (SELECT max(occurred_at) FROM _dv_new WHERE metric IS NOT NULL))",
         )
 
-    def _replace_affected(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-        """Recompute the affected journeys' rows (from their events, read once) and merge the
-        difference into the totals; the views whose rows changed. Every scan gets the touched
-        key range as constants (row groups outside it are skipped: the log is stored roughly
-        by journey, the views are built in journey order), and old rows are deleted by row
-        id (a second scan by journey id cost as much as the first: 0.7 s CPU on dv_steps)."""
-        bounds = list(_rows(con, "SELECT min(journey_id), max(journey_id) FROM _dv_affected")[0])
-        within = f"journey_id BETWEEN ? AND ? AND {_AFFECTED}"
-        _rows(
-            con,
-            f"CREATE OR REPLACE TEMP TABLE _dv_ev AS SELECT * FROM events WHERE {within}",
-            bounds,
-        )
+    def _replace_affected(
+        self, con: duckdb.DuckDBPyConnection, src: str, ids: str, bounds: list[Any]
+    ) -> tuple[str, ...]:
+        """Recompute the rows of the journeys ``ids`` (within ``bounds``) from their events in
+        ``src`` (read once, shared with the journey index's refresh:
+        :mod:`klantreis.analytics.touched_events`) and merge the difference into the totals;
+        the views whose rows changed. Every scan of a view gets the touched key range as
+        constants (row groups outside it are skipped: the views are built in journey order),
+        and old rows are deleted by row id (a second scan by journey id cost as much as the
+        first: 0.7 s CPU on dv_steps)."""
+        within = f"journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
         for view in VIEWS:
             _rows(
                 con,
@@ -540,7 +542,7 @@ class DerivedViews:
             _rows(
                 con, f"CREATE OR REPLACE TEMP TABLE _dv_cur_{view} AS FROM _dv_old_{view} LIMIT 0"
             )
-        self._fill(con, "_dv_ev", "_dv_cur_")
+        self._fill(con, src, "_dv_cur_")
         changed = []
         for view in VIEWS:
             new, old = f"_dv_cur_{view}", f"_dv_old_{view}"

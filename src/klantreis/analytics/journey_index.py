@@ -53,6 +53,8 @@ from klantreis.analytics.discovery_tables import (
 )
 from klantreis.analytics.kept_graph import EDGES_SQL as _EDGES_SQL
 from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
+from klantreis.analytics.touched_events import done as touched_done
+from klantreis.analytics.touched_events import touched_events
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit as _memory_limit
 
@@ -93,19 +95,23 @@ _BUILD_TABLES = {
 #: The order of events inside a journey (``klantreis.analytics.journeys.order_keys``).
 _ORDER = "occurred_at, source_order, event_id"
 
-_STEPS_SELECT = f"""
+#: The steps of the journeys in ``{src}`` (the event log, or a copy of some journeys' events).
+_STEPS_SELECT_FROM = f"""
 SELECT journey_id, row_number() OVER w - 1, kind, touchpoint,
        lead(kind) OVER w, lead(touchpoint) OVER w,
        (epoch_us(lead(occurred_at) OVER w) - epoch_us(occurred_at)) / 1e6
-FROM events WHERE journey_id IS NOT NULL {{where}}
+FROM {{src}} WHERE journey_id IS NOT NULL {{where}}
 WINDOW w AS (PARTITION BY journey_id ORDER BY {_ORDER})
 """
+_STEPS_SELECT = _STEPS_SELECT_FROM.replace("{src}", "events")
 _STEPS_SQL = "INSERT INTO journey_steps" + _STEPS_SELECT
 #: ``wait_s`` from epoch microseconds: the same numbers as ``date_diff('microsecond', ...)``
 #: (time zones and summer time included; tests/journeys/test_index_ranges.py), about ten
 #: times cheaper on TIMESTAMPTZ, where ``date_diff`` goes through ICU's calendar (a fifth
 #: of a build's CPU time).
 
+#: The paths of the journeys straight from the events (an ordered ``string_agg``): the
+#: reference the tests compare the paths made from the steps (``_RANGE_PATHS_SQL``) with.
 _PATHS_SQL = f"""
 INSERT INTO journey_paths
 SELECT journey_id,
@@ -432,28 +438,21 @@ class JourneyIndex:
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
     ) -> RefreshResult:
         """Recompute the steps and paths of the journeys with new events and merge the
-        difference into the kept graph. The touched journeys' key range is given to every
-        scan as constants, so DuckDB skips the row groups outside it (the log is stored
-        roughly by journey; a full build writes the index by key range), and old steps are
-        deleted by row id (a second scan by journey id cost as much as the first)."""
-        _rows(
-            con,
-            "CREATE OR REPLACE TEMP TABLE _journey_index_affected AS SELECT DISTINCT"
-            " journey_id FROM events WHERE journey_id IS NOT NULL AND"
-            " ingested_at > ?",
-            [watermark],
-        )
+        difference into the kept graph. Their events are read once, shared with the derived
+        views' refresh (:mod:`klantreis.analytics.touched_events`: the touched key range as
+        constants, so DuckDB skips the row groups outside it); old steps are deleted by row
+        id (a second scan by journey id cost as much as the first), and the paths are made
+        from the new steps (no second sort of the events)."""
+        src, ids, bounds = touched_events(con, watermark, "index")
         kept = [r[0] for r in _rows(con, "SELECT DISTINCT activity FROM journey_dfg")]
         try:
-            lo, hi = _rows(
-                con, "SELECT min(journey_id), max(journey_id) FROM _journey_index_affected"
-            )[0]
-            journeys = _count(con, "SELECT count(*) FROM _journey_index_affected")
+            journeys = _count(con, f"SELECT count(*) FROM {ids}")
             if journeys:
-                self._replace_affected(con, [lo, hi], kept)
+                self._replace_affected(con, src, ids, bounds, kept)
         finally:
-            for temp in ("_journey_index_affected", "_journey_index_old", "_journey_index_new"):
+            for temp in ("_journey_index_old", "_journey_index_new"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
+            touched_done(con)
         indexed = _count(con, "SELECT count(*) FROM journey_steps")
         expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if indexed != expected:
@@ -463,9 +462,11 @@ class JourneyIndex:
 
     @staticmethod
     def _replace_affected(
-        con: duckdb.DuckDBPyConnection, bounds: list[object], kept: list[str]
+        con: duckdb.DuckDBPyConnection, src: str, ids: str, bounds: list[object], kept: list[str]
     ) -> None:
-        within = " AND journey_id BETWEEN ? AND ? " + _AFFECTED
+        """Replace the steps and paths of the journeys ``ids`` (within ``bounds``) by those
+        of their events in ``src``, and merge the difference into the kept graphs."""
+        within = f" AND journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
         _rows(
             con,
             "CREATE OR REPLACE TEMP TABLE _journey_index_old AS SELECT rowid AS rid, *"
@@ -475,9 +476,15 @@ class JourneyIndex:
         _rows(con, "DELETE FROM journey_steps WHERE rowid IN (SELECT rid FROM _journey_index_old)")
         _rows(con, f"DELETE FROM journey_paths WHERE true{within}", bounds)
         _rows(con, f"CREATE OR REPLACE TEMP TABLE _journey_index_new {_STEPS_COLUMNS}")
-        _rows(con, "INSERT INTO _journey_index_new" + _STEPS_SELECT.format(where=within), bounds)
+        _rows(
+            con,
+            "INSERT INTO _journey_index_new" + _STEPS_SELECT_FROM.format(src=src, where=""),
+        )
         _rows(con, "INSERT INTO journey_steps SELECT * FROM _journey_index_new")
-        _rows(con, _PATHS_SQL.format(where=within), bounds)
+        _rows(
+            con,
+            _RANGE_PATHS_SQL.format(paths="journey_paths", steps="_journey_index_new", where=""),
+        )
         for a in kept:  # the graphs kept so far: take the old steps away, add the new
             parts = " UNION ALL ".join(
                 (

@@ -1,0 +1,150 @@
+"""The touched journeys' events are read from the log once per batch for both refreshes (the
+journey index and the derived views), a refresh of another batch reads afresh, and what the
+refreshes keep equals a rebuild from the log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from tests.journeys.logs import T0, ev, load, small_log
+
+from klantreis.analytics import touched_events as te
+from klantreis.analytics.derived_views import VIEWS, DerivedViews
+from klantreis.analytics.journey_index import JourneyIndex
+from klantreis.app import App
+from klantreis.settings import Settings
+
+_READ = f"CREATE TEMP TABLE {te.TABLE}"
+
+
+@pytest.fixture()
+def app() -> Any:
+    with App(Settings.load(env={}, db_path=":memory:")) as a:
+        load(a, small_log())
+        yield a
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements that copy touched events from the log, as they run."""
+    seen: list[str] = []
+    orig = te._rows
+
+    def counted(con: Any, sql: str, params: Any = None) -> Any:
+        if sql.startswith(_READ):
+            seen.append(sql)
+        return orig(con, sql, params)
+
+    monkeypatch.setattr(te, "_rows", counted)
+    return seen
+
+
+def _temp_tables(app: App) -> set[str]:
+    rows = app.store.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _snapshot(app: App) -> dict[str, list[tuple[Any, ...]]]:
+    tables = ["journey_steps", "journey_paths", *(f"dv_{v}" for v in VIEWS)]
+    con = app.store.con
+    return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+
+
+def _batch(tag: str) -> list[dict[str, Any]]:
+    return [
+        ev(
+            f"{tag}-1",
+            "o1",
+            "contact.inbound",
+            T0 + timedelta(days=20),
+            attrs={"segment": "b\u00e9"},
+        ),
+        ev(f"{tag}-2", "o3", "delivery.failed", T0 + timedelta(days=21), owner="carrier:x"),
+        ev(f"{tag}-3", "n1", "order.placed", T0 + timedelta(days=22)),
+        ev(f"{tag}-4", None, "social.mention", T0 + timedelta(days=22), channel="social"),
+    ]
+
+
+def test_both_refreshes_share_one_read_and_equal_a_rebuild(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    index.ensure(), views.ensure()
+    reads = _reads(monkeypatch)
+    load(app, _batch("b1"))
+    assert index.ensure().mode == "incremental"
+    assert te.TABLE in _temp_tables(app), "kept for the views' refresh"
+    result = views.ensure()
+    assert result.mode == "incremental" and result.journeys == 3
+    assert len(reads) == 1, "one read of the log for both refreshes"
+    assert not {te.TABLE, te.IDS} & _temp_tables(app), "dropped once both used it"
+    refreshed = _snapshot(app)
+    index.rebuild(), views.rebuild()
+    assert _snapshot(app) == refreshed
+
+
+def test_another_batch_reads_afresh(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index refreshed after one batch, the views after two: the views' refresh covers
+    both batches, so it does not take the index's copy of the first."""
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    index.ensure(), views.ensure()
+    reads = _reads(monkeypatch)
+    load(app, _batch("b1"))
+    index.ensure()
+    load(app, [ev("b2-1", "o2", "contact.inbound", T0 + timedelta(days=30))])
+    assert views.ensure().journeys == 4  # o1, o3, n1 of the first batch, o2 of the second
+    assert len(reads) == 2
+    index.ensure()
+    assert len(reads) == 3
+    refreshed = _snapshot(app)
+    index.rebuild(), views.rebuild()
+    assert _snapshot(app) == refreshed
+
+
+def test_a_large_copy_is_not_kept(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(te, "KEEP_MAX_ROWS", 0)
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    index.ensure(), views.ensure()
+    reads = _reads(monkeypatch)
+    load(app, _batch("b1"))
+    index.ensure()
+    assert te.TABLE not in _temp_tables(app)
+    views.ensure()
+    assert len(reads) == 2
+
+
+def test_a_batch_without_journeys_touches_none(app: App) -> None:
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    index.ensure(), views.ensure()
+    load(app, [ev("m9", None, "social.mention", T0 + timedelta(days=9), channel="social")])
+    assert index.ensure().journeys == 0
+    assert views.ensure().journeys == 0
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        '{"segment": "business"}',
+        '{"\\u0073egment": "escaped key"}',
+        '{"a": {"segment": "nested"}, "b": 1}',
+        '{"segments": "other key"}',
+        '{"deadline": "2025-03-04T10:00:00Z"}',
+        "not json, segment",
+        None,
+    ],
+)
+def test_the_segment_shortcut_equals_parsing_every_event(attrs: str | None) -> None:
+    """The views parse ``attrs`` only where it can hold the key: the same value as parsing."""
+    import duckdb
+
+    from klantreis.analytics.derived_views import _SEGMENT
+
+    con = duckdb.connect()
+    sql = (
+        f"SELECT {_SEGMENT}, try(json_extract_string(attrs, '$.segment')) FROM (SELECT ? AS attrs)"
+    )
+    fast, parsed = con.execute(sql, [attrs]).fetchall()[0]
+    assert fast == parsed
