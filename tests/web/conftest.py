@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -123,6 +125,39 @@ def fill_store(app: App, **kwargs: Any) -> None:
     ingest_table(app.store, table, app.journey, source="test")
     for role, password in PASSWORDS.items():
         accounts.add_user(app.store, role, role, password)
+
+
+#: The small demo the browser tests share (``run_demo(app, 1500, seed=3, days=60, now=...)``).
+DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def demo1500_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small demo store (1,500 orders, seed 3, 60 days up to :data:`DEMO_END`), built
+    once per run -- under pytest-xdist once for all workers, behind a lock file in their
+    shared temporary folder -- and only read: each module opens its own copy
+    (:func:`demo1500_copy`)."""
+    from klantreis.demo.runner import run_demo
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, shared by the workers (not by other runs)
+    path = root / "demo1500.duckdb"
+    with (root / "demo1500.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            building = root / f"demo1500.{os.getpid()}.duckdb"
+            with App(Settings.load(env={}, db_path=str(building), secret_key=SECRET)) as app:
+                run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+            building.rename(path)
+    return path
+
+
+def demo1500_copy(store: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> App:
+    """An App on a fresh copy of :func:`demo1500_store` (the tests may write to it)."""
+    path = tmp_path_factory.mktemp(name) / "demo.duckdb"
+    shutil.copyfile(store, path)
+    return App(Settings.load(env={}, db_path=str(path), secret_key=SECRET))
 
 
 def make_settings(db_path: str) -> Settings:

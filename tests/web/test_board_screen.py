@@ -6,22 +6,18 @@ On a small demo store; Chromium at laptop and phone size."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
 
-from conftest import PASSWORDS, SECRET
+from conftest import PASSWORDS, demo1500_copy
 from klantreis.access import accounts
-from klantreis.app import App
-from klantreis.demo.runner import run_demo
-from klantreis.settings import Settings
 
 pytestmark = BROWSER_MARKS
 
 SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
-DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 #: Boxes of the visible map's edge labels, boxes and stage names, and the map's own box.
 MAP_BOXES = """() => {
@@ -48,9 +44,8 @@ def _overlap(a: list[Any], b: list[Any], slack: float = 0.5) -> bool:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
-    run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+def server(demo1500_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    app = demo1500_copy(demo1500_store, tmp_path_factory, "board")
     for role, password in PASSWORDS.items():
         accounts.add_user(app.store, role, role, password)
     with serving(app) as base:
@@ -58,7 +53,8 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(server: str) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

@@ -29,7 +29,8 @@ def served() -> Iterator[tuple[str, App]]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(served: tuple[str, App]) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

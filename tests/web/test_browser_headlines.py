@@ -27,7 +27,8 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(server: str) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
 
-from conftest import PASSWORDS, SECRET
+from conftest import PASSWORDS, demo1500_copy
 from klantreis.access import accounts
-from klantreis.app import App
-from klantreis.demo.runner import run_demo
-from klantreis.settings import Settings
 
 pytestmark = BROWSER_MARKS
 
@@ -33,10 +29,8 @@ PAGES = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("browser-themes") / "demo.duckdb"
-    app = App(Settings.load(env={}, db_path=str(path), secret_key=SECRET))
-    run_demo(app, 1500, seed=3, days=60, now=datetime(2026, 11, 20, 14, tzinfo=UTC))
+def server(demo1500_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    app = demo1500_copy(demo1500_store, tmp_path_factory, "browser-themes")
     for role, password in PASSWORDS.items():
         accounts.add_user(app.store, role, role, password)
     with serving(app) as base:
@@ -45,7 +39,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(server: str) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

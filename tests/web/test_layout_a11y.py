@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,10 @@ import pytest
 from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
 from tests.listen.kit import listen_on
 
-from conftest import PASSWORDS, SECRET
+from conftest import DEMO_END, PASSWORDS, demo1500_copy
 from klantreis.access import accounts
 from klantreis.act.fixes import mark_fix
 from klantreis.act.rules import default_case_rules
-from klantreis.app import App
-from klantreis.demo.runner import run_demo
-from klantreis.settings import Settings
 
 pytestmark = BROWSER_MARKS
 
@@ -56,13 +53,11 @@ ROLE_PAGES = {
     "analyst": ["/contacts/models", "/surveys/invitations?customer={asked}", *SURVEY_PAGES],
     "admin": ["/contacts/models", "/admin", *SURVEY_PAGES, "/surveys/webhooks"],
 }
-DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    app = App(Settings.load(env={}, db_path=":memory:", secret_key=SECRET))
-    run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+def server(demo1500_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    app = demo1500_copy(demo1500_store, tmp_path_factory, "layout")
     # a root cause marked fixed: /cases shows its before/after sentences
     mark_fix(
         app.store,
@@ -81,7 +76,8 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(server: str) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

@@ -60,7 +60,8 @@ SERVED: list[App] = []  # the served App, so a test can turn push off for a mome
 
 
 @pytest.fixture(scope="module")
-def chrome() -> Iterator[Any]:
+def chrome(server: str) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

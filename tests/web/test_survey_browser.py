@@ -71,7 +71,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, template_store: Path) -> Iter
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(site: Any) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

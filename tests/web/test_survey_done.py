@@ -43,7 +43,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, str]]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(demo: tuple[App, str]) -> Iterator[Any]:
+    """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 
 from klantreis.analytics import stats
@@ -87,58 +88,75 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _flags(
-    events: ir.Table, journey: JourneyConfig, condition: Condition, flt: Scope | None
+    events: ir.Table, journey: JourneyConfig, conditions: Sequence[Condition], flt: Scope | None
 ) -> ir.Table:
+    """(step, journey_id, flag) for every condition (``step``: its index) in one table: the
+    journeys in scope and in the condition's population, flagged where it holds."""
     base = apply_filter(events, journey, flt).select("journey_id").distinct()
-    population = condition.population(events, journey)
-    if population is not None:
-        base = base.filter(base.journey_id.isin(population.journey_id))
-    hit = condition.journeys(events, journey)
-    return base.mutate(flag=base.journey_id.isin(hit.journey_id))
+    parts = []
+    for step, condition in enumerate(conditions):
+        mine = base
+        population = condition.population(events, journey)
+        if population is not None:
+            mine = mine.filter(mine.journey_id.isin(population.journey_id))
+        hit = condition.journeys(events, journey)
+        parts.append(
+            mine.select(
+                step=ibis.literal(step, type="int32"),
+                journey_id=mine.journey_id,
+                flag=mine.journey_id.isin(hit.journey_id),
+            )
+        )
+    return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
 
 
-def _score_summaries(
-    events: ir.Table, flags: ir.Table, metrics: Sequence[str]
-) -> dict[tuple[str, bool], stats.Summary]:
+#: Summaries per (step, metric, flag); ``metric`` None holds the inbound contacts per journey.
+_Summaries = dict[tuple[int, str | None, bool], stats.Summary]
+
+
+def _summaries(events: ir.Table, flags: ir.Table, metrics: Sequence[str]) -> _Summaries:
+    """The score answers and the contacts per journey of every step's two groups, summed in
+    one query (one compile, however many conditions)."""
     ev = events.filter(
         (events.kind == "survey.response")
         & events.metric.isin(list(metrics))
         & events.score.notnull()
     )
     j = ev.inner_join(flags, "journey_id")
-    agg = j.group_by(["metric", "flag"]).aggregate(
+    scores = j.group_by(["step", "metric", "flag"]).aggregate(
         n=j.count(),
-        total=j.score.sum(),
-        total_sq=(j.score * j.score).sum(),
-        promoters=(j.score >= 9).sum(),
-        detractors=(j.score <= 6).sum(),
-        top2=(j.score >= 4).sum(),
+        total=j.score.sum().cast("float64"),
+        total_sq=(j.score * j.score).sum().cast("float64"),
+        promoters=(j.score >= 9).sum().cast("int64"),
+        detractors=(j.score <= 6).sum().cast("int64"),
+        top2=(j.score >= 4).sum().cast("int64"),
     )
-    out = {}
-    for row in agg.to_pyarrow().to_pylist():
-        out[(row["metric"], bool(row["flag"]))] = stats.Summary(
+    contacts = events.filter(events.kind == CONTACT_KIND)
+    per = contacts.group_by("journey_id").aggregate(k=contacts.count())
+    c = flags.left_join(per, "journey_id")
+    k = c.k.fill_null(0).cast("float64")
+    zero = ibis.literal(0, type="int64")
+    counted = c.group_by(["step", "flag"]).aggregate(
+        metric=ibis.null().cast("string"),
+        n=c.count(),
+        total=k.sum(),
+        total_sq=(k * k).sum(),
+        promoters=zero,
+        detractors=zero,
+        top2=zero,
+    )
+    both = ibis.union(scores, counted.select(*scores.columns), distinct=False)
+    out: _Summaries = {}
+    for row in both.to_pyarrow().to_pylist():
+        out[(int(row["step"]), row["metric"], bool(row["flag"]))] = stats.Summary(
             n=int(row["n"]),
-            total=float(row["total"]),
-            total_sq=float(row["total_sq"]),
+            total=float(row["total"] or 0),
+            total_sq=float(row["total_sq"] or 0),
             promoters=int(row["promoters"]),
             detractors=int(row["detractors"]),
             top2=int(row["top2"]),
         )
     return out
-
-
-def _contact_summaries(events: ir.Table, flags: ir.Table) -> dict[bool, stats.Summary]:
-    ev = events.filter(events.kind == CONTACT_KIND)
-    per = ev.group_by("journey_id").aggregate(k=ev.count())
-    j = flags.left_join(per, "journey_id")
-    k = j.k.fill_null(0).cast("float64")
-    agg = j.group_by("flag").aggregate(n=j.count(), total=k.sum(), total_sq=(k * k).sum())
-    return {
-        bool(r["flag"]): stats.Summary(
-            n=int(r["n"]), total=float(r["total"] or 0), total_sq=float(r["total_sq"] or 0)
-        )
-        for r in agg.to_pyarrow().to_pylist()
-    }
 
 
 def _contact_effect(s: dict[bool, stats.Summary], alpha: float) -> ContactEffect:
@@ -171,24 +189,44 @@ def impact(
     min_answers: int | None = None,
 ) -> Impact:
     """The effect of ``condition`` on scores (with - without) and on contacts per 100."""
+    return _impacts(events, journey, [condition], flt, metrics, alpha, min_answers)[0]
+
+
+def _impacts(
+    events: ir.Table,
+    journey: JourneyConfig,
+    conditions: Sequence[Condition],
+    flt: Scope | None,
+    metrics: Sequence[str],
+    alpha: float,
+    min_answers: int | None,
+) -> list[Impact]:
+    """:func:`impact` of every condition, from one query."""
+    if not conditions:
+        return []
     min_answers = journey.min_answers if min_answers is None else min_answers
-    flags = _flags(events, journey, condition, flt)
-    scores = _score_summaries(events, flags, metrics)
-    contacts = _contact_summaries(events, flags)
-    comparisons = {
-        m: stats.compare(
-            m,
-            scores.get((m, False), stats.Summary(n=0)),
-            scores.get((m, True), stats.Summary(n=0)),
-            alpha,
-            min_answers,
+    summaries = _summaries(events, _flags(events, journey, conditions, flt), metrics)
+    none = stats.Summary(n=0)
+    out = []
+    for step, condition in enumerate(conditions):
+        comparisons = {
+            m: stats.compare(
+                m,
+                summaries.get((step, m, False), none),
+                summaries.get((step, m, True), none),
+                alpha,
+                min_answers,
+            )
+            for m in metrics
+        }
+        contacts = {f: s for (i, m, f), s in summaries.items() if i == step and m is None}
+        effect = _contact_effect(contacts, alpha)
+        out.append(
+            Impact(
+                condition.label, effect.journeys_with, effect.journeys_without, comparisons, effect
+            )
         )
-        for m in metrics
-    }
-    effect = _contact_effect(contacts, alpha)
-    return Impact(
-        condition.label, effect.journeys_with, effect.journeys_without, comparisons, effect
-    )
+    return out
 
 
 def promise_conditions(
@@ -264,5 +302,5 @@ def impact_ranking(
     chosen = (
         list(conditions) if conditions is not None else default_conditions(events, journey, now)
     )
-    items = [impact(events, journey, c, flt, alpha=alpha, min_answers=min_answers) for c in chosen]
+    items = _impacts(events, journey, chosen, flt, SCORE_METRICS, alpha, min_answers)
     return sorted(items, key=lambda i: (*_cost(i, rank_by), i.condition))
