@@ -340,3 +340,51 @@ def test_recovery_sla_repeat_contacts_and_backlog(app: App, rules: object) -> No
     assert {d["journey_id"] for d in due} == {"J2", "J6", "J7"}
     assert all(d["customer_id"] for d in due)
     assert outcomes.resurvey_requests(app.store, rules, closed_at + timedelta(days=1)) == []  # type: ignore[arg-type]
+
+
+def test_escalation_round_equals_the_case_by_case_ladder(app: App) -> None:
+    """The job's one-query, vectorised round fires exactly the steps the scalar clock and
+    ``due_escalations`` give per case, on cases opened at every hour of two weeks, some
+    acted on, some paused or closed, some with a step fired before."""
+    from klantreis.act.sla import due_escalations
+
+    rules = app.case_rules
+    cases.ensure_schema(app.store)
+    with app.store.transaction() as con:
+        con.execute(
+            "INSERT INTO cases (case_id, rule_id, journey_id, customer_id, owner, assignee, status,"
+            " sla, trigger_event_id, triggered_at, opened_at, first_action_at, closed_at,"
+            " root_cause, reassign, updated_at)"
+            " SELECT 'c' || lpad(i::VARCHAR, 4, '0'), 'r', 'j' || i, 'k' || i,"
+            " ['VlotBezorgd', 'Webshop', 'Klantenservice'][1 + i % 3], NULL,"
+            " CASE WHEN i % 11 = 0 THEN 'closed' WHEN i % 7 = 0 THEN 'waiting_customer'"
+            " ELSE 'open' END, CASE WHEN i % 2 = 0 THEN 'snel' ELSE 'standaard' END,"
+            " 'e' || i, ?::TIMESTAMPTZ + i * INTERVAL 1 HOUR, ?::TIMESTAMPTZ + i * INTERVAL 1 HOUR,"
+            " CASE WHEN i % 5 = 0 THEN ?::TIMESTAMPTZ + i * INTERVAL 1 HOUR + INTERVAL 10 MINUTE"
+            " END, NULL, NULL, false, ?::TIMESTAMPTZ FROM range(336) r(i)",
+            [T0, T0, T0, T0],
+        ).fetchall()
+        con.execute(  # a step fired (held) before on some cases
+            "INSERT INTO case_log (case_id, seq, happened_at, action, automatic, note, value)"
+            " SELECT case_id, 1, opened_at, 'escalated', true, 'held', 'owner' FROM cases"
+            " WHERE right(case_id, 1) IN ('3', '8')"
+        ).fetchall()
+    now = T0 + timedelta(days=14, hours=5)
+    expected: dict[str, set[str]] = {}
+    for case in cases.with_logs(app.store, cases.list_cases(app.store, limit=10_000)):
+        if case.status != "open" or case.first_action_at is not None:
+            continue
+        fired = [e["value"] for e in case.log if e["action"] == "escalated"]
+        clock = cases.case_clocks(case, rules, now)["first_action"]
+        steps = due_escalations(case.case_id, case.owner, clock, fired, now.date())
+        if steps:
+            expected[case.case_id] = {s.step.action for s in steps}
+    assert len(expected) > 50 and any(len(v) == 1 for v in expected.values())
+    run_escalations(app, rules, now)
+    rows = app.store.query(
+        "SELECT case_id, list(value) AS steps FROM case_log WHERE action = 'escalated'"
+        " AND happened_at = ? GROUP BY case_id",
+        [now],
+    ).to_pylist()
+    assert {r["case_id"]: set(r["steps"]) for r in rows} == expected
+    assert run_escalations(app, rules, now + timedelta(minutes=5)) == []
