@@ -179,6 +179,14 @@ SETTINGS: tuple[Setting, ...] = (
         " the record is quarantined, or its file fails when it cannot be parsed in bounds.",
     ),
     Setting(
+        "contacts_page_size",
+        int,
+        20,
+        "Contacts of one reason listed per page (the contacts page and /api/v1/contacts):"
+        " each page is read on its own, so memory follows this, not the contacts.",
+        minimum=1,
+    ),
+    Setting(
         "max_json_depth",
         int,
         64,
@@ -415,6 +423,7 @@ class Settings:
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     index_range_events: int = _default("index_range_events")
     index_memory_mb: int = _default("index_memory_mb")
+    contacts_page_size: int = _default("contacts_page_size")
     ingest_memory_mb: int = _default("ingest_memory_mb")
     index_on_ingest: bool = _default("index_on_ingest")
     max_request_events: int = _default("max_request_events")

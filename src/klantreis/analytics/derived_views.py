@@ -465,9 +465,10 @@ class DerivedViews:
         _rows(con, "DELETE FROM dv_kinds")
         self._reset_totals(con)
         ranges = _key_ranges(con, n, self.range_events)
-        for where, params in ranges:
+        for i, (where, params) in enumerate(ranges, start=1):
             _commit(con)
             self._build_range(con, _inline(where, params))
+            log.debug("derived views: key range %d of %d built", i, len(ranges))
         _commit(con)
         self._fill_extras(con)
         _rows(
