@@ -17,7 +17,13 @@ from klantreis.analytics.derived_views import VIEWS, DerivedViews
 from klantreis.app import App
 from klantreis.settings import Settings
 
-_TABLES = (*(f"dv_{v}" for v in VIEWS), "dv_kinds", "dv_options", "dv_newest")
+#: The kept tables (``dv_kinds`` summed: a refresh appends a row per batch and kind).
+_TABLES = (
+    *(f"dv_{v}" for v in VIEWS),
+    "(SELECT kind, sum(n) AS n FROM dv_kinds GROUP BY kind)",
+    "dv_options",
+    "dv_newest",
+)
 
 
 def _batch(seed: int, size: int) -> list[tuple[Any, ...]]:
