@@ -187,6 +187,7 @@ PAGES = [
     ("/api/v1/scores", "analyst"),
     ("/api/v1/index", "analyst"),
     ("/api/v1/contacts", "analyst"),
+    ("/api/v1/contacts?period=all&reason=waar_is_mijn_pakket", "analyst"),  # one page listed
     ("/api/v1/cases", "analyst"),
     ("/api/v1/proactive", "analyst"),
     ("/api/v1/comments/themes", "analyst"),

@@ -500,7 +500,11 @@ class App(AnalysesMixin):
         return self._kept(
             "derived_views",
             lambda: DerivedViews(
-                self.store, self.journey, self.store.version, self.settings.index_memory_mb
+                self.store,
+                self.journey,
+                self.store.version,
+                self.settings.index_memory_mb,
+                self.settings.index_range_events,
             ),
         )
 

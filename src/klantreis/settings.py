@@ -124,16 +124,17 @@ SETTINGS: tuple[Setting, ...] = (
         "index_range_events",
         int,
         1_000_000,
-        "Events per journey-key range when the journey index is built in bulk (after a bulk"
-        " load): bounds the build's memory (~0.1 GiB per million in a range), not the store.",
+        "Events per journey-key range when the journey index or the derived views are built in"
+        " bulk (after a bulk load): bounds the build's memory (~0.1 GiB per million in a"
+        " range), not the store.",
         minimum=1,
     ),
     Setting(
         "index_memory_mb",
         int,
         1024,
-        "DuckDB memory limit (MiB) while the journey index is built in bulk; past it DuckDB"
-        " evicts its cache and spills to disk (0: DuckDB's own limit).",
+        "DuckDB memory limit (MiB) while the journey index or the derived views are built in"
+        " bulk; past it DuckDB evicts its cache and spills to disk (0: DuckDB's own limit).",
         minimum=0,
     ),
     Setting(
@@ -175,6 +176,14 @@ SETTINGS: tuple[Setting, ...] = (
         4 * 1024 * 1024,
         "Largest value in one ingested field (CSV cell, JSON value, XML element); past it"
         " the record is quarantined, or its file fails when it cannot be parsed in bounds.",
+    ),
+    Setting(
+        "contacts_page_size",
+        int,
+        20,
+        "Contacts of one reason listed per page (the contacts page and /api/v1/contacts):"
+        " each page is read on its own, so memory follows this, not the contacts.",
+        minimum=1,
     ),
     Setting(
         "max_json_depth",
@@ -413,6 +422,7 @@ class Settings:
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     index_range_events: int = _default("index_range_events")
     index_memory_mb: int = _default("index_memory_mb")
+    contacts_page_size: int = _default("contacts_page_size")
     ingest_memory_mb: int = _default("ingest_memory_mb")
     index_on_ingest: bool = _default("index_on_ingest")
     max_request_events: int = _default("max_request_events")

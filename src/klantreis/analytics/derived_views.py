@@ -42,6 +42,7 @@ from typing import Any
 import duckdb
 
 from klantreis.analytics.derived_totals import totals_for
+from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.touched_events import done as touched_done
 from klantreis.analytics.touched_events import touched_events
 from klantreis.model.journey import JourneyConfig
@@ -279,9 +280,11 @@ class DerivedViews:
     """The derived views of one store. Cheap to create; ``ensure()`` brings them up to date.
 
     ``version`` (the store's fingerprint) lets ``ensure()`` skip its transaction while the
-    store is unchanged. ``memory_mb``: DuckDB's memory limit while every view is built
-    afresh (the ``index_memory_mb`` setting; 0: DuckDB's own, 80% of the machine's memory,
-    which a full build of 100M events filled)."""
+    store is unchanged. A full build runs one journey-key range of about ``range_events``
+    events at a time (the ``index_range_events`` setting) under DuckDB's memory limit
+    ``memory_mb`` (``index_memory_mb``; 0: DuckDB's own, 80% of the machine's memory, which
+    a one-shot build of 100M events filled; under 1 GiB the one-shot build failed after
+    2,000 s)."""
 
     def __init__(
         self,
@@ -289,9 +292,12 @@ class DerivedViews:
         journey: JourneyConfig,
         version: Callable[[], Hashable] | None = None,
         memory_mb: int = 0,
+        range_events: int = DEFAULT_RANGE_EVENTS,
     ) -> None:
+        if range_events < 1:
+            raise ValueError(f"range_events must be at least 1, not {range_events}")
         self.store, self.journey, self.version = store, journey, version
-        self.memory_mb = memory_mb
+        self.memory_mb, self.range_events = memory_mb, range_events
         self.config = config_fingerprint(journey)
         self.totals = totals_for(journey, TROUBLE_KINDS)
         self._lock = threading.Lock()
@@ -418,13 +424,21 @@ class DerivedViews:
     def _sum_totals(self, con: duckdb.DuckDBPyConnection) -> None:
         """The kept totals summed afresh from the views, and the extra tables from the log
         (both made anew: their layout may have changed)."""
+        self._reset_totals(con)
+        self._merge_totals(con, "dv_", None)
+        self._fill_extras(con)
+
+    def _reset_totals(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The kept totals and the extra tables dropped and made anew, empty."""
         for total in self.totals:
             _rows(con, f"DROP TABLE IF EXISTS {total.table}")
             _rows(con, total.ddl())
         for table, columns in _EXTRA_DDL.items():
             _rows(con, f"DROP TABLE IF EXISTS {table}")
             _rows(con, f"CREATE TABLE {table} ({columns})")
-        self._merge_totals(con, "dv_", None)
+
+    def _fill_extras(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The extra tables from the log (small aggregates), and the totals marked current."""
         _rows(con, f"INSERT INTO dv_options {_OPTIONS_SQL.format(src='events')}")
         _rows(
             con,
@@ -437,18 +451,34 @@ class DerivedViews:
         )
 
     def _full(self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]) -> ViewRefresh:
-        """Every view built afresh from the log, under ``memory_mb``."""
+        """Every view built afresh from the log under ``memory_mb``, one journey-key range at
+        a time (:func:`klantreis.analytics.journey_index._key_ranges`: a journey is never
+        split, so each range's rows are those of a one-shot build), each range committed on
+        its own (``con`` is inside the caller's ``store.transaction()``, which holds the
+        store's lock throughout, so no append runs in between). Per range the views' rows
+        are appended in journey-id order and added to the kept totals, so no query holds
+        more than one range (the one-shot build's sorts, windows and the totals' joins held
+        the whole log). The state is marked unfinished first and saved last: a build that
+        stops half-way is rebuilt by the next read, its version counters kept."""
         with memory_limit(con, self.memory_mb):
-            return self._full_unlimited(con, n, bump)
+            return self._full_in_ranges(con, n, bump)
 
-    def _full_unlimited(
+    def _full_in_ranges(
         self, con: duckdb.DuckDBPyConnection, n: int, bump: tuple[str, ...]
     ) -> ViewRefresh:
-        for view in VIEWS:
-            _rows(con, f"DELETE FROM dv_{view}")
+        _rows(con, "UPDATE dv_state SET layout = -1")  # unfinished: the next read rebuilds
+        for view, columns in _DDL.items():  # dropped, not deleted: no dead rows to scan
+            _rows(con, f"DROP TABLE IF EXISTS dv_{view}")
+            _rows(con, f"CREATE TABLE dv_{view} ({columns})")
         _rows(con, "DELETE FROM dv_kinds")
-        self._fill(con, "events", "dv_", ordered=True)
-        self._sum_totals(con)
+        self._reset_totals(con)
+        ranges = _key_ranges(con, n, self.range_events)
+        for i, (where, params) in enumerate(ranges, start=1):
+            _commit(con)
+            self._build_range(con, _inline(where, params))
+            log.debug("derived views: key range %d of %d built", i, len(ranges))
+        _commit(con)
+        self._fill_extras(con)
         _rows(
             con,
             "INSERT INTO dv_kinds SELECT kind, count(*) FROM events"
@@ -456,8 +486,26 @@ class DerivedViews:
         )
         journeys = _count(con, "SELECT count(*) FROM dv_journey")
         self._save_state(con, n, None, bump)
-        log.info("derived views rebuilt: %d events, %d journeys", n, journeys)
+        log.info(
+            "derived views rebuilt: %d events, %d journeys, %d key ranges",
+            n,
+            journeys,
+            len(ranges),
+        )
         return ViewRefresh("full", journeys, n, bump)
+
+    def _build_range(self, con: duckdb.DuckDBPyConnection, where: str) -> None:
+        """The rows of the journeys that ``where`` (constants, so the scans skip the row
+        groups outside the range) selects, appended to every view in journey-id order, and
+        their contributions added to the kept totals."""
+        self._fill(con, f"(SELECT * FROM events WHERE journey_id IS NOT NULL{where})", "dv_", True)
+        views = {v: f"(SELECT * FROM dv_{v} WHERE journey_id IS NOT NULL{where})" for v in VIEWS}
+        for total in self.totals:
+            part = (total.rows_sql.format(**views), 1)
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE _dv_total AS {total.merge_sql([part])}")
+            _rows(con, f"DELETE FROM {total.table}")
+            _rows(con, f"INSERT INTO {total.table} SELECT * FROM _dv_total")
+            _rows(con, "DROP TABLE _dv_total")
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
@@ -595,3 +643,19 @@ class DerivedViews:
             + " FROM events",
             [n, LAYOUT, self.config, *(counters[v] for v in VIEWS)],
         )
+
+
+def _commit(con: duckdb.DuckDBPyConnection) -> None:
+    """Commit the caller's transaction and begin the next one (a full build's step)."""
+    _rows(con, "COMMIT")
+    _rows(con, "BEGIN TRANSACTION")
+
+
+def _inline(where: str, params: list[object]) -> str:
+    """A key-range condition of :func:`_key_ranges` with its parameters as SQL literals (the
+    promise query's parameters are named; DuckDB does not mix them with ``?``)."""
+    parts = where.split("?")
+    if len(parts) != len(params) + 1:
+        raise ValueError(f"{len(params)} parameters for {len(parts) - 1} places")
+    literals = ["'" + str(p).replace("'", "''") + "'" for p in params]
+    return "".join(part + lit for part, lit in zip(parts[:-1], literals, strict=True)) + parts[-1]

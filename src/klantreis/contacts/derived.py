@@ -430,21 +430,7 @@ class ContactViews:
         (``text`` only ``with_text``)."""
         self.ensure()
         cols = [c for c in COLUMNS if c != "ord" and (with_text or c != "text")]
-        where, params = ["TRUE"], []
-        if since is not None:
-            where.append("occurred_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("occurred_at < ?")
-            params.append(until)
-        wanted = [c for c in channels if c is not None]
-        if channels:
-            parts = ["channel IN (SELECT unnest(?))"] if wanted else []
-            if None in channels:
-                parts.append("channel IS NULL")
-            where.append("(" + (" OR ".join(parts) or "FALSE") + ")")
-            if wanted:
-                params.append(wanted)
+        where, params = _scope_where(since, until, channels)
         cur = self.store.cursor()
         try:
             df = _frame(
@@ -462,6 +448,37 @@ class ContactViews:
             df[col] = df[col].astype(object).where(df[col].notna(), None)
         return df
 
+    def reason_page(
+        self,
+        reason: str,
+        since: Any = None,
+        until: Any = None,
+        channels: tuple[str | None, ...] = (),
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the kept contacts of ``reason`` in [since, until) (on ``channels``, as
+        :meth:`frame`), newest first: contact id, journey, customer, time, channel and text,
+        and how many there are in all. Two queries on the kept table, so the memory follows
+        ``limit``, not the contacts (read whole with their texts: >9 GB at 100M events)."""
+        self.ensure()
+        where, params = _scope_where(since, until, channels)
+        cond = " AND ".join([*where, "reason = ?"])
+        params.append(reason)
+        cur = self.store.cursor()
+        try:
+            counted = cur.execute(f"SELECT count(*) FROM dc_contacts WHERE {cond}", params)
+            total = int(counted.fetchall()[0][0])
+            cur.execute(
+                f"SELECT {', '.join(_PAGE_COLS)} FROM dc_contacts WHERE {cond}"
+                " ORDER BY occurred_at DESC, ord DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        return [dict(zip(_PAGE_COLS, row, strict=True)) for row in rows], total
+
     def texts(self, contact_ids: list[str]) -> dict[str, str | None]:
         """The text of each of ``contact_ids`` (the few a page shows)."""
         cur = self.store.cursor()
@@ -473,6 +490,34 @@ class ContactViews:
         finally:
             cur.close()
         return {str(k): v for k, v in rows}
+
+
+#: The columns of one listed contact (:meth:`ContactViews.reason_page`).
+_PAGE_COLS = ("contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text")
+
+
+def _scope_where(
+    since: Any, until: Any, channels: tuple[str | None, ...]
+) -> tuple[list[str], list[Any]]:
+    """Conditions and parameters on ``dc_contacts``: ``occurred_at`` in [since, until) (each
+    when given) and (when given) the channel one of ``channels`` (None: no channel)."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if since is not None:
+        where.append("occurred_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("occurred_at < ?")
+        params.append(until)
+    wanted = [c for c in channels if c is not None]
+    if channels:
+        parts = ["channel IN (SELECT unnest(?))"] if wanted else []
+        if None in channels:
+            parts.append("channel IS NULL")
+        where.append("(" + (" OR ".join(parts) or "FALSE") + ")")
+        if wanted:
+            params.append(wanted)
+    return where, params
 
 
 def _arrow_type(sql: str) -> pa.DataType:

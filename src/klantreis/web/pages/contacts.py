@@ -88,6 +88,9 @@ class ContactParams(Filters):
     reason: Annotated[
         str | None, Query(max_length=100, description="Show the newest contacts of this reason")
     ] = None
+    offset: Annotated[
+        int, Query(ge=0, le=10**9, description="Skip this many of the reason's contacts")
+    ] = 0
 
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     if newest is None:
         newest = events.occurred_at.max().to_pyarrow().as_py()
     scope = params.scope(newest_answer_day(ctx, answers_only=False))
-    kept = _kept_contacts(ctx, scope, bool(params.reason))
+    kept = _kept_contacts(ctx, scope)
     data = contacts_overview(
         events,
         ctx.app.journey,
@@ -109,11 +112,18 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         repeat_days=params.repeat_days,
         lang=ctx.lang,
         scope=scope,
-        reason=params.reason,
+        reason=params.reason if kept is None else None,
         now=newest,
         contacts=kept,
         conditions=_kept_conditions(ctx, scope) if kept is not None else None,
     )
+    size = ctx.app.settings.contacts_page_size
+    data["reason_total"] = None
+    if kept is not None and params.reason:
+        since, until = scope.bounds(ctx.app.journey.timezone)
+        data["reason_contacts"], data["reason_total"] = ctx.app.contact_views().reason_page(
+            params.reason, since, until, scope.channels, size, params.offset
+        )
     names = Names(ctx.app.journey, ctx.t)
     if not ctx.sees_personal_data:
         data["reason_contacts"] = [
@@ -133,16 +143,17 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     }
 
 
-def _kept_contacts(ctx: PageContext, scope: Scope, with_text: bool) -> pd.DataFrame | None:
+def _kept_contacts(ctx: PageContext, scope: Scope) -> pd.DataFrame | None:
     """The contacts in ``scope`` with their kept reasons (classified once, when they
-    arrived), or None when the scope needs the log (a segment) or nothing is kept."""
+    arrived), without their texts (one reason's are read a page at a time), or None when
+    the scope needs the log (a segment) or nothing is kept."""
     if scope.segments or not derived_scores.supports(scope) or scope.columns().keys() - {"channel"}:
         return None
     views = ctx.app.contact_views()
     if views is None:
         return None
     since, until = scope.bounds(ctx.app.journey.timezone)
-    frame: pd.DataFrame = views.frame(since, until, scope.channels, with_text)
+    frame: pd.DataFrame = views.frame(since, until, scope.channels)
     return frame
 
 
