@@ -51,6 +51,7 @@ MLP_WEIGHT = 0.8  # the networks' share of the probabilities (5-fold CV, Banking
 MLP_EPOCHS = 10
 MLP_BATCH = 64
 MLP_LR = 3e-3
+MLP_FIRST_LAYER = "adam"  # the first layer's update (see network.train_mlp)
 CALIBRATION_FOLDS = 3
 
 
@@ -186,6 +187,7 @@ class ContactClassifier:
         mlp_epochs: int = MLP_EPOCHS,
         mlp_batch: int = MLP_BATCH,
         mlp_lr: float = MLP_LR,
+        mlp_first_layer: str = MLP_FIRST_LAYER,
     ) -> None:
         self.threshold = threshold
         self.c = c
@@ -204,6 +206,7 @@ class ContactClassifier:
         self.mlp_epochs = mlp_epochs
         self.mlp_batch = mlp_batch
         self.mlp_lr = mlp_lr
+        self.mlp_first_layer = mlp_first_layer
         self.features = features or NgramTfidf(
             embed_dims=150, embed_weight=1.5, analyzer=default_analyzer()
         )
@@ -250,6 +253,7 @@ class ContactClassifier:
                 lr=self.mlp_lr,
                 batch=self.mlp_batch,
                 seed=self.seed + k,
+                first_layer=getattr(self, "mlp_first_layer", "adam"),
                 on_epoch=lambda done, total: tally.advance(1 + k, done, total),
             )
 
