@@ -52,7 +52,10 @@ MLP_EPOCHS = 10
 MLP_BATCH = 64
 MLP_LR = 3e-3
 MLP_FIRST_LAYER = "adam"  # the first layer's update (see network.train_mlp)
-CALIBRATION_FOLDS = 3
+# the SVM's sigmoid calibration: 2 folds and a looser tolerance train it in ~55% of the CPU
+# of 3 folds at 1e-4 (Banking77 macro-F1 0.9308 vs 0.9312 with the same networks)
+CALIBRATION_FOLDS = 2
+SVM_TOL = 1e-3
 
 
 def _no_progress(stage: str, done: float) -> None:
@@ -148,7 +151,7 @@ class ColdStart:
 
 class ContactClassifier:
     """TF-IDF (word 1-2 + char_wb 2-5) plus word vectors learned from the training texts
-    (PPMI + SVD, 150 dimensions) -> LinearSVC -> sigmoid calibration (3-fold).
+    (PPMI + SVD, 150 dimensions) -> LinearSVC -> sigmoid calibration (2-fold).
 
     The word block reads stems and webshop concepts (``lexicon.default_analyzer``): "doos
     ingedeukt" and "box smashed" share ``§damage`` with "pakket beschadigd", which is what
@@ -273,7 +276,7 @@ class ContactClassifier:
 
     def _fit_linear(self, x: Any, y: np.ndarray) -> None:
         """The calibrated SVM (and the optional regression), folded into arrays."""
-        svm = LinearSVC(C=self.c, random_state=self.seed)
+        svm = LinearSVC(C=self.c, tol=SVM_TOL, random_state=self.seed)
         least = min(np.unique(y, return_counts=True)[1])
         if least >= 2:
             model = CalibratedClassifierCV(
