@@ -13,13 +13,20 @@ from klantreis.contacts.network import compiled_step, softmax, train_mlp
 
 
 def _numpy_adam(
-    x: sp.csr_matrix, y: np.ndarray, params: list[np.ndarray], steps: int, lr: float
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    params: list[np.ndarray],
+    steps: int,
+    lr: float,
+    rowwise: bool = False,
 ) -> None:
     """The NumPy step of the earlier version (lazy Adam on the batch's rows), without
-    dropout, the whole of ``x`` as one batch each step."""
+    dropout, the whole of ``x`` as one batch each step. With ``rowwise`` the first layer's
+    rows get RMSprop on each row's mean square gradient instead (bias-corrected per row)."""
     w1, b1, w2, b2 = params
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
+    row_square, row_count = np.zeros(w1.shape[0]), np.zeros(w1.shape[0])
     onehot = np.eye(w2.shape[1], dtype=np.float32)[y]
     for t in range(1, steps + 1):
         z1 = np.asarray(x @ w1) + b1
@@ -31,18 +38,36 @@ def _numpy_adam(
         grads[3] = d2.sum(0)
         step = lr * (1 - (t - 1) / steps) * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         for i, g in grads.items():
+            if rowwise and i == 0:
+                row_square[rows] = 0.999 * row_square[rows] + 0.001 * (g * g).mean(axis=1)
+                row_count[rows] += 1
+                scale = np.sqrt(row_square[rows] / (1 - 0.999 ** row_count[rows])) + 1e-8
+                w1[rows] -= lr * (1 - (t - 1) / steps) * g / scale[:, None]
+                continue
             target = (rows, slice(None)) if i == 0 else (slice(None),)
             m[i][target] = 0.9 * m[i][target] + 0.1 * g
             v[i][target] = 0.999 * v[i][target] + 0.001 * g * g
             params[i][target] -= step * m[i][target] / (np.sqrt(v[i][target]) + 1e-8)
 
 
-def test_the_compiled_step_equals_the_numpy_step() -> None:
+@pytest.mark.parametrize("first_layer", ["adam", "rowwise"])
+def test_the_compiled_step_equals_the_numpy_step(first_layer: str) -> None:
     rng = np.random.default_rng(3)
     dense = rng.random((12, 40)) * (rng.random((12, 40)) < 0.2)
     x = sp.csr_matrix(dense, dtype=np.float32)
     y = rng.integers(0, 3, 12)
-    got = train_mlp(x, y, 3, hidden=8, epochs=4, batch=12, drop_in=0, drop_hidden=0, min_steps=1)
+    got = train_mlp(
+        x,
+        y,
+        3,
+        hidden=8,
+        epochs=4,
+        batch=12,
+        drop_in=0,
+        drop_hidden=0,
+        min_steps=1,
+        first_layer=first_layer,
+    )
     start = np.random.default_rng(0)  # train_mlp's first draws: the initial weights
     params = [
         (start.standard_normal((40, 8)) * np.sqrt(2.0 / 150)).astype(np.float32),
@@ -51,7 +76,7 @@ def test_the_compiled_step_equals_the_numpy_step() -> None:
         np.zeros(3, np.float32),
     ]
     initial = params[0].copy()
-    _numpy_adam(x, y, params, steps=4, lr=3e-3)
+    _numpy_adam(x, y, params, steps=4, lr=3e-3, rowwise=first_layer == "rowwise")
     assert np.allclose(got.w1, params[0], atol=2e-3)  # w1 is rounded to float16 as saved
     for mine, theirs in zip((got.b1, got.w2[0], got.b2[0]), params[1:], strict=True):
         assert np.allclose(mine, theirs, atol=1e-5)
@@ -89,3 +114,9 @@ def test_without_a_writable_cache_the_step_is_compiled_in_memory(
     step = compiled_step.__wrapped__()
     assert asked == [True, False]
     assert step.py_func is network._epoch
+
+
+def test_an_unknown_first_layer_update_is_refused() -> None:
+    x = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="first-layer update"):
+        train_mlp(x, np.array([0, 1, 0, 1]), 2, hidden=4, first_layer="sgd")

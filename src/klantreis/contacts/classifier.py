@@ -51,7 +51,11 @@ MLP_WEIGHT = 0.8  # the networks' share of the probabilities (5-fold CV, Banking
 MLP_EPOCHS = 10
 MLP_BATCH = 64
 MLP_LR = 3e-3
-CALIBRATION_FOLDS = 3
+MLP_FIRST_LAYER = "adam"  # the first layer's update (see network.train_mlp)
+# the SVM's sigmoid calibration: 2 folds and a looser tolerance train it in ~55% of the CPU
+# of 3 folds at 1e-4 (Banking77 macro-F1 0.9308 vs 0.9312 with the same networks)
+CALIBRATION_FOLDS = 2
+SVM_TOL = 1e-3
 
 
 def _no_progress(stage: str, done: float) -> None:
@@ -147,7 +151,7 @@ class ColdStart:
 
 class ContactClassifier:
     """TF-IDF (word 1-2 + char_wb 2-5) plus word vectors learned from the training texts
-    (PPMI + SVD, 150 dimensions) -> LinearSVC -> sigmoid calibration (3-fold).
+    (PPMI + SVD, 150 dimensions) -> LinearSVC -> sigmoid calibration (2-fold).
 
     The word block reads stems and webshop concepts (``lexicon.default_analyzer``): "doos
     ingedeukt" and "box smashed" share ``§damage`` with "pakket beschadigd", which is what
@@ -186,6 +190,7 @@ class ContactClassifier:
         mlp_epochs: int = MLP_EPOCHS,
         mlp_batch: int = MLP_BATCH,
         mlp_lr: float = MLP_LR,
+        mlp_first_layer: str = MLP_FIRST_LAYER,
     ) -> None:
         self.threshold = threshold
         self.c = c
@@ -204,6 +209,7 @@ class ContactClassifier:
         self.mlp_epochs = mlp_epochs
         self.mlp_batch = mlp_batch
         self.mlp_lr = mlp_lr
+        self.mlp_first_layer = mlp_first_layer
         self.features = features or NgramTfidf(
             embed_dims=150, embed_weight=1.5, analyzer=default_analyzer()
         )
@@ -250,6 +256,7 @@ class ContactClassifier:
                 lr=self.mlp_lr,
                 batch=self.mlp_batch,
                 seed=self.seed + k,
+                first_layer=getattr(self, "mlp_first_layer", "adam"),
                 on_epoch=lambda done, total: tally.advance(1 + k, done, total),
             )
 
@@ -269,7 +276,7 @@ class ContactClassifier:
 
     def _fit_linear(self, x: Any, y: np.ndarray) -> None:
         """The calibrated SVM (and the optional regression), folded into arrays."""
-        svm = LinearSVC(C=self.c, random_state=self.seed)
+        svm = LinearSVC(C=self.c, tol=SVM_TOL, random_state=self.seed)
         least = min(np.unique(y, return_counts=True)[1])
         if least >= 2:
             model = CalibratedClassifierCV(

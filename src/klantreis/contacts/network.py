@@ -23,6 +23,8 @@ import scipy.sparse as sp
 
 __all__ = ["Mlp", "compiled_step", "train_mlp"]
 
+FIRST_LAYER_UPDATES = ("adam", "rowwise", "rowwise_momentum")
+
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +108,7 @@ def train_mlp(
     min_steps: int = 200,
     seed: int = 0,
     on_epoch: Callable[[int, int], None] | None = None,
+    first_layer: str = "adam",
 ) -> Mlp:
     """A ReLU network with one hidden layer on sparse features (float32).
 
@@ -127,7 +130,14 @@ def train_mlp(
     w2 = (rng.standard_normal((hidden, n_classes)) / np.sqrt(hidden)).astype(np.float32)
     b2 = np.zeros(n_classes, np.float32)
     params = (w1, b1, w2, b2)
-    moments = tuple(np.zeros_like(p) for q in params for p in (q, q))
+    moments = [np.zeros_like(p) for q in params for p in (q, q)]
+    rowwise = FIRST_LAYER_UPDATES.index(first_layer) if first_layer in FIRST_LAYER_UPDATES else -1
+    if rowwise > 0:  # one mean square and one update count per feature row
+        moments[1] = np.zeros((n_features, 2), np.float32)
+        if rowwise == 1:  # no momentum
+            moments[0] = np.zeros((1, 1), np.float32)
+    if rowwise < 0:
+        raise ValueError(f"unknown first-layer update {first_layer!r}")
     per_epoch = (n + batch - 1) // batch
     epochs = max(epochs, -(-min_steps // per_epoch))
     schedule = np.array([lr, epochs * per_epoch, 1.0 / (1 - drop_in), 1.0 / (1 - drop_hidden)])
@@ -163,6 +173,7 @@ def train_mlp(
             schedule,
             batch,
             t,
+            rowwise,
         )
     if on_epoch is not None:
         on_epoch(epochs, epochs)
@@ -217,6 +228,7 @@ def _epoch(
     schedule: np.ndarray,
     batch: int,
     t: int,
+    rowwise: int,
 ) -> int:
     """One epoch of mini-batch steps (see ``train_mlp``); returns the step counter. Written
     for numba: plain loops over float32 arrays, updated in place."""
@@ -233,6 +245,7 @@ def _epoch(
         t += 1
         rate = lr * (1 - (t - 1) / total) * math.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         step = np.float32(rate)
+        plain = np.float32(lr * (1 - (t - 1) / total))
         # the batch by feature (column): slots, then each slot's (row, value) entries
         used = 0
         for b in range(size):
@@ -317,6 +330,25 @@ def _epoch(
                     db = dh[entry_row[e]]
                     for k in range(hidden):
                         grad[k] += value * db[k]
+            if rowwise > 0:  # RMSprop on the row's mean square gradient, bias-corrected per row
+                square = np.float32(0.0)
+                for k in range(hidden):
+                    square += grad[k] * grad[k]
+                r = v_w1[c]
+                r[0] = beta2 * r[0] + rest2 * square / hidden
+                r[1] += 1
+                scale = plain / (np.sqrt(r[0] / (1 - beta2 ** r[1])) + eps)
+                w = w1[c]
+                if rowwise == 1:
+                    for k in range(hidden):
+                        w[k] -= scale * grad[k]
+                else:
+                    m = m_w1[c]
+                    scale /= 1 - beta1 ** r[1]
+                    for k in range(hidden):
+                        m[k] = beta1 * m[k] + rest1 * grad[k]
+                        w[k] -= scale * m[k]
+                continue
             w, m, v = w1[c], m_w1[c], v_w1[c]
             for k in range(hidden):
                 g = grad[k]
