@@ -342,11 +342,18 @@ def test_recovery_sla_repeat_contacts_and_backlog(app: App, rules: object) -> No
     assert outcomes.resurvey_requests(app.store, rules, closed_at + timedelta(days=1)) == []  # type: ignore[arg-type]
 
 
-def test_escalation_round_equals_the_case_by_case_ladder(app: App) -> None:
+@pytest.mark.parametrize("chunk", [5_000, 7])
+def test_escalation_round_equals_the_case_by_case_ladder(
+    app: App, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The job's one-query, vectorised round fires exactly the steps the scalar clock and
     ``due_escalations`` give per case, on cases opened at every hour of two weeks, some
-    acted on, some paused or closed, some with a step fired before."""
+    acted on, some paused or closed, some with a step fired before; applied in one
+    transaction or in chunks of a few cases."""
+    from klantreis.act import runner
     from klantreis.act.sla import due_escalations
+
+    monkeypatch.setattr(runner, "ESCALATION_CHUNK_CASES", chunk)
 
     rules = app.case_rules
     cases.ensure_schema(app.store)
@@ -388,3 +395,13 @@ def test_escalation_round_equals_the_case_by_case_ladder(app: App) -> None:
     ).to_pylist()
     assert {r["case_id"]: set(r["steps"]) for r in rows} == expected
     assert run_escalations(app, rules, now + timedelta(minutes=5)) == []
+
+
+def test_escalation_chunks_never_split_a_case() -> None:
+    from klantreis.act.runner import _chunks
+
+    ids = ["a", "a", "b", "c", "c", "c", "d"]
+    assert _chunks(ids, 2) == [(0, 3), (3, 7)]
+    assert _chunks(ids, 1) == [(0, 2), (2, 3), (3, 6), (6, 7)]
+    assert _chunks(ids, 10) == [(0, 7)]
+    assert _chunks([], 3) == []

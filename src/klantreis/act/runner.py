@@ -134,9 +134,31 @@ def run_escalations(
                         esc.step.fraction,
                     )
                 )
-    if actions:
-        apply_actions(target, rules, actions, write)
+    for start, end in _chunks([a.case_id for a in actions], ESCALATION_CHUNK_CASES):
+        apply_actions(target, rules, actions[start:end], write)
     return alerts
+
+
+#: Cases whose escalation steps are applied per transaction: a first round over a backlog
+#: (280,000 open cases after a bulk load) would otherwise hold the store's write lock, and
+#: with it every ingest request, for minutes.
+ESCALATION_CHUNK_CASES = 5_000
+
+
+def _chunks(case_ids: list[str], cases: int) -> list[tuple[int, int]]:
+    """Slices of ``case_ids`` (grouped by case) with at most ``cases`` cases each, a case's
+    entries never split."""
+    out: list[tuple[int, int]] = []
+    start, seen = 0, 0
+    for i, cid in enumerate(case_ids):
+        if i and cid != case_ids[i - 1]:
+            seen += 1
+            if seen == cases:
+                out.append((start, i))
+                start, seen = i, 0
+    if case_ids:
+        out.append((start, len(case_ids)))
+    return out
 
 
 def _used_today(store: Any, now: datetime) -> dict[tuple[str, Any], int]:
