@@ -35,6 +35,7 @@ PAGES = [
     "/verbatims",
     "/journeys",
     "/contacts",
+    "/contacts?period=all&reason=waar_is_mijn_pakket&offset=20#reason",  # a pager both ways
     "/contacts/queue",
     "/contacts/classify?text=waar+blijft+mijn+pakket",
     "/proactive",

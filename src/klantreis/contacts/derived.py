@@ -458,9 +458,11 @@ class ContactViews:
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of the kept contacts of ``reason`` in [since, until) (on ``channels``, as
-        :meth:`frame`), newest first: contact id, journey, customer, time, channel and text,
-        and how many there are in all. Two queries on the kept table, so the memory follows
-        ``limit``, not the contacts (read whole with their texts: >9 GB at 100M events)."""
+        :meth:`frame`), newest first (at one time the larger contact id first), with contact
+        id, journey, customer, time, channel and text, and how many there are in all (the
+        order of :func:`klantreis.contacts.reports.reason_page` on the log). Two queries on the
+        kept table, so the memory follows ``limit``, not the contacts (read whole with their
+        texts: >9 GB at 100M events)."""
         self.ensure()
         where, params = _scope_where(since, until, channels)
         cond = " AND ".join([*where, "reason = ?"])
@@ -471,7 +473,7 @@ class ContactViews:
             total = int(counted.fetchall()[0][0])
             cur.execute(
                 f"SELECT {', '.join(_PAGE_COLS)} FROM dc_contacts WHERE {cond}"
-                " ORDER BY occurred_at DESC, ord DESC LIMIT ? OFFSET ?",
+                " ORDER BY occurred_at DESC, contact_id DESC, ord DESC LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             )
             rows = cur.fetchall()

@@ -40,6 +40,7 @@ __all__ = [
     "contacts_overview",
     "kept_analysis",
     "reason_contacts",
+    "reason_page",
     "reason_report",
     "records",
     "report_from",
@@ -171,9 +172,23 @@ def broken_per_week(events: ir.Table, journey: JourneyConfig, now: Any) -> pd.Se
 
 def reason_contacts(a: ContactAnalysis, reason: str, limit: int = 20) -> list[dict[str, Any]]:
     """The newest contacts of one reason: contact id, journey, time, channel and text."""
-    c = a.contacts[a.contacts["reason"] == reason]
-    cols = ["contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text"]
-    return records(c.sort_values("occurred_at", ascending=False)[cols].head(limit))
+    return reason_page(a.contacts, reason, limit)[0]
+
+
+def reason_page(
+    contacts: pd.DataFrame, reason: str, limit: int = 20, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the ``contacts`` of ``reason``, newest first (at one time the larger
+    contact id first): contact id, journey, customer, time, channel and text, and how many
+    there are in all. The order of :meth:`klantreis.contacts.derived.ContactViews.reason_page`
+    on the kept contacts, so a page shows the same contacts on either path."""
+    c = contacts[contacts["reason"] == reason]
+    c = c.sort_values(["occurred_at", "contact_id"], ascending=False, kind="stable")
+    return records(c[list(_PAGE_COLUMNS)].iloc[offset : offset + limit]), len(c)
+
+
+#: The columns of one listed contact.
+_PAGE_COLUMNS = ("contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text")
 
 
 def kept_analysis(
@@ -205,12 +220,14 @@ def contacts_overview(
     now: Any = None,
     contacts: pd.DataFrame | None = None,
     conditions: ConditionViews | None = None,
+    page: tuple[int, int] = (20, 0),
 ) -> dict[str, Any]:
     """The war room, the reason report, the weekly trend and (with ``reason``) that reason's
     contacts, from one analysis of the events in ``scope`` (the contacts web page).
     ``contacts``: the contacts in ``scope`` with their reasons when they are kept (else they
     are read and classified now); ``conditions``: the kept conditions and orders (with kept
-    ``contacts`` and a scope of whole days only: its window and channels)."""
+    ``contacts`` and a scope of whole days only: its window and channels); ``page``: the
+    ``(limit, offset)`` of ``reason``'s contacts (``reason_total``: how many in all)."""
     events = contact_events(events, journey, scope)
     broken = None
     if conditions is not None and contacts is not None:
@@ -225,5 +242,13 @@ def contacts_overview(
         "warroom": room.to_dict(),
         **report_from(a, events, period, repeat_days, lang),
         "trend": weekly_trend(a, events, now, lang, broken=broken),
-        "reason_contacts": reason_contacts(a, reason) if reason else [],
+        **_reason_page(a, reason, *page),
     }
+
+
+def _reason_page(a: ContactAnalysis, reason: str | None, limit: int, offset: int) -> dict[str, Any]:
+    """``reason_contacts`` (one page) and ``reason_total`` (None without a reason)."""
+    if not reason:
+        return {"reason_contacts": [], "reason_total": None}
+    rows, total = reason_page(a.contacts, reason, limit, offset)
+    return {"reason_contacts": rows, "reason_total": total}

@@ -102,6 +102,7 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         newest = events.occurred_at.max().to_pyarrow().as_py()
     scope = params.scope(newest_answer_day(ctx, answers_only=False))
     kept = _kept_contacts(ctx, scope)
+    size = ctx.app.settings.contacts_page_size
     data = contacts_overview(
         events,
         ctx.app.journey,
@@ -116,9 +117,8 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         now=newest,
         contacts=kept,
         conditions=_kept_conditions(ctx, scope) if kept is not None else None,
+        page=(size, params.offset),
     )
-    size = ctx.app.settings.contacts_page_size
-    data["reason_total"] = None
     if kept is not None and params.reason:
         since, until = scope.bounds(ctx.app.journey.timezone)
         data["reason_contacts"], data["reason_total"] = ctx.app.contact_views().reason_page(
@@ -140,6 +140,27 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         "reason_names": reason_names,
         "masked": not ctx.sees_personal_data,
         "options": _contact_options(ctx),
+        "reason_pager": reason_pager(data["reason_total"], params.offset, size),
+    }
+
+
+def reason_pager(total: int | None, offset: int, size: int) -> dict[str, Any] | None:
+    """Where one page of a reason's contacts stands (None without a reason): the numbers
+    ``first``-``last`` of ``total`` it shows (1-based), the offsets of the previous and the
+    next page (None at either end) and ``past_end`` (an offset beyond the last contact)."""
+    if total is None:
+        return None
+    shown = max(0, min(size, total - offset))
+    return {
+        "total": total,
+        "offset": offset,
+        "size": size,
+        "first": offset + 1 if shown else None,
+        "last": offset + shown if shown else None,
+        "shown": shown,
+        "previous_offset": max(0, offset - size) if offset and shown else None,
+        "next_offset": offset + size if offset + size < total else None,
+        "past_end": offset > 0 and shown == 0,
     }
 
 
