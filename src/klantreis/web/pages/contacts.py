@@ -119,6 +119,7 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     )
     size = ctx.app.settings.contacts_page_size
     data["reason_total"] = None
+    data["reason_page_size"] = size
     if kept is not None and params.reason:
         since, until = scope.bounds(ctx.app.journey.timezone)
         data["reason_contacts"], data["reason_total"] = ctx.app.contact_views().reason_page(
