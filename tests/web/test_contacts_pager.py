@@ -85,6 +85,8 @@ def test_the_pager_in_english_and_not_for_one_page(client: TestClient) -> None:
     html = client.get(f"/contacts?period=all&reason={REASON}&offset=5&lang=en").text
     pager = _pager(html)
     assert "6–10 of 13 contacts" in pager and "Page 2 of 3" in pager
-    assert "offset=0" in (_link(pager, "prev") or "") and "offset=10" in (_link(pager, "next") or "")
+    assert "offset=0" in (_link(pager, "prev") or "") and "offset=10" in (
+        _link(pager, "next") or ""
+    )
     few = _pager(client.get("/contacts?period=all&reason=factuur_onjuist").text)
     assert "1–4 of 4 contacts" in few and "<ul>" not in few  # one page: no links
