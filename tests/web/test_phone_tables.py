@@ -1,8 +1,8 @@
 """Tables a phone user meets first stack on a 390 px screen (``table.data.stack``: one block
 per row, each cell with its column's name) instead of scrolling sideways inside their card:
-the case lists and counts on /cases, and on /contacts one reason's contacts (whose text
-column was off screen), the contacts per reason and the Pareto. Every stacked cell but the
-row's title names its column."""
+the case lists and counts on /cases, the themes and drivers on /comments/themes, and on
+/contacts one reason's contacts (whose text column was off screen), the contacts per reason
+and the Pareto. Every stacked cell but the row's title names its column."""
 
 from __future__ import annotations
 
@@ -66,4 +66,11 @@ def test_the_case_lists_and_counts_stack(as_user: Any) -> None:
     assert section and 'class="data stack"' in section.group(0)
     mine = re.search(r"<table class=\"data stack\">\s*<thead><tr><th>[^<]*</th><th>", html)
     assert mine, "the case table (my cases) stacks"
+    _every_cell_named(_stacked(html))
+
+
+def test_the_theme_table_stacks(as_user: Any) -> None:
+    html = as_user("analyst").get("/comments/themes?period=all").text
+    section = re.search(r'data-testid="theme-table".*?</section>', html, re.S)
+    assert section and 'class="data stack"' in section.group(0)
     _every_cell_named(_stacked(html))
