@@ -1,0 +1,76 @@
+"""Tables a phone user meets first stack on a 390 px screen (``table.data.stack``: one block
+per row, each cell with its column's name) instead of scrolling sideways inside their card:
+the case lists and counts on /cases, the themes and drivers on /comments/themes, and on
+/contacts one reason's contacts (whose text column was off screen), the contacts per reason
+and the Pareto. Every stacked cell but the row's title names its column."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from tests.web.test_contacts_pager import REASON, client  # noqa: F401 (the fixture)
+
+
+class _Stacked(HTMLParser):
+    """The cells of each stacked table's body rows: (attributes, position in the row)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[dict[str, str | None]]]] = []
+        self._depth = 0  # inside a stacked table's tbody
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and "stack" in (a.get("class") or "").split():
+            self.tables.append([])
+            self._depth = 1
+        elif self._depth and tag == "tr":
+            self.tables[-1].append([])
+        elif self._depth and tag == "td" and self.tables[-1]:
+            self.tables[-1][-1].append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._depth = 0
+
+
+def _stacked(html: str) -> list[list[list[dict[str, str | None]]]]:
+    parser = _Stacked()
+    parser.feed(html)
+    return parser.tables
+
+
+def _every_cell_named(tables: list[list[list[dict[str, str | None]]]]) -> None:
+    for rows in tables:
+        for cells in rows:
+            for a in cells[1:]:  # the first cell is the row's title
+                shown_alone = {"note", "title", "rank"} & set((a.get("class") or "").split())
+                assert a.get("data-label") or shown_alone or a.get("colspan"), (a, cells)
+
+
+def test_the_reason_contacts_and_the_tables_of_contacts_stack(client: Any) -> None:  # noqa: F811
+    html = client.get(f"/contacts?period=all&reason={REASON}").text
+    section = re.search(r'data-testid="reason-contacts".*?</section>', html, re.S)
+    assert section and 'class="data stack"' in section.group(0)
+    tables = _stacked(html)
+    assert len(tables) >= 4  # war room, reason's contacts, per reason, service, Pareto
+    assert sum(len(rows) for rows in tables) > 13
+    _every_cell_named(tables)
+
+
+def test_the_case_lists_and_counts_stack(as_user: Any) -> None:
+    html = as_user("analyst").get("/cases").text
+    section = re.search(r'data-testid="case-counts".*?</section>', html, re.S)
+    assert section and 'class="data stack"' in section.group(0)
+    mine = re.search(r"<table class=\"data stack\">\s*<thead><tr><th>[^<]*</th><th>", html)
+    assert mine, "the case table (my cases) stacks"
+    _every_cell_named(_stacked(html))
+
+
+def test_the_theme_table_stacks(as_user: Any) -> None:
+    html = as_user("analyst").get("/comments/themes?period=all").text
+    section = re.search(r'data-testid="theme-table".*?</section>', html, re.S)
+    assert section and 'class="data stack"' in section.group(0)
+    _every_cell_named(_stacked(html))
