@@ -7,10 +7,46 @@ and the Pareto. Every stacked cell but the row's title names its column."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
-from tests.web.test_contacts_pager import REASON, client  # noqa: F401 (the fixture)
+import pytest
+from fastapi.testclient import TestClient
+from tests.contacts.helpers import contact, event, load
+
+from klantreis.access import accounts
+from klantreis.app import App
+from klantreis.settings import Settings
+from klantreis.web import create_app
+
+PASSWORD = "analyst-pass-1"
+REASON = "productvraag"
+SIZE = 5
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    """13 contacts of REASON (3 pages of 5), 4 of another reason; page size 5."""
+    settings = Settings.load(
+        env={},
+        db_path=str(tmp_path / "s.duckdb"),
+        secret_key="test-secret-key-0123456789abcdef",
+        contacts_page_size=SIZE,
+    )
+    records: list[dict[str, Any]] = [event("order.placed", f"J{i}", i % 6) for i in range(13)]
+    records += [contact(f"J{i}", i % 6 + 0.5, REASON, text=f"vraag {i}") for i in range(13)]
+    records += [contact(f"J{i}", i + 0.25, "factuur_onjuist", n=1) for i in range(4)]
+    with App(settings) as app:
+        load(app, records)
+        accounts.add_user(app.store, "analyst", "analyst", PASSWORD)
+        with TestClient(create_app(app), follow_redirects=False) as c:
+            c.get("/login")
+            form = {"username": "analyst", "password": PASSWORD, "next": "/"}
+            form["csrf_token"] = c.cookies.get("kr_csrf") or ""
+            assert c.post("/login", data=form).status_code == 303
+            yield c
 
 
 class _Stacked(HTMLParser):
@@ -50,7 +86,7 @@ def _every_cell_named(tables: list[list[list[dict[str, str | None]]]]) -> None:
                 assert a.get("data-label") or shown_alone or a.get("colspan"), (a, cells)
 
 
-def test_the_reason_contacts_and_the_tables_of_contacts_stack(client: Any) -> None:  # noqa: F811
+def test_the_reason_contacts_and_the_tables_of_contacts_stack(client: Any) -> None:
     html = client.get(f"/contacts?period=all&reason={REASON}").text
     section = re.search(r'data-testid="reason-contacts".*?</section>', html, re.S)
     assert section and 'class="data stack"' in section.group(0)
