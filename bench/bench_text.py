@@ -18,6 +18,7 @@ times are inflated.
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text [--train-per-reason 100] [--skip-styles]
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --speed-only [--speed-n 20000]
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --fit-only   # the 20k fit alone
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --staged     # contacts train, per stage
 
 The networks' compiled step (numba) is compiled on its first use and cached on disk; the
 default fit's row includes loading it, or compiling it when the cache is empty (for a cold
@@ -227,6 +228,48 @@ def fit_rows(n: int = 20_000) -> Iterator[tuple[str, str]]:
     yield "load average (1/5/15 min) at the end", " / ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, str]]:
+    """``--staged``: what ``contacts train`` does (``train_staged``: the 80/20 held-out fit,
+    its evaluation, the fit on all) stage by stage, wall and CPU; with ``compare`` then the
+    one-stage ``train_with_holdout`` on the same data (the same full model)."""
+    import os
+
+    from klantreis.contacts.classifier import train_staged, train_with_holdout
+
+    def load() -> str:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+
+    texts, labels = contact_set(n)
+    yield "load average (1/5/15 min) at the start", load()
+    marks: list[tuple[float, float, float]] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    _, report = train_staged(
+        texts,
+        labels,
+        on_quick=lambda m, r: marks.append(
+            (time.perf_counter() - t0, time.process_time() - c0, r.macro_f1)
+        ),
+    )
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    qw, qc, qf1 = marks[0]
+    yield (
+        f"staged training of {len(texts):,} texts: quick stage (2 fits of features +"
+        " calibrated SVM, held-out evaluation), until the quick model is usable",
+        f"{qw:.1f} s wall, {qc:.1f} s CPU (held-out macro-F1 {qf1:.4f}; load {load()})",
+    )
+    yield (
+        "staged training: full stage (the networks of both fits, evaluation)",
+        f"{wall - qw:.1f} s wall, {cpu - qc:.1f} s CPU (held-out macro-F1 {report.macro_f1:.4f})",
+    )
+    yield "staged training: both stages", f"{wall:.1f} s wall, {cpu:.1f} s CPU (load {load()})"
+    if compare:
+        yield (
+            f"one-stage train_with_holdout of {len(texts):,} texts (before this change)",
+            _timed_fit(lambda p: train_with_holdout(texts, labels, progress=p)),
+        )
+    yield "load average (1/5/15 min) at the end", load()
+
+
 def speed_rows(n: int = 20_000) -> Iterator[tuple[str, str]]:
     """The speed table, row by row (printed as it goes: the slow rows come last)."""
     import os
@@ -285,7 +328,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed-only", action="store_true", help="only training speed and texts/s")
     parser.add_argument("--speed-n", type=int, default=20_000)
     parser.add_argument("--fit-only", action="store_true", help="only the default contacts fit")
+    parser.add_argument(
+        "--staged", action="store_true", help="only the staged training, stage by stage"
+    )
+    parser.add_argument("--no-compare", action="store_true", help="--staged without the one-stage")
     args, _ = parser.parse_known_args(argv)
+    if args.staged:
+        print("| measure | value |\n|---|---|")
+        for name, value in staged_rows(args.speed_n, not args.no_compare):
+            print(f"| {name} | {value} |", flush=True)
+        return
     if args.fit_only:
         print("| measure | value |\n|---|---|")
         for name, value in fit_rows(args.speed_n):

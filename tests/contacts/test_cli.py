@@ -78,8 +78,9 @@ def test_models_lists_versions_and_keep_prunes_the_oldest(tmp_path: Path) -> Non
         "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True))
     )
     common = ["--db", str(tmp_path / "s.duckdb"), "--models", str(tmp_path / "m")]
+    quick = ["--labels", str(path), "--any-labels", "--stage", "quick"]  # one version each
     for _ in range(3):
-        code, out = run("contacts", "train", *common, "--labels", str(path), "--any-labels")
+        code, out = run("contacts", "train", *common, *quick)
         assert code == 0, out
     code, out = run("contacts", "models", *common, "--json")
     listed = json.loads(out)
@@ -92,7 +93,7 @@ def test_models_lists_versions_and_keep_prunes_the_oldest(tmp_path: Path) -> Non
     assert [v["version"] for v in pruned["versions"]] == names[:1]
     assert sorted(p.name[:5] for p in (tmp_path / "m").iterdir()) == ["v0003", "v0003"]
     # numbering goes on after a prune, so the newest stays the current version
-    code, out = run("contacts", "train", *common, "--labels", str(path), "--any-labels")
+    code, out = run("contacts", "train", *common, *quick)
     registry = ModelRegistry(tmp_path / "m")
     assert [v[:5] for v in registry.versions()] == ["v0003", "v0004"]
     assert registry.info() is not None and registry.info().version.startswith("v0004")  # type: ignore[union-attr]
@@ -114,7 +115,10 @@ def test_train_and_evaluate_read_named_columns_and_show_progress(tmp_path: Path)
     named = ["--text-column", "bericht", "--label-column", "reden"]
     result = CliRunner().invoke(cli, ["contacts", "train", *common, *named])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("model v0001-") and ": 90 labelled contacts" in result.stdout
+    assert (
+        result.stdout.startswith("quick model v0001-") and ": 90 labelled contacts" in result.stdout
+    )
+    assert "full model v0002-" in result.stdout  # then the full model replaced it
     assert "accuracy where sure" in result.stdout
     shown = CliRunner().invoke(cli, ["contacts", "evaluate", *common, *named, "--progress"])
     assert shown.exit_code == 0, shown.output

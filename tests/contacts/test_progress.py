@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from klantreis.contacts.classifier import ContactClassifier, train_with_holdout
+from klantreis.contacts.classifier import ContactClassifier, train_staged, train_with_holdout
 from klantreis.contacts.styles import generate
 
 
@@ -35,10 +35,10 @@ def test_one_thread_and_two_threads_train_the_same_model() -> None:
     assert np.array_equal(one.predict_proba(probe), two.predict_proba(probe))
 
 
-def test_the_web_progress_of_a_held_out_training_only_goes_forward() -> None:
+def test_the_web_progress_of_a_staged_training_only_goes_forward() -> None:
     from klantreis.web.pages.contacts_models import contact_progress
 
     seen: list[float] = []
     texts, labels = generate("short", 5)
-    train_with_holdout(texts, labels, progress=lambda s, d: seen.append(contact_progress(s, d)))
+    train_staged(texts, labels, progress=lambda s, d: seen.append(contact_progress(s, d)))
     assert seen[0] == 0.0 and seen == sorted(seen) and 0.99 < seen[-1] <= 1.0

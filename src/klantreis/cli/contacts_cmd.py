@@ -205,16 +205,23 @@ def _print_report(report: Any, confusion: bool) -> None:
 
 
 def _stage_label(stage: str) -> str:
-    """``held_out/<stage>`` or ``final/<stage>`` (the classifier's keys) for people."""
-    model, _, step = stage.partition("/")
-    which = {"held_out": "held-out model", "final": "final model"}.get(model, model)
-    step = {"model": "SVM and networks"}.get(step, step)
-    return f"{which}: {step}" if step else which
+    """``[quick/|full/]held_out/<step>`` or ``.../final/<step>`` (the classifier's keys) for
+    people."""
+    parts = stage.split("/")
+    which = {"quick": "quick stage, ", "full": "full stage, "}.get(parts[0], "")
+    if which:
+        parts = parts[1:]
+    model = parts[0] if parts else ""
+    step = "/".join(parts[1:])
+    model = {"held_out": "held-out model", "final": "final model"}.get(model, model)
+    step = {"model": "SVM and networks", "svm": "calibrated SVM"}.get(step, step)
+    return which + (f"{model}: {step}" if step else model)
 
 
 @contextmanager
 def training_progress(enabled: bool) -> Iterator[Any]:
-    """A rich bar per training stage on a terminal; otherwise one log line per stage."""
+    """A rich bar per training stage on a terminal, left on screen with the time the stage
+    took; otherwise one log line per stage."""
     if not (enabled and sys.stderr.isatty()):
         yield lambda stage, done: log.info("training: %s %.0f%%", _stage_label(stage), 100 * done)
         return
@@ -222,7 +229,7 @@ def training_progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         tasks: dict[str, Any] = {}
 
         def advance(stage: str, done: float) -> None:
@@ -241,7 +248,10 @@ def contacts() -> None:
 @contacts.command(
     help="Train a classifier on labelled contacts (a CSV with text and label columns, see"
     " --text-column/--label-column, or the store's labelled contacts) and save a new model"
-    " version. It is scored on a held-out 20% first, then refitted on everything." + THRESHOLD_HELP
+    " version, in two stages: the quick model (features and calibrated SVM) is scored on a"
+    " held-out 20%, refitted on everything, saved and put in use first; then the networks"
+    " are trained (scored the same way) and the full model replaces it. Ctrl+C during the"
+    " networks keeps the quick model." + THRESHOLD_HELP
 )
 @_common
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False))
@@ -258,6 +268,14 @@ def contacts() -> None:
 )
 @click.option("--confusion", is_flag=True, help="Print the confusion matrix.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--stage",
+    type=click.Choice(["quick", "full"]),
+    default="full",
+    show_default=True,
+    help="quick: stop after the quick model (features and calibrated SVM, saved and in use"
+    " within seconds); full: then train the networks and replace it with the full model.",
+)
 def train(
     db_path: str | None,
     journey_config: str | None,
@@ -272,8 +290,9 @@ def train(
     no_progress: bool,
     text_column: str,
     label_column: str,
+    stage: str,
 ) -> None:
-    from klantreis.contacts.training import train_and_save
+    from klantreis.contacts.training import NetworksInterrupted, train_and_save
 
     contacts = _contacts(db_path, taxonomy, models)
     tax = contacts.taxonomy
@@ -283,20 +302,46 @@ def train(
         raise click.ClickException(f"too few labelled contacts to train: {len(data.texts)}")
     if no_progress:
         click.get_current_context().meta["klantreis.progress"] = False
-    _progress("training on 80%, scoring the held-out 20%, refitting on all")
-    with training_progress(not no_progress) as progress:
-        info, report = train_and_save(
-            data,
-            contacts.registry,
-            None if any_labels else tax,
-            seed=seed,
-            lr_weight=lr_weight,
-            progress=progress,
+    _progress(
+        "quick stage (features and calibrated SVM): training on 80%, scoring the held-out"
+        " 20%, refitting on all"
+    )
+
+    def quick_saved(info: Any, report: Any) -> None:
+        seconds = (info.metrics or {}).get("quick_seconds", 0.0)
+        _progress(f"saved the quick model {info.version} (in use) after {seconds:.1f} s")
+        click.echo(
+            f"quick model {info.version} (features and calibrated SVM, {seconds:.1f} s):"
+            f" {info.training_size} labelled contacts ({data.skipped} skipped),"
+            f" {len(info.labels)} reasons; in use now"
         )
-    _progress(f"saved model {info.version}")
+        _print_report(report, confusion)
+        if stage == "full":
+            _progress("full stage (two networks on the same features): held-out, then all")
+            click.echo("full stage: training the networks (Ctrl+C keeps the quick model)")
+
+    try:
+        with training_progress(not no_progress) as progress:
+            info, report = train_and_save(
+                data,
+                contacts.registry,
+                None if any_labels else tax,
+                seed=seed,
+                lr_weight=lr_weight,
+                progress=progress,
+                stage=stage,
+                on_quick=quick_saved,
+            )
+    except NetworksInterrupted as exc:
+        click.echo(f"Stopped: {exc}.", err=True)
+        raise SystemExit(130 if isinstance(exc.cause, KeyboardInterrupt) else 1) from exc
+    if stage == "quick":
+        return
+    seconds = (info.metrics or {}).get("network_seconds", 0.0)
+    _progress(f"saved the full model {info.version} (in use) after {seconds:.1f} s more")
     click.echo(
-        f"model {info.version}: {info.training_size} labelled contacts "
-        f"({data.skipped} skipped), {len(info.labels)} reasons"
+        f"full model {info.version} (with the networks, {seconds:.1f} s more): replaces"
+        f" the quick model; {info.training_size} labelled contacts, {len(info.labels)} reasons"
     )
     _print_report(report, confusion)
 
@@ -324,6 +369,7 @@ def models_cmd(
             {
                 "version": info.version,
                 "created_at": info.created_at,
+                "stage": info.stage or "-",
                 "training_size": info.training_size,
                 "macro_f1": info.macro_f1,
                 "source": info.source,

@@ -30,6 +30,7 @@ from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.contacts.text import normalise
 
 __all__ = [
+    "STAGES",
     "ColdStart",
     "ContactClassifier",
     "EvaluationReport",
@@ -39,6 +40,7 @@ __all__ = [
     "Progress",
     "evaluate",
     "train_mlp",
+    "train_staged",
     "train_with_holdout",
 ]
 
@@ -56,6 +58,13 @@ MLP_FIRST_LAYER = "adam"  # the first layer's update (see network.train_mlp)
 # of 3 folds at 1e-4 (Banking77 macro-F1 0.9308 vs 0.9312 with the same networks)
 CALIBRATION_FOLDS = 2
 SVM_TOL = 1e-3
+
+
+#: The stages of a staged fit (``fit_quick`` then ``fit_networks``): ``quick`` is the
+#: features and the calibrated SVM alone (usable at once), ``full`` adds the networks.
+QUICK = "quick"
+FULL = "full"
+STAGES = (QUICK, FULL)
 
 
 def _no_progress(stage: str, done: float) -> None:
@@ -218,12 +227,58 @@ class ContactClassifier:
         self.coef_ = np.zeros((0, 0))
         self.intercept_ = np.zeros(0)
         self.sigmoid_: tuple[np.ndarray, np.ndarray] | None = None
+        #: ``quick`` after ``fit_quick`` (no networks yet), ``full`` after ``fit`` or
+        #: ``fit_networks``; saved with the model
+        self.stage = FULL
+        self._kept_: tuple[Any, np.ndarray] | None = None  # features kept for fit_networks
 
     def fit(
         self, texts: Sequence[str], labels: Sequence[str], progress: Progress | None = None
     ) -> ContactClassifier:
         """Train; ``progress(stage, fraction_done)`` is called as each stage advances."""
         report = progress or _no_progress
+        x, y_arr, y_idx = self._prepare(texts, labels, report)
+        nets = self.mlp_models if self.mlp_weight > 0 else 0
+        self._train(x, y_arr, y_idx, True, nets, lambda done: report("model", done))
+        self.stage = FULL
+        report("model", 1.0)
+        return self
+
+    def fit_quick(
+        self, texts: Sequence[str], labels: Sequence[str], progress: Progress | None = None
+    ) -> ContactClassifier:
+        """The quick stage of a staged fit: the features and the calibrated SVM alone (a
+        usable model, ``stage == "quick"``); ``fit_networks`` then adds the networks on the
+        same features, which gives the same model as ``fit``. Progress stages: ``features``
+        and ``svm``."""
+        report = progress or _no_progress
+        x, y_arr, y_idx = self._prepare(texts, labels, report)
+        self.mlp_ = None
+        self._train(x, y_arr, y_idx, True, 0, lambda done: report("svm", done))
+        report("svm", 1.0)
+        self.stage = QUICK
+        self._kept_ = (x, y_idx)
+        return self
+
+    def fit_networks(self, progress: Progress | None = None) -> ContactClassifier:
+        """The full stage after ``fit_quick``: the networks on the kept features (progress
+        stage ``networks``). An exception raised meanwhile (also from ``progress``) stops
+        every network and leaves the quick model as it was."""
+        if self._kept_ is None:
+            raise RuntimeError("fit_networks needs fit_quick first")
+        report = progress or _no_progress
+        x, y_idx = self._kept_
+        nets = self.mlp_models if self.mlp_weight > 0 else 0
+        self._train(x, None, y_idx, False, nets, lambda done: report("networks", done))
+        self._kept_ = None
+        self.stage = FULL
+        report("networks", 1.0)
+        return self
+
+    def _prepare(
+        self, texts: Sequence[str], labels: Sequence[str], report: Progress
+    ) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The feature matrix, the labels and their class indices (``classes_`` order)."""
         pairs = [(t, y) for t, y in zip(texts, labels, strict=True) if y and y != UNKNOWN]
         if len({y for _, y in pairs}) < 2:
             raise ValueError("training needs labelled contacts of at least 2 reasons")
@@ -236,15 +291,34 @@ class ContactClassifier:
         report("features", 1.0)
         y_arr = np.asarray(y)
         self.classes_ = [str(c) for c in np.unique(y_arr)]  # the order sklearn uses
-        nets = self.mlp_models if self.mlp_weight > 0 else 0
-        tally = _Tally(lambda done: report("model", done), 1 + nets)
-        tally.report()
         index = {c: i for i, c in enumerate(self.classes_)}
         y_idx = np.array([index[str(v)] for v in y], dtype=np.int64)
+        return x, y_arr, y_idx
+
+    def _train(
+        self,
+        x: Any,
+        y_arr: np.ndarray | None,
+        y_idx: np.ndarray,
+        svm: bool,
+        nets: int,
+        report: Callable[[float], None],
+    ) -> None:
+        """The calibrated SVM (``svm``) and ``nets`` networks, side by side on ``n_jobs``
+        threads (liblinear and the compiled network step release the GIL)."""
+        tally = _Tally(report, int(svm) + nets)
+        tally.report()
+        stop = threading.Event()
 
         def calibrated_svm() -> None:
+            assert y_arr is not None
             self._fit_linear(x, y_arr)
             tally.advance(0, 1, 1)
+
+        def epoch(k: int, done: int, total: int) -> None:
+            if stop.is_set():  # another part failed or was interrupted: stop this one too
+                raise RuntimeError("training stopped")
+            tally.advance(int(svm) + k, done, total)
 
         def network(k: int) -> Mlp:
             return train_mlp(
@@ -257,22 +331,27 @@ class ContactClassifier:
                 batch=self.mlp_batch,
                 seed=self.seed + k,
                 first_layer=getattr(self, "mlp_first_layer", "adam"),
-                on_epoch=lambda done, total: tally.advance(1 + k, done, total),
+                on_epoch=lambda done, total: epoch(k, done, total),
             )
 
         if nets:
             compiled_step()  # one compiled kernel for every thread (loaded or compiled now)
-        # the SVM and the networks are independent: on n_jobs threads (liblinear and the
-        # compiled network step release the GIL)
-        workers = max(1, min(int(getattr(self, "n_jobs", 1)), 1 + nets))
+        workers = max(1, min(int(getattr(self, "n_jobs", 1)), int(svm) + nets))
         with ThreadPoolExecutor(workers, thread_name_prefix="klantreis-fit") as pool:
-            svm = pool.submit(calibrated_svm)
-            jobs = [pool.submit(network, k) for k in range(nets)]
-            svm.result()
-            trained = [job.result() for job in jobs]
-        self.mlp_ = Mlp.stack(trained) if trained else None
-        report("model", 1.0)
-        return self
+            try:
+                first = pool.submit(calibrated_svm) if svm else None
+                jobs = [pool.submit(network, k) for k in range(nets)]
+                if first is not None:
+                    first.result()
+                trained = [job.result() for job in jobs]
+            except BaseException:  # Ctrl+C or an error: the other parts stop at their next epoch
+                stop.set()
+                raise
+        if nets:
+            self.mlp_ = Mlp.stack(trained)
+            self._fused_ = None
+        elif svm:
+            self.mlp_ = None
 
     def _fit_linear(self, x: Any, y: np.ndarray) -> None:
         """The calibrated SVM (and the optional regression), folded into arrays."""
@@ -309,6 +388,7 @@ class ContactClassifier:
         state = dict(self.__dict__)
         state["model"] = None
         state["_fused_"] = None
+        state["_kept_"] = None  # the training features of a staged fit
         return state
 
     def _fused(self) -> tuple[np.ndarray, np.ndarray]:
@@ -327,6 +407,8 @@ class ContactClassifier:
         state.setdefault("mlp_models", 0)
         state.setdefault("mlp_weight", 0.0)
         state.setdefault("mlp_hidden", 0)
+        state.setdefault("stage", FULL)  # models saved before staged fits: one full fit
+        state.setdefault("_kept_", None)
         self.__dict__.update(state)
 
     def _compile(self) -> None:
@@ -521,4 +603,73 @@ def train_with_holdout(
         list(labels) + ex_y,
         lambda stage, done: report_to(f"final/{stage}", done),
     )
+    return final, report
+
+
+def train_staged(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    test_size: float = 0.2,
+    seed: int = 0,
+    threshold: float = 0.45,
+    extra: tuple[Sequence[str], Sequence[str]] | None = None,
+    lr_weight: float = 0.0,
+    progress: Progress | None = None,
+    augment_share: float = 0.5,
+    stop_after: str = FULL,
+    on_quick: Callable[[ContactClassifier, EvaluationReport], None] | None = None,
+) -> tuple[ContactClassifier, EvaluationReport]:
+    """``train_with_holdout`` in two stages, each evaluated on the same held-out split.
+
+    The quick stage fits the features and the calibrated SVM (held out, then on everything)
+    and hands the final quick model and its evaluation to ``on_quick`` (e.g. to save it: it
+    is usable at once). With ``stop_after="full"`` the networks are then trained on the
+    kept features of both fits, which gives the same model as ``train_with_holdout``. A
+    model without networks (``mlp_models=0``) has one stage: it is returned as ``full``
+    without calling ``on_quick``.
+    Progress stages: ``quick/held_out/features``, ``quick/held_out/svm``,
+    ``quick/final/features``, ``quick/final/svm``, ``full/held_out/networks``,
+    ``full/final/networks``. An exception in the network stage (also Ctrl+C, or one raised
+    by ``progress``) propagates after ``on_quick`` has run.
+    """
+    if stop_after not in STAGES:
+        raise ValueError(f"stop_after must be one of {', '.join(STAGES)}")
+    counts = np.unique(np.asarray(list(labels)), return_counts=True)[1]
+    stratify = list(labels) if len(counts) and counts.min() >= 2 else None
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        list(texts), list(labels), test_size=test_size, random_state=seed, stratify=stratify
+    )
+    ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
+    report_to = progress or _no_progress
+
+    def to(prefix: str) -> Progress:
+        return lambda stage, done: report_to(f"{prefix}/{stage}", done)
+
+    def model() -> ContactClassifier:
+        return ContactClassifier(
+            threshold=threshold, seed=seed, lr_weight=lr_weight, augment_share=augment_share
+        )
+
+    probe = model()
+    networks = probe.mlp_models > 0 and probe.mlp_weight > 0
+    held = model().fit_quick(x_tr + ex_x, y_tr + ex_y, to("quick/held_out"))
+    quick_report = evaluate(held, x_te, y_te)
+    single = stop_after == QUICK or not networks
+    if single:
+        held._kept_ = None  # the held-out features are not needed any more
+    final = model().fit_quick(list(texts) + ex_x, list(labels) + ex_y, to("quick/final"))
+    if not networks:  # a model without networks: its quick stage is all of it
+        final._kept_ = None
+        final.stage = FULL
+        return final, quick_report
+    if stop_after == QUICK:
+        final._kept_ = None
+    if on_quick is not None:
+        on_quick(final, quick_report)
+    if stop_after == QUICK:
+        return final, quick_report
+    held.fit_networks(to("full/held_out"))
+    report = evaluate(held, x_te, y_te)
+    del held
+    final.fit_networks(to("full/final"))
     return final, report

@@ -62,6 +62,9 @@ class ModelInfo:
     #: Held-out measures (e.g. macro_f1, micro_f1, accuracy) and the training seconds.
     metrics: dict[str, Any] | None = None
     kind: str = "contacts"
+    #: ``quick`` (features + calibrated SVM, saved first by a staged fit) or ``full``; None
+    #: for versions saved before and for models without stages.
+    stage: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -89,8 +92,13 @@ class ModelRegistry:
         source: str = "",
         data_hash: str | None = None,
         metrics: dict[str, Any] | None = None,
+        stage: str | None = None,
     ) -> ModelInfo:
-        """Write ``model`` as a new version and put it in use."""
+        """Write ``model`` as a new version and put it in use; ``stage`` defaults to the
+        model's ``stage`` attribute (the contact classifier's ``quick`` or ``full``).
+
+        Both files are written under temporary names and renamed, the metadata last: a
+        reader (``versions``, ``load``) sees the new version whole or not at all."""
         self.folder.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
         number = max((int(v[1:5]) for v in self.versions() if v[1:5].isdigit()), default=0) + 1
@@ -108,13 +116,16 @@ class ModelRegistry:
             data_hash,
             metrics,
             self.kind,
+            stage if stage is not None else getattr(model, "stage", None),
         )
         import joblib
 
-        joblib.dump(model, self.folder / f"{version}.joblib", compress=3)
-        (self.folder / f"{version}.json").write_text(
-            json.dumps(info.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
+        tmp = self.folder / f".{version}.joblib.tmp"
+        joblib.dump(model, tmp, compress=3)
+        os.replace(tmp, self.folder / f"{version}.joblib")
+        tmp = self.folder / f".{version}.json.tmp"
+        tmp.write_text(json.dumps(info.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.folder / f"{version}.json")
         (self.folder / self.CURRENT_FILE).unlink(missing_ok=True)  # the newest is in use
         log.info("saved %s model %s (%d examples)", self.kind, version, training_size)
         return info

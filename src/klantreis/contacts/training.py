@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from klantreis.contacts.classifier import (
+    STAGES,
+    ContactClassifier,
     EvaluationReport,
     Progress,
     evaluate,
-    train_with_holdout,
+    train_staged,
 )
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.models import ModelInfo, ModelRegistry, data_hash
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 
 __all__ = [
+    "STAGES",
     "LabelledSet",
+    "NetworksInterrupted",
     "evaluate_current",
     "labelled_from_csv",
     "labelled_from_store",
@@ -94,6 +99,16 @@ def labelled_from_store(events: Any, taxonomy: Taxonomy, use_given: bool = True)
     return LabelledSet(texts, labels, "store", skipped)
 
 
+class NetworksInterrupted(Exception):
+    """The network stage of a staged training stopped (Ctrl+C or an error): the quick model
+    ``info`` (saved before it began) stays in use. ``cause`` is what stopped it."""
+
+    def __init__(self, message: str, info: ModelInfo, cause: BaseException) -> None:
+        super().__init__(message)
+        self.info = info
+        self.cause = cause
+
+
 def train_and_save(
     data: LabelledSet,
     registry: ModelRegistry,
@@ -102,37 +117,92 @@ def train_and_save(
     test_size: float = 0.2,
     lr_weight: float = 0.0,
     progress: Progress | None = None,
+    stage: str = "full",
+    on_quick: Callable[[ModelInfo, EvaluationReport], None] | None = None,
 ) -> tuple[ModelInfo, EvaluationReport]:
-    """Evaluate on a held-out split, refit on all, and save as a new version.
+    """Train in stages, each evaluated on the same held-out split and saved as a version.
 
-    The taxonomy's example phrases are added to the training data (never to the evaluation).
-    ``progress(stage, fraction_done)`` follows both fits (see ``ContactClassifier.fit``).
+    The quick stage (features and calibrated SVM, fitted held out and then on all) is saved
+    first, marked ``quick``, and put in use; ``on_quick(info, report)`` runs right after.
+    With ``stage="full"`` (the default) the networks follow and the full model is saved as
+    the next version, which replaces the quick one in use (each version's files appear
+    whole, see ``ModelRegistry.save``). When the network stage stops (Ctrl+C, an error,
+    or an exception from ``progress``) :class:`NetworksInterrupted` is raised and the quick
+    model stays in use. The taxonomy's example phrases are added to the training data
+    (never to the evaluation). ``progress(stage, fraction_done)``: see ``train_staged``;
+    the metrics record each stage's seconds (``quick_seconds``, ``network_seconds``).
     """
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}")
     extra = None
     threshold = 0.45
     if taxonomy is not None:
         threshold = taxonomy.unknown_threshold
         pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
         extra = ([p for p, _ in pairs], [y for _, y in pairs])
-    started = time.perf_counter()
-    model, report = train_with_holdout(
-        data.texts,
-        data.labels,
-        test_size=test_size,
-        seed=seed,
-        threshold=threshold,
-        extra=extra,
-        lr_weight=lr_weight,
-        progress=progress,
-    )
-    metrics = {
-        "macro_f1": report.macro_f1,
-        "accuracy": report.accuracy,
-        "held_out": report.n,
-        "training_seconds": round(time.perf_counter() - started, 2),
-    }
     digest = data_hash(zip(data.texts, data.labels, strict=True))
-    info = registry.save(model, len(data.texts), report, data.source, digest, metrics)
+    started = time.perf_counter()
+    quick: list[tuple[ModelInfo, float]] = []
+
+    def metrics(report: EvaluationReport, **seconds: float) -> dict[str, Any]:
+        return {
+            "macro_f1": report.macro_f1,
+            "accuracy": report.accuracy,
+            "held_out": report.n,
+            "training_seconds": round(time.perf_counter() - started, 2),
+            **{k: round(v, 2) for k, v in seconds.items()},
+        }
+
+    def save_quick(model: ContactClassifier, report: EvaluationReport) -> None:
+        took = time.perf_counter() - started
+        info = registry.save(
+            model,
+            len(data.texts),
+            report,
+            data.source,
+            digest,
+            metrics(report, quick_seconds=took),
+        )
+        quick.append((info, took))
+        if on_quick is not None:
+            on_quick(info, report)
+
+    try:
+        model, report = train_staged(
+            data.texts,
+            data.labels,
+            test_size=test_size,
+            seed=seed,
+            threshold=threshold,
+            extra=extra,
+            lr_weight=lr_weight,
+            progress=progress,
+            stop_after=stage,
+            on_quick=save_quick,
+        )
+    except BaseException as exc:
+        if not quick:  # the quick stage itself failed: nothing new was saved
+            raise
+        version = quick[0][0].version
+        raise NetworksInterrupted(
+            f"the network stage was interrupted; the quick model {version} (features and"
+            " calibrated SVM) stays in use"
+            if isinstance(exc, KeyboardInterrupt)
+            else f"the network stage failed ({type(exc).__name__}: {exc}); the quick model"
+            f" {version} (features and calibrated SVM) stays in use",
+            quick[0][0],
+            exc,
+        ) from exc
+    if quick and stage != "full":
+        return quick[0][0], report
+    now = time.perf_counter() - started
+    if quick:
+        seconds = {"quick_seconds": quick[0][1], "network_seconds": now - quick[0][1]}
+    else:  # a model without networks: one stage, saved once
+        seconds = {"quick_seconds": now}
+    info = registry.save(
+        model, len(data.texts), report, data.source, digest, metrics(report, **seconds)
+    )
     return info, report
 
 

@@ -1,0 +1,226 @@
+"""Staged training: the quick model (features + calibrated SVM) is saved and in use before the
+networks start, the full model replaces it; an interrupted network stage keeps the quick
+model and says so; ``--stage quick`` stops there; the models list and page show the stage."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from klantreis.cli.main import cli
+from klantreis.contacts.classifier import ContactClassifier, train_staged, train_with_holdout
+from klantreis.contacts.models import ModelRegistry
+from klantreis.contacts.styles import generate
+from klantreis.contacts.training import LabelledSet, NetworksInterrupted, train_and_save
+
+from .small_models import linear_only_training
+from .test_web_models import logged_in, web_app  # noqa: F401  (the fixture)
+
+#: small networks keep the full stage cheap (the same code path as the default)
+SMALL = {"mlp_epochs": 2, "mlp_hidden": 32}
+
+
+class SmallNetworks(ContactClassifier):
+    """The contact classifier with two small networks trained for two epochs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**SMALL, **kwargs})
+
+
+@pytest.fixture
+def small_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every contact model built by the training functions is a :class:`SmallNetworks`."""
+    from klantreis.contacts import classifier
+
+    monkeypatch.setattr(classifier, "ContactClassifier", SmallNetworks)
+
+
+def _data(per: int = 5) -> LabelledSet:
+    texts, labels = generate("short", per)
+    return LabelledSet(list(texts), list(labels), "test")
+
+
+def _csv(tmp_path: Path) -> Path:
+    data = _data()
+    path = tmp_path / "labels.csv"
+    rows = zip(data.texts, data.labels, strict=True)
+    path.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_the_quick_model_is_saved_and_usable_before_the_networks_start(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    data = _data()
+    order: list[str] = []
+    seen_at_networks: dict[str, Any] = {}
+
+    def progress(stage: str, done: float) -> None:
+        if not order or order[-1] != stage:
+            order.append(stage)
+        if stage.startswith("full/") and not seen_at_networks:
+            model = registry.load()  # what a reader sees while the networks train
+            seen_at_networks.update(
+                versions=registry.versions(),
+                stage=registry.info().stage,  # type: ignore[union-attr]
+                networks=model.mlp_,
+                predictions=model.predict(data.texts[:3]),
+            )
+
+    quick_seen: list[Any] = []
+    info, report = train_and_save(
+        data, registry, None, progress=progress, on_quick=lambda i, r: quick_seen.append(i)
+    )
+    assert order == [
+        "quick/held_out/features",
+        "quick/held_out/svm",
+        "quick/final/features",
+        "quick/final/svm",
+        "full/held_out/networks",
+        "full/final/networks",
+    ]
+    quick = quick_seen[0]
+    assert seen_at_networks["versions"] == [quick.version]  # saved before the networks
+    assert seen_at_networks["stage"] == "quick" and seen_at_networks["networks"] is None
+    assert [p.method for p in seen_at_networks["predictions"]] == ["model"] * 3
+    assert quick.metrics["quick_seconds"] > 0
+    # the full model replaced it: the newest version, in use, with its networks
+    assert registry.versions() == [quick.version, info.version]
+    assert registry.current() == info.version and info.stage == "full"
+    full = registry.load()
+    assert full.stage == "full" and full.mlp_ is not None
+    assert info.metrics["network_seconds"] > 0 and report.n > 0
+    assert [p.reason for p in full.predict(data.texts[:5])] == data.labels[:5]
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_an_interrupted_network_stage_keeps_the_quick_model_in_use(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+
+    def progress(stage: str, done: float) -> None:
+        if stage == "full/held_out/networks" and done > 0:
+            raise KeyboardInterrupt  # Ctrl+C after the first epoch
+
+    with pytest.raises(NetworksInterrupted) as caught:
+        train_and_save(_data(), registry, None, progress=progress)
+    quick = caught.value.info
+    assert isinstance(caught.value.cause, KeyboardInterrupt)
+    assert str(caught.value) == (
+        f"the network stage was interrupted; the quick model {quick.version} (features and"
+        " calibrated SVM) stays in use"
+    )
+    assert registry.versions() == [quick.version] and registry.current() == quick.version
+    assert registry.info().stage == "quick"  # type: ignore[union-attr]
+    assert registry.load().predict(["waar is mijn pakket"])[0].method == "model"
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_a_failing_network_stage_names_the_error(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+
+    def progress(stage: str, done: float) -> None:
+        if stage == "full/final/networks":
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(NetworksInterrupted, match=r"failed \(RuntimeError: disk on fire\)"):
+        train_and_save(_data(), registry, None, progress=progress)
+    assert registry.info().stage == "quick"  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_stage_quick_stops_after_the_quick_model(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    stages: set[str] = set()
+    info, report = train_and_save(
+        _data(), registry, None, stage="quick", progress=lambda s, d: stages.add(s)
+    )
+    assert info.stage == "quick" and registry.versions() == [info.version]
+    assert not any(s.startswith("full/") for s in stages)
+    assert registry.load().mlp_ is None and report.n > 0
+    with pytest.raises(ValueError, match="stage must be one of"):
+        train_and_save(_data(), registry, None, stage="half")
+
+
+@pytest.mark.slow  # four fits: ~10 s of CPU
+@pytest.mark.usefixtures("small_networks")
+def test_the_staged_fit_gives_the_same_model_and_report_as_the_one_step_fit() -> None:
+    texts, labels = generate("short", 5)
+    probe, _ = generate("chat", 2, seed=3)
+    quick: list[Any] = []
+    staged, report = train_staged(texts, labels, on_quick=lambda m, r: quick.append(r))
+    whole, whole_report = train_with_holdout(texts, labels)
+    assert np.array_equal(staged.predict_proba(probe), whole.predict_proba(probe))
+    assert report == whole_report and quick[0].n == report.n
+
+
+def test_a_model_without_networks_is_saved_once_as_full(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    called: list[Any] = []
+    with linear_only_training():
+        info, _ = train_and_save(_data(), registry, None, on_quick=lambda i, r: called.append(i))
+    assert called == [] and registry.versions() == [info.version] and info.stage == "full"
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_cli_train_prints_both_stages_and_models_lists_them(tmp_path: Path) -> None:
+    csv = _csv(tmp_path)
+    common = ["--db", str(tmp_path / "s.duckdb"), "--labels", str(csv), "--any-labels"]
+    result = CliRunner().invoke(cli, ["contacts", "train", *common, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("quick model v0001") < out.index("full stage: training the networks")
+    assert re.search(r"full model v0002-\S+ \(with the networks", out)
+    assert "replaces the quick model" in out
+    listed = CliRunner().invoke(cli, ["contacts", "models", "--db", str(tmp_path / "s.duckdb")])
+    rows = [line.split() for line in listed.output.splitlines() if line.startswith("v000")]
+    assert [(r[0][:5], r[2]) for r in rows] == [("v0002", "full"), ("v0001", "quick")]
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_cli_interrupted_networks_exit_130_and_say_the_quick_model_is_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(self: ContactClassifier, progress: Any = None) -> ContactClassifier:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ContactClassifier, "fit_networks", interrupted)
+    csv = _csv(tmp_path)
+    args = ["--db", str(tmp_path / "s.duckdb"), "--labels", str(csv), "--any-labels"]
+    result = CliRunner().invoke(cli, ["contacts", "train", *args, "--no-progress"])
+    assert result.exit_code == 130
+    assert "Stopped: the network stage was interrupted; the quick model v0001" in result.output
+    assert ModelRegistry(tmp_path / "models" / "contacts").info().stage == "quick"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("lang", "quick", "full", "header"),
+    [
+        ("nl", "snel (zonder netwerken)", "volledig", "Fase"),
+        ("en", "quick (no networks)", "full", "Stage"),
+    ],
+)
+def test_the_models_page_shows_the_stage(
+    web_app: Any,  # noqa: F811
+    lang: str,
+    quick: str,
+    full: str,
+    header: str,
+) -> None:
+    registry = web_app.contacts.registry
+    texts, labels = generate("short", 3)
+    model = ContactClassifier(mlp_models=0).fit(texts, labels)
+    registry.save(model, len(texts), None, "test", stage="quick")
+    registry.save(model, len(texts), None, "test", stage="full")
+    with logged_in(web_app, "analyst") as client:
+        page = client.get("/contacts/models", params={"lang": lang})
+        api = client.get("/api/v1/contacts/models").json()["data"]
+    assert page.status_code == 200
+    html = page.text
+    assert f"<th>{header}</th>" in html
+    assert f'data-stage="quick">{quick}</td>' in html and f'data-stage="full">{full}</td>' in html
+    assert [v["stage"] for v in api["versions"]] == ["full", "quick"]
