@@ -541,3 +541,29 @@ def test_points_match_the_usual_scores(app: App, metric: str) -> None:
         "ces": (7 - statistics.mean(scores)) / 6 * 100,  # effort inverted: 1 -> 100, 7 -> 0
     }[metric]
     assert res.base_score == pytest.approx(expected, abs=0.005)
+
+
+def test_a_tied_driver_owner_goes_to_the_first_name(app: App) -> None:
+    """Two owners with as many broken promises: the driver names the first by name whatever
+    order the counts arrive in (the kept counts and the reference built their dicts in
+    other orders, and the movers' sentences differed)."""
+    from klantreis.analytics.movers import Facts, MoverContext, _fact_driver, driver_candidates
+
+    journey = app.journey
+    tp = next(
+        t.id
+        for t in journey.touchpoints
+        if any(typ == "promise" for typ, _ in driver_candidates(journey, t.id))
+    )
+    key = next(k for typ, k in driver_candidates(journey, tp) if typ == "promise")
+    partners = sorted(o.id for o in journey.owners if o.type == "partner")[:2]
+    assert len(partners) == 2
+    found = set()
+    for order in (partners, partners[::-1]):
+        current = {(key, o): 3 for o in order}
+        previous = {(key, o): 1 + partners.index(o) for o in order}
+        ctx = MoverContext(journey, Facts(current, previous), {})
+        driver = _fact_driver(ctx, tp, None)
+        assert driver is not None
+        found.add((driver["owner"], driver["count"], driver["previous"]))
+    assert found == {(partners[0], 3, 1)}

@@ -389,7 +389,9 @@ def _fact_driver(ctx: MoverContext, touchpoint: str, owner: str | None) -> dict[
         count = total
         if owner is None:
             per_owner = ctx.facts.by_owner(key)
-            top = max(per_owner, key=lambda o: per_owner[o]) if per_owner else ""
+            # the owner with the most; a tie goes to the first name (dict order differs
+            # between the kept counts and the reference: a test found it)
+            top = min(per_owner, key=lambda o: (-per_owner[o], o)) if per_owner else ""
             if top and _owner_named(ctx, touchpoint, top):
                 named = top
                 count = per_owner[top]
