@@ -565,6 +565,25 @@ def evaluate(
     )
 
 
+def _holdout_split(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    test_size: float,
+    seed: int,
+    extra: tuple[Sequence[str], Sequence[str]] | None,
+) -> tuple[list[str], list[str], list[str], list[str], list[str], list[str]]:
+    """The stratified held-out split (stratified when every label has two texts) and the
+    extra training texts: train texts, test texts, train labels, test labels, extra texts,
+    extra labels."""
+    counts = np.unique(np.asarray(list(labels)), return_counts=True)[1]
+    stratify = list(labels) if len(counts) and counts.min() >= 2 else None
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        list(texts), list(labels), test_size=test_size, random_state=seed, stratify=stratify
+    )
+    ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
+    return x_tr, x_te, y_tr, y_te, ex_x, ex_y
+
+
 def train_with_holdout(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -581,12 +600,7 @@ def train_with_holdout(
     ``extra`` (e.g. the taxonomy's example phrases) is added to training only, never to the
     held-out evaluation.
     """
-    counts = np.unique(np.asarray(list(labels)), return_counts=True)[1]
-    stratify = list(labels) if len(counts) and counts.min() >= 2 else None
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        list(texts), list(labels), test_size=test_size, random_state=seed, stratify=stratify
-    )
-    ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
+    x_tr, x_te, y_tr, y_te, ex_x, ex_y = _holdout_split(texts, labels, test_size, seed, extra)
     report_to = progress or _no_progress
 
     def model() -> ContactClassifier:
@@ -634,12 +648,7 @@ def train_staged(
     """
     if stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {', '.join(STAGES)}")
-    counts = np.unique(np.asarray(list(labels)), return_counts=True)[1]
-    stratify = list(labels) if len(counts) and counts.min() >= 2 else None
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        list(texts), list(labels), test_size=test_size, random_state=seed, stratify=stratify
-    )
-    ex_x, ex_y = (list(extra[0]), list(extra[1])) if extra else ([], [])
+    x_tr, x_te, y_tr, y_te, ex_x, ex_y = _holdout_split(texts, labels, test_size, seed, extra)
     report_to = progress or _no_progress
 
     def to(prefix: str) -> Progress:
