@@ -87,20 +87,31 @@ class Total:
         ]
         return f"CREATE TABLE IF NOT EXISTS {self.table} ({', '.join(cols)})"
 
-    def merge_sql(self, parts: Sequence[tuple[str, int]]) -> str:
-        """The new total: the kept rows plus each ``(contribution SQL, sign)``, summed per
-        key; rows whose count (the first sum) is zero are left out."""
-        keys, sums = ", ".join(self.keys), self.sums
-        signed = [f"SELECT {keys}, {', '.join(sums)} FROM {self.table}"]
+    def merge_into_sql(self, parts: Sequence[tuple[str, int]]) -> str:
+        """One ``MERGE`` that adds each ``(contribution SQL, sign)`` to the kept rows: the
+        contributions are summed per key first (the difference a batch makes), matched rows
+        are updated (or deleted when their count, the first sum, reaches zero), new keys
+        inserted; rows whose count is zero are left out. The rest of the table is not
+        rewritten (a refresh used to read, delete and insert every row, four statements)."""
+        keys, sums = self.keys, self.sums
+        signed = []
         for sql, sign in parts:
             cols = ", ".join(f"{'-' if sign < 0 else ''}{s} AS {s}" for s in sums)
-            signed.append(f"SELECT {keys}, {cols} FROM ({sql})")
+            signed.append(f"SELECT {', '.join(keys)}, {cols} FROM ({sql})")
         summed = ", ".join(
             f"sum({s})::{t} AS {s}" for s, t in zip(sums, self.sum_types, strict=True)
         )
+        moved = " OR ".join(f"{s} <> 0" for s in sums)
+        on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)
+        first = sums[0]
         return (
-            f"SELECT * FROM (SELECT {keys}, {summed} FROM ({' UNION ALL '.join(signed)})"
-            f" GROUP BY ALL) WHERE {sums[0]} <> 0"
+            f"MERGE INTO {self.table} t USING (SELECT * FROM (SELECT {', '.join(keys)},"
+            f" {summed} FROM ({' UNION ALL '.join(signed)}) GROUP BY ALL) WHERE {moved}) d"
+            f" ON {on}"
+            f" WHEN MATCHED AND t.{first} + d.{first} = 0 THEN DELETE"
+            f" WHEN MATCHED THEN UPDATE SET {', '.join(f'{s} = t.{s} + d.{s}' for s in sums)}"
+            f" WHEN NOT MATCHED AND d.{first} <> 0 THEN INSERT VALUES"
+            f" ({', '.join(f'd.{c}' for c in (*keys, *sums))})"
         )
 
 

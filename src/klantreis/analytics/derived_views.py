@@ -406,10 +406,7 @@ class DerivedViews:
                 _rows(con, f"DELETE FROM {total.table}")
             else:
                 parts.append((total.rows_sql.format(**{v: f"{old}{v}" for v in VIEWS}), -1))
-            _rows(con, f"CREATE OR REPLACE TEMP TABLE _dv_total AS {total.merge_sql(parts)}")
-            _rows(con, f"DELETE FROM {total.table}")
-            _rows(con, f"INSERT INTO {total.table} SELECT * FROM _dv_total")
-            _rows(con, "DROP TABLE _dv_total")
+            _rows(con, total.merge_into_sql(parts))
 
     def _totals_config(self) -> str:
         parts = [(TOTALS_LAYOUT, TROUBLE_KINDS, self.journey.timezone)] + [
@@ -501,11 +498,7 @@ class DerivedViews:
         self._fill(con, f"(SELECT * FROM events WHERE journey_id IS NOT NULL{where})", "dv_", True)
         views = {v: f"(SELECT * FROM dv_{v} WHERE journey_id IS NOT NULL{where})" for v in VIEWS}
         for total in self.totals:
-            part = (total.rows_sql.format(**views), 1)
-            _rows(con, f"CREATE OR REPLACE TEMP TABLE _dv_total AS {total.merge_sql([part])}")
-            _rows(con, f"DELETE FROM {total.table}")
-            _rows(con, f"INSERT INTO {total.table} SELECT * FROM _dv_total")
-            _rows(con, "DROP TABLE _dv_total")
+            _rows(con, total.merge_into_sql([(total.rows_sql.format(**views), 1)]))
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
