@@ -155,6 +155,15 @@ def _check(app: App, views: DerivedViews) -> None:
     }
     newest = (events.occurred_at.max(), answers.occurred_at.max())
     assert views.newest() == tuple(x.to_pyarrow().as_py() for x in newest)
+    _same_pending(app)
+
+
+def _same_pending(app: App) -> None:
+    """The kept pending rows are the views' rows of the journeys with an unfulfilled promise."""
+    pending = "journey_id IN (SELECT journey_id FROM dv_promise WHERE fulfilled_at IS NULL)"
+    for view, table in derived_views.PENDING.items():
+        kept = app.store.query(f"FROM {table} ORDER BY ALL").to_pylist()
+        assert kept == app.store.query(f"FROM dv_{view} WHERE {pending} ORDER BY ALL").to_pylist()
 
 
 def _distinct(column: Any) -> list[str]:
@@ -212,6 +221,36 @@ def test_versions_move_only_for_the_views_a_batch_changed() -> None:
         after = views.versions()
         changed = {v for v in VIEWS if after[v] != first[v]}
         assert changed == {"answers", "steps", "journey"}  # not the hand-overs or promises
+
+
+def test_pending_journeys_follow_their_promises() -> None:
+    """A journey leaves the kept pending rows when its promise is fulfilled, its rows move
+    with a new contact while pending, and the impact and promise reads equal the references."""
+    d = timedelta
+
+    def promised(eid: str, jid: str, at: Any) -> dict[str, Any]:
+        deadline = (at + d(days=1)).isoformat()
+        return ev(
+            eid, jid, "delivery.promised", at, owner="carrier:x", attrs={"deadline": deadline}
+        )
+
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = DerivedViews(app.store, app.journey, app.store.version)
+        load(app, [promised("p1", "j1", T0), promised("p2", "j2", T0)])
+        views.ensure()
+        assert _pending_ids(app) == ["j1", "j2"]
+        load(app, [ev("f1", "j1", "delivery.completed", T0 + d(hours=2), owner="carrier:x")])
+        load(app, [ev("c1", "j2", "contact.inbound", T0 + d(hours=3), channel="chat")])
+        assert views.ensure().mode == "incremental"
+        assert _pending_ids(app) == ["j2"]
+        rows = app.store.query("SELECT contacts FROM dv_pending_journey").to_pylist()
+        assert rows == [{"contacts": 1}]
+        _check(app, views)
+
+
+def _pending_ids(app: App) -> list[str]:
+    rows = app.store.query("SELECT journey_id FROM dv_pending_journey ORDER BY 1").to_pylist()
+    return [r["journey_id"] for r in rows]
 
 
 def test_scopes_the_views_cannot_answer_are_refused() -> None:

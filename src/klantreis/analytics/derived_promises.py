@@ -9,7 +9,7 @@ classified at ``now``. Where each restated rule lives: see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from klantreis.analytics.conditions import (
 )
 from klantreis.analytics.derived_scope import Reader, now_utc
 from klantreis.analytics.derived_totals import settled_outcome_sql
-from klantreis.analytics.derived_views import SUMS, TROUBLE_KINDS, DerivedViews
+from klantreis.analytics.derived_views import PENDING, SUMS, TROUBLE_KINDS, DerivedViews
 from klantreis.analytics.impact import (
     RANK_BY,
     SCORE_METRICS,
@@ -41,8 +41,8 @@ __all__ = ["at_risk", "default_conditions", "impact_ranking", "promise_rates"]
 
 
 # -- promises ------------------------------------------------------------------------------
-def _outcome_sql(p: Promise) -> str:
-    """One promise's rows classified at ``$now`` (as ``promises._classify``)."""
+def _outcome_sql(p: Promise, table: str = "dv_promise") -> str:
+    """One promise's rows of ``table`` classified at ``$now`` (as ``promises._classify``)."""
     grace = int(p.grace_minutes * 60)
     horizon = int(p.at_risk_hours * 3600)
     overdue = int(p.overdue_hours * 3600)
@@ -63,18 +63,25 @@ def _outcome_sql(p: Promise) -> str:
            outcome = 'undelivered' AND deadline >= $now - INTERVAL {overdue} SECOND AS overdue
     FROM (SELECT *, CASE WHEN outcome IN ('late', 'undelivered') THEN 'broken'
                     ELSE outcome END AS status
-          FROM (SELECT *, {outcome} AS outcome FROM dv_promise
+          FROM (SELECT *, {outcome} AS outcome FROM {table}
                 WHERE promise_id = '{p.id}' {{where}}))
     """
 
 
-#: Only unfulfilled promises depend on "now" (at risk, overdue, not delivered yet).
+#: Only unfulfilled promises depend on "now" (at risk, overdue, not delivered yet); they are
+#: all among the pending journeys' rows (``derived_views.PENDING``).
 _UNFULFILLED = " AND fulfilled_at IS NULL"
+_PENDING_PROMISE = PENDING["promise"]
 
 
-def _outcomes_sql(journey: JourneyConfig, where: str, promise_ids: Sequence[str] = ()) -> str:
+def _outcomes_sql(
+    journey: JourneyConfig,
+    where: str,
+    promise_ids: Sequence[str] = (),
+    table: str = "dv_promise",
+) -> str:
     chosen = [p for p in journey.promises if not promise_ids or p.id in promise_ids]
-    return " UNION ALL ".join(f"({_outcome_sql(p).format(where=where)})" for p in chosen)
+    return " UNION ALL ".join(f"({_outcome_sql(p, table).format(where=where)})" for p in chosen)
 
 
 def promise_rates(
@@ -111,7 +118,8 @@ def promise_rates(
             " CASE outcome WHEN 'late' THEN 'broken' ELSE outcome END AS status, n,"
             " minutes_late, 0 AS at_risk FROM dv_promise_settled"
             " UNION ALL SELECT promise_id, owner, touchpoint, outcome, status, 1, minutes_late,"
-            f" at_risk::INTEGER FROM ({_outcomes_sql(journey, _UNFULFILLED)})) GROUP BY ALL",
+            " at_risk::INTEGER FROM"
+            f" ({_outcomes_sql(journey, _UNFULFILLED, table=_PENDING_PROMISE)})) GROUP BY ALL",
             {"now": now_utc(now)},
         )
     return _with_rates(table, confidence).sort_by(
@@ -125,7 +133,8 @@ def at_risk(views: DerivedViews, journey: JourneyConfig, now: datetime | None = 
         raise ValueError("the journey configuration defines no promises")
     with Reader(views, journey, None) as r:
         table = r.arrow(
-            f"SELECT * FROM ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE at_risk OR overdue",
+            f"SELECT * FROM ({_outcomes_sql(journey, _UNFULFILLED, table=_PENDING_PROMISE)})"
+            " WHERE at_risk OR overdue",
             {"now": now_utc(now)},
         )
     return table.sort_by([("deadline", "ascending"), ("journey_id", "ascending")])
@@ -164,16 +173,11 @@ def _signatures(
     """Journeys in scope grouped by what the conditions look at (each promise's outcome and
     owner, the trouble kinds): contact sums per group, and score sums per group and metric.
     Unscoped: the journeys whose promises are all fulfilled from the kept totals (their
-    outcomes are final), the others grouped now."""
+    outcomes are final), the others (the kept pending rows) grouped now."""
     if r.where:
         rows = _grouped(r, journey, now, metrics, r.where.replace(" AND ", " WHERE ", 1), "")
     else:
-        r.cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _dv_pending AS SELECT DISTINCT journey_id"
-            " FROM dv_promise WHERE fulfilled_at IS NULL"
-        )
-        pending = " journey_id IN (SELECT journey_id FROM _dv_pending)"
-        rows = _grouped(r, journey, now, metrics, " WHERE" + pending, " AND" + pending)
+        rows = _grouped(r, journey, now, metrics, "", "", PENDING)
         rows += [_settled_row(row) for row in r.rows("SELECT * FROM dv_impact_settled")]
     keys = ["trouble", *(f"{x}{i}" for i in range(len(journey.promises)) for x in "ow")]
     scores = [
@@ -199,8 +203,11 @@ def _grouped(
     metrics: Sequence[str],
     where: str,
     outcome_where: str,
+    tables: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The journeys ``where`` selects grouped by signature, outcomes classified at ``now``."""
+    """The journeys ``where`` selects grouped by signature, outcomes classified at ``now``
+    (from ``tables``' journey and promise rows; default the views')."""
+    tables = tables or {"journey": "dv_journey", "promise": "dv_promise"}
     mask = " + ".join(
         f"list_contains(j.trouble, '{k}')::INTEGER * {1 << b}" for b, k in enumerate(TROUBLE_KINDS)
     )
@@ -208,7 +215,7 @@ def _grouped(
     for i, p in enumerate(journey.promises):
         joins.append(
             " LEFT JOIN (SELECT journey_id, outcome, owner FROM"
-            f" ({_outcomes_sql(journey, outcome_where, [p.id])}))"
+            f" ({_outcomes_sql(journey, outcome_where, [p.id], tables['promise'])}))"
             f" p{i} USING (journey_id)"
         )
         cols += [f"p{i}.outcome" + f" AS o{i}", f"p{i}.owner" + f" AS w{i}"]
@@ -221,7 +228,7 @@ def _grouped(
     rows = r.rows(
         f"SELECT {', '.join(cols)}, count(*) AS n, sum(j.contacts)::DOUBLE AS total,"
         f" sum(j.contacts * j.contacts)::DOUBLE AS total_sq, {sums}"
-        f" FROM (SELECT * FROM dv_journey{where}) j{''.join(joins)} GROUP BY {sig}",
+        f" FROM (SELECT * FROM {tables['journey']}{where}) j{''.join(joins)} GROUP BY {sig}",
         {"now": now},
     )
     return rows

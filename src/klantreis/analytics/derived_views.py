@@ -51,6 +51,7 @@ from klantreis.store.memory import memory_limit
 
 __all__ = [
     "FEEDBACK_KINDS",
+    "PENDING",
     "TROUBLE_KINDS",
     "VIEWS",
     "DerivedViews",
@@ -63,8 +64,8 @@ log = logging.getLogger(__name__)
 #: full build writes every view in journey-id order, so a refresh's scans skip row groups).
 LAYOUT = 5
 #: Bump when a kept total (``derived_totals``) or an extra table changes: they are summed again
-#: from the per-journey views (no scan of the log for the totals).
-TOTALS_LAYOUT = 2
+#: from the per-journey views (no scan of the log for the totals). 3: the pending journeys.
+TOTALS_LAYOUT = 3
 #: As :data:`klantreis.analytics.journeys.FEEDBACK_KINDS` (a test checks they are equal).
 FEEDBACK_KINDS = (
     "survey.response",
@@ -235,6 +236,16 @@ _EXTRA_DDL = {
     "dv_options": "field VARCHAR, value VARCHAR",
     "dv_newest": "newest_at TIMESTAMPTZ, newest_answer_at TIMESTAMPTZ",
 }
+#: The journeys with an unfulfilled promise ("pending"): their ``dv_journey`` and every one of
+#: their ``dv_promise`` rows, kept apart so the unscoped impact, promise rates and at-risk
+#: reads (whose outcomes depend on "now") read a few thousand rows, not a scan and semi-join
+#: of every journey's rows per view. Maintained with the views (full build per range, and
+#: per refresh: the touched journeys' rows deleted, their new rows added when pending).
+PENDING = {"journey": "dv_pending_journey", "promise": "dv_pending_promise"}
+_PENDING_SQL = (
+    "INSERT INTO {table} SELECT * FROM {src} WHERE journey_id IN"
+    " (SELECT journey_id FROM {promise} WHERE fulfilled_at IS NULL)"
+)
 _OPTIONS_SQL = """
 SELECT DISTINCT field, value FROM (
   SELECT 'channels' AS field, channel AS value FROM {src} WHERE metric IS NOT NULL
@@ -361,13 +372,14 @@ class DerivedViews:
             for table in (
                 *(f"dv_{v}" for v in VIEWS),
                 *_EXTRA_DDL,
+                *PENDING.values(),
                 *(t.table for t in self.totals),
             ):
                 _rows(con, f"DROP TABLE IF EXISTS {table}")
             rows = []
         for view, columns in _DDL.items():
             _rows(con, f"CREATE TABLE IF NOT EXISTS dv_{view} ({columns})")
-        for table, columns in _EXTRA_DDL.items():
+        for table, columns in self._extra_ddl().items():
             _rows(con, f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
         for total in self.totals:
             _rows(con, total.ddl())
@@ -423,6 +435,7 @@ class DerivedViews:
         (both made anew: their layout may have changed)."""
         self._reset_totals(con)
         self._merge_totals(con, "dv_", None)
+        self._add_pending(con, {v: f"dv_{v}" for v in PENDING})
         self._fill_extras(con)
 
     def _reset_totals(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -430,9 +443,20 @@ class DerivedViews:
         for total in self.totals:
             _rows(con, f"DROP TABLE IF EXISTS {total.table}")
             _rows(con, total.ddl())
-        for table, columns in _EXTRA_DDL.items():
+        for table, columns in self._extra_ddl().items():
             _rows(con, f"DROP TABLE IF EXISTS {table}")
             _rows(con, f"CREATE TABLE {table} ({columns})")
+
+    @staticmethod
+    def _extra_ddl() -> dict[str, str]:
+        """The tables kept beside the views and totals: the extras and the pending rows."""
+        return {**_EXTRA_DDL, **{table: _DDL[view] for view, table in PENDING.items()}}
+
+    @staticmethod
+    def _add_pending(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+        """The rows of the pending journeys among ``views`` (view -> table or subquery)."""
+        for view, table in PENDING.items():
+            _rows(con, _PENDING_SQL.format(table=table, src=views[view], promise=views["promise"]))
 
     def _fill_extras(self, con: duckdb.DuckDBPyConnection) -> None:
         """The extra tables from the log (small aggregates), and the totals marked current."""
@@ -499,6 +523,7 @@ class DerivedViews:
         views = {v: f"(SELECT * FROM dv_{v} WHERE journey_id IS NOT NULL{where})" for v in VIEWS}
         for total in self.totals:
             _rows(con, total.merge_into_sql([(total.rows_sql.format(**views), 1)]))
+        self._add_pending(con, views)
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
@@ -591,6 +616,9 @@ class DerivedViews:
             if _checksum(con, old) != _checksum(con, new):
                 changed.append(view)
         self._merge_totals(con, "_dv_cur_", "_dv_old_")
+        for table in PENDING.values():
+            _rows(con, f"DELETE FROM {table} WHERE journey_id IN (SELECT journey_id FROM {ids})")
+        self._add_pending(con, {v: f"_dv_cur_{v}" for v in PENDING})
         for view in VIEWS:
             for temp in (f"_dv_cur_{view}", f"_dv_old_{view}"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
