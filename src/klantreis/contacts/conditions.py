@@ -39,14 +39,20 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Hashable
-from datetime import date
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from klantreis.contacts.cause_totals import CauseTotals, WindowTotals
 from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
+from klantreis.contacts.window_sql import (
+    Window,
+    first_in_window,
+    window_condition_rows_sql,
+    window_conditions_sql,
+)
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
@@ -66,8 +72,6 @@ log = logging.getLogger(__name__)
 LAYOUT = 3
 #: The store's order of events (ties of ``occurred_at``), as in the journey index.
 ORDER = "occurred_at, source_order, event_id"
-#: A window of local days, both inclusive; None = open.
-Window = tuple[date | None, date | None]
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS dk_kinds (journey_id VARCHAR, kind VARCHAR, day DATE,"
@@ -161,6 +165,8 @@ class ConditionViews:
         self.version = version if version is not None else store.version
         self._lock = threading.Lock()
         self._current: tuple[Hashable, int] | None = None
+        #: The kept window counts of the root causes (``totals.last``: how the last was had).
+        self.totals = CauseTotals(journey)
 
     @property
     def zone(self) -> str:
@@ -180,14 +186,26 @@ class ConditionViews:
     def ensure(self) -> ConditionRefresh:
         """Refresh when events arrived (else do nothing)."""
         with self._lock:
-            seen = self.version()
-            if self._current is not None and self._current[0] == seen:
-                return ConditionRefresh("current")
+            return self._refresh()
+
+    def _refresh(self) -> ConditionRefresh:
+        seen = self.version()
+        if self._current is not None and self._current[0] == seen:
+            return ConditionRefresh("current")
+        with self.store.transaction() as con:
+            result = self._ensure(con)
+            counter = _count(con, "SELECT version FROM dk_state")
+        self._current = (seen, counter)
+        return result
+
+    def cause_totals(self, window: Window) -> WindowTotals:
+        """The root causes' journey counts of ``window`` (refreshed first): kept per window
+        and updated by the touched journeys (:mod:`klantreis.contacts.cause_totals`)."""
+        with self._lock:
+            self._refresh()
             with self.store.transaction() as con:
-                result = self._ensure(con)
-                counter = _count(con, "SELECT version FROM dk_state")
-            self._current = (seen, counter)
-            return result
+                events = _count(con, "SELECT events FROM dk_state")
+                return self.totals.window(con, window, events)
 
     def counter(self) -> int:
         """The version counter of the kept rows (refreshed first): page caches key on it."""
@@ -207,6 +225,7 @@ class ConditionViews:
     def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         for ddl in _DDL:
             _rows(con, ddl)
+        CauseTotals.create(con)
         rows = _rows(con, "SELECT events, watermark, layout, config, version FROM dk_state")
         return rows[0] if rows else None
 
@@ -249,6 +268,7 @@ class ConditionViews:
         _rows(con, "DELETE FROM dk_promised")
         _rows(con, "DELETE FROM dk_csat")
         _rows(con, "DELETE FROM dk_options")
+        CauseTotals.clear(con)
         self._fill(con, "events")
         self._answers(con, "")
         n = _count(con, "SELECT count(*) FROM events")
@@ -271,14 +291,17 @@ class ConditionViews:
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
             if journeys:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_ev AS FROM events WHERE {affected}")
+                self.totals.touched(con, "_dk_affected", -1)  # their old share
                 _rows(con, f"DELETE FROM dk_kinds WHERE {affected}")
                 _rows(con, f"DELETE FROM dk_promised WHERE {affected}")
                 self._fill(con, "_dk_ev")
+                self.totals.touched(con, "_dk_affected", 1)  # their new share
         finally:
             _rows(con, "DROP TABLE IF EXISTS _dk_affected")
             _rows(con, "DROP TABLE IF EXISTS _dk_ev")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
+        self.totals.mark(con, n)
         return ConditionRefresh("incremental", journeys)
 
     def _answers(self, con: duckdb.DuckDBPyConnection, where: str, watermark: Any = None) -> int:
@@ -418,54 +441,3 @@ class ConditionViews:
         finally:
             cur.close()
         return df
-
-
-def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The rows that are the first of their journey (and kind) inside ``window``."""
-    first, last = window
-    where = ["TRUE"]
-    if first is not None:
-        where.append("day >= $first AND (prev_day IS NULL OR prev_day < $first)")
-        params["first"] = first
-    else:
-        where.append("prev_day IS NULL")
-    if last is not None:
-        where.append("day <= $last")
-        params["last"] = last
-    return " AND ".join(where), params
-
-
-def window_conditions_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
-    """SQL of ``condition_times`` over the events in ``window``, from the kept tables:
-    journey_id, condition, at, owner (one row per journey and condition)."""
-    rows, params = window_condition_rows_sql(journey, window)
-    sql = (
-        "SELECT journey_id, CASE WHEN broken THEN 'broken:' ELSE 'kind:' END || name"
-        f' AS condition, "at", owner FROM ({rows})'
-    )
-    return sql, params
-
-
-def window_condition_rows_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
-    """:func:`window_conditions_sql` before the condition's name is made (millions of rows
-    need no new text): journey_id, name (the kind, or the promise of a broken promise),
-    broken, at, owner."""
-    params: dict[str, Any] = {"start": journey.journey_start}
-    where, params = first_in_window(window, params)
-    # dk_kinds holds no excluded kind besides the start kind (see _KINDS_SQL)
-    parts = [
-        "SELECT journey_id, kind AS name, FALSE AS broken, first_at AS at, owner FROM dk_kinds"
-        f" WHERE {where} AND kind <> $start"
-    ]
-    if journey.promises:
-        params["excluded"] = list(EXCLUDED_KINDS)
-    for i, p in enumerate(journey.promises):
-        params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
-        parts.append(
-            f"SELECT p.journey_id, $pid{i} AS name, TRUE AS broken, p.due AS at, p.owner"
-            f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
-            f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
-            f" AND NOT list_contains($excluded, kind) AND {where}) f USING (journey_id)"
-            " WHERE f.first_at IS NULL OR f.first_at > p.due"
-        )
-    return " UNION ALL ".join(parts), params
