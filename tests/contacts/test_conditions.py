@@ -21,7 +21,7 @@ from tests.journeys.logs import T0, ev
 from klantreis.analytics.backend import json_text
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
-from klantreis.contacts.cause_totals import CauseTotals, WindowTotals
+from klantreis.contacts.cause_totals import KEPT_WINDOWS, CauseTotals, WindowTotals
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.kept_causes import KeptCauses
@@ -268,8 +268,8 @@ def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
 def test_a_window_a_day_later_is_shifted_from_the_kept_one() -> None:
     """The period follows the newest event: the window a day later is the kept one minus the
     share of the journeys of the day that left, plus that of the day that entered (not a
-    count of every row), and equals the reference; two windows more are kept, a fifth
-    evicts the least recently used."""
+    count of every row), and equals the reference; a few windows are kept, one more
+    evicts the least recently used; an open start moves by the days that entered."""
     records = []
     for d in range(12):
         at = T0 + timedelta(days=d)
@@ -294,13 +294,19 @@ def test_a_window_a_day_later_is_shifted_from_the_kept_one() -> None:
             window = _nine_days(offset)
             _check_causes(app, views, window, *_reference(app, window))
             assert views.totals.last == how
-        for offset in (20, 30, 40):  # far apart: counted; 0, then 3 (least recently used) go
+        # far apart: counted; 0, then 3 (the least recently used) go
+        for offset in range(20, 20 + 10 * (KEPT_WINDOWS - 1), 10):
             views.cause_totals(_nine_days(offset))
             assert views.totals.last == "counted"
         views.cause_totals(_nine_days(1))
         assert views.totals.last == "kept"
         views.cause_totals(_nine_days(3))
         assert views.totals.last == "shifted"  # from window 1, still kept
+        # an open start ("all") moves by the days that entered
+        for last, how in [(4, "counted"), (6, "shifted"), (30, "counted")]:
+            window = (None, T0.date() + timedelta(days=last))
+            _check_causes(app, views, window, *_reference(app, window))
+            assert views.totals.last == how
 
 
 def test_ties_go_by_source_order_then_event_id_in_both_paths() -> None:

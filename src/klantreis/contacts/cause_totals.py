@@ -39,8 +39,8 @@ from klantreis.model.journey import JourneyConfig
 
 __all__ = ["KEPT_WINDOWS", "CauseTotals", "WindowTotals"]
 
-#: Windows kept at once (the page's periods: a week, a month, a quarter, ...).
-KEPT_WINDOWS = 4
+#: Windows kept at once (the page's named periods: 7, 30, 90 and 365 days and all).
+KEPT_WINDOWS = 5
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS dk_ct_windows (wid INTEGER, first DATE, last DATE,"
@@ -103,16 +103,14 @@ class CauseTotals:
             _run(con, f"DELETE FROM {table}")
 
     # -- maintenance ---------------------------------------------------------------------
-    def touched(self, con: duckdb.DuckDBPyConnection, journeys: str, sign: int) -> None:
-        """Subtract (``sign`` -1, before their rows change) or add (+1, after) the share of
-        the journeys in table ``journeys`` (a ``journey_id`` column) in every kept window."""
+    def touched(self, con: duckdb.DuckDBPyConnection, kinds: str, promised: str, sign: int) -> None:
+        """Subtract (``sign`` -1: their old rows) or add (+1: their new rows) the share of
+        the journeys whose rows are all in ``kinds`` and ``promised`` (copies of the kept
+        tables' rows of some journeys) in every kept window."""
         windows = _run(con, "SELECT wid, first, last FROM dk_ct_windows")
-        if not windows:
-            return
         try:
-            self._copy_rows(con, f"journey_id IN (SELECT journey_id FROM {journeys})")
             for wid, first, last in windows:
-                self._add(con, wid, (first, last), sign, "_ct_k", "_ct_p")
+                self._add(con, wid, (first, last), sign, kinds, promised)
         finally:
             _drop(con)
 
@@ -183,23 +181,15 @@ class CauseTotals:
         return wid
 
     def _shifted(self, con: duckdb.DuckDBPyConnection, window: Window, events: int) -> int | None:
-        """A copy of a kept window of the same length moved to ``window`` by the journeys of
-        the days that left or entered (None when no kept window is near enough)."""
+        """A copy of a kept window of the same length (or the same open start) moved to
+        ``window`` by the journeys of the days that left or entered (None when no kept
+        window is near enough: a quarter of the days, or a week of an open start)."""
+        near = self._near(con, window, events)
+        if near is None:
+            return None
+        old_wid, old_first, old_last = near
         first, last = window
-        if first is None or last is None:
-            return None
-        near = _run(
-            con,
-            "SELECT wid, first, last FROM dk_ct_windows WHERE last - first = ? AND events = ?"
-            " ORDER BY abs(last - ?), wid LIMIT 1",
-            [(last - first).days, events, last],
-        )
-        if not near:
-            return None
-        old_wid, old_first, old_last = near[0]
-        moved = abs((last - old_last).days)
-        if 4 * moved >= (last - first).days + 1:  # a quarter of the days changed: count anew
-            return None
+        assert last is not None
         wid = self._new(con, window, events)
         _run(
             con,
@@ -213,7 +203,12 @@ class CauseTotals:
                 f"INSERT INTO {table} SELECT ?, {keys}, n FROM {table} WHERE wid = ?",
                 [wid, old_wid],
             )
-        left = (min(first, old_first), max(first, old_first) - timedelta(days=1))
+        # the days that left (none for an open start) or entered; an empty range is b < a
+        left = (
+            (min(first, old_first), max(first, old_first) - timedelta(days=1))
+            if first is not None
+            else (last, last - timedelta(days=1))
+        )
         entered = (min(last, old_last) + timedelta(days=1), max(last, old_last))
         days = "(day BETWEEN $a AND $b OR day BETWEEN $c AND $d)"
         params = {"a": left[0], "b": left[1], "c": entered[0], "d": entered[1]}
@@ -230,6 +225,29 @@ class CauseTotals:
         finally:
             _drop(con)
         return wid
+
+    @staticmethod
+    def _near(con: duckdb.DuckDBPyConnection, window: Window, events: int) -> Any:
+        """The kept window (wid, first, last) to shift to ``window``, or None."""
+        first, last = window
+        if last is None:
+            return None
+        if first is None:
+            rows = _run(
+                con,
+                "SELECT wid, first, last FROM dk_ct_windows WHERE first IS NULL"
+                " AND abs(last - $last) <= 7 AND events = $events ORDER BY abs(last - $last), wid",
+                {"last": last, "events": events},
+            )
+        else:
+            rows = _run(
+                con,
+                "SELECT wid, first, last FROM dk_ct_windows WHERE last - first = $length"
+                " AND 4 * abs(last - $last) <= $length AND events = $events"
+                " ORDER BY abs(last - $last), wid",
+                {"length": (last - first).days, "last": last, "events": events},
+            )
+        return rows[0] if rows else None
 
     def _evict(self, con: duckdb.DuckDBPyConnection) -> None:
         old = _run(

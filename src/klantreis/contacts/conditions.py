@@ -85,6 +85,16 @@ _DDL = (
     " layout INTEGER, config VARCHAR, version BIGINT)",
 )
 
+#: The temporary tables of an incremental refresh.
+_INCREMENTAL_TEMPS = (
+    "_dk_affected",
+    "_dk_ev",
+    "_dk_old_k",
+    "_dk_old_p",
+    "_dk_new_k",
+    "_dk_new_p",
+)
+
 _KINDS_SQL = f"""
 SELECT journey_id, kind, day, first_at, owner, customer_id,
        lag(day) OVER (PARTITION BY journey_id, kind ORDER BY day) AS prev_day
@@ -242,18 +252,25 @@ class ConditionViews:
             return self._full(con)
         return self._incremental(con, n, state[1])
 
-    def _fill(self, con: duckdb.DuckDBPyConnection, src: str) -> None:
-        """Insert the rows of the events in ``src`` (whole journeys) into the tables."""
+    def _fill(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        src: str,
+        kinds: str = "dk_kinds",
+        promised: str = "dk_promised",
+    ) -> None:
+        """Insert the rows of the events in ``src`` (whole journeys) into the tables
+        ``kinds`` and ``promised`` (the kept ones, or copies in their layout)."""
         params = {
             "zone": self.zone,
             "excluded": list(EXCLUDED_KINDS),
             "start": self.journey.journey_start,
         }
-        _rows(con, "INSERT INTO dk_kinds " + _KINDS_SQL.format(src=src), params)
+        _rows(con, f"INSERT INTO {kinds} " + _KINDS_SQL.format(src=src), params)
         for p in self.journey.promises:
             _rows(
                 con,
-                "INSERT INTO dk_promised " + _PROMISED_SQL.format(src=src),
+                f"INSERT INTO {promised} " + _PROMISED_SQL.format(src=src),
                 {
                     "zone": self.zone,
                     "promise_id": p.id,
@@ -291,18 +308,39 @@ class ConditionViews:
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
             if journeys:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_ev AS FROM events WHERE {affected}")
-                self.totals.touched(con, "_dk_affected", -1)  # their old share
-                _rows(con, f"DELETE FROM dk_kinds WHERE {affected}")
-                _rows(con, f"DELETE FROM dk_promised WHERE {affected}")
-                self._fill(con, "_dk_ev")
-                self.totals.touched(con, "_dk_affected", 1)  # their new share
+                self._replace(con, affected)
         finally:
-            _rows(con, "DROP TABLE IF EXISTS _dk_affected")
-            _rows(con, "DROP TABLE IF EXISTS _dk_ev")
+            for temp in _INCREMENTAL_TEMPS:
+                _rows(con, f"DROP TABLE IF EXISTS {temp}")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
         self.totals.mark(con, n)
         return ConditionRefresh("incremental", journeys)
+
+    def _replace(self, con: duckdb.DuckDBPyConnection, affected: str) -> None:
+        """Replace the rows of the ``affected`` journeys by those of their events in
+        ``_dk_ev``; the kept window counts lose the old rows' share and gain the new ones'
+        (each read once: the old rows are copied and deleted by row id, the new ones
+        computed into a copy first)."""
+        for table, old, new in (
+            ("dk_kinds", "_dk_old_k", "_dk_new_k"),
+            ("dk_promised", "_dk_old_p", "_dk_new_p"),
+        ):
+            _rows(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE {old} AS SELECT rowid AS rid, * FROM {table}"
+                f" WHERE {affected}",
+            )
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE {new} AS FROM {table} LIMIT 0")
+        self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
+        self._fill(con, "_dk_ev", "_dk_new_k", "_dk_new_p")
+        self.totals.touched(con, "_dk_new_k", "_dk_new_p", 1)
+        for table, old, new in (
+            ("dk_kinds", "_dk_old_k", "_dk_new_k"),
+            ("dk_promised", "_dk_old_p", "_dk_new_p"),
+        ):
+            _rows(con, f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {old})")
+            _rows(con, f"INSERT INTO {table} FROM {new}")
 
     def _answers(self, con: duckdb.DuckDBPyConnection, where: str, watermark: Any = None) -> int:
         """Add the CSAT answers and new filter choices of the events (those after
