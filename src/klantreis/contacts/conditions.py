@@ -49,6 +49,7 @@ from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
 from klantreis.contacts.window_sql import (
     Window,
+    days_in_window,
     first_in_window,
     window_condition_rows_sql,
     window_conditions_sql,
@@ -411,17 +412,11 @@ class ConditionViews:
         """The CSAT answers about the service in ``window``: contact_id, fallback, score
         (what :func:`~klantreis.contacts.metrics.csat_channels` reads)."""
         self.ensure()
-        where, params = ["TRUE"], {}
-        if window[0] is not None:
-            where.append("day >= $first")
-            params["first"] = window[0]
-        if window[1] is not None:
-            where.append("day <= $last")
-            params["last"] = window[1]
+        where, params = days_in_window(window)
         cur = self.store.cursor()
         try:
             rel = cur.sql(
-                f"SELECT contact_id, fallback, score FROM dk_csat WHERE {' AND '.join(where)}",
+                f"SELECT contact_id, fallback, score FROM dk_csat WHERE {where}",
                 params=params or None,
             )
             df: pd.DataFrame = rel.to_arrow_table().to_pandas()

@@ -22,25 +22,18 @@ import pyarrow as pa
 from klantreis.contacts.cause_totals import WindowTotals
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.rootcause import CauseCounts, cause_table, mostly_inside, owner_table
-from klantreis.contacts.window_sql import Window, first_in_window, window_condition_rows_sql
+from klantreis.contacts.window_sql import (
+    Window,
+    days_in_window,
+    first_in_window,
+    window_condition_rows_sql,
+)
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
 __all__ = ["KeptCauses"]
 
 _TEMPS = ("_kc_pop", "_kc_k", "_kc_p", "_kc_w", "_kc_held")
-
-
-def _days(window: Window) -> tuple[str, dict[str, Any]]:
-    """The rows whose day lies in ``window`` (only those can be first in it)."""
-    where, params = ["TRUE"], {}
-    if window[0] is not None:
-        where.append("day >= $first")
-        params["first"] = window[0]
-    if window[1] is not None:
-        where.append("day <= $last")
-        params["last"] = window[1]
-    return " AND ".join(where), params
 
 
 def _frame(cur: Any, sql: str, params: Any = None) -> pd.DataFrame:
@@ -131,7 +124,7 @@ class KeptCauses:
             " AND journey_id IN (SELECT journey_id FROM _kc_c)",
             params,
         ).fetchall()
-        days, bounds = _days(window)
+        days, bounds = days_in_window(window)
         for temp, table in (("_kc_k", "dk_kinds"), ("_kc_p", "dk_promised")):
             cur.execute(
                 f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {table} t"

@@ -14,6 +14,7 @@ from klantreis.model.journey import JourneyConfig
 
 __all__ = [
     "Window",
+    "days_in_window",
     "first_in_window",
     "window_condition_rows_sql",
     "window_conditions_sql",
@@ -21,6 +22,18 @@ __all__ = [
 
 #: A window of local days, both inclusive; None = open.
 Window = tuple[date | None, date | None]
+
+
+def days_in_window(window: Window) -> tuple[str, dict[str, Any]]:
+    """The rows whose ``day`` lies in ``window`` (only those can be first in it)."""
+    where, params = ["TRUE"], {}
+    if window[0] is not None:
+        where.append("day >= $first")
+        params["first"] = window[0]
+    if window[1] is not None:
+        where.append("day <= $last")
+        params["last"] = window[1]
+    return " AND ".join(where), params
 
 
 def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
