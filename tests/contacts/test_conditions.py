@@ -307,6 +307,14 @@ def test_a_window_a_day_later_is_shifted_from_the_kept_one() -> None:
             window = (None, T0.date() + timedelta(days=last))
             _check_causes(app, views, window, *_reference(app, window))
             assert views.totals.last == how
+        # a window left behind by a refresh that did not update it is counted afresh
+        with app.store.transaction() as con:
+            con.execute("UPDATE dk_ct_windows SET events = events - 1").fetchall()
+        _load(app, [ev("late", "j1", "invoice.bounced", T0 + timedelta(days=2))])
+        views.ensure()
+        window = _nine_days(1)
+        _check_causes(app, views, window, *_reference(app, window))
+        assert views.totals.last == "counted"
 
 
 def test_ties_go_by_source_order_then_event_id_in_both_paths() -> None:

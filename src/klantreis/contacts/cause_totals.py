@@ -114,9 +114,10 @@ class CauseTotals:
         finally:
             _drop(con)
 
-    def mark(self, con: duckdb.DuckDBPyConnection, events: int) -> None:
-        """The kept windows are now those of ``events`` events."""
-        _run(con, "UPDATE dk_ct_windows SET events = ?", [events])
+    def mark(self, con: duckdb.DuckDBPyConnection, before: int, events: int) -> None:
+        """The kept windows of ``before`` events are now those of ``events`` events (a
+        window left behind by a refresh without this module stays behind: counted afresh)."""
+        _run(con, "UPDATE dk_ct_windows SET events = ? WHERE events = ?", [events, before])
 
     # -- reads ---------------------------------------------------------------------------
     def window(self, con: duckdb.DuckDBPyConnection, window: Window, events: int) -> WindowTotals:

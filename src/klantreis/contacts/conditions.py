@@ -251,7 +251,7 @@ class ConditionViews:
         if int(state[0]) + added != n:
             log.warning("kept conditions out of step (%d + %d != %d)", state[0], added, n)
             return self._full(con)
-        return self._incremental(con, n, state[1])
+        return self._incremental(con, n, state[1], int(state[0]))
 
     def _fill(
         self,
@@ -296,7 +296,7 @@ class ConditionViews:
         return ConditionRefresh("full", journeys)
 
     def _incremental(
-        self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any
+        self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any, before: int
     ) -> ConditionRefresh:
         affected = "journey_id IN (SELECT journey_id FROM _dk_affected)"
         _rows(
@@ -315,7 +315,7 @@ class ConditionViews:
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
-        self.totals.mark(con, n)
+        self.totals.mark(con, before, n)
         return ConditionRefresh("incremental", journeys)
 
     def _replace(self, con: duckdb.DuckDBPyConnection, affected: str) -> None:
