@@ -21,6 +21,7 @@ from tests.journeys.logs import T0, ev
 from klantreis.analytics.backend import json_text
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
+from klantreis.contacts.cause_totals import KEPT_WINDOWS, CauseTotals, WindowTotals
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.kept_causes import KeptCauses
@@ -133,8 +134,20 @@ def _check(app: App, views: ConditionViews, window: tuple[date | None, date | No
     assert sorted(map(tuple, csat.fillna("-").to_numpy().tolist())) == sorted(
         map(tuple, ref_csat.fillna("-").to_numpy().tolist())
     )
+    _check_causes(app, views, window, contacts, conds, orders)
+
+
+def _check_causes(
+    app: App,
+    views: ConditionViews | None,
+    window: tuple[date | None, date | None],
+    contacts: pd.DataFrame,
+    conds: pd.DataFrame,
+    orders: pd.DataFrame,
+) -> None:
+    """The kept root causes (and owner tables) of ``window`` equal the reference's."""
     ref = root_causes(contacts, conds, orders["journey_id"], min_contacts=1)
-    kept = KeptCauses(app.store, app.journey, window, contacts)
+    kept = KeptCauses(app.store, app.journey, window, contacts, views=views)
     pd.testing.assert_frame_equal(kept.table(min_contacts=1), ref, check_dtype=False)
     for reason, condition in ref[["reason", "condition"]].itertuples(index=False):
         pd.testing.assert_frame_equal(
@@ -142,6 +155,25 @@ def _check(app: App, views: ConditionViews, window: tuple[date | None, date | No
             owner_breakdown(contacts, conds, reason, condition, orders["journey_id"]),
             check_dtype=False,
         )
+
+
+def _reference(app: App, window: tuple[date | None, date | None]) -> Any:
+    """The reference's contacts (given reasons), conditions and orders of ``window``."""
+    events = contact_events(
+        app.events_table(), app.journey, Scope(since=window[0], until=window[1])
+    )
+    contacts = contacts_frame(events)
+    contacts["reason"] = contacts["given_reason"]
+    return contacts, condition_times(events, app.journey), orders_frame(events)
+
+
+def _totals_rows(t: WindowTotals) -> Any:
+    """The kept counts of a window as sorted plain rows (comparable)."""
+
+    def rows(df: pd.DataFrame) -> list[tuple[Any, ...]]:
+        return sorted(map(tuple, df.astype(object).fillna("-").to_numpy().tolist()))
+
+    return t.journeys, rows(t.conditions), rows(t.owners.reset_index()), rows(t.pairs)
 
 
 def _check_options(app: App, views: ConditionViews) -> None:
@@ -185,6 +217,104 @@ def test_kept_conditions_equal_the_portable_reference_after_every_append(
         before = views.counter()
         assert views.rebuild().mode == "full"
         assert views.counter() == before + 1
+
+
+#: Windows of nine local days from ``T0``'s day + the drawn offset: one or two days apart
+#: they are shifted from a kept window, further apart counted in full.
+_starts = st.lists(st.integers(-7, 4), min_size=1, max_size=4)
+
+
+def _nine_days(offset: int) -> tuple[date, date]:
+    first = T0.date() + timedelta(days=offset)
+    return first, first + timedelta(days=8)
+
+
+_later = st.sampled_from([0, 0, 6, 24, 30, 48, 96, 120, 150, 200])  # hours, up to 8 days
+
+
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(_event, _later), min_size=1, max_size=14), min_size=1, max_size=4
+    ),
+    starts=_starts,
+)
+def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
+    batches: list[list[tuple[Any, ...]]], starts: list[int]
+) -> None:
+    """The root causes' kept window counts (``ConditionViews.cause_totals``: updated by the
+    touched journeys' difference after every append, shifted by the journeys of the days
+    that left or entered when the window moves) give the reference's table and owner
+    breakdowns, and equal the same window counted afresh at the end."""
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = ConditionViews(app.store, app.journey)
+        seen: list[str] = []
+        for n, batch in enumerate(batches):
+            events = [(*e[:2], hours, *e[3:]) for e, hours in batch]
+            _load(app, _records(events, n, seen))
+            views.ensure()
+            for offset in starts:
+                window = _nine_days(offset)
+                _check_causes(app, views, window, *_reference(app, window))
+        kept = {o: _totals_rows(views.cause_totals(_nine_days(o))) for o in starts[-4:]}
+        for offset, rows in kept.items():
+            with app.store.transaction() as con:
+                CauseTotals.clear(con)
+            assert _totals_rows(views.cause_totals(_nine_days(offset))) == rows
+            assert views.totals.last == "counted"
+
+
+def test_a_window_a_day_later_is_shifted_from_the_kept_one() -> None:
+    """The period follows the newest event: the window a day later is the kept one minus the
+    share of the journeys of the day that left, plus that of the day that entered (not a
+    count of every row), and equals the reference; a few windows are kept, one more
+    evicts the least recently used; an open start moves by the days that entered."""
+    records = []
+    for d in range(12):
+        at = T0 + timedelta(days=d)
+        j = f"j{d % 5}"
+        records += [
+            ev(f"o{d}", f"n{d}", "order.placed", at),
+            ev(f"s{d}", f"n{d}", "shipment.handed_over", at, owner=f"carrier:{d % 2}"),
+            ev(f"p{d}", j, "delivery.promised", at, owner="carrier:x", attrs={"deadline": "x"}),
+            ev(f"k{d}", j, "order.placed", at + timedelta(hours=1)),
+            ev(
+                f"c{d}",
+                j,
+                "contact.inbound",
+                at + timedelta(hours=2),
+                attrs={"reason": "waar", "contact_id": f"c{d}"},
+            ),
+        ]
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(app, records)
+        views = ConditionViews(app.store, app.journey)
+        for offset, how in [(0, "counted"), (1, "shifted"), (3, "shifted"), (1, "kept")]:
+            window = _nine_days(offset)
+            _check_causes(app, views, window, *_reference(app, window))
+            assert views.totals.last == how
+        # far apart: counted; 0, then 3 (the least recently used) go
+        for offset in range(20, 20 + 10 * (KEPT_WINDOWS - 1), 10):
+            views.cause_totals(_nine_days(offset))
+            assert views.totals.last == "counted"
+        views.cause_totals(_nine_days(1))
+        assert views.totals.last == "kept"
+        views.cause_totals(_nine_days(3))
+        assert views.totals.last == "shifted"  # from window 1, still kept
+        # an open start ("all") moves by the days that entered
+        for last, how in [(4, "counted"), (6, "shifted"), (30, "counted")]:
+            window = (None, T0.date() + timedelta(days=last))
+            _check_causes(app, views, window, *_reference(app, window))
+            assert views.totals.last == how
+        # a window left behind by a refresh that did not update it is counted afresh
+        with app.store.transaction() as con:
+            con.execute("UPDATE dk_ct_windows SET events = events - 1").fetchall()
+        _load(app, [ev("late", "j1", "invoice.bounced", T0 + timedelta(days=2))])
+        views.ensure()
+        window = _nine_days(1)
+        _check_causes(app, views, window, *_reference(app, window))
+        assert views.totals.last == "counted"
 
 
 def test_ties_go_by_source_order_then_event_id_in_both_paths() -> None:

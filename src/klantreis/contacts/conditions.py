@@ -39,14 +39,21 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Hashable
-from datetime import date
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from klantreis.contacts.cause_totals import CauseTotals, WindowTotals
 from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
+from klantreis.contacts.window_sql import (
+    Window,
+    days_in_window,
+    first_in_window,
+    window_condition_rows_sql,
+    window_conditions_sql,
+)
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
@@ -66,8 +73,6 @@ log = logging.getLogger(__name__)
 LAYOUT = 3
 #: The store's order of events (ties of ``occurred_at``), as in the journey index.
 ORDER = "occurred_at, source_order, event_id"
-#: A window of local days, both inclusive; None = open.
-Window = tuple[date | None, date | None]
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS dk_kinds (journey_id VARCHAR, kind VARCHAR, day DATE,"
@@ -79,6 +84,16 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS dk_options (field VARCHAR, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS dk_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, config VARCHAR, version BIGINT)",
+)
+
+#: The temporary tables of an incremental refresh.
+_INCREMENTAL_TEMPS = (
+    "_dk_affected",
+    "_dk_ev",
+    "_dk_old_k",
+    "_dk_old_p",
+    "_dk_new_k",
+    "_dk_new_p",
 )
 
 _KINDS_SQL = f"""
@@ -161,6 +176,8 @@ class ConditionViews:
         self.version = version if version is not None else store.version
         self._lock = threading.Lock()
         self._current: tuple[Hashable, int] | None = None
+        #: The kept window counts of the root causes (``totals.last``: how the last was had).
+        self.totals = CauseTotals(journey)
 
     @property
     def zone(self) -> str:
@@ -180,14 +197,26 @@ class ConditionViews:
     def ensure(self) -> ConditionRefresh:
         """Refresh when events arrived (else do nothing)."""
         with self._lock:
-            seen = self.version()
-            if self._current is not None and self._current[0] == seen:
-                return ConditionRefresh("current")
+            return self._refresh()
+
+    def _refresh(self) -> ConditionRefresh:
+        seen = self.version()
+        if self._current is not None and self._current[0] == seen:
+            return ConditionRefresh("current")
+        with self.store.transaction() as con:
+            result = self._ensure(con)
+            counter = _count(con, "SELECT version FROM dk_state")
+        self._current = (seen, counter)
+        return result
+
+    def cause_totals(self, window: Window) -> WindowTotals:
+        """The root causes' journey counts of ``window`` (refreshed first): kept per window
+        and updated by the touched journeys (:mod:`klantreis.contacts.cause_totals`)."""
+        with self._lock:
+            self._refresh()
             with self.store.transaction() as con:
-                result = self._ensure(con)
-                counter = _count(con, "SELECT version FROM dk_state")
-            self._current = (seen, counter)
-            return result
+                events = _count(con, "SELECT events FROM dk_state")
+                return self.totals.window(con, window, events)
 
     def counter(self) -> int:
         """The version counter of the kept rows (refreshed first): page caches key on it."""
@@ -207,6 +236,7 @@ class ConditionViews:
     def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         for ddl in _DDL:
             _rows(con, ddl)
+        CauseTotals.create(con)
         rows = _rows(con, "SELECT events, watermark, layout, config, version FROM dk_state")
         return rows[0] if rows else None
 
@@ -221,20 +251,27 @@ class ConditionViews:
         if int(state[0]) + added != n:
             log.warning("kept conditions out of step (%d + %d != %d)", state[0], added, n)
             return self._full(con)
-        return self._incremental(con, n, state[1])
+        return self._incremental(con, n, state[1], int(state[0]))
 
-    def _fill(self, con: duckdb.DuckDBPyConnection, src: str) -> None:
-        """Insert the rows of the events in ``src`` (whole journeys) into the tables."""
+    def _fill(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        src: str,
+        kinds: str = "dk_kinds",
+        promised: str = "dk_promised",
+    ) -> None:
+        """Insert the rows of the events in ``src`` (whole journeys) into the tables
+        ``kinds`` and ``promised`` (the kept ones, or copies in their layout)."""
         params = {
             "zone": self.zone,
             "excluded": list(EXCLUDED_KINDS),
             "start": self.journey.journey_start,
         }
-        _rows(con, "INSERT INTO dk_kinds " + _KINDS_SQL.format(src=src), params)
+        _rows(con, f"INSERT INTO {kinds} " + _KINDS_SQL.format(src=src), params)
         for p in self.journey.promises:
             _rows(
                 con,
-                "INSERT INTO dk_promised " + _PROMISED_SQL.format(src=src),
+                f"INSERT INTO {promised} " + _PROMISED_SQL.format(src=src),
                 {
                     "zone": self.zone,
                     "promise_id": p.id,
@@ -249,6 +286,7 @@ class ConditionViews:
         _rows(con, "DELETE FROM dk_promised")
         _rows(con, "DELETE FROM dk_csat")
         _rows(con, "DELETE FROM dk_options")
+        CauseTotals.clear(con)
         self._fill(con, "events")
         self._answers(con, "")
         n = _count(con, "SELECT count(*) FROM events")
@@ -258,7 +296,7 @@ class ConditionViews:
         return ConditionRefresh("full", journeys)
 
     def _incremental(
-        self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any
+        self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any, before: int
     ) -> ConditionRefresh:
         affected = "journey_id IN (SELECT journey_id FROM _dk_affected)"
         _rows(
@@ -271,15 +309,39 @@ class ConditionViews:
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
             if journeys:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_ev AS FROM events WHERE {affected}")
-                _rows(con, f"DELETE FROM dk_kinds WHERE {affected}")
-                _rows(con, f"DELETE FROM dk_promised WHERE {affected}")
-                self._fill(con, "_dk_ev")
+                self._replace(con, affected)
         finally:
-            _rows(con, "DROP TABLE IF EXISTS _dk_affected")
-            _rows(con, "DROP TABLE IF EXISTS _dk_ev")
+            for temp in _INCREMENTAL_TEMPS:
+                _rows(con, f"DROP TABLE IF EXISTS {temp}")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
+        self.totals.mark(con, before, n)
         return ConditionRefresh("incremental", journeys)
+
+    def _replace(self, con: duckdb.DuckDBPyConnection, affected: str) -> None:
+        """Replace the rows of the ``affected`` journeys by those of their events in
+        ``_dk_ev``; the kept window counts lose the old rows' share and gain the new ones'
+        (each read once: the old rows are copied and deleted by row id, the new ones
+        computed into a copy first)."""
+        for table, old, new in (
+            ("dk_kinds", "_dk_old_k", "_dk_new_k"),
+            ("dk_promised", "_dk_old_p", "_dk_new_p"),
+        ):
+            _rows(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE {old} AS SELECT rowid AS rid, * FROM {table}"
+                f" WHERE {affected}",
+            )
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE {new} AS FROM {table} LIMIT 0")
+        self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
+        self._fill(con, "_dk_ev", "_dk_new_k", "_dk_new_p")
+        self.totals.touched(con, "_dk_new_k", "_dk_new_p", 1)
+        for table, old, new in (
+            ("dk_kinds", "_dk_old_k", "_dk_new_k"),
+            ("dk_promised", "_dk_old_p", "_dk_new_p"),
+        ):
+            _rows(con, f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {old})")
+            _rows(con, f"INSERT INTO {table} FROM {new}")
 
     def _answers(self, con: duckdb.DuckDBPyConnection, where: str, watermark: Any = None) -> int:
         """Add the CSAT answers and new filter choices of the events (those after
@@ -350,17 +412,11 @@ class ConditionViews:
         """The CSAT answers about the service in ``window``: contact_id, fallback, score
         (what :func:`~klantreis.contacts.metrics.csat_channels` reads)."""
         self.ensure()
-        where, params = ["TRUE"], {}
-        if window[0] is not None:
-            where.append("day >= $first")
-            params["first"] = window[0]
-        if window[1] is not None:
-            where.append("day <= $last")
-            params["last"] = window[1]
+        where, params = days_in_window(window)
         cur = self.store.cursor()
         try:
             rel = cur.sql(
-                f"SELECT contact_id, fallback, score FROM dk_csat WHERE {' AND '.join(where)}",
+                f"SELECT contact_id, fallback, score FROM dk_csat WHERE {where}",
                 params=params or None,
             )
             df: pd.DataFrame = rel.to_arrow_table().to_pandas()
@@ -418,54 +474,3 @@ class ConditionViews:
         finally:
             cur.close()
         return df
-
-
-def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The rows that are the first of their journey (and kind) inside ``window``."""
-    first, last = window
-    where = ["TRUE"]
-    if first is not None:
-        where.append("day >= $first AND (prev_day IS NULL OR prev_day < $first)")
-        params["first"] = first
-    else:
-        where.append("prev_day IS NULL")
-    if last is not None:
-        where.append("day <= $last")
-        params["last"] = last
-    return " AND ".join(where), params
-
-
-def window_conditions_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
-    """SQL of ``condition_times`` over the events in ``window``, from the kept tables:
-    journey_id, condition, at, owner (one row per journey and condition)."""
-    rows, params = window_condition_rows_sql(journey, window)
-    sql = (
-        "SELECT journey_id, CASE WHEN broken THEN 'broken:' ELSE 'kind:' END || name"
-        f' AS condition, "at", owner FROM ({rows})'
-    )
-    return sql, params
-
-
-def window_condition_rows_sql(journey: JourneyConfig, window: Window) -> tuple[str, dict[str, Any]]:
-    """:func:`window_conditions_sql` before the condition's name is made (millions of rows
-    need no new text): journey_id, name (the kind, or the promise of a broken promise),
-    broken, at, owner."""
-    params: dict[str, Any] = {"start": journey.journey_start}
-    where, params = first_in_window(window, params)
-    # dk_kinds holds no excluded kind besides the start kind (see _KINDS_SQL)
-    parts = [
-        "SELECT journey_id, kind AS name, FALSE AS broken, first_at AS at, owner FROM dk_kinds"
-        f" WHERE {where} AND kind <> $start"
-    ]
-    if journey.promises:
-        params["excluded"] = list(EXCLUDED_KINDS)
-    for i, p in enumerate(journey.promises):
-        params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
-        parts.append(
-            f"SELECT p.journey_id, $pid{i} AS name, TRUE AS broken, p.due AS at, p.owner"
-            f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
-            f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
-            f" AND NOT list_contains($excluded, kind) AND {where}) f USING (journey_id)"
-            " WHERE f.first_at IS NULL OR f.first_at > p.due"
-        )
-    return " UNION ALL ".join(parts), params

@@ -19,14 +19,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from klantreis.contacts.conditions import Window, first_in_window, window_condition_rows_sql
+from klantreis.contacts.cause_totals import WindowTotals
+from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.rootcause import CauseCounts, cause_table, mostly_inside, owner_table
+from klantreis.contacts.window_sql import (
+    Window,
+    days_in_window,
+    first_in_window,
+    window_condition_rows_sql,
+)
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
 __all__ = ["KeptCauses"]
 
-_TEMPS = ("_kc_pop", "_kc_w", "_kc_held")
+_TEMPS = ("_kc_pop", "_kc_k", "_kc_p", "_kc_w", "_kc_held")
 
 
 def _frame(cur: Any, sql: str, params: Any = None) -> pd.DataFrame:
@@ -47,7 +54,10 @@ def _named(df: pd.DataFrame) -> pd.DataFrame:
 
 class KeptCauses:
     """Root causes of ``contacts`` (with reasons; their ``occurred_at`` and frame order
-    decide, as in the reference) in ``window`` of local days, from the kept tables."""
+    decide, as in the reference) in ``window`` of local days, from the kept tables: the
+    journey counts from the window's kept totals (``views``, :meth:`ConditionViews.cause_totals`;
+    without them a ``ConditionViews`` of ``store`` is made), the held-before join from the
+    kept rows of the contacts' journeys."""
 
     def __init__(
         self,
@@ -56,8 +66,11 @@ class KeptCauses:
         window: Window,
         contacts: pd.DataFrame,
         confidence: float = 0.95,
+        views: ConditionViews | None = None,
     ) -> None:
         self.confidence = confidence
+        views = views if views is not None else ConditionViews(store, journey)
+        self._journey_counts(views.cause_totals(window))
         cur = store.cursor()
         try:
             self._load(cur, journey, window, contacts)
@@ -66,22 +79,24 @@ class KeptCauses:
                 cur.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
             cur.close()
 
+    def _journey_counts(self, totals: WindowTotals) -> None:
+        per_owner = _named(totals.conditions)
+        self._per_condition = per_owner.groupby("condition")["n"].sum()
+        self._n = totals.journeys
+        self._exposure = totals.owners
+        owners = per_owner[per_owner["owner"].notna()]
+        self._owners = owners.groupby("condition")["owner"].agg(set).to_dict()
+        pairs = _named(totals.pairs.assign(broken=True))
+        outer = _named(
+            pairs[["outer_name", "outer_broken"]].rename(
+                columns={"outer_name": "name", "outer_broken": "broken"}
+            )
+        )["condition"]
+        self._shared = {
+            (i, o): int(n) for i, o, n in zip(pairs["condition"], outer, pairs["n"], strict=True)
+        }
+
     def _load(self, cur: Any, journey: JourneyConfig, window: Window, c: pd.DataFrame) -> None:
-        where, params = first_in_window(window, {"start": journey.journey_start})
-        # the population numbered: the millions of condition rows carry an integer key
-        cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _kc_pop AS SELECT journey_id,"
-            " CAST(row_number() OVER () AS INTEGER) AS jk FROM dk_kinds"
-            f" WHERE kind = $start AND {where}",
-            params,
-        ).fetchall()
-        conds, params = window_condition_rows_sql(journey, window)
-        cur.execute(
-            # a hash join (pop holds each journey once); ``IN (subquery)`` was ~7x the CPU
-            "CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT p.jk, w.name, w.broken, w.at,"
-            f" w.owner FROM ({conds}) w JOIN _kc_pop p USING (journey_id)",
-            params,
-        ).fetchall()
         contacts = pa.table(
             {
                 "contact_id": pa.array(c["contact_id"].astype(object), pa.string()),
@@ -93,9 +108,36 @@ class KeptCauses:
         )
         cur.register("_kc_c", contacts)
         try:
+            self._contacts_rows(cur, journey, window)
             self._counts(cur)
         finally:
             cur.unregister("_kc_c")
+
+    def _contacts_rows(self, cur: Any, journey: JourneyConfig, window: Window) -> None:
+        """The window's conditions of the contacts' journeys in the population (``_kc_w``,
+        integer-keyed by ``_kc_pop``): a fraction of the window's rows."""
+        where, params = first_in_window(window, {"start": journey.journey_start})
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE _kc_pop AS SELECT journey_id,"
+            " CAST(row_number() OVER () AS INTEGER) AS jk FROM dk_kinds"
+            f" WHERE kind = $start AND {where}"
+            " AND journey_id IN (SELECT journey_id FROM _kc_c)",
+            params,
+        ).fetchall()
+        days, bounds = days_in_window(window)
+        for temp, table in (("_kc_k", "dk_kinds"), ("_kc_p", "dk_promised")):
+            cur.execute(
+                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {table} t"
+                f" SEMI JOIN _kc_pop p ON t.journey_id = p.journey_id WHERE {days}",
+                bounds or None,
+            ).fetchall()
+        conds, params = window_condition_rows_sql(journey, window, "_kc_k", "_kc_p")
+        cur.execute(
+            # a hash join (pop holds each journey once); ``IN (subquery)`` was ~7x the CPU
+            "CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT p.jk, w.name, w.broken, w.at,"
+            f" w.owner FROM ({conds}) w JOIN _kc_pop p USING (journey_id)",
+            params,
+        ).fetchall()
 
     def _counts(self, cur: Any) -> None:
         # the contacts of the population's journeys, with their journey's key
@@ -132,37 +174,7 @@ class KeptCauses:
             "SELECT reason, count(*) AS n FROM _kc_c"
             " WHERE journey_id IN (SELECT journey_id FROM _kc_pop) GROUP BY ALL",
         )
-        # journeys per condition and the owners of each, in one pass
-        per_owner = _named(
-            _frame(cur, "SELECT name, broken, owner, count(*) AS n FROM _kc_w GROUP BY ALL")
-        )
-        per_condition = per_owner.groupby("condition")["n"].sum()
-        n2 = int(cur.execute("SELECT count(*) FROM _kc_pop").fetchall()[0][0])
-        self.counts = CauseCounts(held, n1.set_index("reason")["n"], per_condition, n2)
-        # journeys per owner: a bit per journey key (1..n2), ~5x cheaper than DISTINCT
-        self._exposure = _frame(
-            cur,
-            "SELECT owner, bit_count(bitstring_agg(jk, 1, $n)) AS n FROM _kc_w"
-            " WHERE owner IS NOT NULL GROUP BY ALL",
-            {"n": max(n2, 1)},
-        ).set_index("owner")["n"]
-        owners = per_owner[per_owner["owner"].notna()]
-        self._owners = owners.groupby("condition")["owner"].agg(set).to_dict()
-        pairs = _named(
-            _frame(
-                cur,
-                "SELECT b.name, a.name AS outer_name, a.broken AS outer_broken, count(*) AS n"
-                " FROM _kc_w b JOIN _kc_w a USING (jk) WHERE b.broken GROUP BY ALL",
-            ).assign(broken=True)
-        )
-        outer = _named(
-            pairs[["outer_name", "outer_broken"]].rename(
-                columns={"outer_name": "name", "outer_broken": "broken"}
-            )
-        )["condition"]
-        self._shared = {
-            (i, o): int(n) for i, o, n in zip(pairs["condition"], outer, pairs["n"], strict=True)
-        }
+        self.counts = CauseCounts(held, n1.set_index("reason")["n"], self._per_condition, self._n)
 
     def _inside(self, inner: str, outer: str) -> bool:
         both = self._shared.get((inner, outer), 0)

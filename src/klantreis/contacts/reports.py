@@ -200,7 +200,7 @@ def kept_analysis(
 ) -> ContactAnalysis:
     """The analysis of ``window`` (local days) from the kept conditions and orders: what
     :func:`~klantreis.contacts.warroom.load_analysis` gives for the window's events."""
-    causes = KeptCauses(conditions.store, journey, window, contacts)
+    causes = KeptCauses(conditions.store, journey, window, contacts, views=conditions)
     orders = conditions.orders(window)
     answers = conditions.answers(window)
     return ContactAnalysis(contacts, orders, None, journey, taxonomy, causes, answers)
