@@ -14,7 +14,8 @@ missing key last), as ``groupby`` gives them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -34,9 +35,6 @@ from klantreis.store import EventStore
 
 __all__ = ["KeptContacts"]
 
-#: DuckDB's ``date_trunc`` part of each period of ``period_of``.
-_TRUNC = {"day": "day", "week": "week", "month": "month"}
-assert set(_TRUNC) == set(PERIODS)
 
 
 def _frame(cur: Any, sql: str, params: Any) -> pd.DataFrame:
@@ -60,6 +58,7 @@ class KeptContacts:
     until: Any
     channels: tuple[str | None, ...]
     window: Window
+    _cache: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
 
     def _query(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """``sql`` with ``c`` the scope's contacts and ``o`` the window's orders."""
@@ -94,42 +93,59 @@ class KeptContacts:
         values = {f"co{i}": float(v) for i, v in enumerate(costs.values())}
         return f"CASE {whens} ELSE 0.0 END", {**names, **values}
 
-    def _period(self, column: str, period: str) -> str:
-        if period not in PERIODS:
-            raise ValueError(f"period must be one of {', '.join(PERIODS)}")
-        return f"strftime(date_trunc('{_TRUNC[period]}', timezone($zone, {column})), '%Y-%m-%d')"
-
     # -- contact rates -------------------------------------------------------------------
+    def _order_days(self) -> pd.DataFrame:
+        """The window's orders per local day (``n``) with the first and last order time: one
+        scan of the kept orders, kept for this object's other questions."""
+        if "days" not in self._cache:
+            self._cache["days"] = self._query(
+                "SELECT CAST(timezone($zone, occurred_at) AS DATE) AS day, count(*) AS n,"
+                " min(occurred_at) AS first, max(occurred_at) AS last FROM o"
+                " GROUP BY ALL ORDER BY day"
+            )
+        return self._cache["days"]
+
     def orders(self) -> int:
-        return int(self._query("SELECT count(*) AS n FROM o")["n"].iloc[0])
+        return int(self._order_days()["n"].sum())
 
     def orders_per(self, period: str) -> pd.Series:
         """Orders per period (``orders.groupby(period).size()``)."""
-        df = self._query(
-            f"SELECT {self._period('occurred_at', period)} AS period, count(*) AS n FROM o"
-            " GROUP BY ALL ORDER BY period"
-        )
-        return df.set_index("period")["n"]
+        days = self._order_days()
+        labels = [_period_start(d, period) for d in days["day"]]
+        per = days.assign(period=labels).groupby("period")["n"].sum()
+        return per.astype("int64")
+
+    def _cells(self) -> pd.DataFrame:
+        """The scope's contacts per local day, reason and channel (``n``, ``cost``, the first
+        and last time and the first contact's log position): one scan of the kept contacts,
+        from which the counts of every table below are summed (a few thousand rows)."""
+        if "cells" not in self._cache:
+            cost, params = self._cost()
+            self._cache["cells"] = self._query(
+                "SELECT CAST(timezone($zone, occurred_at) AS DATE) AS day, reason, channel,"
+                f" count(*) AS n, sum({cost}) AS cost, min(occurred_at) AS first_at,"
+                " arg_min(ord, (occurred_at, ord)) AS first_ord, max(occurred_at) AS last_at"
+                " FROM c GROUP BY ALL ORDER BY day, reason, channel",
+                params,
+            )
+        return self._cache["cells"]
 
     def rates(
         self, by: tuple[str, ...] = (), period: str | None = None, reasons: Any = None
     ) -> pd.DataFrame:
         """:func:`~klantreis.contacts.metrics.contact_rates` (of the contacts of ``reasons``
         only, when given)."""
+        cells = self._cells()
+        if reasons is not None:
+            cells = cells[cells["reason"].isin(list(reasons))]
+        if period:
+            cells = cells.assign(period=[_period_start(d, period) for d in cells["day"]])
         keys = [*(["period"] if period else []), *by]
-        cols = [f"{self._period('occurred_at', period)} AS period"] if period else []
-        cols += list(by)
-        where = "WHERE list_contains($reasons, reason)" if reasons is not None else ""
-        params = {"reasons": [str(r) for r in reasons]} if reasons is not None else {}
         if keys:
-            order = ", ".join(f"{k} ASC NULLS LAST" for k in keys)
-            out = self._query(
-                f"SELECT {', '.join(cols)}, count(*) AS contacts FROM c {where}"
-                f" GROUP BY ALL ORDER BY {order}",
-                params,
-            )
+            out = cells.groupby(keys, dropna=False)["n"].sum().rename("contacts").reset_index()
         else:
-            out = self._query(f"SELECT count(*) AS contacts FROM c {where}", params)
+            out = pd.DataFrame({"contacts": [int(cells["n"].sum())]})
+        out["contacts"] = out["contacts"].astype("int64")
         orders: pd.Series | int = self.orders_per(period) if period else self.orders()
         return rates_table(out, orders, bool(period))
 
@@ -150,14 +166,10 @@ class KeptContacts:
 
     def pareto(self) -> pd.DataFrame:
         """:func:`~klantreis.contacts.metrics.pareto` under the journey's contact costs."""
-        cost, params = self._cost()
-        out = self._query(
-            f"SELECT reason, count(*) AS contacts, sum({cost}) AS cost FROM c"
-            " WHERE reason IS NOT NULL GROUP BY ALL ORDER BY reason",
-            params,
-        )
-        total = int(self._query("SELECT count(*) AS n FROM c")["n"].iloc[0])
-        return pareto_table(out, total)
+        cells = self._cells()
+        out = cells.groupby("reason").agg(contacts=("n", "sum"), cost=("cost", "sum"))
+        out["contacts"] = out["contacts"].astype("int64")
+        return pareto_table(out.reset_index(), int(cells["n"].sum()))
 
     def service(self) -> pd.DataFrame:
         """:func:`~klantreis.contacts.metrics.channel_service` with the kept CSAT answers of
@@ -195,49 +207,50 @@ class KeptContacts:
         """The war room's :class:`~klantreis.contacts.warroom.ContactSums`."""
         from klantreis.contacts.warroom import ContactSums
 
-        cost, params = self._cost()
-        per = self._query(
-            f"SELECT reason, sum({cost}) AS cost, count(*) AS n FROM c WHERE reason IS NOT"
-            " NULL AND reason <> $unknown GROUP BY ALL ORDER BY reason",
-            {**params, "unknown": UNKNOWN},
-        ).set_index("reason")
-        per.index.name = "reason"
-        tot = self._query(
-            f"SELECT count(*) AS n, coalesce(sum({cost}), 0.0) AS cost,"
-            " count(*) FILTER (reason = $unknown) AS unknown, min(occurred_at) AS first,"
-            " max(occurred_at) AS last, (SELECT min(occurred_at) FROM o) AS ofirst,"
-            " (SELECT max(occurred_at) FROM o) AS olast, (SELECT count(*) FROM o) AS orders"
-            " FROM c",
-            {**params, "unknown": UNKNOWN},
-        ).iloc[0]
-        stamps = [_utc(tot[k]) for k in ("first", "last", "ofirst", "olast")]
-        known = [s for s in stamps if s is not None]
-        days = 0.0
-        if known:
-            days = max((max(known) - min(known)).total_seconds() / 86400.0, 1.0)
+        cells = self._cells()
+        known = cells[cells["reason"] != UNKNOWN].groupby("reason")
+        days = self._order_days()
+        stamps = [
+            _utc(v.min() if i % 2 == 0 else v.max()) if len(v) else None
+            for i, v in enumerate(
+                (cells["first_at"], cells["last_at"], days["first"], days["last"])
+            )
+        ]
+        seen = [t for t in stamps if t is not None]
+        span = max((max(seen) - min(seen)).total_seconds() / 86400.0, 1.0) if seen else 0.0
         return ContactSums(
-            reason_cost=per["cost"].astype(float).rename("cost"),
-            reason_contacts=per["n"].astype("int64"),
-            contacts=int(tot["n"]),
-            orders=int(tot["orders"]),
-            cost=float(tot["cost"]),
-            unknown=int(tot["unknown"]),
+            reason_cost=known["cost"].sum().astype(float),
+            reason_contacts=known["n"].sum().astype("int64"),
+            contacts=int(cells["n"].sum()),
+            orders=self.orders(),
+            cost=float(cells["cost"].sum()),
+            unknown=int(cells.loc[cells["reason"] == UNKNOWN, "n"].sum()),
             first=stamps[0],
             last=stamps[1],
-            days=days,
+            days=span,
         )
 
     def top_reasons(self, top: int) -> list[str]:
         """The ``top`` reasons by contacts (``value_counts``: ties in first-seen order)."""
-        df = self._query(
-            "SELECT reason, count(*) AS n, min((epoch_us(occurred_at), ord)) AS first FROM c"
-            " WHERE reason IS NOT NULL GROUP BY ALL ORDER BY n DESC, first LIMIT $top",
-            {"top": int(top)},
-        )
-        return [str(r) for r in df["reason"]]
+        cells = self._cells().dropna(subset=["reason"])
+        first = cells.sort_values(["first_at", "first_ord"], kind="stable")
+        seen = first.drop_duplicates("reason")["reason"].tolist()
+        counts = cells.groupby("reason")["n"].sum().reindex(seen)
+        return [str(r) for r in counts.sort_values(ascending=False, kind="stable").index[:top]]
 
 
 def _utc(value: Any) -> pd.Timestamp | None:
     if value is None or pd.isna(value):
         return None
     return pd.Timestamp(value).tz_convert("UTC")
+
+
+def _period_start(day: date, period: str) -> str:
+    """The start of the period (``period_of``: weeks from Monday) of a local day, as text."""
+    if period == "week":
+        day = day - timedelta(days=day.weekday())
+    elif period == "month":
+        day = day.replace(day=1)
+    elif period != "day":
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    return day.isoformat()
