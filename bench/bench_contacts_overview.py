@@ -42,7 +42,7 @@ class Timer:
         return out
 
 
-def _frames(app: Any, t: Timer, now: Any) -> None:
+def _frames(app: Any, t: Timer, now: Any, events: Any) -> None:
     from klantreis.analytics.scope import Scope
     from klantreis.contacts.reports import kept_analysis, report_from, weekly_trend
     from klantreis.contacts.warroom import build_war_room
@@ -54,12 +54,12 @@ def _frames(app: Any, t: Timer, now: Any) -> None:
         lambda: kept_analysis(conditions, window, frame, app.journey, app.contacts.taxonomy),
     )
     t("war room", lambda: build_war_room(a, top=5))
-    t("report", lambda: report_from(a, app.events_table()))
-    broken = conditions.weekly_breaks(window, now)
-    t("trend", lambda: weekly_trend(a, app.events_table(), now, broken=broken))
+    t("report", lambda: report_from(a, events))
+    broken = t("weekly breaks (kept conditions)", lambda: conditions.weekly_breaks(window, now))
+    t("trend", lambda: weekly_trend(a, events, now, broken=broken))
 
 
-def _kept(app: Any, t: Timer, now: Any) -> None:
+def _kept(app: Any, t: Timer, now: Any, events: Any) -> None:
     from klantreis.analytics.scope import Scope
     from klantreis.contacts.kept_causes import KeptCauses
     from klantreis.contacts.kept_reports import KeptContacts
@@ -77,8 +77,8 @@ def _kept(app: Any, t: Timer, now: Any) -> None:
     names = {r.id: r.name("nl") for r in taxonomy.reasons()}
     t("war room", lambda: war_room_from(_KeptInputs(app.journey, taxonomy, causes), k.sums()))
     t("report", lambda: kept_report(k, None, 7, names))
-    broken = conditions.weekly_breaks(window, now)
-    t("trend", lambda: kept_trend(k, app.events_table(), now, broken, names))
+    broken = t("weekly breaks (kept conditions)", lambda: conditions.weekly_breaks(window, now))
+    t("trend", lambda: kept_trend(k, events, now, broken, names))
 
 
 def child(db: Path, path: str) -> dict[str, Any]:
@@ -92,9 +92,10 @@ def child(db: Path, path: str) -> dict[str, Any]:
         app.contact_views().ensure()
         app.condition_views().ensure()
         now = app.store.query("SELECT max(occurred_at) AS m FROM events").to_pylist()[0]["m"]
+        events = app.events_table()  # the page has it already
         t = Timer()
         t0, c0 = time.perf_counter(), time.process_time()
-        (_frames if path == "frames" else _kept)(app, t, now)
+        (_frames if path == "frames" else _kept)(app, t, now, events)
         t.parts["overview in all"] = (time.perf_counter() - t0, time.process_time() - c0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     return {"parts": t.parts, "peak_gib": peak}

@@ -109,9 +109,11 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     scope = params.scope(newest_answer_day(ctx, answers_only=False))
     kept = _kept_contacts(ctx, scope)
     size = ctx.app.settings.contacts_page_size
-    if kept is not None:
+    whole_days = scope.start is None and scope.end is None
+    if kept is not None and whole_days and ctx.app.condition_views() is not None:
         data = _kept_overview(ctx, params, scope, kept, newest)
-    else:
+    else:  # the log's analysis (with the kept reasons when they are kept)
+        since, until = scope.bounds(ctx.app.journey.timezone)
         data = contacts_overview(
             events,
             ctx.app.journey,
@@ -122,8 +124,9 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
             repeat_days=params.repeat_days,
             lang=ctx.lang,
             scope=scope,
-            reason=params.reason,
+            reason=params.reason if kept is None else None,
             now=newest,
+            contacts=None if kept is None else kept.frame(since, until, scope.channels),
             page=(size, params.offset),
         )
     if kept is not None and params.reason:
@@ -172,12 +175,10 @@ def reason_pager(total: int | None, offset: int, size: int) -> dict[str, Any] | 
 
 
 def _kept_contacts(ctx: PageContext, scope: Scope) -> ContactViews | None:
-    """The kept contacts (with their reasons, classified once, when they arrived) when the
-    overview can be summed from them and the kept conditions and orders: a scope of whole
-    days and channels only (else None: a segment or a time of day needs the log)."""
+    """The kept contacts (with their reasons, classified once, when they arrived), or None
+    when the scope needs the log (a segment) or nothing is kept. With the kept conditions
+    and orders and a scope of whole days the overview is summed from them in the store."""
     if scope.segments or not derived_scores.supports(scope) or scope.columns().keys() - {"channel"}:
-        return None
-    if scope.start is not None or scope.end is not None or ctx.app.condition_views() is None:
         return None
     views: ContactViews | None = ctx.app.contact_views()
     return views
