@@ -36,7 +36,6 @@ from klantreis.store import EventStore
 __all__ = ["KeptContacts"]
 
 
-
 def _frame(cur: Any, sql: str, params: Any) -> pd.DataFrame:
     df: pd.DataFrame = cur.sql(sql, params=params).to_arrow_table().to_pandas()
     for col in df.columns:
