@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from klantreis.contacts.classifier import ColdStart, ContactClassifier
     from klantreis.contacts.context import ContactsContext
 
-__all__ = ["COLUMNS", "ContactViews", "ContactsRefresh"]
+__all__ = ["COLUMNS", "ContactViews", "ContactsRefresh", "scope_where"]
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ class ContactViews:
         (``text`` only ``with_text``)."""
         self.ensure()
         cols = [c for c in COLUMNS if c != "ord" and (with_text or c != "text")]
-        where, params = _scope_where(since, until, channels)
+        where, params = scope_where(since, until, channels)
         cur = self.store.cursor()
         try:
             df = _frame(
@@ -448,6 +448,24 @@ class ContactViews:
             df[col] = df[col].astype(object).where(df[col].notna(), None)
         return df
 
+    def cause_frame(
+        self, since: Any = None, until: Any = None, channels: tuple[str | None, ...] = ()
+    ) -> pd.DataFrame:
+        """Of :meth:`frame`, only what the kept root causes read (contact id, journey,
+        reason, time), in its order: a quarter of its columns, no text parsed into objects."""
+        self.ensure()
+        where, params = scope_where(since, until, channels)
+        cur = self.store.cursor()
+        try:
+            return _frame(
+                cur,
+                "SELECT contact_id, journey_id, reason, occurred_at FROM dc_contacts"
+                f" WHERE {' AND '.join(where)} ORDER BY occurred_at, ord",
+                params,
+            )
+        finally:
+            cur.close()
+
     def reason_page(
         self,
         reason: str,
@@ -464,7 +482,7 @@ class ContactViews:
         kept table, so the memory follows ``limit``, not the contacts (read whole with their
         texts: >9 GB at 100M events)."""
         self.ensure()
-        where, params = _scope_where(since, until, channels)
+        where, params = scope_where(since, until, channels)
         cond = " AND ".join([*where, "reason = ?"])
         params.append(reason)
         cur = self.store.cursor()
@@ -498,7 +516,7 @@ class ContactViews:
 _PAGE_COLS = ("contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text")
 
 
-def _scope_where(
+def scope_where(
     since: Any, until: Any, channels: tuple[str | None, ...]
 ) -> tuple[list[str], list[Any]]:
     """Conditions and parameters on ``dc_contacts``: ``occurred_at`` in [since, until) (each

@@ -25,8 +25,12 @@ __all__ = [
     "csat_channels",
     "orders_frame",
     "pareto",
+    "pareto_table",
     "period_of",
+    "rates_table",
     "repeat_contacts",
+    "repeat_table",
+    "service_table",
     "survey_csat_frame",
 ]
 
@@ -79,10 +83,17 @@ def contact_rates(
         out = c.groupby(keys, dropna=False).size().rename("contacts").reset_index()
     else:
         out = pd.DataFrame({"contacts": [len(c)]})
+    return rates_table(out, o_counts, bool(period))
+
+
+def rates_table(out: pd.DataFrame, orders: pd.Series | int, period: bool) -> pd.DataFrame:
+    """:func:`contact_rates` from its counts (``out``: the keys, ``contacts``, in the group
+    order) and the orders (per ``period`` when there is one, else all)."""
     if period:
-        out["orders"] = out["period"].map(o_counts).fillna(0).astype(int)
+        assert isinstance(orders, pd.Series)
+        out["orders"] = out["period"].map(orders).fillna(0).astype(int)
     else:
-        out["orders"] = len(orders)
+        out["orders"] = orders
     with np.errstate(divide="ignore", invalid="ignore"):
         out["per_100_orders"] = np.where(
             out["orders"] > 0, 100.0 * out["contacts"] / out["orders"], np.nan
@@ -105,6 +116,11 @@ def repeat_contacts(
         out = c.groupby(keys, dropna=False)["is_repeat"].agg(["size", "sum"]).reset_index()
     else:
         out = pd.DataFrame({"size": [len(c)], "sum": [int(c["is_repeat"].sum())]})
+    return repeat_table(out)
+
+
+def repeat_table(out: pd.DataFrame) -> pd.DataFrame:
+    """:func:`repeat_contacts` from its counts (``size`` contacts, ``sum`` repeats)."""
     out = out.rename(columns={"size": "contacts", "sum": "repeats"})
     out["repeats"] = out["repeats"].astype(int)
     out["repeat_rate"] = np.where(
@@ -121,16 +137,17 @@ def contact_cost(contacts: pd.DataFrame, costs: Mapping[str, float]) -> pd.Serie
 def pareto(contacts: pd.DataFrame, costs: Mapping[str, float]) -> pd.DataFrame:
     """Reasons by cost, with share and cumulative share of all contact cost (%)."""
     c = contacts.assign(cost=contact_cost(contacts, costs))
-    out = (
-        c.groupby("reason")
-        .agg(contacts=("reason", "size"), cost=("cost", "sum"))
-        .reset_index()
-        .sort_values(["cost", "contacts", "reason"], ascending=[False, False, True])
-    )
+    out = c.groupby("reason").agg(contacts=("reason", "size"), cost=("cost", "sum"))
+    return pareto_table(out.reset_index(), len(c))
+
+
+def pareto_table(out: pd.DataFrame, contacts: int) -> pd.DataFrame:
+    """:func:`pareto` from contacts and cost per reason (``out``) of ``contacts`` in all."""
+    out = out.sort_values(["cost", "contacts", "reason"], ascending=[False, False, True])
     total = out["cost"].sum()
     out["cost_share"] = 100.0 * out["cost"] / total if total else 0.0
     out["cumulative_share"] = out["cost_share"].cumsum()
-    out["contact_share"] = 100.0 * out["contacts"] / max(len(c), 1)
+    out["contact_share"] = 100.0 * out["contacts"] / max(contacts, 1)
     return out.reset_index(drop=True)
 
 
@@ -183,11 +200,23 @@ def channel_service(
             "resolved_k": g["res"].sum(),
         }
     )
-    w = wilson_arrays(out["resolved_k"], out["resolved_n"], confidence)
-    out["resolved_pct"], out["resolved_low"], out["resolved_high"] = w.value, w.ci_low, w.ci_high
+    rated = None
     if csat is not None and len(csat):
         sg = csat.assign(top2=csat["score"] >= 4).groupby("channel")["top2"]
-        out = out.join(pd.DataFrame({"csat_n": sg.size(), "csat_k": sg.sum()}), how="left")
+        rated = pd.DataFrame({"csat_n": sg.size(), "csat_k": sg.sum()})
+    return service_table(out, rated, confidence)
+
+
+def service_table(
+    out: pd.DataFrame, csat: pd.DataFrame | None, confidence: float = 0.95
+) -> pd.DataFrame:
+    """:func:`channel_service` from its counts per channel (the index): ``out`` (contacts,
+    response median and p90, resolved n and k) and ``csat`` (csat_n, csat_k; None: no
+    answers)."""
+    w = wilson_arrays(out["resolved_k"], out["resolved_n"], confidence)
+    out["resolved_pct"], out["resolved_low"], out["resolved_high"] = w.value, w.ci_low, w.ci_high
+    if csat is not None:
+        out = out.join(csat, how="left")
         out[["csat_n", "csat_k"]] = out[["csat_n", "csat_k"]].fillna(0)
         cw = wilson_arrays(out["csat_k"], out["csat_n"], confidence)
         out["csat_pct"], out["csat_low"], out["csat_high"] = cw.value, cw.ci_low, cw.ci_high

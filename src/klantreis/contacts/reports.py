@@ -10,7 +10,7 @@ contacts on that channel (the orders stay all orders, so "per 100 orders" keeps 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ibis.expr.types as ir
@@ -21,6 +21,7 @@ from klantreis.analytics.scope import Scope, select
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.conditions import ConditionViews, Window
 from klantreis.contacts.kept_causes import KeptCauses
+from klantreis.contacts.kept_reports import KeptContacts
 from klantreis.contacts.metrics import (
     channel_service,
     contact_rates,
@@ -30,20 +31,31 @@ from klantreis.contacts.metrics import (
     repeat_contacts,
     survey_csat_frame,
 )
+from klantreis.contacts.rootcause import Causes
 from klantreis.contacts.taxonomy import Taxonomy
-from klantreis.contacts.warroom import ContactAnalysis, build_war_room, load_analysis
+from klantreis.contacts.warroom import (
+    ContactAnalysis,
+    build_war_room,
+    load_analysis,
+    war_room_from,
+)
 from klantreis.model.journey import JourneyConfig
 
 __all__ = [
+    "OverviewOptions",
     "broken_per_week",
     "contact_events",
     "contacts_overview",
     "kept_analysis",
+    "kept_overview",
+    "kept_report",
+    "kept_trend",
     "reason_contacts",
     "reason_page",
     "reason_report",
     "records",
     "report_from",
+    "trend_from",
     "weekly_trend",
 ]
 
@@ -90,11 +102,9 @@ def report_from(
     c, o, journey = a.contacts, a.orders, a.journey
     names = {r.id: r.name(lang) for r in a.taxonomy.reasons()}
     csat = survey_csat_frame(events, c) if a.answers is None else csat_channels(a.answers, c)
-    by_reason = contact_rates(c, o, by=["reason"])
-    by_reason.insert(1, "name", by_reason["reason"].map(names).fillna(by_reason["reason"]))
     report: dict[str, Any] = {
         "overall": records(contact_rates(c, o)),
-        "by_reason": records(by_reason),
+        "by_reason": records(_named(contact_rates(c, o, by=["reason"]), names)),
         "by_channel": records(contact_rates(c, o, by=["channel"])),
         "repeats": records(repeat_contacts(c, repeat_days)),
         "repeats_by_channel": records(repeat_contacts(c, repeat_days, by="channel")),
@@ -104,6 +114,99 @@ def report_from(
     if period:
         report["by_period"] = records(contact_rates(c, o, period=period))
     return report
+
+
+def _named(by_reason: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    by_reason.insert(1, "name", by_reason["reason"].map(names).fillna(by_reason["reason"]))
+    return by_reason
+
+
+def kept_report(
+    k: KeptContacts, period: str | None, repeat_days: float, names: dict[str, str]
+) -> dict[str, Any]:
+    """:func:`report_from` from the kept tables (grouped queries; the same rows)."""
+    report: dict[str, Any] = {
+        "overall": records(k.rates()),
+        "by_reason": records(_named(k.rates(("reason",)), names)),
+        "by_channel": records(k.rates(("channel",))),
+        "repeats": records(k.repeats(repeat_days)),
+        "repeats_by_channel": records(k.repeats(repeat_days, by="channel")),
+        "pareto": records(k.pareto()),
+        "service_by_channel": records(k.service()),
+    }
+    if period:
+        report["by_period"] = records(k.rates(period=period))
+    return report
+
+
+def kept_trend(
+    k: KeptContacts,
+    events: ir.Table,
+    now: Any,
+    broken: pd.DataFrame | None,
+    names: dict[str, str],
+    top: int = 6,
+) -> dict[str, Any]:
+    """:func:`weekly_trend` from the kept tables (``broken``: the kept weekly breaks; None:
+    counted from the ``events``)."""
+    rates = k.rates(("reason",), period="week", reasons=k.top_reasons(top))
+    per_week = k.orders_per("week")
+    counts = None
+    if k.journey.promises and per_week.sum() > 0:
+        counts = (
+            broken_per_week(events, k.journey, now)
+            if broken is None
+            else broken.set_index(["period", "promise_id"])["broken"]
+        )
+    return trend_from(rates, per_week, counts, names)
+
+
+@dataclass
+class _KeptInputs:
+    """What the war room reads besides the sums (:class:`~.warroom.WarRoomInputs`)."""
+
+    journey: JourneyConfig
+    taxonomy: Taxonomy
+    causes: Causes | None
+
+
+def kept_overview(
+    k: KeptContacts,
+    conditions: ConditionViews,
+    causes_of: pd.DataFrame,
+    taxonomy: Taxonomy,
+    events: ir.Table,
+    options: OverviewOptions,
+) -> dict[str, Any]:
+    """:func:`contacts_overview` from the kept tables: the war room, the report and the
+    trend as grouped queries (``causes_of``: the contacts the kept root causes read, their
+    id, journey, reason and time in the kept frame's order)."""
+    names = {r.id: r.name(options.lang) for r in taxonomy.reasons()}
+    causes = KeptCauses(conditions.store, k.journey, k.window, causes_of)
+    room = war_room_from(
+        _KeptInputs(k.journey, taxonomy, causes), k.sums(), options.top, options.lang
+    )
+    broken = None
+    if options.now is not None and conditions.supports_breaks():
+        broken = conditions.weekly_breaks(k.window, options.now)
+    return {
+        "warroom": room.to_dict(),
+        **kept_report(k, options.period, options.repeat_days, names),
+        "trend": kept_trend(k, events, options.now, broken, names),
+        "reason_contacts": [],
+        "reason_total": None,
+    }
+
+
+@dataclass(frozen=True)
+class OverviewOptions:
+    """The choices of :func:`kept_overview` (those of :func:`contacts_overview`)."""
+
+    top: int = 5
+    period: str | None = None
+    repeat_days: float = 7
+    lang: str = "nl"
+    now: Any = None
 
 
 def contact_events(events: ir.Table, journey: JourneyConfig, scope: Scope | None) -> ir.Table:
@@ -136,16 +239,26 @@ def weekly_trend(
     rates = contact_rates(
         c[c["reason"].isin(chosen)], a.orders, by=["reason"], period="week", tz=tz
     )
-    rates.insert(2, "name", rates["reason"].map(names).fillna(rates["reason"]))
     orders = a.orders.assign(period=period_of(a.orders["occurred_at"], "week", tz))
     per_week = orders.groupby("period").size()
-    breaks: list[dict[str, Any]] = []
+    counts = None
     if a.journey.promises and len(a.orders):
         counts = (
             broken_per_week(events, a.journey, now)
             if broken is None
             else broken.set_index(["period", "promise_id"])["broken"]
         )
+    return trend_from(rates, per_week, counts, names)
+
+
+def trend_from(
+    rates: pd.DataFrame, per_week: pd.Series, counts: pd.Series | None, names: dict[str, str]
+) -> dict[str, Any]:
+    """:func:`weekly_trend` from the contact rates per week and reason, the orders per week
+    and the broken promises per (week, promise) (None: no promises or no orders)."""
+    rates.insert(2, "name", rates["reason"].map(names).fillna(rates["reason"]))
+    breaks: list[dict[str, Any]] = []
+    if counts is not None:
         for (week, pid), n in counts.items():
             if week in per_week.index:
                 breaks.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -27,12 +27,15 @@ from klantreis.model.journey import JourneyConfig
 
 __all__ = [
     "ContactAnalysis",
+    "ContactSums",
     "WarRoom",
     "WarRoomRow",
     "attributable_share",
     "build_war_room",
+    "contact_sums",
     "load_analysis",
     "war_room_csv",
+    "war_room_from",
 ]
 
 
@@ -140,26 +143,64 @@ class WarRoom:
         return asdict(self)
 
 
+@dataclass
+class ContactSums:
+    """What the war room reads of the contacts and orders, summed: per known reason (not
+    unknown) its cost and its contacts (indexed by reason, ascending), the contacts, orders,
+    cost and unknown contacts in all, the first and last contact and the period's days (see
+    :attr:`ContactAnalysis.days`). From the frames (:func:`contact_sums`) or the kept tables
+    (:mod:`klantreis.contacts.kept_reports`)."""
+
+    reason_cost: pd.Series
+    reason_contacts: pd.Series
+    contacts: int
+    orders: int
+    cost: float
+    unknown: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    days: float
+
+
+def contact_sums(a: ContactAnalysis) -> ContactSums:
+    """The :class:`ContactSums` of an analysis's frames (the portable reference)."""
+    c = a.contacts.assign(cost=contact_cost(a.contacts, a.journey.contact_costs))
+    known = c[c["reason"] != UNKNOWN].groupby("reason")["cost"]
+    times = c["occurred_at"]
+    return ContactSums(
+        reason_cost=known.sum(),
+        reason_contacts=known.size(),
+        contacts=len(c),
+        orders=len(a.orders),
+        cost=float(c["cost"].sum()),
+        unknown=int((c["reason"] == UNKNOWN).sum()),
+        first=times.min() if len(c) else None,
+        last=times.max() if len(c) else None,
+        days=a.days,
+    )
+
+
 def _row(
-    a: ContactAnalysis,
+    a: WarRoomInputs,
+    sums: ContactSums,
     rc: pd.DataFrame,
     reason_id: str,
-    group: pd.DataFrame,
     rank: int,
     per_year: float,
     lang: str,
 ) -> WarRoomRow:
     reason = a.taxonomy.reason(reason_id)
     assert reason is not None
-    cost = float(group["cost"].sum())
+    cost = float(sums.reason_cost[reason_id])
+    contacts = int(sums.reason_contacts[reason_id])
     row = WarRoomRow(
         rank=rank,
         reason=reason_id,
         name=reason.name(lang),
         category=a.taxonomy.category_of()[reason_id],
         avoidable=reason.avoidable,
-        contacts=len(group),
-        per_100_orders=round(100.0 * len(group) / max(len(a.orders), 1), 2),
+        contacts=contacts,
+        per_100_orders=round(100.0 * contacts / max(sums.orders, 1), 2),
         cost=round(cost, 2),
         cost_per_year=round(cost * per_year, 2),
         saving_per_year=round(cost * per_year if reason.avoidable else 0.0, 2),
@@ -178,7 +219,7 @@ def attributable_share(p_contacts: float, lift: float) -> float:
     return p_contacts * (lift - 1.0) / lift if lift > 1.0 else 0.0
 
 
-def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
+def _add_cause(a: WarRoomInputs, row: WarRoomRow, cause: Any) -> None:
     row.root_cause = cause.condition
     row.lift, row.lift_ci_low, row.lift_ci_high = (
         round(cause.lift, 2),
@@ -200,15 +241,31 @@ def _add_cause(a: ContactAnalysis, row: WarRoomRow, cause: Any) -> None:
         row.owner_excess_contacts = round(float(top["excess"]), 1)
 
 
+class WarRoomInputs(Protocol):
+    """What the war room reads besides the sums: the configuration and the root causes."""
+
+    journey: JourneyConfig
+    taxonomy: Taxonomy
+    causes: Causes | None
+
+
 def build_war_room(
     a: ContactAnalysis, top: int = 10, lang: str = "nl", include_unavoidable: bool = False
 ) -> WarRoom:
     """The top reasons by yearly cost (avoidable ones only, unless asked)."""
-    c = a.contacts.assign(cost=contact_cost(a.contacts, a.journey.contact_costs))
-    days = a.days
-    per_year = 365.0 / days if days else 0.0
-    known = c[c["reason"] != UNKNOWN]
-    ranked = known.groupby("reason")["cost"].sum().sort_values(ascending=False)
+    return war_room_from(a, contact_sums(a), top, lang, include_unavoidable)
+
+
+def war_room_from(
+    a: WarRoomInputs,
+    sums: ContactSums,
+    top: int = 10,
+    lang: str = "nl",
+    include_unavoidable: bool = False,
+) -> WarRoom:
+    """:func:`build_war_room` from the contact sums (the frames' or the kept tables')."""
+    per_year = 365.0 / sums.days if sums.days else 0.0
+    ranked = sums.reason_cost.sort_values(ascending=False)
     assert a.causes is not None
     rc = a.causes.table()
     rows: list[WarRoomRow] = []
@@ -216,35 +273,23 @@ def build_war_room(
         reason = a.taxonomy.reason(str(reason_id))
         if reason is None or not (reason.avoidable or include_unavoidable):
             continue
-        rows.append(
-            _row(
-                a,
-                rc,
-                str(reason_id),
-                known[known["reason"] == reason_id],
-                len(rows) + 1,
-                per_year,
-                lang,
-            )
-        )
+        rows.append(_row(a, sums, rc, str(reason_id), len(rows) + 1, per_year, lang))
         if len(rows) >= top:
             break
-    times = c["occurred_at"]
-    report = WarRoom(
+    return WarRoom(
         lang=lang,
         currency=a.journey.currency,
-        period_start=times.min().isoformat() if len(c) else None,
-        period_end=times.max().isoformat() if len(c) else None,
-        days=round(days, 1),
-        orders=len(a.orders),
-        contacts=len(c),
-        per_100_orders=round(100.0 * len(c) / max(len(a.orders), 1), 2),
-        cost=round(float(c["cost"].sum()), 2),
-        cost_per_year=round(float(c["cost"].sum()) * per_year, 2),
-        unknown_contacts=int((c["reason"] == UNKNOWN).sum()),
+        period_start=sums.first.isoformat() if sums.first is not None else None,
+        period_end=sums.last.isoformat() if sums.last is not None else None,
+        days=round(sums.days, 1),
+        orders=sums.orders,
+        contacts=sums.contacts,
+        per_100_orders=round(100.0 * sums.contacts / max(sums.orders, 1), 2),
+        cost=round(sums.cost, 2),
+        cost_per_year=round(sums.cost * per_year, 2),
+        unknown_contacts=sums.unknown,
         rows=rows,
     )
-    return report
 
 
 CSV_COLUMNS = [f for f in WarRoomRow.__dataclass_fields__]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -23,8 +22,15 @@ from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.conditions import ConditionViews
+from klantreis.contacts.derived import ContactViews
+from klantreis.contacts.kept_reports import KeptContacts
 from klantreis.contacts.labels import label_record, labelling_queue
-from klantreis.contacts.reports import contacts_overview
+from klantreis.contacts.reports import (
+    OverviewOptions,
+    contact_events,
+    contacts_overview,
+    kept_overview,
+)
 from klantreis.contacts.taxonomy import Taxonomy
 from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
 from klantreis.ingest.writer import Rejected
@@ -103,22 +109,26 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
     scope = params.scope(newest_answer_day(ctx, answers_only=False))
     kept = _kept_contacts(ctx, scope)
     size = ctx.app.settings.contacts_page_size
-    data = contacts_overview(
-        events,
-        ctx.app.journey,
-        _taxonomy(ctx),
-        _model(ctx),
-        top=params.top,
-        period=params.grouping,
-        repeat_days=params.repeat_days,
-        lang=ctx.lang,
-        scope=scope,
-        reason=params.reason if kept is None else None,
-        now=newest,
-        contacts=kept,
-        conditions=_kept_conditions(ctx, scope) if kept is not None else None,
-        page=(size, params.offset),
-    )
+    whole_days = scope.start is None and scope.end is None
+    if kept is not None and whole_days and ctx.app.condition_views() is not None:
+        data = _kept_overview(ctx, params, scope, kept, newest)
+    else:  # the log's analysis (with the kept reasons when they are kept)
+        since, until = scope.bounds(ctx.app.journey.timezone)
+        data = contacts_overview(
+            events,
+            ctx.app.journey,
+            _taxonomy(ctx),
+            _model(ctx),
+            top=params.top,
+            period=params.grouping,
+            repeat_days=params.repeat_days,
+            lang=ctx.lang,
+            scope=scope,
+            reason=params.reason if kept is None else None,
+            now=newest,
+            contacts=None if kept is None else kept.frame(since, until, scope.channels),
+            page=(size, params.offset),
+        )
     if kept is not None and params.reason:
         since, until = scope.bounds(ctx.app.journey.timezone)
         data["reason_contacts"], data["reason_total"] = ctx.app.contact_views().reason_page(
@@ -164,26 +174,29 @@ def reason_pager(total: int | None, offset: int, size: int) -> dict[str, Any] | 
     }
 
 
-def _kept_contacts(ctx: PageContext, scope: Scope) -> pd.DataFrame | None:
-    """The contacts in ``scope`` with their kept reasons (classified once, when they
-    arrived), without their texts (one reason's are read a page at a time), or None when
-    the scope needs the log (a segment) or nothing is kept."""
+def _kept_contacts(ctx: PageContext, scope: Scope) -> ContactViews | None:
+    """The kept contacts (with their reasons, classified once, when they arrived), or None
+    when the scope needs the log (a segment) or nothing is kept. With the kept conditions
+    and orders and a scope of whole days the overview is summed from them in the store."""
     if scope.segments or not derived_scores.supports(scope) or scope.columns().keys() - {"channel"}:
         return None
-    views = ctx.app.contact_views()
-    if views is None:
-        return None
-    since, until = scope.bounds(ctx.app.journey.timezone)
-    frame: pd.DataFrame = views.frame(since, until, scope.channels)
-    return frame
-
-
-def _kept_conditions(ctx: PageContext, scope: Scope) -> ConditionViews | None:
-    """The kept conditions and orders when the scope is whole days (else None: the log)."""
-    if scope.start is not None or scope.end is not None:
-        return None
-    views: ConditionViews | None = ctx.app.condition_views()
+    views: ContactViews | None = ctx.app.contact_views()
     return views
+
+
+def _kept_overview(
+    ctx: PageContext, params: ContactParams, scope: Scope, views: ContactViews, now: Any
+) -> dict[str, Any]:
+    """The overview summed in the store (:func:`klantreis.contacts.reports.kept_overview`):
+    the page reads grouped rows, not a frame of every contact of the window."""
+    conditions: ConditionViews = ctx.app.condition_views()
+    conditions.ensure()
+    since, until = scope.bounds(ctx.app.journey.timezone)
+    causes_of = views.cause_frame(since, until, scope.channels)  # refreshes the contacts
+    kept = KeptContacts(ctx.app.store, ctx.app.journey, since, until, scope.channels, scope.days())
+    events = contact_events(ctx.app.events_table(), ctx.app.journey, scope)
+    options = OverviewOptions(params.top, params.grouping, params.repeat_days, ctx.lang, now)
+    return kept_overview(kept, conditions, causes_of, _taxonomy(ctx), events, options)
 
 
 def _contact_options(ctx: PageContext) -> dict[str, list[str]]:
