@@ -11,7 +11,9 @@ check both give the same answers.
 
 Tables (all derived, safe to drop): ``journey_steps`` (journey_id, seq, kind, touchpoint,
 next_kind, next_touchpoint, wait_s), ``journey_paths`` (journey_id, kind_path,
-touchpoint_path, first/last kind and touchpoint), ``journey_dfg`` (the graph of all journeys
+touchpoint_path as lists, first/last kind and touchpoint), both with the activities as
+integer codes, ``journey_codes`` (per activity the list of names a code is a position in;
+readers group by code and name the few groups), ``journey_dfg`` (the graph of all journeys
 as a wait histogram per edge: activity, source, target, bucket, steps, summed waits; filled on
 first use, then merged per refresh) and ``journey_index_state`` (events, watermark, version).
 Freshness is keyed by the event count: the index refreshes lazily when the count changed,
