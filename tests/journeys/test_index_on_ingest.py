@@ -17,7 +17,7 @@ from tests.journeys.logs import T0, ev
 
 import klantreis.ingest.runner as runner
 from klantreis.analytics import journey_index_ingest as jii
-from klantreis.analytics.journey_index import JourneyIndex
+from klantreis.analytics.journey_index import NAMED_PATHS_SQL, NAMED_STEPS_SQL, JourneyIndex
 from klantreis.app import App
 from klantreis.model.events import events_from_records
 from klantreis.settings import Settings
@@ -72,8 +72,8 @@ def _files(
 
 def _tables(app: App) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     con = app.store.con
-    steps = con.execute("SELECT * FROM journey_steps ORDER BY journey_id, seq").fetchall()
-    paths = con.execute("SELECT * FROM journey_paths ORDER BY journey_id").fetchall()
+    steps = con.execute(f"SELECT * FROM ({NAMED_STEPS_SQL}) ORDER BY journey_id, seq").fetchall()
+    paths = con.execute(f"SELECT * FROM ({NAMED_PATHS_SQL}) ORDER BY 1").fetchall()
     return steps, paths
 
 
@@ -127,7 +127,7 @@ def test_a_journey_in_two_files_is_recomputed_from_all_its_events(tmp_path: Path
     with _app(tmp_path) as app:
         app.ingest_paths(files[:1], progress=False)
         app.ingest_paths(files[1:], progress=False)
-        paths = app.store.con.execute("SELECT kind_path FROM journey_paths").fetchall()
+        paths = app.store.con.execute(f"SELECT #2 FROM ({NAMED_PATHS_SQL})").fetchall()
         assert paths == [("payment.completed\x1forder.placed\x1fdelivery.completed",)]
         assert app.journey_index().ensure().mode == "current"
 

@@ -96,3 +96,30 @@ def test_a_read_only_app_has_no_index(tmp_path: Path) -> None:
         load(app, small_log())
     with App(Settings.load(env={}, db_path=path), read_only=True) as app:
         assert app.journey_index() is None
+
+
+def test_new_activities_get_new_codes_and_old_codes_keep_their_meaning(small_app: App) -> None:
+    """Activities are kept as codes (positions in ``journey_codes``): a refresh appends the
+    names it has not seen, so every code already written means what it meant, and a
+    rebuild keeps them too."""
+    con = small_app.store.con
+    index = JourneyIndex(small_app.store)
+    index.discover(top=None)
+    codes = dict(con.execute("SELECT activity, names FROM journey_codes").fetchall())
+    assert "kind.never.seen" not in codes["kind"]
+    load(small_app, [ev("o1-new", "o1", "kind.never.seen", T0 + timedelta(days=9))])
+    assert index.ensure().mode == "incremental"
+    after = dict(con.execute("SELECT activity, names FROM journey_codes").fetchall())
+    assert after["kind"] == [*codes["kind"], "kind.never.seen"]
+    assert after["touchpoint"][: len(codes["touchpoint"])] == codes["touchpoint"]
+    fast = index.discover(top=None)
+    plain = discovery.discover(small_app.events_table(), small_app.journey, top=None)
+    assert edge_counts(fast.dfg) == edge_counts(plain.dfg)
+    assert any(
+        "kind.never.seen" in variant for variant in fast.variants.column("variant").to_pylist()
+    )
+    assert fast.variants.to_pylist() == plain.variants.to_pylist()
+    assert fast.end.to_pylist() == plain.end.to_pylist()
+    index.rebuild()
+    assert dict(con.execute("SELECT activity, names FROM journey_codes").fetchall()) == after
+    assert index.discover(top=None).variants.to_pylist() == plain.variants.to_pylist()

@@ -11,7 +11,9 @@ check both give the same answers.
 
 Tables (all derived, safe to drop): ``journey_steps`` (journey_id, seq, kind, touchpoint,
 next_kind, next_touchpoint, wait_s), ``journey_paths`` (journey_id, kind_path,
-touchpoint_path, first/last kind and touchpoint), ``journey_dfg`` (the graph of all journeys
+touchpoint_path as strings of one character per step, first/last kind and touchpoint),
+both with the activities as integer codes, ``journey_codes`` (per activity the list of names a code is a position in;
+readers group by code and name the few groups), ``journey_dfg`` (the graph of all journeys
 as a wait histogram per edge: activity, source, target, bucket, steps, summed waits; filled on
 first use, then merged per refresh) and ``journey_index_state`` (events, watermark, version).
 Freshness is keyed by the event count: the index refreshes lazily when the count changed,
@@ -52,7 +54,9 @@ from klantreis.analytics.discovery_tables import (
     sort_edges,
 )
 from klantreis.analytics.kept_graph import EDGES_SQL as _EDGES_SQL
+from klantreis.analytics.kept_graph import ENDS_SQL
 from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
+from klantreis.analytics.kept_graph import NAMES_SQL as _NAMES
 from klantreis.analytics.touched_events import done as touched_done
 from klantreis.analytics.touched_events import touched_events
 from klantreis.store import EventStore
@@ -61,23 +65,34 @@ from klantreis.store.memory import memory_limit as _memory_limit
 if TYPE_CHECKING:  # Ibis is imported only when a selection of journeys is asked for
     import ibis.expr.types as ir
 
-__all__ = ["JourneyIndex", "JourneySql", "RefreshResult", "open_index"]
+__all__ = ["JourneyIndex", "JourneySql", "RefreshResult", "add_codes", "open_index"]
 
 log = logging.getLogger(__name__)
 
 #: Separator inside stored paths (the ASCII unit separator; never in kinds or touchpoint ids).
 PATH_SEP = VARIANT_SEP
 
-_TABLES = ("journey_steps", "journey_paths", "journey_dfg", "journey_index_state")
+_TABLES = (
+    "journey_steps",
+    "journey_paths",
+    "journey_dfg",
+    "journey_codes",
+    "journey_index_state",
+)
+#: Steps and paths hold activities (kinds, touchpoints) as codes: a code is the name's
+#: position in ``journey_codes.names`` of its activity (names are only ever appended, so a
+#: code never changes meaning; NULL stays NULL). Writing four string columns per event was
+#: most of the steps' insert, and lists of strings most of the paths' (issue 17).
 _STEPS_COLUMNS = (
-    "(journey_id VARCHAR, seq BIGINT, kind VARCHAR, touchpoint VARCHAR, next_kind VARCHAR,"
-    " next_touchpoint VARCHAR, wait_s DOUBLE)"
+    "(journey_id VARCHAR, seq BIGINT, kind INTEGER, touchpoint INTEGER, next_kind INTEGER,"
+    " next_touchpoint INTEGER, wait_s DOUBLE)"
 )
 _PATHS_COLUMNS = (
-    "(journey_id VARCHAR, kind_path VARCHAR, touchpoint_path VARCHAR, first_kind VARCHAR,"
-    " last_kind VARCHAR, first_touchpoint VARCHAR, last_touchpoint VARCHAR)"
+    "(journey_id VARCHAR, kind_path VARCHAR, touchpoint_path VARCHAR, first_kind INTEGER,"
+    " last_kind INTEGER, first_touchpoint INTEGER, last_touchpoint INTEGER)"
 )
 _DDL = (
+    "CREATE TABLE IF NOT EXISTS journey_codes (activity VARCHAR, names VARCHAR[])",
     f"CREATE TABLE IF NOT EXISTS journey_steps {_STEPS_COLUMNS}",
     f"CREATE TABLE IF NOT EXISTS journey_paths {_PATHS_COLUMNS}",
     "CREATE TABLE IF NOT EXISTS journey_dfg (activity VARCHAR, source VARCHAR, target VARCHAR,"
@@ -95,12 +110,60 @@ _BUILD_TABLES = {
 #: The order of events inside a journey (``klantreis.analytics.journeys.order_keys``).
 _ORDER = "occurred_at, source_order, event_id"
 
+_UNCODED = "journey index: an activity without a code"
+
+
+def _code(a: str) -> str:
+    """The code of the column ``a`` (evaluated per dictionary entry of a compressed scan)."""
+    return (
+        f"CASE WHEN {a} IS NULL THEN NULL ELSE coalesce(list_position({_NAMES.format(a=a)}, {a}),"
+        f" error('{_UNCODED}')::INTEGER) END AS {a}"
+    )
+
+
+def _coded(src: str) -> str:
+    """The event columns the index reads from ``src``, activities as codes."""
+    return (
+        f"(SELECT journey_id, occurred_at, source_order, event_id, {_code('kind')},"
+        f" {_code('touchpoint')} FROM {src})"
+    )
+
+
+def _path_key(codes: str) -> str:
+    """A path of codes as a string, one character per step (``chr(code + 32)``, a NULL
+    activity ``' '``): grouping by a string is about four times cheaper than by a list."""
+    return f"array_to_string(list_transform({codes}, lambda c: chr(coalesce(c, 0) + 32)), '')"
+
+
+def _path_names(key: str, names: str) -> str:
+    """The names of a path key's steps (``'(none)'`` for a NULL activity), as a list."""
+    return (
+        f"list_transform(string_split({key}, ''), lambda ch: coalesce({names}[unicode(ch) - 32],"
+        " '(none)'))"
+    )
+
+
+#: Steps and paths with the activities' names (NULL in a path: ``'(none)'``), as the index
+#: held them before codes: what the tests compare with the references.
+NAMED_STEPS_SQL = f"""
+SELECT journey_id, seq, k[kind] AS kind, t[touchpoint] AS touchpoint, k[next_kind] AS next_kind,
+       t[next_touchpoint] AS next_touchpoint, wait_s
+FROM journey_steps, (SELECT {_NAMES.format(a="kind")} AS k, {_NAMES.format(a="touchpoint")} AS t)
+"""
+NAMED_PATHS_SQL = f"""
+SELECT journey_id,
+       array_to_string({_path_names("kind_path", "k")}, chr(31)),
+       array_to_string({_path_names("touchpoint_path", "t")}, chr(31)),
+       k[first_kind], k[last_kind], t[first_touchpoint], t[last_touchpoint]
+FROM journey_paths, (SELECT {_NAMES.format(a="kind")} AS k, {_NAMES.format(a="touchpoint")} AS t)
+"""
+
 #: The steps of the journeys in ``{src}`` (the event log, or a copy of some journeys' events).
 _STEPS_SELECT_FROM = f"""
 SELECT journey_id, row_number() OVER w - 1, kind, touchpoint,
        lead(kind) OVER w, lead(touchpoint) OVER w,
        (epoch_us(lead(occurred_at) OVER w) - epoch_us(occurred_at)) / 1e6
-FROM {{src}} WHERE journey_id IS NOT NULL {{where}}
+FROM {_coded("{src}")} WHERE journey_id IS NOT NULL {{where}}
 WINDOW w AS (PARTITION BY journey_id ORDER BY {_ORDER})
 """
 _STEPS_SELECT = _STEPS_SELECT_FROM.replace("{src}", "events")
@@ -128,7 +191,7 @@ GROUP BY journey_id
 #: third of the window's time. Where two neighbours tie on both keys (only there does the
 #: event id decide) the step gets ``seq`` -1, and the build redoes those journeys with the
 #: full order (``_RANGE_TIES_SQL``), so the table ends equal to ``_STEPS_SELECT``'s.
-_RANGE_STEPS_SQL = """
+_RANGE_STEPS_SQL = f"""
 INSERT INTO journey_steps_build
 SELECT journey_id,
        CASE WHEN lead(occurred_at) OVER w = occurred_at
@@ -136,7 +199,7 @@ SELECT journey_id,
             THEN -1 ELSE row_number() OVER w - 1 END,
        kind, touchpoint, lead(kind) OVER w, lead(touchpoint) OVER w,
        (epoch_us(lead(occurred_at) OVER w) - epoch_us(occurred_at)) / 1e6
-FROM events WHERE journey_id IS NOT NULL{where}
+FROM {_coded("events")} WHERE journey_id IS NOT NULL{{where}}
 WINDOW w AS (PARTITION BY journey_id ORDER BY occurred_at, source_order)
 """
 
@@ -176,7 +239,7 @@ FROM (
            row_number() OVER () AS p, lag(journey_id) OVER () IS DISTINCT FROM journey_id AS start,
            lead(journey_id) OVER () AS nj, lead(kind) OVER () AS nk, lead(touchpoint) OVER () AS nt,
            lead(epoch_us(occurred_at)) OVER () AS nu, lead(source_order) OVER () AS ns
-    FROM events WHERE journey_id IS NOT NULL{{where}}))
+    FROM {_coded("events")} WHERE journey_id IS NOT NULL{{where}}))
 """
 
 #: Key ranges built from the stored order side by side (their statement runs on one
@@ -188,27 +251,21 @@ _STORED_WORKERS: int | None = 1
 _STORED_MIN_RANGE = 50_000
 
 #: A key range's paths from its steps (already in ``{steps}``; the range condition skips the
-#: other ranges' row groups): each journey's kinds and touchpoints as lists, by one hash
+#: other ranges' row groups): each journey's kind and touchpoint codes as lists, by one hash
 #: aggregate. The lists mostly come out in ``seq`` order already (checked: ``list(seq)``
-#: equals ``range(n)``) and are then joined as they are; otherwise, or where a value is
-#: NULL (``'(none)'`` in a path), they are put in ``seq`` order by ``list_grade_up`` of the
-#: small integer list (an ordered ``string_agg`` sorts the whole range, a ``list_sort`` of
-#: structs compares structs) and joined element by element.
+#: equals ``range(n)``) and are then kept as they are; otherwise they are put in ``seq``
+#: order by ``list_grade_up`` of the small integer list (an ordered aggregate sorts the
+#: whole range, a ``list_sort`` of structs compares structs).
 _RANGE_PATHS_SQL = """
-INSERT INTO {paths}
-SELECT journey_id,
-       CASE WHEN o AND nk THEN array_to_string(ks, chr(31)) ELSE array_to_string(
-            list_transform(g, lambda i: coalesce(ks[i], '(none)')), chr(31)) END,
-       CASE WHEN o AND nt THEN array_to_string(ts, chr(31)) ELSE array_to_string(
-            list_transform(g, lambda i: coalesce(ts[i], '(none)')), chr(31)) END,
-       ks[g[1]], ks[g[-1]], ts[g[1]], ts[g[-1]]
-FROM (SELECT journey_id, ks, ts, o, nk, nt,
-             CASE WHEN o THEN range(1, n + 1) ELSE list_grade_up(sq) END AS g
+INSERT INTO {{paths}}
+SELECT journey_id, {key_kp}, {key_tp}, kp[1], kp[-1], tp[1], tp[-1]
+FROM (SELECT journey_id,
+             CASE WHEN o THEN ks ELSE list_transform(list_grade_up(sq), lambda i: ks[i]) END AS kp,
+             CASE WHEN o THEN ts ELSE list_transform(list_grade_up(sq), lambda i: ts[i]) END AS tp
       FROM (SELECT journey_id, list(kind) AS ks, list(touchpoint) AS ts, list(seq) AS sq,
-                   count(*) AS n, list(seq) = range(count(*)) AS o,
-                   count(kind) = count(*) AS nk, count(touchpoint) = count(*) AS nt
-            FROM {steps} WHERE journey_id IS NOT NULL{where} GROUP BY journey_id))
-"""
+                   list(seq) = range(count(*)) AS o
+            FROM {{steps}} WHERE journey_id IS NOT NULL{{where}} GROUP BY journey_id))
+""".format(key_kp=_path_key("kp"), key_tp=_path_key("tp"))
 
 #: Events per journey-key range of a full build (the ``index_range_events`` setting).
 DEFAULT_RANGE_EVENTS = 1_000_000
@@ -221,19 +278,21 @@ DEFAULT_MEMORY_MB = 1024
 #: Journey ids sampled to place the range boundaries (per range; at least 10,000 in all).
 _SAMPLE_PER_RANGE = 2_000
 
-_DFG_SQL = """
-SELECT source, target, count, mean_s, q[1] AS median_s, q[2] AS p90_s FROM (
-  SELECT {a} AS source, next_{a} AS target, count(*) AS count, avg(wait_s) AS mean_s,
+_DFG_SQL = f"""
+SELECT nm[source] AS source, nm[target] AS target, count, mean_s, q[1] AS median_s,
+       q[2] AS p90_s FROM (
+  SELECT {{a}} AS source, next_{{a}} AS target, count(*) AS count, avg(wait_s) AS mean_s,
          quantile_cont(wait_s, [0.5, 0.9]) AS q
-  FROM journey_steps WHERE wait_s IS NOT NULL{where} GROUP BY ALL)
+  FROM journey_steps WHERE wait_s IS NOT NULL{{where}} GROUP BY ALL), (SELECT {_NAMES} AS nm)
 """
 
 #: One activity's contribution to the kept graph from the steps in ``{steps}``: steps and
 #: summed waits per edge x wait bucket (``derived_totals.BUCKET_SQL``; no wait: NULL).
 _HIST_SQL = f"""
-SELECT '{{a}}' AS activity, {{a}} AS source, next_{{a}} AS target, {BUCKET_SQL} AS bucket,
-       count(*) AS n, sum(wait_s) AS wait_s
-FROM {{steps}} WHERE wait_s IS NOT NULL GROUP BY ALL
+SELECT '{{a}}' AS activity, nm[c] AS source, nm[nc] AS target, bucket, n, wait_s FROM (
+  SELECT {{a}} AS c, next_{{a}} AS nc, {BUCKET_SQL} AS bucket, count(*) AS n,
+         sum(wait_s) AS wait_s
+  FROM {{steps}} WHERE wait_s IS NOT NULL GROUP BY ALL), (SELECT {_NAMES} AS nm)
 """
 
 #: The kept graph's rows plus (sign 1) or minus (sign -1) each contribution, summed per key;
@@ -368,6 +427,7 @@ class JourneyIndex:
             with self.store.transaction() as con:
                 self._state(con)
                 n = _count(con, "SELECT count(*) FROM events")
+                add_codes(con, "events")
                 for build, columns in _BUILD_TABLES.values():
                     _rows(con, f"DROP TABLE IF EXISTS {build}")
                     _rows(con, f"CREATE TABLE {build} {columns}")
@@ -475,6 +535,7 @@ class JourneyIndex:
         )
         _rows(con, "DELETE FROM journey_steps WHERE rowid IN (SELECT rid FROM _journey_index_old)")
         _rows(con, f"DELETE FROM journey_paths WHERE true{within}", bounds)
+        add_codes(con, src)
         _rows(con, f"CREATE OR REPLACE TEMP TABLE _journey_index_new {_STEPS_COLUMNS}")
         _rows(
             con,
@@ -588,10 +649,11 @@ class JourneyIndex:
         limit = "" if top is None else f" LIMIT {int(top)}"
         share = f"count::DOUBLE / {int(total)}" if total else "0.0::DOUBLE"
         table = sel.query(
-            f"SELECT string_split(path, chr({ord(PATH_SEP)})) AS variant, count,"
-            f" {share} AS share, len(variant)::BIGINT AS length FROM ("
-            f"SELECT {a}_path AS path, count(*) AS count FROM journey_paths"
-            f"{sel.where_first} GROUP BY ALL) ORDER BY count DESC, path{limit}"
+            f"SELECT variant, count, {share} AS share, len(variant)::BIGINT AS length FROM ("
+            f"SELECT {_path_names('path', 'nm')} AS variant, count"
+            f" FROM (SELECT {a}_path AS path, count(*) AS count FROM journey_paths"
+            f"{sel.where_first} GROUP BY ALL), (SELECT {_NAMES.format(a=a)} AS nm))"
+            f" ORDER BY count DESC, array_to_string(variant, chr({ord(PATH_SEP)})){limit}"
         )
         return _as_item_lists(table)
 
@@ -599,10 +661,7 @@ class JourneyIndex:
     def _ends(a: str, sel: _Selection) -> tuple[pa.Table, pa.Table]:
         """Start and end activities, from each journey's first and last step."""
         first, last = (  # sorted as sort_activity_counts sorts, in SQL (no pyarrow.compute)
-            sel.query(
-                f"SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
-                f"{sel.where_first} GROUP BY ALL ORDER BY count DESC, activity"
-            )
+            sel.query(ENDS_SQL.format(end=end, a=a, where=sel.where_first))
             for end in ("first", "last")
         )
         return first, last
@@ -649,6 +708,33 @@ def _as_item_lists(table: pa.Table) -> pa.Table:
     target = pa.list_(pa.string())
     chunks = [chunk.view(target) for chunk in table.column("variant").chunks]
     return table.set_column(0, "variant", pa.chunked_array(chunks, target))
+
+
+def add_codes(
+    con: duckdb.DuckDBPyConnection, src: str, where: str = "", params: list[object] | None = None
+) -> None:
+    """Give every kind and touchpoint in ``src`` (the rows ``where`` selects) a code: new
+    names are appended to their activity's list in ``journey_codes``, so the codes already
+    given keep their meaning (a build in progress and the index it replaces share them)."""
+    found = _rows(
+        con,
+        f"SELECT list(DISTINCT kind) FILTER (kind IS NOT NULL), list(DISTINCT touchpoint)"
+        f" FILTER (touchpoint IS NOT NULL) FROM {src} WHERE true{where}",
+        params,
+    )[0]
+    for a, names in zip(ACTIVITIES, found, strict=True):
+        old = _rows(con, "SELECT names FROM journey_codes WHERE activity = ?", [a])
+        known = set(old[0][0]) if old else set()
+        new = sorted(set(names or []) - known)
+        if not old:
+            _rows(con, "INSERT INTO journey_codes VALUES (?, ?::VARCHAR[])", [a, new])
+        elif new:
+            _rows(
+                con,
+                "UPDATE journey_codes SET names = list_concat(names, ?::VARCHAR[])"
+                " WHERE activity = ?",
+                [new, a],
+            )
 
 
 def _key_ranges(

@@ -37,6 +37,7 @@ from klantreis.analytics.journey_index import (
     JourneyIndex,
     RefreshResult,
     _key_ranges,
+    add_codes,
 )
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit
@@ -154,6 +155,7 @@ def _take_out_touched(
     ).fetchall()
     for table in ("journey_steps", "journey_paths"):
         con.execute(f"DELETE FROM {table} WHERE journey_id IS NOT NULL {_TOUCHED}").fetchall()
+    add_codes(con, "events", " " + appended, [watermark])  # the new events' activities
     journeys = _one(con, "SELECT count(*) FROM _journey_index_touched")
     ranges = _key_ranges(con, n - before, index.range_events, " " + appended, [watermark])
     return n, journeys, ranges

@@ -26,13 +26,13 @@ import duckdb
 
 from klantreis.analytics.derived_totals import GAMMA
 
-__all__ = ["EDGES_SQL", "INDEX_VERSION", "KeptGraph", "read_kept_graph"]
+__all__ = ["EDGES_SQL", "ENDS_SQL", "INDEX_VERSION", "NAMES_SQL", "KeptGraph", "read_kept_graph"]
 
 log = logging.getLogger(__name__)
 
 #: Bump when the index's tables change: an index of another version is dropped and rebuilt
 #: (``JourneyIndex.ensure``), and :func:`read_kept_graph` does not read it.
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 #: The value a wait bucket stands for (``derived_totals.bucket_value``).
 _BUCKET_VALUE = (
@@ -70,12 +70,18 @@ FROM e ORDER BY count DESC, source, target
 #: The index's state and the log's size, in one row (an index is current when they agree).
 _STATE_SQL = "SELECT version, events, (SELECT count(*) FROM events) FROM journey_index_state"
 
-#: Start (``first``) or end (``last``) steps with their journeys, as ``JourneyIndex`` sorts
-#: them.
-_ENDS_SQL = (
-    "SELECT {end}_{a} AS activity, count(*) AS count FROM journey_paths"
-    " GROUP BY ALL ORDER BY count DESC, activity"
-)
+#: One activity's names as a scalar subquery: the index keeps activities as codes, a code
+#: being the name's position in this list (``journey_index.add_codes``).
+NAMES_SQL = "(SELECT names FROM journey_codes WHERE activity = '{a}')"
+
+#: Start (``first``) or end (``last``) steps with their journeys (of the paths ``where``
+#: selects), as ``JourneyIndex`` sorts them: grouped by code, then named.
+ENDS_SQL = f"""
+SELECT nm[c] AS activity, count FROM (
+  SELECT {{end}}_{{a}} AS c, count(*) AS count FROM journey_paths{{where}} GROUP BY ALL),
+  (SELECT {NAMES_SQL} AS nm)
+ORDER BY count DESC, activity
+"""
 
 _ACTIVITIES = ("kind", "touchpoint")
 
@@ -118,7 +124,9 @@ def _read(con: duckdb.DuckDBPyConnection, activity: str) -> KeptGraph | None:
     if not edges:  # not kept yet: the index fills it
         return None
     (journeys,) = con.execute("SELECT count(*) FROM journey_paths").fetchall()[0]
-    start, end = (_dicts(con, _ENDS_SQL.format(end=e, a=activity)) for e in ("first", "last"))
+    start, end = (
+        _dicts(con, ENDS_SQL.format(end=e, a=activity, where="")) for e in ("first", "last")
+    )
     return KeptGraph(journeys=int(journeys), edges=edges, start=start, end=end)
 
 
