@@ -170,3 +170,32 @@ def test_impact_reads_the_kept_views_when_the_store_keeps_them(
     assert len(calls) == 2
     run(*args, "--condition", "contacts>0")  # not kept per journey: the log
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("extra", [(), ("--by", "touchpoint"), ("--by", "promise"), ("--at-risk",)])
+def test_promises_read_the_kept_views_when_the_store_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]
+) -> None:
+    from klantreis.analytics import derived_promises
+
+    path = str(tmp_path / "store.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, small_log())
+    calls: list[str] = []
+    for name in ("promise_rates", "at_risk"):
+        kept = getattr(derived_promises, name)
+        monkeypatch.setattr(
+            derived_promises,
+            name,
+            lambda *a, _k=kept, _n=name, **k: calls.append(_n) or _k(*a, **k),
+        )
+    args = ("journeys", "promises", "--db", path, "--now", NOW, "--json", *extra)
+    portable = json.loads(run(*args))["rows"]
+    assert portable and not calls and not _keeps_views(path)
+    with App(Settings.load(env={}, db_path=path)) as app:
+        app.derived_views()
+    kept_rows = json.loads(run(*args))["rows"]
+    assert calls == ["at_risk" if extra == ("--at-risk",) else "promise_rates"]
+    assert _close(kept_rows, portable)
+    run(*args, "--promise", "op_tijd_bezorgd")  # one promise: the log
+    assert len(calls) == 1

@@ -238,8 +238,17 @@ def promises(
 
     with open_app(db_path, journey_config) as app:
         ids = list(promise_ids) or None
+        views = _kept_views(app) if ids is None and by != "period" else None
         try:
-            if at_risk:
+            if views is not None:  # the page's reader: per-journey rows, not the log
+                from klantreis.analytics import derived_promises as kept
+
+                table = (
+                    kept.at_risk(views, app.journey, _when(now))
+                    if at_risk
+                    else kept.promise_rates(views, app.journey, by, now=_when(now))
+                )
+            elif at_risk:
                 table = pr.at_risk(app.events_table(), app.journey, _when(now), ids)
             else:
                 table = pr.promise_rates(
