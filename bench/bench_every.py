@@ -179,11 +179,13 @@ KEPT = {
     "derived views (journeys page)": "derived_views",
     "score cells (scores, overview)": "score_cells",
     "kept contacts (contacts page, incl. classification)": "contact_views",
+    "kept conditions (contacts page's root causes)": "condition_views",
 }
 
 #: ``(route, role)``: every page's JSON a user reads (``/api/v1``, GET, no write).
 PAGES = [
     ("/api/v1/journeys", "analyst"),
+    ("/api/v1/journeys?period=30d", "analyst"),  # a window that cuts: journeys one by one
     ("/api/v1/scores", "analyst"),
     ("/api/v1/index", "analyst"),
     ("/api/v1/contacts", "analyst"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,77 @@ def test_csv_export_is_spreadsheet_safe_unless_asked(
     run("export", "--db", path, "--format", "csv", *([flag] if flag else []), str(out))
     with open(out, encoding="utf-8", newline="") as fh:
         assert next(csv.DictReader(fh))["text"] == cell
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, floats within 1e-9 (the kept reader sums per journey, the log per event)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+def _keeps_views(path: str) -> bool:
+    with App(Settings.load(env={}, db_path=path)) as app:
+        sql = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'dv_state'"
+        return bool(app.store.query(sql).to_pylist()[0]["n"])
+
+
+def test_impact_reads_the_kept_views_when_the_store_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from klantreis.analytics import derived_promises
+
+    path = str(tmp_path / "store.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, small_log())
+    calls: list[object] = []
+    kept_ranking = derived_promises.impact_ranking
+    monkeypatch.setattr(
+        derived_promises,
+        "impact_ranking",
+        lambda *a, **k: calls.append(a) or kept_ranking(*a, **k),
+    )
+    args = ("journeys", "impact", "--db", path, "--now", NOW, "--json")
+    portable = json.loads(run(*args))["rows"]
+    assert portable and not calls and not _keeps_views(path)  # a command builds no views
+    with App(Settings.load(env={}, db_path=path)) as app:
+        app.derived_views()
+    kept = json.loads(run(*args))["rows"]
+    assert len(calls) == 1 and _close(kept, portable)
+    run(*args, "--condition", "broken:op_tijd_bezorgd")
+    assert len(calls) == 2
+    run(*args, "--condition", "contacts>0")  # not kept per journey: the log
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("extra", [(), ("--by", "touchpoint"), ("--by", "promise"), ("--at-risk",)])
+def test_promises_read_the_kept_views_when_the_store_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]
+) -> None:
+    from klantreis.analytics import derived_promises
+
+    path = str(tmp_path / "store.duckdb")
+    with App(Settings.load(env={}, db_path=path)) as app:
+        load(app, small_log())
+    calls: list[str] = []
+    for name in ("promise_rates", "at_risk"):
+        kept = getattr(derived_promises, name)
+        monkeypatch.setattr(
+            derived_promises,
+            name,
+            lambda *a, _k=kept, _n=name, **k: calls.append(_n) or _k(*a, **k),
+        )
+    args = ("journeys", "promises", "--db", path, "--now", NOW, "--json", *extra)
+    portable = json.loads(run(*args))["rows"]
+    assert portable and not calls and not _keeps_views(path)
+    with App(Settings.load(env={}, db_path=path)) as app:
+        app.derived_views()
+    kept_rows = json.loads(run(*args))["rows"]
+    assert calls == ["at_risk" if extra == ("--at-risk",) else "promise_rates"]
+    assert _close(kept_rows, portable)
+    run(*args, "--promise", "op_tijd_bezorgd")  # one promise: the log
+    assert len(calls) == 1

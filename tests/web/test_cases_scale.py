@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from klantreis.act import cases as act_cases
+from klantreis.act import outcomes
 from klantreis.act.cases import Action, apply_actions, case_clocks, clocks_for, list_cases
 from klantreis.act.rules import default_case_rules
 from klantreis.act.runner import evaluate_cases
@@ -88,6 +89,59 @@ def test_clocks_for_equals_case_clocks(web_app: App) -> None:
             assert (a.due_at is None) == (b.due_at is None)
             if a.due_at and b.due_at:
                 assert abs((a.due_at - b.due_at).total_seconds()) < 1e-3
+
+
+def _outcomes_case_by_case(app: App, rules: Any, now: datetime) -> list[dict[str, Any]]:
+    """The reference: every case with its log and :func:`case_clocks` per case (what
+    ``case_outcomes`` computed before it took ``clocks_for``)."""
+    found = act_cases.with_logs(app.store, list_cases(app.store, limit=10 * N))
+    out = []
+    for case in found:
+        clocks = case_clocks(case, rules, now)
+        first, resolution = clocks["first_action"], clocks["resolution"]
+        out.append(
+            {
+                "case_id": case.case_id,
+                "status": case.status,
+                "first_action_hours": first.elapsed / 3600 if case.first_action_at else None,
+                "within_sla": resolution.met if case.closed_at else None,
+            }
+        )
+    return out
+
+
+def test_case_outcomes_equal_the_case_by_case_clocks(web_app: App) -> None:
+    _many(web_app)
+    rules = default_case_rules(web_app.journey)
+    found = sorted(list_cases(web_app.store, limit=10 * N), key=lambda c: c.case_id)
+    closing = [  # some closed within their SLA, some late, some after a pause
+        Action(
+            c.case_id,
+            "status",
+            c.opened_at + timedelta(hours=10 + 40 * (k % 4)),
+            "anna",
+            "closed",
+            root_cause=rules.root_causes[0].id,
+        )
+        for k, c in enumerate(found)
+        if k % 5 < 2
+    ]
+    apply_actions(web_app, rules, closing)
+    now = BASE + timedelta(days=25)
+    got = outcomes.case_outcomes(web_app.store, rules, now)
+    want = _outcomes_case_by_case(web_app, rules, now)
+    assert len(got) == len(want) == len(found) > N  # every case (no limit unless asked)
+    assert [r["case_id"] for r in got] == [r["case_id"] for r in want]
+    met = [r["within_sla"] for r in got]
+    assert True in met and False in met and None in met  # the cases cover every outcome
+    assert sum(r["first_action_hours"] is not None for r in got) > 100
+    for a, b in zip(got, want, strict=True):
+        assert a["status"] == b["status"] and a["within_sla"] == b["within_sla"], a["case_id"]
+        fa, fb = a["first_action_hours"], b["first_action_hours"]
+        assert (fa is None) == (fb is None)
+        if fa is not None and fb is not None:
+            assert abs(fa - fb) < 1e-6, a["case_id"]
+    assert len(outcomes.case_outcomes(web_app.store, rules, now, limit=10)) == 10
 
 
 def test_team_queue_and_my_cases_page_by_50(web_app: App, as_user: Any) -> None:
