@@ -8,6 +8,7 @@ test guards against regressions below 0.925.
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,18 @@ def read(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["category"] for r in rows]
 
 
-@pytest.fixture(scope="module")
+@functools.cache
+def trained(folder: Path) -> ContactClassifier:
+    """One trained model for this module's tests (``shared_data`` is function-scoped)."""
+    return ContactClassifier(seed=0).fit(*read(folder / "train.csv"))
+
+
+@pytest.fixture
 def banking77(shared_data: Path) -> tuple[ContactClassifier, list[str], list[str]]:
     folder = shared_data / "banking77"
     if not (folder / "train.csv").exists():
         pytest.skip("banking77 not present")
-    model = ContactClassifier(seed=0).fit(*read(folder / "train.csv"))
-    return (model, *read(folder / "test.csv"))
+    return (trained(folder), *read(folder / "test.csv"))
 
 
 @pytest.mark.data
