@@ -12,6 +12,7 @@ norm, as a ``FeatureUnion`` of two ``TfidfVectorizer`` would.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,121 @@ def _char_hashes(docs: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.
             docs_out.append(doc_of[:m][ok])
             hashes_out.append(h[ok] ^ (np.uint64(n) << np.uint64(56)))
     return np.concatenate(docs_out), np.concatenate(hashes_out)
+
+
+def _char_block_compiled(
+    docs: Sequence[str], lo: int, hi: int, vocab: np.ndarray, idf: np.ndarray, sublinear: bool
+) -> sp.csr_matrix:
+    """``_tfidf_block`` of ``_char_hashes`` in one compiled pass over each document: the
+    same n-grams, keys, columns and weights (the norm sums in another order: equal to
+    float64 rounding), without the whole batch's arrays of hashes."""
+    from klantreis.contacts.network import compiled
+
+    keys, slots = _table(vocab)
+    buf = "\x01".join(" " + d + " " for d in docs) + "\x01"
+    codes = np.frombuffer(buf.encode("utf-32-le"), dtype=np.uint32)
+    most = max(hi - lo + 1, 0) * len(codes)
+    indptr = np.zeros(len(docs) + 1, dtype=np.int32)
+    indices = np.empty(most, dtype=np.int32)
+    data = np.empty(most, dtype=np.float64)
+    used = compiled(_char_rows)(
+        codes, lo, hi, keys, slots, _shift(len(keys)), idf, sublinear, indptr, indices, data
+    )
+    return sp.csr_matrix(
+        (data[:used], indices[:used], indptr), shape=(len(docs), len(idf)), copy=False
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _table_of(vocab: bytes) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.frombuffer(vocab, dtype=np.uint64)
+    size = 1 << max(4, int(2 * len(keys) - 1).bit_length())  # at most half full
+    table_keys = np.zeros(size, dtype=np.uint64)
+    table_cols = np.full(size, -1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        slot = (keys * _MIX) >> _shift(size)
+    for col, (key, at) in enumerate(zip(keys.tolist(), slot.tolist(), strict=True)):
+        while table_cols[at] >= 0:  # linear probing
+            at = (at + 1) & (size - 1)
+        table_keys[at], table_cols[at] = key, col
+    return table_keys, table_cols
+
+
+def _shift(size: int) -> np.uint64:
+    """The right shift that turns a mixed 64-bit key into a slot of a table of ``size``
+    (a power of two)."""
+    return np.uint64(65 - size.bit_length())
+
+
+def _table(vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An open-addressing hash table of a sorted vocabulary (keys, column or -1 per slot):
+    one probe per n-gram instead of a binary search. Built once per vocabulary."""
+    return _table_of(np.ascontiguousarray(vocab, dtype=np.uint64).tobytes())
+
+
+def _char_rows(
+    codes: np.ndarray,
+    lo: int,
+    hi: int,
+    table_keys: np.ndarray,
+    table_cols: np.ndarray,
+    shift: np.uint64,
+    idf: np.ndarray,
+    sublinear: bool,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+) -> int:
+    """The rows of the character block (compiled by numba; see ``_char_block_compiled``):
+    returns the number of entries written."""
+    mult, mix, mask = (
+        np.uint64(0x100000001B3),
+        np.uint64(0x9E3779B97F4A7C15),
+        table_keys.shape[0] - 1,
+    )
+    used, doc, first = 0, 0, 0
+    cols = np.empty(codes.shape[0] * max(hi - lo + 1, 0), dtype=np.int64)
+    for end in range(codes.shape[0]):
+        if codes[end] != _SEP:
+            continue
+        found = 0
+        for i in range(first, end):
+            h = np.uint64(0)
+            for n in range(1, min(hi, end - i) + 1):
+                code = np.uint64(codes[i + n - 1])
+                if n > 2 and codes[i + n - 2] == _SPACE:
+                    break  # a space inside: this n-gram and every longer one are out
+                h = h * mult + code + np.uint64(n)
+                if n < lo or (n == 1 and code == _SPACE):
+                    continue
+                key = h ^ (np.uint64(n) << np.uint64(56))
+                at = np.int64((key * mix) >> shift)
+                while table_cols[at] >= 0 and table_keys[at] != key:
+                    at = (at + 1) & mask
+                if table_cols[at] >= 0:
+                    cols[found] = table_cols[at]
+                    found += 1
+        row = np.sort(cols[:found])
+        start, total = used, 0.0
+        k = 0
+        while k < found:
+            count = 1
+            while k + count < found and row[k + count] == row[k]:
+                count += 1
+            tf = 1.0 + np.log(count) if sublinear else float(count)
+            value = tf * idf[row[k]]
+            indices[used] = row[k]
+            data[used] = value
+            total += value * value
+            used += 1
+            k += count
+        norm = np.sqrt(total) if total > 0 else 1.0
+        for p in range(start, used):
+            data[p] /= norm
+        doc += 1
+        indptr[doc] = used
+        first = end + 1
+    return used
 
 
 def _token_ids(
@@ -266,18 +382,25 @@ class NgramTfidf:
         )
 
     def transform_blocks(
-        self, texts: Iterable[str | None]
+        self, texts: Iterable[str | None], compiled: bool = False
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """The word and character blocks (sparse) and the word-vector block (dense) apart:
-        a linear model multiplies each with its part of the weights, no stacking needed."""
+        a linear model multiplies each with its part of the weights, no stacking needed.
+        ``compiled`` builds the character block with a compiled kernel (numba: faster on big
+        batches, equal up to float64 rounding; the first call in a process loads it)."""
         docs = normalise_many(list(texts))
-        parts = [self._transform_chunk(docs[i : i + _CHUNK]) for i in range(0, len(docs), _CHUNK)]
+        parts = [
+            self._transform_chunk(docs[i : i + _CHUNK], compiled)
+            for i in range(0, len(docs), _CHUNK)
+        ]
         if not parts:
             return (
                 sp.csr_matrix((0, len(self.word_vocab_))),
                 sp.csr_matrix((0, len(self.char_vocab_))),
                 np.zeros((0, self.embedding_.shape[1])),
             )
+        if len(parts) == 1:  # one chunk: no copies
+            return parts[0]
         return (
             sp.csr_matrix(sp.vstack([p[0] for p in parts], format="csr")),
             sp.csr_matrix(sp.vstack([p[1] for p in parts], format="csr")),
@@ -297,12 +420,26 @@ class NgramTfidf:
             blocks.append(self._embed(ids, doc_of, n))
         return sp.csr_matrix(sp.hstack([b for b in blocks if b.shape[1]], format="csr"))
 
-    def _transform_chunk(self, docs: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    def _transform_chunk(
+        self, docs: list[str], compiled: bool = False
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         ids, doc_of = _token_ids(docs, self.tokens_, False, self.analyzer, self._id_cache)
         wr, wk = _word_keys(ids, doc_of, False, self.word_max)
         words = _tfidf_block(wr, wk, len(docs), self.word_vocab_, self.word_idf_, self.sublinear_tf)
-        cr, ck = _char_hashes(docs, self.char_min, self.char_max)
-        chars = _tfidf_block(cr, ck, len(docs), self.char_vocab_, self.char_idf_, self.sublinear_tf)
+        if compiled:
+            chars = _char_block_compiled(
+                docs,
+                self.char_min,
+                self.char_max,
+                self.char_vocab_,
+                self.char_idf_,
+                self.sublinear_tf,
+            )
+        else:
+            cr, ck = _char_hashes(docs, self.char_min, self.char_max)
+            chars = _tfidf_block(
+                cr, ck, len(docs), self.char_vocab_, self.char_idf_, self.sublinear_tf
+            )
         dense = (
             self._embed(ids, doc_of, len(docs))
             if self.embedding_.shape[1]

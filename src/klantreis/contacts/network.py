@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Mlp", "compiled_step", "train_mlp"]
+__all__ = ["Mlp", "compiled", "compiled_step", "linear_compiled", "train_mlp"]
 
 FIRST_LAYER_UPDATES = ("adam", "rowwise", "rowwise_momentum")
 
@@ -93,6 +93,49 @@ def linear(
     if dense.shape[1]:
         out += dense @ coef[nw + nc :]
     return out
+
+
+#: texts per slice of the compiled product: its output rows (589 float32 each for the
+#: default model) stay in the CPU's cache while every feature row is read once per slice
+_SLICE = 2000
+
+
+def linear_compiled(
+    blocks: tuple[Any, Any, np.ndarray], coef: np.ndarray, intercept: np.ndarray
+) -> np.ndarray:
+    """``linear`` for float32 blocks and weights with a compiled sparse product: per slice of
+    texts, each feature row of the weights present in the slice is read once and added to
+    the texts that have it. Equal to ``linear`` up to float32 rounding (another order of
+    the sums); about 1.5x faster on the classifier's fused weights."""
+    words, chars, dense = blocks
+    nw, nc = words.shape[1], chars.shape[1]
+    out = np.empty((words.shape[0], coef.shape[1]), dtype=np.float32)
+    out[:] = intercept
+    kernel = compiled(_add_columns)
+    for start in range(0, out.shape[0], _SLICE):
+        part = out[start : start + _SLICE]
+        for block, weights in ((words, coef[:nw]), (chars, coef[nw : nw + nc])):
+            by_feature = sp.csc_matrix(block[start : start + _SLICE])
+            kernel(by_feature.indptr, by_feature.indices, by_feature.data, weights, part)
+    if dense.shape[1]:
+        out += dense @ coef[nw + nc :]
+    return out
+
+
+def _add_columns(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, w: np.ndarray, out: np.ndarray
+) -> None:
+    """``out += x @ w`` for ``x`` in CSC form (compiled by numba)."""
+    k = out.shape[1]
+    for c in range(indptr.shape[0] - 1):
+        if indptr[c] == indptr[c + 1]:
+            continue
+        row = w[c]
+        for p in range(indptr[c], indptr[c + 1]):
+            value = data[p]
+            target = out[indices[p]]
+            for j in range(k):
+                target[j] += value * row[j]
 
 
 def train_mlp(
@@ -179,6 +222,23 @@ def train_mlp(
         on_epoch(epochs, epochs)
     w1 = w1.astype(np.float16).astype(np.float32)  # as saved: loading changes nothing
     return Mlp(w1, b1, w2[None], b2[None])
+
+
+@functools.cache
+def compiled(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """A prediction kernel compiled by numba (cached on disk when a cache folder is
+    writable, else compiled in memory once per process)."""
+    import numba
+
+    def compile_with(cache: bool) -> Callable[..., Any]:
+        jit = numba.njit(cache=cache, nogil=True, fastmath=True, boundscheck=False)
+        return cast("Callable[..., Any]", jit(kernel))
+
+    try:
+        return compile_with(cache=True)
+    except RuntimeError as error:  # no writable cache folder
+        log.info("numba cache not available (%s): compiling in memory", error)
+        return compile_with(cache=False)
 
 
 @functools.cache
