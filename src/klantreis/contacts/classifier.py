@@ -371,29 +371,21 @@ class ContactClassifier:
         elif svm:
             self.mlp_ = None
 
-    def _fit_linear(self, x: Any, y: np.ndarray) -> None:
-        """The calibrated SVM (and the optional regression), folded into arrays."""
+    def _fit_linear(self, x: Any, y: np.ndarray, calibrate: bool = True) -> None:
+        """The SVM (and the optional regression), folded into arrays; with ``calibrate``
+        its sigmoid calibration by cross-validation, else none (``sigmoid_`` is then set
+        apart, see ``train_staged``)."""
         svm = LinearSVC(C=self.c, tol=SVM_TOL, random_state=self.seed)
         least = min(np.unique(y, return_counts=True)[1])
-        if least >= 2:
+        if calibrate and least >= 2:
             model = CalibratedClassifierCV(
                 svm, method="sigmoid", cv=min(CALIBRATION_FOLDS, int(least)), ensemble=False
             )
             self.model = model.fit(x, y)
         else:
-            log.warning("a reason has a single example: confidences are not calibrated")
+            if calibrate:
+                log.warning("a reason has a single example: confidences are not calibrated")
             self.model = svm.fit(x, y)
-        if [str(c) for c in self.model.classes_] != self.classes_:
-            raise RuntimeError("class order of the SVM differs")
-        self._fused_ = None
-        self._compile()
-        if self.lr_weight > 0:
-            self._fit_lr(x, y)
-
-    def _fit_svm(self, x: Any, y: np.ndarray) -> None:
-        """The SVM without its calibration (``sigmoid_`` is set apart, see ``train_staged``)
-        and the optional regression."""
-        self.model = LinearSVC(C=self.c, tol=SVM_TOL, random_state=self.seed).fit(x, y)
         if [str(c) for c in self.model.classes_] != self.classes_:
             raise RuntimeError("class order of the SVM differs")
         self._fused_ = None
@@ -794,7 +786,7 @@ def train_staged(
     rest_m = held.features.transform(rest_x)
     rest_idx = np.array([index[y] for y in rest_y], dtype=np.int64)
     to("quick/held_out")("svm", 0.0)
-    held._fit_svm(held_x, held_y)
+    held._fit_linear(held_x, held_y, calibrate=False)
     d = np.zeros((len(x_te), held.coef_.shape[1]))
     d[rest] = held._decisions(rest_m[: len(rest)])
     held.sigmoid_ = platt(d[rest], _positives(rest_idx[: len(rest)], d.shape[1]))
@@ -806,7 +798,7 @@ def train_staged(
     all_idx = np.concatenate([held_idx, rest_idx])
 
     def final_svm() -> None:
-        final._fit_svm(all_x, np.concatenate([held_y, np.asarray(rest_y)]))
+        final._fit_linear(all_x, np.concatenate([held_y, np.asarray(rest_y)]), calibrate=False)
         final.sigmoid_ = held.sigmoid_  # calibrated on decision values it was not trained on
 
     # the final quick stage: the SVM on everything, or (when the networks follow) the
