@@ -120,3 +120,42 @@ def test_an_unknown_first_layer_update_is_refused() -> None:
     x = sp.csr_matrix(np.eye(4, dtype=np.float32))
     with pytest.raises(ValueError, match="first-layer update"):
         train_mlp(x, np.array([0, 1, 0, 1]), 2, hidden=4, first_layer="sgd")
+
+
+def _loss(net: network.Mlp, x: sp.csr_matrix, y: np.ndarray) -> float:
+    p = net.output(np.asarray(x @ net.w1) + net.b1)
+    return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
+
+
+def test_a_warm_start_begins_from_the_given_network_and_keeps_learning() -> None:
+    rng = np.random.default_rng(7)
+    x = sp.random(400, 80, density=0.1, random_state=7, format="csr", dtype=np.float32)
+    y = np.asarray(x @ rng.standard_normal((80, 5))).argmax(axis=1)  # learnable labels
+    kw: dict[str, Any] = {
+        "hidden": 16,
+        "min_steps": 1,
+        "drop_in": 0.0,
+        "drop_hidden": 0.0,
+        "lr": 1e-2,
+    }
+    first = train_mlp(x, y, 5, epochs=2, seed=1, **kw)
+    fresh = train_mlp(x, y, 5, epochs=1, seed=2, **kw)
+    warm = train_mlp(x, y, 5, epochs=1, seed=2, init=first, **kw)
+    # one more epoch from the trained network: below both its start and a fresh epoch
+    assert _loss(warm, x, y) < _loss(first, x, y) < _loss(fresh, x, y)
+    still = train_mlp(x, y, 5, epochs=1, seed=2, init=first, **{**kw, "lr": 1e-9})
+    assert np.allclose(still.w1, first.w1, atol=1e-3) and np.allclose(still.w2, first.w2)
+    with pytest.raises(ValueError, match="another shape"):
+        train_mlp(x, y, 5, epochs=1, hidden=8, init=first)
+
+
+def test_stacked_networks_unstack_to_the_same_networks() -> None:
+    x = sp.random(100, 30, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    y = np.random.default_rng(3).integers(0, 3, 100)
+    nets = [train_mlp(x, y, 3, hidden=8, epochs=1, seed=s) for s in (0, 1)]
+    parts = network.Mlp.stack(nets).unstack()
+    for part, net in zip(parts, nets, strict=True):
+        assert all(
+            np.array_equal(a, b)
+            for a, b in zip(vars(part).values(), vars(net).values(), strict=True)
+        )

@@ -13,7 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from klantreis.cli.main import cli
-from klantreis.contacts.classifier import ContactClassifier, train_staged, train_with_holdout
+from klantreis.contacts.classifier import (
+    ContactClassifier,
+    _holdout_split,
+    train_staged,
+    train_with_holdout,
+)
 from klantreis.contacts.models import ModelRegistry
 from klantreis.contacts.styles import generate
 from klantreis.contacts.training import LabelledSet, NetworksInterrupted, train_and_save
@@ -224,3 +229,34 @@ def test_the_models_page_shows_the_stage(
     assert f"<th>{header}</th>" in html
     assert f'data-stage="quick">{quick}</td>' in html and f'data-stage="full">{full}</td>' in html
     assert [v["stage"] for v in api["versions"]] == ["full", "quick"]
+
+
+def test_platt_calibration_equals_sklearn_sigmoid_calibration() -> None:
+    from sklearn.calibration import _sigmoid_calibration
+
+    from klantreis.contacts.classifier import platt
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 300)
+    d = rng.normal(size=(300, 3)) + 2.0 * (y[:, None] == np.arange(3)) - 1.0
+    a, b = platt(d, y[:, None] == np.arange(3))
+    for k in range(3):
+        want_a, want_b = _sigmoid_calibration(d[:, k], (y == k).astype(int))
+        assert abs(a[k] - want_a) < 1e-3 and abs(b[k] - want_b) < 1e-3
+    # a column without positives takes the sigmoid of all columns pooled
+    positive = np.c_[y[:, None] == np.arange(2), np.zeros(300, dtype=bool)]
+    a2, b2 = platt(d, positive)
+    pooled_a, pooled_b = platt(d.reshape(-1, 1), positive.reshape(-1, 1))
+    assert (a2[2], b2[2]) == (pooled_a[0], pooled_b[0]) and abs(a2[0] - a[0]) < 1e-3
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_a_label_only_in_the_held_out_texts_is_still_learnt() -> None:
+    texts, labels = generate("short", 5)
+    texts, labels = [*texts, "mijn kat heeft de doos opgegeten"], [*labels, "cat"]
+    # a seed whose (unstratified: "cat" has one text) split holds "cat" out
+    seed = next(s for s in range(50) if "cat" in _holdout_split(texts, labels, 0.2, s, None)[3])
+    seen: list[str] = []
+    model, report = train_staged(texts, labels, seed=seed, progress=lambda s, d: seen.append(s))
+    assert "cat" in model.classes_ and report.n > 0
+    assert seen[0] == "quick/held_out/features" and seen[-1] == "full/final/networks"

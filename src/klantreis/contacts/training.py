@@ -122,8 +122,8 @@ def train_and_save(
 ) -> tuple[ModelInfo, EvaluationReport]:
     """Train in stages, each evaluated on the same held-out split and saved as a version.
 
-    The quick stage (features and calibrated SVM, fitted held out and then on all) is saved
-    first, marked ``quick``, and put in use; ``on_quick(info, report)`` runs right after.
+    The quick stage (features and SVM fitted on the training split, calibrated on the
+    held-out texts; see ``train_staged``) is saved first, marked ``quick``, and put in use; ``on_quick(info, report)`` runs right after.
     With ``stage="full"`` (the default) the networks follow and the full model is saved as
     the next version, which replaces the quick one in use (each version's files appear
     whole, see ``ModelRegistry.save``). When the network stage stops (Ctrl+C, an error,
