@@ -82,7 +82,7 @@ def test_nav_links_keep_the_filters(as_user: Any) -> None:
     ("url", "target"),
     [
         ("/comments", "/verbatims"),
-        ("/comments?q=pakket&period=28d", "/verbatims?q=pakket&period=28d"),
+        ("/comments?q=pakket&period=30d", "/verbatims?q=pakket&period=30d"),
     ],
 )
 def test_a_guessed_comments_address_leads_to_the_comments(
