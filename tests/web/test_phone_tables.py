@@ -1,8 +1,8 @@
 """Tables a phone user meets first stack on a 390 px screen (``table.data.stack``: one block
 per row, each cell with its column's name) instead of scrolling sideways inside their card:
 the case lists, counts, outcomes and backlog on /cases, the themes, drivers and the owner and
-touchpoint tables on /comments/themes, the invitation lists and rates on /surveys/invitations, and on
-/contacts one reason's contacts (whose text column was off screen), the contacts per reason
+touchpoint tables on /comments/themes, the invitation lists and rates on /surveys/invitations,
+and on /contacts one reason's contacts (whose text column was off screen), the contacts per reason
 and the Pareto. Every stacked cell but the row's title names its column."""
 
 from __future__ import annotations
