@@ -133,8 +133,12 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
     else:
         total, page, capped = _viewer_page(t, params)
         handles = web_state(ctx.request).security.handles
+        placeholders = ctx.placeholders
         page = [
-            mask_record({**r, "journey_id": None, "event_id": handles.of(r["event_id"])})
+            mask_record(
+                {**r, "journey_id": None, "event_id": handles.of(r["event_id"])},
+                placeholders=placeholders,
+            )
             for r in page
         ]
     names = ctx.names
