@@ -143,3 +143,11 @@ def test_the_invitation_tables_stack(web_app: App, as_user: Any) -> None:
     tables = _stacked(html)
     assert sum(len(rows) for rows in tables) > 3
     _every_cell_named(tables)
+
+
+def test_the_survey_list_stacks(as_user: Any) -> None:
+    html = as_user("analyst").get("/surveys").text
+    assert '<table class="data stack" data-testid="surveys">' in html
+    tables = _stacked(html)
+    assert sum(len(rows) for rows in tables) >= 1
+    _every_cell_named(tables)
