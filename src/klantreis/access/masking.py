@@ -73,6 +73,7 @@ def worded_placeholders(word: Callable[[str], str]) -> dict[str, str]:
             raise ValueError(f"mask.{kind}: {text!r} is not a safe placeholder")
     return out
 
+
 _AT = r"(?:@|\s*[(\[{]\s*(?:at|apenstaartje)\s*[)\]}]\s*)"
 _DOT = r"(?:\.|\s*[(\[{]\s*(?:dot|punt)\s*[)\]}]\s*)"
 _EMAIL = re.compile(
