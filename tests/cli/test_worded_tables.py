@@ -73,6 +73,26 @@ def test_too_few_and_missing_values() -> None:
     assert rows == [["Oriëntatie", "te weinig antwoorden", "nee"]]
 
 
+@pytest.mark.parametrize(
+    ("lang", "none", "few"),
+    [("nl", "geen antwoorden", "te weinig antwoorden"), ("en", "no answers", "too few answers")],
+)
+def test_a_group_without_answers_says_there_are_none(lang: str, none: str, few: str) -> None:
+    """n = 0 is not "too few": the cell says there are no answers (walk 8)."""
+    names = Names(default_journey_config(), Wording(lang))
+    rows = [
+        {"touchpoint": "bezorging", "value": None, "too_few": True, "n": 0},
+        {"touchpoint": "betalen", "value": None, "too_few": True, "n": 3},
+    ]
+    _, cells = worded_table(rows, names, columns=["touchpoint", "value"])
+    assert [c[1] for c in cells] == [none, few]
+    matrix = [
+        {"nps": None, "nps_too_few": True, "nps_n": 0, "ces": None, "ces_too_few": True, "ces_n": 4}
+    ]
+    _, cells = worded_table(matrix, names, columns=["nps", "ces"])
+    assert cells == [[none, few]]
+
+
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     from klantreis.demo.runner import run_demo

@@ -472,3 +472,16 @@ def test_viewer_search_scan_is_capped(as_user: Any, monkeypatch: pytest.MonkeyPa
     assert data["total"] == 5 and data["total_capped"] is True
     analyst = assert_ok(as_user("analyst").get("/api/v1/verbatims?period=all&q=opmerking"))
     assert analyst["data"]["total"] > 5 and analyst["data"]["total_capped"] is False
+
+
+@pytest.mark.parametrize(
+    ("lang", "phone", "other"), [("en", "[phone]", "[telefoon]"), ("nl", "[telefoon]", "[phone]")]
+)
+def test_a_viewer_reads_placeholders_in_the_page_language(
+    as_user: Any, lang: str, phone: str, other: str
+) -> None:
+    viewer = as_user("viewer")
+    page = viewer.get(f"/verbatims?period=all&q=terugstorten&lang={lang}")
+    assert page.status_code == 200
+    assert phone in page.text and other not in page.text
+    assert "06-12345678" not in page.text

@@ -76,3 +76,22 @@ def test_nav_links_keep_the_filters(as_user: Any) -> None:
     assert not any("lang=" in link for link in links)
     bare = as_user("viewer").get("/scores")
     assert 'href="/verbatims"' in bare.text
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("/comments", "/verbatims"),
+        ("/comments?q=pakket&period=30d", "/verbatims?q=pakket&period=30d"),
+    ],
+)
+def test_a_guessed_comments_address_leads_to_the_comments(
+    as_user: Any, url: str, target: str
+) -> None:
+    """``/comments`` is a newcomer's guess: it redirects to ``/verbatims``, query kept."""
+    browser: TestClient = as_user("viewer")
+    moved = browser.get(url, headers=HTML, follow_redirects=False)
+    assert moved.status_code in (303, 307, 308)
+    assert moved.headers["location"] == target
+    page = browser.get(url, headers=HTML, follow_redirects=True)
+    assert page.status_code == 200 and 'data-testid="error-404"' not in page.text

@@ -122,3 +122,30 @@ def test_mask_record_hides_ids_and_masks_text() -> None:
     out = mask_record(rec)
     assert out == {"customer_id": MASK, "text": "mail [e-mail]", "score": 3}
     assert rec["customer_id"] == "C42", "the input is not changed"
+
+
+def test_placeholders_come_in_the_page_language() -> None:
+    """English pages read "[phone]", "[number]", "[name]" (not the Dutch words); the
+    masking itself is the same in every language."""
+    from klantreis.access.masking import PLACEHOLDER_KINDS, PLACEHOLDERS, worded_placeholders
+    from klantreis.wording import Wording
+
+    text = "Bel 06-12345678, klantnummer K123456, groetjes, Anouk"
+    english = worded_placeholders(Wording("en"))
+    dutch = worded_placeholders(Wording("nl"))
+    assert mask_text(text, english) == "Bel [phone], klantnummer [number], groetjes, [name]"
+    assert (
+        mask_text(text, dutch)
+        == mask_text(text)
+        == "Bel [telefoon], klantnummer [nummer], groetjes, [naam]"
+    )
+    assert tuple(dutch[k] for k in PLACEHOLDER_KINDS) == PLACEHOLDERS
+    assert len(set(english.values())) == len(PLACEHOLDER_KINDS), "each kind its own word"
+
+
+@pytest.mark.parametrize("word", ["[06-12345678]", "[a@b.nl]", "<b>", "[x] [y]", "nummer"])
+def test_a_placeholder_that_could_be_data_or_markup_is_refused(word: str) -> None:
+    from klantreis.access.masking import worded_placeholders
+
+    with pytest.raises(ValueError, match="not a safe placeholder"):
+        worded_placeholders(lambda key: word if key == "mask.phone" else "[x]")

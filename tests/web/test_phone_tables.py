@@ -1,7 +1,8 @@
 """Tables a phone user meets first stack on a 390 px screen (``table.data.stack``: one block
 per row, each cell with its column's name) instead of scrolling sideways inside their card:
-the case lists and counts on /cases, the themes and drivers on /comments/themes, and on
-/contacts one reason's contacts (whose text column was off screen), the contacts per reason
+the case lists, counts, outcomes and backlog on /cases, the themes, drivers and the owner and
+touchpoint tables on /comments/themes, the invitation lists and rates on /surveys/invitations,
+and on /contacts one reason's contacts (whose text column was off screen), the contacts per reason
 and the Pareto. Every stacked cell but the row's title names its column."""
 
 from __future__ import annotations
@@ -110,3 +111,43 @@ def test_the_theme_table_stacks(as_user: Any) -> None:
     section = re.search(r'data-testid="theme-table".*?</section>', html, re.S)
     assert section and 'class="data stack"' in section.group(0)
     _every_cell_named(_stacked(html))
+
+
+def test_the_case_outcomes_and_backlog_stack(as_user: Any) -> None:
+    """The outcome tables (by owner, by rule; seven columns) and the root-cause backlog."""
+    html = as_user("analyst").get("/cases").text
+    for testid in ("case-outcomes", "root-cause-backlog"):
+        section = re.search(rf'data-testid="{testid}".*?</section>', html, re.S)
+        assert section and 'class="data stack"' in section.group(0), testid
+        _every_cell_named(_stacked(section.group(0)))
+    outcomes = re.search(r'data-testid="case-outcomes".*?</section>', html, re.S)
+    assert outcomes and outcomes.group(0).count('class="data stack"') == 2
+
+
+def test_the_owner_and_touchpoint_theme_tables_stack(as_user: Any) -> None:
+    html = as_user("analyst").get("/comments/themes?period=all").text
+    section = re.search(r'data-testid="by-owner".*?</section>', html, re.S)
+    assert section and section.group(0).count('class="data stack"') == 2
+    tables = _stacked(section.group(0))
+    assert sum(len(rows) for rows in tables) > 1, "rows to check"
+    _every_cell_named(tables)
+
+
+def test_the_invitation_tables_stack(web_app: App, as_user: Any) -> None:
+    from tests.web.test_survey_invitations import _listen
+
+    _listen(web_app)
+    html = as_user("analyst").get("/surveys/invitations", params={"customer": "c2"}).text
+    for testid in ("why-not", "recent", "rates"):
+        assert re.search(rf'<table class="data stack" data-testid="{testid}"', html), testid
+    tables = _stacked(html)
+    assert sum(len(rows) for rows in tables) > 3
+    _every_cell_named(tables)
+
+
+def test_the_survey_list_stacks(as_user: Any) -> None:
+    html = as_user("analyst").get("/surveys").text
+    assert '<table class="data stack" data-testid="surveys">' in html
+    tables = _stacked(html)
+    assert sum(len(rows) for rows in tables) >= 1
+    _every_cell_named(tables)

@@ -53,6 +53,9 @@ def test_the_pilot_shows_its_holdout_comparison_to_a_viewer(viewer: TestClient) 
     assert saved is not None and saved.group(1).startswith("€")
     english = viewer.get("/proactive?lang=en").text
     assert "Parcel about to be late" in english and "contacts per 100 signals" in english
+    # the arms table stacks on a phone, each number named (tests/web/test_phone_tables.py)
+    arms = re.search(r'<table class="data stack" data-testid="arms">.*?</table>', html, re.S)
+    assert arms and arms.group(0).count('data-label="Contacten"') == 3
     api = viewer.get("/api/v1/proactive")
     assert api.status_code == 200
     rule = api.json()["data"]["rules"][0] if "data" in api.json() else api.json()["rules"][0]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from klantreis.access import accounts
@@ -47,6 +51,40 @@ def test_serve_needs_a_secret_outside_demo_mode(tmp_path: Path) -> None:
         cli, ["serve", "--db", str(tmp_path / "s.duckdb")]
     )
     assert result.exit_code != 0 and "secret_key" in result.output
+
+
+def test_serve_prints_its_address_only_once_it_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "klantreis: http://..." line comes when the port accepts, not before (walk 8)."""
+    import klantreis.web.app as web_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seen: dict[str, str] = {}
+
+    def printed() -> str:  # what the command printed so far (CliRunner's stdout)
+        sys.stdout.flush()
+        return str(sys.stdout.buffer.getvalue().decode())  # type: ignore[attr-defined]
+
+    def fake_run(settings: object, access_log: bool = False) -> None:
+        time.sleep(0.4)  # the real server needs a moment before it listens
+        seen["before"] = printed()
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", port))
+            server.listen()
+            deadline = time.monotonic() + 5
+            while "klantreis: http" not in printed():
+                assert time.monotonic() < deadline, "never announced"
+                time.sleep(0.05)
+
+    monkeypatch.setattr(web_app, "serve", fake_run)
+    args = ["serve", "--demo", "--port", str(port), "--db", str(tmp_path / "s.duckdb")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "klantreis: http" not in seen["before"], "announced before it listened"
+    assert f"klantreis: http://127.0.0.1:{port}/" in result.output
 
 
 def test_commands_have_help() -> None:

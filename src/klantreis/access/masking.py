@@ -3,7 +3,8 @@
 Customer texts are untrusted and often contain personal data: e-mail addresses (also written
 as ``jan (at) example [dot] nl``), Dutch and international phone numbers, IBANs, BSN-like
 numbers, addresses, dates of birth, customer and order numbers, and names after an
-introduction or a sign-off. ``mask_text`` replaces each with a fixed placeholder;
+introduction or a sign-off. ``mask_text`` replaces each with a fixed placeholder (Dutch by
+default; a page passes the words of its language, :func:`worded_placeholders`);
 ``mask_customer_id`` hides an id field.
 
 Free-text masking is heuristic: the patterns catch the common ways people write these
@@ -22,18 +23,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
     "MASK",
     "PII_FIELDS",
     "PLACEHOLDERS",
+    "PLACEHOLDER_KINDS",
     "SAFE_ATTR_KEYS",
     "mask_attrs",
     "mask_customer_id",
     "mask_record",
     "mask_text",
+    "worded_placeholders",
 ]
 
 MASK = "•••"
@@ -41,7 +44,9 @@ MASK = "•••"
 #: Record fields that identify a customer and are hidden entirely.
 PII_FIELDS = ("customer_id",)
 
-#: Every placeholder ``mask_text`` writes.
+#: What ``mask_text`` can hide, and (:data:`PLACEHOLDERS`, same order) its default words.
+PLACEHOLDER_KINDS = ("email", "iban", "phone", "bsn", "address", "birth_date", "number", "name")
+#: Every default (Dutch) placeholder ``mask_text`` writes.
 PLACEHOLDERS = (
     "[e-mail]",
     "[IBAN]",
@@ -52,6 +57,22 @@ PLACEHOLDERS = (
     "[nummer]",
     "[naam]",
 )
+_DEFAULT = dict(zip(PLACEHOLDER_KINDS, PLACEHOLDERS, strict=True))
+#: A placeholder is a bracketed word or words: no digit, "@" or bracket inside, so no later
+#: pattern can match in it (and it can never look like the data it hides).
+_SAFE_PLACEHOLDER = re.compile(r"\[[^\d@\[\]<>&\n]{1,40}\]")
+
+
+def worded_placeholders(word: Callable[[str], str]) -> dict[str, str]:
+    """The placeholders in a language: ``word("mask.<kind>")`` for every kind (``word`` is a
+    :class:`~klantreis.wording.Wording`). Raises ValueError for a catalogue word that is not
+    a safe placeholder."""
+    out = {kind: word(f"mask.{kind}") for kind in PLACEHOLDER_KINDS}
+    for kind, text in out.items():
+        if not _SAFE_PLACEHOLDER.fullmatch(text):
+            raise ValueError(f"mask.{kind}: {text!r} is not a safe placeholder")
+    return out
+
 
 _AT = r"(?:@|\s*[(\[{]\s*(?:at|apenstaartje)\s*[)\]}]\s*)"
 _DOT = r"(?:\.|\s*[(\[{]\s*(?:dot|punt)\s*[)\]}]\s*)"
@@ -232,12 +253,12 @@ def _bsn_ok(digits: str) -> bool:
     return total % 11 == 0 and total != 0
 
 
-def _mask_iban(match: re.Match[str]) -> str:
-    return "[IBAN]" if _iban_ok(match.group(0)) else match.group(0)
+def _mask_iban(match: re.Match[str], placeholder: str) -> str:
+    return placeholder if _iban_ok(match.group(0)) else match.group(0)
 
 
-def _mask_bsn(match: re.Match[str]) -> str:
-    return "[BSN]" if _bsn_ok(re.sub(r"[. ]", "", match.group(0))) else match.group(0)
+def _mask_bsn(match: re.Match[str], placeholder: str) -> str:
+    return placeholder if _bsn_ok(re.sub(r"[. ]", "", match.group(0))) else match.group(0)
 
 
 def _is_name(words: str) -> bool:
@@ -245,7 +266,7 @@ def _is_name(words: str) -> bool:
     return first not in _NOT_NAMES
 
 
-def _mask_intro(match: re.Match[str]) -> str:
+def _mask_intro(match: re.Match[str], placeholder: str) -> str:
     words = match.group(3).split()
     kept: list[str] = []
     for word in words:  # stop at the first word that is not part of a name ("jan en ik")
@@ -255,56 +276,60 @@ def _mask_intro(match: re.Match[str]) -> str:
     if not kept or not _is_name(kept[0]):
         return match.group(0)
     rest = match.group(3)[len(" ".join(kept)) :]
-    return f"{match.group(1)}{match.group(2)}[naam]{rest}"
+    return f"{match.group(1)}{match.group(2)}{placeholder}{rest}"
 
 
-def _mask_sign_off(match: re.Match[str]) -> str:
+def _mask_sign_off(match: re.Match[str], placeholder: str) -> str:
     if not _is_name(match.group(3)):
         return match.group(0)
     tail = match.group(0)[match.end(3) - match.start(0) :]
-    return f"{match.group(1)}{match.group(2)}[naam]{tail}"
+    return f"{match.group(1)}{match.group(2)}{placeholder}{tail}"
 
 
-def _mask_greeting_name(match: re.Match[str]) -> str:
+def _mask_greeting_name(match: re.Match[str], placeholder: str) -> str:
     if not _is_name(match.group(2)):
         return match.group(0)
-    return f"{match.group(0)[: match.start(2) - match.start(0)]}[naam]"
+    return f"{match.group(0)[: match.start(2) - match.start(0)]}{placeholder}"
 
 
-def _mask_names(text: str) -> str:
-    out = _NAME_AFTER_INTRO.sub(_mask_intro, text)
-    out = _NAME_AFTER_SIGN_OFF.sub(_mask_sign_off, out)
-    return _NAME_AFTER_GREETING.sub(_mask_greeting_name, out)
+def _mask_names(text: str, name: str) -> str:
+    out = _NAME_AFTER_INTRO.sub(lambda m: _mask_intro(m, name), text)
+    out = _NAME_AFTER_SIGN_OFF.sub(lambda m: _mask_sign_off(m, name), out)
+    return _NAME_AFTER_GREETING.sub(lambda m: _mask_greeting_name(m, name), out)
 
 
 _MAYBE_EMAIL = re.compile(r"@|(?i:[(\[{]\s*(?:at|apenstaartje)\s*[)\]}]|\sat\s)")
 _DIGIT = re.compile(r"\d")
 
 
-def _mask_numbers(text: str) -> str:
+def _mask_numbers(text: str, p: Mapping[str, str]) -> str:
     if not _DIGIT.search(text):  # every pattern below needs a digit; most texts have none
         return text
-    out = _BIRTH.sub(lambda m: f"{m.group(1)}[geboortedatum]", text)
-    out = _OLD_DATE.sub("[geboortedatum]", out)
-    out = _STREET.sub("[adres]", out)
-    out = _POSTCODE.sub("[adres]", out)
-    out = _PHONE.sub("[telefoon]", out)
-    out = _NINE_DIGITS.sub(_mask_bsn, out)
-    out = _CUSTOMER_NO.sub(lambda m: f"{m.group(1)}{m.group(2)}[nummer]", out)
-    out = _HASH_NO.sub("#[nummer]", out)
-    return _ID_TOKEN.sub("[nummer]", out)
+    born, number = p["birth_date"], p["number"]
+    out = _BIRTH.sub(lambda m: f"{m.group(1)}{born}", text)
+    out = _OLD_DATE.sub(lambda _: born, out)
+    out = _STREET.sub(lambda _: p["address"], out)
+    out = _POSTCODE.sub(lambda _: p["address"], out)
+    out = _PHONE.sub(lambda _: p["phone"], out)
+    out = _NINE_DIGITS.sub(lambda m: _mask_bsn(m, p["bsn"]), out)
+    out = _CUSTOMER_NO.sub(lambda m: f"{m.group(1)}{m.group(2)}{number}", out)
+    out = _HASH_NO.sub(lambda _: f"#{number}", out)
+    return _ID_TOKEN.sub(lambda _: number, out)
 
 
-def mask_text(text: str | None) -> str | None:
+def mask_text(text: str | None, placeholders: Mapping[str, str] | None = None) -> str | None:
     """``text`` with e-mail addresses, IBANs, phone numbers, BSN-like numbers, addresses,
     dates of birth, customer and order numbers and names replaced by placeholders
-    (:data:`PLACEHOLDERS`). ``None`` stays ``None``. A heuristic: see the module notes."""
+    (``placeholders``, one per :data:`PLACEHOLDER_KINDS`, from :func:`worded_placeholders`;
+    by default :data:`PLACEHOLDERS`). ``None`` stays ``None``. A heuristic: see the module
+    notes."""
     if not text:
         return text
-    out = _EMAIL.sub("[e-mail]", text) if _MAYBE_EMAIL.search(text) else text
-    out = _IBAN.sub(_mask_iban, out)
-    out = _mask_numbers(out)
-    return _mask_names(out)
+    p = placeholders or _DEFAULT
+    out = _EMAIL.sub(lambda _: p["email"], text) if _MAYBE_EMAIL.search(text) else text
+    out = _IBAN.sub(lambda m: _mask_iban(m, p["iban"]), out)
+    out = _mask_numbers(out, p)
+    return _mask_names(out, p["name"])
 
 
 def mask_customer_id(customer_id: str | None) -> str | None:
@@ -342,7 +367,9 @@ SAFE_ATTR_KEYS = frozenset(
 )
 
 
-def mask_attrs(attrs: str | Mapping[str, Any] | None) -> str | dict[str, Any] | None:
+def mask_attrs(
+    attrs: str | Mapping[str, Any] | None, placeholders: Mapping[str, str] | None = None
+) -> str | dict[str, Any] | None:
     """``attrs`` as a viewer sees it: keys of :data:`SAFE_ATTR_KEYS` kept (texts masked),
     every other value replaced by :data:`MASK`. A JSON text stays a JSON text; a text that
     is not a JSON object is withheld entirely.
@@ -364,7 +391,7 @@ def mask_attrs(attrs: str | Mapping[str, Any] | None) -> str | dict[str, Any] | 
         if key not in SAFE_ATTR_KEYS:
             out[key] = MASK
         elif isinstance(item, str):
-            out[key] = mask_text(item)
+            out[key] = mask_text(item, placeholders)
         elif isinstance(item, (int, float, bool)) or item is None:
             out[key] = item
         else:
@@ -373,17 +400,20 @@ def mask_attrs(attrs: str | Mapping[str, Any] | None) -> str | dict[str, Any] | 
 
 
 def mask_record(
-    record: Mapping[str, Any], text_fields: Iterable[str] = ("text",)
+    record: Mapping[str, Any],
+    text_fields: Iterable[str] = ("text",),
+    placeholders: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``record`` with its id fields hidden, its free-text fields masked and its
-    ``attrs`` reduced to the safe keys (:func:`mask_attrs`)."""
+    """A copy of ``record`` with its id fields hidden, its free-text fields masked (with
+    ``placeholders``, see :func:`mask_text`) and its ``attrs`` reduced to the safe keys
+    (:func:`mask_attrs`)."""
     out = dict(record)
     if "attrs" in out:
-        out["attrs"] = mask_attrs(out["attrs"])
+        out["attrs"] = mask_attrs(out["attrs"], placeholders)
     for name in PII_FIELDS:
         if name in out:
             out[name] = mask_customer_id(out[name])
     for name in text_fields:
         if isinstance(out.get(name), str):
-            out[name] = mask_text(out[name])
+            out[name] = mask_text(out[name], placeholders)
     return out

@@ -39,6 +39,7 @@ def serve(
     demo_mode: bool | None,
     access_log: bool,
 ) -> None:
+    from klantreis.cli.demo_cmd import announce_when_listening
     from klantreis.settings import SettingsError
     from klantreis.web.app import serve as run
 
@@ -51,7 +52,8 @@ def serve(
         raise click.ClickException(str(exc)) from exc
     if settings.demo_mode:
         _print_demo_accounts(settings)
-    click.echo(f"klantreis: http://{settings.host}:{settings.port}/  (Ctrl+C to stop)")
+    address = f"klantreis: http://{settings.host}:{settings.port}/  (Ctrl+C to stop)"
+    announce_when_listening(settings.host, settings.port, address)  # once it accepts
     collector_for_a_server()
     run(settings, access_log=access_log)
 

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from klantreis.access.masking import worded_placeholders
 from klantreis.analytics.scope import NAMED_WINDOWS, Scope, parse_scope
 from klantreis.app import App
 from klantreis.web.envelope import ApiError, ok_response, to_jsonable
@@ -81,6 +82,11 @@ class PageContext:
         except Exception:  # a broken taxonomy file must not take every page down
             taxonomy = None
         return Names(self.app.journey, self.t, taxonomy)
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """What masked personal data reads as in the page's language ("[phone]")."""
+        return worded_placeholders(self.t)
 
 
 @dataclass

@@ -57,11 +57,12 @@ def table_header(column: str, names: Names) -> str:
     return names.w(key) if names.w.has(key) else column
 
 
-def table_cell(column: str, value: Any, names: Names, too_few: bool = False) -> str:
-    """One value as a person reads it, in the names' language."""
+def table_cell(column: str, value: Any, names: Names, too_few: str | None = None) -> str:
+    """One value as a person reads it, in the names' language; a hidden value (None) reads
+    as the ``too_few`` catalogue key when given ("too few answers", "no answers")."""
     w = names.w
     if value is None:
-        return w("scores.too_few") if too_few else "–"
+        return w(too_few) if too_few else "–"
     if isinstance(value, bool):
         return w("word.yes") if value else w("word.no")
     if column == "test":
@@ -104,11 +105,18 @@ def _list_item(value: Any, names: Names) -> str:
     return step_name(value, names) if isinstance(value, str) else str(value)
 
 
-def _too_few(row: Mapping[str, Any], column: str) -> bool:
+def _too_few(row: Mapping[str, Any], column: str) -> str | None:
+    """Why ``column``'s value is hidden: "scores.no_answers" (n = 0), "scores.too_few", or
+    None when it is not hidden for too few answers."""
     if column in ("value", "diff"):  # the bounds of a hidden value are just "–"
-        return row.get("too_few") is True
-    prefix = column.split("_")[0]
-    return column in ("nps", "ces") and row.get(f"{prefix}_too_few") is True
+        hidden, n = row.get("too_few") is True, row.get("n")
+    else:
+        prefix = column.split("_")[0]
+        hidden = column in ("nps", "ces") and row.get(f"{prefix}_too_few") is True
+        n = row.get(f"{prefix}_n")
+    if not hidden:
+        return None
+    return "scores.no_answers" if n == 0 else "scores.too_few"
 
 
 def change_colour(row: Mapping[str, Any]) -> str | None:

@@ -128,8 +128,9 @@ def theme_queue_data(ctx: PageContext, params: ThemeQueueParams) -> dict[str, An
     items = [i.to_dict() for i in theme_queue(ctx.events(), text.tagger(), limit=params.limit)]
     if not ctx.sees_personal_data:
         handles = web_state(ctx.request).security.handles
+        placeholders = ctx.placeholders
         for item in items:
-            item["text"] = mask_text(item["text"])
+            item["text"] = mask_text(item["text"], placeholders)
             item["comment_id"] = handles.of(item["comment_id"])
     names = {t.id: t.name(ctx.lang) for t in tax.themes}
     for item in items:

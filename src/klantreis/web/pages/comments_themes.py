@@ -123,9 +123,12 @@ def _examples(ctx: PageContext, df: pd.DataFrame, theme: str | None) -> list[dic
     hits = df[[theme in t for t in df["themes"]]].head(EXAMPLES)
     lex = LexiconSentiment()
     handles = web_state(ctx.request).security.handles
+    placeholders = ctx.placeholders
     out = []
     for row in hits.itertuples(index=False):
-        text = str(row.text) if ctx.sees_personal_data else mask_text(str(row.text)) or ""
+        text = str(row.text)
+        if not ctx.sees_personal_data:
+            text = mask_text(text, placeholders) or ""
         out.append(
             {
                 "comment_id": row.event_id if ctx.sees_personal_data else handles.of(row.event_id),

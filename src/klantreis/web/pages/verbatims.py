@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
 
 from klantreis.access.masking import mask_record, mask_text
 from klantreis.analytics.scope import predicates
@@ -132,8 +133,12 @@ def verbatims_data(ctx: PageContext, params: VerbatimParams) -> dict[str, Any]:
     else:
         total, page, capped = _viewer_page(t, params)
         handles = web_state(ctx.request).security.handles
+        placeholders = ctx.placeholders
         page = [
-            mask_record({**r, "journey_id": None, "event_id": handles.of(r["event_id"])})
+            mask_record(
+                {**r, "journey_id": None, "event_id": handles.of(r["event_id"])},
+                placeholders=placeholders,
+            )
             for r in page
         ]
     names = ctx.names
@@ -175,3 +180,11 @@ register_page(
         summary="Customer comments, newest first, searchable",
     ),
 )
+
+
+@router.get("/comments", include_in_schema=False)
+def comments_redirect(request: Request) -> RedirectResponse:
+    """``/comments`` is where a newcomer looks for the comments: send them to ``/verbatims``
+    with the same query (a 307 keeps it a GET with the same filters)."""
+    query = request.url.query
+    return RedirectResponse("/verbatims" + (f"?{query}" if query else ""), status_code=307)
