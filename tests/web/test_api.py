@@ -485,3 +485,17 @@ def test_a_viewer_reads_placeholders_in_the_page_language(
     assert page.status_code == 200
     assert phone in page.text and other not in page.text
     assert "06-12345678" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "phone", "other"), [("en", "[phone]", "[telefoon]"), ("nl", "[telefoon]", "[phone]")]
+)
+def test_a_viewer_reads_timeline_placeholders_in_the_page_language(
+    as_user: Any, lang: str, phone: str, other: str
+) -> None:
+    """The journey timeline masks a viewer's texts with the page language's words too."""
+    viewer = as_user("viewer")
+    found = assert_ok(viewer.get(f"/api/v1/journeys?period=all&journey=O-pii&lang={lang}"))
+    texts = " ".join(e.get("text") or "" for e in found["data"]["timeline"]["events"])
+    assert phone in texts and other not in texts
+    assert "06-12345678" not in texts

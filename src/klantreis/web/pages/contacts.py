@@ -136,8 +136,9 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         )
     names = Names(ctx.app.journey, ctx.t)
     if not ctx.sees_personal_data:
+        words = ctx.placeholders
         data["reason_contacts"] = [
-            {**r, "text": mask_text(r["text"] or ""), "customer_id": None}
+            {**r, "text": mask_text(r["text"] or "", words), "customer_id": None}
             for r in data["reason_contacts"]
         ]
     reason_names = {r.id: r.name(ctx.lang) for r in _taxonomy(ctx).reasons()}
@@ -258,8 +259,9 @@ def queue_data(ctx: PageContext, params: QueueParams) -> dict[str, Any]:
     ]
     if not ctx.sees_personal_data:
         handles = web_state(ctx.request).security.handles
+        words = ctx.placeholders
         for item in items:
-            item["text"] = mask_text(item["text"])
+            item["text"] = mask_text(item["text"], words)
             item["contact_id"] = handles.of(item["contact_id"])
     return {
         "items": items,

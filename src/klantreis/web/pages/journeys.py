@@ -330,8 +330,10 @@ def _handles(ctx: PageContext) -> Handles:
     return handles
 
 
-def _viewer_event(handles: Handles, row: dict[str, Any]) -> dict[str, Any]:
-    out = mask_record(row)
+def _viewer_event(
+    handles: Handles, row: dict[str, Any], placeholders: dict[str, str]
+) -> dict[str, Any]:
+    out = mask_record(row, placeholders=placeholders)
     out["journey_id"] = handles.of(row["journey_id"])
     out["event_id"] = handles.of(row["event_id"])
     return out
@@ -352,7 +354,8 @@ def _timeline(ctx: PageContext, params: JourneyParams, masked: bool) -> dict[str
     rows = _records(table.to_pylist())
     if masked:
         handles = _handles(ctx)
-        rows = [_viewer_event(handles, r) for r in rows]
+        words = ctx.placeholders
+        rows = [_viewer_event(handles, r, words) for r in rows]
         shown = handles.of(journey) if rows else shown
     return {
         "journey": shown,
