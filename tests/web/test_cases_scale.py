@@ -209,7 +209,7 @@ def test_fix_shipped_is_marked_on_the_page(web_app: App, as_user: Any) -> None:
     page = analyst.get("/cases").text
     assert 'data-testid="fix-effect"' in page and "opgelost op" in page
     # no orders in this store: no journeys to count, so no claim about contacts
-    assert "Te weinig reizen na de oplossing" in page
+    assert "Nog geen reizen na de oplossing" in page
     assert "Score:" in page and "95%-interval" in page
     viewer = as_user("viewer")
     assert (
