@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.contacts.test_conditions import _event, _load, _records
+from tests.contacts.test_conditions import _days, _event, _load, _records
 from tests.journeys.logs import T0
 
 from klantreis.analytics.scope import Scope
@@ -99,11 +99,6 @@ def test_the_summed_overview_equals_the_frames_on_the_demo(
     _assert_same(mine, ref)
     if scope == Scope():
         assert mine["warroom"]["rows"] and mine["trend"]["contacts"]  # not empty both ways
-
-
-_days = st.sampled_from([None, 0, 1, 2, 4]).map(
-    lambda d: None if d is None else T0.date() + timedelta(days=d)
-)
 
 
 @pytest.mark.slow
