@@ -551,7 +551,15 @@ class App(AnalysesMixin):
         the store cannot hold them (read-only)."""
         from klantreis.contacts.conditions import ConditionViews
 
-        return self._kept("condition_views", lambda: ConditionViews(self.store, self.journey))
+        return self._kept(
+            "condition_views",
+            lambda: ConditionViews(
+                self.store,
+                self.journey,
+                memory_mb=self.settings.index_memory_mb,
+                range_events=self.settings.index_range_events,
+            ),
+        )
 
     def cx_index(self, **kw: Any) -> Any:
         """The CX index of this store with this App's cache; see ``analytics.cx_index``."""

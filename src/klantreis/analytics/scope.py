@@ -43,6 +43,7 @@ from klantreis.model.journey import JourneyConfig
 
 __all__ = [
     "COLUMN_FILTERS",
+    "DEFAULT_PERIOD",
     "NAMED_WINDOWS",
     "JourneyCondition",
     "Scope",
@@ -55,6 +56,9 @@ __all__ = [
 
 #: Named windows -> days (None: everything up to ``as_of``).
 NAMED_WINDOWS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
+#: The period the pages show when none is chosen (the kept conditions count its root causes
+#: when they are built or refreshed, so the first view of ``/contacts`` finds them).
+DEFAULT_PERIOD = "90d"
 #: Scope field -> the event column it filters.
 COLUMN_FILTERS = {
     "touchpoints": "touchpoint",

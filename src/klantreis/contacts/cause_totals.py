@@ -114,6 +114,21 @@ class CauseTotals:
         finally:
             _drop(con)
 
+    def begin(self, con: duckdb.DuckDBPyConnection, window: Window, events: int) -> int:
+        """A new kept window at ``events`` events with no journeys yet: a full build of the
+        kept conditions adds each key range's journeys (:meth:`add`)."""
+        return self._new(con, window, events)
+
+    def add(
+        self, con: duckdb.DuckDBPyConnection, wid: int, window: Window, kinds: str, promised: str
+    ) -> None:
+        """Add the share of the journeys whose rows are all in ``kinds`` and ``promised``
+        (tables or subqueries) to the kept window ``wid`` of ``window``."""
+        try:
+            self._add(con, wid, window, 1, kinds, promised)
+        finally:
+            _drop(con)
+
     def mark(self, con: duckdb.DuckDBPyConnection, before: int, events: int) -> None:
         """The kept windows of ``before`` events are now those of ``events`` events (a
         window left behind by a refresh without this module stays behind: counted afresh)."""

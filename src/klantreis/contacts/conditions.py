@@ -31,6 +31,18 @@ Tables (derived, safe to drop):
   ``attrs.segment`` values of the start events (distinct, added as they arrive);
 - ``dk_state``: events seen, ``ingested_at`` watermark, layout, configuration fingerprint
   and a version counter bumped whenever a refresh changed rows.
+
+A full build runs one journey-key range at a time (about ``range_events`` events, the
+``index_range_events`` setting) under DuckDB's memory limit ``memory_mb`` (``index_memory_mb``),
+as the derived views do: a journey is never split, so each range's rows are those of a
+one-shot build, and no statement holds more than one range (the one-shot build peaked at
+17.6 GB at 100M events). Each range is committed; the state is marked unfinished first and
+saved last, so a build that stops half-way is rebuilt by the next read.
+
+The root causes' counts of the default window (:data:`~klantreis.analytics.scope.DEFAULT_PERIOD`
+ending on the newest event's local day: what ``/contacts`` shows first) are counted while the
+tables are built (per key range) and after a refresh moved that window, so the page's first
+view finds them kept (:mod:`klantreis.contacts.cause_totals`).
 """
 
 from __future__ import annotations
@@ -40,10 +52,14 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
 
+from klantreis.analytics.derived_views import _commit, _inline
+from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
+from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
 from klantreis.contacts.cause_totals import CauseTotals, WindowTotals
 from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
@@ -57,6 +73,7 @@ from klantreis.contacts.window_sql import (
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit
 
 __all__ = [
     "ConditionRefresh",
@@ -74,14 +91,17 @@ LAYOUT = 3
 #: The store's order of events (ties of ``occurred_at``), as in the journey index.
 ORDER = "occurred_at, source_order, event_id"
 
+#: The kept tables and their columns (made anew by a full build).
+_TABLES = {
+    "dk_kinds": "journey_id VARCHAR, kind VARCHAR, day DATE, first_at TIMESTAMPTZ,"
+    " owner VARCHAR, customer_id VARCHAR, prev_day DATE",
+    "dk_promised": "journey_id VARCHAR, promise_id VARCHAR, day DATE, first_at TIMESTAMPTZ,"
+    " owner VARCHAR, due TIMESTAMPTZ, prev_day DATE",
+    "dk_csat": "day DATE, contact_id VARCHAR, fallback VARCHAR, score DOUBLE",
+    "dk_options": "field VARCHAR, value VARCHAR",
+}
 _DDL = (
-    "CREATE TABLE IF NOT EXISTS dk_kinds (journey_id VARCHAR, kind VARCHAR, day DATE,"
-    " first_at TIMESTAMPTZ, owner VARCHAR, customer_id VARCHAR, prev_day DATE)",
-    "CREATE TABLE IF NOT EXISTS dk_promised (journey_id VARCHAR, promise_id VARCHAR, day DATE,"
-    " first_at TIMESTAMPTZ, owner VARCHAR, due TIMESTAMPTZ, prev_day DATE)",
-    "CREATE TABLE IF NOT EXISTS dk_csat (day DATE, contact_id VARCHAR, fallback VARCHAR,"
-    " score DOUBLE)",
-    "CREATE TABLE IF NOT EXISTS dk_options (field VARCHAR, value VARCHAR)",
+    *(f"CREATE TABLE IF NOT EXISTS {table} ({columns})" for table, columns in _TABLES.items()),
     "CREATE TABLE IF NOT EXISTS dk_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, config VARCHAR, version BIGINT)",
 )
@@ -164,15 +184,22 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> int:
 
 
 class ConditionViews:
-    """The kept conditions and orders of one store (see the module docstring)."""
+    """The kept conditions and orders of one store (see the module docstring); a full build
+    runs key ranges of about ``range_events`` events under DuckDB's memory limit
+    ``memory_mb`` (0: DuckDB's own)."""
 
     def __init__(
         self,
         store: EventStore,
         journey: JourneyConfig,
         version: Callable[[], Hashable] | None = None,
+        memory_mb: int = 0,
+        range_events: int = DEFAULT_RANGE_EVENTS,
     ) -> None:
+        if range_events < 1:
+            raise ValueError(f"range_events must be at least 1, not {range_events}")
         self.store, self.journey = store, journey
+        self.memory_mb, self.range_events = memory_mb, range_events
         self.version = version if version is not None else store.version
         self._lock = threading.Lock()
         self._current: tuple[Hashable, int] | None = None
@@ -281,19 +308,59 @@ class ConditionViews:
                 },
             )
 
+    def default_window(self, con: duckdb.DuckDBPyConnection) -> Window | None:
+        """The local days ``/contacts`` shows by default: :data:`DEFAULT_PERIOD` ending on
+        the newest event's local day (None for an empty log)."""
+        newest = _rows(con, "SELECT max(occurred_at) FROM events")[0][0]
+        if newest is None:
+            return None
+        day = newest.astimezone(ZoneInfo(self.zone)).date()
+        return Scope(period=DEFAULT_PERIOD, as_of=day).days()
+
     def _full(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
-        _rows(con, "DELETE FROM dk_kinds")
-        _rows(con, "DELETE FROM dk_promised")
-        _rows(con, "DELETE FROM dk_csat")
-        _rows(con, "DELETE FROM dk_options")
+        """Every table built afresh, one journey-key range at a time under ``memory_mb``
+        (``con`` is inside the caller's ``store.transaction()``, which holds the store's lock
+        throughout: each range is committed and no append runs in between), the default
+        window's root causes counted per range; the state marked unfinished first and saved
+        last (a build that stops half-way is rebuilt by the next read)."""
+        with memory_limit(con, self.memory_mb):
+            return self._full_in_ranges(con)
+
+    def _full_in_ranges(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
+        _rows(con, "UPDATE dk_state SET layout = -1")  # unfinished: the next read rebuilds
+        for table, columns in _TABLES.items():  # dropped, not deleted: no dead rows to scan
+            _rows(con, f"DROP TABLE IF EXISTS {table}")
+            _rows(con, f"CREATE TABLE {table} ({columns})")
         CauseTotals.clear(con)
-        self._fill(con, "events")
-        self._answers(con, "")
         n = _count(con, "SELECT count(*) FROM events")
-        journeys = _count(con, "SELECT count(DISTINCT journey_id) FROM dk_kinds")
+        window = self.default_window(con)
+        wid = self.totals.begin(con, window, n) if window is not None else None
+        ranges = _key_ranges(con, n, self.range_events)
+        journeys = 0
+        for i, (where, params) in enumerate(ranges, start=1):
+            _commit(con)
+            journeys += self._build_range(con, _inline(where, params), window, wid)
+            log.debug("kept conditions: key range %d of %d built", i, len(ranges))
+        _commit(con)
+        self._answers(con, "")
         self._save(con, n, None, bump=True)
-        log.info("kept conditions rebuilt: %d events", n)
+        log.info("kept conditions rebuilt: %d events, %d key ranges", n, len(ranges))
         return ConditionRefresh("full", journeys)
+
+    def _build_range(
+        self, con: duckdb.DuckDBPyConnection, where: str, window: Window | None, wid: int | None
+    ) -> int:
+        """The rows of the journeys that ``where`` (constants, so the scans skip the row
+        groups outside the range) selects, and their share of the default window ``wid``;
+        how many journeys have kept rows."""
+        self._fill(con, f"(SELECT * FROM events WHERE journey_id IS NOT NULL{where})")
+        kinds, promised = (
+            f"(SELECT * FROM {table} WHERE journey_id IS NOT NULL{where})"
+            for table in ("dk_kinds", "dk_promised")
+        )
+        if window is not None and wid is not None:
+            self.totals.add(con, wid, window, kinds, promised)
+        return _count(con, f"SELECT count(DISTINCT journey_id) FROM {kinds}")
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any, before: int
@@ -316,6 +383,9 @@ class ConditionViews:
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
         self.totals.mark(con, before, n)
+        window = self.default_window(con)
+        if window is not None:  # kept, else shifted or counted now, not on the page's view
+            self.totals.window(con, window, n)
         return ConditionRefresh("incremental", journeys)
 
     def _replace(self, con: duckdb.DuckDBPyConnection, affected: str) -> None:

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from klantreis.access.masking import worded_placeholders
-from klantreis.analytics.scope import NAMED_WINDOWS, Scope, parse_scope
+from klantreis.analytics.scope import DEFAULT_PERIOD, NAMED_WINDOWS, Scope, parse_scope
 from klantreis.app import App
 from klantreis.web.envelope import ApiError, ok_response, to_jsonable
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
@@ -99,7 +99,7 @@ class Filters:
             description="7d, 30d, 90d, 365d or all (ending at the newest event in the store)",
             pattern="^(7d|30d|90d|365d|all)$",
         ),
-    ] = "90d"
+    ] = DEFAULT_PERIOD
     channel: Annotated[str | None, Query(max_length=100, description="Only this channel.")] = None
     segment: Annotated[
         str | None, Query(max_length=100, description="Only this customer segment (attrs.segment).")
