@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,17 @@ def _store(seed: int, size: int, batch: int, seen: list[str]) -> list[dict[str, 
     return out
 
 
+@contextmanager
+def _app(*batches: tuple[int, int]) -> Iterator[App]:
+    """An App on an in-memory store with random batches (seed, size) loaded in turn (later
+    ones out of order, some ids repeated)."""
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        seen: list[str] = []
+        for n, (seed, size) in enumerate(batches):
+            load(app, _store(seed, size, n, seen))
+        yield app
+
+
 def _tables(app: App, views: ConditionViews) -> tuple[Any, ...]:
     """Every kept table's rows and the default window's kept counts (found kept)."""
     rows = [app.store.query(f"FROM {t} ORDER BY ALL").to_pylist() for t in _TABLES]
@@ -88,10 +101,7 @@ def _spy_ranges(monkeypatch: pytest.MonkeyPatch, fail_at: int = 0) -> list[str]:
 def test_a_build_in_tiny_key_ranges_equals_the_one_shot_build(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        seen: list[str] = []
-        load(app, _store(seed, 120, 0, seen))
-        load(app, _store(seed + 100, 40, 1, seen))  # out of order, repeated ids
+    with _app((seed, 120), (seed + 100, 40)) as app:
         one = ConditionViews(app.store, app.journey, range_events=10**9)
         assert one.rebuild().mode == "full"
         whole = _tables(app, one)
@@ -157,9 +167,7 @@ def test_the_default_window_is_the_contacts_pages_and_is_kept_after_a_refresh() 
     default filters ending on the newest event's local day); after an append that moves the
     newest day, the refresh brings the new default window (the page finds it kept), and its
     counts equal the reference."""
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        seen: list[str] = []
-        load(app, _store(11, 120, 0, seen))
+    with _app((11, 120)) as app:
         views = ConditionViews(app.store, app.journey)
         assert views.ensure().mode == "full"
         newest = app.store.query("SELECT max(occurred_at) AS t FROM events").to_pylist()[0]["t"]
