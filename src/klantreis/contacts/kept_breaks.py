@@ -49,15 +49,14 @@ _DDL = (
     " watermark TIMESTAMPTZ, config VARCHAR, layout INTEGER)",
 )
 
-#: A promise's rows with the first fulfilment after their previous day ({only}: a filter
-#: on ``journey_id``).
+#: A promise's rows with the first fulfilment after their previous day, from the kept
+#: promises ({promised}) and kinds ({kinds}), or copies of some journeys' rows.
 _ROWS_SQL = """
 SELECT p.journey_id, p.promise_id, p.day, p.prev_day, p.due, f.first_at, f.day
 FROM (SELECT journey_id, promise_id, day, prev_day, due,
              coalesce(prev_day, DATE '0001-01-01') AS after
-      FROM dk_promised WHERE promise_id = $pid {only}) p
-ASOF LEFT JOIN (SELECT journey_id, day, first_at FROM dk_kinds
-                WHERE kind = $ful {only}) f
+      FROM {promised} WHERE promise_id = $pid) p
+ASOF LEFT JOIN (SELECT journey_id, day, first_at FROM {kinds} WHERE kind = $ful) f
 ON p.journey_id = f.journey_id AND p.after < f.day
 """
 
@@ -93,7 +92,7 @@ class KeptBreaks(Follower):
             mode = self._incremental(con, state[0][1:3], events, watermark)
         if mode == "full":
             _rows(con, "DELETE FROM dk_breaks")
-            self._fill(con, "")
+            self._fill(con, "dk_promised", "dk_kinds")
         _rows(con, "DELETE FROM dk_breaks_state")
         _rows(
             con,
@@ -102,11 +101,11 @@ class KeptBreaks(Follower):
         )
         return mode
 
-    def _fill(self, con: duckdb.DuckDBPyConnection, only: str) -> None:
+    def _fill(self, con: duckdb.DuckDBPyConnection, promised: str, kinds: str) -> None:
         for p in self.journey.promises:
             _rows(
                 con,
-                "INSERT INTO dk_breaks " + _ROWS_SQL.format(only=only),
+                "INSERT INTO dk_breaks " + _ROWS_SQL.format(promised=promised, kinds=kinds),
                 {"pid": p.id, "ful": p.fulfilled_by},
             )
 
@@ -127,11 +126,20 @@ class KeptBreaks(Follower):
             [mark, watermark],
         )
         try:
-            only = "AND journey_id IN (SELECT journey_id FROM _db_touched)"
-            _rows(con, f"DELETE FROM dk_breaks WHERE TRUE {only}")
-            self._fill(con, only)
+            only = "journey_id IN (SELECT journey_id FROM _db_touched)"
+            _rows(con, f"DELETE FROM dk_breaks WHERE {only}")
+            # the touched journeys' rows, each table read once for every promise
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE _db_p AS FROM dk_promised WHERE {only}")
+            _rows(
+                con,
+                "CREATE OR REPLACE TEMP TABLE _db_k AS FROM dk_kinds WHERE kind IN"
+                f" (SELECT unnest($ful)) AND {only}",
+                {"ful": sorted({p.fulfilled_by for p in self.journey.promises})},
+            )
+            self._fill(con, "_db_p", "_db_k")
         finally:
-            _rows(con, "DROP TABLE IF EXISTS _db_touched")
+            for temp in ("_db_touched", "_db_p", "_db_k"):
+                _rows(con, f"DROP TABLE IF EXISTS {temp}")
         return "incremental"
 
     # -- reads ---------------------------------------------------------------------------
