@@ -11,16 +11,20 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.contacts.test_conditions import _days, _event, _load, _records
+from tests.contacts.test_kept_breaks import _run, _table
 from tests.journeys.logs import T0
 
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.derived import ContactViews
+from klantreis.contacts.kept_breaks import KeptBreaks
+from klantreis.contacts.kept_gaps import KeptGaps
 from klantreis.contacts.kept_reports import KeptContacts
 from klantreis.contacts.reports import OverviewOptions, contacts_overview, kept_overview
 from klantreis.settings import Settings
@@ -104,7 +108,7 @@ def test_the_summed_overview_equals_the_frames_on_the_demo(
 @pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    batches=st.lists(st.lists(_event, min_size=1, max_size=14), min_size=1, max_size=3),
+    batches=st.lists(st.lists(_event, min_size=1, max_size=14), min_size=1, max_size=4),
     window=st.tuples(_days, _days),
     channels=st.sampled_from([(), ("chat",), ("phone", "web")]),
     repeat_days=st.sampled_from([0.0, 0.25, 1.0, 7.0]),
@@ -130,6 +134,20 @@ def test_the_summed_overview_equals_the_frames_after_every_append(
             _load(app, _records(batch, n, seen))
             mine, ref = _both(app, scope, options)
             _assert_same(mine, ref)
+            _assert_rebuilt(app)
+
+
+def _assert_rebuilt(app: App) -> None:
+    """The kept fulfilments and previous contacts, refreshed by the batches, equal a
+    rebuild of them."""
+    for table, keeper in (
+        ("dk_breaks", KeptBreaks(app.store, app.journey)),
+        ("dc_gaps", KeptGaps(app.store)),
+    ):
+        kept = _table(app, table)
+        _run(app, f"DELETE FROM {table}_state")
+        assert keeper.ensure() == "full"
+        pd.testing.assert_frame_equal(kept, _table(app, table))
 
 
 def test_a_contact_exactly_the_repeat_window_after_the_last_is_a_repeat() -> None:

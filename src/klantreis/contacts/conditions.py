@@ -61,6 +61,7 @@ from klantreis.analytics.derived_views import _commit, _inline
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
 from klantreis.contacts.cause_totals import CauseTotals, WindowTotals
+from klantreis.contacts.kept_breaks import KeptBreaks, supports_breaks
 from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
 from klantreis.contacts.window_sql import (
@@ -70,7 +71,6 @@ from klantreis.contacts.window_sql import (
     window_condition_rows_sql,
     window_conditions_sql,
 )
-from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit
@@ -205,6 +205,8 @@ class ConditionViews:
         self._current: tuple[Hashable, int] | None = None
         #: The kept window counts of the root causes (``totals.last``: how the last was had).
         self.totals = CauseTotals(journey)
+        #: The kept fulfilments of the kept promises (the weekly breaks).
+        self.breaks = KeptBreaks(store, journey)
 
     @property
     def zone(self) -> str:
@@ -233,6 +235,7 @@ class ConditionViews:
         with self.store.transaction() as con:
             result = self._ensure(con)
             counter = _count(con, "SELECT version FROM dk_state")
+        self.breaks.ensure()  # the weekly breaks follow the same batch
         self._current = (seen, counter)
         return result
 
@@ -507,40 +510,13 @@ class ConditionViews:
         return {f: sorted(str(v) for k, v in rows if k == f) for f in ("channels", "segments")}
 
     def supports_breaks(self) -> bool:
-        """Can :meth:`weekly_breaks` answer (no promise kind is excluded from the kept kinds
-        and no deadline is read from an event column)?"""
-        kinds = {k for p in self.journey.promises for k in (p.promised, p.fulfilled_by)}
-        columns = {p.deadline_attr for p in self.journey.promises} & set(EVENT_COLUMNS)
-        return not (kinds & set(EXCLUDED_KINDS)) and not columns
+        """Can :meth:`weekly_breaks` answer (:func:`~.kept_breaks.supports_breaks`)?"""
+        return supports_breaks(self.journey)
 
     def weekly_breaks(self, window: Window, now: Any) -> pd.DataFrame:
         """Broken promises of the window's events per local week of their deadline:
         ``promise_outcomes_expr`` (status broken: fulfilled after the deadline plus grace,
-        or not fulfilled while ``now`` is past it) counted by week and promise."""
+        or not fulfilled while ``now`` is past it) counted by week and promise, from the
+        kept fulfilments of the kept promises (:mod:`klantreis.contacts.kept_breaks`)."""
         self.ensure()
-        where, params = first_in_window(window, {"zone": self.zone, "now": now})
-        parts = []
-        for i, p in enumerate(self.journey.promises):
-            params[f"pid{i}"], params[f"ful{i}"] = p.id, p.fulfilled_by
-            params[f"grace{i}"] = round(p.grace_minutes * 60_000_000)
-            parts.append(
-                f"SELECT p.promise_id, p.due - to_microseconds($grace{i}) AS deadline"
-                f" FROM (SELECT * FROM dk_promised WHERE promise_id = $pid{i} AND {where}) p"
-                f" LEFT JOIN (SELECT journey_id, first_at FROM dk_kinds WHERE kind = $ful{i}"
-                f" AND {where}) f USING (journey_id)"
-                " WHERE f.first_at > p.due OR (f.first_at IS NULL AND $now > p.due)"
-            )
-        if not parts:
-            return pd.DataFrame({"period": [], "promise_id": [], "broken": []})
-        sql = (
-            "SELECT strftime(date_trunc('week', timezone($zone, deadline)), '%Y-%m-%d')"
-            " AS period, promise_id, count(*) AS broken FROM ("
-            + " UNION ALL ".join(parts)
-            + ") GROUP BY ALL ORDER BY period, promise_id"
-        )
-        cur = self.store.cursor()
-        try:
-            df: pd.DataFrame = cur.sql(sql, params=params).to_arrow_table().to_pandas()
-        finally:
-            cur.close()
-        return df
+        return self.breaks.weekly(window, now)

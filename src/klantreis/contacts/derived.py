@@ -41,6 +41,7 @@ from klantreis.contacts.data import (
     label_rows,
     latest_labels,
 )
+from klantreis.contacts.kept_gaps import KeptGaps
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
@@ -139,6 +140,8 @@ class ContactViews:
         self.version = version if version is not None else store.version
         self._lock = threading.Lock()
         self._current: tuple[Hashable, str, int] | None = None
+        #: The kept previous contact of each contact (the repeat counts).
+        self.gaps = KeptGaps(store)
 
     # -- the classifier ------------------------------------------------------------------
     def _fingerprint(self) -> str:
@@ -164,6 +167,7 @@ class ContactViews:
             with self.store.transaction() as con:
                 result = self._ensure(con, fingerprint, classifier)
                 counter = int(_rows(con, "SELECT version FROM dc_state")[0][0])
+            self.gaps.ensure()  # the repeat gaps follow the same batch
             self._current = (seen, fingerprint, counter)
             return result
 

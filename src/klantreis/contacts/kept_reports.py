@@ -22,6 +22,7 @@ import pandas as pd
 
 from klantreis.contacts.conditions import Window, first_in_window
 from klantreis.contacts.derived import scope_where
+from klantreis.contacts.kept_gaps import KeptGaps, gap_sql
 from klantreis.contacts.metrics import (
     PERIODS,
     pareto_table,
@@ -61,15 +62,11 @@ class KeptContacts:
 
     def _query(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """``sql`` with ``c`` the scope's contacts and ``o`` the window's orders."""
-        where, args = scope_where(self.since, self.until, self.channels)
-        named = {f"a{i}": v for i, v in enumerate(args)}
-        cond = " AND ".join(where)
-        for i in range(len(args)):
-            cond = cond.replace("?", f"$a{i}", 1)
+        cond, named = self._scope(self.channels)
         owhere, oparams = first_in_window(self.window, {"start": self.journey.journey_start})
         full = (
             f"WITH c AS (SELECT * FROM dc_contacts WHERE {cond}),"
-            " o AS (SELECT journey_id, first_at AS occurred_at FROM dk_kinds"
+            " o AS (SELECT journey_id, day, first_at AS occurred_at FROM dk_kinds"
             f" WHERE kind = $start AND {owhere}) {sql}"
         )
         all_params = {**named, **oparams, **(params or {}), "zone": self.journey.timezone}
@@ -79,6 +76,15 @@ class KeptContacts:
             return _frame(cur, full, used)
         finally:
             cur.close()
+
+    def _scope(self, channels: tuple[str | None, ...]) -> tuple[str, dict[str, Any]]:
+        """The condition on the kept contacts of the period on ``channels`` (named
+        parameters ``$a0``, ...)."""
+        where, args = scope_where(self.since, self.until, channels)
+        cond = " AND ".join(where)
+        for i in range(len(args)):
+            cond = cond.replace("?", f"$a{i}", 1)
+        return cond, {f"a{i}": v for i, v in enumerate(args)}
 
     def _cost(self) -> tuple[str, dict[str, Any]]:
         """SQL of one contact's cost (``contact_cost``) and its parameters."""
@@ -95,10 +101,11 @@ class KeptContacts:
     # -- contact rates -------------------------------------------------------------------
     def _order_days(self) -> pd.DataFrame:
         """The window's orders per local day (``n``) with the first and last order time: one
-        scan of the kept orders, kept for this object's other questions."""
+        scan of the kept orders, kept for this object's other questions. A kept row's
+        ``day`` is the local day of its ``first_at`` (no time zone arithmetic per order)."""
         if "days" not in self._cache:
             self._cache["days"] = self._query(
-                "SELECT CAST(timezone($zone, occurred_at) AS DATE) AS day, count(*) AS n,"
+                "SELECT day, count(*) AS n,"
                 " min(occurred_at) AS first, max(occurred_at) AS last FROM o"
                 " GROUP BY ALL ORDER BY day"
             )
@@ -151,9 +158,43 @@ class KeptContacts:
     # -- repeats, Pareto, service --------------------------------------------------------
     def repeats(self, within_days: float, by: str | None = None) -> pd.DataFrame:
         """:func:`~klantreis.contacts.metrics.repeat_contacts` (the earlier contact of the
-        same customer and journey, in time and then log order)."""
+        same customer and journey, in time and then log order): summed from the kept gaps
+        (:mod:`klantreis.contacts.kept_gaps`) per channel, one query for both tables of a
+        view; a scope of channels runs the window over its contacts."""
+        if self.channels or by not in (None, "channel"):
+            return repeat_table(self._window_repeats(within_days, by))
+        per = self._gap_counts(within_days)
+        if by:
+            return repeat_table(per.reset_index(drop=True))
+        total = pd.DataFrame({"size": [int(per["size"].sum())], "sum": [int(per["sum"].sum())]})
+        return repeat_table(total.astype("int64"))
+
+    def _gap_counts(self, within_days: float) -> pd.DataFrame:
+        """Contacts (``size``) and repeats (``sum``) per channel (a missing one last)."""
+        key = f"gaps:{within_days!r}"
+        if key not in self._cache:
+            KeptGaps(self.store).ensure()
+            gap, params = gap_sql(self.since)
+            cond, named = self._scope(())
+            self._cache[key] = self._read(
+                "SELECT channel, count(*) AS size, CAST(count(*) FILTER"
+                f" ({gap} <= $days) AS BIGINT) AS sum FROM dc_gaps WHERE {cond}"
+                " GROUP BY ALL ORDER BY channel ASC NULLS LAST",
+                {**named, **params, "days": float(within_days)},
+            )
+        return self._cache[key]
+
+    def _read(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+        cur = self.store.cursor()
+        try:
+            return _frame(cur, sql, params)
+        finally:
+            cur.close()
+
+    def _window_repeats(self, within_days: float, by: str | None) -> pd.DataFrame:
+        """The repeat counts of the scope's contacts by a window over them."""
         keys = f"{by}, " if by else ""
-        out = self._query(
+        return self._query(
             f"SELECT {keys}count(*) AS size, CAST(count(*) FILTER (gap <= $days) AS BIGINT)"
             " AS sum FROM (SELECT *, CASE WHEN customer_id IS NOT NULL AND journey_id IS NOT"
             " NULL THEN (epoch_us(occurred_at) - epoch_us(lag(occurred_at) OVER (PARTITION BY"
@@ -161,7 +202,6 @@ class KeptContacts:
             f" FROM c) GROUP BY ALL {f'ORDER BY {by} ASC NULLS LAST' if by else ''}",
             {"days": float(within_days)},
         )
-        return repeat_table(out)
 
     def pareto(self) -> pd.DataFrame:
         """:func:`~klantreis.contacts.metrics.pareto` under the journey's contact costs."""
