@@ -52,9 +52,9 @@ __all__ = ["HeldCounts", "HeldTotals"]
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS dk_kh_windows (wid INTEGER, first DATE, last DATE,"
-    " frame_key VARCHAR, config VARCHAR, events BIGINT, watermark TIMESTAMPTZ, used BIGINT)",
-    "CREATE TABLE IF NOT EXISTS dk_kh_frame (wid INTEGER, contact_id VARCHAR, rank BIGINT,"
-    " journey_id VARCHAR, reason VARCHAR, occurred_at TIMESTAMPTZ)",
+    " frame_key VARCHAR, config VARCHAR, events BIGINT, watermark TIMESTAMPTZ, used BIGINT,"
+    " frame_sum HUGEINT)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_frame (wid INTEGER, contact_id VARCHAR, h UBIGINT)",
     "CREATE TABLE IF NOT EXISTS dk_kh_rows (wid INTEGER, contact_id VARCHAR, reason VARCHAR,"
     " name VARCHAR, broken BOOLEAN, owner VARCHAR, first BOOLEAN)",
     "CREATE TABLE IF NOT EXISTS dk_kh_pop (wid INTEGER, contact_id VARCHAR, reason VARCHAR,"
@@ -149,9 +149,11 @@ class HeldCounts:
         try:
             _run(
                 con,
-                "CREATE OR REPLACE TEMP TABLE _kh_f AS SELECT contact_id, row_number() OVER"
-                " (PARTITION BY contact_id ORDER BY pos) AS rank, journey_id, reason,"
-                " occurred_at, pos FROM _kh_in",
+                # a row's hash: its id, rank among the id's rows, journey, reason, time
+                "CREATE OR REPLACE TEMP TABLE _kh_f AS SELECT *, hash(contact_id, rank,"
+                " journey_id, reason, occurred_at) AS h FROM (SELECT contact_id, row_number()"
+                " OVER (PARTITION BY contact_id ORDER BY pos) AS rank, journey_id, reason,"
+                " occurred_at, pos FROM _kh_in)",
             )
         finally:
             con.unregister("_kh_in")
@@ -161,7 +163,8 @@ class HeldCounts:
             _run(
                 con,
                 "UPDATE dk_kh_windows SET used = (SELECT max(used) + 1 FROM dk_kh_windows),"
-                " config = ?, events = ?, watermark = ? WHERE wid = ?",
+                " config = ?, events = ?, watermark = ?,"
+                " frame_sum = (SELECT sum(h) FROM _kh_f) WHERE wid = ?",
                 [*state, wid],
             )
             self._evict(con)
@@ -219,8 +222,8 @@ class HeldCounts:
         wid = int(_run(con, "SELECT coalesce(max(wid), 0) + 1 FROM dk_kh_windows")[0][0])
         _run(
             con,
-            "INSERT INTO dk_kh_windows SELECT ?, ?, ?, ?, ?, ?, ?, coalesce(max(used), 0)"
-            " FROM dk_kh_windows",
+            "INSERT INTO dk_kh_windows SELECT ?, ?, ?, ?, ?, ?, ?, coalesce(max(used), 0),"
+            " NULL FROM dk_kh_windows",
             [wid, *window, key, *state],
         )
         _run(con, "CREATE OR REPLACE TEMP TABLE _kh_touched (journey_id VARCHAR)")
@@ -275,15 +278,22 @@ class HeldCounts:
     def _update(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window, state: Any) -> None:
         """Take out the share of the contact ids that differ from the kept frame or have a
         row on a touched journey, and add their share in ``_kh_f``."""
-        cols = "contact_id, rank, journey_id, reason, occurred_at"
-        kept = f"SELECT {cols} FROM dk_kh_frame WHERE wid = $wid"
+        touched = "SELECT contact_id FROM _kh_f SEMI JOIN _kh_touched USING (journey_id)"
+        same = _run(
+            con,
+            "SELECT frame_sum = (SELECT sum(h) FROM _kh_f) FROM dk_kh_windows WHERE wid = ?",
+            [wid],
+        )[0][0]
+        if not same:  # the rows whose hash is not kept, and the kept ones no longer there
+            kept = "(SELECT contact_id, h FROM dk_kh_frame WHERE wid = $wid)"
+            touched += (
+                " UNION ALL SELECT contact_id FROM _kh_f ANTI JOIN"
+                f" {kept} k USING (h) UNION ALL SELECT contact_id FROM {kept} k ANTI JOIN _kh_f USING (h)"
+            )
         _run(
             con,
-            "CREATE OR REPLACE TEMP TABLE _kh_ids AS SELECT DISTINCT contact_id FROM"
-            f" ((SELECT {cols} FROM _kh_f EXCEPT ALL {kept})"
-            f" UNION ALL ({kept} EXCEPT ALL SELECT {cols} FROM _kh_f)"
-            f" UNION ALL SELECT {cols} FROM _kh_f SEMI JOIN _kh_touched USING (journey_id))",
-            {"wid": wid},
+            f"CREATE OR REPLACE TEMP TABLE _kh_ids AS SELECT DISTINCT contact_id FROM ({touched})",
+            {"wid": wid} if not same else None,
         )
         changed = int(_run(con, "SELECT count(*) FROM _kh_ids")[0][0])
         if self.last != "counted":
@@ -321,7 +331,7 @@ class HeldCounts:
         )
         self._held_rows(con, window)
         self._add_counts(con, wid, 1, "_kh_rows", "_kh_cpop")
-        _run(con, f"INSERT INTO dk_kh_frame SELECT ?, {cols} FROM _kh_c", [wid])
+        _run(con, "INSERT INTO dk_kh_frame SELECT ?, contact_id, h FROM _kh_c", [wid])
         _run(con, "INSERT INTO dk_kh_rows SELECT ?, * FROM _kh_rows", [wid])
         _run(con, "INSERT INTO dk_kh_pop SELECT ?, * FROM _kh_cpop", [wid])
         for table, (keys, _) in _COUNTS.items():
