@@ -13,11 +13,13 @@ those rows' journeys (:mod:`klantreis.contacts.conditions`). So per window (``dk
 
 - the counts (``dk_kh_held``, ``dk_kh_owners``, ``dk_kh_n1``), read by a view;
 - each contact id's share (``dk_kh_rows``, ``dk_kh_pop``) and the frame they were counted on
-  (``dk_kh_frame``: contact id, its row's rank in the frame among that id's rows, journey,
-  reason, time), so a share can be taken out again.
+  (``dk_kh_frame``: per row its contact id and a hash of the id, its rank in the frame among
+  that id's rows, journey, reason and time; the hashes' sum on the window row), so a share
+  can be taken out again.
 
 A view brings its window up to date with the frame it is given: the contact ids whose rows
-differ from the kept frame (new contacts, relabels, another model, a channel filter) and
+differ from the kept frame (new contacts, relabels, another model, a channel filter: when
+the hash sum differs, the rows whose hash is not kept and the kept ones gone) and
 those with a row on a journey that events arrived for since the window's watermark (the
 kept conditions' ``ingested_at`` mark) lose their old share and gain their new one. The
 frame is compared, not trusted: whatever made the contacts and their reasons (the kept
