@@ -144,10 +144,11 @@ def _check_causes(
     contacts: pd.DataFrame,
     conds: pd.DataFrame,
     orders: pd.DataFrame,
-) -> None:
+    frame_key: str = "",
+) -> KeptCauses:
     """The kept root causes (and owner tables) of ``window`` equal the reference's."""
     ref = root_causes(contacts, conds, orders["journey_id"], min_contacts=1)
-    kept = KeptCauses(app.store, app.journey, window, contacts, views=views)
+    kept = KeptCauses(app.store, app.journey, window, contacts, views=views, frame_key=frame_key)
     pd.testing.assert_frame_equal(kept.table(min_contacts=1), ref, check_dtype=False)
     for reason, condition in ref[["reason", "condition"]].itertuples(index=False):
         pd.testing.assert_frame_equal(
@@ -155,6 +156,7 @@ def _check_causes(
             owner_breakdown(contacts, conds, reason, condition, orders["journey_id"]),
             check_dtype=False,
         )
+    return kept
 
 
 def _reference(app: App, window: tuple[date | None, date | None]) -> Any:
@@ -245,8 +247,11 @@ def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
 ) -> None:
     """The root causes' kept window counts (``ConditionViews.cause_totals``: updated by the
     touched journeys' difference after every append, shifted by the journeys of the days
-    that left or entered when the window moves) give the reference's table and owner
-    breakdowns, and equal the same window counted afresh at the end."""
+    that left or entered when the window moves) and the contacts' kept held counts
+    (``HeldCounts``: updated by the contact ids whose rows changed or whose journeys were
+    touched; the frame relabelled, or narrowed to a channel under its own key) give the
+    reference's table and owner breakdowns, and equal the same window counted afresh at
+    the end."""
     with App(Settings.load(env={}, db_path=":memory:")) as app:
         views = ConditionViews(app.store, app.journey)
         seen: list[str] = []
@@ -256,13 +261,45 @@ def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
             views.ensure()
             for offset in starts:
                 window = _nine_days(offset)
-                _check_causes(app, views, window, *_reference(app, window))
+                contacts, conds, orders = _reference(app, window)
+                _check_causes(app, views, window, contacts, conds, orders)
+                _check_causes(app, views, window, _relabelled(contacts, n), conds, orders)
+                chat = contacts[contacts["channel"] == "chat"].reset_index(drop=True)
+                _check_causes(app, views, window, chat, conds, orders, frame_key="chat")
         kept = {o: _totals_rows(views.cause_totals(_nine_days(o))) for o in starts[-4:]}
         for offset, rows in kept.items():
             with app.store.transaction() as con:
                 CauseTotals.clear(con)
             assert _totals_rows(views.cause_totals(_nine_days(offset))) == rows
             assert views.totals.last == "counted"
+        window = _nine_days(starts[-1])
+        contacts = _reference(app, window)[0]
+        held = _held_rows(KeptCauses(app.store, app.journey, window, contacts, views=views))
+        with app.store.transaction() as con:
+            con.execute("DELETE FROM dk_kh_windows").fetchall()
+        again = KeptCauses(app.store, app.journey, window, contacts, views=views)
+        assert again.held.last == "counted" and _held_rows(again) == held
+
+
+def _relabelled(contacts: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``contacts`` with the reasons of every other row (from the ``n % 2``-th) moved on
+    (a new model, or labels: the same contacts, other reasons)."""
+    out = contacts.copy()
+    moved = {r: REASONS[(i + 1) % len(REASONS)] for i, r in enumerate(REASONS)}
+    rows = out.index[n % 2 :: 2]
+    out.loc[rows, "reason"] = out.loc[rows, "reason"].map(moved)
+    return out
+
+
+def _held_rows(kept: KeptCauses) -> Any:
+    """The held counts of a ``KeptCauses`` as sorted plain rows (comparable)."""
+    c = kept.counts
+    per_owner = kept._per_owner.astype(object).fillna("-").to_numpy().tolist()
+    return (
+        sorted(map(tuple, c.held.astype(object).to_numpy().tolist())),
+        sorted(map(tuple, per_owner)),
+        sorted(c.contacts.items()),
+    )
 
 
 def test_a_window_a_day_later_is_shifted_from_the_kept_one() -> None:
@@ -315,6 +352,57 @@ def test_a_window_a_day_later_is_shifted_from_the_kept_one() -> None:
         window = _nine_days(1)
         _check_causes(app, views, window, *_reference(app, window))
         assert views.totals.last == "counted"
+
+
+def test_held_counts_are_kept_and_updated_by_the_contacts_that_changed() -> None:
+    """A second view reads the kept held counts; after an ingest only the contact ids with a
+    row on a touched journey are counted again, after a relabel only that contact; a frame
+    of another kind (a channel) keeps a window of its own; a window a day later is the kept
+    one moved by the journeys of the days that left or entered and the contacts that did;
+    every view equals the reference."""
+    records = []
+    for d in range(12):
+        at = T0 + timedelta(days=d)
+        j = f"j{d % 5}"
+        contact = ev(
+            f"c{d}",
+            j,
+            "contact.inbound",
+            at + timedelta(hours=2),
+            attrs={"reason": "waar", "contact_id": f"c{d}"},
+        )
+        contact["channel"] = "chat" if d % 3 else "phone"
+        records += [
+            ev(f"k{d}", j, "order.placed", at),
+            ev(f"s{d}", j, "shipment.handed_over", at, owner=f"carrier:{d % 2}"),
+            contact,
+        ]
+    window = (None, T0.date() + timedelta(days=20))
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(app, records)
+        views = ConditionViews(app.store, app.journey)
+
+        def view(how: str, relabel: str = "", channel: str = "", at: Any = window) -> None:
+            contacts, conds, orders = _reference(app, at)
+            contacts.loc[contacts["contact_id"] == relabel, "reason"] = "factuur"
+            if channel:
+                contacts = contacts[contacts["channel"] == channel].reset_index(drop=True)
+            kept = _check_causes(app, views, at, contacts, conds, orders, channel)
+            assert kept.held.last == how
+
+        view("counted")
+        view("kept")
+        _load(app, [ev("late", "j1", "invoice.bounced", T0 + timedelta(days=1))])
+        views.ensure()
+        view("updated (3)")  # c1, c6 and c11 of j1
+        view("updated (1)", relabel="c4")
+        view("counted", channel="chat")
+        view("updated (1)")  # c4's reason is its own again
+        view("kept", channel="chat")
+        # the period follows the newest event: a near window is moved, not counted
+        view("shifted", at=(None, T0.date() + timedelta(days=21)))  # no day with rows
+        view("counted", at=_nine_days(0))
+        view("shifted (4)", at=_nine_days(1))  # c0 left, c9 entered; c5 (j0), c4 (j4)
 
 
 def test_ties_go_by_source_order_then_event_id_in_both_paths() -> None:

@@ -18,26 +18,31 @@ day and its ``prev_day``). So:
 - any other window is counted in full once and then kept (at most :data:`KEPT_WINDOWS`, the
   least recently used one goes).
 
-The held-before join with the contacts stays per view (the contacts and their reasons come
-from elsewhere and a channel filter changes them), but it reads only the contacts' journeys
-(:class:`~klantreis.contacts.kept_causes.KeptCauses`). Each window row records the event
-count it was last brought to; a window behind the kept conditions (e.g. refreshed by code
-without this module) is counted afresh.
+The contacts' held-before counts are kept beside them by
+:mod:`klantreis.contacts.held_counts` (per window and contacts frame, brought up to date by
+the view that reads them). Each window row records the event count it was last brought to;
+a window behind the kept conditions (e.g. refreshed by code without this module) is counted
+afresh.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from klantreis.contacts.window_sql import Window, first_in_window, window_condition_rows_sql
+from klantreis.contacts.window_sql import (
+    Window,
+    first_in_window,
+    moved_days,
+    near_windows,
+    window_condition_rows_sql,
+)
 from klantreis.model.journey import JourneyConfig
 
-__all__ = ["KEPT_WINDOWS", "CauseTotals", "WindowTotals"]
+__all__ = ["KEPT_WINDOWS", "CauseTotals", "WindowTotals", "compact_window"]
 
 #: Windows kept at once (the page's named periods: 7, 30, 90 and 365 days and all).
 KEPT_WINDOWS = 5
@@ -204,8 +209,6 @@ class CauseTotals:
         if near is None:
             return None
         old_wid, old_first, old_last = near
-        first, last = window
-        assert last is not None
         wid = self._new(con, window, events)
         _run(
             con,
@@ -219,15 +222,7 @@ class CauseTotals:
                 f"INSERT INTO {table} SELECT ?, {keys}, n FROM {table} WHERE wid = ?",
                 [wid, old_wid],
             )
-        # the days that left (none for an open start) or entered; an empty range is b < a
-        left = (
-            (min(first, old_first), max(first, old_first) - timedelta(days=1))
-            if first is not None
-            else (last, last - timedelta(days=1))
-        )
-        entered = (min(last, old_last) + timedelta(days=1), max(last, old_last))
-        days = "(day BETWEEN $a AND $b OR day BETWEEN $c AND $d)"
-        params = {"a": left[0], "b": left[1], "c": entered[0], "d": entered[1]}
+        days, params = moved_days((old_first, old_last), window)
         try:
             _run(
                 con,
@@ -245,24 +240,15 @@ class CauseTotals:
     @staticmethod
     def _near(con: duckdb.DuckDBPyConnection, window: Window, events: int) -> Any:
         """The kept window (wid, first, last) to shift to ``window``, or None."""
-        first, last = window
-        if last is None:
+        near = near_windows(window)
+        if near is None:
             return None
-        if first is None:
-            rows = _run(
-                con,
-                "SELECT wid, first, last FROM dk_ct_windows WHERE first IS NULL"
-                " AND abs(last - $last) <= 7 AND events = $events ORDER BY abs(last - $last), wid",
-                {"last": last, "events": events},
-            )
-        else:
-            rows = _run(
-                con,
-                "SELECT wid, first, last FROM dk_ct_windows WHERE last - first = $length"
-                " AND 4 * abs(last - $last) <= $length AND events = $events"
-                " ORDER BY abs(last - $last), wid",
-                {"length": (last - first).days, "last": last, "events": events},
-            )
+        where, params = near
+        rows = _run(
+            con,
+            f"SELECT wid, first, last FROM dk_ct_windows WHERE events = $events AND {where}",
+            {**params, "events": events},
+        )
         return rows[0] if rows else None
 
     def _evict(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -339,11 +325,12 @@ class CauseTotals:
             s,
         )
         for table, keys in _TABLES.items():
-            _compact(con, table, keys, wid)
+            compact_window(con, table, keys, wid)
 
 
-def _compact(con: duckdb.DuckDBPyConnection, table: str, keys: str, wid: int) -> None:
-    """One row per key of window ``wid`` in ``table`` (the sum of its rows; zeros go)."""
+def compact_window(con: duckdb.DuckDBPyConnection, table: str, keys: str, wid: int) -> None:
+    """One row per key of window ``wid`` in ``table`` (the sum of its ``n``; zeros go): the
+    kept counts of a window after signed rows were added."""
     _run(
         con,
         f"CREATE OR REPLACE TEMP TABLE _ct_m AS SELECT wid, {keys}, sum(n) AS n FROM {table}"

@@ -8,38 +8,25 @@ test checks they agree); the table and the lifts are computed from them by the s
 All counts are taken at once (the war room asks for a handful of owner breakdowns, each a
 lookup here): the window's conditions of the population (the journeys with an order in the
 window), the contacts' held conditions, the owners' exposure and, for the preconditions, the
-journeys two conditions share when one is a broken promise.
+journeys two conditions share when one is a broken promise. Both the journey counts
+(:mod:`~klantreis.contacts.cause_totals`) and the contacts' held counts
+(:mod:`~klantreis.contacts.held_counts`) are kept per window.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from klantreis.contacts.cause_totals import WindowTotals
 from klantreis.contacts.conditions import ConditionViews
+from klantreis.contacts.held_counts import HeldCounts, HeldTotals
 from klantreis.contacts.rootcause import CauseCounts, cause_table, mostly_inside, owner_table
-from klantreis.contacts.window_sql import (
-    Window,
-    days_in_window,
-    first_in_window,
-    window_condition_rows_sql,
-)
+from klantreis.contacts.window_sql import Window
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 
 __all__ = ["KeptCauses"]
-
-_TEMPS = ("_kc_pop", "_kc_k", "_kc_p", "_kc_w", "_kc_held")
-
-
-def _frame(cur: Any, sql: str, params: Any = None) -> pd.DataFrame:
-    rel = cur.sql(sql, params=params) if params else cur.sql(sql)
-    df: pd.DataFrame = rel.to_arrow_table().to_pandas()
-    return df
 
 
 def _named(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +43,10 @@ class KeptCauses:
     """Root causes of ``contacts`` (with reasons; their ``occurred_at`` and frame order
     decide, as in the reference) in ``window`` of local days, from the kept tables: the
     journey counts from the window's kept totals (``views``, :meth:`ConditionViews.cause_totals`;
-    without them a ``ConditionViews`` of ``store`` is made), the held-before join from the
-    kept rows of the contacts' journeys."""
+    without them a ``ConditionViews`` of ``store`` is made), the held-before counts from the
+    window's kept held counts (:class:`~klantreis.contacts.held_counts.HeldCounts`, one window
+    per ``frame_key``: what chose the contacts, e.g. their channels), brought up to date with
+    ``contacts`` (``held.last``: how)."""
 
     def __init__(
         self,
@@ -67,17 +56,14 @@ class KeptCauses:
         contacts: pd.DataFrame,
         confidence: float = 0.95,
         views: ConditionViews | None = None,
+        frame_key: str = "",
     ) -> None:
         self.confidence = confidence
         views = views if views is not None else ConditionViews(store, journey)
         self._journey_counts(views.cause_totals(window))
-        cur = store.cursor()
-        try:
-            self._load(cur, journey, window, contacts)
-        finally:
-            for temp in _TEMPS:
-                cur.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
-            cur.close()
+        self.held = HeldCounts(journey)
+        with store.transaction() as con:
+            self._held_counts(self.held.window(con, window, contacts, frame_key))
 
     def _journey_counts(self, totals: WindowTotals) -> None:
         per_owner = _named(totals.conditions)
@@ -96,85 +82,12 @@ class KeptCauses:
             (i, o): int(n) for i, o, n in zip(pairs["condition"], outer, pairs["n"], strict=True)
         }
 
-    def _load(self, cur: Any, journey: JourneyConfig, window: Window, c: pd.DataFrame) -> None:
-        contacts = pa.table(
-            {
-                "contact_id": pa.array(c["contact_id"].astype(object), pa.string()),
-                "journey_id": pa.array(c["journey_id"].astype(object), pa.string()),
-                "reason": pa.array(c["reason"].astype(object), pa.string()),
-                "occurred_at": pa.array(c["occurred_at"], pa.timestamp("us", tz="UTC")),
-                "pos": pa.array(range(len(c)), pa.int64()),
-            }
-        )
-        cur.register("_kc_c", contacts)
-        try:
-            self._contacts_rows(cur, journey, window)
-            self._counts(cur)
-        finally:
-            cur.unregister("_kc_c")
-
-    def _contacts_rows(self, cur: Any, journey: JourneyConfig, window: Window) -> None:
-        """The window's conditions of the contacts' journeys in the population (``_kc_w``,
-        integer-keyed by ``_kc_pop``): a fraction of the window's rows."""
-        where, params = first_in_window(window, {"start": journey.journey_start})
-        cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _kc_pop AS SELECT journey_id,"
-            " CAST(row_number() OVER () AS INTEGER) AS jk FROM dk_kinds"
-            f" WHERE kind = $start AND {where}"
-            " AND journey_id IN (SELECT journey_id FROM _kc_c)",
-            params,
-        ).fetchall()
-        days, bounds = days_in_window(window)
-        for temp, table in (("_kc_k", "dk_kinds"), ("_kc_p", "dk_promised")):
-            cur.execute(
-                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {table} t"
-                f" SEMI JOIN _kc_pop p ON t.journey_id = p.journey_id WHERE {days}",
-                bounds or None,
-            ).fetchall()
-        conds, params = window_condition_rows_sql(journey, window, "_kc_k", "_kc_p")
-        cur.execute(
-            # a hash join (pop holds each journey once); ``IN (subquery)`` was ~7x the CPU
-            "CREATE OR REPLACE TEMP TABLE _kc_w AS SELECT p.jk, w.name, w.broken, w.at,"
-            f" w.owner FROM ({conds}) w JOIN _kc_pop p USING (journey_id)",
-            params,
-        ).fetchall()
-
-    def _counts(self, cur: Any) -> None:
-        # the contacts of the population's journeys, with their journey's key
-        cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _kc_held AS SELECT c.contact_id, c.reason, c.pos,"
-            " w.name, w.broken, w.owner FROM (SELECT c.*, p.jk FROM _kc_c c"
-            " JOIN _kc_pop p USING (journey_id)) c JOIN _kc_w w USING (jk)"
-            " WHERE w.at < c.occurred_at"
-        ).fetchall()
-        # the first contact (frame order) per contact id and condition, as drop_duplicates
-        held = _named(
-            _frame(
-                cur,
-                # one row per contact id and condition: the frame's first (pos is unique)
-                "SELECT reason, name, broken, count(*) AS with_condition FROM (SELECT"
-                " arg_min_null(reason, pos) AS reason, name, broken FROM _kc_held"
-                " GROUP BY contact_id, name, broken) GROUP BY ALL",
-            )
-        )
-        held = held[["reason", "condition", "with_condition"]]
-        held = held.sort_values(["reason", "condition"], kind="stable").reset_index(drop=True)
-        # per reason the same, among that reason's contacts only (``owner_breakdown``)
-        self._per_owner = _named(
-            _frame(
-                cur,
-                "SELECT reason, name, broken, owner, count(*) AS contacts FROM (SELECT reason,"
-                " name, broken, arg_min_null(owner, pos) AS owner FROM _kc_held"
-                " GROUP BY reason, contact_id, name, broken) WHERE owner IS NOT NULL"
-                " GROUP BY ALL",
-            )
-        )
-        n1 = _frame(
-            cur,
-            "SELECT reason, count(*) AS n FROM _kc_c"
-            " WHERE journey_id IN (SELECT journey_id FROM _kc_pop) GROUP BY ALL",
-        )
-        self.counts = CauseCounts(held, n1.set_index("reason")["n"], self._per_condition, self._n)
+    def _held_counts(self, held: HeldTotals) -> None:
+        counts = _named(held.held)[["reason", "condition", "with_condition"]]
+        counts = counts.sort_values(["reason", "condition"], kind="stable").reset_index(drop=True)
+        self._per_owner = _named(held.owners)
+        n1 = held.n1.set_index("reason")["n"]
+        self.counts = CauseCounts(counts, n1, self._per_condition, self._n)
 
     def _inside(self, inner: str, outer: str) -> bool:
         both = self._shared.get((inner, outer), 0)

@@ -182,7 +182,10 @@ def kept_overview(
     trend as grouped queries (``causes_of``: the contacts the kept root causes read, their
     id, journey, reason and time in the kept frame's order)."""
     names = {r.id: r.name(options.lang) for r in taxonomy.reasons()}
-    causes = KeptCauses(conditions.store, k.journey, k.window, causes_of)
+    # one kept window of held counts per channel choice (the frame differs)
+    causes = KeptCauses(
+        conditions.store, k.journey, k.window, causes_of, frame_key=repr(k.channels)
+    )
     room = war_room_from(
         _KeptInputs(k.journey, taxonomy, causes), k.sums(), options.top, options.lang
     )
@@ -310,10 +313,14 @@ def kept_analysis(
     contacts: pd.DataFrame,
     journey: JourneyConfig,
     taxonomy: Taxonomy,
+    frame_key: str = "",
 ) -> ContactAnalysis:
     """The analysis of ``window`` (local days) from the kept conditions and orders: what
-    :func:`~klantreis.contacts.warroom.load_analysis` gives for the window's events."""
-    causes = KeptCauses(conditions.store, journey, window, contacts, views=conditions)
+    :func:`~klantreis.contacts.warroom.load_analysis` gives for the window's events
+    (``frame_key``: what chose the ``contacts``, e.g. their channels)."""
+    causes = KeptCauses(
+        conditions.store, journey, window, contacts, views=conditions, frame_key=frame_key
+    )
     orders = conditions.orders(window)
     answers = conditions.answers(window)
     return ContactAnalysis(contacts, orders, None, journey, taxonomy, causes, answers)
@@ -345,7 +352,8 @@ def contacts_overview(
     broken = None
     if conditions is not None and contacts is not None:
         window = (scope or Scope()).days()
-        a = kept_analysis(conditions, window, contacts, journey, taxonomy)
+        channels = repr((scope or Scope()).channels)
+        a = kept_analysis(conditions, window, contacts, journey, taxonomy, channels)
         if now is not None and conditions.supports_breaks():
             broken = conditions.weekly_breaks(window, now)
     else:

@@ -6,7 +6,7 @@ caller, so the same SQL reads the kept tables or a copy of a few journeys' rows
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
@@ -16,6 +16,8 @@ __all__ = [
     "Window",
     "days_in_window",
     "first_in_window",
+    "moved_days",
+    "near_windows",
     "window_condition_rows_sql",
     "window_conditions_sql",
 ]
@@ -34,6 +36,42 @@ def days_in_window(window: Window) -> tuple[str, dict[str, Any]]:
         where.append("day <= $last")
         params["last"] = window[1]
     return " AND ".join(where), params
+
+
+def near_windows(window: Window) -> tuple[str, dict[str, Any]] | None:
+    """Which kept windows (a table with ``first`` and ``last``) are near enough to be moved
+    to ``window`` by the days that left or entered, nearest first: the same length and a
+    quarter of its days away at most, or an open start and a week away at most (None: no
+    window is, ``window`` has an open end)."""
+    first, last = window
+    if last is None:
+        return None
+    if first is None:
+        return (
+            "first IS NULL AND abs(last - $last) <= 7 ORDER BY abs(last - $last), wid",
+            {"last": last},
+        )
+    return (
+        "last - first = $length AND 4 * abs(last - $last) <= $length"
+        " ORDER BY abs(last - $last), wid",
+        {"length": (last - first).days, "last": last},
+    )
+
+
+def moved_days(old: Window, new: Window) -> tuple[str, dict[str, Any]]:
+    """The rows whose ``day`` left or entered when the kept window ``old`` moved to the near
+    window ``new`` (:func:`near_windows`; none left for an open start)."""
+    first, last = new
+    old_first, old_last = old
+    assert last is not None and old_last is not None
+    # an empty range is b < a
+    if first is not None and old_first is not None:
+        left = (min(first, old_first), max(first, old_first) - timedelta(days=1))
+    else:
+        left = (last, last - timedelta(days=1))
+    entered = (min(last, old_last) + timedelta(days=1), max(last, old_last))
+    days = "(day BETWEEN $a AND $b OR day BETWEEN $c AND $d)"
+    return days, {"a": left[0], "b": left[1], "c": entered[0], "d": entered[1]}
 
 
 def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,416 @@
+"""The contacts' held conditions of the root causes, kept per window of local days and
+contacts frame, and updated by the contacts that changed: the first view of ``/contacts``
+no longer joins the window's contacts with their journeys' conditions on every view.
+
+What :class:`~klantreis.contacts.kept_causes.KeptCauses` counts from the contacts (the
+"held-before" join): per reason x condition the contacts that held it before they came in
+(``with_condition``, each contact id once, with the reason of its first row in the frame),
+per reason x condition x owner the same among that reason's contacts (the owner of the
+first row), and per reason the contacts of the population (``n1``). Each is a **sum over
+contact ids** of what one contact id gives, and what a contact id gives depends only on its
+own rows in the contacts frame (journey, reason, time, frame order) and on the kept rows of
+those rows' journeys (:mod:`klantreis.contacts.conditions`). So per window (``dk_kh_*``):
+
+- the counts (``dk_kh_held``, ``dk_kh_owners``, ``dk_kh_n1``), read by a view;
+- each contact id's share (``dk_kh_rows``, ``dk_kh_pop``) and the frame they were counted on
+  (``dk_kh_frame``: per row its contact id and a hash of the id, its rank in the frame among
+  that id's rows, journey, reason and time; the hashes' sum on the window row), so a share
+  can be taken out again.
+
+A view brings its window up to date with the frame it is given: the contact ids whose rows
+differ from the kept frame (new contacts, relabels, another model, a channel filter: when
+the hash sum differs, the rows whose hash is not kept and the kept ones gone) and
+those with a row on a journey that events arrived for since the window's watermark (the
+kept conditions' ``ingested_at`` mark) lose their old share and gain their new one. The
+frame is compared, not trusted: whatever made the contacts and their reasons (the kept
+contacts of :mod:`klantreis.contacts.derived`, a test's reference frame) the counts are
+those of that frame. A window of other kept conditions (another configuration, a watermark
+not behind the current one, events that do not add up) is counted afresh; at most
+:data:`~klantreis.contacts.cause_totals.KEPT_WINDOWS` windows are kept (the least recently
+used one goes). A view that would change over half the contact ids counts afresh too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from klantreis.contacts.cause_totals import KEPT_WINDOWS, compact_window
+from klantreis.contacts.window_sql import (
+    Window,
+    days_in_window,
+    first_in_window,
+    moved_days,
+    near_windows,
+    window_condition_rows_sql,
+)
+from klantreis.model.journey import JourneyConfig
+
+__all__ = ["HeldCounts", "HeldTotals"]
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS dk_kh_windows (wid INTEGER, first DATE, last DATE,"
+    " frame_key VARCHAR, config VARCHAR, events BIGINT, watermark TIMESTAMPTZ, used BIGINT,"
+    " frame_sum HUGEINT)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_frame (wid INTEGER, contact_id VARCHAR, h UBIGINT)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_rows (wid INTEGER, contact_id VARCHAR, reason VARCHAR,"
+    " name VARCHAR, broken BOOLEAN, owner VARCHAR, first BOOLEAN)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_pop (wid INTEGER, contact_id VARCHAR, reason VARCHAR,"
+    " n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_held (wid INTEGER, reason VARCHAR, name VARCHAR,"
+    " broken BOOLEAN, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_owners (wid INTEGER, reason VARCHAR, name VARCHAR,"
+    " broken BOOLEAN, owner VARCHAR, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS dk_kh_n1 (wid INTEGER, reason VARCHAR, n BIGINT)",
+)
+#: The per-window counts: table, key columns (besides ``wid``), and the grouped share of
+#: the contact rows in ``{rows}`` / ``{pop}`` it is the sum of.
+_COUNTS = {
+    "dk_kh_held": (
+        "reason, name, broken",
+        "SELECT reason, name, broken, count(*) AS n FROM {rows} WHERE first GROUP BY ALL",
+    ),
+    "dk_kh_owners": (
+        "reason, name, broken, owner",
+        "SELECT reason, name, broken, owner, count(*) AS n FROM {rows}"
+        " WHERE owner IS NOT NULL GROUP BY ALL",
+    ),
+    "dk_kh_n1": ("reason", "SELECT reason, sum(n) AS n FROM {pop} GROUP BY ALL"),
+}
+_SHARES = ("dk_kh_frame", "dk_kh_rows", "dk_kh_pop")
+_TEMPS = (
+    "_kh_f", "_kh_ids", "_kh_c", "_kh_pop", "_kh_k", "_kh_p", "_kh_w", "_kh_held",
+    "_kh_rows", "_kh_multi", "_kh_cpop", "_kh_old_rows", "_kh_old_pop", "_kh_touched",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HeldTotals:
+    """The kept held counts of one window and frame: ``held`` (reason, name, broken,
+    with_condition), ``owners`` (reason, name, broken, owner, contacts) and ``n1`` (reason,
+    n: the frame's contacts of the population's journeys)."""
+
+    held: pd.DataFrame
+    owners: pd.DataFrame
+    n1: pd.DataFrame
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> pd.DataFrame:
+    df: pd.DataFrame = con.execute(sql, params).fetchdf()
+    return df
+
+
+def _contacts_table(c: pd.DataFrame) -> pa.Table:
+    return pa.table(
+        {
+            "contact_id": pa.array(c["contact_id"].astype(object), pa.string()),
+            "journey_id": pa.array(c["journey_id"].astype(object), pa.string()),
+            "reason": pa.array(c["reason"].astype(object), pa.string()),
+            "occurred_at": pa.array(c["occurred_at"], pa.timestamp("us", tz="UTC")),
+            "pos": pa.array(range(len(c)), pa.int64()),
+        }
+    )
+
+
+class HeldCounts:
+    """The kept held counts of one store's kept conditions (see the module docstring); runs
+    on the store's writing connection inside the caller's transaction."""
+
+    def __init__(self, journey: JourneyConfig) -> None:
+        self.journey = journey
+        #: How the last window was had: "kept", "updated" (n contact ids) or "counted".
+        self.last = ""
+
+    @staticmethod
+    def create(con: duckdb.DuckDBPyConnection) -> None:
+        for ddl in _DDL:
+            _run(con, ddl)
+
+    def window(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        window: Window,
+        contacts: pd.DataFrame,
+        frame_key: str = "",
+    ) -> HeldTotals:
+        """The held counts of ``contacts`` (id, journey, reason, time; frame order) in
+        ``window``: kept, updated by the contact ids that changed, or counted in full.
+        ``frame_key`` names the frame's kind (e.g. its channels): one window each."""
+        self.create(con)
+        self.last = ""
+        state = _run(con, "SELECT config, events, watermark FROM dk_state")[0]
+        con.register("_kh_in", _contacts_table(contacts))
+        try:
+            _run(
+                con,
+                # a row's hash: its id, rank among the id's rows, journey, reason, time
+                "CREATE OR REPLACE TEMP TABLE _kh_f AS SELECT *, hash(contact_id, rank,"
+                " journey_id, reason, occurred_at) AS h FROM (SELECT contact_id, row_number()"
+                " OVER (PARTITION BY contact_id ORDER BY pos) AS rank, journey_id, reason,"
+                " occurred_at, pos FROM _kh_in)",
+            )
+        finally:
+            con.unregister("_kh_in")
+        try:
+            wid = self._slot(con, window, frame_key, state)
+            self._update(con, wid, window, state)
+            _run(
+                con,
+                "UPDATE dk_kh_windows SET used = (SELECT max(used) + 1 FROM dk_kh_windows),"
+                " config = ?, events = ?, watermark = ?,"
+                " frame_sum = (SELECT sum(h) FROM _kh_f) WHERE wid = ?",
+                [*state, wid],
+            )
+            self._evict(con)
+            return self._read(con, wid)
+        finally:
+            for temp in _TEMPS:
+                _run(con, f"DROP TABLE IF EXISTS {temp}")
+
+    # -- windows -------------------------------------------------------------------------
+    def _slot(self, con: duckdb.DuckDBPyConnection, window: Window, key: str, state: Any) -> int:
+        """The kept window to bring up to date, with ``_kh_touched`` the journeys whose
+        share may have changed since: events arrived for them, or (a near window moved to
+        ``window``) they have rows on a day that left or entered; else a new empty one."""
+        rows = _run(
+            con,
+            "SELECT wid, events, watermark FROM dk_kh_windows WHERE first IS NOT"
+            " DISTINCT FROM ? AND last IS NOT DISTINCT FROM ? AND frame_key = ? AND config = ?",
+            [*window, key, state[0]],
+        )
+        if rows and self._arrived(con, rows[0][1:], state):
+            return int(rows[0][0])
+        for (wid,) in _run(
+            con,
+            "SELECT wid FROM dk_kh_windows WHERE first IS NOT DISTINCT FROM ?"
+            " AND last IS NOT DISTINCT FROM ? AND frame_key = ?",
+            [*window, key],
+        ):
+            self._forget(con, wid)
+        near = near_windows(window)
+        if near is not None:
+            where, params = near
+            rows = _run(
+                con,
+                "SELECT wid, events, watermark, first, last FROM dk_kh_windows"
+                f" WHERE frame_key = $key AND config = $config AND {where}",
+                {**params, "key": key, "config": state[0]},
+            )
+            if rows and self._arrived(con, rows[0][1:3], state):
+                wid, old = int(rows[0][0]), rows[0][3:]
+                days, params = moved_days(old, window)
+                _run(
+                    con,
+                    "INSERT INTO _kh_touched SELECT journey_id FROM dk_kinds"
+                    f" WHERE {days} UNION SELECT journey_id FROM dk_promised WHERE {days}",
+                    params,
+                )
+                _run(
+                    con,
+                    "UPDATE dk_kh_windows SET first = ?, last = ? WHERE wid = ?",
+                    [*window, wid],
+                )
+                self.last = "shifted"
+                return wid
+        self.last = "counted"
+        wid = int(_run(con, "SELECT coalesce(max(wid), 0) + 1 FROM dk_kh_windows")[0][0])
+        _run(
+            con,
+            "INSERT INTO dk_kh_windows SELECT ?, ?, ?, ?, ?, ?, ?, coalesce(max(used), 0),"
+            " NULL FROM dk_kh_windows",
+            [wid, *window, key, *state],
+        )
+        _run(con, "CREATE OR REPLACE TEMP TABLE _kh_touched (journey_id VARCHAR)")
+        return wid
+
+    @staticmethod
+    def _arrived(con: duckdb.DuckDBPyConnection, kept: Any, state: Any) -> bool:
+        """Whether the kept conditions went from ``kept`` (events, watermark) to ``state``
+        by appends (``_kh_touched``: the journeys of the appended events)."""
+        (kept_events, kept_mark), (_, events, watermark) = kept, state
+        if kept_mark > watermark or kept_events > events:
+            return False
+        span = [kept_mark, watermark]
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_touched AS SELECT DISTINCT journey_id"
+            " FROM events WHERE ingested_at > ? AND ingested_at <= ? AND journey_id IS NOT NULL",
+            span,
+        )
+        where = "ingested_at > ? AND ingested_at <= ?"
+        added = _run(con, f"SELECT count(*) FROM events WHERE {where}", span)[0][0]
+        return bool(kept_events + added == events)
+
+    def _evict(self, con: duckdb.DuckDBPyConnection) -> None:
+        old = _run(
+            con,
+            "SELECT wid FROM dk_kh_windows ORDER BY used DESC, wid DESC OFFSET ?",
+            [KEPT_WINDOWS],
+        )
+        for (wid,) in old:
+            self._forget(con, wid)
+
+    @staticmethod
+    def _forget(con: duckdb.DuckDBPyConnection, wid: int) -> None:
+        for table in ("dk_kh_windows", *_SHARES, *_COUNTS):
+            _run(con, f"DELETE FROM {table} WHERE wid = ?", [wid])
+
+    def _read(self, con: duckdb.DuckDBPyConnection, wid: int) -> HeldTotals:
+        p = [wid]
+        held = _frame(
+            con, "SELECT reason, name, broken, n AS with_condition FROM dk_kh_held WHERE wid = ?", p
+        )
+        owners = _frame(
+            con,
+            "SELECT reason, name, broken, owner, n AS contacts FROM dk_kh_owners WHERE wid = ?",
+            p,
+        )
+        n1 = _frame(con, "SELECT reason, n FROM dk_kh_n1 WHERE wid = ?", p)
+        return HeldTotals(held, owners, n1)
+
+    # -- counting ------------------------------------------------------------------------
+    def _update(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window, state: Any) -> None:
+        """Take out the share of the contact ids that differ from the kept frame or have a
+        row on a touched journey, and add their share in ``_kh_f``."""
+        touched = "SELECT contact_id FROM _kh_f SEMI JOIN _kh_touched USING (journey_id)"
+        same = _run(
+            con,
+            "SELECT frame_sum = (SELECT sum(h) FROM _kh_f) FROM dk_kh_windows WHERE wid = ?",
+            [wid],
+        )[0][0]
+        if not same:  # the rows whose hash is not kept, and the kept ones no longer there
+            kept = "(SELECT contact_id, h FROM dk_kh_frame WHERE wid = $wid)"
+            touched += (
+                " UNION ALL SELECT contact_id FROM _kh_f ANTI JOIN"
+                f" {kept} k USING (h) UNION ALL SELECT contact_id FROM {kept} k ANTI JOIN _kh_f USING (h)"
+            )
+        _run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE _kh_ids AS SELECT DISTINCT contact_id FROM ({touched})",
+            {"wid": wid} if not same else None,
+        )
+        changed = int(_run(con, "SELECT count(*) FROM _kh_ids")[0][0])
+        if self.last != "counted":
+            done = self.last or "updated"
+            self.last = f"{done} ({changed})" if changed else (self.last or "kept")
+        if not changed:
+            return
+        total = int(_run(con, "SELECT count(DISTINCT contact_id) FROM _kh_f")[0][0])
+        if 2 * changed > total:  # most of the frame: count it in full
+            for table in (*_SHARES, *_COUNTS):
+                _run(con, f"DELETE FROM {table} WHERE wid = ?", [wid])
+            _run(
+                con, "CREATE OR REPLACE TEMP TABLE _kh_ids AS SELECT DISTINCT contact_id FROM _kh_f"
+            )
+            self.last = "counted"
+        ids = "SEMI JOIN _kh_ids i ON t.contact_id IS NOT DISTINCT FROM i.contact_id"
+        for table, temp in (("dk_kh_rows", "_kh_old_rows"), ("dk_kh_pop", "_kh_old_pop")):
+            _run(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {table} t {ids}"
+                " WHERE t.wid = ?",
+                [wid],
+            )
+        self._add_counts(con, wid, -1, "_kh_old_rows", "_kh_old_pop")
+        for table in _SHARES:
+            _run(
+                con,
+                f"DELETE FROM {table} WHERE wid = ? AND rowid IN (SELECT t.rowid FROM"
+                f" {table} t {ids} WHERE t.wid = ?)",
+                [wid, wid],
+            )
+        _run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE _kh_c AS SELECT t.* FROM _kh_f t {ids}",
+        )
+        self._held_rows(con, window)
+        self._add_counts(con, wid, 1, "_kh_rows", "_kh_cpop")
+        _run(con, "INSERT INTO dk_kh_frame SELECT ?, contact_id, h FROM _kh_c", [wid])
+        _run(con, "INSERT INTO dk_kh_rows SELECT ?, * FROM _kh_rows", [wid])
+        _run(con, "INSERT INTO dk_kh_pop SELECT ?, * FROM _kh_cpop", [wid])
+        for table, (keys, _) in _COUNTS.items():
+            compact_window(con, table, keys, wid)
+
+    def _held_rows(self, con: duckdb.DuckDBPyConnection, window: Window) -> None:
+        """Each contact id's share of the contacts ``_kh_c``: ``_kh_rows`` (per contact id,
+        reason and held condition: the owner of its first row, and ``first``: this reason
+        is that of the id's first row holding the condition) and ``_kh_cpop`` (per contact
+        id and reason: its rows on the population's journeys)."""
+        journey = self.journey
+        where, params = first_in_window(window, {"start": journey.journey_start})
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_pop AS SELECT journey_id,"
+            " CAST(row_number() OVER () AS INTEGER) AS jk FROM dk_kinds"
+            f" WHERE kind = $start AND {where}"
+            " AND journey_id IN (SELECT journey_id FROM _kh_c)",
+            params,
+        )
+        days, bounds = days_in_window(window)
+        for temp, table in (("_kh_k", "dk_kinds"), ("_kh_p", "dk_promised")):
+            _run(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {table} t"
+                f" SEMI JOIN _kh_pop p ON t.journey_id = p.journey_id WHERE {days}",
+                bounds or None,
+            )
+        conds, params = window_condition_rows_sql(journey, window, "_kh_k", "_kh_p")
+        _run(
+            con,
+            # a hash join (pop holds each journey once); ``IN (subquery)`` was ~7x the CPU
+            "CREATE OR REPLACE TEMP TABLE _kh_w AS SELECT p.jk, w.name, w.broken, w.at,"
+            f" w.owner FROM ({conds}) w JOIN _kh_pop p USING (journey_id)",
+            params,
+        )
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_held AS SELECT c.contact_id, c.reason, c.pos,"
+            " w.name, w.broken, w.owner FROM (SELECT c.*, p.jk FROM _kh_c c"
+            " JOIN _kh_pop p USING (journey_id)) c JOIN _kh_w w USING (jk)"
+            " WHERE w.at < c.occurred_at",
+        )
+        # per contact id, reason and condition (as the reference's drop_duplicates): the
+        # owner of its first row, and whether its first row is the id's first for it; an id
+        # of one row has one row per condition already (most: grouping them was ~1 CPU s)
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_multi AS SELECT contact_id FROM _kh_c"
+            " GROUP BY contact_id HAVING count(*) > 1",
+        )
+        multi = "_kh_multi m ON h.contact_id IS NOT DISTINCT FROM m.contact_id"
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_rows AS SELECT contact_id, reason, name, broken,"
+            f" owner, TRUE AS first FROM _kh_held h ANTI JOIN {multi} UNION ALL"
+            " SELECT contact_id, reason, name, broken, owner,"
+            " pos = min(pos) OVER (PARTITION BY contact_id, name, broken) AS first"
+            " FROM (SELECT contact_id, reason, name, broken, arg_min_null(owner, pos) AS owner,"
+            f" min(pos) AS pos FROM _kh_held h SEMI JOIN {multi}"
+            " GROUP BY contact_id, reason, name, broken)",
+        )
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_cpop AS SELECT contact_id, reason, count(*) AS n"
+            " FROM _kh_c WHERE journey_id IN (SELECT journey_id FROM _kh_pop) GROUP BY ALL",
+        )
+
+    @staticmethod
+    def _add_counts(
+        con: duckdb.DuckDBPyConnection, wid: int, sign: int, rows: str, pop: str
+    ) -> None:
+        """Add ``sign`` x the grouped share of the contact rows ``rows`` and ``pop``."""
+        for table, (keys, share) in _COUNTS.items():
+            _run(
+                con,
+                f"INSERT INTO {table} SELECT $wid, {keys}, $sign * n FROM"
+                f" ({share.format(rows=rows, pop=pop)})",
+                {"wid": wid, "sign": sign},
+            )
