@@ -191,6 +191,28 @@ def _timed_fit(fit: Callable[[Callable[[str, float], None]], object]) -> str:
     return f"{wall:.1f} s wall, {cpu:.1f} s CPU ({calls[0]} progress reports)"
 
 
+class _StageClock:
+    """Wall and CPU seconds (this process, all threads) of each progress stage of a staged
+    training: a stage runs from its first report until the next stage's first report."""
+
+    def __init__(self) -> None:
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        self.starts: list[tuple[str, float, float]] = []
+
+    def __call__(self, stage: str, done: float) -> None:
+        if stage not in (s for s, _, _ in self.starts):
+            self.starts.append((stage, *self.now()))
+
+    def now(self) -> tuple[float, float]:
+        return time.perf_counter() - self.t0, time.process_time() - self.c0
+
+    def rows(self) -> Iterator[tuple[str, str]]:
+        """One row per stage (its wall and CPU seconds), up to now."""
+        ends = [(w, c) for _, w, c in self.starts[1:]] + [self.now()]
+        for (stage, w0, c0), (w1, c1) in zip(self.starts, ends, strict=True):
+            yield f"  stage {stage}", f"{w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU"
+
+
 def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> str:
     """Texts per second of wall time and of CPU time (this process), best of two runs."""
     wall, cpu = float("inf"), float("inf")
@@ -243,15 +265,14 @@ def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, st
     texts, labels = contact_set(n)
     yield "load average (1/5/15 min) at the start", load()
     marks: list[tuple[float, float, float]] = []
-    t0, c0 = time.perf_counter(), time.process_time()
+    clock = _StageClock()
     _, report = train_staged(
         texts,
         labels,
-        on_quick=lambda m, r: marks.append(
-            (time.perf_counter() - t0, time.process_time() - c0, r.macro_f1)
-        ),
+        progress=clock,
+        on_quick=lambda m, r: marks.append((*clock.now(), r.macro_f1)),
     )
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = clock.now()
     qw, qc, qf1 = marks[0]
     yield (
         f"staged training of {len(texts):,} texts: quick stage (2 fits of features +"
@@ -263,6 +284,7 @@ def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, st
         f"{wall - qw:.1f} s wall, {cpu - qc:.1f} s CPU (held-out macro-F1 {report.macro_f1:.4f})",
     )
     yield "staged training: both stages", f"{wall:.1f} s wall, {cpu:.1f} s CPU (load {load()})"
+    yield from clock.rows()
     if compare:
         yield (
             f"one-stage train_with_holdout of {len(texts):,} texts (before this change)",
@@ -287,15 +309,14 @@ def staged_banking77_rows() -> Iterator[tuple[str, str]]:
     x_te, y_te = read_split(DEFAULT_DATA / "test.csv")
     yield "load average (1/5/15 min) at the start", load()
     marks: list[tuple[float, float, object, float]] = []
-    t0, c0 = time.perf_counter(), time.process_time()
+    clock = _StageClock()
     final, report = train_staged(
         x_tr,
         y_tr,
-        on_quick=lambda m, r: marks.append(
-            (time.perf_counter() - t0, time.process_time() - c0, m, r.macro_f1)
-        ),
+        progress=clock,
+        on_quick=lambda m, r: marks.append((*clock.now(), m, r.macro_f1)),
     )
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = clock.now()
     qw, qc, quick, qf1 = marks[0]
     test_quick = evaluate(quick, x_te, y_te).macro_f1  # type: ignore[arg-type]
     yield (
@@ -307,6 +328,7 @@ def staged_banking77_rows() -> Iterator[tuple[str, str]]:
         f"{wall:.1f} s wall, {cpu:.1f} s CPU in all; held-out macro-F1 {report.macro_f1:.4f},"
         f" test {evaluate(final, x_te, y_te).macro_f1:.4f}",
     )
+    yield from clock.rows()
     yield "load average (1/5/15 min) at the end", load()
 
 
