@@ -38,7 +38,14 @@ from klantreis.analytics.timeline import timeline
 from klantreis.caches import KeyedResults, Results, StaleResults
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
-from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
+from klantreis.web.pagekit import (
+    Filters,
+    NavItem,
+    PageContext,
+    PageSpec,
+    register_guess,
+    register_page,
+)
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.web.state import web_state
@@ -527,3 +534,4 @@ register_page(
         " of the journeys at risk (limit, offset)",
     ),
 )
+register_guess(router, "/journeys/map", "/journeys", "journey-map")  # the map is on /journeys
