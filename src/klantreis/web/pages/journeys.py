@@ -36,16 +36,10 @@ from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
 from klantreis.caches import KeyedResults, Results, StaleResults
+from klantreis.web import pagekit
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
-from klantreis.web.pagekit import (
-    Filters,
-    NavItem,
-    PageContext,
-    PageSpec,
-    register_guess,
-    register_page,
-)
+from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
 from klantreis.web.pages.journeys_map import layout
 from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.web.state import web_state
@@ -534,4 +528,6 @@ register_page(
         " of the journeys at risk (limit, offset)",
     ),
 )
-register_guess(router, "/journeys/map", "/journeys", "journey-map")  # the map is on /journeys
+pagekit.register_guess(
+    router, "/journeys/map", "/journeys", "journey-map"
+)  # the map is on /journeys
