@@ -48,3 +48,19 @@ def test_every_tooltip_line_is_worded(as_user: Any, path: str, lang: str) -> Non
     assert not [t for _, t in lines if t["title"] in raw]
     for name, spec in specs.items():
         assert spec.get("description") and spec["description"] == spec.get("title"), name
+        _one_title_per_axis(name, spec)
+
+
+def _one_title_per_axis(name: str, spec: dict[str, Any]) -> None:
+    """Vega-Lite joins the layers' titles of an axis ("NPS, Upper bound, NPS"): one title per
+    axis, none on x2/y2."""
+    for channel in ("x", "y"):
+        titles = {
+            json.dumps(layer["encoding"][channel]["title"])
+            for layer in [spec, *spec.get("layer", [])]
+            if "title" in layer.get("encoding", {}).get(channel, {})
+        }
+        assert len(titles) <= 1, (name, channel, titles)
+    for layer in [spec, *spec.get("layer", [])]:
+        for channel in ("x2", "y2"):
+            assert "title" not in layer.get("encoding", {}).get(channel, {}), (name, channel)

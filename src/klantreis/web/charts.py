@@ -76,7 +76,7 @@ def index_line(
                         "type": "quantitative",
                         "title": axis_title(value_label, 220),
                     },
-                    "y2": {"field": "ci_high", "title": bounds[1]},
+                    "y2": {"field": "ci_high"},
                     "tooltip": [
                         {"field": "day", "type": "temporal", "title": date_label},
                         {"field": "ci_low", "format": ".1f", "title": bounds[0]},
@@ -147,14 +147,14 @@ def band_line(
                         "title": axis_title(value_label, 180),
                         "scale": {"zero": False},
                     },
-                    "y2": {"field": "ci_high", "title": bounds[1]},
+                    "y2": {"field": "ci_high"},
                 },
             },
             {
                 "mark": {"type": "line", "point": {"size": 16}, "color": "#1f5fbf"},
                 "encoding": {
                     "x": x,
-                    "y": {"field": "value", "type": "quantitative", "title": value_label},
+                    "y": {"field": "value", "type": "quantitative"},
                     "tooltip": [
                         {"field": "period", "type": "temporal", "title": date_label},
                         {"field": "value", "format": ".1f", "title": value_label},
@@ -196,7 +196,7 @@ def bars_with_ci(
                 "mark": {"type": "rule", "color": "#10243f"},
                 "encoding": {
                     "y": y,
-                    "x": {"field": "ci_low", "type": "quantitative", "title": value_label},
+                    "x": {"field": "ci_low", "type": "quantitative"},
                     "x2": {"field": "ci_high"},
                 },
             },
