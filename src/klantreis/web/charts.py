@@ -68,7 +68,7 @@ def index_line(
         layer=[
             {
                 "data": {"values": banded},
-                "mark": {"type": "area", "opacity": 0.2, "color": "#1f5fbf"},
+                "mark": {"type": "area", "opacity": 0.2, "color": "#1f5fbf", "aria": False},
                 "encoding": {
                     "x": x,
                     "y": {
@@ -138,7 +138,7 @@ def band_line(
         data={"values": shown},
         layer=[
             {
-                "mark": {"type": "area", "opacity": 0.22, "color": "#1f5fbf"},
+                "mark": {"type": "area", "opacity": 0.22, "color": "#1f5fbf", "aria": False},
                 "encoding": {
                     "x": x,
                     "y": {
@@ -154,7 +154,11 @@ def band_line(
                 "mark": {"type": "line", "point": {"size": 16}, "color": "#1f5fbf"},
                 "encoding": {
                     "x": x,
-                    "y": {"field": "value", "type": "quantitative"},
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": axis_title(value_label, 180),  # the area's: one axis title
+                    },
                     "tooltip": [
                         {"field": "period", "type": "temporal", "title": date_label},
                         {"field": "value", "format": ".1f", "title": value_label},
