@@ -83,12 +83,13 @@ def test_nav_links_keep_the_filters(as_user: Any) -> None:
     [
         ("/comments", "/verbatims"),
         ("/comments?q=pakket&period=30d", "/verbatims?q=pakket&period=30d"),
+        ("/journeys/map", "/journeys#journey-map"),
+        ("/journeys/map?period=30d", "/journeys?period=30d#journey-map"),
     ],
 )
-def test_a_guessed_comments_address_leads_to_the_comments(
-    as_user: Any, url: str, target: str
-) -> None:
-    """``/comments`` is a newcomer's guess: it redirects to ``/verbatims``, query kept."""
+def test_a_guessed_address_leads_to_its_page(as_user: Any, url: str, target: str) -> None:
+    """``/comments`` and ``/journeys/map`` are a newcomer's guesses: they redirect to
+    ``/verbatims`` and to the map on ``/journeys``, query kept."""
     browser: TestClient = as_user("viewer")
     moved = browser.get(url, headers=HTML, follow_redirects=False)
     assert moved.status_code in (303, 307, 308)

@@ -23,7 +23,11 @@ _BASE: dict[str, Any] = {
 
 
 def _spec(**parts: Any) -> dict[str, Any]:
-    return {**_BASE, **parts}
+    """A Vega-Lite spec; its description (the chart's aria-label, otherwise Vega's English
+    "Vega visualization") is its title, in the page's language."""
+    title = parts.get("title")
+    described = {"description": title} if isinstance(title, str) else {}
+    return {**_BASE, **described, **parts}
 
 
 #: Width of one character of an axis title (11 px system font), for wrapping.
@@ -50,8 +54,8 @@ def index_line(
     title: str,
     value_label: str,
     date_label: str,
+    bounds: tuple[str, str],
     base: float = 100.0,
-    band_label: str = "95%",
 ) -> dict[str, Any]:
     """The index per day with its interval band and a rule at the base value (100). Days
     without a value (too few answers) stay in the data so that the line breaks there
@@ -64,7 +68,7 @@ def index_line(
         layer=[
             {
                 "data": {"values": banded},
-                "mark": {"type": "area", "opacity": 0.2, "color": "#1f5fbf"},
+                "mark": {"type": "area", "opacity": 0.2, "color": "#1f5fbf", "aria": False},
                 "encoding": {
                     "x": x,
                     "y": {
@@ -74,8 +78,9 @@ def index_line(
                     },
                     "y2": {"field": "ci_high"},
                     "tooltip": [
-                        {"field": "ci_low", "format": ".1f", "title": band_label},
-                        {"field": "ci_high", "format": ".1f", "title": band_label},
+                        {"field": "day", "type": "temporal", "title": date_label},
+                        {"field": "ci_low", "format": ".1f", "title": bounds[0]},
+                        {"field": "ci_high", "format": ".1f", "title": bounds[1]},
                     ],
                 },
             },
@@ -117,9 +122,14 @@ def index_line(
 
 
 def band_line(
-    rows: list[dict[str, Any]], title: str, value_label: str, date_label: str
+    rows: list[dict[str, Any]],
+    title: str,
+    value_label: str,
+    date_label: str,
+    bounds: tuple[str, str],
 ) -> dict[str, Any]:
-    """A score over time with its confidence band (rows: period, value, ci_low, ci_high, n)."""
+    """A score over time with its confidence band (rows: period, value, ci_low, ci_high, n);
+    ``bounds`` names the band's low and high ends in the tooltip."""
     shown = [r for r in rows if r.get("value") is not None]
     x = {"field": "period", "type": "temporal", "title": date_label}
     return _spec(
@@ -128,7 +138,7 @@ def band_line(
         data={"values": shown},
         layer=[
             {
-                "mark": {"type": "area", "opacity": 0.22, "color": "#1f5fbf"},
+                "mark": {"type": "area", "opacity": 0.22, "color": "#1f5fbf", "aria": False},
                 "encoding": {
                     "x": x,
                     "y": {
@@ -144,13 +154,17 @@ def band_line(
                 "mark": {"type": "line", "point": {"size": 16}, "color": "#1f5fbf"},
                 "encoding": {
                     "x": x,
-                    "y": {"field": "value", "type": "quantitative"},
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": axis_title(value_label, 180),  # the area's: one axis title
+                    },
                     "tooltip": [
-                        {"field": "period", "type": "temporal"},
-                        {"field": "value", "format": ".1f"},
-                        {"field": "ci_low", "format": ".1f"},
-                        {"field": "ci_high", "format": ".1f"},
-                        {"field": "n"},
+                        {"field": "period", "type": "temporal", "title": date_label},
+                        {"field": "value", "format": ".1f", "title": value_label},
+                        {"field": "ci_low", "format": ".1f", "title": bounds[0]},
+                        {"field": "ci_high", "format": ".1f", "title": bounds[1]},
+                        {"field": "n", "title": "n"},
                     ],
                 },
             },
@@ -159,9 +173,10 @@ def band_line(
 
 
 def bars_with_ci(
-    rows: list[dict[str, Any]], key: str, title: str, value_label: str
+    rows: list[dict[str, Any]], key: str, title: str, value_label: str, key_label: str
 ) -> dict[str, Any]:
-    """Horizontal bars per group with interval whiskers (rows: key, value, ci_low, ci_high)."""
+    """Horizontal bars per group with interval whiskers (rows: key, value, ci_low, ci_high);
+    ``key_label`` names the groups in the tooltip."""
     shown = [r for r in rows if r.get("value") is not None]
     y = {"field": key, "type": "nominal", "title": None, "sort": "-x"}
     return _spec(
@@ -175,9 +190,9 @@ def bars_with_ci(
                     "y": y,
                     "x": {"field": "value", "type": "quantitative", "title": value_label},
                     "tooltip": [
-                        {"field": key},
-                        {"field": "value", "format": ".1f"},
-                        {"field": "n"},
+                        {"field": key, "title": key_label},
+                        {"field": "value", "format": ".1f", "title": value_label},
+                        {"field": "n", "title": "n"},
                     ],
                 },
             },
@@ -194,9 +209,9 @@ def bars_with_ci(
 
 
 def matrix_scatter(
-    rows: list[dict[str, Any]], title: str, x_label: str, y_label: str
+    rows: list[dict[str, Any]], title: str, x_label: str, y_label: str, label: str
 ) -> dict[str, Any]:
-    """NPS (y) against CES (x) per touchpoint, labelled."""
+    """NPS (y) against CES (x) per touchpoint (``label`` names them in the tooltip)."""
     shown = [r for r in rows if r.get("nps") is not None and r.get("ces") is not None]
     enc = {
         "x": {"field": "ces", "type": "quantitative", "title": x_label, "scale": {"zero": False}},
@@ -217,9 +232,9 @@ def matrix_scatter(
                 "encoding": {
                     **enc,
                     "tooltip": [
-                        {"field": "label"},
-                        {"field": "nps", "format": ".1f"},
-                        {"field": "ces", "format": ".2f"},
+                        {"field": "label", "title": label},
+                        {"field": "nps", "format": ".1f", "title": "NPS"},
+                        {"field": "ces", "format": ".2f", "title": "CES"},
                     ],
                 },
             },

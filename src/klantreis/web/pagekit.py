@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from klantreis.access.masking import worded_placeholders
@@ -36,6 +36,7 @@ __all__ = [
     "PageContext",
     "anonymous_context",
     "page_context",
+    "register_guess",
     "register_page",
     "render_html",
     "require_role",
@@ -304,3 +305,16 @@ def _params_dict(params: Any) -> dict[str, Any]:
         return {k: v for k, v in asdict(params).items() if v is not None}
     except TypeError:
         return {}
+
+
+def register_guess(router: APIRouter, guess: str, target: str, fragment: str = "") -> None:
+    """Send ``guess``, an address a newcomer tries (``/comments``), to the page that has it
+    (``/verbatims``), with the same query and then ``#fragment``: a 307 keeps it a GET with
+    the same filters. Not in the API schema."""
+
+    def moved(request: Request) -> RedirectResponse:
+        query = request.url.query
+        anchor = f"#{fragment}" if fragment else ""
+        return RedirectResponse(target + (f"?{query}" if query else "") + anchor, 307)
+
+    router.add_api_route(guess, moved, methods=["GET"], include_in_schema=False)

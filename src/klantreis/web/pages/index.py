@@ -157,7 +157,7 @@ def index_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
             ctx.t("index.chart_title"),
             ctx.t("index.value"),
             ctx.t("date"),
-            band_label=ctx.t("index.band"),
+            (ctx.t("chart.ci_low", confidence=95), ctx.t("chart.ci_high", confidence=95)),
         )
     }
 

@@ -36,6 +36,7 @@ from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
 from klantreis.caches import KeyedResults, Results, StaleResults
+from klantreis.web import pagekit
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
@@ -527,3 +528,6 @@ register_page(
         " of the journeys at risk (limit, offset)",
     ),
 )
+pagekit.register_guess(
+    router, "/journeys/map", "/journeys", "journey-map"
+)  # the map is on /journeys

@@ -252,17 +252,23 @@ def scores_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
             t("scores.over_time", metric=t(f"metric.{m}"), confidence=conf),
             t(f"metric.{m}.scale"),
             t("date"),
+            (t("chart.ci_low", confidence=conf), t("chart.ci_high", confidence=conf)),
         )
         for m in METRICS
     }
     out["matrix"] = charts.matrix_scatter(
-        data["matrix"], t("scores.matrix"), t("scores.matrix_x"), t("scores.matrix_y")
+        data["matrix"],
+        t("scores.matrix"),
+        t("scores.matrix_x"),
+        t("scores.matrix_y"),
+        t("dim.touchpoint"),
     )
     out["touchpoint_nps"] = charts.bars_with_ci(
         [{**r["nps"], "label": r["label"]} for r in data["breakdowns"]["touchpoint"] if "nps" in r],
         "label",
         t("scores.breakdown", dim=t("dim.touchpoint").lower()),
         t("metric.nps.scale"),
+        t("dim.touchpoint"),
     )
     return out
 

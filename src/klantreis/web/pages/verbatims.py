@@ -9,12 +9,18 @@ import re
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Query
 
 from klantreis.access.masking import mask_record, mask_text
 from klantreis.analytics.scope import predicates
-from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
+from klantreis.web.pagekit import (
+    Filters,
+    NavItem,
+    PageContext,
+    PageSpec,
+    register_guess,
+    register_page,
+)
 from klantreis.web.pages.options import filter_options, newest_answer_day
 from klantreis.web.state import web_state
 from klantreis.wording import Names
@@ -182,9 +188,4 @@ register_page(
 )
 
 
-@router.get("/comments", include_in_schema=False)
-def comments_redirect(request: Request) -> RedirectResponse:
-    """``/comments`` is where a newcomer looks for the comments: send them to ``/verbatims``
-    with the same query (a 307 keeps it a GET with the same filters)."""
-    query = request.url.query
-    return RedirectResponse("/verbatims" + (f"?{query}" if query else ""), status_code=307)
+register_guess(router, "/comments", "/verbatims")  # where a newcomer looks first
