@@ -303,6 +303,8 @@ FROM s JOIN _dv_cur_journey j USING (journey_id)
 #: events only for a view whose rows its new events can move (hand-overs: process events with
 #: an owner; promises: their kinds); the other touched journeys keep their rows.
 _HANDOVER_EVENTS = f"owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)})"
+#: The touched journeys whose hand-overs a refresh recomputes.
+_HANDED = "_dv_handed"
 
 
 @dataclass(frozen=True)
@@ -651,13 +653,24 @@ class DerivedViews:
         constants (row groups outside it are skipped: the views are built in journey order),
         and old rows are deleted by row id (a second scan by journey id cost as much as the
         first: 0.7 s CPU on dv_steps)."""
-        within = f"journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
+        # hand-overs: only the journeys whose new events can move them are taken out (no
+        # total reads them with another view), so their scan skips the rest of the key range
+        _rows(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {_HANDED} AS SELECT DISTINCT journey_id FROM _dv_new"
+            f" WHERE journey_id IS NOT NULL AND {_HANDOVER_EVENTS}",
+        )
+        scope = dict.fromkeys(VIEWS, (ids, bounds))
+        handed = _rows(con, f"SELECT min(journey_id), max(journey_id) FROM {_HANDED}")[0]
+        scope["handovers"] = (_HANDED, list(handed))
         for view in VIEWS:
+            table, lohi = scope[view]
             _rows(
                 con,
                 f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT rowid AS _dv_rid, *"
-                f" FROM dv_{view} WHERE {within}",
-                bounds,
+                f" FROM dv_{view} WHERE journey_id BETWEEN ? AND ?"
+                f" AND journey_id IN (SELECT journey_id FROM {table})",
+                lohi,
             )
             _rows(
                 con,
@@ -682,6 +695,7 @@ class DerivedViews:
         for view in VIEWS:
             for temp in (f"_dv_cur_{view}", f"_dv_old_{view}"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
+        _rows(con, f"DROP TABLE IF EXISTS {_HANDED}")
         return tuple(changed)
 
     @staticmethod
@@ -696,29 +710,32 @@ class DerivedViews:
             _rows(con, f"INSERT INTO _dv_cur_{view} {sql}")
 
     def _recompute(self, con: duckdb.DuckDBPyConnection, src: str) -> None:
-        """The order-dependent views' new rows of the touched journeys: recomputed from the
-        touched events ``src`` for the journeys whose new events can move them, kept as they
-        were for the others."""
+        """The order-dependent views' new rows: recomputed from the touched events ``src``
+        for the journeys whose new events can move them. Hand-overs: only those journeys
+        were taken out. Promises: every touched journey's rows were (the impact totals and
+        the pending rows read them beside ``dv_journey``'s), the others keep theirs."""
+        self._fill(
+            con,
+            f"(SELECT * FROM {src} WHERE journey_id IN (SELECT journey_id FROM {_HANDED}))",
+            "_dv_cur_",
+            views=("handovers",),
+        )
         kinds = tuple(
             dict.fromkeys(k for p in self.journey.promises for k in (p.promised, p.fulfilled_by))
         )
-        events = {
-            "handovers": _HANDOVER_EVENTS,
-            "promise": f"kind IN ({_quoted(kinds)})" if kinds else "false",
-        }
-        for view, where in events.items():
-            redo = f"SELECT journey_id FROM _dv_new WHERE journey_id IS NOT NULL AND {where}"
-            self._fill(
-                con,
-                f"(SELECT * FROM {src} WHERE journey_id IN ({redo}))",
-                "_dv_cur_",
-                views=(view,),
-            )
-            _rows(
-                con,
-                f"INSERT INTO _dv_cur_{view} SELECT * FROM _dv_old_{view}"
-                f" WHERE journey_id NOT IN ({redo})",
-            )
+        where = f"kind IN ({_quoted(kinds)})" if kinds else "false"
+        redo = f"SELECT journey_id FROM _dv_new WHERE journey_id IS NOT NULL AND {where}"
+        self._fill(
+            con,
+            f"(SELECT * FROM {src} WHERE journey_id IN ({redo}))",
+            "_dv_cur_",
+            views=("promise",),
+        )
+        _rows(
+            con,
+            "INSERT INTO _dv_cur_promise SELECT * FROM _dv_old_promise"
+            f" WHERE journey_id NOT IN ({redo})",
+        )
 
     # -- kept values ------------------------------------------------------------------------
     def newest(self) -> tuple[datetime | None, datetime | None]:
