@@ -408,13 +408,13 @@ def test_a_full_build_runs_under_its_memory_limit_and_puts_it_back(tmp_path: Pat
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches=st.lists(st.lists(_event, min_size=1, max_size=12), min_size=2, max_size=5))
-def test_view_rows_added_or_recomputed_per_batch_equal_a_rebuild(
+def test_view_rows_refreshed_per_batch_equal_a_rebuild(
     batches: list[list[tuple[Any, ...]]],
 ) -> None:
-    """The order-independent views take a batch by addition, the order-dependent ones
-    recompute only the journeys whose new events can move them: after random appends (out
-    of order, tied, repeated ids) every view, the pending rows and the totals equal a
-    rebuild's. Cheaper than the portable comparison above, so it runs more examples."""
+    """The order-dependent views recompute only the journeys whose new events can move them
+    (the others keep their rows): after random appends (out of order, tied, repeated ids)
+    every view, the pending rows and the totals equal a rebuild's. Cheaper than the portable
+    comparison above, so it runs more examples."""
     with App(Settings.load(env={}, db_path=":memory:")) as app:
         views = DerivedViews(app.store, app.journey, app.store.version)
         seen: list[str] = []
