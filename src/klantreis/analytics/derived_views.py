@@ -255,6 +255,16 @@ SELECT DISTINCT field, value FROM (
 WHERE value IS NOT NULL AND value <> ''
 """
 
+#: What a refresh reads of the batch's new events (``_dv_new``): the journeys whose
+#: order-dependent views must be recomputed, the filter menus.
+_NEW_COLUMNS = "journey_id, kind, owner, occurred_at, metric, channel, attrs"
+#: The events that can change an order-dependent view: a journey is recomputed from all its
+#: events only for a view whose rows its new events can move (hand-overs: process events with
+#: an owner; promises: their kinds); the other touched journeys keep their rows.
+_HANDOVER_EVENTS = f"owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)})"
+#: The touched journeys whose hand-overs a refresh recomputes.
+_HANDED = "_dv_handed"
+
 
 @dataclass(frozen=True)
 class ViewRefresh:
@@ -386,7 +396,12 @@ class DerivedViews:
         return rows[0] if rows else None
 
     def _fill(
-        self, con: duckdb.DuckDBPyConnection, src: str, prefix: str, ordered: bool = False
+        self,
+        con: duckdb.DuckDBPyConnection,
+        src: str,
+        prefix: str,
+        ordered: bool = False,
+        views: tuple[str, ...] = VIEWS,
     ) -> None:
         """Insert the rows of every journey in ``src`` (the event log, or the events of the
         touched journeys) into the views named ``prefix`` + view; ``ordered`` (a full build):
@@ -398,11 +413,16 @@ class DerivedViews:
         def insert(view: str, sql: str, params: Any = None) -> None:
             _rows(con, f"INSERT INTO {prefix}{view} SELECT * FROM ({sql}){order}", params)
 
-        insert("journey", _JOURNEY_SQL.format(src=src))
-        insert("answers", _ANSWERS_SQL.format(src=src))
-        insert("steps", _STEPS_SQL.format(src=src))
-        insert("handovers", _HANDOVERS_SQL.format(src=src))
-        for p in self.journey.promises:
+        sql = {
+            "journey": _JOURNEY_SQL.format(src=src),
+            "answers": _ANSWERS_SQL.format(src=src),
+            "steps": _STEPS_SQL.format(src=src),
+            "handovers": _HANDOVERS_SQL.format(src=src),
+        }
+        for view in views:
+            if view in sql:
+                insert(view, sql[view])
+        for p in self.journey.promises if "promise" in views else ():
             insert(
                 "promise",
                 _PROMISE_SQL.format(src=src, attr=p.deadline_attr),
@@ -530,8 +550,8 @@ class DerivedViews:
     ) -> ViewRefresh:
         _rows(
             con,
-            "CREATE OR REPLACE TEMP TABLE _dv_new AS SELECT journey_id, kind, occurred_at,"
-            " metric, channel, attrs FROM events WHERE ingested_at > ?",
+            f"CREATE OR REPLACE TEMP TABLE _dv_new AS SELECT {_NEW_COLUMNS}"
+            " FROM events WHERE ingested_at > ?",
             [watermark],
         )
         try:
@@ -592,13 +612,24 @@ class DerivedViews:
         constants (row groups outside it are skipped: the views are built in journey order),
         and old rows are deleted by row id (a second scan by journey id cost as much as the
         first: 0.7 s CPU on dv_steps)."""
-        within = f"journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
+        # hand-overs: only the journeys whose new events can move them are taken out (no
+        # total reads them with another view), so their scan skips the rest of the key range
+        _rows(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {_HANDED} AS SELECT DISTINCT journey_id FROM _dv_new"
+            f" WHERE journey_id IS NOT NULL AND {_HANDOVER_EVENTS}",
+        )
+        scope = dict.fromkeys(VIEWS, (ids, bounds))
+        handed = _rows(con, f"SELECT min(journey_id), max(journey_id) FROM {_HANDED}")[0]
+        scope["handovers"] = (_HANDED, list(handed))
         for view in VIEWS:
+            table, lohi = scope[view]
             _rows(
                 con,
                 f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT rowid AS _dv_rid, *"
-                f" FROM dv_{view} WHERE {within}",
-                bounds,
+                f" FROM dv_{view} WHERE journey_id BETWEEN ? AND ?"
+                f" AND journey_id IN (SELECT journey_id FROM {table})",
+                lohi,
             )
             _rows(
                 con,
@@ -608,7 +639,10 @@ class DerivedViews:
             _rows(
                 con, f"CREATE OR REPLACE TEMP TABLE _dv_cur_{view} AS FROM _dv_old_{view} LIMIT 0"
             )
-        self._fill(con, src, "_dv_cur_")
+        # the order-independent views from all the touched journeys' events (adding the new
+        # events' rows to the kept ones cost more: 0.50 against 0.43 CPU s for dv_steps)
+        self._fill(con, src, "_dv_cur_", views=("journey", "answers", "steps"))
+        self._recompute(con, src)
         changed = []
         for view in VIEWS:
             new, old = f"_dv_cur_{view}", f"_dv_old_{view}"
@@ -622,7 +656,36 @@ class DerivedViews:
         for view in VIEWS:
             for temp in (f"_dv_cur_{view}", f"_dv_old_{view}"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
+        _rows(con, f"DROP TABLE IF EXISTS {_HANDED}")
         return tuple(changed)
+
+    def _recompute(self, con: duckdb.DuckDBPyConnection, src: str) -> None:
+        """The order-dependent views' new rows: recomputed from the touched events ``src``
+        for the journeys whose new events can move them. Hand-overs: only those journeys
+        were taken out. Promises: every touched journey's rows were (the impact totals and
+        the pending rows read them beside ``dv_journey``'s), the others keep theirs."""
+        self._fill(
+            con,
+            f"(SELECT * FROM {src} WHERE journey_id IN (SELECT journey_id FROM {_HANDED}))",
+            "_dv_cur_",
+            views=("handovers",),
+        )
+        kinds = tuple(
+            dict.fromkeys(k for p in self.journey.promises for k in (p.promised, p.fulfilled_by))
+        )
+        where = f"kind IN ({_quoted(kinds)})" if kinds else "false"
+        redo = f"SELECT journey_id FROM _dv_new WHERE journey_id IS NOT NULL AND {where}"
+        self._fill(
+            con,
+            f"(SELECT * FROM {src} WHERE journey_id IN ({redo}))",
+            "_dv_cur_",
+            views=("promise",),
+        )
+        _rows(
+            con,
+            "INSERT INTO _dv_cur_promise SELECT * FROM _dv_old_promise"
+            f" WHERE journey_id NOT IN ({redo})",
+        )
 
     # -- kept values ------------------------------------------------------------------------
     def newest(self) -> tuple[datetime | None, datetime | None]:
