@@ -226,3 +226,24 @@ def test_a_file_ingest_runs_under_its_memory_limit_and_checkpoints(
         assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before
         wal = Path(str(tmp_path / "s.duckdb") + ".wal")
         assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_memory_limit_lets_the_blocks_own_error_through_an_aborted_transaction(
+    tmp_path: Path,
+) -> None:
+    """An error inside a lowered limit in a transaction (e.g. DuckDB's out-of-memory) reaches
+    the caller as itself, not as the aborted transaction's refusal of the reset, and the
+    limit is put back."""
+    import duckdb
+
+    from klantreis.store.memory import memory_limit
+
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    before = con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute("BEGIN")
+    with pytest.raises(duckdb.InvalidInputException, match="the block's own error"):
+        with memory_limit(con, 64):
+            con.execute("SELECT error('the block''s own error')").fetchall()
+    con.execute("ROLLBACK")
+    assert con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+    con.close()

@@ -184,7 +184,12 @@ def kept_overview(
     names = {r.id: r.name(options.lang) for r in taxonomy.reasons()}
     # one kept window of held counts per channel choice (the frame differs)
     causes = KeptCauses(
-        conditions.store, k.journey, k.window, causes_of, frame_key=repr(k.channels)
+        conditions.store,
+        k.journey,
+        k.window,
+        causes_of,
+        views=conditions,
+        frame_key=repr(k.channels),
     )
     room = war_room_from(
         _KeptInputs(k.journey, taxonomy, causes), k.sums(), options.top, options.lang

@@ -4,10 +4,13 @@ temporary directory, so the process stays near the limit whatever the store's si
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
+
+log = logging.getLogger(__name__)
 
 __all__ = ["bytes_of", "memory_limit"]
 
@@ -23,11 +26,28 @@ def memory_limit(con: duckdb.DuckDBPyConnection, mb: int) -> Iterator[None]:
         con.execute("SET memory_limit = '" + str(int(mb)) + "MiB'").fetchall()  # SQL
     try:
         yield
-    finally:
+    except BaseException:
         if lower:
-            con.execute("RESET memory_limit").fetchall()
-            if _current_limit(con) != before:
-                con.execute("SET memory_limit = '" + before.replace("'", "''") + "'").fetchall()
+            # an aborted transaction refuses every statement, and the block's own error (e.g.
+            # DuckDB's out-of-memory message) is what the caller must see: the limit is the
+            # database's, so a fresh cursor outside the transaction puts it back
+            try:
+                cursor = con.cursor()
+                try:
+                    _put_back(cursor, before)
+                finally:
+                    cursor.close()
+            except duckdb.Error:
+                log.warning("memory limit not put back after an error", exc_info=True)
+        raise
+    if lower:
+        _put_back(con, before)
+
+
+def _put_back(con: duckdb.DuckDBPyConnection, before: str) -> None:
+    con.execute("RESET memory_limit").fetchall()
+    if _current_limit(con) != before:
+        con.execute("SET memory_limit = '" + before.replace("'", "''") + "'").fetchall()
 
 
 def _current_limit(con: duckdb.DuckDBPyConnection) -> str:
