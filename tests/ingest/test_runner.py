@@ -241,9 +241,11 @@ def test_memory_limit_lets_the_blocks_own_error_through_an_aborted_transaction(
     con = duckdb.connect(str(tmp_path / "m.duckdb"))
     before = con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
     con.execute("BEGIN")
-    with pytest.raises(duckdb.InvalidInputException, match="the block's own error"):
-        with memory_limit(con, 64):
-            con.execute("SELECT error('the block''s own error')").fetchall()
+    with (
+        pytest.raises(duckdb.InvalidInputException, match="the block's own error"),
+        memory_limit(con, 64),
+    ):
+        con.execute("SELECT error('the block''s own error')").fetchall()
     con.execute("ROLLBACK")
     assert con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
     con.close()
