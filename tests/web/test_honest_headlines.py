@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -74,7 +75,11 @@ def test_old_data_gets_a_notice_and_no_today(as_user: Any) -> None:
 @pytest.fixture
 def fresh_client(tmp_path: Path) -> Iterator[TestClient]:
     with App(make_settings(str(tmp_path / "fresh.duckdb"))) as app:
-        fill_store(app, days=30, end=datetime.now(UTC).replace(hour=0, minute=5))
+        # five past midnight of the store's own today (not UTC's: from 23:00 UTC on, UTC's
+        # midnight is yesterday in Amsterdam and the page rightly says "gisteren")
+        zone = ZoneInfo(app.defaults.timezone)
+        end = datetime.now(zone).replace(hour=0, minute=5, second=0, microsecond=0)
+        fill_store(app, days=30, end=end.astimezone(UTC))
         with TestClient(create_app(app, secret_key=SECRET), follow_redirects=False) as c:
             yield do_login(c, "viewer")
 

@@ -5,7 +5,7 @@ What is checked, honestly: (1) those packages never import ``klantreis.wording``
 reach the catalogues), and (2) no f-string or ``"...".format()`` there has two words in its
 literal text, except in what is not for the reader of a page, CLI table or export: exception
 messages (``raise``, configuration ``problems``), log calls and SQL (fragments too: ``IS NOT
-DISTINCT FROM``, ``ORDER BY ... NULLS LAST``, a DuckDB ``lambda x:``). Plain constant strings
+DISTINCT FROM``, ``ORDER BY ... NULLS LAST``, a DuckDB ``lambda x:``, ``col IN (`` before a list). Plain constant strings
 are not checked: the classifier's training texts and stop-word lists are data, and a phrase
 moved into a constant would slip through this test — review still matters.
 """
@@ -22,7 +22,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "klantreis"
 TWO_WORDS = re.compile(r"[^\W\d_]{2,} [^\W\d_]{2,}")
 SQL = re.compile(
     r"\b(SELECT|DELETE|INSERT|DROP|CASE|UPDATE|CREATE|AND|AS|FILTER|WHERE|JOIN|DISTINCT FROM"
-    r"|ORDER BY|NULLS (?:FIRST|LAST))\b|\blambda \w+:"
+    r"|ORDER BY|NULLS (?:FIRST|LAST))\b|\blambda \w+:|\bIN \("
 )
 LOG_CALLS = {"debug", "info", "warning", "error", "exception", "critical"}
 
