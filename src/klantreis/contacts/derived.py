@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -411,7 +412,10 @@ class ContactViews:
         bump: bool,
     ) -> None:
         old = _rows(con, "SELECT version, watermark FROM dc_state")
-        version = (int(old[0][0]) if old else 0) + (1 if bump else 0)
+        # a first build (or one after the tables were dropped) starts the counter at the
+        # time in microseconds: never a counter an earlier build of the store had
+        first = time.time_ns() // 1000
+        version = (int(old[0][0]) if old else first) + (1 if bump else 0)
         watermark = old[0][1] if old and mark is None else None
         _rows(con, "DELETE FROM dc_state")
         _rows(
@@ -457,18 +461,34 @@ class ContactViews:
     ) -> pd.DataFrame:
         """Of :meth:`frame`, only what the kept root causes read (contact id, journey,
         reason, time), in its order: a quarter of its columns, no text parsed into objects."""
+        return self.cause_frame_with_id(since, until, channels)[0]
+
+    def cause_frame_with_id(
+        self, since: Any = None, until: Any = None, channels: tuple[str | None, ...] = ()
+    ) -> tuple[pd.DataFrame, str]:
+        """:meth:`cause_frame` and its identity, read in one transaction: the kept rows'
+        version counter and classifier, and the frame's bounds. The rows change only with a
+        bump of the counter (new contacts, labels, another classifier, a rebuild; a build
+        after the tables were dropped starts it anew, never at an earlier value); events
+        that bring no contact leave it."""
         self.ensure()
         where, params = scope_where(since, until, channels)
         cur = self.store.cursor()
         try:
-            return _frame(
-                cur,
-                "SELECT contact_id, journey_id, reason, occurred_at FROM dc_contacts"
-                f" WHERE {' AND '.join(where)} ORDER BY occurred_at, ord",
-                params,
-            )
+            cur.begin()
+            try:
+                state = _rows(cur, "SELECT version, classifier FROM dc_state")
+                df = _frame(
+                    cur,
+                    "SELECT contact_id, journey_id, reason, occurred_at FROM dc_contacts"
+                    f" WHERE {' AND '.join(where)} ORDER BY occurred_at, ord",
+                    params,
+                )
+            finally:
+                cur.rollback()
         finally:
             cur.close()
+        return df, repr((state, since, until, channels))
 
     def reason_page(
         self,

@@ -24,7 +24,10 @@ those with a row on a journey that events arrived for since the window's waterma
 kept conditions' ``ingested_at`` mark) lose their old share and gain their new one. The
 frame is compared, not trusted: whatever made the contacts and their reasons (the kept
 contacts of :mod:`klantreis.contacts.derived`, a test's reference frame) the counts are
-those of that frame. A window of other kept conditions (another configuration, a watermark
+those of that frame. Comparing costs a hash of every row (0.25 CPU s for 228k contacts),
+so a caller that knows the frame's identity (:meth:`HeldCounts.window`'s ``frame_id``: the
+kept contacts' version and the frame's bounds) gives it; the window keeps it, and a view
+with the same identity reads only the rows of the contact ids on touched journeys. A window of other kept conditions (another configuration, a watermark
 not behind the current one, events that do not add up) is counted afresh; at most
 :data:`~klantreis.contacts.cause_totals.KEPT_WINDOWS` windows are kept (the least recently
 used one goes). A view that would change over half the contact ids counts afresh too.
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -55,7 +59,9 @@ __all__ = ["HeldCounts", "HeldTotals"]
 _DDL = (
     "CREATE TABLE IF NOT EXISTS dk_kh_windows (wid INTEGER, first DATE, last DATE,"
     " frame_key VARCHAR, config VARCHAR, events BIGINT, watermark TIMESTAMPTZ, used BIGINT,"
-    " frame_sum HUGEINT)",
+    " frame_sum HUGEINT, frame_id VARCHAR)",
+    # stores of session 9 kept windows without the frame's identity
+    "ALTER TABLE dk_kh_windows ADD COLUMN IF NOT EXISTS frame_id VARCHAR",
     "CREATE TABLE IF NOT EXISTS dk_kh_frame (wid INTEGER, contact_id VARCHAR, h UBIGINT)",
     "CREATE TABLE IF NOT EXISTS dk_kh_rows (wid INTEGER, contact_id VARCHAR, reason VARCHAR,"
     " name VARCHAR, broken BOOLEAN, owner VARCHAR, first BOOLEAN)",
@@ -108,16 +114,40 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> pd.DataFram
     return df
 
 
-def _contacts_table(c: pd.DataFrame) -> pa.Table:
+def _contacts_table(c: pd.DataFrame, pos: Any = None) -> pa.Table:
+    """The frame's rows (``pos``: their places in the whole frame; default: all of it)."""
     return pa.table(
         {
             "contact_id": pa.array(c["contact_id"].astype(object), pa.string()),
             "journey_id": pa.array(c["journey_id"].astype(object), pa.string()),
             "reason": pa.array(c["reason"].astype(object), pa.string()),
             "occurred_at": pa.array(c["occurred_at"], pa.timestamp("us", tz="UTC")),
-            "pos": pa.array(range(len(c)), pa.int64()),
+            "pos": pa.array(range(len(c)) if pos is None else pos, pa.int64()),
         }
     )
+
+
+def _load_frame(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, ids: Any = None) -> None:
+    """``_kh_f``: the rows of ``contacts`` (of the contact ids ``ids`` only, when given: all
+    rows of each, at their places in the frame) with their rank among the id's rows and a
+    hash of the row."""
+    if ids is None:
+        table = _contacts_table(contacts)
+    else:
+        rows = np.flatnonzero(contacts["contact_id"].isin(ids).to_numpy())
+        table = _contacts_table(contacts.iloc[rows], rows)
+    con.register("_kh_in", table)
+    try:
+        _run(
+            con,
+            # a row's hash: its id, rank among the id's rows, journey, reason, time
+            "CREATE OR REPLACE TEMP TABLE _kh_f AS SELECT *, hash(contact_id, rank,"
+            " journey_id, reason, occurred_at) AS h FROM (SELECT contact_id, row_number()"
+            " OVER (PARTITION BY contact_id ORDER BY pos) AS rank, journey_id, reason,"
+            " occurred_at, pos FROM _kh_in)",
+        )
+    finally:
+        con.unregister("_kh_in")
 
 
 class HeldCounts:
@@ -128,6 +158,9 @@ class HeldCounts:
         self.journey = journey
         #: How the last window was had: "kept", "updated" (n contact ids) or "counted".
         self.last = ""
+        #: Whether the last window compared the frame with the kept one (not trusted by
+        #: its identity).
+        self.compared = True
 
     @staticmethod
     def create(con: duckdb.DuckDBPyConnection) -> None:
@@ -140,34 +173,49 @@ class HeldCounts:
         window: Window,
         contacts: pd.DataFrame,
         frame_key: str = "",
+        frame_id: str | None = None,
     ) -> HeldTotals:
         """The held counts of ``contacts`` (id, journey, reason, time; frame order) in
         ``window``: kept, updated by the contact ids that changed, or counted in full.
-        ``frame_key`` names the frame's kind (e.g. its channels): one window each."""
+        ``frame_key`` names the frame's kind (e.g. its channels): one window each.
+        ``frame_id``: an identity of the frame that changes whenever its rows could (e.g.
+        the kept contacts' version and the frame's bounds): when the window was last
+        brought up to date with a frame of the same identity, the frame is not compared
+        (only the contact ids with a row on a touched journey are read from it); None:
+        always compared."""
         self.create(con)
         self.last = ""
         state = _run(con, "SELECT config, events, watermark FROM dk_state")[0]
-        con.register("_kh_in", _contacts_table(contacts))
-        try:
-            _run(
-                con,
-                # a row's hash: its id, rank among the id's rows, journey, reason, time
-                "CREATE OR REPLACE TEMP TABLE _kh_f AS SELECT *, hash(contact_id, rank,"
-                " journey_id, reason, occurred_at) AS h FROM (SELECT contact_id, row_number()"
-                " OVER (PARTITION BY contact_id ORDER BY pos) AS rank, journey_id, reason,"
-                " occurred_at, pos FROM _kh_in)",
-            )
-        finally:
-            con.unregister("_kh_in")
         try:
             wid = self._slot(con, window, frame_key, state)
-            self._update(con, wid, window, state)
+            # the identity is kept with the window's ``used`` of that update: a view by code
+            # that does not keep identities (an older version) leaves it stale, not trusted
+            kept = _run(
+                con,
+                "SELECT frame_id = CAST(used AS VARCHAR) || '|' || ? FROM dk_kh_windows"
+                " WHERE wid = ?",
+                [frame_id, wid],
+            )[0][0]
+            same = frame_id is not None and not self.last and bool(kept)
+            self.compared = not same
+            touched = None
+            if same:  # the contact ids with a row on a touched journey
+                journeys = [j for (j,) in _run(con, "SELECT journey_id FROM _kh_touched")]
+                on = contacts["journey_id"].isin(journeys).to_numpy()
+                touched = contacts["contact_id"].to_numpy()[on]
+            _load_frame(con, contacts, touched)
+            if not self._update(con, wid, window, same):  # most of the frame changed
+                if same:
+                    _load_frame(con, contacts)
+                    same = False
+                self._count_all(con, wid, window)
             _run(
                 con,
                 "UPDATE dk_kh_windows SET used = (SELECT max(used) + 1 FROM dk_kh_windows),"
-                " config = ?, events = ?, watermark = ?,"
-                " frame_sum = (SELECT sum(h) FROM _kh_f) WHERE wid = ?",
-                [*state, wid],
+                " config = ?, events = ?, watermark = ?, frame_id = CAST((SELECT max(used) + 1"
+                " FROM dk_kh_windows) AS VARCHAR) || '|' || ?, frame_sum ="
+                " CASE WHEN ? THEN frame_sum ELSE (SELECT sum(h) FROM _kh_f) END WHERE wid = ?",
+                [*state, frame_id, same, wid],
             )
             self._evict(con)
             return self._read(con, wid)
@@ -225,7 +273,7 @@ class HeldCounts:
         _run(
             con,
             "INSERT INTO dk_kh_windows SELECT ?, ?, ?, ?, ?, ?, ?, coalesce(max(used), 0),"
-            " NULL FROM dk_kh_windows",
+            " NULL, NULL FROM dk_kh_windows",
             [wid, *window, key, *state],
         )
         _run(con, "CREATE OR REPLACE TEMP TABLE _kh_touched (journey_id VARCHAR)")
@@ -277,15 +325,20 @@ class HeldCounts:
         return HeldTotals(held, owners, n1)
 
     # -- counting ------------------------------------------------------------------------
-    def _update(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window, state: Any) -> None:
+    def _update(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window, same: bool) -> bool:
         """Take out the share of the contact ids that differ from the kept frame or have a
-        row on a touched journey, and add their share in ``_kh_f``."""
+        row on a touched journey, and add their share in ``_kh_f`` (``same``: the frame is
+        known to be the kept one, ``_kh_f`` holds the rows of the touched ids only). False,
+        with nothing done, when that is over half the frame's contact ids."""
         touched = "SELECT contact_id FROM _kh_f SEMI JOIN _kh_touched USING (journey_id)"
-        same = _run(
-            con,
-            "SELECT frame_sum = (SELECT sum(h) FROM _kh_f) FROM dk_kh_windows WHERE wid = ?",
-            [wid],
-        )[0][0]
+        same = (
+            same
+            or _run(
+                con,
+                "SELECT frame_sum = (SELECT sum(h) FROM _kh_f) FROM dk_kh_windows WHERE wid = ?",
+                [wid],
+            )[0][0]
+        )
         if not same:  # the rows whose hash is not kept, and the kept ones no longer there
             kept = "(SELECT contact_id, h FROM dk_kh_frame WHERE wid = $wid)"
             touched += (
@@ -302,15 +355,26 @@ class HeldCounts:
             done = self.last or "updated"
             self.last = f"{done} ({changed})" if changed else (self.last or "kept")
         if not changed:
-            return
-        total = int(_run(con, "SELECT count(DISTINCT contact_id) FROM _kh_f")[0][0])
+            return True
+        ids = "SELECT DISTINCT contact_id FROM " + (
+            "dk_kh_frame WHERE wid = ?" if same else "_kh_f"
+        )
+        total = int(_run(con, f"SELECT count(*) FROM ({ids})", [wid] if same else None)[0][0])
         if 2 * changed > total:  # most of the frame: count it in full
-            for table in (*_SHARES, *_COUNTS):
-                _run(con, f"DELETE FROM {table} WHERE wid = ?", [wid])
-            _run(
-                con, "CREATE OR REPLACE TEMP TABLE _kh_ids AS SELECT DISTINCT contact_id FROM _kh_f"
-            )
-            self.last = "counted"
+            return False
+        self._recount(con, wid, window)
+        return True
+
+    def _count_all(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window) -> None:
+        """Count the window afresh from the whole frame ``_kh_f``."""
+        for table in (*_SHARES, *_COUNTS):
+            _run(con, f"DELETE FROM {table} WHERE wid = ?", [wid])
+        _run(con, "CREATE OR REPLACE TEMP TABLE _kh_ids AS SELECT DISTINCT contact_id FROM _kh_f")
+        self.last = "counted"
+        self._recount(con, wid, window)
+
+    def _recount(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window) -> None:
+        """Take out the kept share of the contact ids ``_kh_ids`` and add theirs in ``_kh_f``."""
         ids = "SEMI JOIN _kh_ids i ON t.contact_id IS NOT DISTINCT FROM i.contact_id"
         for table, temp in (("dk_kh_rows", "_kh_old_rows"), ("dk_kh_pop", "_kh_old_pop")):
             _run(

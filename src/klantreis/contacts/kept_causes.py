@@ -46,7 +46,8 @@ class KeptCauses:
     without them a ``ConditionViews`` of ``store`` is made), the held-before counts from the
     window's kept held counts (:class:`~klantreis.contacts.held_counts.HeldCounts`, one window
     per ``frame_key``: what chose the contacts, e.g. their channels), brought up to date with
-    ``contacts`` (``held.last``: how)."""
+    ``contacts`` (``held.last``: how; ``frame_id``: the frame's identity, see
+    :meth:`HeldCounts.window`)."""
 
     def __init__(
         self,
@@ -57,13 +58,14 @@ class KeptCauses:
         confidence: float = 0.95,
         views: ConditionViews | None = None,
         frame_key: str = "",
+        frame_id: str | None = None,
     ) -> None:
         self.confidence = confidence
         views = views if views is not None else ConditionViews(store, journey)
         self._journey_counts(views.cause_totals(window))
         self.held = HeldCounts(journey)
         with store.transaction() as con:
-            self._held_counts(self.held.window(con, window, contacts, frame_key))
+            self._held_counts(self.held.window(con, window, contacts, frame_key, frame_id))
 
     def _journey_counts(self, totals: WindowTotals) -> None:
         per_owner = _named(totals.conditions)

@@ -177,10 +177,12 @@ def kept_overview(
     taxonomy: Taxonomy,
     events: ir.Table,
     options: OverviewOptions,
+    causes_id: str | None = None,
 ) -> dict[str, Any]:
     """:func:`contacts_overview` from the kept tables: the war room, the report and the
     trend as grouped queries (``causes_of``: the contacts the kept root causes read, their
-    id, journey, reason and time in the kept frame's order)."""
+    id, journey, reason and time in the kept frame's order; ``causes_id``: its identity,
+    :meth:`~klantreis.contacts.derived.ContactViews.cause_frame_with_id`)."""
     names = {r.id: r.name(options.lang) for r in taxonomy.reasons()}
     # one kept window of held counts per channel choice (the frame differs)
     causes = KeptCauses(
@@ -190,6 +192,7 @@ def kept_overview(
         causes_of,
         views=conditions,
         frame_key=repr(k.channels),
+        frame_id=causes_id,
     )
     room = war_room_from(
         _KeptInputs(k.journey, taxonomy, causes), k.sums(), options.top, options.lang

@@ -193,11 +193,12 @@ def _kept_overview(
     conditions: ConditionViews = ctx.app.condition_views()
     conditions.ensure()
     since, until = scope.bounds(ctx.app.journey.timezone)
-    causes_of = views.cause_frame(since, until, scope.channels)  # refreshes the contacts
+    # refreshes the contacts
+    causes_of, causes_id = views.cause_frame_with_id(since, until, scope.channels)
     kept = KeptContacts(ctx.app.store, ctx.app.journey, since, until, scope.channels, scope.days())
     events = contact_events(ctx.app.events_table(), ctx.app.journey, scope)
     options = OverviewOptions(params.top, params.grouping, params.repeat_days, ctx.lang, now)
-    return kept_overview(kept, conditions, causes_of, _taxonomy(ctx), events, options)
+    return kept_overview(kept, conditions, causes_of, _taxonomy(ctx), events, options, causes_id)
 
 
 def _contact_options(ctx: PageContext) -> dict[str, list[str]]:
