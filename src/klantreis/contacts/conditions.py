@@ -207,6 +207,8 @@ class ConditionViews:
         self.totals = CauseTotals(journey)
         #: The kept fulfilments of the kept promises (the weekly breaks).
         self.breaks = KeptBreaks(store, journey)
+        #: Did the last refresh bring the weekly breaks up too (:meth:`KeptBreaks.replace`)?
+        self._followed = False
 
     @property
     def zone(self) -> str:
@@ -232,10 +234,12 @@ class ConditionViews:
         seen = self.version()
         if self._current is not None and self._current[0] == seen:
             return ConditionRefresh("current")
+        self._followed = False
         with self.store.transaction() as con:
             result = self._ensure(con)
             counter = _count(con, "SELECT version FROM dk_state")
-        self.breaks.ensure()  # the weekly breaks follow the same batch
+        if not self._followed:  # the weekly breaks follow the same batch
+            self.breaks.ensure()
         self._current = (seen, counter)
         return result
 
@@ -369,6 +373,8 @@ class ConditionViews:
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: Any, before: int
     ) -> ConditionRefresh:
         affected = "journey_id IN (SELECT journey_id FROM _dk_affected)"
+        version = _count(con, "SELECT version FROM dk_state")
+        followed = False
         _rows(
             con,
             "CREATE OR REPLACE TEMP TABLE _dk_affected AS SELECT DISTINCT journey_id"
@@ -380,11 +386,18 @@ class ConditionViews:
             if journeys:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_ev AS FROM events WHERE {affected}")
                 self._replace(con, affected)
+                # the weekly breaks follow from the new rows at hand (not a second read)
+                followed = self.breaks.replace(
+                    con, version, "SELECT journey_id FROM _dk_affected", "_dk_new_p", "_dk_new_k"
+                )
         finally:
             for temp in _INCREMENTAL_TEMPS:
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
+        if followed:
+            self.breaks.mark(con)
+            self._followed = True
         self.totals.mark(con, before, n)
         window = self.default_window(con)
         if window is not None:  # kept, else shifted or counted now, not on the page's view
