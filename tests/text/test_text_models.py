@@ -17,7 +17,10 @@ from klantreis.text.comments import generate_comments
 from klantreis.text.labels import (
     THEME_LABEL_KIND,
     labelled_comments,
+    same_text_key,
     store_theme_label,
+    theme_label_record,
+    theme_label_records,
     theme_labels,
     theme_queue,
 )
@@ -181,3 +184,27 @@ def test_verdicts_stored_in_the_old_shape_are_still_read(app: App) -> None:
     assert latest.to_dict("records") == [{"comment_id": "c5", "theme": "price", "verdict": "yes"}]
     texts, themes = labelled_comments(app.events_table(), app.text.taxonomy.ids())
     assert themes == [["price"]] and len(texts) == 1
+
+
+def test_queue_groups_copies_of_a_text_and_a_verdict_covers_them(app: App) -> None:
+    assert same_text_key("  Fine  DRIVER.\n") == same_text_key("fine driver.")
+    events = app.events_table()
+    queue = theme_queue(events, app.text.tagger(), limit=10_000)
+    texts = {f"c{i}": c.text for i, c in enumerate(app.generated)}  # type: ignore[attr-defined]
+    assert sum(q.count for q in queue) == len(texts)  # every comment in exactly one item
+    assert sorted(c for q in queue for c in q.comment_ids) == sorted(texts)
+    keys = [(same_text_key(q.text), q.theme) for q in queue]
+    assert len(keys) == len(set(keys))
+    assert all(
+        {same_text_key(texts[c]) for c in q.comment_ids} == {keys[n][0]}
+        for n, q in enumerate(queue)
+    )
+    shared = max(queue, key=lambda q: q.count)
+    assert shared.count > 1, "the generated comments repeat some texts"
+    first = theme_label_record(
+        events, shared.comment_ids[-1], shared.theme, "no", app.text.taxonomy.ids(), "ana"
+    )
+    records = theme_label_records(events, first)
+    assert records[0]["attrs"]["comment_id"] == shared.comment_ids[-1]  # the judged one first
+    assert sorted(r["attrs"]["comment_id"] for r in records) == sorted(shared.comment_ids)
+    assert len({r["event_id"] for r in records}) == len(records)

@@ -103,6 +103,18 @@ def test_analyst_judges_a_theme_and_trains_sentiment(browser: Any, server: str) 
         "[...document.querySelectorAll('[data-testid=theme-queue-item] form:first-of-type')]"
         ".map(f => f.comment_id.value + '/' + f.theme.value)"
     )
+    shown = [
+        " ".join(t.split()).casefold() for t in page.locator("[data-user-text]").all_inner_texts()
+    ]
+    assert shown and len(shown) == len(set(shown))  # each text once, with its number of comments
+    counts = [
+        int(c)
+        for c in page.locator("[data-testid=theme-queue-count]").evaluate_all(
+            "cs => cs.map(c => c.dataset.count)"
+        )
+    ]
+    assert len(counts) == len(shown) and max(counts) > 1  # the demo repeats its texts
+    assert page.locator("[data-testid=theme-queue-count]").first.is_visible()
     form = items.first.locator("form").first
     judged = form.locator("input[name=comment_id]").get_attribute("value")
     judged += "/" + (form.locator("input[name=theme]").get_attribute("value") or "")

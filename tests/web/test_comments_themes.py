@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -16,6 +16,9 @@ from conftest import PASSWORDS, SECRET, bearer, do_login, make_settings
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.demo.runner import run_demo
+from klantreis.ingest.pipeline import ingest_table
+from klantreis.model.events import events_from_records
+from klantreis.text.labels import labelled_comments, theme_labels
 from klantreis.web import create_app
 
 
@@ -157,3 +160,59 @@ def test_demo_late_delivery_story_shows_in_vlotbezorgd_detractors(demo_client: T
     assert late_happy["n"] == 0 or late_happy["share"] < top["share"]
     page = demo_client.get(q.replace("/api/v1", ""))
     assert page.status_code == 200 and 'data-theme="late_delivery"' in page.text
+
+
+def _add_copies(app: App, texts: list[str]) -> list[str]:
+    """Comments with the given texts (the newest of the store); their event ids."""
+    ids = [f"dup{i}" for i in range(len(texts))]
+    records: list[Mapping[str, Any]] = [
+        {
+            "event_id": cid,
+            "occurred_at": f"2030-01-01T10:{i:02d}:00+00:00",
+            "kind": "survey.response",
+            "customer_id": f"KD{i}",
+            "journey_id": f"OD{i}",
+            "touchpoint": "bezorging",
+            "metric": "nps",
+            "score": 9,
+            "text": text,
+        }
+        for i, (cid, text) in enumerate(zip(ids, texts, strict=True))
+    ]
+    ingest_table(app.store, events_from_records(records, source="t"), app.journey, source="t")
+    return ids
+
+
+def test_queue_shows_a_repeated_text_once_and_one_verdict_labels_every_copy(
+    as_user: Any, web_app: App
+) -> None:
+    same = ["Friendly driver, right on time.", "  friendly DRIVER,  right on\ttime. "]
+    ids = _add_copies(web_app, [same[0], same[1], same[0], "Quite another text here."])
+    c = as_user("analyst")
+    items = c.get("/api/v1/comments/themes/queue?limit=200").json()["data"]["items"]
+    texts = [" ".join(i["text"].split()).casefold() for i in items]
+    assert len(texts) == len(set(texts)), "each text once"
+    item = next(i for i in items if "dup0" in i["comment_ids"])
+    assert item["count"] == 3 and sorted(item["comment_ids"]) == ["dup0", "dup1", "dup2"]
+    assert item["comment_id"] == "dup0" and item["text"] == same[0]  # the oldest original
+    other = next(i for i in items if "dup3" in i["comment_ids"])
+    assert other["count"] == 1
+    nl = c.get("/comments/themes/queue?lang=nl").text
+    assert 'data-count="3">3 opmerkingen<' in nl and ">1 opmerking<" in nl
+    en = c.get("/comments/themes/queue?lang=en").text
+    assert 'data-count="3">3 comments<' in en and ">1 comment<" in en
+    assert nl.count(">Friendly driver, right on time.<") == 1
+    form = {"comment_id": item["comment_id"], "theme": item["theme"], "verdict": "yes"}
+    resp = c.post("/comments/themes/label", data={**form, "csrf_token": c.cookies.get("kr_csrf")})
+    assert resp.status_code == 303
+    events = web_app.events_table()
+    labels = theme_labels(events)
+    labelled = set(labels[labels.theme == item["theme"]]["comment_id"])
+    assert {"dup0", "dup1", "dup2"} <= labelled and "dup3" not in labelled
+    texts_, _ = labelled_comments(events, web_app.text.taxonomy.ids())
+    assert sum(t in same for t in texts_) == 3  # the next model learns from every copy
+    left = c.get("/api/v1/comments/themes/queue?limit=200").json()["data"]["items"]
+    gone = {(cid, i["theme"]) for i in left for cid in i["comment_ids"]}
+    assert not any((cid, item["theme"]) in gone for cid in ids[:3])
+    masked = as_user("viewer").get("/api/v1/comments/themes/queue?limit=200").json()["data"]
+    assert not any(cid.startswith("dup") for i in masked["items"] for cid in i["comment_ids"])

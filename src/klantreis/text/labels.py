@@ -10,6 +10,11 @@ only ``attrs``, so both shapes are read). Stored through
 idempotent: the event id comes from the comment, the theme, the verdict and the labeller.
 The latest verdict per comment and theme wins.
 
+The queue shows each distinct text once (compared after folding case and whitespace,
+:func:`same_text_key`), with how many comments of the queue's window share it; a verdict on
+it is stored for every one of those comments (:func:`theme_label_records`), so they leave the
+queue together and the next model learns from all of them.
+
 Labelled comments train the theme tagger (:func:`labelled_comments`): a comment's accepted
 themes are its positives; every other theme of the taxonomy is a negative for it.
 """
@@ -17,7 +22,7 @@ themes are its positives; every other theme of the taxonomy is a negative for it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +40,10 @@ __all__ = [
     "ThemeQueueItem",
     "comments_frame",
     "labelled_comments",
+    "same_text_key",
     "store_theme_label",
     "theme_label_record",
+    "theme_label_records",
     "theme_labels",
     "theme_queue",
 ]
@@ -45,6 +52,14 @@ THEME_LABEL_KIND = "comment.themed"
 #: Event kinds whose text is a comment that themes and sentiment read.
 COMMENT_KINDS = ("survey.response", "review.posted")
 VERDICTS = ("yes", "no")
+#: How many of the newest comments the labelling queue reads (and a verdict's copies are
+#: looked for in).
+QUEUE_WINDOW = 2000
+
+
+def same_text_key(text: str) -> str:
+    """The text as the queue compares it: case folded, whitespace collapsed."""
+    return " ".join(str(text).split()).casefold()
 
 
 def comments_frame(
@@ -104,24 +119,32 @@ class ThemeQueueItem:
     text: str
     theme: str
     confidence: float
+    #: How many comments of the window share this text (and get the verdict).
+    count: int = 1
+    #: Those comments, the shown one first.
+    comment_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["comment_ids"] = list(self.comment_ids)
+        return out
 
 
 def theme_queue(
-    events: Any, tagger: ThemeTagger, limit: int = 25, newest: int = 2000
+    events: Any, tagger: ThemeTagger, limit: int = 25, newest: int = QUEUE_WINDOW
 ) -> list[ThemeQueueItem]:
     """Suggested themes without a verdict, the least certain first (confidence nearest the
     tagging threshold): for each of the ``newest`` comments, its best suggestion that has
-    no verdict yet (a suggestion above the threshold, else the best below it)."""
+    no verdict yet (a suggestion above the threshold, else the best below it). Comments with
+    the same text (:func:`same_text_key`) and suggestion are one item: the oldest one's
+    text, with ``count`` and ``comment_ids`` of them all."""
     comments = comments_frame(events, newest=newest)
     if comments.empty:
         return []
     done = {(c, t) for c, t, _ in theme_labels(events).itertuples(index=False)}
     proba = tagger.predict_proba([str(t) for t in comments["text"]])
     ids, cut = tagger.theme_ids, tagger.taxonomy.threshold
-    items = []
+    groups: dict[tuple[str, str], list[ThemeQueueItem]] = {}
     for row, p in zip(comments.itertuples(index=False), proba, strict=True):
         order = sorted(range(len(ids)), key=lambda j: -p[j])
         todo = [j for j in order if (row.event_id, ids[j]) not in done]
@@ -129,7 +152,7 @@ def theme_queue(
             continue
         j = todo[0]
         score = None if pd.isna(row.score) else float(row.score)
-        items.append(
+        groups.setdefault((same_text_key(row.text), ids[j]), []).append(
             ThemeQueueItem(
                 str(row.event_id),
                 row.occurred_at.isoformat(),
@@ -142,6 +165,10 @@ def theme_queue(
                 round(float(p[j]), 4),
             )
         )
+    items = [
+        replace(same[0], count=len(same), comment_ids=tuple(i.comment_id for i in same))
+        for same in groups.values()  # oldest first within each (comments are oldest first)
+    ]
     items.sort(key=lambda i: (abs(i.confidence - cut), i.occurred_at, i.comment_id))
     return items[:limit]
 
@@ -181,6 +208,46 @@ def theme_label_record(
             "touchpoint": row["touchpoint"],
         },
     }
+
+
+def _or_none(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def theme_label_records(
+    events: Any, first: dict[str, Any], newest: int = QUEUE_WINDOW
+) -> list[dict[str, Any]]:
+    """The verdict ``first`` (from :func:`theme_label_record`) and the same verdict for every
+    comment among the ``newest`` (the queue's window) with the same text as its comment
+    (:func:`same_text_key`): one ``comment.themed`` event each, ``first`` first."""
+    a = first["attrs"]
+    comment_id, theme, verdict, labeller = a["comment_id"], a["theme"], a["verdict"], a["labeller"]
+    t = events.filter(events.event_id == comment_id, events.kind.isin(list(COMMENT_KINDS)))
+    texts = t.select("text").limit(1).to_pyarrow().to_pylist()
+    key = same_text_key(texts[0]["text"] or "")
+    if not key:
+        return [first]
+    window = comments_frame(events, newest=newest)
+    records = [first]
+    for row in window.itertuples(index=False):
+        if row.event_id == comment_id or same_text_key(row.text) != key:
+            continue
+        records.append(
+            {
+                **first,
+                "event_id": derive_event_id(
+                    THEME_LABEL_KIND, row.event_id, theme, verdict, labeller
+                ),
+                "customer_id": _or_none(row.customer_id),
+                "attrs": {
+                    **first["attrs"],
+                    "comment_id": str(row.event_id),
+                    "journey_id": _or_none(row.journey_id),
+                    "touchpoint": _or_none(row.touchpoint),
+                },
+            }
+        )
+    return records
 
 
 def store_theme_label(

@@ -2,7 +2,8 @@
 ``/api/v1/comments/themes/queue``).
 
 Analysts and admins accept or reject the theme suggested for a comment (the least certain
-suggestions first); each verdict is a ``comment.themed`` event written through the app's
+suggestions first; a text shared by several comments once, with their number, and the
+verdict applies to all of them); each verdict is a ``comment.themed`` event written through the app's
 writer (the ingest pipeline), see :mod:`klantreis.text.labels`. The page also lists the
 saved versions of the theme tagger and the sentiment model with the one in use, trains a new
 version in the background (with its progress on the page and at
@@ -23,7 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from klantreis.access.masking import mask_text
 from klantreis.app import App
 from klantreis.ingest.writer import Rejected
-from klantreis.text.labels import theme_label_record, theme_queue
+from klantreis.text.labels import theme_label_record, theme_label_records, theme_queue
 from klantreis.text.models import (
     TextContext,
     sentiment_training_set,
@@ -132,6 +133,7 @@ def theme_queue_data(ctx: PageContext, params: ThemeQueueParams) -> dict[str, An
         for item in items:
             item["text"] = mask_text(item["text"], placeholders)
             item["comment_id"] = handles.of(item["comment_id"])
+            item["comment_ids"] = [handles.of(c) for c in item["comment_ids"]]
     names = {t.id: t.name(ctx.lang) for t in tax.themes}
     for item in items:
         item["theme_name"] = names.get(item["theme"], item["theme"])
@@ -166,21 +168,24 @@ async def _store_verdict(
 ) -> dict[str, Any]:
     labeller = ctx.principal.name if ctx.principal else "web"
     try:
-        record = theme_label_record(
-            ctx.app.events_table(), comment_id, theme, verdict, _text(ctx).taxonomy.ids(), labeller
+        events = ctx.app.events_table()
+        first = theme_label_record(
+            events, comment_id, theme, verdict, _text(ctx).taxonomy.ids(), labeller
         )
+        records = theme_label_records(events, first)
     except ValueError as exc:
         raise ApiError(422, str(exc), "invalid_input") from exc
     except KeyError as exc:
         raise ApiError(404, f"no comment with id '{comment_id}'", "not_found") from exc
     try:
-        result = await web_state(ctx.request).writer.submit([record])
+        result = await web_state(ctx.request).writer.submit(records)
     except Rejected as exc:
         raise ApiError(422, "label rejected", "invalid_events", exc.details[:10]) from exc
     return {
         "comment_id": comment_id,
         "theme": theme,
         "verdict": verdict,
+        "comment_ids": [r["attrs"]["comment_id"] for r in records],
         "stored": result.stored,
         "duplicates": result.duplicates,
     }
@@ -203,7 +208,10 @@ async def label_form(
 @router.post(
     "/api/v1/comments/themes/label",
     tags=["pages"],
-    summary="Accept (yes) or reject (no) a theme of a comment; token of an admin/analyst",
+    summary=(
+        "Accept (yes) or reject (no) a theme of a comment and of the queue's comments with the"
+        " same text; token of an admin/analyst"
+    ),
 )
 async def label_api(
     ctx: Labeller,
