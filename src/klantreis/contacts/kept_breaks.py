@@ -97,12 +97,7 @@ class KeptBreaks(Follower):
         if mode == "full":
             _rows(con, "DELETE FROM dk_breaks")
             self._fill(con, "dk_promised", "dk_kinds")
-        _rows(con, "DELETE FROM dk_breaks_state")
-        _rows(
-            con,
-            "INSERT INTO dk_breaks_state VALUES (?, ?, ?, ?, ?)",
-            [version, events, watermark, config, BREAKS_LAYOUT],
-        )
+        self._save(con)
         return mode
 
     def replace(
@@ -120,13 +115,18 @@ class KeptBreaks(Follower):
         config = _rows(con, "SELECT config FROM dk_state")
         if not state or not config or state[0] != (version, config[0][0], BREAKS_LAYOUT):
             return False
-        _rows(con, f"DELETE FROM dk_breaks WHERE journey_id IN ({journeys})")
-        self._fill(con, promised, kinds)
+        self._redo(con, journeys, promised, kinds)
         return True
 
     def mark(self, con: duckdb.DuckDBPyConnection) -> None:
         """Record that the rows follow the kept conditions' saved state (after
         :meth:`replace` in the same transaction)."""
+        self._save(con)
+        self.last = "incremental"
+
+    @staticmethod
+    def _save(con: duckdb.DuckDBPyConnection) -> None:
+        """The rows follow the kept conditions' state as it is now (``dk_state``)."""
         _rows(con, "DELETE FROM dk_breaks_state")
         _rows(
             con,
@@ -134,7 +134,14 @@ class KeptBreaks(Follower):
             " FROM dk_state",
             [BREAKS_LAYOUT],
         )
-        self.last = "incremental"
+
+    def _redo(
+        self, con: duckdb.DuckDBPyConnection, journeys: str, promised: str, kinds: str
+    ) -> None:
+        """The rows of ``journeys`` (SQL of their ids) made anew from ``promised`` and
+        ``kinds`` (tables holding those journeys' rows)."""
+        _rows(con, f"DELETE FROM dk_breaks WHERE journey_id IN ({journeys})")
+        self._fill(con, promised, kinds)
 
     def _fill(self, con: duckdb.DuckDBPyConnection, promised: str, kinds: str) -> None:
         for p in self.journey.promises:
@@ -161,8 +168,8 @@ class KeptBreaks(Follower):
             [mark, watermark],
         )
         try:
-            only = "journey_id IN (SELECT journey_id FROM _db_touched)"
-            _rows(con, f"DELETE FROM dk_breaks WHERE {only}")
+            touched = "SELECT journey_id FROM _db_touched"
+            only = f"journey_id IN ({touched})"
             # the touched journeys' rows, each table read once for every promise
             _rows(con, f"CREATE OR REPLACE TEMP TABLE _db_p AS FROM dk_promised WHERE {only}")
             _rows(
@@ -171,7 +178,7 @@ class KeptBreaks(Follower):
                 f" (SELECT unnest($ful)) AND {only}",
                 {"ful": sorted({p.fulfilled_by for p in self.journey.promises})},
             )
-            self._fill(con, "_db_p", "_db_k")
+            self._redo(con, touched, "_db_p", "_db_k")
         finally:
             for temp in ("_db_touched", "_db_p", "_db_k"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
