@@ -352,3 +352,32 @@ def test_recovery_reads_the_attempt_journal(store: EventStore) -> None:
     assert [d.status for d in ob.deliveries(first)] == ["sent"]
     assert ob.deliveries(third) == []
     assert ob.journal.read() == {}  # nothing is sending any more: emptied
+
+
+def test_a_store_in_memory_never_inherits_a_freed_stores_journal() -> None:
+    """A store in memory's journal belongs to that store object. It was keyed by ``id()``;
+    a later store that got a freed one's id found its journal ("used", with its lines) and
+    requeued a doubtful send instead of holding it (a flake of the CI run)."""
+    import gc
+
+    from klantreis.outbox.journal import Journal
+
+    class Key:
+        pass
+
+    first = Key()
+    old = Journal(":memory:", memory_key=first)
+    old.begin_batch()
+    old.start("msg_x", 1, datetime.now(UTC))
+    old.end_batch()
+    freed = id(first)
+    del first, old
+    gc.collect()
+    later = [Key() for _ in range(2000)]  # CPython hands a freed object's memory out again
+    reused = [k for k in later if id(k) == freed]
+    for key in reused or later[:1]:
+        fresh = Journal(":memory:", memory_key=key)
+        assert not fresh.exists and fresh.read() == {}
+    same = Journal(":memory:", memory_key=later[0])
+    Journal(":memory:", memory_key=later[0]).begin_batch()
+    assert same.exists  # two outboxes of one store share its journal

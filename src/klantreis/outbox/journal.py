@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,12 +47,23 @@ class _Shared:
 
 
 _SHARED: dict[str, _Shared] = {}
+#: a store in memory's journal lives as long as the store object: keyed by the object itself,
+#: not its ``id()`` (a later store can get a freed one's id, and with it a stale journal)
+_SHARED_MEMORY: weakref.WeakKeyDictionary[object, _Shared] = weakref.WeakKeyDictionary()
 _SHARED_GUARD = threading.Lock()
 
 
 def _shared_for(path: str) -> _Shared:
     with _SHARED_GUARD:
         return _SHARED.setdefault(path, _Shared())
+
+
+def _shared_in_memory(key: object) -> _Shared:
+    with _SHARED_GUARD:
+        found = _SHARED_MEMORY.get(key)
+        if found is None:
+            found = _SHARED_MEMORY[key] = _Shared()
+        return found
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,12 @@ class Journal:
         self.path: Path | None = None
         if store_path != ":memory:":
             self.path = Path(f"{store_path}.outbox-journal")
-        self._shared = _shared_for(str(self.path) if self.path else f"memory:{id(memory_key)}")
+        if self.path is not None:
+            self._shared = _shared_for(str(self.path))
+        elif memory_key is not None:
+            self._shared = _shared_in_memory(memory_key)
+        else:
+            self._shared = _Shared()  # nothing shares it
         self._lock = self._shared.lock
         self._lines = self._shared.lines
 
