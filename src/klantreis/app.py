@@ -408,11 +408,59 @@ class App(AnalysesMixin):
             sync_from_outbox(self.store)  # the invitations ledger learns what was really sent
         return report
 
-    def jobs(self) -> list[Job]:
-        """The time-driven work of a running server (see ``klantreis.scheduler``)."""
+    #: The kept tables the pages read, by the App method that brings each up to date.
+    KEPT_TABLES = (
+        "journey_index",
+        "derived_views",
+        "score_cells",
+        "contact_views",
+        "condition_views",
+    )
+
+    def kept_views_job(self, views: Sequence[tuple[str, Callable[[], object]]] = ()) -> Job | None:
+        """The "kept views" job (every ``kept_views_seconds``; None when 0 or the store is
+        read-only): after new events, every kept table of :attr:`KEPT_TABLES` brought up
+        to date, then ``views`` (the web app's default page views, so their caches are
+        current), then a checkpoint when the write-ahead log is large. Without new events a
+        turn reads the store's version only (:class:`~klantreis.scheduler.OnChange`)."""
+        from klantreis.scheduler import Job, OnChange
+
+        if self.settings.kept_views_seconds <= 0 or self.store.read_only:
+            return None
+        parts = [(name, getattr(self, name)) for name in self.KEPT_TABLES]
+        parts += [*views, ("checkpoint", self.checkpoint_if_large)]
+        return Job(
+            "kept views", self.settings.kept_views_seconds, OnChange(self.store.version, parts)
+        )
+
+    def checkpoint_if_large(self) -> bool:
+        """Checkpoint the store now when its write-ahead log holds over half of
+        ``checkpoint_mb`` (True when it did): then the next writes (a page's kept counts)
+        do not cross the threshold and pay DuckDB's own checkpoint inside a view."""
+        import duckdb
+
+        wal = Path(self.store.path + ".wal")
+        if self.store.path == ":memory:" or self.store.read_only or not wal.exists():
+            return False
+        if wal.stat().st_size * 2 < self.settings.checkpoint_mb * 2**20:
+            return False
+        with self.store.write_lock():
+            try:
+                self.store.con.execute("CHECKPOINT").fetchall()
+            except duckdb.Error as exc:  # another transaction: DuckDB's own one comes later
+                log.info("no checkpoint by the kept-views job (%s)", exc)
+                return False
+        return True
+
+    def jobs(self, views: Sequence[tuple[str, Callable[[], object]]] = ()) -> list[Job]:
+        """The time-driven work of a running server (see ``klantreis.scheduler``); ``views``
+        are the web app's default page views for the kept-views job (first in the list: the
+        others read what it keeps)."""
         from klantreis.scheduler import Job
 
-        jobs = [
+        kept = self.kept_views_job(views)
+        jobs = [] if kept is None else [kept]
+        jobs += [
             Job("alerts", self.settings.alert_check_seconds, self.check_alerts),
             Job("cases", 300, self.run_cases),
             Job("escalations", 300, self.run_escalations),

@@ -5,6 +5,9 @@ Each job is a name, an interval and a function. Jobs keep no state of their own:
 they decide is in the store (events, ledgers, logs) and every job is idempotent, so a restart
 simply runs them again and nothing is lost or done twice. A job that raises is logged and
 tried again at its next turn; one slow or failing job never stops the others' schedule.
+
+:class:`OnChange` is the body of a job that only has work after the store changed (the
+server's "kept views" job): a turn without new events reads one version and returns.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Job", "Scheduler"]
+__all__ = ["Job", "OnChange", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +84,46 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.wait(self.tick):
             self.run_due()
+
+
+class OnChange:
+    """A job's body that runs its named ``parts`` in order when ``version()`` differs from
+    the version read at the start of its last complete turn; otherwise it only reads the
+    version. The version is read *before* the parts, so events that arrive during a turn
+    make the next turn run again. A part that raises is logged and the others still run;
+    such a turn is not complete, so the next one runs every part again (a part that is
+    already current costs its own version check), and the turn raises at its end naming
+    the failed parts (the job's ``last_error``)."""
+
+    def __init__(
+        self, version: Callable[[], Hashable], parts: Sequence[tuple[str, Callable[[], object]]]
+    ) -> None:
+        self.version = version
+        self.parts = list(parts)
+        #: Turns that ran the parts, and turns that found nothing new (for the admin page,
+        #: tests and benchmarks); the last turn's failures by part name.
+        self.turns = 0
+        self.skipped = 0
+        self.errors: dict[str, str] = {}
+        self._done: Hashable = None
+        self._seen = False
+
+    def __call__(self) -> bool:
+        """One turn: True when the parts ran."""
+        version = self.version()
+        if self._seen and version == self._done:
+            self.skipped += 1
+            return False
+        errors = {}
+        for name, part in self.parts:
+            try:
+                part()
+            except Exception as exc:  # one part's failure must not stop the others
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                log.exception("%s failed", name)
+        self.turns += 1
+        self.errors = errors
+        self._seen, self._done = not errors, version
+        if errors:  # the job's ``last_error`` (admin page) names the parts that failed
+            raise RuntimeError("failed: " + "; ".join(f"{k} ({v})" for k, v in errors.items()))
+        return True

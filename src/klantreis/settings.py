@@ -56,6 +56,15 @@ SETTINGS: tuple[Setting, ...] = (
         "How often a running server looks for significant moves to alert subscribers about.",
     ),
     Setting(
+        "kept_views_seconds",
+        int,
+        15,
+        "How often a running server brings the pages' kept tables and default views up to"
+        " date when events arrived (in pauses of ingest); 0: off, the first view after new"
+        " events does it.",
+        minimum=0,
+    ),
+    Setting(
         "proactive_config",
         str,
         "",
@@ -406,6 +415,7 @@ class Settings:
     journey_config: str = _default("journey_config")
     proactive_config: str = _default("proactive_config")
     alert_check_seconds: int = _default("alert_check_seconds")
+    kept_views_seconds: int = _default("kept_views_seconds")
     case_rules: str = _default("case_rules")
     surveys_path: str = _default("surveys_path")
     timezone: str = _default("timezone")

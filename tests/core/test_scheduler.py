@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from klantreis.scheduler import Job, Scheduler
 
 
@@ -54,3 +56,34 @@ def test_the_app_sends_surveys_only_with_a_secret(tmp_path: object) -> None:
         report = job.run()
         assert report.queued == 0 and report.failed == 0  # type: ignore[attr-defined]
         assert app.store.count("survey_invitations") == 0  # nothing to plan in an empty log
+
+
+def test_on_change_runs_its_parts_only_after_the_version_moved() -> None:
+    from klantreis.scheduler import OnChange
+
+    version, calls = [1], []
+    body = OnChange(lambda: version[0], [("a", lambda: calls.append("a"))])
+    assert body() is True and calls == ["a"]
+    assert body() is False and calls == ["a"] and body.skipped == 1  # nothing new
+    version[0] = 2
+    assert body() is True and calls == ["a", "a"] and body.turns == 2
+
+
+def test_on_change_survives_a_failing_part_and_tries_again_next_turn() -> None:
+    from klantreis.scheduler import OnChange
+
+    calls: list[str] = []
+
+    def boom() -> None:
+        calls.append("boom")
+        raise ValueError("disk full")
+
+    body = OnChange(lambda: 1, [("boom", boom), ("ok", lambda: calls.append("ok"))])
+    job = Job("kept views", 10, body)
+    assert Scheduler([job]).run_due(now=0.0) == ["kept views"]
+    assert calls == ["boom", "ok"]  # the part after the failing one ran
+    assert job.last_error == "RuntimeError: failed: boom (ValueError: disk full)"
+    assert body.errors == {"boom": "ValueError: disk full"}
+    with pytest.raises(RuntimeError):
+        body()  # the same version, but the last turn was not complete: every part again
+    assert calls == ["boom", "ok", "boom", "ok"]

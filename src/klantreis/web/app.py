@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import jinja2
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 
 from klantreis.access import accounts
 from klantreis.app import App
@@ -21,13 +23,13 @@ from klantreis.scheduler import Job, Scheduler
 from klantreis.settings import Settings
 from klantreis.web.errors import install_error_handlers
 from klantreis.web.openapi_errors import declare_error_statuses
-from klantreis.web.pagekit import NavItem, PageCache
+from klantreis.web.pagekit import NavItem, PageCache, anonymous_context
 from klantreis.web.pages import PAGE_MODULES
 from klantreis.web.routes.ingest import IngestFastPath
-from klantreis.web.security import Security, SecurityHeaders
+from klantreis.web.security import Principal, Security, SecurityHeaders
 from klantreis.web.state import WebState
 
-__all__ = ["IngestFirstScheduler", "create_app", "serve", "server_config"]
+__all__ = ["IngestFirstScheduler", "create_app", "default_views", "serve", "server_config"]
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ def create_app(
         app.settings.ingest_batch_rows,
     )
 
-    scheduler = IngestFirstScheduler(app.jobs() if run_jobs else [], writer)
+    scheduler = IngestFirstScheduler([], writer)  # its jobs once the pages are routed
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -160,14 +162,53 @@ def create_app(
     declare_error_statuses(api)
     api.add_middleware(IngestFastPath, state=state)
     api.add_middleware(SecurityHeaders)
+    routes: dict[str, APIRoute] = {}  # by name, for the kept-views job (default_views)
     for name in CORE_ROUTERS + (PAGE_MODULES if page_modules is None else page_modules):
         module = importlib.import_module(name)
         api.include_router(module.router)
+        routes |= {r.name: r for r in module.router.routes if isinstance(r, APIRoute)}
         nav = getattr(module, "NAV", None)
         if isinstance(nav, NavItem):
             state.nav.append(nav)
     state.nav.sort(key=lambda n: n.order)
+    api.state.routes = routes
+    if run_jobs:
+        scheduler.jobs = app.jobs(views=default_views(api))
     return api
+
+
+#: The pages (JSON route names) whose default view the kept-views job computes after new
+#: events, as who sees them: an analyst (personal data) and a viewer (masked).
+FRESH_PAGES = ("journeys", "scores", "contacts", "index")
+_VIEWERS = (
+    Principal("kept-views job", "analyst", "job", ("read",)),
+    Principal("kept-views job", "viewer", "job", ("read",)),
+)
+
+
+def default_views(api: FastAPI) -> list[tuple[str, Callable[[], object]]]:
+    """One part of the kept-views job (:meth:`klantreis.app.App.kept_views_job`) per page of
+    :data:`FRESH_PAGES` that ``api`` serves: its default view (no parameters, the server's
+    language) computed by the route's own function into the page cache, once as an analyst
+    and once as a viewer sees it, so that the next visitor's view is a cache hit."""
+    routes: dict[str, APIRoute] = api.state.routes
+    return [
+        (f"page /{name}", functools.partial(_default_view, api, routes[f"api_{name}"]))
+        for name in FRESH_PAGES
+        if f"api_{name}" in routes
+    ]
+
+
+def _default_view(api: FastAPI, route: APIRoute) -> None:
+    """``route``'s endpoint called as for ``GET <path>`` without parameters, per viewer."""
+    params = next(d.call for d in route.dependant.dependencies if d.name == "params")
+    assert params is not None
+    for principal in _VIEWERS:
+        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": route.path}
+        scope |= {"root_path": "", "query_string": b"", "headers": [], "app": api}
+        ctx = anonymous_context(Request(scope | {"scheme": "http", "server": ("klantreis", 80)}))
+        ctx.principal, ctx.current = principal, True
+        route.endpoint(ctx=ctx, params=params())
 
 
 def _version() -> str:

@@ -63,6 +63,9 @@ class PageContext:
     request: Request
 
     _events: Any = None
+    #: The page cache may not reuse data computed at another store version, not even within
+    #: its ``fresh_age`` (the kept-views job's views: ``klantreis.web.app.default_views``).
+    current: bool = False
 
     def events(self) -> Any:
         """The event log as an Ibis table, opened once per request (one cursor)."""
@@ -240,7 +243,7 @@ class PageCache:
         key = (spec.name, repr(params), ctx.lang, ctx.sees_personal_data)
         now = time.monotonic()
         hit = self._entries.get(key)
-        if hit and now - hit[0] < self.fresh_age:
+        if hit and now - hit[0] < self.fresh_age and not ctx.current:
             return hit[2]
         version = spec.reads(ctx, params) if spec.reads is not None else None
         if version is None:
