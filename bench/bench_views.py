@@ -10,6 +10,20 @@ once (journey index and derived views built, timed); each round copies it, opens
 ("restart"), views every page, appends events through the ingest pipeline (new ids on
 existing journeys, one day later) and views every page again. Prints medians and the load
 average before and after.
+
+Two kinds of "after ingest" rows, said apart in their names:
+
+- "first view after ingest of N": the views right after the ingest, so the first view pays
+  the kept tables' refresh and the page's computation itself (no server job ran);
+- "first view after ingest of N, once the kept-views job ran": another batch of N (other
+  ids), then one turn of the server's kept-views job (``App.kept_views_job`` with the web
+  app's ``default_views``; in a server it runs in the next pause of ingest, at most
+  ``kept_views_seconds`` later), then the views. The job's own wall and CPU seconds are
+  separate rows: that work is moved off the request path, not removed. Code without the job
+  (a baseline run) prints only the first kind.
+
+``--prepared PATH`` skips the preparation and copies PATH (prepared once, e.g. by the same
+code) per round: for A/B pairs of two code versions on one prepared store.
 """
 
 from __future__ import annotations
@@ -116,8 +130,6 @@ def one_round(base: Path, tmp: Path, n: int) -> dict[str, dict[str, float]]:
 
     from klantreis.access import accounts
     from klantreis.app import App
-    from klantreis.ingest.pipeline import ingest_table
-    from klantreis.model.events import events_from_records
     from klantreis.web import create_app
 
     db = tmp / f"round{n}.duckdb"
@@ -126,23 +138,57 @@ def one_round(base: Path, tmp: Path, n: int) -> dict[str, dict[str, float]]:
     with App(_settings(db)) as app:
         token, _ = accounts.create_token(app.store, ["read"], user="ana")
         headers = {"Authorization": f"Bearer {token}"}
-        with TestClient(create_app(app)) as client:
+        api = create_app(app)
+        with TestClient(api) as client:
             out["first view after restart"] = _views(client, headers)
             out["(CPU of the first view after restart)"] = dict(CPU)
             warm = [_views(client, headers) for _ in range(3)]
             out["warm (median of 3)"] = {p: statistics.median(w[p] for w in warm) for p in PAGES}
+            job = _kept_views_job(app, api)
             for count in (1, 100_000):
-                rows = _new_events(app, count, f"b{n}x{count}").to_pylist()
-                table = events_from_records(rows, source="bench")
-                t0 = time.perf_counter()
-                ingest_table(app.store, table, app.journey, source="bench")
-                ingest_s = time.perf_counter() - t0
+                out[f"(ingest of {count:,} itself)"] = {"/": _ingest(app, count, f"b{n}x{count}")}
                 views = _views(client, headers)
                 out[f"first view after ingest of {count:,}"] = views
                 out[f"(CPU of the first view after ingest of {count:,})"] = dict(CPU)
-                out[f"(ingest of {count:,} itself)"] = {"/": ingest_s}
+                if job is None:  # code without the kept-views job (a baseline run)
+                    continue
+                # another batch of the same size (other ids), then the server's job, then views
+                _ingest(app, count, f"j{n}x{count}")
+                t0, c0 = time.perf_counter(), time.process_time()
+                job.run()
+                out[f"(kept-views job after ingest of {count:,}: wall)"] = {
+                    "/": time.perf_counter() - t0
+                }
+                out[f"(kept-views job after ingest of {count:,}: CPU)"] = {
+                    "/": time.process_time() - c0
+                }
+                views = _views(client, headers)
+                out[f"first view after ingest of {count:,}, once the kept-views job ran"] = views
+                out[f"(CPU of the first view after ingest of {count:,}, once the job ran)"] = dict(
+                    CPU
+                )
     db.unlink()
     return out
+
+
+def _ingest(app: Any, count: int, tag: str) -> float:
+    """Seconds to ingest ``count`` new events (see :func:`_new_events`) tagged ``tag``."""
+    from klantreis.ingest.pipeline import ingest_table
+    from klantreis.model.events import events_from_records
+
+    rows = _new_events(app, count, tag).to_pylist()
+    table = events_from_records(rows, source="bench")
+    t0 = time.perf_counter()
+    ingest_table(app.store, table, app.journey, source="bench")
+    return time.perf_counter() - t0
+
+
+def _kept_views_job(app: Any, api: Any) -> Any:
+    """The server's kept-views job on this App and web app (None: code without it)."""
+    from klantreis.web import app as web_app
+
+    views = getattr(web_app, "default_views", None)
+    return None if views is None else app.kept_views_job(views(api))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,6 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default="/work/bench-data/demo10m.duckdb")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated paths")
+    parser.add_argument(
+        "--prepared",
+        help="a store prepared before (by `prepare`, e.g. with the same code): copied per"
+        " round, not prepared again",
+    )
     args = parser.parse_args(argv)
     for page in [p for p in PAGES if p not in args.pages.split(",")]:
         del PAGES[page]
@@ -157,7 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="klantreis-views-", dir="/tmp") as tmp_name:
         tmp = Path(tmp_name)
         base = tmp / "base.duckdb"
-        prepared = prepare(Path(args.db), base)
+        if args.prepared:
+            base, prepared = Path(args.prepared), {}
+        else:
+            prepared = prepare(Path(args.db), base)
         print(f"prepared: {prepared}", flush=True)
         rounds = []
         for i in range(args.rounds):
