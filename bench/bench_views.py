@@ -156,6 +156,12 @@ def one_round(base: Path, tmp: Path, n: int) -> dict[str, dict[str, float]]:
                 _ingest(app, count, f"j{n}x{count}")
                 t0, c0 = time.perf_counter(), time.process_time()
                 job.run()
+                parts = getattr(job.run, "timings", {}).items()
+                print(
+                    f"  job after {count:,}, wall/CPU s per part: "
+                    + ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in parts),
+                    flush=True,
+                )
                 out[f"(kept-views job after ingest of {count:,}: wall)"] = {
                     "/": time.perf_counter() - t0
                 }

@@ -87,3 +87,12 @@ def test_on_change_survives_a_failing_part_and_tries_again_next_turn() -> None:
     with pytest.raises(RuntimeError):
         body()  # the same version, but the last turn was not complete: every part again
     assert calls == ["boom", "ok", "boom", "ok"]
+
+
+def test_on_change_times_each_part() -> None:
+    from klantreis.scheduler import OnChange
+
+    body = OnChange(lambda: 1, [("nap", lambda: time.sleep(0.05)), ("quick", lambda: None)])
+    body()
+    assert set(body.timings) == {"nap", "quick"}
+    assert body.timings["nap"][0] >= 0.05 > body.timings["quick"][0]

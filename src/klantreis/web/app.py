@@ -187,28 +187,32 @@ _VIEWERS = (
 
 
 def default_views(api: FastAPI) -> list[tuple[str, Callable[[], object]]]:
-    """One part of the kept-views job (:meth:`klantreis.app.App.kept_views_job`) per page of
-    :data:`FRESH_PAGES` that ``api`` serves: its default view (no parameters, the server's
-    language) computed by the route's own function into the page cache, once as an analyst
-    and once as a viewer sees it, so that the next visitor's view is a cache hit."""
+    """The parts of the kept-views job (:meth:`klantreis.app.App.kept_views_job`) for the
+    pages of :data:`FRESH_PAGES` that ``api`` serves: each page's default view (no
+    parameters, the server's language) computed by the route's own function into the page
+    cache, as an analyst and as a viewer sees it (one part each), so that the next
+    visitor's view is a cache hit."""
     routes: dict[str, APIRoute] = api.state.routes
     return [
-        (f"page /{name}", functools.partial(_default_view, api, routes[f"api_{name}"]))
+        (
+            f"page /{name} ({who.role})",
+            functools.partial(_default_view, api, routes[f"api_{name}"], who),
+        )
         for name in FRESH_PAGES
         if f"api_{name}" in routes
+        for who in _VIEWERS
     ]
 
 
-def _default_view(api: FastAPI, route: APIRoute) -> None:
-    """``route``'s endpoint called as for ``GET <path>`` without parameters, per viewer."""
+def _default_view(api: FastAPI, route: APIRoute, principal: Principal) -> None:
+    """``route``'s endpoint called as for ``GET <path>`` without parameters by ``principal``."""
     params = next(d.call for d in route.dependant.dependencies if d.name == "params")
     assert params is not None
-    for principal in _VIEWERS:
-        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": route.path}
-        scope |= {"root_path": "", "query_string": b"", "headers": [], "app": api}
-        ctx = anonymous_context(Request(scope | {"scheme": "http", "server": ("klantreis", 80)}))
-        ctx.principal, ctx.current = principal, True
-        route.endpoint(ctx=ctx, params=params())
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": route.path}
+    scope |= {"root_path": "", "query_string": b"", "headers": [], "app": api}
+    ctx = anonymous_context(Request(scope | {"scheme": "http", "server": ("klantreis", 80)}))
+    ctx.principal, ctx.current = principal, True
+    route.endpoint(ctx=ctx, params=params())
 
 
 def _version() -> str:
