@@ -223,3 +223,19 @@ def test_the_server_runs_the_job_first_unless_it_is_off(
         assert names[0] == "kept views" and "alerts" in names
     with App(replace(make_settings(str(path)), kept_views_seconds=0)) as app:
         assert "kept views" not in [j.name for j in app.jobs()]
+
+
+def test_the_job_checkpoints_a_large_write_ahead_log(file_app: App) -> None:
+    wal = Path(file_app.store.path + ".wal")
+    file_app.settings = replace(file_app.settings, checkpoint_mb=1)  # the store keeps 64
+    assert file_app.checkpoint_if_large() is False  # no log yet, or a small one
+    rows = [
+        {"event_id": f"w{i}", "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit",
+         "text": "x" * 200, "journey_id": f"J{i}"}
+        for i in range(8_000)
+    ]  # fmt: skip
+    file_app.store.append(events_from_records(list(rows)))
+    assert wal.stat().st_size > 2**19  # over half of 1 MiB
+    assert file_app.checkpoint_if_large() is True
+    assert not wal.exists() or wal.stat().st_size < 2**19
+    assert file_app.checkpoint_if_large() is False
