@@ -100,8 +100,8 @@ class OnChange:
     ) -> None:
         self.version = version
         self.parts = list(parts)
-        #: Turns that ran the parts, and turns that found nothing new (for the admin page,
-        #: tests and benchmarks); the last turn's failures by part name.
+        #: Turns that ran the parts, and turns that found nothing new (for logs, tests and
+        #: benchmarks); the last turn's failures by part name.
         self.turns = 0
         self.skipped = 0
         self.errors: dict[str, str] = {}
@@ -130,6 +130,6 @@ class OnChange:
         self.turns += 1
         self.errors = errors
         self._seen, self._done = not errors, version
-        if errors:  # the job's ``last_error`` (admin page) names the parts that failed
+        if errors:  # the job's ``last_error`` names the parts that failed
             raise RuntimeError("failed: " + "; ".join(f"{k} ({v})" for k, v in errors.items()))
         return True
