@@ -21,7 +21,12 @@ from tests.journeys.logs import T0, ev
 from klantreis.analytics.backend import json_text
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
-from klantreis.contacts.cause_totals import KEPT_WINDOWS, CauseTotals, WindowTotals
+from klantreis.contacts.cause_totals import (
+    KEPT_WINDOWS,
+    CauseTotals,
+    WindowTotals,
+    hand_is_current,
+)
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.kept_causes import KeptCauses
@@ -213,6 +218,7 @@ def test_kept_conditions_equal_the_portable_reference_after_every_append(
         for n, batch in enumerate(batches):
             _load(app, _records(batch, n, seen))
             assert views.ensure().mode in (("full",) if n == 0 else ("incremental", "current"))
+            _check_hand(app)
             for window in windows:
                 _check(app, views, window)
             _check_options(app, views)
@@ -259,6 +265,7 @@ def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
             events = [(*e[:2], hours, *e[3:]) for e, hours in batch]
             _load(app, _records(events, n, seen))
             views.ensure()
+            _check_hand(app)
             for offset in starts:
                 window = _nine_days(offset)
                 contacts, conds, orders = _reference(app, window)
@@ -289,6 +296,20 @@ def _relabelled(contacts: pd.DataFrame, n: int) -> pd.DataFrame:
     rows = out.index[n % 2 :: 2]
     out.loc[rows, "reason"] = out.loc[rows, "reason"].map(moved)
     return out
+
+
+def _check_hand(app: App) -> None:
+    """When the conditions' hand-over is that of the saved state, its rows are the kept rows
+    of its journeys (what the window shifts and held counts read instead of the kept tables)."""
+    with app.store.transaction() as con:
+        if not hand_is_current(con):
+            return
+        for hand, table in (("_dk_hand_k", "dk_kinds"), ("_dk_hand_p", "dk_promised")):
+            kept = f"SELECT * FROM {table} WHERE journey_id IN (SELECT journey_id FROM _dk_hand_j)"
+            rows = [
+                sorted(map(repr, con.execute(sql).fetchall())) for sql in (f"FROM {hand}", kept)
+            ]
+            assert rows[0] == rows[1], hand
 
 
 def _held_rows(kept: KeptCauses) -> Any:

@@ -118,3 +118,19 @@ def test_a_new_model_or_a_stale_identity_compares_the_frame(
     frame = views.cause_frame(None, pd.Timestamp(WINDOW[1], tz="UTC"))
     kept = KeptCauses(app.store, app.journey, WINDOW, frame, views=conds)
     assert kept.held.compared
+
+
+def test_the_touched_journeys_rows_come_from_the_conditions_refresh(app: App) -> None:
+    """The held counts' update reads the rows of the journeys the conditions' refresh has
+    just made from its hand-over, and only the others from the kept tables; the counts
+    still equal the reference's and a fresh count (``_view``)."""
+    views = ContactViews(app.store, app.journey, app.contacts)
+    conds = ConditionViews(app.store, app.journey)
+    assert _view(app, views, conds).held.read == -1  # a full build hands nothing over
+    _load(app, [ev("late", "j1", "invoice.bounced", T0 + timedelta(days=1))])
+    kept = _view(app, views, conds)
+    assert (kept.held.last, kept.held.read) == ("updated (3)", 0)  # j1: all handed over
+    # a label of c2 (journey j2) arrives on journey j9: j2's rows are read from the tables
+    _load(app, [ev("l", "j9", "contact.labelled", T0, attrs={"contact_id": "c2", "reason": "x"})])
+    kept = _view(app, views, conds)
+    assert (kept.held.last, kept.held.read) == ("updated (1)", 1)

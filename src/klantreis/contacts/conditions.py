@@ -39,6 +39,15 @@ one-shot build, and no statement holds more than one range (the one-shot build p
 17.6 GB at 100M events). Each range is committed; the state is marked unfinished first and
 saved last, so a build that stops half-way is rebuilt by the next read.
 
+An incremental refresh reads the kept rows once: one scan copies the touched journeys' old
+rows and those of the journeys with a row on the days the default window is about to move
+by. It leaves a hand-over (:data:`~klantreis.contacts.cause_totals.HAND_TABLES`, temporary
+tables of the writing connection, valid while ``dk_state`` is the one it saved): the rows of
+all those journeys as saved. The window shift and the contacts' held counts read the rows of
+the journeys it holds from it (:func:`~klantreis.contacts.cause_totals.journey_rows`) and
+only the others from the 6.4M kept kinds (three scans of them after a 100,000-event batch at
+10M events were one).
+
 The root causes' counts of the default window (:data:`~klantreis.analytics.scope.DEFAULT_PERIOD`
 ending on the newest event's local day: what ``/contacts`` shows first) are counted while the
 tables are built (per key range) and after a refresh moved that window, so the page's first
@@ -60,7 +69,11 @@ import pandas as pd
 from klantreis.analytics.derived_views import _commit, _inline
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
-from klantreis.contacts.cause_totals import CauseTotals, WindowTotals
+from klantreis.contacts.cause_totals import (
+    CauseTotals,
+    WindowTotals,
+    drop_hand,
+)
 from klantreis.contacts.kept_breaks import KeptBreaks, supports_breaks
 from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
 from klantreis.contacts.rootcause import EXCLUDED_KINDS
@@ -106,9 +119,16 @@ _DDL = (
     " layout INTEGER, config VARCHAR, version BIGINT)",
 )
 
+#: The events' columns the kept rows are made of (``_KINDS_SQL``, ``_PROMISED_SQL``): an
+#: incremental refresh copies only these of the touched journeys' events.
+_EVENT_COLUMNS = "journey_id, kind, occurred_at, source_order, event_id, owner, customer_id, attrs"
+
 #: The temporary tables of an incremental refresh.
 _INCREMENTAL_TEMPS = (
     "_dk_affected",
+    "_dk_moved",
+    "_dk_scan_k",
+    "_dk_scan_p",
     "_dk_ev",
     "_dk_old_k",
     "_dk_old_p",
@@ -334,6 +354,7 @@ class ConditionViews:
             return self._full_in_ranges(con)
 
     def _full_in_ranges(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
+        drop_hand(con)
         _rows(con, "UPDATE dk_state SET layout = -1")  # unfinished: the next read rebuilds
         for table, columns in _TABLES.items():  # dropped, not deleted: no dead rows to scan
             _rows(con, f"DROP TABLE IF EXISTS {table}")
@@ -375,6 +396,8 @@ class ConditionViews:
         affected = "journey_id IN (SELECT journey_id FROM _dk_affected)"
         version = _count(con, "SELECT version FROM dk_state")
         followed = False
+        drop_hand(con)
+        window = self.default_window(con)
         _rows(
             con,
             "CREATE OR REPLACE TEMP TABLE _dk_affected AS SELECT DISTINCT journey_id"
@@ -384,40 +407,74 @@ class ConditionViews:
         try:
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
             if journeys:
-                _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_ev AS FROM events WHERE {affected}")
-                self._replace(con, affected)
+                _rows(
+                    con,
+                    f"CREATE OR REPLACE TEMP TABLE _dk_ev AS SELECT {_EVENT_COLUMNS}"
+                    f" FROM events WHERE {affected}",
+                )
+                moving = self.totals.moving(con, window, before) if window else None
+                self._replace(con, affected, moving)
                 # the weekly breaks follow from the new rows at hand (not a second read)
                 followed = self.breaks.replace(
                     con, version, "SELECT journey_id FROM _dk_affected", "_dk_new_p", "_dk_new_k"
                 )
+                self._hand(con, moving is not None)
         finally:
             for temp in _INCREMENTAL_TEMPS:
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         self._save(con, n, None, bump=journeys > 0 or answers > 0)
+        if journeys:  # the hand-over is that of the saved state
+            _rows(
+                con,
+                "CREATE OR REPLACE TEMP TABLE _dk_hand_state AS"
+                " SELECT version, events, watermark FROM dk_state",
+            )
         if followed:
             self.breaks.mark(con)
             self._followed = True
         self.totals.mark(con, before, n)
-        window = self.default_window(con)
         if window is not None:  # kept, else shifted or counted now, not on the page's view
             self.totals.window(con, window, n)
         return ConditionRefresh("incremental", journeys)
 
-    def _replace(self, con: duckdb.DuckDBPyConnection, affected: str) -> None:
+    def _replace(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        affected: str,
+        moving: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
         """Replace the rows of the ``affected`` journeys by those of their events in
         ``_dk_ev``; the kept window counts lose the old rows' share and gain the new ones'
         (each read once: the old rows are copied and deleted by row id, the new ones
-        computed into a copy first)."""
-        for table, old, new in (
-            ("dk_kinds", "_dk_old_k", "_dk_new_k"),
-            ("dk_promised", "_dk_old_p", "_dk_new_p"),
+        computed into a copy first). The same scan copies the rows of the journeys with a
+        row on the days ``moving`` (those a shift of the default window will read:
+        ``_dk_scan_k`` / ``_dk_scan_p`` hold both, the affected ones ``_dk_old_k`` /
+        ``_dk_old_p``)."""
+        scan = affected
+        if moving is not None:
+            days, params = moving
+            _rows(
+                con,
+                "CREATE OR REPLACE TEMP TABLE _dk_moved AS SELECT journey_id FROM dk_kinds"
+                f" WHERE {days} UNION SELECT journey_id FROM dk_promised WHERE {days}",
+                params,
+            )
+            scan = (
+                "journey_id IN (SELECT journey_id FROM _dk_affected"
+                " UNION SELECT journey_id FROM _dk_moved)"
+            )
+        for table, copy, old, new in (
+            ("dk_kinds", "_dk_scan_k", "_dk_old_k", "_dk_new_k"),
+            ("dk_promised", "_dk_scan_p", "_dk_old_p", "_dk_new_p"),
         ):
             _rows(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE {old} AS SELECT rowid AS rid, * FROM {table}"
-                f" WHERE {affected}",
+                f"CREATE OR REPLACE TEMP TABLE {copy if moving else old} AS SELECT rowid AS rid,"
+                f" * FROM {table} WHERE {scan}",
             )
+            if moving is not None:
+                _rows(con, f"CREATE OR REPLACE TEMP TABLE {old} AS FROM {copy} WHERE {affected}")
             _rows(con, f"CREATE OR REPLACE TEMP TABLE {new} AS FROM {table} LIMIT 0")
         self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
         self._fill(con, "_dk_ev", "_dk_new_k", "_dk_new_p")
@@ -428,6 +485,28 @@ class ConditionViews:
         ):
             _rows(con, f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {old})")
             _rows(con, f"INSERT INTO {table} FROM {new}")
+
+    @staticmethod
+    def _hand(con: duckdb.DuckDBPyConnection, moved: bool) -> None:
+        """The hand-over (:data:`~.cause_totals.HAND_TABLES`) of the journeys the refresh
+        read: the affected ones' new rows, and (``moved``) the others' kept rows on the
+        moved days; its state row is written once the state is saved."""
+        _rows(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _dk_hand_j AS SELECT journey_id FROM _dk_affected"
+            + (" UNION SELECT journey_id FROM _dk_moved" if moved else ""),
+        )
+        for hand, new, copy in (
+            ("_dk_hand_k", "_dk_new_k", "_dk_scan_k"),
+            ("_dk_hand_p", "_dk_new_p", "_dk_scan_p"),
+        ):
+            rest = (
+                f" UNION ALL SELECT * EXCLUDE (rid) FROM {copy} WHERE journey_id NOT IN"
+                " (SELECT journey_id FROM _dk_affected)"
+                if moved
+                else ""
+            )
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE {hand} AS FROM {new}{rest}")
 
     def _answers(self, con: duckdb.DuckDBPyConnection, where: str, watermark: Any = None) -> int:
         """Add the CSAT answers and new filter choices of the events (those after

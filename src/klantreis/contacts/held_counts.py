@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from klantreis.contacts.cause_totals import KEPT_WINDOWS, compact_window
+from klantreis.contacts.cause_totals import KEPT_WINDOWS, compact_window, journey_rows
 from klantreis.contacts.window_sql import (
     Window,
     days_in_window,
@@ -91,6 +91,7 @@ _SHARES = ("dk_kh_frame", "dk_kh_rows", "dk_kh_pop")
 _TEMPS = (
     "_kh_f", "_kh_ids", "_kh_c", "_kh_pop", "_kh_k", "_kh_p", "_kh_w", "_kh_held",
     "_kh_rows", "_kh_multi", "_kh_cpop", "_kh_old_rows", "_kh_old_pop", "_kh_touched",
+    "_kh_j", "_kh_jk", "_kh_jp",
 )  # fmt: skip
 
 
@@ -161,6 +162,9 @@ class HeldCounts:
         #: Whether the last window compared the frame with the kept one (not trusted by
         #: its identity).
         self.compared = True
+        #: How many journeys the last update read from the kept tables (the others came
+        #: from the conditions' hand-over; -1: all, no hand-over; 0: none).
+        self.read = -1
 
     @staticmethod
     def create(con: duckdb.DuckDBPyConnection) -> None:
@@ -409,22 +413,28 @@ class HeldCounts:
         is that of the id's first row holding the condition) and ``_kh_cpop`` (per contact
         id and reason: its rows on the population's journeys)."""
         journey = self.journey
+        # the contacts' journeys' rows of the window's days: those the conditions' refresh
+        # has just made or read come from its hand-over, the rest from the kept tables
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _kh_j AS SELECT DISTINCT journey_id FROM _kh_c"
+            " WHERE journey_id IS NOT NULL",
+        )
+        days, bounds = days_in_window(window)
+        self.read = journey_rows(con, "_kh_j", "_kh_jk", "_kh_jp", days, bounds)
         where, params = first_in_window(window, {"start": journey.journey_start})
         _run(
             con,
             "CREATE OR REPLACE TEMP TABLE _kh_pop AS SELECT journey_id,"
-            " CAST(row_number() OVER () AS INTEGER) AS jk FROM dk_kinds"
-            f" WHERE kind = $start AND {where}"
-            " AND journey_id IN (SELECT journey_id FROM _kh_c)",
+            " CAST(row_number() OVER () AS INTEGER) AS jk FROM _kh_jk"
+            f" WHERE kind = $start AND {where}",
             params,
         )
-        days, bounds = days_in_window(window)
-        for temp, table in (("_kh_k", "dk_kinds"), ("_kh_p", "dk_promised")):
+        for temp, rows in (("_kh_k", "_kh_jk"), ("_kh_p", "_kh_jp")):
             _run(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {table} t"
-                f" SEMI JOIN _kh_pop p ON t.journey_id = p.journey_id WHERE {days}",
-                bounds or None,
+                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT t.* FROM {rows} t"
+                " SEMI JOIN _kh_pop p ON t.journey_id = p.journey_id",
             )
         conds, params = window_condition_rows_sql(journey, window, "_kh_k", "_kh_p")
         _run(
