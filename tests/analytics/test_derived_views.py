@@ -234,43 +234,6 @@ def test_versions_move_only_for_the_views_a_batch_changed() -> None:
         assert changed == {"answers", "steps", "journey"}  # not the hand-overs or promises
 
 
-def test_a_refresh_rewrites_only_the_rows_that_changed() -> None:
-    """Of a touched journey's rows, those the batch leaves equal stay where they are (same
-    row id); the changed ones are replaced, the new ones added, and the view equals a
-    rebuild."""
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        views = DerivedViews(app.store, app.journey, app.store.version)
-        load(
-            app,
-            [
-                ev("a1", "j1", "order.placed", T0, owner="webshop"),
-                ev("a2", "j1", "shipment.handed_over", T0 + timedelta(hours=5), owner="carrier:x"),
-            ],
-        )
-        views.ensure()
-        sql = "SELECT act_by, activity, owner, rowid FROM dv_steps WHERE act_by = 'kind'"
-
-        def steps() -> dict[tuple[Any, ...], int]:
-            return {tuple(r[:3]): r[3] for r in app.store.con.execute(sql).fetchall()}
-
-        before = steps()
-        load(
-            app,
-            [ev("a3", "j1", "shipment.handed_over", T0 + timedelta(hours=6), owner="carrier:x")],
-        )
-        assert views.ensure().mode == "incremental"
-        after = steps()
-        placed, shipped = (
-            ("kind", "order.placed", "webshop"),
-            ("kind", "shipment.handed_over", "carrier:x"),
-        )
-        assert after[placed] == before[placed], "an unchanged row is not rewritten"
-        assert after[shipped] != before[shipped], "a changed row is replaced"
-        refreshed = app.store.con.execute("SELECT * FROM dv_steps ORDER BY ALL").fetchall()
-        DerivedViews(app.store, app.journey).rebuild()
-        assert app.store.con.execute("SELECT * FROM dv_steps ORDER BY ALL").fetchall() == refreshed
-
-
 def test_pending_journeys_follow_their_promises() -> None:
     """A journey leaves the kept pending rows when its promise is fulfilled, its rows move
     with a new contact while pending, and the impact and promise reads equal the references."""
