@@ -148,3 +148,56 @@ def test_the_segment_shortcut_equals_parsing_every_event(attrs: str | None) -> N
     )
     fast, parsed = con.execute(sql, [attrs]).fetchall()[0]
     assert fast == parsed
+
+
+def test_rows_of_reads_the_touched_journeys_rows_by_row_id() -> None:
+    """The two-pass read (key column, then the rows by row id) gives the rows a semi-join on
+    the key gives, with rows deleted before it (row ids with holes), journeys outside the
+    range and a NULL key among them; ``rowid`` is the row's own."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT 'j' || lpad((i % 97)::VARCHAR, 3, '0') AS journey_id, i,"
+        " repeat('x', i % 7) AS payload FROM range(5000) r(i)"
+    )
+    con.execute("INSERT INTO t VALUES (NULL, -1, 'none')")
+    con.execute("DELETE FROM t WHERE i % 5 = 0")
+    con.execute(
+        "CREATE TABLE ids AS SELECT * FROM (VALUES ('j003'), ('j050'), ('j096')) v(journey_id)"
+    )
+    bounds = ["j003", "j050"]  # j096 lies outside: left out
+    sql = te.rows_of("t", "rowid AS rid, *", "ids")
+    got = con.execute(f"SELECT * FROM ({sql}) ORDER BY i", bounds).fetchall()
+    want = con.execute(
+        "SELECT rowid, * FROM t WHERE journey_id IN ('j003', 'j050') ORDER BY i"
+    ).fetchall()
+    assert got == want and len(got) > 50
+    assert {r[1] for r in got} == {"j003", "j050"}
+
+
+@pytest.mark.parametrize("layout", ["view over event_log", "events table"])
+def test_the_copy_reads_the_table_behind_events(layout: str) -> None:
+    """The copy reads by row id from ``event_log`` behind the DuckDB store's ``events``
+    view, or from ``events`` where that is a table (row ids exist on tables only)."""
+    import duckdb
+
+    con = duckdb.connect()
+    cols = te.COLUMNS + ", ingested_at"
+    select = (
+        "SELECT 'e' || i AS event_id, TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MINUTE AS"
+        " occurred_at, 'c' AS customer_id, 'j' || (i % 4) AS journey_id, 'order.placed' AS kind,"
+        " NULL AS touchpoint, NULL AS channel, NULL AS owner, NULL AS metric, NULL::DOUBLE AS"
+        " score, NULL AS attrs, i AS source_order, TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1"
+        " HOUR AS ingested_at FROM range(20) r(i)"
+    )
+    if layout == "events table":
+        con.execute(f"CREATE TABLE events AS {select}")
+    else:
+        con.execute(f"CREATE TABLE event_log AS {select}")
+        con.execute(f"CREATE VIEW events AS SELECT {cols} FROM event_log")
+    # events ingested after hour 17 touch journeys j2, j3 (i = 18, 19)
+    table, _, bounds = te.touched_events(con, "2026-01-01 17:30:00+00", "index")
+    assert bounds == ["j2", "j3"]
+    got = con.execute(f"SELECT event_id FROM {table} ORDER BY source_order").fetchall()
+    assert [r[0] for r in got] == [f"e{i}" for i in range(20) if i % 4 in (2, 3)]

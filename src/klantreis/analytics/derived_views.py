@@ -44,7 +44,7 @@ import duckdb
 from klantreis.analytics.derived_totals import totals_for
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.touched_events import done as touched_done
-from klantreis.analytics.touched_events import touched_events
+from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit
@@ -626,9 +626,8 @@ class DerivedViews:
             table, lohi = scope[view]
             _rows(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS SELECT rowid AS _dv_rid, *"
-                f" FROM dv_{view} WHERE journey_id BETWEEN ? AND ?"
-                f" AND journey_id IN (SELECT journey_id FROM {table})",
+                f"CREATE OR REPLACE TEMP TABLE _dv_old_{view} AS"
+                f" {rows_of(f'dv_{view}', 'rowid AS _dv_rid, *', table)}",
                 lohi,
             )
             _rows(

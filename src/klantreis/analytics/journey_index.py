@@ -58,7 +58,7 @@ from klantreis.analytics.kept_graph import ENDS_SQL
 from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
 from klantreis.analytics.kept_graph import NAMES_SQL as _NAMES
 from klantreis.analytics.touched_events import done as touched_done
-from klantreis.analytics.touched_events import touched_events
+from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit as _memory_limit
 
@@ -527,10 +527,12 @@ class JourneyIndex:
         """Replace the steps and paths of the journeys ``ids`` (within ``bounds``) by those
         of their events in ``src``, and merge the difference into the kept graphs."""
         within = f" AND journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
+        # the old steps' row ids, and what the kept graphs take away (if any is kept)
+        old = "rowid AS rid" + "".join(f", {a}, next_{a}" for a in ACTIVITIES) + ", wait_s"
         _rows(
             con,
-            "CREATE OR REPLACE TEMP TABLE _journey_index_old AS SELECT rowid AS rid, *"
-            f" FROM journey_steps WHERE true{within}",
+            "CREATE OR REPLACE TEMP TABLE _journey_index_old AS"
+            f" {rows_of('journey_steps', old if kept else 'rowid AS rid', ids)}",
             bounds,
         )
         _rows(con, "DELETE FROM journey_steps WHERE rowid IN (SELECT rid FROM _journey_index_old)")

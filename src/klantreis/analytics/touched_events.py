@@ -9,6 +9,11 @@ column: 0.1-0.5 s of a 100,000-event refresh on 10M events). Both refreshes run 
 store's one writing connection, so the first copies the events into a temporary table
 (only the columns the refreshes read) and the second finds it there.
 
+The copy reads in two passes (:func:`rows_of`): the journey key alone finds the row ids of
+the touched journeys' events, then only those rows are read. A semi-join on the key read and
+decompressed every column of every event in the touched range first (0.85-0.98 CPU s for the
+25,000 journeys of the bench's 100,000-event batch over 10M events; two passes 0.52-0.54).
+
 The table is keyed by what identifies the touched set: the refresh's watermark (events
 ingested after it touched the journeys), the newest ``ingested_at`` and the number of
 events. A refresh with another key reads afresh; the copy is dropped when every consumer
@@ -30,6 +35,7 @@ __all__ = [
     "TABLE",
     "done",
     "drop",
+    "rows_of",
     "touched_events",
 ]
 
@@ -53,6 +59,34 @@ def _rows(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> list[tuple[Any, ...]]:
     return con.execute(sql, params or []).fetchall()
+
+
+def rows_of(table: str, columns: str, ids: str) -> str:
+    """A query of ``columns`` of the rows of ``table`` (a table, not a view: its row ids are
+    read) whose ``journey_id`` is in the table ``ids``; two parameters: the ids' range
+    ``[min, max]``. Two passes: a scan of the key column alone (the range as constants skips
+    the row groups outside it) yields the row ids, then DuckDB reads only those rows (the row
+    ids are pushed into the scan as a filter: row groups without one are skipped, and the
+    other columns are read for the matching rows only, not materialised for every row of
+    the range before a semi-join)."""
+    return (
+        f"SELECT {columns} FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
+        f" WHERE journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids}))"
+    )
+
+
+def _stored(con: duckdb.DuckDBPyConnection) -> str:
+    """The table behind ``events`` (the DuckDB store's ``event_log``; ``events`` itself where
+    it is a table)."""
+    tables = {
+        r[0]
+        for r in _rows(
+            con,
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary"
+            " AND schema_name = current_schema() AND table_name IN ('events', 'event_log')",
+        )
+    }
+    return "events" if "events" in tables or "event_log" not in tables else "event_log"
 
 
 def touched_events(
@@ -79,14 +113,9 @@ def touched_events(
         [watermark],
     )
     bounds = list(_rows(con, f"SELECT min(journey_id), max(journey_id) FROM {IDS}")[0])
-    # the range as constants: the scan skips the row groups outside it (the log is stored
-    # roughly by journey), the semi-join keeps the touched journeys
-    _rows(
-        con,
-        f"CREATE TEMP TABLE {TABLE} AS SELECT {COLUMNS} FROM events"
-        f" WHERE journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {IDS})",
-        bounds,
-    )
+    # the range as constants: the key scan skips the row groups outside it (the log is
+    # stored roughly by journey); the other columns are read for the touched rows only
+    _rows(con, f"CREATE TEMP TABLE {TABLE} AS {rows_of(_stored(con), COLUMNS, IDS)}", bounds)
     _rows(
         con,
         f"CREATE TEMP TABLE {_MARK} AS SELECT ?::TIMESTAMPTZ AS watermark,"
