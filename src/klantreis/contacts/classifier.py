@@ -67,6 +67,10 @@ MLP_EPOCHS = 10
 MLP_BATCH = 64
 MLP_LR = 3e-3
 MLP_FIRST_LAYER = "adam"  # the first layer's update (see network.train_mlp)
+#: the staged training's networks skip the feature rows whose batch entries all dropped out
+#: (``train_mlp(skip_dropped=True)``): ~11% fewer row updates, Banking77 >= 0.93 on 2 seeds
+#: (session 11); ``fit`` keeps the plain lazy Adam
+STAGED_SKIP_DROPPED = True
 # the SVM's sigmoid calibration: 2 folds and a looser tolerance train it in ~55% of the CPU
 # of 3 folds at 1e-4 (Banking77 macro-F1 0.9308 vs 0.9312 with the same networks)
 CALIBRATION_FOLDS = 2
@@ -198,7 +202,10 @@ class ContactClassifier:
     With ``mlp_models`` > 0 (the default: 2) that many one-hidden-layer networks (ReLU,
     ``mlp_hidden`` units, dropout, Adam; see ``train_mlp``) are trained on the same features
     with different seeds; their mean softmax gets weight ``mlp_weight`` against the SVM's
-    probabilities. Chosen by 5-fold cross-validation on the Banking77 training split.
+    probabilities. Chosen by 5-fold cross-validation on the Banking77 training split (a
+    staged training chooses its own on its held-out split, see ``train_staged``). With
+    ``mlp_skip_dropped`` the networks skip the rows whose batch entries all dropped out
+    (``train_mlp(skip_dropped=True)``; the staged training sets it).
 
     Training uses ``n_jobs`` threads (default 2): the word vectors are learnt while the
     n-grams are counted, and the SVM and the networks are trained side by side (the result
@@ -227,6 +234,7 @@ class ContactClassifier:
         mlp_batch: int = MLP_BATCH,
         mlp_lr: float = MLP_LR,
         mlp_first_layer: str = MLP_FIRST_LAYER,
+        mlp_skip_dropped: bool = False,
     ) -> None:
         self.threshold = threshold
         self.c = c
@@ -246,6 +254,7 @@ class ContactClassifier:
         self.mlp_batch = mlp_batch
         self.mlp_lr = mlp_lr
         self.mlp_first_layer = mlp_first_layer
+        self.mlp_skip_dropped = mlp_skip_dropped
         self.features = features or NgramTfidf(
             embed_dims=150, embed_weight=1.5, analyzer=default_analyzer()
         )
@@ -371,6 +380,7 @@ class ContactClassifier:
                 first_layer=getattr(self, "mlp_first_layer", "adam"),
                 on_epoch=lambda done, total: epoch(k, done, total),
                 init=init[k] if init else None,
+                skip_dropped=getattr(self, "mlp_skip_dropped", False),
             )
 
         if nets:
@@ -857,7 +867,11 @@ def train_staged(
 
     def model() -> ContactClassifier:
         return ContactClassifier(
-            threshold=threshold, seed=seed, lr_weight=lr_weight, augment_share=augment_share
+            threshold=threshold,
+            seed=seed,
+            lr_weight=lr_weight,
+            augment_share=augment_share,
+            mlp_skip_dropped=STAGED_SKIP_DROPPED,
         )
 
     held = model()
