@@ -159,3 +159,24 @@ def test_stacked_networks_unstack_to_the_same_networks() -> None:
             np.array_equal(a, b)
             for a, b in zip(vars(part).values(), vars(net).values(), strict=True)
         )
+
+
+def test_skipping_dropped_rows_changes_only_rows_whose_entries_all_dropped() -> None:
+    rng = np.random.default_rng(7)
+    x = sp.random(200, 50, density=0.08, random_state=7, format="csr", dtype=np.float32)
+    y = rng.integers(0, 3, 200)
+    kw: dict[str, Any] = {"hidden": 8, "epochs": 3, "batch": 20, "seed": 1}
+    # nothing dropped out: no row is skipped, the same network
+    plain = train_mlp(x, y, 3, drop_in=0.0, **kw)
+    skipping = train_mlp(x, y, 3, drop_in=0.0, skip_dropped=True, **kw)
+    assert np.array_equal(plain.w1, skipping.w1) and np.array_equal(plain.w2, skipping.w2)
+    # with dropout the rows whose batch entries all dropped keep still: another network
+    plain = train_mlp(x, y, 3, drop_in=0.5, **kw)
+    skipping = train_mlp(x, y, 3, drop_in=0.5, skip_dropped=True, **kw)
+    assert not np.array_equal(plain.w1, skipping.w1)
+    # a feature present in no text keeps its initial weights (train_mlp's first draws)
+    empty = sp.csr_matrix(sp.hstack([x, sp.csr_matrix((200, 1), dtype=np.float32)]))
+    moved = train_mlp(empty, y, 3, drop_in=0.5, skip_dropped=True, **kw)
+    start = np.random.default_rng(1).standard_normal((51, 8)) * np.sqrt(2.0 / 150)
+    start = start.astype(np.float32).astype(np.float16).astype(np.float32)
+    assert np.array_equal(moved.w1[-1], start[-1]) and not np.array_equal(moved.w1[0], start[0])

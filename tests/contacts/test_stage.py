@@ -261,3 +261,48 @@ def test_a_label_only_in_the_held_out_texts_is_still_learnt() -> None:
     model, report = train_staged(texts, labels, seed=seed, progress=lambda s, d: seen.append(s))
     assert "cat" in model.classes_ and report.n > 0
     assert seen[0] == "quick/held_out/features" and seen[-1] == "full/final/networks"
+
+
+def test_choose_weight_takes_the_best_mix_on_the_held_out_texts() -> None:
+    from klantreis.contacts.classifier import MLP_WEIGHT, choose_weight
+
+    y = np.arange(40) % 4
+    right = np.eye(4)[y]
+    wrong = np.eye(4)[(y + 1) % 4]
+    # the networks right on every text, the SVM wrong on a quarter: the most network
+    svm = np.where((np.arange(40) % 4 == 0)[:, None], 0.9 * wrong + 0.1 * right, right)
+    assert choose_weight(svm, right * 0.55 + wrong * 0.45, y) == 0.9
+    # the SVM right, the networks (confidently) wrong on a quarter: the least network
+    nets = np.where((np.arange(40) % 4 == 0)[:, None], 0.35 * wrong + 0.65 * right / 4, right)
+    assert choose_weight(right * 0.6 + wrong * 0.4, nets, y) == 0.5
+    # both right everywhere: every weight scores alike, the prior wins
+    assert choose_weight(right, right, y) == MLP_WEIGHT
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_the_staged_weight_is_chosen_on_the_held_out_split_of_the_training_texts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+
+    texts, labels = generate("short", 5)
+    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
+    seen: list[np.ndarray] = []
+
+    def choose(svm_p: np.ndarray, net_p: np.ndarray, y_idx: np.ndarray) -> float:
+        seen.append(y_idx)
+        return 0.6
+
+    monkeypatch.setattr(classifier, "choose_weight", choose)
+    model, _ = train_staged(texts, labels)
+    # the held-out texts (never trained on), scored by the held-out SVM and networks
+    assert [model.classes_[i] for i in seen[0]] == held_out
+    assert model.mlp_weight == 0.6
+    probe, _ = generate("chat", 2, seed=3)
+    assert model.mlp_ is not None
+    blocks = model.features.transform_blocks(probe)
+    svm = model._svm_proba(
+        np.asarray(model.features.transform(probe) @ model.coef_) + model.intercept_
+    )
+    want = 0.4 * svm + 0.6 * model.mlp_.proba(blocks)
+    assert np.allclose(model.predict_proba(probe), want, atol=1e-4)

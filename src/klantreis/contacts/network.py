@@ -166,6 +166,7 @@ def train_mlp(
     on_epoch: Callable[[int, int], None] | None = None,
     first_layer: str = "adam",
     init: Mlp | None = None,
+    skip_dropped: bool = False,
 ) -> Mlp:
     """A ReLU network with one hidden layer on sparse features (float32).
 
@@ -176,6 +177,11 @@ def train_mlp(
     ``min_steps`` steps. ``on_epoch(done, total)`` is called before each epoch and at the end.
     The step is compiled (``compiled_step``): the first call in a process without a disk
     cache compiles it (a few seconds, once).
+
+    With ``skip_dropped`` a feature row none of whose entries in a batch survived the input
+    dropout gets no update in that step (its gradient is zero; lazy Adam would still move it
+    by its momentum): about 11% fewer row updates on Banking77 (batches of 64, dropout 0.2),
+    the first layer's row updates being most of a step's cost.
 
     With ``init`` (one trained network of the same shape, e.g. the held-out fit's) training
     starts from its weights instead of random ones (fresh Adam moments): a warm start that
@@ -240,6 +246,7 @@ def train_mlp(
             batch,
             t,
             rowwise,
+            skip_dropped,
         )
     if on_epoch is not None:
         on_epoch(epochs, epochs)
@@ -312,6 +319,7 @@ def _epoch(
     batch: int,
     t: int,
     rowwise: int,
+    skip_dropped: bool,
 ) -> int:
     """One epoch of mini-batch steps (see ``train_mlp``); returns the step counter. Written
     for numba: plain loops over float32 arrays, updated in place."""
@@ -407,12 +415,16 @@ def _epoch(
         for q in range(used):
             c = feature[q]
             grad[:] = 0.0
+            touched = False
             for e in range(start_of[q], start_of[q + 1]):
                 value = entry_value[e]
                 if value != 0.0:
+                    touched = True
                     db = dh[entry_row[e]]
                     for k in range(hidden):
                         grad[k] += value * db[k]
+            if skip_dropped and not touched:  # every entry of the row dropped out: no update
+                continue
             if rowwise > 0:  # RMSprop on the row's mean square gradient, bias-corrected per row
                 square = np.float32(0.0)
                 for k in range(hidden):
