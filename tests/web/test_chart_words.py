@@ -39,8 +39,8 @@ def _tooltips(spec: Any) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 @pytest.mark.parametrize("path", ["/", "/scores?period=all"])
-def test_every_tooltip_line_is_worded(as_user: Any, path: str, lang: str) -> None:
-    page = as_user("analyst").get(path, params={"lang": lang}).text
+def test_every_tooltip_line_is_worded(as_reader: Any, path: str, lang: str) -> None:
+    page = as_reader("analyst").get(path, params={"lang": lang}).text
     specs = _specs(page)
     assert specs, "charts on the page"
     lines = [(name, t) for name, spec in specs.items() for t in _tooltips(spec)]
@@ -77,11 +77,11 @@ UNROUNDED = re.compile(r"\d[.,]\d{3,}")
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 @pytest.mark.parametrize("path", ["/", "/scores?period=all"])
-def test_a_chart_is_read_out_in_the_pages_language(as_user: Any, path: str, lang: str) -> None:
+def test_a_chart_is_read_out_in_the_pages_language(as_reader: Any, path: str, lang: str) -> None:
     """Each axis has a worded description for app.js, each mark with a tooltip a worded,
     rounded description per point; marks that only decorate are not read out."""
     w = Wording(lang)
-    specs = _specs(as_user("analyst").get(path, params={"lang": lang}).text)
+    specs = _specs(as_reader("analyst").get(path, params={"lang": lang}).text)
     assert specs
     described = hidden = 0
     for name, spec in specs.items():
@@ -107,8 +107,8 @@ def test_a_chart_is_read_out_in_the_pages_language(as_user: Any, path: str, lang
     assert described and hidden, "points read out; the band, whiskers or base line not"
 
 
-def test_a_legend_is_read_out_in_the_pages_language(as_user: Any) -> None:
-    specs = _specs(as_user("analyst").get("/contacts", params={"lang": "nl"}).text)
+def test_a_legend_is_read_out_in_the_pages_language(as_reader: Any) -> None:
+    specs = _specs(as_reader("analyst").get("/contacts", params={"lang": "nl"}).text)
     colours = [spec["encoding"]["color"] for spec in specs.values() if "color" in spec["encoding"]]
     assert colours
     for colour in colours:
