@@ -203,20 +203,18 @@ def reading_app(template_store: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 def as_reader(reading_app: App) -> Iterator[Any]:
-    """``as_reader("viewer")`` -> that user's logged-in TestClient on ``reading_app``, one per
-    user for the module: only for tests that change nothing (pass ``lang`` explicitly, the
-    client remembers the last one)."""
-    opened: dict[str, TestClient] = {}
+    """``as_reader("viewer")`` -> a fresh logged-in TestClient on ``reading_app`` (as
+    ``as_user`` gives on ``web_app``), for tests that change nothing but their session."""
+    opened: list[TestClient] = []
 
-    def get(user: str) -> TestClient:
-        if user not in opened:
-            c = TestClient(create_app(reading_app), follow_redirects=False)
-            c.__enter__()
-            opened[user] = do_login(c, user)
-        return opened[user]
+    def make(user: str) -> TestClient:
+        c = TestClient(create_app(reading_app), follow_redirects=False)
+        c.__enter__()
+        opened.append(c)
+        return do_login(c, user)
 
-    yield get
-    for c in opened.values():
+    yield make
+    for c in opened:
         c.__exit__(None, None, None)
 
 
