@@ -38,11 +38,13 @@ demo: $(RUNTIME_STAMP)
 	$(BIN)/klantreis demo $(DEMO_ARGS)
 
 #: The suite runs on every core (pytest-xdist), whole files per worker so a module's
-#: fixtures are built once; `make test PYTEST_WORKERS=0` runs it in one process.
+#: fixtures are built once; `make test PYTEST_WORKERS=0` runs it in one process. Each run
+#: ends with its 25 slowest tests and its longest files (tests/conftest.py): with whole
+#: files per worker, the longest file is the run's critical path.
 PYTEST_WORKERS ?= auto
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -84,3 +84,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
 def _rank(scope: str) -> int:
     return LONGEST_FILES.index(scope) if scope in LONGEST_FILES else len(LONGEST_FILES)
+
+
+#: Seconds per test file (setup + call + teardown), summed as the reports arrive (under
+#: xdist on the controller), and per worker: the end of every run lists the longest files,
+#: the critical path of ``--dist loadfile``.
+_FILE_SECONDS: dict[str, float] = {}
+_WORKER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    worker = getattr(getattr(report, "node", None), "gateway", None)
+    name = getattr(worker, "id", "main")
+    _WORKER_SECONDS[name] = _WORKER_SECONDS.get(name, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FILE_SECONDS or terminalreporter.config.getoption("collectonly"):
+        return
+    longest = sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:15]
+    terminalreporter.write_sep("=", "longest files (s, setup + call + teardown)")
+    for path, seconds in longest:
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+    busy = ", ".join(f"{w} {s:.0f}" for w, s in sorted(_WORKER_SECONDS.items()))
+    terminalreporter.write_line(f"seconds per worker: {busy}")

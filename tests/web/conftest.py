@@ -190,6 +190,34 @@ def web_app(template_store: Path, tmp_path: Path) -> Iterator[App]:
     a.close()
 
 
+@pytest.fixture(scope="module")
+def reading_app(template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One App per test module, for modules whose tests only read pages (``web_app`` opens
+    a fresh copy of the store for every test, and each first view computes from cold)."""
+    path = tmp_path_factory.mktemp("reading") / "store.duckdb"
+    shutil.copyfile(template_store, path)
+    a = App(make_settings(str(path)))
+    yield a
+    a.close()
+
+
+@pytest.fixture(scope="module")
+def as_reader(reading_app: App) -> Iterator[Any]:
+    """``as_reader("viewer")`` -> a fresh logged-in TestClient on ``reading_app`` (as
+    ``as_user`` gives on ``web_app``), for tests that change nothing but their session."""
+    opened: list[TestClient] = []
+
+    def make(user: str) -> TestClient:
+        c = TestClient(create_app(reading_app), follow_redirects=False)
+        c.__enter__()
+        opened.append(c)
+        return do_login(c, user)
+
+    yield make
+    for c in opened:
+        c.__exit__(None, None, None)
+
+
 @pytest.fixture
 def client(web_app: App) -> Iterator[TestClient]:
     with TestClient(create_app(web_app), follow_redirects=False) as c:

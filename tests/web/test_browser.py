@@ -5,6 +5,7 @@ Marked ``browser`` and ``slow``; skipped with a reason when /usr/bin/chromium is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,6 +85,32 @@ def test_scores_charts_and_filter_changes_numbers(browser: Any, server: str) -> 
     assert int(after.replace(".", "").replace(",", "")) < int(
         before.replace(".", "").replace(",", "")
     )
+
+
+#: Vega's own English, which a screen reader would read on a Dutch page.
+VEGA_ENGLISH = re.compile(r"axis|mark|legend|titled|Title text|visualization|scale|ci_low")
+
+
+def test_a_chart_is_read_out_in_dutch(browser: Any, server: str) -> None:
+    """Vega labels axes "X-axis titled 'Datum' for a time scale ..." and names every part's
+    role in English ("line mark", "axis"); app.js puts the spec's worded texts there."""
+    page = logged_in(browser, server, "analyst")
+    page.goto(f"{server}/scores?period=all&lang=nl")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered === 'true')",
+        timeout=15_000,
+    )
+    read = page.evaluate(
+        """() => [...document.querySelectorAll('.chart, .chart [aria-label],'
+                    + ' .chart [aria-roledescription]')]
+           .filter(e => !e.closest('[aria-hidden=true]'))  // what a screen reader reads
+           .flatMap(e => [e.getAttribute('aria-label'), e.getAttribute('aria-roledescription')])
+           .filter(Boolean)"""
+    )
+    assert any(text.startswith("Horizontale as, Datum: van ") for text in read), read[:5]
+    assert any(text.startswith("Verticale as, CSAT") for text in read), read[:5]
+    assert "punt" in read and "as" in read
+    assert [text for text in read if VEGA_ENGLISH.search(text)] == []
 
 
 def test_language_switch(browser: Any, server: str) -> None:

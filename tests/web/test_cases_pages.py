@@ -3,8 +3,10 @@ text is escaped, changes become events through the writer."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
 from tests.act.helpers import late_parcel, load
 
 from conftest import bearer
@@ -117,3 +119,19 @@ def test_the_case_page_shows_the_answer_that_opened_it(web_app: App, as_user: An
     assert "Waarom deze zaak" in why and "kapot" in why and "&lt;script&gt;" in why
     assert page.count('class="trigger"') == 1 and "opende deze zaak" in page
     assert "Why this case" in analyst.get(f"/cases/{cid}?lang=en").text
+
+
+@pytest.mark.parametrize(("lang", "unit", "decimal"), [("nl", "u", ","), ("en", "h", ".")])
+def test_hours_to_first_action_keep_their_unit(
+    web_app: App, as_user: Any, lang: str, unit: str, decimal: str
+) -> None:
+    """ "p90 8.0 h" broke between "8.0" and "h": a number and its unit stay on one line, in
+    the page's number format."""
+    cid = _with_cases(web_app)
+    analyst = as_user("analyst")
+    csrf = analyst.cookies.get("kr_csrf")
+    analyst.post(f"/cases/{cid}/note", data={"note": "gebeld", "csrf_token": csrf})
+    page = analyst.get("/cases", params={"lang": lang}).text
+    hours = re.findall(rf"(\s)\d+(?:\{decimal}\d)?(\s){unit}\b", page)
+    assert hours, "the first action's hours are on the page"
+    assert {space for pair in hours for space in pair} == {"\N{NO-BREAK SPACE}"}

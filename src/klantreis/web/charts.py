@@ -6,6 +6,7 @@ vega-embed as SVG. Every function returns a dict ready for ``json_script``.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 __all__ = ["band_line", "bars_with_ci", "index_line", "matrix_scatter", "weekly_lines"]
@@ -35,18 +36,34 @@ _TITLE_CHAR_PX = 6.6
 
 
 def axis_title(text: str, length: float) -> str | list[str]:
-    """An axis title that fits along an axis ``length`` px long: longer titles break into
-    lines at spaces (a vertical title longer than a phone's chart is cut at both ends)."""
+    """An axis title that fits along an axis ``length`` px long (a vertical title longer than
+    a phone's chart is cut at both ends): longer titles break at spaces into the fewest lines,
+    as even as they can be; a name and its scale in brackets ("CSAT", "(% tevreden, 4-5 van
+    5)") go on lines of their own when that takes no more lines (not "... 4-5 van" / "5)")."""
     per_line = max(8, int(length / _TITLE_CHAR_PX))
     if len(text) <= per_line:
         return text
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
+    lines = _even_lines(text.split(), per_line)
+    head, bracket, scale = text.partition(" (")
+    if bracket and len(head) <= per_line:
+        split = [head, *_even_lines(("(" + scale).split(), per_line)]
+        if len(split) <= len(lines):
+            return split
     return lines
+
+
+def _even_lines(words: list[str], per_line: int) -> list[str]:
+    """``words`` in the fewest lines of at most ``per_line`` characters (a longer word has a
+    line of its own), the longest line as short as it can be."""
+    for count in range(1, len(words) + 1):
+        options = [
+            [" ".join(words[a:b]) for a, b in itertools.pairwise((0, *cuts, len(words)))]
+            for cuts in itertools.combinations(range(1, len(words)), count - 1)
+        ]
+        best = min(options, key=lambda lines: max(map(len, lines)))
+        if all(len(line) <= per_line or " " not in line for line in best):
+            return best
+    return words
 
 
 def index_line(

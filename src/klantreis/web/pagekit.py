@@ -23,6 +23,7 @@ from markupsafe import Markup
 from klantreis.access.masking import worded_placeholders
 from klantreis.analytics.scope import DEFAULT_PERIOD, NAMED_WINDOWS, Scope, parse_scope
 from klantreis.app import App
+from klantreis.web.chart_aria import spoken
 from klantreis.web.envelope import ApiError, ok_response, to_jsonable
 from klantreis.web.i18n import LANG_COOKIE, Translator, pick_language
 from klantreis.web.security import CSRF_COOKIE, Principal
@@ -271,6 +272,7 @@ def register_page(router: APIRouter, spec: PageSpec) -> None:
     def html_page(ctx: PageContext = context, params: Any = parameters) -> Response:
         data = page_data(ctx, spec, params)
         charts = spec.charts(data, ctx) if spec.charts else {}
+        charts = {name: spoken(chart, ctx.t) for name, chart in charts.items()}
         return render_html(
             ctx, spec.template, data=data, charts=charts, params=params, page=spec.name
         )

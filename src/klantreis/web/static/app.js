@@ -32,18 +32,42 @@
     });
     dayAxes(spec.spec);
   }
-  // A title longer than its chart is cut at both ends (a phone): break it into lines.
+  // A title longer than its chart is cut at both ends (a phone): break it into lines. The
+  // title is not read out apart: it is the chart's aria-label already (the spec's
+  // description; Vega's own reads "Title text '...'", in English).
   function wrapTitle(spec, width) {
-    if (typeof spec.title !== "string" || !width) { return; }
-    var max = Math.max(12, Math.floor((width - 70) / 7.5));  // the title centres on the plot
-    if (spec.title.length <= max) { return; }
+    if (typeof spec.title !== "string") { return; }
+    var max = Math.max(12, Math.floor(((width || 0) - 70) / 7.5));  // it centres on the plot
     var lines = [], line = "";
     spec.title.split(" ").forEach(function (word) {
       if (line && (line + " " + word).length > max) { lines.push(line); line = word; }
       else { line = line ? line + " " + word : word; }
     });
     if (line) { lines.push(line); }
-    spec.title = { text: lines };
+    spec.title = { text: width && lines.length > 1 ? lines : spec.title, aria: false };
+  }
+  // Vega names each part's role in English ("axis", "line mark container"): the page's
+  // words where the spec gives them (usermeta.roledescriptions), otherwise no role
+  // description (a screen reader then says its own word for the role, in its language).
+  // An axis's worded description (usermeta.axes) replaces Vega's English caption, which
+  // starts "X-axis" or "Y-axis"; an axis without one is not read out.
+  function speakRoles(target, meta) {
+    var roles = meta.roledescriptions || {}, axes = meta.axes || {}, worded = {};
+    Object.keys(roles).forEach(function (key) { worded[roles[key]] = true; });
+    target.querySelectorAll("[aria-roledescription=axis], [data-axis]").forEach(function (el) {
+      var caption = /^([XY])-axis/.exec(el.getAttribute("aria-label") || "");
+      if (caption) { el.setAttribute("data-axis", caption[1].toLowerCase()); }
+      var which = el.getAttribute("data-axis");
+      if (axes[which]) { el.setAttribute("aria-label", axes[which]); }
+      else { el.setAttribute("aria-hidden", "true"); el.removeAttribute("aria-label"); }
+    });
+    [target].concat(Array.from(target.querySelectorAll("[aria-roledescription]")))
+      .filter(function (el) { return el.hasAttribute("aria-roledescription"); })
+      .forEach(function (el) {
+        var said = el.getAttribute("aria-roledescription"), word = roles[said];
+        if (word) { el.setAttribute("aria-roledescription", word); }
+        else if (!worded.hasOwnProperty(said)) { el.removeAttribute("aria-roledescription"); }
+      });
   }
   function drawCharts() {
     if (typeof window.vegaEmbed !== "function") { return; }
@@ -64,8 +88,21 @@
       var spec = JSON.parse(node.textContent);
       dayAxes(spec);
       wrapTitle(spec, target.clientWidth);
+      var meta = spec.usermeta || {};
       window.vegaEmbed(target, spec, options)
-        .then(function () { target.setAttribute("data-rendered", "true"); })
+        .then(function () {
+          speakRoles(target, meta);
+          // a redraw (a resize) writes Vega's English again
+          var watch = new MutationObserver(function () {
+            watch.disconnect(); speakRoles(target, meta); observe();
+          });
+          var observe = function () {
+            watch.observe(target, { subtree: true, childList: true, attributes: true,
+              attributeFilter: ["aria-label", "aria-roledescription"] });
+          };
+          observe();
+          target.setAttribute("data-rendered", "true");
+        })
         .catch(function (err) {
           target.textContent = String(err); target.setAttribute("data-rendered", "error");
         });
