@@ -155,6 +155,9 @@ def _check_causes(
     ref = root_causes(contacts, conds, orders["journey_id"], min_contacts=1)
     kept = KeptCauses(app.store, app.journey, window, contacts, views=views, frame_key=frame_key)
     pd.testing.assert_frame_equal(kept.table(min_contacts=1), ref, check_dtype=False)
+    # the contacts per reason (the table shows them only for reasons holding a condition)
+    on = contacts[contacts["journey_id"].isin(set(orders["journey_id"]))]
+    assert sorted(kept.counts.contacts.items()) == sorted(on.groupby("reason").size().items())
     for reason, condition in ref[["reason", "condition"]].itertuples(index=False):
         pd.testing.assert_frame_equal(
             kept.owners(reason, condition),
@@ -286,6 +289,32 @@ def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
             con.execute("DELETE FROM dk_kh_windows").fetchall()
         again = KeptCauses(app.store, app.journey, window, contacts, views=views)
         assert again.held.last == "counted" and _held_rows(again) == held
+
+
+def test_a_new_window_does_not_take_the_shares_left_under_its_number() -> None:
+    """A window counted afresh after the windows' rows were lost (the property test's
+    "afresh" deletes them only) gets the number of one whose shares are still kept: it
+    starts from none of them. (Was: the frame equalled the kept shares' frame, so no contact
+    id was recounted and the other window's population was read: no contacts instead of
+    one, found by the property test above with seed 2186573405...)"""
+    records = [
+        ev("o", "j0", "order.placed", T0 + timedelta(days=4)),
+        ev("c", "j0", "contact.inbound", T0, attrs={"reason": "factuur", "contact_id": "c1"}),
+    ]
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(app, records)
+        views = ConditionViews(app.store, app.journey)
+        views.ensure()
+        before = _nine_days(-5)  # the contact, not its journey's order
+        held = KeptCauses(app.store, app.journey, before, _reference(app, before)[0], views=views)
+        assert held.counts.contacts.empty
+        with app.store.transaction() as con:
+            con.execute("DELETE FROM dk_kh_windows").fetchall()
+        window = _nine_days(-2)  # both
+        contacts, conds, orders = _reference(app, window)
+        kept = _check_causes(app, views, window, contacts, conds, orders)
+        assert kept.held.last == "counted"
+        assert kept.counts.contacts.to_dict() == {"factuur": 1}
 
 
 def _relabelled(contacts: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -274,6 +274,7 @@ class HeldCounts:
                 return wid
         self.last = "counted"
         wid = int(_run(con, "SELECT coalesce(max(wid), 0) + 1 FROM dk_kh_windows")[0][0])
+        self._forget(con, wid)  # rows a lost window row left under that number: not its share
         _run(
             con,
             "INSERT INTO dk_kh_windows SELECT ?, ?, ?, ?, ?, ?, ?, coalesce(max(used), 0),"
