@@ -13,8 +13,9 @@ wall time, CPU time and peak memory (issue 17: "every page and command working a
    (open the App, start the web app, one request: the first view after a restart);
 4. *commands*: every read-only CLI command, each as ``klantreis ...`` with ``--db``.
 
-Each run has a time limit (``--timeout``, default 900 s); a run past it is killed (its own
-process group) and recorded as such, and the next one starts. Every run prints one line as it
+Each run has a time limit (``--timeout``, default 900 s) and a floor on the machine's
+available memory (``--min-free-mb``, default 4,096: the machine is shared); a run past either
+is killed (its own process group) and recorded as such, and the next one starts. Every run prints one line as it
 ends (with the load average), and a Markdown table closes the run: rerun a single row with
 ``--only 'journeys dfg'`` (a substring of its name).
 """
@@ -111,27 +112,53 @@ class Row:
     load: str
 
 
-def _run(argv: Sequence[str], timeout: float) -> tuple[float, float, float, int, str, str]:
-    """Run ``argv`` to its exit or ``timeout`` (then kill its own process group): wall s,
-    CPU s and peak MiB (``os.wait4``: this child's own), exit code, stdout, stderr tail."""
+#: Exit codes :func:`_run` gives a run it stopped: past its time, or the machine low on memory.
+KILLED_TIME, KILLED_MEMORY = -999, -998
+
+
+def available_mib() -> float:
+    """The machine's available memory (``MemAvailable`` of ``/proc/meminfo``), MiB."""
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+def _run(
+    argv: Sequence[str], timeout: float, min_free_mib: float = 0.0
+) -> tuple[float, float, float, int, str, str]:
+    """Run ``argv`` to its exit, or stop it (kill its own process group) past ``timeout``
+    or when the machine's available memory falls below ``min_free_mib`` (the machine is
+    shared): wall s, CPU s and peak MiB (``os.wait4``: this child's own), exit code
+    (:data:`KILLED_TIME`, :data:`KILLED_MEMORY` for a stopped run), stdout, stderr tail."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
         )
-        killed = threading.Event()
+        stopped: list[int] = []
+        done = threading.Event()
 
-        def kill() -> None:
-            killed.set()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        def watch() -> None:
+            while not done.wait(1.0):
+                if time.perf_counter() - t0 > timeout:
+                    stopped.append(KILLED_TIME)
+                elif available_mib() < min_free_mib:
+                    stopped.append(KILLED_MEMORY)
+                else:
+                    continue
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                return
 
-        timer = threading.Timer(timeout, kill)
-        timer.start()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         _, status, usage = os.wait4(proc.pid, 0)
-        timer.cancel()
+        done.set()
+        watcher.join()
         wall = time.perf_counter() - t0
-        code = -999 if killed.is_set() else os.waitstatus_to_exitcode(status)
+        code = stopped[0] if stopped else os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
@@ -143,8 +170,10 @@ def _python(code: str, *args: str) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
 
-def _measure(group: str, name: str, argv: Sequence[str], timeout: float) -> Row:
-    wall, cpu, peak, code, stdout, stderr = _run(argv, timeout)
+def _measure(
+    group: str, name: str, argv: Sequence[str], timeout: float, min_free_mib: float = 0.0
+) -> Row:
+    wall, cpu, peak, code, stdout, stderr = _run(argv, timeout, min_free_mib)
     inner: dict[str, object] = {}
     lines = stdout.strip().splitlines()
     if group != "command" and lines:
@@ -152,8 +181,10 @@ def _measure(group: str, name: str, argv: Sequence[str], timeout: float) -> Row:
             inner = json.loads(lines[-1])
         except json.JSONDecodeError:
             inner = {}
-    if code == -999:
+    if code == KILLED_TIME:
         outcome = f"killed after {timeout:.0f} s (time limit)"
+    elif code == KILLED_MEMORY:
+        outcome = f"stopped at {peak:,.0f} MiB: the machine fell below {min_free_mib:,.0f} MiB free"
     elif code != 0:
         last = (stderr.strip().splitlines() or ["?"])[-1]
         outcome = f"exit {code}: {last[:300]}"
@@ -256,6 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kept-timeout", type=float, default=3600.0, help="per kept build")
     parser.add_argument("--groups", default="kept,page,command")
     parser.add_argument("--only", default="", help="only rows whose name contains this")
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        default=4096.0,
+        help="stop a run when the machine's available memory falls below this (shared machine)",
+    )
     args = parser.parse_args(argv)
     db, groups = str(args.db), args.groups.split(",")
     print(f"store {db}; load average at start {load_average()}", flush=True)
@@ -277,7 +314,13 @@ def main(argv: list[str] | None = None) -> None:
         for name, method in KEPT.items():
             if wanted(name):
                 rows.append(
-                    _measure("kept", name, _python(_KEPT, db, SECRET, method), args.kept_timeout)
+                    _measure(
+                        "kept",
+                        name,
+                        _python(_KEPT, db, SECRET, method),
+                        args.kept_timeout,
+                        args.min_free_mb,
+                    )
                 )
     if "page" in groups:
         for route, role in PAGES:
@@ -288,7 +331,9 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if wanted(route):
                 argv_ = _python(_PAGE, db, SECRET, path, token)
-                rows.append(_measure("page", f"GET {route} ({role})", argv_, args.timeout))
+                rows.append(
+                    _measure("page", f"GET {route} ({role})", argv_, args.timeout, args.min_free_mb)
+                )
     if "command" in groups:
         for command in COMMANDS:
             filled = [_fill(c, ids) for c in command]
@@ -298,13 +343,15 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if wanted(name):
                 argv_ = klantreis_command(*[c for c in filled if c is not None], "--db", db)
-                rows.append(_measure("command", f"klantreis {name}", argv_, args.timeout))
+                rows.append(
+                    _measure("command", f"klantreis {name}", argv_, args.timeout, args.min_free_mb)
+                )
     print(f"\nload average at the end {load_average()}\n")
     print("| step | whole process s | CPU s | peak MiB | in-process s (CPU s) | load | outcome |")
     print("|---|---:|---:|---:|---:|---|---|")
     for r in rows:
         inner = (
-            f"{r.inner['seconds']:.2f} ({r.inner.get('cpu_s', 0):.2f})"  # type: ignore[str-format]
+            f"{r.inner['seconds']:.2f} ({r.inner.get('cpu_s', 0):.2f})"
             if "seconds" in r.inner
             else "-"
         )

@@ -15,8 +15,21 @@ from klantreis.settings import Settings
 def test_a_run_past_its_limit_is_killed_with_its_children() -> None:
     code = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
     wall, _cpu, _peak, exit_code, _out, _err = bench_every._run([sys.executable, "-c", code], 2)
-    assert exit_code == -999
+    assert exit_code == bench_every.KILLED_TIME
     assert wall < 30
+
+
+def test_a_run_is_stopped_when_the_machine_runs_low_on_memory() -> None:
+    code = "import time; time.sleep(60)"
+    floor = bench_every.available_mib() + 1_000_000  # more than this machine has
+    row = bench_every._measure("kept", "greedy", [sys.executable, "-c", code], 60, floor)
+    assert row.outcome.startswith("stopped at ")
+    assert row.wall_s < 30
+
+
+def test_a_run_above_the_memory_floor_runs_to_its_end() -> None:
+    row = bench_every._measure("command", "small", [sys.executable, "-c", "print(1)"], 60, 1.0)
+    assert row.outcome == "ok, 1 lines"
 
 
 def test_a_failing_run_is_recorded_with_its_last_error_line() -> None:

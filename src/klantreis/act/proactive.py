@@ -68,6 +68,13 @@ KIND_OF_ARM = {
     "ineligible": "proactive.ineligible",
 }
 ARM_OF_KIND = {v: k for k, v in KIND_OF_ARM.items()}
+#: SQL: the event is a decision. The range first: DuckDB skips the row groups outside it (by
+#: their min/max) before it reads ``attrs``; an ``IN`` list alone is only an optional filter
+#: there, so every row's ``attrs`` was read (at 100M events: 9 CPU s and 3 GB of cache).
+_DECISION_KINDS = (
+    f"kind BETWEEN '{min(KIND_OF_ARM.values())}' AND '{max(KIND_OF_ARM.values())}'"
+    f" AND kind IN ({', '.join(repr(k) for k in KIND_OF_ARM.values())})"
+)
 #: (customer_id, purpose, channel) -> (may we, reason when not)
 MayContact = Callable[[str, str, str], tuple[bool, str | None]]
 _ID = r"^[a-z][a-z0-9_]*$"
@@ -453,13 +460,12 @@ class RuleReport:
 
 
 def _decisions_frame(store: EventStore, rule: Rule) -> pa.Table:
-    kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
     return store.query(
         f"""SELECT json_extract_string(attrs, '$.journey_id') AS journey_id,
                    any_value(customer_id) AS customer_id,
                    min(occurred_at) AS signal_at, any_value(kind) AS kind
             FROM events
-            WHERE kind IN ({kinds})
+            WHERE {_DECISION_KINDS}
               AND json_extract_string(attrs, '$.rule') = ?
               AND json_extract_string(attrs, '$.salt') = ?
             GROUP BY 1""",
@@ -475,13 +481,12 @@ def _outcomes(store: EventStore, rule: Rule) -> pa.Table:
         if reasons
         else ""
     )
-    kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
     sql = f"""
         WITH d AS (
             SELECT json_extract_string(attrs, '$.journey_id') AS journey_id,
                    min(occurred_at) AS signal_at, any_value(kind) AS kind
             FROM events
-            WHERE kind IN ({kinds}) AND json_extract_string(attrs, '$.rule') = ?
+            WHERE {_DECISION_KINDS} AND json_extract_string(attrs, '$.rule') = ?
               AND json_extract_string(attrs, '$.salt') = ?
             GROUP BY 1
         ), c AS (
@@ -665,12 +670,11 @@ def decide_new(
 def _decided_keys(
     store: EventStore, journeys: Sequence[str] | None = None
 ) -> set[tuple[str, str, str]]:
-    kinds = ", ".join(f"'{k}'" for k in KIND_OF_ARM.values())
     sql = (
         "SELECT DISTINCT json_extract_string(attrs, '$.rule') AS rule,"
         " json_extract_string(attrs, '$.salt') AS salt,"
         " json_extract_string(attrs, '$.journey_id') AS journey_id"
-        f" FROM events WHERE kind IN ({kinds})"
+        f" FROM events WHERE {_DECISION_KINDS}"
     )
     params: list[Any] = []
     if journeys is not None:
