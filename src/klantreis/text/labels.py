@@ -21,6 +21,8 @@ themes are its positives; every other theme of the taxonomy is a negative for it
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -64,12 +66,14 @@ def same_text_key(text: str) -> str:
 
 
 def comment_filter(events: Any) -> Any:
-    """The predicate (ibis) "the event is a comment" (of :data:`COMMENT_KINDS`). The range
-    first: DuckDB takes it into the scan as a filter and reads ``text`` only for the rows in
-    it; an ``IN`` list alone is only an optional scan filter there, so every event's text was
-    read (the pattern of ``act.proactive``'s decision kinds)."""
+    """The predicate (ibis) "the event is a comment" (of :data:`COMMENT_KINDS`), as one
+    closed range per kind (``kind BETWEEN k AND k OR ...``): DuckDB takes that into the scan
+    as a filter and reads ``text`` only for the rows it keeps. An ``IN`` list (or ``=`` ORs)
+    is only an optional scan filter there, so every event's text was read (3.1 GiB for
+    ``/comments/themes`` at 100M); one range from the first to the last kind would keep
+    ``shipment.*`` and ``social.*`` (the pattern of ``act.proactive``'s decision kinds)."""
     kind = events.kind
-    return kind.between(min(COMMENT_KINDS), max(COMMENT_KINDS)) & kind.isin(list(COMMENT_KINDS))
+    return functools.reduce(operator.or_, [kind.between(k, k) for k in COMMENT_KINDS])
 
 
 def comments_frame(
