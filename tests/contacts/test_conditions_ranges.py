@@ -193,3 +193,28 @@ def test_the_default_window_is_the_contacts_pages_and_is_kept_after_a_refresh() 
             assert views.default_window(con) == moved
         _check_causes(app, views, moved, *_reference(app, moved))
         assert views.totals.last == "kept"
+
+
+def test_the_weekly_breaks_full_fill_runs_under_the_memory_limit_and_puts_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The weekly breaks' fill of every promise row (3.3 GiB at 100M events outside the
+    setting) runs under the kept conditions' ``memory_mb``, and the limit is put back."""
+    from klantreis.contacts.kept_breaks import KeptBreaks
+
+    with _app((3, 60)) as app:
+        con = app.store.con
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        seen: list[str] = []
+        fill = KeptBreaks._fill
+
+        def spy(self: KeptBreaks, c: Any, *rest: Any) -> None:
+            seen.append(c.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+            fill(self, c, *rest)
+
+        monkeypatch.setattr(KeptBreaks, "_fill", spy)
+        views = ConditionViews(app.store, app.journey, memory_mb=64, range_events=20)
+        views.rebuild()
+        views.breaks.ensure()
+        assert views.breaks.last == "full" and seen == ["64.0 MiB"]
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before

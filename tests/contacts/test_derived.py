@@ -18,7 +18,7 @@ from klantreis.app import App
 from klantreis.contacts import derived
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.derived import ContactViews
-from klantreis.contacts.labels import assign_reasons
+from klantreis.contacts.labels import app_queue, assign_reasons, labelling_queue
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
 from klantreis.settings import Settings
@@ -107,6 +107,9 @@ def _check(app: App, views: ContactViews) -> None:
         (a == b) or (pd.isna(a) and pd.isna(b))
         for a, b in zip(mine["text"], ref["text"], strict=True)
     )
+    # the labelling queue read from the kept rows is the one classifying every contact
+    portable = labelling_queue(app.events_table(), app.contacts.taxonomy, None, 1000)
+    assert app_queue(app, 1000) == portable
 
 
 @pytest.mark.slow
@@ -208,3 +211,21 @@ def test_a_full_build_in_chunks_equals_the_portable_reference(
         assert len(kept) == 10 and kept["event_id"].is_unique
         assert sum("_dc_all" in r for r in reads) == 4  # 10 contacts in chunks of 3
         assert kept.loc[kept["event_id"] == "c4", "reason_source"].tolist() == ["label"]
+
+
+def test_kept_contacts_of_the_layout_before_the_queue_columns_are_rebuilt() -> None:
+    """A store whose kept contacts have no queue columns (layout 1) gets them by a full
+    build on the next read, and the queue reads them."""
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = ContactViews(app.store, app.journey, app.contacts)
+        _load(app, [ev("a", "j1", "contact.inbound", T0, text="waar blijft mijn pakket")])
+        views.ensure()
+        with app.store.transaction() as con:
+            for column in ("suggestion", "model_confidence"):
+                con.execute(f"ALTER TABLE dc_contacts DROP COLUMN {column}").fetchall()
+            con.execute("UPDATE dc_state SET layout = 1").fetchall()
+        again = ContactViews(app.store, app.journey, app.contacts)
+        assert again.ensure().mode == "full"
+        queue = again.queue(5)
+        assert queue["contact_id"].tolist() == ["a"]
+        assert queue["suggestion"].tolist() == ["waar_is_mijn_pakket"]

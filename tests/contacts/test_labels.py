@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from klantreis.app import App
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.data import LABEL_KIND, contacts_frame
-from klantreis.contacts.labels import assign_reasons, labelling_queue, store_label
+from klantreis.contacts.labels import app_queue, assign_reasons, labelling_queue, store_label
 from klantreis.contacts.taxonomy import default_taxonomy
 from klantreis.contacts.training import labelled_from_store
 
@@ -102,3 +103,35 @@ def test_labels_stored_in_the_old_shape_are_still_read(loaded: App) -> None:
     load(loaded, [old])
     frame = contacts_frame(loaded.events_table()).set_index("contact_id")
     assert frame.loc["J3-C0", "label"] == "productvraag"
+
+
+def _queues(app: App, limit: int, most: float = 1.0) -> tuple[list[Any], list[Any]]:
+    tax, model = app.contacts.taxonomy, app.contacts.model()
+    portable = labelling_queue(app.events_table(), tax, model, limit, most)
+    return app_queue(app, limit, most), portable
+
+
+def test_the_kept_queue_is_the_portable_queue(loaded: App) -> None:
+    """The queue read from the kept contacts (lowest confidence first, a ``LIMIT``) equals
+    the one that classifies every contact: source-given contacts keep their classifier
+    confidence, labelled ones leave, ties (the same text) keep the log's order, after a
+    label and after an append (the kept rows' incremental refresh)."""
+    load(
+        loaded,
+        [
+            contact("J5", 5, None, text="qwerty"),
+            contact("J6", 6, "waar_is_mijn_pakket", text="factuur niet ontvangen"),
+            contact("J7", 7, None, text=""),
+        ],
+    )
+    for limit in (1, 2, 3, 5, 50):
+        for most in (0.0, 0.5, 1.0):
+            kept, portable = _queues(loaded, limit, most)
+            assert kept == portable
+    kept, _ = _queues(loaded, 50)
+    assert len(kept) == 7 and "J4-C0" in [q.contact_id for q in kept]
+    store_label(loaded, "J3-C0", "productvraag", TAX, at=datetime(2026, 3, 9, tzinfo=UTC))
+    load(loaded, [contact("J8", 8, "productvraag", text="mijn pakket is te laat")])
+    kept, portable = _queues(loaded, 50)
+    assert kept == portable and len(kept) == 7
+    assert "J3-C0" not in [q.contact_id for q in kept]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -214,3 +215,33 @@ def test_a_reason_links_to_its_contacts_and_their_journeys(demo_client: object) 
     assert 'data-testid="reason-contacts"' in html
     assert html.count('data-testid="reason-contact"') == 20
     assert "#timeline" in html and "/journeys?journey=" in html
+
+
+def test_the_queue_classifies_no_contact_per_view(
+    web_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/api/v1/contacts_queue`` reads the kept contacts: a second view classifies no text
+    (it classified every contact per view: >= 19 GiB at 100M events), a view after one new
+    contact classifies that one, and the items are the portable queue's."""
+    from klantreis.contacts.classifier import ColdStart
+    from klantreis.contacts.labels import labelling_queue
+
+    seen: list[int] = []
+    predict = ColdStart.predict
+
+    def spy(self: ColdStart, texts: Any) -> Any:
+        seen.append(len(texts))
+        return predict(self, texts)
+
+    monkeypatch.setattr(ColdStart, "predict", spy)
+    client = login(web_app, "analyst", PASSWORD)
+    first = client.get("/api/v1/contacts_queue").json()["data"]["items"]
+    seen.clear()
+    again = client.get("/api/v1/contacts_queue").json()["data"]["items"]
+    assert again == first and sum(seen) == 0
+    load(web_app, [contact("J5", 5, None, text="qwerty")])
+    after = client.get("/api/v1/contacts_queue?limit=2").json()["data"]["items"]
+    assert sum(seen) == 1 and after[0]["contact_id"] == "J5-C0"
+    portable = labelling_queue(web_app.events_table(), web_app.contacts.taxonomy, None, 2)
+    assert [i["contact_id"] for i in after] == [q.contact_id for q in portable]
+    client.__exit__(None, None, None)

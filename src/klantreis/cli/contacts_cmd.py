@@ -570,12 +570,10 @@ def queue(
     limit: int,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.labels import labelling_queue
+    from klantreis.contacts.labels import app_queue
 
     with _app(db_path, journey_config, True, taxonomy, models) as app:
-        items = labelling_queue(
-            app.events_table(), app.contacts.taxonomy, app.contacts.model(), limit=limit
-        )
+        items = app_queue(app, limit=limit)
     _table(
         [{**i.to_dict(), "text": i.text[:70]} for i in items]
         if not as_json

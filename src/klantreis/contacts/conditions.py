@@ -226,7 +226,7 @@ class ConditionViews:
         #: The kept window counts of the root causes (``totals.last``: how the last was had).
         self.totals = CauseTotals(journey)
         #: The kept fulfilments of the kept promises (the weekly breaks).
-        self.breaks = KeptBreaks(store, journey)
+        self.breaks = KeptBreaks(store, journey, memory_mb)
         #: Did the last refresh bring the weekly breaks up too (:meth:`KeptBreaks.replace`)?
         self._followed = False
 

@@ -14,7 +14,11 @@ Tables (derived, safe to drop):
 - ``dc_contacts``: one row per ``contact.inbound`` event: its columns, ``contact_id``,
   ``given_reason``, ``response_minutes``, ``resolved``, the latest ``label``, and ``reason``,
   ``confidence``, ``reason_source`` as :func:`~klantreis.contacts.labels.assign_reasons` gives
-  them (``trust_given``), and ``ord`` (the order the log holds them in);
+  them (``trust_given``), the classifier's ``suggestion`` (its best reason) and
+  ``model_confidence`` for every contact without a label when it was classified (source-given
+  ones too: the labelling queue reads its candidates from them, lowest first, instead of
+  classifying every contact per view, ≥ 19 GiB at 100M events), and ``ord`` (the order the
+  log holds them in);
 - ``dc_labels``: the latest human label per contact id (and its time);
 - ``dc_state``: events seen, ``ingested_at`` watermark, layout, the classifier in use (a
   trained model's version or the cold start, with the taxonomy's reasons) and a version
@@ -55,7 +59,7 @@ __all__ = ["COLUMNS", "ContactViews", "ContactsRefresh", "scope_where"]
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: tables of another layout are rebuilt.
-LAYOUT = 1
+LAYOUT = 2
 _EVENT_COLS = (
     "event_id",
     "occurred_at",
@@ -85,10 +89,14 @@ _TYPES = {
     "reason": "VARCHAR",
     "confidence": "DOUBLE",
     "reason_source": "VARCHAR",
+    "suggestion": "VARCHAR",
+    "model_confidence": "DOUBLE",
     "ord": "BIGINT",
 }
 #: The columns of ``dc_contacts``, in order.
 COLUMNS = tuple(_TYPES)
+#: Of them, what only the labelling queue reads (not in :meth:`ContactViews.frame`).
+_QUEUE_ONLY = ("suggestion", "model_confidence")
 _DDL = (
     "CREATE TABLE IF NOT EXISTS dc_contacts ("
     + ", ".join(f"{c} {t}" for c, t in _TYPES.items())
@@ -191,6 +199,16 @@ class ContactViews:
     def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         for ddl in _DDL:
             _rows(con, ddl)
+        columns = _rows(
+            con,
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'dc_contacts'"
+            " AND schema_name = current_schema() AND database_name = current_database()"
+            " ORDER BY column_index",
+        )
+        if tuple(c for (c,) in columns) != COLUMNS:  # another layout: made anew (full build)
+            _rows(con, "DROP TABLE dc_contacts")
+            _rows(con, _DDL[0])
+            _rows(con, "UPDATE dc_state SET layout = -1")
         rows = _rows(con, "SELECT events, watermark, layout, classifier, version FROM dc_state")
         return rows[0] if rows else None
 
@@ -353,33 +371,46 @@ class ContactViews:
 
     def _reasons(self, df: pd.DataFrame, classifier: Any) -> pd.DataFrame:
         """``reason``, ``confidence``, ``reason_source`` as ``assign_reasons`` (trust_given),
-        classifying only the contacts neither labelled nor given a known reason."""
+        and the classifier's ``suggestion``/``model_confidence`` (the labelling queue's) of
+        every contact without a label: only labelled contacts are not classified."""
         known = set(self.contacts.taxonomy.reason_ids())
         labelled = [isinstance(v, str) and bool(v) for v in df["label"]]
         given = [
             not lab and isinstance(g, str) and g in known
             for lab, g in zip(labelled, df["given_reason"], strict=True)
         ]
-        todo = [i for i in range(len(df)) if not (labelled[i] or given[i])]
+        todo = [i for i in range(len(df)) if not labelled[i]]
         texts = df["text"].fillna("").tolist()
         preds = classifier().predict([texts[i] for i in todo]) if todo else []
         reason: list[Any] = [None] * len(df)
         conf: list[float] = [1.0] * len(df)
         source: list[str] = [""] * len(df)
+        best: list[str | None] = [None] * len(df)
+        model: list[float | None] = [None] * len(df)
         for i in range(len(df)):
             if labelled[i]:
                 reason[i], source[i] = df["label"].iloc[i], "label"
             elif given[i]:
                 reason[i], source[i] = df["given_reason"].iloc[i], "source"
         for i, p in zip(todo, preds, strict=True):
-            reason[i], conf[i], source[i] = p.reason, p.confidence, p.method
-        return df.assign(reason=reason, confidence=conf, reason_source=source)
+            best[i], model[i] = p.best, p.confidence
+            if not given[i]:
+                reason[i], conf[i], source[i] = p.reason, p.confidence, p.method
+        return df.assign(
+            reason=reason,
+            confidence=conf,
+            reason_source=source,
+            suggestion=best,
+            model_confidence=model,
+        )
 
     def _reclassify(self, con: duckdb.DuckDBPyConnection, classifier: Any) -> int:
-        """Classify again every kept contact that is neither labelled nor source-given."""
+        """Classify again every kept contact without a label: its queue suggestion, and the
+        reason of those neither labelled nor source-given (how many)."""
         df = _frame(
             con,
-            "SELECT ord, text FROM dc_contacts WHERE reason_source NOT IN ('label', 'source')",
+            "SELECT ord, text, reason_source IN ('label', 'source') AS kept"
+            " FROM dc_contacts WHERE label IS NULL",
         )
         if df.empty:
             return 0
@@ -387,21 +418,28 @@ class ContactViews:
         new = pa.table(
             {
                 "ord": pa.array(df["ord"], pa.int64()),
+                "kept": pa.array(df["kept"], pa.bool_()),
                 "reason": [p.reason for p in preds],
                 "confidence": pa.array([p.confidence for p in preds], pa.float64()),
                 "reason_source": [p.method for p in preds],
+                "suggestion": [p.best for p in preds],
             }
         )
         con.register("_dc_new", new)
         try:
             _rows(
                 con,
-                "UPDATE dc_contacts SET reason = n.reason, confidence = n.confidence,"
-                " reason_source = n.reason_source FROM _dc_new n WHERE dc_contacts.ord = n.ord",
+                "UPDATE dc_contacts SET suggestion = n.suggestion,"
+                " model_confidence = n.confidence,"
+                " reason = CASE WHEN n.kept THEN dc_contacts.reason ELSE n.reason END,"
+                " confidence = CASE WHEN n.kept THEN dc_contacts.confidence"
+                " ELSE n.confidence END,"
+                " reason_source = CASE WHEN n.kept THEN dc_contacts.reason_source"
+                " ELSE n.reason_source END FROM _dc_new n WHERE dc_contacts.ord = n.ord",
             )
         finally:
             con.unregister("_dc_new")
-        return len(df)
+        return int((~df["kept"].astype(bool)).sum())
 
     def _save(
         self,
@@ -437,7 +475,9 @@ class ContactViews:
         of ``channels``, oldest first: the frame of ``assign_reasons(contacts_frame(...))``
         (``text`` only ``with_text``)."""
         self.ensure()
-        cols = [c for c in COLUMNS if c != "ord" and (with_text or c != "text")]
+        cols = [
+            c for c in COLUMNS if c != "ord" and c not in _QUEUE_ONLY and (with_text or c != "text")
+        ]
         where, params = scope_where(since, until, channels)
         cur = self.store.cursor()
         try:
@@ -522,6 +562,26 @@ class ContactViews:
         finally:
             cur.close()
         return [dict(zip(_PAGE_COLS, row, strict=True)) for row in rows], total
+
+    def queue(self, limit: int, max_confidence: float = 1.0) -> pd.DataFrame:
+        """The labelling queue's candidates (refreshed first): the ``limit`` contacts without
+        a label whose classifier confidence is at most ``max_confidence``, lowest first (then
+        the oldest, the smaller contact id), with contact id, time, channel, text,
+        suggestion and confidence; one query with a ``LIMIT``, so the memory follows
+        ``limit``, not the contacts (classifying them all per view: ≥ 19 GiB at 100M)."""
+        self.ensure()
+        cur = self.store.cursor()
+        try:
+            return _frame(
+                cur,
+                "SELECT contact_id, occurred_at, channel, text, suggestion,"
+                " model_confidence AS confidence FROM dc_contacts"
+                " WHERE label IS NULL AND model_confidence <= ?"
+                " ORDER BY model_confidence, occurred_at, contact_id, ord LIMIT ?",
+                [max_confidence, limit],
+            )
+        finally:
+            cur.close()
 
     def texts(self, contact_ids: list[str]) -> dict[str, str | None]:
         """The text of each of ``contact_ids`` (the few a page shows)."""

@@ -40,6 +40,7 @@ from klantreis.contacts.window_sql import Window, first_in_window
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit
 
 __all__ = ["BREAKS_LAYOUT", "KeptBreaks", "supports_breaks"]
 
@@ -74,13 +75,17 @@ def supports_breaks(journey: JourneyConfig) -> bool:
 
 
 class KeptBreaks(Follower):
-    """The kept fulfilments of the kept promises of ``store`` (see the module docstring)."""
+    """The kept fulfilments of the kept promises of ``store`` (see the module docstring); a
+    full fill runs under DuckDB's memory limit ``memory_mb`` (0: DuckDB's own), as the kept
+    conditions' range build does: at 100M events the fill of every promise row peaked at
+    3.3 GiB outside it (1.2 GiB under 1 GiB, measured by h-100m2)."""
 
     DDL = _DDL
 
-    def __init__(self, store: EventStore, journey: JourneyConfig) -> None:
+    def __init__(self, store: EventStore, journey: JourneyConfig, memory_mb: int = 0) -> None:
         super().__init__(store)
         self.journey = journey
+        self.memory_mb = memory_mb
 
     def _follow(self, con: duckdb.DuckDBPyConnection) -> str:
         kept = _rows(con, "SELECT version, events, watermark, config FROM dk_state")
@@ -95,8 +100,9 @@ class KeptBreaks(Follower):
         if same:
             mode = self._incremental(con, state[0][1:3], events, watermark)
         if mode == "full":
-            _rows(con, "DELETE FROM dk_breaks")
-            self._fill(con, "dk_promised", "dk_kinds")
+            with memory_limit(con, self.memory_mb):
+                _rows(con, "DELETE FROM dk_breaks")
+                self._fill(con, "dk_promised", "dk_kinds")
         self._save(con)
         return mode
 

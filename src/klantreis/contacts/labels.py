@@ -27,7 +27,14 @@ from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import derive_event_id, events_from_records
 from klantreis.store import AppendResult
 
-__all__ = ["QueueItem", "assign_reasons", "label_record", "labelling_queue", "store_label"]
+__all__ = [
+    "QueueItem",
+    "app_queue",
+    "assign_reasons",
+    "label_record",
+    "labelling_queue",
+    "store_label",
+]
 
 
 def assign_reasons(
@@ -83,7 +90,8 @@ def labelling_queue(
     limit: int = 50,
     max_confidence: float = 1.0,
 ) -> list[QueueItem]:
-    """Contacts without a human label, lowest model confidence first."""
+    """Contacts without a human label, lowest model confidence first (the portable
+    reference: it classifies every contact; :func:`app_queue` reads the kept ones)."""
     df = contacts_frame(events)
     df = df[df["label"].isna()]
     if df.empty:
@@ -92,7 +100,23 @@ def labelling_queue(
     preds: list[Prediction] = classifier.predict(df["text"].fillna("").tolist())
     df = df.assign(suggestion=[p.best for p in preds], confidence=[p.confidence for p in preds])
     df = df[df["confidence"] <= max_confidence]
-    df = df.sort_values(["confidence", "occurred_at", "contact_id"]).head(limit)
+    df = df.sort_values(["confidence", "occurred_at", "contact_id"], kind="stable").head(limit)
+    return _items(df)
+
+
+def app_queue(app: Any, limit: int = 50, max_confidence: float = 1.0) -> list[QueueItem]:
+    """:func:`labelling_queue` of ``app``'s store and classifier, read from its kept
+    contacts (``App.contact_views``: classified once, one query with a ``LIMIT``) when the
+    store can hold them, else from the log."""
+    views = app.contact_views()
+    if views is None:
+        return labelling_queue(
+            app.events_table(), app.contacts.taxonomy, app.contacts.model(), limit, max_confidence
+        )
+    return _items(views.queue(limit, max_confidence))
+
+
+def _items(df: pd.DataFrame) -> list[QueueItem]:
     return [
         QueueItem(
             str(r.contact_id),

@@ -30,7 +30,7 @@ from klantreis.text.insights import (
     weekly_shares,
     wilson_share,
 )
-from klantreis.text.labels import COMMENT_KINDS
+from klantreis.text.labels import comment_filter
 from klantreis.text.sentiment import LexiconSentiment
 from klantreis.text.themes import ThemeTaxonomy
 from klantreis.web import charts
@@ -90,7 +90,7 @@ def _comments(ctx: PageContext, scope: Scope | None) -> tuple[pd.DataFrame, bool
     if scope is None:
         return pd.DataFrame(columns=[*_COLUMNS, "themes", "sentiment", "group"]), False
     events = ctx.events()
-    t = events.filter(events.kind.isin(list(COMMENT_KINDS)), events.text.notnull())
+    t = events.filter(comment_filter(events), events.text.notnull())
     t = t.filter(t.text != "")
     preds = predicates(events, t, scope, ctx.app.journey, ctx.app.journey.timezone)
     t = t.filter(*preds) if preds else t

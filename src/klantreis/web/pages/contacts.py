@@ -24,7 +24,7 @@ from klantreis.contacts.classifier import ColdStart, ContactClassifier
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.derived import ContactViews
 from klantreis.contacts.kept_reports import KeptContacts
-from klantreis.contacts.labels import label_record, labelling_queue
+from klantreis.contacts.labels import app_queue, label_record
 from klantreis.contacts.reports import (
     OverviewOptions,
     contact_events,
@@ -254,10 +254,7 @@ def queue_data(ctx: PageContext, params: QueueParams) -> dict[str, Any]:
     """Unlabelled contacts, lowest model confidence first; for viewers the texts are masked
     and the contact ids are opaque handles (:mod:`klantreis.web.handles`)."""
     tax = _taxonomy(ctx)
-    items = [
-        i.to_dict()
-        for i in labelling_queue(ctx.app.events_table(), tax, _model(ctx), limit=params.limit)
-    ]
+    items = [i.to_dict() for i in app_queue(ctx.app, limit=params.limit)]
     if not ctx.sees_personal_data:
         handles = web_state(ctx.request).security.handles
         words = ctx.placeholders

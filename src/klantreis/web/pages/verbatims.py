@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 
 from klantreis.access.masking import mask_record, mask_text
 from klantreis.analytics.scope import predicates
+from klantreis.text.labels import comment_filter
 from klantreis.web.pagekit import (
     Filters,
     NavItem,
@@ -42,7 +43,6 @@ COLUMNS = (
     "text",
     "lang",
 )
-COMMENT_KINDS = ("survey.response", "review.posted")
 
 
 @dataclass
@@ -59,9 +59,7 @@ class VerbatimParams(Filters):
 
 def _selected(ctx: PageContext, params: VerbatimParams) -> Any:
     events = ctx.events()
-    t = events.filter(
-        events.kind.isin(list(COMMENT_KINDS)), events.text.notnull(), events.text != ""
-    )
+    t = events.filter(comment_filter(events), events.text.notnull(), events.text != "")
     scope = replace(
         params.scope(newest_answer_day(ctx)),
         touchpoints=(params.touchpoint,) if params.touchpoint else (),
