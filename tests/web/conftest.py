@@ -205,17 +205,7 @@ def reading_app(template_store: Path, tmp_path_factory: pytest.TempPathFactory) 
 def as_reader(reading_app: App) -> Iterator[Any]:
     """``as_reader("viewer")`` -> a fresh logged-in TestClient on ``reading_app`` (as
     ``as_user`` gives on ``web_app``), for tests that change nothing but their session."""
-    opened: list[TestClient] = []
-
-    def make(user: str) -> TestClient:
-        c = TestClient(create_app(reading_app), follow_redirects=False)
-        c.__enter__()
-        opened.append(c)
-        return do_login(c, user)
-
-    yield make
-    for c in opened:
-        c.__exit__(None, None, None)
+    yield from _logged_in_clients(reading_app)
 
 
 @pytest.fixture
@@ -249,10 +239,15 @@ def tokens(web_app: App) -> dict[str, str]:
 @pytest.fixture
 def as_user(web_app: App) -> Iterator[Any]:
     """``as_user("viewer")`` -> a fresh logged-in TestClient for that user."""
+    yield from _logged_in_clients(web_app)
+
+
+def _logged_in_clients(app: App) -> Iterator[Any]:
+    """Yield ``make(user)`` -> a fresh logged-in TestClient on ``app``; close them all after."""
     opened: list[TestClient] = []
 
     def make(user: str) -> TestClient:
-        c = TestClient(create_app(web_app), follow_redirects=False)
+        c = TestClient(create_app(app), follow_redirects=False)
         c.__enter__()
         opened.append(c)
         return do_login(c, user)
