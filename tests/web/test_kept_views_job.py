@@ -242,3 +242,16 @@ def test_the_job_checkpoints_a_large_write_ahead_log(file_app: App) -> None:
     assert file_app.checkpoint_if_large() is True
     assert not wal.exists() or wal.stat().st_size < 2**19
     assert file_app.checkpoint_if_large() is False
+
+
+def test_a_route_that_is_not_a_page_is_refused_with_a_clear_error(web_app: App) -> None:
+    from fastapi.routing import APIRoute
+
+    from klantreis.web.app import _default_view
+    from klantreis.web.security import Principal
+
+    api = create_app(web_app)
+    route = api.state.routes["health"]
+    assert isinstance(route, APIRoute)
+    with pytest.raises(RuntimeError, match="not a page route"):
+        _default_view(api, route, cast(Principal, None))

@@ -206,8 +206,9 @@ def default_views(api: FastAPI) -> list[tuple[str, Callable[[], object]]]:
 
 def _default_view(api: FastAPI, route: APIRoute, principal: Principal) -> None:
     """``route``'s endpoint called as for ``GET <path>`` without parameters by ``principal``."""
-    params = next(d.call for d in route.dependant.dependencies if d.name == "params")
-    assert params is not None
+    params = next((d.call for d in route.dependant.dependencies if d.name == "params"), None)
+    if params is None:  # every page route made by register_page has one
+        raise RuntimeError(f"{route.path} has no 'params' dependency: not a page route")
     scope: dict[str, Any] = {"type": "http", "method": "GET", "path": route.path}
     scope |= {"root_path": "", "query_string": b"", "headers": [], "app": api}
     ctx = anonymous_context(Request(scope | {"scheme": "http", "server": ("klantreis", 80)}))
