@@ -47,7 +47,13 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
-from klantreis.web.pages.options import filter_options, newest_answer_day, score_cells
+from klantreis.web.pages.options import (
+    cells_stamps,
+    filter_options,
+    local_day,
+    newest_answer_day,
+    score_cells,
+)
 from klantreis.web.state import web_state
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
@@ -153,6 +159,33 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         "options": _contact_options(ctx),
         "reason_pager": reason_pager(data["reason_total"], params.offset, size),
     }
+
+
+def contacts_reads(ctx: PageContext, params: ContactParams) -> Any:
+    """What the page reads when it is summed from the kept tables: the kept contacts' and
+    the kept conditions' version counters, the answers' (the segments menu), the newest
+    event's time (the period's end and "now" of the broken promises) and the menus of the
+    kept conditions. None (the store's version) when the page reads the log."""
+    stamp = cells_stamps(ctx)
+    if stamp is None or stamp.newest is None:
+        return None
+    scope = params.scope(local_day(ctx, stamp.newest))
+    kept = _kept_contacts(ctx, scope)
+    conditions: ConditionViews | None = ctx.app.condition_views()
+    if kept is None or conditions is None or scope.start is not None or scope.end is not None:
+        return None
+    if ctx.app.journey.promises and not conditions.supports_breaks():
+        return None  # the weekly breaks are counted from the log
+    menus = conditions.options()
+    return (
+        "contacts",
+        kept.counter(),
+        conditions.counter(),
+        stamp.cells,
+        stamp.newest,
+        tuple(menus["channels"]),
+        tuple(menus["segments"]),
+    )
 
 
 def reason_pager(total: int | None, offset: int, size: int) -> dict[str, Any] | None:
@@ -313,6 +346,7 @@ register_page(
         params=ContactParams,
         charts=contacts_charts,
         summary="Contact reasons: war room, per 100 orders, weekly trend, service",
+        reads=contacts_reads,
     ),
 )
 

@@ -3,16 +3,17 @@ the newest answer's day, and the kept score cells the answer pages read when the
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from klantreis.analytics import scope
 from klantreis.analytics.backend import json_text
-from klantreis.analytics.derived_scores import ScoreCells, supports
+from klantreis.analytics.derived_scores import CellsStamp, ScoreCells, supports
 from klantreis.analytics.scope import Scope
 from klantreis.web.pagekit import PageContext
 
-__all__ = ["filter_options", "newest_answer_day", "score_cells"]
+__all__ = ["cells_stamps", "filter_options", "local_day", "newest_answer_day", "score_cells"]
 
 
 def score_cells(ctx: PageContext, flt: Scope | None = None) -> ScoreCells | None:
@@ -21,6 +22,20 @@ def score_cells(ctx: PageContext, flt: Scope | None = None) -> ScoreCells | None
         return None
     cells: ScoreCells | None = ctx.app.score_cells()
     return cells
+
+
+def cells_stamps(ctx: PageContext) -> CellsStamp | None:
+    """The kept score cells' stamps (``ScoreCells.stamps``; refreshed first) when the pages
+    read the cells for their answers, newest day and menus (None: they read the log)."""
+    cells = score_cells(ctx)
+    if cells is None or cells.zone != ctx.app.journey.timezone:
+        return None
+    return cells.stamps()
+
+
+def local_day(ctx: PageContext, moment: datetime | None) -> date | None:
+    """The local day (journey time zone) of ``moment``."""
+    return None if moment is None else moment.astimezone(ZoneInfo(ctx.app.journey.timezone)).date()
 
 
 def filter_options(ctx: PageContext) -> dict[str, list[str]]:
