@@ -53,7 +53,7 @@ class Pages:
 
     def copies(self, kind: str, n: int = 1, days: float = 0.0, **change: Any) -> list[Any]:
         """``n`` events of ``kind`` copied from the store (new ids, ``days`` later)."""
-        rows = self.app.store.query(
+        rows: list[Any] = self.app.store.query(
             "SELECT * EXCLUDE (ingested_at) FROM events WHERE kind = ? ORDER BY event_id"
             f" LIMIT {int(n)}",
             [kind],
