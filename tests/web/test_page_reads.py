@@ -22,6 +22,8 @@ from klantreis.model.events import events_from_records
 from klantreis.web import create_app
 from klantreis.web.app import FRESH_PAGES
 from klantreis.web.pagekit import PageCache
+from klantreis.web.pages import contacts as contacts_page
+from klantreis.web.pages import scores as scores_page
 
 
 class Pages:
@@ -38,9 +40,9 @@ class Pages:
         self.fresh = TestClient(create_app(app, cache_pages=False))
         self.serial = 0
 
-    def view(self, name: str, fresh: bool = False) -> dict[str, Any]:
+    def view(self, name: str, fresh: bool = False, token: str | None = None) -> dict[str, Any]:
         client = self.fresh if fresh else self.cached
-        resp = client.get(f"/api/v1/{name}", headers=bearer(self.token))
+        resp = client.get(f"/api/v1/{name}", headers=bearer(token or self.token))
         assert resp.status_code == 200, resp.text
         data: dict[str, Any] = resp.json()["data"]
         return data
@@ -151,6 +153,41 @@ def test_an_event_without_a_journey_keeps_the_contacts_page(pages: Pages) -> Non
     pages.append(pages.copies("case.opened", 2, days=-3))
     assert pages.view("contacts") == pages.view("contacts", fresh=True)
     assert pages.entry("contacts") is entry
+
+
+def test_a_viewer_gets_the_analysts_computation_with_the_contacts_masked(
+    pages: Pages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accounts.add_user(pages.app.store, "pages-viewer", "viewer", "pages-viewer-pass-1")
+    viewer, _ = accounts.create_token(pages.app.store, ["read"], user="pages-viewer")
+    calls: list[str] = []
+    for module, name in ((scores_page, "_scores_data"), (contacts_page, "_contacts_data")):
+        real = getattr(module, name)
+        monkeypatch.setattr(
+            module,
+            name,
+            lambda ctx, params, real=real, name=name: calls.append(name) or real(ctx, params),
+        )
+    newest = _newest_event(pages)
+    pages.append(pages.copies("contact.inbound", occurred_at=newest - timedelta(days=1)))
+    pages.append(pages.copies("survey.response", occurred_at=newest))
+    reason = pages.view("contacts")["by_reason"][0]["reason"]
+    calls.clear()
+    for page in ("scores", f"contacts?reason={reason}"):
+        mine = pages.view(page)
+        theirs = pages.view(page, token=viewer)
+        assert calls.count(f"_{page.split('?')[0]}_data") == 1, calls  # computed once
+        if page == "scores":
+            assert theirs == mine
+            continue
+        assert theirs["masked"] and not mine["masked"]
+        assert mine["reason_contacts"] and len(theirs["reason_contacts"]) == len(
+            mine["reason_contacts"]
+        )
+        assert all(r["customer_id"] is None for r in theirs["reason_contacts"])
+        assert any(r["customer_id"] for r in mine["reason_contacts"])
+        rest = {k for k in mine if k not in ("masked", "reason_contacts")}
+        assert {k: theirs[k] for k in rest} == {k: mine[k] for k in rest}
 
 
 #: What the random appends copy: answers, order events, driver kinds, contacts, events

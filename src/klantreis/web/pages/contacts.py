@@ -53,6 +53,7 @@ from klantreis.web.pages.options import (
     local_day,
     newest_answer_day,
     score_cells,
+    shared,
 )
 from klantreis.web.state import web_state
 from klantreis.wording import Names
@@ -106,7 +107,23 @@ class ContactParams(Filters):
 
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
-    """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
+    """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`),
+    computed once for analysts and viewers alike while what the page reads is unchanged
+    (:func:`contacts_reads`); a viewer's reason contacts are masked."""
+    version = contacts_reads(ctx, params)
+    data = shared(ctx, "contacts", version, params, lambda: _contacts_data(ctx, params))
+    if ctx.sees_personal_data:
+        return {**data, "masked": False}
+    words = ctx.placeholders
+    masked = [
+        {**r, "text": mask_text(r["text"] or "", words), "customer_id": None}
+        for r in data["reason_contacts"]
+    ]
+    return {**data, "reason_contacts": masked, "masked": True}
+
+
+def _contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
+    """The page's data as an analyst sees it (without ``masked``)."""
     events = ctx.app.events_table()
     cells = score_cells(ctx)
     newest = cells.stamp()[1] if cells is not None else None
@@ -141,12 +158,6 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
             params.reason, since, until, scope.channels, size, params.offset
         )
     names = Names(ctx.app.journey, ctx.t)
-    if not ctx.sees_personal_data:
-        words = ctx.placeholders
-        data["reason_contacts"] = [
-            {**r, "text": mask_text(r["text"] or "", words), "customer_id": None}
-            for r in data["reason_contacts"]
-        ]
     reason_names = {r.id: r.name(ctx.lang) for r in _taxonomy(ctx).reasons()}
     for b in data["trend"]["breaks"]:
         b["name"] = names.promise(b["promise_id"])
@@ -155,7 +166,6 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         "warroom": worded_war_room_dict(data["warroom"], names),
         "reason_name": reason_names.get(params.reason or "", params.reason),
         "reason_names": reason_names,
-        "masked": not ctx.sees_personal_data,
         "options": _contact_options(ctx),
         "reason_pager": reason_pager(data["reason_total"], params.offset, size),
     }
