@@ -11,7 +11,9 @@ once (journey index and derived views built, timed); each round copies it, opens
 existing journeys, one day later) and views every page again. Prints medians and the load
 average before and after.
 
-Two kinds of "after ingest" rows, said apart in their names:
+With the kept-views job, one turn of it runs after the warm views (a server's job has run
+before an ingest: the viewer's default pages are kept too). Two kinds of "after ingest"
+rows, said apart in their names:
 
 - "first view after ingest of N": the views right after the ingest, so the first view pays
   the kept tables' refresh and the page's computation itself (no server job ran);
@@ -21,6 +23,9 @@ Two kinds of "after ingest" rows, said apart in their names:
   ``kept_views_seconds`` later), then the views. The job's own wall and CPU seconds are
   separate rows: that work is moved off the request path, not removed. Code without the job
   (a baseline run) prints only the first kind.
+
+``--counts 1`` appends only batches of one event, ``--one-kind invoice.paid`` of that kind
+(default: the first event by id, a survey answer on the 10M demo store).
 
 ``--prepared PATH`` skips the preparation and copies PATH (prepared once, e.g. by the same
 code) per round: for A/B pairs of two code versions on one prepared store.
@@ -97,12 +102,21 @@ def prepare(source: Path, target: Path) -> dict[str, float]:
     return out
 
 
+#: The kind the batches of one event copy (``--one-kind``; None: the first event by id of
+#: any kind, a survey answer on the 10M demo store).
+ONE_KIND: list[str | None] = [None]
+
+
 def _new_events(app: Any, n: int, tag: str) -> Any:
-    """``n`` events copied from existing journeys with new ids, one day later."""
+    """``n`` events copied from existing journeys with new ids, one day later (a batch of
+    one: of the kind ``--one-kind`` when given)."""
+    kind = ONE_KIND[0] if n == 1 else None
+    where = "" if kind is None else " AND kind = ?"
     return app.store.query(
         "SELECT * EXCLUDE (event_id, occurred_at, ingested_at),"
         f" '{tag}-' || event_id AS event_id, occurred_at + INTERVAL 1 DAY AS occurred_at"
-        f" FROM events WHERE journey_id IS NOT NULL ORDER BY event_id LIMIT {int(n)}"
+        f" FROM events WHERE journey_id IS NOT NULL{where} ORDER BY event_id LIMIT {int(n)}",
+        None if kind is None else [kind],
     )
 
 
@@ -125,7 +139,9 @@ def _views(client: Any, headers: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def one_round(base: Path, tmp: Path, n: int) -> dict[str, dict[str, float]]:
+def one_round(
+    base: Path, tmp: Path, n: int, counts: tuple[int, ...] = (1, 100_000)
+) -> dict[str, dict[str, float]]:
     from fastapi.testclient import TestClient
 
     from klantreis.access import accounts
@@ -145,7 +161,12 @@ def one_round(base: Path, tmp: Path, n: int) -> dict[str, dict[str, float]]:
             warm = [_views(client, headers) for _ in range(3)]
             out["warm (median of 3)"] = {p: statistics.median(w[p] for w in warm) for p in PAGES}
             job = _kept_views_job(app, api)
-            for count in (1, 100_000):
+            if job is not None:  # a server's job has run before: the viewer's pages are kept
+                t0, c0 = time.perf_counter(), time.process_time()
+                job.run()
+                out["(kept-views job's first turn: wall)"] = {"/": time.perf_counter() - t0}
+                out["(kept-views job's first turn: CPU)"] = {"/": time.process_time() - c0}
+            for count in counts:
                 out[f"(ingest of {count:,} itself)"] = {"/": _ingest(app, count, f"b{n}x{count}")}
                 views = _views(client, headers)
                 out[f"first view after ingest of {count:,}"] = views
@@ -207,7 +228,17 @@ def main(argv: list[str] | None = None) -> None:
         help="a store prepared before (by `prepare`, e.g. with the same code): copied per"
         " round, not prepared again",
     )
+    parser.add_argument(
+        "--counts", default="1,100000", help="comma-separated sizes of the batches appended"
+    )
+    parser.add_argument(
+        "--one-kind",
+        help="the kind of the batches of one event (e.g. invoice.paid; default: the first"
+        " event by id)",
+    )
     args = parser.parse_args(argv)
+    counts = tuple(int(c) for c in args.counts.split(","))
+    ONE_KIND[0] = args.one_kind
     for page in [p for p in PAGES if p not in args.pages.split(",")]:
         del PAGES[page]
     before = load_average()
@@ -221,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"prepared: {prepared}", flush=True)
         rounds = []
         for i in range(args.rounds):
-            rounds.append(one_round(base, tmp, i))
+            rounds.append(one_round(base, tmp, i, counts))
             print(f"round {i}: {rounds[-1]} (load {load_average()})", flush=True)
     print(f"load average {before} -> {load_average()}; median of {args.rounds} rounds\n")
     for step, seconds in prepared.items():

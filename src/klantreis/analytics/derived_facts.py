@@ -128,25 +128,34 @@ class KeptFacts:
         )
         log.info("kept driver counts rebuilt")
 
-    def append(self, con: duckdb.DuckDBPyConnection, mark: datetime | None) -> None:
-        """Add the rows ingested after ``mark`` (one batch)."""
-        self._insert(con, "AND ingested_at > $mark", {"mark": mark})
-        _run(con, "UPDATE df_state SET version = version + 1")
+    def append(self, con: duckdb.DuckDBPyConnection, mark: datetime | None) -> int:
+        """Add the rows ingested after ``mark`` (one batch); the version counter moves when
+        rows were added, and only then (pages key on it). The rows added."""
+        added = self._insert(con, "AND ingested_at > $mark", {"mark": mark})
+        if added:
+            _run(con, "UPDATE df_state SET version = version + 1")
+        return added
 
-    def _insert(self, con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any]) -> None:
-        _run(con, _KINDS_SQL.format(where=where), {"zone": self.zone, **params})
+    def version(self, con: duckdb.DuckDBPyConnection) -> int:
+        """The version counter (0 before the first build)."""
+        state = self._state(con)
+        return int(state[3]) if state is not None else 0
+
+    def _insert(self, con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any]) -> int:
+        added = _run(con, _KINDS_SQL.format(where=where), {"zone": self.zone, **params})[0][0]
         for p in self.promises:
             path = {"path": f"$.{p.deadline_attr}"}
-            _run(
+            added += _run(
                 con,
                 _PROMISED_SQL.format(where=where),
                 {"id": p.id, "kind": p.promised, **path, **params},
-            )
-            _run(
+            )[0][0]
+            added += _run(
                 con,
                 _FULFILLED_SQL.format(where=where),
                 {"id": p.id, "kind": p.fulfilled_by, **params},
-            )
+            )[0][0]
+        return int(added)
 
     def check_and_compact(self, con: duckdb.DuckDBPyConnection) -> bool:
         """Compare the kept counts with the log's (rebuild when they differ) and merge the

@@ -50,7 +50,7 @@ from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import Promise
 from klantreis.store import EventStore
 
-__all__ = ["ANSWER_WHERE", "CellsRefresh", "ScoreCells", "supports"]
+__all__ = ["ANSWER_WHERE", "CellsRefresh", "CellsStamp", "ScoreCells", "supports"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,17 @@ class CellsRefresh:
     rows: int = 0
 
 
+@dataclass(frozen=True)
+class CellsStamp:
+    """What a page cache keys on: the cells' version counter (moves only when answers were
+    added or the cells rebuilt), the driver counts' (``derived_facts``: only when driver
+    events were added or they were rebuilt) and the newest event time of the whole log."""
+
+    cells: int
+    facts: int
+    newest: datetime | None
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
     return con.execute(sql, params or []).fetchall()
 
@@ -161,7 +172,7 @@ class ScoreCells:
         #: The movers' driver counts, kept beside the cells (``derived_facts``).
         self.facts = KeptFacts(zone, promises)
         self._lock = threading.Lock()
-        self._current: tuple[Hashable, tuple[int, datetime | None]] | None = None
+        self._current: tuple[Hashable, CellsStamp] | None = None
         self._frames: dict[tuple[int, datetime | None], pd.DataFrame] = {}
 
     # -- maintenance -------------------------------------------------------------------
@@ -173,23 +184,32 @@ class ScoreCells:
                 return CellsRefresh("current")
             with self.store.transaction() as con:
                 result = self._ensure(con)
-                state = self._state(con)
-            if seen is not None and state is not None:
-                self._current = (seen, (int(state[6]), state[2]))
+                stamp = self._stamp(con)
+            if seen is not None and stamp is not None:
+                self._current = (seen, stamp)
             return result
 
-    def stamp(self) -> tuple[int, datetime | None]:
-        """(version counter of the cells, newest event time): what a page cache keys on."""
+    def _stamp(self, con: duckdb.DuckDBPyConnection) -> CellsStamp | None:
+        state = self._state(con)
+        if state is None:
+            return None
+        return CellsStamp(int(state[6]), self.facts.version(con), state[2])
+
+    def stamps(self) -> CellsStamp:
+        """The cells' and the driver counts' version counters and the newest event time,
+        refreshed first: what a page cache keys on."""
         self.ensure()
         with self._lock:
             if self._current is not None:
                 return self._current[1]
-        cur = self.store.cursor()
-        try:
-            row = cur.execute("SELECT version, newest FROM ds_state").fetchall()
-        finally:
-            cur.close()
-        return (int(row[0][0]), row[0][1]) if row else (0, None)
+        with self.store.transaction() as con:
+            stamp = self._stamp(con)
+        return stamp if stamp is not None else CellsStamp(0, 0, None)
+
+    def stamp(self) -> tuple[int, datetime | None]:
+        """(version counter of the cells, newest event time): what a page cache keys on."""
+        stamp = self.stamps()
+        return stamp.cells, stamp.newest
 
     def rebuild(self) -> CellsRefresh:
         """Drop and rebuild the cells (e.g. after a bulk load)."""
@@ -246,7 +266,7 @@ class ScoreCells:
             log.warning("score cells out of step (%d + %d != %d); rebuilding", state[0], added, n)
             return self._full(con)
         before = int(_one(con, "SELECT count(*) FROM ds_cells"))
-        _rows(
+        inserted = _one(
             con,
             f"INSERT INTO ds_cells {_CELLS_SQL.format(where='AND ingested_at > $mark')}",
             {"zone": self.zone, "mark": mark},
@@ -267,7 +287,9 @@ class ScoreCells:
             _rows(con, "DROP TABLE _ds_compact")
             compacted = cells = int(_one(con, "SELECT count(*) FROM ds_cells"))
         newest = max((t for t in (newest, new_newest) if t is not None), default=None)
-        bump = 1 if cells != before else 0
+        # the version moves when answers were added, and only then (a compaction merges rows
+        # but keeps every sum): pages key on it (``stamps``)
+        bump = 1 if int(inserted) > 0 else 0
         self._save(con, n, new_mark or mark, newest, int(compacted), int(version) + bump)
         return CellsRefresh("incremental", cells - before)
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import count, pairwise
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -68,6 +68,9 @@ if TYPE_CHECKING:  # Ibis is imported only when a selection of journeys is asked
 __all__ = ["JourneyIndex", "JourneySql", "RefreshResult", "add_codes", "open_index"]
 
 log = logging.getLogger(__name__)
+#: The stamps of every journey index of this process (:meth:`JourneyIndex.stamp`): a new
+#: object or a change takes the next, so no two states of any index share one.
+_STAMPS = count(1)
 
 #: Separator inside stored paths (the ASCII unit separator; never in kinds or touchpoint ids).
 PATH_SEP = VARIANT_SEP
@@ -359,18 +362,32 @@ class JourneyIndex:
         self.range_events = range_events
         self.memory_mb = memory_mb
         self._current: tuple[Hashable, int] | None = None  # (version, events) last ensured
+        self._stamp = next(_STAMPS)
 
     # -- maintenance ---------------------------------------------------------------------
     def ensure(self) -> RefreshResult:
         """Refresh when the event count changed since the last refresh (else do nothing)."""
         if self.version is None:
-            return self._ensure()
+            return self._changed(self._ensure())
         seen = self.version()  # before the refresh: a write after it moves the next one
         if self._current is not None and self._current[0] == seen:
             return RefreshResult("current", 0, self._current[1])
-        result = self._ensure()
+        result = self._changed(self._ensure())
         self._current = (seen, result.events)
         return result
+
+    def _changed(self, result: RefreshResult) -> RefreshResult:
+        """A new stamp when ``result`` changed the index's rows (a build, or a refresh that
+        touched journeys; events without a journey change nothing here)."""
+        if result.mode == "full" or result.journeys > 0:
+            self._stamp = next(_STAMPS)
+        return result
+
+    def stamp(self) -> int:
+        """The index's stamp, refreshed first: it moves when its rows changed, and only then
+        (unique in this process, kept in memory like the page caches that key on it)."""
+        self.ensure()
+        return self._stamp
 
     def _ensure(self) -> RefreshResult:
         with self.store.write_lock():  # no append between the check and a full build
@@ -412,7 +429,7 @@ class JourneyIndex:
     def rebuild(self) -> RefreshResult:
         """Rebuild the whole index."""
         self._current = None
-        return self._full()
+        return self._changed(self._full())
 
     def _full(self) -> RefreshResult:
         """Rebuild every table, one journey-key range of about ``range_events`` events at a

@@ -66,7 +66,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 
-from klantreis.analytics.derived_views import _commit, _inline
+from klantreis.analytics.derived_views import _checksum, _commit, _inline
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
 from klantreis.contacts.cause_totals import (
@@ -395,7 +395,7 @@ class ConditionViews:
     ) -> ConditionRefresh:
         affected = "journey_id IN (SELECT journey_id FROM _dk_affected)"
         version = _count(con, "SELECT version FROM dk_state")
-        followed = False
+        followed = changed = False
         drop_hand(con)
         window = self.default_window(con)
         _rows(
@@ -413,7 +413,7 @@ class ConditionViews:
                     f" FROM events WHERE {affected}",
                 )
                 moving = self.totals.moving(con, window, before) if window else None
-                self._replace(con, affected, moving)
+                changed = self._replace(con, affected, moving)
                 # the weekly breaks follow from the new rows at hand (not a second read)
                 followed = self.breaks.replace(
                     con, version, "SELECT journey_id FROM _dk_affected", "_dk_new_p", "_dk_new_k"
@@ -423,7 +423,9 @@ class ConditionViews:
             for temp in _INCREMENTAL_TEMPS:
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
-        self._save(con, n, None, bump=journeys > 0 or answers > 0)
+        # the counter moves when rows changed, and only then: pages key on it (a batch of
+        # events that leave the touched journeys' conditions as they were keeps /contacts)
+        self._save(con, n, None, bump=changed or answers > 0)
         if journeys:  # the hand-over is that of the saved state
             _rows(
                 con,
@@ -443,14 +445,14 @@ class ConditionViews:
         con: duckdb.DuckDBPyConnection,
         affected: str,
         moving: tuple[str, dict[str, Any]] | None = None,
-    ) -> None:
+    ) -> bool:
         """Replace the rows of the ``affected`` journeys by those of their events in
         ``_dk_ev``; the kept window counts lose the old rows' share and gain the new ones'
         (each read once: the old rows are copied and deleted by row id, the new ones
         computed into a copy first). The same scan copies the rows of the journeys with a
         row on the days ``moving`` (those a shift of the default window will read:
         ``_dk_scan_k`` / ``_dk_scan_p`` hold both, the affected ones ``_dk_old_k`` /
-        ``_dk_old_p``)."""
+        ``_dk_old_p``). True when the new rows differ from the old ones (as multisets)."""
         scan = affected
         if moving is not None:
             days, params = moving
@@ -479,12 +481,16 @@ class ConditionViews:
         self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
         self._fill(con, "_dk_ev", "_dk_new_k", "_dk_new_p")
         self.totals.touched(con, "_dk_new_k", "_dk_new_p", 1)
+        changed = False
         for table, old, new in (
             ("dk_kinds", "_dk_old_k", "_dk_new_k"),
             ("dk_promised", "_dk_old_p", "_dk_new_p"),
         ):
+            before = f"(SELECT * EXCLUDE (rid) FROM {old})"
+            changed = changed or _checksum(con, before) != _checksum(con, new)
             _rows(con, f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {old})")
             _rows(con, f"INSERT INTO {table} FROM {new}")
+        return changed
 
     @staticmethod
     def _hand(con: duckdb.DuckDBPyConnection, moved: bool) -> None:

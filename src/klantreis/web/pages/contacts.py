@@ -47,7 +47,14 @@ from klantreis.web.pagekit import (
     render_html,
     require_role,
 )
-from klantreis.web.pages.options import filter_options, newest_answer_day, score_cells
+from klantreis.web.pages.options import (
+    cells_stamps,
+    filter_options,
+    local_day,
+    newest_answer_day,
+    score_cells,
+    shared,
+)
 from klantreis.web.state import web_state
 from klantreis.wording import Names
 from klantreis.wording.warroom import war_room_html, worded_war_room, worded_war_room_dict
@@ -100,7 +107,23 @@ class ContactParams(Filters):
 
 
 def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
-    """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`)."""
+    """War room and reason metrics (see :func:`klantreis.contacts.reports.contacts_overview`),
+    computed once for analysts and viewers alike while what the page reads is unchanged
+    (:func:`contacts_reads`); a viewer's reason contacts are masked."""
+    version = contacts_reads(ctx, params)
+    data = shared(ctx, "contacts", version, params, lambda: _contacts_data(ctx, params))
+    if ctx.sees_personal_data:
+        return {**data, "masked": False}
+    words = ctx.placeholders
+    masked = [
+        {**r, "text": mask_text(r["text"] or "", words), "customer_id": None}
+        for r in data["reason_contacts"]
+    ]
+    return {**data, "reason_contacts": masked, "masked": True}
+
+
+def _contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
+    """The page's data as an analyst sees it (without ``masked``)."""
     events = ctx.app.events_table()
     cells = score_cells(ctx)
     newest = cells.stamp()[1] if cells is not None else None
@@ -135,12 +158,6 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
             params.reason, since, until, scope.channels, size, params.offset
         )
     names = Names(ctx.app.journey, ctx.t)
-    if not ctx.sees_personal_data:
-        words = ctx.placeholders
-        data["reason_contacts"] = [
-            {**r, "text": mask_text(r["text"] or "", words), "customer_id": None}
-            for r in data["reason_contacts"]
-        ]
     reason_names = {r.id: r.name(ctx.lang) for r in _taxonomy(ctx).reasons()}
     for b in data["trend"]["breaks"]:
         b["name"] = names.promise(b["promise_id"])
@@ -149,10 +166,36 @@ def contacts_data(ctx: PageContext, params: ContactParams) -> dict[str, Any]:
         "warroom": worded_war_room_dict(data["warroom"], names),
         "reason_name": reason_names.get(params.reason or "", params.reason),
         "reason_names": reason_names,
-        "masked": not ctx.sees_personal_data,
         "options": _contact_options(ctx),
         "reason_pager": reason_pager(data["reason_total"], params.offset, size),
     }
+
+
+def contacts_reads(ctx: PageContext, params: ContactParams) -> Any:
+    """What the page reads when it is summed from the kept tables: the kept contacts' and
+    the kept conditions' version counters, the answers' (the segments menu), the newest
+    event's time (the period's end and "now" of the broken promises) and the menus of the
+    kept conditions. None (the store's version) when the page reads the log."""
+    stamp = cells_stamps(ctx)
+    if stamp is None or stamp.newest is None:
+        return None
+    scope = params.scope(local_day(ctx, stamp.newest))
+    kept = _kept_contacts(ctx, scope)
+    conditions: ConditionViews | None = ctx.app.condition_views()
+    if kept is None or conditions is None or scope.start is not None or scope.end is not None:
+        return None
+    if ctx.app.journey.promises and not conditions.supports_breaks():
+        return None  # the weekly breaks are counted from the log
+    menus = conditions.options()
+    return (
+        "contacts",
+        kept.counter(),
+        conditions.counter(),
+        stamp.cells,
+        stamp.newest,
+        tuple(menus["channels"]),
+        tuple(menus["segments"]),
+    )
 
 
 def reason_pager(total: int | None, offset: int, size: int) -> dict[str, Any] | None:
@@ -313,6 +356,7 @@ register_page(
         params=ContactParams,
         charts=contacts_charts,
         summary="Contact reasons: war room, per 100 orders, weekly trend, service",
+        reads=contacts_reads,
     ),
 )
 

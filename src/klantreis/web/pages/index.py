@@ -13,11 +13,17 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 
 from klantreis.analytics.cx_index import cx_index
+from klantreis.analytics.derived_scores import supports
 from klantreis.analytics.movers import ALPHA
 from klantreis.analytics.scope import Scope
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
-from klantreis.web.pages.options import filter_options, newest_answer_day
+from klantreis.web.pages.options import (
+    cells_stamps,
+    filter_options,
+    local_day,
+    newest_answer_day,
+)
 from klantreis.wording import Names, Wording, driver_phrase, mover_label, mover_sentence
 
 router = APIRouter()
@@ -162,6 +168,18 @@ def index_charts(data: dict[str, Any], ctx: PageContext) -> dict[str, Any]:
     }
 
 
+def index_reads(ctx: PageContext, params: Filters) -> Any:
+    """What the page reads, when the kept score cells answer it: the answers (the cells'
+    version), the movers' driver counts (their version: failures, contacts, promises), the
+    newest event's day (the freshness line) and today (its words). None (the store's
+    version) for a segment, which also matches the journeys' start events in the log."""
+    stamp = cells_stamps(ctx) if supports(params.scope(None)) else None
+    if stamp is None:
+        return None
+    zone = ctx.app.journey.timezone
+    return ("index", stamp.cells, stamp.facts, local_day(ctx, stamp.newest), local_today(zone))
+
+
 register_page(
     router,
     PageSpec(
@@ -171,5 +189,6 @@ register_page(
         data=index_data,
         charts=index_charts,
         summary="The CX index: current value, changes, series per day and movers",
+        reads=index_reads,
     ),
 )

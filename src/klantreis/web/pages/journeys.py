@@ -516,6 +516,34 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     }
 
 
+def journeys_reads(ctx: PageContext, params: JourneyParams) -> Any:
+    """What the default parts of the page read when the kept tables answer them: the
+    journey index's stamp (the map and variants), every derived view's version counter,
+    the newest event's and answer's times (the period's end, "now" of the promises) and the
+    filter menus. None (the store's version) for a timeline (it reads the log), steps by
+    event kind (their labels come from the log), a scope the views cannot answer, or
+    served-stale pages."""
+    if params.journey or params.customer or params.activity == "kind":
+        return None
+    if ctx.app.settings.stale_pages:
+        return None
+    views, index = _views(ctx, None), ctx.app.journey_index()
+    if views is None or index is None:
+        return None
+    newest = views.newest()
+    if newest[0] is None or not derived_reads.supports(_filter(ctx, params, newest[0])):
+        return None
+    menus = views.options()
+    return (
+        "journeys",
+        index.stamp(),
+        tuple(sorted(views.versions().items())),
+        newest,
+        tuple(menus["channels"]),
+        tuple(menus["segments"]),
+    )
+
+
 register_page(
     router,
     PageSpec(
@@ -526,6 +554,7 @@ register_page(
         params=JourneyParams,
         summary="Journey map, variants, hand-overs, promises, impact, a timeline and one page"
         " of the journeys at risk (limit, offset)",
+        reads=journeys_reads,
     ),
 )
 pagekit.register_guess(

@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from klantreis.analytics import metrics, stats
 from klantreis.web import charts
 from klantreis.web.pagekit import Filters, NavItem, PageContext, PageSpec, register_page
-from klantreis.web.pages.options import filter_options, newest_answer_day, score_cells
+from klantreis.web.pages.options import filter_options, newest_answer_day, score_cells, shared
 from klantreis.wording import test_label
 
 router = APIRouter()
@@ -209,7 +209,14 @@ def _series(q: _Query, grain: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
-    """Overall scores with change, series per period, breakdowns and the NPS x CES matrix."""
+    """Overall scores with change, series per period, breakdowns and the NPS x CES matrix;
+    nothing personal, so computed once for analysts and viewers alike while the score cells
+    are unchanged (:func:`scores_reads`)."""
+    version = scores_reads(ctx, params)
+    return shared(ctx, "scores", version, params, lambda: _scores_data(ctx, params))
+
+
+def _scores_data(ctx: PageContext, params: Filters) -> dict[str, Any]:
     q = _Query(ctx, params)
     grain = GRAIN.get(params.period, "week")
     overall = _with_change(q, None)
