@@ -206,7 +206,13 @@ def test_at_risk_list_is_paged_completely_and_opens_the_timeline(tmp_path: Path)
             first = data["at_risk"]
             assert (first["total"], first["pages"], len(first["rows"])) == (46, 3, 20)
             assert first["next_offset"] == 20 and first["prev_offset"] is None
-            assert first["next"] == "/api/v1/journeys?period=all&offset=20"
+            assert first["next"] == "/api/v1/journeys?offset=20", "period=all is the default"
+            viewed = _get(c, "/journeys?period=all&color=contacts")  # the same data, via the page
+            assert viewed.status_code == 200
+            again = _get(c, "/api/v1/journeys?period=all&color=contacts").json()["data"]
+            assert again["at_risk"]["next"] == "/api/v1/journeys?color=contacts&offset=20", (
+                "the JSON links to the JSON even when the page computed the data first"
+            )
             assert "at_risk" not in data["promises"], "the whole list is not in the JSON"
             whole = _get(c, "/api/v1/journeys?period=all&limit=1000").json()["data"]["at_risk"]
             assert whole["total"] == len(whole["rows"]) == 46 and whole["next"] is None

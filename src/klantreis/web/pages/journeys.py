@@ -18,6 +18,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -287,12 +288,13 @@ def _promises(ctx: PageContext, now: datetime | None, masked: bool) -> dict[str,
 
 
 def _risk_page(
-    ctx: PageContext, risk: list[dict[str, Any]], offset: int, limit: int
+    params: JourneyParams, risk: list[dict[str, Any]], offset: int, limit: int
 ) -> dict[str, Any]:
     """One page of the at-risk list (the whole list stays cached): ``limit`` rows from
     ``offset``, the ``total``, and the offsets and links of the pages before and after (None
-    at either end). A link keeps the request's path and other parameters, so the page links
-    to the page and the JSON to the JSON."""
+    at either end). A link is the JSON's, made from the parameters (not from the request: the
+    page cache shares one computation between the page, its JSON and the kept-views job; the
+    HTML page builds its own links)."""
     total = len(risk)
     pages = max(1, -(-total // limit))
     nxt = offset + limit if offset + limit < total else None
@@ -303,20 +305,26 @@ def _risk_page(
         "limit": limit,
         "next_offset": nxt,
         "prev_offset": prev,
-        "next": _link(ctx, nxt),
-        "prev": _link(ctx, prev),
+        "next": _link(params, nxt),
+        "prev": _link(params, prev),
         "page": min(offset // limit + 1, pages),
         "pages": pages,
         "rows": risk[offset : offset + limit],
     }
 
 
-def _link(ctx: PageContext, offset: int | None) -> str | None:
-    """The request's path and query with ``offset`` set (None for no such page)."""
+def _link(params: JourneyParams, offset: int | None) -> str | None:
+    """The JSON's address for these parameters with ``offset`` set (None for no such page):
+    the parameters that differ from their defaults, then ``offset``."""
     if offset is None:
         return None
-    url = ctx.request.url.include_query_params(offset=offset)
-    return f"{url.path}?{url.query}"
+    default = JourneyParams()
+    query = {
+        k: v
+        for k, v in asdict(params).items()
+        if k != "offset" and v not in (None, "") and v != getattr(default, k)
+    }
+    return f"/api/v1/journeys?{urlencode(query | {'offset': offset})}"
 
 
 def _minutes_between(now: datetime | None, deadline: datetime | None) -> float | None:
@@ -498,7 +506,7 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     risk = promise_data["at_risk"]
     return {
         **main,
-        "at_risk": _risk_page(ctx, risk, params.offset, params.limit),
+        "at_risk": _risk_page(params, risk, params.offset, params.limit),
         "params": asdict(params),
         "masked": masked,
         "promises": {k: v for k, v in promise_data.items() if k != "at_risk"},
