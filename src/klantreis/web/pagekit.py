@@ -285,15 +285,13 @@ class PageCache:
     job is woken. The job's own views (``ctx.current``) and callers who ask
     (:func:`wants_fresh`) always compute."""
 
-    def __init__(
-        self,
-        fresh_age: float = 2.0,
-        max_age: float = 60.0,
-        size: int = 256,
-        stale_age: float = 600.0,
-    ) -> None:
+    #: Seconds a page is answered kept at most (from its first kept answer), so that a page
+    #: the job does not view cannot stay behind while events keep coming.
+    stale_age: float = 600.0
+
+    def __init__(self, fresh_age: float = 2.0, max_age: float = 60.0, size: int = 256) -> None:
         self.fresh_age, self.max_age, self.size = fresh_age, max_age, size
-        self.stale_age = stale_age
+        #: Set by a server with a kept-views job (``web.app.serve_kept_pages``).
         self.revalidation: Revalidation | None = None
         self._entries: dict[tuple[Any, ...], _Entry] = {}
 
