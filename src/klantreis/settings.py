@@ -67,11 +67,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "stale_page_events",
         int,
-        10_000,
+        10,
         "When the store has more than this many events a page's kept result does not include"
         " (and the kept tables are that far behind), a running server answers at once with"
         " that result, says so on the page, and wakes the kept-views job; `?fresh=1` waits for"
-        " new figures. Fewer events: the view computes them (about 1 s on 10M events); 0: off.",
+        " new figures. Fewer events: the view computes them (about 1 s on 10M events; 30 or"
+        " more new events cost /contacts 2-4 CPU s); 0: off.",
         minimum=0,
     ),
     Setting(
