@@ -16,7 +16,14 @@ before an ingest: the viewer's default pages are kept too). Two kinds of "after 
 rows, said apart in their names:
 
 - "first view after ingest of N": the views right after the ingest, so the first view pays
-  the kept tables' refresh and the page's computation itself (no server job ran);
+  the kept tables' refresh and the page's computation itself (no server job ran); asked
+  with ``?fresh=1``, so that a server which answers with a kept page after a large batch
+  (``stale_page_events``) computes as before;
+- "first view after ingest of N, before the job (kept page shown)": only for N over
+  ``stale_page_events`` and code that serves kept pages: another batch of N (other ids),
+  then the views as a visitor asks for them, before the job's turn: the page cache answers
+  with the page kept from the previous row (its figures lack the N events; how old they are
+  is the job's turn time below);
 - "first view after ingest of N, once the kept-views job ran": another batch of N (other
   ids), then one turn of the server's kept-views job (``App.kept_views_job`` with the web
   app's ``default_views``; in a server it runs in the next pause of ingest, at most
@@ -125,15 +132,20 @@ def _new_events(app: Any, n: int, tag: str) -> Any:
 CPU: dict[str, float] = {}
 
 
-def _views(client: Any, headers: dict[str, str]) -> dict[str, float]:
-    """Seconds of one view of every page, printed as they come (a round is long)."""
+def _views(client: Any, headers: dict[str, str], fresh: bool = False) -> dict[str, float]:
+    """Seconds of one view of every page, printed as they come (a round is long), with
+    whether the answer was fresh (``meta.fresh``; code without it: always). ``fresh``: ask
+    for fresh figures (``?fresh=1``; code without kept pages ignores it)."""
     out = {}
     for page, name in PAGES.items():
         t0, c0 = time.perf_counter(), time.process_time()
-        client.get(f"/api/v1/{name}", headers=headers).raise_for_status()
+        resp = client.get(f"/api/v1/{name}" + ("?fresh=1" if fresh else ""), headers=headers)
+        resp.raise_for_status()
         out[page], CPU[page] = time.perf_counter() - t0, time.process_time() - c0
+        answered = "fresh" if resp.json()["meta"].get("fresh", True) else "kept page"
         print(
-            f"  {page}: {out[page]:.3f} s, CPU {CPU[page]:.3f} s (load {load_average()})",
+            f"  {page}: {out[page]:.3f} s, CPU {CPU[page]:.3f} s, {answered}"
+            f" (load {load_average()})",
             flush=True,
         )
     return out
@@ -166,15 +178,20 @@ def one_round(
                 job.run()
                 out["(kept-views job's first turn: wall)"] = {"/": time.perf_counter() - t0}
                 out["(kept-views job's first turn: CPU)"] = {"/": time.process_time() - c0}
+            kept_after = _serve_kept_pages(app, api, job)
             for count in counts:
                 out[f"(ingest of {count:,} itself)"] = {"/": _ingest(app, count, f"b{n}x{count}")}
-                views = _views(client, headers)
+                views = _views(client, headers, fresh=True)
                 out[f"first view after ingest of {count:,}"] = views
                 out[f"(CPU of the first view after ingest of {count:,})"] = dict(CPU)
                 if job is None:  # code without the kept-views job (a baseline run)
                     continue
                 # another batch of the same size (other ids), then the server's job, then views
                 _ingest(app, count, f"j{n}x{count}")
+                if kept_after is not None and count > kept_after:
+                    views = _views(client, headers)
+                    out[f"first view after ingest of {count:,}, before the job (kept page)"] = views
+                    out[f"(CPU of the first view after ingest of {count:,}, kept page)"] = dict(CPU)
                 t0, c0 = time.perf_counter(), time.process_time()
                 job.run()
                 parts = getattr(job.run, "timings", {}).items()
@@ -218,6 +235,18 @@ def _kept_views_job(app: Any, api: Any) -> Any:
     return None if views is None else app.kept_views_job(views(api))
 
 
+def _serve_kept_pages(app: Any, api: Any, job: Any) -> int | None:
+    """Let the page cache answer with kept pages as a server does (its job woken is a no-op:
+    the round runs the job itself); the setting's number of events (None: code without it)."""
+    from klantreis.web import app as web_app
+
+    serve = getattr(web_app, "serve_kept_pages", None)
+    if serve is None or job is None or app.settings.stale_page_events <= 0:
+        return None
+    serve(api, job, lambda: None)
+    return int(app.settings.stale_page_events)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", default="/work/bench-data/demo10m.duckdb")
@@ -229,7 +258,10 @@ def main(argv: list[str] | None = None) -> None:
         " round, not prepared again",
     )
     parser.add_argument(
-        "--counts", default="1,100000", help="comma-separated sizes of the batches appended"
+        "--counts",
+        "--sizes",
+        default="1,100000",
+        help="comma-separated sizes of the batches appended, in this order",
     )
     parser.add_argument(
         "--one-kind",

@@ -417,6 +417,9 @@ class App(AnalysesMixin):
         "condition_views",
     )
 
+    #: The name of the "kept views" job (:meth:`kept_views_job`).
+    KEPT_VIEWS_JOB = "kept views"
+
     def kept_views_job(self, views: Sequence[tuple[str, Callable[[], object]]] = ()) -> Job | None:
         """The "kept views" job (every ``kept_views_seconds``; None when 0 or the store is
         read-only): after new events, every kept table of :attr:`KEPT_TABLES` brought up
@@ -430,7 +433,9 @@ class App(AnalysesMixin):
         parts = [(name, getattr(self, name)) for name in self.KEPT_TABLES]
         parts += [*views, ("checkpoint", self.checkpoint_if_large)]
         return Job(
-            "kept views", self.settings.kept_views_seconds, OnChange(self.store.version, parts)
+            self.KEPT_VIEWS_JOB,
+            self.settings.kept_views_seconds,
+            OnChange(self.store.version, parts),
         )
 
     def checkpoint_if_large(self) -> bool:

@@ -34,6 +34,8 @@ class Job:
     last_error: str | None = None
     runs: int = 0
     _due: float = field(default=0.0, repr=False)
+    #: When :meth:`Scheduler.wake` last asked for a turn now (monotonic seconds).
+    _woken: float = field(default=0.0, repr=False)
 
 
 class Scheduler:
@@ -60,6 +62,16 @@ class Scheduler:
             self._thread.join(timeout)
             self._thread = None
 
+    def wake(self, name: str) -> None:
+        """Make the job called ``name`` due now instead of at its interval (its turn still
+        comes on the scheduler's thread, within a tick, and in the server waits for a pause
+        in ingest). A wake during the job's turn makes it due again right after."""
+        at = time.monotonic()
+        for job in self.jobs:
+            if job.name == name:
+                job._woken = at
+                job._due = min(job._due, at)
+
     def run_due(self, now: float | None = None) -> list[str]:
         """Run every job that is due (in order); returns the names that ran."""
         ran = []
@@ -78,6 +90,8 @@ class Scheduler:
             job.last_run = time.time()
             job.runs += 1
             job._due = time.monotonic() + job.every_seconds
+            if job._woken > began:  # woken while it ran: the turn may have missed that
+                job._due = job._woken
             ran.append(job.name)
         return ran
 
@@ -110,6 +124,12 @@ class OnChange:
         self.timings: dict[str, tuple[float, float]] = {}
         self._done: Hashable = None
         self._seen = False
+
+    @property
+    def done(self) -> Hashable:
+        """The version read at the start of the last complete turn (what the parts are
+        current with, at least); None before one."""
+        return self._done if self._seen else None
 
     def __call__(self) -> bool:
         """One turn: True when the parts ran."""

@@ -65,6 +65,17 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "stale_page_events",
+        int,
+        10,
+        "When the store has more than this many events a page's kept result does not include"
+        " (and the kept tables are that far behind), a running server answers at once with"
+        " that result, says so on the page, and wakes the kept-views job; `?fresh=1` waits for"
+        " new figures. Fewer events: the view computes them (about 1 s on 10M events; 30 or"
+        " more new events cost /contacts 2-4 CPU s); 0: off.",
+        minimum=0,
+    ),
+    Setting(
         "proactive_config",
         str,
         "",
@@ -416,6 +427,7 @@ class Settings:
     proactive_config: str = _default("proactive_config")
     alert_check_seconds: int = _default("alert_check_seconds")
     kept_views_seconds: int = _default("kept_views_seconds")
+    stale_page_events: int = _default("stale_page_events")
     case_rules: str = _default("case_rules")
     surveys_path: str = _default("surveys_path")
     timezone: str = _default("timezone")

@@ -96,3 +96,23 @@ def test_on_change_times_each_part() -> None:
     body()
     assert set(body.timings) == {"nap", "quick"}
     assert body.timings["nap"][0] >= 0.05 > body.timings["quick"][0]
+
+
+def test_a_woken_job_is_due_now_and_a_wake_during_its_turn_brings_another() -> None:
+    s: Scheduler
+    turns: list[float] = []
+
+    def turn() -> None:
+        turns.append(time.monotonic())
+        if len(turns) == 1:
+            s.wake("kept views")  # new events came while it ran
+
+    job = Job("kept views", 3600, turn)
+    s = Scheduler([job, Job("other", 3600, lambda: None)])
+    job._due = s.jobs[1]._due = time.monotonic() + 3600
+    assert s.run_due() == []
+    s.wake("kept views")
+    assert s.run_due() == ["kept views"] and len(turns) == 1
+    assert s.run_due() == ["kept views"] and len(turns) == 2  # due again right after
+    assert s.run_due() == []  # then at its interval
+    assert job._due > time.monotonic() + 3000

@@ -19,17 +19,24 @@ from fastapi.routing import APIRoute
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.ingest.writer import EventWriter
-from klantreis.scheduler import Job, Scheduler
+from klantreis.scheduler import Job, OnChange, Scheduler
 from klantreis.settings import Settings
 from klantreis.web.errors import install_error_handlers
 from klantreis.web.openapi_errors import declare_error_statuses
-from klantreis.web.pagekit import NavItem, PageCache, anonymous_context
+from klantreis.web.pagekit import NavItem, PageCache, Revalidation, anonymous_context
 from klantreis.web.pages import PAGE_MODULES
 from klantreis.web.routes.ingest import IngestFastPath
 from klantreis.web.security import Principal, Security, SecurityHeaders
 from klantreis.web.state import WebState
 
-__all__ = ["IngestFirstScheduler", "create_app", "default_views", "serve", "server_config"]
+__all__ = [
+    "IngestFirstScheduler",
+    "create_app",
+    "default_views",
+    "serve",
+    "serve_kept_pages",
+    "server_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +117,9 @@ def create_app(
     the cache is the App's, shared by every web app built on it). What the routes share is
     one typed :class:`~klantreis.web.state.WebState` (``api.state.web``). ``run_jobs`` runs
     the App's time-driven jobs (alerts, ...; :mod:`klantreis.scheduler`) while it serves,
-    in pauses of event ingest (:class:`IngestFirstScheduler`)."""
+    in pauses of event ingest (:class:`IngestFirstScheduler`; ``api.state.scheduler``), and
+    lets the page cache answer with kept pages while the kept-views job catches up after a
+    large batch (:func:`serve_kept_pages`)."""
     secret = secret_key or app.settings.require_secret_key()
     accounts.ensure_schema(app.store)
     writer = EventWriter(
@@ -172,9 +181,32 @@ def create_app(
             state.nav.append(nav)
     state.nav.sort(key=lambda n: n.order)
     api.state.routes = routes
+    api.state.scheduler = scheduler
     if run_jobs:
         scheduler.jobs = app.jobs(views=default_views(api))
+        for job in scheduler.jobs:
+            if job.name == App.KEPT_VIEWS_JOB:
+                serve_kept_pages(api, job, functools.partial(scheduler.wake, job.name))
     return api
+
+
+def serve_kept_pages(api: FastAPI, job: Job, wake: Callable[[], None]) -> None:
+    """Let ``api``'s page cache answer with a page's kept result while ``job`` (the App's
+    kept-views job) catches up after more than ``stale_page_events`` new events (0: never;
+    see :class:`~klantreis.web.pagekit.Revalidation`); ``wake`` asks the job for a turn
+    now. The kept tables are known current with the events counted when the job's last
+    complete turn began."""
+    state = api.state.web
+    events = state.app.settings.stale_page_events
+    if state.page_cache is None or events <= 0:
+        return
+    body = job.run
+
+    def kept_at() -> int | None:
+        done = body.done if isinstance(body, OnChange) else None
+        return done[1] if isinstance(done, tuple) else None  # the store's (writes, events)
+
+    state.page_cache.revalidation = Revalidation(events, wake, kept_at)
 
 
 #: The pages (JSON route names) whose default view the kept-views job computes after new

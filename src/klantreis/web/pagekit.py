@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -35,6 +35,8 @@ __all__ = [
     "NavItem",
     "PageCache",
     "PageContext",
+    "Revalidation",
+    "Staleness",
     "anonymous_context",
     "page_context",
     "register_guess",
@@ -67,6 +69,10 @@ class PageContext:
     #: The page cache may not reuse data computed at another store version, not even within
     #: its ``fresh_age`` (the kept-views job's views: ``klantreis.web.app.default_views``).
     current: bool = False
+    #: Set by the page cache: when the page's data was computed (UTC), and, when it is an
+    #: older kept result served while the kept-views job catches up, what it lacks.
+    as_of: datetime | None = None
+    stale: Staleness | None = None
 
     def events(self) -> Any:
         """The event log as an Ibis table, opened once per request (one cursor)."""
@@ -92,6 +98,38 @@ class PageContext:
     def placeholders(self) -> dict[str, str]:
         """What masked personal data reads as in the page's language ("[phone]")."""
         return worded_placeholders(self.t)
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """A page answered with a kept result computed at ``as_of`` (UTC), which lacks the
+    ``behind_events`` newest events (they are being processed)."""
+
+    as_of: datetime
+    behind_events: int
+
+
+@dataclass(frozen=True)
+class Revalidation:
+    """When the page cache may answer with a page's kept result while the kept-views job
+    catches up (stale-while-revalidate, the ``stale_page_events`` setting): when the store
+    has more than ``events`` events the result does not include, and more than that many
+    since the kept tables were last brought up to date (``kept_at()``: the store's event
+    count the job's last complete turn began at; None: not known), a fresh view would pay
+    their refresh. Then the kept result is served and ``wake()`` asks the job for a turn
+    now (it still waits for a pause in ingest)."""
+
+    events: int
+    wake: Callable[[], None]
+    kept_at: Callable[[], int | None]
+
+
+def wants_fresh(request: Request) -> bool:
+    """The caller asks for current figures and will wait for them: ``?fresh=1`` or
+    ``Cache-Control: no-cache`` (a browser's hard reload)."""
+    if request.query_params.get("fresh", "").lower() in ("1", "true", "yes"):
+        return True
+    return "no-cache" in request.headers.get("cache-control", "").lower()
 
 
 @dataclass
@@ -186,6 +224,7 @@ def render_html(ctx: PageContext, template: str, **values: Any) -> Response:
         csrf_token=csrf,
         json_script=json_script,
         names=ctx.names,
+        stale=ctx.stale,
         **values,
     )
     response = HTMLResponse(html)
@@ -225,15 +264,36 @@ class PageSpec:
     reads: Callable[[PageContext, Any], Hashable] | None = None
 
 
+class _Entry(NamedTuple):
+    at: float  # time.monotonic() when the data was ready
+    version: Hashable
+    data: dict[str, Any]
+    events: int  # the store's event count read before the data was computed
+    as_of: datetime
+    kept_since: float | None = None  # time.monotonic() when it was first served kept
+
+
 class PageCache:
     """Page data per (page, parameters, language, masking), reused while the store has not
     changed (the App's store version, ``app.caches.version()``) for up to ``max_age``
     seconds, and always for ``fresh_age`` seconds (so a busy ingest does not force a
-    recomputation per view). One per App, in ``app.caches``."""
+    recomputation per view). One per App, in ``app.caches``.
+
+    With a :class:`Revalidation` (a server's kept-views job; ``stale_page_events``), a
+    page whose kept result is far behind the store is answered with that result (for at
+    most ``stale_age`` seconds from its first such answer) and ``ctx.stale`` says so; the
+    job is woken. The job's own views (``ctx.current``) and callers who ask
+    (:func:`wants_fresh`) always compute."""
+
+    #: Seconds a page is answered kept at most (from its first kept answer), so that a page
+    #: the job does not view cannot stay behind while events keep coming.
+    stale_age: float = 600.0
 
     def __init__(self, fresh_age: float = 2.0, max_age: float = 60.0, size: int = 256) -> None:
         self.fresh_age, self.max_age, self.size = fresh_age, max_age, size
-        self._entries: dict[tuple[Any, ...], tuple[float, Hashable, dict[str, Any]]] = {}
+        #: Set by a server with a kept-views job (``web.app.serve_kept_pages``).
+        self.revalidation: Revalidation | None = None
+        self._entries: dict[tuple[Any, ...], _Entry] = {}
 
     def clear(self) -> None:
         """Forget every page (e.g. after something the store's count does not show changed,
@@ -244,24 +304,55 @@ class PageCache:
         key = (spec.name, repr(params), ctx.lang, ctx.sees_personal_data)
         now = time.monotonic()
         hit = self._entries.get(key)
-        if hit and now - hit[0] < self.fresh_age and not ctx.current:
-            return hit[2]
+        if hit and now - hit.at < self.fresh_age and not ctx.current:
+            ctx.as_of = hit.as_of
+            return hit.data
+        events = ctx.app.store.version()[1]  # a count(*): no refresh
+        if hit and self._serve_kept(ctx, key, hit, events, now):
+            return hit.data
         version = spec.reads(ctx, params) if spec.reads is not None else None
         if version is None:
             version = ctx.app.caches.version()
-        if hit and hit[1] == version and now - hit[0] < self.max_age:
-            return hit[2]
+        if hit and hit.version == version and now - hit.at < self.max_age:
+            # what the page reads did not change: its data is current with ``events``
+            ctx.as_of = datetime.now(UTC)
+            self._entries[key] = hit._replace(events=events, as_of=ctx.as_of)
+            return hit.data
+        ctx.as_of = datetime.now(UTC)
         data = spec.data(ctx, params)
         if len(self._entries) >= self.size:
             self._entries.clear()
         # aged from when the data is ready: a page slower than max_age is still reused
-        self._entries[key] = (time.monotonic(), version, data)
+        self._entries[key] = _Entry(time.monotonic(), version, data, events, ctx.as_of)
         return data
+
+    def _serve_kept(
+        self, ctx: PageContext, key: tuple[Any, ...], hit: _Entry, events: int, now: float
+    ) -> bool:
+        """Whether to answer with ``hit`` while the job catches up (then ``ctx.stale`` says
+        what it lacks, and the job is woken)."""
+        rule = self.revalidation
+        if rule is None or ctx.current or wants_fresh(ctx.request):
+            return False
+        behind = events - hit.events
+        kept = max(hit.events, rule.kept_at() or 0)
+        if behind <= rule.events or events - kept <= rule.events:
+            return False
+        if hit.kept_since is None:
+            self._entries[key] = hit._replace(kept_since=now)
+        elif now - hit.kept_since >= self.stale_age:  # not caught up for that long: compute
+            return False
+        rule.wake()
+        ctx.as_of, ctx.stale = hit.as_of, Staleness(hit.as_of, behind)
+        return True
 
 
 def page_data(ctx: PageContext, spec: PageSpec, params: Any) -> dict[str, Any]:
     cache = web_state(ctx.request).page_cache
-    return cache.get(ctx, spec, params) if cache and spec.cache else spec.data(ctx, params)
+    if cache and spec.cache:
+        return cache.get(ctx, spec, params)
+    ctx.as_of = datetime.now(UTC)
+    return spec.data(ctx, params)
 
 
 def register_page(router: APIRouter, spec: PageSpec) -> None:
@@ -284,6 +375,7 @@ def register_page(router: APIRouter, spec: PageSpec) -> None:
             "lang": ctx.lang,
             "masked": not ctx.sees_personal_data,
             "generated_at": datetime.now(UTC).isoformat(),
+            **_freshness(ctx),
         }
         return ok_response(data, meta)
 
@@ -303,6 +395,18 @@ def register_page(router: APIRouter, spec: PageSpec) -> None:
         name=f"api_{spec.name}",
         tags=["pages"],
     )
+
+
+def _freshness(ctx: PageContext) -> dict[str, Any]:
+    """The JSON ``meta`` about how current the data is: ``fresh`` (False: an older kept
+    result while the kept-views job catches up), ``as_of`` (when it was computed, UTC) and
+    ``behind_events`` (the newest events it lacks)."""
+    stale, as_of = ctx.stale, ctx.as_of or datetime.now(UTC)
+    return {
+        "fresh": stale is None,
+        "as_of": as_of.isoformat(timespec="seconds"),
+        "behind_events": 0 if stale is None else stale.behind_events,
+    }
 
 
 def _params_dict(params: Any) -> dict[str, Any]:
