@@ -48,10 +48,11 @@ class Pages:
         return data
 
     def entry(self, name: str) -> Any:
-        """The page cache's entry of the page's default view (its identity says "reused")."""
+        """The data of the page cache's entry of the page's default view (its identity says
+        "reused": the entry itself is renewed when a view finds it current)."""
         hits = [v for k, v in self.cache._entries.items() if k[0] == name]
         assert len(hits) == 1, hits
-        return hits[0]
+        return hits[0].data
 
     def copies(self, kind: str, n: int = 1, days: float = 0.0, **change: Any) -> list[Any]:
         """``n`` events of ``kind`` copied from the store (new ids, ``days`` later)."""
@@ -205,7 +206,8 @@ KINDS = (
 )
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+# one seed in the suite (each costs ~40 s of a worker); more: add seeds here when changing reads
+@pytest.mark.parametrize("seed", [1])
 def test_after_random_small_appends_every_cached_page_equals_a_fresh_one(
     pages: Pages, seed: int
 ) -> None:
