@@ -234,6 +234,9 @@ def test_a_full_build_in_ranges_equals_the_portable_reference(
         _check(app, views)
         assert app.store.con.execute("SELECT max(ord) FROM dc_contacts").fetchall() == [(10,)]
         assert len(gaps) > 1 and set(gaps[1:]) == {before}  # a refresh keeps the limit it found
+        gaps.clear()
+        assert views.rebuild().mode == "full"
+        assert gaps == ["64.0 MiB"] and _limit(app.store.con) == before
     with pytest.raises(ValueError, match="at least 1"):
         ContactViews(app.store, app.journey, app.contacts, range_events=0)
 

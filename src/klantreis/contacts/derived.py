@@ -188,11 +188,7 @@ class ContactViews:
             with self.store.transaction() as con:
                 result = self._ensure(con, fingerprint, classifier)
                 counter = int(_rows(con, "SELECT version FROM dc_state")[0][0])
-            if result.mode == "full":  # the gaps are built afresh too: a window over them all
-                with self.store.write_lock(), memory_limit(self.store.con, self.memory_mb):
-                    self.gaps.ensure()
-            else:
-                self.gaps.ensure()  # the repeat gaps follow the same batch
+            self._follow_gaps(result.mode == "full")
             self._current = (seen, fingerprint, counter)
             return result
 
@@ -210,7 +206,18 @@ class ContactViews:
             fingerprint, classifier = self._fingerprint(), self._classifier
             with self.store.transaction() as con:
                 self._state(con)
-                return self._full(con, fingerprint, classifier)
+                result = self._full(con, fingerprint, classifier)
+            self._follow_gaps(True)
+            return result
+
+    def _follow_gaps(self, full: bool) -> None:
+        """The repeat gaps follow the same batch; after a full build of the contacts they
+        are built afresh too (a window over every contact), under ``memory_mb``."""
+        if not full:
+            self.gaps.ensure()
+            return
+        with self.store.write_lock(), memory_limit(self.store.con, self.memory_mb):
+            self.gaps.ensure()
 
     def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         for ddl in _DDL:
