@@ -520,16 +520,15 @@ def warroom(
     top: int,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
+    from klantreis.contacts.reports import app_war_room
+    from klantreis.contacts.warroom import war_room_csv
     from klantreis.wording import Names, Wording
     from klantreis.wording.warroom import war_room_html, worded_war_room
 
-    with _app(db_path, journey_config, True, taxonomy, models) as app:
-        analysis = load_analysis(
-            app.events_table(), app.journey, app.contacts.taxonomy, app.contacts.model()
-        )
+    with _app(db_path, journey_config, None, taxonomy, models) as app:
+        room = app_war_room(app, top=top, lang=lang)
         names = Names(app.journey, Wording(lang))
-    report = worded_war_room(build_war_room(analysis, top=top, lang=lang), names)
+    report = worded_war_room(room, names)
     if html_path:
         html_path.write_text(war_room_html(report), encoding="utf-8")
     if csv_path:
