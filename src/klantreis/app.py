@@ -595,7 +595,14 @@ class App(AnalysesMixin):
         from klantreis.contacts.derived import ContactViews
 
         return self._kept(
-            "contact_views", lambda: ContactViews(self.store, self.journey, self.contacts)
+            "contact_views",
+            lambda: ContactViews(
+                self.store,
+                self.journey,
+                self.contacts,
+                memory_mb=self.settings.index_memory_mb,
+                range_events=self.settings.index_range_events,
+            ),
         )
 
     def condition_views(self) -> Any:

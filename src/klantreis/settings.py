@@ -145,17 +145,18 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         1_000_000,
         "Events per journey-key range when the journey index, the derived views or the kept"
-        " conditions are built in bulk (after a bulk load): bounds the build's memory (~0.1 GiB"
-        " per million in a range), not the store.",
+        " conditions are built in bulk (after a bulk load), and per range of the log when the"
+        " kept contacts are: bounds the build's memory (~0.1 GiB per million in a range), not"
+        " the store.",
         minimum=1,
     ),
     Setting(
         "index_memory_mb",
         int,
         1024,
-        "DuckDB memory limit (MiB) while the journey index, the derived views or the kept"
-        " conditions are built in bulk; past it DuckDB evicts its cache and spills to disk"
-        " (0: DuckDB's own limit).",
+        "DuckDB memory limit (MiB) while the journey index, the derived views, the kept"
+        " conditions or the kept contacts are built in bulk; past it DuckDB evicts its cache"
+        " and spills to disk (0: DuckDB's own limit).",
         minimum=0,
     ),
     Setting(

@@ -3,10 +3,12 @@ an effect reported only against the holdout, with its interval."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -241,3 +243,47 @@ def test_the_decision_filter_is_pushed_into_the_scan_not_only_optional() -> None
     plan = con.execute(f"EXPLAIN SELECT attrs FROM events WHERE {proactive._DECISION_KINDS}")
     scan = plan.fetchall()[0][1].split("Seq Scan")[1]
     assert f"(kind >= '{min(proactive.KIND_OF_ARM.values())}')" in scan
+
+
+def _outcomes_from_the_log(store: EventStore, rule: proactive.Rule) -> dict[str, tuple[Any, ...]]:
+    """The reference of ``_outcomes``: per decided journey (its first decision), the
+    outcome contacts in the window and the first NPS after the signal, from the events."""
+    ev = store.events().to_pandas()
+    attrs = [json.loads(a) if isinstance(a, str) else {} for a in ev["attrs"]]
+    decided: dict[str, tuple[Any, str]] = {}
+    for row, a in zip(ev.itertuples(), attrs, strict=True):
+        if row.kind in proactive.KIND_OF_ARM.values() and a.get("rule") == rule.id:
+            at, kind = decided.get(a["journey_id"], (row.occurred_at, row.kind))
+            decided[a["journey_id"]] = min((at, kind), (row.occurred_at, row.kind))
+    out: dict[str, tuple[Any, ...]] = {}
+    for j, (signal, kind) in decided.items():
+        window = signal + timedelta(days=rule.outcome_days)
+        mine = [
+            r
+            for r, a in zip(ev.itertuples(), attrs, strict=True)
+            if r.journey_id == j
+            and r.kind == "contact.inbound"
+            and signal <= r.occurred_at < window
+            and (not rule.outcome_reasons or a.get("reason") in rule.outcome_reasons)
+        ]
+        out[j] = (kind, len(mine), sorted(r.channel for r in mine))
+    return out
+
+
+def test_the_outcomes_read_only_near_the_decided_journeys_are_the_logs(tmp_path: Path) -> None:
+    """``_outcomes`` bounds the contacts' scan by the decided journeys' key range and first
+    signal (constants DuckDB skips row groups by): the rows are those of the log, and with
+    no decision it reads nothing and returns no row."""
+    store, config = _store(tmp_path, 400, effect=0.5)
+    rule = config.rules[0]
+    with store:
+        empty = proactive._outcomes(store, rule)
+        assert empty.num_rows == 0
+        assert empty.column_names == ["journey_id", "kind", "contacts", "channels", "nps"]
+        proactive.run(store, JOURNEY, config, NOW)
+        table = proactive._outcomes(store, rule).to_pylist()
+        ref = _outcomes_from_the_log(store, rule)
+    assert len(table) == len(ref) > 20
+    assert sum(r["contacts"] for r in table) > 10
+    for r in table:
+        assert (r["kind"], r["contacts"], sorted(r["channels"] or [])) == ref[r["journey_id"]]

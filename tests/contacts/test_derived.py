@@ -5,7 +5,9 @@ before, in the same batch or later; relabelled; ties), repeated event ids, quara
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,8 +18,10 @@ from tests.journeys.logs import T0, ev
 
 from klantreis.app import App
 from klantreis.contacts import derived
+from klantreis.contacts.classifier import Prediction
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.derived import ContactViews
+from klantreis.contacts.kept_gaps import KeptGaps
 from klantreis.contacts.labels import app_queue, assign_reasons, labelling_queue
 from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
@@ -87,7 +91,8 @@ def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict
 
 
 def _load(app: App, records: list[dict[str, Any]]) -> None:
-    ingest_table(app.store, events_from_records(records, source="test"), app.journey, "test")
+    rows: list[Mapping[str, Any]] = list(records)
+    ingest_table(app.store, events_from_records(rows, source="test"), app.journey, "test")
 
 
 def _check(app: App, views: ContactViews) -> None:
@@ -165,52 +170,134 @@ def test_kept_contacts_out_of_step_are_rebuilt() -> None:
         assert sorted(views.frame()["event_id"]) == ["a", "b"]
 
 
-def test_a_full_build_in_chunks_equals_the_portable_reference(
-    monkeypatch: pytest.MonkeyPatch,
+def _ten_contacts_and_a_label(app: App) -> None:
+    texts = ["waar blijft mijn pakket", "factuur klopt niet", "retour aanmelden", "x"]
+    records = []
+    for i in range(10):
+        at = T0 + timedelta(minutes=(7 * i) % 10)  # the log's order is not the time order
+        records.append(
+            ev(f"c{i}", f"j{i % 3}", "contact.inbound", at, text=texts[i % 4], channel="chat")
+        )
+        if i % 4 == 1:
+            records.append(ev(f"o{i}", f"j{i % 3}", "order.placed", at))
+    label = {"contact_id": "c4", "reason": "factuur_onjuist"}
+    records.append(ev("l", "j1", "contact.labelled", T0, attrs=label))
+    _load(app, records)
+
+
+def _limit(con: Any) -> str:
+    return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+
+def test_a_full_build_in_ranges_equals_the_portable_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The full build reads the contacts ``CHUNK_ROWS`` at a time (its memory at 100M events);
-    with chunks of 3 and a label, the kept contacts still equal the reference, each once."""
-    monkeypatch.setattr(derived, "CHUNK_ROWS", 3)
-    reads: list[str] = []
+    """The full build reads the log ``range_events`` stored rows at a time under its memory
+    limit (its memory at 100M events); with ranges of 3 rows and a label, the kept contacts
+    still equal the reference, each once, numbered in the log's order, and the limit is put
+    back afterwards; an append after it continues the numbers."""
+    reads: list[tuple[str, str]] = []
     frame = derived._frame
 
     def spy(con: Any, sql: str, params: Any = None) -> pd.DataFrame:
-        reads.append(sql)
+        reads.append((sql, _limit(con)))
         return frame(con, sql, params)
 
     monkeypatch.setattr(derived, "_frame", spy)
-    texts = ["waar blijft mijn pakket", "factuur klopt niet", "retour aanmelden", "x"]
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        _load(
-            app,
-            [
-                ev(
-                    f"c{i}",
-                    f"j{i % 3}",
-                    "contact.inbound",
-                    T0 + timedelta(minutes=i),
-                    text=texts[i % 4],
-                    channel="chat",
-                )
-                for i in range(10)
-            ]
-            + [
-                ev(
-                    "l",
-                    "j1",
-                    "contact.labelled",
-                    T0,
-                    attrs={"contact_id": "c4", "reason": "factuur_onjuist"},
-                )
-            ],
-        )
-        views = ContactViews(app.store, app.journey, app.contacts)
-        assert views.rebuild().added == 10
+    gaps: list[str] = []  # the limit each follow of the repeat gaps ran under
+
+    class SeenGaps(KeptGaps):
+        def _follow(self, con: Any) -> str:
+            gaps.append(_limit(con))
+            return super()._follow(con)
+
+    monkeypatch.setattr(derived, "KeptGaps", SeenGaps)
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"))) as app:
+        _ten_contacts_and_a_label(app)
+        before = _limit(app.store.con)
+        views = ContactViews(app.store, app.journey, app.contacts, memory_mb=64, range_events=3)
+        assert views.ensure().added == 10
         _check(app, views)
+        ranged = [limit for sql, limit in reads if "rowid >= ?" in sql]
+        assert ranged == ["64.0 MiB"] * 5  # 13 stored events in ranges of 3
+        assert gaps[0] == "64.0 MiB"  # the gaps' full build too
+        assert _limit(app.store.con) == before
         kept = views.frame()
         assert len(kept) == 10 and kept["event_id"].is_unique
-        assert sum("_dc_all" in r for r in reads) == 4  # 10 contacts in chunks of 3
         assert kept.loc[kept["event_id"] == "c4", "reason_source"].tolist() == ["label"]
+        numbered = app.store.con.execute(
+            "SELECT event_id, ord FROM dc_contacts ORDER BY ord"
+        ).fetchall()
+        assert numbered == [(f"c{i}", i) for i in range(10)]
+        _load(app, [ev("c10", "j1", "contact.inbound", T0, text="x")])
+        assert views.ensure().mode == "incremental"
+        _check(app, views)
+        assert app.store.con.execute("SELECT max(ord) FROM dc_contacts").fetchall() == [(10,)]
+        assert len(gaps) > 1 and set(gaps[1:]) == {before}  # a refresh keeps the limit it found
+        gaps.clear()
+        assert views.rebuild().mode == "full"
+        assert gaps == ["64.0 MiB"] and _limit(app.store.con) == before
+    with pytest.raises(ValueError, match="at least 1"):
+        ContactViews(app.store, app.journey, app.contacts, range_events=0)
+
+
+def test_a_full_build_stopped_half_way_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range is committed: a build stopped after its first ranges leaves the kept
+    contacts marked unfinished, and the next read builds them afresh."""
+    insert = ContactViews._insert
+    calls: list[int] = []
+
+    def failing(self: ContactViews, *args: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("stopped")
+        return insert(self, *args)
+
+    with App(Settings.load(env={}, db_path=str(tmp_path / "s.duckdb"))) as app:
+        _ten_contacts_and_a_label(app)
+        views = ContactViews(app.store, app.journey, app.contacts, range_events=3)
+        views.ensure()
+        monkeypatch.setattr(ContactViews, "_insert", failing)
+        with pytest.raises(RuntimeError, match="stopped"):
+            views.rebuild()
+        monkeypatch.setattr(ContactViews, "_insert", insert)
+        rows = app.store.con.execute("SELECT count(*) FROM dc_contacts").fetchall()[0][0]
+        assert 0 < rows < 10  # the first ranges were committed
+        again = ContactViews(app.store, app.journey, app.contacts, range_events=3)
+        assert again.ensure().mode == "full"
+        _check(app, again)
+
+
+def test_a_new_classifier_reasons_again_in_chunks_as_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another classifier reasons the kept contacts ``CHUNK_ROWS`` numbers at a time: with
+    chunks of 3 the rows are those of one pass."""
+
+    class Fixed:
+        def predict(self, texts: list[str]) -> list[Prediction]:
+            return [Prediction(f"r{len(t)}", len(t) / 100, "model", f"b{len(t)}") for t in texts]
+
+    def reasoned(chunk: int) -> tuple[int, list[tuple[Any, ...]]]:
+        monkeypatch.setattr(derived, "CHUNK_ROWS", chunk)
+        with App(Settings.load(env={}, db_path=":memory:")) as app:
+            _ten_contacts_and_a_label(app)
+            views = ContactViews(app.store, app.journey, app.contacts)
+            views.ensure()
+            with app.store.transaction() as con:
+                n = views._reclassify(con, Fixed)
+            rows = app.store.con.execute(
+                "SELECT ord, reason, confidence, reason_source, suggestion, model_confidence"
+                " FROM dc_contacts ORDER BY ord"
+            ).fetchall()
+        return n, rows
+
+    once, chunked = reasoned(1000), reasoned(3)
+    assert chunked == once
+    assert once[0] == 9  # every contact but the labelled one
+    assert {r[3] for r in once[1]} == {"model", "label"}
 
 
 def test_kept_contacts_of_the_layout_before_the_queue_columns_are_rebuilt() -> None:

@@ -474,42 +474,73 @@ def _decisions_frame(store: EventStore, rule: Rule) -> pa.Table:
 
 
 def _outcomes(store: EventStore, rule: Rule) -> pa.Table:
-    """Per decided journey: outcome contacts within the window, their cost, a later NPS."""
+    """Per decided journey: outcome contacts within the window, their cost, a later NPS.
+
+    The decided journeys' key range and first signal are read first (in the same
+    transaction) and bound the contacts' and answers' scans as constants, so DuckDB skips
+    the row groups outside them, and with no decision reads none (the joins read every
+    inbound contact with its ``attrs`` and every NPS answer: 3.3 GiB at 100M events with no
+    decision at all)."""
     reasons = rule.outcome_reasons
     reason_filter = (
         "AND json_extract_string(c.attrs, '$.reason') IN (" + ", ".join("?" for _ in reasons) + ")"
         if reasons
         else ""
     )
-    sql = f"""
-        WITH d AS (
-            SELECT json_extract_string(attrs, '$.journey_id') AS journey_id,
-                   min(occurred_at) AS signal_at, any_value(kind) AS kind
-            FROM events
-            WHERE {_DECISION_KINDS} AND json_extract_string(attrs, '$.rule') = ?
-              AND json_extract_string(attrs, '$.salt') = ?
-            GROUP BY 1
-        ), c AS (
-            SELECT d.journey_id, count(c.event_id) AS contacts,
-                   list(c.channel) FILTER (WHERE c.event_id IS NOT NULL) AS channels
-            FROM d LEFT JOIN events c
-              ON c.journey_id = d.journey_id AND c.kind = 'contact.inbound'
-             AND c.occurred_at >= d.signal_at
-             AND c.occurred_at < d.signal_at + INTERVAL {int(rule.outcome_days)} DAY
-             {reason_filter}
-            GROUP BY d.journey_id
-        ), s AS (
-            SELECT d.journey_id, arg_min(s.score, s.occurred_at) AS nps
-            FROM d JOIN events s
-              ON s.journey_id = d.journey_id AND s.metric = 'nps' AND s.score IS NOT NULL
-             AND s.occurred_at >= d.signal_at
-            GROUP BY d.journey_id
-        )
-        SELECT d.journey_id, d.kind, c.contacts, c.channels, s.nps
-        FROM d JOIN c USING (journey_id) LEFT JOIN s USING (journey_id)
-        ORDER BY d.journey_id
+    decided = f"""
+        SELECT json_extract_string(attrs, '$.journey_id') AS journey_id,
+               min(occurred_at) AS signal_at, any_value(kind) AS kind
+        FROM events
+        WHERE {_DECISION_KINDS} AND json_extract_string(attrs, '$.rule') = ?
+          AND json_extract_string(attrs, '$.salt') = ?
+        GROUP BY 1
     """
-    return store.query(sql, [rule.id, rule.salt, *reasons])
+    cur = store.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION").fetchall()
+        lo, hi, since = cur.execute(
+            f"SELECT min(journey_id), max(journey_id), min(signal_at) FROM ({decided})",
+            [rule.id, rule.salt],
+        ).fetchall()[0]
+        near = (  # every decided journey and its signal lie inside: constants for the scans
+            f"journey_id BETWEEN {_literal(lo)} AND {_literal(hi)}"
+            f" AND occurred_at >= {_literal(since)}"
+        )
+        sql = f"""
+            WITH d AS ({decided}), c AS (
+                SELECT d.journey_id, count(c.event_id) AS contacts,
+                       list(c.channel) FILTER (WHERE c.event_id IS NOT NULL) AS channels
+                FROM d LEFT JOIN (SELECT * FROM events WHERE {near}) c
+                  ON c.journey_id = d.journey_id AND c.kind = 'contact.inbound'
+                 AND c.occurred_at >= d.signal_at
+                 AND c.occurred_at < d.signal_at + INTERVAL {int(rule.outcome_days)} DAY
+                 {reason_filter}
+                GROUP BY d.journey_id
+            ), s AS (
+                SELECT d.journey_id, arg_min(s.score, s.occurred_at) AS nps
+                FROM d JOIN (SELECT * FROM events WHERE {near}) s
+                  ON s.journey_id = d.journey_id AND s.metric = 'nps' AND s.score IS NOT NULL
+                 AND s.occurred_at >= d.signal_at
+                GROUP BY d.journey_id
+            )
+            SELECT d.journey_id, d.kind, c.contacts, c.channels, s.nps
+            FROM d JOIN c USING (journey_id) LEFT JOIN s USING (journey_id)
+            ORDER BY d.journey_id
+        """
+        table = cur.sql(sql, params=[rule.id, rule.salt, *reasons]).to_arrow_table()
+        cur.execute("COMMIT").fetchall()
+        return table
+    finally:
+        cur.close()
+
+
+def _literal(value: Any) -> str:
+    """A journey id or an instant as an SQL constant (NULL for none)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return "TIMESTAMPTZ '" + value.isoformat() + "'"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _kept_after(

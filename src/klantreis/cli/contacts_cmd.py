@@ -36,17 +36,25 @@ def _checked(contacts: Any) -> Any:
 def _app(
     db_path: str | None,
     journey_config: str | None,
-    read_only: bool = False,
+    read_only: bool | None = False,
     taxonomy: str | None = None,
     models: str | None = None,
 ) -> Iterator[Any]:
-    """The App, its contacts context (``app.contacts``) following ``--taxonomy``/``--models``."""
+    """The App, its contacts context (``app.contacts``) following ``--taxonomy``/``--models``;
+    ``read_only`` True: a reader (a snapshot while a server holds the store); None: a reader
+    that opens a free store for writing, so the kept tables serve it (brought up to date
+    once, under the memory setting) instead of frames of the whole log."""
     from klantreis.app import App
 
     settings = settings_from_options(db_path=db_path, journey_config=journey_config)
     kw: dict[str, Any] = {"contacts_taxonomy": taxonomy, "contacts_models": models}
-    # a reading command reads a snapshot while `klantreis serve` holds the store
-    opened = App.reader(settings, True, **kw) if read_only else App(settings, **kw)
+    # a reading command reads a snapshot while `klantreis serve` holds the store; one that
+    # sums from the kept tables (``kept``) brings them up to date when the store is free
+    opened = (
+        App.reader(settings, bool(read_only), **kw)
+        if read_only is not False
+        else App(settings, **kw)
+    )
     with opened as app:
         _checked(app.contacts)
         yield app
@@ -482,17 +490,10 @@ def reasons(
     repeat_days: float,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.reports import reason_report
+    from klantreis.contacts.reports import app_reason_report
 
-    with _app(db_path, journey_config, True, taxonomy, models) as app:
-        report = reason_report(
-            app.events_table(),
-            app.journey,
-            app.contacts.taxonomy,
-            app.contacts.model(),
-            period=period,
-            repeat_days=repeat_days,
-        )
+    with _app(db_path, journey_config, None, taxonomy, models) as app:
+        report = app_reason_report(app, period, repeat_days)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
         return
@@ -519,16 +520,15 @@ def warroom(
     top: int,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.warroom import build_war_room, load_analysis, war_room_csv
+    from klantreis.contacts.reports import app_war_room
+    from klantreis.contacts.warroom import war_room_csv
     from klantreis.wording import Names, Wording
     from klantreis.wording.warroom import war_room_html, worded_war_room
 
-    with _app(db_path, journey_config, True, taxonomy, models) as app:
-        analysis = load_analysis(
-            app.events_table(), app.journey, app.contacts.taxonomy, app.contacts.model()
-        )
+    with _app(db_path, journey_config, None, taxonomy, models) as app:
+        room = app_war_room(app, top=top, lang=lang)
         names = Names(app.journey, Wording(lang))
-    report = worded_war_room(build_war_room(analysis, top=top, lang=lang), names)
+    report = worded_war_room(room, names)
     if html_path:
         html_path.write_text(war_room_html(report), encoding="utf-8")
     if csv_path:
@@ -572,7 +572,7 @@ def queue(
 ) -> None:
     from klantreis.contacts.labels import app_queue
 
-    with _app(db_path, journey_config, True, taxonomy, models) as app:
+    with _app(db_path, journey_config, None, taxonomy, models) as app:
         items = app_queue(app, limit=limit)
     _table(
         [{**i.to_dict(), "text": i.text[:70]} for i in items]

@@ -201,7 +201,13 @@ def handovers(
 
     with open_app(db_path, journey_config) as app:
         try:
-            table = handovers_of(app.events_table(), app.journey, _filter(**flt))
+            table = handovers_of(
+                app.events_table(),
+                app.journey,
+                _filter(**flt),
+                range_events=app.settings.index_range_events,
+                memory_mb=app.settings.index_memory_mb,
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         emit(table.to_pylist(), output, names=table_names(app, lang))

@@ -39,6 +39,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from klantreis.analytics.derived_views import _commit
+from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS
+from klantreis.analytics.touched_events import _stored
 from klantreis.contacts.data import (
     CONTACT_KIND,
     LABEL_KIND,
@@ -49,6 +52,7 @@ from klantreis.contacts.data import (
 from klantreis.contacts.kept_gaps import KeptGaps
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit
 
 if TYPE_CHECKING:
     from klantreis.contacts.classifier import ColdStart, ContactClassifier
@@ -106,7 +110,7 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS dc_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, classifier VARCHAR, version BIGINT)",
 )
-#: Contacts per frame while the kept contacts are built afresh (bounds the build's memory).
+#: Contacts per frame when a new classifier reasons the kept contacts again (its memory).
 CHUNK_ROWS = 200_000
 _SELECT = "SELECT " + ", ".join(_EVENT_COLS) + ", attrs FROM events WHERE kind = ? {where}"
 
@@ -136,7 +140,10 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.D
 
 class ContactViews:
     """The kept contacts of one store, classified with the App's contacts context (its
-    taxonomy and the trained model in use, else the cold start)."""
+    taxonomy and the trained model in use, else the cold start). A full build reads the log
+    in ranges of ``range_events`` stored events (the ``index_range_events`` setting), each
+    committed, under DuckDB's memory limit ``memory_mb`` (``index_memory_mb``; 0: DuckDB's
+    own), and so does the repeat gaps' full build after it."""
 
     def __init__(
         self,
@@ -144,8 +151,13 @@ class ContactViews:
         journey: JourneyConfig,
         contacts: ContactsContext,
         version: Callable[[], Hashable] | None = None,
+        memory_mb: int = 0,
+        range_events: int = DEFAULT_RANGE_EVENTS,
     ) -> None:
+        if range_events < 1:
+            raise ValueError(f"range_events must be at least 1, not {range_events}")
         self.store, self.journey, self.contacts = store, journey, contacts
+        self.memory_mb, self.range_events = memory_mb, range_events
         self.version = version if version is not None else store.version
         self._lock = threading.Lock()
         self._current: tuple[Hashable, str, int] | None = None
@@ -176,7 +188,7 @@ class ContactViews:
             with self.store.transaction() as con:
                 result = self._ensure(con, fingerprint, classifier)
                 counter = int(_rows(con, "SELECT version FROM dc_state")[0][0])
-            self.gaps.ensure()  # the repeat gaps follow the same batch
+            self._follow_gaps(result.mode == "full")
             self._current = (seen, fingerprint, counter)
             return result
 
@@ -194,7 +206,18 @@ class ContactViews:
             fingerprint, classifier = self._fingerprint(), self._classifier
             with self.store.transaction() as con:
                 self._state(con)
-                return self._full(con, fingerprint, classifier)
+                result = self._full(con, fingerprint, classifier)
+            self._follow_gaps(True)
+            return result
+
+    def _follow_gaps(self, full: bool) -> None:
+        """The repeat gaps follow the same batch; after a full build of the contacts they
+        are built afresh too (a window over every contact), under ``memory_mb``."""
+        if not full:
+            self.gaps.ensure()
+            return
+        with self.store.write_lock(), memory_limit(self.store.con, self.memory_mb):
+            self.gaps.ensure()
 
     def _state(self, con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         for ddl in _DDL:
@@ -233,37 +256,42 @@ class ContactViews:
     def _full(
         self, con: duckdb.DuckDBPyConnection, fingerprint: str, classifier: Any
     ) -> ContactsRefresh:
-        _rows(con, "DELETE FROM dc_contacts")
-        _rows(con, "DELETE FROM dc_labels")
-        labels = label_rows(_frame(con, _SELECT.format(where=""), [LABEL_KIND]))
-        self._merge_labels(con, labels)
-        added = self._insert_all(con, classifier)
-        n = int(_rows(con, "SELECT count(*) FROM events")[0][0])
-        self._save(con, n, "max", fingerprint, bump=True)
+        """Every table built afresh under ``memory_mb``, the contacts one range of the log at
+        a time, each committed (``con`` is inside the caller's ``store.transaction()``, which
+        holds the store's lock throughout: no append runs in between); the state marked
+        unfinished first and saved last (a build that stops half-way is rebuilt by the next
+        read)."""
+        with memory_limit(con, self.memory_mb):
+            _rows(con, "UPDATE dc_state SET layout = -1")  # unfinished: the next read rebuilds
+            _rows(con, "DROP TABLE dc_contacts")  # dropped, not deleted: no dead rows to scan
+            _rows(con, _DDL[0])
+            _rows(con, "DELETE FROM dc_labels")
+            labels = label_rows(_frame(con, _SELECT.format(where=""), [LABEL_KIND]))
+            self._merge_labels(con, labels)
+            added = self._insert_all(con, classifier)
+            n = int(_rows(con, "SELECT count(*) FROM events")[0][0])
+            self._save(con, n, "max", fingerprint, bump=True)
         log.info("kept contacts rebuilt: %d contacts", added)
         return ContactsRefresh("full", added, added)
 
     def _insert_all(self, con: duckdb.DuckDBPyConnection, classifier: Any) -> int:
-        """Every inbound contact parsed, labelled, classified and appended, ``CHUNK_ROWS`` at
-        a time: one frame of them all held 7.5 GB at 100M events (2.9M contacts)."""
-        _rows(
-            con,
-            "CREATE OR REPLACE TEMP TABLE _dc_all AS SELECT row_number() OVER () AS _rn, *"
-            f" FROM ({_SELECT.format(where='')})",
-            [CONTACT_KIND],
+        """Every inbound contact parsed, labelled, classified and appended, one range of
+        ``range_events`` stored rows of the log at a time, in the log's order (the row ids as
+        constants: DuckDB skips the row groups outside a range), each range committed. A
+        frame of them all held 7.5 GB at 100M events (2.9M contacts); a temporary table of
+        them all numbered by a window, 6.7 GiB."""
+        table = _stored(con)
+        top = int(_rows(con, f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}")[0][0])
+        select = (
+            "SELECT " + ", ".join(_EVENT_COLS) + f", attrs FROM {table} WHERE kind = ?"
+            " AND rowid >= ? AND rowid < ? ORDER BY rowid"
         )
-        try:
-            total = int(_rows(con, "SELECT count(*) FROM _dc_all")[0][0])
-            added = 0
-            for low in range(0, total, CHUNK_ROWS):
-                chunk = _frame(
-                    con,
-                    "SELECT * EXCLUDE (_rn) FROM _dc_all WHERE _rn > ? AND _rn <= ? ORDER BY _rn",
-                    [low, low + CHUNK_ROWS],
-                )
-                added += self._insert(con, chunk, added, classifier)
-        finally:
-            _rows(con, "DROP TABLE IF EXISTS _dc_all")
+        added = 0
+        for low in range(0, top, self.range_events):
+            _commit(con)
+            chunk = _frame(con, select, [CONTACT_KIND, low, low + self.range_events])
+            added += self._insert(con, chunk, added, classifier)
+        _commit(con)
         return added
 
     def _incremental(
@@ -406,11 +434,22 @@ class ContactViews:
 
     def _reclassify(self, con: duckdb.DuckDBPyConnection, classifier: Any) -> int:
         """Classify again every kept contact without a label: its queue suggestion, and the
-        reason of those neither labelled nor source-given (how many)."""
+        reason of those neither labelled nor source-given (how many), ``CHUNK_ROWS``
+        numbers (``ord``) at a time."""
+        top = int(_rows(con, "SELECT coalesce(max(ord) + 1, 0) FROM dc_contacts")[0][0])
+        return sum(
+            self._reclassify_some(con, classifier, low, low + CHUNK_ROWS)
+            for low in range(0, top, CHUNK_ROWS)
+        )
+
+    def _reclassify_some(
+        self, con: duckdb.DuckDBPyConnection, classifier: Any, low: int, high: int
+    ) -> int:
         df = _frame(
             con,
             "SELECT ord, text, reason_source IN ('label', 'source') AS kept"
-            " FROM dc_contacts WHERE label IS NULL",
+            " FROM dc_contacts WHERE label IS NULL AND ord >= ? AND ord < ?",
+            [low, high],
         )
         if df.empty:
             return 0
