@@ -179,7 +179,7 @@ def test_cli_train_prints_both_stages_and_models_lists_them(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.index("quick model v0001") < out.index("full stage: training the networks")
-    assert re.search(r"full model v0002-\S+ \(with the networks", out)
+    assert re.search(r"full model v0002-\S+ \(with the networks, \d+ epochs,", out)
     assert "replaces the quick model" in out
     listed = CliRunner().invoke(cli, ["contacts", "models", "--db", str(tmp_path / "s.duckdb")])
     rows = [line.split() for line in listed.output.splitlines() if line.startswith("v000")]
@@ -306,3 +306,42 @@ def test_the_staged_weight_is_chosen_on_the_held_out_split_of_the_training_texts
     )
     want = 0.4 * svm + 0.6 * model.mlp_.proba(blocks)
     assert np.allclose(model.predict_proba(probe), want, atol=1e-4)
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_the_staged_networks_stop_early_on_the_held_out_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+    from klantreis.contacts.network import EarlyStop
+
+    texts, labels = generate("short", 5)
+    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
+    made: list[EarlyStop] = []
+
+    class Recorded(EarlyStop):
+        def __init__(self, rows: Any, y: np.ndarray, patience: int) -> None:
+            super().__init__(rows, y, patience)
+            made.append(self)
+
+    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
+    monkeypatch.setattr(classifier, "STAGED_PATIENCE", 1)
+    epochs: list[int] = []
+    real = classifier.train_mlp
+
+    def train(*args: Any, **kwargs: Any) -> Any:
+        epochs.append(kwargs["epochs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "train_mlp", train)
+    model, _ = train_staged(texts, labels)
+    # one early stop per held-out network, on the held-out texts (never trained on)
+    assert len(made) == 2
+    for stop in made:
+        assert [model.classes_[i] for i in stop.labels] == held_out
+        assert stop.rows.shape[0] == len(held_out) and stop.patience == 1
+    # the final networks train as many epochs as the held-out ones ran
+    assert model.epochs_run_ == [s.ran for s in made]
+    assert epochs == [2, 2, max(model.epochs_run_), max(model.epochs_run_)]
+    assert model.mlp_epochs == max(s.ran for s in made)
+    assert [len(s) for s in model.epoch_scores_] == model.epochs_run_

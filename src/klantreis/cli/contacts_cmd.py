@@ -317,7 +317,10 @@ def train(
         )
         _print_report(report, confusion)
         if stage == "full":
-            _progress("full stage (two networks on the same features): held-out, then all")
+            _progress(
+                "full stage (two networks on the same features): held-out, each stopping"
+                " once its held-out macro-F1 stops improving, then all for as many epochs"
+            )
             click.echo("full stage: training the networks (Ctrl+C keeps the quick model)")
 
     try:
@@ -338,9 +341,11 @@ def train(
     if stage == "quick":
         return
     seconds = (info.metrics or {}).get("network_seconds", 0.0)
+    epochs = (info.metrics or {}).get("network_epochs")
+    trained = f", {epochs} epochs" if epochs else ""
     _progress(f"saved the full model {info.version} (in use) after {seconds:.1f} s more")
     click.echo(
-        f"full model {info.version} (with the networks, {seconds:.1f} s more): replaces"
+        f"full model {info.version} (with the networks{trained}, {seconds:.1f} s more): replaces"
         f" the quick model; {info.training_size} labelled contacts, {len(info.labels)} reasons"
     )
     _print_report(report, confusion)

@@ -200,9 +200,10 @@ def train_and_save(
         seconds = {"quick_seconds": quick[0][1], "network_seconds": now - quick[0][1]}
     else:  # a model without networks: one stage, saved once
         seconds = {"quick_seconds": now}
-    info = registry.save(
-        model, len(data.texts), report, data.source, digest, metrics(report, **seconds)
-    )
+    done = metrics(report, **seconds)
+    if model.epochs_run_:  # the networks stopped early on the held-out split
+        done["network_epochs"] = model.mlp_epochs
+    info = registry.save(model, len(data.texts), report, data.source, digest, done)
     return info, report
 
 
