@@ -190,7 +190,7 @@ def test_cli_train_prints_both_stages_and_models_lists_them(tmp_path: Path) -> N
 def test_cli_interrupted_networks_exit_130_and_say_the_quick_model_is_in_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(self: ContactClassifier, progress: Any = None) -> ContactClassifier:
+    def interrupted(self: ContactClassifier, *args: Any, **kwargs: Any) -> ContactClassifier:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ContactClassifier, "fit_networks", interrupted)
