@@ -20,6 +20,7 @@ times are inflated.
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --fit-only   # the 20k fit alone
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --staged     # contacts train, per stage
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --staged-banking77  # same, Banking77
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_text --cross-style-staged  # its cross-style
 
 The networks' compiled step (numba) is compiled on its first use and cached on disk; the
 default fit's row includes loading it, or compiling it when the cache is empty (for a cold
@@ -53,6 +54,13 @@ def fit_current(texts: list[str], labels: list[str]) -> Predict:
 def fit_augmented(texts: list[str], labels: list[str]) -> Predict:
     """As trained by ``klantreis contacts train``: concepts and augmentation (share 0.5)."""
     return ContactClassifier(seed=0, augment_share=0.5).fit(texts, labels).predict_labels
+
+
+def fit_staged(texts: list[str], labels: list[str]) -> Predict:
+    """What ``klantreis contacts train`` trains: ``train_staged``'s final model."""
+    from klantreis.contacts.classifier import train_staged
+
+    return train_staged(texts, labels)[0].predict_labels
 
 
 def fit_baseline(texts: list[str], labels: list[str]) -> Predict:
@@ -251,7 +259,24 @@ def fit_rows(n: int = 20_000) -> Iterator[tuple[str, str]]:
     yield "load average (1/5/15 min) at the end", " / ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, str]]:
+def _epochs(model: object) -> str:
+    """The epochs the held-out networks of a staged training ran (early stopping) and their
+    held-out macro-F1 after each epoch."""
+    runs = getattr(model, "epochs_run_", [])
+    if not runs:
+        return "no early stopping"
+    scores = "; ".join(
+        " ".join(f"{v:.4f}" for v in net) for net in getattr(model, "epoch_scores_", [])
+    )
+    return (
+        f"held-out networks ran {' / '.join(map(str, runs))} epochs, final networks"
+        f" {getattr(model, 'mlp_epochs', '?')}; held-out macro-F1 per epoch: {scores}"
+    )
+
+
+def staged_rows(
+    n: int = 20_000, compare: bool = True, seed: int = 0, stop_early: bool = False
+) -> Iterator[tuple[str, str]]:
     """``--staged``: what ``contacts train`` does (``train_staged``: the 80/20 held-out fit,
     its evaluation, the fit on all) stage by stage, wall and CPU; with ``compare`` then the
     one-stage ``train_with_holdout`` on the same data (the same full model)."""
@@ -266,11 +291,13 @@ def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, st
     yield "load average (1/5/15 min) at the start", load()
     marks: list[tuple[float, float, float]] = []
     clock = _StageClock()
-    _, report = train_staged(
+    final, report = train_staged(
         texts,
         labels,
+        seed=seed,
         progress=clock,
         on_quick=lambda m, r: marks.append((*clock.now(), r.macro_f1)),
+        stop_early=stop_early,
     )
     wall, cpu = clock.now()
     qw, qc, qf1 = marks[0]
@@ -284,6 +311,7 @@ def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, st
         f"{wall - qw:.1f} s wall, {cpu - qc:.1f} s CPU (held-out macro-F1 {report.macro_f1:.4f})",
     )
     yield "staged training: both stages", f"{wall:.1f} s wall, {cpu:.1f} s CPU (load {load()})"
+    yield "staged training: network epochs", _epochs(final)
     yield from clock.rows()
     if compare:
         yield (
@@ -293,10 +321,13 @@ def staged_rows(n: int = 20_000, compare: bool = True) -> Iterator[tuple[str, st
     yield "load average (1/5/15 min) at the end", load()
 
 
-def staged_banking77_rows() -> Iterator[tuple[str, str]]:
+def staged_banking77_rows(seed: int = 0, stop_early: bool = False) -> Iterator[tuple[str, str]]:
     """``--staged-banking77``: what ``contacts train`` makes of Banking77's train split
     (``train_staged``: 80/20 held out, augmentation 0.5), its quick and full models scored
-    on the official test split (macro-F1), with wall and CPU seconds."""
+    on the official test split (macro-F1), with wall and CPU seconds. The quick model is
+    the one ``on_quick`` is handed, copied then: the held-out model object gets the
+    networks afterwards."""
+    import copy
     import os
 
     from bench.bench_classifier import DEFAULT_DATA, read_split
@@ -313,11 +344,14 @@ def staged_banking77_rows() -> Iterator[tuple[str, str]]:
     final, report = train_staged(
         x_tr,
         y_tr,
+        seed=seed,
         progress=clock,
-        on_quick=lambda m, r: marks.append((*clock.now(), m, r.macro_f1)),
+        on_quick=lambda m, r: marks.append((*clock.now(), copy.copy(m), r.macro_f1)),
+        stop_early=stop_early,
     )
     wall, cpu = clock.now()
     qw, qc, quick, qf1 = marks[0]
+    assert getattr(quick, "mlp_", None) is None, "the quick model has no networks"
     test_quick = evaluate(quick, x_te, y_te).macro_f1  # type: ignore[arg-type]
     yield (
         f"Banking77 staged training ({len(x_tr):,} texts): quick model usable after",
@@ -326,8 +360,10 @@ def staged_banking77_rows() -> Iterator[tuple[str, str]]:
     yield (
         "Banking77 staged training: full model",
         f"{wall:.1f} s wall, {cpu:.1f} s CPU in all; held-out macro-F1 {report.macro_f1:.4f},"
-        f" test {evaluate(final, x_te, y_te).macro_f1:.4f}",
+        f" test {evaluate(final, x_te, y_te).macro_f1:.4f}; networks' weight"
+        f" {final.mlp_weight}",
     )
+    yield "Banking77 staged training: network epochs", _epochs(final)
     yield from clock.rows()
     yield "load average (1/5/15 min) at the end", load()
 
@@ -397,15 +433,37 @@ def main(argv: list[str] | None = None) -> None:
         "--staged-banking77", action="store_true", help="the staged training on Banking77"
     )
     parser.add_argument("--no-compare", action="store_true", help="--staged without the one-stage")
+    parser.add_argument("--seed", type=int, default=0, help="--staged(-banking77)'s seed")
+    parser.add_argument(
+        "--stop-early",
+        action="store_true",
+        help="--staged(-banking77) as `contacts train --stop-early`",
+    )
+    parser.add_argument(
+        "--cross-style-staged",
+        action="store_true",
+        help="only the cross-style table of the model contacts train trains (train_staged)",
+    )
     args, _ = parser.parse_known_args(argv)
+    if args.cross_style_staged:
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = cross_style(fit_staged, train_per_reason=args.train_per_reason)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(
+            f"train_staged: in-style {r.in_style:.4f}, cross-style {r.cross_style:.4f},"
+            f" gap {r.gap:.4f} ({wall:.1f} s wall, {cpu:.1f} s CPU)\n\n{r.table()}"
+        )
+        return
     if args.staged_banking77:
         print("| measure | value |\n|---|---|")
-        for name, value in staged_banking77_rows():
+        for name, value in staged_banking77_rows(args.seed, args.stop_early):
             print(f"| {name} | {value} |", flush=True)
         return
     if args.staged:
         print("| measure | value |\n|---|---|")
-        for name, value in staged_rows(args.speed_n, not args.no_compare):
+        for name, value in staged_rows(
+            args.speed_n, not args.no_compare, args.seed, args.stop_early
+        ):
             print(f"| {name} | {value} |", flush=True)
         return
     if args.fit_only:

@@ -180,3 +180,60 @@ def test_skipping_dropped_rows_changes_only_rows_whose_entries_all_dropped() -> 
     start = np.random.default_rng(1).standard_normal((51, 8)) * np.sqrt(2.0 / 150)
     start = start.astype(np.float32).astype(np.float16).astype(np.float32)
     assert np.array_equal(moved.w1[-1], start[-1]) and not np.array_equal(moved.w1[0], start[0])
+
+
+def test_early_stopping_stops_when_the_held_out_score_stops_improving() -> None:
+    from klantreis.contacts.network import EarlyStop, Mlp
+
+    rng = np.random.default_rng(3)
+    x = sp.random(200, 40, density=0.1, random_state=3, format="csr", dtype=np.float32)
+    y = rng.integers(0, 3, 200)
+    held = sp.random(60, 40, density=0.1, random_state=4, format="csr", dtype=np.float32)
+    kw: dict[str, Any] = {"hidden": 8, "epochs": 30, "batch": 20, "min_steps": 20, "seed": 1}
+
+    class Scripted(EarlyStop):
+        """Held-out scores from a script; remembers the weights scored each epoch."""
+
+        def __init__(self, script: list[float], patience: int) -> None:
+            super().__init__(held, rng.integers(0, 3, 60), patience)
+            self.script, self.weights = script, []
+
+        def observe(self, net: Mlp) -> bool:
+            self.weights.append(net.w1.copy())
+            improved = not self.scores or self.script[self.ran] > max(self.scores)
+            self.scores.append(self.script[self.ran])
+            return improved
+
+    # best after epoch 3, then 2 epochs without a gain: 5 epochs, the 3rd epoch's weights
+    stop = Scripted([0.1, 0.3, 0.5, 0.5, 0.4] + [0.9] * 25, patience=2)
+    net = train_mlp(x, y, 3, stop=stop, **kw)
+    assert stop.ran == 5 and stop.best == 3
+    assert np.array_equal(net.w1, stop.weights[2].astype(np.float16).astype(np.float32))
+    assert not np.array_equal(stop.weights[2], stop.weights[4])
+    # not before min_steps steps (10 per epoch): a flat score stops after epoch 4, not 3
+    flat = Scripted([0.5] * 30, patience=2)
+    train_mlp(x, y, 3, stop=flat, **{**kw, "min_steps": 40})
+    assert flat.ran == 4
+    # a score that keeps improving trains every epoch
+    rising = Scripted([i / 30 for i in range(30)], patience=2)
+    train_mlp(x, y, 3, stop=rising, **kw)
+    assert rising.ran == 30
+
+
+def test_the_early_stop_scores_the_networks_macro_f1_on_its_rows() -> None:
+    from sklearn.metrics import f1_score
+
+    from klantreis.contacts.network import EarlyStop
+
+    rng = np.random.default_rng(5)
+    x = sp.random(200, 40, density=0.15, random_state=5, format="csr", dtype=np.float32)
+    y = rng.integers(0, 3, 200)
+    net = train_mlp(x, y, 3, hidden=8, epochs=2, seed=0)
+    stop = EarlyStop(x[:80], y[:80], patience=1)
+    assert stop.observe(net) and not stop.observe(net) and stop.done()
+    rows = x[:80]
+    guess = net.proba((rows, rows[:, :0], np.zeros((80, 0)))).argmax(axis=1)
+    want = f1_score(y[:80], guess, average="macro")
+    assert stop.scores[0] == pytest.approx(want)
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStop(x, y, patience=0)

@@ -179,7 +179,7 @@ def test_cli_train_prints_both_stages_and_models_lists_them(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.index("quick model v0001") < out.index("full stage: training the networks")
-    assert re.search(r"full model v0002-\S+ \(with the networks", out)
+    assert re.search(r"full model v0002-\S+ \(with the networks, \d+ epochs,", out)
     assert "replaces the quick model" in out
     listed = CliRunner().invoke(cli, ["contacts", "models", "--db", str(tmp_path / "s.duckdb")])
     rows = [line.split() for line in listed.output.splitlines() if line.startswith("v000")]
@@ -190,7 +190,7 @@ def test_cli_train_prints_both_stages_and_models_lists_them(tmp_path: Path) -> N
 def test_cli_interrupted_networks_exit_130_and_say_the_quick_model_is_in_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(self: ContactClassifier, progress: Any = None) -> ContactClassifier:
+    def interrupted(self: ContactClassifier, *args: Any, **kwargs: Any) -> ContactClassifier:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ContactClassifier, "fit_networks", interrupted)
@@ -306,3 +306,64 @@ def test_the_staged_weight_is_chosen_on_the_held_out_split_of_the_training_texts
     )
     want = 0.4 * svm + 0.6 * model.mlp_.proba(blocks)
     assert np.allclose(model.predict_proba(probe), want, atol=1e-4)
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_the_staged_networks_stop_early_on_the_held_out_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+    from klantreis.contacts.network import EarlyStop
+
+    texts, labels = generate("short", 5)
+    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
+    made: list[EarlyStop] = []
+
+    class Recorded(EarlyStop):
+        def __init__(self, rows: Any, y: np.ndarray, patience: int) -> None:
+            super().__init__(rows, y, patience)
+            made.append(self)
+
+    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
+    monkeypatch.setattr(classifier, "STAGED_PATIENCE", 1)
+    epochs: list[int] = []
+    real = classifier.train_mlp
+
+    def train(*args: Any, **kwargs: Any) -> Any:
+        epochs.append(kwargs["epochs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "train_mlp", train)
+    model, _ = train_staged(texts, labels)
+    assert not made and model.epochs_run_ == [], "off unless asked for"
+    assert epochs == [2, 2, 2, 2]
+    epochs.clear()
+    model, _ = train_staged(texts, labels, stop_early=True)
+    # one early stop per held-out network, on the held-out texts (never trained on)
+    assert len(made) == 2
+    for stop in made:
+        assert [model.classes_[i] for i in stop.labels] == held_out
+        assert stop.rows.shape[0] == len(held_out) and stop.patience == 1
+    # the final networks train as many epochs as the held-out ones ran
+    assert model.epochs_run_ == [s.ran for s in made]
+    assert epochs == [2, 2, max(model.epochs_run_), max(model.epochs_run_)]
+    assert model.mlp_epochs == max(s.ran for s in made)
+    assert [len(s) for s in model.epoch_scores_] == model.epochs_run_
+
+
+@pytest.mark.parametrize(("flag", "wanted"), [([], False), (["--stop-early"], True)])
+def test_cli_train_stops_the_networks_early_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], wanted: bool
+) -> None:
+    from klantreis.contacts import training
+
+    asked: list[bool] = []
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["stop_early"])
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(training, "train_and_save", record)
+    common = ["--db", str(tmp_path / "s.duckdb"), "--labels", str(_csv(tmp_path))]
+    CliRunner().invoke(cli, ["contacts", "train", *common, "--any-labels", *flag])
+    assert asked == [wanted]

@@ -284,6 +284,12 @@ def contacts() -> None:
     help="quick: stop after the quick model (features and calibrated SVM, saved and in use"
     " within seconds); full: then train the networks and replace it with the full model.",
 )
+@click.option(
+    "--stop-early",
+    is_flag=True,
+    help="The networks stop once their held-out macro-F1 stops improving: about half the"
+    " full stage's time on easy data, a little less accuracy on hard data.",
+)
 def train(
     db_path: str | None,
     journey_config: str | None,
@@ -299,6 +305,7 @@ def train(
     text_column: str,
     label_column: str,
     stage: str,
+    stop_early: bool,
 ) -> None:
     from klantreis.contacts.training import NetworksInterrupted, train_and_save
 
@@ -325,7 +332,12 @@ def train(
         )
         _print_report(report, confusion)
         if stage == "full":
-            _progress("full stage (two networks on the same features): held-out, then all")
+            _progress(
+                "full stage (two networks on the same features): held-out, each stopping"
+                " once its held-out macro-F1 stops improving, then all for as many epochs"
+                if stop_early
+                else "full stage (two networks on the same features): held-out, then all"
+            )
             click.echo("full stage: training the networks (Ctrl+C keeps the quick model)")
 
     try:
@@ -339,6 +351,7 @@ def train(
                 progress=progress,
                 stage=stage,
                 on_quick=quick_saved,
+                stop_early=stop_early,
             )
     except NetworksInterrupted as exc:
         click.echo(f"Stopped: {exc}.", err=True)
@@ -346,9 +359,11 @@ def train(
     if stage == "quick":
         return
     seconds = (info.metrics or {}).get("network_seconds", 0.0)
+    epochs = (info.metrics or {}).get("network_epochs")
+    trained = f", {epochs} epochs" if epochs else ""
     _progress(f"saved the full model {info.version} (in use) after {seconds:.1f} s more")
     click.echo(
-        f"full model {info.version} (with the networks, {seconds:.1f} s more): replaces"
+        f"full model {info.version} (with the networks{trained}, {seconds:.1f} s more): replaces"
         f" the quick model; {info.training_size} labelled contacts, {len(info.labels)} reasons"
     )
     _print_report(report, confusion)

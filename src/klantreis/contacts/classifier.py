@@ -31,6 +31,7 @@ from klantreis.contacts.augment import augment
 from klantreis.contacts.features import NgramTfidf
 from klantreis.contacts.lexicon import default_analyzer
 from klantreis.contacts.network import (
+    EarlyStop,
     Mlp,
     compiled_step,
     float32_blocks,
@@ -89,6 +90,12 @@ STAGED_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9)
 WARM_START = False
 FINETUNE_EPOCHS = 2
 FINETUNE_LR = 1e-3
+#: early stopping of the staged training's networks when asked for (``train_staged(...,
+#: stop_early=True)``, ``contacts train --stop-early``): a held-out network stops once its
+#: macro-F1 on the held-out split has not improved for this many epochs (keeping its best
+#: epoch), and the final networks train as many epochs as the held-out ones ran. Off by
+#: default: on Banking77 it cost ~0.001 test macro-F1 (below the 0.93 gate on 2 of 3 seeds).
+STAGED_PATIENCE = 2
 
 
 #: The stages of a staged fit (``fit_quick`` then ``fit_networks``): ``quick`` is the
@@ -267,6 +274,11 @@ class ContactClassifier:
         #: ``fit_networks``; saved with the model
         self.stage = FULL
         self._kept_: tuple[Any, np.ndarray] | None = None  # features kept for fit_networks
+        #: with early stopping (``fit_networks(held_out=...)``): the epochs each held-out
+        #: network ran and its held-out macro-F1 after each epoch (a staged training's final
+        #: model keeps its held-out networks' record)
+        self.epochs_run_: list[int] = []
+        self.epoch_scores_: list[list[float]] = []
 
     def fit(
         self, texts: Sequence[str], labels: Sequence[str], progress: Progress | None = None
@@ -297,13 +309,20 @@ class ContactClassifier:
         return self
 
     def fit_networks(
-        self, progress: Progress | None = None, warm: ContactClassifier | None = None
+        self,
+        progress: Progress | None = None,
+        warm: ContactClassifier | None = None,
+        held_out: tuple[Any, np.ndarray] | None = None,
+        patience: int = 0,
     ) -> ContactClassifier:
         """The full stage after ``fit_quick``: the networks on the kept features (progress
         stage ``networks``). An exception raised meanwhile (also from ``progress``) stops
         every network and leaves the quick model as it was. With ``warm`` (a model with
         networks on the same features and classes) each network starts from its
-        counterpart and trains ``FINETUNE_EPOCHS`` epochs at ``FINETUNE_LR``."""
+        counterpart and trains ``FINETUNE_EPOCHS`` epochs at ``FINETUNE_LR``. With
+        ``held_out`` (feature rows the networks do not train on and their class indices)
+        and ``patience`` > 0 each network stops early (``network.EarlyStop``); the epochs
+        each ran and their held-out scores are kept in ``epochs_run_`` / ``epoch_scores_``."""
         if self._kept_ is None:
             raise RuntimeError("fit_networks needs fit_quick first")
         report = progress or _no_progress
@@ -314,7 +333,15 @@ class ContactClassifier:
             if warm.classes_ != self.classes_ or warm.features is not self.features:
                 raise ValueError("a warm start needs the same features and classes")
             init = warm.mlp_.unstack()
-        self._train(x, None, y_idx, False, nets, lambda done: report("networks", done), init)
+        stops = (
+            [EarlyStop(*held_out, patience) for _ in range(nets)]
+            if held_out is not None and patience > 0
+            else None
+        )
+        self._train(x, None, y_idx, False, nets, lambda done: report("networks", done), init, stops)
+        if stops is not None:
+            self.epochs_run_ = [s.ran for s in stops]
+            self.epoch_scores_ = [list(s.scores) for s in stops]
         self._kept_ = None
         self.stage = FULL
         report("networks", 1.0)
@@ -349,10 +376,12 @@ class ContactClassifier:
         nets: int,
         report: Callable[[float], None],
         init: list[Mlp] | None = None,
+        stops: list[EarlyStop] | None = None,
     ) -> None:
         """The calibrated SVM (``svm``) and ``nets`` networks, side by side on ``n_jobs``
         threads (liblinear and the compiled network step release the GIL); ``init``: the
-        networks to start from (a warm start, see ``fit_networks``)."""
+        networks to start from (a warm start, see ``fit_networks``); ``stops``: each
+        network's early stopping."""
         tally = _Tally(report, int(svm) + nets)
         tally.report()
         stop = threading.Event()
@@ -381,6 +410,7 @@ class ContactClassifier:
                 on_epoch=lambda done, total: epoch(k, done, total),
                 init=init[k] if init else None,
                 skip_dropped=getattr(self, "mlp_skip_dropped", False),
+                stop=stops[k] if stops else None,
             )
 
         if nets:
@@ -465,6 +495,8 @@ class ContactClassifier:
         state.setdefault("mlp_hidden", 0)
         state.setdefault("stage", FULL)  # models saved before staged fits: one full fit
         state.setdefault("_kept_", None)
+        state.setdefault("epochs_run_", [])
+        state.setdefault("epoch_scores_", [])
         self.__dict__.update(state)
 
     def _compile(self) -> None:
@@ -824,6 +856,7 @@ def train_staged(
     augment_share: float = 0.5,
     stop_after: str = FULL,
     on_quick: Callable[[ContactClassifier, EvaluationReport], None] | None = None,
+    stop_early: bool = False,
 ) -> tuple[ContactClassifier, EvaluationReport]:
     """A held-out evaluation and a final model on everything, in two stages, each evaluated
     on the same held-out split; the two fits share their work:
@@ -923,9 +956,11 @@ def train_staged(
     if stop_after == QUICK:
         return final, quick_report
     held._kept_ = (held_x, held_idx)
+    check = (sp.csr_matrix(te_m[rest], dtype=np.float32), rest_idx[: len(rest)])
     with ThreadPoolExecutor(1, thread_name_prefix="klantreis-fit") as pool:
         svm = pool.submit(final_svm)
-        held.fit_networks(to("full/held_out"))
+        patience = STAGED_PATIENCE if stop_early else 0
+        held.fit_networks(to("full/held_out"), held_out=check, patience=patience)
         svm.result()
     assert held.mlp_ is not None
     net_p = held.mlp_.output(np.asarray(te_m.astype(np.float32) @ held.mlp_.w1) + held.mlp_.b1)
@@ -934,6 +969,9 @@ def train_staged(
     )
     report = _mixed_evaluation(held, y_te, te_m, svm_p, net_p)
     final._kept_ = (all_x, all_idx)
+    if patience > 0:  # as many epochs as the held-out networks needed
+        final.mlp_epochs = max(held.epochs_run_)
+        final.epochs_run_, final.epoch_scores_ = held.epochs_run_, held.epoch_scores_
     final.fit_networks(to("full/final"), warm=held if WARM_START else None)
     return final, report
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Mlp", "compiled", "compiled_step", "linear_compiled", "train_mlp"]
+__all__ = ["EarlyStop", "Mlp", "compiled", "compiled_step", "linear_compiled", "train_mlp"]
 
 FIRST_LAYER_UPDATES = ("adam", "rowwise", "rowwise_momentum")
 
@@ -82,6 +82,50 @@ class Mlp:
             out += softmax(h[:, i * hidden : (i + 1) * hidden] @ self.w2[i] + self.b2[i])
         mean: np.ndarray = out / k
         return mean
+
+
+class EarlyStop:
+    """Early stopping of one network on held-out rows (``rows``: float32 CSR feature rows
+    the network is not trained on, ``labels``: their class indices): after every epoch the
+    network's macro-F1 there is recorded (``scores``; the first layer's product by the
+    compiled kernel, ~5x less CPU than SciPy's); training stops once it has not
+    improved (strictly) for ``patience`` epochs, and the network keeps its best epoch's
+    weights. ``ran`` is the number of epochs trained, ``best`` the best one (1-based)."""
+
+    def __init__(self, rows: Any, labels: np.ndarray, patience: int) -> None:
+        if patience < 1:
+            raise ValueError("patience must be at least 1 epoch")
+        self.rows = rows
+        self.labels = np.asarray(labels)
+        self.classes = np.unique(self.labels)
+        self.patience = patience
+        self.scores: list[float] = []
+
+    @property
+    def ran(self) -> int:
+        return len(self.scores)
+
+    @property
+    def best(self) -> int:
+        return int(np.argmax(self.scores)) + 1 if self.scores else 0
+
+    def observe(self, net: Mlp) -> bool:
+        """Score ``net`` after one more epoch; True when it is the best so far."""
+        from sklearn.metrics import f1_score
+
+        rows = self.rows
+        z = linear_compiled((rows, rows[:, :0], np.zeros((rows.shape[0], 0))), net.w1, net.b1)
+        guess = net.output(z).argmax(axis=1)
+        score = float(
+            f1_score(self.labels, guess, labels=self.classes, average="macro", zero_division=0)
+        )
+        improved = not self.scores or score > max(self.scores)
+        self.scores.append(score)
+        return improved
+
+    def done(self) -> bool:
+        """No improvement in the last ``patience`` epochs."""
+        return self.ran - self.best >= self.patience
 
 
 def float32_blocks(blocks: tuple[Any, Any, np.ndarray]) -> tuple[Any, Any, np.ndarray]:
@@ -167,6 +211,7 @@ def train_mlp(
     first_layer: str = "adam",
     init: Mlp | None = None,
     skip_dropped: bool = False,
+    stop: EarlyStop | None = None,
 ) -> Mlp:
     """A ReLU network with one hidden layer on sparse features (float32).
 
@@ -186,6 +231,11 @@ def train_mlp(
     With ``init`` (one trained network of the same shape, e.g. the held-out fit's) training
     starts from its weights instead of random ones (fresh Adam moments): a warm start that
     needs far fewer epochs than a fit from scratch.
+
+    With ``stop`` (an ``EarlyStop`` on held-out rows) the network is scored after each
+    epoch, stops early once the score has not improved for ``stop.patience`` epochs (not
+    before ``min_steps`` steps) and returns its best epoch's weights; the learning rate
+    still decays over ``epochs``.
     """
     rng = np.random.default_rng(seed)
     x = sp.csr_matrix(x, dtype=np.float32)
@@ -225,6 +275,7 @@ def train_mlp(
     labels = np.asarray(y, dtype=np.int64)
     step = compiled_step()
     t = 0
+    best: tuple[np.ndarray, ...] = ()
     for epoch in range(epochs):
         if on_epoch is not None:
             on_epoch(epoch, epochs)
@@ -248,6 +299,13 @@ def train_mlp(
             rowwise,
             skip_dropped,
         )
+        if stop is not None:
+            if stop.observe(Mlp(w1, b1, w2[None], b2[None])):
+                best = tuple(p.copy() for p in params)
+            elif stop.done() and t >= min_steps:
+                break
+    if stop is not None and best:
+        w1, b1, w2, b2 = best
     if on_epoch is not None:
         on_epoch(epochs, epochs)
     w1 = w1.astype(np.float16).astype(np.float32)  # as saved: loading changes nothing

@@ -119,6 +119,7 @@ def train_and_save(
     progress: Progress | None = None,
     stage: str = "full",
     on_quick: Callable[[ModelInfo, EvaluationReport], None] | None = None,
+    stop_early: bool = False,
 ) -> tuple[ModelInfo, EvaluationReport]:
     """Train in stages, each evaluated on the same held-out split and saved as a version.
 
@@ -179,6 +180,7 @@ def train_and_save(
             progress=progress,
             stop_after=stage,
             on_quick=save_quick,
+            stop_early=stop_early,
         )
     except BaseException as exc:
         if not quick:  # the quick stage itself failed: nothing new was saved
@@ -200,9 +202,10 @@ def train_and_save(
         seconds = {"quick_seconds": quick[0][1], "network_seconds": now - quick[0][1]}
     else:  # a model without networks: one stage, saved once
         seconds = {"quick_seconds": now}
-    info = registry.save(
-        model, len(data.texts), report, data.source, digest, metrics(report, **seconds)
-    )
+    done = metrics(report, **seconds)
+    if model.mlp_ is not None:  # the networks' epochs (fewer when they stopped early)
+        done["network_epochs"] = model.mlp_epochs
+    info = registry.save(model, len(data.texts), report, data.source, digest, done)
     return info, report
 
 
