@@ -129,6 +129,9 @@ def _session(browser: Any, server: str, role: str, lang: str, size: str) -> Any:
     context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=scan)
     if not scan:
         context.add_init_script(CSP_RECORDER)
+    # a page's first view computes its kept tables: on the shared 2-core machine at load 20+
+    # that took more than Playwright's 30 s (its speed is the benchmarks' business)
+    context.set_default_navigation_timeout(120_000)
     page = context.new_page()
     log_in(page, server, role, PASSWORDS[role])
     page.goto(f"{server}/?lang={lang}")
