@@ -52,6 +52,7 @@ def _cheap_password_hashes() -> Iterator[None]:
 #: first. xdist's own order (most tests first) starts a one-test file such as Banking77 last,
 #: and the run then waits for it on one worker. Stale entries only change the order.
 LONGEST_FILES = (
+    "tests/web/test_layout_a11y.py",
     "tests/analytics/test_derived_views.py",
     "tests/journeys/test_pm4py_parity.py",
     "tests/contacts/test_banking77.py",

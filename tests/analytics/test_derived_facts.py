@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.analytics.test_cx_index_fast import same
+from tests.compile_once import compile_once
 from tests.journeys.logs import T0, ev
 
 from klantreis.analytics.cx_index import cx_index
@@ -52,6 +53,9 @@ _event = st.tuples(
     st.integers(0, 10),  # score of an answer
     st.integers(0, 40),  # a repeated id: reuse an earlier event's id when < 4
 )
+
+#: The references' Ibis expressions compiled once for the module (tests/compile_once.py).
+compiled_once = pytest.fixture(scope="module", autouse=True)(compile_once)
 
 
 def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:

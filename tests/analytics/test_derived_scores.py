@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.compile_once import compile_once
 from tests.journeys.logs import T0, ev
 
 from klantreis.analytics import derived_scores, index_cache, metrics
@@ -55,6 +56,9 @@ _event = st.tuples(
     st.sampled_from([None, "bezorging", "klantenservice"]),
     st.integers(0, 40),  # a repeated id: reuse an earlier event's id when < 4
 )
+
+#: The references' Ibis expressions compiled once for the module (tests/compile_once.py).
+compiled_once = pytest.fixture(scope="module", autouse=True)(compile_once)
 
 
 def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:

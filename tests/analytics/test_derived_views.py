@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.compile_once import compile_once
 from tests.journeys.logs import NOW, T0, ev, load
 
 from klantreis.analytics import derived_promises as dp
@@ -63,6 +64,9 @@ _event = st.tuples(
     st.integers(-30, 60),  # deadline hours after the event
     st.integers(0, 40),  # a repeated id: reuse an earlier event's id when < 4
 )
+
+#: The references' Ibis expressions compiled once for the module (tests/compile_once.py).
+compiled_once = pytest.fixture(scope="module", autouse=True)(compile_once)
 
 
 def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:

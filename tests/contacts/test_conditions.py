@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.compile_once import compile_once
 from tests.journeys.logs import T0, ev
 
 from klantreis.analytics.backend import json_text
@@ -65,6 +66,9 @@ _event = st.tuples(
     st.integers(0, 20),  # quarantined when 0 (no kind)
     st.integers(0, 3),  # source order
 )
+
+#: The references' Ibis expressions compiled once for the module (tests/compile_once.py).
+compiled_once = pytest.fixture(scope="module", autouse=True)(compile_once)
 
 
 def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:
