@@ -131,19 +131,25 @@ def test_a_push_message_shows_the_mover_sentence(browser: Any, server: str) -> N
     assert registrations, "the service worker's registration"
     sentence = "Bezorging -4,1: VlotBezorgd, 312 te late pakketten"
     data = {"title": "Melding van klantreis", "body": sentence, "url": "/", "tag": "t:1"}
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": server, "registrationId": registrations[0], "data": json.dumps(data)},
-    )
+    assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
     shown = None
-    for _ in range(50):  # the service worker shows it asynchronously
-        shown = page.evaluate(
-            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns =>"
-            " ns.map(n => [n.title, n.body, n.data.url, n.tag]))"
+    # Delivered again (same tag: it replaces, never adds) when a loaded machine's worker was
+    # not yet listening: a fresh-clone CI run once saw nothing within 10 s of one delivery.
+    for _ in range(3):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": server, "registrationId": registrations[0], "data": json.dumps(data)},
         )
+        for _ in range(50):  # the service worker shows it asynchronously
+            shown = page.evaluate(
+                "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns =>"
+                " ns.map(n => [n.title, n.body, n.data.url, n.tag]))"
+            )
+            if shown:
+                break
+            page.wait_for_timeout(200)
         if shown:
             break
-        page.wait_for_timeout(200)
     assert shown == [["Melding van klantreis", sentence, f"{server}/", "t:1"]]
     # A click (dispatched in the service worker: headless Chromium shows no notification to
     # click, and without a real click's activation the browser refuses to open or focus a
