@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from babel.numbers import format_decimal
 
 from klantreis.model.journey import JourneyConfig
-from klantreis.wording import Names, Wording, catalogue, format_delta, mover_sentence, test_label
+from klantreis.wording import (
+    LOCALES,
+    Names,
+    Wording,
+    catalogue,
+    format_delta,
+    format_number,
+    mover_sentence,
+    test_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -21,6 +33,25 @@ from klantreis.wording import Names, Wording, catalogue, format_delta, mover_sen
 )
 def test_numbers_follow_the_locale(lang: str, value: float | None, digits: int, text: str) -> None:
     assert Wording(lang).number(value, digits) == text
+
+
+def test_numbers_are_babels_own() -> None:
+    """Numbers are formatted with a kept pattern and locale (a table formats hundreds): the
+    same text as babel's ``format_decimal``, halves and signs included."""
+    rng = random.Random(17)
+    values = [0.5, 1.5, 2.5, -0.05, 1e9 + 0.5, -1234.5678, 0, 7]
+    values += [rng.uniform(-1e7, 1e7) for _ in range(200)] + [
+        rng.randint(-(10**6), 10**6) for _ in range(50)
+    ]
+    for lang, locale in LOCALES.items():
+        w = Wording(lang)
+        for value in values:
+            for digits in (0, 1, 2, 4):
+                pattern = "#,##0" + ("." + "0" * digits if digits else "")
+                assert format_number(value, lang, digits) == format_decimal(
+                    value, format=pattern, locale=locale
+                )
+            assert w.short(value) == format_decimal(value, format="#,##0.##", locale=locale)
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,19 @@ SELECT nm[c] AS activity, count FROM (
 ORDER BY count DESC, activity
 """
 
+#: Both ends at once, from one pass over the paths: each (first, last) pair's journeys, then
+#: each end's steps summed over them (``ENDS_SQL``'s rows, ``end`` naming the end); their
+#: ``first`` counts add up to the journey count. Two ``ENDS_SQL`` queries and a count
+#: scanned the paths twice (about 7 ms of CPU of the 15 at 1M journeys).
+_BOTH_ENDS_SQL = f"""
+WITH p AS (SELECT first_{{a}} AS f, last_{{a}} AS l, count(*) AS n FROM journey_paths GROUP BY ALL),
+nm AS (SELECT {NAMES_SQL} AS nm)
+SELECT 'first' AS "end", nm[f] AS activity, sum(n)::BIGINT AS count FROM p, nm GROUP BY ALL
+UNION ALL
+SELECT 'last' AS "end", nm[l] AS activity, sum(n)::BIGINT AS count FROM p, nm GROUP BY ALL
+ORDER BY "end", count DESC, activity
+"""
+
 _ACTIVITIES = ("kind", "touchpoint")
 
 
@@ -123,11 +136,11 @@ def _read(con: duckdb.DuckDBPyConnection, activity: str) -> KeptGraph | None:
     edges = _dicts(con, EDGES_SQL.format(a=activity))
     if not edges:  # not kept yet: the index fills it
         return None
-    (journeys,) = con.execute("SELECT count(*) FROM journey_paths").fetchall()[0]
-    start, end = (
-        _dicts(con, ENDS_SQL.format(end=e, a=activity, where="")) for e in ("first", "last")
-    )
-    return KeptGraph(journeys=int(journeys), edges=edges, start=start, end=end)
+    ends: dict[str, list[dict[str, Any]]] = {"first": [], "last": []}
+    for end, step, count in con.execute(_BOTH_ENDS_SQL.format(a=activity)).fetchall():
+        ends[end].append({"activity": step, "count": count})
+    journeys = sum(row["count"] for row in ends["first"])
+    return KeptGraph(journeys=journeys, edges=edges, start=ends["first"], end=ends["last"])
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import NumberPattern, format_percent, parse_pattern
 
 __all__ = ["LANGUAGES", "LOCALES", "Wording", "catalogue", "format_delta", "format_number"]
 
@@ -54,7 +54,23 @@ def catalogue(lang: str) -> dict[str, str]:
 def format_number(value: float, lang: str, decimals: int = 0) -> str:
     """A number in the locale of ``lang`` (nl: 1.240,5; en: 1,240.5)."""
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return str(format_decimal(value, format=pattern, locale=LOCALES.get(lang, "en_GB")))
+    return _format_decimal(value, pattern, LOCALES.get(lang, "en_GB"))
+
+
+def _format_decimal(value: float, pattern: str, locale: str) -> str:
+    """babel's ``format_decimal(value, format=pattern, locale=locale)``, with the parsed
+    pattern and the locale kept (a worded table formats hundreds of numbers with a few)."""
+    return str(_number_pattern(pattern).apply(value, _locale(locale)))
+
+
+@cache
+def _number_pattern(pattern: str) -> NumberPattern:
+    return parse_pattern(pattern)
+
+
+@cache
+def _locale(code: str) -> Locale:
+    return Locale.parse(code)
 
 
 def format_delta(value: float, lang: str, decimals: int = 1) -> str:
@@ -72,7 +88,7 @@ class Wording:
         self.locale = LOCALES[self.lang]
         self.timezone = timezone
         self._messages = catalogue(self.lang)
-        self._plural = Locale.parse(self.locale).plural_form
+        self._plural = _locale(self.locale).plural_form
 
     def __call__(self, key: str, **values: Any) -> str:
         text = self._messages.get(key) or catalogue("en").get(key) or key
@@ -114,7 +130,7 @@ class Wording:
         """Up to two decimals, trailing zeros dropped: 8,93 / 6,1 / 12 (what ``:g`` was)."""
         if value is None:
             return MISSING
-        return str(format_decimal(value, format="#,##0.##", locale=self.locale))
+        return _format_decimal(value, "#,##0.##", self.locale)
 
     def percent(self, value: float | None, digits: int = 0) -> str:
         if value is None:
