@@ -1,12 +1,12 @@
 """The journeys page after new events: seconds of ``/api/v1/journeys`` (in-process client,
-page cache off so the journeys caches are what is measured), with and without the
-``stale_pages`` setting, interleaved.
+page cache off so the journeys caches are what is measured).
 
 ``python -m bench.bench_pages --db demo-data/demo.duckdb --rounds 3``
 
 Each round copies the store, views the page (warm), appends one event (as the API would),
-and times the next view; with ``stale_pages`` also the wait until the background refresh is
-done and the view after it. The store copy keeps the source untouched.
+and times the next view. The store copy keeps the source untouched. (Until session 13 it
+also ran the retired ``stale_pages`` setting; a page's kept answer after a large batch is
+``bench_views``' to measure now.)
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from bench.process import load_average
 __all__ = ["main"]
 
 
-def _one_round(source: Path, stale: bool, n: int) -> dict[str, float]:
+def _one_round(source: Path, n: int) -> dict[str, float]:
     from fastapi.testclient import TestClient
 
     from klantreis.access import accounts
     from klantreis.app import App
-    from klantreis.caches import StaleResults
     from klantreis.ingest.pipeline import ingest_table
     from klantreis.model.events import events_from_records
     from klantreis.settings import Settings
@@ -44,7 +43,6 @@ def _one_round(source: Path, stale: bool, n: int) -> dict[str, float]:
             env={},
             db_path=str(db),
             secret_key="bench-secret-key-0123456789abcdef",
-            stale_pages=stale,
         )
         with App(settings) as app:
             accounts.add_user(app.store, "ana", "analyst", "analyst-pass-1")
@@ -63,16 +61,8 @@ def _one_round(source: Path, stale: bool, n: int) -> dict[str, float]:
                     app.store, _one_event(n, events_from_records), app.journey, source="bench"
                 )
                 t0 = time.perf_counter()
-                body: dict[str, Any] = client.get(url, headers=headers).json()["data"]
+                client.get(url, headers=headers).raise_for_status()
                 out["view after 1 new event"] = time.perf_counter() - t0
-                out["served stale"] = float(body.get("as_of") is not None)
-                if stale:
-                    cache = app.caches.get("journeys_page_stale", lambda: StaleResults(app.caches))
-                    t0 = time.perf_counter()
-                    while body.get("as_of") is not None:  # one refresh at a time
-                        cache.wait()
-                        body = client.get(url, headers=headers).json()["data"]
-                    out["until every part is refreshed"] = time.perf_counter() - t0
             return out
 
 
@@ -97,21 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     before = load_average()
-    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-    for i in range(args.rounds):
-        for stale in (False, True):
-            runs[stale].append(_one_round(Path(args.db), stale, 2 * i + stale))
-    print(
-        f"median of {args.rounds} interleaved rounds; load average {before} -> {load_average()}\n"
-    )
-    print("| step | default (s) | stale_pages (s) |")
-    print("|---|---:|---:|")
-    for step in runs[True][0]:
-        cells = [
-            f"{statistics.median(r[step] for r in runs[s]):.3f}" if step in runs[s][0] else "-"
-            for s in (False, True)
-        ]
-        print(f"| {step} | {cells[0]} | {cells[1]} |")
+    runs = [_one_round(Path(args.db), i) for i in range(args.rounds)]
+    print(f"median of {args.rounds} rounds; load average {before} -> {load_average()}\n")
+    print("| step | seconds |")
+    print("|---|---:|")
+    for step in runs[0]:
+        print(f"| {step} | {statistics.median(r[step] for r in runs):.3f} |")
 
 
 if __name__ == "__main__":

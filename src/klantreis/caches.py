@@ -9,16 +9,11 @@ computed at.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["Caches", "KeyedResults", "Results", "Served", "StaleResults"]
-
-log = logging.getLogger(__name__)
+__all__ = ["Caches", "KeyedResults", "Results"]
 
 T = TypeVar("T")
 
@@ -107,91 +102,6 @@ class KeyedResults:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = value
         return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-@dataclass(frozen=True)
-class Served(Generic[T]):
-    """A cached result with what it is current for: ``stale`` when the store has changed
-    since ``as_of`` (UTC, when the result was computed) and a refresh is on its way."""
-
-    value: T
-    version: Hashable
-    as_of: datetime
-    stale: bool
-
-
-class StaleResults:
-    """Results per key, served stale while they refresh: after the store changed, a key that
-    has a result gets that previous result (``stale=True``, with its as-of time) at once while
-    **one** background refresh at a time recomputes it; a key without one is computed in the
-    caller, as :class:`Results` does. The refresh reads the store version before it starts and
-    keeps its result under that version, so a change during the refresh starts another.
-
-    This bounds what a visitor waits for after an ingest to a cache lookup, at the price of
-    one view of the previous numbers (marked with their as-of time); the functions computing
-    the results are unchanged (the portable references).
-    """
-
-    def __init__(self, caches: Caches, size: int = 16) -> None:
-        self._caches, self.size = caches, size
-        self._lock = threading.Lock()
-        self._entries: dict[Hashable, Served[Any]] = {}
-        self._refresh: threading.Thread | None = None
-        self.refreshes = 0  # background refreshes finished (for tests and benchmarks)
-
-    def get(self, key: Hashable, build: Callable[[], T]) -> Served[T]:
-        version = self._caches.version()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.version == version:
-                return entry
-            if entry is not None:
-                self._start_refresh(key, build)
-                return replace(entry, stale=True)
-        return self._compute(key, build, version)
-
-    def _start_refresh(self, key: Hashable, build: Callable[[], Any]) -> None:
-        """Start the one refresh (under the lock); nothing when one is running."""
-        if self._refresh is not None and self._refresh.is_alive():
-            return
-
-        def run() -> None:
-            try:
-                self._compute(key, build, self._caches.version())
-                with self._lock:
-                    self.refreshes += 1
-            except Exception:  # the stale result stays; the next request tries again
-                log.exception("background refresh of %r failed", key)
-
-        self._refresh = threading.Thread(target=run, name="klantreis-refresh", daemon=True)
-        self._refresh.start()
-
-    def _compute(self, key: Hashable, build: Callable[[], T], version: Hashable) -> Served[T]:
-        served = Served(build(), version, datetime.now(UTC), stale=False)
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is None or old.as_of <= served.as_of:
-                while len(self._entries) >= self.size:
-                    self._entries.pop(next(iter(self._entries)))
-                self._entries[key] = served
-            else:
-                self._entries[key] = old
-        return served
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the running refresh (if any); True when none is running afterwards."""
-        thread = self._refresh
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
 
     def clear(self) -> None:
         with self._lock:

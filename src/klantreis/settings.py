@@ -19,7 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "weak_key_reason"]
+__all__ = ["RETIRED", "SETTINGS", "Setting", "Settings", "SettingsError", "weak_key_reason"]
 
 
 class SettingsError(ValueError):
@@ -177,13 +177,6 @@ SETTINGS: tuple[Setting, ...] = (
         " nothing; costs the ingest about the build's time (off: the first read builds it).",
     ),
     Setting("max_request_events", int, 10_000, "Most events accepted in one API request."),
-    Setting(
-        "stale_pages",
-        bool,
-        False,
-        "After new events, serve the journeys page's previous results (marked with their as-of"
-        " time) while one background refresh runs.",
-    ),
     Setting("max_request_bytes", int, 16 * 1024 * 1024, "Largest API request body in bytes."),
     Setting(
         "max_record_fields",
@@ -358,6 +351,16 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
+#: Settings no longer read, and what took their place. Setting one (in the environment or as
+#: an argument) is not an error: it is ignored with a warning that says what to set instead,
+#: so a server configured for an older version still starts and behaves as documented now.
+RETIRED: dict[str, str] = {
+    "stale_pages": (
+        "every page (not only /journeys) now answers at once with its kept figures, and says"
+        " so, after more than KLANTREIS_STALE_PAGE_EVENTS new events (default 10; 0: off)"
+    ),
+}
+
 
 def _coerce(setting: Setting, value: Any) -> Any:
     coerced = _coerce_type(setting, value)
@@ -450,7 +453,6 @@ class Settings:
     ingest_memory_mb: int = _default("ingest_memory_mb")
     index_on_ingest: bool = _default("index_on_ingest")
     max_request_events: int = _default("max_request_events")
-    stale_pages: bool = _default("stale_pages")
     max_request_bytes: int = _default("max_request_bytes")
     max_record_fields: int = _default("max_record_fields")
     max_field_bytes: int = _default("max_field_bytes")
@@ -496,6 +498,7 @@ class Settings:
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
+        overrides = _without_retired(env, overrides)
         values: dict[str, Any] = {}
         for s in SETTINGS:
             key = f"KLANTREIS_{s.name.upper()}"
@@ -533,6 +536,18 @@ class Settings:
             v = getattr(self, f.name)
             out[f.name] = "***" if _BY_NAME[f.name].secret and v and not reveal_secrets else v
         return out
+
+
+def _without_retired(env: Mapping[str, str], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` without retired settings; each retired one set here or in ``env`` is
+    logged as a warning, once per load."""
+    for name, instead in RETIRED.items():
+        key = f"KLANTREIS_{name.upper()}"
+        if key in env or overrides.get(name) is not None:
+            import logging  # here only: a command's start does not need it
+
+            logging.getLogger(__name__).warning("%s is retired and ignored: %s.", key, instead)
+    return {k: v for k, v in overrides.items() if k not in RETIRED}
 
 
 def _setting_fields() -> list[Any]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from klantreis.settings import SETTINGS, Settings, SettingsError
+from klantreis.settings import RETIRED, SETTINGS, Settings, SettingsError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -94,3 +94,30 @@ def test_a_setting_below_its_minimum_is_explained() -> None:
     with pytest.raises(SettingsError, match="index_range_events: '0' is below 1"):
         Settings.load(env={"KLANTREIS_INDEX_RANGE_EVENTS": "0"})
     assert Settings.load(env={"KLANTREIS_INDEX_RANGE_EVENTS": "5"}).index_range_events == 5
+
+
+@pytest.mark.parametrize("how", ["env", "argument"])
+def test_a_retired_setting_is_ignored_with_a_warning_naming_its_replacement(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``stale_pages`` (journeys only) gave way to ``stale_page_events`` (every page): a
+    server configured for it still starts, and the log says what to set instead."""
+    env, args = (
+        ({"KLANTREIS_STALE_PAGES": "true"}, {}) if how == "env" else ({}, {"stale_pages": True})
+    )
+    with caplog.at_level("WARNING", logger="klantreis.settings"):
+        s = Settings.load(env=env, **args)
+    assert s == Settings() and not hasattr(s, "stale_pages")
+    assert "KLANTREIS_STALE_PAGES is retired and ignored" in caplog.text
+    assert "KLANTREIS_STALE_PAGE_EVENTS" in caplog.text
+    caplog.clear()
+    Settings.load(env={}, stale_pages=None)  # an option left unset says nothing
+    assert not caplog.text
+
+
+def test_retired_settings_are_documented_as_retired() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    retired = text[text.index("## Retired settings") :]
+    for name in RETIRED:
+        assert f"KLANTREIS_{name.upper()}" in retired
+        assert name not in {s.name for s in SETTINGS}

@@ -36,7 +36,7 @@ from klantreis.analytics.impact import Impact, impact_ranking
 from klantreis.analytics.journeys import kind_labels
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.timeline import timeline
-from klantreis.caches import KeyedResults, Results, StaleResults
+from klantreis.caches import KeyedResults, Results
 from klantreis.web import pagekit
 from klantreis.web.envelope import ApiError
 from klantreis.web.handles import Handles
@@ -147,16 +147,14 @@ def _part(
     reads: tuple[str, ...],
     key: tuple[Any, ...],
     build: Any,
-    as_of: list[str],
     moving: tuple[Any, ...] = (),
 ) -> Any:
     """``build()`` kept under ``key`` plus the version counters of the derived views it
     ``reads`` and the ``moving`` values it depends on (the newest event's time): a batch that
-    changed none of them keeps the result. Without views, kept while
-    the store is unchanged (:func:`_cached`), as with the ``stale_pages`` setting (served
-    stale while one refresh runs)."""
-    if views is None or ctx.app.settings.stale_pages:
-        return _cached(ctx, key, build, as_of)
+    changed none of them keeps the result. Without views, kept while the store is unchanged
+    (:func:`_cached`)."""
+    if views is None:
+        return _cached(ctx, key, build)
     versions = views.versions()
     cache = ctx.app.caches.get("journeys_parts", lambda: KeyedResults(4 * _CACHE_SIZE))
     return cache.get((*key, *moving, *(versions[r] for r in reads)), build)
@@ -440,20 +438,10 @@ def _ranking(
     return impact_ranking(ctx.app.events_table(), ctx.app.journey, flt=flt, now=now)
 
 
-def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any, as_of: list[str]) -> Any:
-    """``build()`` kept per key in the App's caches while the store is unchanged. With the
-    ``stale_pages`` setting, after new events the previous result is served while one
-    background refresh runs, and its as-of time (ISO, UTC) is added to ``as_of``."""
+def _cached(ctx: PageContext, key: tuple[Any, ...], build: Any) -> Any:
+    """``build()`` kept per key in the App's caches while the store is unchanged."""
     app = ctx.app
-    if not app.settings.stale_pages:
-        return app.caches.get("journeys_page", lambda: Results(app.caches, _CACHE_SIZE)).get(
-            key, build
-        )
-    cache = app.caches.get("journeys_page_stale", lambda: StaleResults(app.caches, _CACHE_SIZE))
-    served = cache.get(key, build)
-    if served.stale:
-        as_of.append(served.as_of.isoformat(timespec="seconds"))
-    return served.value
+    return app.caches.get("journeys_page", lambda: Results(app.caches, _CACHE_SIZE)).get(key, build)
 
 
 def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
@@ -467,19 +455,17 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
     views = _views(ctx, flt)
     if views is not None:
         flt = derived_reads.trim_scope(views, ctx.app.journey, flt) or flt
-    as_of: list[str] = []  # as-of times of results served stale (``stale_pages``)
     act, metric = params.activity, params.metric
-    graph = _cached(ctx, ("g", flt, act), lambda: _graph(ctx, params, flt), as_of)
+    graph = _cached(ctx, ("g", flt, act), lambda: _graph(ctx, params, flt))
     step_parts = _part(
         ctx,
         views,
         ("steps", "answers", "journey"),
         ("s", flt, act, metric),
         lambda: _step_parts(ctx, params, flt),
-        as_of,
     )
     handovers = _part(
-        ctx, views, ("handovers", "journey"), ("h", flt), lambda: _handovers(ctx, flt), as_of
+        ctx, views, ("handovers", "journey"), ("h", flt), lambda: _handovers(ctx, flt)
     )
     main = _discovery(ctx, params, graph, step_parts, handovers)
     promise_data = _part(
@@ -488,7 +474,6 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         ("promise",),
         (ctx.lang, "p", masked),
         lambda: _promises(ctx, newest, masked),
-        as_of,
         (newest,),
     )
     ranking = _part(
@@ -499,7 +484,6 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         lambda: merge_near_duplicates([i.as_dict() for i in _ranking(ctx, views, flt, newest)])[
             :10
         ],
-        as_of,
         (newest,),
     )
     names = Names(ctx.app.journey, ctx.t)
@@ -520,7 +504,6 @@ def journeys_data(ctx: PageContext, params: JourneyParams) -> dict[str, Any]:
         ],
         "timeline": _timeline(ctx, params, masked),
         "options": _options(ctx, promise_views),
-        "as_of": min(as_of) if as_of else None,  # None: every part is current
     }
 
 
@@ -529,11 +512,8 @@ def journeys_reads(ctx: PageContext, params: JourneyParams) -> Any:
     journey index's stamp (the map and variants), every derived view's version counter,
     the newest event's and answer's times (the period's end, "now" of the promises) and the
     filter menus. None (the store's version) for a timeline (it reads the log), steps by
-    event kind (their labels come from the log), a scope the views cannot answer, or
-    served-stale pages."""
+    event kind (their labels come from the log) or a scope the views cannot answer."""
     if params.journey or params.customer or params.activity == "kind":
-        return None
-    if ctx.app.settings.stale_pages:
         return None
     views, index = _views(ctx, None), ctx.app.journey_index()
     if views is None or index is None:
