@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.built_once import built_once
 
 from klantreis.app import App
 from klantreis.settings import Settings
@@ -27,6 +30,23 @@ def file_app(tmp_path: Path) -> Iterator[App]:
     a = App(Settings.load(env={}, db_path=str(tmp_path / "store.duckdb")))
     yield a
     a.close()
+
+
+@pytest.fixture(scope="session")
+def demo30k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The demo with its proactive-message pilot, ``run_demo(app, orders=30_000, seed=7)``
+    (about 20 CPU s), and what that run returned (its ``DemoSummary``), made once per run
+    for the tests that read the pilot's experiment (tests/demo/test_demo_pilot.py,
+    tests/web/test_proactive_page.py): copy the store before opening it."""
+    from klantreis.demo.runner import run_demo
+
+    def build(path: Path) -> None:
+        with App(Settings.load(env={}, db_path=str(path))) as app:
+            summary = run_demo(app, orders=30_000, seed=7)
+        (path.parent / "demo30k.summary").write_bytes(pickle.dumps(summary))
+
+    path = built_once(tmp_path_factory, "demo30k.duckdb", build)
+    return path, pickle.loads((path.parent / "demo30k.summary").read_bytes())
 
 
 @pytest.fixture

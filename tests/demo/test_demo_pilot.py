@@ -3,18 +3,31 @@ and the holdout report finds the simulated effect back, with an interval that co
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from klantreis.act.proactive import holdout_report
 from klantreis.app import App
 from klantreis.demo.clock import DemoPeriod
 from klantreis.demo.pilot import CONSENT_SHARE, MESSAGE_EFFECT, pilot_config
-from klantreis.demo.runner import run_demo
+from klantreis.settings import Settings
 
 
 @pytest.mark.slow
-def test_the_pilot_report_finds_the_simulated_effect(app: App) -> None:
-    summary = run_demo(app, orders=30_000, seed=7)
+def test_the_pilot_report_finds_the_simulated_effect(
+    demo30k: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """On the run's shared ``run_demo(app, orders=30_000, seed=7)`` (tests/conftest.py)."""
+    store, summary = demo30k
+    shutil.copyfile(store, tmp_path / "demo.duckdb")
+    with App(Settings.load(env={}, db_path=str(tmp_path / "demo.duckdb"))) as app:
+        _finds_the_simulated_effect(app, summary)
+
+
+def _finds_the_simulated_effect(app: App, summary: Any) -> None:
     arms = summary.proactive
     decided = sum(arms.values())
     assert decided > 500

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -13,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.built_once import built_once
 
 from klantreis.access import accounts
 from klantreis.app import App
@@ -133,24 +132,22 @@ DEMO_END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def demo1500_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small demo store (1,500 orders, seed 3, 60 days up to :data:`DEMO_END`), built
-    once per run -- under pytest-xdist once for all workers, behind a lock file in their
-    shared temporary folder -- and only read: each module opens its own copy
-    (:func:`demo1500_copy`)."""
+    """The small demo store (1,500 orders, seed 3, 60 days up to :data:`DEMO_END`) with its
+    kept tables built (``App.KEPT_TABLES``: what the pages read, as a server's kept-views job
+    leaves them), built once per run -- under pytest-xdist once for all workers, behind a
+    lock file in their shared temporary folder -- and only read: each module opens its own
+    copy (:func:`demo1500_copy`). Built once here, the kept tables are not built again by
+    every copy's first page views (about 1.5 CPU s each; ``test_page_reads`` makes a copy
+    per test)."""
     from klantreis.demo.runner import run_demo
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the run's folder, shared by the workers (not by other runs)
-    path = root / "demo1500.duckdb"
-    with (root / "demo1500.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            building = root / f"demo1500.{os.getpid()}.duckdb"
-            with App(Settings.load(env={}, db_path=str(building), secret_key=SECRET)) as app:
-                run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
-            building.rename(path)
-    return path
+    def build(path: Path) -> None:
+        with App(Settings.load(env={}, db_path=str(path), secret_key=SECRET)) as app:
+            run_demo(app, 1500, seed=3, days=60, now=DEMO_END)
+            for kept in App.KEPT_TABLES:
+                getattr(app, kept)()
+
+    return built_once(tmp_path_factory, "demo1500.duckdb", build)
 
 
 def demo1500_copy(store: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> App:

@@ -4,8 +4,10 @@ a rule without a holdout shows no contacts avoided."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,10 +21,11 @@ from klantreis.web import create_app
 
 
 @pytest.fixture(scope="module")
-def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+def demo_app(demo30k: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """A copy of the run's shared ``run_demo(app, orders=30_000, seed=7)`` (tests/conftest.py)."""
     db = tmp_path_factory.mktemp("proactive") / "demo.duckdb"
+    shutil.copyfile(demo30k[0], db)
     app = App(make_settings(str(db)))
-    run_demo(app, orders=30_000, seed=7)
     for role, password in PASSWORDS.items():
         accounts.add_user(app.store, role, role, password)
     yield app
