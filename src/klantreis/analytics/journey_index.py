@@ -452,9 +452,7 @@ class JourneyIndex:
                 parts = _STORED_PARTS or int(_rows(con, "SELECT current_setting('threads')")[0][0])
                 parts = max(1, min(parts, min(self.range_events, n) // _STORED_MIN_PART))
                 ranges = _split_ranges(_key_bounds(con, n, self.range_events, parts=parts), parts)
-            for key_range in self._build_stored(ranges):
-                with self.store.transaction() as con:  # not in journey order: by the window
-                    _build_range(con, key_range)
+            self._build_ranges(ranges)
             with self.store.transaction() as con:
                 for table, (build, _) in _BUILD_TABLES.items():
                     _rows(con, f"DROP TABLE {table}; ALTER TABLE {build} RENAME TO {table}")
@@ -469,34 +467,29 @@ class JourneyIndex:
         )
         return RefreshResult("full", journeys, n)
 
-    def _build_stored(self, ranges: list[_KeyRange]) -> list[_KeyRange]:
-        """Build the key ranges from the log's stored order (``_RANGE_STORED_SQL``), one
-        after the other, each in its own committed transaction on a cursor of its own whose
-        session lets the insert drop the order of a range's parts (so they run at once).
-        Returns the ranges left to build by the window: the one whose events were out of
-        journey order (rolled back) and every later one (a log out of order in one range
-        mostly is in the next ones too)."""
+    def _build_ranges(self, ranges: list[_KeyRange]) -> None:
+        """Build the key ranges one after the other, each in its own committed transaction
+        on a cursor of its own whose session lets the inserts drop their order (a range's
+        parts then run at once, and the store's checkpoint has less to do): from the log's
+        stored order (``_RANGE_STORED_SQL``) until a range's events are out of journey order
+        (rolled back); that range and every later one by the window (a log out of order in
+        one range mostly is in the next ones too)."""
         cur = self.store.cursor()
+        stored = True
         try:
             _rows(cur, "SET SESSION preserve_insertion_order = false")
             for i, key_range in enumerate(ranges):
-                _rows(cur, "BEGIN TRANSACTION")
-                try:
-                    _build_range(cur, key_range, stored_order=True)
-                except BaseException as exc:
-                    _rows(cur, "ROLLBACK")
-                    if isinstance(exc, duckdb.Error) and _UNORDERED in str(exc):
-                        log.info(
-                            "journey index: %d of %d key ranges built by the window",
-                            len(ranges) - i,
-                            len(ranges),
-                        )
-                        return ranges[i:]
-                    raise
-                _rows(cur, "COMMIT")
+                if stored and not _commit_range(cur, key_range, stored_order=True):
+                    log.info(
+                        "journey index: %d of %d key ranges built by the window",
+                        len(ranges) - i,
+                        len(ranges),
+                    )
+                    stored = False
+                if not stored:
+                    _commit_range(cur, key_range, stored_order=False)
         finally:
             cur.close()
-        return []
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
@@ -816,6 +809,21 @@ def _split_ranges(bounds: list[object], parts: int) -> list[_KeyRange]:
             _KeyRange(*_between(cut[0], cut[-1]), [_between(lo, hi) for lo, hi in pairwise(cut)])
         )
     return ranges
+
+
+def _commit_range(cur: duckdb.DuckDBPyConnection, key_range: _KeyRange, stored_order: bool) -> bool:
+    """One key range built (:func:`_build_range`) in its own transaction on ``cur``: True
+    when committed, False when its events were not in journey order (rolled back)."""
+    _rows(cur, "BEGIN TRANSACTION")
+    try:
+        _build_range(cur, key_range, stored_order=stored_order)
+    except BaseException as exc:
+        _rows(cur, "ROLLBACK")
+        if stored_order and isinstance(exc, duckdb.Error) and _UNORDERED in str(exc):
+            return False
+        raise
+    _rows(cur, "COMMIT")
+    return True
 
 
 def _build_range(
