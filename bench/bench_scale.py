@@ -70,9 +70,9 @@ from klantreis.analytics.journey_index import JourneyIndex
 from klantreis.store import EventStore
 store = EventStore(sys.argv[1])
 index = JourneyIndex(store, range_events=int(sys.argv[2]))
-if len(sys.argv) > 3:  # key ranges built side by side from the stored order (0: all threads)
+if len(sys.argv) > 3:  # parts of a range read side by side from the stored order (0: threads)
     import klantreis.analytics.journey_index as ji
-    ji._STORED_WORKERS = int(sys.argv[3]) or None
+    ji._STORED_PARTS = int(sys.argv[3]) or None
 t0, c0 = time.perf_counter(), time.process_time()
 result = index.rebuild()
 build, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -156,9 +156,9 @@ from klantreis.analytics.journey_index import JourneyIndex
 from klantreis.store import EventStore
 store = EventStore(sys.argv[1])
 index = JourneyIndex(store, range_events=int(sys.argv[2]))
-if len(sys.argv) > 3:  # key ranges built side by side from the stored order (0: all threads)
+if len(sys.argv) > 3:  # parts of a range read side by side from the stored order (0: threads)
     import klantreis.analytics.journey_index as ji
-    ji._STORED_WORKERS = int(sys.argv[3]) or None
+    ji._STORED_PARTS = int(sys.argv[3]) or None
 t0, c0 = time.perf_counter(), time.process_time()
 mode = index.ensure().mode
 refresh = time.perf_counter() - t0
@@ -294,12 +294,12 @@ def main(argv: list[str] | None = None) -> None:
         " build, interleaved, for a before/after in the same rounds",
     )
     parser.add_argument(
-        "--stored-workers",
+        "--stored-parts",
         type=int,
         default=None,
-        help="the build step also runs the build with this many key ranges side by side when"
-        " the log is stored in journey order (0: DuckDB's threads; the default builds one at a"
-        " time)",
+        help="the build step also runs the build with each key range cut in this many parts"
+        " read side by side when the log is stored in journey order (1: a range read whole,"
+        " as before session 13; the default is DuckDB's threads)",
     )
     args, _ = parser.parse_known_args(argv)
     with tempfile.TemporaryDirectory(prefix="klantreis-scale-") as tmp:
@@ -346,10 +346,10 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
                 f"PYTHONPATH={args.baseline_src.resolve()}",
                 *_python(_CHILD_BUILD, str(store), str(args.range_events)),
             ]
-        if args.stored_workers is not None:  # the same build, ranges side by side
+        if args.stored_parts is not None:  # the same build, ranges cut in other parts
             commands[
-                f"journey index build, {args.stored_workers or 'all'} stored ranges at once"
-            ] = _python(_CHILD_BUILD, str(store), str(args.range_events), str(args.stored_workers))
+                f"journey index build, {args.stored_parts or 'threads'} part(s) per stored range"
+            ] = _python(_CHILD_BUILD, str(store), str(args.range_events), str(args.stored_parts))
         if not args.no_polars and importlib.util.find_spec("polars") is not None:
             commands["polars: scan Parquet, sort, shift, group (peer)"] = _python(
                 _CHILD_POLARS, str(data)

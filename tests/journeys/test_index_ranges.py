@@ -204,15 +204,17 @@ def _in_journey_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("seed", "range_events", "workers"), [(1, 10**9, 1), (2, 7, 1), (3, 40, 2), (6, 7, None)]
+    ("seed", "range_events", "parts"),
+    [(1, 10**9, 1), (2, 7, 1), (3, 40, 2), (6, 7, None), (7, 10**9, 3), (8, 25, 4)],
 )
 def test_a_log_stored_in_journey_order_is_built_without_the_window(
-    app: App, monkeypatch: pytest.MonkeyPatch, seed: int, range_events: int, workers: int | None
+    app: App, monkeypatch: pytest.MonkeyPatch, seed: int, range_events: int, parts: int | None
 ) -> None:
     """Every range is read in the stored order (the window statement is broken here, so a
-    range built by it would fail), one at a time or side by side, ties still redone by
-    event id: the tables equal the single statements'."""
-    monkeypatch.setattr(ji, "_STORED_WORKERS", workers)
+    range built by it would fail), whole or cut in parts read side by side, ties still
+    redone by event id: the tables equal the single statements'."""
+    monkeypatch.setattr(ji, "_STORED_PARTS", parts)
+    monkeypatch.setattr(ji, "_STORED_MIN_PART", 1)  # cut even these small ranges
     log = _random_log(seed)
     load(app, _in_journey_order(log) + [r for r in log if r["journey_id"] is None])
     expected = _single_statement(app)
@@ -229,18 +231,19 @@ def test_a_log_stored_in_journey_order_is_built_without_the_window(
     assert ties  # the log has journeys that needed the event id
 
 
-@pytest.mark.parametrize(("late", "workers"), [(0, 1), (60, 1), (119, 1), (60, 2)])
+@pytest.mark.parametrize(("late", "parts"), [(0, 1), (60, 1), (119, 1), (60, 2), (119, 3)])
 def test_events_out_of_journey_order_fall_back_to_the_window(
     app: App,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     late: int,
-    workers: int,
+    parts: int,
 ) -> None:
     """A journey's event stored after the others' (a later append, a file not written
     journey by journey): the ranges from there on are built by the window, the ranges
     already built stay, and the tables equal the single statements'."""
-    monkeypatch.setattr(ji, "_STORED_WORKERS", workers)
+    monkeypatch.setattr(ji, "_STORED_PARTS", parts)
+    monkeypatch.setattr(ji, "_STORED_MIN_PART", 1)
     ordered = _in_journey_order(_random_log(4))
     journeys = sorted({r["journey_id"] for r in ordered})
     moved = next(r for r in ordered if r["journey_id"] == journeys[late])

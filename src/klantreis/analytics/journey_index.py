@@ -21,8 +21,8 @@ recomputing only journeys with events ingested after the watermark (``ingested_a
 count check falls back to a full rebuild if anything does not add up.
 
 A full build goes by journey-key ranges; a range whose events the log stores journey by
-journey is read in that order without the window's sort (``_RANGE_STORED_SQL``), any other
-by the window.
+journey is read in that order without the window's sort (``_RANGE_STORED_SQL``, the range
+cut in parts read side by side, one per DuckDB thread), any other by the window.
 
 The kept graph is mergeable: a refresh takes away the old steps of the touched journeys and
 adds their new ones (time proportional to the batch; before, every refresh dropped the graph
@@ -35,9 +35,7 @@ exact ``quantile_cont``. A selection of journeys (a scope) still gets exact quan
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count, pairwise
@@ -225,7 +223,6 @@ _TIES = "AND journey_id IN (SELECT journey_id FROM _journey_index_ties)"
 #: The window's sort was about half of a build's CPU time (issue 17).
 _UNORDERED = "journey index: events not stored in journey order"
 _RANGE_STORED_SQL = f"""
-INSERT INTO journey_steps_build
 SELECT journey_id,
        CASE WHEN bad THEN error('{_UNORDERED}')::BIGINT WHEN tie THEN -1
             ELSE p - max(CASE WHEN start THEN p END)
@@ -245,13 +242,17 @@ FROM (
     FROM {_coded("events")} WHERE journey_id IS NOT NULL{{where}}))
 """
 
-#: Key ranges built from the stored order side by side (their statement runs on one
-#: thread); None: as many as DuckDB's threads, each range then at most 1/threads of the
-#: events (but at least ``_STORED_MIN_RANGE``). One at a time is the default: side by side
-#: took 14.7 CPU s in all at 10M against 12.7 (the store's checkpoint grew by 1.3-1.8 CPU s)
-#: and no less wall time at a load of 10-14 on 2 cores (docs/benchmarks.md, "Scaling").
-_STORED_WORKERS: int | None = 1
-_STORED_MIN_RANGE = 50_000
+#: Parts of a key range whose steps are read from the stored order side by side in one
+#: statement; None: as many as DuckDB's threads. A part's streaming window runs on one
+#: thread, so one range read whole kept one of the two cores idle for ~60% of a build; the
+#: parts are the branches of one ``UNION ALL``, which DuckDB runs at once when the insert
+#: need not keep their order (``preserve_insertion_order`` off for the build's session).
+#: One statement and one transaction per range as before, so the same events per range and
+#: the same memory bound (key ranges side by side in their own transactions instead made
+#: the store's checkpoint grow by 1.3-1.8 CPU s at 10M: session 8, docs/benchmarks.md).
+_STORED_PARTS: int | None = None
+#: The fewest events a part is cut to (a smaller range is read whole).
+_STORED_MIN_PART = 50_000
 
 #: A key range's paths from its steps (already in ``{steps}``; the range condition skips the
 #: other ranges' row groups): each journey's kind and touchpoint codes as lists, by one hash
@@ -448,16 +449,10 @@ class JourneyIndex:
                 for build, columns in _BUILD_TABLES.values():
                     _rows(con, f"DROP TABLE IF EXISTS {build}")
                     _rows(con, f"CREATE TABLE {build} {columns}")
-                workers = _STORED_WORKERS or int(
-                    _rows(con, "SELECT current_setting('threads')")[0][0]
-                )
-                per_range = self.range_events
-                if workers > 1 and n >= 2 * _STORED_MIN_RANGE:  # a range per worker at least
-                    per_range = min(per_range, max(_STORED_MIN_RANGE, -(-n // workers)))
-                ranges = _key_ranges(con, n, per_range)
-            for where, params in self._build_stored(ranges, workers):
-                with self.store.transaction() as con:  # not in journey order: by the window
-                    _build_range(con, where, params)
+                parts = _STORED_PARTS or int(_rows(con, "SELECT current_setting('threads')")[0][0])
+                parts = max(1, min(parts, min(self.range_events, n) // _STORED_MIN_PART))
+                ranges = _split_ranges(_key_bounds(con, n, self.range_events, parts=parts), parts)
+            self._build_ranges(ranges)
             with self.store.transaction() as con:
                 for table, (build, _) in _BUILD_TABLES.items():
                     _rows(con, f"DROP TABLE {table}; ALTER TABLE {build} RENAME TO {table}")
@@ -472,44 +467,29 @@ class JourneyIndex:
         )
         return RefreshResult("full", journeys, n)
 
-    def _build_stored(
-        self, ranges: list[tuple[str, list[object]]], workers: int
-    ) -> list[tuple[str, list[object]]]:
-        """Build the key ranges from the log's stored order (``_RANGE_STORED_SQL``), up to
-        ``workers`` side by side, each on its own cursor in its own committed transaction
-        (the statement runs on one thread; appends to one table from several transactions
-        do not conflict in DuckDB). Returns the ranges left to build by the window: the one
-        whose events were out of journey order (rolled back) and every range not started
-        after it (a log out of order in one range mostly is in the next ones too)."""
-        unordered = threading.Event()
-
-        def build(key_range: tuple[str, list[object]]) -> bool:
-            if unordered.is_set():
-                return False
-            cur = self.store.cursor()
-            try:
-                _rows(cur, "BEGIN TRANSACTION")
-                try:
-                    _build_range(cur, *key_range, stored_order=True)
-                except BaseException as exc:
-                    _rows(cur, "ROLLBACK")
-                    if isinstance(exc, duckdb.Error) and _UNORDERED in str(exc):
-                        unordered.set()
-                        return False
-                    raise
-                _rows(cur, "COMMIT")
-                return True
-            finally:
-                cur.close()
-
-        with ThreadPoolExecutor(max(1, min(workers, len(ranges)))) as pool:
-            built = list(pool.map(build, ranges))
-        left = [key_range for key_range, done in zip(ranges, built, strict=True) if not done]
-        if left:
-            log.info(
-                "journey index: %d of %d key ranges built by the window", len(left), len(ranges)
-            )
-        return left
+    def _build_ranges(self, ranges: list[_KeyRange]) -> None:
+        """Build the key ranges one after the other, each in its own committed transaction
+        on a cursor of its own whose session lets the inserts drop their order (a range's
+        parts then run at once, and the store's checkpoint has less to do): from the log's
+        stored order (``_RANGE_STORED_SQL``) until a range's events are out of journey order
+        (rolled back); that range and every later one by the window (a log out of order in
+        one range mostly is in the next ones too)."""
+        cur = self.store.cursor()
+        stored = True
+        try:
+            _rows(cur, "SET SESSION preserve_insertion_order = false")
+            for i, key_range in enumerate(ranges):
+                if stored and not _commit_range(cur, key_range, stored_order=True):
+                    log.info(
+                        "journey index: %d of %d key ranges built by the window",
+                        len(ranges) - i,
+                        len(ranges),
+                    )
+                    stored = False
+                if not stored:
+                    _commit_range(cur, key_range, stored_order=False)
+        finally:
+            cur.close()
 
     def _incremental(
         self, con: duckdb.DuckDBPyConnection, n: int, watermark: object
@@ -765,13 +745,27 @@ def _key_ranges(
 ) -> list[tuple[str, list[object]]]:
     """Conditions (SQL and parameters) that split the journeys into contiguous ranges of
     ``journey_id`` of about ``range_events`` events each, together covering every journey
-    once. The boundaries are quantiles of a sample of the journey ids of the ``events``
-    events that ``where`` (with ``params``) selects, all by default, so a range holds about
-    as many of them (not journeys) as the next; one journey is never split."""
-    parts = -(-events // range_events)
-    if parts <= 1:
-        return [("", [])]
-    sample = max(10_000, parts * _SAMPLE_PER_RANGE)
+    once (:func:`_key_bounds`); one journey is never split."""
+    bounds = [None, *_key_bounds(con, events, range_events, where, params), None]
+    return [_between(lo, hi) for lo, hi in pairwise(bounds)]
+
+
+def _key_bounds(
+    con: duckdb.DuckDBPyConnection,
+    events: int,
+    range_events: int,
+    where: str = "",
+    params: list[object] | None = None,
+    parts: int = 1,
+) -> list[object]:
+    """The ``journey_id`` boundaries (ascending, each the first id of the next range) of
+    ranges of about ``range_events / parts`` events each: quantiles of a sample of the
+    journey ids of the ``events`` events that ``where`` (with ``params``) selects, all by
+    default, so a range holds about as many of them (not journeys) as the next."""
+    ranges = -(-events // range_events) * parts
+    if ranges <= 1:
+        return []
+    sample = max(10_000, ranges * _SAMPLE_PER_RANGE)
     # the sample is drawn before a WHERE: a condition of the caller's filters first
     selected = f"(SELECT journey_id FROM events WHERE journey_id IS NOT NULL{where})"
     rows = _rows(
@@ -779,26 +773,74 @@ def _key_ranges(
         f"SELECT quantile_disc(journey_id, ?) FROM (SELECT journey_id FROM"
         f" {selected if where else 'events'} WHERE journey_id IS NOT NULL"
         f" USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE (17))",
-        [[i / parts for i in range(1, parts)], *(params or [])],
+        [[i / ranges for i in range(1, ranges)], *(params or [])],
     )
-    bounds = sorted(set(rows[0][0] or []))
-    if not bounds:
-        return [("", [])]
-    ranges: list[tuple[str, list[object]]] = [(" AND journey_id < ?", [bounds[0]])]
-    ranges += [(" AND journey_id >= ? AND journey_id < ?", [lo, hi]) for lo, hi in pairwise(bounds)]
-    ranges.append((" AND journey_id >= ?", [bounds[-1]]))
+    return sorted(set(rows[0][0] or []))
+
+
+def _between(lo: object, hi: object) -> tuple[str, list[object]]:
+    """The condition of the journey ids from ``lo`` up to ``hi`` (None: no bound)."""
+    sql, args = "", []
+    if lo is not None:
+        sql, args = " AND journey_id >= ?", [lo]
+    if hi is not None:
+        sql, args = sql + " AND journey_id < ?", [*args, hi]
+    return sql, args
+
+
+@dataclass(frozen=True)
+class _KeyRange:
+    """A key range of a full build (its condition and parameters) and its parts (each a
+    condition and parameters, together the range), read side by side from the stored order."""
+
+    where: str
+    params: list[object]
+    parts: list[tuple[str, list[object]]]
+
+
+def _split_ranges(bounds: list[object], parts: int) -> list[_KeyRange]:
+    """Key ranges of ``parts`` consecutive parts each (the last one maybe fewer), the
+    parts cut at ``bounds`` (:func:`_key_bounds`)."""
+    edges = [None, *bounds, None]
+    ranges = []
+    for i in range(0, len(edges) - 1, parts):
+        cut = edges[i : i + parts + 1]
+        ranges.append(
+            _KeyRange(*_between(cut[0], cut[-1]), [_between(lo, hi) for lo, hi in pairwise(cut)])
+        )
     return ranges
 
 
+def _commit_range(cur: duckdb.DuckDBPyConnection, key_range: _KeyRange, stored_order: bool) -> bool:
+    """One key range built (:func:`_build_range`) in its own transaction on ``cur``: True
+    when committed, False when its events were not in journey order (rolled back)."""
+    _rows(cur, "BEGIN TRANSACTION")
+    try:
+        _build_range(cur, key_range, stored_order=stored_order)
+    except BaseException as exc:
+        _rows(cur, "ROLLBACK")
+        if stored_order and isinstance(exc, duckdb.Error) and _UNORDERED in str(exc):
+            return False
+        raise
+    _rows(cur, "COMMIT")
+    return True
+
+
 def _build_range(
-    con: duckdb.DuckDBPyConnection, where: str, params: list[object], stored_order: bool = False
+    con: duckdb.DuckDBPyConnection, key_range: _KeyRange, stored_order: bool = False
 ) -> None:
     """Steps and paths of one key range into the build tables: the steps from the stored
-    order (``stored_order``; raises a ``duckdb.Error`` with :data:`_UNORDERED` when the
-    events are not in journey order) or by the window on the fixed-width keys, the journeys
-    with a tie on them again by the full order, then the paths."""
-    steps_sql = _RANGE_STORED_SQL if stored_order else _RANGE_STEPS_SQL
-    _rows(con, steps_sql.format(where=where), params)
+    order (``stored_order``: the range's parts side by side, one ``UNION ALL``; raises a
+    ``duckdb.Error`` with :data:`_UNORDERED` when the events are not in journey order) or
+    by the window on the fixed-width keys, the journeys with a tie on them again by the
+    full order, then the paths."""
+    where, params = key_range.where, key_range.params
+    if stored_order:
+        steps = " UNION ALL ".join(_RANGE_STORED_SQL.format(where=w) for w, _ in key_range.parts)
+        steps_params = [p for _, part in key_range.parts for p in part]
+        _rows(con, "INSERT INTO journey_steps_build " + steps, steps_params)
+    else:
+        _rows(con, _RANGE_STEPS_SQL.format(where=where), params)
     _rows(con, _RANGE_TIES_SQL.format(where=where), params)
     try:
         if _count(con, "SELECT count(*) FROM _journey_index_ties"):
