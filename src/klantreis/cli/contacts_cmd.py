@@ -637,14 +637,12 @@ def rootcause(
     limit: int,
     as_json: bool,
 ) -> None:
+    from klantreis.contacts.reports import app_root_causes
     from klantreis.contacts.rootcause import top_causes
-    from klantreis.contacts.warroom import load_analysis
 
-    with _app(db_path, journey_config, True, taxonomy, models) as app:
+    with _app(db_path, journey_config, None, taxonomy, models) as app:
         tax = app.contacts.taxonomy
-        a = load_analysis(app.events_table(), app.journey, tax, app.contacts.model())
-    assert a.causes is not None
-    table = a.causes.table()
+        table = app_root_causes(app)
     ids = [reason_id] if reason_id else tax.reason_ids()
     _table([c.to_dict() for r in ids for c in top_causes(table, r, limit)], as_json)
 
@@ -661,15 +659,10 @@ def clusters(
     k: int | None,
     as_json: bool,
 ) -> None:
-    from klantreis.contacts.clusters import new_reason_clusters
-    from klantreis.contacts.data import contacts_frame
-    from klantreis.contacts.labels import assign_reasons
+    from klantreis.contacts.labels import app_new_reasons
 
-    with _app(db_path, journey_config, True, taxonomy, models) as app:
-        frame = contacts_frame(app.events_table())
-        tax, model = app.contacts.taxonomy, app.contacts.model()
-    df = assign_reasons(frame, tax, model, trust_given=False)
-    found = new_reason_clusters(df, k=k)
+    with _app(db_path, journey_config, None, taxonomy, models) as app:
+        found = app_new_reasons(app, k=k)
     _table(
         [
             {

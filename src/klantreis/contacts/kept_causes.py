@@ -63,7 +63,7 @@ class KeptCauses:
         self.confidence = confidence
         views = views if views is not None else ConditionViews(store, journey)
         self._journey_counts(views.cause_totals(window))
-        self.held = HeldCounts(journey)
+        self.held = HeldCounts(journey, views.memory_mb)
         with store.transaction() as con:
             self._held_counts(self.held.window(con, window, contacts, frame_key, frame_id))
 

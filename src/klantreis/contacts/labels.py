@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,8 +27,12 @@ from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import derive_event_id, events_from_records
 from klantreis.store import AppendResult
 
+if TYPE_CHECKING:
+    from klantreis.contacts.clusters import Cluster
+
 __all__ = [
     "QueueItem",
+    "app_new_reasons",
     "app_queue",
     "assign_reasons",
     "label_record",
@@ -114,6 +118,22 @@ def app_queue(app: Any, limit: int = 50, max_confidence: float = 1.0) -> list[Qu
             app.events_table(), app.contacts.taxonomy, app.contacts.model(), limit, max_confidence
         )
     return _items(views.queue(limit, max_confidence))
+
+
+def app_new_reasons(app: Any, k: int | None = None) -> list[Cluster]:
+    """:func:`~klantreis.contacts.clusters.new_reason_clusters` of ``app``'s contacts that no
+    reason fits (the source system's reasons not trusted), read from its kept contacts
+    (``App.contact_views``: only those contacts, in parts) when the store can hold them,
+    else classified from the log."""
+    from klantreis.contacts.clusters import new_reason_clusters  # scikit-learn: when used
+
+    views = app.contact_views()
+    if views is None:
+        contacts = app.contacts
+        frame = contacts_frame(app.events_table())
+        df = assign_reasons(frame, contacts.taxonomy, contacts.model(), trust_given=False)
+        return new_reason_clusters(df, k=k)
+    return new_reason_clusters(views.unknown(), k=k)
 
 
 def _items(df: pd.DataFrame) -> list[QueueItem]:

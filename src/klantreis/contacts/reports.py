@@ -45,6 +45,7 @@ from klantreis.model.journey import JourneyConfig
 __all__ = [
     "OverviewOptions",
     "app_reason_report",
+    "app_root_causes",
     "app_war_room",
     "broken_per_week",
     "contact_events",
@@ -207,8 +208,16 @@ def _kept_room(
     causes_id: str | None,
 ) -> WarRoom:
     """The war room from the kept tables (see :func:`kept_overview`)."""
+    causes = _kept_causes(k, conditions, causes_of, causes_id)
+    return war_room_from(_KeptInputs(k.journey, taxonomy, causes), k.sums(), top, lang)
+
+
+def _kept_causes(
+    k: KeptContacts, conditions: ConditionViews, causes_of: pd.DataFrame, causes_id: str | None
+) -> KeptCauses:
+    """The kept root causes of ``k``'s window and the contacts ``causes_of``."""
     # one kept window of held counts per channel choice (the frame differs)
-    causes = KeptCauses(
+    return KeptCauses(
         conditions.store,
         k.journey,
         k.window,
@@ -217,23 +226,48 @@ def _kept_room(
         frame_key=repr(k.channels),
         frame_id=causes_id,
     )
-    return war_room_from(_KeptInputs(k.journey, taxonomy, causes), k.sums(), top, lang)
+
+
+def _all_time(app: Any) -> tuple[KeptContacts, KeptCauses] | None:
+    """The kept contacts and root causes of ``app``'s store over all time (the page's, with
+    no scope), the kept tables brought up to date; None when the store cannot hold them."""
+    views = app.contact_views()
+    conditions = app.condition_views() if views is not None else None
+    if views is None or conditions is None:
+        return None
+    conditions.ensure()
+    causes_of, causes_id = views.cause_frame_with_id(None, None, ())
+    kept = KeptContacts(app.store, app.journey, None, None, (), (None, None))
+    return kept, _kept_causes(kept, conditions, causes_of, causes_id)
 
 
 def app_war_room(app: Any, top: int = 10, lang: str = "nl") -> WarRoom:
     """:func:`~klantreis.contacts.warroom.build_war_room` of ``app``'s store over all time,
     from its kept contacts and conditions when the store can hold them (the page's kept war
     room), else from frames of the whole log (≥ 8.9 GiB at 100M events)."""
-    views = app.contact_views()
-    conditions = app.condition_views() if views is not None else None
-    if views is None or conditions is None:
+    kept = _all_time(app)
+    if kept is None:
         contacts = app.contacts
         args = (app.events_table(), app.journey, contacts.taxonomy, contacts.model())
         return build_war_room(load_analysis(*args), top=top, lang=lang)
-    conditions.ensure()
-    causes_of, causes_id = views.cause_frame_with_id(None, None, ())
-    kept = KeptContacts(app.store, app.journey, None, None, (), (None, None))
-    return _kept_room(kept, conditions, causes_of, app.contacts.taxonomy, top, lang, causes_id)
+    k, causes = kept
+    inputs = _KeptInputs(app.journey, app.contacts.taxonomy, causes)
+    return war_room_from(inputs, k.sums(), top, lang)
+
+
+def app_root_causes(app: Any) -> pd.DataFrame:
+    """:func:`~klantreis.contacts.rootcause.root_causes` of ``app``'s store over all time
+    (the table the war room ranks its causes from), from the kept tables when the store can
+    hold them (the war room's kept held counts), else from frames of the whole log (≥ 9.2
+    GiB at 100M events)."""
+    kept = _all_time(app)
+    if kept is not None:
+        return kept[1].table()
+    contacts = app.contacts
+    args = (app.events_table(), app.journey, contacts.taxonomy, contacts.model())
+    causes = load_analysis(*args).causes
+    assert causes is not None
+    return causes.table()
 
 
 def kept_overview(
