@@ -423,7 +423,7 @@ class App(AnalysesMixin):
     def kept_views_job(self, views: Sequence[tuple[str, Callable[[], object]]] = ()) -> Job | None:
         """The "kept views" job (every ``kept_views_seconds``; None when 0 or the store is
         read-only): after new events, every kept table of :attr:`KEPT_TABLES` brought up
-        to date, then ``views`` (the web app's default page views, so their caches are
+        to date, the contacts' classifier made ready (:meth:`warm_classifier`), then ``views`` (the web app's default page views, so their caches are
         current), then a checkpoint when the write-ahead log is large. Without new events a
         turn reads the store's version only (:class:`~klantreis.scheduler.OnChange`)."""
         from klantreis.scheduler import Job, OnChange
@@ -431,12 +431,21 @@ class App(AnalysesMixin):
         if self.settings.kept_views_seconds <= 0 or self.store.read_only:
             return None
         parts = [(name, getattr(self, name)) for name in self.KEPT_TABLES]
+        parts.append(("contacts classifier", self.warm_classifier))
         parts += [*views, ("checkpoint", self.checkpoint_if_large)]
         return Job(
             self.KEPT_VIEWS_JOB,
             self.settings.kept_views_seconds,
             OnChange(self.store.version, parts),
         )
+
+    def warm_classifier(self) -> bool:
+        """The kept contacts' classifier made ready once per process when they hold a
+        contact (``ContactViews.warm``; True when it classified): the kept-views job's part
+        after the kept tables, so the first contacts after a start are not classified cold
+        inside a page's refresh."""
+        views = self.contact_views()
+        return views is not None and bool(views.warm())
 
     def checkpoint_if_large(self) -> bool:
         """Checkpoint the store now when its write-ahead log holds over half of

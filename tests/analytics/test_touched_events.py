@@ -1,6 +1,6 @@
-"""The touched journeys' events are read from the log once per batch for both refreshes (the
-journey index and the derived views), a refresh of another batch reads afresh, and what the
-refreshes keep equals a rebuild from the log."""
+"""The touched journeys' events are read from the log once per batch for the refreshes that
+read them (the journey index, the derived views and the kept conditions), a refresh of
+another batch reads afresh, and what the refreshes keep equals a rebuild from the log."""
 
 from __future__ import annotations
 
@@ -84,6 +84,43 @@ def test_both_refreshes_share_one_read_and_equal_a_rebuild(
     refreshed = _snapshot(app)
     index.rebuild(), views.rebuild()
     assert _snapshot(app) == refreshed
+
+
+def _kept_conditions(app: App) -> dict[str, list[tuple[Any, ...]]]:
+    con = app.store.con
+    return {
+        t: con.execute(f"FROM {t} ORDER BY ALL").fetchall() for t in ("dk_kinds", "dk_promised")
+    }
+
+
+@pytest.mark.parametrize("first", ["index", "conditions"])
+def test_the_kept_conditions_share_the_read_and_equal_a_rebuild(
+    app: App, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """With kept conditions in the store, the copy waits for their refresh too (whichever
+    refresh comes first makes it): one read for the three, dropped after the last; the
+    conditions' rows equal a rebuild's."""
+    from klantreis.contacts.conditions import ConditionViews
+
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    conditions = ConditionViews(app.store, app.journey)
+    index.ensure(), views.ensure(), conditions.ensure()
+    reads = _reads(monkeypatch)
+    load(app, _batch("b1"))
+    refreshes = [index.ensure, views.ensure, conditions.ensure]
+    if first == "conditions":
+        refreshes = refreshes[::-1]
+    assert refreshes[0]().mode == "incremental"
+    assert te.TABLE in _temp_tables(app), "kept for the other refreshes"
+    refreshes[1]()
+    assert te.TABLE in _temp_tables(app), "kept for the last refresh"
+    assert refreshes[2]().mode == "incremental"
+    assert len(reads) == 1, "one read of the log for the three refreshes"
+    assert not {te.TABLE, te.IDS} & _temp_tables(app), "dropped once all three used it"
+    refreshed = _kept_conditions(app)
+    assert refreshed["dk_kinds"], "the batch's journeys have kept rows"
+    conditions.rebuild()
+    assert _kept_conditions(app) == refreshed
 
 
 def test_another_batch_reads_afresh(app: App, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -316,3 +316,29 @@ def test_kept_contacts_of_the_layout_before_the_queue_columns_are_rebuilt() -> N
         queue = again.queue(5)
         assert queue["contact_id"].tolist() == ["a"]
         assert queue["suggestion"].tolist() == ["waar_is_mijn_pakket"]
+
+
+def test_warm_classifies_once_and_only_when_contacts_are_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``warm`` (the kept-views job's part) makes the classifier in use ready once, and only
+    for kept contacts that hold a contact; the kept rows stay as they were."""
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        views = ContactViews(app.store, app.journey, app.contacts)
+        texts: list[list[str]] = []
+        cold = app.contacts.cold_start()
+        predict = cold.predict
+        monkeypatch.setattr(cold, "predict", lambda t: texts.append(list(t)) or predict(t))
+        assert views.warm() is False  # no kept contacts yet
+        views.ensure()
+        assert views.warm() is False and texts == []  # none held
+        _load(app, [ev("o", "j1", "order.placed", T0)])
+        views.ensure()
+        assert views.warm() is False and texts == []
+        _load(app, [ev("a", "j1", "contact.inbound", T0, text="waar blijft mijn pakket")])
+        views.ensure()
+        kept = views.frame()
+        classified = len(texts)
+        assert views.warm() is True and len(texts) == classified + 1
+        assert views.warm() is False and len(texts) == classified + 1  # once per process
+        pd.testing.assert_frame_equal(views.frame(), kept)

@@ -69,6 +69,8 @@ import pandas as pd
 from klantreis.analytics.derived_views import _checksum, _commit, _inline
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
+from klantreis.analytics.touched_events import done as touched_done
+from klantreis.analytics.touched_events import touched_events
 from klantreis.contacts.cause_totals import (
     CauseTotals,
     WindowTotals,
@@ -119,17 +121,12 @@ _DDL = (
     " layout INTEGER, config VARCHAR, version BIGINT)",
 )
 
-#: The events' columns the kept rows are made of (``_KINDS_SQL``, ``_PROMISED_SQL``): an
-#: incremental refresh copies only these of the touched journeys' events.
-_EVENT_COLUMNS = "journey_id, kind, occurred_at, source_order, event_id, owner, customer_id, attrs"
-
 #: The temporary tables of an incremental refresh.
 _INCREMENTAL_TEMPS = (
     "_dk_affected",
     "_dk_moved",
     "_dk_scan_k",
     "_dk_scan_p",
-    "_dk_ev",
     "_dk_old_k",
     "_dk_old_p",
     "_dk_new_k",
@@ -398,22 +395,15 @@ class ConditionViews:
         followed = changed = False
         drop_hand(con)
         window = self.default_window(con)
-        _rows(
-            con,
-            "CREATE OR REPLACE TEMP TABLE _dk_affected AS SELECT DISTINCT journey_id"
-            " FROM events WHERE ingested_at > ? AND journey_id IS NOT NULL",
-            [watermark],
-        )
+        # the touched journeys' events: the copy the journey index's and the derived views'
+        # refreshes of the same batch read (or made here for them)
+        src, ids, _ = touched_events(con, watermark, "conditions")
         try:
+            _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_affected AS FROM {ids}")
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
             if journeys:
-                _rows(
-                    con,
-                    f"CREATE OR REPLACE TEMP TABLE _dk_ev AS SELECT {_EVENT_COLUMNS}"
-                    f" FROM events WHERE {affected}",
-                )
                 moving = self.totals.moving(con, window, before) if window else None
-                changed = self._replace(con, affected, moving)
+                changed = self._replace(con, affected, src, moving)
                 # the weekly breaks follow from the new rows at hand (not a second read)
                 followed = self.breaks.replace(
                     con, version, "SELECT journey_id FROM _dk_affected", "_dk_new_p", "_dk_new_k"
@@ -422,6 +412,7 @@ class ConditionViews:
         finally:
             for temp in _INCREMENTAL_TEMPS:
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
+            touched_done(con)
         answers = self._answers(con, "AND ingested_at > $watermark", watermark)
         # the counter moves when rows changed, and only then: pages key on it (a batch of
         # events that leave the touched journeys' conditions as they were keeps /contacts)
@@ -444,10 +435,11 @@ class ConditionViews:
         self,
         con: duckdb.DuckDBPyConnection,
         affected: str,
+        src: str,
         moving: tuple[str, dict[str, Any]] | None = None,
     ) -> bool:
         """Replace the rows of the ``affected`` journeys by those of their events in
-        ``_dk_ev``; the kept window counts lose the old rows' share and gain the new ones'
+        ``src`` (a table of them); the kept window counts lose the old rows' share and gain the new ones'
         (each read once: the old rows are copied and deleted by row id, the new ones
         computed into a copy first). The same scan copies the rows of the journeys with a
         row on the days ``moving`` (those a shift of the default window will read:
@@ -479,7 +471,7 @@ class ConditionViews:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE {old} AS FROM {copy} WHERE {affected}")
             _rows(con, f"CREATE OR REPLACE TEMP TABLE {new} AS FROM {table} LIMIT 0")
         self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
-        self._fill(con, "_dk_ev", "_dk_new_k", "_dk_new_p")
+        self._fill(con, src, "_dk_new_k", "_dk_new_p")
         self.totals.touched(con, "_dk_new_k", "_dk_new_p", 1)
         changed = False
         for table, old, new in (
