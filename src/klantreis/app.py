@@ -423,8 +423,9 @@ class App(AnalysesMixin):
     def kept_views_job(self, views: Sequence[tuple[str, Callable[[], object]]] = ()) -> Job | None:
         """The "kept views" job (every ``kept_views_seconds``; None when 0 or the store is
         read-only): after new events, every kept table of :attr:`KEPT_TABLES` brought up
-        to date, the contacts' classifier made ready (:meth:`warm_classifier`), then ``views`` (the web app's default page views, so their caches are
-        current), then a checkpoint when the write-ahead log is large. Without new events a
+        to date, the contacts' classifier made ready (:meth:`warm_classifier`), then
+        ``views`` (the web app's default page views, so their caches are current), then a
+        checkpoint when the write-ahead log is large. Without new events a
         turn reads the store's version only (:class:`~klantreis.scheduler.OnChange`)."""
         from klantreis.scheduler import Job, OnChange
 
