@@ -182,13 +182,19 @@ def test_skipping_dropped_rows_changes_only_rows_whose_entries_all_dropped() -> 
     assert np.array_equal(moved.w1[-1], start[-1]) and not np.array_equal(moved.w1[0], start[0])
 
 
+def _toy(seed: int) -> tuple[np.random.Generator, Any, np.ndarray, Any]:
+    """A random generator, 200 training rows of 40 features, their 3 classes, 60 held-out
+    rows (sparse, float32)."""
+    rng = np.random.default_rng(seed)
+    x = sp.random(200, 40, density=0.1, random_state=seed, format="csr", dtype=np.float32)
+    held = sp.random(60, 40, density=0.1, random_state=seed + 1, format="csr", dtype=np.float32)
+    return rng, x, rng.integers(0, 3, 200), held
+
+
 def test_early_stopping_stops_when_the_held_out_score_stops_improving() -> None:
     from klantreis.contacts.network import EarlyStop, Mlp
 
-    rng = np.random.default_rng(3)
-    x = sp.random(200, 40, density=0.1, random_state=3, format="csr", dtype=np.float32)
-    y = rng.integers(0, 3, 200)
-    held = sp.random(60, 40, density=0.1, random_state=4, format="csr", dtype=np.float32)
+    rng, x, y, held = _toy(3)
     kw: dict[str, Any] = {"hidden": 8, "epochs": 30, "batch": 20, "min_steps": 20, "seed": 1}
 
     class Scripted(EarlyStop):
@@ -196,7 +202,8 @@ def test_early_stopping_stops_when_the_held_out_score_stops_improving() -> None:
 
         def __init__(self, script: list[float], patience: int) -> None:
             super().__init__(held, rng.integers(0, 3, 60), patience)
-            self.script, self.weights = script, []
+            self.script = script
+            self.weights: list[np.ndarray] = []
 
         def observe(self, net: Mlp) -> bool:
             self.weights.append(net.w1.copy())
@@ -244,10 +251,7 @@ def test_a_settled_stop_ends_once_the_predictions_stop_changing_and_keeps_the_la
 ):
     from klantreis.contacts.network import EarlyStop, Mlp
 
-    rng = np.random.default_rng(6)
-    x = sp.random(200, 40, density=0.1, random_state=6, format="csr", dtype=np.float32)
-    y = rng.integers(0, 3, 200)
-    held = sp.random(60, 40, density=0.1, random_state=7, format="csr", dtype=np.float32)
+    rng, x, y, held = _toy(6)
     kw: dict[str, Any] = {"hidden": 8, "epochs": 12, "batch": 20, "min_steps": 20, "seed": 2}
 
     class Scripted(EarlyStop):

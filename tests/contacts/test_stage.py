@@ -308,16 +308,14 @@ def test_the_staged_weight_is_chosen_on_the_held_out_split_of_the_training_texts
     assert np.allclose(model.predict_proba(probe), want, atol=1e-4)
 
 
-@pytest.mark.usefixtures("small_networks")
-def test_the_staged_networks_stop_early_on_the_held_out_split(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _recorded_stops(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[int]]:
+    """Every early stop ``train_staged`` makes (in order) and the epochs each network is
+    given, recorded."""
     from klantreis.contacts import classifier
     from klantreis.contacts.network import EarlyStop
 
-    texts, labels = generate("short", 5)
-    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
     made: list[EarlyStop] = []
+    epochs: list[int] = []
 
     class Recorded(EarlyStop):
         def __init__(
@@ -326,16 +324,27 @@ def test_the_staged_networks_stop_early_on_the_held_out_split(
             super().__init__(rows, y, patience, settled)
             made.append(self)
 
-    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
-    monkeypatch.setattr(classifier, "STAGED_PATIENCE", 1)
-    epochs: list[int] = []
     real = classifier.train_mlp
 
     def train(*args: Any, **kwargs: Any) -> Any:
         epochs.append(kwargs["epochs"])
         return real(*args, **kwargs)
 
+    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
     monkeypatch.setattr(classifier, "train_mlp", train)
+    return made, epochs
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_the_staged_networks_stop_early_on_the_held_out_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+
+    texts, labels = generate("short", 5)
+    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
+    made, epochs = _recorded_stops(monkeypatch)
+    monkeypatch.setattr(classifier, "STAGED_PATIENCE", 1)
     model, _ = train_staged(texts, labels, all_epochs=True)
     assert not made and model.epochs_run_ == [], "no stop with all_epochs"
     assert epochs == [2, 2, 2, 2]
@@ -360,7 +369,6 @@ def test_the_staged_networks_stop_once_their_held_out_predictions_settle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from klantreis.contacts import classifier
-    from klantreis.contacts.network import EarlyStop
 
     class Networks(ContactClassifier):
         """5 epochs of small batches: more steps per epoch than min_steps (200), so a
@@ -373,26 +381,9 @@ def test_the_staged_networks_stop_once_their_held_out_predictions_settle(
     monkeypatch.setattr(classifier, "ContactClassifier", Networks)
     texts, labels = generate("short", 60)
     held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
-    made: list[EarlyStop] = []
-
-    class Recorded(EarlyStop):
-        def __init__(
-            self, rows: Any, y: np.ndarray, patience: int, settled: float | None = None
-        ) -> None:
-            super().__init__(rows, y, patience, settled)
-            made.append(self)
-
-    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
+    made, epochs = _recorded_stops(monkeypatch)
     monkeypatch.setattr(classifier, "STAGED_SETTLED", 1.0 - 1e-9)  # settled at once
     monkeypatch.setattr(classifier, "STAGED_SETTLED_EPOCHS", 1)
-    epochs: list[int] = []
-    real = classifier.train_mlp
-
-    def train(*args: Any, **kwargs: Any) -> Any:
-        epochs.append(kwargs["epochs"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(classifier, "train_mlp", train)
     model, _ = train_staged(texts, labels)  # the default stop
     assert len(made) == 2
     for stop in made:
