@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.features import NgramTfidf
@@ -260,22 +261,36 @@ def fit_rows(n: int = 20_000) -> Iterator[tuple[str, str]]:
 
 
 def _epochs(model: object) -> str:
-    """The epochs the held-out networks of a staged training ran (early stopping) and their
-    held-out macro-F1 after each epoch."""
+    """The epochs the held-out networks of a staged training ran (early stopping), their
+    held-out macro-F1 after each epoch and the share of held-out predictions that changed."""
     runs = getattr(model, "epochs_run_", [])
     if not runs:
         return "no early stopping"
-    scores = "; ".join(
-        " ".join(f"{v:.4f}" for v in net) for net in getattr(model, "epoch_scores_", [])
-    )
+
+    def each(name: str) -> str:
+        return "; ".join(" ".join(f"{v:.4f}" for v in net) for net in getattr(model, name, []))
+
     return (
         f"held-out networks ran {' / '.join(map(str, runs))} epochs, final networks"
-        f" {getattr(model, 'mlp_epochs', '?')}; held-out macro-F1 per epoch: {scores}"
+        f" {getattr(model, 'mlp_epochs', '?')}; held-out macro-F1 per epoch:"
+        f" {each('epoch_scores_')}; share of held-out predictions changed per epoch:"
+        f" {each('epoch_changes_')}"
     )
+
+
+def _stop(stop_early: bool, all_epochs: bool) -> dict[str, Any]:
+    """``train_staged``'s stop arguments, only those asked for (main's code, measured with
+    this bench for A/B pairs, may not know ``all_epochs``)."""
+    asked = {"stop_early": stop_early, "all_epochs": all_epochs}
+    return {k: v for k, v in asked.items() if v}
 
 
 def staged_rows(
-    n: int = 20_000, compare: bool = True, seed: int = 0, stop_early: bool = False
+    n: int = 20_000,
+    compare: bool = True,
+    seed: int = 0,
+    stop_early: bool = False,
+    all_epochs: bool = False,
 ) -> Iterator[tuple[str, str]]:
     """``--staged``: what ``contacts train`` does (``train_staged``: the 80/20 held-out fit,
     its evaluation, the fit on all) stage by stage, wall and CPU; with ``compare`` then the
@@ -297,7 +312,7 @@ def staged_rows(
         seed=seed,
         progress=clock,
         on_quick=lambda m, r: marks.append((*clock.now(), r.macro_f1)),
-        stop_early=stop_early,
+        **_stop(stop_early, all_epochs),
     )
     wall, cpu = clock.now()
     qw, qc, qf1 = marks[0]
@@ -321,7 +336,9 @@ def staged_rows(
     yield "load average (1/5/15 min) at the end", load()
 
 
-def staged_banking77_rows(seed: int = 0, stop_early: bool = False) -> Iterator[tuple[str, str]]:
+def staged_banking77_rows(
+    seed: int = 0, stop_early: bool = False, all_epochs: bool = False
+) -> Iterator[tuple[str, str]]:
     """``--staged-banking77``: what ``contacts train`` makes of Banking77's train split
     (``train_staged``: 80/20 held out, augmentation 0.5), its quick and full models scored
     on the official test split (macro-F1), with wall and CPU seconds. The quick model is
@@ -347,7 +364,7 @@ def staged_banking77_rows(seed: int = 0, stop_early: bool = False) -> Iterator[t
         seed=seed,
         progress=clock,
         on_quick=lambda m, r: marks.append((*clock.now(), copy.copy(m), r.macro_f1)),
-        stop_early=stop_early,
+        **_stop(stop_early, all_epochs),
     )
     wall, cpu = clock.now()
     qw, qc, quick, qf1 = marks[0]
@@ -440,6 +457,11 @@ def main(argv: list[str] | None = None) -> None:
         help="--staged(-banking77) as `contacts train --stop-early`",
     )
     parser.add_argument(
+        "--all-epochs",
+        action="store_true",
+        help="--staged(-banking77) as `contacts train --all-epochs`",
+    )
+    parser.add_argument(
         "--cross-style-staged",
         action="store_true",
         help="only the cross-style table of the model contacts train trains (train_staged)",
@@ -456,13 +478,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.staged_banking77:
         print("| measure | value |\n|---|---|")
-        for name, value in staged_banking77_rows(args.seed, args.stop_early):
+        for name, value in staged_banking77_rows(args.seed, args.stop_early, args.all_epochs):
             print(f"| {name} | {value} |", flush=True)
         return
     if args.staged:
         print("| measure | value |\n|---|---|")
         for name, value in staged_rows(
-            args.speed_n, not args.no_compare, args.seed, args.stop_early
+            args.speed_n, not args.no_compare, args.seed, args.stop_early, args.all_epochs
         ):
             print(f"| {name} | {value} |", flush=True)
         return

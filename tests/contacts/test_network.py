@@ -182,13 +182,19 @@ def test_skipping_dropped_rows_changes_only_rows_whose_entries_all_dropped() -> 
     assert np.array_equal(moved.w1[-1], start[-1]) and not np.array_equal(moved.w1[0], start[0])
 
 
+def _toy(seed: int) -> tuple[np.random.Generator, Any, np.ndarray, Any]:
+    """A random generator, 200 training rows of 40 features, their 3 classes, 60 held-out
+    rows (sparse, float32)."""
+    rng = np.random.default_rng(seed)
+    x = sp.random(200, 40, density=0.1, random_state=seed, format="csr", dtype=np.float32)
+    held = sp.random(60, 40, density=0.1, random_state=seed + 1, format="csr", dtype=np.float32)
+    return rng, x, rng.integers(0, 3, 200), held
+
+
 def test_early_stopping_stops_when_the_held_out_score_stops_improving() -> None:
     from klantreis.contacts.network import EarlyStop, Mlp
 
-    rng = np.random.default_rng(3)
-    x = sp.random(200, 40, density=0.1, random_state=3, format="csr", dtype=np.float32)
-    y = rng.integers(0, 3, 200)
-    held = sp.random(60, 40, density=0.1, random_state=4, format="csr", dtype=np.float32)
+    rng, x, y, held = _toy(3)
     kw: dict[str, Any] = {"hidden": 8, "epochs": 30, "batch": 20, "min_steps": 20, "seed": 1}
 
     class Scripted(EarlyStop):
@@ -196,7 +202,8 @@ def test_early_stopping_stops_when_the_held_out_score_stops_improving() -> None:
 
         def __init__(self, script: list[float], patience: int) -> None:
             super().__init__(held, rng.integers(0, 3, 60), patience)
-            self.script, self.weights = script, []
+            self.script = script
+            self.weights: list[np.ndarray] = []
 
         def observe(self, net: Mlp) -> bool:
             self.weights.append(net.w1.copy())
@@ -237,3 +244,69 @@ def test_the_early_stop_scores_the_networks_macro_f1_on_its_rows() -> None:
     assert stop.scores[0] == pytest.approx(want)
     with pytest.raises(ValueError, match="patience"):
         EarlyStop(x, y, patience=0)
+
+
+def test_a_settled_stop_ends_once_the_predictions_stop_changing_and_keeps_the_last_weights() -> (
+    None
+):
+    from klantreis.contacts.network import EarlyStop, Mlp
+
+    rng, x, y, held = _toy(6)
+    kw: dict[str, Any] = {"hidden": 8, "epochs": 12, "batch": 20, "min_steps": 20, "seed": 2}
+
+    class Scripted(EarlyStop):
+        """Shares of changed predictions from a script (the score falls: no best epoch)."""
+
+        def __init__(self, script: list[float]) -> None:
+            super().__init__(held, rng.integers(0, 3, 60), patience=2, settled=0.01)
+            self.script = script
+            self.weights: list[np.ndarray] = []
+
+        def observe(self, net: Mlp) -> bool:
+            self.weights.append(net.w1.copy())
+            if self.scores:
+                self.changed.append(self.script[self.ran - 1])
+            self.scores.append(1.0 - self.ran / 100)
+            return self.ran == 1
+
+    # changed after epochs 2, 3, ...: settled (<= 1%) after 3 alone, then after 5 and 6:
+    # 6 epochs, the 6th's weights (not the best-scored 1st's)
+    stop = Scripted([0.2, 0.005, 0.3, 0.01, 0.0] + [0.5] * 10)
+    net = train_mlp(x, y, 3, stop=stop, **kw)
+    assert stop.ran == 6 and stop.best == 1 and not stop.keeps_best
+    assert np.array_equal(net.w1, stop.weights[5].astype(np.float16).astype(np.float32))
+    # predictions that never settle: every epoch, the very network trained without a stop
+    busy = Scripted([0.2] * 12)
+    net = train_mlp(x, y, 3, stop=busy, **kw)
+    assert busy.ran == 12
+    plain = train_mlp(x, y, 3, **kw)
+    for a, b in zip(
+        (net.w1, net.b1, net.w2, net.b2), (plain.w1, plain.b1, plain.w2, plain.b2), strict=True
+    ):
+        assert np.array_equal(a, b)
+
+
+def test_the_settled_stop_counts_the_changed_predictions() -> None:
+    from klantreis.contacts.network import EarlyStop, Mlp
+
+    rng = np.random.default_rng(8)
+    x = sp.random(200, 40, density=0.15, random_state=8, format="csr", dtype=np.float32)
+    y = rng.integers(0, 3, 200)
+    one = train_mlp(x, y, 3, hidden=8, epochs=1, seed=0)
+    two = train_mlp(x, y, 3, hidden=8, epochs=3, seed=1)
+    rows = x[:80]
+    stop = EarlyStop(rows, y[:80], patience=1, settled=0.0)
+    stop.observe(one)
+    assert stop.changed == [] and not stop.done()
+    stop.observe(one)
+    assert stop.changed == [0.0] and stop.done()
+    stop.observe(two)
+
+    def guess(net: Mlp) -> np.ndarray:
+        return np.asarray(net.proba((rows, rows[:, :0], np.zeros((80, 0)))).argmax(axis=1))
+
+    share = float(np.mean(guess(one) != guess(two)))
+    assert share > 0 and stop.changed[-1] == pytest.approx(share) and not stop.done()
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="settled"):
+            EarlyStop(rows, y[:80], patience=1, settled=bad)

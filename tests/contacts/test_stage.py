@@ -308,34 +308,45 @@ def test_the_staged_weight_is_chosen_on_the_held_out_split_of_the_training_texts
     assert np.allclose(model.predict_proba(probe), want, atol=1e-4)
 
 
-@pytest.mark.usefixtures("small_networks")
-def test_the_staged_networks_stop_early_on_the_held_out_split(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _recorded_stops(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[int]]:
+    """Every early stop ``train_staged`` makes (in order) and the epochs each network is
+    given, recorded."""
     from klantreis.contacts import classifier
     from klantreis.contacts.network import EarlyStop
 
-    texts, labels = generate("short", 5)
-    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
     made: list[EarlyStop] = []
+    epochs: list[int] = []
 
     class Recorded(EarlyStop):
-        def __init__(self, rows: Any, y: np.ndarray, patience: int) -> None:
-            super().__init__(rows, y, patience)
+        def __init__(
+            self, rows: Any, y: np.ndarray, patience: int, settled: float | None = None
+        ) -> None:
+            super().__init__(rows, y, patience, settled)
             made.append(self)
 
-    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
-    monkeypatch.setattr(classifier, "STAGED_PATIENCE", 1)
-    epochs: list[int] = []
     real = classifier.train_mlp
 
     def train(*args: Any, **kwargs: Any) -> Any:
         epochs.append(kwargs["epochs"])
         return real(*args, **kwargs)
 
+    monkeypatch.setattr(classifier, "EarlyStop", Recorded)
     monkeypatch.setattr(classifier, "train_mlp", train)
-    model, _ = train_staged(texts, labels)
-    assert not made and model.epochs_run_ == [], "off unless asked for"
+    return made, epochs
+
+
+@pytest.mark.usefixtures("small_networks")
+def test_the_staged_networks_stop_early_on_the_held_out_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+
+    texts, labels = generate("short", 5)
+    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
+    made, epochs = _recorded_stops(monkeypatch)
+    monkeypatch.setattr(classifier, "STAGED_PATIENCE", 1)
+    model, _ = train_staged(texts, labels, all_epochs=True)
+    assert not made and model.epochs_run_ == [], "no stop with all_epochs"
     assert epochs == [2, 2, 2, 2]
     epochs.clear()
     model, _ = train_staged(texts, labels, stop_early=True)
@@ -344,26 +355,73 @@ def test_the_staged_networks_stop_early_on_the_held_out_split(
     for stop in made:
         assert [model.classes_[i] for i in stop.labels] == held_out
         assert stop.rows.shape[0] == len(held_out) and stop.patience == 1
-    # the final networks train as many epochs as the held-out ones ran
+        assert stop.settled is None and stop.keeps_best
+    # the final networks train as many epochs as the held-out ones ran (at most 2)
+    ran = min(max(s.ran for s in made), 2)
     assert model.epochs_run_ == [s.ran for s in made]
-    assert epochs == [2, 2, max(model.epochs_run_), max(model.epochs_run_)]
-    assert model.mlp_epochs == max(s.ran for s in made)
+    assert epochs == [2, 2, ran, ran] and model.mlp_epochs == ran
     assert [len(s) for s in model.epoch_scores_] == model.epochs_run_
+    with pytest.raises(ValueError, match="exclude"):
+        train_staged(texts, labels, stop_early=True, all_epochs=True)
 
 
-@pytest.mark.parametrize(("flag", "wanted"), [([], False), (["--stop-early"], True)])
+def test_the_staged_networks_stop_once_their_held_out_predictions_settle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+
+    class Networks(ContactClassifier):
+        """5 epochs of small batches: more steps per epoch than min_steps (200), so a
+        network can stop after its 2nd epoch."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            more = {"mlp_epochs": 5, "mlp_hidden": 16, "mlp_batch": 8}
+            super().__init__(*args, **{**more, **kwargs})
+
+    monkeypatch.setattr(classifier, "ContactClassifier", Networks)
+    texts, labels = generate("short", 60)
+    held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
+    made, epochs = _recorded_stops(monkeypatch)
+    monkeypatch.setattr(classifier, "STAGED_SETTLED", 1.0 - 1e-9)  # settled at once
+    monkeypatch.setattr(classifier, "STAGED_SETTLED_EPOCHS", 1)
+    model, _ = train_staged(texts, labels)  # the default stop
+    assert len(made) == 2
+    for stop in made:
+        assert [model.classes_[i] for i in stop.labels] == held_out
+        assert stop.settled == 1.0 - 1e-9 and stop.patience == 1 and not stop.keeps_best
+        # every prediction may change: settled after the 2nd epoch (the first comparison)
+        assert stop.ran == 2 and len(stop.changed) == 1
+    # the held-out networks were given 5 epochs; the final ones train as many as they ran
+    assert epochs == [5, 5, 2, 2] and model.epochs_run_ == [2, 2] and model.mlp_epochs == 2
+    assert [len(c) for c in model.epoch_changes_] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("flag", "wanted"),
+    [([], (False, False)), (["--stop-early"], (True, False)), (["--all-epochs"], (False, True))],
+)
 def test_cli_train_stops_the_networks_early_only_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], wanted: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], wanted: tuple[bool, bool]
 ) -> None:
     from klantreis.contacts import training
 
-    asked: list[bool] = []
+    asked: list[tuple[bool, bool]] = []
 
     def record(*args: Any, **kwargs: Any) -> Any:
-        asked.append(kwargs["stop_early"])
+        asked.append((kwargs["stop_early"], kwargs["all_epochs"]))
         raise KeyboardInterrupt  # stop before any training
 
     monkeypatch.setattr(training, "train_and_save", record)
     common = ["--db", str(tmp_path / "s.duckdb"), "--labels", str(_csv(tmp_path))]
     CliRunner().invoke(cli, ["contacts", "train", *common, "--any-labels", *flag])
     assert asked == [wanted]
+
+
+def test_cli_train_refuses_both_stops(tmp_path: Path) -> None:
+    common = ["--db", str(tmp_path / "s.duckdb"), "--labels", str(_csv(tmp_path))]
+    both = ["--stop-early", "--all-epochs"]
+    result = CliRunner().invoke(cli, ["contacts", "train", *common, "--any-labels", *both])
+    assert result.exit_code == 2 and result.exception is not None
+    assert "--stop-early and --all-epochs exclude each other" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "models").exists()

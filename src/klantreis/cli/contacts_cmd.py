@@ -290,6 +290,12 @@ def contacts() -> None:
     help="The networks stop once their held-out macro-F1 stops improving: about half the"
     " full stage's time on easy data, a little less accuracy on hard data.",
 )
+@click.option(
+    "--all-epochs",
+    is_flag=True,
+    help="The networks train every epoch, even once their held-out predictions have stopped"
+    " changing (by default they stop then: easy data train in a few epochs).",
+)
 def train(
     db_path: str | None,
     journey_config: str | None,
@@ -306,8 +312,12 @@ def train(
     label_column: str,
     stage: str,
     stop_early: bool,
+    all_epochs: bool,
 ) -> None:
     from klantreis.contacts.training import NetworksInterrupted, train_and_save
+
+    if stop_early and all_epochs:
+        raise click.UsageError("--stop-early and --all-epochs exclude each other: choose one")
 
     contacts = _contacts(db_path, taxonomy, models)
     tax = contacts.taxonomy
@@ -332,11 +342,17 @@ def train(
         )
         _print_report(report, confusion)
         if stage == "full":
-            _progress(
-                "full stage (two networks on the same features): held-out, each stopping"
-                " once its held-out macro-F1 stops improving, then all for as many epochs"
+            how = (
+                ", each stopping once its held-out macro-F1 stops improving,"
                 if stop_early
-                else "full stage (two networks on the same features): held-out, then all"
+                else ""
+                if all_epochs
+                else ", each stopping once its held-out predictions stop changing,"
+            )
+            more = " for as many epochs" if how else ""
+            _progress(
+                "full stage (two networks on the same features):"
+                f" held-out{how or ','} then all{more}"
             )
             click.echo("full stage: training the networks (Ctrl+C keeps the quick model)")
 
@@ -352,6 +368,7 @@ def train(
                 stage=stage,
                 on_quick=quick_saved,
                 stop_early=stop_early,
+                all_epochs=all_epochs,
             )
     except NetworksInterrupted as exc:
         click.echo(f"Stopped: {exc}.", err=True)

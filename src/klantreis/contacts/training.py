@@ -120,6 +120,7 @@ def train_and_save(
     stage: str = "full",
     on_quick: Callable[[ModelInfo, EvaluationReport], None] | None = None,
     stop_early: bool = False,
+    all_epochs: bool = False,
 ) -> tuple[ModelInfo, EvaluationReport]:
     """Train in stages, each evaluated on the same held-out split and saved as a version.
 
@@ -181,6 +182,7 @@ def train_and_save(
             stop_after=stage,
             on_quick=save_quick,
             stop_early=stop_early,
+            all_epochs=all_epochs,
         )
     except BaseException as exc:
         if not quick:  # the quick stage itself failed: nothing new was saved
