@@ -412,21 +412,25 @@ class HeldCounts:
             " ON t.contact_id IS NOT DISTINCT FROM i.contact_id"
         )
         with memory_limit(con, self.memory_mb if parts > 1 else 0):
-            # the ids in the order of their first journey: a part's journeys are a narrow
-            # range of keys, so each part reads few row groups of the kept conditions
-            _run(
-                con,
-                "CREATE OR REPLACE TEMP TABLE _kh_parts AS SELECT contact_id, (row_number()"
-                " OVER (ORDER BY j NULLS FIRST, contact_id) - 1) // $batch AS part FROM"
-                " (SELECT i.contact_id, min(f.journey_id) AS j FROM _kh_ids i LEFT JOIN _kh_f f"
-                " ON i.contact_id IS NOT DISTINCT FROM f.contact_id GROUP BY i.contact_id)",
-                {"batch": self.batch},
-            )
-            for k in range(parts):
+            if parts > 1:
+                # the ids in the order of their first journey: a part's journeys are a narrow
+                # range of keys, so each part reads few row groups of the kept conditions
                 _run(
                     con,
-                    f"CREATE OR REPLACE TEMP TABLE _kh_c AS SELECT t.* FROM _kh_f t {part}",
-                    {"part": k},
+                    "CREATE OR REPLACE TEMP TABLE _kh_parts AS SELECT contact_id, (row_number()"
+                    " OVER (ORDER BY j NULLS FIRST, contact_id) - 1) // $batch AS part FROM"
+                    " (SELECT i.contact_id, min(f.journey_id) AS j FROM _kh_ids i"
+                    " LEFT JOIN _kh_f f ON i.contact_id IS NOT DISTINCT FROM f.contact_id"
+                    " GROUP BY i.contact_id)",
+                    {"batch": self.batch},
+                )
+            for k in range(parts):
+                # one part (a refresh's few ids, most windows): the ids themselves
+                which, params = (part, {"part": k}) if parts > 1 else (ids, None)
+                _run(
+                    con,
+                    f"CREATE OR REPLACE TEMP TABLE _kh_c AS SELECT t.* FROM _kh_f t {which}",
+                    params,
                 )
                 read = self._held_rows(con, window)
                 self.read = -1 if -1 in (read, self.read) else self.read + read

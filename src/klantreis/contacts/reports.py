@@ -241,15 +241,20 @@ def _all_time(app: Any) -> tuple[KeptContacts, KeptCauses] | None:
     return kept, _kept_causes(kept, conditions, causes_of, causes_id)
 
 
+def _log_analysis(app: Any) -> ContactAnalysis:
+    """:func:`load_analysis` of ``app``'s whole log (frames of every event: a read-only
+    store, or one whose kept tables cannot be made)."""
+    contacts = app.contacts
+    return load_analysis(app.events_table(), app.journey, contacts.taxonomy, contacts.model())
+
+
 def app_war_room(app: Any, top: int = 10, lang: str = "nl") -> WarRoom:
     """:func:`~klantreis.contacts.warroom.build_war_room` of ``app``'s store over all time,
     from its kept contacts and conditions when the store can hold them (the page's kept war
     room), else from frames of the whole log (≥ 8.9 GiB at 100M events)."""
     kept = _all_time(app)
     if kept is None:
-        contacts = app.contacts
-        args = (app.events_table(), app.journey, contacts.taxonomy, contacts.model())
-        return build_war_room(load_analysis(*args), top=top, lang=lang)
+        return build_war_room(_log_analysis(app), top=top, lang=lang)
     k, causes = kept
     inputs = _KeptInputs(app.journey, app.contacts.taxonomy, causes)
     return war_room_from(inputs, k.sums(), top, lang)
@@ -263,10 +268,9 @@ def app_root_causes(app: Any) -> pd.DataFrame:
     kept = _all_time(app)
     if kept is not None:
         return kept[1].table()
-    contacts = app.contacts
-    args = (app.events_table(), app.journey, contacts.taxonomy, contacts.model())
-    causes = load_analysis(*args).causes
-    assert causes is not None
+    causes = _log_analysis(app).causes
+    if causes is None:  # load_analysis always builds them
+        raise RuntimeError("the contact analysis has no root causes")
     return causes.table()
 
 
