@@ -16,14 +16,17 @@ children of our steps also print their in-process figures (the clock around the 
 
 Steps and peers:
 
-- **ingest**: ``klantreis ingest FILE --db NEW`` against a bare DuckDB
+- **ingest**: ``klantreis ingest FILE --db NEW`` as a user runs it (the journey index kept,
+  ``index_on_ingest``), the same with ``KLANTREIS_INDEX_ON_INGEST=false`` (the events
+  stored, what the peer does) and a bare DuckDB
   ``CREATE TABLE t AS SELECT * FROM read_parquet(FILE)`` (no key, no validation).
 - **index build**: ``JourneyIndex.rebuild()`` on the ingested store (then its first read,
   which computes the graph's exact quantiles; with ``--baseline-src DIR`` also the same
   build by another checkout's code, for a before/after in the same rounds) against the plain DuckDB window query of the
   directly-follows graph on the same store, polars computing the same graph from the
-  Parquet file (lazy scan, sort, shift) and, with ``--pm4py``, pm4py's ``discover_dfg``
-  on a pandas frame read from the store (load + discover).
+  Parquet file (lazy scan, sort, shift) and, with ``--pm4py``, pm4py's counts and times
+  of each edge (the pandas adapter of ``discover_dfg`` and ``discover_performance_dfg``,
+  one pass) on a pandas frame read from the store (load + discover).
 - **oningest** (not in the default steps): ``klantreis ingest`` keeping the journey index
   (``index_on_ingest``, the default) plus the first read after it, against the same ingest
   with ``KLANTREIS_INDEX_ON_INGEST=false`` plus the first read that builds the index, and
@@ -126,19 +129,23 @@ steps = (
 print(json.dumps({"seconds": time.perf_counter() - t0, "edges": steps.height}))
 """
 
+#: pm4py's counts and times of each edge in one pass (its pandas adapter under
+#: ``discover_dfg`` and ``discover_performance_dfg``): ``discover_dfg`` alone counts the
+#: edges without their times, less work than our graph and the other peers.
 _CHILD_PM4PY = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import duckdb
 import pm4py
+from pm4py.algo.discovery.dfg.adapters.pandas.df_statistics import get_dfg_graph
 t0 = time.perf_counter()
 con = duckdb.connect(sys.argv[1], read_only=True)
 frame = con.sql('SELECT journey_id AS "case:concept:name", kind AS "concept:name",'
                 ' occurred_at AS "time:timestamp" FROM events WHERE journey_id IS NOT NULL').df()
 con.close()
 load = time.perf_counter() - t0
-dfg = pm4py.discover_dfg(frame)[0]
-print(json.dumps({"seconds": time.perf_counter() - t0, "load_s": load, "edges": len(dfg)}))
+counts, times = get_dfg_graph(frame, measure="both", perf_aggregation_key="all")
+print(json.dumps({"seconds": time.perf_counter() - t0, "load_s": load, "edges": len(counts)}))
 """
 
 _CHILD_BARE_INGEST = """
@@ -203,8 +210,7 @@ def _interleaved(
         for name, argv in commands.items():
             target = (before or {}).get(name)
             if target is not None:
-                for leftover in (target, target.with_name(target.name + ".wal")):
-                    leftover.unlink(missing_ok=True)
+                _remove_store(target)
             run = run_process(argv)
             if run.returncode != 0:
                 raise RuntimeError(f"{name} exited with {run.returncode}: {run.stderr[-800:]}")
@@ -314,21 +320,7 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
     steps = args.steps.split(",")
     print(f"events file {data}; store {store}; load average at start {load_average()}")
     if "ingest" in steps:
-        bare = store.with_name(store.stem + "-bare.duckdb")
-        commands = {
-            "`klantreis ingest FILE --db STORE`": klantreis_command(
-                "ingest", str(data), "--db", str(store), "--json", "--no-progress"
-            ),
-            "bare DuckDB CREATE TABLE AS read_parquet (peer)": _python(
-                _CHILD_BARE_INGEST, str(bare), str(data)
-            ),
-        }
-        names = list(commands)
-        if args.no_bare_ingest:
-            del commands[names[1]]
-        runs = _interleaved(commands, args.rounds, {names[0]: store, names[1]: bare})
-        _table("ingest", runs)
-        bare.unlink(missing_ok=True)
+        _ingest_step(args, data, store)
     if "oningest" in steps:
         _on_ingest_step(args, data, store)
     if "build" in steps:
@@ -355,7 +347,7 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
                 _CHILD_POLARS, str(data)
             )
         if args.pm4py:
-            commands["pm4py: store -> pandas -> discover_dfg (peer)"] = _python(
+            commands["pm4py: store -> pandas -> counts and times of the DFG (peer)"] = _python(
                 _CHILD_PM4PY, str(store)
             )
         _table(
@@ -370,6 +362,35 @@ def _run(args: argparse.Namespace, data: Path, store: Path) -> None:
             "bare DuckDB query process (peer)": _python(_CHILD_BARE_QUERY, str(store)),
         }
         _table("command", _interleaved(commands, args.rounds))
+
+
+def _ingest_step(args: argparse.Namespace, data: Path, store: Path) -> None:
+    """``klantreis ingest`` as a user runs it (the journey index kept, the default), the
+    same without the index (the peer's work: the events stored) and the bare DuckDB insert;
+    the last round's default ingest leaves ``store`` for the later steps."""
+    bare = store.with_name(store.stem + "-bare.duckdb")
+    plain = store.with_name(store.stem + "-noindex.duckdb")
+    ingest = ("ingest", str(data), "--json", "--no-progress", "--db")
+    commands = {
+        "`klantreis ingest FILE --db STORE` (index kept, the default)": klantreis_command(
+            *ingest, str(store)
+        ),
+        "the same, KLANTREIS_INDEX_ON_INGEST=false (events only, as the peer)": [
+            "env",
+            "KLANTREIS_INDEX_ON_INGEST=false",
+            *klantreis_command(*ingest, str(plain)),
+        ],
+        "bare DuckDB CREATE TABLE AS read_parquet (peer)": _python(
+            _CHILD_BARE_INGEST, str(bare), str(data)
+        ),
+    }
+    names = list(commands)
+    if args.no_bare_ingest:
+        del commands[names[2]]
+    runs = _interleaved(commands, args.rounds, {names[0]: store, names[1]: plain, names[2]: bare})
+    _table("ingest", runs)
+    for path in (plain, bare):
+        _remove_store(path)
 
 
 def _on_ingest_step(args: argparse.Namespace, data: Path, store: Path) -> None:
@@ -411,8 +432,13 @@ def _on_ingest_step(args: argparse.Namespace, data: Path, store: Path) -> None:
         flush=True,
     )
     for path in (on, off, bare):
-        for leftover in (path, path.with_name(path.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        _remove_store(path)
+
+
+def _remove_store(path: Path) -> None:
+    """A store file and its write-ahead log, where they exist."""
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
