@@ -184,7 +184,8 @@ class ContactViews:
     def warm(self) -> bool:
         """Make the classifier in use ready, once, when the kept contacts hold a contact
         (True when it classified): a process's first classification fits the cold start
-        and loads the compiled kernels (2-3 CPU s on 10M events' taxonomy; later ones cost
+        and loads the compiled kernels of a batch's path (2-3 CPU s on 10M events'
+        taxonomy, then 1-2 for the kernels; later ones cost
         ~0.1 CPU s per 2,000 texts). A server's kept-views job calls it, so the first batch
         of contacts after a start does not pay it inside a page's refresh."""
         with self._lock:
@@ -199,7 +200,12 @@ class ContactViews:
                 cur.close()
             if not held[0][0]:
                 return False
-            self._classifier().predict(["warm"])
+            from klantreis.contacts.classifier import COMPILED_FROM
+
+            # as many texts as take the compiled path, as a batch's refresh does: its
+            # kernels' first call loads them (2.0 CPU s at load 20 in a fresh /contacts
+            # after 100,000 events, h-fresh4); one text took the other path only
+            self._classifier().predict(["warm"] * COMPILED_FROM)
             self._warm = True
             return True
 
