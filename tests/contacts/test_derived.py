@@ -341,11 +341,12 @@ def test_warm_classifies_once_and_only_when_contacts_are_kept(
         classified = len(texts)
         kernels: list[int] = []
         compiled = features._char_block_compiled
-        monkeypatch.setattr(
-            features,
-            "_char_block_compiled",
-            lambda d, *a: kernels.append(len(d)) or compiled(d, *a),
-        )
+
+        def counted(docs: Any, *args: Any) -> Any:
+            kernels.append(len(docs))
+            return compiled(docs, *args)
+
+        monkeypatch.setattr(features, "_char_block_compiled", counted)
         assert views.warm() is True and len(texts) == classified + 1
         assert kernels  # the compiled path a batch's refresh takes, loaded now
         assert views.warm() is False and len(texts) == classified + 1  # once per process

@@ -434,10 +434,13 @@ class ContactViews:
         and the classifier's ``suggestion``/``model_confidence`` (the labelling queue's) of
         every contact without a label: only labelled contacts are not classified."""
         known = set(self.contacts.taxonomy.reason_ids())
-        labelled = [isinstance(v, str) and bool(v) for v in df["label"]]
+        # plain lists, not a column and ``.iloc`` per contact: 0.047-0.066 -> 0.007 CPU s
+        # for a 100,000-event batch's 2,356 contacts (h-fresh4, reasons_t.py)
+        labels, givens = df["label"].tolist(), df["given_reason"].tolist()
+        labelled = [isinstance(v, str) and bool(v) for v in labels]
         given = [
             not lab and isinstance(g, str) and g in known
-            for lab, g in zip(labelled, df["given_reason"], strict=True)
+            for lab, g in zip(labelled, givens, strict=True)
         ]
         todo = [i for i in range(len(df)) if not labelled[i]]
         texts = df["text"].fillna("").tolist()
@@ -449,9 +452,9 @@ class ContactViews:
         model: list[float | None] = [None] * len(df)
         for i in range(len(df)):
             if labelled[i]:
-                reason[i], source[i] = df["label"].iloc[i], "label"
+                reason[i], source[i] = labels[i], "label"
             elif given[i]:
-                reason[i], source[i] = df["given_reason"].iloc[i], "source"
+                reason[i], source[i] = givens[i], "source"
         for i, p in zip(todo, preds, strict=True):
             best[i], model[i] = p.best, p.confidence
             if not given[i]:
