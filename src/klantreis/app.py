@@ -111,7 +111,10 @@ class App(AnalysesMixin):
             journey = journey.model_copy(update={"timezone": self.defaults.timezone})
         self.journey: JourneyConfig = journey
         self.store = EventStore(
-            settings.db_path, read_only=read_only, checkpoint_mb=settings.checkpoint_mb
+            settings.db_path,
+            read_only=read_only,
+            checkpoint_mb=settings.checkpoint_mb,
+            wal_limit_mb=settings.wal_limit_mb,
         )
         self.contacts = ContactsContext(settings.db_path, contacts_taxonomy, contacts_models)
         #: Theme taxonomy, theme tagger and sentiment model (``klantreis.text.models``).
@@ -450,8 +453,9 @@ class App(AnalysesMixin):
 
     def checkpoint_if_large(self) -> bool:
         """Checkpoint the store now when its write-ahead log holds over half of
-        ``checkpoint_mb`` (True when it did): then the next writes (a page's kept counts)
-        do not cross the threshold and pay DuckDB's own checkpoint inside a view."""
+        ``checkpoint_mb`` (True when it did): the server's own checkpoint, after a batch's
+        refreshes, so that the log stays far under ``wal_limit_mb`` and the next writes (a
+        page's kept counts) do not pay DuckDB's own checkpoint inside a view (decision 70)."""
         import duckdb
 
         wal = Path(self.store.path + ".wal")

@@ -132,7 +132,22 @@ SETTINGS: tuple[Setting, ...] = (
         "checkpoint_mb",
         int,
         64,
-        "Write-ahead log size (MiB) at which DuckDB checkpoints into the database file.",
+        "Write-ahead log size (MiB) the server checkpoints in its own time: the kept-views"
+        " job checkpoints after its refreshes when the log holds over half of it. Writes"
+        " checkpoint by themselves only past `wal_limit_mb`.",
+        minimum=0,
+    ),
+    Setting(
+        "wal_limit_mb",
+        int,
+        256,
+        "Most write-ahead log (MiB) before any write checkpoints in its own commit (a"
+        " visitor's request too): bounds the log, the changes held in memory until a"
+        " checkpoint and the replay after a crash. Taken as at least `checkpoint_mb`, so a"
+        " batch's page refreshes stay under it and the kept-views job checkpoints them"
+        " (0: `checkpoint_mb`, every write may checkpoint; both 0: DuckDB's"
+        " default, 16 MiB).",
+        minimum=0,
     ),
     Setting(
         "write_queue_max_delay_ms",
@@ -446,6 +461,7 @@ class Settings:
     port: int = _default("port")
     ingest_batch_rows: int = _default("ingest_batch_rows")
     checkpoint_mb: int = _default("checkpoint_mb")
+    wal_limit_mb: int = _default("wal_limit_mb")
     write_queue_max_delay_ms: int = _default("write_queue_max_delay_ms")
     index_range_events: int = _default("index_range_events")
     index_memory_mb: int = _default("index_memory_mb")

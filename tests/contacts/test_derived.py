@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tests.journeys.logs import T0, ev
 
 from klantreis.app import App
-from klantreis.contacts import derived
+from klantreis.contacts import derived, features
 from klantreis.contacts.classifier import Prediction
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.derived import ContactViews
@@ -339,6 +339,15 @@ def test_warm_classifies_once_and_only_when_contacts_are_kept(
         views.ensure()
         kept = views.frame()
         classified = len(texts)
+        kernels: list[int] = []
+        compiled = features._char_block_compiled
+
+        def counted(docs: Any, *args: Any) -> Any:
+            kernels.append(len(docs))
+            return compiled(docs, *args)
+
+        monkeypatch.setattr(features, "_char_block_compiled", counted)
         assert views.warm() is True and len(texts) == classified + 1
+        assert kernels  # the compiled path a batch's refresh takes, loaded now
         assert views.warm() is False and len(texts) == classified + 1  # once per process
         pd.testing.assert_frame_equal(views.frame(), kept)

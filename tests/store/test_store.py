@@ -109,12 +109,36 @@ def test_checkpoint_threshold_follows_the_setting(tmp_path: Path) -> None:
     from klantreis.settings import Settings
 
     def threshold(store: EventStore) -> str:
-        return str(
-            store.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-        )
+        sql = "SELECT current_setting('checkpoint_threshold')"
+        return str(store.con.execute(sql).fetchall()[0][0])
 
-    settings = Settings.load(env={"KLANTREIS_CHECKPOINT_MB": "48"}, db_path=str(tmp_path / "a.db"))
-    with App(settings) as app:
-        assert threshold(app.store) == "48.0 MiB"
+    with App(Settings.load(env={}, db_path=str(tmp_path / "a.db"))) as app:
+        assert threshold(app.store) == "256.0 MiB"  # wal_limit_mb's default
+    for limit, expected in (("0", "48.0 MiB"), ("16", "48.0 MiB"), ("100", "100.0 MiB")):
+        env = {"KLANTREIS_CHECKPOINT_MB": "48", "KLANTREIS_WAL_LIMIT_MB": limit}
+        with App(Settings.load(env=env, db_path=str(tmp_path / "a.db"))) as app:
+            assert threshold(app.store) == expected, limit  # at least checkpoint_mb
     with EventStore(tmp_path / "b.db", checkpoint_mb=0) as store:
         assert threshold(store) == "16.0 MiB"  # DuckDB's own default
+
+
+def test_the_write_ahead_log_grows_to_the_limit_and_no_further(tmp_path: Path) -> None:
+    """Writes under ``wal_limit_mb`` do not checkpoint at ``checkpoint_mb`` (the server
+    does that in its own time), and the commit that crosses the limit checkpoints in
+    DuckDB: the log never holds more than the limit plus one commit."""
+    path = tmp_path / "w.db"
+    wal = Path(str(path) + ".wal")
+    sizes, commits = [], []
+    with EventStore(path, checkpoint_mb=1, wal_limit_mb=4) as store:
+        for n in range(30):
+            before = wal.stat().st_size if wal.exists() else 0
+            store.append(_events([f"e{n}-{i}" for i in range(1_000)], text="x" * 300))
+            after = wal.stat().st_size if wal.exists() else 0
+            sizes.append(after)
+            commits.append(after - before if after >= before else after)
+        assert store.count() == 30_000
+    assert max(sizes) > 2 * 2**20  # past checkpoint_mb (1 MiB) without a checkpoint
+    assert min(sizes[sizes.index(max(sizes)) :]) < 2**20  # then the crossing commit checkpointed
+    assert max(sizes) <= 4 * 2**20 + max(commits)  # never past the limit plus one commit
+    with EventStore(path) as again:  # and nothing is lost across the checkpoints
+        assert again.count() == 30_000

@@ -229,7 +229,7 @@ def test_the_server_runs_the_job_first_unless_it_is_off(
 
 def test_the_job_checkpoints_a_large_write_ahead_log(file_app: App) -> None:
     wal = Path(file_app.store.path + ".wal")
-    file_app.settings = replace(file_app.settings, checkpoint_mb=1)  # the store keeps 64
+    file_app.settings = replace(file_app.settings, checkpoint_mb=1)  # the store keeps 256
     assert file_app.checkpoint_if_large() is False  # no log yet, or a small one
     rows = [
         {"event_id": f"w{i}", "occurred_at": "2026-03-01T10:00:00Z", "kind": "web.visit",

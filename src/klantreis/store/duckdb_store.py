@@ -198,7 +198,11 @@ class EventStore:
     """
 
     def __init__(
-        self, path: str | Path = ":memory:", read_only: bool = False, checkpoint_mb: int = 64
+        self,
+        path: str | Path = ":memory:",
+        read_only: bool = False,
+        checkpoint_mb: int = 64,
+        wal_limit_mb: int = 0,
     ) -> None:
         self.path = str(path)
         self.read_only = read_only
@@ -217,10 +221,15 @@ class EventStore:
         self._event_writes = 0  # event appends committed through this object (see version())
         # DuckDB would draw its own progress bar on stdout during long statements.
         self.con.execute("SET enable_progress_bar = false").fetchall()
+        #: The write-ahead log size (MiB) past which any commit checkpoints in DuckDB (0:
+        #: DuckDB's own 16 MiB): ``wal_limit_mb``, at least ``checkpoint_mb`` (decision 70).
+        self.wal_limit_mb = max(int(checkpoint_mb), int(wal_limit_mb))
         # DuckDB's default (16 MiB) checkpoints often while events stream in, and each
         # checkpoint stops writes; 64 MiB made HTTP batch ingest 5-20% faster (bench_web).
-        if checkpoint_mb > 0 and not read_only:
-            self.con.execute(f"SET checkpoint_threshold = '{int(checkpoint_mb)}MiB'").fetchall()
+        # Above the server's own checkpoint (the kept-views job's), a request's refresh after
+        # a batch does not pay the checkpoint of the batch's and other pages' writes.
+        if self.wal_limit_mb > 0 and not read_only:
+            self.con.execute(f"SET checkpoint_threshold = '{self.wal_limit_mb}MiB'").fetchall()
         if not read_only:
             self.migrate()
 
