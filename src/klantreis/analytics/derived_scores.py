@@ -42,7 +42,6 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 
-from klantreis.analytics import movers as mv
 from klantreis.analytics.derived_facts import KeptFacts
 from klantreis.analytics.index_facts import FactState
 from klantreis.analytics.scope import Scope
@@ -403,7 +402,6 @@ class ScoreCells:
         ):
             return None
         self.ensure()
-        start, _, end = state.bounds
         cur = self.store.cursor()
         try:
             cur.execute("BEGIN TRANSACTION")
@@ -411,17 +409,13 @@ class ScoreCells:
             if not n or not self.facts.current(cur):
                 cur.execute("ROLLBACK")
                 return None
-            counts, journeys = self.facts.read(
-                cur,
-                state.kinds_wanted,
-                state.days,
-                (start - mv.PROMISE_LOOKBACK, end),
-                state.owners,
+            counts, broken = self.facts.read(
+                cur, state.kinds_wanted, state.days, state.bounds, state.owners
             )
             cur.execute("COMMIT")
         finally:
             cur.close()
-        state.add(counts, journeys)
+        state.add(counts, broken)
         return int(n[0][0])
 
     def options(self) -> dict[str, list[str]]:

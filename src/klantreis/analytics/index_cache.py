@@ -186,7 +186,7 @@ class StoreCache:
         for zone, cells in self.cells.items():
             self.cells[zone] = _merge(cells, raw_cells(con, self.table, zone, _DELTA, window))
         for state in self.fact_states.values():
-            state.load(con, self.table, _DELTA, window)
+            state.update(con, self.table, _DELTA, window)
 
     def _snapshot(self) -> tuple[str, dict[str, Any]]:
         """WHERE clause and parameters of all rows up to the current version."""
