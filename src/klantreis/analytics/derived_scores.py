@@ -48,6 +48,7 @@ from klantreis.analytics.scope import Scope
 from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import Promise
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit
 
 __all__ = ["ANSWER_WHERE", "CellsRefresh", "CellsStamp", "ScoreCells", "supports"]
 
@@ -166,8 +167,12 @@ class ScoreCells:
         zone: str,
         version: Callable[[], Hashable] | None = None,
         promises: Sequence[Promise] = (),
+        memory_mb: int = 0,
     ) -> None:
         self.store, self.zone, self.version = store, zone, version
+        #: DuckDB's memory limit (MiB; 0: its own) while the movers' driver counts are
+        #: counted from the kept tables (every journey's firsts: 3.8 GiB at 100M events).
+        self.memory_mb = memory_mb
         #: The movers' driver counts, kept beside the cells (``derived_facts``).
         self.facts = KeptFacts(zone, promises)
         self._lock = threading.Lock()
@@ -409,9 +414,10 @@ class ScoreCells:
             if not n or not self.facts.current(cur):
                 cur.execute("ROLLBACK")
                 return None
-            counts, broken = self.facts.read(
-                cur, state.kinds_wanted, state.days, state.bounds, state.owners
-            )
+            with memory_limit(cur, self.memory_mb):
+                counts, broken = self.facts.read(
+                    cur, state.kinds_wanted, state.days, state.bounds, state.owners
+                )
             cur.execute("COMMIT")
         finally:
             cur.close()
