@@ -134,6 +134,21 @@ def test_the_rootcause_command_reads_the_kept_tables(
         assert g["lift"] == pytest.approx(w["lift"])
 
 
+def _predicted_sizes(views: Any) -> tuple[list[int], pd.DataFrame]:
+    """``views.unknown()`` and the number of texts of each prediction it made."""
+    sizes: list[int] = []
+    classifier = type(views._classifier())
+    predict = classifier.predict
+
+    def spy(self: Any, texts: Any) -> Any:
+        sizes.append(len(texts))
+        return predict(self, texts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classifier, "predict", spy)
+        return sizes, views.unknown()
+
+
 def test_the_kept_new_reasons_are_the_logs_read_in_parts(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,17 +164,7 @@ def test_the_kept_new_reasons_are_the_logs_read_in_parts(
         sources = app.store.con.execute(
             "SELECT DISTINCT reason_source FROM dc_contacts WHERE reason = ?", [UNKNOWN]
         ).fetchall()
-        sizes: list[int] = []
-        classifier = type(views._classifier())
-        predict = classifier.predict
-
-        def spy(self: Any, texts: Any) -> Any:
-            sizes.append(len(texts))
-            return predict(self, texts)
-
-        monkeypatch.setattr(classifier, "predict", spy)
-        unknown = views.unknown()
-        monkeypatch.setattr(classifier, "predict", predict)
+        sizes, unknown = _predicted_sizes(views)
         ref = _log_unknown(app)
         clusters = [c.to_dict() for c in new_reason_clusters(ref)]
         mine = [c.to_dict() for c in app_new_reasons(app)]
@@ -194,17 +199,7 @@ def test_source_given_contacts_without_a_kept_best_reason_are_classified_again(
             "SELECT count(*) FROM dc_contacts WHERE suggestion IS NULL AND text IS NOT NULL"
             " AND reason_source = 'source'"
         ).fetchall()[0][0]
-        sizes: list[int] = []
-        classifier = type(views._classifier())
-        predict = classifier.predict
-
-        def spy(self: Any, texts: Any) -> Any:
-            sizes.append(len(texts))
-            return predict(self, texts)
-
-        monkeypatch.setattr(classifier, "predict", spy)
-        unknown = views.unknown()
-        monkeypatch.setattr(classifier, "predict", predict)
+        sizes, unknown = _predicted_sizes(views)
         ref = _log_unknown(app)
     assert missing > 0 and sum(sizes) == missing and max(sizes) <= 200
     assert unknown["contact_id"].tolist() == ref["contact_id"].tolist()

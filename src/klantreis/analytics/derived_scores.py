@@ -171,7 +171,7 @@ class ScoreCells:
     ) -> None:
         self.store, self.zone, self.version = store, zone, version
         #: DuckDB's memory limit (MiB; 0: its own) while the movers' driver counts are
-        #: counted from the kept tables (every journey's firsts: 3.8 GiB at 100M events).
+        #: counted from the kept tables (every journey's firsts: 2.2 GiB at 100M events).
         self.memory_mb = memory_mb
         #: The movers' driver counts, kept beside the cells (``derived_facts``).
         self.facts = KeptFacts(zone, promises)

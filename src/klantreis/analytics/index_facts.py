@@ -8,13 +8,14 @@ compare both). Its counts for fixed windows are built from two mergeable parts:
 - broken promises per (promise, owner, window): counted in SQL with the rules of
   ``movers._broken_promises`` over every journey's first ``promised`` event (its time,
   deadline and owner) and first ``fulfilled_by`` event (time, owner) in the promise
-  look-back range. Only the counts are kept, not the journeys (decision 70: at 100M the
-  per-journey frames held 2.4 GiB). An ingest touches few journeys: their firsts before
+  look-back range, under the memory setting (decision 70: at 100M DuckDB's aggregate of
+  every journey's firsts held 2.2 GiB, 3.8 with 28-day windows). Only the counts are kept,
+  not the journeys' firsts. An ingest touches few journeys: their firsts before
   and after the new rows are read from the log (:data:`_OLD_ROWS`), the old ones'
   broken promises taken out of the counts and the merged ones' put in (the earlier
   promise, the earlier fulfilment; on a tie the older row, as before). That lookup scans
-  the log's rows of the movers' windows (0.1-0.3 CPU s per promise at 10M events, where
-  the kept frames merged in ~0.03 s): memory bounded, an ingest's refresh not.
+  the log's rows of the movers' windows (~0.26 CPU s per promise at 10M events, about
+  what merging the kept frames cost): it grows with the events in the windows.
 
 The portable query recomputes all of it on every call (0.7-1.5 s on 10M events); here an
 ingest costs small queries over the newly ingested rows and the journeys they touch.
