@@ -60,10 +60,10 @@ def test_hand_overs_in_key_ranges_are_the_one_statements(
         quantiles: list[str] = []  # the limit while each hand-over's quantiles are counted
         pair = discovery._pair_quantiles
 
-        def counted(con: Any, owner: str, next_owner: str) -> None:
+        def counted(con: Any, k: int, owner: str, next_owner: str) -> None:
             sql = "SELECT current_setting('memory_limit')"
             quantiles.append(str(con.execute(sql).fetchall()[0][0]))
-            pair(con, owner, next_owner)
+            pair(con, k, owner, next_owner)
 
         monkeypatch.setattr(discovery, "handovers_expr", spy)
         monkeypatch.setattr(discovery, "_pair_quantiles", counted)

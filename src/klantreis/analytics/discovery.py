@@ -214,7 +214,18 @@ GROUP BY w.owner, w.next_owner
 _HANDOVER_QUANTILES = """
 INSERT INTO _kr_ho_quantiles
 SELECT $owner, $next_owner, quantile_cont(wait_s, 0.5), quantile_cont(wait_s, 0.9)
-FROM _kr_ho_waits WHERE owner = $owner AND next_owner = $next_owner
+FROM _kr_ho_by_pair WHERE pair = $pair
+"""
+#: The waits numbered by hand-over and stored in that order, so that each hand-over's
+#: statement reads its own row groups only (an integer: string statistics keep 8 bytes,
+#: which ``carrier:...`` owners share).
+_HANDOVER_BY_PAIR = """
+CREATE OR REPLACE TEMP TABLE _kr_ho_by_pair AS
+SELECT p.pair, w.wait_s FROM _kr_ho_waits w
+JOIN (SELECT owner, next_owner, row_number() OVER (ORDER BY owner, next_owner) AS pair
+      FROM (SELECT DISTINCT owner, next_owner FROM _kr_ho_waits)) p
+  ON p.owner = w.owner AND p.next_owner = w.next_owner
+ORDER BY p.pair
 """
 
 
@@ -254,7 +265,13 @@ def _handovers_in_ranges(
             _handover_quantiles(con)
             return con.sql(_HANDOVER_TOTALS).to_arrow_table()
     finally:
-        for table in ("_kr_ho_range", "_kr_ho_waits", "_kr_ho_journeys", "_kr_ho_quantiles"):
+        for table in (
+            "_kr_ho_range",
+            "_kr_ho_waits",
+            "_kr_ho_journeys",
+            "_kr_ho_quantiles",
+            "_kr_ho_by_pair",
+        ):
             con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
 
 
@@ -266,14 +283,18 @@ def _handover_quantiles(con: Any) -> None:
         "CREATE OR REPLACE TEMP TABLE _kr_ho_quantiles"
         " (owner VARCHAR, next_owner VARCHAR, median_s DOUBLE, p90_s DOUBLE)"
     ).fetchall()
-    pairs = con.execute("SELECT DISTINCT owner, next_owner FROM _kr_ho_waits").fetchall()
-    for owner, next_owner in pairs:
-        _pair_quantiles(con, owner, next_owner)
+    con.execute(_HANDOVER_BY_PAIR).fetchall()
+    pairs = con.execute(
+        "SELECT DISTINCT owner, next_owner FROM _kr_ho_waits ORDER BY owner, next_owner"
+    ).fetchall()
+    for pair, (owner, next_owner) in enumerate(pairs, start=1):
+        _pair_quantiles(con, pair, owner, next_owner)
 
 
-def _pair_quantiles(con: Any, owner: str, next_owner: str) -> None:
+def _pair_quantiles(con: Any, pair: int, owner: str, next_owner: str) -> None:
     """Add the median and p90 of one hand-over's waits to ``_kr_ho_quantiles``."""
-    con.execute(_HANDOVER_QUANTILES, {"owner": owner, "next_owner": next_owner}).fetchall()
+    params = {"pair": pair, "owner": owner, "next_owner": next_owner}
+    con.execute(_HANDOVER_QUANTILES, params).fetchall()
 
 
 def owner_handovers_expr(
