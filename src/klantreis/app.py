@@ -528,7 +528,11 @@ class App(AnalysesMixin):
         return self.caches.get(
             "cx_index",
             lambda: StoreCache(
-                "events", self.store.version, seed=self._index_seed, facts_seed=self._facts_seed
+                "events",
+                self.store.version,
+                seed=self._index_seed,
+                facts_seed=self._facts_seed,
+                memory_mb=self.settings.index_memory_mb,
             ),
         )
 
@@ -598,7 +602,11 @@ class App(AnalysesMixin):
         return self._kept(
             "score_cells",
             lambda: ScoreCells(
-                self.store, self.journey.timezone, self.store.version, self.journey.promises
+                self.store,
+                self.journey.timezone,
+                self.store.version,
+                self.journey.promises,
+                memory_mb=self.settings.index_memory_mb,
             ),
         )
 

@@ -19,7 +19,7 @@ from tests.analytics.test_cx_index import (
 )
 
 from klantreis.analytics.cx_index import _jsonable, cx_index, index_movers
-from klantreis.analytics.movers import windows
+from klantreis.analytics.movers import collect_facts, windows
 from klantreis.app import App
 
 
@@ -118,7 +118,6 @@ def test_cache_is_refreshed_incrementally_after_ingest(file_app: App) -> None:
 def test_fast_driver_counts_equal_collect_facts(file_app: App) -> None:
     from klantreis.analytics import index_cache
     from klantreis.analytics.index_facts import FactState
-    from klantreis.analytics.movers import collect_facts
 
     mixed_history(file_app)
     ev = Events(prefix="extra")
@@ -188,6 +187,15 @@ def test_driver_counts_are_refreshed_incrementally(file_app: App) -> None:
     assert next(iter(hit[1].fact_states.values())) is state  # merged, not reloaded
     assert after.to_dict()["movers"] != first.to_dict()["movers"]
     same(after.to_dict(), cx_index(events, file_app.journey, fast=False).to_dict())
+    assert state.facts() == collect_facts(
+        events, file_app.journey, state.previous, state.current, state.owners
+    )
+    # bounded: per promise a count per (owner, window), not a row per journey
+    owners = {o for c in state.broken.values() for o, _ in c}
+    journeys = file_app.store.con.execute(
+        "SELECT count(DISTINCT journey_id) FROM events WHERE kind = 'delivery.promised'"
+    ).fetchall()[0][0]
+    assert 0 < sum(map(len, state.broken.values())) <= 2 * len(owners) < journeys
 
 
 def test_cache_rebuilds_when_counts_do_not_add_up(file_app: App) -> None:

@@ -176,3 +176,42 @@ def test_a_missing_owner_counts_as_no_owner_however_pandas_holds_it() -> None:
         ("delivery.failed", ""): 2,
         ("delivery.failed", "finance"): 1,
     }
+
+
+def test_the_driver_counts_are_first_counted_under_the_memory_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counting every journey's firsts held 3.8 GiB at 100M events: the kept tables' read
+    and the log's first count run under ``index_memory_mb``, which is put back after."""
+    from klantreis.analytics import derived_facts, index_facts
+
+    env = {"KLANTREIS_INDEX_MEMORY_MB": "64"}
+    with App(Settings.load(env=env, db_path=":memory:")) as app:
+        batch = [(j, k, 3 + j, 7, 9) for j in range(7) for k in KINDS[:5]]
+        _load(app, _records(batch, 0, []))
+        app.score_cells().ensure()
+        limits: list[str] = []
+        counted = index_facts.broken_counts
+
+        def spy(con: Any, *args: Any, **kw: Any) -> Any:
+            sql = "SELECT current_setting('memory_limit')"
+            limits.append(str(app.store.con.execute(sql).fetchall()[0][0]))
+            return counted(con, *args, **kw)
+
+        monkeypatch.setattr(derived_facts, "broken_counts", spy)
+        monkeypatch.setattr(index_facts, "broken_counts", spy)
+        prev, cur = windows((T0 + timedelta(days=1)).date(), 7)
+        events, journey = app.events_table(), app.journey
+        ref = collect_facts(events, journey, prev, cur, None)
+        kept = FactState(journey, prev, cur, None)
+        assert app.score_cells().load_facts(kept) == app.store.count()
+        log_cache = StoreCache("events", app.store.version, memory_mb=64)  # no kept tables
+        hit = (app.store.con, log_cache)
+        from klantreis.analytics import index_cache
+
+        from_log = index_cache.facts(events, journey, prev, cur, None, hit)
+        after = app.store.con.execute("SELECT current_setting('memory_limit')").fetchall()
+    assert kept.facts() == ref == from_log and ref.current
+    n = len(journey.promises)
+    assert limits == ["64.0 MiB"] * (2 * n) and n > 0  # each promise, kept then log
+    assert after[0][0] != "64.0 MiB"

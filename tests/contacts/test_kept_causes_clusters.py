@@ -134,13 +134,28 @@ def test_the_rootcause_command_reads_the_kept_tables(
         assert g["lift"] == pytest.approx(w["lift"])
 
 
+def _predicted_sizes(views: Any) -> tuple[list[int], pd.DataFrame]:
+    """``views.unknown()`` and the number of texts of each prediction it made."""
+    sizes: list[int] = []
+    classifier = type(views._classifier())
+    predict = classifier.predict
+
+    def spy(self: Any, texts: Any) -> Any:
+        sizes.append(len(texts))
+        return predict(self, texts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classifier, "predict", spy)
+        return sizes, views.unknown()
+
+
 def test_the_kept_new_reasons_are_the_logs_read_in_parts(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The unknown contacts from the kept ones, 200 at a time (each part's source-given
-    contacts classified again, the others by their kept reason): the log's unknown
-    contacts, among them the labelled one and one the classifier found no reason for, and
-    their clusters; the command reads them so."""
+    """The unknown contacts from the kept ones, 200 at a time (the source-given contacts by
+    the classifier's kept best reason and confidence, the others by their kept reason; none
+    classified again): the log's unknown contacts, among them the labelled one and one the
+    classifier found no reason for, and their clusters; the command reads them so."""
     monkeypatch.setattr(derived, "UNKNOWN_ROWS", 200)
     with App(Settings.load(env={}, db_path=str(store))) as app:
         views = app.contact_views()
@@ -149,22 +164,12 @@ def test_the_kept_new_reasons_are_the_logs_read_in_parts(
         sources = app.store.con.execute(
             "SELECT DISTINCT reason_source FROM dc_contacts WHERE reason = ?", [UNKNOWN]
         ).fetchall()
-        sizes: list[int] = []
-        classifier = type(views._classifier())
-        predict = classifier.predict
-
-        def spy(self: Any, texts: Any) -> Any:
-            sizes.append(len(texts))
-            return predict(self, texts)
-
-        monkeypatch.setattr(classifier, "predict", spy)
-        unknown = views.unknown()
-        monkeypatch.setattr(classifier, "predict", predict)
+        sizes, unknown = _predicted_sizes(views)
         ref = _log_unknown(app)
         clusters = [c.to_dict() for c in new_reason_clusters(ref)]
         mine = [c.to_dict() for c in app_new_reasons(app)]
     assert {s for (s,) in sources} >= {"label"} and len(sources) > 1  # not the source's
-    assert len(sizes) > 2 and max(sizes) <= 200 and sum(sizes) < total  # parts; not all again
+    assert total > 200 and sizes == []  # the kept best reasons: nothing classified again
     assert unknown["contact_id"].tolist() == ref["contact_id"].tolist()  # in the frame's order
     assert unknown["text"].tolist() == ref["text"].tolist()
     assert clusters and mine == clusters
@@ -172,3 +177,52 @@ def test_the_kept_new_reasons_are_the_logs_read_in_parts(
     out = CliRunner().invoke(cli, ["contacts", "clusters", "--db", str(store), "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == json.loads(json.dumps(clusters))
+
+
+def test_source_given_contacts_without_a_kept_best_reason_are_classified_again(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(store, copy)
+    monkeypatch.setattr(derived, "UNKNOWN_ROWS", 200)
+    with App(Settings.load(env={}, db_path=str(copy))) as app:
+        views = app.contact_views()
+        views.ensure()
+        con = app.store.con
+        con.execute(
+            "UPDATE dc_contacts SET suggestion = NULL, model_confidence = NULL"
+            " WHERE reason_source = 'source' AND ord % 3 = 0"
+        ).fetchall()
+        missing = con.execute(
+            "SELECT count(*) FROM dc_contacts WHERE suggestion IS NULL AND text IS NOT NULL"
+            " AND reason_source = 'source'"
+        ).fetchall()[0][0]
+        sizes, unknown = _predicted_sizes(views)
+        ref = _log_unknown(app)
+    assert missing > 0 and sum(sizes) == missing and max(sizes) <= 200
+    assert unknown["contact_id"].tolist() == ref["contact_id"].tolist()
+
+
+def test_the_reason_of_a_kept_best_reason_is_the_predicted_one(store: Path) -> None:
+    from klantreis.contacts.classifier import ContactClassifier
+
+    with App(Settings.load(env={}, db_path=str(store))) as app:
+        texts = [
+            t
+            for (t,) in app.store.con.execute(
+                "SELECT text FROM events WHERE kind = 'contact.inbound' AND text IS NOT NULL"
+                " ORDER BY event_id LIMIT 400"
+            ).fetchall()
+        ]
+        cold = app.contacts.cold_start()
+        taxonomy = app.contacts.taxonomy
+    pairs = [(p, r.id) for r in taxonomy.reasons() for p in r.phrases()]
+    model = ContactClassifier(threshold=0.6, mlp_models=0).fit(
+        [p for p, _ in pairs], [y for _, y in pairs]
+    )
+    for clf in (cold, model):
+        preds = clf.predict([*texts, "", "xyz qqq"])
+        assert {p.reason for p in preds} >= {UNKNOWN} and len({p.reason for p in preds}) > 2
+        assert [clf.reason_of(p.best, p.confidence) for p in preds] == [p.reason for p in preds]

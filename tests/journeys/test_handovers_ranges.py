@@ -57,13 +57,24 @@ def test_hand_overs_in_key_ranges_are_the_one_statements(
             limits.append(str(app.store.con.execute(sql).fetchall()[0][0]))
             return expr(*args)
 
+        quantiles: list[str] = []  # the limit while each hand-over's quantiles are counted
+        pair = discovery._pair_quantiles
+
+        def counted(con: Any, k: int, owner: str, next_owner: str) -> None:
+            sql = "SELECT current_setting('memory_limit')"
+            quantiles.append(str(con.execute(sql).fetchall()[0][0]))
+            pair(con, k, owner, next_owner)
+
         monkeypatch.setattr(discovery, "handovers_expr", spy)
+        monkeypatch.setattr(discovery, "_pair_quantiles", counted)
         mine = discovery.handovers(events, app.journey, flt, range_events=300, memory_mb=64)
         after = app.store.con.execute("SELECT current_setting('memory_limit')").fetchall()
         assert ref.num_rows > 0 or flt is not None
         assert mine.schema == ref.schema
         _same(mine.to_pylist(), ref.to_pylist())
         assert len(limits) > 3 and set(limits) == {"64.0 MiB"}  # ranges, under the limit
+        # one statement per hand-over, each under the limit
+        assert len(quantiles) == ref.num_rows and set(quantiles) <= {"64.0 MiB"}
         assert after[0][0] != "64.0 MiB"
 
 

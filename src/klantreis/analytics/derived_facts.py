@@ -35,7 +35,7 @@ import duckdb
 import pandas as pd
 
 from klantreis.analytics import movers as mv
-from klantreis.analytics.index_facts import frame
+from klantreis.analytics.index_facts import broken_counts, frame
 from klantreis.model.journey import Promise
 
 __all__ = ["KeptFacts", "promises_key"]
@@ -191,24 +191,23 @@ class KeptFacts:
         con: duckdb.DuckDBPyConnection,
         kinds: Sequence[str],
         days: tuple[Any, Any, Any],
-        bounds: tuple[datetime, datetime],
+        bounds: tuple[datetime, datetime, datetime],
         owners: Sequence[str] | None,
     ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-        """(counts per kind x owner x is_current, per promise its journeys' firsts) as
-        ``FactState.load`` selects them from the log: ``days`` = (first day, first day of
-        the current window, last day), ``bounds`` = (look-back start, end) in UTC."""
+        """(counts per kind x owner x is_current, per promise its broken promises per owner
+        x is_current) as ``FactState.load`` counts them on the log: ``days`` = (first day,
+        first day of the current window, last day), ``bounds`` = (start, middle, end) of
+        the windows in UTC."""
         first, middle, last = days
         by_owner = {"owners": list(owners)} if owners else {}
         sql = _READ_KINDS_SQL.format(owners="AND list_contains($owners, owner)" if by_owner else "")
         params = {"kinds": list(kinds), "start": first, "middle": middle, "last": last}
         counts = frame(con, sql, {**params, **by_owner}, own_cursor=False)
-        journeys = {
-            p.id: frame(
-                con,
-                _READ_JOURNEYS_SQL,
-                {"id": p.id, "lo": bounds[0], "end": bounds[1]},
-                own_cursor=False,
-            ).set_index("journey_id")
+        lo = bounds[0] - mv.PROMISE_LOOKBACK
+        broken = {
+            p.id: broken_counts(
+                con, _READ_JOURNEYS_SQL, {"id": p.id, "lo": lo}, p, bounds, own_cursor=False
+            )
             for p in self.promises
         }
-        return counts, journeys
+        return counts, broken

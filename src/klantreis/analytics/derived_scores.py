@@ -42,13 +42,13 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 
-from klantreis.analytics import movers as mv
 from klantreis.analytics.derived_facts import KeptFacts
 from klantreis.analytics.index_facts import FactState
 from klantreis.analytics.scope import Scope
 from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import Promise
 from klantreis.store import EventStore
+from klantreis.store.memory import memory_limit
 
 __all__ = ["ANSWER_WHERE", "CellsRefresh", "CellsStamp", "ScoreCells", "supports"]
 
@@ -167,8 +167,12 @@ class ScoreCells:
         zone: str,
         version: Callable[[], Hashable] | None = None,
         promises: Sequence[Promise] = (),
+        memory_mb: int = 0,
     ) -> None:
         self.store, self.zone, self.version = store, zone, version
+        #: DuckDB's memory limit (MiB; 0: its own) while the movers' driver counts are
+        #: counted from the kept tables (every journey's firsts: 2.2 GiB at 100M events).
+        self.memory_mb = memory_mb
         #: The movers' driver counts, kept beside the cells (``derived_facts``).
         self.facts = KeptFacts(zone, promises)
         self._lock = threading.Lock()
@@ -403,7 +407,6 @@ class ScoreCells:
         ):
             return None
         self.ensure()
-        start, _, end = state.bounds
         cur = self.store.cursor()
         try:
             cur.execute("BEGIN TRANSACTION")
@@ -411,17 +414,14 @@ class ScoreCells:
             if not n or not self.facts.current(cur):
                 cur.execute("ROLLBACK")
                 return None
-            counts, journeys = self.facts.read(
-                cur,
-                state.kinds_wanted,
-                state.days,
-                (start - mv.PROMISE_LOOKBACK, end),
-                state.owners,
-            )
+            with memory_limit(cur, self.memory_mb):
+                counts, broken = self.facts.read(
+                    cur, state.kinds_wanted, state.days, state.bounds, state.owners
+                )
             cur.execute("COMMIT")
         finally:
             cur.close()
-        state.add(counts, journeys)
+        state.add(counts, broken)
         return int(n[0][0])
 
     def options(self) -> dict[str, list[str]]:

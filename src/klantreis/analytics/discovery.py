@@ -196,16 +196,36 @@ def handovers(
 
 #: The totals of :func:`handovers` over the kept owners and waits of every key range (the
 #: aggregates Ibis compiles :func:`_duration_stats` to; journeys per range add up: a journey
-#: lies in one range).
+#: lies in one range); the median and p90 from ``_kr_ho_quantiles`` (one hand-over at a time).
 _HANDOVER_TOTALS = """
 SELECT w.owner AS from_owner, w.next_owner AS to_owner, any_value(j.journeys) AS journeys,
        count(w.wait_s) AS count, avg(w.wait_s) AS mean_s,
-       quantile_cont(w.wait_s, 0.5) AS median_s, quantile_cont(w.wait_s, 0.9) AS p90_s
+       any_value(q.median_s) AS median_s, any_value(q.p90_s) AS p90_s
 FROM _kr_ho_waits w
 JOIN (SELECT owner, next_owner, CAST(sum(journeys) AS BIGINT) AS journeys
       FROM _kr_ho_journeys GROUP BY ALL) j
   ON j.owner = w.owner AND j.next_owner = w.next_owner
+JOIN _kr_ho_quantiles q ON q.owner = w.owner AND q.next_owner = w.next_owner
 GROUP BY w.owner, w.next_owner
+"""
+#: The exact median and p90 of one hand-over's waits (``quantile_cont`` holds every wait of
+#: the group it counts, so the groups are counted one at a time: the memory of the largest
+#: hand-over's waits, not of all of them).
+_HANDOVER_QUANTILES = """
+INSERT INTO _kr_ho_quantiles
+SELECT $owner, $next_owner, quantile_cont(wait_s, 0.5), quantile_cont(wait_s, 0.9)
+FROM _kr_ho_by_pair WHERE pair = $pair
+"""
+#: The waits numbered by hand-over and stored in that order, so that each hand-over's
+#: statement reads its own row groups only (an integer: string statistics keep 8 bytes,
+#: which ``carrier:...`` owners share).
+_HANDOVER_BY_PAIR = """
+CREATE OR REPLACE TEMP TABLE _kr_ho_by_pair AS
+SELECT p.pair, w.wait_s FROM _kr_ho_waits w
+JOIN (SELECT owner, next_owner, row_number() OVER (ORDER BY owner, next_owner) AS pair
+      FROM (SELECT DISTINCT owner, next_owner FROM _kr_ho_waits)) p
+  ON p.owner = w.owner AND p.next_owner = w.next_owner
+ORDER BY p.pair
 """
 
 
@@ -242,13 +262,39 @@ def _handovers_in_ranges(
                     "INSERT INTO _kr_ho_journeys SELECT owner, next_owner,"
                     " count(DISTINCT journey_id) FROM _kr_ho_range GROUP BY ALL"
                 ).fetchall()
-        # the exact median and p90 hold every wait of a pair (DuckDB does not spill them):
-        # one double per hand-over, outside the build's limit (at 100M events they did not
-        # fit in 1 GiB)
-        return con.sql(_HANDOVER_TOTALS).to_arrow_table()
+            _handover_quantiles(con)
+            return con.sql(_HANDOVER_TOTALS).to_arrow_table()
     finally:
-        for table in ("_kr_ho_range", "_kr_ho_waits", "_kr_ho_journeys"):
+        for table in (
+            "_kr_ho_range",
+            "_kr_ho_waits",
+            "_kr_ho_journeys",
+            "_kr_ho_quantiles",
+            "_kr_ho_by_pair",
+        ):
             con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
+
+
+def _handover_quantiles(con: Any) -> None:
+    """``_kr_ho_quantiles``: per hand-over (owner, next owner) the exact median and p90 of
+    its waits, one hand-over per statement (all at once held every wait: 3.3 GiB at 100M
+    events, past DuckDB's memory limit, which does not spill them)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _kr_ho_quantiles"
+        " (owner VARCHAR, next_owner VARCHAR, median_s DOUBLE, p90_s DOUBLE)"
+    ).fetchall()
+    con.execute(_HANDOVER_BY_PAIR).fetchall()
+    pairs = con.execute(
+        "SELECT DISTINCT owner, next_owner FROM _kr_ho_waits ORDER BY owner, next_owner"
+    ).fetchall()
+    for pair, (owner, next_owner) in enumerate(pairs, start=1):
+        _pair_quantiles(con, pair, owner, next_owner)
+
+
+def _pair_quantiles(con: Any, pair: int, owner: str, next_owner: str) -> None:
+    """Add the median and p90 of one hand-over's waits to ``_kr_ho_quantiles``."""
+    params = {"pair": pair, "owner": owner, "next_owner": next_owner}
+    con.execute(_HANDOVER_QUANTILES, params).fetchall()
 
 
 def owner_handovers_expr(

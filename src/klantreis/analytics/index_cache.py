@@ -48,6 +48,7 @@ from klantreis.analytics import movers as mv
 from klantreis.analytics.index_facts import FactState
 from klantreis.analytics.stats import DETRACTOR_MAX, PROMOTER_MIN, TOP2_MIN
 from klantreis.model.journey import JourneyConfig
+from klantreis.store.memory import memory_limit
 
 __all__ = [
     "CELL_KEYS",
@@ -150,6 +151,9 @@ class StoreCache:
     #: (None: not kept): ``derived_scores.ScoreCells.load_facts``, so a restart does not
     #: scan the log for the movers' drivers.
     facts_seed: Callable[[FactState], int | None] | None = None
+    #: DuckDB's memory limit (MiB; 0: its own) while a driver-count state is first counted
+    #: from the log (every journey's firsts in the movers' windows).
+    memory_mb: int = 0
 
     def _count_and_watermark(self, con: Any) -> tuple[int, datetime | None]:
         cur = con.cursor()
@@ -186,7 +190,7 @@ class StoreCache:
         for zone, cells in self.cells.items():
             self.cells[zone] = _merge(cells, raw_cells(con, self.table, zone, _DELTA, window))
         for state in self.fact_states.values():
-            state.load(con, self.table, _DELTA, window)
+            state.update(con, self.table, _DELTA, window)
 
     def _snapshot(self) -> tuple[str, dict[str, Any]]:
         """WHERE clause and parameters of all rows up to the current version."""
@@ -224,9 +228,11 @@ class StoreCache:
     def facts(self, con: Any, key: Hashable, make: Callable[[], FactState]) -> mv.Facts:
         """The driver counts of ``key`` (loaded on first use, refreshed with the cells)."""
         if key not in self.fact_states:
-            self.fact_states[key] = self._seeded_facts(make) or make().load(
-                con, self.table, *self._snapshot()
-            )
+            state = self._seeded_facts(make)
+            if state is None:
+                with memory_limit(con, self.memory_mb):
+                    state = make().load(con, self.table, *self._snapshot())
+            self.fact_states[key] = state
             while len(self.fact_states) > MAX_FACT_STATES:  # oldest first (dicts keep order)
                 self.fact_states.pop(next(iter(self.fact_states)))
         return self.fact_states[key].facts()

@@ -196,6 +196,11 @@ class ColdStart:
             threshold=taxonomy.unknown_threshold, seed=seed, mlp_models=0
         ).fit([p for p, _ in pairs], [y for _, y in pairs])
 
+    def reason_of(self, best: str, confidence: float) -> str:
+        """The reason :meth:`predict` gives a text whose ``best`` reason and ``confidence``
+        these are (the rules and the phrase model share the taxonomy's threshold)."""
+        return self.model.reason_of(best, confidence)
+
     def predict(self, texts: Sequence[str | None]) -> list[Prediction]:
         out = self.rules.predict(texts)
         todo = [i for i, p in enumerate(out) if p.reason == UNKNOWN]
@@ -586,6 +591,12 @@ class ContactClassifier:
         best, conf = self._best(texts)
         return self._predictions(best, conf)
 
+    def reason_of(self, best: str, confidence: float) -> str:
+        """The reason :meth:`predict` gives a text whose ``best`` reason and ``confidence``
+        (rounded, as predicted) these are: the kept contacts keep both, so their reasons
+        need no second prediction."""
+        return best if confidence >= self.threshold else UNKNOWN
+
     def _best(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """Index of the best class and its probability, per text (compact, for workers)."""
         proba = self.predict_proba(texts)
@@ -596,7 +607,7 @@ class ContactClassifier:
         out = []
         for j, c in zip(best.tolist(), np.round(conf, 4).tolist(), strict=True):
             reason = self.classes_[j]
-            out.append(Prediction(reason if c >= self.threshold else UNKNOWN, c, "model", reason))
+            out.append(Prediction(self.reason_of(reason, c), c, "model", reason))
         return out
 
     def predict_many(
