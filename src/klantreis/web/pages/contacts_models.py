@@ -78,16 +78,21 @@ _TRUE = ("1", "true", "on", "yes")
 
 
 #: The stages of a staged training (``train_staged``) in order, with their rough share of
-#: the wall time on a quiet machine (features ~5 s, the held-out SVM ~4 s, the final quick
-#: stages nothing when the networks follow, the held-out networks side by side with the
-#: final SVM ~25 s, the final networks ~30 s; docs/benchmarks.md).
+#: the wall time of 20k contacts on a quiet machine (2 cores), measured with the networks
+#: that stop once their held-out predictions settle (3 epochs each; docs/benchmarks.md):
+#: features ~3.5 s, the held-out SVM ~4 s, the final quick stages nothing when the networks
+#: follow, the held-out networks side by side with the final SVM ~14 s, the final networks
+#: ~12 s. A network stage reports the epochs done out of the fewest it can still end at
+#: (``network.EarlyStop.earliest``), so a stop after 3 epochs moves the bar by thirds, not
+#: by tenths and then a jump; when the networks do not stop (Banking77 trains all 10) their
+#: stage's plan grows by an epoch each epoch, and the bar slows down but never goes back.
 _STAGE_WEIGHTS = (
-    ("quick/held_out/features", 5.0),
+    ("quick/held_out/features", 3.5),
     ("quick/held_out/svm", 4.0),
     ("quick/final/features", 0.1),
     ("quick/final/svm", 0.1),
-    ("full/held_out/networks", 25.0),
-    ("full/final/networks", 30.0),
+    ("full/held_out/networks", 14.0),
+    ("full/final/networks", 12.0),
 )
 
 
