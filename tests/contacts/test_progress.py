@@ -63,6 +63,7 @@ def test_the_network_progress_counts_the_epochs_that_run_when_the_networks_stop_
     monkeypatch.setattr(classifier, "ContactClassifier", FiveEpochs)
     monkeypatch.setattr(classifier, "STAGED_SETTLED", 1.0 - 1e-9)  # settled at once
     monkeypatch.setattr(classifier, "STAGED_SETTLED_EPOCHS", 1)
+    monkeypatch.setattr(classifier, "STAGED_REUSE", False)  # the final networks train too
     seen: list[tuple[str, float]] = []
     texts, labels = generate("short", 60)
     model, _ = train_staged(texts, labels, progress=lambda s, d: seen.append((s, d)))
