@@ -109,8 +109,8 @@ STAGED_SETTLED_EPOCHS = 2
 #: model keeps those networks (trained on the training split, scored by the held-out report)
 #: instead of training new ones on all the texts; the final SVM still trains on everything
 #: (decision 71). When a network ran every epoch (Banking77) the final networks train as
-#: before. Measured: cross-style 0.7673 / 0.7672 against 0.7664 / 0.7673 (seeds 0, 1), the
-#: 20k contacts' full stage about half the CPU (docs/benchmarks.md).
+#: before. Measured: cross-style 0.7673 / 0.7672 / 0.7669 against 0.7664 / 0.7673 / 0.7720
+#: (seeds 0-2), the 20k contacts' full stage about half the CPU (docs/benchmarks.md).
 STAGED_REUSE = True
 #: the staged training's networks' batch size and learning rate (``fit`` keeps MLP_BATCH,
 #: MLP_LR)
