@@ -99,12 +99,14 @@ _STAGE_WEIGHTS = (
 
 def contact_progress(stage: str, done: float) -> float:
     """Overall progress 0-1 of a staged training (``train_and_save``): each stage's share of
-    the time before it plus its own part done; an unknown stage counts as not begun."""
+    the time before it plus its own part done; an unknown stage counts as not begun. At
+    most 0.99 while it runs (the page rounds to whole percents: the evaluation and the save
+    follow the last stage, so "100%" waits for ``done``)."""
     total = sum(w for _, w in _STAGE_WEIGHTS)
     before = 0.0
     for name, weight in _STAGE_WEIGHTS:
         if name == stage:
-            return (before + weight * done) / total * 0.999
+            return (before + weight * done) / total * 0.99
         before += weight
     return 0.0
 
