@@ -270,9 +270,14 @@ def _epochs(model: object) -> str:
     def each(name: str) -> str:
         return "; ".join(" ".join(f"{v:.4f}" for v in net) for net in getattr(model, name, []))
 
+    final = (
+        "the held-out ones kept"
+        if getattr(model, "networks_kept_", False)
+        else getattr(model, "mlp_epochs", "?")
+    )
     return (
         f"held-out networks ran {' / '.join(map(str, runs))} epochs, final networks"
-        f" {getattr(model, 'mlp_epochs', '?')}; held-out macro-F1 per epoch:"
+        f" {final}; held-out macro-F1 per epoch:"
         f" {each('epoch_scores_')}; share of held-out predictions changed per epoch:"
         f" {each('epoch_changes_')}"
     )

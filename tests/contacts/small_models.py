@@ -22,6 +22,15 @@ class LinearOnly(classifier.ContactClassifier):
         super().__init__(*args, **kwargs)
 
 
+class FiveEpochs(classifier.ContactClassifier):
+    """Two small networks, 5 epochs of batches of 8: more steps per epoch than min_steps
+    (200) on ``generate("short", 60)``, so a network can stop after its 2nd epoch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        more = {"mlp_epochs": 5, "mlp_hidden": 16, "mlp_batch": 8}
+        super().__init__(*args, **{**kwargs, **more})
+
+
 @contextmanager
 def linear_only_training() -> Iterator[None]:
     """Every contact model trained inside (``train_with_holdout`` builds its models by this

@@ -286,6 +286,54 @@ def test_a_settled_stop_ends_once_the_predictions_stop_changing_and_keeps_the_la
         assert np.array_equal(a, b)
 
 
+def test_with_a_stop_each_epoch_reports_the_fewest_epochs_it_can_still_end_at() -> None:
+    from klantreis.contacts.network import EarlyStop, Mlp
+
+    rng, x, y, held = _toy(6)
+    kw: dict[str, Any] = {"hidden": 8, "epochs": 12, "batch": 20, "min_steps": 20, "seed": 2}
+
+    class Scripted(EarlyStop):
+        def __init__(self, script: list[float], settled: float | None = 0.01) -> None:
+            super().__init__(held, rng.integers(0, 3, 60), patience=2, settled=settled)
+            self.script = script
+
+        def observe(self, net: Mlp) -> bool:
+            if self.settled is None:  # the script is the held-out score
+                improved = not self.scores or self.script[self.ran] > max(self.scores)
+                self.scores.append(self.script[self.ran])
+                return improved
+            if self.scores:
+                self.changed.append(self.script[self.ran - 1])
+            self.scores.append(0.5)
+            return False
+
+    # changed after epochs 2..6: 0.2 (not settled), 0.005 (settled), 0.3, 0.01, 0.0 -> stops
+    # after 6; the plan: 3 (at least 1 + patience), 4 after the 2nd epoch, 6 after the 4th
+    seen: list[tuple[int, int]] = []
+    stop = Scripted([0.2, 0.005, 0.3, 0.01, 0.0] + [0.5] * 10)
+    train_mlp(x, y, 3, stop=stop, on_epoch=lambda d, t: seen.append((d, t)), **kw)
+    assert seen == [(0, 3), (1, 3), (2, 4), (3, 4), (4, 6), (5, 6), (6, 6)]
+    # predictions that never settle: the plan grows by one epoch each, up to all 12
+    seen.clear()
+    train_mlp(x, y, 3, stop=Scripted([0.2] * 12), on_epoch=lambda d, t: seen.append((d, t)), **kw)
+    assert seen == [(0, 3), (1, 3)] + [(d, min(d + 2, 12)) for d in range(2, 12)] + [(12, 12)]
+    # the best-score stop: best epoch + patience; min_steps (40: 4 epochs) is a floor
+    seen.clear()
+    best = Scripted([0.1, 0.3, 0.2, 0.2] + [0.1] * 8, settled=None)
+    train_mlp(x, y, 3, stop=best, on_epoch=lambda d, t: seen.append((d, t)), **kw)
+    assert seen == [(0, 3), (1, 3), (2, 4), (3, 4), (4, 4)]
+    seen.clear()
+    best = Scripted([0.1, 0.3, 0.2, 0.2] + [0.1] * 8, settled=None)
+    train_mlp(
+        x, y, 3, stop=best, on_epoch=lambda d, t: seen.append((d, t)), **{**kw, "min_steps": 50}
+    )
+    assert seen == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    # without a stop: every epoch of the plan
+    seen.clear()
+    train_mlp(x, y, 3, on_epoch=lambda d, t: seen.append((d, t)), **{**kw, "epochs": 3})
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
 def test_the_settled_stop_counts_the_changed_predictions() -> None:
     from klantreis.contacts.network import EarlyStop, Mlp
 

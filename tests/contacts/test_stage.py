@@ -23,7 +23,7 @@ from klantreis.contacts.models import ModelRegistry
 from klantreis.contacts.styles import generate
 from klantreis.contacts.training import LabelledSet, NetworksInterrupted, train_and_save
 
-from .small_models import linear_only_training
+from .small_models import FiveEpochs, linear_only_training
 from .test_web_models import logged_in, web_app  # noqa: F401  (the fixture)
 
 #: small networks keep the full stage cheap (the same code path as the default)
@@ -370,15 +370,7 @@ def test_the_staged_networks_stop_once_their_held_out_predictions_settle(
 ) -> None:
     from klantreis.contacts import classifier
 
-    class Networks(ContactClassifier):
-        """5 epochs of small batches: more steps per epoch than min_steps (200), so a
-        network can stop after its 2nd epoch."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            more = {"mlp_epochs": 5, "mlp_hidden": 16, "mlp_batch": 8}
-            super().__init__(*args, **{**more, **kwargs})
-
-    monkeypatch.setattr(classifier, "ContactClassifier", Networks)
+    monkeypatch.setattr(classifier, "ContactClassifier", FiveEpochs)
     texts, labels = generate("short", 60)
     held_out = _holdout_split(texts, labels, 0.2, 0, None)[3]
     made, epochs = _recorded_stops(monkeypatch)
@@ -391,9 +383,58 @@ def test_the_staged_networks_stop_once_their_held_out_predictions_settle(
         assert stop.settled == 1.0 - 1e-9 and stop.patience == 1 and not stop.keeps_best
         # every prediction may change: settled after the 2nd epoch (the first comparison)
         assert stop.ran == 2 and len(stop.changed) == 1
-    # the held-out networks were given 5 epochs; the final ones train as many as they ran
+    # the held-out networks were given 5 epochs; they are the final model's (decision 75),
+    # or without that the final ones train as many as they ran
+    assert epochs == [5, 5] and model.epochs_run_ == [2, 2] and model.mlp_epochs == 2
+    assert model.networks_kept_
+    monkeypatch.setattr(classifier, "STAGED_REUSE", False)
+    made.clear()
+    epochs.clear()
+    model, _ = train_staged(texts, labels)
     assert epochs == [5, 5, 2, 2] and model.epochs_run_ == [2, 2] and model.mlp_epochs == 2
+    assert not model.networks_kept_
     assert [len(c) for c in model.epoch_changes_] == [1, 1]
+
+
+def test_settled_held_out_networks_are_the_final_model_s_networks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from klantreis.contacts import classifier
+
+    monkeypatch.setattr(classifier, "ContactClassifier", FiveEpochs)
+    texts, labels = generate("short", 60)
+    made, epochs = _recorded_stops(monkeypatch)
+    kept: list[Any] = []
+    real = classifier.ContactClassifier.fit_networks
+
+    def fit_networks(self: ContactClassifier, *args: Any, **kwargs: Any) -> ContactClassifier:
+        out = real(self, *args, **kwargs)
+        kept.append(self.mlp_)
+        return out
+
+    monkeypatch.setattr(classifier.ContactClassifier, "fit_networks", fit_networks)
+    monkeypatch.setattr(classifier, "STAGED_SETTLED", 1.0 - 1e-9)  # settled at once
+    monkeypatch.setattr(classifier, "STAGED_SETTLED_EPOCHS", 1)
+    stages: list[tuple[str, float]] = []
+    model, report = train_staged(texts, labels, progress=lambda s, d: stages.append((s, d)))
+    # both held-out networks stopped after 2 of 5 epochs: no final networks are trained
+    assert [s.ran for s in made] == [2, 2] and epochs == [5, 5] and len(kept) == 1
+    assert model.mlp_ is kept[0] and model.stage == "full" and model._kept_ is None
+    assert model.mlp_epochs == 2 and model.epochs_run_ == [2, 2] and model.networks_kept_
+    assert stages[-1] == ("full/final/networks", 1.0)
+    assert report.macro_f1 > 0.5
+    # predictions that never settle (or all_epochs): the final networks train on everything
+    for seen in (made, epochs, kept):
+        seen.clear()
+    monkeypatch.setattr(classifier, "STAGED_SETTLED", 0.0)
+    monkeypatch.setattr(classifier, "STAGED_SETTLED_EPOCHS", 5)
+    model, _ = train_staged(texts, labels)
+    assert epochs == [5, 5, 5, 5] and len(kept) == 2 and model.mlp_ is kept[1]
+    assert not model.networks_kept_
+    epochs.clear()
+    kept.clear()
+    model, _ = train_staged(texts, labels, all_epochs=True)
+    assert epochs == [5, 5, 5, 5] and len(kept) == 2 and model.mlp_ is kept[1]
 
 
 @pytest.mark.parametrize(

@@ -378,6 +378,8 @@ def train(
     seconds = (info.metrics or {}).get("network_seconds", 0.0)
     epochs = (info.metrics or {}).get("network_epochs")
     trained = f", {epochs} epochs" if epochs else ""
+    if (info.metrics or {}).get("networks_kept"):
+        trained += ", the held-out ones kept"
     _progress(f"saved the full model {info.version} (in use) after {seconds:.1f} s more")
     click.echo(
         f"full model {info.version} (with the networks{trained}, {seconds:.1f} s more): replaces"

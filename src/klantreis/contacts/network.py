@@ -148,10 +148,26 @@ class EarlyStop:
     def done(self) -> bool:
         """No improvement in the last ``patience`` epochs; with ``settled``: at most that
         share of the predictions changed in each of the last ``patience`` epochs."""
-        if self.settled is not None:
-            recent = self.changed[-self.patience :]
-            return len(recent) == self.patience and max(recent) <= self.settled
-        return self.ran - self.best >= self.patience
+        return self._quiet() >= self.patience
+
+    def _quiet(self) -> int:
+        """The epochs in a row, up to the last, that count towards the stop: without an
+        improvement, or with ``settled`` with at most that share of predictions changed."""
+        if self.settled is None:
+            return self.ran - self.best
+        run = 0
+        for share in reversed(self.changed):
+            if share > self.settled:
+                break
+            run += 1
+        return run
+
+    def earliest(self) -> int:
+        """The fewest epochs in all that the network can train from here: the epoch at which
+        the stop ends it if every epoch from now on counts towards the stop (the first
+        epoch is never compared, so at least ``patience + 1``). A progress plan: it only
+        grows when an epoch does not count towards the stop."""
+        return max(self.ran, 1) + self.patience - min(self._quiet(), self.patience)
 
 
 def float32_blocks(blocks: tuple[Any, Any, np.ndarray]) -> tuple[Any, Any, np.ndarray]:
@@ -245,7 +261,8 @@ def train_mlp(
     input's non-zeros (``drop_in``) and of the hidden units. The first layer is updated only
     in the rows of the features present in a batch (lazy Adam), so a step costs the batch's
     non-zeros times ``hidden``, not the whole vocabulary. Small training sets get at least
-    ``min_steps`` steps. ``on_epoch(done, total)`` is called before each epoch and at the end.
+    ``min_steps`` steps. ``on_epoch(done, total)`` is called before each epoch and at the end
+    (``total``: the epochs planned; with ``stop`` the fewest it can still end at).
     The step is compiled (``compiled_step``): the first call in a process without a disk
     cache compiles it (a few seconds, once).
 
@@ -303,9 +320,14 @@ def train_mlp(
     step = compiled_step()
     t = 0
     best: tuple[np.ndarray, ...] = ()
+    # with a stop the progress counts the epochs it can still end at (``EarlyStop.earliest``),
+    # never fewer than min_steps needs: the epochs that will run when it ends there
+    fewest = -(-min_steps // max(per_epoch, 1))
+    trained = epochs
     for epoch in range(epochs):
         if on_epoch is not None:
-            on_epoch(epoch, epochs)
+            plan = epochs if stop is None else max(stop.earliest(), fewest, epoch + 1)
+            on_epoch(epoch, min(plan, epochs))
         order = rng.permutation(n).astype(np.int64)
         keep_in = rng.random(x.nnz) > drop_in
         keep_hidden = rng.random((n, hidden), dtype=np.float32) > drop_hidden
@@ -330,11 +352,12 @@ def train_mlp(
             if stop.observe(Mlp(w1, b1, w2[None], b2[None])) and stop.keeps_best:
                 best = tuple(p.copy() for p in params)
             elif stop.done() and t >= min_steps:
+                trained = epoch + 1
                 break
     if stop is not None and best:
         w1, b1, w2, b2 = best
     if on_epoch is not None:
-        on_epoch(epochs, epochs)
+        on_epoch(trained, trained)
     w1 = w1.astype(np.float16).astype(np.float32)  # as saved: loading changes nothing
     return Mlp(w1, b1, w2[None], b2[None])
 

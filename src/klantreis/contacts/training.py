@@ -207,6 +207,8 @@ def train_and_save(
     done = metrics(report, **seconds)
     if model.mlp_ is not None:  # the networks' epochs (fewer when they stopped early)
         done["network_epochs"] = model.mlp_epochs
+        if model.networks_kept_:  # the settled held-out networks, not trained again
+            done["networks_kept"] = True
     info = registry.save(model, len(data.texts), report, data.source, digest, done)
     return info, report
 
