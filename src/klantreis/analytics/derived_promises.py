@@ -284,19 +284,23 @@ def impact_ranking(
     chosen = list(conditions) if conditions is not None else default_conditions(views, journey, now)
     with Reader(views, journey, flt) as r:
         contacts, scores = _signatures(r, journey, now_utc(now), SCORE_METRICS)
+    by_metric = {m: [s for s in scores if s["metric"] == m] for m in SCORE_METRICS}
     items = []
     for condition in chosen:
+        # each signature row tested once per condition (the score rows are the same
+        # signatures per metric, in the same order), not once per metric and split
         in_pop, has = _tests(condition, journey)
+        flags = [bool(has(s)) if in_pop(s) else None for s in contacts]
         split = {
-            flag: _summary([s for s in contacts if in_pop(s) and bool(has(s)) == flag])
+            flag: _summary([s for s, f in zip(contacts, flags, strict=True) if f is flag])
             for flag in (False, True)
         }
         effect = _contact_effect({k: v for k, v in split.items() if v.n}, alpha)
         comparisons = {}
         for m in SCORE_METRICS:
-            mine = [s for s in scores if s["metric"] == m and in_pop(s)]
-            without = _summary([s for s in mine if not has(s)])
-            with_ = _summary([s for s in mine if has(s)])
+            mine = list(zip(by_metric[m], flags, strict=True))
+            without = _summary([s for s, f in mine if f is False])
+            with_ = _summary([s for s, f in mine if f is True])
             comparisons[m] = stats.compare(m, without, with_, alpha, min_answers)
         items.append(
             Impact(
