@@ -151,7 +151,8 @@ def default_conditions(
             r.rows(  # fulfilled late from the kept totals; not delivered (yet) classified now
                 "SELECT DISTINCT promise_id, owner, outcome FROM dv_promise_settled"
                 " WHERE outcome = 'late' UNION SELECT promise_id, owner, outcome FROM"
-                f" ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE status = 'broken'",
+                f" ({_outcomes_sql(journey, _UNFULFILLED, table=_PENDING_PROMISE)})"
+                " WHERE status = 'broken'",
                 {"now": now_utc(now)},
             )
             if journey.promises
