@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from klantreis.analytics import stats
@@ -151,7 +152,8 @@ def default_conditions(
             r.rows(  # fulfilled late from the kept totals; not delivered (yet) classified now
                 "SELECT DISTINCT promise_id, owner, outcome FROM dv_promise_settled"
                 " WHERE outcome = 'late' UNION SELECT promise_id, owner, outcome FROM"
-                f" ({_outcomes_sql(journey, _UNFULFILLED)}) WHERE status = 'broken'",
+                f" ({_outcomes_sql(journey, _UNFULFILLED, table=_PENDING_PROMISE)})"
+                " WHERE status = 'broken'",
                 {"now": now_utc(now)},
             )
             if journey.promises
@@ -169,9 +171,9 @@ def default_conditions(
 
 def _signatures(
     r: Reader, journey: JourneyConfig, now: datetime, metrics: Sequence[str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> list[dict[str, Any]]:
     """Journeys in scope grouped by what the conditions look at (each promise's outcome and
-    owner, the trouble kinds): contact sums per group, and score sums per group and metric.
+    owner, the trouble kinds): contact sums and each metric's answer sums per group.
     Unscoped: the journeys whose promises are all fulfilled from the kept totals (their
     outcomes are final), the others (the kept pending rows) grouped now."""
     if r.where:
@@ -179,13 +181,7 @@ def _signatures(
     else:
         rows = _grouped(r, journey, now, metrics, "", "", PENDING)
         rows += [_settled_row(row) for row in r.rows("SELECT * FROM dv_impact_settled")]
-    keys = ["trouble", *(f"{x}{i}" for i in range(len(journey.promises)) for x in "ow")]
-    scores = [
-        {**{k: row[k] for k in keys}, "metric": m, **{x: row[f"{m}_{x}"] for x in SUMS}}
-        for row in rows
-        for m in metrics
-    ]
-    return rows, scores
+    return rows
 
 
 def _settled_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -253,16 +249,25 @@ def _tests(condition: Condition, journey: JourneyConfig) -> tuple[Any, Any]:
     raise ValueError(f"the derived views cannot evaluate {condition!r}")
 
 
-def _summary(rows: list[dict[str, Any]]) -> stats.Summary:
-    if not rows:
-        return stats.Summary(n=0)
+def _sums(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Any:
+    """The summary sums (``SUMS``' order) of each row as a matrix, read from ``columns`` (a
+    missing one counts 0)."""
+    out = np.zeros((len(rows), len(SUMS)))
+    for i, row in enumerate(rows):
+        out[i, : len(columns)] = [row.get(c) or 0.0 for c in columns]
+    return out
+
+
+def _summary(sums: Any, chosen: Any) -> stats.Summary:
+    """The summary of the ``chosen`` rows (a boolean mask) of a :func:`_sums` matrix."""
+    n, total, total_sq, promoters, detractors, top2 = sums[chosen].sum(axis=0)
     return stats.Summary(
-        n=int(sum(r["n"] for r in rows)),
-        total=float(sum(r["total"] or 0.0 for r in rows)),
-        total_sq=float(sum(r["total_sq"] or 0.0 for r in rows)),
-        promoters=int(sum(r.get("promoters") or 0 for r in rows)),
-        detractors=int(sum(r.get("detractors") or 0 for r in rows)),
-        top2=int(sum(r.get("top2") or 0 for r in rows)),
+        n=int(n),
+        total=float(total),
+        total_sq=float(total_sq),
+        promoters=int(promoters),
+        detractors=int(detractors),
+        top2=int(top2),
     )
 
 
@@ -283,21 +288,29 @@ def impact_ranking(
     min_answers = journey.min_answers if min_answers is None else min_answers
     chosen = list(conditions) if conditions is not None else default_conditions(views, journey, now)
     with Reader(views, journey, flt) as r:
-        contacts, scores = _signatures(r, journey, now_utc(now), SCORE_METRICS)
+        contacts = _signatures(r, journey, now_utc(now), SCORE_METRICS)
+    # every signature row tested once per condition, the sums added as matrices (each
+    # condition used to filter the rows ten times, once per metric and side)
+    contact_sums = _sums(contacts, ("n", "total", "total_sq"))
+    score_sums = {m: _sums(contacts, [f"{m}_{x}" for x in SUMS]) for m in SCORE_METRICS}
     items = []
     for condition in chosen:
         in_pop, has = _tests(condition, journey)
-        split = {
-            flag: _summary([s for s in contacts if in_pop(s) and bool(has(s)) == flag])
-            for flag in (False, True)
+        pop = np.array([bool(in_pop(s)) for s in contacts], dtype=bool)
+        hit = pop & np.array([bool(has(s)) for s in contacts], dtype=bool)
+        split = {False: pop & ~hit, True: hit}
+        summaries = {flag: _summary(contact_sums, mask) for flag, mask in split.items()}
+        effect = _contact_effect({k: v for k, v in summaries.items() if v.n}, alpha)
+        comparisons = {
+            m: stats.compare(
+                m,
+                _summary(score_sums[m], split[False]),
+                _summary(score_sums[m], split[True]),
+                alpha,
+                min_answers,
+            )
+            for m in SCORE_METRICS
         }
-        effect = _contact_effect({k: v for k, v in split.items() if v.n}, alpha)
-        comparisons = {}
-        for m in SCORE_METRICS:
-            mine = [s for s in scores if s["metric"] == m and in_pop(s)]
-            without = _summary([s for s in mine if not has(s)])
-            with_ = _summary([s for s in mine if has(s)])
-            comparisons[m] = stats.compare(m, without, with_, alpha, min_answers)
         items.append(
             Impact(
                 condition.label, effect.journeys_with, effect.journeys_without, comparisons, effect

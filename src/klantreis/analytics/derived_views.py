@@ -257,11 +257,22 @@ WHERE value IS NOT NULL AND value <> ''
 
 #: What a refresh reads of the batch's new events (``_dv_new``): the journeys whose
 #: order-dependent views must be recomputed, the filter menus.
-_NEW_COLUMNS = "journey_id, kind, owner, occurred_at, metric, channel, attrs"
+_NEW_COLUMNS = "journey_id, kind, owner, occurred_at, metric, score, channel, attrs"
 #: The events that can change an order-dependent view: a journey is recomputed from all its
 #: events only for a view whose rows its new events can move (hand-overs: process events with
 #: an owner; promises: their kinds); the other touched journeys keep their rows.
 _HANDOVER_EVENTS = f"owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)})"
+#: A touched journey's ``dv_journey`` row from its old row and the row of its new events
+#: alone (``_JOURNEY_SQL`` over the batch): every column is order-independent (a minimum,
+#: sorted distinct lists, counts and sums), so the batch's ~100,000 events are read instead
+#: of the touched journeys' whole history (2.7x as many on the bench's batch).
+_JOURNEY_MERGE_SQL = (
+    "SELECT journey_id, min(first_at), "
+    + ", ".join(f"list_sort(list_distinct(flatten(list({c}))))" for c in ("channels", "segments"))
+    + ", sum(contacts), list_sort(list_distinct(flatten(list(trouble)))), "
+    + ", ".join(f"sum({m}_{x})" for m in SCORE_METRICS for x in SUMS)
+    + " FROM (FROM _dv_old_journey UNION ALL FROM ({new})) GROUP BY journey_id"
+)
 #: The touched journeys whose hand-overs a refresh recomputes.
 _HANDED = "_dv_handed"
 
@@ -640,7 +651,9 @@ class DerivedViews:
             )
         # the order-independent views from all the touched journeys' events (adding the new
         # events' rows to the kept ones cost more: 0.50 against 0.43 CPU s for dv_steps)
-        self._fill(con, src, "_dv_cur_", views=("journey", "answers", "steps"))
+        self._fill(con, src, "_dv_cur_", views=("answers", "steps"))
+        batch = _JOURNEY_SQL.format(src="(SELECT * FROM _dv_new WHERE journey_id IS NOT NULL)")
+        _rows(con, f"INSERT INTO _dv_cur_journey {_JOURNEY_MERGE_SQL.format(new=batch)}")
         self._recompute(con, src)
         changed = []
         for view in VIEWS:
