@@ -14,7 +14,7 @@ import tomllib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -45,6 +45,7 @@ def fold_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1 << 16)  # a shop's vocabulary repeats: the sentiment lexicon stems each word
 def stem(word: str) -> str:
     """A light stemmer for Dutch and English together: strips one common inflection and
     undoubles a final consonant ("pakketten" -> "pakket", "delivered" -> "deliver",

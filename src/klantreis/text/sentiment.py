@@ -156,7 +156,9 @@ class LexiconSentiment:
                 nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
                 if tok in lex.boosters and (nxt in lex.words or stem(nxt) in lex.words):
                     continue  # "super snel": the booster scales the next word
-                value = lex.words.get(tok, lex.words.get(stem(tok), 0.0))
+                value = lex.words.get(tok)
+                if value is None:
+                    value = lex.words.get(stem(tok), 0.0)
             if not value:
                 continue
             if i and tokens[i - 1] in lex.boosters:

@@ -6,10 +6,18 @@ names, touchpoint, example phrases) and a tagger with a confidence per theme.
 from the example phrases (each a positive of its theme and a negative of the others), so it
 tags before any comment is labelled, and learns from labelled comments on top. A comment gets
 every theme whose probability reaches the taxonomy's threshold.
+
+A theme can declare its ``polarity`` ("negative": late delivery, rude driver; "positive": fast
+delivery). n-gram features cannot tell "de bezorger was vriendelijk" from "onvriendelijke
+bezorger", so ``tag`` checks a polar theme against the sentiment lexicon: when a part of the
+comment (a sentence, or a clause at a comma, "en"/"and" or "maar"/"but") clearly says the
+opposite, the theme needs a part that does not, and that part's own confidence; otherwise it is
+dropped ("snel bezorgd, maar kapot" keeps both fast delivery and damaged parcel).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +37,14 @@ __all__ = [
     "ThemeTaxonomy",
     "default_themes",
     "evaluate_themes",
+    "segments",
 ]
+
+POLARITIES = ("negative", "positive")
+#: A part of a comment "clearly says the opposite" of a polar theme when its lexicon score
+#: (-1..1) is at least this far on the other side (0.2: one clear word, e.g. "vriendelijk").
+POLARITY_GATE = 0.2
+_COORDINATOR = re.compile(r",|;|\s(?:en|and|&|maar|but|doch|though)\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ class Theme:
     touchpoint: str
     phrases_nl: tuple[str, ...] = ()
     phrases_en: tuple[str, ...] = ()
+    polarity: str | None = None  # "negative", "positive" or None (either)
 
     def name(self, lang: str) -> str:
         return self.name_nl if lang == "nl" else self.name_en
@@ -62,6 +78,12 @@ class ThemeTaxonomy:
             missing = {"id", "name_nl", "name_en", "touchpoint"} - set(t)
             if missing:
                 raise ValueError(f"theme {t.get('id', '?')}: missing {', '.join(sorted(missing))}")
+            polarity = t.get("polarity")
+            if polarity is not None and polarity not in POLARITIES:
+                raise ValueError(
+                    f"theme {t['id']}: polarity is 'negative' or 'positive' (or left out),"
+                    f" not {polarity!r}"
+                )
             themes.append(
                 Theme(
                     t["id"],
@@ -70,6 +92,7 @@ class ThemeTaxonomy:
                     t["touchpoint"],
                     tuple(t.get("phrases_nl", ())),
                     tuple(t.get("phrases_en", ())),
+                    polarity,
                 )
             )
         ids = [t.id for t in themes]
@@ -156,16 +179,69 @@ class ThemeTagger:
         z = np.asarray(self.features.transform(list(texts)) @ self.coef_) + self.intercept_
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
-    def tag(self, texts: Sequence[str], threshold: float | None = None) -> list[dict[str, float]]:
-        """The themes of each text with their confidence, most confident first."""
+    def tag(
+        self, texts: Sequence[str], threshold: float | None = None, gate: bool = True
+    ) -> list[dict[str, float]]:
+        """The themes of each text with their confidence, most confident first. With
+        ``gate``, a polar theme that a part of the text contradicts is kept only on the
+        confidence of a part that does not (module docstring)."""
         cut = self.taxonomy.threshold if threshold is None else threshold
+        texts = list(texts)
         proba = self.predict_proba(texts)
+        if gate:
+            proba = self._gated(texts, proba, cut)
         ids = self.theme_ids
         out = []
         for row in proba:
             hits = {ids[j]: round(float(row[j]), 4) for j in np.flatnonzero(row >= cut)}
             out.append(dict(sorted(hits.items(), key=lambda kv: -kv[1])))
         return out
+
+    def _gated(self, texts: list[str], proba: np.ndarray, cut: float) -> np.ndarray:
+        # getattr: a tagger saved before themes had a polarity has none
+        sign = np.array(
+            [
+                {"negative": -1, "positive": 1}.get(getattr(t, "polarity", None) or "", 0)
+                for t in self.taxonomy.themes
+            ]
+        )
+        polar_hits = (proba >= cut) & (sign != 0)
+        rows = np.flatnonzero(polar_hits.any(axis=1))
+        if not len(rows):
+            return proba
+        from klantreis.text.sentiment import LexiconSentiment
+
+        lex = LexiconSentiment()
+        gated = proba.copy()
+        contradicted: list[tuple[int, int, list[str], np.ndarray]] = []
+        for i in rows:
+            parts = segments(texts[i])
+            scores = np.array([lex.score(p) for p in parts])
+            for j in np.flatnonzero(polar_hits[i]):
+                against = scores * sign[j] <= -POLARITY_GATE
+                if against.all():
+                    gated[i, j] = 0.0  # every part says the opposite
+                elif against.any():
+                    contradicted.append((int(i), int(j), parts, against))
+        if contradicted:  # the parts' own confidences, for texts with a contradicted hit
+            flat = [p for _, _, parts, _ in contradicted for p in parts]
+            part_proba, k = self.predict_proba(flat), 0
+            for row, col, parts, against in contradicted:
+                pp = part_proba[k : k + len(parts), col]
+                k += len(parts)
+                gated[row, col] = min(proba[row, col], pp[~against].max())
+        return gated
+
+
+def segments(text: str) -> list[str]:
+    """The parts the polarity check reads: sentences, split again at commas, semicolons and
+    the coordinators "en"/"and"/"&" and contrast words "maar"/"but"."""
+    from klantreis.text.sentiment import split_sentences
+
+    out = []
+    for sentence, _, _ in split_sentences(text):
+        out += [p.strip(" ,;") for p in _COORDINATOR.split(sentence) if p.strip(" ,;")]
+    return out or [text]
 
 
 @dataclass
