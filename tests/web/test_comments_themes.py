@@ -128,6 +128,48 @@ def test_train_with_progress_and_roll_back(client: TestClient, tokens: dict[str,
     )
 
 
+def test_a_trained_theme_version_shows_its_figures_per_theme(
+    client: TestClient, tokens: dict[str, str], as_user: Any
+) -> None:
+    h = bearer(tokens["read_analyst"])
+    items = client.get("/api/v1/comments/themes/queue?limit=40", headers=h).json()["data"]["items"]
+    assert len(items) >= 10
+    for k, item in enumerate(items[:30]):
+        verdict = "yes" if k % 3 else "no"
+        body = {"comment_id": item["comment_id"], "theme": item["theme"], "verdict": verdict}
+        r = client.post("/api/v1/comments/themes/label", json=body, headers=h)
+        assert r.status_code == 200, r.text
+    c = as_user("analyst")
+    before = c.get("/comments/themes/queue?lang=en").text
+    assert "No trained model yet: the theme file&#39;s example phrases tag the comments." in before
+    assert "the word list scores the sentiment" in before and "Labelled contacts" not in before
+    r = client.post("/api/v1/comments/themes/train", json={"kind": "themes"}, headers=h)
+    assert r.status_code == 202, r.text
+    for _ in range(600):
+        status = client.get("/api/v1/comments/themes/train", headers=h).json()["data"]
+        if status["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert status["state"] == "done", status
+    data = client.get("/api/v1/comments/themes/queue", headers=h).json()["data"]
+    current = next(v for v in data["models"]["themes"] if v["current"])
+    rows, without = current["per_theme"]["rows"], current["per_theme"]["without"]
+    assert rows and {"theme", "name", "precision", "recall", "f1", "support"} <= set(rows[0])
+    assert rows == sorted(rows, key=lambda r: (r["f1"], r["name"]))  # the weakest first
+    assert all(r["support"] or r["predicted"] for r in rows)
+    assert len(rows) + len(without) == 12  # the shipped themes
+    # the macro F1 averages the themes that occur or are found, not all twelve
+    assert current["macro_f1"] == pytest.approx(sum(r["f1"] for r in rows) / len(rows), abs=1e-3)
+    for lang, header, title in (
+        ("nl", "Beoordeelde opmerkingen", "Per thema: versie"),
+        ("en", "Reviewed comments", "Per theme: version"),
+    ):
+        page = c.get(f"/comments/themes/queue?lang={lang}").text
+        assert header in page and title in page and 'data-testid="per-theme-row"' in page
+        assert bool(without) == ('data-testid="per-theme-without"' in page)
+        assert f'data-theme="{rows[0]["theme"]}"' in page and current["version"] in page
+
+
 # -- the demo's story ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:

@@ -272,18 +272,22 @@ def evaluate_themes(
     truth = np.array([[t in set(row) for t in ids] for row in themes], dtype=int)
     pred = np.array([[t in row for t in ids] for row in tagger.tag(texts)], dtype=int)
     p, r, f, s = precision_recall_fscore_support(truth, pred, zero_division=0)
+    present = (truth.sum(axis=0) > 0) | (pred.sum(axis=0) > 0)
     per_theme = {
         t: {
             "precision": float(p[i]),
             "recall": float(r[i]),
             "f1": float(f[i]),
             "support": int(s[i]),
+            "predicted": int(pred[:, i].sum()),
         }
         for i, t in enumerate(ids)
     }
     return ThemeReport(
         n=len(texts),
         micro_f1=round(float(f1_score(truth, pred, average="micro", zero_division=0)), 4),
-        macro_f1=round(float(f1_score(truth, pred, average="macro", zero_division=0)), 4),
+        # over the themes that occur or are found: a theme absent from both has no F1 (sklearn
+        # would count it as 0 and pull the mean down on a small held-out part)
+        macro_f1=round(float(f[present].mean()) if present.any() else 0.0, 4),
         per_theme=per_theme,
     )
