@@ -198,7 +198,7 @@ THRESHOLD_HELP = (
 )
 
 
-def _print_report(report: Any, confusion: bool, styles_table: bool = True) -> None:
+def _print_report(report: Any, confusion: bool) -> None:
     click.echo(
         f"held-out contacts: {report.n}   macro-F1: {report.macro_f1:.4f}   "
         f"accuracy: {report.accuracy:.4f}   coverage at threshold: {report.coverage:.3f}"
@@ -211,12 +211,12 @@ def _print_report(report: Any, confusion: bool, styles_table: bool = True) -> No
         for label, row in zip(report.labels, report.confusion, strict=True):
             click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
     if report.styles:
-        _print_styles(report.styles, styles_table)
+        _print_styles(report.styles)
 
 
-def _print_styles(check: dict[str, Any], table: bool) -> None:
-    """The cross-style check (``style_check``): macro-F1 per style, then (with ``table``)
-    F1 per reason, weakest first."""
+def _print_styles(check: dict[str, Any]) -> None:
+    """The cross-style check (``style_check``): macro-F1 per style, then F1 per reason,
+    weakest first."""
     from klantreis.contacts.style_check import shown_styles, weakest_first
 
     styles = shown_styles(check)
@@ -227,10 +227,8 @@ def _print_styles(check: dict[str, Any], table: bool) -> None:
         f" not new customers' texts): macro-F1 {cells}"
     )
     if left:
-        share = ", ".join(f"{s} changed {check['changed'][s]:.0%}" for s in left)
-        click.echo(f"  not shown: {share} of the texts")
-    if not table:
-        return
+        share = ", ".join(f"{s} {check['changed'][s]:.0%}" for s in left)
+        click.echo(f"  not shown (changed too few of the texts): {share}")
     click.echo("per reason, weakest on the rewrites first (F1; n texts in every column):")
     rows = [
         {"reason": r["reason"], "n": r["n"], **r["f1"], "gap": r["gap"]}
@@ -367,7 +365,7 @@ def train(
             f" {info.training_size} labelled contacts ({data.skipped} skipped),"
             f" {len(info.labels)} reasons; in use now"
         )
-        _print_report(report, confusion, styles_table=stage != "full")
+        _print_report(report, confusion)
         if stage == "full":
             how = (
                 ", each stopping once its held-out macro-F1 stops improving,"

@@ -1011,10 +1011,12 @@ def train_staged(
     exception in the network stage (also Ctrl+C, or one raised by ``progress``) propagates
     after ``on_quick`` has run.
 
-    With ``held_out_check`` (e.g. ``style_check.check_styles``) each stage's report
-    gets ``styles = held_out_check(predict, held_out_texts, held_out_labels)``, where ``predict`` scores
-    texts aligned with the held-out ones as that report scores them (the model trained
-    without the held-out texts; ``_held_out_predict``).
+    With ``held_out_check`` (e.g. ``style_check.check_styles``) the last stage's report
+    (the quick one only when the training stops there, so the check never delays the
+    quick model) gets ``styles = held_out_check(predict, held_out_texts,
+    held_out_labels)``, where ``predict`` scores texts aligned with the held-out ones as
+    that report scores them (the model trained without the held-out texts;
+    ``_held_out_predict``).
     """
     if stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {', '.join(STAGES)}")
@@ -1058,7 +1060,7 @@ def train_staged(
     held.sigmoid_ = platt(d[rest], _positives(rest_idx[: len(rest)], d.shape[1]))
     svm_p = _crossfit_svm(held, y_te, d)
     quick_report = _mixed_evaluation(held, y_te, te_m, svm_p)
-    if held_out_check is not None:
+    if held_out_check is not None and (stop_after == QUICK or not networks):
         quick_report.styles = held_out_check(_held_out_predict(held, y_te, d), x_te, y_te)
     to("quick/held_out")("svm", 1.0)
     final = model()
@@ -1146,7 +1148,7 @@ def _train_staged_apart(
     networks = probe.mlp_models > 0 and probe.mlp_weight > 0
     held = model().fit_quick(x_tr + ex_x, y_tr + ex_y, to("quick/held_out"))
     quick_report = evaluate(held, x_te, y_te)
-    if held_out_check is not None:
+    if held_out_check is not None and (stop_after == QUICK or not networks):
         quick_report.styles = held_out_check(held.predict_labels, x_te, y_te)
     if stop_after == QUICK or not networks:
         held._kept_ = None  # the held-out features are not needed any more

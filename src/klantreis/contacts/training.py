@@ -136,9 +136,10 @@ def train_and_save(
     model stays in use. The taxonomy's example phrases are added to the training data
     (never to the evaluation). ``progress(stage, fraction_done)``: see ``train_staged``;
     the metrics record each stage's seconds (``quick_seconds``, ``network_seconds``).
-    With ``styles`` (the default) each stage's report carries the cross-style check of its
-    held-out model on the held-out texts rewritten (``style_check.check_styles``, seed
-    ``seed``; the report's ``styles``), saved with the version.
+    With ``styles`` (the default) the last stage's report carries the cross-style check of
+    its held-out model on the held-out texts rewritten (``style_check.check_styles``, seed
+    ``seed``; the report's ``styles``), saved with the version; a quick version followed
+    by a full one has none (the check would delay it).
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
