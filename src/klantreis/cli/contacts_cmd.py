@@ -491,7 +491,10 @@ def evaluate(
     columns = (text_column, label_column)
     tax = contacts.taxonomy
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels, columns)
-    _progress(f"classifying {len(data.texts):,} contacts with model {version or 'newest'}")
+    rewrites = " and four rewrites of each (the cross-style check)" if styles else ""
+    _progress(
+        f"classifying {len(data.texts):,} contacts{rewrites} with model {version or 'newest'}"
+    )
     try:
         report = evaluate_current(contacts.registry, data, version, styles=styles)
     except LookupError as exc:
