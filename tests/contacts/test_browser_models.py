@@ -101,3 +101,29 @@ def test_a_bad_upload_shows_the_reason(page: Any, server: str) -> None:
     error.wait_for()
     assert "needs the columns text,label" in error.inner_text()
     assert page.locator("[data-testid=train-error] b").count() == 0  # text, not markup
+
+
+def test_the_cross_style_check_fits_a_phone_and_a_desktop_in_both_languages(
+    page: Any, server: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The check saved with the trained version: its table per reason in Dutch and English,
+    no wider than the window at 390 and 1366 px (screenshots in the test's temporary
+    folder, to look at)."""
+    page.goto(f"{server}/contacts/models?lang=en")
+    if page.locator("[data-testid=version-row]").count() == 0:  # run alone: train first
+        test_train_with_an_upload_and_see_the_evaluation(page, server)
+    shots = tmp_path_factory.mktemp("style-check-shots")
+    titles = {"nl": "Als klanten anders schrijven", "en": "When customers write differently"}
+    for width in (390, 1366):
+        page.set_viewport_size({"width": width, "height": 900})
+        for lang, title in titles.items():
+            page.goto(f"{server}/contacts/models?lang={lang}")
+            table = page.locator("[data-testid=styles]")
+            table.scroll_into_view_if_needed()
+            assert page.locator("#styles").inner_text() == title
+            assert page.locator("[data-testid=styles-row]").count() == 3  # one per reason
+            scroll, inner = page.evaluate(
+                "[document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert scroll <= inner, (lang, width)
+            page.screenshot(path=str(shots / f"models-{lang}-{width}.png"), full_page=True)

@@ -210,6 +210,31 @@ def _print_report(report: Any, confusion: bool) -> None:
         click.echo("confusion matrix (rows: true, columns: predicted, order as above):")
         for label, row in zip(report.labels, report.confusion, strict=True):
             click.echo(f"  {label[:24]:24} " + " ".join(f"{v:4d}" for v in row))
+    if report.styles:
+        _print_styles(report.styles)
+
+
+def _print_styles(check: dict[str, Any]) -> None:
+    """The cross-style check (``style_check``): macro-F1 per style, then F1 per reason,
+    weakest first."""
+    from klantreis.contacts.style_check import shown_styles, weakest_first
+
+    styles = shown_styles(check)
+    left = [s for s in check["styles"] if s not in styles]
+    cells = "   ".join(f"{s}: {check['macro_f1'][s]:.4f}" for s in styles)
+    click.echo(
+        f"cross-style check (the same {check['n']} contacts rewritten; synthetic rewrites,"
+        f" not new customers' texts): macro-F1 {cells}"
+    )
+    if left:
+        share = ", ".join(f"{s} {check['changed'][s]:.0%}" for s in left)
+        click.echo(f"  not shown (changed too few of the texts): {share}")
+    click.echo("per reason, weakest on the rewrites first (F1; n texts in every column):")
+    rows = [
+        {"reason": r["reason"], "n": r["n"], **r["f1"], "gap": r["gap"]}
+        for r in weakest_first(check)
+    ]
+    _table(rows, False)
 
 
 def _stage_label(stage: str) -> str:
@@ -437,6 +462,13 @@ def models_cmd(
 @click.option("--any-labels", is_flag=True)
 @click.option("--version", "version", default=None, help="Model version (default: newest).")
 @click.option("--confusion", is_flag=True)
+@click.option(
+    "--styles",
+    is_flag=True,
+    help="Also the cross-style check: the same contacts rewritten long, with typos, as chat"
+    " and short (synthetic rewrites, each in its own language), macro-F1 per style and F1 per"
+    " reason, weakest first. About five times the classification work.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(
     db_path: str | None,
@@ -448,6 +480,7 @@ def evaluate(
     any_labels: bool,
     version: str | None,
     confusion: bool,
+    styles: bool,
     as_json: bool,
     text_column: str,
     label_column: str,
@@ -458,9 +491,12 @@ def evaluate(
     columns = (text_column, label_column)
     tax = contacts.taxonomy
     data = _labelled((db_path, journey_config), labels, from_store, tax, any_labels, columns)
-    _progress(f"classifying {len(data.texts):,} contacts with model {version or 'newest'}")
+    rewrites = " and four rewrites of each (the cross-style check)" if styles else ""
+    _progress(
+        f"classifying {len(data.texts):,} contacts{rewrites} with model {version or 'newest'}"
+    )
     try:
-        report = evaluate_current(contacts.registry, data, version)
+        report = evaluate_current(contacts.registry, data, version, styles=styles)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     _progress("done")

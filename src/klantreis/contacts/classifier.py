@@ -47,6 +47,7 @@ __all__ = [
     "ColdStart",
     "ContactClassifier",
     "EvaluationReport",
+    "HeldOutCheck",
     "Mlp",
     "PhraseMatcher",
     "Prediction",
@@ -124,6 +125,13 @@ STAGED_LR = MLP_LR
 QUICK = "quick"
 FULL = "full"
 STAGES = (QUICK, FULL)
+
+
+#: A check of a held-out model on its held-out texts (``style_check.check_styles``):
+#: ``check(predict, texts, labels)``, a JSON-ready result kept in the report's ``styles``.
+HeldOutCheck = Callable[
+    [Callable[[Sequence[str]], list[str]], Sequence[str], Sequence[str]], dict[str, Any]
+]
 
 
 def _no_progress(stage: str, done: float) -> None:
@@ -683,6 +691,9 @@ class EvaluationReport:
     labels: list[str]
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)
+    #: the cross-style check on the same texts rewritten (``contacts.style_check``), when
+    #: it was run
+    styles: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -766,11 +777,38 @@ def _positives(y_idx: np.ndarray, columns: int) -> np.ndarray:
     return np.asarray(y_idx[:, None] == np.arange(columns)[None, :])
 
 
-def _crossfit_svm(model: ContactClassifier, labels: Sequence[str], d: np.ndarray) -> np.ndarray:
+def _crossfit_svm(
+    model: ContactClassifier,
+    labels: Sequence[str],
+    d: np.ndarray,
+    score: np.ndarray | None = None,
+    halves: list[tuple[np.ndarray, Any]] | None = None,
+) -> np.ndarray:
     """The SVM probabilities of held-out texts whose decision values ``d`` also fit the
     model's calibration: each half of the texts (alternating within a label) gets the
     calibration fitted on the other half, so no text is scored by a calibration that saw
-    it. The model keeps the calibration fitted on all of them."""
+    it. The model keeps the calibration fitted on all of them. With ``score`` (decision
+    values of other texts aligned with the held-out texts, e.g. rewrites of them) those
+    rows are scored instead, each by the calibration its held-out text gets; ``halves``
+    (from ``_crossfit_halves``) saves fitting the calibrations again."""
+    halves = _crossfit_halves(model, labels, d) if halves is None else halves
+    everything = model.sigmoid_
+    scored = d if score is None else score
+    p = np.zeros((len(scored), len(model.classes_)))
+    try:
+        for rows, sigmoid in halves:
+            model.sigmoid_ = sigmoid
+            p[rows] = model._svm_proba(scored[rows])
+    finally:
+        model.sigmoid_ = everything
+    return p
+
+
+def _crossfit_halves(
+    model: ContactClassifier, labels: Sequence[str], d: np.ndarray
+) -> list[tuple[np.ndarray, Any]]:
+    """The rows of each half of the held-out texts (alternating within a label) and the
+    calibration each is scored with: fitted on the other half (``_crossfit_svm``)."""
     index = {c: i for i, c in enumerate(model.classes_)}
     known = np.array([y in index for y in labels])
     y_idx = np.array([index.get(y, -1) for y in labels])
@@ -779,20 +817,17 @@ def _crossfit_svm(model: ContactClassifier, labels: Sequence[str], d: np.ndarray
     for i, y in enumerate(labels):
         half[i] = seen.get(y, 0) % 2
         seen[y] = seen.get(y, 0) + 1
-    everything = model.sigmoid_
-    p = np.zeros((len(labels), len(model.classes_)))
-    try:
-        for h in (0, 1):
-            rows = np.flatnonzero(half == h)
-            other = np.flatnonzero((half != h) & known)
-            if not len(rows):
-                continue
-            if len(other):
-                model.sigmoid_ = platt(d[other], _positives(y_idx[other], d.shape[1]))
-            p[rows] = model._svm_proba(d[rows])
-    finally:
-        model.sigmoid_ = everything
-    return p
+    sigmoid = model.sigmoid_
+    halves = []
+    for h in (0, 1):
+        rows = np.flatnonzero(half == h)
+        other = np.flatnonzero((half != h) & known)
+        if not len(rows):
+            continue
+        if len(other):
+            sigmoid = platt(d[other], _positives(y_idx[other], d.shape[1]))
+        halves.append((rows, sigmoid))
+    return halves
 
 
 def _mixed_evaluation(
@@ -805,15 +840,49 @@ def _mixed_evaluation(
     """The report of the SVM probabilities ``svm_p`` mixed with the networks' ``net_p`` at
     the model's ``mlp_weight`` (the SVM's alone without ``net_p``) and, with ``lr_weight``,
     with the regression's on the feature rows ``x``, as ``predict_proba`` mixes them."""
+    p = _mixed_proba(model, x, svm_p, net_p)
+    best = p.argmax(axis=1)
+    conf = p[np.arange(len(best)), best]
+    return _evaluation(model._predictions(best.astype(np.int32), conf), labels)
+
+
+def _mixed_proba(
+    model: ContactClassifier, x: Any, svm_p: np.ndarray, net_p: np.ndarray | None = None
+) -> np.ndarray:
+    """``svm_p`` mixed with ``net_p`` and the regression's probabilities on ``x`` (see
+    ``_mixed_evaluation``)."""
     p = svm_p if net_p is None else (1 - model.mlp_weight) * svm_p + model.mlp_weight * net_p
     w = model.lr_weight
     if w > 0 and model.lr_coef_ is not None and model.lr_intercept_ is not None:
         z = np.asarray(x @ model.lr_coef_) + model.lr_intercept_
         e = np.exp(z - z.max(axis=1, keepdims=True))
         p = (1 - w) * p + w * e / e.sum(axis=1, keepdims=True)
-    best = p.argmax(axis=1)
-    conf = p[np.arange(len(best)), best]
-    return _evaluation(model._predictions(best.astype(np.int32), conf), labels)
+    return np.asarray(p)
+
+
+def _held_out_predict(
+    model: ContactClassifier, labels: Sequence[str], d: np.ndarray
+) -> Callable[[Sequence[str]], list[str]]:
+    """The best reason (forced choice) of texts aligned with the held-out texts (labels
+    ``labels``, the SVM's decision values ``d``), e.g. rewrites of them, scored as the
+    held-out report scores those texts: the SVM by the cross-fit calibration (each text by
+    the calibration its held-out text gets, fitted on the other half), mixed with the
+    networks' probabilities when the model has them. Texts as written get their report's
+    predictions."""
+
+    halves = _crossfit_halves(model, labels, d)
+
+    def predict(texts: Sequence[str]) -> list[str]:
+        x = model.features.transform(list(texts))
+        svm_p = _crossfit_svm(model, labels, d, model._decisions(x), halves)
+        net_p = None
+        if model.mlp_ is not None:
+            x32 = x.astype(np.float32)
+            net_p = model.mlp_.output(np.asarray(x32 @ model.mlp_.w1) + model.mlp_.b1)
+        best = _mixed_proba(model, x, svm_p, net_p).argmax(axis=1)
+        return [model.classes_[j] for j in best.tolist()]
+
+    return predict
 
 
 def choose_weight(
@@ -901,6 +970,7 @@ def train_staged(
     on_quick: Callable[[ContactClassifier, EvaluationReport], None] | None = None,
     stop_early: bool = False,
     all_epochs: bool = False,
+    held_out_check: HeldOutCheck | None = None,
 ) -> tuple[ContactClassifier, EvaluationReport]:
     """A held-out evaluation and a final model on everything, in two stages, each evaluated
     on the same held-out split; the two fits share their work:
@@ -940,6 +1010,13 @@ def train_staged(
     follow), ``full/held_out/networks`` (with the final SVM), ``full/final/networks``. An
     exception in the network stage (also Ctrl+C, or one raised by ``progress``) propagates
     after ``on_quick`` has run.
+
+    With ``held_out_check`` (e.g. ``style_check.check_styles``) the last stage's report
+    (the quick one only when the training stops there, so the check never delays the
+    quick model) gets ``styles = held_out_check(predict, held_out_texts,
+    held_out_labels)``, where ``predict`` scores texts aligned with the held-out ones as
+    that report scores them (the model trained without the held-out texts;
+    ``_held_out_predict``).
     """
     if stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {', '.join(STAGES)}")
@@ -969,7 +1046,7 @@ def train_staged(
     rest = [i for i, y in enumerate(y_te) if y and y != UNKNOWN]
     if not rest or any(y_te[i] not in index for i in rest):
         return _train_staged_apart(
-            (x_tr, x_te, y_tr, y_te, ex_x, ex_y), model, to, stop_after, on_quick
+            (x_tr, x_te, y_tr, y_te, ex_x, ex_y), model, to, stop_after, on_quick, held_out_check
         )
     rest_x, rest_y = [x_te[i] for i in rest], [y_te[i] for i in rest]
     if augment_share > 0:  # the held-out texts first, then their augmented copies
@@ -983,6 +1060,8 @@ def train_staged(
     held.sigmoid_ = platt(d[rest], _positives(rest_idx[: len(rest)], d.shape[1]))
     svm_p = _crossfit_svm(held, y_te, d)
     quick_report = _mixed_evaluation(held, y_te, te_m, svm_p)
+    if held_out_check is not None and (stop_after == QUICK or not networks):
+        quick_report.styles = held_out_check(_held_out_predict(held, y_te, d), x_te, y_te)
     to("quick/held_out")("svm", 1.0)
     final = model()
     final.features, final.classes_ = held.features, held.classes_
@@ -1024,6 +1103,8 @@ def train_staged(
         svm_p[rest], net_p[rest], rest_idx[: len(rest)]
     )
     report = _mixed_evaluation(held, y_te, te_m, svm_p, net_p)
+    if held_out_check is not None:
+        report.styles = held_out_check(_held_out_predict(held, y_te, d), x_te, y_te)
     final._kept_ = (all_x, all_idx)
     if patience > 0:  # as many epochs as the held-out networks needed (at most as many)
         final.mlp_epochs = min(max(held.epochs_run_), held.mlp_epochs)
@@ -1058,6 +1139,7 @@ def _train_staged_apart(
     to: Callable[[str], Progress],
     stop_after: str,
     on_quick: Callable[[ContactClassifier, EvaluationReport], None] | None,
+    held_out_check: HeldOutCheck | None = None,
 ) -> tuple[ContactClassifier, EvaluationReport]:
     """``train_staged`` with two separate fits (features, cross-validated calibration,
     networks from scratch): when the held-out split has a label the training split lacks."""
@@ -1066,6 +1148,8 @@ def _train_staged_apart(
     networks = probe.mlp_models > 0 and probe.mlp_weight > 0
     held = model().fit_quick(x_tr + ex_x, y_tr + ex_y, to("quick/held_out"))
     quick_report = evaluate(held, x_te, y_te)
+    if held_out_check is not None and (stop_after == QUICK or not networks):
+        quick_report.styles = held_out_check(held.predict_labels, x_te, y_te)
     if stop_after == QUICK or not networks:
         held._kept_ = None  # the held-out features are not needed any more
     final = model().fit_quick(list(x_tr) + list(x_te) + ex_x, y_tr + y_te + ex_y, to("quick/final"))
@@ -1081,6 +1165,8 @@ def _train_staged_apart(
         return final, quick_report
     held.fit_networks(to("full/held_out"))
     report = evaluate(held, x_te, y_te)
+    if held_out_check is not None:
+        report.styles = held_out_check(held.predict_labels, x_te, y_te)
     del held
     final.fit_networks(to("full/final"))
     return final, report

@@ -13,11 +13,15 @@ four styles (deterministic for a seed; phrase banks in ``styles_bank``):
 
 ``cross_style`` trains a model once per training style and reports macro-F1 on every test
 style (test texts come from another seed, so in-style cells are not the training texts).
+
+``rewrite`` writes a shop's own text another way (long, typo, chat, short) with the same
+banks' openings, contexts and closings: the check of ``style_check`` on a shop's own texts.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +37,7 @@ __all__ = [
     "add_typos",
     "cross_style",
     "generate",
+    "rewrite",
 ]
 
 STYLES = ("short", "long", "chat", "typo")
@@ -113,18 +118,9 @@ def _one(style: str, reason: str, lang: str, rng: random.Random) -> str:
         text = _sentence(_fill(rng.choice(bank["short"][lang]), lang, rng), rng)
         return add_typos(text, rng) if style == "typo" else text
     if style == "long":
-        parts = [rng.choice(OPENINGS[lang])]
-        parts += [_fill(c, lang, rng) for c in rng.sample(CONTEXTS[lang], rng.randint(1, 2))]
-        parts.append(_fill(rng.choice(bank["long"][lang]), lang, rng))
-        parts.append(_fill(rng.choice(CLOSINGS[lang]), lang, rng))
-        return rng.choice([" ", "\n"]).join(p for p in parts if p)
+        return _message(lambda: _fill(rng.choice(bank["long"][lang]), lang, rng), lang, rng)
     if style == "chat":
-        text = f" {_fill(rng.choice(bank['chat'][lang]), lang, rng)} "
-        for long, short in _CHAT_SWAPS[lang]:
-            if rng.random() < 0.7:
-                text = text.replace(long, short)
-        opener = rng.choice(_CHAT_OPEN[lang])
-        return f"{opener} {text.strip()}{rng.choice(_CHAT_TAIL)}".strip()
+        return _chat_line(_fill(rng.choice(bank["chat"][lang]), lang, rng), lang, rng)
     raise ValueError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
 
 
@@ -141,6 +137,65 @@ def generate(
     ]
     rng.shuffle(rows)
     return [t for t, _ in rows], [y for _, y in rows]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSE_END = re.compile(r"[,;:]\s")
+_TRAILING = ".!?,;: "
+
+
+def _message(core: Callable[[], str], lang: str, rng: random.Random) -> str:
+    """``core()`` (made after the greeting and the context sentences are drawn) inside a
+    message: greeting, one or two context sentences, the core, closing."""
+    parts = [rng.choice(OPENINGS[lang])]
+    parts += [_fill(c, lang, rng) for c in rng.sample(CONTEXTS[lang], rng.randint(1, 2))]
+    parts.append(core())
+    parts.append(_fill(rng.choice(CLOSINGS[lang]), lang, rng))
+    return rng.choice([" ", "\n"]).join(p for p in parts if p)
+
+
+def _chat_line(core: str, lang: str, rng: random.Random) -> str:
+    """``core`` as a chat line: chat spellings, an opener and a tail."""
+    text = f" {core} "
+    for long, short in _CHAT_SWAPS[lang]:
+        if rng.random() < 0.7:
+            text = text.replace(long, short)
+    opener = rng.choice(_CHAT_OPEN[lang])
+    return f"{opener} {text.strip()}{rng.choice(_CHAT_TAIL)}".strip()
+
+
+def _with_stop(text: str) -> str:
+    core = text.strip()
+    return core if core[-1:] in ".!?" else core + "."
+
+
+def _short(text: str, words: int) -> str:
+    """The first sentence of ``text`` (of at least three words); when it is longer than
+    ``words`` words, its first clause (up to a comma or semicolon) if that has three words
+    or more, else its first ``words`` words."""
+    pieces = [p.strip() for p in _SENTENCE_END.split(text.strip()) if p.strip()]
+    first = next((p for p in pieces if len(p.split()) >= 3), text.strip())
+    if len(first.split()) <= words:
+        return first
+    clause = _CLAUSE_END.split(first, maxsplit=1)[0].strip()
+    return clause if 3 <= len(clause.split()) <= words else " ".join(first.split()[:words])
+
+
+def rewrite(text: str, style: str, lang: str, rng: random.Random, short_words: int = 8) -> str:
+    """``text`` written another way, in its language ``lang`` (``nl`` or ``en``): ``long``
+    (inside a message with greeting, context and closing), ``typo`` (typing errors in about
+    a third of the longer words), ``chat`` (lower case, chat spellings, an opener and a
+    tail) or ``short`` (its first sentence, at most ``short_words`` words). Its meaning, and
+    so its label, stays."""
+    if style == "long":
+        return _message(lambda: _with_stop(text), lang, rng)
+    if style == "typo":
+        return add_typos(text, rng)
+    if style == "chat":
+        return _chat_line(text.strip().lower().rstrip(_TRAILING), lang, rng)
+    if style == "short":
+        return _short(text, short_words)
+    raise ValueError(f"unknown rewrite {style!r} (choose from long, typo, chat, short)")
 
 
 @dataclass

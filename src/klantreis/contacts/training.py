@@ -11,6 +11,7 @@ import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from klantreis.contacts.classifier import (
 )
 from klantreis.contacts.data import contacts_frame
 from klantreis.contacts.models import ModelInfo, ModelRegistry, data_hash
+from klantreis.contacts.style_check import check_styles
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 
 __all__ = [
@@ -121,6 +123,7 @@ def train_and_save(
     on_quick: Callable[[ModelInfo, EvaluationReport], None] | None = None,
     stop_early: bool = False,
     all_epochs: bool = False,
+    styles: bool = True,
 ) -> tuple[ModelInfo, EvaluationReport]:
     """Train in stages, each evaluated on the same held-out split and saved as a version.
 
@@ -133,6 +136,10 @@ def train_and_save(
     model stays in use. The taxonomy's example phrases are added to the training data
     (never to the evaluation). ``progress(stage, fraction_done)``: see ``train_staged``;
     the metrics record each stage's seconds (``quick_seconds``, ``network_seconds``).
+    With ``styles`` (the default) the last stage's report carries the cross-style check of
+    its held-out model on the held-out texts rewritten (``style_check.check_styles``, seed
+    ``seed``; the report's ``styles``), saved with the version; a quick version followed
+    by a full one has none (the check would delay it).
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
@@ -183,6 +190,7 @@ def train_and_save(
             on_quick=save_quick,
             stop_early=stop_early,
             all_epochs=all_epochs,
+            held_out_check=partial(check_styles, seed=seed) if styles else None,
         )
     except BaseException as exc:
         if not quick:  # the quick stage itself failed: nothing new was saved
@@ -214,9 +222,20 @@ def train_and_save(
 
 
 def evaluate_current(
-    registry: ModelRegistry, data: LabelledSet, version: str | None = None
+    registry: ModelRegistry,
+    data: LabelledSet,
+    version: str | None = None,
+    styles: bool = False,
+    seed: int = 0,
 ) -> EvaluationReport:
+    """The evaluation of the version in use (or ``version``) on ``data``; with ``styles``
+    also the cross-style check on ``data`` rewritten (``style_check.check_styles``), in the
+    report's ``styles``. Score texts the model was not trained on: on its own training
+    texts both are too high."""
     model = registry.load(version)
     if model is None:
         raise LookupError("no trained model yet: run `klantreis contacts train` first")
-    return evaluate(model, data.texts, data.labels)
+    report = evaluate(model, data.texts, data.labels)
+    if styles:
+        report.styles = check_styles(model.predict_labels, data.texts, data.labels, seed=seed)
+    return report

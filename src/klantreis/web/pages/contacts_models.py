@@ -40,6 +40,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from klantreis.contacts.models import ModelRegistry
+from klantreis.contacts.style_check import shown_styles, weakest_first
 from klantreis.contacts.taxonomy import UNKNOWN, Taxonomy
 from klantreis.contacts.training import (
     LabelledSet,
@@ -59,7 +60,7 @@ from klantreis.web.pages.contacts import LABELLER_ROLES, _taxonomy, forget_model
 from klantreis.web.state import web_state
 from klantreis.web.training import BackgroundTraining, Progress, add_status_route
 
-__all__ = ["Trainer", "evaluation", "models_data", "router"]
+__all__ = ["Trainer", "evaluation", "models_data", "router", "style_check"]
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,41 @@ def evaluation(
         "confusion": matrix,
         "show_matrix": 0 < len(labels) <= max_matrix and len(matrix) == len(labels),
         "confused_pairs": pairs[:TOP_PAIRS],
+        "styles": style_check(report.get("styles"), names),
+    }
+
+
+def style_check(check: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:
+    """The saved cross-style check (``style_check.check_styles``) for the page: the styles
+    shown (as written first), macro-F1 per style, per reason its name, n, F1 per style and
+    gap, weakest reasons first; the rewrites left out (they changed too few texts)."""
+    if not check or not check.get("reasons"):
+        return None
+    shown = shown_styles(check)
+    macro = [check["macro_f1"].get(s) for s in shown]
+    rewritten = [float(v) for v in macro[1:] if v is not None]
+    return {
+        "n": check.get("n"),
+        "styles": shown,
+        "macro_f1": macro,
+        "gap": round(float(macro[0]) - sum(rewritten) / len(rewritten), 4)
+        if rewritten and macro[0] is not None
+        else None,
+        "left_out": [
+            {"style": s, "changed": check["changed"].get(s)}
+            for s in check["styles"]
+            if s not in shown
+        ],
+        "rows": [
+            {
+                "reason": row["reason"],
+                "name": names.get(row["reason"], row["reason"]),
+                "n": row["n"],
+                "f1": [row["f1"].get(s) for s in shown],
+                "gap": row["gap"],
+            }
+            for row in weakest_first(check)
+        ],
     }
 
 
