@@ -470,9 +470,8 @@ class ConditionViews:
             if moving is not None:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE {old} AS FROM {copy} WHERE {affected}")
             _rows(con, f"CREATE OR REPLACE TEMP TABLE {new} AS FROM {table} LIMIT 0")
-        self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
         self._fill(con, src, "_dk_new_k", "_dk_new_p")
-        self.totals.touched(con, "_dk_new_k", "_dk_new_p", 1)
+        self.totals.replaced(con, ("_dk_old_k", "_dk_old_p"), ("_dk_new_k", "_dk_new_p"))
         changed = False
         for table, old, new in (
             ("dk_kinds", "_dk_old_k", "_dk_new_k"),
