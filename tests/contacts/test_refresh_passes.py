@@ -1,7 +1,9 @@
-"""A refresh of the kept conditions updates the root causes' kept windows in one pass: the
-touched journeys' old share out and their new share in, for every kept window at once (the
-number of statements does not grow with the windows), and the counts equal the reference's;
-the contacts' held counts take a frame of pandas' Arrow-backed strings as it is."""
+"""What a refresh after a batch costs: the kept conditions write only the rows that changed
+(a journey's other rows stay where they are), the root causes' kept windows are updated in
+one pass (the touched journeys' old share out and their new share in, for every kept window
+at once: the number of statements does not grow with the windows) and the counts equal the
+reference's; the contacts' held counts take a frame of pandas' Arrow-backed strings as it
+is."""
 
 from __future__ import annotations
 
@@ -77,6 +79,40 @@ def test_a_refresh_updates_every_kept_window_in_one_pass(monkeypatch: pytest.Mon
         (one, n_one), (three, n_three) = counts
         assert three == one + 2
         assert n_three == n_one, counts
+
+
+def _rows_of(app: App, journey: str) -> dict[tuple[Any, ...], int]:
+    """The kept condition rows of ``journey`` (without the row id) and their row ids."""
+    rows = app.store.con.execute(
+        "SELECT rowid, * FROM dk_kinds WHERE journey_id = ? UNION ALL"
+        " SELECT rowid, * FROM dk_promised WHERE journey_id = ?",
+        [journey, journey],
+    ).fetchall()
+    return {tuple(map(str, r[1:])): r[0] for r in rows}
+
+
+def test_a_refresh_writes_only_the_rows_that_changed() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(app, _records())
+        views = ConditionViews(app.store, app.journey)
+        window = _nine_days(0)
+        views.cause_totals(window)
+        before, version = _rows_of(app, "j1"), views.counter()
+        # a shipment a day after j1's last one (day 11): one new row, day 11's row unchanged
+        _load(app, [ev("s-late", "j1", "shipment.handed_over", T0 + timedelta(days=12))])
+        views.ensure()
+        after = _rows_of(app, "j1")
+        added = after.keys() - before.keys()
+        assert len(added) == 1 and "shipment.handed_over" in next(iter(added))
+        assert before.keys() <= after.keys()
+        assert all(after[row] == rowid for row, rowid in before.items())  # not rewritten
+        assert views.counter() == version + 1
+        _check_causes(app, views, window, *_reference(app, window))
+        # a batch that changes no row writes none and keeps the counter
+        _load(app, [ev("s-again", "j1", "shipment.handed_over", T0 + timedelta(days=12, hours=1))])
+        views.ensure()
+        assert _rows_of(app, "j1") == after
+        assert views.counter() == version + 1
 
 
 def test_the_held_counts_take_arrow_backed_strings_as_they_are() -> None:
