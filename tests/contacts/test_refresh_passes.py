@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from tests.contacts.test_conditions import _check_causes, _load, _nine_days, _reference
+from tests.contacts.test_held_parts import _records
 from tests.journeys.logs import T0, ev
 
 from klantreis.app import App
@@ -21,25 +22,6 @@ from klantreis.contacts import cause_totals
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.held_counts import _contacts_table
 from klantreis.settings import Settings
-
-
-def _records() -> list[dict[str, Any]]:
-    records = []
-    for d in range(12):
-        at, j = T0 + timedelta(days=d), f"j{d % 5}"
-        records += [
-            ev(f"k{d}", j, "order.placed", at),
-            ev(f"s{d}", j, "shipment.handed_over", at, owner=f"carrier:{d % 2}"),
-            ev(f"p{d}", j, "delivery.promised", at, owner="carrier:x", attrs={"deadline": "x"}),
-            ev(
-                f"c{d}",
-                j,
-                "contact.inbound",
-                at + timedelta(hours=2),
-                attrs={"reason": "waar", "contact_id": f"c{d}"},
-            ),
-        ]
-    return records
 
 
 def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:

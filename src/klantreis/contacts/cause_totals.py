@@ -10,8 +10,9 @@ when one is a broken promise. Each is a **sum over journeys** of what one journe
 what a journey gives depends only on its own kept rows (``first_in_window`` reads a row's
 day and its ``prev_day``). So:
 
-- after an ingest, the touched journeys' old share is subtracted (before their rows are
-  recomputed) and their new share added (after), in the refresh's transaction;
+- after an ingest, the touched journeys' old share is subtracted and their new share added
+  (once their rows are recomputed, from copies of the old and the new rows), in the
+  refresh's transaction, for every kept window in one pass of grouped statements;
 - a window of the same length a few days later (the period follows the newest event) is the
   kept window minus the share, in the old window, of the journeys with a row on a day that
   left or entered, plus their share in the new one;
