@@ -10,8 +10,9 @@ when one is a broken promise. Each is a **sum over journeys** of what one journe
 what a journey gives depends only on its own kept rows (``first_in_window`` reads a row's
 day and its ``prev_day``). So:
 
-- after an ingest, the touched journeys' old share is subtracted (before their rows are
-  recomputed) and their new share added (after), in the refresh's transaction;
+- after an ingest, the touched journeys' old share is subtracted and their new share added
+  (once their rows are recomputed, from copies of the old and the new rows), in the
+  refresh's transaction, for every kept window in one pass of grouped statements;
 - a window of the same length a few days later (the period follows the newest event) is the
   kept window minus the share, in the old window, of the journeys with a row on a day that
   left or entered, plus their share in the new one;
@@ -27,6 +28,7 @@ afresh.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,7 @@ __all__ = [
     "CauseTotals",
     "WindowTotals",
     "compact_window",
+    "compact_windows",
     "drop_hand",
     "hand_is_current",
     "journey_rows",
@@ -71,7 +74,7 @@ _TABLES = {
     "dk_ct_owners": "owner",
     "dk_ct_pairs": "name, outer_name, outer_broken",
 }
-_TEMPS = ("_ct_pop", "_ct_w", "_ct_k", "_ct_p", "_ct_s", "_ct_miss")
+_TEMPS = ("_ct_pop", "_ct_w", "_ct_x", "_ct_k", "_ct_p", "_ct_s", "_ct_miss")
 #: The kept conditions' hand-over (temporary tables of the writing connection): the rows, as
 #: saved by the last incremental refresh, of the journeys it touched or found on the days the
 #: default window moved by; its state row says which saved state they are (version, events,
@@ -126,10 +129,28 @@ class CauseTotals:
         """Subtract (``sign`` -1: their old rows) or add (+1: their new rows) the share of
         the journeys whose rows are all in ``kinds`` and ``promised`` (copies of the kept
         tables' rows of some journeys) in every kept window."""
+        self.replaced(con, (kinds, promised), None, sign)
+
+    def replaced(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        old: tuple[str, str] | None,
+        new: tuple[str, str] | None,
+        sign: int = -1,
+    ) -> None:
+        """Take the share of some journeys' ``old`` rows (tables of kinds and promised, as
+        :meth:`touched`; ``sign`` -1, +1 to add them instead) out of every kept window and
+        add that of their ``new`` rows: one pass of grouped statements for every window and
+        both sets, not one per window and set."""
         windows = _run(con, "SELECT wid, first, last FROM dk_ct_windows")
+        parts = [
+            _Part(wid, (first, last), part_sign, tables)
+            for wid, first, last in windows
+            for part_sign, tables in ((sign, old), (-sign, new))
+            if tables is not None
+        ]
         try:
-            for wid, first, last in windows:
-                self._add(con, wid, (first, last), sign, kinds, promised)
+            self._add_parts(con, parts)
         finally:
             _drop(con)
 
@@ -260,8 +281,10 @@ class CauseTotals:
                 params,
             )
             journey_rows(con, "_ct_s", "_ct_k", "_ct_p")
-            self._add(con, wid, (old_first, old_last), -1, "_ct_k", "_ct_p")
-            self._add(con, wid, window, 1, "_ct_k", "_ct_p")
+            rows = ("_ct_k", "_ct_p")
+            self._add_parts(
+                con, [_Part(wid, (old_first, old_last), -1, rows), _Part(wid, window, 1, rows)]
+            )
         finally:
             _drop(con)
         return wid
@@ -306,62 +329,120 @@ class CauseTotals:
     ) -> None:
         """Add ``sign`` x the counts of the rows in ``kinds`` and ``promised`` (whole
         journeys) in ``window`` to the kept window ``wid``."""
-        where, params = first_in_window(window, {"start": self.journey.journey_start})
-        _run(
-            con,
-            "CREATE OR REPLACE TEMP TABLE _ct_pop AS SELECT journey_id,"
-            " CAST(row_number() OVER () AS INTEGER) AS jk FROM"
-            f" {kinds} WHERE kind = $start AND {where}",
-            params,
+        self._add_parts(con, [_Part(wid, window, sign, (kinds, promised))])
+
+    def _add_parts(self, con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> None:
+        """Add each part's ``sign`` x the counts of its rows (whole journeys) in its window
+        to its kept window, in one pass: each journey of a part is a key of its own
+        (``jk``), so the parts' journeys are counted side by side and the signed sums
+        grouped per window once."""
+        if not parts:
+            return
+        pops, conds, params = [], [], {}
+        for k, part in enumerate(parts):
+            kinds, promised = part.tables
+            where, p = first_in_window(part.window, {"start": self.journey.journey_start})
+            pops.append(
+                _suffixed(
+                    f"SELECT journey_id, {k} AS part FROM {kinds} WHERE kind = $start AND {where}",
+                    k,
+                )
+            )
+            params.update(_suffixed_params(p, k))
+            rows, p = window_condition_rows_sql(self.journey, part.window, kinds, promised)
+            conds.append(
+                "SELECT p.jk, p.part, w.name, w.broken, w.owner FROM"
+                f" ({_suffixed(rows, k)}) w JOIN (SELECT journey_id, jk, part FROM _ct_pop"
+                f" WHERE part = {k}) p USING (journey_id)"
+            )
+            params.update(_suffixed_params(p, k))
+        pop = (
+            "CREATE OR REPLACE TEMP TABLE _ct_pop AS SELECT journey_id, part,"
+            " CAST(row_number() OVER () AS INTEGER) AS jk FROM (" + " UNION ALL ".join(pops) + ")"
         )
-        conds, params = window_condition_rows_sql(self.journey, window, kinds, promised)
+        _run(con, pop, _used(pop, params))
+        w = "CREATE OR REPLACE TEMP TABLE _ct_w AS " + " UNION ALL ".join(conds)
+        _run(con, w, _used(w, params))
         _run(
             con,
-            "CREATE OR REPLACE TEMP TABLE _ct_w AS SELECT p.jk, w.name, w.broken, w.owner"
-            f" FROM ({conds}) w JOIN _ct_pop p USING (journey_id)",
-            params,
+            "CREATE OR REPLACE TEMP TABLE _ct_x AS SELECT * FROM (VALUES "
+            + ", ".join(f"({k}, {p.wid}, {p.sign})" for k, p in enumerate(parts))
+            + ") x(part, wid, sign)",
         )
         n = int(_run(con, "SELECT count(*) FROM _ct_pop")[0][0])
-        s = {"wid": wid, "sign": sign}
         _run(
             con,
-            "UPDATE dk_ct_windows SET journeys = journeys + $d WHERE wid = $wid",
-            {"d": sign * n, "wid": wid},
+            "UPDATE dk_ct_windows SET journeys = journeys + d.n FROM (SELECT x.wid,"
+            " sum(x.sign * coalesce(c.n, 0)) AS n FROM _ct_x x LEFT JOIN (SELECT part, count(*)"
+            " AS n FROM _ct_pop GROUP BY part) c USING (part) GROUP BY x.wid) d"
+            " WHERE dk_ct_windows.wid = d.wid",
         )
         _run(
             con,
-            "INSERT INTO dk_ct_conditions SELECT $wid, name, broken, owner, $sign * count(*)"
-            " FROM _ct_w GROUP BY ALL",
-            s,
+            "INSERT INTO dk_ct_conditions SELECT x.wid, name, broken, owner, sum(x.sign)"
+            " FROM _ct_w JOIN _ct_x x USING (part) GROUP BY ALL",
         )
         # journeys per owner: a bit per journey key (1..n), ~5x cheaper than DISTINCT
         _run(
             con,
-            "INSERT INTO dk_ct_owners SELECT $wid, owner,"
-            " $sign * bit_count(bitstring_agg(jk, 1, $n)) FROM _ct_w"
-            " WHERE owner IS NOT NULL GROUP BY ALL",
-            {**s, "n": max(n, 1)},
+            "INSERT INTO dk_ct_owners SELECT x.wid, owner, sum(x.sign * o.n) FROM"
+            " (SELECT part, owner, bit_count(bitstring_agg(jk, 1, $n)) AS n FROM _ct_w"
+            " WHERE owner IS NOT NULL GROUP BY ALL) o JOIN _ct_x x USING (part) GROUP BY ALL",
+            {"n": max(n, 1)},
         )
         _run(
             con,
-            "INSERT INTO dk_ct_pairs SELECT $wid, b.name, a.name, a.broken, $sign * count(*)"
-            " FROM _ct_w b JOIN _ct_w a USING (jk) WHERE b.broken GROUP BY ALL",
-            s,
+            "INSERT INTO dk_ct_pairs SELECT x.wid, b.name, a.name, a.broken, sum(x.sign)"
+            " FROM _ct_w b JOIN _ct_w a USING (jk) JOIN _ct_x x ON x.part = b.part"
+            " WHERE b.broken GROUP BY ALL",
         )
+        wids = sorted({p.wid for p in parts})
         for table, keys in _TABLES.items():
-            compact_window(con, table, keys, wid)
+            compact_windows(con, table, keys, wids)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One set of rows counted into a kept window: ``sign`` x the share of the journeys
+    whose rows are all in ``tables`` (kinds, promised) in ``window``, into window ``wid``."""
+
+    wid: int
+    window: Window
+    sign: int
+    tables: tuple[str, str]
+
+
+def _suffixed(sql: str, k: int) -> str:
+    """``sql`` with every parameter ``$name`` renamed ``$name_k`` (parts side by side)."""
+    return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", rf"$\1_{k}", sql)
+
+
+def _suffixed_params(params: dict[str, Any], k: int) -> dict[str, Any]:
+    return {f"{name}_{k}": value for name, value in params.items()}
+
+
+def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``params`` that ``sql`` names (DuckDB refuses others)."""
+    names = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+    return {name: value for name, value in params.items() if name in names}
 
 
 def compact_window(con: duckdb.DuckDBPyConnection, table: str, keys: str, wid: int) -> None:
     """One row per key of window ``wid`` in ``table`` (the sum of its ``n``; zeros go): the
     kept counts of a window after signed rows were added."""
+    compact_windows(con, table, keys, [wid])
+
+
+def compact_windows(con: duckdb.DuckDBPyConnection, table: str, keys: str, wids: list[int]) -> None:
+    """:func:`compact_window` of every window in ``wids`` at once."""
+    ids = [int(w) for w in wids]
     _run(
         con,
         f"CREATE OR REPLACE TEMP TABLE _ct_m AS SELECT wid, {keys}, sum(n) AS n FROM {table}"
-        f" WHERE wid = ? GROUP BY ALL HAVING sum(n) <> 0",
-        [wid],
+        f" WHERE list_contains($wids, wid) GROUP BY ALL HAVING sum(n) <> 0",
+        {"wids": ids},
     )
-    _run(con, f"DELETE FROM {table} WHERE wid = ?", [wid])
+    _run(con, f"DELETE FROM {table} WHERE list_contains($wids, wid)", {"wids": ids})
     _run(con, f"INSERT INTO {table} SELECT * FROM _ct_m")
     _run(con, "DROP TABLE _ct_m")
 

@@ -66,7 +66,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 
-from klantreis.analytics.derived_views import _checksum, _commit, _inline
+from klantreis.analytics.derived_views import _commit, _inline
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
 from klantreis.analytics.touched_events import done as touched_done
@@ -180,6 +180,26 @@ SELECT DISTINCT field, value FROM (
   WHERE kind = $start {where})
 WHERE value IS NOT NULL AND value <> ''
 """
+
+
+def _write_changes(con: duckdb.DuckDBPyConnection, table: str, old: str, new: str) -> int:
+    """Bring some journeys' rows in ``table`` from ``old`` (their kept rows, with ``rid``:
+    the row id) to ``new`` (their rows now) by writing only what changed: the old rows not
+    among the new ones are deleted, the new rows not among the old ones inserted (a batch
+    that adds a day to a journey leaves most of its rows as they were: rewriting them all
+    cost a delete and an insert of each). Both hold one row per key (journey, kind or
+    promise, day), so rows are compared as sets. How many rows were deleted and inserted."""
+    columns = [c.split()[0] for c in _TABLES[table].split(",")]
+    same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM n.{c}" for c in columns)
+    deleted = _count(
+        con,
+        f"DELETE FROM {table} WHERE rowid IN (SELECT o.rid FROM {old} o"
+        f" ANTI JOIN {new} n ON {same})",
+    )
+    inserted = _count(
+        con, f"INSERT INTO {table} SELECT n.* FROM {new} n ANTI JOIN {old} o ON {same}"
+    )
+    return deleted + inserted
 
 
 class ConditionRefresh:
@@ -440,11 +460,11 @@ class ConditionViews:
     ) -> bool:
         """Replace the rows of the ``affected`` journeys by those of their events in
         ``src`` (a table of them); the kept window counts lose the old rows' share and gain the new ones'
-        (each read once: the old rows are copied and deleted by row id, the new ones
-        computed into a copy first). The same scan copies the rows of the journeys with a
+        (each read once: the old rows are copied, the new ones computed into a copy first;
+        only the rows that changed are written, :func:`_write_changes`). The same scan copies the rows of the journeys with a
         row on the days ``moving`` (those a shift of the default window will read:
         ``_dk_scan_k`` / ``_dk_scan_p`` hold both, the affected ones ``_dk_old_k`` /
-        ``_dk_old_p``). True when the new rows differ from the old ones (as multisets)."""
+        ``_dk_old_p``). True when a row was written (the new rows differ from the old ones)."""
         scan = affected
         if moving is not None:
             days, params = moving
@@ -470,19 +490,15 @@ class ConditionViews:
             if moving is not None:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE {old} AS FROM {copy} WHERE {affected}")
             _rows(con, f"CREATE OR REPLACE TEMP TABLE {new} AS FROM {table} LIMIT 0")
-        self.totals.touched(con, "_dk_old_k", "_dk_old_p", -1)
         self._fill(con, src, "_dk_new_k", "_dk_new_p")
-        self.totals.touched(con, "_dk_new_k", "_dk_new_p", 1)
-        changed = False
+        self.totals.replaced(con, ("_dk_old_k", "_dk_old_p"), ("_dk_new_k", "_dk_new_p"))
+        written = 0
         for table, old, new in (
             ("dk_kinds", "_dk_old_k", "_dk_new_k"),
             ("dk_promised", "_dk_old_p", "_dk_new_p"),
         ):
-            before = f"(SELECT * EXCLUDE (rid) FROM {old})"
-            changed = changed or _checksum(con, before) != _checksum(con, new)
-            _rows(con, f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM {old})")
-            _rows(con, f"INSERT INTO {table} FROM {new}")
-        return changed
+            written += _write_changes(con, table, old, new)
+        return written > 0
 
     @staticmethod
     def _hand(con: duckdb.DuckDBPyConnection, moved: bool) -> None:

@@ -120,13 +120,20 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> pd.DataFram
     return df
 
 
+def _strings(column: pd.Series) -> pa.Array:
+    """A text column as Arrow strings (missing: null). A column of pandas' Arrow-backed
+    strings (what the kept contacts' frame holds) is taken as it is: going through Python
+    objects cost 0.25 CPU s for 228k contacts."""
+    return pa.array(column, pa.string(), from_pandas=True)
+
+
 def _contacts_table(c: pd.DataFrame, pos: Any = None) -> pa.Table:
     """The frame's rows (``pos``: their places in the whole frame; default: all of it)."""
     return pa.table(
         {
-            "contact_id": pa.array(c["contact_id"].astype(object), pa.string()),
-            "journey_id": pa.array(c["journey_id"].astype(object), pa.string()),
-            "reason": pa.array(c["reason"].astype(object), pa.string()),
+            "contact_id": _strings(c["contact_id"]),
+            "journey_id": _strings(c["journey_id"]),
+            "reason": _strings(c["reason"]),
             "occurred_at": pa.array(c["occurred_at"], pa.timestamp("us", tz="UTC")),
             "pos": pa.array(range(len(c)) if pos is None else pos, pa.int64()),
         }
