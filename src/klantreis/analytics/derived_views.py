@@ -17,7 +17,8 @@ Tables (all derived, safe to drop; one row per journey unless said):
 - ``dv_answers``: per journey x metric x touchpoint x owner: the sums a score needs;
 - ``dv_steps``: per journey x activity type (kind, touchpoint) x activity x owner: events and
   process events (not feedback, with an owner), and on the first row of each activity the
-  journey's inbound contacts (so "journeys passing a step" needs no DISTINCT or join);
+  journey's inbound contacts (so "journeys passing a step" needs no DISTINCT or join); a
+  refresh adds a batch's counts to the kept rows of the step groups it reaches;
 - ``dv_handovers``: per hand-over along the journey's owner sequence: owners and wait, and
   whether it is the journey's first of that pair (journeys per pair without DISTINCT);
 - ``dv_promise``: per journey x promise: first promise, its deadline, first fulfilment, owners;
@@ -670,7 +671,9 @@ class DerivedViews:
         """Recompute the rows of the journeys ``ids`` (within ``bounds``) from their events in
         ``src`` (read once, shared with the journey index's refresh:
         :mod:`klantreis.analytics.touched_events`) and merge the difference into the totals;
-        the views whose rows changed. Every scan of a view gets the touched key range as
+        the views whose rows changed. ``dv_journey`` and ``dv_steps`` are merged from their
+        kept rows and the batch's new events instead (order-independent sums; for
+        ``dv_steps`` only the step groups the batch reaches, decision 79). Every scan of a view gets the touched key range as
         constants (row groups outside it are skipped: the views are built in journey order),
         and old rows are deleted by row id (a second scan by journey id cost as much as the
         first: 0.7 s CPU on dv_steps)."""
