@@ -419,6 +419,10 @@ def test_view_rows_refreshed_per_batch_equal_a_rebuild(
     (the others keep their rows): after random appends (out of order, tied, repeated ids)
     every view, the pending rows and the totals equal a rebuild's. Cheaper than the portable
     comparison above, so it runs more examples."""
+    _refreshes_equal_a_rebuild(batches)
+
+
+def _refreshes_equal_a_rebuild(batches: list[list[tuple[Any, ...]]]) -> None:
     with App(Settings.load(env={}, db_path=":memory:")) as app:
         views = DerivedViews(app.store, app.journey, app.store.version)
         seen: list[str] = []
@@ -430,3 +434,53 @@ def test_view_rows_refreshed_per_batch_equal_a_rebuild(
         assert DerivedViews(app.store, app.journey).rebuild().mode == "full"
         assert _close(_view_rows(app), kept)
         assert _close(_totals(app, views), merged)
+
+
+def _at(j: int, kind: str, hour: int, owner: str | None) -> tuple[Any, ...]:
+    """An event of the property tests' shape: journey ``j`` (7: none), ``hour`` after T0."""
+    return (j, kind, hour, owner, "web", None, 8, "nps", 10, 40)
+
+
+#: Two kept journeys (j1 with an inbound contact), spread over two days.
+_KEPT = [
+    _at(0, "order.placed", 24, "webshop"),
+    _at(0, "shipment.handed_over", 30, "carrier:snelpost"),
+    _at(0, "delivery.promised", 31, "carrier:snelpost"),
+    _at(1, "order.placed", 48, "webshop"),
+    _at(1, "contact.inbound", 50, None),
+]
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        # after every kept event: only the groups the batch reaches are taken out
+        [[_at(0, "delivery.completed", 60, "carrier:snelpost"), _at(1, "refund.paid", 70, None)]],
+        # tied with kept events; an owner that ranks first in its activity (the first flag)
+        [
+            [
+                _at(0, "shipment.handed_over", 30, "carrier:vlotbezorgd"),
+                _at(1, "order.placed", 48, None),
+            ]
+        ],
+        # before the journey's first event, on an earlier day: every row moves day
+        [[_at(0, "order.placed", 2, "webshop")], [_at(0, "invoice.sent", 1, "finance")]],
+        # an inbound contact in between: every row of the journey holds the new count
+        [[_at(0, "contact.inbound", 26, None), _at(1, "contact.inbound", 80, None)]],
+        # a new journey and a journey-less event beside an appended one
+        [
+            [
+                _at(2, "order.placed", 5, "webshop"),
+                _at(7, "delivery.failed", 6, None),
+                _at(1, "survey.response", 90, None),
+            ]
+        ],
+    ],
+    ids=["appended", "tied", "before-the-first", "contacts", "new-journey"],
+)
+def test_step_rows_merged_from_the_batch_equal_a_rebuild(
+    batches: list[list[tuple[Any, ...]]],
+) -> None:
+    """``dv_steps`` merges a batch into the kept rows of the groups it reaches (decision 82);
+    journeys whose contacts or first event moved take out all their rows."""
+    _refreshes_equal_a_rebuild([_KEPT, *batches])
