@@ -82,6 +82,20 @@ def test_verdicts_go_through_the_writer_and_leave_the_queue(as_user: Any, web_ap
     assert viewer.post("/comments/themes/label", data={**form, "csrf_token": vt}).status_code == 403
 
 
+def _train(client: TestClient, headers: Mapping[str, str], kind: str) -> dict[str, Any]:
+    """Start a training through the API and wait (up to a minute) until it is not running."""
+    r = client.post("/api/v1/comments/themes/train", json={"kind": kind}, headers=headers)
+    assert r.status_code == 202, r.text
+    for _ in range(600):
+        status: dict[str, Any] = client.get(
+            "/api/v1/comments/themes/train", headers=headers
+        ).json()["data"]
+        if status["state"] != "running":
+            break
+        time.sleep(0.1)
+    return status
+
+
 def test_train_with_progress_and_roll_back(client: TestClient, tokens: dict[str, str]) -> None:
     h = bearer(tokens["read_analyst"])
     assert (
@@ -90,13 +104,7 @@ def test_train_with_progress_and_roll_back(client: TestClient, tokens: dict[str,
     )  # no verdicts yet
     versions = []
     for _ in range(2):
-        r = client.post("/api/v1/comments/themes/train", json={"kind": "sentiment"}, headers=h)
-        assert r.status_code == 202, r.text
-        for _ in range(300):
-            status = client.get("/api/v1/comments/themes/train", headers=h).json()["data"]
-            if status["state"] != "running":
-                break
-            time.sleep(0.1)
+        status = _train(client, h, "sentiment")
         assert status["state"] == "done" and status["progress"] == 1.0, status
         versions.append(status["version"])
     data = client.get("/api/v1/comments/themes/queue", headers=h).json()["data"]
@@ -143,13 +151,7 @@ def test_a_trained_theme_version_shows_its_figures_per_theme(
     before = c.get("/comments/themes/queue?lang=en").text
     assert "No trained model yet: the theme file&#39;s example phrases tag the comments." in before
     assert "the word list scores the sentiment" in before and "Labelled contacts" not in before
-    r = client.post("/api/v1/comments/themes/train", json={"kind": "themes"}, headers=h)
-    assert r.status_code == 202, r.text
-    for _ in range(600):
-        status = client.get("/api/v1/comments/themes/train", headers=h).json()["data"]
-        if status["state"] != "running":
-            break
-        time.sleep(0.1)
+    status = _train(client, h, "themes")
     assert status["state"] == "done", status
     data = client.get("/api/v1/comments/themes/queue", headers=h).json()["data"]
     current = next(v for v in data["models"]["themes"] if v["current"])
