@@ -170,8 +170,10 @@ WHERE journey_id IS NOT NULL AND kind = 'survey.response' AND score IS NOT NULL
 GROUP BY ALL
 """
 
-_STEPS_SQL = f"""
-WITH g AS (
+#: Events and process events per journey x activity type x activity x owner (``per``; ``g``:
+#: per kind and touchpoint) of the events in ``{src}``: ``dv_steps``' counts, of a whole
+#: journey (``_STEPS_SQL``) or of a batch (``_BATCH_STEPS_SQL``).
+_STEP_COUNTS = f"""g AS (
   SELECT journey_id, kind, touchpoint, owner, count(*) AS events,
          count(*) FILTER (owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}))
            AS process_events
@@ -181,7 +183,9 @@ per AS (
          sum(process_events) AS process_events FROM g GROUP BY ALL
   UNION ALL
   SELECT journey_id, 'touchpoint', touchpoint, owner, sum(events), sum(process_events)
-  FROM g GROUP BY ALL),
+  FROM g GROUP BY ALL)"""
+_STEPS_SQL = f"""
+WITH {_STEP_COUNTS},
 c AS (SELECT journey_id, coalesce(sum(events) FILTER (kind = '{CONTACT_KIND}'), 0) AS contacts
       FROM g GROUP BY journey_id)
 SELECT p.journey_id, p.act_by, p.activity, p.owner, p.events, p.process_events,
@@ -283,19 +287,11 @@ _HANDED = "_dv_handed"
 #: journeys whose other rows move too ("whole": new inbound contacts, on every row; an event
 #: before the kept first event, which moves the journey's day in ``dv_step_days``). The
 #: batch's rows per step key (``_STEPS_SQL``'s ``per``, over the new events):
-_BATCH_STEPS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _dv_batch_steps AS
-WITH g AS (
-  SELECT journey_id, kind, touchpoint, owner, count(*) AS events,
-         count(*) FILTER (owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)}))
-           AS process_events
-  FROM _dv_new WHERE journey_id IS NOT NULL GROUP BY ALL)
-SELECT journey_id, 'kind' AS act_by, kind AS activity, owner, sum(events) AS events,
-       sum(process_events) AS process_events FROM g GROUP BY ALL
-UNION ALL
-SELECT journey_id, 'touchpoint', touchpoint, owner, sum(events), sum(process_events)
-FROM g GROUP BY ALL
-"""
+_BATCH_STEPS_SQL = (
+    "CREATE OR REPLACE TEMP TABLE _dv_batch_steps AS WITH "
+    + _STEP_COUNTS.format(src="_dv_new")
+    + " SELECT * FROM per"
+)
 #: The touched journeys whose every ``dv_steps`` row is taken out: their contacts or their
 #: first event time (an event before the kept first one) moved.
 _WHOLE_SQL = """

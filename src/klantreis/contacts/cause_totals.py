@@ -412,9 +412,13 @@ class _Part:
     tables: tuple[str, str]
 
 
+#: A named DuckDB parameter (``$name``) in a statement.
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
 def _suffixed(sql: str, k: int) -> str:
     """``sql`` with every parameter ``$name`` renamed ``$name_k`` (parts side by side)."""
-    return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", rf"$\1_{k}", sql)
+    return _PARAM.sub(rf"$\1_{k}", sql)
 
 
 def _suffixed_params(params: dict[str, Any], k: int) -> dict[str, Any]:
@@ -423,7 +427,7 @@ def _suffixed_params(params: dict[str, Any], k: int) -> dict[str, Any]:
 
 def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """The ``params`` that ``sql`` names (DuckDB refuses others)."""
-    names = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+    names = set(_PARAM.findall(sql))
     return {name: value for name, value in params.items() if name in names}
 
 

@@ -21,6 +21,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from sklearn.metrics import precision_recall_fscore_support
@@ -53,6 +54,7 @@ _EN_LETTERS = re.compile(r"th|wh|ck|ing\b|ed\b")
 Predict = Callable[[Sequence[str]], Sequence[str]]
 
 
+@cache  # language_of reads it for every text of every rewrite
 def _only(lang: str) -> frozenset[str]:
     other = "en" if lang == "nl" else "nl"
     return stop_words(lang) - stop_words(other)
