@@ -38,6 +38,7 @@ import pandas as pd
 from klantreis.contacts.window_sql import (
     Window,
     first_in_window,
+    journeys_rows_sql,
     moved_days,
     near_windows,
     window_condition_rows_sql,
@@ -494,8 +495,8 @@ def journey_rows(
         for out, table in ((kinds, "dk_kinds"), (promised, "dk_promised")):
             _run(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE {out} AS FROM {table} WHERE {where}"
-                f" AND journey_id IN (SELECT journey_id FROM {journeys})",
+                f"CREATE OR REPLACE TEMP TABLE {out} AS "
+                + journeys_rows_sql(table, journeys, where=where),
                 used or None,
             )
         return -1
@@ -515,10 +516,8 @@ def journey_rows(
             f" SEMI JOIN {journeys} j ON t.journey_id = j.journey_id WHERE {where}"
         )
         if missing:
-            sql += (
-                f" UNION ALL SELECT * FROM {table} WHERE {where}"
-                " AND journey_id IN (SELECT journey_id FROM _ct_miss)"
-            )
+            rows = journeys_rows_sql(table, "_ct_miss", where=where)
+            sql += f" UNION ALL SELECT * FROM ({rows})"
         _run(con, sql, used or None)
     _run(con, "DROP TABLE _ct_miss")
     return missing
