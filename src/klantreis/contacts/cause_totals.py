@@ -522,12 +522,11 @@ def journey_rows(
     params = params or {}
     used = {k: v for k, v in params.items() if f"${k}" in where}
     if not hand_is_current(con):
-        bounds = _run(con, f"SELECT min(journey_id), max(journey_id) FROM {journeys}")[0]
         for out, table in ((kinds, "dk_kinds"), (promised, "dk_promised")):
             _run(
                 con,
                 f"CREATE OR REPLACE TEMP TABLE {out} AS "
-                + journeys_rows_sql(table, journeys, where=where, bounds=bounds),
+                + journeys_rows_sql(table, journeys, where=where),
                 used or None,
             )
         return -1
@@ -547,8 +546,7 @@ def journey_rows(
             f" SEMI JOIN {journeys} j ON t.journey_id = j.journey_id WHERE {where}"
         )
         if missing:
-            bounds = _run(con, "SELECT min(journey_id), max(journey_id) FROM _ct_miss")[0]
-            rows = journeys_rows_sql(table, "_ct_miss", where=where, bounds=bounds)
+            rows = journeys_rows_sql(table, "_ct_miss", where=where)
             sql += f" UNION ALL SELECT * FROM ({rows})"
         _run(con, sql, used or None)
     _run(con, "DROP TABLE _ct_miss")

@@ -494,7 +494,6 @@ class ConditionViews:
                 " UNION SELECT journey_id FROM _dk_moved",
             )
             scan = "_dk_scan_j"
-        bounds = _rows(con, f"SELECT min(journey_id), max(journey_id) FROM {scan}")[0]
         for table, copy, old, new in (
             ("dk_kinds", "_dk_scan_k", "_dk_old_k", "_dk_new_k"),
             ("dk_promised", "_dk_scan_p", "_dk_old_p", "_dk_new_p"),
@@ -502,7 +501,7 @@ class ConditionViews:
             _rows(
                 con,
                 f"CREATE OR REPLACE TEMP TABLE {copy if moving else old} AS "
-                + journeys_rows_sql(table, scan, "rowid AS rid, *", bounds=bounds),
+                + journeys_rows_sql(table, scan, "rowid AS rid, *"),
             )
             if moving is not None:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE {old} AS FROM {copy} WHERE {affected}")

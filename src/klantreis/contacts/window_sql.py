@@ -75,23 +75,12 @@ def moved_days(old: Window, new: Window) -> tuple[str, dict[str, Any]]:
     return days, {"a": left[0], "b": left[1], "c": entered[0], "d": entered[1]}
 
 
-def journeys_rows_sql(
-    table: str,
-    journeys: str,
-    columns: str = "*",
-    where: str = "TRUE",
-    bounds: tuple[Any, Any] | None = None,
-) -> str:
+def journeys_rows_sql(table: str, journeys: str, columns: str = "*", where: str = "TRUE") -> str:
     """SQL of the rows of the kept kinds or promised ``table`` (``columns``, with
     ``journey_id``) of the journeys in the table ``journeys`` (column ``journey_id``) whose
     ``where`` holds. The scan compares the rows' hashed journey key ``jh`` (an integer) with
     the journeys' hashes, then the text key of the rows it found (two journeys can share a
-    hash): comparing the text key of each of 6.4M kept kinds cost about three times as much.
-    ``bounds``: the journeys' smallest and largest key, as constants, so the scan skips the
-    row groups outside them (a batch of one journey reads a few; the hashes have no order)."""
-    if bounds is not None and bounds[0] is not None:
-        lo, hi = ("'" + str(b).replace("'", "''") + "'" for b in bounds)
-        where = f"({where}) AND journey_id >= {lo} AND journey_id <= {hi}"
+    hash): comparing the text key of each of 6.4M kept kinds cost about three times as much."""
     return (
         f"WITH h AS MATERIALIZED (SELECT {columns} FROM {table} WHERE ({where}) AND jh IN"
         f" (SELECT hash(journey_id) FROM {journeys})) SELECT * FROM h"
