@@ -513,36 +513,6 @@ def test_an_owner_table_without_journeys_is_empty_not_an_error() -> None:
     assert one["contacts"].tolist() == [0] and one["lift"].isna().all()
 
 
-def test_a_journey_sharing_a_touched_journeys_hash_keeps_its_rows() -> None:
-    """A refresh finds the touched journeys' kept rows by their hashed key ``jh``, then by
-    the key itself: another journey whose rows carry the same hash (two keys can share one)
-    is neither read as touched nor has its rows deleted."""
-    records = [
-        ev("o1", "j1", "order.placed", T0, owner="webshop"),
-        ev("s1", "j1", "shipment.handed_over", T0 + timedelta(hours=2), owner="carrier:a"),
-        ev("o2", "j2", "order.placed", T0, owner="webshop"),
-        ev("s2", "j2", "shipment.handed_over", T0 + timedelta(hours=3), owner="carrier:b"),
-        ev("p2", "j2", "delivery.promised", T0 + timedelta(hours=3), owner="carrier:b"),
-    ]
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        _load(app, records)
-        views = ConditionViews(app.store, app.journey)
-        views.ensure()
-        with app.store.transaction() as con:  # j2's rows carry j1's hash
-            for table in ("dk_kinds", "dk_promised"):
-                con.execute(f"UPDATE {table} SET jh = (SELECT hash('j1')) WHERE journey_id = 'j2'")
-            j2 = "SELECT * FROM dk_kinds WHERE journey_id = 'j2' ORDER BY ALL"
-            j2_rows = con.execute(j2).fetchall()
-        # not after the newest event: the default window stays (no rows of moved days read)
-        early = T0 + timedelta(hours=1)
-        _load(app, [ev("r1", "j1", "return.received", early, owner="finance")])
-        assert views.ensure().mode == "incremental"
-        with app.store.transaction() as con:
-            assert con.execute(j2).fetchall() == j2_rows and len(j2_rows) == 3
-        _check(app, views, (None, None))
-        _check(app, views, (T0.date(), T0.date()))
-
-
 def test_the_moved_days_journeys_come_from_the_hand_over_when_it_holds_them() -> None:
     """A refresh that moves the default window by a day hands over the rows of the moved
     days' journeys with those days: the window's shift and the held counts take the

@@ -38,7 +38,6 @@ import pandas as pd
 from klantreis.contacts.window_sql import (
     Window,
     first_in_window,
-    journeys_rows_sql,
     moved_days,
     near_windows,
     window_condition_rows_sql,
@@ -525,8 +524,8 @@ def journey_rows(
         for out, table in ((kinds, "dk_kinds"), (promised, "dk_promised")):
             _run(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE {out} AS "
-                + journeys_rows_sql(table, journeys, where=where),
+                f"CREATE OR REPLACE TEMP TABLE {out} AS FROM {table} WHERE {where}"
+                f" AND journey_id IN (SELECT journey_id FROM {journeys})",
                 used or None,
             )
         return -1
@@ -546,8 +545,10 @@ def journey_rows(
             f" SEMI JOIN {journeys} j ON t.journey_id = j.journey_id WHERE {where}"
         )
         if missing:
-            rows = journeys_rows_sql(table, "_ct_miss", where=where)
-            sql += f" UNION ALL SELECT * FROM ({rows})"
+            sql += (
+                f" UNION ALL SELECT * FROM {table} WHERE {where}"
+                " AND journey_id IN (SELECT journey_id FROM _ct_miss)"
+            )
         _run(con, sql, used or None)
     _run(con, "DROP TABLE _ct_miss")
     return missing

@@ -22,10 +22,6 @@ Tables (derived, safe to drop):
   that kind, or null). Orders, kind conditions and fulfilments are read from it;
 - ``dk_promised``: per journey x promise x local day: the first promised event's time, owner
   and due time (its deadline attribute, else its time, plus the grace), and ``prev_day``;
-- both carry ``jh``, the journey key's hash (DuckDB's ``hash``): a refresh finds the
-  batch's journeys' rows by comparing integers, then their keys
-  (:func:`~klantreis.contacts.window_sql.journeys_rows_sql`); the fingerprint holds the
-  hash of a fixed key, so another hash function rebuilds the tables;
 - ``dk_csat``: per CSAT answer about the service (:data:`~klantreis.contacts.metrics.SERVICE_TOUCHPOINT`):
   its local day, ``attrs.contact_id``, the channel it falls back to (``attrs.channel_asked``,
   else its own) and its score; the service table's CSAT is a join of the window's answers with
@@ -88,7 +84,6 @@ from klantreis.contacts.window_sql import (
     Window,
     days_in_window,
     first_in_window,
-    journeys_rows_sql,
     window_condition_rows_sql,
     window_conditions_sql,
 )
@@ -108,18 +103,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when a table below changes: tables of another layout are rebuilt.
-LAYOUT = 4
-#: A journey key whose hash the fingerprint holds (:meth:`ConditionViews.fingerprint`).
-_HASH_PROBE = "klantreis-journey"
+LAYOUT = 3
 #: The store's order of events (ties of ``occurred_at``), as in the journey index.
 ORDER = "occurred_at, source_order, event_id"
 
 #: The kept tables and their columns (made anew by a full build).
 _TABLES = {
     "dk_kinds": "journey_id VARCHAR, kind VARCHAR, day DATE, first_at TIMESTAMPTZ,"
-    " owner VARCHAR, customer_id VARCHAR, prev_day DATE, jh UBIGINT",
+    " owner VARCHAR, customer_id VARCHAR, prev_day DATE",
     "dk_promised": "journey_id VARCHAR, promise_id VARCHAR, day DATE, first_at TIMESTAMPTZ,"
-    " owner VARCHAR, due TIMESTAMPTZ, prev_day DATE, jh UBIGINT",
+    " owner VARCHAR, due TIMESTAMPTZ, prev_day DATE",
     "dk_csat": "day DATE, contact_id VARCHAR, fallback VARCHAR, score DOUBLE",
     "dk_options": "field VARCHAR, value VARCHAR",
 }
@@ -133,7 +126,6 @@ _DDL = (
 _INCREMENTAL_TEMPS = (
     "_dk_affected",
     "_dk_moved",
-    "_dk_scan_j",
     "_dk_scan_k",
     "_dk_scan_p",
     "_dk_old_k",
@@ -144,8 +136,7 @@ _INCREMENTAL_TEMPS = (
 
 _KINDS_SQL = f"""
 SELECT journey_id, kind, day, first_at, owner, customer_id,
-       lag(day) OVER (PARTITION BY journey_id, kind ORDER BY day) AS prev_day,
-       hash(journey_id) AS jh
+       lag(day) OVER (PARTITION BY journey_id, kind ORDER BY day) AS prev_day
 FROM (
   SELECT journey_id, kind, CAST(timezone($zone, occurred_at) AS DATE) AS day,
          min(occurred_at) AS first_at,
@@ -159,8 +150,7 @@ FROM (
 _PROMISED_SQL = f"""
 SELECT journey_id, $promise_id, day, first_at, owner,
        coalesce(deadline, first_at) + to_microseconds($grace_us) AS due,
-       lag(day) OVER (PARTITION BY journey_id ORDER BY day) AS prev_day,
-       hash(journey_id) AS jh
+       lag(day) OVER (PARTITION BY journey_id ORDER BY day) AS prev_day
 FROM (
   SELECT journey_id, CAST(timezone($zone, occurred_at) AS DATE) AS day,
          min(occurred_at) AS first_at,
@@ -262,12 +252,9 @@ class ConditionViews:
     def zone(self) -> str:
         return self.journey.timezone
 
-    def fingerprint(self, con: duckdb.DuckDBPyConnection) -> str:
-        """What the rows depend on besides the events: time zone, start kind, promises,
-        and DuckDB's hash of a journey key (``jh``: another hash function, e.g. after an
-        upgrade, would no longer find the kept rows by it)."""
-        probe = _rows(con, "SELECT hash($probe)", {"probe": _HASH_PROBE})[0][0]
-        parts = [self.zone, self.journey.journey_start, ",".join(EXCLUDED_KINDS), str(probe)]
+    def fingerprint(self) -> str:
+        """What the rows depend on besides the events: time zone, start kind, promises."""
+        parts = [self.zone, self.journey.journey_start, ",".join(EXCLUDED_KINDS)]
         parts.append(SERVICE_TOUCHPOINT)
         parts += [
             f"{p.id}|{p.promised}|{p.fulfilled_by}|{p.deadline_attr}|{p.grace_minutes}"
@@ -328,7 +315,7 @@ class ConditionViews:
     def _ensure(self, con: duckdb.DuckDBPyConnection) -> ConditionRefresh:
         state = self._state(con)
         n = _count(con, "SELECT count(*) FROM events")
-        if state is None or state[2] != LAYOUT or state[3] != self.fingerprint(con):
+        if state is None or state[2] != LAYOUT or state[3] != self.fingerprint():
             return self._full(con)
         if int(state[0]) == n:
             return ConditionRefresh("current")
@@ -479,7 +466,7 @@ class ConditionViews:
         row on the days ``moving`` (those a shift of the default window will read:
         ``_dk_scan_k`` / ``_dk_scan_p`` hold both, the affected ones ``_dk_old_k`` /
         ``_dk_old_p``). True when a row was written (the new rows differ from the old ones)."""
-        scan = "_dk_affected"
+        scan = affected
         if moving is not None:
             days, params = moving
             _rows(
@@ -488,20 +475,18 @@ class ConditionViews:
                 f" WHERE {days} UNION SELECT journey_id FROM dk_promised WHERE {days}",
                 params,
             )
-            _rows(
-                con,
-                "CREATE OR REPLACE TEMP TABLE _dk_scan_j AS SELECT journey_id FROM _dk_affected"
-                " UNION SELECT journey_id FROM _dk_moved",
+            scan = (
+                "journey_id IN (SELECT journey_id FROM _dk_affected"
+                " UNION SELECT journey_id FROM _dk_moved)"
             )
-            scan = "_dk_scan_j"
         for table, copy, old, new in (
             ("dk_kinds", "_dk_scan_k", "_dk_old_k", "_dk_new_k"),
             ("dk_promised", "_dk_scan_p", "_dk_old_p", "_dk_new_p"),
         ):
             _rows(
                 con,
-                f"CREATE OR REPLACE TEMP TABLE {copy if moving else old} AS "
-                + journeys_rows_sql(table, scan, "rowid AS rid, *"),
+                f"CREATE OR REPLACE TEMP TABLE {copy if moving else old} AS SELECT rowid AS rid,"
+                f" * FROM {table} WHERE {scan}",
             )
             if moving is not None:
                 _rows(con, f"CREATE OR REPLACE TEMP TABLE {old} AS FROM {copy} WHERE {affected}")
@@ -569,7 +554,7 @@ class ConditionViews:
             con,
             "INSERT INTO dk_state SELECT ?, coalesce(max(ingested_at),"
             " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, ? FROM events",
-            [n, LAYOUT, self.fingerprint(con), version],
+            [n, LAYOUT, self.fingerprint(), version],
         )
 
     # -- reads ---------------------------------------------------------------------------

@@ -16,7 +16,6 @@ __all__ = [
     "Window",
     "days_in_window",
     "first_in_window",
-    "journeys_rows_sql",
     "moved_days",
     "near_windows",
     "window_condition_rows_sql",
@@ -73,19 +72,6 @@ def moved_days(old: Window, new: Window) -> tuple[str, dict[str, Any]]:
     entered = (min(last, old_last) + timedelta(days=1), max(last, old_last))
     days = "(day BETWEEN $a AND $b OR day BETWEEN $c AND $d)"
     return days, {"a": left[0], "b": left[1], "c": entered[0], "d": entered[1]}
-
-
-def journeys_rows_sql(table: str, journeys: str, columns: str = "*", where: str = "TRUE") -> str:
-    """SQL of the rows of the kept kinds or promised ``table`` (``columns``, with
-    ``journey_id``) of the journeys in the table ``journeys`` (column ``journey_id``) whose
-    ``where`` holds. The scan compares the rows' hashed journey key ``jh`` (an integer) with
-    the journeys' hashes, then the text key of the rows it found (two journeys can share a
-    hash): comparing the text key of each of 6.4M kept kinds cost about three times as much."""
-    return (
-        f"WITH h AS MATERIALIZED (SELECT {columns} FROM {table} WHERE ({where}) AND jh IN"
-        f" (SELECT hash(journey_id) FROM {journeys})) SELECT * FROM h"
-        f" WHERE journey_id IN (SELECT journey_id FROM {journeys})"
-    )
 
 
 def first_in_window(window: Window, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
