@@ -27,6 +27,7 @@ from klantreis.contacts.cause_totals import (
     CauseTotals,
     WindowTotals,
     hand_is_current,
+    moved_journeys,
 )
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
@@ -343,6 +344,18 @@ def _check_hand(app: App) -> None:
                 sorted(map(repr, con.execute(sql).fetchall())) for sql in (f"FROM {hand}", kept)
             ]
             assert rows[0] == rows[1], hand
+        # the journeys of the moved days it was made for: the same from it as from a scan
+        for days in con.execute("SELECT a, b, c, d FROM _dk_hand_days").fetchall():
+            params = dict(zip("abcd", days, strict=True))
+            sql = "(day BETWEEN $a AND $b OR day BETWEEN $c AND $d)"
+            moved_journeys(con, "_t_moved", sql, params)
+            scan = con.execute(
+                f"SELECT journey_id FROM dk_kinds WHERE {sql} UNION"
+                f" SELECT journey_id FROM dk_promised WHERE {sql}",
+                params,
+            ).fetchall()
+            got = con.execute("SELECT journey_id FROM _t_moved").fetchall()
+            assert sorted(got) == sorted(scan), days
 
 
 def _held_rows(kept: KeptCauses) -> Any:
@@ -498,3 +511,41 @@ def test_an_owner_table_without_journeys_is_empty_not_an_error() -> None:
     assert empty.empty and {"owner", "contacts", "journeys", "lift"} <= set(empty.columns)
     one = owner_table(pd.Series({"finance": 0.0}), pd.Series({"finance": 0.0}))
     assert one["contacts"].tolist() == [0] and one["lift"].isna().all()
+
+
+def test_the_moved_days_journeys_come_from_the_hand_over_when_it_holds_them() -> None:
+    """A refresh that moves the default window by a day hands over the rows of the moved
+    days' journeys with those days: the window's shift and the held counts take the
+    journeys from it (no scan of the kept tables), the same journeys a scan finds, and the
+    counts equal the reference."""
+    records = []
+    for d in range(10):
+        at = T0 + timedelta(days=d)
+        j = f"j{d % 4}"
+        records += [
+            ev(f"o{d}", f"n{d}", "order.placed", at),
+            ev(f"p{d}", j, "delivery.promised", at, owner="carrier:x", attrs={"deadline": "x"}),
+            ev(f"k{d}", j, "order.placed", at + timedelta(hours=1)),
+            ev(f"c{d}", j, "contact.inbound", at + timedelta(hours=2), attrs={"reason": "waar"}),
+        ]
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(app, records)
+        views = ConditionViews(app.store, app.journey)
+        views.ensure()
+        late = T0 + timedelta(days=10)  # the default window moves by a day
+        mid = T0 + timedelta(days=5)  # a touched journey with no row on a moved day
+        _load(
+            app,
+            [
+                ev("late", "j1", "return.received", late, owner="finance"),
+                ev("mid", "x9", "order.placed", mid),
+            ],
+        )
+        assert views.ensure().mode == "incremental"
+        with app.store.transaction() as con:
+            assert con.execute("SELECT count(*) FROM _dk_hand_days").fetchall() == [(1,)]
+        _check_hand(app)
+        with app.store.transaction() as con:
+            window = views.default_window(con)
+        assert window is not None and views.totals.last == "shifted"
+        _check_causes(app, views, window, *_reference(app, window))

@@ -75,6 +75,7 @@ from klantreis.contacts.cause_totals import (
     CauseTotals,
     WindowTotals,
     drop_hand,
+    hand_days,
 )
 from klantreis.contacts.kept_breaks import KeptBreaks, supports_breaks
 from klantreis.contacts.metrics import SERVICE_TOUCHPOINT
@@ -428,7 +429,7 @@ class ConditionViews:
                 followed = self.breaks.replace(
                     con, version, "SELECT journey_id FROM _dk_affected", "_dk_new_p", "_dk_new_k"
                 )
-                self._hand(con, moving is not None)
+                self._hand(con, None if moving is None else moving[1])
         finally:
             for temp in _INCREMENTAL_TEMPS:
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
@@ -501,10 +502,13 @@ class ConditionViews:
         return written > 0
 
     @staticmethod
-    def _hand(con: duckdb.DuckDBPyConnection, moved: bool) -> None:
+    def _hand(con: duckdb.DuckDBPyConnection, days: dict[str, Any] | None) -> None:
         """The hand-over (:data:`~.cause_totals.HAND_TABLES`) of the journeys the refresh
-        read: the affected ones' new rows, and (``moved``) the others' kept rows on the
-        moved days; its state row is written once the state is saved."""
+        read: the affected ones' new rows, and (``days``: the bounds of the moved days,
+        :func:`~.window_sql.moved_days`) the others' kept rows on the moved days, with
+        those bounds; its state row is written once the state is saved."""
+        moved = days is not None
+        hand_days(con, days)
         _rows(
             con,
             "CREATE OR REPLACE TEMP TABLE _dk_hand_j AS SELECT journey_id FROM _dk_affected"

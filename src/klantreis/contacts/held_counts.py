@@ -43,7 +43,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from klantreis.contacts.cause_totals import KEPT_WINDOWS, compact_window, journey_rows
+from klantreis.contacts.cause_totals import (
+    KEPT_WINDOWS,
+    compact_window,
+    journey_rows,
+    moved_journeys,
+)
 from klantreis.contacts.window_sql import (
     Window,
     days_in_window,
@@ -96,7 +101,7 @@ _SHARES = ("dk_kh_frame", "dk_kh_rows", "dk_kh_pop")
 _TEMPS = (
     "_kh_f", "_kh_ids", "_kh_c", "_kh_pop", "_kh_k", "_kh_p", "_kh_w", "_kh_held",
     "_kh_rows", "_kh_multi", "_kh_cpop", "_kh_old_rows", "_kh_old_pop", "_kh_touched",
-    "_kh_j", "_kh_jk", "_kh_jp", "_kh_parts",
+    "_kh_j", "_kh_jk", "_kh_jp", "_kh_parts", "_kh_moved",
 )  # fmt: skip
 
 
@@ -281,12 +286,8 @@ class HeldCounts:
             if rows and self._arrived(con, rows[0][1:3], state):
                 wid, old = int(rows[0][0]), rows[0][3:]
                 days, params = moved_days(old, window)
-                _run(
-                    con,
-                    "INSERT INTO _kh_touched SELECT journey_id FROM dk_kinds"
-                    f" WHERE {days} UNION SELECT journey_id FROM dk_promised WHERE {days}",
-                    params,
-                )
+                moved_journeys(con, "_kh_moved", days, params)
+                _run(con, "INSERT INTO _kh_touched SELECT journey_id FROM _kh_moved")
                 _run(
                     con,
                     "UPDATE dk_kh_windows SET first = ?, last = ? WHERE wid = ?",
