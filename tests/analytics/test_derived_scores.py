@@ -141,9 +141,10 @@ def _check(app: App, cells: ScoreCells, events: Any) -> None:
     )
 
 
-#: Answers added after the first check (one older than the kept ones, one id sent again):
-#: run in every run, so a kept frame that misses an append fails every time, not only
-#: when a random example happens to append answers.
+#: Answers added after the first check: one older than the kept ones, one at the same hour as
+#: a kept one, one without a journey, one id sent again and one score off its scale (the
+#: pipeline quarantines it). Run in every run, so a kept table or frame that misses an append
+#: fails every time, not only when a random example happens to append answers.
 ANSWERS_APPENDED = [
     [
         (0, "survey.response", 30, "webshop", "web", "consumer", 9, "nps", "bezorging", 40),
@@ -151,7 +152,10 @@ ANSWERS_APPENDED = [
     ],
     [
         (0, "survey.response", 10, "carrier:snelpost", "chat", "business", 2, "nps", None, 40),
+        (3, "survey.response", 50, "webshop", "web", None, 6, "ces", "klantenservice", 40),
+        (5, "review.posted", 70, None, None, "consumer", 3, "csat", None, 40),
         (2, "review.posted", 60, None, None, None, 5, "ces", "klantenservice", 0),
+        (1, "survey.response", 80, None, "chat", None, 9, "csat", None, 40),
     ],
 ]
 
