@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.compile_once import compile_once
+from tests.compile_once import build_once, compile_once
 from tests.journeys.logs import NOW, T0, ev, load
 
 from klantreis.analytics import derived_promises as dp
@@ -67,6 +67,17 @@ _event = st.tuples(
 
 #: The references' Ibis expressions compiled once for the module (tests/compile_once.py).
 compiled_once = pytest.fixture(scope="module", autouse=True)(compile_once)
+#: ... and built once per store: the same arguments give the same expression object.
+built_once = pytest.fixture(scope="module", autouse=True)(
+    build_once(
+        journeys.journey_events,
+        journeys.selected_journeys,
+        journeys.apply_filter,
+        promises.promise_outcomes_expr,
+        discovery.owner_handovers_expr,
+        impact._flags,
+    )
+)
 
 
 def _records(batch: list[tuple[Any, ...]], n: int, seen: list[str]) -> list[dict[str, Any]]:
@@ -121,8 +132,10 @@ def _same_handovers(mine: pa.Table, reference: pa.Table, approximate: bool) -> N
             assert math.isclose(a, b, rel_tol=ALPHA, abs_tol=1e-9), (q, a, b)
 
 
-def _check(app: App, views: DerivedViews) -> None:
-    events, journey = app.events_table(), app.journey
+def _check(app: App, views: DerivedViews, events: Any = None) -> None:
+    """``events``: the log as an Ibis table (one per store: it reads every append)."""
+    events = app.events_table() if events is None else events
+    journey = app.journey
     for flt in SCOPES:
         for activity in ("kind", "touchpoint"):
             _same(
@@ -204,12 +217,13 @@ def test_views_equal_the_portable_references_after_every_append(
         seen: list[str] = []
         load(app, _records(batches[0], 0, seen))
         assert views.ensure().mode == "full"
-        _check(app, views)
+        events = app.events_table()
+        _check(app, views, events)
         for n, batch in enumerate(batches[1:], start=1):
             load(app, _records(batch, n, seen))
             result = views.ensure()
             assert result.mode in ("incremental", "current")
-            _check(app, views)
+            _check(app, views, events)
         rebuilt = DerivedViews(app.store, app.journey)
         before = views.versions()
         merged = _totals(app, views)
