@@ -86,6 +86,32 @@ def test_both_refreshes_share_one_read_and_equal_a_rebuild(
     assert _snapshot(app) == refreshed
 
 
+def test_the_checks_count_the_journey_events_once_per_batch(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's and the views' out-of-step checks share one count of the events with a
+    journey, and a refresh after the next batch counts again (it grew by that batch)."""
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    index.ensure(), views.ensure()
+    counts: list[int] = []
+    orig = te._rows
+
+    def counted(con: Any, sql: str, params: Any = None) -> Any:
+        rows = orig(con, sql, params)
+        if "count(journey_id)" in sql:
+            counts.append(rows[0][0])
+        return rows
+
+    monkeypatch.setattr(te, "_rows", counted)
+    load(app, _batch("b1"))
+    index.ensure(), views.ensure()
+    load(app, _batch("b2"))
+    index.ensure(), views.ensure()
+    assert counts == [counts[0], counts[0] + 3], "one count per batch (3 journey events each)"
+    want = app.store.con.execute("SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
+    assert counts[-1] == want.fetchall()[0][0]
+
+
 def _kept_conditions(app: App) -> dict[str, list[tuple[Any, ...]]]:
     con = app.store.con
     return {
@@ -238,3 +264,36 @@ def test_the_copy_reads_the_table_behind_events(layout: str) -> None:
     assert bounds == ["j2", "j3"]
     got = con.execute(f"SELECT event_id FROM {table} ORDER BY source_order").fetchall()
     assert [r[0] for r in got] == [f"e{i}" for i in range(20) if i % 4 in (2, 3)]
+
+
+def test_attrs_are_copied_for_the_kinds_asked_for_only() -> None:
+    """``attrs`` is in the copy for the events of the kinds a consumer asks for (a later
+    consumer's kinds are added to the same copy), NULL on the others; the newest ingest
+    time is read from the events after the watermark alone."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events AS SELECT 'e' || i AS event_id, TIMESTAMPTZ '2026-01-01'"
+        " + i * INTERVAL 1 MINUTE AS occurred_at, 'c' AS customer_id, 'j' || (i % 3) AS"
+        " journey_id, ['order.placed', 'delivery.promised', 'contact.inbound'][i % 3 + 1]"
+        " AS kind, NULL AS touchpoint, NULL AS channel, NULL AS owner, NULL AS metric,"
+        " NULL::DOUBLE AS score, '{\"n\": ' || i || '}' AS attrs, i AS source_order,"
+        " TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 HOUR AS ingested_at FROM range(12) r(i)"
+    )
+    watermark = "2026-01-01 09:30:00+00"  # events 10 and 11 are new: journeys j1, j2
+    table, _, _ = te.touched_events(con, watermark, "views", attrs_of=["delivery.promised"])
+
+    def attrs() -> dict[str, str | None]:
+        rows = con.execute(f"SELECT event_id, attrs FROM {table}").fetchall()
+        return dict(rows)
+
+    promised = {f"e{i}": f'{{"n": {i}}}' for i in range(12) if i % 3 == 1}
+    contacts = {f"e{i}": None for i in range(12) if i % 3 == 2}
+    assert attrs() == {**promised, **contacts}
+    te.touched_events(con, watermark, "conditions", attrs_of=["contact.inbound"])
+    assert attrs() == {**promised, **{e: f'{{"n": {e[1:]}}}' for e in contacts}}
+    newest = con.execute("SELECT max(ingested_at) FROM events").fetchall()[0][0]
+    assert te.newest(con, watermark) == newest
+    later = con.execute(f"SELECT TIMESTAMPTZ '{newest}' + INTERVAL 1 HOUR").fetchall()[0][0]
+    assert te.newest(con, later) == later, "none newer: the watermark itself"

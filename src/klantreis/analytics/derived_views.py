@@ -43,8 +43,10 @@ from typing import Any
 import duckdb
 
 from klantreis.analytics.derived_totals import totals_for
-from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
+from klantreis.analytics.journey_index import _NEWEST_SQL, DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.touched_events import done as touched_done
+from klantreis.analytics.touched_events import journey_events as touched_journey_events
+from klantreis.analytics.touched_events import newest as touched_newest
 from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
@@ -614,7 +616,9 @@ class DerivedViews:
             [watermark],
         )
         try:
-            src, ids, bounds = touched_events(con, watermark, "views")
+            # attrs only of the promised events (their deadline): the rest read none of it
+            promised = [p.promised for p in self.journey.promises]
+            src, ids, bounds = touched_events(con, watermark, "views", attrs_of=promised)
             changed = self._replace_affected(con, src, ids, bounds)
             kinds = _rows(
                 con,
@@ -630,6 +634,7 @@ class DerivedViews:
                 changed = tuple(dict.fromkeys((*changed, "journey")))
             self._add_options(con)
             journeys = _count(con, f"SELECT count(*) FROM {ids}")
+            expected = touched_journey_events(con)  # counted once for the batch's refreshes
         finally:
             _rows(con, "DROP TABLE IF EXISTS _dv_new")
             touched_done(con)
@@ -638,7 +643,6 @@ class DerivedViews:
         viewed = _count(
             con, "SELECT coalesce(sum(events), 0) FROM dv_step_totals WHERE act_by = 'kind'"
         )
-        expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if viewed != expected:
             log.warning("derived views out of step (%d != %d); rebuilding", viewed, expected)
             return self._full(con, n, VIEWS)
@@ -773,13 +777,16 @@ class DerivedViews:
         for view in bump:
             counters[view] = int(counters[view]) + 1
         _rows(con, "DELETE FROM dv_state")
+        # after a refresh only the events after its watermark are read for the newest
+        newest = (
+            _rows(con, _NEWEST_SQL)[0][0] if watermark is None else touched_newest(con, watermark)
+        )
         _rows(
             con,
-            "INSERT INTO dv_state SELECT ?, coalesce(max(ingested_at),"
-            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, "
+            "INSERT INTO dv_state VALUES (?, ?::TIMESTAMPTZ, ?, ?, "
             + ", ".join("?" for _ in VIEWS)
-            + " FROM events",
-            [n, LAYOUT, self.config, *(counters[v] for v in VIEWS)],
+            + ")",
+            [n, newest, LAYOUT, self.config, *(counters[v] for v in VIEWS)],
         )
 
 
