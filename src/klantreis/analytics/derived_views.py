@@ -43,10 +43,9 @@ from typing import Any
 import duckdb
 
 from klantreis.analytics.derived_totals import totals_for
-from klantreis.analytics.journey_index import _NEWEST_SQL, DEFAULT_RANGE_EVENTS, _key_ranges
+from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.touched_events import done as touched_done
 from klantreis.analytics.touched_events import journey_events as touched_journey_events
-from klantreis.analytics.touched_events import newest as touched_newest
 from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
@@ -777,16 +776,13 @@ class DerivedViews:
         for view in bump:
             counters[view] = int(counters[view]) + 1
         _rows(con, "DELETE FROM dv_state")
-        # after a refresh only the events after its watermark are read for the newest
-        newest = (
-            _rows(con, _NEWEST_SQL)[0][0] if watermark is None else touched_newest(con, watermark)
-        )
         _rows(
             con,
-            "INSERT INTO dv_state VALUES (?, ?::TIMESTAMPTZ, ?, ?, "
+            "INSERT INTO dv_state SELECT ?, coalesce(max(ingested_at),"
+            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, "
             + ", ".join("?" for _ in VIEWS)
-            + ")",
-            [n, newest, LAYOUT, self.config, *(counters[v] for v in VIEWS)],
+            + " FROM events",
+            [n, LAYOUT, self.config, *(counters[v] for v in VIEWS)],
         )
 
 

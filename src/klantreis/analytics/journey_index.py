@@ -57,7 +57,6 @@ from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
 from klantreis.analytics.kept_graph import NAMES_SQL as _NAMES
 from klantreis.analytics.touched_events import done as touched_done
 from klantreis.analytics.touched_events import journey_events as touched_journey_events
-from klantreis.analytics.touched_events import newest as touched_newest
 from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit as _memory_limit
@@ -308,9 +307,6 @@ SELECT activity, source, target, bucket, sum(n)::BIGINT AS n, sum(wait_s) AS wai
 FROM ({parts}) GROUP BY ALL HAVING sum(n) <> 0
 """
 
-#: The newest event's ingest time (the state's watermark after a full build).
-_NEWEST_SQL = "SELECT coalesce(max(ingested_at), TIMESTAMPTZ '1970-01-01 00:00:00+00') FROM events"
-
 _AFFECTED = "AND journey_id IN (SELECT journey_id FROM _journey_index_affected)"
 
 
@@ -519,7 +515,7 @@ class JourneyIndex:
         indexed = _count(con, "SELECT count(*) FROM journey_steps")
         if indexed != expected:
             raise _OutOfStep(f"{indexed} steps for {expected} events")
-        self._save_state(con, n, watermark)
+        self._save_state(con, n)
         return RefreshResult("incremental", journeys, n)
 
     @staticmethod
@@ -569,16 +565,13 @@ class JourneyIndex:
             _rows(con, "DROP TABLE _journey_index_dfg")
 
     @staticmethod
-    def _save_state(con: duckdb.DuckDBPyConnection, n: int, watermark: object = None) -> None:
-        """The state after a build (``watermark`` None: the newest event read from the whole
-        log) or a refresh from ``watermark`` (only the events after it read)."""
+    def _save_state(con: duckdb.DuckDBPyConnection, n: int) -> None:
         _rows(con, "DELETE FROM journey_index_state")
-        newest = _NEWEST_SQL if watermark is None else "?::TIMESTAMPTZ"
-        args = [] if watermark is None else [touched_newest(con, watermark)]
         _rows(
             con,
-            f"INSERT INTO journey_index_state SELECT ?, ({newest}), ?",
-            [n, *args, INDEX_VERSION],
+            "INSERT INTO journey_index_state SELECT ?, coalesce(max(ingested_at),"
+            " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ? FROM events",
+            [n, INDEX_VERSION],
         )
 
     # -- queries -------------------------------------------------------------------------
