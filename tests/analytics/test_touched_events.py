@@ -264,31 +264,3 @@ def test_the_copy_reads_the_table_behind_events(layout: str) -> None:
     assert bounds == ["j2", "j3"]
     got = con.execute(f"SELECT event_id FROM {table} ORDER BY source_order").fetchall()
     assert [r[0] for r in got] == [f"e{i}" for i in range(20) if i % 4 in (2, 3)]
-
-
-def test_attrs_are_copied_for_the_kinds_asked_for_only() -> None:
-    """``attrs`` is in the copy for the events of the kinds a consumer asks for (a later
-    consumer's kinds are added to the same copy), NULL on the others."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE events AS SELECT 'e' || i AS event_id, TIMESTAMPTZ '2026-01-01'"
-        " + i * INTERVAL 1 MINUTE AS occurred_at, 'c' AS customer_id, 'j' || (i % 3) AS"
-        " journey_id, ['order.placed', 'delivery.promised', 'contact.inbound'][i % 3 + 1]"
-        " AS kind, NULL AS touchpoint, NULL AS channel, NULL AS owner, NULL AS metric,"
-        " NULL::DOUBLE AS score, '{\"n\": ' || i || '}' AS attrs, i AS source_order,"
-        " TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 HOUR AS ingested_at FROM range(12) r(i)"
-    )
-    watermark = "2026-01-01 09:30:00+00"  # events 10 and 11 are new: journeys j1, j2
-    table, _, _ = te.touched_events(con, watermark, "views", attrs_of=["delivery.promised"])
-
-    def attrs() -> dict[str, str | None]:
-        rows = con.execute(f"SELECT event_id, attrs FROM {table}").fetchall()
-        return dict(rows)
-
-    promised = {f"e{i}": f'{{"n": {i}}}' for i in range(12) if i % 3 == 1}
-    contacts = {f"e{i}": None for i in range(12) if i % 3 == 2}
-    assert attrs() == {**promised, **contacts}
-    te.touched_events(con, watermark, "conditions", attrs_of=["contact.inbound"])
-    assert attrs() == {**promised, **{e: f'{{"n": {e[1:]}}}' for e in contacts}}

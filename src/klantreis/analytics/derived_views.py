@@ -615,9 +615,7 @@ class DerivedViews:
             [watermark],
         )
         try:
-            # attrs only of the promised events (their deadline): the rest read none of it
-            promised = [p.promised for p in self.journey.promises]
-            src, ids, bounds = touched_events(con, watermark, "views", attrs_of=promised)
+            src, ids, bounds = touched_events(con, watermark, "views")
             changed = self._replace_affected(con, src, ids, bounds)
             kinds = _rows(
                 con,

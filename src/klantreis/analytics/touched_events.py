@@ -25,16 +25,13 @@ named in :data:`CONSUMERS` whose kept tables are in the store (its state table e
 has used it, when it is large (:data:`KEEP_MAX_ROWS`: a big batch is not held in memory
 between two refreshes), or by the next read with another key.
 
-``attrs`` (the JSON attributes) is copied only for the events of the kinds a consumer asks
-for (``attrs_of``: the promised kinds, whose deadline the derived views and the kept
-conditions read), in a third pass by row id when a consumer first asks for them; NULL on
-every other row. It is the widest column: copied for every touched event it was about a
-third of the copy's CPU (decision 83).
+The out-of-step checks of the journey index and the derived views compare their rows with
+the number of events that have a journey (a scan of the log's ``journey_id``, 0.05-0.07 CPU
+s on 10M events): :func:`journey_events` counts it once per copy (decision 83).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -62,9 +59,6 @@ COLUMNS = (
     "event_id, occurred_at, customer_id, journey_id, kind, touchpoint, channel, owner,"
     " metric, score, attrs, source_order"
 )
-#: The copy's columns: :data:`COLUMNS` with ``attrs`` left NULL (filled per kind by
-#: :func:`_fill_attrs`), and the row's id in the stored table.
-_COPIED = COLUMNS.replace("attrs", "NULL::VARCHAR AS attrs") + ", rowid AS _kr_rid"
 #: The refreshes that read the table, each with the state table of what it keeps: the copy
 #: is dropped once every one of them whose state table is in the store used it (a store
 #: without kept conditions does not hold it for them).
@@ -108,17 +102,12 @@ def _stored(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def touched_events(
-    con: duckdb.DuckDBPyConnection,
-    watermark: object,
-    consumer: str,
-    attrs_of: Sequence[str] = (),
+    con: duckdb.DuckDBPyConnection, watermark: object, consumer: str
 ) -> tuple[str, str, list[Any]]:
     """The touched journeys' events (table name), their ids (table name) and the ids' range
     ``[min, max]`` (both None when no journey was touched), for ``consumer``: read from the
-    log unless the copy of another consumer's refresh has the same key. ``attrs`` holds the
-    attributes of the events whose kind is in ``attrs_of`` (and of the kinds other consumers
-    asked for), NULL on the others. Call inside the refresh's transaction; call :func:`done`
-    after the last read."""
+    log unless the copy of another consumer's refresh has the same key. Call inside the
+    refresh's transaction; call :func:`done` after the last read."""
     key = _rows(
         con,
         "SELECT ?::TIMESTAMPTZ, max(ingested_at), count(*) FROM events",
@@ -127,7 +116,6 @@ def touched_events(
     mark = _mark(con)
     if mark is not None and tuple(mark[:3]) == tuple(key) and consumer not in mark[5]:
         _rows(con, f"UPDATE {_MARK} SET used = list_append(used, ?)", [consumer])
-        _fill_attrs(con, attrs_of, mark[6])
         return TABLE, IDS, [mark[3], mark[4]]
     drop(con)
     _rows(
@@ -139,34 +127,15 @@ def touched_events(
     bounds = list(_rows(con, f"SELECT min(journey_id), max(journey_id) FROM {IDS}")[0])
     # the range as constants: the key scan skips the row groups outside it (the log is
     # stored roughly by journey); the other columns are read for the touched rows only
-    _rows(con, f"CREATE TEMP TABLE {TABLE} AS {rows_of(_stored(con), _COPIED, IDS)}", bounds)
+    _rows(con, f"CREATE TEMP TABLE {TABLE} AS {rows_of(_stored(con), COLUMNS, IDS)}", bounds)
     _rows(
         con,
         f"CREATE TEMP TABLE {_MARK} AS SELECT ?::TIMESTAMPTZ AS watermark,"
         " ?::TIMESTAMPTZ AS newest, ?::BIGINT AS events, ?::VARCHAR AS lo, ?::VARCHAR AS hi,"
-        " [?]::VARCHAR[] AS used, []::VARCHAR[] AS attrs_of, NULL::BIGINT AS journey_events",
+        " [?]::VARCHAR[] AS used, NULL::BIGINT AS journey_events",
         [*key, *bounds, consumer],
     )
-    _fill_attrs(con, attrs_of, [])
     return TABLE, IDS, bounds
-
-
-def _fill_attrs(con: duckdb.DuckDBPyConnection, kinds: Sequence[str], filled: list[str]) -> None:
-    """Copy ``attrs`` of the copy's events whose kind is in ``kinds`` and not yet in
-    ``filled`` (the kinds copied before): their rows read by row id from the stored table,
-    only this column (the events of a kind are a few of the touched ones: a promise's
-    kind is about one event in ten on the demo store)."""
-    new = sorted(set(kinds) - set(filled))
-    if not new:
-        return
-    _rows(
-        con,
-        f"UPDATE {TABLE} SET attrs = a.attrs FROM (SELECT rowid AS rid, attrs"
-        f" FROM {_stored(con)} WHERE rowid IN (SELECT _kr_rid FROM {TABLE}"
-        " WHERE list_contains(?, kind))) a WHERE _kr_rid = a.rid",
-        [new],
-    )
-    _rows(con, f"UPDATE {_MARK} SET attrs_of = list_concat(attrs_of, ?::VARCHAR[])", [new])
 
 
 def journey_events(con: duckdb.DuckDBPyConnection) -> int:
@@ -175,8 +144,8 @@ def journey_events(con: duckdb.DuckDBPyConnection) -> int:
     refreshes of one batch scan the log's ``journey_id`` once, not once each. Call while
     the copy is held (before :func:`done`); without one it is counted."""
     mark = _mark(con)
-    if mark is not None and mark[7] is not None:
-        return int(mark[7])
+    if mark is not None and mark[6] is not None:
+        return int(mark[6])
     n = int(_rows(con, "SELECT count(journey_id) FROM events")[0][0])
     if mark is not None:
         _rows(con, f"UPDATE {_MARK} SET journey_events = ?", [n])
@@ -193,7 +162,7 @@ def _mark(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         return None
     rows = _rows(
         con,
-        f"SELECT watermark, newest, events, lo, hi, used, attrs_of, journey_events FROM {_MARK}",
+        f"SELECT watermark, newest, events, lo, hi, used, journey_events FROM {_MARK}",
     )
     return rows[0] if rows else None
 

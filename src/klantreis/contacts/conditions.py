@@ -417,8 +417,7 @@ class ConditionViews:
         window = self.default_window(con)
         # the touched journeys' events: the copy the journey index's and the derived views'
         # refreshes of the same batch read (or made here for them)
-        promised = [p.promised for p in self.journey.promises]  # attrs: their deadline
-        src, ids, _ = touched_events(con, watermark, "conditions", attrs_of=promised)
+        src, ids, _ = touched_events(con, watermark, "conditions")
         try:
             _rows(con, f"CREATE OR REPLACE TEMP TABLE _dk_affected AS FROM {ids}")
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
