@@ -86,6 +86,32 @@ def test_both_refreshes_share_one_read_and_equal_a_rebuild(
     assert _snapshot(app) == refreshed
 
 
+def test_the_checks_count_the_journey_events_once_per_batch(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's and the views' out-of-step checks share one count of the events with a
+    journey, and a refresh after the next batch counts again (it grew by that batch)."""
+    index, views = JourneyIndex(app.store), DerivedViews(app.store, app.journey)
+    index.ensure(), views.ensure()
+    counts: list[int] = []
+    orig = te._rows
+
+    def counted(con: Any, sql: str, params: Any = None) -> Any:
+        rows = orig(con, sql, params)
+        if "count(journey_id)" in sql:
+            counts.append(rows[0][0])
+        return rows
+
+    monkeypatch.setattr(te, "_rows", counted)
+    load(app, _batch("b1"))
+    index.ensure(), views.ensure()
+    load(app, _batch("b2"))
+    index.ensure(), views.ensure()
+    assert counts == [counts[0], counts[0] + 3], "one count per batch (3 journey events each)"
+    want = app.store.con.execute("SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
+    assert counts[-1] == want.fetchall()[0][0]
+
+
 def _kept_conditions(app: App) -> dict[str, list[tuple[Any, ...]]]:
     con = app.store.con
     return {

@@ -45,6 +45,7 @@ import duckdb
 from klantreis.analytics.derived_totals import totals_for
 from klantreis.analytics.journey_index import DEFAULT_RANGE_EVENTS, _key_ranges
 from klantreis.analytics.touched_events import done as touched_done
+from klantreis.analytics.touched_events import journey_events as touched_journey_events
 from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
@@ -630,6 +631,7 @@ class DerivedViews:
                 changed = tuple(dict.fromkeys((*changed, "journey")))
             self._add_options(con)
             journeys = _count(con, f"SELECT count(*) FROM {ids}")
+            expected = touched_journey_events(con)  # counted once for the batch's refreshes
         finally:
             _rows(con, "DROP TABLE IF EXISTS _dv_new")
             touched_done(con)
@@ -638,7 +640,6 @@ class DerivedViews:
         viewed = _count(
             con, "SELECT coalesce(sum(events), 0) FROM dv_step_totals WHERE act_by = 'kind'"
         )
-        expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if viewed != expected:
             log.warning("derived views out of step (%d != %d); rebuilding", viewed, expected)
             return self._full(con, n, VIEWS)

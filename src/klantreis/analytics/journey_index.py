@@ -56,6 +56,7 @@ from klantreis.analytics.kept_graph import ENDS_SQL
 from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
 from klantreis.analytics.kept_graph import NAMES_SQL as _NAMES
 from klantreis.analytics.touched_events import done as touched_done
+from klantreis.analytics.touched_events import journey_events as touched_journey_events
 from klantreis.analytics.touched_events import rows_of, touched_events
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit as _memory_limit
@@ -506,12 +507,12 @@ class JourneyIndex:
             journeys = _count(con, f"SELECT count(*) FROM {ids}")
             if journeys:
                 self._replace_affected(con, src, ids, bounds, kept)
+            expected = touched_journey_events(con)  # counted once for the batch's refreshes
         finally:
             for temp in ("_journey_index_old", "_journey_index_new"):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
             touched_done(con)
         indexed = _count(con, "SELECT count(*) FROM journey_steps")
-        expected = _count(con, "SELECT count(*) FROM events WHERE journey_id IS NOT NULL")
         if indexed != expected:
             raise _OutOfStep(f"{indexed} steps for {expected} events")
         self._save_state(con, n)

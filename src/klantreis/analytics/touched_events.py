@@ -24,6 +24,10 @@ events. A refresh with another key reads afresh; the copy is dropped when every 
 named in :data:`CONSUMERS` whose kept tables are in the store (its state table exists)
 has used it, when it is large (:data:`KEEP_MAX_ROWS`: a big batch is not held in memory
 between two refreshes), or by the next read with another key.
+
+The out-of-step checks of the journey index and the derived views compare their rows with
+the number of events that have a journey (a scan of the log's ``journey_id``, 0.05-0.07 CPU
+s on 10M events): :func:`journey_events` counts it once per copy (decision 83).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = [
     "TABLE",
     "done",
     "drop",
+    "journey_events",
     "rows_of",
     "touched_events",
 ]
@@ -127,10 +132,24 @@ def touched_events(
         con,
         f"CREATE TEMP TABLE {_MARK} AS SELECT ?::TIMESTAMPTZ AS watermark,"
         " ?::TIMESTAMPTZ AS newest, ?::BIGINT AS events, ?::VARCHAR AS lo, ?::VARCHAR AS hi,"
-        " [?]::VARCHAR[] AS used",
+        " [?]::VARCHAR[] AS used, NULL::BIGINT AS journey_events",
         [*key, *bounds, consumer],
     )
     return TABLE, IDS, bounds
+
+
+def journey_events(con: duckdb.DuckDBPyConnection) -> int:
+    """The number of events with a journey (what the journey index's and the derived views'
+    checks compare their rows with): counted once per copy and kept beside it, so the
+    refreshes of one batch scan the log's ``journey_id`` once, not once each. Call while
+    the copy is held (before :func:`done`); without one it is counted."""
+    mark = _mark(con)
+    if mark is not None and mark[6] is not None:
+        return int(mark[6])
+    n = int(_rows(con, "SELECT count(journey_id) FROM events")[0][0])
+    if mark is not None:
+        _rows(con, f"UPDATE {_MARK} SET journey_events = ?", [n])
+    return n
 
 
 def _mark(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
@@ -141,7 +160,10 @@ def _mark(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     )[0][0]
     if not exists:
         return None
-    rows = _rows(con, f"SELECT watermark, newest, events, lo, hi, used FROM {_MARK}")
+    rows = _rows(
+        con,
+        f"SELECT watermark, newest, events, lo, hi, used, journey_events FROM {_MARK}",
+    )
     return rows[0] if rows else None
 
 
