@@ -274,8 +274,8 @@ class EventWriter:
         Under load, the clients answered by the previous batch send again at once: while
         fewer requests are here than that batch had, the writer waits for more as long as
         they keep coming (a gap of ``QUIET_GAP`` in which the event loop took in none ends
-        it, see :meth:`_arriving`; ``max_delay`` bounds it). It wakes when a hand-over
-        arrives or a gap has passed, and a lone client never waits."""
+        it, see :meth:`_arriving`; ``max_delay`` bounds it). It wakes
+        when a hand-over arrives, never on a timer, and a lone client never waits."""
         if self._take_queued(jobs):
             return True
         if not self.max_delay or len(jobs) >= self._last_jobs:
