@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import UTC
 from typing import Any
 
@@ -173,33 +172,6 @@ def test_many_concurrent_requests_are_answered_in_few_batches(app: App) -> None:
         writer.stop()
     assert sum(r.stored for r in results) == 300 and app.store.count() == 300
     assert writer.batches <= 10, "one wake-up per gap, not one transaction per request"
-
-
-def test_a_busy_turn_after_a_lone_request_still_joins_its_batch(app: App) -> None:
-    """Clients answered by one commit send again together, and the event loop hands over
-    in one turn all requests it parsed in that turn: when a first request came alone and
-    the next turn parses the rest for longer than the writer's quiet gap, the writer still
-    waits for them (they are submitted, not yet handed over) instead of committing the
-    first one alone."""
-    writer = EventWriter(app.store, app.journey, max_delay_ms=2_000)
-    writer.start()
-
-    async def run() -> tuple[int, list[Any]]:
-        await asyncio.gather(*(writer.submit(_table([f"w{i}"])) for i in range(8)))
-        before = writer.batches  # the writer now expects about eight requests a batch
-        futures = [writer.submit(_table(["t0"]))]
-        await asyncio.sleep(0)  # the end of a turn: the lone request is handed over
-        futures.append(writer.submit(_table(["t1"])))
-        time.sleep(0.05)  # a long turn (parsing many requests), far past the quiet gap
-        futures += [writer.submit(_table([f"t{i}"])) for i in range(2, 8)]
-        return before, list(await asyncio.gather(*futures))
-
-    try:
-        before, results = asyncio.run(run())
-    finally:
-        writer.stop()
-    assert [r.stored for r in results] == [1] * 8 and app.store.count() == 16
-    assert writer.batches == before + 1, "the lone request waited for its turn's companions"
 
 
 def test_big_requests_built_on_submit_keep_their_verdicts_apart(app: App) -> None:

@@ -160,7 +160,6 @@ class EventWriter:
         #: When a request last arrived or a batch was last answered, and how many requests
         #: were handed over and answered (``idle_seconds``).
         self._last_busy = time.monotonic()
-        self._last_submit = 0.0  # when a request was last submitted (``_arriving``)
         self._submitted = 0
         self._answered = 0
         self._answered_lock = threading.Lock()
@@ -207,7 +206,7 @@ class EventWriter:
         hand-over per turn, not one thread wake-up per request)."""
         if self._thread is None:
             raise RuntimeError("writer is not running")
-        self._last_busy = self._last_submit = time.monotonic()
+        self._last_busy = time.monotonic()
         for record in records:
             if not record.get("event_id"):
                 record["event_id"] = derive_event_id(
@@ -273,8 +272,7 @@ class EventWriter:
 
         Under load, the clients answered by the previous batch send again at once: while
         fewer requests are here than that batch had, the writer waits for more as long as
-        they keep coming (a gap of ``QUIET_GAP`` in which the event loop took in none ends
-        it, see :meth:`_arriving`; ``max_delay`` bounds it). It wakes
+        they keep coming (a gap of ``QUIET_GAP`` ends it, ``max_delay`` bounds it). It wakes
         when a hand-over arrives, never on a timer, and a lone client never waits."""
         if self._take_queued(jobs):
             return True
@@ -288,8 +286,6 @@ class EventWriter:
             try:
                 more = self._queue.get(timeout=timeout)
             except queue.Empty:
-                if self._arriving():
-                    continue
                 return False
             if more is None:
                 return True
@@ -297,14 +293,6 @@ class EventWriter:
             if self._take_queued(jobs):
                 return True
         return False
-
-    def _arriving(self) -> bool:
-        """Whether the event loop is still taking in requests: one was submitted within
-        ``QUIET_GAP``, or some wait for their hand-over at the end of the loop's turn. A turn
-        that parses many requests (64 clients answered by one commit send again together)
-        hands them over only at its end, milliseconds later: without this check the writer
-        took the turn's first request alone and paid a whole commit for it."""
-        return bool(self._pending) or time.monotonic() - self._last_submit < QUIET_GAP
 
     def _gather_while_committing(self, jobs: list[_Job]) -> bool:
         """While the committer is busy and the batch is small, add requests as they come;
