@@ -112,17 +112,22 @@ def prepare(source: Path, target: Path) -> dict[str, float]:
 #: The kind the batches of one event copy (``--one-kind``; None: the first event by id of
 #: any kind, a survey answer on the 10M demo store).
 ONE_KIND: list[str | None] = [None]
+#: Which events a batch copies: "first-ids" (the first by id: journeys across the whole key
+#: range, the worst case for the refreshes' key look-ups) or "newest" (the newest by time:
+#: the recent journeys a day's feed adds to).
+BATCH: list[str] = ["first-ids"]
 
 
 def _new_events(app: Any, n: int, tag: str) -> Any:
     """``n`` events copied from existing journeys with new ids, one day later (a batch of
-    one: of the kind ``--one-kind`` when given)."""
+    one: of the kind ``--one-kind`` when given; which events: ``--batch``)."""
     kind = ONE_KIND[0] if n == 1 else None
     where = "" if kind is None else " AND kind = ?"
+    order = "occurred_at DESC, event_id" if BATCH[0] == "newest" else "event_id"
     return app.store.query(
         "SELECT * EXCLUDE (event_id, occurred_at, ingested_at),"
         f" '{tag}-' || event_id AS event_id, occurred_at + INTERVAL 1 DAY AS occurred_at"
-        f" FROM events WHERE journey_id IS NOT NULL{where} ORDER BY event_id LIMIT {int(n)}",
+        f" FROM events WHERE journey_id IS NOT NULL{where} ORDER BY {order} LIMIT {int(n)}",
         None if kind is None else [kind],
     )
 
@@ -268,9 +273,17 @@ def main(argv: list[str] | None = None) -> None:
         help="the kind of the batches of one event (e.g. invoice.paid; default: the first"
         " event by id)",
     )
+    parser.add_argument(
+        "--batch",
+        choices=("first-ids", "newest"),
+        default="first-ids",
+        help="which events a batch copies (new ids, one day later): the first by id (journeys"
+        " across the whole key range: the default, the worst case) or the newest by time"
+        " (recent journeys, as a day's feed)",
+    )
     args = parser.parse_args(argv)
     counts = tuple(int(c) for c in args.counts.split(","))
-    ONE_KIND[0] = args.one_kind
+    ONE_KIND[0], BATCH[0] = args.one_kind, args.batch
     for page in [p for p in PAGES if p not in args.pages.split(",")]:
         del PAGES[page]
     before = load_average()
