@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.bench_views import _ingest, _kept_views_job, _settings
 from bench.process import load_average
+from bench.profile_refresh import print_spent
 
 __all__ = ["main"]
 
@@ -125,14 +126,6 @@ def _statement_timer(module: str, spent: dict[str, list[float]]) -> Callable[[An
     return wrap
 
 
-def _print(title: str, spent: dict[str, list[float]], top: int | None = None) -> None:
-    rows = sorted(spent.items(), key=lambda kv: -kv[1][1])
-    total = [sum(v[i] for v in spent.values()) for i in range(3)]
-    print(f"{title}: {int(total[2])} calls, wall {total[0]:.3f} s, CPU {total[1]:.3f} s")
-    for label, (wall, cpu, n) in rows[:top]:
-        print(f"  CPU {cpu:.3f} wall {wall:.3f} x{int(n)}  {label}")
-
-
 def main(argv: list[str] | None = None) -> None:
     from fastapi.testclient import TestClient
 
@@ -185,9 +178,9 @@ def main(argv: list[str] | None = None) -> None:
                             stack.enter_context(_patched(owner, name, timer))
                     print(f"load before /contacts: {load_average()}")
                     view("contacts", True)
-                _print("parts of fresh /contacts", parts)
+                print_spent("parts of fresh /contacts", parts)
                 if args.statements:
-                    _print("statements", statements, args.statements)
+                    print_spent("statements", statements, args.statements)
                 print(f"load after: {load_average()}")
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from bench.bench_views import _new_events, _settings
 from bench.process import load_average
 
-__all__ = ["main"]
+__all__ = ["main", "print_spent"]
 
 #: The modules whose ``_rows(con, sql, params)`` runs the refreshes' statements.
 _MODULES = (
@@ -72,11 +72,16 @@ def _statements(top: int) -> Iterator[None]:
     finally:
         for module, original in saved:
             setattr(module, "_rows", original)  # noqa: B010
-        rows = sorted(spent.items(), key=lambda kv: -kv[1][1])
-        total = [sum(v[i] for v in spent.values()) for i in range(3)]
-        print(f"statements: {int(total[2])}, wall {total[0]:.3f} s, CPU {total[1]:.3f} s")
-        for shape, (wall, cpu, n) in rows[:top]:
-            print(f"  CPU {cpu:.3f} wall {wall:.3f} x{int(n)}  {shape}")
+        print_spent("statements", spent, top)
+
+
+def print_spent(title: str, spent: dict[str, list[float]], top: int | None = None) -> None:
+    """Print ``spent`` (label -> [wall s, CPU s, calls]), the costliest ``top`` by CPU."""
+    rows = sorted(spent.items(), key=lambda kv: -kv[1][1])
+    total = [sum(v[i] for v in spent.values()) for i in range(3)]
+    print(f"{title}: {int(total[2])} calls, wall {total[0]:.3f} s, CPU {total[1]:.3f} s")
+    for label, (wall, cpu, n) in rows[:top]:
+        print(f"  CPU {cpu:.3f} wall {wall:.3f} x{int(n)}  {label}")
 
 
 def main(argv: list[str] | None = None) -> None:
