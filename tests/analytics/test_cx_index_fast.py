@@ -198,6 +198,41 @@ def test_driver_counts_are_refreshed_incrementally(file_app: App) -> None:
     assert 0 < sum(map(len, state.broken.values())) <= 2 * len(owners) < journeys
 
 
+def test_a_state_whose_windows_moved_on_is_counted_only_when_asked_for(file_app: App) -> None:
+    """A batch on a new day moves the default movers' windows: the old windows' driver
+    counts are not brought up to date by the refresh (nobody may ask for them again), only
+    when asked for, then equal to the reference; two batches in between count as one."""
+    from klantreis.analytics import index_cache
+
+    drop_history(file_app, late_now=4, late_before=2)
+    events, cache = file_app.events_table(), file_app.index_cache()
+    before = cx_index(events, file_app.journey, cache=cache)
+    hit = index_cache.store_cache(events, cache)
+    assert hit is not None and len(hit[1].fact_states) == 1
+    ((old_key, old_state),) = hit[1].fact_states.items()
+    counted = {p: dict(c) for p, c in old_state.broken.items()}
+    for batch in range(2):  # a new day (answers and late parcels), then more of it
+        ev = Events(prefix=f"newday{batch}")
+        ev.answers(DAYS + batch, "bezorging", [9, 3, 2], owner="carrier:vlotbezorgd")
+        for i in range(3):
+            ev.parcel(DAYS - 2 + batch, f"late-new-{batch}-{i}", "carrier:vlotbezorgd", late=True)
+        ev.ingest(file_app)
+        after = cx_index(events, file_app.journey, cache=cache)
+    assert after.until != before.until and old_key in hit[1].fact_states
+    assert {p: dict(c) for p, c in old_state.broken.items()} == counted  # not counted yet
+    same(after.to_dict(), cx_index(events, file_app.journey, fast=False).to_dict())
+    assert before.until is not None
+    old = cx_index(events, file_app.journey, until=before.until, cache=cache)
+    assert old_key not in hit[1].fact_behind and old.movers is not None
+    same(
+        old.to_dict(), cx_index(events, file_app.journey, until=before.until, fast=False).to_dict()
+    )
+    assert old_state.facts() == collect_facts(
+        events, file_app.journey, old_state.previous, old_state.current, old_state.owners
+    )
+    assert {p: dict(c) for p, c in old_state.broken.items()} != counted
+
+
 def test_cache_rebuilds_when_counts_do_not_add_up(file_app: App) -> None:
     from klantreis.analytics import index_cache
 

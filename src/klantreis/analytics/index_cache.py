@@ -14,7 +14,8 @@ rows stored, and the row count plus the newest ``ingested_at`` identify that set
   aggregated and added (sums add up); a count check falls back to a full rebuild if anything
   does not add up (a delete, rows without ``ingested_at``).
 - **Driver counts** of the movers' windows (:mod:`klantreis.analytics.index_facts`):
-  failure/contact counts and per-journey first promise/fulfilment, merged the same way.
+  failure/contact counts and per-journey first promise/fulfilment, merged the same way
+  when a call next asks for those windows (after a new day nobody asks for the old ones).
 - **Results**: whole :class:`IndexResult` objects per call arguments, dropped when the count
   or watermark changes.
 
@@ -143,6 +144,10 @@ class StoreCache:
     cells: dict[str, pd.DataFrame] = field(default_factory=dict)  # per time zone
     results: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
     fact_states: dict[Hashable, FactState] = field(default_factory=dict)
+    #: Per driver-count state, the rows it has not counted yet (``ing_lo``, ``ing_hi``: the
+    #: ingest window of :data:`_DELTA`): added when the state is next asked for, so a state
+    #: nobody asks for again (the movers' windows moved on: a new day) costs nothing.
+    fact_behind: dict[Hashable, dict[str, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: Kept cells to start from (``zone`` -> (events they cover, cells) or None): the score
     #: cells of :mod:`klantreis.analytics.derived_scores`, so a restart does not re-scan.
@@ -177,7 +182,7 @@ class StoreCache:
         old_count, old_mark = self.count, self.watermark
         self.count, self.watermark = count, mark
         if old_mark is None or old_count < 0:
-            self.cells, self.fact_states = {}, {}
+            self.cells, self.fact_states, self.fact_behind = {}, {}, {}
             return
         window = {"ing_lo": old_mark, "ing_hi": mark}
         added = self._rows(con, _DELTA, window)
@@ -185,12 +190,13 @@ class StoreCache:
             log.info(
                 "index cache of %s rebuilt: %d + %d != %d rows", self.table, old_count, added, count
             )
-            self.cells, self.fact_states = {}, {}
+            self.cells, self.fact_states, self.fact_behind = {}, {}, {}
             return
         for zone, cells in self.cells.items():
             self.cells[zone] = _merge(cells, raw_cells(con, self.table, zone, _DELTA, window))
-        for state in self.fact_states.values():
-            state.update(con, self.table, _DELTA, window)
+        for key in self.fact_states:  # counted when asked for (:meth:`facts`)
+            behind = self.fact_behind.setdefault(key, {"ing_lo": old_mark})
+            behind["ing_hi"] = mark  # the windows of two refreshes join: the log only grows
 
     def _snapshot(self) -> tuple[str, dict[str, Any]]:
         """WHERE clause and parameters of all rows up to the current version."""
@@ -234,7 +240,11 @@ class StoreCache:
                     state = make().load(con, self.table, *self._snapshot())
             self.fact_states[key] = state
             while len(self.fact_states) > MAX_FACT_STATES:  # oldest first (dicts keep order)
-                self.fact_states.pop(next(iter(self.fact_states)))
+                oldest = next(iter(self.fact_states))
+                del self.fact_states[oldest]
+                self.fact_behind.pop(oldest, None)
+        elif key in self.fact_behind:
+            self.fact_states[key].update(con, self.table, _DELTA, self.fact_behind.pop(key))
         return self.fact_states[key].facts()
 
     def _seeded_facts(self, make: Callable[[], FactState]) -> FactState | None:
