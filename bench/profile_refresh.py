@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.bench_views import _new_events, _settings
+from bench.bench_views import BATCH, _new_events, _settings
 from bench.process import load_average
 
 __all__ = ["main", "print_spent"]
@@ -97,7 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default="/work/bench-data/demo10m-prepared.duckdb")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--statements", type=int, default=0, help="print the N costliest")
+    parser.add_argument(
+        "--batch",
+        choices=("first-ids", "newest"),
+        default="first-ids",
+        help="which events the batch copies, as bench_views' --batch",
+    )
     args = parser.parse_args(argv)
+    BATCH[0] = args.batch
     with tempfile.TemporaryDirectory(prefix="klantreis-refresh-", dir="/tmp") as tmp:
         db = Path(tmp) / "store.duckdb"
         shutil.copy(args.db, db)
