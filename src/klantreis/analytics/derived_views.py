@@ -271,13 +271,35 @@ _HANDOVER_EVENTS = f"owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)
 #: A touched journey's ``dv_journey`` row from its old row and the row of its new events
 #: alone (``_JOURNEY_SQL`` over the batch): every column is order-independent (a minimum,
 #: sorted distinct lists, counts and sums), so the batch's ~100,000 events are read instead
-#: of the touched journeys' whole history (2.7x as many on the bench's batch).
+#: of the touched journeys' whole history (2.7x as many on the bench's batch). Each side has
+#: at most one row per journey, so the two are joined on the key, not grouped (a batch of the
+#: newest events touches 36,343 journeys: 0.20-0.25 -> 0.12-0.14 CPU s), and a list is merged
+#: only when both sides have values (each side's list is already sorted and distinct).
+_JOURNEY_COLUMNS = "journey_id, first_at, channels, segments, contacts, trouble, " + ", ".join(
+    f"{m}_{x}" for m in SCORE_METRICS for x in SUMS
+)
+
+
+def _list_merged(column: str) -> str:
+    """The union of the old (``o``) and the batch's (``b``) sorted distinct lists."""
+    o, b = f"o.{column}", f"b.{column}"
+    return (
+        f"CASE WHEN len(coalesce({b}, [])) = 0 THEN coalesce({o}, [])"
+        f" WHEN len(coalesce({o}, [])) = 0 THEN {b}"
+        f" ELSE list_sort(list_distinct(list_concat({o}, {b}))) END"
+    )
+
+
 _JOURNEY_MERGE_SQL = (
-    "SELECT journey_id, min(first_at), "
-    + ", ".join(f"list_sort(list_distinct(flatten(list({c}))))" for c in ("channels", "segments"))
-    + ", sum(contacts), list_sort(list_distinct(flatten(list(trouble)))), "
-    + ", ".join(f"sum({m}_{x})" for m in SCORE_METRICS for x in SUMS)
-    + " FROM (FROM _dv_old_journey UNION ALL FROM ({new})) GROUP BY journey_id"
+    "SELECT journey_id, least(o.first_at, b.first_at), "
+    + ", ".join(_list_merged(c) for c in ("channels", "segments"))
+    + ", coalesce(o.contacts, 0) + coalesce(b.contacts, 0), "
+    + _list_merged("trouble")
+    + ", "
+    + ", ".join(
+        f"coalesce(o.{m}_{x}, 0) + coalesce(b.{m}_{x}, 0)" for m in SCORE_METRICS for x in SUMS
+    )
+    + f" FROM ({{new}}) b({_JOURNEY_COLUMNS}) FULL JOIN _dv_old_journey o USING (journey_id)"
 )
 #: The touched journeys whose hand-overs a refresh recomputes.
 _HANDED = "_dv_handed"
