@@ -69,6 +69,13 @@ def assert_same_as_pm4py(app: App, df: Any) -> None:
         assert d.journeys == df[CASE].nunique()
 
 
+def read_xes(path: Path) -> Any:
+    """pm4py's line-by-line XES reader: on the shared logs (BPIC 2012, BPIC 2013) the same
+    frame as its default lxml reader, every value and type, for less than half its CPU
+    (BPIC 2012: 5.9 against 12.9 CPU s)."""
+    return pm4py.read_xes(str(path), variant="line_by_line")
+
+
 def _no_ties(df: Any) -> bool:
     return not df.duplicated([CASE, TIME]).any()
 
@@ -86,7 +93,7 @@ def test_receipt_wabo_equals_pm4py(app: App, shared_data: Path) -> None:
 
 @pytest.mark.data
 def test_bpic2013_equals_pm4py(app: App, shared_data: Path) -> None:
-    df = pm4py.read_xes(str(shared_data / "eventlogs" / "bpic2013_closed_problems.xes.gz"))
+    df = read_xes(shared_data / "eventlogs" / "bpic2013_closed_problems.xes.gz")
     df[TIME] = pd.to_datetime(df[TIME], utc=True)
     assert len(df) == 6660 and _no_ties(df)
     load_frame(app, df)
@@ -277,7 +284,7 @@ def test_shared_logs_through_ingest_equal_pm4py(app: App, shared_data: Path, nam
         df = pd.read_csv(path)
         df[TIME] = pd.to_datetime(df[TIME], utc=True, format="ISO8601")
     else:
-        df = pm4py.read_xes(str(path))
+        df = read_xes(path)
         df[TIME] = pd.to_datetime(df[TIME], utc=True)
     summary = app.ingest_paths([path], progress=False)
     assert summary.files[0].events_stored == len(df)
