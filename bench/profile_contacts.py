@@ -1,7 +1,7 @@
 """Fresh ``/contacts`` after an ingest, part by part: on a copy of a prepared store, view
 every page once (restart), run the kept-views job's first turn (when the code has it),
-ingest ``--events`` events as ``bench_views`` does, view ``/journeys`` and ``/scores``
-fresh, then view ``/contacts`` fresh with CPU timers (the process's CPU, DuckDB's threads
+ingest ``--events`` events as ``bench_views`` does (``--batch newest``: the newest ones),
+view ``/journeys`` and ``/scores`` fresh, then view ``/contacts`` fresh with CPU timers (the process's CPU, DuckDB's threads
 included) around its parts and, with ``--statements N``, around every statement the
 contacts modules run (the N costliest statement shapes).
 
@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.bench_views import _ingest, _kept_views_job, _settings
+from bench.bench_views import BATCH, _ingest, _kept_views_job, _settings
 from bench.process import load_average
 from bench.profile_refresh import print_spent
 
@@ -138,7 +138,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--statements", type=int, default=0, help="print the N costliest")
     parser.add_argument("--tmp", default="/tmp", help="where the copy goes")
+    parser.add_argument(
+        "--batch",
+        choices=("first-ids", "newest"),
+        default="first-ids",
+        help="which events the batch copies (bench_views' --batch): with --events 1 and"
+        " newest, the first event of a new day (it moves the default period)",
+    )
     args = parser.parse_args(argv)
+    BATCH[0] = args.batch
     with tempfile.TemporaryDirectory(prefix="klantreis-contacts-", dir=args.tmp) as tmp:
         db = Path(tmp) / "store.duckdb"
         shutil.copy(args.db, db)

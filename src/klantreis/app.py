@@ -427,8 +427,9 @@ class App(AnalysesMixin):
         """The "kept views" job (every ``kept_views_seconds``; None when 0 or the store is
         read-only): after new events, every kept table of :attr:`KEPT_TABLES` brought up
         to date, the contacts' classifier made ready (:meth:`warm_classifier`), then
-        ``views`` (the web app's default page views, so their caches are current), then a
-        checkpoint when the write-ahead log is large. Without new events a
+        ``views`` (the web app's default page views, so their caches are current), the
+        counts of the next day's default period of ``/contacts`` (:meth:`keep_next_day`),
+        then a checkpoint when the write-ahead log is large. Without new events a
         turn reads the store's version only (:class:`~klantreis.scheduler.OnChange`)."""
         from klantreis.scheduler import Job, OnChange
 
@@ -436,7 +437,8 @@ class App(AnalysesMixin):
             return None
         parts = [(name, getattr(self, name)) for name in self.KEPT_TABLES]
         parts.append(("contacts classifier", self.warm_classifier))
-        parts += [*views, ("checkpoint", self.checkpoint_if_large)]
+        parts += [*views, ("contacts' next day", self.keep_next_day)]
+        parts.append(("checkpoint", self.checkpoint_if_large))
         return Job(
             self.KEPT_VIEWS_JOB,
             self.settings.kept_views_seconds,
@@ -450,6 +452,17 @@ class App(AnalysesMixin):
         inside a page's refresh."""
         views = self.contact_views()
         return views is not None and bool(views.warm())
+
+    def keep_next_day(self) -> bool:
+        """The kept counts of ``/contacts``' default period of the next day brought up to
+        date (:func:`klantreis.contacts.next_day.keep_next_day`: the first event of a day
+        then finds them kept); False when the store cannot hold them or is empty."""
+        views, conditions = self.contact_views(), self.condition_views()
+        if views is None or conditions is None:
+            return False
+        from klantreis.contacts.next_day import keep_next_day
+
+        return keep_next_day(conditions, views) is not None
 
     def checkpoint_if_large(self) -> bool:
         """Checkpoint the store now when its write-ahead log holds over half of

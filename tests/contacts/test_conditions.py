@@ -31,6 +31,7 @@ from klantreis.contacts.cause_totals import (
 )
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.data import contacts_frame
+from klantreis.contacts.held_counts import HeldCounts
 from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.metrics import csat_channels, orders_frame, survey_csat_frame
 from klantreis.contacts.reports import broken_per_week, contact_events
@@ -263,24 +264,30 @@ def test_kept_window_totals_equal_the_reference_after_appends_and_shifts(
     touched journeys' difference after every append, shifted by the journeys of the days
     that left or entered when the window moves) and the contacts' kept held counts
     (``HeldCounts``: updated by the contact ids whose rows changed or whose journeys were
-    touched; the frame relabelled, or narrowed to a channel under its own key) give the
-    reference's table and owner breakdowns, and equal the same window counted afresh at
-    the end."""
+    touched; the frame relabelled, or narrowed to a channel under its own key; a window a
+    day later kept ahead by a copy, ``keep_near``) give the reference's table and owner
+    breakdowns, and equal the same window counted afresh at the end."""
     with App(Settings.load(env={}, db_path=":memory:")) as app:
         views = ConditionViews(app.store, app.journey)
         seen: list[str] = []
+        ahead: list[tuple[date, date]] = []
         for n, batch in enumerate(batches):
             events = [(*e[:2], hours, *e[3:]) for e, hours in batch]
             _load(app, _records(events, n, seen))
             views.ensure()
             _check_hand(app)
-            for offset in starts:
-                window = _nine_days(offset)
+            for window in [*map(_nine_days, starts), *ahead]:
                 contacts, conds, orders = _reference(app, window)
                 _check_causes(app, views, window, contacts, conds, orders)
                 _check_causes(app, views, window, _relabelled(contacts, n), conds, orders)
                 chat = contacts[contacts["channel"] == "chat"].reset_index(drop=True)
                 _check_causes(app, views, window, chat, conds, orders, frame_key="chat")
+            if not ahead:  # the window a day later kept ahead, as the kept-views job does
+                ahead = [_nine_days(starts[0] + 1)]
+                views.cause_totals(ahead[0])
+                frame = _reference(app, ahead[0])[0]
+                with app.store.transaction() as con:
+                    HeldCounts(app.journey).window(con, ahead[0], frame, keep_near=True)
         kept = {o: _totals_rows(views.cause_totals(_nine_days(o))) for o in starts[-4:]}
         for offset, rows in kept.items():
             with app.store.transaction() as con:

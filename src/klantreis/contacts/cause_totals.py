@@ -29,6 +29,7 @@ afresh.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "compact_window",
     "compact_windows",
     "drop_hand",
+    "forget_ended_before",
     "hand_days",
     "hand_is_current",
     "journey_rows",
@@ -312,6 +314,12 @@ class CauseTotals:
             self._forget(con, wid)
 
     @staticmethod
+    def forget_ended_before(con: duckdb.DuckDBPyConnection, window: Window) -> int:
+        """Forget the kept windows of ``window``'s length that end before it (the default
+        periods of the days gone): how many. Every kept window is updated by each refresh."""
+        return forget_ended_before(con, "dk_ct_windows", window, CauseTotals._forget)
+
+    @staticmethod
     def _forget(con: duckdb.DuckDBPyConnection, wid: int) -> None:
         for table in ("dk_ct_windows", *_TABLES):
             _run(con, f"DELETE FROM {table} WHERE wid = ?", [wid])
@@ -448,6 +456,27 @@ def compact_windows(con: duckdb.DuckDBPyConnection, table: str, keys: str, wids:
     _run(con, f"DELETE FROM {table} WHERE list_contains($wids, wid)", {"wids": ids})
     _run(con, f"INSERT INTO {table} SELECT * FROM _ct_m")
     _run(con, "DROP TABLE _ct_m")
+
+
+def forget_ended_before(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    window: Window,
+    forget: Callable[[duckdb.DuckDBPyConnection, int], None],
+) -> int:
+    """``forget`` each window of ``table`` (``wid``, ``first``, ``last``) of ``window``'s
+    length that ends before it (none for an open window): how many."""
+    first, last = window
+    if first is None or last is None:
+        return 0
+    rows = _run(
+        con,
+        f"SELECT wid FROM {table} WHERE last - first = ? AND last < ?",
+        [(last - first).days, last],
+    )
+    for (wid,) in rows:
+        forget(con, int(wid))
+    return len(rows)
 
 
 def drop_hand(con: duckdb.DuckDBPyConnection) -> None:

@@ -46,6 +46,7 @@ import pyarrow as pa
 from klantreis.contacts.cause_totals import (
     KEPT_WINDOWS,
     compact_window,
+    forget_ended_before,
     journey_rows,
     moved_journeys,
 )
@@ -205,6 +206,7 @@ class HeldCounts:
         contacts: pd.DataFrame,
         frame_key: str = "",
         frame_id: str | None = None,
+        keep_near: bool = False,
     ) -> HeldTotals:
         """The held counts of ``contacts`` (id, journey, reason, time; frame order) in
         ``window``: kept, updated by the contact ids that changed, or counted in full.
@@ -213,12 +215,13 @@ class HeldCounts:
         the kept contacts' version and the frame's bounds): when the window was last
         brought up to date with a frame of the same identity, the frame is not compared
         (only the contact ids with a row on a touched journey are read from it); None:
-        always compared."""
+        always compared. ``keep_near``: a near window moved to ``window`` is a copy, the
+        near one stays kept (the next day's default period made before the day starts)."""
         self.create(con)
         self.last = ""
         state = _run(con, "SELECT config, events, watermark FROM dk_state")[0]
         try:
-            wid = self._slot(con, window, frame_key, state)
+            wid = self._slot(con, window, frame_key, state, keep_near)
             # the identity is kept with the window's ``used`` of that update: a view by code
             # that does not keep identities (an older version) leaves it stale, not trusted
             kept = _run(
@@ -255,10 +258,18 @@ class HeldCounts:
                 _run(con, f"DROP TABLE IF EXISTS {temp}")
 
     # -- windows -------------------------------------------------------------------------
-    def _slot(self, con: duckdb.DuckDBPyConnection, window: Window, key: str, state: Any) -> int:
+    def _slot(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        window: Window,
+        key: str,
+        state: Any,
+        keep_near: bool = False,
+    ) -> int:
         """The kept window to bring up to date, with ``_kh_touched`` the journeys whose
         share may have changed since: events arrived for them, or (a near window moved to
-        ``window``) they have rows on a day that left or entered; else a new empty one."""
+        ``window``; ``keep_near``: a copy of it) they have rows on a day that left or
+        entered; else a new empty one."""
         rows = _run(
             con,
             "SELECT wid, events, watermark FROM dk_kh_windows WHERE first IS NOT"
@@ -285,6 +296,8 @@ class HeldCounts:
             )
             if rows and self._arrived(con, rows[0][1:3], state):
                 wid, old = int(rows[0][0]), rows[0][3:]
+                if keep_near:
+                    wid = self._copy(con, wid)
                 days, params = moved_days(old, window)
                 moved_journeys(con, "_kh_moved", days, params)
                 _run(con, "INSERT INTO _kh_touched SELECT journey_id FROM _kh_moved")
@@ -306,6 +319,25 @@ class HeldCounts:
         )
         _run(con, "CREATE OR REPLACE TEMP TABLE _kh_touched (journey_id VARCHAR)")
         return wid
+
+    def _copy(self, con: duckdb.DuckDBPyConnection, wid: int) -> int:
+        """A new window with the rows of window ``wid`` (its state, frame and shares)."""
+        new = int(_run(con, "SELECT coalesce(max(wid), 0) + 1 FROM dk_kh_windows")[0][0])
+        self._forget(con, new)  # rows a lost window row left under that number
+        for table in ("dk_kh_windows", *_SHARES, *_COUNTS):
+            _run(
+                con,
+                f"INSERT INTO {table} SELECT * REPLACE (CAST(? AS INTEGER) AS wid)"
+                f" FROM {table} WHERE wid = ?",
+                [new, wid],
+            )
+        return new
+
+    @staticmethod
+    def forget_ended_before(con: duckdb.DuckDBPyConnection, window: Window) -> int:
+        """Forget the kept windows of ``window``'s length that end before it (the default
+        periods of the days gone, of every frame): how many."""
+        return forget_ended_before(con, "dk_kh_windows", window, HeldCounts._forget)
 
     @staticmethod
     def _arrived(con: duckdb.DuckDBPyConnection, kept: Any, state: Any) -> bool:

@@ -1,0 +1,166 @@
+"""The next day's default period of ``/contacts`` is kept before the day starts
+(``contacts.next_day``, the kept-views job's part ``App.keep_next_day``): when the first
+event of a new day moves the period, the root causes' totals and the held counts of the new
+period are found kept (no shift by the day that left), brought up to date by the events
+only, and equal the reference and a fresh count; the periods of the days gone are
+forgotten."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+from tests.contacts.test_conditions import _held_rows, _load, _reference, _totals_rows
+from tests.journeys.logs import T0, ev
+
+from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
+from klantreis.app import App
+from klantreis.contacts.cause_totals import CauseTotals
+from klantreis.contacts.conditions import ConditionViews
+from klantreis.contacts.derived import ContactViews
+from klantreis.contacts.held_counts import HeldCounts
+from klantreis.contacts.kept_causes import KeptCauses
+from klantreis.contacts.next_day import DEFAULT_FRAME_KEY
+from klantreis.contacts.rootcause import root_causes
+from klantreis.settings import Settings
+
+DAYS = 95  # more than the default period (90 days): days leave it
+
+
+def _contact(eid: str, journey: str, at: Any, d: int) -> dict[str, Any]:
+    attrs = {"reason": ["waar", "factuur", "retour"][d % 3], "contact_id": eid}
+    rec = ev(eid, journey, "contact.inbound", at, attrs=attrs)
+    return {**rec, "channel": "chat" if d % 2 else "phone", "text": "waar blijft mijn pakket"}
+
+
+def _records() -> list[dict[str, Any]]:
+    """An order a day with a hand-over, a broken promise and a contact a day or two later,
+    and five long journeys with a row every day (their previous day decides what is first
+    in a period)."""
+    records = []
+    for d in range(DAYS):
+        at, n, j = T0 + timedelta(days=d), f"n{d}", f"j{d % 5}"
+        records += [
+            ev(f"o{d}", n, "order.placed", at),
+            ev(
+                f"s{d}", n, "shipment.handed_over", at + timedelta(days=1), owner=f"carrier:{d % 2}"
+            ),
+            ev(f"p{d}", n, "delivery.promised", at, owner="carrier:x", attrs={"deadline": "x"}),
+            _contact(f"c{d}", n, at + timedelta(days=1 + d % 2, hours=2), d),
+            ev(f"k{d}", j, "order.placed" if d < 5 else "invoice.bounced", at, owner="finance"),
+            _contact(f"e{d}", j, at + timedelta(hours=3), d + 1),
+        ]
+    return records
+
+
+def _default(app: App, conds: ConditionViews) -> tuple[Scope, tuple[date | None, date | None]]:
+    """The page's default scope and window (the period ending on the newest event's day)."""
+    with app.store.transaction() as con:
+        window = conds.default_window(con)
+    assert window is not None and window[1] is not None
+    scope = Scope(period=DEFAULT_PERIOD, as_of=window[1])
+    assert scope.days() == window
+    return scope, window
+
+
+def _page(app: App, views: ContactViews, conds: ConditionViews, fresh_check: bool) -> KeptCauses:
+    """The root causes of the default period as ``/contacts`` has them (the kept contacts'
+    frame with its identity, the default frame key); they equal the reference's and, with
+    ``fresh_check``, a count afresh of the same frame."""
+    conds.ensure()
+    scope, window = _default(app, conds)
+    since, until = scope.bounds(app.journey.timezone)
+    frame, frame_id = views.cause_frame_with_id(since, until, ())
+    kept = KeptCauses(
+        app.store, app.journey, window, frame, views=conds,
+        frame_key=DEFAULT_FRAME_KEY, frame_id=frame_id,
+    )  # fmt: skip
+    _, condition_rows, orders = _reference(app, window)
+    ref = root_causes(frame, condition_rows, orders["journey_id"], min_contacts=1)
+    pd.testing.assert_frame_equal(kept.table(min_contacts=1), ref, check_dtype=False)
+    if fresh_check:
+        totals = _totals_rows(conds.cause_totals(window))
+        fresh = KeptCauses(app.store, app.journey, window, frame, views=conds, frame_key="fresh")
+        assert fresh.held.last == "counted" and _held_rows(fresh) == _held_rows(kept)
+        with app.store.transaction() as con:
+            for (wid,) in con.execute(
+                "SELECT wid FROM dk_kh_windows WHERE frame_key = 'fresh'"
+            ).fetchall():
+                HeldCounts._forget(con, wid)
+            ct = con.execute("SELECT wid FROM dk_ct_windows").fetchall()
+            CauseTotals.clear(con)
+        assert _totals_rows(conds.cause_totals(window)) == totals  # counted afresh
+        assert conds.totals.last == "counted" and len(ct) >= 1
+    return kept
+
+
+def _windows(app: App, table: str) -> list[tuple[Any, ...]]:
+    with app.store.transaction() as con:
+        return sorted(con.execute(f"SELECT first, last FROM {table}").fetchall())
+
+
+@pytest.fixture
+def app() -> Any:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        _load(app, _records())
+        yield app
+
+
+def test_the_first_event_of_a_day_finds_the_new_period_kept(app: App) -> None:
+    views, conds = app.contact_views(), app.condition_views()
+    _page(app, views, conds, fresh_check=False)  # today's period, as the job's view keeps it
+    today = _default(app, conds)[1]
+    assert app.keep_next_day()
+    tomorrow = (today[0] + timedelta(days=1), today[1] + timedelta(days=1))
+    assert _windows(app, "dk_ct_windows") == [today, tomorrow]
+    assert _windows(app, "dk_kh_windows") == [today, tomorrow]  # today's stays kept
+    offset = (today[1] - T0.date()).days  # T0 is 09:00 UTC: hours 0-12 later, the same day
+    last = T0 + timedelta(days=offset, hours=5)
+    # later today: events on journeys of the day that will leave, a new contact; the job's
+    # next turn brings the next day's counts up to date (the refresh updates its totals)
+    _load(
+        app,
+        [
+            ev("late1", "n0", "return.received", last, owner="finance"),
+            ev("late2", "j0", "order.placed", last),
+            _contact("late3", "n3", last, 1),
+        ],
+    )
+    _page(app, views, conds, fresh_check=False)
+    assert app.keep_next_day()
+    # the first event of the next day: the period moves; both counts are kept, not shifted
+    first = T0 + timedelta(days=offset + 1, hours=1)
+    _load(app, [ev("new", "j1", "refund.paid", first, owner="finance")])
+    assert conds.ensure().mode == "incremental"
+    assert conds.totals.last == "kept"
+    with app.store.transaction() as con:  # the refresh read no day's journeys
+        assert con.execute("SELECT count(*) FROM _dk_hand_days").fetchall() == [(0,)]
+    assert _default(app, conds)[1] == tomorrow
+    kept = _page(app, views, conds, fresh_check=True)
+    # only the contacts of the touched journey j1 (17 in the period) are counted again
+    assert kept.held.last == "updated (17)"
+    # the job's next turn: the day after is kept, the day gone forgotten
+    assert app.keep_next_day()
+    after = (tomorrow[0] + timedelta(days=1), tomorrow[1] + timedelta(days=1))
+    assert _windows(app, "dk_ct_windows") == [tomorrow, after]
+    assert _windows(app, "dk_kh_windows") == [tomorrow, after]
+    assert _page(app, views, conds, fresh_check=True).held.last == "kept"
+
+
+def test_without_the_next_day_kept_the_period_is_shifted_as_before(app: App) -> None:
+    views, conds = app.contact_views(), app.condition_views()
+    _page(app, views, conds, fresh_check=False)
+    last = _default(app, conds)[1][1]
+    assert last is not None
+    offset = (last - T0.date()).days
+    _load(app, [ev("new", "j1", "refund.paid", T0 + timedelta(days=offset + 1, hours=1))])
+    conds.ensure()
+    assert conds.totals.last == "shifted"
+    assert _page(app, views, conds, fresh_check=True).held.last.startswith("shifted")
+
+
+def test_an_empty_store_keeps_no_next_day() -> None:
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        assert not app.keep_next_day()
