@@ -36,32 +36,35 @@ def test_cache_runs_find_every_added_key() -> None:
     assert not cache.contains_any(fresh)
 
 
-@pytest.fixture
-def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ds, "KEY_CACHE_MIN_ROWS", 10)
-
-
-@pytest.mark.usefixtures("small_threshold")
 def test_new_batches_skip_the_probe_and_resent_ones_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is kept from the first append on (decision 91): even a small store's new
+    batches go in without the anti-join, and a re-sent one is still probed."""
     answers: list[bool] = []
     original = KeyCache.contains_any
+    statements: list[str] = []
+    run_insert = ds._run_insert
 
     def spy(self: KeyCache, keys: np.ndarray) -> bool:
         answers.append(original(self, keys))
         return answers[-1]
 
+    def spy_insert(con: object, sql: str, batch: pa.Table) -> int:
+        statements.append("probed" if "ANTI JOIN" in sql else "new")
+        return run_insert(con, sql, batch)  # type: ignore[arg-type]
+
     monkeypatch.setattr(KeyCache, "contains_any", spy)
+    monkeypatch.setattr(ds, "_run_insert", spy_insert)
     with EventStore() as store:
-        assert store.append(_events(0, 20)).stored == 20  # below threshold: no cache
-        assert store.append(_events(20, 10)).stored == 10  # cache: all new, no probe
+        assert store.append(_events(0, 20)).stored == 20  # the cache is loaded (empty)
+        assert store.append(_events(20, 10)).stored == 10  # all new: no probe
         resent = store.append(_events(25, 10))  # k25-k29 stored already
         assert (resent.stored, resent.duplicates) == (5, 5)
-        assert answers == [False, True]
+        assert answers == [False, False, True]
+        assert statements == ["new", "new", "probed"]
         assert store.count() == 35
         assert store._keys is not None and store._keys.rows == 35
 
 
-@pytest.mark.usefixtures("small_threshold")
 def test_writes_from_another_connection_reload_the_cache(tmp_path: object) -> None:
     with EventStore() as store:
         store.append(_events(0, 30))
@@ -90,7 +93,6 @@ def test_python_keys_equal_duckdb_keys() -> None:
     assert got_py.tolist() == got_db.tolist()
 
 
-@pytest.mark.usefixtures("small_threshold")
 def test_new_ids_written_elsewhere_do_not_fool_the_unprobed_insert() -> None:
     with EventStore() as store:
         store.append(_events(0, 30))
@@ -108,7 +110,6 @@ def test_new_ids_written_elsewhere_do_not_fool_the_unprobed_insert() -> None:
         assert store._keys is not None and store._keys.rows == 40
 
 
-@pytest.mark.usefixtures("small_threshold")
 def test_keys_given_by_the_caller_follow_the_first_of_each_id() -> None:
     """The HTTP writer passes keys it hashed itself: with an id repeated in the batch, the
     cache must still learn the key of every stored row (else a re-sent id would slip past
