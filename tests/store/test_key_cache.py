@@ -37,7 +37,7 @@ def test_cache_runs_find_every_added_key() -> None:
 
 
 def test_new_batches_skip_the_probe_and_resent_ones_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cache is kept from the first append on (decision 91): even a small store's new
+    """The cache is kept from the first append on (decision 90): even a small store's new
     batches go in without the anti-join, and a re-sent one is still probed."""
     answers: list[bool] = []
     original = KeyCache.contains_any
