@@ -17,6 +17,7 @@ from tests.journeys.logs import T0, ev
 
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
 from klantreis.app import App
+from klantreis.contacts import cause_totals, held_counts
 from klantreis.contacts.cause_totals import CauseTotals
 from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.derived import ContactViews
@@ -147,6 +148,44 @@ def test_the_first_event_of_a_day_finds_the_new_period_kept(app: App) -> None:
     assert _windows(app, "dk_ct_windows") == [tomorrow, after]
     assert _windows(app, "dk_kh_windows") == [tomorrow, after]
     assert _page(app, views, conds, fresh_check=True).held.last == "kept"
+
+
+def test_the_next_day_reads_the_day_that_leaves_once(app: App, monkeypatch: Any) -> None:
+    """Making the next day's window reads the journeys with a row on the day that will
+    leave (and their rows) once, into the kept conditions' hand-over: the root causes' and
+    the held counts' shifts read none from the kept tables; the window made so equals the
+    reference and a count afresh when the day comes."""
+    views, conds = app.contact_views(), app.condition_views()
+    _page(app, views, conds, fresh_check=False)
+    today = _default(app, conds)[1]
+    assert today[0] is not None and today[1] is not None
+    reads: list[int] = []
+    for module in (cause_totals, held_counts):
+
+        def counted(*args: Any, _inner: Any = module.journey_rows, **kwargs: Any) -> int:
+            reads.append(_inner(*args, **kwargs))
+            return reads[-1]
+
+        monkeypatch.setattr(module, "journey_rows", counted)
+    assert app.keep_next_day()
+    assert len(reads) == 2 and reads == [0, 0]  # both shifts: every journey from the hand-over
+    left, entered = today[0], today[1] + timedelta(days=1)
+    with app.store.transaction() as con:
+        assert con.execute("SELECT * FROM _dk_hand_days").fetchall() == [
+            (left, left, entered, entered)
+        ]
+        moved = con.execute(
+            "SELECT journey_id FROM dk_kinds WHERE day = $d"
+            " UNION SELECT journey_id FROM dk_promised WHERE day = $d",
+            {"d": left},
+        ).fetchall()
+        hand = con.execute("SELECT journey_id FROM _dk_hand_j").fetchall()
+        assert moved and set(moved) <= set(hand)
+    monkeypatch.undo()
+    offset = (today[1] - T0.date()).days
+    _load(app, [ev("new", "j2", "refund.paid", T0 + timedelta(days=offset + 1, hours=1))])
+    assert conds.ensure().mode == "incremental" and conds.totals.last == "kept"
+    assert _page(app, views, conds, fresh_check=True).held.last.startswith("updated")
 
 
 def test_without_the_next_day_kept_the_period_is_shifted_as_before(app: App) -> None:

@@ -17,19 +17,27 @@ So the kept-views job keeps the next day's period too, while the day is still to
 When the day starts, the page finds both windows kept: only the new events' journeys are
 counted. The default periods of the days gone are forgotten (each kept window costs every
 refresh a share).
+
+Making the next day's window reads the journeys with a kept row on the day that will leave
+(~22,000 at 10M events) once: they join the kept conditions' hand-over
+(:func:`hand_moved`), from which both the root causes' shift and the held counts' shift
+then read them, instead of each scanning the 6.4M kept kinds for them twice.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+import duckdb
 
 from klantreis.analytics.scope import DEFAULT_PERIOD, Scope
-from klantreis.contacts.cause_totals import CauseTotals
+from klantreis.contacts.cause_totals import CauseTotals, hand_days, hand_is_current
 from klantreis.contacts.conditions import ConditionViews, Window
 from klantreis.contacts.derived import ContactViews
 from klantreis.contacts.held_counts import HeldCounts
 
-__all__ = ["keep_next_day"]
+__all__ = ["hand_moved", "keep_next_day"]
 
 #: The held counts' window key of the page's default frame (no channel chosen).
 DEFAULT_FRAME_KEY = repr(())
@@ -47,6 +55,11 @@ def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window 
     scope = Scope(period=DEFAULT_PERIOD, as_of=today[1] + timedelta(days=1))
     window = scope.days()
     since, until = scope.bounds(conditions.zone)
+    with conditions.store.transaction() as con:
+        events = con.execute("SELECT events FROM dk_state").fetchall()[0][0]
+        moving = conditions.totals.moving(con, window, events)
+        if moving is not None:  # a new window: its moved days' journeys read once
+            hand_moved(con, *moving)
     conditions.cause_totals(window)  # kept, else shifted from today's (a new kept window)
     frame, frame_id = contacts.cause_frame_with_id(since, until, ())
     held = HeldCounts(conditions.journey, conditions.memory_mb)
@@ -55,3 +68,38 @@ def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window 
         CauseTotals.forget_ended_before(con, today)
         HeldCounts.forget_ended_before(con, today)
     return window
+
+
+def hand_moved(con: duckdb.DuckDBPyConnection, days: str, params: dict[str, Any]) -> int:
+    """Make the kept conditions' hand-over (:data:`~klantreis.contacts.cause_totals.HAND_TABLES`)
+    hold the kept rows of every journey with a row on the moved days ``days`` (SQL and
+    ``params`` of :func:`~klantreis.contacts.window_sql.moved_days`) and record those days:
+    the root causes' and the held counts' shifts by those days then read the journeys and
+    their rows from it (:func:`~klantreis.contacts.cause_totals.moved_journeys`,
+    :func:`~klantreis.contacts.cause_totals.journey_rows`). Without a current hand-over one
+    of the saved state is made. How many journeys were added."""
+    if not hand_is_current(con):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _dk_hand_state AS"
+            " SELECT version, events, watermark FROM dk_state"
+        )
+        con.execute("CREATE OR REPLACE TEMP TABLE _dk_hand_j (journey_id VARCHAR)")
+        for hand, table in (("_dk_hand_k", "dk_kinds"), ("_dk_hand_p", "dk_promised")):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {hand} AS FROM {table} LIMIT 0")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _nd_moved AS SELECT journey_id FROM dk_kinds"
+        f" WHERE {days} UNION SELECT journey_id FROM dk_promised WHERE {days}"
+        " EXCEPT SELECT journey_id FROM _dk_hand_j",
+        params,
+    )
+    try:
+        for hand, table in (("_dk_hand_k", "dk_kinds"), ("_dk_hand_p", "dk_promised")):
+            con.execute(
+                f"INSERT INTO {hand} SELECT * FROM {table}"
+                " WHERE journey_id IN (SELECT journey_id FROM _nd_moved)"
+            )
+        added = con.execute("INSERT INTO _dk_hand_j SELECT journey_id FROM _nd_moved").fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _nd_moved")
+    hand_days(con, params)
+    return int(added[0][0])
