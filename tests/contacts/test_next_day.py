@@ -159,16 +159,9 @@ def test_the_next_day_reads_the_day_that_leaves_once(app: App, monkeypatch: Any)
     _page(app, views, conds, fresh_check=False)
     today = _default(app, conds)[1]
     assert today[0] is not None and today[1] is not None
-    reads: list[int] = []
-    for module in (cause_totals, held_counts):
-
-        def counted(*args: Any, _inner: Any = module.journey_rows, **kwargs: Any) -> int:
-            reads.append(_inner(*args, **kwargs))
-            return reads[-1]
-
-        monkeypatch.setattr(module, "journey_rows", counted)
+    reads = _count_reads(monkeypatch)
     assert app.keep_next_day()
-    assert len(reads) == 2 and reads == [0, 0]  # both shifts: every journey from the hand-over
+    assert reads == [0, 0]  # both shifts: every journey from the hand-over
     left, entered = today[0], today[1] + timedelta(days=1)
     with app.store.transaction() as con:
         assert con.execute("SELECT * FROM _dk_hand_days").fetchall() == [
@@ -185,6 +178,71 @@ def test_the_next_day_reads_the_day_that_leaves_once(app: App, monkeypatch: Any)
     offset = (today[1] - T0.date()).days
     _load(app, [ev("new", "j2", "refund.paid", T0 + timedelta(days=offset + 1, hours=1))])
     assert conds.ensure().mode == "incremental" and conds.totals.last == "kept"
+    assert _page(app, views, conds, fresh_check=True).held.last.startswith("updated")
+
+
+def _wids(app: App) -> dict[Any, int]:
+    with app.store.transaction() as con:
+        rows = con.execute("SELECT first, last, wid FROM dk_kh_windows").fetchall()
+    return {(first, last): wid for first, last, wid in rows}
+
+
+def _count_reads(monkeypatch: Any) -> list[int]:
+    """How many journeys each ``journey_rows`` call of the root causes and the held counts
+    reads from the kept tables (0: all from the kept conditions' hand-over)."""
+    reads: list[int] = []
+    for module in (cause_totals, held_counts):
+
+        def counted(*args: Any, _inner: Any = module.journey_rows, **kwargs: Any) -> int:
+            reads.append(_inner(*args, **kwargs))
+            return reads[-1]
+
+        monkeypatch.setattr(module, "journey_rows", counted)
+    return reads
+
+
+def test_the_window_of_a_day_gone_is_moved_to_the_next_day(app: App, monkeypatch: Any) -> None:
+    """When the job makes the day after next's window, the held counts of the day gone
+    (two days before it) are moved there in place, not today's copied, reading the journeys
+    of both days that left from the hand-over; the window so made equals the reference and
+    a count afresh when its day comes."""
+    views, conds = app.contact_views(), app.condition_views()
+    conds.ensure()
+    day0 = _default(app, conds)[1]
+    assert day0[0] is not None and day0[1] is not None
+    # a journey whose start and only condition are on today's first day (the day gone by
+    # then) and a contact three days later: held in today's period, not two days on
+    at = T0 + timedelta(days=(day0[0] - T0.date()).days)
+    _load(
+        app,
+        [
+            ev("g1", "g", "order.placed", at),
+            ev("g2", "g", "invoice.bounced", at + timedelta(hours=1), owner="finance"),
+            _contact("g3", "g", at + timedelta(days=3), 0),
+        ],
+    )
+    _page(app, views, conds, fresh_check=False)
+    assert app.keep_next_day()  # the first window a day later: a copy (no day gone yet)
+    offset = (day0[1] - T0.date()).days
+    _load(app, [ev("new1", "j1", "refund.paid", T0 + timedelta(days=offset + 1, hours=1))])
+    _page(app, views, conds, fresh_check=False)
+    day1 = _default(app, conds)[1]
+    assert day1 == (day0[0] + timedelta(days=1), day0[1] + timedelta(days=1))
+    gone = _wids(app)[day0]
+    reads = _count_reads(monkeypatch)
+    assert app.keep_next_day()
+    assert reads == [0, 0]  # the root causes' and the held counts' move: from the hand-over
+    monkeypatch.undo()
+    day2 = (day1[0] + timedelta(days=1), day1[1] + timedelta(days=1))
+    assert sorted(_wids(app)) == [day1, day2] and _wids(app)[day2] == gone  # moved in place
+    # later that day a contact and an event on a journey of the days that moved
+    late = T0 + timedelta(days=offset + 1, hours=6)
+    _load(app, [_contact("late", "n2", late, 2), ev("late2", "n1", "return.received", late)])
+    _page(app, views, conds, fresh_check=False)
+    assert app.keep_next_day()
+    _load(app, [ev("new2", "j3", "refund.paid", T0 + timedelta(days=offset + 2, hours=1))])
+    assert conds.ensure().mode == "incremental" and conds.totals.last == "kept"
+    assert _default(app, conds)[1] == day2
     assert _page(app, views, conds, fresh_check=True).held.last.startswith("updated")
 
 

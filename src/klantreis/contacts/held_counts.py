@@ -36,6 +36,7 @@ used one goes). A view that would change over half the contact ids counts afresh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -169,6 +170,14 @@ def _load_frame(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, ids: Any
         con.unregister("_kh_in")
 
 
+def _a_day_gone(old: Any, window: Window) -> bool:
+    """Whether the kept window ``old`` (first, last) ends two days or more before ``window``:
+    the default period of a day gone, not that of the day before ``window`` (today's, which
+    a page still reads while the job keeps the next day's)."""
+    last = window[1]
+    return old[1] is not None and last is not None and old[1] < last - timedelta(days=1)
+
+
 class HeldCounts:
     """The kept held counts of one store's kept conditions (see the module docstring); runs
     on the store's writing connection inside the caller's transaction. A count or update of
@@ -268,8 +277,9 @@ class HeldCounts:
     ) -> int:
         """The kept window to bring up to date, with ``_kh_touched`` the journeys whose
         share may have changed since: events arrived for them, or (a near window moved to
-        ``window``; ``keep_near``: a copy of it) they have rows on a day that left or
-        entered; else a new empty one."""
+        ``window``; ``keep_near``: a copy of it, unless a near window of a day gone is kept:
+        that one is moved) they have rows on a day that left or entered; else a new empty
+        one."""
         rows = _run(
             con,
             "SELECT wid, events, watermark FROM dk_kh_windows WHERE first IS NOT"
@@ -294,9 +304,11 @@ class HeldCounts:
                 f" WHERE frame_key = $key AND config = $config AND {where}",
                 {**params, "key": key, "config": state[0]},
             )
+            gone = [row for row in rows if keep_near and _a_day_gone(row[3:], window)]
+            rows = gone[:1] or rows  # keep_near: a window of a day gone is moved, not copied
             if rows and self._arrived(con, rows[0][1:3], state):
                 wid, old = int(rows[0][0]), rows[0][3:]
-                if keep_near:
+                if keep_near and not gone:
                     wid = self._copy(con, wid)
                 days, params = moved_days(old, window)
                 moved_journeys(con, "_kh_moved", days, params)

@@ -36,6 +36,7 @@ from klantreis.contacts.cause_totals import CauseTotals, hand_days, hand_is_curr
 from klantreis.contacts.conditions import ConditionViews, Window
 from klantreis.contacts.derived import ContactViews
 from klantreis.contacts.held_counts import HeldCounts
+from klantreis.contacts.window_sql import moved_days
 
 __all__ = ["hand_moved", "keep_next_day"]
 
@@ -58,6 +59,9 @@ def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window 
     with conditions.store.transaction() as con:
         events = con.execute("SELECT events FROM dk_state").fetchall()[0][0]
         moving = conditions.totals.moving(con, window, events)
+        gone = _held_gone(con, window)
+        if gone is not None:  # the held counts move it: more days than the root causes
+            moving = moved_days(gone, window)
         if moving is not None:  # a new window: its moved days' journeys read once
             hand_moved(con, *moving)
     conditions.cause_totals(window)  # kept, else shifted from today's (a new kept window)
@@ -68,6 +72,26 @@ def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window 
         CauseTotals.forget_ended_before(con, today)
         HeldCounts.forget_ended_before(con, today)
     return window
+
+
+def _held_gone(con: duckdb.DuckDBPyConnection, window: Window) -> Window | None:
+    """The kept held counts' window of the default frame that :meth:`HeldCounts.window`
+    (``keep_near``) will move to ``window`` in place: that of a day gone (ending two days or
+    more before it), when ``window`` is not kept; None: none (a copy of today's, or kept)."""
+    HeldCounts.create(con)
+    first, last = window
+    if first is None or last is None:
+        return None
+    rows = con.execute(
+        "SELECT first, last FROM dk_kh_windows WHERE frame_key = $key AND last - first = $n"
+        " ORDER BY last = $last DESC, abs(last - $last)",
+        {"key": DEFAULT_FRAME_KEY, "n": (last - first).days, "last": last},
+    ).fetchall()
+    if not rows or rows[0][1] == last:
+        return None
+    gone = [(f, t) for f, t in rows if 4 * abs((t - last).days) <= (last - first).days]
+    gone = [w for w in gone if w[1] < last - timedelta(days=1)]
+    return gone[0] if gone else None
 
 
 def hand_moved(con: duckdb.DuckDBPyConnection, days: str, params: dict[str, Any]) -> int:
