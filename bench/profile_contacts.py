@@ -126,14 +126,35 @@ def _statement_timer(module: str, spent: dict[str, list[float]]) -> Callable[[An
     return wrap
 
 
-def main(argv: list[str] | None = None) -> None:
-    from fastapi.testclient import TestClient
+def timers(
+    stack: ExitStack,
+    parts: Any,
+    spent: dict[str, list[float]],
+    statements: dict[str, list[float]] | None,
+) -> None:
+    """Time each of ``parts`` ((label, module, class or None, function)) into ``spent`` and,
+    with ``statements``, every statement of the contacts modules into it, until ``stack``
+    closes."""
+    for label, module, cls, name in parts:
+        stack.enter_context(_patched(_owner(module, cls), name, _timer(label, spent)))
+    for module, name in _STATEMENT_HELPERS if statements is not None else ():
+        timer = _statement_timer(module, statements)
+        stack.enter_context(_patched(importlib.import_module(module), name, timer))
 
-    from klantreis.access import accounts
-    from klantreis.app import App
-    from klantreis.web import create_app
 
-    parser = argparse.ArgumentParser(description=__doc__)
+def print_timers(
+    title: str, spent: dict[str, list[float]], statements: dict[str, list[float]], top: int
+) -> None:
+    """Print the parts timed (``title``) and, with ``top``, the ``top`` costliest statements."""
+    print_spent(title, spent)
+    if top:
+        print_spent("statements", statements, top)
+
+
+def common_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options of this profile and ``bench.profile_next_day``: the store, the batch's
+    size and kind, the costliest statements to print, where the copy goes."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--db", default="/work/bench-data/p.duckdb")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--statements", type=int, default=0, help="print the N costliest")
@@ -145,9 +166,22 @@ def main(argv: list[str] | None = None) -> None:
         help="which events the batch copies (bench_views' --batch): with --events 1 and"
         " newest, the first event of a new day (it moves the default period)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+@contextmanager
+def served_copy(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """A copy of ``args.db`` in a temporary folder under ``args.tmp`` (gone afterwards), an
+    App on it, its web app and an in-process client, with a reader's headers: (app, api,
+    client, headers). Sets the batch's kind (``args.batch``)."""
+    from fastapi.testclient import TestClient
+
+    from klantreis.access import accounts
+    from klantreis.app import App
+    from klantreis.web import create_app
+
     BATCH[0] = args.batch
-    with tempfile.TemporaryDirectory(prefix="klantreis-contacts-", dir=args.tmp) as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=args.tmp) as tmp:
         db = Path(tmp) / "store.duckdb"
         shutil.copy(args.db, db)
         with App(_settings(db)) as app:
@@ -155,41 +189,38 @@ def main(argv: list[str] | None = None) -> None:
             headers = {"Authorization": f"Bearer {token}"}
             api = create_app(app)
             with TestClient(api) as client:
+                yield app, api, client, headers
 
-                def view(name: str, fresh: bool = False) -> None:
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    url = f"/api/v1/{name}" + ("?fresh=1" if fresh else "")
-                    client.get(url, headers=headers).raise_for_status()
-                    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-                    print(f"{name}{' fresh' if fresh else ''}: {wall:.3f} s, CPU {cpu:.3f} s")
 
-                for name in ("journeys", "scores", "contacts", "index"):
-                    view(name)
-                job = _kept_views_job(app, api)
-                if job is not None:
-                    c0 = time.process_time()
-                    job.run()
-                    print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
-                print(f"ingest of {args.events:,}: {_ingest(app, args.events, 'pc'):.3f} s")
-                view("journeys", True)
-                view("scores", True)
-                parts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-                statements: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-                with ExitStack() as stack:
-                    for label, module, cls, name in _PARTS:
-                        owner = _owner(module, cls)
-                        stack.enter_context(_patched(owner, name, _timer(label, parts)))
-                    if args.statements:
-                        for module, name in _STATEMENT_HELPERS:
-                            owner = importlib.import_module(module)
-                            timer = _statement_timer(module, statements)
-                            stack.enter_context(_patched(owner, name, timer))
-                    print(f"load before /contacts: {load_average()}")
-                    view("contacts", True)
-                print_spent("parts of fresh /contacts", parts)
-                if args.statements:
-                    print_spent("statements", statements, args.statements)
-                print(f"load after: {load_average()}")
+def main(argv: list[str] | None = None) -> None:
+    args = common_parser(__doc__).parse_args(argv)
+    with served_copy(args, "klantreis-contacts-") as (app, api, client, headers):
+
+        def view(name: str, fresh: bool = False) -> None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            url = f"/api/v1/{name}" + ("?fresh=1" if fresh else "")
+            client.get(url, headers=headers).raise_for_status()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            print(f"{name}{' fresh' if fresh else ''}: {wall:.3f} s, CPU {cpu:.3f} s")
+
+        for name in ("journeys", "scores", "contacts", "index"):
+            view(name)
+        job = _kept_views_job(app, api)
+        if job is not None:
+            c0 = time.process_time()
+            job.run()
+            print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
+        print(f"ingest of {args.events:,}: {_ingest(app, args.events, 'pc'):.3f} s")
+        view("journeys", True)
+        view("scores", True)
+        parts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        statements: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        with ExitStack() as stack:
+            timers(stack, _PARTS, parts, statements if args.statements else None)
+            print(f"load before /contacts: {load_average()}")
+            view("contacts", True)
+        print_timers("parts of fresh /contacts", parts, statements, args.statements)
+        print(f"load after: {load_average()}")
 
 
 if __name__ == "__main__":

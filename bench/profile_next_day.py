@@ -14,21 +14,22 @@ have is left out; the pieces nest, so they do not add up.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-from bench.bench_views import BATCH, _ingest, _kept_views_job, _settings
+from bench.bench_views import _ingest, _kept_views_job
 from bench.process import load_average
-from bench.profile_contacts import _STATEMENT_HELPERS, _owner, _patched, _statement_timer, _timer
-from bench.profile_refresh import print_spent
+from bench.profile_contacts import (
+    _patched,
+    _timer,
+    common_parser,
+    print_timers,
+    served_copy,
+    timers,
+)
 
 __all__ = ["main"]
 
@@ -64,14 +65,7 @@ def _timed(parts: Any, statements: Any, args: Any) -> Any:
         def run(*a: Any) -> Any:
             with ExitStack() as stack:
                 stack.enter_context(_patched(_Mark, "run", _timer("keep_next_day", parts)))
-                for label, module, cls, name in _PARTS:
-                    owner = _owner(module, cls)
-                    stack.enter_context(_patched(owner, name, _timer(label, parts)))
-                if args.statements:
-                    for module, name in _STATEMENT_HELPERS:
-                        owner = importlib.import_module(module)
-                        timer = _statement_timer(module, statements)
-                        stack.enter_context(_patched(owner, name, timer))
+                timers(stack, _PARTS, parts, statements if args.statements else None)
                 return _Mark().run(inner, *a)
 
         return run
@@ -80,57 +74,37 @@ def _timed(parts: Any, statements: Any, args: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from fastapi.testclient import TestClient
-
-    from klantreis.access import accounts
-    from klantreis.app import App
     from klantreis.contacts import next_day
-    from klantreis.web import create_app
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", default="/work/bench-data/p.duckdb")
-    parser.add_argument("--events", type=int, default=100_000)
+    parser = common_parser(__doc__)
     parser.add_argument("--turns", type=int, default=1)
-    parser.add_argument("--statements", type=int, default=0, help="print the N costliest")
-    parser.add_argument("--tmp", default="/tmp", help="where the copy goes")
-    parser.add_argument("--batch", choices=("first-ids", "newest"), default="first-ids")
     args = parser.parse_args(argv)
-    BATCH[0] = args.batch
-    with tempfile.TemporaryDirectory(prefix="klantreis-nextday-", dir=args.tmp) as tmp:
-        db = Path(tmp) / "store.duckdb"
-        shutil.copy(args.db, db)
-        with App(_settings(db)) as app:
-            token, _ = accounts.create_token(app.store, ["read"], user="ana")
-            headers = {"Authorization": f"Bearer {token}"}
-            api = create_app(app)
-            with TestClient(api) as client:
-                for name in ("journeys", "scores", "contacts", "index"):
-                    client.get(f"/api/v1/{name}", headers=headers).raise_for_status()
-                job = _kept_views_job(app, api)
-                if job is None:
-                    raise SystemExit("this code has no kept-views job")
+    with served_copy(args, "klantreis-nextday-") as (app, api, client, headers):
+        for name in ("journeys", "scores", "contacts", "index"):
+            client.get(f"/api/v1/{name}", headers=headers).raise_for_status()
+        job = _kept_views_job(app, api)
+        if job is None:
+            raise SystemExit("this code has no kept-views job")
+        c0 = time.process_time()
+        job.run()
+        print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
+        for turn in range(args.turns):
+            tag = f"pn{turn}"
+            print(f"ingest of {args.events:,}: {_ingest(app, args.events, tag):.3f} s")
+            parts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+            statements: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+            with _patched(next_day, "keep_next_day", _timed(parts, statements, args)):
+                print(f"turn {turn + 1}, load before: {load_average()}")
                 c0 = time.process_time()
                 job.run()
-                print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
-                for turn in range(args.turns):
-                    tag = f"pn{turn}"
-                    print(f"ingest of {args.events:,}: {_ingest(app, args.events, tag):.3f} s")
-                    parts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-                    statements: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-                    with _patched(next_day, "keep_next_day", _timed(parts, statements, args)):
-                        print(f"turn {turn + 1}, load before: {load_average()}")
-                        c0 = time.process_time()
-                        job.run()
-                        print(f"job's turn: CPU {time.process_time() - c0:.3f} s")
-                    timings = getattr(job.run, "timings", {}).items()
-                    print(
-                        "  wall/CPU s per part: "
-                        + ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in timings)
-                    )
-                    print_spent("pieces of the next-day part", parts)
-                    if args.statements:
-                        print_spent("statements", statements, args.statements)
-                print(f"load after: {load_average()}")
+                print(f"job's turn: CPU {time.process_time() - c0:.3f} s")
+            timings = getattr(job.run, "timings", {}).items()
+            print(
+                "  wall/CPU s per part: "
+                + ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in timings)
+            )
+            print_timers("pieces of the next-day part", parts, statements, args.statements)
+        print(f"load after: {load_average()}")
 
 
 if __name__ == "__main__":
