@@ -23,7 +23,7 @@ from klantreis.contacts.conditions import ConditionViews
 from klantreis.contacts.derived import ContactViews
 from klantreis.contacts.held_counts import HeldCounts
 from klantreis.contacts.kept_causes import KeptCauses
-from klantreis.contacts.next_day import DEFAULT_FRAME_KEY
+from klantreis.contacts.next_day import DEFAULT_FRAME_KEY, keep_next_day
 from klantreis.contacts.rootcause import root_causes
 from klantreis.settings import Settings
 
@@ -243,6 +243,28 @@ def test_the_window_of_a_day_gone_is_moved_to_the_next_day(app: App, monkeypatch
     _load(app, [ev("new2", "j3", "refund.paid", T0 + timedelta(days=offset + 2, hours=1))])
     assert conds.ensure().mode == "incremental" and conds.totals.last == "kept"
     assert _default(app, conds)[1] == day2
+    assert _page(app, views, conds, fresh_check=True).held.last.startswith("updated")
+
+
+def test_a_day_gone_far_behind_is_forgotten_and_today_copied(app: App) -> None:
+    """The held counts of a day gone more events behind than ``move_gone_events`` are not
+    moved (that would count every touched journey's contacts again): they are forgotten
+    and today's are copied, which equal the reference when the next day comes."""
+    views, conds = app.contact_views(), app.condition_views()
+    _page(app, views, conds, fresh_check=False)
+    day0 = _default(app, conds)[1]
+    assert day0[1] is not None and app.keep_next_day()
+    offset = (day0[1] - T0.date()).days
+    _load(app, [ev("new1", "j1", "refund.paid", T0 + timedelta(days=offset + 1, hours=1))])
+    _page(app, views, conds, fresh_check=False)
+    day1 = _default(app, conds)[1]
+    before = _wids(app)
+    assert keep_next_day(conds, views, move_gone_events=0) is not None  # day0's: 1 behind
+    day2 = (day1[0] + timedelta(days=1), day1[1] + timedelta(days=1))
+    after = _wids(app)
+    assert sorted(after) == [day1, day2] and after[day2] not in before.values()  # a copy
+    _load(app, [ev("new2", "j3", "refund.paid", T0 + timedelta(days=offset + 2, hours=1))])
+    assert conds.ensure().mode == "incremental" and _default(app, conds)[1] == day2
     assert _page(app, views, conds, fresh_check=True).held.last.startswith("updated")
 
 

@@ -44,10 +44,19 @@ __all__ = ["hand_moved", "keep_next_day"]
 DEFAULT_FRAME_KEY = repr(())
 
 
-def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window | None:
+#: How many events the held counts of a day gone may be behind the kept conditions to be
+#: moved to the next day's period (more: today's is copied; see :func:`_held_gone`). At 10M
+#: events a copy costs ~1.2 CPU s with the checkpoint it brings, a move after 100,000 newest
+#: events ~0.2-0.8 more than that (docs/benchmarks.md, h-nextday).
+MOVE_GONE_EVENTS = 10_000
+
+
+def keep_next_day(
+    conditions: ConditionViews, contacts: ContactViews, move_gone_events: int = MOVE_GONE_EVENTS
+) -> Window | None:
     """Keep the counts of the default period of the day after the newest event's day (see
     the module docstring), brought up to date; forget those of the days before today. The
-    window kept (None: an empty log)."""
+    window kept (None: an empty log). ``move_gone_events``: see :data:`MOVE_GONE_EVENTS`."""
     conditions.ensure()
     with conditions.store.transaction() as con:
         today = conditions.default_window(con)
@@ -59,7 +68,7 @@ def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window 
     with conditions.store.transaction() as con:
         events = con.execute("SELECT events FROM dk_state").fetchall()[0][0]
         moving = conditions.totals.moving(con, window, events)
-        gone = _held_gone(con, window)
+        gone = _held_gone(con, window, move_gone_events)
         if gone is not None:  # the held counts move it: more days than the root causes
             moving = moved_days(gone, window)
         if moving is not None:  # a new window: its moved days' journeys read once
@@ -74,24 +83,32 @@ def keep_next_day(conditions: ConditionViews, contacts: ContactViews) -> Window 
     return window
 
 
-def _held_gone(con: duckdb.DuckDBPyConnection, window: Window) -> Window | None:
+def _held_gone(con: duckdb.DuckDBPyConnection, window: Window, behind: int) -> Window | None:
     """The kept held counts' window of the default frame that :meth:`HeldCounts.window`
     (``keep_near``) will move to ``window`` in place: that of a day gone (ending two days or
-    more before it), when ``window`` is not kept; None: none (a copy of today's, or kept)."""
+    more before it), when ``window`` is not kept; None: none (a copy of today's, or kept).
+    A window of a day gone more than ``behind`` events behind the kept conditions is
+    forgotten first (today's is then copied): moving it would count again the contacts of
+    every journey those events touched, which today's has already counted."""
     HeldCounts.create(con)
     first, last = window
     if first is None or last is None:
         return None
     rows = con.execute(
-        "SELECT first, last FROM dk_kh_windows WHERE frame_key = $key AND last - first = $n"
+        "SELECT wid, first, last, events < (SELECT events FROM dk_state) - $behind"
+        " FROM dk_kh_windows WHERE frame_key = $key AND last - first = $n"
         " ORDER BY last = $last DESC, abs(last - $last)",
-        {"key": DEFAULT_FRAME_KEY, "n": (last - first).days, "last": last},
+        {"key": DEFAULT_FRAME_KEY, "n": (last - first).days, "last": last, "behind": behind},
     ).fetchall()
-    if not rows or rows[0][1] == last:
+    if not rows or rows[0][2] == last:
         return None
-    gone = [(f, t) for f, t in rows if 4 * abs((t - last).days) <= (last - first).days]
-    gone = [w for w in gone if w[1] < last - timedelta(days=1)]
-    return gone[0] if gone else None
+    near = [r for r in rows if 4 * abs((r[2] - last).days) <= (last - first).days]
+    gone = [r for r in near if r[2] < last - timedelta(days=1)]
+    if gone and gone[0][3]:
+        for wid, *_ in gone:
+            HeldCounts._forget(con, int(wid))
+        return None
+    return (gone[0][1], gone[0][2]) if gone else None
 
 
 def hand_moved(con: duckdb.DuckDBPyConnection, days: str, params: dict[str, Any]) -> int:
