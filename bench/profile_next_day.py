@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = common_parser(__doc__)
     parser.add_argument("--turns", type=int, default=1)
+    parser.add_argument(
+        "--per-turn", default="", help="events per turn, comma-separated (default: --events)"
+    )
     args = parser.parse_args(argv)
     with served_copy(args, "klantreis-nextday-") as (app, api, client, headers):
         for name in ("journeys", "scores", "contacts", "index"):
@@ -88,9 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         c0 = time.process_time()
         job.run()
         print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
-        for turn in range(args.turns):
+        sizes = [int(n) for n in args.per_turn.split(",") if n] or [args.events] * args.turns
+        for turn, size in enumerate(sizes):
             tag = f"pn{turn}"
-            print(f"ingest of {args.events:,}: {_ingest(app, args.events, tag):.3f} s")
+            print(f"ingest of {size:,}: {_ingest(app, size, tag):.3f} s")
             parts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
             statements: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
             with _patched(next_day, "keep_next_day", _timed(parts, statements, args)):
