@@ -7,13 +7,13 @@ read-only store still gets."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from tests.contacts.conftest import DEMO_NOW, demo1500_seed5_copy
 
 from klantreis.app import App
 from klantreis.cli.main import cli
@@ -29,18 +29,15 @@ from klantreis.ingest.pipeline import ingest_table
 from klantreis.model.events import events_from_records
 from klantreis.settings import Settings
 
-NOW = datetime(2026, 11, 20, 14, tzinfo=UTC)
+NOW = DEMO_NOW
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo store, with a contact the source gave no reason (the classifier's) and a
-    contact labelled unknown by a person."""
-    from klantreis.demo.runner import run_demo
-
-    path = tmp_path_factory.mktemp("causes") / "demo.duckdb"
+def store(demo1500_seed5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The contacts tests' demo store (a copy), with a contact the source gave no reason (the
+    classifier's) and a contact labelled unknown by a person."""
+    path = demo1500_seed5_copy(demo1500_seed5, tmp_path_factory, "causes")
     with App(Settings.load(env={}, db_path=str(path))) as app:
-        run_demo(app, 1500, seed=5, days=60, now=NOW)
         own = {
             "event_id": "own-1",
             "occurred_at": "2026-11-19T10:00:00+00:00",

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.contacts.conftest import demo1500_seed5_copy
 from tests.contacts.test_conditions import _days, _event, _load, _records
 from tests.contacts.test_kept_breaks import _run, _table
 from tests.journeys.logs import T0
@@ -73,11 +75,9 @@ def _assert_same(mine: dict[str, Any], ref: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[App]:
-    from klantreis.demo.runner import run_demo
-
-    app = App(Settings.load(env={}, db_path=":memory:"))
-    run_demo(app, 1500, seed=5, days=60, now=datetime(2026, 11, 20, 14, tzinfo=UTC))
+def demo(demo1500_seed5: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    path = demo1500_seed5_copy(demo1500_seed5, tmp_path_factory, "kept-reports")
+    app = App(Settings.load(env={}, db_path=str(path)))
     yield app
     app.close()
 

@@ -5,12 +5,12 @@ events), which it still gives on a read-only store."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.contacts.conftest import demo1500_seed5_copy
 
 from klantreis.app import App
 from klantreis.cli.main import cli
@@ -27,13 +27,8 @@ def _portable(app: App, period: str | None, repeat_days: float) -> dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from klantreis.demo.runner import run_demo
-
-    path = tmp_path_factory.mktemp("reasons") / "demo.duckdb"
-    with App(Settings.load(env={}, db_path=str(path))) as app:
-        run_demo(app, 1500, seed=5, days=60, now=datetime(2026, 11, 20, 14, tzinfo=UTC))
-    return path
+def store(demo1500_seed5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo1500_seed5_copy(demo1500_seed5, tmp_path_factory, "reasons")
 
 
 @pytest.mark.parametrize(("period", "repeat_days"), [(None, 7.0), ("week", 3.0), ("month", 30.0)])

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.browser_support import BROWSER_MARKS, charts_drawn, chromium, log_in, serving
 
 from conftest import PASSWORDS, demo1500_copy
 from klantreis.access import accounts
@@ -155,10 +155,7 @@ def test_chart_axis_titles_fit_their_axis(browser: Any, server: str, size: str) 
     """A vertical axis title longer than its axis is cut on a phone (CES, issue 13)."""
     page = _page(browser, server, size)
     page.goto(f"{server}/scores?period=30d")
-    page.wait_for_function(
-        "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered)",
-        timeout=15_000,
-    )
+    charts_drawn(page)
     fits = page.evaluate(
         """() => [...document.querySelectorAll('.chart svg')].flatMap(svg => {
           const s = svg.getBoundingClientRect();

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.browser_support import (
+    BROWSER_MARKS,
+    axe_violations,
+    charts_drawn,
+    chromium,
+    log_in,
+    scanned_context,
+    serving,
+)
 from tests.listen.kit import listen_on
 
 from conftest import DEMO_END, PASSWORDS, demo1500_copy
@@ -33,8 +41,6 @@ from klantreis.act.rules import default_case_rules
 
 pytestmark = BROWSER_MARKS
 
-AXE = Path(__file__).parent.parent / "vendor" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
 PAGES = [
     "/",
@@ -116,10 +122,7 @@ def _visit(page: Any, url: str) -> None:
     models and themes refresh only while training, which this store never does). Not
     Playwright's ``networkidle``: 500 ms of silence on every visit, a third of a visit."""
     page.goto(url)
-    page.wait_for_function(
-        "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered)",
-        timeout=15_000,
-    )
+    charts_drawn(page)
 
 
 def _session(browser: Any, server: str, role: str, lang: str, size: str) -> Any:
@@ -127,12 +130,11 @@ def _session(browser: Any, server: str, role: str, lang: str, size: str) -> Any:
     phone with it enforced and its violations recorded in ``window.__csp``."""
     width, height = SIZES[size]
     scan = size in AXE_SIZES
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=scan)
-    # an init script runs in every page before the page's own scripts (axe-core only
-    # defines itself there; it runs when AXE_RUN asks)
-    if scan:
-        context.add_init_script(path=AXE)
+    viewport = {"width": width, "height": height}
+    if scan:  # axe-core in every page (tests/browser_support.py), the CSP bypassed
+        context = scanned_context(browser, viewport=viewport)
     else:
+        context = browser.new_context(viewport=viewport)
         context.add_init_script(CSP_RECORDER)
     # a page's first view computes its kept tables: on the shared 2-core machine at load 20+
     # that took more than Playwright's 30 s (its speed is the benchmarks' business)
@@ -152,17 +154,6 @@ def _first_at_risk(page: Any, server: str) -> str | None:
 
 #: The widths whose visits run axe-core (with the CSP bypassed); the others check the CSP.
 AXE_SIZES = {"laptop"}
-#: axe-core's violations of the page: rule, help and the first three elements of each.
-#: ``resultTypes``: the other results (passes, inapplicable, incomplete) keep one element
-#: each, so axe does not build a selector for every element that passed; every rule still
-#: runs on every element and every violation keeps all its elements.
-AXE_RUN = (
-    "tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
-    " resultTypes: ['violations']})"
-    ".then(r => r.violations.map(v => v.id + ': ' + v.help + ' -> '"
-    " + v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' ' + n.html.slice(0, 90))"
-    ".join(' | ')))"
-)
 #: Runs before the page's own scripts (an init script is not subject to the CSP).
 CSP_RECORDER = (
     "window.__csp = []; document.addEventListener('securitypolicyviolation', e =>"
@@ -192,7 +183,7 @@ def test_every_page_fits_its_width_and_passes_its_checks(
             if blocked := page.evaluate("window.__csp"):
                 failed["CSP violations"][path] = blocked
         else:
-            if found := page.evaluate(AXE_RUN, AXE_TAGS):
+            if found := axe_violations(page):
                 failed["WCAG 2.2 AA violations (axe-core)"][path] = found
     failed = {check: pages for check, pages in failed.items() if pages}
     where = f"{role}, {lang}, {size} ({SIZES[size][0]} px)"

@@ -4,13 +4,13 @@ ids: no configured id (``carrier:vlotbezorgd``, ``customer_service``,
 data may keep them), no English test name or English phrase on a Dutch page, no English
 decimal point in a Dutch number, and "1 opmerking", not "1 opmerkingen".
 
-The store is a small demo (the demo's journey configuration and contact taxonomy)."""
+The store is the small demo the browser tests share (the demo's journey configuration and
+contact taxonomy)."""
 
 from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 from tests.listen.kit import listen_on
 
-from conftest import PASSWORDS, SECRET, do_login, make_settings
+from conftest import DEMO_END, PASSWORDS, SECRET, demo1500_copy, do_login
 from klantreis.access import accounts
 from klantreis.app import App
 from klantreis.contacts.taxonomy import default_taxonomy
-from klantreis.demo.runner import run_demo
 from klantreis.web import create_app
 from klantreis.wording import catalogue
 
@@ -32,23 +31,16 @@ ROLES = ("admin", "analyst", "viewer")
 LANGS = ("nl", "en")
 
 
-@pytest.fixture(scope="session")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    with App(make_settings(str(path))) as app:
-        run_demo(app, orders=1_500, seed=5, days=60)
-        newest = app.store.query("SELECT max(occurred_at) AS t FROM events")["t"][0].as_py()
-        assert listen_on(app, newest, days=20)  # the invitations page shows a ledger
+@pytest.fixture(scope="module")
+def demo_app(demo1500_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """A copy of the small demo the browser tests share (built once per run with its kept
+    tables, tests/web/conftest.py), with invitations (the invitations page shows a ledger)
+    and the three users."""
+    app = demo1500_copy(demo1500_store, tmp_path_factory, "no-raw-ids")
+    with app:
+        assert listen_on(app, DEMO_END, days=20)
         for role, password in PASSWORDS.items():
             accounts.add_user(app.store, role, role, password)
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_app(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    path = tmp_path_factory.mktemp("demo-copy") / "demo.duckdb"
-    shutil.copyfile(demo_store, path)
-    with App(make_settings(str(path))) as app:
         yield app
 
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.browser_support import (
+    BROWSER_MARKS,
+    axe_violations,
+    chromium,
+    log_in,
+    scanned_context,
+    serving,
+)
 from tests.outbox.push_service import Browser
-from tests.web.test_layout_a11y import AXE, AXE_TAGS
 
 from klantreis.access import accounts
 from klantreis.act import push
@@ -76,9 +81,21 @@ def browser(chrome: Any) -> Iterator[Any]:
         context.close()
 
 
-def _page(browser: Any, server: str, size: str = "laptop", user: str = "viewer", **kw: Any) -> Any:
+def _page(
+    browser: Any,
+    server: str,
+    size: str = "laptop",
+    user: str = "viewer",
+    scan: bool = False,
+    **kw: Any,
+) -> Any:
+    """A logged-in page; with ``scan`` its pages carry axe-core (``scanned_context``)."""
     width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height}, **kw)
+    viewport = {"width": width, "height": height}
+    if scan:
+        context = scanned_context(browser, viewport=viewport, **kw)
+    else:
+        context = browser.new_context(viewport=viewport, **kw)
     page = context.new_page()
     log_in(page, server, user, PASSWORD)
     return page
@@ -205,19 +222,13 @@ def test_a_browser_that_denies_notifications_is_told_how(browser: Any, server: s
 def test_alerts_with_push_is_axe_clean_and_fits(
     browser: Any, server: str, size: str, lang: str
 ) -> None:
-    page = _page(browser, server, size, user="analyst", bypass_csp=True)
+    page = _page(browser, server, size, user="analyst", scan=True)
     page.goto(f"{server}/alerts?lang={lang}")
     page.wait_for_selector("#push[data-sw=ready]", timeout=20_000)
     assert page.locator("[data-testid=devices] tbody tr").count() == 1
     scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll <= inner
-    page.add_script_tag(content=Path(AXE).read_text("utf-8"))
-    violations = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-        ".then(r => r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.html).join(' | ')))",
-        AXE_TAGS,
-    )
-    assert violations == []
+    assert axe_violations(page) == []
 
 
 def test_without_javascript_the_page_says_so_and_email_still_works(
@@ -239,16 +250,10 @@ def test_alerts_without_push_says_so_and_is_axe_clean(browser: Any, server: str,
     key = app.push_key
     app.push_key = None  # type: ignore[misc]
     try:
-        page = _page(browser, server, size, bypass_csp=True)
+        page = _page(browser, server, size, scan=True)
         page.goto(f"{server}/alerts?lang=en")
         assert "Push is not set up on this server" in page.locator("#push").inner_text()
         assert page.locator("#channel option[value=push]").count() == 0
-        page.add_script_tag(content=Path(AXE).read_text("utf-8"))
-        violations = page.evaluate(
-            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-            ".then(r => r.violations.map(v => v.id))",
-            AXE_TAGS,
-        )
-        assert violations == []
+        assert axe_violations(page) == []
     finally:
         app.push_key = key  # type: ignore[misc]

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.browser_support import (
+    BROWSER_MARKS,
+    axe_violations,
+    charts_drawn,
+    chromium,
+    log_in,
+    scanned_context,
+    serving,
+)
 
 from conftest import PASSWORDS, demo1500_copy
 from klantreis.access import accounts
@@ -23,8 +31,6 @@ from klantreis.web.pagekit import PageCache, Revalidation
 
 pytestmark = BROWSER_MARKS
 
-AXE = Path(__file__).parent.parent / "vendor" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SIZES = {"phone": (390, 844), "laptop": (1366, 768)}
 NEW = 200  # events in the batch; the kept pages lack them
 
@@ -53,16 +59,6 @@ def _add_events(app: App, tag: str) -> None:
     ingest_table(app.store, events_from_records(rows, source="test"), app.journey)
 
 
-def _axe(page: Any) -> list[str]:
-    page.add_script_tag(content=AXE.read_text("utf-8"))
-    found: list[str] = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-        ".then(r => r.violations.map(v => v.id + ': ' + v.help))",
-        AXE_TAGS,
-    )
-    return found
-
-
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_the_kept_page_notice_fits_and_passes_axe(served: tuple[str, App], lang: str) -> None:
     base, app = served
@@ -70,16 +66,14 @@ def test_the_kept_page_notice_fits_and_passes_axe(served: tuple[str, App], lang:
     with chromium() as browser:
         pages = {}
         for size, (width, height) in SIZES.items():
-            context = browser.new_context(
-                viewport={"width": width, "height": height}, bypass_csp=True
-            )
+            context = scanned_context(browser, viewport={"width": width, "height": height})
             pages[size] = context.new_page()
             log_in(pages[size], base, "analyst", PASSWORDS["analyst"])
             pages[size].goto(f"{base}/journeys?lang={lang}")  # computed now: kept
         _add_events(app, f"new-{lang}")
         for size, page in pages.items():
             page.goto(f"{base}/journeys?lang={lang}")
-            page.wait_for_load_state("networkidle")
+            charts_drawn(page)
             notice = page.get_by_test_id("page-behind")
             assert notice.get_attribute("role") == "status"
             words = {"nl": f"zonder de {NEW} nieuwste", "en": f"without the {NEW} newest"}
@@ -93,9 +87,9 @@ def test_the_kept_page_notice_fits_and_passes_axe(served: tuple[str, App], lang:
             if shots:
                 notice.scroll_into_view_if_needed()
                 page.screenshot(path=f"{shots}/notice-{lang}-{size}.png")
-            assert _axe(page) == [], json.dumps(_axe(page), ensure_ascii=False)
+            found = axe_violations(page)
+            assert found == [], json.dumps(found, ensure_ascii=False)
         page = pages["phone"]
         page.get_by_test_id("page-behind").get_by_role("link").last.click()
-        page.wait_for_load_state("networkidle")
-        assert "fresh=1" in page.url
+        page.wait_for_url(re.compile("fresh=1"))  # and its load event
         assert page.get_by_test_id("page-behind").count() == 0

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.browser_support import (
+    BROWSER_MARKS,
+    axe_violations,
+    chromium,
+    log_in,
+    scanned_context,
+    serving,
+)
 
 from conftest import PASSWORDS, make_settings
 from klantreis.app import App
@@ -31,8 +38,6 @@ from klantreis.web.pages.survey_form import runtime
 
 pytestmark = BROWSER_MARKS
 
-AXE = Path(__file__).parent.parent / "vendor" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 WIDGET_SECRET = "f1b3d9c7a5e2f4b89c1e07b5d4c2a8e6"
 CARRIER = "carrier:vlotbezorgd"  # a carrier with no answers in the synthetic store yet
 
@@ -75,17 +80,6 @@ def browser(site: Any) -> Iterator[Any]:
     """Closed before the server stops (it needs the server): no page still asks it then."""
     with chromium() as b:
         yield b
-
-
-def _axe(page: Any) -> list[str]:
-    page.add_script_tag(content=AXE.read_text("utf-8"))
-    result: list[str] = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-        ".then(r => r.violations.map(v => v.id + ': ' + v.help + ' -> '"
-        " + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')))",
-        AXE_TAGS,
-    )
-    return result
 
 
 def _fits(page: Any) -> bool:
@@ -162,21 +156,21 @@ def test_form_error_thanks_and_refusal_pages_are_axe_clean(
     browser: Any, site: Any, size: tuple[int, int]
 ) -> None:
     base, links = site
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, bypass_csp=True)
+    context = scanned_context(browser, viewport={"width": size[0], "height": size[1]})
     page = context.new_page()
     found: dict[str, list[str]] = {}
     page.goto(base + links["axe"] + "?lang=en")
-    found["form"] = _axe(page)
+    found["form"] = axe_violations(page)
     page.goto(base + links["errors"])
     page.get_by_role("button", name="Volgende").click()  # nothing chosen: a required question
     assert page.locator(".error-summary").is_visible()
     assert page.evaluate("document.activeElement.className") == "error-summary"
-    found["error"] = _axe(page)
+    found["error"] = axe_violations(page)
     assert _fits(page)
     page.goto(base + "/s/not-a-token")
-    found["refused"] = _axe(page)
+    found["refused"] = axe_violations(page)
     page.goto(base + links["expired"] + "?lang=en")
-    found["expired"] = _axe(page)
+    found["expired"] = axe_violations(page)
     assert {k: v for k, v in found.items() if v} == {}
     context.close()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser_support import BROWSER_MARKS, chromium, log_in, serving
+from tests.browser_support import BROWSER_MARKS, charts_drawn, chromium, log_in, serving
 
 from conftest import PASSWORDS, demo1500_copy
 from klantreis.access import accounts
@@ -65,7 +65,7 @@ def test_no_table_scrolls_sideways_on_a_phone(browser: Any, server: str, lang: s
     scrolled, rows = {}, {}
     for path in PHONE_PAGES:
         page.goto(server + path, timeout=180_000)
-        page.wait_for_load_state("networkidle", timeout=180_000)
+        charts_drawn(page)
         rows[path] = page.locator("main table tbody tr").count()
         found = page.evaluate(SCROLLED)
         if found:
@@ -83,7 +83,7 @@ def test_the_scores_breakdowns_fit_a_laptop(browser: Any, server: str, lang: str
     widths = []
     for period in ("30d", "7d"):
         page.goto(f"{server}/scores?period={period}", timeout=180_000)
-        page.wait_for_load_state("networkidle", timeout=180_000)
+        charts_drawn(page)
         assert page.locator("table[data-testid^=breakdown-] [data-testid=significant]").count()
         widths += page.evaluate(
             "[...document.querySelectorAll('table[data-testid^=breakdown-]')]"
