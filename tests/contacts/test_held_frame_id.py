@@ -200,8 +200,8 @@ _step = st.sampled_from(["contact", "no journey", "same id", "event", "label", "
 
 
 @pytest.mark.slow
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(st.tuples(_step, st.integers(0, 3)), min_size=1, max_size=6))
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(_step, st.integers(0, 3)), min_size=1, max_size=5))
 def test_held_counts_equal_the_reference_after_appends_and_rewrites(
     steps: list[tuple[str, int]],
 ) -> None:
