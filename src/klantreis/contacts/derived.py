@@ -23,7 +23,13 @@ Tables (derived, safe to drop):
 - ``dc_state``: events seen, ``ingested_at`` watermark, layout, the classifier in use (a
   trained model's version or the cold start, with the taxonomy's reasons) and a version
   counter bumped whenever the rows change. Another classifier re-reasons every row that is
-  not labelled or given by the source; a count check (rows = contacts in the log) rebuilds.
+  not labelled or given by the source; a count check (rows = contacts in the log) rebuilds;
+- ``dc_rewrites``: the version counter of the last change that rewrote kept rows (labels,
+  another classifier, a build) and the version it was saved with. Between two versions
+  with the same last rewrite only contacts were appended (``ord`` from the earlier count
+  on): the held counts then read only those (:meth:`ContactViews.cause_frame_with_id`).
+  A table of its own, so code that does not keep it still writes ``dc_state``; after such
+  code moved the version the rows are known to be unchanged only since that version.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from klantreis.contacts.data import (
     label_rows,
     latest_labels,
 )
+from klantreis.contacts.held_counts import FrameId
 from klantreis.contacts.kept_gaps import KeptGaps
 from klantreis.model.journey import JourneyConfig
 from klantreis.store import EventStore
@@ -110,7 +117,12 @@ _DDL = (
     " labelled_at TIMESTAMPTZ)",
     "CREATE TABLE IF NOT EXISTS dc_state (events BIGINT, watermark TIMESTAMPTZ,"
     " layout INTEGER, classifier VARCHAR, version BIGINT)",
+    "CREATE TABLE IF NOT EXISTS dc_rewrites (rewritten BIGINT, version BIGINT)",
 )
+#: The version of the kept rows' last rewrite, when ``dc_rewrites`` is in step with
+#: ``dc_state`` (saved with its version), else the version itself (no rewrite known since).
+_REWRITTEN = "coalesce(r.rewritten, s.version)"
+_STATE = "FROM dc_state s LEFT JOIN dc_rewrites r ON r.version = s.version"
 #: Contacts per frame when a new classifier reasons the kept contacts again (its memory).
 CHUNK_ROWS = 200_000
 #: Contacts per part when the unknown ones are read (:meth:`ContactViews.unknown`): the
@@ -282,7 +294,7 @@ class ContactViews:
                 return self._full(con, fingerprint, classifier)
         if state[3] != fingerprint:
             reasoned = self._reclassify(con, classifier)
-            self._save(con, n, None, fingerprint, bump=True)
+            self._save(con, n, None, fingerprint, bump=True, rewrite=True)
             return ContactsRefresh("reclassified", result.added, reasoned)
         return result
 
@@ -303,7 +315,7 @@ class ContactViews:
             self._merge_labels(con, labels)
             added = self._insert_all(con, classifier)
             n = int(_rows(con, "SELECT count(*) FROM events")[0][0])
-            self._save(con, n, "max", fingerprint, bump=True)
+            self._save(con, n, "max", fingerprint, bump=True, rewrite=True)
         log.info("kept contacts rebuilt: %d contacts", added)
         return ContactsRefresh("full", added, added)
 
@@ -349,7 +361,8 @@ class ContactViews:
         if kept != logged:
             log.warning("kept contacts out of step (%d != %d); rebuilding", kept, logged)
             return ContactsRefresh("full")
-        self._save(con, n, "max", str(state[3]), bump=bool(added or reasoned))
+        bump, rewrite = bool(added or reasoned), bool(reasoned)
+        self._save(con, n, "max", str(state[3]), bump=bump, rewrite=rewrite)
         return ContactsRefresh("incremental", added, reasoned + added)
 
     def _merge_labels(self, con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> list[str]:
@@ -523,8 +536,12 @@ class ContactViews:
         mark: str | None,
         fingerprint: str,
         bump: bool,
+        rewrite: bool = False,
     ) -> None:
+        """The state after a refresh; ``rewrite``: kept rows were changed, not only
+        appended (``dc_rewrites``)."""
         old = _rows(con, "SELECT version, watermark FROM dc_state")
+        rewritten = _rows(con, f"SELECT {_REWRITTEN} {_STATE}")
         # a first build (or one after the tables were dropped) starts the counter at the
         # time in microseconds: never a counter an earlier build of the store had
         first = time.time_ns() // 1000
@@ -537,6 +554,9 @@ class ContactViews:
             " TIMESTAMPTZ '1970-01-01 00:00:00+00'), ?, ?, ? FROM events",
             [n, watermark, LAYOUT, fingerprint, version],
         )
+        _rows(con, "DELETE FROM dc_rewrites")
+        last = version if rewrite or not rewritten else rewritten[0][0]
+        _rows(con, "INSERT INTO dc_rewrites VALUES (?, ?)", [last, version])
 
     # -- reads ---------------------------------------------------------------------------
     def frame(
@@ -576,26 +596,28 @@ class ContactViews:
     ) -> pd.DataFrame:
         """Of :meth:`frame`, only what the kept root causes read (contact id, journey,
         reason, time), in its order: a quarter of its columns, no text parsed into objects."""
-        return self.cause_frame_with_id(since, until, channels)[0]
+        return self.cause_frame_with_id(since, until, channels)[0].drop(columns="ord")
 
     def cause_frame_with_id(
         self, since: Any = None, until: Any = None, channels: tuple[str | None, ...] = ()
-    ) -> tuple[pd.DataFrame, str]:
-        """:meth:`cause_frame` and its identity, read in one transaction: the kept rows'
-        version counter and classifier, and the frame's bounds. The rows change only with a
-        bump of the counter (new contacts, labels, another classifier, a rebuild; a build
-        after the tables were dropped starts it anew, never at an earlier value); events
-        that bring no contact leave it."""
+    ) -> tuple[pd.DataFrame, FrameId]:
+        """:meth:`cause_frame` (with each row's ``ord``) and its identity, read in one
+        transaction: ``rows``, the version of the kept rows' last rewrite (``dc_rewrites``),
+        the classifier and the frame's bounds; ``top``, the number the next contact gets.
+        The rows change only with a rewrite (labels, another classifier, a rebuild; a build
+        after the tables were dropped starts the counter anew, never at an earlier value) or
+        by new contacts (``ord`` from ``top`` on); events that bring no contact leave both."""
         self.ensure()
         where, params = scope_where(since, until, channels)
         cur = self.store.cursor()
         try:
             cur.begin()
             try:
-                state = _rows(cur, "SELECT version, classifier FROM dc_state")
+                state = _rows(cur, f"SELECT {_REWRITTEN}, s.classifier {_STATE}")[0]
+                top = _rows(cur, "SELECT coalesce(max(ord) + 1, 0) FROM dc_contacts")[0][0]
                 df = _frame(
                     cur,
-                    "SELECT contact_id, journey_id, reason, occurred_at FROM dc_contacts"
+                    "SELECT contact_id, journey_id, reason, occurred_at, ord FROM dc_contacts"
                     f" WHERE {' AND '.join(where)} ORDER BY occurred_at, ord",
                     params,
                 )
@@ -603,7 +625,7 @@ class ContactViews:
                 cur.rollback()
         finally:
             cur.close()
-        return df, repr((state, since, until, channels))
+        return df, FrameId(repr((state, since, until, channels)), int(top))
 
     def reason_page(
         self,

@@ -27,7 +27,10 @@ contacts of :mod:`klantreis.contacts.derived`, a test's reference frame) the cou
 those of that frame. Comparing costs a hash of every row (0.25 CPU s for 228k contacts),
 so a caller that knows the frame's identity (:meth:`HeldCounts.window`'s ``frame_id``: the
 kept contacts' version and the frame's bounds) gives it; the window keeps it, and a view
-with the same identity reads only the rows of the contact ids on touched journeys. A window of other kept conditions (another configuration, a watermark
+with the same identity reads only the rows of the contact ids on touched journeys. A
+:class:`FrameId` tells appends apart: with the same ``rows`` and a ``top`` not lower than
+the kept one, the frame is the kept one plus the rows numbered (``ord``) from the kept top
+on, so only their contact ids are read too (a new contact no longer costs the compare). A window of other kept conditions (another configuration, a watermark
 not behind the current one, events that do not add up) is counted afresh; at most
 :data:`~klantreis.contacts.cause_totals.KEPT_WINDOWS` windows are kept (the least recently
 used one goes). A view that would change over half the contact ids counts afresh too.
@@ -62,7 +65,7 @@ from klantreis.contacts.window_sql import (
 from klantreis.model.journey import JourneyConfig
 from klantreis.store.memory import memory_limit
 
-__all__ = ["BATCH_CONTACTS", "HeldCounts", "HeldTotals"]
+__all__ = ["BATCH_CONTACTS", "FrameId", "HeldCounts", "HeldTotals"]
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS dk_kh_windows (wid INTEGER, first DATE, last DATE,"
@@ -105,6 +108,18 @@ _TEMPS = (
     "_kh_rows", "_kh_multi", "_kh_cpop", "_kh_old_rows", "_kh_old_pop", "_kh_touched",
     "_kh_j", "_kh_jk", "_kh_jp", "_kh_parts", "_kh_moved",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FrameId:
+    """The identity of a frame whose rows carry a number (``ord``) in the order they were
+    added: ``rows`` changes whenever a row could change other than by an added row (labels,
+    another model, a rebuild, other bounds); ``top`` is above every number the frame's rows
+    had when it was read. Frames of the same ``rows`` differ only by the rows numbered from
+    the lower ``top`` on."""
+
+    rows: str
+    top: int
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,31 @@ def _a_day_gone(old: Any, window: Window) -> bool:
     return old[1] is not None and last is not None and old[1] < last - timedelta(days=1)
 
 
+def _trusted(kept: str | None, ident: str, top: int | None) -> tuple[bool, int | None]:
+    """Whether the window's kept frame identity ``kept`` is ``ident`` (a :class:`FrameId`'s
+    ``rows``, its ``top`` after a ``#``: one not above ``top``), and from which number on the
+    frame's rows were added since (None: none). The top goes into the identity's text, not
+    a column of its own: code without it still writes the windows' rows."""
+    if kept is None or top is None:
+        return kept is not None and kept == ident, None
+    head, _, kept_top = kept.rpartition("#")
+    if head != ident or not kept_top.isdigit() or int(kept_top) > top:
+        return False, None
+    return True, None if int(kept_top) == top else int(kept_top)
+
+
+def _touched_ids(
+    con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, added_from: int | None
+) -> Any:
+    """The contact ids of ``contacts`` with a row on a touched journey (``_kh_touched``) or
+    (``added_from``) a row numbered from it on (added since the kept frame)."""
+    journeys = [j for (j,) in _run(con, "SELECT journey_id FROM _kh_touched")]
+    on = contacts["journey_id"].isin(journeys).to_numpy()
+    if added_from is not None:
+        on = on | (contacts["ord"].to_numpy() >= added_from)
+    return contacts["contact_id"].to_numpy()[on]
+
+
 class HeldCounts:
     """The kept held counts of one store's kept conditions (see the module docstring); runs
     on the store's writing connection inside the caller's transaction. A count or update of
@@ -214,7 +254,7 @@ class HeldCounts:
         window: Window,
         contacts: pd.DataFrame,
         frame_key: str = "",
-        frame_id: str | None = None,
+        frame_id: str | FrameId | None = None,
         keep_near: bool = False,
     ) -> HeldTotals:
         """The held counts of ``contacts`` (id, journey, reason, time; frame order) in
@@ -224,41 +264,47 @@ class HeldCounts:
         the kept contacts' version and the frame's bounds): when the window was last
         brought up to date with a frame of the same identity, the frame is not compared
         (only the contact ids with a row on a touched journey are read from it); None:
-        always compared. ``keep_near``: a near window moved to ``window`` is a copy, the
-        near one stays kept (the next day's default period made before the day starts)."""
+        always compared. A :class:`FrameId` (``contacts`` then has its rows' ``ord``): a
+        frame of the same ``rows`` and a ``top`` not below the kept one is not compared
+        either; its rows numbered from the kept top on are read too. ``keep_near``: a near
+        window moved to ``window`` is a copy, the near one stays kept (the next day's default
+        period made before the day starts)."""
         self.create(con)
         self.last = ""
+        ident, top = frame_id, None
+        if isinstance(frame_id, FrameId):
+            ident, top = frame_id.rows, frame_id.top
         state = _run(con, "SELECT config, events, watermark FROM dk_state")[0]
         try:
             wid = self._slot(con, window, frame_key, state, keep_near)
             # the identity is kept with the window's ``used`` of that update: a view by code
             # that does not keep identities (an older version) leaves it stale, not trusted
-            kept = _run(
-                con,
-                "SELECT frame_id = CAST(used AS VARCHAR) || '|' || ? FROM dk_kh_windows"
-                " WHERE wid = ?",
-                [frame_id, wid],
-            )[0][0]
-            same = frame_id is not None and not self.last and bool(kept)
+            kept_id = "SELECT used, frame_id FROM dk_kh_windows WHERE wid = ?"
+            used, kept = _run(con, kept_id, [wid])[0]
+            same, added_from = _trusted(kept, f"{used}|{ident}", top)
+            same = same and ident is not None and not self.last
             self.compared = not same
-            touched = None
-            if same:  # the contact ids with a row on a touched journey
-                journeys = [j for (j,) in _run(con, "SELECT journey_id FROM _kh_touched")]
-                on = contacts["journey_id"].isin(journeys).to_numpy()
-                touched = contacts["contact_id"].to_numpy()[on]
+            touched = _touched_ids(con, contacts, added_from) if same else None
             _load_frame(con, contacts, touched)
             if not self._update(con, wid, window, same):  # most of the frame changed
                 if same:
                     _load_frame(con, contacts)
                     same = False
                 self._count_all(con, wid, window)
+            # the frame's hash sum: kept, or (rows added) that of the kept rows, which are now
+            # the frame's, or that of the whole frame compared
+            total = "(SELECT sum(h) FROM _kh_f)"
+            if same:
+                added = "(SELECT sum(h) FROM dk_kh_frame WHERE wid = $wid)"
+                total = "frame_sum" if added_from is None else added
             _run(
                 con,
                 "UPDATE dk_kh_windows SET used = (SELECT max(used) + 1 FROM dk_kh_windows),"
-                " config = ?, events = ?, watermark = ?, frame_id = CAST((SELECT max(used) + 1"
-                " FROM dk_kh_windows) AS VARCHAR) || '|' || ?, frame_sum ="
-                " CASE WHEN ? THEN frame_sum ELSE (SELECT sum(h) FROM _kh_f) END WHERE wid = ?",
-                [*state, frame_id, same, wid],
+                " config = $config, events = $events, watermark = $mark, frame_id ="
+                " CAST((SELECT max(used) + 1 FROM dk_kh_windows) AS VARCHAR) || '|' || $ident,"
+                f" frame_sum = {total} WHERE wid = $wid",
+                dict(zip(("config", "events", "mark"), state, strict=True))
+                | {"ident": ident if top is None else f"{ident}#{top}", "wid": wid},
             )
             self._evict(con)
             return self._read(con, wid)
@@ -400,9 +446,12 @@ class HeldCounts:
     def _update(self, con: duckdb.DuckDBPyConnection, wid: int, window: Window, same: bool) -> bool:
         """Take out the share of the contact ids that differ from the kept frame or have a
         row on a touched journey, and add their share in ``_kh_f`` (``same``: the frame is
-        known to be the kept one, ``_kh_f`` holds the rows of the touched ids only). False,
-        with nothing done, when that is over half the frame's contact ids."""
-        touched = "SELECT contact_id FROM _kh_f SEMI JOIN _kh_touched USING (journey_id)"
+        known to be the kept one but for the rows added, ``_kh_f`` holds the rows of those
+        ids only: the touched ones and the added ones). False, with nothing done, when that
+        is over half the frame's contact ids."""
+        touched = "SELECT contact_id FROM _kh_f"
+        if not same:
+            touched += " SEMI JOIN _kh_touched USING (journey_id)"
         same = (
             same
             or _run(

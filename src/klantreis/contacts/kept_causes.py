@@ -20,7 +20,7 @@ import pandas as pd
 
 from klantreis.contacts.cause_totals import WindowTotals
 from klantreis.contacts.conditions import ConditionViews
-from klantreis.contacts.held_counts import HeldCounts, HeldTotals
+from klantreis.contacts.held_counts import FrameId, HeldCounts, HeldTotals
 from klantreis.contacts.rootcause import CauseCounts, cause_table, mostly_inside, owner_table
 from klantreis.contacts.window_sql import Window
 from klantreis.model.journey import JourneyConfig
@@ -58,7 +58,7 @@ class KeptCauses:
         confidence: float = 0.95,
         views: ConditionViews | None = None,
         frame_key: str = "",
-        frame_id: str | None = None,
+        frame_id: str | FrameId | None = None,
     ) -> None:
         self.confidence = confidence
         views = views if views is not None else ConditionViews(store, journey)

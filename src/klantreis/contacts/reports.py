@@ -20,6 +20,7 @@ from klantreis.analytics import promises
 from klantreis.analytics.scope import Scope, select
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.conditions import ConditionViews, Window
+from klantreis.contacts.held_counts import FrameId
 from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.kept_reports import KeptContacts
 from klantreis.contacts.metrics import (
@@ -205,7 +206,7 @@ def _kept_room(
     taxonomy: Taxonomy,
     top: int,
     lang: str,
-    causes_id: str | None,
+    causes_id: FrameId | None,
 ) -> WarRoom:
     """The war room from the kept tables (see :func:`kept_overview`)."""
     causes = _kept_causes(k, conditions, causes_of, causes_id)
@@ -213,7 +214,7 @@ def _kept_room(
 
 
 def _kept_causes(
-    k: KeptContacts, conditions: ConditionViews, causes_of: pd.DataFrame, causes_id: str | None
+    k: KeptContacts, conditions: ConditionViews, causes_of: pd.DataFrame, causes_id: FrameId | None
 ) -> KeptCauses:
     """The kept root causes of ``k``'s window and the contacts ``causes_of``."""
     # one kept window of held counts per channel choice (the frame differs)
@@ -281,7 +282,7 @@ def kept_overview(
     taxonomy: Taxonomy,
     events: ir.Table,
     options: OverviewOptions,
-    causes_id: str | None = None,
+    causes_id: FrameId | None = None,
 ) -> dict[str, Any]:
     """:func:`contacts_overview` from the kept tables: the war room, the report and the
     trend as grouped queries (``causes_of``: the contacts the kept root causes read, their
