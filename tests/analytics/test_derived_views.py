@@ -498,3 +498,32 @@ def test_step_rows_merged_from_the_batch_equal_a_rebuild(
     """``dv_steps`` merges a batch into the kept rows of the groups it reaches (decision 82);
     journeys whose contacts or first event moved take out all their rows."""
     _refreshes_equal_a_rebuild([_KEPT, *batches])
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        # after the journey's last kept event, owners it had: its hand-overs stay
+        [
+            [
+                _at(0, "delivery.completed", 60, "carrier:snelpost"),
+                _at(0, "refund.paid", 61, "webshop"),
+            ]
+        ],
+        # after it, a new owner: a hand-over is added
+        [[_at(0, "delivery.completed", 60, "finance")]],
+        # on the last kept event's time stamp, and between kept events: recomputed
+        [[_at(0, "invoice.sent", 31, "webshop")], [_at(0, "invoice.sent", 27, "finance")]],
+        # before the first kept event: every owner's order moves
+        [[_at(0, "order.placed", 2, "carrier:vlotbezorgd")]],
+        # a journey with no kept hand-over event gets its first two
+        [[_at(1, "refund.paid", 60, "finance"), _at(1, "invoice.sent", 61, "webshop")]],
+    ],
+    ids=["appended-known-owners", "appended-new-owner", "tied-and-between", "before", "first"],
+)
+def test_hand_overs_a_batch_cannot_move_are_kept_and_equal_a_rebuild(
+    batches: list[list[tuple[Any, ...]]],
+) -> None:
+    """Decision 98: a journey whose new process events come after its last kept one, of
+    owners it had, keeps its hand-over rows; every other case is recomputed."""
+    _refreshes_equal_a_rebuild([_KEPT, *batches])

@@ -246,7 +246,7 @@ def test_the_copy_reads_the_table_behind_events(layout: str) -> None:
     import duckdb
 
     con = duckdb.connect()
-    cols = te.COLUMNS + ", ingested_at"
+    cols = te.COLUMNS
     select = (
         "SELECT 'e' || i AS event_id, TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MINUTE AS"
         " occurred_at, 'c' AS customer_id, 'j' || (i % 4) AS journey_id, 'order.placed' AS kind,"

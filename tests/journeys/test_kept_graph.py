@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.journeys.logs import NOW, T0, assert_kept_graph, ev, load
 
 from klantreis.analytics import derived_scope, discovery
-from klantreis.analytics.journey_index import JourneyIndex
+from klantreis.analytics.journey_index import NAMED_PATHS_SQL, NAMED_STEPS_SQL, JourneyIndex
 from klantreis.analytics.scope import Scope
 from klantreis.app import App
 from klantreis.settings import Settings
@@ -133,3 +133,65 @@ def test_a_selection_from_the_views_equals_the_one_from_the_log(small_app: App, 
         plain = discovery.discover(t, j, flt, activity, None, index=index)  # type: ignore[arg-type]
         assert fast.as_dict() == plain.as_dict()
     assert derived_scope.journey_sql(views, j, Scope()) is None
+
+
+def _index_rows(app: App) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    con = app.store.con
+    steps = con.execute(f"SELECT * FROM ({NAMED_STEPS_SQL}) ORDER BY journey_id, seq").fetchall()
+    paths = con.execute(f"SELECT * FROM ({NAMED_PATHS_SQL}) ORDER BY 1").fetchall()
+    return steps, paths
+
+
+def _refreshed_equal_a_rebuild(parts: list[list[dict[str, Any]]]) -> None:
+    """After every batch the refreshed steps and paths (steps replaced from each journey's
+    first changed one on, decision 97) equal a rebuild's; the kept graph too."""
+    with App(Settings.load(env={}, db_path=":memory:")) as app:
+        index = JourneyIndex(app.store)
+        load(app, parts[0])
+        _check(app, index)  # keeps the graphs, so the refreshes merge them
+        for batch in parts[1:]:
+            load(app, batch)
+            assert index.ensure().mode == "incremental"
+            refreshed = _index_rows(app)
+            _check(app, index)
+            JourneyIndex(app.store).rebuild()
+            assert _index_rows(app) == refreshed
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches())
+def test_steps_replaced_from_the_first_changed_one_equal_a_rebuild(
+    parts: list[list[dict[str, Any]]],
+) -> None:
+    """Random appends: after, before and between kept events, tied time stamps."""
+    _refreshed_equal_a_rebuild(parts)
+
+
+def _e(eid: str, jid: str, kind: str, minutes: int, order: int | None = None) -> dict[str, Any]:
+    return ev(eid, jid, kind, T0 + timedelta(minutes=minutes), source_order=order)
+
+
+_KEPT_J = [
+    _e("k1", "j1", "order.placed", 0),
+    _e("k2", "j1", "payment.completed", 5),
+    _e("k3", "j1", "delivery.completed", 9, 1),
+    _e("k4", "j2", "order.placed", 3),
+]
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        # after every kept event: one old step per journey changes
+        [[_e("n1", "j1", "contact.inbound", 20), _e("n2", "j1", "order.placed", 21)]],
+        # tied with the last kept event on time and source order: the event id decides
+        [[_e("k30", "j1", "contact.inbound", 9, 1), _e("k2b", "j1", "order.placed", 9, 1)]],
+        # before the first kept event, and between two kept ones
+        [[_e("n3", "j1", "contact.inbound", -4)], [_e("n4", "j2", "payment.completed", 1)]],
+        # a repeated id (not stored again) beside a new journey's events
+        [[_e("k2", "j1", "contact.inbound", 30), _e("n5", "j3", "order.placed", 2)]],
+    ],
+    ids=["appended", "tied", "before-and-between", "repeated-id-and-new-journey"],
+)
+def test_steps_after_named_appends_equal_a_rebuild(later: list[list[dict[str, Any]]]) -> None:
+    _refreshed_equal_a_rebuild([_KEPT_J, *later])

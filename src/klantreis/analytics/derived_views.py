@@ -268,6 +268,26 @@ _NEW_COLUMNS = "journey_id, kind, touchpoint, owner, occurred_at, metric, score,
 #: events only for a view whose rows its new events can move (hand-overs: process events with
 #: an owner; promises: their kinds); the other touched journeys keep their rows.
 _HANDOVER_EVENTS = f"owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)})"
+#: The touched journeys whose hand-overs a batch can move (decision 98): those with new
+#: process events with an owner, except where every such event comes after the journey's
+#: last kept one and its owner already handed over or took over in the journey. Then no
+#: owner's first time moves, no hand-over is added, and each wait's last event before the
+#: next owner's first is a kept one: the rows stay as they are. ``{src}``: the touched
+#: journeys' events, the batch's included: those ingested after the watermark ``?``.
+_HANDED_SQL = f"""
+CREATE OR REPLACE TEMP TABLE {{handed}} AS
+WITH nw AS (SELECT journey_id, owner, occurred_at FROM _dv_new
+            WHERE journey_id IS NOT NULL AND {_HANDOVER_EVENTS}),
+old AS (SELECT journey_id, owner, max(occurred_at) AS last_at FROM {{src}}
+        WHERE ingested_at <= ? AND {_HANDOVER_EVENTS}
+          AND journey_id IN (SELECT journey_id FROM nw)
+        GROUP BY ALL),
+lastj AS (SELECT journey_id, max(last_at) AS last_at FROM old GROUP BY ALL)
+SELECT DISTINCT n.journey_id FROM nw n
+LEFT JOIN lastj l ON l.journey_id = n.journey_id
+LEFT JOIN old o ON o.journey_id = n.journey_id AND o.owner = n.owner
+WHERE l.last_at IS NULL OR n.occurred_at <= l.last_at OR o.owner IS NULL
+"""
 #: A touched journey's ``dv_journey`` row from its old row and the row of its new events
 #: alone (``_JOURNEY_SQL`` over the batch): every column is order-independent (a minimum,
 #: sorted distinct lists, counts and sums), so the batch's ~100,000 events are read instead
@@ -638,7 +658,7 @@ class DerivedViews:
         )
         try:
             src, ids, bounds = touched_events(con, watermark, "views")
-            changed = self._replace_affected(con, src, ids, bounds)
+            changed = self._replace_affected(con, src, ids, bounds, watermark)
             kinds = _rows(
                 con,
                 "SELECT kind, count(*) FROM _dv_new"
@@ -685,7 +705,12 @@ class DerivedViews:
         )
 
     def _replace_affected(
-        self, con: duckdb.DuckDBPyConnection, src: str, ids: str, bounds: list[Any]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        src: str,
+        ids: str,
+        bounds: list[Any],
+        watermark: object,
     ) -> tuple[str, ...]:
         """Recompute the rows of the journeys ``ids`` (within ``bounds``) from their events in
         ``src`` (read once, shared with the journey index's refresh:
@@ -697,12 +722,9 @@ class DerivedViews:
         and old rows are deleted by row id (a second scan by journey id cost as much as the
         first: 0.7 s CPU on dv_steps)."""
         # hand-overs: only the journeys whose new events can move them are taken out (no
-        # total reads them with another view), so their scan skips the rest of the key range
-        _rows(
-            con,
-            f"CREATE OR REPLACE TEMP TABLE {_HANDED} AS SELECT DISTINCT journey_id FROM _dv_new"
-            f" WHERE journey_id IS NOT NULL AND {_HANDOVER_EVENTS}",
-        )
+        # total reads them with another view), so their scan skips the rest of the key range;
+        # new events after the journey's last kept one, of owners it had, move none (98)
+        _rows(con, _HANDED_SQL.format(handed=_HANDED, src=src), [watermark])
         scope = dict.fromkeys(VIEWS, (ids, bounds))
         handed = _rows(con, f"SELECT min(journey_id), max(journey_id) FROM {_HANDED}")[0]
         scope["handovers"] = (_HANDED, list(handed))

@@ -57,7 +57,7 @@ from klantreis.analytics.kept_graph import INDEX_VERSION as INDEX_VERSION
 from klantreis.analytics.kept_graph import NAMES_SQL as _NAMES
 from klantreis.analytics.touched_events import done as touched_done
 from klantreis.analytics.touched_events import journey_events as touched_journey_events
-from klantreis.analytics.touched_events import rows_of, touched_events
+from klantreis.analytics.touched_events import touched_events
 from klantreis.store import EventStore
 from klantreis.store.memory import memory_limit as _memory_limit
 
@@ -123,11 +123,11 @@ def _code(a: str) -> str:
     )
 
 
-def _coded(src: str) -> str:
-    """The event columns the index reads from ``src``, activities as codes."""
+def _coded(src: str, extra: str = "") -> str:
+    """The event columns the index reads from ``src`` (and ``extra``), activities as codes."""
     return (
         f"(SELECT journey_id, occurred_at, source_order, event_id, {_code('kind')},"
-        f" {_code('touchpoint')} FROM {src})"
+        f" {_code('touchpoint')}{extra} FROM {src})"
     )
 
 
@@ -308,6 +308,37 @@ FROM ({parts}) GROUP BY ALL HAVING sum(n) <> 0
 """
 
 _AFFECTED = "AND journey_id IN (SELECT journey_id FROM _journey_index_affected)"
+
+#: An incremental refresh's steps of the touched journeys (``{src}``: their events), every
+#: step, with ``fresh`` on the steps of the events ingested after the watermark (``?``).
+_TAIL_STEPS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _journey_index_all AS
+SELECT journey_id, row_number() OVER w - 1 AS seq, kind, touchpoint,
+       lead(kind) OVER w AS next_kind, lead(touchpoint) OVER w AS next_touchpoint,
+       (epoch_us(lead(occurred_at) OVER w) - epoch_us(occurred_at)) / 1e6 AS wait_s,
+       ingested_at > ? AS fresh
+FROM {_coded("{src}", ", ingested_at")} WHERE journey_id IS NOT NULL
+WINDOW w AS (PARTITION BY journey_id ORDER BY {_ORDER})
+"""
+#: Per touched journey the first step that changes: the one before its first new event (a
+#: new journey: 0). Steps before it have the same events before and after them.
+_TAIL_KEEP_SQL = """
+CREATE OR REPLACE TEMP TABLE _journey_index_keep AS
+SELECT journey_id, greatest(min(seq) FILTER (fresh) - 1, 0) AS keep
+FROM _journey_index_all GROUP BY journey_id
+"""
+#: The row ids of the kept steps from the first changed one on (two parameters: the
+#: touched key range, as constants the scan skips the other row groups with).
+_TAIL_OLD_ROWS_SQL = """
+SELECT s.rowid FROM journey_steps s JOIN _journey_index_keep k ON s.journey_id = k.journey_id
+WHERE s.journey_id BETWEEN ? AND ? AND s.seq >= k.keep
+"""
+#: The new steps from the first changed one on.
+_TAIL_NEW_SQL = """
+SELECT a.journey_id, a.seq, a.kind, a.touchpoint, a.next_kind, a.next_touchpoint, a.wait_s
+FROM _journey_index_all a JOIN _journey_index_keep k USING (journey_id) WHERE a.seq >= k.keep
+"""
+_TAIL_TEMPS = ("_journey_index_all", "_journey_index_keep")
 
 
 @dataclass(frozen=True)
@@ -506,10 +537,10 @@ class JourneyIndex:
         try:
             journeys = _count(con, f"SELECT count(*) FROM {ids}")
             if journeys:
-                self._replace_affected(con, src, ids, bounds, kept)
+                self._replace_affected(con, src, ids, bounds, kept, watermark)
             expected = touched_journey_events(con)  # counted once for the batch's refreshes
         finally:
-            for temp in ("_journey_index_old", "_journey_index_new"):
+            for temp in ("_journey_index_old", "_journey_index_new", *_TAIL_TEMPS):
                 _rows(con, f"DROP TABLE IF EXISTS {temp}")
             touched_done(con)
         indexed = _count(con, "SELECT count(*) FROM journey_steps")
@@ -520,31 +551,45 @@ class JourneyIndex:
 
     @staticmethod
     def _replace_affected(
-        con: duckdb.DuckDBPyConnection, src: str, ids: str, bounds: list[object], kept: list[str]
+        con: duckdb.DuckDBPyConnection,
+        src: str,
+        ids: str,
+        bounds: list[object],
+        kept: list[str],
+        watermark: object,
     ) -> None:
-        """Replace the steps and paths of the journeys ``ids`` (within ``bounds``) by those
-        of their events in ``src``, and merge the difference into the kept graphs."""
-        within = f" AND journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
-        # the old steps' row ids, and what the kept graphs take away (if any is kept)
+        """Replace the steps of the journeys ``ids`` (within ``bounds``) from their first
+        changed step on by those of their events in ``src``, their paths by the new ones, and
+        merge the difference into the kept graphs.
+
+        A journey's steps before its first new event keep their ``seq`` and their next
+        event, so only the step before the first new event and every step after it change
+        (decision 97): a batch whose events land after the journeys' last kept events
+        (the newest events) replaces one old step per journey, not all of them."""
+        # every step of the touched journeys from their events (the window over their
+        # history); ``fresh`` marks the steps of the batch's events
+        add_codes(con, src)
+        _rows(con, _TAIL_STEPS_SQL.format(src=src), [watermark])
+        _rows(con, _TAIL_KEEP_SQL)
+        # the old steps from the first changed one on: their row ids, and what the kept
+        # graphs take away (if any is kept)
         old = "rowid AS rid" + "".join(f", {a}, next_{a}" for a in ACTIVITIES) + ", wait_s"
         _rows(
             con,
             "CREATE OR REPLACE TEMP TABLE _journey_index_old AS"
-            f" {rows_of('journey_steps', old if kept else 'rowid AS rid', ids)}",
+            f" SELECT {old if kept else 'rowid AS rid'} FROM journey_steps"
+            f" WHERE rowid IN ({_TAIL_OLD_ROWS_SQL})",
             bounds,
         )
         _rows(con, "DELETE FROM journey_steps WHERE rowid IN (SELECT rid FROM _journey_index_old)")
+        within = f" AND journey_id BETWEEN ? AND ? AND journey_id IN (SELECT journey_id FROM {ids})"
         _rows(con, f"DELETE FROM journey_paths WHERE true{within}", bounds)
-        add_codes(con, src)
         _rows(con, f"CREATE OR REPLACE TEMP TABLE _journey_index_new {_STEPS_COLUMNS}")
-        _rows(
-            con,
-            "INSERT INTO _journey_index_new" + _STEPS_SELECT_FROM.format(src=src, where=""),
-        )
+        _rows(con, f"INSERT INTO _journey_index_new {_TAIL_NEW_SQL}")
         _rows(con, "INSERT INTO journey_steps SELECT * FROM _journey_index_new")
         _rows(
             con,
-            _RANGE_PATHS_SQL.format(paths="journey_paths", steps="_journey_index_new", where=""),
+            _RANGE_PATHS_SQL.format(paths="journey_paths", steps="_journey_index_all", where=""),
         )
         for a in kept:  # the graphs kept so far: take the old steps away, add the new
             parts = " UNION ALL ".join(

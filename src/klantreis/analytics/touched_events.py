@@ -54,10 +54,13 @@ TABLE = "_kr_touched_events"
 #: The touched journey ids (one row each), beside :data:`TABLE`.
 IDS = "_kr_touched_ids"
 _MARK = "_kr_touched_mark"
-#: What the refreshes read of an event (not its text, language, source or ingest time).
+#: What the refreshes read of an event (not its text, language or source). The ingest time
+#: tells the batch's events from the kept ones (the journey index replaces steps from the
+#: first new event on, the derived views keep hand-overs a batch cannot move: decisions
+#: 97-98); one time per batch, so it is stored in a few runs and cheap to read.
 COLUMNS = (
     "event_id, occurred_at, customer_id, journey_id, kind, touchpoint, channel, owner,"
-    " metric, score, attrs, source_order"
+    " metric, score, attrs, source_order, ingested_at"
 )
 #: The refreshes that read the table, each with the state table of what it keeps: the copy
 #: is dropped once every one of them whose state table is in the store used it (a store
