@@ -266,9 +266,10 @@ class HeldCounts:
         (only the contact ids with a row on a touched journey are read from it); None:
         always compared. A :class:`FrameId` (``contacts`` then has its rows' ``ord``): a
         frame of the same ``rows`` and a ``top`` not below the kept one is not compared
-        either; its rows numbered from the kept top on are read too. ``keep_near``: a near
-        window moved to ``window`` is a copy, the near one stays kept (the next day's default
-        period made before the day starts)."""
+        either; its rows numbered from the kept top on are read too. ``keep_near``: the near
+        window (today's) stays kept; ``window`` (the next day's default period, made before
+        the day starts) is the window of a day gone moved to it, or else a copy of the near
+        one (see :meth:`_slot`)."""
         self.create(con)
         self.last = ""
         ident, top = frame_id, None
