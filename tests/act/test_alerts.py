@@ -4,11 +4,13 @@ subscriber's language, delivered to a real local webhook receiver."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -17,7 +19,6 @@ from klantreis.act import alerts
 from klantreis.act.alerts import Subscription
 from klantreis.analytics.movers import Mover, MoversResult
 from klantreis.app import App
-from klantreis.demo.runner import run_demo
 from klantreis.settings import Settings
 from klantreis.store import EventStore
 from klantreis.wording import Names, Wording
@@ -185,15 +186,21 @@ def receiver() -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_the_demo_decline_reaches_a_local_webhook_receiver(receiver: str) -> None:
+def test_the_demo_decline_reaches_a_local_webhook_receiver(
+    receiver: str, demo30k: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """On a copy of the run's shared demo (``run_demo(app, orders=30_000, seed=7)``,
+    tests/conftest.py): its carrier's decline is the alert that goes out."""
+
     def post(sub: Subscription, text: str, payload: dict[str, Any], key: str) -> None:
         request = urllib.request.Request(
             sub.target, json.dumps(payload).encode(), {"Content-Type": "application/json"}
         )
         urllib.request.urlopen(request, timeout=5).close()
 
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        run_demo(app, orders=20_000, seed=7)
+    store = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo30k[0], store)
+    with App(Settings.load(env={}, db_path=str(store))) as app:
         alerts.add_subscription(app.store, "anna", "webhook", receiver, daily_budget=5)
         sent = alerts.check(
             app.store, app.journey, app.events_table(), _names, post, cache=app.index_cache()
@@ -212,7 +219,6 @@ def test_escalations_reach_the_owners_followers_and_the_team_lead(tmp_path: Any)
     """The escalation ladder's alerts go out through the server's job: to whoever follows
     the case's owner (or every case), at the team-lead step also to the lead the rules
     name, worded in each subscriber's language, each step once."""
-    from pathlib import Path
 
     text = (Path(__file__).parents[2] / "src/klantreis/act/rules.toml").read_text()
     text = text.replace(
