@@ -3,7 +3,11 @@ Dutch/English contacts (macro-F1 >= 0.90 on a held-out split)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from tests.contacts.conftest import store_copy
 
 from klantreis.app import App
 from klantreis.contacts.clusters import new_reason_clusters
@@ -18,11 +22,12 @@ demo = pytest.importorskip("klantreis.demo.runner")
 
 
 @pytest.fixture(scope="module")
-def demo_app() -> App:
+def demo_app(demo4000_seed7: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """A copy of the run's ``run_demo(app, orders=4000, seed=7)`` (tests/contacts/conftest.py)."""
     from klantreis.settings import Settings
 
-    app = App(Settings.load(env={}, db_path=":memory:"))
-    demo.run_demo(app, orders=4000, seed=7)
+    path = store_copy(demo4000_seed7, tmp_path_factory, "demo4000")
+    app = App(Settings.load(env={}, db_path=str(path)))
     yield app
     app.close()
 

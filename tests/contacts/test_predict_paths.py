@@ -6,16 +6,17 @@ test_banking77.py (it reuses that test's trained model)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.contacts.conftest import store_copy
 
 from klantreis.app import App
 from klantreis.contacts import classifier as classifier_module
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.taxonomy import default_taxonomy
 from klantreis.contacts.training import labelled_from_store
-from klantreis.demo.runner import run_demo
 from klantreis.settings import Settings
 
 AWKWARD = [
@@ -33,9 +34,13 @@ AWKWARD = [
 
 
 @pytest.fixture(scope="module")
-def demo_model() -> Iterator[tuple[ContactClassifier, list[str]]]:
-    with App(Settings.load(env={}, db_path=":memory:")) as app:
-        run_demo(app, orders=3000, seed=7)
+def demo_model(
+    demo4000_seed7: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ContactClassifier, list[str]]]:
+    """Trained on the contacts of a copy of the run's ``run_demo(app, orders=4000, seed=7)``
+    (tests/contacts/conftest.py, shared with test_demo.py)."""
+    path = store_copy(demo4000_seed7, tmp_path_factory, "demo4000")
+    with App(Settings.load(env={}, db_path=str(path))) as app:
         data = labelled_from_store(app.events_table(), default_taxonomy())
     yield ContactClassifier(seed=0).fit(data.texts, data.labels), list(data.texts)
 
