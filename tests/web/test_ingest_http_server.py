@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -16,8 +17,11 @@ import uvicorn
 
 from klantreis.access import accounts
 from klantreis.app import App
+from klantreis.ingest.writer import EventWriter
 from klantreis.web import create_app
 from klantreis.web.app import _OneWriteTransport, server_config
+from klantreis.web.ingest_http import FAST_BODY_BYTES
+from klantreis.web.routes.ingest import IngestFastPath
 
 
 def _free_port() -> int:
@@ -48,6 +52,8 @@ class Conn:
         while b"\r\n\r\n" not in self.buf:
             self._more()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if head.startswith(b"HTTP/1.1 100 "):  # an interim answer: the real one follows
+            return self.answer()
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         headers = {k.lower(): v.strip() for k, v in (h.split(":", 1) for h in header_lines)}
         length = int(headers["content-length"])
@@ -162,6 +168,102 @@ def test_body_in_pieces_and_oversized_bodies(server: tuple[int, str, App]) -> No
         assert status == 413, "too large whatever the events"
     finally:
         conn.close()
+
+
+@pytest.fixture
+def asgi_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the requests that reached the ASGI application (the ingest fast path
+    outermost): a small event post answered by the protocol itself is not among them."""
+    calls: list[str] = []
+    asgi = IngestFastPath.__call__
+    # As ``klantreis serve`` runs: no access log (pytest's log capture would be one).
+    monkeypatch.setattr(logging.getLogger("uvicorn.access"), "hasHandlers", lambda: False)
+
+    async def counted(self: IngestFastPath, scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        await asgi(self, scope, receive, send)
+
+    monkeypatch.setattr(IngestFastPath, "__call__", counted)
+    return calls
+
+
+def test_small_posts_are_answered_by_the_protocol_alike(
+    server: tuple[int, str, App], asgi_calls: list[str]
+) -> None:
+    port, secret, app = server
+    auth = {"Authorization": f"Bearer {secret}"}
+    reader, _ = accounts.create_token(app.store, ["read"], name="no-ingest")
+    before = app.store.count()
+    conn = Conn(port)
+    try:
+        one = json.dumps(_event("f1")).encode()
+        status, headers, body = conn.post(one, auth)
+        assert (status, body["data"]) == (200, {"received": 1, "stored": 1, "duplicates": 0})
+        assert headers["content-type"] == "application/json" and "date" in headers
+        status, _, body = conn.post(one, auth)
+        assert body["data"] == {"received": 1, "stored": 0, "duplicates": 1}, "re-sent: nothing"
+        status, _, body = conn.post(json.dumps(_event("f2", kind="Not Valid")).encode(), auth)
+        assert (status, body["error"]["details"][0]["index"]) == (422, 0)
+        status, headers, _ = conn.post(one, {"Authorization": "Bearer wrong"})
+        assert status == 401 and headers["www-authenticate"] == "Bearer"
+        status, _, body = conn.post(one, {"Authorization": f"Bearer {reader}"})
+        assert (status, body["error"]["code"]) == (403, "forbidden")
+        assert asgi_calls == [], "answered without an ASGI cycle"
+
+        # Two requests in one packet: the second waits for the first, then goes through ASGI.
+        two = json.dumps(_event("f3")).encode()
+        conn.send(conn.head("POST", one, auth) + one + conn.head("POST", two, auth) + two)
+        assert conn.answer()[2]["data"]["duplicates"] == 1
+        assert conn.answer()[2]["data"]["stored"] == 1
+        assert asgi_calls == ["/api/v1/events"]
+
+        # Past the size limit: 413 on either path (this app's limit is below the protocol's).
+        limit = app.settings.max_request_bytes
+        assert limit < FAST_BODY_BYTES
+        for size in (limit + 100, FAST_BODY_BYTES + 100):
+            status, _, body = conn.post(json.dumps(_event("f9", text="x" * size)).encode(), auth)
+            assert (status, body["error"]["code"]) == (413, "payload_too_large")
+        assert len(asgi_calls) == 2, "only the body past the protocol's size went through ASGI"
+        # An Expect header takes uvicorn's path too, with the same answer.
+        status, _, body = conn.post(
+            json.dumps(_event("f4")).encode(), {**auth, "Expect": "100-continue"}
+        )
+        assert body["data"]["stored"] == 1
+        assert len(asgi_calls) == 3
+    finally:
+        conn.close()
+    assert app.store.count() == before + 3
+
+    conn = Conn(port)  # "Connection: close" is answered, then the connection closed
+    try:
+        status, headers, body = conn.post(
+            json.dumps(_event("f5")).encode(), {**auth, "Connection": "close"}
+        )
+        assert status == 200 and headers["connection"] == "close"
+        assert conn.sock.recv(1) == b"", "closed after the answer"
+    finally:
+        conn.close()
+
+
+def test_a_failed_commit_is_never_acknowledged_by_the_protocol(
+    server: tuple[int, str, App], asgi_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, secret, app = server
+
+    def fail(self: EventWriter, checked: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(EventWriter, "_commit", fail)
+    before = app.store.count()
+    conn = Conn(port)
+    try:
+        status, _, body = conn.post(
+            json.dumps(_event("x1")).encode(), {"Authorization": f"Bearer {secret}"}
+        )
+    finally:
+        conn.close()
+    assert (status, body["error"]["code"]) == (500, "internal_error")
+    assert asgi_calls == [] and app.store.count() == before
 
 
 class _Recorder:

@@ -22,6 +22,7 @@ from klantreis.ingest.writer import EventWriter
 from klantreis.scheduler import Job, OnChange, Scheduler
 from klantreis.settings import Settings
 from klantreis.web.errors import install_error_handlers
+from klantreis.web.ingest_http import ingest_protocol
 from klantreis.web.openapi_errors import declare_error_statuses
 from klantreis.web.pagekit import NavItem, PageCache, Revalidation, anonymous_context
 from klantreis.web.pages import PAGE_MODULES
@@ -322,8 +323,9 @@ class _OneWriteTransport:
 
 
 def _http_protocol() -> Any:
-    """uvicorn's httptools protocol with :class:`_OneWriteTransport` ("auto" without
-    httptools)."""
+    """uvicorn's httptools protocol with :class:`_OneWriteTransport`, small event posts
+    answered by the protocol itself (``klantreis.web.ingest_http``); "auto" without
+    httptools."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
@@ -333,7 +335,7 @@ def _http_protocol() -> Any:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(_OneWriteTransport(transport, self.loop))  # type: ignore[arg-type]
 
-    return OneWriteHttpToolsProtocol
+    return ingest_protocol(OneWriteHttpToolsProtocol)
 
 
 def server_config(

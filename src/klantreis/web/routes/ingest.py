@@ -13,6 +13,8 @@ dependency machinery: the same :func:`ingest` function answers either way.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -23,12 +25,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from klantreis.ingest.limits import too_deep
-from klantreis.ingest.writer import Rejected
+from klantreis.ingest.writer import Rejected, WriteResult
 from klantreis.model.events import EVENT_COLUMNS
 from klantreis.web.envelope import ApiError, error_response, ok_response
 from klantreis.web.state import web_state
 
-__all__ = ["PATH", "IngestFastPath", "ingest", "router"]
+__all__ = [
+    "PATH",
+    "IngestFastPath",
+    "answer_data",
+    "api_error",
+    "hand_over",
+    "ingest",
+    "internal_error",
+    "require_ingest",
+    "router",
+]
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
@@ -55,7 +67,7 @@ _BODY = {
 _NESTED = (dict, list)
 
 
-def _require_ingest(state: Any, authorization: str | None) -> None:
+def require_ingest(state: Any, authorization: str | None) -> None:
     """A valid token with the ``ingest`` scope (the token cache answers; the token's user
     and role are not needed here, so no store query per request)."""
     if not authorization:
@@ -145,25 +157,56 @@ async def ingest(
     state: Any, authorization: str | None, content_length: str | None, chunks: AsyncIterator[bytes]
 ) -> dict[str, int]:
     """Check the token, read and parse the body, and wait for the writer's commit."""
-    _require_ingest(state, authorization)
+    require_ingest(state, authorization)
     body = await _read_body(chunks, content_length, state.app.settings.max_request_bytes)
     return await _store(state, body)
 
 
 async def _store(state: Any, body: bytes) -> dict[str, int]:
     """Parse the body, hand the events to the writer and wait for its commit."""
+    future, received = hand_over(state, body)
+    with contextlib.suppress(Rejected):  # answered by ``answer_data``
+        await future
+    return answer_data(future, received)
+
+
+def hand_over(state: Any, body: bytes) -> tuple[asyncio.Future[WriteResult], int]:
+    """Parse the body (413 past ``max_request_bytes``) and hand its events to the writer:
+    the writer's future and the number of events."""
     settings = state.app.settings
+    if len(body) > settings.max_request_bytes:
+        raise ApiError(
+            413, f"request body larger than {settings.max_request_bytes} bytes", "payload_too_large"
+        )
     records = _records(body, settings.max_request_events, settings.max_json_depth)
+    return state.writer.submit(records), len(records)
+
+
+def answer_data(future: asyncio.Future[WriteResult], received: int) -> dict[str, int]:
+    """The answer's ``data`` for the writer's settled ``future`` (``received`` events);
+    :class:`ApiError` 422 with the reasons when the writer rejected them. Any other failure
+    of the writer is raised as it is (a 500: nothing acknowledged)."""
     try:
-        result = await state.writer.submit(records)
+        result = future.result()
     except Rejected as exc:
         raise ApiError(
             422,
-            f"{len(exc.details)} of {len(records)} events rejected; nothing stored",
+            f"{len(exc.details)} of {received} events rejected; nothing stored",
             "invalid_events",
             exc.details[:1000],
         ) from exc
     return {"received": result.received, "stored": result.stored, "duplicates": result.duplicates}
+
+
+def api_error(exc: ApiError) -> Response:
+    """The error answer for ``exc`` (a 401 says which scheme to use)."""
+    extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.message, exc.code, exc.details, extra)
+
+
+def internal_error() -> Response:
+    """The answer when the events could not be stored (nothing acknowledged)."""
+    return error_response(500, "the events could not be stored", "internal_error")
 
 
 @router.post(
@@ -210,20 +253,16 @@ class IngestFastPath:
             elif key == b"content-length":
                 declared = value.decode("latin-1")
         try:
-            _require_ingest(self.state, authorization)
+            require_ingest(self.state, authorization)
             limit = self.state.app.settings.max_request_bytes
             body = await _receive_body(receive, declared, limit)
             data = await _store(self.state, body)
         except ApiError as exc:
-            extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            response = error_response(exc.status, exc.message, exc.code, exc.details, extra)
-            await response(scope, receive, send)
+            await api_error(exc)(scope, receive, send)
             return
         except Exception:  # e.g. the writer failed to commit: never acknowledged
             log.exception("event ingest failed")
-            await error_response(500, "the events could not be stored", "internal_error")(
-                scope, receive, send
-            )
+            await internal_error()(scope, receive, send)
             return
         await _send_ok(send, orjson.dumps({"ok": True, "data": data, "meta": {}}))
 
