@@ -30,8 +30,11 @@ kept contacts' version and the frame's bounds) gives it; the window keeps it, an
 with the same identity reads only the rows of the contact ids on touched journeys. A
 :class:`FrameId` tells appends apart: with the same ``rows`` and a ``top`` not lower than
 the kept one, the frame is the kept one plus the rows numbered (``ord``) from the kept top
-on, so only their contact ids are read too (a new contact no longer costs the compare). A window of other kept conditions (another configuration, a watermark
-not behind the current one, events that do not add up) is counted afresh; at most
+on, so only their contact ids are read too (a new contact no longer costs the compare). A
+:class:`FrameSource` (the page's: the kept contacts as a query) is read in SQL here instead
+of a pandas frame, and only the rows of those contact ids when the window is trusted. A
+window of other kept conditions (another configuration, a watermark not behind the current
+one, events that do not add up) is counted afresh; at most
 :data:`~klantreis.contacts.cause_totals.KEPT_WINDOWS` windows are kept (the least recently
 used one goes). A view that would change over half the contact ids counts afresh too.
 """
