@@ -52,15 +52,19 @@ def app() -> Any:
         yield app
 
 
-def _view(app: App, views: ContactViews, conds: ConditionViews, channels: Any = ()) -> KeptCauses:
-    """The held counts of the kept contacts' frame, given with its identity; they equal the
-    reference's and a fresh count of the same frame."""
+def _view(
+    app: App, views: ContactViews, conds: ConditionViews, channels: Any = (), source: bool = False
+) -> KeptCauses:
+    """The held counts of the kept contacts' frame, given with its identity (``source``: as
+    a source the held counts read in SQL, as the page gives it); they equal the reference's
+    and a fresh count of the same frame."""
     conds.ensure()
     since, until = None, pd.Timestamp(WINDOW[1], tz="UTC")
     frame, frame_id = views.cause_frame_with_id(since, until, channels)
+    given: Any = views.cause_source(since, until, channels) if source else frame
     kept = KeptCauses(
-        app.store, app.journey, WINDOW, frame, views=conds,
-        frame_key=repr(channels), frame_id=frame_id,
+        app.store, app.journey, WINDOW, given, views=conds,
+        frame_key=repr(channels), frame_id=None if source else frame_id,
     )  # fmt: skip
     _, condition_rows, orders = _reference(app, WINDOW)
     ref = root_causes(frame, condition_rows, orders["journey_id"], min_contacts=1)
@@ -91,11 +95,12 @@ def _kept_frame(app: App, frame_key: str) -> Any:
     return rows, total
 
 
-def _held(app: App, views: ContactViews, conds: ConditionViews) -> Any:
-    """A view's check (``_view``) that returns how the held counts were had."""
+def _held(app: App, views: ContactViews, conds: ConditionViews, source: bool = False) -> Any:
+    """A view's check (``_view``, ``source`` unless a view says) that returns how the held
+    counts were had."""
 
-    def held(how: str | None, compared: bool, channels: Any = ()) -> None:
-        kept = _view(app, views, conds, channels)
+    def held(how: str | None, compared: bool, channels: Any = (), via: bool = source) -> None:
+        kept = _view(app, views, conds, channels, via)
         assert kept.held.compared == compared
         if how is not None:
             assert kept.held.last == how
@@ -103,10 +108,13 @@ def _held(app: App, views: ContactViews, conds: ConditionViews) -> Any:
     return held
 
 
-def test_a_frame_is_trusted_by_its_identity_until_something_changes_it(app: App) -> None:
+@pytest.mark.parametrize("source", [False, True], ids=["frame", "source"])
+def test_a_frame_is_trusted_by_its_identity_until_something_changes_it(
+    app: App, source: bool
+) -> None:
     views = ContactViews(app.store, app.journey, app.contacts)
     conds = ConditionViews(app.store, app.journey)
-    held = _held(app, views, conds)
+    held = _held(app, views, conds, source)
 
     held("counted", True)
     held("kept", False)  # the same identity: not compared
@@ -172,13 +180,14 @@ def _again(d: int, contact_id: str, journey: str | None) -> dict[str, Any]:
     return {**rec, **ev(f"c{d}", journey, "contact.inbound", rec["occurred_at"], attrs=attrs)}
 
 
-def test_added_contacts_are_read_alone_and_a_rewrite_is_compared(app: App) -> None:
+@pytest.mark.parametrize("source", [False, True], ids=["frame", "source"])
+def test_added_contacts_are_read_alone_and_a_rewrite_is_compared(app: App, source: bool) -> None:
     """Rows added (a contact without a journey, an earlier contact's id again) are read
     without a compare: the kept frame holds them (``_view``); a label, even with a new
     contact, or a version moved by code that does not keep the rewrites, is compared."""
     views = ContactViews(app.store, app.journey, app.contacts)
     conds = ConditionViews(app.store, app.journey)
-    held = _held(app, views, conds)
+    held = _held(app, views, conds, source)
     held("counted", True)
     _load(app, [_again(12, "c12", None)])
     held("updated (1)", False)  # c12 alone: no journey touched
@@ -201,14 +210,15 @@ _step = st.sampled_from(["contact", "no journey", "same id", "event", "label", "
 
 @pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(st.tuples(_step, st.integers(0, 3)), min_size=1, max_size=5))
+@given(steps=st.lists(st.tuples(_step, st.integers(0, 3), st.booleans()), min_size=1, max_size=5))
 def test_held_counts_equal_the_reference_after_appends_and_rewrites(
-    steps: list[tuple[str, int]],
+    steps: list[tuple[str, int, bool]],
 ) -> None:
     """After any sequence of appended contacts (on a journey, on none, an earlier id again),
     other events, labels and another model, the held counts of the kept contacts' frame
     equal the reference, a fresh count and its kept frame (``_view``); only a label or a
-    model compares the frame."""
+    model compares the frame. Each view gives the frame as a pandas frame or as a source
+    (read in SQL), at random: a window kept by one is trusted by the other."""
     with App(Settings.load(env={}, db_path=":memory:")) as app:
         _load(app, _records())
         views = ContactViews(app.store, app.journey, app.contacts)
@@ -216,7 +226,7 @@ def test_held_counts_equal_the_reference_after_appends_and_rewrites(
         held = _held(app, views, conds)
         held("counted", True)
         models = 0
-        for n, (step, k) in enumerate(steps):
+        for n, (step, k, source) in enumerate(steps):
             d, j = 20 + n, f"j{k}"
             if step == "contact":
                 _load(app, [_contact(d, j, "chat")])
@@ -232,4 +242,4 @@ def test_held_counts_equal_the_reference_after_appends_and_rewrites(
             else:
                 models += 1
                 views._fingerprint = lambda m=models: f"model {m}"  # type: ignore[method-assign]
-            held(None, step in ("label", "model"))
+            held(None, step in ("label", "model"), via=source)

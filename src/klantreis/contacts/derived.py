@@ -39,6 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
     from klantreis.contacts.classifier import ColdStart, ContactClassifier
     from klantreis.contacts.context import ContactsContext
 
-__all__ = ["COLUMNS", "ContactViews", "ContactsRefresh", "scope_where"]
+__all__ = ["COLUMNS", "CauseSource", "ContactViews", "ContactsRefresh", "scope_where"]
 
 log = logging.getLogger(__name__)
 
@@ -613,19 +614,26 @@ class ContactViews:
         try:
             cur.begin()
             try:
-                state = _rows(cur, f"SELECT {_REWRITTEN}, s.classifier {_STATE}")[0]
-                top = _rows(cur, "SELECT coalesce(max(ord) + 1, 0) FROM dc_contacts")[0][0]
+                ident = CauseSource(since, until, channels).identity(cur)
                 df = _frame(
                     cur,
-                    "SELECT contact_id, journey_id, reason, occurred_at, ord FROM dc_contacts"
-                    f" WHERE {' AND '.join(where)} ORDER BY occurred_at, ord",
+                    f"{_CAUSE_ROWS} WHERE {' AND '.join(where)} ORDER BY occurred_at, ord",
                     params,
                 )
             finally:
                 cur.rollback()
         finally:
             cur.close()
-        return df, FrameId(repr((state, since, until, channels)), int(top))
+        return df, ident
+
+    def cause_source(
+        self, since: Any = None, until: Any = None, channels: tuple[str | None, ...] = ()
+    ) -> CauseSource:
+        """The frame of :meth:`cause_frame_with_id`, not read: the kept contacts brought up
+        to date, and a :class:`CauseSource` the held counts read in SQL (only the rows they
+        need; the whole frame was 0.10-0.15 CPU s per view at 228k contacts)."""
+        self.ensure()
+        return CauseSource(since, until, channels)
 
     def reason_page(
         self,
@@ -755,6 +763,36 @@ class ContactViews:
 _UNKNOWN_COLS = ("contact_id", "occurred_at", "text", "reason", "ord")
 #: The columns of one listed contact (:meth:`ContactViews.reason_page`).
 _PAGE_COLS = ("contact_id", "journey_id", "customer_id", "occurred_at", "channel", "text")
+
+
+#: The columns of the kept contacts the held counts read.
+_CAUSE_ROWS = "SELECT contact_id, journey_id, reason, occurred_at, ord FROM dc_contacts"
+
+
+@dataclass(frozen=True)
+class CauseSource:
+    """The kept contacts' cause frame (:meth:`ContactViews.cause_frame_with_id`) of
+    [``since``, ``until``) on ``channels`` as a
+    :class:`~klantreis.contacts.held_counts.FrameSource`: its identity and its rows are read
+    on the held counts' connection, in their transaction."""
+
+    since: Any = None
+    until: Any = None
+    channels: tuple[str | None, ...] = ()
+
+    def identity(self, con: duckdb.DuckDBPyConnection) -> FrameId:
+        """``rows``: the version of the kept rows' last rewrite (``dc_rewrites``), the
+        classifier and the frame's bounds; ``top``: the number the next contact gets."""
+        state = _rows(con, f"SELECT {_REWRITTEN}, s.classifier {_STATE}")[0]
+        top = _rows(con, "SELECT coalesce(max(ord) + 1, 0) FROM dc_contacts")[0][0]
+        return FrameId(repr((state, self.since, self.until, self.channels)), int(top))
+
+    def rows(self) -> tuple[str, dict[str, Any]]:
+        """The frame's rows (no order) with named parameters (``src_0``, ...)."""
+        where, params = scope_where(self.since, self.until, self.channels)
+        parts = " AND ".join(where).split("?")
+        sql = parts[0] + "".join(f"$src_{i}{part}" for i, part in enumerate(parts[1:]))
+        return f"{_CAUSE_ROWS} WHERE {sql}", {f"src_{i}": p for i, p in enumerate(params)}
 
 
 def scope_where(

@@ -20,7 +20,7 @@ import pandas as pd
 
 from klantreis.contacts.cause_totals import WindowTotals
 from klantreis.contacts.conditions import ConditionViews
-from klantreis.contacts.held_counts import FrameId, HeldCounts, HeldTotals
+from klantreis.contacts.held_counts import FrameId, FrameSource, HeldCounts, HeldTotals
 from klantreis.contacts.rootcause import CauseCounts, cause_table, mostly_inside, owner_table
 from klantreis.contacts.window_sql import Window
 from klantreis.model.journey import JourneyConfig
@@ -54,7 +54,7 @@ class KeptCauses:
         store: EventStore,
         journey: JourneyConfig,
         window: Window,
-        contacts: pd.DataFrame,
+        contacts: pd.DataFrame | FrameSource,
         confidence: float = 0.95,
         views: ConditionViews | None = None,
         frame_key: str = "",

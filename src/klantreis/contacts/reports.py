@@ -20,7 +20,7 @@ from klantreis.analytics import promises
 from klantreis.analytics.scope import Scope, select
 from klantreis.contacts.classifier import ContactClassifier
 from klantreis.contacts.conditions import ConditionViews, Window
-from klantreis.contacts.held_counts import FrameId
+from klantreis.contacts.held_counts import FrameId, FrameSource
 from klantreis.contacts.kept_causes import KeptCauses
 from klantreis.contacts.kept_reports import KeptContacts
 from klantreis.contacts.metrics import (
@@ -202,7 +202,7 @@ class _KeptInputs:
 def _kept_room(
     k: KeptContacts,
     conditions: ConditionViews,
-    causes_of: pd.DataFrame,
+    causes_of: pd.DataFrame | FrameSource,
     taxonomy: Taxonomy,
     top: int,
     lang: str,
@@ -214,7 +214,10 @@ def _kept_room(
 
 
 def _kept_causes(
-    k: KeptContacts, conditions: ConditionViews, causes_of: pd.DataFrame, causes_id: FrameId | None
+    k: KeptContacts,
+    conditions: ConditionViews,
+    causes_of: pd.DataFrame | FrameSource,
+    causes_id: FrameId | None,
 ) -> KeptCauses:
     """The kept root causes of ``k``'s window and the contacts ``causes_of``."""
     # one kept window of held counts per channel choice (the frame differs)
@@ -237,9 +240,9 @@ def _all_time(app: Any) -> tuple[KeptContacts, KeptCauses] | None:
     if views is None or conditions is None:
         return None
     conditions.ensure()
-    causes_of, causes_id = views.cause_frame_with_id(None, None, ())
+    causes_of = views.cause_source(None, None, ())
     kept = KeptContacts(app.store, app.journey, None, None, (), (None, None))
-    return kept, _kept_causes(kept, conditions, causes_of, causes_id)
+    return kept, _kept_causes(kept, conditions, causes_of, None)
 
 
 def _log_analysis(app: Any) -> ContactAnalysis:
@@ -278,7 +281,7 @@ def app_root_causes(app: Any) -> pd.DataFrame:
 def kept_overview(
     k: KeptContacts,
     conditions: ConditionViews,
-    causes_of: pd.DataFrame,
+    causes_of: pd.DataFrame | FrameSource,
     taxonomy: Taxonomy,
     events: ir.Table,
     options: OverviewOptions,
@@ -286,8 +289,9 @@ def kept_overview(
 ) -> dict[str, Any]:
     """:func:`contacts_overview` from the kept tables: the war room, the report and the
     trend as grouped queries (``causes_of``: the contacts the kept root causes read, their
-    id, journey, reason and time in the kept frame's order; ``causes_id``: its identity,
-    :meth:`~klantreis.contacts.derived.ContactViews.cause_frame_with_id`)."""
+    id, journey, reason and time in the kept frame's order, or a source the held counts read
+    them from, :meth:`~klantreis.contacts.derived.ContactViews.cause_source`; ``causes_id``:
+    a frame's identity, :meth:`~klantreis.contacts.derived.ContactViews.cause_frame_with_id`)."""
     names = {r.id: r.name(options.lang) for r in taxonomy.reasons()}
     room = _kept_room(k, conditions, causes_of, taxonomy, options.top, options.lang, causes_id)
     broken = None

@@ -236,12 +236,12 @@ def _kept_overview(
     conditions: ConditionViews = ctx.app.condition_views()
     conditions.ensure()
     since, until = scope.bounds(ctx.app.journey.timezone)
-    # refreshes the contacts
-    causes_of, causes_id = views.cause_frame_with_id(since, until, scope.channels)
+    # refreshes the contacts; the held counts read only the rows they need from it
+    causes_of = views.cause_source(since, until, scope.channels)
     kept = KeptContacts(ctx.app.store, ctx.app.journey, since, until, scope.channels, scope.days())
     events = contact_events(ctx.app.events_table(), ctx.app.journey, scope)
     options = OverviewOptions(params.top, params.grouping, params.repeat_days, ctx.lang, now)
-    return kept_overview(kept, conditions, causes_of, _taxonomy(ctx), events, options, causes_id)
+    return kept_overview(kept, conditions, causes_of, _taxonomy(ctx), events, options)
 
 
 def _contact_options(ctx: PageContext) -> dict[str, list[str]]:
