@@ -202,9 +202,12 @@ def served_copy(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Any, An
                 yield app, api, client, headers
 
 
-def first_event_turn(app: Any, job: Any, view: Callable[..., None]) -> None:
+def first_event_turn(
+    app: Any, job: Any, view: Callable[..., None], checkpoint: bool = False
+) -> None:
     """What ``bench_views`` runs before its batch of 100,000: one event, every page fresh,
-    another event, the kept-views job's turn (with the write-ahead log's size after it)."""
+    another event, the kept-views job's turn (with the write-ahead log's size after it);
+    ``checkpoint``: then a checkpoint (what the turn did before decision 95)."""
     print(f"ingest of 1: {_ingest(app, 1, 'pf1'):.3f} s")
     for name in ("journeys", "scores", "contacts", "index"):
         view(name, True)
@@ -213,6 +216,9 @@ def first_event_turn(app: Any, job: Any, view: Callable[..., None]) -> None:
         c0 = time.process_time()
         job.run()
         print(f"job's turn after 1: CPU {time.process_time() - c0:.3f} s, {wal_mib(app)}")
+    if checkpoint:
+        app.store.con.execute("CHECKPOINT").fetchall()
+        print(f"checkpoint after the turn: {wal_mib(app)}")
 
 
 def wal_mib(app: Any) -> str:
@@ -228,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="before the batch, as bench_views: one event, the pages fresh, another event"
         " and the job's turn",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="with --first-event: a checkpoint after the job's turn",
     )
     args = parser.parse_args(argv)
     with served_copy(args, "klantreis-contacts-") as (app, api, client, headers):
@@ -247,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
             job.run()
             print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
         if args.first_event:
-            first_event_turn(app, job, view)
+            first_event_turn(app, job, view, args.checkpoint)
         print(f"ingest of {args.events:,}: {_ingest(app, args.events, 'pc'):.3f} s")
         view("journeys", True)
         view("scores", True)
