@@ -49,6 +49,16 @@ _PARTS = (
     ("- the breaks' rows", "klantreis.contacts.kept_breaks", "KeptBreaks", "replace"),
     ("- root causes' windows", "klantreis.contacts.cause_totals", "CauseTotals", "window"),
     ("held counts (HeldCounts.window)", "klantreis.contacts.held_counts", "HeldCounts", "window"),
+    ("- its slot (_slot)", "klantreis.contacts.held_counts", "HeldCounts", "_slot"),
+    (
+        "- contact ids to read (_touched_ids)",
+        "klantreis.contacts.held_counts",
+        None,
+        "_touched_ids",
+    ),
+    ("- frame loaded (_load_frame)", "klantreis.contacts.held_counts", None, "_load_frame"),
+    ("- its update (_update)", "klantreis.contacts.held_counts", "HeldCounts", "_update"),
+    ("- its recount (_recount)", "klantreis.contacts.held_counts", "HeldCounts", "_recount"),
     ("war room (_kept_room)", "klantreis.contacts.reports", None, "_kept_room"),
     (
         "- its contact sums (KeptContacts.sums)",
@@ -192,8 +202,45 @@ def served_copy(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Any, An
                 yield app, api, client, headers
 
 
+def first_event_turn(
+    app: Any, job: Any, view: Callable[..., None], checkpoint: bool = False
+) -> None:
+    """What ``bench_views`` runs before its batch of 100,000: one event, every page fresh,
+    another event, the kept-views job's turn (with the write-ahead log's size after it);
+    ``checkpoint``: then a checkpoint (what the turn did before decision 95)."""
+    print(f"ingest of 1: {_ingest(app, 1, 'pf1'):.3f} s")
+    for name in ("journeys", "scores", "contacts", "index"):
+        view(name, True)
+    _ingest(app, 1, "pf2")
+    if job is not None:
+        c0 = time.process_time()
+        job.run()
+        print(f"job's turn after 1: CPU {time.process_time() - c0:.3f} s, {wal_mib(app)}")
+    if checkpoint:
+        app.store.con.execute("CHECKPOINT").fetchall()
+        print(f"checkpoint after the turn: {wal_mib(app)}")
+
+
+def wal_mib(app: Any) -> str:
+    """The store's write-ahead log size, as text."""
+    wal = Path(app.store.path + ".wal")
+    return f"WAL {wal.stat().st_size / 2**20:.1f} MiB" if wal.exists() else "no WAL"
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = common_parser(__doc__).parse_args(argv)
+    parser = common_parser(__doc__)
+    parser.add_argument(
+        "--first-event",
+        action="store_true",
+        help="before the batch, as bench_views: one event, the pages fresh, another event"
+        " and the job's turn",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="with --first-event: a checkpoint after the job's turn",
+    )
+    args = parser.parse_args(argv)
     with served_copy(args, "klantreis-contacts-") as (app, api, client, headers):
 
         def view(name: str, fresh: bool = False) -> None:
@@ -210,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
             c0 = time.process_time()
             job.run()
             print(f"job's first turn: CPU {time.process_time() - c0:.3f} s")
+        if args.first_event:
+            first_event_turn(app, job, view, args.checkpoint)
         print(f"ingest of {args.events:,}: {_ingest(app, args.events, 'pc'):.3f} s")
         view("journeys", True)
         view("scores", True)
@@ -217,8 +266,9 @@ def main(argv: list[str] | None = None) -> None:
         statements: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
         with ExitStack() as stack:
             timers(stack, _PARTS, parts, statements if args.statements else None)
-            print(f"load before /contacts: {load_average()}")
+            print(f"load before /contacts: {load_average()}, {wal_mib(app)}")
             view("contacts", True)
+            print(f"after /contacts: {wal_mib(app)}")
         print_timers("parts of fresh /contacts", parts, statements, args.statements)
         print(f"load after: {load_average()}")
 

@@ -183,6 +183,17 @@ WHERE value IS NOT NULL AND value <> ''
 """
 
 
+def _key_bounds(con: duckdb.DuckDBPyConnection) -> str:
+    """The touched journeys' (``_dk_affected``) key range as SQL constants, to add to the
+    condition that selects their kept rows: DuckDB then skips the row groups outside it.
+    A batch of the newest events touches recent journeys, ~40% of the key range at 10M:
+    their rows' read went from 0.55 to 0.30 CPU s (decision 101). Empty: no journey."""
+    lo, hi = _rows(con, "SELECT min(journey_id), max(journey_id) FROM _dk_affected")[0]
+    if lo is None:
+        return ""
+    return _inline(" AND journey_id >= ? AND journey_id <= ?", [lo, hi])
+
+
 def _write_changes(con: duckdb.DuckDBPyConnection, table: str, old: str, new: str) -> int:
     """Bring some journeys' rows in ``table`` from ``old`` (their kept rows, with ``rid``:
     the row id) to ``new`` (their rows now) by writing only what changed: the old rows not
@@ -424,7 +435,7 @@ class ConditionViews:
             journeys = _count(con, "SELECT count(*) FROM _dk_affected")
             if journeys:
                 moving = self.totals.moving(con, window, before) if window else None
-                changed = self._replace(con, affected, src, moving)
+                changed = self._replace(con, affected + _key_bounds(con), src, moving)
                 # the weekly breaks follow from the new rows at hand (not a second read)
                 followed = self.breaks.replace(
                     con, version, "SELECT journey_id FROM _dk_affected", "_dk_new_p", "_dk_new_k"
