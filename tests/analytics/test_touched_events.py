@@ -80,7 +80,6 @@ def test_both_refreshes_share_one_read_and_equal_a_rebuild(
     result = views.ensure()
     assert result.mode == "incremental" and result.journeys == 3
     assert len(reads) == 1, "one read of the log for both refreshes"
-    assert "rowid BETWEEN" in reads[0], "an ingest's events are the log's last rows (104)"
     assert not {te.TABLE, te.IDS} & _temp_tables(app), "dropped once both used it"
     refreshed = _snapshot(app)
     index.rebuild(), views.rebuild()
@@ -259,46 +258,9 @@ def test_the_copy_reads_the_table_behind_events(layout: str) -> None:
         con.execute(f"CREATE TABLE events AS {select}")
     else:
         con.execute(f"CREATE TABLE event_log AS {select}")
-        con.execute(f"CREATE VIEW events AS SELECT {cols}, ingested_at FROM event_log")
+        con.execute(f"CREATE VIEW events AS SELECT {cols} FROM event_log")
     # events ingested after hour 17 touch journeys j2, j3 (i = 18, 19)
     table, _, bounds = te.touched_events(con, "2026-01-01 17:30:00+00", "index")
     assert bounds == ["j2", "j3"]
     got = con.execute(f"SELECT event_id FROM {table} ORDER BY source_order").fetchall()
     assert [r[0] for r in got] == [f"e{i}" for i in range(20) if i % 4 in (2, 3)]
-
-
-@pytest.mark.parametrize("order", ["appended", "out of order", "erased between"])
-def test_the_copy_marks_the_batchs_events(order: str) -> None:
-    """``fresh`` in the copy is true on exactly the events ingested after the watermark:
-    by row id when they are the log's last rows in one run (decision 104), by the ingest
-    time when they are not (ingested out of row order, or a row erased between them)."""
-    import duckdb
-
-    con = duckdb.connect()
-    # hour h ingested: row i gets hour i, or, out of order, the batch's hours land between
-    hour = "(CASE WHEN i % 3 = 0 THEN 20 + i ELSE i END)" if order == "out of order" else "i"
-    con.execute(
-        "CREATE TABLE event_log AS SELECT 'e' || i AS event_id, TIMESTAMPTZ '2026-01-01'"
-        " + i * INTERVAL 1 MINUTE AS occurred_at, 'c' AS customer_id, 'j' || (i % 4) AS"
-        " journey_id, 'order.placed' AS kind, NULL AS touchpoint, NULL AS channel, NULL AS"
-        " owner, NULL AS metric, NULL::DOUBLE AS score, NULL AS attrs, i AS source_order,"
-        f" TIMESTAMPTZ '2026-01-01' + {hour} * INTERVAL 1 HOUR AS ingested_at FROM range(30) r(i)"
-    )
-    if order == "erased between":
-        con.execute("DELETE FROM event_log WHERE source_order = 25")
-    con.execute(f"CREATE VIEW events AS SELECT {te.COLUMNS}, ingested_at FROM event_log")
-    watermark = "2026-01-01 19:30:00+00"
-    table, _, _ = te.touched_events(con, watermark, "index")
-    got = con.execute(f"SELECT event_id, fresh FROM {table} ORDER BY event_id").fetchall()
-    want = con.execute(
-        "SELECT event_id, ingested_at > ?::TIMESTAMPTZ FROM event_log WHERE journey_id IN"
-        " (SELECT DISTINCT journey_id FROM event_log WHERE ingested_at > ?::TIMESTAMPTZ)"
-        " ORDER BY event_id",
-        [watermark, watermark],
-    ).fetchall()
-    assert got == want
-    assert (
-        sum(f for _, f in got) == {"appended": 10, "out of order": 17, "erased between": 9}[order]
-    )
-    by_rowid = te._fresh(con, "event_log", watermark)[0].startswith("rowid")
-    assert by_rowid == (order == "appended")

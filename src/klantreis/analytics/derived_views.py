@@ -273,13 +273,13 @@ _HANDOVER_EVENTS = f"owner IS NOT NULL AND kind NOT IN ({_quoted(FEEDBACK_KINDS)
 #: last kept one and its owner already handed over or took over in the journey. Then no
 #: owner's first time moves, no hand-over is added, and each wait's last event before the
 #: next owner's first is a kept one: the rows stay as they are. ``{src}``: the touched
-#: journeys' events, the batch's included (``fresh``: ingested after the watermark).
+#: journeys' events, the batch's included: those ingested after the watermark ``?``.
 _HANDED_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {{handed}} AS
 WITH nw AS (SELECT journey_id, owner, occurred_at FROM _dv_new
             WHERE journey_id IS NOT NULL AND {_HANDOVER_EVENTS}),
 old AS (SELECT journey_id, owner, max(occurred_at) AS last_at FROM {{src}}
-        WHERE NOT fresh AND {_HANDOVER_EVENTS}
+        WHERE ingested_at <= ? AND {_HANDOVER_EVENTS}
           AND journey_id IN (SELECT journey_id FROM nw)
         GROUP BY ALL),
 lastj AS (SELECT journey_id, max(last_at) AS last_at FROM old GROUP BY ALL)
@@ -658,7 +658,7 @@ class DerivedViews:
         )
         try:
             src, ids, bounds = touched_events(con, watermark, "views")
-            changed = self._replace_affected(con, src, ids, bounds)
+            changed = self._replace_affected(con, src, ids, bounds, watermark)
             kinds = _rows(
                 con,
                 "SELECT kind, count(*) FROM _dv_new"
@@ -710,6 +710,7 @@ class DerivedViews:
         src: str,
         ids: str,
         bounds: list[Any],
+        watermark: object,
     ) -> tuple[str, ...]:
         """Recompute the rows of the journeys ``ids`` (within ``bounds``) from their events in
         ``src`` (read once, shared with the journey index's refresh:
@@ -723,7 +724,7 @@ class DerivedViews:
         # hand-overs: only the journeys whose new events can move them are taken out (no
         # total reads them with another view), so their scan skips the rest of the key range;
         # new events after the journey's last kept one, of owners it had, move none (98)
-        _rows(con, _HANDED_SQL.format(handed=_HANDED, src=src))
+        _rows(con, _HANDED_SQL.format(handed=_HANDED, src=src), [watermark])
         scope = dict.fromkeys(VIEWS, (ids, bounds))
         handed = _rows(con, f"SELECT min(journey_id), max(journey_id) FROM {_HANDED}")[0]
         scope["handovers"] = (_HANDED, list(handed))

@@ -310,14 +310,14 @@ FROM ({parts}) GROUP BY ALL HAVING sum(n) <> 0
 _AFFECTED = "AND journey_id IN (SELECT journey_id FROM _journey_index_affected)"
 
 #: An incremental refresh's steps of the touched journeys (``{src}``: their events), every
-#: step, with ``fresh`` on the steps of the batch's events (marked in the copy).
+#: step, with ``fresh`` on the steps of the events ingested after the watermark (``?``).
 _TAIL_STEPS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _journey_index_all AS
 SELECT journey_id, row_number() OVER w - 1 AS seq, kind, touchpoint,
        lead(kind) OVER w AS next_kind, lead(touchpoint) OVER w AS next_touchpoint,
        (epoch_us(lead(occurred_at) OVER w) - epoch_us(occurred_at)) / 1e6 AS wait_s,
-       fresh
-FROM {_coded("{src}", ", fresh")} WHERE journey_id IS NOT NULL
+       ingested_at > ? AS fresh
+FROM {_coded("{src}", ", ingested_at")} WHERE journey_id IS NOT NULL
 WINDOW w AS (PARTITION BY journey_id ORDER BY {_ORDER})
 """
 #: Per touched journey the first step that changes: the one before its first new event (a
@@ -537,7 +537,7 @@ class JourneyIndex:
         try:
             journeys = _count(con, f"SELECT count(*) FROM {ids}")
             if journeys:
-                self._replace_affected(con, src, ids, bounds, kept)
+                self._replace_affected(con, src, ids, bounds, kept, watermark)
             expected = touched_journey_events(con)  # counted once for the batch's refreshes
         finally:
             for temp in ("_journey_index_old", "_journey_index_new", *_TAIL_TEMPS):
@@ -556,6 +556,7 @@ class JourneyIndex:
         ids: str,
         bounds: list[object],
         kept: list[str],
+        watermark: object,
     ) -> None:
         """Replace the steps of the journeys ``ids`` (within ``bounds``) from their first
         changed step on by those of their events in ``src``, their paths by the new ones, and
@@ -568,7 +569,7 @@ class JourneyIndex:
         # every step of the touched journeys from their events (the window over their
         # history); ``fresh`` marks the steps of the batch's events
         add_codes(con, src)
-        _rows(con, _TAIL_STEPS_SQL.format(src=src))
+        _rows(con, _TAIL_STEPS_SQL.format(src=src), [watermark])
         _rows(con, _TAIL_KEEP_SQL)
         # the old steps from the first changed one on: their row ids, and what the kept
         # graphs take away (if any is kept)

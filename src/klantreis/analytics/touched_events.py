@@ -54,13 +54,13 @@ TABLE = "_kr_touched_events"
 #: The touched journey ids (one row each), beside :data:`TABLE`.
 IDS = "_kr_touched_ids"
 _MARK = "_kr_touched_mark"
-#: What the refreshes read of an event (not its text, language or source). The copy adds
-#: ``fresh``: true on the batch's events (ingested after the watermark), false on the kept
-#: ones (the journey index replaces steps from the first new event on, the derived views
-#: keep hand-overs a batch cannot move: decisions 97-98).
+#: What the refreshes read of an event (not its text, language or source). The ingest time
+#: tells the batch's events from the kept ones (the journey index replaces steps from the
+#: first new event on, the derived views keep hand-overs a batch cannot move: decisions
+#: 97-98); one time per batch, so it is stored in a few runs and cheap to read.
 COLUMNS = (
     "event_id, occurred_at, customer_id, journey_id, kind, touchpoint, channel, owner,"
-    " metric, score, attrs, source_order"
+    " metric, score, attrs, source_order, ingested_at"
 )
 #: The refreshes that read the table, each with the state table of what it keeps: the copy
 #: is dropped once every one of them whose state table is in the store used it (a store
@@ -128,12 +128,9 @@ def touched_events(
         [watermark],
     )
     bounds = list(_rows(con, f"SELECT min(journey_id), max(journey_id) FROM {IDS}")[0])
-    stored = _stored(con)
     # the range as constants: the key scan skips the row groups outside it (the log is
     # stored roughly by journey); the other columns are read for the touched rows only
-    fresh, params = _fresh(con, stored, watermark)
-    columns = f"{COLUMNS}, {fresh} AS fresh"
-    _rows(con, f"CREATE TEMP TABLE {TABLE} AS {rows_of(stored, columns, IDS)}", [*params, *bounds])
+    _rows(con, f"CREATE TEMP TABLE {TABLE} AS {rows_of(_stored(con), COLUMNS, IDS)}", bounds)
     _rows(
         con,
         f"CREATE TEMP TABLE {_MARK} AS SELECT ?::TIMESTAMPTZ AS watermark,"
@@ -142,25 +139,6 @@ def touched_events(
         [*key, *bounds, consumer],
     )
     return TABLE, IDS, bounds
-
-
-def _fresh(con: duckdb.DuckDBPyConnection, stored: str, watermark: object) -> tuple[str, list[Any]]:
-    """What marks the batch's events in the copy (decision 104). The log only grows between
-    erasures, so the events ingested after the watermark are usually its last rows: when
-    their row ids are one unbroken run (as many ids as rows between the first and the last),
-    the row id tells them apart and the copy does not read ``ingested_at`` (a column of every
-    touched event: 0.06-0.13 CPU s of the copy after 100,000 events spread over 10M).
-    Otherwise the ingest time is compared. The expression and its parameters."""
-    lo, hi, n = _rows(
-        con,
-        f"SELECT min(rowid), max(rowid), count(*) FROM {stored} WHERE ingested_at > ?",
-        [watermark],
-    )[0]
-    if n == 0:
-        return "false", []
-    if int(hi) - int(lo) + 1 == int(n):
-        return "rowid BETWEEN ? AND ?", [lo, hi]
-    return "ingested_at > ?::TIMESTAMPTZ", [watermark]
 
 
 def journey_events(con: duckdb.DuckDBPyConnection) -> int:
