@@ -120,6 +120,13 @@ def _answer_sums() -> tuple[str, str]:
 
 
 _SUMS_DDL, _SUMS_AGG = _answer_sums()
+#: The per-metric answer sums over answers only (``kind`` and ``score`` already filtered),
+#: named as ``dv_journey``'s columns.
+_ANSWER_SUMS_BY_METRIC = ", ".join(
+    f"{_SUM_SQL[x]} FILTER (metric = '{m}'{_SUM_FILTER.get(x, '')}) AS {m}_{x}"
+    for m in SCORE_METRICS
+    for x in SUMS
+)
 
 _DDL = {
     "journey": "journey_id VARCHAR, first_at TIMESTAMPTZ, channels VARCHAR[],"
@@ -160,6 +167,29 @@ SELECT journey_id, min(occurred_at),
        {_SUMS_AGG}
 FROM (SELECT *, {_SEGMENT} AS seg FROM {{src}} WHERE journey_id IS NOT NULL)
 GROUP BY journey_id
+"""
+
+#: ``_JOURNEY_SQL`` over a batch (decision 105): the same columns, cheaper on ~100,000 new
+#: events of ~30,000 journeys. The answer sums are taken over the answers alone (about one
+#: event in nine) and joined, not filtered 24 times over every event; the channel and
+#: segment lists are sorted after the grouping. Over a 100,000-event sample of 10M events:
+#: 0.32-0.36 -> 0.27-0.29 CPU s. A rebuild keeps ``_JOURNEY_SQL`` (the property tests
+#: compare the two).
+_JOURNEY_BATCH_SQL = f"""
+SELECT j.*, {", ".join(f"coalesce(a.{m}_{x}, 0)" for m in SCORE_METRICS for x in SUMS)}
+FROM (SELECT journey_id, min(occurred_at),
+             list_sort(list_distinct(list(channel))),
+             list_sort(list_distinct(list(seg))),
+             count(*) FILTER (kind = '{CONTACT_KIND}'),
+             coalesce(list(DISTINCT kind ORDER BY kind)
+                      FILTER (kind IN ({_quoted(TROUBLE_KINDS)})), [])
+      FROM (SELECT journey_id, occurred_at, channel, kind, {_SEGMENT} AS seg
+            FROM {{src}} WHERE journey_id IS NOT NULL)
+      GROUP BY journey_id) j
+LEFT JOIN (SELECT journey_id, {_ANSWER_SUMS_BY_METRIC}
+           FROM {{src}}
+           WHERE journey_id IS NOT NULL AND kind = 'survey.response' AND score IS NOT NULL
+           GROUP BY journey_id) a USING (journey_id)
 """
 
 _ANSWERS_SQL = """
@@ -732,7 +762,7 @@ class DerivedViews:
             if view != "steps":
                 _take_out(con, view, *scope[view])
         self._fill(con, src, "_dv_cur_", views=("answers",))
-        batch = _JOURNEY_SQL.format(src="(SELECT * FROM _dv_new WHERE journey_id IS NOT NULL)")
+        batch = _JOURNEY_BATCH_SQL.format(src="_dv_new")
         _rows(con, f"INSERT INTO _dv_cur_journey {_JOURNEY_MERGE_SQL.format(new=batch)}")
         # the step rows from the kept rows of the groups the batch reaches plus the batch's
         # (the touched journeys' whole history: 2.7x the events on the bench's batch)
